@@ -1,0 +1,44 @@
+# Thin wrapper over CMake + Ninja. `make` builds build/edgeflag; see README.md for the rest.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+CMAKE      ?= cmake
+JOBS       ?= $(shell nproc)
+
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+bench-deps:
+	@scripts/install-deps.sh bench
+
+$(BUILD)/build.ninja:
+	$(CMAKE) -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/build.ninja
+	$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/edgeflag help
+
+# The whole suite: unit tests (plain, ASan+UBSan, TSan) and the compatibility tests against Flipt's engine.
+test: test-deps build
+	scripts/test.sh
+
+bench: bench-deps build
+	scripts/bench.sh
+
+fuzz: build
+	@echo "no fuzz targets yet"
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages edgeflag needs to build, test and benchmark, but only the ones that are
+# missing: a machine that already has them pays one dpkg query, not an apt-get update.
+# Usage: scripts/install-deps.sh [build|test|bench]   (each level includes the ones before it)
+set -euo pipefail
+
+level=${1:-build}
+
+build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
+            libsqlite3-dev sqlite3 libcurl4-openssl-dev zlib1g-dev liburcu-dev libcmocka-dev)
+test_pkgs=(clang libclang-rt-14-dev nodejs npm curl ca-certificates)
+bench_pkgs=(valgrind wrk nginx-light procps util-linux)
+
+pkgs=("${build_pkgs[@]}")
+case "$level" in
+  build) ;;
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # node and npm may come from outside Debian (e.g. a preinstalled toolchain); accept those.
+  if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "installing missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: not root; install these packages yourself: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

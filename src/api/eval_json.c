@@ -1,0 +1,182 @@
+/*
+ * eval_json.c - evaluation requests and responses in Flipt's JSON (see eval_json.h). Writes into a
+ * caller-owned buffer; allocates only context arrays, from the caller's arena.
+ */
+#include "api/eval_json.h"
+
+#include <stdio.h>
+
+#include "base/clock.h"
+
+static int bad(char *err, size_t errlen, const char *msg, ef_bytes field)
+{
+    snprintf(err, errlen, msg, (int)field.n, field.p);
+    return -1;
+}
+
+static int get_string_field(const ef_json *obj, const char *camel, const char *snake, ef_bytes *out,
+                            char *err, size_t errlen)
+{
+    const ef_json *v = ef_json_get2(obj, camel, snake);
+    *out = (ef_bytes){"", 0};
+    if (ef_json_is_null(v)) return 0;
+    if (v->type != EF_JSON_STRING)
+        return bad(err, errlen, "invalid value for string field %.*s", ef_bytes_of(camel));
+    *out = v->str;
+    return 0;
+}
+
+int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, char *err,
+                         size_t errlen)
+{
+    memset(in, 0, sizeof(*in));
+    if (!obj || obj->type != EF_JSON_OBJECT) {
+        snprintf(err, errlen, "request body must be a JSON object");
+        return -1;
+    }
+    if (get_string_field(obj, "requestId", "request_id", &in->request_id, err, errlen) ||
+        get_string_field(obj, "namespaceKey", "namespace_key", &in->namespace_key, err, errlen) ||
+        get_string_field(obj, "flagKey", "flag_key", &in->req.flag_key, err, errlen) ||
+        get_string_field(obj, "entityId", "entity_id", &in->req.entity_id, err, errlen) ||
+        get_string_field(obj, "reference", "reference", &in->reference, err, errlen))
+        return -1;
+    const ef_json *ctx = ef_json_get(obj, "context");
+    if (ef_json_is_null(ctx)) return 0;
+    if (ctx->type != EF_JSON_OBJECT) {
+        snprintf(err, errlen, "invalid value for map field context: expected an object of strings");
+        return -1;
+    }
+    ef_kv *kv = ef_arena_alloc(a, (ctx->len ? ctx->len : 1) * sizeof(*kv));
+    if (!kv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (const ef_json *c = ctx->child; c; c = c->next) {
+        if (c->type == EF_JSON_NULL) continue;
+        if (c->type != EF_JSON_STRING)
+            return bad(err, errlen, "invalid value for map field context: value of key %.*s is not a string",
+                       c->key);
+        kv[n].key = c->key;
+        kv[n].value = c->str;
+        n++;
+    }
+    in->req.context = kv;
+    in->req.context_len = n;
+    return 0;
+}
+
+static void put_segment_keys(ef_buf *b, const ef_matched_segments *m)
+{
+    ef_buf_putc(b, '[');
+    bool first = true;
+    for (int i = ef_matched_next(m, 0); i >= 0; i = ef_matched_next(m, i + 1)) {
+        if (!first) ef_buf_putc(b, ',');
+        first = false;
+        ef_json_put_str(b, ef_matched_key(m, i));
+    }
+    ef_buf_putc(b, ']');
+}
+
+static void put_timing(ef_buf *b, ef_bytes request_id, const ef_eval_timing *t)
+{
+    char ts[EF_RFC3339_MAX];
+    ef_rfc3339_format(t->timestamp_ns, ts);
+    ef_buf_puts(b, ",\"requestId\":");
+    ef_json_put_str(b, request_id);
+    ef_buf_puts(b, ",\"requestDurationMillis\":");
+    ef_json_put_double(b, t->duration_ms);
+    ef_buf_puts(b, ",\"timestamp\":\"");
+    ef_buf_puts(b, ts);
+    ef_buf_putc(b, '"');
+}
+
+void ef_write_variant_response(ef_buf *b, const ef_variant_result *r, ef_bytes request_id,
+                               const ef_eval_timing *t)
+{
+    ef_buf_puts(b, "{\"match\":");
+    ef_json_put_bool(b, r->match);
+    ef_buf_puts(b, ",\"segmentKeys\":");
+    put_segment_keys(b, &r->segments);
+    ef_buf_puts(b, ",\"reason\":\"");
+    ef_buf_puts(b, ef_reason_name(r->reason));
+    ef_buf_puts(b, "\",\"variantKey\":");
+    ef_json_put_str(b, r->variant_key);
+    ef_buf_puts(b, ",\"variantAttachment\":");
+    ef_json_put_str(b, r->has_attachment ? r->attachment : (ef_bytes){"", 0});
+    put_timing(b, request_id, t);
+    ef_buf_puts(b, ",\"flagKey\":");
+    ef_json_put_str(b, r->flag_key);
+    ef_buf_putc(b, '}');
+}
+
+void ef_write_boolean_response(ef_buf *b, const ef_boolean_result *r, ef_bytes request_id,
+                               const ef_eval_timing *t)
+{
+    ef_buf_puts(b, "{\"enabled\":");
+    ef_json_put_bool(b, r->enabled);
+    ef_buf_puts(b, ",\"reason\":\"");
+    ef_buf_puts(b, ef_reason_name(r->reason));
+    ef_buf_putc(b, '"');
+    put_timing(b, request_id, t);
+    ef_buf_puts(b, ",\"flagKey\":");
+    ef_json_put_str(b, r->flag_key);
+    ef_buf_puts(b, ",\"segmentKeys\":");
+    put_segment_keys(b, &r->segments);
+    ef_buf_putc(b, '}');
+}
+
+void ef_write_batch_variant(ef_buf *b, const ef_variant_result *r, ef_bytes request_id,
+                            const ef_eval_timing *t)
+{
+    ef_buf_puts(b, "{\"type\":\"VARIANT_EVALUATION_RESPONSE_TYPE\",\"variantResponse\":");
+    ef_write_variant_response(b, r, request_id, t);
+    ef_buf_putc(b, '}');
+}
+
+void ef_write_batch_boolean(ef_buf *b, const ef_boolean_result *r, ef_bytes request_id,
+                            const ef_eval_timing *t)
+{
+    ef_buf_puts(b, "{\"type\":\"BOOLEAN_EVALUATION_RESPONSE_TYPE\",\"booleanResponse\":");
+    ef_write_boolean_response(b, r, request_id, t);
+    ef_buf_putc(b, '}');
+}
+
+void ef_write_batch_not_found(ef_buf *b, ef_bytes flag_key, ef_bytes namespace_key)
+{
+    ef_buf_puts(b, "{\"type\":\"ERROR_EVALUATION_RESPONSE_TYPE\",\"errorResponse\":{\"flagKey\":");
+    ef_json_put_str(b, flag_key);
+    ef_buf_puts(b, ",\"namespaceKey\":");
+    ef_json_put_str(b, namespace_key);
+    ef_buf_puts(b, ",\"reason\":\"NOT_FOUND_ERROR_EVALUATION_REASON\"}}");
+}
+
+void ef_write_error(ef_buf *b, int code, ef_bytes message)
+{
+    ef_buf_printf(b, "{\"code\":%d,\"message\":", code);
+    ef_json_put_str(b, message);
+    ef_buf_puts(b, ",\"details\":[]}");
+}
+
+void ef_write_eval_error(ef_buf *b, ef_eval_status st, ef_bytes namespace_key, ef_bytes flag_key,
+                         const ef_snapshot *snap)
+{
+    ef_buf msg;
+    ef_buf_init(&msg);
+    if (st == EF_EVAL_WRONG_TYPE) {
+        const ef_flag *f = snap ? ef_snapshot_find_flag(snap, flag_key) : NULL;
+        bool is_bool = f && ef_flag_get_type(f) == EF_FLAG_BOOLEAN;
+        ef_buf_puts(&msg, is_bool ? "flag type BOOLEAN_FLAG_TYPE invalid"
+                                  : "flag type VARIANT_FLAG_TYPE invalid");
+        ef_write_error(b, EF_CODE_INVALID_ARGUMENT, (ef_bytes){msg.data, msg.len});
+    } else {
+        ef_buf_puts(&msg, "flag \"");
+        ef_buf_append(&msg, namespace_key.p, namespace_key.n);
+        ef_buf_putc(&msg, '/');
+        ef_buf_append(&msg, flag_key.p, flag_key.n);
+        ef_buf_puts(&msg, "\" not found");
+        ef_write_error(b, EF_CODE_NOT_FOUND, (ef_bytes){msg.data, msg.len});
+    }
+    if (!ef_buf_ok(&msg)) b->failed = true;
+    ef_buf_free(&msg);
+}

@@ -1,0 +1,202 @@
+/*
+ * buf.c - growable buffer and JSON writer (see buf.h). Never writes past cap; a failed buffer stays
+ * failed until cleared.
+ */
+#include "base/buf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ef_buf_init(ef_buf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = false;
+}
+
+void ef_buf_free(ef_buf *b)
+{
+    free(b->data);
+    ef_buf_init(b);
+}
+
+bool ef_buf_reserve(ef_buf *b, size_t extra)
+{
+    if (b->failed) return false;
+    if (b->cap - b->len > extra) return true; /* keep one byte for a NUL terminator */
+    size_t need = b->len + extra + 1;
+    if (need < b->len) {
+        b->failed = true;
+        return false;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->failed = true;
+        return false;
+    }
+    b->data = d;
+    b->cap = cap;
+    return true;
+}
+
+void ef_buf_append(ef_buf *b, const void *p, size_t n)
+{
+    if (!ef_buf_reserve(b, n)) return;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void ef_buf_putc(ef_buf *b, char c)
+{
+    if (!ef_buf_reserve(b, 1)) return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void ef_buf_printf(ef_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = true;
+        return;
+    }
+    if ((size_t)n < sizeof(tmp)) {
+        ef_buf_append(b, tmp, (size_t)n);
+        return;
+    }
+    if (!ef_buf_reserve(b, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned cp, min;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (left < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+void ef_json_put_str(ef_buf *b, ef_bytes s)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Worst case every byte becomes \u00XX (6 bytes) or U+FFFD (3 bytes). */
+    if (!ef_buf_reserve(b, s.n * 6 + 2)) return;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    const unsigned char *p = (const unsigned char *)s.p, *end = p + s.n;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_len(p, (size_t)(end - p));
+            if (k) {
+                memcpy(o, p, k);
+                o += k;
+                p += k;
+            } else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                p++;
+            }
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        p++;
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+}
+
+void ef_json_put_bool(ef_buf *b, bool v)
+{
+    if (v)
+        ef_buf_append(b, "true", 4);
+    else
+        ef_buf_append(b, "false", 5);
+}
+
+void ef_json_put_int(ef_buf *b, int64_t v)
+{
+    ef_buf_printf(b, "%lld", (long long)v);
+}
+
+void ef_json_put_uint(ef_buf *b, uint64_t v)
+{
+    ef_buf_printf(b, "%llu", (unsigned long long)v);
+}
+
+void ef_json_put_double(ef_buf *b, double v)
+{
+    if (!isfinite(v)) {
+        ef_buf_append(b, "0", 1);
+        return;
+    }
+    char tmp[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    ef_buf_puts(b, tmp);
+}
+
+void ef_json_put_float(ef_buf *b, float v)
+{
+    if (!isfinite(v)) {
+        ef_buf_append(b, "0", 1);
+        return;
+    }
+    char tmp[40];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, (double)v);
+        if (strtof(tmp, NULL) == v) break;
+    }
+    ef_buf_puts(b, tmp);
+}

@@ -1,0 +1,59 @@
+/*
+ * buf.h - a growable byte buffer and the JSON writer built on it.
+ *
+ * Responses on hot paths (evaluation, snapshots, metrics) are written straight into a reused buffer
+ * instead of building a DOM. Every append either succeeds or marks the buffer as failed (out of
+ * memory); callers check ef_buf_ok once at the end instead of after every call.
+ */
+#ifndef EF_BASE_BUF_H
+#define EF_BASE_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/bytes.h"
+
+typedef struct ef_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+} ef_buf;
+
+void ef_buf_init(ef_buf *b);
+void ef_buf_free(ef_buf *b);
+static inline void ef_buf_clear(ef_buf *b)
+{
+    b->len = 0;
+    b->failed = false;
+}
+static inline bool ef_buf_ok(const ef_buf *b)
+{
+    return !b->failed;
+}
+bool ef_buf_reserve(ef_buf *b, size_t extra);
+void ef_buf_append(ef_buf *b, const void *p, size_t n);
+static inline void ef_buf_puts(ef_buf *b, const char *s)
+{
+    ef_buf_append(b, s, strlen(s));
+}
+void ef_buf_putc(ef_buf *b, char c);
+void ef_buf_printf(ef_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* JSON pieces. Strings are escaped as JSON requires; invalid UTF-8 becomes U+FFFD so the output
+ * is always valid JSON. */
+void ef_json_put_str(ef_buf *b, ef_bytes s);
+static inline void ef_json_put_cstr(ef_buf *b, const char *s)
+{
+    ef_json_put_str(b, ef_bytes_of(s));
+}
+void ef_json_put_bool(ef_buf *b, bool v);
+void ef_json_put_int(ef_buf *b, int64_t v);
+void ef_json_put_uint(ef_buf *b, uint64_t v);
+/* Shortest text that reads back as the same double (like Go's strconv 'g' -1 and JavaScript). */
+void ef_json_put_double(ef_buf *b, double v);
+/* Shortest text that reads back as the same float32 (how Flipt prints rollout percentages). */
+void ef_json_put_float(ef_buf *b, float v);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * bytes.h - byte strings with an explicit length.
+ *
+ * Flag keys, entity ids and context values may contain NUL bytes and any UTF-8, so everything that
+ * hashes or compares them goes through ef_bytes, never through C-string functions. An ef_bytes never
+ * owns its memory: whoever made it (an arena, a request buffer, a snapshot) keeps it alive.
+ */
+#ifndef EF_BASE_BYTES_H
+#define EF_BASE_BYTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct ef_bytes {
+    const char *p;
+    size_t n;
+} ef_bytes;
+
+#define EF_BYTES_LIT(s) ((ef_bytes){(s), sizeof(s) - 1})
+
+static inline ef_bytes ef_bytes_of(const char *cstr)
+{
+    return (ef_bytes){cstr, cstr ? strlen(cstr) : 0};
+}
+
+static inline bool ef_bytes_eq(ef_bytes a, ef_bytes b)
+{
+    return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+static inline bool ef_bytes_eq_lit(ef_bytes a, const char *lit, size_t n)
+{
+    return a.n == n && memcmp(a.p, lit, n) == 0;
+}
+
+static inline bool ef_bytes_has_prefix(ef_bytes s, ef_bytes pre)
+{
+    return s.n >= pre.n && (pre.n == 0 || memcmp(s.p, pre.p, pre.n) == 0);
+}
+
+static inline bool ef_bytes_has_suffix(ef_bytes s, ef_bytes suf)
+{
+    return s.n >= suf.n && (suf.n == 0 || memcmp(s.p + s.n - suf.n, suf.p, suf.n) == 0);
+}
+
+/* True if needle occurs in hay (an empty needle occurs everywhere). */
+static inline bool ef_bytes_contains(ef_bytes hay, ef_bytes needle)
+{
+    if (needle.n == 0) return true;
+    if (needle.n > hay.n) return false;
+    return memmem(hay.p, hay.n, needle.p, needle.n) != NULL;
+}
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * clock.h - wall and monotonic time, RFC 3339 formatting, and request ids.
+ */
+#ifndef EF_BASE_CLOCK_H
+#define EF_BASE_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Nanoseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t ef_clock_wall_ns(void);
+/* Nanoseconds from an arbitrary start (CLOCK_MONOTONIC), for durations. */
+int64_t ef_clock_mono_ns(void);
+
+#define EF_RFC3339_MAX 40
+/* Formats a UTC time as Flipt's protobuf JSON does: 0, 3, 6 or 9 fraction digits, then 'Z'.
+ * out must hold EF_RFC3339_MAX bytes; returns the length written. */
+size_t ef_rfc3339_format(int64_t unix_ns, char *out);
+
+#define EF_UUID_LEN 36
+/* A random (version 4) UUID in its 36-character text form plus NUL. */
+void ef_uuid_v4(char out[EF_UUID_LEN + 1]);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * json.h - a strict JSON reader that keeps byte lengths.
+ *
+ * Why not cJSON: strings here may contain NUL (a flag key or context value can be "a\u0000b"), and
+ * C-string based DOMs silently truncate them. Nodes and decoded strings live in an ef_arena; strings
+ * without escapes point straight into the source, so the source must outlive the tree.
+ *
+ * The reader accepts exactly RFC 8259: no comments, no trailing commas, no NaN, valid UTF-8 only,
+ * no lone surrogates. It never aborts on bad input: it returns NULL and fills ef_json_error with the
+ * byte offset, line and column of the problem.
+ */
+#ifndef EF_BASE_JSON_H
+#define EF_BASE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/bytes.h"
+
+typedef enum ef_json_type {
+    EF_JSON_NULL,
+    EF_JSON_FALSE,
+    EF_JSON_TRUE,
+    EF_JSON_NUMBER,
+    EF_JSON_STRING,
+    EF_JSON_ARRAY,
+    EF_JSON_OBJECT,
+} ef_json_type;
+
+typedef struct ef_json ef_json;
+struct ef_json {
+    ef_json_type type;
+    uint32_t len;     /* ARRAY/OBJECT: number of children */
+    size_t offset;    /* byte offset of the value in the source, for error messages */
+    ef_bytes key;     /* member name when the parent is an object */
+    ef_bytes str;     /* STRING: decoded bytes; NUMBER: the literal text */
+    double num;       /* NUMBER: the value as a double */
+    ef_json *child;   /* ARRAY/OBJECT: first child */
+    ef_json *next;    /* next sibling */
+};
+
+typedef struct ef_json_error {
+    size_t offset;
+    unsigned line, column; /* 1-based; column counts bytes */
+    char message[96];
+} ef_json_error;
+
+typedef struct ef_json_opts {
+    unsigned max_depth; /* 0 means 512 */
+} ef_json_opts;
+
+/* Parses src[0..len). Returns the root, or NULL with *err filled (also on out-of-memory). */
+ef_json *ef_json_parse(const char *src, size_t len, ef_arena *arena, const ef_json_opts *opts,
+                       ef_json_error *err);
+
+/* Object member by name; the last one wins when a name repeats (as JavaScript's JSON.parse does). */
+const ef_json *ef_json_get(const ef_json *obj, const char *name);
+/* Like ef_json_get, trying a camelCase then a snake_case spelling (Flipt accepts both). */
+const ef_json *ef_json_get2(const ef_json *obj, const char *camel, const char *snake);
+
+static inline bool ef_json_is_null(const ef_json *v)
+{
+    return v == NULL || v->type == EF_JSON_NULL;
+}
+
+/* Line and column (1-based) of a byte offset in src. */
+void ef_json_position(const char *src, size_t len, size_t offset, unsigned *line, unsigned *column);
+
+/* Validates UTF-8 (no overlongs, no surrogates, max U+10FFFF). */
+bool ef_utf8_valid(const char *s, size_t n);
+
+#endif

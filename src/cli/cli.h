@@ -1,0 +1,10 @@
+/*
+ * cli.h - the edgeflag subcommands. Each takes argc/argv after the subcommand name and returns the
+ * process exit status (0 ok, 1 runtime failure, 2 bad usage or bad input file).
+ */
+#ifndef EF_CLI_CLI_H
+#define EF_CLI_CLI_H
+
+int ef_cmd_eval(int argc, char **argv);
+
+#endif

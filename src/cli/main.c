@@ -1,0 +1,42 @@
+/*
+ * main.c - the edgeflag program: dispatches to a subcommand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *out)
+{
+    fputs("edgeflag " EF_VERSION " - a Flipt-compatible feature-flag server built for the edge\n"
+          "\n"
+          "usage: edgeflag <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  eval --snapshot FILE [--namespace NS]\n"
+          "        evaluate JSON-lines requests from stdin against a Flipt snapshot document\n"
+          "  version   print the version\n"
+          "  help      print this help\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "eval") == 0) return ef_cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        puts("edgeflag " EF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "edgeflag: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

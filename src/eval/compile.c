@@ -1,0 +1,436 @@
+/*
+ * compile.c - turns a Flipt snapshot document into an immutable ef_snapshot.
+ *
+ * The document is read the way Flipt's engine reads it (serde, camelCase, unknown fields ignored):
+ * required fields must be there with the right JSON type or the whole document is rejected; unknown
+ * enum strings fall back (flag type to VARIANT, segment operator to OR, match type to ANY, constraint
+ * type to an "unknown" type that fails its segment). Rules and rollouts keep array order; `rank` is
+ * ignored, as the engine ignores it.
+ *
+ * Everything is copied into the snapshot's arena; nothing here is shared with the JSON tree.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "eval/model.h"
+
+typedef struct cctx {
+    ef_snapshot *s;
+    ef_compile_error *err;
+    bool failed;
+} cctx;
+
+static bool fail(cctx *c, const ef_json *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail(cctx *c, const ef_json *at, const char *fmt, ...)
+{
+    if (c->failed) return false;
+    c->failed = true;
+    if (c->err) {
+        c->err->offset = at ? at->offset : 0;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err->message, sizeof(c->err->message), fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static const char *type_name(const ef_json *v)
+{
+    switch (v->type) {
+    case EF_JSON_NULL: return "null";
+    case EF_JSON_TRUE:
+    case EF_JSON_FALSE: return "a boolean";
+    case EF_JSON_NUMBER: return "a number";
+    case EF_JSON_STRING: return "a string";
+    case EF_JSON_ARRAY: return "an array";
+    default: return "an object";
+    }
+}
+
+static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
+{
+    char *p = ef_arena_memdup(&c->s->arena, in.p, in.n);
+    if (!p) return false;
+    *out = (ef_bytes){p, in.n};
+    return true;
+}
+
+/* A string field. required: missing or null is an error; otherwise *present tells. */
+static bool get_str(cctx *c, const ef_json *obj, const char *path, const char *name, bool required,
+                    ef_bytes *out, bool *present)
+{
+    const ef_json *v = ef_json_get(obj, name);
+    if (present) *present = false;
+    if (ef_json_is_null(v)) {
+        if (required) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+        *out = (ef_bytes){"", 0};
+        return true;
+    }
+    if (v->type != EF_JSON_STRING)
+        return fail(c, v, "%s.%s: expected a string, found %s", path, name, type_name(v));
+    if (present) *present = true;
+    return copy(c, v->str, out) || fail(c, v, "out of memory");
+}
+
+static bool get_bool(cctx *c, const ef_json *obj, const char *path, const char *name, bool *out)
+{
+    const ef_json *v = ef_json_get(obj, name);
+    if (ef_json_is_null(v)) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+    if (v->type != EF_JSON_TRUE && v->type != EF_JSON_FALSE)
+        return fail(c, v, "%s.%s: expected a boolean, found %s", path, name, type_name(v));
+    *out = v->type == EF_JSON_TRUE;
+    return true;
+}
+
+static bool get_f32(cctx *c, const ef_json *obj, const char *path, const char *name, float *out)
+{
+    const ef_json *v = ef_json_get(obj, name);
+    if (ef_json_is_null(v)) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+    if (v->type != EF_JSON_NUMBER)
+        return fail(c, v, "%s.%s: expected a number, found %s", path, name, type_name(v));
+    *out = (float)v->num;
+    return true;
+}
+
+/* An array field; *out is NULL when missing or null (allowed unless required). */
+static bool get_arr(cctx *c, const ef_json *obj, const char *path, const char *name, bool required,
+                    const ef_json **out)
+{
+    const ef_json *v = ef_json_get(obj, name);
+    *out = NULL;
+    if (ef_json_is_null(v)) {
+        if (required) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+        return true;
+    }
+    if (v->type != EF_JSON_ARRAY)
+        return fail(c, v, "%s.%s: expected an array, found %s", path, name, type_name(v));
+    *out = v;
+    return true;
+}
+
+static bool want_obj(cctx *c, const ef_json *v, const char *path)
+{
+    if (!v || v->type != EF_JSON_OBJECT)
+        return fail(c, v, "%s: expected an object, found %s", path, v ? type_name(v) : "nothing");
+    return true;
+}
+
+static uint8_t constraint_type(ef_bytes t)
+{
+    if (ef_bytes_eq(t, EF_BYTES_LIT("STRING_CONSTRAINT_COMPARISON_TYPE"))) return EF_CT_STRING;
+    if (ef_bytes_eq(t, EF_BYTES_LIT("NUMBER_CONSTRAINT_COMPARISON_TYPE"))) return EF_CT_NUMBER;
+    if (ef_bytes_eq(t, EF_BYTES_LIT("BOOLEAN_CONSTRAINT_COMPARISON_TYPE"))) return EF_CT_BOOLEAN;
+    if (ef_bytes_eq(t, EF_BYTES_LIT("DATETIME_CONSTRAINT_COMPARISON_TYPE"))) return EF_CT_DATETIME;
+    if (ef_bytes_eq(t, EF_BYTES_LIT("ENTITY_ID_CONSTRAINT_COMPARISON_TYPE"))) return EF_CT_ENTITY_ID;
+    return EF_CT_UNKNOWN;
+}
+
+static bool compile_segment(cctx *c, const ef_json *js, const char *path, ef_segment *seg)
+{
+    char p2[160];
+    if (!want_obj(c, js, path)) return false;
+    ef_bytes match_type;
+    const ef_json *cons;
+    if (!get_str(c, js, path, "key", true, &seg->key, NULL) ||
+        !get_str(c, js, path, "matchType", true, &match_type, NULL) ||
+        !get_arr(c, js, path, "constraints", true, &cons))
+        return false;
+    seg->match_all = ef_bytes_eq(match_type, EF_BYTES_LIT("ALL_SEGMENT_MATCH_TYPE"));
+    seg->ncons = cons->len;
+    ef_constraint *out = ef_arena_calloc(&c->s->arena, (cons->len + 1) * sizeof(*out));
+    if (!out) return fail(c, js, "out of memory");
+    uint32_t i = 0;
+    for (const ef_json *k = cons->child; k; k = k->next, i++) {
+        snprintf(p2, sizeof(p2), "%s.constraints[%u]", path, i);
+        ef_bytes type, op;
+        if (!want_obj(c, k, p2) || !get_str(c, k, p2, "type", true, &type, NULL) ||
+            !get_str(c, k, p2, "property", true, &out[i].property, NULL) ||
+            !get_str(c, k, p2, "operator", true, &op, NULL) ||
+            !get_str(c, k, p2, "value", true, &out[i].value, NULL))
+            return false;
+        out[i].type = constraint_type(type);
+        out[i].op = ef_op_parse(op);
+        if (!ef_constraint_prepare(&c->s->arena, &out[i])) return fail(c, k, "out of memory");
+    }
+    seg->cons = out;
+    return true;
+}
+
+/* Segments of a rule or rollout, unique by key: a repeated key keeps its first position and takes
+ * the last definition, as the engine's map does. */
+static bool compile_segments(cctx *c, const ef_json *arr, const char *path, ef_segment_set *set)
+{
+    char p2[160];
+    set->n = 0;
+    set->segs = NULL;
+    if (!arr || arr->len == 0) return true;
+    ef_segment *segs = ef_arena_calloc(&c->s->arena, arr->len * sizeof(*segs));
+    if (!segs) return fail(c, arr, "out of memory");
+    uint32_t n = 0, i = 0;
+    for (const ef_json *js = arr->child; js; js = js->next, i++) {
+        snprintf(p2, sizeof(p2), "%s.segments[%u]", path, i);
+        ef_segment seg;
+        if (!compile_segment(c, js, p2, &seg)) return false;
+        uint32_t j = 0;
+        while (j < n && !ef_bytes_eq(segs[j].key, seg.key)) j++;
+        segs[j] = seg;
+        if (j == n) n++;
+    }
+    if (n > EF_MAX_RULE_SEGMENTS)
+        return fail(c, arr, "%s.segments: more than %d distinct segments", path, EF_MAX_RULE_SEGMENTS);
+    set->n = n;
+    set->segs = segs;
+    return true;
+}
+
+static bool segment_operator_is_and(cctx *c, const ef_json *obj, const char *path, bool required,
+                                    bool *is_and)
+{
+    ef_bytes op;
+    if (!get_str(c, obj, path, "segmentOperator", required, &op, NULL)) return false;
+    *is_and = ef_bytes_eq(op, EF_BYTES_LIT("AND_SEGMENT_OPERATOR"));
+    return true;
+}
+
+static bool compile_rule(cctx *c, const ef_json *js, const char *path, ef_rule *r)
+{
+    const ef_json *segs, *dists;
+    if (!want_obj(c, js, path) || !segment_operator_is_and(c, js, path, true, &r->segs.op_and) ||
+        !get_arr(c, js, path, "segments", false, &segs) ||
+        !get_arr(c, js, path, "distributions", true, &dists))
+        return false;
+    bool op_and = r->segs.op_and;
+    if (!compile_segments(c, segs, path, &r->segs)) return false;
+    r->segs.op_and = op_and;
+
+    /* Distributions with rollout > 0, normalised to 100 % in float32 exactly as the engine does:
+     * cum += rollout / total * 100; boundary = round(cum * 10); the last boundary is 1000. */
+    uint32_t nd = dists->len, nvalid = 0;
+    ef_distribution *d = ef_arena_calloc(&c->s->arena, (nd + 1) * sizeof(*d));
+    float *roll = ef_arena_calloc(&c->s->arena, (nd + 1) * sizeof(*roll));
+    int32_t *bounds = ef_arena_calloc(&c->s->arena, (nd + 1) * sizeof(*bounds));
+    if (!d || !roll || !bounds) return fail(c, js, "out of memory");
+    uint32_t i = 0;
+    char p2[160];
+    for (const ef_json *dj = dists->child; dj; dj = dj->next, i++) {
+        snprintf(p2, sizeof(p2), "%s.distributions[%u]", path, i);
+        ef_distribution x;
+        float rollout;
+        if (!want_obj(c, dj, p2) || !get_str(c, dj, p2, "variantKey", true, &x.variant_key, NULL) ||
+            !get_f32(c, dj, p2, "rollout", &rollout) ||
+            !get_str(c, dj, p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
+            return false;
+        if (rollout > 0.0f) {
+            d[nvalid] = x;
+            roll[nvalid] = rollout;
+            nvalid++;
+        }
+    }
+    float total = 0.0f;
+    for (i = 0; i < nvalid; i++) total = total + roll[i];
+    float cum = 0.0f;
+    for (i = 0; i < nvalid; i++) {
+        float share = roll[i] / total;
+        float pct = share * 100.0f;
+        cum = cum + pct;
+        float per_mille = cum * 10.0f;
+        bounds[i] = i + 1 == nvalid ? 1000 : (int32_t)roundf(per_mille);
+    }
+    /* The engine sorts the boundaries (they are already ascending unless float rounding says
+     * otherwise) and keeps distribution i at position i. */
+    for (i = 1; i < nvalid; i++) {
+        int32_t b = bounds[i];
+        uint32_t j = i;
+        while (j > 0 && bounds[j - 1] > b) {
+            bounds[j] = bounds[j - 1];
+            j--;
+        }
+        bounds[j] = b;
+    }
+    r->ndist = nvalid;
+    r->dist = d;
+    r->bounds = bounds;
+    return true;
+}
+
+static bool compile_rollout(cctx *c, const ef_json *js, const char *path, ef_rollout *r)
+{
+    char p2[160];
+    if (!want_obj(c, js, path)) return false;
+    memset(r, 0, sizeof(*r));
+    const ef_json *th = ef_json_get(js, "threshold");
+    const ef_json *sg = ef_json_get(js, "segment");
+    if (!ef_json_is_null(th)) {
+        snprintf(p2, sizeof(p2), "%s.threshold", path);
+        if (!want_obj(c, th, p2) || !get_f32(c, th, p2, "percentage", &r->percentage) ||
+            !get_bool(c, th, p2, "value", &r->value))
+            return false;
+        r->kind = EF_ROLLOUT_THRESHOLD;
+    }
+    if (!ef_json_is_null(sg)) {
+        snprintf(p2, sizeof(p2), "%s.segment", path);
+        const ef_json *segs;
+        bool value, op_and;
+        if (!want_obj(c, sg, p2) || !get_bool(c, sg, p2, "value", &value) ||
+            !segment_operator_is_and(c, sg, p2, false, &op_and) ||
+            !get_arr(c, sg, p2, "segments", true, &segs))
+            return false;
+        if (r->kind == EF_ROLLOUT_NONE) { /* a threshold wins when both are given */
+            if (!compile_segments(c, segs, p2, &r->segs)) return false;
+            r->segs.op_and = op_and;
+            r->value = value;
+            r->kind = EF_ROLLOUT_SEGMENT;
+        }
+    }
+    return true;
+}
+
+static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *f)
+{
+    char p2[160];
+    memset(f, 0, sizeof(*f));
+    ef_bytes type;
+    const ef_json *rules, *rollouts;
+    if (!want_obj(c, js, path) || !get_str(c, js, path, "key", true, &f->key, NULL) ||
+        !get_str(c, js, path, "name", true, &f->name, NULL) ||
+        !get_bool(c, js, path, "enabled", &f->enabled) ||
+        !get_str(c, js, path, "type", false, &type, NULL) ||
+        !get_arr(c, js, path, "rules", false, &rules) ||
+        !get_arr(c, js, path, "rollouts", false, &rollouts))
+        return false;
+    f->type = ef_bytes_eq(type, EF_BYTES_LIT("BOOLEAN_FLAG_TYPE")) ? EF_FLAG_BOOLEAN : EF_FLAG_VARIANT;
+    f->key_crc = (uint32_t)crc32(0, (const Bytef *)f->key.p, (uInt)f->key.n);
+
+    const ef_json *dv = ef_json_get(js, "defaultVariant");
+    if (!ef_json_is_null(dv)) {
+        snprintf(p2, sizeof(p2), "%s.defaultVariant", path);
+        ef_bytes id;
+        if (!want_obj(c, dv, p2) || !get_str(c, dv, p2, "id", true, &id, NULL) ||
+            !get_str(c, dv, p2, "key", true, &f->default_key, NULL) ||
+            !get_str(c, dv, p2, "attachment", false, &f->default_attachment,
+                     &f->default_has_attachment))
+            return false;
+        f->has_default = true;
+    }
+    if (rules && rules->len) {
+        ef_rule *rs = ef_arena_calloc(&c->s->arena, rules->len * sizeof(*rs));
+        if (!rs) return fail(c, rules, "out of memory");
+        uint32_t i = 0;
+        for (const ef_json *r = rules->child; r; r = r->next, i++) {
+            snprintf(p2, sizeof(p2), "%s.rules[%u]", path, i);
+            if (!compile_rule(c, r, p2, &rs[i])) return false;
+        }
+        f->rules = rs;
+        f->nrules = rules->len;
+    }
+    if (rollouts && rollouts->len) {
+        ef_rollout *rs = ef_arena_calloc(&c->s->arena, rollouts->len * sizeof(*rs));
+        if (!rs) return fail(c, rollouts, "out of memory");
+        uint32_t i = 0;
+        for (const ef_json *r = rollouts->child; r; r = r->next, i++) {
+            snprintf(p2, sizeof(p2), "%s.rollouts[%u]", path, i);
+            if (!compile_rollout(c, r, p2, &rs[i])) return false;
+        }
+        f->rollouts = rs;
+        f->nrollouts = rollouts->len;
+    }
+    return true;
+}
+
+/* Inserts flag index idx, or replaces an earlier flag with the same key (the last one wins). */
+static uint32_t table_put(ef_snapshot *s, uint32_t idx)
+{
+    ef_bytes key = s->flags[idx].key;
+    uint64_t h = ef_hash_bytes(key.p, key.n);
+    for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
+        uint32_t slot = s->slots[i];
+        if (slot == 0) {
+            s->slots[i] = idx + 1;
+            return idx;
+        }
+        if (ef_bytes_eq(s->flags[slot - 1].key, key)) return slot - 1;
+    }
+}
+
+ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
+{
+    ef_snapshot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        if (err) snprintf(err->message, sizeof(err->message), "out of memory");
+        return NULL;
+    }
+    ef_arena_init(&s->arena, 16384);
+    cctx c = {.s = s, .err = err};
+    const ef_json *ns, *flags;
+    if (!want_obj(&c, doc, "document")) goto failed;
+    ns = ef_json_get(doc, "namespace");
+    if (ef_json_is_null(ns)) {
+        fail(&c, doc, "document: missing field `namespace`");
+        goto failed;
+    }
+    if (!want_obj(&c, ns, "namespace") ||
+        !get_str(&c, ns, "namespace", "key", true, &s->namespace_key, NULL) ||
+        !get_arr(&c, doc, "document", "flags", true, &flags))
+        goto failed;
+
+    s->flags = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*s->flags));
+    uint32_t cap = 8;
+    while (cap < flags->len * 2u) cap *= 2;
+    s->slots = ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
+    s->mask = cap - 1;
+    if (!s->flags || !s->slots) {
+        fail(&c, doc, "out of memory");
+        goto failed;
+    }
+    uint32_t i = 0;
+    for (const ef_json *fj = flags->child; fj; fj = fj->next, i++) {
+        char path[48];
+        snprintf(path, sizeof(path), "flags[%u]", i);
+        if (!compile_flag(&c, fj, path, &s->flags[s->nflags])) goto failed;
+        uint32_t at = table_put(s, s->nflags);
+        if (at == s->nflags)
+            s->nflags++;
+        else
+            s->flags[at] = s->flags[s->nflags];
+    }
+    return s;
+failed:
+    ef_snapshot_free(s);
+    return NULL;
+}
+
+void ef_snapshot_free(ef_snapshot *s)
+{
+    if (!s) return;
+    ef_arena_free(&s->arena);
+    free(s);
+}
+
+ef_bytes ef_snapshot_namespace(const ef_snapshot *s)
+{
+    return s->namespace_key;
+}
+
+size_t ef_snapshot_flag_count(const ef_snapshot *s)
+{
+    return s->nflags;
+}
+
+size_t ef_snapshot_memory(const ef_snapshot *s)
+{
+    return sizeof(*s) + s->arena.total;
+}
+
+uint64_t ef_snapshot_version(const ef_snapshot *s)
+{
+    return s->version;
+}
+
+void ef_snapshot_set_version(ef_snapshot *s, uint64_t version)
+{
+    s->version = version;
+}

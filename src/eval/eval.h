@@ -1,0 +1,130 @@
+/*
+ * eval.h - the evaluation engine: compiled snapshots and variant/boolean/batch evaluation.
+ *
+ * This is the one engine (DESIGN.md principle 1). Its answers equal those of Flipt's evaluation
+ * engine (flipt-evaluation, the Rust engine inside every current Flipt SDK) on every input, including
+ * the normalised distribution bucketing, i32 numbers, RFC 3339 dates compared to the second and the
+ * lenient reading of unknown enum strings (docs/evaluation.md lists the rules).
+ *
+ * A snapshot is immutable once compiled: any number of threads may evaluate against it at once.
+ * Evaluation allocates nothing and takes no lock; results point into the snapshot and the request,
+ * so they are valid while both are. Publishing new snapshots safely is registry.h's job.
+ *
+ * This module does no I/O and knows nothing about HTTP or storage.
+ */
+#ifndef EF_EVAL_EVAL_H
+#define EF_EVAL_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/bytes.h"
+#include "base/json.h"
+
+typedef struct ef_snapshot ef_snapshot;
+typedef struct ef_flag ef_flag;
+typedef struct ef_segment ef_segment;
+
+/* Flipt's v2 evaluation reasons, numbered as in its protobuf. */
+typedef enum ef_reason {
+    EF_REASON_UNKNOWN = 0,
+    EF_REASON_FLAG_DISABLED = 1,
+    EF_REASON_MATCH = 2,
+    EF_REASON_DEFAULT = 3,
+} ef_reason;
+
+typedef enum ef_flag_type {
+    EF_FLAG_VARIANT = 0,
+    EF_FLAG_BOOLEAN = 1,
+} ef_flag_type;
+
+typedef enum ef_eval_status {
+    EF_EVAL_OK = 0,
+    EF_EVAL_NOT_FOUND,  /* no flag with that key in the snapshot */
+    EF_EVAL_WRONG_TYPE, /* variant evaluation of a boolean flag, or the other way round */
+} ef_eval_status;
+
+typedef struct ef_kv {
+    ef_bytes key;
+    ef_bytes value;
+} ef_kv;
+
+typedef struct ef_eval_request {
+    ef_bytes flag_key;
+    ef_bytes entity_id;
+    const ef_kv *context; /* a later duplicate key wins, as in a JSON object */
+    size_t context_len;
+} ef_eval_request;
+
+/* A rule or rollout may reference at most this many distinct segments; compile rejects more. */
+#define EF_MAX_RULE_SEGMENTS 256
+
+/* The segments that matched: a bit per segment of the rule or rollout that decided. */
+typedef struct ef_matched_segments {
+    const ef_segment *segs; /* the rule's segments */
+    uint32_t n;             /* how many the rule has */
+    uint64_t bits[EF_MAX_RULE_SEGMENTS / 64];
+} ef_matched_segments;
+
+typedef struct ef_variant_result {
+    ef_bytes flag_key;
+    bool match;
+    ef_reason reason;
+    ef_bytes variant_key;
+    ef_bytes attachment;
+    bool has_attachment; /* Flipt's engine leaves the field out when false; the server sends "" */
+    ef_matched_segments segments;
+} ef_variant_result;
+
+typedef struct ef_boolean_result {
+    ef_bytes flag_key;
+    bool enabled;
+    ef_reason reason;
+    ef_matched_segments segments;
+} ef_boolean_result;
+
+typedef struct ef_compile_error {
+    size_t offset; /* byte offset of the offending JSON value in the document */
+    char message[200];
+} ef_compile_error;
+
+/* Compiles a Flipt snapshot document (GET /internal/v1/evaluation/snapshot/namespace/{ns}) into a
+ * snapshot. Strings are copied, so the JSON tree may be freed afterwards. Returns NULL and fills
+ * *err when the document does not have the shape Flipt's engine accepts, or on out-of-memory. */
+ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err);
+void ef_snapshot_free(ef_snapshot *s);
+
+ef_bytes ef_snapshot_namespace(const ef_snapshot *s);
+size_t ef_snapshot_flag_count(const ef_snapshot *s);
+/* Bytes of memory owned by the snapshot. */
+size_t ef_snapshot_memory(const ef_snapshot *s);
+/* The version the publisher stamped on it (the store's sequence; 0 when unknown). */
+uint64_t ef_snapshot_version(const ef_snapshot *s);
+void ef_snapshot_set_version(ef_snapshot *s, uint64_t version);
+
+const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key);
+ef_flag_type ef_flag_get_type(const ef_flag *f);
+ef_bytes ef_flag_key(const ef_flag *f);
+
+ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
+                               ef_variant_result *out);
+ef_eval_status ef_eval_boolean(const ef_snapshot *s, const ef_eval_request *req,
+                               ef_boolean_result *out);
+/* Evaluates an already found flag (the batch path dispatches on the flag's own type). */
+void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_variant_result *out);
+void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boolean_result *out);
+
+/* Iterates matched segment keys: for (i = ef_matched_next(m, 0); i >= 0; i = ef_matched_next(m, i+1)) */
+int ef_matched_next(const ef_matched_segments *m, int from);
+ef_bytes ef_matched_key(const ef_matched_segments *m, int i);
+static inline unsigned ef_matched_count(const ef_matched_segments *m)
+{
+    unsigned c = 0;
+    for (unsigned w = 0; w < (m->n + 63) / 64; w++) c += (unsigned)__builtin_popcountll(m->bits[w]);
+    return c;
+}
+
+const char *ef_reason_name(ef_reason r); /* "MATCH_EVALUATION_REASON", ... */
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * evaluate.c - variant and boolean evaluation against a compiled snapshot.
+ *
+ * The hot path: no allocation, no locks, no I/O. Semantics are those of Flipt's engine
+ * (docs/evaluation.md): rules and rollouts in array order, OR needs one matching segment (none
+ * configured never matches), AND needs all (none configured always matches), variant buckets are
+ * crc32(flagKey ‖ entityId) % 1000 against normalised boundaries, boolean thresholds are
+ * crc32(entityId ‖ flagKey) % 100 < percentage.
+ */
+#include <zlib.h>
+
+#include "eval/model.h"
+
+const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key)
+{
+    uint64_t h = ef_hash_bytes(key.p, key.n);
+    for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
+        uint32_t slot = s->slots[i];
+        if (slot == 0) return NULL;
+        const ef_flag *f = &s->flags[slot - 1];
+        if (ef_bytes_eq(f->key, key)) return f;
+    }
+}
+
+ef_flag_type ef_flag_get_type(const ef_flag *f)
+{
+    return (ef_flag_type)f->type;
+}
+
+ef_bytes ef_flag_key(const ef_flag *f)
+{
+    return f->key;
+}
+
+/* Evaluates the segments of a rule or rollout; true if the operator is satisfied. */
+static bool segments_pass(const ef_segment_set *set, const ef_eval_request *req,
+                          ef_matched_segments *m)
+{
+    uint32_t matched = 0;
+    m->segs = set->segs;
+    m->n = set->n;
+    for (uint32_t w = 0; w < (set->n + 63) / 64; w++) m->bits[w] = 0;
+    for (uint32_t i = 0; i < set->n; i++) {
+        if (ef_segment_matches(&set->segs[i], req)) {
+            m->bits[i / 64] |= 1ull << (i % 64);
+            matched++;
+        }
+    }
+    return set->op_and ? matched == set->n : matched > 0;
+}
+
+static void no_segments(ef_matched_segments *m)
+{
+    m->segs = NULL;
+    m->n = 0;
+}
+
+void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_variant_result *out)
+{
+    out->flag_key = f->key;
+    out->match = false;
+    out->reason = EF_REASON_UNKNOWN;
+    out->variant_key = (ef_bytes){"", 0};
+    out->attachment = (ef_bytes){"", 0};
+    out->has_attachment = false;
+    no_segments(&out->segments);
+    if (f->has_default) {
+        out->reason = EF_REASON_DEFAULT;
+        out->variant_key = f->default_key;
+        out->attachment = f->default_attachment;
+        out->has_attachment = f->default_has_attachment;
+    }
+    if (!f->enabled) {
+        out->reason = EF_REASON_FLAG_DISABLED;
+        return;
+    }
+    ef_matched_segments m;
+    for (uint32_t r = 0; r < f->nrules; r++) {
+        const ef_rule *rule = &f->rules[r];
+        if (!segments_pass(&rule->segs, req, &m)) continue;
+        out->segments = m;
+        if (rule->ndist == 0) {
+            out->match = true;
+            out->reason = EF_REASON_MATCH;
+            return;
+        }
+        uint32_t crc = (uint32_t)crc32(f->key_crc, (const Bytef *)req->entity_id.p,
+                                       (uInt)req->entity_id.n);
+        int32_t target = (int32_t)(crc % 1000) + 1;
+        /* Rust's slice::binary_search: the last of equal boundaries on an exact hit, else the
+         * first boundary above the target. */
+        uint32_t lo = 0, hi = rule->ndist;
+        while (lo < hi) { /* count of boundaries <= target */
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (rule->bounds[mid] <= target)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        uint32_t idx = (lo > 0 && rule->bounds[lo - 1] == target) ? lo - 1 : lo;
+        if (idx >= rule->ndist) {
+            out->match = false;
+            return;
+        }
+        const ef_distribution *d = &rule->dist[idx];
+        out->match = true;
+        out->reason = EF_REASON_MATCH;
+        out->variant_key = d->variant_key;
+        out->attachment = d->attachment;
+        out->has_attachment = d->has_attachment;
+        return;
+    }
+}
+
+void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boolean_result *out)
+{
+    out->flag_key = f->key;
+    no_segments(&out->segments);
+    ef_matched_segments m;
+    for (uint32_t r = 0; r < f->nrollouts; r++) {
+        const ef_rollout *ro = &f->rollouts[r];
+        if (ro->kind == EF_ROLLOUT_THRESHOLD) {
+            uint32_t crc = (uint32_t)crc32(0, (const Bytef *)req->entity_id.p,
+                                           (uInt)req->entity_id.n);
+            crc = (uint32_t)crc32(crc, (const Bytef *)f->key.p, (uInt)f->key.n);
+            if ((float)(crc % 100) < ro->percentage) {
+                out->enabled = ro->value;
+                out->reason = EF_REASON_MATCH;
+                return;
+            }
+        } else if (ro->kind == EF_ROLLOUT_SEGMENT) {
+            if (segments_pass(&ro->segs, req, &m)) {
+                out->enabled = ro->value;
+                out->reason = EF_REASON_MATCH;
+                out->segments = m;
+                return;
+            }
+        }
+    }
+    out->enabled = f->enabled;
+    out->reason = EF_REASON_DEFAULT;
+}
+
+ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
+                               ef_variant_result *out)
+{
+    const ef_flag *f = ef_snapshot_find_flag(s, req->flag_key);
+    if (!f) return EF_EVAL_NOT_FOUND;
+    if (f->type != EF_FLAG_VARIANT) return EF_EVAL_WRONG_TYPE;
+    ef_eval_variant_flag(f, req, out);
+    return EF_EVAL_OK;
+}
+
+ef_eval_status ef_eval_boolean(const ef_snapshot *s, const ef_eval_request *req,
+                               ef_boolean_result *out)
+{
+    const ef_flag *f = ef_snapshot_find_flag(s, req->flag_key);
+    if (!f) return EF_EVAL_NOT_FOUND;
+    if (f->type != EF_FLAG_BOOLEAN) return EF_EVAL_WRONG_TYPE;
+    ef_eval_boolean_flag(f, req, out);
+    return EF_EVAL_OK;
+}
+
+int ef_matched_next(const ef_matched_segments *m, int from)
+{
+    for (uint32_t i = (uint32_t)from; i < m->n; i++)
+        if (m->bits[i / 64] & (1ull << (i % 64))) return (int)i;
+    return -1;
+}
+
+ef_bytes ef_matched_key(const ef_matched_segments *m, int i)
+{
+    return m->segs[i].key;
+}
+
+const char *ef_reason_name(ef_reason r)
+{
+    switch (r) {
+    case EF_REASON_FLAG_DISABLED: return "FLAG_DISABLED_EVALUATION_REASON";
+    case EF_REASON_MATCH: return "MATCH_EVALUATION_REASON";
+    case EF_REASON_DEFAULT: return "DEFAULT_EVALUATION_REASON";
+    default: return "UNKNOWN_EVALUATION_REASON";
+    }
+}

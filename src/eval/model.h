@@ -1,0 +1,154 @@
+/*
+ * model.h - the compiled, in-memory form of a namespace (internal to src/eval/).
+ *
+ * Everything a request needs is pre-parsed at compile time: numbers, dates and isoneof lists in
+ * constraints, distribution boundaries, the CRC-32 of each flag key. A snapshot and all it points to
+ * live in one arena and are never modified after compile.
+ */
+#ifndef EF_EVAL_MODEL_H
+#define EF_EVAL_MODEL_H
+
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "eval/eval.h"
+
+typedef enum ef_ctype {
+    EF_CT_UNKNOWN = 0,
+    EF_CT_STRING,
+    EF_CT_NUMBER,
+    EF_CT_BOOLEAN,
+    EF_CT_DATETIME,
+    EF_CT_ENTITY_ID,
+} ef_ctype;
+
+typedef enum ef_op {
+    EF_OP_OTHER = 0, /* any string the engine does not implement: never matches */
+    EF_OP_EQ,
+    EF_OP_NEQ,
+    EF_OP_LT,
+    EF_OP_LTE,
+    EF_OP_GT,
+    EF_OP_GTE,
+    EF_OP_EMPTY,
+    EF_OP_NOTEMPTY,
+    EF_OP_TRUE,
+    EF_OP_FALSE,
+    EF_OP_PRESENT,
+    EF_OP_NOTPRESENT,
+    EF_OP_PREFIX,
+    EF_OP_SUFFIX,
+    EF_OP_CONTAINS,
+    EF_OP_NOTCONTAINS,
+    EF_OP_ISONEOF,
+    EF_OP_ISNOTONEOF,
+} ef_op;
+
+typedef struct ef_constraint {
+    uint8_t type;   /* ef_ctype */
+    uint8_t op;     /* ef_op */
+    bool value_ok;  /* the value parsed for this type (number, date or list) */
+    int32_t num;    /* NUMBER value */
+    int64_t secs;   /* DATETIME value, seconds since the epoch */
+    ef_bytes property;
+    ef_bytes value;
+    const ef_bytes *strs; /* STRING/ENTITY_ID isoneof list */
+    const int32_t *nums;  /* NUMBER isoneof list */
+    uint32_t list_n;
+} ef_constraint;
+
+struct ef_segment {
+    ef_bytes key;
+    bool match_all;
+    uint32_t ncons;
+    const ef_constraint *cons;
+};
+
+typedef struct ef_segment_set {
+    bool op_and;
+    uint32_t n;
+    const ef_segment *segs; /* unique by key; a repeated key keeps its first position, last definition */
+} ef_segment_set;
+
+typedef struct ef_distribution {
+    ef_bytes variant_key;
+    ef_bytes attachment;
+    bool has_attachment;
+} ef_distribution;
+
+typedef struct ef_rule {
+    ef_segment_set segs;
+    uint32_t ndist;               /* distributions with rollout > 0 */
+    const ef_distribution *dist;
+    const int32_t *bounds;        /* normalised cumulative boundaries (per mille), sorted */
+} ef_rule;
+
+typedef enum ef_rollout_kind {
+    EF_ROLLOUT_NONE = 0, /* neither threshold nor segment: skipped */
+    EF_ROLLOUT_THRESHOLD,
+    EF_ROLLOUT_SEGMENT,
+} ef_rollout_kind;
+
+typedef struct ef_rollout {
+    uint8_t kind;
+    bool value;
+    float percentage;
+    ef_segment_set segs;
+} ef_rollout;
+
+struct ef_flag {
+    ef_bytes key;
+    ef_bytes name;
+    uint8_t type; /* ef_flag_type */
+    bool enabled;
+    bool has_default;
+    bool default_has_attachment;
+    ef_bytes default_key;
+    ef_bytes default_attachment;
+    uint32_t key_crc; /* crc32 of the key; variant bucketing continues it with the entity id */
+    uint32_t nrules;
+    const ef_rule *rules;
+    uint32_t nrollouts;
+    const ef_rollout *rollouts;
+};
+
+struct ef_snapshot {
+    ef_arena arena;
+    ef_bytes namespace_key;
+    uint64_t version;
+    uint32_t nflags;
+    ef_flag *flags;    /* unique by key (a later duplicate replaces an earlier one) */
+    uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty */
+    uint32_t mask;     /* slots has mask + 1 entries, a power of two */
+};
+
+/* Hash used by the flag table (not the bucketing hash). */
+static inline uint64_t ef_hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+/* constraint.c */
+uint8_t ef_op_parse(ef_bytes name); /* exact, case-sensitive operator name, else EF_OP_OTHER */
+bool ef_constraint_prepare(ef_arena *a, ef_constraint *c);
+bool ef_constraint_matches(const ef_constraint *c, const ef_eval_request *req);
+bool ef_segment_matches(const ef_segment *s, const ef_eval_request *req);
+bool ef_parse_i32(ef_bytes s, int32_t *out);
+
+/* rfc3339.c: chrono's DateTime::parse_from_rfc3339, reduced to whole seconds since the epoch. */
+bool ef_rfc3339_parse(ef_bytes s, int64_t *secs);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * registry.c - RCU publication of snapshots (see registry.h).
+ *
+ * The registry's state is one immutable table {namespace -> snapshot}. A publish copies the table
+ * with one entry changed, swaps the pointer with release semantics, and hands the old table and the
+ * snapshot it replaced to call_rcu, which frees them after a grace period. A plain atomic refcount
+ * would race with that free; the grace period is what makes it safe.
+ *
+ * ThreadSanitizer cannot see the ordering liburcu gets from membarrier, so under EF_TSAN the read
+ * section and the reclaim callback carry explicit release/acquire annotations that describe it.
+ */
+#include "eval/registry.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <urcu-bp.h>
+
+#include "eval/model.h"
+
+#ifdef EF_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TSAN_ACQUIRE(a) __tsan_acquire(a)
+#define TSAN_RELEASE(a) __tsan_release(a)
+#else
+#define TSAN_ACQUIRE(a) ((void)(a))
+#define TSAN_RELEASE(a) ((void)(a))
+#endif
+
+typedef struct table {
+    struct rcu_head rcu;
+    ef_registry *owner;
+    ef_snapshot *retired; /* the snapshot this table's successor replaced, freed with it */
+    uint32_t n;
+    uint32_t mask;
+    uint32_t *slots; /* index + 1 into snaps */
+    ef_snapshot **snaps;
+} table;
+
+struct ef_registry {
+    table *current;          /* read with acquire inside a read section */
+    pthread_mutex_t writer;  /* serialises publishers */
+    int grace;               /* TSan sync address for the grace period */
+};
+
+static table *table_new(uint32_t n)
+{
+    uint32_t cap = 4;
+    while (cap < n * 2) cap *= 2;
+    table *t = calloc(1, sizeof(*t) + cap * sizeof(uint32_t) + (n ? n : 1) * sizeof(ef_snapshot *));
+    if (!t) return NULL;
+    t->mask = cap - 1;
+    t->slots = (uint32_t *)(t + 1);
+    t->snaps = (ef_snapshot **)(t->slots + cap);
+    return t;
+}
+
+static void table_add(table *t, ef_snapshot *s)
+{
+    ef_bytes ns = s->namespace_key;
+    uint32_t i = (uint32_t)ef_hash_bytes(ns.p, ns.n) & t->mask;
+    while (t->slots[i]) i = (i + 1) & t->mask;
+    t->snaps[t->n] = s;
+    t->slots[i] = ++t->n;
+}
+
+static ef_snapshot *table_find(const table *t, ef_bytes ns)
+{
+    uint32_t i = (uint32_t)ef_hash_bytes(ns.p, ns.n) & t->mask;
+    for (;; i = (i + 1) & t->mask) {
+        uint32_t s = t->slots[i];
+        if (!s) return NULL;
+        if (ef_bytes_eq(t->snaps[s - 1]->namespace_key, ns)) return t->snaps[s - 1];
+    }
+}
+
+static void reclaim(struct rcu_head *head)
+{
+    table *t = caa_container_of(head, table, rcu);
+    TSAN_ACQUIRE(&t->owner->grace);
+    ef_snapshot_free(t->retired);
+    free(t);
+}
+
+ef_registry *ef_registry_new(void)
+{
+    ef_registry *r = calloc(1, sizeof(*r));
+    if (!r) return NULL;
+    r->current = table_new(0);
+    if (!r->current) {
+        free(r);
+        return NULL;
+    }
+    r->current->owner = r;
+    pthread_mutex_init(&r->writer, NULL);
+    return r;
+}
+
+void ef_registry_free(ef_registry *r)
+{
+    if (!r) return;
+    rcu_barrier(); /* every pending reclaim has run */
+    table *t = r->current;
+    for (uint32_t i = 0; i < t->n; i++) ef_snapshot_free(t->snaps[i]);
+    free(t);
+    pthread_mutex_destroy(&r->writer);
+    free(r);
+}
+
+/* Builds the successor of the current table with ns replaced by snap (or removed if snap is NULL)
+ * and publishes it. Called with the writer lock held. */
+static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
+{
+    table *old = r->current;
+    ef_snapshot *prev = table_find(old, ns);
+    if (!snap && !prev) return -1;
+    table *t = table_new(old->n + 1);
+    if (!t) return -2;
+    t->owner = r;
+    for (uint32_t i = 0; i < old->n; i++)
+        if (old->snaps[i] != prev) table_add(t, old->snaps[i]);
+    if (snap) table_add(t, snap);
+    old->retired = prev;
+    __atomic_store_n(&r->current, t, __ATOMIC_RELEASE);
+    call_rcu(&old->rcu, reclaim);
+    return 0;
+}
+
+int ef_registry_publish(ef_registry *r, ef_snapshot *snap)
+{
+    pthread_mutex_lock(&r->writer);
+    int rc = swap_in(r, snap->namespace_key, snap);
+    pthread_mutex_unlock(&r->writer);
+    if (rc != 0) {
+        ef_snapshot_free(snap);
+        return -1;
+    }
+    return 0;
+}
+
+int ef_registry_remove(ef_registry *r, ef_bytes ns)
+{
+    pthread_mutex_lock(&r->writer);
+    int rc = swap_in(r, ns, NULL);
+    pthread_mutex_unlock(&r->writer);
+    return rc == 0 ? 0 : -1;
+}
+
+void ef_registry_read_lock(ef_registry *r)
+{
+    (void)r;
+    rcu_read_lock();
+}
+
+void ef_registry_read_unlock(ef_registry *r)
+{
+    TSAN_RELEASE(&r->grace);
+    rcu_read_unlock();
+}
+
+const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns)
+{
+    table *t = __atomic_load_n(&r->current, __ATOMIC_ACQUIRE);
+    return table_find(t, ns);
+}
+
+unsigned ef_registry_count(ef_registry *r)
+{
+    ef_registry_read_lock(r);
+    table *t = __atomic_load_n(&r->current, __ATOMIC_ACQUIRE);
+    unsigned n = t->n;
+    ef_registry_read_unlock(r);
+    return n;
+}

@@ -1,0 +1,41 @@
+/*
+ * registry.h - the current snapshot of every namespace, replaced without stopping readers.
+ *
+ * Readers (evaluation) take no lock: inside ef_registry_read_lock/unlock they look up a namespace's
+ * snapshot and evaluate against it. Writers publish a new snapshot; the one it replaces is freed
+ * only after every reader that could still see it has left its read section (an RCU grace period,
+ * from liburcu's "bulletproof" flavour, which needs no thread registration: safe inside a library
+ * whose callers create threads we never see).
+ *
+ * Publishing is serialised internally, so any thread may publish. A pointer obtained inside a read
+ * section must not be used after ef_registry_read_unlock.
+ */
+#ifndef EF_EVAL_REGISTRY_H
+#define EF_EVAL_REGISTRY_H
+
+#include <stdint.h>
+
+#include "base/bytes.h"
+#include "eval/eval.h"
+
+typedef struct ef_registry ef_registry;
+
+ef_registry *ef_registry_new(void);
+/* Waits for pending frees, then frees every snapshot. No reader may still be inside. */
+void ef_registry_free(ef_registry *r);
+
+/* Installs snap as the snapshot of its namespace (ef_snapshot_namespace), taking ownership.
+ * Returns 0, or -1 on out-of-memory (snap is then freed and the old snapshot stays current). */
+int ef_registry_publish(ef_registry *r, ef_snapshot *snap);
+/* Drops a namespace; returns 0 if it was there, -1 if not. */
+int ef_registry_remove(ef_registry *r, ef_bytes ns);
+
+void ef_registry_read_lock(ef_registry *r);
+void ef_registry_read_unlock(ef_registry *r);
+/* Only between read_lock and read_unlock. NULL if the namespace has no snapshot. */
+const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns);
+
+/* Number of namespaces with a snapshot. */
+unsigned ef_registry_count(ef_registry *r);
+
+#endif
