@@ -1,0 +1,148 @@
+/*
+ * doc.h - flag state as a plain document: the in-memory form of Flipt's declarative format
+ * (features.yml versions 1.0-1.4, YAML streams of several namespaces, or JSON).
+ *
+ * This is the contract between the declarative reader/writer (decl_*.c: parse, validate, emit),
+ * the SQLite store (import and export go through it) and the read-only directory backend
+ * (dir_*.c: documents compiled into snapshots). It holds data only: no SQL, no I/O.
+ *
+ * All strings and arrays live in the ef_arena passed to whoever built the document. Strings are
+ * byte strings with lengths (they may contain any UTF-8). A `pos` records where an entity was
+ * written in its source file, so errors found after parsing (an unknown segment in a rule) can
+ * still name file, line and column.
+ */
+#ifndef EF_STORE_DOC_H
+#define EF_STORE_DOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/bytes.h"
+
+typedef struct ef_doc_pos {
+    const char *file; /* NUL-terminated, owned by the arena; NULL when unknown */
+    unsigned line, column;
+} ef_doc_pos;
+
+/* Enums use Flipt's management-API numbering (the integers its SQL schema stores). */
+typedef enum ef_doc_flag_type { EF_DOC_VARIANT_FLAG = 0, EF_DOC_BOOLEAN_FLAG = 1 } ef_doc_flag_type;
+typedef enum ef_doc_match_type { EF_DOC_MATCH_ALL = 0, EF_DOC_MATCH_ANY = 1 } ef_doc_match_type;
+typedef enum ef_doc_seg_op { EF_DOC_OP_OR = 0, EF_DOC_OP_AND = 1 } ef_doc_seg_op;
+typedef enum ef_doc_ctype {
+    EF_DOC_CT_UNKNOWN = 0,
+    EF_DOC_CT_STRING = 1,
+    EF_DOC_CT_NUMBER = 2,
+    EF_DOC_CT_BOOLEAN = 3,
+    EF_DOC_CT_DATETIME = 4,
+    EF_DOC_CT_ENTITY_ID = 5,
+} ef_doc_ctype;
+typedef enum ef_doc_rollout_type {
+    EF_DOC_ROLLOUT_UNKNOWN = 0,
+    EF_DOC_ROLLOUT_SEGMENT = 1,
+    EF_DOC_ROLLOUT_THRESHOLD = 2,
+} ef_doc_rollout_type;
+
+typedef struct ef_doc_constraint {
+    ef_doc_pos pos;
+    ef_doc_ctype type;
+    ef_bytes property;
+    ef_bytes op; /* operator as written (lower-cased by the store on write) */
+    ef_bytes value;
+    ef_bytes description;
+} ef_doc_constraint;
+
+typedef struct ef_doc_segment {
+    ef_doc_pos pos;
+    ef_bytes key, name, description;
+    ef_doc_match_type match_type;
+    size_t nconstraints;
+    ef_doc_constraint *constraints;
+} ef_doc_segment;
+
+typedef struct ef_doc_variant {
+    ef_doc_pos pos;
+    ef_bytes key, name, description;
+    ef_bytes attachment; /* compact JSON text; n == 0 means no attachment */
+    bool is_default;
+} ef_doc_variant;
+
+typedef struct ef_doc_distribution {
+    ef_doc_pos pos;
+    ef_bytes variant_key;
+    float rollout;
+} ef_doc_distribution;
+
+typedef struct ef_doc_rule {
+    ef_doc_pos pos;
+    size_t nsegments;
+    ef_bytes *segment_keys;
+    ef_doc_seg_op op;
+    size_t ndistributions;
+    ef_doc_distribution *distributions;
+} ef_doc_rule;
+
+typedef struct ef_doc_rollout {
+    ef_doc_pos pos;
+    ef_doc_rollout_type type;
+    ef_bytes description;
+    float percentage; /* THRESHOLD */
+    bool value;       /* THRESHOLD and SEGMENT */
+    size_t nsegments; /* SEGMENT */
+    ef_bytes *segment_keys;
+    ef_doc_seg_op op;
+} ef_doc_rollout;
+
+typedef struct ef_doc_flag {
+    ef_doc_pos pos;
+    ef_bytes key, name, description;
+    ef_doc_flag_type type;
+    bool enabled;
+    ef_bytes metadata; /* compact JSON object text; n == 0 means none */
+    size_t nvariants;
+    ef_doc_variant *variants;
+    size_t nrules;
+    ef_doc_rule *rules; /* in rank order */
+    size_t nrollouts;
+    ef_doc_rollout *rollouts; /* in rank order */
+} ef_doc_flag;
+
+typedef struct ef_doc_namespace {
+    ef_doc_pos pos;
+    ef_bytes key, name, description;
+    size_t nflags;
+    ef_doc_flag *flags;
+    size_t nsegments;
+    ef_doc_segment *segments;
+} ef_doc_namespace;
+
+typedef struct ef_doc {
+    ef_bytes version; /* "1.0".."1.4" as written in the first document ("" if none) */
+    size_t nnamespaces;
+    ef_doc_namespace *namespaces;
+} ef_doc;
+
+typedef struct ef_decl_error {
+    char file[256];
+    unsigned line, column; /* 0 when not tied to a position */
+    char message[256];
+} ef_decl_error;
+
+/* Parses a declarative file's bytes (YAML stream, or JSON when name ends in .json or the data
+ * starts with '{'). Checks syntax, types, keys, version gating and cross-references (segments and
+ * variants named in rules exist). Returns 0, or -1 with *err naming file, line and column.
+ * name is used in messages and positions. */
+int ef_decl_parse(const char *name, const char *data, size_t len, ef_arena *a, ef_doc *out,
+                  ef_decl_error *err);
+/* Reads and parses a file. */
+int ef_decl_parse_file(const char *path, ef_arena *a, ef_doc *out, ef_decl_error *err);
+/* Appends the namespaces of `more` to `into` (several files of one import). Same namespace key
+ * twice is an error. */
+int ef_decl_merge(ef_doc *into, const ef_doc *more, ef_arena *a, ef_decl_error *err);
+/* Writes a document as YAML (version "1.4" unless doc->version says otherwise; one YAML document
+ * per namespace, `---` separated), in a stable order so export is reproducible. */
+int ef_decl_write_yaml(const ef_doc *doc, ef_buf *out);
+
+#endif
