@@ -6,6 +6,10 @@
  * the SQLite store (import and export go through it) and the read-only directory backend
  * (dir_*.c: documents compiled into snapshots). It holds data only: no SQL, no I/O.
  *
+ * The store also loads its rows into this form (then ids and timestamps are filled in; a document
+ * read from a file leaves them empty/zero), so one writer produces the snapshot document Flipt's
+ * SDKs fetch, whatever the backend.
+ *
  * All strings and arrays live in the ef_arena passed to whoever built the document. Strings are
  * byte strings with lengths (they may contain any UTF-8). A `pos` records where an entity was
  * written in its source file, so errors found after parsing (an unknown segment in a rule) can
@@ -45,8 +49,16 @@ typedef enum ef_doc_rollout_type {
     EF_DOC_ROLLOUT_THRESHOLD = 2,
 } ef_doc_rollout_type;
 
+/* Identity and timestamps of a stored entity (zero/empty when read from a file). */
+typedef struct ef_doc_meta {
+    ef_bytes id;        /* UUID for variants, constraints, rules, distributions, rollouts */
+    int64_t created_ns; /* Unix nanoseconds */
+    int64_t updated_ns;
+} ef_doc_meta;
+
 typedef struct ef_doc_constraint {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_doc_ctype type;
     ef_bytes property;
     ef_bytes op; /* operator as written (lower-cased by the store on write) */
@@ -56,6 +68,7 @@ typedef struct ef_doc_constraint {
 
 typedef struct ef_doc_segment {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_bytes key, name, description;
     ef_doc_match_type match_type;
     size_t nconstraints;
@@ -64,6 +77,7 @@ typedef struct ef_doc_segment {
 
 typedef struct ef_doc_variant {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_bytes key, name, description;
     ef_bytes attachment; /* compact JSON text; n == 0 means no attachment */
     bool is_default;
@@ -71,12 +85,15 @@ typedef struct ef_doc_variant {
 
 typedef struct ef_doc_distribution {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_bytes variant_key;
+    ef_bytes variant_id; /* filled by the store */
     float rollout;
 } ef_doc_distribution;
 
 typedef struct ef_doc_rule {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     size_t nsegments;
     ef_bytes *segment_keys;
     ef_doc_seg_op op;
@@ -86,6 +103,7 @@ typedef struct ef_doc_rule {
 
 typedef struct ef_doc_rollout {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_doc_rollout_type type;
     ef_bytes description;
     float percentage; /* THRESHOLD */
@@ -97,6 +115,7 @@ typedef struct ef_doc_rollout {
 
 typedef struct ef_doc_flag {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_bytes key, name, description;
     ef_doc_flag_type type;
     bool enabled;
@@ -111,7 +130,9 @@ typedef struct ef_doc_flag {
 
 typedef struct ef_doc_namespace {
     ef_doc_pos pos;
+    ef_doc_meta meta;
     ef_bytes key, name, description;
+    bool protected_; /* the default namespace */
     size_t nflags;
     ef_doc_flag *flags;
     size_t nsegments;
@@ -144,5 +165,19 @@ int ef_decl_merge(ef_doc *into, const ef_doc *more, ef_arena *a, ef_decl_error *
 /* Writes a document as YAML (version "1.4" unless doc->version says otherwise; one YAML document
  * per namespace, `---` separated), in a stable order so export is reproducible. */
 int ef_decl_write_yaml(const ef_doc *doc, ef_buf *out);
+
+/* Options for the snapshot document, following Flipt's X-Flipt-Accept-Server-Version handling:
+ * below 1.38.0 ENTITY_ID constraints are sent as UNKNOWN, below 1.47.0 defaultVariant is left out. */
+typedef struct ef_snapdoc_opts {
+    unsigned accept_version; /* major * 10000 + minor * 100 + patch; 0 means the newest */
+} ef_snapdoc_opts;
+
+/* Writes one namespace as Flipt's client snapshot document
+ * (GET /internal/v1/evaluation/snapshot/namespace/{ns}; shape in reference/flipt-v1.md 4.4 and
+ * flipt-engine.md): flags in document order, each rule once with its segments (and their
+ * constraints) inline, distributions with variant keys and attachments, rollouts, and
+ * defaultVariant when a variant is marked default. This is also what the engine compiles
+ * (ef_snapshot_compile), so the document and the evaluation can never disagree. opts may be NULL. */
+int ef_doc_write_snapshot(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts, ef_buf *out);
 
 #endif
