@@ -6,5 +6,6 @@
 #define EF_CLI_CLI_H
 
 int ef_cmd_eval(int argc, char **argv);
+/* further subcommands (one line each) */
 
 #endif

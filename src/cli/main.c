@@ -28,6 +28,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "eval") == 0) return ef_cmd_eval(argc - 2, argv + 2);
+    /* further subcommands (one line each) */
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("edgeflag " EF_VERSION);
         return 0;
