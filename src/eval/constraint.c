@@ -89,6 +89,8 @@ static bool parse_list(ef_bytes v, bool numbers, ef_bytes *strs, int32_t *nums, 
             if (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9') return false;
             while (p < end && *p >= '0' && *p <= '9') p++;
             if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) return false; /* a float */
+            /* serde_json reads "-0" as the float -0.0, which is not an i32. */
+            if (p - s == 2 && s[0] == '-' && s[1] == '0') return false;
             int32_t x;
             if (!ef_parse_i32((ef_bytes){s, (size_t)(p - s)}, &x)) return false;
             if (nums) nums[n] = x;
