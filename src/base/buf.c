@@ -173,30 +173,77 @@ void ef_json_put_uint(ef_buf *b, uint64_t v)
     ef_buf_printf(b, "%llu", (unsigned long long)v);
 }
 
+/* Writes the shortest decimal that reads back as v, in the style of JavaScript's Number#toString
+ * (plain digits for exponents -7..20, else d.ddde±x). sig is the precision that round-trips. */
+static void put_shortest(ef_buf *b, double v, int sig)
+{
+    char e[40];
+    snprintf(e, sizeof(e), "%.*e", sig - 1, v); /* -d.ddde±x */
+    const char *p = e;
+    char out[64];
+    size_t n = 0;
+    if (*p == '-') out[n++] = *p++;
+    char digits[24];
+    size_t nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.') digits[nd++] = *p;
+    int exp = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    if (exp >= -7 && exp < 21) {
+        if (exp < 0) {
+            out[n++] = '0';
+            out[n++] = '.';
+            for (int i = -1; i > exp; i--) out[n++] = '0';
+            for (size_t i = 0; i < nd; i++) out[n++] = digits[i];
+        } else {
+            for (int i = 0; i <= exp; i++) out[n++] = (size_t)i < nd ? digits[i] : '0';
+            if (nd > (size_t)exp + 1) {
+                out[n++] = '.';
+                for (size_t i = (size_t)exp + 1; i < nd; i++) out[n++] = digits[i];
+            }
+        }
+        ef_buf_append(b, out, n);
+        return;
+    }
+    out[n++] = digits[0];
+    if (nd > 1) {
+        out[n++] = '.';
+        for (size_t i = 1; i < nd; i++) out[n++] = digits[i];
+    }
+    n += (size_t)snprintf(out + n, sizeof(out) - n, "e%+d", exp);
+    ef_buf_append(b, out, n);
+}
+
 void ef_json_put_double(ef_buf *b, double v)
 {
     if (!isfinite(v)) {
         ef_buf_append(b, "0", 1);
         return;
     }
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v) break;
-    }
-    ef_buf_puts(b, tmp);
-}
-
-void ef_json_put_float(ef_buf *b, float v)
-{
-    if (!isfinite(v)) {
+    if (v == 0) {
         ef_buf_append(b, "0", 1);
         return;
     }
     char tmp[40];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, (double)v);
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    put_shortest(b, v, prec);
+}
+
+void ef_json_put_float(ef_buf *b, float v)
+{
+    if (!isfinite(v) || v == 0) {
+        ef_buf_append(b, "0", 1);
+        return;
+    }
+    char tmp[40];
+    int prec = 1;
+    for (; prec < 9; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, (double)v);
         if (strtof(tmp, NULL) == v) break;
     }
-    ef_buf_puts(b, tmp);
+    put_shortest(b, (double)v, prec);
 }

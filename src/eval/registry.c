@@ -77,7 +77,8 @@ static ef_snapshot *table_find(const table *t, ef_bytes ns)
 static void reclaim(struct rcu_head *head)
 {
     table *t = caa_container_of(head, table, rcu);
-    TSAN_ACQUIRE(&t->owner->grace);
+    TSAN_ACQUIRE(t);                /* the publisher's hand-off through call_rcu's queue */
+    TSAN_ACQUIRE(&t->owner->grace); /* every reader that could see t has left */
     ef_snapshot_free(t->retired);
     free(t);
 }
@@ -122,6 +123,7 @@ static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
     if (snap) table_add(t, snap);
     old->retired = prev;
     __atomic_store_n(&r->current, t, __ATOMIC_RELEASE);
+    TSAN_RELEASE(old);
     call_rcu(&old->rcu, reclaim);
     return 0;
 }

@@ -1,0 +1,8 @@
+ef_unit_test(test_eval ${CMAKE_CURRENT_LIST_DIR}/test_eval.c)
+target_link_libraries(test_eval PRIVATE ef_eval)
+ef_unit_test(test_json ${CMAKE_CURRENT_LIST_DIR}/test_json.c)
+target_link_libraries(test_json PRIVATE ef_base)
+ef_unit_test(test_registry ${CMAKE_CURRENT_LIST_DIR}/test_registry.c)
+target_link_libraries(test_registry PRIVATE ef_eval)
+ef_unit_test(test_eval_json ${CMAKE_CURRENT_LIST_DIR}/test_eval_json.c)
+target_link_libraries(test_eval_json PRIVATE ef_api)

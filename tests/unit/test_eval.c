@@ -1,0 +1,400 @@
+/*
+ * test_eval.c - the evaluation engine: every constraint type and operator, segment match types,
+ * AND/OR rules, default variants, disabled flags, bucketing vectors, and odd inputs (NUL bytes,
+ * non-ASCII, empty strings, i32 bounds, dates with offsets and fractions).
+ */
+#include "snap_helper.h"
+
+/* Does a single constraint match? Built as a boolean flag whose one segment rollout holds it.
+ * json_value is the constraint's value as JSON string content (already escaped). ctx may be NULL
+ * (property absent). */
+static bool probe_entity(const char *type, const char *op, const char *json_value, ef_bytes ctx,
+                         bool have_ctx, ef_bytes entity)
+{
+    char doc[2048];
+    snprintf(doc, sizeof(doc),
+             "{\"namespace\":{\"key\":\"default\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\",\"enabled\":false,"
+             "\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":[{\"key\":\"s\","
+             "\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[{\"type\":\"%s_CONSTRAINT_COMPARISON_TYPE\","
+             "\"property\":\"p\",\"operator\":\"%s\",\"value\":\"%s\"}]}]}}]}]}",
+             type, op, json_value);
+    ef_snapshot *s = snap_from_json(doc);
+    ef_kv kv = {EF_BYTES_LIT("p"), ctx};
+    ef_eval_request r = {EF_BYTES_LIT("f"), entity, &kv, have_ctx ? 1 : 0};
+    ef_boolean_result res;
+    assert_int_equal(ef_eval_boolean(s, &r, &res), EF_EVAL_OK);
+    bool m = res.reason == EF_REASON_MATCH;
+    if (m) assert_true(res.enabled);
+    ef_snapshot_free(s);
+    return m;
+}
+
+static bool probe(const char *type, const char *op, const char *json_value, const char *ctx)
+{
+    return probe_entity(type, op, json_value, ctx ? ef_bytes_of(ctx) : EF_BYTES_LIT(""), ctx != NULL,
+                        EF_BYTES_LIT("entity"));
+}
+
+typedef struct {
+    const char *op, *value, *ctx; /* ctx NULL = property missing */
+    bool want;
+} row;
+
+static void run_rows(const char *type, const row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool got = probe(type, rows[i].op, rows[i].value, rows[i].ctx);
+        if (got != rows[i].want)
+            fail_msg("%s %s \"%s\" against %s%s%s: got %d want %d", type, rows[i].op, rows[i].value,
+                     rows[i].ctx ? "\"" : "", rows[i].ctx ? rows[i].ctx : "(missing)",
+                     rows[i].ctx ? "\"" : "", got, rows[i].want);
+    }
+}
+
+static void test_string_operators(void **state)
+{
+    static const row rows[] = {
+        {"eq", "us", "us", true},          {"eq", "us", "US", false},
+        {"eq", "us", " us", false},        {"neq", "us", "uk", true},
+        {"neq", "us", "us", false},        {"neq", "us", NULL, false}, /* missing: false */
+        {"neq", "us", "", false},          {"empty", "", "", true},
+        {"empty", "", NULL, true},         {"empty", "", " ", false},  /* untrimmed */
+        {"notempty", "", " ", true},       {"notempty", "", "", false},
+        {"prefix", "pro", "pro-plus", true}, {"prefix", "pro", " pro", false},
+        {"prefix", "", "x", true},         {"prefix", "", "", false},
+        {"suffix", "@example.com", "a@example.com", true}, {"suffix", "com", "co", false},
+        {"contains", "amp", "example", true}, {"contains", "z", "example", false},
+        {"contains", "", "a", true},       {"notcontains", "z", "example", true},
+        {"notcontains", "amp", "example", false}, {"notcontains", "x", "", false},
+        {"isoneof", "[\\\"de\\\",\\\"fr\\\"]", "fr", true}, {"isoneof", "[\\\"de\\\",\\\"fr\\\"]", "it", false},
+        {"isnotoneof", "[\\\"de\\\",\\\"fr\\\"]", "it", true}, {"isnotoneof", "[\\\"de\\\",\\\"fr\\\"]", "de", false},
+        {"isnotoneof", "[\\\"de\\\"]", NULL, false},
+        /* any escape in the list makes it invalid: isoneof false, isnotoneof true */
+        {"isoneof", "[\\\"a\\\\\\\"b\\\"]", "a\"b", false}, {"isnotoneof", "[\\\"a\\\\\\\"b\\\"]", "a\"b", true},
+        {"isoneof", "de,fr", "de", false}, {"isnotoneof", "de,fr", "de", true},
+        {"isoneof", "[\\\"de\\\",]", "de", false}, {"isoneof", " [ \\\"de\\\" ] ", "de", true},
+        {"isoneof", "[]", "de", false},    {"isnotoneof", "[]", "de", true},
+        {"isoneof", "[\\\"ünï\\\"]", "ünï", true},
+        {"EQ", "us", "us", false},         {"lt", "b", "a", false}, /* unsupported: false */
+    };
+    run_rows("STRING", rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static void test_number_operators(void **state)
+{
+    static const row rows[] = {
+        {"eq", "18", "18", true},      {"eq", "18", "+18", true},    {"eq", "18", "018", true},
+        {"eq", "0", "-0", true},       {"eq", "18", "18.0", false},  {"eq", "100", "1e2", false},
+        {"eq", "5", " 5", false},      {"eq", "5", "5 ", false},     {"eq", "5", "abc", false},
+        {"neq", "5", "6", true},       {"neq", "5", "abc", false},   {"neq", "5", NULL, false},
+        {"lt", "10", "9", true},       {"lt", "10", "10", false},    {"lte", "10", "10", true},
+        {"gt", "10", "11", true},      {"gt", "10", "10", false},    {"gte", "10", "10", true},
+        {"present", "", "abc", true},  {"present", "", "", false},   {"notpresent", "", NULL, true},
+        {"notpresent", "", "1", false},
+        /* 32-bit bounds */
+        {"eq", "2147483647", "2147483647", true}, {"gt", "2147483646", "2147483648", false},
+        {"eq", "-2147483648", "-2147483648", true}, {"lt", "0", "-2147483649", false},
+        {"eq", "2147483648", "2147483648", false}, /* value does not parse */
+        {"isoneof", "[1, 2, 3]", "2", true}, {"isoneof", "[1,2]", "3", false},
+        {"isnotoneof", "[1,2]", "3", true}, {"isnotoneof", "[1,2]", "2", false},
+        {"isoneof", "[1.5]", "1", false},   {"isnotoneof", "[1.5]", "1", false},
+        {"isoneof", "[\\\"5\\\"]", "5", false}, {"isnotoneof", "[\\\"5\\\"]", "5", false},
+        {"isoneof", "[2147483648]", "1", false}, {"isoneof", "[-0]", "0", false},
+        {"isoneof", "[01]", "1", false},   {"isoneof", "[-2147483648]", "-2147483648", true},
+        {"prefix", "1", "12", false},
+    };
+    run_rows("NUMBER", rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static void test_boolean_operators(void **state)
+{
+    static const row rows[] = {
+        {"true", "", "true", true},    {"true", "", "false", false}, {"false", "", "false", true},
+        {"false", "", "true", false},  {"true", "", "TRUE", false},  {"false", "", "FALSE", false},
+        {"true", "", "1", false},      {"true", "", "", false},      {"present", "", "x", true},
+        {"notpresent", "", "", true},  {"notpresent", "", NULL, true}, {"eq", "true", "true", false},
+    };
+    run_rows("BOOLEAN", rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static void test_datetime_operators(void **state)
+{
+    static const row rows[] = {
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z", true},
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01T01:00:00+01:00", true}, /* offsets honoured */
+        {"eq", "2024-01-01T00:00:00Z", "2023-12-31T19:00:00-05:00", true},
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.900Z", true}, /* fraction dropped */
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01t00:00:00z", true},
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01 00:00:00Z", true},
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01", false},             /* date only */
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00", false},    /* no offset */
+        {"eq", "2024-01-01", "2024-01-01T00:00:00Z", false},             /* value date only */
+        {"neq", "2024-01-01T00:00:00Z", "2024-01-01T00:00:01Z", true},
+        {"neq", "2024-01-01T00:00:00Z", "garbage", false},
+        {"lt", "2024-01-01T00:00:00Z", "2023-12-31T23:59:59Z", true},
+        {"lt", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.999Z", false},
+        {"lte", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z", true},
+        {"gt", "2024-01-01T00:00:00Z", "2024-06-15T12:30:00-07:00", true},
+        {"gte", "2024-01-01T00:00:00Z", "2023-01-01T00:00:00Z", false},
+        {"eq", "2024-01-01T00:00:00Z", "2024-13-01T00:00:00Z", false},
+        {"eq", "2024-01-01T00:00:00Z", "2023-02-29T00:00:00Z", false},
+        {"eq", "2024-02-29T00:00:00Z", "2024-02-29T00:00:00Z", true},
+        {"eq", "2024-01-01T23:59:59Z", "2024-01-01T23:59:60Z", true}, /* leap second reads as :59 */
+        {"eq", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00+0100", false},
+        {"present", "", "x", true}, {"notpresent", "", "", true},
+        {"isoneof", "[]", "2024-01-01T00:00:00Z", false},
+    };
+    run_rows("DATETIME", rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static void test_entity_id_constraints(void **state)
+{
+    ef_bytes none = EF_BYTES_LIT("");
+    assert_true(probe_entity("ENTITY_ID", "eq", "user-1", none, false, EF_BYTES_LIT("user-1")));
+    assert_false(probe_entity("ENTITY_ID", "eq", "user-1", EF_BYTES_LIT("user-1"), true,
+                              EF_BYTES_LIT("user-2"))); /* the property is ignored */
+    assert_true(probe_entity("ENTITY_ID", "prefix", "svc:", none, false, EF_BYTES_LIT("svc:batch")));
+    assert_true(probe_entity("ENTITY_ID", "isoneof", "[\\\"a\\\",\\\"b\\\"]", none, false, EF_BYTES_LIT("b")));
+    /* NUL bytes in the entity id are compared by length */
+    assert_true(probe_entity("ENTITY_ID", "eq", "u\\u0000v", none, false, (ef_bytes){"u\0v", 3}));
+    assert_false(probe_entity("ENTITY_ID", "eq", "u\\u0000v", none, false, (ef_bytes){"u\0w", 3}));
+    assert_false(probe_entity("ENTITY_ID", "eq", "u", none, false, (ef_bytes){"u\0", 2}));
+}
+
+static void test_odd_bytes(void **state)
+{
+    assert_true(probe_entity("STRING", "eq", "a\\u0000b", (ef_bytes){"a\0b", 3}, true, EF_BYTES_LIT("e")));
+    assert_false(probe_entity("STRING", "eq", "a\\u0000b", (ef_bytes){"a\0c", 3}, true, EF_BYTES_LIT("e")));
+    assert_false(probe_entity("STRING", "eq", "a", (ef_bytes){"a\0", 2}, true, EF_BYTES_LIT("e")));
+    assert_true(probe_entity("STRING", "suffix", "ü", EF_BYTES_LIT("grüü"), true, EF_BYTES_LIT("e")));
+    assert_true(probe_entity("STRING", "contains", "\\u0000", (ef_bytes){"x\0y", 3}, true, EF_BYTES_LIT("e")));
+    assert_true(probe("STRING", "eq", "значение", "значение"));
+    assert_true(probe("STRING", "empty", "", ""));
+}
+
+static const char *const segments_doc =
+    "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+    "{\"key\":\"v\",\"name\":\"v\",\"enabled\":true,\"type\":\"VARIANT_FLAG_TYPE\",\"rules\":["
+    " {\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"segments\":["
+    "   {\"key\":\"de\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":["
+    "     {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"country\",\"operator\":\"eq\",\"value\":\"de\"},"
+    "     {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"plan\",\"operator\":\"eq\",\"value\":\"pro\"}]},"
+    "   {\"key\":\"adult\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":["
+    "     {\"type\":\"NUMBER_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"age\",\"operator\":\"gte\",\"value\":\"18\"},"
+    "     {\"type\":\"BOOLEAN_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"verified\",\"operator\":\"true\",\"value\":\"\"}]}],"
+    "  \"distributions\":[{\"variantKey\":\"and\",\"rollout\":100,\"variantAttachment\":\"{\\\"a\\\":1}\"}]},"
+    " {\"segmentOperator\":\"OR_SEGMENT_OPERATOR\",\"segments\":["
+    "   {\"key\":\"de\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":["
+    "     {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"country\",\"operator\":\"eq\",\"value\":\"de\"}]},"
+    "   {\"key\":\"fr\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":["
+    "     {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"country\",\"operator\":\"eq\",\"value\":\"fr\"}]}],"
+    "  \"distributions\":[{\"variantKey\":\"or\",\"rollout\":100}]},"
+    " {\"segmentOperator\":\"OR_SEGMENT_OPERATOR\",\"segments\":[],\"distributions\":[{\"variantKey\":\"never\",\"rollout\":100}]}"
+    "],\"defaultVariant\":{\"id\":\"1\",\"key\":\"fallback\",\"attachment\":\"{}\"}},"
+    "{\"key\":\"off\",\"name\":\"off\",\"enabled\":false,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\","
+    " \"distributions\":[{\"variantKey\":\"x\",\"rollout\":100}]}],\"defaultVariant\":{\"id\":\"2\",\"key\":\"dv\"}},"
+    "{\"key\":\"plain\",\"name\":\"plain\",\"enabled\":true,\"rules\":[]},"
+    "{\"key\":\"b\",\"name\":\"b\",\"enabled\":true,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[]}"
+    "]}";
+
+static void test_rules_and_or_default(void **state)
+{
+    ef_snapshot *s = snap_from_json(segments_doc);
+    ef_variant_result r;
+    ef_kv all[] = {KV("country", "de"), KV("plan", "pro"), KV("age", "20")};
+    ef_eval_request q = req_of("v", "e", all, 3);
+    assert_int_equal(ef_eval_variant(s, &q, &r), EF_EVAL_OK);
+    assert_true(r.match);
+    assert_int_equal(r.reason, EF_REASON_MATCH);
+    assert_bytes(r.variant_key, "and");
+    assert_bytes(r.attachment, "{\"a\":1}");
+    assert_int_equal(ef_matched_count(&r.segments), 2);
+
+    /* AND fails (not adult), OR passes with just "de" */
+    ef_kv de[] = {KV("country", "de"), KV("plan", "pro"), KV("age", "10")};
+    q = req_of("v", "e", de, 3);
+    ef_eval_variant(s, &q, &r);
+    assert_bytes(r.variant_key, "or");
+    assert_int_equal(ef_matched_count(&r.segments), 1);
+    assert_bytes(ef_matched_key(&r.segments, ef_matched_next(&r.segments, 0)), "de");
+    assert_false(r.has_attachment);
+
+    /* nothing matches: default variant, reason DEFAULT, no match */
+    ef_kv it[] = {KV("country", "it")};
+    q = req_of("v", "e", it, 1);
+    ef_eval_variant(s, &q, &r);
+    assert_false(r.match);
+    assert_int_equal(r.reason, EF_REASON_DEFAULT);
+    assert_bytes(r.variant_key, "fallback");
+    assert_bytes(r.attachment, "{}");
+    assert_int_equal(ef_matched_count(&r.segments), 0);
+
+    /* disabled flag keeps the default variant, reason FLAG_DISABLED */
+    q = req_of("off", "e", NULL, 0);
+    ef_eval_variant(s, &q, &r);
+    assert_false(r.match);
+    assert_int_equal(r.reason, EF_REASON_FLAG_DISABLED);
+    assert_bytes(r.variant_key, "dv");
+
+    /* no rules, no default: UNKNOWN */
+    q = req_of("plain", "e", NULL, 0);
+    ef_eval_variant(s, &q, &r);
+    assert_int_equal(r.reason, EF_REASON_UNKNOWN);
+    assert_bytes(r.variant_key, "");
+
+    /* errors */
+    q = req_of("b", "e", NULL, 0);
+    assert_int_equal(ef_eval_variant(s, &q, &r), EF_EVAL_WRONG_TYPE);
+    ef_boolean_result br;
+    q = req_of("v", "e", NULL, 0);
+    assert_int_equal(ef_eval_boolean(s, &q, &br), EF_EVAL_WRONG_TYPE);
+    q = req_of("missing", "e", NULL, 0);
+    assert_int_equal(ef_eval_variant(s, &q, &r), EF_EVAL_NOT_FOUND);
+    q = req_of("V", "e", NULL, 0); /* keys are case-sensitive */
+    assert_int_equal(ef_eval_variant(s, &q, &r), EF_EVAL_NOT_FOUND);
+    ef_snapshot_free(s);
+}
+
+static void test_segment_match_types(void **state)
+{
+    /* ANY with an unknown constraint type after a match short-circuits; ALL hits it and fails;
+     * zero constraints always match; an unknown match type reads as ANY. */
+    const char *doc =
+        "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+        "{\"key\":\"any\",\"name\":\"x\",\"enabled\":true,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":["
+        " {\"key\":\"s\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":["
+        "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"},"
+        "  {\"type\":\"WEIRD\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}]}]}}]},"
+        "{\"key\":\"all\",\"name\":\"x\",\"enabled\":true,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":false,\"segments\":["
+        " {\"key\":\"s\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":["
+        "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"},"
+        "  {\"type\":\"WEIRD\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}]}]}}]},"
+        "{\"key\":\"empty\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":["
+        " {\"key\":\"s\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[]}]}}]},"
+        "{\"key\":\"weird\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":["
+        " {\"key\":\"s\",\"matchType\":\"NOPE\",\"constraints\":["
+        "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"xx\"},"
+        "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}]}]}}]}"
+        "]}";
+    ef_snapshot *s = snap_from_json(doc);
+    ef_kv de[] = {KV("c", "de")};
+    ef_boolean_result r;
+    ef_eval_request q = req_of("any", "e", de, 1);
+    ef_eval_boolean(s, &q, &r);
+    assert_int_equal(r.reason, EF_REASON_MATCH);
+    q = req_of("all", "e", de, 1);
+    ef_eval_boolean(s, &q, &r);
+    assert_int_equal(r.reason, EF_REASON_DEFAULT);
+    assert_true(r.enabled); /* the flag's own enabled value */
+    q = req_of("empty", "e", NULL, 0);
+    ef_eval_boolean(s, &q, &r);
+    assert_int_equal(r.reason, EF_REASON_MATCH);
+    assert_true(r.enabled); /* rollouts run even on a disabled boolean flag */
+    q = req_of("weird", "e", de, 1);
+    ef_eval_boolean(s, &q, &r);
+    assert_int_equal(r.reason, EF_REASON_MATCH);
+    ef_snapshot_free(s);
+}
+
+/* flipt-v1.md 3.6, recomputed for the engine's normalised boundaries (a 50/50 split gives the
+ * same 500/1000 boundaries either way). */
+static void test_bucketing_vectors(void **state)
+{
+    const char *doc =
+        "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+        "{\"key\":\"foo\",\"name\":\"x\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"distributions\":["
+        " {\"variantKey\":\"boz\",\"rollout\":50},{\"variantKey\":\"booz\",\"rollout\":50}]}]},"
+        "{\"key\":\"half\",\"name\":\"x\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"distributions\":["
+        " {\"variantKey\":\"a\",\"rollout\":25},{\"variantKey\":\"b\",\"rollout\":25}]}]},"
+        "{\"key\":\"test-flag\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"threshold\":{\"percentage\":70,\"value\":true}}]},"
+        "{\"key\":\"test-flag5\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"threshold\":{\"percentage\":5,\"value\":true}}]},"
+        "{\"key\":\"flag_boolean\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"threshold\":{\"percentage\":50,\"value\":true}}]}"
+        "]}";
+    ef_snapshot *s = snap_from_json(doc);
+    ef_variant_result v;
+    ef_eval_request q = req_of("foo", "1", NULL, 0); /* crc32("foo1") % 1000 = 244 */
+    ef_eval_variant(s, &q, &v);
+    assert_bytes(v.variant_key, "boz");
+    q = req_of("foo", "2", NULL, 0); /* 934 */
+    ef_eval_variant(s, &q, &v);
+    assert_bytes(v.variant_key, "booz");
+    /* rollouts summing to 50 are normalised: still always a variant (Flipt's Go server differs) */
+    q = req_of("half", "2", NULL, 0);
+    ef_eval_variant(s, &q, &v);
+    assert_true(v.match);
+
+    ef_boolean_result b;
+    ef_kv none[1];
+    ef_eval_request bq = {EF_BYTES_LIT("test-flag"), EF_BYTES_LIT("test-entity"), none, 0};
+    ef_eval_boolean(s, &bq, &b); /* crc32("test-entitytest-flag") % 100 = 65 < 70 */
+    assert_int_equal(b.reason, EF_REASON_MATCH);
+    bq.flag_key = EF_BYTES_LIT("test-flag5");
+    ef_eval_boolean(s, &bq, &b); /* 65 >= 5: falls through to the flag's value */
+    assert_int_equal(b.reason, EF_REASON_DEFAULT);
+    assert_false(b.enabled);
+    bq = (ef_eval_request){EF_BYTES_LIT("flag_boolean"), EF_BYTES_LIT("fixed"), none, 0};
+    ef_eval_boolean(s, &bq, &b); /* crc32("fixedflag_boolean") % 100 = 9 < 50 */
+    assert_true(b.enabled);
+    bq.entity_id = EF_BYTES_LIT("hello"); /* 96 */
+    ef_eval_boolean(s, &bq, &b);
+    assert_false(b.enabled);
+    assert_int_equal(b.reason, EF_REASON_DEFAULT);
+    ef_snapshot_free(s);
+}
+
+static void test_duplicate_keys(void **state)
+{
+    /* a later flag with the same key replaces the earlier one; a segment repeated in one rule
+     * counts once and takes its last definition */
+    const char *doc =
+        "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+        "{\"key\":\"f\",\"name\":\"1\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"distributions\":[{\"variantKey\":\"first\",\"rollout\":100}]}]},"
+        "{\"key\":\"f\",\"name\":\"2\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"segments\":["
+        " {\"key\":\"d\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[{\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"x\",\"operator\":\"eq\",\"value\":\"no\"}]},"
+        " {\"key\":\"d\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[]}],"
+        " \"distributions\":[{\"variantKey\":\"second\",\"rollout\":100}]}]}]}";
+    ef_snapshot *s = snap_from_json(doc);
+    assert_int_equal(ef_snapshot_flag_count(s), 1);
+    ef_variant_result v;
+    ef_eval_request q = req_of("f", "e", NULL, 0);
+    ef_eval_variant(s, &q, &v);
+    assert_bytes(v.variant_key, "second");
+    assert_int_equal(ef_matched_count(&v.segments), 1);
+    ef_snapshot_free(s);
+}
+
+static void test_compile_errors(void **state)
+{
+    ef_compile_error e;
+    assert_null(snap_compile_error("{\"namespace\":{\"key\":\"d\"},\"flags\":[]}", &e));
+    assert_non_null(snap_compile_error("[]", &e));
+    assert_non_null(strstr(snap_compile_error("{\"flags\":[]}", &e), "namespace"));
+    const char *m = snap_compile_error(
+        "{\"namespace\":{\"key\":\"d\"},\"flags\":[{\"key\":\"f\",\"enabled\":true}]}", &e);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "flags[0]"));
+    assert_non_null(strstr(m, "name"));
+    m = snap_compile_error("{\"namespace\":{\"key\":\"d\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\","
+                           "\"enabled\":\"yes\"}]}", &e);
+    assert_non_null(strstr(m, "expected a boolean"));
+    assert_int_equal(e.offset, strstr(
+        "{\"namespace\":{\"key\":\"d\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\",\"enabled\":\"yes\"}]}",
+        "\"yes\"") - "{\"namespace\":{\"key\":\"d\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\",\"enabled\":\"yes\"}]}");
+    m = snap_compile_error("{\"namespace\":{\"key\":\"d\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\","
+                           "\"enabled\":true,\"rules\":[{\"segmentOperator\":\"OR_SEGMENT_OPERATOR\","
+                           "\"distributions\":[{\"variantKey\":\"v\",\"rollout\":\"50\"}]}]}]}", &e);
+    assert_non_null(strstr(m, "rules[0].distributions[0].rollout"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_string_operators),   cmocka_unit_test(test_number_operators),
+        cmocka_unit_test(test_boolean_operators),  cmocka_unit_test(test_datetime_operators),
+        cmocka_unit_test(test_entity_id_constraints), cmocka_unit_test(test_odd_bytes),
+        cmocka_unit_test(test_rules_and_or_default), cmocka_unit_test(test_segment_match_types),
+        cmocka_unit_test(test_bucketing_vectors),  cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_compile_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,124 @@
+/*
+ * test_json.c - the strict JSON reader and the JSON writer: RFC 8259 edge cases, NUL bytes,
+ * UTF-8 validation, depth limits, error positions, and round trips through the writer.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/json.h"
+
+static ef_json *parse(ef_arena *a, const char *s, ef_json_error *e)
+{
+    return ef_json_parse(s, strlen(s), a, NULL, e);
+}
+
+static void test_accepts(void **state)
+{
+    static const char *ok[] = {
+        "{}", "[]", " [1, -0, 0.5, 1e3, 1E-2, -12.5e+2] ", "\"x\"", "true", "false", "null",
+        "{\"a\":{\"b\":[null,{}]}}", "\"\\u00fc\\ud83d\\ude00\\n\\t\\\"\\\\\\/\"", "\"ünï 🎉\"",
+    };
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ef_json_error e;
+        if (!parse(&a, ok[i], &e)) fail_msg("rejected %s: %s", ok[i], e.message);
+    }
+    ef_arena_free(&a);
+}
+
+static void test_rejects(void **state)
+{
+    static const char *bad[] = {
+        "", " ", "{", "[1,]", "{\"a\":1,}", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "NaN", "[Infinity]",
+        "'x'", "\"a", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00x\"", "\"a\tb\"", "{a:1}",
+        "[1] 2", "tru", "nul", "{\"a\" 1}", "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "// c\n1",
+    };
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ef_json_error e;
+        if (parse(&a, bad[i], &e)) fail_msg("accepted %s", bad[i]);
+        assert_true(e.message[0] != '\0');
+    }
+    ef_arena_free(&a);
+}
+
+static void test_nul_and_lengths(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    ef_json_error e;
+    ef_json *v = parse(&a, "{\"k\\u0000x\":\"a\\u0000b\",\"k\":1,\"k\":2}", &e);
+    assert_non_null(v);
+    const ef_json *c = v->child;
+    assert_int_equal(c->key.n, 3);
+    assert_memory_equal(c->key.p, "k\0x", 3);
+    assert_int_equal(c->str.n, 3);
+    assert_memory_equal(c->str.p, "a\0b", 3);
+    /* the last duplicate wins */
+    assert_true(ef_json_get(v, "k")->num == 2.0);
+    /* raw NUL inside a string is a control character */
+    const char raw[] = "\"a\0b\"";
+    assert_null(ef_json_parse(raw, sizeof(raw) - 1, &a, NULL, &e));
+    ef_arena_free(&a);
+}
+
+static void test_depth_and_position(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    ef_json_error e;
+    char deep[300];
+    memset(deep, '[', 200);
+    deep[200] = '\0';
+    ef_json_opts o = {.max_depth = 64};
+    assert_null(ef_json_parse(deep, 200, &a, &o, &e));
+    assert_non_null(strstr(e.message, "deep"));
+    assert_null(parse(&a, "{\n  \"a\": [1,\n  2,,]}", &e));
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.column, 5);
+    ef_arena_free(&a);
+}
+
+static void test_writer(void **state)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_json_put_str(&b, (ef_bytes){"a\"\\\n\x01\0ü\xff", 9});
+    assert_string_equal(b.data, "\"a\\\"\\\\\\n\\u0001\\u0000ü\xEF\xBF\xBD\"");
+    ef_buf_clear(&b);
+    ef_json_put_double(&b, 0.1);
+    ef_buf_putc(&b, ' ');
+    ef_json_put_float(&b, 33.33f);
+    ef_buf_putc(&b, ' ');
+    ef_json_put_double(&b, 100);
+    assert_string_equal(b.data, "0.1 33.33 100");
+    /* what the writer writes, the reader reads back byte for byte */
+    ef_buf_clear(&b);
+    ef_json_put_str(&b, (ef_bytes){"x\0\x7f\x1fé", 6});
+    ef_arena a;
+    ef_arena_init(&a, 256);
+    ef_json_error e;
+    ef_json *v = ef_json_parse(b.data, b.len, &a, NULL, &e);
+    assert_non_null(v);
+    assert_int_equal(v->str.n, 6);
+    assert_memory_equal(v->str.p, "x\0\x7f\x1fé", 6);
+    ef_arena_free(&a);
+    ef_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accepts),        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
+        cmocka_unit_test(test_writer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
