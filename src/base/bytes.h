@@ -26,7 +26,9 @@ static inline ef_bytes ef_bytes_of(const char *cstr)
 
 static inline bool ef_bytes_eq(ef_bytes a, ef_bytes b)
 {
-    return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+    /* Comparing the first byte before calling memcmp settles most mismatches inline: keys and
+     * property names usually differ in length or first byte. */
+    return a.n == b.n && (a.n == 0 || (a.p[0] == b.p[0] && memcmp(a.p, b.p, a.n) == 0));
 }
 
 static inline bool ef_bytes_eq_lit(ef_bytes a, const char *lit, size_t n)

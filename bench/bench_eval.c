@@ -1,0 +1,229 @@
+/*
+ * bench_eval.c - in-process evaluation speed of the engine (single thread by default).
+ *
+ * Loads a snapshot document and a JSON-lines request file, decodes every request up front (the
+ * context is already in memory, as in an application), then evaluates them all, each inside its
+ * own registry read section, as the server and the client library do. Prints one JSON object:
+ * throughput rounds, and a per-evaluation latency pass (median, p99) with the timer's own cost
+ * subtracted. --once runs one pass inside bench_pass() only, for callgrind's instruction counts
+ * (valgrind --toggle-collect=bench_pass).
+ *
+ * A benchmark prints figures; it asserts nothing about time.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/eval_json.h"
+#include "base/clock.h"
+#include "base/file.h"
+#include "eval/registry.h"
+
+typedef struct job {
+    ef_eval_request req;
+    bool boolean;
+} job;
+
+typedef struct workload {
+    ef_registry *reg;
+    ef_bytes ns;
+    job *jobs;
+    size_t n;
+} workload;
+
+static volatile uint64_t sink;
+
+static inline uint64_t eval_one(const workload *w, const job *j)
+{
+    uint64_t h = 0;
+    ef_registry_read_lock(w->reg);
+    const ef_snapshot *s = ef_registry_get(w->reg, w->ns);
+    if (j->boolean) {
+        ef_boolean_result r;
+        if (ef_eval_boolean(s, &j->req, &r) == EF_EVAL_OK) h = r.enabled + (unsigned)r.reason;
+    } else {
+        ef_variant_result r;
+        if (ef_eval_variant(s, &j->req, &r) == EF_EVAL_OK) h = r.variant_key.n + (unsigned)r.reason;
+    }
+    ef_registry_read_unlock(w->reg);
+    return h;
+}
+
+__attribute__((noinline)) void bench_pass(const workload *w);
+__attribute__((noinline)) void bench_pass(const workload *w)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < w->n; i++) h += eval_one(w, &w->jobs[i]);
+    sink += h;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int load(workload *w, const char *snap_path, const char *req_path, ef_arena *keep)
+{
+    char *data;
+    size_t len;
+    if (ef_file_read(snap_path, &data, &len) != 0) {
+        fprintf(stderr, "bench_eval: cannot read %s\n", snap_path);
+        return -1;
+    }
+    ef_arena tmp;
+    ef_arena_init(&tmp, 1 << 20);
+    ef_json_error je;
+    ef_json *doc = ef_json_parse(data, len, &tmp, NULL, &je);
+    ef_compile_error ce;
+    ef_snapshot *s = doc ? ef_snapshot_compile(doc, &ce) : NULL;
+    ef_arena_free(&tmp);
+    free(data);
+    if (!s) {
+        fprintf(stderr, "bench_eval: bad snapshot %s\n", snap_path);
+        return -1;
+    }
+    ef_bytes ns = ef_snapshot_namespace(s);
+    w->ns = (ef_bytes){ef_arena_memdup(keep, ns.p, ns.n), ns.n};
+    w->reg = ef_registry_new();
+    ef_registry_publish(w->reg, s);
+
+    if (ef_file_read(req_path, &data, &len) != 0) {
+        fprintf(stderr, "bench_eval: cannot read %s\n", req_path);
+        return -1;
+    }
+    size_t cap = 1024;
+    w->jobs = malloc(cap * sizeof(job));
+    w->n = 0;
+    char *line = data, *end = data + len;
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (ll) {
+            /* the tree must outlive the run: copy the line into the keep arena */
+            char *copy = ef_arena_memdup(keep, line, ll);
+            ef_json *v = ef_json_parse(copy, ll, keep, NULL, &je);
+            ef_eval_input in;
+            char err[200];
+            if (v && ef_eval_input_decode(v, keep, &in, err, sizeof(err)) == 0) {
+                const ef_json *t = ef_json_get(v, "type");
+                if (w->n == cap) w->jobs = realloc(w->jobs, (cap *= 2) * sizeof(job));
+                w->jobs[w->n].req = in.req;
+                w->jobs[w->n].boolean = t && ef_bytes_eq(t->str, EF_BYTES_LIT("boolean"));
+                w->n++;
+            }
+        }
+        line += ll + 1;
+    }
+    free(data);
+    return 0;
+}
+
+typedef struct thread_arg {
+    const workload *w;
+    int rounds;
+    int64_t ns;
+} thread_arg;
+
+static void *thread_main(void *p)
+{
+    thread_arg *a = p;
+    int64_t t0 = ef_clock_mono_ns();
+    for (int r = 0; r < a->rounds; r++) bench_pass(a->w);
+    a->ns = ef_clock_mono_ns() - t0;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *snap = NULL, *reqs = NULL;
+    int rounds = 15, threads = 1;
+    bool once = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) snap = argv[++i];
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) reqs = argv[++i];
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--once")) once = true;
+        else {
+            fprintf(stderr, "usage: bench_eval --snapshot F --requests F [--rounds N] [--threads T] [--once]\n");
+            return 2;
+        }
+    }
+    if (!snap || !reqs || rounds < 1 || threads < 1) return 2;
+    ef_arena keep;
+    ef_arena_init(&keep, 1 << 20);
+    workload w;
+    if (load(&w, snap, reqs, &keep) != 0) return 1;
+    if (once) {
+        bench_pass(&w);
+        printf("{\"requests\":%zu}\n", w.n);
+        return 0;
+    }
+    bench_pass(&w); /* warm-up */
+
+    /* throughput: every thread runs `rounds` passes; rate = all evaluations / wall time */
+    double *rates = malloc((size_t)rounds * sizeof(double));
+    for (int r = 0; r < rounds; r++) {
+        pthread_t th[64];
+        thread_arg ta[64];
+        int nt = threads > 64 ? 64 : threads;
+        int64_t t0 = ef_clock_mono_ns();
+        for (int t = 0; t < nt; t++) {
+            ta[t] = (thread_arg){&w, 1, 0};
+            pthread_create(&th[t], NULL, thread_main, &ta[t]);
+        }
+        for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+        int64_t dt = ef_clock_mono_ns() - t0;
+        rates[r] = (double)w.n * nt / ((double)dt / 1e9);
+    }
+    double sorted_rates[256];
+    int nr = rounds > 256 ? 256 : rounds;
+    memcpy(sorted_rates, rates, (size_t)nr * sizeof(double));
+    for (int i = 1; i < nr; i++)
+        for (int j = i; j > 0 && sorted_rates[j - 1] > sorted_rates[j]; j--) {
+            double t = sorted_rates[j];
+            sorted_rates[j] = sorted_rates[j - 1];
+            sorted_rates[j - 1] = t;
+        }
+    double median_rate = sorted_rates[nr / 2];
+
+    /* latency: time each evaluation alone, minus the median cost of an empty timed section */
+    int64_t *lat = malloc(w.n * sizeof(int64_t));
+    int64_t *empty = malloc(w.n * sizeof(int64_t));
+    for (size_t i = 0; i < w.n; i++) {
+        int64_t a = ef_clock_mono_ns();
+        int64_t b = ef_clock_mono_ns();
+        empty[i] = b - a;
+    }
+    uint64_t h = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        int64_t a = ef_clock_mono_ns();
+        h += eval_one(&w, &w.jobs[i]);
+        int64_t b = ef_clock_mono_ns();
+        lat[i] = b - a;
+    }
+    sink += h;
+    qsort(lat, w.n, sizeof(int64_t), cmp_i64);
+    qsort(empty, w.n, sizeof(int64_t), cmp_i64);
+    int64_t overhead = empty[w.n / 2];
+    ef_registry_read_lock(w.reg);
+    size_t snap_bytes = ef_snapshot_memory(ef_registry_get(w.reg, w.ns));
+    ef_registry_read_unlock(w.reg);
+    printf("{\"requests\":%zu,\"threads\":%d,\"rounds\":%d,\"evals_per_sec\":%.0f,"
+           "\"ns_per_eval_mean\":%.1f,\"ns_per_eval_median\":%lld,\"ns_per_eval_p99\":%lld,"
+           "\"timer_overhead_ns\":%lld,\"snapshot_bytes\":%zu,\"runs\":[",
+           w.n, threads, rounds, median_rate, 1e9 / (median_rate / threads),
+           (long long)(lat[w.n / 2] - overhead), (long long)(lat[w.n * 99 / 100] - overhead),
+           (long long)overhead, snap_bytes);
+    for (int r = 0; r < rounds; r++) printf("%s%.0f", r ? "," : "", rates[r]);
+    printf("]}\n");
+    free(lat);
+    free(empty);
+    free(rates);
+    free(w.jobs);
+    ef_registry_free(w.reg);
+    ef_arena_free(&keep);
+    return 0;
+}

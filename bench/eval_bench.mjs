@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Evaluation speed: edgeflag's engine next to Flipt's engine on the same requests, in one run.
+// Workload = tests/compat/bench.mjs's (gen seed 42, 200 flags, 50 segments, the well-formed
+// requests out of 50,000, about 14 context keys each). Flipt's engine (@flipt-io/flipt-client-js,
+// Rust in WASM) is timed here in Node, median of 3 runs, public API and raw engine calls;
+// edgeflag by build/bench_eval (median of 15 rounds, per-evaluation median and p99) and by callgrind
+// (instructions per evaluation, stable on a noisy machine).
+// usage: node bench/eval_bench.mjs [--build build] [--threads 1,2] [--no-callgrind]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const compat = path.join(root, 'tests/compat');
+const { generate } = await import(path.join(compat, 'gen.mjs'));
+const { createFliptEngine } = await import(path.join(compat, 'engine.mjs'));
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const build = path.resolve(root, opt('--build', 'build'));
+const threads = opt('--threads', '1').split(',').map(Number);
+const callgrind = !args.includes('--no-callgrind');
+
+const c = generate({ seed: 42, flags: 200, requests: 50000, segments: 50, namespace: 'default' });
+const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
+const reqs = c.requests.filter((r) => {
+  const f = byKey.get(r.flagKey);
+  if (!f) return false;
+  const isBool = f.type === 'BOOLEAN_FLAG_TYPE';
+  return (r.type === 'boolean' && isBool) || (r.type === 'variant' && !isBool);
+});
+const ctxKeys = reqs.reduce((s, r) => s + Object.keys(r.context).length, 0) / reqs.length;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-bench-'));
+const snapFile = path.join(tmp, 'snapshot.json');
+const reqFile = path.join(tmp, 'requests.jsonl');
+fs.writeFileSync(snapFile, JSON.stringify(c.snapshot));
+fs.writeFileSync(reqFile, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+// ---- Flipt's engine, same requests, same process run ----
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+function timeRuns(runs, n, fn) {
+  fn();
+  const rates = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  return median(rates);
+}
+const eng = await createFliptEngine(c.snapshot, { namespace: 'default' });
+const cl = eng.client;
+const raw = cl.engine;
+const pub = reqs.map((r) => ({ b: r.type === 'boolean', q: { flagKey: r.flagKey, entityId: r.entityId, context: r.context } }));
+const snake = reqs.map((r) => ({ b: r.type === 'boolean', q: { flag_key: r.flagKey, entity_id: r.entityId, context: r.context } }));
+const fliptPublic = timeRuns(3, reqs.length, () => {
+  for (const r of pub) r.b ? cl.evaluateBoolean(r.q) : cl.evaluateVariant(r.q);
+});
+const fliptRaw = timeRuns(3, reqs.length, () => {
+  for (const r of snake) r.b ? raw.evaluate_boolean(r.q) : raw.evaluate_variant(r.q);
+});
+eng.close();
+
+// ---- edgeflag ----
+const bench = path.join(build, 'bench_eval');
+const ours = {};
+for (const t of threads) {
+  const run = spawnSync(bench, ['--snapshot', snapFile, '--requests', reqFile, '--threads', String(t)], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error('bench_eval failed: ' + run.stderr);
+  ours[t] = JSON.parse(run.stdout);
+}
+let irPerEval = null;
+if (callgrind) {
+  const out = path.join(tmp, 'callgrind.out');
+  const run = spawnSync('valgrind', ['--tool=callgrind', '--toggle-collect=bench_pass', `--callgrind-out-file=${out}`, bench, '--snapshot', snapFile, '--requests', reqFile, '--once'], { encoding: 'utf8' });
+  if (run.status === 0) {
+    const text = fs.readFileSync(out, 'utf8');
+    const m = text.match(/^(?:summary|totals):\s+(\d+)/m);
+    if (m) irPerEval = Number(m[1]) / reqs.length;
+  }
+}
+fs.rmSync(tmp, { recursive: true, force: true });
+
+const one = ours[threads[0]];
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+console.log(`evaluation benchmark: ${reqs.length} requests, 200 flags, 50 segments, ${ctxKeys.toFixed(1)} context keys per request, ${os.cpus().length} cores`);
+console.log(`  Flipt engine (flipt-client-js 0.5.1, public API)   ${fmt(fliptPublic).padStart(12)} evals/s   ${fmt(1e9 / fliptPublic).padStart(7)} ns/eval`);
+console.log(`  Flipt engine (raw WASM calls)                      ${fmt(fliptRaw).padStart(12)} evals/s   ${fmt(1e9 / fliptRaw).padStart(7)} ns/eval`);
+for (const t of threads) {
+  const o = ours[t];
+  console.log(`  edgeflag engine, ${t} thread${t > 1 ? 's' : ' '}                          ${fmt(o.evals_per_sec).padStart(12)} evals/s   ${o.ns_per_eval_mean.toFixed(0).padStart(7)} ns/eval (median ${o.ns_per_eval_median} ns, p99 ${o.ns_per_eval_p99} ns per evaluation)`);
+}
+console.log(`  ratio edgeflag / Flipt public API: ${(one.evals_per_sec / fliptPublic).toFixed(1)}x;  / raw WASM: ${(one.evals_per_sec / fliptRaw).toFixed(1)}x`);
+if (irPerEval !== null) console.log(`  callgrind: ${fmt(irPerEval)} instructions per evaluation (edgeflag, registry read section included)`);
+console.log(`  compiled snapshot: ${(one.snapshot_bytes / 1024).toFixed(0)} KiB`);
