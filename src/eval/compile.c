@@ -434,3 +434,25 @@ void ef_snapshot_set_version(ef_snapshot *s, uint64_t version)
 {
     s->version = version;
 }
+
+int ef_snapshot_attach_document(ef_snapshot *s, const char *json, size_t len)
+{
+    char *p = ef_arena_memdup(&s->arena, json, len);
+    if (!p) return -1;
+    s->document = (ef_bytes){p, len};
+    /* FNV-1a: cheap, stable across processes and machines (unlike a seeded hash) */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)json[i]) * 1099511628211ull;
+    s->document_hash = h;
+    return 0;
+}
+
+uint64_t ef_snapshot_document_hash(const ef_snapshot *s)
+{
+    return s->document_hash;
+}
+
+ef_bytes ef_snapshot_document(const ef_snapshot *s)
+{
+    return s->document;
+}

@@ -99,13 +99,24 @@ ef_bytes ef_snapshot_namespace(const ef_snapshot *s);
 size_t ef_snapshot_flag_count(const ef_snapshot *s);
 /* Bytes of memory owned by the snapshot. */
 size_t ef_snapshot_memory(const ef_snapshot *s);
+/* The snapshot document this snapshot was compiled from, kept so the snapshot endpoint can serve
+ * exactly what is being evaluated, from the same RCU-published object. Copied into the snapshot.
+ * Returns 0 or -1 (out of memory). */
+int ef_snapshot_attach_document(ef_snapshot *s, const char *json, size_t len);
+ef_bytes ef_snapshot_document(const ef_snapshot *s); /* empty if none attached */
+/* A 64-bit hash of the attached document (0 if none), computed once when attached: the basis of
+ * the snapshot endpoint's ETag, equal on every node that holds the same state. */
+uint64_t ef_snapshot_document_hash(const ef_snapshot *s);
 /* The version the publisher stamped on it (the store's sequence; 0 when unknown). */
 uint64_t ef_snapshot_version(const ef_snapshot *s);
 void ef_snapshot_set_version(ef_snapshot *s, uint64_t version);
 
 const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key);
+/* Flags in document order (duplicates removed), for listing: 0 <= i < ef_snapshot_flag_count. */
+const ef_flag *ef_snapshot_flag_at(const ef_snapshot *s, size_t i);
 ef_flag_type ef_flag_get_type(const ef_flag *f);
 ef_bytes ef_flag_key(const ef_flag *f);
+bool ef_flag_enabled(const ef_flag *f);
 
 ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
                                ef_variant_result *out);

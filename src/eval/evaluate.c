@@ -22,6 +22,16 @@ const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key)
     }
 }
 
+const ef_flag *ef_snapshot_flag_at(const ef_snapshot *s, size_t i)
+{
+    return i < s->nflags ? &s->flags[i] : NULL;
+}
+
+bool ef_flag_enabled(const ef_flag *f)
+{
+    return f->enabled;
+}
+
 ef_flag_type ef_flag_get_type(const ef_flag *f)
 {
     return (ef_flag_type)f->type;

@@ -115,6 +115,8 @@ struct ef_flag {
 struct ef_snapshot {
     ef_arena arena;
     ef_bytes namespace_key;
+    ef_bytes document; /* the source snapshot document, when attached */
+    uint64_t document_hash;
     uint64_t version;
     uint32_t nflags;
     ef_flag *flags;    /* unique by key (a later duplicate replaces an earlier one) */

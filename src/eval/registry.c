@@ -174,3 +174,11 @@ unsigned ef_registry_count(ef_registry *r)
     ef_registry_read_unlock(r);
     return n;
 }
+
+void ef_registry_foreach(ef_registry *r, void (*fn)(const ef_snapshot *s, void *ctx), void *ctx)
+{
+    ef_registry_read_lock(r);
+    table *t = __atomic_load_n(&r->current, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < t->n; i++) fn(t->snaps[i], ctx);
+    ef_registry_read_unlock(r);
+}

@@ -35,6 +35,9 @@ void ef_registry_read_unlock(ef_registry *r);
 /* Only between read_lock and read_unlock. NULL if the namespace has no snapshot. */
 const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns);
 
+/* Calls fn for every namespace's current snapshot inside one read section (fn must not block). */
+void ef_registry_foreach(ef_registry *r, void (*fn)(const ef_snapshot *s, void *ctx), void *ctx);
+
 /* Number of namespaces with a snapshot. */
 unsigned ef_registry_count(ef_registry *r);
 

@@ -1,0 +1,71 @@
+/*
+ * log.c - logfmt lines (see log.h). The level threshold is the one piece of process-wide state:
+ * logging is a process concern, set once before threads start.
+ */
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+
+static ef_log_level threshold = EF_LOG_INFO;
+
+void ef_log_set_level(ef_log_level level)
+{
+    threshold = level;
+}
+
+int ef_log_parse_level(const char *name, ef_log_level *out)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (ef_log_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+static void put_value(ef_buf *b, const char *v)
+{
+    bool quote = *v == '\0' || strpbrk(v, " =\"\\\n\t") != NULL;
+    if (!quote) {
+        ef_buf_puts(b, v);
+        return;
+    }
+    ef_json_put_cstr(b, v); /* JSON string escaping is a valid logfmt quoting */
+}
+
+void ef_log(ef_log_level level, const char *msg, ...)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    if (level < threshold) return;
+    char ts[EF_RFC3339_MAX];
+    ef_rfc3339_format(ef_clock_wall_ns() / 1000000 * 1000000, ts);
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_printf(&b, "time=%s level=%s msg=", ts, names[level]);
+    put_value(&b, msg);
+    va_list ap;
+    va_start(ap, msg);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k) break;
+        const char *v = va_arg(ap, const char *);
+        ef_buf_putc(&b, ' ');
+        ef_buf_puts(&b, k);
+        ef_buf_putc(&b, '=');
+        put_value(&b, v ? v : "");
+    }
+    va_end(ap);
+    ef_buf_putc(&b, '\n');
+    if (ef_buf_ok(&b)) {
+        ssize_t w = write(STDERR_FILENO, b.data, b.len);
+        (void)w;
+    }
+    ef_buf_free(&b);
+}

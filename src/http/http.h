@@ -1,0 +1,153 @@
+/*
+ * http.h - the HTTP server: libmicrohttpd glue, request limits, routing, and what a handler sees.
+ *
+ * Handlers get an ef_http_req: method, path parameters, query, headers, the whole body (already
+ * size-checked), a per-request arena and a response buffer. They answer with ef_http_reply or one of
+ * the error helpers, which write Flipt's error body. Nothing here knows about flags or stores.
+ *
+ * Threading: requests run on libmicrohttpd's thread pool (epoll). A handler must not block for
+ * long; streaming handlers suspend their connection instead of holding a thread (see
+ * ef_http_stream_*).
+ */
+#ifndef EF_HTTP_HTTP_H
+#define EF_HTTP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/bytes.h"
+
+typedef struct ef_http_req ef_http_req;
+typedef struct ef_http_server ef_http_server;
+typedef struct ef_router ef_router;
+
+/* A handler returns nothing: it must have called ef_http_reply or an error helper. */
+typedef void (*ef_http_handler)(ef_http_req *req, void *ctx);
+
+typedef enum ef_http_method {
+    EF_GET = 1,
+    EF_POST = 2,
+    EF_PUT = 4,
+    EF_DELETE = 8,
+    EF_PATCH = 16,
+    EF_HEAD = 32,
+    EF_OPTIONS = 64,
+    EF_METHOD_OTHER = 128,
+} ef_http_method;
+
+/* --- routing --------------------------------------------------------------------------------- */
+
+/* Route classes, for authentication and metrics. */
+typedef enum ef_route_class {
+    EF_ROUTE_OPEN = 0,       /* health, metrics, UI: never authenticated */
+    EF_ROUTE_MANAGEMENT = 1, /* /api/v1 */
+    EF_ROUTE_EVALUATION = 2, /* /evaluate/v1, snapshot endpoint, legacy evaluate */
+    EF_ROUTE_OFREP = 3,      /* /ofrep/v1 */
+    EF_ROUTE_AUTH = 4,       /* /auth/v1 */
+    EF_ROUTE_INTERNAL = 5,   /* replication feed and cluster routes */
+} ef_route_class;
+
+typedef struct ef_route {
+    unsigned methods;    /* ef_http_method bits */
+    const char *pattern; /* "/api/v1/namespaces/{namespaceKey}/flags/{key}" */
+    ef_http_handler fn;
+    void *ctx;
+    ef_route_class cls;
+    unsigned id;         /* index, for metrics */
+} ef_route;
+
+ef_router *ef_router_new(void);
+void ef_router_free(ef_router *r);
+/* Adds a route; patterns are literal segments and {name} parameters. Returns 0 or -1. */
+int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
+                  ef_route_class cls);
+/* The fallback for paths no route matches (e.g. the UI's static files); NULL means a JSON 404. */
+void ef_router_set_fallback(ef_router *r, ef_http_handler fn, void *ctx);
+unsigned ef_router_count(const ef_router *r);
+const ef_route *ef_router_route(const ef_router *r, unsigned id);
+
+/* --- the request, as a handler sees it --------------------------------------------------------- */
+
+ef_http_method ef_http_method_of(const ef_http_req *req);
+const char *ef_http_method_name(const ef_http_req *req);
+const char *ef_http_path(const ef_http_req *req);
+const ef_route *ef_http_route(const ef_http_req *req);
+/* Path parameter by name (percent-decoded); empty if absent. */
+ef_bytes ef_http_param(const ef_http_req *req, const char *name);
+/* Query parameter (first value) or NULL. */
+const char *ef_http_query(const ef_http_req *req, const char *name);
+/* Request header (case-insensitive) or NULL. */
+const char *ef_http_header(const ef_http_req *req, const char *name);
+ef_bytes ef_http_body(const ef_http_req *req);
+ef_arena *ef_http_arena(ef_http_req *req);
+/* The response body buffer; handlers append to it then call ef_http_reply. */
+ef_buf *ef_http_out(ef_http_req *req);
+/* Remote address as text. */
+const char *ef_http_peer(const ef_http_req *req);
+/* Opaque value the server attached (the node), and per-request user data for middlewares. */
+void *ef_http_app(const ef_http_req *req);
+/* Monotonic start time of the request in ns. */
+int64_t ef_http_started_ns(const ef_http_req *req);
+/* The JSON depth limit the server was configured with. */
+unsigned ef_http_max_json_depth(const ef_http_req *req);
+
+/* Adds a response header (copied). */
+void ef_http_add_header(ef_http_req *req, const char *name, const char *value);
+/* Sends the buffer as the response with this status and Content-Type application/json
+ * (unless a Content-Type header was added). */
+void ef_http_reply(ef_http_req *req, int status);
+/* Sends a static byte range (not copied; must outlive the response) with a content type. */
+void ef_http_reply_static(ef_http_req *req, int status, const char *content_type, const void *data,
+                          size_t len);
+/* Flipt's error body {"code":grpc,"message":...,"details":[]} with an HTTP status. */
+void ef_http_error(ef_http_req *req, int status, int grpc_code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Common cases (status and gRPC code as Flipt maps them). */
+#define ef_http_bad_request(req, ...) ef_http_error((req), 400, 3, __VA_ARGS__)
+#define ef_http_not_found(req, ...) ef_http_error((req), 404, 5, __VA_ARGS__)
+
+/* --- streaming (server-sent events) ------------------------------------------------------------ */
+
+/* A stream produces body bytes on demand. fill() appends what is ready to out and returns
+ * 1 (more may come: keep the connection), 0 (nothing now: the connection is suspended until
+ * ef_http_stream_wake), or -1 (end of stream). done() runs once when the connection ends. */
+typedef struct ef_http_stream_ops {
+    int (*fill)(void *state, ef_buf *out);
+    void (*done)(void *state);
+} ef_http_stream_ops;
+typedef struct ef_http_stream ef_http_stream;
+/* Starts a streaming response; returns the stream handle (owned by the server). */
+ef_http_stream *ef_http_reply_stream(ef_http_req *req, int status, const char *content_type,
+                                     const ef_http_stream_ops *ops, void *state);
+/* Resumes a suspended stream so fill() is called again. Thread-safe. */
+void ef_http_stream_wake(ef_http_stream *s);
+
+/* --- the server ---------------------------------------------------------------------------------- */
+
+typedef struct ef_http_config {
+    const char *host;            /* "127.0.0.1", "0.0.0.0", "::" */
+    uint16_t port;               /* 0 picks a free port */
+    unsigned threads;            /* 0 = number of cores */
+    size_t max_body;             /* bytes; larger bodies get 413 */
+    size_t max_header;           /* bytes of all request headers; larger get 431 */
+    unsigned idle_timeout_s;     /* idle connections are closed after this */
+    unsigned max_connections;
+    unsigned max_json_depth;
+    bool access_log;
+    void *app;                   /* handed to handlers via ef_http_app */
+    /* Called before routing; returns true if it answered (e.g. 401). */
+    bool (*before)(ef_http_req *req, void *app);
+    /* Called after every response (metrics, access log). */
+    void (*after)(ef_http_req *req, int status, size_t bytes, void *app);
+} ef_http_config;
+
+ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
+                                     size_t errlen);
+uint16_t ef_http_server_port(const ef_http_server *s);
+/* Stops accepting, lets in-flight requests finish (up to grace_ms), then closes everything. */
+void ef_http_server_stop(ef_http_server *s, unsigned grace_ms);
+
+#endif

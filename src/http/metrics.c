@@ -1,0 +1,352 @@
+/*
+ * metrics.c - lock-free labelled metrics and their text exposition (see metrics.h).
+ * Never blocks an updater; never frees a label set while the process runs.
+ */
+#include "http/metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LABELS 6
+#define MAX_BOUNDS 24
+
+typedef struct series {
+    uint64_t hash;
+    char *key;   /* label values, each as len(4 bytes) + bytes */
+    size_t keylen;
+    uint64_t count;      /* counter value, or histogram observation count */
+    uint64_t sum_ns;     /* histogram sum in nanoseconds */
+    uint64_t buckets[];  /* histogram buckets (cumulative at write time) */
+} series;
+
+struct ef_metric_family {
+    char *name, *help;
+    bool histogram;
+    unsigned nlabels;
+    char *labels[MAX_LABELS];
+    unsigned nbounds;
+    double bounds[MAX_BOUNDS];
+    unsigned mask;
+    unsigned used; /* approximate, for the overflow decision */
+    series **slots;
+    series *other; /* label set "_other" when the table is full */
+    ef_metric_family *next;
+};
+
+typedef struct collector {
+    ef_metrics_collector fn;
+    void *ctx;
+    struct collector *next;
+} collector;
+
+struct ef_metrics {
+    pthread_mutex_t mu; /* registration and scrape only, never updates */
+    ef_metric_family *families, **tail;
+    collector *collectors, **ctail;
+};
+
+ef_metrics *ef_metrics_new(void)
+{
+    ef_metrics *m = calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    pthread_mutex_init(&m->mu, NULL);
+    m->tail = &m->families;
+    m->ctail = &m->collectors;
+    return m;
+}
+
+static void family_free(ef_metric_family *f)
+{
+    for (unsigned i = 0; i <= f->mask; i++) {
+        if (f->slots[i]) {
+            free(f->slots[i]->key);
+            free(f->slots[i]);
+        }
+    }
+    if (f->other) {
+        free(f->other->key);
+        free(f->other);
+    }
+    for (unsigned i = 0; i < f->nlabels; i++) free(f->labels[i]);
+    free(f->slots);
+    free(f->name);
+    free(f->help);
+    free(f);
+}
+
+void ef_metrics_free(ef_metrics *m)
+{
+    if (!m) return;
+    for (ef_metric_family *f = m->families, *n; f; f = n) {
+        n = f->next;
+        family_free(f);
+    }
+    for (collector *c = m->collectors, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+static ef_metric_family *family_new(ef_metrics *m, const char *name, const char *help,
+                                    unsigned nlabels, const char *const *label_names,
+                                    unsigned capacity, bool histogram, const double *bounds,
+                                    unsigned nbounds)
+{
+    if (nlabels > MAX_LABELS || nbounds > MAX_BOUNDS) return NULL;
+    ef_metric_family *f = calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    unsigned cap = 16;
+    while (cap < capacity * 2) cap *= 2;
+    f->slots = calloc(cap, sizeof(series *));
+    f->name = strdup(name);
+    f->help = strdup(help);
+    if (!f->slots || !f->name || !f->help) {
+        free(f->slots);
+        free(f->name);
+        free(f->help);
+        free(f);
+        return NULL;
+    }
+    f->mask = cap - 1;
+    f->histogram = histogram;
+    f->nlabels = nlabels;
+    for (unsigned i = 0; i < nlabels; i++) f->labels[i] = strdup(label_names[i]);
+    f->nbounds = nbounds;
+    for (unsigned i = 0; i < nbounds; i++) f->bounds[i] = bounds[i];
+    pthread_mutex_lock(&m->mu);
+    *m->tail = f;
+    m->tail = &f->next;
+    pthread_mutex_unlock(&m->mu);
+    return f;
+}
+
+ef_metric_family *ef_metrics_counter(ef_metrics *m, const char *name, const char *help,
+                                     unsigned nlabels, const char *const *label_names,
+                                     unsigned capacity)
+{
+    return family_new(m, name, help, nlabels, label_names, capacity, false, NULL, 0);
+}
+
+ef_metric_family *ef_metrics_histogram(ef_metrics *m, const char *name, const char *help,
+                                       unsigned nlabels, const char *const *label_names,
+                                       unsigned capacity, const double *bounds, unsigned nbounds)
+{
+    return family_new(m, name, help, nlabels, label_names, capacity, true, bounds, nbounds);
+}
+
+static uint64_t hash_values(const ef_bytes *values, unsigned n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned i = 0; i < n; i++) {
+        for (size_t j = 0; j < values[i].n; j++) h = (h ^ (unsigned char)values[i].p[j]) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull; /* separator */
+    }
+    return h;
+}
+
+static size_t key_len(const ef_bytes *values, unsigned n)
+{
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++) len += 4 + values[i].n;
+    return len;
+}
+
+static bool key_eq(const series *s, const ef_bytes *values, unsigned n)
+{
+    const char *p = s->key, *end = s->key + s->keylen;
+    for (unsigned i = 0; i < n; i++) {
+        if (end - p < 4) return false;
+        uint32_t len;
+        memcpy(&len, p, 4);
+        p += 4;
+        if (len != values[i].n || (size_t)(end - p) < len || memcmp(p, values[i].p, len) != 0) return false;
+        p += len;
+    }
+    return p == end;
+}
+
+static series *series_new(const ef_metric_family *f, const ef_bytes *values, uint64_t h)
+{
+    size_t nb = f->histogram ? f->nbounds + 1 : 0;
+    series *s = calloc(1, sizeof(*s) + nb * sizeof(uint64_t));
+    if (!s) return NULL;
+    s->hash = h;
+    s->keylen = key_len(values, f->nlabels);
+    s->key = malloc(s->keylen ? s->keylen : 1);
+    if (!s->key) {
+        free(s);
+        return NULL;
+    }
+    char *p = s->key;
+    for (unsigned i = 0; i < f->nlabels; i++) {
+        uint32_t len = (uint32_t)values[i].n;
+        memcpy(p, &len, 4);
+        memcpy(p + 4, values[i].p, values[i].n);
+        p += 4 + values[i].n;
+    }
+    return s;
+}
+
+static series *other_series(ef_metric_family *f)
+{
+    series *o = __atomic_load_n(&f->other, __ATOMIC_ACQUIRE);
+    if (o) return o;
+    ef_bytes vals[MAX_LABELS];
+    for (unsigned i = 0; i < f->nlabels; i++) vals[i] = EF_BYTES_LIT("_other");
+    series *s = series_new(f, vals, 0);
+    if (!s) return NULL;
+    series *expected = NULL;
+    if (!__atomic_compare_exchange_n(&f->other, &expected, s, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        free(s->key);
+        free(s);
+        return expected;
+    }
+    return s;
+}
+
+static series *find_or_add(ef_metric_family *f, const ef_bytes *values)
+{
+    uint64_t h = hash_values(values, f->nlabels);
+    unsigned i = (unsigned)h & f->mask;
+    for (unsigned probes = 0; probes <= f->mask; probes++, i = (i + 1) & f->mask) {
+        series *s = __atomic_load_n(&f->slots[i], __ATOMIC_ACQUIRE);
+        if (!s) {
+            if (__atomic_load_n(&f->used, __ATOMIC_RELAXED) * 2 > f->mask) return other_series(f);
+            series *n = series_new(f, values, h);
+            if (!n) return other_series(f);
+            series *expected = NULL;
+            if (__atomic_compare_exchange_n(&f->slots[i], &expected, n, false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                __atomic_add_fetch(&f->used, 1, __ATOMIC_RELAXED);
+                return n;
+            }
+            free(n->key);
+            free(n);
+            s = expected;
+        }
+        if (s->hash == h && key_eq(s, values, f->nlabels)) return s;
+    }
+    return other_series(f);
+}
+
+void ef_counter_add(ef_metric_family *f, const ef_bytes *values, uint64_t n)
+{
+    if (!f) return;
+    series *s = find_or_add(f, values);
+    if (s) __atomic_add_fetch(&s->count, n, __ATOMIC_RELAXED);
+}
+
+void ef_histogram_observe(ef_metric_family *f, const ef_bytes *values, double seconds)
+{
+    if (!f) return;
+    series *s = find_or_add(f, values);
+    if (!s) return;
+    unsigned b = 0;
+    while (b < f->nbounds && seconds > f->bounds[b]) b++;
+    __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->sum_ns, (uint64_t)(seconds > 0 ? seconds * 1e9 : 0), __ATOMIC_RELAXED);
+}
+
+int ef_metrics_add_collector(ef_metrics *m, ef_metrics_collector fn, void *ctx)
+{
+    collector *c = calloc(1, sizeof(*c));
+    if (!c) return -1;
+    c->fn = fn;
+    c->ctx = ctx;
+    pthread_mutex_lock(&m->mu);
+    *m->ctail = c;
+    m->ctail = &c->next;
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+void ef_metrics_put_label_value(ef_buf *out, ef_bytes v)
+{
+    for (size_t i = 0; i < v.n; i++) {
+        char c = v.p[i];
+        if (c == '\\')
+            ef_buf_puts(out, "\\\\");
+        else if (c == '"')
+            ef_buf_puts(out, "\\\"");
+        else if (c == '\n')
+            ef_buf_puts(out, "\\n");
+        else if (c == '\0')
+            ef_buf_puts(out, "\\\\0"); /* not representable: shown escaped */
+        else
+            ef_buf_putc(out, c);
+    }
+}
+
+static void put_labels(ef_buf *out, const ef_metric_family *f, const series *s, const char *extra_name,
+                       const char *extra_value)
+{
+    if (f->nlabels == 0 && !extra_name) return;
+    ef_buf_putc(out, '{');
+    const char *p = s->key;
+    for (unsigned i = 0; i < f->nlabels; i++) {
+        uint32_t len;
+        memcpy(&len, p, 4);
+        if (i) ef_buf_putc(out, ',');
+        ef_buf_puts(out, f->labels[i]);
+        ef_buf_puts(out, "=\"");
+        ef_metrics_put_label_value(out, (ef_bytes){p + 4, len});
+        ef_buf_putc(out, '"');
+        p += 4 + len;
+    }
+    if (extra_name) {
+        if (f->nlabels) ef_buf_putc(out, ',');
+        ef_buf_printf(out, "%s=\"%s\"", extra_name, extra_value);
+    }
+    ef_buf_putc(out, '}');
+}
+
+static void write_series(ef_buf *out, const ef_metric_family *f, const series *s)
+{
+    if (!f->histogram) {
+        ef_buf_puts(out, f->name);
+        put_labels(out, f, s, NULL, NULL);
+        ef_buf_printf(out, " %llu\n", (unsigned long long)__atomic_load_n(&s->count, __ATOMIC_RELAXED));
+        return;
+    }
+    uint64_t cum = 0;
+    char le[32];
+    for (unsigned b = 0; b <= f->nbounds; b++) {
+        cum += __atomic_load_n(&s->buckets[b], __ATOMIC_RELAXED);
+        if (b < f->nbounds)
+            snprintf(le, sizeof(le), "%g", f->bounds[b]);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        ef_buf_printf(out, "%s_bucket", f->name);
+        put_labels(out, f, s, "le", le);
+        ef_buf_printf(out, " %llu\n", (unsigned long long)cum);
+    }
+    ef_buf_printf(out, "%s_sum", f->name);
+    put_labels(out, f, s, NULL, NULL);
+    ef_buf_printf(out, " %.9f\n", (double)__atomic_load_n(&s->sum_ns, __ATOMIC_RELAXED) / 1e9);
+    ef_buf_printf(out, "%s_count", f->name);
+    put_labels(out, f, s, NULL, NULL);
+    /* the count is the sum of the buckets read above, so _count and +Inf always agree */
+    ef_buf_printf(out, " %llu\n", (unsigned long long)cum);
+}
+
+void ef_metrics_write(ef_metrics *m, ef_buf *out)
+{
+    pthread_mutex_lock(&m->mu);
+    for (ef_metric_family *f = m->families; f; f = f->next) {
+        ef_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+                      f->histogram ? "histogram" : "counter");
+        for (unsigned i = 0; i <= f->mask; i++) {
+            series *s = __atomic_load_n(&f->slots[i], __ATOMIC_ACQUIRE);
+            if (s) write_series(out, f, s);
+        }
+        series *o = __atomic_load_n(&f->other, __ATOMIC_ACQUIRE);
+        if (o) write_series(out, f, o);
+    }
+    for (collector *c = m->collectors; c; c = c->next) c->fn(out, c->ctx);
+    pthread_mutex_unlock(&m->mu);
+}

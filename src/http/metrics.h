@@ -1,0 +1,48 @@
+/*
+ * metrics.h - Prometheus metrics: labelled counters and histograms that many threads update
+ * without locks, written in the text exposition format 0.0.4 at scrape time.
+ *
+ * A family's label sets live in a fixed-size open-addressing table; a new label set is inserted
+ * with one compare-and-swap and never removed, so updates are wait-free after the first one. When a
+ * family's table is full, further new label sets are counted under the label value "_other" rather
+ * than growing without bound. Gauges whose values live elsewhere (snapshot versions, replication
+ * state) are written by collector callbacks at scrape time.
+ */
+#ifndef EF_HTTP_METRICS_H
+#define EF_HTTP_METRICS_H
+
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/bytes.h"
+
+typedef struct ef_metrics ef_metrics;
+typedef struct ef_metric_family ef_metric_family;
+
+ef_metrics *ef_metrics_new(void);
+void ef_metrics_free(ef_metrics *m);
+
+/* label_names: nlabels names (copied). capacity: distinct label sets kept (rounded up to 2^k). */
+ef_metric_family *ef_metrics_counter(ef_metrics *m, const char *name, const char *help,
+                                     unsigned nlabels, const char *const *label_names,
+                                     unsigned capacity);
+/* bounds: upper bounds in seconds, ascending (the +Inf bucket is added). */
+ef_metric_family *ef_metrics_histogram(ef_metrics *m, const char *name, const char *help,
+                                       unsigned nlabels, const char *const *label_names,
+                                       unsigned capacity, const double *bounds, unsigned nbounds);
+
+/* values: one per label. */
+void ef_counter_add(ef_metric_family *f, const ef_bytes *values, uint64_t n);
+void ef_histogram_observe(ef_metric_family *f, const ef_bytes *values, double seconds);
+
+/* Scrape-time writers for gauges and counters kept elsewhere. */
+typedef void (*ef_metrics_collector)(ef_buf *out, void *ctx);
+int ef_metrics_add_collector(ef_metrics *m, ef_metrics_collector fn, void *ctx);
+
+/* The whole exposition. */
+void ef_metrics_write(ef_metrics *m, ef_buf *out);
+
+/* Helpers for collectors: a label value escaped as the text format requires. */
+void ef_metrics_put_label_value(ef_buf *out, ef_bytes v);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * router.c - matches a method and path to a route. Patterns are split into segments once; a path
+ * is matched without allocating. Trailing slashes are ignored (as Flipt's gateway ignores them).
+ * When several patterns fit, the one with a literal segment at the first place where they differ
+ * wins, so /rules/order beats /rules/{id}.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/router_internal.h"
+
+ef_router *ef_router_new(void)
+{
+    return calloc(1, sizeof(ef_router));
+}
+
+void ef_router_free(ef_router *r)
+{
+    if (!r) return;
+    for (unsigned i = 0; i < r->n; i++) free(r->entries[i].text);
+    free(r->entries);
+    free(r);
+}
+
+int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
+                  ef_route_class cls)
+{
+    if (r->n == r->cap) {
+        unsigned cap = r->cap ? r->cap * 2 : 64;
+        route_entry *e = realloc(r->entries, cap * sizeof(*e));
+        if (!e) return -1;
+        r->entries = e;
+        r->cap = cap;
+    }
+    route_entry *e = &r->entries[r->n];
+    memset(e, 0, sizeof(*e));
+    e->text = strdup(pattern);
+    if (!e->text) return -1;
+    /* split "/a/{b}/c" into segments, in place */
+    char *p = e->text;
+    while (*p == '/') p++;
+    while (*p) {
+        if (e->nseg == EF_ROUTE_MAX_SEGMENTS) return -1;
+        char *end = strchr(p, '/');
+        if (end) *end = '\0';
+        segment *s = &e->seg[e->nseg++];
+        size_t n = strlen(p);
+        if (n >= 2 && p[0] == '{' && p[n - 1] == '}') {
+            s->param = true;
+            p[n - 1] = '\0';
+            s->text = p + 1;
+        } else {
+            s->text = p;
+        }
+        s->len = strlen(s->text);
+        if (!end) break;
+        p = end + 1;
+    }
+    e->route = (ef_route){methods, pattern, fn, ctx, cls, r->n};
+    r->n++;
+    return 0;
+}
+
+void ef_router_set_fallback(ef_router *r, ef_http_handler fn, void *ctx)
+{
+    r->fallback = fn;
+    r->fallback_ctx = ctx;
+}
+
+unsigned ef_router_count(const ef_router *r)
+{
+    return r->n;
+}
+
+const ef_route *ef_router_route(const ef_router *r, unsigned id)
+{
+    return id < r->n ? &r->entries[id].route : NULL;
+}
+
+/* Splits path into segments (pointers into path); returns the count or -1 if too many. */
+static int split_path(const char *path, ef_bytes *out)
+{
+    int n = 0;
+    const char *p = path;
+    while (*p == '/') p++;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (n == EF_ROUTE_MAX_SEGMENTS) return -1;
+        out[n++] = (ef_bytes){p, len};
+        if (!end) break;
+        p = end + 1;
+        if (*p == '\0') break; /* trailing slash */
+    }
+    return n;
+}
+
+static bool entry_matches(const route_entry *e, const ef_bytes *segs, int n)
+{
+    if (e->nseg != (unsigned)n) return false;
+    for (int i = 0; i < n; i++) {
+        const segment *s = &e->seg[i];
+        if (s->param) {
+            if (segs[i].n == 0) return false;
+        } else if (!ef_bytes_eq(segs[i], (ef_bytes){s->text, s->len})) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* true if a is more specific than b: a literal where b has a parameter, first difference wins */
+static bool more_specific(const route_entry *a, const route_entry *b)
+{
+    for (unsigned i = 0; i < a->nseg; i++) {
+        if (a->seg[i].param != b->seg[i].param) return !a->seg[i].param;
+    }
+    return false;
+}
+
+router_match ef_router_match(const ef_router *r, unsigned method, const char *path,
+                             route_param *params, unsigned *nparams)
+{
+    ef_bytes segs[EF_ROUTE_MAX_SEGMENTS];
+    router_match m = {NULL, false};
+    *nparams = 0;
+    int n = split_path(path, segs);
+    if (n < 0) return m;
+    const route_entry *best = NULL, *best_any = NULL;
+    for (unsigned i = 0; i < r->n; i++) {
+        const route_entry *e = &r->entries[i];
+        if (!entry_matches(e, segs, n)) continue;
+        if (!best_any || more_specific(e, best_any)) best_any = e;
+        if (!(e->route.methods & method)) continue;
+        if (!best || more_specific(e, best)) best = e;
+    }
+    if (!best) {
+        m.method_not_allowed = best_any != NULL;
+        return m;
+    }
+    for (unsigned i = 0; i < best->nseg; i++) {
+        if (!best->seg[i].param) continue;
+        params[*nparams].name = best->seg[i].text;
+        params[*nparams].value = segs[i];
+        (*nparams)++;
+    }
+    m.route = &best->route;
+    return m;
+}

@@ -1,0 +1,44 @@
+/*
+ * router_internal.h - the router's data, shared by router.c and server.c only.
+ */
+#ifndef EF_HTTP_ROUTER_INTERNAL_H
+#define EF_HTTP_ROUTER_INTERNAL_H
+
+#include "http/http.h"
+
+#define EF_ROUTE_MAX_SEGMENTS 12
+
+typedef struct segment {
+    const char *text;
+    size_t len;
+    bool param;
+} segment;
+
+typedef struct route_entry {
+    ef_route route;
+    char *text; /* owned copy of the pattern, split in place */
+    unsigned nseg;
+    segment seg[EF_ROUTE_MAX_SEGMENTS];
+} route_entry;
+
+struct ef_router {
+    route_entry *entries;
+    unsigned n, cap;
+    ef_http_handler fallback;
+    void *fallback_ctx;
+};
+
+typedef struct route_param {
+    const char *name;
+    ef_bytes value;
+} route_param;
+
+typedef struct router_match {
+    const ef_route *route;   /* NULL if nothing matched */
+    bool method_not_allowed; /* the path exists with other methods */
+} router_match;
+
+router_match ef_router_match(const ef_router *r, unsigned method, const char *path,
+                             route_param *params, unsigned *nparams);
+
+#endif

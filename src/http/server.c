@@ -1,0 +1,557 @@
+/*
+ * server.c - libmicrohttpd glue (see http.h).
+ *
+ * Each connection owns one ef_http_req that is reset between keep-alive requests, so a warm
+ * connection allocates nothing for its arena and buffers. Responses are queued on the second call
+ * of the access handler (queueing on the first call makes libmicrohttpd 0.9.75 close keep-alive
+ * connections). Bodies are accumulated up to max_body; a larger declared Content-Length is refused
+ * at once with 413. Streams suspend their connection while they have nothing to send, so an idle
+ * subscriber costs a file descriptor, not a thread.
+ *
+ * Must never: answer without a JSON body on its own routes, or let a request outlive its connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "http/router_internal.h"
+
+#define MAX_PARAMS 8
+#define MAX_RESP_HEADERS 16
+
+struct ef_http_stream {
+    ef_http_server *srv;
+    struct MHD_Connection *conn;
+    ef_http_stream_ops ops;
+    void *state;
+    ef_buf pending; /* bytes produced but not yet handed to MHD */
+    size_t sent;
+    pthread_mutex_t mu;
+    bool suspended, woken, finished;
+    ef_http_stream *prev, *next; /* the server's list, for shutdown */
+};
+
+struct ef_http_req {
+    ef_http_server *srv;
+    struct MHD_Connection *conn;
+    ef_http_method method;
+    const char *method_name;
+    const char *url;
+    const ef_route *route;
+    route_param params[MAX_PARAMS];
+    unsigned nparams;
+    ef_buf body;
+    bool too_large;
+    bool started;
+    size_t header_bytes;
+    ef_arena arena;
+    ef_buf out;
+    struct {
+        char *name, *value;
+    } headers[MAX_RESP_HEADERS];
+    unsigned nheaders;
+    int status;
+    bool replied;
+    struct MHD_Response *response;
+    int64_t t0;
+    char peer[64];
+};
+
+struct ef_http_server {
+    struct MHD_Daemon *d;
+    ef_router *router;
+    ef_http_config cfg;
+    uint16_t port;
+    int stopping;  /* read and written with __atomic builtins */
+    long inflight; /* requests started and not completed */
+    pthread_mutex_t streams_mu;
+    ef_http_stream *streams;
+};
+
+/* ---- request accessors ---------------------------------------------------------------------- */
+
+ef_http_method ef_http_method_of(const ef_http_req *req) { return req->method; }
+const char *ef_http_method_name(const ef_http_req *req) { return req->method_name; }
+const char *ef_http_path(const ef_http_req *req) { return req->url; }
+const ef_route *ef_http_route(const ef_http_req *req) { return req->route; }
+ef_bytes ef_http_body(const ef_http_req *req) { return (ef_bytes){req->body.data ? req->body.data : "", req->body.len}; }
+ef_arena *ef_http_arena(ef_http_req *req) { return &req->arena; }
+ef_buf *ef_http_out(ef_http_req *req) { return &req->out; }
+const char *ef_http_peer(const ef_http_req *req) { return req->peer; }
+void *ef_http_app(const ef_http_req *req) { return req->srv->cfg.app; }
+int64_t ef_http_started_ns(const ef_http_req *req) { return req->t0; }
+unsigned ef_http_max_json_depth(const ef_http_req *req) { return req->srv->cfg.max_json_depth; }
+
+ef_bytes ef_http_param(const ef_http_req *req, const char *name)
+{
+    for (unsigned i = 0; i < req->nparams; i++)
+        if (strcmp(req->params[i].name, name) == 0) return req->params[i].value;
+    return (ef_bytes){"", 0};
+}
+
+const char *ef_http_query(const ef_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *ef_http_header(const ef_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
+{
+    if (req->nheaders == MAX_RESP_HEADERS) return;
+    char *n = ef_arena_memdup(&req->arena, name, strlen(name));
+    char *v = ef_arena_memdup(&req->arena, value, strlen(value));
+    if (!n || !v) return;
+    req->headers[req->nheaders].name = n;
+    req->headers[req->nheaders].value = v;
+    req->nheaders++;
+}
+
+static bool has_header(const ef_http_req *req, const char *name)
+{
+    for (unsigned i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0) return true;
+    return false;
+}
+
+static void finish_response(ef_http_req *req, struct MHD_Response *resp, int status,
+                            const char *content_type)
+{
+    if (!resp) {
+        req->replied = true;
+        req->status = 500;
+        return;
+    }
+    if (content_type && !has_header(req, "Content-Type"))
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    for (unsigned i = 0; i < req->nheaders; i++)
+        MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
+    if (__atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE))
+        MHD_add_response_header(resp, "Connection", "close");
+    req->response = resp;
+    req->status = status;
+    req->replied = true;
+}
+
+void ef_http_reply(ef_http_req *req, int status)
+{
+    if (req->replied) return;
+    if (!ef_buf_ok(&req->out)) {
+        ef_buf_clear(&req->out);
+        ef_buf_puts(&req->out, "{\"code\":13,\"message\":\"out of memory\",\"details\":[]}");
+        status = 500;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(req->out.len, req->out.data ? req->out.data : (void *)"",
+                                        MHD_RESPMEM_MUST_COPY);
+    finish_response(req, resp, status, "application/json");
+}
+
+void ef_http_reply_static(ef_http_req *req, int status, const char *content_type, const void *data,
+                          size_t len)
+{
+    if (req->replied) return;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    ef_buf_clear(&req->out);
+    req->out.len = 0;
+    finish_response(req, resp, status, content_type);
+    /* remember the size for the access log */
+    req->out.len = len;
+}
+
+void ef_http_error(ef_http_req *req, int status, int grpc_code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ef_buf_clear(&req->out);
+    ef_buf_printf(&req->out, "{\"code\":%d,\"message\":", grpc_code);
+    ef_json_put_cstr(&req->out, msg);
+    ef_buf_puts(&req->out, ",\"details\":[]}");
+    if (status == 401) {
+        ef_http_add_header(req, "WWW-Authenticate", msg);
+    }
+    ef_http_reply(req, status);
+}
+
+/* ---- streams ----------------------------------------------------------------------------------- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ef_http_stream *s = cls;
+    (void)pos;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->sent < s->pending.len) {
+            size_t n = s->pending.len - s->sent;
+            if (n > max) n = max;
+            memcpy(buf, s->pending.data + s->sent, n);
+            s->sent += n;
+            if (s->sent == s->pending.len) {
+                ef_buf_clear(&s->pending);
+                s->sent = 0;
+            }
+            pthread_mutex_unlock(&s->mu);
+            return (ssize_t)n;
+        }
+        if (s->finished || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        int r = s->ops.fill(s->state, &s->pending);
+        if (r < 0 || !ef_buf_ok(&s->pending)) {
+            s->finished = true;
+            if (s->pending.len && ef_buf_ok(&s->pending)) continue; /* flush what was produced */
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (s->pending.len) continue;
+        if (r == 0) {
+            if (s->woken) { /* a wake raced with fill(): try again instead of sleeping */
+                s->woken = false;
+                continue;
+            }
+            s->suspended = true;
+            MHD_suspend_connection(s->conn);
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+    }
+}
+
+static void stream_free(void *cls)
+{
+    ef_http_stream *s = cls;
+    if (s->ops.done) s->ops.done(s->state);
+    ef_http_server *srv = s->srv;
+    pthread_mutex_lock(&srv->streams_mu);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+    pthread_mutex_unlock(&srv->streams_mu);
+    ef_buf_free(&s->pending);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+ef_http_stream *ef_http_reply_stream(ef_http_req *req, int status, const char *content_type,
+                                     const ef_http_stream_ops *ops, void *state)
+{
+    if (req->replied) return NULL;
+    ef_http_stream *s = calloc(1, sizeof(*s));
+    if (!s) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return NULL;
+    }
+    s->srv = req->srv;
+    s->conn = req->conn;
+    s->ops = *ops;
+    s->state = state;
+    ef_buf_init(&s->pending);
+    pthread_mutex_init(&s->mu, NULL);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
+    if (!resp) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        ef_http_error(req, 500, 13, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_lock(&req->srv->streams_mu);
+    s->next = req->srv->streams;
+    if (s->next) s->next->prev = s;
+    req->srv->streams = s;
+    pthread_mutex_unlock(&req->srv->streams_mu);
+    ef_http_add_header(req, "Cache-Control", "no-cache");
+    ef_http_add_header(req, "X-Accel-Buffering", "no");
+    finish_response(req, resp, status, content_type);
+    return s;
+}
+
+void ef_http_stream_wake(ef_http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    } else {
+        s->woken = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the access handler ---------------------------------------------------------------------- */
+
+static ef_http_method parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        ef_http_method m;
+    } t[] = {{"GET", EF_GET},         {"POST", EF_POST}, {"PUT", EF_PUT},         {"DELETE", EF_DELETE},
+             {"PATCH", EF_PATCH},     {"HEAD", EF_HEAD}, {"OPTIONS", EF_OPTIONS}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcmp(m, t[i].name) == 0) return t[i].m;
+    return EF_METHOD_OTHER;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static void request_reset(ef_http_req *req)
+{
+    ef_arena_reset(&req->arena);
+    ef_buf_clear(&req->body);
+    ef_buf_clear(&req->out);
+    req->too_large = false;
+    req->started = false;
+    req->nparams = 0;
+    req->nheaders = 0;
+    req->status = 0;
+    req->replied = false;
+    req->response = NULL;
+    req->route = NULL;
+}
+
+static void set_peer(ef_http_req *req, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    req->peer[0] = '\0';
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->peer, sizeof(req->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer, sizeof(req->peer));
+}
+
+static void dispatch(ef_http_server *srv, ef_http_req *req)
+{
+    if (req->too_large) {
+        ef_http_error(req, 413, 3, "request body too large (limit %zu bytes)", srv->cfg.max_body);
+        return;
+    }
+    if (srv->cfg.max_header && req->header_bytes > srv->cfg.max_header) {
+        ef_http_error(req, 431, 3, "request headers too large (limit %zu bytes)", srv->cfg.max_header);
+        return;
+    }
+    router_match m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
+    req->route = m.route;
+    if (srv->cfg.before && srv->cfg.before(req, srv->cfg.app)) return;
+    if (m.route) {
+        m.route->fn(req, m.route->ctx);
+    } else if (m.method_not_allowed) {
+        ef_http_add_header(req, "Allow", "GET, POST, PUT, DELETE");
+        ef_http_error(req, 405, 12, "Method Not Allowed");
+    } else if (srv->router->fallback) {
+        srv->router->fallback(req, srv->router->fallback_ctx);
+    } else {
+        ef_http_error(req, 404, 5, "Not Found");
+    }
+    if (!req->replied) ef_http_error(req, 500, 13, "handler produced no response");
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    ef_http_server *srv = cls;
+    ef_http_req *req = *con_cls;
+    if (!req) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        req = ci ? ci->socket_context : NULL;
+        if (!req) return MHD_NO;
+        request_reset(req);
+        req->conn = conn;
+        req->started = true;
+        __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
+        req->t0 = ef_clock_mono_ns();
+        req->url = url;
+        req->method_name = method;
+        req->method = parse_method(method);
+        set_peer(req, conn);
+        req->header_bytes = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &req->header_bytes);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) req->too_large = true;
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!req->too_large) {
+            if (req->body.len + *upload_data_size > srv->cfg.max_body)
+                req->too_large = true;
+            else
+                ef_buf_append(&req->body, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    dispatch(srv, req);
+    if (!req->response) return MHD_NO;
+    enum MHD_Result r = MHD_queue_response(conn, (unsigned)req->status, req->response);
+    MHD_destroy_response(req->response);
+    req->response = NULL;
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    ef_http_server *srv = cls;
+    ef_http_req *req = *con_cls;
+    if (!req) return;
+    if (req->started && req->replied && srv->cfg.after)
+        srv->cfg.after(req, req->status, req->out.len, srv->cfg.app);
+    if (req->started) __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
+    if (req->response) {
+        MHD_destroy_response(req->response);
+        req->response = NULL;
+    }
+    req->started = false;
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    ef_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        ef_http_req *req = calloc(1, sizeof(*req));
+        if (!req) return;
+        req->srv = srv;
+        ef_arena_init(&req->arena, 8192);
+        ef_buf_init(&req->body);
+        ef_buf_init(&req->out);
+        *socket_context = req;
+    } else {
+        ef_http_req *req = *socket_context;
+        if (!req) return;
+        ef_arena_free(&req->arena);
+        ef_buf_free(&req->body);
+        ef_buf_free(&req->out);
+        free(req);
+        *socket_context = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    (void)fmt;
+    (void)ap; /* libmicrohttpd's own chatter (client resets, timeouts) is not an event of ours */
+}
+
+ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
+                                     size_t errlen)
+{
+    ef_http_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->cfg = *cfg;
+    srv->router = router;
+    if (!srv->cfg.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        srv->cfg.threads = n > 0 ? (unsigned)n : 1;
+    }
+    if (!srv->cfg.max_body) srv->cfg.max_body = 1 << 20;
+    if (!srv->cfg.max_connections) srv->cfg.max_connections = 4096;
+    if (!srv->cfg.idle_timeout_s) srv->cfg.idle_timeout_s = 30;
+    pthread_mutex_init(&srv->streams_mu, NULL);
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    const char *host = cfg->host && *cfg->host ? cfg->host : "127.0.0.1";
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(cfg->port);
+    } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else if (strcmp(host, "localhost") == 0) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(cfg->port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        snprintf(err, errlen, "invalid listen host '%s' (use an IP address)", host);
+        free(srv);
+        return NULL;
+    }
+    srv->d = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        srv->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(srv->cfg.max_header ? srv->cfg.max_header * 4 : 131072),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_END);
+    if (!srv->d) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)cfg->port,
+                 errno ? strerror(errno) : "libmicrohttpd failed to start");
+        pthread_mutex_destroy(&srv->streams_mu);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : cfg->port;
+    return srv;
+}
+
+uint16_t ef_http_server_port(const ef_http_server *s)
+{
+    return s->port;
+}
+
+void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
+{
+    if (!s) return;
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* end every stream: they would otherwise keep their connections forever */
+    pthread_mutex_lock(&s->streams_mu);
+    for (ef_http_stream *st = s->streams; st; st = st->next) ef_http_stream_wake(st);
+    pthread_mutex_unlock(&s->streams_mu);
+    int64_t deadline = ef_clock_mono_ns() + (int64_t)grace_ms * 1000000;
+    /* in-flight requests finish; idle keep-alive connections are simply closed by stop */
+    while (ef_clock_mono_ns() < deadline) {
+        bool streams_left;
+        pthread_mutex_lock(&s->streams_mu);
+        streams_left = s->streams != NULL;
+        pthread_mutex_unlock(&s->streams_mu);
+        if (__atomic_load_n(&s->inflight, __ATOMIC_ACQUIRE) == 0 && !streams_left) break;
+        usleep(5000);
+    }
+    MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->streams_mu);
+    free(s);
+}

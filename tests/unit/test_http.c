@@ -1,0 +1,97 @@
+/*
+ * test_http.c - the router (literal segments beat parameters, trailing slashes, 405 vs 404) and
+ * the metrics tables (label sets, overflow into "_other", histogram buckets, text format).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "http/metrics.h"
+#include "http/router_internal.h"
+
+static void h1(ef_http_req *req, void *ctx) { (void)req; (void)ctx; }
+static void h2(ef_http_req *req, void *ctx) { (void)req; (void)ctx; }
+
+static void test_router(void **state)
+{
+    ef_router *r = ef_router_new();
+    assert_int_equal(ef_router_add(r, EF_PUT, "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/{id}", h1, NULL, EF_ROUTE_MANAGEMENT), 0);
+    assert_int_equal(ef_router_add(r, EF_PUT, "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/order", h2, NULL, EF_ROUTE_MANAGEMENT), 0);
+    assert_int_equal(ef_router_add(r, EF_GET | EF_DELETE, "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/{id}", h2, NULL, EF_ROUTE_MANAGEMENT), 0);
+    assert_int_equal(ef_router_add(r, EF_GET, "/health", h1, NULL, EF_ROUTE_OPEN), 0);
+    route_param p[8];
+    unsigned np;
+    router_match m = ef_router_match(r, EF_PUT, "/api/v1/namespaces/prod/flags/f1/rules/order", p, &np);
+    assert_non_null(m.route);
+    assert_ptr_equal(m.route->fn, h2);
+    assert_int_equal(np, 2);
+    assert_string_equal(p[0].name, "ns");
+    assert_int_equal(p[0].value.n, 4);
+    m = ef_router_match(r, EF_PUT, "/api/v1/namespaces/prod/flags/f1/rules/abc-123/", p, &np);
+    assert_ptr_equal(m.route->fn, h1);
+    assert_int_equal(np, 3);
+    assert_memory_equal(p[2].value.p, "abc-123", 7);
+    m = ef_router_match(r, EF_GET, "/api/v1/namespaces/prod/flags/f1/rules/x", p, &np);
+    assert_ptr_equal(m.route->fn, h2);
+    m = ef_router_match(r, EF_POST, "/health", p, &np);
+    assert_null(m.route);
+    assert_true(m.method_not_allowed);
+    m = ef_router_match(r, EF_GET, "/healthz", p, &np);
+    assert_null(m.route);
+    assert_false(m.method_not_allowed);
+    m = ef_router_match(r, EF_GET, "/api/v1/namespaces//flags/f1/rules/x", p, &np); /* empty param */
+    assert_null(m.route);
+    m = ef_router_match(r, EF_GET, "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o", p, &np);
+    assert_null(m.route);
+    ef_router_free(r);
+}
+
+static void test_metrics(void **state)
+{
+    ef_metrics *m = ef_metrics_new();
+    static const char *const labels[] = {"flag", "reason"};
+    ef_metric_family *c = ef_metrics_counter(m, "t_total", "test counter", 2, labels, 4);
+    static const double bounds[] = {0.001, 0.01};
+    ef_metric_family *h = ef_metrics_histogram(m, "t_seconds", "test histogram", 0, NULL, 1, bounds, 2);
+    ef_bytes a[2] = {EF_BYTES_LIT("a\"b"), EF_BYTES_LIT("MATCH")};
+    ef_counter_add(c, a, 2);
+    ef_counter_add(c, a, 3);
+    for (int i = 0; i < 100; i++) { /* far more label sets than the capacity of 4 */
+        char k[16];
+        snprintf(k, sizeof(k), "f%d", i);
+        ef_bytes b[2] = {ef_bytes_of(k), EF_BYTES_LIT("DEFAULT")};
+        ef_counter_add(c, b, 1);
+    }
+    ef_histogram_observe(h, NULL, 0.0005);
+    ef_histogram_observe(h, NULL, 0.005);
+    ef_histogram_observe(h, NULL, 5);
+    ef_buf out;
+    ef_buf_init(&out);
+    ef_metrics_write(m, &out);
+    assert_non_null(strstr(out.data, "# TYPE t_total counter\n"));
+    assert_non_null(strstr(out.data, "t_total{flag=\"a\\\"b\",reason=\"MATCH\"} 5\n"));
+    assert_non_null(strstr(out.data, "t_total{flag=\"_other\",reason=\"_other\"}"));
+    assert_non_null(strstr(out.data, "t_seconds_bucket{le=\"0.001\"} 1\n"));
+    assert_non_null(strstr(out.data, "t_seconds_bucket{le=\"0.01\"} 2\n"));
+    assert_non_null(strstr(out.data, "t_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(out.data, "t_seconds_count 3\n"));
+    /* every series of the counter adds up to what was counted */
+    unsigned long total = 0;
+    for (const char *p = out.data; (p = strstr(p, "t_total{")); p++) total += strtoul(strchr(p, '}') + 2, NULL, 10);
+    assert_int_equal(total, 105);
+    ef_buf_free(&out);
+    ef_metrics_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_router),
+        cmocka_unit_test(test_metrics),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
