@@ -80,12 +80,13 @@ static void put_segment_keys(ef_buf *b, const ef_matched_segments *m)
 
 static void put_timing(ef_buf *b, ef_bytes request_id, const ef_eval_timing *t)
 {
-    char ts[EF_RFC3339_MAX];
+    char ts[EF_RFC3339_MAX], ms[32];
     ef_rfc3339_format(t->timestamp_ns, ts);
+    ef_millis_format(t->duration_ns, ms);
     ef_buf_puts(b, ",\"requestId\":");
     ef_json_put_str(b, request_id);
     ef_buf_puts(b, ",\"requestDurationMillis\":");
-    ef_json_put_double(b, t->duration_ms);
+    ef_buf_puts(b, ms);
     ef_buf_puts(b, ",\"timestamp\":\"");
     ef_buf_puts(b, ts);
     ef_buf_putc(b, '"');

@@ -38,7 +38,7 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
 
 /* Timing of one evaluation, as Flipt reports it. */
 typedef struct ef_eval_timing {
-    double duration_ms;
+    int64_t duration_ns; /* written as requestDurationMillis */
     int64_t timestamp_ns;
 } ef_eval_timing;
 

@@ -5,6 +5,7 @@
 #include "base/clock.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -22,45 +23,144 @@ int64_t ef_clock_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Civil date from days since 1970-01-01 (proleptic Gregorian). */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static char *put_digits(char *o, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        o[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return o + n;
+}
+
 size_t ef_rfc3339_format(int64_t unix_ns, char *out)
 {
+    /* by hand, not strftime: this runs for every evaluation response */
     int64_t secs = unix_ns / 1000000000;
     int64_t nanos = unix_ns % 1000000000;
     if (nanos < 0) {
         nanos += 1000000000;
         secs -= 1;
     }
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(out, EF_RFC3339_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (nanos == 0) {
-    } else if (nanos % 1000000 == 0) {
-        n += (size_t)snprintf(out + n, EF_RFC3339_MAX - n, ".%03d", (int)(nanos / 1000000));
-    } else if (nanos % 1000 == 0) {
-        n += (size_t)snprintf(out + n, EF_RFC3339_MAX - n, ".%06d", (int)(nanos / 1000));
-    } else {
-        n += (size_t)snprintf(out + n, EF_RFC3339_MAX - n, ".%09d", (int)nanos);
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
     }
-    out[n++] = 'Z';
-    out[n] = '\0';
-    return n;
+    int y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    char *o = out;
+    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;
+    o = put_digits(o, (unsigned)y, 4);
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    o = put_digits(o, d, 2);
+    *o++ = 'T';
+    o = put_digits(o, (unsigned)(rem / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(rem / 60 % 60), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(rem % 60), 2);
+    if (nanos) {
+        *o++ = '.';
+        if (nanos % 1000000 == 0)
+            o = put_digits(o, (unsigned)(nanos / 1000000), 3);
+        else if (nanos % 1000 == 0)
+            o = put_digits(o, (unsigned)(nanos / 1000), 6);
+        else
+            o = put_digits(o, (unsigned)nanos, 9);
+    }
+    *o++ = 'Z';
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+/* Request ids need to be unique, not secret: a per-thread xoshiro256** seeded once from
+ * getrandom saves a system call per request. */
+static _Thread_local uint64_t rng[4];
+static _Thread_local int rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(void)
+{
+    if (!rng_seeded) {
+        if (getrandom(rng, sizeof(rng), 0) != (ssize_t)sizeof(rng)) {
+            uint64_t x = (uint64_t)ef_clock_mono_ns() ^ (uint64_t)(uintptr_t)&rng_seeded;
+            for (int i = 0; i < 4; i++) rng[i] = x = x * 6364136223846793005ull + 1442695040888963407ull;
+        }
+        rng_seeded = 1;
+    }
+    uint64_t result = rotl(rng[1] * 5, 7) * 9, t = rng[1] << 17;
+    rng[2] ^= rng[0];
+    rng[3] ^= rng[1];
+    rng[1] ^= rng[2];
+    rng[0] ^= rng[3];
+    rng[2] ^= t;
+    rng[3] = rotl(rng[3], 45);
+    return result;
 }
 
 void ef_uuid_v4(char out[EF_UUID_LEN + 1])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char r[16];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        uint64_t x = (uint64_t)ef_clock_mono_ns() ^ ((uint64_t)(uintptr_t)out << 17);
-        for (int i = 0; i < 16; i++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            r[i] = (unsigned char)x;
-        }
-    }
+    uint64_t a = rng_next(), b = rng_next();
+    memcpy(r, &a, 8);
+    memcpy(r + 8, &b, 8);
     r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
-    snprintf(out, EF_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-             r[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[r[i] >> 4];
+        *o++ = hex[r[i] & 15];
+    }
+    *o = '\0';
+}
+
+size_t ef_millis_format(int64_t ns, char *out)
+{
+    char *o = out;
+    if (ns < 0) {
+        *o++ = '-';
+        ns = -ns;
+    }
+    uint64_t whole = (uint64_t)ns / 1000000, frac = (uint64_t)ns % 1000000;
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    while (n) *o++ = tmp[--n];
+    if (frac) {
+        *o++ = '.';
+        int digits = 6;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            digits--;
+        }
+        o = put_digits(o, (unsigned)frac, digits);
+    }
+    *o = '\0';
+    return (size_t)(o - out);
 }

@@ -17,6 +17,10 @@ int64_t ef_clock_mono_ns(void);
  * out must hold EF_RFC3339_MAX bytes; returns the length written. */
 size_t ef_rfc3339_format(int64_t unix_ns, char *out);
 
+/* A duration in nanoseconds as milliseconds in the shortest exact decimal ("0.035788"): the same
+ * double a shortest-repr printer would give, without trial formatting. */
+size_t ef_millis_format(int64_t ns, char *out); /* out holds 32 bytes */
+
 #define EF_UUID_LEN 36
 /* A random (version 4) UUID in its 36-character text form plus NUL. */
 void ef_uuid_v4(char out[EF_UUID_LEN + 1]);

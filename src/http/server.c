@@ -11,6 +11,7 @@
  * Must never: answer without a JSON body on its own routes, or let a request outlive its connection.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -457,11 +458,39 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     }
 }
 
+/* Percent-decoding of paths and query values, except %00: a decoded NUL would silently cut the
+ * C string libmicrohttpd hands us, so "/flags/%00" would become "/flags/". Left encoded, it is
+ * just a key that does not exist. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *r = s, *w = s;
+    while (*r) {
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) &&
+            !(r[1] == '0' && r[2] == '0')) {
+            char hex[3] = {r[1], r[2], 0};
+            *w++ = (char)strtol(hex, NULL, 16);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     (void)fmt;
     (void)ap; /* libmicrohttpd's own chatter (client resets, timeouts) is not an event of ours */
+}
+
+static size_t pool_size(size_t max_header)
+{
+    size_t p = max_header * 2 + 4096;
+    return p < 16384 ? 16384 : p;
 }
 
 ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
@@ -510,9 +539,12 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(srv->cfg.max_header ? srv->cfg.max_header * 4 : 131072),
+        /* Room for headers up to twice max_header, so moderately oversized ones reach dispatch()
+         * and get our JSON 431. Not more: libmicrohttpd zeroes the whole pool between requests,
+         * so every extra kilobyte costs on every keep-alive request. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->cfg.max_header),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)cfg->port,

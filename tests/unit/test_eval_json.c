@@ -46,7 +46,7 @@ static void test_bodies(void **state)
         "\"segments\":[{\"key\":\"all\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[]}],"
         "\"distributions\":[{\"variantKey\":\"on\",\"rollout\":100,\"variantAttachment\":\"{\\\"x\\\":1}\"}]}]},"
         "{\"key\":\"b\",\"name\":\"b\",\"enabled\":true,\"type\":\"BOOLEAN_FLAG_TYPE\"}]}");
-    ef_eval_timing t = {.duration_ms = 0.25, .timestamp_ns = 1700000000123456000LL};
+    ef_eval_timing t = {.duration_ns = 250000, .timestamp_ns = 1700000000123456000LL};
     ef_buf b;
     ef_buf_init(&b);
     ef_eval_request q = req_of("v", "e", NULL, 0);
