@@ -1,0 +1,245 @@
+/*
+ * test_snapdoc.c - the snapshot document writer: exact shape of a small document, the
+ * accept-version downgrades, ids/ranks/timestamps, and that what it writes compiles with
+ * ef_snapshot_compile and evaluates as the features file says.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "base/json.h"
+#include "eval/eval.h"
+#include "store/doc.h"
+
+static ef_doc parse_text(ef_arena *a, const char *text)
+{
+    ef_doc doc;
+    ef_decl_error err;
+    if (ef_decl_parse("t.yml", text, strlen(text), a, &doc, &err) != 0)
+        fail_msg("%u:%u: %s", err.line, err.column, err.message);
+    return doc;
+}
+
+static ef_snapshot *compile(const ef_buf *b)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_json_error jerr;
+    ef_json *j = ef_json_parse(b->data, b->len, &a, NULL, &jerr);
+    if (!j) fail_msg("snapshot is not JSON at %u:%u: %s\n%s", jerr.line, jerr.column, jerr.message, b->data);
+    ef_compile_error cerr;
+    ef_snapshot *s = ef_snapshot_compile(j, &cerr);
+    if (!s) fail_msg("compile: %s\n%s", cerr.message, b->data);
+    ef_arena_free(&a);
+    return s;
+}
+
+static const char SMALL[] =
+    "version: \"1.4\"\n"
+    "flags:\n"
+    "  - key: f\n"
+    "    name: F\n"
+    "    enabled: true\n"
+    "    variants:\n"
+    "      - {key: a, default: true, attachment: {x: 1}}\n"
+    "      - {key: b}\n"
+    "    rules:\n"
+    "      - segment: {keys: [s1, s2], operator: AND_SEGMENT_OPERATOR}\n"
+    "        distributions: [{variant: b, rollout: 50}]\n"
+    "  - key: g\n"
+    "    name: G\n"
+    "    type: BOOLEAN_FLAG_TYPE\n"
+    "    rollouts:\n"
+    "      - segment: {key: s1, value: true}\n"
+    "      - threshold: {percentage: 12.5, value: false}\n"
+    "segments:\n"
+    "  - key: s1\n"
+    "    name: S1\n"
+    "    constraints: [{type: ENTITY_ID_COMPARISON_TYPE, property: entityId, operator: EQ, value: u1}]\n"
+    "  - {key: s2, name: S2, match_type: ANY_MATCH_TYPE}\n";
+
+static void test_shape(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_doc doc = parse_text(&a, SMALL);
+    ef_buf b;
+    ef_buf_init(&b);
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], NULL, &b), 0);
+    const char *s1 =
+        "{\"key\":\"s1\",\"name\":\"S1\",\"description\":\"\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\","
+        "\"createdAt\":null,\"updatedAt\":null,\"constraints\":[{\"id\":\"\",\"type\":"
+        "\"ENTITY_ID_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"entityId\",\"operator\":\"eq\",\"value\":\"u1\"}]}";
+    const char *s2 =
+        "{\"key\":\"s2\",\"name\":\"S2\",\"description\":\"\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\","
+        "\"createdAt\":null,\"updatedAt\":null,\"constraints\":[]}";
+    char want[4096];
+    snprintf(want, sizeof(want),
+             "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+             "{\"key\":\"f\",\"name\":\"F\",\"description\":\"\",\"enabled\":true,\"type\":\"VARIANT_FLAG_TYPE\","
+             "\"createdAt\":null,\"updatedAt\":null,"
+             "\"defaultVariant\":{\"id\":\"\",\"key\":\"a\",\"attachment\":\"{\\\"x\\\":1}\"},"
+             "\"rules\":[{\"id\":\"\",\"rank\":1,\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"segments\":[%s,%s],"
+             "\"distributions\":[{\"id\":\"\",\"ruleId\":\"\",\"variantId\":\"\",\"variantKey\":\"b\","
+             "\"variantAttachment\":\"\",\"rollout\":50}]}],\"rollouts\":[]},"
+             "{\"key\":\"g\",\"name\":\"G\",\"description\":\"\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\","
+             "\"createdAt\":null,\"updatedAt\":null,\"rules\":[],\"rollouts\":["
+             "{\"type\":\"SEGMENT_ROLLOUT_TYPE\",\"rank\":1,\"segment\":{\"value\":true,"
+             "\"segmentOperator\":\"OR_SEGMENT_OPERATOR\",\"segments\":[%s]}},"
+             "{\"type\":\"THRESHOLD_ROLLOUT_TYPE\",\"rank\":2,\"threshold\":{\"percentage\":12.5,\"value\":false}}]}]}",
+             s1, s2, s1);
+    assert_string_equal(b.data, want);
+
+    /* What it wrote evaluates: f's rule needs s1 (entity u1) and s2 (always). */
+    ef_snapshot *snap = compile(&b);
+    ef_eval_request req = {EF_BYTES_LIT("f"), EF_BYTES_LIT("u1"), NULL, 0};
+    ef_variant_result vr;
+    assert_int_equal(ef_eval_variant(snap, &req, &vr), EF_EVAL_OK);
+    assert_true(vr.match);
+    assert_true(ef_bytes_eq(vr.variant_key, EF_BYTES_LIT("b"))); /* 50 % normalises to all */
+    req.entity_id = EF_BYTES_LIT("u2");
+    assert_int_equal(ef_eval_variant(snap, &req, &vr), EF_EVAL_OK);
+    assert_false(vr.match);
+    assert_int_equal(vr.reason, EF_REASON_DEFAULT);
+    assert_true(ef_bytes_eq(vr.variant_key, EF_BYTES_LIT("a")));
+    ef_boolean_result br;
+    req.flag_key = EF_BYTES_LIT("g");
+    req.entity_id = EF_BYTES_LIT("u1");
+    assert_int_equal(ef_eval_boolean(snap, &req, &br), EF_EVAL_OK);
+    assert_true(br.enabled);
+    assert_int_equal(br.reason, EF_REASON_MATCH);
+    ef_snapshot_free(snap);
+    ef_buf_free(&b);
+    ef_arena_free(&a);
+}
+
+static void test_accept_version(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_doc doc = parse_text(&a, SMALL);
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_snapdoc_opts old = {.accept_version = 13701}; /* 1.37.1, Flipt's default without the header */
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], &old, &b), 0);
+    assert_null(strstr(b.data, "ENTITY_ID"));
+    assert_non_null(strstr(b.data, "\"UNKNOWN_CONSTRAINT_COMPARISON_TYPE\""));
+    assert_null(strstr(b.data, "defaultVariant"));
+    ef_snapshot_free(compile(&b));
+    ef_buf_clear(&b);
+    ef_snapdoc_opts mid = {.accept_version = 13800};
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], &mid, &b), 0);
+    assert_non_null(strstr(b.data, "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE"));
+    assert_null(strstr(b.data, "defaultVariant"));
+    ef_buf_clear(&b);
+    ef_snapdoc_opts cur = {.accept_version = 14700};
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], &cur, &b), 0);
+    assert_non_null(strstr(b.data, "defaultVariant"));
+    ef_buf_free(&b);
+    ef_arena_free(&a);
+}
+
+static void test_meta_and_errors(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_doc doc = parse_text(&a, SMALL);
+    ef_doc_flag *f = &doc.namespaces[0].flags[0];
+    f->meta.created_ns = 1726256238723909000LL;
+    f->meta.updated_ns = 1726256238000000000LL;
+    f->rules[0].meta.id = EF_BYTES_LIT("r-1");
+    f->variants[1].meta.id = EF_BYTES_LIT("v-b");
+    f->rules[0].distributions[0].meta.id = EF_BYTES_LIT("d-1");
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_puts(&b, "prefix:");
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], NULL, &b), 0);
+    assert_non_null(strstr(b.data, "\"createdAt\":\"2024-09-13T19:37:18.723909Z\",\"updatedAt\":\"2024-09-13T19:37:18Z\""));
+    assert_non_null(strstr(b.data, "{\"id\":\"d-1\",\"ruleId\":\"r-1\",\"variantId\":\"v-b\",\"variantKey\":\"b\""));
+    assert_non_null(strstr(b.data, "{\"id\":\"r-1\",\"rank\":1,"));
+    /* The store's variant_id wins over a lookup. */
+    f->rules[0].distributions[0].variant_id = EF_BYTES_LIT("stored");
+    ef_buf_clear(&b);
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], NULL, &b), 0);
+    assert_non_null(strstr(b.data, "\"variantId\":\"stored\""));
+
+    /* A rule naming a segment the namespace lacks is refused, and nothing is left half written. */
+    f->rules[0].segment_keys[1] = EF_BYTES_LIT("missing");
+    ef_buf_clear(&b);
+    ef_buf_puts(&b, "keep");
+    assert_true(ef_doc_write_snapshot(&doc.namespaces[0], NULL, &b) < 0);
+    assert_int_equal(b.len, 4);
+    assert_string_equal(b.data, "keep");
+    ef_buf_free(&b);
+    ef_arena_free(&a);
+}
+
+/* Every valid fixture's namespaces compile, and flag counts survive. */
+static void test_fixtures_compile(void **state)
+{
+    static const char *const files[] = {"v1_0.yml", "v1_1.yml", "v1_2.yml", "v1_3.yml",
+                                        "v1_4_full.yml", "stream.yml", "doc.json"};
+    const char *root = getenv("EF_SOURCE_DIR");
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/tests/fixtures/decl/valid/%s", root ? root : ".", files[i]);
+        ef_arena a;
+        ef_arena_init(&a, 4096);
+        ef_doc doc;
+        ef_decl_error err;
+        if (ef_decl_parse_file(path, &a, &doc, &err) != 0) fail_msg("%s: %s", path, err.message);
+        for (size_t n = 0; n < doc.nnamespaces; n++) {
+            ef_buf b;
+            ef_buf_init(&b);
+            assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[n], NULL, &b), 0);
+            ef_snapshot *s = compile(&b);
+            assert_int_equal(ef_snapshot_flag_count(s), doc.namespaces[n].nflags);
+            assert_true(ef_bytes_eq(ef_snapshot_namespace(s), doc.namespaces[n].key));
+            ef_snapshot_free(s);
+            ef_buf_free(&b);
+        }
+        ef_arena_free(&a);
+    }
+}
+
+/* The SDK fixture from flipt-client-sdks (flag1 -> variant1 for fizz=buzz; flag_boolean). */
+static void test_sdk_fixture_evaluates(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    const char *root = getenv("EF_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/decl/valid/v1_0.yml", root ? root : ".");
+    ef_doc doc;
+    ef_decl_error err;
+    assert_int_equal(ef_decl_parse_file(path, &a, &doc, &err), 0);
+    ef_buf b;
+    ef_buf_init(&b);
+    assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], NULL, &b), 0);
+    ef_snapshot *s = compile(&b);
+    ef_kv ctx[] = {{EF_BYTES_LIT("fizz"), EF_BYTES_LIT("buzz")}};
+    ef_eval_request req = {EF_BYTES_LIT("flag1"), EF_BYTES_LIT("someentity"), ctx, 1};
+    ef_variant_result vr;
+    assert_int_equal(ef_eval_variant(s, &req, &vr), EF_EVAL_OK);
+    assert_true(vr.match);
+    assert_int_equal(vr.reason, EF_REASON_MATCH);
+    assert_true(ef_bytes_eq(vr.variant_key, EF_BYTES_LIT("variant1")));
+    assert_true(ef_bytes_eq(vr.attachment, EF_BYTES_LIT("{\"color\":\"red\"}")));
+    ef_snapshot_free(s);
+    ef_buf_free(&b);
+    ef_arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape),           cmocka_unit_test(test_accept_version),
+        cmocka_unit_test(test_meta_and_errors), cmocka_unit_test(test_fixtures_compile),
+        cmocka_unit_test(test_sdk_fixture_evaluates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
