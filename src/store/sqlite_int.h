@@ -1,0 +1,183 @@
+/*
+ * sqlite_int.h - internals shared by the SQLite backend's files (never included outside src/store/).
+ *
+ * One connection does all writes and management reads, serialised by one mutex: SQLite allows a
+ * single writer anyway, and a single connection keeps the prepared-statement cache simple. Every
+ * statement is prepared once (sq_stmt) from a constant string, with user values bound as
+ * parameters; no SQL is ever built from user input.
+ */
+#ifndef EF_STORE_SQLITE_INT_H
+#define EF_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/bytes.h"
+#include "store/store.h"
+
+/* A table as the change log sees it: name, primary-key columns and all columns (schema order).
+ * The change-capture triggers, dumps and the replica's row-by-row apply are all derived from this
+ * one description, so they cannot disagree with each other. */
+typedef struct sq_table {
+    const char *name;
+    const char *pk[3];     /* NULL-terminated */
+    const char *cols[12];  /* NULL-terminated */
+} sq_table;
+
+extern const sq_table sq_tables[];
+extern const size_t sq_ntables;
+
+#define SQ_MAX_STMTS 160
+#define SQ_MAX_TOUCHED 1024
+
+typedef struct sq {
+    sqlite3 *db;
+    char *path; /* as given (path or file: URI), for opening dump readers */
+    pthread_mutex_t mu;
+    ef_sqlite_opts opts;
+    sqlite3_stmt *stmts[SQ_MAX_STMTS]; /* cache, indexed by the call site's slot */
+    sqlite3_stmt **apply_upsert;       /* per sq_tables entry, prepared on first apply */
+    sqlite3_stmt **apply_delete;
+    int64_t last_ts;                   /* timestamps are strictly increasing within a store */
+    bool in_tx;
+    bool applying; /* inside apply_changes/load_dump: the entry is logged verbatim */
+    size_t ntouched;
+    char *touched[SQ_MAX_TOUCHED]; /* namespaces written in the open transaction (malloc'd) */
+    bool touched_all;              /* too many to list, or a dump load: recompile everything */
+    ef_store_ops ops;
+    ef_store store; /* what ef_sqlite_open returns: {&ops, this} */
+} sq;
+
+/* ---- statements (sqlite_schema.c) ---- */
+/* The cached statement for a slot, prepared from sql on first use, reset and unbound. */
+sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
+int sq_set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int sq_db_err(sq *s, ef_store_err *err, const char *what);
+void sq_bind_bytes(sqlite3_stmt *st, int i, ef_bytes b);
+void sq_bind_opt(sqlite3_stmt *st, int i, ef_bytes b); /* NULL when empty */
+ef_bytes sq_col_bytes(sqlite3_stmt *st, int i, ef_arena *a);
+int sq_exec(sq *s, const char *sql, ef_store_err *err);
+int sq_migrate(sq *s, ef_store_err *err);
+/* SQL text `json_object('c1', <prefix>c1, ...)` for a table, into b. */
+void sq_row_json_sql(ef_buf *b, const sq_table *t, const char *prefix, bool pk_only);
+const sq_table *sq_table_find(ef_bytes name);
+
+/* Statement slots: one per distinct SQL text, so the cache never mixes them up. */
+enum {
+    SL_NS_INSERT = 1, SL_NS_GET, SL_NS_LIST, SL_NS_COUNT, SL_NS_UPDATE, SL_NS_DELETE, SL_NS_FLAGS,
+    SL_NS_ALL, SL_NS_EXISTS,
+    SL_FLAG_INSERT, SL_FLAG_GET, SL_FLAG_LIST, SL_FLAG_COUNT, SL_FLAG_UPDATE, SL_FLAG_DELETE,
+    SL_FLAG_ALL, SL_FLAG_SET_DEFAULT,
+    SL_VAR_INSERT, SL_VAR_GET, SL_VAR_BY_FLAG, SL_VAR_UPDATE, SL_VAR_DELETE, SL_VAR_KEY_EXISTS,
+    SL_SEG_INSERT, SL_SEG_GET, SL_SEG_LIST, SL_SEG_COUNT, SL_SEG_UPDATE, SL_SEG_DELETE, SL_SEG_ALL,
+    SL_SEG_IN_USE,
+    SL_CON_INSERT, SL_CON_GET, SL_CON_BY_SEG, SL_CON_UPDATE, SL_CON_DELETE,
+    SL_RULE_INSERT, SL_RULE_GET, SL_RULE_LIST, SL_RULE_COUNT, SL_RULE_UPDATE, SL_RULE_DELETE,
+    SL_RULE_BY_FLAG, SL_RULE_RANK, SL_RULESEG_INSERT, SL_RULESEG_DELETE, SL_RULESEG_BY_RULE,
+    SL_DIST_INSERT, SL_DIST_GET, SL_DIST_BY_RULE, SL_DIST_UPDATE, SL_DIST_DELETE,
+    SL_RO_INSERT, SL_RO_GET, SL_RO_LIST, SL_RO_COUNT, SL_RO_UPDATE, SL_RO_DELETE, SL_RO_BY_FLAG,
+    SL_RO_RANK, SL_RO_RANK_EXISTS, SL_ROSEG_INSERT, SL_ROSEG_DELETE, SL_ROSEG_BY_RO,
+    SL_TX_BEGIN, SL_TX_COMMIT, SL_TX_ROLLBACK, SL_PENDING_READ, SL_PENDING_CLEAR, SL_VER_BUMP,
+    SL_VER_GET, SL_VER_SET, SL_STATE_GET, SL_STATE_SEQ, SL_LOG_INSERT, SL_LOG_READ, SL_LOG_TRIM,
+    SL_LOG_TRIM_AGE, SL_STATE_TRIMMED, SL_LOG_MAXTRIM, SL_VER_ALL,
+    SL_COUNT_
+};
+
+/* ---- validation (sqlite_validate.c) ---- */
+bool sq_key_valid(ef_bytes key);
+/* Validates JSON text and writes its compact form into out (arena). field names the error. */
+int sq_json_compact(ef_bytes in, const char *field, size_t max, bool object_only, ef_arena *a,
+                    ef_bytes *out, ef_store_err *err);
+/* Checks a constraint as Flipt's CreateConstraintRequest.Validate; lower-cases the operator,
+ * blanks the value of no-value operators and (normalise_dates) normalises datetime values. */
+int sq_constraint_check(const ef_store_constraint_in *in, bool normalise_dates, ef_arena *a,
+                        ef_bytes *op_out, ef_bytes *value_out, ef_store_err *err);
+/* Removes duplicate segment keys (first one kept) and checks exactly one form is given. */
+int sq_segment_keys(ef_bytes single, const ef_bytes *keys, size_t n, ef_arena *a,
+                    ef_bytes **out, size_t *nout, ef_store_err *err);
+size_t sq_base64_encode(const unsigned char *in, size_t n, char *out);
+int sq_base64_decode(ef_bytes in, ef_arena *a, ef_bytes *out);
+/* Turns a page request into SQL limit/offset (limit -1: all rows). */
+int sq_page_begin(const ef_store_page *p, ef_arena *a, int64_t *limit, int64_t *offset,
+                  ef_store_err *err);
+/* After fetching up to limit+1 rows: trims *n and sets the next-page token. */
+void sq_page_end(const ef_store_page *p, int64_t offset, size_t *n, ef_bytes last_key,
+                 ef_arena *a, ef_store_page_out *po);
+ef_bytes sq_ns(ef_bytes ns); /* "" -> "default" */
+/* Room for element n of an arena array (doubling; the old copy stays in the arena). */
+void *sq_grow(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz);
+char *sq_cstr(ef_arena *a, ef_bytes b);
+
+/* ---- transactions and the change log (sqlite_log.c) ---- */
+/* Takes the writer and opens an IMMEDIATE transaction. */
+int sq_wtx_begin(sq *s, ef_store_err *err);
+/* The writer mutex for reads; sq_unlock also resets every cached statement. */
+void sq_lock(sq *s);
+void sq_unlock(sq *s);
+/* Records that ns was written (its version is bumped and its snapshot rebuilt after commit). */
+int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err);
+/* Finishes the transaction (versions, seq, log entry, COMMIT), recompiles, releases the writer.
+ * On failure everything is rolled back. Always releases the writer. */
+int sq_wtx_commit(sq *s, ef_store_err *err);
+void sq_wtx_rollback(sq *s);
+int64_t sq_now(sq *s);
+void sq_new_id(ef_arena *a, ef_bytes *out);
+uint64_t sq_state_seq(sq *s);
+
+/* ---- entity operations inside an open write transaction ---- */
+int sq_ns_create_tx(sq *s, const ef_store_ns_in *in, ef_store_err *err);
+int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_err *err);
+int sq_flag_set_default_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes variant_id,
+                           ef_store_err *err);
+int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err);
+int sq_segment_create_tx(sq *s, ef_bytes ns, const ef_store_segment_in *in, ef_store_err *err);
+int sq_constraint_create_tx(sq *s, ef_bytes ns, ef_bytes seg, const ef_store_constraint_in *in,
+                            bool normalise, ef_arena *a, ef_bytes *id, ef_store_err *err);
+int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
+                      ef_bytes *id, ef_store_err *err);
+int sq_distribution_create_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
+                              const ef_store_distribution_in *in, ef_arena *a, ef_bytes *id,
+                              ef_store_err *err);
+int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err);
+int sq_flag_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err);
+int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err);
+int sq_flag_exists(sq *s, ef_bytes ns, ef_bytes key, bool *exists, ef_store_err *err);
+int sq_segment_exists(sq *s, ef_bytes ns, ef_bytes key, bool *exists, ef_store_err *err);
+int sq_ns_exists(sq *s, ef_bytes key, bool *exists, ef_store_err *err);
+
+/* ---- reading rows into documents (with the writer held) ---- */
+int sq_ns_read(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store_err *err);
+int sq_flag_read(sq *s, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_flag *out,
+                 ef_store_err *err);
+int sq_flag_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_doc_flag *out, ef_store_err *err);
+int sq_segment_read(sq *s, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_segment *out,
+                    ef_store_err *err);
+int sq_segment_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_doc_segment *out,
+                        ef_store_err *err);
+int sq_rule_read(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena *a, ef_store_rule *out,
+                 ef_store_err *err);
+int sq_rule_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rule *out, ef_store_err *err);
+int sq_rollout_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rollout *out,
+                        ef_store_err *err);
+/* A whole namespace (flags with variants, rules, rollouts; segments with constraints). */
+int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store_err *err);
+/* Compiles and publishes one namespace (or removes it from the registry when it is gone). */
+int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err);
+int sq_publish_all(sq *s, ef_store_err *err);
+
+/* ---- the ops table: each file fills in the entries it implements ---- */
+void sq_fill_ops_ns(ef_store_ops *o);
+void sq_fill_ops_flags(ef_store_ops *o);
+void sq_fill_ops_segments(ef_store_ops *o);
+void sq_fill_ops_rules(ef_store_ops *o);
+void sq_fill_ops_log(ef_store_ops *o);
+void sq_fill_ops_doc(ef_store_ops *o);
+
+#endif

@@ -1,0 +1,722 @@
+/*
+ * sqlite_log.c - write transactions, namespace versions, the global sequence and the change log:
+ * reading it, trimming it, dumping the whole store at a known seq, loading such a dump and applying
+ * another store's entries (what a replica does).
+ *
+ * A write is acknowledged only after COMMIT returned: the entry, the new seq and the versions are
+ * in the same transaction as the rows, so a crash either keeps all of them or none. This file must
+ * never acknowledge before the commit, and never let a seq be skipped or reused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/json.h"
+#include "store/sqlite_int.h"
+
+static void reset_all(sq *s);
+
+int64_t sq_now(sq *s)
+{
+    int64_t t = ef_clock_wall_ns();
+    /* strictly increasing, so created_at orders rows created in one transaction as written */
+    if (t <= s->last_ts) t = s->last_ts + 1;
+    s->last_ts = t;
+    return t;
+}
+
+void sq_new_id(ef_arena *a, ef_bytes *out)
+{
+    char id[EF_UUID_LEN + 1];
+    ef_uuid_v4(id);
+    char *c = ef_arena_memdup(a, id, EF_UUID_LEN);
+    *out = c ? (ef_bytes){c, EF_UUID_LEN} : (ef_bytes){"", 0};
+}
+
+void sq_lock(sq *s)
+{
+    pthread_mutex_lock(&s->mu);
+}
+
+void sq_unlock(sq *s)
+{
+    reset_all(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void reset_all(sq *s)
+{
+    /* A stepped but unreset statement keeps a read transaction open, which would pin the WAL;
+     * every operation ends by resetting the whole cache. */
+    for (int i = 0; i < SQ_MAX_STMTS; i++)
+        if (s->stmts[i]) sqlite3_reset(s->stmts[i]);
+}
+
+static void touched_clear(sq *s)
+{
+    for (size_t i = 0; i < s->ntouched; i++) free(s->touched[i]);
+    s->ntouched = 0;
+    s->touched_all = false;
+}
+
+int sq_wtx_begin(sq *s, ef_store_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    touched_clear(s);
+    sqlite3_stmt *st = sq_stmt(s, SL_TX_BEGIN, "BEGIN IMMEDIATE", err);
+    if (!st || sqlite3_step(st) != SQLITE_DONE) {
+        if (st) sq_db_err(s, err, "begin");
+        reset_all(s);
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    s->in_tx = true;
+    return 0;
+}
+
+int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err)
+{
+    ns = sq_ns(ns);
+    for (size_t i = 0; i < s->ntouched; i++)
+        if (strlen(s->touched[i]) == ns.n && memcmp(s->touched[i], ns.p, ns.n) == 0) return 0;
+    if (s->ntouched == SQ_MAX_TOUCHED)
+        return sq_set_err(err, EF_STORE_INVALID, "a transaction may touch at most %d namespaces",
+                          SQ_MAX_TOUCHED);
+    char *c = malloc(ns.n + 1);
+    if (!c) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    memcpy(c, ns.p, ns.n);
+    c[ns.n] = '\0';
+    s->touched[s->ntouched++] = c;
+    return 0;
+}
+
+void sq_wtx_rollback(sq *s)
+{
+    reset_all(s);
+    if (s->in_tx) {
+        sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
+        if (st) sqlite3_step(st);
+        reset_all(s);
+    }
+    s->in_tx = false;
+    s->applying = false;
+    touched_clear(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t sq_state_seq(sq *s)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_STATE_GET, "SELECT seq, trimmed FROM ef_state WHERE id = 1",
+                               NULL);
+    uint64_t v = st && sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    if (st) sqlite3_reset(st);
+    return v;
+}
+
+static int state_trimmed(sq *s, uint64_t *trimmed, ef_store_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_STATE_GET, "SELECT seq, trimmed FROM ef_state WHERE id = 1",
+                               err);
+    if (!st) return -1;
+    if (sqlite3_step(st) != SQLITE_ROW) return sq_db_err(s, err, "state");
+    *trimmed = (uint64_t)sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    return 0;
+}
+
+/* Drops entries by count and age, then records the highest seq no longer held. */
+static int trim_tx(sq *s, uint64_t keep, int64_t max_age, ef_store_err *err)
+{
+    uint64_t seq = sq_state_seq(s);
+    if (keep && seq > keep) {
+        sqlite3_stmt *st = sq_stmt(s, SL_LOG_TRIM, "DELETE FROM changelog WHERE seq <= ?", err);
+        if (!st) return -1;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)(seq - keep));
+        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "trim");
+    }
+    if (max_age > 0) {
+        sqlite3_stmt *st =
+            sq_stmt(s, SL_LOG_TRIM_AGE, "DELETE FROM changelog WHERE time_ns < ?", err);
+        if (!st) return -1;
+        sqlite3_bind_int64(st, 1, ef_clock_wall_ns() - max_age);
+        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "trim");
+    }
+    sqlite3_stmt *st = sq_stmt(s, SL_STATE_TRIMMED,
+                               "UPDATE ef_state SET trimmed = MAX(trimmed, COALESCE("
+                               "(SELECT MIN(seq) - 1 FROM changelog), seq)) WHERE id = 1",
+                               err);
+    if (!st) return -1;
+    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "trim");
+    return 0;
+}
+
+static int publish_touched(sq *s, ef_store_err *err)
+{
+    if (!s->opts.registry) return 0;
+    /* a touched namespace that is gone is removed from the registry by sq_ns_publish */
+    for (size_t i = 0; i < s->ntouched; i++)
+        if (sq_ns_publish(s, ef_bytes_of(s->touched[i]), err)) return -1;
+    return s->touched_all ? sq_publish_all(s, err) : 0;
+}
+
+/* COMMIT, then rebuild the touched namespaces' snapshots, then release the writer. */
+static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
+{
+    reset_all(s);
+    sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
+    if (!st || sqlite3_step(st) != SQLITE_DONE) {
+        if (st) sq_db_err(s, err, "commit");
+        sq_wtx_rollback(s);
+        return -1;
+    }
+    s->in_tx = false;
+    s->applying = false;
+    int rc = 0;
+    if (publish_touched(s, err)) {
+        /* The write is durable; only the in-memory snapshot is stale. Say both. */
+        char m[sizeof(err->message)];
+        snprintf(m, sizeof(m), "committed as seq %llu, but the snapshot was not rebuilt: %s",
+                 (unsigned long long)seq, err->message);
+        sq_set_err(err, EF_STORE_INTERNAL, "%s", m);
+        rc = -1;
+    }
+    reset_all(s);
+    touched_clear(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int sq_wtx_commit(sq *s, ef_store_err *err)
+{
+    ef_buf e;
+    ef_buf_init(&e);
+    uint64_t seq = sq_state_seq(s) + 1;
+    int64_t now = ef_clock_wall_ns();
+    ef_buf_printf(&e, "{\"seq\":%llu,\"time\":%lld,\"namespaces\":[", (unsigned long long)seq,
+                  (long long)now);
+    for (size_t i = 0; i < s->ntouched; i++) {
+        sqlite3_stmt *st = sq_stmt(s, SL_VER_BUMP,
+                                   "INSERT INTO ns_versions VALUES (?, 1) ON CONFLICT(namespace_key)"
+                                   " DO UPDATE SET version = version + 1 RETURNING version",
+                                   err);
+        if (!st) goto fail;
+        sqlite3_bind_text(st, 1, s->touched[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sq_db_err(s, err, "version");
+            goto fail;
+        }
+        ef_buf_printf(&e, "%s{\"key\":", i ? "," : "");
+        ef_json_put_cstr(&e, s->touched[i]);
+        ef_buf_printf(&e, ",\"version\":%lld}", (long long)sqlite3_column_int64(st, 0));
+        sqlite3_reset(st);
+    }
+    ef_buf_puts(&e, "],\"changes\":[");
+    sqlite3_stmt *st =
+        sq_stmt(s, SL_PENDING_READ, "SELECT tbl, op, pk, row FROM ef_pending ORDER BY id", err);
+    if (!st) goto fail;
+    size_t nchanges = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_buf_printf(&e, "%s{\"table\":\"%s\",\"op\":\"%s\",\"pk\":%s", nchanges++ ? "," : "",
+                      (const char *)sqlite3_column_text(st, 0),
+                      (const char *)sqlite3_column_text(st, 1),
+                      (const char *)sqlite3_column_text(st, 2));
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+            ef_buf_printf(&e, ",\"row\":%s", (const char *)sqlite3_column_text(st, 3));
+        ef_buf_putc(&e, '}');
+    }
+    if (rc != SQLITE_DONE) {
+        sq_db_err(s, err, "change log");
+        goto fail;
+    }
+    ef_buf_puts(&e, "]}");
+    if (!ef_buf_ok(&e)) {
+        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (nchanges == 0 && s->ntouched == 0) {
+        /* nothing changed: no transaction to log */
+        ef_buf_free(&e);
+        return finish_commit(s, seq - 1, err);
+    }
+    st = sq_stmt(s, SL_LOG_INSERT, "INSERT INTO changelog VALUES (?, ?, ?)", err);
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, e.data, (int)e.len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sq_db_err(s, err, "change log");
+        goto fail;
+    }
+    st = sq_stmt(s, SL_STATE_SEQ, "UPDATE ef_state SET seq = ? WHERE id = 1", err);
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sq_db_err(s, err, "seq");
+        goto fail;
+    }
+    st = sq_stmt(s, SL_PENDING_CLEAR, "DELETE FROM ef_pending", err);
+    if (!st || sqlite3_step(st) != SQLITE_DONE) {
+        if (st) sq_db_err(s, err, "pending");
+        goto fail;
+    }
+    if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
+        trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
+        goto fail;
+    ef_buf_free(&e);
+    return finish_commit(s, seq, err);
+fail:
+    ef_buf_free(&e);
+    sq_wtx_rollback(s);
+    return -1;
+}
+
+/* ---- reading ---- */
+
+static int log_seq(void *h, uint64_t *seq, uint64_t *first, ef_store_err *err)
+{
+    sq *s = h;
+    pthread_mutex_lock(&s->mu);
+    uint64_t trimmed = 0;
+    int rc = state_trimmed(s, &trimmed, err);
+    *seq = sq_state_seq(s);
+    if (first) *first = trimmed + 1;
+    reset_all(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int ns_version(void *h, ef_bytes ns, uint64_t *version, ef_store_err *err)
+{
+    sq *s = h;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = sq_stmt(
+        s, SL_VER_GET, "SELECT version FROM ns_versions WHERE namespace_key = ?", err);
+    int rc = -1;
+    if (st) {
+        sq_bind_bytes(st, 1, sq_ns(ns));
+        int r = sqlite3_step(st);
+        *version = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+        rc = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : sq_db_err(s, err, "version");
+    }
+    reset_all(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int log_changes(void *h, uint64_t after, size_t max, ef_store_change_fn fn, void *ctx,
+                       ef_store_err *err)
+{
+    sq *s = h;
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    uint64_t trimmed;
+    if (state_trimmed(s, &trimmed, err)) {
+        rc = -1;
+        goto out;
+    }
+    if (after < trimmed) {
+        rc = sq_set_err(err, EF_STORE_TRIMMED,
+                        "change log position %llu is no longer available (oldest entry is %llu)",
+                        (unsigned long long)after, (unsigned long long)trimmed + 1);
+        goto out;
+    }
+    sqlite3_stmt *st = sq_stmt(
+        s, SL_LOG_READ, "SELECT seq, time_ns, entry FROM changelog WHERE seq > ? ORDER BY seq LIMIT ?",
+        err);
+    if (!st) {
+        rc = -1;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, 2, max ? (sqlite3_int64)max : -1);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_store_change c = {(uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                             {(const char *)sqlite3_column_text(st, 2),
+                              (size_t)sqlite3_column_bytes(st, 2)}};
+        if ((rc = fn(ctx, &c)) != 0) goto out;
+    }
+    if (r != SQLITE_DONE) rc = sq_db_err(s, err, "change log");
+out:
+    reset_all(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int log_trim(void *h, uint64_t keep, int64_t max_age, ef_store_err *err)
+{
+    sq *s = h;
+    if (sq_wtx_begin(s, err)) return -1;
+    if (trim_tx(s, keep, max_age, err)) {
+        sq_wtx_rollback(s);
+        return -1;
+    }
+    return finish_commit(s, 0, err);
+}
+
+/* ---- dump ---- */
+
+static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
+{
+    sq *s = h;
+    sqlite3 *db = NULL;
+    /* A reader connection of its own: the dump is one read transaction that never blocks the
+     * writer (WAL), and it sees exactly the state at the seq it reports. */
+    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+        sq_set_err(err, EF_STORE_UNAVAILABLE, "dump: cannot open %s", s->path);
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, s->opts.busy_timeout_ms);
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    ef_buf sql;
+    ef_buf_init(&sql);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto dberr;
+    if (sqlite3_prepare_v2(db, "SELECT seq FROM ef_state WHERE id = 1", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto dberr;
+    uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    ef_buf_printf(out, "{\"seq\":%llu,\"versions\":{", (unsigned long long)seq);
+    if (sqlite3_prepare_v2(db, "SELECT namespace_key, version FROM ns_versions ORDER BY 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto dberr;
+    for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+        if (i) ef_buf_putc(out, ',');
+        ef_json_put_str(out, (ef_bytes){(const char *)sqlite3_column_text(st, 0),
+                                        (size_t)sqlite3_column_bytes(st, 0)});
+        ef_buf_printf(out, ":%lld", (long long)sqlite3_column_int64(st, 1));
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    ef_buf_puts(out, "},\"tables\":{");
+    for (size_t t = 0; t < sq_ntables; t++) {
+        ef_buf_clear(&sql);
+        ef_buf_puts(&sql, "SELECT ");
+        sq_row_json_sql(&sql, &sq_tables[t], "", false);
+        ef_buf_printf(&sql, " FROM \"%s\" ORDER BY rowid", sq_tables[t].name);
+        ef_buf_putc(&sql, '\0');
+        if (!ef_buf_ok(&sql) || sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK)
+            goto dberr;
+        ef_buf_printf(out, "%s\"%s\":[", t ? "," : "", sq_tables[t].name);
+        for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+            if (i) ef_buf_putc(out, ',');
+            ef_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+        }
+        ef_buf_putc(out, ']');
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    ef_buf_puts(out, "}}");
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (!ef_buf_ok(out)) {
+        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        goto out;
+    }
+    if (seq_out) *seq_out = seq;
+    rc = 0;
+    goto out;
+dberr:
+    sq_set_err(err, EF_STORE_UNAVAILABLE, "dump: %s", sqlite3_errmsg(db));
+out:
+    sqlite3_finalize(st);
+    ef_buf_free(&sql);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- applying rows (replica side) ---- */
+
+static sqlite3_stmt *apply_stmt(sq *s, size_t ti, bool del, ef_store_err *err)
+{
+    sqlite3_stmt **slot = del ? &s->apply_delete[ti] : &s->apply_upsert[ti];
+    if (*slot) {
+        sqlite3_reset(*slot);
+        sqlite3_clear_bindings(*slot);
+        return *slot;
+    }
+    const sq_table *t = &sq_tables[ti];
+    ef_buf b;
+    ef_buf_init(&b);
+    if (del) {
+        ef_buf_printf(&b, "DELETE FROM \"%s\" WHERE ", t->name);
+        for (int i = 0; t->pk[i]; i++) ef_buf_printf(&b, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
+    } else {
+        ef_buf_printf(&b, "INSERT INTO \"%s\" VALUES (", t->name);
+        for (int i = 0; t->cols[i]; i++) ef_buf_puts(&b, i ? ", ?" : "?");
+        ef_buf_puts(&b, ") ON CONFLICT(");
+        for (int i = 0; t->pk[i]; i++) ef_buf_printf(&b, "%s\"%s\"", i ? ", " : "", t->pk[i]);
+        ef_buf_puts(&b, ") DO UPDATE SET ");
+        for (int i = 0; t->cols[i]; i++)
+            ef_buf_printf(&b, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", t->cols[i], t->cols[i]);
+    }
+    ef_buf_putc(&b, '\0');
+    int rc = ef_buf_ok(&b) ? sqlite3_prepare_v3(s->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, slot,
+                                                NULL)
+                           : SQLITE_NOMEM;
+    ef_buf_free(&b);
+    if (rc != SQLITE_OK) {
+        sq_db_err(s, err, "apply");
+        return NULL;
+    }
+    return *slot;
+}
+
+static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
+{
+    if (!v || v->type == EF_JSON_NULL) {
+        sqlite3_bind_null(st, i);
+    } else if (v->type == EF_JSON_TRUE || v->type == EF_JSON_FALSE) {
+        sqlite3_bind_int(st, i, v->type == EF_JSON_TRUE);
+    } else if (v->type == EF_JSON_NUMBER) {
+        bool integral = !memchr(v->str.p, '.', v->str.n) && !memchr(v->str.p, 'e', v->str.n) &&
+                        !memchr(v->str.p, 'E', v->str.n);
+        if (integral)
+            sqlite3_bind_int64(st, i, strtoll(v->str.p, NULL, 10));
+        else
+            sqlite3_bind_double(st, i, v->num);
+    } else if (v->type == EF_JSON_STRING) {
+        sqlite3_bind_text(st, i, v->str.n ? v->str.p : "", (int)v->str.n, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+/* One {table, op, pk, row} change. */
+static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
+{
+    const ef_json *tbl = ef_json_get(c, "table"), *op = ef_json_get(c, "op");
+    const ef_json *pk = ef_json_get(c, "pk"), *row = ef_json_get(c, "row");
+    if (!tbl || tbl->type != EF_JSON_STRING || !op || op->type != EF_JSON_STRING)
+        return sq_set_err(err, EF_STORE_INVALID, "change without table or op");
+    const sq_table *t = sq_table_find(tbl->str);
+    if (!t)
+        return sq_set_err(err, EF_STORE_INVALID, "change to unknown table \"%.*s\"",
+                          (int)tbl->str.n, tbl->str.p);
+    size_t ti = (size_t)(t - sq_tables);
+    bool del = ef_bytes_eq(op->str, EF_BYTES_LIT("delete"));
+    if (!del && !ef_bytes_eq(op->str, EF_BYTES_LIT("upsert")))
+        return sq_set_err(err, EF_STORE_INVALID, "change with unknown op \"%.*s\"",
+                          (int)op->str.n, op->str.p);
+    const ef_json *src = del ? pk : row;
+    if (!src || src->type != EF_JSON_OBJECT)
+        return sq_set_err(err, EF_STORE_INVALID, "change to %s without %s", t->name,
+                          del ? "pk" : "row");
+    sqlite3_stmt *st = apply_stmt(s, ti, del, err);
+    if (!st) return -1;
+    const char *const *cols = del ? t->pk : t->cols;
+    for (int i = 0; cols[i]; i++) bind_json(st, i + 1, ef_json_get(src, cols[i]));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "apply");
+    return 0;
+}
+
+static int exec_step(sq *s, const char *sql, ef_store_err *err)
+{
+    return sq_exec(s, sql, err);
+}
+
+static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *err)
+{
+    sq *s = h;
+    ef_arena a;
+    ef_arena_init(&a, 16384);
+    ef_json_error jerr;
+    ef_json *root = ef_json_parse(entry, len, &a, NULL, &jerr);
+    if (!root || root->type != EF_JSON_OBJECT) {
+        ef_arena_free(&a);
+        return sq_set_err(err, EF_STORE_INVALID, "change-log entry is not a JSON object");
+    }
+    const ef_json *jseq = ef_json_get(root, "seq"), *jtime = ef_json_get(root, "time");
+    const ef_json *jns = ef_json_get(root, "namespaces"), *jch = ef_json_get(root, "changes");
+    if (!jseq || jseq->type != EF_JSON_NUMBER || !jns || jns->type != EF_JSON_ARRAY || !jch ||
+        jch->type != EF_JSON_ARRAY) {
+        ef_arena_free(&a);
+        return sq_set_err(err, EF_STORE_INVALID, "change-log entry lacks seq, namespaces or changes");
+    }
+    uint64_t seq = (uint64_t)jseq->num;
+    if (sq_wtx_begin(s, err)) {
+        ef_arena_free(&a);
+        return -1;
+    }
+    s->applying = true;
+    uint64_t have = sq_state_seq(s);
+    if (seq != have + 1) {
+        sq_set_err(err, EF_STORE_OUT_OF_ORDER, "entry seq %llu does not follow local seq %llu",
+                   (unsigned long long)seq, (unsigned long long)have);
+        goto fail;
+    }
+    /* Rows arrive in the primary's order; deferring FK checks to COMMIT lets a row refer to one
+     * written later in the same entry (a flag's default variant). */
+    if (exec_step(s, "PRAGMA defer_foreign_keys = ON", err)) goto fail;
+    for (const ef_json *c = jch->child; c; c = c->next)
+        if (c->type != EF_JSON_OBJECT || apply_one(s, c, err)) {
+            if (c->type != EF_JSON_OBJECT) sq_set_err(err, EF_STORE_INVALID, "change is not an object");
+            goto fail;
+        }
+    for (const ef_json *n = jns->child; n; n = n->next) {
+        const ef_json *k = ef_json_get(n, "key"), *v = ef_json_get(n, "version");
+        if (!k || k->type != EF_JSON_STRING || !v || v->type != EF_JSON_NUMBER) {
+            sq_set_err(err, EF_STORE_INVALID, "bad namespace version in entry");
+            goto fail;
+        }
+        sqlite3_stmt *st = sq_stmt(s, SL_VER_SET,
+                                   "INSERT INTO ns_versions VALUES (?1, ?2) ON CONFLICT(namespace_key)"
+                                   " DO UPDATE SET version = MAX(version, ?2)",
+                                   err);
+        if (!st) goto fail;
+        sq_bind_bytes(st, 1, k->str);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)v->num);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sq_db_err(s, err, "version");
+            goto fail;
+        }
+        if (sq_wtx_touch(s, k->str, err)) goto fail;
+    }
+    /* The entry is logged verbatim under the same seq, so this store can feed replicas of its own
+     * that see exactly what the primary wrote. */
+    sqlite3_stmt *st = sq_stmt(s, SL_LOG_INSERT, "INSERT INTO changelog VALUES (?, ?, ?)", err);
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_int64(st, 2, jtime && jtime->type == EF_JSON_NUMBER ? (sqlite3_int64)jtime->num
+                                                                       : ef_clock_wall_ns());
+    sqlite3_bind_text(st, 3, entry, (int)len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sq_db_err(s, err, "change log");
+        goto fail;
+    }
+    st = sq_stmt(s, SL_STATE_SEQ, "UPDATE ef_state SET seq = ? WHERE id = 1", err);
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sq_db_err(s, err, "seq");
+        goto fail;
+    }
+    if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
+    if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
+        trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
+        goto fail;
+    ef_arena_free(&a);
+    return finish_commit(s, seq, err);
+fail:
+    ef_arena_free(&a);
+    sq_wtx_rollback(s);
+    return -1;
+}
+
+static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
+{
+    sq *s = h;
+    ef_arena a;
+    ef_arena_init(&a, 65536);
+    ef_json_error jerr;
+    ef_json_opts jo = {.max_depth = 16};
+    ef_json *root = ef_json_parse(data, len, &a, &jo, &jerr);
+    const ef_json *jseq = root ? ef_json_get(root, "seq") : NULL;
+    const ef_json *jver = root ? ef_json_get(root, "versions") : NULL;
+    const ef_json *jtab = root ? ef_json_get(root, "tables") : NULL;
+    if (!jseq || jseq->type != EF_JSON_NUMBER || !jver || jver->type != EF_JSON_OBJECT || !jtab ||
+        jtab->type != EF_JSON_OBJECT) {
+        ef_arena_free(&a);
+        return sq_set_err(err, EF_STORE_INVALID, "dump lacks seq, versions or tables");
+    }
+    if (sq_wtx_begin(s, err)) {
+        ef_arena_free(&a);
+        return -1;
+    }
+    s->applying = true;
+    s->touched_all = true;
+    if (exec_step(s, "PRAGMA defer_foreign_keys = ON", err)) goto fail;
+    /* Old namespaces must leave the registry too: remember them before deleting. */
+    {
+        sqlite3_stmt *st = sq_stmt(s, SL_NS_ALL, "SELECT key FROM namespaces", err);
+        if (!st) goto fail;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            ef_bytes k = {(const char *)sqlite3_column_text(st, 0),
+                          (size_t)sqlite3_column_bytes(st, 0)};
+            if (sq_wtx_touch(s, k, err)) goto fail;
+        }
+        sqlite3_reset(st);
+    }
+    /* children first: segment references RESTRICT deletes and are not deferred */
+    for (size_t i = sq_ntables; i-- > 0;) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "DELETE FROM \"%s\"", sq_tables[i].name);
+        if (exec_step(s, sql, err)) goto fail;
+    }
+    if (exec_step(s, "DELETE FROM ns_versions; DELETE FROM changelog;", err)) goto fail;
+    for (size_t t = 0; t < sq_ntables; t++) {
+        const ef_json *rows = ef_json_get(jtab, sq_tables[t].name);
+        if (!rows) continue;
+        if (rows->type != EF_JSON_ARRAY) {
+            sq_set_err(err, EF_STORE_INVALID, "dump table %s is not an array", sq_tables[t].name);
+            goto fail;
+        }
+        for (const ef_json *r = rows->child; r; r = r->next) {
+            sqlite3_stmt *st = apply_stmt(s, t, false, err);
+            if (!st) goto fail;
+            if (r->type != EF_JSON_OBJECT) {
+                sq_set_err(err, EF_STORE_INVALID, "dump row is not an object");
+                goto fail;
+            }
+            for (int i = 0; sq_tables[t].cols[i]; i++)
+                bind_json(st, i + 1, ef_json_get(r, sq_tables[t].cols[i]));
+            int rc = sqlite3_step(st);
+            sqlite3_reset(st);
+            if (rc != SQLITE_DONE) {
+                sq_db_err(s, err, "load dump");
+                goto fail;
+            }
+        }
+    }
+    for (const ef_json *v = jver->child; v; v = v->next) {
+        sqlite3_stmt *st = sq_stmt(s, SL_VER_SET,
+                                   "INSERT INTO ns_versions VALUES (?1, ?2) ON CONFLICT(namespace_key)"
+                                   " DO UPDATE SET version = MAX(version, ?2)",
+                                   err);
+        if (!st || v->type != EF_JSON_NUMBER) {
+            if (st) sq_set_err(err, EF_STORE_INVALID, "bad version in dump");
+            goto fail;
+        }
+        sq_bind_bytes(st, 1, v->key);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)v->num);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sq_db_err(s, err, "version");
+            goto fail;
+        }
+    }
+    {
+        sqlite3_stmt *st = sq_stmt(s, SL_LOG_MAXTRIM,
+                                   "UPDATE ef_state SET seq = ?1, trimmed = ?1 WHERE id = 1", err);
+        if (!st) goto fail;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)jseq->num);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sq_db_err(s, err, "seq");
+            goto fail;
+        }
+    }
+    if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
+    uint64_t dump_seq = (uint64_t)jseq->num; /* read before the tree's arena goes */
+    ef_arena_free(&a);
+    return finish_commit(s, dump_seq, err);
+fail:
+    ef_arena_free(&a);
+    sq_wtx_rollback(s);
+    return -1;
+}
+
+void sq_fill_ops_log(ef_store_ops *o)
+{
+    o->ns_version = ns_version;
+    o->seq = log_seq;
+    o->changes = log_changes;
+    o->trim = log_trim;
+    o->dump = dump;
+    o->load_dump = load_dump;
+    o->apply_changes = apply_changes;
+}

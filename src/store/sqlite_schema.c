@@ -1,0 +1,446 @@
+/*
+ * sqlite_schema.c - opening the SQLite store: pragmas, versioned schema migrations, the change
+ * capture triggers, the prepared-statement cache and small helpers shared by the backend.
+ *
+ * Migrations are ordered steps recorded in schema_migrations; a database whose recorded version is
+ * newer than this code is refused rather than written with a schema we do not understand. A step
+ * must never be edited once released: later changes are new steps.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/clock.h"
+#include "store/sqlite_int.h"
+
+const sq_table sq_tables[] = {
+    {"namespaces", {"key"}, {"key", "name", "description", "protected", "created_at", "updated_at"}},
+    {"flags",
+     {"namespace_key", "key"},
+     {"namespace_key", "key", "name", "description", "enabled", "type", "default_variant_id",
+      "metadata", "created_at", "updated_at"}},
+    {"variants",
+     {"id"},
+     {"id", "namespace_key", "flag_key", "key", "name", "description", "attachment", "created_at",
+      "updated_at"}},
+    {"segments",
+     {"namespace_key", "key"},
+     {"namespace_key", "key", "name", "description", "match_type", "created_at", "updated_at"}},
+    {"constraints",
+     {"id"},
+     {"id", "namespace_key", "segment_key", "type", "property", "operator", "value", "description",
+      "created_at", "updated_at"}},
+    {"rules",
+     {"id"},
+     {"id", "namespace_key", "flag_key", "rank", "segment_operator", "created_at", "updated_at"}},
+    {"rule_segments",
+     {"rule_id", "segment_key"},
+     {"rule_id", "namespace_key", "segment_key", "position"}},
+    {"distributions",
+     {"id"},
+     {"id", "rule_id", "variant_id", "rollout", "created_at", "updated_at"}},
+    {"rollouts",
+     {"id"},
+     {"id", "namespace_key", "flag_key", "type", "rank", "description", "percentage", "value",
+      "segment_operator", "created_at", "updated_at"}},
+    {"rollout_segments",
+     {"rollout_id", "segment_key"},
+     {"rollout_id", "namespace_key", "segment_key", "position"}},
+};
+const size_t sq_ntables = sizeof(sq_tables) / sizeof(sq_tables[0]);
+
+/* Version 1: Flipt's data model (timestamps as Unix nanoseconds, enums as Flipt's integers), the
+ * store's own bookkeeping (state, namespace versions, change log) and the pending-change table the
+ * triggers fill during a write transaction (always emptied before COMMIT). Segment references from
+ * rules and rollouts RESTRICT deletes, as Flipt v1.61's schema does, so a rule never silently loses
+ * a segment. */
+static const char MIGRATION_1[] =
+    "CREATE TABLE namespaces(key TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '', protected INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE flags(namespace_key TEXT NOT NULL REFERENCES namespaces(key) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
+    " enabled INTEGER NOT NULL DEFAULT 0, type INTEGER NOT NULL DEFAULT 0,"
+    " default_variant_id TEXT REFERENCES variants(id) ON DELETE SET NULL, metadata TEXT,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY(namespace_key, key));"
+    "CREATE INDEX flags_created ON flags(namespace_key, created_at);"
+    "CREATE TABLE variants(id TEXT PRIMARY KEY, namespace_key TEXT NOT NULL, flag_key TEXT NOT NULL,"
+    " key TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',"
+    " attachment TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " UNIQUE(namespace_key, flag_key, key),"
+    " FOREIGN KEY(namespace_key, flag_key) REFERENCES flags(namespace_key, key) ON DELETE CASCADE);"
+    "CREATE TABLE segments(namespace_key TEXT NOT NULL REFERENCES namespaces(key) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
+    " match_type INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL, PRIMARY KEY(namespace_key, key));"
+    "CREATE INDEX segments_created ON segments(namespace_key, created_at);"
+    "CREATE TABLE constraints(id TEXT PRIMARY KEY, namespace_key TEXT NOT NULL,"
+    " segment_key TEXT NOT NULL, type INTEGER NOT NULL, property TEXT NOT NULL,"
+    " operator TEXT NOT NULL, value TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " FOREIGN KEY(namespace_key, segment_key) REFERENCES segments(namespace_key, key)"
+    " ON DELETE CASCADE);"
+    "CREATE INDEX constraints_segment ON constraints(namespace_key, segment_key, created_at);"
+    "CREATE TABLE rules(id TEXT PRIMARY KEY, namespace_key TEXT NOT NULL, flag_key TEXT NOT NULL,"
+    " rank INTEGER NOT NULL, segment_operator INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " FOREIGN KEY(namespace_key, flag_key) REFERENCES flags(namespace_key, key) ON DELETE CASCADE);"
+    "CREATE INDEX rules_flag ON rules(namespace_key, flag_key, rank);"
+    "CREATE TABLE rule_segments(rule_id TEXT NOT NULL REFERENCES rules(id) ON DELETE CASCADE,"
+    " namespace_key TEXT NOT NULL, segment_key TEXT NOT NULL, position INTEGER NOT NULL,"
+    " PRIMARY KEY(rule_id, segment_key),"
+    " FOREIGN KEY(namespace_key, segment_key) REFERENCES segments(namespace_key, key)"
+    " ON DELETE RESTRICT);"
+    "CREATE INDEX rule_segments_segment ON rule_segments(namespace_key, segment_key);"
+    "CREATE TABLE distributions(id TEXT PRIMARY KEY,"
+    " rule_id TEXT NOT NULL REFERENCES rules(id) ON DELETE CASCADE,"
+    " variant_id TEXT NOT NULL REFERENCES variants(id) ON DELETE CASCADE,"
+    " rollout REAL NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX distributions_rule ON distributions(rule_id, created_at);"
+    "CREATE INDEX distributions_variant ON distributions(variant_id);"
+    "CREATE TABLE rollouts(id TEXT PRIMARY KEY, namespace_key TEXT NOT NULL,"
+    " flag_key TEXT NOT NULL, type INTEGER NOT NULL, rank INTEGER NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '', percentage REAL NOT NULL DEFAULT 0,"
+    " value INTEGER NOT NULL DEFAULT 0, segment_operator INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " FOREIGN KEY(namespace_key, flag_key) REFERENCES flags(namespace_key, key) ON DELETE CASCADE);"
+    "CREATE INDEX rollouts_flag ON rollouts(namespace_key, flag_key, rank);"
+    "CREATE TABLE rollout_segments(rollout_id TEXT NOT NULL REFERENCES rollouts(id)"
+    " ON DELETE CASCADE, namespace_key TEXT NOT NULL, segment_key TEXT NOT NULL,"
+    " position INTEGER NOT NULL, PRIMARY KEY(rollout_id, segment_key),"
+    " FOREIGN KEY(namespace_key, segment_key) REFERENCES segments(namespace_key, key)"
+    " ON DELETE RESTRICT);"
+    "CREATE INDEX rollout_segments_segment ON rollout_segments(namespace_key, segment_key);"
+    "CREATE TABLE ef_state(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
+    " trimmed INTEGER NOT NULL);"
+    "INSERT INTO ef_state VALUES (1, 0, 0);"
+    /* Versions outlive their namespace so a deleted and re-created namespace never goes back. */
+    "CREATE TABLE ns_versions(namespace_key TEXT PRIMARY KEY, version INTEGER NOT NULL);"
+    "CREATE TABLE changelog(seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, entry TEXT NOT NULL);"
+    "CREATE INDEX changelog_time ON changelog(time_ns);"
+    "CREATE TABLE ef_pending(id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op TEXT NOT NULL,"
+    " pk TEXT NOT NULL, row TEXT);";
+
+void sq_row_json_sql(ef_buf *b, const sq_table *t, const char *prefix, bool pk_only)
+{
+    const char *const *cols = pk_only ? t->pk : t->cols;
+    ef_buf_puts(b, "json_object(");
+    for (size_t i = 0; cols[i]; i++)
+        ef_buf_printf(b, "%s'%s', %s\"%s\"", i ? ", " : "", cols[i], prefix, cols[i]);
+    ef_buf_putc(b, ')');
+}
+
+/* The change-capture triggers: every row change, including those made by ON DELETE CASCADE and
+ * ON DELETE SET NULL, lands in ef_pending inside the same transaction. Built from sq_tables, whose
+ * names are constants of this file (never user input). */
+static void triggers_sql(ef_buf *b)
+{
+    static const char *const kinds[3] = {"INSERT", "UPDATE", "DELETE"};
+    for (size_t i = 0; i < sq_ntables; i++) {
+        const sq_table *t = &sq_tables[i];
+        for (int k = 0; k < 3; k++) {
+            bool del = k == 2;
+            ef_buf_printf(b, "CREATE TRIGGER ef_cap_%s_%d AFTER %s ON \"%s\" BEGIN "
+                          "INSERT INTO ef_pending(tbl, op, pk, row) VALUES ('%s', '%s', ",
+                          t->name, k, kinds[k], t->name, t->name, del ? "delete" : "upsert");
+            sq_row_json_sql(b, t, del ? "OLD." : "NEW.", true);
+            ef_buf_puts(b, ", ");
+            if (del)
+                ef_buf_puts(b, "NULL");
+            else
+                sq_row_json_sql(b, t, "NEW.", false);
+            ef_buf_puts(b, "); END;");
+        }
+    }
+}
+
+#define SQ_SCHEMA_VERSION 1
+
+int ef_sqlite_schema_version(void)
+{
+    return SQ_SCHEMA_VERSION;
+}
+
+int sq_set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int sq_db_err(sq *s, ef_store_err *err, const char *what)
+{
+    int rc = sqlite3_extended_errcode(s->db);
+    int prim = rc & 0xff;
+    ef_store_code code = EF_STORE_INTERNAL;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_IOERR ||
+        prim == SQLITE_FULL || prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY)
+        code = EF_STORE_UNAVAILABLE;
+    return sq_set_err(err, code, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err)
+{
+    sqlite3_stmt *st = s->stmts[slot];
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sq_db_err(s, err, "prepare");
+        return NULL;
+    }
+    s->stmts[slot] = st;
+    return st;
+}
+
+void sq_bind_bytes(sqlite3_stmt *st, int i, ef_bytes b)
+{
+    sqlite3_bind_text(st, i, b.n ? b.p : "", (int)b.n, SQLITE_TRANSIENT);
+}
+
+void sq_bind_opt(sqlite3_stmt *st, int i, ef_bytes b)
+{
+    if (b.n)
+        sqlite3_bind_text(st, i, b.p, (int)b.n, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+ef_bytes sq_col_bytes(sqlite3_stmt *st, int i, ef_arena *a)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (!p) return (ef_bytes){"", 0};
+    char *c = ef_arena_memdup(a, p, n);
+    return c ? (ef_bytes){c, n} : (ef_bytes){"", 0};
+}
+
+int sq_exec(sq *s, const char *sql, ef_store_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int code = (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_BUSY ? EF_STORE_UNAVAILABLE
+                                                                            : EF_STORE_INTERNAL;
+        sq_set_err(err, code, "sqlite: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+const sq_table *sq_table_find(ef_bytes name)
+{
+    for (size_t i = 0; i < sq_ntables; i++)
+        if (ef_bytes_eq(name, ef_bytes_of(sq_tables[i].name))) return &sq_tables[i];
+    return NULL;
+}
+
+static int schema_version(sq *s, int *v, ef_store_err *err)
+{
+    if (sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY,"
+                   " applied_at INTEGER NOT NULL)",
+                err))
+        return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sq_db_err(s, err, "schema version");
+    *v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int record_version(sq *s, int v, ef_store_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO schema_migrations VALUES (?, ?)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return sq_db_err(s, err, "schema_migrations");
+    sqlite3_bind_int(st, 1, v);
+    sqlite3_bind_int64(st, 2, ef_clock_wall_ns());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "schema_migrations");
+}
+
+/* The default namespace is seeded before the triggers exist: it is part of every store's initial
+ * state (seq 0), on primaries and replicas alike, so it is not a logged change. */
+static int seed_default(sq *s, ef_store_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO namespaces VALUES ('default', 'Default', "
+                           "'Default namespace', 1, ?1, ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sq_db_err(s, err, "seed");
+    sqlite3_bind_int64(st, 1, ef_clock_wall_ns());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "seed");
+}
+
+static int migration_1(sq *s, ef_store_err *err)
+{
+    if (sq_exec(s, MIGRATION_1, err) || seed_default(s, err)) return -1;
+    ef_buf b;
+    ef_buf_init(&b);
+    triggers_sql(&b);
+    ef_buf_putc(&b, '\0');
+    int rc = ef_buf_ok(&b) ? sq_exec(s, b.data, err)
+                           : sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    ef_buf_free(&b);
+    return rc;
+}
+
+typedef int (*migration_fn)(sq *s, ef_store_err *err);
+static const migration_fn MIGRATIONS[SQ_SCHEMA_VERSION] = {migration_1};
+
+int sq_migrate(sq *s, ef_store_err *err)
+{
+    if (sq_exec(s, "BEGIN IMMEDIATE", err)) return -1;
+    int v = 0;
+    if (schema_version(s, &v, err)) goto fail;
+    if (v > SQ_SCHEMA_VERSION) {
+        sq_set_err(err, EF_STORE_UNAVAILABLE,
+                   "database schema version %d is newer than this edgeflag supports (%d)", v,
+                   SQ_SCHEMA_VERSION);
+        goto fail;
+    }
+    for (int i = v; i < SQ_SCHEMA_VERSION; i++)
+        if (MIGRATIONS[i](s, err) || record_version(s, i + 1, err)) goto fail;
+    if (sq_exec(s, "COMMIT", err)) goto fail;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* The file path inside a `file:` URI (up to '?'), or NULL for in-memory databases. */
+static char *uri_path(const char *u)
+{
+    const char *p = u;
+    if (strncmp(p, "file:", 5) == 0) {
+        p += 5;
+        if (strncmp(p, "///", 3) == 0)
+            p += 2;
+        else if (strncmp(p, "//localhost/", 12) == 0)
+            p += 11;
+        if (strstr(u, "mode=memory")) return NULL;
+    }
+    size_t n = strcspn(p, "?#");
+    if (n == 0 || (n == 8 && strncmp(p, ":memory:", 8) == 0)) return NULL;
+    char *r = malloc(n + 1);
+    if (!r) return NULL;
+    memcpy(r, p, n);
+    r[n] = '\0';
+    return r;
+}
+
+/* mkdir -p of the directory holding the database file. */
+static int make_parent_dirs(const char *target, ef_store_err *err)
+{
+    char *path = uri_path(target);
+    if (!path) return 0;
+    char *slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        *slash = '\0';
+        for (char *p = path + 1; *p; p++) {
+            if (*p != '/') continue;
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) break;
+            *p = '/';
+        }
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            sq_set_err(err, EF_STORE_UNAVAILABLE, "cannot create directory %s: %s", path,
+                       strerror(errno));
+            free(path);
+            return -1;
+        }
+    }
+    free(path);
+    return 0;
+}
+
+static void sq_close(void *h)
+{
+    sq *s = h;
+    if (!s) return;
+    for (int i = 0; i < SQ_MAX_STMTS; i++) sqlite3_finalize(s->stmts[i]);
+    for (size_t i = 0; s->apply_upsert && i < sq_ntables; i++) {
+        sqlite3_finalize(s->apply_upsert[i]);
+        sqlite3_finalize(s->apply_delete[i]);
+    }
+    free(s->apply_upsert);
+    free(s->apply_delete);
+    for (size_t i = 0; i < s->ntouched; i++) free(s->touched[i]);
+    sqlite3_close_v2(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
+}
+
+ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_store_err *err)
+{
+    if (!target || !*target) target = EF_SQLITE_DEFAULT_PATH;
+    sq *s = calloc(1, sizeof(*s));
+    if (!s) {
+        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (opts) s->opts = *opts;
+    if (s->opts.busy_timeout_ms <= 0) s->opts.busy_timeout_ms = 5000;
+    pthread_mutex_init(&s->mu, NULL);
+    s->path = strdup(target);
+    s->apply_upsert = calloc(sq_ntables, sizeof(sqlite3_stmt *));
+    s->apply_delete = calloc(sq_ntables, sizeof(sqlite3_stmt *));
+    if (!s->path || !s->apply_upsert || !s->apply_delete) {
+        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (!s->opts.no_create_dirs && make_parent_dirs(target, err)) goto fail;
+    if (sqlite3_open_v2(target, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        sq_set_err(err, EF_STORE_UNAVAILABLE, "cannot open database %s: %s", target,
+                   s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, s->opts.busy_timeout_ms);
+    /* WAL: readers never block the writer. synchronous=FULL: a COMMIT that returned is on disk, so
+     * an acknowledged write survives power loss, not only a process crash. */
+    if (sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                err))
+        goto fail;
+    if (sq_migrate(s, err)) goto fail;
+    sq_fill_ops_ns(&s->ops);
+    sq_fill_ops_flags(&s->ops);
+    sq_fill_ops_segments(&s->ops);
+    sq_fill_ops_rules(&s->ops);
+    sq_fill_ops_log(&s->ops);
+    sq_fill_ops_doc(&s->ops);
+    s->ops.close = sq_close;
+    s->store.ops = &s->ops;
+    s->store.h = s;
+    if (s->opts.registry) {
+        pthread_mutex_lock(&s->mu);
+        int rc = sq_publish_all(s, err);
+        pthread_mutex_unlock(&s->mu);
+        if (rc) goto fail;
+    }
+    return &s->store;
+fail:
+    sq_close(s);
+    return NULL;
+}

@@ -1,0 +1,300 @@
+/*
+ * test_store_log.c - the change log and replication primitives: contiguous seqs, namespace
+ * versions, cascaded deletes logged row by row, trimming, dump + load + apply reproducing the same
+ * export, and the declarative import/export round trip.
+ */
+#include "test_store_helper.h"
+
+typedef struct collect {
+    uint64_t seqs[256];
+    char *entries[256];
+    size_t n;
+} collect;
+
+static int collect_fn(void *ctx, const ef_store_change *c)
+{
+    collect *k = ctx;
+    if (k->n == 256) return 1;
+    k->seqs[k->n] = c->seq;
+    k->entries[k->n] = strndup(c->entry.p, c->entry.n);
+    k->n++;
+    return 0;
+}
+
+static void collect_free(collect *k)
+{
+    for (size_t i = 0; i < k->n; i++) free(k->entries[i]);
+    k->n = 0;
+}
+
+/* A namespace with every kind of entity. */
+static void populate(ef_store *s, ef_arena *a)
+{
+    ef_store_err err;
+    ef_doc_namespace ns;
+    ef_store_ns_in nin = {.key = B("prod"), .name = B("Production")};
+    assert_ok(ef_store_ns_create(s, &nin, a, &ns, &err), err);
+    ef_doc_segment g;
+    ef_store_segment_in gin = {.key = B("beta"), .name = B("Beta"), .match_type = EF_DOC_MATCH_ANY};
+    assert_ok(ef_store_segment_create(s, B("prod"), &gin, a, &g, &err), err);
+    ef_doc_constraint c;
+    ef_store_constraint_in cin = {.type = EF_DOC_CT_STRING, .property = B("plan"), .op = B("eq"),
+                                  .value = B("pro")};
+    assert_ok(ef_store_constraint_create(s, B("prod"), B("beta"), &cin, a, &c, &err), err);
+    ef_doc_flag f;
+    ef_store_flag_in fin = {.key = B("color"), .name = B("Color"), .enabled = true};
+    assert_ok(ef_store_flag_create(s, B("prod"), &fin, a, &f, &err), err);
+    ef_doc_variant v;
+    ef_store_variant_in vin = {.key = B("blue"), .name = B("Blue"), .attachment = B("{\"a\":1}")};
+    assert_ok(ef_store_variant_create(s, B("prod"), B("color"), &vin, a, &v, &err), err);
+    fin.default_variant_id = v.meta.id;
+    assert_ok(ef_store_flag_update(s, B("prod"), &fin, a, &f, &err), err);
+    ef_store_rule r;
+    ef_store_rule_in rin = {.segment_key = B("beta"), .rank = 1};
+    assert_ok(ef_store_rule_create(s, B("prod"), B("color"), &rin, a, &r, &err), err);
+    ef_doc_distribution d;
+    ef_store_distribution_in din = {.variant_id = v.meta.id, .rollout = 100};
+    assert_ok(ef_store_distribution_create(s, B("prod"), B("color"), r.rule.meta.id, &din, a, &d,
+                                           &err),
+              err);
+    ef_doc_flag b;
+    ef_store_flag_in bin = {.key = B("dark"), .name = B("Dark"), .type = EF_DOC_BOOLEAN_FLAG};
+    assert_ok(ef_store_flag_create(s, B("prod"), &bin, a, &b, &err), err);
+    ef_store_rollout ro;
+    ef_store_rollout_in roin = {.rank = 1, .type = EF_DOC_ROLLOUT_SEGMENT,
+                                .segment_key = B("beta"), .value = true};
+    assert_ok(ef_store_rollout_create(s, B("prod"), B("dark"), &roin, a, &ro, &err), err);
+    roin = (ef_store_rollout_in){.rank = 2, .type = EF_DOC_ROLLOUT_THRESHOLD, .percentage = 33.3f};
+    assert_ok(ef_store_rollout_create(s, B("prod"), B("dark"), &roin, a, &ro, &err), err);
+}
+
+static void export_yaml(ef_store *s, ef_buf *out)
+{
+    ef_arena a;
+    ef_arena_init(&a, 65536);
+    ef_doc doc;
+    ef_store_err err;
+    assert_ok(ef_store_export(s, NONE, &a, &doc, &err), err);
+    ef_buf_clear(out);
+    assert_int_equal(ef_decl_write_yaml(&doc, out), 0);
+    ef_arena_free(&a);
+}
+
+static void test_seq_versions_and_cascade(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    populate(t->s, &t->a);
+    uint64_t seq, first, v1;
+    assert_ok(ef_store_seq(t->s, &seq, &first, &err), err);
+    assert_int_equal(seq, 11);
+    assert_int_equal(first, 1);
+    assert_ok(ef_store_ns_version(t->s, B("prod"), &v1, &err), err);
+    assert_int_equal(v1, 11);
+    collect k = {0};
+    assert_ok(ef_store_changes(t->s, 0, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 11);
+    for (size_t i = 0; i < k.n; i++) assert_int_equal(k.seqs[i], i + 1);
+    assert_non_null(strstr(k.entries[0], "\"namespaces\":[{\"key\":\"prod\",\"version\":1}]"));
+    collect_free(&k);
+    /* deleting a flag logs every row that went with it */
+    assert_ok(ef_store_flag_delete(t->s, B("prod"), B("color"), &err), err);
+    assert_ok(ef_store_changes(t->s, 11, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 1);
+    const char *tables[] = {"\"table\":\"flags\",\"op\":\"delete\"",
+                            "\"table\":\"variants\",\"op\":\"delete\"",
+                            "\"table\":\"rules\",\"op\":\"delete\"",
+                            "\"table\":\"rule_segments\",\"op\":\"delete\"",
+                            "\"table\":\"distributions\",\"op\":\"delete\""};
+    for (size_t i = 0; i < 5; i++)
+        if (!strstr(k.entries[0], tables[i])) fail_msg("%s missing in %s", tables[i], k.entries[0]);
+    collect_free(&k);
+    /* a no-op delete is not a transaction */
+    assert_ok(ef_store_flag_delete(t->s, B("prod"), B("color"), &err), err);
+    assert_ok(ef_store_seq(t->s, &seq, NULL, &err), err);
+    assert_int_equal(seq, 12);
+    /* a failed write changes nothing */
+    ef_doc_flag f;
+    ef_store_flag_in dup = {.key = B("dark"), .name = B("x")};
+    assert_int_equal(ef_store_flag_create(t->s, B("prod"), &dup, &t->a, &f, &err), -1);
+    assert_ok(ef_store_seq(t->s, &seq, NULL, &err), err);
+    assert_int_equal(seq, 12);
+    /* versions survive delete and re-create of a namespace */
+    assert_ok(ef_store_flag_delete(t->s, B("prod"), B("dark"), &err), err);
+    assert_ok(ef_store_segment_delete(t->s, B("prod"), B("beta"), &err), err);
+    assert_ok(ef_store_ns_delete(t->s, B("prod"), &err), err);
+    ef_doc_namespace ns;
+    ef_store_ns_in nin = {.key = B("prod"), .name = B("P")};
+    assert_ok(ef_store_ns_create(t->s, &nin, &t->a, &ns, &err), err);
+    uint64_t v2;
+    assert_ok(ef_store_ns_version(t->s, B("prod"), &v2, &err), err);
+    assert_int_equal(v2, v1 + 5);
+    tstore_free(t);
+}
+
+static void test_trim(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    populate(t->s, &t->a);
+    assert_ok(ef_store_trim(t->s, 4, 0, &err), err);
+    uint64_t seq, first;
+    assert_ok(ef_store_seq(t->s, &seq, &first, &err), err);
+    assert_int_equal(first, 8);
+    collect k = {0};
+    assert_store_err(ef_store_changes(t->s, 3, 0, collect_fn, &k, &err), err, EF_STORE_TRIMMED,
+                     "change log position 3 is no longer available (oldest entry is 8)");
+    assert_ok(ef_store_changes(t->s, 7, 2, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.seqs[0], 8);
+    collect_free(&k);
+    /* retention configured at open trims after every write */
+    ef_store_close(t->s);
+    ef_sqlite_opts o = {.log_keep_entries = 2};
+    t->s = ef_sqlite_open(t->path, &o, &err);
+    assert_non_null(t->s);
+    ef_doc_segment g;
+    ef_store_segment_in gin = {.key = B("x"), .name = B("x")};
+    assert_ok(ef_store_segment_create(t->s, NONE, &gin, &t->a, &g, &err), err);
+    assert_ok(ef_store_seq(t->s, &seq, &first, &err), err);
+    assert_int_equal(seq, 12);
+    assert_int_equal(first, 11);
+    tstore_free(t);
+}
+
+static void test_dump_load_apply(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(true);
+    tstore *r = tstore_new(true);
+    ef_store_err err;
+    populate(p->s, &p->a);
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t at;
+    assert_ok(ef_store_dump(p->s, &dump, &at, &err), err);
+    assert_int_equal(at, 11);
+    /* later writes on the primary, including cascades and re-ranking */
+    ef_store_rollout *ros;
+    size_t n;
+    ef_store_page_out po;
+    assert_ok(ef_store_rollout_list(p->s, B("prod"), B("dark"), NULL, &p->a, &ros, &n, &po, &err),
+              err);
+    ef_bytes ids[] = {ros[1].rollout.meta.id, ros[0].rollout.meta.id};
+    assert_ok(ef_store_rollout_order(p->s, B("prod"), B("dark"), ids, 2, &err), err);
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_get(p->s, B("prod"), B("color"), &p->a, &f, &err), err);
+    assert_ok(ef_store_variant_delete(p->s, B("prod"), B("color"), f.variants[0].meta.id, &err), err);
+    ef_store_flag_in fin = {.key = B("new"), .name = B("New"), .metadata = B("{\"x\":[1,2]}")};
+    assert_ok(ef_store_flag_create(p->s, NONE, &fin, &p->a, &f, &err), err);
+
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
+    uint64_t seq;
+    assert_ok(ef_store_seq(r->s, &seq, NULL, &err), err);
+    assert_int_equal(seq, 11);
+    collect k = {0};
+    assert_ok(ef_store_changes(p->s, at, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 3);
+    /* out of order is refused */
+    assert_store_err(ef_store_apply_changes(r->s, k.entries[1], strlen(k.entries[1]), &err), err,
+                     EF_STORE_OUT_OF_ORDER, "entry seq 13 does not follow local seq 11");
+    for (size_t i = 0; i < k.n; i++)
+        assert_ok(ef_store_apply_changes(r->s, k.entries[i], strlen(k.entries[i]), &err), err);
+    collect_free(&k);
+    ef_buf a, b;
+    ef_buf_init(&a);
+    ef_buf_init(&b);
+    export_yaml(p->s, &a);
+    export_yaml(r->s, &b);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    uint64_t vp, vr;
+    assert_ok(ef_store_ns_version(p->s, B("prod"), &vp, &err), err);
+    assert_ok(ef_store_ns_version(r->s, B("prod"), &vr, &err), err);
+    assert_int_equal(vp, vr);
+    /* the replica's snapshots are published at the same seq */
+    ef_registry_read_lock(r->reg);
+    const ef_snapshot *snap = ef_registry_get(r->reg, B("prod"));
+    assert_non_null(snap);
+    assert_int_equal(ef_snapshot_version(snap), 13); /* seq 14 touched only "default" */
+    assert_int_equal(ef_snapshot_flag_count(snap), 2);
+    ef_registry_read_unlock(r->reg);
+    /* the replica's own log continues the primary's */
+    assert_ok(ef_store_changes(r->s, 11, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 3);
+    collect_free(&k);
+    /* the snapshot document has the namespace version for an ETag */
+    ef_buf sd;
+    ef_buf_init(&sd);
+    uint64_t ver;
+    assert_ok(ef_store_snapshot_doc(r->s, B("prod"), NULL, &sd, &ver, &err), err);
+    assert_int_equal(ver, vp);
+    assert_non_null(memmem(sd.data, sd.len, "\"dark\"", 6));
+    ef_buf_free(&sd);
+    ef_buf_free(&a);
+    ef_buf_free(&b);
+    ef_buf_free(&dump);
+    tstore_free(p);
+    tstore_free(r);
+}
+
+static void test_import_export_roundtrip(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(false);
+    tstore *q = tstore_new(true);
+    ef_store_err err;
+    populate(p->s, &p->a);
+    ef_buf y1, y2;
+    ef_buf_init(&y1);
+    ef_buf_init(&y2);
+    export_yaml(p->s, &y1);
+    ef_arena a;
+    ef_arena_init(&a, 65536);
+    ef_doc doc;
+    ef_decl_error derr;
+    if (ef_decl_parse("export.yml", y1.data, y1.len, &a, &doc, &derr))
+        fail_msg("%s:%u:%u %s\n%.*s", derr.file, derr.line, derr.column, derr.message,
+                 (int)y1.len, y1.data);
+    ef_store_import_opts o = {0};
+    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    export_yaml(q->s, &y2);
+    assert_int_equal(y1.len, y2.len);
+    assert_memory_equal(y1.data, y2.data, y1.len);
+    uint64_t seq;
+    assert_ok(ef_store_seq(q->s, &seq, NULL, &err), err);
+    assert_int_equal(seq, 1); /* one import, one transaction */
+    /* importing again: not unique, and nothing changes */
+    assert_int_equal(ef_store_import(q->s, &doc, &o, &err), -1);
+    assert_int_equal(err.code, EF_STORE_NOT_UNIQUE);
+    assert_ok(ef_store_seq(q->s, &seq, NULL, &err), err);
+    assert_int_equal(seq, 1);
+    o.skip_existing = true;
+    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    o = (ef_store_import_opts){.drop = true};
+    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    export_yaml(q->s, &y2);
+    assert_int_equal(y1.len, y2.len);
+    assert_memory_equal(y1.data, y2.data, y1.len);
+    ef_registry_read_lock(q->reg);
+    assert_non_null(ef_registry_get(q->reg, B("prod")));
+    ef_registry_read_unlock(q->reg);
+    ef_arena_free(&a);
+    ef_buf_free(&y1);
+    ef_buf_free(&y2);
+    tstore_free(p);
+    tstore_free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seq_versions_and_cascade),
+        cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_dump_load_apply),
+        cmocka_unit_test(test_import_export_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
