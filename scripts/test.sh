@@ -37,3 +37,23 @@ scripts/npm-ci.sh tests/compat
 
 step "differential test against Flipt's evaluation engine"
 (cd tests/compat && node diff_eval.mjs --edgeflag "$root/build/edgeflag" --seeds 1,2,3,4,5 --requests 20000)
+
+# node --test with its full report kept in a log; the summary is printed, and on failure the
+# failing tests with their details.
+node_tests() { # name, directory, files...
+  local name=$1 dir=$2; shift 2
+  local log="$root/build/$name.log"
+  if (cd "$dir" && EDGEFLAG_BIN="$root/build/edgeflag" node --test "$@") >"$log" 2>&1; then
+    grep -E '^# (tests|pass|fail)|^# [a-z].*(mismatches|hostile)' "$log" || true
+  else
+    grep -E -A30 '^not ok' "$log" | head -120
+    grep -E '^# (tests|pass|fail)' "$log"
+    return 1
+  fi
+}
+
+step "management API against a real server"
+node_tests api-tests tests/api mgmt_api.test.mjs
+
+step "real clients against a real server: OpenFeature OFREP, Flipt's engine, hostile input"
+node_tests compat-tests tests/compat ofrep.test.mjs client_engine.test.mjs hostile.test.mjs

@@ -7,5 +7,9 @@
 
 int ef_cmd_eval(int argc, char **argv);
 /* further subcommands (one line each) */
+int ef_cmd_serve(int argc, char **argv);
+int ef_cmd_validate(int argc, char **argv);
+int ef_cmd_import(int argc, char **argv);
+int ef_cmd_export(int argc, char **argv);
 
 #endif

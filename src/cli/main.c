@@ -13,6 +13,8 @@ static void usage(FILE *out)
           "usage: edgeflag <command> [options]\n"
           "\n"
           "commands:\n"
+          "  serve [--listen HOST:PORT] [--db PATH | --dir PATH | --snapshot FILE] [...]\n"
+          "        serve Flipt's HTTP APIs (see `edgeflag serve --help`)\n"
           "  eval --snapshot FILE [--namespace NS]\n"
           "        evaluate JSON-lines requests from stdin against a Flipt snapshot document\n"
           "  version   print the version\n"
@@ -29,6 +31,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "eval") == 0) return ef_cmd_eval(argc - 2, argv + 2);
     /* further subcommands (one line each) */
+    if (strcmp(cmd, "serve") == 0) return ef_cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "validate") == 0) return ef_cmd_validate(argc - 2, argv + 2);
+    if (strcmp(cmd, "import") == 0) return ef_cmd_import(argc - 2, argv + 2);
+    if (strcmp(cmd, "export") == 0) return ef_cmd_export(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("edgeflag " EF_VERSION);
         return 0;

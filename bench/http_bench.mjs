@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// HTTP benchmark: edgeflag's /evaluate/v1/variant (a realistic request on a 200-flag namespace)
+// next to nginx answering a fixed body of the same size (`return 200`), in the same run, with the
+// server on CPU 0 and wrk on CPU 1 (c-stack.md's method). Prints req/s, the ratio, p50/p99 latency,
+// server CPU time per request, a batch of 100 evaluations per request, and resident memory idle
+// and under load. A benchmark prints figures; it asserts nothing.
+// usage: node bench/http_bench.mjs [--build build] [--duration 5] [--connections 64]
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const args = process.argv.slice(2);
+const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
+const build = path.resolve(root, opt('--build', 'build'));
+const duration = Number(opt('--duration', '5'));
+const conns = Number(opt('--connections', '64'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-httpbench-'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const c = generate({ seed: 42, flags: 200, requests: 2000, segments: 50, namespace: 'default' });
+fs.writeFileSync(path.join(tmp, 'snapshot.json'), JSON.stringify(c.snapshot));
+const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
+const variantReqs = c.requests.filter((r) => r.type === 'variant' && byKey.get(r.flagKey)?.type !== 'BOOLEAN_FLAG_TYPE' && byKey.has(r.flagKey));
+const one = variantReqs.find((r) => Object.keys(r.context).length >= 12) ?? variantReqs[0];
+const body = JSON.stringify({ namespaceKey: 'default', flagKey: one.flagKey, entityId: one.entityId, context: one.context });
+const batchBody = JSON.stringify({ requests: variantReqs.slice(0, 100).map((r) => ({ flagKey: r.flagKey, entityId: r.entityId, context: r.context })) });
+
+function procStats(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  return { cpu: ticks / 100, rssKiB: rss };
+}
+function parseWrk(out) {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const pct = (p) => {
+    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) return null;
+    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+  };
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
+  return { rps, total, p50: pct(50), p99: pct(99), errors: Number(errors) };
+}
+function lua(name, method, payload) {
+  const f = path.join(tmp, name);
+  fs.writeFileSync(f, `wrk.method = "${method}"\nwrk.body = ${JSON.stringify(payload)}\nwrk.headers["Content-Type"] = "application/json"\n`);
+  return f;
+}
+async function wrk(url, script, pid) {
+  const before = procStats(pid);
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, procStats(pid).rssKiB)), 200);
+  const run = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${duration}s`, '--latency', '-s', script, url]);
+  let out = '';
+  run.stdout.on('data', (d) => (out += d));
+  await new Promise((r) => run.on('exit', r));
+  clearInterval(sampler);
+  const after = procStats(pid);
+  const w = parseWrk(out);
+  return { ...w, cpuPerReqUs: w.total ? ((after.cpu - before.cpu) / w.total) * 1e6 : null, peakRssKiB: peak };
+}
+async function waitPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const r = await fetch(`http://127.0.0.1:${port}/`).catch(() => null);
+    if (r) return;
+    await sleep(50);
+  }
+  throw new Error('nothing listening on ' + port);
+}
+
+// ---- edgeflag, pinned to CPU 0, one worker thread ----
+const ef = spawn('taskset', ['-c', '0', path.join(build, 'edgeflag'), 'serve', '--snapshot', path.join(tmp, 'snapshot.json'), '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const efUrl = await new Promise((resolve) => {
+  let s = '';
+  ef.stdout.on('data', (d) => {
+    s += d;
+    const m = /listening on (\S+)/.exec(s);
+    if (m) resolve(m[1]);
+  });
+});
+await sleep(300);
+const idleKiB = procStats(ef.pid).rssKiB;
+const sample = await fetch(efUrl + '/evaluate/v1/variant', { method: 'POST', body });
+const sampleText = await sample.text();
+await wrk(efUrl + '/evaluate/v1/variant', lua('warm.lua', 'POST', body), ef.pid); // warm-up, discarded
+const efVariant = await wrk(efUrl + '/evaluate/v1/variant', lua('variant.lua', 'POST', body), ef.pid);
+const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
+const loadedKiB = procStats(ef.pid).rssKiB;
+ef.kill('SIGTERM');
+
+// ---- nginx: a fixed body of the same size, same pinning ----
+const port = 20000 + Math.floor(Math.random() * 20000);
+const fixed = 'x'.repeat(sampleText.length);
+fs.mkdirSync(path.join(tmp, 'nginx'), { recursive: true });
+fs.writeFileSync(path.join(tmp, 'nginx.conf'), `worker_processes 1;\ndaemon off;\npid ${tmp}/nginx.pid;\nerror_log ${tmp}/nginx.err;\nevents { worker_connections 1024; }\nhttp {\n access_log off;\n client_body_temp_path ${tmp}/nginx;\n server { listen 127.0.0.1:${port}; keepalive_requests 1000000; location / { default_type application/json; return 200 '${fixed}'; } }\n}\n`);
+const ng = spawn('taskset', ['-c', '0', 'nginx', '-c', path.join(tmp, 'nginx.conf'), '-p', tmp], { stdio: 'inherit' });
+await waitPort(port);
+const workers = spawnSync('pgrep', ['-P', String(ng.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+const ngPid = workers[0] ?? ng.pid;
+await wrk(`http://127.0.0.1:${port}/`, lua('nwarm.lua', 'POST', body), ngPid);
+const nginx = await wrk(`http://127.0.0.1:${port}/`, lua('nginx.lua', 'POST', body), ngPid);
+ng.kill('SIGQUIT');
+await sleep(200);
+fs.rmSync(tmp, { recursive: true, force: true });
+
+const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLocaleString('en-US', { maximumFractionDigits: d }));
+console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes`);
+console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
+console.log(`  edgeflag /evaluate/v1/variant      ${f(efVariant.rps).padStart(9)} req/s  p50 ${f(efVariant.p50, 3)} ms  p99 ${f(efVariant.p99, 3)} ms  CPU ${f(efVariant.cpuPerReqUs, 1)} us/req  non-2xx ${efVariant.errors}`);
+console.log(`  ratio edgeflag / nginx: ${(efVariant.rps / nginx.rps * 100).toFixed(0)} %`);
+console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
+console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);

@@ -1,0 +1,358 @@
+/*
+ * eval_http.c - Flipt's evaluation API over HTTP: /evaluate/v1/{variant,boolean,batch} and the
+ * legacy /api/v1/evaluate and /api/v1/batch-evaluate (both also under /api/v1/namespaces/{ns}/).
+ *
+ * Every answer comes from the published snapshots only: one RCU read section, no database, no lock.
+ * Results point into the snapshot, so the body is written before the read section ends.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/eval_json.h"
+#include "api/eval_metrics.h"
+#include "api/node.h"
+#include "base/clock.h"
+
+static ef_bytes request_id_or_new(ef_http_req *req, ef_bytes given)
+{
+    if (given.n) return given;
+    char *id = ef_arena_alloc(ef_http_arena(req), EF_UUID_LEN + 1);
+    if (!id) return given;
+    ef_uuid_v4(id);
+    return (ef_bytes){id, EF_UUID_LEN};
+}
+
+static ef_eval_timing timing_of(ef_http_req *req)
+{
+    return (ef_eval_timing){.duration_ns = ef_clock_mono_ns() - ef_http_started_ns(req),
+                            .timestamp_ns = ef_clock_wall_ns()};
+}
+
+static void set_version_header(ef_http_req *req, const ef_snapshot *snap)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%llu", snap ? (unsigned long long)ef_snapshot_version(snap) : 0ULL);
+    ef_http_add_header(req, "X-Edgeflag-Version", v);
+}
+
+/* Closes a batch's responses array with the whole request's duration. */
+static void put_request_millis(ef_http_req *req, ef_buf *out)
+{
+    char ms[32];
+    ef_millis_format(ef_clock_mono_ns() - ef_http_started_ns(req), ms);
+    ef_buf_puts(out, "],\"requestDurationMillis\":");
+    ef_buf_puts(out, ms);
+}
+
+typedef enum { KIND_VARIANT, KIND_BOOLEAN } eval_kind;
+
+static void handle_single(ef_http_req *req, ef_node *node, eval_kind kind)
+{
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return;
+    ef_eval_input in;
+    char err[256];
+    if (ef_eval_input_decode(body, ef_http_arena(req), &in, err, sizeof(err)) != 0) {
+        ef_http_bad_request(req, "%s", err);
+        return;
+    }
+    ef_bytes ns = ef_api_namespace(in.namespace_key);
+    ef_bytes rid = request_id_or_new(req, in.request_id);
+    ef_buf *out = ef_http_out(req);
+    int status = 200;
+    int64_t t0 = ef_clock_mono_ns();
+    ef_registry_read_lock(node->registry);
+    const ef_snapshot *snap = ef_registry_get(node->registry, ns);
+    ef_eval_status st = EF_EVAL_NOT_FOUND;
+    if (kind == KIND_VARIANT) {
+        ef_variant_result r;
+        if (snap) st = ef_eval_variant(snap, &in.req, &r);
+        if (st == EF_EVAL_OK) {
+            ef_eval_timing t = timing_of(req);
+            ef_write_variant_response(out, &r, rid, &t);
+            ef_eval_metrics_variant(node, ns, &r, ef_clock_mono_ns() - t0);
+        }
+    } else {
+        ef_boolean_result r;
+        if (snap) st = ef_eval_boolean(snap, &in.req, &r);
+        if (st == EF_EVAL_OK) {
+            ef_eval_timing t = timing_of(req);
+            ef_write_boolean_response(out, &r, rid, &t);
+            ef_eval_metrics_boolean(node, ns, &r, ef_clock_mono_ns() - t0);
+        }
+    }
+    if (st != EF_EVAL_OK) {
+        ef_write_eval_error(out, st, ns, in.req.flag_key, snap);
+        status = st == EF_EVAL_NOT_FOUND ? 404 : 400;
+        ef_eval_metrics_error(node, ns, in.req.flag_key);
+    }
+    set_version_header(req, snap);
+    ef_registry_read_unlock(node->registry);
+    ef_http_reply(req, status);
+}
+
+static void on_variant(ef_http_req *req, void *ctx)
+{
+    handle_single(req, ctx, KIND_VARIANT);
+}
+
+static void on_boolean(ef_http_req *req, void *ctx)
+{
+    handle_single(req, ctx, KIND_BOOLEAN);
+}
+
+/* POST /evaluate/v1/batch: each request evaluated as its flag's own type; an unknown flag is an
+ * ERROR_EVALUATION_RESPONSE_TYPE element, not a failure. */
+static void on_batch(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return;
+    ef_bytes batch_id = {"", 0};
+    const ef_json *rid = ef_json_get2(body, "requestId", "request_id");
+    if (!ef_json_is_null(rid)) {
+        if (rid->type != EF_JSON_STRING) {
+            ef_http_bad_request(req, "invalid value for string field requestId");
+            return;
+        }
+        batch_id = rid->str;
+    }
+    const ef_json *list = ef_json_get(body, "requests");
+    if (!ef_json_is_null(list) && list->type != EF_JSON_ARRAY) {
+        ef_http_bad_request(req, "invalid value for repeated field requests: expected an array");
+        return;
+    }
+    size_t n = ef_json_is_null(list) ? 0 : list->len;
+    ef_eval_input *ins = ef_arena_alloc(ef_http_arena(req), (n ? n : 1) * sizeof(*ins));
+    if (!ins) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
+    size_t i = 0;
+    char err[256];
+    for (const ef_json *c = n ? list->child : NULL; c; c = c->next, i++) {
+        if (ef_eval_input_decode(c, ef_http_arena(req), &ins[i], err, sizeof(err)) != 0) {
+            ef_http_bad_request(req, "requests[%zu]: %s", i, err);
+            return;
+        }
+    }
+    batch_id = request_id_or_new(req, batch_id);
+    ef_buf *out = ef_http_out(req);
+    ef_buf_puts(out, "{\"requestId\":");
+    ef_json_put_str(out, batch_id);
+    ef_buf_puts(out, ",\"responses\":[");
+    int64_t t0 = ef_clock_mono_ns();
+    ef_registry_read_lock(node->registry);
+    const ef_snapshot *last = NULL;
+    ef_eval_timing t = timing_of(req);
+    for (i = 0; i < n; i++) {
+        ef_bytes ns = ef_api_namespace(ins[i].namespace_key);
+        const ef_snapshot *snap = ef_registry_get(node->registry, ns);
+        const ef_flag *f = snap ? ef_snapshot_find_flag(snap, ins[i].req.flag_key) : NULL;
+        if (i) ef_buf_putc(out, ',');
+        if (!f) {
+            ef_write_batch_not_found(out, ins[i].req.flag_key, ns);
+            ef_eval_metrics_error(node, ns, ins[i].req.flag_key);
+        } else if (ef_flag_get_type(f) == EF_FLAG_VARIANT) {
+            ef_variant_result r;
+            ef_eval_variant_flag(f, &ins[i].req, &r);
+            ef_write_batch_variant(out, &r, ins[i].request_id, &t);
+            ef_eval_metrics_variant(node, ns, &r, -1);
+        } else {
+            ef_boolean_result r;
+            ef_eval_boolean_flag(f, &ins[i].req, &r);
+            ef_write_batch_boolean(out, &r, ins[i].request_id, &t);
+            ef_eval_metrics_boolean(node, ns, &r, -1);
+        }
+        if (snap) last = snap;
+    }
+    set_version_header(req, last);
+    ef_registry_read_unlock(node->registry);
+    ef_histogram_observe(node->m.evaluation_seconds, &EF_BYTES_LIT("batch"),
+                         (double)(ef_clock_mono_ns() - t0) / 1e9);
+    put_request_millis(req, out);
+    ef_buf_putc(out, '}');
+    ef_http_reply(req, 200);
+}
+
+/* ---- legacy /api/v1/evaluate (variant flags only, Flipt's EvaluationResponse shape) ---------- */
+
+static void put_context(ef_buf *out, const ef_eval_request *r)
+{
+    ef_buf_putc(out, '{');
+    for (size_t i = 0; i < r->context_len; i++) {
+        if (i) ef_buf_putc(out, ',');
+        ef_json_put_str(out, r->context[i].key);
+        ef_buf_putc(out, ':');
+        ef_json_put_str(out, r->context[i].value);
+    }
+    ef_buf_putc(out, '}');
+}
+
+/* Writes one legacy response; returns the evaluation status (OK or an error, nothing written). */
+static ef_eval_status legacy_one(ef_node *node, ef_buf *out, const ef_eval_input *in, ef_bytes ns,
+                                 ef_bytes request_id, const ef_snapshot *snap, int64_t ts)
+{
+    ef_variant_result r;
+    ef_eval_status st = snap ? ef_eval_variant(snap, &in->req, &r) : EF_EVAL_NOT_FOUND;
+    if (st != EF_EVAL_OK) return st;
+    ef_eval_metrics_variant(node, ns, &r, -1);
+    char stamp[EF_RFC3339_MAX];
+    ef_rfc3339_format(ts, stamp);
+    ef_buf_puts(out, "{\"requestId\":");
+    ef_json_put_str(out, request_id);
+    ef_buf_puts(out, ",\"entityId\":");
+    ef_json_put_str(out, in->req.entity_id);
+    ef_buf_puts(out, ",\"requestContext\":");
+    put_context(out, &in->req);
+    ef_buf_puts(out, ",\"match\":");
+    ef_json_put_bool(out, r.match);
+    ef_buf_puts(out, ",\"flagKey\":");
+    ef_json_put_str(out, r.flag_key);
+    int first = ef_matched_next(&r.segments, 0);
+    ef_buf_puts(out, ",\"segmentKey\":");
+    ef_json_put_str(out, first >= 0 ? ef_matched_key(&r.segments, first) : (ef_bytes){"", 0});
+    ef_buf_printf(out, ",\"timestamp\":\"%s\",\"value\":", stamp);
+    ef_json_put_str(out, r.variant_key);
+    ef_buf_puts(out, ",\"requestDurationMillis\":0,\"attachment\":");
+    ef_json_put_str(out, r.has_attachment ? r.attachment : (ef_bytes){"", 0});
+    ef_buf_printf(out, ",\"reason\":\"%s\",\"namespaceKey\":", ef_reason_name(r.reason));
+    ef_json_put_str(out, ns);
+    ef_buf_puts(out, ",\"segmentKeys\":[");
+    for (int i = first, k = 0; i >= 0; i = ef_matched_next(&r.segments, i + 1), k++) {
+        if (k) ef_buf_putc(out, ',');
+        ef_json_put_str(out, ef_matched_key(&r.segments, i));
+    }
+    ef_buf_puts(out, "]}");
+    return EF_EVAL_OK;
+}
+
+static bool legacy_validate(ef_http_req *req, const ef_eval_input *in)
+{
+    if (in->req.flag_key.n == 0) {
+        ef_http_bad_request(req, "invalid field flagKey: must not be empty");
+        return false;
+    }
+    if (in->req.entity_id.n == 0) {
+        ef_http_bad_request(req, "invalid field entityId: must not be empty");
+        return false;
+    }
+    return true;
+}
+
+static void on_legacy_evaluate(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return;
+    ef_eval_input in;
+    char err[256];
+    if (ef_eval_input_decode(body, ef_http_arena(req), &in, err, sizeof(err)) != 0) {
+        ef_http_bad_request(req, "%s", err);
+        return;
+    }
+    ef_bytes path_ns = ef_http_param(req, "namespaceKey");
+    ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : in.namespace_key);
+    if (!legacy_validate(req, &in)) return;
+    ef_bytes rid = request_id_or_new(req, in.request_id);
+    ef_buf *out = ef_http_out(req);
+    ef_registry_read_lock(node->registry);
+    const ef_snapshot *snap = ef_registry_get(node->registry, ns);
+    ef_eval_status st = legacy_one(node, out, &in, ns, rid, snap, ef_clock_wall_ns());
+    if (st != EF_EVAL_OK) ef_write_eval_error(out, st, ns, in.req.flag_key, snap);
+    set_version_header(req, snap);
+    ef_registry_read_unlock(node->registry);
+    ef_http_reply(req, st == EF_EVAL_OK ? 200 : st == EF_EVAL_NOT_FOUND ? 404 : 400);
+}
+
+static void on_legacy_batch(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return;
+    ef_bytes path_ns = ef_http_param(req, "namespaceKey");
+    ef_bytes body_ns = {"", 0}, batch_id = {"", 0};
+    const ef_json *v = ef_json_get2(body, "namespaceKey", "namespace_key");
+    if (!ef_json_is_null(v) && v->type == EF_JSON_STRING) body_ns = v->str;
+    v = ef_json_get2(body, "requestId", "request_id");
+    if (!ef_json_is_null(v) && v->type == EF_JSON_STRING) batch_id = v->str;
+    bool exclude = false;
+    v = ef_json_get2(body, "excludeNotFound", "exclude_not_found");
+    if (!ef_json_is_null(v)) {
+        if (v->type != EF_JSON_TRUE && v->type != EF_JSON_FALSE) {
+            ef_http_bad_request(req, "invalid value for bool field excludeNotFound");
+            return;
+        }
+        exclude = v->type == EF_JSON_TRUE;
+    }
+    const ef_json *list = ef_json_get(body, "requests");
+    if (ef_json_is_null(list) || list->type != EF_JSON_ARRAY || list->len == 0) {
+        ef_http_bad_request(req, "invalid field requests: must not be empty");
+        return;
+    }
+    ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : body_ns);
+    size_t n = list->len, i = 0;
+    ef_eval_input *ins = ef_arena_alloc(ef_http_arena(req), n * sizeof(*ins));
+    if (!ins) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
+    char err[256];
+    for (const ef_json *c = list->child; c; c = c->next, i++) {
+        if (ef_eval_input_decode(c, ef_http_arena(req), &ins[i], err, sizeof(err)) != 0) {
+            ef_http_bad_request(req, "requests[%zu]: %s", i, err);
+            return;
+        }
+        ef_bytes own = ef_api_namespace(ins[i].namespace_key);
+        if (ins[i].namespace_key.n && !ef_bytes_eq(own, ns)) {
+            ef_http_bad_request(req, "invalid field namespaceKey: must be the same for all requests if specified");
+            return;
+        }
+        if (!legacy_validate(req, &ins[i])) return;
+    }
+    batch_id = request_id_or_new(req, batch_id);
+    ef_buf *out = ef_http_out(req);
+    ef_buf_puts(out, "{\"requestId\":");
+    ef_json_put_str(out, batch_id);
+    ef_buf_puts(out, ",\"responses\":[");
+    int64_t ts = ef_clock_wall_ns();
+    ef_registry_read_lock(node->registry);
+    const ef_snapshot *snap = ef_registry_get(node->registry, ns);
+    size_t written = 0;
+    for (i = 0; i < n; i++) {
+        size_t mark = out->len;
+        if (written) ef_buf_putc(out, ',');
+        ef_eval_status st = legacy_one(node, out, &ins[i], ns, (ef_bytes){"", 0}, snap, ts);
+        if (st == EF_EVAL_OK) {
+            written++;
+            continue;
+        }
+        out->len = mark;
+        if (st == EF_EVAL_NOT_FOUND && exclude) continue;
+        ef_buf_clear(out);
+        ef_write_eval_error(out, st, ns, ins[i].req.flag_key, snap);
+        ef_registry_read_unlock(node->registry);
+        ef_http_reply(req, st == EF_EVAL_NOT_FOUND ? 404 : 400);
+        return;
+    }
+    set_version_header(req, snap);
+    ef_registry_read_unlock(node->registry);
+    put_request_millis(req, out);
+    ef_buf_putc(out, '}');
+    ef_http_reply(req, 200);
+}
+
+int ef_api_register_eval(ef_router *r, ef_node *node)
+{
+    int rc = 0;
+    rc |= ef_router_add(r, EF_POST, "/evaluate/v1/variant", on_variant, node, EF_ROUTE_EVALUATION);
+    rc |= ef_router_add(r, EF_POST, "/evaluate/v1/boolean", on_boolean, node, EF_ROUTE_EVALUATION);
+    rc |= ef_router_add(r, EF_POST, "/evaluate/v1/batch", on_batch, node, EF_ROUTE_EVALUATION);
+    rc |= ef_router_add(r, EF_POST, "/api/v1/evaluate", on_legacy_evaluate, node, EF_ROUTE_EVALUATION);
+    rc |= ef_router_add(r, EF_POST, "/api/v1/namespaces/{namespaceKey}/evaluate", on_legacy_evaluate,
+                        node, EF_ROUTE_EVALUATION);
+    rc |= ef_router_add(r, EF_POST, "/api/v1/batch-evaluate", on_legacy_batch, node, EF_ROUTE_EVALUATION);
+    rc |= ef_router_add(r, EF_POST, "/api/v1/namespaces/{namespaceKey}/batch-evaluate",
+                        on_legacy_batch, node, EF_ROUTE_EVALUATION);
+    return rc;
+}

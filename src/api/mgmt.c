@@ -1,0 +1,260 @@
+/*
+ * mgmt.c - Flipt's management REST API (/api/v1): route registration and what every handler
+ * shares (request context, namespace and pagination, field decoding with Flipt's 400s, write
+ * metrics, replies).
+ *
+ * Handlers decode and dispatch only: validation and Flipt's messages live in the store, so the API
+ * and imports can never disagree about what is valid. Nothing here may keep state between requests.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api/mgmt_int.h"
+#include "base/clock.h"
+
+/* ---- request context ------------------------------------------------------------------------ */
+
+ef_bytes ef_mgmt_param(const ef_mgmt *m, const char *name)
+{
+    return ef_http_param(m->req, name);
+}
+
+ef_bytes ef_mgmt_query(const ef_mgmt *m, const char *camel, const char *snake)
+{
+    /* the gateway maps query parameters to request fields under either spelling */
+    const char *v = ef_http_query(m->req, camel);
+    if (!v && snake) v = ef_http_query(m->req, snake);
+    return v ? ef_bytes_of(v) : (ef_bytes){"", 0};
+}
+
+/* The namespace: the path parameter, else the request's namespaceKey field (body or query, as the
+ * gateway fills fields not bound by the path), else "default". */
+static ef_bytes namespace_of(const ef_mgmt *m)
+{
+    ef_bytes ns = ef_mgmt_param(m, "namespaceKey");
+    if (ns.n) return ns;
+    const ef_json *v = m->body ? ef_jin_field(m->body, "namespaceKey") : NULL;
+    if (v && v->type == EF_JSON_STRING) return ef_api_namespace(v->str);
+    return ef_api_namespace(ef_mgmt_query(m, "namespaceKey", "namespace_key"));
+}
+
+static void mgmt_init(ef_mgmt *m, ef_http_req *req, void *ctx)
+{
+    *m = (ef_mgmt){.req = req,
+                   .node = ctx,
+                   .a = ef_http_arena(req),
+                   .out = ef_http_out(req),
+                   .t0 = ef_clock_mono_ns()};
+}
+
+bool ef_mgmt_read(ef_mgmt *m, ef_http_req *req, void *ctx)
+{
+    mgmt_init(m, req, ctx);
+    if (!m->node->store) {
+        /* The read-only directory backend has no management reads yet. */
+        ef_http_error(req, 501, 12, "not supported in directory mode");
+        return false;
+    }
+    m->ns = namespace_of(m);
+    return true;
+}
+
+bool ef_mgmt_write(ef_mgmt *m, ef_http_req *req, void *ctx)
+{
+    mgmt_init(m, req, ctx);
+    if (!m->node->store) {
+        /* What Flipt's read-only (filesystem) backends answer to every write. */
+        ef_store_err ro = {.code = EF_STORE_READ_ONLY, .message = "not implemented"};
+        ef_api_store_error(req, &ro);
+        return false;
+    }
+    /* DELETE has no body binding in Flipt's gateway: whatever is sent is ignored. */
+    if (ef_http_method_of(req) != EF_DELETE) {
+        m->body = ef_api_body_json(req);
+        if (!m->body) return false;
+    }
+    m->ns = namespace_of(m);
+    return true;
+}
+
+/* An int32 from the query (decimal); absent leaves *out as is. */
+static bool query_i32(ef_mgmt *m, const char *name, int32_t *out)
+{
+    ef_bytes v = ef_mgmt_query(m, name, NULL);
+    if (!v.n) return true;
+    errno = 0;
+    char *end;
+    long long x = strtoll(v.p, &end, 10);
+    if (*end || errno || x < INT32_MIN || x > INT32_MAX) {
+        ef_http_bad_request(m->req,
+                            "invalid value for query parameter %s: \"%.*s\" is not a 32-bit "
+                            "integer",
+                            name, (int)(v.n > 64 ? 64 : v.n), v.p);
+        return false;
+    }
+    *out = (int32_t)x;
+    return true;
+}
+
+/* Page tokens are standard base64, whose '+' a client may leave unescaped in the query, where it
+ * decodes as a space; a token never contains spaces, so they are turned back. */
+static ef_bytes page_token_of(ef_mgmt *m)
+{
+    ef_bytes t = ef_mgmt_query(m, "pageToken", "page_token");
+    char *c = t.n ? ef_arena_memdup(m->a, t.p, t.n) : NULL;
+    if (!c) return t;
+    for (size_t i = 0; i < t.n; i++)
+        if (c[i] == ' ') c[i] = '+';
+    return (ef_bytes){c, t.n};
+}
+
+bool ef_mgmt_list(ef_mgmt *m, ef_http_req *req, void *ctx, ef_store_page *page)
+{
+    *page = (ef_store_page){0};
+    if (!ef_mgmt_read(m, req, ctx)) return false;
+    if (!query_i32(m, "limit", &page->limit) || !query_i32(m, "offset", &page->offset))
+        return false;
+    page->page_token = page_token_of(m);
+    return true;
+}
+
+/* ---- body fields ---------------------------------------------------------------------------- */
+
+static bool field_ok(ef_mgmt *m, bool ok, const ef_jin_err *e)
+{
+    if (!ok) ef_http_bad_request(m->req, "%s", e->message);
+    return ok;
+}
+
+bool ef_mgmt_str(ef_mgmt *m, const char *camel, ef_bytes *out)
+{
+    ef_jin_err e;
+    return field_ok(m, ef_jin_str(m->body, camel, out, NULL, &e), &e);
+}
+
+bool ef_mgmt_bool(ef_mgmt *m, const char *camel, bool *out)
+{
+    ef_jin_err e;
+    return field_ok(m, ef_jin_bool(m->body, camel, out, NULL, &e), &e);
+}
+
+bool ef_mgmt_i32(ef_mgmt *m, const char *camel, int32_t *out)
+{
+    ef_jin_err e;
+    return field_ok(m, ef_jin_i32(m->body, camel, out, NULL, &e), &e);
+}
+
+bool ef_mgmt_f32(ef_mgmt *m, const char *camel, float *out)
+{
+    ef_jin_err e;
+    return field_ok(m, ef_jin_f32(m->body, camel, out, NULL, &e), &e);
+}
+
+bool ef_mgmt_str_array(ef_mgmt *m, const char *camel, ef_bytes **out, size_t *n)
+{
+    ef_jin_err e;
+    return field_ok(m, ef_jin_str_array(m->body, camel, m->a, out, n, NULL, &e), &e);
+}
+
+bool ef_mgmt_enum(ef_mgmt *m, const char *camel, ef_obj_enum en, int *out)
+{
+    const ef_json *v = ef_jin_field(m->body, camel);
+    if (ef_json_is_null(v)) return true;
+    if (v->type == EF_JSON_STRING) {
+        if (ef_obj_enum_value(en, v->str, out)) return true;
+        ef_http_bad_request(m->req, "invalid value for enum field %s: \"%.*s\"", camel,
+                            (int)(v->str.n > 64 ? 64 : v->str.n), v->str.p);
+        return false;
+    }
+    /* protobuf JSON also takes the number; values without a name go on to validation */
+    int32_t x;
+    ef_jin_err e;
+    if (!field_ok(m, ef_jin_i32(m->body, camel, &x, NULL, &e), &e)) return false;
+    *out = x;
+    return true;
+}
+
+bool ef_mgmt_object_text(ef_mgmt *m, const char *camel, ef_bytes *out)
+{
+    const ef_json *v = ef_jin_field(m->body, camel);
+    if (ef_json_is_null(v)) return true;
+    if (v->type != EF_JSON_OBJECT) {
+        ef_http_bad_request(m->req, "invalid value for field %s: expected an object", camel);
+        return false;
+    }
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_jin_write_compact(&b, v);
+    char *copy = ef_buf_ok(&b) ? ef_arena_memdup(m->a, b.data, b.len) : NULL;
+    size_t len = b.len;
+    ef_buf_free(&b);
+    if (!copy) {
+        ef_http_error(m->req, 500, 13, "out of memory");
+        return false;
+    }
+    *out = (ef_bytes){copy, len};
+    return true;
+}
+
+bool ef_mgmt_child(ef_mgmt *m, const char *camel, const ef_json **out)
+{
+    const ef_json *v = ef_jin_field(m->body, camel);
+    *out = NULL;
+    if (ef_json_is_null(v)) return true;
+    if (v->type != EF_JSON_OBJECT) {
+        ef_http_bad_request(m->req, "invalid value for field %s: expected an object", camel);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- finishing ------------------------------------------------------------------------------ */
+
+int ef_mgmt_written(ef_mgmt *m, const char *op, int rc)
+{
+    ef_node_metrics *nm = &m->node->m;
+    ef_bytes labels[2] = {ef_bytes_of(op), rc == 0 ? EF_BYTES_LIT("ok") : EF_BYTES_LIT("error")};
+    if (nm->store_writes) ef_counter_add(nm->store_writes, labels, 1);
+    if (nm->store_write_seconds)
+        ef_histogram_observe(nm->store_write_seconds, NULL,
+                             (double)(ef_clock_mono_ns() - m->t0) / 1e9);
+    return rc;
+}
+
+void ef_mgmt_reply(ef_mgmt *m, int rc)
+{
+    if (rc != 0) {
+        ef_buf_clear(m->out);
+        ef_api_store_error(m->req, &m->err);
+        return;
+    }
+    ef_http_reply(m->req, 200);
+}
+
+void ef_mgmt_reply_empty(ef_mgmt *m, int rc)
+{
+    if (rc == 0) ef_buf_puts(m->out, "{}");
+    ef_mgmt_reply(m, rc);
+}
+
+/* ---- routes --------------------------------------------------------------------------------- */
+
+int ef_mgmt_add_routes(ef_router *r, ef_node *node, const ef_mgmt_route_def *defs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ef_router_add(r, defs[i].methods, defs[i].pattern, defs[i].fn, node,
+                          EF_ROUTE_MANAGEMENT) != 0)
+            return -1;
+    return 0;
+}
+
+int ef_api_register_management(ef_router *r, ef_node *node)
+{
+    if (ef_mgmt_register_namespaces(r, node) || ef_mgmt_register_flags(r, node) ||
+        ef_mgmt_register_segments(r, node) || ef_mgmt_register_rules(r, node) ||
+        ef_mgmt_register_rollouts(r, node))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * node.h - what every HTTP handler can reach: the published snapshots, the store (or the read-only
+ * directory), metrics and authentication. One ef_node per running server; handlers get it as their
+ * route context. The node owns nothing it is given: cmd_serve creates the parts and frees them.
+ */
+#ifndef EF_API_NODE_H
+#define EF_API_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "eval/registry.h"
+#include "http/http.h"
+#include "http/metrics.h"
+#include "store/store.h"
+
+typedef struct ef_dir ef_dir;
+typedef struct ef_auth ef_auth;
+
+typedef struct ef_node_metrics {
+    ef_metric_family *evaluations;        /* namespace, flag, reason, result */
+    ef_metric_family *evaluation_seconds; /* type */
+    ef_metric_family *http_responses;     /* route, method, status */
+    ef_metric_family *http_seconds;       /* route */
+    ef_metric_family *store_writes;       /* operation, result */
+    ef_metric_family *store_write_seconds;
+} ef_node_metrics;
+
+typedef struct ef_node {
+    ef_registry *registry; /* current snapshot of every namespace: what evaluation reads */
+    ef_store *store;       /* NULL in read-only directory mode */
+    ef_dir *dir;           /* the directory backend, or NULL */
+    ef_auth *auth;         /* NULL when authentication is off */
+    ef_metrics *metrics;
+    ef_node_metrics m;
+    const char *role;      /* "primary", "replica", "directory", "snapshot" */
+    bool access_log;
+    int64_t started_ns;    /* wall clock */
+} ef_node;
+
+/* Creates the metric families above in node->metrics. Returns 0 or -1. */
+int ef_node_metrics_init(ef_node *node);
+
+/* Registers every API route (management, evaluation, OFREP, snapshot, auth, health, meta, metrics). */
+int ef_api_register(ef_router *r, ef_node *node);
+
+/* Per-family registration, called by ef_api_register. */
+int ef_api_register_eval(ef_router *r, ef_node *node);
+int ef_api_register_ofrep(ef_router *r, ef_node *node);
+int ef_api_register_snapshot(ef_router *r, ef_node *node);
+int ef_api_register_meta(ef_router *r, ef_node *node);
+int ef_api_register_management(ef_router *r, ef_node *node);
+int ef_api_register_auth(ef_router *r, ef_node *node);
+
+/* The namespace a request means: "" is "default". */
+static inline ef_bytes ef_api_namespace(ef_bytes ns)
+{
+    return ns.n ? ns : EF_BYTES_LIT("default");
+}
+
+/* Answers a store error with Flipt's status and body. */
+void ef_api_store_error(ef_http_req *req, const ef_store_err *err);
+
+/* Parses the request body as JSON (any Content-Type, as Flipt does); an empty body is {}.
+ * On failure answers 400 and returns NULL. */
+const ef_json *ef_api_body_json(ef_http_req *req);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * snapshot_http.c - GET /internal/v1/evaluation/snapshot/namespace/{key}: the document Flipt's
+ * client SDKs fetch and evaluate locally.
+ *
+ * The body is the very document the namespace's published snapshot was compiled from, so an SDK
+ * evaluates exactly what this node evaluates. The ETag is derived from that document's hash (equal
+ * on every node holding the same state); If-None-Match with it gets 304. Like Flipt, the
+ * X-Flipt-Accept-Server-Version header selects older shapes: absent means 1.37.1; below 1.38.0
+ * ENTITY_ID constraints are sent as UNKNOWN, below 1.47.0 defaultVariant is left out.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_in.h"
+#include "api/node.h"
+
+/* "1.47.0", "v1.47", "1.38.0-rc1" -> 14700 / 14700 / 13800; unparsable -> the default. */
+static unsigned parse_version(const char *h, unsigned dflt)
+{
+    if (!h) return dflt;
+    if (*h == 'v' || *h == 'V') h++;
+    char *end;
+    long maj = strtol(h, &end, 10);
+    if (end == h || maj < 0) return dflt;
+    long min = 0, pat = 0;
+    if (*end == '.') {
+        h = end + 1;
+        min = strtol(h, &end, 10);
+        if (end == h || min < 0 || min > 99) return dflt;
+        if (*end == '.') {
+            h = end + 1;
+            pat = strtol(h, &end, 10);
+            if (end == h || pat < 0 || pat > 99) pat = 0;
+        }
+    }
+    return (unsigned)(maj * 10000 + min * 100 + pat);
+}
+
+/* Writes the document with the older shape's changes applied. */
+static void write_downgraded(ef_buf *out, const ef_json *v, bool drop_default, bool entity_unknown)
+{
+    switch (v->type) {
+    case EF_JSON_OBJECT: {
+        ef_buf_putc(out, '{');
+        bool first = true;
+        for (const ef_json *c = v->child; c; c = c->next) {
+            if (drop_default && ef_bytes_eq(c->key, EF_BYTES_LIT("defaultVariant"))) continue;
+            if (!first) ef_buf_putc(out, ',');
+            first = false;
+            ef_json_put_str(out, c->key);
+            ef_buf_putc(out, ':');
+            if (entity_unknown && ef_bytes_eq(c->key, EF_BYTES_LIT("type")) && c->type == EF_JSON_STRING &&
+                ef_bytes_eq(c->str, EF_BYTES_LIT("ENTITY_ID_CONSTRAINT_COMPARISON_TYPE")))
+                ef_buf_puts(out, "\"UNKNOWN_CONSTRAINT_COMPARISON_TYPE\"");
+            else
+                write_downgraded(out, c, drop_default, entity_unknown);
+        }
+        ef_buf_putc(out, '}');
+        break;
+    }
+    case EF_JSON_ARRAY:
+        ef_buf_putc(out, '[');
+        for (const ef_json *c = v->child; c; c = c->next) {
+            if (c != v->child) ef_buf_putc(out, ',');
+            write_downgraded(out, c, drop_default, entity_unknown);
+        }
+        ef_buf_putc(out, ']');
+        break;
+    default: ef_jin_write_compact(out, v); break;
+    }
+}
+
+static void on_snapshot(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    ef_bytes ns = ef_http_param(req, "key");
+    unsigned accept = parse_version(ef_http_header(req, "X-Flipt-Accept-Server-Version"), 13701);
+    bool drop_default = accept < 14700, entity_unknown = accept < 13800;
+    ef_buf *out = ef_http_out(req);
+    char etag[48] = "";
+    char version[32] = "0";
+    ef_registry_read_lock(node->registry);
+    const ef_snapshot *snap = ef_registry_get(node->registry, ns);
+    ef_bytes doc = snap ? ef_snapshot_document(snap) : (ef_bytes){"", 0};
+    if (snap) snprintf(version, sizeof(version), "%llu", (unsigned long long)ef_snapshot_version(snap));
+    if (doc.n) {
+        snprintf(etag, sizeof(etag), "%016llx%s", (unsigned long long)ef_snapshot_document_hash(snap),
+                 entity_unknown ? "-137" : drop_default ? "-146" : "");
+        const char *inm = ef_http_header(req, "If-None-Match");
+        if (inm && strcmp(inm, etag) == 0) {
+            ef_registry_read_unlock(node->registry);
+            ef_http_add_header(req, "ETag", etag);
+            ef_http_add_header(req, "X-Edgeflag-Version", version);
+            ef_http_reply(req, 304);
+            return;
+        }
+        if (!drop_default && !entity_unknown) {
+            ef_buf_append(out, doc.p, doc.n);
+        } else {
+            /* parse the copy in the request arena: the tree must not point into the snapshot
+             * after the read section ends, so the rewrite happens inside it */
+            ef_json_error je;
+            const ef_json *tree = ef_json_parse(doc.p, doc.n, ef_http_arena(req), NULL, &je);
+            if (tree) write_downgraded(out, tree, drop_default, entity_unknown);
+        }
+    }
+    ef_registry_read_unlock(node->registry);
+    if (!doc.n) {
+        /* an unknown namespace is an empty one, as Flipt's SQL backends answer */
+        ef_buf_puts(out, "{\"namespace\":{\"key\":");
+        ef_json_put_str(out, ns);
+        ef_buf_puts(out, "},\"flags\":[]}");
+    } else {
+        ef_http_add_header(req, "ETag", etag);
+    }
+    ef_http_add_header(req, "X-Edgeflag-Version", version);
+    ef_http_reply(req, 200);
+}
+
+int ef_api_register_snapshot(ef_router *r, ef_node *node)
+{
+    return ef_router_add(r, EF_GET, "/internal/v1/evaluation/snapshot/namespace/{key}", on_snapshot,
+                         node, EF_ROUTE_EVALUATION);
+}

@@ -1,0 +1,34 @@
+/*
+ * serve_config.h - `edgeflag serve` settings from flags, EDGEFLAG_* environment variables and an
+ * optional YAML file, in that order of precedence (docs/configuration.md lists every setting).
+ */
+#ifndef EF_CLI_SERVE_CONFIG_H
+#define EF_CLI_SERVE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ef_serve_config {
+    char *listen;        /* HOST:PORT */
+    char *db;            /* path or file: URL */
+    char *dir;           /* read-only directory mode */
+    char *snapshot;      /* read-only single snapshot document */
+    char *auth_token;    /* makes authentication required */
+    char *auth_exclude;  /* management,evaluation,ofrep: classes that stay open */
+    char *upstream;      /* replica mode: the node to follow */
+    char *upstream_token;
+    char *log_level;
+    size_t max_body;
+    size_t max_header;
+    unsigned idle_timeout;
+    unsigned threads;
+    unsigned max_json_depth;
+    bool access_log;
+} ef_serve_config;
+
+/* Fills cfg from argv (after "serve"), the environment and the config file. Returns 0, 1 when
+ * help was printed, or -1 after printing a clear error to stderr. */
+int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv);
+void ef_serve_config_free(ef_serve_config *cfg);
+
+#endif
