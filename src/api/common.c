@@ -83,5 +83,6 @@ int ef_api_register(ef_router *r, ef_node *node)
         ef_api_register_ofrep(r, node) || ef_api_register_snapshot(r, node) ||
         ef_api_register_auth(r, node) || ef_api_register_management(r, node))
         return -1;
+    /* further route families (one line each) */
     return 0;
 }

@@ -33,6 +33,7 @@ typedef struct ef_node {
     ef_auth *auth;         /* NULL when authentication is off */
     ef_metrics *metrics;
     ef_node_metrics m;
+    /* further parts of a node (one line each) */
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
     bool access_log;
     int64_t started_ns;    /* wall clock */
@@ -51,6 +52,7 @@ int ef_api_register_snapshot(ef_router *r, ef_node *node);
 int ef_api_register_meta(ef_router *r, ef_node *node);
 int ef_api_register_management(ef_router *r, ef_node *node);
 int ef_api_register_auth(ef_router *r, ef_node *node);
+/* further route families (one line each) */
 
 /* The namespace a request means: "" is "default". */
 static inline ef_bytes ef_api_namespace(ef_bytes ns)

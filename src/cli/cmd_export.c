@@ -7,10 +7,12 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "store/doc.h"
+#include "store/open.h"
 #include "store/store.h"
 
 static void export_usage(FILE *out)
@@ -51,8 +53,8 @@ int ef_cmd_export(int argc, char **argv)
         return 2;
     }
     ef_store_err err;
-    ef_sqlite_opts so = {0};
-    ef_store *s = ef_sqlite_open(db, &so, &err);
+    ef_store_open_opts so = {.token = getenv("EDGEFLAG_DB_TOKEN")};
+    ef_store *s = ef_store_open(db, &so, &err);
     if (!s) {
         fprintf(stderr, "edgeflag export: %s\n", err.message);
         return 1;

@@ -8,10 +8,12 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "store/doc.h"
+#include "store/open.h"
 #include "store/store.h"
 
 static void import_usage(FILE *out)
@@ -70,8 +72,8 @@ int ef_cmd_import(int argc, char **argv)
     }
     if (rc == 0) {
         ef_store_err err;
-        ef_sqlite_opts so = {0};
-        ef_store *s = ef_sqlite_open(db, &so, &err);
+        ef_store_open_opts so = {.token = getenv("EDGEFLAG_DB_TOKEN")};
+        ef_store *s = ef_store_open(db, &so, &err);
         if (!s) {
             fprintf(stderr, "edgeflag import: %s\n", err.message);
             rc = 1;

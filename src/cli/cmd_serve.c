@@ -18,6 +18,8 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/serve_config.h"
+#include "store/dir.h"
+#include "store/open.h"
 
 /* The read-only --snapshot source: one Flipt snapshot document, compiled and published once. */
 static int publish_snapshot_file(ef_registry *reg, const char *path)
@@ -49,6 +51,22 @@ static int publish_snapshot_file(ef_registry *reg, const char *path)
     ef_arena_free(&a);
     free(data);
     return snap ? 0 : -1;
+}
+
+/* Directory mode: every reload is an event; a failed one keeps serving the last good state. */
+static void on_dir_reload(const ef_dir_status *st, void *ctx)
+{
+    (void)ctx;
+    char gen[32], ns[32], pos[600];
+    snprintf(gen, sizeof(gen), "%llu", (unsigned long long)st->generation);
+    snprintf(ns, sizeof(ns), "%u", st->namespaces);
+    if (st->failing) {
+        snprintf(pos, sizeof(pos), "%s:%u:%u", st->error.file, st->error.line, st->error.column);
+        ef_log(EF_LOG_ERROR, "reload failed; serving the last good state", "at", pos, "error",
+               st->error.message, "generation", gen, NULL);
+    } else {
+        ef_log(EF_LOG_INFO, "reloaded", "generation", gen, "namespaces", ns, NULL);
+    }
 }
 
 static bool split_listen(const char *listen, char *host, size_t hostlen, uint16_t *port)
@@ -147,7 +165,23 @@ int ef_cmd_serve(int argc, char **argv)
         goto out;
     }
     const char *source;
-    if (cfg.snapshot) {
+    if (cfg.dir) {
+        node.role = "directory";
+        source = cfg.dir;
+        ef_decl_error de;
+        if (ef_dir_open(cfg.dir, node.registry, &node.dir, &de) != 0) {
+            fprintf(stderr, "edgeflag: %s%s%u:%u: %s\n", de.file, de.file[0] ? ":" : "", de.line,
+                    de.column, de.message);
+            status = 2;
+            goto out;
+        }
+        ef_dir_set_callback(node.dir, on_dir_reload, NULL);
+        int werr = ef_dir_start_watch(node.dir);
+        if (werr != 0) {
+            fprintf(stderr, "edgeflag: cannot watch %s: %s\n", cfg.dir, strerror(-werr));
+            goto out;
+        }
+    } else if (cfg.snapshot) {
         node.role = "snapshot";
         source = cfg.snapshot;
         if (publish_snapshot_file(node.registry, cfg.snapshot) != 0) {
@@ -157,13 +191,14 @@ int ef_cmd_serve(int argc, char **argv)
     } else {
         node.role = "primary";
         source = cfg.db ? cfg.db : EF_SQLITE_DEFAULT_PATH;
-        ef_sqlite_opts so = {.registry = node.registry};
+        ef_store_open_opts so = {.registry = node.registry, .token = cfg.db_token};
         ef_store_err se;
-        if (!(node.store = ef_sqlite_open(source, &so, &se))) {
+        if (!(node.store = ef_store_open(source, &so, &se))) {
             fprintf(stderr, "edgeflag: database %s: %s\n", source, se.message);
             goto out;
         }
     }
+    /* further node services start here (one block each) */
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
         goto out;
@@ -196,6 +231,8 @@ int ef_cmd_serve(int argc, char **argv)
     status = 0;
 out:
     if (srv) ef_http_server_stop(srv, 5000);
+    /* further node services stop here (one block each) */
+    if (node.dir) ef_dir_close(node.dir);
     if (node.store) ef_store_close(node.store);
     ef_auth_free(node.auth);
     ef_router_free(router);

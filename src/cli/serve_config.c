@@ -24,6 +24,7 @@ typedef struct setting {
 static const setting settings[] = {
     S("listen", T_STR, listen, "HOST:PORT to serve on (default 127.0.0.1:8080)"),
     S("db", T_STR, db, "SQLite database path or file: URL (default ./data/edgeflag.db)"),
+    S("db-token", T_STR, db_token, "token for a remote database (libSQL/Turso)"),
     S("dir", T_STR, dir, "serve features.yml files under this directory, read-only"),
     S("snapshot", T_STR, snapshot, "serve one Flipt snapshot document file, read-only"),
     S("auth-token", T_STR, auth_token, "require authentication; accept this bearer token"),

@@ -11,6 +11,7 @@
 typedef struct ef_serve_config {
     char *listen;        /* HOST:PORT */
     char *db;            /* path or file: URL */
+    char *db_token;      /* credentials for a remote database */
     char *dir;           /* read-only directory mode */
     char *snapshot;      /* read-only single snapshot document */
     char *auth_token;    /* makes authentication required */

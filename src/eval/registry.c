@@ -37,10 +37,16 @@ typedef struct table {
     ef_snapshot **snaps;
 } table;
 
+#define MAX_LISTENERS 8
+
 struct ef_registry {
     table *current;          /* read with acquire inside a read section */
-    pthread_mutex_t writer;  /* serialises publishers */
+    pthread_mutex_t writer;  /* serialises publishers and guards the listener list */
     int grace;               /* TSan sync address for the grace period */
+    struct {
+        ef_registry_listener fn;
+        void *ctx;
+    } listeners[MAX_LISTENERS];
 };
 
 static table *table_new(uint32_t n)
@@ -128,10 +134,20 @@ static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
     return 0;
 }
 
+/* Runs the listeners with the writer lock held, so a listener is never called after
+ * ef_registry_unlisten returned; listeners are documented as quick and non-publishing. */
+static void notify(ef_registry *r, ef_bytes ns)
+{
+    for (int i = 0; i < MAX_LISTENERS; i++)
+        if (r->listeners[i].fn) r->listeners[i].fn(ns, r->listeners[i].ctx);
+}
+
 int ef_registry_publish(ef_registry *r, ef_snapshot *snap)
 {
     pthread_mutex_lock(&r->writer);
-    int rc = swap_in(r, snap->namespace_key, snap);
+    ef_bytes ns = snap->namespace_key; /* snap stays alive while the lock is held */
+    int rc = swap_in(r, ns, snap);
+    if (rc == 0) notify(r, ns);
     pthread_mutex_unlock(&r->writer);
     if (rc != 0) {
         ef_snapshot_free(snap);
@@ -144,8 +160,31 @@ int ef_registry_remove(ef_registry *r, ef_bytes ns)
 {
     pthread_mutex_lock(&r->writer);
     int rc = swap_in(r, ns, NULL);
+    if (rc == 0) notify(r, ns);
     pthread_mutex_unlock(&r->writer);
     return rc == 0 ? 0 : -1;
+}
+
+int ef_registry_listen(ef_registry *r, ef_registry_listener fn, void *ctx)
+{
+    int rc = -1;
+    pthread_mutex_lock(&r->writer);
+    for (int i = 0; i < MAX_LISTENERS && rc != 0; i++)
+        if (!r->listeners[i].fn) {
+            r->listeners[i].fn = fn;
+            r->listeners[i].ctx = ctx;
+            rc = 0;
+        }
+    pthread_mutex_unlock(&r->writer);
+    return rc;
+}
+
+void ef_registry_unlisten(ef_registry *r, ef_registry_listener fn, void *ctx)
+{
+    pthread_mutex_lock(&r->writer);
+    for (int i = 0; i < MAX_LISTENERS; i++)
+        if (r->listeners[i].fn == fn && r->listeners[i].ctx == ctx) r->listeners[i].fn = NULL;
+    pthread_mutex_unlock(&r->writer);
 }
 
 void ef_registry_read_lock(ef_registry *r)

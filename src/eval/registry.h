@@ -30,6 +30,13 @@ int ef_registry_publish(ef_registry *r, ef_snapshot *snap);
 /* Drops a namespace; returns 0 if it was there, -1 if not. */
 int ef_registry_remove(ef_registry *r, ef_bytes ns);
 
+/* Change notification: fn(ns, ctx) runs after every publish or removal, on the publishing thread,
+ * after the new state is visible. It must be quick and must not publish. At most 8 listeners.
+ * Returns 0, or -1 when the list is full. */
+typedef void (*ef_registry_listener)(ef_bytes ns, void *ctx);
+int ef_registry_listen(ef_registry *r, ef_registry_listener fn, void *ctx);
+void ef_registry_unlisten(ef_registry *r, ef_registry_listener fn, void *ctx);
+
 void ef_registry_read_lock(ef_registry *r);
 void ef_registry_read_unlock(ef_registry *r);
 /* Only between read_lock and read_unlock. NULL if the namespace has no snapshot. */

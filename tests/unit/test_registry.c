@@ -111,10 +111,32 @@ static void test_lookup(void **state)
     ef_registry_free(r);
 }
 
+static void count_change(ef_bytes ns, void *ctx)
+{
+    int *n = ctx;
+    if (ef_bytes_eq(ns, EF_BYTES_LIT("a"))) (*n)++;
+}
+
+static void test_listeners(void **state)
+{
+    ef_registry *r = ef_registry_new();
+    int n = 0;
+    assert_int_equal(ef_registry_listen(r, count_change, &n), 0);
+    ef_registry_publish(r, make_generation("a", 1));
+    ef_registry_publish(r, make_generation("b", 1));
+    ef_registry_remove(r, EF_BYTES_LIT("a"));
+    assert_int_equal(n, 2);
+    ef_registry_unlisten(r, count_change, &n);
+    ef_registry_publish(r, make_generation("a", 2));
+    assert_int_equal(n, 2);
+    ef_registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_publish_while_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

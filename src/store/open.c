@@ -1,0 +1,41 @@
+/*
+ * open.c - picks the store backend for a --db value (see open.h). Adds no behaviour of its own.
+ */
+#include "store/open.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef ef_store *(*backend_open)(const char *url, const ef_store_open_opts *o, ef_store_err *err);
+
+static ef_store *open_sqlite(const char *url, const ef_store_open_opts *o, ef_store_err *err)
+{
+    ef_sqlite_opts so = {.registry = o ? o->registry : NULL,
+                         .log_keep_entries = o ? o->log_keep_entries : 0,
+                         .log_max_age_ns = o ? o->log_max_age_ns : 0};
+    return ef_sqlite_open(url, &so, err);
+}
+
+/* Scheme prefixes and their backends; anything without a known scheme is a SQLite path. */
+static const struct {
+    const char *prefix;
+    backend_open open;
+} backends[] = {
+    {"file:", open_sqlite},
+    /* further backends (one line each) */
+};
+
+ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err)
+{
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strncmp(url, backends[i].prefix, strlen(backends[i].prefix)) == 0)
+            return backends[i].open(url, opts, err);
+    const char *colon = strstr(url, "://");
+    if (colon) {
+        err->code = EF_STORE_INVALID;
+        snprintf(err->message, sizeof(err->message), "unknown database URL scheme '%.*s'",
+                 (int)(colon - url), url);
+        return NULL;
+    }
+    return open_sqlite(url, opts, err);
+}

@@ -1,0 +1,21 @@
+/*
+ * open.h - opening a store from what the user typed after --db: a path or a `file:` URL is the
+ * embedded SQLite store; further schemes (libsql://, http(s):// for libSQL/Turso) are dispatched
+ * here to their backends, so commands never name a backend.
+ */
+#ifndef EF_STORE_OPEN_H
+#define EF_STORE_OPEN_H
+
+#include "store/store.h"
+
+typedef struct ef_store_open_opts {
+    ef_registry *registry;    /* where compiled namespaces are published (NULL: none) */
+    const char *token;        /* credentials for remote stores (--db-token), or NULL */
+    uint64_t log_keep_entries; /* change-log retention (0: keep everything) */
+    int64_t log_max_age_ns;
+} ef_store_open_opts;
+
+/* Returns NULL with *err filled when the URL names no known backend or the store cannot open. */
+ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
+
+#endif

@@ -1,0 +1,1 @@
+# (filled in by the part that lives here)
