@@ -86,3 +86,25 @@ int ef_api_register(ef_router *r, ef_node *node)
     /* further route families (one line each) */
     return 0;
 }
+
+void ef_node_raise_version(ef_node *n, uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(&n->version, __ATOMIC_ACQUIRE);
+    while (cur < v && !__atomic_compare_exchange_n(&n->version, &cur, v, false, __ATOMIC_ACQ_REL,
+                                                   __ATOMIC_ACQUIRE)) {
+    }
+}
+
+static void on_publish(ef_bytes ns, void *ctx)
+{
+    ef_node *n = ctx;
+    ef_registry_read_lock(n->registry);
+    const ef_snapshot *s = ef_registry_get(n->registry, ns);
+    if (s) ef_node_raise_version(n, ef_snapshot_version(s));
+    ef_registry_read_unlock(n->registry);
+}
+
+int ef_node_track_versions(ef_node *n)
+{
+    return ef_registry_listen(n->registry, on_publish, n);
+}

@@ -33,6 +33,7 @@ typedef struct ef_node {
     ef_auth *auth;         /* NULL when authentication is off */
     ef_metrics *metrics;
     ef_node_metrics m;
+    uint64_t version;      /* highest store sequence this node's state reflects (atomic) */
     /* further parts of a node (one line each) */
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
     bool access_log;
@@ -59,6 +60,15 @@ static inline ef_bytes ef_api_namespace(ef_bytes ns)
 {
     return ns.n ? ns : EF_BYTES_LIT("default");
 }
+
+/* The node's version: X-Edgeflag-Version on every response. Raised (never lowered) whenever a
+ * snapshot is published; ef_node_track_versions installs the registry listener that does it. */
+static inline uint64_t ef_node_version(const ef_node *n)
+{
+    return __atomic_load_n(&n->version, __ATOMIC_ACQUIRE);
+}
+void ef_node_raise_version(ef_node *n, uint64_t v);
+int ef_node_track_versions(ef_node *n);
 
 /* Answers a store error with Flipt's status and body. */
 void ef_api_store_error(ef_http_req *req, const ef_store_err *err);

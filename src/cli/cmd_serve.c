@@ -95,6 +95,16 @@ static bool before_request(ef_http_req *req, void *app)
     return false;
 }
 
+/* Every response says which state it reflects (evaluation handlers set the snapshot's own). */
+static void finish_request(ef_http_req *req, void *app)
+{
+    ef_node *node = app;
+    if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
+    char v[32];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)ef_node_version(node));
+    ef_http_add_header(req, "X-Edgeflag-Version", v);
+}
+
 static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
 {
     ef_node *node = app;
@@ -159,6 +169,10 @@ int ef_cmd_serve(int argc, char **argv)
         fputs("edgeflag: out of memory\n", stderr);
         goto out;
     }
+    if (ef_node_track_versions(&node) != 0) {
+        fputs("edgeflag: cannot track versions\n", stderr);
+        goto out;
+    }
     if (cfg.auth_token && !(node.auth = ef_auth_new(cfg.auth_token, cfg.auth_exclude, err, sizeof(err)))) {
         fprintf(stderr, "edgeflag: %s\n", err);
         status = 2;
@@ -198,6 +212,11 @@ int ef_cmd_serve(int argc, char **argv)
             goto out;
         }
     }
+    if (node.store) { /* namespaces were published before the listener could see a seq */
+        uint64_t seq, first;
+        ef_store_err se;
+        if (ef_store_seq(node.store, &seq, &first, &se) == 0) ef_node_raise_version(&node, seq);
+    }
     /* further node services start here (one block each) */
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
@@ -212,6 +231,7 @@ int ef_cmd_serve(int argc, char **argv)
                          .max_json_depth = cfg.max_json_depth,
                          .app = &node,
                          .before = before_request,
+                         .finish = finish_request,
                          .after = after_request};
     if (!(srv = ef_http_server_start(&hc, router, err, sizeof(err)))) {
         fprintf(stderr, "edgeflag: %s\n", err);

@@ -94,6 +94,8 @@ int64_t ef_http_started_ns(const ef_http_req *req);
 /* The JSON depth limit the server was configured with. */
 unsigned ef_http_max_json_depth(const ef_http_req *req);
 
+/* Whether a response header was added already (case-insensitive). */
+bool ef_http_has_header(const ef_http_req *req, const char *name);
 /* Adds a response header (copied). */
 void ef_http_add_header(ef_http_req *req, const char *name, const char *value);
 /* Sends the buffer as the response with this status and Content-Type application/json
@@ -140,6 +142,8 @@ typedef struct ef_http_config {
     void *app;                   /* handed to handlers via ef_http_app */
     /* Called before routing; returns true if it answered (e.g. 401). */
     bool (*before)(ef_http_req *req, void *app);
+    /* Called after the handler, before the response is sent: may add headers. */
+    void (*finish)(ef_http_req *req, void *app);
     /* Called after every response (metrics, access log). */
     void (*after)(ef_http_req *req, int status, size_t bytes, void *app);
 } ef_http_config;

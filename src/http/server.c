@@ -64,6 +64,7 @@ struct ef_http_req {
     int status;
     bool replied;
     struct MHD_Response *response;
+    const char *content_type;
     int64_t t0;
     char peer[64];
 };
@@ -121,13 +122,15 @@ void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
     req->nheaders++;
 }
 
-static bool has_header(const ef_http_req *req, const char *name)
+bool ef_http_has_header(const ef_http_req *req, const char *name)
 {
     for (unsigned i = 0; i < req->nheaders; i++)
         if (strcasecmp(req->headers[i].name, name) == 0) return true;
     return false;
 }
 
+/* Records the response; its headers are attached in attach_headers() just before it is queued,
+ * so the server's finish hook can still add some (the node's version header). */
 static void finish_response(ef_http_req *req, struct MHD_Response *resp, int status,
                             const char *content_type)
 {
@@ -136,15 +139,21 @@ static void finish_response(ef_http_req *req, struct MHD_Response *resp, int sta
         req->status = 500;
         return;
     }
-    if (content_type && !has_header(req, "Content-Type"))
-        MHD_add_response_header(resp, "Content-Type", content_type);
+    req->content_type = content_type;
+    req->response = resp;
+    req->status = status;
+    req->replied = true;
+}
+
+static void attach_headers(ef_http_req *req)
+{
+    struct MHD_Response *resp = req->response;
+    if (req->content_type && !ef_http_has_header(req, "Content-Type"))
+        MHD_add_response_header(resp, "Content-Type", req->content_type);
     for (unsigned i = 0; i < req->nheaders; i++)
         MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
     if (__atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE))
         MHD_add_response_header(resp, "Connection", "close");
-    req->response = resp;
-    req->status = status;
-    req->replied = true;
 }
 
 void ef_http_reply(ef_http_req *req, int status)
@@ -412,6 +421,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     dispatch(srv, req);
     if (!req->response) return MHD_NO;
+    if (srv->cfg.finish) srv->cfg.finish(req, srv->cfg.app);
+    attach_headers(req);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)req->status, req->response);
     MHD_destroy_response(req->response);
     req->response = NULL;
