@@ -1,0 +1,39 @@
+// /metrics: Prometheus text that `promtool check metrics` accepts, with the families edgeflag
+// promises (evaluations by namespace/flag/reason/result, evaluation and request latency histograms,
+// responses by route and status, store writes and their latency, snapshot version per namespace),
+// and counts that follow what was done.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { startServer, call } from './server.mjs';
+
+test('metrics follow the traffic and pass promtool', async () => {
+  const srv = await startServer([]);
+  try {
+    await call(srv.url, 'POST', '/api/v1/flags', { key: 'm', name: 'M', type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+    await call(srv.url, 'POST', '/api/v1/flags', { key: 'm', name: 'dup' }); // refused: not unique
+    for (let i = 0; i < 7; i++) await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'm', entityId: `e${i}` });
+    await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'missing', entityId: 'e' });
+    await call(srv.url, 'GET', '/nope');
+    const r = await fetch(srv.url + '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const text = await r.text();
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `promtool: ${lint.stdout}${lint.stderr}`);
+    const value = (re) => Number((text.match(re) ?? [])[1]);
+    assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="m",reason="DEFAULT_EVALUATION_REASON",result="true"\} (\d+)$/m), 7);
+    assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="missing",reason="ERROR",result="false"\} (\d+)$/m), 1);
+    assert.equal(value(/^edgeflag_evaluation_duration_seconds_count\{type="boolean"\} (\d+)$/m), 7);
+    assert.equal(value(/^edgeflag_http_responses_total\{route="\/evaluate\/v1\/boolean",method="POST",status="200"\} (\d+)$/m), 7);
+    assert.equal(value(/^edgeflag_http_responses_total\{route="\/evaluate\/v1\/boolean",method="POST",status="404"\} (\d+)$/m), 1);
+    assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="GET",status="404"\} (\d+)$/m), 1);
+    assert.ok(value(/^edgeflag_http_request_duration_seconds_count\{route="\/evaluate\/v1\/boolean"\} (\d+)$/m) >= 8);
+    assert.equal(value(/^edgeflag_store_writes_total\{operation="flag_create",result="ok"\} (\d+)$/m), 1);
+    assert.equal(value(/^edgeflag_store_writes_total\{operation="flag_create",result="error"\} (\d+)$/m), 1);
+    assert.ok(value(/^edgeflag_store_write_duration_seconds_count (\d+)$/m) >= 1);
+    assert.ok(value(/^edgeflag_snapshot_version\{namespace="default"\} (\d+)$/m) >= 1);
+  } finally {
+    await srv.stop();
+  }
+});
