@@ -25,7 +25,7 @@ build: deps $(BUILD)/build.ninja
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/edgeflag help
+	$(BUILD)/edgeflag serve
 
 # The whole suite: unit tests (plain, ASan+UBSan, TSan) and the compatibility tests against Flipt's engine.
 test: test-deps build
