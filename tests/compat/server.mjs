@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const edgeflagBin = process.env.EDGEFLAG_BIN ? path.resolve(process.env.EDGEFLAG_BIN) : path.join(root, 'build/edgeflag');
 
-export async function startServer(args = [], { env = {}, dir } = {}) {
+export async function startServer(args = [], { env = {}, dir, db = true } = {}) {
   const tmp = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ef-srv-'));
   const hasSource = args.some((a) => /^--(db|dir|snapshot|upstream)\b/.test(a));
-  const full = ['serve', '--listen', '127.0.0.1:0', ...(hasSource ? [] : ['--db', path.join(tmp, 'edgeflag.db')]), ...args];
+  const full = ['serve', '--listen', '127.0.0.1:0', ...(hasSource || !db ? [] : ['--db', path.join(tmp, 'edgeflag.db')]), ...args];
   const child = spawn(edgeflagBin, full, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
