@@ -34,8 +34,8 @@ test: test-deps build
 bench: bench-deps build
 	scripts/bench.sh
 
-fuzz: build
-	@echo "no fuzz targets yet"
+fuzz: test-deps
+	scripts/fuzz.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,23 +1,179 @@
 /*
  * auth.c - static bearer tokens (see auth.h). Never logs or echoes a token; never compares one
- * with an early exit.
+ * with an early exit; never reads the database on a request.
  */
 #include "api/auth.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <urcu-bp.h>
 
+#include "api/json_in.h"
 #include "api/node.h"
+#include "base/clock.h"
 #include "base/sha256.h"
 
+typedef struct token_entry {
+    uint8_t hash[32];
+    int64_t expires_ns;  /* 0 = never */
+    ef_bytes ns;         /* scope; empty = all namespaces; points into the table's storage */
+} token_entry;
+
+typedef struct token_table {
+    struct rcu_head rcu;
+    size_t n;
+    token_entry *e; /* sorted by hash */
+    char *strings;  /* namespace scopes */
+} token_table;
+
 struct ef_auth {
-    uint8_t token_hash[32];
+    uint8_t boot[32];
     unsigned exclude; /* bit per ef_route_class */
+    ef_store *store;
+    token_table *table; /* read with acquire inside an RCU read section */
+    pthread_mutex_t reload_mu;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    bool stopping;
+    bool thread_started;
+    pthread_t thread;
 };
 
-ef_auth *ef_auth_new(const char *token, const char *exclude, char *err, size_t errlen)
+/* The scope recorded on an accepted request (NULL: every namespace). */
+typedef struct scope {
+    ef_bytes ns;
+} scope;
+
+static const scope unscoped_marker;
+
+static void table_free(token_table *t)
+{
+    if (!t) return;
+    free(t->e);
+    free(t->strings);
+    free(t);
+}
+
+static void table_reclaim(struct rcu_head *h)
+{
+    table_free(caa_container_of(h, token_table, rcu));
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return memcmp(((const token_entry *)a)->hash, ((const token_entry *)b)->hash, 32);
+}
+
+/* base64url without padding, as Flipt stores token hashes */
+static void b64url(const uint8_t *in, size_t n, char *out)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        if (i + 1 < n) out[o++] = al[v >> 6 & 63];
+        if (i + 2 < n) out[o++] = al[v & 63];
+    }
+    out[o] = '\0';
+}
+
+static int b64url_val(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+/* Decodes a stored 43-character hash; false if it is not one. */
+static bool hash_decode(ef_bytes s, uint8_t out[32])
+{
+    if (s.n != 43) return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        int v = b64url_val(s.p[i]);
+        if (v < 0) return false;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o < 32) out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return o == 32;
+}
+
+int ef_auth_reload(ef_auth *a)
+{
+    if (!a->store) return 0;
+    pthread_mutex_lock(&a->reload_mu);
+    ef_arena ar;
+    ef_arena_init(&ar, 4096);
+    ef_store_token *toks;
+    size_t n;
+    ef_store_page_out po;
+    ef_store_page page = {0};
+    ef_store_err err;
+    int rc = -1;
+    token_table *t = NULL;
+    if (ef_store_token_list(a->store, &page, &ar, &toks, &n, &po, &err) != 0) goto out;
+    t = calloc(1, sizeof(*t));
+    size_t strlen_total = 1;
+    for (size_t i = 0; i < n; i++) strlen_total += toks[i].namespace_key.n + 1;
+    if (!t || !(t->e = calloc(n ? n : 1, sizeof(token_entry))) || !(t->strings = malloc(strlen_total))) goto out;
+    char *sp = t->strings;
+    for (size_t i = 0; i < n; i++) {
+        token_entry *e = &t->e[t->n];
+        if (!hash_decode(toks[i].hashed, e->hash)) continue;
+        e->expires_ns = toks[i].expires_ns;
+        memcpy(sp, toks[i].namespace_key.p, toks[i].namespace_key.n);
+        e->ns = (ef_bytes){sp, toks[i].namespace_key.n};
+        sp += toks[i].namespace_key.n + 1;
+        t->n++;
+    }
+    qsort(t->e, t->n, sizeof(token_entry), cmp_entry);
+    token_table *old = __atomic_exchange_n(&a->table, t, __ATOMIC_ACQ_REL);
+    t = NULL;
+    if (old) call_rcu(&old->rcu, table_reclaim);
+    rc = 0;
+out:
+    table_free(t);
+    ef_arena_free(&ar);
+    pthread_mutex_unlock(&a->reload_mu);
+    return rc;
+}
+
+/* Picks up tokens created or revoked on other nodes (they arrive through replication). */
+static void *reload_loop(void *p)
+{
+    ef_auth *a = p;
+    pthread_mutex_lock(&a->stop_mu);
+    while (!a->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&a->stop_cv, &a->stop_mu, &ts);
+        if (a->stopping) break;
+        pthread_mutex_unlock(&a->stop_mu);
+        ef_auth_reload(a);
+        pthread_mutex_lock(&a->stop_mu);
+    }
+    pthread_mutex_unlock(&a->stop_mu);
+    return NULL;
+}
+
+ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, char *err, size_t errlen)
 {
     if (!token || !*token) {
         snprintf(err, errlen, "authentication needs a non-empty token");
@@ -28,7 +184,11 @@ ef_auth *ef_auth_new(const char *token, const char *exclude, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    ef_sha256(token, strlen(token), a->token_hash);
+    ef_sha256(token, strlen(token), a->boot);
+    a->store = store;
+    pthread_mutex_init(&a->reload_mu, NULL);
+    pthread_mutex_init(&a->stop_mu, NULL);
+    pthread_cond_init(&a->stop_cv, NULL);
     const char *p = exclude ? exclude : "";
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -41,24 +201,101 @@ ef_auth *ef_auth_new(const char *token, const char *exclude, char *err, size_t e
             a->exclude |= 1u << EF_ROUTE_OFREP;
         else if (n) {
             snprintf(err, errlen, "unknown authentication exclude '%.*s' (management, evaluation, ofrep)", (int)n, p);
-            free(a);
+            ef_auth_free(a);
             return NULL;
         }
         p += n + (comma ? 1 : 0);
+    }
+    if (store) {
+        if (ef_auth_reload(a) != 0) {
+            snprintf(err, errlen, "cannot load tokens from the store");
+            ef_auth_free(a);
+            return NULL;
+        }
+        a->thread_started = pthread_create(&a->thread, NULL, reload_loop, a) == 0;
     }
     return a;
 }
 
 void ef_auth_free(ef_auth *a)
 {
+    if (!a) return;
+    if (a->thread_started) {
+        pthread_mutex_lock(&a->stop_mu);
+        a->stopping = true;
+        pthread_cond_signal(&a->stop_cv);
+        pthread_mutex_unlock(&a->stop_mu);
+        pthread_join(a->thread, NULL);
+    }
+    rcu_barrier();
+    table_free(a->table);
+    pthread_mutex_destroy(&a->reload_mu);
+    pthread_mutex_destroy(&a->stop_mu);
+    pthread_cond_destroy(&a->stop_cv);
     free(a);
+}
+
+/* Checks a token; on success *scope_ns is its namespace scope copied into arena (empty: all). */
+static bool check(ef_auth *a, const char *token, ef_arena *arena, ef_bytes *scope_ns)
+{
+    uint8_t h[32];
+    ef_sha256(token, strlen(token), h);
+    *scope_ns = (ef_bytes){"", 0};
+    if (ef_ct_equal(h, a->boot, 32)) return true;
+    bool ok = false;
+    rcu_read_lock();
+    token_table *t = __atomic_load_n(&a->table, __ATOMIC_ACQUIRE);
+    if (t) {
+        token_entry key;
+        memcpy(key.hash, h, 32);
+        token_entry *e = bsearch(&key, t->e, t->n, sizeof(token_entry), cmp_entry);
+        if (e && ef_ct_equal(e->hash, h, 32) && (e->expires_ns == 0 || e->expires_ns > ef_clock_wall_ns())) {
+            ok = true;
+            if (e->ns.n && arena) {
+                char *c = ef_arena_memdup(arena, e->ns.p, e->ns.n);
+                *scope_ns = c ? (ef_bytes){c, e->ns.n} : (ef_bytes){"", 0};
+                ok = c != NULL;
+            }
+        }
+    }
+    rcu_read_unlock();
+    return ok;
 }
 
 bool ef_auth_token_valid(ef_auth *a, const char *token)
 {
-    uint8_t h[32];
-    ef_sha256(token, strlen(token), h);
-    return ef_ct_equal(h, a->token_hash, 32);
+    ef_bytes ns;
+    return check(a, token, NULL, &ns);
+}
+
+/* The namespace a request is about, when the route or a header says so; NULL when it comes from
+ * the body (evaluation) or the route is not about one namespace. */
+static bool request_namespace(ef_http_req *req, ef_route_class cls, ef_bytes *ns)
+{
+    ef_bytes p = ef_http_param(req, "namespaceKey");
+    if (p.n) {
+        *ns = p;
+        return true;
+    }
+    const ef_route *r = ef_http_route(req);
+    if (r && strstr(r->pattern, "/snapshot/namespace/{key}")) {
+        *ns = ef_http_param(req, "key");
+        return true;
+    }
+    if (cls == EF_ROUTE_OFREP) {
+        const char *h = ef_http_header(req, "X-Flipt-Namespace");
+        *ns = ef_api_namespace(h ? ef_bytes_of(h) : (ef_bytes){"", 0});
+        return true;
+    }
+    return false;
+}
+
+bool ef_auth_namespace_allowed(ef_http_req *req, ef_bytes ns)
+{
+    const scope *sc = ef_http_user(req);
+    if (!sc || sc == &unscoped_marker || ef_bytes_eq(sc->ns, ef_api_namespace(ns))) return true;
+    ef_http_error(req, 403, 7, "token is scoped to namespace \"%.*s\"", (int)sc->ns.n, sc->ns.p);
+    return false;
 }
 
 bool ef_auth_allow(ef_auth *a, ef_http_req *req)
@@ -68,13 +305,211 @@ bool ef_auth_allow(ef_auth *a, ef_http_req *req)
     if (cls == EF_ROUTE_OPEN) return true;
     if (a->exclude & (1u << cls)) return true;
     const char *h = ef_http_header(req, "Authorization");
+    ef_bytes scope_ns;
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *t = h + 7;
         while (*t == ' ') t++;
-        if (*t && ef_auth_token_valid(a, t)) return true;
+        if (*t && check(a, t, ef_http_arena(req), &scope_ns)) {
+            if (scope_ns.n == 0) {
+                ef_http_set_user(req, &unscoped_marker);
+                return true;
+            }
+            scope *sc = ef_arena_alloc(ef_http_arena(req), sizeof(*sc));
+            if (!sc) {
+                ef_http_error(req, 500, 13, "out of memory");
+                return false;
+            }
+            sc->ns = scope_ns;
+            ef_http_set_user(req, sc);
+            ef_bytes ns;
+            if (request_namespace(req, cls, &ns)) return ef_auth_namespace_allowed(req, ns);
+            if (cls == EF_ROUTE_EVALUATION) return true; /* checked by the handler, from the body */
+            ef_http_error(req, 403, 7, "token is scoped to namespace \"%.*s\"", (int)sc->ns.n, sc->ns.p);
+            return false;
+        }
     }
     ef_http_error(req, 401, 16, "request was not authenticated");
     return false;
+}
+
+/* ---- /auth/v1 routes ---------------------------------------------------------------------- */
+
+static void put_authentication(ef_buf *out, const ef_store_token *t)
+{
+    char ts[EF_RFC3339_MAX];
+    ef_buf_puts(out, "{\"id\":");
+    ef_json_put_str(out, t->id);
+    ef_buf_puts(out, ",\"method\":\"METHOD_TOKEN\",\"expiresAt\":");
+    if (t->expires_ns) {
+        ef_rfc3339_format(t->expires_ns, ts);
+        ef_buf_printf(out, "\"%s\"", ts);
+    } else {
+        ef_buf_puts(out, "null");
+    }
+    ef_rfc3339_format(t->created_ns, ts);
+    ef_buf_printf(out, ",\"createdAt\":\"%s\"", ts);
+    ef_rfc3339_format(t->updated_ns, ts);
+    ef_buf_printf(out, ",\"updatedAt\":\"%s\",\"metadata\":{\"io.flipt.auth.token.name\":", ts);
+    ef_json_put_str(out, t->name);
+    ef_buf_puts(out, ",\"io.flipt.auth.token.description\":");
+    ef_json_put_str(out, t->description);
+    if (t->namespace_key.n) {
+        ef_buf_puts(out, ",\"io.flipt.auth.token.namespace\":");
+        ef_json_put_str(out, t->namespace_key);
+    }
+    ef_buf_puts(out, "}}");
+}
+
+static bool need_store(ef_http_req *req, ef_node *node)
+{
+    if (node->store) return true;
+    ef_http_error(req, 500, 12, "not implemented: tokens need a database");
+    return false;
+}
+
+/* POST /auth/v1/method/token {name, description, expiresAt, namespaceKey, metadata} */
+static void on_create_token(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    if (!need_store(req, node)) return;
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return;
+    ef_store_token in = {0};
+    ef_bytes expires = {"", 0};
+    ef_jin_err je;
+    bool present;
+    if (!ef_jin_str(body, "name", &in.name, &present, &je) ||
+        !ef_jin_str(body, "description", &in.description, &present, &je) ||
+        !ef_jin_str(body, "expiresAt", &expires, &present, &je) ||
+        !ef_jin_str(body, "namespaceKey", &in.namespace_key, &present, &je)) {
+        ef_http_bad_request(req, "%s", je.message);
+        return;
+    }
+    const ef_json *md = ef_jin_field(body, "metadata");
+    ef_buf mdb;
+    ef_buf_init(&mdb);
+    if (!ef_json_is_null(md)) {
+        if (md->type != EF_JSON_OBJECT) {
+            ef_http_bad_request(req, "invalid field metadata: must be an object");
+            return;
+        }
+        ef_jin_write_compact(&mdb, md);
+        char *c = ef_arena_memdup(ef_http_arena(req), mdb.data ? mdb.data : "", mdb.len);
+        in.metadata = (ef_bytes){c, mdb.len};
+        ef_buf_free(&mdb);
+    }
+    if (expires.n) {
+        int64_t secs;
+        struct tm tm = {0};
+        char tmp[64];
+        if (expires.n >= sizeof(tmp)) {
+            ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
+            return;
+        }
+        memcpy(tmp, expires.p, expires.n);
+        tmp[expires.n] = '\0';
+        char *end = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!end || (*end != 'Z' && *end != '.' && *end != '+' && *end != '-')) {
+            ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
+            return;
+        }
+        secs = (int64_t)timegm(&tm);
+        in.expires_ns = secs * 1000000000LL;
+        if (in.expires_ns <= ef_clock_wall_ns()) {
+            ef_http_bad_request(req, "invalid field expiresAt: must be in the future");
+            return;
+        }
+    }
+    uint8_t raw[32], h[32];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        ef_http_error(req, 500, 13, "no randomness available");
+        return;
+    }
+    char token[48], hashed[48];
+    b64url(raw, sizeof(raw), token);
+    ef_sha256(token, strlen(token), h);
+    b64url(h, sizeof(h), hashed);
+    in.hashed = ef_bytes_of(hashed);
+    ef_store_token out;
+    ef_store_err err;
+    if (ef_store_token_create(node->store, &in, ef_http_arena(req), &out, &err) != 0) {
+        ef_api_store_error(req, &err);
+        return;
+    }
+    if (node->auth) ef_auth_reload(node->auth);
+    ef_buf *o = ef_http_out(req);
+    ef_buf_puts(o, "{\"clientToken\":");
+    ef_json_put_cstr(o, token);
+    ef_buf_puts(o, ",\"authentication\":");
+    put_authentication(o, &out);
+    ef_buf_putc(o, '}');
+    ef_http_reply(req, 200);
+}
+
+static void on_list_tokens(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    if (!need_store(req, node)) return;
+    ef_store_page page = {0};
+    const char *l = ef_http_query(req, "limit");
+    const char *pt = ef_http_query(req, "pageToken");
+    if (l) page.limit = atoi(l);
+    if (pt) page.page_token = ef_bytes_of(pt);
+    ef_store_token *toks;
+    size_t n;
+    ef_store_page_out po = {0};
+    ef_store_err err;
+    if (ef_store_token_list(node->store, &page, ef_http_arena(req), &toks, &n, &po, &err) != 0) {
+        ef_api_store_error(req, &err);
+        return;
+    }
+    ef_buf *o = ef_http_out(req);
+    ef_buf_puts(o, "{\"authentications\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) ef_buf_putc(o, ',');
+        put_authentication(o, &toks[i]);
+    }
+    ef_buf_puts(o, "],\"nextPageToken\":");
+    ef_json_put_str(o, po.next_page_token);
+    ef_buf_putc(o, '}');
+    ef_http_reply(req, 200);
+}
+
+static void on_get_token(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    if (!need_store(req, node)) return;
+    ef_bytes id = ef_http_param(req, "id");
+    ef_store_page page = {0};
+    ef_store_token *toks;
+    size_t n;
+    ef_store_page_out po;
+    ef_store_err err;
+    if (ef_store_token_list(node->store, &page, ef_http_arena(req), &toks, &n, &po, &err) != 0) {
+        ef_api_store_error(req, &err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ef_bytes_eq(toks[i].id, id)) {
+            put_authentication(ef_http_out(req), &toks[i]);
+            ef_http_reply(req, 200);
+            return;
+        }
+    ef_http_not_found(req, "authentication \"%.*s\" not found", (int)id.n, id.p);
+}
+
+static void on_delete_token(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    if (!need_store(req, node)) return;
+    ef_store_err err;
+    if (ef_store_token_delete(node->store, ef_http_param(req, "id"), &err) != 0) {
+        ef_api_store_error(req, &err);
+        return;
+    }
+    if (node->auth) ef_auth_reload(node->auth);
+    ef_buf_puts(ef_http_out(req), "{}");
+    ef_http_reply(req, 200);
 }
 
 static void on_methods(ef_http_req *req, void *ctx)
@@ -94,7 +529,6 @@ static void on_self(ef_http_req *req, void *ctx)
         ef_http_error(req, 401, 16, "request was not authenticated");
         return;
     }
-    /* reaching here means the before-hook accepted the bootstrap token */
     ef_buf_puts(ef_http_out(req), "{\"id\":\"bootstrap\",\"method\":\"METHOD_TOKEN\",\"expiresAt\":null,"
                                   "\"createdAt\":null,\"updatedAt\":null,\"metadata\":"
                                   "{\"io.flipt.auth.token.name\":\"bootstrap\"}}");
@@ -106,5 +540,12 @@ int ef_api_register_auth(ef_router *r, ef_node *node)
     int rc = 0;
     rc |= ef_router_add(r, EF_GET, "/auth/v1/method", on_methods, node, EF_ROUTE_OPEN);
     rc |= ef_router_add(r, EF_GET, "/auth/v1/self", on_self, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_POST, "/auth/v1/method/token", on_create_token, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_GET, "/auth/v1/tokens", on_list_tokens, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_GET, "/auth/v1/tokens/{id}", on_get_token, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_DELETE, "/auth/v1/tokens/{id}", on_delete_token, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_GET, "/auth/v1/authentications", on_list_tokens, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_GET, "/auth/v1/authentications/{id}", on_get_token, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add(r, EF_DELETE, "/auth/v1/authentications/{id}", on_delete_token, node, EF_ROUTE_AUTH);
     return rc;
 }

@@ -1,8 +1,14 @@
 /*
- * auth.h - Flipt's static-token authentication: when it is on, every route except health,
+ * auth.h - Flipt's static-token authentication. When it is on, every route except health,
  * metrics, the UI and /auth/v1/method needs `Authorization: Bearer <token>`; route classes can be
- * excluded (management, evaluation, ofrep) as Flipt's authentication.exclude does. Tokens are
- * compared as SHA-256 hashes in constant time.
+ * excluded (management, evaluation, ofrep) as Flipt's authentication.exclude does.
+ *
+ * Tokens: the bootstrap token from the configuration, plus tokens created through
+ * POST /auth/v1/method/token, kept in the store as SHA-256 hashes (so they replicate like any other
+ * row). Checking a request never touches the database: the valid tokens are held in memory as an
+ * immutable table published with RCU, reloaded after every local token write and once a second
+ * (to pick up tokens created or revoked on other nodes). Hashes are compared in constant time.
+ * A token may be scoped to one namespace; requests for other namespaces are refused.
  */
 #ifndef EF_API_AUTH_H
 #define EF_API_AUTH_H
@@ -10,18 +16,26 @@
 #include <stdbool.h>
 
 #include "http/http.h"
+#include "store/store.h"
 
 typedef struct ef_auth ef_auth;
 
-/* token: the bootstrap token (required). exclude: comma-separated classes or NULL.
- * Returns NULL with a message in err on a bad exclude list. */
-ef_auth *ef_auth_new(const char *token, const char *exclude, char *err, size_t errlen);
+/* token: the bootstrap token (required). exclude: comma-separated classes or NULL. store: where
+ * created tokens live (NULL: the bootstrap token only). Returns NULL with a message in err. */
+ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, char *err, size_t errlen);
 void ef_auth_free(ef_auth *a);
 
-/* Answers 401 and returns false when the request needs credentials it does not carry. */
+/* Answers 401 (or 403 for a namespace outside the token's scope) and returns false when the
+ * request may not proceed. */
 bool ef_auth_allow(ef_auth *a, ef_http_req *req);
+/* For handlers that learn the namespace from the body: false (after answering 403) when the
+ * request's token is scoped to another namespace. Always true when auth is off. */
+bool ef_auth_namespace_allowed(ef_http_req *req, ef_bytes ns);
 
-/* Whether the request carries the given bearer token (for forwarded requests). */
+/* Whether a bearer token is valid now (for forwarded requests and stream followers). */
 bool ef_auth_token_valid(ef_auth *a, const char *token);
+
+/* Reloads the created tokens from the store now. */
+int ef_auth_reload(ef_auth *a);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/auth.h"
 #include "api/eval_json.h"
 #include "api/eval_metrics.h"
 #include "api/node.h"
@@ -57,6 +58,7 @@ static void handle_single(ef_http_req *req, ef_node *node, eval_kind kind)
         return;
     }
     ef_bytes ns = ef_api_namespace(in.namespace_key);
+    if (!ef_auth_namespace_allowed(req, ns)) return;
     ef_bytes rid = request_id_or_new(req, in.request_id);
     ef_buf *out = ef_http_out(req);
     int status = 200;
@@ -135,6 +137,7 @@ static void on_batch(ef_http_req *req, void *ctx)
             ef_http_bad_request(req, "requests[%zu]: %s", i, err);
             return;
         }
+        if (!ef_auth_namespace_allowed(req, ins[i].namespace_key)) return;
     }
     batch_id = request_id_or_new(req, batch_id);
     ef_buf *out = ef_http_out(req);
@@ -253,7 +256,7 @@ static void on_legacy_evaluate(ef_http_req *req, void *ctx)
     }
     ef_bytes path_ns = ef_http_param(req, "namespaceKey");
     ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : in.namespace_key);
-    if (!legacy_validate(req, &in)) return;
+    if (!ef_auth_namespace_allowed(req, ns) || !legacy_validate(req, &in)) return;
     ef_bytes rid = request_id_or_new(req, in.request_id);
     ef_buf *out = ef_http_out(req);
     ef_registry_read_lock(node->registry);
@@ -291,6 +294,7 @@ static void on_legacy_batch(ef_http_req *req, void *ctx)
         return;
     }
     ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : body_ns);
+    if (!ef_auth_namespace_allowed(req, ns)) return;
     size_t n = list->len, i = 0;
     ef_eval_input *ins = ef_arena_alloc(ef_http_arena(req), n * sizeof(*ins));
     if (!ins) {

@@ -173,11 +173,6 @@ int ef_cmd_serve(int argc, char **argv)
         fputs("edgeflag: cannot track versions\n", stderr);
         goto out;
     }
-    if (cfg.auth_token && !(node.auth = ef_auth_new(cfg.auth_token, cfg.auth_exclude, err, sizeof(err)))) {
-        fprintf(stderr, "edgeflag: %s\n", err);
-        status = 2;
-        goto out;
-    }
     const char *source;
     if (cfg.dir) {
         node.role = "directory";
@@ -217,6 +212,12 @@ int ef_cmd_serve(int argc, char **argv)
         ef_store_err se;
         if (ef_store_seq(node.store, &seq, &first, &se) == 0) ef_node_raise_version(&node, seq);
     }
+    if (cfg.auth_token &&
+        !(node.auth = ef_auth_new(cfg.auth_token, cfg.auth_exclude, node.store, err, sizeof(err)))) {
+        fprintf(stderr, "edgeflag: %s\n", err);
+        status = 2;
+        goto out;
+    }
     /* further node services start here (one block each) */
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
@@ -253,8 +254,8 @@ out:
     if (srv) ef_http_server_stop(srv, 5000);
     /* further node services stop here (one block each) */
     if (node.dir) ef_dir_close(node.dir);
+    ef_auth_free(node.auth); /* its reload thread reads the store */
     if (node.store) ef_store_close(node.store);
-    ef_auth_free(node.auth);
     ef_router_free(router);
     ef_registry_free(node.registry);
     ef_metrics_free(node.metrics);

@@ -89,6 +89,9 @@ ef_buf *ef_http_out(ef_http_req *req);
 const char *ef_http_peer(const ef_http_req *req);
 /* Opaque value the server attached (the node), and per-request user data for middlewares. */
 void *ef_http_app(const ef_http_req *req);
+/* One pointer of per-request data for the application's hooks (cleared between requests). */
+void ef_http_set_user(ef_http_req *req, const void *user);
+const void *ef_http_user(const ef_http_req *req);
 /* Monotonic start time of the request in ns. */
 int64_t ef_http_started_ns(const ef_http_req *req);
 /* The JSON depth limit the server was configured with. */

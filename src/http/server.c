@@ -67,6 +67,7 @@ struct ef_http_req {
     const char *content_type;
     int64_t t0;
     char peer[64];
+    const void *user; /* per-request data of the application's hooks */
 };
 
 struct ef_http_server {
@@ -91,6 +92,8 @@ ef_arena *ef_http_arena(ef_http_req *req) { return &req->arena; }
 ef_buf *ef_http_out(ef_http_req *req) { return &req->out; }
 const char *ef_http_peer(const ef_http_req *req) { return req->peer; }
 void *ef_http_app(const ef_http_req *req) { return req->srv->cfg.app; }
+void ef_http_set_user(ef_http_req *req, const void *user) { req->user = user; }
+const void *ef_http_user(const ef_http_req *req) { return req->user; }
 int64_t ef_http_started_ns(const ef_http_req *req) { return req->t0; }
 unsigned ef_http_max_json_depth(const ef_http_req *req) { return req->srv->cfg.max_json_depth; }
 
@@ -343,6 +346,7 @@ static void request_reset(ef_http_req *req)
     req->replied = false;
     req->response = NULL;
     req->route = NULL;
+    req->user = NULL;
 }
 
 static void set_peer(ef_http_req *req, struct MHD_Connection *conn)

@@ -251,7 +251,8 @@ static int load_yaml(rctx *c, const char *data, size_t len, rootlist *roots)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) return oom(c);
-    yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+    /* libyaml asserts on a NULL input even when the length is 0 (found by fuzzing) */
+    yaml_parser_set_input_string(&p, (const unsigned char *)(data ? data : ""), data ? len : 0);
     int rc = 0;
     for (;;) {
         yaml_document_t doc;

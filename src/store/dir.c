@@ -201,7 +201,8 @@ static int parse_index(const char *file, const char *data, size_t len, globs *g,
     yaml_parser_t p;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&p)) return set_err(err, file, 0, 0, "out of memory");
-    yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+    /* libyaml asserts on a NULL input even when the length is 0 (found by fuzzing) */
+    yaml_parser_set_input_string(&p, (const unsigned char *)(data ? data : ""), data ? len : 0);
     int rc = 0;
     if (!yaml_parser_load(&p, &doc)) {
         rc = set_err(err, file, (unsigned)p.problem_mark.line + 1, (unsigned)p.problem_mark.column + 1,

@@ -85,6 +85,7 @@ enum {
     SL_TX_BEGIN, SL_TX_COMMIT, SL_TX_ROLLBACK, SL_PENDING_READ, SL_PENDING_CLEAR, SL_VER_BUMP,
     SL_VER_GET, SL_VER_SET, SL_STATE_GET, SL_STATE_SEQ, SL_LOG_INSERT, SL_LOG_READ, SL_LOG_TRIM,
     SL_LOG_TRIM_AGE, SL_STATE_TRIMMED, SL_LOG_MAXTRIM, SL_VER_ALL,
+    SL_TOK_INSERT, SL_TOK_LIST, SL_TOK_COUNT, SL_TOK_DELETE, SL_TOK_ALL,
     SL_COUNT_
 };
 
@@ -178,6 +179,7 @@ void sq_fill_ops_flags(ef_store_ops *o);
 void sq_fill_ops_segments(ef_store_ops *o);
 void sq_fill_ops_rules(ef_store_ops *o);
 void sq_fill_ops_log(ef_store_ops *o);
+void sq_fill_ops_tokens(ef_store_ops *o);
 void sq_fill_ops_doc(ef_store_ops *o);
 
 #endif

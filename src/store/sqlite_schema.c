@@ -49,8 +49,15 @@ const sq_table sq_tables[] = {
     {"rollout_segments",
      {"rollout_id", "segment_key"},
      {"rollout_id", "namespace_key", "segment_key", "position"}},
+    {"tokens",
+     {"id"},
+     {"id", "hashed_token", "name", "description", "namespace_key", "metadata", "expires_at",
+      "created_at", "updated_at"}},
 };
 const size_t sq_ntables = sizeof(sq_tables) / sizeof(sq_tables[0]);
+/* Tables created by migration 1 (their triggers too) come first in sq_tables; later tables come
+ * with their own migration, which creates their triggers. */
+#define SQ_TABLES_V1 10
 
 /* Version 1: Flipt's data model (timestamps as Unix nanoseconds, enums as Flipt's integers), the
  * store's own bookkeeping (state, namespace versions, change log) and the pending-change table the
@@ -136,10 +143,10 @@ void sq_row_json_sql(ef_buf *b, const sq_table *t, const char *prefix, bool pk_o
 /* The change-capture triggers: every row change, including those made by ON DELETE CASCADE and
  * ON DELETE SET NULL, lands in ef_pending inside the same transaction. Built from sq_tables, whose
  * names are constants of this file (never user input). */
-static void triggers_sql(ef_buf *b)
+static void triggers_sql(ef_buf *b, size_t from, size_t to)
 {
     static const char *const kinds[3] = {"INSERT", "UPDATE", "DELETE"};
-    for (size_t i = 0; i < sq_ntables; i++) {
+    for (size_t i = from; i < to; i++) {
         const sq_table *t = &sq_tables[i];
         for (int k = 0; k < 3; k++) {
             bool del = k == 2;
@@ -157,7 +164,7 @@ static void triggers_sql(ef_buf *b)
     }
 }
 
-#define SQ_SCHEMA_VERSION 1
+#define SQ_SCHEMA_VERSION 2
 
 int ef_sqlite_schema_version(void)
 {
@@ -294,7 +301,27 @@ static int migration_1(sq *s, ef_store_err *err)
     if (sq_exec(s, MIGRATION_1, err) || seed_default(s, err)) return -1;
     ef_buf b;
     ef_buf_init(&b);
-    triggers_sql(&b);
+    triggers_sql(&b, 0, SQ_TABLES_V1);
+    ef_buf_putc(&b, '\0');
+    int rc = ef_buf_ok(&b) ? sq_exec(s, b.data, err)
+                           : sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    ef_buf_free(&b);
+    return rc;
+}
+
+/* Version 2: client tokens (Flipt's static-token authentication), stored as SHA-256 hashes only.
+ * They travel through the change log like everything else, so every replica accepts them. */
+static const char MIGRATION_2[] =
+    "CREATE TABLE tokens(id TEXT PRIMARY KEY, hashed_token TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL, description TEXT NOT NULL, namespace_key TEXT, metadata TEXT,"
+    " expires_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
+
+static int migration_2(sq *s, ef_store_err *err)
+{
+    if (sq_exec(s, MIGRATION_2, err)) return -1;
+    ef_buf b;
+    ef_buf_init(&b);
+    triggers_sql(&b, SQ_TABLES_V1, sq_ntables);
     ef_buf_putc(&b, '\0');
     int rc = ef_buf_ok(&b) ? sq_exec(s, b.data, err)
                            : sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
@@ -303,7 +330,7 @@ static int migration_1(sq *s, ef_store_err *err)
 }
 
 typedef int (*migration_fn)(sq *s, ef_store_err *err);
-static const migration_fn MIGRATIONS[SQ_SCHEMA_VERSION] = {migration_1};
+static const migration_fn MIGRATIONS[SQ_SCHEMA_VERSION] = {migration_1, migration_2};
 
 int sq_migrate(sq *s, ef_store_err *err)
 {
@@ -429,6 +456,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     sq_fill_ops_segments(&s->ops);
     sq_fill_ops_rules(&s->ops);
     sq_fill_ops_log(&s->ops);
+    sq_fill_ops_tokens(&s->ops);
     sq_fill_ops_doc(&s->ops);
     s->ops.close = sq_close;
     s->store.ops = &s->ops;

@@ -122,6 +122,17 @@ typedef struct ef_store_rollout {
     int32_t rank;
 } ef_store_rollout;
 
+/* A client token (Flipt's static-token authentication). Only its SHA-256 is ever stored. */
+typedef struct ef_store_token {
+    ef_bytes id;
+    ef_bytes hashed;        /* base64url(SHA-256(token)), unpadded */
+    ef_bytes name, description;
+    ef_bytes namespace_key; /* "" = every namespace */
+    ef_bytes metadata;      /* JSON object text or "" */
+    int64_t expires_ns;     /* 0 = never */
+    int64_t created_ns, updated_ns;
+} ef_store_token;
+
 /* One change-log entry, handed to ef_store_changes callbacks (valid during the call only). */
 typedef struct ef_store_change {
     uint64_t seq;
@@ -222,6 +233,13 @@ typedef struct ef_store_ops {
     int (*rollout_delete)(void *h, ef_bytes ns, ef_bytes flag_key, ef_bytes id, ef_store_err *err);
     int (*rollout_order)(void *h, ef_bytes ns, ef_bytes flag_key, const ef_bytes *ids, size_t n,
                          ef_store_err *err);
+
+    /* Client tokens: create (in->id and timestamps are filled), list (all, newest last), delete. */
+    int (*token_create)(void *h, const ef_store_token *in, ef_arena *a, ef_store_token *out,
+                        ef_store_err *err);
+    int (*token_list)(void *h, const ef_store_page *p, ef_arena *a, ef_store_token **out,
+                      size_t *n, ef_store_page_out *po, ef_store_err *err);
+    int (*token_delete)(void *h, ef_bytes id, ef_store_err *err);
 
     /* Whole namespaces as documents (ids and timestamps filled), for export and snapshots. */
     int (*export_doc)(void *h, ef_bytes ns_or_empty_for_all, ef_arena *a, ef_doc *out,
@@ -410,6 +428,16 @@ static inline int ef_store_rollout_delete(ef_store *s, ef_bytes ns, ef_bytes fla
 static inline int ef_store_rollout_order(ef_store *s, ef_bytes ns, ef_bytes flag_key,
                                          const ef_bytes *ids, size_t n, ef_store_err *err)
 { EF_STORE_CALL(rollout_order, ns, flag_key, ids, n, err); }
+
+static inline int ef_store_token_create(ef_store *s, const ef_store_token *in, ef_arena *a,
+                                        ef_store_token *out, ef_store_err *err)
+{ EF_STORE_CALL(token_create, in, a, out, err); }
+static inline int ef_store_token_list(ef_store *s, const ef_store_page *p, ef_arena *a,
+                                      ef_store_token **out, size_t *n, ef_store_page_out *po,
+                                      ef_store_err *err)
+{ EF_STORE_CALL(token_list, p, a, out, n, po, err); }
+static inline int ef_store_token_delete(ef_store *s, ef_bytes id, ef_store_err *err)
+{ EF_STORE_CALL(token_delete, id, err); }
 
 static inline int ef_store_export(ef_store *s, ef_bytes ns, ef_arena *a, ef_doc *out,
                                   ef_store_err *err)

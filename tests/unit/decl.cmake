@@ -10,3 +10,5 @@ target_link_libraries(test_dir PRIVATE ef_store)
 ef_unit_test(test_decl_validate ${CMAKE_CURRENT_LIST_DIR}/test_decl_validate.c
              ${CMAKE_SOURCE_DIR}/src/cli/cmd_validate.c)
 target_link_libraries(test_decl_validate PRIVATE ef_store)
+ef_unit_test(test_regressions ${CMAKE_CURRENT_LIST_DIR}/test_regressions.c)
+target_link_libraries(test_regressions PRIVATE ef_store)
