@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { FliptClient } from '@flipt-io/flipt-client-js';
 import { generate } from './gen.mjs';
-import { startServer, call } from './server.mjs';
+import { startServer, call, edgeflagBin } from './server.mjs';
 
 const REQUESTS = Number(process.env.EF_CLIENT_REQUESTS ?? 52000);
 
@@ -172,10 +173,31 @@ test('flipt-client-js on generated state created through the management API: 0 m
     const { accepted, refused } = await createThroughApi(srv.url, c.snapshot);
     console.log(`state through the API: ${accepted} writes accepted, ${refused} refused by validation`);
     assert.ok(accepted > 1000);
-    const { compared, bad } = await compare(srv.url, 'default', c.requests.filter((r) => r.type !== 'batch'));
+    const requests = c.requests.filter((r) => r.type !== 'batch');
+    const { compared, bad } = await compare(srv.url, 'default', requests);
     console.log(`client engine vs edgeflag (state from the API): ${compared} requests, ${bad.length} mismatches`);
     assert.deepEqual(bad.slice(0, 3), []);
     assert.ok(compared >= 50000);
+
+    // The same state as a declarative document: export, import into an empty database, serve,
+    // compare again. The import -> compile path must give Flipt's answers too.
+    const db = path.join(srv.dir, 'edgeflag.db');
+    const yml = path.join(srv.dir, 'export.yml');
+    let r = spawnSync(edgeflagBin, ['export', '--db', db, '-o', yml], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const db2 = path.join(srv.dir, 'imported.db');
+    r = spawnSync(edgeflagBin, ['import', '--db', db2, yml], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const srv2 = await startServer(['--db', db2], { dir: srv.dir });
+    try {
+      const again = await compare(srv2.url, 'default', requests.slice(0, 20000));
+      console.log(`client engine vs edgeflag (exported, imported): ${again.compared} requests, ${again.bad.length} mismatches`);
+      assert.deepEqual(again.bad.slice(0, 3), []);
+      r = spawnSync(edgeflagBin, ['export', '--db', db2], { encoding: 'utf8' });
+      assert.equal(r.stdout, fs.readFileSync(yml, 'utf8'), 'export -> import -> export changed the document');
+    } finally {
+      await srv2.stop();
+    }
   } finally {
     await srv.stop();
   }
