@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/eval_json.h"
+#include "api/snapshot_file.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "eval/registry.h"
@@ -66,22 +67,10 @@ static int cmp_i64(const void *a, const void *b)
 
 static int load(workload *w, const char *snap_path, const char *req_path, ef_arena *keep)
 {
-    char *data;
-    size_t len;
-    if (ef_file_read(snap_path, &data, &len) != 0) {
-        fprintf(stderr, "bench_eval: cannot read %s\n", snap_path);
-        return -1;
-    }
-    ef_arena tmp;
-    ef_arena_init(&tmp, 1 << 20);
-    ef_json_error je;
-    ef_json *doc = ef_json_parse(data, len, &tmp, NULL, &je);
-    ef_compile_error ce;
-    ef_snapshot *s = doc ? ef_snapshot_compile(doc, &ce) : NULL;
-    ef_arena_free(&tmp);
-    free(data);
+    char err[600];
+    ef_snapshot *s = ef_snapshot_read_file(snap_path, err, sizeof(err));
     if (!s) {
-        fprintf(stderr, "bench_eval: bad snapshot %s\n", snap_path);
+        fprintf(stderr, "bench_eval: %s\n", err);
         return -1;
     }
     ef_bytes ns = ef_snapshot_namespace(s);
@@ -89,6 +78,9 @@ static int load(workload *w, const char *snap_path, const char *req_path, ef_are
     w->reg = ef_registry_new();
     ef_registry_publish(w->reg, s);
 
+    char *data;
+    size_t len;
+    ef_json_error je;
     if (ef_file_read(req_path, &data, &len) != 0) {
         fprintf(stderr, "bench_eval: cannot read %s\n", req_path);
         return -1;
@@ -105,8 +97,8 @@ static int load(workload *w, const char *snap_path, const char *req_path, ef_are
             char *copy = ef_arena_memdup(keep, line, ll);
             ef_json *v = ef_json_parse(copy, ll, keep, NULL, &je);
             ef_eval_input in;
-            char err[200];
-            if (v && ef_eval_input_decode(v, keep, &in, err, sizeof(err)) == 0) {
+            char derr[200];
+            if (v && ef_eval_input_decode(v, keep, &in, derr, sizeof(derr)) == 0) {
                 const ef_json *t = ef_json_get(v, "type");
                 if (w->n == cap) w->jobs = realloc(w->jobs, (cap *= 2) * sizeof(job));
                 w->jobs[w->n].req = in.req;

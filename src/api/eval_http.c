@@ -45,18 +45,25 @@ static void put_request_millis(ef_http_req *req, ef_buf *out)
     ef_buf_puts(out, ms);
 }
 
+/* The body as one evaluation request; false after answering 400. */
+static bool read_input(ef_http_req *req, ef_eval_input *in)
+{
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return false;
+    char err[256];
+    if (ef_eval_input_decode(body, ef_http_arena(req), in, err, sizeof(err)) != 0) {
+        ef_http_bad_request(req, "%s", err);
+        return false;
+    }
+    return true;
+}
+
 typedef enum { KIND_VARIANT, KIND_BOOLEAN } eval_kind;
 
 static void handle_single(ef_http_req *req, ef_node *node, eval_kind kind)
 {
-    const ef_json *body = ef_api_body_json(req);
-    if (!body) return;
     ef_eval_input in;
-    char err[256];
-    if (ef_eval_input_decode(body, ef_http_arena(req), &in, err, sizeof(err)) != 0) {
-        ef_http_bad_request(req, "%s", err);
-        return;
-    }
+    if (!read_input(req, &in)) return;
     ef_bytes ns = ef_api_namespace(in.namespace_key);
     if (!ef_auth_namespace_allowed(req, ns)) return;
     ef_bytes rid = request_id_or_new(req, in.request_id);
@@ -246,14 +253,8 @@ static bool legacy_validate(ef_http_req *req, const ef_eval_input *in)
 static void on_legacy_evaluate(ef_http_req *req, void *ctx)
 {
     ef_node *node = ctx;
-    const ef_json *body = ef_api_body_json(req);
-    if (!body) return;
     ef_eval_input in;
-    char err[256];
-    if (ef_eval_input_decode(body, ef_http_arena(req), &in, err, sizeof(err)) != 0) {
-        ef_http_bad_request(req, "%s", err);
-        return;
-    }
+    if (!read_input(req, &in)) return;
     ef_bytes path_ns = ef_http_param(req, "namespaceKey");
     ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : in.namespace_key);
     if (!ef_auth_namespace_allowed(req, ns) || !legacy_validate(req, &in)) return;

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "api/eval_json.h"
+#include "api/snapshot_file.h"
 #include "base/clock.h"
-#include "base/file.h"
 #include "cli/cli.h"
 #include "eval/registry.h"
 
@@ -97,39 +97,6 @@ static void eval_line(ef_registry *reg, ef_bytes default_ns, const char *line, s
     ef_registry_read_unlock(reg);
 }
 
-/* Loads and compiles a snapshot document; on failure prints FILE:LINE:COLUMN: message. */
-static ef_snapshot *load_snapshot(const char *path)
-{
-    char *data;
-    size_t len;
-    int rc = ef_file_read(path, &data, &len);
-    if (rc != 0) {
-        fprintf(stderr, "edgeflag: %s: %s\n", path, strerror(-rc));
-        return NULL;
-    }
-    ef_arena arena;
-    ef_arena_init(&arena, 1 << 16);
-    ef_json_error jerr;
-    ef_json *doc = ef_json_parse(data, len, &arena, NULL, &jerr);
-    ef_snapshot *snap = NULL;
-    if (!doc) {
-        fprintf(stderr, "edgeflag: %s:%u:%u: invalid JSON: %s\n", path, jerr.line, jerr.column,
-                jerr.message);
-    } else {
-        ef_compile_error cerr;
-        snap = ef_snapshot_compile(doc, &cerr);
-        if (!snap) {
-            unsigned line, col;
-            ef_json_position(data, len, cerr.offset, &line, &col);
-            fprintf(stderr, "edgeflag: %s:%u:%u: invalid snapshot: %s\n", path, line, col,
-                    cerr.message);
-        }
-    }
-    ef_arena_free(&arena);
-    free(data);
-    return snap;
-}
-
 int ef_cmd_eval(int argc, char **argv)
 {
     const char *snapshot_path = NULL, *ns_opt = NULL;
@@ -158,8 +125,12 @@ int ef_cmd_eval(int argc, char **argv)
         fputs("usage: edgeflag eval --snapshot FILE [--namespace NS] < requests.jsonl\n", stderr);
         return 2;
     }
-    ef_snapshot *snap = load_snapshot(snapshot_path);
-    if (!snap) return 2;
+    char err[600];
+    ef_snapshot *snap = ef_snapshot_read_file(snapshot_path, err, sizeof(err));
+    if (!snap) {
+        fprintf(stderr, "edgeflag: %s\n", err);
+        return 2;
+    }
     ef_bytes snap_ns = ef_snapshot_namespace(snap);
     char *default_ns = ns_opt ? strdup(ns_opt) : strndup(snap_ns.p, snap_ns.n);
     ef_bytes def = {default_ns, strlen(default_ns)};

@@ -13,6 +13,7 @@
 
 #include "api/auth.h"
 #include "api/node.h"
+#include "api/snapshot_file.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -20,37 +21,22 @@
 #include "cli/serve_config.h"
 #include "store/dir.h"
 #include "store/open.h"
+#include "sync/sync.h"
 
 /* The read-only --snapshot source: one Flipt snapshot document, compiled and published once. */
 static int publish_snapshot_file(ef_registry *reg, const char *path)
 {
-    char *data;
-    size_t len;
-    int rc = ef_file_read(path, &data, &len);
-    if (rc != 0) {
-        fprintf(stderr, "edgeflag: %s: %s\n", path, strerror(-rc));
+    char err[600];
+    ef_snapshot *snap = ef_snapshot_read_file(path, err, sizeof(err));
+    if (!snap) {
+        fprintf(stderr, "edgeflag: %s\n", err);
         return -1;
     }
-    ef_arena a;
-    ef_arena_init(&a, 1 << 16);
-    ef_json_error je;
-    ef_json *doc = ef_json_parse(data, len, &a, NULL, &je);
-    ef_compile_error ce;
-    ef_snapshot *snap = NULL;
-    if (!doc) {
-        fprintf(stderr, "edgeflag: %s:%u:%u: invalid JSON: %s\n", path, je.line, je.column, je.message);
-    } else if (!(snap = ef_snapshot_compile(doc, &ce))) {
-        unsigned line, col;
-        ef_json_position(data, len, ce.offset, &line, &col);
-        fprintf(stderr, "edgeflag: %s:%u:%u: invalid snapshot: %s\n", path, line, col, ce.message);
-    }
-    if (snap && (ef_snapshot_attach_document(snap, data, len) != 0 || ef_registry_publish(reg, snap) != 0)) {
+    if (ef_registry_publish(reg, snap) != 0) {
         fputs("edgeflag: out of memory\n", stderr);
-        snap = NULL;
+        return -1;
     }
-    ef_arena_free(&a);
-    free(data);
-    return snap ? 0 : -1;
+    return 0;
 }
 
 /* Directory mode: every reload is an event; a failed one keeps serving the last good state. */
@@ -92,6 +78,7 @@ static bool before_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
     if (node->auth && !ef_auth_allow(node->auth, req)) return true;
+    if (ef_sync_before(node->sync, req)) return true; /* min-version waits; replica write forwarding */
     return false;
 }
 
@@ -99,6 +86,7 @@ static bool before_request(ef_http_req *req, void *app)
 static void finish_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
+    ef_sync_finish(node->sync, req); /* a primary's write: the version includes it; wake the feed */
     if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
     char v[32];
     snprintf(v, sizeof(v), "%llu", (unsigned long long)ef_node_version(node));
@@ -219,6 +207,22 @@ int ef_cmd_serve(int argc, char **argv)
         goto out;
     }
     /* further node services start here (one block each) */
+    { /* replication (src/sync): the feed on every store; follower and forwarding on a replica */
+        if (cfg.upstream) node.role = "replica";
+        ef_sync_config sc = {.upstream = cfg.upstream,
+                             .upstream_token = cfg.upstream_token,
+                             .write_wait_ms = cfg.write_wait_ms ? cfg.write_wait_ms : 2000,
+                             .min_version_wait_ms = cfg.min_version_wait_ms ? cfg.min_version_wait_ms : 2000,
+                             .max_staleness_s = cfg.max_staleness,
+                             .log_keep_entries = cfg.log_keep_entries,
+                             .log_max_age_s = cfg.log_max_age};
+        if (!(node.sync = ef_sync_new(&node, &sc, err, sizeof(err))) ||
+            ef_sync_start(node.sync, err, sizeof(err)) != 0) {
+            fprintf(stderr, "edgeflag: %s\n", err);
+            status = 2;
+            goto out;
+        }
+    }
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
         goto out;
@@ -253,6 +257,7 @@ int ef_cmd_serve(int argc, char **argv)
 out:
     if (srv) ef_http_server_stop(srv, 5000);
     /* further node services stop here (one block each) */
+    ef_sync_free(node.sync); /* before the store closes: the follower writes to it */
     if (node.dir) ef_dir_close(node.dir);
     ef_auth_free(node.auth); /* its reload thread reads the store */
     if (node.store) ef_store_close(node.store);
