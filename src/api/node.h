@@ -54,6 +54,7 @@ int ef_api_register_meta(ef_router *r, ef_node *node);
 int ef_api_register_management(ef_router *r, ef_node *node);
 int ef_api_register_auth(ef_router *r, ef_node *node);
 /* further route families (one line each) */
+int ef_api_register_ns_stream(ef_router *r, ef_node *node); /* ns_stream.c: change events */
 
 /* The namespace a request means: "" is "default". */
 static inline ef_bytes ef_api_namespace(ef_bytes ns)

@@ -1,0 +1,472 @@
+/*
+ * replica.c - the client's background thread: follows one namespace of a node with libcurl.
+ *
+ * Two transfers share one curl multi handle on this thread:
+ *   fetch   GET /internal/v1/evaluation/snapshot/namespace/{ns} with If-None-Match: a 200 is
+ *           compiled and published (then saved to the cache file and announced), a 304 confirms;
+ *   stream  GET /edgeflag/v1/namespaces/{ns}/stream (server-sent events, src/api/ns_stream.c):
+ *           each `change` event whose version or ETag differs from ours triggers a fetch.
+ * Without a stream (404 from an older node or a Flipt server, disable_stream, or while it is down)
+ * the loop polls with ETags every poll interval. Failures back off exponentially with jitter.
+ *
+ * It must never touch the evaluation path except through ef_client_apply (registry publication),
+ * never block close for longer than one wake-up (curl_multi_wakeup), and never let a transfer run
+ * without a timeout: fetches have a total timeout, the stream a low-speed limit of three heartbeats.
+ *
+ * libcurl's process-wide initialisation is the one piece of shared state: curl_global_init runs
+ * exactly once, through pthread_once, the first time any client is opened.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "client/client_int.h"
+
+#define MAX_BODY ((size_t)256 << 20)
+#define HEARTBEAT_LIMIT_S 15      /* the node sends a heartbeat every 5 s */
+#define STREAM_MISSING_RETRY_MS 60000
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS 30000
+#define MS ((int64_t)1000000)
+
+typedef struct xfer {
+    CURL *easy;
+    struct curl_slist *hdrs;
+    ef_buf body; /* fetch: the response body; stream: bytes not yet split into lines */
+    char etag[EF_CACHE_MAX_ETAG + 1];
+    uint64_t version;
+    bool active;
+    int failures;
+    int64_t retry_at;
+} xfer;
+
+struct ef_replica {
+    ef_client *c;
+    CURLM *multi;
+    int stopping; /* atomic */
+    xfer fetch, stream;
+    char *snapshot_url, *stream_url, *auth;
+    bool need_fetch;
+    bool stream_up;      /* the current stream delivered data */
+    bool stream_missing; /* the node has no stream route: poll */
+    int64_t next_poll;
+    uint64_t rng;
+    char event[32];      /* SSE: the current event's name */
+    ef_buf data;         /* SSE: the current event's data */
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t now_ns(void)
+{
+    return ef_clock_mono_ns();
+}
+
+/* Exponential backoff with jitter in [d/2, d], so many clients do not reconnect in step. */
+static int64_t backoff(ef_replica *r, int failures)
+{
+    int64_t d = BACKOFF_BASE_MS;
+    for (int i = 1; i < failures && d < BACKOFF_MAX_MS; i++) d *= 2;
+    if (d > BACKOFF_MAX_MS) d = BACKOFF_MAX_MS;
+    r->rng ^= r->rng << 13;
+    r->rng ^= r->rng >> 7;
+    r->rng ^= r->rng << 17;
+    return (d / 2 + (int64_t)(r->rng % (uint64_t)(d / 2 + 1))) * MS;
+}
+
+static void set_status(ef_replica *r, bool connected, int err)
+{
+    ef_client *c = r->c;
+    pthread_mutex_lock(&c->mu);
+    c->connected = connected;
+    if (err != EF_OK) c->last_error = err;
+    c->streaming = r->stream_up;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The node confirmed our state is current (a 304, or a live stream with no change pending). */
+static void confirm(ef_replica *r)
+{
+    ef_client *c = r->c;
+    pthread_mutex_lock(&c->mu);
+    c->connected = true;
+    c->streaming = r->stream_up;
+    if (c->source != EF_SOURCE_NONE) {
+        c->source = EF_SOURCE_NODE;
+        c->confirmed_mono_ns = now_ns();
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- curl callbacks ------------------------------------------------------------------------------ */
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    xfer *x = ud;
+    size_t len = size * n;
+    ef_bytes line = {p, len};
+    while (line.n && (line.p[line.n - 1] == '\n' || line.p[line.n - 1] == '\r' || line.p[line.n - 1] == ' '))
+        line.n--;
+    if (line.n > 5 && strncasecmp(line.p, "ETag:", 5) == 0) {
+        ef_bytes v = {line.p + 5, line.n - 5};
+        while (v.n && *v.p == ' ') v.p++, v.n--;
+        if (v.n <= EF_CACHE_MAX_ETAG) {
+            memcpy(x->etag, v.p, v.n);
+            x->etag[v.n] = '\0';
+        }
+    } else if (line.n > 19 && strncasecmp(line.p, "X-Edgeflag-Version:", 19) == 0) {
+        uint64_t v = 0;
+        for (size_t i = 19; i < line.n; i++)
+            if (line.p[i] >= '0' && line.p[i] <= '9') v = v * 10 + (uint64_t)(line.p[i] - '0');
+        x->version = v;
+    }
+    return len;
+}
+
+static size_t on_fetch_body(char *p, size_t size, size_t n, void *ud)
+{
+    xfer *x = ud;
+    size_t len = size * n;
+    if (x->body.len + len > MAX_BODY) return 0; /* aborts the transfer */
+    ef_buf_append(&x->body, p, len);
+    return ef_buf_ok(&x->body) ? len : 0;
+}
+
+/* A complete SSE event: a change whose version or ETag differs from ours asks for a fetch. */
+static void on_event(ef_replica *r)
+{
+    if (strcmp(r->event, "change") != 0) return;
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    ef_json_error je;
+    const ef_json *v = ef_json_parse(r->data.data ? r->data.data : "", r->data.len, &a, NULL, &je);
+    const ef_json *ver = v ? ef_json_get(v, "version") : NULL;
+    const ef_json *etag = v ? ef_json_get(v, "etag") : NULL;
+    ef_client *c = r->c;
+    /* this thread is the only writer of c->version and c->etag after open, so reading them
+     * without the status lock is safe here */
+    bool same = ver && ver->type == EF_JSON_NUMBER && etag && etag->type == EF_JSON_STRING &&
+                c->source != EF_SOURCE_NONE && (uint64_t)ver->num == c->version &&
+                ef_bytes_eq(etag->str, ef_bytes_of(c->etag));
+    ef_arena_free(&a);
+    if (!same) r->need_fetch = true;
+}
+
+static void on_line(ef_replica *r, const char *p, size_t n)
+{
+    if (n == 0) {
+        on_event(r);
+        r->event[0] = '\0';
+        ef_buf_clear(&r->data);
+        return;
+    }
+    if (p[0] == ':') return; /* a comment: the heartbeat; liveness is handled by the caller */
+    const char *colon = memchr(p, ':', n);
+    size_t fl = colon ? (size_t)(colon - p) : n;
+    const char *val = colon ? colon + 1 : p + n;
+    size_t vl = colon ? n - fl - 1 : 0;
+    if (vl && *val == ' ') val++, vl--;
+    if (fl == 5 && memcmp(p, "event", 5) == 0) {
+        size_t k = vl < sizeof(r->event) - 1 ? vl : sizeof(r->event) - 1;
+        memcpy(r->event, val, k);
+        r->event[k] = '\0';
+    } else if (fl == 4 && memcmp(p, "data", 4) == 0) {
+        if (r->data.len) ef_buf_putc(&r->data, '\n');
+        ef_buf_append(&r->data, val, vl);
+    }
+}
+
+static size_t on_stream_body(char *p, size_t size, size_t n, void *ud)
+{
+    ef_replica *r = ud;
+    size_t len = size * n;
+    xfer *x = &r->stream;
+    if (x->body.len + len > (1u << 20)) return 0; /* no event is this long: abort */
+    ef_buf_append(&x->body, p, len);
+    if (!ef_buf_ok(&x->body)) return 0;
+    size_t start = 0;
+    for (size_t i = 0; i < x->body.len; i++)
+        if (x->body.data[i] == '\n') {
+            size_t e = i;
+            if (e > start && x->body.data[e - 1] == '\r') e--;
+            on_line(r, x->body.data + start, e - start);
+            start = i + 1;
+        }
+    memmove(x->body.data, x->body.data + start, x->body.len - start);
+    x->body.len -= start;
+    if (!r->stream_up) x->failures = 0;
+    r->stream_up = true;
+    /* live stream: nothing changed that we have not been told about */
+    if (!r->need_fetch && !r->fetch.active) confirm(r);
+    else set_status(r, true, EF_OK);
+    return len;
+}
+
+/* ---- transfers ----------------------------------------------------------------------------------- */
+
+static int common_opts(ef_replica *r, xfer *x)
+{
+    x->easy = curl_easy_init();
+    if (!x->easy) return EF_ENOMEM;
+    curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)r->c->timeout_ms);
+    curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, "");
+    ef_buf_init(&x->body);
+    return EF_OK;
+}
+
+static struct curl_slist *headers(ef_replica *r, const char *if_none_match, bool stream)
+{
+    struct curl_slist *h = NULL, *t;
+    char inm[EF_CACHE_MAX_ETAG + 32];
+#define ADD(s)                                                                                    \
+    do {                                                                                          \
+        if (!(t = curl_slist_append(h, (s)))) goto oom;                                           \
+        h = t;                                                                                    \
+    } while (0)
+    ADD("X-Flipt-Accept-Server-Version: 1.47.0");
+    if (r->auth) ADD(r->auth);
+    if (stream) ADD("Accept: text/event-stream");
+    if (if_none_match && if_none_match[0]) {
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", if_none_match);
+        ADD(inm);
+    }
+#undef ADD
+    return h;
+oom:
+    curl_slist_free_all(h);
+    return NULL;
+}
+
+static void start_fetch(ef_replica *r)
+{
+    xfer *x = &r->fetch;
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = headers(r, r->c->etag, false);
+    ef_buf_clear(&x->body);
+    x->etag[0] = '\0';
+    x->version = 0;
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+    if (!x->hdrs || curl_multi_add_handle(r->multi, x->easy) != CURLM_OK) {
+        x->failures++;
+        x->retry_at = now_ns() + backoff(r, x->failures);
+        return;
+    }
+    x->active = true;
+    r->need_fetch = false; /* a change announced from now on asks for another fetch */
+}
+
+static void start_stream(ef_replica *r)
+{
+    xfer *x = &r->stream;
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = headers(r, NULL, true);
+    ef_buf_clear(&x->body);
+    r->event[0] = '\0';
+    ef_buf_clear(&r->data);
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+    if (!x->hdrs || curl_multi_add_handle(r->multi, x->easy) != CURLM_OK) {
+        x->failures++;
+        x->retry_at = now_ns() + backoff(r, x->failures);
+        return;
+    }
+    x->active = true;
+}
+
+static void fetch_done(ef_replica *r, CURLcode res)
+{
+    xfer *x = &r->fetch;
+    ef_client *c = r->c;
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    int err = EF_OK;
+    if (res != CURLE_OK) {
+        err = EF_ECONNECT;
+    } else if (code == 200) {
+        err = ef_client_apply(c, x->body.data ? x->body.data : "", x->body.len, x->version,
+                              x->etag, EF_SOURCE_NODE, 0);
+        if (err == EF_OK) {
+            set_status(r, true, EF_OK);
+            if (c->cache_path) {
+                int werr = ef_cache_write(c->cache_path, x->version, x->etag, x->body.data,
+                                          x->body.len, ef_clock_wall_ns());
+                if (werr != EF_OK) set_status(r, true, werr);
+            }
+            if (c->on_change) c->on_change(c, x->version, c->userdata);
+        }
+    } else if (code == 304) {
+        confirm(r);
+    } else {
+        err = (code == 401 || code == 403) ? EF_EAUTH : EF_EHTTP;
+    }
+    if (err == EF_OK) {
+        x->failures = 0;
+        return;
+    }
+    set_status(r, false, err);
+    x->failures++;
+    x->retry_at = now_ns() + backoff(r, x->failures);
+    r->need_fetch = true;
+}
+
+static void stream_done(ef_replica *r, CURLcode res)
+{
+    xfer *x = &r->stream;
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    r->stream_up = false;
+    if (code == 404 || code == 405 || code == 501) {
+        /* an older node or a Flipt server: poll, and look again now and then (it may upgrade) */
+        r->stream_missing = true;
+        x->retry_at = now_ns() + STREAM_MISSING_RETRY_MS * MS;
+        set_status(r, r->c->connected, EF_OK);
+        return;
+    }
+    r->stream_missing = false;
+    int err = (code == 401 || code == 403) ? EF_EAUTH : code >= 300 ? EF_EHTTP : EF_ECONNECT;
+    (void)res; /* the status code tells all we act on; a clean end is a failure too */
+    x->failures++;
+    x->retry_at = now_ns() + backoff(r, x->failures);
+    set_status(r, false, err);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------------ */
+
+static char *url_join(const char *base, const char *path1, const char *ns, const char *path2)
+{
+    size_t n = strlen(base) + strlen(path1) + strlen(ns) + strlen(path2) + 1;
+    char *u = malloc(n);
+    if (u) snprintf(u, n, "%s%s%s%s", base, path1, ns, path2);
+    return u;
+}
+
+int ef_replica_new(ef_client *c, ef_replica **out)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) return EF_ENOMEM;
+    ef_replica *r = calloc(1, sizeof(*r));
+    if (!r) return EF_ENOMEM;
+    r->c = c;
+    ef_buf_init(&r->data);
+    *out = r;
+    r->rng = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
+    if (!r->rng) r->rng = 1;
+    char *ns = curl_easy_escape(NULL, c->ns.p, (int)c->ns.n);
+    if (!ns) return EF_ENOMEM;
+    r->snapshot_url = url_join(c->url, "/internal/v1/evaluation/snapshot/namespace/", ns, "");
+    r->stream_url = url_join(c->url, "/edgeflag/v1/namespaces/", ns, "/stream");
+    curl_free(ns);
+    if (c->token) {
+        size_t n = strlen(c->token) + 32;
+        if ((r->auth = malloc(n))) snprintf(r->auth, n, "Authorization: Bearer %s", c->token);
+    }
+    r->multi = curl_multi_init();
+    if (!r->snapshot_url || !r->stream_url || (c->token && !r->auth) || !r->multi ||
+        common_opts(r, &r->fetch) != EF_OK || common_opts(r, &r->stream) != EF_OK)
+        return EF_ENOMEM;
+    curl_easy_setopt(r->fetch.easy, CURLOPT_URL, r->snapshot_url);
+    curl_easy_setopt(r->fetch.easy, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(r->fetch.easy, CURLOPT_WRITEFUNCTION, on_fetch_body);
+    curl_easy_setopt(r->fetch.easy, CURLOPT_WRITEDATA, &r->fetch);
+    curl_easy_setopt(r->stream.easy, CURLOPT_URL, r->stream_url);
+    curl_easy_setopt(r->stream.easy, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(r->stream.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(r->stream.easy, CURLOPT_LOW_SPEED_TIME, (long)HEARTBEAT_LIMIT_S);
+    curl_easy_setopt(r->stream.easy, CURLOPT_WRITEFUNCTION, on_stream_body);
+    curl_easy_setopt(r->stream.easy, CURLOPT_WRITEDATA, r);
+    r->need_fetch = true;
+    return EF_OK;
+}
+
+void ef_replica_stop(ef_replica *r)
+{
+    __atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+    curl_multi_wakeup(r->multi);
+}
+
+static void xfer_free(ef_replica *r, xfer *x)
+{
+    if (x->easy) {
+        if (x->active) curl_multi_remove_handle(r->multi, x->easy);
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->hdrs);
+    ef_buf_free(&x->body);
+}
+
+void ef_replica_free(ef_replica *r)
+{
+    if (!r) return;
+    xfer_free(r, &r->fetch);
+    xfer_free(r, &r->stream);
+    if (r->multi) curl_multi_cleanup(r->multi);
+    ef_buf_free(&r->data);
+    free(r->snapshot_url);
+    free(r->stream_url);
+    free(r->auth);
+    free(r);
+}
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+void *ef_replica_main(void *arg)
+{
+    ef_client *c = arg;
+    ef_replica *r = c->replica;
+    r->next_poll = now_ns() + (int64_t)c->poll_ms * MS;
+    while (!__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
+        int64_t now = now_ns();
+        bool want_stream = !c->disable_stream;
+        if (!r->stream_up && now >= r->next_poll) {
+            r->need_fetch = true;
+            r->next_poll = now + (int64_t)c->poll_ms * MS;
+        }
+        if (r->need_fetch && !r->fetch.active && now >= r->fetch.retry_at) start_fetch(r);
+        if (want_stream && !r->stream.active && now >= r->stream.retry_at) start_stream(r);
+
+        int64_t wake = now + 1000 * MS;
+        if (!r->stream_up) wake = earliest(wake, r->next_poll);
+        if (r->need_fetch && !r->fetch.active) wake = earliest(wake, r->fetch.retry_at);
+        if (want_stream && !r->stream.active) wake = earliest(wake, r->stream.retry_at);
+        int timeout_ms = wake <= now ? 0 : (int)((wake - now + MS - 1) / MS);
+        curl_multi_poll(r->multi, NULL, 0, timeout_ms, NULL);
+        int running;
+        curl_multi_perform(r->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(r->multi, &left))) {
+            if (m->msg != CURLMSG_DONE) continue;
+            CURL *e = m->easy_handle;
+            CURLcode res = m->data.result;
+            curl_multi_remove_handle(r->multi, e);
+            if (e == r->fetch.easy) {
+                r->fetch.active = false;
+                fetch_done(r, res);
+            } else if (e == r->stream.easy) {
+                r->stream.active = false;
+                stream_done(r, res);
+            }
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,45 @@
+# libedgeflag's tests (plain C programs, run by ctest in every build, sanitizer builds included):
+#   test_client_cache   cache file format, offline start, damaged files rejected (no server)
+#   test_client_server  against a real `edgeflag serve`: bootstrap, push and polling updates,
+#                       tokens, offline restart from the cache, threads evaluating through updates
+#   test_client_fallback  a node without the stream (404): polling with ETags, 304s
+#   client_parity       the library's answers equal the server's /evaluate/v1 on a generated
+#                       corpus (node + tests/compat/gen.mjs; client_eval is its helper)
+enable_testing()
+
+function(ef_client_test_env name)
+  set(env "EF_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  if(EF_TSAN)
+    list(APPEND env "TSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1")
+  endif()
+  if(EF_SANITIZE)
+    list(APPEND env "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1" "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  endif()
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${env}" TIMEOUT 300)
+endfunction()
+
+add_executable(test_client_cache ${CMAKE_CURRENT_LIST_DIR}/test_client_cache.c)
+target_link_libraries(test_client_cache PRIVATE edgeflag_static)
+add_test(NAME test_client_cache COMMAND test_client_cache)
+ef_client_test_env(test_client_cache)
+
+add_executable(test_client_server ${CMAKE_CURRENT_LIST_DIR}/test_client_server.c)
+target_link_libraries(test_client_server PRIVATE edgeflag_static)
+add_test(NAME test_client_server COMMAND test_client_server $<TARGET_FILE:edgeflag>)
+ef_client_test_env(test_client_server)
+
+add_executable(client_eval ${CMAKE_CURRENT_LIST_DIR}/client_eval.c)
+target_link_libraries(client_eval PRIVATE edgeflag_static)
+find_program(EF_NODE node)
+if(EF_NODE)
+  add_test(NAME client_parity COMMAND ${EF_NODE} ${CMAKE_CURRENT_LIST_DIR}/parity.mjs
+           --edgeflag $<TARGET_FILE:edgeflag> --client-eval $<TARGET_FILE:client_eval>)
+  ef_client_test_env(client_parity)
+else()
+  message(WARNING "node not found: the client_parity test cannot run (scripts/install-deps.sh test)")
+endif()
+
+add_executable(test_client_fallback ${CMAKE_CURRENT_LIST_DIR}/test_client_fallback.c)
+target_link_libraries(test_client_fallback PRIVATE edgeflag_static Threads::Threads)
+add_test(NAME test_client_fallback COMMAND test_client_fallback)
+ef_client_test_env(test_client_fallback)
