@@ -504,8 +504,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static size_t pool_size(size_t max_header)
 {
+    /* libmicrohttpd needs about 1.5x a header block to hold it with its read buffer */
     size_t p = max_header * 2 + 4096;
-    return p < 16384 ? 16384 : p;
+    return p < 8192 ? 8192 : p;
 }
 
 ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
@@ -554,9 +555,10 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
-        /* Room for headers up to twice max_header, so moderately oversized ones reach dispatch()
-         * and get our JSON 431. Not more: libmicrohttpd zeroes the whole pool between requests,
-         * so every extra kilobyte costs on every keep-alive request. */
+        /* Room for headers up to about 1.3x max_header, so moderately oversized ones reach
+         * dispatch() and get our JSON 431. Not more: libmicrohttpd zeroes the pool (and half of
+         * it again) between requests, so every extra kilobyte costs on every keep-alive request
+         * (hence the modest default max_header of 4 KiB). */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->cfg.max_header),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
