@@ -33,7 +33,7 @@ static const setting settings[] = {
     S("upstream-token", T_STR, upstream_token, "token for the upstream node"),
     S("log-level", T_STR, log_level, "debug, info, warn or error (default info)"),
     S("max-body", T_SIZE, max_body, "largest request body in bytes (default 1048576)"),
-    S("max-header", T_SIZE, max_header, "largest request header block in bytes (default 8192)"),
+    S("max-header", T_SIZE, max_header, "largest request header block in bytes (default 4096)"),
     S("idle-timeout", T_UINT, idle_timeout, "seconds before an idle connection is closed (default 30)"),
     S("threads", T_UINT, threads, "HTTP worker threads (default: one per core)"),
     S("max-json-depth", T_UINT, max_json_depth, "deepest JSON nesting accepted (default 64)"),
@@ -229,7 +229,7 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     }
     if (!cfg->listen) cfg->listen = strdup("127.0.0.1:8080");
     if (!cfg->max_body) cfg->max_body = 1 << 20;
-    if (!cfg->max_header) cfg->max_header = 8192;
+    if (!cfg->max_header) cfg->max_header = 4096;
     if (!cfg->idle_timeout) cfg->idle_timeout = 30;
     if (!cfg->max_json_depth) cfg->max_json_depth = 64;
     int sources = (cfg->dir != NULL) + (cfg->snapshot != NULL) + (cfg->upstream != NULL);
