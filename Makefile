@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE      ?= cmake
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz clean format
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz clean format demo
 
 all: build
 
@@ -33,6 +33,10 @@ test: test-deps build
 
 bench: bench-deps build
 	scripts/bench.sh
+
+# A primary and two replicas ("iad", "dfw", "lhr") on three local ports; a write on one shows on the others.
+demo: build
+	scripts/demo.sh $(BUILD)/edgeflag
 
 fuzz: test-deps
 	scripts/fuzz.sh

@@ -59,3 +59,6 @@ step "real clients against a real server: OpenFeature OFREP, Flipt's engine, hos
 node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs client_engine.test.mjs metrics.test.mjs config.test.mjs auth.test.mjs dir_mode.test.mjs hostile.test.mjs
 
 # further test steps (one block each)
+
+step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs

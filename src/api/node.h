@@ -35,6 +35,7 @@ typedef struct ef_node {
     ef_node_metrics m;
     uint64_t version;      /* highest store sequence this node's state reflects (atomic) */
     /* further parts of a node (one line each) */
+    struct ef_sync *sync;  /* replication: feed, follower, forwarding, cluster status (src/sync) */
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
     bool access_log;
     int64_t started_ns;    /* wall clock */
@@ -54,6 +55,7 @@ int ef_api_register_meta(ef_router *r, ef_node *node);
 int ef_api_register_management(ef_router *r, ef_node *node);
 int ef_api_register_auth(ef_router *r, ef_node *node);
 /* further route families (one line each) */
+int ef_api_register_sync(ef_router *r, ef_node *node); /* src/sync: replication feed, cluster, /ready */
 int ef_api_register_ns_stream(ef_router *r, ef_node *node); /* ns_stream.c: change events */
 
 /* The namespace a request means: "" is "default". */

@@ -18,6 +18,11 @@ typedef struct ef_serve_config {
     char *auth_exclude;  /* management,evaluation,ofrep: classes that stay open */
     char *upstream;      /* replica mode: the node to follow */
     char *upstream_token;
+    unsigned write_wait_ms;       /* replica: wait this long for a forwarded write to apply here */
+    unsigned min_version_wait_ms; /* X-Edgeflag-Min-Version: longest wait */
+    unsigned max_staleness;       /* seconds; /ready fails beyond it (0: no limit) */
+    size_t log_keep_entries;      /* change-log retention by count (0: keep all) */
+    unsigned log_max_age;         /* change-log retention by age in seconds (0: keep all) */
     char *log_level;
     size_t max_body;
     size_t max_header;

@@ -1,1 +1,6 @@
-# (filled in by the part that lives here)
+# Replication (src/sync): the change-log feed, the follower, write forwarding, cluster status.
+# libcurl carries the follower's stream and forwarded writes.
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+list(APPEND EF_SERVER_SOURCES src/sync/feed.c src/sync/follower.c src/sync/forwarder.c
+     src/sync/status.c)
+list(APPEND EF_SERVER_LIBS PkgConfig::CURL)

@@ -1,0 +1,70 @@
+// Propagation benchmark: 1 primary and N replicas on loopback; W sequential writes on the primary.
+// For each write, the clock starts at the primary's acknowledgement (its X-Edgeflag-Version v) and
+// stops, per replica, when that replica answers a request carrying X-Edgeflag-Min-Version: v,
+// which it holds until it has applied v: the time until the replica serves the new state.
+// The same again with every replica following through a TCP proxy that delays by --delay ms.
+// Prints p50, p99 and max; asserts nothing (the figures go to README.md).
+import { node, stopAll, call } from '../tests/cluster/cluster.mjs';
+import { startProxy } from '../tests/cluster/proxy.mjs';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const replicas = arg('replicas', 10);
+const writes = arg('writes', 1000);
+const delay = arg('delay', 50);
+const delayedWrites = arg('delayed-writes', 300);
+
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function run(label, upstreamOf, count) {
+  const primary = node('primary', { args: ['--threads', '2'] });
+  const nodes = [primary];
+  let proxy = null;
+  try {
+    await primary.start();
+    if (upstreamOf === 'proxy') {
+      proxy = await startProxy(primary.port);
+      proxy.delay(delay);
+    }
+    const up = proxy ? proxy.url : primary.url;
+    const rs = [];
+    for (let i = 0; i < replicas; i++) rs.push(node(`r${i}`, { upstream: up, args: ['--threads', '2', '--min-version-wait', '10000'] }));
+    nodes.push(...rs);
+    await Promise.all(rs.map((r) => r.start()));
+    // warm up: every replica connected and at the primary's version
+    const w0 = await call(primary.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'warm', name: 'warm' });
+    const v0 = w0.headers.get('x-edgeflag-version');
+    await Promise.all(rs.map((r) => call(r.url, 'GET', '/health', undefined, { 'x-edgeflag-min-version': v0 })));
+    const samples = [];
+    for (let i = 0; i < count; i++) {
+      const body = i % 2 ? { name: 'warm', enabled: i % 4 === 1 } : null;
+      const res = body
+        ? await call(primary.url, 'PUT', '/api/v1/namespaces/default/flags/warm', body)
+        : await call(primary.url, 'POST', '/api/v1/namespaces/default/flags', { key: `p${i}`, name: 'p' });
+      const t0 = performance.now();
+      if (res.status !== 200) throw new Error(`write ${i}: ${res.status} ${res.text}`);
+      const v = res.headers.get('x-edgeflag-version');
+      const times = await Promise.all(
+        rs.map(async (r) => {
+          const a = await call(r.url, 'GET', '/health', undefined, { 'x-edgeflag-min-version': v });
+          if (a.status !== 200) throw new Error(`${r.name} did not reach ${v}: ${a.text}`);
+          return performance.now() - t0;
+        }),
+      );
+      samples.push(...times);
+    }
+    samples.sort((a, b) => a - b);
+    const f = (x) => x.toFixed(2).padStart(8);
+    console.log(`${label.padEnd(34)} writes ${String(count).padStart(5)}  samples ${String(samples.length).padStart(6)}  p50 ${f(pct(samples, 50))} ms  p99 ${f(pct(samples, 99))} ms  max ${f(samples[samples.length - 1])} ms`);
+  } finally {
+    await stopAll(nodes);
+    if (proxy) await proxy.close();
+  }
+}
+
+await run(`loopback, ${replicas} replicas`, 'direct', writes);
+await run(`via proxy +${delay} ms, ${replicas} replicas`, 'proxy', delayedWrites);

@@ -1,0 +1,480 @@
+/*
+ * feed.c - GET /edgeflag/v1/replication/stream?since=SEQ: the change log as server-sent events,
+ * served by every node that has a store (a primary, and a replica for the replicas chained to it).
+ *
+ *   id: 12            one committed transaction, the change-log entry verbatim (docs/storage.md)
+ *   event: txn
+ *   data: {"seq":12,...}
+ *
+ *   event: reset      a full dump, sent when SEQ is older than the log still holds, and first of
+ *                     all for since=0 (a new replica takes the whole state, including rows every
+ *                     store creates for itself, like the default namespace); the follower
+ *   data: {"seq":N,"versions":{..},"tables":{..}}   replaces its whole state with it atomically
+ *
+ *   event: heartbeat  at once on connect, then every EF_SYNC_HEARTBEAT_MS:
+ *   data: {"seq":sent up to,"head":node seq,"time":unix ns,"lagSeconds":this node's lag}
+ *
+ * One feed thread per node (never one per subscriber) reads the store and queues events into each
+ * subscriber's buffer; the HTTP server pulls them through fill() while the connection is suspended
+ * in between. Subscribers at the same position share one read of the log. A slow subscriber holds
+ * at most PENDING_MAX queued bytes; the feed waits for it instead of buffering without bound.
+ *
+ * Locks: f->mu (subscriber list) -> stream lock (ef_http_stream_wake). fill() runs under the stream
+ * lock and takes only sub->mu and kick_mu, which are never held while waking. The store is called
+ * with no lock of ours held, because registry listeners run under the store's writer lock and
+ * take kick_mu. Only the feed thread frees a subscriber (after done() marked it closed), so it may
+ * walk the list without f->mu: other threads only push at the head.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "sync/sync_int.h"
+
+#define PENDING_MAX (8u << 20)
+#define BATCH_MAX 512
+#define ROUND_WAIT_MS 250
+
+typedef struct feed_sub feed_sub;
+struct feed_sub {
+    ef_feed *f;
+    ef_http_stream *stream; /* under f->mu; NULL until queued and after done() */
+    pthread_mutex_t mu;     /* guards pending */
+    ef_buf pending;         /* SSE bytes queued by the feed thread, drained by fill() */
+    bool closed;            /* under f->mu: done() ran; the feed thread frees it */
+    uint64_t pos;           /* atomic: last seq queued to this subscriber */
+    uint64_t since;
+    bool bootstrap;         /* feed thread only: since=0, start with a dump */
+    int64_t connected_ns;   /* wall clock */
+    int64_t last_beat_ns;   /* feed thread only; 0 until the first heartbeat */
+    bool wake;              /* feed thread only: queued something this round */
+    char peer[64];
+    feed_sub *next;
+};
+
+struct ef_feed {
+    ef_sync *s;
+    pthread_mutex_t mu; /* the subscriber list */
+    feed_sub *subs;
+    unsigned nsubs;
+    pthread_mutex_t kick_mu;
+    pthread_cond_t kick_cv;
+    bool kicked, stop; /* under kick_mu */
+    pthread_t thread;
+    bool running;
+    int64_t last_trim_ns;
+};
+
+/* Entries read once per round and shared by every subscriber. */
+typedef struct batch {
+    ef_buf text;
+    size_t n;
+    struct {
+        uint64_t seq;
+        size_t off, len;
+    } e[BATCH_MAX];
+} batch;
+
+static int batch_add(void *ctx, const ef_store_change *c)
+{
+    batch *b = ctx;
+    if (b->n == BATCH_MAX) return 1;
+    b->e[b->n].seq = c->seq;
+    b->e[b->n].off = b->text.len;
+    b->e[b->n].len = c->entry.n;
+    ef_buf_append(&b->text, c->entry.p, c->entry.n);
+    b->n++;
+    return 0;
+}
+
+/* One SSE data field per line of text (entries and dumps are single-line JSON, but a newline
+ * inside would otherwise end the event early). */
+static void put_data(ef_buf *out, const char *p, size_t n)
+{
+    for (;;) {
+        const char *nl = memchr(p, '\n', n);
+        size_t len = nl ? (size_t)(nl - p) : n;
+        ef_buf_puts(out, "data: ");
+        ef_buf_append(out, p, len);
+        ef_buf_putc(out, '\n');
+        if (!nl) break;
+        p += len + 1;
+        n -= len + 1;
+    }
+    ef_buf_putc(out, '\n');
+}
+
+static void free_sub(feed_sub *sub)
+{
+    ef_buf_free(&sub->pending);
+    pthread_mutex_destroy(&sub->mu);
+    free(sub);
+}
+
+static int sub_fill(void *state, ef_buf *out)
+{
+    feed_sub *sub = state;
+    pthread_mutex_lock(&sub->mu);
+    bool had = sub->pending.len > 0;
+    bool was_full = sub->pending.len >= PENDING_MAX;
+    if (had) {
+        ef_buf_append(out, sub->pending.data, sub->pending.len);
+        ef_buf_clear(&sub->pending);
+    }
+    pthread_mutex_unlock(&sub->mu);
+    if (was_full) ef_feed_kick(sub->f); /* the feed skipped this subscriber while it was full */
+    return had ? 1 : 0;
+}
+
+static void sub_done(void *state)
+{
+    feed_sub *sub = state;
+    ef_feed *f = sub->f;
+    pthread_mutex_lock(&f->mu);
+    sub->closed = true;
+    sub->stream = NULL;
+    pthread_mutex_unlock(&f->mu);
+    ef_log(EF_LOG_INFO, "downstream disconnected", "peer", sub->peer, NULL);
+    ef_feed_kick(f); /* let the feed thread reap it */
+}
+
+void ef_feed_kick(ef_feed *f)
+{
+    if (!f) return;
+    pthread_mutex_lock(&f->kick_mu);
+    f->kicked = true;
+    pthread_cond_signal(&f->kick_cv);
+    pthread_mutex_unlock(&f->kick_mu);
+}
+
+static void on_publish(ef_bytes ns, void *ctx)
+{
+    (void)ns;
+    ef_feed_kick(ctx);
+}
+
+static void put_heartbeat(ef_feed *f, ef_buf *out, uint64_t pos, uint64_t head)
+{
+    ef_sync *s = f->s;
+    int64_t now = ef_clock_wall_ns();
+    pthread_mutex_lock(&s->mu);
+    double lag = ef_sync_lag_locked(s, now);
+    pthread_mutex_unlock(&s->mu);
+    ef_buf_printf(out,
+                  "event: heartbeat\ndata: {\"seq\":%" PRIu64 ",\"head\":%" PRIu64
+                  ",\"time\":%" PRId64 ",\"lagSeconds\":",
+                  pos, head, now);
+    ef_json_put_double(out, lag);
+    ef_buf_puts(out, "}\n\n");
+}
+
+static void maybe_trim(ef_feed *f)
+{
+    const ef_sync_config *c = &f->s->cfg;
+    if (!c->log_keep_entries && !c->log_max_age_s) return;
+    int64_t now = ef_clock_mono_ns();
+    if (now - f->last_trim_ns < 1000000000LL) return;
+    f->last_trim_ns = now;
+    ef_store_err err;
+    if (ef_store_trim(f->s->node->store, c->log_keep_entries,
+                      (int64_t)c->log_max_age_s * 1000000000LL, &err) != 0)
+        ef_log(EF_LOG_WARN, "change-log trim failed", "error", err.message, NULL);
+}
+
+/* One pass over every subscriber; *behind is set when someone still lacks entries. */
+static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
+{
+    ef_store *store = f->s->node->store;
+    ef_store_err err;
+    uint64_t seq, first;
+    *behind = false;
+    if (ef_store_seq(store, &seq, &first, &err) != 0) {
+        ef_log(EF_LOG_WARN, "feed: cannot read the store's position", "error", err.message, NULL);
+        return;
+    }
+    /* Writes that publish no snapshot (tokens, namespace deletes) still move the version. */
+    ef_sync_version_raised(f->s, seq);
+    maybe_trim(f);
+
+    pthread_mutex_lock(&f->mu);
+    for (feed_sub **pp = &f->subs; *pp;) {
+        feed_sub *sub = *pp;
+        if (sub->closed) {
+            *pp = sub->next;
+            f->nsubs--;
+            free_sub(sub);
+        } else {
+            pp = &sub->next;
+        }
+    }
+    feed_sub *head = f->subs;
+    pthread_mutex_unlock(&f->mu);
+
+    /* Subscribers whose position the log no longer holds get one shared dump. */
+    bool need_dump = false;
+    for (feed_sub *sub = head; sub; sub = sub->next) {
+        uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+        if (sub->bootstrap || (pos < seq && pos + 1 < first)) need_dump = true;
+    }
+    if (need_dump) {
+        ef_buf dump;
+        ef_buf_init(&dump);
+        uint64_t dseq = 0;
+        if (ef_store_dump(store, &dump, &dseq, &err) == 0) {
+            for (feed_sub *sub = head; sub; sub = sub->next) {
+                uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+                if (!sub->bootstrap && !(pos < seq && pos + 1 < first)) continue;
+                sub->bootstrap = false;
+                ef_buf_clear(ev);
+                ef_buf_puts(ev, "event: reset\n");
+                put_data(ev, dump.data, dump.len);
+                pthread_mutex_lock(&sub->mu);
+                ef_buf_append(&sub->pending, ev->data, ev->len);
+                pthread_mutex_unlock(&sub->mu);
+                __atomic_store_n(&sub->pos, dseq, __ATOMIC_RELEASE);
+                sub->wake = true;
+                char sq[24];
+                snprintf(sq, sizeof(sq), "%" PRIu64, dseq);
+                ef_log(EF_LOG_INFO, "sent a full dump downstream (bootstrap or trimmed position)", "peer", sub->peer,
+                       "seq", sq, NULL);
+            }
+        } else {
+            ef_log(EF_LOG_WARN, "feed: dump failed", "error", err.message, NULL);
+        }
+        ef_buf_free(&dump);
+    }
+
+    uint64_t minpos = UINT64_MAX;
+    for (feed_sub *sub = head; sub; sub = sub->next) {
+        uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+        if (pos < seq && pos < minpos) minpos = pos;
+    }
+    b->n = 0;
+    ef_buf_clear(&b->text);
+    if (minpos != UINT64_MAX) {
+        int rc = ef_store_changes(store, minpos, BATCH_MAX, batch_add, b, &err);
+        if (rc < 0) {
+            b->n = 0; /* trimmed meanwhile: the next round sends a dump */
+            *behind = true;
+            if (err.code != EF_STORE_TRIMMED)
+                ef_log(EF_LOG_WARN, "feed: cannot read the change log", "error", err.message, NULL);
+        }
+    }
+
+    int64_t now = ef_clock_mono_ns();
+    for (feed_sub *sub = head; sub; sub = sub->next) {
+        uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+        pthread_mutex_lock(&sub->mu);
+        bool full = sub->pending.len >= PENDING_MAX;
+        pthread_mutex_unlock(&sub->mu);
+        ef_buf_clear(ev);
+        if (!full) {
+            for (size_t i = 0; i < b->n; i++) {
+                if (b->e[i].seq <= pos) continue;
+                if (b->e[i].seq != pos + 1) break; /* never skip: a gap waits for the next read */
+                ef_buf_printf(ev, "id: %" PRIu64 "\nevent: txn\n", b->e[i].seq);
+                put_data(ev, b->text.data + b->e[i].off, b->e[i].len);
+                pos = b->e[i].seq;
+            }
+        }
+        if (!sub->last_beat_ns || now - sub->last_beat_ns >= EF_SYNC_HEARTBEAT_MS * 1000000LL) {
+            put_heartbeat(f, ev, pos, seq);
+            sub->last_beat_ns = now;
+        }
+        if (ev->len) {
+            pthread_mutex_lock(&sub->mu);
+            ef_buf_append(&sub->pending, ev->data, ev->len);
+            pthread_mutex_unlock(&sub->mu);
+            __atomic_store_n(&sub->pos, pos, __ATOMIC_RELEASE);
+            sub->wake = true;
+        }
+        if (pos < seq) *behind = true;
+    }
+
+    pthread_mutex_lock(&f->mu);
+    for (feed_sub *sub = f->subs; sub; sub = sub->next) {
+        if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
+        sub->wake = false;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void *feed_main(void *arg)
+{
+    ef_feed *f = arg;
+    batch *b = malloc(sizeof(*b));
+    ef_buf ev;
+    ef_buf_init(&ev);
+    if (!b) {
+        ef_log(EF_LOG_ERROR, "feed: out of memory; replication feed stopped", NULL);
+        return NULL;
+    }
+    ef_buf_init(&b->text);
+    bool behind = false;
+    for (;;) {
+        pthread_mutex_lock(&f->kick_mu);
+        if (!behind && !f->kicked && !f->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += ROUND_WAIT_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+            while (!f->kicked && !f->stop &&
+                   pthread_cond_timedwait(&f->kick_cv, &f->kick_mu, &until) != ETIMEDOUT) {
+            }
+        }
+        bool stop = f->stop;
+        f->kicked = false;
+        pthread_mutex_unlock(&f->kick_mu);
+        if (stop) break;
+        feed_round(f, b, &ev, &behind);
+    }
+    ef_buf_free(&b->text);
+    free(b);
+    ef_buf_free(&ev);
+    return NULL;
+}
+
+static void on_stream(ef_http_req *req, void *ctx)
+{
+    ef_feed *f = ctx;
+    const char *q = ef_http_query(req, "since");
+    uint64_t since = 0;
+    if (q && *q) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(q, &end, 10);
+        if (errno || *end || q[0] == '-') {
+            ef_http_bad_request(req, "invalid since '%s': want a change-log position (0 or more)", q);
+            return;
+        }
+        since = v;
+    }
+    feed_sub *sub = calloc(1, sizeof(*sub));
+    if (!sub) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
+    sub->f = f;
+    sub->since = since;
+    sub->pos = since;
+    sub->bootstrap = since == 0;
+    sub->connected_ns = ef_clock_wall_ns();
+    snprintf(sub->peer, sizeof(sub->peer), "%s", ef_http_peer(req));
+    ef_buf_init(&sub->pending);
+    pthread_mutex_init(&sub->mu, NULL);
+    static const ef_http_stream_ops ops = {.fill = sub_fill, .done = sub_done};
+    ef_http_stream *st = ef_http_reply_stream(req, 200, "text/event-stream", &ops, sub);
+    if (!st) { /* nothing was queued, so done() never runs */
+        free_sub(sub);
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    sub->stream = st;
+    sub->next = f->subs;
+    f->subs = sub;
+    f->nsubs++;
+    pthread_mutex_unlock(&f->mu);
+    char sq[24];
+    snprintf(sq, sizeof(sq), "%" PRIu64, since);
+    ef_log(EF_LOG_INFO, "downstream connected", "peer", sub->peer, "since", sq, NULL);
+    ef_feed_kick(f);
+    pthread_mutex_lock(&f->s->mu);
+    ef_sync_status_changed_locked(f->s);
+    pthread_mutex_unlock(&f->s->mu);
+}
+
+ef_feed *ef_feed_new(ef_sync *s)
+{
+    ef_feed *f = calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    f->s = s;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_mutex_init(&f->kick_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->kick_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return f;
+}
+
+int ef_feed_start(ef_feed *f)
+{
+    if (ef_registry_listen(f->s->node->registry, on_publish, f) != 0) return -1;
+    if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
+        ef_registry_unlisten(f->s->node->registry, on_publish, f);
+        return -1;
+    }
+    f->running = true;
+    return 0;
+}
+
+void ef_feed_stop(ef_feed *f)
+{
+    if (!f || !f->running) return;
+    ef_registry_unlisten(f->s->node->registry, on_publish, f);
+    pthread_mutex_lock(&f->kick_mu);
+    f->stop = true;
+    pthread_cond_signal(&f->kick_cv);
+    pthread_mutex_unlock(&f->kick_mu);
+    pthread_join(f->thread, NULL);
+    f->running = false;
+}
+
+void ef_feed_free(ef_feed *f)
+{
+    if (!f) return;
+    ef_feed_stop(f);
+    /* the HTTP server is stopped: every done() has run or never will */
+    for (feed_sub *sub = f->subs, *next; sub; sub = next) {
+        next = sub->next;
+        free_sub(sub);
+    }
+    pthread_cond_destroy(&f->kick_cv);
+    pthread_mutex_destroy(&f->kick_mu);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+int ef_feed_register(ef_router *r, ef_feed *f)
+{
+    return ef_router_add(r, EF_GET, "/edgeflag/v1/replication/stream", on_stream, f,
+                         EF_ROUTE_INTERNAL);
+}
+
+void ef_feed_downstream_json(ef_feed *f, ef_buf *out)
+{
+    ef_buf_putc(out, '[');
+    if (f) {
+        pthread_mutex_lock(&f->mu);
+        bool first = true;
+        for (feed_sub *sub = f->subs; sub; sub = sub->next) {
+            if (sub->closed) continue;
+            char at[EF_RFC3339_MAX];
+            ef_rfc3339_format(sub->connected_ns, at);
+            ef_buf_puts(out, first ? "{\"peer\":" : ",{\"peer\":");
+            ef_json_put_cstr(out, sub->peer);
+            ef_buf_printf(out, ",\"since\":%" PRIu64 ",\"position\":%" PRIu64 ",\"connectedAt\":\"%s\"}",
+                          sub->since, __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE), at);
+            first = false;
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    ef_buf_putc(out, ']');
+}
+
+unsigned ef_feed_subscribers(ef_feed *f)
+{
+    if (!f) return 0;
+    pthread_mutex_lock(&f->mu);
+    unsigned n = 0;
+    for (feed_sub *sub = f->subs; sub; sub = sub->next) n += !sub->closed;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}

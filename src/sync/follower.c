@@ -1,0 +1,423 @@
+/*
+ * follower.c - a replica's side of replication: one thread that follows the upstream's change log
+ * (GET {upstream}/edgeflag/v1/replication/stream?since=LOCAL_SEQ, see feed.c) with libcurl,
+ * applies each transaction as one local SQLite transaction (which publishes the new snapshots),
+ * and loads a full dump atomically when its position was trimmed upstream.
+ *
+ * The position is always the local store's seq, so after any disconnect, crash or restart it
+ * resumes exactly where the persisted state ends. It must never apply an entry out of order or
+ * twice, never go back in version (a dump older than the local state is refused), and never wait
+ * on the network without a bound: connecting is limited to CONNECT_TIMEOUT_MS and a stream silent
+ * for EF_SYNC_HEARTBEAT_DEAD_S is dropped (the upstream sends a heartbeat every second). Retries
+ * use exponential backoff with jitter, capped low so a healed link is used again within a second.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "sync/sync_int.h"
+
+#define CONNECT_TIMEOUT_MS 2000
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 1000
+#define ERRBODY_MAX 512
+
+struct ef_follower {
+    ef_sync *s;
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu; /* stop + the backoff sleep */
+    pthread_cond_t cv;
+    bool stop;
+    unsigned rng; /* jitter; this thread only */
+
+    /* the current connection (follower thread only) */
+    CURL *curl;
+    long status;
+    uint64_t local;  /* the local store's seq */
+    ef_buf line;     /* a partial SSE line */
+    ef_buf data;     /* the data of the event being read */
+    char event[16];
+    bool failed;     /* dispatch failed: abort the transfer */
+    bool got_event;  /* this connection delivered at least one event */
+    int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
+    char why[300];   /* why the connection was abandoned */
+    ef_buf errbody;  /* the start of a non-200 answer */
+};
+
+static bool stopping(ef_follower *f)
+{
+    pthread_mutex_lock(&f->mu);
+    bool s = f->stop;
+    pthread_mutex_unlock(&f->mu);
+    return s;
+}
+
+static uint64_t parse_seq_field(const char *p, size_t n)
+{
+    /* entries and dumps begin with {"seq":N (docs/storage.md); a tree parse of a large dump only
+     * to read its seq would double the work */
+    static const char key[] = "\"seq\":";
+    const char *end = p + n;
+    const char *k = memmem(p, n < 64 ? n : 64, key, sizeof(key) - 1);
+    if (!k) return 0;
+    uint64_t v = 0;
+    for (k += sizeof(key) - 1; k < end && *k >= '0' && *k <= '9'; k++) v = v * 10 + (uint64_t)(*k - '0');
+    return v;
+}
+
+static void applied_now(ef_follower *f, uint64_t seq, bool dump)
+{
+    ef_sync *s = f->s;
+    f->local = seq;
+    ef_sync_version_raised(s, seq);
+    int64_t now = ef_clock_wall_ns();
+    pthread_mutex_lock(&s->mu);
+    s->st.last_applied_ns = now;
+    s->st.has_state = true;
+    if (dump)
+        s->st.dumps_loaded++;
+    else
+        s->st.applied++;
+    if (seq >= s->st.upstream_head) s->st.synced_at_ns = now;
+    ef_sync_status_changed_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    ef_feed_kick(s->feed); /* chained replicas see it next */
+}
+
+static void fail(ef_follower *f, const char *fmt, const char *detail)
+{
+    snprintf(f->why, sizeof(f->why), fmt, detail);
+    f->failed = true;
+}
+
+static void on_txn(ef_follower *f)
+{
+    uint64_t seq = parse_seq_field(f->data.data, f->data.len);
+    if (!seq) { fail(f, "%s", "a txn event without a seq"); return; }
+    if (seq <= f->local) return; /* already applied (a resumed stream may repeat the edge) */
+    if (seq != f->local + 1) {
+        char m[96];
+        snprintf(m, sizeof(m), "gap: got seq %" PRIu64 " after %" PRIu64, seq, f->local);
+        { fail(f, "%s", m); return; }
+    }
+    ef_store_err err;
+    if (ef_store_apply_changes(f->s->node->store, f->data.data, f->data.len, &err) != 0) {
+        /* "committed, but not republished" still moved the seq: re-read it either way */
+        uint64_t cur, first;
+        ef_store_err e2;
+        if (ef_store_seq(f->s->node->store, &cur, &first, &e2) == 0 && cur >= seq) {
+            applied_now(f, cur, false);
+            ef_log(EF_LOG_ERROR, "applied a transaction but could not republish", "error",
+                   err.message, NULL);
+            return;
+        }
+        { fail(f, "apply failed: %s", err.message); return; }
+    }
+    applied_now(f, seq, false);
+}
+
+static void on_reset(ef_follower *f)
+{
+    uint64_t seq = parse_seq_field(f->data.data, f->data.len);
+    if (seq < f->local) {
+        char m[160];
+        snprintf(m, sizeof(m), "the upstream's dump is at seq %" PRIu64 ", behind this replica's %" PRIu64
+                 "; refusing to go back", seq, f->local);
+        { fail(f, "%s", m); return; }
+    }
+    ef_store_err err;
+    if (ef_store_load_dump(f->s->node->store, f->data.data, f->data.len, &err) != 0)
+        { fail(f, "loading the upstream's dump failed: %s", err.message); return; }
+    char sq[24];
+    snprintf(sq, sizeof(sq), "%" PRIu64, seq);
+    ef_log(EF_LOG_INFO, "loaded a full dump from upstream", "seq", sq, NULL);
+    applied_now(f, seq, true);
+}
+
+static void on_heartbeat(ef_follower *f)
+{
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    ef_json_error je;
+    const ef_json *v = ef_json_parse(f->data.data, f->data.len, &a, NULL, &je);
+    const ef_json *head = v ? ef_json_get(v, "head") : NULL;
+    const ef_json *lag = v ? ef_json_get(v, "lagSeconds") : NULL;
+    ef_sync *s = f->s;
+    int64_t now = ef_clock_wall_ns();
+    pthread_mutex_lock(&s->mu);
+    bool was = s->st.connected;
+    s->st.connected = true;
+    if (head && head->type == EF_JSON_NUMBER) s->st.upstream_head = (uint64_t)head->num;
+    if (lag && lag->type == EF_JSON_NUMBER) s->st.upstream_lag_s = lag->num;
+    if (f->local >= s->st.upstream_head) {
+        s->st.synced_at_ns = now;
+        s->st.has_state = true;
+    }
+    ef_sync_status_changed_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    ef_arena_free(&a);
+    if (!was) {
+        char sq[24];
+        snprintf(sq, sizeof(sq), "%" PRIu64, f->local);
+        ef_log(EF_LOG_INFO, "following upstream", "upstream", s->upstream, "since", sq, NULL);
+    }
+}
+
+static void dispatch(ef_follower *f)
+{
+    if (f->event[0] || f->data.len) {
+        f->got_event = true;
+        if (!ef_buf_ok(&f->data))
+            fail(f, "%s", "out of memory reading an event");
+        else if (!strcmp(f->event, "txn"))
+            on_txn(f);
+        else if (!strcmp(f->event, "reset"))
+            on_reset(f);
+        else if (!strcmp(f->event, "heartbeat"))
+            on_heartbeat(f);
+        /* unknown events are skipped: a newer upstream may send more kinds */
+    }
+    f->event[0] = '\0';
+    ef_buf_clear(&f->data);
+}
+
+static void on_line(ef_follower *f, const char *l, size_t n)
+{
+    if (n && l[n - 1] == '\r') n--;
+    if (n == 0) {
+        dispatch(f);
+        return;
+    }
+    if (l[0] == ':') return; /* comment */
+    const char *colon = memchr(l, ':', n);
+    size_t fl = colon ? (size_t)(colon - l) : n;
+    const char *v = colon ? colon + 1 : l + n;
+    size_t vn = (size_t)(l + n - v);
+    if (vn && *v == ' ') v++, vn--;
+    if (fl == 5 && !memcmp(l, "event", 5)) {
+        snprintf(f->event, sizeof(f->event), "%.*s", (int)vn, v);
+    } else if (fl == 4 && !memcmp(l, "data", 4)) {
+        if (f->data.len) ef_buf_putc(&f->data, '\n');
+        ef_buf_append(&f->data, v, vn);
+    }
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    ef_follower *f = ud;
+    size_t n = size * nmemb;
+    f->last_byte_ns = ef_clock_mono_ns();
+    if (!f->status) curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &f->status);
+    if (f->status != 200) {
+        size_t room = f->errbody.len < ERRBODY_MAX ? ERRBODY_MAX - f->errbody.len : 0;
+        ef_buf_append(&f->errbody, p, n < room ? n : room);
+        return n;
+    }
+    const char *end = p + n;
+    while (p < end && !f->failed) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            ef_buf_append(&f->line, p, (size_t)(end - p));
+            break;
+        }
+        if (f->line.len) {
+            ef_buf_append(&f->line, p, (size_t)(nl - p));
+            on_line(f, f->line.data, f->line.len);
+            ef_buf_clear(&f->line);
+        } else {
+            on_line(f, p, (size_t)(nl - p));
+        }
+        p += (nl - p) + 1;
+    }
+    return f->failed ? 0 : n;
+}
+
+/* libcurl calls this about once a second even on an idle stream. Its own low-speed limit averages
+ * over several seconds, too slowly to notice a silent link within EF_SYNC_HEARTBEAT_DEAD_S; this
+ * watchdog is the bound that counts. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    ef_follower *f = ud;
+    if (stopping(f)) return 1;
+    if (f->status == 200 &&
+        ef_clock_mono_ns() - f->last_byte_ns > EF_SYNC_HEARTBEAT_DEAD_S * 1000000000LL) {
+        snprintf(f->why, sizeof(f->why), "no heartbeat from upstream for %d s", EF_SYNC_HEARTBEAT_DEAD_S);
+        return 1;
+    }
+    return 0;
+}
+
+/* One connection, from connect to its end. */
+static void follow_once(ef_follower *f)
+{
+    ef_store_err err;
+    uint64_t first;
+    if (ef_store_seq(f->s->node->store, &f->local, &first, &err) != 0) {
+        snprintf(f->why, sizeof(f->why), "cannot read the local position: %s", err.message);
+        return;
+    }
+    char url[2200];
+    snprintf(url, sizeof(url), "%s/edgeflag/v1/replication/stream?since=%" PRIu64, f->s->upstream,
+             f->local);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: text/event-stream");
+    char auth[1100];
+    if (f->s->upstream_token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", f->s->upstream_token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    CURL *c = curl_easy_init();
+    if (!c || !hdrs) {
+        snprintf(f->why, sizeof(f->why), "out of memory");
+        curl_slist_free_all(hdrs);
+        if (c) curl_easy_cleanup(c);
+        return;
+    }
+    f->curl = c;
+    f->status = 0;
+    f->failed = false;
+    f->got_event = false;
+    f->why[0] = '\0';
+    f->event[0] = '\0';
+    f->last_byte_ns = ef_clock_mono_ns();
+    ef_buf_clear(&f->line);
+    ef_buf_clear(&f->data);
+    ef_buf_clear(&f->errbody);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-replica/" EF_VERSION);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)EF_SYNC_HEARTBEAT_DEAD_S);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, f);
+    CURLcode rc = curl_easy_perform(c);
+    if (!f->why[0]) {
+        if (f->status && f->status != 200) {
+            ef_buf_putc(&f->errbody, '\0');
+            snprintf(f->why, sizeof(f->why), "upstream answered %ld: %s", f->status,
+                     ef_buf_ok(&f->errbody) ? f->errbody.data : "");
+        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+            snprintf(f->why, sizeof(f->why), "no heartbeat from upstream for %d s", EF_SYNC_HEARTBEAT_DEAD_S);
+        } else {
+            snprintf(f->why, sizeof(f->why), "%s", rc == CURLE_OK ? "upstream closed the stream" : curl_easy_strerror(rc));
+        }
+    }
+    f->curl = NULL;
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
+}
+
+static void *follower_main(void *arg)
+{
+    ef_follower *f = arg;
+    ef_sync *s = f->s;
+    unsigned attempt = 0;
+    while (!stopping(f)) {
+        follow_once(f);
+        if (stopping(f)) break;
+        pthread_mutex_lock(&s->mu);
+        bool was = s->st.connected;
+        s->st.connected = false;
+        s->st.reconnects++;
+        ef_sync_status_changed_locked(s);
+        pthread_mutex_unlock(&s->mu);
+        if (f->got_event) attempt = 0; /* the link worked: start the backoff over */
+        unsigned cap = BACKOFF_BASE_MS << (attempt < 4 ? attempt : 4);
+        if (cap > BACKOFF_CAP_MS) cap = BACKOFF_CAP_MS;
+        unsigned delay = cap / 2 + (unsigned)(rand_r(&f->rng) % (cap / 2 + 1)); /* jitter */
+        attempt++;
+        char d[16];
+        snprintf(d, sizeof(d), "%ums", delay);
+        ef_log(was || attempt == 1 ? EF_LOG_WARN : EF_LOG_DEBUG, "upstream stream lost; retrying",
+               "upstream", s->upstream, "error", f->why, "retry_in", d, NULL);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += delay / 1000;
+        until.tv_nsec += (long)(delay % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_mutex_lock(&f->mu);
+        while (!f->stop && pthread_cond_timedwait(&f->cv, &f->mu, &until) != ETIMEDOUT) {
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    return NULL;
+}
+
+/* The age of the persisted state, for lag reporting before the upstream is reached. */
+static int last_entry_time(void *ctx, const ef_store_change *c)
+{
+    *(int64_t *)ctx = c->time_ns;
+    return 0;
+}
+
+ef_follower *ef_follower_new(ef_sync *s)
+{
+    ef_follower *f = calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    f->s = s;
+    f->rng = (unsigned)ef_clock_mono_ns() ^ (unsigned)(uintptr_t)f;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    ef_buf_init(&f->line);
+    ef_buf_init(&f->data);
+    ef_buf_init(&f->errbody);
+    return f;
+}
+
+int ef_follower_start(ef_follower *f)
+{
+    uint64_t seq, first;
+    ef_store_err err;
+    int64_t t = 0;
+    if (ef_store_seq(f->s->node->store, &seq, &first, &err) == 0 && seq >= first)
+        ef_store_changes(f->s->node->store, seq - 1, 1, last_entry_time, &t, &err);
+    if (t) {
+        pthread_mutex_lock(&f->s->mu);
+        f->s->st.last_applied_ns = t;
+        pthread_mutex_unlock(&f->s->mu);
+    }
+    if (pthread_create(&f->thread, NULL, follower_main, f) != 0) return -1;
+    f->running = true;
+    return 0;
+}
+
+void ef_follower_stop(ef_follower *f)
+{
+    if (!f || !f->running) return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = true;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->thread, NULL);
+    f->running = false;
+}
+
+void ef_follower_free(ef_follower *f)
+{
+    if (!f) return;
+    ef_follower_stop(f);
+    ef_buf_free(&f->line);
+    ef_buf_free(&f->data);
+    ef_buf_free(&f->errbody);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}

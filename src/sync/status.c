@@ -1,0 +1,507 @@
+/*
+ * status.c - the ef_sync object and what it reports: version waits, replication lag, the cluster
+ * status document and its stream (GET /edgeflag/v1/cluster[/stream], the web UI's contract),
+ * readiness (GET /ready) and the replication metrics.
+ *
+ * Readiness is not liveness: /health stays 200 while the process works; /ready says whether this
+ * node has a state worth serving and how old it is. Nothing here may block on the network or hold
+ * ef_sync.mu while calling the store or waking a stream.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "sync/sync_int.h"
+
+/* ---- versions and status ---- */
+
+void ef_sync_status_changed_locked(ef_sync *s)
+{
+    s->status_gen++;
+    pthread_cond_broadcast(&s->cv);
+}
+
+void ef_sync_version_raised(ef_sync *s, uint64_t v)
+{
+    if (ef_node_version(s->node) >= v) return;
+    ef_node_raise_version(s->node, v);
+    pthread_mutex_lock(&s->mu);
+    ef_sync_status_changed_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Registry listener: the node's own listener raised the version already; wake waiters. */
+static void on_publish(ef_bytes ns, void *ctx)
+{
+    (void)ns;
+    ef_sync *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    ef_sync_status_changed_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void deadline_after(struct timespec *t, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) t->tv_sec++, t->tv_nsec -= 1000000000L;
+}
+
+bool ef_sync_wait_version(ef_sync *s, uint64_t v, unsigned timeout_ms)
+{
+    if (ef_node_version(s->node) >= v) return true;
+    int64_t end = ef_clock_mono_ns() + (int64_t)timeout_ms * 1000000LL;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (ef_node_version(s->node) >= v) break;
+        int64_t left = end - ef_clock_mono_ns();
+        if (left <= 0) break;
+        /* short slices: a raise that happened without a broadcast is still seen promptly */
+        struct timespec t;
+        deadline_after(&t, left / 1000000 < 50 ? left / 1000000 + 1 : 50);
+        pthread_cond_timedwait(&s->cv, &s->mu, &t);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ef_node_version(s->node) >= v;
+}
+
+double ef_sync_lag_locked(const ef_sync *s, int64_t now)
+{
+    if (!s->replica) return 0;
+    const ef_sync_status *st = &s->st;
+    if (st->connected && st->synced_at_ns && ef_node_version(s->node) >= st->upstream_head)
+        return st->upstream_lag_s;
+    int64_t since = st->synced_at_ns ? st->synced_at_ns
+                    : st->last_applied_ns ? st->last_applied_ns
+                                          : s->node->started_ns;
+    double lag = (double)(now - since) / 1e9 + (st->synced_at_ns ? st->upstream_lag_s : 0);
+    return lag < 0 ? 0 : lag;
+}
+
+static void put_time_or_null(ef_buf *out, int64_t ns)
+{
+    if (!ns) {
+        ef_buf_puts(out, "null");
+        return;
+    }
+    char t[EF_RFC3339_MAX];
+    ef_rfc3339_format(ns, t);
+    ef_json_put_cstr(out, t);
+}
+
+void ef_sync_status_json(ef_sync *s, ef_buf *out)
+{
+    int64_t now = ef_clock_wall_ns();
+    pthread_mutex_lock(&s->mu);
+    ef_sync_status st = s->st;
+    double lag = ef_sync_lag_locked(s, now);
+    pthread_mutex_unlock(&s->mu);
+    ef_buf_puts(out, "{\"role\":");
+    ef_json_put_cstr(out, s->node->role ? s->node->role : "primary");
+    ef_buf_printf(out, ",\"version\":%" PRIu64 ",\"upstream\":", ef_node_version(s->node));
+    if (s->upstream)
+        ef_json_put_cstr(out, s->upstream);
+    else
+        ef_buf_puts(out, "null");
+    /* a node without an upstream is the source of its own state: it is never "disconnected" */
+    ef_buf_printf(out, ",\"connected\":%s,\"lagSeconds\":", s->replica ? (st.connected ? "true" : "false") : "true");
+    ef_json_put_double(out, lag);
+    ef_buf_puts(out, ",\"lastAppliedAt\":");
+    put_time_or_null(out, st.last_applied_ns);
+    ef_buf_printf(out, ",\"reconnects\":%" PRIu64 ",\"downstream\":", st.reconnects);
+    ef_feed_downstream_json(s->feed, out);
+    ef_buf_putc(out, '}');
+}
+
+/* ---- routes ---- */
+
+static void on_cluster(ef_http_req *req, void *ctx)
+{
+    ef_sync_status_json(ctx, ef_http_out(req));
+    ef_http_reply(req, 200);
+}
+
+/* GET /ready[?maxStaleness=SECONDS]: 200 when this node has a state no older than allowed. */
+static void on_ready(ef_http_req *req, void *ctx)
+{
+    ef_sync *s = ctx;
+    double max = s->cfg.max_staleness_s;
+    const char *q = ef_http_query(req, "maxStaleness");
+    if (q && *q) {
+        char *end;
+        max = strtod(q, &end);
+        if (*end == 's' && end[1] == '\0') end++;
+        if (*end || max < 0) {
+            ef_http_bad_request(req, "invalid maxStaleness '%s': want seconds, e.g. 5 or 2.5s", q);
+            return;
+        }
+    }
+    int64_t now = ef_clock_wall_ns();
+    pthread_mutex_lock(&s->mu);
+    double lag = ef_sync_lag_locked(s, now);
+    bool connected = s->replica ? s->st.connected : true;
+    bool has_state = s->replica ? s->st.has_state : true;
+    pthread_mutex_unlock(&s->mu);
+    const char *reason = NULL;
+    char why[160];
+    if (!has_state) {
+        reason = "no state yet: the replica has not loaded anything from its upstream";
+    } else if (max > 0 && lag > max) {
+        snprintf(why, sizeof(why), "state is %.3f s old, more than the allowed %.3f s", lag, max);
+        reason = why;
+    }
+    ef_buf *out = ef_http_out(req);
+    ef_buf_printf(out, "{\"ready\":%s,\"role\":", reason ? "false" : "true");
+    ef_json_put_cstr(out, s->node->role ? s->node->role : "primary");
+    ef_buf_printf(out, ",\"version\":%" PRIu64 ",\"hasState\":%s,\"connected\":%s,\"lagSeconds\":",
+                  ef_node_version(s->node), has_state ? "true" : "false",
+                  connected ? "true" : "false");
+    ef_json_put_double(out, lag);
+    if (reason) {
+        ef_buf_puts(out, ",\"reason\":");
+        ef_json_put_cstr(out, reason);
+    }
+    ef_buf_putc(out, '}');
+    ef_http_reply(req, reason ? 503 : 200);
+}
+
+static void collect_metrics(ef_buf *out, void *ctx)
+{
+    ef_sync *s = ctx;
+    int64_t now = ef_clock_wall_ns();
+    pthread_mutex_lock(&s->mu);
+    ef_sync_status st = s->st;
+    double lag = ef_sync_lag_locked(s, now);
+    pthread_mutex_unlock(&s->mu);
+    ef_buf_printf(out,
+                  "# HELP edgeflag_replication_applied_seq Change-log position this node has applied.\n"
+                  "# TYPE edgeflag_replication_applied_seq gauge\n"
+                  "edgeflag_replication_applied_seq %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_lag_seconds Age of this node's state relative to the primary.\n"
+                  "# TYPE edgeflag_replication_lag_seconds gauge\n"
+                  "edgeflag_replication_lag_seconds %.6f\n"
+                  "# HELP edgeflag_replication_connected Whether the follower has a live upstream stream (1 on a primary).\n"
+                  "# TYPE edgeflag_replication_connected gauge\n"
+                  "edgeflag_replication_connected %d\n"
+                  "# HELP edgeflag_replication_reconnects_total Upstream streams that ended and were retried.\n"
+                  "# TYPE edgeflag_replication_reconnects_total counter\n"
+                  "edgeflag_replication_reconnects_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_applied_total Upstream transactions applied.\n"
+                  "# TYPE edgeflag_replication_applied_total counter\n"
+                  "edgeflag_replication_applied_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_dumps_loaded_total Full dumps loaded from upstream.\n"
+                  "# TYPE edgeflag_replication_dumps_loaded_total counter\n"
+                  "edgeflag_replication_dumps_loaded_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_forwarded_writes_total Writes forwarded upstream, by result.\n"
+                  "# TYPE edgeflag_replication_forwarded_writes_total counter\n"
+                  "edgeflag_replication_forwarded_writes_total{result=\"answered\"} %" PRIu64 "\n"
+                  "edgeflag_replication_forwarded_writes_total{result=\"unavailable\"} %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_downstream_streams Replication streams served to downstream nodes.\n"
+                  "# TYPE edgeflag_replication_downstream_streams gauge\n"
+                  "edgeflag_replication_downstream_streams %u\n",
+                  ef_node_version(s->node), lag, s->replica ? (st.connected ? 1 : 0) : 1,
+                  st.reconnects, st.applied, st.dumps_loaded, st.forwarded, st.forward_failed,
+                  ef_feed_subscribers(s->feed));
+}
+
+/* ---- the cluster status stream ---- */
+
+typedef struct cl_sub cl_sub;
+struct cl_sub {
+    ef_cluster_hub *h;
+    ef_http_stream *stream;
+    uint64_t gen; /* the document generation sent last (under the stream lock via fill) */
+    bool closed;  /* under h->mu */
+    cl_sub *next;
+};
+
+struct ef_cluster_hub {
+    ef_sync *s;
+    pthread_mutex_t mu; /* the subscriber list */
+    cl_sub *subs;
+    pthread_mutex_t doc_mu; /* the latest document; never held while waking */
+    ef_buf doc;
+    uint64_t doc_gen;
+    pthread_t thread;
+    bool running;
+    bool stop; /* under s->mu */
+};
+
+static int cl_fill(void *state, ef_buf *out)
+{
+    cl_sub *c = state;
+    int r = 0;
+    pthread_mutex_lock(&c->h->doc_mu);
+    if (c->h->doc_gen && c->gen != c->h->doc_gen) {
+        ef_buf_puts(out, "event: status\ndata: ");
+        ef_buf_append(out, c->h->doc.data, c->h->doc.len);
+        ef_buf_puts(out, "\n\n");
+        c->gen = c->h->doc_gen;
+        r = 1;
+    }
+    pthread_mutex_unlock(&c->h->doc_mu);
+    return r;
+}
+
+static void cl_done(void *state)
+{
+    cl_sub *c = state;
+    ef_cluster_hub *h = c->h;
+    pthread_mutex_lock(&h->mu);
+    for (cl_sub **pp = &h->subs; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    pthread_mutex_unlock(&h->mu);
+    free(c);
+}
+
+static void cl_publish(ef_cluster_hub *h)
+{
+    ef_buf doc;
+    ef_buf_init(&doc);
+    ef_sync_status_json(h->s, &doc);
+    if (!ef_buf_ok(&doc)) {
+        ef_buf_free(&doc);
+        return;
+    }
+    pthread_mutex_lock(&h->doc_mu);
+    ef_buf old = h->doc;
+    h->doc = doc;
+    h->doc_gen++;
+    pthread_mutex_unlock(&h->doc_mu);
+    ef_buf_free(&old);
+    pthread_mutex_lock(&h->mu);
+    for (cl_sub *c = h->subs; c; c = c->next) ef_http_stream_wake(c->stream);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Publishes the status on every change, at most every 50 ms, and at least every second. */
+static void *cl_main(void *arg)
+{
+    ef_cluster_hub *h = arg;
+    ef_sync *s = h->s;
+    pthread_mutex_lock(&s->mu);
+    while (!h->stop) {
+        uint64_t gen = s->status_gen;
+        struct timespec until;
+        deadline_after(&until, 1000);
+        while (!h->stop && gen == s->status_gen &&
+               pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {
+        }
+        if (h->stop) break;
+        pthread_mutex_unlock(&s->mu);
+        cl_publish(h);
+        struct timespec pause = {0, 50000000L};
+        nanosleep(&pause, NULL);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void on_cluster_stream(ef_http_req *req, void *ctx)
+{
+    ef_cluster_hub *h = ctx;
+    cl_sub *c = calloc(1, sizeof(*c));
+    if (!c) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
+    c->h = h;
+    static const ef_http_stream_ops ops = {.fill = cl_fill, .done = cl_done};
+    ef_http_stream *st = ef_http_reply_stream(req, 200, "text/event-stream", &ops, c);
+    if (!st) {
+        free(c);
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    c->stream = st;
+    c->next = h->subs;
+    h->subs = c;
+    pthread_mutex_unlock(&h->mu);
+    /* the first document goes out at once */
+    ef_http_stream_wake(st);
+}
+
+ef_cluster_hub *ef_cluster_hub_new(ef_sync *s)
+{
+    ef_cluster_hub *h = calloc(1, sizeof(*h));
+    if (!h) return NULL;
+    h->s = s;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->doc_mu, NULL);
+    ef_buf_init(&h->doc);
+    return h;
+}
+
+int ef_cluster_hub_start(ef_cluster_hub *h)
+{
+    cl_publish(h);
+    if (pthread_create(&h->thread, NULL, cl_main, h) != 0) return -1;
+    h->running = true;
+    return 0;
+}
+
+void ef_cluster_hub_stop(ef_cluster_hub *h)
+{
+    if (!h || !h->running) return;
+    pthread_mutex_lock(&h->s->mu);
+    h->stop = true;
+    pthread_cond_broadcast(&h->s->cv);
+    pthread_mutex_unlock(&h->s->mu);
+    pthread_join(h->thread, NULL);
+    h->running = false;
+}
+
+void ef_cluster_hub_free(ef_cluster_hub *h)
+{
+    if (!h) return;
+    ef_cluster_hub_stop(h);
+    ef_buf_free(&h->doc);
+    pthread_mutex_destroy(&h->doc_mu);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+int ef_cluster_register(ef_router *r, ef_cluster_hub *h)
+{
+    int rc = 0;
+    rc |= ef_router_add(r, EF_GET, "/edgeflag/v1/cluster", on_cluster, h->s, EF_ROUTE_INTERNAL);
+    rc |= ef_router_add(r, EF_GET, "/edgeflag/v1/cluster/stream", on_cluster_stream, h,
+                        EF_ROUTE_INTERNAL);
+    rc |= ef_router_add(r, EF_GET | EF_HEAD, "/ready", on_ready, h->s, EF_ROUTE_OPEN);
+    return rc ? -1 : 0;
+}
+
+/* ---- the object ---- */
+
+static char *dup_or_null(const char *v)
+{
+    return v && *v ? strdup(v) : NULL;
+}
+
+ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t errlen)
+{
+    ef_sync *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->node = node;
+    s->cfg = *cfg;
+    s->replica = cfg->upstream && *cfg->upstream;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (s->replica) {
+        s->upstream = strdup(cfg->upstream);
+        if (!s->upstream) goto oom;
+        size_t n = strlen(s->upstream);
+        while (n && s->upstream[n - 1] == '/') s->upstream[--n] = '\0';
+        if (strncmp(s->upstream, "http://", 7) != 0 && strncmp(s->upstream, "https://", 8) != 0) {
+            snprintf(err, errlen, "--upstream must be an http:// or https:// URL, not '%s'", cfg->upstream);
+            ef_sync_free(s);
+            return NULL;
+        }
+        if (!node->store) {
+            snprintf(err, errlen, "--upstream needs a database (--db) to persist the replica's state");
+            ef_sync_free(s);
+            return NULL;
+        }
+        s->upstream_token = dup_or_null(cfg->upstream_token);
+        if (cfg->upstream_token && *cfg->upstream_token && !s->upstream_token) goto oom;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            snprintf(err, errlen, "libcurl failed to initialise");
+            ef_sync_free(s);
+            return NULL;
+        }
+        if (!(s->follower = ef_follower_new(s))) goto oom;
+    }
+    s->cfg.upstream = s->upstream;
+    s->cfg.upstream_token = s->upstream_token;
+    if (node->store && !(s->feed = ef_feed_new(s))) goto oom;
+    if (!(s->cluster = ef_cluster_hub_new(s))) goto oom;
+    if (s->replica && node->store) {
+        /* a replica restarted with its upstream down serves its persisted state at once */
+        uint64_t seq = 0, first = 0;
+        ef_store_err se;
+        if (ef_store_seq(node->store, &seq, &first, &se) == 0 && seq > 0) s->st.has_state = true;
+    }
+    return s;
+oom:
+    snprintf(err, errlen, "out of memory");
+    ef_sync_free(s);
+    return NULL;
+}
+
+int ef_sync_start(ef_sync *s, char *err, size_t errlen)
+{
+    if (ef_registry_listen(s->node->registry, on_publish, s) != 0) {
+        snprintf(err, errlen, "cannot listen to snapshot changes");
+        return -1;
+    }
+    s->started = true;
+    if (ef_metrics_add_collector(s->node->metrics, collect_metrics, s) != 0) {
+        snprintf(err, errlen, "cannot add replication metrics");
+        return -1;
+    }
+    if (s->feed && ef_feed_start(s->feed) != 0) {
+        snprintf(err, errlen, "cannot start the replication feed");
+        return -1;
+    }
+    if (ef_cluster_hub_start(s->cluster) != 0) {
+        snprintf(err, errlen, "cannot start the cluster status stream");
+        return -1;
+    }
+    if (s->follower && ef_follower_start(s->follower) != 0) {
+        snprintf(err, errlen, "cannot start the replication follower");
+        return -1;
+    }
+    return 0;
+}
+
+void ef_sync_stop(ef_sync *s)
+{
+    if (!s) return;
+    ef_follower_stop(s->follower);
+    ef_cluster_hub_stop(s->cluster);
+    ef_feed_stop(s->feed);
+    if (s->started) ef_registry_unlisten(s->node->registry, on_publish, s);
+    s->started = false;
+}
+
+void ef_sync_free(ef_sync *s)
+{
+    if (!s) return;
+    ef_sync_stop(s);
+    ef_follower_free(s->follower);
+    ef_cluster_hub_free(s->cluster);
+    ef_feed_free(s->feed);
+    if (s->replica && s->follower) curl_global_cleanup();
+    free(s->upstream);
+    free(s->upstream_token);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int ef_api_register_sync(ef_router *r, ef_node *node)
+{
+    ef_sync *s = node->sync;
+    if (!s) return 0;
+    if (s->feed && ef_feed_register(r, s->feed) != 0) return -1;
+    return ef_cluster_register(r, s->cluster);
+}

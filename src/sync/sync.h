@@ -1,0 +1,58 @@
+/*
+ * sync.h - edge replication: the change-log feed every node serves (feed.c), the follower a
+ * replica runs against its upstream (follower.c), write forwarding and version waits (forwarder.c),
+ * and the cluster status, readiness and metrics built on them (status.c). docs/replication.md is
+ * the user's view.
+ *
+ * One ef_sync per running server, owned by cmd_serve: created before the routes are registered,
+ * started before the HTTP server, stopped after it. It must never let a node's version go
+ * backwards, never serve a half-applied upstream transaction, and never make an outbound call
+ * without a timeout.
+ */
+#ifndef EF_SYNC_SYNC_H
+#define EF_SYNC_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/node.h"
+#include "http/http.h"
+
+typedef struct ef_sync ef_sync;
+
+typedef struct ef_sync_config {
+    const char *upstream;         /* replica mode: base URL of the node to follow; NULL otherwise */
+    const char *upstream_token;   /* bearer token for the upstream's feed (or NULL) */
+    unsigned write_wait_ms;       /* forwarded write: how long to wait until it is applied here */
+    unsigned min_version_wait_ms; /* X-Edgeflag-Min-Version: how long a request may wait */
+    unsigned max_staleness_s;     /* readiness fails when lag exceeds this (0: never) */
+    uint64_t log_keep_entries;    /* change-log retention by count (0: keep everything) */
+    unsigned log_max_age_s;       /* change-log retention by age (0: keep everything) */
+} ef_sync_config;
+
+/* Copies cfg. Returns NULL with a message in err. The node's store may be NULL (directory or
+ * snapshot mode): then only the status routes exist. */
+ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t errlen);
+/* Starts the feed thread and, in replica mode, the follower. Returns 0 or -1 with err. */
+int ef_sync_start(ef_sync *s, char *err, size_t errlen);
+/* Stops every thread and closes every outbound connection; call after the HTTP server stopped. */
+void ef_sync_stop(ef_sync *s);
+void ef_sync_free(ef_sync *s);
+
+/* Routes: GET /edgeflag/v1/replication/stream, /edgeflag/v1/cluster, /edgeflag/v1/cluster/stream,
+ * /ready. Registered from ef_api_register; node->sync must be set (NULL registers nothing). */
+int ef_api_register_sync(ef_router *r, ef_node *node);
+
+/* The `before` hook part: X-Edgeflag-Min-Version waits, and on a replica write forwarding.
+ * Returns true when it answered the request. Blocks at most the configured waits plus the
+ * forwarding timeout. */
+bool ef_sync_before(ef_sync *s, ef_http_req *req);
+/* The `finish` hook part: on a primary, a write's X-Edgeflag-Version is the store's seq after it
+ * (also for writes that publish no snapshot, like token changes), and the feed is woken. */
+void ef_sync_finish(ef_sync *s, ef_http_req *req);
+
+/* Waits until the node's version reaches v or timeout_ms passes; returns whether it did. */
+bool ef_sync_wait_version(ef_sync *s, uint64_t v, unsigned timeout_ms);
+
+#endif
