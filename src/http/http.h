@@ -79,13 +79,16 @@ const ef_route *ef_http_route(const ef_http_req *req);
 ef_bytes ef_http_param(const ef_http_req *req, const char *name);
 /* Query parameter (first value) or NULL. */
 const char *ef_http_query(const ef_http_req *req, const char *name);
+/* Every query parameter, decoded, in order (for handlers that pass a request on). */
+void ef_http_query_each(const ef_http_req *req, void (*fn)(const char *name, const char *value, void *ctx),
+                        void *ctx);
 /* Request header (case-insensitive) or NULL. */
 const char *ef_http_header(const ef_http_req *req, const char *name);
 ef_bytes ef_http_body(const ef_http_req *req);
 ef_arena *ef_http_arena(ef_http_req *req);
 /* The response body buffer; handlers append to it then call ef_http_reply. */
 ef_buf *ef_http_out(ef_http_req *req);
-/* Remote address as text. */
+/* Remote address as text: "ip:port", "[ipv6]:port". */
 const char *ef_http_peer(const ef_http_req *req);
 /* Opaque value the server attached (the node), and per-request user data for middlewares. */
 void *ef_http_app(const ef_http_req *req);

@@ -109,6 +109,26 @@ const char *ef_http_query(const ef_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct query_walk {
+    void (*fn)(const char *name, const char *value, void *ctx);
+    void *ctx;
+} query_walk;
+
+static enum MHD_Result query_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    query_walk *w = cls;
+    w->fn(key, value ? value : "", w->ctx);
+    return MHD_YES;
+}
+
+void ef_http_query_each(const ef_http_req *req, void (*fn)(const char *name, const char *value, void *ctx),
+                        void *ctx)
+{
+    query_walk w = {fn, ctx};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_each, &w);
+}
+
 const char *ef_http_header(const ef_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -355,10 +375,16 @@ static void set_peer(ef_http_req *req, struct MHD_Connection *conn)
     req->peer[0] = '\0';
     if (!ci || !ci->client_addr) return;
     const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->peer, sizeof(req->peer));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer, sizeof(req->peer));
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(req->peer, sizeof(req->peer), "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(req->peer, sizeof(req->peer), "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
+    }
 }
 
 static void dispatch(ef_http_server *srv, ef_http_req *req)

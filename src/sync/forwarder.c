@@ -27,8 +27,24 @@
 #define FORWARD_BODY_MAX (16u << 20)
 
 /* Query parameters Flipt's write routes read (the gateway accepts both spellings). */
-static const char *const forwarded_query[] = {"variantId", "variant_id", "namespaceKey",
-                                              "namespace_key", "force", NULL};
+/* Appends one query parameter, escaped again, to the forwarded URL. */
+typedef struct query_out {
+    CURL *curl;
+    ef_buf *url;
+    bool first;
+} query_out;
+
+static void append_query(const char *name, const char *value, void *ctx)
+{
+    query_out *q = ctx;
+    char *n = curl_easy_escape(q->curl, name, 0), *v = curl_easy_escape(q->curl, value, 0);
+    if (n && v) {
+        ef_buf_printf(q->url, "%c%s=%s", q->first ? '?' : '&', n, v);
+        q->first = false;
+    }
+    curl_free(n);
+    curl_free(v);
+}
 
 static bool is_write(ef_http_method m)
 {
@@ -125,15 +141,9 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
     CURL *c = curl_easy_init();
     struct curl_slist *hdrs = NULL;
     char h[1200];
-    bool first = true;
-    for (int i = 0; c && forwarded_query[i]; i++) {
-        const char *v = ef_http_query(req, forwarded_query[i]);
-        if (!v) continue;
-        char *e = curl_easy_escape(c, v, 0);
-        if (!e) continue;
-        ef_buf_printf(&url, "%c%s=%s", first ? '?' : '&', forwarded_query[i], e);
-        curl_free(e);
-        first = false;
+    if (c) { /* every query parameter goes along, as the caller wrote it */
+        query_out q = {c, &url, true};
+        ef_http_query_each(req, append_query, &q);
     }
     ef_buf_putc(&url, '\0');
     static const char *const pass[] = {"Authorization", "Content-Type", "Accept", NULL};
