@@ -8,7 +8,7 @@ level=${1:-build}
 
 build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
             libsqlite3-dev sqlite3 libcurl4-openssl-dev zlib1g-dev liburcu-dev libcmocka-dev)
-test_pkgs=(clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus)
+test_pkgs=(clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
 
 pkgs=("${build_pkgs[@]}")

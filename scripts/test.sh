@@ -62,3 +62,7 @@ node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs client_en
 
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
 node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs
+
+step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
+scripts/npm-ci.sh tests/e2e
+node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs

@@ -291,14 +291,17 @@ static void *cl_main(void *arg)
     ef_cluster_hub *h = arg;
     ef_sync *s = h->s;
     pthread_mutex_lock(&s->mu);
+    /* gen is the generation last published: taken just before each publish (not at the top of
+     * the loop), so a change landing while we publish or pause is sent at once, not a second later */
+    uint64_t gen = s->status_gen;
     while (!h->stop) {
-        uint64_t gen = s->status_gen;
         struct timespec until;
         deadline_after(&until, 1000);
         while (!h->stop && gen == s->status_gen &&
                pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {
         }
         if (h->stop) break;
+        gen = s->status_gen;
         pthread_mutex_unlock(&s->mu);
         cl_publish(h);
         struct timespec pause = {0, 50000000L};

@@ -1,0 +1,258 @@
+// app.js - the UI's entry point: routes URLs to views, keeps the namespace switch and navigation
+// current, asks for a token when authentication is on, and re-renders the open view when the
+// live stream says the node's data changed (unless the user is in the middle of editing a form).
+// It must never reload the page to show new data, and never drop what a user is typing.
+import * as api from './api.js';
+import { h } from './dom.js';
+import { Live } from './live.js';
+import { flagsView, newFlagView } from './flags.js';
+import { flagView } from './flag.js';
+import { segmentsView, segmentView, newSegmentView } from './segments.js';
+import { consoleView } from './console.js';
+import { clusterView } from './cluster.js';
+import { namespacesView } from './namespaces.js';
+
+const ROUTES = [
+  [/^\/namespaces\/?$/, namespacesView, 'namespaces'],
+  [/^\/namespaces\/([^/]+)\/flags\/?$/, flagsView, 'flags'],
+  [/^\/namespaces\/([^/]+)\/flags\/new$/, newFlagView, 'flags'],
+  [/^\/namespaces\/([^/]+)\/flags\/([^/]+)$/, flagView, 'flags'],
+  [/^\/namespaces\/([^/]+)\/segments\/?$/, segmentsView, 'segments'],
+  [/^\/namespaces\/([^/]+)\/segments\/new$/, newSegmentView, 'segments'],
+  [/^\/namespaces\/([^/]+)\/segments\/([^/]+)$/, segmentView, 'segments'],
+  [/^\/namespaces\/([^/]+)\/console\/?$/, consoleView, 'console'],
+  [/^\/cluster\/?$/, clusterView, 'cluster'],
+];
+
+const state = {
+  ns: localStorage.getItem('edgeflag.ns') || 'default',
+  namespaces: [],
+  live: new Live(),
+  renderSeq: 0,
+  rendering: false,
+  renderedVersion: 0, // the node version the page on screen reflects
+  current: null, // {view, params, nav}
+};
+
+const main = document.getElementById('main');
+
+export function navigate(path, replace = false) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  route(true);
+}
+
+function match(path) {
+  for (const [re, view, nav] of ROUTES) {
+    const m = re.exec(path);
+    if (m) return { view, nav, params: m.slice(1).map(decodeURIComponent) };
+  }
+  return null;
+}
+
+async function route(focusMain) {
+  const path = location.pathname;
+  const m = match(path);
+  if (!m) {
+    navigate(`/namespaces/${encodeURIComponent(state.ns)}/flags`, true);
+    return;
+  }
+  if (m.nav !== 'namespaces' && m.nav !== 'cluster' && m.params[0] && m.params[0] !== state.ns) {
+    state.ns = m.params[0];
+    localStorage.setItem('edgeflag.ns', state.ns);
+  }
+  state.current = m;
+  updateNav();
+  await render(focusMain);
+}
+
+// Renders the current view into <main>. A later render wins over a slower earlier one.
+async function render(focusMain, keepFocus) {
+  const m = state.current;
+  if (!m) return;
+  const seq = ++state.renderSeq;
+  const ctx = { ns: state.ns, params: m.params, navigate, refresh: () => render(false, true), live: state.live, reloadNamespaces };
+  const seen = { version: Infinity };
+  let node;
+  state.rendering = true;
+  try {
+    api.trackVersions(seen); // every read until the view resolves (extra reads only lower it)
+    node = await m.view(ctx);
+  } catch (e) {
+    node = h('section', { class: 'panel' }, h('h1', {}, 'Something went wrong'),
+      h('p', { class: 'error', role: 'alert' }, e.message));
+  }
+  if (seq !== state.renderSeq) return;
+  api.trackVersions(null);
+  state.rendering = false;
+  state.renderedVersion = seen.version === Infinity ? (state.live.version ?? 0) : seen.version;
+  const focus = keepFocus ? focusPath() : null;
+  const scroll = window.scrollY;
+  main.replaceChildren(node);
+  if (focus) restoreFocus(focus);
+  if (keepFocus) window.scrollTo(0, scroll);
+  if (focusMain) {
+    const h1 = main.querySelector('h1');
+    document.title = `${h1 ? h1.textContent : 'edgeflag'} · edgeflag`;
+    main.focus({ preventScroll: true });
+  }
+}
+
+const FOCUSABLE = 'a[href],button,input,select,textarea,summary,[tabindex="0"]';
+function focusPath() {
+  const a = document.activeElement;
+  if (!a || !main.contains(a) || a === main) return null;
+  return { id: a.id && !/^ui\d+-/.test(a.id) ? a.id : '', index: [...main.querySelectorAll(FOCUSABLE)].indexOf(a) };
+}
+function restoreFocus(f) {
+  const el = (f.id && document.getElementById(f.id)) || main.querySelectorAll(FOCUSABLE)[f.index];
+  if (el) el.focus({ preventScroll: true });
+}
+
+// True when the user is editing: a form with unsaved input, or an open dialog.
+function busy() {
+  return !!main.querySelector('form[data-dirty]') || !!document.querySelector('dialog[open]');
+}
+
+function updateNav() {
+  const ns = encodeURIComponent(state.ns);
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    const nav = a.dataset.nav;
+    if (nav === 'flags' || nav === 'segments' || nav === 'console') a.setAttribute('href', `/namespaces/${ns}/${nav}`);
+    if (state.current && state.current.nav === nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const sel = document.getElementById('ns-select');
+  sel.replaceChildren(...state.namespaces.map((n) => h('option', { value: n.key }, n.name || n.key)));
+  if (!state.namespaces.some((n) => n.key === state.ns)) sel.append(h('option', { value: state.ns }, state.ns));
+  sel.value = state.ns;
+}
+
+async function reloadNamespaces() {
+  try {
+    const r = await api.get('/api/v1/namespaces');
+    state.namespaces = r.namespaces || [];
+  } catch {
+    state.namespaces = [];
+  }
+  updateNav();
+}
+
+function onNamespaceChange(ev) {
+  const ns = ev.target.value;
+  state.ns = ns;
+  localStorage.setItem('edgeflag.ns', ns);
+  const nav = state.current && ['flags', 'segments', 'console'].includes(state.current.nav) ? state.current.nav : 'flags';
+  navigate(`/namespaces/${encodeURIComponent(ns)}/${nav}`);
+}
+
+function liveLabel(live) {
+  const el = document.getElementById('live');
+  const st = live.status;
+  let text;
+  if (live.state === 'live') text = `${st.role || 'node'} · v${st.version}${st.role === 'replica' ? (st.connected ? ' · in sync' : ' · upstream lost') : ''}`;
+  else if (live.state === 'standalone') text = `standalone · v${live.version ?? '?'}`;
+  else if (live.state === 'reconnecting') text = 'reconnecting…';
+  else text = 'connecting…';
+  el.textContent = text;
+  el.dataset.state = live.state === 'live' && st.role === 'replica' && !st.connected ? 'warn' : live.state;
+}
+
+// ---- authentication ----------------------------------------------------------------------------
+
+let prompting = null;
+function askToken(message) {
+  if (prompting) return prompting;
+  const dlg = document.getElementById('token-dialog');
+  const form = document.getElementById('token-form');
+  const input = document.getElementById('token-input');
+  const err = document.getElementById('token-error');
+  err.textContent = message || '';
+  input.value = '';
+  prompting = new Promise((resolve) => {
+    const submit = async (ev) => {
+      ev.preventDefault();
+      const t = input.value.trim();
+      if (!t) {
+        err.textContent = 'Enter a token.';
+        input.setAttribute('aria-invalid', 'true');
+        return;
+      }
+      api.setToken(t);
+      try {
+        await api.get('/api/v1/namespaces');
+      } catch (e) {
+        api.setToken('');
+        err.textContent = e.message;
+        input.setAttribute('aria-invalid', 'true');
+        input.focus();
+        return;
+      }
+      input.removeAttribute('aria-invalid');
+      form.removeEventListener('submit', submit);
+      dlg.close();
+      prompting = null;
+      resolve();
+    };
+    form.addEventListener('submit', submit);
+    dlg.addEventListener('cancel', (ev) => ev.preventDefault()); // a token is required
+    dlg.showModal();
+    input.focus();
+  });
+  return prompting;
+}
+
+async function authRequired() {
+  try {
+    const r = await fetch('/auth/v1/method');
+    const j = await r.json();
+    return (j.methods || []).some((m) => m.method === 'METHOD_TOKEN' && m.enabled);
+  } catch {
+    return false;
+  }
+}
+
+async function start() {
+  document.addEventListener('click', (ev) => {
+    const a = ev.target.closest('a[href]');
+    if (!a || a.target || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+    const url = new URL(a.href, location.href);
+    if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
+    ev.preventDefault();
+    navigate(url.pathname + url.search);
+  });
+  window.addEventListener('popstate', () => route(true));
+  document.getElementById('ns-select').addEventListener('change', onNamespaceChange);
+
+  api.onUnauthorized(async (e) => {
+    api.setToken('');
+    await askToken(e.message);
+    state.live.start();
+    await reloadNamespaces();
+    render(false);
+  });
+  if ((await authRequired()) && !api.token()) await askToken('');
+
+  state.live.subscribe((live, changed) => {
+    liveLabel(live);
+    const behind = live.version !== null && live.version > state.renderedVersion;
+    if (!behind || state.rendering) return;
+    if (!busy()) {
+      if (changed) reloadNamespaces();
+      render(false, true);
+    } else if (changed) {
+      showBanner('This data changed on the server. Save or cancel your edit to see the new state.');
+    }
+  });
+  state.live.start();
+  await reloadNamespaces();
+  await route(false);
+}
+
+function showBanner(text) {
+  const b = document.getElementById('banner');
+  b.replaceChildren(text, ' ', h('button', { type: 'button', onclick: () => { b.hidden = true; render(false, true); } }, 'Show changes'));
+  b.hidden = false;
+}
+
+start();
