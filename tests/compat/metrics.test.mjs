@@ -14,7 +14,7 @@ test('metrics follow the traffic and pass promtool', async () => {
     await call(srv.url, 'POST', '/api/v1/flags', { key: 'm', name: 'dup' }); // refused: not unique
     for (let i = 0; i < 7; i++) await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'm', entityId: `e${i}` });
     await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'missing', entityId: 'e' });
-    await call(srv.url, 'GET', '/nope');
+    await call(srv.url, 'GET', '/api/nope');
     const r = await fetch(srv.url + '/metrics');
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
