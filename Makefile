@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE      ?= cmake
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz clean format demo
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz clean format demo demo-libsql
 
 all: build
 
@@ -37,6 +37,10 @@ bench: bench-deps build
 # A primary and two replicas ("iad", "dfw", "lhr") on three local ports; a write on one shows on the others.
 demo: build
 	scripts/demo.sh $(BUILD)/edgeflag
+
+# The libSQL test server and two nodes ("iad", "lhr") on that one database; a change on one shows on the other.
+demo-libsql: build
+	scripts/demo-libsql.sh $(BUILD)/edgeflag
 
 fuzz: test-deps
 	scripts/fuzz.sh

@@ -60,9 +60,18 @@ node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs client_en
 
 # further test steps (one block each)
 
-step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs
+step "libSQL: the Hrana test peer against @libsql/client, then edgeflag on it (two nodes, restarts, files; Flipt-client suite)"
+scripts/npm-ci.sh tests/libsql
+node_tests libsql-peer-tests tests/libsql peer.test.mjs
+node_tests libsql-cluster-tests tests/libsql cluster.test.mjs
+(cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../libsql/with-peer.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs) >"$root/build/libsql-compat-tests.log" 2>&1 \
+  || { grep -E -A30 '^not ok' "$root/build/libsql-compat-tests.log" | head -120; exit 1; }
+grep -E '^# (tests|pass|fail)' "$root/build/libsql-compat-tests.log"
+tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
 
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
 scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs
+
+step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs

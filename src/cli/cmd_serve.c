@@ -188,7 +188,8 @@ int ef_cmd_serve(int argc, char **argv)
     } else {
         node.role = "primary";
         source = cfg.db ? cfg.db : EF_SQLITE_DEFAULT_PATH;
-        ef_store_open_opts so = {.registry = node.registry, .token = cfg.db_token};
+        ef_store_open_opts so = {.registry = node.registry, .token = cfg.db_token,
+                                 .poll_ms = cfg.db_poll_ms, .cache_path = cfg.db_cache};
         ef_store_err se;
         if (!(node.store = ef_store_open(source, &so, &se))) {
             fprintf(stderr, "edgeflag: database %s: %s\n", source, se.message);

@@ -23,8 +23,10 @@ typedef struct setting {
 #define S(name, k, field, help) {name, k, offsetof(ef_serve_config, field), help}
 static const setting settings[] = {
     S("listen", T_STR, listen, "HOST:PORT to serve on (default 127.0.0.1:8080)"),
-    S("db", T_STR, db, "SQLite database path or file: URL (default ./data/edgeflag.db)"),
+    S("db", T_STR, db, "SQLite path or file: URL (default ./data/edgeflag.db), or libsql://HOST[?authToken=T] / http(s)://HOST:PORT"),
     S("db-token", T_STR, db_token, "token for a remote database (libSQL/Turso)"),
+    S("db-poll", T_UINT, db_poll_ms, "libSQL: ms between looks for other nodes' writes (default 1000)"),
+    S("db-cache", T_STR, db_cache, "libSQL: the local cache file (default ./data/libsql-SERVER.db)"),
     S("dir", T_STR, dir, "serve features.yml files under this directory, read-only"),
     S("snapshot", T_STR, snapshot, "serve one Flipt snapshot document file, read-only"),
     S("auth-token", T_STR, auth_token, "require authentication; accept this bearer token"),

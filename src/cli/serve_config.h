@@ -12,6 +12,8 @@ typedef struct ef_serve_config {
     char *listen;        /* HOST:PORT */
     char *db;            /* path or file: URL */
     char *db_token;      /* credentials for a remote database */
+    unsigned db_poll_ms; /* libSQL: interval of the look for other nodes' writes (0: 1000) */
+    char *db_cache;      /* libSQL: local cache file (NULL: under ./data/) */
     char *dir;           /* read-only directory mode */
     char *snapshot;      /* read-only single snapshot document */
     char *auth_token;    /* makes authentication required */

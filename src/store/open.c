@@ -23,6 +23,9 @@ static const struct {
 } backends[] = {
     {"file:", open_sqlite},
     /* further backends (one line each) */
+    {"libsql://", ef_libsql_open},
+    {"http://", ef_libsql_open},
+    {"https://", ef_libsql_open},
 };
 
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err)

@@ -66,6 +66,17 @@ int sq_migrate(sq *s, ef_store_err *err);
 /* SQL text `json_object('c1', <prefix>c1, ...)` for a table, into b. */
 void sq_row_json_sql(ef_buf *b, const sq_table *t, const char *prefix, bool pk_only);
 const sq_table *sq_table_find(ef_bytes name);
+/* The statement a replica applies one change with (an upsert of every column, or a delete by
+ * primary key; positional parameters in sq_table column order). Shared with the libSQL backend,
+ * which sends the same statements to the remote database. */
+void sq_apply_sql(ef_buf *b, const sq_table *t, bool del);
+/* Migration step v (1-based): its DDL (part 0) or its change-capture triggers (part 1), as
+ * statements separated by ";\n" at top level. Migration 1 seeds the default namespace (SQ_SEED_SQL,
+ * parameter ?1 = now) between the two parts. Used locally and, through Hrana, on a remote. */
+void sq_migration_sql(int v, int part, ef_buf *b);
+#define SQ_SEED_SQL \
+    "INSERT INTO namespaces VALUES ('default', 'Default', 'Default namespace', 1, ?1, ?1)"
+#define SQ_SCHEMA_VERSION 2
 
 /* Statement slots: one per distinct SQL text, so the cache never mixes them up. */
 enum {

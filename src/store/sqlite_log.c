@@ -264,6 +264,10 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
+    /* Last step before COMMIT: a remote database (libSQL) must accept the entry first, so the
+     * local cache never holds a write the database of record refused. */
+    if (s->opts.commit_hook && s->opts.commit_hook(s->opts.commit_ctx, seq, e.data, e.len, err))
+        goto fail;
     ef_buf_free(&e);
     return finish_commit(s, seq, err);
 fail:
@@ -431,6 +435,22 @@ out:
 
 /* ---- applying rows (replica side) ---- */
 
+void sq_apply_sql(ef_buf *b, const sq_table *t, bool del)
+{
+    if (del) {
+        ef_buf_printf(b, "DELETE FROM \"%s\" WHERE ", t->name);
+        for (int i = 0; t->pk[i]; i++) ef_buf_printf(b, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
+    } else {
+        ef_buf_printf(b, "INSERT INTO \"%s\" VALUES (", t->name);
+        for (int i = 0; t->cols[i]; i++) ef_buf_puts(b, i ? ", ?" : "?");
+        ef_buf_puts(b, ") ON CONFLICT(");
+        for (int i = 0; t->pk[i]; i++) ef_buf_printf(b, "%s\"%s\"", i ? ", " : "", t->pk[i]);
+        ef_buf_puts(b, ") DO UPDATE SET ");
+        for (int i = 0; t->cols[i]; i++)
+            ef_buf_printf(b, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", t->cols[i], t->cols[i]);
+    }
+}
+
 static sqlite3_stmt *apply_stmt(sq *s, size_t ti, bool del, ef_store_err *err)
 {
     sqlite3_stmt **slot = del ? &s->apply_delete[ti] : &s->apply_upsert[ti];
@@ -439,21 +459,9 @@ static sqlite3_stmt *apply_stmt(sq *s, size_t ti, bool del, ef_store_err *err)
         sqlite3_clear_bindings(*slot);
         return *slot;
     }
-    const sq_table *t = &sq_tables[ti];
     ef_buf b;
     ef_buf_init(&b);
-    if (del) {
-        ef_buf_printf(&b, "DELETE FROM \"%s\" WHERE ", t->name);
-        for (int i = 0; t->pk[i]; i++) ef_buf_printf(&b, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
-    } else {
-        ef_buf_printf(&b, "INSERT INTO \"%s\" VALUES (", t->name);
-        for (int i = 0; t->cols[i]; i++) ef_buf_puts(&b, i ? ", ?" : "?");
-        ef_buf_puts(&b, ") ON CONFLICT(");
-        for (int i = 0; t->pk[i]; i++) ef_buf_printf(&b, "%s\"%s\"", i ? ", " : "", t->pk[i]);
-        ef_buf_puts(&b, ") DO UPDATE SET ");
-        for (int i = 0; t->cols[i]; i++)
-            ef_buf_printf(&b, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", t->cols[i], t->cols[i]);
-    }
+    sq_apply_sql(&b, &sq_tables[ti], del);
     ef_buf_putc(&b, '\0');
     int rc = ef_buf_ok(&b) ? sqlite3_prepare_v3(s->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, slot,
                                                 NULL)

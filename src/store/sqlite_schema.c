@@ -164,8 +164,6 @@ static void triggers_sql(ef_buf *b, size_t from, size_t to)
     }
 }
 
-#define SQ_SCHEMA_VERSION 2
-
 int ef_sqlite_schema_version(void)
 {
     return SQ_SCHEMA_VERSION;
@@ -285,28 +283,12 @@ static int record_version(sq *s, int v, ef_store_err *err)
 static int seed_default(sq *s, ef_store_err *err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO namespaces VALUES ('default', 'Default', "
-                           "'Default namespace', 1, ?1, ?1)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, SQ_SEED_SQL, -1, &st, NULL) != SQLITE_OK)
         return sq_db_err(s, err, "seed");
     sqlite3_bind_int64(st, 1, ef_clock_wall_ns());
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "seed");
-}
-
-static int migration_1(sq *s, ef_store_err *err)
-{
-    if (sq_exec(s, MIGRATION_1, err) || seed_default(s, err)) return -1;
-    ef_buf b;
-    ef_buf_init(&b);
-    triggers_sql(&b, 0, SQ_TABLES_V1);
-    ef_buf_putc(&b, '\0');
-    int rc = ef_buf_ok(&b) ? sq_exec(s, b.data, err)
-                           : sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-    ef_buf_free(&b);
-    return rc;
 }
 
 /* Version 2: client tokens (Flipt's static-token authentication), stored as SHA-256 hashes only.
@@ -316,21 +298,42 @@ static const char MIGRATION_2[] =
     " name TEXT NOT NULL, description TEXT NOT NULL, namespace_key TEXT, metadata TEXT,"
     " expires_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
 
-static int migration_2(sq *s, ef_store_err *err)
+void sq_migration_sql(int v, int part, ef_buf *b)
 {
-    if (sq_exec(s, MIGRATION_2, err)) return -1;
+    if (part == 0) {
+        ef_buf_puts(b, v == 1 ? MIGRATION_1 : MIGRATION_2);
+        return;
+    }
+    if (v == 1)
+        triggers_sql(b, 0, SQ_TABLES_V1);
+    else
+        triggers_sql(b, SQ_TABLES_V1, sq_ntables);
+}
+
+/* Runs migration step v on the local database: DDL, the seed (step 1), then the triggers, so the
+ * seeded default namespace is initial state rather than a logged change. */
+static int migration_run(sq *s, int v, ef_store_err *err)
+{
     ef_buf b;
     ef_buf_init(&b);
-    triggers_sql(&b, SQ_TABLES_V1, sq_ntables);
-    ef_buf_putc(&b, '\0');
-    int rc = ef_buf_ok(&b) ? sq_exec(s, b.data, err)
-                           : sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    int rc = -1;
+    for (int part = 0; part < 2; part++) {
+        ef_buf_clear(&b);
+        sq_migration_sql(v, part, &b);
+        ef_buf_putc(&b, '\0');
+        if (!ef_buf_ok(&b)) {
+            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            goto out;
+        }
+        if (sq_exec(s, b.data, err)) goto out;
+        if (part == 0 && v == 1 && seed_default(s, err)) goto out;
+    }
+    rc = 0;
+out:
     ef_buf_free(&b);
     return rc;
 }
 
-typedef int (*migration_fn)(sq *s, ef_store_err *err);
-static const migration_fn MIGRATIONS[SQ_SCHEMA_VERSION] = {migration_1, migration_2};
 
 int sq_migrate(sq *s, ef_store_err *err)
 {
@@ -344,7 +347,7 @@ int sq_migrate(sq *s, ef_store_err *err)
         goto fail;
     }
     for (int i = v; i < SQ_SCHEMA_VERSION; i++)
-        if (MIGRATIONS[i](s, err) || record_version(s, i + 1, err)) goto fail;
+        if (migration_run(s, i + 1, err) || record_version(s, i + 1, err)) goto fail;
     if (sq_exec(s, "COMMIT", err)) goto fail;
     return 0;
 fail:

@@ -273,6 +273,11 @@ typedef struct ef_sqlite_opts {
     uint64_t log_keep_entries; /* change-log retention after each write; 0 keeps everything */
     int64_t log_max_age_ns;    /* also drop entries older than this; 0 keeps everything */
     bool no_create_dirs;       /* do not create the database file's directory */
+    /* Called by every logged write after its change-log entry is built and before the local
+     * COMMIT (never for apply_changes/load_dump). Returning -1 (with *err) rolls the write back.
+     * The libSQL backend sends the entry to the remote database here. */
+    int (*commit_hook)(void *ctx, uint64_t seq, const char *entry, size_t len, ef_store_err *err);
+    void *commit_ctx;
 } ef_sqlite_opts;
 
 /* The default database path of `edgeflag serve`, `import` and `export`. */

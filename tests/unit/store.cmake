@@ -1,9 +1,24 @@
-# SQLite store tests (ef_store): operations and validation, change log and replication, crash
-# safety under SIGKILL.
+# Store tests (ef_store): operations and validation, change log and replication, crash safety
+# under SIGKILL. The operation and change-log suites run once per backend from the same sources:
+# on SQLite, and on libSQL through the Hrana test peer (tests/libsql/with-peer.sh starts it and
+# sets EF_TEST_LIBSQL_URL, which test_store_helper.h reads).
 ef_unit_test(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
 target_link_libraries(test_store PRIVATE ef_store)
 ef_unit_test(test_store_log ${CMAKE_CURRENT_LIST_DIR}/test_store_log.c)
 target_link_libraries(test_store_log PRIVATE ef_store)
+find_program(EF_NODE node)
+if(EF_NODE)
+  foreach(t test_store test_store_log test_hrana)
+    add_test(NAME ${t}_libsql
+             COMMAND ${CMAKE_SOURCE_DIR}/tests/libsql/with-peer.sh $<TARGET_FILE:${t}>)
+    ef_test_env(${t}_libsql)
+    set_tests_properties(${t}_libsql PROPERTIES TIMEOUT 180 RESOURCE_LOCK libsql_npm)
+  endforeach()
+endif()
+# The Hrana client on its own (value encoding, batches, errors, stream reopening, keep-alive):
+# needs a Hrana server, so it only runs under with-peer.sh (above).
+add_executable(test_hrana ${CMAKE_CURRENT_LIST_DIR}/test_hrana.c)
+target_link_libraries(test_hrana PRIVATE ef_store PkgConfig::CMOCKA)
 # kill -9 test: 60 SIGKILLs of a writer; every acknowledged write must survive.
 add_executable(crash_store ${CMAKE_SOURCE_DIR}/tests/crash/crash_store.c)
 target_link_libraries(crash_store PRIVATE ef_store)

@@ -47,17 +47,19 @@ static void test_open_and_migrations(void **state)
     ef_store_close(t->s);
     /* a database from a newer edgeflag is refused */
     sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    char record[256];
+    tstore_record_path(t, "sub/dir/edgeflag.db", record, sizeof(record));
+    assert_int_equal(sqlite3_open(record, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (99, 0)", NULL, NULL,
                                   NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    ef_sqlite_opts o = {0};
-    assert_null(ef_sqlite_open(t->path, &o, &err));
+    assert_null(tstore_try_open(t, "sub/dir/edgeflag.db", false, false, 0, &err));
     assert_int_equal(err.code, EF_STORE_UNAVAILABLE);
     assert_non_null(strstr(err.message, "newer"));
     /* file: URIs work */
     char uri[200];
+    ef_sqlite_opts o = {0};
     snprintf(uri, sizeof(uri), "file:%s/uri.db?mode=rwc", t->dir);
     t->s = ef_sqlite_open(uri, &o, &err);
     assert_non_null(t->s);

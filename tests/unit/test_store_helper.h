@@ -1,7 +1,13 @@
 /*
- * test_store_helper.h - helpers for the SQLite store tests: a fresh database in a mkdtemp
- * directory, and assertions on store errors. Tests use real files, never an in-memory database,
- * so WAL, dumps and reopening behave as in production.
+ * test_store_helper.h - helpers for the store tests: a fresh database in a mkdtemp directory, and
+ * assertions on store errors. Tests use real files, never an in-memory database, so WAL, dumps and
+ * reopening behave as in production.
+ *
+ * The same tests run on every backend (tests/unit/store.cmake registers them once per backend):
+ * with EF_TEST_LIBSQL_URL set (a Hrana test peer started by tests/libsql/with-peer.sh), stores are
+ * opened as libSQL stores on a database of their own on that peer (sqld's /dev/{name} routing),
+ * with the local cache at the path a SQLite test would use; EF_TEST_LIBSQL_DIR is where the peer
+ * keeps its files, so a test can reach the database of record directly.
  */
 #ifndef EF_TEST_STORE_HELPER_H
 #define EF_TEST_STORE_HELPER_H
@@ -15,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "store/open.h"
 #include "store/store.h"
 
 #define B(s) ef_bytes_of(s)
@@ -28,27 +35,83 @@ typedef struct tstore {
     ef_arena a;
 } tstore;
 
-static inline void tstore_open_at(tstore *t, const char *name, bool registry)
+/* The libSQL test peer's URL, or NULL when the tests run on the SQLite backend. */
+static inline const char *tstore_libsql(void)
+{
+    const char *u = getenv("EF_TEST_LIBSQL_URL");
+    return u && *u ? u : NULL;
+}
+
+/* The peer's database name for a store at dir/name (its files are DIR/<that>.db). */
+static inline void tstore_remote_name(const tstore *t, const char *name, char *out, size_t n)
+{
+    const char *base = strrchr(t->dir, '/');
+    snprintf(out, n, "%s_%s", base ? base + 1 : t->dir, name);
+    for (char *p = out; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+}
+
+/* Opens dir/name on this run's backend (local: always SQLite, for a replica's side). */
+static inline ef_store *tstore_try_open(tstore *t, const char *name, bool registry, bool local,
+                                        uint64_t log_keep, ef_store_err *err)
 {
     snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
-    ef_sqlite_opts o = {0};
-    if (registry) {
-        if (!t->reg) t->reg = ef_registry_new();
-        o.registry = t->reg;
+    if (registry && !t->reg) t->reg = ef_registry_new();
+    if (local || !tstore_libsql()) {
+        ef_sqlite_opts o = {.registry = registry ? t->reg : NULL, .log_keep_entries = log_keep};
+        return ef_sqlite_open(t->path, &o, err);
     }
+    char rname[160], url[512];
+    tstore_remote_name(t, name, rname, sizeof(rname));
+    snprintf(url, sizeof(url), "%s/dev/%s", tstore_libsql(), rname);
+    ef_store_open_opts o = {.registry = registry ? t->reg : NULL, .cache_path = t->path,
+                            .log_keep_entries = log_keep, .poll_ms = 200};
+    return ef_store_open(url, &o, err);
+}
+
+/* The file holding the database of record of dir/name: the SQLite file, or the peer's file. */
+static inline void tstore_record_path(const tstore *t, const char *name, char *out, size_t n)
+{
+    if (!tstore_libsql()) {
+        snprintf(out, n, "%s/%s", t->dir, name);
+        return;
+    }
+    char rname[160];
+    tstore_remote_name(t, name, rname, sizeof(rname));
+    const char *d = getenv("EF_TEST_LIBSQL_DIR");
+    snprintf(out, n, "%s/%s.db", d ? d : ".", rname);
+}
+
+static inline void tstore_open_at(tstore *t, const char *name, bool registry)
+{
     ef_store_err err;
-    t->s = ef_sqlite_open(t->path, &o, &err);
+    t->s = tstore_try_open(t, name, registry, false, 0, &err);
     if (!t->s) fail_msg("open %s: %s", t->path, err.message);
 }
 
-static inline tstore *tstore_new(bool registry)
+static inline tstore *tstore_new_at(bool registry, bool local)
 {
     tstore *t = calloc(1, sizeof(*t));
     snprintf(t->dir, sizeof(t->dir), "/tmp/ef_store_XXXXXX");
     if (!mkdtemp(t->dir)) fail_msg("mkdtemp");
     ef_arena_init(&t->a, 65536);
-    tstore_open_at(t, "sub/dir/edgeflag.db", registry);
+    ef_store_err err;
+    t->s = tstore_try_open(t, "sub/dir/edgeflag.db", registry, local, 0, &err);
+    if (!t->s) fail_msg("open %s: %s", t->path, err.message);
     return t;
+}
+
+/* A store on this run's backend. */
+static inline tstore *tstore_new(bool registry)
+{
+    return tstore_new_at(registry, false);
+}
+
+/* A plain SQLite store whatever the backend (a replica fed by ef_store_apply_changes). */
+static inline tstore *tstore_new_local(bool registry)
+{
+    return tstore_new_at(registry, true);
 }
 
 static inline void tstore_free(tstore *t)
