@@ -19,6 +19,7 @@ const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const build = path.resolve(root, opt('--build', 'build'));
 const duration = Number(opt('--duration', '5'));
 const conns = Number(opt('--connections', '64'));
+const ROUNDS = Number(opt('--rounds', '5'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-httpbench-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,12 +89,6 @@ await sleep(300);
 const idleKiB = procStats(ef.pid).rssKiB;
 const sample = await fetch(efUrl + '/evaluate/v1/variant', { method: 'POST', body });
 const sampleText = await sample.text();
-await wrk(efUrl + '/evaluate/v1/variant', lua('warm.lua', 'POST', body), ef.pid); // warm-up, discarded
-const efVariant = await wrk(efUrl + '/evaluate/v1/variant', lua('variant.lua', 'POST', body), ef.pid);
-const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
-const loadedKiB = procStats(ef.pid).rssKiB;
-ef.kill('SIGTERM');
-
 // ---- nginx: a fixed body of the same size, same pinning ----
 const port = 20000 + Math.floor(Math.random() * 20000);
 const fixed = 'x'.repeat(sampleText.length);
@@ -103,16 +98,33 @@ const ng = spawn('taskset', ['-c', '0', 'nginx', '-c', path.join(tmp, 'nginx.con
 await waitPort(port);
 const workers = spawnSync('pgrep', ['-P', String(ng.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
 const ngPid = workers[0] ?? ng.pid;
-await wrk(`http://127.0.0.1:${port}/`, lua('nwarm.lua', 'POST', body), ngPid);
-const nginx = await wrk(`http://127.0.0.1:${port}/`, lua('nginx.lua', 'POST', body), ngPid);
+
+// Interleaved rounds (the VM's speed drifts; each round measures both servers back to back),
+// after one warm-up of each. The median round is reported, with the range.
+const variantScript = lua('variant.lua', 'POST', body);
+const nginxScript = lua('nginx.lua', 'POST', body);
+await wrk(efUrl + '/evaluate/v1/variant', variantScript, ef.pid);
+await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
+const rounds = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const e = await wrk(efUrl + '/evaluate/v1/variant', variantScript, ef.pid);
+  const n = await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
+  rounds.push({ e, n, ratio: e.rps / n.rps });
+}
+rounds.sort((a, b) => a.ratio - b.ratio);
+const mid = rounds[Math.floor(rounds.length / 2)];
+const efVariant = mid.e, nginx = mid.n;
+const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
+const loadedKiB = procStats(ef.pid).rssKiB;
+ef.kill('SIGTERM');
 ng.kill('SIGQUIT');
 await sleep(200);
 fs.rmSync(tmp, { recursive: true, force: true });
 
 const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLocaleString('en-US', { maximumFractionDigits: d }));
-console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes`);
+console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);
 console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag /evaluate/v1/variant      ${f(efVariant.rps).padStart(9)} req/s  p50 ${f(efVariant.p50, 3)} ms  p99 ${f(efVariant.p99, 3)} ms  CPU ${f(efVariant.cpuPerReqUs, 1)} us/req  non-2xx ${efVariant.errors}`);
-console.log(`  ratio edgeflag / nginx: ${(efVariant.rps / nginx.rps * 100).toFixed(0)} %`);
+console.log(`  ratio edgeflag / nginx: ${(mid.ratio * 100).toFixed(0)} % (median of ${ROUNDS} interleaved rounds; range ${(rounds[0].ratio * 100).toFixed(0)}-${(rounds[rounds.length - 1].ratio * 100).toFixed(0)} %)`);
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);
