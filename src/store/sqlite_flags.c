@@ -144,10 +144,7 @@ int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_e
     sq_bind_opt(st, 7, meta);
     sqlite3_bind_int64(st, 8, now);
     sqlite3_bind_int64(st, 9, now);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "create flag");
-        goto out;
-    }
+    if (sq_step_done(s, st, "create flag", err)) goto out;
     rc = sq_wtx_touch(s, ns, err);
 out:
     ef_arena_free(&a);
@@ -268,7 +265,7 @@ int sq_flag_set_default_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes variant_i
     sqlite3_bind_int64(st, 2, sq_now(s));
     sq_bind_bytes(st, 3, ns);
     sq_bind_bytes(st, 4, flag);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "default variant");
+    if (sq_step_done(s, st, "default variant", err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
 
@@ -311,10 +308,7 @@ static int flag_update(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_aren
     sqlite3_bind_int64(st, 6, sq_now(s));
     sq_bind_bytes(st, 7, ns);
     sq_bind_bytes(st, 8, in->key);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update flag");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update flag", err)) goto fail;
     if (sq_wtx_touch(s, ns, err) || sq_flag_read(s, ns, in->key, a, out, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:
@@ -329,7 +323,7 @@ int sq_flag_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
     sq_bind_bytes(st, 2, key);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "delete flag");
+    if (sq_step_done(s, st, "delete flag", err)) return -1;
     return sqlite3_changes(s->db) ? sq_wtx_touch(s, ns, err) : 0;
 }
 
@@ -421,7 +415,7 @@ int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_varia
     sq_bind_opt(st, 7, att);
     sqlite3_bind_int64(st, 8, now);
     sqlite3_bind_int64(st, 9, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create variant");
+    if (sq_step_done(s, st, "create variant", err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
 
@@ -464,10 +458,7 @@ static int variant_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
     sq_bind_opt(st, 4, att);
     sqlite3_bind_int64(st, 5, sq_now(s));
     sq_bind_bytes(st, 6, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update variant");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update variant", err)) goto fail;
     if (sq_wtx_touch(s, ns, err) || variant_read(s, ns, flag, id, a, out, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:
@@ -492,10 +483,7 @@ static int variant_delete(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_s
     sq_bind_bytes(st, 1, id);
     sq_bind_bytes(st, 2, ns);
     sq_bind_bytes(st, 3, flag);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete variant");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete variant", err)) goto fail;
     if (sqlite3_changes(s->db) && sq_wtx_touch(s, ns, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:

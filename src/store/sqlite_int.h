@@ -58,6 +58,8 @@ sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
 int sq_set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int sq_db_err(sq *s, ef_store_err *err, const char *what);
+/* Steps a statement that returns no rows: 0 when it ran to completion, else -1 with *err. */
+int sq_step_done(sq *s, sqlite3_stmt *st, const char *what, ef_store_err *err);
 void sq_bind_bytes(sqlite3_stmt *st, int i, ef_bytes b);
 void sq_bind_opt(sqlite3_stmt *st, int i, ef_bytes b); /* NULL when empty */
 ef_bytes sq_col_bytes(sqlite3_stmt *st, int i, ef_arena *a);

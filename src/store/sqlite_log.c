@@ -133,21 +133,21 @@ static int trim_tx(sq *s, uint64_t keep, int64_t max_age, ef_store_err *err)
         sqlite3_stmt *st = sq_stmt(s, SL_LOG_TRIM, "DELETE FROM changelog WHERE seq <= ?", err);
         if (!st) return -1;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)(seq - keep));
-        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "trim");
+        if (sq_step_done(s, st, "trim", err)) return -1;
     }
     if (max_age > 0) {
         sqlite3_stmt *st =
             sq_stmt(s, SL_LOG_TRIM_AGE, "DELETE FROM changelog WHERE time_ns < ?", err);
         if (!st) return -1;
         sqlite3_bind_int64(st, 1, ef_clock_wall_ns() - max_age);
-        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "trim");
+        if (sq_step_done(s, st, "trim", err)) return -1;
     }
     sqlite3_stmt *st = sq_stmt(s, SL_STATE_TRIMMED,
                                "UPDATE ef_state SET trimmed = MAX(trimmed, COALESCE("
                                "(SELECT MIN(seq) - 1 FROM changelog), seq)) WHERE id = 1",
                                err);
     if (!st) return -1;
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "trim");
+    if (sq_step_done(s, st, "trim", err)) return -1;
     return 0;
 }
 
@@ -245,17 +245,11 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_text(st, 3, e.data, (int)e.len, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "change log");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "change log", err)) goto fail;
     st = sq_stmt(s, SL_STATE_SEQ, "UPDATE ef_state SET seq = ? WHERE id = 1", err);
     if (!st) goto fail;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "seq");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "seq", err)) goto fail;
     st = sq_stmt(s, SL_PENDING_CLEAR, "DELETE FROM ef_pending", err);
     if (!st || sqlite3_step(st) != SQLITE_DONE) {
         if (st) sq_db_err(s, err, "pending");
@@ -580,10 +574,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
         if (!st) goto fail;
         sq_bind_bytes(st, 1, k->str);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)v->num);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sq_db_err(s, err, "version");
-            goto fail;
-        }
+        if (sq_step_done(s, st, "version", err)) goto fail;
         if (sq_wtx_touch(s, k->str, err)) goto fail;
     }
     /* The entry is logged verbatim under the same seq, so this store can feed replicas of its own
@@ -594,17 +585,11 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     sqlite3_bind_int64(st, 2, jtime && jtime->type == EF_JSON_NUMBER ? (sqlite3_int64)jtime->num
                                                                        : ef_clock_wall_ns());
     sqlite3_bind_text(st, 3, entry, (int)len, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "change log");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "change log", err)) goto fail;
     st = sq_stmt(s, SL_STATE_SEQ, "UPDATE ef_state SET seq = ? WHERE id = 1", err);
     if (!st) goto fail;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "seq");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "seq", err)) goto fail;
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
@@ -693,20 +678,14 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         }
         sq_bind_bytes(st, 1, v->key);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)v->num);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sq_db_err(s, err, "version");
-            goto fail;
-        }
+        if (sq_step_done(s, st, "version", err)) goto fail;
     }
     {
         sqlite3_stmt *st = sq_stmt(s, SL_LOG_MAXTRIM,
                                    "UPDATE ef_state SET seq = ?1, trimmed = ?1 WHERE id = 1", err);
         if (!st) goto fail;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)jseq->num);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sq_db_err(s, err, "seq");
-            goto fail;
-        }
+        if (sq_step_done(s, st, "seq", err)) goto fail;
     }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
     uint64_t dump_seq = (uint64_t)jseq->num; /* read before the tree's arena goes */

@@ -77,7 +77,7 @@ int sq_ns_create_tx(sq *s, const ef_store_ns_in *in, ef_store_err *err)
     sq_bind_bytes(st, 3, in->description);
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create namespace");
+    if (sq_step_done(s, st, "create namespace", err)) return -1;
     return sq_wtx_touch(s, in->key, err);
 }
 
@@ -171,10 +171,7 @@ static int ns_update(void *h, const ef_store_ns_in *in, ef_arena *a, ef_doc_name
     sq_bind_bytes(st, 2, in->description);
     sqlite3_bind_int64(st, 3, sq_now(s));
     sq_bind_bytes(st, 4, in->key);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update namespace");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update namespace", err)) goto fail;
     if (sqlite3_changes(s->db) == 0) {
         sq_set_err(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)in->key.n,
                    in->key.p);
@@ -229,17 +226,11 @@ static int ns_delete(void *h, ef_bytes key, ef_store_err *err)
     st = sq_stmt(s, SL_SEG_ALL, "DELETE FROM segments WHERE namespace_key = ?", err);
     if (!st) goto fail;
     sq_bind_bytes(st, 1, key);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete namespace");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete namespace", err)) goto fail;
     st = sq_stmt(s, SL_NS_DELETE, "DELETE FROM namespaces WHERE key = ?", err);
     if (!st) goto fail;
     sq_bind_bytes(st, 1, key);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete namespace");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete namespace", err)) goto fail;
     if (sq_wtx_touch(s, key, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:

@@ -138,7 +138,7 @@ static int rule_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_bytes *
         sq_bind_bytes(st, 2, ns);
         sq_bind_bytes(st, 3, keys[i]);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)i);
-        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "rule segments");
+        if (sq_step_done(s, st, "rule segments", err)) return -1;
     }
     return 0;
 }
@@ -166,7 +166,7 @@ int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in 
     sqlite3_bind_int(st, 5, n > 1 && in->op == EF_DOC_OP_AND ? 1 : 0);
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create rule");
+    if (sq_step_done(s, st, "create rule", err)) return -1;
     if (rule_segments_write(s, ns, *id, keys, n, err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
@@ -270,17 +270,11 @@ static int rule_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, const e
     sqlite3_bind_int(st, 1, n > 1 && in->op == EF_DOC_OP_AND ? 1 : 0);
     sqlite3_bind_int64(st, 2, sq_now(s));
     sq_bind_bytes(st, 3, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update rule");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update rule", err)) goto fail;
     st = sq_stmt(s, SL_RULESEG_DELETE, "DELETE FROM rule_segments WHERE rule_id = ?", err);
     if (!st) goto fail;
     sq_bind_bytes(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update rule");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update rule", err)) goto fail;
     if (rule_segments_write(s, ns, id, keys, n, err) || sq_wtx_touch(s, ns, err) ||
         sq_rule_read(s, ns, flag, id, a, out, err))
         goto fail;
@@ -312,7 +306,7 @@ static int rerank(sq *s, bool rollouts, ef_bytes ns, ef_bytes flag, const ef_byt
         sq_bind_bytes(st, 3, ids[i]);
         sq_bind_bytes(st, 4, ns);
         sq_bind_bytes(st, 5, flag);
-        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "order");
+        if (sq_step_done(s, st, "order", err)) return -1;
         if (sqlite3_changes(s->db) == 0)
             return sq_set_err(err, EF_STORE_NOT_FOUND, "%s \"%.*s/%.*s\" not found",
                               rollouts ? "rollout" : "rule", (int)ns.n, ns.p, (int)ids[i].n,
@@ -372,10 +366,7 @@ static int rule_delete(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_stor
     sq_bind_bytes(st, 1, id);
     sq_bind_bytes(st, 2, ns);
     sq_bind_bytes(st, 3, flag);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete rule");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete rule", err)) goto fail;
     if (sqlite3_changes(s->db) &&
         (rerank_remaining(s, false, ns, flag, err) || sq_wtx_touch(s, ns, err)))
         goto fail;
@@ -487,7 +478,7 @@ int sq_distribution_create_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
     sqlite3_bind_double(st, 4, (double)in->rollout);
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_int64(st, 6, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create distribution");
+    if (sq_step_done(s, st, "create distribution", err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
 
@@ -526,10 +517,7 @@ static int distribution_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes rul
     sqlite3_bind_double(st, 2, (double)in->rollout);
     sqlite3_bind_int64(st, 3, sq_now(s));
     sq_bind_bytes(st, 4, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update distribution");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update distribution", err)) goto fail;
     if (sq_wtx_touch(s, ns, err) || dist_read(s, rule, id, a, out, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:
@@ -557,10 +545,7 @@ static int distribution_delete(void *h, ef_bytes ns, ef_bytes flag, ef_bytes rul
     sq_bind_bytes(st, 3, variant);
     sq_bind_bytes(st, 4, ns);
     sq_bind_bytes(st, 5, flag);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete distribution");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete distribution", err)) goto fail;
     if (sqlite3_changes(s->db) && sq_wtx_touch(s, ns, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:
@@ -645,7 +630,7 @@ static int rollout_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_byte
                                err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "rollout segments");
+    if (sq_step_done(s, st, "rollout segments", err)) return -1;
     for (size_t i = 0; i < n; i++) {
         st = sq_stmt(s, SL_ROSEG_INSERT, "INSERT INTO rollout_segments VALUES (?, ?, ?, ?)", err);
         if (!st) return -1;
@@ -653,7 +638,7 @@ static int rollout_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_byte
         sq_bind_bytes(st, 2, ns);
         sq_bind_bytes(st, 3, keys[i]);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)i);
-        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "rollout segments");
+        if (sq_step_done(s, st, "rollout segments", err)) return -1;
     }
     return 0;
 }
@@ -695,7 +680,7 @@ int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollo
     sqlite3_bind_int(st, 9, n > 1 && in->op == EF_DOC_OP_AND ? 1 : 0);
     sqlite3_bind_int64(st, 10, now);
     sqlite3_bind_int64(st, 11, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create rollout");
+    if (sq_step_done(s, st, "create rollout", err)) return -1;
     if (rollout_segments_write(s, ns, *id, keys, n, err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
@@ -808,10 +793,7 @@ static int rollout_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
     sqlite3_bind_int(st, 4, n > 1 && in->op == EF_DOC_OP_AND ? 1 : 0);
     sqlite3_bind_int64(st, 5, sq_now(s));
     sq_bind_bytes(st, 6, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update rollout");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update rollout", err)) goto fail;
     if ((in->type == EF_DOC_ROLLOUT_SEGMENT && rollout_segments_write(s, ns, id, keys, n, err)) ||
         sq_wtx_touch(s, ns, err) || rollout_read(s, ns, flag, id, a, out, err))
         goto fail;
@@ -835,10 +817,7 @@ static int rollout_delete(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_s
     sq_bind_bytes(st, 1, id);
     sq_bind_bytes(st, 2, ns);
     sq_bind_bytes(st, 3, flag);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete rollout");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete rollout", err)) goto fail;
     if (sqlite3_changes(s->db) &&
         (rerank_remaining(s, true, ns, flag, err) || sq_wtx_touch(s, ns, err)))
         goto fail;

@@ -192,6 +192,11 @@ int sq_db_err(sq *s, ef_store_err *err, const char *what)
     return sq_set_err(err, code, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
+int sq_step_done(sq *s, sqlite3_stmt *st, const char *what, ef_store_err *err)
+{
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : sq_db_err(s, err, what);
+}
+
 sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err)
 {
     sqlite3_stmt *st = s->stmts[slot];

@@ -126,7 +126,7 @@ int sq_segment_create_tx(sq *s, ef_bytes ns, const ef_store_segment_in *in, ef_s
     sqlite3_bind_int(st, 5, (int)in->match_type);
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create segment");
+    if (sq_step_done(s, st, "create segment", err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
 
@@ -223,10 +223,7 @@ static int segment_update(void *h, ef_bytes ns, const ef_store_segment_in *in, e
     sqlite3_bind_int64(st, 4, sq_now(s));
     sq_bind_bytes(st, 5, ns);
     sq_bind_bytes(st, 6, in->key);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update segment");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update segment", err)) goto fail;
     if (sqlite3_changes(s->db) == 0) {
         not_found_segment(err, ns, in->key);
         goto fail;
@@ -258,7 +255,7 @@ int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
     sq_bind_bytes(st, 2, key);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "delete segment");
+    if (sq_step_done(s, st, "delete segment", err)) return -1;
     return sqlite3_changes(s->db) ? sq_wtx_touch(s, ns, err) : 0;
 }
 
@@ -322,7 +319,7 @@ int sq_constraint_create_tx(sq *s, ef_bytes ns, ef_bytes seg, const ef_store_con
     sq_bind_bytes(st, 8, in->description);
     sqlite3_bind_int64(st, 9, now);
     sqlite3_bind_int64(st, 10, now);
-    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "create constraint");
+    if (sq_step_done(s, st, "create constraint", err)) return -1;
     return sq_wtx_touch(s, ns, err);
 }
 
@@ -366,10 +363,7 @@ static int constraint_update(void *h, ef_bytes ns, ef_bytes seg, ef_bytes id,
     sq_bind_bytes(st, 5, in->description);
     sqlite3_bind_int64(st, 6, sq_now(s));
     sq_bind_bytes(st, 7, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "update constraint");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "update constraint", err)) goto fail;
     if (sq_wtx_touch(s, ns, err) || constraint_read(s, ns, seg, id, a, out, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:
@@ -393,10 +387,7 @@ static int constraint_delete(void *h, ef_bytes ns, ef_bytes seg, ef_bytes id, ef
     sq_bind_bytes(st, 1, id);
     sq_bind_bytes(st, 2, ns);
     sq_bind_bytes(st, 3, seg);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete constraint");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete constraint", err)) goto fail;
     if (sqlite3_changes(s->db) && sq_wtx_touch(s, ns, err)) goto fail;
     return sq_wtx_commit(s, err);
 fail:

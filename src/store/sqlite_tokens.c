@@ -124,10 +124,7 @@ static int token_delete(void *h, ef_bytes id, ef_store_err *err)
     sqlite3_stmt *st = sq_stmt(s, SL_TOK_DELETE, "DELETE FROM tokens WHERE id = ?", err);
     if (!st) goto fail;
     sq_bind_bytes(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sq_db_err(s, err, "delete token");
-        goto fail;
-    }
+    if (sq_step_done(s, st, "delete token", err)) goto fail;
     if (sqlite3_changes(s->db) == 0) {
         sq_set_err(err, EF_STORE_NOT_FOUND, "authentication \"%.*s\" not found", (int)id.n, id.p);
         goto fail;
