@@ -175,55 +175,26 @@ static int flag_get(void *h, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_flag
     return rc;
 }
 
+static int flag_read(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err)
+{
+    return sq_flag_read_row(s, st, a, elem, err);
+}
+
+static ef_bytes flag_key(const void *elem)
+{
+    return ((const ef_doc_flag *)elem)->key;
+}
+
 static int flag_list(void *h, ef_bytes ns, const ef_store_page *p, ef_arena *a, ef_doc_flag **out,
                      size_t *n, ef_store_page_out *po, ef_store_err *err)
 {
-    sq *s = h;
     ns = sq_ns(ns);
-    int64_t limit, offset;
-    *out = NULL;
-    *n = 0;
-    if (sq_page_begin(p, a, &limit, &offset, err)) return -1;
-    sq_lock(s);
-    int rc = -1;
-    sqlite3_stmt *st =
-        sq_stmt(s, SL_FLAG_COUNT, "SELECT COUNT(*) FROM flags WHERE namespace_key = ?", err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sq_db_err(s, err, "list flags");
-        goto out;
-    }
-    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
-    st = sq_stmt(s, SL_FLAG_LIST,
+    sq_list l = {SL_FLAG_COUNT, "SELECT COUNT(*) FROM flags WHERE namespace_key = ?",
+                 SL_FLAG_LIST,
                  "SELECT " FLAG_COLS " FROM flags WHERE namespace_key = ?"
                  " ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-                 err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    sqlite3_bind_int64(st, 2, limit < 0 ? -1 : limit + 1);
-    sqlite3_bind_int64(st, 3, offset);
-    size_t cap = 0;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = sq_grow(a, *out, *n, &cap, sizeof(**out));
-        if (!*out) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-            goto out;
-        }
-        if (sq_flag_read_row(s, st, a, &(*out)[(*n)++], err)) goto out;
-    }
-    if (r != SQLITE_DONE) {
-        sq_db_err(s, err, "list flags");
-        goto out;
-    }
-    po->next_page_token = (ef_bytes){"", 0};
-    if (p && p->limit > 0 && *n > (size_t)p->limit)
-        sq_page_end(p, offset, n, (*out)[p->limit - 1].key, a, po);
-    rc = 0;
-out:
-    sq_unlock(s);
-    return rc;
+                 &ns, 1, sizeof(**out), flag_read, flag_key, "list flags"};
+    return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
 /* Is id a variant of ns/flag? */

@@ -122,6 +122,25 @@ int sq_page_begin(const ef_store_page *p, ef_arena *a, int64_t *limit, int64_t *
 /* After fetching up to limit+1 rows: trims *n and sets the next-page token. */
 void sq_page_end(const ef_store_page *p, int64_t offset, size_t *n, ef_bytes last_key,
                  ef_arena *a, ef_store_page_out *po);
+
+/* One page of a list operation: the COUNT query for totalCount, then the rows. Both statements
+ * take the same leading parameters (bound as text), the list one then LIMIT and OFFSET. */
+typedef struct sq_list {
+    int count_slot;
+    const char *count_sql;
+    int list_slot;
+    const char *list_sql;
+    const ef_bytes *params;
+    int nparams;
+    size_t elem_size;
+    /* reads one row into elem; returns 0 or -1 with *err */
+    int (*read)(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err);
+    ef_bytes (*key)(const void *elem); /* the page token's key of an element */
+    const char *what;                  /* "list flags", for error messages */
+} sq_list;
+/* Takes the connection lock itself. *out is an arena array of elem_size elements. */
+int sq_list_page(sq *s, const sq_list *l, const ef_store_page *p, ef_arena *a, void **out,
+                 size_t *n, ef_store_page_out *po, ef_store_err *err);
 ef_bytes sq_ns(ef_bytes ns); /* "" -> "default" */
 /* Room for element n of an arena array (doubling; the old copy stays in the arena). */
 void *sq_grow(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz);

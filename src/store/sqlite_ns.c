@@ -103,57 +103,26 @@ static int ns_get(void *h, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_
     return rc;
 }
 
+static int ns_read(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err)
+{
+    (void)s;
+    (void)err;
+    ns_row(st, a, elem);
+    return 0;
+}
+
+static ef_bytes ns_key(const void *elem)
+{
+    return ((const ef_doc_namespace *)elem)->key;
+}
+
 static int ns_list(void *h, const ef_store_page *p, ef_arena *a, ef_doc_namespace **out, size_t *n,
                    ef_store_page_out *po, ef_store_err *err)
 {
-    sq *s = h;
-    int64_t limit, offset;
-    *out = NULL;
-    *n = 0;
-    if (sq_page_begin(p, a, &limit, &offset, err)) return -1;
-    sq_lock(s);
-    int rc = -1;
-    sqlite3_stmt *st = sq_stmt(s, SL_NS_COUNT, "SELECT COUNT(*) FROM namespaces", err);
-    if (!st) goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sq_db_err(s, err, "list namespaces");
-        goto out;
-    }
-    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
-    st = sq_stmt(s, SL_NS_LIST,
+    sq_list l = {SL_NS_COUNT, "SELECT COUNT(*) FROM namespaces", SL_NS_LIST,
                  "SELECT " NS_COLS " FROM namespaces ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-                 err);
-    if (!st) goto out;
-    sqlite3_bind_int64(st, 1, limit < 0 ? -1 : limit + 1);
-    sqlite3_bind_int64(st, 2, offset);
-    size_t cap = 0;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            ef_doc_namespace *g = ef_arena_alloc(a, nc * sizeof(*g));
-            if (!g) {
-                sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-                goto out;
-            }
-            if (*n) memcpy(g, *out, *n * sizeof(*g));
-            *out = g;
-            cap = nc;
-        }
-        ns_row(st, a, &(*out)[(*n)++]);
-    }
-    if (r != SQLITE_DONE) {
-        sq_db_err(s, err, "list namespaces");
-        goto out;
-    }
-    if (p && p->limit > 0 && *n > (size_t)p->limit)
-        sq_page_end(p, offset, n, (*out)[p->limit - 1].key, a, po);
-    else
-        po->next_page_token = (ef_bytes){"", 0};
-    rc = 0;
-out:
-    sq_unlock(s);
-    return rc;
+                 NULL, 0, sizeof(**out), ns_read, ns_key, "list namespaces"};
+    return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
 static int ns_update(void *h, const ef_store_ns_in *in, ef_arena *a, ef_doc_namespace *out,

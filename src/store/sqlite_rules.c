@@ -197,57 +197,27 @@ static int rule_get(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena *
     return rc;
 }
 
+static int rule_read_elem(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err)
+{
+    return sq_rule_read_row(s, st, a, elem, err);
+}
+
+static ef_bytes rule_key(const void *elem)
+{
+    return ((const ef_store_rule *)elem)->rule.meta.id;
+}
+
 static int rule_list(void *h, ef_bytes ns, ef_bytes flag, const ef_store_page *p, ef_arena *a,
                      ef_store_rule **out, size_t *n, ef_store_page_out *po, ef_store_err *err)
 {
-    sq *s = h;
-    ns = sq_ns(ns);
-    int64_t limit, offset;
-    *out = NULL;
-    *n = 0;
-    if (need(flag, "flagKey", err) || sq_page_begin(p, a, &limit, &offset, err)) return -1;
-    sq_lock(s);
-    int rc = -1;
-    sqlite3_stmt *st = sq_stmt(
-        s, SL_RULE_COUNT, "SELECT COUNT(*) FROM rules WHERE namespace_key = ? AND flag_key = ?", err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    sq_bind_bytes(st, 2, flag);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sq_db_err(s, err, "list rules");
-        goto out;
-    }
-    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
-    st = sq_stmt(s, SL_RULE_LIST,
+    if (need(flag, "flagKey", err)) return -1;
+    ef_bytes params[2] = {sq_ns(ns), flag};
+    sq_list l = {SL_RULE_COUNT, "SELECT COUNT(*) FROM rules WHERE namespace_key = ? AND flag_key = ?",
+                 SL_RULE_LIST,
                  "SELECT " RULE_COLS " FROM rules WHERE namespace_key = ? AND flag_key = ?"
                  " ORDER BY rank, created_at, rowid LIMIT ? OFFSET ?",
-                 err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    sq_bind_bytes(st, 2, flag);
-    sqlite3_bind_int64(st, 3, limit < 0 ? -1 : limit + 1);
-    sqlite3_bind_int64(st, 4, offset);
-    size_t cap = 0;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = sq_grow(a, *out, *n, &cap, sizeof(**out));
-        if (!*out) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-            goto out;
-        }
-        if (sq_rule_read_row(s, st, a, &(*out)[(*n)++], err)) goto out;
-    }
-    if (r != SQLITE_DONE) {
-        sq_db_err(s, err, "list rules");
-        goto out;
-    }
-    po->next_page_token = (ef_bytes){"", 0};
-    if (p && p->limit > 0 && *n > (size_t)p->limit)
-        sq_page_end(p, offset, n, (*out)[p->limit - 1].rule.meta.id, a, po);
-    rc = 0;
-out:
-    sq_unlock(s);
-    return rc;
+                 params, 2, sizeof(**out), rule_read_elem, rule_key, "list rules"};
+    return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
 static int rule_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, const ef_store_rule_in *in,
@@ -711,58 +681,27 @@ static int rollout_get(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_aren
     return rc;
 }
 
+static int rollout_read_elem(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err)
+{
+    return sq_rollout_read_row(s, st, a, elem, err);
+}
+
+static ef_bytes rollout_key(const void *elem)
+{
+    return ((const ef_store_rollout *)elem)->rollout.meta.id;
+}
+
 static int rollout_list(void *h, ef_bytes ns, ef_bytes flag, const ef_store_page *p, ef_arena *a,
                         ef_store_rollout **out, size_t *n, ef_store_page_out *po, ef_store_err *err)
 {
-    sq *s = h;
-    ns = sq_ns(ns);
-    int64_t limit, offset;
-    *out = NULL;
-    *n = 0;
-    if (need(flag, "flagKey", err) || sq_page_begin(p, a, &limit, &offset, err)) return -1;
-    sq_lock(s);
-    int rc = -1;
-    sqlite3_stmt *st = sq_stmt(
-        s, SL_RO_COUNT, "SELECT COUNT(*) FROM rollouts WHERE namespace_key = ? AND flag_key = ?",
-        err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    sq_bind_bytes(st, 2, flag);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sq_db_err(s, err, "list rollouts");
-        goto out;
-    }
-    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
-    st = sq_stmt(s, SL_RO_LIST,
+    if (need(flag, "flagKey", err)) return -1;
+    ef_bytes params[2] = {sq_ns(ns), flag};
+    sq_list l = {SL_RO_COUNT, "SELECT COUNT(*) FROM rollouts WHERE namespace_key = ? AND flag_key = ?",
+                 SL_RO_LIST,
                  "SELECT " RO_COLS " FROM rollouts WHERE namespace_key = ? AND flag_key = ?"
                  " ORDER BY rank, created_at, rowid LIMIT ? OFFSET ?",
-                 err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    sq_bind_bytes(st, 2, flag);
-    sqlite3_bind_int64(st, 3, limit < 0 ? -1 : limit + 1);
-    sqlite3_bind_int64(st, 4, offset);
-    size_t cap = 0;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = sq_grow(a, *out, *n, &cap, sizeof(**out));
-        if (!*out) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-            goto out;
-        }
-        if (sq_rollout_read_row(s, st, a, &(*out)[(*n)++], err)) goto out;
-    }
-    if (r != SQLITE_DONE) {
-        sq_db_err(s, err, "list rollouts");
-        goto out;
-    }
-    po->next_page_token = (ef_bytes){"", 0};
-    if (p && p->limit > 0 && *n > (size_t)p->limit)
-        sq_page_end(p, offset, n, (*out)[p->limit - 1].rollout.meta.id, a, po);
-    rc = 0;
-out:
-    sq_unlock(s);
-    return rc;
+                 params, 2, sizeof(**out), rollout_read_elem, rollout_key, "list rollouts"};
+    return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
 static int rollout_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,

@@ -154,55 +154,26 @@ static int segment_get(void *h, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_s
     return rc;
 }
 
+static int segment_read(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err)
+{
+    return sq_segment_read_row(s, st, a, elem, err);
+}
+
+static ef_bytes segment_key(const void *elem)
+{
+    return ((const ef_doc_segment *)elem)->key;
+}
+
 static int segment_list(void *h, ef_bytes ns, const ef_store_page *p, ef_arena *a,
                         ef_doc_segment **out, size_t *n, ef_store_page_out *po, ef_store_err *err)
 {
-    sq *s = h;
     ns = sq_ns(ns);
-    int64_t limit, offset;
-    *out = NULL;
-    *n = 0;
-    if (sq_page_begin(p, a, &limit, &offset, err)) return -1;
-    sq_lock(s);
-    int rc = -1;
-    sqlite3_stmt *st =
-        sq_stmt(s, SL_SEG_COUNT, "SELECT COUNT(*) FROM segments WHERE namespace_key = ?", err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sq_db_err(s, err, "list segments");
-        goto out;
-    }
-    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
-    st = sq_stmt(s, SL_SEG_LIST,
+    sq_list l = {SL_SEG_COUNT, "SELECT COUNT(*) FROM segments WHERE namespace_key = ?",
+                 SL_SEG_LIST,
                  "SELECT " SEG_COLS " FROM segments WHERE namespace_key = ?"
                  " ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-                 err);
-    if (!st) goto out;
-    sq_bind_bytes(st, 1, ns);
-    sqlite3_bind_int64(st, 2, limit < 0 ? -1 : limit + 1);
-    sqlite3_bind_int64(st, 3, offset);
-    size_t cap = 0;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = sq_grow(a, *out, *n, &cap, sizeof(**out));
-        if (!*out) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-            goto out;
-        }
-        if (sq_segment_read_row(s, st, a, &(*out)[(*n)++], err)) goto out;
-    }
-    if (r != SQLITE_DONE) {
-        sq_db_err(s, err, "list segments");
-        goto out;
-    }
-    po->next_page_token = (ef_bytes){"", 0};
-    if (p && p->limit > 0 && *n > (size_t)p->limit)
-        sq_page_end(p, offset, n, (*out)[p->limit - 1].key, a, po);
-    rc = 0;
-out:
-    sq_unlock(s);
-    return rc;
+                 &ns, 1, sizeof(**out), segment_read, segment_key, "list segments"};
+    return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
 static int segment_update(void *h, ef_bytes ns, const ef_store_segment_in *in, ef_arena *a,

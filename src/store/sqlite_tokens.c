@@ -74,47 +74,26 @@ fail:
     return -1;
 }
 
+static int token_read(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err)
+{
+    (void)s;
+    (void)err;
+    read_row(st, a, elem);
+    return 0;
+}
+
+static ef_bytes token_key(const void *elem)
+{
+    return ((const ef_store_token *)elem)->id;
+}
+
 static int token_list(void *h, const ef_store_page *p, ef_arena *a, ef_store_token **out, size_t *n,
                       ef_store_page_out *po, ef_store_err *err)
 {
-    sq *s = h;
-    int64_t limit, offset;
-    *out = NULL;
-    *n = 0;
-    if (sq_page_begin(p, a, &limit, &offset, err)) return -1;
-    sq_lock(s);
-    int rc = -1;
-    sqlite3_stmt *st = sq_stmt(s, SL_TOK_COUNT, "SELECT COUNT(*) FROM tokens", err);
-    if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        if (st) sq_db_err(s, err, "count tokens");
-        goto out;
-    }
-    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
-    st = sq_stmt(s, SL_TOK_LIST,
-                 "SELECT " TOK_COLS " FROM tokens ORDER BY created_at, id LIMIT ? OFFSET ?", err);
-    if (!st) goto out;
-    sqlite3_bind_int64(st, 1, limit);
-    sqlite3_bind_int64(st, 2, offset);
-    size_t cap = 0;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = sq_grow(a, *out, *n, &cap, sizeof(**out));
-        if (!*out) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
-            goto out;
-        }
-        read_row(st, a, &(*out)[(*n)++]);
-    }
-    if (step != SQLITE_DONE) {
-        sq_db_err(s, err, "list tokens");
-        goto out;
-    }
-    if (p && p->limit > 0 && *n > (size_t)p->limit)
-        sq_page_end(p, offset, n, (*out)[p->limit - 1].id, a, po);
-    rc = 0;
-out:
-    sq_unlock(s);
-    return rc;
+    sq_list l = {SL_TOK_COUNT, "SELECT COUNT(*) FROM tokens", SL_TOK_LIST,
+                 "SELECT " TOK_COLS " FROM tokens ORDER BY created_at, id LIMIT ? OFFSET ?",
+                 NULL, 0, sizeof(**out), token_read, token_key, "list tokens"};
+    return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
 static int token_delete(void *h, ef_bytes id, ef_store_err *err)

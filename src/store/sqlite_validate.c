@@ -426,3 +426,55 @@ void *sq_grow(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz)
     *cap = nc;
     return g;
 }
+
+static int bind_params(sqlite3_stmt *st, const sq_list *l)
+{
+    for (int i = 0; i < l->nparams; i++) sq_bind_bytes(st, i + 1, l->params[i]);
+    return l->nparams;
+}
+
+int sq_list_page(sq *s, const sq_list *l, const ef_store_page *p, ef_arena *a, void **out,
+                 size_t *n, ef_store_page_out *po, ef_store_err *err)
+{
+    int64_t limit, offset;
+    *out = NULL;
+    *n = 0;
+    if (sq_page_begin(p, a, &limit, &offset, err)) return -1;
+    sq_lock(s);
+    int rc = -1;
+    sqlite3_stmt *st = sq_stmt(s, l->count_slot, l->count_sql, err);
+    if (!st) goto out;
+    bind_params(st, l);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sq_db_err(s, err, l->what);
+        goto out;
+    }
+    po->total_count = (uint64_t)sqlite3_column_int64(st, 0);
+    if (!(st = sq_stmt(s, l->list_slot, l->list_sql, err))) goto out;
+    int i = bind_params(st, l);
+    /* one row more than the page: whether there is a next page */
+    sqlite3_bind_int64(st, i + 1, limit < 0 ? -1 : limit + 1);
+    sqlite3_bind_int64(st, i + 2, offset);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sq_grow(a, *out, *n, &cap, l->elem_size);
+        if (!*out) {
+            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            goto out;
+        }
+        if (l->read(s, st, a, (char *)*out + *n * l->elem_size, err)) goto out;
+        (*n)++;
+    }
+    if (r != SQLITE_DONE) {
+        sq_db_err(s, err, l->what);
+        goto out;
+    }
+    po->next_page_token = (ef_bytes){"", 0};
+    if (p && p->limit > 0 && *n > (size_t)p->limit)
+        sq_page_end(p, offset, n, l->key((char *)*out + ((size_t)p->limit - 1) * l->elem_size), a, po);
+    rc = 0;
+out:
+    sq_unlock(s);
+    return rc;
+}
