@@ -86,3 +86,17 @@ test('tokens are stored as hashes only', async () => {
   assert.equal(dump.status, 0, dump.stderr);
   assert.ok(!dump.stdout.includes(r.json.clientToken), 'the token secret is in the database');
 });
+
+test('token lists page (regression: the next page used to be lost)', async () => {
+  for (const name of ['page-a', 'page-b']) assert.equal((await call(srv.url, 'POST', '/auth/v1/method/token', { name }, as(BOOT))).status, 200);
+  const all = (await call(srv.url, 'GET', '/auth/v1/tokens', undefined, as(BOOT))).json.authentications;
+  const seen = [];
+  let page = (await call(srv.url, 'GET', '/auth/v1/tokens?limit=1', undefined, as(BOOT))).json;
+  seen.push(...page.authentications.map((a) => a.id));
+  while (page.nextPageToken) {
+    page = (await call(srv.url, 'GET', `/auth/v1/tokens?limit=1&pageToken=${encodeURIComponent(page.nextPageToken)}`, undefined, as(BOOT))).json;
+    seen.push(...page.authentications.map((a) => a.id));
+  }
+  assert.deepEqual(seen, all.map((a) => a.id));
+  assert.ok(seen.length >= 2);
+});
