@@ -248,8 +248,11 @@ int ef_cmd_serve(int argc, char **argv)
              strchr(host, ':') ? "]" : "", (unsigned)ef_http_server_port(srv));
     printf("listening on %s\n", url);
     fflush(stdout);
-    ef_log(EF_LOG_INFO, "serving", "url", url, "role", node.role, "source", source, "auth",
-           node.auth ? "required" : "off", NULL);
+    char ui[340], metrics[340];
+    snprintf(ui, sizeof(ui), "%s/", url);
+    snprintf(metrics, sizeof(metrics), "%s/metrics", url);
+    ef_log(EF_LOG_INFO, "serving", "url", url, "ui", ui, "metrics", metrics, "role", node.role,
+           "source", source, "auth", node.auth ? "required" : "off", NULL);
 
     int sig = 0;
     sigwait(&sigs, &sig);
