@@ -556,6 +556,8 @@ static lq *lq_of(void *h)
             q->conflict = false;                                                                   \
             rc = q->local->ops->name args;                                                         \
             if (rc == 0 || !q->conflict) break;                                                    \
+            ef_log(EF_LOG_INFO, "libsql: another node wrote first; pulling and retrying", "op",   \
+                   #name, NULL);                                                                   \
             ef_store_err perr;                                                                     \
             if (pull(q, &perr)) {                                                                  \
                 *err = perr;                                                                       \

@@ -80,13 +80,16 @@ test('two nodes on one database: a write on one is evaluated on the other within
 
   // concurrent writes from both nodes: the database serialises them, nothing is lost
   const writes = [];
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 12; i++) {
     writes.push(call(iad.url, 'POST', '/api/v1/namespaces/default/flags', flag(`iad-${i}`)));
     writes.push(call(lhr.url, 'POST', '/api/v1/namespaces/default/flags', flag(`lhr-${i}`)));
   }
   for (const w of await Promise.all(writes)) assert.equal(w.status, 200, JSON.stringify(w.json));
+  // racing nodes: at least one write lost the race on the database, pulled the winner's entries
+  // and was retried (the guard step is what serialises the nodes)
+  assert.match(iad.stderr() + lhr.stderr(), /another node wrote first; pulling and retrying/);
   const keys = async (srv) => (await call(srv.url, 'GET', '/api/v1/namespaces/default/flags')).json.flags.map((f) => f.key).sort();
-  const want = ['launch', ...Array.from({ length: 8 }, (_, i) => [`iad-${i}`, `lhr-${i}`]).flat()].sort();
+  const want = ['launch', ...Array.from({ length: 12 }, (_, i) => [`iad-${i}`, `lhr-${i}`]).flat()].sort();
   assert.notEqual(await waitFor(async () => JSON.stringify(await keys(iad)) === JSON.stringify(want) && JSON.stringify(await keys(lhr)) === JSON.stringify(want), BOUND_MS), null);
 
   // the database killed: evaluation goes on from memory, writes fail with a clear 503
