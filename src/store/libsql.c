@@ -309,6 +309,8 @@ done:
 
 static int load_remote_dump(lq *q, ef_store_err *err)
 {
+    ef_log(EF_LOG_INFO, "libsql: loading a full dump (a new cache, or its position was trimmed)",
+           "server", q->where, NULL);
     ef_buf d;
     ef_buf_init(&d);
     int rc = remote_dump(q, &d, err);

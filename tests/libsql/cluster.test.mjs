@@ -142,3 +142,30 @@ test('database files move both ways between the SQLite store and the libSQL serv
   const n2 = await node('n2', peer.url);
   for (const k of ['from-sqlite', 'from-libsql', 'sqlite-again']) assert.equal((await evalBool(n2, k)).json.enabled, true, k);
 });
+
+test('a node whose position was trimmed from the database recovers through a dump', async () => {
+  const peer = await startPeer(path.join(tmp, 'trim.db'));
+  peers.push(peer);
+  const a = await node('trim-a', peer.url);
+  let b = await node('trim-b', peer.url);
+  assert.equal((await call(a.url, 'POST', '/api/v1/namespaces/default/flags', flag('before'))).status, 200);
+  assert.notEqual(await waitFor(async () => (await evalBool(b, 'before')).status === 200, BOUND_MS), null);
+  await b.stop();
+  for (const k of ['t1', 't2', 't3']) assert.equal((await call(a.url, 'POST', '/api/v1/namespaces/default/flags', flag(k))).status, 200);
+  // trim the database's change log past b's position, as retention would
+  const { createClient } = await import('@libsql/client');
+  const db = createClient({ url: peer.url });
+  await db.batch(['DELETE FROM changelog', 'UPDATE ef_state SET trimmed = seq WHERE id = 1'], 'write');
+  db.close();
+  // b restarts on its cache (behind the trimmed position) and must take a dump, not a gap
+  b = await startServer(['--db', peer.url, '--db-cache', path.join(tmp, 'trim-b.db'), '--db-poll', String(POLL_MS)], { dir: tmp });
+  nodes.push(b);
+  assert.notEqual(await waitFor(async () => (await evalBool(b, 't3')).status === 200, BOUND_MS), null, 'b never caught up');
+  for (const k of ['before', 't1', 't2']) assert.equal((await evalBool(b, k)).status, 200);
+  assert.match(b.stderr(), /loading a full dump/);
+  const exportOf = (srv) => call(srv.url, 'GET', '/api/v1/namespaces/default/flags').then((r) => r.json.flags.map((f) => f.key).sort());
+  assert.deepEqual(await exportOf(b), await exportOf(a));
+  // and it keeps following after the dump
+  assert.equal((await call(a.url, 'POST', '/api/v1/namespaces/default/flags', flag('after'))).status, 200);
+  assert.notEqual(await waitFor(async () => (await evalBool(b, 'after')).status === 200, BOUND_MS), null);
+});
