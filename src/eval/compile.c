@@ -440,9 +440,19 @@ int ef_snapshot_attach_document(ef_snapshot *s, const char *json, size_t len)
     char *p = ef_arena_memdup(&s->arena, json, len);
     if (!p) return -1;
     s->document = (ef_bytes){p, len};
-    /* FNV-1a: cheap, stable across processes and machines (unlike a seeded hash) */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)json[i]) * 1099511628211ull;
+    /* Eight bytes at a time, read as little-endian so every node computes the same value for the
+     * same document (the ETag must agree across replicas); no seed, unlike a table hash. */
+    const unsigned char *b = (const unsigned char *)json;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = 0;
+        for (int k = 7; k >= 0; k--) w = (w << 8) | b[i + (size_t)k];
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    for (; i < len; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    h ^= h >> 29;
     s->document_hash = h;
     return 0;
 }
