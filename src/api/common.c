@@ -3,8 +3,34 @@
  * families, and registering every route family.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "api/node.h"
+
+struct ef_node_closer {
+    void (*fn)(void *ctx);
+    void *ctx;
+    struct ef_node_closer *next;
+};
+
+int ef_node_on_close(ef_node *n, void (*fn)(void *ctx), void *ctx)
+{
+    struct ef_node_closer *c = malloc(sizeof(*c));
+    if (!c) return -1;
+    *c = (struct ef_node_closer){fn, ctx, n->closers};
+    n->closers = c;
+    return 0;
+}
+
+void ef_node_close(ef_node *n)
+{
+    while (n->closers) {
+        struct ef_node_closer *c = n->closers;
+        n->closers = c->next;
+        c->fn(c->ctx);
+        free(c);
+    }
+}
 
 void ef_api_store_error(ef_http_req *req, const ef_store_err *err)
 {

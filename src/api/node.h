@@ -34,6 +34,9 @@ typedef struct ef_node {
     ef_metrics *metrics;
     ef_node_metrics m;
     uint64_t version;      /* highest store sequence this node's state reflects (atomic) */
+    /* Teardowns registered by route families that own threads or memory, run in reverse order
+     * by ef_node_close after the HTTP server has stopped (ef_node_on_close). */
+    struct ef_node_closer *closers;
     /* further parts of a node (one line each) */
     struct ef_sync *sync;  /* replication: feed, follower, forwarding, cluster status (src/sync) */
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
@@ -73,6 +76,11 @@ static inline uint64_t ef_node_version(const ef_node *n)
 }
 void ef_node_raise_version(ef_node *n, uint64_t v);
 int ef_node_track_versions(ef_node *n);
+
+/* Registers fn(ctx) to run at ef_node_close. Returns 0 or -1 (out of memory). */
+int ef_node_on_close(ef_node *n, void (*fn)(void *ctx), void *ctx);
+/* Runs the registered teardowns, newest first. Call after the HTTP server has stopped. */
+void ef_node_close(ef_node *n);
 
 /* Answers a store error with Flipt's status and body. */
 void ef_api_store_error(ef_http_req *req, const ef_store_err *err);

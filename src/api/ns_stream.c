@@ -32,8 +32,10 @@ typedef struct sub sub;
 typedef struct hub {
     ef_node *node;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* only for the heartbeat thread's timed sleep */
+    pthread_cond_t cv; /* wakes the heartbeat thread early only to stop it */
     sub *subs;
+    bool stop;
+    pthread_t thread;
 } hub;
 
 struct sub {
@@ -113,25 +115,43 @@ static void on_publish(ef_bytes ns, void *ctx)
     pthread_mutex_unlock(&h->mu);
 }
 
-/* One thread per node (not per subscriber): sets every subscriber's heartbeat and wakes it. It
- * lives as long as the process, like the node's routes, which have no unregistration. */
+/* One thread per node (not per subscriber): sets every subscriber's heartbeat and wakes it,
+ * until hub_close stops it. */
 static void *heartbeat_main(void *arg)
 {
     hub *h = arg;
     pthread_mutex_lock(&h->mu);
-    for (;;) {
+    while (!h->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += HEARTBEAT_S;
-        while (pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0) {
-            /* nothing signals cv; a spurious wake-up just waits out the rest of the period */
+        while (!h->stop && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0) {
+            /* only hub_close signals cv; a spurious wake-up waits out the rest of the period */
         }
+        if (h->stop) break;
         for (sub *s = h->subs; s; s = s->next) {
             __atomic_store_n(&s->beat, 1, __ATOMIC_RELEASE);
             ef_http_stream_wake(s->stream);
         }
     }
+    pthread_mutex_unlock(&h->mu);
     return NULL;
+}
+
+/* Node teardown (after the HTTP server stopped, so every subscriber is gone): the listener, the
+ * heartbeat thread and the hub itself. */
+static void hub_close(void *ctx)
+{
+    hub *h = ctx;
+    ef_registry_unlisten(h->node->registry, on_publish, h);
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
 }
 
 static void on_stream(ef_http_req *req, void *ctx)
@@ -167,20 +187,22 @@ static void on_stream(ef_http_req *req, void *ctx)
 
 int ef_api_register_ns_stream(ef_router *r, ef_node *node)
 {
-    /* The hub lives as long as the process (routes are never unregistered). */
+    /* The hub is the node's: ef_node_close runs hub_close. */
     hub *h = calloc(1, sizeof(*h));
     if (!h) return -1;
     h->node = node;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
-    pthread_t t;
-    if (pthread_create(&t, NULL, heartbeat_main, h) != 0) {
+    if (pthread_create(&h->thread, NULL, heartbeat_main, h) != 0) {
         pthread_cond_destroy(&h->cv);
         pthread_mutex_destroy(&h->mu);
         free(h);
         return -1;
     }
-    pthread_detach(t);
+    if (ef_node_on_close(node, hub_close, h) != 0) {
+        hub_close(h);
+        return -1;
+    }
     if (ef_registry_listen(node->registry, on_publish, h) != 0) return -1;
     return ef_router_add(r, EF_GET, "/edgeflag/v1/namespaces/{ns}/stream", on_stream, h,
                          EF_ROUTE_EVALUATION);

@@ -260,6 +260,7 @@ int ef_cmd_serve(int argc, char **argv)
     status = 0;
 out:
     if (srv) ef_http_server_stop(srv, 5000);
+    ef_node_close(&node); /* route families' threads and memory: no request can reach them now */
     /* further node services stop here (one block each) */
     ef_sync_free(node.sync); /* before the store closes: the follower writes to it */
     if (node.dir) ef_dir_close(node.dir);
