@@ -404,11 +404,7 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
         ef_arena_reset(&a);
     }
     ef_arena_free(&a);
-    if (rc) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, rc, err);
 }
 
 void sq_fill_ops_doc(ef_store_ops *o)

@@ -157,11 +157,8 @@ static int flag_create(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_aren
     sq *s = h;
     ns = sq_ns(ns);
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_flag_create_tx(s, ns, in, err) || sq_flag_read(s, ns, in->key, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_flag_create_tx(s, ns, in, err) ||
+                      sq_flag_read(s, ns, in->key, a, out, err), err);
 }
 
 static int flag_get(void *h, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_flag *out,
@@ -303,11 +300,7 @@ static int flag_delete(void *h, ef_bytes ns, ef_bytes key, ef_store_err *err)
     sq *s = h;
     if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_flag_delete_tx(s, sq_ns(ns), key, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_flag_delete_tx(s, sq_ns(ns), key, err), err);
 }
 
 /* ---- variants ---- */
@@ -397,12 +390,8 @@ static int variant_create(void *h, ef_bytes ns, ef_bytes flag, const ef_store_va
     ns = sq_ns(ns);
     ef_bytes id;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_variant_create_tx(s, ns, flag, in, a, &id, err) ||
-        variant_read(s, ns, flag, id, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_variant_create_tx(s, ns, flag, in, a, &id, err) ||
+                      variant_read(s, ns, flag, id, a, out, err), err);
 }
 
 static int variant_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,

@@ -158,6 +158,8 @@ int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err);
  * On failure everything is rolled back. Always releases the writer. */
 int sq_wtx_commit(sq *s, ef_store_err *err);
 void sq_wtx_rollback(sq *s);
+/* Ends a write transaction: rolls back and returns -1 when failed, else commits. */
+int sq_wtx_end(sq *s, int failed, ef_store_err *err);
 int64_t sq_now(sq *s);
 void sq_new_id(ef_arena *a, ef_bytes *out);
 uint64_t sq_state_seq(sq *s);

@@ -187,6 +187,15 @@ static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
     return rc;
 }
 
+int sq_wtx_end(sq *s, int failed, ef_store_err *err)
+{
+    if (failed) {
+        sq_wtx_rollback(s);
+        return -1;
+    }
+    return sq_wtx_commit(s, err);
+}
+
 int sq_wtx_commit(sq *s, ef_store_err *err)
 {
     ef_buf e;

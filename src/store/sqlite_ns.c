@@ -86,11 +86,7 @@ static int ns_create(void *h, const ef_store_ns_in *in, ef_arena *a, ef_doc_name
 {
     sq *s = h;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_ns_create_tx(s, in, err) || sq_ns_read(s, in->key, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_ns_create_tx(s, in, err) || sq_ns_read(s, in->key, a, out, err), err);
 }
 
 static int ns_get(void *h, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store_err *err)

@@ -178,12 +178,8 @@ static int rule_create(void *h, ef_bytes ns, ef_bytes flag, const ef_store_rule_
     ns = sq_ns(ns);
     ef_bytes id;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_rule_create_tx(s, ns, flag, in, a, &id, err) ||
-        sq_rule_read(s, ns, flag, id, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_rule_create_tx(s, ns, flag, in, a, &id, err) ||
+                      sq_rule_read(s, ns, flag, id, a, out, err), err);
 }
 
 static int rule_get(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena *a,
@@ -356,12 +352,8 @@ static int order(sq *s, bool rollouts, ef_bytes ns, ef_bytes flag, const ef_byte
                           "invalid field %s: must contain atleast 2 elements",
                           rollouts ? "rolloutIds" : "ruleIds");
     if (sq_wtx_begin(s, err)) return -1;
-    if (flag_must_exist(s, ns, flag, err) || rerank(s, rollouts, ns, flag, ids, n, err) ||
-        sq_wtx_touch(s, ns, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, flag_must_exist(s, ns, flag, err) || rerank(s, rollouts, ns, flag, ids, n, err) ||
+                      sq_wtx_touch(s, ns, err), err);
 }
 
 static int rule_order(void *h, ef_bytes ns, ef_bytes flag, const ef_bytes *ids, size_t n,
@@ -460,12 +452,8 @@ static int distribution_create(void *h, ef_bytes ns, ef_bytes flag, ef_bytes rul
     ns = sq_ns(ns);
     ef_bytes id;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_distribution_create_tx(s, ns, flag, rule, in, a, &id, err) ||
-        dist_read(s, rule, id, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_distribution_create_tx(s, ns, flag, rule, in, a, &id, err) ||
+                      dist_read(s, rule, id, a, out, err), err);
 }
 
 static int distribution_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes rule, ef_bytes id,
@@ -662,12 +650,8 @@ static int rollout_create(void *h, ef_bytes ns, ef_bytes flag, const ef_store_ro
     ns = sq_ns(ns);
     ef_bytes id;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_rollout_create_tx(s, ns, flag, in, a, &id, err) ||
-        rollout_read(s, ns, flag, id, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_rollout_create_tx(s, ns, flag, in, a, &id, err) ||
+                      rollout_read(s, ns, flag, id, a, out, err), err);
 }
 
 static int rollout_get(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena *a,

@@ -136,11 +136,7 @@ static int segment_create(void *h, ef_bytes ns, const ef_store_segment_in *in, e
     sq *s = h;
     ns = sq_ns(ns);
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_segment_create_tx(s, ns, in, err) || sq_segment_read(s, ns, in->key, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_segment_create_tx(s, ns, in, err) || sq_segment_read(s, ns, in->key, a, out, err), err);
 }
 
 static int segment_get(void *h, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_segment *out,
@@ -235,11 +231,7 @@ static int segment_delete(void *h, ef_bytes ns, ef_bytes key, ef_store_err *err)
     sq *s = h;
     if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_segment_delete_tx(s, sq_ns(ns), key, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_segment_delete_tx(s, sq_ns(ns), key, err), err);
 }
 
 /* ---- constraints ---- */
@@ -301,12 +293,8 @@ static int constraint_create(void *h, ef_bytes ns, ef_bytes seg, const ef_store_
     ns = sq_ns(ns);
     ef_bytes id;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_constraint_create_tx(s, ns, seg, in, true, a, &id, err) ||
-        constraint_read(s, ns, seg, id, a, out, err)) {
-        sq_wtx_rollback(s);
-        return -1;
-    }
-    return sq_wtx_commit(s, err);
+    return sq_wtx_end(s, sq_constraint_create_tx(s, ns, seg, in, true, a, &id, err) ||
+                      constraint_read(s, ns, seg, id, a, out, err), err);
 }
 
 static int constraint_update(void *h, ef_bytes ns, ef_bytes seg, ef_bytes id,
