@@ -215,20 +215,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
     return ef_buf_ok(b) ? n : 0;
 }
 
-static int set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
-{
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* One HTTP exchange. Returns the status (0 on transport failure, *err filled). */
 static long http_do(ef_hrana *h, const char *url, const char *body, size_t len,
                     ef_store_err *err)
@@ -246,10 +232,10 @@ static long http_do(ef_hrana *h, const char *url, const char *body, size_t len,
     CURLcode rc = curl_easy_perform(h->curl);
     if (rc != CURLE_OK) {
         if (rc == CURLE_OPERATION_TIMEDOUT)
-            set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: no answer within %d ms", h->base,
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: no answer within %d ms", h->base,
                     h->timeout_ms);
         else
-            set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: %s", h->base, curl_easy_strerror(rc));
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: %s", h->base, curl_easy_strerror(rc));
         return 0;
     }
     long status = 0;
@@ -270,12 +256,12 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
                         ef_store_err *err)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        set_err(err, EF_STORE_INTERNAL, "libcurl cannot initialise");
+        ef_store_fail(err, EF_STORE_INTERNAL, "libcurl cannot initialise");
         return NULL;
     }
     ef_hrana *h = calloc(1, sizeof(*h));
     if (!h) {
-        set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&h->mu, NULL);
@@ -296,7 +282,7 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
         }
     }
     if (!h->base || !h->curl || !h->headers) {
-        set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_hrana_close(h);
         return NULL;
     }
@@ -385,7 +371,7 @@ int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **res
                   ef_store_err *err)
 {
     close_open(r);
-    if (!ef_buf_ok(&r->b)) return set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!ef_buf_ok(&r->b)) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     pthread_mutex_lock(&h->mu);
     int rc = -1;
     ef_buf body;
@@ -406,7 +392,7 @@ int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **res
         ef_buf_puts(&body, "]}");
         ef_buf_putc(&body, '\0');
         if (!ef_buf_ok(&body)) {
-            set_err(err, EF_STORE_INTERNAL, "out of memory");
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
             break;
         }
         long status = http_do(h, url, body.data, body.len - 1, err);
@@ -422,7 +408,7 @@ int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **res
             if (status == 400 && had_stream && stream_gone(msg, code) && attempt == 0)
                 continue; /* the server ran nothing: reopen the stream and send again */
             ef_store_code ec = status == 400 ? EF_STORE_INTERNAL : EF_STORE_UNAVAILABLE;
-            set_err(err, ec, "libsql %s: HTTP %ld: %s%s%s%s", h->base, status, msg,
+            ef_store_fail(err, ec, "libsql %s: HTTP %ld: %s%s%s%s", h->base, status, msg,
                     code[0] ? " (" : "", code, code[0] ? ")" : "");
             break;
         }
@@ -434,7 +420,7 @@ int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **res
                                                                   : NULL;
         if (!res || res->type != EF_JSON_ARRAY || (int)res->len != r->nreq) {
             drop_stream(h);
-            set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: malformed pipeline answer%s%s", h->base,
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: malformed pipeline answer%s%s", h->base,
                     root ? "" : ": ", root ? "" : je.message);
             break;
         }
@@ -467,7 +453,7 @@ static int error_of(const ef_json *e, char *code, size_t ncode, ef_store_err *er
     bool busy = has_code && (ef_bytes_eq(c->str, EF_BYTES_LIT("SQLITE_BUSY")) ||
                              ef_bytes_eq(c->str, EF_BYTES_LIT("TRANSACTION_BUSY")) ||
                              ef_bytes_eq(c->str, EF_BYTES_LIT("TRANSACTION_TIMEOUT")));
-    return set_err(err, busy ? EF_STORE_UNAVAILABLE : EF_STORE_INTERNAL, "libsql: %.*s%s%.*s%s",
+    return ef_store_fail(err, busy ? EF_STORE_UNAVAILABLE : EF_STORE_INTERNAL, "libsql: %.*s%s%.*s%s",
                    m && m->type == EF_JSON_STRING ? (int)m->str.n : 13,
                    m && m->type == EF_JSON_STRING ? m->str.p : "unknown error",
                    has_code ? " (" : "", has_code ? (int)c->str.n : 0, has_code ? c->str.p : "",
@@ -480,14 +466,14 @@ int ef_hrana_result(const ef_json *results, int i, const ef_json **result, ef_st
     for (int k = 0; r && k < i; k++) r = r->next;
     const ef_json *type = r ? ef_json_get(r, "type") : NULL;
     if (!type || type->type != EF_JSON_STRING)
-        return set_err(err, EF_STORE_UNAVAILABLE, "libsql: pipeline answer %d is missing", i);
+        return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: pipeline answer %d is missing", i);
     if (ef_bytes_eq(type->str, EF_BYTES_LIT("error")))
         return error_of(ef_json_get(r, "error"), NULL, 0, err);
     const ef_json *resp = ef_json_get(r, "response");
     const ef_json *res = resp ? ef_json_get(resp, "result") : NULL;
     *result = res;
     if (!res || res->type != EF_JSON_OBJECT)
-        return set_err(err, EF_STORE_UNAVAILABLE, "libsql: pipeline answer %d has no result", i);
+        return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: pipeline answer %d has no result", i);
     return 0;
 }
 

@@ -53,20 +53,6 @@ typedef struct lq {
     pthread_t poller;
 } lq;
 
-static int set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
-{
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* ---- the remote schema ---- */
 
 static bool starts_ci(const char *p, const char *word)
@@ -121,7 +107,7 @@ static int remote_schema_version(lq *q, int *v, ef_store_err *err)
         ef_hrana_result(res, i, &out, err))
         goto done;
     if (ef_hrana_value_get(ef_hrana_cell(out, 0, 0), &a, &val) || val.type != EF_HRANA_INTEGER) {
-        set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable schema version", q->where);
+        ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable schema version", q->where);
         goto done;
     }
     *v = (int)val.i;
@@ -187,10 +173,10 @@ static int remote_migration_step(lq *q, int v, ef_store_err *err)
         if (ef_hrana_step_result(batch, i, &sr, NULL, 0, err) < 0) {
             char m[sizeof(err->message)];
             snprintf(m, sizeof(m), "remote migration %d: %s", v, err->message);
-            set_err(err, err->code, "%s", m);
+            ef_store_fail(err, err->code, "%s", m);
             goto done;
         }
-    set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: remote migration %d did not commit", q->where, v);
+    ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: remote migration %d did not commit", q->where, v);
 done:
     ef_buf_free(&sql);
     ef_hrana_req_free(&r);
@@ -204,7 +190,7 @@ static int remote_migrate(lq *q, ef_store_err *err)
         int v;
         if (remote_schema_version(q, &v, err)) return -1;
         if (v > SQ_SCHEMA_VERSION)
-            return set_err(err, EF_STORE_UNAVAILABLE,
+            return ef_store_fail(err, EF_STORE_UNAVAILABLE,
                            "remote database schema version %d is newer than this edgeflag "
                            "supports (%d)",
                            v, SQ_SCHEMA_VERSION);
@@ -214,7 +200,7 @@ static int remote_migrate(lq *q, ef_store_err *err)
         }
         if (remote_migration_step(q, v + 1, err) < 0) return -1;
     }
-    return set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: remote migrations did not settle",
+    return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: remote migrations did not settle",
                    q->where);
 }
 
@@ -255,13 +241,13 @@ static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
     const ef_json *res, *batch, *sr;
     ef_hrana_value v;
     if (!texts) {
-        set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto done;
     }
     if (ef_hrana_send(q->h, &r, &a, &res, err) || ef_hrana_result(res, 0, &batch, err)) goto done;
     if (ef_hrana_step_result(batch, first, &sr, NULL, 0, err) ||
         ef_hrana_value_get(ef_hrana_cell(sr, 0, 0), &a, &v) || v.type != EF_HRANA_INTEGER) {
-        if (err->message[0] == '\0') set_err(err, EF_STORE_UNAVAILABLE, "libsql: no remote seq");
+        if (err->message[0] == '\0') ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: no remote seq");
         goto done;
     }
     ef_buf_printf(out, "{\"seq\":%lld,\"versions\":{", (long long)v.i);
@@ -270,7 +256,7 @@ static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
         ef_hrana_value k, ver;
         if (ef_hrana_value_get(ef_hrana_cell(sr, i, 0), &a, &k) || k.type != EF_HRANA_TEXT ||
             ef_hrana_value_get(ef_hrana_cell(sr, i, 1), &a, &ver) || ver.type != EF_HRANA_INTEGER) {
-            set_err(err, EF_STORE_UNAVAILABLE, "libsql: unreadable ns_versions row");
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: unreadable ns_versions row");
             goto done;
         }
         if (i) ef_buf_putc(out, ',');
@@ -287,7 +273,7 @@ static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
                 ef_buf_printf(out, "%s\"%s\":", col ? "," : "", sq_tables[t].cols[col]);
                 if (ef_hrana_cell_json(out, ef_hrana_cell(sr, i, col), ef_hrana_decltype(sr, col),
                                        &a)) {
-                    set_err(err, EF_STORE_UNAVAILABLE,
+                    ef_store_fail(err, EF_STORE_UNAVAILABLE,
                             "libsql: %s.%s holds a value that is not a %.*s", sq_tables[t].name,
                             sq_tables[t].cols[col], (int)ef_hrana_decltype(sr, col).n,
                             ef_hrana_decltype(sr, col).p);
@@ -299,7 +285,7 @@ static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
         ef_buf_putc(out, ']');
     }
     ef_buf_puts(out, "}}");
-    rc = ef_buf_ok(out) ? 0 : set_err(err, EF_STORE_INTERNAL, "out of memory");
+    rc = ef_buf_ok(out) ? 0 : ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
 done:
     ef_buf_free(&sql);
     ef_hrana_req_free(&r);
@@ -355,12 +341,12 @@ static int pull(lq *q, ef_store_err *err)
                    ef_hrana_value_get(ef_hrana_cell(st, 0, 1), &a, &trimmed) ||
                    seq.type != EF_HRANA_INTEGER || trimmed.type != EF_HRANA_INTEGER) {
             step = -1;
-            set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable ef_state", q->where);
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable ef_state", q->where);
         } else if ((uint64_t)seq.i == local) {
             step = 1;
         } else if ((uint64_t)seq.i < local) {
             step = -1;
-            set_err(err, EF_STORE_UNAVAILABLE,
+            ef_store_fail(err, EF_STORE_UNAVAILABLE,
                     "libsql %s: the remote database (seq %lld) is behind this node's cache (seq "
                     "%llu); is it another database? Remove the cache file to start from it",
                     q->where, (long long)seq.i, (unsigned long long)local);
@@ -371,7 +357,7 @@ static int pull(lq *q, ef_store_err *err)
                 ef_hrana_value e;
                 if (ef_hrana_value_get(ef_hrana_cell(log, i, 1), &a, &e) || e.type != EF_HRANA_TEXT) {
                     step = -1;
-                    set_err(err, EF_STORE_UNAVAILABLE, "libsql: unreadable changelog entry");
+                    ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: unreadable changelog entry");
                     break;
                 }
                 if (q->local->ops->apply_changes(q->local->h, e.s.p, e.s.n, err)) {
@@ -441,7 +427,7 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
     const ef_json *jtime = root ? ef_json_get(root, "time") : NULL;
     if (!jch || jch->type != EF_JSON_ARRAY || !jns || jns->type != EF_JSON_ARRAY || !jtime) {
         ef_arena_free(&a);
-        return set_err(err, EF_STORE_INTERNAL, "libsql: malformed change-log entry");
+        return ef_store_fail(err, EF_STORE_INTERNAL, "libsql: malformed change-log entry");
     }
     ef_hrana_req r;
     ef_hrana_req_init(&r);
@@ -468,7 +454,7 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
         bool del = op && op->type == EF_JSON_STRING && ef_bytes_eq(op->str, EF_BYTES_LIT("delete"));
         const ef_json *src = ef_json_get(c, del ? "pk" : "row");
         if (!t || !src || src->type != EF_JSON_OBJECT) {
-            set_err(err, EF_STORE_INTERNAL, "libsql: malformed change in entry %llu",
+            ef_store_fail(err, EF_STORE_INTERNAL, "libsql: malformed change in entry %llu",
                     (unsigned long long)seq);
             goto done;
         }
@@ -477,7 +463,7 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
         ef_buf_putc(&sql, '\0');
         char *text = ef_buf_ok(&sql) ? ef_arena_memdup(&a, sql.data, sql.len) : NULL;
         if (!text) {
-            set_err(err, EF_STORE_INTERNAL, "out of memory");
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
             goto done;
         }
         last = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last), text);
@@ -516,7 +502,7 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
     if (ef_hrana_send(q->h, &r, &a, &res, err)) {
         char m[sizeof(err->message)];
         snprintf(m, sizeof(m), "the write was not saved: %s", err->message);
-        set_err(err, EF_STORE_UNAVAILABLE, "%s", m);
+        ef_store_fail(err, EF_STORE_UNAVAILABLE, "%s", m);
         goto done;
     }
     if (ef_hrana_result(res, 0, &batch, err)) goto done;
@@ -528,13 +514,13 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
     if (ef_hrana_step_result(batch, begin, &sr, NULL, 0, err) < 0) goto done;
     if (ef_hrana_step_result(batch, guard, &sr, NULL, 0, &gerr) < 0) {
         q->conflict = true;
-        set_err(err, EF_STORE_UNAVAILABLE,
+        ef_store_fail(err, EF_STORE_UNAVAILABLE,
                 "libsql %s: other nodes kept writing first; the write was not saved", q->where);
         goto done;
     }
     for (int i = guard + 1; i < commit; i++)
         if (ef_hrana_step_result(batch, i, &sr, NULL, 0, err) < 0) goto done;
-    set_err(err, EF_STORE_UNAVAILABLE, "libsql %s: the remote did not commit", q->where);
+    ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: the remote did not commit", q->where);
 done:
     ef_buf_free(&sql);
     ef_hrana_req_free(&r);
@@ -643,14 +629,14 @@ LQ_WRITE(import_doc, P(const ef_doc *doc, const ef_store_import_opts *o), A(doc,
 static int lq_apply_changes(void *h, const char *entry, size_t len, ef_store_err *err)
 {
     (void)h, (void)entry, (void)len;
-    return set_err(err, EF_STORE_READ_ONLY,
+    return ef_store_fail(err, EF_STORE_READ_ONLY,
                    "a libSQL-backed store takes changes from its database, not from a feed");
 }
 
 static int lq_load_dump(void *h, const char *data, size_t len, ef_store_err *err)
 {
     (void)h, (void)data, (void)len;
-    return set_err(err, EF_STORE_READ_ONLY,
+    return ef_store_fail(err, EF_STORE_READ_ONLY,
                    "a libSQL-backed store takes its state from its database, not from a dump");
 }
 
@@ -698,11 +684,11 @@ static int parse_url(const char *url, char **base, char **token, ef_store_err *e
         rest = url + 7;
         scheme = "http";
     } else {
-        return set_err(err, EF_STORE_INVALID, "not a libSQL URL: %s", url);
+        return ef_store_fail(err, EF_STORE_INVALID, "not a libSQL URL: %s", url);
     }
     size_t hostlen = strcspn(rest, "?#");
     if (hostlen == 0 || rest[0] == '/')
-        return set_err(err, EF_STORE_INVALID, "libSQL URL without a host: %s", url);
+        return ef_store_fail(err, EF_STORE_INVALID, "libSQL URL without a host: %s", url);
     const char *q = rest[hostlen] == '?' ? rest + hostlen + 1 : NULL;
     while (q && *q && *q != '#') {
         size_t n = strcspn(q, "&#");
@@ -714,7 +700,7 @@ static int parse_url(const char *url, char **base, char **token, ef_store_err *e
         } else {
             free(*token);
             *token = NULL;
-            return set_err(err, EF_STORE_INVALID, "libSQL URL: unknown parameter '%.*s'",
+            return ef_store_fail(err, EF_STORE_INVALID, "libSQL URL: unknown parameter '%.*s'",
                            (int)n, q);
         }
         q += n;
@@ -723,7 +709,7 @@ static int parse_url(const char *url, char **base, char **token, ef_store_err *e
     if (!scheme) scheme = tls ? "https" : "http";
     size_t n = strlen(scheme) + 3 + hostlen + 1;
     *base = malloc(n);
-    if (!*base) return set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!*base) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     snprintf(*base, n, "%s://%.*s", scheme, (int)hostlen, rest);
     return 0;
 }
@@ -753,7 +739,7 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     if (parse_url(url, &base, &token, err)) return NULL;
     lq *q = calloc(1, sizeof(*q));
     if (!q) {
-        set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto fail_early;
     }
     pthread_mutex_init(&q->write_mu, NULL);
@@ -770,7 +756,7 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     if (!q->where || !q->h) goto fail;
     cache = o && o->cache_path && *o->cache_path ? strdup(o->cache_path) : default_cache(base);
     if (!cache) {
-        set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto fail;
     }
     ef_sqlite_opts so = {.registry = o ? o->registry : NULL,
@@ -808,7 +794,7 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     q->store.ops = &q->ops;
     q->store.h = q->local->h; /* read ops are the cache's own */
     if (pthread_create(&q->poller, NULL, poll_main, q) != 0) {
-        set_err(err, EF_STORE_INTERNAL, "cannot start the libSQL poller");
+        ef_store_fail(err, EF_STORE_INTERNAL, "cannot start the libSQL poller");
         goto fail;
     }
     q->poller_started = true;

@@ -40,7 +40,7 @@ static int load_flag_children(sq *s, ef_bytes ns, ef_arena *a, ef_doc_flag *f, e
         ef_store_rule r;
         if (sq_rule_read_row(s, st, a, &r, err)) return -1;
         f->rules = sq_grow(a, f->rules, f->nrules, &cap, sizeof(*f->rules));
-        if (!f->rules) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!f->rules) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         f->rules[f->nrules++] = r.rule;
     }
     sqlite3_reset(st);
@@ -59,7 +59,7 @@ static int load_flag_children(sq *s, ef_bytes ns, ef_arena *a, ef_doc_flag *f, e
         ef_store_rollout r;
         if (sq_rollout_read_row(s, st, a, &r, err)) return -1;
         f->rollouts = sq_grow(a, f->rollouts, f->nrollouts, &cap, sizeof(*f->rollouts));
-        if (!f->rollouts) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!f->rollouts) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         f->rollouts[f->nrollouts++] = r.rollout;
     }
     sqlite3_reset(st);
@@ -80,7 +80,7 @@ int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         out->flags = sq_grow(a, out->flags, out->nflags, &cap, sizeof(*out->flags));
-        if (!out->flags) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!out->flags) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_flag *f = &out->flags[out->nflags++];
         if (sq_flag_read_row(s, st, a, f, err) || load_flag_children(s, ns, a, f, err)) return -1;
     }
@@ -97,7 +97,7 @@ int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store
     cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         out->segments = sq_grow(a, out->segments, out->nsegments, &cap, sizeof(*out->segments));
-        if (!out->segments) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!out->segments) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         if (sq_segment_read_row(s, st, a, &out->segments[out->nsegments++], err)) return -1;
     }
     sqlite3_reset(st);
@@ -109,7 +109,7 @@ static ef_snapshot *compile_doc(const ef_doc_namespace *ns, ef_buf *doc, ef_stor
 {
     ef_buf_clear(doc);
     if (ef_doc_write_snapshot(ns, NULL, doc) != 0 || !ef_buf_ok(doc)) {
-        sq_set_err(err, EF_STORE_INTERNAL, "namespace \"%.*s\": cannot write snapshot document",
+        ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": cannot write snapshot document",
                    (int)ns->key.n, ns->key.p);
         return NULL;
     }
@@ -119,19 +119,19 @@ static ef_snapshot *compile_doc(const ef_doc_namespace *ns, ef_buf *doc, ef_stor
     ef_json *root = ef_json_parse(doc->data, doc->len, &a, NULL, &jerr);
     ef_snapshot *snap = NULL;
     if (!root) {
-        sq_set_err(err, EF_STORE_INTERNAL, "namespace \"%.*s\": snapshot document invalid: %s",
+        ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": snapshot document invalid: %s",
                    (int)ns->key.n, ns->key.p, jerr.message);
     } else {
         ef_compile_error cerr;
         snap = ef_snapshot_compile(root, &cerr);
         if (!snap)
-            sq_set_err(err, EF_STORE_INTERNAL, "namespace \"%.*s\": compile: %s", (int)ns->key.n,
+            ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": compile: %s", (int)ns->key.n,
                        ns->key.p, cerr.message);
         /* the snapshot endpoint serves exactly the document this snapshot was compiled from */
         if (snap && ef_snapshot_attach_document(snap, doc->data, doc->len) != 0) {
             ef_snapshot_free(snap);
             snap = NULL;
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         }
     }
     ef_arena_free(&a);
@@ -164,7 +164,7 @@ int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
     if (!snap) return -1;
     ef_snapshot_set_version(snap, sq_state_seq(s));
     if (ef_registry_publish(s->opts.registry, snap) != 0)
-        return sq_set_err(err, EF_STORE_INTERNAL, "publish: out of memory");
+        return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
     return 0;
 }
 
@@ -185,7 +185,7 @@ static int ns_keys(sq *s, ef_arena *a, ef_bytes **keys, size_t *n, ef_store_err 
     *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *keys = sq_grow(a, *keys, *n, &cap, sizeof(**keys));
-        if (!*keys) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!*keys) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         (*keys)[(*n)++] = sq_col_bytes(st, 0, a);
     }
     sqlite3_reset(st);
@@ -227,7 +227,7 @@ static int snapshot_doc(void *h, ef_bytes ns, const ef_snapdoc_opts *o, ef_buf *
     }
     sq_unlock(s);
     if (rc == 0 && (ef_doc_write_snapshot(&doc, o, out) != 0 || !ef_buf_ok(out)))
-        rc = sq_set_err(err, EF_STORE_INTERNAL, "cannot write snapshot document");
+        rc = ef_store_fail(err, EF_STORE_INTERNAL, "cannot write snapshot document");
     ef_arena_free(&a);
     return rc;
 }
@@ -242,7 +242,7 @@ static int export_doc(void *h, ef_bytes ns, ef_arena *a, ef_doc *out, ef_store_e
     if (ns.n) {
         out->namespaces = ef_arena_calloc(a, sizeof(*out->namespaces));
         rc = out->namespaces ? sq_ns_load(s, ns, a, out->namespaces, err)
-                             : sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+                             : ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         if (rc == 0) out->nnamespaces = 1;
     } else {
         ef_bytes *keys;
@@ -250,7 +250,7 @@ static int export_doc(void *h, ef_bytes ns, ef_arena *a, ef_doc *out, ef_store_e
         rc = ns_keys(s, a, &keys, &n, err);
         if (rc == 0) {
             out->namespaces = ef_arena_calloc(a, (n ? n : 1) * sizeof(*out->namespaces));
-            if (!out->namespaces) rc = sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            if (!out->namespaces) rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         }
         for (size_t i = 0; rc == 0 && i < n; i++) {
             rc = sq_ns_load(s, keys[i], a, &out->namespaces[i], err);
@@ -280,7 +280,7 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
                             .enabled = f->enabled, .type = f->type, .metadata = f->metadata};
     if (sq_flag_create_tx(s, ns, &fin, err)) return at(&f->pos, err);
     ef_bytes *vids = ef_arena_alloc(a, (f->nvariants + 1) * sizeof(*vids));
-    if (!vids) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!vids) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     for (size_t i = 0; i < f->nvariants; i++) {
         const ef_doc_variant *v = &f->variants[i];
         ef_store_variant_in vin = {.key = v->key, .name = v->name, .description = v->description,
@@ -303,7 +303,7 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
             for (size_t k = 0; k < f->nvariants; k++)
                 if (ef_bytes_eq(f->variants[k].key, d->variant_key)) vid = vids[k];
             if (vid.n == 0) {
-                sq_set_err(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
+                ef_store_fail(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
                            (int)d->variant_key.n, d->variant_key.p, (int)ns.n, ns.p, (int)f->key.n,
                            f->key.p);
                 return at(&d->pos, err);

@@ -17,7 +17,7 @@
 
 static int not_found_flag(ef_store_err *err, ef_bytes ns, ef_bytes key)
 {
-    return sq_set_err(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
+    return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
                       (int)key.n, key.p);
 }
 
@@ -71,7 +71,7 @@ int sq_flag_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_doc_flag *f, ef_st
     int rc;
     while ((rc = sqlite3_step(vs)) == SQLITE_ROW) {
         f->variants = sq_grow(a, f->variants, f->nvariants, &cap, sizeof(*f->variants));
-        if (!f->variants) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!f->variants) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_variant *v = &f->variants[f->nvariants++];
         variant_row(vs, a, v);
         v->is_default = def.n && ef_bytes_eq(def, v->meta.id);
@@ -99,13 +99,13 @@ int sq_flag_read(sq *s, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_flag *out
 
 static int flag_validate(const ef_store_flag_in *in, bool create, ef_store_err *err)
 {
-    if (in->key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (in->key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (create && !sq_key_valid(in->key))
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
     if (in->name.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field name: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field name: must not be empty");
     if (create && in->type != EF_DOC_VARIANT_FLAG && in->type != EF_DOC_BOOLEAN_FLAG)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field type: unknown flag type %d",
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field type: unknown flag type %d",
                           (int)in->type);
     return 0;
 }
@@ -122,12 +122,12 @@ int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_e
     if (sq_json_compact(in->metadata, "metadata", 0, true, &a, &meta, err)) goto out;
     if (sq_ns_exists(s, ns, &exists, err)) goto out;
     if (!exists) {
-        sq_set_err(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)ns.n, ns.p);
+        ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)ns.n, ns.p);
         goto out;
     }
     if (sq_flag_exists(s, ns, in->key, &exists, err)) goto out;
     if (exists) {
-        sq_set_err(err, EF_STORE_NOT_UNIQUE, "flag \"%.*s/%.*s\" is not unique", (int)ns.n, ns.p,
+        ef_store_fail(err, EF_STORE_NOT_UNIQUE, "flag \"%.*s/%.*s\" is not unique", (int)ns.n, ns.p,
                    (int)in->key.n, in->key.p);
         goto out;
     }
@@ -165,7 +165,7 @@ static int flag_get(void *h, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_flag
                     ef_store_err *err)
 {
     sq *s = h;
-    if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     sq_lock(s);
     int rc = sq_flag_read(s, sq_ns(ns), key, a, out, err);
     sq_unlock(s);
@@ -219,7 +219,7 @@ int sq_flag_set_default_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes variant_i
         bool yes;
         if (variant_of_flag(s, ns, flag, variant_id, &yes, err)) return -1;
         if (!yes)
-            return sq_set_err(err, EF_STORE_INVALID,
+            return ef_store_fail(err, EF_STORE_INVALID,
                               "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
                               (int)variant_id.n, variant_id.p, (int)ns.n, ns.p, (int)flag.n,
                               flag.p);
@@ -256,7 +256,7 @@ static int flag_update(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_aren
         bool yes;
         if (variant_of_flag(s, ns, in->key, in->default_variant_id, &yes, err)) goto fail;
         if (!yes) {
-            sq_set_err(err, EF_STORE_INVALID, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
+            ef_store_fail(err, EF_STORE_INVALID, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
                        (int)in->default_variant_id.n, in->default_variant_id.p, (int)ns.n, ns.p,
                        (int)in->key.n, in->key.p);
             goto fail;
@@ -298,7 +298,7 @@ int sq_flag_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
 static int flag_delete(void *h, ef_bytes ns, ef_bytes key, ef_store_err *err)
 {
     sq *s = h;
-    if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
     return sq_wtx_end(s, sq_flag_delete_tx(s, sq_ns(ns), key, err), err);
 }
@@ -309,8 +309,8 @@ static int variant_validate(ef_bytes flag, const ef_store_variant_in *in, ef_are
                             ef_bytes *attachment, ef_store_err *err)
 {
     if (flag.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field flagKey: must not be empty");
-    if (in->key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field flagKey: must not be empty");
+    if (in->key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     return sq_json_compact(in->attachment, "attachment", 10000, false, a, attachment, err);
 }
 
@@ -330,7 +330,7 @@ static int variant_key_taken(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes key, ef
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
-        return sq_set_err(err, EF_STORE_NOT_UNIQUE,
+        return ef_store_fail(err, EF_STORE_NOT_UNIQUE,
                           "variant \"%.*s\" is not unique for flag \"%.*s/%.*s\"", (int)key.n,
                           key.p, (int)ns.n, ns.p, (int)flag.n, flag.p);
     return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "variant");
@@ -349,7 +349,7 @@ static int variant_read(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena
     sq_bind_bytes(st, 3, flag);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found", (int)id.n, id.p);
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found", (int)id.n, id.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "variant");
     variant_row(st, a, out);
     sqlite3_reset(st);
@@ -400,7 +400,7 @@ static int variant_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
 {
     sq *s = h;
     ns = sq_ns(ns);
-    if (id.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field id: must not be empty");
+    if (id.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field id: must not be empty");
     ef_bytes att;
     if (variant_validate(flag, in, a, &att, err)) return -1;
     if (sq_wtx_begin(s, err)) return -1;
@@ -430,9 +430,9 @@ static int variant_delete(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_s
 {
     sq *s = h;
     ns = sq_ns(ns);
-    if (id.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field id: must not be empty");
+    if (id.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field id: must not be empty");
     if (flag.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field flagKey: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field flagKey: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
     /* distributions naming the variant cascade; a flag defaulting to it is set to none */
     sqlite3_stmt *st = sq_stmt(s, SL_VAR_DELETE,

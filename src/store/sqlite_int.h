@@ -55,8 +55,6 @@ typedef struct sq {
 /* ---- statements (sqlite_schema.c) ---- */
 /* The cached statement for a slot, prepared from sql on first use, reset and unbound. */
 sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
-int sq_set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 int sq_db_err(sq *s, ef_store_err *err, const char *what);
 /* Steps a statement that returns no rows: 0 when it ran to completion, else -1 with *err. */
 int sq_step_done(sq *s, sqlite3_stmt *st, const char *what, ef_store_err *err);

@@ -81,10 +81,10 @@ int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err)
     for (size_t i = 0; i < s->ntouched; i++)
         if (strlen(s->touched[i]) == ns.n && memcmp(s->touched[i], ns.p, ns.n) == 0) return 0;
     if (s->ntouched == SQ_MAX_TOUCHED)
-        return sq_set_err(err, EF_STORE_INVALID, "a transaction may touch at most %d namespaces",
+        return ef_store_fail(err, EF_STORE_INVALID, "a transaction may touch at most %d namespaces",
                           SQ_MAX_TOUCHED);
     char *c = malloc(ns.n + 1);
-    if (!c) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!c) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     memcpy(c, ns.p, ns.n);
     c[ns.n] = '\0';
     s->touched[s->ntouched++] = c;
@@ -178,7 +178,7 @@ static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
         char m[sizeof(err->message)];
         snprintf(m, sizeof(m), "committed as seq %llu, but the snapshot was not rebuilt: %s",
                  (unsigned long long)seq, err->message);
-        sq_set_err(err, EF_STORE_INTERNAL, "%s", m);
+        ef_store_fail(err, EF_STORE_INTERNAL, "%s", m);
         rc = -1;
     }
     reset_all(s);
@@ -241,7 +241,7 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     }
     ef_buf_puts(&e, "]}");
     if (!ef_buf_ok(&e)) {
-        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto fail;
     }
     if (nchanges == 0 && s->ntouched == 0) {
@@ -324,7 +324,7 @@ static int log_changes(void *h, uint64_t after, size_t max, ef_store_change_fn f
         goto out;
     }
     if (after < trimmed) {
-        rc = sq_set_err(err, EF_STORE_TRIMMED,
+        rc = ef_store_fail(err, EF_STORE_TRIMMED,
                         "change log position %llu is no longer available (oldest entry is %llu)",
                         (unsigned long long)after, (unsigned long long)trimmed + 1);
         goto out;
@@ -372,7 +372,7 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
     /* A reader connection of its own: the dump is one read transaction that never blocks the
      * writer (WAL), and it sees exactly the state at the seq it reports. */
     if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
-        sq_set_err(err, EF_STORE_UNAVAILABLE, "dump: cannot open %s", s->path);
+        ef_store_fail(err, EF_STORE_UNAVAILABLE, "dump: cannot open %s", s->path);
         sqlite3_close(db);
         return -1;
     }
@@ -421,14 +421,14 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
     ef_buf_puts(out, "}}");
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (!ef_buf_ok(out)) {
-        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto out;
     }
     if (seq_out) *seq_out = seq;
     rc = 0;
     goto out;
 dberr:
-    sq_set_err(err, EF_STORE_UNAVAILABLE, "dump: %s", sqlite3_errmsg(db));
+    ef_store_fail(err, EF_STORE_UNAVAILABLE, "dump: %s", sqlite3_errmsg(db));
 out:
     sqlite3_finalize(st);
     ef_buf_free(&sql);
@@ -503,19 +503,19 @@ static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
     const ef_json *tbl = ef_json_get(c, "table"), *op = ef_json_get(c, "op");
     const ef_json *pk = ef_json_get(c, "pk"), *row = ef_json_get(c, "row");
     if (!tbl || tbl->type != EF_JSON_STRING || !op || op->type != EF_JSON_STRING)
-        return sq_set_err(err, EF_STORE_INVALID, "change without table or op");
+        return ef_store_fail(err, EF_STORE_INVALID, "change without table or op");
     const sq_table *t = sq_table_find(tbl->str);
     if (!t)
-        return sq_set_err(err, EF_STORE_INVALID, "change to unknown table \"%.*s\"",
+        return ef_store_fail(err, EF_STORE_INVALID, "change to unknown table \"%.*s\"",
                           (int)tbl->str.n, tbl->str.p);
     size_t ti = (size_t)(t - sq_tables);
     bool del = ef_bytes_eq(op->str, EF_BYTES_LIT("delete"));
     if (!del && !ef_bytes_eq(op->str, EF_BYTES_LIT("upsert")))
-        return sq_set_err(err, EF_STORE_INVALID, "change with unknown op \"%.*s\"",
+        return ef_store_fail(err, EF_STORE_INVALID, "change with unknown op \"%.*s\"",
                           (int)op->str.n, op->str.p);
     const ef_json *src = del ? pk : row;
     if (!src || src->type != EF_JSON_OBJECT)
-        return sq_set_err(err, EF_STORE_INVALID, "change to %s without %s", t->name,
+        return ef_store_fail(err, EF_STORE_INVALID, "change to %s without %s", t->name,
                           del ? "pk" : "row");
     sqlite3_stmt *st = apply_stmt(s, ti, del, err);
     if (!st) return -1;
@@ -541,14 +541,14 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     ef_json *root = ef_json_parse(entry, len, &a, NULL, &jerr);
     if (!root || root->type != EF_JSON_OBJECT) {
         ef_arena_free(&a);
-        return sq_set_err(err, EF_STORE_INVALID, "change-log entry is not a JSON object");
+        return ef_store_fail(err, EF_STORE_INVALID, "change-log entry is not a JSON object");
     }
     const ef_json *jseq = ef_json_get(root, "seq"), *jtime = ef_json_get(root, "time");
     const ef_json *jns = ef_json_get(root, "namespaces"), *jch = ef_json_get(root, "changes");
     if (!jseq || jseq->type != EF_JSON_NUMBER || !jns || jns->type != EF_JSON_ARRAY || !jch ||
         jch->type != EF_JSON_ARRAY) {
         ef_arena_free(&a);
-        return sq_set_err(err, EF_STORE_INVALID, "change-log entry lacks seq, namespaces or changes");
+        return ef_store_fail(err, EF_STORE_INVALID, "change-log entry lacks seq, namespaces or changes");
     }
     uint64_t seq = (uint64_t)jseq->num;
     if (sq_wtx_begin(s, err)) {
@@ -558,7 +558,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     s->applying = true;
     uint64_t have = sq_state_seq(s);
     if (seq != have + 1) {
-        sq_set_err(err, EF_STORE_OUT_OF_ORDER, "entry seq %llu does not follow local seq %llu",
+        ef_store_fail(err, EF_STORE_OUT_OF_ORDER, "entry seq %llu does not follow local seq %llu",
                    (unsigned long long)seq, (unsigned long long)have);
         goto fail;
     }
@@ -567,13 +567,13 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     if (exec_step(s, "PRAGMA defer_foreign_keys = ON", err)) goto fail;
     for (const ef_json *c = jch->child; c; c = c->next)
         if (c->type != EF_JSON_OBJECT || apply_one(s, c, err)) {
-            if (c->type != EF_JSON_OBJECT) sq_set_err(err, EF_STORE_INVALID, "change is not an object");
+            if (c->type != EF_JSON_OBJECT) ef_store_fail(err, EF_STORE_INVALID, "change is not an object");
             goto fail;
         }
     for (const ef_json *n = jns->child; n; n = n->next) {
         const ef_json *k = ef_json_get(n, "key"), *v = ef_json_get(n, "version");
         if (!k || k->type != EF_JSON_STRING || !v || v->type != EF_JSON_NUMBER) {
-            sq_set_err(err, EF_STORE_INVALID, "bad namespace version in entry");
+            ef_store_fail(err, EF_STORE_INVALID, "bad namespace version in entry");
             goto fail;
         }
         sqlite3_stmt *st = sq_stmt(s, SL_VER_SET,
@@ -625,7 +625,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     if (!jseq || jseq->type != EF_JSON_NUMBER || !jver || jver->type != EF_JSON_OBJECT || !jtab ||
         jtab->type != EF_JSON_OBJECT) {
         ef_arena_free(&a);
-        return sq_set_err(err, EF_STORE_INVALID, "dump lacks seq, versions or tables");
+        return ef_store_fail(err, EF_STORE_INVALID, "dump lacks seq, versions or tables");
     }
     if (sq_wtx_begin(s, err)) {
         ef_arena_free(&a);
@@ -656,14 +656,14 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         const ef_json *rows = ef_json_get(jtab, sq_tables[t].name);
         if (!rows) continue;
         if (rows->type != EF_JSON_ARRAY) {
-            sq_set_err(err, EF_STORE_INVALID, "dump table %s is not an array", sq_tables[t].name);
+            ef_store_fail(err, EF_STORE_INVALID, "dump table %s is not an array", sq_tables[t].name);
             goto fail;
         }
         for (const ef_json *r = rows->child; r; r = r->next) {
             sqlite3_stmt *st = apply_stmt(s, t, false, err);
             if (!st) goto fail;
             if (r->type != EF_JSON_OBJECT) {
-                sq_set_err(err, EF_STORE_INVALID, "dump row is not an object");
+                ef_store_fail(err, EF_STORE_INVALID, "dump row is not an object");
                 goto fail;
             }
             for (int i = 0; sq_tables[t].cols[i]; i++)
@@ -682,7 +682,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
                                    " DO UPDATE SET version = MAX(version, ?2)",
                                    err);
         if (!st || v->type != EF_JSON_NUMBER) {
-            if (st) sq_set_err(err, EF_STORE_INVALID, "bad version in dump");
+            if (st) ef_store_fail(err, EF_STORE_INVALID, "bad version in dump");
             goto fail;
         }
         sq_bind_bytes(st, 1, v->key);

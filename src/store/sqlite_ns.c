@@ -42,7 +42,7 @@ int sq_ns_read(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store
     sq_bind_bytes(st, 1, key);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)key.n,
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)key.n,
                           key.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "namespace");
     ns_row(st, a, out);
@@ -52,11 +52,11 @@ int sq_ns_read(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store
 
 static int ns_validate(const ef_store_ns_in *in, bool create, ef_store_err *err)
 {
-    if (in->key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (in->key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (create && !sq_key_valid(in->key))
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
     if (in->name.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field name: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field name: must not be empty");
     return 0;
 }
 
@@ -66,7 +66,7 @@ int sq_ns_create_tx(sq *s, const ef_store_ns_in *in, ef_store_err *err)
     bool exists;
     if (sq_ns_exists(s, in->key, &exists, err)) return -1;
     if (exists)
-        return sq_set_err(err, EF_STORE_NOT_UNIQUE, "namespace \"%.*s\" is not unique",
+        return ef_store_fail(err, EF_STORE_NOT_UNIQUE, "namespace \"%.*s\" is not unique",
                           (int)in->key.n, in->key.p);
     sqlite3_stmt *st = sq_stmt(s, SL_NS_INSERT, "INSERT INTO namespaces VALUES (?, ?, ?, 0, ?, ?)",
                                err);
@@ -92,7 +92,7 @@ static int ns_create(void *h, const ef_store_ns_in *in, ef_arena *a, ef_doc_name
 static int ns_get(void *h, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store_err *err)
 {
     sq *s = h;
-    if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     sq_lock(s);
     int rc = sq_ns_read(s, key, a, out, err);
     sq_unlock(s);
@@ -138,7 +138,7 @@ static int ns_update(void *h, const ef_store_ns_in *in, ef_arena *a, ef_doc_name
     sq_bind_bytes(st, 4, in->key);
     if (sq_step_done(s, st, "update namespace", err)) goto fail;
     if (sqlite3_changes(s->db) == 0) {
-        sq_set_err(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)in->key.n,
+        ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)in->key.n,
                    in->key.p);
         goto fail;
     }
@@ -152,7 +152,7 @@ fail:
 static int ns_delete(void *h, ef_bytes key, ef_store_err *err)
 {
     sq *s = h;
-    if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
     ef_arena a;
     ef_arena_init(&a, 512);
@@ -169,7 +169,7 @@ static int ns_delete(void *h, ef_bytes key, ef_store_err *err)
     }
     ef_arena_free(&a);
     if (ns.protected_) {
-        sq_set_err(err, EF_STORE_INVALID, "namespace \"%.*s\" is protected", (int)key.n, key.p);
+        ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\" is protected", (int)key.n, key.p);
         goto fail;
     }
     sqlite3_stmt *st =
@@ -181,7 +181,7 @@ static int ns_delete(void *h, ef_bytes key, ef_store_err *err)
         goto fail;
     }
     if (sqlite3_column_int64(st, 0) > 0) {
-        sq_set_err(err, EF_STORE_INVALID,
+        ef_store_fail(err, EF_STORE_INVALID,
                    "namespace \"%.*s\" cannot be deleted; flags must be deleted first", (int)key.n,
                    key.p);
         goto fail;

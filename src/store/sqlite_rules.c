@@ -18,7 +18,7 @@
 
 static int need(ef_bytes v, const char *field, ef_store_err *err)
 {
-    return v.n ? 0 : sq_set_err(err, EF_STORE_INVALID, "invalid field %s: must not be empty", field);
+    return v.n ? 0 : ef_store_fail(err, EF_STORE_INVALID, "invalid field %s: must not be empty", field);
 }
 
 static int flag_must_exist(sq *s, ef_bytes ns, ef_bytes flag, ef_store_err *err)
@@ -26,7 +26,7 @@ static int flag_must_exist(sq *s, ef_bytes ns, ef_bytes flag, ef_store_err *err)
     bool exists;
     if (sq_flag_exists(s, ns, flag, &exists, err)) return -1;
     if (!exists)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
                           (int)flag.n, flag.p);
     return 0;
 }
@@ -38,7 +38,7 @@ static int segments_must_exist(sq *s, ef_bytes ns, const ef_bytes *keys, size_t 
         bool exists;
         if (sq_segment_exists(s, ns, keys[i], &exists, err)) return -1;
         if (!exists)
-            return sq_set_err(err, EF_STORE_NOT_FOUND, "segment \"%.*s/%.*s\" not found",
+            return ef_store_fail(err, EF_STORE_NOT_FOUND, "segment \"%.*s/%.*s\" not found",
                               (int)ns.n, ns.p, (int)keys[i].n, keys[i].p);
     }
     return 0;
@@ -56,7 +56,7 @@ static int read_segment_keys(sq *s, int slot, const char *sql, ef_bytes id, ef_a
     *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *keys = sq_grow(a, *keys, *n, &cap, sizeof(**keys));
-        if (!*keys) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!*keys) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         (*keys)[(*n)++] = sq_col_bytes(st, 0, a);
     }
     sqlite3_reset(st);
@@ -99,7 +99,7 @@ int sq_rule_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rule *out, e
     while ((rc = sqlite3_step(ds)) == SQLITE_ROW) {
         r->distributions = sq_grow(a, r->distributions, r->ndistributions, &cap,
                                    sizeof(*r->distributions));
-        if (!r->distributions) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!r->distributions) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         dist_row(ds, a, &r->distributions[r->ndistributions++]);
     }
     sqlite3_reset(ds);
@@ -119,7 +119,7 @@ int sq_rule_read(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena *a, ef
     sq_bind_bytes(st, 3, flag);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "rule \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "rule \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
                           (int)id.n, id.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "rule");
     rc = sq_rule_read_row(s, st, a, out, err);
@@ -152,7 +152,7 @@ int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in 
         sq_segment_keys(in->segment_key, in->segment_keys, in->nsegment_keys, a, &keys, &n, err))
         return -1;
     if (in->rank <= 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field rank: must be greater than 0");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field rank: must be greater than 0");
     if (flag_must_exist(s, ns, flag, err) || segments_must_exist(s, ns, keys, n, err)) return -1;
     sq_new_id(a, id);
     sqlite3_stmt *st =
@@ -274,7 +274,7 @@ static int rerank(sq *s, bool rollouts, ef_bytes ns, ef_bytes flag, const ef_byt
         sq_bind_bytes(st, 5, flag);
         if (sq_step_done(s, st, "order", err)) return -1;
         if (sqlite3_changes(s->db) == 0)
-            return sq_set_err(err, EF_STORE_NOT_FOUND, "%s \"%.*s/%.*s\" not found",
+            return ef_store_fail(err, EF_STORE_NOT_FOUND, "%s \"%.*s/%.*s\" not found",
                               rollouts ? "rollout" : "rule", (int)ns.n, ns.p, (int)ids[i].n,
                               ids[i].p);
     }
@@ -305,7 +305,7 @@ static int rerank_remaining(sq *s, bool rollouts, ef_bytes ns, ef_bytes flag, ef
         ids = sq_grow(&a, ids, n, &cap, sizeof(*ids));
         if (!ids) {
             ef_arena_free(&a);
-            return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         }
         ids[n++] = sq_col_bytes(st, 0, &a);
     }
@@ -348,7 +348,7 @@ static int order(sq *s, bool rollouts, ef_bytes ns, ef_bytes flag, const ef_byte
     ns = sq_ns(ns);
     if (need(flag, "flagKey", err)) return -1;
     if (n < 2)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "invalid field %s: must contain atleast 2 elements",
                           rollouts ? "rolloutIds" : "ruleIds");
     if (sq_wtx_begin(s, err)) return -1;
@@ -371,10 +371,10 @@ static int dist_validate(ef_bytes flag, ef_bytes rule, const ef_store_distributi
         need(in->variant_id, "variantId", err))
         return -1;
     if (in->rollout < 0)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "invalid field rollout: must be greater than or equal to '0'");
     if (in->rollout > 100)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "invalid field rollout: must be less than or equal to '100'");
     return 0;
 }
@@ -397,7 +397,7 @@ static int dist_refs(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule, ef_bytes 
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
                           (int)variant.n, variant.p, (int)ns.n, ns.p, (int)flag.n, flag.p);
     return rc == SQLITE_ROW ? 0 : sq_db_err(s, err, "variant");
 }
@@ -414,7 +414,7 @@ static int dist_read(sq *s, ef_bytes rule, ef_bytes id, ef_arena *a, ef_doc_dist
     sq_bind_bytes(st, 2, rule);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "distribution \"%.*s\" not found", (int)id.n,
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "distribution \"%.*s\" not found", (int)id.n,
                           id.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "distribution");
     dist_row(st, a, out);
@@ -554,7 +554,7 @@ static int rollout_read(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena
     sq_bind_bytes(st, 3, flag);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "rollout \"%.*s/%.*s\" not found", (int)ns.n,
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "rollout \"%.*s/%.*s\" not found", (int)ns.n,
                           ns.p, (int)id.n, id.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "rollout");
     rc = sq_rollout_read_row(s, st, a, out, err);
@@ -571,14 +571,14 @@ static int rollout_validate(ef_bytes flag, const ef_store_rollout_in *in, ef_are
     if (need(flag, "flagKey", err)) return -1;
     if (in->type == EF_DOC_ROLLOUT_THRESHOLD) {
         if (!(in->percentage >= 0 && in->percentage <= 100))
-            return sq_set_err(err, EF_STORE_INVALID,
+            return ef_store_fail(err, EF_STORE_INVALID,
                               "invalid field threshold.percentage: must be within range [0, 100]");
         return 0;
     }
     if (in->type == EF_DOC_ROLLOUT_SEGMENT)
         return sq_segment_keys(in->segment_key, in->segment_keys, in->nsegment_keys, a, keys, n,
                                err);
-    return sq_set_err(err, EF_STORE_INVALID, "rollout rule is missing");
+    return ef_store_fail(err, EF_STORE_INVALID, "rollout rule is missing");
 }
 
 static int rollout_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_bytes *keys, size_t n,
@@ -620,7 +620,7 @@ int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollo
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
-        return sq_set_err(err, EF_STORE_INVALID, "rank number: %d already exists", (int)in->rank);
+        return ef_store_fail(err, EF_STORE_INVALID, "rank number: %d already exists", (int)in->rank);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollout");
     sq_new_id(a, id);
     st = sq_stmt(s, SL_RO_INSERT, "INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -700,7 +700,7 @@ static int rollout_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
     if (sq_wtx_begin(s, err)) return -1;
     if (rollout_read(s, ns, flag, id, a, out, err)) goto fail;
     if (out->rollout.type != in->type) {
-        sq_set_err(err, EF_STORE_INVALID, "cannot change type of rollout: have \"%s\" attempted \"%s\"",
+        ef_store_fail(err, EF_STORE_INVALID, "cannot change type of rollout: have \"%s\" attempted \"%s\"",
                    rollout_type_name(out->rollout.type), rollout_type_name(in->type));
         goto fail;
     }

@@ -169,18 +169,6 @@ int ef_sqlite_schema_version(void)
     return SQ_SCHEMA_VERSION;
 }
 
-int sq_set_err(ef_store_err *err, ef_store_code code, const char *fmt, ...)
-{
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 int sq_db_err(sq *s, ef_store_err *err, const char *what)
 {
     int rc = sqlite3_extended_errcode(s->db);
@@ -189,7 +177,7 @@ int sq_db_err(sq *s, ef_store_err *err, const char *what)
     if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_IOERR ||
         prim == SQLITE_FULL || prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY)
         code = EF_STORE_UNAVAILABLE;
-    return sq_set_err(err, code, "%s: %s", what, sqlite3_errmsg(s->db));
+    return ef_store_fail(err, code, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
 int sq_step_done(sq *s, sqlite3_stmt *st, const char *what, ef_store_err *err)
@@ -241,7 +229,7 @@ int sq_exec(sq *s, const char *sql, ef_store_err *err)
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         int code = (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_BUSY ? EF_STORE_UNAVAILABLE
                                                                             : EF_STORE_INTERNAL;
-        sq_set_err(err, code, "sqlite: %s", msg ? msg : "error");
+        ef_store_fail(err, code, "sqlite: %s", msg ? msg : "error");
         sqlite3_free(msg);
         return -1;
     }
@@ -327,7 +315,7 @@ static int migration_run(sq *s, int v, ef_store_err *err)
         sq_migration_sql(v, part, &b);
         ef_buf_putc(&b, '\0');
         if (!ef_buf_ok(&b)) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
             goto out;
         }
         if (sq_exec(s, b.data, err)) goto out;
@@ -346,7 +334,7 @@ int sq_migrate(sq *s, ef_store_err *err)
     int v = 0;
     if (schema_version(s, &v, err)) goto fail;
     if (v > SQ_SCHEMA_VERSION) {
-        sq_set_err(err, EF_STORE_UNAVAILABLE,
+        ef_store_fail(err, EF_STORE_UNAVAILABLE,
                    "database schema version %d is newer than this edgeflag supports (%d)", v,
                    SQ_SCHEMA_VERSION);
         goto fail;
@@ -396,7 +384,7 @@ static int make_parent_dirs(const char *target, ef_store_err *err)
             *p = '/';
         }
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            sq_set_err(err, EF_STORE_UNAVAILABLE, "cannot create directory %s: %s", path,
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot create directory %s: %s", path,
                        strerror(errno));
             free(path);
             return -1;
@@ -429,7 +417,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     if (!target || !*target) target = EF_SQLITE_DEFAULT_PATH;
     sq *s = calloc(1, sizeof(*s));
     if (!s) {
-        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         return NULL;
     }
     if (opts) s->opts = *opts;
@@ -439,7 +427,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     s->apply_upsert = calloc(sq_ntables, sizeof(sqlite3_stmt *));
     s->apply_delete = calloc(sq_ntables, sizeof(sqlite3_stmt *));
     if (!s->path || !s->apply_upsert || !s->apply_delete) {
-        sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto fail;
     }
     if (!s->opts.no_create_dirs && make_parent_dirs(target, err)) goto fail;
@@ -447,7 +435,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
                             SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        sq_set_err(err, EF_STORE_UNAVAILABLE, "cannot open database %s: %s", target,
+        ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot open database %s: %s", target,
                    s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }

@@ -16,7 +16,7 @@
 
 static int not_found_segment(ef_store_err *err, ef_bytes ns, ef_bytes key)
 {
-    return sq_set_err(err, EF_STORE_NOT_FOUND, "segment \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
+    return ef_store_fail(err, EF_STORE_NOT_FOUND, "segment \"%.*s/%.*s\" not found", (int)ns.n, ns.p,
                       (int)key.n, key.p);
 }
 
@@ -68,7 +68,7 @@ int sq_segment_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_doc_segment *g,
     int rc;
     while ((rc = sqlite3_step(cs)) == SQLITE_ROW) {
         g->constraints = sq_grow(a, g->constraints, g->nconstraints, &cap, sizeof(*g->constraints));
-        if (!g->constraints) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+        if (!g->constraints) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         constraint_row(cs, a, &g->constraints[g->nconstraints++]);
     }
     sqlite3_reset(cs);
@@ -93,13 +93,13 @@ int sq_segment_read(sq *s, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_segmen
 
 static int segment_validate(const ef_store_segment_in *in, bool create, ef_store_err *err)
 {
-    if (in->key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (in->key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (create && !sq_key_valid(in->key))
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
     if (in->name.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field name: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field name: must not be empty");
     if (in->match_type != EF_DOC_MATCH_ALL && in->match_type != EF_DOC_MATCH_ANY)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field matchType: unknown match type %d",
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field matchType: unknown match type %d",
                           (int)in->match_type);
     return 0;
 }
@@ -110,10 +110,10 @@ int sq_segment_create_tx(sq *s, ef_bytes ns, const ef_store_segment_in *in, ef_s
     bool exists;
     if (sq_ns_exists(s, ns, &exists, err)) return -1;
     if (!exists)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)ns.n, ns.p);
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)ns.n, ns.p);
     if (sq_segment_exists(s, ns, in->key, &exists, err)) return -1;
     if (exists)
-        return sq_set_err(err, EF_STORE_NOT_UNIQUE, "segment \"%.*s/%.*s\" is not unique",
+        return ef_store_fail(err, EF_STORE_NOT_UNIQUE, "segment \"%.*s/%.*s\" is not unique",
                           (int)ns.n, ns.p, (int)in->key.n, in->key.p);
     sqlite3_stmt *st =
         sq_stmt(s, SL_SEG_INSERT, "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)", err);
@@ -143,7 +143,7 @@ static int segment_get(void *h, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_s
                        ef_store_err *err)
 {
     sq *s = h;
-    if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     sq_lock(s);
     int rc = sq_segment_read(s, sq_ns(ns), key, a, out, err);
     sq_unlock(s);
@@ -214,7 +214,7 @@ int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
     sq_bind_bytes(st, 2, key);
     if (sqlite3_step(st) != SQLITE_ROW) return sq_db_err(s, err, "delete segment");
     if (sqlite3_column_int64(st, 0) > 0)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "segment \"%.*s/%.*s\" is in use by a rule or rollout", (int)ns.n, ns.p,
                           (int)key.n, key.p);
     sqlite3_reset(st);
@@ -229,7 +229,7 @@ int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
 static int segment_delete(void *h, ef_bytes ns, ef_bytes key, ef_store_err *err)
 {
     sq *s = h;
-    if (key.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field key: must not be empty");
+    if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
     return sq_wtx_end(s, sq_segment_delete_tx(s, sq_ns(ns), key, err), err);
 }
@@ -249,7 +249,7 @@ static int constraint_read(sq *s, ef_bytes ns, ef_bytes seg, ef_bytes id, ef_are
     sq_bind_bytes(st, 3, seg);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return sq_set_err(err, EF_STORE_NOT_FOUND, "constraint \"%.*s/%.*s\" not found", (int)ns.n,
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "constraint \"%.*s/%.*s\" not found", (int)ns.n,
                           ns.p, (int)id.n, id.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "constraint");
     constraint_row(st, a, out);
@@ -261,7 +261,7 @@ int sq_constraint_create_tx(sq *s, ef_bytes ns, ef_bytes seg, const ef_store_con
                             bool normalise, ef_arena *a, ef_bytes *id, ef_store_err *err)
 {
     if (seg.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field segmentKey: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field segmentKey: must not be empty");
     ef_bytes op, value;
     if (sq_constraint_check(in, normalise, a, &op, &value, err)) return -1;
     bool exists;
@@ -303,9 +303,9 @@ static int constraint_update(void *h, ef_bytes ns, ef_bytes seg, ef_bytes id,
 {
     sq *s = h;
     ns = sq_ns(ns);
-    if (id.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field id: must not be empty");
+    if (id.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field id: must not be empty");
     if (seg.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field segmentKey: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field segmentKey: must not be empty");
     ef_bytes op, value;
     if (sq_constraint_check(in, true, a, &op, &value, err)) return -1;
     if (sq_wtx_begin(s, err)) return -1;
@@ -334,9 +334,9 @@ static int constraint_delete(void *h, ef_bytes ns, ef_bytes seg, ef_bytes id, ef
 {
     sq *s = h;
     ns = sq_ns(ns);
-    if (id.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field id: must not be empty");
+    if (id.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field id: must not be empty");
     if (seg.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field segmentKey: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field segmentKey: must not be empty");
     if (sq_wtx_begin(s, err)) return -1;
     sqlite3_stmt *st = sq_stmt(s, SL_CON_DELETE,
                                "DELETE FROM constraints WHERE id = ? AND namespace_key = ?"

@@ -26,10 +26,10 @@ static int token_create(void *h, const ef_store_token *in, ef_arena *a, ef_store
                         ef_store_err *err)
 {
     sq *s = h;
-    if (in->hashed.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field token: must not be empty");
-    if (in->name.n == 0) return sq_set_err(err, EF_STORE_INVALID, "invalid field name: must not be empty");
+    if (in->hashed.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field token: must not be empty");
+    if (in->name.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field name: must not be empty");
     if (in->namespace_key.n && !sq_key_valid(in->namespace_key))
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field namespaceKey: contains invalid characters");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field namespaceKey: contains invalid characters");
     ef_bytes metadata = {"", 0};
     if (in->metadata.n && sq_json_compact(in->metadata, "metadata", 10000, true, a, &metadata, err))
         return -1;
@@ -38,7 +38,7 @@ static int token_create(void *h, const ef_store_token *in, ef_arena *a, ef_store
         bool exists;
         if (sq_ns_exists(s, in->namespace_key, &exists, err)) goto fail;
         if (!exists) {
-            sq_set_err(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)in->namespace_key.n,
+            ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)in->namespace_key.n,
                        in->namespace_key.p);
             goto fail;
         }
@@ -63,7 +63,7 @@ static int token_create(void *h, const ef_store_token *in, ef_arena *a, ef_store
     sqlite3_bind_int64(st, 9, out->updated_ns);
     if (sqlite3_step(st) != SQLITE_DONE) {
         if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT)
-            sq_set_err(err, EF_STORE_NOT_UNIQUE, "token is not unique");
+            ef_store_fail(err, EF_STORE_NOT_UNIQUE, "token is not unique");
         else
             sq_db_err(s, err, "create token");
         goto fail;
@@ -105,7 +105,7 @@ static int token_delete(void *h, ef_bytes id, ef_store_err *err)
     sq_bind_bytes(st, 1, id);
     if (sq_step_done(s, st, "delete token", err)) goto fail;
     if (sqlite3_changes(s->db) == 0) {
-        sq_set_err(err, EF_STORE_NOT_FOUND, "authentication \"%.*s\" not found", (int)id.n, id.p);
+        ef_store_fail(err, EF_STORE_NOT_FOUND, "authentication \"%.*s\" not found", (int)id.n, id.p);
         goto fail;
     }
     return sq_wtx_commit(s, err);

@@ -75,15 +75,15 @@ int sq_json_compact(ef_bytes in, const char *field, size_t max, bool object_only
     ef_json *root = ef_json_parse(in.p, in.n, &tmp, &jo, &jerr);
     bool is_object = root && root->type == EF_JSON_OBJECT;
     ef_arena_free(&tmp);
-    if (!root) return sq_set_err(err, EF_STORE_INVALID, "invalid field %s: must be a json string",
+    if (!root) return ef_store_fail(err, EF_STORE_INVALID, "invalid field %s: must be a json string",
                                  field);
     if (object_only && !is_object)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field %s: must be a json object", field);
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field %s: must be a json object", field);
     if (max && in.n > max)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field %s: must be less than %zu KB",
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field %s: must be less than %zu KB",
                           field, max);
     *out = json_compact_text(in, a);
-    if (!out->p) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!out->p) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -220,11 +220,11 @@ static int check_array(ef_doc_ctype type, ef_bytes value, ef_bytes property, ef_
         if (c->type != (type == EF_DOC_CT_NUMBER ? EF_JSON_NUMBER : EF_JSON_STRING)) ok = false;
     ef_arena_free(&tmp);
     if (!ok)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "invalid value provided for property \"%.*s\" of type %s",
                           (int)property.n, property.p, tname);
     if (count > 100)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "too many values provided for property \"%.*s\" of type %s (maximum "
                           "100)",
                           (int)property.n, property.p, tname);
@@ -235,11 +235,11 @@ int sq_constraint_check(const ef_store_constraint_in *in, bool normalise_dates, 
                         ef_bytes *op_out, ef_bytes *value_out, ef_store_err *err)
 {
     if (in->property.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field property: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field property: must not be empty");
     if (in->op.n == 0)
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field operator: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field operator: must not be empty");
     char *lower = ef_arena_memdup(a, in->op.p, in->op.n);
-    if (!lower) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!lower) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     for (size_t i = 0; i < in->op.n; i++) lower[i] = (char)tolower((unsigned char)lower[i]);
     ef_bytes op = {lower, in->op.n};
     const op_set *set = NULL;
@@ -251,20 +251,20 @@ int sq_constraint_check(const ef_store_constraint_in *in, bool normalise_dates, 
     case EF_DOC_CT_DATETIME: set = &NUMBER_OPS, tname = "datetime"; break;
     case EF_DOC_CT_ENTITY_ID:
         if (!ef_bytes_eq(in->property, EF_BYTES_LIT("entityId")))
-            return sq_set_err(err, EF_STORE_INVALID, "property is %.*s instead of \"entityId\"",
+            return ef_store_fail(err, EF_STORE_INVALID, "property is %.*s instead of \"entityId\"",
                               (int)in->property.n, in->property.p);
         set = &ENTITY_OPS, tname = "entityId";
         break;
     default:
         /* protobuf's String() of an enum: its name, or the number when it has none */
         if (in->type == EF_DOC_CT_UNKNOWN)
-            return sq_set_err(err, EF_STORE_INVALID,
+            return ef_store_fail(err, EF_STORE_INVALID,
                               "invalid constraint type: \"UNKNOWN_COMPARISON_TYPE\"");
-        return sq_set_err(err, EF_STORE_INVALID, "invalid constraint type: \"%d\"",
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid constraint type: \"%d\"",
                           (int)in->type);
     }
     if (!op_in(set, op))
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "constraint operator \"%.*s\" is not valid for type %s", (int)in->op.n,
                           in->op.p, tname);
     ef_bytes value = in->value;
@@ -272,16 +272,16 @@ int sq_constraint_check(const ef_store_constraint_in *in, bool normalise_dates, 
         /* Flipt's SQL store blanks the value of operators that take none. */
         value = (ef_bytes){"", 0};
     } else if (value.n == 0) {
-        return sq_set_err(err, EF_STORE_INVALID, "invalid field value: must not be empty");
+        return ef_store_fail(err, EF_STORE_INVALID, "invalid field value: must not be empty");
     } else if (in->type == EF_DOC_CT_DATETIME) {
         char norm[32];
         if (!datetime_normalise(value, norm))
-            return sq_set_err(err, EF_STORE_INVALID, "parsing datetime from \"%.*s\"",
+            return ef_store_fail(err, EF_STORE_INVALID, "parsing datetime from \"%.*s\"",
                               (int)value.n, value.p);
         if (normalise_dates) {
             size_t n = strlen(norm);
             value = (ef_bytes){ef_arena_memdup(a, norm, n), n};
-            if (!value.p) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            if (!value.p) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         }
     } else if (ef_bytes_eq(op, EF_BYTES_LIT("isoneof")) ||
                ef_bytes_eq(op, EF_BYTES_LIT("isnotoneof"))) {
@@ -296,17 +296,17 @@ int sq_segment_keys(ef_bytes single, const ef_bytes *keys, size_t n, ef_arena *a
                     size_t *nout, ef_store_err *err)
 {
     if (single.n == 0 && n == 0)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "invalid field segmentKey or segmentKeys: must not be empty");
     if (single.n && n)
-        return sq_set_err(err, EF_STORE_INVALID,
+        return ef_store_fail(err, EF_STORE_INVALID,
                           "invalid field segmentKey or segmentKeys: only one can be present");
     if (single.n) {
         keys = &single;
         n = 1;
     }
     ef_bytes *r = ef_arena_alloc(a, n * sizeof(*r));
-    if (!r) return sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+    if (!r) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         bool dup = false;
@@ -373,7 +373,7 @@ int sq_page_begin(const ef_store_page *p, ef_arena *a, int64_t *limit, int64_t *
     static const ef_store_page none = {0, 0, {NULL, 0}};
     if (!p) p = &none;
     if (p->limit == 0 && (p->offset > 0 || p->page_token.n))
-        return sq_set_err(err, EF_STORE_INVALID, "limit must be set when offset or pageToken is set");
+        return ef_store_fail(err, EF_STORE_INVALID, "limit must be set when offset or pageToken is set");
     *limit = p->limit > 0 ? p->limit : -1;
     *offset = p->offset > 0 ? p->offset : 0;
     if (p->page_token.n) {
@@ -390,7 +390,7 @@ int sq_page_begin(const ef_store_page *p, ef_arena *a, int64_t *limit, int64_t *
         if (ok) *offset = (int64_t)off->num;
         ef_arena_free(&tmp);
         if (!ok)
-            return sq_set_err(err, EF_STORE_INVALID, "pageToken is not valid: \"%.*s\"",
+            return ef_store_fail(err, EF_STORE_INVALID, "pageToken is not valid: \"%.*s\"",
                               (int)(p->page_token.n > 200 ? 200 : p->page_token.n),
                               p->page_token.p);
     }
@@ -460,7 +460,7 @@ int sq_list_page(sq *s, const sq_list *l, const ef_store_page *p, ef_arena *a, v
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         *out = sq_grow(a, *out, *n, &cap, l->elem_size);
         if (!*out) {
-            sq_set_err(err, EF_STORE_INTERNAL, "out of memory");
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
             goto out;
         }
         if (l->read(s, st, a, (char *)*out + *n * l->elem_size, err)) goto out;
