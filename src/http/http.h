@@ -50,18 +50,40 @@ typedef enum ef_route_class {
     EF_ROUTE_INTERNAL = 5,   /* replication feed and cluster routes */
 } ef_route_class;
 
+/* Where a route's namespace comes from, for token scopes. Authentication checks it centrally
+ * from this declaration (src/api/auth.c); a handler never guesses it from parameter names. */
+typedef enum ef_route_ns {
+    EF_NS_NONE = 0,   /* not about one namespace (health, tokens, cluster, lists of namespaces) */
+    EF_NS_PATH = 1,   /* the path parameter named ns_param ("" means "default") */
+    EF_NS_HEADER = 2, /* the X-Flipt-Namespace header (OFREP); absent means "default" */
+    EF_NS_BODY = 3,   /* the body: the handler calls ef_auth_namespace_allowed for each one */
+} ef_route_ns;
+
+/* What a route does, declared once in its table entry (bits of ef_route.flags). */
+enum ef_route_flag {
+    EF_RF_WRITE = 1u << 0, /* changes the store: a replica forwards it; a primary wakes its feed */
+    EF_RF_STATE = 1u << 1, /* answers from the node's state: X-Edgeflag-Min-Version applies */
+    EF_RF_STREAM = 1u << 2, /* a long-lived response (server-sent events) */
+};
+
 typedef struct ef_route {
     unsigned methods;    /* ef_http_method bits */
     const char *pattern; /* "/api/v1/namespaces/{namespaceKey}/flags/{key}" */
     ef_http_handler fn;
     void *ctx;
-    ef_route_class cls;
-    unsigned id;         /* index, for metrics */
+    ef_route_class cls;  /* authentication class */
+    ef_route_ns ns;      /* where the namespace comes from */
+    const char *ns_param; /* with EF_NS_PATH: the parameter's name */
+    unsigned flags;      /* ef_route_flag bits */
+    unsigned id;         /* index, for metrics (set by the router) */
 } ef_route;
 
 ef_router *ef_router_new(void);
 void ef_router_free(ef_router *r);
-/* Adds a route; patterns are literal segments and {name} parameters. Returns 0 or -1. */
+/* Adds a route (copied; id is assigned). Patterns are literal segments and {name} parameters.
+ * Returns 0, or -1 when the pattern is invalid or an EF_NS_PATH route names no parameter of it. */
+int ef_router_add_route(ef_router *r, const ef_route *route);
+/* Older form: a route with no namespace and no flags. */
 int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
                   ef_route_class cls);
 /* The fallback for paths no route matches (e.g. the UI's static files); NULL means a JSON 404. */

@@ -22,9 +22,9 @@ void ef_router_free(ef_router *r)
     free(r);
 }
 
-int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
-                  ef_route_class cls)
+int ef_router_add_route(ef_router *r, const ef_route *route)
 {
+    const char *pattern = route->pattern;
     if (r->n == r->cap) {
         unsigned cap = r->cap ? r->cap * 2 : 64;
         route_entry *e = realloc(r->entries, cap * sizeof(*e));
@@ -40,7 +40,10 @@ int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_h
     char *p = e->text;
     while (*p == '/') p++;
     while (*p) {
-        if (e->nseg == EF_ROUTE_MAX_SEGMENTS) return -1;
+        if (e->nseg == EF_ROUTE_MAX_SEGMENTS) {
+            free(e->text);
+            return -1;
+        }
         char *end = strchr(p, '/');
         if (end) *end = '\0';
         segment *s = &e->seg[e->nseg++];
@@ -56,9 +59,27 @@ int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_h
         if (!end) break;
         p = end + 1;
     }
-    e->route = (ef_route){methods, pattern, fn, ctx, cls, r->n};
+    if (route->ns == EF_NS_PATH) { /* the declared namespace parameter must exist */
+        bool found = false;
+        for (unsigned i = 0; i < e->nseg; i++)
+            if (e->seg[i].param && route->ns_param && strcmp(e->seg[i].text, route->ns_param) == 0)
+                found = true;
+        if (!found) {
+            free(e->text);
+            return -1;
+        }
+    }
+    e->route = *route;
+    e->route.id = r->n;
     r->n++;
     return 0;
+}
+
+int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
+                  ef_route_class cls)
+{
+    return ef_router_add_route(r, &(ef_route){.methods = methods, .pattern = pattern, .fn = fn,
+                                              .ctx = ctx, .cls = cls});
 }
 
 void ef_router_set_fallback(ef_router *r, ef_http_handler fn, void *ctx)
