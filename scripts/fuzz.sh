@@ -9,7 +9,7 @@ out=build-fuzz
 mkdir -p "$out/crashes"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -DEF_VERSION=\"fuzz\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Iinclude $(pkg-config --cflags liburcu-bp yaml-0.1)"
 libs="$(pkg-config --libs zlib liburcu-bp yaml-0.1) -lm -lpthread"
-base="src/base/arena.c src/base/json.c src/base/buf.c src/base/clock.c src/base/file.c src/base/sha256.c"
+base="src/base/arena.c src/base/json.c src/base/buf.c src/base/clock.c src/base/file.c src/base/sha256.c src/base/cnum.c"
 eval="src/eval/rfc3339.c src/eval/constraint.c src/eval/compile.c src/eval/evaluate.c"
 decl="src/store/decl_read.c src/store/decl_write.c"
 declare -A srcs=(

@@ -8,7 +8,7 @@ level=${1:-build}
 
 build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
             libsqlite3-dev sqlite3 libcurl4-openssl-dev zlib1g-dev liburcu-dev libcmocka-dev)
-test_pkgs=(clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium)
+test_pkgs=(clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium locales)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
 
 pkgs=("${build_pkgs[@]}")
@@ -29,15 +29,24 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing missing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: not root; install these packages yourself: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "installing missing Debian packages: ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "error: not root; install these packages yourself: ${missing[*]}" >&2
-  exit 1
+# test_client_locale runs libedgeflag under a decimal-comma locale; Debian's `locales` package
+# ships only the sources, so generate that one locale if it is not there yet.
+if [ "$level" != build ] && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+  echo "generating the locale de_DE.UTF-8 (for test_client_locale)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: not root; generate it yourself: localedef -i de_DE -f UTF-8 de_DE.UTF-8" >&2
+    exit 1
+  fi
+  localedef -i de_DE -f UTF-8 de_DE.UTF-8
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"

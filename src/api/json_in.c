@@ -2,6 +2,7 @@
  * json_in.c - request field readers (see json_in.h). Never trusts a value's type.
  */
 #include "api/json_in.h"
+#include "base/cnum.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -71,7 +72,7 @@ bool ef_jin_i32(const ef_json *obj, const char *camel, int32_t *out, bool *prese
         memcpy(tmp, v->str.p, v->str.n);
         tmp[v->str.n] = '\0';
         char *end;
-        d = strtod(tmp, &end);
+        d = ef_strtod_c(tmp, &end);
         if (*end) return type_error(e, camel, "an integer");
     } else {
         return type_error(e, camel, "an integer");

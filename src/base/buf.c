@@ -4,6 +4,8 @@
  */
 #include "base/buf.h"
 
+#include "base/cnum.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,7 +66,8 @@ void ef_buf_printf(ef_buf *b, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     char tmp[256];
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    /* the "C" locale: JSON, metrics and logs never write a decimal comma */
+    int n = ef_vsnprintf_c(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n < 0) {
         b->failed = true;
@@ -76,7 +79,7 @@ void ef_buf_printf(ef_buf *b, const char *fmt, ...)
     }
     if (!ef_buf_reserve(b, (size_t)n)) return;
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    ef_vsnprintf_c(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
 }
@@ -178,7 +181,7 @@ void ef_json_put_uint(ef_buf *b, uint64_t v)
 static void put_shortest(ef_buf *b, double v, int sig)
 {
     char e[40];
-    snprintf(e, sizeof(e), "%.*e", sig - 1, v); /* -d.ddde±x */
+    ef_snprintf_c(e, sizeof(e), "%.*e", sig - 1, v); /* -d.ddde±x, whatever the locale */
     const char *p = e;
     char out[64];
     size_t n = 0;
@@ -210,7 +213,7 @@ static void put_shortest(ef_buf *b, double v, int sig)
         out[n++] = '.';
         for (size_t i = 1; i < nd; i++) out[n++] = digits[i];
     }
-    n += (size_t)snprintf(out + n, sizeof(out) - n, "e%+d", exp);
+    n += (size_t)ef_snprintf_c(out + n, sizeof(out) - n, "e%+d", exp);
     ef_buf_append(b, out, n);
 }
 
@@ -227,8 +230,8 @@ void ef_json_put_double(ef_buf *b, double v)
     char tmp[40];
     int prec = 1;
     for (; prec < 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-        if (strtod(tmp, NULL) == v) break;
+        ef_snprintf_c(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+        if (ef_strtod_c(tmp, NULL) == v) break;
     }
     put_shortest(b, v, prec);
 }
@@ -242,8 +245,8 @@ void ef_json_put_float(ef_buf *b, float v)
     char tmp[40];
     int prec = 1;
     for (; prec < 9; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, (double)v);
-        if (strtof(tmp, NULL) == v) break;
+        ef_snprintf_c(tmp, sizeof(tmp), "%.*e", prec - 1, (double)v);
+        if (ef_strtof_c(tmp, NULL) == v) break;
     }
     put_shortest(b, (double)v, prec);
 }

@@ -4,6 +4,8 @@
  */
 #include "base/json.h"
 
+#include "base/cnum.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,7 +291,7 @@ static bool parse_number(parser *ps, ef_json *v)
         }
         memcpy(buf, s, n);
         buf[n] = '\0';
-        v->num = strtod(buf, NULL);
+        v->num = ef_strtod_c(buf, NULL); /* JSON's '.' in any locale */
         v->str = (ef_bytes){s, n};
         v->type = EF_JSON_NUMBER;
         ps->p = q;

@@ -21,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/cnum.h"
 #include "base/json.h"
 #include "client/client_int.h"
 
@@ -120,14 +120,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     ef_bytes line = {p, len};
     while (line.n && (line.p[line.n - 1] == '\n' || line.p[line.n - 1] == '\r' || line.p[line.n - 1] == ' '))
         line.n--;
-    if (line.n > 5 && strncasecmp(line.p, "ETag:", 5) == 0) {
+    if (line.n > 5 && ef_ascii_ncasecmp(line.p, "ETag:", 5) == 0) {
         ef_bytes v = {line.p + 5, line.n - 5};
         while (v.n && *v.p == ' ') v.p++, v.n--;
         if (v.n <= EF_CACHE_MAX_ETAG) {
             memcpy(x->etag, v.p, v.n);
             x->etag[v.n] = '\0';
         }
-    } else if (line.n > 19 && strncasecmp(line.p, "X-Edgeflag-Version:", 19) == 0) {
+    } else if (line.n > 19 && ef_ascii_ncasecmp(line.p, "X-Edgeflag-Version:", 19) == 0) {
         uint64_t v = 0;
         for (size_t i = 19; i < line.n; i++)
             if (line.p[i] >= '0' && line.p[i] <= '9') v = v * 10 + (uint64_t)(line.p[i] - '0');

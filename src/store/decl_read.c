@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "base/file.h"
+#include "base/cnum.h"
 #include "base/json.h"
 #include "store/doc.h"
 
@@ -437,7 +438,7 @@ static int get_number(rctx *c, const dnode *n, const char *what, double *out)
     else if (k == SV_FLOAT && (strchr(tmp, 'n') || strchr(tmp, 'N')))
         *out = NAN;
     else
-        *out = strtod(tmp, NULL);
+        *out = ef_strtod_c(tmp, NULL);
     return 0;
 }
 

@@ -43,3 +43,10 @@ add_executable(test_client_fallback ${CMAKE_CURRENT_LIST_DIR}/test_client_fallba
 target_link_libraries(test_client_fallback PRIVATE edgeflag_static Threads::Threads)
 add_test(NAME test_client_fallback COMMAND test_client_fallback)
 ef_client_test_env(test_client_fallback)
+
+# Item 9 of issue 19: the same answers under a decimal-comma locale (de_DE.UTF-8, installed by
+# scripts/install-deps.sh test; the test fails, never skips, when it is missing).
+add_executable(test_client_locale ${CMAKE_CURRENT_LIST_DIR}/test_client_locale.c)
+target_link_libraries(test_client_locale PRIVATE edgeflag_static)
+add_test(NAME test_client_locale COMMAND test_client_locale)
+ef_client_test_env(test_client_locale)
