@@ -138,23 +138,18 @@ static ef_snapshot *compile_doc(const ef_doc_namespace *ns, ef_buf *doc, ef_stor
     return snap;
 }
 
-int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
+int sq_ns_compile(sq *s, ef_bytes key, ef_snapshot **out, ef_store_err *err)
 {
-    if (!s->opts.registry) return 0;
+    *out = NULL;
     ef_arena a;
     ef_arena_init(&a, 65536);
     ef_doc_namespace ns;
     ef_store_err lerr;
-    int rc = -1;
     if (sq_ns_load(s, key, &a, &ns, &lerr)) {
-        if (lerr.code == EF_STORE_NOT_FOUND) {
-            ef_registry_remove(s->opts.registry, key);
-            rc = 0;
-        } else if (err) {
-            *err = lerr;
-        }
         ef_arena_free(&a);
-        return rc;
+        if (lerr.code == EF_STORE_NOT_FOUND) return 0; /* gone: *out stays NULL */
+        if (err) *err = lerr;
+        return -1;
     }
     ef_buf doc;
     ef_buf_init(&doc);
@@ -163,9 +158,27 @@ int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
     ef_arena_free(&a);
     if (!snap) return -1;
     ef_snapshot_set_version(snap, sq_state_seq(s));
+    *out = snap;
+    return 0;
+}
+
+int sq_ns_install(sq *s, ef_bytes key, ef_snapshot *snap, ef_store_err *err)
+{
+    if (!snap) {
+        ef_registry_remove(s->opts.registry, key);
+        return 0;
+    }
     if (ef_registry_publish(s->opts.registry, snap) != 0)
         return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
     return 0;
+}
+
+int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
+{
+    if (!s->opts.registry) return 0;
+    ef_snapshot *snap;
+    if (sq_ns_compile(s, key, &snap, err)) return -1;
+    return sq_ns_install(s, key, snap, err);
 }
 
 /* Keys of every namespace, in creation order (arena). */
@@ -222,7 +235,9 @@ static int snapshot_doc(void *h, ef_bytes ns, const ef_snapdoc_opts *o, ef_buf *
             rc = -1;
         } else {
             sq_bind_bytes(st, 1, ns);
-            *version = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+            int r = sqlite3_step(st);
+            *version = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+            if (r != SQLITE_ROW && r != SQLITE_DONE) rc = sq_db_err(s, err, "version");
         }
     }
     sq_unlock(s);

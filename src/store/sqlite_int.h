@@ -28,7 +28,8 @@ typedef struct sq_table {
     const char *cols[12];  /* NULL-terminated */
 } sq_table;
 
-extern const sq_table sq_tables[];
+#define SQ_NTABLES 11 /* entries of sq_tables (checked where it is defined) */
+extern const sq_table sq_tables[SQ_NTABLES];
 extern const size_t sq_ntables;
 
 #define SQ_MAX_STMTS 160
@@ -48,6 +49,7 @@ typedef struct sq {
     size_t ntouched;
     char *touched[SQ_MAX_TOUCHED]; /* namespaces written in the open transaction (malloc'd) */
     bool touched_all;              /* too many to list, or a dump load: recompile everything */
+    ef_snapshot **pre; /* per touched namespace: compiled before COMMIT, published after */
     ef_store_ops ops;
     ef_store store; /* what ef_sqlite_open returns: {&ops, this} */
 } sq;
@@ -160,7 +162,8 @@ void sq_wtx_rollback(sq *s);
 int sq_wtx_end(sq *s, int failed, ef_store_err *err);
 int64_t sq_now(sq *s);
 void sq_new_id(ef_arena *a, ef_bytes *out);
-uint64_t sq_state_seq(sq *s);
+uint64_t sq_state_seq(sq *s); /* 0 when unreadable: only for logs and publishing */
+int sq_state_seq_get(sq *s, uint64_t *seq, ef_store_err *err);
 
 /* ---- entity operations inside an open write transaction ---- */
 int sq_ns_create_tx(sq *s, const ef_store_ns_in *in, ef_store_err *err);
@@ -203,6 +206,10 @@ int sq_rollout_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rollout *
 int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store_err *err);
 /* Compiles and publishes one namespace (or removes it from the registry when it is gone). */
 int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err);
+/* The two halves of sq_ns_publish: compile what the connection sees (inside an open transaction,
+ * the uncommitted rows; *out NULL when the namespace is gone), then install it (owning snap). */
+int sq_ns_compile(sq *s, ef_bytes key, ef_snapshot **out, ef_store_err *err);
+int sq_ns_install(sq *s, ef_bytes key, ef_snapshot *snap, ef_store_err *err);
 int sq_publish_all(sq *s, ef_store_err *err);
 
 /* ---- the ops table: each file fills in the entries it implements ---- */

@@ -13,9 +13,11 @@
 
 #include "base/clock.h"
 #include "base/json.h"
+#include "eval/eval.h"
 #include "store/sqlite_int.h"
 
 static void reset_all(sq *s);
+static void precompiled_free(sq *s);
 
 int64_t sq_now(sq *s)
 {
@@ -93,6 +95,7 @@ int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err)
 
 void sq_wtx_rollback(sq *s)
 {
+    precompiled_free(s);
     reset_all(s);
     if (s->in_tx) {
         sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
@@ -107,11 +110,20 @@ void sq_wtx_rollback(sq *s)
 
 uint64_t sq_state_seq(sq *s)
 {
+    uint64_t v = 0;
+    return sq_state_seq_get(s, &v, NULL) == 0 ? v : 0;
+}
+
+int sq_state_seq_get(sq *s, uint64_t *seq, ef_store_err *err)
+{
     sqlite3_stmt *st = sq_stmt(s, SL_STATE_GET, "SELECT seq, trimmed FROM ef_state WHERE id = 1",
-                               NULL);
-    uint64_t v = st && sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-    if (st) sqlite3_reset(st);
-    return v;
+                               err);
+    if (!st) return -1;
+    /* a failed read must never pass for seq 0: the next commit would reuse seq 1 */
+    if (sqlite3_step(st) != SQLITE_ROW) return sq_db_err(s, err, "state");
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
 }
 
 static int state_trimmed(sq *s, uint64_t *trimmed, ef_store_err *err)
@@ -160,7 +172,49 @@ static int publish_touched(sq *s, ef_store_err *err)
     return s->touched_all ? sq_publish_all(s, err) : 0;
 }
 
-/* COMMIT, then rebuild the touched namespaces' snapshots, then release the writer. */
+/* Compiles every touched namespace inside the open transaction, before COMMIT: a write whose
+ * result the compiler refuses is rolled back with a 400 instead of being committed and then never
+ * reaching evaluation (issue 19, item 8). snaps[i] belongs to touched[i] (NULL: namespace gone).
+ * Entries a replica applies and dumps it loads were validated where they were written, so those
+ * keep compiling after the commit (refusing them would stop replication, not undo the write). */
+static int compile_touched(sq *s, ef_snapshot **snaps, ef_store_err *err)
+{
+    for (size_t i = 0; i < s->ntouched; i++) {
+        ef_store_err cerr;
+        if (sq_ns_compile(s, ef_bytes_of(s->touched[i]), &snaps[i], &cerr) == 0) continue;
+        for (size_t j = 0; j < i; j++) ef_snapshot_free(snaps[j]);
+        memset(snaps, 0, s->ntouched * sizeof(*snaps));
+        return ef_store_fail(err, cerr.code == EF_STORE_INTERNAL ? EF_STORE_INVALID : cerr.code,
+                             "write refused, its result cannot be evaluated: %s", cerr.message);
+    }
+    return 0;
+}
+
+static void precompiled_free(sq *s)
+{
+    if (!s->pre) return;
+    for (size_t i = 0; i < s->ntouched; i++) ef_snapshot_free(s->pre[i]);
+    free(s->pre);
+    s->pre = NULL;
+}
+
+/* The pre-commit compile of a logged write; on failure the caller rolls back. */
+static int precompile(sq *s, ef_store_err *err)
+{
+    if (!s->opts.registry || s->applying || s->touched_all || !s->ntouched) return 0;
+    s->pre = calloc(s->ntouched, sizeof(*s->pre));
+    if (!s->pre) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    int rc = compile_touched(s, s->pre, err);
+    if (rc) {
+        free(s->pre);
+        s->pre = NULL;
+    }
+    reset_all(s);
+    return rc;
+}
+
+/* COMMIT, then publish the touched namespaces' snapshots (compiled before the commit when the
+ * write was ours), then release the writer. */
 static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
 {
     reset_all(s);
@@ -173,7 +227,21 @@ static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
     s->in_tx = false;
     s->applying = false;
     int rc = 0;
-    if (publish_touched(s, err)) {
+    int prc = 0;
+    if (s->pre) {
+        for (size_t i = 0; i < s->ntouched; i++) {
+            if (prc == 0)
+                prc = sq_ns_install(s, ef_bytes_of(s->touched[i]), s->pre[i], err);
+            else
+                ef_snapshot_free(s->pre[i]);
+            s->pre[i] = NULL; /* installed or freed */
+        }
+        free(s->pre);
+        s->pre = NULL;
+    } else {
+        prc = publish_touched(s, err);
+    }
+    if (prc) {
         /* The write is durable; only the in-memory snapshot is stale. Say both. */
         char m[sizeof(err->message)];
         snprintf(m, sizeof(m), "committed as seq %llu, but the snapshot was not rebuilt: %s",
@@ -200,7 +268,9 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
 {
     ef_buf e;
     ef_buf_init(&e);
-    uint64_t seq = sq_state_seq(s) + 1;
+    uint64_t seq = 0;
+    if (sq_state_seq_get(s, &seq, err)) goto fail;
+    seq++;
     int64_t now = ef_clock_wall_ns();
     ef_buf_printf(&e, "{\"seq\":%llu,\"time\":%lld,\"namespaces\":[", (unsigned long long)seq,
                   (long long)now);
@@ -267,6 +337,8 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
+    /* Before anything leaves this process: a write the compiler would refuse is refused here. */
+    if (precompile(s, err)) goto fail;
     /* Last step before COMMIT: a remote database (libSQL) must accept the entry first, so the
      * local cache never holds a write the database of record refused. */
     if (s->opts.commit_hook && s->opts.commit_hook(s->opts.commit_ctx, seq, e.data, e.len, err))
@@ -381,6 +453,7 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
     sqlite3_stmt *st = NULL;
     ef_buf sql;
     ef_buf_init(&sql);
+    size_t counts[SQ_NTABLES] = {0};
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto dberr;
     if (sqlite3_prepare_v2(db, "SELECT seq FROM ef_state WHERE id = 1", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
@@ -392,12 +465,17 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
     if (sqlite3_prepare_v2(db, "SELECT namespace_key, version FROM ns_versions ORDER BY 1", -1, &st,
                            NULL) != SQLITE_OK)
         goto dberr;
-    for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+    int r;
+    for (int i = 0; (r = sqlite3_step(st)) == SQLITE_ROW; i++) {
         if (i) ef_buf_putc(out, ',');
         ef_json_put_str(out, (ef_bytes){(const char *)sqlite3_column_text(st, 0),
                                         (size_t)sqlite3_column_bytes(st, 0)});
         ef_buf_printf(out, ":%lld", (long long)sqlite3_column_int64(st, 1));
     }
+    /* Only SQLITE_DONE ends a table: any other result (I/O error, corruption, a row the JSON
+     * functions refuse) fails the whole dump, which a replica would otherwise load as the
+     * complete state (issue 19, item 6). */
+    if (r != SQLITE_DONE) goto dberr;
     sqlite3_finalize(st);
     st = NULL;
     ef_buf_puts(out, "},\"tables\":{");
@@ -410,14 +488,22 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
         if (!ef_buf_ok(&sql) || sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK)
             goto dberr;
         ef_buf_printf(out, "%s\"%s\":[", t ? "," : "", sq_tables[t].name);
-        for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+        size_t i = 0;
+        for (; (r = sqlite3_step(st)) == SQLITE_ROW; i++) {
             if (i) ef_buf_putc(out, ',');
             ef_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
         }
+        if (r != SQLITE_DONE) goto dberr;
         ef_buf_putc(out, ']');
+        counts[t] = i;
         sqlite3_finalize(st);
         st = NULL;
     }
+    /* Row counts per table, checked by load_dump: a dump cut short by any producer is refused
+     * rather than loaded as the whole state. */
+    ef_buf_puts(out, "},\"counts\":{");
+    for (size_t t = 0; t < sq_ntables; t++)
+        ef_buf_printf(out, "%s\"%s\":%zu", t ? "," : "", sq_tables[t].name, counts[t]);
     ef_buf_puts(out, "}}");
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (!ef_buf_ok(out)) {
@@ -622,6 +708,8 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     const ef_json *jseq = root ? ef_json_get(root, "seq") : NULL;
     const ef_json *jver = root ? ef_json_get(root, "versions") : NULL;
     const ef_json *jtab = root ? ef_json_get(root, "tables") : NULL;
+    const ef_json *jcounts = root ? ef_json_get(root, "counts") : NULL;
+    if (jcounts && jcounts->type != EF_JSON_OBJECT) jcounts = NULL;
     if (!jseq || jseq->type != EF_JSON_NUMBER || !jver || jver->type != EF_JSON_OBJECT || !jtab ||
         jtab->type != EF_JSON_OBJECT) {
         ef_arena_free(&a);
@@ -638,10 +726,15 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     {
         sqlite3_stmt *st = sq_stmt(s, SL_NS_ALL, "SELECT key FROM namespaces", err);
         if (!st) goto fail;
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
             ef_bytes k = {(const char *)sqlite3_column_text(st, 0),
                           (size_t)sqlite3_column_bytes(st, 0)};
             if (sq_wtx_touch(s, k, err)) goto fail;
+        }
+        if (r != SQLITE_DONE) {
+            sq_db_err(s, err, "load dump");
+            goto fail;
         }
         sqlite3_reset(st);
     }
@@ -654,9 +747,19 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     if (exec_step(s, "DELETE FROM ns_versions; DELETE FROM changelog;", err)) goto fail;
     for (size_t t = 0; t < sq_ntables; t++) {
         const ef_json *rows = ef_json_get(jtab, sq_tables[t].name);
+        const ef_json *count = jcounts ? ef_json_get(jcounts, sq_tables[t].name) : NULL;
         if (!rows) continue;
         if (rows->type != EF_JSON_ARRAY) {
             ef_store_fail(err, EF_STORE_INVALID, "dump table %s is not an array", sq_tables[t].name);
+            goto fail;
+        }
+        /* A dump that says how many rows it holds must hold them all: never replace the whole
+         * state with a partial one (issue 19, item 6). */
+        if (jcounts && (!count || count->type != EF_JSON_NUMBER || count->num != (double)rows->len)) {
+            ef_store_fail(err, EF_STORE_INVALID,
+                          "dump is incomplete: table %s has %zu rows, the dump announced %.0f",
+                          sq_tables[t].name, (size_t)rows->len,
+                          count && count->type == EF_JSON_NUMBER ? count->num : -1.0);
             goto fail;
         }
         for (const ef_json *r = rows->child; r; r = r->next) {

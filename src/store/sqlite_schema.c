@@ -16,7 +16,7 @@
 #include "base/clock.h"
 #include "store/sqlite_int.h"
 
-const sq_table sq_tables[] = {
+const sq_table sq_tables[SQ_NTABLES] = {
     {"namespaces", {"key"}, {"key", "name", "description", "protected", "created_at", "updated_at"}},
     {"flags",
      {"namespace_key", "key"},
@@ -55,6 +55,7 @@ const sq_table sq_tables[] = {
       "created_at", "updated_at"}},
 };
 const size_t sq_ntables = sizeof(sq_tables) / sizeof(sq_tables[0]);
+_Static_assert(SQ_NTABLES == 11, "SQ_NTABLES must count the entries of sq_tables");
 /* Tables created by migration 1 (their triggers too) come first in sq_tables; later tables come
  * with their own migration, which creates their triggers. */
 #define SQ_TABLES_V1 10
@@ -253,9 +254,11 @@ static int schema_version(sq *s, int *v, ef_store_err *err)
     if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
                            &st, NULL) != SQLITE_OK)
         return sq_db_err(s, err, "schema version");
-    *v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    int r = sqlite3_step(st);
+    *v = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
-    return 0;
+    /* an unreadable version must not pass for 0 (that would re-run every migration) */
+    return r == SQLITE_ROW ? 0 : sq_db_err(s, err, "schema version");
 }
 
 static int record_version(sq *s, int v, ef_store_err *err)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "eval/eval.h"
 #include "store/sqlite_int.h"
 
 ef_bytes sq_ns(ef_bytes ns)
@@ -313,6 +314,12 @@ int sq_segment_keys(ef_bytes single, const ef_bytes *keys, size_t n, ef_arena *a
         for (size_t j = 0; j < m && !dup; j++) dup = ef_bytes_eq(r[j], keys[i]);
         if (!dup) r[m++] = keys[i];
     }
+    /* The compiler matches a rule's segments in a fixed-size bit set; a write it would refuse
+     * must be refused here, before the commit (issue 19, item 8). */
+    if (m > EF_MAX_RULE_SEGMENTS)
+        return ef_store_fail(err, EF_STORE_INVALID,
+                             "invalid field segmentKeys: at most %d distinct segments, got %zu",
+                             EF_MAX_RULE_SEGMENTS, m);
     *out = r;
     *nout = m;
     return 0;

@@ -24,3 +24,6 @@ add_executable(crash_store ${CMAKE_SOURCE_DIR}/tests/crash/crash_store.c)
 target_link_libraries(crash_store PRIVATE ef_store)
 add_test(NAME test_store_crash COMMAND crash_store 60)
 set_tests_properties(test_store_crash PROPERTIES TIMEOUT 120)
+# Issue 19 regressions of the store and its history (SQLite only: faults go into the local file).
+ef_unit_test(test_store_history ${CMAKE_CURRENT_LIST_DIR}/test_store_history.c)
+target_link_libraries(test_store_history PRIVATE ef_store)

