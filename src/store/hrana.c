@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "base/log.h"
 
 enum { OPEN_NONE, OPEN_EXEC, OPEN_BATCH, OPEN_STEP };
 
@@ -31,6 +34,8 @@ struct ef_hrana {
     int version;    /* 0 unknown, 2 or 3 */
     int timeout_ms;
     uint64_t requests;
+    bool too_large;      /* the last answer passed EF_HRANA_MAX_ANSWER and was cut */
+    bool warned_base;    /* a foreign base_url was refused once already (logged once) */
     ef_buf resp;
 };
 
@@ -161,6 +166,38 @@ void ef_hrana_arg_blob(ef_hrana_req *r, ef_bytes v)
     ef_buf_puts(&r->b, "\"}");
 }
 
+/* Decimal integer text (an optional '-' and digits, nothing else) to int64: -1 when it is empty,
+ * has any other byte, or does not fit (strtoll would saturate, or accept spaces and '+'). */
+static int parse_i64(ef_bytes s, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = s.n && s.p[0] == '-';
+    if (neg) i++;
+    if (i == s.n) return -1;
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, v = 0;
+    for (; i < s.n; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9') return -1;
+        unsigned d = (unsigned)(s.p[i] - '0');
+        if (v > (limit - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    /* -(2^63) is representable but its negation is not: build it from the unsigned value */
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    return 0;
+}
+
+/* A double to int64 only when it is integral and inside int64's range: converting anything else
+ * (1e19, -1e300, NaN) is undefined behaviour in C, not a saturation. */
+static bool f_to_i64(double f, int64_t *out)
+{
+    /* -2^63 is exact as a double; 2^63 is the first value past the range (NaN fails both) */
+    if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0)) return false;
+    int64_t i = (int64_t)f;
+    if ((double)i != f) return false;
+    *out = i;
+    return true;
+}
+
 static bool json_integral(const ef_json *v)
 {
     return !memchr(v->str.p, '.', v->str.n) && !memchr(v->str.p, 'e', v->str.n) &&
@@ -169,13 +206,15 @@ static bool json_integral(const ef_json *v)
 
 void ef_hrana_arg_json(ef_hrana_req *r, const ef_json *v)
 {
+    int64_t i;
     if (!v || v->type == EF_JSON_NULL)
         ef_hrana_arg_null(r);
     else if (v->type == EF_JSON_TRUE || v->type == EF_JSON_FALSE)
         ef_hrana_arg_int(r, v->type == EF_JSON_TRUE);
-    else if (v->type == EF_JSON_NUMBER && json_integral(v))
-        ef_hrana_arg_int(r, strtoll(v->str.p, NULL, 10));
-    else if (v->type == EF_JSON_NUMBER)
+    else if (v->type == EF_JSON_NUMBER && json_integral(v) && parse_i64(v->str, &i) == 0)
+        ef_hrana_arg_int(r, i);
+    else if (v->type == EF_JSON_NUMBER) /* fractional, or an integer past int64: a REAL, as SQLite
+                                         * itself stores an integer literal that does not fit */
         ef_hrana_arg_float(r, v->num);
     else if (v->type == EF_JSON_STRING)
         ef_hrana_arg_text(r, v->str);
@@ -208,11 +247,14 @@ const char *ef_hrana_cond_ok_not_ok(char *buf, size_t n, int a, int b)
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 {
-    ef_buf *b = ctx;
+    ef_hrana *h = ctx;
     size_t n = size * nmemb;
-    if (b->len + n > (64u << 20)) return 0; /* a runaway answer is cut, not buffered forever */
-    ef_buf_append(b, p, n);
-    return ef_buf_ok(b) ? n : 0;
+    if (h->resp.len + n > EF_HRANA_MAX_ANSWER) { /* a runaway answer is cut, not buffered */
+        h->too_large = true;
+        return 0;
+    }
+    ef_buf_append(&h->resp, p, n);
+    return ef_buf_ok(&h->resp) ? n : 0;
 }
 
 /* One HTTP exchange. Returns the status (0 on transport failure, *err filled). */
@@ -220,6 +262,7 @@ static long http_do(ef_hrana *h, const char *url, const char *body, size_t len,
                     ef_store_err *err)
 {
     ef_buf_clear(&h->resp);
+    h->too_large = false;
     curl_easy_setopt(h->curl, CURLOPT_URL, url);
     if (body) {
         curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
@@ -231,7 +274,10 @@ static long http_do(ef_hrana *h, const char *url, const char *body, size_t len,
     h->requests++;
     CURLcode rc = curl_easy_perform(h->curl);
     if (rc != CURLE_OK) {
-        if (rc == CURLE_OPERATION_TIMEDOUT)
+        if (h->too_large)
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: answer larger than %u bytes",
+                          h->base, (unsigned)EF_HRANA_MAX_ANSWER);
+        else if (rc == CURLE_OPERATION_TIMEDOUT)
             ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: no answer within %d ms", h->base,
                     h->timeout_ms);
         else
@@ -288,7 +334,7 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
     }
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &h->resp);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)h->timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
@@ -367,6 +413,112 @@ static bool stream_gone(const char *msg, const char *code)
            strstr(msg, "already been used") || strstr(msg, "was closed");
 }
 
+int ef_hrana_parse_answer(const char *data, size_t len, int nreq, ef_arena *a,
+                          const ef_json **root, const ef_json **results, ef_store_err *err)
+{
+    ef_json_error je;
+    ef_json_opts jo = {.max_depth = 64};
+    /* the arena owns a copy: the answer buffer is reused by the next request */
+    char *copy = ef_arena_memdup(a, data ? data : "", len);
+    if (!copy) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    const ef_json *j = ef_json_parse(copy, len, a, &jo, &je);
+    if (!j) return ef_store_fail(err, EF_STORE_UNAVAILABLE, "malformed pipeline answer: %s", je.message);
+    const ef_json *res = j->type == EF_JSON_OBJECT ? ef_json_get(j, "results") : NULL;
+    if (!res || res->type != EF_JSON_ARRAY || nreq < 0 || res->len != (size_t)nreq)
+        return ef_store_fail(err, EF_STORE_UNAVAILABLE,
+                             "malformed pipeline answer: no results array of %d entries", nreq);
+    *root = j;
+    *results = res;
+    return 0;
+}
+
+/* Splits http(s)://HOST[:PORT]REST into its origin (scheme, host, port with the scheme's default)
+ * and the rest. Refuses user information ('@': "http://good@evil/" is evil's), empty hosts and
+ * ports that are not 1..65535. */
+typedef struct origin {
+    bool tls;
+    ef_bytes host;
+    unsigned port;
+} origin;
+
+static int origin_parse(ef_bytes u, origin *o, ef_bytes *rest)
+{
+    size_t i;
+    if (u.n >= 7 && strncasecmp(u.p, "http://", 7) == 0) {
+        *o = (origin){.tls = false, .port = 80};
+        i = 7;
+    } else if (u.n >= 8 && strncasecmp(u.p, "https://", 8) == 0) {
+        *o = (origin){.tls = true, .port = 443};
+        i = 8;
+    } else {
+        return -1;
+    }
+    size_t start = i;
+    while (i < u.n && u.p[i] != '/' && u.p[i] != '?' && u.p[i] != '#') i++;
+    ef_bytes auth = {u.p + start, i - start};
+    if (!auth.n || memchr(auth.p, '@', auth.n)) return -1;
+    size_t hn;
+    if (auth.p[0] == '[') { /* an IPv6 literal */
+        const char *e = memchr(auth.p, ']', auth.n);
+        if (!e) return -1;
+        hn = (size_t)(e - auth.p) + 1;
+    } else {
+        const char *c = memchr(auth.p, ':', auth.n);
+        hn = c ? (size_t)(c - auth.p) : auth.n;
+    }
+    if (hn == 0) return -1;
+    o->host = (ef_bytes){auth.p, hn};
+    if (hn < auth.n) {
+        if (auth.p[hn] != ':' || auth.n - hn - 1 == 0 || auth.n - hn - 1 > 5) return -1;
+        unsigned port = 0;
+        for (size_t k = hn + 1; k < auth.n; k++) {
+            if (auth.p[k] < '0' || auth.p[k] > '9') return -1;
+            port = port * 10 + (unsigned)(auth.p[k] - '0');
+        }
+        if (port == 0 || port > 65535) return -1;
+        o->port = port;
+    }
+    *rest = (ef_bytes){u.p + i, u.n - i};
+    return 0;
+}
+
+bool ef_hrana_same_origin(const char *base, ef_bytes url)
+{
+    for (size_t i = 0; i < url.n; i++) /* nothing curl would read differently from us */
+        if ((unsigned char)url.p[i] <= ' ' || url.p[i] == 0x7f || url.p[i] == '\\') return false;
+    origin a, b;
+    ef_bytes ra, rb;
+    if (origin_parse(ef_bytes_of(base), &a, &ra) || origin_parse(url, &b, &rb)) return false;
+    /* pipeline paths are appended to it: a query or fragment would swallow them */
+    if (memchr(rb.p, '?', rb.n) || memchr(rb.p, '#', rb.n)) return false;
+    return a.tls == b.tls && a.port == b.port && a.host.n == b.host.n &&
+           strncasecmp(a.host.p, b.host.p, a.host.n) == 0;
+}
+
+/* The server's base_url for the rest of the stream (sqld uses it to pin a stream to one
+ * instance). The bearer token goes wherever the client sends, so a base_url is followed only on
+ * the configured server's own origin; any other is ignored (and logged once). */
+static void follow_base_url(ef_hrana *h, ef_bytes bu)
+{
+    size_t n = bu.n;
+    while (n && bu.p[n - 1] == '/') n--;
+    bu.n = n;
+    if (!ef_hrana_same_origin(h->base, bu) || bu.n > 900) {
+        if (!h->warned_base) {
+            char shown[128];
+            snprintf(shown, sizeof(shown), "%.*s", (int)(bu.n > 100 ? 100 : bu.n), bu.p);
+            for (char *p = shown; *p; p++)
+                if ((unsigned char)*p < ' ' || *p == 0x7f) *p = '?';
+            ef_log(EF_LOG_WARN, "libsql: ignoring a base_url on another server than configured",
+                   "server", h->base, "base_url", shown, NULL);
+        }
+        h->warned_base = true;
+        return;
+    }
+    free(h->base_url);
+    h->base_url = strndup(bu.p, bu.n);
+}
+
 int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **results,
                   ef_store_err *err)
 {
@@ -397,6 +549,7 @@ int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **res
         }
         long status = http_do(h, url, body.data, body.len - 1, err);
         if (status == 0) {
+            if (h->too_large) rc = EF_HRANA_TOO_LARGE;
             drop_stream(h); /* the server may have restarted: its batons are void */
             break;
         }
@@ -412,30 +565,18 @@ int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **res
                     code[0] ? " (" : "", code, code[0] ? ")" : "");
             break;
         }
-        ef_json_error je;
-        ef_json_opts jo = {.max_depth = 64};
-        char *copy = ef_arena_memdup(a, h->resp.data ? h->resp.data : "", h->resp.len);
-        const ef_json *root = copy ? ef_json_parse(copy, h->resp.len, a, &jo, &je) : NULL;
-        const ef_json *res = root && root->type == EF_JSON_OBJECT ? ef_json_get(root, "results")
-                                                                  : NULL;
-        if (!res || res->type != EF_JSON_ARRAY || (int)res->len != r->nreq) {
+        const ef_json *root;
+        if (ef_hrana_parse_answer(h->resp.data, h->resp.len, r->nreq, a, &root, results, err)) {
             drop_stream(h);
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: malformed pipeline answer%s%s", h->base,
-                    root ? "" : ": ", root ? "" : je.message);
+            char m[sizeof(err->message)];
+            snprintf(m, sizeof(m), "libsql %s: %s", h->base, err->message);
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "%s", m);
             break;
         }
         const ef_json *bt = ef_json_get(root, "baton"), *bu = ef_json_get(root, "base_url");
         free(h->baton);
         h->baton = bt && bt->type == EF_JSON_STRING ? strndup(bt->str.p, bt->str.n) : NULL;
-        if (bu && bu->type == EF_JSON_STRING &&
-            (ef_bytes_has_prefix(bu->str, EF_BYTES_LIT("http://")) ||
-             ef_bytes_has_prefix(bu->str, EF_BYTES_LIT("https://")))) {
-            free(h->base_url);
-            size_t n = bu->str.n;
-            while (n && bu->str.p[n - 1] == '/') n--;
-            h->base_url = strndup(bu->str.p, n);
-        }
-        *results = res;
+        if (bu && bu->type == EF_JSON_STRING) follow_base_url(h, bu->str);
         rc = 0;
         break;
     }
@@ -544,13 +685,7 @@ int ef_hrana_value_get(const ef_json *v, ef_arena *a, ef_hrana_value *out)
     } else if (ef_bytes_eq(t->str, EF_BYTES_LIT("integer"))) {
         /* a string by the spec; some servers send a number, which we accept when integral */
         if (!val || (val->type != EF_JSON_STRING && val->type != EF_JSON_NUMBER)) return -1;
-        char buf[32];
-        if (val->str.n == 0 || val->str.n >= sizeof(buf)) return -1;
-        memcpy(buf, val->str.p, val->str.n);
-        buf[val->str.n] = '\0';
-        char *end;
-        out->i = strtoll(buf, &end, 10);
-        if (*end) return -1;
+        if (parse_i64(val->str, &out->i)) return -1; /* out of range or not plain digits */
         out->type = EF_HRANA_INTEGER;
     } else if (ef_bytes_eq(t->str, EF_BYTES_LIT("float"))) {
         if (!val || val->type != EF_JSON_NUMBER) return -1;
@@ -568,6 +703,30 @@ int ef_hrana_value_get(const ef_json *v, ef_arena *a, ef_hrana_value *out)
         return -1;
     }
     return 0;
+}
+
+const ef_json *ef_hrana_first_row(const ef_json *result)
+{
+    const ef_json *rows = result ? ef_json_get(result, "rows") : NULL;
+    return rows && rows->type == EF_JSON_ARRAY ? rows->child : NULL;
+}
+
+const ef_json *ef_hrana_first_cell(const ef_json *row)
+{
+    return row && row->type == EF_JSON_ARRAY ? row->child : NULL;
+}
+
+size_t ef_hrana_decltypes(const ef_json *result, ef_bytes *out, size_t max)
+{
+    const ef_json *cols = result ? ef_json_get(result, "cols") : NULL;
+    size_t n = 0;
+    for (const ef_json *c = cols && cols->type == EF_JSON_ARRAY ? cols->child : NULL; c && n < max;
+         c = c->next, n++) {
+        const ef_json *d = c->type == EF_JSON_OBJECT ? ef_json_get(c, "decltype") : NULL;
+        out[n] = d && d->type == EF_JSON_STRING ? d->str : (ef_bytes){"", 0};
+    }
+    for (size_t i = n; i < max; i++) out[i] = (ef_bytes){"", 0};
+    return n;
 }
 
 size_t ef_hrana_nrows(const ef_json *result)
@@ -620,39 +779,69 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* "YYYY-MM-DD[ T]HH:MM:SS[.fff...][Z|±HH:MM]" (or a date alone) to Unix nanoseconds. */
+/* n decimal digits at *p (exactly n, no sign or space, unlike sscanf's %d), advancing *p. */
+static int digits(const char **p, const char *end, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (*p >= end || **p < '0' || **p > '9') return -1;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+/* "YYYY-MM-DD[ T]HH:MM:SS[.fff...][Z|±HH:MM]" (or a date alone) to Unix nanoseconds. Every field
+ * is range-checked, and a time int64 nanoseconds cannot hold (before 1677-09-21 or after
+ * 2262-04-11) is an error, never an overflow. */
 static int parse_time(ef_bytes s, int64_t *ns)
 {
-    char buf[64];
-    if (s.n >= sizeof(buf)) return -1;
-    memcpy(buf, s.p, s.n);
-    buf[s.n] = '\0';
-    int y, mo, d, h = 0, mi = 0, sec = 0, used = 0;
-    if (sscanf(buf, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3) return -1;
-    const char *p = buf + used;
+    const char *p = s.p, *end = s.p + s.n;
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (digits(&p, end, 4, &y) || p >= end || *p++ != '-' || digits(&p, end, 2, &mo) ||
+        p >= end || *p++ != '-' || digits(&p, end, 2, &d))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return -1;
     int64_t frac = 0;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &used) != 3) return -1;
-        p += 1 + used;
-        if (*p == '.') {
-            int digits = 0;
-            for (p++; isdigit((unsigned char)*p); p++)
-                if (digits++ < 9) frac = frac * 10 + (*p - '0');
-            for (; digits < 9; digits++) frac *= 10;
+    if (p < end && (*p == 'T' || *p == 't' || *p == ' ')) {
+        p++;
+        if (digits(&p, end, 2, &h) || p >= end || *p++ != ':' || digits(&p, end, 2, &mi) ||
+            p >= end || *p++ != ':' || digits(&p, end, 2, &sec))
+            return -1;
+        if (h > 23 || mi > 59 || sec > 59) return -1;
+        if (p < end && *p == '.') {
+            int nd = 0;
+            for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+                if (nd++ < 9) frac = frac * 10 + (*p - '0');
+            if (nd == 0) return -1;
+            for (; nd < 9; nd++) frac *= 10;
         }
     }
     int64_t off = 0;
-    if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return -1;
-        off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-    } else if (*p && *p != 'Z' && *p != 'z') {
-        return -1;
+    if (p < end && (*p == '+' || *p == '-')) {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if (digits(&p, end, 2, &oh) || p >= end || *p++ != ':' || digits(&p, end, 2, &om) ||
+            oh > 23 || om > 59)
+            return -1;
+        off = (int64_t)(oh * 3600 + om * 60) * sign;
+    } else if (p < end && (*p == 'Z' || *p == 'z')) {
+        p++;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) return -1;
+    if (p != end) return -1;
+    /* years 0..9999: seconds fit easily; nanoseconds do not */
     int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
                 off;
-    *ns = t * 1000000000 + frac;
+    int64_t v;
+    if (__builtin_mul_overflow(t, (int64_t)1000000000, &v) || __builtin_add_overflow(v, frac, &v))
+        return -1;
+    *ns = v;
     return 0;
 }
 
@@ -661,6 +850,7 @@ int ef_hrana_cell_json(ef_buf *out, const ef_json *cell, ef_bytes decltype, ef_a
     ef_hrana_value v;
     if (ef_hrana_value_get(cell, a, &v)) return -1;
     kind k = kind_of(decltype);
+    int64_t fi;
     if (v.type == EF_HRANA_NULL) {
         ef_buf_puts(out, "null");
         return 0;
@@ -672,8 +862,8 @@ int ef_hrana_cell_json(ef_buf *out, const ef_json *cell, ef_bytes decltype, ef_a
             ef_json_put_int(out, k == K_BOOL ? v.i != 0 : v.i);
             return 0;
         }
-        if (v.type == EF_HRANA_FLOAT && v.f == (double)(int64_t)v.f) {
-            ef_json_put_int(out, k == K_BOOL ? v.f != 0 : (int64_t)v.f);
+        if (v.type == EF_HRANA_FLOAT && f_to_i64(v.f, &fi)) {
+            ef_json_put_int(out, k == K_BOOL ? fi != 0 : fi);
             return 0;
         }
         if (v.type == EF_HRANA_TEXT && k == K_BOOL) {
@@ -693,8 +883,8 @@ int ef_hrana_cell_json(ef_buf *out, const ef_json *cell, ef_bytes decltype, ef_a
             ef_json_put_int(out, v.i);
             return 0;
         }
-        if (v.type == EF_HRANA_FLOAT && v.f == (double)(int64_t)v.f) {
-            ef_json_put_int(out, (int64_t)v.f);
+        if (v.type == EF_HRANA_FLOAT && f_to_i64(v.f, &fi)) {
+            ef_json_put_int(out, fi);
             return 0;
         }
         if (v.type == EF_HRANA_TEXT && parse_time(v.s, &ns) == 0) {

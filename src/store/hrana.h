@@ -70,11 +70,27 @@ const char *ef_hrana_cond_ok_not_ok(char *buf, size_t n, int a, int b);
 
 /* ---- sending and reading ---- */
 
+/* The largest answer read; a larger one is cut and fails with EF_HRANA_TOO_LARGE. */
+#define EF_HRANA_MAX_ANSWER (64u << 20)
+#define EF_HRANA_TOO_LARGE (-2)
+
 /* Sends the requests; *results is the response's results array (in a, which must outlive it).
- * Transport failures, timeouts and non-2xx answers fail with EF_STORE_UNAVAILABLE and a message
- * naming the server, the status and the server's own message and code. */
+ * Transport failures, timeouts and non-2xx answers fail (-1) with EF_STORE_UNAVAILABLE and a
+ * message naming the server, the status and the server's own message and code. An answer past
+ * EF_HRANA_MAX_ANSWER fails with EF_HRANA_TOO_LARGE: the requests ran, so only reads may be sent
+ * again (asking for less). A base_url in the answer is followed only on the configured server's
+ * own origin (ef_hrana_same_origin): the bearer token never goes to another host. */
 int ef_hrana_send(ef_hrana *h, ef_hrana_req *r, ef_arena *a, const ef_json **results,
                   ef_store_err *err);
+/* Parses a pipeline answer body (copied into a): *root is its object, *results its results
+ * array, which must hold exactly nreq entries. What ef_hrana_send does with the bytes it got, on
+ * its own so it can be fuzzed (tests/fuzz/fuzz_hrana.c). */
+int ef_hrana_parse_answer(const char *data, size_t len, int nreq, ef_arena *a,
+                          const ef_json **root, const ef_json **results, ef_store_err *err);
+/* Whether url (a server's base_url) has the scheme, host and port of base (default ports
+ * included, host case-insensitive), carries no user information, query, fragment, space or
+ * control byte. */
+bool ef_hrana_same_origin(const char *base, ef_bytes url);
 /* The `result` of request i (a StmtResult or a BatchResult), or -1 with the server's error. */
 int ef_hrana_result(const ef_json *results, int i, const ef_json **result, ef_store_err *err);
 /* Step i of a BatchResult: 0 with its StmtResult, 1 when skipped, -1 with the step's error (code
@@ -99,13 +115,22 @@ typedef struct ef_hrana_value {
     ef_bytes s; /* text, or blob bytes (decoded, in the arena) */
 } ef_hrana_value;
 
-/* Decodes one Value object. Returns -1 when it is malformed. */
+/* Decodes one Value object. Returns -1 when it is malformed (an integer that is not plain decimal
+ * digits within int64 included). */
 int ef_hrana_value_get(const ef_json *v, ef_arena *a, ef_hrana_value *out);
-/* Column c of row r of a StmtResult (NULL when out of range). */
+/* Column c of row r of a StmtResult (NULL when out of range). O(r + c): for one row only; walk
+ * many rows with the iterators below. */
 const ef_json *ef_hrana_cell(const ef_json *result, size_t r, size_t c);
 size_t ef_hrana_nrows(const ef_json *result);
 /* The declared type of column c, "" when the server sent none. */
 ef_bytes ef_hrana_decltype(const ef_json *result, size_t c);
+/* Linear walks: the first row of a StmtResult (the next is row->next), the first cell of a row
+ * (the next is cell->next); NULL at the end or when the shape is wrong. */
+const ef_json *ef_hrana_first_row(const ef_json *result);
+const ef_json *ef_hrana_first_cell(const ef_json *row);
+/* The decltypes of the first max columns into out[] ("" when absent); returns the number of
+ * columns the server described (at most max). */
+size_t ef_hrana_decltypes(const ef_json *result, ef_bytes *out, size_t max);
 
 /* Writes a cell as the JSON scalar the store's rows use, with the type recovered from the column's
  * decltype rather than from how the value happened to travel: BOOLEAN and INTEGER columns become

@@ -40,6 +40,7 @@ typedef struct lq {
     char *where; /* the server, for messages (no token) */
     uint64_t log_keep;
     unsigned poll_ms;
+    int64_t dump_page_rows;   /* rows per table per dump request */
     pthread_mutex_t write_mu; /* one write at a time, so `conflict` belongs to it */
     pthread_mutex_t sync_mu;  /* one pull at a time */
     bool conflict;            /* set by the commit hook when another node wrote first */
@@ -106,7 +107,8 @@ static int remote_schema_version(lq *q, int *v, ef_store_err *err)
     if (ef_hrana_send(q->h, &r, &a, &res, err) || ef_hrana_result(res, 0, &out, err) ||
         ef_hrana_result(res, i, &out, err))
         goto done;
-    if (ef_hrana_value_get(ef_hrana_cell(out, 0, 0), &a, &val) || val.type != EF_HRANA_INTEGER) {
+    if (ef_hrana_value_get(ef_hrana_cell(out, 0, 0), &a, &val) || val.type != EF_HRANA_INTEGER ||
+        val.i < 0 || val.i > 1000000) {
         ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable schema version", q->where);
         goto done;
     }
@@ -206,90 +208,243 @@ static int remote_migrate(lq *q, ef_store_err *err)
 
 /* ---- pulling the remote's state into the cache ---- */
 
-/* A consistent full dump of the remote (one read transaction in one batch), in the format
- * ef_store_load_dump reads, with every cell typed by its column's decltype. */
-static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
+/* ---- the paged dump ----
+ *
+ * A full dump of the remote, in the format ef_store_load_dump reads (with row counts), with every
+ * cell typed by its column's decltype. It is read in pages so that no answer has to hold the
+ * whole database (EF_HRANA_MAX_ANSWER): each request is one batch, one read transaction, that
+ * reads the remote seq and the next page (by rowid) of every table not finished yet. Consistency
+ * across requests is optimistic rather than a transaction held open on a stream (which a stream
+ * expiry would silently end): every edgeflag write bumps ef_state.seq in its own transaction, so
+ * pages read at one seq are pages of one state. When the seq moves mid-dump the dump starts again
+ * with larger pages (fewer requests, more likely to fit between writes), a few times at most. */
+
+#define LQ_DUMP_PAGE_ROWS 500 /* default rows per table per request */
+#define LQ_DUMP_TRIES 5       /* dumps started again because the remote moved, at most */
+
+typedef struct dump_src {
+    const char *name;              /* the table */
+    const char *const *cols;       /* its columns (NULL-terminated) */
+    char *sql;                     /* the page query (in the dump's arena) */
+    ef_buf rows;                   /* JSON rows so far ("k":v pairs for ns_versions) */
+    size_t count;
+    int64_t after; /* the last rowid read */
+    bool started, done;
+} dump_src;
+
+static const char *const ns_version_cols[] = {"namespace_key", "version", NULL};
+
+/* The query for one page of a table: rowid first, then the columns, after rowid ?1 (NULL: from
+ * the start), at most ?2 rows. */
+static char *page_sql(const char *table, const char *const *cols, ef_arena *a)
 {
-    ef_arena a;
-    ef_arena_init(&a, 65536);
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_puts(&b, "SELECT rowid");
+    for (int i = 0; cols[i]; i++) ef_buf_printf(&b, ", \"%s\"", cols[i]);
+    ef_buf_printf(&b, " FROM \"%s\" WHERE ?1 IS NULL OR rowid > ?1 ORDER BY rowid LIMIT ?2",
+                  table);
+    ef_buf_putc(&b, '\0');
+    char *out = ef_buf_ok(&b) ? ef_arena_memdup(a, b.data, b.len) : NULL;
+    ef_buf_free(&b);
+    return out;
+}
+
+/* Appends one page's rows to src (walking rows and cells once: linear in the answer). Returns the
+ * number of rows, or -1. */
+static long dump_src_add(lq *q, dump_src *src, bool versions, const ef_json *sr, ef_arena *a,
+                         ef_store_err *err)
+{
+    ef_bytes dt[16];
+    size_t ncols = 0;
+    while (src->cols[ncols]) ncols++;
+    ef_hrana_decltypes(sr, dt, ncols + 1);
+    long n = 0;
+    for (const ef_json *row = ef_hrana_first_row(sr); row; row = row->next, n++) {
+        const ef_json *cell = ef_hrana_first_cell(row);
+        ef_hrana_value rid;
+        if (ef_hrana_value_get(cell, a, &rid) || rid.type != EF_HRANA_INTEGER ||
+            (src->started && rid.i <= src->after))
+            return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: %s: bad rowid in a dump page",
+                                 q->where, src->name);
+        src->after = rid.i;
+        src->started = true;
+        cell = cell->next;
+        if (versions) {
+            ef_hrana_value k, ver;
+            if (ef_hrana_value_get(cell, a, &k) || k.type != EF_HRANA_TEXT || !cell->next ||
+                ef_hrana_value_get(cell->next, a, &ver) || ver.type != EF_HRANA_INTEGER ||
+                ver.i < 0)
+                return ef_store_fail(err, EF_STORE_UNAVAILABLE,
+                                     "libsql %s: unreadable ns_versions row", q->where);
+            if (src->count++) ef_buf_putc(&src->rows, ',');
+            ef_json_put_str(&src->rows, k.s);
+            ef_buf_printf(&src->rows, ":%lld", (long long)ver.i);
+            continue;
+        }
+        ef_buf_puts(&src->rows, src->count++ ? ",{" : "{");
+        for (size_t c = 0; c < ncols; c++, cell = cell ? cell->next : NULL) {
+            ef_buf_printf(&src->rows, "%s\"%s\":", c ? "," : "", src->cols[c]);
+            if (!cell || ef_hrana_cell_json(&src->rows, cell, dt[c + 1], a))
+                return ef_store_fail(err, EF_STORE_UNAVAILABLE,
+                                     "libsql %s: %s.%s holds a value that is not a %.*s", q->where,
+                                     src->name, src->cols[c], (int)dt[c + 1].n, dt[c + 1].p);
+        }
+        ef_buf_putc(&src->rows, '}');
+    }
+    return n;
+}
+
+/* One request: the seq and the next page of every unfinished source. Returns 0, -1, or
+ * EF_HRANA_TOO_LARGE (nothing was taken from the answer). */
+static int dump_round(lq *q, dump_src *srcs, size_t nsrc, int64_t limit, int64_t *seq,
+                      const ef_json **batch_out, ef_arena *a, ef_store_err *err)
+{
     ef_hrana_req r;
     ef_hrana_req_init(&r);
-    ef_buf sql;
-    ef_buf_init(&sql);
-    char c[128], c2[128];
-    int rc = -1;
+    char c[128], c2[160];
     ef_hrana_batch(&r);
     int begin = ef_hrana_step(&r, NULL, "BEGIN");
     int first = ef_hrana_step(&r, ef_hrana_cond_ok(c, sizeof(c), begin),
                               "SELECT seq FROM ef_state WHERE id = 1");
-    ef_hrana_step(&r, ef_hrana_cond_ok(c, sizeof(c), begin),
-                  "SELECT namespace_key, version FROM ns_versions ORDER BY 1");
-    char **texts = ef_arena_alloc(&a, sq_ntables * sizeof(char *));
-    for (size_t t = 0; texts && t < sq_ntables; t++) {
-        ef_buf_clear(&sql);
-        ef_buf_puts(&sql, "SELECT ");
-        for (int i = 0; sq_tables[t].cols[i]; i++)
-            ef_buf_printf(&sql, "%s\"%s\"", i ? ", " : "", sq_tables[t].cols[i]);
-        ef_buf_printf(&sql, " FROM \"%s\" ORDER BY rowid", sq_tables[t].name);
-        ef_buf_putc(&sql, '\0');
-        texts[t] = ef_buf_ok(&sql) ? ef_arena_memdup(&a, sql.data, sql.len) : NULL;
-        if (!texts[t]) break;
-        ef_hrana_step(&r, ef_hrana_cond_ok(c, sizeof(c), begin), texts[t]);
+    for (size_t i = 0; i < nsrc; i++) {
+        if (srcs[i].done) continue;
+        ef_hrana_step(&r, ef_hrana_cond_ok(c, sizeof(c), begin), srcs[i].sql);
+        if (srcs[i].started)
+            ef_hrana_arg_int(&r, srcs[i].after);
+        else
+            ef_hrana_arg_null(&r);
+        ef_hrana_arg_int(&r, limit);
     }
     int end = ef_hrana_step(&r, ef_hrana_cond_ok(c, sizeof(c), begin), "COMMIT");
     ef_hrana_step(&r, ef_hrana_cond_ok_not_ok(c2, sizeof(c2), begin, end), "ROLLBACK");
     const ef_json *res, *batch, *sr;
     ef_hrana_value v;
-    if (!texts) {
-        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-        goto done;
-    }
-    if (ef_hrana_send(q->h, &r, &a, &res, err) || ef_hrana_result(res, 0, &batch, err)) goto done;
+    int rc = ef_hrana_send(q->h, &r, a, &res, err);
+    ef_hrana_req_free(&r);
+    if (rc) return rc;
+    if (ef_hrana_result(res, 0, &batch, err)) return -1;
     if (ef_hrana_step_result(batch, first, &sr, NULL, 0, err) ||
-        ef_hrana_value_get(ef_hrana_cell(sr, 0, 0), &a, &v) || v.type != EF_HRANA_INTEGER) {
-        if (err->message[0] == '\0') ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: no remote seq");
-        goto done;
+        ef_hrana_value_get(ef_hrana_cell(sr, 0, 0), a, &v) || v.type != EF_HRANA_INTEGER ||
+        v.i < 0)
+        return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: no readable remote seq",
+                             q->where);
+    *seq = v.i;
+    *batch_out = batch;
+    return 0;
+}
+
+/* Takes the pages of a round's answer into the sources (after dump_round succeeded). */
+static int dump_take(lq *q, dump_src *srcs, size_t nsrc, const ef_json *batch, int64_t limit,
+                     ef_arena *a, ef_store_err *err)
+{
+    int step = 2; /* after BEGIN and the seq */
+    for (size_t i = 0; i < nsrc; i++) {
+        if (srcs[i].done) continue;
+        const ef_json *sr;
+        if (ef_hrana_step_result(batch, step++, &sr, NULL, 0, err)) {
+            if (!err->message[0])
+                ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: %s: page skipped", q->where,
+                              srcs[i].name);
+            return -1;
+        }
+        long n = dump_src_add(q, &srcs[i], i == 0, sr, a, err);
+        if (n < 0) return -1;
+        if (n < limit) srcs[i].done = true;
     }
-    ef_buf_printf(out, "{\"seq\":%lld,\"versions\":{", (long long)v.i);
-    if (ef_hrana_step_result(batch, first + 1, &sr, NULL, 0, err)) goto done;
-    for (size_t i = 0; i < ef_hrana_nrows(sr); i++) {
-        ef_hrana_value k, ver;
-        if (ef_hrana_value_get(ef_hrana_cell(sr, i, 0), &a, &k) || k.type != EF_HRANA_TEXT ||
-            ef_hrana_value_get(ef_hrana_cell(sr, i, 1), &a, &ver) || ver.type != EF_HRANA_INTEGER) {
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: unreadable ns_versions row");
+    return 0;
+}
+
+static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
+{
+    ef_arena da, a; /* da: the page queries, for the whole dump; a: one round */
+    ef_arena_init(&da, 4096);
+    ef_arena_init(&a, 65536);
+    size_t nsrc = sq_ntables + 1;
+    dump_src srcs[SQ_NTABLES + 1];
+    memset(srcs, 0, sizeof(srcs));
+    srcs[0].name = "ns_versions";
+    srcs[0].cols = ns_version_cols;
+    for (size_t t = 0; t < sq_ntables; t++) {
+        srcs[t + 1].name = sq_tables[t].name;
+        srcs[t + 1].cols = sq_tables[t].cols;
+    }
+    int rc = -1;
+    for (size_t i = 0; i < nsrc; i++) {
+        ef_buf_init(&srcs[i].rows);
+        srcs[i].sql = page_sql(srcs[i].name, srcs[i].cols, &da);
+        if (!srcs[i].sql) {
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
             goto done;
         }
-        if (i) ef_buf_putc(out, ',');
-        ef_json_put_str(out, k.s);
-        ef_buf_printf(out, ":%lld", (long long)ver.i);
     }
-    ef_buf_puts(out, "},\"tables\":{");
-    for (size_t t = 0; t < sq_ntables; t++) {
-        if (ef_hrana_step_result(batch, first + 2 + (int)t, &sr, NULL, 0, err)) goto done;
-        ef_buf_printf(out, "%s\"%s\":[", t ? "," : "", sq_tables[t].name);
-        for (size_t i = 0; i < ef_hrana_nrows(sr); i++) {
-            ef_buf_puts(out, i ? ",{" : "{");
-            for (size_t col = 0; sq_tables[t].cols[col]; col++) {
-                ef_buf_printf(out, "%s\"%s\":", col ? "," : "", sq_tables[t].cols[col]);
-                if (ef_hrana_cell_json(out, ef_hrana_cell(sr, i, col), ef_hrana_decltype(sr, col),
-                                       &a)) {
-                    ef_store_fail(err, EF_STORE_UNAVAILABLE,
-                            "libsql: %s.%s holds a value that is not a %.*s", sq_tables[t].name,
-                            sq_tables[t].cols[col], (int)ef_hrana_decltype(sr, col).n,
-                            ef_hrana_decltype(sr, col).p);
-                    goto done;
-                }
-            }
-            ef_buf_putc(out, '}');
+    int64_t limit = q->dump_page_rows, seq0 = -1;
+    int tries = 0;
+    uint64_t rounds = 0;
+    for (;;) {
+        bool all_done = true;
+        for (size_t i = 0; i < nsrc; i++) all_done = all_done && srcs[i].done;
+        if (all_done) break;
+        ef_arena_reset(&a);
+        int64_t seq = -1;
+        const ef_json *batch = NULL;
+        int r = dump_round(q, srcs, nsrc, limit, &seq, &batch, &a, err);
+        if (r == EF_HRANA_TOO_LARGE && limit > 1) { /* a read: ask again for less */
+            limit = limit / 2;
+            continue;
         }
+        if (r) goto done;
+        rounds++;
+        if (seq0 >= 0 && seq != seq0) { /* the remote moved: these pages are of another state */
+            if (++tries >= LQ_DUMP_TRIES) {
+                ef_store_fail(err, EF_STORE_UNAVAILABLE,
+                              "libsql %s: the remote kept changing during %d dumps; will retry",
+                              q->where, tries);
+                goto done;
+            }
+            ef_log(EF_LOG_INFO, "libsql: the remote changed during a dump; starting it again",
+                   "server", q->where, NULL);
+            for (size_t i = 0; i < nsrc; i++) {
+                ef_buf_clear(&srcs[i].rows);
+                srcs[i].count = 0;
+                srcs[i].started = srcs[i].done = false;
+            }
+            seq0 = -1;
+            if (limit < (1 << 20)) limit *= 2;
+            continue;
+        }
+        seq0 = seq;
+        if (dump_take(q, srcs, nsrc, batch, limit, &a, err)) goto done;
+    }
+    for (size_t i = 0; i < nsrc; i++)
+        if (!ef_buf_ok(&srcs[i].rows)) {
+            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+            goto done;
+        }
+    ef_buf_printf(out, "{\"seq\":%lld,\"versions\":{", (long long)seq0);
+    ef_buf_append(out, srcs[0].rows.data, srcs[0].rows.len);
+    ef_buf_puts(out, "},\"tables\":{");
+    for (size_t i = 1; i < nsrc; i++) {
+        ef_buf_printf(out, "%s\"%s\":[", i > 1 ? "," : "", srcs[i].name);
+        ef_buf_append(out, srcs[i].rows.data, srcs[i].rows.len);
         ef_buf_putc(out, ']');
     }
+    ef_buf_puts(out, "},\"counts\":{");
+    for (size_t i = 1; i < nsrc; i++)
+        ef_buf_printf(out, "%s\"%s\":%zu", i > 1 ? "," : "", srcs[i].name, srcs[i].count);
     ef_buf_puts(out, "}}");
     rc = ef_buf_ok(out) ? 0 : ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    if (rc == 0) {
+        char nreq[24], nrows[24];
+        snprintf(nreq, sizeof(nreq), "%llu", (unsigned long long)rounds);
+        snprintf(nrows, sizeof(nrows), "%lld", (long long)limit);
+        ef_log(EF_LOG_INFO, "libsql: dump read", "server", q->where, "requests", nreq,
+               "page_rows", nrows, NULL);
+    }
 done:
-    ef_buf_free(&sql);
-    ef_hrana_req_free(&r);
+    for (size_t i = 0; i < nsrc; i++) ef_buf_free(&srcs[i].rows);
     ef_arena_free(&a);
+    ef_arena_free(&da);
     return rc;
 }
 
@@ -339,7 +494,8 @@ static int pull(lq *q, ef_store_err *err)
             step = -1;
         } else if (ef_hrana_value_get(ef_hrana_cell(st, 0, 0), &a, &seq) ||
                    ef_hrana_value_get(ef_hrana_cell(st, 0, 1), &a, &trimmed) ||
-                   seq.type != EF_HRANA_INTEGER || trimmed.type != EF_HRANA_INTEGER) {
+                   seq.type != EF_HRANA_INTEGER || trimmed.type != EF_HRANA_INTEGER ||
+                   seq.i < 0 || trimmed.i < 0) {
             step = -1;
             ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable ef_state", q->where);
         } else if ((uint64_t)seq.i == local) {
@@ -748,6 +904,7 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     pthread_cond_init(&q->poll_cv, NULL);
     q->where = strdup(base);
     q->poll_ms = o && o->poll_ms ? o->poll_ms : 1000;
+    q->dump_page_rows = o && o->dump_page_rows ? o->dump_page_rows : LQ_DUMP_PAGE_ROWS;
     q->log_keep = o ? o->log_keep_entries : 0;
     q->reachable = true;
     /* an explicit --db-token wins over one in the URL */

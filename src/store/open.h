@@ -19,6 +19,8 @@ typedef struct ef_store_open_opts {
     const char *cache_path;
     unsigned poll_ms;
     unsigned timeout_ms;
+    unsigned dump_page_rows; /* libSQL: rows per table per dump request (0: 500; tests lower it) */
+    bool reader; /* only reads (export): a SQLite file served by another process may be opened */
 } ef_store_open_opts;
 
 /* The libSQL/Turso backend (src/store/libsql.c, docs/libsql.md): a local SQLite cache written
