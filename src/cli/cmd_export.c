@@ -53,7 +53,7 @@ int ef_cmd_export(int argc, char **argv)
         return 2;
     }
     ef_store_err err;
-    ef_store_open_opts so = {.token = getenv("EDGEFLAG_DB_TOKEN")};
+    ef_store_open_opts so = {.token = getenv("EDGEFLAG_DB_TOKEN"), .reader = true};
     ef_store *s = ef_store_open(db, &so, &err);
     if (!s) {
         fprintf(stderr, "edgeflag export: %s\n", err.message);

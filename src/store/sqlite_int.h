@@ -38,6 +38,7 @@ extern const size_t sq_ntables;
 typedef struct sq {
     sqlite3 *db;
     char *path; /* as given (path or file: URI), for opening dump readers */
+    int lock_fd; /* the flock'd "<file>.lock" held for the store's life, or -1 */
     pthread_mutex_t mu;
     ef_sqlite_opts opts;
     sqlite3_stmt *stmts[SQ_MAX_STMTS]; /* cache, indexed by the call site's slot */

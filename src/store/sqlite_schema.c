@@ -7,11 +7,14 @@
  * must never be edited once released: later changes are new steps.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "store/sqlite_int.h"
@@ -397,6 +400,59 @@ static int make_parent_dirs(const char *target, ef_store_err *err)
     return 0;
 }
 
+/* Takes the process lock of a database file: an exclusive flock on "<file>.lock", held until
+ * close (the kernel drops it when the process dies, so a crash never leaves a stale lock). A
+ * sidecar file rather than SQLite's own exclusive locking mode, so that readers (the dump
+ * connection, `edgeflag export`, backups) keep working, and so the refusal can name the holder. */
+static int lock_take(sq *s, const char *target, ef_store_err *err)
+{
+    s->lock_fd = -1;
+    char *path = uri_path(target);
+    if (!path) return 0; /* in-memory: nobody else can open it */
+    size_t n = strlen(path) + sizeof(".lock");
+    char *lp = malloc(n);
+    if (!lp) {
+        free(path);
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    }
+    snprintf(lp, n, "%s.lock", path);
+    int rc = -1;
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot open lock file %s: %s", lp,
+                      strerror(errno));
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[got > 0 ? got : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            ef_store_fail(err, EF_STORE_UNAVAILABLE,
+                          "database %s is in use by another process (pid %s, lock %s): two "
+                          "processes on one file would each serve only their own writes; stop it "
+                          "or use another file",
+                          path, pid[0] ? pid : "unknown", lp);
+        else
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot lock %s: %s", lp, strerror(e));
+        goto out;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* the lock holds without the pid; only the message of a refused process is poorer */
+    }
+    s->lock_fd = fd;
+    rc = 0;
+out:
+    free(lp);
+    free(path);
+    return rc;
+}
+
 static void sq_close(void *h)
 {
     sq *s = h;
@@ -410,6 +466,7 @@ static void sq_close(void *h)
     free(s->apply_delete);
     for (size_t i = 0; i < s->ntouched; i++) free(s->touched[i]);
     sqlite3_close_v2(s->db);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
@@ -426,6 +483,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     if (opts) s->opts = *opts;
     if (s->opts.busy_timeout_ms <= 0) s->opts.busy_timeout_ms = 5000;
     pthread_mutex_init(&s->mu, NULL);
+    s->lock_fd = -1;
     s->path = strdup(target);
     s->apply_upsert = calloc(sq_ntables, sizeof(sqlite3_stmt *));
     s->apply_delete = calloc(sq_ntables, sizeof(sqlite3_stmt *));
@@ -434,6 +492,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
         goto fail;
     }
     if (!s->opts.no_create_dirs && make_parent_dirs(target, err)) goto fail;
+    if (!s->opts.no_lock && lock_take(s, target, err)) goto fail;
     if (sqlite3_open_v2(target, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
                             SQLITE_OPEN_NOMUTEX,

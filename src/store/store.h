@@ -277,6 +277,9 @@ typedef struct ef_sqlite_opts {
     uint64_t log_keep_entries; /* change-log retention after each write; 0 keeps everything */
     int64_t log_max_age_ns;    /* also drop entries older than this; 0 keeps everything */
     bool no_create_dirs;       /* do not create the database file's directory */
+    /* Do not take the file's process lock (see ef_sqlite_open): for a use that only reads, like
+     * `edgeflag export` next to a running server. Every writer must leave this false. */
+    bool no_lock;
     /* Called by every logged write after its change-log entry is built and before the local
      * COMMIT (never for apply_changes/load_dump). Returning -1 (with *err) rolls the write back.
      * The libSQL backend sends the entry to the remote database here. */
@@ -289,7 +292,10 @@ typedef struct ef_sqlite_opts {
 
 /* Opens (creating if needed) a database by path or `file:` URI, runs pending migrations (refusing a
  * database whose schema is newer than this code), and publishes every namespace when a registry is
- * given. Returns NULL with *err filled. */
+ * given. Returns NULL with *err filled.
+ * One process per file: the store holds an exclusive flock on "<file>.lock" (holding its pid) for
+ * its whole life, and opening a file another process holds fails with EF_STORE_UNAVAILABLE naming
+ * that pid, because two writers would each serve only their own commits (docs/storage.md). */
 ef_store *ef_sqlite_open(const char *path_or_uri, const ef_sqlite_opts *opts, ef_store_err *err);
 
 /* Schema version this code writes (the highest migration). */

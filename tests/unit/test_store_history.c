@@ -171,12 +171,46 @@ static void test_too_many_segments_refused_before_commit(void **state)
     tstore_free(t);
 }
 
+/* Item 4: a second store on a file another one holds is refused with the holder's pid (flock is
+ * per open file, so a second open in this process conflicts like another process would); a
+ * reader (export) may still open it, and the file is free again once the holder closes. */
+static void test_second_writer_refused(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new_local(true);
+    ef_store_err err;
+    flag_create(t->s, &t->a, "default", "a");
+    ef_sqlite_opts o = {0};
+    ef_store *again = ef_sqlite_open(t->path, &o, &err);
+    assert_null(again);
+    assert_int_equal(err.code, EF_STORE_UNAVAILABLE);
+    char want[300];
+    snprintf(want, sizeof(want), "database %s is in use by another process (pid %ld, lock %s.lock)",
+             t->path, (long)getpid(), t->path);
+    if (!strstr(err.message, want)) fail_msg("got \"%s\"", err.message);
+    /* as a file: URI too */
+    char uri[200];
+    snprintf(uri, sizeof(uri), "file:%s?cache=private", t->path);
+    assert_null(ef_sqlite_open(uri, &o, &err));
+    /* a reader is let in */
+    ef_sqlite_opts ro = {.no_lock = true};
+    ef_store *reader = ef_sqlite_open(t->path, &ro, &err);
+    assert_non_null(reader);
+    ef_store_close(reader);
+    /* once the holder is gone the file opens again */
+    ef_store_close(t->s);
+    t->s = ef_sqlite_open(t->path, &o, &err);
+    if (!t->s) fail_msg("reopen: %s", err.message);
+    tstore_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dump_fails_on_step_error),
         cmocka_unit_test(test_partial_dump_refused),
         cmocka_unit_test(test_too_many_segments_refused_before_commit),
+        cmocka_unit_test(test_second_writer_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
