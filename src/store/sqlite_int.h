@@ -79,7 +79,7 @@ void sq_apply_sql(ef_buf *b, const sq_table *t, bool del);
 void sq_migration_sql(int v, int part, ef_buf *b);
 #define SQ_SEED_SQL \
     "INSERT INTO namespaces VALUES ('default', 'Default', 'Default namespace', 1, ?1, ?1)"
-#define SQ_SCHEMA_VERSION 2
+#define SQ_SCHEMA_VERSION 3
 
 /* Statement slots: one per distinct SQL text, so the cache never mixes them up. */
 enum {
@@ -100,6 +100,7 @@ enum {
     SL_VER_GET, SL_VER_SET, SL_STATE_GET, SL_STATE_SEQ, SL_LOG_INSERT, SL_LOG_READ, SL_LOG_TRIM,
     SL_LOG_TRIM_AGE, SL_STATE_TRIMMED, SL_LOG_MAXTRIM, SL_VER_ALL,
     SL_TOK_INSERT, SL_TOK_LIST, SL_TOK_COUNT, SL_TOK_DELETE, SL_TOK_ALL,
+    SL_ID_GET, SL_ID_SET,
     SL_COUNT_
 };
 

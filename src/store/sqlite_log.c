@@ -461,7 +461,16 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
     uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
-    ef_buf_printf(out, "{\"seq\":%llu,\"versions\":{", (unsigned long long)seq);
+    ef_buf_printf(out, "{\"seq\":%llu,\"history\":", (unsigned long long)seq);
+    if (sqlite3_prepare_v2(db, "SELECT history FROM ef_identity WHERE id = 1", -1, &st, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto dberr;
+    ef_json_put_str(out, (ef_bytes){(const char *)sqlite3_column_text(st, 0),
+                                    (size_t)sqlite3_column_bytes(st, 0)});
+    sqlite3_finalize(st);
+    st = NULL;
+    ef_buf_puts(out, ",\"versions\":{");
     if (sqlite3_prepare_v2(db, "SELECT namespace_key, version FROM ns_versions ORDER BY 1", -1, &st,
                            NULL) != SQLITE_OK)
         goto dberr;
@@ -519,6 +528,41 @@ out:
     sqlite3_finalize(st);
     ef_buf_free(&sql);
     sqlite3_close(db);
+    return rc;
+}
+
+/* ---- identity ---- */
+
+static bool sq_history_valid(const ef_json *h)
+{
+    if (h->type != EF_JSON_STRING || h->str.n == 0 || h->str.n > EF_STORE_ID_MAX) return false;
+    for (size_t i = 0; i < h->str.n; i++) {
+        char c = h->str.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+}
+
+static int identity(void *h, ef_store_identity *out, ef_store_err *err)
+{
+    sq *s = h;
+    out->db_id[0] = out->history[0] = '\0';
+    pthread_mutex_lock(&s->mu);
+    int rc = -1;
+    sqlite3_stmt *st =
+        sq_stmt(s, SL_ID_GET, "SELECT db_id, history FROM ef_identity WHERE id = 1", err);
+    if (st) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(out->db_id, sizeof(out->db_id), "%s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(out->history, sizeof(out->history), "%s",
+                     (const char *)sqlite3_column_text(st, 1));
+            rc = 0;
+        } else {
+            rc = sq_db_err(s, err, "identity");
+        }
+    }
+    reset_all(s);
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -710,6 +754,13 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     const ef_json *jtab = root ? ef_json_get(root, "tables") : NULL;
     const ef_json *jcounts = root ? ef_json_get(root, "counts") : NULL;
     if (jcounts && jcounts->type != EF_JSON_OBJECT) jcounts = NULL;
+    /* a dump without a history (an older node, a libSQL remote's) leaves ours as it is */
+    const ef_json *jhist = root ? ef_json_get(root, "history") : NULL;
+    if (jhist && !sq_history_valid(jhist)) {
+        ef_arena_free(&a);
+        return ef_store_fail(err, EF_STORE_INVALID, "dump history is not 1 to %d hex digits",
+                             EF_STORE_ID_MAX);
+    }
     if (!jseq || jseq->type != EF_JSON_NUMBER || !jver || jver->type != EF_JSON_OBJECT || !jtab ||
         jtab->type != EF_JSON_OBJECT) {
         ef_arena_free(&a);
@@ -799,6 +850,17 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         sqlite3_bind_int64(st, 1, (sqlite3_int64)jseq->num);
         if (sq_step_done(s, st, "seq", err)) goto fail;
     }
+    if (jhist) {
+        /* the state is now the upstream's, and so is its history */
+        sqlite3_stmt *st = sq_stmt(s, SL_ID_SET,
+                                   "UPDATE ef_identity SET history = ?1, history_since = ?2"
+                                   " WHERE id = 1",
+                                   err);
+        if (!st) goto fail;
+        sq_bind_bytes(st, 1, jhist->str);
+        sqlite3_bind_int64(st, 2, ef_clock_wall_ns());
+        if (sq_step_done(s, st, "history", err)) goto fail;
+    }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
     uint64_t dump_seq = (uint64_t)jseq->num; /* read before the tree's arena goes */
     ef_arena_free(&a);
@@ -818,4 +880,5 @@ void sq_fill_ops_log(ef_store_ops *o)
     o->dump = dump;
     o->load_dump = load_dump;
     o->apply_changes = apply_changes;
+    o->identity = identity;
 }

@@ -297,16 +297,27 @@ static const char MIGRATION_2[] =
     " name TEXT NOT NULL, description TEXT NOT NULL, namespace_key TEXT, metadata TEXT,"
     " expires_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
 
+/* Version 3: identity (issue 19, item 5). db_id names this database file for ever; history names
+ * the history its rows and change log belong to: created with the database, replaced by the
+ * upstream's when a replica loads a dump. Followers send theirs, so a feed never streams entries of
+ * one history on top of another. Random at creation (existing databases get theirs here). */
+static const char MIGRATION_3[] =
+    "CREATE TABLE ef_identity(id INTEGER PRIMARY KEY CHECK (id = 1), db_id TEXT NOT NULL,"
+    " history TEXT NOT NULL, history_since INTEGER NOT NULL);"
+    "INSERT INTO ef_identity VALUES (1, lower(hex(randomblob(16))), lower(hex(randomblob(16))),"
+    " 0);";
+
 void sq_migration_sql(int v, int part, ef_buf *b)
 {
     if (part == 0) {
-        ef_buf_puts(b, v == 1 ? MIGRATION_1 : MIGRATION_2);
+        ef_buf_puts(b, v == 1 ? MIGRATION_1 : v == 2 ? MIGRATION_2 : MIGRATION_3);
         return;
     }
     if (v == 1)
         triggers_sql(b, 0, SQ_TABLES_V1);
-    else
+    else if (v == 2)
         triggers_sql(b, SQ_TABLES_V1, sq_ntables);
+    /* v3 adds no logged table: identity never travels as rows */
 }
 
 /* Runs migration step v on the local database: DDL, the seed (step 1), then the triggers, so the

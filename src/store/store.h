@@ -137,6 +137,15 @@ typedef struct ef_store_token {
     int64_t created_ns, updated_ns;
 } ef_store_token;
 
+/* Who a store is and which history its state belongs to (docs/replication.md, "Histories").
+ * db_id never changes; history is replaced by the upstream's when a dump is loaded. Lower-case hex,
+ * "" when the backend has none. */
+#define EF_STORE_ID_MAX 64
+typedef struct ef_store_identity {
+    char db_id[EF_STORE_ID_MAX + 1];
+    char history[EF_STORE_ID_MAX + 1];
+} ef_store_identity;
+
 /* One change-log entry, handed to ef_store_changes callbacks (valid during the call only). */
 typedef struct ef_store_change {
     uint64_t seq;
@@ -262,6 +271,7 @@ typedef struct ef_store_ops {
     int (*dump)(void *h, ef_buf *out, uint64_t *seq, ef_store_err *err);
     int (*load_dump)(void *h, const char *data, size_t len, ef_store_err *err);
     int (*apply_changes)(void *h, const char *entry, size_t len, ef_store_err *err);
+    int (*identity)(void *h, ef_store_identity *out, ef_store_err *err); /* NULL: none */
 } ef_store_ops;
 
 struct ef_store {
@@ -481,7 +491,8 @@ static inline int ef_store_changes(ef_store *s, uint64_t after, size_t max, ef_s
 static inline int ef_store_trim(ef_store *s, uint64_t keep_entries, int64_t max_age_ns,
                                 ef_store_err *err)
 { EF_STORE_CALL(trim, keep_entries, max_age_ns, err); }
-/* A consistent full dump (one read transaction) as JSON, and the seq it reflects. */
+/* A consistent full dump (one read transaction) as JSON, and the seq it reflects. It starts
+ * {"seq":N,"history":"H", and carries per-table row counts; loading it adopts its history. */
 static inline int ef_store_dump(ef_store *s, ef_buf *out, uint64_t *seq, ef_store_err *err)
 { EF_STORE_CALL(dump, out, seq, err); }
 /* Replaces all state with a dump (one transaction); the store's seq becomes the dump's. */
@@ -491,6 +502,16 @@ static inline int ef_store_load_dump(ef_store *s, const char *data, size_t len, 
 static inline int ef_store_apply_changes(ef_store *s, const char *entry, size_t len,
                                          ef_store_err *err)
 { EF_STORE_CALL(apply_changes, entry, len, err); }
+
+/* The store's identity and history (empty strings for a backend without them). */
+static inline int ef_store_get_identity(ef_store *s, ef_store_identity *out, ef_store_err *err)
+{
+    if (!s->ops->identity) {
+        out->db_id[0] = out->history[0] = '\0';
+        return 0;
+    }
+    return s->ops->identity(s->h, out, err);
+}
 
 #undef EF_STORE_CALL
 

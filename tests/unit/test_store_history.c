@@ -204,6 +204,54 @@ static void test_second_writer_refused(void **state)
     tstore_free(t);
 }
 
+/* Item 5: every database has an identity and every history an id; a dump carries the history and
+ * loading it adopts it (the replica's own db_id stays); a database from before schema 3 gets both
+ * when it is migrated. */
+static void test_identity_and_history(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new_local(true);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    ef_store_identity ip, ir, ir2;
+    assert_ok(ef_store_get_identity(p->s, &ip, &err), err);
+    assert_ok(ef_store_get_identity(r->s, &ir, &err), err);
+    assert_int_equal(strlen(ip.db_id), 32);
+    assert_int_equal(strlen(ip.history), 32);
+    assert_string_not_equal(ip.db_id, ir.db_id);
+    assert_string_not_equal(ip.history, ir.history);
+    flag_create(p->s, &p->a, "default", "a");
+    ef_buf dump;
+    ef_buf_init(&dump);
+    assert_ok(ef_store_dump(p->s, &dump, NULL, &err), err);
+    char prefix[80];
+    snprintf(prefix, sizeof(prefix), "{\"seq\":1,\"history\":\"%s\",", ip.history);
+    assert_memory_equal(dump.data, prefix, strlen(prefix));
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
+    assert_ok(ef_store_get_identity(r->s, &ir2, &err), err);
+    assert_string_equal(ir2.history, ip.history);
+    assert_string_equal(ir2.db_id, ir.db_id);
+    /* a history that is not hex is refused */
+    const char bad[] = "{\"seq\":1,\"history\":\"../x\",\"versions\":{},\"tables\":{}}";
+    assert_store_err(ef_store_load_dump(r->s, bad, strlen(bad), &err), err, EF_STORE_INVALID,
+                     "dump history is not 1 to 64 hex digits");
+    ef_buf_free(&dump);
+
+    /* a schema-2 database (no identity yet) is migrated */
+    ef_store_close(p->s);
+    raw_exec(p->path, "DROP TABLE ef_identity; DELETE FROM schema_migrations WHERE version = 3;");
+    ef_sqlite_opts o = {0};
+    p->s = ef_sqlite_open(p->path, &o, &err);
+    if (!p->s) fail_msg("reopen: %s", err.message);
+    ef_store_identity ip2;
+    assert_ok(ef_store_get_identity(p->s, &ip2, &err), err);
+    assert_int_equal(strlen(ip2.history), 32);
+    assert_string_not_equal(ip2.history, ip.history);
+    assert_int_equal(store_seq(p->s), 1);
+    tstore_free(p);
+    tstore_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_partial_dump_refused),
         cmocka_unit_test(test_too_many_segments_refused_before_commit),
         cmocka_unit_test(test_second_writer_refused),
+        cmocka_unit_test(test_identity_and_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
