@@ -5,6 +5,10 @@
  *
  * Signals are blocked in every thread and taken synchronously here with sigwait, so no handler
  * runs in the middle of a request.
+ *
+ * `edgeflag routes [--json] [serve options]` runs the same composition up to the route table and
+ * prints it instead of listening, so what it shows is the table `serve` would route by (the
+ * route-table tests are generated from it). It never starts replication or opens a port.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -113,13 +117,47 @@ static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
     }
 }
 
-int ef_cmd_serve(int argc, char **argv)
+/* What `edgeflag routes` prints, from the router serve built. */
+static void print_routes(const ef_router *router, bool json)
+{
+    ef_buf out;
+    ef_buf_init(&out);
+    if (json) {
+        ef_router_write_json(router, &out);
+    } else {
+        static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+        for (unsigned i = 0; i < ef_router_count(router); i++) {
+            const ef_route *r = ef_router_route(router, i);
+            char methods[64] = "";
+            for (unsigned b = 0; b < 7; b++)
+                if (r->methods & (1u << b)) {
+                    if (methods[0]) strcat(methods, ",");
+                    strcat(methods, names[b]);
+                }
+            ef_buf_printf(&out, "%-14s %-66s %-10s %s%s%s%s%s%s\n", methods, r->pattern,
+                          ef_route_class_name(r->cls), ef_route_ns_name(r->ns), r->ns_param ? ":" : "",
+                          r->ns_param ? r->ns_param : "", r->flags & EF_RF_WRITE ? " write" : "",
+                          r->flags & EF_RF_STATE ? " state" : "", r->flags & EF_RF_STREAM ? " stream" : "");
+        }
+    }
+    fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    fflush(stdout);
+    ef_buf_free(&out);
+}
+
+static int run(int argc, char **argv, bool routes_only, bool routes_json)
 {
     ef_serve_config cfg;
     int rc = ef_serve_config_load(&cfg, argc, argv);
     if (rc != 0) {
         ef_serve_config_free(&cfg);
         return rc > 0 ? 0 : 2;
+    }
+    if (routes_only && !cfg.db && !cfg.dir && !cfg.snapshot) {
+        /* the table depends on the source; never create the default database just to list it */
+        fputs("edgeflag: routes: name the source the server uses (--db, --dir or --snapshot)\n", stderr);
+        ef_serve_config_free(&cfg);
+        return 2;
     }
     if (cfg.log_level) {
         ef_log_level lvl;
@@ -216,9 +254,10 @@ int ef_cmd_serve(int argc, char **argv)
                              .min_version_wait_ms = cfg.min_version_wait_ms ? cfg.min_version_wait_ms : 2000,
                              .max_staleness_s = cfg.max_staleness,
                              .log_keep_entries = cfg.log_keep_entries,
-                             .log_max_age_s = cfg.log_max_age};
+                             .log_max_age_s = cfg.log_max_age,
+                             .max_event_bytes = cfg.sync_max_event};
         if (!(node.sync = ef_sync_new(&node, &sc, err, sizeof(err))) ||
-            ef_sync_start(node.sync, err, sizeof(err)) != 0) {
+            (!routes_only && ef_sync_start(node.sync, err, sizeof(err)) != 0)) {
             fprintf(stderr, "edgeflag: %s\n", err);
             status = 2;
             goto out;
@@ -228,12 +267,21 @@ int ef_cmd_serve(int argc, char **argv)
         fputs("edgeflag: cannot register routes\n", stderr);
         goto out;
     }
+    if (routes_only) {
+        print_routes(router, routes_json);
+        status = 0;
+        goto out;
+    }
     ef_http_config hc = {.host = host,
                          .port = port,
                          .threads = cfg.threads,
                          .max_body = cfg.max_body,
                          .max_header = cfg.max_header,
                          .idle_timeout_s = cfg.idle_timeout,
+                         .request_timeout_s = cfg.request_timeout,
+                         .max_connections = cfg.max_connections,
+                         .max_per_ip = cfg.max_conns_per_ip,
+                         .max_waiting = cfg.max_waiting,
                          .max_json_depth = cfg.max_json_depth,
                          .app = &node,
                          .before = before_request,
@@ -259,7 +307,11 @@ int ef_cmd_serve(int argc, char **argv)
     ef_log(EF_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     status = 0;
 out:
-    if (srv) ef_http_server_stop(srv, 5000);
+    if (srv) { /* stop accepting; answer the suspended requests; let the rest finish */
+        ef_http_server_quiesce(srv);
+        ef_sync_drain(node.sync, 3000);
+        ef_http_server_stop(srv, 5000);
+    }
     ef_node_close(&node); /* route families' threads and memory: no request can reach them now */
     /* further node services stop here (one block each) */
     ef_sync_free(node.sync); /* before the store closes: the follower writes to it */
@@ -272,4 +324,15 @@ out:
     ef_serve_config_free(&cfg);
     if (status == 0) ef_log(EF_LOG_INFO, "stopped", NULL);
     return status;
+}
+
+int ef_cmd_serve(int argc, char **argv)
+{
+    return run(argc, argv, false, false);
+}
+
+int ef_cmd_routes(int argc, char **argv)
+{
+    bool json = argc > 0 && strcmp(argv[0], "--json") == 0;
+    return run(argc - json, argv + json, true, json);
 }

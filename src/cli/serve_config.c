@@ -38,10 +38,15 @@ static const setting settings[] = {
     S("max-staleness", T_UINT, max_staleness, "seconds of lag after which /ready answers 503 (default: no limit)"),
     S("log-keep-entries", T_SIZE, log_keep_entries, "change-log entries kept for followers (default: all)"),
     S("log-max-age", T_UINT, log_max_age, "seconds change-log entries are kept for followers (default: forever)"),
+    S("sync-max-event", T_SIZE, sync_max_event, "replica: largest change-log entry or dump accepted from the upstream, in bytes (default 268435456 per entry, 1073741824 per dump)"),
     S("log-level", T_STR, log_level, "debug, info, warn or error (default info)"),
     S("max-body", T_SIZE, max_body, "largest request body in bytes (default 1048576)"),
     S("max-header", T_SIZE, max_header, "largest request header block in bytes (default 4096)"),
     S("idle-timeout", T_UINT, idle_timeout, "seconds before an idle connection is closed (default 30)"),
+    S("request-timeout", T_UINT, request_timeout, "seconds for a request's header and body to arrive (default 10)"),
+    S("max-connections", T_UINT, max_connections, "open connections at most (default 4096)"),
+    S("max-conns-per-ip", T_UINT, max_conns_per_ip, "connections from one client address at most (default 256; behind a proxy, raise it to max-connections)"),
+    S("max-waiting", T_UINT, max_waiting, "requests waiting at once for a version or the upstream (default 2048)"),
     S("threads", T_UINT, threads, "HTTP worker threads (default: one per core)"),
     S("max-json-depth", T_UINT, max_json_depth, "deepest JSON nesting accepted (default 64)"),
     S("access-log", T_BOOL, access_log, "log every request (default false)"),
@@ -238,6 +243,10 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     if (!cfg->max_body) cfg->max_body = 1 << 20;
     if (!cfg->max_header) cfg->max_header = 4096;
     if (!cfg->idle_timeout) cfg->idle_timeout = 30;
+    if (!cfg->request_timeout) cfg->request_timeout = 10;
+    if (!cfg->max_connections) cfg->max_connections = 4096;
+    if (!cfg->max_conns_per_ip) cfg->max_conns_per_ip = 256;
+    if (!cfg->max_waiting) cfg->max_waiting = 2048;
     if (!cfg->max_json_depth) cfg->max_json_depth = 64;
     int sources = (cfg->dir != NULL) + (cfg->snapshot != NULL) + (cfg->upstream != NULL);
     if (sources > 1) {

@@ -25,10 +25,15 @@ typedef struct ef_serve_config {
     unsigned max_staleness;       /* seconds; /ready fails beyond it (0: no limit) */
     size_t log_keep_entries;      /* change-log retention by count (0: keep all) */
     unsigned log_max_age;         /* change-log retention by age in seconds (0: keep all) */
+    size_t sync_max_event;        /* replica: largest entry or dump from the upstream (0: defaults) */
     char *log_level;
     size_t max_body;
     size_t max_header;
     unsigned idle_timeout;
+    unsigned request_timeout;     /* seconds for a request's header and body to arrive */
+    unsigned max_connections;
+    unsigned max_conns_per_ip;
+    unsigned max_waiting;         /* requests suspended at once (min-version, forwarded writes) */
     unsigned threads;
     unsigned max_json_depth;
     bool access_log;

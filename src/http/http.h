@@ -53,10 +53,13 @@ typedef enum ef_route_class {
 /* Where a route's namespace comes from, for token scopes. Authentication checks it centrally
  * from this declaration (src/api/auth.c); a handler never guesses it from parameter names. */
 typedef enum ef_route_ns {
-    EF_NS_NONE = 0,   /* not about one namespace (health, tokens, cluster, lists of namespaces) */
+    EF_NS_NONE = 0,   /* not about one namespace (health, tokens, cluster, lists of namespaces):
+                       * a token scoped to a namespace may not use it (as Flipt refuses it) */
     EF_NS_PATH = 1,   /* the path parameter named ns_param ("" means "default") */
     EF_NS_HEADER = 2, /* the X-Flipt-Namespace header (OFREP); absent means "default" */
-    EF_NS_BODY = 3,   /* the body: the handler calls ef_auth_namespace_allowed for each one */
+    EF_NS_BODY = 3,   /* the request's fields (the body, or the query parameters Flipt's gateway
+                       * binds to fields, else "default"): only the handler can read them, so it
+                       * calls ef_auth_namespace_allowed for each namespace before acting */
 } ef_route_ns;
 
 /* What a route does, declared once in its table entry (bits of ef_route.flags). */
@@ -80,12 +83,19 @@ typedef struct ef_route {
 
 ef_router *ef_router_new(void);
 void ef_router_free(ef_router *r);
-/* Adds a route (copied; id is assigned). Patterns are literal segments and {name} parameters.
- * Returns 0, or -1 when the pattern is invalid or an EF_NS_PATH route names no parameter of it. */
+/* Adds a route (copied; id is assigned; the pattern must outlive the router). Patterns are
+ * literal segments and {name} parameters. Returns 0, or -1 when the declaration contradicts
+ * itself: an invalid pattern, no method, an EF_NS_PATH route naming no parameter of its pattern
+ * (or ns_param set on another source), an open route declaring a namespace, a write reachable
+ * by GET/HEAD, or a stream that is also a write. */
 int ef_router_add_route(ef_router *r, const ef_route *route);
-/* Older form: a route with no namespace and no flags. */
-int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
-                  ef_route_class cls);
+/* Names used in the route table's JSON (`edgeflag routes`) and in configuration: "open",
+ * "management", "evaluation", "ofrep", "auth", "internal"; "none", "path", "header", "body". */
+const char *ef_route_class_name(ef_route_class cls);
+const char *ef_route_ns_name(ef_route_ns ns);
+/* Appends the route table as a JSON array, one object per route in registration order:
+ * {"pattern","methods":[...],"class","ns","nsParam","write","state","stream"}. */
+void ef_router_write_json(const ef_router *r, ef_buf *out);
 /* The fallback for paths no route matches (e.g. the UI's static files); NULL means a JSON 404. */
 void ef_router_set_fallback(ef_router *r, ef_http_handler fn, void *ctx);
 unsigned ef_router_count(const ef_router *r);
@@ -96,6 +106,9 @@ const ef_route *ef_router_route(const ef_router *r, unsigned id);
 ef_http_method ef_http_method_of(const ef_http_req *req);
 const char *ef_http_method_name(const ef_http_req *req);
 const char *ef_http_path(const ef_http_req *req);
+/* The request target exactly as the client sent it: path and query, still percent-encoded
+ * (what a replica forwards, so the primary sees the same request). */
+const char *ef_http_target(const ef_http_req *req);
 const ef_route *ef_http_route(const ef_http_req *req);
 /* Path parameter by name (percent-decoded); empty if absent. */
 ef_bytes ef_http_param(const ef_http_req *req, const char *name);
@@ -139,6 +152,22 @@ void ef_http_error(ef_http_req *req, int status, int grpc_code, const char *fmt,
 #define ef_http_bad_request(req, ...) ef_http_error((req), 400, 3, __VA_ARGS__)
 #define ef_http_not_found(req, ...) ef_http_error((req), 404, 5, __VA_ARGS__)
 
+/* --- waiting without a thread ------------------------------------------------------------------ */
+
+/* A hook or handler that must wait for something outside the request (a version to be reached,
+ * the upstream's answer) suspends the request instead of blocking a server thread:
+ * ef_http_suspend() returns true, and the caller hands req to whoever completes it and returns at
+ * once without touching req again. The connection then holds no thread and no deadline.
+ * The party that took req completes it exactly once, from any thread, with ef_http_resume():
+ * if it answered first (ef_http_reply, ef_http_error), that answer is sent; if not, the request is
+ * dispatched again from the start (hooks included) on a server thread.
+ * Returns false, suspending nothing, when max_waiting requests are suspended already or the
+ * server is stopping; the caller answers the request itself then (503). */
+bool ef_http_suspend(ef_http_req *req);
+void ef_http_resume(ef_http_req *req);
+/* How many times this request was resumed (0 on its first dispatch). */
+unsigned ef_http_resumes(const ef_http_req *req);
+
 /* --- streaming (server-sent events) ------------------------------------------------------------ */
 
 /* A stream produces body bytes on demand. fill() appends what is ready to out and returns
@@ -164,7 +193,10 @@ typedef struct ef_http_config {
     size_t max_body;             /* bytes; larger bodies get 413 */
     size_t max_header;           /* bytes of all request headers; larger get 431 */
     unsigned idle_timeout_s;     /* idle connections are closed after this */
-    unsigned max_connections;
+    unsigned request_timeout_s;  /* a request's header and body must arrive within this (0: 10) */
+    unsigned max_connections;    /* 0: 4096 */
+    unsigned max_per_ip;         /* connections from one client address (0: 256) */
+    unsigned max_waiting;        /* suspended requests at once (0: 2048) */
     unsigned max_json_depth;
     bool access_log;
     void *app;                   /* handed to handlers via ef_http_app */
@@ -179,6 +211,11 @@ typedef struct ef_http_config {
 ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
                                      size_t errlen);
 uint16_t ef_http_server_port(const ef_http_server *s);
+/* Requests suspended now (ef_http_suspend), for metrics. */
+unsigned ef_http_server_waiting(const ef_http_server *s);
+/* Stops accepting new connections (the first step of ef_http_server_stop, for callers that must
+ * end their suspended requests before the server stops). */
+void ef_http_server_quiesce(ef_http_server *s);
 /* Stops accepting, lets in-flight requests finish (up to grace_ms), then closes everything. */
 void ef_http_server_stop(ef_http_server *s, unsigned grace_ms);
 

@@ -6,7 +6,14 @@
  * of the access handler (queueing on the first call makes libmicrohttpd 0.9.75 close keep-alive
  * connections). Bodies are accumulated up to max_body; a larger declared Content-Length is refused
  * at once with 413. Streams suspend their connection while they have nothing to send, so an idle
- * subscriber costs a file descriptor, not a thread.
+ * subscriber costs a file descriptor, not a thread; so do requests that wait for something else
+ * (ef_http_suspend), up to max_waiting of them.
+ *
+ * Slow clients: one client address may hold max_per_ip connections; a request's header and body
+ * must arrive within request_timeout_s (the first one counted from the connection's accept, the
+ * next ones from the previous response plus the keep-alive idle timeout, the body from the end of
+ * the headers). A reaper thread shuts down the socket of a connection past its deadline, since
+ * libmicrohttpd's own timeout only measures inactivity and a client trickling bytes resets it.
  *
  * Must never: answer without a JSON body on its own routes, or let a request outlive its connection.
  */
@@ -21,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +53,13 @@ struct ef_http_stream {
 struct ef_http_req {
     ef_http_server *srv;
     struct MHD_Connection *conn;
+    ef_http_req *cprev, *cnext; /* the server's list of connections, for the reaper */
+    int fd;
+    int64_t deadline_ns;        /* atomic; 0: none (being answered, suspended, streaming) */
+    const char *target;         /* the raw request target, in the arena */
+    bool suspend_asked;         /* a hook or handler suspended the request (server thread only) */
+    bool suspended;             /* on_access returned with the connection suspended */
+    unsigned resumes;
     ef_http_method method;
     const char *method_name;
     const char *url;
@@ -79,6 +94,12 @@ struct ef_http_server {
     long inflight; /* requests started and not completed */
     pthread_mutex_t streams_mu;
     ef_http_stream *streams;
+    unsigned waiting;            /* suspended requests (atomic) */
+    pthread_mutex_t conns_mu;    /* guards the connection list and the reaper's state */
+    pthread_cond_t reaper_cv;
+    ef_http_req *conns;
+    bool reaper_stop, reaper_started;
+    pthread_t reaper;
 };
 
 /* ---- request accessors ---------------------------------------------------------------------- */
@@ -86,6 +107,7 @@ struct ef_http_server {
 ef_http_method ef_http_method_of(const ef_http_req *req) { return req->method; }
 const char *ef_http_method_name(const ef_http_req *req) { return req->method_name; }
 const char *ef_http_path(const ef_http_req *req) { return req->url; }
+const char *ef_http_target(const ef_http_req *req) { return req->target ? req->target : req->url; }
 const ef_route *ef_http_route(const ef_http_req *req) { return req->route; }
 ef_bytes ef_http_body(const ef_http_req *req) { return (ef_bytes){req->body.data ? req->body.data : "", req->body.len}; }
 ef_arena *ef_http_arena(ef_http_req *req) { return &req->arena; }
@@ -331,6 +353,78 @@ void ef_http_stream_wake(ef_http_stream *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- waiting without a thread ----------------------------------------------------------------- */
+
+bool ef_http_suspend(ef_http_req *req)
+{
+    ef_http_server *srv = req->srv;
+    if (__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE)) return false;
+    if (__atomic_add_fetch(&srv->waiting, 1, __ATOMIC_ACQ_REL) > srv->cfg.max_waiting) {
+        __atomic_sub_fetch(&srv->waiting, 1, __ATOMIC_ACQ_REL);
+        return false;
+    }
+    /* suspended here, inside the access handler, before anyone else can resume it */
+    __atomic_store_n(&req->deadline_ns, 0, __ATOMIC_RELAXED);
+    MHD_suspend_connection(req->conn);
+    req->suspend_asked = true;
+    return true;
+}
+
+void ef_http_resume(ef_http_req *req)
+{
+    ef_http_server *srv = req->srv;
+    struct MHD_Connection *conn = req->conn;
+    __atomic_sub_fetch(&srv->waiting, 1, __ATOMIC_ACQ_REL);
+    /* from here on req belongs to the server thread that libmicrohttpd resumes it on */
+    MHD_resume_connection(conn);
+}
+
+unsigned ef_http_resumes(const ef_http_req *req) { return req->resumes; }
+
+unsigned ef_http_server_waiting(const ef_http_server *s)
+{
+    return __atomic_load_n(&s->waiting, __ATOMIC_ACQUIRE);
+}
+
+/* ---- deadlines for slow clients ---------------------------------------------------------------- */
+
+static void set_deadline(ef_http_req *req, int64_t after_ns)
+{
+    __atomic_store_n(&req->deadline_ns, after_ns ? ef_clock_mono_ns() + after_ns : 0, __ATOMIC_RELAXED);
+}
+
+static int64_t request_timeout_ns(const ef_http_server *srv)
+{
+    return (int64_t)srv->cfg.request_timeout_s * 1000000000LL;
+}
+
+/* Shuts down the sockets of connections past their deadline, twice a second. shutdown() (not
+ * close) lets libmicrohttpd see the end of the connection and clean up as usual; the list lock is
+ * held meanwhile, and a connection leaves the list before its descriptor is closed, so the fd
+ * cannot belong to another connection yet. */
+static void *reaper_main(void *arg)
+{
+    ef_http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_mu);
+    while (!srv->reaper_stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += 500000000L;
+        if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&srv->reaper_cv, &srv->conns_mu, &t);
+        int64_t now = ef_clock_mono_ns();
+        for (ef_http_req *c = srv->conns; c; c = c->cnext) {
+            int64_t d = __atomic_load_n(&c->deadline_ns, __ATOMIC_RELAXED);
+            if (d && d < now && c->fd >= 0) {
+                shutdown(c->fd, SHUT_RDWR);
+                __atomic_store_n(&c->deadline_ns, 0, __ATOMIC_RELAXED);
+            }
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return NULL;
+}
+
 /* ---- the access handler ---------------------------------------------------------------------- */
 
 static ef_http_method parse_method(const char *m)
@@ -367,6 +461,9 @@ static void request_reset(ef_http_req *req)
     req->response = NULL;
     req->route = NULL;
     req->user = NULL;
+    req->target = NULL;
+    req->suspend_asked = req->suspended = false;
+    req->resumes = 0;
 }
 
 static void set_peer(ef_http_req *req, struct MHD_Connection *conn)
@@ -389,6 +486,7 @@ static void set_peer(ef_http_req *req, struct MHD_Connection *conn)
 
 static void dispatch(ef_http_server *srv, ef_http_req *req)
 {
+    req->replied = false;
     if (req->too_large) {
         ef_http_error(req, 413, 3, "request body too large (limit %zu bytes)", srv->cfg.max_body);
         return;
@@ -400,6 +498,7 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
     router_match m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
     req->route = m.route;
     if (srv->cfg.before && srv->cfg.before(req, srv->cfg.app)) return;
+    if (req->suspend_asked) return;
     if (m.route) {
         m.route->fn(req, m.route->ctx);
     } else if (m.method_not_allowed) {
@@ -410,7 +509,20 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
     } else {
         ef_http_error(req, 404, 5, "Not Found");
     }
-    if (!req->replied) ef_http_error(req, 500, 13, "handler produced no response");
+    if (!req->replied && !req->suspend_asked) ef_http_error(req, 500, 13, "handler produced no response");
+}
+
+/* The request target as sent, before libmicrohttpd decodes it in place: libmicrohttpd calls this
+ * first for every request, and what it returns becomes the request's context. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    ef_http_req *req = ci ? ci->socket_context : NULL;
+    if (!req) return NULL;
+    request_reset(req);
+    req->target = uri ? ef_arena_memdup(&req->arena, uri, strlen(uri) + 1) : NULL;
+    return req;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -419,15 +531,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
     ef_http_server *srv = cls;
     ef_http_req *req = *con_cls;
-    if (!req) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        req = ci ? ci->socket_context : NULL;
-        if (!req) return MHD_NO;
-        request_reset(req);
+    (void)version;
+    if (!req) return MHD_NO;
+    if (!req->started) { /* the headers are in */
         req->conn = conn;
         req->started = true;
         __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
         req->t0 = ef_clock_mono_ns();
+        set_deadline(req, request_timeout_ns(srv)); /* now the body */
         req->url = url;
         req->method_name = method;
         req->method = parse_method(method);
@@ -436,7 +547,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &req->header_bytes);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) req->too_large = true;
-        *con_cls = req;
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -449,7 +559,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         return MHD_YES;
     }
-    dispatch(srv, req);
+    set_deadline(req, 0); /* the request is in; answering it has limits of its own */
+    if (req->suspended) { /* resumed: answered by whoever took it, or to be dispatched again */
+        req->suspended = false;
+        req->resumes++;
+        if (!req->replied) dispatch(srv, req);
+    } else {
+        dispatch(srv, req);
+    }
+    if (req->suspend_asked) { /* someone else has req now: touch nothing but our own flags */
+        req->suspend_asked = false;
+        req->suspended = true;
+        return MHD_YES;
+    }
     if (!req->response) return MHD_NO;
     if (srv->cfg.finish) srv->cfg.finish(req, srv->cfg.app);
     attach_headers(req);
@@ -468,6 +590,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->started && req->replied && srv->cfg.after)
         srv->cfg.after(req, req->status, req->out.len, srv->cfg.app);
     if (req->started) __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
+    /* the next request on this connection: the keep-alive idle time, then its own deadline */
+    set_deadline(req, (int64_t)srv->cfg.idle_timeout_s * 1000000000LL + request_timeout_ns(srv));
     if (req->response) {
         MHD_destroy_response(req->response);
         req->response = NULL;
@@ -487,10 +611,25 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         ef_arena_init(&req->arena, 8192);
         ef_buf_init(&req->body);
         ef_buf_init(&req->out);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        req->fd = ci ? ci->connect_fd : -1;
+        set_deadline(req, request_timeout_ns(srv)); /* the first request's headers */
+        pthread_mutex_lock(&srv->conns_mu);
+        req->cnext = srv->conns;
+        if (req->cnext) req->cnext->cprev = req;
+        srv->conns = req;
+        pthread_mutex_unlock(&srv->conns_mu);
         *socket_context = req;
     } else {
         ef_http_req *req = *socket_context;
         if (!req) return;
+        pthread_mutex_lock(&srv->conns_mu);
+        if (req->cprev)
+            req->cprev->cnext = req->cnext;
+        else
+            srv->conns = req->cnext;
+        if (req->cnext) req->cnext->cprev = req->cprev;
+        pthread_mutex_unlock(&srv->conns_mu);
         ef_arena_free(&req->arena);
         ef_buf_free(&req->body);
         ef_buf_free(&req->out);
@@ -528,6 +667,26 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     (void)ap; /* libmicrohttpd's own chatter (client resets, timeouts) is not an event of ours */
 }
 
+/* One descriptor per connection, plus the database, upstream links and logs: the soft limit is
+ * often 1024, far below max_connections, and accept() failing is worse than a clear limit. */
+static void raise_fd_limit(unsigned max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = (rlim_t)max_connections + 512;
+    if (rl.rlim_cur >= want) return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static void server_free(ef_http_server *srv)
+{
+    pthread_mutex_destroy(&srv->streams_mu);
+    pthread_mutex_destroy(&srv->conns_mu);
+    pthread_cond_destroy(&srv->reaper_cv);
+    free(srv);
+}
+
 static size_t pool_size(size_t max_header)
 {
     /* libmicrohttpd needs about 1.5x a header block to hold it with its read buffer */
@@ -552,7 +711,17 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
     if (!srv->cfg.max_body) srv->cfg.max_body = 1 << 20;
     if (!srv->cfg.max_connections) srv->cfg.max_connections = 4096;
     if (!srv->cfg.idle_timeout_s) srv->cfg.idle_timeout_s = 30;
+    if (!srv->cfg.request_timeout_s) srv->cfg.request_timeout_s = 10;
+    if (!srv->cfg.max_per_ip) srv->cfg.max_per_ip = 256;
+    if (!srv->cfg.max_waiting) srv->cfg.max_waiting = 2048;
+    raise_fd_limit(srv->cfg.max_connections);
     pthread_mutex_init(&srv->streams_mu, NULL);
+    pthread_mutex_init(&srv->conns_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->reaper_cv, &ca);
+    pthread_condattr_destroy(&ca);
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -576,13 +745,14 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     } else {
         snprintf(err, errlen, "invalid listen host '%s' (use an IP address)", host);
-        free(srv);
+        server_free(srv);
         return NULL;
     }
     srv->d = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_ip, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         /* Room for headers up to about 1.3x max_header, so moderately oversized ones reach
          * dispatch() and get our JSON 431. Not more: libmicrohttpd zeroes the pool (and half of
          * it again) between requests, so every extra kilobyte costs on every keep-alive request
@@ -594,10 +764,16 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
     if (!srv->d) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)cfg->port,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");
-        pthread_mutex_destroy(&srv->streams_mu);
-        free(srv);
+        server_free(srv);
         return NULL;
     }
+    if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+        snprintf(err, errlen, "cannot start a thread");
+        MHD_stop_daemon(srv->d);
+        server_free(srv);
+        return NULL;
+    }
+    srv->reaper_started = true;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
     return srv;
@@ -608,12 +784,17 @@ uint16_t ef_http_server_port(const ef_http_server *s)
     return s->port;
 }
 
+void ef_http_server_quiesce(ef_http_server *s)
+{
+    if (__atomic_exchange_n(&s->stopping, 1, __ATOMIC_ACQ_REL)) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
 void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
 {
     if (!s) return;
-    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    ef_http_server_quiesce(s);
     /* end every stream: they would otherwise keep their connections forever */
     pthread_mutex_lock(&s->streams_mu);
     for (ef_http_stream *st = s->streams; st; st = st->next) ef_http_stream_wake(st);
@@ -628,7 +809,13 @@ void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
         if (__atomic_load_n(&s->inflight, __ATOMIC_ACQUIRE) == 0 && !streams_left) break;
         usleep(5000);
     }
+    if (__atomic_load_n(&s->waiting, __ATOMIC_ACQUIRE))
+        fprintf(stderr, "edgeflag: stopping with %u suspended requests\n", ef_http_server_waiting(s));
+    pthread_mutex_lock(&s->conns_mu);
+    s->reaper_stop = true;
+    pthread_cond_signal(&s->reaper_cv);
+    pthread_mutex_unlock(&s->conns_mu);
+    if (s->reaper_started) pthread_join(s->reaper, NULL);
     MHD_stop_daemon(s->d);
-    pthread_mutex_destroy(&s->streams_mu);
-    free(s);
+    server_free(s);
 }

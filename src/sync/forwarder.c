@@ -3,15 +3,24 @@
  * and on a replica the forwarding of writes to its upstream (which forwards again along a chain
  * until the primary answers).
  *
- * A forwarded write carries the caller's own credentials and body; the caller gets the upstream's
- * status and body. Before answering, the replica waits (at most write-wait) until it has applied
- * the version the upstream reported, so the caller reads its own write here. It must never
- * invent an answer for a write the primary may have taken: an unreachable upstream gets a 503 that
- * says whether the write can have been applied, and every outbound call has a connect timeout and
- * a total timeout.
+ * A forwarded write carries the caller's own credentials, body and exact request target (the raw
+ * bytes it sent, so a percent-encoded key reaches the primary as the same key); the caller gets
+ * the upstream's status and body. Before answering, the replica waits (at most write-wait) until it
+ * has applied the version the upstream reported, so the caller reads its own write here.
+ *
+ * Nothing here holds a server thread: a request that waits (for a version, or for the upstream) is
+ * suspended, its transfer runs on the forwarder's one thread (libcurl's multi interface, with
+ * keep-alive connections to the upstream), and its version wait is parked in waits.c. How many
+ * may wait at once is the server's max_waiting; past it the caller gets a 503 at once.
+ *
+ * It must never invent an answer for a write the primary may have taken: an unreachable upstream
+ * gets a 503 that says whether the write can have been applied, and every outbound call has a
+ * connect timeout and a total timeout.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,44 +35,38 @@
 #define FORWARD_TIMEOUT_MS 10000
 #define FORWARD_BODY_MAX (16u << 20)
 
-/* Query parameters Flipt's write routes read (the gateway accepts both spellings). */
-/* Appends one query parameter, escaped again, to the forwarded URL. */
-typedef struct query_out {
-    CURL *curl;
-    ef_buf *url;
-    bool first;
-} query_out;
+#define FORWARD_MAX_CONNECTIONS 64
 
-static void append_query(const char *name, const char *value, void *ctx)
-{
-    query_out *q = ctx;
-    char *n = curl_easy_escape(q->curl, name, 0), *v = curl_easy_escape(q->curl, value, 0);
-    if (n && v) {
-        ef_buf_printf(q->url, "%c%s=%s", q->first ? '?' : '&', n, v);
-        q->first = false;
-    }
-    curl_free(n);
-    curl_free(v);
-}
-
-static bool is_write(ef_http_method m)
-{
-    return m == EF_POST || m == EF_PUT || m == EF_DELETE || m == EF_PATCH;
-}
-
-static bool forwardable(const ef_route *r)
-{
-    return r && (r->cls == EF_ROUTE_MANAGEMENT || r->cls == EF_ROUTE_AUTH);
-}
-
+/* One write in flight: owned by the forwarder from ef_forward_write until its request is
+ * completed (then freed). */
 typedef struct fwd {
+    ef_sync *s;
     ef_http_req *req;
-    ef_buf *out;
+    ef_buf *out;          /* the request's own response buffer (it is suspended meanwhile) */
+    CURL *curl;
+    struct curl_slist *hdrs;
+    ef_buf url;
     bool too_large;
     uint64_t version;     /* the upstream's X-Edgeflag-Version */
+    long status;
     char content_type[128];
     char www_auth[256];
+    ef_wait wait;         /* read-your-write: until this node has applied `version` */
+    struct fwd *next;     /* the queue of new transfers, then the list of active ones */
+    struct fwd *prev;
 } fwd;
+
+struct ef_forwarder {
+    ef_sync *s;
+    CURLM *multi;
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cv; /* signalled when inflight drops */
+    fwd *queue;             /* handed over by server threads, added to multi by the thread */
+    fwd *active;            /* in the multi handle (the thread's own) */
+    unsigned inflight;      /* queued or transferring */
+    bool draining, stop, started;
+    pthread_t thread;
+};
 
 static size_t on_fwd_body(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -132,63 +135,91 @@ static bool maybe_applied(CURLcode rc, CURL *c)
     return connected > 0;
 }
 
-void ef_forward_write(ef_sync *s, ef_http_req *req)
+
+/* The caller's request target, for the upstream: the bytes it sent, with any byte outside
+ * RFC 3986's characters percent-encoded (the server decodes both alike, and libcurl refuses some
+ * raw ones). Dot segments are kept as they are (CURLOPT_PATH_AS_IS). */
+static bool append_target(ef_buf *url, const char *target)
 {
-    ef_buf url;
-    ef_buf_init(&url);
-    ef_buf_puts(&url, s->upstream);
-    ef_buf_puts(&url, ef_http_path(req));
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdrs = NULL;
-    char h[1200];
-    if (c) { /* every query parameter goes along, as the caller wrote it */
-        query_out q = {c, &url, true};
-        ef_http_query_each(req, append_query, &q);
+    static const char hex[] = "0123456789ABCDEF";
+    if (target[0] != '/') return false;
+    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
+        unsigned char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("-._~:/?#[]@!$&'()*+,;=", c) != NULL ||
+                  (c == '%' && isxdigit(p[1]) && isxdigit(p[2]));
+        if (c == '#') ok = false; /* a fragment never reaches a server: keep it in the path */
+        if (ok) {
+            ef_buf_putc(url, (char)c);
+        } else {
+            ef_buf_putc(url, '%');
+            ef_buf_putc(url, hex[c >> 4]);
+            ef_buf_putc(url, hex[c & 15]);
+        }
     }
-    ef_buf_putc(&url, '\0');
-    static const char *const pass[] = {"Authorization", "Content-Type", "Accept", NULL};
-    for (int i = 0; pass[i]; i++) {
-        const char *v = ef_http_header(req, pass[i]);
-        if (!v) continue;
-        snprintf(h, sizeof(h), "%s: %s", pass[i], v);
-        hdrs = curl_slist_append(hdrs, h);
+    return true;
+}
+
+static void fwd_free(fwd *w)
+{
+    if (w->curl) curl_easy_cleanup(w->curl);
+    curl_slist_free_all(w->hdrs);
+    ef_buf_free(&w->url);
+    free(w);
+}
+
+/* The end of a forwarded write: answer, wake the caller's connection, forget the transfer. */
+static void fwd_finish(ef_forwarder *f, fwd *w)
+{
+    ef_http_resume(w->req);
+    fwd_free(w);
+    pthread_mutex_lock(&f->mu);
+    f->inflight--;
+    pthread_cond_broadcast(&f->idle_cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* The upstream's answer, relayed (after the read-your-write wait, reached or not). */
+static void reply_upstream(fwd *w, bool applied)
+{
+    ef_http_req *req = w->req;
+    if (!applied) {
+        char v[24];
+        snprintf(v, sizeof(v), "%" PRIu64, w->version);
+        /* the write is on the primary; only this node lags: say so instead of failing it */
+        ef_http_add_header(req, "X-Edgeflag-Write-Version", v);
+        ef_http_add_header(req, "X-Edgeflag-Write-Applied", "false");
+        ef_log(EF_LOG_WARN, "forwarded write not applied here within write-wait", "version", v, NULL);
     }
-    snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", ef_http_peer(req));
-    hdrs = curl_slist_append(hdrs, h);
-    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
-    if (!c || !hdrs || !ef_buf_ok(&url)) {
-        ef_http_error(req, 500, 13, "out of memory");
-        goto out;
-    }
-    ef_bytes body = ef_http_body(req);
-    fwd w = {.req = req, .out = ef_http_out(req)};
-    ef_buf_clear(w.out);
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, ef_http_method_name(req));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (body.n || ef_http_method_of(req) != EF_DELETE) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.n);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.n ? body.p : "");
-    }
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-replica/" EF_VERSION);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FORWARD_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_fwd_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_fwd_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &w);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK || status < 100) {
-        bool maybe = maybe_applied(rc, c);
+    if (w->content_type[0]) ef_http_add_header(req, "Content-Type", w->content_type);
+    if (w->www_auth[0]) ef_http_add_header(req, "WWW-Authenticate", w->www_auth);
+    ef_http_reply(req, (int)w->status);
+}
+
+static void on_write_applied(ef_wait *x, bool reached)
+{
+    fwd *w = x->ctx;
+    reply_upstream(w, reached);
+    fwd_finish(w->s->forwarder, w);
+}
+
+/* A transfer ended (on the forwarder thread). */
+static void transfer_done(ef_forwarder *f, fwd *w, CURLcode rc)
+{
+    ef_sync *s = f->s;
+    ef_http_req *req = w->req;
+    curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &w->status);
+    if (rc != CURLE_OK || w->status < 100) {
+        bool maybe = maybe_applied(rc, w->curl);
         count(s, false);
-        ef_buf_clear(w.out);
+        ef_buf_clear(w->out);
         ef_log(EF_LOG_WARN, "write not forwarded", "upstream", s->upstream, "path",
                ef_http_path(req), "error", curl_easy_strerror(rc), NULL);
         ef_http_add_header(req, "Retry-After", "1");
-        if (maybe)
+        if (w->too_large)
+            ef_http_error(req, 502, 13, "the primary's answer to this write was larger than %u bytes",
+                          FORWARD_BODY_MAX);
+        else if (maybe)
             ef_http_error(req, 503, 14,
                           "the primary did not answer this write (via %s: %s); it may or may not "
                           "have been applied: read it back before retrying",
@@ -198,49 +229,306 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
                           "the primary is unreachable (via %s: %s); the write was not applied "
                           "anywhere: retry later",
                           s->upstream, curl_easy_strerror(rc));
-        goto out;
+        fwd_finish(f, w);
+        return;
     }
     count(s, true);
-    if (status >= 200 && status < 300 && w.version &&
-        !ef_sync_wait_version(s, w.version, s->cfg.write_wait_ms)) {
-        char v[24];
-        snprintf(v, sizeof(v), "%" PRIu64, w.version);
-        /* the write is on the primary; only this node lags: say so instead of failing it */
-        ef_http_add_header(req, "X-Edgeflag-Write-Version", v);
-        ef_http_add_header(req, "X-Edgeflag-Write-Applied", "false");
-        ef_log(EF_LOG_WARN, "forwarded write not applied here within write-wait", "version", v, NULL);
+    if (w->status >= 200 && w->status < 300 && w->version && ef_node_version(s->node) < w->version) {
+        w->wait = (ef_wait){.version = w->version,
+                            .deadline_ns = ef_clock_mono_ns() + (int64_t)s->cfg.write_wait_ms * 1000000LL,
+                            .done = on_write_applied,
+                            .ctx = w};
+        if (ef_waits_add(s->waits, &w->wait)) return;
+        reply_upstream(w, false); /* shutting down: answer without waiting */
+        fwd_finish(f, w);
+        return;
     }
-    if (w.content_type[0]) ef_http_add_header(req, "Content-Type", w.content_type);
-    if (w.www_auth[0]) ef_http_add_header(req, "WWW-Authenticate", w.www_auth);
-    ef_http_reply(req, (int)status);
-out:
-    curl_slist_free_all(hdrs);
-    if (c) curl_easy_cleanup(c);
-    ef_buf_free(&url);
+    reply_upstream(w, true);
+    fwd_finish(f, w);
+}
+
+/* Ends a transfer that will not run to its end (shutdown). */
+static void transfer_abort(ef_forwarder *f, fwd *w)
+{
+    ef_buf_clear(w->out);
+    ef_http_add_header(w->req, "Retry-After", "1");
+    ef_http_error(w->req, 503, 14,
+                  "this node is shutting down; the write may or may not have been applied by the "
+                  "primary: read it back before retrying");
+    fwd_finish(f, w);
+}
+
+static void unlink_active(ef_forwarder *f, fwd *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        f->active = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+}
+
+static void *forwarder_main(void *arg)
+{
+    ef_forwarder *f = arg;
+    for (;;) {
+        pthread_mutex_lock(&f->mu);
+        bool stop = f->stop;
+        fwd *q = f->queue;
+        f->queue = NULL;
+        pthread_mutex_unlock(&f->mu);
+        while (q) {
+            fwd *next = q->next;
+            if (stop || curl_multi_add_handle(f->multi, q->curl) != CURLM_OK) {
+                transfer_abort(f, q);
+            } else {
+                q->prev = NULL;
+                q->next = f->active;
+                if (f->active) f->active->prev = q;
+                f->active = q;
+            }
+            q = next;
+        }
+        if (stop) break;
+        int running = 0;
+        curl_multi_perform(f->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(f->multi, &left))) {
+            if (m->msg != CURLMSG_DONE) continue;
+            CURL *e = m->easy_handle;
+            CURLcode rc = m->data.result;
+            fwd *w = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&w);
+            curl_multi_remove_handle(f->multi, e);
+            if (!w) continue;
+            unlink_active(f, w);
+            transfer_done(f, w, rc);
+        }
+        curl_multi_poll(f->multi, NULL, 0, 1000, NULL);
+    }
+    while (f->active) { /* what is still transferring ends now */
+        fwd *w = f->active;
+        unlink_active(f, w);
+        curl_multi_remove_handle(f->multi, w->curl);
+        transfer_abort(f, w);
+    }
+    return NULL;
+}
+
+ef_forwarder *ef_forwarder_new(ef_sync *s)
+{
+    ef_forwarder *f = calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    f->s = s;
+    if (!(f->multi = curl_multi_init())) {
+        free(f);
+        return NULL;
+    }
+    curl_multi_setopt(f->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)FORWARD_MAX_CONNECTIONS);
+    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)FORWARD_MAX_CONNECTIONS);
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->idle_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return f;
+}
+
+int ef_forwarder_start(ef_forwarder *f)
+{
+    if (pthread_create(&f->thread, NULL, forwarder_main, f) != 0) return -1;
+    f->started = true;
+    return 0;
+}
+
+unsigned ef_forwarder_inflight(ef_forwarder *f)
+{
+    if (!f) return 0;
+    pthread_mutex_lock(&f->mu);
+    unsigned n = f->inflight;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+void ef_forwarder_drain(ef_forwarder *f, unsigned grace_ms)
+{
+    if (!f) return;
+    int64_t end = ef_clock_mono_ns() + (int64_t)grace_ms * 1000000LL;
+    pthread_mutex_lock(&f->mu);
+    f->draining = true;
+    while (f->inflight && ef_clock_mono_ns() < end) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += 20000000L;
+        if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&f->idle_cv, &f->mu, &t);
+    }
+    f->stop = true;
+    pthread_mutex_unlock(&f->mu);
+    curl_multi_wakeup(f->multi);
+    if (f->started) pthread_join(f->thread, NULL);
+    f->started = false;
+}
+
+void ef_forwarder_free(ef_forwarder *f)
+{
+    if (!f) return;
+    ef_forwarder_drain(f, 0);
+    curl_multi_cleanup(f->multi);
+    pthread_cond_destroy(&f->idle_cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static void refuse_busy(ef_http_req *req, const char *what)
+{
+    ef_http_add_header(req, "Retry-After", "1");
+    ef_http_error(req, 503, 14,
+                  "this node cannot hold another %s now (too many requests are waiting, or it is "
+                  "shutting down): retry later",
+                  what);
+}
+
+void ef_forward_write(ef_sync *s, ef_http_req *req)
+{
+    ef_forwarder *f = s->forwarder;
+    fwd *w = calloc(1, sizeof(*w));
+    if (!w) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
+    w->s = s;
+    w->req = req;
+    w->out = ef_http_out(req);
+    ef_buf_init(&w->url);
+    ef_buf_puts(&w->url, s->upstream);
+    if (!append_target(&w->url, ef_http_target(req))) {
+        fwd_free(w);
+        ef_http_bad_request(req, "invalid request target");
+        return;
+    }
+    ef_buf_putc(&w->url, '\0');
+    char h[1200];
+    static const char *const pass[] = {"Authorization", "Content-Type", "Accept", NULL};
+    for (int i = 0; pass[i]; i++) {
+        const char *v = ef_http_header(req, pass[i]);
+        if (!v) continue;
+        snprintf(h, sizeof(h), "%s: %s", pass[i], v);
+        w->hdrs = curl_slist_append(w->hdrs, h);
+    }
+    snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", ef_http_peer(req));
+    w->hdrs = curl_slist_append(w->hdrs, h);
+    w->hdrs = curl_slist_append(w->hdrs, "Expect:"); /* no 100-continue round trip */
+    CURL *c = w->curl = curl_easy_init();
+    if (!c || !w->hdrs || !ef_buf_ok(&w->url)) {
+        fwd_free(w);
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
+    ef_bytes body = ef_http_body(req); /* stays valid: the request is suspended until answered */
+    ef_buf_clear(w->out);
+    curl_easy_setopt(c, CURLOPT_URL, w->url.data);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, ef_http_method_name(req));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, w->hdrs);
+    if (body.n || ef_http_method_of(req) != EF_DELETE) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.n);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.n ? body.p : "");
+    }
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-replica/" EF_VERSION);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FORWARD_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_fwd_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_fwd_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, w);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)w);
+    pthread_mutex_lock(&f->mu);
+    bool open = f->started && !f->draining;
+    pthread_mutex_unlock(&f->mu);
+    if (!open || !ef_http_suspend(req)) {
+        fwd_free(w);
+        refuse_busy(req, "forwarded write");
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->inflight++;
+    if (f->stop) { /* drained between the look and the suspension: answer it here */
+        pthread_mutex_unlock(&f->mu);
+        transfer_abort(f, w);
+        return;
+    }
+    w->next = f->queue;
+    f->queue = w;
+    pthread_mutex_unlock(&f->mu);
+    curl_multi_wakeup(f->multi);
+}
+
+/* ---- X-Edgeflag-Min-Version ------------------------------------------------------------------ */
+
+typedef struct mv_wait {
+    ef_wait wait;
+    ef_sync *s;
+    ef_http_req *req;
+} mv_wait;
+
+static void refuse_version(ef_sync *s, ef_http_req *req, uint64_t v)
+{
+    ef_http_add_header(req, "Retry-After", "1");
+    ef_http_error(req, 503, 14,
+                  "this node has applied version %" PRIu64 "; version %" PRIu64
+                  " was not reached within %u ms",
+                  ef_node_version(s->node), v, s->cfg.min_version_wait_ms);
+}
+
+static void on_min_version(ef_wait *x, bool reached)
+{
+    mv_wait *m = (mv_wait *)x;
+    if (!reached) refuse_version(m->s, m->req, x->version);
+    ef_http_resume(m->req); /* reached: dispatched again, and the version check passes */
 }
 
 bool ef_sync_before(ef_sync *s, ef_http_req *req)
 {
     if (!s) return false;
-    const char *mv = ef_http_header(req, "X-Edgeflag-Min-Version");
+    const ef_route *route = ef_http_route(req);
+    unsigned flags = route ? route->flags : 0;
+    const char *mv = (flags & EF_RF_STATE) ? ef_http_header(req, "X-Edgeflag-Min-Version") : NULL;
     if (mv && *mv) {
         char *end;
         errno = 0;
         unsigned long long v = strtoull(mv, &end, 10);
-        if (errno || *end || mv[0] == '-') {
-            ef_http_bad_request(req, "invalid X-Edgeflag-Min-Version '%s': want a version number", mv);
+        if (errno || *end || mv[0] == '-' || mv[0] == '+' || mv[0] == ' ') {
+            ef_http_bad_request(req, "invalid X-Edgeflag-Min-Version: want a version number");
             return true;
         }
-        if (!ef_sync_wait_version(s, v, s->cfg.min_version_wait_ms)) {
-            ef_http_add_header(req, "Retry-After", "1");
-            ef_http_error(req, 503, 14,
-                          "this node has applied version %" PRIu64 "; version %llu was not reached "
-                          "within %u ms",
-                          ef_node_version(s->node), v, s->cfg.min_version_wait_ms);
+        if (ef_node_version(s->node) < v) {
+            /* resumed once already: the wait ended, this is no time to start another */
+            if (ef_http_resumes(req) > 0 || !s->cfg.min_version_wait_ms) {
+                refuse_version(s, req, v);
+                return true;
+            }
+            mv_wait *m = ef_arena_alloc(ef_http_arena(req), sizeof(*m));
+            if (!m) {
+                ef_http_error(req, 500, 13, "out of memory");
+                return true;
+            }
+            *m = (mv_wait){.s = s, .req = req};
+            m->wait = (ef_wait){.version = v,
+                                .deadline_ns = ef_clock_mono_ns() + (int64_t)s->cfg.min_version_wait_ms * 1000000LL,
+                                .done = on_min_version};
+            if (!ef_http_suspend(req)) {
+                refuse_busy(req, "request waiting for a version");
+                return true;
+            }
+            if (!ef_waits_add(s->waits, &m->wait)) on_min_version(&m->wait, false);
             return true;
         }
     }
-    if (s->replica && is_write(ef_http_method_of(req)) && forwardable(ef_http_route(req))) {
+    if (s->replica && (flags & EF_RF_WRITE)) {
         ef_forward_write(s, req);
         return true;
     }
@@ -249,7 +537,8 @@ bool ef_sync_before(ef_sync *s, ef_http_req *req)
 
 void ef_sync_finish(ef_sync *s, ef_http_req *req)
 {
-    if (!s || s->replica || !s->node->store || !is_write(ef_http_method_of(req))) return;
+    const ef_route *route = ef_http_route(req);
+    if (!s || s->replica || !s->node->store || !route || !(route->flags & EF_RF_WRITE)) return;
     /* a write that published no snapshot (tokens, a deleted namespace) still moved the seq */
     uint64_t seq, first;
     ef_store_err err;

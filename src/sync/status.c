@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "base/clock.h"
+#include "base/cnum.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
@@ -26,6 +27,7 @@ void ef_sync_status_changed_locked(ef_sync *s)
 {
     s->status_gen++;
     pthread_cond_broadcast(&s->cv);
+    ef_waits_kick(s->waits); /* the version may have risen: suspended requests look again */
 }
 
 void ef_sync_version_raised(ef_sync *s, uint64_t v)
@@ -53,24 +55,6 @@ static void deadline_after(struct timespec *t, int64_t ms)
     t->tv_sec += ms / 1000;
     t->tv_nsec += (ms % 1000) * 1000000L;
     if (t->tv_nsec >= 1000000000L) t->tv_sec++, t->tv_nsec -= 1000000000L;
-}
-
-bool ef_sync_wait_version(ef_sync *s, uint64_t v, unsigned timeout_ms)
-{
-    if (ef_node_version(s->node) >= v) return true;
-    int64_t end = ef_clock_mono_ns() + (int64_t)timeout_ms * 1000000LL;
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        if (ef_node_version(s->node) >= v) break;
-        int64_t left = end - ef_clock_mono_ns();
-        if (left <= 0) break;
-        /* short slices: a raise that happened without a broadcast is still seen promptly */
-        struct timespec t;
-        deadline_after(&t, left / 1000000 < 50 ? left / 1000000 + 1 : 50);
-        pthread_cond_timedwait(&s->cv, &s->mu, &t);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return ef_node_version(s->node) >= v;
 }
 
 double ef_sync_lag_locked(const ef_sync *s, int64_t now)
@@ -137,7 +121,7 @@ static void on_ready(ef_http_req *req, void *ctx)
     const char *q = ef_http_query(req, "maxStaleness");
     if (q && *q) {
         char *end;
-        max = strtod(q, &end);
+        max = ef_strtod_c(q, &end);
         if (*end == 's' && end[1] == '\0') end++;
         if (*end || max < 0) {
             ef_http_bad_request(req, "invalid maxStaleness '%s': want seconds, e.g. 5 or 2.5s", q);
@@ -149,11 +133,17 @@ static void on_ready(ef_http_req *req, void *ctx)
     double lag = ef_sync_lag_locked(s, now);
     bool connected = s->replica ? s->st.connected : true;
     bool has_state = s->replica ? s->st.has_state : true;
+    char stuck[sizeof(s->st.stuck)];
+    memcpy(stuck, s->st.stuck, sizeof(stuck));
     pthread_mutex_unlock(&s->mu);
     const char *reason = NULL;
-    char why[160];
+    char why[sizeof(stuck) + 40];
     if (!has_state) {
         reason = "no state yet: the replica has not loaded anything from its upstream";
+    } else if (stuck[0]) {
+        /* it serves a state it cannot bring forward: say so rather than look healthy */
+        snprintf(why, sizeof(why), "replication is stuck: %s", stuck);
+        reason = why;
     } else if (max > 0 && lag > max) {
         snprintf(why, sizeof(why), "state is %.3f s old, more than the allowed %.3f s", lag, max);
         reason = why;
@@ -206,10 +196,28 @@ static void collect_metrics(ef_buf *out, void *ctx)
                   "edgeflag_replication_forwarded_writes_total{result=\"unavailable\"} %" PRIu64 "\n"
                   "# HELP edgeflag_replication_downstream_streams Replication streams served to downstream nodes.\n"
                   "# TYPE edgeflag_replication_downstream_streams gauge\n"
-                  "edgeflag_replication_downstream_streams %u\n",
+                  "edgeflag_replication_downstream_streams %u\n"
+                  "# HELP edgeflag_replication_apply_failures_total Upstream entries or dumps this node could not apply.\n"
+                  "# TYPE edgeflag_replication_apply_failures_total counter\n"
+                  "edgeflag_replication_apply_failures_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_protocol_errors_total Upstream streams dropped for breaking the protocol (a line or event past its limit).\n"
+                  "# TYPE edgeflag_replication_protocol_errors_total counter\n"
+                  "edgeflag_replication_protocol_errors_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_apply_backoff_seconds Wait before retrying what could not be applied (0: not stuck).\n"
+                  "# TYPE edgeflag_replication_apply_backoff_seconds gauge\n"
+                  "edgeflag_replication_apply_backoff_seconds %.3f\n",
                   ef_node_version(s->node), lag, s->replica ? (st.connected ? 1 : 0) : 1,
                   st.reconnects, st.applied, st.dumps_loaded, st.forwarded, st.forward_failed,
-                  ef_feed_subscribers(s->feed));
+                  ef_feed_subscribers(s->feed), st.apply_failures, st.protocol_errors,
+                  st.apply_backoff_ms / 1000.0);
+    ef_buf_printf(out,
+                  "# HELP edgeflag_waiting_requests Requests suspended until this node reaches a version (X-Edgeflag-Min-Version, forwarded writes' read-your-write).\n"
+                  "# TYPE edgeflag_waiting_requests gauge\n"
+                  "edgeflag_waiting_requests %u\n"
+                  "# HELP edgeflag_replication_forwarded_writes_in_flight Writes sent to the upstream and not answered yet.\n"
+                  "# TYPE edgeflag_replication_forwarded_writes_in_flight gauge\n"
+                  "edgeflag_replication_forwarded_writes_in_flight %u\n",
+                  ef_waits_count(s->waits), ef_forwarder_inflight(s->forwarder));
 }
 
 /* ---- the cluster status stream ---- */
@@ -379,10 +387,13 @@ void ef_cluster_hub_free(ef_cluster_hub *h)
 int ef_cluster_register(ef_router *r, ef_cluster_hub *h)
 {
     int rc = 0;
-    rc |= ef_router_add(r, EF_GET, "/edgeflag/v1/cluster", on_cluster, h->s, EF_ROUTE_INTERNAL);
-    rc |= ef_router_add(r, EF_GET, "/edgeflag/v1/cluster/stream", on_cluster_stream, h,
-                        EF_ROUTE_INTERNAL);
-    rc |= ef_router_add(r, EF_GET | EF_HEAD, "/ready", on_ready, h->s, EF_ROUTE_OPEN);
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/edgeflag/v1/cluster",
+                                             .fn = on_cluster, .ctx = h->s, .cls = EF_ROUTE_INTERNAL});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/edgeflag/v1/cluster/stream",
+                                             .fn = on_cluster_stream, .ctx = h, .cls = EF_ROUTE_INTERNAL,
+                                             .flags = EF_RF_STREAM});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET | EF_HEAD, .pattern = "/ready",
+                                             .fn = on_ready, .ctx = h->s, .cls = EF_ROUTE_OPEN});
     return rc ? -1 : 0;
 }
 
@@ -436,6 +447,8 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
     s->cfg.upstream = s->upstream;
     s->cfg.upstream_token = s->upstream_token;
     if (node->store && !(s->feed = ef_feed_new(s))) goto oom;
+    if (!(s->waits = ef_waits_new(node))) goto oom;
+    if (s->replica && !(s->forwarder = ef_forwarder_new(s))) goto oom;
     if (!(s->cluster = ef_cluster_hub_new(s))) goto oom;
     if (s->replica && node->store) {
         /* a replica restarted with its upstream down serves its persisted state at once */
@@ -469,6 +482,10 @@ int ef_sync_start(ef_sync *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the cluster status stream");
         return -1;
     }
+    if (ef_waits_start(s->waits) != 0 || (s->forwarder && ef_forwarder_start(s->forwarder) != 0)) {
+        snprintf(err, errlen, "cannot start the request-wait threads");
+        return -1;
+    }
     if (s->follower && ef_follower_start(s->follower) != 0) {
         snprintf(err, errlen, "cannot start the replication follower");
         return -1;
@@ -476,9 +493,17 @@ int ef_sync_start(ef_sync *s, char *err, size_t errlen)
     return 0;
 }
 
+void ef_sync_drain(ef_sync *s, unsigned grace_ms)
+{
+    if (!s) return;
+    ef_forwarder_drain(s->forwarder, grace_ms); /* may park write-waits: drain those after */
+    ef_waits_drain(s->waits);
+}
+
 void ef_sync_stop(ef_sync *s)
 {
     if (!s) return;
+    ef_sync_drain(s, 0);
     ef_follower_stop(s->follower);
     ef_cluster_hub_stop(s->cluster);
     ef_feed_stop(s->feed);
@@ -490,6 +515,8 @@ void ef_sync_free(ef_sync *s)
 {
     if (!s) return;
     ef_sync_stop(s);
+    ef_forwarder_free(s->forwarder);
+    ef_waits_free(s->waits);
     ef_follower_free(s->follower);
     ef_cluster_hub_free(s->cluster);
     ef_feed_free(s->feed);

@@ -2,5 +2,5 @@
 # libcurl carries the follower's stream and forwarded writes.
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 list(APPEND EF_SERVER_SOURCES src/sync/feed.c src/sync/follower.c src/sync/forwarder.c
-     src/sync/status.c)
+     src/sync/status.c src/sync/waits.c)
 list(APPEND EF_SERVER_LIBS PkgConfig::CURL)

@@ -29,13 +29,22 @@ typedef struct ef_sync_config {
     unsigned max_staleness_s;     /* readiness fails when lag exceeds this (0: never) */
     uint64_t log_keep_entries;    /* change-log retention by count (0: keep everything) */
     unsigned log_max_age_s;       /* change-log retention by age (0: keep everything) */
+    size_t max_event_bytes;       /* largest change-log entry or dump a follower accepts from its
+                                   * upstream (0: EF_SYNC_MAX_ENTRY_DEFAULT / _DUMP_DEFAULT) */
 } ef_sync_config;
+
+#define EF_SYNC_MAX_ENTRY_DEFAULT ((size_t)256 << 20)
+#define EF_SYNC_MAX_DUMP_DEFAULT ((size_t)1 << 30)
 
 /* Copies cfg. Returns NULL with a message in err. The node's store may be NULL (directory or
  * snapshot mode): then only the status routes exist. */
 ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t errlen);
 /* Starts the feed thread and, in replica mode, the follower. Returns 0 or -1 with err. */
 int ef_sync_start(ef_sync *s, char *err, size_t errlen);
+/* Answers every suspended request (forwarded writes get up to grace_ms to finish; version waits
+ * end at once) and refuses new waits. Call after ef_http_server_quiesce and before
+ * ef_http_server_stop: a server must not stop with suspended requests. */
+void ef_sync_drain(ef_sync *s, unsigned grace_ms);
 /* Stops every thread and closes every outbound connection; call after the HTTP server stopped. */
 void ef_sync_stop(ef_sync *s);
 void ef_sync_free(ef_sync *s);
@@ -44,15 +53,13 @@ void ef_sync_free(ef_sync *s);
  * /ready. Registered from ef_api_register; node->sync must be set (NULL registers nothing). */
 int ef_api_register_sync(ef_router *r, ef_node *node);
 
-/* The `before` hook part: X-Edgeflag-Min-Version waits, and on a replica write forwarding.
- * Returns true when it answered the request. Blocks at most the configured waits plus the
- * forwarding timeout. */
+/* The `before` hook part: X-Edgeflag-Min-Version waits (on routes that answer from the node's
+ * state), and on a replica the forwarding of routes that write. Returns true when it answered or
+ * suspended the request. Never blocks: waiting requests are suspended (ef_http_suspend). */
 bool ef_sync_before(ef_sync *s, ef_http_req *req);
-/* The `finish` hook part: on a primary, a write's X-Edgeflag-Version is the store's seq after it
- * (also for writes that publish no snapshot, like token changes), and the feed is woken. */
+/* The `finish` hook part: on a primary, after a route that writes, X-Edgeflag-Version is the
+ * store's seq after it (also for writes that publish no snapshot, like token changes), and the
+ * feed is woken. Other routes cost nothing here. */
 void ef_sync_finish(ef_sync *s, ef_http_req *req);
-
-/* Waits until the node's version reaches v or timeout_ms passes; returns whether it did. */
-bool ef_sync_wait_version(ef_sync *s, uint64_t v, unsigned timeout_ms);
 
 #endif

@@ -22,6 +22,20 @@
 typedef struct ef_feed ef_feed;
 typedef struct ef_follower ef_follower;
 typedef struct ef_cluster_hub ef_cluster_hub;
+typedef struct ef_waits ef_waits;
+typedef struct ef_forwarder ef_forwarder;
+
+/* A suspended request waiting for the node to reach `version` (waits.c). Owned by its creator
+ * (usually in the request's arena); done() runs once, on the waits thread or the draining one,
+ * without locks held, and must complete the request (answer it and/or ef_http_resume). */
+typedef struct ef_wait {
+    uint64_t version;
+    int64_t deadline_ns; /* monotonic */
+    void (*done)(struct ef_wait *w, bool reached);
+    void *ctx;
+    bool reached;
+    struct ef_wait *next;
+} ef_wait;
 
 /* Replication status, under ef_sync.mu. Times are wall-clock ns (0: never). */
 typedef struct ef_sync_status {
@@ -36,6 +50,11 @@ typedef struct ef_sync_status {
     uint64_t forwarded;      /* writes forwarded upstream (any answer) */
     uint64_t forward_failed; /* writes refused because the upstream was unreachable */
     bool has_state;          /* a replica that holds a state (persisted, dumped or in sync) */
+    /* what the upstream sent that could not be used (follower.c); cleared by progress */
+    uint64_t apply_failures; /* entries or dumps that failed to apply (counter) */
+    uint64_t protocol_errors; /* streams dropped for breaking a bound (counter) */
+    unsigned apply_backoff_ms; /* the wait before retrying them (0: not stuck) */
+    char stuck[400];         /* why this replica cannot progress ("" when it can) */
 } ef_sync_status;
 
 struct ef_sync {
@@ -51,6 +70,8 @@ struct ef_sync {
     ef_feed *feed;
     ef_follower *follower;
     ef_cluster_hub *cluster;
+    ef_waits *waits;        /* suspended requests waiting for a version (every node) */
+    ef_forwarder *forwarder; /* a replica's writes in flight to the upstream */
     bool started;
 };
 
@@ -82,8 +103,29 @@ int ef_follower_start(ef_follower *f);
 void ef_follower_stop(ef_follower *f);
 void ef_follower_free(ef_follower *f);
 
-/* forwarder.c: a replica's write, sent upstream with the caller's credentials. */
+/* waits.c */
+ef_waits *ef_waits_new(ef_node *node);
+int ef_waits_start(ef_waits *w);
+/* Parks w; false (nothing parked) when draining or not started. */
+bool ef_waits_add(ef_waits *w, ef_wait *x);
+/* The version may have risen: look at the parked waits. Any thread; never blocks for long. */
+void ef_waits_kick(ef_waits *w);
+unsigned ef_waits_count(ef_waits *w);
+/* Completes every parked wait now (reached or not) and refuses new ones. */
+void ef_waits_drain(ef_waits *w);
+void ef_waits_free(ef_waits *w);
+
+/* forwarder.c: a replica's writes, sent upstream with the caller's credentials by one thread
+ * (libcurl's multi interface) while the requests are suspended. */
+ef_forwarder *ef_forwarder_new(ef_sync *s);
+int ef_forwarder_start(ef_forwarder *f);
+/* Forwards req (suspending it) or answers it at once (over the cap, shutting down, no memory). */
 void ef_forward_write(ef_sync *s, ef_http_req *req);
+/* Lets the writes in flight finish for up to grace_ms, then ends the rest with a 503 that says
+ * they may have been applied; refuses new ones. */
+void ef_forwarder_drain(ef_forwarder *f, unsigned grace_ms);
+unsigned ef_forwarder_inflight(ef_forwarder *f);
+void ef_forwarder_free(ef_forwarder *f);
 
 /* status.c: the cluster status stream hub */
 ef_cluster_hub *ef_cluster_hub_new(ef_sync *s);

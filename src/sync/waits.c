@@ -1,0 +1,171 @@
+/*
+ * waits.c - requests that wait for this node to reach a version, without holding a thread.
+ *
+ * X-Edgeflag-Min-Version reads and a replica's forwarded writes (read-your-write) wait until the
+ * node has applied a version. Such a request is suspended (ef_http_suspend) and parked here; one
+ * thread completes parked requests when the version rises (ef_waits_kick, called wherever the
+ * node's status changes) or when their deadline passes. Completing means calling the wait's done()
+ * outside the lock, which answers or resumes the request.
+ *
+ * Must never: block a server thread, call done() twice or with the lock held, or leave a request
+ * suspended at shutdown (ef_waits_drain completes every one of them).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "sync/sync_int.h"
+
+struct ef_waits {
+    ef_node *node;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ef_wait *head;   /* parked waits, unordered: completing walks them all, and there are few */
+    unsigned n;
+    bool kicked;     /* the version may have risen since the thread last looked */
+    bool draining;   /* complete everything now, take nothing new */
+    bool stop;
+    bool started;
+    pthread_t thread;
+};
+
+ef_waits *ef_waits_new(ef_node *node)
+{
+    ef_waits *w = calloc(1, sizeof(*w));
+    if (!w) return NULL;
+    w->node = node;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return w;
+}
+
+/* Unlinks the waits that are due (version reached, deadline passed, or draining) into *due and
+ * returns the earliest deadline of the rest (0: none). Caller holds mu. */
+static int64_t take_due_locked(ef_waits *w, ef_wait **due, int64_t now)
+{
+    uint64_t v = ef_node_version(w->node);
+    int64_t next = 0;
+    ef_wait **pp = &w->head;
+    while (*pp) {
+        ef_wait *x = *pp;
+        bool reached = v >= x->version;
+        if (reached || w->draining || x->deadline_ns <= now) {
+            *pp = x->next;
+            x->reached = reached;
+            x->next = *due;
+            *due = x;
+            w->n--;
+            continue;
+        }
+        if (!next || x->deadline_ns < next) next = x->deadline_ns;
+        pp = &x->next;
+    }
+    return next;
+}
+
+static void complete(ef_wait *due)
+{
+    while (due) {
+        ef_wait *next = due->next; /* done() may free the wait */
+        due->done(due, due->reached);
+        due = next;
+    }
+}
+
+static void *waits_main(void *arg)
+{
+    ef_waits *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        ef_wait *due = NULL;
+        w->kicked = false;
+        int64_t next = take_due_locked(w, &due, ef_clock_mono_ns());
+        if (due) {
+            pthread_mutex_unlock(&w->mu);
+            complete(due);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        if (w->kicked || w->stop) continue;
+        /* a version raised without a kick is still seen within a second */
+        int64_t until = ef_clock_mono_ns() + 1000000000LL;
+        if (next && next < until) until = next;
+        struct timespec t = {(time_t)(until / 1000000000LL), (long)(until % 1000000000LL)};
+        pthread_cond_timedwait(&w->cv, &w->mu, &t);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int ef_waits_start(ef_waits *w)
+{
+    if (pthread_create(&w->thread, NULL, waits_main, w) != 0) return -1;
+    w->started = true;
+    return 0;
+}
+
+bool ef_waits_add(ef_waits *w, ef_wait *x)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->draining || !w->started) {
+        pthread_mutex_unlock(&w->mu);
+        return false;
+    }
+    x->next = w->head;
+    w->head = x;
+    w->n++;
+    w->kicked = true; /* the version may have been reached before the wait was parked */
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+void ef_waits_kick(ef_waits *w)
+{
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    if (w->n) {
+        w->kicked = true;
+        pthread_cond_signal(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+unsigned ef_waits_count(ef_waits *w)
+{
+    pthread_mutex_lock(&w->mu);
+    unsigned n = w->n;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+void ef_waits_drain(ef_waits *w)
+{
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->draining = true;
+    ef_wait *due = NULL;
+    take_due_locked(w, &due, ef_clock_mono_ns());
+    pthread_mutex_unlock(&w->mu);
+    complete(due);
+}
+
+void ef_waits_free(ef_waits *w)
+{
+    if (!w) return;
+    ef_waits_drain(w);
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started) pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
