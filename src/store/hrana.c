@@ -838,6 +838,10 @@ static int parse_time(ef_bytes s, int64_t *ns)
     /* years 0..9999: seconds fit easily; nanoseconds do not */
     int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
                 off;
+    if (t < 0 && frac > 0) { /* borrow a second so that the product stays inside int64 */
+        t += 1;
+        frac -= 1000000000;
+    }
     int64_t v;
     if (__builtin_mul_overflow(t, (int64_t)1000000000, &v) || __builtin_add_overflow(v, frac, &v))
         return -1;

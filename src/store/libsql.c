@@ -217,10 +217,11 @@ static int remote_migrate(lq *q, ef_store_err *err)
  * across requests is optimistic rather than a transaction held open on a stream (which a stream
  * expiry would silently end): every edgeflag write bumps ef_state.seq in its own transaction, so
  * pages read at one seq are pages of one state. When the seq moves mid-dump the dump starts again
- * with larger pages (fewer requests, more likely to fit between writes), a few times at most. */
+ * with pages four times larger (fewer requests, more likely to fit between writes; in the end one
+ * request for everything), a few times at most. */
 
 #define LQ_DUMP_PAGE_ROWS 500 /* default rows per table per request */
-#define LQ_DUMP_TRIES 5       /* dumps started again because the remote moved, at most */
+#define LQ_DUMP_TRIES 8       /* dumps started again because the remote moved, at most */
 
 typedef struct dump_src {
     const char *name;              /* the table */
@@ -410,7 +411,7 @@ static int remote_dump(lq *q, ef_buf *out, ef_store_err *err)
                 srcs[i].started = srcs[i].done = false;
             }
             seq0 = -1;
-            if (limit < (1 << 20)) limit *= 2;
+            if (limit < (1 << 24)) limit *= 4;
             continue;
         }
         seq0 = seq;
