@@ -1,6 +1,7 @@
 /*
  * auth.c - static bearer tokens (see auth.h). Never logs or echoes a token; never compares one
- * with an early exit; never reads the database on a request.
+ * with an early exit; never reads the database on a request; never decides a namespace from
+ * anything but the route's declaration (ef_route.ns).
  */
 #include "api/auth.h"
 
@@ -20,15 +21,16 @@
 
 typedef struct token_entry {
     uint8_t hash[32];
-    int64_t expires_ns;  /* 0 = never */
-    ef_bytes ns;         /* scope; empty = all namespaces; points into the table's storage */
+    int64_t expires_ns;        /* 0 = never */
+    ef_bytes ns;               /* scope; empty = all namespaces; in the table's arena */
+    const ef_store_token *row; /* the whole row (for /auth/v1/self); in the table's arena */
 } token_entry;
 
 typedef struct token_table {
     struct rcu_head rcu;
     size_t n;
     token_entry *e; /* sorted by hash */
-    char *strings;  /* namespace scopes */
+    ef_arena rows;  /* the rows as the store listed them: owns every byte the entries point to */
 } token_table;
 
 struct ef_auth {
@@ -44,18 +46,22 @@ struct ef_auth {
     pthread_t thread;
 };
 
-/* The scope recorded on an accepted request (NULL: every namespace). */
-typedef struct scope {
-    ef_bytes ns;
-} scope;
+/* What authentication recorded on an accepted request (its user slot): which token matched and
+ * its scope. Requests on open or excluded routes have none. */
+typedef struct identity {
+    bool bootstrap;
+    uint8_t hash[32]; /* SHA-256 of the token: finds its row again for /auth/v1/self */
+    ef_bytes id;      /* the token's id, in the request's arena ("bootstrap" for that one) */
+    ef_bytes ns;      /* scope, in the request's arena; empty = every namespace */
+} identity;
 
-static const scope unscoped_marker;
+static const identity bootstrap_identity = {.bootstrap = true, .id = {"bootstrap", 9}};
 
 static void table_free(token_table *t)
 {
     if (!t) return;
     free(t->e);
-    free(t->strings);
+    ef_arena_free(&t->rows);
     free(t);
 }
 
@@ -118,28 +124,23 @@ int ef_auth_reload(ef_auth *a)
 {
     if (!a->store) return 0;
     pthread_mutex_lock(&a->reload_mu);
-    ef_arena ar;
-    ef_arena_init(&ar, 4096);
     ef_store_token *toks;
     size_t n;
     ef_store_page_out po;
     ef_store_page page = {0};
     ef_store_err err;
     int rc = -1;
-    token_table *t = NULL;
-    if (ef_store_token_list(a->store, &page, &ar, &toks, &n, &po, &err) != 0) goto out;
-    t = calloc(1, sizeof(*t));
-    size_t strlen_total = 1;
-    for (size_t i = 0; i < n; i++) strlen_total += toks[i].namespace_key.n + 1;
-    if (!t || !(t->e = calloc(n ? n : 1, sizeof(token_entry))) || !(t->strings = malloc(strlen_total))) goto out;
-    char *sp = t->strings;
+    token_table *t = calloc(1, sizeof(*t));
+    if (!t) goto out;
+    ef_arena_init(&t->rows, 4096);
+    if (ef_store_token_list(a->store, &page, &t->rows, &toks, &n, &po, &err) != 0) goto out;
+    if (!(t->e = calloc(n ? n : 1, sizeof(token_entry)))) goto out;
     for (size_t i = 0; i < n; i++) {
         token_entry *e = &t->e[t->n];
         if (!hash_decode(toks[i].hashed, e->hash)) continue;
         e->expires_ns = toks[i].expires_ns;
-        memcpy(sp, toks[i].namespace_key.p, toks[i].namespace_key.n);
-        e->ns = (ef_bytes){sp, toks[i].namespace_key.n};
-        sp += toks[i].namespace_key.n + 1;
+        e->ns = toks[i].namespace_key;
+        e->row = &toks[i];
         t->n++;
     }
     qsort(t->e, t->n, sizeof(token_entry), cmp_entry);
@@ -149,7 +150,6 @@ int ef_auth_reload(ef_auth *a)
     rc = 0;
 out:
     table_free(t);
-    ef_arena_free(&ar);
     pthread_mutex_unlock(&a->reload_mu);
     return rc;
 }
@@ -235,27 +235,42 @@ void ef_auth_free(ef_auth *a)
     free(a);
 }
 
-/* Checks a token; on success *scope_ns is its namespace scope copied into arena (empty: all). */
-static bool check(ef_auth *a, const char *token, ef_arena *arena, ef_bytes *scope_ns)
+/* Finds a live created token by hash; call inside an RCU read section. */
+static const token_entry *table_find(token_table *t, const uint8_t h[32])
+{
+    if (!t) return NULL;
+    token_entry key;
+    memcpy(key.hash, h, 32);
+    const token_entry *e = bsearch(&key, t->e, t->n, sizeof(token_entry), cmp_entry);
+    if (!e || !ef_ct_equal(e->hash, h, 32)) return NULL;
+    if (e->expires_ns != 0 && e->expires_ns <= ef_clock_wall_ns()) return NULL;
+    return e;
+}
+
+/* Checks a token: true when it is valid now. With out, also records its identity there
+ * (allocated in arena; the bootstrap token's is static); false if memory ran out. */
+static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity **out)
 {
     uint8_t h[32];
     ef_sha256(token, strlen(token), h);
-    *scope_ns = (ef_bytes){"", 0};
-    if (ef_ct_equal(h, a->boot, 32)) return true;
+    if (ef_ct_equal(h, a->boot, 32)) {
+        if (out) *out = &bootstrap_identity;
+        return true;
+    }
     bool ok = false;
     rcu_read_lock();
-    token_table *t = __atomic_load_n(&a->table, __ATOMIC_ACQUIRE);
-    if (t) {
-        token_entry key;
-        memcpy(key.hash, h, 32);
-        token_entry *e = bsearch(&key, t->e, t->n, sizeof(token_entry), cmp_entry);
-        if (e && ef_ct_equal(e->hash, h, 32) && (e->expires_ns == 0 || e->expires_ns > ef_clock_wall_ns())) {
+    const token_entry *e = table_find(__atomic_load_n(&a->table, __ATOMIC_ACQUIRE), h);
+    if (e && !out) {
+        ok = true;
+    } else if (e) { /* copied: the table may be freed once the read section ends */
+        identity *id = ef_arena_alloc(arena, sizeof(*id));
+        char *idc = id ? ef_arena_memdup(arena, e->row->id.p, e->row->id.n) : NULL;
+        char *nsc = idc && e->ns.n ? ef_arena_memdup(arena, e->ns.p, e->ns.n) : NULL;
+        if (idc && (nsc || !e->ns.n)) {
+            *id = (identity){.id = {idc, e->row->id.n}, .ns = {nsc ? nsc : "", e->ns.n}};
+            memcpy(id->hash, h, 32);
+            *out = id;
             ok = true;
-            if (e->ns.n && arena) {
-                char *c = ef_arena_memdup(arena, e->ns.p, e->ns.n);
-                *scope_ns = c ? (ef_bytes){c, e->ns.n} : (ef_bytes){"", 0};
-                ok = c != NULL;
-            }
         }
     }
     rcu_read_unlock();
@@ -264,71 +279,64 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, ef_bytes *scop
 
 bool ef_auth_token_valid(ef_auth *a, const char *token)
 {
-    ef_bytes ns;
-    return check(a, token, NULL, &ns);
+    return check(a, token, NULL, NULL);
 }
 
-/* The namespace a request is about, when the route or a header says so; NULL when it comes from
- * the body (evaluation) or the route is not about one namespace. */
-static bool request_namespace(ef_http_req *req, ef_route_class cls, ef_bytes *ns)
+/* Flipt answers a request outside a token's scope exactly as one without a valid token
+ * (Unauthenticated), so a scoped token cannot even learn which namespaces exist. */
+static void refuse(ef_http_req *req)
 {
-    ef_bytes p = ef_http_param(req, "namespaceKey");
-    if (p.n) {
-        *ns = p;
-        return true;
-    }
-    const ef_route *r = ef_http_route(req);
-    if (r && strstr(r->pattern, "/snapshot/namespace/{key}")) {
-        *ns = ef_http_param(req, "key");
-        return true;
-    }
-    if (cls == EF_ROUTE_OFREP) {
-        const char *h = ef_http_header(req, "X-Flipt-Namespace");
-        *ns = ef_api_namespace(h ? ef_bytes_of(h) : (ef_bytes){"", 0});
-        return true;
-    }
-    return false;
+    ef_http_error(req, 401, 16, "request was not authenticated");
 }
 
 bool ef_auth_namespace_allowed(ef_http_req *req, ef_bytes ns)
 {
-    const scope *sc = ef_http_user(req);
-    if (!sc || sc == &unscoped_marker || ef_bytes_eq(sc->ns, ef_api_namespace(ns))) return true;
-    ef_http_error(req, 403, 7, "token is scoped to namespace \"%.*s\"", (int)sc->ns.n, sc->ns.p);
+    const identity *id = ef_http_user(req);
+    if (!id || id->ns.n == 0 || ef_bytes_eq(id->ns, ef_api_namespace(ns))) return true;
+    refuse(req);
     return false;
+}
+
+ef_bytes ef_auth_token_id(const ef_http_req *req)
+{
+    const identity *id = ef_http_user(req);
+    return id ? id->id : (ef_bytes){"", 0};
 }
 
 bool ef_auth_allow(ef_auth *a, ef_http_req *req)
 {
     const ef_route *r = ef_http_route(req);
-    ef_route_class cls = r ? r->cls : EF_ROUTE_OPEN;
-    if (cls == EF_ROUTE_OPEN) return true;
-    if (a->exclude & (1u << cls)) return true;
+    if (!r || r->cls == EF_ROUTE_OPEN) return true;
+    if (a->exclude & (1u << r->cls)) return true;
     const char *h = ef_http_header(req, "Authorization");
-    ef_bytes scope_ns;
+    const identity *id = NULL;
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *t = h + 7;
         while (*t == ' ') t++;
-        if (*t && check(a, t, ef_http_arena(req), &scope_ns)) {
-            if (scope_ns.n == 0) {
-                ef_http_set_user(req, &unscoped_marker);
-                return true;
-            }
-            scope *sc = ef_arena_alloc(ef_http_arena(req), sizeof(*sc));
-            if (!sc) {
-                ef_http_error(req, 500, 13, "out of memory");
-                return false;
-            }
-            sc->ns = scope_ns;
-            ef_http_set_user(req, sc);
-            ef_bytes ns;
-            if (request_namespace(req, cls, &ns)) return ef_auth_namespace_allowed(req, ns);
-            if (cls == EF_ROUTE_EVALUATION) return true; /* checked by the handler, from the body */
-            ef_http_error(req, 403, 7, "token is scoped to namespace \"%.*s\"", (int)sc->ns.n, sc->ns.p);
-            return false;
-        }
+        if (*t && !check(a, t, ef_http_arena(req), &id)) id = NULL;
     }
-    ef_http_error(req, 401, 16, "request was not authenticated");
+    if (!id) {
+        refuse(req);
+        return false;
+    }
+    ef_http_set_user(req, id);
+    if (id->ns.n == 0) return true;
+    /* A scoped token: the namespace comes from where the route says, nowhere else. */
+    switch (r->ns) {
+    case EF_NS_PATH:
+        return ef_auth_namespace_allowed(req, ef_http_param(req, r->ns_param));
+    case EF_NS_HEADER: {
+        const char *ns = ef_http_header(req, "X-Flipt-Namespace");
+        return ef_auth_namespace_allowed(req, ns ? ef_bytes_of(ns) : (ef_bytes){"", 0});
+    }
+    case EF_NS_BODY:
+        return true; /* only the handler can read it: it calls ef_auth_namespace_allowed */
+    case EF_NS_NONE:
+        break;
+    }
+    /* Routes about no single namespace (listing or creating namespaces, tokens, /auth/v1/self,
+     * meta, cluster, the replication feed): Flipt refuses scoped tokens on them. */
+    refuse(req);
     return false;
 }
 
@@ -522,30 +530,64 @@ static void on_methods(ef_http_req *req, void *ctx)
     ef_http_reply(req, 200);
 }
 
+/* GET /auth/v1/self: the authentication of the calling token, as GET /auth/v1/tokens/{id} shows
+ * it. Without a valid token (or with authentication off) there is no caller: 401, as Flipt. */
 static void on_self(ef_http_req *req, void *ctx)
 {
     ef_node *node = ctx;
-    if (!node->auth) {
-        ef_http_error(req, 401, 16, "request was not authenticated");
+    const identity *id = ef_http_user(req);
+    if (!node->auth || !id) {
+        refuse(req);
         return;
     }
-    ef_buf_puts(ef_http_out(req), "{\"id\":\"bootstrap\",\"method\":\"METHOD_TOKEN\",\"expiresAt\":null,"
-                                  "\"createdAt\":null,\"updatedAt\":null,\"metadata\":"
-                                  "{\"io.flipt.auth.token.name\":\"bootstrap\"}}");
+    if (id->bootstrap) {
+        /* The configured token has no row: a fixed identity, named as Flipt names its own. */
+        ef_store_token boot = {
+            .id = id->id,
+            .name = EF_BYTES_LIT("initial_bootstrap_token"),
+            .description = EF_BYTES_LIT("Initial token created when bootstrapping authentication"),
+            .created_ns = node->started_ns,
+            .updated_ns = node->started_ns,
+        };
+        put_authentication(ef_http_out(req), &boot);
+        ef_http_reply(req, 200);
+        return;
+    }
+    bool found = false;
+    rcu_read_lock();
+    const token_entry *e = table_find(__atomic_load_n(&node->auth->table, __ATOMIC_ACQUIRE), id->hash);
+    if (e) { /* written while the row is pinned; revoked since the check: no longer anyone */
+        put_authentication(ef_http_out(req), e->row);
+        found = true;
+    }
+    rcu_read_unlock();
+    if (!found) {
+        refuse(req);
+        return;
+    }
     ef_http_reply(req, 200);
 }
 
 int ef_api_register_auth(ef_router *r, ef_node *node)
 {
+    /* Tokens are about every namespace (EF_NS_NONE): a scoped token may use none of these, as
+     * Flipt's authentication service refuses scoped tokens. Token rows replicate like any other:
+     * creating and revoking are writes, reading them reads the node's state. */
+#define AUTH_ROUTE(m, p, f, fl)                                                                    \
+    (&(ef_route){.methods = (m), .pattern = (p), .fn = (f), .ctx = node, .cls = EF_ROUTE_AUTH,     \
+                 .flags = (fl)})
     int rc = 0;
-    rc |= ef_router_add(r, EF_GET, "/auth/v1/method", on_methods, node, EF_ROUTE_OPEN);
-    rc |= ef_router_add(r, EF_GET, "/auth/v1/self", on_self, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_POST, "/auth/v1/method/token", on_create_token, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_GET, "/auth/v1/tokens", on_list_tokens, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_GET, "/auth/v1/tokens/{id}", on_get_token, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_DELETE, "/auth/v1/tokens/{id}", on_delete_token, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_GET, "/auth/v1/authentications", on_list_tokens, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_GET, "/auth/v1/authentications/{id}", on_get_token, node, EF_ROUTE_AUTH);
-    rc |= ef_router_add(r, EF_DELETE, "/auth/v1/authentications/{id}", on_delete_token, node, EF_ROUTE_AUTH);
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/auth/v1/method",
+                                             .fn = on_methods, .ctx = node, .cls = EF_ROUTE_OPEN});
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/self", on_self, 0));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_POST, "/auth/v1/method/token", on_create_token, EF_RF_WRITE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens", on_list_tokens, EF_RF_STATE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens/{id}", on_get_token, EF_RF_STATE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_DELETE, "/auth/v1/tokens/{id}", on_delete_token, EF_RF_WRITE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/authentications", on_list_tokens, EF_RF_STATE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/authentications/{id}", on_get_token, EF_RF_STATE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_DELETE, "/auth/v1/authentications/{id}", on_delete_token,
+                                            EF_RF_WRITE));
+#undef AUTH_ROUTE
     return rc;
 }

@@ -9,6 +9,12 @@
  * immutable table published with RCU, reloaded after every local token write and once a second
  * (to pick up tokens created or revoked on other nodes). Hashes are compared in constant time.
  * A token may be scoped to one namespace; requests for other namespaces are refused.
+ *
+ * Scope is enforced from each route's declaration (ef_route.ns), never guessed: the path
+ * parameter or the X-Flipt-Namespace header it names is checked here before the handler runs;
+ * EF_NS_BODY routes check in the handler with ef_auth_namespace_allowed; a scoped token may not
+ * use an EF_NS_NONE route at all. As in Flipt, a request outside the scope is answered exactly
+ * like one without a valid token: 401 {"code":16,"message":"request was not authenticated"}.
  */
 #ifndef EF_API_AUTH_H
 #define EF_API_AUTH_H
@@ -25,12 +31,16 @@ typedef struct ef_auth ef_auth;
 ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, char *err, size_t errlen);
 void ef_auth_free(ef_auth *a);
 
-/* Answers 401 (or 403 for a namespace outside the token's scope) and returns false when the
- * request may not proceed. */
+/* Answers 401 and returns false when the request may not proceed (no valid token, or a namespace
+ * outside the token's scope). On success records which token matched, for the handler. */
 bool ef_auth_allow(ef_auth *a, ef_http_req *req);
-/* For handlers that learn the namespace from the body: false (after answering 403) when the
- * request's token is scoped to another namespace. Always true when auth is off. */
+/* For EF_NS_BODY routes, whose namespace only the handler can read: false (after answering 401)
+ * when the request's token is scoped to another namespace ("" means "default"). Always true when
+ * authentication is off or the route's class is excluded. */
 bool ef_auth_namespace_allowed(ef_http_req *req, ef_bytes ns);
+/* The id of the token that authenticated this request ("bootstrap" for the configured one), or
+ * "" when none did (open or excluded route, authentication off). */
+ef_bytes ef_auth_token_id(const ef_http_req *req);
 
 /* Whether a bearer token is valid now (for forwarded requests and stream followers). */
 bool ef_auth_token_valid(ef_auth *a, const char *token);

@@ -350,14 +350,23 @@ static void on_legacy_batch(ef_http_req *req, void *ctx)
 int ef_api_register_eval(ef_router *r, ef_node *node)
 {
     int rc = 0;
-    rc |= ef_router_add(r, EF_POST, "/evaluate/v1/variant", on_variant, node, EF_ROUTE_EVALUATION);
-    rc |= ef_router_add(r, EF_POST, "/evaluate/v1/boolean", on_boolean, node, EF_ROUTE_EVALUATION);
-    rc |= ef_router_add(r, EF_POST, "/evaluate/v1/batch", on_batch, node, EF_ROUTE_EVALUATION);
-    rc |= ef_router_add(r, EF_POST, "/api/v1/evaluate", on_legacy_evaluate, node, EF_ROUTE_EVALUATION);
-    rc |= ef_router_add(r, EF_POST, "/api/v1/namespaces/{namespaceKey}/evaluate", on_legacy_evaluate,
-                        node, EF_ROUTE_EVALUATION);
-    rc |= ef_router_add(r, EF_POST, "/api/v1/batch-evaluate", on_legacy_batch, node, EF_ROUTE_EVALUATION);
-    rc |= ef_router_add(r, EF_POST, "/api/v1/namespaces/{namespaceKey}/batch-evaluate",
-                        on_legacy_batch, node, EF_ROUTE_EVALUATION);
+    /* Evaluation reads the node's state and never writes, whatever its method. The namespace is
+     * in the body (each handler checks it) unless the path names it. */
+#define EVAL_BODY(p, f)                                                                            \
+    (&(ef_route){.methods = EF_POST, .pattern = (p), .fn = (f), .ctx = node,                       \
+                 .cls = EF_ROUTE_EVALUATION, .ns = EF_NS_BODY, .flags = EF_RF_STATE})
+#define EVAL_PATH(p, f)                                                                            \
+    (&(ef_route){.methods = EF_POST, .pattern = (p), .fn = (f), .ctx = node,                       \
+                 .cls = EF_ROUTE_EVALUATION, .ns = EF_NS_PATH, .ns_param = "namespaceKey",         \
+                 .flags = EF_RF_STATE})
+    rc |= ef_router_add_route(r, EVAL_BODY("/evaluate/v1/variant", on_variant));
+    rc |= ef_router_add_route(r, EVAL_BODY("/evaluate/v1/boolean", on_boolean));
+    rc |= ef_router_add_route(r, EVAL_BODY("/evaluate/v1/batch", on_batch));
+    rc |= ef_router_add_route(r, EVAL_BODY("/api/v1/evaluate", on_legacy_evaluate));
+    rc |= ef_router_add_route(r, EVAL_PATH("/api/v1/namespaces/{namespaceKey}/evaluate", on_legacy_evaluate));
+    rc |= ef_router_add_route(r, EVAL_BODY("/api/v1/batch-evaluate", on_legacy_batch));
+    rc |= ef_router_add_route(r, EVAL_PATH("/api/v1/namespaces/{namespaceKey}/batch-evaluate", on_legacy_batch));
+#undef EVAL_BODY
+#undef EVAL_PATH
     return rc;
 }

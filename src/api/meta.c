@@ -73,9 +73,13 @@ static void on_metrics(ef_http_req *req, void *ctx)
 int ef_api_register_meta(ef_router *r, ef_node *node)
 {
     int rc = 0;
-    rc |= ef_router_add(r, EF_GET | EF_HEAD, "/health", on_health, node, EF_ROUTE_OPEN);
-    rc |= ef_router_add(r, EF_GET, "/meta/info", on_info, node, EF_ROUTE_MANAGEMENT);
-    rc |= ef_router_add(r, EF_GET, "/metrics", on_metrics, node, EF_ROUTE_OPEN);
+    /* about the node, not its state: no namespace, X-Edgeflag-Min-Version does not apply */
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET | EF_HEAD, .pattern = "/health",
+                                             .fn = on_health, .ctx = node, .cls = EF_ROUTE_OPEN});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/meta/info", .fn = on_info,
+                                             .ctx = node, .cls = EF_ROUTE_MANAGEMENT});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/metrics", .fn = on_metrics,
+                                             .ctx = node, .cls = EF_ROUTE_OPEN});
     rc |= ef_metrics_add_collector(node->metrics, collect_snapshots, node);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/auth.h"
 #include "api/mgmt_int.h"
 #include "base/clock.h"
 
@@ -39,6 +40,15 @@ static ef_bytes namespace_of(const ef_mgmt *m)
     return ef_api_namespace(ef_mgmt_query(m, "namespaceKey", "namespace_key"));
 }
 
+/* A token scoped to a namespace reaches only that one. Routes whose path names the namespace were
+ * checked by authentication before the handler ran; on the others (EF_NS_BODY) only the request's
+ * fields say it, so it is checked here, once, before any handler reads or writes. */
+static bool namespace_allowed(const ef_mgmt *m)
+{
+    const ef_route *r = ef_http_route(m->req);
+    return !r || r->ns != EF_NS_BODY || ef_auth_namespace_allowed(m->req, m->ns);
+}
+
 static void mgmt_init(ef_mgmt *m, ef_http_req *req, void *ctx)
 {
     *m = (ef_mgmt){.req = req,
@@ -57,7 +67,7 @@ bool ef_mgmt_read(ef_mgmt *m, ef_http_req *req, void *ctx)
         return false;
     }
     m->ns = namespace_of(m);
-    return true;
+    return namespace_allowed(m);
 }
 
 bool ef_mgmt_write(ef_mgmt *m, ef_http_req *req, void *ctx)
@@ -75,7 +85,7 @@ bool ef_mgmt_write(ef_mgmt *m, ef_http_req *req, void *ctx)
         if (!m->body) return false;
     }
     m->ns = namespace_of(m);
-    return true;
+    return namespace_allowed(m);
 }
 
 /* An int32 from the query (decimal); absent leaves *out as is. */
@@ -244,8 +254,10 @@ void ef_mgmt_reply_empty(ef_mgmt *m, int rc)
 int ef_mgmt_add_routes(ef_router *r, ef_node *node, const ef_mgmt_route_def *defs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (ef_router_add(r, defs[i].methods, defs[i].pattern, defs[i].fn, node,
-                          EF_ROUTE_MANAGEMENT) != 0)
+        if (ef_router_add_route(r, &(ef_route){.methods = defs[i].methods, .pattern = defs[i].pattern,
+                                               .fn = defs[i].fn, .ctx = node, .cls = EF_ROUTE_MANAGEMENT,
+                                               .ns = defs[i].ns, .ns_param = defs[i].ns_param,
+                                               .flags = defs[i].flags}) != 0)
             return -1;
     return 0;
 }

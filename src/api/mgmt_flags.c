@@ -144,14 +144,14 @@ static void on_variant_delete(ef_http_req *req, void *ctx)
 int ef_mgmt_register_flags(ef_router *r, ef_node *node)
 {
     static const ef_mgmt_route_def routes[] = {
-        EF_MGMT_BOTH(EF_GET, "/flags", on_flag_list),
-        EF_MGMT_BOTH(EF_POST, "/flags", on_flag_create),
-        EF_MGMT_BOTH(EF_GET, "/flags/{key}", on_flag_get),
-        EF_MGMT_BOTH(EF_PUT, "/flags/{key}", on_flag_update),
-        EF_MGMT_BOTH(EF_DELETE, "/flags/{key}", on_flag_delete),
-        EF_MGMT_BOTH(EF_POST, "/flags/{flagKey}/variants", on_variant_create),
-        EF_MGMT_BOTH(EF_PUT, "/flags/{flagKey}/variants/{id}", on_variant_update),
-        EF_MGMT_BOTH(EF_DELETE, "/flags/{flagKey}/variants/{id}", on_variant_delete),
+        EF_MGMT_BOTH(EF_GET, "/flags", on_flag_list, EF_RF_STATE),
+        EF_MGMT_BOTH(EF_POST, "/flags", on_flag_create, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_GET, "/flags/{key}", on_flag_get, EF_RF_STATE),
+        EF_MGMT_BOTH(EF_PUT, "/flags/{key}", on_flag_update, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_DELETE, "/flags/{key}", on_flag_delete, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_POST, "/flags/{flagKey}/variants", on_variant_create, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_PUT, "/flags/{flagKey}/variants/{id}", on_variant_update, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_DELETE, "/flags/{flagKey}/variants/{id}", on_variant_delete, EF_RF_WRITE),
     };
     return ef_mgmt_add_routes(r, node, routes, EF_MGMT_NROUTES(routes));
 }

@@ -60,18 +60,27 @@ void ef_mgmt_reply(ef_mgmt *m, int rc);
 /* Answers {} (DELETE and order), or the store error when rc != 0. */
 void ef_mgmt_reply_empty(ef_mgmt *m, int rc);
 
-/* Route tables. Patterns must be string literals: the router keeps the pointer. EF_MGMT_BOTH
- * spells a route in both of Flipt's forms, /api/v1/<x> (namespace "default") and
- * /api/v1/namespaces/{namespaceKey}/<x>. */
+/* Route tables. Patterns must be string literals: the router keeps the pointer. Each entry
+ * declares its facts (src/http/http.h): where its namespace comes from and whether it reads the
+ * node's state (EF_RF_STATE: every GET) or writes (EF_RF_WRITE: every POST, PUT and DELETE).
+ * EF_MGMT_BOTH spells a route in both of Flipt's forms: /api/v1/namespaces/{namespaceKey}/<x>
+ * (the path names the namespace) and /api/v1/<x> (the namespaceKey field of the body or query,
+ * else "default": namespace_of in mgmt.c reads it and checks the token's scope). */
 typedef struct ef_mgmt_route_def {
     unsigned methods;
     const char *pattern;
     ef_http_handler fn;
+    ef_route_ns ns;
+    const char *ns_param;
+    unsigned flags;
 } ef_mgmt_route_def;
 #define EF_MGMT_DEFAULT_NS "/api/v1"
 #define EF_MGMT_NAMESPACED "/api/v1/namespaces/{namespaceKey}"
-#define EF_MGMT_BOTH(methods, suffix, fn)                                                        \
-    {(methods), EF_MGMT_DEFAULT_NS suffix, (fn)}, {(methods), EF_MGMT_NAMESPACED suffix, (fn)}
+#define EF_MGMT_IN_PATH(methods, suffix, fn, flags)                                              \
+    {(methods), EF_MGMT_NAMESPACED suffix, (fn), EF_NS_PATH, "namespaceKey", (flags)}
+#define EF_MGMT_BOTH(methods, suffix, fn, flags)                                                 \
+    {(methods), EF_MGMT_DEFAULT_NS suffix, (fn), EF_NS_BODY, NULL, (flags)},                      \
+        EF_MGMT_IN_PATH(methods, suffix, fn, flags)
 #define EF_MGMT_NROUTES(t) (sizeof(t) / sizeof((t)[0]))
 int ef_mgmt_add_routes(ef_router *r, ef_node *node, const ef_mgmt_route_def *defs, size_t n);
 

@@ -85,11 +85,12 @@ static void on_delete(ef_http_req *req, void *ctx)
 int ef_mgmt_register_namespaces(ef_router *r, ef_node *node)
 {
     static const ef_mgmt_route_def routes[] = {
-        {EF_GET, "/api/v1/namespaces", on_list},
-        {EF_POST, "/api/v1/namespaces", on_create},
-        {EF_GET, "/api/v1/namespaces/{key}", on_get},
-        {EF_PUT, "/api/v1/namespaces/{key}", on_update},
-        {EF_DELETE, "/api/v1/namespaces/{key}", on_delete},
+        /* listing and creating are about every namespace: a scoped token may not (as in Flipt) */
+        {EF_GET, "/api/v1/namespaces", on_list, EF_NS_NONE, NULL, EF_RF_STATE},
+        {EF_POST, "/api/v1/namespaces", on_create, EF_NS_NONE, NULL, EF_RF_WRITE},
+        {EF_GET, "/api/v1/namespaces/{key}", on_get, EF_NS_PATH, "key", EF_RF_STATE},
+        {EF_PUT, "/api/v1/namespaces/{key}", on_update, EF_NS_PATH, "key", EF_RF_WRITE},
+        {EF_DELETE, "/api/v1/namespaces/{key}", on_delete, EF_NS_PATH, "key", EF_RF_WRITE},
     };
     return ef_mgmt_add_routes(r, node, routes, EF_MGMT_NROUTES(routes));
 }

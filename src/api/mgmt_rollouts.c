@@ -146,14 +146,14 @@ static void on_rollout_order(ef_http_req *req, void *ctx)
 
 int ef_mgmt_register_rollouts(ef_router *r, ef_node *node)
 {
-#define ROLLOUTS EF_MGMT_NAMESPACED "/flags/{flagKey}/rollouts"
+#define ROLLOUTS "/flags/{flagKey}/rollouts"
     static const ef_mgmt_route_def routes[] = {
-        {EF_GET, ROLLOUTS, on_rollout_list},
-        {EF_POST, ROLLOUTS, on_rollout_create},
-        {EF_PUT, ROLLOUTS "/order", on_rollout_order},
-        {EF_GET, ROLLOUTS "/{id}", on_rollout_get},
-        {EF_PUT, ROLLOUTS "/{id}", on_rollout_update},
-        {EF_DELETE, ROLLOUTS "/{id}", on_rollout_delete},
+        EF_MGMT_IN_PATH(EF_GET, ROLLOUTS, on_rollout_list, EF_RF_STATE),
+        EF_MGMT_IN_PATH(EF_POST, ROLLOUTS, on_rollout_create, EF_RF_WRITE),
+        EF_MGMT_IN_PATH(EF_PUT, ROLLOUTS "/order", on_rollout_order, EF_RF_WRITE),
+        EF_MGMT_IN_PATH(EF_GET, ROLLOUTS "/{id}", on_rollout_get, EF_RF_STATE),
+        EF_MGMT_IN_PATH(EF_PUT, ROLLOUTS "/{id}", on_rollout_update, EF_RF_WRITE),
+        EF_MGMT_IN_PATH(EF_DELETE, ROLLOUTS "/{id}", on_rollout_delete, EF_RF_WRITE),
     };
 #undef ROLLOUTS
     return ef_mgmt_add_routes(r, node, routes, EF_MGMT_NROUTES(routes));

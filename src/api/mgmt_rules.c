@@ -159,15 +159,15 @@ int ef_mgmt_register_rules(ef_router *r, ef_node *node)
 #define RULES "/flags/{flagKey}/rules"
 #define DISTS RULES "/{ruleId}/distributions"
     static const ef_mgmt_route_def routes[] = {
-        EF_MGMT_BOTH(EF_GET, RULES, on_rule_list),
-        EF_MGMT_BOTH(EF_POST, RULES, on_rule_create),
-        EF_MGMT_BOTH(EF_PUT, RULES "/order", on_rule_order),
-        EF_MGMT_BOTH(EF_GET, RULES "/{id}", on_rule_get),
-        EF_MGMT_BOTH(EF_PUT, RULES "/{id}", on_rule_update),
-        EF_MGMT_BOTH(EF_DELETE, RULES "/{id}", on_rule_delete),
-        EF_MGMT_BOTH(EF_POST, DISTS, on_distribution_create),
-        EF_MGMT_BOTH(EF_PUT, DISTS "/{id}", on_distribution_update),
-        EF_MGMT_BOTH(EF_DELETE, DISTS "/{id}", on_distribution_delete),
+        EF_MGMT_BOTH(EF_GET, RULES, on_rule_list, EF_RF_STATE),
+        EF_MGMT_BOTH(EF_POST, RULES, on_rule_create, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_PUT, RULES "/order", on_rule_order, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_GET, RULES "/{id}", on_rule_get, EF_RF_STATE),
+        EF_MGMT_BOTH(EF_PUT, RULES "/{id}", on_rule_update, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_DELETE, RULES "/{id}", on_rule_delete, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_POST, DISTS, on_distribution_create, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_PUT, DISTS "/{id}", on_distribution_update, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_DELETE, DISTS "/{id}", on_distribution_delete, EF_RF_WRITE),
     };
 #undef DISTS
 #undef RULES

@@ -145,14 +145,14 @@ static void on_constraint_delete(ef_http_req *req, void *ctx)
 int ef_mgmt_register_segments(ef_router *r, ef_node *node)
 {
     static const ef_mgmt_route_def routes[] = {
-        EF_MGMT_BOTH(EF_GET, "/segments", on_segment_list),
-        EF_MGMT_BOTH(EF_POST, "/segments", on_segment_create),
-        EF_MGMT_BOTH(EF_GET, "/segments/{key}", on_segment_get),
-        EF_MGMT_BOTH(EF_PUT, "/segments/{key}", on_segment_update),
-        EF_MGMT_BOTH(EF_DELETE, "/segments/{key}", on_segment_delete),
-        EF_MGMT_BOTH(EF_POST, "/segments/{segmentKey}/constraints", on_constraint_create),
-        EF_MGMT_BOTH(EF_PUT, "/segments/{segmentKey}/constraints/{id}", on_constraint_update),
-        EF_MGMT_BOTH(EF_DELETE, "/segments/{segmentKey}/constraints/{id}", on_constraint_delete),
+        EF_MGMT_BOTH(EF_GET, "/segments", on_segment_list, EF_RF_STATE),
+        EF_MGMT_BOTH(EF_POST, "/segments", on_segment_create, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_GET, "/segments/{key}", on_segment_get, EF_RF_STATE),
+        EF_MGMT_BOTH(EF_PUT, "/segments/{key}", on_segment_update, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_DELETE, "/segments/{key}", on_segment_delete, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_POST, "/segments/{segmentKey}/constraints", on_constraint_create, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_PUT, "/segments/{segmentKey}/constraints/{id}", on_constraint_update, EF_RF_WRITE),
+        EF_MGMT_BOTH(EF_DELETE, "/segments/{segmentKey}/constraints/{id}", on_constraint_delete, EF_RF_WRITE),
     };
     return ef_mgmt_add_routes(r, node, routes, EF_MGMT_NROUTES(routes));
 }

@@ -204,6 +204,7 @@ int ef_api_register_ns_stream(ef_router *r, ef_node *node)
         return -1;
     }
     if (ef_registry_listen(node->registry, on_publish, h) != 0) return -1;
-    return ef_router_add(r, EF_GET, "/edgeflag/v1/namespaces/{ns}/stream", on_stream, h,
-                         EF_ROUTE_EVALUATION);
+    return ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/edgeflag/v1/namespaces/{ns}/stream",
+                                              .fn = on_stream, .ctx = h, .cls = EF_ROUTE_EVALUATION,
+                                              .ns = EF_NS_PATH, .ns_param = "ns", .flags = EF_RF_STREAM});
 }

@@ -255,8 +255,16 @@ static void on_configuration(ef_http_req *req, void *ctx)
 int ef_api_register_ofrep(ef_router *r, ef_node *node)
 {
     int rc = 0;
-    rc |= ef_router_add(r, EF_GET, "/ofrep/v1/configuration", on_configuration, node, EF_ROUTE_OFREP);
-    rc |= ef_router_add(r, EF_POST, "/ofrep/v1/evaluate/flags/{key}", on_evaluate_flag, node, EF_ROUTE_OFREP);
-    rc |= ef_router_add(r, EF_POST, "/ofrep/v1/evaluate/flags", on_evaluate_bulk, node, EF_ROUTE_OFREP);
+    /* The namespace is the X-Flipt-Namespace header. The configuration names no flag, but a
+     * provider asks for it with the same header as its evaluations, so it is scoped the same way. */
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/ofrep/v1/configuration",
+                                             .fn = on_configuration, .ctx = node, .cls = EF_ROUTE_OFREP,
+                                             .ns = EF_NS_HEADER});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_POST, .pattern = "/ofrep/v1/evaluate/flags/{key}",
+                                             .fn = on_evaluate_flag, .ctx = node, .cls = EF_ROUTE_OFREP,
+                                             .ns = EF_NS_HEADER, .flags = EF_RF_STATE});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_POST, .pattern = "/ofrep/v1/evaluate/flags",
+                                             .fn = on_evaluate_bulk, .ctx = node, .cls = EF_ROUTE_OFREP,
+                                             .ns = EF_NS_HEADER, .flags = EF_RF_STATE});
     return rc;
 }

@@ -120,6 +120,8 @@ static void on_snapshot(ef_http_req *req, void *ctx)
 
 int ef_api_register_snapshot(ef_router *r, ef_node *node)
 {
-    return ef_router_add(r, EF_GET, "/internal/v1/evaluation/snapshot/namespace/{key}", on_snapshot,
-                         node, EF_ROUTE_EVALUATION);
+    return ef_router_add_route(r, &(ef_route){.methods = EF_GET,
+                                              .pattern = "/internal/v1/evaluation/snapshot/namespace/{key}",
+                                              .fn = on_snapshot, .ctx = node, .cls = EF_ROUTE_EVALUATION,
+                                              .ns = EF_NS_PATH, .ns_param = "key", .flags = EF_RF_STATE});
 }

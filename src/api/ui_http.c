@@ -128,10 +128,14 @@ int ef_api_register_ui(ef_router *r, ef_node *node)
     (void)node;
     const ef_ui_asset *index = find_asset("/index.html");
     if (!index) return -1;
-    if (ef_router_add(r, EF_GET | EF_HEAD, "/", on_asset, (void *)index, EF_ROUTE_OPEN)) return -1;
+    /* static files: open (the UI asks for a token itself), no namespace, no state */
+    if (ef_router_add_route(r, &(ef_route){.methods = EF_GET | EF_HEAD, .pattern = "/", .fn = on_asset,
+                                           .ctx = (void *)index, .cls = EF_ROUTE_OPEN}))
+        return -1;
     for (size_t i = 0; i < ef_ui_asset_count; i++)
-        if (ef_router_add(r, EF_GET | EF_HEAD, ef_ui_assets[i].path, on_asset,
-                          (void *)&ef_ui_assets[i], EF_ROUTE_OPEN))
+        if (ef_router_add_route(r, &(ef_route){.methods = EF_GET | EF_HEAD, .pattern = ef_ui_assets[i].path,
+                                               .fn = on_asset, .ctx = (void *)&ef_ui_assets[i],
+                                               .cls = EF_ROUTE_OPEN}))
             return -1;
     ef_router_set_fallback(r, on_fallback, NULL);
     return 0;

@@ -11,5 +11,6 @@ int ef_cmd_serve(int argc, char **argv);
 int ef_cmd_validate(int argc, char **argv);
 int ef_cmd_import(int argc, char **argv);
 int ef_cmd_export(int argc, char **argv);
+int ef_cmd_routes(int argc, char **argv); /* cmd_serve.c: the route table serve would use */
 
 #endif

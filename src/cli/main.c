@@ -17,6 +17,9 @@ static void usage(FILE *out)
           "        serve Flipt's HTTP APIs (see `edgeflag serve --help`)\n"
           "  eval --snapshot FILE [--namespace NS]\n"
           "        evaluate JSON-lines requests from stdin against a Flipt snapshot document\n"
+          "  routes [--json] [serve options]\n"
+          "        print the route table serve would use: methods, pattern, auth class, namespace\n"
+          "        source, write/state/stream\n"
           "  version   print the version\n"
           "  help      print this help\n",
           out);
@@ -35,6 +38,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "validate") == 0) return ef_cmd_validate(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0) return ef_cmd_import(argc - 2, argv + 2);
     if (strcmp(cmd, "export") == 0) return ef_cmd_export(argc - 2, argv + 2);
+    if (strcmp(cmd, "routes") == 0) return ef_cmd_routes(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("edgeflag " EF_VERSION);
         return 0;

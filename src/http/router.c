@@ -3,6 +3,9 @@
  * is matched without allocating. Trailing slashes are ignored (as Flipt's gateway ignores them).
  * When several patterns fit, the one with a literal segment at the first place where they differ
  * wins, so /rules/order beats /rules/{id}.
+ *
+ * Each route carries its declared facts (auth class, namespace source, write/state/stream); the
+ * router refuses a declaration that contradicts itself and never guesses a fact that is missing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +25,21 @@ void ef_router_free(ef_router *r)
     free(r);
 }
 
+/* Whether a route's declared facts agree with each other (see ef_router_add_route). */
+static bool route_consistent(const ef_route *route)
+{
+    if (!route->methods || !route->fn || !route->pattern || route->pattern[0] != '/') return false;
+    if (route->ns > EF_NS_BODY || route->cls > EF_ROUTE_INTERNAL) return false;
+    if ((route->ns == EF_NS_PATH) != (route->ns_param != NULL)) return false;
+    if (route->cls == EF_ROUTE_OPEN && route->ns != EF_NS_NONE) return false; /* nothing to scope */
+    if ((route->flags & EF_RF_WRITE) && (route->methods & (EF_GET | EF_HEAD))) return false;
+    if ((route->flags & EF_RF_WRITE) && (route->flags & EF_RF_STREAM)) return false;
+    return true;
+}
+
 int ef_router_add_route(ef_router *r, const ef_route *route)
 {
+    if (!route_consistent(route)) return -1;
     const char *pattern = route->pattern;
     if (r->n == r->cap) {
         unsigned cap = r->cap ? r->cap * 2 : 64;
@@ -75,11 +91,62 @@ int ef_router_add_route(ef_router *r, const ef_route *route)
     return 0;
 }
 
-int ef_router_add(ef_router *r, unsigned methods, const char *pattern, ef_http_handler fn, void *ctx,
-                  ef_route_class cls)
+const char *ef_route_class_name(ef_route_class cls)
 {
-    return ef_router_add_route(r, &(ef_route){.methods = methods, .pattern = pattern, .fn = fn,
-                                              .ctx = ctx, .cls = cls});
+    switch (cls) {
+    case EF_ROUTE_OPEN: return "open";
+    case EF_ROUTE_MANAGEMENT: return "management";
+    case EF_ROUTE_EVALUATION: return "evaluation";
+    case EF_ROUTE_OFREP: return "ofrep";
+    case EF_ROUTE_AUTH: return "auth";
+    case EF_ROUTE_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
+
+const char *ef_route_ns_name(ef_route_ns ns)
+{
+    switch (ns) {
+    case EF_NS_NONE: return "none";
+    case EF_NS_PATH: return "path";
+    case EF_NS_HEADER: return "header";
+    case EF_NS_BODY: return "body";
+    }
+    return "unknown";
+}
+
+void ef_router_write_json(const ef_router *r, ef_buf *out)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } methods[] = {{EF_GET, "GET"},       {EF_POST, "POST"}, {EF_PUT, "PUT"},
+                   {EF_DELETE, "DELETE"}, {EF_PATCH, "PATCH"}, {EF_HEAD, "HEAD"},
+                   {EF_OPTIONS, "OPTIONS"}};
+    ef_buf_putc(out, '[');
+    for (unsigned i = 0; i < r->n; i++) {
+        const ef_route *rt = &r->entries[i].route;
+        ef_buf_puts(out, i ? ",\n{\"pattern\":" : "\n{\"pattern\":");
+        ef_json_put_cstr(out, rt->pattern);
+        ef_buf_puts(out, ",\"methods\":[");
+        bool first = true;
+        for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+            if (!(rt->methods & methods[m].bit)) continue;
+            ef_buf_printf(out, "%s\"%s\"", first ? "" : ",", methods[m].name);
+            first = false;
+        }
+        ef_buf_printf(out, "],\"class\":\"%s\",\"ns\":\"%s\",\"nsParam\":",
+                      ef_route_class_name(rt->cls), ef_route_ns_name(rt->ns));
+        if (rt->ns_param)
+            ef_json_put_cstr(out, rt->ns_param);
+        else
+            ef_buf_puts(out, "null");
+        ef_buf_printf(out, ",\"write\":%s,\"state\":%s,\"stream\":%s}",
+                      rt->flags & EF_RF_WRITE ? "true" : "false",
+                      rt->flags & EF_RF_STATE ? "true" : "false",
+                      rt->flags & EF_RF_STREAM ? "true" : "false");
+    }
+    ef_buf_puts(out, "\n]\n");
 }
 
 void ef_router_set_fallback(ef_router *r, ef_http_handler fn, void *ctx)

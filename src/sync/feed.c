@@ -444,8 +444,9 @@ void ef_feed_free(ef_feed *f)
 
 int ef_feed_register(ef_router *r, ef_feed *f)
 {
-    return ef_router_add(r, EF_GET, "/edgeflag/v1/replication/stream", on_stream, f,
-                         EF_ROUTE_INTERNAL);
+    return ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/edgeflag/v1/replication/stream",
+                                              .fn = on_stream, .ctx = f, .cls = EF_ROUTE_INTERNAL,
+                                              .flags = EF_RF_STREAM});
 }
 
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out)

@@ -19,10 +19,10 @@ static void h2(ef_http_req *req, void *ctx) { (void)req; (void)ctx; }
 static void test_router(void **state)
 {
     ef_router *r = ef_router_new();
-    assert_int_equal(ef_router_add(r, EF_PUT, "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/{id}", h1, NULL, EF_ROUTE_MANAGEMENT), 0);
-    assert_int_equal(ef_router_add(r, EF_PUT, "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/order", h2, NULL, EF_ROUTE_MANAGEMENT), 0);
-    assert_int_equal(ef_router_add(r, EF_GET | EF_DELETE, "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/{id}", h2, NULL, EF_ROUTE_MANAGEMENT), 0);
-    assert_int_equal(ef_router_add(r, EF_GET, "/health", h1, NULL, EF_ROUTE_OPEN), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_PUT, .pattern = "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/{id}", .fn = h1, .cls = EF_ROUTE_MANAGEMENT}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_PUT, .pattern = "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/order", .fn = h2, .cls = EF_ROUTE_MANAGEMENT}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET | EF_DELETE, .pattern = "/api/v1/namespaces/{ns}/flags/{flagKey}/rules/{id}", .fn = h2, .cls = EF_ROUTE_MANAGEMENT}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/health", .fn = h1, .cls = EF_ROUTE_OPEN}), 0);
     route_param p[8];
     unsigned np;
     router_match m = ef_router_match(r, EF_PUT, "/api/v1/namespaces/prod/flags/f1/rules/order", p, &np);
@@ -47,6 +47,51 @@ static void test_router(void **state)
     assert_null(m.route);
     m = ef_router_match(r, EF_GET, "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o", p, &np);
     assert_null(m.route);
+    ef_router_free(r);
+}
+
+/* A route's declared facts must agree with each other: the router refuses the ones that cannot be
+ * enforced (the namespace scope of a path parameter that is not in the pattern, a write a GET can
+ * reach, ...) instead of guessing. */
+static void test_router_declarations(void **state)
+{
+    ef_router *r = ef_router_new();
+    /* the declared namespace parameter must be in the pattern (regression: /namespaces/{key} and
+     * /namespaces/{ns}/stream were not scoped because only "namespaceKey" was looked at) */
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/api/v1/namespaces/{key}",
+                                                        .fn = h1, .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_PATH,
+                                                        .ns_param = "namespaceKey"}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/api/v1/namespaces/{key}",
+                                                        .fn = h1, .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_PATH}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/x", .fn = h1,
+                                                        .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_BODY,
+                                                        .ns_param = "key"}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/x", .fn = h1,
+                                                        .cls = EF_ROUTE_OPEN, .ns = EF_NS_HEADER}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET | EF_POST, .pattern = "/x", .fn = h1,
+                                                        .cls = EF_ROUTE_MANAGEMENT, .flags = EF_RF_WRITE}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_POST, .pattern = "/x", .fn = h1,
+                                                        .cls = EF_ROUTE_MANAGEMENT,
+                                                        .flags = EF_RF_WRITE | EF_RF_STREAM}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = 0, .pattern = "/x", .fn = h1}), -1);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "x", .fn = h1}), -1);
+    assert_int_equal(ef_router_count(r), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/api/v1/namespaces/{key}",
+                                                        .fn = h1, .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_PATH,
+                                                        .ns_param = "key", .flags = EF_RF_STATE}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_DELETE, .pattern = "/api/v1/flags/{key}",
+                                                        .fn = h1, .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_BODY,
+                                                        .flags = EF_RF_WRITE}), 0);
+    ef_buf out;
+    ef_buf_init(&out);
+    ef_router_write_json(r, &out);
+    ef_buf_putc(&out, '\0');
+    assert_string_equal(out.data,
+                        "[\n{\"pattern\":\"/api/v1/namespaces/{key}\",\"methods\":[\"GET\"],\"class\":\"management\","
+                        "\"ns\":\"path\",\"nsParam\":\"key\",\"write\":false,\"state\":true,\"stream\":false},\n"
+                        "{\"pattern\":\"/api/v1/flags/{key}\",\"methods\":[\"DELETE\"],\"class\":\"management\","
+                        "\"ns\":\"body\",\"nsParam\":null,\"write\":true,\"state\":false,\"stream\":false}\n]\n");
+    ef_buf_free(&out);
     ef_router_free(r);
 }
 
@@ -91,6 +136,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_router),
+        cmocka_unit_test(test_router_declarations),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
