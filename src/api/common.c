@@ -124,6 +124,11 @@ void ef_node_raise_version(ef_node *n, uint64_t v)
     }
 }
 
+void ef_node_set_version(ef_node *n, uint64_t v)
+{
+    __atomic_store_n(&n->version, v, __ATOMIC_RELEASE);
+}
+
 static void on_publish(ef_bytes ns, void *ctx)
 {
     ef_node *n = ctx;

@@ -75,6 +75,9 @@ static inline uint64_t ef_node_version(const ef_node *n)
     return __atomic_load_n(&n->version, __ATOMIC_ACQUIRE);
 }
 void ef_node_raise_version(ef_node *n, uint64_t v);
+/* Sets the version, also lower: only for a replica that replaced its state with a dump of another
+ * history (or of a primary behind it), where the old numbers no longer mean anything. */
+void ef_node_set_version(ef_node *n, uint64_t v);
 int ef_node_track_versions(ef_node *n);
 
 /* Registers fn(ctx) to run at ef_node_close. Returns 0 or -1 (out of memory). */

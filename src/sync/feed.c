@@ -1,6 +1,9 @@
 /*
- * feed.c - GET /edgeflag/v1/replication/stream?since=SEQ: the change log as server-sent events,
- * served by every node that has a store (a primary, and a replica for the replicas chained to it).
+ * feed.c - GET /edgeflag/v1/replication/stream?since=SEQ&history=H: the change log as server-sent
+ * events, served by every node that has a store (a primary, and a replica for the replicas chained
+ * to it). H is the history the follower's state belongs to (ef_store_identity): a follower on
+ * another history, or ahead of a primary on this one, starts with a reset instead of entries that
+ * do not follow from its state (docs/replication.md, "Histories").
  *
  *   id: 12            one committed transaction, the change-log entry verbatim (docs/storage.md)
  *   event: txn
@@ -12,7 +15,7 @@
  *   data: {"seq":N,"versions":{..},"tables":{..}}   replaces its whole state with it atomically
  *
  *   event: heartbeat  at once on connect, then every EF_SYNC_HEARTBEAT_MS:
- *   data: {"seq":sent up to,"head":node seq,"time":unix ns,"lagSeconds":this node's lag}
+ *   data: {"seq":sent up to,"head":node seq,"time":unix ns,"history":H,"lagSeconds":lag}
  *
  * One feed thread per node (never one per subscriber) reads the store and queues events into each
  * subscriber's buffer; the HTTP server pulls them through fill() while the connection is suspended
@@ -51,6 +54,8 @@ struct feed_sub {
     uint64_t pos;           /* atomic: last seq queued to this subscriber */
     uint64_t since;
     bool bootstrap;         /* feed thread only: since=0, start with a dump */
+    bool checked;           /* feed thread only: its history and position were checked */
+    char history[EF_STORE_ID_MAX + 1]; /* the history it is on ("" when it did not say) */
     int64_t connected_ns;   /* wall clock */
     int64_t last_beat_ns;   /* feed thread only; 0 until the first heartbeat */
     bool wake;              /* feed thread only: queued something this round */
@@ -69,6 +74,7 @@ struct ef_feed {
     pthread_t thread;
     bool running;
     int64_t last_trim_ns;
+    char history[EF_STORE_ID_MAX + 1]; /* feed thread only: this node's, read every round */
 };
 
 /* Entries read once per round and shared by every subscriber. */
@@ -168,8 +174,8 @@ static void put_heartbeat(ef_feed *f, ef_buf *out, uint64_t pos, uint64_t head)
     pthread_mutex_unlock(&s->mu);
     ef_buf_printf(out,
                   "event: heartbeat\ndata: {\"seq\":%" PRIu64 ",\"head\":%" PRIu64
-                  ",\"time\":%" PRId64 ",\"lagSeconds\":",
-                  pos, head, now);
+                  ",\"time\":%" PRId64 ",\"history\":\"%s\",\"lagSeconds\":",
+                  pos, head, now, f->history);
     ef_json_put_double(out, lag);
     ef_buf_puts(out, "}\n\n");
 }
@@ -198,6 +204,12 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
         ef_log(EF_LOG_WARN, "feed: cannot read the store's position", "error", err.message, NULL);
         return;
     }
+    ef_store_identity id;
+    if (ef_store_get_identity(store, &id, &err) != 0) {
+        ef_log(EF_LOG_WARN, "feed: cannot read the store's history", "error", err.message, NULL);
+        return;
+    }
+    memcpy(f->history, id.history, sizeof(f->history));
     /* Writes that publish no snapshot (tokens, namespace deletes) still move the version. */
     ef_sync_version_raised(f->s, seq);
     maybe_trim(f);
@@ -215,6 +227,27 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     }
     feed_sub *head = f->subs;
     pthread_mutex_unlock(&f->mu);
+
+    /* The handshake (issue 19, item 5): a subscriber on another history, or ahead of a primary
+     * on this one (the primary lost entries it had: restored from a backup), would apply our
+     * entries on top of a state they do not follow from; it gets a dump instead. A replica that
+     * is behind a subscriber on the same history is only lagging: the subscriber waits. */
+    for (feed_sub *sub = head; sub; sub = sub->next) {
+        if (sub->checked) continue;
+        sub->checked = true;
+        const char *why = NULL;
+        if (sub->history[0] && id.history[0] && strcmp(sub->history, id.history) != 0)
+            why = "downstream is on another history: sending a full dump";
+        else if (sub->since > seq && !f->s->upstream)
+            why = "downstream is ahead of this primary on its history: sending a full dump";
+        if (!why) continue;
+        sub->bootstrap = true;
+        char sq[24], ss[24];
+        snprintf(sq, sizeof(sq), "%" PRIu64, seq);
+        snprintf(ss, sizeof(ss), "%" PRIu64, sub->since);
+        ef_log(EF_LOG_WARN, why, "peer", sub->peer, "history", id.history, "their_history",
+               sub->history[0] ? sub->history : "-", "seq", sq, "their_seq", ss, NULL);
+    }
 
     /* Subscribers whose position the log no longer holds get one shared dump. */
     bool need_dump = false;
@@ -355,11 +388,19 @@ static void on_stream(ef_http_req *req, void *ctx)
         }
         since = v;
     }
+    const char *hist = ef_http_query(req, "history");
+    if (hist && (!*hist || strlen(hist) > EF_STORE_ID_MAX ||
+                 strspn(hist, "0123456789abcdef") != strlen(hist))) {
+        ef_http_bad_request(req, "invalid history: want 1 to %d lower-case hex digits",
+                            EF_STORE_ID_MAX);
+        return;
+    }
     feed_sub *sub = calloc(1, sizeof(*sub));
     if (!sub) {
         ef_http_error(req, 500, 13, "out of memory");
         return;
     }
+    if (hist) snprintf(sub->history, sizeof(sub->history), "%s", hist);
     sub->f = f;
     sub->since = since;
     sub->pos = since;

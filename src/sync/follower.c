@@ -6,7 +6,8 @@
  *
  * The position is always the local store's seq, so after any disconnect, crash or restart it
  * resumes exactly where the persisted state ends. It must never apply an entry out of order or
- * twice, never go back in version (a dump older than the local state is refused), and never wait
+ * twice, never go back in version within a history (only a reset from another history, or from a
+ * primary behind it, replaces the state with an older one, loudly: on_reset), and never wait
  * on the network without a bound: connecting is limited to CONNECT_TIMEOUT_MS and a stream silent
  * for EF_SYNC_HEARTBEAT_DEAD_S is dropped (the upstream sends a heartbeat every second). Retries
  * use exponential backoff with jitter, capped low so a healed link is used again within a second.
@@ -124,21 +125,54 @@ static void on_txn(ef_follower *f)
     applied_now(f, seq, false);
 }
 
+/* The "history" of a dump: it follows "seq" at the start (docs/storage.md), so a prefix scan does,
+ * as for the seq. Empty when absent (an upstream without histories). */
+static void parse_history_field(const char *p, size_t n, char *out, size_t cap)
+{
+    static const char key[] = "\"history\":\"";
+    out[0] = '\0';
+    const char *k = memmem(p, n < 160 ? n : 160, key, sizeof(key) - 1);
+    if (!k) return;
+    k += sizeof(key) - 1;
+    size_t i = 0;
+    while (k + i < p + n && k[i] != '"' && i + 1 < cap) {
+        out[i] = k[i];
+        i++;
+    }
+    out[i] = '\0';
+}
+
+/* A reset replaces the whole local state with the upstream's dump. A feed sends one when the
+ * position is trimmed (the dump is ahead), when this replica is on another history (a primary
+ * started on a fresh or restored database, another primary), or when a primary finds this
+ * replica ahead of it on the same history (restored from a backup): in the last two the state
+ * goes back, which is logged loudly, and the node's version follows it down (issue 19, item 5). */
 static void on_reset(ef_follower *f)
 {
     uint64_t seq = parse_seq_field(f->data.data, f->data.len);
-    if (seq < f->local) {
-        char m[160];
-        snprintf(m, sizeof(m), "the upstream's dump is at seq %" PRIu64 ", behind this replica's %" PRIu64
-                 "; refusing to go back", seq, f->local);
-        { fail(f, "%s", m); return; }
-    }
+    char hist[EF_STORE_ID_MAX + 1];
+    parse_history_field(f->data.data, f->data.len, hist, sizeof(hist));
+    ef_store_identity id;
     ef_store_err err;
+    if (ef_store_get_identity(f->s->node->store, &id, &err) != 0)
+        { fail(f, "cannot read the local history: %s", err.message); return; }
+    bool other_history = hist[0] && id.history[0] && strcmp(hist, id.history) != 0;
     if (ef_store_load_dump(f->s->node->store, f->data.data, f->data.len, &err) != 0)
         { fail(f, "loading the upstream's dump failed: %s", err.message); return; }
-    char sq[24];
+    char sq[24], was[24];
     snprintf(sq, sizeof(sq), "%" PRIu64, seq);
-    ef_log(EF_LOG_INFO, "loaded a full dump from upstream", "seq", sq, NULL);
+    snprintf(was, sizeof(was), "%" PRIu64, f->local);
+    if (other_history)
+        ef_log(EF_LOG_WARN, "upstream is on another history: replaced the local state with its dump",
+               "upstream", f->s->upstream, "history", hist, "was_history", id.history, "seq", sq,
+               "was_seq", was, NULL);
+    else if (seq < f->local)
+        ef_log(EF_LOG_WARN, "upstream is behind this replica on the same history (restored from a "
+               "backup?): replaced the local state with its dump",
+               "upstream", f->s->upstream, "seq", sq, "was_seq", was, NULL);
+    else
+        ef_log(EF_LOG_INFO, "loaded a full dump from upstream", "seq", sq, NULL);
+    if (other_history || seq < f->local) ef_node_set_version(f->s->node, seq);
     applied_now(f, seq, true);
 }
 
@@ -265,9 +299,15 @@ static void follow_once(ef_follower *f)
         snprintf(f->why, sizeof(f->why), "cannot read the local position: %s", err.message);
         return;
     }
+    /* the history travels with the position: a feed on another history answers with a dump */
+    ef_store_identity id;
+    if (ef_store_get_identity(f->s->node->store, &id, &err) != 0) {
+        snprintf(f->why, sizeof(f->why), "cannot read the local history: %s", err.message);
+        return;
+    }
     char url[2200];
-    snprintf(url, sizeof(url), "%s/edgeflag/v1/replication/stream?since=%" PRIu64, f->s->upstream,
-             f->local);
+    snprintf(url, sizeof(url), "%s/edgeflag/v1/replication/stream?since=%" PRIu64 "%s%s",
+             f->s->upstream, f->local, id.history[0] ? "&history=" : "", id.history);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: text/event-stream");
     char auth[1100];
     if (f->s->upstream_token) {

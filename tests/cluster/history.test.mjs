@@ -1,0 +1,118 @@
+// Issue 19, items 4 and 5: one process per database file, and history identity.
+//  - a second `edgeflag serve` (or an `import`) on a file a server holds is refused, naming the
+//    file and the holder's pid; `export` still reads it;
+//  - a primary restarted on a FRESH database at the same address: its replica was on another
+//    history, gets a full dump, and converges (it used to keep serving its old flags for ever);
+//  - a primary restored from a backup (same history, behind its replica): the replica is sent a
+//    dump and converges on the restored state.
+// Every wait has a deadline.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { node, stopAll, call, waitFor, version, exportState, tmpdir } from './cluster.mjs';
+import { edgeflagBin } from '../compat/server.mjs';
+
+const nodes = [];
+after(async () => {
+  await stopAll(nodes);
+});
+
+function track(...ns) {
+  nodes.push(...ns);
+  return ns;
+}
+
+async function createFlag(n, key) {
+  const r = await call(n.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+  assert.equal(r.status, 200, `create ${key} on ${n.name}: ${r.text}`);
+}
+
+async function flagKeys(n) {
+  const r = await call(n.url, 'GET', '/api/v1/namespaces/default/flags');
+  assert.equal(r.status, 200, r.text);
+  return r.json.flags.map((f) => f.key).sort().join(',');
+}
+
+test('a second serve or an import on a database a server holds is refused, naming the pid', { timeout: 20000 }, async () => {
+  const [a] = track(node('holder'));
+  await a.start();
+  await createFlag(a, 'kept');
+  const db = path.join(a.dir, 'edgeflag.db');
+  const second = spawnSync(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--db', db], { encoding: 'utf8', timeout: 10000 });
+  assert.notEqual(second.status, 0, 'the second serve must not start');
+  const want = `database ${db} is in use by another process (pid ${a.child.pid}`;
+  assert.ok(second.stderr.includes(want), `stderr should name the file and pid: ${second.stderr}`);
+
+  const yml = path.join(tmpdir('ef-hist-yml-'), 'f.yml');
+  fs.writeFileSync(yml, 'version: "1.2"\nnamespace: default\nflags:\n- key: sneaky\n  name: sneaky\n  type: BOOLEAN_FLAG_TYPE\n');
+  const imp = spawnSync(edgeflagBin, ['import', '--db', db, yml], { encoding: 'utf8', timeout: 10000 });
+  assert.notEqual(imp.status, 0, 'import into a served file must be refused');
+  assert.ok(imp.stderr.includes(want), imp.stderr);
+
+  const exp = spawnSync(edgeflagBin, ['export', '--db', db], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(exp.status, 0, exp.stderr);
+  assert.ok(exp.stdout.includes('kept'));
+  assert.equal(await flagKeys(a), 'kept', 'nothing was written by the refused processes');
+
+  // once the holder is gone the file is free
+  await a.stop();
+  const again = spawnSync(edgeflagBin, ['import', '--db', db, yml], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(again.status, 0, again.stderr);
+});
+
+test('a primary restarted on a fresh database: its replica reloads from a dump and converges', { timeout: 30000 }, async () => {
+  const [primary] = track(node('primary'));
+  await primary.start();
+  for (const k of ['a', 'b', 'c', 'd', 'e']) await createFlag(primary, k);
+  const [replica] = track(node('replica', { upstream: () => primary.url }));
+  await replica.start();
+  await waitFor('replica to follow a-e', async () => (await flagKeys(replica)) === 'a,b,c,d,e', 5000);
+  const before = await version(replica);
+  assert.equal(before, 5);
+
+  // same address, a new database: another history
+  await primary.stop();
+  const fresh = node('primary2', { dir: tmpdir('ef-primary2-') });
+  fresh.port = primary.port;
+  track(fresh);
+  await fresh.start();
+  for (const k of ['x', 'y', 'z']) await createFlag(fresh, k);
+
+  await waitFor('replica to converge to x,y,z', async () => (await flagKeys(replica)) === 'x,y,z', 10000);
+  await waitFor('replica version to follow the new history', async () => (await version(replica)) === 3, 5000);
+  assert.deepEqual(await exportState(replica), await exportState(fresh));
+  assert.match(replica.stderr, /upstream is on another history/);
+  assert.match(fresh.stderr, /downstream is on another history/);
+  // and it keeps following the new history
+  await createFlag(fresh, 'w');
+  await waitFor('replica to apply a later write', async () => (await flagKeys(replica)) === 'w,x,y,z', 5000);
+  // a replica of the replica (chain) ends on the same history too
+  const [edge] = track(node('edge', { upstream: () => replica.url }));
+  await edge.start();
+  await waitFor('edge to follow the chain', async () => (await flagKeys(edge)) === 'w,x,y,z', 5000);
+});
+
+test('a primary restored from a backup (same history, behind): its replica takes the restored state', { timeout: 30000 }, async () => {
+  const [primary] = track(node('restored'));
+  await primary.start();
+  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
+  await primary.stop();
+  const backup = tmpdir('ef-backup-');
+  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
+  await primary.start();
+  for (const k of ['d', 'e']) await createFlag(primary, k);
+  const [replica] = track(node('replica-r', { upstream: () => primary.url }));
+  await replica.start();
+  await waitFor('replica to follow a-e', async () => (await flagKeys(replica)) === 'a,b,c,d,e', 5000);
+
+  await primary.stop();
+  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
+  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
+  await primary.start();
+  await waitFor('replica to take the restored state', async () => (await flagKeys(replica)) === 'a,b,c', 10000);
+  assert.equal(await version(replica), 3);
+  assert.match(replica.stderr, /upstream is behind this replica on the same history/);
+  assert.deepEqual(await exportState(replica), await exportState(primary));
+});
