@@ -43,18 +43,81 @@ test('created tokens work, are listed without their secret, and can be revoked',
   assert.equal((await call(srv.url, 'DELETE', `/auth/v1/tokens/${r.json.authentication.id}`, undefined, as(BOOT))).status, 404);
 });
 
-test('namespace-scoped tokens reach only their namespace', async () => {
+test('namespace-scoped tokens reach only their namespace (outside it: Flipt\'s 401)', async () => {
   const r = await call(srv.url, 'POST', '/auth/v1/method/token', { name: 'a-only', namespaceKey: 'team-a' }, as(BOOT));
   assert.equal(r.status, 200);
   const t = r.json.clientToken;
+  const refused = async (method, p, body, headers = {}) => {
+    const res = await call(srv.url, method, p, body, { ...as(t), ...headers });
+    assert.equal(res.status, 401, `${method} ${p}: ${res.text}`);
+    assert.deepEqual(res.json, { code: 16, message: 'request was not authenticated', details: [] });
+  };
   assert.equal((await call(srv.url, 'GET', '/api/v1/namespaces/team-a/flags', undefined, as(t))).status, 200);
-  assert.equal((await call(srv.url, 'GET', '/api/v1/namespaces/team-b/flags', undefined, as(t))).status, 403);
+  await refused('GET', '/api/v1/namespaces/team-b/flags');
   assert.equal((await call(srv.url, 'POST', '/evaluate/v1/boolean', { namespaceKey: 'team-a', flagKey: 'f', entityId: 'e' }, as(t))).status, 200);
-  assert.equal((await call(srv.url, 'POST', '/evaluate/v1/boolean', { namespaceKey: 'team-b', flagKey: 'f', entityId: 'e' }, as(t))).status, 403);
-  assert.equal((await call(srv.url, 'POST', '/evaluate/v1/batch', { requests: [{ namespaceKey: 'team-b', flagKey: 'f', entityId: 'e' }] }, as(t))).status, 403);
+  await refused('POST', '/evaluate/v1/boolean', { namespaceKey: 'team-b', flagKey: 'f', entityId: 'e' });
+  await refused('POST', '/evaluate/v1/batch', { requests: [{ namespaceKey: 'team-b', flagKey: 'f', entityId: 'e' }] });
   assert.equal((await call(srv.url, 'GET', '/internal/v1/evaluation/snapshot/namespace/team-a', undefined, as(t))).status, 200);
-  assert.equal((await call(srv.url, 'GET', '/internal/v1/evaluation/snapshot/namespace/team-b', undefined, as(t))).status, 403);
+  await refused('GET', '/internal/v1/evaluation/snapshot/namespace/team-b');
+  // regressions (issue 19 item 3): these routes name the namespace "key" and "ns", not "namespaceKey"
+  assert.equal((await call(srv.url, 'GET', '/api/v1/namespaces/team-a', undefined, as(t))).status, 200);
+  await refused('GET', '/api/v1/namespaces/team-b');
+  await refused('PUT', '/api/v1/namespaces/team-b', { name: 'taken over' });
+  await refused('DELETE', '/api/v1/namespaces/team-b');
+  await refused('GET', '/edgeflag/v1/namespaces/team-b/stream');
+  assert.equal((await call(srv.url, 'GET', '/api/v1/namespaces/team-b', undefined, as(BOOT))).json.name, 'team-b');
+  // /api/v1/<x> takes the namespace from the query or body, as Flipt's gateway does
+  assert.equal((await call(srv.url, 'GET', '/api/v1/flags?namespaceKey=team-a', undefined, as(t))).status, 200);
+  await refused('GET', '/api/v1/flags?namespaceKey=team-b');
+  await refused('GET', '/api/v1/flags'); // "default"
+  await refused('POST', '/api/v1/flags', { namespaceKey: 'team-b', key: 'g', name: 'G', type: 'BOOLEAN_FLAG_TYPE' });
+  await refused('DELETE', '/api/v1/flags/f?namespaceKey=team-b');
+  assert.equal((await call(srv.url, 'GET', '/api/v1/namespaces/team-b/flags/f', undefined, as(BOOT))).status, 200);
+  // OFREP: the X-Flipt-Namespace header (this server excludes OFREP from auth: checked in routes.test.mjs)
+  // routes about every namespace: refused to a scoped token, as in Flipt
+  await refused('GET', '/api/v1/namespaces');
+  await refused('POST', '/api/v1/namespaces', { key: 'team-c', name: 'c' });
+  await refused('GET', '/auth/v1/tokens');
+  await refused('GET', '/auth/v1/self');
+  await refused('GET', '/meta/info');
   assert.equal((await call(srv.url, 'POST', '/auth/v1/method/token', { name: 'x', namespaceKey: 'nope' }, as(BOOT))).status, 404);
+});
+
+test('/auth/v1/self is the calling token (regression: it was a fixed identity whatever the token)', async () => {
+  const created = await call(srv.url, 'POST', '/auth/v1/method/token', { name: 'me', description: 'who am I' }, as(BOOT));
+  assert.equal(created.status, 200);
+  const self = await call(srv.url, 'GET', '/auth/v1/self', undefined, as(created.json.clientToken));
+  assert.equal(self.status, 200, self.text);
+  assert.deepEqual(self.json, created.json.authentication);
+  assert.equal(self.json.metadata['io.flipt.auth.token.name'], 'me');
+  assert.equal(self.json.metadata['io.flipt.auth.token.description'], 'who am I');
+  const other = await call(srv.url, 'POST', '/auth/v1/method/token', { name: 'other' }, as(BOOT));
+  assert.equal((await call(srv.url, 'GET', '/auth/v1/self', undefined, as(other.json.clientToken))).json.id, other.json.authentication.id);
+  const boot = await call(srv.url, 'GET', '/auth/v1/self', undefined, as(BOOT));
+  assert.equal(boot.status, 200);
+  assert.equal(boot.json.id, 'bootstrap');
+  assert.equal(boot.json.method, 'METHOD_TOKEN');
+  assert.equal(boot.json.expiresAt, null);
+  assert.ok(!Number.isNaN(Date.parse(boot.json.createdAt)));
+  for (const headers of [{}, as('not-a-token')]) {
+    const r = await call(srv.url, 'GET', '/auth/v1/self', undefined, headers);
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { code: 16, message: 'request was not authenticated', details: [] });
+  }
+  // revoked: nobody
+  assert.equal((await call(srv.url, 'DELETE', `/auth/v1/tokens/${created.json.authentication.id}`, undefined, as(BOOT))).status, 200);
+  assert.equal((await call(srv.url, 'GET', '/auth/v1/self', undefined, as(created.json.clientToken))).status, 401);
+});
+
+test('/auth/v1/self with authentication off: 401 (there is no caller)', async () => {
+  const open = await startServer([]);
+  try {
+    const r = await call(open.url, 'GET', '/auth/v1/self');
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { code: 16, message: 'request was not authenticated', details: [] });
+  } finally {
+    await open.stop();
+  }
 });
 
 test('expiry: past times are refused, future ones accepted', async () => {
