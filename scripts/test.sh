@@ -74,4 +74,4 @@ scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs
 
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs history.test.mjs
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs

@@ -138,12 +138,12 @@ static void on_ready(ef_http_req *req, void *ctx)
     pthread_mutex_unlock(&s->mu);
     const char *reason = NULL;
     char why[sizeof(stuck) + 40];
-    if (!has_state) {
-        reason = "no state yet: the replica has not loaded anything from its upstream";
-    } else if (stuck[0]) {
-        /* it serves a state it cannot bring forward: say so rather than look healthy */
+    if (stuck[0]) {
+        /* it cannot bring its state forward: say why rather than look healthy (or merely empty) */
         snprintf(why, sizeof(why), "replication is stuck: %s", stuck);
         reason = why;
+    } else if (!has_state) {
+        reason = "no state yet: the replica has not loaded anything from its upstream";
     } else if (max > 0 && lag > max) {
         snprintf(why, sizeof(why), "state is %.3f s old, more than the allowed %.3f s", lag, max);
         reason = why;

@@ -10,3 +10,5 @@ add_test(NAME cli_eval COMMAND ${CMAKE_SOURCE_DIR}/tests/cli/eval_cli.sh $<TARGE
 ef_test_env(cli_eval)
 ef_unit_test(test_http ${CMAKE_CURRENT_LIST_DIR}/test_http.c)
 target_link_libraries(test_http PRIVATE ef_http)
+ef_unit_test(test_sse ${CMAKE_CURRENT_LIST_DIR}/test_sse.c)
+target_link_libraries(test_sse PRIVATE ef_base)

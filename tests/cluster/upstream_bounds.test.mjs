@@ -1,0 +1,202 @@
+// A replica following a hostile or broken upstream (issue 19, item 7). The upstream here is a fake
+// node (a node:http server) that speaks the replication feed's wire format and then misbehaves:
+//   - an endless data line in a txn event, an endless event of short data lines:
+//     the replica drops the stream at its bound, its memory stays bounded, and it backs off;
+//   - a change-log entry (and a dump) that cannot be applied: the replica does not reconnect every
+//     100 ms but backs off exponentially, and /ready and the metrics say why it is stuck.
+// Reconnects are counted on the fake's side over a few seconds: the old behaviour (50-100 ms
+// between attempts, forever) made ~40 in 4 s; exponential backoff from 100 ms makes at most ~8.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import fs from 'node:fs';
+import { node, stopAll, sleep, waitFor, call } from './cluster.mjs';
+
+const nodes = [];
+const servers = [];
+after(async () => {
+  await stopAll(nodes);
+  for (const s of servers) s.close();
+});
+
+const heartbeat = (head) => `event: heartbeat\ndata: {"seq":0,"head":${head},"time":${Date.now()}000000,"lagSeconds":0}\n\n`;
+
+// The fake upstream: `behave(res, since)` writes the stream; every connection is recorded.
+async function fakeUpstream(behave) {
+  const conns = [];
+  const srv = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname !== '/edgeflag/v1/replication/stream') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"code":5,"message":"not found","details":[]}');
+      return;
+    }
+    const c = { at: Date.now(), since: Number(u.searchParams.get('since')), sent: 0, closed: false };
+    conns.push(c);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const timer = setInterval(() => {
+      if (!c.closed) res.write(': keep\n');
+    }, 500);
+    res.on('close', () => {
+      c.closed = true;
+      clearInterval(timer);
+    });
+    behave(res, c);
+  });
+  servers.push(srv);
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${srv.address().port}`, conns };
+}
+
+// Writes `chunk` forever (respecting backpressure) until the client goes away.
+function pour(res, c, chunk) {
+  const more = () => {
+    while (!c.closed) {
+      c.sent += chunk.length;
+      if (!res.write(chunk)) {
+        res.once('drain', more);
+        return;
+      }
+    }
+  };
+  more();
+}
+
+function rssKiB(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) : 0;
+}
+
+async function metric(n, name) {
+  const r = await call(n.url, 'GET', '/metrics');
+  const m = r.text.match(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm'));
+  assert.ok(m, `metric ${name} missing`);
+  return Number(m[1]);
+}
+
+// Watches the replica for `ms`: the peak RSS, and the connections the fake saw.
+async function watch(n, up, ms) {
+  let peak = 0;
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    peak = Math.max(peak, rssKiB(n.child.pid));
+    await sleep(50);
+  }
+  return { peak, conns: up.conns.length };
+}
+
+function checkBackoff(conns, label) {
+  const gaps = [];
+  for (let i = 1; i < conns.length; i++) gaps.push(conns[i].at - conns[i - 1].at);
+  // 100 ms doubling with jitter in [d/2, d]: the 4th gap is at least 400 ms, 4x the first's most
+  assert.ok(conns.length >= 3, `${label}: the replica retried (${conns.length} connections)`);
+  assert.ok(conns.length <= 9, `${label}: ${conns.length} connections in the window, gaps ${gaps.join(',')} ms: no backoff`);
+  if (gaps.length >= 4) assert.ok(gaps[3] >= 2 * gaps[0], `${label}: gaps do not grow: ${gaps.join(',')}`);
+}
+
+async function readyReason(n) {
+  const r = await call(n.url, 'GET', '/ready');
+  return { status: r.status, reason: r.json && r.json.reason };
+}
+
+test('an endless data line in a txn event: the replica drops it at --sync-max-event, stays small, backs off', async () => {
+  const up = await fakeUpstream((res, c) => {
+    res.write(heartbeat(1));
+    res.write('id: 1\nevent: txn\ndata: {"seq":1,"changes":"');
+    pour(res, c, 'x'.repeat(64 << 10));
+  });
+  const r = node('endless-line', { upstream: up.url, args: ['--sync-max-event', String(1 << 20)] });
+  nodes.push(r);
+  await r.start();
+  const base = rssKiB(r.child.pid);
+  const w = await watch(r, up, 4000);
+  const sent = up.conns.reduce((a, c) => a + c.sent, 0);
+  console.log(`# endless line: ${w.conns} connections in 4 s, ${(sent / 1048576).toFixed(1)} MiB sent, RSS ${base} -> peak ${w.peak} KiB`);
+  checkBackoff(up.conns, 'endless line');
+  assert.ok(w.peak - base < 48 * 1024, `RSS grew by ${w.peak - base} KiB`);
+  const rd = await readyReason(r);
+  assert.equal(rd.status, 503);
+  assert.match(rd.reason, /protocol error from upstream: the data of a txn event longer than 1048576 bytes/);
+  assert.ok((await metric(r, 'edgeflag_replication_protocol_errors_total')) >= 2);
+  assert.ok((await metric(r, 'edgeflag_replication_apply_backoff_seconds')) > 0);
+  assert.match(r.stderr, /cannot use what the upstream sent/);
+  await r.stop();
+});
+
+test('an endless event of short data lines (a heartbeat): bounded by the small-event limit', async () => {
+  const up = await fakeUpstream((res, c) => {
+    res.write(heartbeat(0));
+    res.write('event: heartbeat\n');
+    pour(res, c, 'data: 0123456789abcdef\n'.repeat(4096));
+  });
+  const r = node('endless-event', { upstream: up.url });
+  nodes.push(r);
+  await r.start();
+  const base = rssKiB(r.child.pid);
+  const w = await watch(r, up, 4000);
+  console.log(`# endless event: ${w.conns} connections in 4 s, RSS ${base} -> peak ${w.peak} KiB`);
+  checkBackoff(up.conns, 'endless event');
+  assert.ok(w.peak - base < 48 * 1024, `RSS grew by ${w.peak - base} KiB`);
+  const rd = await readyReason(r);
+  assert.equal(rd.status, 503);
+  assert.match(rd.reason, /heartbeat event longer than 65536 bytes/);
+  await r.stop();
+});
+
+test('an endless comment line: bounded too', async () => {
+  const up = await fakeUpstream((res, c) => {
+    res.write(heartbeat(0));
+    res.write(':');
+    pour(res, c, 'y'.repeat(16 << 10));
+  });
+  const r = node('endless-comment', { upstream: up.url });
+  nodes.push(r);
+  await r.start();
+  await waitFor('the protocol error', async () => (await readyReason(r)).reason?.includes('a line longer than 4096 bytes'), 5000, 50);
+  await r.stop();
+});
+
+for (const kind of ['txn', 'reset']) {
+  test(`a ${kind} that cannot be applied: exponential backoff, /ready says why, metrics count it`, async () => {
+    const up = await fakeUpstream((res) => {
+      res.write(heartbeat(1));
+      res.write(`event: ${kind}\ndata: {"seq":1,"this":"is not a change-log ${kind === 'txn' ? 'entry' : 'dump'}"}\n\n`);
+    });
+    const r = node(`bad-${kind}`, { upstream: up.url });
+    nodes.push(r);
+    await r.start();
+    await sleep(4000);
+    console.log(`# bad ${kind}: ${up.conns.length} connections in 4 s`);
+    checkBackoff(up.conns, `bad ${kind}`);
+    assert.ok(up.conns.every((c) => c.since === 0), 'the position never moved');
+    const rd = await readyReason(r);
+    assert.equal(rd.status, 503);
+    assert.match(rd.reason, /replication is stuck: cannot use what the upstream sent at seq 1 \(\d+ failed attempts, next in \d+ ms\)/);
+    assert.match(rd.reason, kind === 'txn' ? /apply failed/ : /loading the upstream's dump failed/);
+    const failures = await metric(r, 'edgeflag_replication_apply_failures_total');
+    assert.ok(failures >= 3, `apply failures ${failures}`);
+    assert.ok((await metric(r, 'edgeflag_replication_apply_backoff_seconds')) >= 0.2);
+    await r.stop();
+  });
+}
+
+test('the stuck state ends when the upstream shows the replica in sync', async () => {
+  // a bad entry on the first two connections, then an upstream whose head is 0: the replica is in
+  // sync with it, so it is ready again and the backoff gauge is back to 0
+  const up = await fakeUpstream((res) => {
+    if (up.conns.length <= 2) {
+      res.write(heartbeat(1));
+      res.write('event: txn\ndata: {"seq":1,"nonsense":true}\n\n');
+    } else {
+      res.write(heartbeat(0));
+    }
+  });
+  const r = node('recovers', { upstream: up.url });
+  nodes.push(r);
+  await r.start();
+  await waitFor('stuck', async () => (await readyReason(r)).reason?.includes('replication is stuck'), 5000, 20);
+  await waitFor('ready again', async () => (await readyReason(r)).status === 200, 5000, 50);
+  assert.equal(await metric(r, 'edgeflag_replication_apply_backoff_seconds'), 0);
+  assert.equal(await metric(r, 'edgeflag_replication_apply_failures_total'), 2);
+  await r.stop();
+});
