@@ -154,6 +154,16 @@ typedef struct ef_store_change {
 } ef_store_change;
 typedef int (*ef_store_change_fn)(void *ctx, const ef_store_change *c);
 
+/* A fingerprint of one change-log entry (FNV-1a, 64 bits). Entries travel verbatim along a chain,
+ * so two stores hold the same entry at a seq exactly when the fingerprints agree: the replication
+ * handshake uses it to tell a follower that shares this history from one that diverged from it. */
+static inline uint64_t ef_store_entry_hash(ef_bytes entry)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < entry.n; i++) h = (h ^ (unsigned char)entry.p[i]) * 0x100000001b3ull;
+    return h;
+}
+
 typedef struct ef_store_import_opts {
     bool drop;          /* delete every existing flag, segment and namespace first (same tx) */
     bool skip_existing; /* leave flags/segments that already exist untouched */

@@ -1,9 +1,10 @@
 /*
  * feed.c - GET /edgeflag/v1/replication/stream?since=SEQ&history=H: the change log as server-sent
  * events, served by every node that has a store (a primary, and a replica for the replicas chained
- * to it). H is the history the follower's state belongs to (ef_store_identity): a follower on
- * another history, or ahead of a primary on this one, starts with a reset instead of entries that
- * do not follow from its state (docs/replication.md, "Histories").
+ * to it). H is the history the follower's state belongs to (ef_store_identity) and the optional
+ * at=FP the fingerprint of its entry at SEQ (ef_store_entry_hash): a follower on another history,
+ * ahead of a primary on this one, or holding another entry at SEQ, starts with a reset instead of
+ * entries that do not follow from its state (docs/replication.md, "Histories").
  *
  *   id: 12            one committed transaction, the change-log entry verbatim (docs/storage.md)
  *   event: txn
@@ -56,6 +57,7 @@ struct feed_sub {
     bool bootstrap;         /* feed thread only: since=0, start with a dump */
     bool checked;           /* feed thread only: its history and position were checked */
     char history[EF_STORE_ID_MAX + 1]; /* the history it is on ("" when it did not say) */
+    uint64_t at;            /* fingerprint of its entry at since (ef_store_entry_hash); 0: none */
     int64_t connected_ns;   /* wall clock */
     int64_t last_beat_ns;   /* feed thread only; 0 until the first heartbeat */
     bool wake;              /* feed thread only: queued something this round */
@@ -193,6 +195,21 @@ static void maybe_trim(ef_feed *f)
         ef_log(EF_LOG_WARN, "change-log trim failed", "error", err.message, NULL);
 }
 
+static int fingerprint_fn(void *ctx, const ef_store_change *c)
+{
+    *(uint64_t *)ctx = ef_store_entry_hash(c->entry);
+    return 0;
+}
+
+/* The fingerprint of this node's entry at seq, or 0 when it cannot be read. */
+static uint64_t entry_at(ef_store *store, uint64_t seq)
+{
+    uint64_t fp = 0;
+    ef_store_err err;
+    if (seq == 0 || ef_store_changes(store, seq - 1, 1, fingerprint_fn, &fp, &err) != 0) return 0;
+    return fp;
+}
+
 /* One pass over every subscriber; *behind is set when someone still lacks entries. */
 static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 {
@@ -240,6 +257,9 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
             why = "downstream is on another history: sending a full dump";
         else if (sub->since > seq && !f->s->upstream)
             why = "downstream is ahead of this primary on its history: sending a full dump";
+        else if (sub->at && sub->since <= seq && sub->since >= first &&
+                 entry_at(store, sub->since) != sub->at)
+            why = "downstream holds another entry at its position (diverged): sending a full dump";
         if (!why) continue;
         sub->bootstrap = true;
         char sq[24], ss[24];
@@ -395,12 +415,27 @@ static void on_stream(ef_http_req *req, void *ctx)
                             EF_STORE_ID_MAX);
         return;
     }
+    const char *at = ef_http_query(req, "at");
+    uint64_t at_fp = 0;
+    if (at) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(at, &end, 16);
+        if (errno || *end || !*at || strlen(at) > 16 || at[0] == '-' || at[0] == '+' ||
+            at[0] == ' ') {
+            ef_http_bad_request(req, "invalid at '%s': want the 16 hex digits of an entry fingerprint",
+                                at);
+            return;
+        }
+        at_fp = v;
+    }
     feed_sub *sub = calloc(1, sizeof(*sub));
     if (!sub) {
         ef_http_error(req, 500, 13, "out of memory");
         return;
     }
     if (hist) snprintf(sub->history, sizeof(sub->history), "%s", hist);
+    sub->at = at_fp;
     sub->f = f;
     sub->since = since;
     sub->pos = since;

@@ -4,7 +4,10 @@
 //  - a primary restarted on a FRESH database at the same address: its replica was on another
 //    history, gets a full dump, and converges (it used to keep serving its old flags for ever);
 //  - a primary restored from a backup (same history, behind its replica): the replica is sent a
-//    dump and converges on the restored state.
+//    dump and converges on the restored state;
+//  - the same, but the restored primary took more writes than the replica was ahead before the
+//    replica came back: the entry at the replica's position differs (fingerprint), so it still
+//    gets a dump.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -114,5 +117,30 @@ test('a primary restored from a backup (same history, behind): its replica takes
   await waitFor('replica to take the restored state', async () => (await flagKeys(replica)) === 'a,b,c', 10000);
   assert.equal(await version(replica), 3);
   assert.match(replica.stderr, /upstream is behind this replica on the same history/);
+  assert.deepEqual(await exportState(replica), await exportState(primary));
+});
+
+test('a restored primary that took other writes past the replica\'s position: the diverged replica reloads', { timeout: 30000 }, async () => {
+  const [primary] = track(node('restored2'));
+  await primary.start();
+  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
+  await primary.stop();
+  const backup = tmpdir('ef-backup2-');
+  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
+  await primary.start();
+  const [replica] = track(node('replica-d', { upstream: () => primary.url }));
+  await replica.start();
+  for (const k of ['d', 'e']) await createFlag(primary, k);
+  await waitFor('replica to follow a-e', async () => (await flagKeys(replica)) === 'a,b,c,d,e', 5000);
+  await replica.stop();
+
+  await primary.stop();
+  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
+  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
+  await primary.start();
+  for (const k of ['p', 'q', 'r']) await createFlag(primary, k); // seq 6: past the replica's 5
+  await replica.start();
+  await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r', 10000);
+  assert.match(primary.stderr, /downstream holds another entry at its position/);
   assert.deepEqual(await exportState(replica), await exportState(primary));
 });
