@@ -11,6 +11,14 @@
  * on the network without a bound: connecting is limited to CONNECT_TIMEOUT_MS and a stream silent
  * for EF_SYNC_HEARTBEAT_DEAD_S is dropped (the upstream sends a heartbeat every second). Retries
  * use exponential backoff with jitter, capped low so a healed link is used again within a second.
+ *
+ * What the upstream sends is bounded (base/sse.c): a line or an event past its limit (per event
+ * type: a dump may be large, a heartbeat never is) is a protocol error. A connection that ends
+ * because of what the upstream sent (an entry that cannot be applied, a dump that is refused, a
+ * protocol error) makes the next attempt wait longer each time the follower is still at the same
+ * position (up to FAILURE_BACKOFF_CAP_MS), so a poisoned entry never turns into a reconnect every
+ * 100 ms (nor, for a reset, into a full dump built upstream every 100 ms); /ready and the metrics
+ * say why the replica is stuck.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,12 +31,19 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/sse.h"
 #include "sync/sync_int.h"
 
 #define CONNECT_TIMEOUT_MS 2000
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 1000
 #define ERRBODY_MAX 512
+/* after failures caused by what the upstream sent: 100 ms doubling per failure at the same
+ * position, up to 30 s */
+#define FAILURE_BACKOFF_CAP_MS 30000
+/* stream bounds (the limits of txn and reset events are in ef_sync_config) */
+#define SSE_MAX_LINE 4096                 /* comments, ids, event names */
+#define SSE_MAX_SMALL_EVENT (64u << 10)   /* heartbeats and event types this version skips */
 
 struct ef_follower {
     ef_sync *s;
@@ -43,10 +58,16 @@ struct ef_follower {
     CURL *curl;
     long status;
     uint64_t local;  /* the local store's seq */
-    ef_buf line;     /* a partial SSE line */
-    ef_buf data;     /* the data of the event being read */
-    char event[16];
+    ef_sse sse;      /* the stream reader (bounded) */
+    ef_sse_limit limits[2];
+    ef_buf data;     /* the data of the event being read (filled by sse) */
     bool failed;     /* dispatch failed: abort the transfer */
+    bool content_failure; /* it failed because of what the upstream sent (not the network) */
+    bool protocol_error;  /* ... because the stream broke the protocol (a bound) */
+    uint64_t fail_seq;    /* the entry (or dump) that failed, when known */
+    /* repeated content failures (follower thread only) */
+    unsigned strikes;     /* consecutive ones at the same local position */
+    uint64_t strike_local; /* that position */
     bool got_event;  /* this connection delivered at least one event */
     int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
     char why[300];   /* why the connection was abandoned */
@@ -88,6 +109,8 @@ static void applied_now(ef_follower *f, uint64_t seq, bool dump)
     else
         s->st.applied++;
     if (seq >= s->st.upstream_head) s->st.synced_at_ns = now;
+    s->st.stuck[0] = '\0'; /* progress: whatever failed before is behind us */
+    s->st.apply_backoff_ms = 0;
     ef_sync_status_changed_locked(s);
     pthread_mutex_unlock(&s->mu);
     ef_feed_kick(s->feed); /* chained replicas see it next */
@@ -97,6 +120,7 @@ static void fail(ef_follower *f, const char *fmt, const char *detail)
 {
     snprintf(f->why, sizeof(f->why), fmt, detail);
     f->failed = true;
+    f->content_failure = true;
 }
 
 static void on_txn(ef_follower *f)
@@ -194,6 +218,8 @@ static void on_heartbeat(ef_follower *f)
     if (f->local >= s->st.upstream_head) {
         s->st.synced_at_ns = now;
         s->st.has_state = true;
+        s->st.stuck[0] = '\0'; /* in sync: nothing is left that failed */
+        s->st.apply_backoff_ms = 0;
     }
     ef_sync_status_changed_locked(s);
     pthread_mutex_unlock(&s->mu);
@@ -205,43 +231,22 @@ static void on_heartbeat(ef_follower *f)
     }
 }
 
-static void dispatch(ef_follower *f)
+/* A complete event from the stream reader; returns nonzero to stop reading. */
+static int on_event(void *ud, const char *event, ef_sse *p)
 {
-    if (f->event[0] || f->data.len) {
-        f->got_event = true;
-        if (!ef_buf_ok(&f->data))
-            fail(f, "%s", "out of memory reading an event");
-        else if (!strcmp(f->event, "txn"))
-            on_txn(f);
-        else if (!strcmp(f->event, "reset"))
-            on_reset(f);
-        else if (!strcmp(f->event, "heartbeat"))
-            on_heartbeat(f);
-        /* unknown events are skipped: a newer upstream may send more kinds */
-    }
-    f->event[0] = '\0';
-    ef_buf_clear(&f->data);
-}
-
-static void on_line(ef_follower *f, const char *l, size_t n)
-{
-    if (n && l[n - 1] == '\r') n--;
-    if (n == 0) {
-        dispatch(f);
-        return;
-    }
-    if (l[0] == ':') return; /* comment */
-    const char *colon = memchr(l, ':', n);
-    size_t fl = colon ? (size_t)(colon - l) : n;
-    const char *v = colon ? colon + 1 : l + n;
-    size_t vn = (size_t)(l + n - v);
-    if (vn && *v == ' ') v++, vn--;
-    if (fl == 5 && !memcmp(l, "event", 5)) {
-        snprintf(f->event, sizeof(f->event), "%.*s", (int)vn, v);
-    } else if (fl == 4 && !memcmp(l, "data", 4)) {
-        if (f->data.len) ef_buf_putc(&f->data, '\n');
-        ef_buf_append(&f->data, v, vn);
-    }
+    (void)p;
+    ef_follower *f = ud;
+    f->got_event = true;
+    bool txn = !strcmp(event, "txn"), reset = !strcmp(event, "reset");
+    if (txn || reset) f->fail_seq = parse_seq_field(f->data.data, f->data.len);
+    if (txn)
+        on_txn(f);
+    else if (reset)
+        on_reset(f);
+    else if (!strcmp(event, "heartbeat"))
+        on_heartbeat(f);
+    /* unknown events are skipped: a newer upstream may send more kinds */
+    return f->failed;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -255,21 +260,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
         ef_buf_append(&f->errbody, p, n < room ? n : room);
         return n;
     }
-    const char *end = p + n;
-    while (p < end && !f->failed) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) {
-            ef_buf_append(&f->line, p, (size_t)(end - p));
-            break;
-        }
-        if (f->line.len) {
-            ef_buf_append(&f->line, p, (size_t)(nl - p));
-            on_line(f, f->line.data, f->line.len);
-            ef_buf_clear(&f->line);
-        } else {
-            on_line(f, p, (size_t)(nl - p));
-        }
-        p += (nl - p) + 1;
+    int rc = ef_sse_feed(&f->sse, p, n);
+    if (rc < 0 && !f->failed) {
+        fail(f, "protocol error from upstream: %s", f->sse.why);
+        f->protocol_error = true;
     }
     return f->failed ? 0 : n;
 }
@@ -339,12 +333,13 @@ static void follow_once(ef_follower *f)
     f->curl = c;
     f->status = 0;
     f->failed = false;
+    f->content_failure = false;
+    f->protocol_error = false;
+    f->fail_seq = 0;
     f->got_event = false;
     f->why[0] = '\0';
-    f->event[0] = '\0';
     f->last_byte_ns = ef_clock_mono_ns();
-    ef_buf_clear(&f->line);
-    ef_buf_clear(&f->data);
+    ef_sse_reset(&f->sse);
     ef_buf_clear(&f->errbody);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -384,21 +379,49 @@ static void *follower_main(void *arg)
     while (!stopping(f)) {
         follow_once(f);
         if (stopping(f)) break;
+        unsigned delay;
+        if (f->content_failure) {
+            /* the upstream sent something this node cannot use: retrying at once would fail the
+             * same way, so wait longer each time while the position stays the same */
+            f->strikes = f->strikes && f->strike_local == f->local ? f->strikes + 1 : 1;
+            f->strike_local = f->local;
+            unsigned shift = f->strikes - 1 < 10 ? f->strikes - 1 : 10;
+            unsigned cap = BACKOFF_BASE_MS << shift;
+            if (cap > FAILURE_BACKOFF_CAP_MS) cap = FAILURE_BACKOFF_CAP_MS;
+            delay = cap / 2 + (unsigned)(rand_r(&f->rng) % (cap / 2 + 1));
+        } else {
+            if (f->got_event) attempt = 0; /* the link worked: start the backoff over */
+            unsigned cap = BACKOFF_BASE_MS << (attempt < 4 ? attempt : 4);
+            if (cap > BACKOFF_CAP_MS) cap = BACKOFF_CAP_MS;
+            delay = cap / 2 + (unsigned)(rand_r(&f->rng) % (cap / 2 + 1)); /* jitter */
+            attempt++;
+        }
         pthread_mutex_lock(&s->mu);
         bool was = s->st.connected;
         s->st.connected = false;
         s->st.reconnects++;
+        if (f->content_failure) {
+            if (f->protocol_error)
+                s->st.protocol_errors++;
+            else
+                s->st.apply_failures++;
+            s->st.apply_backoff_ms = delay;
+            snprintf(s->st.stuck, sizeof(s->st.stuck),
+                     "cannot use what the upstream sent at seq %" PRIu64 " (%u failed attempt%s, next in %u ms): %s",
+                     f->fail_seq ? f->fail_seq : f->local + 1, f->strikes, f->strikes == 1 ? "" : "s",
+                     delay, f->why);
+        }
         ef_sync_status_changed_locked(s);
         pthread_mutex_unlock(&s->mu);
-        if (f->got_event) attempt = 0; /* the link worked: start the backoff over */
-        unsigned cap = BACKOFF_BASE_MS << (attempt < 4 ? attempt : 4);
-        if (cap > BACKOFF_CAP_MS) cap = BACKOFF_CAP_MS;
-        unsigned delay = cap / 2 + (unsigned)(rand_r(&f->rng) % (cap / 2 + 1)); /* jitter */
-        attempt++;
         char d[16];
         snprintf(d, sizeof(d), "%ums", delay);
-        ef_log(was || attempt == 1 ? EF_LOG_WARN : EF_LOG_DEBUG, "upstream stream lost; retrying",
-               "upstream", s->upstream, "error", f->why, "retry_in", d, NULL);
+        if (f->content_failure)
+            ef_log(EF_LOG_ERROR, "cannot use what the upstream sent; backing off", "upstream",
+                   s->upstream, "error", f->why, "failures", f->strikes == 1 ? "1" : "repeated",
+                   "retry_in", d, NULL);
+        else
+            ef_log(was || attempt == 1 ? EF_LOG_WARN : EF_LOG_DEBUG, "upstream stream lost; retrying",
+                   "upstream", s->upstream, "error", f->why, "retry_in", d, NULL);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += delay / 1000;
@@ -431,8 +454,15 @@ ef_follower *ef_follower_new(ef_sync *s)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&f->cv, &ca);
     pthread_condattr_destroy(&ca);
-    ef_buf_init(&f->line);
     ef_buf_init(&f->data);
+    /* a dump is the whole database in one event; an entry one transaction (an import can be
+     * large); anything else is small */
+    size_t max = s->cfg.max_event_bytes;
+    f->limits[0] = (ef_sse_limit){"txn", max ? max : EF_SYNC_MAX_ENTRY_DEFAULT};
+    f->limits[1] = (ef_sse_limit){"reset", max ? max : EF_SYNC_MAX_DUMP_DEFAULT};
+    ef_sse_config sc = {.limits = f->limits, .nlimits = 2, .default_max_data = SSE_MAX_SMALL_EVENT,
+                        .max_line = SSE_MAX_LINE, .on_event = on_event, .ud = f};
+    ef_sse_init(&f->sse, &f->data, &sc);
     ef_buf_init(&f->errbody);
     return f;
 }
@@ -469,7 +499,6 @@ void ef_follower_free(ef_follower *f)
 {
     if (!f) return;
     ef_follower_stop(f);
-    ef_buf_free(&f->line);
     ef_buf_free(&f->data);
     ef_buf_free(&f->errbody);
     pthread_cond_destroy(&f->cv);
