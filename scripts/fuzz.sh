@@ -8,17 +8,19 @@ secs=${FUZZ_SECONDS:-60}
 out=build-fuzz
 mkdir -p "$out/crashes"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -DEF_VERSION=\"fuzz\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Iinclude $(pkg-config --cflags liburcu-bp yaml-0.1)"
-libs="$(pkg-config --libs zlib liburcu-bp yaml-0.1) -lm -lpthread"
+libs="$(pkg-config --libs zlib liburcu-bp yaml-0.1 libcurl) -lm -lpthread"
 base="src/base/arena.c src/base/json.c src/base/buf.c src/base/clock.c src/base/file.c src/base/sha256.c src/base/cnum.c"
 eval="src/eval/rfc3339.c src/eval/constraint.c src/eval/compile.c src/eval/evaluate.c"
 decl="src/store/decl_read.c src/store/decl_write.c"
+hrana="src/store/hrana.c src/store/store_err.c src/base/log.c"
 declare -A srcs=(
   [fuzz_json]="$base $eval"
   [fuzz_eval_request]="$base $eval src/api/eval_json.c"
   [fuzz_decl]="$base $eval $decl"
+  [fuzz_hrana]="$base $hrana"
 )
-declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl)
-for t in fuzz_json fuzz_eval_request fuzz_decl; do
+declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl [fuzz_hrana]=hrana)
+for t in fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana; do
   echo "==> $t (${secs}s)"
   # shellcheck disable=SC2086
   clang $flags tests/fuzz/$t.c ${srcs[$t]} -o "$out/$t" $libs
