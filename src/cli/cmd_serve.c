@@ -322,7 +322,7 @@ out:
     ef_registry_free(node.registry);
     ef_metrics_free(node.metrics);
     ef_serve_config_free(&cfg);
-    if (status == 0) ef_log(EF_LOG_INFO, "stopped", NULL);
+    if (status == 0 && !routes_only) ef_log(EF_LOG_INFO, "stopped", NULL);
     return status;
 }
 
