@@ -55,6 +55,7 @@ typedef enum ef_error {
     EF_EIO = -14,           /* a file could not be read or written */
     EF_ETIMEDOUT = -15,     /* ef_client_wait gave up */
     EF_ETHREAD = -16,       /* the background thread could not be started */
+    EF_EPROTOCOL = -17,     /* the node's change stream broke the protocol (an event past its limit) */
 } ef_error;
 
 /* A static, human-readable description of an error code (never NULL). */

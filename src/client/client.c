@@ -54,6 +54,7 @@ const char *ef_strerror(int err)
     case EF_EIO: return "I/O error";
     case EF_ETIMEDOUT: return "timed out";
     case EF_ETHREAD: return "cannot start the background thread";
+    case EF_EPROTOCOL: return "the node's change stream broke the protocol (a line or event past its limit)";
     default: return "unknown error";
     }
 }

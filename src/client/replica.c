@@ -12,6 +12,11 @@
  * It must never touch the evaluation path except through ef_client_apply (registry publication),
  * never block close for longer than one wake-up (curl_multi_wakeup), and never let a transfer run
  * without a timeout: fetches have a total timeout, the stream a low-speed limit of three heartbeats.
+ * Nothing the node sends is held without a bound: a snapshot is at most MAX_BODY, a stream line or
+ * event at most STREAM_MAX_LINE / STREAM_MAX_EVENT (base/sse.c); past them the transfer is a
+ * failure (EF_EPROTOCOL for the stream). A stream that fails that way, or a snapshot that does not
+ * compile, is retried with the same exponential backoff as an unreachable node: receiving bytes
+ * is not enough to count as working again.
  *
  * libcurl's process-wide initialisation is the one piece of shared state: curl_global_init runs
  * exactly once, through pthread_once, the first time any client is opened.
@@ -27,9 +32,12 @@
 #include "base/clock.h"
 #include "base/cnum.h"
 #include "base/json.h"
+#include "base/sse.h"
 #include "client/client_int.h"
 
 #define MAX_BODY ((size_t)256 << 20)
+#define STREAM_MAX_LINE 4096            /* comments (heartbeats), ids, event names */
+#define STREAM_MAX_EVENT (64u << 10)    /* a `change` event is a version and an ETag */
 #define HEARTBEAT_LIMIT_S 15      /* the node sends a heartbeat every 5 s */
 #define STREAM_MISSING_RETRY_MS 60000
 #define BACKOFF_BASE_MS 100
@@ -55,11 +63,12 @@ struct ef_replica {
     char *snapshot_url, *stream_url, *auth;
     bool need_fetch;
     bool stream_up;      /* the current stream delivered data */
+    bool stream_bad;     /* the current stream broke the protocol (a bound) */
     bool stream_missing; /* the node has no stream route: poll */
     int64_t next_poll;
     uint64_t rng;
-    char event[32];      /* SSE: the current event's name */
-    ef_buf data;         /* SSE: the current event's data */
+    ef_sse sse;          /* the stream reader (bounded) */
+    ef_buf data;         /* SSE: the current event's data (filled by sse) */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -146,13 +155,14 @@ static size_t on_fetch_body(char *p, size_t size, size_t n, void *ud)
 }
 
 /* A complete SSE event: a change whose version or ETag differs from ours asks for a fetch. */
-static void on_event(ef_replica *r)
+static int on_event(void *ud, const char *event, ef_sse *p)
 {
-    if (strcmp(r->event, "change") != 0) return;
+    ef_replica *r = ud;
+    if (strcmp(event, "change") != 0) return 0;
     ef_arena a;
     ef_arena_init(&a, 1024);
     ef_json_error je;
-    const ef_json *v = ef_json_parse(r->data.data ? r->data.data : "", r->data.len, &a, NULL, &je);
+    const ef_json *v = ef_json_parse(p->data->data, p->data->len, &a, NULL, &je);
     const ef_json *ver = v ? ef_json_get(v, "version") : NULL;
     const ef_json *etag = v ? ef_json_get(v, "etag") : NULL;
     ef_client *c = r->c;
@@ -163,51 +173,17 @@ static void on_event(ef_replica *r)
                 ef_bytes_eq(etag->str, ef_bytes_of(c->etag));
     ef_arena_free(&a);
     if (!same) r->need_fetch = true;
-}
-
-static void on_line(ef_replica *r, const char *p, size_t n)
-{
-    if (n == 0) {
-        on_event(r);
-        r->event[0] = '\0';
-        ef_buf_clear(&r->data);
-        return;
-    }
-    if (p[0] == ':') return; /* a comment: the heartbeat; liveness is handled by the caller */
-    const char *colon = memchr(p, ':', n);
-    size_t fl = colon ? (size_t)(colon - p) : n;
-    const char *val = colon ? colon + 1 : p + n;
-    size_t vl = colon ? n - fl - 1 : 0;
-    if (vl && *val == ' ') val++, vl--;
-    if (fl == 5 && memcmp(p, "event", 5) == 0) {
-        size_t k = vl < sizeof(r->event) - 1 ? vl : sizeof(r->event) - 1;
-        memcpy(r->event, val, k);
-        r->event[k] = '\0';
-    } else if (fl == 4 && memcmp(p, "data", 4) == 0) {
-        if (r->data.len) ef_buf_putc(&r->data, '\n');
-        ef_buf_append(&r->data, val, vl);
-    }
+    return 0;
 }
 
 static size_t on_stream_body(char *p, size_t size, size_t n, void *ud)
 {
     ef_replica *r = ud;
     size_t len = size * n;
-    xfer *x = &r->stream;
-    if (x->body.len + len > (1u << 20)) return 0; /* no event is this long: abort */
-    ef_buf_append(&x->body, p, len);
-    if (!ef_buf_ok(&x->body)) return 0;
-    size_t start = 0;
-    for (size_t i = 0; i < x->body.len; i++)
-        if (x->body.data[i] == '\n') {
-            size_t e = i;
-            if (e > start && x->body.data[e - 1] == '\r') e--;
-            on_line(r, x->body.data + start, e - start);
-            start = i + 1;
-        }
-    memmove(x->body.data, x->body.data + start, x->body.len - start);
-    x->body.len -= start;
-    if (!r->stream_up) x->failures = 0;
+    if (ef_sse_feed(&r->sse, p, len) < 0) {
+        r->stream_bad = true; /* a line or event past its bound: abort, back off */
+        return 0;
+    }
     r->stream_up = true;
     /* live stream: nothing changed that we have not been told about */
     if (!r->need_fetch && !r->fetch.active) confirm(r);
@@ -279,8 +255,8 @@ static void start_stream(ef_replica *r)
     curl_slist_free_all(x->hdrs);
     x->hdrs = headers(r, NULL, true);
     ef_buf_clear(&x->body);
-    r->event[0] = '\0';
-    ef_buf_clear(&r->data);
+    ef_sse_reset(&r->sse);
+    r->stream_bad = false;
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
     if (!x->hdrs || curl_multi_add_handle(r->multi, x->easy) != CURLM_OK) {
         x->failures++;
@@ -331,6 +307,16 @@ static void stream_done(ef_replica *r, CURLcode res)
     xfer *x = &r->stream;
     long code = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    /* a stream that worked (read at least one whole line, broke no bound) starts the backoff
+     * over; one that broke a bound keeps counting, however much it delivered before */
+    if (r->stream_bad) {
+        x->failures++;
+        x->retry_at = now_ns() + backoff(r, x->failures);
+        r->stream_up = false;
+        set_status(r, false, EF_EPROTOCOL);
+        return;
+    }
+    if (r->sse.lines > 0) x->failures = 0;
     r->stream_up = false;
     if (code == 404 || code == 405 || code == 501) {
         /* an older node or a Flipt server: poll, and look again now and then (it may upgrade) */
@@ -365,6 +351,9 @@ int ef_replica_new(ef_client *c, ef_replica **out)
     if (!r) return EF_ENOMEM;
     r->c = c;
     ef_buf_init(&r->data);
+    ef_sse_config sc = {.default_max_data = STREAM_MAX_EVENT, .max_line = STREAM_MAX_LINE,
+                        .on_event = on_event, .ud = r};
+    ef_sse_init(&r->sse, &r->data, &sc);
     *out = r;
     r->rng = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
     if (!r->rng) r->rng = 1;

@@ -5,6 +5,9 @@
 #   test_client_fallback  a node without the stream (404): polling with ETags, 304s
 #   client_parity       the library's answers equal the server's /evaluate/v1 on a generated
 #                       corpus (node + tests/compat/gen.mjs; client_eval is its helper)
+#   test_client_locale  the same answers under de_DE.UTF-8 as under C (fails if it is missing)
+#   test_client_stream_bounds  a stream that never ends a line or an event, a snapshot that does
+#                       not compile: bounded, EF_EPROTOCOL, exponential backoff
 enable_testing()
 
 function(ef_client_test_env name)
@@ -50,3 +53,10 @@ add_executable(test_client_locale ${CMAKE_CURRENT_LIST_DIR}/test_client_locale.c
 target_link_libraries(test_client_locale PRIVATE edgeflag_static)
 add_test(NAME test_client_locale COMMAND test_client_locale)
 ef_client_test_env(test_client_locale)
+
+# Item 7 of issue 19: a node whose stream never ends a line or an event, or whose snapshot does
+# not compile: bounded, EF_EPROTOCOL, exponential backoff (a fake node on threads of the test).
+add_executable(test_client_stream_bounds ${CMAKE_CURRENT_LIST_DIR}/test_client_stream_bounds.c)
+target_link_libraries(test_client_stream_bounds PRIVATE edgeflag_static Threads::Threads)
+add_test(NAME test_client_stream_bounds COMMAND test_client_stream_bounds)
+ef_client_test_env(test_client_stream_bounds)

@@ -1,0 +1,212 @@
+/*
+ * test_client_stream_bounds.c - libedgeflag against a node whose change stream misbehaves
+ * (issue 19, item 7). The node is a fake HTTP/1.1 server on threads of this test, serving a valid
+ * snapshot and, on the stream route, one of:
+ *   endless-line   a heartbeat comment, then a comment line that never ends;
+ *   endless-event  a `change` event whose data lines never end;
+ *   bad-doc        (stream: change events every 20 ms) a snapshot that does not compile.
+ * The client must drop such a stream at its bound (EF_EPROTOCOL), keep evaluating the state it
+ * has, and back off exponentially: a stream that delivered a heartbeat before breaking the
+ * protocol does not count as working. The old client took any bytes as "working" and reconnected
+ * every 50-100 ms, and held an endless event in memory without limit.
+ *
+ * Every check needs the client to have evaluated the fake node's state first, so the test never
+ * passes by doing nothing.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "edgeflag.h"
+#include "helper.h"
+
+static const char DOC[] =
+    "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+    "{\"key\":\"b\",\"name\":\"b\",\"enabled\":true,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[]}]}";
+static const char BAD_DOC[] = "{\"namespace\":{\"key\":\"default\"},\"flags\":[{\"key\":7}]}";
+
+#define CONN_CAP ((size_t)64 << 20) /* the fake stops pouring into one connection past this */
+
+typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE } mode;
+
+typedef struct fake {
+    int fd;
+    uint16_t port;
+    mode m;
+    int stop;             /* atomic */
+    int streams;          /* atomic: stream requests */
+    int snapshots;        /* atomic: snapshot requests */
+    size_t max_sent;      /* atomic: most bytes sent into one stream */
+    int threads;          /* atomic: connection threads running */
+} fake;
+
+typedef struct conn {
+    fake *f;
+    int fd;
+} conn;
+
+static bool send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static void serve_stream(fake *f, int c)
+{
+    __atomic_fetch_add(&f->streams, 1, __ATOMIC_RELAXED);
+    const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                        "Connection: close\r\n\r\n: heartbeat\n\n";
+    if (!send_all(c, head, sizeof(head) - 1)) return;
+    static char chunk[16384];
+    size_t sent = 0;
+    if (f->m == ENDLESS_LINE) {
+        memset(chunk, 'x', sizeof(chunk));
+        chunk[0] = ':';
+        if (!send_all(c, chunk, sizeof(chunk))) return;
+        chunk[0] = 'x';
+    } else if (f->m == ENDLESS_EVENT) {
+        if (!send_all(c, "event: change\n", 14)) return;
+        for (size_t i = 0; i + 16 <= sizeof(chunk); i += 16) memcpy(chunk + i, "data: 123456789\n", 16);
+    }
+    for (int i = 0; !__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) && sent < CONN_CAP; i++) {
+        if (f->m == BAD_DOC_MODE) {
+            char ev[96];
+            int n = snprintf(ev, sizeof(ev), "event: change\ndata: {\"version\":%d,\"etag\":\"x%d\"}\n\n",
+                             i + 10, i);
+            if (!send_all(c, ev, (size_t)n)) break;
+            sleep_ms(20);
+            continue;
+        }
+        if (!send_all(c, chunk, sizeof(chunk))) break;
+        sent += sizeof(chunk);
+    }
+    size_t cur = __atomic_load_n(&f->max_sent, __ATOMIC_RELAXED);
+    while (sent > cur && !__atomic_compare_exchange_n(&f->max_sent, &cur, sent, false,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+static void *conn_main(void *arg)
+{
+    conn *k = arg;
+    fake *f = k->f;
+    int c = k->fd;
+    free(k);
+    struct timeval tv = {2, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    char req[4096];
+    size_t n = 0;
+    while (n < sizeof(req) - 1 && !memmem(req, n, "\r\n\r\n", 4)) {
+        ssize_t r = recv(c, req + n, sizeof(req) - 1 - n, 0);
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    req[n] = '\0';
+    if (strstr(req, "GET /edgeflag/v1/namespaces/default/stream ") == req) {
+        serve_stream(f, c);
+    } else if (strstr(req, "GET /internal/v1/evaluation/snapshot/namespace/default ") == req) {
+        int k2 = __atomic_fetch_add(&f->snapshots, 1, __ATOMIC_RELAXED);
+        /* bad-doc: the first answer is good (the client gets a state), every later one is not */
+        const char *doc = f->m == BAD_DOC_MODE && k2 > 0 ? BAD_DOC : DOC;
+        char resp[1024];
+        int len = snprintf(resp, sizeof(resp),
+                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"e%d\"\r\n"
+                           "X-Edgeflag-Version: %d\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                           doc == DOC ? 5 : 6 + k2, doc == DOC ? 5 : 6 + k2, strlen(doc), doc);
+        (void)!send_all(c, resp, (size_t)len);
+    }
+    close(c);
+    __atomic_fetch_sub(&f->threads, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    fake *f = arg;
+    while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) continue;
+        conn *k = malloc(sizeof(*k));
+        CHECK(k);
+        k->f = f;
+        k->fd = c;
+        pthread_t t;
+        __atomic_fetch_add(&f->threads, 1, __ATOMIC_ACQUIRE);
+        CHECK(pthread_create(&t, NULL, conn_main, k) == 0);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static void run(mode m, const char *name)
+{
+    fake f = {.m = m};
+    f.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(f.fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(f.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    socklen_t al = sizeof(a);
+    CHECK(getsockname(f.fd, (struct sockaddr *)&a, &al) == 0);
+    CHECK(listen(f.fd, 64) == 0);
+    struct timeval tv = {0, 100000}; /* accept() wakes up now and then to see the stop flag */
+    setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, accept_main, &f) == 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+
+    /* while the stream is down the client polls the snapshot: once a second here */
+    ef_client_options o = {.url = url, .poll_interval_ms = 1000, .timeout_ms = 2000};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    CHECK_EQ_INT(ef_client_wait(c, 5, 5000), EF_OK);
+    int64_t start = ef_clock_mono_ns();
+    /* about 3 s in which the client keeps evaluating its state */
+    while (ef_clock_mono_ns() - start < 3000000000LL) {
+        ef_result r;
+        CHECK_EQ_INT(ef_client_boolean(c, "b", "u", NULL, 0, &r), EF_OK);
+        CHECK(r.enabled);
+        ef_result_release(&r);
+        sleep_ms(50);
+    }
+    ef_status st;
+    ef_client_status(c, &st);
+    ef_client_close(c);
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    close(f.fd);
+    while (__atomic_load_n(&f.threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+
+    int streams = __atomic_load_n(&f.streams, __ATOMIC_RELAXED);
+    int snaps = __atomic_load_n(&f.snapshots, __ATOMIC_RELAXED);
+    size_t most = __atomic_load_n(&f.max_sent, __ATOMIC_RELAXED);
+    printf("%s: %d stream requests, %d snapshot requests in 3 s, at most %zu KiB into one stream, "
+           "last error %s\n", name, streams, snaps, most >> 10, ef_strerror(st.last_error));
+    CHECK_EQ_INT(st.version, 5); /* the good state is kept */
+    if (m == BAD_DOC_MODE) {
+        /* 100 ms doubling up to 30 s: at most 7 tries in 3 s; every 20 ms change would be ~150 */
+        CHECK(snaps >= 3 && snaps <= 8);
+        CHECK_EQ_INT(st.last_error, EF_EDOCUMENT);
+    } else {
+        CHECK(streams >= 2 && streams <= 7);
+        CHECK_EQ_INT(st.last_error, EF_EPROTOCOL);
+        /* the client stopped reading at its bound: what was sent is that plus socket buffers */
+        CHECK(most < ((size_t)16 << 20));
+    }
+}
+
+int main(void)
+{
+    run(ENDLESS_LINE, "endless line");
+    run(ENDLESS_EVENT, "endless event");
+    run(BAD_DOC_MODE, "bad document");
+    printf("test_client_stream_bounds: ok\n");
+    return 0;
+}
