@@ -252,6 +252,7 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     for (feed_sub *sub = head; sub; sub = sub->next) {
         if (sub->checked) continue;
         sub->checked = true;
+        if (sub->bootstrap) continue; /* since=0: a dump anyway, nothing to warn about */
         const char *why = NULL;
         if (sub->history[0] && id.history[0] && strcmp(sub->history, id.history) != 0)
             why = "downstream is on another history: sending a full dump";

@@ -180,7 +180,8 @@ static void on_reset(ef_follower *f)
     ef_store_err err;
     if (ef_store_get_identity(f->s->node->store, &id, &err) != 0)
         { fail(f, "cannot read the local history: %s", err.message); return; }
-    bool other_history = hist[0] && id.history[0] && strcmp(hist, id.history) != 0;
+    /* a replica that holds nothing yet (seq 0) has nothing to lose: a plain bootstrap */
+    bool other_history = f->local > 0 && hist[0] && id.history[0] && strcmp(hist, id.history) != 0;
     if (ef_store_load_dump(f->s->node->store, f->data.data, f->data.len, &err) != 0)
         { fail(f, "loading the upstream's dump failed: %s", err.message); return; }
     char sq[24], was[24];
