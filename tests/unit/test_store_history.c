@@ -197,6 +197,11 @@ static void test_second_writer_refused(void **state)
     ef_store *reader = ef_sqlite_open(t->path, &ro, &err);
     assert_non_null(reader);
     ef_store_close(reader);
+    /* a libSQL node whose local cache is that file is refused the same way, before it talks to
+     * its server (two nodes started in one directory used to share the default cache file) */
+    ef_store_open_opts lo = {.cache_path = t->path, .timeout_ms = 200};
+    assert_null(ef_store_open("http://127.0.0.1:9/", &lo, &err));
+    if (!strstr(err.message, "is in use by another process")) fail_msg("libsql: \"%s\"", err.message);
     /* once the holder is gone the file opens again */
     ef_store_close(t->s);
     t->s = ef_sqlite_open(t->path, &o, &err);
