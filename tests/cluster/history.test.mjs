@@ -8,6 +8,8 @@
 //  - the same, but the restored primary took more writes than the replica was ahead before the
 //    replica came back: the entry at the replica's position differs (fingerprint), so it still
 //    gets a dump.
+// And item 8 through the API: a rule or rollout over more than 256 segments is a 400 before the
+// commit, changes nothing, and later writes to the namespace still reach evaluation.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -143,4 +145,34 @@ test('a restored primary that took other writes past the replica\'s position: th
   await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r', 10000);
   assert.match(primary.stderr, /downstream holds another entry at its position/);
   assert.deepEqual(await exportState(replica), await exportState(primary));
+});
+
+test('a rule or rollout with more than 256 segments is refused before the commit; the namespace keeps working', { timeout: 30000 }, async () => {
+  const dir = tmpdir('ef-segs-');
+  const yml = path.join(dir, 'segs.yml');
+  let y = 'version: "1.2"\nnamespace: default\nflags:\n- key: big\n  name: big\n  type: VARIANT_FLAG_TYPE\n  enabled: true\n- key: bool\n  name: bool\n  type: BOOLEAN_FLAG_TYPE\n  enabled: true\nsegments:\n';
+  for (let i = 0; i < 257; i++) y += `- key: s${i}\n  name: s${i}\n  match_type: ANY_MATCH_TYPE\n`;
+  fs.writeFileSync(yml, y);
+  const imp = spawnSync(edgeflagBin, ['import', '--db', path.join(dir, 'edgeflag.db'), yml], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(imp.status, 0, imp.stderr);
+  const [n] = track(node('segs', { dir }));
+  await n.start();
+  const before = await exportState(n);
+  const v0 = await version(n);
+  const keys = Array.from({ length: 257 }, (_, i) => `s${i}`);
+  let r = await call(n.url, 'POST', '/api/v1/namespaces/default/flags/big/rules', { segmentKeys: keys, segmentOperator: 'AND_SEGMENT_OPERATOR', rank: 1 });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.message, /at most 256 distinct segments, got 257/);
+  r = await call(n.url, 'POST', '/api/v1/namespaces/default/flags/bool/rollouts', { rank: 1, segment: { segmentKeys: keys, segmentOperator: 'AND_SEGMENT_OPERATOR', value: true } });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.message, /at most 256 distinct segments, got 257/);
+  assert.equal(await version(n), v0);
+  assert.deepEqual(await exportState(n), before);
+  // exactly 256 is fine, and so is everything after it
+  r = await call(n.url, 'POST', '/api/v1/namespaces/default/flags/big/rules', { segmentKeys: keys.slice(0, 256), segmentOperator: 'AND_SEGMENT_OPERATOR', rank: 1 });
+  assert.equal(r.status, 200, r.text);
+  await createFlag(n, 'later');
+  r = await call(n.url, 'POST', '/evaluate/v1/boolean', { namespaceKey: 'default', flagKey: 'later', entityId: 'e1', context: {} });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.enabled, true);
 });
