@@ -221,6 +221,9 @@ static int remote_migrate(lq *q, ef_store_err *err)
  * request for everything), a few times at most. */
 
 #define LQ_DUMP_PAGE_ROWS 500 /* default rows per table per request */
+/* seq and versions count writes; past 2^53 a value from the remote is not one (and a dump reader
+ * holding numbers as doubles could not take it exactly) */
+#define LQ_MAX_COUNTER ((int64_t)1 << 53)
 #define LQ_DUMP_TRIES 8       /* dumps started again because the remote moved, at most */
 
 typedef struct dump_src {
@@ -275,7 +278,7 @@ static long dump_src_add(lq *q, dump_src *src, bool versions, const ef_json *sr,
             ef_hrana_value k, ver;
             if (ef_hrana_value_get(cell, a, &k) || k.type != EF_HRANA_TEXT || !cell->next ||
                 ef_hrana_value_get(cell->next, a, &ver) || ver.type != EF_HRANA_INTEGER ||
-                ver.i < 0)
+                ver.i < 0 || ver.i > LQ_MAX_COUNTER)
                 return ef_store_fail(err, EF_STORE_UNAVAILABLE,
                                      "libsql %s: unreadable ns_versions row", q->where);
             if (src->count++) ef_buf_putc(&src->rows, ',');
@@ -327,7 +330,7 @@ static int dump_round(lq *q, dump_src *srcs, size_t nsrc, int64_t limit, int64_t
     if (ef_hrana_result(res, 0, &batch, err)) return -1;
     if (ef_hrana_step_result(batch, first, &sr, NULL, 0, err) ||
         ef_hrana_value_get(ef_hrana_cell(sr, 0, 0), a, &v) || v.type != EF_HRANA_INTEGER ||
-        v.i < 0)
+        v.i < 0 || v.i > LQ_MAX_COUNTER)
         return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: no readable remote seq",
                              q->where);
     *seq = v.i;
