@@ -34,7 +34,8 @@ struct ef_hrana {
     int version;    /* 0 unknown, 2 or 3 */
     int timeout_ms;
     uint64_t requests;
-    bool too_large;      /* the last answer passed EF_HRANA_MAX_ANSWER and was cut */
+    size_t max_answer;   /* bytes; a longer answer is cut */
+    bool too_large;      /* the last answer passed max_answer and was cut */
     bool warned_base;    /* a foreign base_url was refused once already (logged once) */
     ef_buf resp;
 };
@@ -249,7 +250,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 {
     ef_hrana *h = ctx;
     size_t n = size * nmemb;
-    if (h->resp.len + n > EF_HRANA_MAX_ANSWER) { /* a runaway answer is cut, not buffered */
+    if (n > h->max_answer - h->resp.len) { /* a runaway answer is cut, not buffered */
         h->too_large = true;
         return 0;
     }
@@ -275,8 +276,8 @@ static long http_do(ef_hrana *h, const char *url, const char *body, size_t len,
     CURLcode rc = curl_easy_perform(h->curl);
     if (rc != CURLE_OK) {
         if (h->too_large)
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: answer larger than %u bytes",
-                          h->base, (unsigned)EF_HRANA_MAX_ANSWER);
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: answer larger than %zu bytes",
+                          h->base, h->max_answer);
         else if (rc == CURLE_OPERATION_TIMEDOUT)
             ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: no answer within %d ms", h->base,
                     h->timeout_ms);
@@ -313,6 +314,7 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
     pthread_mutex_init(&h->mu, NULL);
     ef_buf_init(&h->resp);
     h->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    h->max_answer = EF_HRANA_MAX_ANSWER;
     size_t n = strlen(base_url);
     while (n && base_url[n - 1] == '/') n--;
     h->base = strndup(base_url, n);
@@ -365,6 +367,13 @@ int ef_hrana_version(ef_hrana *h)
     int v = h->version;
     pthread_mutex_unlock(&h->mu);
     return v;
+}
+
+void ef_hrana_set_max_answer(ef_hrana *h, size_t bytes)
+{
+    pthread_mutex_lock(&h->mu);
+    h->max_answer = bytes ? bytes : EF_HRANA_MAX_ANSWER;
+    pthread_mutex_unlock(&h->mu);
 }
 
 void ef_hrana_stats(ef_hrana *h, uint64_t *requests, uint64_t *connects)

@@ -70,8 +70,10 @@ const char *ef_hrana_cond_ok_not_ok(char *buf, size_t n, int a, int b);
 
 /* ---- sending and reading ---- */
 
-/* The largest answer read; a larger one is cut and fails with EF_HRANA_TOO_LARGE. */
+/* The largest answer read by default; a larger one is cut and fails with EF_HRANA_TOO_LARGE. */
 #define EF_HRANA_MAX_ANSWER (64u << 20)
+/* Another cap for this client (0: EF_HRANA_MAX_ANSWER); tests lower it to exercise paging. */
+void ef_hrana_set_max_answer(ef_hrana *h, size_t bytes);
 #define EF_HRANA_TOO_LARGE (-2)
 
 /* Sends the requests; *results is the response's results array (in a, which must outlive it).

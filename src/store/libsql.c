@@ -471,6 +471,7 @@ static int pull(lq *q, ef_store_err *err)
     pthread_mutex_lock(&q->sync_mu);
     int rc = -1;
     if (!__atomic_load_n(&q->migrated, __ATOMIC_ACQUIRE) && remote_migrate(q, err)) goto out;
+    int64_t limit = LQ_PULL_PAGE; /* halved while the answer would pass the cap */
     for (int page = 0;; page++) {
         uint64_t local, first;
         if (ef_store_seq(q->local, &local, &first, err)) goto out;
@@ -489,12 +490,20 @@ static int pull(lq *q, ef_store_err *err)
         ef_hrana_execute(&r, "SELECT seq, trimmed FROM ef_state WHERE id = 1");
         ef_hrana_execute(&r, "SELECT seq, entry FROM changelog WHERE seq > ? ORDER BY seq LIMIT ?");
         ef_hrana_arg_int(&r, (int64_t)local);
-        ef_hrana_arg_int(&r, LQ_PULL_PAGE);
+        ef_hrana_arg_int(&r, limit);
         const ef_json *res, *st, *log;
         ef_hrana_value seq, trimmed;
-        int step = 0; /* 0: applied a page, 1: up to date, 2: needs a dump, -1: failed */
-        if (ef_hrana_send(q->h, &r, &a, &res, err) || ef_hrana_result(res, 0, &st, err) ||
-            ef_hrana_result(res, 1, &log, err)) {
+        int step = 0; /* 0: applied a page, 1: up to date, 2: needs a dump, -1: failed, 3: again */
+        int sent = ef_hrana_send(q->h, &r, &a, &res, err);
+        if (sent == EF_HRANA_TOO_LARGE) {
+            /* fewer entries; one entry past the cap (a huge import) is skipped by a dump, which
+             * reads rows, not the log */
+            step = limit > 1 ? 3 : 2;
+            limit = limit > 1 ? limit / 2 : 1;
+            ef_log(EF_LOG_INFO, "libsql: change-log page past the answer cap; asking for less",
+                   "server", q->where, "error", err->message, NULL);
+        } else if (sent || ef_hrana_result(res, 0, &st, err) ||
+                   ef_hrana_result(res, 1, &log, err)) {
             step = -1;
         } else if (ef_hrana_value_get(ef_hrana_cell(st, 0, 0), &a, &seq) ||
                    ef_hrana_value_get(ef_hrana_cell(st, 0, 1), &a, &trimmed) ||
@@ -513,9 +522,10 @@ static int pull(lq *q, ef_store_err *err)
         } else if ((uint64_t)trimmed.i > local) {
             step = 2;
         } else {
-            for (size_t i = 0; i < ef_hrana_nrows(log); i++) {
+            for (const ef_json *row = ef_hrana_first_row(log); row; row = row->next) {
                 ef_hrana_value e;
-                if (ef_hrana_value_get(ef_hrana_cell(log, i, 1), &a, &e) || e.type != EF_HRANA_TEXT) {
+                const ef_json *cell = ef_hrana_first_cell(row);
+                if (!cell || ef_hrana_value_get(cell->next, &a, &e) || e.type != EF_HRANA_TEXT) {
                     step = -1;
                     ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: unreadable changelog entry");
                     break;
@@ -531,6 +541,7 @@ static int pull(lq *q, ef_store_err *err)
         ef_arena_free(&a);
         if (step == -1) goto out;
         if (step == 1) break;
+        if (step == 3) continue;
         if (step == 2) {
             rc = load_remote_dump(q, err);
             goto out;
@@ -915,6 +926,7 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     const char *tok = o && o->token && *o->token ? o->token : token;
     q->h = ef_hrana_open(base, tok, o && o->timeout_ms ? (int)o->timeout_ms : 5000, err);
     if (!q->where || !q->h) goto fail;
+    if (o && o->max_answer) ef_hrana_set_max_answer(q->h, o->max_answer);
     cache = o && o->cache_path && *o->cache_path ? strdup(o->cache_path) : default_cache(base);
     if (!cache) {
         ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");

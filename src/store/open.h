@@ -20,6 +20,7 @@ typedef struct ef_store_open_opts {
     unsigned poll_ms;
     unsigned timeout_ms;
     unsigned dump_page_rows; /* libSQL: rows per table per dump request (0: 500; tests lower it) */
+    size_t max_answer;       /* libSQL: the largest answer read (0: 64 MiB; tests lower it) */
     bool reader; /* only reads (export): a SQLite file served by another process may be opened */
 } ef_store_open_opts;
 

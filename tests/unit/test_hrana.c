@@ -6,7 +6,8 @@
  * (issue 19, item 10): integers and floats out of int64's range and times past 2262 refused without
  * undefined behaviour (run in the EF_SANITIZE build, where UBSan aborts on it), a server's base_url
  * followed only on the configured origin (a fake server in a thread), the libSQL store's paged dump
- * (pages far smaller than the database, with and without writes racing it), and the time to walk
+ * (pages far smaller than the database, with and without writes racing it, and under an answer
+ * cap that forces both the dump and the change-log pull to ask for less), and the time to walk
  * 50k rows (printed, not asserted).
  * Run through tests/libsql/with-peer.sh (or with-tursodb.sh), which sets EF_TEST_LIBSQL_URL.
  */
@@ -649,12 +650,14 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static ef_store *open_lq(const char *dir, const char *cache, const char *dbname, unsigned page_rows)
+static ef_store *open_lq(const char *dir, const char *cache, const char *dbname, unsigned page_rows,
+                         size_t max_answer)
 {
     char u[512], path[256];
     snprintf(u, sizeof(u), "%s/dev/%s", url(), dbname);
     snprintf(path, sizeof(path), "%s/%s", dir, cache);
-    ef_store_open_opts o = {.cache_path = path, .poll_ms = 100, .dump_page_rows = page_rows};
+    ef_store_open_opts o = {.cache_path = path, .poll_ms = 100, .dump_page_rows = page_rows,
+                            .max_answer = max_answer};
     ef_store_err err;
     ef_store *s = ef_store_open(u, &o, &err);
     if (!s) fail_msg("open %s: %s", u, err.message);
@@ -712,10 +715,10 @@ static void test_dump_in_pages(void **state)
     snprintf(db, sizeof(db), "hrana_dump_%d_%lld", (int)getpid(), (long long)ef_clock_wall_ns());
     ef_arena a;
     ef_arena_init(&a, 65536);
-    ef_store *w = open_lq(dir, "w.db", db, 0);
+    ef_store *w = open_lq(dir, "w.db", db, 0, 0);
     make_flags(w, 0, 40, &a); /* 40 flags, 80 variants: 20+ pages of 4 rows */
     /* a new cache bootstraps through a dump read 4 rows per table per request */
-    ef_store *r1 = open_lq(dir, "r1.db", db, 4);
+    ef_store *r1 = open_lq(dir, "r1.db", db, 4, 0);
     assert_same_state(w, r1);
     /* writes racing a dump of 1-row pages: pages from two states are never mixed (the dump
      * starts again), and the node catches up through the log */
@@ -723,10 +726,19 @@ static void test_dump_in_pages(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, writer_main, &wa), 0);
     usleep(10 * 1000);
-    ef_store *r2 = open_lq(dir, "r2.db", db, 1);
+    ef_store *r2 = open_lq(dir, "r2.db", db, 1, 0);
     pthread_join(th, NULL);
     assert_same_state(w, r2);
     assert_same_state(w, r1);
+    /* answers capped at 16 KiB (the whole database is ~70 KiB of Hrana JSON): the dump's pages
+     * and then the change-log pages a poll reads shrink until they fit */
+    ef_store *r3 = open_lq(dir, "r3.db", db, 0, 16 << 10);
+    assert_same_state(w, r3);
+    ef_store_close(r3);
+    make_flags(w, 100, 30, &a); /* 90 entries, ~60 KiB: the reopened cache pulls them in pages */
+    r3 = open_lq(dir, "r3.db", db, 0, 16 << 10);
+    assert_same_state(w, r3);
+    ef_store_close(r3);
     ef_store_close(r2);
     ef_store_close(r1);
     ef_store_close(w);
