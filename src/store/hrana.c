@@ -5,13 +5,15 @@
  *
  * It must never retry a request whose outcome is unknown (a timeout after sending may have
  * committed): only requests the server provably did not run (an expired or unknown stream, which
- * the server rejects before running anything) are sent again.
+ * the server rejects before running anything) are sent again. It must never send the bearer token
+ * to another origin than the configured one (a server's base_url is followed on that origin only),
+ * never buffer an answer past its cap, and never convert a server's number with undefined
+ * behaviour: every integer, float-to-integer and time conversion is range-checked.
  */
 #include "store/hrana.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
