@@ -345,6 +345,9 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
     curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* a redirect is not followed (libcurl's default, said out loud): the token stays on the
+     * configured origin, like base_url below */
+    curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
     probe(h);
     return h;
 }
