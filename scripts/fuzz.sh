@@ -18,9 +18,10 @@ declare -A srcs=(
   [fuzz_eval_request]="$base $eval src/api/eval_json.c"
   [fuzz_decl]="$base $eval $decl"
   [fuzz_hrana]="$base $hrana"
+  [fuzz_sse]="$base src/base/sse.c"
 )
-declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl [fuzz_hrana]=hrana)
-for t in fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana; do
+declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl [fuzz_hrana]=hrana [fuzz_sse]=sse)
+for t in fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana fuzz_sse; do
   echo "==> $t (${secs}s)"
   # shellcheck disable=SC2086
   clang $flags tests/fuzz/$t.c ${srcs[$t]} -o "$out/$t" $libs
