@@ -276,10 +276,19 @@ static void on_legacy_batch(ef_http_req *req, void *ctx)
     if (!body) return;
     ef_bytes path_ns = ef_http_param(req, "namespaceKey");
     ef_bytes body_ns = {"", 0}, batch_id = {"", 0};
+    /* a member of the wrong type is a 400, as for every other field (never silently dropped) */
     const ef_json *v = ef_json_get2(body, "namespaceKey", "namespace_key");
-    if (!ef_json_is_null(v) && v->type == EF_JSON_STRING) body_ns = v->str;
+    if (!ef_json_is_null(v) && v->type != EF_JSON_STRING) {
+        ef_http_bad_request(req, "invalid value for string field namespaceKey");
+        return;
+    }
+    if (!ef_json_is_null(v)) body_ns = v->str;
     v = ef_json_get2(body, "requestId", "request_id");
-    if (!ef_json_is_null(v) && v->type == EF_JSON_STRING) batch_id = v->str;
+    if (!ef_json_is_null(v) && v->type != EF_JSON_STRING) {
+        ef_http_bad_request(req, "invalid value for string field requestId");
+        return;
+    }
+    if (!ef_json_is_null(v)) batch_id = v->str;
     bool exclude = false;
     v = ef_json_get2(body, "excludeNotFound", "exclude_not_found");
     if (!ef_json_is_null(v)) {

@@ -68,12 +68,18 @@ bool ef_jin_i32(const ef_json *obj, const char *camel, int32_t *out, bool *prese
     if (v->type == EF_JSON_NUMBER) {
         d = v->num;
     } else if (v->type == EF_JSON_STRING && v->str.n > 0 && v->str.n < 32) {
-        char tmp[32];
-        memcpy(tmp, v->str.p, v->str.n);
-        tmp[v->str.n] = '\0';
-        char *end;
-        d = ef_strtod_c(tmp, &end);
-        if (*end) return type_error(e, camel, "an integer");
+        /* Only what protobuf JSON takes in a string: an optional '-' and decimal digits. A strtod
+         * would also take " 5", "0x10", "1e3" and "inf". */
+        bool neg = v->str.p[0] == '-';
+        size_t i = neg ? 1 : 0;
+        if (i == v->str.n) return type_error(e, camel, "an integer");
+        d = 0;
+        for (; i < v->str.n; i++) {
+            char ch = v->str.p[i];
+            if (ch < '0' || ch > '9') return type_error(e, camel, "an integer");
+            d = d * 10 + (ch - '0'); /* under 32 digits: exact enough for the range check below */
+        }
+        if (neg) d = -d;
     } else {
         return type_error(e, camel, "an integer");
     }

@@ -83,6 +83,12 @@ bool ef_mgmt_write(ef_mgmt *m, ef_http_req *req, void *ctx)
     if (ef_http_method_of(req) != EF_DELETE) {
         m->body = ef_api_body_json(req);
         if (!m->body) return false;
+        /* a namespaceKey of another type must not quietly mean "default" */
+        const ef_json *nk = ef_jin_field(m->body, "namespaceKey");
+        if (!ef_json_is_null(nk) && nk->type != EF_JSON_STRING) {
+            ef_http_bad_request(req, "invalid value for field namespaceKey: expected a string");
+            return false;
+        }
     }
     m->ns = namespace_of(m);
     return namespace_allowed(m);
@@ -96,7 +102,10 @@ static bool query_i32(ef_mgmt *m, const char *name, int32_t *out)
     errno = 0;
     char *end;
     long long x = strtoll(v.p, &end, 10);
-    if (*end || errno || x < INT32_MIN || x > INT32_MAX) {
+    /* strtoll also skips leading white space and takes a '+': the gateway's ParseInt does not */
+    const char *d = v.p[0] == '-' ? v.p + 1 : v.p;
+    bool digits = *d >= '0' && *d <= '9';
+    if (!digits || *end || errno || x < INT32_MIN || x > INT32_MAX) {
         ef_http_bad_request(m->req,
                             "invalid value for query parameter %s: \"%.*s\" is not a 32-bit "
                             "integer",
