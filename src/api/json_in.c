@@ -5,6 +5,7 @@
 #include "base/cnum.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,8 @@ bool ef_jin_f32(const ef_json *obj, const char *camel, float *out, bool *present
     const ef_json *v = lookup(obj, camel, present);
     if (!v) return true;
     if (v->type != EF_JSON_NUMBER || !isfinite(v->num)) return type_error(e, camel, "a number");
+    /* converting a double outside float's range is undefined behaviour, not infinity */
+    if (fabs(v->num) > FLT_MAX) return type_error(e, camel, "a 32-bit float");
     *out = (float)v->num;
     return true;
 }

@@ -95,6 +95,7 @@ function judge(c, r) {
   if (typeof j.code !== 'number' || typeof j.message !== 'string' || !Array.isArray(j.details))
     return `${what}: not Flipt's error body: ${r.text.slice(0, 100)}`;
   if (GRPC[r.status] !== undefined && j.code !== GRPC[r.status]) return `${what}: status ${r.status} with gRPC code ${j.code}`;
+  if (r.status === 401 && j.message !== 'request was not authenticated') return `${what}: 401 with message ${j.message}`;
   return null;
 }
 
