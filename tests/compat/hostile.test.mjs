@@ -11,7 +11,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { edgeflagBin, startServer, call } from './server.mjs';
@@ -165,6 +167,7 @@ before(async () => {
   }
   const tok = await call(srv.url, 'POST', '/auth/v1/method/token', { name: 'scoped', namespaceKey: 'other' }, AUTH);
   assert.equal(tok.status, 200, tok.text);
+  fx.tokid = tok.json.authentication.id;
   beforeState = await state();
 });
 
@@ -237,6 +240,71 @@ test('stream parameters: a 4xx at once, never a stream', async () => {
 
 test('inputs Flipt tolerates (unknown keys, odd headers) are answered and write nothing', async () => {
   await runGroup(T.toleratedCases());
+});
+
+// --- the route table: every route and method edgeflag registers gets hostile input ---------------------
+
+// `edgeflag routes --json`: the table `serve` builds with the same registration code.
+function routeTable() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-hostile-routes-'));
+  const r = spawnSync(edgeflagBin, ['routes', '--json', '--db', path.join(dir, 'r.db')], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout).filter((rt) => !(rt.class === 'open' && (rt.pattern === '/' || rt.pattern.includes('.')))); // UI files
+}
+
+const matches = (pattern, p) => {
+  const a = pattern.split('/'), b = p.split('?')[0].split('/');
+  return a.length === b.length && a.every((seg, i) => (seg.startsWith('{') ? b[i].length > 0 : seg === b[i]));
+};
+
+// A path for a pattern with every parameter naming a fixture object (or, with bad, the parameter
+// at that index naming none, percent-encoded).
+function fillPattern(pattern, bad = -1) {
+  const segs = pattern.split('/');
+  let param = -1;
+  return segs.map((seg, i) => {
+    if (!seg.startsWith('{')) return seg;
+    param++;
+    if (param === bad) return '%00nope%2F..';
+    const prev = segs[i - 1];
+    const name = seg.slice(1, -1);
+    const ids = { variants: fx.vid, constraints: fx.cid, rules: fx.rid, distributions: fx.did, rollouts: fx.roid, tokens: fx.tokid, authentications: fx.tokid };
+    if (name === 'id' || name === 'ruleId') return ids[prev];
+    if (name === 'flagKey') return pattern.includes('/rollouts') ? 'b' : 'f';
+    if (name === 'segmentKey') return 's';
+    if (name === 'namespaceKey' || name === 'ns') return 'default';
+    return { flags: 'f', segments: 's', namespaces: 'other', namespace: 'default' }[prev] ?? 'f';
+  }).join('/');
+}
+
+test('every route in the route table gets hostile input (generated: a route added later cannot skip it)', async () => {
+  const table = routeTable();
+  const cases = [];
+  const add = (c) => {
+    if (!seen.has(keyOf(c)) && !cases.some((x) => keyOf(x) === keyOf(c))) cases.push(c);
+  };
+  for (const rt of table) {
+    const nparams = (rt.pattern.match(/\{/g) ?? []).length;
+    for (const m of rt.methods) {
+      const p = fillPattern(rt.pattern);
+      const kind = rt.class === 'ofrep' ? 'ofrep' : 'flipt';
+      if (m === 'POST' || m === 'PUT') add({ m, p, body: '{"', want: 400, kind, note: 'table: malformed body' });
+      if (m === 'DELETE') for (let i = 0; i < nparams; i++) add({ m, p: fillPattern(rt.pattern, i), want: [200, 400, 404], kind, note: `table: delete of nothing (parameter ${i})` });
+      if (m === 'GET' && rt.state && !rt.stream) add({ m, p, h: { 'x-edgeflag-min-version': `v${rt.pattern.length}` }, want: 400, kind, note: 'table: bad min-version' });
+      if ((m === 'GET' || m === 'HEAD') && rt.class !== 'open' && !rt.state)
+        add({ m, p, auth: false, h: { authorization: `Bearer ${TOKEN}\t` }, want: 401, kind: 'flipt', note: 'table: token with trailing junk' });
+      if ((m === 'GET' || m === 'HEAD') && rt.class === 'open')
+        add({ m, p: `${p}?%zz=%00&a=${'x'.repeat(500)}&a=`, want: 200, kind: 'none', note: 'table: junk query on an open route' });
+      if (m === 'GET' && rt.stream) add({ m, p: `${p}?since=${'9'.repeat(30)}`, want: rt.pattern.includes('replication') ? 400 : [200, 400], kind: 'flipt', note: 'table: stream with a huge position' });
+    }
+  }
+  await runGroup(cases);
+  // every route and method has had at least one hostile input by now
+  const sent = [...seen].map((k) => k.split(' ').slice(0, 2));
+  const missing = [];
+  for (const rt of table) for (const m of rt.methods) if (!sent.some(([sm, sp]) => sm === m && matches(rt.pattern, sp))) missing.push(`${m} ${rt.pattern}`);
+  assert.deepEqual(missing, [], 'routes without hostile input');
 });
 
 // --- below the HTTP client: raw bytes on a socket ------------------------------------------------------
@@ -377,7 +445,7 @@ test('a slow-loris client cannot hold the server', async () => {
 // --- the same inputs through a replica: forwarded exactly, refused by the primary, nothing changes ---------
 
 test('through a replica: forwarded writes are refused as on the primary, both states unchanged', async () => {
-  const rdir = (await import('node:fs')).mkdtempSync(path.join((await import('node:os')).tmpdir(), 'ef-hostile-replica-'));
+  const rdir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-hostile-replica-'));
   const rep = await startServer(['--upstream', srv.url, '--upstream-token', TOKEN, '--auth-token', TOKEN, '--db', path.join(rdir, 'edgeflag.db'), '--max-body', String(MAX_BODY)], { dir: rdir });
   try {
     // wait until the replica holds the primary's state
