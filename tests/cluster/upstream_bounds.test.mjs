@@ -94,6 +94,14 @@ function checkBackoff(conns, label) {
   if (gaps.length >= 4) assert.ok(gaps[3] >= 2 * gaps[0], `${label}: gaps do not grow: ${gaps.join(',')}`);
 }
 
+// Stops a replica and checks it neither crashed nor (in a sanitizer build) reported anything.
+async function stopClean(n) {
+  await n.stop();
+  const { code, signal } = await n.exited;
+  assert.ok(!/Sanitizer|runtime error/.test(n.stderr), `${n.name}: ${n.stderr.slice(-2000)}`);
+  assert.ok(code === 0 || signal === 'SIGTERM', `${n.name} exited with ${code} ${signal}`);
+}
+
 async function readyReason(n) {
   const r = await call(n.url, 'GET', '/ready');
   return { status: r.status, reason: r.json && r.json.reason };
@@ -120,7 +128,7 @@ test('an endless data line in a txn event: the replica drops it at --sync-max-ev
   assert.ok((await metric(r, 'edgeflag_replication_protocol_errors_total')) >= 2);
   assert.ok((await metric(r, 'edgeflag_replication_apply_backoff_seconds')) > 0);
   assert.match(r.stderr, /cannot use what the upstream sent/);
-  await r.stop();
+  await stopClean(r);
 });
 
 test('an endless event of short data lines (a heartbeat): bounded by the small-event limit', async () => {
@@ -140,7 +148,7 @@ test('an endless event of short data lines (a heartbeat): bounded by the small-e
   const rd = await readyReason(r);
   assert.equal(rd.status, 503);
   assert.match(rd.reason, /heartbeat event longer than 65536 bytes/);
-  await r.stop();
+  await stopClean(r);
 });
 
 test('an endless comment line: bounded too', async () => {
@@ -153,7 +161,7 @@ test('an endless comment line: bounded too', async () => {
   nodes.push(r);
   await r.start();
   await waitFor('the protocol error', async () => (await readyReason(r)).reason?.includes('a line longer than 4096 bytes'), 5000, 50);
-  await r.stop();
+  await stopClean(r);
 });
 
 for (const kind of ['txn', 'reset']) {
@@ -176,7 +184,7 @@ for (const kind of ['txn', 'reset']) {
     const failures = await metric(r, 'edgeflag_replication_apply_failures_total');
     assert.ok(failures >= 3, `apply failures ${failures}`);
     assert.ok((await metric(r, 'edgeflag_replication_apply_backoff_seconds')) >= 0.2);
-    await r.stop();
+    await stopClean(r);
   });
 }
 
@@ -198,5 +206,5 @@ test('the stuck state ends when the upstream shows the replica in sync', async (
   await waitFor('ready again', async () => (await readyReason(r)).status === 200, 5000, 50);
   assert.equal(await metric(r, 'edgeflag_replication_apply_backoff_seconds'), 0);
   assert.equal(await metric(r, 'edgeflag_replication_apply_failures_total'), 2);
-  await r.stop();
+  await stopClean(r);
 });
