@@ -307,6 +307,24 @@ test('every route in the route table gets hostile input (generated: a route adde
   assert.deepEqual(missing, [], 'routes without hostile input');
 });
 
+test('docs/security.md lists every route of the table with its auth class', () => {
+  const doc = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), '../../docs/security.md'), 'utf8');
+  const rows = doc.split('\n').filter((l) => l.startsWith('| ') && l.includes('`/'));
+  const NSP = '/api/v1/namespaces/{namespaceKey}';
+  const wrong = [];
+  for (const rt of routeTable()) {
+    // the two forms of a management route share a row: /api/v1[/namespaces/{namespaceKey}]/…
+    const forms = [rt.pattern];
+    if (rt.pattern.startsWith(NSP + '/')) forms.push('/api/v1[/namespaces/{namespaceKey}]' + rt.pattern.slice(NSP.length));
+    else if (rt.pattern.startsWith('/api/v1/')) forms.push('/api/v1[/namespaces/{namespaceKey}]' + rt.pattern.slice(7));
+    const mine = rows.filter((l) => forms.some((f) => l.includes('`' + f + '`')));
+    const row = mine.find((l) => rt.methods.every((m) => l.split('|')[1].includes(m)));
+    if (!row) wrong.push(`missing: ${rt.methods.join(',')} ${rt.pattern}`);
+    else if (!row.includes(`| ${rt.class} |`)) wrong.push(`differs: ${rt.pattern} (${rt.class}): ${row}`);
+  }
+  assert.deepEqual(wrong, [], 'docs/security.md is out of date: regenerate its route table from `edgeflag routes --json`');
+});
+
 // --- below the HTTP client: raw bytes on a socket ------------------------------------------------------
 
 // Sends bytes and collects what comes back until the server closes or `wait` ms pass.
