@@ -33,6 +33,7 @@ let beforeState;
 const GRPC = { 400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 3, 431: 3 };
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const SANITIZER = /runtime error:|AddressSanitizer|LeakSanitizer|ThreadSanitizer/;
 
 function bodyBytes(body) {
   if (body === undefined) return undefined;
@@ -125,7 +126,11 @@ async function alive(url = srv.url) {
   } catch {
     // a kept-alive connection the server closed at its idle timeout just as it was reused:
     // a fresh connection must be answered
-    r = await call(url, 'GET', '/health');
+    try {
+      r = await call(url, 'GET', '/health');
+    } catch (e) {
+      throw new Error(`the server is gone (${e.message}); its last words:\n${srv.stderr().slice(-6000)}`);
+    }
   }
   assert.equal(r.status, 200);
 }
@@ -177,6 +182,8 @@ after(async () => {
   assert.deepEqual(afterState, beforeState, 'state changed under hostile input');
   const r = await srv.stop();
   assert.equal(r.code, 0, 'server did not exit cleanly: ' + srv.stderr());
+  // under the sanitizer build, a report that did not stop the process still fails the suite
+  assert.doesNotMatch(srv.stderr(), SANITIZER, 'sanitizer report: ' + srv.stderr().slice(-4000));
   const total = seen.size + counts.raw;
   console.log(`hostile suite: ${total} distinct hostile inputs (${counts.refused} refused with a 4xx, ${counts.raw} raw-protocol, ${counts.tolerated} tolerated without effect; ${counts.replica} replayed on a replica), state and version unchanged, clean shutdown`);
   assert.ok(total >= 500, `only ${total} distinct hostile inputs`);
@@ -493,4 +500,5 @@ test('through a replica: forwarded writes are refused as on the primary, both st
   } finally {
     await rep.stop();
   }
+  assert.doesNotMatch(rep.stderr(), SANITIZER, 'sanitizer report on the replica: ' + rep.stderr().slice(-4000));
 });
