@@ -492,7 +492,9 @@ test('through a replica: forwarded writes are refused as on the primary, both st
     const writes = (c) => c.m !== 'GET' && !c.p.startsWith('/evaluate') && !c.p.startsWith('/ofrep') && !/evaluate/.test(c.p);
     const pick = (list, every) => list.filter(writes).filter((_, i) => i % every === 0);
     const cases = [...pick(T.wrongTypeCases(fx), 6), ...pick(T.invalidValueCases(fx), 3), ...pick(T.notFoundCases(fx), 1), ...pick(T.pathCases(), 1),
-      ...pick(T.utf8Cases(), 2), ...T.sizeCases(MAX_BODY, MAX_DEPTH).filter(writes).slice(0, 6)];
+      ...pick(T.utf8Cases(), 2), ...T.sizeCases(MAX_BODY, MAX_DEPTH).filter(writes).slice(0, 6),
+      // and what a replica answers itself: stream parameters, min-version, methods
+      ...T.streamCases(), ...T.headerCases(TOKEN).filter((c) => /min-version|auth Bearer wrong/.test(c.note)), ...T.methodCases(fx).filter((_, i) => i % 5 === 0)];
     // a replica answers writes with the primary's error only while nothing waits: no 5xx, same 4xx
     await runGroup(cases, { url: rep.url, count: false });
     counts.replica += cases.length;

@@ -209,6 +209,9 @@ export function invalidValueCases(fx) {
   add('POST', '/api/v1/flags/f/rules', { rank: 3 }, 400, 'rule without segment');
   add('POST', '/api/v1/flags/f/rules', { segmentKey: 's', segmentKeys: ['s2'], rank: 3 }, 400, 'segmentKey and segmentKeys');
   add('POST', '/api/v1/flags/f/rules', { segmentKey: 's', rank: -1 }, 400, 'negative rank');
+  for (const r of ['0', '-0', '-0.0', '0e5', '"0"', '"-0"'])
+    add('POST', '/api/v1/flags/f/rules', { raw: `{"segmentKey":"s","rank":${r}}` }, 400, `rank ${r}`);
+  // (a rollout with rank 0 is still accepted: reported)
   add('PUT', '/api/v1/flags/f/rules/order', { ruleIds: [] }, 400, 'order: none');
   add('PUT', '/api/v1/flags/f/rules/order', { ruleIds: ['nope'] }, 400, 'order: unknown id');
   for (const r of [101, -1, 100.5, -0.0001, 3.4e38])
