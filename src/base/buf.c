@@ -114,7 +114,8 @@ void ef_json_put_str(ef_buf *b, ef_bytes s)
     if (!ef_buf_reserve(b, s.n * 6 + 2)) return;
     char *o = b->data + b->len;
     *o++ = '"';
-    const unsigned char *p = (const unsigned char *)s.p, *end = p + s.n;
+    /* an empty ef_bytes may carry a NULL pointer, and NULL + 0 is undefined behaviour */
+    const unsigned char *p = s.n ? (const unsigned char *)s.p : (const unsigned char *)"", *end = p + s.n;
     while (p < end) {
         unsigned char c = *p;
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {

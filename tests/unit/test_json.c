@@ -113,12 +113,23 @@ static void test_writer(void **state)
     ef_buf_free(&b);
 }
 
+/* fuzz_mgmt found it: POST /auth/v1/method/token without a description wrote the token's empty
+ * (NULL, 0) field with ef_json_put_str, whose NULL + 0 is undefined behaviour (UBSan aborts). */
+static void test_writer_null_empty(void **state)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_json_put_str(&b, (ef_bytes){NULL, 0});
+    assert_string_equal(b.data, "\"\"");
+    ef_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),        cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
-        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_writer),          cmocka_unit_test(test_writer_null_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
