@@ -92,7 +92,7 @@ export function bodyRoutes(fx) {
     { m: 'POST', p: `${NS}/evaluate`, body: evalB, fields: evalF, read: true, brief: true },
     { m: 'POST', p: '/evaluate/v1/batch', body: { requestId: 'r', requests: [evalB] }, fields: { requestId: 'str', requests: 'reqs' }, read: true },
     { m: 'POST', p: '/evaluate/v1/batch', body: { requests: [evalB] }, fields: { requests: [evalF] }, nested: true, read: true },
-    { m: 'POST', p: '/api/v1/batch-evaluate', body: { namespaceKey: 'default', requestId: 'r', requests: [evalB] }, fields: { namespaceKey: 'str', requestId: 'str', requests: 'reqs' }, read: true },
+    { m: 'POST', p: '/api/v1/batch-evaluate', body: { namespaceKey: 'default', requestId: 'r', excludeNotFound: false, requests: [evalB] }, fields: { namespaceKey: 'str', requestId: 'str', excludeNotFound: 'bool', requests: 'reqs' }, read: true },
     { m: 'POST', p: `${NS}/batch-evaluate`, body: { requests: [evalB] }, fields: { requests: [evalF] }, nested: true, read: true, brief: true },
     { m: 'POST', p: '/ofrep/v1/evaluate/flags/f', body: { context: { targetingKey: 'e' } }, fields: { context: 'octx' }, read: true, kind: 'ofrep' },
     { m: 'POST', p: '/ofrep/v1/evaluate/flags', body: { context: { targetingKey: 'e' } }, fields: { context: 'octx' }, read: true, kind: 'ofrep' },
@@ -112,7 +112,7 @@ const WRONG = {
   child: ['x', 5, [], true],
   ctx: ['x', 5, [], true, { a: 1 }, { a: true }, { a: {} }, { a: [] }, { a: 1.5 }],
   octx: ['x', 5, [], true, { targetingKey: {} }, { targetingKey: [] }, { flags: {} }],
-  reqs: ['x', {}, 5, true, ['x'], [5], [[]]],
+  reqs: ['x', {}, 5, true, ['x'], [5], [[]], [null]],
 };
 
 // Serialises a body whose values may be { raw } JSON texts (numbers JSON.stringify cannot write).
@@ -231,6 +231,10 @@ export function invalidValueCases(fx) {
   add('DELETE', '/api/v1/segments/s', undefined, 400, 'segment in use');
   add('DELETE', '/api/v1/segments/s2', undefined, 400, 'segment in use by a rollout');
   add('DELETE', '/api/v1/namespaces/other', undefined, 400, 'namespace with flags');
+  // evaluation of a flag of the other type
+  add('POST', '/evaluate/v1/variant', { flagKey: 'b', entityId: 'e' }, 400, 'variant evaluation of a boolean flag');
+  add('POST', '/evaluate/v1/boolean', { flagKey: 'f', entityId: 'e' }, 400, 'boolean evaluation of a variant flag');
+  add('POST', '/evaluate/v1/boolean', { namespaceKey: 'other', flagKey: 'of', entityId: 'e' }, 400, 'boolean evaluation of a variant flag elsewhere');
   // tokens
   // (junk after the zone, impossible offsets and years past 2262 are not refused yet: reported)
   for (const e of ['tomorrow', '2000-01-01T00:00:00Z', '2199-01-01', '2199-01-01T00:00:00', '2199-13-01T00:00:00Z', '9'.repeat(70), '2199-01-01T00:00Z', '2199-01-01 00:00:00Z'])
