@@ -1,33 +1,91 @@
 #!/usr/bin/env bash
-# `make fuzz`: builds the libFuzzer targets under tests/fuzz/ with clang (ASan + UBSan + fuzzer
-# instrumentation of edgeflag's own code) and runs each for FUZZ_SECONDS (default 60), starting
-# from the seed corpus. Crashes are written to build-fuzz/crashes/ and fail the run.
+# `make fuzz`: builds every libFuzzer target of tests/fuzz/ (tests/fuzz/fuzz.cmake) with clang,
+# ASan + UBSan and fuzzer instrumentation of edgeflag's own libraries, in build-fuzz/, and runs each
+# for FUZZ_SECONDS (default 60) starting from its committed seed corpus, then prints a table of
+# executions and execs/s per target. Any crash, leak, timeout or sanitizer report fails the run;
+# the input is kept in build-fuzz/crashes/.
+#
+#   FUZZ_SECONDS=N     seconds per target (default 60)
+#   FUZZ_TARGETS="a b" only these targets (default: all)
+#   FUZZ_JOBS=N        targets run in parallel (default 1: the machine may be shared)
+#   FUZZ_MERGE=1       afterwards, merge what each run found into tests/fuzz/corpus/<dir>/
+#                      (libFuzzer -merge=1: only inputs that add coverage, files under 64 KiB)
+#
+# It never writes to the committed corpora unless FUZZ_MERGE=1, and never runs longer than asked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
 out=build-fuzz
-mkdir -p "$out/crashes"
-flags="-g -O1 -std=c11 -D_GNU_SOURCE -DEF_VERSION=\"fuzz\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Iinclude $(pkg-config --cflags liburcu-bp yaml-0.1)"
-libs="$(pkg-config --libs zlib liburcu-bp yaml-0.1 libcurl) -lm -lpthread"
-base="src/base/arena.c src/base/json.c src/base/buf.c src/base/clock.c src/base/file.c src/base/sha256.c src/base/cnum.c"
-eval="src/eval/rfc3339.c src/eval/constraint.c src/eval/compile.c src/eval/evaluate.c"
-decl="src/store/decl_read.c src/store/decl_write.c"
-hrana="src/store/hrana.c src/store/store_err.c src/base/log.c"
-declare -A srcs=(
-  [fuzz_json]="$base $eval"
-  [fuzz_eval_request]="$base $eval src/api/eval_json.c"
-  [fuzz_decl]="$base $eval $decl"
-  [fuzz_hrana]="$base $hrana"
-  [fuzz_sse]="$base src/base/sse.c"
-)
-declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl [fuzz_hrana]=hrana [fuzz_sse]=sse)
-for t in fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana fuzz_sse; do
-  echo "==> $t (${secs}s)"
-  # shellcheck disable=SC2086
-  clang $flags tests/fuzz/$t.c ${srcs[$t]} -o "$out/$t" $libs
-  work="$out/corpus-$t"
+jobs=${FUZZ_JOBS:-1}
+command -v clang >/dev/null || { echo "fuzz: clang is missing (make test-deps installs it)" >&2; exit 1; }
+
+# target -> its corpus directory under tests/fuzz/corpus/
+declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl [fuzz_hrana]=hrana
+  [fuzz_sse]=sse [fuzz_snapshot]=snapshot [fuzz_client]=client [fuzz_replication]=replication
+  [fuzz_http]=http [fuzz_mgmt]=mgmt)
+all="fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana fuzz_sse fuzz_snapshot fuzz_client fuzz_replication fuzz_http fuzz_mgmt"
+targets=${FUZZ_TARGETS:-$all}
+
+cflags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -Wno-unknown-warning-option"
+if [ ! -f "$out/build.ninja" ] || ! grep -q "EF_FUZZ:BOOL=ON" "$out/CMakeCache.txt" 2>/dev/null; then
+  CC=clang cmake -S . -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_FUZZ=ON \
+    -DCMAKE_C_FLAGS="$cflags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+fi
+# shellcheck disable=SC2086
+cmake --build "$out" --target $targets
+
+mkdir -p "$out/crashes" "$out/logs"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+run_one() {
+  local t=$1 work="$out/corpus-$1" log="$out/logs/$1.log"
   mkdir -p "$work"
   cp -n tests/fuzz/corpus/${corpus[$t]}/* "$work/" 2>/dev/null || true
-  "$out/$t" -max_total_time="$secs" -max_len=65536 -artifact_prefix="$out/crashes/$t-" "$work" 2>&1 | tail -n 3
+  local dict=()
+  [ -f "tests/fuzz/${corpus[$t]}.dict" ] && dict=(-dict="tests/fuzz/${corpus[$t]}.dict")
+  # -timeout: one input taking over 10 s is a finding (a hang), as is a leak or an rss over 2 GiB
+  if "$out/fuzz/$t" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 "${dict[@]}" -artifact_prefix="$out/crashes/$t-" "$work" >"$log" 2>&1; then
+    echo ok >"$log.status"
+  else
+    echo failed >"$log.status"
+  fi
+}
+
+pids=()
+for t in $targets; do
+  [ -n "${corpus[$t]:-}" ] || { echo "fuzz: unknown target $t" >&2; exit 1; }
+  echo "==> $t (${secs}s)"
+  run_one "$t" &
+  pids+=($!)
+  if [ "${#pids[@]}" -ge "$jobs" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
-echo "fuzzing done: no crashes"
+for p in "${pids[@]}"; do wait "$p"; done
+
+failed=0
+printf '%-18s %12s %9s %6s %6s  %s\n' target executions execs/s cov corpus result
+for t in $targets; do
+  log="$out/logs/$t.log"
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  n=$(find "$out/corpus-$t" -type f | wc -l)
+  st=$(cat "$log.status")
+  printf '%-18s %12s %9s %6s %6s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "${cov:-?}" "$n" "$st"
+  if [ "$st" != ok ]; then
+    failed=1
+    echo "---- $t: last lines of $log" >&2
+    grep -E 'ERROR|SUMMARY|runtime error|fuzz_[a-z_]+:|Test unit written' "$log" | head -20 >&2 || true
+  fi
+done
+if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+  for t in $targets; do
+    dir="tests/fuzz/corpus/${corpus[$t]}"
+    "$out/fuzz/$t" -merge=1 -max_len=65536 "$dir" "$out/corpus-$t" >"$out/logs/$t.merge.log" 2>&1 || failed=1
+    find "$dir" -type f -size +64k -delete
+    echo "merged $t: $(find "$dir" -type f | wc -l) files in $dir"
+  done
+fi
+[ "$failed" = 0 ] || { echo "fuzzing FAILED (inputs in $out/crashes/)" >&2; exit 1; }
+echo "fuzzing done: no crashes, leaks or timeouts"

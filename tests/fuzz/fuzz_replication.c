@@ -1,0 +1,237 @@
+/*
+ * fuzz_replication.c - libFuzzer target: what a follower applies from its upstream, which it does
+ * not trust: change-log entries (the `txn` events) and full dumps (the `reset` events), applied to
+ * a real SQLite store exactly as src/sync/follower.c applies them (ef_store_apply_changes,
+ * ef_store_load_dump).
+ *
+ * Input: up to 8 operations separated by "\n~~\n", each a letter then its payload: 'T' an entry
+ * to apply, 'D' a dump to load. Every input starts from the same base state, the dump in
+ * tests/fuzz/replication_base.json (tests/fixtures/decl/valid/v1_4_full.yml imported); the seed
+ * corpus holds the entries that follow it (stream.yml, v1_2.yml imported, then v1_4_full.yml with
+ * drop), from `FUZZ_WRITE_SEEDS=DIR fuzz_replication -runs=1`, which writes both.
+ *
+ * Checked after every operation (a violation aborts):
+ *   - a refused operation changed nothing (the store's dump is byte-for-byte what it was);
+ *   - an accepted one leaves SQLite's integrity and foreign-key checks passing, and the store's own
+ *     dump of it loads back to the same dump (a replica can feed replicas of its own).
+ * Must never crash or leak on any input.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "eval/registry.h"
+#include "store/doc.h"
+#include "store/open.h"
+
+#define SEP "\n~~\n"
+
+typedef struct fz_repl {
+    ef_store *src, *dst;
+    ef_registry *src_reg, *dst_reg;
+    sqlite3 *check;
+    ef_buf base;
+    char src_path[256], dst_path[256];
+} fz_repl;
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "fuzz_replication: %s: %s\n", what, detail ? detail : "");
+    abort();
+}
+
+static ef_store *open_store(char *path, size_t cap, const char *tag, ef_registry *reg)
+{
+    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(path, cap, "%s/edgeflag-fuzz-repl-%s-%d.db", tmp, tag, (int)getpid());
+    unlink(path);
+    ef_store_open_opts so = {.registry = reg};
+    ef_store_err err;
+    ef_store *s = ef_store_open(path, &so, &err);
+    if (!s) die("open", err.message);
+    return s;
+}
+
+static void import_file(ef_store *s, const char *name, bool drop)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/decl/valid/%s", EF_FUZZ_SOURCE_DIR, name);
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_doc doc;
+    ef_decl_error de;
+    if (ef_decl_parse_file(path, &a, &doc, &de) != 0) die("fixture", de.message);
+    ef_store_import_opts io = {.drop = drop};
+    ef_store_err err;
+    if (ef_store_import(s, &doc, &io, &err) != 0) die("import", err.message);
+    ef_arena_free(&a);
+}
+
+static void dump(ef_store *s, ef_buf *out)
+{
+    uint64_t seq;
+    ef_store_err err;
+    ef_buf_clear(out);
+    if (ef_store_dump(s, out, &seq, &err) != 0 || !ef_buf_ok(out)) die("dump", err.message);
+}
+
+static void check_integrity(fz_repl *z)
+{
+    const char *sql[] = {"PRAGMA quick_check", "PRAGMA foreign_key_check"};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(z->check, sql[i], -1, &st, NULL) != SQLITE_OK) die("check", sqlite3_errmsg(z->check));
+        int rc = sqlite3_step(st);
+        if (i == 0 && (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0))
+            die("PRAGMA quick_check", rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "no row");
+        if (i == 1 && rc == SQLITE_ROW) die("PRAGMA foreign_key_check", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+}
+
+typedef struct entries {
+    ef_buf *all; /* "T<entry>" parts joined by SEP */
+    unsigned n;
+} entries;
+
+static int collect(void *ctx, const ef_store_change *c)
+{
+    entries *e = ctx;
+    if (e->n++) ef_buf_puts(e->all, SEP);
+    ef_buf_putc(e->all, 'T');
+    ef_buf_append(e->all, c->entry.p, c->entry.n);
+    return 0;
+}
+
+static void write_seed(const char *dir, const char *name, const char *data, size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) die("seed", path);
+}
+
+static fz_repl *setup(void)
+{
+    static fz_repl z;
+    ef_log_set_level(EF_LOG_ERROR);
+    z.src_reg = ef_registry_new();
+    z.dst_reg = ef_registry_new();
+    if (!z.src_reg || !z.dst_reg) die("registry", "out of memory");
+    z.dst = open_store(z.dst_path, sizeof(z.dst_path), "dst", z.dst_reg);
+    ef_buf_init(&z.base);
+    ef_store_err err;
+    const char *seeds = getenv("FUZZ_WRITE_SEEDS");
+    if (seeds) { /* a base state and the upstream's next transactions: every kind of row change */
+        z.src = open_store(z.src_path, sizeof(z.src_path), "src", z.src_reg);
+        import_file(z.src, "v1_4_full.yml", false);
+        dump(z.src, &z.base);
+        uint64_t base_seq, first;
+        if (ef_store_seq(z.src, &base_seq, &first, &err) != 0) die("seq", err.message);
+        import_file(z.src, "stream.yml", false);
+        import_file(z.src, "v1_2.yml", false);
+        import_file(z.src, "v1_4_full.yml", true);
+        write_seed(seeds, "base.json", z.base.data, z.base.len);
+        ef_buf all, one;
+        ef_buf_init(&all);
+        ef_buf_init(&one);
+        entries e = {&all, 0};
+        if (ef_store_changes(z.src, base_seq, 100, collect, &e, &err) != 0) die("changes", err.message);
+        write_seed(seeds, "entries", all.data, all.len);
+        for (uint64_t k = 0; k < 3; k++) {
+            entries e1 = {&one, 0};
+            ef_buf_clear(&one);
+            if (ef_store_changes(z.src, base_seq + k, 1, collect, &e1, &err) != 0) die("changes", err.message);
+            char name[32];
+            snprintf(name, sizeof(name), "entry-%llu", (unsigned long long)(base_seq + k + 1));
+            write_seed(seeds, name, one.data, one.len);
+        }
+        ef_buf_clear(&one);
+        ef_buf_putc(&one, 'D');
+        dump(z.src, &all);
+        ef_buf_append(&one, all.data, all.len);
+        write_seed(seeds, "dump", one.data, one.len);
+        ef_buf_free(&all);
+        ef_buf_free(&one);
+        printf("seeds written to %s\n", seeds);
+        _exit(0); /* not exit(): libFuzzer reports an exit as a crash */
+    }
+    /* the base is a committed file, so the seed entries (generated against it) apply every run */
+    char path[512], *data;
+    size_t len;
+    snprintf(path, sizeof(path), "%s/tests/fuzz/replication_base.json", EF_FUZZ_SOURCE_DIR);
+    if (ef_file_read(path, &data, &len) != 0) die("base", path);
+    if (ef_store_load_dump(z.dst, data, len, &err) != 0) die("base", err.message);
+    free(data);
+    dump(z.dst, &z.base);
+    if (sqlite3_open_v2(z.dst_path, &z.check, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) die("check db", z.dst_path);
+    sqlite3_busy_timeout(z.check, 5000);
+    return &z;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static fz_repl *z;
+    if (!z) z = setup();
+    if (size > (1u << 20)) return 0;
+    ef_buf before, after;
+    ef_buf_init(&before);
+    ef_buf_init(&after);
+    ef_buf_append(&before, z->base.data, z->base.len);
+    bool changed = false;
+    const char *p = (const char *)data, *end = p + size;
+    for (int op = 0; op < 8 && p < end; op++) {
+        const char *sep = memmem(p, (size_t)(end - p), SEP, sizeof(SEP) - 1);
+        const char *stop = sep ? sep : end;
+        char kind = *p;
+        const char *payload = p + 1;
+        size_t n = (size_t)(stop - payload);
+        p = sep ? sep + sizeof(SEP) - 1 : end;
+        if (kind != 'T' && kind != 'D') continue;
+        ef_store_err err;
+        int rc = kind == 'T' ? ef_store_apply_changes(z->dst, payload, n, &err)
+                             : ef_store_load_dump(z->dst, payload, n, &err);
+        dump(z->dst, &after);
+        if (rc != 0) {
+            if (after.len != before.len || memcmp(after.data, before.data, after.len) != 0) {
+                fprintf(stderr, "fuzz_replication: a refused %s (%s) changed the store\n",
+                        kind == 'T' ? "entry" : "dump", err.message);
+                abort();
+            }
+            continue;
+        }
+        changed = true;
+        check_integrity(z);
+        ef_buf tmp = before;
+        before = after;
+        after = tmp;
+    }
+    /* the store's own dump of what it accepted must load back to itself (once per input: a
+     * load is the costly part) */
+    if (changed) {
+        ef_store_err err;
+        if (ef_store_load_dump(z->dst, before.data, before.len, &err) != 0) {
+            fprintf(stderr, "fuzz_replication: the store refused its own dump: %s\n", err.message);
+            abort();
+        }
+        dump(z->dst, &after);
+        if (after.len != before.len || memcmp(after.data, before.data, after.len) != 0) {
+            fprintf(stderr, "fuzz_replication: reloading the store's own dump changed it\n");
+            abort();
+        }
+    }
+    if (changed) {
+        ef_store_err err;
+        if (ef_store_load_dump(z->dst, z->base.data, z->base.len, &err) != 0) die("restore", err.message);
+    }
+    ef_buf_free(&before);
+    ef_buf_free(&after);
+    return 0;
+}
