@@ -124,8 +124,8 @@ static ef_snapshot *compile_doc(const ef_doc_namespace *ns, ef_buf *doc, ef_stor
     } else {
         ef_compile_error cerr;
         snap = ef_snapshot_compile(root, &cerr);
-        if (!snap)
-            ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": compile: %s", (int)ns->key.n,
+        if (!snap) /* the rows are what the compiler refuses: invalid input, not a fault */
+            ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\": compile: %s", (int)ns->key.n,
                        ns->key.p, cerr.message);
         /* the snapshot endpoint serves exactly the document this snapshot was compiled from */
         if (snap && ef_snapshot_attach_document(snap, doc->data, doc->len) != 0) {

@@ -174,9 +174,10 @@ static int publish_touched(sq *s, ef_store_err *err)
 
 /* Compiles every touched namespace inside the open transaction, before COMMIT: a write whose
  * result the compiler refuses is rolled back with a 400 instead of being committed and then never
- * reaching evaluation (issue 19, item 8). snaps[i] belongs to touched[i] (NULL: namespace gone).
- * Entries a replica applies and dumps it loads were validated where they were written, so those
- * keep compiling after the commit (refusing them would stop replication, not undo the write). */
+ * reaching evaluation (issue 19, item 8). The same holds for an entry or a dump a replica receives:
+ * it is refused whole, so the replica keeps a state it can evaluate and reports the entry as
+ * failing, rather than storing rows its snapshots silently no longer follow. snaps[i] belongs to
+ * touched[i] (NULL: namespace gone). */
 static int compile_touched(sq *s, ef_snapshot **snaps, ef_store_err *err)
 {
     for (size_t i = 0; i < s->ntouched; i++) {
@@ -184,7 +185,11 @@ static int compile_touched(sq *s, ef_snapshot **snaps, ef_store_err *err)
         if (sq_ns_compile(s, ef_bytes_of(s->touched[i]), &snaps[i], &cerr) == 0) continue;
         for (size_t j = 0; j < i; j++) ef_snapshot_free(snaps[j]);
         memset(snaps, 0, s->ntouched * sizeof(*snaps));
-        return ef_store_fail(err, cerr.code == EF_STORE_INTERNAL ? EF_STORE_INVALID : cerr.code,
+        if (cerr.code != EF_STORE_INVALID) { /* reading failed: say so as it is */
+            if (err) *err = cerr;
+            return -1;
+        }
+        return ef_store_fail(err, EF_STORE_INVALID,
                              "write refused, its result cannot be evaluated: %s", cerr.message);
     }
     return 0;
@@ -198,10 +203,35 @@ static void precompiled_free(sq *s)
     s->pre = NULL;
 }
 
-/* The pre-commit compile of a logged write; on failure the caller rolls back. */
+/* A dump load touches every namespace: list the current ones (the old ones are listed already)
+ * so they can be compiled one by one. Returns 1 when there are too many to list; the dump's
+ * namespaces are then compiled after the commit, as a whole. */
+static int touch_current(sq *s, ef_store_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_NS_ALL, "SELECT key FROM namespaces", err);
+    if (!st) return -1;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (s->ntouched == SQ_MAX_TOUCHED) return 1;
+        ef_bytes k = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        if (sq_wtx_touch(s, k, err)) return -1;
+    }
+    return r == SQLITE_DONE ? 0 : sq_db_err(s, err, "namespaces");
+}
+
+/* The pre-commit compile of every write, applied entry and loaded dump; on failure the caller
+ * rolls back. */
 static int precompile(sq *s, ef_store_err *err)
 {
-    if (!s->opts.registry || s->applying || s->touched_all || !s->ntouched) return 0;
+    if (!s->opts.registry) return 0;
+    if (s->touched_all) {
+        int t = touch_current(s, err);
+        reset_all(s);
+        if (t < 0) return -1;
+        if (t > 0) return 0; /* too many: compiled after the commit */
+        s->touched_all = false;
+    }
+    if (!s->ntouched) return 0;
     s->pre = calloc(s->ntouched, sizeof(*s->pre));
     if (!s->pre) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     int rc = compile_touched(s, s->pre, err);
@@ -733,6 +763,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
+    if (precompile(s, err)) goto fail;
     ef_arena_free(&a);
     return finish_commit(s, seq, err);
 fail:
@@ -862,6 +893,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         if (sq_step_done(s, st, "history", err)) goto fail;
     }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
+    if (precompile(s, err)) goto fail;
     uint64_t dump_seq = (uint64_t)jseq->num; /* read before the tree's arena goes */
     ef_arena_free(&a);
     return finish_commit(s, dump_seq, err);

@@ -171,6 +171,62 @@ static void test_too_many_segments_refused_before_commit(void **state)
     tstore_free(t);
 }
 
+/* Item 8 on a replica: an entry whose result the compiler refuses (a primary without the check,
+ * or a hostile upstream) is refused whole, so the replica keeps a state it evaluates instead of
+ * rows its snapshots no longer follow; the next good entry at that position applies. */
+static void test_replica_refuses_entry_that_cannot_compile(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new_local(false);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    const int n = EF_MAX_RULE_SEGMENTS + 1;
+    import_segments(p->s, &p->a, n);
+    ef_buf dump;
+    ef_buf_init(&dump);
+    assert_ok(ef_store_dump(p->s, &dump, NULL, &err), err);
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
+    uint64_t at = store_seq(r->s);
+    ef_buf e;
+    ef_buf_init(&e);
+    for (int nseg = n; nseg >= 1; nseg -= n - 1) {
+        ef_buf_clear(&e);
+        ef_buf_printf(&e, "{\"seq\":%llu,\"time\":1,\"namespaces\":[{\"key\":\"default\","
+                          "\"version\":9}],\"changes\":[{\"table\":\"rules\",\"op\":\"upsert\","
+                          "\"pk\":{\"id\":\"r1\"},\"row\":{\"id\":\"r1\",\"namespace_key\":"
+                          "\"default\",\"flag_key\":\"big\",\"rank\":1,\"segment_operator\":1,"
+                          "\"created_at\":1,\"updated_at\":1}}",
+                      (unsigned long long)at + 1);
+        for (int i = 0; i < nseg; i++)
+            ef_buf_printf(&e, ",{\"table\":\"rule_segments\",\"op\":\"upsert\",\"pk\":"
+                              "{\"rule_id\":\"r1\",\"segment_key\":\"s%d\"},\"row\":{\"rule_id\":"
+                              "\"r1\",\"namespace_key\":\"default\",\"segment_key\":\"s%d\","
+                              "\"position\":%d}}",
+                          i, i, i);
+        ef_buf_puts(&e, "]}");
+        int rc = ef_store_apply_changes(r->s, e.data, e.len, &err);
+        if (nseg == n) {
+            assert_int_equal(rc, -1);
+            assert_int_equal(err.code, EF_STORE_INVALID);
+            assert_non_null(strstr(err.message, "cannot be evaluated"));
+            assert_int_equal(store_seq(r->s), at);
+        } else {
+            assert_ok(rc, err);
+            assert_int_equal(store_seq(r->s), at + 1);
+        }
+    }
+    ef_registry_read_lock(r->reg);
+    const ef_snapshot *snap = ef_registry_get(r->reg, B("default"));
+    assert_non_null(snap);
+    assert_non_null(ef_snapshot_find_flag(snap, B("big")));
+    assert_int_equal(ef_snapshot_version(snap), at + 1);
+    ef_registry_read_unlock(r->reg);
+    ef_buf_free(&e);
+    ef_buf_free(&dump);
+    tstore_free(p);
+    tstore_free(r);
+}
+
 /* Item 4: a second store on a file another one holds is refused with the holder's pid (flock is
  * per open file, so a second open in this process conflicts like another process would); a
  * reader (export) may still open it, and the file is free again once the holder closes. */
@@ -263,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_dump_fails_on_step_error),
         cmocka_unit_test(test_partial_dump_refused),
         cmocka_unit_test(test_too_many_segments_refused_before_commit),
+        cmocka_unit_test(test_replica_refuses_entry_that_cannot_compile),
         cmocka_unit_test(test_second_writer_refused),
         cmocka_unit_test(test_identity_and_history),
     };
