@@ -42,8 +42,11 @@ demo: build
 demo-libsql: build
 	scripts/demo-libsql.sh $(BUILD)/edgeflag
 
+# libFuzzer on every trust boundary (tests/fuzz, scripts/fuzz.sh): FUZZ_SECONDS per target, then
+# the executions and execs/s of each; FUZZ_TARGETS, FUZZ_JOBS and FUZZ_MERGE=1 as the script says.
+FUZZ_SECONDS ?= 60
 fuzz: test-deps
-	scripts/fuzz.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -60,6 +60,9 @@ node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs client_en
 
 # further test steps (one block each)
 
+step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-5} s each from their committed corpora; make fuzz runs them long"
+FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-5} FUZZ_MERGE=0 scripts/fuzz.sh
+
 step "libSQL: the Hrana test peer against @libsql/client, then edgeflag on it (two nodes, restarts, files; Flipt-client suite)"
 scripts/npm-ci.sh tests/libsql
 node_tests libsql-peer-tests tests/libsql peer.test.mjs
