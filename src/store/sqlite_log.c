@@ -716,7 +716,8 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
         return -1;
     }
     s->applying = true;
-    uint64_t have = sq_state_seq(s);
+    uint64_t have = 0;
+    if (sq_state_seq_get(s, &have, err)) goto fail;
     if (seq != have + 1) {
         ef_store_fail(err, EF_STORE_OUT_OF_ORDER, "entry seq %llu does not follow local seq %llu",
                    (unsigned long long)seq, (unsigned long long)have);
