@@ -58,7 +58,8 @@ const sq_table sq_tables[SQ_NTABLES] = {
       "created_at", "updated_at"}},
 };
 const size_t sq_ntables = sizeof(sq_tables) / sizeof(sq_tables[0]);
-_Static_assert(SQ_NTABLES == 11, "SQ_NTABLES must count the entries of sq_tables");
+/* An initializer with more entries than SQ_NTABLES does not compile; one with fewer leaves a
+ * zeroed last entry, which ef_sqlite_open refuses at once (every loop trusts sq_ntables). */
 /* Tables created by migration 1 (their triggers too) come first in sq_tables; later tables come
  * with their own migration, which creates their triggers. */
 #define SQ_TABLES_V1 10
@@ -486,6 +487,10 @@ static void sq_close(void *h)
 ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_store_err *err)
 {
     if (!target || !*target) target = EF_SQLITE_DEFAULT_PATH;
+    if (!sq_tables[SQ_NTABLES - 1].name) {
+        ef_store_fail(err, EF_STORE_INTERNAL, "sq_tables has fewer entries than SQ_NTABLES");
+        return NULL;
+    }
     sq *s = calloc(1, sizeof(*s));
     if (!s) {
         ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
