@@ -422,6 +422,10 @@ static void on_create_token(ef_http_req *req, void *ctx)
             return;
         }
         secs = (int64_t)timegm(&tm);
+        if (secs > INT64_MAX / 1000000000LL || secs < INT64_MIN / 1000000000LL) { /* UB past it */
+            ef_http_bad_request(req, "invalid field expiresAt: outside 1678-2262, the times this server can hold");
+            return;
+        }
         in.expires_ns = secs * 1000000000LL;
         if (in.expires_ns <= ef_clock_wall_ns()) {
             ef_http_bad_request(req, "invalid field expiresAt: must be in the future");

@@ -88,12 +88,21 @@ static size_t fz_exchange(uint16_t port, const char *req, size_t len, char *ans,
     if (fd < 0) fz_die("socket", strerror(errno));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) fz_die("connect", strerror(errno));
+    /* libFuzzer's -timeout ticks with SIGALRM: every call here may see EINTR */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (errno != EINTR) fz_die("connect", strerror(errno));
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int e = 0;
+        socklen_t el = sizeof(e);
+        while (poll(&p, 1, 5000) < 0 && errno == EINTR) {}
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e != 0) fz_die("connect", strerror(e));
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     size_t off = 0;
     while (off < len) {
         ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break; /* the server may close early (a 413, a bad request line): fine */
         off += (size_t)w;
     }
@@ -105,6 +114,7 @@ static size_t fz_exchange(uint16_t port, const char *req, size_t len, char *ans,
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break; /* quiet: a stream, or a request the server still waits on */
         ssize_t n = recv(fd, ans + got, cap - 1 - got, 0);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         got += (size_t)n;
         if (got + 1 >= cap) break;
