@@ -12,7 +12,9 @@
 #define EF_BASE_CNUM_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* strtod / strtof in the "C" locale. */
 double ef_strtod_c(const char *s, char **end);
@@ -23,5 +25,9 @@ int ef_snprintf_c(char *out, size_t n, const char *fmt, ...) __attribute__((form
 /* ASCII-only case-insensitive comparison of n bytes (HTTP header names): strncasecmp follows
  * LC_CTYPE, and in a Turkish locale 'I' is not the upper case of 'i'. */
 int ef_ascii_ncasecmp(const char *a, const char *b, size_t n);
+/* A decimal unsigned integer written as ASCII digits only (no sign, no space, no "0x"), that fits
+ * 64 bits: what a version or a position in a header or a query parameter must be. strtoull skips
+ * white space and takes a sign ("-1" is 2^64-1), which a request must not be able to use. */
+bool ef_parse_u64(const char *s, uint64_t *out);
 
 #endif

@@ -230,7 +230,10 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                                  .poll_ms = cfg.db_poll_ms, .cache_path = cfg.db_cache};
         ef_store_err se;
         if (!(node.store = ef_store_open(source, &so, &se))) {
-            fprintf(stderr, "edgeflag: database %s: %s\n", source, se.message);
+            if (strstr(se.message, source)) /* the message names the database already */
+                fprintf(stderr, "edgeflag: %s\n", se.message);
+            else
+                fprintf(stderr, "edgeflag: database %s: %s\n", source, se.message);
             goto out;
         }
     }

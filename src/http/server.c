@@ -68,6 +68,7 @@ struct ef_http_req {
     unsigned nparams;
     ef_buf body;
     bool too_large;
+    const char *malformed;      /* why the header block cannot be trusted, or NULL */
     bool started;
     size_t header_bytes;
     ef_arena arena;
@@ -439,11 +440,36 @@ static ef_http_method parse_method(const char *m)
     return EF_METHOD_OTHER;
 }
 
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+/* Sizes the header block, and looks for what libmicrohttpd 0.9.75 passes on silently: a repeated
+ * Authorization (which one a proxy in front checked is unknowable), and a NUL byte in a name or
+ * value where libmicrohttpd reports it. (It cuts a header value or the request target at a raw NUL
+ * byte before we see it, and reports the cut length: docs/security.md says so.) */
+typedef struct header_scan {
+    size_t bytes;
+    unsigned authorizations;
+    const char *malformed;
+} header_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
 {
-    size_t *n = cls;
-    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    (void)kind;
+    header_scan *h = cls;
+    h->bytes += key_size + value_size + 4;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size))
+        h->malformed = "a NUL byte in a request header";
+    if (strcasecmp(key, "Authorization") == 0 && ++h->authorizations > 1)
+        h->malformed = "more than one Authorization header";
+    return MHD_YES;
+}
+
+static enum MHD_Result scan_argument(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                     const char *value, size_t value_size)
+{
+    (void)kind;
+    header_scan *h = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size))
+        h->malformed = "a NUL byte in a query parameter";
     return MHD_YES;
 }
 
@@ -453,6 +479,7 @@ static void request_reset(ef_http_req *req)
     ef_buf_clear(&req->body);
     ef_buf_clear(&req->out);
     req->too_large = false;
+    req->malformed = NULL;
     req->started = false;
     req->nparams = 0;
     req->nheaders = 0;
@@ -491,6 +518,10 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
         ef_http_error(req, 413, 3, "request body too large (limit %zu bytes)", srv->cfg.max_body);
         return;
     }
+    if (req->malformed) {
+        ef_http_error(req, 400, 3, "malformed request: %s", req->malformed);
+        return;
+    }
     if (srv->cfg.max_header && req->header_bytes > srv->cfg.max_header) {
         ef_http_error(req, 431, 3, "request headers too large (limit %zu bytes)", srv->cfg.max_header);
         return;
@@ -525,40 +556,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return req;
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **con_cls)
+/* Dispatches (or, resumed, finishes) the request and queues its answer. */
+static enum MHD_Result answer(ef_http_server *srv, ef_http_req *req, struct MHD_Connection *conn)
 {
-    ef_http_server *srv = cls;
-    ef_http_req *req = *con_cls;
-    (void)version;
-    if (!req) return MHD_NO;
-    if (!req->started) { /* the headers are in */
-        req->conn = conn;
-        req->started = true;
-        __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
-        req->t0 = ef_clock_mono_ns();
-        set_deadline(req, request_timeout_ns(srv)); /* now the body */
-        req->url = url;
-        req->method_name = method;
-        req->method = parse_method(method);
-        set_peer(req, conn);
-        req->header_bytes = 0;
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &req->header_bytes);
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) req->too_large = true;
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        if (!req->too_large) {
-            if (req->body.len + *upload_data_size > srv->cfg.max_body)
-                req->too_large = true;
-            else
-                ef_buf_append(&req->body, upload_data, *upload_data_size);
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
     set_deadline(req, 0); /* the request is in; answering it has limits of its own */
     if (req->suspended) { /* resumed: answered by whoever took it, or to be dispatched again */
         req->suspended = false;
@@ -579,6 +579,51 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     MHD_destroy_response(req->response);
     req->response = NULL;
     return r;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    ef_http_server *srv = cls;
+    ef_http_req *req = *con_cls;
+    (void)version;
+    if (!req) return MHD_NO;
+    if (!req->started) { /* the headers are in */
+        req->conn = conn;
+        req->started = true;
+        __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
+        req->t0 = ef_clock_mono_ns();
+        set_deadline(req, request_timeout_ns(srv)); /* now the body */
+        req->url = url;
+        req->method_name = method;
+        req->method = parse_method(method);
+        set_peer(req, conn);
+        header_scan hs = {0, 0, NULL};
+        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &hs);
+        MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, scan_argument, &hs);
+        req->header_bytes = hs.bytes;
+        req->malformed = hs.malformed;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) req->too_large = true;
+        /* Refused before the body is read (no "100 Continue", no waiting for bytes a client
+         * declared but may never send); libmicrohttpd then closes the connection, which is right
+         * for a body left unread. */
+        if (req->too_large || req->malformed) return answer(srv, req, conn);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!req->too_large) {
+            if (req->body.len + *upload_data_size > srv->cfg.max_body)
+                req->too_large = true;
+            else
+                ef_buf_append(&req->body, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->replied && !req->suspended) return MHD_YES; /* refused early: the rest is discarded */
+    return answer(srv, req, conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/cnum.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
@@ -399,15 +400,9 @@ static void on_stream(ef_http_req *req, void *ctx)
     ef_feed *f = ctx;
     const char *q = ef_http_query(req, "since");
     uint64_t since = 0;
-    if (q && *q) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(q, &end, 10);
-        if (errno || *end || q[0] == '-') {
-            ef_http_bad_request(req, "invalid since '%s': want a change-log position (0 or more)", q);
-            return;
-        }
-        since = v;
+    if (q && *q && !ef_parse_u64(q, &since)) {
+        ef_http_bad_request(req, "invalid since '%s': want a change-log position (0 or more)", q);
+        return;
     }
     const char *hist = ef_http_query(req, "history");
     if (hist && (!*hist || strlen(hist) > EF_STORE_ID_MAX ||

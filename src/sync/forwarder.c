@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 
 #include "base/clock.h"
+#include "base/cnum.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
 
@@ -498,10 +499,8 @@ bool ef_sync_before(ef_sync *s, ef_http_req *req)
     unsigned flags = route ? route->flags : 0;
     const char *mv = (flags & EF_RF_STATE) ? ef_http_header(req, "X-Edgeflag-Min-Version") : NULL;
     if (mv && *mv) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(mv, &end, 10);
-        if (errno || *end || mv[0] == '-' || mv[0] == '+' || mv[0] == ' ') {
+        uint64_t v;
+        if (!ef_parse_u64(mv, &v)) {
             ef_http_bad_request(req, "invalid X-Edgeflag-Min-Version: want a version number");
             return true;
         }
