@@ -1,8 +1,10 @@
 /*
- * bench_store.c - figures for the SQLite store: import time and compile time of N flags (default
- * 10,000) in one namespace, latency of single-flag updates (median, p99; each one a durable
- * transaction that also recompiles the namespace), and the memory of the compiled namespace
- * (ef_snapshot_memory and the RSS delta). Prints numbers; asserts nothing about time.
+ * bench_store.c - figures for the SQLite store, for each flag count given (default 10 and 10,000
+ * flags in one namespace): import time, load + compile + publish time, one-flag update latency
+ * acknowledged and published (median, p99; a durable transaction plus what it republishes), the
+ * same update without a registry (the durable write alone), and the RSS after W writes (default
+ * 1,000; --writes W) next to the compiled snapshot's size (ef_snapshot_memory). Each count runs in
+ * a fresh database. Prints numbers; asserts nothing about time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,9 +78,14 @@ static void build_doc(ef_arena *a, ef_doc *doc, size_t n)
     }
 }
 
-int main(int argc, char **argv)
+static double ms(int64_t ns)
 {
-    size_t n = argc > 1 ? (size_t)atol(argv[1]) : 10000;
+    return (double)ns / 1e6;
+}
+
+/* One flag count: a fresh database, import, reopen (full load), writes. Returns 0 or 1. */
+static int run(size_t n, int writes, double *upd_p50)
+{
     char dir[] = "/tmp/ef_bench_XXXXXX";
     if (!mkdtemp(dir)) return 1;
     char path[128];
@@ -101,10 +108,10 @@ int main(int argc, char **argv)
         return 1;
     }
     int64_t t1 = ef_clock_mono_ns();
-    printf("import of %zu flags (one transaction): %.1f ms\n", n, (double)(t1 - t0) / 1e6);
+    printf("[%zu flags] import (one transaction, no registry): %.1f ms\n", n, ms(t1 - t0));
     ef_store_close(s);
 
-    /* compile: reopening with a registry loads and publishes every namespace */
+    /* reopening with a registry loads, compiles and publishes every namespace */
     ef_registry *reg = ef_registry_new();
     long rss0 = rss_kb();
     o.registry = reg;
@@ -121,16 +128,16 @@ int main(int argc, char **argv)
     size_t mem = snap ? ef_snapshot_memory(snap) : 0;
     size_t nf = snap ? ef_snapshot_flag_count(snap) : 0;
     ef_registry_read_unlock(reg);
-    printf("load + compile + publish of %zu flags: %.1f ms\n", nf, (double)(t1 - t0) / 1e6);
-    printf("compiled namespace: ef_snapshot_memory %.2f MiB, RSS delta %.2f MiB\n",
+    printf("[%zu flags] load + compile + publish: %.1f ms\n", nf, ms(t1 - t0));
+    printf("[%zu flags] compiled snapshot: ef_snapshot_memory %.2f MiB, RSS delta %.2f MiB\n", n,
            (double)mem / 1048576.0, (double)(rss1 - rss0) / 1024.0);
 
-    /* single-flag updates: durable commit + change log + recompile of the namespace */
-    enum { UPDATES = 200 };
-    int64_t lat[UPDATES];
-    for (int i = 0; i < UPDATES; i++) {
+    /* one-flag updates, acknowledged (durable commit) and published */
+    int64_t *lat = calloc((size_t)writes, sizeof(*lat));
+    if (!lat) return 1;
+    for (int i = 0; i < writes; i++) {
         char k[32];
-        snprintf(k, sizeof(k), "flag-%d", i % (int)n);
+        snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
         ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
         ef_doc_flag f;
         ef_arena_reset(&a);
@@ -141,17 +148,29 @@ int main(int argc, char **argv)
         }
         lat[i] = ef_clock_mono_ns() - s0;
     }
-    qsort(lat, UPDATES, sizeof(lat[0]), cmp_i64);
-    printf("single-flag update with recompile of %zu flags: median %.2f ms, p99 %.2f ms\n", n,
-           (double)lat[UPDATES / 2] / 1e6, (double)lat[UPDATES * 99 / 100] / 1e6);
+    long rss2 = rss_kb();
+    ef_registry_read_lock(reg);
+    snap = ef_registry_get(reg, EF_BYTES_LIT("default"));
+    mem = snap ? ef_snapshot_memory(snap) : 0;
+    ef_registry_read_unlock(reg);
+    qsort(lat, (size_t)writes, sizeof(lat[0]), cmp_i64);
+    *upd_p50 = ms(lat[writes / 2]);
+    printf("[%zu flags] one-flag update, acknowledged + published (%d writes): p50 %.3f ms, "
+           "p99 %.3f ms\n",
+           n, writes, ms(lat[writes / 2]), ms(lat[(size_t)writes * 99 / 100]));
+    printf("[%zu flags] after %d writes: RSS %.2f MiB (delta since before the load %.2f MiB), "
+           "compiled snapshot %.2f MiB, ratio RSS delta / snapshot %.2f\n",
+           n, writes, (double)rss2 / 1024.0, (double)(rss2 - rss0) / 1024.0,
+           (double)mem / 1048576.0, mem ? (double)(rss2 - rss0) * 1024.0 / (double)mem : 0.0);
     ef_store_close(s);
 
     /* the same without a registry: the durable write alone */
     o.registry = NULL;
     s = ef_sqlite_open(path, &o, &err);
-    for (int i = 0; s && i < UPDATES; i++) {
+    int wo = writes < 200 ? writes : 200;
+    for (int i = 0; s && i < wo; i++) {
         char k[32];
-        snprintf(k, sizeof(k), "flag-%d", i % (int)n);
+        snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
         ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
         ef_doc_flag f;
         ef_arena_reset(&a);
@@ -159,13 +178,42 @@ int main(int argc, char **argv)
         if (ef_store_flag_update(s, EF_BYTES_LIT("default"), &in, &a, &f, &err)) return 1;
         lat[i] = ef_clock_mono_ns() - s0;
     }
-    qsort(lat, UPDATES, sizeof(lat[0]), cmp_i64);
-    printf("single-flag update, write only (synchronous=FULL): median %.3f ms, p99 %.3f ms\n",
-           (double)lat[UPDATES / 2] / 1e6, (double)lat[UPDATES * 99 / 100] / 1e6);
-    ef_store_close(s);
+    qsort(lat, (size_t)wo, sizeof(lat[0]), cmp_i64);
+    printf("[%zu flags] one-flag update, write only (synchronous=FULL): p50 %.3f ms, p99 %.3f ms\n",
+           n, ms(lat[wo / 2]), ms(lat[(size_t)wo * 99 / 100]));
+    if (s) ef_store_close(s);
+    free(lat);
     ef_registry_free(reg);
     ef_arena_free(&a);
     char cmd[96];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    int writes = 1000;
+    size_t counts[8];
+    int nc = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--writes") == 0 && i + 1 < argc)
+            writes = atoi(argv[++i]);
+        else if (nc < 8)
+            counts[nc++] = (size_t)atol(argv[i]);
+    }
+    if (writes < 1) writes = 1;
+    if (nc == 0) {
+        counts[nc++] = 10;
+        counts[nc++] = 10000;
+    }
+    double first = 0, p50;
+    for (int i = 0; i < nc; i++) {
+        if (counts[i] == 0 || run(counts[i], writes, &p50)) return 1;
+        if (i == 0)
+            first = p50;
+        else if (first > 0)
+            printf("ratio of one-flag update p50, %zu flags / %zu flags: %.2fx\n", counts[i],
+                   counts[0], p50 / first);
+    }
+    return 0;
 }
