@@ -451,3 +451,32 @@ const ef_json *ef_json_get2(const ef_json *obj, const char *camel, const char *s
         if (ef_bytes_eq_lit(c->key, camel, n1) || ef_bytes_eq_lit(c->key, snake, n2)) found = c;
     return found;
 }
+
+bool ef_json_u64(const ef_json *v, uint64_t *out)
+{
+    if (!v || v->type != EF_JSON_NUMBER || v->str.n == 0 || v->str.n > 20) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < v->str.n; i++) {
+        char c = v->str.p[i];
+        if (c < '0' || c > '9') return false;
+        unsigned d = (unsigned)(c - '0');
+        if (x > (UINT64_MAX - d) / 10) return false;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return true;
+}
+
+bool ef_json_i64(const ef_json *v, int64_t *out)
+{
+    if (!v || v->type != EF_JSON_NUMBER || v->str.n == 0) return false;
+    bool neg = v->str.p[0] == '-';
+    ef_json digits = *v;
+    digits.str.p += neg;
+    digits.str.n -= neg;
+    uint64_t x;
+    if (!ef_json_u64(&digits, &x)) return false;
+    if (neg ? x > (uint64_t)INT64_MAX + 1 : x > (uint64_t)INT64_MAX) return false;
+    *out = neg ? (int64_t)(0 - x) : (int64_t)x;
+    return true;
+}

@@ -60,6 +60,12 @@ const ef_json *ef_json_get(const ef_json *obj, const char *name);
 /* Like ef_json_get, trying a camelCase then a snake_case spelling (Flipt accepts both). */
 const ef_json *ef_json_get2(const ef_json *obj, const char *camel, const char *snake);
 
+/* A NUMBER written as an integer (no fraction, no exponent) that fits the type: the exact value
+ * of a position, a version or a time in ns, which a double cannot hold past 2^53 and a cast from an
+ * out-of-range double would make undefined. False for anything else. */
+bool ef_json_i64(const ef_json *v, int64_t *out);
+bool ef_json_u64(const ef_json *v, uint64_t *out);
+
 static inline bool ef_json_is_null(const ef_json *v)
 {
     return v == NULL || v->type == EF_JSON_NULL;

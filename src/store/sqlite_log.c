@@ -644,10 +644,10 @@ static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
     } else if (v->type == EF_JSON_TRUE || v->type == EF_JSON_FALSE) {
         sqlite3_bind_int(st, i, v->type == EF_JSON_TRUE);
     } else if (v->type == EF_JSON_NUMBER) {
-        bool integral = !memchr(v->str.p, '.', v->str.n) && !memchr(v->str.p, 'e', v->str.n) &&
-                        !memchr(v->str.p, 'E', v->str.n);
-        if (integral)
-            sqlite3_bind_int64(st, i, strtoll(v->str.p, NULL, 10));
+        /* an integer past int64 is stored as SQLite stores such a literal: a REAL */
+        int64_t x;
+        if (ef_json_i64(v, &x))
+            sqlite3_bind_int64(st, i, x);
         else
             sqlite3_bind_double(st, i, v->num);
     } else if (v->type == EF_JSON_STRING) {
@@ -705,12 +705,14 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     }
     const ef_json *jseq = ef_json_get(root, "seq"), *jtime = ef_json_get(root, "time");
     const ef_json *jns = ef_json_get(root, "namespaces"), *jch = ef_json_get(root, "changes");
-    if (!jseq || jseq->type != EF_JSON_NUMBER || !jns || jns->type != EF_JSON_ARRAY || !jch ||
-        jch->type != EF_JSON_ARRAY) {
+    uint64_t seq;
+    int64_t when = 0;
+    if (!ef_json_u64(jseq, &seq) || seq > INT64_MAX || !jns || jns->type != EF_JSON_ARRAY || !jch ||
+        jch->type != EF_JSON_ARRAY || (jtime && !ef_json_i64(jtime, &when))) {
         ef_arena_free(&a);
-        return ef_store_fail(err, EF_STORE_INVALID, "change-log entry lacks seq, namespaces or changes");
+        return ef_store_fail(err, EF_STORE_INVALID,
+                             "change-log entry lacks seq, namespaces or changes (or one is not an integer)");
     }
-    uint64_t seq = (uint64_t)jseq->num;
     if (sq_wtx_begin(s, err)) {
         ef_arena_free(&a);
         return -1;
@@ -733,7 +735,8 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
         }
     for (const ef_json *n = jns->child; n; n = n->next) {
         const ef_json *k = ef_json_get(n, "key"), *v = ef_json_get(n, "version");
-        if (!k || k->type != EF_JSON_STRING || !v || v->type != EF_JSON_NUMBER) {
+        int64_t ver;
+        if (!k || k->type != EF_JSON_STRING || !ef_json_i64(v, &ver) || ver < 0) {
             ef_store_fail(err, EF_STORE_INVALID, "bad namespace version in entry");
             goto fail;
         }
@@ -743,7 +746,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
                                    err);
         if (!st) goto fail;
         sq_bind_bytes(st, 1, k->str);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)v->num);
+        sqlite3_bind_int64(st, 2, ver);
         if (sq_step_done(s, st, "version", err)) goto fail;
         if (sq_wtx_touch(s, k->str, err)) goto fail;
     }
@@ -752,8 +755,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     sqlite3_stmt *st = sq_stmt(s, SL_LOG_INSERT, "INSERT INTO changelog VALUES (?, ?, ?)", err);
     if (!st) goto fail;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_int64(st, 2, jtime && jtime->type == EF_JSON_NUMBER ? (sqlite3_int64)jtime->num
-                                                                       : ef_clock_wall_ns());
+    sqlite3_bind_int64(st, 2, jtime ? when : ef_clock_wall_ns());
     sqlite3_bind_text(st, 3, entry, (int)len, SQLITE_STATIC);
     if (sq_step_done(s, st, "change log", err)) goto fail;
     st = sq_stmt(s, SL_STATE_SEQ, "UPDATE ef_state SET seq = ? WHERE id = 1", err);
@@ -793,10 +795,11 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         return ef_store_fail(err, EF_STORE_INVALID, "dump history is not 1 to %d hex digits",
                              EF_STORE_ID_MAX);
     }
-    if (!jseq || jseq->type != EF_JSON_NUMBER || !jver || jver->type != EF_JSON_OBJECT || !jtab ||
-        jtab->type != EF_JSON_OBJECT) {
+    uint64_t dump_seq;
+    if (!ef_json_u64(jseq, &dump_seq) || dump_seq > INT64_MAX || !jver || jver->type != EF_JSON_OBJECT ||
+        !jtab || jtab->type != EF_JSON_OBJECT) {
         ef_arena_free(&a);
-        return ef_store_fail(err, EF_STORE_INVALID, "dump lacks seq, versions or tables");
+        return ef_store_fail(err, EF_STORE_INVALID, "dump lacks seq (an integer), versions or tables");
     }
     if (sq_wtx_begin(s, err)) {
         ef_arena_free(&a);
@@ -867,19 +870,20 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
                                    "INSERT INTO ns_versions VALUES (?1, ?2) ON CONFLICT(namespace_key)"
                                    " DO UPDATE SET version = MAX(version, ?2)",
                                    err);
-        if (!st || v->type != EF_JSON_NUMBER) {
+        int64_t ver;
+        if (!st || !ef_json_i64(v, &ver) || ver < 0) {
             if (st) ef_store_fail(err, EF_STORE_INVALID, "bad version in dump");
             goto fail;
         }
         sq_bind_bytes(st, 1, v->key);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)v->num);
+        sqlite3_bind_int64(st, 2, ver);
         if (sq_step_done(s, st, "version", err)) goto fail;
     }
     {
         sqlite3_stmt *st = sq_stmt(s, SL_LOG_MAXTRIM,
                                    "UPDATE ef_state SET seq = ?1, trimmed = ?1 WHERE id = 1", err);
         if (!st) goto fail;
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)jseq->num);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)dump_seq);
         if (sq_step_done(s, st, "seq", err)) goto fail;
     }
     if (jhist) {
@@ -895,7 +899,6 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
     if (precompile(s, err)) goto fail;
-    uint64_t dump_seq = (uint64_t)jseq->num; /* read before the tree's arena goes */
     ef_arena_free(&a);
     return finish_commit(s, dump_seq, err);
 fail:

@@ -124,12 +124,54 @@ static void test_writer_null_empty(void **state)
     ef_buf_free(&b);
 }
 
+/* Positions, versions and times read from the network are exact integers or refused (a cast of
+ * an out-of-range double would be undefined behaviour). */
+static void test_exact_integers(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    ef_json_error e;
+    static const struct {
+        const char *text;
+        bool i64_ok;
+        int64_t i64;
+        bool u64_ok;
+        uint64_t u64;
+    } t[] = {
+        {"0", true, 0, true, 0},
+        {"-0", true, 0, false, 0},
+        {"9223372036854775807", true, INT64_MAX, true, 9223372036854775807ULL},
+        {"9223372036854775808", false, 0, true, 9223372036854775808ULL},
+        {"-9223372036854775808", true, INT64_MIN, false, 0},
+        {"-9223372036854775809", false, 0, false, 0},
+        {"18446744073709551615", false, 0, true, UINT64_MAX},
+        {"18446744073709551616", false, 0, false, 0},
+        {"1e3", false, 0, false, 0},
+        {"1.0", false, 0, false, 0},
+        {"1e999", false, 0, false, 0},
+        {"\"5\"", false, 0, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        ef_json *v = parse(&a, t[i].text, &e);
+        assert_non_null(v);
+        int64_t x = 42;
+        uint64_t y = 42;
+        if (ef_json_i64(v, &x) != t[i].i64_ok) fail_msg("i64 %s", t[i].text);
+        if (t[i].i64_ok) assert_int_equal(x, t[i].i64);
+        if (ef_json_u64(v, &y) != t[i].u64_ok) fail_msg("u64 %s", t[i].text);
+        if (t[i].u64_ok) assert_true(y == t[i].u64);
+    }
+    ef_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),        cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
         cmocka_unit_test(test_writer),          cmocka_unit_test(test_writer_null_empty),
+        cmocka_unit_test(test_exact_integers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
