@@ -256,8 +256,18 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     return 0;
 }
 
+static void strv_free(char ***v)
+{
+    if (!*v) return;
+    for (char **p = *v; *p; p++) free(*p);
+    free(*v);
+    *v = NULL;
+}
+
 void ef_serve_config_free(ef_serve_config *cfg)
 {
+    strv_free(&cfg->cors_allowed_origins);
+    strv_free(&cfg->cors_allowed_headers);
     for (size_t i = 0; i < NSETTINGS; i++)
         if (settings[i].k == T_STR) {
             char **p = (char **)((char *)cfg + settings[i].offset);

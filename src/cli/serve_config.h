@@ -37,6 +37,10 @@ typedef struct ef_serve_config {
     unsigned threads;
     unsigned max_json_depth;
     bool access_log;
+    /* CORS (Flipt's cors.* keys; defaults as Flipt's: off, every origin, Flipt's header list) */
+    bool cors_enabled;
+    char **cors_allowed_origins;  /* NULL-terminated; NULL: ["*"] */
+    char **cors_allowed_headers;  /* NULL-terminated; NULL: Flipt's default list */
 } ef_serve_config;
 
 /* Fills cfg from argv (after "serve"), the environment and the config file. Returns 0, 1 when
