@@ -18,7 +18,7 @@
 #include "eval/model.h"
 
 typedef struct cctx {
-    ef_snapshot *s;
+    ef_arena *a; /* where everything compiled goes: the snapshot's or a flag part's arena */
     ef_compile_error *err;
     bool failed;
 } cctx;
@@ -53,7 +53,7 @@ static const char *type_name(const ef_json *v)
 
 static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
 {
-    char *p = ef_arena_memdup(&c->s->arena, in.p, in.n);
+    char *p = ef_arena_memdup(c->a, in.p, in.n);
     if (!p) return false;
     *out = (ef_bytes){p, in.n};
     return true;
@@ -141,7 +141,7 @@ static bool compile_segment(cctx *c, const ef_json *js, const char *path, ef_seg
         return false;
     seg->match_all = ef_bytes_eq(match_type, EF_BYTES_LIT("ALL_SEGMENT_MATCH_TYPE"));
     seg->ncons = cons->len;
-    ef_constraint *out = ef_arena_calloc(&c->s->arena, (cons->len + 1) * sizeof(*out));
+    ef_constraint *out = ef_arena_calloc(c->a, (cons->len + 1) * sizeof(*out));
     if (!out) return fail(c, js, "out of memory");
     uint32_t i = 0;
     for (const ef_json *k = cons->child; k; k = k->next, i++) {
@@ -154,7 +154,7 @@ static bool compile_segment(cctx *c, const ef_json *js, const char *path, ef_seg
             return false;
         out[i].type = constraint_type(type);
         out[i].op = ef_op_parse(op);
-        if (!ef_constraint_prepare(&c->s->arena, &out[i])) return fail(c, k, "out of memory");
+        if (!ef_constraint_prepare(c->a, &out[i])) return fail(c, k, "out of memory");
     }
     seg->cons = out;
     return true;
@@ -168,7 +168,7 @@ static bool compile_segments(cctx *c, const ef_json *arr, const char *path, ef_s
     set->n = 0;
     set->segs = NULL;
     if (!arr || arr->len == 0) return true;
-    ef_segment *segs = ef_arena_calloc(&c->s->arena, arr->len * sizeof(*segs));
+    ef_segment *segs = ef_arena_calloc(c->a, arr->len * sizeof(*segs));
     if (!segs) return fail(c, arr, "out of memory");
     uint32_t n = 0, i = 0;
     for (const ef_json *js = arr->child; js; js = js->next, i++) {
@@ -210,9 +210,9 @@ static bool compile_rule(cctx *c, const ef_json *js, const char *path, ef_rule *
     /* Distributions with rollout > 0, normalised to 100 % in float32 exactly as the engine does:
      * cum += rollout / total * 100; boundary = round(cum * 10); the last boundary is 1000. */
     uint32_t nd = dists->len, nvalid = 0;
-    ef_distribution *d = ef_arena_calloc(&c->s->arena, (nd + 1) * sizeof(*d));
-    float *roll = ef_arena_calloc(&c->s->arena, (nd + 1) * sizeof(*roll));
-    int32_t *bounds = ef_arena_calloc(&c->s->arena, (nd + 1) * sizeof(*bounds));
+    ef_distribution *d = ef_arena_calloc(c->a, (nd + 1) * sizeof(*d));
+    float *roll = ef_arena_calloc(c->a, (nd + 1) * sizeof(*roll));
+    int32_t *bounds = ef_arena_calloc(c->a, (nd + 1) * sizeof(*bounds));
     if (!d || !roll || !bounds) return fail(c, js, "out of memory");
     uint32_t i = 0;
     char p2[160];
@@ -317,7 +317,7 @@ static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *
         f->has_default = true;
     }
     if (rules && rules->len) {
-        ef_rule *rs = ef_arena_calloc(&c->s->arena, rules->len * sizeof(*rs));
+        ef_rule *rs = ef_arena_calloc(c->a, rules->len * sizeof(*rs));
         if (!rs) return fail(c, rules, "out of memory");
         uint32_t i = 0;
         for (const ef_json *r = rules->child; r; r = r->next, i++) {
@@ -328,7 +328,7 @@ static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *
         f->nrules = rules->len;
     }
     if (rollouts && rollouts->len) {
-        ef_rollout *rs = ef_arena_calloc(&c->s->arena, rollouts->len * sizeof(*rs));
+        ef_rollout *rs = ef_arena_calloc(c->a, rollouts->len * sizeof(*rs));
         if (!rs) return fail(c, rollouts, "out of memory");
         uint32_t i = 0;
         for (const ef_json *r = rollouts->child; r; r = r->next, i++) {
@@ -341,10 +341,11 @@ static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *
     return true;
 }
 
-/* Inserts flag index idx, or replaces an earlier flag with the same key (the last one wins). */
+/* Inserts flag index idx, or replaces an earlier flag with the same key (the last one wins).
+ * Returns the index the key now has. */
 static uint32_t table_put(ef_snapshot *s, uint32_t idx)
 {
-    ef_bytes key = s->flags[idx].key;
+    ef_bytes key = s->flags[idx]->key;
     uint64_t h = ef_hash_bytes(key.p, key.n);
     for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
         uint32_t slot = s->slots[i];
@@ -352,8 +353,19 @@ static uint32_t table_put(ef_snapshot *s, uint32_t idx)
             s->slots[i] = idx + 1;
             return idx;
         }
-        if (ef_bytes_eq(s->flags[slot - 1].key, key)) return slot - 1;
+        if (ef_bytes_eq(s->flags[slot - 1]->key, key)) return slot - 1;
     }
+}
+
+/* The snapshot shell for up to n flags: flag pointers and the open-addressing table. */
+static bool tables_alloc(ef_snapshot *s, uint32_t n)
+{
+    uint32_t cap = 8;
+    while (cap < n * 2u) cap *= 2;
+    s->flags = ef_arena_calloc(&s->arena, (n + 1) * sizeof(*s->flags));
+    s->slots = ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
+    s->mask = cap - 1;
+    return s->flags && s->slots;
 }
 
 ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
@@ -364,8 +376,9 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         return NULL;
     }
     ef_arena_init(&s->arena, 16384);
-    cctx c = {.s = s, .err = err};
+    cctx c = {.a = &s->arena, .err = err};
     const ef_json *ns, *flags;
+    ef_flag *store = NULL;
     if (!want_obj(&c, doc, "document")) goto failed;
     ns = ef_json_get(doc, "namespace");
     if (ef_json_is_null(ns)) {
@@ -377,12 +390,8 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         !get_arr(&c, doc, "document", "flags", true, &flags))
         goto failed;
 
-    s->flags = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*s->flags));
-    uint32_t cap = 8;
-    while (cap < flags->len * 2u) cap *= 2;
-    s->slots = ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
-    s->mask = cap - 1;
-    if (!s->flags || !s->slots) {
+    store = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*store));
+    if (!store || !tables_alloc(s, flags->len)) {
         fail(&c, doc, "out of memory");
         goto failed;
     }
@@ -390,12 +399,14 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
     for (const ef_json *fj = flags->child; fj; fj = fj->next, i++) {
         char path[48];
         snprintf(path, sizeof(path), "flags[%u]", i);
-        if (!compile_flag(&c, fj, path, &s->flags[s->nflags])) goto failed;
+        ef_flag *f = &store[s->nflags];
+        if (!compile_flag(&c, fj, path, f)) goto failed;
+        s->flags[s->nflags] = f;
         uint32_t at = table_put(s, s->nflags);
         if (at == s->nflags)
             s->nflags++;
         else
-            s->flags[at] = s->flags[s->nflags];
+            s->flags[at] = f; /* same key again: the later definition, at the earlier position */
     }
     return s;
 failed:
@@ -403,9 +414,129 @@ failed:
     return NULL;
 }
 
+/* ---- flag parts: the incremental form ---- */
+
+/* Eight bytes at a time, read as little-endian so every node computes the same value for the
+ * same bytes (ETags must agree across replicas); no seed, unlike a table hash. */
+static uint64_t bytes_hash(const char *json, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)json;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = 0;
+        for (int k = 7; k >= 0; k--) w = (w << 8) | b[i + (size_t)k];
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    for (; i < len; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    h ^= h >> 29;
+    return h;
+}
+
+ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_error *err)
+{
+    ef_flag_part *p = calloc(1, sizeof(*p));
+    if (!p) {
+        if (err) snprintf(err->message, sizeof(err->message), "out of memory");
+        return NULL;
+    }
+    /* the compiled form is about as large as the JSON it comes from: one chunk usually holds
+     * both, so a part costs little more than its data */
+    ef_arena_init(&p->arena, 2 * len + 256);
+    p->refs = 1;
+    ef_arena scratch;
+    ef_arena_init(&scratch, 4 * len + 1024);
+    ef_json_error je;
+    cctx c = {.a = &p->arena, .err = err};
+    const ef_json *root = ef_json_parse(piece, len, &scratch, NULL, &je);
+    char *copy = NULL;
+    if (!root) {
+        fail(&c, NULL, "flag document invalid: %s", je.message);
+    } else if (compile_flag(&c, root, "flag", &p->flag)) {
+        copy = ef_arena_memdup(&p->arena, piece, len);
+        if (!copy) fail(&c, NULL, "out of memory");
+    }
+    ef_arena_free(&scratch);
+    if (!copy) {
+        ef_arena_free(&p->arena);
+        free(p);
+        return NULL;
+    }
+    p->piece = (ef_bytes){copy, len};
+    p->piece_hash = bytes_hash(piece, len);
+    return p;
+}
+
+void ef_flag_part_ref(ef_flag_part *p)
+{
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+}
+
+void ef_flag_part_unref(ef_flag_part *p)
+{
+    /* the last reference may be dropped by an RCU callback on another thread: acq_rel makes
+     * every earlier use happen before the free */
+    if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    ef_arena_free(&p->arena);
+    free(p);
+}
+
+ef_bytes ef_flag_part_key(const ef_flag_part *p)
+{
+    return p->flag.key;
+}
+
+size_t ef_flag_part_memory(const ef_flag_part *p)
+{
+    return sizeof(*p) + p->arena.total;
+}
+
+ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
+                                  uint64_t history)
+{
+    ef_snapshot *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    uint32_t cap = 8;
+    while (cap < n * 2u) cap *= 2;
+    ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * (sizeof(*s->flags) + sizeof(*s->parts)) +
+                                 cap * sizeof(*s->slots));
+    char *key = ef_arena_memdup(&s->arena, ns.p, ns.n);
+    s->parts = ef_arena_calloc(&s->arena, (n + 1) * sizeof(*s->parts));
+    if (!key || !s->parts || !tables_alloc(s, (uint32_t)n)) {
+        ef_snapshot_free(s);
+        return NULL;
+    }
+    s->namespace_key = (ef_bytes){key, ns.n};
+    /* the ETag's basis: the namespace, every piece's hash in document order, and the history
+     * the state belongs to, so a client on another history never keeps a document from it */
+    uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
+    for (size_t i = 0; i < n; i++) {
+        ef_flag_part *p = parts[i];
+        ef_flag_part_ref(p);
+        s->parts[s->nflags] = p;
+        s->flags[s->nflags] = &p->flag;
+        h = (h ^ p->piece_hash) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        uint32_t at = table_put(s, s->nflags);
+        if (at == s->nflags) {
+            s->nflags++;
+        } else { /* never from the store (keys are unique); kept total for any caller */
+            ef_flag_part_unref(s->parts[at]);
+            s->parts[at] = p;
+            s->flags[at] = &p->flag;
+        }
+    }
+    s->document_hash = h ? h : 1; /* 0 means "no document" */
+    return s;
+}
+
 void ef_snapshot_free(ef_snapshot *s)
 {
     if (!s) return;
+    if (s->parts)
+        for (uint32_t i = 0; i < s->nflags; i++) ef_flag_part_unref(s->parts[i]);
+    free(__atomic_load_n(&s->assembled, __ATOMIC_ACQUIRE));
     ef_arena_free(&s->arena);
     free(s);
 }
@@ -422,7 +553,10 @@ size_t ef_snapshot_flag_count(const ef_snapshot *s)
 
 size_t ef_snapshot_memory(const ef_snapshot *s)
 {
-    return sizeof(*s) + s->arena.total;
+    size_t m = sizeof(*s) + s->arena.total;
+    if (s->parts)
+        for (uint32_t i = 0; i < s->nflags; i++) m += ef_flag_part_memory(s->parts[i]);
+    return m;
 }
 
 uint64_t ef_snapshot_version(const ef_snapshot *s)
@@ -440,20 +574,7 @@ int ef_snapshot_attach_document(ef_snapshot *s, const char *json, size_t len)
     char *p = ef_arena_memdup(&s->arena, json, len);
     if (!p) return -1;
     s->document = (ef_bytes){p, len};
-    /* Eight bytes at a time, read as little-endian so every node computes the same value for the
-     * same document (the ETag must agree across replicas); no seed, unlike a table hash. */
-    const unsigned char *b = (const unsigned char *)json;
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w = 0;
-        for (int k = 7; k >= 0; k--) w = (w << 8) | b[i + (size_t)k];
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    for (; i < len; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    h ^= h >> 29;
-    s->document_hash = h;
+    s->document_hash = bytes_hash(json, len);
     return 0;
 }
 
@@ -462,7 +583,58 @@ uint64_t ef_snapshot_document_hash(const ef_snapshot *s)
     return s->document_hash;
 }
 
+bool ef_snapshot_has_document(const ef_snapshot *s)
+{
+    return s->document.n || s->parts;
+}
+
+int ef_snapshot_write_document(const ef_snapshot *s, ef_buf *out)
+{
+    if (s->document.n) {
+        ef_buf_append(out, s->document.p, s->document.n);
+    } else if (s->parts) {
+        /* exactly what ef_doc_write_snapshot writes for the same state: the store's pieces are
+         * its flag objects */
+        ef_buf_puts(out, "{\"namespace\":{\"key\":");
+        ef_json_put_str(out, s->namespace_key);
+        ef_buf_puts(out, "},\"flags\":[");
+        for (uint32_t i = 0; i < s->nflags; i++) {
+            if (i) ef_buf_putc(out, ',');
+            ef_buf_append(out, s->parts[i]->piece.p, s->parts[i]->piece.n);
+        }
+        ef_buf_puts(out, "]}");
+    }
+    return ef_buf_ok(out) ? 0 : -1;
+}
+
 ef_bytes ef_snapshot_document(const ef_snapshot *s)
 {
-    return s->document;
+    if (s->document.n || !s->parts) return s->document;
+    /* assembled once per snapshot, by whoever asks first; a racing builder frees its copy */
+    ef_snapshot_doc_cache *d = __atomic_load_n(&s->assembled, __ATOMIC_ACQUIRE);
+    if (!d) {
+        ef_buf b;
+        ef_buf_init(&b);
+        if (ef_snapshot_write_document(s, &b) != 0) {
+            ef_buf_free(&b);
+            return (ef_bytes){"", 0};
+        }
+        d = malloc(sizeof(*d) + b.len + 1);
+        if (!d) {
+            ef_buf_free(&b);
+            return (ef_bytes){"", 0};
+        }
+        d->len = b.len;
+        memcpy(d->data, b.data, b.len);
+        d->data[b.len] = '\0';
+        ef_buf_free(&b);
+        ef_snapshot_doc_cache *expected = NULL;
+        ef_snapshot *m = (ef_snapshot *)s; /* the cache is the one mutable field, set once */
+        if (!__atomic_compare_exchange_n(&m->assembled, &expected, d, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            free(d);
+            d = expected;
+        }
+    }
+    return (ef_bytes){d->data, d->len};
 }

@@ -19,12 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/bytes.h"
 #include "base/json.h"
 
 typedef struct ef_snapshot ef_snapshot;
 typedef struct ef_flag ef_flag;
 typedef struct ef_segment ef_segment;
+typedef struct ef_flag_part ef_flag_part;
 
 /* Flipt's v2 evaluation reasons, numbered as in its protobuf. */
 typedef enum ef_reason {
@@ -103,7 +105,32 @@ size_t ef_snapshot_memory(const ef_snapshot *s);
  * exactly what is being evaluated, from the same RCU-published object. Copied into the snapshot.
  * Returns 0 or -1 (out of memory). */
 int ef_snapshot_attach_document(ef_snapshot *s, const char *json, size_t len);
-ef_bytes ef_snapshot_document(const ef_snapshot *s); /* empty if none attached */
+/* The attached document, or for an assembled snapshot the document its parts make up (built on
+ * first use and cached in the snapshot: thread-safe); empty if it has none. */
+ef_bytes ef_snapshot_document(const ef_snapshot *s);
+bool ef_snapshot_has_document(const ef_snapshot *s);
+/* Appends the document (attached, or assembled from the parts) to out without caching it.
+ * Returns 0 or -1 (out of memory). */
+int ef_snapshot_write_document(const ef_snapshot *s, ef_buf *out);
+
+/* ---- incremental snapshots (DESIGN.md principle 8) ----
+ * A flag part is one flag object of a snapshot document (its "piece", JSON text), compiled on its
+ * own and reference-counted (atomically: a snapshot freed after an RCU grace period drops its
+ * references on another thread). A snapshot assembled from parts shares them with every other
+ * snapshot that holds them: a write recompiles only the flags it changed. */
+/* Compiles one flag object; the part has one reference, owned by the caller. NULL + *err when the
+ * engine would refuse the flag (the same checks as ef_snapshot_compile) or on out-of-memory. */
+ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_error *err);
+void ef_flag_part_ref(ef_flag_part *p);
+void ef_flag_part_unref(ef_flag_part *p); /* NULL is a no-op */
+ef_bytes ef_flag_part_key(const ef_flag_part *p);
+size_t ef_flag_part_memory(const ef_flag_part *p);
+/* A snapshot of namespace ns whose flags are parts[0..n) in document order (each gets a reference;
+ * the caller keeps its own). Its document is {"namespace":{"key":ns},"flags":[pieces]}, and its
+ * document hash combines ns, the pieces' hashes and `history` (the store's history identity, so
+ * an ETag never matches across histories). NULL on out-of-memory. */
+ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
+                                  uint64_t history);
 /* A 64-bit hash of the attached document (0 if none), computed once when attached: the basis of
  * the snapshot endpoint's ETag, equal on every node that holds the same state. */
 uint64_t ef_snapshot_document_hash(const ef_snapshot *s);

@@ -17,14 +17,14 @@ const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key)
     for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
         uint32_t slot = s->slots[i];
         if (slot == 0) return NULL;
-        const ef_flag *f = &s->flags[slot - 1];
+        const ef_flag *f = s->flags[slot - 1];
         if (ef_bytes_eq(f->key, key)) return f;
     }
 }
 
 const ef_flag *ef_snapshot_flag_at(const ef_snapshot *s, size_t i)
 {
-    return i < s->nflags ? &s->flags[i] : NULL;
+    return i < s->nflags ? s->flags[i] : NULL;
 }
 
 bool ef_flag_enabled(const ef_flag *f)

@@ -2,8 +2,10 @@
  * model.h - the compiled, in-memory form of a namespace (internal to src/eval/).
  *
  * Everything a request needs is pre-parsed at compile time: numbers, dates and isoneof lists in
- * constraints, distribution boundaries, the CRC-32 of each flag key. A snapshot and all it points to
- * live in one arena and are never modified after compile.
+ * constraints, distribution boundaries, the CRC-32 of each flag key. A snapshot compiled from a
+ * document lives in one arena; one assembled from flag parts (the store's incremental path) owns a
+ * reference to each part instead. Neither is modified after it is built (but for the lazily
+ * assembled document, set once atomically).
  */
 #ifndef EF_EVAL_MODEL_H
 #define EF_EVAL_MODEL_H
@@ -112,6 +114,23 @@ struct ef_flag {
     const ef_rollout *rollouts;
 };
 
+/* One flag compiled on its own, shared by every snapshot that contains it unchanged (DESIGN.md
+ * principle 8): a write recompiles only the parts it touched. Immutable once compiled except for
+ * refs, which is atomic because the last snapshot holding a part may be freed by an RCU callback
+ * on another thread. */
+struct ef_flag_part {
+    int refs;
+    uint64_t piece_hash; /* of piece: combined into the snapshot's document hash */
+    ef_bytes piece;      /* the flag's object in the snapshot document, compiled into flag */
+    ef_flag flag;
+    ef_arena arena;      /* owns the piece and everything flag points to */
+};
+
+typedef struct ef_snapshot_doc_cache {
+    size_t len;
+    char data[];
+} ef_snapshot_doc_cache;
+
 struct ef_snapshot {
     ef_arena arena;
     ef_bytes namespace_key;
@@ -119,7 +138,9 @@ struct ef_snapshot {
     uint64_t document_hash;
     uint64_t version;
     uint32_t nflags;
-    ef_flag *flags;    /* unique by key (a later duplicate replaces an earlier one) */
+    const ef_flag **flags; /* unique by key (a later duplicate replaces an earlier one) */
+    ef_flag_part **parts;  /* assembled snapshots: parts[i] owns flags[i] (one reference each) */
+    ef_snapshot_doc_cache *assembled; /* the document assembled from parts on first use (atomic) */
     uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty */
     uint32_t mask;     /* slots has mask + 1 entries, a power of two */
 };

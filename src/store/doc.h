@@ -179,5 +179,10 @@ typedef struct ef_snapdoc_opts {
  * defaultVariant when a variant is marked default. This is also what the engine compiles
  * (ef_snapshot_compile), so the document and the evaluation can never disagree. opts may be NULL. */
 int ef_doc_write_snapshot(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts, ef_buf *out);
+/* One flag object of that document, byte for byte as ef_doc_write_snapshot writes it (ns supplies
+ * the segments its rules and rollouts reference). The store's incremental snapshots are made of
+ * these pieces. Returns 0, -EINVAL (a missing segment or variant; nothing appended) or -ENOMEM. */
+int ef_doc_write_snapshot_flag(const ef_doc_namespace *ns, const ef_doc_flag *f,
+                               const ef_snapdoc_opts *opts, ef_buf *out);
 
 #endif

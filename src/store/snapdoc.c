@@ -262,6 +262,19 @@ static int put_flag(ef_buf *b, const ef_doc_namespace *ns, const ef_doc_flag *f,
     return 0;
 }
 
+int ef_doc_write_snapshot_flag(const ef_doc_namespace *ns, const ef_doc_flag *f,
+                               const ef_snapdoc_opts *opts, ef_buf *out)
+{
+    size_t start = out->len;
+    int rc = put_flag(out, ns, f, opts);
+    if (rc) {
+        out->len = start;
+        if (out->data) out->data[start] = '\0';
+        return rc;
+    }
+    return ef_buf_ok(out) ? 0 : -ENOMEM;
+}
+
 int ef_doc_write_snapshot(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts, ef_buf *out)
 {
     size_t start = out->len;

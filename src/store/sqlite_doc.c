@@ -23,7 +23,7 @@
     "id, flag_key, type, rank, description, percentage, value, segment_operator, created_at,"     \
     " updated_at"
 
-static int load_flag_children(sq *s, ef_bytes ns, ef_arena *a, ef_doc_flag *f, ef_store_err *err)
+int sq_flag_load_children(sq *s, ef_bytes ns, ef_arena *a, ef_doc_flag *f, ef_store_err *err)
 {
     sqlite3_stmt *st = sq_stmt(s, SL_RULE_LIST,
                                "SELECT " RULE_COLS " FROM rules WHERE namespace_key = ? AND flag_key = ?"
@@ -82,7 +82,7 @@ int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store
         out->flags = sq_grow(a, out->flags, out->nflags, &cap, sizeof(*out->flags));
         if (!out->flags) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_flag *f = &out->flags[out->nflags++];
-        if (sq_flag_read_row(s, st, a, f, err) || load_flag_children(s, ns, a, f, err)) return -1;
+        if (sq_flag_read_row(s, st, a, f, err) || sq_flag_load_children(s, ns, a, f, err)) return -1;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "flags");
@@ -102,83 +102,6 @@ int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "segments");
-}
-
-/* Document -> snapshot document -> JSON tree -> compiled snapshot. */
-static ef_snapshot *compile_doc(const ef_doc_namespace *ns, ef_buf *doc, ef_store_err *err)
-{
-    ef_buf_clear(doc);
-    if (ef_doc_write_snapshot(ns, NULL, doc) != 0 || !ef_buf_ok(doc)) {
-        ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": cannot write snapshot document",
-                   (int)ns->key.n, ns->key.p);
-        return NULL;
-    }
-    ef_arena a;
-    ef_arena_init(&a, 65536);
-    ef_json_error jerr;
-    ef_json *root = ef_json_parse(doc->data, doc->len, &a, NULL, &jerr);
-    ef_snapshot *snap = NULL;
-    if (!root) {
-        ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": snapshot document invalid: %s",
-                   (int)ns->key.n, ns->key.p, jerr.message);
-    } else {
-        ef_compile_error cerr;
-        snap = ef_snapshot_compile(root, &cerr);
-        if (!snap) /* the rows are what the compiler refuses: invalid input, not a fault */
-            ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\": compile: %s", (int)ns->key.n,
-                       ns->key.p, cerr.message);
-        /* the snapshot endpoint serves exactly the document this snapshot was compiled from */
-        if (snap && ef_snapshot_attach_document(snap, doc->data, doc->len) != 0) {
-            ef_snapshot_free(snap);
-            snap = NULL;
-            ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-        }
-    }
-    ef_arena_free(&a);
-    return snap;
-}
-
-int sq_ns_compile(sq *s, ef_bytes key, ef_snapshot **out, ef_store_err *err)
-{
-    *out = NULL;
-    ef_arena a;
-    ef_arena_init(&a, 65536);
-    ef_doc_namespace ns;
-    ef_store_err lerr;
-    if (sq_ns_load(s, key, &a, &ns, &lerr)) {
-        ef_arena_free(&a);
-        if (lerr.code == EF_STORE_NOT_FOUND) return 0; /* gone: *out stays NULL */
-        if (err) *err = lerr;
-        return -1;
-    }
-    ef_buf doc;
-    ef_buf_init(&doc);
-    ef_snapshot *snap = compile_doc(&ns, &doc, err);
-    ef_buf_free(&doc);
-    ef_arena_free(&a);
-    if (!snap) return -1;
-    ef_snapshot_set_version(snap, sq_state_seq(s));
-    *out = snap;
-    return 0;
-}
-
-int sq_ns_install(sq *s, ef_bytes key, ef_snapshot *snap, ef_store_err *err)
-{
-    if (!snap) {
-        ef_registry_remove(s->opts.registry, key);
-        return 0;
-    }
-    if (ef_registry_publish(s->opts.registry, snap) != 0)
-        return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
-    return 0;
-}
-
-int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
-{
-    if (!s->opts.registry) return 0;
-    ef_snapshot *snap;
-    if (sq_ns_compile(s, key, &snap, err)) return -1;
-    return sq_ns_install(s, key, snap, err);
 }
 
 /* Keys of every namespace, in creation order (arena). */

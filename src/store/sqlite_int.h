@@ -35,6 +35,8 @@ extern const size_t sq_ntables;
 #define SQ_MAX_STMTS 160
 #define SQ_MAX_TOUCHED 1024
 
+typedef struct sq_incr sq_incr; /* sqlite_incr.c */
+
 typedef struct sq {
     sqlite3 *db;
     char *path; /* as given (path or file: URI), for opening dump readers */
@@ -50,7 +52,7 @@ typedef struct sq {
     size_t ntouched;
     char *touched[SQ_MAX_TOUCHED]; /* namespaces written in the open transaction (malloc'd) */
     bool touched_all;              /* too many to list, or a dump load: recompile everything */
-    ef_snapshot **pre; /* per touched namespace: compiled before COMMIT, published after */
+    sq_incr *incr;     /* per namespace: the flag parts of its published snapshot (sqlite_incr.c) */
     ef_store_ops ops;
     ef_store store; /* what ef_sqlite_open returns: {&ops, this} */
 } sq;
@@ -101,6 +103,7 @@ enum {
     SL_LOG_TRIM_AGE, SL_STATE_TRIMMED, SL_LOG_MAXTRIM, SL_VER_ALL,
     SL_TOK_INSERT, SL_TOK_LIST, SL_TOK_COUNT, SL_TOK_DELETE, SL_TOK_ALL,
     SL_ID_GET, SL_ID_SET,
+    SL_INCR_POS_ALL, SL_INCR_POS_ONE, SL_INCR_HISTORY,
     SL_COUNT_
 };
 
@@ -206,13 +209,24 @@ int sq_rollout_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rollout *
                         ef_store_err *err);
 /* A whole namespace (flags with variants, rules, rollouts; segments with constraints). */
 int sq_ns_load(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *out, ef_store_err *err);
-/* Compiles and publishes one namespace (or removes it from the registry when it is gone). */
+/* A flag's variants are read with it; these are its rules (with segments and distributions) and
+ * rollouts, in rank order. */
+int sq_flag_load_children(sq *s, ef_bytes ns, ef_arena *a, ef_doc_flag *f, ef_store_err *err);
+/* Compiles the whole namespace and publishes it (or removes it from the registry when it is gone). */
 int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err);
-/* The two halves of sq_ns_publish: compile what the connection sees (inside an open transaction,
- * the uncommitted rows; *out NULL when the namespace is gone), then install it (owning snap). */
-int sq_ns_compile(sq *s, ef_bytes key, ef_snapshot **out, ef_store_err *err);
-int sq_ns_install(sq *s, ef_bytes key, ef_snapshot *snap, ef_store_err *err);
 int sq_publish_all(sq *s, ef_store_err *err);
+
+/* ---- incremental snapshots (sqlite_incr.c) ---- */
+/* Inside the open transaction, before COMMIT: compiles what the transaction's change-log entry
+ * (NULL: unknown, everything touched is recompiled) changed in each touched namespace. A result
+ * the compiler refuses is EF_STORE_INVALID ("write refused, ..."); the caller rolls back. */
+int sq_incr_prepare(sq *s, const char *entry, size_t len, ef_store_err *err);
+bool sq_incr_is_prepared(sq *s);
+/* After COMMIT: installs the prepared states and publishes their snapshots. */
+int sq_incr_publish(sq *s, ef_store_err *err);
+/* After a rollback: drops the prepared states. */
+void sq_incr_discard(sq *s);
+void sq_incr_free(sq *s); /* on close */
 
 /* ---- the ops table: each file fills in the entries it implements ---- */
 void sq_fill_ops_ns(ef_store_ops *o);

@@ -17,7 +17,6 @@
 #include "store/sqlite_int.h"
 
 static void reset_all(sq *s);
-static void precompiled_free(sq *s);
 
 int64_t sq_now(sq *s)
 {
@@ -95,7 +94,7 @@ int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err)
 
 void sq_wtx_rollback(sq *s)
 {
-    precompiled_free(s);
+    sq_incr_discard(s);
     reset_all(s);
     if (s->in_tx) {
         sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
@@ -172,37 +171,6 @@ static int publish_touched(sq *s, ef_store_err *err)
     return s->touched_all ? sq_publish_all(s, err) : 0;
 }
 
-/* Compiles every touched namespace inside the open transaction, before COMMIT: a write whose
- * result the compiler refuses is rolled back with a 400 instead of being committed and then never
- * reaching evaluation (issue 19, item 8). The same holds for an entry or a dump a replica receives:
- * it is refused whole, so the replica keeps a state it can evaluate and reports the entry as
- * failing, rather than storing rows its snapshots silently no longer follow. snaps[i] belongs to
- * touched[i] (NULL: namespace gone). */
-static int compile_touched(sq *s, ef_snapshot **snaps, ef_store_err *err)
-{
-    for (size_t i = 0; i < s->ntouched; i++) {
-        ef_store_err cerr;
-        if (sq_ns_compile(s, ef_bytes_of(s->touched[i]), &snaps[i], &cerr) == 0) continue;
-        for (size_t j = 0; j < i; j++) ef_snapshot_free(snaps[j]);
-        memset(snaps, 0, s->ntouched * sizeof(*snaps));
-        if (cerr.code != EF_STORE_INVALID) { /* reading failed: say so as it is */
-            if (err) *err = cerr;
-            return -1;
-        }
-        return ef_store_fail(err, EF_STORE_INVALID,
-                             "write refused, its result cannot be evaluated: %s", cerr.message);
-    }
-    return 0;
-}
-
-static void precompiled_free(sq *s)
-{
-    if (!s->pre) return;
-    for (size_t i = 0; i < s->ntouched; i++) ef_snapshot_free(s->pre[i]);
-    free(s->pre);
-    s->pre = NULL;
-}
-
 /* A dump load touches every namespace: list the current ones (the old ones are listed already)
  * so they can be compiled one by one. Returns 1 when there are too many to list; the dump's
  * namespaces are then compiled after the commit, as a whole. */
@@ -219,9 +187,12 @@ static int touch_current(sq *s, ef_store_err *err)
     return r == SQLITE_DONE ? 0 : sq_db_err(s, err, "namespaces");
 }
 
-/* The pre-commit compile of every write, applied entry and loaded dump; on failure the caller
- * rolls back. */
-static int precompile(sq *s, ef_store_err *err)
+/* The pre-commit compile of every write, applied entry and loaded dump (issue 19 item 8: a write
+ * whose result the compiler refuses is rolled back with a 400 instead of being committed and then
+ * never reaching evaluation; an entry or dump a replica receives is refused whole, so the replica
+ * keeps a state it can evaluate). Only what the entry changed is recompiled (sqlite_incr.c);
+ * entry NULL recompiles every touched namespace. On failure the caller rolls back. */
+static int precompile(sq *s, const char *entry, size_t len, ef_store_err *err)
 {
     if (!s->opts.registry) return 0;
     if (s->touched_all) {
@@ -230,15 +201,9 @@ static int precompile(sq *s, ef_store_err *err)
         if (t < 0) return -1;
         if (t > 0) return 0; /* too many: compiled after the commit */
         s->touched_all = false;
+        entry = NULL;
     }
-    if (!s->ntouched) return 0;
-    s->pre = calloc(s->ntouched, sizeof(*s->pre));
-    if (!s->pre) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-    int rc = compile_touched(s, s->pre, err);
-    if (rc) {
-        free(s->pre);
-        s->pre = NULL;
-    }
+    int rc = sq_incr_prepare(s, entry, len, err);
     reset_all(s);
     return rc;
 }
@@ -257,20 +222,7 @@ static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
     s->in_tx = false;
     s->applying = false;
     int rc = 0;
-    int prc = 0;
-    if (s->pre) {
-        for (size_t i = 0; i < s->ntouched; i++) {
-            if (prc == 0)
-                prc = sq_ns_install(s, ef_bytes_of(s->touched[i]), s->pre[i], err);
-            else
-                ef_snapshot_free(s->pre[i]);
-            s->pre[i] = NULL; /* installed or freed */
-        }
-        free(s->pre);
-        s->pre = NULL;
-    } else {
-        prc = publish_touched(s, err);
-    }
+    int prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);
     if (prc) {
         /* The write is durable; only the in-memory snapshot is stale. Say both. */
         char m[sizeof(err->message)];
@@ -368,7 +320,7 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
     /* Before anything leaves this process: a write the compiler would refuse is refused here. */
-    if (precompile(s, err)) goto fail;
+    if (precompile(s, e.data, e.len, err)) goto fail;
     /* Last step before COMMIT: a remote database (libSQL) must accept the entry first, so the
      * local cache never holds a write the database of record refused. */
     if (s->opts.commit_hook && s->opts.commit_hook(s->opts.commit_ctx, seq, e.data, e.len, err))
@@ -766,7 +718,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
-    if (precompile(s, err)) goto fail;
+    if (precompile(s, entry, len, err)) goto fail;
     ef_arena_free(&a);
     return finish_commit(s, seq, err);
 fail:
@@ -898,7 +850,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         if (sq_step_done(s, st, "history", err)) goto fail;
     }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
-    if (precompile(s, err)) goto fail;
+    if (precompile(s, NULL, 0, err)) goto fail;
     ef_arena_free(&a);
     return finish_commit(s, dump_seq, err);
 fail:

@@ -477,6 +477,7 @@ static void sq_close(void *h)
     free(s->apply_upsert);
     free(s->apply_delete);
     for (size_t i = 0; i < s->ntouched; i++) free(s->touched[i]);
+    sq_incr_free(s);
     sqlite3_close_v2(s->db);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->mu);

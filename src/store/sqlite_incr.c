@@ -1,0 +1,898 @@
+/*
+ * sqlite_incr.c - incremental snapshots for the SQLite store (DESIGN.md principle 8): a write
+ * recompiles only the flags it touched, or that use a segment it touched, and publishes a snapshot
+ * that shares every other flag part with the previous one.
+ *
+ * For each published namespace the store keeps a state: its flag parts in document order (created_at,
+ * rowid, as the full load orders them) and, per flag, the ids of every row its piece was built from
+ * (variants, rules, distributions, rollouts, constraints of the segments it uses) and the keys of
+ * those segments. A write's change-log entry names each changed row by table and primary key (and
+ * carries the row for upserts); a deleted row is found through those ids. Anything that cannot be
+ * resolved, a large entry, or a namespace without a state is recompiled in full, so a doubt always
+ * costs time, never correctness (test_store_incr compares both after random writes).
+ *
+ * Before COMMIT (sq_incr_prepare) the touched flags are compiled: anything the compiler refuses is
+ * refused with the write (issue 19 item 8). After COMMIT (sq_incr_publish) the prepared states
+ * replace the old ones and their snapshots are published; a rollback drops them (sq_incr_discard).
+ * All of this runs with the writer mutex held; the states are never seen by another thread. This
+ * file must never publish a state that was not committed, and never free a part a snapshot still
+ * holds (parts are reference-counted; the registry frees snapshots after an RCU grace period).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "base/json.h"
+#include "eval/eval.h"
+#include "eval/registry.h"
+#include "store/sqlite_int.h"
+
+/* Entries above this size (an import, a bulk apply) are not parsed for row keys: their namespaces
+ * are recompiled in full, which is cheaper than resolving thousands of rows one by one. */
+#define INCR_MAX_ENTRY (1u << 20)
+
+typedef struct fmeta {
+    int64_t created, rowid; /* the flag's position: ORDER BY created_at, rowid */
+    char *ids;              /* "\x1f" id "\x1f" id ... "\x1f" of the rows its piece uses (or NULL) */
+    char *segs;             /* the same for the keys of the segments it uses */
+} fmeta;
+
+typedef struct nsstate {
+    char *key;
+    size_t n, cap;
+    ef_flag_part **parts; /* document order; one reference each */
+    fmeta *meta;
+} nsstate;
+
+/* A namespace's next state, built before COMMIT. */
+typedef struct prep {
+    char *key;
+    nsstate *next; /* NULL: the namespace is gone */
+    bool full;     /* next shares nothing with the old state */
+    /* partial: the old entries next no longer holds (freed on commit) and the new ones (freed on
+     * discard) */
+    size_t ndrop, nadd;
+    ef_flag_part **drop_parts, **add_parts;
+    fmeta *drop_meta, *add_meta;
+} prep;
+
+struct sq_incr {
+    size_t nns;
+    nsstate **ns;
+    size_t npre;
+    prep *pre;
+    bool prepared; /* sq_incr_prepare ran for the open transaction */
+};
+
+static int ns_reserve(sq_incr *in, size_t n, ef_store_err *err);
+
+/* ---- states ---- */
+
+static void meta_free(fmeta *m)
+{
+    free(m->ids);
+    free(m->segs);
+}
+
+static void state_free(nsstate *st, bool entries)
+{
+    if (!st) return;
+    if (entries)
+        for (size_t i = 0; i < st->n; i++) {
+            ef_flag_part_unref(st->parts[i]);
+            meta_free(&st->meta[i]);
+        }
+    free(st->parts);
+    free(st->meta);
+    free(st->key);
+    free(st);
+}
+
+static nsstate *state_new(ef_bytes key, size_t cap)
+{
+    nsstate *st = calloc(1, sizeof(*st));
+    if (!st) return NULL;
+    st->key = malloc(key.n + 1);
+    st->cap = cap ? cap : 8;
+    st->parts = malloc(st->cap * sizeof(*st->parts));
+    st->meta = malloc(st->cap * sizeof(*st->meta));
+    if (!st->key || !st->parts || !st->meta) {
+        state_free(st, false);
+        return NULL;
+    }
+    memcpy(st->key, key.p, key.n);
+    st->key[key.n] = '\0';
+    return st;
+}
+
+static int state_reserve(nsstate *st, size_t n)
+{
+    if (n <= st->cap) return 0;
+    size_t cap = st->cap * 2 > n ? st->cap * 2 : n;
+    ef_flag_part **p = realloc(st->parts, cap * sizeof(*p));
+    if (!p) return -1;
+    st->parts = p;
+    fmeta *m = realloc(st->meta, cap * sizeof(*m));
+    if (!m) return -1;
+    st->meta = m;
+    st->cap = cap;
+    return 0;
+}
+
+static bool key_is(const char *k, ef_bytes b)
+{
+    return strlen(k) == b.n && memcmp(k, b.p, b.n) == 0;
+}
+
+static nsstate *state_find(sq_incr *in, ef_bytes key, size_t *at)
+{
+    for (size_t i = 0; in && i < in->nns; i++)
+        if (key_is(in->ns[i]->key, key)) {
+            if (at) *at = i;
+            return in->ns[i];
+        }
+    return NULL;
+}
+
+static ssize_t flag_index(const nsstate *st, ef_bytes key)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (ef_bytes_eq(ef_flag_part_key(st->parts[i]), key)) return (ssize_t)i;
+    return -1;
+}
+
+/* Is "\x1f" v "\x1f" in blob? */
+static bool blob_has(const char *blob, ef_bytes v)
+{
+    if (!blob || v.n == 0) return false;
+    for (const char *p = blob; (p = strchr(p, '\x1f')) != NULL; p++) {
+        if (strncmp(p + 1, v.p, v.n) == 0 && p[1 + v.n] == '\x1f' &&
+            !memchr(v.p, '\x1f', v.n) && !memchr(v.p, '\0', v.n))
+            return true;
+    }
+    return false;
+}
+
+/* ---- building one flag's part ---- */
+
+static void blob_add(ef_buf *b, ef_bytes v)
+{
+    if (b->len == 0) ef_buf_putc(b, '\x1f');
+    ef_buf_append(b, v.p, v.n);
+    ef_buf_putc(b, '\x1f');
+}
+
+static char *blob_take(ef_buf *b, ef_store_err *err, int *rc)
+{
+    if (!ef_buf_ok(b)) {
+        *rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (b->len == 0) return NULL;
+    char *c = malloc(b->len + 1);
+    if (!c) {
+        *rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    memcpy(c, b->data, b->len);
+    c[b->len] = '\0';
+    return c;
+}
+
+static const ef_doc_segment *seg_find(const ef_doc_namespace *d, ef_bytes key)
+{
+    for (size_t i = 0; i < d->nsegments; i++)
+        if (ef_bytes_eq(d->segments[i].key, key)) return &d->segments[i];
+    return NULL;
+}
+
+static void meta_segments(ef_buf *ids, ef_buf *segs, const ef_doc_namespace *d, const ef_bytes *keys,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        blob_add(segs, keys[i]);
+        const ef_doc_segment *g = seg_find(d, keys[i]);
+        for (size_t j = 0; g && j < g->nconstraints; j++) blob_add(ids, g->constraints[j].meta.id);
+    }
+}
+
+/* The piece, the compiled part and the row ids of flag f, whose segments d holds. */
+static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, ef_buf *piece,
+                      ef_flag_part **out, fmeta *m, ef_store_err *err)
+{
+    *out = NULL;
+    m->ids = m->segs = NULL;
+    ef_buf_clear(piece);
+    int wrc = ef_doc_write_snapshot_flag(d, f, NULL, piece);
+    if (wrc != 0)
+        return ef_store_fail(err, EF_STORE_INTERNAL,
+                             "namespace \"%.*s\": cannot write the snapshot document of flag \"%.*s\"",
+                             (int)d->key.n, d->key.p, (int)f->key.n, f->key.p);
+    ef_compile_error cerr;
+    ef_flag_part *p = ef_flag_part_compile(piece->data, piece->len, &cerr);
+    if (!p) /* the rows are what the compiler refuses: invalid input, not a fault */
+        return ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\": compile: %s", (int)d->key.n,
+                             d->key.p, cerr.message);
+    ef_buf ids, segs;
+    ef_buf_init(&ids);
+    ef_buf_init(&segs);
+    for (size_t i = 0; i < f->nvariants; i++) blob_add(&ids, f->variants[i].meta.id);
+    for (size_t i = 0; i < f->nrules; i++) {
+        const ef_doc_rule *r = &f->rules[i];
+        blob_add(&ids, r->meta.id);
+        for (size_t j = 0; j < r->ndistributions; j++) blob_add(&ids, r->distributions[j].meta.id);
+        meta_segments(&ids, &segs, d, r->segment_keys, r->nsegments);
+    }
+    for (size_t i = 0; i < f->nrollouts; i++) {
+        blob_add(&ids, f->rollouts[i].meta.id);
+        meta_segments(&ids, &segs, d, f->rollouts[i].segment_keys, f->rollouts[i].nsegments);
+    }
+    int rc = 0;
+    m->ids = blob_take(&ids, err, &rc);
+    if (rc == 0) m->segs = blob_take(&segs, err, &rc);
+    ef_buf_free(&ids);
+    ef_buf_free(&segs);
+    if (rc) {
+        meta_free(m);
+        ef_flag_part_unref(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+/* created_at and rowid of flags in ns, in document order (a namespace-wide query). */
+static int flag_positions(sq *s, ef_bytes ns, ef_arena *a, int64_t **pos, ef_bytes **keys,
+                          size_t *n, ef_store_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_INCR_POS_ALL,
+                               "SELECT key, created_at, rowid FROM flags WHERE namespace_key = ?"
+                               " ORDER BY created_at, rowid",
+                               err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    size_t cap = 0, capk = 0;
+    *n = 0;
+    *pos = NULL;
+    *keys = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *keys = sq_grow(a, *keys, *n, &capk, sizeof(**keys));
+        *pos = sq_grow(a, *pos, *n * 2, &cap, 2 * sizeof(**pos));
+        if (!*keys || !*pos) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        (*keys)[*n] = sq_col_bytes(st, 0, a);
+        (*pos)[*n * 2] = sqlite3_column_int64(st, 1);
+        (*pos)[*n * 2 + 1] = sqlite3_column_int64(st, 2);
+        (*n)++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "flags");
+}
+
+/* The whole namespace, compiled flag by flag. *out NULL when the namespace is gone. */
+static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
+{
+    *out = NULL;
+    ef_arena a;
+    ef_arena_init(&a, 65536);
+    ef_doc_namespace d;
+    ef_store_err lerr;
+    if (sq_ns_load(s, key, &a, &d, &lerr)) {
+        ef_arena_free(&a);
+        if (lerr.code == EF_STORE_NOT_FOUND) return 0;
+        if (err) *err = lerr;
+        return -1;
+    }
+    int64_t *pos;
+    ef_bytes *keys;
+    size_t np;
+    int rc = flag_positions(s, d.key, &a, &pos, &keys, &np, err);
+    if (rc == 0 && np != d.nflags)
+        rc = ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": flags changed while loading",
+                           (int)key.n, key.p);
+    nsstate *st = rc == 0 ? state_new(d.key, d.nflags) : NULL;
+    if (rc == 0 && !st) rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    ef_buf piece;
+    ef_buf_init(&piece);
+    for (size_t i = 0; rc == 0 && i < d.nflags; i++) {
+        if (!ef_bytes_eq(keys[i], d.flags[i].key)) {
+            rc = ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": flag order differs",
+                               (int)key.n, key.p);
+            break;
+        }
+        rc = build_part(&d, &d.flags[i], &piece, &st->parts[i], &st->meta[i], err);
+        if (rc == 0) {
+            st->meta[i].created = pos[i * 2];
+            st->meta[i].rowid = pos[i * 2 + 1];
+            st->n++;
+        }
+    }
+    ef_buf_free(&piece);
+    ef_arena_free(&a);
+    if (rc) {
+        state_free(st, true);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+/* ---- what an entry touched ---- */
+
+typedef struct dirty {
+    bool full;
+    size_t nflags, capf, nsegs, caps;
+    ef_bytes *flags, *segs;
+} dirty;
+
+typedef struct idmap { /* rules and rollouts written by this entry: id -> (namespace, flag) */
+    ef_bytes id, ns, flag;
+} idmap;
+
+typedef struct scan {
+    sq *s;
+    ef_arena *a;
+    dirty *d; /* per touched namespace */
+    idmap *ids;
+    size_t nids, capids;
+} scan;
+
+static ssize_t touched_index(sq *s, ef_bytes ns)
+{
+    ns = sq_ns(ns);
+    for (size_t i = 0; i < s->ntouched; i++)
+        if (key_is(s->touched[i], ns)) return (ssize_t)i;
+    return -1;
+}
+
+static void all_full(scan *c)
+{
+    for (size_t i = 0; i < c->s->ntouched; i++) c->d[i].full = true;
+}
+
+static int add_key(scan *c, ef_bytes **arr, size_t *n, size_t *cap, ef_bytes k)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (ef_bytes_eq((*arr)[i], k)) return 0;
+    *arr = sq_grow(c->a, *arr, *n, cap, sizeof(**arr));
+    if (!*arr) return -1;
+    (*arr)[(*n)++] = k;
+    return 0;
+}
+
+/* A flag of ns changed; a namespace the transaction did not touch gets everything recompiled. */
+static int mark_flag(scan *c, ef_bytes ns, ef_bytes flag)
+{
+    ssize_t t = touched_index(c->s, ns);
+    if (t < 0) {
+        all_full(c);
+        return 0;
+    }
+    dirty *d = &c->d[t];
+    return add_key(c, &d->flags, &d->nflags, &d->capf, flag);
+}
+
+static int mark_seg(scan *c, ef_bytes ns, ef_bytes seg)
+{
+    ssize_t t = touched_index(c->s, ns);
+    if (t < 0) {
+        all_full(c);
+        return 0;
+    }
+    dirty *d = &c->d[t];
+    return add_key(c, &d->segs, &d->nsegs, &d->caps, seg);
+}
+
+/* Marks every flag of a touched namespace whose rows include id. Returns whether any did. */
+static bool mark_by_id(scan *c, ef_bytes id)
+{
+    bool found = false;
+    for (size_t t = 0; t < c->s->ntouched; t++) {
+        nsstate *st = state_find(c->s->incr, ef_bytes_of(c->s->touched[t]), NULL);
+        for (size_t i = 0; st && i < st->n; i++)
+            if (blob_has(st->meta[i].ids, id)) {
+                found = true;
+                dirty *d = &c->d[t];
+                if (add_key(c, &d->flags, &d->nflags, &d->capf, ef_flag_part_key(st->parts[i])))
+                    c->d[t].full = true; /* out of memory: the safe answer */
+            }
+    }
+    return found;
+}
+
+/* A row of a rule's or rollout's children: its parent, written by this entry or already known. */
+static bool mark_parent(scan *c, ef_bytes parent)
+{
+    for (size_t i = 0; i < c->nids; i++)
+        if (ef_bytes_eq(c->ids[i].id, parent)) {
+            mark_flag(c, c->ids[i].ns, c->ids[i].flag);
+            return true;
+        }
+    return mark_by_id(c, parent);
+}
+
+static ef_bytes jstr(const ef_json *obj, const char *name, bool *ok)
+{
+    const ef_json *v = obj ? ef_json_get(obj, name) : NULL;
+    if (!v || v->type != EF_JSON_STRING) {
+        *ok = false;
+        return (ef_bytes){"", 0};
+    }
+    return v->str;
+}
+
+static void classify(scan *c, const ef_json *ch)
+{
+    bool ok = true;
+    ef_bytes tbl = jstr(ch, "table", &ok), op = jstr(ch, "op", &ok);
+    const ef_json *pk = ef_json_get(ch, "pk"), *row = ef_json_get(ch, "row");
+    bool del = ef_bytes_eq(op, EF_BYTES_LIT("delete"));
+    if (!ok || (!del && (!row || row->type != EF_JSON_OBJECT)) || !pk || pk->type != EF_JSON_OBJECT) {
+        all_full(c);
+        return;
+    }
+#define IS(name) ef_bytes_eq(tbl, EF_BYTES_LIT(name))
+    if (IS("tokens")) return; /* not part of any snapshot */
+    if (IS("namespaces")) {
+        ef_bytes k = jstr(pk, "key", &ok);
+        ssize_t t = ok ? touched_index(c->s, k) : -1;
+        if (t < 0)
+            all_full(c);
+        else if (del || !state_find(c->s->incr, sq_ns(k), NULL))
+            c->d[t].full = true; /* a new namespace is compiled whole; a renamed one is unchanged */
+        return;
+    }
+    if (IS("flags")) {
+        ef_bytes ns = jstr(pk, "namespace_key", &ok), k = jstr(pk, "key", &ok);
+        if (ok) mark_flag(c, ns, k); else all_full(c);
+        return;
+    }
+    if (IS("segments")) {
+        ef_bytes ns = jstr(pk, "namespace_key", &ok), k = jstr(pk, "key", &ok);
+        if (ok) mark_seg(c, ns, k); else all_full(c);
+        return;
+    }
+    if (IS("variants") || IS("rules") || IS("rollouts")) {
+        if (del) {
+            ef_bytes id = jstr(pk, "id", &ok);
+            /* not found: the row is in no published piece (nor, then, in any that will change) */
+            if (ok) mark_by_id(c, id); else all_full(c);
+            return;
+        }
+        ef_bytes ns = jstr(row, "namespace_key", &ok), f = jstr(row, "flag_key", &ok);
+        if (ok) mark_flag(c, ns, f); else all_full(c);
+        return;
+    }
+    if (IS("constraints")) {
+        if (del) {
+            ef_bytes id = jstr(pk, "id", &ok);
+            if (ok) mark_by_id(c, id); else all_full(c);
+            return;
+        }
+        ef_bytes ns = jstr(row, "namespace_key", &ok), g = jstr(row, "segment_key", &ok);
+        if (ok) mark_seg(c, ns, g); else all_full(c);
+        return;
+    }
+    if (IS("rule_segments") || IS("rollout_segments") || IS("distributions")) {
+        const char *pcol = IS("rollout_segments") ? "rollout_id" : "rule_id";
+        if (del && IS("distributions")) {
+            ef_bytes id = jstr(pk, "id", &ok);
+            if (ok) mark_by_id(c, id); else all_full(c);
+            return;
+        }
+        ef_bytes parent = jstr(del ? pk : row, pcol, &ok);
+        if (!ok) {
+            all_full(c);
+            return;
+        }
+        /* a deleted child of a parent no piece holds changes nothing; an upsert must resolve */
+        if (!mark_parent(c, parent) && !del) all_full(c);
+        return;
+    }
+#undef IS
+    all_full(c); /* a table this file does not know */
+}
+
+/* Fills c->d from the entry's changes. */
+static void scan_entry(scan *c, const char *entry, size_t len)
+{
+    if (!entry || len > INCR_MAX_ENTRY) {
+        all_full(c);
+        return;
+    }
+    ef_json_error je;
+    const ef_json *root = ef_json_parse(entry, len, c->a, NULL, &je);
+    const ef_json *ch = root ? ef_json_get(root, "changes") : NULL;
+    if (!ch || ch->type != EF_JSON_ARRAY) {
+        all_full(c);
+        return;
+    }
+    /* first the rules and rollouts this entry writes, so their children resolve to them */
+    for (const ef_json *x = ch->child; x; x = x->next) {
+        bool ok = true;
+        ef_bytes tbl = jstr(x, "table", &ok);
+        const ef_json *row = ef_json_get(x, "row");
+        if (!ok || !row || row->type != EF_JSON_OBJECT ||
+            !(ef_bytes_eq(tbl, EF_BYTES_LIT("rules")) || ef_bytes_eq(tbl, EF_BYTES_LIT("rollouts"))))
+            continue;
+        idmap m = {jstr(row, "id", &ok), jstr(row, "namespace_key", &ok), jstr(row, "flag_key", &ok)};
+        if (!ok) continue; /* classify() sends it to a full recompile */
+        c->ids = sq_grow(c->a, c->ids, c->nids, &c->capids, sizeof(*c->ids));
+        if (!c->ids) {
+            all_full(c);
+            return;
+        }
+        c->ids[c->nids++] = m;
+    }
+    for (const ef_json *x = ch->child; x; x = x->next) classify(c, x);
+}
+
+/* ---- a namespace's next state ---- */
+
+static void prep_free(prep *p, bool committed)
+{
+    if (committed) {
+        for (size_t i = 0; i < p->ndrop; i++) {
+            ef_flag_part_unref(p->drop_parts[i]);
+            meta_free(&p->drop_meta[i]);
+        }
+    } else {
+        for (size_t i = 0; i < p->nadd; i++) {
+            ef_flag_part_unref(p->add_parts[i]);
+            meta_free(&p->add_meta[i]);
+        }
+        state_free(p->next, p->full);
+    }
+    free(p->drop_parts);
+    free(p->drop_meta);
+    free(p->add_parts);
+    free(p->add_meta);
+    free(p->key);
+    memset(p, 0, sizeof(*p));
+}
+
+static int prep_record(ef_flag_part ***parts, fmeta **meta, size_t *n, ef_flag_part *p, fmeta m)
+{
+    ef_flag_part **np = realloc(*parts, (*n + 1) * sizeof(*np));
+    if (!np) return -1;
+    *parts = np;
+    fmeta *nm = realloc(*meta, (*n + 1) * sizeof(*nm));
+    if (!nm) return -1;
+    *meta = nm;
+    (*parts)[*n] = p;
+    (*meta)[*n] = m;
+    (*n)++;
+    return 0;
+}
+
+static void state_remove_at(nsstate *st, size_t i)
+{
+    memmove(&st->parts[i], &st->parts[i + 1], (st->n - i - 1) * sizeof(*st->parts));
+    memmove(&st->meta[i], &st->meta[i + 1], (st->n - i - 1) * sizeof(*st->meta));
+    st->n--;
+}
+
+static void state_insert_sorted(nsstate *st, ef_flag_part *p, fmeta m)
+{
+    size_t lo = 0, hi = st->n; /* first entry ordered after (created, rowid) */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const fmeta *x = &st->meta[mid];
+        if (x->created < m.created || (x->created == m.created && x->rowid < m.rowid))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(&st->parts[lo + 1], &st->parts[lo], (st->n - lo) * sizeof(*st->parts));
+    memmove(&st->meta[lo + 1], &st->meta[lo], (st->n - lo) * sizeof(*st->meta));
+    st->parts[lo] = p;
+    st->meta[lo] = m;
+    st->n++;
+}
+
+static int flag_position(sq *s, ef_bytes ns, ef_bytes key, int64_t *created, int64_t *rowid,
+                         ef_store_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_INCR_POS_ONE,
+                               "SELECT created_at, rowid FROM flags WHERE namespace_key = ? AND key = ?",
+                               err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    sq_bind_bytes(st, 2, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *created = sqlite3_column_int64(st, 0);
+        *rowid = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag gone");
+    return rc == SQLITE_ROW ? 0 : sq_db_err(s, err, "flag");
+}
+
+/* Reloads one flag (with the segments it uses) into the next state p->next. */
+static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, ef_buf *piece, ef_store_err *err)
+{
+    nsstate *st = p->next;
+    ssize_t at = flag_index(st, key);
+    ef_arena a;
+    ef_arena_init(&a, 8192);
+    ef_doc_namespace d;
+    memset(&d, 0, sizeof(d));
+    d.key = ns;
+    ef_doc_flag f;
+    ef_store_err lerr;
+    int rc = sq_flag_read(s, ns, key, &a, &f, &lerr);
+    if (rc && lerr.code == EF_STORE_NOT_FOUND) { /* deleted */
+        if (at >= 0) {
+            if (prep_record(&p->drop_parts, &p->drop_meta, &p->ndrop, st->parts[at], st->meta[at]))
+                rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+            else {
+                state_remove_at(st, (size_t)at);
+                rc = 0;
+            }
+        } else {
+            rc = 0;
+        }
+        ef_arena_free(&a);
+        return rc;
+    }
+    if (rc) {
+        if (err) *err = lerr;
+        ef_arena_free(&a);
+        return -1;
+    }
+    int64_t created = 0, rowid = 0;
+    rc = sq_flag_load_children(s, ns, &a, &f, err);
+    if (rc == 0) rc = flag_position(s, ns, key, &created, &rowid, err);
+    /* the segments its rules and rollouts use */
+    size_t cap = 0;
+    for (size_t i = 0; rc == 0 && i < f.nrules + f.nrollouts; i++) {
+        const ef_bytes *keys = i < f.nrules ? f.rules[i].segment_keys
+                                            : f.rollouts[i - f.nrules].segment_keys;
+        size_t n = i < f.nrules ? f.rules[i].nsegments : f.rollouts[i - f.nrules].nsegments;
+        for (size_t j = 0; rc == 0 && j < n; j++) {
+            if (seg_find(&d, keys[j])) continue;
+            d.segments = sq_grow(&a, d.segments, d.nsegments, &cap, sizeof(*d.segments));
+            if (!d.segments) {
+                rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+                break;
+            }
+            rc = sq_segment_read(s, ns, keys[j], &a, &d.segments[d.nsegments], err);
+            if (rc == 0) d.nsegments++;
+        }
+    }
+    ef_flag_part *part = NULL;
+    fmeta m = {0};
+    if (rc == 0) rc = build_part(&d, &f, piece, &part, &m, err);
+    ef_arena_free(&a);
+    if (rc) return -1;
+    m.created = created;
+    m.rowid = rowid;
+    if (prep_record(&p->add_parts, &p->add_meta, &p->nadd, part, m)) {
+        ef_flag_part_unref(part);
+        meta_free(&m);
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    }
+    if (at >= 0) {
+        if (prep_record(&p->drop_parts, &p->drop_meta, &p->ndrop, st->parts[at], st->meta[at]))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        if (st->meta[at].created == created && st->meta[at].rowid == rowid) {
+            st->parts[at] = part; /* same place in the document */
+            st->meta[at] = m;
+            return 0;
+        }
+        state_remove_at(st, (size_t)at);
+    }
+    if (state_reserve(st, st->n + 1)) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    state_insert_sorted(st, part, m);
+    return 0;
+}
+
+/* The next state of touched namespace t, given what the entry touched in it. */
+static int prepare_ns(sq *s, prep *p, dirty *d, ef_store_err *err)
+{
+    ef_bytes key = ef_bytes_of(p->key);
+    nsstate *old = state_find(s->incr, key, NULL);
+    if (!old || d->full || d->nflags > old->n / 4 + 8) {
+        p->full = true;
+        return full_state(s, key, &p->next, err);
+    }
+    nsstate *st = state_new(key, old->n + 8);
+    if (!st) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    memcpy(st->parts, old->parts, old->n * sizeof(*st->parts));
+    memcpy(st->meta, old->meta, old->n * sizeof(*st->meta));
+    st->n = old->n;
+    p->next = st;
+    ef_buf piece;
+    ef_buf_init(&piece);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < d->nflags; i++) rc = refresh_flag(s, p, key, d->flags[i], &piece, err);
+    ef_buf_free(&piece);
+    return rc;
+}
+
+void sq_incr_discard(sq *s)
+{
+    sq_incr *in = s->incr;
+    if (!in) return;
+    for (size_t i = 0; i < in->npre; i++) prep_free(&in->pre[i], false);
+    free(in->pre);
+    in->pre = NULL;
+    in->npre = 0;
+    in->prepared = false;
+}
+
+/* Expands the dirty segments of each namespace into the flags that use them (with the scan's
+ * arena still alive). */
+static int expand_segments(scan *c)
+{
+    for (size_t t = 0; t < c->s->ntouched; t++) {
+        dirty *d = &c->d[t];
+        nsstate *old = state_find(c->s->incr, ef_bytes_of(c->s->touched[t]), NULL);
+        for (size_t g = 0; old && !d->full && g < d->nsegs; g++)
+            for (size_t i = 0; i < old->n; i++)
+                if (blob_has(old->meta[i].segs, d->segs[g]) &&
+                    add_key(c, &d->flags, &d->nflags, &d->capf, ef_flag_part_key(old->parts[i])))
+                    return -1;
+        d->nsegs = 0;
+    }
+    return 0;
+}
+
+int sq_incr_prepare(sq *s, const char *entry, size_t len, ef_store_err *err)
+{
+    sq_incr_discard(s);
+    if (!s->opts.registry || s->ntouched == 0) return 0;
+    if (!s->incr && !(s->incr = calloc(1, sizeof(*s->incr))))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    sq_incr *in = s->incr;
+    ef_arena a;
+    ef_arena_init(&a, 16384);
+    scan c = {.s = s, .a = &a};
+    c.d = ef_arena_calloc(&a, s->ntouched * sizeof(*c.d));
+    in->pre = calloc(s->ntouched, sizeof(*in->pre));
+    if (!c.d || !in->pre) {
+        ef_arena_free(&a);
+        free(in->pre);
+        in->pre = NULL;
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    }
+    if (ns_reserve(in, s->ntouched, err)) {
+        ef_arena_free(&a);
+        free(in->pre);
+        in->pre = NULL;
+        return -1;
+    }
+    scan_entry(&c, entry, len);
+    if (expand_segments(&c)) all_full(&c);
+    int rc = 0;
+    size_t ntouched = s->ntouched; /* touched never grows past this point */
+    for (size_t t = 0; rc == 0 && t < ntouched; t++) {
+        prep *p = &in->pre[t];
+        p->key = strdup(s->touched[t]);
+        in->npre = t + 1;
+        if (!p->key) {
+            rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+            break;
+        }
+        ef_store_err perr;
+        rc = prepare_ns(s, p, &c.d[t], &perr);
+        if (rc) {
+            if (perr.code != EF_STORE_INVALID) { /* reading failed: say so as it is */
+                if (err) *err = perr;
+            } else {
+                ef_store_fail(err, EF_STORE_INVALID,
+                              "write refused, its result cannot be evaluated: %s", perr.message);
+            }
+        }
+    }
+    ef_arena_free(&a);
+    if (rc) {
+        sq_incr_discard(s);
+        return -1;
+    }
+    in->prepared = true;
+    return 0;
+}
+
+bool sq_incr_is_prepared(sq *s)
+{
+    return s->incr && s->incr->prepared;
+}
+
+/* A stable 64-bit hash of the store's history id (0 when it has none). */
+static uint64_t history_hash(sq *s)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_INCR_HISTORY, "SELECT history FROM ef_identity WHERE id = 1", NULL);
+    uint64_t h = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        h = 0xcbf29ce484222325ull;
+        for (; t && *t; t++) h = (h ^ *t) * 0x100000001b3ull;
+    }
+    if (st) sqlite3_reset(st);
+    return h;
+}
+
+/* Room for n more states (reserved before anything is committed, so installing cannot fail). */
+static int ns_reserve(sq_incr *in, size_t n, ef_store_err *err)
+{
+    nsstate **ns = realloc(in->ns, (in->nns + n + 1) * sizeof(*ns));
+    if (!ns) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    in->ns = ns;
+    return 0;
+}
+
+/* Makes st the namespace's state (taking it; NULL removes it) and publishes its snapshot. The
+ * caller frees the old state (found before) as the new one's sharing requires. */
+static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t seq,
+                   ef_store_err *err)
+{
+    sq_incr *in = s->incr;
+    size_t at;
+    if (state_find(in, key, &at)) in->ns[at] = in->ns[--in->nns];
+    if (!st) {
+        ef_registry_remove(s->opts.registry, key);
+        return 0;
+    }
+    in->ns[in->nns++] = st; /* room reserved by ns_reserve */
+    ef_snapshot *snap = ef_snapshot_assemble(key, st->parts, st->n, history);
+    if (!snap) return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
+    ef_snapshot_set_version(snap, seq);
+    if (ef_registry_publish(s->opts.registry, snap) != 0)
+        return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
+    return 0;
+}
+
+int sq_incr_publish(sq *s, ef_store_err *err)
+{
+    sq_incr *in = s->incr;
+    if (!in || !in->prepared) return 0;
+    uint64_t history = history_hash(s), seq = sq_state_seq(s);
+    int rc = 0;
+    for (size_t i = 0; i < in->npre; i++) {
+        prep *p = &in->pre[i];
+        ef_bytes key = ef_bytes_of(p->key);
+        nsstate *old = state_find(in, key, NULL);
+        nsstate *next = p->next;
+        p->next = NULL; /* install owns it now */
+        bool full = p->full || !next;
+        /* the old state's arrays go; its entries go too when next shares none of them */
+        int r = install(s, key, next, history, seq, rc ? NULL : err);
+        if (r < 0) rc = -1;
+        if (old) state_free(old, full);
+        prep_free(p, true);
+    }
+    free(in->pre);
+    in->pre = NULL;
+    in->npre = 0;
+    in->prepared = false;
+    return rc;
+}
+
+int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
+{
+    if (!s->opts.registry) return 0;
+    if (!s->incr && !(s->incr = calloc(1, sizeof(*s->incr))))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    key = sq_ns(key);
+    nsstate *st;
+    if (ns_reserve(s->incr, 1, err) || full_state(s, key, &st, err)) return -1;
+    nsstate *old = state_find(s->incr, key, NULL);
+    int r = install(s, key, st, history_hash(s), sq_state_seq(s), err);
+    if (old) state_free(old, true);
+    return r < 0 ? -1 : 0;
+}
+
+void sq_incr_free(sq *s)
+{
+    sq_incr *in = s->incr;
+    if (!in) return;
+    sq_incr_discard(s);
+    for (size_t i = 0; i < in->nns; i++) state_free(in->ns[i], true);
+    free(in->ns);
+    free(in);
+    s->incr = NULL;
+}
