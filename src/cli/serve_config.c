@@ -2,14 +2,24 @@
  * serve_config.c - settings for `edgeflag serve` (see serve_config.h). Every setting has one
  * name, used as --name on the command line, EDGEFLAG_NAME in the environment and name: in the YAML
  * file. Unknown keys and malformed values are errors, never ignored.
+ *
+ * Flipt's own config.yml and FLIPT_* variables are read too (docs/configuration.md, "Flipt's
+ * config"): a top-level key whose value is a mapping, or `version`, is Flipt's; the keys that mean
+ * something here are translated into the settings above, every other Flipt key is logged once as
+ * ignored. A valid Flipt config is never refused unless it names a source edgeflag cannot serve
+ * (PostgreSQL, MySQL, git, OCI, object storage): serving something else in silence would be worse.
  */
 #include "cli/serve_config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+#include "base/log.h"
 
 typedef enum { T_STR, T_SIZE, T_UINT, T_BOOL } kind;
 
@@ -111,7 +121,384 @@ static int assign(ef_serve_config *cfg, const setting *s, const char *value, con
     return -1;
 }
 
-static int load_file(ef_serve_config *cfg, const char *path)
+
+/* ---- Flipt's config.yml and FLIPT_* --------------------------------------------------------- */
+
+/* The Flipt keys that mean something here (dotted, as Flipt's config.yml nests them). */
+enum {
+    FK_VERSION,
+    FK_SERVER_HOST,
+    FK_SERVER_HTTP_PORT,
+    FK_SERVER_PROTOCOL,
+    FK_DB_URL,
+    FK_STORAGE_TYPE,
+    FK_STORAGE_LOCAL_PATH,
+    FK_AUTH_REQUIRED,
+    FK_AUTH_TOKEN_ENABLED,
+    FK_AUTH_BOOTSTRAP_TOKEN,
+    FK_AUTH_EXCLUDE_MANAGEMENT,
+    FK_AUTH_EXCLUDE_EVALUATION,
+    FK_AUTH_EXCLUDE_OFREP,
+    FK_CORS_ENABLED,
+    FK_CORS_ALLOWED_ORIGINS,
+    FK_CORS_ALLOWED_HEADERS,
+    FK_LOG_LEVEL,
+    FK_N
+};
+static const char *const flipt_keys[FK_N] = {
+    "version",
+    "server.host",
+    "server.http_port",
+    "server.protocol",
+    "db.url",
+    "storage.type",
+    "storage.local.path",
+    "authentication.required",
+    "authentication.methods.token.enabled",
+    "authentication.methods.token.bootstrap.token",
+    "authentication.exclude.management",
+    "authentication.exclude.evaluation",
+    "authentication.exclude.ofrep",
+    "cors.enabled",
+    "cors.allowed_origins",
+    "cors.allowed_headers",
+    "log.level",
+};
+
+/* Values gathered from the file, then FLIPT_* (which wins, as in Flipt), before translation.
+ * Lists are kept as one string of space-separated items: Flipt splits list strings the same way
+ * (strings.Fields), so a sequence and a string mean the same. */
+typedef struct flipt_vals {
+    char *v[FK_N];
+    char origin[FK_N][160];
+    bool any;
+} flipt_vals;
+
+static void flipt_vals_free(flipt_vals *fv)
+{
+    for (int i = 0; i < FK_N; i++) free(fv->v[i]);
+}
+
+static int flipt_key_index(const char *dotted)
+{
+    for (int i = 0; i < FK_N; i++)
+        if (!strcmp(flipt_keys[i], dotted)) return i;
+    return -1;
+}
+
+/* Flipt substitutes a whole-value "${NAME}" with that environment variable. */
+static const char *flipt_envsubst(const char *v, char *name, size_t cap)
+{
+    size_t n = strlen(v);
+    if (n < 4 || v[0] != '$' || v[1] != '{' || v[n - 1] != '}' || n - 3 >= cap) return v;
+    for (size_t i = 2; i < n - 1; i++) {
+        char c = v[i];
+        bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 2 && c >= '0' && c <= '9');
+        if (!ok) return v;
+    }
+    memcpy(name, v + 2, n - 3);
+    name[n - 3] = '\0';
+    const char *e = getenv(name);
+    return e ? e : "";
+}
+
+static int flipt_set(flipt_vals *fv, int k, const char *value, const char *origin)
+{
+    char name[128];
+    value = flipt_envsubst(value, name, sizeof(name));
+    char *c = strdup(value);
+    if (!c) return -1;
+    free(fv->v[k]);
+    fv->v[k] = c;
+    snprintf(fv->origin[k], sizeof(fv->origin[k]), "%s", origin);
+    fv->any = true;
+    return 0;
+}
+
+static void flipt_ignored(const char *key, const char *origin)
+{
+    ef_log(EF_LOG_WARN, "Flipt setting does not apply to edgeflag, ignored", "key", key, "source", origin, NULL);
+}
+
+/* Walks one Flipt section: known leaves are kept, every other leaf is logged once as ignored. */
+static int flipt_walk(flipt_vals *fv, yaml_document_t *doc, yaml_node_t *n, char *path, size_t len,
+                      size_t cap, const char *file)
+{
+    char origin[160];
+    snprintf(origin, sizeof(origin), "config %s:%zu:%zu", file, n->start_mark.line + 1, n->start_mark.column + 1);
+    if (n->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+            yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+            yaml_node_t *v = yaml_document_get_node(doc, pr->value);
+            if (!k || !v || k->type != YAML_SCALAR_NODE) {
+                fprintf(stderr, "edgeflag: %s: keys must be names\n", origin);
+                return -1;
+            }
+            size_t kl = k->data.scalar.length;
+            if (len + 1 + kl >= cap) {
+                fprintf(stderr, "edgeflag: %s: key path too long\n", origin);
+                return -1;
+            }
+            size_t nl = len;
+            if (nl) path[nl++] = '.';
+            /* Flipt's keys are case-insensitive (viper lower-cases them) */
+            for (size_t i = 0; i < kl; i++) {
+                char c = (char)k->data.scalar.value[i];
+                path[nl + i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+            }
+            path[nl + kl] = '\0';
+            if (flipt_walk(fv, doc, v, path, nl + kl, cap, file) != 0) return -1;
+            path[len] = '\0';
+        }
+        return 0;
+    }
+    int k = flipt_key_index(path);
+    if (n->type == YAML_SEQUENCE_NODE) {
+        if (k != FK_CORS_ALLOWED_ORIGINS && k != FK_CORS_ALLOWED_HEADERS) {
+            flipt_ignored(path, origin);
+            return 0;
+        }
+        char joined[4096];
+        size_t jl = 0;
+        joined[0] = '\0';
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(doc, *it);
+            if (!e || e->type != YAML_SCALAR_NODE) {
+                fprintf(stderr, "edgeflag: %s: %s must be a list of strings\n", origin, path);
+                return -1;
+            }
+            int w = snprintf(joined + jl, sizeof(joined) - jl, "%s%s", jl ? " " : "", (const char *)e->data.scalar.value);
+            if (w < 0 || (size_t)w >= sizeof(joined) - jl) {
+                fprintf(stderr, "edgeflag: %s: %s is too long\n", origin, path);
+                return -1;
+            }
+            jl += (size_t)w;
+        }
+        return flipt_set(fv, k, joined, origin);
+    }
+    if (k < 0) {
+        flipt_ignored(path, origin);
+        return 0;
+    }
+    return flipt_set(fv, k, (const char *)n->data.scalar.value, origin);
+}
+
+/* FLIPT_<PATH> with '.' as '_', upper case, as Flipt's viper binds them. Variables that name no
+ * key applied here are logged once as ignored. */
+static int flipt_load_env(flipt_vals *fv)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "FLIPT_", 6) != 0) continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq) continue;
+        size_t nl = (size_t)(eq - *e);
+        int k = -1;
+        for (int i = 0; i < FK_N && k < 0; i++) {
+            const char *a = flipt_keys[i], *b = *e + 6;
+            size_t j = 0;
+            for (; a[j] && b + j < eq; j++) {
+                char want = a[j] == '.' ? '_' : (char)(a[j] >= 'a' && a[j] <= 'z' ? a[j] - 32 : a[j]);
+                if (b[j] != want) break;
+            }
+            if (!a[j] && b + j == eq) k = i;
+        }
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(nl > 100 ? 100 : nl), *e);
+        if (k < 0) {
+            flipt_ignored(name, "environment");
+            continue;
+        }
+        if (flipt_set(fv, k, eq + 1, name) != 0) return -1;
+    }
+    return 0;
+}
+
+static int flipt_bool(const flipt_vals *fv, int k, bool *out)
+{
+    const char *v = fv->v[k];
+    if (!v) return 0;
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "t")) *out = true;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "f") || !*v) *out = false;
+    else {
+        fprintf(stderr, "edgeflag: %s: invalid value '%s' for %s (want true or false)\n", fv->origin[k], v, flipt_keys[k]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits on white space as Go's strings.Fields. NULL-terminated, owned by the caller. */
+static char **fields_split(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        n++;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n') p++;
+    }
+    char **v = calloc(n + 1, sizeof(*v));
+    if (!v) return NULL;
+    size_t i = 0;
+    for (const char *p = s; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        const char *b = p;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n') p++;
+        if (!(v[i++] = strndup(b, (size_t)(p - b)))) {
+            for (size_t j = 0; j < i; j++) free(v[j]);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static int set_str(char **field, const char *v)
+{
+    if (*field) return 0; /* an edgeflag setting of the same meaning wins */
+    *field = strdup(v);
+    return *field ? 0 : -1;
+}
+
+/* Flipt's bootstrap token when authentication is required without one: Flipt creates a random
+ * token and logs it; so does edgeflag (a static token lives as long as the process). */
+static int random_token(char *out, size_t cap)
+{
+    unsigned char b[24];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t r = read(fd, b, sizeof(b));
+    close(fd);
+    if (r != (ssize_t)sizeof(b) || cap < 2 * sizeof(b) + 1) return -1;
+    for (size_t i = 0; i < sizeof(b); i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+/* Translates the gathered Flipt values into settings left unset by edgeflag's own keys. */
+static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
+{
+    const char *const *v = (const char *const *)fv->v;
+    if (v[FK_VERSION] && strcmp(v[FK_VERSION], "1.0") != 0) {
+        fprintf(stderr, "edgeflag: %s: invalid version: %s (Flipt's config version is 1.0)\n", fv->origin[FK_VERSION], v[FK_VERSION]);
+        return -1;
+    }
+    if (v[FK_SERVER_PROTOCOL] && strcasecmp(v[FK_SERVER_PROTOCOL], "http") != 0)
+        ef_log(EF_LOG_WARN, "Flipt setting does not apply to edgeflag (it serves plain HTTP; put TLS in front), ignored",
+               "key", "server.protocol", "source", fv->origin[FK_SERVER_PROTOCOL], NULL);
+    if (v[FK_SERVER_HOST] || v[FK_SERVER_HTTP_PORT]) {
+        /* the part not given takes Flipt's default, as it would in Flipt */
+        const char *host = v[FK_SERVER_HOST] ? v[FK_SERVER_HOST] : "0.0.0.0";
+        const char *port = v[FK_SERVER_HTTP_PORT] ? v[FK_SERVER_HTTP_PORT] : "8080";
+        char *end;
+        errno = 0;
+        unsigned long p = strtoul(port, &end, 10);
+        if (!*port || *end || errno || p > 65535 || port[0] == '-' || port[0] == '+' || port[0] == ' ') {
+            fprintf(stderr, "edgeflag: %s: invalid value '%s' for server.http_port (want a port number)\n",
+                    fv->origin[FK_SERVER_HTTP_PORT], port);
+            return -1;
+        }
+        char listen[300];
+        bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+        snprintf(listen, sizeof(listen), v6 ? "[%s]:%lu" : "%s:%lu", host, p);
+        if (set_str(&cfg->listen, listen) != 0) return -1;
+    }
+    const char *stype = v[FK_STORAGE_TYPE] ? v[FK_STORAGE_TYPE] : "database";
+    if (!strcmp(stype, "local")) {
+        /* Flipt's default local path is the working directory */
+        if (!cfg->snapshot && !cfg->upstream &&
+            set_str(&cfg->dir, v[FK_STORAGE_LOCAL_PATH] ? v[FK_STORAGE_LOCAL_PATH] : ".") != 0)
+            return -1;
+        if (v[FK_DB_URL]) flipt_ignored("db.url", fv->origin[FK_DB_URL]);
+    } else if (!strcmp(stype, "database")) {
+        if (v[FK_STORAGE_LOCAL_PATH]) flipt_ignored("storage.local.path", fv->origin[FK_STORAGE_LOCAL_PATH]);
+        const char *u = v[FK_DB_URL];
+        if (u && !cfg->db && !cfg->dir && !cfg->snapshot && !cfg->upstream) {
+            char buf[4096];
+            const char *db = NULL;
+            if (!strncmp(u, "file:", 5) || !strncmp(u, "libsql://", 9) || !strncmp(u, "http://", 7) ||
+                !strncmp(u, "https://", 8))
+                db = u;
+            else if (!strncmp(u, "sqlite3:", 8) || !strncmp(u, "sqlite:", 7)) {
+                /* sqlite:PATH and sqlite:///PATH name a file, as dburl reads them */
+                const char *path = u + (u[6] == ':' ? 7 : 8);
+                if (!strncmp(path, "//", 2)) path += 2;
+                snprintf(buf, sizeof(buf), "file:%s", path);
+                db = buf;
+            } else {
+                fprintf(stderr,
+                        "edgeflag: %s: db.url '%.*s...': edgeflag stores flags in SQLite or libSQL only "
+                        "(file:, sqlite:, libsql://, http(s)://); move the data with `flipt export` and "
+                        "`edgeflag import`\n",
+                        fv->origin[FK_DB_URL], (int)strcspn(u, ":"), u);
+                return -1;
+            }
+            if (set_str(&cfg->db, db) != 0) return -1;
+        }
+    } else {
+        fprintf(stderr,
+                "edgeflag: %s: storage.type '%s' is not supported by edgeflag (database or local); "
+                "see docs/api.md\n",
+                fv->origin[FK_STORAGE_TYPE][0] ? fv->origin[FK_STORAGE_TYPE] : "config", stype);
+        return -1;
+    }
+    bool required = false, token_enabled = false;
+    if (flipt_bool(fv, FK_AUTH_REQUIRED, &required) || flipt_bool(fv, FK_AUTH_TOKEN_ENABLED, &token_enabled))
+        return -1;
+    if (required && !cfg->auth_token) {
+        if (v[FK_AUTH_BOOTSTRAP_TOKEN] && v[FK_AUTH_BOOTSTRAP_TOKEN][0]) {
+            if (set_str(&cfg->auth_token, v[FK_AUTH_BOOTSTRAP_TOKEN]) != 0) return -1;
+        } else {
+            char tok[64];
+            if (random_token(tok, sizeof(tok)) != 0 || set_str(&cfg->auth_token, tok) != 0) return -1;
+            ef_log(EF_LOG_WARN, "authentication required without a bootstrap token: created one for this process",
+                   "client_token", tok, NULL);
+        }
+        if (!token_enabled)
+            ef_log(EF_LOG_WARN, "authentication.required without the token method: edgeflag accepts tokens anyway", NULL);
+    } else if (!required && v[FK_AUTH_BOOTSTRAP_TOKEN]) {
+        ef_log(EF_LOG_INFO, "authentication is not required: the bootstrap token is not needed", NULL);
+    }
+    static const struct { int k; const char *cls; } excl[] = {
+        {FK_AUTH_EXCLUDE_MANAGEMENT, "management"},
+        {FK_AUTH_EXCLUDE_EVALUATION, "evaluation"},
+        {FK_AUTH_EXCLUDE_OFREP, "ofrep"},
+    };
+    char list[64] = "";
+    for (size_t i = 0; i < sizeof(excl) / sizeof(excl[0]); i++) {
+        bool on = false;
+        if (flipt_bool(fv, excl[i].k, &on) != 0) return -1;
+        if (on) snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", list[0] ? "," : "", excl[i].cls);
+    }
+    if (list[0] && set_str(&cfg->auth_exclude, list) != 0) return -1;
+    if (flipt_bool(fv, FK_CORS_ENABLED, &cfg->cors_enabled) != 0) return -1;
+    if (v[FK_CORS_ALLOWED_ORIGINS] && !(cfg->cors_allowed_origins = fields_split(v[FK_CORS_ALLOWED_ORIGINS])))
+        return -1;
+    if (v[FK_CORS_ALLOWED_HEADERS] && !(cfg->cors_allowed_headers = fields_split(v[FK_CORS_ALLOWED_HEADERS])))
+        return -1;
+    if (v[FK_LOG_LEVEL] && !cfg->log_level) {
+        /* Flipt's levels are upper case and include FATAL and PANIC, which mean error here */
+        char lvl[16];
+        size_t i = 0;
+        for (; v[FK_LOG_LEVEL][i] && i + 1 < sizeof(lvl); i++) {
+            char c = v[FK_LOG_LEVEL][i];
+            lvl[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+        }
+        lvl[i] = '\0';
+        if (!strcmp(lvl, "fatal") || !strcmp(lvl, "panic") || !strcmp(lvl, "dpanic")) strcpy(lvl, "error");
+        if (!strcmp(lvl, "warning")) strcpy(lvl, "warn");
+        ef_log_level parsed;
+        if (ef_log_parse_level(lvl, &parsed) != 0) {
+            fprintf(stderr, "edgeflag: %s: invalid value '%s' for log.level (DEBUG, INFO, WARN, ERROR)\n",
+                    fv->origin[FK_LOG_LEVEL], v[FK_LOG_LEVEL]);
+            return -1;
+        }
+        if (set_str(&cfg->log_level, lvl) != 0) return -1;
+    }
+    return 0;
+}
+
+static int load_file(ef_serve_config *cfg, flipt_vals *fv, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -141,6 +528,21 @@ static int load_file(ef_serve_config *cfg, const char *path)
     for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
         yaml_node_t *k = yaml_document_get_node(&doc, pair->key);
         yaml_node_t *v = yaml_document_get_node(&doc, pair->value);
+        if (k && k->type == YAML_SCALAR_NODE && v && v->type != YAML_SCALAR_NODE) {
+            /* a section: Flipt's config.yml */
+            char kp[512];
+            snprintf(kp, sizeof(kp), "%s", (const char *)k->data.scalar.value);
+            for (char *c = kp; *c; c++)
+                if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + 32);
+            if (flipt_walk(fv, &doc, v, kp, strlen(kp), sizeof(kp), path) != 0) goto out_doc;
+            continue;
+        }
+        if (k && k->type == YAML_SCALAR_NODE && v && !strcmp((const char *)k->data.scalar.value, "version")) {
+            char origin[160];
+            snprintf(origin, sizeof(origin), "config %s:%zu:%zu", path, v->start_mark.line + 1, v->start_mark.column + 1);
+            if (flipt_set(fv, FK_VERSION, (const char *)v->data.scalar.value, origin) != 0) goto out_doc;
+            continue;
+        }
         if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE) {
             fprintf(stderr, "edgeflag: config %s:%zu:%zu: settings are name: value pairs\n", path,
                     k ? k->start_mark.line + 1 : 0, k ? k->start_mark.column + 1 : 0);
@@ -200,7 +602,13 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
             config_path = argv[i] + 9;
         }
     }
-    if (config_path && load_file(cfg, config_path) != 0) return -1;
+    /* Flipt's file and FLIPT_* first, so every edgeflag setting (file, environment, flag) wins */
+    flipt_vals fv = {0};
+    int frc = config_path ? load_file(cfg, &fv, config_path) : 0;
+    if (frc == 0) frc = flipt_load_env(&fv);
+    if (frc == 0 && fv.any) frc = flipt_apply(cfg, &fv);
+    flipt_vals_free(&fv);
+    if (frc != 0) return -1;
     if (load_env(cfg) != 0) return -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];

@@ -58,3 +58,234 @@ test('flags win over the environment, which wins over the file', async () => {
     await s.stop();
   }
 });
+
+// Flipt's own config.yml: the file below is Flipt v1.61.1's internal/config/testdata/advanced.yml
+// (every section Flipt has) with only what cannot run here changed: storage.type git -> database,
+// db.url postgres -> a SQLite file:, and the ports. Every key that does not apply is logged once.
+const fliptAdvanced = (dbPath, port) => `audit:
+  sinks:
+    log:
+      enabled: true
+      file: "/path/to/logs.txt"
+  buffer:
+    capacity: 10
+    flush_period: 3m
+
+log:
+  level: WARN
+  file: "testLogFile.txt"
+  encoding: "json"
+  keys:
+    time: "time"
+    level: "level"
+    message: "msg"
+
+cors:
+  enabled: true
+  allowed_origins: "foo.com bar.com  baz.com"
+  allowed_headers:
+    - "X-Some-Header"
+    - "X-Some-Other-Header"
+
+cache:
+  enabled: true
+  backend: memory
+  ttl: 60s
+  memory:
+    eviction_interval: 5m # Evict Expired Items Every 5m
+
+server:
+  protocol: http
+  host: 127.0.0.1
+  http_port: ${port}
+  https_port: 8080
+  grpc_port: 9001
+
+tracing:
+  enabled: true
+  exporter: otlp
+  otlp:
+    endpoint: "localhost:4318"
+
+storage:
+  type: database
+
+db:
+  url: file:${dbPath}
+  max_idle_conn: 10
+  max_open_conn: 50
+  conn_max_lifetime: 30m
+
+meta:
+  check_for_updates: false
+  telemetry_enabled: false
+
+authentication:
+  required: true
+  session:
+    domain: "auth.flipt.io"
+    secure: true
+  methods:
+    token:
+      enabled: true
+      bootstrap:
+        token: "s3cret"
+      cleanup:
+        interval: 2h
+        grace_period: 48h
+  exclude:
+    evaluation: true
+
+experimental:
+  authorization:
+    enabled: true
+`;
+
+const freePort = async () => {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+};
+
+// spawn edgeflag serve with no --listen of its own, wait for its URL
+async function serveRaw(args, env = {}) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(edgeflagBin, ['serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error('no start: ' + stderr)), 10000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(t); resolve(m[1]); }
+    });
+    child.on('exit', (c) => { clearTimeout(t); reject(new Error(`exited ${c}: ${stderr}`)); });
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return { url, stderr: () => stderr, stop: async () => { child.kill('SIGTERM'); await exited; } };
+}
+
+test("Flipt's config.yml: address, db.url, token auth with exclusions, log level; other keys logged once", async () => {
+  const port = await freePort();
+  const cfg = path.join(tmp, 'flipt-advanced.yml');
+  const db = path.join(tmp, 'flipt.db');
+  fs.writeFileSync(cfg, fliptAdvanced(db, port));
+  const s = await serveRaw(['--config', cfg]);
+  try {
+    assert.equal(s.url, `http://127.0.0.1:${port}`);
+    assert.ok(fs.existsSync(db), 'db.url was not used');
+    // management needs the bootstrap token; evaluation is excluded
+    let r = await fetch(s.url + '/api/v1/namespaces');
+    assert.equal(r.status, 401);
+    r = await fetch(s.url + '/api/v1/namespaces', { headers: { authorization: 'Bearer s3cret' } });
+    assert.equal(r.status, 200);
+    r = await fetch(s.url + '/evaluate/v1/boolean', { method: 'POST', body: JSON.stringify({ flagKey: 'x', entityId: 'e' }) });
+    assert.equal(r.status, 404);
+    const err = s.stderr();
+    // one line per key that does not apply, none for those that do
+    for (const k of ['cache.ttl', 'tracing.otlp.endpoint', 'server.grpc_port', 'db.max_open_conn', 'log.encoding', 'authentication.session.domain', 'experimental.authorization.enabled', 'audit.sinks.log.file'])
+      assert.equal(err.split('\n').filter((l) => l.includes(`key=${k} `)).length, 1, `${k} not logged once:\n${err}`);
+    for (const k of ['server.host', 'server.http_port', 'db.url', 'authentication.required', 'cors.enabled', 'cors.allowed_origins', 'log.level'])
+      assert.ok(!err.includes(`key=${k} `), `${k} was reported as ignored`);
+    // log.level WARN: no info lines
+    assert.ok(!/level=info/.test(err), 'log.level WARN was not applied');
+  } finally {
+    await s.stop();
+  }
+});
+
+test("Flipt's default config files and FLIPT_* variables; edgeflag's settings win", async () => {
+  // config/local.yml of Flipt v1.61.1, as shipped
+  const local = path.join(tmp, 'flipt-local.yml');
+  fs.writeFileSync(local, `# version: "1.0"
+log:
+  level: DEBUG
+audit:
+  sinks:
+    log:
+      enabled: true
+
+cors:
+  enabled: true
+  allowed_origins: ["*"]
+`);
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(tmp, 'flipt-local-'));
+  fs.writeFileSync(path.join(dir, 'features.yml'), 'namespace: default\nflags:\n  - key: on\n    name: on\n    type: BOOLEAN_FLAG_TYPE\n    enabled: true\n');
+  const s = await serveRaw(['--config', local], {
+    FLIPT_SERVER_HOST: '127.0.0.1',
+    FLIPT_SERVER_HTTP_PORT: String(port),
+    FLIPT_STORAGE_TYPE: 'local',
+    FLIPT_STORAGE_LOCAL_PATH: dir,
+    FLIPT_AUTHENTICATION_REQUIRED: 'true',
+    FLIPT_AUTHENTICATION_METHODS_TOKEN_ENABLED: 'true',
+    FLIPT_AUTHENTICATION_METHODS_TOKEN_BOOTSTRAP_TOKEN: 'from-env',
+    FLIPT_AUTHENTICATION_EXCLUDE_OFREP: 'true',
+    FLIPT_CACHE_ENABLED: 'true',
+  });
+  try {
+    assert.equal(s.url, `http://127.0.0.1:${port}`);
+    let r = await fetch(s.url + '/evaluate/v1/boolean', { method: 'POST', headers: { authorization: 'Bearer from-env' }, body: JSON.stringify({ flagKey: 'on', entityId: 'e' }) });
+    assert.equal(r.status, 200, 'storage.local.path from FLIPT_* was not served');
+    assert.equal((await r.json()).enabled, true);
+    r = await fetch(s.url + '/evaluate/v1/boolean', { method: 'POST', body: JSON.stringify({ flagKey: 'on', entityId: 'e' }) });
+    assert.equal(r.status, 401);
+    r = await fetch(s.url + '/ofrep/v1/evaluate/flags/on', { method: 'POST', body: JSON.stringify({ context: { targetingKey: 'e' } }) });
+    assert.equal(r.status, 200, 'FLIPT_AUTHENTICATION_EXCLUDE_OFREP was not applied');
+    const err = s.stderr();
+    assert.match(err, /level=info msg=serving/, 'log.level DEBUG hid info lines');
+    assert.equal(err.split('\n').filter((l) => l.includes('key=FLIPT_CACHE_ENABLED ')).length, 1);
+    assert.equal(err.split('\n').filter((l) => l.includes('key=audit.sinks.log.enabled ')).length, 1);
+  } finally {
+    await s.stop();
+  }
+  // an edgeflag setting wins over the Flipt key of the same meaning
+  const s2 = await serveRaw(['--config', local, '--listen', '127.0.0.1:0', '--db', path.join(tmp, 'mixed.db')], { FLIPT_SERVER_HTTP_PORT: String(port), FLIPT_DB_URL: 'file:' + path.join(tmp, 'never.db') });
+  try {
+    assert.notEqual(s2.url, `http://127.0.0.1:${port}`);
+    assert.ok(fs.existsSync(path.join(tmp, 'mixed.db')) && !fs.existsSync(path.join(tmp, 'never.db')));
+  } finally {
+    await s2.stop();
+  }
+});
+
+test('Flipt configs edgeflag cannot serve, and malformed ones, are clear errors', () => {
+  const cfg = path.join(tmp, 'flipt-bad.yml');
+  fs.writeFileSync(cfg, 'version: "1.0"\ndb:\n  url: postgres://postgres@localhost:5432/flipt?sslmode=disable\n');
+  let r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /flipt-bad\.yml:3:8: db\.url 'postgres\.\.\.': edgeflag stores flags in SQLite or libSQL only/);
+  fs.writeFileSync(cfg, 'storage:\n  type: git\n  git:\n    repository: https://github.com/flipt-io/flipt.git\n');
+  r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /storage\.type 'git' is not supported/);
+  fs.writeFileSync(cfg, 'version: "2.0"\n');
+  r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /invalid version: 2\.0/);
+  fs.writeFileSync(cfg, 'server:\n  http_port: eighty\n');
+  r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /flipt-bad\.yml:2:14: invalid value 'eighty' for server\.http_port/);
+  fs.writeFileSync(cfg, 'authentication:\n  required: maybe\n');
+  r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /invalid value 'maybe' for authentication\.required/);
+  fs.writeFileSync(cfg, 'log:\n  level: LOUD\n');
+  r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /invalid value 'LOUD' for log\.level/);
+  r = run([], { FLIPT_STORAGE_TYPE: 'oci' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /FLIPT_STORAGE_TYPE: storage\.type 'oci' is not supported/);
+  fs.writeFileSync(cfg, 'server:\n  host: [a\n');
+  r = run(['--config', cfg]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /flipt-bad\.yml:\d+:\d+:/);
+});
