@@ -221,7 +221,9 @@ test('the table declares every route it routes by (no route without its facts)',
   assert.deepEqual([find('/edgeflag/v1/namespaces/{ns}/stream').ns, find('/edgeflag/v1/namespaces/{ns}/stream').nsParam], ['path', 'ns']);
 });
 
-test('every route x method, every auth class: 401 where needed, scoped tokens stay in their namespace, refusals change nothing, never a 5xx', async () => {
+// The whole matrix against node (its URL), with stateOf() reading the state refused writes must
+// not change (on a replica: the primary's, where writes land).
+async function matrix(url, stateOf) {
   let checked = 0;
   for (const c of cases(table)) {
     const { route, method } = c;
@@ -235,14 +237,14 @@ test('every route x method, every auth class: 401 where needed, scoped tokens st
     }
     if (!open && route.ns !== 'none') refusals.push([`a token scoped to ${IN}, about ${OUT}`, OUT, as(fx.scoped)]);
     if (!open && route.ns === 'none') refusals.push([`a token scoped to ${IN}`, IN, as(fx.scoped)]);
-    const before = write && refusals.length ? await state(srv) : null;
+    const before = write && refusals.length ? await stateOf() : null;
     for (const [who, ns, headers] of refusals) {
       const hdr = route.ns === 'header' ? { ...headers, 'x-flipt-namespace': ns } : headers;
-      const r = await send(srv.url, method, target(route, ns, fx, false), { headers: hdr, body: validBody(route, method, ns, fx) });
+      const r = await send(url, method, target(route, ns, fx, false), { headers: hdr, body: validBody(route, method, ns, fx) });
       assertRefused(r, c, who);
       checked++;
     }
-    if (before) assert.deepEqual(await state(srv), before, `${method} ${route.pattern}: a refused write changed the state`);
+    if (before) assert.deepEqual(await stateOf(), before, `${method} ${route.pattern}: a refused write changed the state`);
     // Let through: the bootstrap token, an unscoped token, the scoped token in its namespace (or
     // nothing at all on an open route). Writes aim at keys that do not exist.
     const allowed = [['the bootstrap token', as(BOOT)], ['an unscoped token', as(fx.unscoped)]];
@@ -251,14 +253,38 @@ test('every route x method, every auth class: 401 where needed, scoped tokens st
     for (const [who, headers] of allowed) {
       const hdr = route.ns === 'header' ? { ...headers, 'x-flipt-namespace': IN } : headers;
       const body = write ? (route.ns === 'body' ? { namespaceKey: IN } : {}) : validBody(route, method, IN, fx);
-      const r = await send(srv.url, method, target(route, IN, fx, write), { headers: hdr, body });
+      const r = await send(url, method, target(route, IN, fx, write), { headers: hdr, body });
       assertLetThrough(r, c, who);
       checked++;
     }
   }
   // the fixtures survived the writes that were let through
-  assert.equal((await call(srv.url, 'GET', `/api/v1/namespaces/${IN}/flags/f`, undefined, as(BOOT))).status, 200);
+  assert.equal((await call(url, 'GET', `/api/v1/namespaces/${IN}/flags/f`, undefined, as(BOOT))).status, 200);
   assert.ok(checked > 400, `only ${checked} requests`);
+}
+
+test('every route x method, every auth class: 401 where needed, scoped tokens stay in their namespace, refusals change nothing, never a 5xx', async () => {
+  await matrix(srv.url, () => state(srv));
+});
+
+test('the same through a replica (with its own authentication; writes are forwarded): nothing refused reaches the primary', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-routes-replica-'));
+  const replica = await startServer(['--db', path.join(dir, 'edgeflag.db'), '--upstream', srv.url, '--upstream-token', BOOT, '--auth-token', BOOT], { dir });
+  try {
+    // converged: the fixtures and the created tokens (they replicate like any row)
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const r = await call(replica.url, 'GET', `/api/v1/namespaces/${IN}/flags`, undefined, as(fx.scoped));
+      const v = await call(replica.url, 'GET', '/health');
+      const pv = await call(srv.url, 'GET', '/health');
+      if (r.status === 200 && v.headers.get('x-edgeflag-version') === pv.headers.get('x-edgeflag-version')) break;
+      assert.ok(Date.now() < deadline, `the replica did not converge: ${r.status} ${r.text}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    await matrix(replica.url, () => state(srv));
+  } finally {
+    await replica.stop();
+  }
 });
 
 test('with --auth-exclude management,evaluation,ofrep: those classes need no token, the others still do', async () => {
