@@ -112,8 +112,10 @@ static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
         char dur[32], sz[32];
         snprintf(dur, sizeof(dur), "%.3fms", secs * 1e3);
         snprintf(sz, sizeof(sz), "%zu", bytes);
+        ef_bytes tok = ef_auth_token_id(req); /* which token acted ("" when none did); a NUL-ended copy */
         ef_log(EF_LOG_INFO, "request", "method", ef_http_method_name(req), "path", ef_http_path(req),
-               "status", st, "bytes", sz, "duration", dur, "peer", ef_http_peer(req), NULL);
+               "status", st, "bytes", sz, "duration", dur, "peer", ef_http_peer(req), "token",
+               tok.n ? tok.p : "-", NULL);
     }
 }
 
