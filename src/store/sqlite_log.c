@@ -610,6 +610,32 @@ static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
 }
 
 /* One {table, op, pk, row} change. */
+/* Marks the namespace of the row with src's primary key as touched (if the row exists), so a
+ * change is republished whatever the entry's own namespace list says: an entry that left one out
+ * would otherwise leave evaluation serving the old state there (found by fuzz_replication). */
+static int touch_row_ns(sq *s, const sq_table *t, const ef_json *src, ef_store_err *err)
+{
+    ef_buf q;
+    ef_buf_init(&q);
+    ef_buf_printf(&q, "SELECT %s FROM \"%s\" WHERE ", strcmp(t->name, "namespaces") == 0 ? "key"
+                  : strcmp(t->name, "distributions") == 0 ? "(SELECT namespace_key FROM rules r WHERE r.id = rule_id)"
+                  : "namespace_key", t->name);
+    for (int i = 0; t->pk[i]; i++) ef_buf_printf(&q, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
+    sqlite3_stmt *st = NULL;
+    int rc = ef_buf_ok(&q) ? sqlite3_prepare_v2(s->db, q.data, (int)q.len, &st, NULL) : SQLITE_NOMEM;
+    ef_buf_free(&q);
+    if (rc != SQLITE_OK) return sq_db_err(s, err, "apply");
+    for (int i = 0; t->pk[i]; i++) bind_json(st, i + 1, ef_json_get(src, t->pk[i]));
+    rc = sqlite3_step(st);
+    int out = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+        out = sq_wtx_touch(s, (ef_bytes){(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)}, err);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = sq_db_err(s, err, "apply");
+    sqlite3_finalize(st);
+    return out;
+}
+
 static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
 {
     const ef_json *tbl = ef_json_get(c, "table"), *op = ef_json_get(c, "op");
@@ -632,11 +658,12 @@ static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
     sqlite3_stmt *st = apply_stmt(s, ti, del, err);
     if (!st) return -1;
     const char *const *cols = del ? t->pk : t->cols;
+    if (touch_row_ns(s, t, src, err)) return -1; /* the row as it was */
     for (int i = 0; cols[i]; i++) bind_json(st, i + 1, ef_json_get(src, cols[i]));
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "apply");
-    return 0;
+    return del ? 0 : touch_row_ns(s, t, src, err); /* and as it is now */
 }
 
 static int exec_step(sq *s, const char *sql, ef_store_err *err)

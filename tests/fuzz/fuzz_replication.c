@@ -12,7 +12,8 @@
  *
  * Checked after every operation (a violation aborts):
  *   - a refused operation committed nothing (SQLite's data_version, from a second connection);
- *   - an accepted one leaves SQLite's integrity and foreign-key checks passing, and the store's own
+ *   - an accepted one leaves SQLite's integrity and foreign-key checks passing, one published
+ *     snapshot per namespace the store holds (none left over from before a dump), and the store's own
  *     dump of it loads back to the same dump (a replica can feed replicas of its own).
  * Must never crash or leak on any input.
  */
@@ -92,6 +93,23 @@ static void check_integrity(fz_repl *z)
             die("PRAGMA quick_check", rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "no row");
         if (i == 1 && rc == SQLITE_ROW) die("PRAGMA foreign_key_check", (const char *)sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
+    }
+}
+
+/* What evaluation serves is what the store holds: one published snapshot per namespace row (a
+ * namespace the last dump no longer has must not stay published). */
+static void check_published(fz_repl *z, const char *when)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(z->check, "SELECT count(*) FROM namespaces", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        die("namespaces", sqlite3_errmsg(z->check));
+    unsigned rows = (unsigned)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    unsigned published = ef_registry_count(z->dst_reg);
+    if (rows != published) {
+        fprintf(stderr, "fuzz_replication: %s: %u namespaces in the store, %u published\n", when, rows, published);
+        abort();
     }
 }
 
@@ -224,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dump(z->dst, &after);
         changed = true;
         check_integrity(z);
+        check_published(z, kind == 'T' ? "after an entry" : "after a dump");
         ef_buf tmp = before;
         before = after;
         after = tmp;
@@ -245,6 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (changed) {
         ef_store_err err;
         if (ef_store_load_dump(z->dst, z->base.data, z->base.len, &err) != 0) die("restore", err.message);
+        check_published(z, "after loading the base dump again");
     }
     ef_buf_free(&before);
     ef_buf_free(&after);
