@@ -38,7 +38,7 @@ void ef_api_store_error(ef_http_req *req, const ef_store_err *err)
     case EF_STORE_INVALID:
     case EF_STORE_NOT_UNIQUE: ef_http_error(req, 400, 3, "%s", err->message); break;
     case EF_STORE_NOT_FOUND: ef_http_error(req, 404, 5, "%s", err->message); break;
-    case EF_STORE_READ_ONLY: ef_http_error(req, 500, 12, "%s", err->message[0] ? err->message : "not implemented"); break;
+    case EF_STORE_READ_ONLY: ef_http_error(req, 500, 13, "%s", err->message[0] ? err->message : "not implemented"); break;
     case EF_STORE_UNAVAILABLE: ef_http_error(req, 503, 14, "%s", err->message); break;
     case EF_STORE_TRIMMED: ef_http_error(req, 410, 9, "%s", err->message); break;
     case EF_STORE_OUT_OF_ORDER: ef_http_error(req, 409, 10, "%s", err->message); break;

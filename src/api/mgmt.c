@@ -13,6 +13,7 @@
 #include "api/auth.h"
 #include "api/mgmt_int.h"
 #include "base/clock.h"
+#include "store/dir.h"
 
 /* ---- request context ------------------------------------------------------------------------ */
 
@@ -56,14 +57,21 @@ static void mgmt_init(ef_mgmt *m, ef_http_req *req, void *ctx)
                    .a = ef_http_arena(req),
                    .out = ef_http_out(req),
                    .t0 = ef_clock_mono_ns()};
+    /* directory mode: the reads come from the files, as Flipt's local storage answers them */
+    if (m->node->store)
+        m->store = m->node->store;
+    else if (m->node->dir) {
+        ef_dir_store_view(m->node->dir, &m->view);
+        m->store = &m->view;
+    }
 }
 
 bool ef_mgmt_read(ef_mgmt *m, ef_http_req *req, void *ctx)
 {
     mgmt_init(m, req, ctx);
-    if (!m->node->store) {
-        /* The read-only directory backend has no management reads yet. */
-        ef_http_error(req, 501, 12, "not supported in directory mode");
+    if (!m->store) {
+        /* a single snapshot document (--snapshot) has no management API */
+        ef_http_error(req, 501, 12, "not supported in snapshot mode");
         return false;
     }
     m->ns = namespace_of(m);
@@ -74,8 +82,10 @@ bool ef_mgmt_write(ef_mgmt *m, ef_http_req *req, void *ctx)
 {
     mgmt_init(m, req, ctx);
     if (!m->node->store) {
-        /* What Flipt's read-only (filesystem) backends answer to every write. */
-        ef_store_err ro = {.code = EF_STORE_READ_ONLY, .message = "not implemented"};
+        /* What Flipt answers to every write on storage other than a database (its unmodifiable
+         * store wrapper; the gRPC layer makes the plain error an Internal 500). */
+        ef_store_err ro;
+        ef_dir_store_refuse(&ro);
         ef_api_store_error(req, &ro);
         return false;
     }
@@ -116,16 +126,11 @@ static bool query_i32(ef_mgmt *m, const char *name, int32_t *out)
     return true;
 }
 
-/* Page tokens are standard base64, whose '+' a client may leave unescaped in the query, where it
- * decodes as a space; a token never contains spaces, so they are turned back. */
+/* The token exactly as the query decodes it: a '+' left unescaped is a space, and Flipt reports
+ * such a token as it received it (`pageToken is not valid: "Hello World"`); its clients escape. */
 static ef_bytes page_token_of(ef_mgmt *m)
 {
-    ef_bytes t = ef_mgmt_query(m, "pageToken", "page_token");
-    char *c = t.n ? ef_arena_memdup(m->a, t.p, t.n) : NULL;
-    if (!c) return t;
-    for (size_t i = 0; i < t.n; i++)
-        if (c[i] == ' ') c[i] = '+';
-    return (ef_bytes){c, t.n};
+    return ef_mgmt_query(m, "pageToken", "page_token");
 }
 
 bool ef_mgmt_list(ef_mgmt *m, ef_http_req *req, void *ctx, ef_store_page *page)

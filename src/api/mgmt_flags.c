@@ -17,7 +17,7 @@ static void on_flag_list(ef_http_req *req, void *ctx)
     ef_doc_flag *items = NULL;
     size_t n = 0;
     ef_store_page_out po = {0};
-    int rc = ef_store_flag_list(m.node->store, m.ns, &page, m.a, &items, &n, &po, &m.err);
+    int rc = ef_store_flag_list(m.store, m.ns, &page, m.a, &items, &n, &po, &m.err);
     if (rc == 0) {
         ef_obj_list_begin(m.out, "flags");
         for (size_t i = 0; i < n; i++) {
@@ -34,7 +34,7 @@ static void on_flag_get(ef_http_req *req, void *ctx)
     ef_mgmt m;
     if (!ef_mgmt_read(&m, req, ctx)) return;
     ef_doc_flag f;
-    int rc = ef_store_flag_get(m.node->store, m.ns, ef_mgmt_param(&m, "key"), m.a, &f, &m.err);
+    int rc = ef_store_flag_get(m.store, m.ns, ef_mgmt_param(&m, "key"), m.a, &f, &m.err);
     if (rc == 0) ef_obj_flag(m.out, m.ns, &f, EF_OBJ_METADATA_IF_SET);
     ef_mgmt_reply(&m, rc);
 }
@@ -71,7 +71,7 @@ static void on_flag_create(ef_http_req *req, void *ctx)
     ef_store_flag_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !flag_in_read(&m, &in)) return;
     ef_doc_flag f;
-    reply_flag(&m, "flag_create", ef_store_flag_create(m.node->store, m.ns, &in, m.a, &f, &m.err),
+    reply_flag(&m, "flag_create", ef_store_flag_create(m.store, m.ns, &in, m.a, &f, &m.err),
                &f);
 }
 
@@ -81,7 +81,7 @@ static void on_flag_update(ef_http_req *req, void *ctx)
     ef_store_flag_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !flag_in_read(&m, &in)) return;
     ef_doc_flag f;
-    reply_flag(&m, "flag_update", ef_store_flag_update(m.node->store, m.ns, &in, m.a, &f, &m.err),
+    reply_flag(&m, "flag_update", ef_store_flag_update(m.store, m.ns, &in, m.a, &f, &m.err),
                &f);
 }
 
@@ -89,7 +89,7 @@ static void on_flag_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
-    int rc = ef_store_flag_delete(m.node->store, m.ns, ef_mgmt_param(&m, "key"), &m.err);
+    int rc = ef_store_flag_delete(m.store, m.ns, ef_mgmt_param(&m, "key"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "flag_delete", rc));
 }
 
@@ -116,7 +116,7 @@ static void on_variant_create(ef_http_req *req, void *ctx)
     ef_store_variant_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !variant_in_read(&m, &in)) return;
     ef_doc_variant v;
-    int rc = ef_store_variant_create(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"), &in, m.a,
+    int rc = ef_store_variant_create(m.store, m.ns, ef_mgmt_param(&m, "flagKey"), &in, m.a,
                                      &v, &m.err);
     reply_variant(&m, "variant_create", rc, &v);
 }
@@ -127,7 +127,7 @@ static void on_variant_update(ef_http_req *req, void *ctx)
     ef_store_variant_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !variant_in_read(&m, &in)) return;
     ef_doc_variant v;
-    int rc = ef_store_variant_update(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_variant_update(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                      ef_mgmt_param(&m, "id"), &in, m.a, &v, &m.err);
     reply_variant(&m, "variant_update", rc, &v);
 }
@@ -136,7 +136,7 @@ static void on_variant_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
-    int rc = ef_store_variant_delete(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_variant_delete(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                      ef_mgmt_param(&m, "id"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "variant_delete", rc));
 }

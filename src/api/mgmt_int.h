@@ -17,6 +17,8 @@
 typedef struct ef_mgmt {
     ef_http_req *req;
     ef_node *node;
+    ef_store *store;     /* node->store, or the directory's read view (writes never reach it) */
+    ef_store view;       /* the directory's read view when there is no store */
     ef_arena *a;         /* the request arena: all scratch lives here */
     ef_buf *out;         /* the response body */
     ef_bytes ns;         /* namespace key ("default" when the request names none) */
@@ -25,9 +27,9 @@ typedef struct ef_mgmt {
     ef_store_err err;    /* filled by the store call that failed */
 } ef_mgmt;
 
-/* Start of a read (GET): answers 501 in directory mode (no store) and returns false. */
+/* Start of a read (GET): answers 501 in snapshot mode (no store, no directory) and returns false. */
 bool ef_mgmt_read(ef_mgmt *m, ef_http_req *req, void *ctx);
-/* Start of a write: answers Flipt's 500 "not implemented" without a store, parses the body
+/* Start of a write: answers Flipt's read-only 500 without a store (directory, snapshot), parses the body
  * (400 on bad JSON). Returns false when it has answered. */
 bool ef_mgmt_write(ef_mgmt *m, ef_http_req *req, void *ctx);
 /* Start of a list: ef_mgmt_read plus limit/offset/pageToken from the query (400 on bad numbers). */

@@ -14,7 +14,7 @@ static void on_list(ef_http_req *req, void *ctx)
     ef_doc_namespace *items = NULL;
     size_t n = 0;
     ef_store_page_out po = {0};
-    int rc = ef_store_ns_list(m.node->store, &page, m.a, &items, &n, &po, &m.err);
+    int rc = ef_store_ns_list(m.store, &page, m.a, &items, &n, &po, &m.err);
     if (rc == 0) {
         ef_obj_list_begin(m.out, "namespaces");
         for (size_t i = 0; i < n; i++) {
@@ -31,7 +31,7 @@ static void on_get(ef_http_req *req, void *ctx)
     ef_mgmt m;
     if (!ef_mgmt_read(&m, req, ctx)) return;
     ef_doc_namespace ns;
-    int rc = ef_store_ns_get(m.node->store, ef_mgmt_param(&m, "key"), m.a, &ns, &m.err);
+    int rc = ef_store_ns_get(m.store, ef_mgmt_param(&m, "key"), m.a, &ns, &m.err);
     if (rc == 0) ef_obj_namespace(m.out, &ns);
     ef_mgmt_reply(&m, rc);
 }
@@ -55,7 +55,7 @@ static void on_create(ef_http_req *req, void *ctx)
     if (!ef_mgmt_write(&m, req, ctx) || !ns_in_read(&m, &in)) return;
     ef_doc_namespace ns;
     int rc = ef_mgmt_written(&m, "namespace_create",
-                             ef_store_ns_create(m.node->store, &in, m.a, &ns, &m.err));
+                             ef_store_ns_create(m.store, &in, m.a, &ns, &m.err));
     if (rc == 0) ef_obj_namespace(m.out, &ns);
     ef_mgmt_reply(&m, rc);
 }
@@ -67,7 +67,7 @@ static void on_update(ef_http_req *req, void *ctx)
     if (!ef_mgmt_write(&m, req, ctx) || !ns_in_read(&m, &in)) return;
     ef_doc_namespace ns;
     int rc = ef_mgmt_written(&m, "namespace_update",
-                             ef_store_ns_update(m.node->store, &in, m.a, &ns, &m.err));
+                             ef_store_ns_update(m.store, &in, m.a, &ns, &m.err));
     if (rc == 0) ef_obj_namespace(m.out, &ns);
     ef_mgmt_reply(&m, rc);
 }
@@ -78,7 +78,7 @@ static void on_delete(ef_http_req *req, void *ctx)
     if (!ef_mgmt_write(&m, req, ctx)) return;
     int rc = ef_mgmt_written(
         &m, "namespace_delete",
-        ef_store_ns_delete(m.node->store, ef_mgmt_param(&m, "key"), &m.err));
+        ef_store_ns_delete(m.store, ef_mgmt_param(&m, "key"), &m.err));
     ef_mgmt_reply_empty(&m, rc);
 }
 

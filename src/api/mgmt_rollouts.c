@@ -17,7 +17,7 @@ static void on_rollout_list(ef_http_req *req, void *ctx)
     ef_store_rollout *items = NULL;
     size_t n = 0;
     ef_store_page_out po = {0};
-    int rc = ef_store_rollout_list(m.node->store, m.ns, flag, &page, m.a, &items, &n, &po, &m.err);
+    int rc = ef_store_rollout_list(m.store, m.ns, flag, &page, m.a, &items, &n, &po, &m.err);
     if (rc == 0) {
         /* Flipt's RolloutList names its array "rules". */
         ef_obj_list_begin(m.out, "rules");
@@ -36,7 +36,7 @@ static void on_rollout_get(ef_http_req *req, void *ctx)
     if (!ef_mgmt_read(&m, req, ctx)) return;
     ef_bytes flag = ef_mgmt_param(&m, "flagKey");
     ef_store_rollout r;
-    int rc = ef_store_rollout_get(m.node->store, m.ns, flag, ef_mgmt_param(&m, "id"), m.a, &r,
+    int rc = ef_store_rollout_get(m.store, m.ns, flag, ef_mgmt_param(&m, "id"), m.a, &r,
                                   &m.err);
     if (rc == 0) ef_obj_rollout(m.out, m.ns, flag, &r);
     ef_mgmt_reply(&m, rc);
@@ -108,7 +108,7 @@ static void on_rollout_create(ef_http_req *req, void *ctx)
     ef_store_rollout_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !rollout_in_read(&m, &in)) return;
     ef_store_rollout r;
-    int rc = ef_store_rollout_create(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"), &in, m.a,
+    int rc = ef_store_rollout_create(m.store, m.ns, ef_mgmt_param(&m, "flagKey"), &in, m.a,
                                      &r, &m.err);
     reply_rollout(&m, "rollout_create", rc, &r);
 }
@@ -119,7 +119,7 @@ static void on_rollout_update(ef_http_req *req, void *ctx)
     ef_store_rollout_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !rollout_in_read(&m, &in)) return;
     ef_store_rollout r;
-    int rc = ef_store_rollout_update(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_rollout_update(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                      ef_mgmt_param(&m, "id"), &in, m.a, &r, &m.err);
     reply_rollout(&m, "rollout_update", rc, &r);
 }
@@ -128,7 +128,7 @@ static void on_rollout_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
-    int rc = ef_store_rollout_delete(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_rollout_delete(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                      ef_mgmt_param(&m, "id"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "rollout_delete", rc));
 }
@@ -139,7 +139,7 @@ static void on_rollout_order(ef_http_req *req, void *ctx)
     ef_bytes *ids = NULL;
     size_t n = 0;
     if (!ef_mgmt_write(&m, req, ctx) || !ef_mgmt_str_array(&m, "rolloutIds", &ids, &n)) return;
-    int rc = ef_store_rollout_order(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"), ids, n,
+    int rc = ef_store_rollout_order(m.store, m.ns, ef_mgmt_param(&m, "flagKey"), ids, n,
                                     &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "rollout_order", rc));
 }

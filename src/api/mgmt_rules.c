@@ -18,7 +18,7 @@ static void on_rule_list(ef_http_req *req, void *ctx)
     ef_store_rule *items = NULL;
     size_t n = 0;
     ef_store_page_out po = {0};
-    int rc = ef_store_rule_list(m.node->store, m.ns, flag, &page, m.a, &items, &n, &po, &m.err);
+    int rc = ef_store_rule_list(m.store, m.ns, flag, &page, m.a, &items, &n, &po, &m.err);
     if (rc == 0) {
         ef_obj_list_begin(m.out, "rules");
         for (size_t i = 0; i < n; i++) {
@@ -36,7 +36,7 @@ static void on_rule_get(ef_http_req *req, void *ctx)
     if (!ef_mgmt_read(&m, req, ctx)) return;
     ef_bytes flag = ef_mgmt_param(&m, "flagKey");
     ef_store_rule r;
-    int rc = ef_store_rule_get(m.node->store, m.ns, flag, ef_mgmt_param(&m, "id"), m.a, &r, &m.err);
+    int rc = ef_store_rule_get(m.store, m.ns, flag, ef_mgmt_param(&m, "id"), m.a, &r, &m.err);
     if (rc == 0) ef_obj_rule(m.out, m.ns, flag, &r);
     ef_mgmt_reply(&m, rc);
 }
@@ -70,7 +70,7 @@ static void on_rule_create(ef_http_req *req, void *ctx)
     ef_store_rule_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !rule_in_read(&m, &in)) return;
     ef_store_rule r;
-    int rc = ef_store_rule_create(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"), &in, m.a, &r,
+    int rc = ef_store_rule_create(m.store, m.ns, ef_mgmt_param(&m, "flagKey"), &in, m.a, &r,
                                   &m.err);
     reply_rule(&m, "rule_create", rc, &r);
 }
@@ -81,7 +81,7 @@ static void on_rule_update(ef_http_req *req, void *ctx)
     ef_store_rule_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !rule_in_read(&m, &in)) return;
     ef_store_rule r;
-    int rc = ef_store_rule_update(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_rule_update(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                   ef_mgmt_param(&m, "id"), &in, m.a, &r, &m.err);
     reply_rule(&m, "rule_update", rc, &r);
 }
@@ -90,7 +90,7 @@ static void on_rule_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
-    int rc = ef_store_rule_delete(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_rule_delete(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                   ef_mgmt_param(&m, "id"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "rule_delete", rc));
 }
@@ -101,7 +101,7 @@ static void on_rule_order(ef_http_req *req, void *ctx)
     ef_bytes *ids = NULL;
     size_t n = 0;
     if (!ef_mgmt_write(&m, req, ctx) || !ef_mgmt_str_array(&m, "ruleIds", &ids, &n)) return;
-    int rc = ef_store_rule_order(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"), ids, n, &m.err);
+    int rc = ef_store_rule_order(m.store, m.ns, ef_mgmt_param(&m, "flagKey"), ids, n, &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "rule_order", rc));
 }
 
@@ -126,7 +126,7 @@ static void on_distribution_create(ef_http_req *req, void *ctx)
     ef_store_distribution_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !distribution_in_read(&m, &in)) return;
     ef_doc_distribution d;
-    int rc = ef_store_distribution_create(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_distribution_create(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                           ef_mgmt_param(&m, "ruleId"), &in, m.a, &d, &m.err);
     reply_distribution(&m, "distribution_create", rc, &d);
 }
@@ -137,7 +137,7 @@ static void on_distribution_update(ef_http_req *req, void *ctx)
     ef_store_distribution_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !distribution_in_read(&m, &in)) return;
     ef_doc_distribution d;
-    int rc = ef_store_distribution_update(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_distribution_update(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                           ef_mgmt_param(&m, "ruleId"), ef_mgmt_param(&m, "id"),
                                           &in, m.a, &d, &m.err);
     reply_distribution(&m, "distribution_update", rc, &d);
@@ -148,7 +148,7 @@ static void on_distribution_delete(ef_http_req *req, void *ctx)
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
     /* DELETE has no body in Flipt's binding: variantId travels in the query. */
-    int rc = ef_store_distribution_delete(m.node->store, m.ns, ef_mgmt_param(&m, "flagKey"),
+    int rc = ef_store_distribution_delete(m.store, m.ns, ef_mgmt_param(&m, "flagKey"),
                                           ef_mgmt_param(&m, "ruleId"), ef_mgmt_param(&m, "id"),
                                           ef_mgmt_query(&m, "variantId", "variant_id"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "distribution_delete", rc));

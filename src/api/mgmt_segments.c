@@ -17,7 +17,7 @@ static void on_segment_list(ef_http_req *req, void *ctx)
     ef_doc_segment *items = NULL;
     size_t n = 0;
     ef_store_page_out po = {0};
-    int rc = ef_store_segment_list(m.node->store, m.ns, &page, m.a, &items, &n, &po, &m.err);
+    int rc = ef_store_segment_list(m.store, m.ns, &page, m.a, &items, &n, &po, &m.err);
     if (rc == 0) {
         ef_obj_list_begin(m.out, "segments");
         for (size_t i = 0; i < n; i++) {
@@ -34,7 +34,7 @@ static void on_segment_get(ef_http_req *req, void *ctx)
     ef_mgmt m;
     if (!ef_mgmt_read(&m, req, ctx)) return;
     ef_doc_segment s;
-    int rc = ef_store_segment_get(m.node->store, m.ns, ef_mgmt_param(&m, "key"), m.a, &s, &m.err);
+    int rc = ef_store_segment_get(m.store, m.ns, ef_mgmt_param(&m, "key"), m.a, &s, &m.err);
     if (rc == 0) ef_obj_segment(m.out, m.ns, &s);
     ef_mgmt_reply(&m, rc);
 }
@@ -68,7 +68,7 @@ static void on_segment_create(ef_http_req *req, void *ctx)
     if (!ef_mgmt_write(&m, req, ctx) || !segment_in_read(&m, &in)) return;
     ef_doc_segment s;
     reply_segment(&m, "segment_create",
-                  ef_store_segment_create(m.node->store, m.ns, &in, m.a, &s, &m.err), &s);
+                  ef_store_segment_create(m.store, m.ns, &in, m.a, &s, &m.err), &s);
 }
 
 static void on_segment_update(ef_http_req *req, void *ctx)
@@ -78,14 +78,14 @@ static void on_segment_update(ef_http_req *req, void *ctx)
     if (!ef_mgmt_write(&m, req, ctx) || !segment_in_read(&m, &in)) return;
     ef_doc_segment s;
     reply_segment(&m, "segment_update",
-                  ef_store_segment_update(m.node->store, m.ns, &in, m.a, &s, &m.err), &s);
+                  ef_store_segment_update(m.store, m.ns, &in, m.a, &s, &m.err), &s);
 }
 
 static void on_segment_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
-    int rc = ef_store_segment_delete(m.node->store, m.ns, ef_mgmt_param(&m, "key"), &m.err);
+    int rc = ef_store_segment_delete(m.store, m.ns, ef_mgmt_param(&m, "key"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "segment_delete", rc));
 }
 
@@ -117,7 +117,7 @@ static void on_constraint_create(ef_http_req *req, void *ctx)
     ef_store_constraint_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !constraint_in_read(&m, &in)) return;
     ef_doc_constraint c;
-    int rc = ef_store_constraint_create(m.node->store, m.ns, ef_mgmt_param(&m, "segmentKey"), &in,
+    int rc = ef_store_constraint_create(m.store, m.ns, ef_mgmt_param(&m, "segmentKey"), &in,
                                         m.a, &c, &m.err);
     reply_constraint(&m, "constraint_create", rc, &c);
 }
@@ -128,7 +128,7 @@ static void on_constraint_update(ef_http_req *req, void *ctx)
     ef_store_constraint_in in;
     if (!ef_mgmt_write(&m, req, ctx) || !constraint_in_read(&m, &in)) return;
     ef_doc_constraint c;
-    int rc = ef_store_constraint_update(m.node->store, m.ns, ef_mgmt_param(&m, "segmentKey"),
+    int rc = ef_store_constraint_update(m.store, m.ns, ef_mgmt_param(&m, "segmentKey"),
                                         ef_mgmt_param(&m, "id"), &in, m.a, &c, &m.err);
     reply_constraint(&m, "constraint_update", rc, &c);
 }
@@ -137,7 +137,7 @@ static void on_constraint_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
-    int rc = ef_store_constraint_delete(m.node->store, m.ns, ef_mgmt_param(&m, "segmentKey"),
+    int rc = ef_store_constraint_delete(m.store, m.ns, ef_mgmt_param(&m, "segmentKey"),
                                         ef_mgmt_param(&m, "id"), &m.err);
     ef_mgmt_reply_empty(&m, ef_mgmt_written(&m, "constraint_delete", rc));
 }

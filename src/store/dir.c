@@ -328,6 +328,82 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* ---- identities ---- */
+
+/* Files carry no ids or timestamps; the management API shows both (Flipt's local storage makes
+ * random UUIDs and the load time on every load). Ids here are UUID-shaped digests of where the
+ * entity sits (namespace, owner, kind, key or position), so a rule keeps its id across reloads as
+ * long as the file keeps it where it is: a GET by id between two reloads still finds it. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static ef_bytes make_id(ef_arena *a, ef_bytes ns, ef_bytes owner, const char *kind, ef_bytes key, size_t idx)
+{
+    uint64_t h[2];
+    for (int k = 0; k < 2; k++) {
+        uint64_t x = fnv(0xcbf29ce484222325ull ^ (uint64_t)k * 0x9e3779b97f4a7c15ull, ns.p, ns.n);
+        x = fnv(x, "\0", 1);
+        x = fnv(x, owner.p, owner.n);
+        x = fnv(x, "\0", 1);
+        x = fnv(x, kind, strlen(kind));
+        x = fnv(x, "\0", 1);
+        x = fnv(x, key.p, key.n);
+        x = fnv(x, &idx, sizeof(idx));
+        h[k] = x;
+    }
+    char *o = ef_arena_alloc(a, 37);
+    if (!o) return (ef_bytes){"", 0};
+    /* version 4 / variant 1 bits, so clients that parse UUIDs accept it */
+    snprintf(o, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(h[0] >> 32), (unsigned)(h[0] >> 16) & 0xffff,
+             (unsigned)h[0] & 0xfff, (unsigned)(0x8000 | ((h[1] >> 48) & 0x3fff)),
+             (unsigned long long)(h[1] & 0xffffffffffffull));
+    return (ef_bytes){o, 36};
+}
+
+static void fill_meta(ef_doc_meta *m, ef_arena *a, ef_bytes ns, ef_bytes owner, const char *kind, ef_bytes key,
+                      size_t idx, int64_t now)
+{
+    if (kind) m->id = make_id(a, ns, owner, kind, key, idx);
+    m->created_ns = m->updated_ns = now;
+}
+
+static void state_fill_ids(ef_dir_state *s, int64_t now)
+{
+    ef_arena *a = &s->arena;
+    static const ef_bytes none = {"", 0};
+    for (size_t i = 0; i < s->doc.nnamespaces; i++) {
+        ef_doc_namespace *ns = &s->doc.namespaces[i];
+        fill_meta(&ns->meta, a, ns->key, none, NULL, none, 0, now);
+        for (size_t j = 0; j < ns->nsegments; j++) {
+            ef_doc_segment *sg = &ns->segments[j];
+            fill_meta(&sg->meta, a, ns->key, none, NULL, none, 0, now);
+            for (size_t c = 0; c < sg->nconstraints; c++)
+                fill_meta(&sg->constraints[c].meta, a, ns->key, sg->key, "constraint", none, c, now);
+        }
+        for (size_t j = 0; j < ns->nflags; j++) {
+            ef_doc_flag *f = &ns->flags[j];
+            fill_meta(&f->meta, a, ns->key, none, NULL, none, 0, now);
+            for (size_t v = 0; v < f->nvariants; v++)
+                fill_meta(&f->variants[v].meta, a, ns->key, f->key, "variant", f->variants[v].key, 0, now);
+            for (size_t r = 0; r < f->nrules; r++) {
+                ef_doc_rule *ru = &f->rules[r];
+                fill_meta(&ru->meta, a, ns->key, f->key, "rule", none, r, now);
+                for (size_t d = 0; d < ru->ndistributions; d++) {
+                    ef_doc_distribution *di = &ru->distributions[d];
+                    fill_meta(&di->meta, a, ns->key, ru->meta.id, "distribution", di->variant_key, d, now);
+                    for (size_t v = 0; v < f->nvariants && !di->variant_id.n; v++)
+                        if (ef_bytes_eq(f->variants[v].key, di->variant_key)) di->variant_id = f->variants[v].meta.id;
+                }
+            }
+            for (size_t r = 0; r < f->nrollouts; r++)
+                fill_meta(&f->rollouts[r].meta, a, ns->key, f->key, "rollout", none, r, now);
+        }
+    }
+}
+
 /* ---- states ---- */
 
 static void state_release(ef_dir_state *s)
@@ -372,11 +448,13 @@ static ef_dir_state *state_load(const char *root, ef_decl_error *err)
             if (!ns) rc = set_err(err, root, 0, 0, "out of memory");
             else {
                 ns->key = EF_BYTES_LIT("default");
+                ns->name = EF_BYTES_LIT("Default"); /* Flipt's ext.DefaultNamespace */
                 ns->protected_ = true;
                 rc = ef_decl_merge(&s->doc, &extra, &s->arena, err);
             }
         }
     }
+    if (!rc) state_fill_ids(s, ef_clock_wall_ns());
     globs_free(&g);
     paths_free(&files);
     if (rc) {

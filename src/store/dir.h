@@ -21,6 +21,7 @@
 
 #include "eval/registry.h"
 #include "store/doc.h"
+#include "store/store.h"
 
 typedef struct ef_dir ef_dir;
 typedef struct ef_dir_state ef_dir_state;
@@ -59,6 +60,15 @@ const ef_doc *ef_dir_state_doc(const ef_dir_state *s);
 /* NULL when the namespace does not exist. */
 const ef_doc_namespace *ef_dir_state_namespace(const ef_dir_state *s, ef_bytes key);
 uint64_t ef_dir_state_generation(const ef_dir_state *s);
+
+/* The management API's reads through the store interface (dir_store.c): fills *out with a view
+ * whose ns/flag/segment/rule/rollout get and list answer from the current state as Flipt's local
+ * storage does. It owns nothing (ef_store_close is a no-op) and lives as long as d. Only those
+ * ten operations are set: every other entry of its ops table is NULL, so a caller must refuse
+ * writes itself, with ef_dir_store_refuse (Flipt's read-only error: 500, "modification is not
+ * allowed in read-only mode"). Returns -1 from ef_dir_store_refuse. */
+void ef_dir_store_view(ef_dir *d, ef_store *out);
+int ef_dir_store_refuse(ef_store_err *err);
 
 /* gobwas/glob-style match of a '/'-separated relative path (exposed for tests). */
 bool ef_dir_glob_match(const char *pattern, const char *path);

@@ -190,7 +190,7 @@ static int flag_list(void *h, ef_bytes ns, const ef_store_page *p, ef_arena *a, 
                  SL_FLAG_LIST,
                  "SELECT " FLAG_COLS " FROM flags WHERE namespace_key = ?"
                  " ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-                 &ns, 1, sizeof(**out), flag_read, flag_key, "list flags"};
+                 &ns, 1, sizeof(**out), flag_read, flag_key, "list flags", 0};
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 

@@ -121,8 +121,11 @@ int sq_segment_keys(ef_bytes single, const ef_bytes *keys, size_t n, ef_arena *a
                     ef_bytes **out, size_t *nout, ef_store_err *err);
 size_t sq_base64_encode(const unsigned char *in, size_t n, char *out);
 int sq_base64_decode(ef_bytes in, ef_arena *a, ef_bytes *out);
+/* How a list reads its page request, as Flipt's SQL store for that kind does. */
+#define SQ_PAGE_LIMIT_OPTIONAL 1u /* no "limit must be set" (namespaces, rollouts: not validated) */
+#define SQ_PAGE_NO_OFFSET 2u      /* the deprecated offset is ignored (rollouts) */
 /* Turns a page request into SQL limit/offset (limit -1: all rows). */
-int sq_page_begin(const ef_store_page *p, ef_arena *a, int64_t *limit, int64_t *offset,
+int sq_page_begin(const ef_store_page *p, unsigned flags, int64_t *limit, int64_t *offset,
                   ef_store_err *err);
 /* After fetching up to limit+1 rows: trims *n and sets the next-page token. */
 void sq_page_end(const ef_store_page *p, int64_t offset, size_t *n, ef_bytes last_key,
@@ -142,6 +145,7 @@ typedef struct sq_list {
     int (*read)(sq *s, sqlite3_stmt *st, ef_arena *a, void *elem, ef_store_err *err);
     ef_bytes (*key)(const void *elem); /* the page token's key of an element */
     const char *what;                  /* "list flags", for error messages */
+    unsigned page_flags;               /* SQ_PAGE_* */
 } sq_list;
 /* Takes the connection lock itself. *out is an arena array of elem_size elements. */
 int sq_list_page(sq *s, const sq_list *l, const ef_store_page *p, ef_arena *a, void **out,

@@ -117,7 +117,7 @@ static int ns_list(void *h, const ef_store_page *p, ef_arena *a, ef_doc_namespac
 {
     sq_list l = {SL_NS_COUNT, "SELECT COUNT(*) FROM namespaces", SL_NS_LIST,
                  "SELECT " NS_COLS " FROM namespaces ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-                 NULL, 0, sizeof(**out), ns_read, ns_key, "list namespaces"};
+                 NULL, 0, sizeof(**out), ns_read, ns_key, "list namespaces", SQ_PAGE_LIMIT_OPTIONAL};
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 

@@ -212,7 +212,7 @@ static int rule_list(void *h, ef_bytes ns, ef_bytes flag, const ef_store_page *p
                  SL_RULE_LIST,
                  "SELECT " RULE_COLS " FROM rules WHERE namespace_key = ? AND flag_key = ?"
                  " ORDER BY rank, created_at, rowid LIMIT ? OFFSET ?",
-                 params, 2, sizeof(**out), rule_read_elem, rule_key, "list rules"};
+                 params, 2, sizeof(**out), rule_read_elem, rule_key, "list rules", 0};
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
@@ -684,7 +684,8 @@ static int rollout_list(void *h, ef_bytes ns, ef_bytes flag, const ef_store_page
                  SL_RO_LIST,
                  "SELECT " RO_COLS " FROM rollouts WHERE namespace_key = ? AND flag_key = ?"
                  " ORDER BY rank, created_at, rowid LIMIT ? OFFSET ?",
-                 params, 2, sizeof(**out), rollout_read_elem, rollout_key, "list rollouts"};
+                 params, 2, sizeof(**out), rollout_read_elem, rollout_key, "list rollouts",
+                 SQ_PAGE_LIMIT_OPTIONAL | SQ_PAGE_NO_OFFSET};
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 

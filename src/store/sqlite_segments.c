@@ -168,7 +168,7 @@ static int segment_list(void *h, ef_bytes ns, const ef_store_page *p, ef_arena *
                  SL_SEG_LIST,
                  "SELECT " SEG_COLS " FROM segments WHERE namespace_key = ?"
                  " ORDER BY created_at, rowid LIMIT ? OFFSET ?",
-                 &ns, 1, sizeof(**out), segment_read, segment_key, "list segments"};
+                 &ns, 1, sizeof(**out), segment_read, segment_key, "list segments", 0};
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 

@@ -92,7 +92,7 @@ static int token_list(void *h, const ef_store_page *p, ef_arena *a, ef_store_tok
 {
     sq_list l = {SL_TOK_COUNT, "SELECT COUNT(*) FROM tokens", SL_TOK_LIST,
                  "SELECT " TOK_COLS " FROM tokens ORDER BY created_at, id LIMIT ? OFFSET ?",
-                 NULL, 0, sizeof(**out), token_read, token_key, "list tokens"};
+                 NULL, 0, sizeof(**out), token_read, token_key, "list tokens", 0};
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 

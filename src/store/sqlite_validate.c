@@ -374,34 +374,43 @@ int sq_base64_decode(ef_bytes in, ef_arena *a, ef_bytes *out)
     return 0;
 }
 
-int sq_page_begin(const ef_store_page *p, ef_arena *a, int64_t *limit, int64_t *offset,
+int sq_page_begin(const ef_store_page *p, unsigned flags, int64_t *limit, int64_t *offset,
                   ef_store_err *err)
 {
     static const ef_store_page none = {0, 0, {NULL, 0}};
     if (!p) p = &none;
-    if (p->limit == 0 && (p->offset > 0 || p->page_token.n))
+    /* rpc/flipt/validation.go: List{Flag,Segment,Rule}Request only */
+    if (!(flags & SQ_PAGE_LIMIT_OPTIONAL) && p->limit == 0 && (p->offset > 0 || p->page_token.n))
         return ef_store_fail(err, EF_STORE_INVALID, "limit must be set when offset or pageToken is set");
     *limit = p->limit > 0 ? p->limit : -1;
-    *offset = p->offset > 0 ? p->offset : 0;
+    *offset = p->offset > 0 && !(flags & SQ_PAGE_NO_OFFSET) ? p->offset : 0;
     if (p->page_token.n) {
+        /* internal/storage/sql/common/util.go: base64, then JSON into {key string, offset uint64};
+         * both members are optional (`{}` and `null` decode to offset 0), a wrong type is not */
         ef_bytes raw;
         ef_arena tmp;
         ef_arena_init(&tmp, 1024);
         ef_json_error jerr;
-        const ef_json *root = NULL, *off = NULL;
+        const ef_json *root = NULL;
         if (sq_base64_decode(p->page_token, &tmp, &raw) == 0)
             root = ef_json_parse(raw.p, raw.n, &tmp, NULL, &jerr);
-        if (root && root->type == EF_JSON_OBJECT) off = ef_json_get(root, "offset");
-        bool ok = off && off->type == EF_JSON_NUMBER && off->num >= 0 && off->num < 9e15 &&
-                  off->num == (double)(int64_t)off->num;
-        if (ok) *offset = (int64_t)off->num;
+        bool ok = root && (root->type == EF_JSON_OBJECT || root->type == EF_JSON_NULL);
+        int64_t off = 0;
+        if (ok && root->type == EF_JSON_OBJECT) {
+            const ef_json *o = ef_json_get(root, "offset"), *k = ef_json_get(root, "key");
+            if (o && o->type != EF_JSON_NULL)
+                ok = o->type == EF_JSON_NUMBER && o->num >= 0 && o->num < 9e15 &&
+                     o->num == (double)(int64_t)o->num;
+            if (ok && o && o->type == EF_JSON_NUMBER) off = (int64_t)o->num;
+            if (ok && k && k->type != EF_JSON_NULL && k->type != EF_JSON_STRING) ok = false;
+        }
         ef_arena_free(&tmp);
         if (!ok)
             return ef_store_fail(err, EF_STORE_INVALID, "pageToken is not valid: \"%.*s\"",
                               (int)(p->page_token.n > 200 ? 200 : p->page_token.n),
                               p->page_token.p);
+        *offset = off;
     }
-    (void)a;
     return 0;
 }
 
@@ -446,7 +455,7 @@ int sq_list_page(sq *s, const sq_list *l, const ef_store_page *p, ef_arena *a, v
     int64_t limit, offset;
     *out = NULL;
     *n = 0;
-    if (sq_page_begin(p, a, &limit, &offset, err)) return -1;
+    if (sq_page_begin(p, l->page_flags, &limit, &offset, err)) return -1;
     sq_lock(s);
     int rc = -1;
     sqlite3_stmt *st = sq_stmt(s, l->count_slot, l->count_sql, err);

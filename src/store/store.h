@@ -31,7 +31,7 @@ typedef enum ef_store_code {
     EF_STORE_INVALID,      /* 400, gRPC InvalidArgument: "invalid field key: must not be empty" */
     EF_STORE_NOT_FOUND,    /* 404, gRPC NotFound: `flag "default/foo" not found` */
     EF_STORE_NOT_UNIQUE,   /* 400 like Flipt's SQL store: `flag "default/foo" is not unique` */
-    EF_STORE_READ_ONLY,    /* 500 "not implemented", as Flipt's read-only backends answer */
+    EF_STORE_READ_ONLY,    /* 500 Internal, as Flipt answers writes to read-only storage */
     EF_STORE_UNAVAILABLE,  /* 503: database locked past busy_timeout, disk gone, store closed */
     EF_STORE_INTERNAL,     /* 500: anything unexpected (the message says what) */
     EF_STORE_TRIMMED,      /* 410-like: the change log no longer holds that position; re-dump */

@@ -651,16 +651,16 @@ describe('read-only mode (serving a snapshot file, no store)', () => {
   });
   after(() => stopServer(ro));
 
-  test('writes answer 500 "not implemented" as Flipt\'s read-only backends do', async () => {
-    assertError(await api('POST', '/api/v1/flags', { key: 'x', name: 'x' }, {}, ro.base), 500, 'not implemented');
-    assertError(await api('PUT', '/api/v1/namespaces/default/flags/x', { name: 'x' }, {}, ro.base), 500, 'not implemented');
-    assertError(await api('DELETE', '/api/v1/namespaces/default', undefined, {}, ro.base), 500, 'not implemented');
+  test('writes answer Flipt\'s read-only error (internal/storage/unmodifiable: 500, Internal)', async () => {
+    assertError(await api('POST', '/api/v1/flags', { key: 'x', name: 'x' }, {}, ro.base), 500, 'modification is not allowed in read-only mode');
+    assertError(await api('PUT', '/api/v1/namespaces/default/flags/x', { name: 'x' }, {}, ro.base), 500, 'modification is not allowed in read-only mode');
+    assertError(await api('DELETE', '/api/v1/namespaces/default', undefined, {}, ro.base), 500, 'modification is not allowed in read-only mode');
     assertError(await api('PUT', '/api/v1/namespaces/default/flags/x/rollouts/order', { rolloutIds: ['a', 'b'] }, {}, ro.base), 500,
-      'not implemented');
+      'modification is not allowed in read-only mode');
   });
 
-  test('management reads are not supported there yet (501)', async () => {
-    assertError(await api('GET', '/api/v1/flags', undefined, {}, ro.base), 501, 'not supported in directory mode');
-    assertError(await api('GET', '/api/v1/namespaces', undefined, {}, ro.base), 501, 'not supported in directory mode');
+  test('management reads are not supported with a single snapshot file (501; a directory answers them)', async () => {
+    assertError(await api('GET', '/api/v1/flags', undefined, {}, ro.base), 501, 'not supported in snapshot mode');
+    assertError(await api('GET', '/api/v1/namespaces', undefined, {}, ro.base), 501, 'not supported in snapshot mode');
   });
 });
