@@ -375,6 +375,33 @@ static bool need_store(ef_http_req *req, ef_node *node)
     return false;
 }
 
+/* An expiresAt field (RFC 3339, to the second) as nanoseconds; answers 400 and returns false when
+ * it is not one or lies outside what an int64 of nanoseconds holds. */
+static bool expires_parse(ef_http_req *req, ef_bytes expires, int64_t *out)
+{
+    int64_t secs;
+    struct tm tm = {0};
+    char tmp[64];
+    if (expires.n >= sizeof(tmp)) {
+        ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
+        return false;
+    }
+    memcpy(tmp, expires.p, expires.n);
+    tmp[expires.n] = '\0';
+    char *end = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || (*end != 'Z' && *end != '.' && *end != '+' && *end != '-')) {
+        ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
+        return false;
+    }
+    secs = (int64_t)timegm(&tm);
+    if (secs > INT64_MAX / 1000000000LL || secs < INT64_MIN / 1000000000LL) { /* UB past it */
+        ef_http_bad_request(req, "invalid field expiresAt: outside 1678-2262, the times this server can hold");
+        return false;
+    }
+    *out = secs * 1000000000LL;
+    return true;
+}
+
 /* POST /auth/v1/method/token {name, description, expiresAt, namespaceKey, metadata} */
 static void on_create_token(ef_http_req *req, void *ctx)
 {
@@ -407,26 +434,7 @@ static void on_create_token(ef_http_req *req, void *ctx)
         ef_buf_free(&mdb);
     }
     if (expires.n) {
-        int64_t secs;
-        struct tm tm = {0};
-        char tmp[64];
-        if (expires.n >= sizeof(tmp)) {
-            ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
-            return;
-        }
-        memcpy(tmp, expires.p, expires.n);
-        tmp[expires.n] = '\0';
-        char *end = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!end || (*end != 'Z' && *end != '.' && *end != '+' && *end != '-')) {
-            ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
-            return;
-        }
-        secs = (int64_t)timegm(&tm);
-        if (secs > INT64_MAX / 1000000000LL || secs < INT64_MIN / 1000000000LL) { /* UB past it */
-            ef_http_bad_request(req, "invalid field expiresAt: outside 1678-2262, the times this server can hold");
-            return;
-        }
-        in.expires_ns = secs * 1000000000LL;
+        if (!expires_parse(req, expires, &in.expires_ns)) return;
         if (in.expires_ns <= ef_clock_wall_ns()) {
             ef_http_bad_request(req, "invalid field expiresAt: must be in the future");
             return;
@@ -572,6 +580,44 @@ static void on_self(ef_http_req *req, void *ctx)
     ef_http_reply(req, 200);
 }
 
+/* PUT /auth/v1/self/expire {expiresAt?}: expires the calling token, now or at expiresAt (Flipt's
+ * ExpireAuthenticationSelf). The configured bootstrap token has no row to expire: it lives in the
+ * server's configuration, so it is refused with a clear error rather than pretending. */
+static void on_self_expire(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    const identity *id = ef_http_user(req);
+    if (!node->auth || !id) {
+        refuse(req);
+        return;
+    }
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return;
+    ef_bytes expires = {"", 0};
+    ef_jin_err je;
+    bool present;
+    if (!ef_jin_str(body, "expiresAt", &expires, &present, &je)) {
+        ef_http_bad_request(req, "%s", je.message);
+        return;
+    }
+    int64_t at = ef_clock_wall_ns();
+    if (expires.n && !expires_parse(req, expires, &at)) return;
+    if (id->bootstrap) {
+        ef_http_error(req, 400, 9,
+                      "the bootstrap token is configured (--auth-token), not stored: it cannot be expired");
+        return;
+    }
+    if (!need_store(req, node)) return;
+    ef_store_err err;
+    if (ef_store_token_expire(node->store, id->id, at, &err) != 0) {
+        ef_api_store_error(req, &err);
+        return;
+    }
+    ef_auth_reload(node->auth);
+    ef_buf_puts(ef_http_out(req), "{}");
+    ef_http_reply(req, 200);
+}
+
 int ef_api_register_auth(ef_router *r, ef_node *node)
 {
     /* Tokens are about every namespace (EF_NS_NONE): a scoped token may use none of these, as
@@ -584,6 +630,7 @@ int ef_api_register_auth(ef_router *r, ef_node *node)
     rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/auth/v1/method",
                                              .fn = on_methods, .ctx = node, .cls = EF_ROUTE_OPEN});
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/self", on_self, 0));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_PUT, "/auth/v1/self/expire", on_self_expire, EF_RF_WRITE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_POST, "/auth/v1/method/token", on_create_token, EF_RF_WRITE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens", on_list_tokens, EF_RF_STATE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens/{id}", on_get_token, EF_RF_STATE));

@@ -250,13 +250,20 @@ static bool legacy_validate(ef_http_req *req, const ef_eval_input *in)
     return true;
 }
 
+/* Whether the route's path names the namespace: then it is the path's, even an empty segment
+ * (default), as Flipt's gateway lets path parameters override the body's fields. */
+static bool path_names_ns(const ef_http_req *req)
+{
+    const ef_route *r = ef_http_route(req);
+    return r && r->ns == EF_NS_PATH;
+}
+
 static void on_legacy_evaluate(ef_http_req *req, void *ctx)
 {
     ef_node *node = ctx;
     ef_eval_input in;
     if (!read_input(req, &in)) return;
-    ef_bytes path_ns = ef_http_param(req, "namespaceKey");
-    ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : in.namespace_key);
+    ef_bytes ns = ef_api_namespace(path_names_ns(req) ? ef_http_param(req, "namespaceKey") : in.namespace_key);
     if (!ef_auth_namespace_allowed(req, ns) || !legacy_validate(req, &in)) return;
     ef_bytes rid = request_id_or_new(req, in.request_id);
     ef_buf *out = ef_http_out(req);
@@ -303,7 +310,7 @@ static void on_legacy_batch(ef_http_req *req, void *ctx)
         ef_http_bad_request(req, "invalid field requests: must not be empty");
         return;
     }
-    ef_bytes ns = ef_api_namespace(path_ns.n ? path_ns : body_ns);
+    ef_bytes ns = ef_api_namespace(path_names_ns(req) ? path_ns : body_ns);
     if (!ef_auth_namespace_allowed(req, ns)) return;
     size_t n = list->len, i = 0;
     ef_eval_input *ins = ef_arena_alloc(ef_http_arena(req), n * sizeof(*ins));
@@ -367,7 +374,7 @@ int ef_api_register_eval(ef_router *r, ef_node *node)
 #define EVAL_PATH(p, f)                                                                            \
     (&(ef_route){.methods = EF_POST, .pattern = (p), .fn = (f), .ctx = node,                       \
                  .cls = EF_ROUTE_EVALUATION, .ns = EF_NS_PATH, .ns_param = "namespaceKey",         \
-                 .flags = EF_RF_STATE})
+                 .flags = EF_RF_STATE | EF_RF_NS_EMPTY})
     rc |= ef_router_add_route(r, EVAL_BODY("/evaluate/v1/variant", on_variant));
     rc |= ef_router_add_route(r, EVAL_BODY("/evaluate/v1/boolean", on_boolean));
     rc |= ef_router_add_route(r, EVAL_BODY("/evaluate/v1/batch", on_batch));

@@ -34,6 +34,10 @@ ef_bytes ef_mgmt_query(const ef_mgmt *m, const char *camel, const char *snake)
  * gateway fills fields not bound by the path), else "default". */
 static ef_bytes namespace_of(const ef_mgmt *m)
 {
+    /* A path that names the namespace wins even when empty (then "default"), as Flipt's gateway
+     * binds path parameters over the body's: the scope check read the same path parameter. */
+    const ef_route *r = ef_http_route(m->req);
+    if (r && r->ns == EF_NS_PATH) return ef_api_namespace(ef_mgmt_param(m, r->ns_param));
     ef_bytes ns = ef_mgmt_param(m, "namespaceKey");
     if (ns.n) return ns;
     const ef_json *v = m->body ? ef_jin_field(m->body, "namespaceKey") : NULL;

@@ -79,7 +79,7 @@ typedef struct ef_mgmt_route_def {
 #define EF_MGMT_DEFAULT_NS "/api/v1"
 #define EF_MGMT_NAMESPACED "/api/v1/namespaces/{namespaceKey}"
 #define EF_MGMT_IN_PATH(methods, suffix, fn, flags)                                              \
-    {(methods), EF_MGMT_NAMESPACED suffix, (fn), EF_NS_PATH, "namespaceKey", (flags)}
+    {(methods), EF_MGMT_NAMESPACED suffix, (fn), EF_NS_PATH, "namespaceKey", (flags) | EF_RF_NS_EMPTY}
 #define EF_MGMT_BOTH(methods, suffix, fn, flags)                                                 \
     {(methods), EF_MGMT_DEFAULT_NS suffix, (fn), EF_NS_BODY, NULL, (flags)},                      \
         EF_MGMT_IN_PATH(methods, suffix, fn, flags)

@@ -4,6 +4,8 @@
  * Decoding and dispatch only, never validation: the store decides what is valid (protected
  * `default`, namespaces that still hold flags) and words the errors as Flipt does.
  */
+#include <string.h>
+
 #include "api/mgmt_int.h"
 
 static void on_list(ef_http_req *req, void *ctx)
@@ -72,13 +74,31 @@ static void on_update(ef_http_req *req, void *ctx)
     ef_mgmt_reply(&m, rc);
 }
 
+/* ?force= as Flipt's gateway parses a bool (Go's strconv.ParseBool); absent is false. */
+static bool query_force(ef_mgmt *m, bool *force)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    const char *v = ef_http_query(m->req, "force");
+    *force = false;
+    if (!v) return true;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(v, yes[i]) == 0) return (*force = true);
+        if (strcmp(v, no[i]) == 0) return true;
+    }
+    ef_http_bad_request(m->req, "parsing field \"force\": strconv.ParseBool: parsing \"%.64s\": invalid syntax", v);
+    return false;
+}
+
 static void on_delete(ef_http_req *req, void *ctx)
 {
     ef_mgmt m;
     if (!ef_mgmt_write(&m, req, ctx)) return;
+    bool force;
+    if (!query_force(&m, &force)) return;
     int rc = ef_mgmt_written(
         &m, "namespace_delete",
-        ef_store_ns_delete(m.store, ef_mgmt_param(&m, "key"), &m.err));
+        ef_store_ns_delete_forced(m.store, ef_mgmt_param(&m, "key"), force, &m.err));
     ef_mgmt_reply_empty(&m, rc);
 }
 

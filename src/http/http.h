@@ -67,6 +67,11 @@ enum ef_route_flag {
     EF_RF_WRITE = 1u << 0, /* changes the store: a replica forwards it; a primary wakes its feed */
     EF_RF_STATE = 1u << 1, /* answers from the node's state: X-Edgeflag-Min-Version applies */
     EF_RF_STREAM = 1u << 2, /* a long-lived response (server-sent events) */
+    /* The namespace path parameter (EF_NS_PATH) may be an empty segment, which means "default":
+     * Flipt's gateway binds "/api/v1/namespaces//flags" (its Go SDK sends it for an empty
+     * namespace) and its servers read an empty namespaceKey as default. Other parameters never
+     * match an empty segment. */
+    EF_RF_NS_EMPTY = 1u << 3,
 };
 
 typedef struct ef_route {
@@ -94,7 +99,7 @@ int ef_router_add_route(ef_router *r, const ef_route *route);
 const char *ef_route_class_name(ef_route_class cls);
 const char *ef_route_ns_name(ef_route_ns ns);
 /* Appends the route table as a JSON array, one object per route in registration order:
- * {"pattern","methods":[...],"class","ns","nsParam","write","state","stream"}. */
+ * {"pattern","methods":[...],"class","ns","nsParam","write","state","stream","nsEmpty"}. */
 void ef_router_write_json(const ef_router *r, ef_buf *out);
 /* The fallback for paths no route matches (e.g. the UI's static files); NULL means a JSON 404. */
 void ef_router_set_fallback(ef_router *r, ef_http_handler fn, void *ctx);

@@ -34,6 +34,7 @@ static bool route_consistent(const ef_route *route)
     if (route->cls == EF_ROUTE_OPEN && route->ns != EF_NS_NONE) return false; /* nothing to scope */
     if ((route->flags & EF_RF_WRITE) && (route->methods & (EF_GET | EF_HEAD))) return false;
     if ((route->flags & EF_RF_WRITE) && (route->flags & EF_RF_STREAM)) return false;
+    if ((route->flags & EF_RF_NS_EMPTY) && route->ns != EF_NS_PATH) return false;
     return true;
 }
 
@@ -50,6 +51,7 @@ int ef_router_add_route(ef_router *r, const ef_route *route)
     }
     route_entry *e = &r->entries[r->n];
     memset(e, 0, sizeof(*e));
+    e->empty_ok = -1;
     e->text = strdup(pattern);
     if (!e->text) return -1;
     /* split "/a/{b}/c" into segments, in place */
@@ -78,8 +80,10 @@ int ef_router_add_route(ef_router *r, const ef_route *route)
     if (route->ns == EF_NS_PATH) { /* the declared namespace parameter must exist */
         bool found = false;
         for (unsigned i = 0; i < e->nseg; i++)
-            if (e->seg[i].param && route->ns_param && strcmp(e->seg[i].text, route->ns_param) == 0)
+            if (e->seg[i].param && route->ns_param && strcmp(e->seg[i].text, route->ns_param) == 0) {
                 found = true;
+                if (route->flags & EF_RF_NS_EMPTY) e->empty_ok = (int)i;
+            }
         if (!found) {
             free(e->text);
             return -1;
@@ -141,10 +145,11 @@ void ef_router_write_json(const ef_router *r, ef_buf *out)
             ef_json_put_cstr(out, rt->ns_param);
         else
             ef_buf_puts(out, "null");
-        ef_buf_printf(out, ",\"write\":%s,\"state\":%s,\"stream\":%s}",
+        ef_buf_printf(out, ",\"write\":%s,\"state\":%s,\"stream\":%s,\"nsEmpty\":%s}",
                       rt->flags & EF_RF_WRITE ? "true" : "false",
                       rt->flags & EF_RF_STATE ? "true" : "false",
-                      rt->flags & EF_RF_STREAM ? "true" : "false");
+                      rt->flags & EF_RF_STREAM ? "true" : "false",
+                      rt->flags & EF_RF_NS_EMPTY ? "true" : "false");
     }
     ef_buf_puts(out, "\n]\n");
 }
@@ -189,7 +194,7 @@ static bool entry_matches(const route_entry *e, const ef_bytes *segs, int n)
     for (int i = 0; i < n; i++) {
         const segment *s = &e->seg[i];
         if (s->param) {
-            if (segs[i].n == 0) return false;
+            if (segs[i].n == 0 && e->empty_ok != i) return false;
         } else if (!ef_bytes_eq(segs[i], (ef_bytes){s->text, s->len})) {
             return false;
         }

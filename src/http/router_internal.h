@@ -18,6 +18,7 @@ typedef struct route_entry {
     ef_route route;
     char *text; /* owned copy of the pattern, split in place */
     unsigned nseg;
+    int empty_ok;   /* index of the segment that may be empty (EF_RF_NS_EMPTY), or -1 */
     segment seg[EF_ROUTE_MAX_SEGMENTS];
 } route_entry;
 

@@ -731,7 +731,7 @@ static lq *lq_of(void *h)
 #define A(...) (h, __VA_ARGS__, err)
 LQ_WRITE(ns_create, P(const ef_store_ns_in *in, ef_arena *a, ef_doc_namespace *out), A(in, a, out))
 LQ_WRITE(ns_update, P(const ef_store_ns_in *in, ef_arena *a, ef_doc_namespace *out), A(in, a, out))
-LQ_WRITE(ns_delete, P(ef_bytes key), A(key))
+LQ_WRITE(ns_delete, P(ef_bytes key, bool force), A(key, force))
 LQ_WRITE(flag_create, P(ef_bytes ns, const ef_store_flag_in *in, ef_arena *a, ef_doc_flag *out),
          A(ns, in, a, out))
 LQ_WRITE(flag_update, P(ef_bytes ns, const ef_store_flag_in *in, ef_arena *a, ef_doc_flag *out),
@@ -792,6 +792,7 @@ LQ_WRITE(rollout_delete, P(ef_bytes ns, ef_bytes f, ef_bytes id), A(ns, f, id))
 LQ_WRITE(rollout_order, P(ef_bytes ns, ef_bytes f, const ef_bytes *ids, size_t n), A(ns, f, ids, n))
 LQ_WRITE(token_create, P(const ef_store_token *in, ef_arena *a, ef_store_token *out), A(in, a, out))
 LQ_WRITE(token_delete, P(ef_bytes id), A(id))
+LQ_WRITE(token_expire, P(ef_bytes id, int64_t expires_ns), A(id, expires_ns))
 LQ_WRITE(import_doc, P(const ef_doc *doc, const ef_store_import_opts *o), A(doc, o))
 #undef P
 #undef A
@@ -961,7 +962,7 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     W(rule_create), W(rule_update), W(rule_delete), W(rule_order);
     W(distribution_create), W(distribution_update), W(distribution_delete);
     W(rollout_create), W(rollout_update), W(rollout_delete), W(rollout_order);
-    W(token_create), W(token_delete), W(import_doc), W(apply_changes), W(load_dump);
+    W(token_create), W(token_delete), W(token_expire), W(import_doc), W(apply_changes), W(load_dump);
 #undef W
     q->ops.close = lq_close;
     q->store.ops = &q->ops;

@@ -149,7 +149,7 @@ fail:
     return -1;
 }
 
-static int ns_delete(void *h, ef_bytes key, ef_store_err *err)
+static int ns_delete(void *h, ef_bytes key, bool force, ef_store_err *err)
 {
     sq *s = h;
     if (key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
@@ -180,13 +180,19 @@ static int ns_delete(void *h, ef_bytes key, ef_store_err *err)
         sq_db_err(s, err, "delete namespace");
         goto fail;
     }
-    if (sqlite3_column_int64(st, 0) > 0) {
+    if (!force && sqlite3_column_int64(st, 0) > 0) {
         ef_store_fail(err, EF_STORE_INVALID,
                    "namespace \"%.*s\" cannot be deleted; flags must be deleted first", (int)key.n,
                    key.p);
         goto fail;
     }
     sqlite3_reset(st);
+    if (force) { /* the flags go first (their variants, rules and rollouts cascade) */
+        st = sq_stmt(s, SL_NS_FLAGS_ALL, "DELETE FROM flags WHERE namespace_key = ?", err);
+        if (!st) goto fail;
+        sq_bind_bytes(st, 1, key);
+        if (sq_step_done(s, st, "delete namespace", err)) goto fail;
+    }
     /* segments go explicitly (their constraints cascade and are captured by the triggers) */
     st = sq_stmt(s, SL_SEG_ALL, "DELETE FROM segments WHERE namespace_key = ?", err);
     if (!st) goto fail;

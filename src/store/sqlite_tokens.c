@@ -114,8 +114,29 @@ fail:
     return -1;
 }
 
+static int token_expire(void *h, ef_bytes id, int64_t expires_ns, ef_store_err *err)
+{
+    sq *s = h;
+    if (sq_wtx_begin(s, err)) return -1;
+    sqlite3_stmt *st = sq_stmt(s, SL_TOK_EXPIRE, "UPDATE tokens SET expires_at = ?, updated_at = ? WHERE id = ?", err);
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, expires_ns);
+    sqlite3_bind_int64(st, 2, sq_now(s));
+    sq_bind_bytes(st, 3, id);
+    if (sq_step_done(s, st, "expire token", err)) goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        ef_store_fail(err, EF_STORE_NOT_FOUND, "authentication \"%.*s\" not found", (int)id.n, id.p);
+        goto fail;
+    }
+    return sq_wtx_commit(s, err);
+fail:
+    sq_wtx_rollback(s);
+    return -1;
+}
+
 void sq_fill_ops_tokens(ef_store_ops *o)
 {
+    o->token_expire = token_expire;
     o->token_create = token_create;
     o->token_list = token_list;
     o->token_delete = token_delete;

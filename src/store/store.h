@@ -183,7 +183,9 @@ typedef struct ef_store_ops {
                    ef_store_page_out *po, ef_store_err *err);
     int (*ns_update)(void *h, const ef_store_ns_in *in, ef_arena *a, ef_doc_namespace *out,
                      ef_store_err *err);
-    int (*ns_delete)(void *h, ef_bytes key, ef_store_err *err);
+    /* force: also deletes the namespace's flags and segments (Flipt's DeleteNamespace force=true);
+     * a protected namespace is never deleted */
+    int (*ns_delete)(void *h, ef_bytes key, bool force, ef_store_err *err);
 
     int (*flag_create)(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_arena *a,
                        ef_doc_flag *out, ef_store_err *err);
@@ -263,6 +265,8 @@ typedef struct ef_store_ops {
     int (*token_list)(void *h, const ef_store_page *p, ef_arena *a, ef_store_token **out,
                       size_t *n, ef_store_page_out *po, ef_store_err *err);
     int (*token_delete)(void *h, ef_bytes id, ef_store_err *err);
+    /* Sets a token's expiry (Flipt's ExpireAuthenticationByID); NOT_FOUND if there is no such id. */
+    int (*token_expire)(void *h, ef_bytes id, int64_t expires_ns, ef_store_err *err);
 
     /* Whole namespaces as documents (ids and timestamps filled), for export and snapshots. */
     int (*export_doc)(void *h, ef_bytes ns_or_empty_for_all, ef_arena *a, ef_doc *out,
@@ -344,7 +348,9 @@ static inline int ef_store_ns_update(ef_store *s, const ef_store_ns_in *in, ef_a
                                      ef_doc_namespace *out, ef_store_err *err)
 { EF_STORE_CALL(ns_update, in, a, out, err); }
 static inline int ef_store_ns_delete(ef_store *s, ef_bytes key, ef_store_err *err)
-{ EF_STORE_CALL(ns_delete, key, err); }
+{ EF_STORE_CALL(ns_delete, key, false, err); }
+static inline int ef_store_ns_delete_forced(ef_store *s, ef_bytes key, bool force, ef_store_err *err)
+{ EF_STORE_CALL(ns_delete, key, force, err); }
 
 static inline int ef_store_flag_create(ef_store *s, ef_bytes ns, const ef_store_flag_in *in,
                                        ef_arena *a, ef_doc_flag *out, ef_store_err *err)
@@ -473,6 +479,8 @@ static inline int ef_store_token_list(ef_store *s, const ef_store_page *p, ef_ar
 { EF_STORE_CALL(token_list, p, a, out, n, po, err); }
 static inline int ef_store_token_delete(ef_store *s, ef_bytes id, ef_store_err *err)
 { EF_STORE_CALL(token_delete, id, err); }
+static inline int ef_store_token_expire(ef_store *s, ef_bytes id, int64_t expires_ns, ef_store_err *err)
+{ EF_STORE_CALL(token_expire, id, expires_ns, err); }
 
 static inline int ef_store_export(ef_store *s, ef_bytes ns, ef_arena *a, ef_doc *out,
                                   ef_store_err *err)
