@@ -10,7 +10,8 @@
 //     version before and after); no request ever gets a 5xx.
 // Then the same table against a server with `--auth-exclude management,evaluation,ofrep`.
 // Requests that are let through must not destroy the fixtures: writes that pass authentication
-// are aimed at keys that do not exist (or carry an empty body); refused writes aim at real ones.
+// are aimed at keys that do not exist (or carry an empty body), each with tokens of its own (a
+// write may act on its caller, e.g. PUT /auth/v1/self/expire); refused writes aim at real ones.
 // Never skip a route: one that this generator cannot build a request for fails, with its pattern.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,6 +78,18 @@ async function fixtures(url) {
     scoped: await token({ name: 'scoped', namespaceKey: IN }),
     victimId: victim.authentication.id,
   };
+}
+
+// Fresh tokens for the writes that are let through, one unscoped and one scoped pair per write.
+async function tokenPool(url, table) {
+  const n = cases(table).filter((c) => c.route.write).length;
+  const pool = [];
+  for (let i = 0; i < n; i++) {
+    const u = (await ok(url, 'POST', '/auth/v1/method/token', { name: `spare-${i}` })).clientToken;
+    const s = (await ok(url, 'POST', '/auth/v1/method/token', { name: `spare-scoped-${i}`, namespaceKey: IN })).clientToken;
+    pool.push({ unscoped: u, scoped: s });
+  }
+  return pool;
 }
 
 // The request target for a route: parameters filled from the pattern with keys that exist in
@@ -223,8 +236,9 @@ test('the table declares every route it routes by (no route without its facts)',
 
 // The whole matrix against node (its URL), with stateOf() reading the state refused writes must
 // not change (on a replica: the primary's, where writes land).
-async function matrix(url, stateOf) {
+async function matrix(url, stateOf, pool) {
   let checked = 0;
+  let spare = 0;
   for (const c of cases(table)) {
     const { route, method } = c;
     const write = route.write;
@@ -247,9 +261,10 @@ async function matrix(url, stateOf) {
     if (before) assert.deepEqual(await stateOf(), before, `${method} ${route.pattern}: a refused write changed the state`);
     // Let through: the bootstrap token, an unscoped token, the scoped token in its namespace (or
     // nothing at all on an open route). Writes aim at keys that do not exist.
-    const allowed = [['the bootstrap token', as(BOOT)], ['an unscoped token', as(fx.unscoped)]];
+    const own = write ? pool[spare++] : fx;
+    const allowed = [['the bootstrap token', as(BOOT)], ['an unscoped token', as(own.unscoped)]];
     if (open) allowed.push(['no token', {}]);
-    if (open || route.ns !== 'none') allowed.push([`a token scoped to ${IN}, about ${IN}`, as(fx.scoped)]);
+    if (open || route.ns !== 'none') allowed.push([`a token scoped to ${IN}, about ${IN}`, as(own.scoped)]);
     for (const [who, headers] of allowed) {
       const hdr = route.ns === 'header' ? { ...headers, 'x-flipt-namespace': IN } : headers;
       const body = write ? (route.ns === 'body' ? { namespaceKey: IN } : {}) : validBody(route, method, IN, fx);
@@ -264,24 +279,25 @@ async function matrix(url, stateOf) {
 }
 
 test('every route x method, every auth class: 401 where needed, scoped tokens stay in their namespace, refusals change nothing, never a 5xx', async () => {
-  await matrix(srv.url, () => state(srv));
+  await matrix(srv.url, () => state(srv), await tokenPool(srv.url, table));
 });
 
 test('the same through a replica (with its own authentication; writes are forwarded): nothing refused reaches the primary', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-routes-replica-'));
   const replica = await startServer(['--db', path.join(dir, 'edgeflag.db'), '--upstream', srv.url, '--upstream-token', BOOT, '--auth-token', BOOT], { dir });
   try {
+    const pool = await tokenPool(srv.url, table);
     // converged: the fixtures and the created tokens (they replicate like any row)
     const deadline = Date.now() + 10000;
     for (;;) {
-      const r = await call(replica.url, 'GET', `/api/v1/namespaces/${IN}/flags`, undefined, as(fx.scoped));
+      const r = await call(replica.url, 'GET', `/api/v1/namespaces/${IN}/flags`, undefined, as(pool.at(-1).scoped));
       const v = await call(replica.url, 'GET', '/health');
       const pv = await call(srv.url, 'GET', '/health');
       if (r.status === 200 && v.headers.get('x-edgeflag-version') === pv.headers.get('x-edgeflag-version')) break;
       assert.ok(Date.now() < deadline, `the replica did not converge: ${r.status} ${r.text}`);
       await new Promise((res) => setTimeout(res, 100));
     }
-    await matrix(replica.url, () => state(srv));
+    await matrix(replica.url, () => state(srv), pool);
   } finally {
     await replica.stop();
   }
