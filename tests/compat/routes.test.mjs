@@ -96,7 +96,7 @@ async function tokenPool(url, table) {
 // namespace ns, or (harmless) keys that do not, so a write let through changes nothing.
 function target(route, ns, fx, harmless) {
   const segs = route.pattern.split('/');
-  const ids = fx.ids[ns] ?? fx.ids[IN];
+  const ids = fx.ids[ns || 'default'] ?? fx.ids[IN];
   const filled = segs.map((seg, i) => {
     const m = /^\{(.+)\}$/.exec(seg);
     if (!m) return seg;
@@ -124,7 +124,7 @@ function target(route, ns, fx, harmless) {
 
 // A body that the route would accept in namespace ns (so a refusal is authentication's doing).
 function validBody(route, method, ns, fx) {
-  const ids = fx.ids[ns] ?? fx.ids[IN];
+  const ids = fx.ids[ns || 'default'] ?? fx.ids[IN];
   const p = route.pattern;
   const entity = { flagKey: 'f', entityId: 'e', context: {} };
   let body;
@@ -251,6 +251,8 @@ async function matrix(url, stateOf, pool) {
     }
     if (!open && route.ns !== 'none') refusals.push([`a token scoped to ${IN}, about ${OUT}`, OUT, as(fx.scoped)]);
     if (!open && route.ns === 'none') refusals.push([`a token scoped to ${IN}`, IN, as(fx.scoped)]);
+    // an empty namespace segment means "default" where a route allows it: still not IN's
+    if (!open && route.ns === 'path' && route.nsEmpty) refusals.push([`a token scoped to ${IN}, about "" (default)`, '', as(fx.scoped)]);
     const before = write && refusals.length ? await stateOf() : null;
     for (const [who, ns, headers] of refusals) {
       const hdr = route.ns === 'header' ? { ...headers, 'x-flipt-namespace': ns } : headers;
