@@ -57,7 +57,7 @@ static void put_change(sub *s, ef_buf *out)
     const ef_snapshot *snap = ef_registry_get(reg, (ef_bytes){s->ns, s->ns_len});
     if (snap) {
         version = ef_snapshot_version(snap);
-        hash = ef_snapshot_document(snap).n ? ef_snapshot_document_hash(snap) : 0;
+        hash = ef_snapshot_has_document(snap) ? ef_snapshot_document_hash(snap) : 0;
     }
     ef_registry_read_unlock(reg);
     /* the ETag spelled as the snapshot endpoint spells it for current clients (>= 1.47.0) */

@@ -82,9 +82,9 @@ static void on_snapshot(ef_http_req *req, void *ctx)
     char version[32] = "0";
     ef_registry_read_lock(node->registry);
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
-    ef_bytes doc = snap ? ef_snapshot_document(snap) : (ef_bytes){"", 0};
+    bool have = snap && ef_snapshot_has_document(snap);
     if (snap) snprintf(version, sizeof(version), "%llu", (unsigned long long)ef_snapshot_version(snap));
-    if (doc.n) {
+    if (have) {
         snprintf(etag, sizeof(etag), "%016llx%s", (unsigned long long)ef_snapshot_document_hash(snap),
                  entity_unknown ? "-137" : drop_default ? "-146" : "");
         const char *inm = ef_http_header(req, "If-None-Match");
@@ -95,18 +95,24 @@ static void on_snapshot(ef_http_req *req, void *ctx)
             ef_http_reply(req, 304);
             return;
         }
+        /* an assembled snapshot's document is written from its flag pieces, never cached */
         if (!drop_default && !entity_unknown) {
-            ef_buf_append(out, doc.p, doc.n);
+            ef_snapshot_write_document(snap, out);
         } else {
-            /* parse the copy in the request arena: the tree must not point into the snapshot
-             * after the read section ends, so the rewrite happens inside it */
+            /* rewrite a copy: the tree must not point into the snapshot after the read section
+             * ends, so the rewrite happens inside it */
+            ef_buf tmp;
+            ef_buf_init(&tmp);
             ef_json_error je;
-            const ef_json *tree = ef_json_parse(doc.p, doc.n, ef_http_arena(req), NULL, &je);
+            const ef_json *tree = ef_snapshot_write_document(snap, &tmp) == 0
+                                      ? ef_json_parse(tmp.data, tmp.len, ef_http_arena(req), NULL, &je)
+                                      : NULL;
             if (tree) write_downgraded(out, tree, drop_default, entity_unknown);
+            ef_buf_free(&tmp);
         }
     }
     ef_registry_read_unlock(node->registry);
-    if (!doc.n) {
+    if (!have) {
         /* an unknown namespace is an empty one, as Flipt's SQL backends answer */
         ef_buf_puts(out, "{\"namespace\":{\"key\":");
         ef_json_put_str(out, ns);

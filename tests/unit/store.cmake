@@ -33,3 +33,6 @@ set_tests_properties(test_store_crash PROPERTIES TIMEOUT 120)
 # Issue 19 regressions of the store and its history (SQLite only: faults go into the local file).
 ef_unit_test(test_store_history ${CMAKE_CURRENT_LIST_DIR}/test_store_history.c)
 target_link_libraries(test_store_history PRIVATE ef_store)
+# Incremental snapshots against full recompiles after seeded random writes (DESIGN.md principle 8).
+ef_unit_test(test_store_incr ${CMAKE_CURRENT_LIST_DIR}/test_store_incr.c)
+target_link_libraries(test_store_incr PRIVATE ef_store PkgConfig::SQLITE)
