@@ -97,6 +97,26 @@ int ef_node_metrics_init(ef_node *node)
     node->m.store_write_seconds = ef_metrics_histogram(m, "edgeflag_store_write_duration_seconds",
                                                        "Store write latency (commit included).", 0,
                                                        NULL, 1, latency, (unsigned)nl);
+    /* Flipt's names (internal/server/metrics, exported through OpenTelemetry's Prometheus
+     * exporter: _total counters, the latency histogram in milliseconds with OTel's default
+     * bounds) */
+    static const double ms[] = {0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000};
+    static const char *const nf_labels[] = {"namespace", "flag"};
+    static const char *const result_labels[] = {"namespace", "flag", "type", "reason", "value", "match", "segment"};
+    node->m.flipt_requests = ef_metrics_counter(m, "flipt_evaluations_requests_total",
+                                                "The total number of requested evaluations", 2, nf_labels, 8192);
+    node->m.flipt_errors = ef_metrics_counter(m, "flipt_evaluations_errors_total",
+                                              "The total number of requested evaluations", 2, nf_labels, 4096);
+    node->m.flipt_results = ef_metrics_counter(
+        m, "flipt_evaluations_results_total",
+        "Count of results including match, flag, segment, reason and value attributes", 7, result_labels, 8192);
+    node->m.flipt_latency_ms = ef_metrics_histogram(m, "flipt_evaluations_latency_milliseconds",
+                                                    "The latency of inidividual evaluations in milliseconds", 2,
+                                                    nf_labels, 4096, ms, sizeof(ms) / sizeof(ms[0]));
+    node->m.flipt_server_errors = ef_metrics_counter(m, "flipt_server_errors_total", "The total number of server errors",
+                                                     0, NULL, 1);
+    if (!node->m.flipt_server_errors || !node->m.flipt_requests || !node->m.flipt_errors || !node->m.flipt_results || !node->m.flipt_latency_ms)
+        return -1;
     return node->m.evaluations && node->m.evaluation_seconds && node->m.http_responses &&
                    node->m.http_seconds && node->m.store_writes && node->m.store_write_seconds
                ? 0

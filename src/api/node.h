@@ -24,7 +24,28 @@ typedef struct ef_node_metrics {
     ef_metric_family *http_seconds;       /* route */
     ef_metric_family *store_writes;       /* operation, result */
     ef_metric_family *store_write_seconds;
+    /* Flipt's own series, updated where edgeflag's are (eval_metrics.c), so dashboards and alerts
+     * written for Flipt work unchanged: flipt_evaluations_{requests,errors,results}_total and
+     * flipt_evaluations_latency_milliseconds */
+    ef_metric_family *flipt_requests;     /* namespace, flag */
+    ef_metric_family *flipt_errors;       /* namespace, flag */
+    ef_metric_family *flipt_results;      /* namespace, flag, type, reason, value, match, segment */
+    ef_metric_family *flipt_latency_ms;   /* namespace, flag */
+    ef_metric_family *flipt_server_errors; /* no labels: every error answer of a route */
 } ef_node_metrics;
+
+/* The settings GET /meta/config and /meta/info report (cmd_serve fills them; nothing secret: no
+ * tokens, no database URL, as Flipt leaves those out of its configuration document). */
+typedef struct ef_node_settings {
+    const char *host;
+    unsigned port;
+    const char *log_level;                 /* NULL: info */
+    const char *auth_exclude;              /* "management,evaluation,ofrep" or NULL */
+    const char *dir;                       /* directory mode: the directory */
+    bool cors_enabled;
+    const char *const *cors_origins;       /* NULL-terminated; NULL: Flipt's default */
+    const char *const *cors_headers;       /* NULL-terminated; NULL: Flipt's default */
+} ef_node_settings;
 
 typedef struct ef_node {
     ef_registry *registry; /* current snapshot of every namespace: what evaluation reads */
@@ -42,6 +63,7 @@ typedef struct ef_node {
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
     bool access_log;
     int64_t started_ns;    /* wall clock */
+    ef_node_settings settings;
 } ef_node;
 
 /* Creates the metric families above in node->metrics. Returns 0 or -1. */

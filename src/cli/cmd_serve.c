@@ -106,6 +106,7 @@ static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
     snprintf(st, sizeof(st), "%d", status);
     ef_bytes labels[3] = {ef_bytes_of(route), ef_bytes_of(ef_http_method_name(req)), ef_bytes_of(st)};
     ef_counter_add(node->m.http_responses, labels, 1);
+    if (r && status >= 400) ef_counter_add(node->m.flipt_server_errors, NULL, 1); /* Flipt's name */
     double secs = (double)(ef_clock_mono_ns() - ef_http_started_ns(req)) / 1e9;
     ef_histogram_observe(node->m.http_seconds, labels, secs);
     if (node->access_log) {
@@ -288,10 +289,22 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                          .max_per_ip = cfg.max_conns_per_ip,
                          .max_waiting = cfg.max_waiting,
                          .max_json_depth = cfg.max_json_depth,
+                         .cors_enabled = cfg.cors_enabled,
+                         .cors_origins = (const char *const *)cfg.cors_allowed_origins,
+                         .cors_headers = (const char *const *)cfg.cors_allowed_headers,
                          .app = &node,
                          .before = before_request,
                          .finish = finish_request,
                          .after = after_request};
+    /* what /meta/config and /meta/info report (nothing secret); set before any request */
+    node.settings = (ef_node_settings){.host = host,
+                                       .port = port, /* as configured, like Flipt's */
+                                       .log_level = cfg.log_level,
+                                       .auth_exclude = cfg.auth_exclude,
+                                       .dir = cfg.dir,
+                                       .cors_enabled = cfg.cors_enabled,
+                                       .cors_origins = hc.cors_origins,
+                                       .cors_headers = hc.cors_headers};
     if (!(srv = ef_http_server_start(&hc, router, err, sizeof(err)))) {
         fprintf(stderr, "edgeflag: %s\n", err);
         goto out;

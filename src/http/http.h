@@ -204,6 +204,16 @@ typedef struct ef_http_config {
     unsigned max_waiting;        /* suspended requests at once (0: 2048) */
     unsigned max_json_depth;
     bool access_log;
+    /* CORS as Flipt's cors.* settings (go-chi/cors with Flipt's options): off unless enabled;
+     * NULL lists mean Flipt's defaults (every origin; ef_http_cors_default_headers). Preflights
+     * (OPTIONS with Access-Control-Request-Method) are answered before routing and
+     * authentication, for every path; every other response gets the headers. */
+    bool cors_enabled;
+    const char *const *cors_origins;  /* NULL-terminated; "*" anywhere: every origin */
+    const char *const *cors_headers;  /* NULL-terminated; "*" anywhere: every header */
+    /* gzip for JSON and text bodies of at least gzip_min_bytes when the client accepts it
+     * (0: 1024; SIZE_MAX: never); never for streams. */
+    size_t gzip_min_bytes;
     void *app;                   /* handed to handlers via ef_http_app */
     /* Called before routing; returns true if it answered (e.g. 401). */
     bool (*before)(ef_http_req *req, void *app);
@@ -212,6 +222,9 @@ typedef struct ef_http_config {
     /* Called after every response (metrics, access log). */
     void (*after)(ef_http_req *req, int status, size_t bytes, void *app);
 } ef_http_config;
+
+/* Flipt's default cors.allowed_headers (NULL-terminated). */
+extern const char *const ef_http_cors_default_headers[];
 
 ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
                                      size_t errlen);

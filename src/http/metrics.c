@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABELS 6
+#define MAX_LABELS 8
 #define MAX_BOUNDS 24
 
 typedef struct series {

@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "base/clock.h"
 #include "http/router_internal.h"
@@ -79,6 +80,8 @@ struct ef_http_req {
     unsigned nheaders;
     int status;
     bool replied;
+    bool preflight;             /* answered as a CORS preflight */
+    bool stream;                /* a streaming response (never compressed) */
     struct MHD_Response *response;
     const char *content_type;
     int64_t t0;
@@ -86,8 +89,17 @@ struct ef_http_req {
     const void *user; /* per-request data of the application's hooks */
 };
 
+/* The CORS settings, normalised once at start (see http.h): origins lower-cased, "Origin" always
+ * among the allowed headers (as go-chi/cors appends it). */
+typedef struct cors_rules {
+    bool all_origins, all_headers;
+    char **origins; /* NULL-terminated, owned */
+    char **headers; /* NULL-terminated, owned */
+} cors_rules;
+
 struct ef_http_server {
     struct MHD_Daemon *d;
+    cors_rules cors;
     ef_router *router;
     ef_http_config cfg;
     uint16_t port;
@@ -191,6 +203,31 @@ static void finish_response(ef_http_req *req, struct MHD_Response *resp, int sta
     req->replied = true;
 }
 
+static bool cors_origin_allowed(const cors_rules *c, const char *origin);
+static const char *response_type(const ef_http_req *req, const char *dflt);
+static bool compressible(const char *type);
+
+/* The methods Flipt allows cross-origin (its go-chi/cors options). */
+static bool cors_method_allowed(const char *m)
+{
+    static const char *const ok[] = {"GET", "POST", "PUT", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcasecmp(m, ok[i]) == 0) return true;
+    return false;
+}
+
+/* CORS headers on an actual (not preflight) response. */
+static void cors_actual(ef_http_req *req, struct MHD_Response *resp)
+{
+    const cors_rules *c = &req->srv->cors;
+    MHD_add_response_header(resp, "Vary", "Origin");
+    const char *origin = ef_http_header(req, "Origin");
+    if (!origin || !*origin || !cors_origin_allowed(c, origin) || !cors_method_allowed(req->method_name)) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", c->all_origins ? "*" : origin);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Link");
+    MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+}
+
 static void attach_headers(ef_http_req *req)
 {
     struct MHD_Response *resp = req->response;
@@ -198,8 +235,102 @@ static void attach_headers(ef_http_req *req)
         MHD_add_response_header(resp, "Content-Type", req->content_type);
     for (unsigned i = 0; i < req->nheaders; i++)
         MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
+    if (req->srv->cfg.cors_enabled && !req->preflight) cors_actual(req, resp);
+    if (req->srv->cfg.gzip_min_bytes != SIZE_MAX && !req->stream && compressible(response_type(req, req->content_type)))
+        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
     if (__atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE))
         MHD_add_response_header(resp, "Connection", "close");
+}
+
+/* ---- gzip ------------------------------------------------------------------------------------- */
+
+const char *const ef_http_cors_default_headers[] = {
+    "Accept", "Authorization", "Content-Type", "X-CSRF-Token", "X-Fern-Language", "X-Fern-SDK-Name",
+    "X-Fern-SDK-Version", "X-Flipt-Namespace", "X-Flipt-Accept-Server-Version", NULL};
+
+/* The type a response will be sent with: a handler's Content-Type header wins. */
+static const char *response_type(const ef_http_req *req, const char *dflt)
+{
+    for (unsigned i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, "Content-Type") == 0) return req->headers[i].value;
+    return dflt;
+}
+
+/* Types worth compressing (what chi's Compress middleware in Flipt compresses by default). */
+static bool compressible(const char *type)
+{
+    return type && (strncasecmp(type, "application/json", 16) == 0 || strncasecmp(type, "text/", 5) == 0 ||
+                    strncasecmp(type, "application/javascript", 22) == 0 ||
+                    strncasecmp(type, "image/svg+xml", 13) == 0);
+}
+
+/* Whether Accept-Encoding accepts gzip: a "gzip", "x-gzip" or "*" member without q=0. */
+static bool accepts_gzip(const char *ae)
+{
+    if (!ae) return false;
+    const char *p = ae;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *name = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        size_t n = (size_t)(p - name);
+        bool want = (n == 4 && strncasecmp(name, "gzip", 4) == 0) || (n == 6 && strncasecmp(name, "x-gzip", 6) == 0) ||
+                    (n == 1 && name[0] == '*');
+        double q = 1;
+        while (*p && *p != ',') { /* parameters: only q matters */
+            if (*p == ';') {
+                p++;
+                while (*p == ' ' || *p == '\t') p++;
+                if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') q = strtod(p + 2, NULL);
+            } else {
+                p++;
+            }
+        }
+        if (want && q > 0) return true;
+    }
+    return false;
+}
+
+/* A gzip response for a body the client accepts compressed, or NULL to send it as it is. Bodies
+ * below gzip_min_bytes are not worth the CPU (most evaluation answers); HEAD, 204 and 304 carry
+ * none. Adds Content-Encoding; Vary: Accept-Encoding is added to every compressible response in
+ * attach_headers, whatever was chosen, so a cache never serves one client's choice to another. */
+static struct MHD_Response *gzip_response(ef_http_req *req, int status, const char *type, const void *data,
+                                          size_t len)
+{
+    ef_http_server *srv = req->srv;
+    if (srv->cfg.gzip_min_bytes == SIZE_MAX || len < srv->cfg.gzip_min_bytes) return NULL;
+    if (status == 204 || status == 304 || status < 200 || req->method == EF_HEAD) return NULL;
+    if (!compressible(type) || ef_http_has_header(req, "Content-Encoding")) return NULL;
+    if (!accepts_gzip(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Accept-Encoding"))) return NULL;
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    /* 15 + 16: a gzip wrapper; level 6 (zlib's default, Go's gzip.DefaultCompression) */
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+    uLong cap = deflateBound(&z, (uLong)len);
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)data;
+    z.avail_in = (uInt)len;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t out = (size_t)z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END || len > UINT32_MAX) {
+        free(buf);
+        return NULL;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(out, buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(buf);
+        return NULL;
+    }
+    MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    return resp;
 }
 
 void ef_http_reply(ef_http_req *req, int status)
@@ -210,9 +341,10 @@ void ef_http_reply(ef_http_req *req, int status)
         ef_buf_puts(&req->out, "{\"code\":13,\"message\":\"out of memory\",\"details\":[]}");
         status = 500;
     }
+    const void *data = req->out.data ? req->out.data : (void *)"";
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(req->out.len, req->out.data ? req->out.data : (void *)"",
-                                        MHD_RESPMEM_MUST_COPY);
+        gzip_response(req, status, response_type(req, "application/json"), data, req->out.len);
+    if (!resp) resp = MHD_create_response_from_buffer(req->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
     finish_response(req, resp, status, "application/json");
 }
 
@@ -220,8 +352,8 @@ void ef_http_reply_static(ef_http_req *req, int status, const char *content_type
                           size_t len)
 {
     if (req->replied) return;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = gzip_response(req, status, response_type(req, content_type), data, len);
+    if (!resp) resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
     ef_buf_clear(&req->out);
     req->out.len = 0;
     finish_response(req, resp, status, content_type);
@@ -338,6 +470,7 @@ ef_http_stream *ef_http_reply_stream(ef_http_req *req, int status, const char *c
     pthread_mutex_unlock(&req->srv->streams_mu);
     ef_http_add_header(req, "Cache-Control", "no-cache");
     ef_http_add_header(req, "X-Accel-Buffering", "no");
+    req->stream = true;
     finish_response(req, resp, status, content_type);
     return s;
 }
@@ -485,6 +618,7 @@ static void request_reset(ef_http_req *req)
     req->nheaders = 0;
     req->status = 0;
     req->replied = false;
+    req->preflight = req->stream = false;
     req->response = NULL;
     req->route = NULL;
     req->user = NULL;
@@ -511,6 +645,117 @@ static void set_peer(ef_http_req *req, struct MHD_Connection *conn)
     }
 }
 
+/* ---- CORS ----------------------------------------------------------------------------------------- */
+
+static bool cors_origin_allowed(const cors_rules *c, const char *origin)
+{
+    if (c->all_origins) return true;
+    size_t n = strlen(origin);
+    for (char **o = c->origins; o && *o; o++) {
+        const char *star = strchr(*o, '*');
+        if (!star) {
+            if (strcasecmp(*o, origin) == 0) return true;
+            continue;
+        }
+        /* one wildcard: the parts before and after it must both fit */
+        size_t pre = (size_t)(star - *o), post = strlen(star + 1);
+        if (n >= pre + post && strncasecmp(origin, *o, pre) == 0 && strcasecmp(origin + n - post, star + 1) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Go's canonical header spelling (http.CanonicalHeaderKey): what the preflight echoes. */
+static void header_canonical(char *h)
+{
+    bool upper = true;
+    for (char *p = h; *p; p++) {
+        *p = upper ? (char)toupper((unsigned char)*p) : (char)tolower((unsigned char)*p);
+        upper = *p == '-';
+    }
+}
+
+/* OPTIONS with Access-Control-Request-Method, as go-chi/cors answers it with Flipt's options:
+ * always 200 and no body; the Allow headers only when origin, method and headers are all
+ * allowed (the browser then refuses the request itself). */
+static void cors_preflight(ef_http_req *req, const char *method)
+{
+    const cors_rules *c = &req->srv->cors;
+    req->preflight = true;
+    ef_http_add_header(req, "Vary", "Origin");
+    ef_http_add_header(req, "Vary", "Access-Control-Request-Method");
+    ef_http_add_header(req, "Vary", "Access-Control-Request-Headers");
+    const char *origin = ef_http_header(req, "Origin");
+    const char *rh = ef_http_header(req, "Access-Control-Request-Headers");
+    ef_buf list;
+    ef_buf_init(&list);
+    bool ok = origin && *origin && cors_origin_allowed(c, origin) && cors_method_allowed(method);
+    for (const char *p = rh ? rh : ""; ok && *p;) {
+        while (*p == ',' || *p == ' ' || *p == '\t') p++;
+        const char *b = p;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t') p++;
+        size_t n = (size_t)(p - b);
+        if (!n) continue;
+        char name[128];
+        if (n >= sizeof(name)) {
+            ok = false;
+            break;
+        }
+        memcpy(name, b, n);
+        name[n] = '\0';
+        header_canonical(name);
+        bool found = c->all_headers;
+        for (char **h = c->headers; !found && h && *h; h++) found = strcasecmp(*h, name) == 0;
+        if (!found) ok = false;
+        if (list.len) ef_buf_puts(&list, ", ");
+        ef_buf_puts(&list, name);
+    }
+    if (ok && ef_buf_ok(&list)) {
+        char m[32];
+        snprintf(m, sizeof(m), "%s", method);
+        for (char *p = m; *p; p++) *p = (char)toupper((unsigned char)*p);
+        ef_http_add_header(req, "Access-Control-Allow-Origin", c->all_origins ? "*" : origin);
+        ef_http_add_header(req, "Access-Control-Allow-Methods", m);
+        if (list.len) {
+            ef_buf_putc(&list, '\0');
+            ef_http_add_header(req, "Access-Control-Allow-Headers", list.data);
+        }
+        ef_http_add_header(req, "Access-Control-Allow-Credentials", "true");
+        ef_http_add_header(req, "Access-Control-Max-Age", "300");
+    }
+    ef_buf_free(&list);
+    ef_http_reply_static(req, 200, NULL, "", 0);
+}
+
+static void strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++) free(*p);
+    free(v);
+}
+
+/* Copies a NULL-terminated list (dflt when NULL), plus extra when not NULL; *all when "*" is in it. */
+static char **strv_copy(const char *const *v, const char *const *dflt, const char *extra, bool *all)
+{
+    const char *const *src = v ? v : dflt;
+    size_t n = 0;
+    while (src[n]) n++;
+    char **out = calloc(n + 2, sizeof(char *));
+    if (!out) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(src[i], "*") == 0) *all = true;
+        if (!(out[k++] = strdup(src[i]))) {
+            strv_free(out);
+            return NULL;
+        }
+    }
+    if (extra && !(out[k++] = strdup(extra))) {
+        strv_free(out);
+        return NULL;
+    }
+    return out;
+}
+
 static void dispatch(ef_http_server *srv, ef_http_req *req)
 {
     req->replied = false;
@@ -525,6 +770,13 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
     if (srv->cfg.max_header && req->header_bytes > srv->cfg.max_header) {
         ef_http_error(req, 431, 3, "request headers too large (limit %zu bytes)", srv->cfg.max_header);
         return;
+    }
+    if (srv->cfg.cors_enabled && req->method == EF_OPTIONS) {
+        const char *rm = ef_http_header(req, "Access-Control-Request-Method");
+        if (rm && *rm) { /* a preflight: answered here, before routing and authentication */
+            cors_preflight(req, rm);
+            return;
+        }
     }
     router_match m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
     req->route = m.route;
@@ -726,6 +978,8 @@ static void raise_fd_limit(unsigned max_connections)
 
 static void server_free(ef_http_server *srv)
 {
+    strv_free(srv->cors.origins);
+    strv_free(srv->cors.headers);
     pthread_mutex_destroy(&srv->streams_mu);
     pthread_mutex_destroy(&srv->conns_mu);
     pthread_cond_destroy(&srv->reaper_cv);
@@ -759,6 +1013,18 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
     if (!srv->cfg.request_timeout_s) srv->cfg.request_timeout_s = 10;
     if (!srv->cfg.max_per_ip) srv->cfg.max_per_ip = 256;
     if (!srv->cfg.max_waiting) srv->cfg.max_waiting = 2048;
+    if (!srv->cfg.gzip_min_bytes) srv->cfg.gzip_min_bytes = 1024;
+    static const char *const any[] = {"*", NULL};
+    if (srv->cfg.cors_enabled &&
+        (!(srv->cors.origins = strv_copy(cfg->cors_origins, any, NULL, &srv->cors.all_origins)) ||
+         !(srv->cors.headers = strv_copy(cfg->cors_headers, ef_http_cors_default_headers, "Origin",
+                                         &srv->cors.all_headers)))) {
+        snprintf(err, errlen, "out of memory");
+        strv_free(srv->cors.origins);
+        strv_free(srv->cors.headers);
+        free(srv);
+        return NULL;
+    }
     raise_fd_limit(srv->cfg.max_connections);
     pthread_mutex_init(&srv->streams_mu, NULL);
     pthread_mutex_init(&srv->conns_mu, NULL);
@@ -818,7 +1084,9 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         server_free(srv);
         return NULL;
     }
+    pthread_mutex_lock(&srv->conns_mu); /* the reaper reads the flags next to it under the lock */
     srv->reaper_started = true;
+    pthread_mutex_unlock(&srv->conns_mu);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
     return srv;
@@ -858,9 +1126,10 @@ void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
         fprintf(stderr, "edgeflag: stopping with %u suspended requests\n", ef_http_server_waiting(s));
     pthread_mutex_lock(&s->conns_mu);
     s->reaper_stop = true;
+    bool reaper = s->reaper_started;
     pthread_cond_signal(&s->reaper_cv);
     pthread_mutex_unlock(&s->conns_mu);
-    if (s->reaper_started) pthread_join(s->reaper, NULL);
+    if (reaper) pthread_join(s->reaper, NULL);
     MHD_stop_daemon(s->d);
     server_free(s);
 }
