@@ -404,9 +404,13 @@ static int variant_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
     ef_bytes att;
     if (variant_validate(flag, in, a, &att, err)) return -1;
     if (sq_wtx_begin(s, err)) return -1;
-    if (variant_read(s, ns, flag, id, a, out, err) ||
-        variant_key_taken(s, ns, flag, in->key, id, err))
+    if (variant_read(s, ns, flag, id, a, out, err)) {
+        /* Flipt's UpdateVariant names the key it was asked to set, not the id it did not find */
+        if (err && err->code == EF_STORE_NOT_FOUND)
+            ef_store_fail(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found", (int)in->key.n, in->key.p);
         goto fail;
+    }
+    if (variant_key_taken(s, ns, flag, in->key, id, err)) goto fail;
     sqlite3_stmt *st = sq_stmt(s, SL_VAR_UPDATE,
                                "UPDATE variants SET key = ?, name = ?, description = ?,"
                                " attachment = ?, updated_at = ? WHERE id = ?",

@@ -44,6 +44,21 @@ static int segments_must_exist(sq *s, ef_bytes ns, const ef_bytes *keys, size_t 
     return 0;
 }
 
+/* Flipt's SQLite store answers a rule or rollout insert that breaks a foreign key (an unknown flag
+ * or segment) with one message naming both (internal/storage/sql/sqlite/sqlite.go), quoting the
+ * request's single segmentKey as given: "" when the rule uses segmentKeys. */
+static int refs_must_exist(sq *s, ef_bytes ns, ef_bytes flag, const ef_bytes *keys, size_t n,
+                           bool *missing, ef_store_err *err)
+{
+    bool exists;
+    *missing = false;
+    if (sq_flag_exists(s, ns, flag, &exists, err)) return -1;
+    for (size_t i = 0; exists && i < n; i++)
+        if (sq_segment_exists(s, ns, keys[i], &exists, err)) return -1;
+    *missing = !exists;
+    return 0;
+}
+
 static int read_segment_keys(sq *s, int slot, const char *sql, ef_bytes id, ef_arena *a,
                              ef_bytes **keys, size_t *n, ef_store_err *err)
 {
@@ -153,7 +168,12 @@ int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in 
         return -1;
     if (in->rank <= 0)
         return ef_store_fail(err, EF_STORE_INVALID, "invalid field rank: must be greater than 0");
-    if (flag_must_exist(s, ns, flag, err) || segments_must_exist(s, ns, keys, n, err)) return -1;
+    bool missing;
+    if (refs_must_exist(s, ns, flag, keys, n, &missing, err)) return -1;
+    if (missing)
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" or segment \"%.*s/%.*s\" not found",
+                             (int)ns.n, ns.p, (int)flag.n, flag.p, (int)ns.n, ns.p,
+                             (int)in->segment_key.n, in->segment_key.p);
     sq_new_id(a, id);
     sqlite3_stmt *st =
         sq_stmt(s, SL_RULE_INSERT, "INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?)", err);
@@ -227,8 +247,17 @@ static int rule_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id, const e
         sq_segment_keys(in->segment_key, in->segment_keys, in->nsegment_keys, a, &keys, &n, err))
         return -1;
     if (sq_wtx_begin(s, err)) return -1;
-    if (sq_rule_read(s, ns, flag, id, a, out, err) || segments_must_exist(s, ns, keys, n, err))
+    if (sq_rule_read(s, ns, flag, id, a, out, err)) goto fail;
+    bool missing = false;
+    for (size_t i = 0; i < n && !missing; i++) {
+        bool exists;
+        if (sq_segment_exists(s, ns, keys[i], &exists, err)) goto fail;
+        missing = !exists;
+    }
+    if (missing) { /* Flipt's SQLite store: the foreign key error of an update names the rule */
+        ef_store_fail(err, EF_STORE_NOT_FOUND, "rule \"%.*s/%.*s\" not found", (int)ns.n, ns.p, (int)id.n, id.p);
         goto fail;
+    }
     sqlite3_stmt *st = sq_stmt(s, SL_RULE_UPDATE,
                                "UPDATE rules SET segment_operator = ?, updated_at = ? WHERE id = ?",
                                err);
@@ -379,26 +408,32 @@ static int dist_validate(ef_bytes flag, ef_bytes rule, const ef_store_distributi
     return 0;
 }
 
-/* The rule belongs to the flag and the variant too. */
+/* The rule belongs to the flag and the variant too. Flipt checks both in one query and answers
+ * either miss with one message (internal/storage/sql/common/rule.go, distributionValidationHelper). */
 static int dist_refs(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule, ef_bytes variant,
                      ef_arena *a, ef_store_err *err)
 {
     ef_store_rule r;
-    if (sq_rule_read(s, ns, flag, rule, a, &r, err)) return -1;
-    sqlite3_stmt *st = sq_stmt(s, SL_VAR_GET,
-                               "SELECT id, key, name, description, attachment, created_at,"
-                               " updated_at FROM variants WHERE id = ? AND namespace_key = ?"
-                               " AND flag_key = ?",
-                               err);
-    if (!st) return -1;
-    sq_bind_bytes(st, 1, variant);
-    sq_bind_bytes(st, 2, ns);
-    sq_bind_bytes(st, 3, flag);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    int rc = SQLITE_DONE;
+    if (sq_rule_read(s, ns, flag, rule, a, &r, err)) {
+        if (err && err->code != EF_STORE_NOT_FOUND) return -1;
+    } else {
+        sqlite3_stmt *st = sq_stmt(s, SL_VAR_GET,
+                                   "SELECT id, key, name, description, attachment, created_at,"
+                                   " updated_at FROM variants WHERE id = ? AND namespace_key = ?"
+                                   " AND flag_key = ?",
+                                   err);
+        if (!st) return -1;
+        sq_bind_bytes(st, 1, variant);
+        sq_bind_bytes(st, 2, ns);
+        sq_bind_bytes(st, 3, flag);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+    }
     if (rc == SQLITE_DONE)
-        return ef_store_fail(err, EF_STORE_NOT_FOUND, "variant \"%.*s\" not found for flag \"%.*s/%.*s\"",
-                          (int)variant.n, variant.p, (int)ns.n, ns.p, (int)flag.n, flag.p);
+        return ef_store_fail(err, EF_STORE_NOT_FOUND,
+                             "variant \"%.*s\", rule \"%.*s\", flag \"%.*s\" in namespace \"%.*s\" not found",
+                             (int)variant.n, variant.p, (int)rule.n, rule.p, (int)flag.n, flag.p, (int)ns.n, ns.p);
     return rc == SQLITE_ROW ? 0 : sq_db_err(s, err, "variant");
 }
 
@@ -606,9 +641,15 @@ int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollo
 {
     ef_bytes *keys;
     size_t n;
-    if (rollout_validate(flag, in, a, &keys, &n, err) || flag_must_exist(s, ns, flag, err) ||
-        segments_must_exist(s, ns, keys, n, err))
+    bool missing;
+    if (rollout_validate(flag, in, a, &keys, &n, err) || refs_must_exist(s, ns, flag, keys, n, &missing, err))
         return -1;
+    if (missing && in->type == EF_DOC_ROLLOUT_SEGMENT) /* sic: Flipt's quoting */
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s or segment %.*s\" not found", (int)ns.n,
+                             ns.p, (int)flag.n, flag.p, (int)in->segment_key.n, in->segment_key.p);
+    if (missing)
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p, (int)flag.n,
+                             flag.p);
     sqlite3_stmt *st = sq_stmt(s, SL_RO_RANK_EXISTS,
                                "SELECT 1 FROM rollouts WHERE namespace_key = ? AND flag_key = ?"
                                " AND rank = ?",

@@ -249,8 +249,7 @@ static int constraint_read(sq *s, ef_bytes ns, ef_bytes seg, ef_bytes id, ef_are
     sq_bind_bytes(st, 3, seg);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
-        return ef_store_fail(err, EF_STORE_NOT_FOUND, "constraint \"%.*s/%.*s\" not found", (int)ns.n,
-                          ns.p, (int)id.n, id.p);
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "constraint \"%.*s\" not found", (int)id.n, id.p);
     if (rc != SQLITE_ROW) return sq_db_err(s, err, "constraint");
     constraint_row(st, a, out);
     sqlite3_reset(st);

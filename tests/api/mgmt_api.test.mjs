@@ -382,8 +382,9 @@ for (const form of FORMS) {
       assertError(await api('POST', `${P}/flags/rflag/rules`, { segmentKey: 'rs1', segmentKeys: ['rs2'], rank: 1 }), 400,
         'invalid field segmentKey or segmentKeys: only one can be present');
       assertError(await api('POST', `${P}/flags/rflag/rules`, { segmentKey: 'rs1', rank: 0 }), 400, 'invalid field rank: must be greater than 0');
-      assertError(await api('POST', `${P}/flags/rflag/rules`, { segmentKey: 'nope', rank: 1 }), 404, `segment "${form.ns}/nope" not found`);
-      assertError(await api('POST', `${P}/flags/nope/rules`, { segmentKey: 'rs1', rank: 1 }), 404, `flag "${form.ns}/nope" not found`);
+      // Flipt's SQLite store names both for either miss (internal/storage/sql/sqlite/sqlite.go CreateRule)
+      assertError(await api('POST', `${P}/flags/rflag/rules`, { segmentKey: 'nope', rank: 1 }), 404, `flag "${form.ns}/rflag" or segment "${form.ns}/nope" not found`);
+      assertError(await api('POST', `${P}/flags/nope/rules`, { segmentKey: 'rs1', rank: 1 }), 404, `flag "${form.ns}/nope" or segment "${form.ns}/rs1" not found`);
       assertError(await api('GET', `${P}/flags/rflag/rules/00000000-0000-4000-8000-000000000000`), 404, /^rule ".*" not found$/);
     });
 
@@ -494,7 +495,8 @@ describe('rollouts (namespaced form only)', () => {
     assertError(await api('POST', R, { rank: 1, threshold: { percentage: 20, value: true } }), 400, 'rank number: 1 already exists');
     assertError(await api('POST', R, { rank: 2 }), 400, 'rollout rule is missing');
     assertError(await api('POST', R, { rank: 2, threshold: { percentage: 1 }, segment: { segmentKey: 'ro1' } }), 400, /oneof/);
-    assertError(await api('POST', R, { rank: 2, segment: { segmentKey: 'nope' } }), 404, 'segment "roll/nope" not found');
+    // Flipt's SQLite store (internal/storage/sql/sqlite/sqlite.go CreateRollout), quotes as Flipt places them
+    assertError(await api('POST', R, { rank: 2, segment: { segmentKey: 'nope' } }), 404, 'flag "roll/bflag or segment nope" not found');
     assertError(await api('POST', R, { rank: 2, threshold: 5 }), 400, /threshold/);
     assertError(await api('POST', `${P}/flags/nope/rollouts`, { rank: 1, threshold: { percentage: 1 } }), 404, 'flag "roll/nope" not found');
     // no un-namespaced form

@@ -191,7 +191,7 @@ static void test_flags_and_variants(void **state)
     assert_bytes(v.key, "crimson");
     assert_store_err(ef_store_variant_update(t->s, NONE, B("new-ui,x_1"), B("no-id"), &ren, &t->a,
                                              &v, &err),
-                     err, EF_STORE_NOT_FOUND, "variant \"no-id\" not found");
+                     err, EF_STORE_NOT_FOUND, "variant \"crimson\" not found"); /* Flipt names the key */
     /* default variant */
     in.default_variant_id = blue;
     in.metadata = NONE;
@@ -297,7 +297,7 @@ static void test_constraints(void **state)
     assert_bytes(out.op, "neq");
     assert_store_err(ef_store_constraint_update(t->s, NONE, B("seg"), B("x"), &in, &t->a, &out,
                                                 &err),
-                     err, EF_STORE_NOT_FOUND, "constraint \"default/x\" not found");
+                     err, EF_STORE_NOT_FOUND, "constraint \"x\" not found");
     ef_doc_segment g;
     assert_ok(ef_store_segment_get(t->s, NONE, B("seg"), &t->a, &g, &err), err);
     size_t before = g.nconstraints;
@@ -348,7 +348,7 @@ static void test_rules_distributions_order(void **state)
                      EF_STORE_INVALID, "invalid field rank: must be greater than 0");
     bad = (ef_store_rule_in){.segment_key = B("zz"), .rank = 4};
     assert_store_err(ef_store_rule_create(t->s, NONE, B("f"), &bad, &t->a, &r, &err), err,
-                     EF_STORE_NOT_FOUND, "segment \"default/zz\" not found");
+                     EF_STORE_NOT_FOUND, "flag \"default/f\" or segment \"default/zz\" not found");
     /* distributions */
     ef_doc_distribution d;
     ef_store_distribution_in din = {.variant_id = va, .rollout = 50.5f};
