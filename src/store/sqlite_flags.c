@@ -246,12 +246,8 @@ static int flag_update(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_aren
     ef_bytes meta;
     if (sq_json_compact(in->metadata, "metadata", 0, true, a, &meta, err)) return -1;
     if (sq_wtx_begin(s, err)) return -1;
-    bool exists;
-    if (sq_flag_exists(s, ns, in->key, &exists, err)) goto fail;
-    if (!exists) {
-        not_found_flag(err, ns, in->key);
-        goto fail;
-    }
+    /* Flipt checks the default variant first (internal/storage/sql/common/flag.go UpdateFlag), so
+     * an unknown flag with a default variant is that variant's 400, not the flag's 404 */
     if (in->default_variant_id.n) {
         bool yes;
         if (variant_of_flag(s, ns, in->key, in->default_variant_id, &yes, err)) goto fail;
@@ -261,6 +257,12 @@ static int flag_update(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_aren
                        (int)in->key.n, in->key.p);
             goto fail;
         }
+    }
+    bool exists;
+    if (sq_flag_exists(s, ns, in->key, &exists, err)) goto fail;
+    if (!exists) {
+        not_found_flag(err, ns, in->key);
+        goto fail;
     }
     sqlite3_stmt *st = sq_stmt(s, SL_FLAG_UPDATE,
                                "UPDATE flags SET name = ?, description = ?, enabled = ?,"

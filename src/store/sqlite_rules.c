@@ -613,7 +613,8 @@ static int rollout_validate(ef_bytes flag, const ef_store_rollout_in *in, ef_are
     if (in->type == EF_DOC_ROLLOUT_SEGMENT)
         return sq_segment_keys(in->segment_key, in->segment_keys, in->nsegment_keys, a, keys, n,
                                err);
-    return ef_store_fail(err, EF_STORE_INVALID, "rollout rule is missing");
+    /* no rule: the store reports it, after its rank check (sq_rollout_create_tx) */
+    return 0;
 }
 
 static int rollout_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_bytes *keys, size_t n,
@@ -641,15 +642,9 @@ int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollo
 {
     ef_bytes *keys;
     size_t n;
-    bool missing;
-    if (rollout_validate(flag, in, a, &keys, &n, err) || refs_must_exist(s, ns, flag, keys, n, &missing, err))
-        return -1;
-    if (missing && in->type == EF_DOC_ROLLOUT_SEGMENT) /* sic: Flipt's quoting */
-        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s or segment %.*s\" not found", (int)ns.n,
-                             ns.p, (int)flag.n, flag.p, (int)in->segment_key.n, in->segment_key.p);
-    if (missing)
-        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p, (int)flag.n,
-                             flag.p);
+    if (rollout_validate(flag, in, a, &keys, &n, err)) return -1;
+    /* Flipt's order (internal/storage/sql/common/rollout.go CreateRollout): the rank, then the rule,
+     * then the insert whose foreign keys find an unknown flag or segment */
     sqlite3_stmt *st = sq_stmt(s, SL_RO_RANK_EXISTS,
                                "SELECT 1 FROM rollouts WHERE namespace_key = ? AND flag_key = ?"
                                " AND rank = ?",
@@ -663,6 +658,16 @@ int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollo
     if (rc == SQLITE_ROW)
         return ef_store_fail(err, EF_STORE_INVALID, "rank number: %d already exists", (int)in->rank);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollout");
+    if (in->type != EF_DOC_ROLLOUT_THRESHOLD && in->type != EF_DOC_ROLLOUT_SEGMENT)
+        return ef_store_fail(err, EF_STORE_INVALID, "rollout rule is missing");
+    bool missing;
+    if (refs_must_exist(s, ns, flag, keys, n, &missing, err)) return -1;
+    if (missing && in->type == EF_DOC_ROLLOUT_SEGMENT) /* sic: Flipt's quoting */
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s or segment %.*s\" not found", (int)ns.n,
+                             ns.p, (int)flag.n, flag.p, (int)in->segment_key.n, in->segment_key.p);
+    if (missing)
+        return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" not found", (int)ns.n, ns.p, (int)flag.n,
+                             flag.p);
     sq_new_id(a, id);
     st = sq_stmt(s, SL_RO_INSERT, "INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  err);
@@ -739,6 +744,8 @@ static int rollout_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
     ef_bytes *keys;
     size_t n;
     if (need(id, "id", err) || rollout_validate(flag, in, a, &keys, &n, err)) return -1;
+    if (in->type != EF_DOC_ROLLOUT_THRESHOLD && in->type != EF_DOC_ROLLOUT_SEGMENT)
+        return ef_store_fail(err, EF_STORE_INVALID, "rollout rule is missing");
     if (sq_wtx_begin(s, err)) return -1;
     if (rollout_read(s, ns, flag, id, a, out, err)) goto fail;
     if (out->rollout.type != in->type) {

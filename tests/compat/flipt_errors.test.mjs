@@ -179,6 +179,12 @@ test('uniqueness and missing resources, as the SQLite store words them', async (
   // internal/storage/sql/common/flag.go UpdateFlag, UpdateVariant (the key asked for, not the id)
   same(await sdk('PUT', `${F}/f`, { namespaceKey: 'default', key: 'f', name: 'F', defaultVariantId: 'nope' }), ...InvalidArgument, 'variant "nope" not found for flag "default/f"', 'default variant');
   same(await sdk('PUT', `${F}/zz`, { namespaceKey: 'default', key: 'zz', name: 'x' }), ...NotFound, 'flag "default/zz" not found', 'flag update');
+  // common/flag.go UpdateFlag checks the default variant before the flag exists
+  same(await sdk('PUT', `${F}/zz`, { namespaceKey: 'default', key: 'zz', name: 'x', defaultVariantId: 'x' }), ...InvalidArgument, 'variant "x" not found for flag "default/zz"', 'flag update, default variant');
+  // common/rollout.go CreateRollout: the rank is checked first, then the rule, then the references
+  same(await sdk('POST', `${F}/b/rollouts`, { namespaceKey: 'default', flagKey: 'b', rank: 1 }), ...InvalidArgument, 'rank number: 1 already exists', 'rollout rank before rule');
+  same(await sdk('POST', `${F}/b/rollouts`, { namespaceKey: 'default', flagKey: 'b', rank: 1, segment: { segmentKey: 'nope', value: true } }), ...InvalidArgument, 'rank number: 1 already exists', 'rollout rank before segment');
+  same(await sdk('POST', `${F}/nf/rollouts`, { namespaceKey: 'default', flagKey: 'nf', rank: 1 }), ...InvalidArgument, 'rollout rule is missing', 'rollout rule before flag');
   same(await sdk('PUT', `${F}/f/variants/nope`, { namespaceKey: 'default', flagKey: 'f', id: 'nope', key: 'v9' }), ...NotFound, 'variant "v9" not found', 'variant update');
   // common/segment.go UpdateConstraint
   same(await sdk('PUT', `${NS}/default/segments/s/constraints/nope`, { namespaceKey: 'default', segmentKey: 's', id: 'nope', type: 'STRING_COMPARISON_TYPE', property: 'p', operator: 'eq', value: 'v' }),
