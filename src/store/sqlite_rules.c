@@ -744,10 +744,21 @@ static int rollout_update(void *h, ef_bytes ns, ef_bytes flag, ef_bytes id,
     ef_bytes *keys;
     size_t n;
     if (need(id, "id", err) || rollout_validate(flag, in, a, &keys, &n, err)) return -1;
-    if (in->type != EF_DOC_ROLLOUT_THRESHOLD && in->type != EF_DOC_ROLLOUT_SEGMENT)
-        return ef_store_fail(err, EF_STORE_INVALID, "rollout rule is missing");
     if (sq_wtx_begin(s, err)) return -1;
     if (rollout_read(s, ns, flag, id, a, out, err)) goto fail;
+    /* Without a rule, Flipt's UpdateRollout changes the description only
+     * (internal/storage/sql/common/rollout.go): the rule stays as it is. */
+    ef_store_rollout_in keep;
+    if (in->type != EF_DOC_ROLLOUT_THRESHOLD && in->type != EF_DOC_ROLLOUT_SEGMENT) {
+        const ef_doc_rollout *cur = &out->rollout;
+        keep = (ef_store_rollout_in){.rank = out->rank, .description = in->description, .type = cur->type,
+                                     .percentage = cur->percentage, .value = cur->value,
+                                     .segment_keys = cur->segment_keys, .nsegment_keys = cur->nsegments,
+                                     .op = cur->op};
+        in = &keep;
+        keys = cur->segment_keys;
+        n = cur->nsegments;
+    }
     if (out->rollout.type != in->type) {
         ef_store_fail(err, EF_STORE_INVALID, "cannot change type of rollout: have \"%s\" attempted \"%s\"",
                    rollout_type_name(out->rollout.type), rollout_type_name(in->type));

@@ -194,6 +194,11 @@ test('uniqueness and missing resources, as the SQLite store words them', async (
   same(await sdk('PUT', `${F}/f/rules/nope`, { namespaceKey: 'default', flagKey: 'f', id: 'nope', segmentKey: 's' }), ...NotFound, 'rule "default/nope" not found', 'rule update');
   same(await sdk('GET', `${F}/b/rollouts/nope`), ...NotFound, 'rollout "default/nope" not found', 'rollout get');
   same(await sdk('PUT', `${F}/b/rollouts/nope`, { namespaceKey: 'default', flagKey: 'b', id: 'nope', threshold: { percentage: 5 } }), ...NotFound, 'rollout "default/nope" not found', 'rollout update');
+  // common/rollout.go UpdateRollout: without a rule only the description changes
+  same(await sdk('PUT', `${F}/b/rollouts/nope`, { namespaceKey: 'default', flagKey: 'b', id: 'nope', description: 'd' }), ...NotFound, 'rollout "default/nope" not found', 'rollout update, no rule');
+  const described = await ok('PUT', `${F}/b/rollouts/${ids.rollout}`, { namespaceKey: 'default', flagKey: 'b', id: ids.rollout, description: 'just words' });
+  assert.equal(described.description, 'just words');
+  assert.deepEqual(described.threshold, { percentage: 50, value: true });
   same(await sdk('GET', `${F}/zz`), ...NotFound, 'flag "default/zz" not found', 'flag get');
   same(await sdk('GET', `${NS}/default/segments/zz`), ...NotFound, 'segment "default/zz" not found', 'segment get');
   same(await sdk('GET', `${NS}/zz`), ...NotFound, 'namespace "zz" not found', 'namespace get');

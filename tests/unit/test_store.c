@@ -443,6 +443,16 @@ static void test_rollouts(void **state)
     ef_store_rollout_in none = {.rank = 3};
     assert_store_err(ef_store_rollout_create(t->s, NONE, B("b"), &none, &t->a, &r, &err), err,
                      EF_STORE_INVALID, "rollout rule is missing");
+    /* an update without a rule changes the description only, as Flipt's UpdateRollout */
+    ef_store_rollout_in desc = {.description = B("only this")};
+    assert_ok(ef_store_rollout_update(t->s, NONE, B("b"), r2.rollout.meta.id, &desc, &t->a, &r, &err), err);
+    assert_bytes(r.rollout.description, "only this");
+    assert_int_equal(r.rollout.type, EF_DOC_ROLLOUT_SEGMENT);
+    assert_int_equal(r.rollout.nsegments, 1);
+    assert_bytes(r.rollout.segment_keys[0], "s1");
+    assert_true(r.rollout.value);
+    assert_store_err(ef_store_rollout_update(t->s, NONE, B("b"), B("nope"), &desc, &t->a, &r, &err), err,
+                     EF_STORE_NOT_FOUND, "rollout \"default/nope\" not found");
     th.percentage = 5;
     assert_store_err(ef_store_rollout_update(t->s, NONE, B("b"), r2.rollout.meta.id, &th, &t->a,
                                              &r, &err),
