@@ -304,6 +304,9 @@ test('the same through a replica (with its own authentication; writes are forwar
       await new Promise((res) => setTimeout(res, 100));
     }
     await matrix(replica.url, () => state(srv), pool);
+  } catch (e) {
+    e.message += `\nreplica stderr (tail):\n${replica.stderr().slice(-4000)}\nprimary stderr (tail):\n${srv.stderr().slice(-2000)}`;
+    throw e;
   } finally {
     await replica.stop();
   }
