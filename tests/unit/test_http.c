@@ -88,9 +88,9 @@ static void test_router_declarations(void **state)
     ef_buf_putc(&out, '\0');
     assert_string_equal(out.data,
                         "[\n{\"pattern\":\"/api/v1/namespaces/{key}\",\"methods\":[\"GET\"],\"class\":\"management\","
-                        "\"ns\":\"path\",\"nsParam\":\"key\",\"write\":false,\"state\":true,\"stream\":false},\n"
+                        "\"ns\":\"path\",\"nsParam\":\"key\",\"write\":false,\"state\":true,\"stream\":false,\"nsEmpty\":false},\n"
                         "{\"pattern\":\"/api/v1/flags/{key}\",\"methods\":[\"DELETE\"],\"class\":\"management\","
-                        "\"ns\":\"body\",\"nsParam\":null,\"write\":true,\"state\":false,\"stream\":false}\n]\n");
+                        "\"ns\":\"body\",\"nsParam\":null,\"write\":true,\"state\":false,\"stream\":false,\"nsEmpty\":false}\n]\n");
     ef_buf_free(&out);
     ef_router_free(r);
 }
