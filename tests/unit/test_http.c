@@ -50,6 +50,36 @@ static void test_router(void **state)
     ef_router_free(r);
 }
 
+/* EF_RF_NS_EMPTY: the namespace parameter (only it) may be an empty segment, as Flipt's Go SDK
+ * sends /api/v1/namespaces//flags for an empty namespace. */
+static void test_router_empty_namespace(void **state)
+{
+    ef_router *r = ef_router_new();
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_POST, .pattern = "/api/v1/namespaces/{namespaceKey}/flags/{flagKey}/variants",
+                                                        .fn = h1, .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_PATH,
+                                                        .ns_param = "namespaceKey", .flags = EF_RF_WRITE | EF_RF_NS_EMPTY}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/api/v1/namespaces/{key}",
+                                                        .fn = h2, .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_PATH,
+                                                        .ns_param = "key", .flags = EF_RF_STATE}), 0);
+    /* only a path-declared namespace can be empty-allowed */
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_POST, .pattern = "/api/v1/flags", .fn = h1,
+                                                        .cls = EF_ROUTE_MANAGEMENT, .ns = EF_NS_BODY,
+                                                        .flags = EF_RF_WRITE | EF_RF_NS_EMPTY}), -1);
+    route_param p[8];
+    unsigned np;
+    router_match m = ef_router_match(r, EF_POST, "/api/v1/namespaces//flags/f/variants", p, &np);
+    assert_ptr_equal(m.route->fn, h1);
+    assert_int_equal(np, 2);
+    assert_string_equal(p[0].name, "namespaceKey");
+    assert_int_equal(p[0].value.n, 0);
+    assert_int_equal(p[1].value.n, 1);
+    m = ef_router_match(r, EF_POST, "/api/v1/namespaces/prod/flags//variants", p, &np); /* not the flag */
+    assert_null(m.route);
+    m = ef_router_match(r, EF_GET, "/api/v1/namespaces//", p, &np); /* not a route that did not ask */
+    assert_null(m.route);
+    ef_router_free(r);
+}
+
 /* A route's declared facts must agree with each other: the router refuses the ones that cannot be
  * enforced (the namespace scope of a path parameter that is not in the pattern, a write a GET can
  * reach, ...) instead of guessing. */
@@ -136,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_router),
+        cmocka_unit_test(test_router_empty_namespace),
         cmocka_unit_test(test_router_declarations),
         cmocka_unit_test(test_metrics),
     };

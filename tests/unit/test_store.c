@@ -121,6 +121,22 @@ static void test_namespaces(void **state)
     ef_registry_read_unlock(t->reg);
     /* deleting what is not there succeeds, as in Flipt */
     assert_ok(ef_store_ns_delete(t->s, B("team-a"), &err), err);
+    /* force: the namespace goes with its flags and segments (Flipt's force=true), and so does
+     * what evaluation sees; a protected namespace stays */
+    ef_store_ns_in tb = {.key = B("team-b"), .name = B("B")};
+    assert_ok(ef_store_ns_create(t->s, &tb, &t->a, &ns, &err), err);
+    mkflag(t, "team-b", "f1", EF_DOC_BOOLEAN_FLAG);
+    mkflag(t, "team-b", "f2", EF_DOC_VARIANT_FLAG);
+    assert_store_err(ef_store_ns_delete_forced(t->s, B("team-b"), false, &err), err, EF_STORE_INVALID,
+                     "namespace \"team-b\" cannot be deleted; flags must be deleted first");
+    assert_ok(ef_store_ns_delete_forced(t->s, B("team-b"), true, &err), err);
+    assert_store_err(ef_store_ns_get(t->s, B("team-b"), &t->a, &ns, &err), err,
+                     EF_STORE_NOT_FOUND, "namespace \"team-b\" not found");
+    ef_registry_read_lock(t->reg);
+    assert_null(ef_registry_get(t->reg, B("team-b")));
+    ef_registry_read_unlock(t->reg);
+    assert_store_err(ef_store_ns_delete_forced(t->s, B("default"), true, &err), err, EF_STORE_INVALID,
+                     "namespace \"default\" is protected");
     ef_doc_flag f;
     ef_store_flag_in fin = {.key = B("x"), .name = B("x")};
     assert_store_err(ef_store_flag_create(t->s, B("gone"), &fin, &t->a, &f, &err), err,
@@ -536,6 +552,29 @@ static void test_pagination(void **state)
     tstore_free(t);
 }
 
+/* token_expire (PUT /auth/v1/self/expire): the expiry is set on the row, by id. */
+static void test_token_expire(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    ef_store_token in = {.hashed = B("h1"), .name = B("t1")}, out;
+    assert_ok(ef_store_token_create(t->s, &in, &t->a, &out, &err), err);
+    assert_int_equal(out.expires_ns, 0);
+    assert_ok(ef_store_token_expire(t->s, out.id, 1234567890000000000LL, &err), err);
+    ef_store_token *list;
+    size_t n;
+    ef_store_page_out po;
+    ef_store_page page = {0};
+    assert_ok(ef_store_token_list(t->s, &page, &t->a, &list, &n, &po, &err), err);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].expires_ns, 1234567890000000000LL);
+    assert_true(list[0].updated_ns >= list[0].created_ns);
+    assert_store_err(ef_store_token_expire(t->s, B("no-such-id"), 1, &err), err, EF_STORE_NOT_FOUND,
+                     "authentication \"no-such-id\" not found");
+    tstore_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_rules_distributions_order),
         cmocka_unit_test(test_rollouts),
         cmocka_unit_test(test_pagination),
+        cmocka_unit_test(test_token_expire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
