@@ -238,7 +238,14 @@ static bool compile_rule(cctx *c, const ef_json *js, const char *path, ef_rule *
         float pct = share * 100.0f;
         cum = cum + pct;
         float per_mille = cum * 10.0f;
-        bounds[i] = i + 1 == nvalid ? 1000 : (int32_t)roundf(per_mille);
+        /* Rust's `as i32`: saturating, NaN is 0 (a rollout past f32 makes total inf, share
+         * inf/inf); the plain C cast of those is undefined (found by fuzz_snapshot) */
+        float rounded = roundf(per_mille);
+        bounds[i] = i + 1 == nvalid ? 1000
+                    : rounded != rounded ? 0
+                    : rounded >= 2147483648.0f ? INT32_MAX
+                    : rounded < -2147483648.0f ? INT32_MIN
+                    : (int32_t)rounded;
     }
     /* The engine sorts the boundaries (they are already ascending unless float rounding says
      * otherwise) and keeps distribution i at position i. */
