@@ -215,7 +215,7 @@ int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
     if (sqlite3_step(st) != SQLITE_ROW) return sq_db_err(s, err, "delete segment");
     if (sqlite3_column_int64(st, 0) > 0)
         return ef_store_fail(err, EF_STORE_INVALID,
-                          "segment \"%.*s/%.*s\" is in use by a rule or rollout", (int)ns.n, ns.p,
+                          "segment \"%.*s/%.*s\" is in use", (int)ns.n, ns.p,
                           (int)key.n, key.p);
     sqlite3_reset(st);
     st = sq_stmt(s, SL_SEG_DELETE, "DELETE FROM segments WHERE namespace_key = ? AND key = ?", err);

@@ -433,7 +433,7 @@ for (const form of FORMS) {
       await ok('DELETE', `${P}/flags/cflag/variants/${va.id}`);
       assert.deepEqual((await ok('GET', `${P}/flags/cflag/rules/${rule.id}`)).distributions.map((d) => d.id), [db.id]);
 
-      assertError(await api('DELETE', `${P}/segments/cseg`), 400, `segment "${form.ns}/cseg" is in use by a rule or rollout`);
+      assertError(await api('DELETE', `${P}/segments/cseg`), 400, `segment "${form.ns}/cseg" is in use`); // internal/storage/sql/sqlite/sqlite.go DeleteSegment
       assert.equal((await api('GET', `${P}/segments/cseg`)).status, 200);
 
       await ok('DELETE', `${P}/flags/cflag`);

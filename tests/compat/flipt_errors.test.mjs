@@ -203,6 +203,8 @@ test('uniqueness and missing resources, as the SQLite store words them', async (
   same(await sdk('GET', `${NS}/default/segments/zz`), ...NotFound, 'segment "default/zz" not found', 'segment get');
   same(await sdk('GET', `${NS}/zz`), ...NotFound, 'namespace "zz" not found', 'namespace get');
   same(await sdk('PUT', `${NS}/zz`, { key: 'zz', name: 'x' }), ...NotFound, 'namespace "zz" not found', 'namespace update');
+  // internal/storage/sql/sqlite/sqlite.go DeleteSegment: a segment a rule uses
+  same(await sdk('DELETE', `${NS}/default/segments/s`), ...InvalidArgument, 'segment "default/s" is in use', 'segment delete');
   // internal/server/namespace.go DeleteNamespace
   same(await sdk('DELETE', `${NS}/default`, {}, { query: { force: 'false' } }), ...InvalidArgument, 'namespace "default" is protected', 'namespace delete');
   // deletes of what does not exist succeed (common/*.go: a DELETE that matches no row)

@@ -391,7 +391,7 @@ static void test_rules_distributions_order(void **state)
     assert_int_equal(r.rule.ndistributions, 1);
     /* a segment in use cannot go */
     assert_store_err(ef_store_segment_delete(t->s, NONE, B("s2"), &err), err, EF_STORE_INVALID,
-                     "segment \"default/s2\" is in use by a rule or rollout");
+                     "segment \"default/s2\" is in use");
     /* order: 3, 1, 2 */
     ef_bytes ids[] = {r3.rule.meta.id, r1.rule.meta.id, r2.rule.meta.id};
     assert_store_err(ef_store_rule_order(t->s, NONE, B("f"), ids, 1, &err), err, EF_STORE_INVALID,
