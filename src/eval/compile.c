@@ -406,7 +406,7 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
     for (const ef_json *fj = flags->child; fj; fj = fj->next, i++) {
         char path[48];
         snprintf(path, sizeof(path), "flags[%u]", i);
-        ef_flag *f = &store[s->nflags];
+        ef_flag *f = &store[i]; /* its own storage: a duplicate's slot must not be reused */
         if (!compile_flag(&c, fj, path, f)) goto failed;
         s->flags[s->nflags] = f;
         uint32_t at = table_put(s, s->nflags);
@@ -472,6 +472,7 @@ ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_err
     }
     p->piece = (ef_bytes){copy, len};
     p->piece_hash = bytes_hash(piece, len);
+    p->key_hash = ef_hash_bytes(p->flag.key.p, p->flag.key.n);
     return p;
 }
 
@@ -499,8 +500,21 @@ size_t ef_flag_part_memory(const ef_flag_part *p)
     return sizeof(*p) + p->arena.total;
 }
 
+/* Does prev hold the same keys at the same positions (so its table can be copied)? Parts a write
+ * did not touch are the same pointers, so this is mostly pointer comparisons. */
+static bool same_layout(const ef_snapshot *prev, ef_flag_part *const *parts, size_t n)
+{
+    if (!prev || !prev->parts || prev->nflags != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (prev->parts[i] != parts[i] &&
+            (prev->parts[i]->key_hash != parts[i]->key_hash ||
+             !ef_bytes_eq(prev->parts[i]->flag.key, parts[i]->flag.key)))
+            return false;
+    return true;
+}
+
 ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
-                                  uint64_t history)
+                                  uint64_t history, const ef_snapshot *prev)
 {
     ef_snapshot *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
@@ -509,24 +523,46 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * (sizeof(*s->flags) + sizeof(*s->parts)) +
                                  cap * sizeof(*s->slots));
     char *key = ef_arena_memdup(&s->arena, ns.p, ns.n);
-    s->parts = ef_arena_calloc(&s->arena, (n + 1) * sizeof(*s->parts));
-    if (!key || !s->parts || !tables_alloc(s, (uint32_t)n)) {
+    s->parts = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->parts));
+    s->flags = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->flags));
+    bool copy = same_layout(prev, parts, n) && prev->mask == cap - 1;
+    s->slots = copy ? ef_arena_alloc(&s->arena, cap * sizeof(*s->slots))
+                    : ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
+    s->mask = cap - 1;
+    if (!key || !s->parts || !s->flags || !s->slots) {
         ef_snapshot_free(s);
         return NULL;
     }
     s->namespace_key = (ef_bytes){key, ns.n};
+    if (copy) memcpy(s->slots, prev->slots, cap * sizeof(*s->slots));
     /* the ETag's basis: the namespace, every piece's hash in document order, and the history
      * the state belongs to, so a client on another history never keeps a document from it */
     uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
     for (size_t i = 0; i < n; i++) {
         ef_flag_part *p = parts[i];
         ef_flag_part_ref(p);
-        s->parts[s->nflags] = p;
-        s->flags[s->nflags] = &p->flag;
+        uint32_t idx = s->nflags;
+        s->parts[idx] = p;
+        s->flags[idx] = &p->flag;
         h = (h ^ p->piece_hash) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
-        uint32_t at = table_put(s, s->nflags);
-        if (at == s->nflags) {
+        if (copy) { /* the same key at the same index: the copied table is right */
+            s->nflags++;
+            continue;
+        }
+        uint32_t at = idx;
+        for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
+            uint32_t slot = s->slots[j];
+            if (slot == 0) {
+                s->slots[j] = idx + 1;
+                break;
+            }
+            if (ef_bytes_eq(s->flags[slot - 1]->key, p->flag.key)) {
+                at = slot - 1;
+                break;
+            }
+        }
+        if (at == idx) {
             s->nflags++;
         } else { /* never from the store (keys are unique); kept total for any caller */
             ef_flag_part_unref(s->parts[at]);

@@ -128,9 +128,11 @@ size_t ef_flag_part_memory(const ef_flag_part *p);
 /* A snapshot of namespace ns whose flags are parts[0..n) in document order (each gets a reference;
  * the caller keeps its own). Its document is {"namespace":{"key":ns},"flags":[pieces]}, and its
  * document hash combines ns, the pieces' hashes and `history` (the store's history identity, so
- * an ETag never matches across histories). NULL on out-of-memory. */
+ * an ETag never matches across histories). prev (NULL, or a snapshot that stays alive during the
+ * call, e.g. inside a read section) is the one being replaced: when it has the same keys at the
+ * same positions its flag table is copied instead of rebuilt. NULL on out-of-memory. */
 ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
-                                  uint64_t history);
+                                  uint64_t history, const ef_snapshot *prev);
 /* A 64-bit hash of the attached document (0 if none), computed once when attached: the basis of
  * the snapshot endpoint's ETag, equal on every node that holds the same state. */
 uint64_t ef_snapshot_document_hash(const ef_snapshot *s);

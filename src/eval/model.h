@@ -121,6 +121,7 @@ struct ef_flag {
 struct ef_flag_part {
     int refs;
     uint64_t piece_hash; /* of piece: combined into the snapshot's document hash */
+    uint64_t key_hash;   /* ef_hash_bytes of the flag key, for the snapshot's table */
     ef_bytes piece;      /* the flag's object in the snapshot document, compiled into flag */
     ef_flag flag;
     ef_arena arena;      /* owns the piece and everything flag points to */

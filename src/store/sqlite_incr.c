@@ -243,33 +243,321 @@ static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, ef_buf *p
     return 0;
 }
 
-/* created_at and rowid of flags in ns, in document order (a namespace-wide query). */
-static int flag_positions(sq *s, ef_bytes ns, ef_arena *a, int64_t **pos, ef_bytes **keys,
-                          size_t *n, ef_store_err *err)
+/* ---- a whole namespace with one query per table ---- */
+
+/* Keys -> index, open addressing over an arena array (for grouping child rows). */
+static uint64_t key_hash(ef_bytes k)
 {
-    sqlite3_stmt *st = sq_stmt(s, SL_INCR_POS_ALL,
-                               "SELECT key, created_at, rowid FROM flags WHERE namespace_key = ?"
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < k.n; i++) h = (h ^ (unsigned char)k.p[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+typedef struct smap {
+    uint32_t mask;
+    uint32_t *slots; /* index + 1 */
+} smap;
+
+static int smap_build(smap *m, ef_arena *a, const ef_bytes *keys, size_t stride, size_t n)
+{
+    uint32_t cap = 8;
+    while (cap < n * 2) cap *= 2;
+    m->mask = cap - 1;
+    m->slots = ef_arena_calloc(a, cap * sizeof(*m->slots));
+    if (!m->slots) return -1;
+    for (size_t i = 0; i < n; i++) {
+        ef_bytes k = *(const ef_bytes *)((const char *)keys + i * stride);
+        uint32_t j = (uint32_t)key_hash(k) & m->mask;
+        while (m->slots[j]) j = (j + 1) & m->mask;
+        m->slots[j] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+static ssize_t smap_get(const smap *m, const ef_bytes *keys, size_t stride, ef_bytes k)
+{
+    for (uint32_t j = (uint32_t)key_hash(k) & m->mask;; j = (j + 1) & m->mask) {
+        uint32_t x = m->slots[j];
+        if (!x) return -1;
+        if (ef_bytes_eq(*(const ef_bytes *)((const char *)keys + (x - 1) * stride), k))
+            return (ssize_t)x - 1;
+    }
+}
+
+typedef struct child_ref { /* a rule or rollout: its id, flag and index there */
+    ef_bytes id;
+    uint32_t flag, at;
+} child_ref;
+
+#define GROW(arr, n, cap)                                                                          \
+    ((arr) = sq_grow(a, (arr), (n), &(cap), sizeof(*(arr))))
+
+/* The namespace as sq_ns_load reads it (same rows, same order), with each flag's position
+ * (created_at, rowid pairs in *pos), in one query per table instead of several per flag. */
+static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, int64_t **pos,
+                        ef_store_err *err)
+{
+    if (sq_ns_read(s, key, a, d, err)) return -1;
+    ef_bytes ns = d->key;
+    d->flags = NULL;
+    d->nflags = 0;
+    d->segments = NULL;
+    d->nsegments = 0;
+    size_t capf = 0, capp = 0, capd = 0;
+    ef_bytes *defs = NULL;
+    *pos = NULL;
+    int rc;
+    sqlite3_stmt *st = sq_stmt(s, SL_INCR_FLAGS,
+                               "SELECT key, name, description, enabled, type, default_variant_id,"
+                               " created_at, updated_at, rowid FROM flags WHERE namespace_key = ?"
                                " ORDER BY created_at, rowid",
                                err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
-    size_t cap = 0, capk = 0;
-    *n = 0;
-    *pos = NULL;
-    *keys = NULL;
-    int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *keys = sq_grow(a, *keys, *n, &capk, sizeof(**keys));
-        *pos = sq_grow(a, *pos, *n * 2, &cap, 2 * sizeof(**pos));
-        if (!*keys || !*pos) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-        (*keys)[*n] = sq_col_bytes(st, 0, a);
-        (*pos)[*n * 2] = sqlite3_column_int64(st, 1);
-        (*pos)[*n * 2 + 1] = sqlite3_column_int64(st, 2);
-        (*n)++;
+        if (!GROW(d->flags, d->nflags, capf) || !GROW(defs, d->nflags, capd) ||
+            !(*pos = sq_grow(a, *pos, d->nflags, &capp, 2 * sizeof(**pos))))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_flag *f = &d->flags[d->nflags];
+        memset(f, 0, sizeof(*f));
+        f->key = sq_col_bytes(st, 0, a);
+        f->name = sq_col_bytes(st, 1, a);
+        f->description = sq_col_bytes(st, 2, a);
+        f->enabled = sqlite3_column_int(st, 3) != 0;
+        f->type = sqlite3_column_int(st, 4) == 1 ? EF_DOC_BOOLEAN_FLAG : EF_DOC_VARIANT_FLAG;
+        defs[d->nflags] = sq_col_bytes(st, 5, a);
+        f->meta.created_ns = sqlite3_column_int64(st, 6);
+        f->meta.updated_ns = sqlite3_column_int64(st, 7);
+        (*pos)[d->nflags * 2] = f->meta.created_ns;
+        (*pos)[d->nflags * 2 + 1] = sqlite3_column_int64(st, 8);
+        d->nflags++;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "flags");
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "flags");
+    smap fm;
+    if (smap_build(&fm, a, d->nflags ? &d->flags[0].key : NULL, sizeof(ef_doc_flag), d->nflags))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    size_t *caps = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*caps));
+    if (!caps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+
+    st = sq_stmt(s, SL_INCR_VARS,
+                 "SELECT flag_key, id, key, name, description, attachment, created_at, updated_at"
+                 " FROM variants WHERE namespace_key = ? ORDER BY created_at, rowid",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes fk = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t fi = d->nflags ? smap_get(&fm, &d->flags[0].key, sizeof(ef_doc_flag), fk) : -1;
+        if (fi < 0) continue;
+        ef_doc_flag *f = &d->flags[fi];
+        if (!GROW(f->variants, f->nvariants, caps[fi * 3]))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_variant *v = &f->variants[f->nvariants++];
+        memset(v, 0, sizeof(*v));
+        v->meta.id = sq_col_bytes(st, 1, a);
+        v->key = sq_col_bytes(st, 2, a);
+        v->name = sq_col_bytes(st, 3, a);
+        v->description = sq_col_bytes(st, 4, a);
+        v->attachment = sq_col_bytes(st, 5, a);
+        v->meta.created_ns = sqlite3_column_int64(st, 6);
+        v->meta.updated_ns = sqlite3_column_int64(st, 7);
+        v->is_default = defs[fi].n && ef_bytes_eq(defs[fi], v->meta.id);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "variants");
+
+    /* rules, then their segments and distributions */
+    child_ref *rules = NULL;
+    size_t nrules = 0, caprules = 0;
+    st = sq_stmt(s, SL_INCR_RULES,
+                 "SELECT flag_key, id, segment_operator, created_at, updated_at FROM rules"
+                 " WHERE namespace_key = ? ORDER BY rank, created_at, rowid",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes fk = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t fi = d->nflags ? smap_get(&fm, &d->flags[0].key, sizeof(ef_doc_flag), fk) : -1;
+        if (fi < 0) continue;
+        ef_doc_flag *f = &d->flags[fi];
+        if (!GROW(f->rules, f->nrules, caps[fi * 3 + 1]) || !GROW(rules, nrules, caprules))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_rule *r = &f->rules[f->nrules];
+        memset(r, 0, sizeof(*r));
+        r->meta.id = sq_col_bytes(st, 1, a);
+        r->op = sqlite3_column_int(st, 2) == 1 ? EF_DOC_OP_AND : EF_DOC_OP_OR;
+        r->meta.created_ns = sqlite3_column_int64(st, 3);
+        r->meta.updated_ns = sqlite3_column_int64(st, 4);
+        rules[nrules++] = (child_ref){r->meta.id, (uint32_t)fi, (uint32_t)f->nrules};
+        f->nrules++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "rules");
+    smap rm;
+    if (smap_build(&rm, a, nrules ? &rules[0].id : NULL, sizeof(child_ref), nrules))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    size_t *rcaps = ef_arena_calloc(a, (nrules + 1) * 2 * sizeof(*rcaps));
+    if (!rcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    st = sq_stmt(s, SL_INCR_RSEGS,
+                 "SELECT rule_id, segment_key FROM rule_segments WHERE namespace_key = ?"
+                 " ORDER BY position",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes id = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t ri = nrules ? smap_get(&rm, &rules[0].id, sizeof(child_ref), id) : -1;
+        if (ri < 0) continue;
+        ef_doc_rule *r = &d->flags[rules[ri].flag].rules[rules[ri].at];
+        if (!GROW(r->segment_keys, r->nsegments, rcaps[ri * 2]))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        r->segment_keys[r->nsegments++] = sq_col_bytes(st, 1, a);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "rule segments");
+    st = sq_stmt(s, SL_INCR_DISTS,
+                 "SELECT d.rule_id, d.id, d.variant_id, v.key, d.rollout, d.created_at, d.updated_at"
+                 " FROM distributions d JOIN variants v ON v.id = d.variant_id"
+                 " JOIN rules r ON r.id = d.rule_id WHERE r.namespace_key = ?"
+                 " ORDER BY d.created_at, d.rowid",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes id = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t ri = nrules ? smap_get(&rm, &rules[0].id, sizeof(child_ref), id) : -1;
+        if (ri < 0) continue;
+        ef_doc_rule *r = &d->flags[rules[ri].flag].rules[rules[ri].at];
+        if (!GROW(r->distributions, r->ndistributions, rcaps[ri * 2 + 1]))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_distribution *x = &r->distributions[r->ndistributions++];
+        memset(x, 0, sizeof(*x));
+        x->meta.id = sq_col_bytes(st, 1, a);
+        x->variant_id = sq_col_bytes(st, 2, a);
+        x->variant_key = sq_col_bytes(st, 3, a);
+        x->rollout = (float)sqlite3_column_double(st, 4);
+        x->meta.created_ns = sqlite3_column_int64(st, 5);
+        x->meta.updated_ns = sqlite3_column_int64(st, 6);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "distributions");
+
+    /* rollouts and their segments */
+    child_ref *ros = NULL;
+    size_t nros = 0, capros = 0;
+    st = sq_stmt(s, SL_INCR_ROS,
+                 "SELECT flag_key, id, type, description, percentage, value, segment_operator,"
+                 " created_at, updated_at FROM rollouts WHERE namespace_key = ?"
+                 " ORDER BY rank, created_at, rowid",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes fk = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t fi = d->nflags ? smap_get(&fm, &d->flags[0].key, sizeof(ef_doc_flag), fk) : -1;
+        if (fi < 0) continue;
+        ef_doc_flag *f = &d->flags[fi];
+        if (!GROW(f->rollouts, f->nrollouts, caps[fi * 3 + 2]) || !GROW(ros, nros, capros))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_rollout *r = &f->rollouts[f->nrollouts];
+        memset(r, 0, sizeof(*r));
+        r->meta.id = sq_col_bytes(st, 1, a);
+        r->type = (ef_doc_rollout_type)sqlite3_column_int(st, 2);
+        r->description = sq_col_bytes(st, 3, a);
+        r->percentage = (float)sqlite3_column_double(st, 4);
+        r->value = sqlite3_column_int(st, 5) != 0;
+        r->op = sqlite3_column_int(st, 6) == 1 ? EF_DOC_OP_AND : EF_DOC_OP_OR;
+        r->meta.created_ns = sqlite3_column_int64(st, 7);
+        r->meta.updated_ns = sqlite3_column_int64(st, 8);
+        /* only a segment rollout's segments are read, as sq_rollout_read_row does */
+        ros[nros++] = (child_ref){r->type == EF_DOC_ROLLOUT_SEGMENT ? r->meta.id : (ef_bytes){"", 0},
+                                  (uint32_t)fi, (uint32_t)f->nrollouts};
+        f->nrollouts++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollouts");
+    smap om;
+    if (smap_build(&om, a, nros ? &ros[0].id : NULL, sizeof(child_ref), nros))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    size_t *ocaps = ef_arena_calloc(a, (nros + 1) * sizeof(*ocaps));
+    if (!ocaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    st = sq_stmt(s, SL_INCR_ROSEGS,
+                 "SELECT rollout_id, segment_key FROM rollout_segments WHERE namespace_key = ?"
+                 " ORDER BY position",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes id = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t oi = nros && id.n ? smap_get(&om, &ros[0].id, sizeof(child_ref), id) : -1;
+        if (oi < 0) continue;
+        ef_doc_rollout *r = &d->flags[ros[oi].flag].rollouts[ros[oi].at];
+        if (!GROW(r->segment_keys, r->nsegments, ocaps[oi]))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        r->segment_keys[r->nsegments++] = sq_col_bytes(st, 1, a);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollout segments");
+
+    /* segments and their constraints */
+    size_t caps_seg = 0;
+    st = sq_stmt(s, SL_INCR_SEGS,
+                 "SELECT key, name, description, match_type, created_at, updated_at FROM segments"
+                 " WHERE namespace_key = ? ORDER BY created_at, rowid",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!GROW(d->segments, d->nsegments, caps_seg))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_segment *g = &d->segments[d->nsegments++];
+        memset(g, 0, sizeof(*g));
+        g->key = sq_col_bytes(st, 0, a);
+        g->name = sq_col_bytes(st, 1, a);
+        g->description = sq_col_bytes(st, 2, a);
+        g->match_type = sqlite3_column_int(st, 3) == 1 ? EF_DOC_MATCH_ANY : EF_DOC_MATCH_ALL;
+        g->meta.created_ns = sqlite3_column_int64(st, 4);
+        g->meta.updated_ns = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "segments");
+    smap gm;
+    if (smap_build(&gm, a, d->nsegments ? &d->segments[0].key : NULL, sizeof(ef_doc_segment),
+                   d->nsegments))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    size_t *gcaps = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gcaps));
+    if (!gcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    st = sq_stmt(s, SL_INCR_CONS,
+                 "SELECT segment_key, id, type, property, operator, value, description, created_at,"
+                 " updated_at FROM constraints WHERE namespace_key = ? ORDER BY created_at, rowid",
+                 err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, ns);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ef_bytes gk = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+        ssize_t gi = d->nsegments ? smap_get(&gm, &d->segments[0].key, sizeof(ef_doc_segment), gk) : -1;
+        if (gi < 0) continue;
+        ef_doc_segment *g = &d->segments[gi];
+        if (!GROW(g->constraints, g->nconstraints, gcaps[gi]))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        ef_doc_constraint *c = &g->constraints[g->nconstraints++];
+        memset(c, 0, sizeof(*c));
+        c->meta.id = sq_col_bytes(st, 1, a);
+        c->type = (ef_doc_ctype)sqlite3_column_int(st, 2);
+        c->property = sq_col_bytes(st, 3, a);
+        c->op = sq_col_bytes(st, 4, a);
+        c->value = sq_col_bytes(st, 5, a);
+        c->description = sq_col_bytes(st, 6, a);
+        c->meta.created_ns = sqlite3_column_int64(st, 7);
+        c->meta.updated_ns = sqlite3_column_int64(st, 8);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "constraints");
+    return 0;
 }
+
+#undef GROW
 
 /* The whole namespace, compiled flag by flag. *out NULL when the namespace is gone. */
 static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
@@ -278,30 +566,20 @@ static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
     ef_arena a;
     ef_arena_init(&a, 65536);
     ef_doc_namespace d;
+    int64_t *pos;
     ef_store_err lerr;
-    if (sq_ns_load(s, key, &a, &d, &lerr)) {
+    if (load_ns_rows(s, key, &a, &d, &pos, &lerr)) {
         ef_arena_free(&a);
         if (lerr.code == EF_STORE_NOT_FOUND) return 0;
         if (err) *err = lerr;
         return -1;
     }
-    int64_t *pos;
-    ef_bytes *keys;
-    size_t np;
-    int rc = flag_positions(s, d.key, &a, &pos, &keys, &np, err);
-    if (rc == 0 && np != d.nflags)
-        rc = ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": flags changed while loading",
-                           (int)key.n, key.p);
-    nsstate *st = rc == 0 ? state_new(d.key, d.nflags) : NULL;
-    if (rc == 0 && !st) rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    int rc = 0;
+    nsstate *st = state_new(d.key, d.nflags);
+    if (!st) rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     ef_buf piece;
     ef_buf_init(&piece);
     for (size_t i = 0; rc == 0 && i < d.nflags; i++) {
-        if (!ef_bytes_eq(keys[i], d.flags[i].key)) {
-            rc = ef_store_fail(err, EF_STORE_INTERNAL, "namespace \"%.*s\": flag order differs",
-                               (int)key.n, key.p);
-            break;
-        }
         rc = build_part(&d, &d.flags[i], &piece, &st->parts[i], &st->meta[i], err);
         if (rc == 0) {
             st->meta[i].created = pos[i * 2];
@@ -838,7 +1116,11 @@ static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t 
         return 0;
     }
     in->ns[in->nns++] = st; /* room reserved by ns_reserve */
-    ef_snapshot *snap = ef_snapshot_assemble(key, st->parts, st->n, history);
+    /* the snapshot being replaced stays alive inside the read section: its table may be reused */
+    ef_registry_read_lock(s->opts.registry);
+    ef_snapshot *snap = ef_snapshot_assemble(key, st->parts, st->n, history,
+                                             ef_registry_get(s->opts.registry, key));
+    ef_registry_read_unlock(s->opts.registry);
     if (!snap) return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
     ef_snapshot_set_version(snap, seq);
     if (ef_registry_publish(s->opts.registry, snap) != 0)

@@ -352,14 +352,19 @@ static void test_duplicate_keys(void **state)
         "{\"key\":\"f\",\"name\":\"2\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"segments\":["
         " {\"key\":\"d\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[{\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"x\",\"operator\":\"eq\",\"value\":\"no\"}]},"
         " {\"key\":\"d\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[]}],"
-        " \"distributions\":[{\"variantKey\":\"second\",\"rollout\":100}]}]}]}";
+        " \"distributions\":[{\"variantKey\":\"second\",\"rollout\":100}]}]},"
+        /* a flag after the duplicate must not overwrite it (regression: it did, and the
+         * duplicate's key was then not found) */
+        "{\"key\":\"g\",\"name\":\"3\",\"enabled\":true,\"rules\":[]}]}";
     ef_snapshot *s = snap_from_json(doc);
-    assert_int_equal(ef_snapshot_flag_count(s), 1);
+    assert_int_equal(ef_snapshot_flag_count(s), 2);
     ef_variant_result v;
     ef_eval_request q = req_of("f", "e", NULL, 0);
-    ef_eval_variant(s, &q, &v);
+    assert_int_equal(ef_eval_variant(s, &q, &v), EF_EVAL_OK);
     assert_bytes(v.variant_key, "second");
     assert_int_equal(ef_matched_count(&v.segments), 1);
+    q = req_of("g", "e", NULL, 0);
+    assert_int_equal(ef_eval_variant(s, &q, &v), EF_EVAL_OK);
     ef_snapshot_free(s);
 }
 

@@ -509,7 +509,7 @@ static void test_random_writes_match_full_recompile(void **state)
 {
     (void)state;
     const char *env = getenv("EF_INCR_STEPS");
-    int steps = env ? atoi(env) : 250;
+    int steps = env ? atoi(env) : 150;
     for (uint64_t seed = 1; seed <= 4; seed++) run_seed(seed, steps);
 }
 
