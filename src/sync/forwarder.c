@@ -339,9 +339,14 @@ ef_forwarder *ef_forwarder_new(ef_sync *s)
 
 int ef_forwarder_start(ef_forwarder *f)
 {
-    if (pthread_create(&f->thread, NULL, forwarder_main, f) != 0) return -1;
+    pthread_mutex_lock(&f->mu); /* the thread reads the flags next to it under the lock */
     f->started = true;
-    return 0;
+    pthread_mutex_unlock(&f->mu);
+    if (pthread_create(&f->thread, NULL, forwarder_main, f) == 0) return 0;
+    pthread_mutex_lock(&f->mu);
+    f->started = false;
+    pthread_mutex_unlock(&f->mu);
+    return -1;
 }
 
 unsigned ef_forwarder_inflight(ef_forwarder *f)
@@ -367,10 +372,11 @@ void ef_forwarder_drain(ef_forwarder *f, unsigned grace_ms)
         pthread_cond_timedwait(&f->idle_cv, &f->mu, &t);
     }
     f->stop = true;
+    bool started = f->started;
+    f->started = false;
     pthread_mutex_unlock(&f->mu);
     curl_multi_wakeup(f->multi);
-    if (f->started) pthread_join(f->thread, NULL);
-    f->started = false;
+    if (started) pthread_join(f->thread, NULL);
 }
 
 void ef_forwarder_free(ef_forwarder *f)

@@ -105,9 +105,14 @@ static void *waits_main(void *arg)
 
 int ef_waits_start(ef_waits *w)
 {
-    if (pthread_create(&w->thread, NULL, waits_main, w) != 0) return -1;
+    pthread_mutex_lock(&w->mu); /* the thread reads the flags next to it under the lock */
     w->started = true;
-    return 0;
+    pthread_mutex_unlock(&w->mu);
+    if (pthread_create(&w->thread, NULL, waits_main, w) == 0) return 0;
+    pthread_mutex_lock(&w->mu);
+    w->started = false;
+    pthread_mutex_unlock(&w->mu);
+    return -1;
 }
 
 bool ef_waits_add(ef_waits *w, ef_wait *x)
@@ -163,8 +168,9 @@ void ef_waits_free(ef_waits *w)
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_signal(&w->cv);
+    bool started = w->started;
     pthread_mutex_unlock(&w->mu);
-    if (w->started) pthread_join(w->thread, NULL);
+    if (started) pthread_join(w->thread, NULL);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);

@@ -375,13 +375,13 @@ typedef struct fake {
     int posts;          /* pipeline requests it answered */
     char last_path[256];
     char last_auth[128];
-    volatile int stop;
+    int stop; /* atomic */
 } fake;
 
 static void *fake_main(void *arg)
 {
     fake *f = arg;
-    while (!f->stop) {
+    while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
         struct pollfd p = {.fd = f->fd, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0) continue;
         int c = accept(f->fd, NULL, NULL);
@@ -449,7 +449,7 @@ static void fake_start(fake *f)
 
 static void fake_stop(fake *f)
 {
-    f->stop = 1;
+    __atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
     pthread_join(f->th, NULL);
     close(f->fd);
 }
