@@ -289,3 +289,31 @@ test('Flipt configs edgeflag cannot serve, and malformed ones, are clear errors'
   assert.equal(r.status, 2);
   assert.match(r.stderr, /flipt-bad\.yml:\d+:\d+:/);
 });
+
+test("Flipt's ${NAME} substitution in config values, and YAML keys in any case", async () => {
+  const port = await freePort();
+  const cfg = path.join(tmp, 'flipt-envsubst.yml');
+  fs.writeFileSync(cfg, `version: "1.0"
+Server:
+  HTTP_Port: \${EF_TEST_PORT}
+  host: 127.0.0.1
+db:
+  url: sqlite:${path.join(tmp, 'subst.db')}
+authentication:
+  required: true
+  methods:
+    token:
+      enabled: true
+      bootstrap:
+        token: "\${EF_TEST_TOKEN}"
+`);
+  const s = await serveRaw(['--config', cfg], { EF_TEST_TOKEN: 'from-subst', EF_TEST_PORT: String(port) });
+  try {
+    assert.equal(s.url, `http://127.0.0.1:${port}`);
+    assert.ok(fs.existsSync(path.join(tmp, 'subst.db')), 'sqlite: url was not used');
+    assert.equal((await fetch(s.url + '/api/v1/namespaces', { headers: { authorization: 'Bearer from-subst' } })).status, 200);
+    assert.equal((await fetch(s.url + '/api/v1/namespaces', { headers: { authorization: 'Bearer ${EF_TEST_TOKEN}' } })).status, 401);
+  } finally {
+    await s.stop();
+  }
+});
