@@ -139,27 +139,6 @@ static int oom(ef_store_err *err)
 
 /* ---- pagination, as Flipt's local storage ---- */
 
-/* Go's %q for the printable ASCII a token normally holds; other bytes as \xNN. */
-static void go_quote(const ef_bytes in, char *out, size_t cap)
-{
-    size_t o = 0;
-    if (cap < 3) return;
-    out[o++] = '"';
-    for (size_t i = 0; i < in.n && o + 6 < cap; i++) {
-        unsigned char c = (unsigned char)in.p[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c >= 0x20 && c < 0x7f) {
-            out[o++] = (char)c;
-        } else {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-        }
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
-
 typedef struct page_slice {
     size_t from, to; /* the items of this page: [from, to) */
 } page_slice;
@@ -196,7 +175,7 @@ static int paginate(const ef_store_page *p, size_t total, bool limit_required, e
         }
         if (!ok) {
             char q[300];
-            go_quote((ef_bytes){p->page_token.p, p->page_token.n > 200 ? 200 : p->page_token.n}, q, sizeof(q));
+            ef_store_go_quote(p->page_token, q, sizeof(q));
             return ef_store_fail(err, EF_STORE_INVALID, "pageToken is not valid: %s", q);
         }
     }

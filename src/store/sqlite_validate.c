@@ -405,10 +405,11 @@ int sq_page_begin(const ef_store_page *p, unsigned flags, int64_t *limit, int64_
             if (ok && k && k->type != EF_JSON_NULL && k->type != EF_JSON_STRING) ok = false;
         }
         ef_arena_free(&tmp);
-        if (!ok)
-            return ef_store_fail(err, EF_STORE_INVALID, "pageToken is not valid: \"%.*s\"",
-                              (int)(p->page_token.n > 200 ? 200 : p->page_token.n),
-                              p->page_token.p);
+        if (!ok) {
+            char q[300];
+            ef_store_go_quote(p->page_token, q, sizeof(q));
+            return ef_store_fail(err, EF_STORE_INVALID, "pageToken is not valid: %s", q);
+        }
         *offset = off;
     }
     return 0;

@@ -46,6 +46,9 @@ typedef struct ef_store_err {
 /* Fills *err (when err is not NULL) and returns -1, so backends can `return ef_store_fail(...)`. */
 int ef_store_fail(ef_store_err *err, ef_store_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Writes in as Go's %q writes it (Flipt quotes values that way in its messages), NUL-terminated,
+ * truncated to fit cap. */
+void ef_store_go_quote(ef_bytes in, char *out, size_t cap);
 
 /* Pagination as Flipt's SQL backends: limit 0 means all rows; offset is deprecated; page_token is
  * base64 of {"key":..,"offset":n} and wins over offset. */

@@ -575,6 +575,33 @@ static void test_token_expire(void **state)
     tstore_free(t);
 }
 
+/* Flipt quotes values with Go's %q; so do the store's messages (page tokens). */
+static void test_go_quote(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {"Hello World", 11, "\"Hello World\""},
+        {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
+        {"\0\xff\n\t\x7f", 5, "\"\\x00\\xff\\n\\t\\x7f\""},
+        {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
+        {"\xc3(", 2, "\"\\xc3(\""},
+        {"\xed\xa0\x80", 3, "\"\\xed\\xa0\\x80\""}, /* a surrogate is not UTF-8 */
+        {"", 0, "\"\""},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ef_store_go_quote((ef_bytes){cases[i].in, cases[i].n}, out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+    }
+    /* truncated, still quoted */
+    ef_store_go_quote(EF_BYTES_LIT("abcdefghij"), out, 6);
+    assert_string_equal(out, "\"abc\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_rules_distributions_order),
         cmocka_unit_test(test_rollouts),
         cmocka_unit_test(test_pagination),
+        cmocka_unit_test(test_go_quote),
         cmocka_unit_test(test_token_expire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
