@@ -91,6 +91,24 @@ struct ef_http_req {
 
 /* The CORS settings, normalised once at start (see http.h): origins lower-cased, "Origin" always
  * among the allowed headers (as go-chi/cors appends it). */
+/* Compressed bodies of responses that carry an ETag (snapshot documents, UI files), by path and
+ * ETag: the same representation is compressed once, not on every request. A strong ETag names
+ * the bytes, so a hit is the same body; a few entries, replaced round-robin. */
+#define GZ_CACHE_SLOTS 16
+#define GZ_CACHE_MAX_KEY 512
+typedef struct gz_entry {
+    char key[GZ_CACHE_MAX_KEY]; /* path '\n' etag; "" when free */
+    size_t plain_len;
+    unsigned char *data;
+    size_t len;
+} gz_entry;
+
+typedef struct gz_cache {
+    pthread_mutex_t mu;
+    gz_entry e[GZ_CACHE_SLOTS];
+    unsigned next;
+} gz_cache;
+
 typedef struct cors_rules {
     bool all_origins, all_headers;
     char **origins; /* NULL-terminated, owned */
@@ -100,6 +118,7 @@ typedef struct cors_rules {
 struct ef_http_server {
     struct MHD_Daemon *d;
     cors_rules cors;
+    gz_cache gz;
     ef_router *router;
     ef_http_config cfg;
     uint16_t port;
@@ -303,6 +322,27 @@ static struct MHD_Response *gzip_response(ef_http_req *req, int status, const ch
     if (status == 204 || status == 304 || status < 200 || req->method == EF_HEAD) return NULL;
     if (!compressible(type) || ef_http_has_header(req, "Content-Encoding")) return NULL;
     if (!accepts_gzip(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Accept-Encoding"))) return NULL;
+    /* the cache key: path and ETag, when the response has one */
+    char key[GZ_CACHE_MAX_KEY] = "";
+    for (unsigned i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, "ETag") == 0 &&
+            (size_t)snprintf(key, sizeof(key), "%s\n%s", req->url, req->headers[i].value) >= sizeof(key))
+            key[0] = '\0';
+    gz_cache *gc = &srv->gz;
+    if (key[0]) {
+        struct MHD_Response *hit = NULL;
+        pthread_mutex_lock(&gc->mu);
+        for (unsigned i = 0; i < GZ_CACHE_SLOTS; i++)
+            if (gc->e[i].data && gc->e[i].plain_len == len && strcmp(gc->e[i].key, key) == 0) {
+                hit = MHD_create_response_from_buffer(gc->e[i].len, gc->e[i].data, MHD_RESPMEM_MUST_COPY);
+                break;
+            }
+        pthread_mutex_unlock(&gc->mu);
+        if (hit) {
+            MHD_add_response_header(hit, "Content-Encoding", "gzip");
+            return hit;
+        }
+    }
     z_stream z;
     memset(&z, 0, sizeof(z));
     /* 15 + 16: a gzip wrapper; level 6 (zlib's default, Go's gzip.DefaultCompression) */
@@ -323,6 +363,20 @@ static struct MHD_Response *gzip_response(ef_http_req *req, int status, const ch
     if (rc != Z_STREAM_END || len > UINT32_MAX) {
         free(buf);
         return NULL;
+    }
+    if (key[0]) { /* keep a copy for the next request for the same representation */
+        unsigned char *copy = malloc(out);
+        if (copy) {
+            memcpy(copy, buf, out);
+            pthread_mutex_lock(&gc->mu);
+            gz_entry *e = &gc->e[gc->next++ % GZ_CACHE_SLOTS];
+            free(e->data);
+            memcpy(e->key, key, sizeof(e->key));
+            e->plain_len = len;
+            e->data = copy;
+            e->len = out;
+            pthread_mutex_unlock(&gc->mu);
+        }
     }
     struct MHD_Response *resp = MHD_create_response_from_buffer(out, buf, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -978,6 +1032,8 @@ static void raise_fd_limit(unsigned max_connections)
 
 static void server_free(ef_http_server *srv)
 {
+    for (unsigned i = 0; i < GZ_CACHE_SLOTS; i++) free(srv->gz.e[i].data);
+    pthread_mutex_destroy(&srv->gz.mu);
     strv_free(srv->cors.origins);
     strv_free(srv->cors.headers);
     pthread_mutex_destroy(&srv->streams_mu);
@@ -1026,6 +1082,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         return NULL;
     }
     raise_fd_limit(srv->cfg.max_connections);
+    pthread_mutex_init(&srv->gz.mu, NULL);
     pthread_mutex_init(&srv->streams_mu, NULL);
     pthread_mutex_init(&srv->conns_mu, NULL);
     pthread_condattr_t ca;

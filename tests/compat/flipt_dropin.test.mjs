@@ -223,6 +223,15 @@ test('gzip when the client accepts it, for large enough bodies; never for stream
     assert.equal(gz.headers.etag, plain.headers.etag);
     assert.ok(gz.body.length * 3 < plain.body.length, `${gz.body.length} of ${plain.body.length} bytes`);
     assert.equal(zlib.gunzipSync(gz.body).toString(), plain.body.toString());
+    // compressed once per representation (path + ETag), and never stale: a write changes the ETag
+    const again = await raw(srv.url, 'GET', snap, { headers: { 'accept-encoding': 'gzip' } });
+    assert.deepEqual(again.body, gz.body);
+    await call(srv.url, 'POST', '/api/v1/flags', { key: 'late', name: 'Late', type: 'BOOLEAN_FLAG_TYPE' });
+    const after = await raw(srv.url, 'GET', snap, { headers: { 'accept-encoding': 'gzip' } });
+    assert.notEqual(after.headers.etag, gz.headers.etag);
+    const doc = JSON.parse(zlib.gunzipSync(after.body).toString());
+    assert.equal(doc.flags.length, 41);
+    assert.deepEqual(doc, JSON.parse((await raw(srv.url, 'GET', snap)).body.toString()));
     // refused encodings and small bodies are sent as they are
     for (const ae of ['gzip;q=0', 'identity', 'br', 'x-gzipped'])
       assert.equal((await raw(srv.url, 'GET', snap, { headers: { 'accept-encoding': ae } })).headers['content-encoding'], undefined, ae);
@@ -231,7 +240,7 @@ test('gzip when the client accepts it, for large enough bodies; never for stream
     assert.equal(small.status, 200);
     assert.equal(small.headers['content-encoding'], undefined);
     // 304 carries no body to compress
-    const nm = await raw(srv.url, 'GET', snap, { headers: { 'accept-encoding': 'gzip', 'if-none-match': plain.headers.etag } });
+    const nm = await raw(srv.url, 'GET', snap, { headers: { 'accept-encoding': 'gzip', 'if-none-match': after.headers.etag } });
     assert.equal(nm.status, 304);
     assert.equal(nm.headers['content-encoding'], undefined);
     // a stream is never compressed (each event must reach the client when it is written)
@@ -249,7 +258,7 @@ test('gzip when the client accepts it, for large enough bodies; never for stream
     assert.match(first.headers['content-type'], /text\/event-stream/);
     // the client library and fetch decompress transparently
     const viaFetch = await fetch(srv.url + snap, { headers: { 'accept-encoding': 'gzip' } });
-    assert.equal((await viaFetch.json()).flags.length, 40);
+    assert.equal((await viaFetch.json()).flags.length, 41);
   } finally {
     await srv.stop();
   }
