@@ -68,6 +68,13 @@ char *ef_arena_memdup(ef_arena *a, const void *p, size_t n)
     return d;
 }
 
+size_t ef_arena_used(const ef_arena *a)
+{
+    size_t n = 0;
+    for (const ef_arena_chunk *c = a->head; c; c = c->next) n += c->used;
+    return n;
+}
+
 void ef_arena_reset(ef_arena *a)
 {
     /* Keep the newest chunk: growth is geometric, so it is the largest, and after a few resets it

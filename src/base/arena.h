@@ -25,6 +25,9 @@ void *ef_arena_alloc(ef_arena *a, size_t n);
 void *ef_arena_calloc(ef_arena *a, size_t n);
 /* Copies n bytes and appends a NUL (not counted), so copies can also be used as C strings. */
 char *ef_arena_memdup(ef_arena *a, const void *p, size_t n);
+/* Bytes handed out (alignment included) since init or the last reset: what an exactly sized
+ * arena would need for the same allocations. */
+size_t ef_arena_used(const ef_arena *a);
 /* Frees all chunks but the newest (largest), which is kept for reuse. */
 void ef_arena_reset(ef_arena *a);
 void ef_arena_free(ef_arena *a);

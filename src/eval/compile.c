@@ -448,21 +448,34 @@ ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_err
         if (err) snprintf(err->message, sizeof(err->message), "out of memory");
         return NULL;
     }
-    /* the compiled form is about as large as the JSON it comes from: one chunk usually holds
-     * both, so a part costs little more than its data */
-    ef_arena_init(&p->arena, 2 * len + 256);
     p->refs = 1;
     ef_arena scratch;
     ef_arena_init(&scratch, 4 * len + 1024);
     ef_json_error je;
-    cctx c = {.a = &p->arena, .err = err};
-    const ef_json *root = ef_json_parse(piece, len, &scratch, NULL, &je);
     char *copy = NULL;
+    const ef_json *root = ef_json_parse(piece, len, &scratch, NULL, &je);
     if (!root) {
+        cctx c = {.a = &p->arena, .err = err};
         fail(&c, NULL, "flag document invalid: %s", je.message);
-    } else if (compile_flag(&c, root, "flag", &p->flag)) {
-        copy = ef_arena_memdup(&p->arena, piece, len);
-        if (!copy) fail(&c, NULL, "out of memory");
+        ef_arena_init(&p->arena, 64);
+    } else {
+        /* Compiled twice: once to measure, once into an arena of exactly that size (plus the
+         * piece), so a part costs its data and no slack; thousands of parts live at once. */
+        ef_arena probe;
+        ef_arena_init(&probe, 2 * len + 1024);
+        ef_flag tmp;
+        cctx c = {.a = &probe, .err = err};
+        bool ok = compile_flag(&c, root, "flag", &tmp);
+        size_t need = ef_arena_used(&probe);
+        ef_arena_free(&probe);
+        ef_arena_init(&p->arena, need + ((len + 1 + 7) & ~(size_t)7));
+        if (ok) {
+            c = (cctx){.a = &p->arena, .err = err};
+            if (compile_flag(&c, root, "flag", &p->flag)) {
+                copy = ef_arena_memdup(&p->arena, piece, len);
+                if (!copy) fail(&c, NULL, "out of memory");
+            }
+        }
     }
     ef_arena_free(&scratch);
     if (!copy) {

@@ -9,6 +9,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "base/json.h"
 #include "eval/eval.h"
@@ -138,6 +141,11 @@ int sq_publish_all(sq *s, ef_store_err *err)
     int rc = ns_keys(s, &a, &keys, &n, err);
     for (size_t i = 0; rc == 0 && i < n; i++) rc = sq_ns_publish(s, keys[i], err);
     ef_arena_free(&a);
+#ifdef __GLIBC__
+    /* a full load's temporaries (rows, documents, JSON trees) are gone: give their pages back,
+     * so the process holds about what its snapshots need */
+    malloc_trim(0);
+#endif
     return rc;
 }
 
