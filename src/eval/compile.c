@@ -526,6 +526,45 @@ static bool same_layout(const ef_snapshot *prev, ef_flag_part *const *parts, siz
     return true;
 }
 
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+static void page_unref(ef_part_page *pg)
+{
+    if (!pg || __atomic_sub_fetch(&pg->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    for (uint32_t i = 0; i < pg->n; i++) ef_flag_part_unref(pg->parts[i]);
+    free(pg);
+}
+
+/* Page k of parts: prev's when it holds the same parts there, else a new one. */
+static ef_part_page *page_for(const ef_snapshot *prev, ef_flag_part *const *parts, size_t n,
+                              uint32_t k)
+{
+    size_t from = (size_t)k * EF_PART_PAGE;
+    uint32_t cnt = (uint32_t)(n - from < EF_PART_PAGE ? n - from : EF_PART_PAGE);
+    if (prev && prev->pages && k < prev->npages) {
+        ef_part_page *pp = prev->pages[k];
+        if (pp->n == cnt && memcmp(pp->parts, parts + from, cnt * sizeof(*parts)) == 0) {
+            __atomic_add_fetch(&pp->refs, 1, __ATOMIC_RELAXED);
+            return pp;
+        }
+    }
+    ef_part_page *pg = malloc(sizeof(*pg));
+    if (!pg) return NULL;
+    pg->refs = 1;
+    pg->n = cnt;
+    pg->hash = 0x9E3779B97F4A7C15ull ^ cnt;
+    for (uint32_t i = 0; i < cnt; i++) {
+        pg->parts[i] = parts[from + i];
+        ef_flag_part_ref(pg->parts[i]);
+        pg->hash = mix(pg->hash, pg->parts[i]->piece_hash);
+    }
+    return pg;
+}
+
 ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
                                   uint64_t history, const ef_snapshot *prev)
 {
@@ -533,55 +572,58 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     if (!s) return NULL;
     uint32_t cap = 8;
     while (cap < n * 2u) cap *= 2;
+    uint32_t npages = (uint32_t)((n + EF_PART_PAGE - 1) / EF_PART_PAGE);
     ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * (sizeof(*s->flags) + sizeof(*s->parts)) +
-                                 cap * sizeof(*s->slots));
+                                 (npages + 1) * sizeof(*s->pages) + cap * sizeof(*s->slots));
     char *key = ef_arena_memdup(&s->arena, ns.p, ns.n);
     s->parts = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->parts));
     s->flags = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->flags));
+    s->pages = ef_arena_calloc(&s->arena, (npages + 1) * sizeof(*s->pages));
     bool copy = same_layout(prev, parts, n) && prev->mask == cap - 1;
     s->slots = copy ? ef_arena_alloc(&s->arena, cap * sizeof(*s->slots))
                     : ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
     s->mask = cap - 1;
-    if (!key || !s->parts || !s->flags || !s->slots) {
+    if (!key || !s->parts || !s->flags || !s->pages || !s->slots) {
         ef_snapshot_free(s);
         return NULL;
     }
     s->namespace_key = (ef_bytes){key, ns.n};
-    if (copy) memcpy(s->slots, prev->slots, cap * sizeof(*s->slots));
-    /* the ETag's basis: the namespace, every piece's hash in document order, and the history
-     * the state belongs to, so a client on another history never keeps a document from it */
+    /* the ETag's basis: the namespace, every piece's hash in document order (by pages, so an
+     * unchanged page's hash is reused), and the history the state belongs to, so a client on
+     * another history never keeps a document from it */
     uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
-    for (size_t i = 0; i < n; i++) {
-        ef_flag_part *p = parts[i];
-        ef_flag_part_ref(p);
-        uint32_t idx = s->nflags;
-        s->parts[idx] = p;
-        s->flags[idx] = &p->flag;
-        h = (h ^ p->piece_hash) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        if (copy) { /* the same key at the same index: the copied table is right */
-            s->nflags++;
-            continue;
+    for (uint32_t k = 0; k < npages; k++) {
+        s->pages[k] = page_for(prev, parts, n, k);
+        if (!s->pages[k]) {
+            ef_snapshot_free(s);
+            return NULL;
         }
-        uint32_t at = idx;
-        for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
-            uint32_t slot = s->slots[j];
-            if (slot == 0) {
-                s->slots[j] = idx + 1;
-                break;
+        s->npages = k + 1;
+        h = mix(h, s->pages[k]->hash);
+    }
+    memcpy(s->parts, parts, n * sizeof(*parts));
+    if (copy) {
+        /* the same key at every index: the copied table is right */
+        memcpy(s->slots, prev->slots, cap * sizeof(*s->slots));
+        for (size_t i = 0; i < n; i++) s->flags[i] = &parts[i]->flag;
+        s->nflags = (uint32_t)n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            ef_flag_part *p = parts[i];
+            s->flags[i] = &p->flag;
+            for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
+                uint32_t slot = s->slots[j];
+                if (slot == 0) {
+                    s->slots[j] = (uint32_t)i + 1;
+                    break;
+                }
+                if (ef_bytes_eq(s->flags[slot - 1]->key, p->flag.key)) {
+                    s->slots[j] = (uint32_t)i + 1; /* never from the store: keys are unique */
+                    break;
+                }
             }
-            if (ef_bytes_eq(s->flags[slot - 1]->key, p->flag.key)) {
-                at = slot - 1;
-                break;
-            }
         }
-        if (at == idx) {
-            s->nflags++;
-        } else { /* never from the store (keys are unique); kept total for any caller */
-            ef_flag_part_unref(s->parts[at]);
-            s->parts[at] = p;
-            s->flags[at] = &p->flag;
-        }
+        s->nflags = (uint32_t)n;
     }
     s->document_hash = h ? h : 1; /* 0 means "no document" */
     return s;
@@ -590,8 +632,7 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
 void ef_snapshot_free(ef_snapshot *s)
 {
     if (!s) return;
-    if (s->parts)
-        for (uint32_t i = 0; i < s->nflags; i++) ef_flag_part_unref(s->parts[i]);
+    for (uint32_t k = 0; k < s->npages; k++) page_unref(s->pages[k]);
     free(__atomic_load_n(&s->assembled, __ATOMIC_ACQUIRE));
     ef_arena_free(&s->arena);
     free(s);

@@ -127,6 +127,19 @@ struct ef_flag_part {
     ef_arena arena;      /* owns the piece and everything flag points to */
 };
 
+/* Parts are owned in pages of EF_PART_PAGE consecutive flags (document order): a snapshot holds
+ * one reference per page, and a page one per part, so publishing after a one-flag write costs a
+ * reference per page plus one new page, not a reference per flag (10,000 scattered atomic
+ * increments were most of a write's cost). A page also carries the combined hash of its pieces. */
+#define EF_PART_PAGE 64
+
+typedef struct ef_part_page {
+    int refs; /* atomic, as a part's */
+    uint32_t n;
+    uint64_t hash; /* of its parts' piece hashes, in order */
+    ef_flag_part *parts[EF_PART_PAGE];
+} ef_part_page;
+
 typedef struct ef_snapshot_doc_cache {
     size_t len;
     char data[];
@@ -140,7 +153,9 @@ struct ef_snapshot {
     uint64_t version;
     uint32_t nflags;
     const ef_flag **flags; /* unique by key (a later duplicate replaces an earlier one) */
-    ef_flag_part **parts;  /* assembled snapshots: parts[i] owns flags[i] (one reference each) */
+    ef_flag_part **parts;  /* assembled snapshots: parts[i] holds flags[i] (owned by pages) */
+    ef_part_page **pages;  /* ceil(nflags / EF_PART_PAGE), one reference each */
+    uint32_t npages;
     ef_snapshot_doc_cache *assembled; /* the document assembled from parts on first use (atomic) */
     uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty */
     uint32_t mask;     /* slots has mask + 1 entries, a power of two */

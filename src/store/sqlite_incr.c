@@ -35,6 +35,7 @@
 
 typedef struct fmeta {
     int64_t created, rowid; /* the flag's position: ORDER BY created_at, rowid */
+    uint64_t khash;         /* key_hash of the flag key: a lookup scans these, not the parts */
     char *ids;              /* "\x1f" id "\x1f" id ... "\x1f" of the rows its piece uses (or NULL) */
     char *segs;             /* the same for the keys of the segments it uses */
 } fmeta;
@@ -136,10 +137,14 @@ static nsstate *state_find(sq_incr *in, ef_bytes key, size_t *at)
     return NULL;
 }
 
+static uint64_t key_hash(ef_bytes k);
+
 static ssize_t flag_index(const nsstate *st, ef_bytes key)
 {
+    uint64_t h = key_hash(key);
     for (size_t i = 0; i < st->n; i++)
-        if (ef_bytes_eq(ef_flag_part_key(st->parts[i]), key)) return (ssize_t)i;
+        if (st->meta[i].khash == h && ef_bytes_eq(ef_flag_part_key(st->parts[i]), key))
+            return (ssize_t)i;
     return -1;
 }
 
@@ -204,6 +209,7 @@ static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, ef_buf *p
 {
     *out = NULL;
     m->ids = m->segs = NULL;
+    m->khash = key_hash(f->key);
     ef_buf_clear(piece);
     int wrc = ef_doc_write_snapshot_flag(d, f, NULL, piece);
     if (wrc != 0)
