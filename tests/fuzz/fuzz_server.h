@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -241,8 +242,8 @@ static fz_server *fz_start(void)
     if (!(z.node.store = ef_store_open(z.db, &so, &se))) fz_die("store", se.message);
     char err[512];
     if (!(z.node.auth = ef_auth_new(FZ_BOOTSTRAP, NULL, z.node.store, err, sizeof(err)))) fz_die("auth", err);
-    /* waits end quickly: an input asking for a future version costs 20 ms, not 2 s */
-    ef_sync_config sc = {.write_wait_ms = 20, .min_version_wait_ms = 20};
+    /* waits end quickly: an input asking for a future version costs 5 ms, not 2 s */
+    ef_sync_config sc = {.write_wait_ms = 5, .min_version_wait_ms = 5};
     if (!(z.node.sync = ef_sync_new(&z.node, &sc, err, sizeof(err))) || ef_sync_start(z.node.sync, err, sizeof(err)))
         fz_die("sync", err);
     if (ef_api_register(z.router, &z.node) != 0) fz_die("routes", NULL);
@@ -323,6 +324,37 @@ static void fz_expand(const fz_server *z, const char *in, size_t n, ef_buf *out)
     }
 }
 
+/* Whether the bytes hold at least one whole request: headers ended by a blank line, then as many
+ * body bytes as its Content-Length says, or a chunked body's last chunk. libmicrohttpd waits for
+ * the rest of an unfinished request until the request deadline even after the client closed its
+ * side (a slow client bounded by --request-timeout, not a finding), so an unfinished one is only
+ * given a few milliseconds for an early error instead of a second. */
+static bool fz_complete(const char *p, size_t n)
+{
+    const char *end = memmem(p, n, "\r\n\r\n", 4);
+    size_t skip = 4;
+    const char *lf = memmem(p, n, "\n\n", 2);
+    if (!end || (lf && lf < end)) {
+        end = lf;
+        skip = 2;
+    }
+    if (!end) return false;
+    size_t body = n - (size_t)(end + skip - p);
+    for (const char *h = p; h < end; h++) {
+        if (*h != '\n') continue;
+        if ((size_t)(end - h) > 16 && strncasecmp(h + 1, "Content-Length:", 15) == 0)
+            return strtoull(h + 16, NULL, 10) <= body;
+        if ((size_t)(end - h) > 19 && strncasecmp(h + 1, "Transfer-Encoding:", 18) == 0) {
+            const char *v = h + 19;
+            while (v < end && *v == ' ') v++;
+            if ((size_t)(end - v) < 7 || strncasecmp(v, "chunked", 7) != 0 || (v[7] != '\r' && v[7] != '\n'))
+                return false; /* an encoding it cannot read: waits for the close that never counts */
+            return memmem(end, n - (size_t)(end - p), "\n0\r\n\r\n", 6) || memmem(end, n - (size_t)(end - p), "\n0\n\n", 4);
+        }
+    }
+    return true;
+}
+
 /* Sends one request (placeholders expanded), checks the answer and the store, and restores the
  * base state if the request changed it. Returns the status (0: no answer). */
 static int fz_send_checked(fz_server *z, const char *data, size_t size)
@@ -330,18 +362,13 @@ static int fz_send_checked(fz_server *z, const char *data, size_t size)
     ef_buf req;
     ef_buf_init(&req);
     fz_expand(z, data, size, &req);
-    /* libmicrohttpd waits for the LF of a trailing CR until the request deadline even after the
-     * client closed its side (a slow client bounded by --request-timeout, not a finding); give it
-     * the LF so the input costs microseconds, not a second */
+    /* a trailing CR would leave libmicrohttpd waiting for its LF (see fz_complete): give it one */
     if (req.len && req.data[req.len - 1] == '\r') ef_buf_putc(&req, '\n');
     if (!ef_buf_ok(&req)) fz_die("expand", "out of memory");
     static char ans[FZ_MAX_ANSWER];
-    /* libmicrohttpd also keeps a connection whose request line or headers are unfinished until
-     * the request deadline, closed client side or not; such a request can never be answered (it
-     * has no blank line), so it gets 20 ms for an early 400 instead of a second */
-    bool complete = req.len && (memmem(req.data, req.len, "\n\r\n", 3) || memmem(req.data, req.len, "\n\n", 2));
+    bool complete = req.len && fz_complete(req.data, req.len);
     int64_t t0 = ef_clock_mono_ns();
-    size_t got = fz_exchange(z->port, req.data ? req.data : "", req.len, ans, sizeof(ans), complete ? 5000 : 20, 30);
+    size_t got = fz_exchange(z->port, req.data ? req.data : "", req.len, ans, sizeof(ans), complete ? 5000 : 5, 10);
     if (getenv("FUZZ_SLOW") && ef_clock_mono_ns() - t0 > 100000000) {
         fprintf(stderr, "SLOW %lldms: ", (long long)((ef_clock_mono_ns() - t0) / 1000000));
         for (size_t i = 0; i < req.len; i++) fprintf(stderr, (unsigned char)req.data[i] >= 32 && (unsigned char)req.data[i] < 127 ? "%c" : "\\x%02x", (unsigned char)req.data[i]);
