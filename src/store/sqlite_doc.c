@@ -342,6 +342,10 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
     static const ef_store_import_opts none = {false, false};
     if (!o) o = &none;
     if (sq_wtx_begin(s, err)) return -1;
+    /* An import writes many pages in one transaction: with SQLite's default 2 MiB page cache they
+     * spill to the WAL mid-transaction and are read back (most of an import's time). The cache
+     * may grow for the import and is given back afterwards. */
+    sqlite3_exec(s->db, "PRAGMA cache_size = -131072", NULL, NULL, NULL);
     ef_arena a;
     ef_arena_init(&a, 65536);
     int rc = o->drop ? drop_all(s, err) : 0;
@@ -350,7 +354,16 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
         ef_arena_reset(&a);
     }
     ef_arena_free(&a);
-    return sq_wtx_end(s, rc, err);
+    sqlite3 *db = s->db; /* sq_wtx_end releases the writer; the connection stays ours to tune */
+    rc = sq_wtx_end(s, rc, err);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_exec(db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
+    sqlite3_db_release_memory(db);
+    pthread_mutex_unlock(&s->mu);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    return rc;
 }
 
 void sq_fill_ops_doc(ef_store_ops *o)
