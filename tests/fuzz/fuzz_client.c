@@ -47,14 +47,17 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
     if (!f || (n && fwrite(p, 1, n, f) != n) || fclose(f) != 0) abort();
 }
 
+static char path[256];
+static void unlink_path(void) { unlink(path); } /* libFuzzer exits through exit() */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static ef_client *c;
-    static char path[256];
     if (!c) {
         const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(path, sizeof(path), "%s/edgeflag-fuzz-client-%d.cache", tmp, (int)getpid());
+        atexit(unlink_path);
         /* a node that never answers (the discard port refuses): only our inputs reach it */
         ef_client_options o = {.url = "http://127.0.0.1:9", .disable_stream = true,
                                .poll_interval_ms = 3600000, .timeout_ms = 100};

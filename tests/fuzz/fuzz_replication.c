@@ -48,11 +48,26 @@ static void die(const char *what, const char *detail)
     abort();
 }
 
+/* The database files go when the process ends (libFuzzer exits through exit()). */
+static char db_paths[2][256];
+static void unlink_dbs(void)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm", ".lock"};
+    char p[300];
+    for (int d = 0; d < 2; d++)
+        for (int i = 0; i < 4 && db_paths[d][0]; i++) {
+            snprintf(p, sizeof(p), "%s%s", db_paths[d], sfx[i]);
+            unlink(p);
+        }
+}
+
 static ef_store *open_store(char *path, size_t cap, const char *tag, ef_registry *reg)
 {
     const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     snprintf(path, cap, "%s/edgeflag-fuzz-repl-%s-%d.db", tmp, tag, (int)getpid());
     unlink(path);
+    if (!db_paths[0][0]) atexit(unlink_dbs);
+    snprintf(db_paths[db_paths[0][0] ? 1 : 0], sizeof(db_paths[0]), "%s", path);
     ef_store_open_opts so = {.registry = reg};
     ef_store_err err;
     ef_store *s = ef_store_open(path, &so, &err);

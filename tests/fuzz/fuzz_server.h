@@ -222,6 +222,18 @@ static uint64_t fz_ns_version(fz_server *z, const char *ns)
     return v;
 }
 
+/* The database files go when the process ends (libFuzzer exits through exit()). */
+static char fz_db_path[256];
+static void fz_unlink_db(void)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm", ".lock"};
+    char p[300];
+    for (int i = 0; i < 4 && fz_db_path[0]; i++) {
+        snprintf(p, sizeof(p), "%s%s", fz_db_path, sfx[i]);
+        unlink(p);
+    }
+}
+
 static fz_server *fz_start(void)
 {
     static fz_server z;
@@ -230,6 +242,8 @@ static fz_server *fz_start(void)
     const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     snprintf(z.db, sizeof(z.db), "%s/edgeflag-fuzz-%d.db", tmp, (int)getpid());
     unlink(z.db);
+    snprintf(fz_db_path, sizeof(fz_db_path), "%s", z.db);
+    atexit(fz_unlink_db);
     z.node.registry = ef_registry_new();
     z.node.metrics = ef_metrics_new();
     z.node.role = "primary";

@@ -57,14 +57,17 @@ static void eval_all(const ef_snapshot *s)
     ef_buf_free(&out);
 }
 
+static char path[256];
+static void unlink_path(void) { unlink(path); } /* libFuzzer exits through exit() */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[256];
     static ef_registry *reg;
     if (!reg) {
         const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(path, sizeof(path), "%s/edgeflag-fuzz-snapshot-%d.json", tmp, (int)getpid());
+        atexit(unlink_path);
         if (!(reg = ef_registry_new())) abort();
     }
     FILE *f = fopen(path, "wb");
