@@ -290,6 +290,20 @@ static ssize_t smap_get(const smap *m, const ef_bytes *keys, size_t stride, ef_b
     }
 }
 
+/* The key of variant id wherever it is: 1 found, 0 not found, -1 error. Its own statement, so
+ * the caller's stays where it is. */
+static int variant_key(sq *s, ef_bytes id, ef_arena *a, ef_bytes *out, ef_store_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_INCR_VARKEY, "SELECT key FROM variants WHERE id = ?", err);
+    if (!st) return -1;
+    sq_bind_bytes(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sq_col_bytes(st, 0, a);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "variant");
+}
+
 typedef struct child_ref { /* a rule or rollout: its id, flag and index there */
     ef_bytes id;
     uint32_t flag, at;
@@ -423,9 +437,8 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rule segments");
     st = sq_stmt(s, SL_INCR_DISTS,
-                 "SELECT d.rule_id, d.id, d.variant_id, v.key, d.rollout, d.created_at, d.updated_at"
-                 " FROM distributions d JOIN variants v ON v.id = d.variant_id"
-                 " JOIN rules r ON r.id = d.rule_id WHERE r.namespace_key = ?"
+                 "SELECT d.rule_id, d.id, d.variant_id, d.rollout, d.created_at, d.updated_at"
+                 " FROM distributions d JOIN rules r ON r.id = d.rule_id WHERE r.namespace_key = ?"
                  " ORDER BY d.created_at, d.rowid",
                  err);
     if (!st) return -1;
@@ -435,16 +448,33 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         ssize_t ri = nrules ? smap_get(&rm, &rules[0].id, sizeof(child_ref), id) : -1;
         if (ri < 0) continue;
         ef_doc_rule *r = &d->flags[rules[ri].flag].rules[rules[ri].at];
+        /* the variant's key from the rows read above (what a JOIN on variants gave, without a
+         * lookup per distribution); a variant of another flag is looked up, and a distribution
+         * without its variant is left out, as the JOIN left it out */
+        ef_bytes vid = {(const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2)};
+        ef_bytes vkey;
+        const ef_doc_flag *of = &d->flags[rules[ri].flag];
+        bool found = false;
+        for (size_t v = 0; v < of->nvariants && !found; v++)
+            if (ef_bytes_eq(of->variants[v].meta.id, vid)) {
+                vkey = of->variants[v].key;
+                found = true;
+            }
+        if (!found) {
+            int vr = variant_key(s, vid, a, &vkey, err);
+            if (vr < 0) return -1;
+            if (vr == 0) continue;
+        }
         if (!GROW(r->distributions, r->ndistributions, rcaps[ri * 2 + 1]))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_distribution *x = &r->distributions[r->ndistributions++];
         memset(x, 0, sizeof(*x));
         x->meta.id = sq_col_bytes(st, 1, a);
         x->variant_id = sq_col_bytes(st, 2, a);
-        x->variant_key = sq_col_bytes(st, 3, a);
-        x->rollout = (float)sqlite3_column_double(st, 4);
-        x->meta.created_ns = sqlite3_column_int64(st, 5);
-        x->meta.updated_ns = sqlite3_column_int64(st, 6);
+        x->variant_key = vkey;
+        x->rollout = (float)sqlite3_column_double(st, 3);
+        x->meta.created_ns = sqlite3_column_int64(st, 4);
+        x->meta.updated_ns = sqlite3_column_int64(st, 5);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "distributions");
