@@ -441,7 +441,8 @@ static uint64_t bytes_hash(const char *json, size_t len)
     return h;
 }
 
-ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_error *err)
+ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *scratch,
+                                      ef_compile_error *err)
 {
     ef_flag_part *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -449,25 +450,23 @@ ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_err
         return NULL;
     }
     p->refs = 1;
-    ef_arena scratch;
-    ef_arena_init(&scratch, 4 * len + 1024);
+    ef_arena_reset(scratch);
     ef_json_error je;
     char *copy = NULL;
-    const ef_json *root = ef_json_parse(piece, len, &scratch, NULL, &je);
+    const ef_json *root = ef_json_parse(piece, len, scratch, NULL, &je);
     if (!root) {
         cctx c = {.a = &p->arena, .err = err};
         fail(&c, NULL, "flag document invalid: %s", je.message);
         ef_arena_init(&p->arena, 64);
     } else {
-        /* Compiled twice: once to measure, once into an arena of exactly that size (plus the
-         * piece), so a part costs its data and no slack; thousands of parts live at once. */
-        ef_arena probe;
-        ef_arena_init(&probe, 2 * len + 1024);
+        /* Compiled twice: once (into the scratch arena) to measure, once into an arena of exactly
+         * that size plus the piece, so a part costs its data and no slack: thousands of parts
+         * live at once. */
+        size_t before = ef_arena_used(scratch);
         ef_flag tmp;
-        cctx c = {.a = &probe, .err = err};
+        cctx c = {.a = scratch, .err = err};
         bool ok = compile_flag(&c, root, "flag", &tmp);
-        size_t need = ef_arena_used(&probe);
-        ef_arena_free(&probe);
+        size_t need = ef_arena_used(scratch) - before;
         ef_arena_init(&p->arena, need + ((len + 1 + 7) & ~(size_t)7));
         if (ok) {
             c = (cctx){.a = &p->arena, .err = err};
@@ -477,7 +476,6 @@ ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_err
             }
         }
     }
-    ef_arena_free(&scratch);
     if (!copy) {
         ef_arena_free(&p->arena);
         free(p);
@@ -486,6 +484,15 @@ ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_err
     p->piece = (ef_bytes){copy, len};
     p->piece_hash = bytes_hash(piece, len);
     p->key_hash = ef_hash_bytes(p->flag.key.p, p->flag.key.n);
+    return p;
+}
+
+ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_error *err)
+{
+    ef_arena scratch;
+    ef_arena_init(&scratch, 8 * len + 1024);
+    ef_flag_part *p = ef_flag_part_compile_in(piece, len, &scratch, err);
+    ef_arena_free(&scratch);
     return p;
 }
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/arena.h"
 #include "base/buf.h"
 #include "base/bytes.h"
 #include "base/json.h"
@@ -121,6 +122,10 @@ int ef_snapshot_write_document(const ef_snapshot *s, ef_buf *out);
 /* Compiles one flag object; the part has one reference, owned by the caller. NULL + *err when the
  * engine would refuse the flag (the same checks as ef_snapshot_compile) or on out-of-memory. */
 ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_error *err);
+/* The same with the caller's scratch arena (reset here; reused across many flags, so a full load
+ * does not allocate a parse tree's memory per flag). */
+ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *scratch,
+                                      ef_compile_error *err);
 void ef_flag_part_ref(ef_flag_part *p);
 void ef_flag_part_unref(ef_flag_part *p); /* NULL is a no-op */
 ef_bytes ef_flag_part_key(const ef_flag_part *p);

@@ -203,10 +203,33 @@ static void meta_segments(ef_buf *ids, ef_buf *segs, const ef_doc_namespace *d, 
     }
 }
 
+/* Reused buffers of a run of build_part calls (a full load builds thousands). */
+typedef struct scratch {
+    ef_buf piece, ids, segs;
+    ef_arena arena;
+} scratch;
+
+static void scratch_init(scratch *x)
+{
+    ef_buf_init(&x->piece);
+    ef_buf_init(&x->ids);
+    ef_buf_init(&x->segs);
+    ef_arena_init(&x->arena, 16384);
+}
+
+static void scratch_free(scratch *x)
+{
+    ef_buf_free(&x->piece);
+    ef_buf_free(&x->ids);
+    ef_buf_free(&x->segs);
+    ef_arena_free(&x->arena);
+}
+
 /* The piece, the compiled part and the row ids of flag f, whose segments d holds. */
-static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, ef_buf *piece,
+static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, scratch *x,
                       ef_flag_part **out, fmeta *m, ef_store_err *err)
 {
+    ef_buf *piece = &x->piece;
     *out = NULL;
     m->ids = m->segs = NULL;
     m->khash = key_hash(f->key);
@@ -217,29 +240,27 @@ static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, ef_buf *p
                              "namespace \"%.*s\": cannot write the snapshot document of flag \"%.*s\"",
                              (int)d->key.n, d->key.p, (int)f->key.n, f->key.p);
     ef_compile_error cerr;
-    ef_flag_part *p = ef_flag_part_compile(piece->data, piece->len, &cerr);
+    ef_flag_part *p = ef_flag_part_compile_in(piece->data, piece->len, &x->arena, &cerr);
     if (!p) /* the rows are what the compiler refuses: invalid input, not a fault */
         return ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\": compile: %s", (int)d->key.n,
                              d->key.p, cerr.message);
-    ef_buf ids, segs;
-    ef_buf_init(&ids);
-    ef_buf_init(&segs);
-    for (size_t i = 0; i < f->nvariants; i++) blob_add(&ids, f->variants[i].meta.id);
+    ef_buf *ids = &x->ids, *segs = &x->segs;
+    ef_buf_clear(ids);
+    ef_buf_clear(segs);
+    for (size_t i = 0; i < f->nvariants; i++) blob_add(ids, f->variants[i].meta.id);
     for (size_t i = 0; i < f->nrules; i++) {
         const ef_doc_rule *r = &f->rules[i];
-        blob_add(&ids, r->meta.id);
-        for (size_t j = 0; j < r->ndistributions; j++) blob_add(&ids, r->distributions[j].meta.id);
-        meta_segments(&ids, &segs, d, r->segment_keys, r->nsegments);
+        blob_add(ids, r->meta.id);
+        for (size_t j = 0; j < r->ndistributions; j++) blob_add(ids, r->distributions[j].meta.id);
+        meta_segments(ids, segs, d, r->segment_keys, r->nsegments);
     }
     for (size_t i = 0; i < f->nrollouts; i++) {
-        blob_add(&ids, f->rollouts[i].meta.id);
-        meta_segments(&ids, &segs, d, f->rollouts[i].segment_keys, f->rollouts[i].nsegments);
+        blob_add(ids, f->rollouts[i].meta.id);
+        meta_segments(ids, segs, d, f->rollouts[i].segment_keys, f->rollouts[i].nsegments);
     }
     int rc = 0;
-    m->ids = blob_take(&ids, err, &rc);
-    if (rc == 0) m->segs = blob_take(&segs, err, &rc);
-    ef_buf_free(&ids);
-    ef_buf_free(&segs);
+    m->ids = blob_take(ids, err, &rc);
+    if (rc == 0) m->segs = blob_take(segs, err, &rc);
     if (rc) {
         meta_free(m);
         ef_flag_part_unref(p);
@@ -613,17 +634,17 @@ static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
     int rc = 0;
     nsstate *st = state_new(d.key, d.nflags);
     if (!st) rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-    ef_buf piece;
-    ef_buf_init(&piece);
+    scratch x;
+    scratch_init(&x);
     for (size_t i = 0; rc == 0 && i < d.nflags; i++) {
-        rc = build_part(&d, &d.flags[i], &piece, &st->parts[i], &st->meta[i], err);
+        rc = build_part(&d, &d.flags[i], &x, &st->parts[i], &st->meta[i], err);
         if (rc == 0) {
             st->meta[i].created = pos[i * 2];
             st->meta[i].rowid = pos[i * 2 + 1];
             st->n++;
         }
     }
-    ef_buf_free(&piece);
+    scratch_free(&x);
     ef_arena_free(&a);
     if (rc) {
         state_free(st, true);
@@ -926,7 +947,7 @@ static int flag_position(sq *s, ef_bytes ns, ef_bytes key, int64_t *created, int
 }
 
 /* Reloads one flag (with the segments it uses) into the next state p->next. */
-static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, ef_buf *piece, ef_store_err *err)
+static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, scratch *x, ef_store_err *err)
 {
     nsstate *st = p->next;
     ssize_t at = flag_index(st, key);
@@ -979,7 +1000,7 @@ static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, ef_buf *piece
     }
     ef_flag_part *part = NULL;
     fmeta m = {0};
-    if (rc == 0) rc = build_part(&d, &f, piece, &part, &m, err);
+    if (rc == 0) rc = build_part(&d, &f, x, &part, &m, err);
     ef_arena_free(&a);
     if (rc) return -1;
     m.created = created;
@@ -1019,11 +1040,11 @@ static int prepare_ns(sq *s, prep *p, dirty *d, ef_store_err *err)
     memcpy(st->meta, old->meta, old->n * sizeof(*st->meta));
     st->n = old->n;
     p->next = st;
-    ef_buf piece;
-    ef_buf_init(&piece);
+    scratch x;
+    scratch_init(&x);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < d->nflags; i++) rc = refresh_flag(s, p, key, d->flags[i], &piece, err);
-    ef_buf_free(&piece);
+    for (size_t i = 0; rc == 0 && i < d->nflags; i++) rc = refresh_flag(s, p, key, d->flags[i], &x, err);
+    scratch_free(&x);
     return rc;
 }
 
