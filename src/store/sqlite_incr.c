@@ -47,11 +47,24 @@ typedef struct nsstate {
     fmeta *meta;
 } nsstate;
 
+/* A change made in place to a namespace's state before COMMIT, undone by a rollback. */
+typedef struct undo {
+    enum { UNDO_INSERT, UNDO_REMOVE, UNDO_REPLACE } op;
+    size_t at;
+    ef_flag_part *part; /* REMOVE, REPLACE: what was there */
+    fmeta meta;
+} undo;
+
 /* A namespace's next state, built before COMMIT. */
 typedef struct prep {
     char *key;
     nsstate *next; /* NULL: the namespace is gone */
     bool full;     /* next shares nothing with the old state */
+    /* partial: next IS the old state, changed in place (no copy of a 100,000-flag list per
+     * write); undo lists the changes, newest last */
+    bool inplace;
+    size_t nundo, capundo;
+    undo *undo;
     /* partial: the old entries next no longer holds (freed on commit) and the new ones (freed on
      * discard) */
     size_t ndrop, nadd;
@@ -866,6 +879,25 @@ static void scan_entry(scan *c, const char *entry, size_t len)
 
 /* ---- a namespace's next state ---- */
 
+static void state_remove_at(nsstate *st, size_t i);
+
+/* Room for n more undo records, so a change is never made without its record. */
+static int undo_reserve(prep *p, size_t n)
+{
+    if (p->nundo + n <= p->capundo) return 0;
+    size_t cap = p->capundo * 2 > p->nundo + n ? p->capundo * 2 : p->nundo + n + 8;
+    undo *u = realloc(p->undo, cap * sizeof(*u));
+    if (!u) return -1;
+    p->undo = u;
+    p->capundo = cap;
+    return 0;
+}
+
+static void undo_push(prep *p, int op, size_t at, ef_flag_part *part, fmeta meta)
+{
+    p->undo[p->nundo++] = (undo){.op = op, .at = at, .part = part, .meta = meta};
+}
+
 static void prep_free(prep *p, bool committed)
 {
     if (committed) {
@@ -874,12 +906,31 @@ static void prep_free(prep *p, bool committed)
             meta_free(&p->drop_meta[i]);
         }
     } else {
+        if (p->inplace) { /* put the old state back as it was */
+            nsstate *st = p->next;
+            for (size_t i = p->nundo; i-- > 0;) {
+                undo *u = &p->undo[i];
+                if (u->op == UNDO_INSERT) {
+                    state_remove_at(st, u->at);
+                } else if (u->op == UNDO_REPLACE) {
+                    st->parts[u->at] = u->part;
+                    st->meta[u->at] = u->meta;
+                } else { /* capacity: a removal made room for this very entry */
+                    memmove(&st->parts[u->at + 1], &st->parts[u->at], (st->n - u->at) * sizeof(*st->parts));
+                    memmove(&st->meta[u->at + 1], &st->meta[u->at], (st->n - u->at) * sizeof(*st->meta));
+                    st->parts[u->at] = u->part;
+                    st->meta[u->at] = u->meta;
+                    st->n++;
+                }
+            }
+        }
         for (size_t i = 0; i < p->nadd; i++) {
             ef_flag_part_unref(p->add_parts[i]);
             meta_free(&p->add_meta[i]);
         }
-        state_free(p->next, p->full);
+        if (!p->inplace) state_free(p->next, p->full);
     }
+    free(p->undo);
     free(p->drop_parts);
     free(p->drop_meta);
     free(p->add_parts);
@@ -909,7 +960,7 @@ static void state_remove_at(nsstate *st, size_t i)
     st->n--;
 }
 
-static void state_insert_sorted(nsstate *st, ef_flag_part *p, fmeta m)
+static size_t state_insert_sorted(nsstate *st, ef_flag_part *p, fmeta m)
 {
     size_t lo = 0, hi = st->n; /* first entry ordered after (created, rowid) */
     while (lo < hi) {
@@ -925,6 +976,7 @@ static void state_insert_sorted(nsstate *st, ef_flag_part *p, fmeta m)
     st->parts[lo] = p;
     st->meta[lo] = m;
     st->n++;
+    return lo;
 }
 
 static int flag_position(sq *s, ef_bytes ns, ef_bytes key, int64_t *created, int64_t *rowid,
@@ -961,9 +1013,11 @@ static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, scratch *x, e
     int rc = sq_flag_read(s, ns, key, &a, &f, &lerr);
     if (rc && lerr.code == EF_STORE_NOT_FOUND) { /* deleted */
         if (at >= 0) {
-            if (prep_record(&p->drop_parts, &p->drop_meta, &p->ndrop, st->parts[at], st->meta[at]))
+            if (undo_reserve(p, 1) ||
+                prep_record(&p->drop_parts, &p->drop_meta, &p->ndrop, st->parts[at], st->meta[at]))
                 rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
             else {
+                undo_push(p, UNDO_REMOVE, (size_t)at, st->parts[at], st->meta[at]);
                 state_remove_at(st, (size_t)at);
                 rc = 0;
             }
@@ -1010,18 +1064,21 @@ static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, scratch *x, e
         meta_free(&m);
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     }
+    if (undo_reserve(p, 2) || state_reserve(st, st->n + 1))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     if (at >= 0) {
         if (prep_record(&p->drop_parts, &p->drop_meta, &p->ndrop, st->parts[at], st->meta[at]))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         if (st->meta[at].created == created && st->meta[at].rowid == rowid) {
+            undo_push(p, UNDO_REPLACE, (size_t)at, st->parts[at], st->meta[at]);
             st->parts[at] = part; /* same place in the document */
             st->meta[at] = m;
             return 0;
         }
+        undo_push(p, UNDO_REMOVE, (size_t)at, st->parts[at], st->meta[at]);
         state_remove_at(st, (size_t)at);
     }
-    if (state_reserve(st, st->n + 1)) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-    state_insert_sorted(st, part, m);
+    undo_push(p, UNDO_INSERT, state_insert_sorted(st, part, m), NULL, (fmeta){0});
     return 0;
 }
 
@@ -1034,12 +1091,8 @@ static int prepare_ns(sq *s, prep *p, dirty *d, ef_store_err *err)
         p->full = true;
         return full_state(s, key, &p->next, err);
     }
-    nsstate *st = state_new(key, old->n + 8);
-    if (!st) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-    memcpy(st->parts, old->parts, old->n * sizeof(*st->parts));
-    memcpy(st->meta, old->meta, old->n * sizeof(*st->meta));
-    st->n = old->n;
-    p->next = st;
+    p->next = old;
+    p->inplace = true;
     scratch x;
     scratch_init(&x);
     int rc = 0;
@@ -1201,7 +1254,7 @@ int sq_incr_publish(sq *s, ef_store_err *err)
         /* the old state's arrays go; its entries go too when next shares none of them */
         int r = install(s, key, next, history, seq, rc ? NULL : err);
         if (r < 0) rc = -1;
-        if (old) state_free(old, full);
+        if (old && old != next) state_free(old, full);
         prep_free(p, true);
     }
     free(in->pre);

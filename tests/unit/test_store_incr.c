@@ -582,9 +582,93 @@ static void test_readers_during_incremental_writes(void **state)
     tstore_free(p);
 }
 
+/* A replica's entry whose rows apply but whose COMMIT fails (a deferred foreign key): the flags
+ * it changed in place before COMMIT must be put back, or a later entry would publish them. */
+typedef struct grab_ctx {
+    ef_buf *out;
+} grab_ctx;
+
+static int grab_entry(void *ctx, const ef_store_change *c)
+{
+    grab_ctx *g = ctx;
+    ef_buf_clear(g->out);
+    ef_buf_append(g->out, c->entry.p, c->entry.n);
+    return 0;
+}
+
+static void test_failed_commit_leaves_state(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new_local(true);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    ef_arena *a = &p->a;
+    for (uint32_t i = 0; i < 3; i++) {
+        ef_bytes k = name_of(a, "flag", i);
+        ef_store_flag_in in = {.key = k, .name = k, .enabled = true};
+        ef_doc_flag f;
+        assert_ok(ef_store_flag_create(p->s, EF_BYTES_LIT("default"), &in, a, &f, &err), err);
+    }
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t seq;
+    assert_ok(ef_store_dump(p->s, &dump, &seq, &err), err);
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
+    ef_buf_free(&dump);
+    /* the next entry: flag0 renamed */
+    ef_store_flag_in up = {.key = EF_BYTES_LIT("flag0"), .name = EF_BYTES_LIT("renamed"), .enabled = true};
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_update(p->s, EF_BYTES_LIT("default"), &up, a, &f, &err), err);
+    ef_doc_flag f2;
+    assert_ok(ef_store_flag_get(p->s, EF_BYTES_LIT("default"), EF_BYTES_LIT("flag2"), a, &f2, &err), err);
+    ef_buf entry, bad;
+    ef_buf_init(&entry);
+    ef_buf_init(&bad);
+    grab_ctx g = {&entry};
+    assert_ok(ef_store_changes(p->s, seq, 1, grab_entry, &g, &err), err);
+    /* the same entry, also renaming flag2 and adding a variant of a flag that does not exist */
+    const char *at = strstr(entry.data, "\"changes\":[");
+    assert_non_null(at);
+    size_t head = (size_t)(at - entry.data) + strlen("\"changes\":[");
+    ef_buf_append(&bad, entry.data, head);
+    ef_buf_printf(&bad,
+                  "{\"table\":\"flags\",\"op\":\"upsert\",\"pk\":{\"namespace_key\":\"default\","
+                  "\"key\":\"flag2\"},\"row\":{\"namespace_key\":\"default\",\"key\":\"flag2\","
+                  "\"name\":\"BROKEN\",\"description\":\"\",\"enabled\":1,\"type\":0,"
+                  "\"default_variant_id\":null,\"metadata\":null,\"created_at\":%lld,"
+                  "\"updated_at\":%lld}},"
+                  "{\"table\":\"variants\",\"op\":\"upsert\",\"pk\":{\"id\":\"ghost-variant\"},"
+                  "\"row\":{\"id\":\"ghost-variant\",\"namespace_key\":\"default\","
+                  "\"flag_key\":\"ghost\",\"key\":\"v\",\"name\":\"\",\"description\":\"\","
+                  "\"attachment\":null,\"created_at\":1,\"updated_at\":1}},",
+                  (long long)f2.meta.created_ns, (long long)f2.meta.updated_ns);
+    ef_buf_append(&bad, entry.data + head, entry.len - head);
+    assert_int_not_equal(ef_store_apply_changes(r->s, bad.data, bad.len, &err), 0);
+    /* the real entry next: its snapshot must show flag0 renamed and flag2 as it was */
+    assert_ok(ef_store_apply_changes(r->s, entry.data, entry.len, &err), err);
+    ef_buf dr, dp;
+    ef_buf_init(&dr);
+    ef_buf_init(&dp);
+    uint64_t hr = 0, hp = 0;
+    assert_true(snap_doc(r->reg, EF_BYTES_LIT("default"), &dr, &hr));
+    assert_true(snap_doc(p->reg, EF_BYTES_LIT("default"), &dp, &hp));
+    assert_null(strstr(dr.data, "BROKEN"));
+    assert_non_null(strstr(dr.data, "renamed"));
+    assert_int_equal(dr.len, dp.len);
+    assert_memory_equal(dr.data, dp.data, dp.len);
+    assert_int_equal(hr, hp);
+    ef_buf_free(&dr);
+    ef_buf_free(&dp);
+    ef_buf_free(&entry);
+    ef_buf_free(&bad);
+    tstore_free(r);
+    tstore_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_commit_leaves_state),
         cmocka_unit_test(test_readers_during_incremental_writes),
         cmocka_unit_test(test_random_writes_match_full_recompile),
     };
