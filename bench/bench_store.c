@@ -4,7 +4,8 @@
  * acknowledged and published (median, p99; a durable transaction plus what it republishes), the
  * same update without a registry (the durable write alone), and the RSS after W writes (default
  * 1,000; --writes W) next to the compiled snapshot's size (ef_snapshot_memory). Each count runs in
- * a fresh database. Prints numbers; asserts nothing about time.
+ * a fresh database; --namespaces N imports N namespaces of that many flags (writes go to
+ * "default"). Prints numbers; asserts nothing about time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +33,10 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* A namespace document with n flags, each with 2 variants and a rule on one of 10 segments. */
-static void build_doc(ef_arena *a, ef_doc *doc, size_t n)
+/* A namespace with n flags, each with 2 variants and a rule on one of 10 segments. */
+static void build_ns(ef_arena *a, ef_doc_namespace *ns, ef_bytes key, size_t n)
 {
-    memset(doc, 0, sizeof(*doc));
-    doc->nnamespaces = 1;
-    doc->namespaces = ef_arena_calloc(a, sizeof(ef_doc_namespace));
-    ef_doc_namespace *ns = doc->namespaces;
-    ns->key = EF_BYTES_LIT("default");
+    ns->key = key;
     ns->nsegments = 10;
     ns->segments = ef_arena_calloc(a, 10 * sizeof(ef_doc_segment));
     for (size_t i = 0; i < 10; i++) {
@@ -78,13 +75,26 @@ static void build_doc(ef_arena *a, ef_doc *doc, size_t n)
     }
 }
 
+/* nns namespaces of n flags: "default", then ns1, ns2, ... */
+static void build_doc(ef_arena *a, ef_doc *doc, size_t n, size_t nns)
+{
+    memset(doc, 0, sizeof(*doc));
+    doc->nnamespaces = nns;
+    doc->namespaces = ef_arena_calloc(a, nns * sizeof(ef_doc_namespace));
+    for (size_t i = 0; i < nns; i++) {
+        char k[32];
+        int l = i ? snprintf(k, sizeof(k), "ns%zu", i) : snprintf(k, sizeof(k), "default");
+        build_ns(a, &doc->namespaces[i], (ef_bytes){ef_arena_memdup(a, k, (size_t)l), (size_t)l}, n);
+    }
+}
+
 static double ms(int64_t ns)
 {
     return (double)ns / 1e6;
 }
 
 /* One flag count: a fresh database, import, reopen (full load), writes. Returns 0 or 1. */
-static int run(size_t n, int writes, double *upd_p50)
+static int run(size_t n, size_t nns, int writes, double *upd_p50)
 {
     char dir[] = "/tmp/ef_bench_XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -100,7 +110,7 @@ static int run(size_t n, int writes, double *upd_p50)
     ef_arena a;
     ef_arena_init(&a, 1 << 20);
     ef_doc doc;
-    build_doc(&a, &doc, n);
+    build_doc(&a, &doc, n, nns);
     int64_t t0 = ef_clock_mono_ns();
     ef_store_import_opts io = {0};
     if (ef_store_import(s, &doc, &io, &err)) {
@@ -108,7 +118,11 @@ static int run(size_t n, int writes, double *upd_p50)
         return 1;
     }
     int64_t t1 = ef_clock_mono_ns();
-    printf("[%zu flags] import (one transaction, no registry): %.1f ms\n", n, ms(t1 - t0));
+    if (nns > 1)
+        printf("[%zu namespaces x %zu flags] import (one transaction, no registry): %.1f ms\n", nns,
+               n, ms(t1 - t0));
+    else
+        printf("[%zu flags] import (one transaction, no registry): %.1f ms\n", n, ms(t1 - t0));
     ef_store_close(s);
 
     /* reopening with a registry loads, compiles and publishes every namespace */
@@ -128,7 +142,11 @@ static int run(size_t n, int writes, double *upd_p50)
     size_t mem = snap ? ef_snapshot_memory(snap) : 0;
     size_t nf = snap ? ef_snapshot_flag_count(snap) : 0;
     ef_registry_read_unlock(reg);
-    printf("[%zu flags] load + compile + publish: %.1f ms\n", nf, ms(t1 - t0));
+    if (nns > 1)
+        printf("[%zu namespaces x %zu flags] load + compile + publish: %.1f ms (%u namespaces "
+               "published)\n", nns, nf, ms(t1 - t0), ef_registry_count(reg));
+    else
+        printf("[%zu flags] load + compile + publish: %.1f ms\n", nf, ms(t1 - t0));
     printf("[%zu flags] compiled snapshot: ef_snapshot_memory %.2f MiB, RSS delta %.2f MiB\n", n,
            (double)mem / 1048576.0, (double)(rss1 - rss0) / 1024.0);
 
@@ -193,11 +211,14 @@ static int run(size_t n, int writes, double *upd_p50)
 int main(int argc, char **argv)
 {
     int writes = 1000;
+    size_t nns = 1;
     size_t counts[8];
     int nc = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--writes") == 0 && i + 1 < argc)
             writes = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--namespaces") == 0 && i + 1 < argc)
+            nns = (size_t)atol(argv[++i]);
         else if (nc < 8)
             counts[nc++] = (size_t)atol(argv[i]);
     }
@@ -208,7 +229,7 @@ int main(int argc, char **argv)
     }
     double first = 0, p50;
     for (int i = 0; i < nc; i++) {
-        if (counts[i] == 0 || run(counts[i], writes, &p50)) return 1;
+        if (counts[i] == 0 || nns == 0 || run(counts[i], nns, writes, &p50)) return 1;
         if (i == 0)
             first = p50;
         else if (first > 0)

@@ -6,3 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 "${BUILD:-build}/bench/bench_store" 10 10000
 "${BUILD:-build}/bench/bench_store" --writes 200 100000
+"${BUILD:-build}/bench/bench_store" --writes 300 --namespaces 1000 100
