@@ -17,7 +17,9 @@
 #include "api/json_in.h"
 #include "api/node.h"
 #include "base/clock.h"
+#include "base/cnum.h"
 #include "base/sha256.h"
+#include "eval/model.h"
 
 typedef struct token_entry {
     uint8_t hash[32];
@@ -380,20 +382,12 @@ static bool need_store(ef_http_req *req, ef_node *node)
 static bool expires_parse(ef_http_req *req, ef_bytes expires, int64_t *out)
 {
     int64_t secs;
-    struct tm tm = {0};
-    char tmp[64];
-    if (expires.n >= sizeof(tmp)) {
+    /* RFC 3339 with its offset applied (strptime and timegm once ignored "+02:00"); a 'T' between
+     * date and time, as protobuf's JSON (Go's time.RFC3339) requires, not chrono's ' ' or 't' */
+    if (expires.n <= 10 || expires.p[10] != 'T' || !ef_rfc3339_parse(expires, &secs)) {
         ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
         return false;
     }
-    memcpy(tmp, expires.p, expires.n);
-    tmp[expires.n] = '\0';
-    char *end = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || (*end != 'Z' && *end != '.' && *end != '+' && *end != '-')) {
-        ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
-        return false;
-    }
-    secs = (int64_t)timegm(&tm);
     if (secs > INT64_MAX / 1000000000LL || secs < INT64_MIN / 1000000000LL) { /* UB past it */
         ef_http_bad_request(req, "invalid field expiresAt: outside 1678-2262, the times this server can hold");
         return false;
@@ -473,7 +467,12 @@ static void on_list_tokens(ef_http_req *req, void *ctx)
     ef_store_page page = {0};
     const char *l = ef_http_query(req, "limit");
     const char *pt = ef_http_query(req, "pageToken");
-    if (l) page.limit = atoi(l);
+    uint64_t lim = 0;
+    if (l && *l && (!ef_parse_u64(l, &lim) || lim > INT32_MAX)) {
+        ef_http_bad_request(req, "invalid value for query parameter limit: \"%.64s\" is not a 32-bit integer", l);
+        return;
+    }
+    page.limit = (int32_t)lim;
     if (pt) page.page_token = ef_bytes_of(pt);
     ef_store_token *toks;
     size_t n;

@@ -166,6 +166,13 @@ test('PUT /auth/v1/self/expire expires the calling token (now, or at expiresAt)'
     assert.equal(r.json.expiresAt, later);
     r = await call(srv.url, 'PUT', '/auth/v1/self/expire', { expiresAt: 'soon' }, as(b.clientToken));
     assert.equal(r.status, 400);
+    // an offset is applied (regression: strptime + timegm ignored "+02:00")
+    const c = await mk('c');
+    const utc = new Date(Math.floor(Date.now() / 1000) * 1000 + 7200e3);
+    const local = new Date(utc.getTime() + 2 * 3600e3).toISOString().replace(/\.\d+Z$/, '+02:00');
+    assert.equal((await call(srv.url, 'PUT', '/auth/v1/self/expire', { expiresAt: local }, as(c.clientToken))).status, 200);
+    r = await call(srv.url, 'GET', '/auth/v1/self', undefined, as(c.clientToken));
+    assert.equal(Date.parse(r.json.expiresAt), utc.getTime(), `${local} -> ${r.json.expiresAt}`);
     // without a token: Flipt's Unauthenticated; the configured bootstrap token has no row to expire
     r = await call(srv.url, 'PUT', '/auth/v1/self/expire', {});
     assert.equal(r.status, 401);
