@@ -137,10 +137,11 @@ static void print_routes(const ef_router *router, bool json)
                     if (methods[0]) strcat(methods, ",");
                     strcat(methods, names[b]);
                 }
-            ef_buf_printf(&out, "%-14s %-66s %-10s %s%s%s%s%s%s\n", methods, r->pattern,
+            ef_buf_printf(&out, "%-14s %-66s %-10s %s%s%s%s%s%s%s\n", methods, r->pattern,
                           ef_route_class_name(r->cls), ef_route_ns_name(r->ns), r->ns_param ? ":" : "",
-                          r->ns_param ? r->ns_param : "", r->flags & EF_RF_WRITE ? " write" : "",
-                          r->flags & EF_RF_STATE ? " state" : "", r->flags & EF_RF_STREAM ? " stream" : "");
+                          r->ns_param ? r->ns_param : "", r->flags & EF_RF_NS_EMPTY ? " (empty: default)" : "",
+                          r->flags & EF_RF_WRITE ? " write" : "", r->flags & EF_RF_STATE ? " state" : "",
+                          r->flags & EF_RF_STREAM ? " stream" : "");
         }
     }
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
