@@ -213,11 +213,11 @@ int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err)
     sq_bind_bytes(st, 1, ns);
     sq_bind_bytes(st, 2, key);
     if (sqlite3_step(st) != SQLITE_ROW) return sq_db_err(s, err, "delete segment");
-    if (sqlite3_column_int64(st, 0) > 0)
-        return ef_store_fail(err, EF_STORE_INVALID,
-                          "segment \"%.*s/%.*s\" is in use", (int)ns.n, ns.p,
-                          (int)key.n, key.p);
-    sqlite3_reset(st);
+    bool in_use = sqlite3_column_int64(st, 0) > 0;
+    sqlite3_reset(st); /* a statement left mid-step would keep its read open */
+    if (in_use)
+        return ef_store_fail(err, EF_STORE_INVALID, "segment \"%.*s/%.*s\" is in use", (int)ns.n, ns.p,
+                             (int)key.n, key.p);
     st = sq_stmt(s, SL_SEG_DELETE, "DELETE FROM segments WHERE namespace_key = ? AND key = ?", err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);

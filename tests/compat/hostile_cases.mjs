@@ -324,6 +324,8 @@ export function queryCases() {
     `limit=1&page_token=${encodeURIComponent(b64('{"offset":1e99}'))}`, 'limit=99999999999999999999'];
   const c = [];
   for (const p of lists) for (const q of (p === '/api/v1/flags' ? bad : bad.slice(0, 8))) c.push({ m: 'GET', p: `${p}?${q}`, want: 400, kind: 'flipt', note: 'query' });
+  // the token list reads its limit as strictly as the management lists (it took atoi's reading)
+  for (const q of ['limit=abc', 'limit=1.5', 'limit=-1', 'limit=%2B1', 'limit=2147483648']) c.push({ m: 'GET', p: `/auth/v1/tokens?${q}`, want: 400, kind: 'flipt', note: 'token list limit' });
   return c;
 }
 
