@@ -164,3 +164,13 @@ size_t ef_millis_format(int64_t ns, char *out)
     *o = '\0';
     return (size_t)(o - out);
 }
+
+int ef_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}

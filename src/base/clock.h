@@ -4,6 +4,7 @@
 #ifndef EF_BASE_CLOCK_H
 #define EF_BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,10 @@
 int64_t ef_clock_wall_ns(void);
 /* Nanoseconds from an arbitrary start (CLOCK_MONOTONIC), for durations. */
 int64_t ef_clock_mono_ns(void);
+
+/* Initialises a condition variable whose timed waits count on CLOCK_MONOTONIC, so setting the
+ * wall clock neither cuts a wait short nor stretches it. Returns pthread_cond_init's result. */
+int ef_cond_init_monotonic(pthread_cond_t *cv);
 
 #define EF_RFC3339_MAX 40
 /* Formats a UTC time as Flipt's protobuf JSON does: 0, 3, 6 or 9 fraction digits, then 'Z'.

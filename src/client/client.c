@@ -142,11 +142,7 @@ int ef_client_open(const ef_client_options *o, ef_client **out)
     ef_client *c = calloc(1, sizeof(*c));
     if (!c) return EF_ENOMEM;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&c->cv);
     int err = EF_OK;
     c->ns_buf = dup_or_null(o->namespace_key && o->namespace_key[0] ? o->namespace_key : "default",
                             &err);

@@ -1085,11 +1085,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
     pthread_mutex_init(&srv->gz.mu, NULL);
     pthread_mutex_init(&srv->streams_mu, NULL);
     pthread_mutex_init(&srv->conns_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->reaper_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&srv->reaper_cv);
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));

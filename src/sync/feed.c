@@ -468,11 +468,7 @@ ef_feed *ef_feed_new(ef_sync *s)
     f->s = s;
     pthread_mutex_init(&f->mu, NULL);
     pthread_mutex_init(&f->kick_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->kick_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&f->kick_cv);
     return f;
 }
 

@@ -450,11 +450,7 @@ ef_follower *ef_follower_new(ef_sync *s)
     f->s = s;
     f->rng = (unsigned)ef_clock_mono_ns() ^ (unsigned)(uintptr_t)f;
     pthread_mutex_init(&f->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&f->cv);
     ef_buf_init(&f->data);
     /* a dump is the whole database in one event; an entry one transaction (an import can be
      * large); anything else is small */

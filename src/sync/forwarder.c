@@ -329,11 +329,7 @@ ef_forwarder *ef_forwarder_new(ef_sync *s)
     curl_multi_setopt(f->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)FORWARD_MAX_CONNECTIONS);
     curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)FORWARD_MAX_CONNECTIONS);
     pthread_mutex_init(&f->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->idle_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&f->idle_cv);
     return f;
 }
 

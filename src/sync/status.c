@@ -415,11 +415,7 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
     s->cfg = *cfg;
     s->replica = cfg->upstream && *cfg->upstream;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&s->cv);
     if (s->replica) {
         s->upstream = strdup(cfg->upstream);
         if (!s->upstream) goto oom;

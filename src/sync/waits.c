@@ -37,11 +37,7 @@ ef_waits *ef_waits_new(ef_node *node)
     if (!w) return NULL;
     w->node = node;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ef_cond_init_monotonic(&w->cv);
     return w;
 }
 
