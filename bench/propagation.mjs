@@ -4,6 +4,9 @@
 // which it holds until it has applied v: the time until the replica serves the new state.
 // The same again with every replica following through a TCP proxy that delays by --delay ms.
 // Prints p50, p99 and max; asserts nothing (the figures go to README.md).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { node, stopAll, call } from '../tests/cluster/cluster.mjs';
 import { startProxy } from '../tests/cluster/proxy.mjs';
 
@@ -15,6 +18,9 @@ const replicas = arg('replicas', 10);
 const writes = arg('writes', 1000);
 const delay = arg('delay', 50);
 const delayedWrites = arg('delayed-writes', 300);
+// --flags N: the primary starts with N flags (imported before it starts), so a write's cost on
+// every node can be compared between a small and a large namespace
+const preload = arg('flags', 0);
 
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -22,6 +28,20 @@ function pct(sorted, p) {
 
 async function run(label, upstreamOf, count) {
   const primary = node('primary', { args: ['--threads', '2'] });
+  if (preload > 0) {
+    const lines = ['version: "1.4"', 'namespace: default', 'segments:', '  - key: seg', '    name: seg',
+      '    match_type: ALL_MATCH_TYPE', '    constraints:', '      - type: STRING_COMPARISON_TYPE',
+      '        property: plan', '        operator: eq', '        value: pro', 'flags:'];
+    for (let i = 0; i < preload; i++)
+      lines.push(`  - key: pre${i}`, `    name: pre${i}`, '    type: VARIANT_FLAG_TYPE', '    enabled: true',
+        '    variants:', '      - key: "on"', '      - key: "off"', '    rules:', '      - segment: seg',
+        '        distributions:', '          - variant: "on"', '            rollout: 50',
+        '          - variant: "off"', '            rollout: 50');
+    const file = path.join(primary.dir, 'preload.yml');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    execFileSync(process.env.EDGEFLAG_BIN || 'build/edgeflag',
+      ['import', '--db', path.join(primary.dir, 'edgeflag.db'), file], { stdio: 'inherit' });
+  }
   const nodes = [primary];
   let proxy = null;
   try {
@@ -66,5 +86,5 @@ async function run(label, upstreamOf, count) {
   }
 }
 
-await run(`loopback, ${replicas} replicas`, 'direct', writes);
-await run(`via proxy +${delay} ms, ${replicas} replicas`, 'proxy', delayedWrites);
+await run(`loopback, ${replicas} replicas${preload ? `, ${preload} flags` : ''}`, 'direct', writes);
+if (delayedWrites > 0) await run(`via proxy +${delay} ms, ${replicas} replicas`, 'proxy', delayedWrites);

@@ -524,8 +524,10 @@ size_t ef_flag_part_memory(const ef_flag_part *p)
  * did not touch are the same pointers, so this is mostly pointer comparisons. */
 static bool same_layout(const ef_snapshot *prev, ef_flag_part *const *parts, size_t n)
 {
-    if (!prev || !prev->parts || prev->nflags != n) return false;
-    for (size_t i = 0; i < n; i++)
+    /* prev's flags are a prefix of parts (the same n, or flags appended: a new flag is created
+     * last in document order), so prev's table holds right entries for all of them */
+    if (!prev || !prev->parts || prev->nflags > n) return false;
+    for (size_t i = 0; i < prev->nflags; i++)
         if (prev->parts[i] != parts[i] &&
             (prev->parts[i]->key_hash != parts[i]->key_hash ||
              !ef_bytes_eq(prev->parts[i]->flag.key, parts[i]->flag.key)))
@@ -609,15 +611,17 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
         h = mix(h, s->pages[k]->hash);
     }
     memcpy(s->parts, parts, n * sizeof(*parts));
+    for (size_t i = 0; i < n; i++) s->flags[i] = &parts[i]->flag;
+    size_t from = 0;
     if (copy) {
-        /* the same key at every index: the copied table is right */
+        /* the same key at every index prev has: its table is right for those, and only the
+         * appended flags are inserted (reading every part's key hash would touch each part) */
         memcpy(s->slots, prev->slots, cap * sizeof(*s->slots));
-        for (size_t i = 0; i < n; i++) s->flags[i] = &parts[i]->flag;
-        s->nflags = (uint32_t)n;
-    } else {
-        for (size_t i = 0; i < n; i++) {
+        from = prev->nflags;
+    }
+    {
+        for (size_t i = from; i < n; i++) {
             ef_flag_part *p = parts[i];
-            s->flags[i] = &p->flag;
             for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
                 uint32_t slot = s->slots[j];
                 if (slot == 0) {
