@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE      ?= cmake
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz clean format demo demo-libsql
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql
 
 all: build
 
@@ -47,6 +47,18 @@ demo-libsql: build
 FUZZ_SECONDS ?= 60
 fuzz: test-deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# SIGKILL at scale (tests/crash, scripts/crash.sh): CRASH_CYCLES kills of a primary under write load,
+# of a replica under replication load, and of the store alone; prints the counts.
+CRASH_CYCLES ?= 1000
+crash: build
+	BUILD=$(BUILD) CRASH_CYCLES=$(CRASH_CYCLES) scripts/crash.sh
+
+# A mixed load for SOAK_SECONDS (scripts/soak.sh, tests/crash/soak.mjs): RSS, descriptors, errors,
+# p99s over time and the history invariants at the end.
+SOAK_SECONDS ?= 3600
+soak: build
+	BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
