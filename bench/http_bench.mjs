@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // HTTP benchmark: edgeflag's /evaluate/v1/variant (a realistic request on a 200-flag namespace)
 // next to nginx answering a fixed body of the same size (`return 200`), in the same run, with the
-// server on CPU 0 and wrk on CPU 1 (c-stack.md's method). Prints req/s, the ratio, p50/p99 latency,
+// server on CPU 0 and wrk on CPU 1 (c-stack.md's method). edgeflag is measured as users deploy it:
+// a primary on its SQLite database (`serve --db`, the default; state written through the
+// management API) and a replica following it, next to `--snapshot` for reference. Prints req/s, the ratio, p50/p99 latency,
 // server CPU time per request, a batch of 100 evaluations per request, and resident memory idle
 // and under load. A benchmark prints figures; it asserts nothing.
 // usage: node bench/http_bench.mjs [--build build] [--duration 5] [--connections 64]
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const build = path.resolve(root, opt('--build', 'build'));
@@ -76,15 +79,25 @@ async function waitPort(port) {
 }
 
 // ---- edgeflag, pinned to CPU 0, one worker thread ----
-const ef = spawn('taskset', ['-c', '0', path.join(build, 'edgeflag'), 'serve', '--snapshot', path.join(tmp, 'snapshot.json'), '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const efUrl = await new Promise((resolve) => {
-  let s = '';
-  ef.stdout.on('data', (d) => {
-    s += d;
-    const m = /listening on (\S+)/.exec(s);
-    if (m) resolve(m[1]);
+function serveEf(args) {
+  const child = spawn('taskset', ['-c', '0', path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => {
+    let s = '';
+    child.stdout.on('data', (d) => {
+      s += d;
+      const m = /listening on (\S+)/.exec(s);
+      if (m) resolve({ child, url: m[1] });
+    });
   });
-});
+}
+const snap = await serveEf(['--snapshot', path.join(tmp, 'snapshot.json')]);
+const ef = snap.child, efUrl = snap.url;
+// the default deployment: a primary on --db, state written through the API; and a replica of it
+const primary = await serveEf(['--db', path.join(tmp, 'primary.db')]);
+await createThroughApi(primary.url, c.snapshot);
+const replica = await serveEf(['--db', path.join(tmp, 'replica.db'), '--upstream', primary.url]);
+const headVersion = async (u) => Number((await fetch(u + '/health')).headers.get('x-edgeflag-version'));
+for (let i = 0; i < 400 && (await headVersion(replica.url)) < (await headVersion(primary.url)); i++) await sleep(50);
 await sleep(300);
 const idleKiB = procStats(ef.pid).rssKiB;
 const sample = await fetch(efUrl + '/evaluate/v1/variant', { method: 'POST', body });
@@ -105,18 +118,32 @@ const variantScript = lua('variant.lua', 'POST', body);
 const nginxScript = lua('nginx.lua', 'POST', body);
 await wrk(efUrl + '/evaluate/v1/variant', variantScript, ef.pid);
 await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
+const deployments = [
+  { name: 'primary --db (default)', url: primary.url, pid: primary.child.pid, rounds: [] },
+  { name: 'replica --db --upstream', url: replica.url, pid: replica.child.pid, rounds: [] },
+  { name: '--snapshot (reference)', url: efUrl, pid: ef.pid, rounds: [] },
+];
+for (const d of deployments) await wrk(d.url + '/evaluate/v1/variant', variantScript, d.pid);
 const rounds = [];
 for (let r = 0; r < ROUNDS; r++) {
   const e = await wrk(efUrl + '/evaluate/v1/variant', variantScript, ef.pid);
   const n = await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
   rounds.push({ e, n, ratio: e.rps / n.rps });
+  for (const d of deployments.slice(0, 2)) {
+    const x = await wrk(d.url + '/evaluate/v1/variant', variantScript, d.pid);
+    d.rounds.push({ e: x, ratio: x.rps / n.rps });
+  }
 }
 rounds.sort((a, b) => a.ratio - b.ratio);
 const mid = rounds[Math.floor(rounds.length / 2)];
 const efVariant = mid.e, nginx = mid.n;
+deployments[2].rounds = rounds;
+for (const d of deployments) d.rounds.sort((a, b) => a.ratio - b.ratio);
 const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
 const loadedKiB = procStats(ef.pid).rssKiB;
 ef.kill('SIGTERM');
+replica.child.kill('SIGTERM');
+primary.child.kill('SIGTERM');
 ng.kill('SIGQUIT');
 await sleep(200);
 fs.rmSync(tmp, { recursive: true, force: true });
@@ -124,7 +151,10 @@ fs.rmSync(tmp, { recursive: true, force: true });
 const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLocaleString('en-US', { maximumFractionDigits: d }));
 console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);
 console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
-console.log(`  edgeflag /evaluate/v1/variant      ${f(efVariant.rps).padStart(9)} req/s  p50 ${f(efVariant.p50, 3)} ms  p99 ${f(efVariant.p99, 3)} ms  CPU ${f(efVariant.cpuPerReqUs, 1)} us/req  non-2xx ${efVariant.errors}`);
-console.log(`  ratio edgeflag / nginx: ${(mid.ratio * 100).toFixed(0)} % (median of ${ROUNDS} interleaved rounds; range ${(rounds[0].ratio * 100).toFixed(0)}-${(rounds[rounds.length - 1].ratio * 100).toFixed(0)} %)`);
+for (const d of deployments) {
+  const m = d.rounds[Math.floor(d.rounds.length / 2)], e = m.e;
+  console.log(`  edgeflag ${d.name.padEnd(24)} ${f(e.rps).padStart(9)} req/s  p50 ${f(e.p50, 3)} ms  p99 ${f(e.p99, 3)} ms  CPU ${f(e.cpuPerReqUs, 1)} us/req  non-2xx ${e.errors}  ` +
+    `= ${(m.ratio * 100).toFixed(0)} % of nginx (median of ${ROUNDS} interleaved rounds; range ${(d.rounds[0].ratio * 100).toFixed(0)}-${(d.rounds[d.rounds.length - 1].ratio * 100).toFixed(0)} %)`);
+}
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);
