@@ -9,7 +9,8 @@ import path from 'node:path';
 import { startServer, edgeflagBin } from './server.mjs';
 
 const tmp = fs.mkdtempSync('/tmp/ef-config-');
-const run = (args, env = {}) => spawnSync(edgeflagBin, ['serve', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 5000 });
+// every server runs in the temporary directory, so a default ./data/ never lands in the source tree
+const run = (args, env = {}) => spawnSync(edgeflagBin, ['serve', ...args], { cwd: tmp, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 5000 });
 
 test('bad settings exit 2 with a clear message', () => {
   const cfg = path.join(tmp, 'bad.yml');
@@ -154,7 +155,7 @@ const freePort = async () => {
 // spawn edgeflag serve with no --listen of its own, wait for its URL
 async function serveRaw(args, env = {}) {
   const { spawn } = await import('node:child_process');
-  const child = spawn(edgeflagBin, ['serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(edgeflagBin, ['serve', ...args], { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const url = await new Promise((resolve, reject) => {
