@@ -1,0 +1,210 @@
+// soak.mjs - a mixed load for SOAK_SECONDS against a primary and a replica that follows it through
+// the TCP proxy of the cluster tests (issue 13, `make soak`).
+//
+// Load: evaluation loops at saturation on both nodes; writes on the primary and through the
+// replica (read-your-writes checked at once with X-Edgeflag-Min-Version); namespace-stream
+// subscribers and snapshot clients (what libedgeflag does) connecting and disconnecting; the
+// replica SIGKILLed and restarted every SOAK_RESTART_SECONDS; the upstream link blackholed or
+// dropped for a few seconds now and then. Every SOAK_SAMPLE_SECONDS it prints each node's RSS and
+// open descriptors, the errors and the evaluation p99; at the end the slopes and the invariants:
+// every acknowledged write visible on both nodes after convergence, versions monotonic per client
+// session, read-your-writes through the replica. Exit 1 on any violation. It must never hide an
+// error: errors expected during a partition or restart are counted apart, never dropped.
+import fs from 'node:fs';
+import { node, call, sleep, waitFor, version, rng, stopAll } from '../cluster/cluster.mjs';
+import { startProxy } from '../cluster/proxy.mjs';
+
+const seconds = Number(process.env.SOAK_SECONDS || 3600);
+const sampleEvery = Number(process.env.SOAK_SAMPLE_SECONDS || Math.max(5, Math.min(60, seconds / 20)));
+const restartEvery = Number(process.env.SOAK_RESTART_SECONDS || Math.max(20, Math.min(180, seconds / 5)));
+const R = rng(Number(process.env.SOAK_SEED || 7));
+const violations = [];
+const violate = (m) => violations.length < 50 && violations.push(m) && console.error(`VIOLATION: ${m}`);
+
+const p = node('soak-primary');
+await p.start();
+const proxy = await startProxy(p.port);
+const r = node('soak-replica', { upstream: proxy.url });
+await r.start();
+await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'hot', name: 'hot', type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+
+let running = true;
+let disturbed = false; // a restart or partition is under way: failures are expected, counted apart
+const stats = { eval: [], evalErr: 0, evalErrDisturbed: 0, writes: 0, writeErr: 0, writeErrDisturbed: 0, ryw: 0, subs: 0, subErr: 0, subErrDisturbed: 0, snaps: 0, restarts: 0, partitions: 0 };
+const acked = [];
+
+async function timed(fn) {
+  const t = performance.now();
+  const res = await fn();
+  return [res, performance.now() - t];
+}
+
+// evaluation at saturation; each loop is a client session whose versions must never go back
+function evalLoop(n, id) {
+  return (async () => {
+    let last = 0;
+    while (running) {
+      try {
+        const [res, ms] = await timed(() => call(n.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'hot', entityId: `e${id}`, context: {} }));
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        stats.eval.push(ms);
+        const v = Number(res.headers.get('x-edgeflag-version'));
+        if (v && v < last) violate(`session ${n.name}/${id}: version ${v} after ${last}`);
+        if (v) last = v;
+      } catch {
+        if (disturbed) stats.evalErrDisturbed++;
+        else stats.evalErr++;
+        await sleep(20);
+      }
+    }
+  })();
+}
+
+function writeLoop(n, viaReplica) {
+  return (async () => {
+    for (let i = 0; running; i++) {
+      const key = `${n.name}-${i}`;
+      try {
+        const res = await call(n.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE' });
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        acked.push(key);
+        stats.writes++;
+        const v = res.headers.get('x-edgeflag-version');
+        if (viaReplica && v) {
+          const g = await call(n.url, 'GET', `/api/v1/namespaces/default/flags/${key}`, undefined, { 'x-edgeflag-min-version': v });
+          if (g.status === 200) stats.ryw++;
+          else if (!disturbed) violate(`read-your-writes: ${key} at min-version ${v}: ${g.status} ${g.text.slice(0, 120)}`);
+        }
+      } catch {
+        if (disturbed) stats.writeErrDisturbed++;
+        else stats.writeErr++;
+        await sleep(50);
+      }
+      await sleep(20);
+    }
+  })();
+}
+
+// a libedgeflag-like client: snapshot, then the namespace stream for a while, then away
+function subscriberLoop() {
+  return (async () => {
+    while (running) {
+      const n = R.next() < 0.5 ? p : r;
+      const ac = new AbortController();
+      try {
+        const s = await fetch(`${n.url}/internal/v1/evaluation/snapshot/namespace/default`);
+        await s.arrayBuffer();
+        if (s.status === 200) stats.snaps++;
+        const res = await fetch(`${n.url}/edgeflag/v1/namespaces/default/stream`, { signal: ac.signal });
+        if (res.status !== 200) throw new Error(`stream ${res.status}`);
+        stats.subs++;
+        const reader = res.body.getReader();
+        const until = Date.now() + 500 + R.int(3000);
+        while (running && Date.now() < until) {
+          const t = setTimeout(() => ac.abort(), until - Date.now());
+          const { done } = await reader.read().finally(() => clearTimeout(t));
+          if (done) break;
+        }
+        ac.abort();
+      } catch (e) {
+        if (e.name !== 'AbortError') {
+          if (disturbed) stats.subErrDisturbed++;
+          else stats.subErr++;
+        }
+        await sleep(50);
+      }
+    }
+  })();
+}
+
+function proc(n) {
+  try {
+    const st = fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8');
+    const rss = Number(st.match(/VmRSS:\s+(\d+)/)[1]);
+    return { rss, fds: fs.readdirSync(`/proc/${n.child.pid}/fd`).length };
+  } catch {
+    return { rss: NaN, fds: NaN };
+  }
+}
+const p99 = (a) => (a.length ? a.slice().sort((x, y) => x - y)[Math.floor(a.length * 0.99)] : NaN);
+function slope(pts) { // least squares, per minute
+  const n = pts.length;
+  if (n < 2) return NaN;
+  const mx = pts.reduce((s, q) => s + q[0], 0) / n;
+  const my = pts.reduce((s, q) => s + q[1], 0) / n;
+  let num = 0, den = 0;
+  for (const [x, y] of pts) { num += (x - mx) * (y - my); den += (x - mx) ** 2; }
+  return den ? (num / den) * 60 : NaN;
+}
+
+const loops = [];
+for (let i = 0; i < 4; i++) loops.push(evalLoop(p, i), evalLoop(r, i));
+loops.push(writeLoop(p, false), writeLoop(r, true));
+for (let i = 0; i < 4; i++) loops.push(subscriberLoop());
+
+const t0 = Date.now();
+const samples = { p: [], r: [] };
+let rLife = Date.now();
+let nextRestart = t0 + restartEvery * 1000;
+let nextPartition = t0 + (restartEvery / 2) * 1000;
+let nextSample = t0 + sampleEvery * 1000;
+const allP99 = [];
+console.log(`# soak: ${seconds} s, sample every ${sampleEvery} s, replica restart every ${restartEvery} s`);
+console.log('#   t(s)  P rss(KB) fds | R rss(KB) fds | evals  p99(ms) errs | writes errs | subs');
+while (Date.now() - t0 < seconds * 1000) {
+  await sleep(250);
+  const now = Date.now();
+  if (now >= nextRestart) {
+    disturbed = true;
+    await r.kill9();
+    await r.start();
+    stats.restarts++;
+    rLife = Date.now();
+    samples.r = [];
+    disturbed = false;
+    nextRestart = now + restartEvery * 1000;
+  }
+  if (now >= nextPartition) {
+    disturbed = true;
+    if (R.next() < 0.5) proxy.blackhole();
+    else proxy.drop();
+    await sleep(2000 + R.int(3000));
+    proxy.heal();
+    proxy.pass();
+    await waitFor('the replica to catch up after a partition', async () => (await version(r)) >= (await version(p)) - 5, 20000).catch(() => {});
+    disturbed = false;
+    stats.partitions++;
+    nextPartition = Date.now() + restartEvery * 1000;
+  }
+  if (now >= nextSample) {
+    const t = (now - t0) / 1000;
+    const a = proc(p), b = proc(r);
+    samples.p.push([t, a.rss, a.fds]);
+    samples.r.push([t, b.rss, b.fds]);
+    const q = p99(stats.eval);
+    allP99.push(q);
+    console.log(`  ${t.toFixed(0).padStart(6)} ${String(a.rss).padStart(10)} ${String(a.fds).padStart(4)} | ${String(b.rss).padStart(9)} ${String(b.fds).padStart(4)} | ${String(stats.eval.length).padStart(6)} ${q.toFixed(2).padStart(7)} ${stats.evalErr} | ${stats.writes} ${stats.writeErr} | ${stats.subs}`);
+    stats.eval = [];
+    nextSample = now + sampleEvery * 1000;
+  }
+}
+running = false;
+await Promise.all(loops);
+proxy.heal();
+proxy.pass();
+const pv = await version(p);
+await waitFor('the replica to converge', async () => (await version(r)) >= pv, 30000).catch((e) => violate(e.message));
+let missing = { p: 0, r: 0 };
+for (const key of acked)
+  for (const [n, k] of [[p, 'p'], [r, 'r']]) {
+    const g = await call(n.url, 'GET', `/api/v1/namespaces/default/flags/${encodeURIComponent(key)}`);
+    if (g.status !== 200) missing[k]++;
+  }
+if (missing.p || missing.r) violate(`acknowledged writes not visible after convergence: primary ${missing.p}, replica ${missing.r}`);
+const sl = (s, i) => slope(s.map((q) => [q[0], q[i]]).filter((q) => !Number.isNaN(q[1])));
+console.log(`# soak: primary RSS slope ${sl(samples.p, 1).toFixed(1)} KB/min, fds slope ${sl(samples.p, 2).toFixed(2)}/min; replica (since its last restart ${((Date.now() - rLife) / 1000).toFixed(0)} s ago) RSS slope ${sl(samples.r, 1).toFixed(1)} KB/min, fds slope ${sl(samples.r, 2).toFixed(2)}/min`);
+console.log(`# soak: eval p99 max over samples ${Math.max(...allP99.filter((x) => !Number.isNaN(x))).toFixed(2)} ms; errors: eval ${stats.evalErr} (+${stats.evalErrDisturbed} during restarts/partitions), write ${stats.writeErr} (+${stats.writeErrDisturbed}), subscriber ${stats.subErr} (+${stats.subErrDisturbed})`);
+console.log(`# soak: ${acked.length} acknowledged writes all visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw}; ${stats.subs} stream subscriptions, ${stats.snaps} snapshots; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
+await stopAll([r, p]);
+await proxy.close();
+process.exit(violations.length ? 1 : 0);
