@@ -30,6 +30,14 @@ function fail(msg) {
   if (failures.length >= 10) finish(1);
 }
 
+// A request to a process that was just killed must settle: the timer keeps the event loop alive
+// (a fetch stuck in undici's pool holds no handle, and node would exit with 13 mid-run).
+function bounded(promise, ms, what) {
+  let t;
+  const timeout = new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(t));
+}
+
 function sql(db, query) {
   return execFileSync('sqlite3', ['-batch', '-noheader', '-separator', '|', db, query], { encoding: 'utf8' }).trim();
 }
@@ -45,7 +53,7 @@ function writeLoad(n, prefix, acked, workers = 4) {
         for (let i = 0; running; i++) {
           const key = `${prefix}-w${w}-${i}`;
           try {
-            const r = await call(n.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE' });
+            const r = await bounded(call(n.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE' }), 10000, 'write');
             if (r.status === 200) acked.push(key);
             else errors++;
           } catch {
@@ -94,7 +102,8 @@ async function primaryPhase() {
     errors += await load.stop();
     const seq = checkDb(db, acked, `primary cycle ${c}`);
     await p.start();
-    const v = await version(p);
+    const v = await bounded(version(p), 10000, 'version after restart');
+    if ((c + 1) % 100 === 0) console.log(`# primary: ${c + 1} cycles, ${acked.length} acknowledged`);
     if (v !== seq) fail(`primary cycle ${c}: restarted at version ${v}, database seq ${seq}`);
   }
   checkDb(db, acked, 'primary final');
@@ -120,7 +129,7 @@ async function replicaPhase() {
     const readers = [0, 1].map(async () => {
       while (reading) {
         try {
-          const v = await version(r);
+          const v = await bounded(version(r), 10000, 'replica read');
           reads++;
           if (v > maxServed) maxServed = v;
         } catch {
@@ -135,13 +144,14 @@ async function replicaPhase() {
     await r.kill9();
     kills++;
     await r.start();
-    const after = await version(r);
+    const after = await bounded(version(r), 10000, 'replica version after restart');
     if (after < maxServed) {
       lowered++;
       const log = r.stderr.slice(Math.max(0, logBefore - 1));
       if (/another history|behind this replica/.test(log)) declared++;
       else fail(`replica cycle ${c}: served ${maxServed} before the kill, ${after} after the restart, and said nothing`);
     }
+    if ((c + 1) % 100 === 0) console.log(`# replica: ${c + 1} cycles, ${reads} reads`);
   }
   await load.stop();
   const pv = await version(p);
