@@ -269,6 +269,8 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             status = 2;
             goto out;
         }
+        /* a primary's feed sends an entry at its commit, not after the publish (issue 11) */
+        if (node.store && !cfg.upstream) ef_store_on_commit(node.store, ef_sync_committed, node.sync);
     }
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
@@ -333,6 +335,7 @@ out:
     }
     ef_node_close(&node); /* route families' threads and memory: no request can reach them now */
     /* further node services stop here (one block each) */
+    if (node.store) ef_store_on_commit(node.store, NULL, NULL); /* it points at the sync */
     ef_sync_free(node.sync); /* before the store closes: the follower writes to it */
     if (node.dir) ef_dir_close(node.dir);
     ef_auth_free(node.auth); /* its reload thread reads the store */

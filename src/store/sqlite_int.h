@@ -52,6 +52,8 @@ typedef struct sq {
     size_t ntouched;
     char *touched[SQ_MAX_TOUCHED]; /* namespaces written in the open transaction (malloc'd) */
     bool touched_all;              /* too many to list, or a dump load: recompile everything */
+    ef_store_change_fn commit_fn; /* under mu: ef_store_on_commit's listener, or NULL */
+    void *commit_fn_ctx;
     sq_incr *incr;     /* per namespace: the flag parts of its published snapshot (sqlite_incr.c) */
     ef_store_ops ops;
     ef_store store; /* what ef_sqlite_open returns: {&ops, this} */

@@ -210,7 +210,8 @@ static int precompile(sq *s, const char *entry, size_t len, ef_store_err *err)
 
 /* COMMIT, then publish the touched namespaces' snapshots (compiled before the commit when the
  * write was ours), then release the writer. */
-static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
+/* entry: the change-log entry this transaction logged (a write of this store), else NULL. */
+static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_store_err *err)
 {
     reset_all(s);
     sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
@@ -221,6 +222,8 @@ static int finish_commit(sq *s, uint64_t seq, ef_store_err *err)
     }
     s->in_tx = false;
     s->applying = false;
+    /* Durable now: the feed may send it while this thread still republishes (issue 11). */
+    if (entry && s->commit_fn) s->commit_fn(s->commit_fn_ctx, entry);
     int rc = 0;
     int prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);
     if (prc) {
@@ -299,7 +302,7 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     if (nchanges == 0 && s->ntouched == 0) {
         /* nothing changed: no transaction to log */
         ef_buf_free(&e);
-        return finish_commit(s, seq - 1, err);
+        return finish_commit(s, seq - 1, NULL, err);
     }
     st = sq_stmt(s, SL_LOG_INSERT, "INSERT INTO changelog VALUES (?, ?, ?)", err);
     if (!st) goto fail;
@@ -325,8 +328,10 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
      * local cache never holds a write the database of record refused. */
     if (s->opts.commit_hook && s->opts.commit_hook(s->opts.commit_ctx, seq, e.data, e.len, err))
         goto fail;
+    ef_store_change c = {seq, now, {e.data, e.len}};
+    int crc = finish_commit(s, seq, &c, err);
     ef_buf_free(&e);
-    return finish_commit(s, seq, err);
+    return crc;
 fail:
     ef_buf_free(&e);
     sq_wtx_rollback(s);
@@ -414,7 +419,7 @@ static int log_trim(void *h, uint64_t keep, int64_t max_age, ef_store_err *err)
         sq_wtx_rollback(s);
         return -1;
     }
-    return finish_commit(s, 0, err);
+    return finish_commit(s, 0, NULL, err);
 }
 
 /* ---- dump ---- */
@@ -747,7 +752,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
         goto fail;
     if (precompile(s, entry, len, err)) goto fail;
     ef_arena_free(&a);
-    return finish_commit(s, seq, err);
+    return finish_commit(s, seq, NULL, err);
 fail:
     ef_arena_free(&a);
     sq_wtx_rollback(s);
@@ -879,15 +884,25 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
     if (precompile(s, NULL, 0, err)) goto fail;
     ef_arena_free(&a);
-    return finish_commit(s, dump_seq, err);
+    return finish_commit(s, dump_seq, NULL, err);
 fail:
     ef_arena_free(&a);
     sq_wtx_rollback(s);
     return -1;
 }
 
+static void on_commit(void *h, ef_store_change_fn fn, void *ctx)
+{
+    sq *s = h;
+    pthread_mutex_lock(&s->mu);
+    s->commit_fn = fn;
+    s->commit_fn_ctx = ctx;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void sq_fill_ops_log(ef_store_ops *o)
 {
+    o->on_commit = on_commit;
     o->ns_version = ns_version;
     o->seq = log_seq;
     o->changes = log_changes;

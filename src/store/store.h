@@ -289,6 +289,8 @@ typedef struct ef_store_ops {
     int (*load_dump)(void *h, const char *data, size_t len, ef_store_err *err);
     int (*apply_changes)(void *h, const char *entry, size_t len, ef_store_err *err);
     int (*identity)(void *h, ef_store_identity *out, ef_store_err *err); /* NULL: none */
+    /* Sets (fn NULL: clears) the one commit listener; NULL op: the backend has no change log. */
+    void (*on_commit)(void *h, ef_store_change_fn fn, void *ctx);
 } ef_store_ops;
 
 struct ef_store {
@@ -523,6 +525,19 @@ static inline int ef_store_load_dump(ef_store *s, const char *data, size_t len, 
 static inline int ef_store_apply_changes(ef_store *s, const char *entry, size_t len,
                                          ef_store_err *err)
 { EF_STORE_CALL(apply_changes, entry, len, err); }
+
+/* Tells fn about every logged write of this store (not entries applied from an upstream nor dump
+ * loads) right after its local COMMIT and before the snapshot is republished, so a primary's
+ * replication feed can send an entry without waiting for the publish (issue 11). fn runs on the
+ * writer's thread under the store's writer lock: it must copy what it keeps, never block and never
+ * call back into the store; its return value is ignored. Returns -1 when the backend has no change
+ * log to report. Clear it (fn NULL) before freeing ctx. */
+static inline int ef_store_on_commit(ef_store *s, ef_store_change_fn fn, void *ctx)
+{
+    if (!s->ops->on_commit) return -1;
+    s->ops->on_commit(s->h, fn, ctx);
+    return 0;
+}
 
 /* The store's identity and history (empty strings for a backend without them). */
 static inline int ef_store_get_identity(ef_store *s, ef_store_identity *out, ef_store_err *err)

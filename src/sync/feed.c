@@ -45,6 +45,10 @@
 #define PENDING_MAX (8u << 20)
 #define BATCH_MAX 512
 #define ROUND_WAIT_MS 250
+/* Entries the primary's commit listener hands over (issue 11): the last RECENT_MAX, each at most
+ * RECENT_ENTRY_MAX bytes (a larger one empties the ring, and the store is read as before). */
+#define RECENT_MAX 64
+#define RECENT_ENTRY_MAX (256u << 10)
 
 typedef struct feed_sub feed_sub;
 struct feed_sub {
@@ -78,6 +82,13 @@ struct ef_feed {
     bool running;
     int64_t last_trim_ns;
     char history[EF_STORE_ID_MAX + 1]; /* feed thread only: this node's, read every round */
+    bool offered;                      /* under kick_mu: the commit listener added an entry */
+    /* Entries committed on this node, seqs recent_first..recent_last (0: none), at seq % RECENT_MAX.
+     * Filled on the writer's thread before its publish, so the feed need not wait for the store's
+     * writer lock (held through the publish) to read them. */
+    pthread_mutex_t recent_mu;
+    uint64_t recent_first, recent_last;
+    ef_buf recent[RECENT_MAX];
 };
 
 /* Entries read once per round and shared by every subscriber. */
@@ -211,6 +222,75 @@ static uint64_t entry_at(ef_store *store, uint64_t seq)
     return fp;
 }
 
+static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint64_t seq,
+                    bool *behind);
+
+/* A round from the entries the commit listener handed over, without calling the store: only when
+ * every subscriber is past its handshake and the ring holds everything each one lacks. Returns
+ * false to ask for a full round. */
+static bool fast_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
+{
+    if (!f->history[0]) return false; /* no full round yet */
+    pthread_mutex_lock(&f->mu);
+    feed_sub *head = f->subs;
+    pthread_mutex_unlock(&f->mu);
+    pthread_mutex_lock(&f->recent_mu);
+    uint64_t first = f->recent_first, last = f->recent_last;
+    bool ok = last != 0;
+    uint64_t minpos = UINT64_MAX;
+    for (feed_sub *sub = head; ok && sub; sub = sub->next) {
+        uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+        if (!sub->checked || sub->bootstrap || pos + 1 < first) ok = false;
+        else if (pos < last && pos < minpos) minpos = pos;
+    }
+    b->n = 0;
+    ef_buf_clear(&b->text);
+    if (ok && minpos != UINT64_MAX) {
+        for (uint64_t q = minpos + 1; q <= last && b->n < BATCH_MAX; q++) {
+            const ef_buf *e = &f->recent[q % RECENT_MAX];
+            batch_add(b, &(ef_store_change){.seq = q, .entry = {e->data, e->len}});
+        }
+        ok = ef_buf_ok(&b->text);
+    }
+    pthread_mutex_unlock(&f->recent_mu);
+    if (!ok) return false;
+    *behind = false;
+    deliver(f, head, b, ev, last, behind);
+    return true;
+}
+
+/* The commit listener (ef_store_on_commit via ef_sync_committed): runs on the writer's thread
+ * under the store's writer lock, so it only copies and kicks. */
+void ef_feed_committed(ef_feed *f, const ef_store_change *c)
+{
+    if (!f) return;
+    pthread_mutex_lock(&f->recent_mu);
+    if (c->entry.n > RECENT_ENTRY_MAX || (f->recent_last && c->seq != f->recent_last + 1)) {
+        f->recent_first = f->recent_last = 0; /* a gap or a big entry: the store is read instead */
+    }
+    if (c->entry.n <= RECENT_ENTRY_MAX) {
+        ef_buf *e = &f->recent[c->seq % RECENT_MAX];
+        ef_buf_clear(e);
+        ef_buf_append(e, c->entry.p, c->entry.n);
+        if (!ef_buf_ok(e)) {
+            ef_buf_free(e);
+            ef_buf_init(e);
+            f->recent_first = f->recent_last = 0;
+        } else {
+            if (!f->recent_last) f->recent_first = c->seq;
+            f->recent_last = c->seq;
+            if (f->recent_last - f->recent_first + 1 > RECENT_MAX)
+                f->recent_first = f->recent_last - RECENT_MAX + 1;
+        }
+    }
+    pthread_mutex_unlock(&f->recent_mu);
+    pthread_mutex_lock(&f->kick_mu);
+    f->kicked = true;
+    f->offered = true;
+    pthread_cond_signal(&f->kick_cv);
+    pthread_mutex_unlock(&f->kick_mu);
+}
+
 /* One pass over every subscriber; *behind is set when someone still lacks entries. */
 static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 {
@@ -322,6 +402,13 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
         }
     }
 
+    deliver(f, head, b, ev, seq, behind);
+}
+
+/* Queues the batch's entries (and heartbeats) to every subscriber and wakes those that got some. */
+static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint64_t seq,
+                    bool *behind)
+{
     int64_t now = ef_clock_mono_ns();
     for (feed_sub *sub = head; sub; sub = sub->next) {
         uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
@@ -383,10 +470,14 @@ static void *feed_main(void *arg)
                    pthread_cond_timedwait(&f->kick_cv, &f->kick_mu, &until) != ETIMEDOUT) {
             }
         }
-        bool stop = f->stop;
+        bool stop = f->stop, offered = f->offered;
         f->kicked = false;
+        f->offered = false;
         pthread_mutex_unlock(&f->kick_mu);
         if (stop) break;
+        /* A commit's entry goes out at once; the publish that follows it kicks a full round
+         * (handshakes, dumps, trimming, the version), so fast rounds never replace full ones. */
+        if (offered && fast_round(f, b, &ev, &behind)) continue;
         feed_round(f, b, &ev, &behind);
     }
     ef_buf_free(&b->text);
@@ -468,6 +559,8 @@ ef_feed *ef_feed_new(ef_sync *s)
     f->s = s;
     pthread_mutex_init(&f->mu, NULL);
     pthread_mutex_init(&f->kick_mu, NULL);
+    pthread_mutex_init(&f->recent_mu, NULL);
+    for (size_t i = 0; i < RECENT_MAX; i++) ef_buf_init(&f->recent[i]);
     ef_cond_init_monotonic(&f->kick_cv);
     return f;
 }
@@ -504,6 +597,8 @@ void ef_feed_free(ef_feed *f)
         next = sub->next;
         free_sub(sub);
     }
+    for (size_t i = 0; i < RECENT_MAX; i++) ef_buf_free(&f->recent[i]);
+    pthread_mutex_destroy(&f->recent_mu);
     pthread_cond_destroy(&f->kick_cv);
     pthread_mutex_destroy(&f->kick_mu);
     pthread_mutex_destroy(&f->mu);

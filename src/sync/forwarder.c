@@ -536,6 +536,13 @@ bool ef_sync_before(ef_sync *s, ef_http_req *req)
     return false;
 }
 
+int ef_sync_committed(void *sync, const ef_store_change *c)
+{
+    ef_sync *s = sync;
+    if (s && !s->replica) ef_feed_committed(s->feed, c);
+    return 0;
+}
+
 void ef_sync_finish(ef_sync *s, ef_http_req *req)
 {
     const ef_route *route = ef_http_route(req);

@@ -62,4 +62,9 @@ bool ef_sync_before(ef_sync *s, ef_http_req *req);
  * feed is woken. Other routes cost nothing here. */
 void ef_sync_finish(ef_sync *s, ef_http_req *req);
 
+/* An ef_store_change_fn for ef_store_on_commit (ctx: the ef_sync): a primary's replication feed
+ * sends each committed entry at once instead of after the store's republish. Ignored on a
+ * replica. Returns 0. */
+int ef_sync_committed(void *sync, const ef_store_change *c);
+
 #endif

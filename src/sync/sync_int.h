@@ -92,6 +92,9 @@ void ef_feed_free(ef_feed *f);
 /* Makes the feed look at the store now (after a write or an apply). Any thread, never blocks
  * on the store. */
 void ef_feed_kick(ef_feed *f);
+/* A write this node committed (its change-log entry), before its publish: kept for the feed to
+ * send without reading the store, and the feed woken. Copies; never blocks on the store. */
+void ef_feed_committed(ef_feed *f, const ef_store_change *c);
 int ef_feed_register(ef_router *r, ef_feed *f);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out);

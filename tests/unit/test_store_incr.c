@@ -665,9 +665,92 @@ static void test_failed_commit_leaves_state(void **state)
     tstore_free(p);
 }
 
+/* The commit listener (ef_store_on_commit, issue 11): a primary's feed hears of a write at its
+ * COMMIT, before the republish, with the very entry the change log holds; nothing for a failed
+ * write, for entries applied from an upstream, or after it is cleared. */
+typedef struct commit_seen {
+    int commits, publishes;
+    int publishes_at_commit; /* publishes seen when the last commit was reported */
+    uint64_t seq;
+    ef_buf entry;
+} commit_seen;
+
+static int on_commit_seen(void *ctx, const ef_store_change *c)
+{
+    commit_seen *x = ctx;
+    x->commits++;
+    x->publishes_at_commit = x->publishes;
+    x->seq = c->seq;
+    ef_buf_clear(&x->entry);
+    ef_buf_append(&x->entry, c->entry.p, c->entry.n);
+    return 0;
+}
+
+static void on_publish_seen(ef_bytes ns, void *ctx)
+{
+    (void)ns;
+    ((commit_seen *)ctx)->publishes++;
+}
+
+static void test_commit_listener_before_publish(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new_local(true);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    commit_seen x = {0}, y = {0};
+    ef_buf_init(&x.entry);
+    ef_buf_init(&y.entry);
+    assert_int_equal(ef_registry_listen(p->reg, on_publish_seen, &x), 0);
+    assert_int_equal(ef_store_on_commit(p->s, on_commit_seen, &x), 0);
+    assert_int_equal(ef_store_on_commit(r->s, on_commit_seen, &y), 0);
+    ef_store_flag_in in = {.key = EF_BYTES_LIT("f1"), .name = EF_BYTES_LIT("F"), .enabled = true};
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_create(p->s, EF_BYTES_LIT("default"), &in, &p->a, &f, &err), err);
+    assert_int_equal(x.commits, 1);
+    assert_int_equal(x.publishes_at_commit, 0); /* reported before the publish */
+    assert_true(x.publishes >= 1);
+    uint64_t seq, first;
+    assert_ok(ef_store_seq(p->s, &seq, &first, &err), err);
+    assert_int_equal(x.seq, seq);
+    ef_buf logged;
+    ef_buf_init(&logged);
+    grab_ctx g = {&logged};
+    assert_ok(ef_store_changes(p->s, seq - 1, 1, grab_entry, &g, &err), err);
+    assert_int_equal(logged.len, x.entry.len);
+    assert_memory_equal(logged.data, x.entry.data, logged.len);
+    /* a write that fails is not reported */
+    assert_int_not_equal(ef_store_flag_create(p->s, EF_BYTES_LIT("default"), &in, &p->a, &f, &err), 0);
+    assert_int_equal(x.commits, 1);
+    /* an entry applied from an upstream is not this store's write */
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t dseq;
+    assert_ok(ef_store_dump(p->s, &dump, &dseq, &err), err);
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
+    ef_buf_free(&dump);
+    in.key = EF_BYTES_LIT("f2");
+    assert_ok(ef_store_flag_create(p->s, EF_BYTES_LIT("default"), &in, &p->a, &f, &err), err);
+    assert_int_equal(x.commits, 2);
+    assert_ok(ef_store_apply_changes(r->s, x.entry.data, x.entry.len, &err), err);
+    assert_int_equal(y.commits, 0);
+    /* cleared: no more calls */
+    assert_int_equal(ef_store_on_commit(p->s, NULL, NULL), 0);
+    in.key = EF_BYTES_LIT("f3");
+    assert_ok(ef_store_flag_create(p->s, EF_BYTES_LIT("default"), &in, &p->a, &f, &err), err);
+    assert_int_equal(x.commits, 2);
+    ef_registry_unlisten(p->reg, on_publish_seen, &x);
+    ef_buf_free(&logged);
+    ef_buf_free(&x.entry);
+    ef_buf_free(&y.entry);
+    tstore_free(r);
+    tstore_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commit_listener_before_publish),
         cmocka_unit_test(test_failed_commit_leaves_state),
         cmocka_unit_test(test_readers_during_incremental_writes),
         cmocka_unit_test(test_random_writes_match_full_recompile),
