@@ -4,7 +4,8 @@
 // which it holds until it has applied v: the time until the replica serves the new state.
 // The same again with every replica following through a TCP proxy that delays by --delay ms.
 // Prints p50, p99 and max; asserts nothing (the figures go to README.md).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { node, stopAll, call } from '../tests/cluster/cluster.mjs';
@@ -21,6 +22,10 @@ const delayedWrites = arg('delayed-writes', 300);
 // --flags N: the primary starts with N flags (imported before it starts), so a write's cost on
 // every node can be compared between a small and a large namespace
 const preload = arg('flags', 0);
+// --client PATH: the writes and the waits are made by the C client (bench/bench_propagation.c),
+// which costs far less CPU per write than this process; node only starts the nodes and waits
+const clientIdx = process.argv.indexOf('--client');
+const client = clientIdx > 0 ? process.argv[clientIdx + 1] : null;
 
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -58,7 +63,16 @@ async function run(label, upstreamOf, count) {
     // warm up: every replica connected and at the primary's version
     const w0 = await call(primary.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'warm', name: 'warm' });
     const v0 = w0.headers.get('x-edgeflag-version');
-    await Promise.all(rs.map((r) => call(r.url, 'GET', '/health', undefined, { 'x-edgeflag-min-version': v0 })));
+    // /health ignores X-Edgeflag-Min-Version (issue 19): a route that answers from state waits
+    const served = '/api/v1/namespaces/default';
+    await Promise.all(rs.map((r) => call(r.url, 'GET', served, undefined, { 'x-edgeflag-min-version': v0 })));
+    if (client) {
+      const args = ['--primary', primary.url, '--writes', String(count), '--label', label];
+      for (const r of rs) args.push('--replica', r.url);
+      const { stdout } = await promisify(execFile)(client, args, { maxBuffer: 1 << 20 });
+      process.stdout.write(stdout);
+      return;
+    }
     const samples = [];
     for (let i = 0; i < count; i++) {
       const body = i % 2 ? { name: 'warm', enabled: i % 4 === 1 } : null;
@@ -70,7 +84,7 @@ async function run(label, upstreamOf, count) {
       const v = res.headers.get('x-edgeflag-version');
       const times = await Promise.all(
         rs.map(async (r) => {
-          const a = await call(r.url, 'GET', '/health', undefined, { 'x-edgeflag-min-version': v });
+          const a = await call(r.url, 'GET', served, undefined, { 'x-edgeflag-min-version': v });
           if (a.status !== 200) throw new Error(`${r.name} did not reach ${v}: ${a.text}`);
           return performance.now() - t0;
         }),
@@ -86,5 +100,5 @@ async function run(label, upstreamOf, count) {
   }
 }
 
-await run(`loopback, ${replicas} replicas${preload ? `, ${preload} flags` : ''}`, 'direct', writes);
+if (writes > 0) await run(`loopback, ${replicas} replicas${preload ? `, ${preload} flags` : ''}`, 'direct', writes);
 if (delayedWrites > 0) await run(`via proxy +${delay} ms, ${replicas} replicas`, 'proxy', delayedWrites);
