@@ -60,22 +60,33 @@ function evalLoop(n, id) {
   })();
 }
 
+// Writes on a bounded set of flags (SOAK_FLAGS per writer: created, then renamed over and over), so
+// the data set stays the same size (all created before the load starts) and RSS measures the server, not the data. Per flag: the name of
+// the last acknowledged write, and the names of later attempts that failed (a 503 may or may not
+// have been applied): after convergence a node must show one of those, on both nodes.
+const flagsPerWriter = Number(process.env.SOAK_FLAGS || 100);
+const lastAcked = new Map(); // key -> name
+const laterTries = new Map(); // key -> Set of names tried after the last ack
 function writeLoop(n, viaReplica) {
   return (async () => {
     for (let i = 0; running; i++) {
-      const key = `${n.name}-${i}`;
+      const key = `${n.name}-${i % flagsPerWriter}`;
+      const name = `${key}@${i}`;
       try {
-        const res = await call(n.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE' });
+        const res = await call(n.url, 'PUT', `/api/v1/namespaces/default/flags/${key}`, { key, name, description: '', enabled: i % 2 === 0 });
         if (res.status !== 200) throw new Error(`status ${res.status}`);
+        lastAcked.set(key, name);
+        laterTries.set(key, new Set());
         acked.push(key);
         stats.writes++;
         const v = res.headers.get('x-edgeflag-version');
         if (viaReplica && v) {
           const g = await call(n.url, 'GET', `/api/v1/namespaces/default/flags/${key}`, undefined, { 'x-edgeflag-min-version': v });
-          if (g.status === 200) stats.ryw++;
+          if (g.status === 200 && g.json.name === name) stats.ryw++;
           else if (!disturbed) violate(`read-your-writes: ${key} at min-version ${v}: ${g.status} ${g.text.slice(0, 120)}`);
         }
       } catch {
+        laterTries.get(key).add(name);
         if (disturbed) stats.writeErrDisturbed++;
         else stats.writeErr++;
         await sleep(50);
@@ -137,6 +148,16 @@ function slope(pts) { // least squares, per minute
   return den ? (num / den) * 60 : NaN;
 }
 
+for (const w of [p, r])
+  for (let i = 0; i < flagsPerWriter; i++) {
+    const key = `${w.name}-${i}`;
+    const res = await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE' });
+    if (res.status !== 200) throw new Error(`creating ${key}: ${res.status} ${res.text}`);
+    lastAcked.set(key, key);
+    laterTries.set(key, new Set());
+  }
+await waitFor('the replica to follow the initial flags', async () => (await version(r)) >= (await version(p)), 20000);
+
 const loops = [];
 for (let i = 0; i < 4; i++) loops.push(evalLoop(p, i), evalLoop(r, i));
 loops.push(writeLoop(p, false), writeLoop(r, true));
@@ -195,16 +216,16 @@ proxy.pass();
 const pv = await version(p);
 await waitFor('the replica to converge', async () => (await version(r)) >= pv, 30000).catch((e) => violate(e.message));
 let missing = { p: 0, r: 0 };
-for (const key of acked)
+for (const [key, name] of lastAcked)
   for (const [n, k] of [[p, 'p'], [r, 'r']]) {
     const g = await call(n.url, 'GET', `/api/v1/namespaces/default/flags/${encodeURIComponent(key)}`);
-    if (g.status !== 200) missing[k]++;
+    if (g.status !== 200 || (g.json.name !== name && !laterTries.get(key).has(g.json.name))) missing[k]++;
   }
 if (missing.p || missing.r) violate(`acknowledged writes not visible after convergence: primary ${missing.p}, replica ${missing.r}`);
 const sl = (s, i) => slope(s.map((q) => [q[0], q[i]]).filter((q) => !Number.isNaN(q[1])));
 console.log(`# soak: primary RSS slope ${sl(samples.p, 1).toFixed(1)} KB/min, fds slope ${sl(samples.p, 2).toFixed(2)}/min; replica (since its last restart ${((Date.now() - rLife) / 1000).toFixed(0)} s ago) RSS slope ${sl(samples.r, 1).toFixed(1)} KB/min, fds slope ${sl(samples.r, 2).toFixed(2)}/min`);
 console.log(`# soak: eval p99 max over samples ${Math.max(...allP99.filter((x) => !Number.isNaN(x))).toFixed(2)} ms; errors: eval ${stats.evalErr} (+${stats.evalErrDisturbed} during restarts/partitions), write ${stats.writeErr} (+${stats.writeErrDisturbed}), subscriber ${stats.subErr} (+${stats.subErrDisturbed})`);
-console.log(`# soak: ${acked.length} acknowledged writes all visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw}; ${stats.subs} stream subscriptions, ${stats.snaps} snapshots; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
+console.log(`# soak: ${acked.length} acknowledged writes on ${lastAcked.size} flags, the last of each visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw}; ${stats.subs} stream subscriptions, ${stats.snaps} snapshots; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
 await stopAll([r, p]);
 await proxy.close();
 process.exit(violations.length ? 1 : 0);
