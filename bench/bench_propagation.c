@@ -7,7 +7,9 @@
  * A replica "serves" write v when it answers GET /api/v1/namespaces/NS carrying
  * X-Edgeflag-Min-Version: v (a route that honours it: the replica holds the request until it has
  * applied v) with an X-Edgeflag-Version of at least v. Prints p50/p99/max of those times, and of
- * the primary's own round trip (commit + publish + HTTP). It asserts nothing and must never
+ * the primary's own round trip (commit + publish + HTTP), then the means of the stages the nodes
+ * measure themselves (/metrics: edgeflag_store_write_duration_seconds and
+ * edgeflag_replication_stage_seconds) for the primary and the first replica. It asserts nothing and must never
  * write anywhere but the primary's namespace it is given.
  *
  * Usage: bench_propagation --primary URL --replica URL [--replica URL ...] [--writes N] [--ns NS]
@@ -68,6 +70,58 @@ static void conn_init(conn *c)
     curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, 30000L);
+}
+
+typedef struct text {
+    char *p;
+    size_t n;
+} text;
+
+static size_t on_text(char *p, size_t size, size_t n, void *ctx)
+{
+    text *t = ctx;
+    size_t len = size * n;
+    char *q = realloc(t->p, t->n + len + 1);
+    if (!q) return 0;
+    memcpy(q + t->n, p, len);
+    t->n += len;
+    q[t->n] = '\0';
+    t->p = q;
+    return len;
+}
+
+/* Means of one histogram series (name + label text) from a /metrics scrape, in ms. */
+static void print_mean(const char *label, const char *node, const char *text_, const char *series,
+                       const char *what)
+{
+    char k[256];
+    double sum = 0, count = 0;
+    /* series is "name{labels}": the text format writes name_sum{labels} */
+    const char *brace = strchr(series, '{');
+    size_t nl = brace ? (size_t)(brace - series) : strlen(series);
+    snprintf(k, sizeof(k), "%.*s_sum%s ", (int)nl, series, brace ? brace : "");
+    const char *at = strstr(text_, k);
+    if (at) sum = strtod(at + strlen(k), NULL);
+    snprintf(k, sizeof(k), "%.*s_count%s ", (int)nl, series, brace ? brace : "");
+    at = strstr(text_, k);
+    if (at) count = strtod(at + strlen(k), NULL);
+    if (count > 0)
+        printf("%-34s %-22s %-8s mean %8.3f ms over %.0f\n", label, what, node, sum / count * 1e3,
+               count);
+}
+
+static void scrape(const char *base, text *out)
+{
+    char url[1024];
+    snprintf(url, sizeof(url), "%s/metrics", base);
+    CURL *h = curl_easy_init();
+    if (!h) return;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_text);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_perform(h);
+    curl_easy_cleanup(h);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -186,6 +240,26 @@ int main(int argc, char **argv)
     print_line(label, "primary write (ack)", ack, (size_t)writes);
     print_line(label, "ack -> each replica", serve, ns_serve);
     print_line(label, "ack -> every replica", all, (size_t)writes);
+    /* the breakdown, from the nodes' own histograms (means over the run and the warm-up) */
+    text pm = {0}, rm = {0};
+    scrape(primary, &pm);
+    scrape(replicas[0], &rm);
+    if (pm.p) {
+        print_mean(label, "primary", pm.p, "edgeflag_store_write_duration_seconds",
+                   "commit+publish");
+        print_mean(label, "primary", pm.p, "edgeflag_replication_stage_seconds{stage=\"feed_wake\"}",
+                   "feed wake-up");
+    }
+    if (rm.p) {
+        print_mean(label, "replica", rm.p,
+                   "edgeflag_replication_stage_seconds{stage=\"commit_to_receive\"}",
+                   "commit -> received");
+        print_mean(label, "replica", rm.p,
+                   "edgeflag_replication_stage_seconds{stage=\"replica_apply\"}",
+                   "apply+publish");
+    }
+    free(pm.p);
+    free(rm.p);
     for (size_t k = 0; k < nrep; k++) {
         curl_slist_free_all(r[k].hdrs);
         curl_easy_cleanup(r[k].h);

@@ -89,6 +89,7 @@ struct ef_feed {
     pthread_mutex_t recent_mu;
     uint64_t recent_first, recent_last;
     ef_buf recent[RECENT_MAX];
+    int64_t recent_mono[RECENT_MAX]; /* when each was committed (for feed_wake) */
 };
 
 /* Entries read once per round and shared by every subscriber. */
@@ -245,7 +246,9 @@ static bool fast_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     }
     b->n = 0;
     ef_buf_clear(&b->text);
+    int64_t committed = 0;
     if (ok && minpos != UINT64_MAX) {
+        committed = f->recent_mono[last % RECENT_MAX];
         for (uint64_t q = minpos + 1; q <= last && b->n < BATCH_MAX; q++) {
             const ef_buf *e = &f->recent[q % RECENT_MAX];
             batch_add(b, &(ef_store_change){.seq = q, .entry = {e->data, e->len}});
@@ -256,6 +259,7 @@ static bool fast_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     if (!ok) return false;
     *behind = false;
     deliver(f, head, b, ev, last, behind);
+    if (committed) ef_sync_observe_stage(f->s, "feed_wake", (double)(ef_clock_mono_ns() - committed) / 1e9);
     return true;
 }
 
@@ -277,6 +281,7 @@ void ef_feed_committed(ef_feed *f, const ef_store_change *c)
             ef_buf_init(e);
             f->recent_first = f->recent_last = 0;
         } else {
+            f->recent_mono[c->seq % RECENT_MAX] = ef_clock_mono_ns();
             if (!f->recent_last) f->recent_first = c->seq;
             f->recent_last = c->seq;
             if (f->recent_last - f->recent_first + 1 > RECENT_MAX)

@@ -95,6 +95,19 @@ static uint64_t parse_seq_field(const char *p, size_t n)
     return v;
 }
 
+/* The entry's "time" (the primary's wall clock at its commit), right after its seq; 0 if absent. */
+static int64_t parse_time_field(const char *p, size_t n)
+{
+    static const char key[] = "\"time\":";
+    const char *end = p + n;
+    const char *k = memmem(p, n < 64 ? n : 64, key, sizeof(key) - 1);
+    if (!k) return 0;
+    int64_t v = 0;
+    for (k += sizeof(key) - 1; k < end && *k >= '0' && *k <= '9' && v < INT64_MAX / 10 - 10; k++)
+        v = v * 10 + (*k - '0');
+    return v;
+}
+
 static void applied_now(ef_follower *f, uint64_t seq, bool dump)
 {
     ef_sync *s = f->s;
@@ -133,8 +146,14 @@ static void on_txn(ef_follower *f)
         snprintf(m, sizeof(m), "gap: got seq %" PRIu64 " after %" PRIu64, seq, f->local);
         { fail(f, "%s", m); return; }
     }
+    int64_t t_time = parse_time_field(f->data.data, f->data.len);
+    if (t_time > 0) /* same-host wall clocks in a bench; across hosts it includes their skew */
+        ef_sync_observe_stage(f->s, "commit_to_receive", (double)(ef_clock_wall_ns() - t_time) / 1e9);
+    int64_t t_apply = ef_clock_mono_ns();
     ef_store_err err;
-    if (ef_store_apply_changes(f->s->node->store, f->data.data, f->data.len, &err) != 0) {
+    int arc = ef_store_apply_changes(f->s->node->store, f->data.data, f->data.len, &err);
+    ef_sync_observe_stage(f->s, "replica_apply", (double)(ef_clock_mono_ns() - t_apply) / 1e9);
+    if (arc != 0) {
         /* "committed, but not republished" still moved the seq: re-read it either way */
         uint64_t cur, first;
         ef_store_err e2;

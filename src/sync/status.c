@@ -399,6 +399,13 @@ int ef_cluster_register(ef_router *r, ef_cluster_hub *h)
 
 /* ---- the object ---- */
 
+void ef_sync_observe_stage(ef_sync *s, const char *stage, double seconds)
+{
+    if (!s || !s->stage_seconds) return;
+    ef_bytes label = ef_bytes_of(stage);
+    ef_histogram_observe(s->stage_seconds, &label, seconds < 0 ? 0 : seconds);
+}
+
 static char *dup_or_null(const char *v)
 {
     return v && *v ? strdup(v) : NULL;
@@ -416,6 +423,17 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
     s->replica = cfg->upstream && *cfg->upstream;
     pthread_mutex_init(&s->mu, NULL);
     ef_cond_init_monotonic(&s->cv);
+    if (node->metrics) {
+        static const double bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
+                                        0.01, 0.025, 0.05, 0.1, 0.25, 1};
+        static const char *const stage_label[] = {"stage"};
+        s->stage_seconds = ef_metrics_histogram(
+            node->metrics, "edgeflag_replication_stage_seconds",
+            "Replication stages of a write: feed_wake (primary: commit to queued downstream), "
+            "commit_to_receive (replica: primary's commit to the entry read here), replica_apply "
+            "(replica: durable apply and publish).",
+            1, stage_label, 8, bounds, (unsigned)(sizeof(bounds) / sizeof(bounds[0])));
+    }
     if (s->replica) {
         s->upstream = strdup(cfg->upstream);
         if (!s->upstream) goto oom;

@@ -72,8 +72,14 @@ struct ef_sync {
     ef_cluster_hub *cluster;
     ef_waits *waits;        /* suspended requests waiting for a version (every node) */
     ef_forwarder *forwarder; /* a replica's writes in flight to the upstream */
+    /* edgeflag_replication_stage_seconds{stage}: where a write's propagation time goes (issue 11:
+     * feed_wake on a primary; commit_to_receive and replica_apply on a replica). NULL: none. */
+    ef_metric_family *stage_seconds;
     bool started;
 };
+
+/* Records one stage's duration (any thread; nothing when the node has no metrics). */
+void ef_sync_observe_stage(ef_sync *s, const char *stage, double seconds);
 
 /* Raises the node's version to v (never lowers it) and wakes version waiters. Any thread. */
 void ef_sync_version_raised(ef_sync *s, uint64_t v);
