@@ -29,6 +29,8 @@ typedef struct conn {
     CURL *h;
     struct curl_slist *hdrs;
     uint64_t version; /* X-Edgeflag-Version of the last answer */
+    char body[256];   /* the start of the last answer, for error messages */
+    size_t nbody;
     long status;
     double done_ms;   /* when the last answer completed */
 } conn;
@@ -52,9 +54,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
-    (void)p;
-    (void)ctx;
-    return size * n; /* only the headers matter */
+    conn *c = ctx;
+    size_t len = size * n, room = sizeof(c->body) - 1 - c->nbody;
+    size_t k = len < room ? len : room; /* only its start is kept: the headers are what matter */
+    memcpy(c->body + c->nbody, p, k);
+    c->nbody += k;
+    c->body[c->nbody] = '\0';
+    return len;
 }
 
 static void conn_init(conn *c)
@@ -68,6 +74,7 @@ static void conn_init(conn *c)
     curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, 30000L);
 }
@@ -192,13 +199,14 @@ int main(int argc, char **argv)
         curl_easy_setopt(w.h, CURLOPT_URL, url);
         curl_easy_setopt(w.h, CURLOPT_POSTFIELDS, body);
         w.version = 0;
+        w.nbody = 0;
         double t_send = now_ms();
         CURLcode cc = curl_easy_perform(w.h);
         double t0 = now_ms();
         curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.status);
         if (cc != CURLE_OK || w.status != 200 || !w.version) {
-            fprintf(stderr, "bench_propagation: write %ld: %s, status %ld\n", i,
-                    curl_easy_strerror(cc), w.status);
+            fprintf(stderr, "bench_propagation: write %ld: %s, status %ld: %s\n", i,
+                    curl_easy_strerror(cc), w.status, w.body);
             return 1;
         }
         ack[i] = t0 - t_send;
@@ -209,6 +217,7 @@ int main(int argc, char **argv)
             r[k].hdrs = curl_slist_append(NULL, mv);
             curl_easy_setopt(r[k].h, CURLOPT_HTTPHEADER, r[k].hdrs);
             r[k].version = 0;
+            r[k].nbody = 0;
             curl_multi_add_handle(m, r[k].h);
         }
         int running = (int)nrep;
@@ -225,8 +234,8 @@ int main(int argc, char **argv)
                 curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &c->status);
                 if (msg->data.result != CURLE_OK || c->status != 200 || c->version < w.version) {
                     fprintf(stderr, "bench_propagation: a replica did not serve %" PRIu64
-                                    " (status %ld, version %" PRIu64 ")\n",
-                            w.version, c->status, c->version);
+                                    " (status %ld, version %" PRIu64 "): %s\n",
+                            w.version, c->status, c->version, c->body);
                     return 1;
                 }
                 serve[ns_serve++] = t;

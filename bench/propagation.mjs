@@ -69,7 +69,13 @@ async function run(label, upstreamOf, count) {
     if (client) {
       const args = ['--primary', primary.url, '--writes', String(count), '--label', label];
       for (const r of rs) args.push('--replica', r.url);
-      const { stdout } = await promisify(execFile)(client, args, { maxBuffer: 1 << 20 });
+      let stdout;
+      try {
+        ({ stdout } = await promisify(execFile)(client, args, { maxBuffer: 1 << 20 }));
+      } catch (e) { // say what the nodes said
+        for (const n of nodes) console.error(`--- ${n.name}\n${n.stderr.slice(-1500)}`);
+        throw e;
+      }
       process.stdout.write(stdout);
       return;
     }
