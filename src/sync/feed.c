@@ -363,6 +363,26 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
         if (sub->bootstrap || (pos < seq && pos + 1 < first)) need_dump = true;
     }
     if (need_dump) {
+        /* A dump of a large store can take seconds to build under load, and a follower drops a
+         * link silent for EF_SYNC_HEARTBEAT_DEAD_S: an SSE comment first shows the link alive
+         * (else every follower bootstrapping at once times out, reconnects and asks again). */
+        bool told = false;
+        for (feed_sub *sub = head; sub; sub = sub->next) {
+            uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+            if (!sub->bootstrap && !(pos < seq && pos + 1 < first)) continue;
+            pthread_mutex_lock(&sub->mu);
+            ef_buf_puts(&sub->pending, ": building a full dump\n\n");
+            pthread_mutex_unlock(&sub->mu);
+            sub->wake = told = true;
+        }
+        if (told) {
+            pthread_mutex_lock(&f->mu);
+            for (feed_sub *sub = f->subs; sub; sub = sub->next) {
+                if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
+                sub->wake = false;
+            }
+            pthread_mutex_unlock(&f->mu);
+        }
         ef_buf dump;
         ef_buf_init(&dump);
         uint64_t dseq = 0;
@@ -535,6 +555,9 @@ static void on_stream(ef_http_req *req, void *ctx)
     sub->connected_ns = ef_clock_wall_ns();
     snprintf(sub->peer, sizeof(sub->peer), "%s", ef_http_peer(req));
     ef_buf_init(&sub->pending);
+    /* bytes at once: the follower's liveness watchdog runs from the answer on, and the feed's
+     * first round may be busy building a dump for others */
+    ef_buf_puts(&sub->pending, ": connected\n\n");
     pthread_mutex_init(&sub->mu, NULL);
     static const ef_http_stream_ops ops = {.fill = sub_fill, .done = sub_done};
     ef_http_stream *st = ef_http_reply_stream(req, 200, "text/event-stream", &ops, sub);
