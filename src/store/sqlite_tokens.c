@@ -96,14 +96,11 @@ static int token_list(void *h, const ef_store_page *p, ef_arena *a, ef_store_tok
     return sq_list_page(h, &l, p, a, (void **)out, n, po, err);
 }
 
-static int token_delete(void *h, ef_bytes id, ef_store_err *err)
+/* Runs a prepared write on one token inside the write transaction sq_wtx_begin opened: commits
+ * when it changed a row, rolls back with NOT_FOUND when the id names no token. */
+static int token_finish(sq *s, sqlite3_stmt *st, ef_bytes id, const char *what, ef_store_err *err)
 {
-    sq *s = h;
-    if (sq_wtx_begin(s, err)) return -1;
-    sqlite3_stmt *st = sq_stmt(s, SL_TOK_DELETE, "DELETE FROM tokens WHERE id = ?", err);
-    if (!st) goto fail;
-    sq_bind_bytes(st, 1, id);
-    if (sq_step_done(s, st, "delete token", err)) goto fail;
+    if (!st || sq_step_done(s, st, what, err)) goto fail;
     if (sqlite3_changes(s->db) == 0) {
         ef_store_fail(err, EF_STORE_NOT_FOUND, "authentication \"%.*s\" not found", (int)id.n, id.p);
         goto fail;
@@ -114,24 +111,26 @@ fail:
     return -1;
 }
 
+static int token_delete(void *h, ef_bytes id, ef_store_err *err)
+{
+    sq *s = h;
+    if (sq_wtx_begin(s, err)) return -1;
+    sqlite3_stmt *st = sq_stmt(s, SL_TOK_DELETE, "DELETE FROM tokens WHERE id = ?", err);
+    if (st) sq_bind_bytes(st, 1, id);
+    return token_finish(s, st, id, "delete token", err);
+}
+
 static int token_expire(void *h, ef_bytes id, int64_t expires_ns, ef_store_err *err)
 {
     sq *s = h;
     if (sq_wtx_begin(s, err)) return -1;
     sqlite3_stmt *st = sq_stmt(s, SL_TOK_EXPIRE, "UPDATE tokens SET expires_at = ?, updated_at = ? WHERE id = ?", err);
-    if (!st) goto fail;
-    sqlite3_bind_int64(st, 1, expires_ns);
-    sqlite3_bind_int64(st, 2, sq_now(s));
-    sq_bind_bytes(st, 3, id);
-    if (sq_step_done(s, st, "expire token", err)) goto fail;
-    if (sqlite3_changes(s->db) == 0) {
-        ef_store_fail(err, EF_STORE_NOT_FOUND, "authentication \"%.*s\" not found", (int)id.n, id.p);
-        goto fail;
+    if (st) {
+        sqlite3_bind_int64(st, 1, expires_ns);
+        sqlite3_bind_int64(st, 2, sq_now(s));
+        sq_bind_bytes(st, 3, id);
     }
-    return sq_wtx_commit(s, err);
-fail:
-    sq_wtx_rollback(s);
-    return -1;
+    return token_finish(s, st, id, "expire token", err);
 }
 
 void sq_fill_ops_tokens(ef_store_ops *o)
