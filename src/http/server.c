@@ -318,7 +318,8 @@ static struct MHD_Response *gzip_response(ef_http_req *req, int status, const ch
                                           size_t len)
 {
     ef_http_server *srv = req->srv;
-    if (srv->cfg.gzip_min_bytes == SIZE_MAX || len < srv->cfg.gzip_min_bytes) return NULL;
+    /* zlib counts input in uInt: a body past that is sent as it is (none is near it) */
+    if (srv->cfg.gzip_min_bytes == SIZE_MAX || len < srv->cfg.gzip_min_bytes || len > UINT32_MAX) return NULL;
     if (status == 204 || status == 304 || status < 200 || req->method == EF_HEAD) return NULL;
     if (!compressible(type) || ef_http_has_header(req, "Content-Encoding")) return NULL;
     if (!accepts_gzip(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Accept-Encoding"))) return NULL;
@@ -360,7 +361,7 @@ static struct MHD_Response *gzip_response(ef_http_req *req, int status, const ch
     int rc = deflate(&z, Z_FINISH);
     size_t out = (size_t)z.total_out;
     deflateEnd(&z);
-    if (rc != Z_STREAM_END || len > UINT32_MAX) {
+    if (rc != Z_STREAM_END) {
         free(buf);
         return NULL;
     }
