@@ -54,10 +54,12 @@ typedef struct identity {
     bool bootstrap;
     uint8_t hash[32]; /* SHA-256 of the token: finds its row again for /auth/v1/self */
     ef_bytes id;      /* the token's id, in the request's arena ("bootstrap" for that one) */
+    ef_bytes name;    /* the token's name, in the request's arena (the bootstrap token's is fixed) */
     ef_bytes ns;      /* scope, in the request's arena; empty = every namespace */
 } identity;
 
-static const identity bootstrap_identity = {.bootstrap = true, .id = {"bootstrap", 9}};
+static const identity bootstrap_identity = {
+    .bootstrap = true, .id = {"bootstrap", 9}, .name = {"initial_bootstrap_token", 23}};
 
 static void table_free(token_table *t)
 {
@@ -268,8 +270,12 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity
         identity *id = ef_arena_alloc(arena, sizeof(*id));
         char *idc = id ? ef_arena_memdup(arena, e->row->id.p, e->row->id.n) : NULL;
         char *nsc = idc && e->ns.n ? ef_arena_memdup(arena, e->ns.p, e->ns.n) : NULL;
-        if (idc && (nsc || !e->ns.n)) {
-            *id = (identity){.id = {idc, e->row->id.n}, .ns = {nsc ? nsc : "", e->ns.n}};
+        ef_bytes nm = e->row->name;
+        char *nmc = idc && nm.n ? ef_arena_memdup(arena, nm.p, nm.n) : NULL;
+        if (idc && (nsc || !e->ns.n) && (nmc || !nm.n)) {
+            *id = (identity){.id = {idc, e->row->id.n},
+                             .name = {nmc ? nmc : "", nm.n},
+                             .ns = {nsc ? nsc : "", e->ns.n}};
             memcpy(id->hash, h, 32);
             *out = id;
             ok = true;
@@ -303,6 +309,17 @@ ef_bytes ef_auth_token_id(const ef_http_req *req)
 {
     const identity *id = ef_http_user(req);
     return id ? id->id : (ef_bytes){"", 0};
+}
+
+void ef_auth_actor(const ef_http_req *req, ef_actor *out)
+{
+    const identity *id = ef_http_user(req);
+    if (!id) {
+        *out = (ef_actor){.method = "none", .id = {"", 0}, .name = EF_BYTES_LIT("anonymous"),
+                          .email = {"", 0}};
+        return;
+    }
+    *out = (ef_actor){.method = "token", .id = id->id, .name = id->name, .email = {"", 0}};
 }
 
 bool ef_auth_allow(ef_auth *a, ef_http_req *req)

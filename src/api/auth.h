@@ -42,6 +42,19 @@ bool ef_auth_namespace_allowed(ef_http_req *req, ef_bytes ns);
  * "" when none did (open or excluded route, authentication off). */
 ef_bytes ef_auth_token_id(const ef_http_req *req);
 
+/* Who made a request, as every authentication method reports it: what the change log, the history
+ * API and audit events record. The strings live as long as the request (its arena, or static). */
+typedef struct ef_actor {
+    const char *method; /* "token" (bootstrap or created static token), "jwt", "oidc", "none" */
+    ef_bytes id;        /* token id ("bootstrap" for the configured one), JWT/OIDC subject; "" for none */
+    ef_bytes name;      /* token name, JWT/OIDC name; "anonymous" for none */
+    ef_bytes email;     /* OIDC/JWT email claim when there is one, else "" */
+} ef_actor;
+
+/* Fills *out with the request's caller. A request no method authenticated (authentication off, an
+ * open or excluded route) is {"none", "", "anonymous", ""}. Never fails. */
+void ef_auth_actor(const ef_http_req *req, ef_actor *out);
+
 /* Whether a bearer token is valid now (for forwarded requests and stream followers). */
 bool ef_auth_token_valid(ef_auth *a, const char *token);
 
