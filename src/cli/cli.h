@@ -11,6 +11,8 @@ int ef_cmd_serve(int argc, char **argv);
 int ef_cmd_validate(int argc, char **argv);
 int ef_cmd_import(int argc, char **argv);
 int ef_cmd_export(int argc, char **argv);
+int ef_cmd_backup(int argc, char **argv);  /* cmd_backup.c: an online copy of a store */
+int ef_cmd_restore(int argc, char **argv); /* cmd_backup.c: a backup into a store, new history */
 int ef_cmd_routes(int argc, char **argv); /* cmd_serve.c: the route table serve would use */
 
 #endif

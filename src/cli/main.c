@@ -20,6 +20,10 @@ static void usage(FILE *out)
           "  routes [--json] [serve options]\n"
           "        print the route table serve would use: methods, pattern, auth class, namespace\n"
           "        source, write/state/stream\n"
+          "  backup --db PATH -o FILE\n"
+          "        an online copy of a store (a running server may hold it), with its seq and history\n"
+          "  restore FILE --db PATH\n"
+          "        replace a store no server holds with a backup, under a new history\n"
           "  version   print the version\n"
           "  help      print this help\n",
           out);
@@ -38,6 +42,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "validate") == 0) return ef_cmd_validate(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0) return ef_cmd_import(argc - 2, argv + 2);
     if (strcmp(cmd, "export") == 0) return ef_cmd_export(argc - 2, argv + 2);
+    if (strcmp(cmd, "backup") == 0) return ef_cmd_backup(argc - 2, argv + 2);
+    if (strcmp(cmd, "restore") == 0) return ef_cmd_restore(argc - 2, argv + 2);
     if (strcmp(cmd, "routes") == 0) return ef_cmd_routes(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("edgeflag " EF_VERSION);
