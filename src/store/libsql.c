@@ -1,17 +1,13 @@
 /*
- * libsql.c - the libSQL/Turso store: edgeflag's SQLite store used as a local, write-through cache
- * of a remote libSQL database (sqld, Turso) that holds the very same schema (docs/libsql.md).
+ * libsql.c - the libSQL/Turso adapter of the remote-store core (remote.h, docs/libsql.md): the
+ * database of record is a libSQL database (sqld, Turso) reached over Hrana/HTTP that holds the very
+ * same schema as the SQLite store. Migrations, log pages and dumps are Hrana requests; a write is
+ * ONE Hrana batch (BEGIN, a guard that the remote seq is still ours, the rows, the log entry,
+ * versions, COMMIT, ROLLBACK on failure). libSQL cannot push, so the core polls.
  *
- * Reads and evaluation use the local cache only. A write runs in a local transaction as usual; the
- * SQLite backend's commit hook then sends the change-log entry to the remote as ONE Hrana batch
- * (BEGIN, a guard that the remote seq is still ours, the rows, the log entry, versions, COMMIT,
- * ROLLBACK on failure), and the local COMMIT follows only when the remote committed. A node that
- * lost the race pulls the remote's newer entries and runs the operation again. A poller thread
- * pulls other nodes' entries every poll interval and republishes the touched namespaces.
- *
- * This file must never acknowledge a write the remote did not commit, never hold a remote
- * transaction open across requests, and never build SQL from values: table and column names come
- * from the constant table descriptions, values travel as Hrana arguments.
+ * This file must never report a write committed unless the batch's COMMIT step succeeded, never
+ * hold a remote transaction open across requests, and never build SQL from values: table and
+ * column names come from the constant table descriptions, values travel as Hrana arguments.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,70 +23,17 @@
 #include "base/log.h"
 #include "store/hrana.h"
 #include "store/open.h"
+#include "store/remote.h"
 #include "store/sqlite_int.h"
 
-#define LQ_RETRIES 5          /* a write that keeps losing the race gives up after this */
-#define LQ_PULL_PAGE 256      /* change-log entries fetched per request */
 
 typedef struct lq {
-    ef_store *local; /* the SQLite cache; its handle is what callers' ops receive */
-    ef_store_ops ops;
-    ef_store store;
     ef_hrana *h;
-    char *where; /* the server, for messages (no token) */
-    uint64_t log_keep;
-    unsigned poll_ms;
-    int64_t dump_page_rows;   /* rows per table per dump request */
-    pthread_mutex_t write_mu; /* one write at a time, so `conflict` belongs to it */
-    pthread_mutex_t sync_mu;  /* one pull at a time */
-    bool conflict;            /* set by the commit hook when another node wrote first */
-    bool migrated;            /* the remote schema is known to be current (atomic) */
-    bool bootstrapped;        /* the cache has been filled from the remote once */
-    bool reachable;           /* last poll outcome, for logging changes only */
-    pthread_mutex_t poll_mu;
-    pthread_cond_t poll_cv;
-    bool stop;
-    bool poller_started;
-    pthread_t poller;
+    char *where;            /* the server, for messages (no token) */
+    int64_t dump_page_rows; /* rows per table per dump request */
 } lq;
 
 /* ---- the remote schema ---- */
-
-static bool starts_ci(const char *p, const char *word)
-{
-    while (*p == ' ' || *p == '\n' || *p == '\t') p++;
-    return strncasecmp(p, word, strlen(word)) == 0;
-}
-
-/* Splits a migration script into statements: at ';' outside quotes, except inside a CREATE TRIGGER
- * body, which ends at "END;". Statements are copied into the arena. */
-static size_t split_sql(const char *sql, ef_arena *a, char **out, size_t max)
-{
-    size_t n = 0;
-    const char *start = sql;
-    char quote = 0;
-    for (const char *p = sql; *p; p++) {
-        if (quote) {
-            if (*p == quote) quote = 0;
-            continue;
-        }
-        if (*p == '\'' || *p == '"') {
-            quote = *p;
-            continue;
-        }
-        if (*p != ';') continue;
-        if (starts_ci(start, "CREATE TRIGGER")) {
-            const char *e = p;
-            while (e > start && (e[-1] == ' ' || e[-1] == '\n')) e--;
-            if (e - start < 3 || strncasecmp(e - 3, "END", 3) != 0) continue;
-        }
-        while (*start == ' ' || *start == '\n') start++;
-        if (p > start && n < max) out[n++] = ef_arena_memdup(a, start, (size_t)(p - start) + 1);
-        if (n && out[n - 1]) out[n - 1][p - start] = '\0';
-        start = p + 1;
-    }
-    return n;
-}
 
 static int remote_schema_version(lq *q, int *v, ef_store_err *err)
 {
@@ -145,7 +88,7 @@ static int remote_migration_step(lq *q, int v, ef_store_err *err)
         sq_migration_sql(v, part, &sql);
         ef_buf_putc(&sql, '\0');
         char *stmts[128];
-        size_t n = ef_buf_ok(&sql) ? split_sql(sql.data, &a, stmts, 128) : 0;
+        size_t n = ef_buf_ok(&sql) ? ef_remote_split_sql(sql.data, &a, stmts, 128) : 0;
         for (size_t i = 0; i < n; i++)
             if (stmts[i]) last = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last), stmts[i]);
         if (part == 0 && v == 1) {
@@ -196,10 +139,7 @@ static int remote_migrate(lq *q, ef_store_err *err)
                            "remote database schema version %d is newer than this edgeflag "
                            "supports (%d)",
                            v, SQ_SCHEMA_VERSION);
-        if (v == SQ_SCHEMA_VERSION) {
-            __atomic_store_n(&q->migrated, true, __ATOMIC_RELEASE);
-            return 0;
-        }
+        if (v == SQ_SCHEMA_VERSION) return 0;
         if (remote_migration_step(q, v + 1, err) < 0) return -1;
     }
     return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: remote migrations did not settle",
@@ -452,163 +392,59 @@ done:
     return rc;
 }
 
-static int load_remote_dump(lq *q, ef_store_err *err)
+/* One page of the log after `after`, with the remote's seq and trimmed position (one request). */
+static int lq_fetch(void *ad, uint64_t after, int64_t limit, ef_arena *a, ef_remote_page *out,
+                    ef_store_err *err)
 {
-    ef_log(EF_LOG_INFO, "libsql: loading a full dump (a new cache, or its position was trimmed)",
-           "server", q->where, NULL);
-    ef_buf d;
-    ef_buf_init(&d);
-    int rc = remote_dump(q, &d, err);
-    if (rc == 0) rc = q->local->ops->load_dump(q->local->h, d.data, d.len, err);
-    ef_buf_free(&d);
-    return rc;
-}
-
-/* Brings the cache up to the remote: the entries after the local seq, or a dump when the remote
- * no longer holds them (or the cache is new). One round trip when nothing changed. */
-static int pull(lq *q, ef_store_err *err)
-{
-    pthread_mutex_lock(&q->sync_mu);
-    int rc = -1;
-    if (!__atomic_load_n(&q->migrated, __ATOMIC_ACQUIRE) && remote_migrate(q, err)) goto out;
-    int64_t limit = LQ_PULL_PAGE; /* halved while the answer would pass the cap */
-    for (int page = 0;; page++) {
-        uint64_t local, first;
-        if (ef_store_seq(q->local, &local, &first, err)) goto out;
-        if (local == 0 && !q->bootstrapped) {
-            /* a new cache takes everything from the remote, the seeded default namespace
-             * included, so every node shows identical rows */
-            rc = load_remote_dump(q, err);
-            if (rc == 0) q->bootstrapped = true;
-            goto out;
-        }
-        q->bootstrapped = true;
-        ef_arena a;
-        ef_arena_init(&a, 65536);
-        ef_hrana_req r;
-        ef_hrana_req_init(&r);
-        ef_hrana_execute(&r, "SELECT seq, trimmed FROM ef_state WHERE id = 1");
-        ef_hrana_execute(&r, "SELECT seq, entry FROM changelog WHERE seq > ? ORDER BY seq LIMIT ?");
-        ef_hrana_arg_int(&r, (int64_t)local);
-        ef_hrana_arg_int(&r, limit);
-        const ef_json *res, *st, *log;
-        ef_hrana_value seq, trimmed;
-        int step = 0; /* 0: applied a page, 1: up to date, 2: needs a dump, -1: failed, 3: again */
-        int sent = ef_hrana_send(q->h, &r, &a, &res, err);
-        if (sent == EF_HRANA_TOO_LARGE) {
-            /* fewer entries; one entry past the cap (a huge import) is skipped by a dump, which
-             * reads rows, not the log */
-            step = limit > 1 ? 3 : 2;
-            limit = limit > 1 ? limit / 2 : 1;
-            ef_log(EF_LOG_INFO, "libsql: change-log page past the answer cap; asking for less",
-                   "server", q->where, "error", err->message, NULL);
-        } else if (sent || ef_hrana_result(res, 0, &st, err) ||
-                   ef_hrana_result(res, 1, &log, err)) {
-            step = -1;
-        } else if (ef_hrana_value_get(ef_hrana_cell(st, 0, 0), &a, &seq) ||
-                   ef_hrana_value_get(ef_hrana_cell(st, 0, 1), &a, &trimmed) ||
-                   seq.type != EF_HRANA_INTEGER || trimmed.type != EF_HRANA_INTEGER ||
-                   seq.i < 0 || trimmed.i < 0) {
-            step = -1;
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable ef_state", q->where);
-        } else if ((uint64_t)seq.i == local) {
-            step = 1;
-        } else if ((uint64_t)seq.i < local) {
-            step = -1;
-            ef_store_fail(err, EF_STORE_UNAVAILABLE,
-                    "libsql %s: the remote database (seq %lld) is behind this node's cache (seq "
-                    "%llu); is it another database? Remove the cache file to start from it",
-                    q->where, (long long)seq.i, (unsigned long long)local);
-        } else if ((uint64_t)trimmed.i > local) {
-            step = 2;
-        } else {
-            for (const ef_json *row = ef_hrana_first_row(log); row; row = row->next) {
-                ef_hrana_value e;
-                const ef_json *cell = ef_hrana_first_cell(row);
-                if (!cell || ef_hrana_value_get(cell->next, &a, &e) || e.type != EF_HRANA_TEXT) {
-                    step = -1;
-                    ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: unreadable changelog entry");
-                    break;
-                }
-                if (q->local->ops->apply_changes(q->local->h, e.s.p, e.s.n, err)) {
-                    step = -1;
-                    break;
-                }
-            }
-            if (step == 0 && ef_hrana_nrows(log) == 0) step = 2; /* seq moved, no entries: trimmed */
-        }
-        ef_hrana_req_free(&r);
-        ef_arena_free(&a);
-        if (step == -1) goto out;
-        if (step == 1) break;
-        if (step == 3) continue;
-        if (step == 2) {
-            rc = load_remote_dump(q, err);
-            goto out;
-        }
+    lq *q = ad;
+    ef_hrana_req r;
+    ef_hrana_req_init(&r);
+    ef_hrana_execute(&r, "SELECT seq, trimmed FROM ef_state WHERE id = 1");
+    ef_hrana_execute(&r, "SELECT seq, entry FROM changelog WHERE seq > ? ORDER BY seq LIMIT ?");
+    ef_hrana_arg_int(&r, (int64_t)after);
+    ef_hrana_arg_int(&r, limit);
+    const ef_json *res, *st, *log;
+    ef_hrana_value seq, trimmed;
+    int rc = ef_hrana_send(q->h, &r, a, &res, err);
+    ef_hrana_req_free(&r);
+    if (rc == EF_HRANA_TOO_LARGE) return EF_REMOTE_TOO_LARGE;
+    if (rc || ef_hrana_result(res, 0, &st, err) || ef_hrana_result(res, 1, &log, err)) return -1;
+    if (ef_hrana_value_get(ef_hrana_cell(st, 0, 0), a, &seq) ||
+        ef_hrana_value_get(ef_hrana_cell(st, 0, 1), a, &trimmed) || seq.type != EF_HRANA_INTEGER ||
+        trimmed.type != EF_HRANA_INTEGER || seq.i < 0 || trimmed.i < 0)
+        return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: unreadable ef_state", q->where);
+    out->seq = (uint64_t)seq.i;
+    out->trimmed = (uint64_t)trimmed.i;
+    size_t n = ef_hrana_nrows(log);
+    out->n = 0;
+    out->entries = n ? ef_arena_alloc(a, n * sizeof(ef_bytes)) : NULL;
+    if (n && !out->entries) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    for (const ef_json *row = ef_hrana_first_row(log); row && out->n < n; row = row->next) {
+        ef_hrana_value e;
+        const ef_json *cell = ef_hrana_first_cell(row);
+        if (!cell || ef_hrana_value_get(cell->next, a, &e) || e.type != EF_HRANA_TEXT)
+            return ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql: unreadable changelog entry");
+        out->entries[out->n++] = e.s;
     }
-    rc = 0;
-out:
-    pthread_mutex_unlock(&q->sync_mu);
-    return rc;
-}
-
-static void *poll_main(void *arg)
-{
-    lq *q = arg;
-    pthread_mutex_lock(&q->poll_mu);
-    while (!q->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += q->poll_ms / 1000;
-        ts.tv_nsec += (long)(q->poll_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&q->poll_cv, &q->poll_mu, &ts);
-        if (q->stop) break;
-        pthread_mutex_unlock(&q->poll_mu);
-        ef_store_err err = {0};
-        bool ok = pull(q, &err) == 0;
-        if (ok != q->reachable)
-            ef_log(ok ? EF_LOG_INFO : EF_LOG_WARN,
-                   ok ? "libsql: remote database reachable; cache up to date"
-                      : "libsql: cannot refresh from the remote database; serving the cache",
-                   "server", q->where, "error", ok ? "" : err.message, NULL);
-        q->reachable = ok;
-        pthread_mutex_lock(&q->poll_mu);
-    }
-    pthread_mutex_unlock(&q->poll_mu);
-    return NULL;
+    return 0;
 }
 
 /* ---- the write path ---- */
 
-/* The commit hook (ef_sqlite_opts.commit_hook): the entry goes to the remote as one batch. */
-static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, ef_store_err *err)
+/* The write: the entry as one guarded batch. */
+static int lq_commit(void *ad, const ef_remote_write *w, bool *conflict, ef_store_err *err)
 {
-    lq *q = ctx;
+    lq *q = ad;
+    uint64_t seq = w->seq;
+    const ef_json *jch = w->changes, *jns = w->namespaces, *jtime = w->time;
     ef_arena a;
     ef_arena_init(&a, 65536);
-    ef_json_error je;
-    const ef_json *root = ef_json_parse(entry, len, &a, NULL, &je);
-    const ef_json *jch = root ? ef_json_get(root, "changes") : NULL;
-    const ef_json *jns = root ? ef_json_get(root, "namespaces") : NULL;
-    const ef_json *jtime = root ? ef_json_get(root, "time") : NULL;
-    if (!jch || jch->type != EF_JSON_ARRAY || !jns || jns->type != EF_JSON_ARRAY || !jtime) {
-        ef_arena_free(&a);
-        return ef_store_fail(err, EF_STORE_INTERNAL, "libsql: malformed change-log entry");
-    }
     ef_hrana_req r;
     ef_hrana_req_init(&r);
     ef_buf sql;
     ef_buf_init(&sql);
     char c1[128], c2[160];
     int rc = -1;
-    /* not under sync_mu: the writer holds the cache's lock here, and a pull takes sync_mu and
-     * then that lock. Two threads migrating at once is harmless (each step is guarded). */
-    if (!__atomic_load_n(&q->migrated, __ATOMIC_ACQUIRE) && remote_migrate(q, err)) goto done;
     ef_hrana_batch(&r);
     int begin = ef_hrana_step(&r, NULL, "BEGIN IMMEDIATE");
     /* Optimistic concurrency: the remote must still be at our seq - 1, inside the transaction
@@ -652,20 +488,20 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
                          "INSERT INTO changelog VALUES (?, ?, ?)");
     ef_hrana_arg_int(&r, (int64_t)seq);
     ef_hrana_arg_json(&r, jtime);
-    ef_hrana_arg_text(&r, (ef_bytes){entry, len});
+    ef_hrana_arg_text(&r, w->entry);
     last = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last),
                          "UPDATE ef_state SET seq = ? WHERE id = 1");
     ef_hrana_arg_int(&r, (int64_t)seq);
     /* the remote's own capture triggers (kept so the file stays a valid edgeflag SQLite store)
      * filled ef_pending; it is emptied before COMMIT, as locally */
     last = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last), "DELETE FROM ef_pending");
-    if (q->log_keep && seq > q->log_keep) {
+    if (w->log_keep && seq > w->log_keep) {
         last = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last),
                              "DELETE FROM changelog WHERE seq <= ?");
-        ef_hrana_arg_int(&r, (int64_t)(seq - q->log_keep));
+        ef_hrana_arg_int(&r, (int64_t)(seq - w->log_keep));
         last = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last),
                              "UPDATE ef_state SET trimmed = MAX(trimmed, ?) WHERE id = 1");
-        ef_hrana_arg_int(&r, (int64_t)(seq - q->log_keep));
+        ef_hrana_arg_int(&r, (int64_t)(seq - w->log_keep));
     }
     int commit = ef_hrana_step(&r, ef_hrana_cond_ok(c1, sizeof(c1), last), "COMMIT");
     ef_hrana_step(&r, ef_hrana_cond_ok_not_ok(c2, sizeof(c2), begin, commit), "ROLLBACK");
@@ -684,7 +520,7 @@ static int commit_hook(void *ctx, uint64_t seq, const char *entry, size_t len, e
     ef_store_err gerr;
     if (ef_hrana_step_result(batch, begin, &sr, NULL, 0, err) < 0) goto done;
     if (ef_hrana_step_result(batch, guard, &sr, NULL, 0, &gerr) < 0) {
-        q->conflict = true;
+        *conflict = true;
         ef_store_fail(err, EF_STORE_UNAVAILABLE,
                 "libsql %s: other nodes kept writing first; the write was not saved", q->where);
         goto done;
@@ -699,142 +535,32 @@ done:
     return rc;
 }
 
-static lq *lq_of(void *h)
+static int lq_migrate(void *ad, ef_store_err *err)
 {
-    return ((sq *)h)->opts.commit_ctx;
+    return remote_migrate(ad, err);
 }
 
-/* Runs a wrapped write: on a lost race, pull the winner's entries and run it again. */
-#define LQ_WRITE(name, params, args)                                                              \
-    static int lq_##name params                                                                    \
-    {                                                                                              \
-        lq *q = lq_of(h);                                                                          \
-        pthread_mutex_lock(&q->write_mu);                                                          \
-        int rc = -1;                                                                               \
-        for (int attempt = 0; attempt <= LQ_RETRIES; attempt++) {                                  \
-            q->conflict = false;                                                                   \
-            rc = q->local->ops->name args;                                                         \
-            if (rc == 0 || !q->conflict) break;                                                    \
-            ef_log(EF_LOG_INFO, "libsql: another node wrote first; pulling and retrying", "op",   \
-                   #name, NULL);                                                                   \
-            ef_store_err perr;                                                                     \
-            if (pull(q, &perr)) {                                                                  \
-                *err = perr;                                                                       \
-                break;                                                                             \
-            }                                                                                      \
-        }                                                                                          \
-        pthread_mutex_unlock(&q->write_mu);                                                        \
-        return rc;                                                                                 \
-    }
-
-#define P(...) (void *h, __VA_ARGS__, ef_store_err *err)
-#define A(...) (h, __VA_ARGS__, err)
-LQ_WRITE(ns_create, P(const ef_store_ns_in *in, ef_arena *a, ef_doc_namespace *out), A(in, a, out))
-LQ_WRITE(ns_update, P(const ef_store_ns_in *in, ef_arena *a, ef_doc_namespace *out), A(in, a, out))
-LQ_WRITE(ns_delete, P(ef_bytes key, bool force), A(key, force))
-LQ_WRITE(flag_create, P(ef_bytes ns, const ef_store_flag_in *in, ef_arena *a, ef_doc_flag *out),
-         A(ns, in, a, out))
-LQ_WRITE(flag_update, P(ef_bytes ns, const ef_store_flag_in *in, ef_arena *a, ef_doc_flag *out),
-         A(ns, in, a, out))
-LQ_WRITE(flag_delete, P(ef_bytes ns, ef_bytes key), A(ns, key))
-LQ_WRITE(variant_create,
-         P(ef_bytes ns, ef_bytes f, const ef_store_variant_in *in, ef_arena *a, ef_doc_variant *out),
-         A(ns, f, in, a, out))
-LQ_WRITE(variant_update,
-         P(ef_bytes ns, ef_bytes f, ef_bytes id, const ef_store_variant_in *in, ef_arena *a,
-           ef_doc_variant *out),
-         A(ns, f, id, in, a, out))
-LQ_WRITE(variant_delete, P(ef_bytes ns, ef_bytes f, ef_bytes id), A(ns, f, id))
-LQ_WRITE(segment_create,
-         P(ef_bytes ns, const ef_store_segment_in *in, ef_arena *a, ef_doc_segment *out),
-         A(ns, in, a, out))
-LQ_WRITE(segment_update,
-         P(ef_bytes ns, const ef_store_segment_in *in, ef_arena *a, ef_doc_segment *out),
-         A(ns, in, a, out))
-LQ_WRITE(segment_delete, P(ef_bytes ns, ef_bytes key), A(ns, key))
-LQ_WRITE(constraint_create,
-         P(ef_bytes ns, ef_bytes g, const ef_store_constraint_in *in, ef_arena *a,
-           ef_doc_constraint *out),
-         A(ns, g, in, a, out))
-LQ_WRITE(constraint_update,
-         P(ef_bytes ns, ef_bytes g, ef_bytes id, const ef_store_constraint_in *in, ef_arena *a,
-           ef_doc_constraint *out),
-         A(ns, g, id, in, a, out))
-LQ_WRITE(constraint_delete, P(ef_bytes ns, ef_bytes g, ef_bytes id), A(ns, g, id))
-LQ_WRITE(rule_create,
-         P(ef_bytes ns, ef_bytes f, const ef_store_rule_in *in, ef_arena *a, ef_store_rule *out),
-         A(ns, f, in, a, out))
-LQ_WRITE(rule_update,
-         P(ef_bytes ns, ef_bytes f, ef_bytes id, const ef_store_rule_in *in, ef_arena *a,
-           ef_store_rule *out),
-         A(ns, f, id, in, a, out))
-LQ_WRITE(rule_delete, P(ef_bytes ns, ef_bytes f, ef_bytes id), A(ns, f, id))
-LQ_WRITE(rule_order, P(ef_bytes ns, ef_bytes f, const ef_bytes *ids, size_t n), A(ns, f, ids, n))
-LQ_WRITE(distribution_create,
-         P(ef_bytes ns, ef_bytes f, ef_bytes rule, const ef_store_distribution_in *in, ef_arena *a,
-           ef_doc_distribution *out),
-         A(ns, f, rule, in, a, out))
-LQ_WRITE(distribution_update,
-         P(ef_bytes ns, ef_bytes f, ef_bytes rule, ef_bytes id, const ef_store_distribution_in *in,
-           ef_arena *a, ef_doc_distribution *out),
-         A(ns, f, rule, id, in, a, out))
-LQ_WRITE(distribution_delete, P(ef_bytes ns, ef_bytes f, ef_bytes rule, ef_bytes id, ef_bytes v),
-         A(ns, f, rule, id, v))
-LQ_WRITE(rollout_create,
-         P(ef_bytes ns, ef_bytes f, const ef_store_rollout_in *in, ef_arena *a,
-           ef_store_rollout *out),
-         A(ns, f, in, a, out))
-LQ_WRITE(rollout_update,
-         P(ef_bytes ns, ef_bytes f, ef_bytes id, const ef_store_rollout_in *in, ef_arena *a,
-           ef_store_rollout *out),
-         A(ns, f, id, in, a, out))
-LQ_WRITE(rollout_delete, P(ef_bytes ns, ef_bytes f, ef_bytes id), A(ns, f, id))
-LQ_WRITE(rollout_order, P(ef_bytes ns, ef_bytes f, const ef_bytes *ids, size_t n), A(ns, f, ids, n))
-LQ_WRITE(token_create, P(const ef_store_token *in, ef_arena *a, ef_store_token *out), A(in, a, out))
-LQ_WRITE(token_delete, P(ef_bytes id), A(id))
-LQ_WRITE(token_expire, P(ef_bytes id, int64_t expires_ns), A(id, expires_ns))
-LQ_WRITE(import_doc, P(const ef_doc *doc, const ef_store_import_opts *o), A(doc, o))
-#undef P
-#undef A
-
-/* The cache follows the remote database only; a replication feed must not write into it. */
-static int lq_apply_changes(void *h, const char *entry, size_t len, ef_store_err *err)
+static int lq_dump(void *ad, ef_buf *out, ef_store_err *err)
 {
-    (void)h, (void)entry, (void)len;
-    return ef_store_fail(err, EF_STORE_READ_ONLY,
-                   "a libSQL-backed store takes changes from its database, not from a feed");
+    return remote_dump(ad, out, err);
 }
 
-static int lq_load_dump(void *h, const char *data, size_t len, ef_store_err *err)
+static void lq_close(void *ad)
 {
-    (void)h, (void)data, (void)len;
-    return ef_store_fail(err, EF_STORE_READ_ONLY,
-                   "a libSQL-backed store takes its state from its database, not from a dump");
-}
-
-static void lq_free(lq *q)
-{
-    if (q->poller_started) {
-        pthread_mutex_lock(&q->poll_mu);
-        q->stop = true;
-        pthread_cond_signal(&q->poll_cv);
-        pthread_mutex_unlock(&q->poll_mu);
-        pthread_join(q->poller, NULL);
-    }
-    if (q->local) ef_store_close(q->local);
+    lq *q = ad;
     ef_hrana_close(q->h);
-    pthread_mutex_destroy(&q->write_mu);
-    pthread_mutex_destroy(&q->sync_mu);
-    pthread_mutex_destroy(&q->poll_mu);
-    pthread_cond_destroy(&q->poll_cv);
     free(q->where);
     free(q);
 }
 
-static void lq_close(void *h)
-{
-    if (h) lq_free(lq_of(h));
-}
+static const ef_remote_ops lq_ops = {
+    .migrate = lq_migrate,
+    .fetch = lq_fetch,
+    .dump = lq_dump,
+    .commit = lq_commit,
+    .wait = NULL, /* libSQL cannot push: the core polls */
+    .close = lq_close,
+};
 
 /* ---- opening ---- */
 
@@ -886,106 +612,35 @@ static int parse_url(const char *url, char **base, char **token, ef_store_err *e
     return 0;
 }
 
-/* ./data/libsql-<server>.db, the server's host, port and path with anything unusual as '_'. */
-static char *default_cache(const char *base)
-{
-    const char *p = strstr(base, "://");
-    p = p ? p + 3 : base;
-    size_t n = strlen(p);
-    char *out = malloc(n + 32);
-    if (!out) return NULL;
-    size_t o = (size_t)sprintf(out, "./data/libsql-");
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '.' || c == '-';
-        out[o++] = plain ? c : '_';
-    }
-    strcpy(out + o, ".db");
-    return out;
-}
-
 ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_err *err)
 {
     char *base = NULL, *token = NULL, *cache = NULL;
     if (parse_url(url, &base, &token, err)) return NULL;
     lq *q = calloc(1, sizeof(*q));
+    ef_store *st = NULL;
     if (!q) {
         ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-        goto fail_early;
+        goto done;
     }
-    pthread_mutex_init(&q->write_mu, NULL);
-    pthread_mutex_init(&q->sync_mu, NULL);
-    pthread_mutex_init(&q->poll_mu, NULL);
-    pthread_cond_init(&q->poll_cv, NULL);
     q->where = strdup(base);
-    q->poll_ms = o && o->poll_ms ? o->poll_ms : 1000;
     q->dump_page_rows = o && o->dump_page_rows ? o->dump_page_rows : LQ_DUMP_PAGE_ROWS;
-    q->log_keep = o ? o->log_keep_entries : 0;
-    q->reachable = true;
     /* an explicit --db-token wins over one in the URL */
     const char *tok = o && o->token && *o->token ? o->token : token;
     q->h = ef_hrana_open(base, tok, o && o->timeout_ms ? (int)o->timeout_ms : 5000, err);
-    if (!q->where || !q->h) goto fail;
+    const char *host = strstr(base, "://");
+    cache = ef_remote_default_cache("libsql", host ? host + 3 : base);
+    if (!q->where || !q->h || !cache) {
+        if (q->h) ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        if (q->h) ef_hrana_close(q->h);
+        free(q->where);
+        free(q);
+        goto done;
+    }
     if (o && o->max_answer) ef_hrana_set_max_answer(q->h, o->max_answer);
-    cache = o && o->cache_path && *o->cache_path ? strdup(o->cache_path) : default_cache(base);
-    if (!cache) {
-        ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-        goto fail;
-    }
-    ef_sqlite_opts so = {.registry = o ? o->registry : NULL,
-                         .log_keep_entries = o ? o->log_keep_entries : 0,
-                         .log_max_age_ns = o ? o->log_max_age_ns : 0,
-                         .commit_hook = commit_hook,
-                         .commit_ctx = q};
-    q->local = ef_sqlite_open(cache, &so, err);
-    if (!q->local) goto fail;
-    if (pull(q, err)) {
-        uint64_t seq = 0, first;
-        ef_store_err serr;
-        bool have_cache = ef_store_seq(q->local, &seq, &first, &serr) == 0 && seq > 0;
-        /* a cache with data keeps the node serving through a remote outage at start-up; a new
-         * cache has nothing to serve, and a schema or content problem is not an outage */
-        if (!have_cache || err->code != EF_STORE_UNAVAILABLE ||
-            strstr(err->message, "newer") || strstr(err->message, "behind"))
-            goto fail;
-        ef_log(EF_LOG_WARN, "libsql: remote database unreachable; serving the local cache",
-               "server", q->where, "error", err->message, NULL);
-        q->reachable = false;
-    }
-    q->ops = *q->local->ops;
-#define W(name) q->ops.name = lq_##name
-    W(ns_create), W(ns_update), W(ns_delete), W(flag_create), W(flag_update), W(flag_delete);
-    W(variant_create), W(variant_update), W(variant_delete);
-    W(segment_create), W(segment_update), W(segment_delete);
-    W(constraint_create), W(constraint_update), W(constraint_delete);
-    W(rule_create), W(rule_update), W(rule_delete), W(rule_order);
-    W(distribution_create), W(distribution_update), W(distribution_delete);
-    W(rollout_create), W(rollout_update), W(rollout_delete), W(rollout_order);
-    W(token_create), W(token_delete), W(token_expire), W(import_doc), W(apply_changes), W(load_dump);
-#undef W
-    q->ops.close = lq_close;
-    q->store.ops = &q->ops;
-    q->store.h = q->local->h; /* read ops are the cache's own */
-    if (pthread_create(&q->poller, NULL, poll_main, q) != 0) {
-        ef_store_fail(err, EF_STORE_INTERNAL, "cannot start the libSQL poller");
-        goto fail;
-    }
-    q->poller_started = true;
+    st = ef_remote_open("libsql", q->where, cache, &lq_ops, q, o, err);
+done:
     free(base);
     free(token);
     free(cache);
-    return &q->store;
-fail:
-    {
-        /* the cache was opened with q as its hook context: close it through its own ops */
-        ef_store_err keep = *err;
-        lq_free(q);
-        *err = keep;
-    }
-fail_early:
-    free(base);
-    free(token);
-    free(cache);
-    return NULL;
+    return st;
 }
