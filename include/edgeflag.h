@@ -61,6 +61,11 @@ typedef enum ef_error {
 /* A static, human-readable description of an error code (never NULL). */
 EF_EXTERN const char *ef_strerror(int err);
 
+/* The library's version, "MAJOR.MINOR.PATCH" (static, never NULL): the same number as the edgeflag
+ * server built from the same tree (`edgeflag --version`) and as pkg-config's `--modversion`. The
+ * shared object's SONAME is libedgeflag.so.MAJOR. */
+EF_EXTERN const char *ef_version(void);
+
 /* ---- opening a client ---------------------------------------------------------------------------- */
 
 typedef struct ef_client ef_client;

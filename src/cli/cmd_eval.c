@@ -116,13 +116,13 @@ int ef_cmd_eval(int argc, char **argv)
         case 's': snapshot_path = optarg; break;
         case 'n': ns_opt = optarg; break;
         case 'h':
-            puts("usage: edgeflag eval --snapshot FILE [--namespace NS] < requests.jsonl");
+            puts("Usage: edgeflag eval --snapshot FILE [--namespace NS] < requests.jsonl");
             return 0;
         default: return 2;
         }
     }
     if (!snapshot_path || optind != argc) {
-        fputs("usage: edgeflag eval --snapshot FILE [--namespace NS] < requests.jsonl\n", stderr);
+        fputs("Usage: edgeflag eval --snapshot FILE [--namespace NS] < requests.jsonl\n", stderr);
         return 2;
     }
     char err[600];

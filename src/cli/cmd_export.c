@@ -17,7 +17,7 @@
 
 static void export_usage(FILE *out)
 {
-    fputs("usage: edgeflag export [--db PATH|file:URI] [--namespace NS | --all-namespaces] "
+    fputs("Usage: edgeflag export [--db PATH|file:URI] [--namespace NS | --all-namespaces] "
           "[-o FILE]\n"
           "  --db PATH            database (default " EF_SQLITE_DEFAULT_PATH ")\n"
           "  --namespace NS       namespace to export (default \"default\")\n"

@@ -18,7 +18,7 @@
 
 static void import_usage(FILE *out)
 {
-    fputs("usage: edgeflag import [--db PATH|file:URI] [--drop] [--skip-existing] FILE...\n"
+    fputs("Usage: edgeflag import [--db PATH|file:URI] [--drop] [--skip-existing] FILE...\n"
           "  --db PATH          database (default " EF_SQLITE_DEFAULT_PATH ")\n"
           "  --drop             delete all existing flags, segments and namespaces first\n"
           "  --skip-existing    leave flags and segments that already exist untouched\n",

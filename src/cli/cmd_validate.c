@@ -14,7 +14,7 @@
 
 static void validate_usage(FILE *out)
 {
-    fputs("usage: edgeflag validate FILE...\n"
+    fputs("Usage: edgeflag validate FILE...\n"
           "  checks Flipt features files (YAML 1.0-1.4 or JSON); prints FILE:LINE:COLUMN: message\n"
           "  per invalid file on stderr; exit 0 if all are valid, 1 if any is not\n",
           out);

@@ -10,13 +10,19 @@ static void usage(FILE *out)
 {
     fputs("edgeflag " EF_VERSION " - a Flipt-compatible feature-flag server built for the edge\n"
           "\n"
-          "usage: edgeflag <command> [options]\n"
+          "Usage: edgeflag <command> [options]\n"
           "\n"
           "commands:\n"
           "  serve [--listen HOST:PORT] [--db PATH | --dir PATH | --snapshot FILE] [...]\n"
           "        serve Flipt's HTTP APIs (see `edgeflag serve --help`)\n"
           "  eval --snapshot FILE [--namespace NS]\n"
           "        evaluate JSON-lines requests from stdin against a Flipt snapshot document\n"
+          "  import [--db PATH] [--drop] [--skip-existing] FILE...\n"
+          "        import Flipt declarative files into a store, all or nothing\n"
+          "  export [--db PATH] [--namespace NS | --all-namespaces] [-o FILE]\n"
+          "        export a store as a Flipt declarative document\n"
+          "  validate FILE...\n"
+          "        check Flipt declarative files\n"
           "  routes [--json] [serve options]\n"
           "        print the route table serve would use: methods, pattern, auth class, namespace\n"
           "        source, write/state/stream\n"
@@ -24,8 +30,10 @@ static void usage(FILE *out)
           "        an online copy of a store (a running server may hold it), with its seq and history\n"
           "  restore FILE --db PATH\n"
           "        replace a store no server holds with a backup, under a new history\n"
-          "  version   print the version\n"
-          "  help      print this help\n",
+          "  version, --version   print the version\n"
+          "  help, --help         print this help\n"
+          "\n"
+          "Each command has its own --help and man page (edgeflag-serve(1), ...).\n",
           out);
 }
 

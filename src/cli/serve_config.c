@@ -65,7 +65,7 @@ static const setting settings[] = {
 
 static void usage(FILE *out)
 {
-    fputs("usage: edgeflag serve [--config FILE] [options]\n\noptions (also EDGEFLAG_<NAME> and the config file):\n", out);
+    fputs("Usage: edgeflag serve [--config FILE] [options]\n\noptions (also EDGEFLAG_<NAME> and the config file):\n", out);
     for (size_t i = 0; i < NSETTINGS; i++)
         fprintf(out, "  --%-16s %s\n", settings[i].name, settings[i].help);
     fputs("  --config FILE      YAML file with the settings above (flags win over env, env over file)\n", out);

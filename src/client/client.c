@@ -34,6 +34,12 @@ _Static_assert((int)EF_RESULT_MATCH == (int)EF_REASON_MATCH &&
                    (int)EF_RESULT_FLAG_DISABLED == (int)EF_REASON_FLAG_DISABLED,
                "reasons");
 
+/* EF_VERSION comes from project(VERSION) in CMakeLists.txt, the one place the version is set. */
+const char *ef_version(void)
+{
+    return EF_VERSION;
+}
+
 const char *ef_strerror(int err)
 {
     switch (err) {
