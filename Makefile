@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE      ?= cmake
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql install deb
 
 all: build
 
@@ -23,6 +23,13 @@ $(BUILD)/build.ninja:
 
 build: deps $(BUILD)/build.ninja
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+# The binary, libedgeflag (.so.N, .a, header, edgeflag.pc), man pages, the systemd unit, its user and
+# an example config, under DESTDIR/PREFIX (scripts/build-install.sh, also the Dockerfile's build).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install:
+	BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/build-install.sh
 
 run: build
 	$(BUILD)/edgeflag serve

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian packages edgeflag needs to build, test and benchmark, but only the ones that are
 # missing: a machine that already has them pays one dpkg query, not an apt-get update.
-# Usage: scripts/install-deps.sh [build|test|bench]   (each level includes the ones before it)
+# Usage: scripts/install-deps.sh [build|deb|test|bench]   (each level includes the ones before it)
 set -euo pipefail
 
 level=${1:-build}
 
 build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
-            libsqlite3-dev sqlite3 libcurl4-openssl-dev zlib1g-dev liburcu-dev libcmocka-dev)
-test_pkgs=(clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium locales)
+            libsqlite3-dev sqlite3 libcurl4-openssl-dev zlib1g-dev liburcu-dev libcmocka-dev help2man)
+# make deb: the Debian tools that build and check the package
+deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
+test_pkgs=(systemd groff-base clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium locales)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
 
 pkgs=("${build_pkgs[@]}")
 case "$level" in
   build) ;;
-  test) pkgs+=("${test_pkgs[@]}") ;;
-  bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  deb) pkgs+=("${deb_pkgs[@]}") ;;
+  test) pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}") ;;
+  bench) pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|deb|test|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -42,7 +45,7 @@ fi
 
 # test_client_locale runs libedgeflag under a decimal-comma locale; Debian's `locales` package
 # ships only the sources, so generate that one locale if it is not there yet.
-if [ "$level" != build ] && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+if [ "$level" != build ] && [ "$level" != deb ] && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
   echo "generating the locale de_DE.UTF-8 (for test_client_locale)"
   if [ "$(id -u)" -ne 0 ]; then
     echo "error: not root; generate it yourself: localedef -i de_DE -f UTF-8 de_DE.UTF-8" >&2
