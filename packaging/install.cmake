@@ -26,7 +26,8 @@ if(NOT EF_HELP2MAN)
   message(FATAL_ERROR "help2man not found: the man pages are made with it at build time. "
           "Install it with scripts/install-deps.sh build (Debian package help2man).")
 endif()
-# page name | arguments that print its help | one-line description (the NAME section)
+# page name | arguments that print its help | one-line description (the NAME section).
+# tests/pkg/install.sh fails when a command `edgeflag --help` lists has no page here.
 set(EF_MAN_PAGES
   "edgeflag|--help|Flipt-compatible feature-flag server and tools"
   "edgeflag-serve|serve --help|serve Flipt's REST, evaluation, OFREP and snapshot APIs"
@@ -34,7 +35,9 @@ set(EF_MAN_PAGES
   "edgeflag-export|export --help|export a store as a Flipt declarative document"
   "edgeflag-validate|validate --help|check Flipt declarative flag files"
   "edgeflag-eval|eval --help|evaluate JSON-lines requests against a Flipt snapshot document"
-  "edgeflag-routes|routes --help|print the HTTP route table serve would use")
+  "edgeflag-routes|routes --help|print the HTTP route table serve would use"
+  "edgeflag-backup|backup --help|write a consistent online copy of a store"
+  "edgeflag-restore|restore --help|replace a store with a backup, under a new history")
 set(EF_MAN_OUTPUTS "")
 foreach(entry IN LISTS EF_MAN_PAGES)
   string(REPLACE "|" ";" parts "${entry}")

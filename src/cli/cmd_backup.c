@@ -37,7 +37,7 @@ static int print_line(ef_buf *b)
 
 static void backup_usage(FILE *out)
 {
-    fputs("usage: edgeflag backup --db PATH|file:URI -o FILE\n"
+    fputs("Usage: edgeflag backup --db PATH|file:URI -o FILE\n"
           "  --db PATH   the store to copy (it may be in use by a running server)\n"
           "  -o FILE     where to write the copy (replaced atomically)\n"
           "prints {\"file\":..,\"seq\":..,\"time\":..,\"history\":..,\"dbId\":..,\"schema\":..,\"bytes\":..}\n",
@@ -82,7 +82,7 @@ int ef_cmd_backup(int argc, char **argv)
 
 static void restore_usage(FILE *out)
 {
-    fputs("usage: edgeflag restore FILE --db PATH\n"
+    fputs("Usage: edgeflag restore FILE --db PATH\n"
           "  FILE        a file written by `edgeflag backup`\n"
           "  --db PATH   the store to replace (created when missing); no server may hold it\n"
           "The restored store starts a new history: replicas that followed the old one reload it.\n",

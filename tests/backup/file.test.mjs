@@ -139,7 +139,7 @@ test('bad restore inputs are clear errors and leave the target untouched', { tim
     [['restore', path.join(dir, 'garbage.db'), '--db', target], /garbage\.db is damaged or not a database: file is not a database/],
     [['restore', path.join(dir, 'trunc.db'), '--db', target], /trunc\.db is damaged or not a database/],
     [['restore', other, '--db', target], /other\.db is not an edgeflag store/],
-    [['restore', good], /usage: edgeflag restore/],
+    [['restore', good], /Usage: edgeflag restore/],
     [['restore', good, '--db', 'file:' + target], /plain file path/],
     [['backup', '--db', path.join(dir, 'missing.db'), '-o', path.join(dir, 'x.db')], /cannot open database/],
     [['backup', '--db', other, '-o', path.join(dir, 'x.db')], /is not an edgeflag store/],
