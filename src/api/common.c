@@ -132,6 +132,7 @@ int ef_api_register(ef_router *r, ef_node *node)
     /* further route families (one line each) */
     if (ef_api_register_sync(r, node)) return -1;
     if (ef_api_register_ns_stream(r, node)) return -1;
+    if (ef_api_register_history(r, node)) return -1;
     if (ef_api_register_ui(r, node)) return -1;
     return 0;
 }

@@ -83,6 +83,7 @@ int ef_api_register_auth(ef_router *r, ef_node *node);
 int ef_api_register_sync(ef_router *r, ef_node *node); /* src/sync: replication feed, cluster, /ready */
 int ef_api_register_ns_stream(ef_router *r, ef_node *node); /* ns_stream.c: change events */
 int ef_api_register_ui(ef_router *r, ef_node *node); /* ui_http.c: the embedded web UI */
+int ef_api_register_history(ef_router *r, ef_node *node); /* history.c: who changed what */
 
 /* The namespace a request means: "" is "default". */
 static inline ef_bytes ef_api_namespace(ef_bytes ns)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/attribution.h"
 #include "api/auth.h"
 #include "api/node.h"
 #include "api/snapshot_file.h"
@@ -83,6 +84,19 @@ static bool before_request(ef_http_req *req, void *app)
     ef_node *node = app;
     if (node->auth && !ef_auth_allow(node->auth, req)) return true;
     if (ef_sync_before(node->sync, req)) return true; /* min-version waits; replica write forwarding */
+    /* A write this node makes itself records who asked for it (its change-log entry's "audit"):
+     * the store reads it on this thread until finish_request clears it. */
+    ef_store_attribute(NULL);
+    const ef_route *r = ef_http_route(req);
+    if (node->store && r && (r->flags & EF_RF_WRITE)) {
+        ef_store_attribution *a = ef_arena_alloc(ef_http_arena(req), sizeof(*a));
+        if (!a) {
+            ef_http_error(req, 500, 13, "out of memory");
+            return true;
+        }
+        ef_api_attribution(req, a);
+        ef_store_attribute(a);
+    }
     return false;
 }
 
@@ -90,6 +104,7 @@ static bool before_request(ef_http_req *req, void *app)
 static void finish_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
+    ef_store_attribute(NULL); /* the request's attribution ends with its handler */
     ef_sync_finish(node->sync, req); /* a primary's write: the version includes it; wake the feed */
     if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
     char v[32];

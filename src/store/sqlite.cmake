@@ -7,6 +7,6 @@ list(APPEND EF_STORE_SOURCES
   src/store/sqlite_rules.c src/store/sqlite_doc.c src/store/sqlite_incr.c src/store/sqlite_tokens.c
   src/store/sqlite_backup.c
   src/store/open.c
-  src/store/store_err.c)
+  src/store/store_err.c src/store/attribution.c src/store/entry.c)
 list(APPEND EF_STORE_LIBS PkgConfig::SQLITE)
 list(APPEND EF_CLI_SOURCES src/cli/cmd_import.c src/cli/cmd_export.c src/cli/cmd_backup.c)

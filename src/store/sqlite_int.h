@@ -83,7 +83,7 @@ void sq_apply_sql(ef_buf *b, const sq_table *t, bool del);
 void sq_migration_sql(int v, int part, ef_buf *b);
 #define SQ_SEED_SQL \
     "INSERT INTO namespaces VALUES ('default', 'Default', 'Default namespace', 1, ?1, ?1)"
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 
 /* Statement slots: one per distinct SQL text, so the cache never mixes them up. */
 enum {

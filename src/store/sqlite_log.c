@@ -277,7 +277,7 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     }
     ef_buf_puts(&e, "],\"changes\":[");
     sqlite3_stmt *st =
-        sq_stmt(s, SL_PENDING_READ, "SELECT tbl, op, pk, row FROM ef_pending ORDER BY id", err);
+        sq_stmt(s, SL_PENDING_READ, "SELECT tbl, op, pk, row, old FROM ef_pending ORDER BY id", err);
     if (!st) goto fail;
     size_t nchanges = 0;
     int rc;
@@ -288,13 +288,18 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
                       (const char *)sqlite3_column_text(st, 2));
         if (sqlite3_column_type(st, 3) != SQLITE_NULL)
             ef_buf_printf(&e, ",\"row\":%s", (const char *)sqlite3_column_text(st, 3));
+        /* the row before an update or delete (schema 4): what the history API diffs against */
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+            ef_buf_printf(&e, ",\"old\":%s", (const char *)sqlite3_column_text(st, 4));
         ef_buf_putc(&e, '}');
     }
     if (rc != SQLITE_DONE) {
         sq_db_err(s, err, "change log");
         goto fail;
     }
-    ef_buf_puts(&e, "]}");
+    ef_buf_putc(&e, ']');
+    ef_store_attribution_json(&e); /* who asked for this write (api/attribution.c) */
+    ef_buf_putc(&e, '}');
     if (!ef_buf_ok(&e)) {
         ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto fail;

@@ -148,7 +148,9 @@ void sq_row_json_sql(ef_buf *b, const sq_table *t, const char *prefix, bool pk_o
 /* The change-capture triggers: every row change, including those made by ON DELETE CASCADE and
  * ON DELETE SET NULL, lands in ef_pending inside the same transaction. Built from sq_tables, whose
  * names are constants of this file (never user input). */
-static void triggers_sql(ef_buf *b, size_t from, size_t to)
+/* with_old (migration 4 on): updates and deletes also record the whole row as it was, in the
+ * entry's "old", so a history can show before and after without another read. */
+static void triggers_sql(ef_buf *b, size_t from, size_t to, bool with_old)
 {
     static const char *const kinds[3] = {"INSERT", "UPDATE", "DELETE"};
     for (size_t i = from; i < to; i++) {
@@ -156,17 +158,34 @@ static void triggers_sql(ef_buf *b, size_t from, size_t to)
         for (int k = 0; k < 3; k++) {
             bool del = k == 2;
             ef_buf_printf(b, "CREATE TRIGGER ef_cap_%s_%d AFTER %s ON \"%s\" BEGIN "
-                          "INSERT INTO ef_pending(tbl, op, pk, row) VALUES ('%s', '%s', ",
-                          t->name, k, kinds[k], t->name, t->name, del ? "delete" : "upsert");
+                          "INSERT INTO ef_pending(tbl, op, pk, row%s) VALUES ('%s', '%s', ",
+                          t->name, k, kinds[k], t->name, with_old ? ", old" : "", t->name,
+                          del ? "delete" : "upsert");
             sq_row_json_sql(b, t, del ? "OLD." : "NEW.", true);
             ef_buf_puts(b, ", ");
             if (del)
                 ef_buf_puts(b, "NULL");
             else
                 sq_row_json_sql(b, t, "NEW.", false);
+            if (with_old) {
+                ef_buf_puts(b, ", ");
+                if (k == 0)
+                    ef_buf_puts(b, "NULL");
+                else
+                    sq_row_json_sql(b, t, "OLD.", false);
+            }
             ef_buf_puts(b, "); END;");
         }
     }
+}
+
+/* Migration 4's DDL: the column for the old rows, and the triggers it replaces. */
+static void migration_4_sql(ef_buf *b)
+{
+    ef_buf_puts(b, "ALTER TABLE ef_pending ADD COLUMN old TEXT;");
+    for (size_t i = 0; i < sq_ntables; i++)
+        for (int k = 0; k < 3; k++)
+            ef_buf_printf(b, "DROP TRIGGER IF EXISTS ef_cap_%s_%d;", sq_tables[i].name, k);
 }
 
 int ef_sqlite_schema_version(void)
@@ -308,16 +327,24 @@ static const char MIGRATION_3[] =
     "INSERT INTO ef_identity VALUES (1, lower(hex(randomblob(16))), lower(hex(randomblob(16))),"
     " 0);";
 
+/* Version 4: the change log records the row before every update and delete ("old"), for the
+ * history API's before/after (issue 17) and audit events; every trigger is recreated with it. */
+
 void sq_migration_sql(int v, int part, ef_buf *b)
 {
     if (part == 0) {
-        ef_buf_puts(b, v == 1 ? MIGRATION_1 : v == 2 ? MIGRATION_2 : MIGRATION_3);
+        if (v == 4)
+            migration_4_sql(b);
+        else
+            ef_buf_puts(b, v == 1 ? MIGRATION_1 : v == 2 ? MIGRATION_2 : MIGRATION_3);
         return;
     }
     if (v == 1)
-        triggers_sql(b, 0, SQ_TABLES_V1);
+        triggers_sql(b, 0, SQ_TABLES_V1, false);
     else if (v == 2)
-        triggers_sql(b, SQ_TABLES_V1, sq_ntables);
+        triggers_sql(b, SQ_TABLES_V1, sq_ntables, false);
+    else if (v == 4)
+        triggers_sql(b, 0, sq_ntables, true);
     /* v3 adds no logged table: identity never travels as rows */
 }
 

@@ -167,6 +167,33 @@ static inline uint64_t ef_store_entry_hash(ef_bytes entry)
     return h;
 }
 
+/* Who made a write and what it was, recorded in the write's change-log entry (its "audit" object,
+ * docs/storage.md) so it replicates with the entry, feeds the history API and audit events. Strings
+ * are borrowed for the write only. The API layer derives it from the request (src/api/attribution.c);
+ * the store copies it into the entry and never interprets it. */
+typedef struct ef_store_attribution {
+    ef_bytes method; /* "token", "jwt", "oidc", "none" */
+    ef_bytes id;     /* token id, JWT/OIDC subject; "" */
+    ef_bytes name;   /* token or person name; "anonymous" without authentication */
+    ef_bytes email;  /* "" when unknown */
+    ef_bytes ip;     /* the caller's address as the receiving node saw it */
+    ef_bytes via;    /* the replicas that forwarded the write, as they said (never an identity) */
+    ef_bytes type;   /* Flipt's audit type: "flag", "variant", "segment", ... */
+    ef_bytes action; /* Flipt's audit action: "created", "updated", "deleted" */
+    ef_bytes ns;     /* the namespace the request named ("" when none) */
+    ef_bytes flag;   /* the flag the request named in its path ("" when none) */
+} ef_store_attribution;
+
+/* Attributes the calling thread's following writes (to any store) to *a, until called again
+ * (NULL: unattributed, the entry then has no "audit" object). Per thread because a write runs
+ * start to finish on the thread of the request that asked for it; the HTTP layer sets it before a
+ * write route's handler and clears it after (cmd_serve.c). *a must outlive the writes. */
+void ef_store_attribute(const ef_store_attribution *a);
+const ef_store_attribution *ef_store_attribution_current(void);
+/* Appends `,"audit":{...}` for the current attribution (nothing when there is none): every backend
+ * writes the same object, so entries read the same whichever store made them. */
+void ef_store_attribution_json(ef_buf *out);
+
 typedef struct ef_store_import_opts {
     bool drop;          /* delete every existing flag, segment and namespace first (same tx) */
     bool skip_existing; /* leave flags/segments that already exist untouched */

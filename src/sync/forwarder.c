@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <curl/curl.h>
 
+#include "api/attribution.h"
 #include "base/clock.h"
 #include "base/cnum.h"
 #include "base/log.h"
@@ -67,6 +68,7 @@ struct ef_forwarder {
     unsigned inflight;      /* queued or transferring */
     bool draining, stop, started;
     pthread_t thread;
+    char self[40];          /* this replica's name in X-Edgeflag-Forwarded-By (set at start) */
 };
 
 static size_t on_fwd_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -335,6 +337,13 @@ ef_forwarder *ef_forwarder_new(ef_sync *s)
 
 int ef_forwarder_start(ef_forwarder *f)
 {
+    /* How the primary's change log names this replica ("via"): its database's id, which never
+     * changes, until nodes have names of their own. */
+    ef_store_identity id;
+    id.db_id[0] = id.history[0] = 0;
+    ef_store_err err;
+    if (f->s->node->store) ef_store_get_identity(f->s->node->store, &id, &err);
+    snprintf(f->self, sizeof(f->self), "replica-%.12s", id.db_id[0] ? id.db_id : "unknown");
     pthread_mutex_lock(&f->mu); /* the thread reads the flags next to it under the lock */
     f->started = true;
     pthread_mutex_unlock(&f->mu);
@@ -422,6 +431,14 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
         w->hdrs = curl_slist_append(w->hdrs, h);
     }
     snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", ef_http_peer(req));
+    w->hdrs = curl_slist_append(w->hdrs, h);
+    /* who forwarded it, nearest the caller first (a chain of replicas adds itself at the end);
+     * an incoming value is kept only when short and printable, as the primary keeps it */
+    const char *by = ef_http_header(req, EF_FORWARDED_BY_HEADER);
+    bool keep = by && *by && strlen(by) + strlen(f->self) + 1 <= EF_FORWARDED_BY_MAX;
+    for (const char *p = by; keep && *p; p++) keep = *p >= 0x20 && *p <= 0x7e;
+    snprintf(h, sizeof(h), "%s: %s%s%s", EF_FORWARDED_BY_HEADER, keep ? by : "", keep ? "," : "",
+             f->self);
     w->hdrs = curl_slist_append(w->hdrs, h);
     w->hdrs = curl_slist_append(w->hdrs, "Expect:"); /* no 100-continue round trip */
     CURL *c = w->curl = curl_easy_init();

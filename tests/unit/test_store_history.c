@@ -300,7 +300,10 @@ static void test_identity_and_history(void **state)
 
     /* a schema-2 database (no identity yet) is migrated */
     ef_store_close(p->s);
-    raw_exec(p->path, "DROP TABLE ef_identity; DELETE FROM schema_migrations WHERE version = 3;");
+    raw_exec(p->path, "DROP TABLE ef_identity; DROP TABLE ef_pending;"
+                      " CREATE TABLE ef_pending(id INTEGER PRIMARY KEY, tbl TEXT NOT NULL,"
+                      " op TEXT NOT NULL, pk TEXT NOT NULL, row TEXT);"
+                      " DELETE FROM schema_migrations WHERE version >= 3;");
     ef_sqlite_opts o = {0};
     p->s = ef_sqlite_open(p->path, &o, &err);
     if (!p->s) fail_msg("reopen: %s", err.message);

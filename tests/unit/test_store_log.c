@@ -287,10 +287,63 @@ static void test_import_export_roundtrip(void **state)
     tstore_free(q);
 }
 
+
+/* Each write's entry says who asked for it (the thread's attribution, as the HTTP layer sets it)
+ * and, for updates and deletes, what the rows were before (schema 4); a write with no attribution
+ * has no "audit" object, and a replica applying the entries keeps them verbatim. */
+static void test_attribution_and_old_rows(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    ef_store_attribution who = {.method = B("token"), .id = B("t-1"), .name = B("ci \"bot\""),
+                                .ip = B("127.0.0.1:9"), .via = B("replica-a"), .type = B("flag"),
+                                .action = B("created"), .ns = B("default"), .flag = B("f")};
+    ef_store_attribute(&who);
+    ef_doc_flag f;
+    ef_store_flag_in fin = {.key = B("f"), .name = B("Before"), .enabled = true};
+    assert_ok(ef_store_flag_create(t->s, B("default"), &fin, &t->a, &f, &err), err);
+    who.action = B("updated");
+    fin.name = B("After");
+    assert_ok(ef_store_flag_update(t->s, B("default"), &fin, &t->a, &f, &err), err);
+    ef_store_attribute(NULL);
+    assert_ok(ef_store_flag_delete(t->s, B("default"), B("f"), &err), err);
+    collect k = {0};
+    assert_ok(ef_store_changes(t->s, 0, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 3);
+    const char *want0 = ",\"audit\":{\"actor\":{\"method\":\"token\",\"id\":\"t-1\",\"name\":\"ci "
+                        "\\\"bot\\\"\",\"ip\":\"127.0.0.1:9\"},\"via\":\"replica-a\",\"type\":\"flag\","
+                        "\"action\":\"created\",\"namespace\":\"default\",\"flag\":\"f\"}}";
+    if (!strstr(k.entries[0], want0)) fail_msg("no audit object in %s", k.entries[0]);
+    assert_null(strstr(k.entries[0], "\"old\":")); /* an insert has no before */
+    if (!strstr(k.entries[1], "\"action\":\"updated\"")) fail_msg("%s", k.entries[1]);
+    if (!strstr(k.entries[1], "\"old\":{\"namespace_key\":\"default\",\"key\":\"f\",\"name\":\"Before\""))
+        fail_msg("no old row in %s", k.entries[1]);
+    if (!strstr(k.entries[1], "\"row\":{\"namespace_key\":\"default\",\"key\":\"f\",\"name\":\"After\""))
+        fail_msg("no new row in %s", k.entries[1]);
+    assert_null(strstr(k.entries[2], "\"audit\""));
+    if (!strstr(k.entries[2], "\"op\":\"delete\",\"pk\":{\"namespace_key\":\"default\",\"key\":\"f\"},"
+                              "\"old\":{\"namespace_key\":\"default\",\"key\":\"f\",\"name\":\"After\""))
+        fail_msg("no old row in the delete %s", k.entries[2]);
+    /* a replica applies them and logs them verbatim */
+    tstore *r = tstore_new_local(false);
+    for (size_t i = 0; i < k.n; i++)
+        assert_ok(ef_store_apply_changes(r->s, k.entries[i], strlen(k.entries[i]), &err), err);
+    collect kr = {0};
+    assert_ok(ef_store_changes(r->s, 0, 0, collect_fn, &kr, &err), err);
+    assert_int_equal(kr.n, 3);
+    for (size_t i = 0; i < k.n; i++) assert_string_equal(kr.entries[i], k.entries[i]);
+    collect_free(&kr);
+    collect_free(&k);
+    tstore_free(r);
+    tstore_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_versions_and_cascade),
+        cmocka_unit_test(test_attribution_and_old_rows),
         cmocka_unit_test(test_trim),
         cmocka_unit_test(test_dump_load_apply),
         cmocka_unit_test(test_import_export_roundtrip),

@@ -1,0 +1,136 @@
+// Issue 14 (audit) and 17 (flag history): every write records who made it, and
+// GET /edgeflag/v1/namespaces/{ns}/history serves it, newest first, paged, from the node's own copy.
+//  - through the primary with a created token: actor {method token, id, name};
+//  - through a replica with the bootstrap token: the same caller, and the replica in "via";
+//  - without authentication: actor "none"/anonymous;
+//  - each record has the entity's rows before and after (a readable diff), every row the write
+//    touched, Flipt's audit type and action; the replica serves the same records as the primary;
+//  - paging walks every record once; a flag's history leaves out other flags and segments, the
+//    namespace's activity includes them;
+//  - bad input (limit, pageToken) is a 400 and a token scoped to another namespace a 401; no
+//    record ever carries a token hash.
+// Every wait has a deadline.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { node, stopAll, call, waitFor, version } from './cluster.mjs';
+
+const nodes = [];
+after(async () => {
+  await stopAll(nodes);
+});
+
+const BOOT = { authorization: 'Bearer boot' };
+const bearer = (t) => ({ authorization: `Bearer ${t}` });
+
+async function ok(res, what) {
+  assert.equal(res.status, 200, `${what}: ${res.status} ${res.text}`);
+  return res.json;
+}
+
+async function history(n, query, headers = BOOT) {
+  return ok(await call(n.url, 'GET', `/edgeflag/v1/namespaces/default/history${query}`, undefined, headers), `history${query}`);
+}
+
+test('history: actor per authentication method, via a replica, before/after, paging, filters, errors', async () => {
+  const p = await node('hist-p', { args: ['--auth-token', 'boot'] }).start();
+  nodes.push(p);
+  const r = await node('hist-r', { upstream: p.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot'] }).start();
+  nodes.push(r);
+
+  const tok = await ok(await call(p.url, 'POST', '/auth/v1/method/token', { name: 'ci-bot' }, BOOT), 'token');
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces', { key: 'other', name: 'Other' }, BOOT), 'namespace');
+  const scoped = await ok(await call(p.url, 'POST', '/auth/v1/method/token', { name: 'other', namespaceKey: 'other' }, BOOT), 'scoped');
+
+  // 1: created on the primary by a created token
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'VARIANT_FLAG_TYPE' }, bearer(tok.clientToken)), 'create');
+  // 2: renamed and enabled through the replica with the bootstrap token
+  await ok(await call(r.url, 'PUT', '/api/v1/namespaces/default/flags/checkout', { name: 'Checkout v2', enabled: true }, BOOT), 'update');
+  // 3: a variant through the replica
+  await ok(await call(r.url, 'POST', '/api/v1/namespaces/default/flags/checkout/variants', { key: 'blue' }, BOOT), 'variant');
+  // not about the flag: another flag and a segment
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'other', name: 'Other', type: 'BOOLEAN_FLAG_TYPE' }, BOOT), 'other');
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/segments', { key: 'beta', name: 'Beta', matchType: 'ANY_MATCH_TYPE' }, BOOT), 'segment');
+  const head = await version(p);
+  await waitFor('replica caught up', async () => (await version(r)) >= head, 10000);
+
+  const fromP = await history(p, '?flag=checkout');
+  const fromR = await history(r, '?flag=checkout');
+  assert.deepEqual(fromR, fromP, 'a replica serves the same history from its own copy');
+  const recs = fromP.records;
+  assert.deepEqual(recs.map((x) => [x.type, x.action]), [['variant', 'created'], ['flag', 'updated'], ['flag', 'created']]);
+  assert.ok(recs[0].seq > recs[1].seq && recs[1].seq > recs[2].seq, 'newest first');
+  for (const x of recs) {
+    assert.equal(x.namespace, 'default');
+    assert.ok(!Number.isNaN(Date.parse(x.time)), `time ${x.time}`);
+    assert.ok(x.version > 0);
+  }
+  // who
+  assert.equal(recs[2].actor.method, 'token');
+  assert.equal(recs[2].actor.id, tok.authentication.id);
+  assert.equal(recs[2].actor.name, 'ci-bot');
+  assert.equal(recs[2].via, '', 'written on the primary itself');
+  for (const x of recs.slice(0, 2)) {
+    assert.equal(x.actor.method, 'token');
+    assert.equal(x.actor.id, 'bootstrap');
+    assert.equal(x.actor.name, 'initial_bootstrap_token');
+    assert.match(x.via, /^replica-[0-9a-f]{12}$/, 'the forwarding replica');
+  }
+  // what: before and after
+  assert.equal(recs[2].before, null);
+  assert.equal(recs[2].after.name, 'Checkout');
+  assert.equal(recs[1].key, 'checkout');
+  assert.equal(recs[1].before.name, 'Checkout');
+  assert.equal(recs[1].before.enabled, 0);
+  assert.equal(recs[1].after.name, 'Checkout v2');
+  assert.equal(recs[1].after.enabled, 1);
+  assert.equal(recs[0].key, 'blue');
+  assert.equal(recs[0].after.flag_key, 'checkout');
+  assert.deepEqual(recs[0].changes.map((c) => [c.table, c.op]), [['variants', 'upsert']]);
+
+  // paging: limit 1 walks the same three records, once each
+  const seen = [];
+  let token = '';
+  for (let i = 0; i < 10; i++) {
+    const page = await history(r, `?flag=checkout&limit=1${token ? `&pageToken=${token}` : ''}`);
+    seen.push(...page.records.map((x) => x.seq));
+    token = page.nextPageToken;
+    if (!token) break;
+  }
+  assert.deepEqual(seen, recs.map((x) => x.seq));
+
+  // the namespace's activity has every write of it, the segment and the other flag included
+  const all = (await history(p, '')).records;
+  assert.deepEqual(all.slice(0, 2).map((x) => [x.type, x.key]), [['segment', 'beta'], ['flag', 'other']]);
+  assert.equal(all.length, 5, 'token writes belong to no namespace');
+
+  // a delete: before is the last state, after is null; its cascaded rows are listed
+  await ok(await call(p.url, 'DELETE', '/api/v1/namespaces/default/flags/checkout', undefined, BOOT), 'delete');
+  const del = (await history(p, '?flag=checkout&limit=1')).records[0];
+  assert.equal(del.action, 'deleted');
+  assert.equal(del.before.name, 'Checkout v2');
+  assert.equal(del.after, null);
+  assert.ok(del.changes.some((c) => c.table === 'variants' && c.op === 'delete' && c.before.key === 'blue'));
+
+  // bad input changes nothing and says why
+  for (const q of ['?limit=0', '?limit=101', '?limit=x', '?pageToken=abc', '?pageToken=0']) {
+    const res = await call(p.url, 'GET', `/edgeflag/v1/namespaces/default/history${q}`, undefined, BOOT);
+    assert.equal(res.status, 400, q);
+    assert.equal(res.json.code, 3);
+  }
+  assert.equal((await call(p.url, 'GET', '/edgeflag/v1/namespaces/default/history')).status, 401);
+  assert.equal((await call(p.url, 'GET', '/edgeflag/v1/namespaces/default/history', undefined, bearer(scoped.clientToken))).status, 401);
+  assert.equal((await call(p.url, 'GET', '/edgeflag/v1/namespaces/other/history', undefined, bearer(scoped.clientToken))).status, 200);
+  const text = (await call(p.url, 'GET', '/edgeflag/v1/namespaces/default/history?limit=100', undefined, BOOT)).text;
+  assert.ok(!text.includes('hashed_token'));
+});
+
+test('history: without authentication the actor is anonymous', async () => {
+  const p = await node('hist-open').start();
+  nodes.push(p);
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'f', name: 'F', type: 'BOOLEAN_FLAG_TYPE' }), 'create');
+  const rec = (await history(p, '?flag=f', {})).records[0];
+  assert.equal(rec.actor.method, 'none');
+  assert.equal(rec.actor.name, 'anonymous');
+  assert.equal(rec.actor.id, undefined);
+  assert.match(rec.actor.ip, /^127\.0\.0\.1:\d+$/);
+});
