@@ -14,7 +14,7 @@ export async function startServer(args = [], { env = {}, dir, db = true } = {}) 
   const tmp = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ef-srv-'));
   const hasSource = args.some((a) => /^--(db|dir|snapshot|upstream)\b/.test(a));
   const full = ['serve', '--listen', '127.0.0.1:0', ...(hasSource || !db ? [] : ['--db', path.join(tmp, 'edgeflag.db')]), ...args];
-  const child = spawn(edgeflagBin, full, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(edgeflagBin, full, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const url = await new Promise((resolve, reject) => {
