@@ -79,6 +79,24 @@ static bool split_listen(const char *listen, char *host, size_t hostlen, uint16_
     return true;
 }
 
+/* This boot of the machine, recorded by the store to tell a process restart (the page cache kept
+ * every write) from a machine restart (unsynced writes may be gone). EDGEFLAG_BOOT_ID stands in
+ * for it in tests, which cannot restart the machine. NULL when unknown. */
+static const char *boot_id(char *buf, size_t len)
+{
+    const char *env = getenv("EDGEFLAG_BOOT_ID");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return buf;
+    }
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f) return NULL;
+    bool ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return ok && *buf ? buf : NULL;
+}
+
 static bool before_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
@@ -106,6 +124,8 @@ static void finish_request(ef_http_req *req, void *app)
     ef_node *node = app;
     ef_store_attribute(NULL); /* the request's attribution ends with its handler */
     ef_sync_finish(node->sync, req); /* a primary's write: the version includes it; wake the feed */
+    /* a replica that may be behind what it served before a machine restart says so on every answer */
+    if (ef_sync_recovering(node->sync)) ef_http_add_header(req, "X-Edgeflag-Recovering", "true");
     if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
     char v[32];
     snprintf(v, sizeof(v), "%llu", (unsigned long long)ef_node_version(node));
@@ -167,6 +187,8 @@ static void print_routes(const ef_router *router, bool json)
 static int run(int argc, char **argv, bool routes_only, bool routes_json)
 {
     ef_serve_config cfg;
+    char boot[64];
+    bool may_have_lost = false;
     int rc = ef_serve_config_load(&cfg, argc, argv);
     if (rc != 0) {
         ef_serve_config_free(&cfg);
@@ -246,7 +268,11 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         node.role = "primary";
         source = cfg.db ? cfg.db : EF_SQLITE_DEFAULT_PATH;
         ef_store_open_opts so = {.registry = node.registry, .token = cfg.db_token,
-                                 .poll_ms = cfg.db_poll_ms, .cache_path = cfg.db_cache};
+                                 .poll_ms = cfg.db_poll_ms, .cache_path = cfg.db_cache,
+                                 .boot_id = boot_id(boot, sizeof(boot)),
+                                 .may_have_lost = &may_have_lost};
+        /* a replica's entries are durable on its primary: its own file is synced in batches */
+        if (cfg.upstream) so.sync_ms = cfg.replica_sync_ms ? cfg.replica_sync_ms : 50;
         ef_store_err se;
         if (!(node.store = ef_store_open(source, &so, &se))) {
             if (strstr(se.message, source)) /* the message names the database already */
@@ -277,7 +303,11 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                              .max_staleness_s = cfg.max_staleness,
                              .log_keep_entries = cfg.log_keep_entries,
                              .log_max_age_s = cfg.log_max_age,
-                             .max_event_bytes = cfg.sync_max_event};
+                             .max_event_bytes = cfg.sync_max_event,
+                             .recovering = may_have_lost};
+        if (may_have_lost && cfg.upstream)
+            ef_log(EF_LOG_WARN, "the machine restarted while this replica had entries not yet synced: "
+                   "reporting itself recovering until it has caught up with its upstream", NULL);
         if (!(node.sync = ef_sync_new(&node, &sc, err, sizeof(err))) ||
             (!routes_only && ef_sync_start(node.sync, err, sizeof(err)) != 0)) {
             fprintf(stderr, "edgeflag: %s\n", err);

@@ -21,6 +21,7 @@ typedef struct ef_serve_config {
     char *upstream;      /* replica mode: the node to follow */
     char *upstream_token;
     unsigned write_wait_ms;       /* replica: wait this long for a forwarded write to apply here */
+    unsigned replica_sync_ms;     /* replica: applied entries are fsync'd in batches this often (0: 50) */
     unsigned min_version_wait_ms; /* X-Edgeflag-Min-Version: longest wait */
     unsigned max_staleness;       /* seconds; /ready fails beyond it (0: no limit) */
     size_t log_keep_entries;      /* change-log retention by count (0: keep all) */

@@ -13,7 +13,10 @@ static ef_store *open_sqlite(const char *url, const ef_store_open_opts *o, ef_st
     ef_sqlite_opts so = {.registry = o ? o->registry : NULL,
                          .log_keep_entries = o ? o->log_keep_entries : 0,
                          .log_max_age_ns = o ? o->log_max_age_ns : 0,
-                         .no_lock = o ? o->reader : false};
+                         .no_lock = o ? o->reader : false,
+                         .sync_ms = o ? o->sync_ms : 0,
+                         .boot_id = o ? o->boot_id : NULL,
+                         .may_have_lost = o ? o->may_have_lost : NULL};
     return ef_sqlite_open(url, &so, err);
 }
 

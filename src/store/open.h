@@ -22,6 +22,11 @@ typedef struct ef_store_open_opts {
     unsigned dump_page_rows; /* libSQL: rows per table per dump request (0: 500; tests lower it) */
     size_t max_answer;       /* libSQL: the largest answer read (0: 64 MiB; tests lower it) */
     bool reader; /* only reads (export): a SQLite file served by another process may be opened */
+    /* SQLite: batched durability for a replica's store, the boot id and the "may have lost"
+     * answer (ef_sqlite_opts says what they mean). */
+    unsigned sync_ms;
+    const char *boot_id;
+    bool *may_have_lost;
 } ef_store_open_opts;
 
 /* The libSQL/Turso backend (src/store/libsql.c, docs/libsql.md): a local SQLite cache written

@@ -55,9 +55,31 @@ typedef struct sq {
     ef_store_change_fn commit_fn; /* under mu: ef_store_on_commit's listener, or NULL */
     void *commit_fn_ctx;
     sq_incr *incr;     /* per namespace: the flag parts of its published snapshot (sqlite_incr.c) */
+    /* batched durability (sqlite_persist.c): seqs applied and known durable, under persist_mu */
+    bool persist_started, persist_stop, may_have_lost;
+    pthread_t persist_thread;
+    pthread_mutex_t persist_mu;
+    pthread_cond_t persist_cv;
+    uint64_t persist_applied, persist_durable, persist_failures;
+    int wal_fd; /* the WAL, opened for fdatasync, or -1 */
+    sqlite3_stmt **touch_ns;           /* per sq_tables entry: the namespace of a row by its key */
     ef_store_ops ops;
     ef_store store; /* what ef_sqlite_open returns: {&ops, this} */
 } sq;
+
+/* ---- batched durability and the lock file's record (sqlite_persist.c) ---- */
+/* Reads the lock file's record of the previous run (sets may_have_lost) and writes "open". */
+int sq_lock_record_open(sq *s);
+/* Records a clean close (after sq_persist_stop synced everything). */
+void sq_lock_record_clean(sq *s);
+int sq_persist_start(sq *s, ef_store_err *err);
+/* An applied entry (seq) was committed without fsync: the batch thread will sync it. */
+void sq_persist_applied(sq *s, uint64_t seq);
+/* A write of the store's own was committed: fsync now, before it is acknowledged. */
+int sq_persist_local(sq *s, uint64_t seq, ef_store_err *err);
+void sq_persist_durable(sq *s, uint64_t *applied, uint64_t *durable);
+/* Stops the thread and syncs what is left; -1 when that last sync failed. */
+int sq_persist_stop(sq *s);
 
 /* ---- statements (sqlite_schema.c) ---- */
 /* The cached statement for a slot, prepared from sql on first use, reset and unbound. */

@@ -214,6 +214,7 @@ static int precompile(sq *s, const char *entry, size_t len, ef_store_err *err)
 static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_store_err *err)
 {
     reset_all(s);
+    bool applied = s->applying;
     sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
     if (!st || sqlite3_step(st) != SQLITE_DONE) {
         if (st) sq_db_err(s, err, "commit");
@@ -222,11 +223,17 @@ static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_s
     }
     s->in_tx = false;
     s->applying = false;
-    /* Durable now: the feed may send it while this thread still republishes (issue 11). */
-    if (entry && s->commit_fn) s->commit_fn(s->commit_fn_ctx, entry);
     int rc = 0;
+    /* With batched durability an applied entry is synced later by sqlite_persist.c; a write of
+     * our own is synced here, before anyone is told it happened. */
+    if (applied)
+        sq_persist_applied(s, seq);
+    else if (sq_persist_local(s, seq, err))
+        rc = -1;
+    /* Durable now: the feed may send it while this thread still republishes (issue 11). */
+    if (entry && s->commit_fn && rc == 0) s->commit_fn(s->commit_fn_ctx, entry);
     int prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);
-    if (prc) {
+    if (prc && rc == 0) {
         /* The write is durable; only the in-memory snapshot is stale. Say both. */
         char m[sizeof(err->message)];
         snprintf(m, sizeof(m), "committed as seq %llu, but the snapshot was not rebuilt: %s",
@@ -625,24 +632,29 @@ static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
  * would otherwise leave evaluation serving the old state there (found by fuzz_replication). */
 static int touch_row_ns(sq *s, const sq_table *t, const ef_json *src, ef_store_err *err)
 {
-    ef_buf q;
-    ef_buf_init(&q);
-    ef_buf_printf(&q, "SELECT %s FROM \"%s\" WHERE ", strcmp(t->name, "namespaces") == 0 ? "key"
-                  : strcmp(t->name, "distributions") == 0 ? "(SELECT namespace_key FROM rules r WHERE r.id = rule_id)"
-                  : "namespace_key", t->name);
-    for (int i = 0; t->pk[i]; i++) ef_buf_printf(&q, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
-    sqlite3_stmt *st = NULL;
-    int rc = ef_buf_ok(&q) ? sqlite3_prepare_v2(s->db, q.data, (int)q.len, &st, NULL) : SQLITE_NOMEM;
-    ef_buf_free(&q);
-    if (rc != SQLITE_OK) return sq_db_err(s, err, "apply");
+    size_t ti = (size_t)(t - sq_tables);
+    sqlite3_stmt *st = s->touch_ns[ti]; /* prepared once per table: every applied row asks twice */
+    if (!st) {
+        ef_buf q;
+        ef_buf_init(&q);
+        ef_buf_printf(&q, "SELECT %s FROM \"%s\" WHERE ", strcmp(t->name, "namespaces") == 0 ? "key"
+                      : strcmp(t->name, "distributions") == 0 ? "(SELECT namespace_key FROM rules r WHERE r.id = rule_id)"
+                      : "namespace_key", t->name);
+        for (int i = 0; t->pk[i]; i++) ef_buf_printf(&q, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
+        int rc = ef_buf_ok(&q) ? sqlite3_prepare_v2(s->db, q.data, (int)q.len, &st, NULL) : SQLITE_NOMEM;
+        ef_buf_free(&q);
+        if (rc != SQLITE_OK) return sq_db_err(s, err, "apply");
+        s->touch_ns[ti] = st;
+    }
     for (int i = 0; t->pk[i]; i++) bind_json(st, i + 1, ef_json_get(src, t->pk[i]));
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     int out = 0;
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
         out = sq_wtx_touch(s, (ef_bytes){(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)}, err);
     else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         out = sq_db_err(s, err, "apply");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return out;
 }
 

@@ -479,12 +479,13 @@ static int lock_take(sq *s, const char *target, ef_store_err *err)
             ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot lock %s: %s", lp, strerror(e));
         goto out;
     }
-    char pid[32];
-    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        /* the lock holds without the pid; only the message of a refused process is poorer */
-    }
     s->lock_fd = fd;
+    /* the pid (for a refused process's message) and the durability record (sqlite_persist.c) */
+    if (sq_lock_record_open(s) != 0) {
+        ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot write the lock file %s: %s", lp,
+                      strerror(errno));
+        goto out;
+    }
     rc = 0;
 out:
     free(lp);
@@ -505,7 +506,10 @@ static void sq_close(void *h)
     free(s->apply_delete);
     for (size_t i = 0; i < s->ntouched; i++) free(s->touched[i]);
     sq_incr_free(s);
-    sqlite3_close_v2(s->db);
+    for (size_t i = 0; s->touch_ns && i < sq_ntables; i++) sqlite3_finalize(s->touch_ns[i]);
+    free(s->touch_ns);
+    int synced = sq_persist_stop(s);
+    if (sqlite3_close_v2(s->db) == SQLITE_OK && synced == 0) sq_lock_record_clean(s);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->mu);
     free(s->path);
@@ -531,7 +535,9 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     s->path = strdup(target);
     s->apply_upsert = calloc(sq_ntables, sizeof(sqlite3_stmt *));
     s->apply_delete = calloc(sq_ntables, sizeof(sqlite3_stmt *));
-    if (!s->path || !s->apply_upsert || !s->apply_delete) {
+    s->touch_ns = calloc(sq_ntables, sizeof(sqlite3_stmt *));
+    s->wal_fd = -1;
+    if (!s->path || !s->apply_upsert || !s->apply_delete || !s->touch_ns) {
         ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         goto fail;
     }
@@ -552,7 +558,11 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     if (sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
                 err))
         goto fail;
+    /* A follower's applied entries are durable on its primary already: synchronous=NORMAL keeps
+     * them safe from a process crash, and sqlite_persist.c syncs them in batches. */
+    if (s->opts.sync_ms && sq_exec(s, "PRAGMA synchronous=NORMAL", err)) goto fail;
     if (sq_migrate(s, err)) goto fail;
+    if (sq_persist_start(s, err)) goto fail;
     sq_fill_ops_ns(&s->ops);
     sq_fill_ops_flags(&s->ops);
     sq_fill_ops_segments(&s->ops);

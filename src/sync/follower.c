@@ -108,6 +108,16 @@ static int64_t parse_time_field(const char *p, size_t n)
     return v;
 }
 
+/* A recovering replica holds everything its upstream had when it last heard from it. */
+static void caught_up_locked(ef_sync *s, uint64_t seq)
+{
+    if (!s->st.recovering) return;
+    s->st.recovering = false;
+    char v[24];
+    snprintf(v, sizeof(v), "%" PRIu64, seq);
+    ef_log(EF_LOG_INFO, "recovered: caught up with the upstream after a machine restart", "version", v, NULL);
+}
+
 static void applied_now(ef_follower *f, uint64_t seq, bool dump)
 {
     ef_sync *s = f->s;
@@ -122,6 +132,7 @@ static void applied_now(ef_follower *f, uint64_t seq, bool dump)
     else
         s->st.applied++;
     if (seq >= s->st.upstream_head) s->st.synced_at_ns = now;
+    if (seq >= s->st.upstream_head && s->st.heard_upstream) caught_up_locked(s, seq);
     s->st.stuck[0] = '\0'; /* progress: whatever failed before is behind us */
     s->st.apply_backoff_ms = 0;
     ef_sync_status_changed_locked(s);
@@ -235,7 +246,9 @@ static void on_heartbeat(ef_follower *f)
     s->st.connected = true;
     if (head && head->type == EF_JSON_NUMBER) s->st.upstream_head = (uint64_t)head->num;
     if (lag && lag->type == EF_JSON_NUMBER) s->st.upstream_lag_s = lag->num;
+    s->st.heard_upstream = true;
     if (f->local >= s->st.upstream_head) {
+        caught_up_locked(s, f->local);
         s->st.synced_at_ns = now;
         s->st.has_state = true;
         s->st.stuck[0] = '\0'; /* in sync: nothing is left that failed */

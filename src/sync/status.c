@@ -135,10 +135,15 @@ static void on_ready(ef_http_req *req, void *ctx)
     bool has_state = s->replica ? s->st.has_state : true;
     char stuck[sizeof(s->st.stuck)];
     memcpy(stuck, s->st.stuck, sizeof(stuck));
+    bool recovering = s->st.recovering;
     pthread_mutex_unlock(&s->mu);
     const char *reason = NULL;
     char why[sizeof(stuck) + 40];
-    if (stuck[0]) {
+    if (recovering) {
+        reason = "recovering: the machine restarted while this replica had applied entries not yet "
+                 "synced to disk, so it may be behind a version it served before; it serves its "
+                 "durable state until it has caught up with its upstream";
+    } else if (stuck[0]) {
         /* it cannot bring its state forward: say why rather than look healthy (or merely empty) */
         snprintf(why, sizeof(why), "replication is stuck: %s", stuck);
         reason = why;
@@ -151,9 +156,9 @@ static void on_ready(ef_http_req *req, void *ctx)
     ef_buf *out = ef_http_out(req);
     ef_buf_printf(out, "{\"ready\":%s,\"role\":", reason ? "false" : "true");
     ef_json_put_cstr(out, s->node->role ? s->node->role : "primary");
-    ef_buf_printf(out, ",\"version\":%" PRIu64 ",\"hasState\":%s,\"connected\":%s,\"lagSeconds\":",
+    ef_buf_printf(out, ",\"version\":%" PRIu64 ",\"hasState\":%s,\"connected\":%s,\"recovering\":%s,\"lagSeconds\":",
                   ef_node_version(s->node), has_state ? "true" : "false",
-                  connected ? "true" : "false");
+                  connected ? "true" : "false", recovering ? "true" : "false");
     ef_json_put_double(out, lag);
     if (reason) {
         ef_buf_puts(out, ",\"reason\":");
@@ -161,6 +166,15 @@ static void on_ready(ef_http_req *req, void *ctx)
     }
     ef_buf_putc(out, '}');
     ef_http_reply(req, reason ? 503 : 200);
+}
+
+bool ef_sync_recovering(ef_sync *s)
+{
+    if (!s || !s->replica) return false;
+    pthread_mutex_lock(&s->mu);
+    bool r = s->st.recovering;
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 static void collect_metrics(ef_buf *out, void *ctx)
@@ -421,6 +435,7 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
     s->node = node;
     s->cfg = *cfg;
     s->replica = cfg->upstream && *cfg->upstream;
+    s->st.recovering = s->replica && cfg->recovering;
     pthread_mutex_init(&s->mu, NULL);
     ef_cond_init_monotonic(&s->cv);
     if (node->metrics) {
@@ -431,7 +446,7 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
             node->metrics, "edgeflag_replication_stage_seconds",
             "Replication stages of a write: feed_wake (primary: commit to queued downstream), "
             "commit_to_receive (replica: primary's commit to the entry read here), replica_apply "
-            "(replica: durable apply and publish).",
+            "(replica: apply and publish; synced to disk in batches after).",
             1, stage_label, 8, bounds, (unsigned)(sizeof(bounds) / sizeof(bounds[0])));
     }
     if (s->replica) {

@@ -31,6 +31,10 @@ typedef struct ef_sync_config {
     unsigned log_max_age_s;       /* change-log retention by age (0: keep everything) */
     size_t max_event_bytes;       /* largest change-log entry or dump a follower accepts from its
                                    * upstream (0: EF_SYNC_MAX_ENTRY_DEFAULT / _DUMP_DEFAULT) */
+    /* The replica's store may have lost entries it had applied and served (a machine restart
+     * with batched durability: ef_sqlite_opts.may_have_lost). Until it has caught up with its
+     * upstream it says so: /ready answers 503 and ef_sync_recovering is true. */
+    bool recovering;
 } ef_sync_config;
 
 #define EF_SYNC_MAX_ENTRY_DEFAULT ((size_t)256 << 20)
@@ -47,6 +51,8 @@ int ef_sync_start(ef_sync *s, char *err, size_t errlen);
 void ef_sync_drain(ef_sync *s, unsigned grace_ms);
 /* Stops every thread and closes every outbound connection; call after the HTTP server stopped. */
 void ef_sync_stop(ef_sync *s);
+/* True while a replica started with cfg.recovering has not caught up with its upstream yet. */
+bool ef_sync_recovering(ef_sync *s);
 void ef_sync_free(ef_sync *s);
 
 /* Routes: GET /edgeflag/v1/replication/stream, /edgeflag/v1/cluster, /edgeflag/v1/cluster/stream,

@@ -50,6 +50,8 @@ typedef struct ef_sync_status {
     uint64_t forwarded;      /* writes forwarded upstream (any answer) */
     uint64_t forward_failed; /* writes refused because the upstream was unreachable */
     bool has_state;          /* a replica that holds a state (persisted, dumped or in sync) */
+    bool heard_upstream;     /* a heartbeat has arrived since start (upstream_head is real) */
+    bool recovering;         /* may be behind what it served before a restart (cfg.recovering) */
     /* what the upstream sent that could not be used (follower.c); cleared by progress */
     uint64_t apply_failures; /* entries or dumps that failed to apply (counter) */
     uint64_t protocol_errors; /* streams dropped for breaking a bound (counter) */

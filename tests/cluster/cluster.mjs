@@ -14,10 +14,12 @@ export function tmpdir(prefix = 'ef-cluster-') {
 }
 
 // A node: `start()` spawns it (port 0 the first time, then the same port), `kill9()`, `stop()`.
-export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [] } = {}) {
+// `env` (changeable between restarts) is added to the process environment.
+export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [], env = {} } = {}) {
   const n = {
     name,
     dir,
+    env,
     port: 0,
     url: null,
     child: null,
@@ -27,7 +29,7 @@ export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [] } 
       const full = ['serve', '--listen', `127.0.0.1:${n.port}`, '--db', path.join(dir, 'edgeflag.db'), '--threads', '4'];
       if (n.upstream) full.push('--upstream', typeof n.upstream === 'function' ? n.upstream() : n.upstream);
       full.push(...args);
-      const child = spawn(edgeflagBin, full, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(edgeflagBin, full, { env: { ...process.env, ...n.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       n.child = child;
       child.stderr.on('data', (d) => {
         n.stderr += d;
