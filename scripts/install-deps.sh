@@ -7,7 +7,7 @@ set -euo pipefail
 level=${1:-build}
 
 build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
-            libsqlite3-dev sqlite3 libcurl4-openssl-dev zlib1g-dev liburcu-dev libcmocka-dev help2man)
+            libsqlite3-dev sqlite3 libcurl4-openssl-dev libssl-dev zlib1g-dev liburcu-dev libcmocka-dev help2man)
 # make deb: the Debian tools that build and check the package
 deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
 test_pkgs=(systemd groff-base clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium locales)

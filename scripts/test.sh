@@ -56,7 +56,7 @@ step "management API against a real server"
 node_tests api-tests tests/api mgmt_api.test.mjs
 
 step "real clients against a real server: OpenFeature OFREP, Flipt's engine, hostile input"
-node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs flipt_errors.test.mjs flipt_dropin.test.mjs client_engine.test.mjs metrics.test.mjs config.test.mjs auth.test.mjs routes.test.mjs dir_mode.test.mjs hostile.test.mjs
+node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs flipt_errors.test.mjs flipt_dropin.test.mjs client_engine.test.mjs metrics.test.mjs config.test.mjs auth.test.mjs jwt.test.mjs routes.test.mjs dir_mode.test.mjs hostile.test.mjs
 
 # further test steps (one block each)
 

@@ -3,7 +3,7 @@
  * with an early exit; never reads the database on a request; never decides a namespace from
  * anything but the route's declaration (ef_route.ns).
  */
-#include "api/auth.h"
+#include "api/auth_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -36,7 +36,9 @@ typedef struct token_table {
 } token_table;
 
 struct ef_auth {
+    bool has_boot;    /* a bootstrap token is configured (not when JWT alone is required) */
     uint8_t boot[32];
+    ef_auth_jwt *jwt; /* Flipt's jwt method, or NULL */
     unsigned exclude; /* bit per ef_route_class */
     ef_store *store;
     token_table *table; /* read with acquire inside an RCU read section */
@@ -48,15 +50,8 @@ struct ef_auth {
     pthread_t thread;
 };
 
-/* What authentication recorded on an accepted request (its user slot): which token matched and
- * its scope. Requests on open or excluded routes have none. */
-typedef struct identity {
-    bool bootstrap;
-    uint8_t hash[32]; /* SHA-256 of the token: finds its row again for /auth/v1/self */
-    ef_bytes id;      /* the token's id, in the request's arena ("bootstrap" for that one) */
-    ef_bytes name;    /* the token's name, in the request's arena (the bootstrap token's is fixed) */
-    ef_bytes ns;      /* scope, in the request's arena; empty = every namespace */
-} identity;
+/* What a method recorded on an accepted request (auth_int.h). */
+typedef ef_auth_identity identity;
 
 static const identity bootstrap_identity = {
     .bootstrap = true, .id = {"bootstrap", 9}, .name = {"initial_bootstrap_token", 23}};
@@ -179,7 +174,7 @@ static void *reload_loop(void *p)
 
 ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, char *err, size_t errlen)
 {
-    if (!token || !*token) {
+    if (token && !*token) {
         snprintf(err, errlen, "authentication needs a non-empty token");
         return NULL;
     }
@@ -188,7 +183,10 @@ ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, ch
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    ef_sha256(token, strlen(token), a->boot);
+    if (token) {
+        a->has_boot = true;
+        ef_sha256(token, strlen(token), a->boot);
+    }
     a->store = store;
     pthread_mutex_init(&a->reload_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
@@ -231,6 +229,7 @@ void ef_auth_free(ef_auth *a)
         pthread_mutex_unlock(&a->stop_mu);
         pthread_join(a->thread, NULL);
     }
+    ef_auth_jwt_free(a->jwt);
     rcu_barrier();
     table_free(a->table);
     pthread_mutex_destroy(&a->reload_mu);
@@ -257,7 +256,7 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity
 {
     uint8_t h[32];
     ef_sha256(token, strlen(token), h);
-    if (ef_ct_equal(h, a->boot, 32)) {
+    if (a->has_boot && ef_ct_equal(h, a->boot, 32)) {
         if (out) *out = &bootstrap_identity;
         return true;
     }
@@ -287,7 +286,41 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity
 
 bool ef_auth_token_valid(ef_auth *a, const char *token)
 {
+    if (a->jwt && ef_auth_looks_like_jwt(token)) {
+        ef_arena arena;
+        ef_arena_init(&arena, 4096);
+        const identity *id;
+        bool ok = ef_auth_jwt_check(a->jwt, token, &arena, &id);
+        ef_arena_free(&arena);
+        return ok;
+    }
     return check(a, token, NULL, NULL);
+}
+
+int ef_auth_enable_jwt(ef_auth *a, const ef_auth_jwt_config *c, char *err, size_t errlen)
+{
+    if (a->jwt) {
+        snprintf(err, errlen, "jwt: already enabled");
+        return -1;
+    }
+    return (a->jwt = ef_auth_jwt_new(c, err, errlen)) ? 0 : -1;
+}
+
+/* The credential of an Authorization header: `Bearer X` is a static token, or a JWT when X has a
+ * JWT's shape and the jwt method is on; `JWT X` is a JWT (Flipt's scheme). Scheme names are
+ * case-insensitive (RFC 9110). Returns false when the request carries none it may use. */
+static bool authenticate(ef_auth *a, ef_http_req *req, const identity **id)
+{
+    const char *h = ef_http_header(req, "Authorization");
+    if (!h) return false;
+    bool jwt_scheme = strncasecmp(h, "JWT ", 4) == 0;
+    if (!jwt_scheme && strncasecmp(h, "Bearer ", 7) != 0) return false;
+    const char *t = h + (jwt_scheme ? 4 : 7);
+    while (*t == ' ') t++;
+    if (!*t) return false;
+    if (jwt_scheme || (a->jwt && ef_auth_looks_like_jwt(t)))
+        return a->jwt && ef_auth_jwt_check(a->jwt, t, ef_http_arena(req), id);
+    return check(a, t, ef_http_arena(req), id);
 }
 
 /* Flipt answers a request outside a token's scope exactly as one without a valid token
@@ -319,7 +352,8 @@ void ef_auth_actor(const ef_http_req *req, ef_actor *out)
                           .email = {"", 0}};
         return;
     }
-    *out = (ef_actor){.method = "token", .id = id->id, .name = id->name, .email = {"", 0}};
+    static const char *const methods[] = {[EF_AUTH_TOKEN] = "token", [EF_AUTH_JWT] = "jwt", [EF_AUTH_OIDC] = "oidc"};
+    *out = (ef_actor){.method = methods[id->method], .id = id->id, .name = id->name, .email = id->email};
 }
 
 bool ef_auth_allow(ef_auth *a, ef_http_req *req)
@@ -327,13 +361,8 @@ bool ef_auth_allow(ef_auth *a, ef_http_req *req)
     const ef_route *r = ef_http_route(req);
     if (!r || r->cls == EF_ROUTE_OPEN) return true;
     if (a->exclude & (1u << r->cls)) return true;
-    const char *h = ef_http_header(req, "Authorization");
     const identity *id = NULL;
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        const char *t = h + 7;
-        while (*t == ' ') t++;
-        if (*t && !check(a, t, ef_http_arena(req), &id)) id = NULL;
-    }
+    if (!authenticate(a, req, &id)) id = NULL;
     if (!id) {
         refuse(req);
         return false;
@@ -551,10 +580,12 @@ static void on_delete_token(ef_http_req *req, void *ctx)
 static void on_methods(ef_http_req *req, void *ctx)
 {
     ef_node *node = ctx;
+    bool token = node->auth && node->auth->has_boot, jwt = node->auth && node->auth->jwt;
     ef_buf_printf(ef_http_out(req),
                   "{\"methods\":[{\"method\":\"METHOD_TOKEN\",\"enabled\":%s,\"sessionCompatible\":false,"
+                  "\"metadata\":null},{\"method\":\"METHOD_JWT\",\"enabled\":%s,\"sessionCompatible\":false,"
                   "\"metadata\":null}]}",
-                  node->auth ? "true" : "false");
+                  token ? "true" : "false", jwt ? "true" : "false");
     ef_http_reply(req, 200);
 }
 
@@ -566,6 +597,11 @@ static void on_self(ef_http_req *req, void *ctx)
     const identity *id = ef_http_user(req);
     if (!node->auth || !id) {
         refuse(req);
+        return;
+    }
+    if (id->method == EF_AUTH_JWT) {
+        ef_auth_jwt_put_self(ef_http_out(req), id);
+        ef_http_reply(req, 200);
         return;
     }
     if (id->bootstrap) {
@@ -618,6 +654,10 @@ static void on_self_expire(ef_http_req *req, void *ctx)
     }
     int64_t at = ef_clock_wall_ns();
     if (expires.n && !expires_parse(req, expires, &at)) return;
+    if (id->method == EF_AUTH_JWT) {
+        ef_http_error(req, 400, 9, "a JWT is not stored here: it expires at its exp claim");
+        return;
+    }
     if (id->bootstrap) {
         ef_http_error(req, 400, 9,
                       "the bootstrap token is configured (--auth-token), not stored: it cannot be expired");

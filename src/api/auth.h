@@ -21,15 +21,29 @@
 
 #include <stdbool.h>
 
+#include "api/jwks.h"
 #include "http/http.h"
 #include "store/store.h"
 
 typedef struct ef_auth ef_auth;
 
-/* token: the bootstrap token (required). exclude: comma-separated classes or NULL. store: where
- * created tokens live (NULL: the bootstrap token only). Returns NULL with a message in err. */
+/* token: the bootstrap token, or NULL when another method (JWT) is what makes authentication
+ * required. exclude: comma-separated classes or NULL. store: where created tokens live (NULL: the
+ * bootstrap token only). Returns NULL with a message in err. */
 ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, char *err, size_t errlen);
 void ef_auth_free(ef_auth *a);
+
+/* Flipt's `jwt` method (docs/auth.md): `Authorization: JWT <token>`, or `Bearer <token>` when the
+ * credential has a JWT's shape. The claim io.flipt.auth.token.namespace scopes a JWT to one
+ * namespace exactly as a scoped static token is. */
+typedef struct ef_auth_jwt_config {
+    ef_jwks_config keys;
+    const char *issuer;    /* validate_claims.issuer, or NULL */
+    const char *subject;   /* validate_claims.subject, or NULL */
+    const char *audiences; /* validate_claims.audiences, comma or space separated, or NULL */
+} ef_auth_jwt_config;
+/* Accepts JWTs from now on. -1 with a message when the configuration is refused. */
+int ef_auth_enable_jwt(ef_auth *a, const ef_auth_jwt_config *c, char *err, size_t errlen);
 
 /* Answers 401 and returns false when the request may not proceed (no valid token, or a namespace
  * outside the token's scope). On success records which token matched, for the handler. */

@@ -287,11 +287,26 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         ef_store_err se;
         if (ef_store_seq(node.store, &seq, &first, &se) == 0) ef_node_raise_version(&node, seq);
     }
-    if (cfg.auth_token &&
+    bool jwt = cfg.auth_jwt_jwks_url || cfg.auth_jwt_public_key_file;
+    if ((cfg.auth_token || jwt) &&
         !(node.auth = ef_auth_new(cfg.auth_token, cfg.auth_exclude, node.store, err, sizeof(err)))) {
         fprintf(stderr, "edgeflag: %s\n", err);
         status = 2;
         goto out;
+    }
+    if (jwt) { /* Flipt's jwt method: keys from a JWKS URL (fetched in the background) or a file */
+        ef_auth_jwt_config jc = {
+            .keys = {.url = cfg.auth_jwt_jwks_url, .pem_file = cfg.auth_jwt_public_key_file,
+                     .refresh_s = cfg.auth_jwt_refresh, .min_refresh_s = cfg.auth_jwt_min_refresh},
+            .issuer = cfg.auth_jwt_issuer,
+            .subject = cfg.auth_jwt_subject,
+            .audiences = cfg.auth_jwt_audiences,
+        };
+        if (ef_auth_enable_jwt(node.auth, &jc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "edgeflag: %s\n", err);
+            status = 2;
+            goto out;
+        }
     }
     /* further node services start here (one block each) */
     { /* replication (src/sync): the feed on every store; follower and forwarding on a replica */

@@ -41,6 +41,13 @@ static const setting settings[] = {
     S("snapshot", T_STR, snapshot, "serve one Flipt snapshot document file, read-only"),
     S("auth-token", T_STR, auth_token, "require authentication; accept this bearer token"),
     S("auth-exclude", T_STR, auth_exclude, "route classes left open: management,evaluation,ofrep"),
+    S("auth-jwt-jwks-url", T_STR, auth_jwt_jwks_url, "require authentication; accept JWTs signed by a key of this JWKS"),
+    S("auth-jwt-public-key-file", T_STR, auth_jwt_public_key_file, "require authentication; accept JWTs signed by this PEM public key"),
+    S("auth-jwt-issuer", T_STR, auth_jwt_issuer, "JWTs must have this iss claim"),
+    S("auth-jwt-subject", T_STR, auth_jwt_subject, "JWTs must have this sub claim"),
+    S("auth-jwt-audiences", T_STR, auth_jwt_audiences, "JWTs must have one of these aud values (comma-separated)"),
+    S("auth-jwt-refresh", T_UINT, auth_jwt_refresh, "seconds between refreshes of the JWKS (default 300)"),
+    S("auth-jwt-min-refresh", T_UINT, auth_jwt_min_refresh, "seconds at least between two JWKS fetches, also for unknown kids (default 10)"),
     S("upstream", T_STR, upstream, "replica mode: follow this node (URL)"),
     S("upstream-token", T_STR, upstream_token, "token for the upstream node"),
     S("write-wait", T_UINT, write_wait_ms, "replica: ms a forwarded write waits to be applied here (default 2000)"),
@@ -140,6 +147,12 @@ enum {
     FK_AUTH_EXCLUDE_MANAGEMENT,
     FK_AUTH_EXCLUDE_EVALUATION,
     FK_AUTH_EXCLUDE_OFREP,
+    FK_AUTH_JWT_ENABLED,
+    FK_AUTH_JWT_JWKS_URL,
+    FK_AUTH_JWT_PUBLIC_KEY_FILE,
+    FK_AUTH_JWT_ISSUER,
+    FK_AUTH_JWT_SUBJECT,
+    FK_AUTH_JWT_AUDIENCES,
     FK_CORS_ENABLED,
     FK_CORS_ALLOWED_ORIGINS,
     FK_CORS_ALLOWED_HEADERS,
@@ -160,6 +173,12 @@ static const char *const flipt_keys[FK_N] = {
     "authentication.exclude.management",
     "authentication.exclude.evaluation",
     "authentication.exclude.ofrep",
+    "authentication.methods.jwt.enabled",
+    "authentication.methods.jwt.jwks_url",
+    "authentication.methods.jwt.public_key_file",
+    "authentication.methods.jwt.validate_claims.issuer",
+    "authentication.methods.jwt.validate_claims.subject",
+    "authentication.methods.jwt.validate_claims.audiences",
     "cors.enabled",
     "cors.allowed_origins",
     "cors.allowed_headers",
@@ -255,7 +274,7 @@ static int flipt_walk(flipt_vals *fv, yaml_document_t *doc, yaml_node_t *n, char
     }
     int k = flipt_key_index(path);
     if (n->type == YAML_SEQUENCE_NODE) {
-        if (k != FK_CORS_ALLOWED_ORIGINS && k != FK_CORS_ALLOWED_HEADERS) {
+        if (k != FK_CORS_ALLOWED_ORIGINS && k != FK_CORS_ALLOWED_HEADERS && k != FK_AUTH_JWT_AUDIENCES) {
             flipt_ignored(path, origin);
             return 0;
         }
@@ -443,10 +462,32 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
                 fv->origin[FK_STORAGE_TYPE][0] ? fv->origin[FK_STORAGE_TYPE] : "config", stype);
         return -1;
     }
-    bool required = false, token_enabled = false;
-    if (flipt_bool(fv, FK_AUTH_REQUIRED, &required) || flipt_bool(fv, FK_AUTH_TOKEN_ENABLED, &token_enabled))
+    bool required = false, token_enabled = false, jwt_enabled = false;
+    if (flipt_bool(fv, FK_AUTH_REQUIRED, &required) || flipt_bool(fv, FK_AUTH_TOKEN_ENABLED, &token_enabled) ||
+        flipt_bool(fv, FK_AUTH_JWT_ENABLED, &jwt_enabled))
         return -1;
-    if (required && !cfg->auth_token) {
+    if (jwt_enabled && required) {
+        static const struct { int k; size_t off; } jwt_keys[] = {
+            {FK_AUTH_JWT_JWKS_URL, offsetof(ef_serve_config, auth_jwt_jwks_url)},
+            {FK_AUTH_JWT_PUBLIC_KEY_FILE, offsetof(ef_serve_config, auth_jwt_public_key_file)},
+            {FK_AUTH_JWT_ISSUER, offsetof(ef_serve_config, auth_jwt_issuer)},
+            {FK_AUTH_JWT_SUBJECT, offsetof(ef_serve_config, auth_jwt_subject)},
+            {FK_AUTH_JWT_AUDIENCES, offsetof(ef_serve_config, auth_jwt_audiences)},
+        };
+        for (size_t i = 0; i < sizeof(jwt_keys) / sizeof(jwt_keys[0]); i++)
+            if (v[jwt_keys[i].k] && v[jwt_keys[i].k][0] &&
+                set_str((char **)((char *)cfg + jwt_keys[i].off), v[jwt_keys[i].k]) != 0)
+                return -1;
+        if (!v[FK_AUTH_JWT_JWKS_URL] && !v[FK_AUTH_JWT_PUBLIC_KEY_FILE]) {
+            fprintf(stderr, "edgeflag: %s: authentication.methods.jwt: one of jwks_url or public_key_file is required\n",
+                    fv->origin[FK_AUTH_JWT_ENABLED]);
+            return -1;
+        }
+    } else if (jwt_enabled) {
+        ef_log(EF_LOG_INFO, "authentication is not required: the jwt method is not used", NULL);
+    }
+    /* JWT alone: Flipt makes no bootstrap token when its token method is off */
+    if (required && !cfg->auth_token && (token_enabled || !jwt_enabled)) {
         if (v[FK_AUTH_BOOTSTRAP_TOKEN] && v[FK_AUTH_BOOTSTRAP_TOKEN][0]) {
             if (set_str(&cfg->auth_token, v[FK_AUTH_BOOTSTRAP_TOKEN]) != 0) return -1;
         } else {

@@ -18,6 +18,14 @@ typedef struct ef_serve_config {
     char *snapshot;      /* read-only single snapshot document */
     char *auth_token;    /* makes authentication required */
     char *auth_exclude;  /* management,evaluation,ofrep: classes that stay open */
+    /* Flipt's jwt method (docs/auth.md): one of the key sources makes authentication required */
+    char *auth_jwt_jwks_url;
+    char *auth_jwt_public_key_file;
+    char *auth_jwt_issuer;
+    char *auth_jwt_subject;
+    char *auth_jwt_audiences;     /* comma or space separated */
+    unsigned auth_jwt_refresh;    /* seconds between JWKS refreshes (0: 300) */
+    unsigned auth_jwt_min_refresh; /* seconds at least between two JWKS fetches (0: 10) */
     char *upstream;      /* replica mode: the node to follow */
     char *upstream_token;
     unsigned write_wait_ms;       /* replica: wait this long for a forwarded write to apply here */

@@ -23,6 +23,7 @@ ef_fuzz_target(fuzz_decl ef_store)
 ef_fuzz_target(fuzz_hrana ef_store)
 ef_fuzz_target(fuzz_sse ef_base)
 ef_fuzz_target(fuzz_snapshot ef_api)
+ef_fuzz_target(fuzz_jwt ef_jwt)
 ef_fuzz_target(fuzz_client edgeflag_static)
 # a real SQLite store in /dev/shm
 ef_fuzz_target(fuzz_replication ef_store)

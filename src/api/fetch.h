@@ -1,0 +1,30 @@
+/*
+ * fetch.h - one bounded outbound HTTP request with libcurl, for authentication's own needs: a
+ * JWKS, an OpenID provider's discovery document, its token endpoint. Blocking: call it from a
+ * background thread or from a request that is itself about signing in, never from evaluation.
+ * Every call has a total time limit and a body size limit, follows no redirect and speaks only
+ * http and https.
+ */
+#ifndef EF_API_FETCH_H
+#define EF_API_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+
+typedef struct ef_fetch_req {
+    const char *url;
+    const char *form;        /* NULL: GET; else POST with this application/x-www-form-urlencoded body */
+    const char *basic_user;  /* HTTP basic authentication (client_secret_basic), or NULL */
+    const char *basic_pass;
+    size_t max_body;         /* bytes; a longer answer is an error */
+    unsigned timeout_ms;
+    const bool *cancel;      /* when it turns true (another thread), the request ends at once; or NULL */
+} ef_fetch_req;
+
+/* 0 with the HTTP status in *status and the body in out (cleared first); -1 with a message in err
+ * when no answer arrived or it was too large. Thread-safe (one easy handle per call). */
+int ef_fetch(const ef_fetch_req *r, ef_buf *out, long *status, char *err, size_t errlen);
+
+#endif
