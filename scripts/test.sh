@@ -83,7 +83,7 @@ scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs
 
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs audit_events.test.mjs
 
 step "SIGKILL cycles: a primary under write load, a replica under replication load (make crash runs 1,000)"
 EDGEFLAG_BIN="$root/build/edgeflag" node tests/crash/crash.mjs "${CRASH_TEST_CYCLES:-20}"

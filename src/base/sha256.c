@@ -4,6 +4,7 @@
  */
 #include "base/sha256.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -81,4 +82,25 @@ int ef_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
     uint8_t d = 0;
     for (size_t i = 0; i < n; i++) d |= a[i] ^ b[i];
     return d == 0;
+}
+
+/* RFC 2104 over SHA-256 (block 64 bytes): what Flipt's webhook sink signs each body with. */
+int ef_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len, uint8_t out[32])
+{
+    uint8_t k0[64] = {0};
+    if (keylen > 64)
+        ef_sha256(key, keylen, k0);
+    else if (keylen)
+        memcpy(k0, key, keylen);
+    uint8_t *inner = malloc(64 + len);
+    if (!inner) return -1;
+    for (int i = 0; i < 64; i++) inner[i] = k0[i] ^ 0x36;
+    if (len) memcpy(inner + 64, msg, len);
+    uint8_t ih[32], outer[64 + 32];
+    ef_sha256(inner, 64 + len, ih);
+    free(inner);
+    for (int i = 0; i < 64; i++) outer[i] = k0[i] ^ 0x5c;
+    memcpy(outer + 64, ih, 32);
+    ef_sha256(outer, sizeof(outer), out);
+    return 0;
 }

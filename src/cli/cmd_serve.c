@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/attribution.h"
+#include "audit/audit.h"
 #include "api/auth.h"
 #include "api/node.h"
 #include "api/snapshot_file.h"
@@ -97,14 +98,29 @@ static const char *boot_id(char *buf, size_t len)
     return ok && *buf ? buf : NULL;
 }
 
+/* Everything that hears of this node's own commits (ef_store_on_commit has one listener): the
+ * replication feed, and audit events when a sink is configured. */
+typedef struct commit_fanout {
+    void *sync;
+    ef_audit *audit;
+} commit_fanout;
+
+static int on_commit(void *ctx, const ef_store_change *c)
+{
+    commit_fanout *f = ctx;
+    ef_sync_committed(f->sync, c);
+    if (f->audit) ef_audit_committed(f->audit, c);
+    return 0;
+}
+
 static bool before_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
+    ef_store_attribute(NULL); /* nothing from an earlier request on this thread (one suspended) */
     if (node->auth && !ef_auth_allow(node->auth, req)) return true;
     if (ef_sync_before(node->sync, req)) return true; /* min-version waits; replica write forwarding */
     /* A write this node makes itself records who asked for it (its change-log entry's "audit"):
      * the store reads it on this thread until finish_request clears it. */
-    ef_store_attribute(NULL);
     const ef_route *r = ef_http_route(req);
     if (node->store && r && (r->flags & EF_RF_WRITE)) {
         ef_store_attribution *a = ef_arena_alloc(ef_http_arena(req), sizeof(*a));
@@ -230,6 +246,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     node.metrics = ef_metrics_new();
     ef_router *router = ef_router_new();
     ef_http_server *srv = NULL;
+    commit_fanout fanout = {0};
     int status = 1;
     char err[512];
     if (!node.registry || !node.metrics || !router || ef_node_metrics_init(&node) != 0) {
@@ -329,8 +346,35 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             status = 2;
             goto out;
         }
+    }
+    { /* audit events (src/audit): made from this node's own commits, so a replica (which forwards
+       * its writes) makes none and every write has exactly one event, on the node that commits it */
+        bool sinks = (cfg.audit_log && *cfg.audit_log) || (cfg.audit_webhook_url && *cfg.audit_webhook_url);
+        if (sinks && (!node.store || cfg.upstream)) {
+            ef_log(EF_LOG_WARN, "audit sinks ignored: this node commits no writes (its upstream or the "
+                                "database's writer sends their events)", "role", node.role, NULL);
+        } else if (sinks && !routes_only) {
+            ef_store_identity id;
+            ef_store_err se;
+            if (ef_store_get_identity(node.store, &id, &se) != 0) id.history[0] = '\0';
+            ef_audit_config ac = {.events = cfg.audit_events,
+                                  .log_file = cfg.audit_log,
+                                  .webhook_url = cfg.audit_webhook_url,
+                                  .webhook_secret = cfg.audit_webhook_secret,
+                                  .max_backoff_ms = cfg.audit_webhook_max_backoff,
+                                  .timeout_ms = cfg.audit_webhook_timeout,
+                                  .queue_max = cfg.audit_queue,
+                                  .history = id.history};
+            if (!(fanout.audit = ef_audit_new(&ac, node.metrics, err, sizeof(err))) ||
+                ef_audit_start(fanout.audit) != 0) {
+                fprintf(stderr, "edgeflag: %s\n", fanout.audit ? "cannot start the audit thread" : err);
+                status = 2;
+                goto out;
+            }
+        }
         /* a primary's feed sends an entry at its commit, not after the publish (issue 11) */
-        if (node.store && !cfg.upstream) ef_store_on_commit(node.store, ef_sync_committed, node.sync);
+        fanout.sync = node.sync;
+        if (node.store && !cfg.upstream) ef_store_on_commit(node.store, on_commit, &fanout);
     }
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
@@ -395,7 +439,9 @@ out:
     }
     ef_node_close(&node); /* route families' threads and memory: no request can reach them now */
     /* further node services stop here (one block each) */
-    if (node.store) ef_store_on_commit(node.store, NULL, NULL); /* it points at the sync */
+    if (node.store) ef_store_on_commit(node.store, NULL, NULL); /* it points at the sync and audit */
+    ef_audit_stop(fanout.audit, 3000); /* what is queued gets 3 s more to reach the sinks */
+    ef_audit_free(fanout.audit);
     ef_sync_free(node.sync); /* before the store closes: the follower writes to it */
     if (node.dir) ef_dir_close(node.dir);
     ef_auth_free(node.auth); /* its reload thread reads the store */

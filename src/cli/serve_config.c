@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,13 @@ static const setting settings[] = {
     S("threads", T_UINT, threads, "HTTP worker threads (default: one per core)"),
     S("max-json-depth", T_UINT, max_json_depth, "deepest JSON nesting accepted (default 64)"),
     S("access-log", T_BOOL, access_log, "log every request (default false)"),
+    S("audit-log", T_STR, audit_log, "audit events: append them to this file, one JSON event a line ('-': standard output)"),
+    S("audit-webhook-url", T_STR, audit_webhook_url, "audit events: POST each to this URL (Flipt's webhook sink)"),
+    S("audit-webhook-secret", T_STR, audit_webhook_secret, "audit events: sign webhook bodies with this secret (x-flipt-webhook-signature)"),
+    S("audit-webhook-max-backoff", T_UINT, audit_webhook_max_backoff, "audit events: longest wait between webhook retries in ms (default 15000)"),
+    S("audit-webhook-timeout", T_UINT, audit_webhook_timeout, "audit events: ms one webhook attempt may take (default 10000)"),
+    S("audit-events", T_STR, audit_events, "audit events to emit: noun:verb pairs, e.g. flag:*,segment:created (default *:*)"),
+    S("audit-queue", T_SIZE, audit_queue, "audit events waiting for the sinks at most; more are dropped and counted (default 10000)"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -157,6 +165,17 @@ enum {
     FK_CORS_ALLOWED_ORIGINS,
     FK_CORS_ALLOWED_HEADERS,
     FK_LOG_LEVEL,
+    FK_AUDIT_LOG_ENABLED,
+    FK_AUDIT_LOG_FILE,
+    FK_AUDIT_LOG_ENCODING,
+    FK_AUDIT_WEBHOOK_ENABLED,
+    FK_AUDIT_WEBHOOK_URL,
+    FK_AUDIT_WEBHOOK_SECRET,
+    FK_AUDIT_WEBHOOK_BACKOFF,
+    FK_AUDIT_KAFKA_ENABLED,
+    FK_AUDIT_BUFFER_CAPACITY,
+    FK_AUDIT_BUFFER_FLUSH_PERIOD,
+    FK_AUDIT_EVENTS,
     FK_N
 };
 static const char *const flipt_keys[FK_N] = {
@@ -183,6 +202,17 @@ static const char *const flipt_keys[FK_N] = {
     "cors.allowed_origins",
     "cors.allowed_headers",
     "log.level",
+    "audit.sinks.log.enabled",
+    "audit.sinks.log.file",
+    "audit.sinks.log.encoding",
+    "audit.sinks.webhook.enabled",
+    "audit.sinks.webhook.url",
+    "audit.sinks.webhook.signing_secret",
+    "audit.sinks.webhook.max_backoff_duration",
+    "audit.sinks.kafka.enabled",
+    "audit.buffer.capacity",
+    "audit.buffer.flush_period",
+    "audit.events",
 };
 
 /* Values gathered from the file, then FLIPT_* (which wins, as in Flipt), before translation.
@@ -274,7 +304,14 @@ static int flipt_walk(flipt_vals *fv, yaml_document_t *doc, yaml_node_t *n, char
     }
     int k = flipt_key_index(path);
     if (n->type == YAML_SEQUENCE_NODE) {
-        if (k != FK_CORS_ALLOWED_ORIGINS && k != FK_CORS_ALLOWED_HEADERS && k != FK_AUTH_JWT_AUDIENCES) {
+        if (!strcmp(path, "audit.sinks.webhook.templates")) {
+            /* refusing beats running without the audit trail the file asks for */
+            fprintf(stderr, "edgeflag: %s: audit.sinks.webhook.templates are not supported by edgeflag; use "
+                            "audit.sinks.webhook.url (docs/audit.md)\n", origin);
+            return -1;
+        }
+        if (k != FK_CORS_ALLOWED_ORIGINS && k != FK_CORS_ALLOWED_HEADERS && k != FK_AUTH_JWT_AUDIENCES &&
+            k != FK_AUDIT_EVENTS) {
             flipt_ignored(path, origin);
             return 0;
         }
@@ -392,6 +429,96 @@ static int random_token(char *out, size_t cap)
     close(fd);
     if (r != (ssize_t)sizeof(b) || cap < 2 * sizeof(b) + 1) return -1;
     for (size_t i = 0; i < sizeof(b); i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+/* A Go duration ("15s", "1m30s", "500ms", "2h") in milliseconds; false when it is not one. */
+static bool go_duration_ms(const char *s, uint64_t *out)
+{
+    static const struct { const char *unit; double ms; } units[] = {
+        {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
+    double total = 0;
+    const char *p = s;
+    if (!*p) return false;
+    if (!strcmp(p, "0")) {
+        *out = 0;
+        return true;
+    }
+    while (*p) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || v < 0 || *p == '-' || *p == '+' || *p == ' ') return false;
+        p = end;
+        size_t best = 0;
+        int u = -1;
+        for (int i = 0; i < 7; i++) {
+            size_t n = strlen(units[i].unit);
+            if (!strncmp(p, units[i].unit, n) && n > best) best = n, u = i;
+        }
+        if (u < 0) return false;
+        p += best;
+        total += v * units[u].ms;
+        if (total > 1e12) return false;
+    }
+    *out = (uint64_t)(total + 0.5);
+    return true;
+}
+
+/* audit.*: Flipt's sinks as edgeflag's audit-* settings; its buffer checked as Flipt checks it. */
+static int flipt_apply_audit(ef_serve_config *cfg, const flipt_vals *fv)
+{
+    const char *const *v = (const char *const *)fv->v;
+    bool log_on = false, hook_on = false, kafka_on = false;
+    if (flipt_bool(fv, FK_AUDIT_LOG_ENABLED, &log_on) || flipt_bool(fv, FK_AUDIT_WEBHOOK_ENABLED, &hook_on) ||
+        flipt_bool(fv, FK_AUDIT_KAFKA_ENABLED, &kafka_on))
+        return -1;
+    if (kafka_on) {
+        fprintf(stderr, "edgeflag: %s: the kafka audit sink is not supported by edgeflag (log and webhook are; "
+                        "docs/audit.md)\n", fv->origin[FK_AUDIT_KAFKA_ENABLED]);
+        return -1;
+    }
+    if (log_on && set_str(&cfg->audit_log, v[FK_AUDIT_LOG_FILE] && *v[FK_AUDIT_LOG_FILE] ? v[FK_AUDIT_LOG_FILE] : "-"))
+        return -1;
+    if (log_on && v[FK_AUDIT_LOG_ENCODING] && strcmp(v[FK_AUDIT_LOG_ENCODING], "json") != 0)
+        ef_log(EF_LOG_WARN, "Flipt setting does not apply to edgeflag (the audit log is always JSON lines), ignored",
+               "key", "audit.sinks.log.encoding", "source", fv->origin[FK_AUDIT_LOG_ENCODING], NULL);
+    if (hook_on) {
+        if (!v[FK_AUDIT_WEBHOOK_URL] || !*v[FK_AUDIT_WEBHOOK_URL]) {
+            fprintf(stderr, "edgeflag: %s: url or template(s) not provided\n",
+                    fv->origin[FK_AUDIT_WEBHOOK_ENABLED]);
+            return -1;
+        }
+        if (set_str(&cfg->audit_webhook_url, v[FK_AUDIT_WEBHOOK_URL])) return -1;
+        if (v[FK_AUDIT_WEBHOOK_SECRET] && set_str(&cfg->audit_webhook_secret, v[FK_AUDIT_WEBHOOK_SECRET])) return -1;
+        if (v[FK_AUDIT_WEBHOOK_BACKOFF] && !cfg->audit_webhook_max_backoff) {
+            uint64_t ms;
+            if (!go_duration_ms(v[FK_AUDIT_WEBHOOK_BACKOFF], &ms) || ms > 1000000) {
+                fprintf(stderr, "edgeflag: %s: invalid value '%s' for audit.sinks.webhook.max_backoff_duration (want a "
+                                "duration such as 15s, at most 1000s)\n",
+                        fv->origin[FK_AUDIT_WEBHOOK_BACKOFF], v[FK_AUDIT_WEBHOOK_BACKOFF]);
+                return -1;
+            }
+            cfg->audit_webhook_max_backoff = (unsigned)ms;
+        }
+    }
+    if (v[FK_AUDIT_EVENTS] && set_str(&cfg->audit_events, v[FK_AUDIT_EVENTS])) return -1;
+    if (v[FK_AUDIT_BUFFER_CAPACITY]) {
+        char *end;
+        long c = strtol(v[FK_AUDIT_BUFFER_CAPACITY], &end, 10);
+        if (*end || end == v[FK_AUDIT_BUFFER_CAPACITY] || c < 2 || c > 10) {
+            fprintf(stderr, "edgeflag: %s: buffer capacity below 2 or above 10\n", fv->origin[FK_AUDIT_BUFFER_CAPACITY]);
+            return -1;
+        }
+    }
+    if (v[FK_AUDIT_BUFFER_FLUSH_PERIOD]) {
+        uint64_t ms;
+        if (!go_duration_ms(v[FK_AUDIT_BUFFER_FLUSH_PERIOD], &ms) || ms < 120000 || ms > 300000) {
+            fprintf(stderr, "edgeflag: %s: flush period below 2 minutes or greater than 5 minutes\n",
+                    fv->origin[FK_AUDIT_BUFFER_FLUSH_PERIOD]);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -537,7 +664,7 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
         }
         if (set_str(&cfg->log_level, lvl) != 0) return -1;
     }
-    return 0;
+    return flipt_apply_audit(cfg, fv);
 }
 
 static int load_file(ef_serve_config *cfg, flipt_vals *fv, const char *path)

@@ -46,6 +46,14 @@ typedef struct ef_serve_config {
     unsigned threads;
     unsigned max_json_depth;
     bool access_log;
+    /* audit events (Flipt's audit.* keys translate into these; docs/audit.md) */
+    char *audit_log;              /* log sink: file appended to, "-" standard output; NULL: off */
+    char *audit_webhook_url;      /* webhook sink; NULL: off */
+    char *audit_webhook_secret;   /* signing_secret: x-flipt-webhook-signature */
+    unsigned audit_webhook_max_backoff; /* ms between attempts at most (0: 15000) */
+    unsigned audit_webhook_timeout;     /* ms one attempt may take (0: 10000) */
+    char *audit_events;           /* "noun:verb" pairs (NULL: "*:*") */
+    size_t audit_queue;           /* entries waiting for the sinks at most (0: 10000) */
     /* CORS (Flipt's cors.* keys; defaults as Flipt's: off, every origin, Flipt's header list) */
     bool cors_enabled;
     char **cors_allowed_origins;  /* NULL-terminated; NULL: ["*"] */
