@@ -62,12 +62,13 @@ test('flags win over the environment, which wins over the file', async () => {
 
 // Flipt's own config.yml: the file below is Flipt v1.61.1's internal/config/testdata/advanced.yml
 // (every section Flipt has) with only what cannot run here changed: storage.type git -> database,
-// db.url postgres -> a SQLite file:, and the ports. Every key that does not apply is logged once.
-const fliptAdvanced = (dbPath, port) => `audit:
+// db.url postgres -> a SQLite file:, the audit log file, and the ports. Every key that does not
+// apply is logged once.
+const fliptAdvanced = (dbPath, port, auditPath) => `audit:
   sinks:
     log:
       enabled: true
-      file: "/path/to/logs.txt"
+      file: "${auditPath}"
   buffer:
     capacity: 10
     flush_period: 3m
@@ -176,7 +177,8 @@ test("Flipt's config.yml: address, db.url, token auth with exclusions, log level
   const port = await freePort();
   const cfg = path.join(tmp, 'flipt-advanced.yml');
   const db = path.join(tmp, 'flipt.db');
-  fs.writeFileSync(cfg, fliptAdvanced(db, port));
+  const auditLog = path.join(tmp, 'audit-logs.txt');
+  fs.writeFileSync(cfg, fliptAdvanced(db, port, auditLog));
   const s = await serveRaw(['--config', cfg]);
   try {
     assert.equal(s.url, `http://127.0.0.1:${port}`);
@@ -190,10 +192,16 @@ test("Flipt's config.yml: address, db.url, token auth with exclusions, log level
     assert.equal(r.status, 404);
     const err = s.stderr();
     // one line per key that does not apply, none for those that do
-    for (const k of ['cache.ttl', 'tracing.otlp.endpoint', 'server.grpc_port', 'db.max_open_conn', 'log.encoding', 'authentication.session.domain', 'experimental.authorization.enabled', 'audit.sinks.log.file'])
+    for (const k of ['cache.ttl', 'tracing.otlp.endpoint', 'server.grpc_port', 'db.max_open_conn', 'log.encoding', 'authentication.session.domain', 'experimental.authorization.enabled'])
       assert.equal(err.split('\n').filter((l) => l.includes(`key=${k} `)).length, 1, `${k} not logged once:\n${err}`);
-    for (const k of ['server.host', 'server.http_port', 'db.url', 'authentication.required', 'cors.enabled', 'cors.allowed_origins', 'log.level'])
+    for (const k of ['server.host', 'server.http_port', 'db.url', 'authentication.required', 'cors.enabled', 'cors.allowed_origins', 'log.level', 'audit.sinks.log.enabled', 'audit.sinks.log.file', 'audit.buffer.capacity', 'audit.buffer.flush_period'])
       assert.ok(!err.includes(`key=${k} `), `${k} was reported as ignored`);
+    // audit.sinks.log: a write's audit event lands in the file (docs/audit.md)
+    r = await fetch(s.url + '/api/v1/namespaces/default/flags', { method: 'POST', headers: { authorization: 'Bearer s3cret' }, body: JSON.stringify({ key: 'audited', name: 'A', type: 'BOOLEAN_FLAG_TYPE' }) });
+    assert.equal(r.status, 200);
+    for (let i = 0; i < 100 && !(fs.existsSync(auditLog) && fs.readFileSync(auditLog, 'utf8').includes('"audited"')); i++) await new Promise((res) => setTimeout(res, 50));
+    const ev = JSON.parse(fs.readFileSync(auditLog, 'utf8').trim().split('\n').pop());
+    assert.deepEqual([ev.type, ev.action, ev.payload.key, ev.metadata.actor.name], ['flag', 'created', 'audited', 'initial_bootstrap_token']);
     // log.level WARN: no info lines
     assert.ok(!/level=info/.test(err), 'log.level WARN was not applied');
   } finally {
@@ -242,7 +250,9 @@ cors:
     const err = s.stderr();
     assert.match(err, /level=info msg=serving/, 'log.level DEBUG hid info lines');
     assert.equal(err.split('\n').filter((l) => l.includes('key=FLIPT_CACHE_ENABLED ')).length, 1);
-    assert.equal(err.split('\n').filter((l) => l.includes('key=audit.sinks.log.enabled ')).length, 1);
+    // the audit log sink applies, but a directory commits no writes: said once
+    assert.ok(!err.includes('key=audit.sinks.log.enabled '));
+    assert.equal(err.split('\n').filter((l) => l.includes('audit sinks ignored')).length, 1);
   } finally {
     await s.stop();
   }
