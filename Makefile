@@ -31,6 +31,11 @@ DESTDIR ?=
 install:
 	BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/build-install.sh
 
+# Debian packages edgeflag, libedgeflag0, libedgeflag-dev in build/deb (debhelper, in a copy of the
+# tree under build-deb/; lintian checks them). scripts/build-deb.sh.
+deb:
+	scripts/build-deb.sh build/deb
+
 run: build
 	$(BUILD)/edgeflag serve
 

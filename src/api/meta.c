@@ -45,7 +45,7 @@ static void on_info(ef_http_req *req, void *ctx)
     if (uname(&u) != 0) u.machine[0] = '\0';
     ef_buf *out = ef_http_out(req);
     ef_buf_puts(out, "{\"version\":\"" EF_VERSION "\",\"latestVersion\":\"\",\"latestVersionURL\":\"\","
-                     "\"commit\":\"\",\"buildDate\":\"" __DATE__ "\",\"goVersion\":\"\","
+                     "\"commit\":\"\",\"buildDate\":\"" EF_BUILD_DATE "\",\"goVersion\":\"\","
                      "\"updateAvailable\":false,\"isRelease\":true,\"os\":\"linux\",\"arch\":");
     ef_json_put_cstr(out, go_arch(u.machine));
     ef_buf_printf(out, ",\"authentication\":{\"required\":%s},\"storage\":{\"type\":\"%s\"%s},"
