@@ -190,6 +190,38 @@ test('audit events', { concurrency: true }, async (t) => {
       assert.equal(await metric(rep, 'edgeflag_audit_events_total{sink="webhook",result="delivered"}'), 0);
     }),
 
+    t.test('JWT callers: events and history name the subject, through the primary and a replica', async () => {
+      const r = await receiver();
+      const dir = tmpdir('ef-audit-jwt-');
+      const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const pem = path.join(dir, 'jwt.pem');
+      fs.writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }));
+      const b64u = (b) => Buffer.from(b).toString('base64url');
+      const now = Math.floor(Date.now() / 1000);
+      const input = `${b64u(JSON.stringify({ alg: 'RS256', typ: 'JWT' }))}.${b64u(
+        JSON.stringify({ iss: 'https://issuer.test', aud: 'edgeflag', sub: 'alice', iat: now, exp: now + 600, user: { email: 'a@example.com', name: 'Alice' } }),
+      )}`;
+      const jwt = `${input}.${b64u(crypto.sign('sha256', Buffer.from(input), privateKey))}`;
+      const jwtArgs = ['--auth-token', 'boot', '--auth-jwt-public-key-file', pem, '--auth-jwt-issuer', 'https://issuer.test', '--auth-jwt-audiences', 'edgeflag'];
+      const p = await node('audit-jwt-p', { args: [...jwtArgs, ...auditArgs(r)] }).start();
+      nodes.push(p);
+      const rep = await node('audit-jwt-r', { upstream: p.url, args: [...jwtArgs, '--upstream-token', 'boot'] }).start();
+      nodes.push(rep);
+      await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'j1', name: 'J1', type: 'BOOLEAN_FLAG_TYPE' }, { authorization: `JWT ${jwt}` }), 'primary');
+      await ok(await call(rep.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'j2', name: 'J2', type: 'BOOLEAN_FLAG_TYPE' }, { authorization: `Bearer ${jwt}` }), 'replica');
+      await waitFor('two events', () => r.events.length >= 2, 10000, 20);
+      await sleep(300);
+      assert.equal(r.events.length, 2);
+      for (const { event } of r.events) {
+        assert.deepEqual(event.metadata.actor, { authentication: 'jwt', ip: event.metadata.actor.ip, email: 'a@example.com', name: 'Alice' });
+        assert.equal(event.metadata.edgeflag.actor_id, 'alice');
+      }
+      assert.equal(r.events[0].event.metadata.edgeflag.via, undefined);
+      assert.match(r.events[1].event.metadata.edgeflag.via, /^replica-/);
+      const h = await ok(await call(rep.url, 'GET', '/edgeflag/v1/namespaces/default/history?flag=j2', undefined, { authorization: `JWT ${jwt}` }), 'history');
+      assert.deepEqual([h.records[0].actor.method, h.records[0].actor.id, h.records[0].actor.name], ['jwt', 'alice', 'Alice']);
+    }),
+
     t.test('a hanging receiver does not slow a write; its events arrive once it answers', async () => {
       const r = await receiver();
       r.mode = 'hang';
