@@ -123,26 +123,5 @@ bool ef_jin_str_array(const ef_json *obj, const char *camel, ef_arena *a, ef_byt
 
 void ef_jin_write_compact(ef_buf *out, const ef_json *v)
 {
-    switch (v->type) {
-    case EF_JSON_NULL: ef_buf_puts(out, "null"); break;
-    case EF_JSON_TRUE: ef_buf_puts(out, "true"); break;
-    case EF_JSON_FALSE: ef_buf_puts(out, "false"); break;
-    case EF_JSON_NUMBER: ef_buf_append(out, v->str.p, v->str.n); break;
-    case EF_JSON_STRING: ef_json_put_str(out, v->str); break;
-    case EF_JSON_ARRAY:
-    case EF_JSON_OBJECT: {
-        bool obj = v->type == EF_JSON_OBJECT;
-        ef_buf_putc(out, obj ? '{' : '[');
-        for (const ef_json *c = v->child; c; c = c->next) {
-            if (c != v->child) ef_buf_putc(out, ',');
-            if (obj) {
-                ef_json_put_str(out, c->key);
-                ef_buf_putc(out, ':');
-            }
-            ef_jin_write_compact(out, c);
-        }
-        ef_buf_putc(out, obj ? '}' : ']');
-        break;
-    }
-    }
+    ef_json_write_compact(out, v, (ef_bytes){"", 0});
 }

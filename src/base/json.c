@@ -4,6 +4,7 @@
  */
 #include "base/json.h"
 
+#include "base/buf.h"
 #include "base/cnum.h"
 
 #include <stdio.h>
@@ -479,4 +480,32 @@ bool ef_json_i64(const ef_json *v, int64_t *out)
     if (neg ? x > (uint64_t)INT64_MAX + 1 : x > (uint64_t)INT64_MAX) return false;
     *out = neg ? (int64_t)(0 - x) : (int64_t)x;
     return true;
+}
+
+void ef_json_write_compact(ef_buf *out, const ef_json *v, ef_bytes skip)
+{
+    switch (v->type) {
+    case EF_JSON_NULL: ef_buf_puts(out, "null"); return;
+    case EF_JSON_TRUE: ef_buf_puts(out, "true"); return;
+    case EF_JSON_FALSE: ef_buf_puts(out, "false"); return;
+    case EF_JSON_NUMBER: ef_buf_append(out, v->str.p, v->str.n); return;
+    case EF_JSON_STRING: ef_json_put_str(out, v->str); return;
+    case EF_JSON_ARRAY:
+    case EF_JSON_OBJECT: {
+        bool obj = v->type == EF_JSON_OBJECT, first = true;
+        ef_buf_putc(out, obj ? '{' : '[');
+        for (const ef_json *c = v->child; c; c = c->next) {
+            if (obj && skip.n && ef_bytes_eq(c->key, skip)) continue;
+            if (!first) ef_buf_putc(out, ',');
+            first = false;
+            if (obj) {
+                ef_json_put_str(out, c->key);
+                ef_buf_putc(out, ':');
+            }
+            ef_json_write_compact(out, c, skip);
+        }
+        ef_buf_putc(out, obj ? '}' : ']');
+        return;
+    }
+    }
 }

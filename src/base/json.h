@@ -71,6 +71,11 @@ static inline bool ef_json_is_null(const ef_json *v)
     return v == NULL || v->type == EF_JSON_NULL;
 }
 
+/* Writes v back as compact JSON (numbers as their literal text), leaving out every object member
+ * named skip at any depth (skip.n == 0: none). */
+struct ef_buf;
+void ef_json_write_compact(struct ef_buf *out, const ef_json *v, ef_bytes skip);
+
 /* Line and column (1-based) of a byte offset in src. */
 void ef_json_position(const char *src, size_t len, size_t offset, unsigned *line, unsigned *column);
 

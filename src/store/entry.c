@@ -133,41 +133,11 @@ bool ef_entry_about_flag(const ef_entry *e, ef_bytes ns, ef_bytes flag)
     return false;
 }
 
-static void put_value(ef_buf *out, const ef_json *v);
-
 void ef_entry_put_row(ef_buf *out, const ef_json *row)
 {
     if (ef_json_is_null(row)) {
         ef_buf_puts(out, "null");
         return;
     }
-    put_value(out, row);
-}
-
-static void put_value(ef_buf *out, const ef_json *v)
-{
-    switch (v->type) {
-    case EF_JSON_NULL: ef_buf_puts(out, "null"); return;
-    case EF_JSON_FALSE: ef_buf_puts(out, "false"); return;
-    case EF_JSON_TRUE: ef_buf_puts(out, "true"); return;
-    case EF_JSON_NUMBER: ef_buf_append(out, v->str.p, v->str.n); return;
-    case EF_JSON_STRING: ef_json_put_str(out, v->str); return;
-    case EF_JSON_ARRAY:
-    case EF_JSON_OBJECT: {
-        bool obj = v->type == EF_JSON_OBJECT, first = true;
-        ef_buf_putc(out, obj ? '{' : '[');
-        for (const ef_json *c = v->child; c; c = c->next) {
-            if (obj && ef_bytes_eq(c->key, EF_BYTES_LIT("hashed_token"))) continue; /* never shown */
-            if (!first) ef_buf_putc(out, ',');
-            first = false;
-            if (obj) {
-                ef_json_put_str(out, c->key);
-                ef_buf_putc(out, ':');
-            }
-            put_value(out, c);
-        }
-        ef_buf_putc(out, obj ? '}' : ']');
-        return;
-    }
-    }
+    ef_json_write_compact(out, row, EF_BYTES_LIT("hashed_token")); /* a token hash is never shown */
 }
