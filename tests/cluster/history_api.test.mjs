@@ -111,6 +111,20 @@ test('history: actor per authentication method, via a replica, before/after, pag
   assert.equal(del.after, null);
   assert.ok(del.changes.some((c) => c.table === 'variants' && c.op === 'delete' && c.before.key === 'blue'));
 
+  // a chain: a replica of the replica forwards to it, which forwards to the primary; both are named
+  const r2 = await node('hist-r2', { upstream: r.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot'] }).start();
+  nodes.push(r2);
+  await ok(await call(r2.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'chained', name: 'C', type: 'BOOLEAN_FLAG_TYPE' }, BOOT), 'chained');
+  const ch = (await history(p, '?flag=chained')).records[0];
+  assert.match(ch.via, /^replica-[0-9a-f]{12},replica-[0-9a-f]{12}$/, 'nearest the caller first');
+  assert.equal(ch.via.split(',')[1], recs[0].via, 'then the replica next to the primary');
+  assert.equal(ch.actor.id, 'bootstrap');
+  // a client cannot pass itself off as anyone through the header: it is recorded as via only
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'spoof', name: 'S', type: 'BOOLEAN_FLAG_TYPE' }, { ...BOOT, 'x-edgeflag-forwarded-by': 'x'.repeat(300) }), 'spoof');
+  const sp = (await history(p, '?flag=spoof')).records[0];
+  assert.equal(sp.via, '?', 'an oversized value is not kept');
+  assert.equal(sp.actor.id, 'bootstrap');
+
   // bad input changes nothing and says why
   for (const q of ['?limit=0', '?limit=101', '?limit=x', '?pageToken=abc', '?pageToken=0']) {
     const res = await call(p.url, 'GET', `/edgeflag/v1/namespaces/default/history${q}`, undefined, BOOT);
