@@ -4,7 +4,8 @@
  * stop accepting, let in-flight requests finish, close the database.
  *
  * Signals are blocked in every thread and taken synchronously here with sigwait, so no handler
- * runs in the middle of a request.
+ * runs in the middle of a request. SIGHUP reloads the HTTPS certificate (http/tls.h): new
+ * connections get the new one, open ones carry on.
  *
  * `edgeflag routes [--json] [serve options]` runs the same composition up to the route table and
  * prints it instead of listening, so what it shows is the table `serve` would route by (the
@@ -25,6 +26,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/serve_config.h"
+#include "http/tls.h"
 #include "store/dir.h"
 #include "store/open.h"
 #include "sync/sync.h"
@@ -238,6 +240,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -247,6 +250,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     ef_router *router = ef_router_new();
     ef_http_server *srv = NULL;
     commit_fanout fanout = {0};
+    ef_http_tls *tls = NULL;
     int status = 1;
     char err[512];
     if (!node.registry || !node.metrics || !router || ef_node_metrics_init(&node) != 0) {
@@ -330,6 +334,9 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         if (cfg.upstream) node.role = "replica";
         ef_sync_config sc = {.upstream = cfg.upstream,
                              .upstream_token = cfg.upstream_token,
+                             .upstream_tls = {.ca_file = cfg.upstream_ca,
+                                              .cert_file = cfg.upstream_cert,
+                                              .key_file = cfg.upstream_key},
                              .write_wait_ms = cfg.write_wait_ms ? cfg.write_wait_ms : 2000,
                              .min_version_wait_ms = cfg.min_version_wait_ms ? cfg.min_version_wait_ms : 2000,
                              .max_staleness_s = cfg.max_staleness,
@@ -385,7 +392,13 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         status = 0;
         goto out;
     }
+    if (cfg.tls_cert && !(tls = ef_http_tls_new(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, err, sizeof(err)))) {
+        fprintf(stderr, "edgeflag: %s\n", err);
+        status = 2;
+        goto out;
+    }
     ef_http_config hc = {.host = host,
+                         .tls = tls,
                          .port = port,
                          .threads = cfg.threads,
                          .max_body = cfg.max_body,
@@ -417,7 +430,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         goto out;
     }
     char url[320];
-    snprintf(url, sizeof(url), "http://%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+    snprintf(url, sizeof(url), "%s://%s%s%s:%u", tls ? "https" : "http", strchr(host, ':') ? "[" : "", host,
              strchr(host, ':') ? "]" : "", (unsigned)ef_http_server_port(srv));
     printf("listening on %s\n", url);
     fflush(stdout);
@@ -426,9 +439,29 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     snprintf(metrics, sizeof(metrics), "%s/metrics", url);
     ef_log(EF_LOG_INFO, "serving", "url", url, "ui", ui, "metrics", metrics, "role", node.role,
            "source", source, "auth", node.auth ? "required" : "off", NULL);
+    if (tls) {
+        char cert[320];
+        ef_http_tls_describe(tls, cert, sizeof(cert));
+        ef_log(EF_LOG_INFO, "HTTPS certificate", "file", cfg.tls_cert, "certificate", cert, "client_certificates",
+               cfg.tls_client_ca ? "required" : "not asked", NULL);
+    }
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP) break;
+        if (!tls) {
+            ef_log(EF_LOG_INFO, "SIGHUP: nothing to reload (no HTTPS certificate)", NULL);
+            continue;
+        }
+        char cert[320];
+        if (ef_http_tls_reload(tls, err, sizeof(err)) != 0) {
+            ef_log(EF_LOG_ERROR, "certificate reload failed; serving the previous one", "error", err, NULL);
+        } else {
+            ef_http_tls_describe(tls, cert, sizeof(cert));
+            ef_log(EF_LOG_INFO, "certificate reloaded", "file", cfg.tls_cert, "certificate", cert, NULL);
+        }
+    }
     ef_log(EF_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     status = 0;
 out:
@@ -437,6 +470,7 @@ out:
         ef_sync_drain(node.sync, 3000);
         ef_http_server_stop(srv, 5000);
     }
+    ef_http_tls_free(tls); /* after the server: its connections held its certificates */
     ef_node_close(&node); /* route families' threads and memory: no request can reach them now */
     /* further node services stop here (one block each) */
     if (node.store) ef_store_on_commit(node.store, NULL, NULL); /* it points at the sync and audit */

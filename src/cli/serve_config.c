@@ -51,6 +51,12 @@ static const setting settings[] = {
     S("auth-jwt-min-refresh", T_UINT, auth_jwt_min_refresh, "seconds at least between two JWKS fetches, also for unknown kids (default 10)"),
     S("upstream", T_STR, upstream, "replica mode: follow this node (URL)"),
     S("upstream-token", T_STR, upstream_token, "token for the upstream node"),
+    S("upstream-ca", T_STR, upstream_ca, "replica: PEM CA file the upstream's HTTPS certificate is verified with (default: the system's)"),
+    S("upstream-cert", T_STR, upstream_cert, "replica: PEM client certificate presented to the upstream (with upstream-key)"),
+    S("upstream-key", T_STR, upstream_key, "replica: PEM private key of upstream-cert"),
+    S("tls-cert", T_STR, tls_cert, "serve HTTPS with this PEM certificate chain (with tls-key; reloaded on SIGHUP)"),
+    S("tls-key", T_STR, tls_key, "PEM private key of tls-cert (unencrypted)"),
+    S("tls-client-ca", T_STR, tls_client_ca, "HTTPS: require client certificates signed by a CA in this PEM file"),
     S("write-wait", T_UINT, write_wait_ms, "replica: ms a forwarded write waits to be applied here (default 2000)"),
     S("replica-sync", T_UINT, replica_sync_ms, "replica: ms within which applied entries are synced to disk, in one batch (default 50)"),
     S("min-version-wait", T_UINT, min_version_wait_ms, "ms a request with X-Edgeflag-Min-Version may wait (default 2000)"),
@@ -146,6 +152,9 @@ enum {
     FK_SERVER_HOST,
     FK_SERVER_HTTP_PORT,
     FK_SERVER_PROTOCOL,
+    FK_SERVER_HTTPS_PORT,
+    FK_SERVER_CERT_FILE,
+    FK_SERVER_CERT_KEY,
     FK_DB_URL,
     FK_STORAGE_TYPE,
     FK_STORAGE_LOCAL_PATH,
@@ -183,6 +192,9 @@ static const char *const flipt_keys[FK_N] = {
     "server.host",
     "server.http_port",
     "server.protocol",
+    "server.https_port",
+    "server.cert_file",
+    "server.cert_key",
     "db.url",
     "storage.type",
     "storage.local.path",
@@ -530,19 +542,39 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
         fprintf(stderr, "edgeflag: %s: invalid version: %s (Flipt's config version is 1.0)\n", fv->origin[FK_VERSION], v[FK_VERSION]);
         return -1;
     }
-    if (v[FK_SERVER_PROTOCOL] && strcasecmp(v[FK_SERVER_PROTOCOL], "http") != 0)
-        ef_log(EF_LOG_WARN, "Flipt setting does not apply to edgeflag (it serves plain HTTP; put TLS in front), ignored",
-               "key", "server.protocol", "source", fv->origin[FK_SERVER_PROTOCOL], NULL);
-    if (v[FK_SERVER_HOST] || v[FK_SERVER_HTTP_PORT]) {
+    /* server.protocol https serves TLS on server.https_port (443) with cert_file and cert_key,
+     * as Flipt does; anything but "https" is http, as Flipt's decoder reads it */
+    bool https = v[FK_SERVER_PROTOCOL] && !strcasecmp(v[FK_SERVER_PROTOCOL], "https");
+    if (v[FK_SERVER_PROTOCOL] && !https && strcasecmp(v[FK_SERVER_PROTOCOL], "http") != 0)
+        ef_log(EF_LOG_WARN, "server.protocol is neither http nor https: serving http, as Flipt would",
+               "source", fv->origin[FK_SERVER_PROTOCOL], NULL);
+    if (https) {
+        static const int need[2] = {FK_SERVER_CERT_FILE, FK_SERVER_CERT_KEY};
+        char **dst[2] = {&cfg->tls_cert, &cfg->tls_key};
+        for (int i = 0; i < 2; i++) {
+            if (*dst[i]) continue; /* --tls-cert / --tls-key win */
+            if (!v[need[i]] || !*v[need[i]]) {
+                fprintf(stderr, "edgeflag: %s: field \"%s\": non-empty value is required (server.protocol is https)\n",
+                        fv->origin[FK_SERVER_PROTOCOL], flipt_keys[need[i]]);
+                return -1;
+            }
+            if (set_str(dst[i], v[need[i]]) != 0) return -1;
+        }
+    } else {
+        if (v[FK_SERVER_CERT_FILE]) flipt_ignored("server.cert_file (server.protocol is not https)", fv->origin[FK_SERVER_CERT_FILE]);
+        if (v[FK_SERVER_CERT_KEY]) flipt_ignored("server.cert_key (server.protocol is not https)", fv->origin[FK_SERVER_CERT_KEY]);
+    }
+    int port_key = https ? FK_SERVER_HTTPS_PORT : FK_SERVER_HTTP_PORT;
+    if (v[FK_SERVER_HOST] || v[port_key] || https) {
         /* the part not given takes Flipt's default, as it would in Flipt */
         const char *host = v[FK_SERVER_HOST] ? v[FK_SERVER_HOST] : "0.0.0.0";
-        const char *port = v[FK_SERVER_HTTP_PORT] ? v[FK_SERVER_HTTP_PORT] : "8080";
+        const char *port = v[port_key] ? v[port_key] : https ? "443" : "8080";
         char *end;
         errno = 0;
         unsigned long p = strtoul(port, &end, 10);
         if (!*port || *end || errno || p > 65535 || port[0] == '-' || port[0] == '+' || port[0] == ' ') {
-            fprintf(stderr, "edgeflag: %s: invalid value '%s' for server.http_port (want a port number)\n",
-                    fv->origin[FK_SERVER_HTTP_PORT], port);
+            fprintf(stderr, "edgeflag: %s: invalid value '%s' for %s (want a port number)\n",
+                    fv->origin[port_key], port, flipt_keys[port_key]);
             return -1;
         }
         char listen[300];
@@ -828,6 +860,26 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     int sources = (cfg->dir != NULL) + (cfg->snapshot != NULL) + (cfg->upstream != NULL);
     if (sources > 1) {
         fputs("edgeflag: serve: --dir, --snapshot and --upstream exclude each other\n", stderr);
+        return -1;
+    }
+    if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+        fputs("edgeflag: serve: --tls-cert and --tls-key go together\n", stderr);
+        return -1;
+    }
+    if (cfg->tls_client_ca && !cfg->tls_cert) {
+        fputs("edgeflag: serve: --tls-client-ca needs HTTPS (--tls-cert and --tls-key)\n", stderr);
+        return -1;
+    }
+    if ((cfg->upstream_cert != NULL) != (cfg->upstream_key != NULL)) {
+        fputs("edgeflag: serve: --upstream-cert and --upstream-key go together\n", stderr);
+        return -1;
+    }
+    if ((cfg->upstream_ca || cfg->upstream_cert) && !cfg->upstream) {
+        fputs("edgeflag: serve: --upstream-ca, --upstream-cert and --upstream-key need --upstream\n", stderr);
+        return -1;
+    }
+    if ((cfg->upstream_ca || cfg->upstream_cert) && strncmp(cfg->upstream, "https://", 8) != 0) {
+        fputs("edgeflag: serve: --upstream-ca, --upstream-cert and --upstream-key need an https:// upstream\n", stderr);
         return -1;
     }
     return 0;

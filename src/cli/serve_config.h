@@ -28,6 +28,12 @@ typedef struct ef_serve_config {
     unsigned auth_jwt_min_refresh; /* seconds at least between two JWKS fetches (0: 10) */
     char *upstream;      /* replica mode: the node to follow */
     char *upstream_token;
+    char *upstream_ca;   /* replica: CA file for the upstream's certificate (NULL: the system's) */
+    char *upstream_cert; /* replica: client certificate and key presented to the upstream */
+    char *upstream_key;
+    char *tls_cert;      /* HTTPS: certificate chain and key files (reloaded on SIGHUP) */
+    char *tls_key;
+    char *tls_client_ca; /* HTTPS: clients must present a certificate this CA signed */
     unsigned write_wait_ms;       /* replica: wait this long for a forwarded write to apply here */
     unsigned replica_sync_ms;     /* replica: applied entries are fsync'd in batches this often (0: 50) */
     unsigned min_version_wait_ms; /* X-Edgeflag-Min-Version: longest wait */

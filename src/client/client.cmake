@@ -17,7 +17,7 @@ set(EF_CLIENT_SOURCES
 set(EF_CLIENT_MAP ${CMAKE_CURRENT_LIST_DIR}/edgeflag.map)
 
 add_library(edgeflag_shared SHARED ${EF_CLIENT_SOURCES})
-target_link_libraries(edgeflag_shared PRIVATE ef_eval PkgConfig::CURL)
+target_link_libraries(edgeflag_shared PRIVATE ef_eval ef_tls_client PkgConfig::CURL)
 target_link_options(edgeflag_shared PRIVATE -Wl,--version-script=${EF_CLIENT_MAP} -Wl,--no-undefined)
 set_target_properties(edgeflag_shared PROPERTIES
   OUTPUT_NAME edgeflag
@@ -31,7 +31,7 @@ set_target_properties(edgeflag_shared PROPERTIES
 # The static archive carries the engine's objects too, so `-ledgeflag` alone resolves everything
 # but the system libraries pkg-config lists.
 add_library(edgeflag_static STATIC ${EF_CLIENT_SOURCES}
-  $<TARGET_OBJECTS:ef_base> $<TARGET_OBJECTS:ef_eval>)
+  $<TARGET_OBJECTS:ef_base> $<TARGET_OBJECTS:ef_eval> $<TARGET_OBJECTS:ef_tls_client>)
 target_link_libraries(edgeflag_static PUBLIC PkgConfig::CURL PkgConfig::URCU PkgConfig::ZLIB
   Threads::Threads m)
 set_target_properties(edgeflag_static PROPERTIES

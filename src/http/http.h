@@ -214,6 +214,8 @@ typedef struct ef_http_config {
     /* gzip for JSON and text bodies of at least gzip_min_bytes when the client accepts it
      * (0: 1024; SIZE_MAX: never); never for streams. */
     size_t gzip_min_bytes;
+    /* HTTPS with this certificate (http/tls.h; borrowed, must outlive the server); NULL: plain HTTP */
+    struct ef_http_tls *tls;
     void *app;                   /* handed to handlers via ef_http_app */
     /* Called before routing; returns true if it answered (e.g. 401). */
     bool (*before)(ef_http_req *req, void *app);

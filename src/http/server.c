@@ -35,6 +35,7 @@
 
 #include "base/clock.h"
 #include "http/router_internal.h"
+#include "http/tls.h"
 
 #define MAX_PARAMS 8
 #define MAX_RESP_HEADERS 16
@@ -69,6 +70,7 @@ struct ef_http_req {
     unsigned nparams;
     ef_buf body;
     bool too_large;
+    bool no_client_cert;        /* HTTPS with a client CA, and the client presented no certificate */
     const char *malformed;      /* why the header block cannot be trusted, or NULL */
     bool started;
     size_t header_bytes;
@@ -87,6 +89,7 @@ struct ef_http_req {
     int64_t t0;
     char peer[64];
     const void *user; /* per-request data of the application's hooks */
+    ef_http_tls_conn tls;       /* HTTPS: the certificate generation this connection uses */
 };
 
 /* The CORS settings, normalised once at start (see http.h): origins lower-cased, "Origin" always
@@ -667,6 +670,7 @@ static void request_reset(ef_http_req *req)
     ef_buf_clear(&req->body);
     ef_buf_clear(&req->out);
     req->too_large = false;
+    req->no_client_cert = false;
     req->malformed = NULL;
     req->started = false;
     req->nparams = 0;
@@ -814,6 +818,11 @@ static char **strv_copy(const char *const *v, const char *const *dflt, const cha
 static void dispatch(ef_http_server *srv, ef_http_req *req)
 {
     req->replied = false;
+    if (req->no_client_cert) {
+        ef_http_error(req, 401, 16, "this server requires a client certificate signed by its client CA; "
+                      "the connection presented none");
+        return;
+    }
     if (req->too_large) {
         ef_http_error(req, 413, 3, "request body too large (limit %zu bytes)", srv->cfg.max_body);
         return;
@@ -916,7 +925,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Refused before the body is read (no "100 Continue", no waiting for bytes a client
          * declared but may never send); libmicrohttpd then closes the connection, which is right
          * for a body left unread. */
-        if (req->too_large || req->malformed) return answer(srv, req, conn);
+        req->no_client_cert = srv->cfg.tls && !ef_http_tls_client_ok(&req->tls, conn);
+        if (req->too_large || req->malformed || req->no_client_cert) return answer(srv, req, conn);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -958,6 +968,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     ef_http_server *srv = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         ef_http_req *req = calloc(1, sizeof(*req));
+        if (srv->cfg.tls) { /* before the first byte is read; without req the handshake fails */
+            const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            ef_http_tls_attach(srv->cfg.tls, conn, fi ? fi->connect_fd : -1, req ? &req->tls : NULL);
+        }
         if (!req) return;
         req->srv = srv;
         ef_arena_init(&req->arena, 8192);
@@ -982,6 +996,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             srv->conns = req->cnext;
         if (req->cnext) req->cnext->cprev = req->cprev;
         pthread_mutex_unlock(&srv->conns_mu);
+        ef_http_tls_detach(&req->tls);
         ef_arena_free(&req->arena);
         ef_buf_free(&req->body);
         ef_buf_free(&req->out);
@@ -1095,6 +1110,14 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
      * on every request, and nothing here relies on what it skips */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    /* HTTPS (tls.h): the certificate comes from a callback, so a reload needs no restart */
+    struct MHD_OptionItem tls_opts[8];
+    size_t ntls = 0;
+    if (cfg->tls) {
+        flags |= MHD_USE_TLS;
+        ntls = ef_http_tls_mhd_options(cfg->tls, tls_opts);
+    }
+    tls_opts[ntls] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
@@ -1125,7 +1148,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->cfg.max_header),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)cfg->port,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");

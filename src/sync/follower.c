@@ -70,7 +70,8 @@ struct ef_follower {
     uint64_t strike_local; /* that position */
     bool got_event;  /* this connection delivered at least one event */
     int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
-    char why[300];   /* why the connection was abandoned */
+    char why[600];   /* why the connection was abandoned */
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's own account of a failed transfer */
     ef_buf errbody;  /* the start of a non-200 answer */
 };
 
@@ -244,6 +245,7 @@ static void on_heartbeat(ef_follower *f)
     pthread_mutex_lock(&s->mu);
     bool was = s->st.connected;
     s->st.connected = true;
+    s->st.link_error[0] = '\0';
     if (head && head->type == EF_JSON_NUMBER) s->st.upstream_head = (uint64_t)head->num;
     if (lag && lag->type == EF_JSON_NUMBER) s->st.upstream_lag_s = lag->num;
     s->st.heard_upstream = true;
@@ -376,6 +378,7 @@ static void follow_once(ef_follower *f)
     ef_buf_clear(&f->errbody);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    ef_tls_client_apply(c, &f->s->cfg.upstream_tls, f->curl_err);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-replica/" EF_VERSION);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
@@ -396,7 +399,10 @@ static void follow_once(ef_follower *f)
         } else if (rc == CURLE_OPERATION_TIMEDOUT) {
             snprintf(f->why, sizeof(f->why), "no heartbeat from upstream for %d s", EF_SYNC_HEARTBEAT_DEAD_S);
         } else {
-            snprintf(f->why, sizeof(f->why), "%s", rc == CURLE_OK ? "upstream closed the stream" : curl_easy_strerror(rc));
+            if (rc == CURLE_OK)
+                snprintf(f->why, sizeof(f->why), "upstream closed the stream");
+            else /* names the upstream; a refused certificate says why */
+                ef_tls_client_error((int)rc, f->curl_err, f->s->upstream, f->why, sizeof(f->why));
         }
     }
     f->curl = NULL;
@@ -433,6 +439,7 @@ static void *follower_main(void *arg)
         bool was = s->st.connected;
         s->st.connected = false;
         s->st.reconnects++;
+        snprintf(s->st.link_error, sizeof(s->st.link_error), "%s", f->why);
         if (f->content_failure) {
             if (f->protocol_error)
                 s->st.protocol_errors++;

@@ -53,6 +53,7 @@ typedef struct fwd {
     long status;
     char content_type[128];
     char www_auth[256];
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's account of a failed transfer */
     ef_wait wait;         /* read-your-write: until this node has applied `version` */
     struct fwd *next;     /* the queue of new transfers, then the list of active ones */
     struct fwd *prev;
@@ -131,6 +132,9 @@ static bool maybe_applied(CURLcode rc, CURL *c)
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
         rc == CURLE_COULDNT_RESOLVE_PROXY)
         return false;
+    /* a TLS handshake that failed carried no request (a refused client certificate under TLS 1.3
+     * surfaces as a receive error instead, and stays "maybe") */
+    if (ef_tls_client_failed((int)rc)) return false;
     curl_off_t sent = 0;
     if (curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent > 0) return true;
     curl_off_t connected = 0;
@@ -216,22 +220,24 @@ static void transfer_done(ef_forwarder *f, fwd *w, CURLcode rc)
         bool maybe = maybe_applied(rc, w->curl);
         count(s, false);
         ef_buf_clear(w->out);
+        char why[600]; /* names the primary; a refused certificate says why */
+        ef_tls_client_error((int)rc, w->curl_err, s->upstream, why, sizeof(why));
         ef_log(EF_LOG_WARN, "write not forwarded", "upstream", s->upstream, "path",
-               ef_http_path(req), "error", curl_easy_strerror(rc), NULL);
+               ef_http_path(req), "error", why, NULL);
         ef_http_add_header(req, "Retry-After", "1");
         if (w->too_large)
             ef_http_error(req, 502, 13, "the primary's answer to this write was larger than %u bytes",
                           FORWARD_BODY_MAX);
         else if (maybe)
             ef_http_error(req, 503, 14,
-                          "the primary did not answer this write (via %s: %s); it may or may not "
+                          "the primary did not answer this write (%s); it may or may not "
                           "have been applied: read it back before retrying",
-                          s->upstream, curl_easy_strerror(rc));
+                          why);
         else
             ef_http_error(req, 503, 14,
-                          "the primary is unreachable (via %s: %s); the write was not applied "
+                          "the primary is unreachable (%s); the write was not applied "
                           "anywhere: retry later",
-                          s->upstream, curl_easy_strerror(rc));
+                          why);
         fwd_finish(f, w);
         return;
     }
@@ -451,6 +457,7 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
     ef_buf_clear(w->out);
     curl_easy_setopt(c, CURLOPT_URL, w->url.data);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    ef_tls_client_apply(c, &f->s->cfg.upstream_tls, w->curl_err);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, ef_http_method_name(req));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, w->hdrs);
     if (body.n || ef_http_method_of(req) != EF_DELETE) {

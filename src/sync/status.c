@@ -133,12 +133,14 @@ static void on_ready(ef_http_req *req, void *ctx)
     double lag = ef_sync_lag_locked(s, now);
     bool connected = s->replica ? s->st.connected : true;
     bool has_state = s->replica ? s->st.has_state : true;
-    char stuck[sizeof(s->st.stuck)];
+    char stuck[sizeof(s->st.stuck)], link[sizeof(s->st.link_error)];
     memcpy(stuck, s->st.stuck, sizeof(stuck));
     bool recovering = s->st.recovering;
+    memcpy(link, s->st.link_error, sizeof(link));
     pthread_mutex_unlock(&s->mu);
+    if (connected) link[0] = '\0';
     const char *reason = NULL;
-    char why[sizeof(stuck) + 40];
+    char why[sizeof(stuck) + sizeof(link) + 40];
     if (recovering) {
         reason = "recovering: the machine restarted while this replica had applied entries not yet "
                  "synced to disk, so it may be behind a version it served before; it serves its "
@@ -148,7 +150,10 @@ static void on_ready(ef_http_req *req, void *ctx)
         snprintf(why, sizeof(why), "replication is stuck: %s", stuck);
         reason = why;
     } else if (!has_state) {
-        reason = "no state yet: the replica has not loaded anything from its upstream";
+        snprintf(why, sizeof(why), "no state yet: the replica has not loaded anything from its upstream%s%s",
+                 link[0] ? " (" : "", link[0] ? link : "");
+        if (link[0]) strcat(why, ")");
+        reason = why;
     } else if (max > 0 && lag > max) {
         snprintf(why, sizeof(why), "state is %.3f s old, more than the allowed %.3f s", lag, max);
         reason = why;
@@ -160,6 +165,10 @@ static void on_ready(ef_http_req *req, void *ctx)
                   ef_node_version(s->node), has_state ? "true" : "false",
                   connected ? "true" : "false", recovering ? "true" : "false");
     ef_json_put_double(out, lag);
+    if (link[0]) { /* why the upstream cannot be reached now (names it; a refused certificate too) */
+        ef_buf_puts(out, ",\"upstreamError\":");
+        ef_json_put_cstr(out, link);
+    }
     if (reason) {
         ef_buf_puts(out, ",\"reason\":");
         ef_json_put_cstr(out, reason);
@@ -466,6 +475,14 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
         }
         s->upstream_token = dup_or_null(cfg->upstream_token);
         if (cfg->upstream_token && *cfg->upstream_token && !s->upstream_token) goto oom;
+        const char *files[3] = {cfg->upstream_tls.ca_file, cfg->upstream_tls.cert_file, cfg->upstream_tls.key_file};
+        for (int i = 0; i < 3; i++)
+            if (files[i] && !(s->tls_files[i] = strdup(files[i]))) goto oom;
+        s->cfg.upstream_tls = (ef_tls_client){s->tls_files[0], s->tls_files[1], s->tls_files[2], false};
+        if (ef_tls_client_check(&s->cfg.upstream_tls, "upstream", err, errlen) != 0) {
+            ef_sync_free(s);
+            return NULL;
+        }
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             snprintf(err, errlen, "libcurl failed to initialise");
             ef_sync_free(s);
@@ -552,6 +569,7 @@ void ef_sync_free(ef_sync *s)
     if (s->replica && s->follower) curl_global_cleanup();
     free(s->upstream);
     free(s->upstream_token);
+    for (int i = 0; i < 3; i++) free(s->tls_files[i]);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -3,4 +3,4 @@
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 list(APPEND EF_SERVER_SOURCES src/sync/feed.c src/sync/follower.c src/sync/forwarder.c
      src/sync/status.c src/sync/waits.c)
-list(APPEND EF_SERVER_LIBS PkgConfig::CURL)
+list(APPEND EF_SERVER_LIBS PkgConfig::CURL ef_tls_client)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "api/node.h"
+#include "base/tls_client.h"
 #include "http/http.h"
 
 typedef struct ef_sync ef_sync;
@@ -24,6 +25,8 @@ typedef struct ef_sync ef_sync;
 typedef struct ef_sync_config {
     const char *upstream;         /* replica mode: base URL of the node to follow; NULL otherwise */
     const char *upstream_token;   /* bearer token for the upstream's feed (or NULL) */
+    ef_tls_client upstream_tls;   /* an https:// upstream: CA and client certificate (files
+                                   * checked at ef_sync_new); verification is always on */
     unsigned write_wait_ms;       /* forwarded write: how long to wait until it is applied here */
     unsigned min_version_wait_ms; /* X-Edgeflag-Min-Version: how long a request may wait */
     unsigned max_staleness_s;     /* readiness fails when lag exceeds this (0: never) */

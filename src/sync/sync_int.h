@@ -57,6 +57,8 @@ typedef struct ef_sync_status {
     uint64_t protocol_errors; /* streams dropped for breaking a bound (counter) */
     unsigned apply_backoff_ms; /* the wait before retrying them (0: not stuck) */
     char stuck[400];         /* why this replica cannot progress ("" when it can) */
+    char link_error[400];    /* why the last connection to the upstream failed or ended ("" once
+                              * a stream is live again): a refused certificate, a refused port */
 } ef_sync_status;
 
 struct ef_sync {
@@ -64,6 +66,7 @@ struct ef_sync {
     ef_sync_config cfg;  /* strings are owned copies */
     char *upstream;      /* owned; without a trailing slash */
     char *upstream_token;
+    char *tls_files[3];  /* owned copies of cfg.upstream_tls's CA, certificate and key */
     bool replica;
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* broadcast whenever the version rises or the status changes */
