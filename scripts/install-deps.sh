@@ -7,10 +7,11 @@ set -euo pipefail
 level=${1:-build}
 
 build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
-            libsqlite3-dev sqlite3 libcurl4-openssl-dev libssl-dev zlib1g-dev liburcu-dev libcmocka-dev help2man)
+            libsqlite3-dev sqlite3 libcurl4-openssl-dev libssl-dev zlib1g-dev liburcu-dev libcmocka-dev help2man
+            libgnutls28-dev)
 # make deb: the Debian tools that build and check the package
 deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
-test_pkgs=(systemd groff-base clang libclang-rt-14-dev nodejs npm curl ca-certificates prometheus chromium locales)
+test_pkgs=(systemd groff-base clang libclang-rt-14-dev nodejs npm curl ca-certificates openssl prometheus chromium locales)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
 
 pkgs=("${build_pkgs[@]}")

@@ -86,5 +86,9 @@ node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs brows
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
 node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs audit_events.test.mjs
 
+step "TLS: HTTPS serving, certificate rotation, client certificates; replicas, flipt-client-js and OFREP over HTTPS; bad certificates refused"
+node_tests tls-tests tests/compat tls.test.mjs
+node_tests tls-cluster-tests tests/cluster tls.test.mjs
+
 step "SIGKILL cycles: a primary under write load, a replica under replication load (make crash runs 1,000)"
 EDGEFLAG_BIN="$root/build/edgeflag" node tests/crash/crash.mjs "${CRASH_TEST_CYCLES:-20}"

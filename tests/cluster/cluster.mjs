@@ -40,7 +40,7 @@ export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [], e
         const timer = setTimeout(() => reject(new Error(`${name} did not start: ${n.stderr}`)), 10000);
         child.stdout.on('data', (d) => {
           out += d;
-          const m = out.match(/listening on (http:\/\/\S+)/);
+          const m = out.match(/listening on (https?:\/\/\S+)/);
           if (m) {
             clearTimeout(timer);
             resolve(m[1]);

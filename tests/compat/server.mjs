@@ -22,7 +22,7 @@ export async function startServer(args = [], { env = {}, dir, db = true } = {}) 
     const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 10000);
     child.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
+      const m = out.match(/listening on (https?:\/\/\S+)/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
