@@ -73,6 +73,17 @@ static ef_bytes entity_key(const ef_entry_change *c)
     return k.n ? k : ef_entry_str(r, "id");
 }
 
+/* Whether a change belongs to namespace ns. An entry that wrote several namespaces (an import)
+ * shows each namespace only its own rows: a token scoped to one must not read another's. A row
+ * without a namespace (a distribution) cannot be placed, so such an entry leaves it out. */
+static bool change_in(const ef_entry *e, const ef_entry_change *c, ef_bytes ns)
+{
+    if (e->namespaces->len <= 1) return true;
+    const ef_json *r = c->row ? c->row : c->old ? c->old : c->pk;
+    ef_bytes k = ef_bytes_eq(c->table, EF_BYTES_LIT("namespaces")) ? ef_entry_str(r, "key") : ef_entry_str(r, "namespace_key");
+    return k.n && ef_bytes_eq(k, ns);
+}
+
 static void put_actor(ef_buf *o, const ef_entry *e)
 {
     if (!e->actor) {
@@ -100,6 +111,11 @@ static void put_record(ef_buf *o, const ef_entry *e, ef_bytes ns)
     ef_buf_puts(o, ",\"namespace\":");
     ef_json_put_str(o, ns);
     const ef_entry_change *p = e->nchanges ? &e->changes[e->principal] : NULL;
+    if (p && !change_in(e, p, ns)) { /* the first change of this namespace instead */
+        p = NULL;
+        for (size_t i = 0; i < e->nchanges && !p; i++)
+            if (change_in(e, &e->changes[i], ns)) p = &e->changes[i];
+    }
     ef_buf_puts(o, ",\"key\":");
     ef_json_put_str(o, p ? entity_key(p) : (ef_bytes){"", 0});
     ef_buf_puts(o, ",\"before\":");
@@ -107,9 +123,12 @@ static void put_record(ef_buf *o, const ef_entry *e, ef_bytes ns)
     ef_buf_puts(o, ",\"after\":");
     ef_entry_put_row(o, p ? p->row : NULL);
     ef_buf_puts(o, ",\"changes\":[");
+    bool first = true;
     for (size_t i = 0; i < e->nchanges; i++) {
         const ef_entry_change *c = &e->changes[i];
-        ef_buf_puts(o, i ? ",{\"type\":" : "{\"type\":");
+        if (!change_in(e, c, ns)) continue;
+        ef_buf_puts(o, first ? "{\"type\":" : ",{\"type\":");
+        first = false;
         ef_json_put_str(o, c->type);
         ef_buf_puts(o, ",\"table\":");
         ef_json_put_str(o, c->table);

@@ -7,12 +7,17 @@
 //    touched, Flipt's audit type and action; the replica serves the same records as the primary;
 //  - paging walks every record once; a flag's history leaves out other flags and segments, the
 //    namespace's activity includes them;
+//  - an import that wrote several namespaces shows each namespace only its own rows;
 //  - bad input (limit, pageToken) is a 400 and a token scoped to another namespace a 401; no
 //    record ever carries a token hash.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { node, stopAll, call, waitFor, version } from './cluster.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { node, stopAll, call, waitFor, version, tmpdir } from './cluster.mjs';
+import { edgeflagBin } from '../compat/server.mjs';
 
 const nodes = [];
 after(async () => {
@@ -147,4 +152,29 @@ test('history: without authentication the actor is anonymous', async () => {
   assert.equal(rec.actor.name, 'anonymous');
   assert.equal(rec.actor.id, undefined);
   assert.match(rec.actor.ip, /^127\.0\.0\.1:\d+$/);
+});
+
+test('history: an entry that wrote several namespaces (an import) shows each only its own rows', async () => {
+  const dir = tmpdir('ef-hist-import-');
+  const doc = (ns, flag) =>
+    `namespace: ${ns}\nflags:\n  - key: ${flag}\n    name: ${flag}\n    type: VARIANT_FLAG_TYPE\n    variants:\n      - key: v1\n    rules:\n      - segment: s\n        distributions:\n          - variant: v1\n            rollout: 100\nsegments:\n  - key: s\n    name: S\n    match_type: ALL_MATCH_TYPE\n`;
+  fs.writeFileSync(path.join(dir, 'a.yml'), doc('alpha', 'fa'));
+  fs.writeFileSync(path.join(dir, 'b.yml'), doc('beta', 'fb'));
+  const imp = spawnSync(edgeflagBin, ['import', '--db', path.join(dir, 'edgeflag.db'), path.join(dir, 'a.yml'), path.join(dir, 'b.yml')], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(imp.status, 0, imp.stderr);
+  const p = await node('hist-import', { dir }).start();
+  nodes.push(p);
+  for (const [ns, flag, other] of [['alpha', 'fa', 'beta'], ['beta', 'fb', 'alpha']]) {
+    const res = await call(p.url, 'GET', `/edgeflag/v1/namespaces/${ns}/history`);
+    assert.equal(res.status, 200);
+    assert.equal(res.json.records.length, 1, 'one write: the import');
+    const rec = res.json.records[0];
+    assert.equal(rec.actor, null, 'no request made it');
+    assert.deepEqual([rec.type, rec.action, rec.key], ['namespace', 'created', ns]);
+    assert.ok(rec.changes.some((c) => c.table === 'flags' && c.key === flag));
+    assert.ok(!res.text.includes(`"${other}"`), `${ns}'s history shows nothing of ${other}`);
+    assert.ok(!rec.changes.some((c) => c.table === 'distributions'), 'rows with no namespace of their own are left out');
+    const f = (await call(p.url, 'GET', `/edgeflag/v1/namespaces/${ns}/history?flag=${flag}`)).json.records;
+    assert.equal(f.length, 1);
+  }
 });
