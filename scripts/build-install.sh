@@ -33,11 +33,15 @@ DESTDIR="$destdir" cmake --install "$build" "${strip[@]}" >/dev/null
 echo "installed edgeflag $("$build/edgeflag" --version | cut -d' ' -f2) under ${destdir}${prefix}"
 
 if [ -n "${RUNTIME_PACKAGES:-}" ]; then
-  # ldd resolves through this machine's libraries; dpkg -S names the package owning each.
+  # ldd resolves through this machine's libraries; one dpkg -S names the package owning each (asked
+  # under /usr and without it: Debian 12's dpkg database still lists some libraries under /lib).
   libs=$(ldd "$destdir$prefix/bin/edgeflag" "$destdir$prefix/lib/libedgeflag.so" |
          awk '$2 == "=>" && $3 ~ /^\// {print $3}' | xargs -r realpath | sort -u)
-  pkgs=$(for l in $libs; do dpkg -S "$l" 2>/dev/null || dpkg -S "${l#/usr}" ; done |
-         cut -d: -f1 | sort -u)
-  [ -n "$pkgs" ] || { echo "build-install.sh: no Debian package found for the libraries" >&2; exit 1; }
+  owners=$(for l in $libs; do echo "$l"; echo "${l#/usr}"; done | xargs dpkg -S 2>/dev/null || true)
+  for l in $libs; do
+    echo "$owners" | grep -q ": \(/usr\)\?${l#/usr}\$" ||
+      { echo "build-install.sh: no Debian package holds $l" >&2; exit 1; }
+  done
+  pkgs=$(echo "$owners" | cut -d: -f1 | sort -u)
   printf '%s\n' $pkgs > "$RUNTIME_PACKAGES"
 fi

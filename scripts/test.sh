@@ -63,9 +63,10 @@ node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs flipt_err
 step "backup and restore: online copy under writes, restore to a new history that a replica follows, bad inputs"
 node_tests backup-tests tests/backup file.test.mjs
 
-step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run)"
+step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run); the Dockerfile's build step"
 tests/pkg/install.sh
 tests/pkg/deb.sh
+tests/pkg/docker.sh
 
 step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-5} s each from their committed corpora; make fuzz runs them long"
 FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-5} FUZZ_MERGE=0 scripts/fuzz.sh

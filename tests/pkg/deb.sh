@@ -38,9 +38,8 @@ for p in libc6 libcurl4 libmicrohttpd12 libsqlite3-0 liburcu8 libyaml-0-2 zlib1g
 done
 pkg_check "edgeflag's dependencies are runtime packages, no -dev" sh -c "! echo '$depends' | grep -q -- '-dev'"
 # every dependency names a package Debian has (the ones this machine runs edgeflag with)
-for p in $(echo "$depends" | tr ',|' '\n\n' | sed 's/(.*)//; s/ //g' | grep -v '^$'); do
-  pkg_check "dependency $p is a known Debian package" sh -c "apt-cache show '$p' >/dev/null 2>&1"
-done
+deps=$(echo "$depends" | tr ',|' '\n\n' | sed 's/(.*)//; s/ //g' | grep -v '^$' | grep -v '^systemd-' | tr '\n' ' ')
+pkg_check "its dependencies are packages apt knows: $deps" sh -c "apt-cache show $deps >/dev/null"
 libdeps=$(field "$lib" Depends)
 pkg_check "libedgeflag0 depends on libcurl4 and liburcu8 ($libdeps)" sh -c "echo '$libdeps' | grep -q libcurl4 && echo '$libdeps' | grep -q liburcu8"
 pkg_check "libedgeflag-dev depends on libedgeflag0 (= $version)" sh -c "field_dev='$(field "$dev" Depends)'; echo \"\$field_dev\" | grep -q 'libedgeflag0 (= $version)'"
@@ -80,8 +79,9 @@ root=$tmp/root
 for d in "$server" "$lib" "$dev"; do dpkg-deb -x "$d" "$root"; done
 export LD_LIBRARY_PATH=$root/usr/lib/$multiarch
 pkg_check "edgeflag --version says $version" test "$("$root/usr/bin/edgeflag" --version)" = "edgeflag $version"
-url=$(cd "$tmp" && EDGEFLAG_LISTEN=127.0.0.1:0 EDGEFLAG_DB="$tmp/state/edgeflag.db" \
-      pkg_serve "$tmp/serve.out" "$tmp/serve.log" "$root/usr/bin/edgeflag" serve --config "$root/etc/edgeflag/config.yml")
+pkg_serve "$tmp" "$tmp/serve.out" "$tmp/serve.log" env EDGEFLAG_LISTEN=127.0.0.1:0 EDGEFLAG_DB="$tmp/state/edgeflag.db" \
+  "$root/usr/bin/edgeflag" serve --config "$root/etc/edgeflag/config.yml"
+url=$PKG_URL
 pkg_check "the packaged config starts it without warnings" sh -c "! grep -E 'level=(warn|error)' '$tmp/serve.log'"
 pkg_check "a flag is created through the API" pkg_flag "$url" pkg-deb
 answer=$(curl -fsS -X POST "$url/evaluate/v1/boolean" -d '{"flagKey":"pkg-deb","entityId":"u1","context":{}}' || true)

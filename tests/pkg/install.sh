@@ -91,8 +91,9 @@ pkg_check "systemd-analyze security: exposure ${exposure:-?} <= 2.0 (OK)" awk -v
 echo "== the installed server on the installed example config"
 # The example's store and port are for a real system; the environment (which wins over the file)
 # moves them into this test's directory. Every other setting is the file's.
-url=$(cd "$tmp" && EDGEFLAG_LISTEN=127.0.0.1:0 EDGEFLAG_DB="$tmp/state/edgeflag.db" \
-      pkg_serve "$tmp/serve.out" "$tmp/serve.log" "$pre/bin/edgeflag" serve --config "$pre/etc/edgeflag/config.yml")
+pkg_serve "$tmp" "$tmp/serve.out" "$tmp/serve.log" env EDGEFLAG_LISTEN=127.0.0.1:0 EDGEFLAG_DB="$tmp/state/edgeflag.db" \
+  "$pre/bin/edgeflag" serve --config "$pre/etc/edgeflag/config.yml"
+url=$PKG_URL
 pkg_check "the example config gives no warning or error (every key in it applies)" \
   sh -c "! grep -E 'level=(warn|error)' '$tmp/serve.log'"
 pkg_check "it serves as a primary on the store the environment named" \
@@ -111,6 +112,7 @@ set -e
 pkg_check "an unknown flag exits 1 (got $unknown_rc) ..." test "$unknown_rc" = 1
 pkg_check "... saying 'flag not found'" grep -q 'flag not found' "$tmp/unknown.err"
 pkg_stop_all
+pkg_check "the server stopped" sh -c "! curl -fsS -o /dev/null '$url/ready' 2>/dev/null"
 # A broken copy of the example (a wrong type) is refused with its file and line, and nothing runs.
 sed 's/http_port: 8080/http_port: eighty/' "$pre/etc/edgeflag/config.yml" >"$tmp/bad.yml"
 set +e

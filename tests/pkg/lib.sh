@@ -21,15 +21,17 @@ pkg_need() { # tool... : fails (does not skip) when one is missing
   done
 }
 
-# pkg_serve OUTFILE LOGFILE COMMAND...: starts a server, prints its URL once it listens.
+# pkg_serve DIR OUTFILE LOGFILE COMMAND...: starts a server in DIR and sets PKG_URL once it
+# listens. Not to be called in $(...): the pid must be recorded in this shell for pkg_stop_all.
 pkg_serve() {
-  local out=$1 log=$2; shift 2
-  "$@" >"$out" 2>"$log" &
+  local dir=$1 out=$2 log=$3; shift 3
+  (cd "$dir" && exec "$@") >"$out" 2>"$log" &
   pkg_pids+=($!)
-  local url _
+  PKG_URL=
+  local _
   for _ in $(seq 200); do
-    url=$(sed -n 's/^listening on //p' "$out")
-    [ -n "$url" ] && { echo "$url"; return 0; }
+    PKG_URL=$(sed -n 's/^listening on //p' "$out")
+    [ -n "$PKG_URL" ] && return 0
     kill -0 "${pkg_pids[-1]}" 2>/dev/null || break
     sleep 0.05
   done
