@@ -8,6 +8,9 @@
  * subtracted. --once runs one pass inside bench_pass() only, for callgrind's instruction counts
  * (valgrind --toggle-collect=bench_pass).
  *
+ * --count also counts each evaluation as the server does (ef_activity_count_*, the flag page's
+ * activity, issue 17), to show what that costs the engine.
+ *
  * A benchmark prints figures; it asserts nothing about time.
  */
 #include <pthread.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/eval_activity.h"
 #include "api/eval_json.h"
 #include "api/snapshot_file.h"
 #include "base/clock.h"
@@ -31,6 +35,7 @@ typedef struct workload {
     ef_bytes ns;
     job *jobs;
     size_t n;
+    ef_activity *activity; /* --count: NULL otherwise */
 } workload;
 
 static volatile uint64_t sink;
@@ -42,10 +47,16 @@ static inline uint64_t eval_one(const workload *w, const job *j)
     const ef_snapshot *s = ef_registry_get(w->reg, w->ns);
     if (j->boolean) {
         ef_boolean_result r;
-        if (ef_eval_boolean(s, &j->req, &r) == EF_EVAL_OK) h = r.enabled + (unsigned)r.reason;
+        if (ef_eval_boolean(s, &j->req, &r) == EF_EVAL_OK) {
+            h = r.enabled + (unsigned)r.reason;
+            if (w->activity) ef_activity_count_boolean(w->activity, w->ns, &r);
+        }
     } else {
         ef_variant_result r;
-        if (ef_eval_variant(s, &j->req, &r) == EF_EVAL_OK) h = r.variant_key.n + (unsigned)r.reason;
+        if (ef_eval_variant(s, &j->req, &r) == EF_EVAL_OK) {
+            h = r.variant_key.n + (unsigned)r.reason;
+            if (w->activity) ef_activity_count_variant(w->activity, w->ns, &r);
+        }
     }
     ef_registry_read_unlock(w->reg);
     return h;
@@ -131,15 +142,16 @@ int main(int argc, char **argv)
 {
     const char *snap = NULL, *reqs = NULL;
     int rounds = 15, threads = 1;
-    bool once = false;
+    bool once = false, count = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) snap = argv[++i];
         else if (!strcmp(argv[i], "--requests") && i + 1 < argc) reqs = argv[++i];
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--once")) once = true;
+        else if (!strcmp(argv[i], "--count")) count = true;
         else {
-            fprintf(stderr, "usage: bench_eval --snapshot F --requests F [--rounds N] [--threads T] [--once]\n");
+            fprintf(stderr, "usage: bench_eval --snapshot F --requests F [--rounds N] [--threads T] [--once] [--count]\n");
             return 2;
         }
     }
@@ -148,6 +160,7 @@ int main(int argc, char **argv)
     ef_arena_init(&keep, 1 << 20);
     workload w;
     if (load(&w, snap, reqs, &keep) != 0) return 1;
+    w.activity = count ? ef_activity_new(4096) : NULL;
     if (once) {
         bench_pass(&w);
         printf("{\"requests\":%zu}\n", w.n);
@@ -203,10 +216,10 @@ int main(int argc, char **argv)
     ef_registry_read_lock(w.reg);
     size_t snap_bytes = ef_snapshot_memory(ef_registry_get(w.reg, w.ns));
     ef_registry_read_unlock(w.reg);
-    printf("{\"requests\":%zu,\"threads\":%d,\"rounds\":%d,\"evals_per_sec\":%.0f,"
+    printf("{\"counting\":%s,\"requests\":%zu,\"threads\":%d,\"rounds\":%d,\"evals_per_sec\":%.0f,"
            "\"ns_per_eval_mean\":%.1f,\"ns_per_eval_median\":%lld,\"ns_per_eval_p99\":%lld,"
            "\"timer_overhead_ns\":%lld,\"snapshot_bytes\":%zu,\"runs\":[",
-           w.n, threads, rounds, median_rate, 1e9 / (median_rate / threads),
+           count ? "true" : "false", w.n, threads, rounds, median_rate, 1e9 / (median_rate / threads),
            (long long)(lat[w.n / 2] - overhead), (long long)(lat[w.n * 99 / 100] - overhead),
            (long long)overhead, snap_bytes);
     for (int r = 0; r < rounds; r++) printf("%s%.0f", r ? "," : "", rates[r]);

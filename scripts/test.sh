@@ -85,7 +85,7 @@ scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs
 
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs audit_events.test.mjs
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs audit_events.test.mjs picture.test.mjs
 
 step "TLS: HTTPS serving, certificate rotation, client certificates; replicas, flipt-client-js and OFREP over HTTPS; bad certificates refused"
 node_tests tls-tests tests/compat tls.test.mjs

@@ -632,6 +632,36 @@ static void on_self(ef_http_req *req, void *ctx)
     ef_http_reply(req, 200);
 }
 
+/* The body's expiresAt (now when absent); false after answering 400. */
+static bool read_expiry(ef_http_req *req, int64_t *at)
+{
+    const ef_json *body = ef_api_body_json(req);
+    if (!body) return false;
+    ef_bytes expires = {"", 0};
+    ef_jin_err je;
+    bool present;
+    if (!ef_jin_str(body, "expiresAt", &expires, &present, &je)) {
+        ef_http_bad_request(req, "%s", je.message);
+        return false;
+    }
+    *at = ef_clock_wall_ns();
+    return !expires.n || expires_parse(req, expires, at);
+}
+
+/* Expires stored token id at `at` and answers {}. */
+static void expire_token(ef_http_req *req, ef_node *node, ef_bytes id, int64_t at)
+{
+    if (!need_store(req, node)) return;
+    ef_store_err err;
+    if (ef_store_token_expire(node->store, id, at, &err) != 0) {
+        ef_api_store_error(req, &err);
+        return;
+    }
+    if (node->auth) ef_auth_reload(node->auth);
+    ef_buf_puts(ef_http_out(req), "{}");
+    ef_http_reply(req, 200);
+}
+
 /* PUT /auth/v1/self/expire {expiresAt?}: expires the calling token, now or at expiresAt (Flipt's
  * ExpireAuthenticationSelf). The configured bootstrap token has no row to expire: it lives in the
  * server's configuration, so it is refused with a clear error rather than pretending. */
@@ -643,17 +673,8 @@ static void on_self_expire(ef_http_req *req, void *ctx)
         refuse(req);
         return;
     }
-    const ef_json *body = ef_api_body_json(req);
-    if (!body) return;
-    ef_bytes expires = {"", 0};
-    ef_jin_err je;
-    bool present;
-    if (!ef_jin_str(body, "expiresAt", &expires, &present, &je)) {
-        ef_http_bad_request(req, "%s", je.message);
-        return;
-    }
-    int64_t at = ef_clock_wall_ns();
-    if (expires.n && !expires_parse(req, expires, &at)) return;
+    int64_t at;
+    if (!read_expiry(req, &at)) return;
     if (id->method == EF_AUTH_JWT) {
         ef_http_error(req, 400, 9, "a JWT is not stored here: it expires at its exp claim");
         return;
@@ -663,15 +684,16 @@ static void on_self_expire(ef_http_req *req, void *ctx)
                       "the bootstrap token is configured (--auth-token), not stored: it cannot be expired");
         return;
     }
-    if (!need_store(req, node)) return;
-    ef_store_err err;
-    if (ef_store_token_expire(node->store, id->id, at, &err) != 0) {
-        ef_api_store_error(req, &err);
-        return;
-    }
-    ef_auth_reload(node->auth);
-    ef_buf_puts(ef_http_out(req), "{}");
-    ef_http_reply(req, 200);
+    expire_token(req, node, id->id, at);
+}
+
+/* PUT /auth/v1/tokens/{id}/expire {expiresAt?}: expires another token, now or at expiresAt (an
+ * edgeflag route for the web UI's tokens page; Flipt v1 expires only the caller's own). The row
+ * stays listed with its expiresAt, unlike DELETE. */
+static void on_token_expire(ef_http_req *req, void *ctx)
+{
+    int64_t at;
+    if (read_expiry(req, &at)) expire_token(req, ctx, ef_http_param(req, "id"), at);
 }
 
 int ef_api_register_auth(ef_router *r, ef_node *node)
@@ -691,6 +713,7 @@ int ef_api_register_auth(ef_router *r, ef_node *node)
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens", on_list_tokens, EF_RF_STATE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens/{id}", on_get_token, EF_RF_STATE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_DELETE, "/auth/v1/tokens/{id}", on_delete_token, EF_RF_WRITE));
+    rc |= ef_router_add_route(r, AUTH_ROUTE(EF_PUT, "/auth/v1/tokens/{id}/expire", on_token_expire, EF_RF_WRITE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/authentications", on_list_tokens, EF_RF_STATE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/authentications/{id}", on_get_token, EF_RF_STATE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_DELETE, "/auth/v1/authentications/{id}", on_delete_token,

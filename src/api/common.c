@@ -133,6 +133,7 @@ int ef_api_register(ef_router *r, ef_node *node)
     if (ef_api_register_sync(r, node)) return -1;
     if (ef_api_register_ns_stream(r, node)) return -1;
     if (ef_api_register_history(r, node)) return -1;
+    if (ef_api_register_activity(r, node)) return -1;
     if (ef_api_register_ui(r, node)) return -1;
     return 0;
 }

@@ -61,6 +61,8 @@ typedef struct ef_node {
     /* further parts of a node (one line each) */
     struct ef_sync *sync;  /* replication: feed, follower, forwarding, cluster status (src/sync) */
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
+    struct ef_activity *activity; /* evaluations per flag and outcome by minute (eval_activity.h) */
+    const char *name;      /* `serve --name` (default: the host name); ef_node_name_valid */
     bool access_log;
     int64_t started_ns;    /* wall clock */
     ef_node_settings settings;
@@ -84,6 +86,22 @@ int ef_api_register_sync(ef_router *r, ef_node *node); /* src/sync: replication 
 int ef_api_register_ns_stream(ef_router *r, ef_node *node); /* ns_stream.c: change events */
 int ef_api_register_ui(ef_router *r, ef_node *node); /* ui_http.c: the embedded web UI */
 int ef_api_register_history(ef_router *r, ef_node *node); /* history.c: who changed what */
+int ef_api_register_activity(ef_router *r, ef_node *node); /* activity_http.c: flag activity */
+
+/* A node name: 1 to EF_NODE_NAME_MAX bytes of letters, digits, '.', '_' and '-' (it travels in
+ * URLs, headers, logs and metric labels, so nothing there needs quoting). */
+#define EF_NODE_NAME_MAX 63
+static inline bool ef_node_name_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > EF_NODE_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
 
 /* The namespace a request means: "" is "default". */
 static inline ef_bytes ef_api_namespace(ef_bytes ns)

@@ -1,6 +1,6 @@
 /*
- * log.c - logfmt lines (see log.h). The level threshold is the one piece of process-wide state:
- * logging is a process concern, set once before threads start.
+ * log.c - logfmt lines (see log.h). The level threshold and the node name are the process-wide
+ * state: logging is a process concern, both are set once before threads start.
  */
 #include "base/log.h"
 
@@ -13,6 +13,12 @@
 #include "base/clock.h"
 
 static ef_log_level threshold = EF_LOG_INFO;
+static char node_name[64]; /* "" : no node= field */
+
+void ef_log_set_node(const char *name)
+{
+    snprintf(node_name, sizeof(node_name), "%s", name ? name : "");
+}
 
 void ef_log_set_level(ef_log_level level)
 {
@@ -50,6 +56,10 @@ void ef_log(ef_log_level level, const char *msg, ...)
     ef_buf_init(&b);
     ef_buf_printf(&b, "time=%s level=%s msg=", ts, names[level]);
     put_value(&b, msg);
+    if (node_name[0]) {
+        ef_buf_puts(&b, " node=");
+        put_value(&b, node_name);
+    }
     va_list ap;
     va_start(ap, msg);
     for (;;) {

@@ -10,6 +10,9 @@ typedef enum ef_log_level { EF_LOG_DEBUG, EF_LOG_INFO, EF_LOG_WARN, EF_LOG_ERROR
 /* Events below this level are dropped (process-wide setting, made once at start-up). */
 void ef_log_set_level(ef_log_level level);
 int ef_log_parse_level(const char *name, ef_log_level *out); /* 0 or -1 */
+/* Every line says node=NAME after its message (`serve --name`; copied, at most 63 bytes; NULL or
+ * "" for none). Process-wide, set once at start-up. */
+void ef_log_set_node(const char *name);
 
 /* fields: alternating key and value C strings, ending with NULL. Values are quoted when needed. */
 void ef_log(ef_log_level level, const char *msg, ...) __attribute__((sentinel));

@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/attribution.h"
 #include "audit/audit.h"
 #include "api/auth.h"
+#include "api/eval_activity.h"
 #include "api/node.h"
 #include "api/snapshot_file.h"
 #include "base/clock.h"
@@ -115,6 +117,27 @@ static int on_commit(void *ctx, const ef_store_change *c)
     return 0;
 }
 
+/* --name, or the host name made valid (other bytes become '-', cut at EF_NODE_NAME_MAX). */
+static bool node_name(const char *given, char out[EF_NODE_NAME_MAX + 1])
+{
+    if (given) {
+        if (!ef_node_name_valid(given, strlen(given))) {
+            fprintf(stderr, "edgeflag: invalid name '%s': want 1 to %d letters, digits, '.', '_' or '-'\n",
+                    given, EF_NODE_NAME_MAX);
+            return false;
+        }
+        snprintf(out, EF_NODE_NAME_MAX + 1, "%s", given);
+        return true;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || !host[0]) snprintf(host, sizeof(host), "edgeflag");
+    size_t n = 0;
+    for (; host[n] && n < EF_NODE_NAME_MAX; n++)
+        out[n] = ef_node_name_valid(&host[n], 1) ? host[n] : '-';
+    out[n] = '\0';
+    return true;
+}
+
 static bool before_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
@@ -144,6 +167,7 @@ static void finish_request(ef_http_req *req, void *app)
     ef_sync_finish(node->sync, req); /* a primary's write: the version includes it; wake the feed */
     /* a replica that may be behind what it served before a machine restart says so on every answer */
     if (ef_sync_recovering(node->sync)) ef_http_add_header(req, "X-Edgeflag-Recovering", "true");
+    if (node->name) ef_http_add_header(req, "X-Edgeflag-Node", node->name);
     if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
     char v[32];
     snprintf(v, sizeof(v), "%llu", (unsigned long long)ef_node_version(node));
@@ -227,6 +251,12 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         }
         ef_log_set_level(lvl);
     }
+    char name[EF_NODE_NAME_MAX + 1];
+    if (!node_name(cfg.name, name)) {
+        ef_serve_config_free(&cfg);
+        return 2;
+    }
+    ef_log_set_node(name);
     char host[256];
     uint16_t port;
     if (!split_listen(cfg.listen, host, sizeof(host), &port)) {
@@ -244,16 +274,17 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ef_node node = {.started_ns = ef_clock_wall_ns(), .access_log = cfg.access_log};
+    ef_node node = {.started_ns = ef_clock_wall_ns(), .access_log = cfg.access_log, .name = name};
     node.registry = ef_registry_new();
     node.metrics = ef_metrics_new();
+    node.activity = ef_activity_new(4096); /* ~2.4 MiB: 4096 flag x outcome series of 64 minutes */
     ef_router *router = ef_router_new();
     ef_http_server *srv = NULL;
     commit_fanout fanout = {0};
     ef_http_tls *tls = NULL;
     int status = 1;
     char err[512];
-    if (!node.registry || !node.metrics || !router || ef_node_metrics_init(&node) != 0) {
+    if (!node.registry || !node.metrics || !node.activity || !router || ef_node_metrics_init(&node) != 0) {
         fputs("edgeflag: out of memory\n", stderr);
         goto out;
     }
@@ -437,7 +468,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     char ui[340], metrics[340];
     snprintf(ui, sizeof(ui), "%s/", url);
     snprintf(metrics, sizeof(metrics), "%s/metrics", url);
-    ef_log(EF_LOG_INFO, "serving", "url", url, "ui", ui, "metrics", metrics, "role", node.role,
+    ef_log(EF_LOG_INFO, "serving", "name", name, "url", url, "ui", ui, "metrics", metrics, "role", node.role,
            "source", source, "auth", node.auth ? "required" : "off", NULL);
     if (tls) {
         char cert[320];
@@ -483,6 +514,7 @@ out:
     ef_router_free(router);
     ef_registry_free(node.registry);
     ef_metrics_free(node.metrics);
+    ef_activity_free(node.activity);
     ef_serve_config_free(&cfg);
     if (status == 0 && !routes_only) ef_log(EF_LOG_INFO, "stopped", NULL);
     return status;

@@ -33,6 +33,7 @@ typedef struct setting {
 
 #define S(name, k, field, help) {name, k, offsetof(ef_serve_config, field), help}
 static const setting settings[] = {
+    S("name", T_STR, name, "this node's name: cluster picture, logs, metrics, X-Edgeflag-Node (default: the host name)"),
     S("listen", T_STR, listen, "HOST:PORT to serve on (default 127.0.0.1:8080)"),
     S("db", T_STR, db, "SQLite path or file: URL (default ./data/edgeflag.db), or libsql://HOST[?authToken=T] / http(s)://HOST:PORT"),
     S("db-token", T_STR, db_token, "token for a remote database (libSQL/Turso)"),

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 typedef struct ef_serve_config {
+    char *name;          /* the node's name (NULL: the host name); ef_node_name_valid */
     char *listen;        /* HOST:PORT */
     char *db;            /* path or file: URL */
     char *db_token;      /* credentials for a remote database */

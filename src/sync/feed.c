@@ -16,7 +16,9 @@
  *   data: {"seq":N,"versions":{..},"tables":{..}}   replaces its whole state with it atomically
  *
  *   event: heartbeat  at once on connect, then every EF_SYNC_HEARTBEAT_MS:
- *   data: {"seq":sent up to,"head":node seq,"time":unix ns,"history":H,"lagSeconds":lag}
+ *   data: {"seq":sent up to,"head":node seq,"time":unix ns,"history":H,"lagSeconds":lag,"node":NAME}
+ *
+ * A follower names itself with node=NAME (`serve --name`); the feed names itself in heartbeats.
  *
  * One feed thread per node (never one per subscriber) reads the store and queues events into each
  * subscriber's buffer; the HTTP server pulls them through fill() while the connection is suspended
@@ -67,6 +69,7 @@ struct feed_sub {
     int64_t last_beat_ns;   /* feed thread only; 0 until the first heartbeat */
     bool wake;              /* feed thread only: queued something this round */
     char peer[64];
+    char name[EF_NODE_NAME_MAX + 1]; /* node=NAME of the handshake ("" when it did not say) */
     feed_sub *next;
 };
 
@@ -161,7 +164,8 @@ static void sub_done(void *state)
     sub->closed = true;
     sub->stream = NULL;
     pthread_mutex_unlock(&f->mu);
-    ef_log(EF_LOG_INFO, "downstream disconnected", "peer", sub->peer, NULL);
+    ef_log(EF_LOG_INFO, "downstream disconnected", "peer", sub->peer, "downstream",
+           sub->name[0] ? sub->name : "-", NULL);
     ef_feed_kick(f); /* let the feed thread reap it */
 }
 
@@ -192,6 +196,7 @@ static void put_heartbeat(ef_feed *f, ef_buf *out, uint64_t pos, uint64_t head)
                   ",\"time\":%" PRId64 ",\"history\":\"%s\",\"lagSeconds\":",
                   pos, head, now, f->history);
     ef_json_put_double(out, lag);
+    if (s->node->name) ef_buf_printf(out, ",\"node\":\"%s\"", s->node->name); /* a valid name needs no escaping */
     ef_buf_puts(out, "}\n\n");
 }
 
@@ -541,11 +546,18 @@ static void on_stream(ef_http_req *req, void *ctx)
         }
         at_fp = v;
     }
+    const char *name = ef_http_query(req, "node");
+    if (name && !ef_node_name_valid(name, strlen(name))) {
+        ef_http_bad_request(req, "invalid node: want 1 to %d letters, digits, '.', '_' or '-'",
+                            EF_NODE_NAME_MAX);
+        return;
+    }
     feed_sub *sub = calloc(1, sizeof(*sub));
     if (!sub) {
         ef_http_error(req, 500, 13, "out of memory");
         return;
     }
+    if (name) snprintf(sub->name, sizeof(sub->name), "%s", name);
     if (hist) snprintf(sub->history, sizeof(sub->history), "%s", hist);
     sub->at = at_fp;
     sub->f = f;
@@ -573,7 +585,8 @@ static void on_stream(ef_http_req *req, void *ctx)
     pthread_mutex_unlock(&f->mu);
     char sq[24];
     snprintf(sq, sizeof(sq), "%" PRIu64, since);
-    ef_log(EF_LOG_INFO, "downstream connected", "peer", sub->peer, "since", sq, NULL);
+    ef_log(EF_LOG_INFO, "downstream connected", "peer", sub->peer, "downstream", sub->name[0] ? sub->name : "-",
+           "since", sq, NULL);
     ef_feed_kick(f);
     pthread_mutex_lock(&f->s->mu);
     ef_sync_status_changed_locked(f->s);
@@ -652,6 +665,11 @@ void ef_feed_downstream_json(ef_feed *f, ef_buf *out)
             ef_rfc3339_format(sub->connected_ns, at);
             ef_buf_puts(out, first ? "{\"peer\":" : ",{\"peer\":");
             ef_json_put_cstr(out, sub->peer);
+            ef_buf_puts(out, ",\"name\":");
+            if (sub->name[0])
+                ef_json_put_cstr(out, sub->name);
+            else
+                ef_buf_puts(out, "null");
             ef_buf_printf(out, ",\"since\":%" PRIu64 ",\"position\":%" PRIu64 ",\"connectedAt\":\"%s\"}",
                           sub->since, __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE), at);
             first = false;

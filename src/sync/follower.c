@@ -178,6 +178,8 @@ static void on_txn(ef_follower *f)
         { fail(f, "apply failed: %s", err.message); return; }
     }
     applied_now(f, seq, false);
+    ef_tree_applied(f->s->tree, seq, t_time); /* the write's timeline: here, this long after its commit */
+    ef_reporter_kick(f->s->reporter);
 }
 
 /* The "history" of a dump: it follows "seq" at the start (docs/storage.md), so a prefix scan does,
@@ -240,6 +242,7 @@ static void on_heartbeat(ef_follower *f)
     const ef_json *v = ef_json_parse(f->data.data, f->data.len, &a, NULL, &je);
     const ef_json *head = v ? ef_json_get(v, "head") : NULL;
     const ef_json *lag = v ? ef_json_get(v, "lagSeconds") : NULL;
+    const ef_json *name = v ? ef_json_get(v, "node") : NULL;
     ef_sync *s = f->s;
     int64_t now = ef_clock_wall_ns();
     pthread_mutex_lock(&s->mu);
@@ -249,6 +252,10 @@ static void on_heartbeat(ef_follower *f)
     if (head && head->type == EF_JSON_NUMBER) s->st.upstream_head = (uint64_t)head->num;
     if (lag && lag->type == EF_JSON_NUMBER) s->st.upstream_lag_s = lag->num;
     s->st.heard_upstream = true;
+    if (name && name->type == EF_JSON_STRING && ef_node_name_valid(name->str.p, name->str.n)) {
+        memcpy(s->st.upstream_name, name->str.p, name->str.n);
+        s->st.upstream_name[name->str.n] = '\0';
+    }
     if (f->local >= s->st.upstream_head) {
         caught_up_locked(s, f->local);
         s->st.synced_at_ns = now;
@@ -262,7 +269,8 @@ static void on_heartbeat(ef_follower *f)
     if (!was) {
         char sq[24];
         snprintf(sq, sizeof(sq), "%" PRIu64, f->local);
-        ef_log(EF_LOG_INFO, "following upstream", "upstream", s->upstream, "since", sq, NULL);
+        ef_log(EF_LOG_INFO, "following upstream", "upstream", s->upstream, "upstream_name",
+               s->st.upstream_name[0] ? s->st.upstream_name : "-", "since", sq, NULL);
     }
 }
 
@@ -349,9 +357,10 @@ static void follow_once(ef_follower *f)
         ef_store_changes(f->s->node->store, f->local - 1, 1, entry_fingerprint, &fp, &err) == 0 &&
         fp)
         snprintf(at, sizeof(at), "&at=%016" PRIx64, fp);
-    char url[2200];
-    snprintf(url, sizeof(url), "%s/edgeflag/v1/replication/stream?since=%" PRIu64 "%s%s%s",
-             f->s->upstream, f->local, id.history[0] ? "&history=" : "", id.history, at);
+    char url[2300];
+    snprintf(url, sizeof(url), "%s/edgeflag/v1/replication/stream?since=%" PRIu64 "%s%s%s%s%s",
+             f->s->upstream, f->local, id.history[0] ? "&history=" : "", id.history, at,
+             f->s->node->name ? "&node=" : "", f->s->node->name ? f->s->node->name : "");
     struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: text/event-stream");
     char auth[1100];
     if (f->s->upstream_token) {

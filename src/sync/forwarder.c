@@ -563,7 +563,10 @@ bool ef_sync_before(ef_sync *s, ef_http_req *req)
 int ef_sync_committed(void *sync, const ef_store_change *c)
 {
     ef_sync *s = sync;
-    if (s && !s->replica) ef_feed_committed(s->feed, c);
+    if (s && !s->replica) {
+        ef_feed_committed(s->feed, c);
+        ef_tree_committed(s->tree, c);
+    }
     return 0;
 }
 

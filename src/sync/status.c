@@ -88,7 +88,9 @@ void ef_sync_status_json(ef_sync *s, ef_buf *out)
     ef_sync_status st = s->st;
     double lag = ef_sync_lag_locked(s, now);
     pthread_mutex_unlock(&s->mu);
-    ef_buf_puts(out, "{\"role\":");
+    ef_buf_puts(out, "{\"name\":");
+    ef_json_put_cstr(out, s->node->name ? s->node->name : "edgeflag");
+    ef_buf_puts(out, ",\"role\":");
     ef_json_put_cstr(out, s->node->role ? s->node->role : "primary");
     ef_buf_printf(out, ",\"version\":%" PRIu64 ",\"upstream\":", ef_node_version(s->node));
     if (s->upstream)
@@ -100,8 +102,15 @@ void ef_sync_status_json(ef_sync *s, ef_buf *out)
     ef_json_put_double(out, lag);
     ef_buf_puts(out, ",\"lastAppliedAt\":");
     put_time_or_null(out, st.last_applied_ns);
+    ef_buf_puts(out, ",\"upstreamName\":");
+    if (s->replica && st.upstream_name[0])
+        ef_json_put_cstr(out, st.upstream_name);
+    else
+        ef_buf_puts(out, "null");
     ef_buf_printf(out, ",\"reconnects\":%" PRIu64 ",\"downstream\":", st.reconnects);
     ef_feed_downstream_json(s->feed, out);
+    ef_buf_putc(out, ',');
+    ef_tree_put_json(s->tree, out);
     ef_buf_putc(out, '}');
 }
 
@@ -233,6 +242,12 @@ static void collect_metrics(ef_buf *out, void *ctx)
                   st.reconnects, st.applied, st.dumps_loaded, st.forwarded, st.forward_failed,
                   ef_feed_subscribers(s->feed), st.apply_failures, st.protocol_errors,
                   st.apply_backoff_ms / 1000.0);
+    ef_buf_puts(out, "# HELP edgeflag_node_info This node's name (serve --name), role and build.\n"
+                     "# TYPE edgeflag_node_info gauge\nedgeflag_node_info{node=\"");
+    ef_metrics_put_label_value(out, ef_bytes_of(s->node->name ? s->node->name : "edgeflag"));
+    ef_buf_puts(out, "\",role=\"");
+    ef_metrics_put_label_value(out, ef_bytes_of(s->node->role ? s->node->role : "primary"));
+    ef_buf_puts(out, "\",build=\"" EF_VERSION "\"} 1\n");
     ef_buf_printf(out,
                   "# HELP edgeflag_waiting_requests Requests suspended until this node reaches a version (X-Edgeflag-Min-Version, forwarded writes' read-your-write).\n"
                   "# TYPE edgeflag_waiting_requests gauge\n"
@@ -496,6 +511,8 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
     if (!(s->waits = ef_waits_new(node))) goto oom;
     if (s->replica && !(s->forwarder = ef_forwarder_new(s))) goto oom;
     if (!(s->cluster = ef_cluster_hub_new(s))) goto oom;
+    if (!(s->tree = ef_tree_new(s))) goto oom;
+    if (s->replica && !(s->reporter = ef_reporter_new(s))) goto oom;
     if (s->replica && node->store) {
         /* a replica restarted with its upstream down serves its persisted state at once */
         uint64_t seq = 0, first = 0;
@@ -536,6 +553,10 @@ int ef_sync_start(ef_sync *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the replication follower");
         return -1;
     }
+    if (s->reporter && ef_reporter_start(s->reporter) != 0) {
+        snprintf(err, errlen, "cannot start the cluster reports");
+        return -1;
+    }
     return 0;
 }
 
@@ -550,6 +571,7 @@ void ef_sync_stop(ef_sync *s)
 {
     if (!s) return;
     ef_sync_drain(s, 0);
+    ef_reporter_stop(s->reporter);
     ef_follower_stop(s->follower);
     ef_cluster_hub_stop(s->cluster);
     ef_feed_stop(s->feed);
@@ -563,8 +585,10 @@ void ef_sync_free(ef_sync *s)
     ef_sync_stop(s);
     ef_forwarder_free(s->forwarder);
     ef_waits_free(s->waits);
+    ef_reporter_free(s->reporter);
     ef_follower_free(s->follower);
     ef_cluster_hub_free(s->cluster);
+    ef_tree_free(s->tree);
     ef_feed_free(s->feed);
     if (s->replica && s->follower) curl_global_cleanup();
     free(s->upstream);
@@ -580,5 +604,6 @@ int ef_api_register_sync(ef_router *r, ef_node *node)
     ef_sync *s = node->sync;
     if (!s) return 0;
     if (s->feed && ef_feed_register(r, s->feed) != 0) return -1;
+    if (ef_reporter_register(r, s) != 0) return -1;
     return ef_cluster_register(r, s->cluster);
 }

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "base/buf.h"
+#include "sync/cluster_view.h"
 #include "sync/sync.h"
 
 /* Seconds between heartbeats on the feed; a follower drops a link silent for HEARTBEAT_DEAD_S. */
@@ -24,6 +25,8 @@ typedef struct ef_follower ef_follower;
 typedef struct ef_cluster_hub ef_cluster_hub;
 typedef struct ef_waits ef_waits;
 typedef struct ef_forwarder ef_forwarder;
+typedef struct ef_cluster_tree ef_cluster_tree;
+typedef struct ef_reporter ef_reporter;
 
 /* A suspended request waiting for the node to reach `version` (waits.c). Owned by its creator
  * (usually in the request's arena); done() runs once, on the waits thread or the draining one,
@@ -59,6 +62,7 @@ typedef struct ef_sync_status {
     char stuck[400];         /* why this replica cannot progress ("" when it can) */
     char link_error[400];    /* why the last connection to the upstream failed or ended ("" once
                               * a stream is live again): a refused certificate, a refused port */
+    char upstream_name[EF_NODE_NAME_MAX + 1]; /* the upstream's name, from its heartbeats */
 } ef_sync_status;
 
 struct ef_sync {
@@ -77,6 +81,8 @@ struct ef_sync {
     ef_cluster_hub *cluster;
     ef_waits *waits;        /* suspended requests waiting for a version (every node) */
     ef_forwarder *forwarder; /* a replica's writes in flight to the upstream */
+    ef_cluster_tree *tree;   /* the cluster picture this node holds (tree.c) */
+    ef_reporter *reporter;   /* a replica's reports to its upstream (reporter.c) */
     /* edgeflag_replication_stage_seconds{stage}: where a write's propagation time goes (issue 11:
      * feed_wake on a primary; commit_to_receive and replica_apply on a replica). NULL: none. */
     ef_metric_family *stage_seconds;
@@ -140,6 +146,32 @@ void ef_forward_write(ef_sync *s, ef_http_req *req);
 void ef_forwarder_drain(ef_forwarder *f, unsigned grace_ms);
 unsigned ef_forwarder_inflight(ef_forwarder *f);
 void ef_forwarder_free(ef_forwarder *f);
+
+/* tree.c: the cluster picture (cluster_view.h has the shapes) */
+ef_cluster_tree *ef_tree_new(ef_sync *s);
+void ef_tree_free(ef_cluster_tree *t);
+/* A primary's commit (the commit listener): a write for the timelines, applied here at once. */
+void ef_tree_committed(ef_cluster_tree *t, const ef_store_change *c);
+/* A replica applied seq, which the primary committed at committed_ns (wall clock). */
+void ef_tree_applied(ef_cluster_tree *t, uint64_t seq, int64_t committed_ns);
+/* This node and below (everything: false, a report), or everything it can see (true). */
+void ef_tree_build(ef_cluster_tree *t, ef_cluster_view *v, bool everything);
+/* A report from a replica below (its first node is the reporter; in is modified). 0, -1 for a
+ * report that cannot be taken (err), -2 when no room is left for another reporter. */
+int ef_tree_report(ef_cluster_tree *t, ef_cluster_view *in, char *err, size_t errlen);
+/* A replica: the view its upstream answered with. */
+void ef_tree_upstream_view(ef_cluster_tree *t, const ef_cluster_view *v);
+/* "nodes":[..],"writes":[..] of the public document (members, without braces). */
+void ef_tree_put_json(ef_cluster_tree *t, ef_buf *out);
+
+/* reporter.c */
+ef_reporter *ef_reporter_new(ef_sync *s);
+int ef_reporter_start(ef_reporter *r);
+void ef_reporter_stop(ef_reporter *r);
+void ef_reporter_free(ef_reporter *r);
+/* Report soon (a write was applied here, or a replica below reported). Any thread; NULL: nothing. */
+void ef_reporter_kick(ef_reporter *r);
+int ef_reporter_register(ef_router *r, ef_sync *s);
 
 /* status.c: the cluster status stream hub */
 ef_cluster_hub *ef_cluster_hub_new(ef_sync *s);

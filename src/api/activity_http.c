@@ -1,0 +1,57 @@
+/*
+ * activity_http.c - GET /edgeflag/v1/namespaces/{ns}/flags/{key}/activity[?minutes=N]: the flag's
+ * evaluations on this node per outcome and minute (eval_activity.h), for the flag page's chart;
+ * and the same counts as Prometheus metrics. Reads only: never touches the evaluation path's
+ * table other than through its read functions.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/eval_activity.h"
+#include "api/node.h"
+#include "base/cnum.h"
+#include "base/json.h"
+
+static void on_activity(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    ef_bytes ns = ef_api_namespace(ef_http_param(req, "ns"));
+    ef_bytes flag = ef_http_param(req, "key");
+    unsigned minutes = 60;
+    const char *q = ef_http_query(req, "minutes");
+    if (q) {
+        uint64_t m;
+        if (!ef_parse_u64(q, &m) || m < 1 || m > EF_ACT_MINUTES) {
+            ef_http_bad_request(req, "invalid minutes '%s': want 1 to %d", q, EF_ACT_MINUTES);
+            return;
+        }
+        minutes = (unsigned)m;
+    }
+    ef_buf *out = ef_http_out(req);
+    ef_buf_puts(out, "{\"node\":");
+    ef_json_put_cstr(out, node->name ? node->name : "edgeflag");
+    ef_buf_puts(out, ",\"namespace\":");
+    ef_json_put_str(out, ns);
+    ef_buf_puts(out, ",\"flag\":");
+    ef_json_put_str(out, flag);
+    ef_buf_puts(out, ",\"activity\":");
+    ef_activity_flag_json(node->activity, ns, flag, minutes, ef_activity_minute(), out);
+    ef_buf_putc(out, '}');
+    ef_http_reply(req, 200);
+}
+
+static void collect(ef_buf *out, void *ctx)
+{
+    ef_node *node = ctx;
+    ef_activity_metrics(node->activity, node->name ? node->name : "edgeflag", out);
+}
+
+int ef_api_register_activity(ef_router *r, ef_node *node)
+{
+    if (!node->activity) return 0;
+    if (node->metrics && ef_metrics_add_collector(node->metrics, collect, node) != 0) return -1;
+    return ef_router_add_route(r, &(ef_route){.methods = EF_GET,
+                                              .pattern = "/edgeflag/v1/namespaces/{ns}/flags/{key}/activity",
+                                              .fn = on_activity, .ctx = node, .cls = EF_ROUTE_MANAGEMENT,
+                                              .ns = EF_NS_PATH, .ns_param = "ns"});
+}

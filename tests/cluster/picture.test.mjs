@@ -1,0 +1,145 @@
+// The cluster picture (issue 17): named nodes (serve --name) in the handshake, the status, logs,
+// metrics and X-Edgeflag-Node; from any node the whole tree (primary -> iad, primary -> dfw ->
+// lhr) with each node's state and a per-write propagation timeline; offline within the heartbeat
+// window and live again after a restart; bad reports refused without changing the picture; and
+// evaluation activity counted per flag and outcome, per node.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { node, stopAll, call, waitFor, cluster } from './cluster.mjs';
+import { edgeflagBin } from '../compat/server.mjs';
+
+const nodes = [];
+after(() => stopAll(nodes));
+
+const named = (name, opts = {}) => node(name, { ...opts, args: ['--name', name, ...(opts.args || [])] });
+const byName = (doc) => Object.fromEntries(doc.nodes.map((n) => [n.name, n]));
+
+test('named nodes, the tree from any node, write timelines, offline and back', { timeout: 60000 }, async () => {
+  const primary = named('primary');
+  nodes.push(primary);
+  await primary.start();
+  const iad = named('iad', { upstream: primary.url });
+  const dfw = named('dfw', { upstream: primary.url });
+  nodes.push(iad, dfw);
+  await Promise.all([iad.start(), dfw.start()]);
+  const lhr = named('lhr', { upstream: () => dfw.url });
+  nodes.push(lhr);
+  await lhr.start();
+  const all = [primary, iad, dfw, lhr];
+
+  // the name on every answer, in the status and in the logs
+  for (const n of all) {
+    const r = await fetch(n.url + '/health');
+    assert.equal(r.headers.get('x-edgeflag-node'), n.name);
+    assert.equal((await cluster(n)).name, n.name);
+  }
+  assert.match(lhr.stderr, /msg="following upstream" node=lhr .*upstream_name=dfw/);
+  assert.match(dfw.stderr, /msg="downstream connected" node=dfw .*downstream=lhr/);
+  const metrics = await (await fetch(lhr.url + '/metrics')).text();
+  assert.match(metrics, /edgeflag_node_info\{node="lhr",role="replica",build="[^"]+"\} 1/);
+
+  // the whole tree, as every node sees it
+  await waitFor('every node to see all four', async () => {
+    for (const n of all) {
+      const m = byName(await cluster(n));
+      if (!['primary', 'iad', 'dfw', 'lhr'].every((k) => m[k] && m[k].state === 'live')) return false;
+    }
+    return true;
+  }, 10000, 100);
+  const tree = byName(await cluster(iad));
+  assert.equal(tree.primary.parent, null);
+  assert.equal(tree.iad.parent, 'primary');
+  assert.equal(tree.dfw.parent, 'primary');
+  assert.equal(tree.lhr.parent, 'dfw');
+  assert.equal(tree.iad.self, true);
+
+  // a write's timeline: a time for every node, in ms after the primary's commit
+  const w = await call(primary.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'color', name: 'Color', type: 'VARIANT_FLAG_TYPE' });
+  assert.equal(w.status, 200, w.text);
+  const seq = Number(w.headers.get('x-edgeflag-version'));
+  for (const asker of [primary, lhr]) {
+    const doc = await waitFor(`the timeline of seq ${seq} on ${asker.name}`, async () => {
+      const d = await cluster(asker);
+      const wr = d.writes.find((x) => x.seq === seq);
+      return wr && wr.applied.length === 4 ? d : null;
+    }, 10000, 50);
+    const wr = doc.writes.find((x) => x.seq === seq);
+    assert.equal(wr.namespace, 'default');
+    assert.equal(wr.what, 'flags/color');
+    const at = Object.fromEntries(wr.applied.map((a) => [a.node, a.ms]));
+    assert.equal(at.primary, 0);
+    for (const k of ['iad', 'dfw', 'lhr']) assert.ok(at[k] >= 0 && at[k] < 5000, `${k}: ${at[k]}`);
+    assert.ok(at.lhr >= at.dfw, 'the chained replica applies after the one it follows');
+    for (const n of doc.nodes) assert.equal(n.lagVersions, 0, `${n.name} lagVersions`);
+  }
+
+  // bad reports: a clear 400 and the picture unchanged
+  const before = (await cluster(primary)).nodes.map((n) => n.name).sort();
+  for (const [body, msg] of [
+    ['{"nodes":[{"name":"bad name"}]}', /node name/],
+    ['{"nodes":[]}', /no nodes/],
+    ['{"nodes":[{"name":"primary"}]}', /names this node/],
+    ['{"nodes":[{"name":"x","applied":[[1]]}]}', /applied/],
+    ['{"nodes":[{"name":"x"},{"name":"x"}]}', /repeats/],
+    [JSON.stringify({ nodes: Array.from({ length: 65 }, (_, i) => ({ name: `n${i}` })) }), /more than 64/],
+    ['not json', /invalid cluster view/],
+  ]) {
+    const r = await fetch(primary.url + '/edgeflag/v1/cluster/report', { method: 'POST', body });
+    assert.equal(r.status, 400, body);
+    assert.match((await r.json()).message, msg);
+  }
+  assert.deepEqual((await cluster(primary)).nodes.map((n) => n.name).sort(), before);
+
+  // a replica killed is offline within the heartbeat window (3 s + a report period), then live
+  await iad.kill9();
+  const t0 = Date.now();
+  await waitFor('iad offline on the primary', async () => byName(await cluster(primary)).iad?.state === 'offline', 6000, 100);
+  assert.ok(Date.now() - t0 < 5500, `offline after ${Date.now() - t0} ms`);
+  await iad.start();
+  await waitFor('iad live again', async () => byName(await cluster(primary)).iad?.state === 'live', 8000, 100);
+});
+
+test('evaluation activity per flag and outcome, on the node that evaluated', { timeout: 30000 }, async () => {
+  const [primary, , , lhr] = nodes;
+  const put = await call(primary.url, 'PUT', '/api/v1/namespaces/default/flags/color', { key: 'color', name: 'Color', enabled: true });
+  assert.equal(put.status, 200, put.text);
+  const v = await call(primary.url, 'POST', '/api/v1/namespaces/default/flags/color/variants', { key: 'blue' });
+  assert.equal(v.status, 200, v.text);
+  const seq = Number(v.headers.get('x-edgeflag-version'));
+  await waitFor('lhr to hold the variant', async () => {
+    const r = await fetch(lhr.url + '/health');
+    return Number(r.headers.get('x-edgeflag-version')) >= seq;
+  });
+  const requests = Array.from({ length: 200 }, (_, i) => ({ namespaceKey: 'default', flagKey: 'color', entityId: `u${i}`, context: {} }));
+  for (let i = 0; i < 5; i++) {
+    const r = await call(lhr.url, 'POST', '/evaluate/v1/batch', { requests });
+    assert.equal(r.status, 200, r.text);
+  }
+  const missing = await call(lhr.url, 'POST', '/evaluate/v1/variant', { namespaceKey: 'default', flagKey: 'nope', entityId: 'u', context: {} });
+  assert.equal(missing.status, 404);
+  const act = (await call(lhr.url, 'GET', '/edgeflag/v1/namespaces/default/flags/color/activity?minutes=5')).json;
+  assert.equal(act.node, 'lhr');
+  assert.equal(act.activity.minutes, 5);
+  assert.equal(act.activity.total, 1000);
+  const s = act.activity.series.find((x) => x.kind === 'no match');
+  assert.equal(s.total, 1000, JSON.stringify(act.activity.series)); // no rules: no match
+  assert.equal(s.counts.length, 5);
+  assert.equal(s.counts.reduce((a, b) => a + b, 0), 1000);
+  const none = (await call(primary.url, 'GET', '/edgeflag/v1/namespaces/default/flags/color/activity')).json;
+  assert.equal(none.activity.total, 0, 'the primary evaluated nothing');
+  const metrics = await (await fetch(lhr.url + '/metrics')).text();
+  assert.match(metrics, /edgeflag_flag_evaluations_total\{node="lhr",namespace="default",flag="color",outcome="no match"\} 1000/);
+  assert.match(metrics, /edgeflag_flag_evaluations_total\{node="lhr",namespace="default",flag="nope",outcome="error"\} 1/);
+  for (const q of ['minutes=0', 'minutes=65', 'minutes=x']) {
+    const r = await call(lhr.url, 'GET', `/edgeflag/v1/namespaces/default/flags/color/activity?${q}`);
+    assert.equal(r.status, 400, q);
+    assert.match(r.json.message, /invalid minutes/);
+  }
+});
+
+test('an invalid --name is refused at start', () => {
+  const r = spawnSync(edgeflagBin, ['serve', '--name', 'no spaces', '--db', ':memory:'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /invalid name 'no spaces'/);
+});
