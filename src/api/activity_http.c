@@ -53,5 +53,5 @@ int ef_api_register_activity(ef_router *r, ef_node *node)
     return ef_router_add_route(r, &(ef_route){.methods = EF_GET,
                                               .pattern = "/edgeflag/v1/namespaces/{ns}/flags/{key}/activity",
                                               .fn = on_activity, .ctx = node, .cls = EF_ROUTE_MANAGEMENT,
-                                              .ns = EF_NS_PATH, .ns_param = "ns"});
+                                              .ns = EF_NS_PATH, .ns_param = "ns", .flags = EF_RF_STATE});
 }
