@@ -20,6 +20,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/tls_client.h"
 #include "sync/sync_int.h"
 
 #define REPORT_EVERY_MS 1000
@@ -35,6 +36,7 @@ struct ef_reporter {
     pthread_cond_t cv;
     bool stop, kicked; /* under mu */
     ef_buf answer;     /* reporter thread only */
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's account of a failed report */
     bool failing;      /* reporter thread only: the last report failed (log once) */
 };
 
@@ -76,7 +78,7 @@ static int report_once(ef_reporter *r, CURL *c, struct curl_slist *hdrs, ef_clus
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK) {
-        snprintf(why, whylen, "%s", curl_easy_strerror(rc));
+        ef_tls_client_error((int)rc, r->curl_err, s->upstream, why, whylen);
         return -1;
     }
     if (status != 200) {
@@ -112,6 +114,7 @@ static void *reporter_main(void *arg)
         goto out;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
+    ef_tls_client_apply(c, &s->cfg.upstream_tls, r->curl_err); /* the follower's TLS settings */
     curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-replica/" EF_VERSION);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
