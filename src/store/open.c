@@ -30,6 +30,9 @@ static const struct {
     {"libsql://", ef_libsql_open},
     {"http://", ef_libsql_open},
     {"https://", ef_libsql_open},
+    {"postgres://", ef_pg_open},
+    {"postgresql://", ef_pg_open},
+    {"cockroach://", ef_pg_open},
 };
 
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err)

@@ -1,6 +1,7 @@
 /*
  * open.h - opening a store from what the user typed after --db: a path or a `file:` URL is the
- * embedded SQLite store; further schemes (libsql://, http(s):// for libSQL/Turso) are dispatched
+ * embedded SQLite store; further schemes (libsql://, http(s):// for libSQL/Turso, postgres(ql)://
+ * and cockroach:// for PostgreSQL) are dispatched
  * here to their backends, so commands never name a backend.
  */
 #ifndef EF_STORE_OPEN_H
@@ -13,7 +14,7 @@ typedef struct ef_store_open_opts {
     const char *token;        /* credentials for remote stores (--db-token), or NULL */
     uint64_t log_keep_entries; /* change-log retention (0: keep everything) */
     int64_t log_max_age_ns;
-    /* libSQL/Turso (libsql://, http(s)://): the local SQLite cache file (NULL: a file under
+    /* Remote databases (libSQL/Turso, PostgreSQL): the local SQLite cache file (NULL: a file under
      * ./data/ named after the server), how often to look for other nodes' writes (0: 1000 ms),
      * and the timeout of every request to the server (0: 5000 ms). */
     const char *cache_path;
@@ -32,6 +33,10 @@ typedef struct ef_store_open_opts {
 /* The libSQL/Turso backend (src/store/libsql.c, docs/libsql.md): a local SQLite cache written
  * through to a remote libSQL database over Hrana/HTTP. */
 ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
+
+/* The PostgreSQL backend (src/store/pg.c, docs/storage.md): the same local cache written through
+ * to a PostgreSQL database with libpq; postgres://, postgresql:// and cockroach:// URLs. */
+ef_store *ef_pg_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
 
 /* Returns NULL with *err filled when the URL names no known backend or the store cannot open. */
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);

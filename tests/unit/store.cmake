@@ -1,7 +1,8 @@
 # Store tests (ef_store): operations and validation, change log and replication, crash safety
 # under SIGKILL. The operation and change-log suites run once per backend from the same sources:
-# on SQLite, and on libSQL through the Hrana test peer (tests/libsql/with-peer.sh starts it and
-# sets EF_TEST_LIBSQL_URL, which test_store_helper.h reads).
+# on SQLite, on libSQL through the Hrana test peer (tests/libsql/with-peer.sh starts it and
+# sets EF_TEST_LIBSQL_URL, which test_store_helper.h reads), and on a throwaway PostgreSQL 15
+# (tests/pg/with-postgres.sh, EF_TEST_PG_URL).
 ef_unit_test(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
 target_link_libraries(test_store PRIVATE ef_store)
 ef_unit_test(test_store_log ${CMAKE_CURRENT_LIST_DIR}/test_store_log.c)
@@ -15,6 +16,11 @@ if(EF_NODE)
     set_tests_properties(${t}_libsql PROPERTIES TIMEOUT 180 RESOURCE_LOCK libsql_npm)
   endforeach()
 endif()
+foreach(t test_store test_store_log)
+  add_test(NAME ${t}_pg COMMAND ${CMAKE_SOURCE_DIR}/tests/pg/with-postgres.sh $<TARGET_FILE:${t}>)
+  ef_test_env(${t}_pg)
+  set_tests_properties(${t}_pg PROPERTIES TIMEOUT 180)
+endforeach()
 # The Hrana client on its own (value encoding, batches, errors, stream reopening, keep-alive):
 # needs a Hrana server, so it only runs under with-peer.sh (above).
 add_executable(test_hrana ${CMAKE_CURRENT_LIST_DIR}/test_hrana.c)

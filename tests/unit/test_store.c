@@ -46,14 +46,9 @@ static void test_open_and_migrations(void **state)
     tstore_open_at(t, "sub/dir/edgeflag.db", false);
     ef_store_close(t->s);
     /* a database from a newer edgeflag is refused */
-    sqlite3 *db;
-    char record[256];
-    tstore_record_path(t, "sub/dir/edgeflag.db", record, sizeof(record));
-    assert_int_equal(sqlite3_open(record, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (99, 0)", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(
+        tstore_record_exec(t, "sub/dir/edgeflag.db", "INSERT INTO schema_migrations VALUES (99, 0)"),
+        0);
     assert_null(tstore_try_open(t, "sub/dir/edgeflag.db", false, false, 0, &err));
     assert_int_equal(err.code, EF_STORE_UNAVAILABLE);
     assert_non_null(strstr(err.message, "newer"));

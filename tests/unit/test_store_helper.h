@@ -7,7 +7,9 @@
  * with EF_TEST_LIBSQL_URL set (a Hrana test peer started by tests/libsql/with-peer.sh), stores are
  * opened as libSQL stores on a database of their own on that peer (sqld's /dev/{name} routing),
  * with the local cache at the path a SQLite test would use; EF_TEST_LIBSQL_DIR is where the peer
- * keeps its files, so a test can reach the database of record directly.
+ * keeps its files, so a test can reach the database of record directly. With EF_TEST_PG_URL set (a
+ * throwaway PostgreSQL started by tests/pg/with-postgres.sh), each store gets a PostgreSQL database
+ * of its own, created here, with the local cache at the same path.
  */
 #ifndef EF_TEST_STORE_HELPER_H
 #define EF_TEST_STORE_HELPER_H
@@ -20,6 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
+
+#include <sqlite3.h>
 
 #include "store/open.h"
 #include "store/store.h"
@@ -42,6 +47,29 @@ static inline const char *tstore_libsql(void)
     return u && *u ? u : NULL;
 }
 
+/* The throwaway PostgreSQL server's URL (no database), or NULL. */
+static inline const char *tstore_pg(void)
+{
+    const char *u = getenv("EF_TEST_PG_URL");
+    return u && *u ? u : NULL;
+}
+
+/* Runs sql on PostgreSQL database db of the test server; returns 0 when it succeeded. */
+static inline int tstore_pg_exec(const char *db, const char *sql)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s/%s", tstore_pg(), db);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int rc = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+                 ? 0
+                 : -1;
+    if (rc) print_error("postgres %s: %s: %s\n", db, sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
 /* The peer's database name for a store at dir/name (its files are DIR/<that>.db). */
 static inline void tstore_remote_name(const tstore *t, const char *name, char *out, size_t n)
 {
@@ -58,6 +86,27 @@ static inline ef_store *tstore_try_open(tstore *t, const char *name, bool regist
 {
     snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
     if (registry && !t->reg) t->reg = ef_registry_new();
+    if (!local && tstore_pg()) {
+        char rname[160], url[512], sql[256];
+        tstore_remote_name(t, name, rname, sizeof(rname));
+        for (char *p = rname; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        /* a database per store; it exists already when a test opens the store again */
+        snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_database WHERE datname = '%s'", rname);
+        char url0[512];
+        snprintf(url0, sizeof(url0), "%s/postgres", tstore_pg());
+        PGconn *c = PQconnectdb(url0);
+        PGresult *r = PQexec(c, sql);
+        bool exists = r && PQntuples(r) == 1;
+        PQclear(r);
+        PQfinish(c);
+        snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", rname);
+        if (!exists && tstore_pg_exec("postgres", sql)) fail_msg("cannot create database %s", rname);
+        snprintf(url, sizeof(url), "%s/%s", tstore_pg(), rname);
+        ef_store_open_opts o = {.registry = registry ? t->reg : NULL, .cache_path = t->path,
+                                .log_keep_entries = log_keep, .poll_ms = 200};
+        return ef_store_open(url, &o, err);
+    }
     if (local || !tstore_libsql()) {
         ef_sqlite_opts o = {.registry = registry ? t->reg : NULL, .log_keep_entries = log_keep};
         return ef_sqlite_open(t->path, &o, err);
@@ -81,6 +130,28 @@ static inline void tstore_record_path(const tstore *t, const char *name, char *o
     tstore_remote_name(t, name, rname, sizeof(rname));
     const char *d = getenv("EF_TEST_LIBSQL_DIR");
     snprintf(out, n, "%s/%s.db", d ? d : ".", rname);
+}
+
+/* Runs sql on the database of record of dir/name (SQLite file, peer file or PostgreSQL database);
+ * returns 0 when it succeeded. */
+static inline int tstore_record_exec(const tstore *t, const char *name, const char *sql)
+{
+    if (tstore_pg()) {
+        char rname[160];
+        tstore_remote_name(t, name, rname, sizeof(rname));
+        for (char *p = rname; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        return tstore_pg_exec(rname, sql);
+    }
+    char record[256];
+    tstore_record_path(t, name, record, sizeof(record));
+    sqlite3 *db;
+    int rc = sqlite3_open(record, &db) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    sqlite3_close(db);
+    return rc;
 }
 
 static inline void tstore_open_at(tstore *t, const char *name, bool registry)
