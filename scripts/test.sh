@@ -80,6 +80,14 @@ node_tests libsql-cluster-tests tests/libsql cluster.test.mjs
 grep -E '^# (tests|pass|fail)' "$root/build/libsql-compat-tests.log"
 tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
 
+step "PostgreSQL: edgeflag on a throwaway PostgreSQL 15 (two nodes and NOTIFY pick-up, kill -9 under write load, export/import both ways, standby promotion; Flipt SDK and flipt-client-js suites)"
+(cd tests/pg && EDGEFLAG_BIN="$root/build/edgeflag" ./with-postgres.sh node --test cluster.test.mjs) >"$root/build/pg-cluster-tests.log" 2>&1 \
+  || { grep -E -A30 '^not ok' "$root/build/pg-cluster-tests.log" | head -120; exit 1; }
+grep -E '^# (tests|pass|fail)|^# .*(pick-up|kill -9|promotion)' "$root/build/pg-cluster-tests.log"
+(cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../pg/with-postgres.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/pg-compat-tests.log" 2>&1 \
+  || { grep -E -A30 '^not ok' "$root/build/pg-compat-tests.log" | head -120; exit 1; }
+grep -E '^# (tests|pass|fail)|mismatches' "$root/build/pg-compat-tests.log"
+
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
 scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs
