@@ -22,12 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "store/sqlite_int.h"
 
-#define RQ_RETRIES 5     /* a write that keeps losing the race gives up after this */
+/* A write that keeps losing the race gives up after this many retries. A node whose peer has a
+ * queue of writes can lose several times in a row (the peer commits again while this node pulls),
+ * so the bound is generous and losers after the second wait a little, at random, to break the
+ * lockstep. */
+#define RQ_RETRIES 16
 #define RQ_PULL_PAGE 256 /* change-log entries fetched per request */
 
 typedef struct rq {
@@ -268,6 +274,14 @@ done:
     return rc;
 }
 
+/* Up to attempt ms, at random (the clock's low bits: no shared generator state). */
+static void backoff(int attempt)
+{
+    long us = (long)((uint64_t)ef_clock_mono_ns() / 1000 % (uint64_t)(attempt * 1000));
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 static rq *rq_of(void *h)
 {
     return ((sq *)h)->opts.commit_ctx;
@@ -292,6 +306,7 @@ static rq *rq_of(void *h)
                               q->kind, q->where);                                                  \
                 break;                                                                             \
             }                                                                                      \
+            if (attempt >= 2) backoff(attempt);                                                    \
             ef_store_err perr;                                                                     \
             if (pull(q, &perr)) {                                                                  \
                 *err = perr;                                                                       \
