@@ -121,7 +121,9 @@ static bool row_about_flag(const ef_entry_change *c, const ef_json *row, ef_byte
 
 bool ef_entry_about_flag(const ef_entry *e, ef_bytes ns, ef_bytes flag)
 {
-    if (e->flag.n && ef_bytes_eq(e->flag, flag) && ef_bytes_eq(e->ns.n ? e->ns : EF_BYTES_LIT("default"), ns) &&
+    /* the request named the flag; its namespace is the path's, or (a /api/v1/... route that takes
+     * it from the body) whichever namespace the write touched */
+    if (e->flag.n && ef_bytes_eq(e->flag, flag) && (!e->ns.n || ef_bytes_eq(e->ns, ns)) &&
         ef_entry_in_namespace(e, ns, NULL))
         return true;
     for (size_t i = 0; i < e->nchanges; i++) {

@@ -130,6 +130,17 @@ test('history: actor per authentication method, via a replica, before/after, pag
   assert.equal(sp.via, '?', 'an oversized value is not kept');
   assert.equal(sp.actor.id, 'bootstrap');
 
+  // a write whose namespace comes from the body (/api/v1/flags/... as Flipt's gateway binds it):
+  // a distribution (a row with no flag or namespace of its own) still lands in its flag's history
+  const O = '/api/v1/namespaces/other';
+  await ok(await call(p.url, 'POST', `${O}/flags`, { key: 'of', name: 'OF', type: 'VARIANT_FLAG_TYPE' }, BOOT), 'of');
+  const ov = await ok(await call(p.url, 'POST', `${O}/flags/of/variants`, { key: 'x' }, BOOT), 'ov');
+  await ok(await call(p.url, 'POST', `${O}/segments`, { key: 'os', name: 'OS', matchType: 'ALL_MATCH_TYPE' }, BOOT), 'os');
+  const orule = await ok(await call(p.url, 'POST', `${O}/flags/of/rules`, { segmentKey: 'os', rank: 1 }, BOOT), 'orule');
+  await ok(await call(p.url, 'POST', `/api/v1/flags/of/rules/${orule.id}/distributions`, { namespaceKey: 'other', variantId: ov.id, rollout: 100 }, BOOT), 'odist');
+  const od = await ok(await call(p.url, 'GET', '/edgeflag/v1/namespaces/other/history?flag=of&limit=1', undefined, BOOT), 'other history');
+  assert.deepEqual([od.records[0].type, od.records[0].action, od.records[0].after.rollout], ['distribution', 'created', 100]);
+
   // bad input changes nothing and says why
   for (const q of ['?limit=0', '?limit=101', '?limit=x', '?pageToken=abc', '?pageToken=0']) {
     const res = await call(p.url, 'GET', `/edgeflag/v1/namespaces/default/history${q}`, undefined, BOOT);
