@@ -60,8 +60,9 @@ node_tests compat-tests tests/compat ofrep.test.mjs flipt_sdk.test.mjs flipt_err
 
 # further test steps (one block each)
 
-step "backup and restore: online copy under writes, restore to a new history that a replica follows, bad inputs"
-node_tests backup-tests tests/backup file.test.mjs
+step "backup and restore: one-file backups; continuous backup to a real S3 server (s3rver): point-in-time restore, kill -9, bucket outage, bad input"
+scripts/npm-ci.sh tests/backup
+node_tests backup-tests tests/backup file.test.mjs s3.test.mjs
 
 step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run); the Dockerfile's build step"
 tests/pkg/install.sh

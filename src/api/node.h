@@ -63,6 +63,10 @@ typedef struct ef_node {
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
     struct ef_activity *activity; /* evaluations per flag and outcome by minute (eval_activity.h) */
     const char *name;      /* `serve --name` (default: the host name); ef_node_name_valid */
+    /* A node service's part of GET /ready (continuous backup): appends `"name":{...}` to out and
+     * sets *degraded when the service fails without making the node unready. NULL: none. */
+    void (*ready_extra)(void *ctx, ef_buf *out, bool *degraded);
+    void *ready_extra_ctx;
     bool access_log;
     int64_t started_ns;    /* wall clock */
     ef_node_settings settings;

@@ -13,6 +13,7 @@ int ef_cmd_import(int argc, char **argv);
 int ef_cmd_export(int argc, char **argv);
 int ef_cmd_backup(int argc, char **argv);  /* cmd_backup.c: an online copy of a store */
 int ef_cmd_restore(int argc, char **argv); /* cmd_backup.c: a backup into a store, new history */
+int ef_cmd_restore_s3(int argc, char **argv); /* cmd_restore_s3.c: from continuous backup */
 int ef_cmd_routes(int argc, char **argv); /* cmd_serve.c: the route table serve would use */
 
 #endif

@@ -2,7 +2,7 @@
  * cmd_backup.c - `edgeflag backup --db PATH -o FILE` (an online copy of a store, even one a server
  * is running on) and `edgeflag restore FILE --db PATH` (replaces a store that no server holds with a
  * backup, under a new history). docs/backup.md is the user's view. Restoring from an object store
- * is in cmd_restore_s3.c.
+ * (s3://) is dispatched to cmd_restore_s3.c.
  *
  * Each prints one JSON line describing what it copied. It must never restore over a store a server
  * holds, nor change anything when the input is refused.
@@ -83,6 +83,8 @@ int ef_cmd_backup(int argc, char **argv)
 static void restore_usage(FILE *out)
 {
     fputs("Usage: edgeflag restore FILE --db PATH\n"
+          "       edgeflag restore s3://BUCKET[/PREFIX] --db PATH [--at SEQ|TIME] [...]\n"
+          "                        (see `edgeflag restore s3:// --help`)\n"
           "  FILE        a file written by `edgeflag backup`\n"
           "  --db PATH   the store to replace (created when missing); no server may hold it\n"
           "The restored store starts a new history: replicas that followed the old one reload it.\n",
@@ -91,6 +93,7 @@ static void restore_usage(FILE *out)
 
 int ef_cmd_restore(int argc, char **argv)
 {
+    if (argc >= 1 && strncmp(argv[0], "s3://", 5) == 0) return ef_cmd_restore_s3(argc, argv);
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};

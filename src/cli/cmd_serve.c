@@ -23,6 +23,7 @@
 #include "api/eval_activity.h"
 #include "api/node.h"
 #include "api/snapshot_file.h"
+#include "backup/shipper.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -136,6 +137,11 @@ static bool node_name(const char *given, char out[EF_NODE_NAME_MAX + 1])
         out[n] = ef_node_name_valid(&host[n], 1) ? host[n] : '-';
     out[n] = '\0';
     return true;
+}
+
+static void backup_ready(void *ctx, ef_buf *out, bool *degraded)
+{
+    ef_shipper_ready_json(ctx, out, degraded);
 }
 
 static bool before_request(ef_http_req *req, void *app)
@@ -282,6 +288,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     ef_http_server *srv = NULL;
     commit_fanout fanout = {0};
     ef_http_tls *tls = NULL;
+    ef_shipper *shipper = NULL;
     int status = 1;
     char err[512];
     if (!node.registry || !node.metrics || !node.activity || !router || ef_node_metrics_init(&node) != 0) {
@@ -414,6 +421,30 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         fanout.sync = node.sync;
         if (node.store && !cfg.upstream) ef_store_on_commit(node.store, on_commit, &fanout);
     }
+    if (cfg.backup) { /* continuous backup (src/backup): its own thread reads the committed log */
+        ef_shipper_config bc = {.s3 = {.url = cfg.backup,
+                                       .endpoint = cfg.backup_endpoint,
+                                       .region = cfg.backup_region,
+                                       .access_key = cfg.backup_access_key,
+                                       .secret_key = cfg.backup_secret_key},
+                                .db_path = node.store ? source : NULL,
+                                .batch_ms = cfg.backup_batch_ms,
+                                .snapshot_every = cfg.backup_snapshot_every,
+                                .snapshot_interval_s = cfg.backup_snapshot_interval};
+        ef_s3_config_env(&bc.s3);
+        if (!(shipper = ef_shipper_new(node.store, &bc, err, sizeof(err))) ||
+            ef_shipper_metrics(shipper, node.metrics) != 0) {
+            fprintf(stderr, "edgeflag: --backup: %s\n", shipper ? "out of memory" : err);
+            status = 2;
+            goto out;
+        }
+        node.ready_extra = backup_ready;
+        node.ready_extra_ctx = shipper;
+        if (!routes_only && ef_shipper_start(shipper, err, sizeof(err)) != 0) {
+            fprintf(stderr, "edgeflag: --backup: %s\n", err);
+            goto out;
+        }
+    }
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
         goto out;
@@ -508,6 +539,8 @@ out:
     ef_audit_stop(fanout.audit, 3000); /* what is queued gets 3 s more to reach the sinks */
     ef_audit_free(fanout.audit);
     ef_sync_free(node.sync); /* before the store closes: the follower writes to it */
+    ef_shipper_stop(shipper, 3000); /* ships what is committed, for up to 3 s, then stops */
+    ef_shipper_free(shipper);       /* before the store closes: it reads the log */
     if (node.dir) ef_dir_close(node.dir);
     ef_auth_free(node.auth); /* its reload thread reads the store */
     if (node.store) ef_store_close(node.store);

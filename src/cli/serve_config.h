@@ -42,6 +42,15 @@ typedef struct ef_serve_config {
     size_t log_keep_entries;      /* change-log retention by count (0: keep all) */
     unsigned log_max_age;         /* change-log retention by age in seconds (0: keep all) */
     size_t sync_max_event;        /* replica: largest entry or dump from the upstream (0: defaults) */
+    /* continuous backup (docs/backup.md); keys fall back to AWS_* in src/backup/s3.c */
+    char *backup;                 /* s3://BUCKET[/PREFIX], or NULL: off */
+    char *backup_endpoint;
+    char *backup_region;
+    char *backup_access_key;
+    char *backup_secret_key;
+    unsigned backup_batch_ms;
+    size_t backup_snapshot_every;
+    unsigned backup_snapshot_interval;
     char *log_level;
     size_t max_body;
     size_t max_header;

@@ -178,6 +178,12 @@ static void on_ready(ef_http_req *req, void *ctx)
         ef_buf_puts(out, ",\"upstreamError\":");
         ef_json_put_cstr(out, link);
     }
+    if (s->node->ready_extra) { /* degraded services are reported; they do not fail readiness */
+        bool degraded = false;
+        ef_buf_putc(out, ',');
+        s->node->ready_extra(s->node->ready_extra_ctx, out, &degraded);
+        ef_buf_printf(out, ",\"degraded\":%s", degraded ? "true" : "false");
+    }
     if (reason) {
         ef_buf_puts(out, ",\"reason\":");
         ef_json_put_cstr(out, reason);

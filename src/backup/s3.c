@@ -1,0 +1,401 @@
+/*
+ * s3.c - the S3 client (s3.h) over libcurl: path-style requests signed with AWS Signature V4 by
+ * libcurl (CURLOPT_AWS_SIGV4), the payload's SHA-256 sent as x-amz-content-sha256 (S3 requires
+ * it and signs it).
+ *
+ * Query parameters are written already sorted and encoded as SigV4's canonical form wants them,
+ * so the signature holds whatever libcurl does with the query. Answers are read up to a bound,
+ * every request has a timeout, redirects are never followed, and only http and https are spoken.
+ */
+#include "backup/s3.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup/format.h"
+#include "base/sha256.h"
+
+struct ef_s3 {
+    CURL *c;
+    char *endpoint; /* without a trailing '/' */
+    char *region;
+    char *bucket;
+    char *prefix; /* "" or ending in '/' */
+    char *url;    /* s3://bucket/prefix as given, for messages */
+    char *access_key, *secret_key, *session_token;
+    char sigv4[160];
+    unsigned timeout_ms;
+};
+
+void ef_s3_config_env(ef_s3_config *c)
+{
+    if (!c->access_key) c->access_key = getenv("AWS_ACCESS_KEY_ID");
+    if (!c->secret_key) c->secret_key = getenv("AWS_SECRET_ACCESS_KEY");
+    if (!c->session_token) c->session_token = getenv("AWS_SESSION_TOKEN");
+    if (!c->region) c->region = getenv("AWS_REGION");
+    if (!c->region) c->region = getenv("AWS_DEFAULT_REGION");
+    if (!c->endpoint) c->endpoint = getenv("AWS_ENDPOINT_URL_S3");
+    if (!c->endpoint) c->endpoint = getenv("AWS_ENDPOINT_URL");
+}
+
+static int s3_fail(ef_s3_err *e, long status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int s3_fail(ef_s3_err *e, long status, const char *fmt, ...)
+{
+    if (e) {
+        e->status = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static bool bucket_ok(const char *b, size_t n)
+{
+    if (n < 1 || n > 63) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static bool prefix_ok(const char *p)
+{
+    if (strlen(p) > 512 || p[0] == '/') return false;
+    for (const char *q = p; *q; q++) {
+        if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '\\') return false;
+        if (q[0] == '/' && q[1] == '/') return false;
+    }
+    /* no "." or ".." path segment: an object store keeps them, a file system path would not */
+    for (const char *seg = p; *seg;) {
+        size_t n = strcspn(seg, "/");
+        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) return false;
+        seg += n;
+        if (*seg == '/') seg++;
+    }
+    return true;
+}
+
+ef_s3 *ef_s3_new(const ef_s3_config *cfg, ef_s3_err *err)
+{
+    const char *u = cfg->url;
+    if (!u || strncmp(u, "s3://", 5) != 0) {
+        s3_fail(err, 0, "backup target %s is not an s3://BUCKET[/PREFIX] URL", u ? u : "(none)");
+        return NULL;
+    }
+    const char *b = u + 5, *slash = strchr(b, '/');
+    size_t bn = slash ? (size_t)(slash - b) : strlen(b);
+    if (!bucket_ok(b, bn)) {
+        s3_fail(err, 0, "backup target %s: bad bucket name (1 to 63 of a-z, 0-9, '.', '-', '_')", u);
+        return NULL;
+    }
+    const char *prefix = slash ? slash + 1 : "";
+    if (!prefix_ok(prefix)) {
+        s3_fail(err, 0, "backup target %s: bad prefix (at most 512 bytes, no control characters, "
+                        "no empty, '.' or '..' segment)", u);
+        return NULL;
+    }
+    const char *ep = cfg->endpoint && *cfg->endpoint ? cfg->endpoint : NULL;
+    const char *region = cfg->region && *cfg->region ? cfg->region : "us-east-1";
+    for (const char *q = region; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-') || q - region > 40) {
+            s3_fail(err, 0, "bad S3 region '%s'", region);
+            return NULL;
+        }
+    if (ep && strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+        s3_fail(err, 0, "S3 endpoint %s is not an http:// or https:// URL", ep);
+        return NULL;
+    }
+    if ((cfg->access_key && *cfg->access_key) != (cfg->secret_key && *cfg->secret_key)) {
+        s3_fail(err, 0, "S3 credentials need both an access key and a secret key");
+        return NULL;
+    }
+    ef_s3 *s = calloc(1, sizeof(*s));
+    if (!s) {
+        s3_fail(err, 0, "out of memory");
+        return NULL;
+    }
+    char defep[128];
+    snprintf(defep, sizeof(defep), "https://s3.%s.amazonaws.com", region);
+    s->endpoint = strdup(ep ? ep : defep);
+    s->region = strdup(region);
+    s->bucket = strndup(b, bn);
+    size_t pn = strlen(prefix);
+    s->prefix = malloc(pn + 2);
+    s->url = strdup(u);
+    s->access_key = strdup(cfg->access_key ? cfg->access_key : "");
+    s->secret_key = strdup(cfg->secret_key ? cfg->secret_key : "");
+    s->session_token = cfg->session_token && *cfg->session_token ? strdup(cfg->session_token) : NULL;
+    s->c = curl_easy_init();
+    s->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 30000;
+    if (!s->endpoint || !s->region || !s->bucket || !s->prefix || !s->url || !s->access_key ||
+        !s->secret_key || (cfg->session_token && *cfg->session_token && !s->session_token) || !s->c) {
+        ef_s3_free(s);
+        s3_fail(err, 0, "out of memory");
+        return NULL;
+    }
+    memcpy(s->prefix, prefix, pn + 1);
+    if (pn && prefix[pn - 1] != '/') memcpy(s->prefix + pn, "/", 2);
+    size_t en = strlen(s->endpoint);
+    while (en > 0 && s->endpoint[en - 1] == '/') s->endpoint[--en] = '\0';
+    snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
+    return s;
+}
+
+void ef_s3_free(ef_s3 *s)
+{
+    if (!s) return;
+    if (s->c) curl_easy_cleanup(s->c);
+    free(s->endpoint);
+    free(s->region);
+    free(s->bucket);
+    free(s->prefix);
+    free(s->url);
+    if (s->secret_key) memset(s->secret_key, 0, strlen(s->secret_key));
+    free(s->access_key);
+    free(s->secret_key);
+    free(s->session_token);
+    free(s);
+}
+
+const char *ef_s3_url(const ef_s3 *s)
+{
+    return s->url;
+}
+
+const char *ef_s3_prefix(const ef_s3 *s)
+{
+    return s->prefix;
+}
+
+/* SigV4's URI encoding: everything but A-Z a-z 0-9 - _ . ~ (and '/' in a path) as %XX. */
+static void uri_encode(ef_buf *b, const char *s, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+            c == '_' || c == '.' || c == '~' || (keep_slash && c == '/'))
+            ef_buf_putc(b, (char)c);
+        else
+            ef_buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    }
+}
+
+typedef struct sink {
+    ef_buf *out;
+    size_t max;
+    bool over;
+} sink;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    sink *k = ud;
+    size_t len = sz * n;
+    if (k->out->len + len > k->max) {
+        k->over = true;
+        return 0;
+    }
+    ef_buf_append(k->out, p, len);
+    return ef_buf_ok(k->out) ? len : 0;
+}
+
+/* One signed request. method "PUT" sends body; answer (up to max) goes to out. Returns the HTTP
+ * status, or -1 with err when there was no usable answer. */
+static long request(ef_s3 *s, const char *method, const char *url, const void *body, size_t blen,
+                    ef_buf *out, size_t max, ef_s3_err *err)
+{
+    CURL *c = s->c;
+    curl_easy_reset(c); /* keeps the connection cache: one keep-alive connection per ef_s3 */
+    uint8_t h[32];
+    char hex[65], hdr[160];
+    ef_sha256(body ? body : "", blen, h);
+    ef_bk_hex(h, 32, hex);
+    struct curl_slist *hdrs = NULL, *t;
+    snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", hex);
+    hdrs = curl_slist_append(hdrs, hdr);
+    if (hdrs && (t = curl_slist_append(hdrs, "Expect:"))) hdrs = t;
+    if (hdrs && body && (t = curl_slist_append(hdrs, "Content-Type: application/octet-stream"))) hdrs = t;
+    char *tok = NULL;
+    if (hdrs && s->session_token) {
+        size_t n = strlen(s->session_token) + 32;
+        tok = malloc(n);
+        if (tok) {
+            snprintf(tok, n, "x-amz-security-token: %s", s->session_token);
+            if ((t = curl_slist_append(hdrs, tok))) hdrs = t;
+        }
+    }
+    if (!hdrs) return s3_fail(err, 0, "out of memory");
+    sink k = {out, max, false};
+    ef_buf_clear(out);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-backup/" EF_VERSION);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->timeout_ms < 5000 ? s->timeout_ms : 5000));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    if (s->access_key[0]) {
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
+        curl_easy_setopt(c, CURLOPT_USERNAME, s->access_key);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, s->secret_key);
+    }
+    if (strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdrs);
+    free(tok);
+    if (k.over)
+        return s3_fail(err, status, "%s %s: the answer is larger than %zu bytes", method, url, max);
+    if (rc != CURLE_OK)
+        return s3_fail(err, 0, "%s %s: %s", method, url, curl_easy_strerror(rc));
+    return status;
+}
+
+/* An error answer as "STATUS Code: Message". */
+static int answer_fail(ef_s3 *s, const char *method, const char *what, long status, ef_buf *body,
+                       ef_s3_err *err)
+{
+    char code[128], msg[300];
+    ef_s3_xml_error(body->data ? body->data : "", body->len, code, sizeof(code), msg, sizeof(msg));
+    return s3_fail(err, status, "%s s3://%s/%s%s: HTTP %ld%s%s%s%s", method, s->bucket, s->prefix,
+                   what, status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
+}
+
+static void object_url(ef_s3 *s, ef_buf *u, const char *key)
+{
+    ef_buf_printf(u, "%s/", s->endpoint);
+    uri_encode(u, s->bucket, false);
+    ef_buf_putc(u, '/');
+    uri_encode(u, s->prefix, true);
+    uri_encode(u, key, true);
+    ef_buf_putc(u, '\0');
+}
+
+int ef_s3_put(ef_s3 *s, const char *key, const void *data, size_t len, ef_s3_err *err)
+{
+    ef_buf u, body;
+    ef_buf_init(&u);
+    ef_buf_init(&body);
+    object_url(s, &u, key);
+    int rc = -1;
+    long st = ef_buf_ok(&u) ? request(s, "PUT", u.data, data, len, &body, 65536, err)
+                            : s3_fail(err, 0, "out of memory");
+    if (st >= 200 && st < 300)
+        rc = 0;
+    else if (st > 0)
+        answer_fail(s, "PUT", key, st, &body, err);
+    ef_buf_free(&u);
+    ef_buf_free(&body);
+    return rc;
+}
+
+int ef_s3_get(ef_s3 *s, const char *key, size_t max, ef_buf *out, ef_s3_err *err)
+{
+    ef_buf u;
+    ef_buf_init(&u);
+    object_url(s, &u, key);
+    int rc = -1;
+    long st = ef_buf_ok(&u) ? request(s, "GET", u.data, NULL, 0, out, max, err)
+                            : s3_fail(err, 0, "out of memory");
+    if (st == 200) {
+        rc = 0;
+    } else if (st > 0) {
+        answer_fail(s, "GET", key, st, out, err);
+        ef_buf_clear(out);
+    }
+    ef_buf_free(&u);
+    return rc;
+}
+
+typedef struct list_ctx {
+    ef_s3 *s;
+    ef_s3_key_fn fn;
+    void *ctx;
+} list_ctx;
+
+static int on_key(void *ud, ef_bytes key, uint64_t size)
+{
+    list_ctx *l = ud;
+    size_t pn = strlen(l->s->prefix);
+    /* a server that lists names outside what was asked for is not believed */
+    if (key.n < pn || memcmp(key.p, l->s->prefix, pn) != 0) return 0;
+    return l->fn(l->ctx, (ef_bytes){key.p + pn, key.n - pn}, size);
+}
+
+int ef_s3_list(ef_s3 *s, const char *under, ef_s3_key_fn fn, void *ctx, ef_s3_err *err)
+{
+    ef_buf u, body;
+    ef_buf_init(&u);
+    ef_buf_init(&body);
+    char token[1025] = "";
+    int rc = 0;
+    list_ctx l = {s, fn, ctx};
+    for (int page = 0;; page++) {
+        if (page > 100000) {
+            rc = s3_fail(err, 0, "listing s3://%s/%s%s: more than 100000 pages", s->bucket, s->prefix, under);
+            break;
+        }
+        ef_buf_clear(&u);
+        /* parameters in SigV4's canonical order: continuation-token, list-type, prefix */
+        ef_buf_printf(&u, "%s/", s->endpoint);
+        uri_encode(&u, s->bucket, false);
+        ef_buf_putc(&u, '?');
+        if (token[0]) {
+            ef_buf_puts(&u, "continuation-token=");
+            uri_encode(&u, token, false);
+            ef_buf_putc(&u, '&');
+        }
+        ef_buf_puts(&u, "list-type=2&prefix=");
+        uri_encode(&u, s->prefix, false);
+        uri_encode(&u, under, false);
+        ef_buf_putc(&u, '\0');
+        if (!ef_buf_ok(&u)) {
+            rc = s3_fail(err, 0, "out of memory");
+            break;
+        }
+        long st = request(s, "GET", u.data, NULL, 0, &body, (size_t)16 << 20, err);
+        if (st < 0) {
+            rc = -1;
+            break;
+        }
+        if (st != 200) {
+            char what[600];
+            snprintf(what, sizeof(what), "%s (listing)", under);
+            rc = answer_fail(s, "GET", what, st, &body, err);
+            break;
+        }
+        ef_s3_list_page pg;
+        char perr[200];
+        rc = ef_s3_xml_list(body.data ? body.data : "", body.len, on_key, &l, &pg, perr, sizeof(perr));
+        if (rc < 0) {
+            s3_fail(err, st, "listing s3://%s/%s%s: %s", s->bucket, s->prefix, under, perr);
+            break;
+        }
+        if (rc || !pg.truncated) break;
+        if (strcmp(token, pg.next_token) == 0) {
+            rc = s3_fail(err, st, "listing s3://%s/%s%s: the server repeats its continuation token",
+                         s->bucket, s->prefix, under);
+            break;
+        }
+        memcpy(token, pg.next_token, sizeof(token));
+    }
+    ef_buf_free(&u);
+    ef_buf_free(&body);
+    return rc;
+}
