@@ -111,6 +111,9 @@ test('point-in-time restore (--at SEQ, --at TIME, latest) equals the primary at 
   const s3 = await s3server().start();
   const p = primary('pit', s3, 'pit/prod', ['--backup-snapshot-every', '12']);
   await p.start();
+  // the first snapshot (of the empty store) is in the bucket before the first write, so every
+  // point can be restored
+  await waitFor('the first snapshot', async () => /^edgeflag_backup_snapshots_total [1-9]/m.test((await call(p.url, 'GET', '/metrics')).text), 10000);
   const db = path.join(p.dir, 'edgeflag.db');
   const at = new Map(); // seq -> export right after that write
   let timePoint = null;
@@ -272,6 +275,9 @@ test('wrong keys, a missing bucket, corrupt objects and bad settings are clear e
   await p.start();
   for (let i = 0; i < 4; i++) await write(p, 'POST', '/api/v1/namespaces/default/flags', flag(`c${i}`));
   await shipped(p, 4);
+  // after the first snapshot: these go out in batches
+  for (let i = 4; i < 8; i++) await write(p, 'POST', '/api/v1/namespaces/default/flags', flag(`c${i}`));
+  await shipped(p, 8);
   await p.stop();
   const out = tmpdir('ef-s3-bad-');
   const target = path.join(out, 'r.db');
