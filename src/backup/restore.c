@@ -213,7 +213,18 @@ int ef_bk_restore(ef_s3 *s3, const ef_bk_restore_opts *o, ef_bk_restore_result *
         ef_bk_batch_head bh;
         int r = ef_bk_batch_read(body.data ? body.data : "", body.len, &bh, on_entry, &a, e2, sizeof(e2));
         if (r == -1 && !err[0]) {
-            snprintf(err, errlen, "batch %s%s is corrupt: %s", ef_s3_prefix(s3), key, e2);
+            bool newest = true;
+            for (size_t j = 0; j < l.n; j++)
+                if (l.v[j].kind == EF_BK_BATCH && strcmp(l.v[j].history, res->source_history) == 0 &&
+                    l.v[j].last > n->last)
+                    newest = false;
+            snprintf(err, errlen, "batch %s%s is corrupt: %s%s%" PRIu64 "%s", ef_s3_prefix(s3), key, e2,
+                     newest ? "; it is the newest batch (an upload cut short on a server that keeps "
+                              "partial objects?): restore up to seq "
+                            : " (the store is restorable up to seq ",
+                     a.cur,
+                     newest ? " with --at, or start the server that shipped it: it ships that batch again"
+                            : " with --at)");
             goto out;
         }
         if (r < 0) goto out;

@@ -57,6 +57,7 @@ struct ef_shipper {
     uint64_t failures, consecutive, batches, snapshots, entries;
     bool failing;
     char last_error[700];
+    uint64_t repair_last; /* ship exactly up to here next (rewrites a torn batch), 0: none */
     int64_t last_warn_mono_ns;
 };
 
@@ -138,6 +139,7 @@ static void note_failure(ef_shipper *s, const char *msg)
 typedef struct scan {
     const char *history;
     uint64_t batch_last;
+    ef_bk_name newest; /* the batch with the highest last seq */
     uint64_t snap_seq; /* a snapshot counts once its manifest exists */
     bool has_snap;
 } scan;
@@ -148,7 +150,10 @@ static int on_scan(void *ctx, ef_bytes rel, uint64_t size)
     scan *sc = ctx;
     ef_bk_name n;
     if (!ef_bk_name_parse(rel, &n) || strcmp(n.history, sc->history) != 0) return 0;
-    if (n.kind == EF_BK_BATCH && n.last > sc->batch_last) sc->batch_last = n.last;
+    if (n.kind == EF_BK_BATCH && n.last > sc->batch_last) {
+        sc->batch_last = n.last;
+        sc->newest = n;
+    }
     if (n.kind == EF_BK_SNAP_MANIFEST && (!sc->has_snap || n.seq > sc->snap_seq)) {
         sc->snap_seq = n.seq;
         sc->has_snap = true;
@@ -165,6 +170,32 @@ static int resync(ef_shipper *s, const char *history, uint64_t store_seq, char *
     if (ef_s3_list(s->s3, under, on_scan, &sc, &se)) {
         snprintf(err, errlen, "%s", se.message);
         return -1;
+    }
+    /* Batches are shipped one after the other, each only once the one before was accepted, so
+     * only the newest can be incomplete: a server that keeps a partial object when the uploader
+     * dies during its PUT (s3rver does; S3 does not) leaves it torn. It is read back, and when
+     * it does not check out, the same range is shipped again under the same name. */
+    s->repair_last = 0;
+    if (sc.batch_last > sc.snap_seq) {
+        char key[256], berr[200];
+        ef_bk_name_format(&sc.newest, key, sizeof(key));
+        ef_buf b;
+        ef_buf_init(&b);
+        ef_bk_batch_head bh;
+        int g = ef_s3_get(s->s3, key, (size_t)1 << 30, &b, &se);
+        bool torn = g == 0 && ef_bk_batch_read(b.data ? b.data : "", b.len, &bh, NULL, NULL, berr,
+                                               sizeof(berr)) != 0;
+        ef_buf_free(&b);
+        if (g != 0) {
+            snprintf(err, errlen, "%s", se.message);
+            return -1;
+        }
+        if (torn) {
+            ef_log(EF_LOG_WARN, "backup: the newest batch in the bucket is incomplete; shipping it again",
+                   "object", key, "error", berr, NULL);
+            sc.batch_last = sc.newest.seq - 1;
+            s->repair_last = sc.newest.last;
+        }
     }
     uint64_t shipped = sc.batch_last > sc.snap_seq ? sc.batch_last : sc.snap_seq;
     if (shipped > store_seq) {
@@ -192,7 +223,10 @@ static int resync(ef_shipper *s, const char *history, uint64_t store_seq, char *
 
 /* ---- snapshots ---- */
 
-static int take_snapshot(ef_shipper *s, const char *history, char *err, size_t errlen)
+/* covers: the snapshot stands in for log entries the bucket lacks (a new history in the bucket, or
+ * a change log trimmed before they were shipped), so shipping resumes after it. A periodic one
+ * does not: the batches go on from where they were, so every point stays restorable. */
+static int take_snapshot(ef_shipper *s, const char *history, bool covers, char *err, size_t errlen)
 {
     ef_backup_info info;
     ef_store_err e;
@@ -250,7 +284,7 @@ static int take_snapshot(ef_shipper *s, const char *history, char *err, size_t e
     s->snap_seq = info.seq;
     s->snap_mono_ns = ef_clock_mono_ns();
     s->need_snapshot = false;
-    if (info.seq > s->shipped_seq) s->shipped_seq = info.seq;
+    if (covers && info.seq > s->shipped_seq) s->shipped_seq = info.seq;
     s->snapshots++;
     pthread_mutex_unlock(&s->mu);
     return 0;
@@ -295,12 +329,13 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
     if (!synced) return resync(s, id.history, seq, err, errlen) ? -1 : 0;
 
     pthread_mutex_lock(&s->mu);
+    bool covers = s->need_snapshot;
     bool due = s->need_snapshot || seq - s->snap_seq >= s->cfg.snapshot_every ||
                (seq > s->snap_seq &&
                 ef_clock_mono_ns() - s->snap_mono_ns >= (int64_t)s->cfg.snapshot_interval_s * 1000000000);
     uint64_t shipped = s->shipped_seq;
     pthread_mutex_unlock(&s->mu);
-    if (due) return take_snapshot(s, id.history, err, errlen) ? -1 : 0;
+    if (due) return take_snapshot(s, id.history, covers, err, errlen) ? -1 : 0;
     if (seq <= shipped) {
         pthread_mutex_lock(&s->mu);
         s->oldest_unshipped_ns = 0;
@@ -310,8 +345,11 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
 
     ef_arena a;
     ef_arena_init(&a, 1 << 16);
-    collect k = {&a, ef_arena_alloc(&a, s->cfg.batch_max_entries * sizeof(ef_bk_entry)), 0,
-                 s->cfg.batch_max_entries};
+    size_t cap = s->cfg.batch_max_entries;
+    pthread_mutex_lock(&s->mu);
+    if (s->repair_last > shipped && s->repair_last - shipped < cap) cap = (size_t)(s->repair_last - shipped);
+    pthread_mutex_unlock(&s->mu);
+    collect k = {&a, ef_arena_alloc(&a, s->cfg.batch_max_entries * sizeof(ef_bk_entry)), 0, cap};
     int rc = -1;
     if (!k.e) {
         snprintf(err, errlen, "out of memory");
@@ -358,6 +396,7 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
     } else {
         pthread_mutex_lock(&s->mu);
         s->shipped_seq = n.last;
+        if (s->repair_last && n.last >= s->repair_last) s->repair_last = 0;
         s->batches++;
         s->entries += k.n;
         s->oldest_unshipped_ns = 0;
