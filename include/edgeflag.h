@@ -56,6 +56,8 @@ typedef enum ef_error {
     EF_ETIMEDOUT = -15,     /* ef_client_wait gave up */
     EF_ETHREAD = -16,       /* the background thread could not be started */
     EF_EPROTOCOL = -17,     /* the node's change stream broke the protocol (an event past its limit) */
+    EF_ETLS = -18,          /* TLS with the node failed: its certificate was refused (unknown CA, wrong
+                               host name, expired) or it refused ours; ef_client_error_text says which */
 } ef_error;
 
 /* A static, human-readable description of an error code (never NULL). */
@@ -85,11 +87,18 @@ typedef struct ef_client_options {
     unsigned timeout_ms;        /* per HTTP request (connect included); 0 means 5000 */
     unsigned poll_interval_ms;  /* polling period when no stream is available; 0 means 10000 */
     bool disable_stream;        /* poll only, never open the push stream */
+    /* https:// nodes. The node's certificate and host name are always verified, against the
+     * system's CAs or ca_file; a refused node serves nothing (EF_ETLS in the status). */
+    const char *ca_file;        /* PEM CA certificates the node's certificate must lead to, or NULL */
+    const char *cert_file;      /* PEM client certificate presented to the node (with key_file), or NULL */
+    const char *key_file;       /* its unencrypted PEM private key */
+    bool insecure;              /* accept any certificate and host name: tests only, never production */
 } ef_client_options;
 
 /* Opens a client: reads the cache file if one is configured (a valid one makes the client ready
  * at once), then starts the background thread that fetches from the node. Returns EF_OK and sets
- * *out, or an error (EF_EINVAL, EF_ENOMEM, EF_ETHREAD). A missing or unreachable node is not an
+ * *out, or an error (EF_EINVAL, EF_ENOMEM, EF_ETHREAD; EF_EIO when ca_file, cert_file or key_file
+ * cannot be read; EF_EINVAL for a cert_file without key_file or the other way round). A missing or unreachable node is not an
  * error here: ef_client_status tells. */
 EF_EXTERN int ef_client_open(const ef_client_options *opts, ef_client **out);
 
@@ -185,6 +194,10 @@ typedef struct ef_status {
 } ef_status;
 
 EF_EXTERN int ef_client_status(ef_client *c, ef_status *out);
+/* The last failed exchange with the node in words, naming the node and the reason (for EF_ETLS:
+ * "TLS with https://node:8443 failed: SSL certificate problem: certificate has expired (...)"),
+ * NUL-terminated in buf (cut to cap). "" when nothing failed. Returns EF_OK or EF_EINVAL. */
+EF_EXTERN int ef_client_error_text(ef_client *c, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

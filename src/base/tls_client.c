@@ -90,7 +90,7 @@ static const char *hint(const char *why)
         return "the certificate does not name this host: connect by a name it lists, or reissue it";
     if (strstr(why, "local issuer") || strstr(why, "self-signed") || strstr(why, "self signed") ||
         strstr(why, "unable to get issuer"))
-        return "the certificate is not signed by a trusted CA: give its CA file (ca option)";
+        return "the certificate is not signed by a trusted CA: give its CA file";
     if (strstr(why, "wrong version number") || strstr(why, "packet length too long"))
         return "the peer does not speak TLS there: use http://, or its HTTPS port";
     if (strstr(why, "unknown ca") || strstr(why, "bad certificate") || strstr(why, "certificate required") ||
@@ -99,12 +99,17 @@ static const char *hint(const char *why)
     return NULL;
 }
 
+bool ef_tls_client_is_tls(int rc, const char *errbuf)
+{
+    if (ef_tls_client_failed(rc)) return true;
+    return (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) && errbuf &&
+           (strstr(errbuf, "SSL") || strstr(errbuf, "TLS"));
+}
+
 void ef_tls_client_error(int rc, const char *errbuf, const char *peer, char *out, size_t cap)
 {
     const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror((CURLcode)rc);
-    /* a client certificate refused under TLS 1.3 is only seen when reading the first answer */
-    bool tls = ef_tls_client_failed(rc) ||
-               ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) && (strstr(why, "SSL") || strstr(why, "TLS")));
+    bool tls = ef_tls_client_is_tls(rc, why);
     const char *h = tls ? hint(why) : NULL;
     if (tls)
         snprintf(out, cap, "TLS with %s failed: %s%s%s%s", peer, why, h ? " (" : "", h ? h : "", h ? ")" : "");

@@ -31,7 +31,11 @@ int ef_tls_client_check(const ef_tls_client *t, const char *what, char *err, siz
  * peer and the reason; TLS failures say so ("TLS with https://x:1 failed: certificate has
  * expired"), with what to check. errbuf is the handle's error buffer (may be NULL or ""). */
 void ef_tls_client_error(int rc, const char *errbuf, const char *peer, char *out, size_t cap);
-/* Whether rc is a failure of the TLS layer (certificate, handshake, key files). */
+/* Whether rc is a failure of the TLS layer (certificate, handshake, key files) before any request
+ * was sent. */
 bool ef_tls_client_failed(int rc);
+/* The same, or a TLS alert read after the handshake (a client certificate refused under TLS 1.3
+ * is only seen then): whether to report the failure as TLS. */
+bool ef_tls_client_is_tls(int rc, const char *errbuf);
 
 #endif

@@ -60,6 +60,7 @@ const char *ef_strerror(int err)
     case EF_EIO: return "I/O error";
     case EF_ETIMEDOUT: return "timed out";
     case EF_ETHREAD: return "cannot start the background thread";
+    case EF_ETLS: return "TLS with the node failed (its certificate was refused, or it refused ours)";
     case EF_EPROTOCOL: return "the node's change stream broke the protocol (a line or event past its limit)";
     default: return "unknown error";
     }
@@ -138,6 +139,7 @@ static void client_free(ef_client *c)
     free(c->url);
     free(c->token);
     free(c->cache_path);
+    for (int i = 0; i < 3; i++) free(c->tls_files[i]);
     free(c);
 }
 
@@ -155,10 +157,22 @@ int ef_client_open(const ef_client_options *o, ef_client **out)
     c->url = dup_or_null(o->url, &err);
     c->token = dup_or_null(o->token && o->token[0] ? o->token : NULL, &err);
     c->cache_path = dup_or_null(o->cache_path && o->cache_path[0] ? o->cache_path : NULL, &err);
+    const char *files[3] = {o->ca_file, o->cert_file, o->key_file};
+    for (int i = 0; i < 3; i++) c->tls_files[i] = dup_or_null(files[i] && files[i][0] ? files[i] : NULL, &err);
     c->reg = ef_registry_new();
     if (err != EF_OK || !c->reg) {
         client_free(c);
         return EF_ENOMEM;
+    }
+    c->tls = (ef_tls_client){c->tls_files[0], c->tls_files[1], c->tls_files[2], o->insecure};
+    if ((c->tls.cert_file != NULL) != (c->tls.key_file != NULL)) {
+        client_free(c);
+        return EF_EINVAL;
+    }
+    char terr[300];
+    if (ef_tls_client_check(&c->tls, "client", terr, sizeof(terr)) != 0) { /* a file cannot be read */
+        client_free(c);
+        return EF_EIO;
     }
     size_t ul = strlen(c->url);
     while (ul > 0 && c->url[ul - 1] == '/') c->url[--ul] = '\0';
@@ -215,6 +229,15 @@ int ef_client_wait(ef_client *c, uint64_t min_version, unsigned timeout_ms)
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+int ef_client_error_text(ef_client *c, char *buf, size_t cap)
+{
+    if (!c || !buf || !cap) return EF_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    snprintf(buf, cap, "%s", c->last_error == EF_OK ? "" : c->error_text);
+    pthread_mutex_unlock(&c->mu);
+    return EF_OK;
 }
 
 int ef_client_status(ef_client *c, ef_status *out)

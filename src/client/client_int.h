@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "base/bytes.h"
+#include "base/tls_client.h"
 #include "client/cache.h"
 #include "edgeflag.h"
 #include "eval/registry.h"
@@ -34,6 +35,8 @@ struct ef_client {
     unsigned timeout_ms;
     unsigned poll_ms;
     bool disable_stream;
+    ef_tls_client tls;  /* points into tls_files */
+    char *tls_files[3]; /* CA, client certificate, key (owned copies) */
 
     /* status, under mu; cv is broadcast on every new state (ef_client_wait) */
     pthread_mutex_t mu;
@@ -47,6 +50,7 @@ struct ef_client {
     bool connected;
     bool streaming;
     int last_error;
+    char error_text[600]; /* last_error in words, naming the node ("" when none) */
     int cache_status;
     uint64_t updates;
 

@@ -53,6 +53,7 @@ typedef struct xfer {
     bool active;
     int failures;
     int64_t retry_at;
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's account of a failed transfer */
 } xfer;
 
 struct ef_replica {
@@ -96,14 +97,34 @@ static int64_t backoff(ef_replica *r, int failures)
     return (d / 2 + (int64_t)(r->rng % (uint64_t)(d / 2 + 1))) * MS;
 }
 
-static void set_status(ef_replica *r, bool connected, int err)
+/* text: the failure in words (naming the node), or NULL to describe err by its code. */
+static void set_status_text(ef_replica *r, bool connected, int err, const char *text)
 {
     ef_client *c = r->c;
     pthread_mutex_lock(&c->mu);
     c->connected = connected;
-    if (err != EF_OK) c->last_error = err;
+    if (err != EF_OK) {
+        c->last_error = err;
+        if (text)
+            snprintf(c->error_text, sizeof(c->error_text), "%s", text);
+        else
+            snprintf(c->error_text, sizeof(c->error_text), "%s: %s", c->url, ef_strerror(err));
+    }
     c->streaming = r->stream_up;
     pthread_mutex_unlock(&c->mu);
+}
+
+static void set_status(ef_replica *r, bool connected, int err)
+{
+    set_status_text(r, connected, err, NULL);
+}
+
+/* A transfer that failed below HTTP: EF_ETLS when TLS refused it, else EF_ECONNECT; *text names
+ * the node and the reason. */
+static int transfer_error(ef_replica *r, xfer *x, CURLcode res, char *text, size_t cap)
+{
+    ef_tls_client_error((int)res, x->errbuf, r->c->url, text, cap);
+    return ef_tls_client_is_tls((int)res, x->errbuf) ? EF_ETLS : EF_ECONNECT;
 }
 
 /* The node confirmed our state is current (a 304, or a live stream with no change pending). */
@@ -204,6 +225,7 @@ static int common_opts(ef_replica *r, xfer *x)
     curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, "");
+    ef_tls_client_apply(x->easy, &r->c->tls, x->errbuf);
     ef_buf_init(&x->body);
     return EF_OK;
 }
@@ -273,8 +295,9 @@ static void fetch_done(ef_replica *r, CURLcode res)
     long code = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     int err = EF_OK;
+    char text[600] = "";
     if (res != CURLE_OK) {
-        err = EF_ECONNECT;
+        err = transfer_error(r, x, res, text, sizeof(text));
     } else if (code == 200) {
         err = ef_client_apply(c, x->body.data ? x->body.data : "", x->body.len, x->version,
                               x->etag, EF_SOURCE_NODE, 0);
@@ -291,12 +314,13 @@ static void fetch_done(ef_replica *r, CURLcode res)
         confirm(r);
     } else {
         err = (code == 401 || code == 403) ? EF_EAUTH : EF_EHTTP;
+        snprintf(text, sizeof(text), "%s answered %ld to the snapshot request", c->url, code);
     }
     if (err == EF_OK) {
         x->failures = 0;
         return;
     }
-    set_status(r, false, err);
+    set_status_text(r, false, err, text[0] ? text : NULL);
     x->failures++;
     x->retry_at = now_ns() + backoff(r, x->failures);
     r->need_fetch = true;
@@ -327,10 +351,13 @@ static void stream_done(ef_replica *r, CURLcode res)
     }
     r->stream_missing = false;
     int err = (code == 401 || code == 403) ? EF_EAUTH : code >= 300 ? EF_EHTTP : EF_ECONNECT;
-    (void)res; /* the status code tells all we act on; a clean end is a failure too */
+    char text[600] = "";
+    /* the status code tells all we act on, except a TLS refusal; a clean end is a failure too */
+    if (res != CURLE_OK && code < 300) err = transfer_error(r, x, res, text, sizeof(text));
+    else if (code >= 300) snprintf(text, sizeof(text), "%s answered %ld to the change stream", r->c->url, code);
     x->failures++;
     x->retry_at = now_ns() + backoff(r, x->failures);
-    set_status(r, false, err);
+    set_status_text(r, false, err, text[0] ? text : NULL);
 }
 
 /* ---- the loop ------------------------------------------------------------------------------------ */

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "base/log.h"
+#include "base/tls_client.h"
 
 enum { OPEN_NONE, OPEN_EXEC, OPEN_BATCH, OPEN_STEP };
 
@@ -30,6 +31,7 @@ struct ef_hrana {
     pthread_mutex_t mu; /* one request at a time: the baton chains them */
     CURL *curl;
     struct curl_slist *headers;
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's account of a failed exchange (a refused certificate) */
     char *base;     /* as given, without a trailing '/' */
     char *base_url; /* where the stream lives (the server's base_url, else base) */
     char *baton;    /* the open stream, or NULL */
@@ -283,8 +285,11 @@ static long http_do(ef_hrana *h, const char *url, const char *body, size_t len,
         else if (rc == CURLE_OPERATION_TIMEDOUT)
             ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: no answer within %d ms", h->base,
                     h->timeout_ms);
-        else
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s: %s", h->base, curl_easy_strerror(rc));
+        else { /* names the server; a refused certificate says why */
+            char why[600];
+            ef_tls_client_error((int)rc, h->curl_err, h->base, why, sizeof(why));
+            ef_store_fail(err, EF_STORE_UNAVAILABLE, "libsql %s", why);
+        }
         return 0;
     }
     long status = 0;
@@ -345,6 +350,7 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
     curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    ef_tls_client_apply(h->curl, NULL, h->curl_err); /* https: the system's CAs, host name checked */
     /* a redirect is not followed (libcurl's default, said out loud): the token stays on the
      * configured origin, like base_url below */
     curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);

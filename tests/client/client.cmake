@@ -6,6 +6,8 @@
 #   client_parity       the library's answers equal the server's /evaluate/v1 on a generated
 #                       corpus (node + tests/compat/gen.mjs; client_eval is its helper)
 #   test_client_locale  the same answers under de_DE.UTF-8 as under C (fails if it is missing)
+#   test_client_tls     over HTTPS: CA file, client certificates, insecure; unknown CA, wrong host,
+#                       expired, refused client certificate: EF_ETLS naming the node and the reason
 #   test_client_stream_bounds  a stream that never ends a line or an event, a snapshot that does
 #                       not compile: bounded, EF_EPROTOCOL, exponential backoff
 enable_testing()
@@ -38,8 +40,14 @@ if(EF_NODE)
   add_test(NAME client_parity COMMAND ${EF_NODE} ${CMAKE_CURRENT_LIST_DIR}/parity.mjs
            --edgeflag $<TARGET_FILE:edgeflag> --client-eval $<TARGET_FILE:client_eval>)
   ef_client_test_env(client_parity)
+  # TLS: certificates made at test time by tests/compat/pki.mjs (the openssl command)
+  add_executable(test_client_tls ${CMAKE_CURRENT_LIST_DIR}/test_client_tls.c)
+  target_link_libraries(test_client_tls PRIVATE edgeflag_static)
+  add_test(NAME test_client_tls COMMAND test_client_tls $<TARGET_FILE:edgeflag> ${EF_NODE}
+           ${CMAKE_SOURCE_DIR}/tests/compat/pki.mjs)
+  ef_client_test_env(test_client_tls)
 else()
-  message(WARNING "node not found: the client_parity test cannot run (scripts/install-deps.sh test)")
+  message(WARNING "node not found: the client_parity and test_client_tls tests cannot run (scripts/install-deps.sh test)")
 endif()
 
 add_executable(test_client_fallback ${CMAKE_CURRENT_LIST_DIR}/test_client_fallback.c)

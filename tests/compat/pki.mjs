@@ -122,3 +122,8 @@ export async function httpsCall(url, method, pathname, body, opts = {}) {
     req.end(data);
   });
 }
+
+// `node pki.mjs`: makes the PKI and prints its directory (for tests written in C).
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) {
+  console.log(makePki().dir);
+}

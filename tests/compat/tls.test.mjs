@@ -220,3 +220,13 @@ test('flipt-client-js and the OFREP provider over HTTPS; refused without the CA'
     assert.match(bad.out.ofrepCause, /request failed|certificate/i);
   });
 });
+
+test('the libSQL client verifies the server: an HTTPS database with an unknown CA is refused, named, at start', async () => {
+  await withServer(tlsArgs(), async (srv) => {
+    const dir = fs.mkdtempSync(path.join(pki.dir, 'libsql-'));
+    const url = srv.url.replace('127.0.0.1', 'localhost');
+    const r = spawnSync(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--db', url, '--db-cache', path.join(dir, 'c.db')], { encoding: 'utf8', timeout: 20000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`libsql TLS with ${url.replace(/[.]/g, '\\.')} failed: SSL certificate problem: unable to get local issuer certificate`));
+  });
+});
