@@ -93,7 +93,7 @@ test('SIGHUP rotates the certificate: new connections get the new one, an open o
     // a reload that fails (the key is not the certificate's) keeps serving the previous one
     fs.copyFileSync(pki.file('server.pem'), cert);
     srv.child.kill('SIGHUP');
-    await waitForLog(srv, /level=error msg="certificate reload failed; serving the previous one" error="tls-key .* is not the key of the certificate/);
+    await waitForLog(srv, /level=error msg="certificate reload failed; serving the previous one".* error="tls-key .* is not the key of the certificate/);
     assert.equal(await peerCn(port(srv.url), ca), 'rotated.localhost');
     fs.rmSync(cert);
     srv.child.kill('SIGHUP');
