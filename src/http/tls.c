@@ -325,7 +325,16 @@ static int verify_client(gnutls_session_t s)
     if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) why = GNUTLS_A_UNKNOWN_CA;
     else if (status & GNUTLS_CERT_EXPIRED) why = GNUTLS_A_CERTIFICATE_EXPIRED;
     else if (status & GNUTLS_CERT_REVOKED) why = GNUTLS_A_CERTIFICATE_REVOKED;
+    /* The client sent its request with its certificate (TLS 1.3): read what has arrived, so the
+     * close that follows does not reset the connection before the client reads the alert. */
+    void *recv_ptr = NULL, *send_ptr = NULL;
+    gnutls_transport_get_ptr2(s, &recv_ptr, &send_ptr);
+    ef_http_tls_conn *c = recv_ptr;
+    char scratch[4096];
+    for (int i = 0; c && i < 16 && recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++) {
+    }
     (void)gnutls_alert_send(s, GNUTLS_AL_FATAL, why); /* best effort: the socket may be full */
+    if (c) shutdown(c->fd, SHUT_WR);
     return -1;
 }
 

@@ -65,21 +65,26 @@ test('a primary requiring client certificates admits a replica with one and refu
   const fw = await call(good.url, 'POST', '/api/v1/flags', { key: 'mtls-fwd', name: 'fwd' });
   assert.equal(fw.status, 200, fw.text);
 
-  const noneReady = await waitFor('the refusal in /ready', async () => {
+  const noneReady = await waitFor('the refusal with its reason in /ready', async () => {
     const r = await call(none.url, 'GET', '/ready');
-    return r.json.upstreamError ? r : null;
-  }, 10000);
+    return /upstream answered 401: .*requires a client certificate/.test(r.json.upstreamError ?? '') ? r : null;
+  }, 15000);
   assert.equal(noneReady.status, 503);
-  assert.match(noneReady.json.upstreamError, /upstream answered 401: .*requires a client certificate/);
-  const otherReady = await waitFor('the refusal in /ready', async () => {
+  // The primary answers a certificate from another CA with a TLS alert; the replica reads it unless
+  // the primary's close overtakes it (then it sees a reset, and retries): the reason must show.
+  const refusedRe = new RegExp(`TLS with ${up.replace(/[.]/g, '\\.')} failed: .*unknown ca.*refused this node's client certificate`);
+  const otherReady = await waitFor('the refusal with its reason in /ready', async () => {
     const r = await call(other.url, 'GET', '/ready');
-    return r.json.upstreamError ? r : null;
+    return refusedRe.test(r.json.upstreamError ?? '') ? r : null;
   }, 10000);
   assert.equal(otherReady.status, 503);
-  assert.match(otherReady.json.upstreamError, new RegExp(`TLS with ${up.replace(/[.]/g, '\\.')} failed: .*unknown ca.*refused this node's client certificate`));
   for (const r of [none, other]) assert.equal(await flagOn(r, 'mtls'), false, `${r.name} serves nothing from the primary`);
-  const fwOther = await call(other.url, 'POST', '/api/v1/flags', { key: 'x', name: 'x' });
-  assert.equal(fwOther.status, 503);
+  let fwOther;
+  for (let i = 0; i < 3; i++) { // as above: the alert, unless the close overtook it
+    fwOther = await call(other.url, 'POST', '/api/v1/flags', { key: 'x', name: 'x' });
+    assert.equal(fwOther.status, 503);
+    if (/unknown ca/.test(fwOther.json.message)) break;
+  }
   assert.match(fwOther.json.message, /unknown ca/);
 });
 
@@ -99,18 +104,23 @@ for (const [what, cert, opts, re] of refusals) {
     const up = viaName(primary.url);
     const args = opts.map((a) => (a.endsWith('.pem') ? pki.file(a) : a));
     const replica = await start(`refusing-${cert}-${args.length}`, { upstream: up, args });
-    const ready = await waitFor('the refusal in /ready', async () => {
+    // (on a loaded machine an attempt may time out before the handshake ends: the replica
+    // retries, and the reason must show)
+    const ready = await waitFor('the refusal with its reason in /ready', async () => {
       const r = await call(replica.url, 'GET', '/ready');
-      return r.json.upstreamError ? r : null;
-    }, 10000);
+      return re.test(r.json.upstreamError ?? '') ? r : null;
+    }, 15000);
     assert.equal(ready.status, 503);
     assert.equal(ready.json.hasState, false);
     assert.ok(ready.json.upstreamError.startsWith(`TLS with ${up} failed: `), ready.json.upstreamError);
-    assert.match(ready.json.upstreamError, re);
     assert.match(ready.json.reason, /no state yet.*TLS with/);
     assert.equal(await flagOn(replica, 'secret'), false);
-    const fw = await call(replica.url, 'POST', '/api/v1/flags', { key: 'y', name: 'y' });
-    assert.equal(fw.status, 503);
+    let fw;
+    for (let i = 0; i < 3; i++) {
+      fw = await call(replica.url, 'POST', '/api/v1/flags', { key: 'y', name: 'y' });
+      assert.equal(fw.status, 503);
+      if (/TLS with/.test(fw.json.message)) break;
+    }
     assert.match(fw.json.message, /the primary is unreachable \(TLS with .* failed: .*\); the write was not applied anywhere/);
     assert.match(replica.stderr, /msg="upstream stream lost; retrying".*error="TLS with/);
     await replica.stop();
