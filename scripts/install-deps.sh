@@ -11,7 +11,7 @@ build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev
             libgnutls28-dev libpq-dev)
 # make deb: the Debian tools that build and check the package
 deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
-test_pkgs=(systemd groff-base clang libclang-rt-14-dev nodejs npm curl ca-certificates openssl prometheus chromium locales
+test_pkgs=(systemd groff-base python3 clang libclang-rt-14-dev nodejs npm curl ca-certificates openssl prometheus chromium locales
            postgresql-15 postgresql-client-15)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
 

@@ -64,10 +64,11 @@ step "backup and restore: one-file backups; continuous backup to a real S3 serve
 scripts/npm-ci.sh tests/backup
 node_tests backup-tests tests/backup file.test.mjs s3.test.mjs
 
-step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run); the Dockerfile's build step"
+step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run); the Dockerfile's build step; docs/deploy.md's commands"
 tests/pkg/install.sh
 tests/pkg/deb.sh
 tests/pkg/docker.sh
+tests/pkg/deploy.sh
 
 step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-5} s each from their committed corpora; make fuzz runs them long"
 FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-5} FUZZ_MERGE=0 scripts/fuzz.sh

@@ -6,6 +6,7 @@
 # binaries, libraries and systemd units, extracts all three packages into a temporary root and runs
 # what they hold: `edgeflag --version`, `serve` on a port on the packaged config with a flag
 # evaluated over HTTP, and a program built with pkg-config against the packaged libedgeflag-dev.
+# The packages are left in build/deb (as `make deb` leaves them) for tests/pkg/deploy.sh.
 # Usage: tests/pkg/deb.sh   (WORK: the persistent build directory, default build-deb)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,10 +21,10 @@ arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 
 echo "== make deb (scripts/build-deb.sh, lintian below)"
-LINTIAN=0 scripts/build-deb.sh "$tmp/debs" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
-server=$tmp/debs/edgeflag_${version}_$arch.deb
-lib=$tmp/debs/libedgeflag0_${version}_$arch.deb
-dev=$tmp/debs/libedgeflag-dev_${version}_$arch.deb
+LINTIAN=0 scripts/build-deb.sh build/deb >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+server=build/deb/edgeflag_${version}_$arch.deb
+lib=build/deb/libedgeflag0_${version}_$arch.deb
+dev=build/deb/libedgeflag-dev_${version}_$arch.deb
 for d in "$server" "$lib" "$dev"; do pkg_check "built $(basename "$d")" test -s "$d"; done
 pkg_check "debian/changelog's version is CMakeLists.txt's ($version)" \
   test "$(dpkg-parsechangelog -S Version)" = "$version"
@@ -98,6 +99,7 @@ vroot=$tmp/vroot
 mkdir -p "$vroot/lib/systemd" "$vroot/usr"
 cp -a "$root/usr/bin" "$vroot/usr/"
 cp -a /lib/systemd/system "$vroot/lib/systemd/"
+mkdir -p "$vroot/bin" && cp /bin/kill "$vroot/bin/"  # ExecReload
 cp "$root/lib/systemd/system/edgeflag.service" "$vroot/lib/systemd/system/"
 verify=$(systemd-analyze verify --man=no --root="$vroot" edgeflag.service 2>&1) && vrc=0 || vrc=$?
 pkg_check "systemd-analyze verify of the packaged unit${verify:+: $verify}" test "$vrc" = 0 -a -z "$verify"
