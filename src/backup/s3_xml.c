@@ -183,5 +183,15 @@ void ef_s3_xml_error(const char *xml, size_t len, char *code, size_t codelen, ch
     const char *q = p;
     if (codelen && elem(&q, end, "Code", &v) && !decode(v, code, codelen, NULL)) code[0] = '\0';
     q = p;
-    if (msglen && elem(&q, end, "Message", &v) && !decode(v, msg, msglen, NULL)) msg[0] = '\0';
+    if (msglen && elem(&q, end, "Message", &v) && !decode(v, msg, msglen, NULL)) {
+        /* a long message is cut (decoding never makes text longer), before any reference the cut
+         * would split; a bad one is dropped */
+        if (v.n >= msglen) {
+            v.n = msglen - 1;
+            const char *amp = memrchr(v.p, '&', v.n);
+            if (amp && (size_t)(v.p + v.n - amp) < 12 && !memchr(amp, ';', (size_t)(v.p + v.n - amp)))
+                v.n = (size_t)(amp - v.p);
+        }
+        if (!decode(v, msg, msglen, NULL)) msg[0] = '\0';
+    }
 }

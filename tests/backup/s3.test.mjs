@@ -1,5 +1,6 @@
-// Continuous backup to a real S3-protocol server run locally (s3rver from npm, its own process:
-// tests/backup/s3server.mjs), and `edgeflag restore s3://…` (docs/backup.md):
+// Continuous backup to a real S3-protocol server run locally (s3rver from npm, its own process,
+// behind a verifier of AWS Signature V4: tests/backup/s3server.mjs), and `edgeflag restore s3://…`
+// (docs/backup.md):
 //  - point-in-time restore (--at SEQ and --at TIME) gives a store whose `edgeflag export` is
 //    byte-identical to the primary's export taken right after that write; the latest restore
 //    starts from a periodic snapshot;
@@ -199,8 +200,8 @@ test('kill -9 while shipping: every write acknowledged up to the last shipped ba
   const target = path.join(tmpdir('ef-s3-crash-'), 'r.db');
   let r = ef(s3, ['restore', 's3://bk/crash', '--db', target]);
   if (r.status !== 0) {
-    // s3rver keeps the part of an object whose uploader died during the PUT (S3 does not): the
-    // newest batch may be torn; restore says so and up to where the bucket is good
+    // a server that keeps the part of an object whose uploader died during the PUT (s3rver on
+    // its own does; S3 does not) leaves the newest batch torn: restore says so and up to where
     const m = r.stderr.match(/it is the newest batch .*restore up to seq (\d+) with --at/);
     assert.ok(m, r.stderr);
     r = ef(s3, ['restore', 's3://bk/crash', '--db', target, '--at', m[1]]);
@@ -280,6 +281,11 @@ test('wrong keys, a missing bucket, corrupt objects and bad settings are clear e
   await bad.start();
   await waitFor('bad key reported', async () => (await ready(bad)).backup.state === 'failing', 10000);
   assert.match((await ready(bad)).backup.lastError, /HTTP 403 InvalidAccessKeyId/);
+  // the right key with a wrong secret: the signature is checked (s3server.mjs verifies SigV4)
+  const badsig = primary('badsecret', s3, 'x', ['--backup-secret-key', 'WRONG']);
+  await badsig.start();
+  await waitFor('bad signature reported', async () => (await ready(badsig)).backup.state === 'failing', 10000);
+  assert.match((await ready(badsig)).backup.lastError, /HTTP 403 SignatureDoesNotMatch: the signature does not match/);
   const nob = node('nobucket', { args: ['--backup', 's3://missing-bucket/x', '--backup-endpoint', s3.url] });
   nodes.push(nob);
   await nob.start();
@@ -300,6 +306,7 @@ test('wrong keys, a missing bucket, corrupt objects and bad settings are clear e
   const cases = [
     [['restore', 's3://bk/corrupt', '--db', target], { AWS_ACCESS_KEY_ID: 'WRONG' }, 1, /HTTP 403 InvalidAccessKeyId/],
     [['restore', 's3://missing-bucket/corrupt', '--db', target], {}, 1, /HTTP 404 NoSuchBucket/],
+    [['restore', 's3://bk/corrupt', '--db', target], { AWS_SECRET_ACCESS_KEY: 'WRONG' }, 1, /HTTP 403 SignatureDoesNotMatch/],
     [['restore', 's3://bk/empty', '--db', target], {}, 2, /holds no edgeflag backup/],
     [['restore', 's3://bk/corrupt', '--db', target, '--at', 'yesterday'], {}, 2, /neither a seq nor an RFC 3339 time/],
     [['restore', 's3://bad bucket/x', '--db', target], {}, 2, /bad bucket name/],
