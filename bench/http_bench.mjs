@@ -5,7 +5,9 @@
 // a primary on its SQLite database (`serve --db`, the default; state written through the
 // management API) and a replica following it, next to `--snapshot` for reference. Prints req/s, the ratio, p50/p99 latency,
 // server CPU time per request, a batch of 100 evaluations per request, and resident memory idle
-// and under load. A benchmark prints figures; it asserts nothing.
+// and under load. The same --snapshot node served over HTTPS (--tls-cert, a certificate made by
+// tests/compat/pki.mjs; wrk keeps its connections, so this is TLS record cost, not handshakes) is
+// measured in the same rounds, next to plain HTTP. A benchmark prints figures; it asserts nothing.
 // usage: node bench/http_bench.mjs [--build build] [--duration 5] [--connections 64]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
 const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
+const { makePki } = await import(path.join(root, 'tests/compat/pki.mjs'));
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const build = path.resolve(root, opt('--build', 'build'));
@@ -92,6 +95,8 @@ function serveEf(args) {
 }
 const snap = await serveEf(['--snapshot', path.join(tmp, 'snapshot.json')]);
 const ef = snap.child, efUrl = snap.url;
+const pki = makePki();
+const https = await serveEf(['--snapshot', path.join(tmp, 'snapshot.json'), '--tls-cert', pki.file('server.pem'), '--tls-key', pki.file('server.key')]);
 // the default deployment: a primary on --db, state written through the API; and a replica of it
 const primary = await serveEf(['--db', path.join(tmp, 'primary.db')]);
 await createThroughApi(primary.url, c.snapshot);
@@ -121,15 +126,17 @@ await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
 const deployments = [
   { name: 'primary --db (default)', url: primary.url, pid: primary.child.pid, rounds: [] },
   { name: 'replica --db --upstream', url: replica.url, pid: replica.child.pid, rounds: [] },
+  { name: '--snapshot over HTTPS', url: https.url, pid: https.child.pid, rounds: [] },
   { name: '--snapshot (reference)', url: efUrl, pid: ef.pid, rounds: [] },
 ];
+const ref = deployments.length - 1;
 for (const d of deployments) await wrk(d.url + '/evaluate/v1/variant', variantScript, d.pid);
 const rounds = [];
 for (let r = 0; r < ROUNDS; r++) {
   const e = await wrk(efUrl + '/evaluate/v1/variant', variantScript, ef.pid);
   const n = await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
   rounds.push({ e, n, ratio: e.rps / n.rps });
-  for (const d of deployments.slice(0, 2)) {
+  for (const d of deployments.slice(0, ref)) {
     const x = await wrk(d.url + '/evaluate/v1/variant', variantScript, d.pid);
     d.rounds.push({ e: x, ratio: x.rps / n.rps });
   }
@@ -137,16 +144,18 @@ for (let r = 0; r < ROUNDS; r++) {
 rounds.sort((a, b) => a.ratio - b.ratio);
 const mid = rounds[Math.floor(rounds.length / 2)];
 const efVariant = mid.e, nginx = mid.n;
-deployments[2].rounds = rounds;
+deployments[ref].rounds = rounds;
 for (const d of deployments) d.rounds.sort((a, b) => a.ratio - b.ratio);
 const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
 const loadedKiB = procStats(ef.pid).rssKiB;
 ef.kill('SIGTERM');
+https.child.kill('SIGTERM');
 replica.child.kill('SIGTERM');
 primary.child.kill('SIGTERM');
 ng.kill('SIGQUIT');
 await sleep(200);
 fs.rmSync(tmp, { recursive: true, force: true });
+fs.rmSync(pki.dir, { recursive: true, force: true });
 
 const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLocaleString('en-US', { maximumFractionDigits: d }));
 console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);
@@ -155,6 +164,11 @@ for (const d of deployments) {
   const m = d.rounds[Math.floor(d.rounds.length / 2)], e = m.e;
   console.log(`  edgeflag ${d.name.padEnd(24)} ${f(e.rps).padStart(9)} req/s  p50 ${f(e.p50, 3)} ms  p99 ${f(e.p99, 3)} ms  CPU ${f(e.cpuPerReqUs, 1)} us/req  non-2xx ${e.errors}  ` +
     `= ${(m.ratio * 100).toFixed(0)} % of nginx (median of ${ROUNDS} interleaved rounds; range ${(d.rounds[0].ratio * 100).toFixed(0)}-${(d.rounds[d.rounds.length - 1].ratio * 100).toFixed(0)} %)`);
+}
+{
+  const median = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e.rps;
+  const h = deployments[ref - 1], plain = deployments[ref];
+  console.log(`  HTTPS (TLS 1.3, kept-alive connections) / plain HTTP, same --snapshot node: ${f(median(h))} / ${f(median(plain))} req/s = ${((median(h) / median(plain)) * 100).toFixed(0)} %`);
 }
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);
