@@ -249,8 +249,9 @@ static int tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_d
     (void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
     void *recv_ptr = NULL, *send_ptr = NULL;
     gnutls_transport_get_ptr2(session, &recv_ptr, &send_ptr);
+    /* not attached (both sides still libmicrohttpd's socket number): refuse the handshake */
+    if (!recv_ptr || recv_ptr == send_ptr) return -1;
     ef_http_tls_conn *c = recv_ptr;
-    if (!c) return -1;
     ef_http_tls *t = c->t;
     pthread_mutex_lock(&t->mu);
     struct tls_gen *g = t->cur;
@@ -329,7 +330,7 @@ static int verify_client(gnutls_session_t s)
      * close that follows does not reset the connection before the client reads the alert. */
     void *recv_ptr = NULL, *send_ptr = NULL;
     gnutls_transport_get_ptr2(s, &recv_ptr, &send_ptr);
-    ef_http_tls_conn *c = recv_ptr;
+    ef_http_tls_conn *c = recv_ptr != send_ptr ? recv_ptr : NULL;
     char scratch[4096];
     for (int i = 0; c && i < 16 && recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++) {
     }
