@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <curl/curl.h>
 
 #include "audit/audit.h"
@@ -26,6 +27,7 @@
 
 typedef struct item {
     struct item *next;
+    uint64_t seq;
     size_t len;
     char text[]; /* the entry */
 } item;
@@ -50,7 +52,32 @@ struct ef_audit {
     int64_t deadline_ns; /* when stopping: monotonic time after which what is left is dropped */
     pthread_t thread;
     CURL *curl; /* the thread's own */
+    char *cursor_path;   /* where the last handled seq is kept across restarts, or NULL */
+    uint64_t handled;    /* last seq whose event was handled (delivered, refused or filtered) */
+    uint64_t saved;      /* the seq the cursor file holds */
+    int64_t saved_ns;    /* when it was written (monotonic) */
 };
+
+/* The cursor file: "<history> <seq>\n", replaced whole (write, fsync, rename), so a restart
+ * resumes after the last event every sink took and a crash at worst sends a few again (their
+ * idempotency keys say so). */
+static void cursor_save(ef_audit *a, bool force)
+{
+    if (!a->cursor_path || a->handled == a->saved) return;
+    int64_t now = ef_clock_mono_ns();
+    if (!force && now - a->saved_ns < 200000000LL) return; /* at most five writes a second */
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", a->cursor_path);
+    FILE *f = fopen(tmp, "we");
+    if (!f) return;
+    fprintf(f, "%s %llu\n", a->history, (unsigned long long)a->handled);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, a->cursor_path) == 0) {
+        a->saved = a->handled;
+        a->saved_ns = now;
+    }
+}
 
 static void count(ef_audit *a, const char *sink, const char *result, uint64_t n)
 {
@@ -78,6 +105,7 @@ ef_audit *ef_audit_new(const ef_audit_config *cfg, ef_metrics *metrics, char *er
     a->queue_max = cfg->queue_max ? cfg->queue_max : AUDIT_QUEUE_DEFAULT;
     a->history = strdup(cfg->history ? cfg->history : "");
     if (!a->history) goto oom;
+    if (cfg->cursor_path && !(a->cursor_path = strdup(cfg->cursor_path))) goto oom;
     if (cfg->log_file && *cfg->log_file) {
         if (!strcmp(cfg->log_file, "-")) {
             a->log = stdout;
@@ -121,6 +149,7 @@ int ef_audit_committed(void *audit, const ef_store_change *c)
     item *it = malloc(sizeof(item) + c->entry.n + 1);
     if (it) {
         it->next = NULL;
+        it->seq = c->seq;
         it->len = c->entry.n;
         memcpy(it->text, c->entry.p, c->entry.n);
         it->text[c->entry.n] = '\0';
@@ -302,17 +331,73 @@ static void *audit_main(void *p)
         if (out_of_time) break;
         if (!it) continue;
         if (!deliver(a, it, &scratch, &body)) break;
+        a->handled = it->seq;
         pthread_mutex_lock(&a->mu); /* only this thread removes: it is still the head */
         a->head = it->next;
         if (!a->head) a->tail = NULL;
         a->queued--;
         a->queued_bytes -= it->len;
+        bool idle = !a->head;
         pthread_mutex_unlock(&a->mu);
         free(it);
+        cursor_save(a, false);
+        if (idle) cursor_save(a, true);
     }
+    cursor_save(a, true);
     ef_buf_free(&body);
     ef_arena_free(&scratch);
     return NULL;
+}
+
+typedef struct resume_ctx {
+    ef_audit *a;
+    uint64_t last;
+} resume_ctx;
+
+static int resume_one(void *ctx, const ef_store_change *c)
+{
+    resume_ctx *r = ctx;
+    ef_audit_committed(r->a, c);
+    r->last = c->seq;
+    return 0;
+}
+
+int ef_audit_resume(ef_audit *a, ef_store *store, char *err, size_t errlen)
+{
+    uint64_t seq, first;
+    ef_store_err se;
+    if (ef_store_seq(store, &seq, &first, &se) != 0) {
+        snprintf(err, errlen, "audit: %s", se.message);
+        return -1;
+    }
+    uint64_t from = seq; /* without a cursor of this history: only writes from now on */
+    FILE *f = a->cursor_path ? fopen(a->cursor_path, "re") : NULL;
+    if (f) {
+        char hist[EF_STORE_ID_MAX + 2];
+        unsigned long long at;
+        if (fscanf(f, "%65s %llu", hist, &at) == 2 && !strcmp(hist, a->history) && at <= seq) from = at;
+        fclose(f);
+    }
+    a->handled = a->saved = from;
+    if (from < seq) {
+        if (from + 1 < first) { /* trimmed from the change log before they were sent */
+            count(a, "queue", "dropped", first - 1 - from);
+            pthread_mutex_lock(&a->mu);
+            a->dropped_unlogged += first - 1 - from;
+            pthread_mutex_unlock(&a->mu);
+            from = first - 1;
+        }
+        resume_ctx r = {a, from};
+        if (ef_store_changes(store, from, 0, resume_one, &r, &se) != 0) {
+            snprintf(err, errlen, "audit: resuming after seq %llu: %s", (unsigned long long)from, se.message);
+            return -1;
+        }
+        char n[32];
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)(r.last - from));
+        if (r.last > from) ef_log(EF_LOG_INFO, "audit: resending the events of writes not yet delivered", "writes", n, NULL);
+    }
+    cursor_save(a, true);
+    return 0;
 }
 
 int ef_audit_start(ef_audit *a)
@@ -359,6 +444,7 @@ void ef_audit_free(ef_audit *a)
     if (a->log && a->log != stdout) fclose(a->log);
     if (a->curl) curl_easy_cleanup(a->curl);
     free(a->history);
+    free(a->cursor_path);
     free(a->log_path);
     free(a->url);
     free(a->secret);

@@ -13,7 +13,8 @@
  * Idempotency-Key header and in metadata.edgeflag.key, so delivery is at least once with a key
  * that makes it exactly once for a receiver that keeps keys. Only the node that commits a write
  * produces its event (a replica forwards writes; it never commits them), so there is one event
- * per write.
+ * per write. With a cursor file (the last handled seq, ef_audit_resume), events queued at a stop
+ * or crash are sent after the restart, from the change log.
  */
 #ifndef EF_AUDIT_AUDIT_H
 #define EF_AUDIT_AUDIT_H
@@ -58,12 +59,20 @@ typedef struct ef_audit_config {
     unsigned timeout_ms;        /* one webhook attempt at most (0: 10000) */
     size_t queue_max;           /* entries waiting at most (0: 10000) */
     const char *history;        /* the store's history id (idempotency keys) */
+    /* Where the last handled seq is kept, so a restart resends the events of writes committed but
+     * not yet delivered (the change log holds them); NULL: events queued at a stop or crash are
+     * lost. */
+    const char *cursor_path;
 } ef_audit_config;
 
 typedef struct ef_audit ef_audit;
 
 /* NULL with a message when the configuration is wrong (filter, log file, URL). metrics may be NULL. */
 ef_audit *ef_audit_new(const ef_audit_config *cfg, ef_metrics *metrics, char *err, size_t errlen);
+/* Before the commit listener is installed and any write can happen: queues the entries after the
+ * cursor (cursor_path) that the store still holds, so the events a stop or a crash left undelivered
+ * are sent now; without a cursor of this history, starts at the store's current seq. */
+int ef_audit_resume(ef_audit *a, ef_store *store, char *err, size_t errlen);
 int ef_audit_start(ef_audit *a);
 /* The store's commit listener (ef_store_on_commit): copies the entry into the queue, or drops it
  * when the queue is full. Never blocks on a sink. Always returns 0. */

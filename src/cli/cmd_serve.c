@@ -402,7 +402,12 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             ef_store_identity id;
             ef_store_err se;
             if (ef_store_get_identity(node.store, &id, &se) != 0) id.history[0] = '\0';
+            /* next to a local database file: where delivery resumes after a restart */
+            char cursor[4096];
+            bool local = !strstr(source, "://") && strncmp(source, "file:", 5) != 0;
+            snprintf(cursor, sizeof(cursor), "%s.audit", source);
             ef_audit_config ac = {.events = cfg.audit_events,
+                                  .cursor_path = local ? cursor : NULL,
                                   .log_file = cfg.audit_log,
                                   .webhook_url = cfg.audit_webhook_url,
                                   .webhook_secret = cfg.audit_webhook_secret,
@@ -410,9 +415,11 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                                   .timeout_ms = cfg.audit_webhook_timeout,
                                   .queue_max = cfg.audit_queue,
                                   .history = id.history};
+            err[0] = '\0';
             if (!(fanout.audit = ef_audit_new(&ac, node.metrics, err, sizeof(err))) ||
+                ef_audit_resume(fanout.audit, node.store, err, sizeof(err)) != 0 ||
                 ef_audit_start(fanout.audit) != 0) {
-                fprintf(stderr, "edgeflag: %s\n", fanout.audit ? "cannot start the audit thread" : err);
+                fprintf(stderr, "edgeflag: %s\n", err[0] ? err : "cannot start the audit thread");
                 status = 2;
                 goto out;
             }

@@ -222,6 +222,30 @@ test('audit events', { concurrency: true }, async (t) => {
       assert.deepEqual([h.records[0].actor.method, h.records[0].actor.id, h.records[0].actor.name], ['jwt', 'alice', 'Alice']);
     }),
 
+    t.test('events a restart left undelivered are sent after it, from the change log (cursor file)', async () => {
+      const r = await receiver();
+      await r.down();
+      const p = node('audit-restart', { args: auditArgs(r) });
+      await p.start();
+      nodes.push(p);
+      // delivered before the outage: not sent again after the restart
+      await r.up();
+      await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'r0', name: 'r0', type: 'BOOLEAN_FLAG_TYPE' }), 'r0');
+      await waitFor('r0 delivered', () => r.events.length === 1, 10000, 20);
+      await sleep(400); // the cursor is written within 200 ms of the queue running empty
+      await r.down();
+      for (const k of ['r1', 'r2', 'r3']) await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: k, name: k, type: 'BOOLEAN_FLAG_TYPE' }), k);
+      await p.stop(); // SIGTERM: 3 s of grace, then what is left stays in the change log
+      await p.start();
+      await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'r4', name: 'r4', type: 'BOOLEAN_FLAG_TYPE' }), 'r4');
+      await r.up();
+      await waitFor('every event', () => r.events.length >= 5, 15000, 50);
+      await sleep(300);
+      assert.deepEqual(r.events.map((x) => x.event.payload.key), ['r0', 'r1', 'r2', 'r3', 'r4'], 'each once, in commit order');
+      assert.equal(r.badSignatures, 0);
+      assert.match(p.stderr, /resending the events of writes not yet delivered.*writes=3/);
+    }),
+
     t.test('a hanging receiver does not slow a write; its events arrive once it answers', async () => {
       const r = await receiver();
       r.mode = 'hang';
