@@ -22,11 +22,12 @@
 
 #define SNAPSHOT_MAX ((size_t)1 << 30)
 #define BATCH_MAX ((size_t)1 << 30)
+#define NAMES_MAX ((size_t)10 << 20) /* objects of ours under one prefix */
 
 typedef struct names {
     ef_bk_name *v;
     size_t n, cap;
-    bool oom;
+    bool oom, too_many;
 } names;
 
 static int on_obj(void *ctx, ef_bytes rel, uint64_t size)
@@ -35,6 +36,10 @@ static int on_obj(void *ctx, ef_bytes rel, uint64_t size)
     names *l = ctx;
     ef_bk_name n;
     if (!ef_bk_name_parse(rel, &n)) return 0; /* not ours: other tools may share the prefix */
+    if (l->n >= NAMES_MAX) { /* a bucket that lists without end is not believed */
+        l->too_many = true;
+        return 1;
+    }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         ef_bk_name *v = realloc(l->v, cap * sizeof(*v));
@@ -87,18 +92,6 @@ static int on_entry(void *ctx, const ef_bk_entry *e)
     return 0;
 }
 
-static void unlink_all(const char *p)
-{
-    char b[4200];
-    unlink(p);
-    snprintf(b, sizeof(b), "%s-wal", p);
-    unlink(b);
-    snprintf(b, sizeof(b), "%s-shm", p);
-    unlink(b);
-    snprintf(b, sizeof(b), "%s-journal", p);
-    unlink(b);
-}
-
 int ef_bk_restore(ef_s3 *s3, const ef_bk_restore_opts *o, ef_bk_restore_result *res, int *status,
                   char *err, size_t errlen)
 {
@@ -111,12 +104,16 @@ int ef_bk_restore(ef_s3 *s3, const ef_bk_restore_opts *o, ef_bk_restore_result *
     ef_store *st = NULL;
     int rc = -1;
     ef_s3_err se;
-    if (ef_s3_list(s3, "", on_obj, &l, &se)) {
-        snprintf(err, errlen, "%s", se.message);
+    int lr = ef_s3_list(s3, "", on_obj, &l, &se);
+    if (l.oom || l.too_many) { /* on_obj stopped the listing */
+        if (l.oom)
+            snprintf(err, errlen, "out of memory");
+        else
+            snprintf(err, errlen, "%s lists more than %zu backup objects", ef_s3_url(s3), NAMES_MAX);
         goto out;
     }
-    if (l.oom) {
-        snprintf(err, errlen, "out of memory");
+    if (lr) {
+        snprintf(err, errlen, "%s", se.message);
         goto out;
     }
     /* which history: the one asked for, else the one written to last */
@@ -176,7 +173,7 @@ int ef_bk_restore(ef_s3 *s3, const ef_bk_restore_opts *o, ef_bk_restore_result *
         goto out;
     }
     snprintf(tmp, sizeof(tmp), "%s.s3restore-%ld", o->db, (long)getpid());
-    unlink_all(tmp);
+    ef_sqlite_remove_files(tmp);
     FILE *f = fopen(tmp, "wb");
     if (!f || fwrite(body.data, 1, body.len, f) != body.len || fclose(f) != 0) {
         if (f) fclose(f);
@@ -264,7 +261,7 @@ int ef_bk_restore(ef_s3 *s3, const ef_bk_restore_opts *o, ef_bk_restore_result *
     *status = 0;
 out:
     if (st) ef_store_close(st);
-    if (tmp[0]) unlink_all(tmp);
+    if (tmp[0]) ef_sqlite_remove_files(tmp);
     free(l.v);
     ef_buf_free(&body);
     return rc;

@@ -41,4 +41,7 @@ int ef_sqlite_backup_check(const char *file, ef_backup_info *info, ef_store_err 
  * Refused with EF_STORE_UNAVAILABLE (naming the pid) while another process holds db. */
 int ef_sqlite_restore(const char *file, const char *db, ef_backup_info *info, ef_store_err *err);
 
+/* Removes a SQLite file and its -wal, -shm and -journal (scratch copies; never a served store). */
+void ef_sqlite_remove_files(const char *path);
+
 #endif

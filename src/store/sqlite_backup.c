@@ -99,7 +99,7 @@ static int read_info(sqlite3 *db, const char *name, ef_backup_info *info, ef_sto
     return 0;
 }
 
-static void unlink_db_files(const char *path)
+void ef_sqlite_remove_files(const char *path)
 {
     char p[4096];
     unlink(path);
@@ -144,7 +144,7 @@ int ef_sqlite_backup(const char *db, const char *out, ef_backup_info *info, ef_s
         goto out;
     }
     sqlite3_busy_timeout(src, 5000);
-    unlink_db_files(tmp);
+    ef_sqlite_remove_files(tmp);
     if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot create %s: %s", tmp,
                       dst ? sqlite3_errmsg(dst) : "out of memory");
@@ -175,7 +175,7 @@ int ef_sqlite_backup(const char *db, const char *out, ef_backup_info *info, ef_s
 out:
     sqlite3_close(dst);
     sqlite3_close(src);
-    if (rc) unlink_db_files(tmp);
+    if (rc) ef_sqlite_remove_files(tmp);
     return rc;
 }
 
@@ -260,7 +260,7 @@ int ef_sqlite_restore(const char *file, const char *db, ef_backup_info *info, ef
         ef_store_fail(err, EF_STORE_INVALID, "database path is too long");
         goto out;
     }
-    unlink_db_files(tmp);
+    ef_sqlite_remove_files(tmp);
     if (sqlite3_open_v2(file, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_open_v2(tmp, &t, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot open %s or %s", file, tmp);
@@ -286,7 +286,7 @@ int ef_sqlite_restore(const char *file, const char *db, ef_backup_info *info, ef
 out:
     sqlite3_close(t);
     sqlite3_close(src);
-    unlink_db_files(tmp);
+    ef_sqlite_remove_files(tmp);
     ef_store_close(dest);
     return rc;
 }
