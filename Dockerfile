@@ -31,7 +31,10 @@ WORKDIR /var/lib/edgeflag
 USER edgeflag
 EXPOSE 8080
 # /ready: 503 while a replica has no state or lags past --max-staleness, or the store is down.
+# Plain HTTP first; a node serving HTTPS answers that with 400, so then HTTPS (-k: the probe talks
+# to itself on loopback, where the certificate's name does not apply).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${EDGEFLAG_LISTEN##*:}/ready" || exit 1
+  CMD curl -fsS -o /dev/null "http://127.0.0.1:${EDGEFLAG_LISTEN##*:}/ready" || \
+      curl -fsSk -o /dev/null "https://127.0.0.1:${EDGEFLAG_LISTEN##*:}/ready" || exit 1
 ENTRYPOINT ["edgeflag"]
 CMD ["serve"]

@@ -13,6 +13,7 @@ import glob, os, re, shutil, signal, socket, subprocess, sys, time
 doc, deb_dir, work = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
 HOSTS = ['iad', 'lhr', 'syd']
 here = os.path.dirname(os.path.abspath(__file__))
+repo = os.path.dirname(os.path.dirname(here))
 
 
 def free_port():
@@ -35,7 +36,7 @@ user = subprocess.run(['id', '-un'], capture_output=True, text=True, check=True)
 
 # The stand-ins: one Python program behind both names, told apart by argv[0].
 shim = os.path.join(here, 'deploy_shim.py')
-for name in ('apt-get', 'systemctl'):
+for name in ('apt-get', 'systemctl', 'docker'):
     path = os.path.join(shims, name)
     with open(path, 'w') as f:
         f.write('#!/bin/sh\nexec python3 %s %s "$@"\n' % (shim, name))
@@ -64,6 +65,7 @@ def rewrite(body, host):
         body = re.sub(r'(?<![\w./-])/(etc/edgeflag|var/lib/edgeflag|var/backups)', root + r'/\1', body)
         body = body.replace('-g edgeflag ', '-g %s ' % group)
         body = body.replace('edgeflag:edgeflag', '%s:%s' % (user, group))
+        body = body.replace('id -u edgeflag', 'id -u').replace('id -g edgeflag', 'id -g')
     return body
 
 
@@ -77,6 +79,8 @@ def sync_to_host(host):
         shutil.copy(os.path.join(ws, 'admin.token'), home)
     for deb in glob.glob(os.path.join(deb_dir, 'edgeflag_*_amd64.deb')):
         shutil.copy(deb, home)
+    if not os.path.lexists(os.path.join(home, 'edgeflag')):  # "a checkout of edgeflag in ./edgeflag"
+        os.symlink(repo, os.path.join(home, 'edgeflag'))
 
 
 def run(where, host, body):
@@ -85,6 +89,7 @@ def run(where, host, body):
     path = [shims]
     if host:
         env['EF_HOST_ROOT'] = roots[host]
+        env['EF_DOCKER_BUILD'] = os.path.join(repo, os.environ.get('BUILD', 'build'))
         path.append(os.path.join(roots[host], 'usr', 'bin'))
     env['PATH'] = ':'.join(path + [os.environ['PATH']])
     cwd = homes[host] if host else ws
@@ -98,6 +103,7 @@ count = 0
 try:
     text = open(doc).read()
     for where, body in blocks(text):
+        where = re.sub(r'\s*\(.*\)$', '', where)  # "(with ...)": a note for the reader
         hosts = [None] if where == 'the workstation' else [h.strip() for h in where.split(',')]
         for host in hosts:
             if host is not None and host not in HOSTS:
@@ -124,8 +130,9 @@ try:
             break
 finally:
     for h in HOSTS:
-        subprocess.run([os.path.join(shims, 'systemctl'), 'stop', 'edgeflag'],
-                       env=dict(os.environ, EF_HOST_ROOT=roots[h]), capture_output=True)
+        for stop in (['systemctl', 'stop', 'edgeflag'], ['docker', 'stop', 'edgeflag']):
+            subprocess.run([os.path.join(shims, stop[0])] + stop[1:],
+                           env=dict(os.environ, EF_HOST_ROOT=roots[h]), capture_output=True)
 
 if count == 0:
     sys.exit('deploy.py: no ```sh block found in ' + doc)

@@ -5,13 +5,13 @@
 # it writes names installable Debian packages, checks the image's promises (Debian 12 slim, a
 # non-root USER, exactly one VOLUME which is the store's directory, a HEALTHCHECK on /ready), then
 # starts the staged binary the way ENTRYPOINT + CMD + ENV do and runs the HEALTHCHECK command
-# against it: healthy while it serves, failing once it is gone.
+# against it: healthy while it serves (HTTP, then HTTPS), failing once it is gone.
 # Usage: tests/pkg/docker.sh   (BUILD: the build directory to reuse, default build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 . tests/pkg/lib.sh
-pkg_need curl apt-cache python3
+pkg_need curl apt-cache python3 openssl
 
 tmp=$(mktemp -d /tmp/edgeflag-docker-test.XXXXXX)
 trap 'pkg_stop_all; rm -rf "$tmp"' EXIT
@@ -77,5 +77,14 @@ pkg_check "HEALTHCHECK passes while it serves" env EDGEFLAG_LISTEN=127.0.0.1:$po
 pkg_stop_all
 set +e; EDGEFLAG_LISTEN=127.0.0.1:$port sh -c "$health" 2>/dev/null; hrc=$?; set -e
 pkg_check "HEALTHCHECK fails (exit 1) once the server is gone (got $hrc)" test "$hrc" = 1
+
+# The same image serving HTTPS (EDGEFLAG_TLS_CERT/KEY): the health check's second probe passes.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -keyout "$tmp/tls.key" -out "$tmp/tls.crt" 2>/dev/null
+pkg_serve "$tmp" "$tmp/tls.out" "$tmp/tls.log" env EDGEFLAG_LISTEN=127.0.0.1:$port EDGEFLAG_DB="$tmp/volume/edgeflag.db" \
+  EDGEFLAG_TLS_CERT="$tmp/tls.crt" EDGEFLAG_TLS_KEY="$tmp/tls.key" "$stage/usr/local/bin/$entry" $cmd
+pkg_check "it serves HTTPS with EDGEFLAG_TLS_CERT/KEY ($PKG_URL)" test "$PKG_URL" = "https://127.0.0.1:$port"
+pkg_check "HEALTHCHECK passes against the HTTPS node" env EDGEFLAG_LISTEN=127.0.0.1:$port sh -c "$health"
+pkg_stop_all
 
 pkg_done "docker test"
