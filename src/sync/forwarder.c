@@ -69,7 +69,7 @@ struct ef_forwarder {
     unsigned inflight;      /* queued or transferring */
     bool draining, stop, started;
     pthread_t thread;
-    char self[40];          /* this replica's name in X-Edgeflag-Forwarded-By (set at start) */
+    char self[72];          /* this replica's name in X-Edgeflag-Forwarded-By (set at start) */
 };
 
 static size_t on_fwd_body(char *p, size_t size, size_t nmemb, void *ud)
@@ -343,13 +343,19 @@ ef_forwarder *ef_forwarder_new(ef_sync *s)
 
 int ef_forwarder_start(ef_forwarder *f)
 {
-    /* How the primary's change log names this replica ("via"): its database's id, which never
-     * changes, until nodes have names of their own. */
-    ef_store_identity id;
-    id.db_id[0] = id.history[0] = 0;
-    ef_store_err err;
-    if (f->s->node->store) ef_store_get_identity(f->s->node->store, &id, &err);
-    snprintf(f->self, sizeof(f->self), "replica-%.12s", id.db_id[0] ? id.db_id : "unknown");
+    /* How the primary's change log names this replica ("via"): its node name (`serve --name`,
+     * letters, digits, '.', '_', '-': never a comma, which separates the hops); without one, its
+     * database's id. */
+    const char *name = f->s->node->name;
+    if (name && *name) {
+        snprintf(f->self, sizeof(f->self), "%s", name);
+    } else {
+        ef_store_identity id;
+        id.db_id[0] = id.history[0] = 0;
+        ef_store_err err;
+        if (f->s->node->store) ef_store_get_identity(f->s->node->store, &id, &err);
+        snprintf(f->self, sizeof(f->self), "replica-%.12s", id.db_id[0] ? id.db_id : "unknown");
+    }
     pthread_mutex_lock(&f->mu); /* the thread reads the flags next to it under the lock */
     f->started = true;
     pthread_mutex_unlock(&f->mu);

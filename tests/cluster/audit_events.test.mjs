@@ -142,7 +142,7 @@ test('audit events', { concurrency: true }, async (t) => {
       const p = await node('audit-p', { args: ['--auth-token', 'boot', ...auditArgs(r, ['--audit-log', logFile])] }).start();
       nodes.push(p);
       // the replica is given the same sinks: it commits nothing, so it must send nothing
-      const rep = await node('audit-r', { upstream: p.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot', ...auditArgs(r)] }).start();
+      const rep = await node('audit-r', { upstream: p.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot', '--name', 'dfw', ...auditArgs(r)] }).start();
       nodes.push(rep);
       assert.match(rep.stderr, /audit sinks ignored/);
 
@@ -176,7 +176,7 @@ test('audit events', { concurrency: true }, async (t) => {
       assert.equal(ev[1].metadata.edgeflag.actor_id, tok.authentication.id);
       assert.equal(ev[1].metadata.edgeflag.via, undefined, 'written on the primary');
       assert.deepEqual([ev[1].payload.key, ev[1].payload.name, ev[1].payload.enabled, ev[1].payload.namespace_key], ['checkout', 'Checkout', false, 'default']);
-      for (const i of [2, 3, 4]) assert.match(ev[i].metadata.edgeflag.via, /^replica-[0-9a-f]{12}$/, 'forwarded by the replica');
+      for (const i of [2, 3, 4]) assert.equal(ev[i].metadata.edgeflag.via, 'dfw', 'forwarded by the replica');
       assert.equal(ev[2].metadata.actor.name, 'initial_bootstrap_token');
       assert.equal(ev[2].payload.name, 'Checkout v2');
       assert.equal(ev[2].payload.enabled, true);
@@ -205,7 +205,7 @@ test('audit events', { concurrency: true }, async (t) => {
       const jwtArgs = ['--auth-token', 'boot', '--auth-jwt-public-key-file', pem, '--auth-jwt-issuer', 'https://issuer.test', '--auth-jwt-audiences', 'edgeflag'];
       const p = await node('audit-jwt-p', { args: [...jwtArgs, ...auditArgs(r)] }).start();
       nodes.push(p);
-      const rep = await node('audit-jwt-r', { upstream: p.url, args: [...jwtArgs, '--upstream-token', 'boot'] }).start();
+      const rep = await node('audit-jwt-r', { upstream: p.url, args: [...jwtArgs, '--upstream-token', 'boot', '--name', 'iad'] }).start();
       nodes.push(rep);
       await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'j1', name: 'J1', type: 'BOOLEAN_FLAG_TYPE' }, { authorization: `JWT ${jwt}` }), 'primary');
       await ok(await call(rep.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'j2', name: 'J2', type: 'BOOLEAN_FLAG_TYPE' }, { authorization: `Bearer ${jwt}` }), 'replica');
@@ -217,7 +217,7 @@ test('audit events', { concurrency: true }, async (t) => {
         assert.equal(event.metadata.edgeflag.actor_id, 'alice');
       }
       assert.equal(r.events[0].event.metadata.edgeflag.via, undefined);
-      assert.match(r.events[1].event.metadata.edgeflag.via, /^replica-/);
+      assert.equal(r.events[1].event.metadata.edgeflag.via, 'iad');
       const h = await ok(await call(rep.url, 'GET', '/edgeflag/v1/namespaces/default/history?flag=j2', undefined, { authorization: `JWT ${jwt}` }), 'history');
       assert.deepEqual([h.records[0].actor.method, h.records[0].actor.id, h.records[0].actor.name], ['jwt', 'alice', 'Alice']);
     }),
