@@ -8,11 +8,11 @@ level=${1:-build}
 
 build_pkgs=(cmake ninja-build pkg-config gcc make libmicrohttpd-dev libcjson-dev libyaml-dev
             libsqlite3-dev sqlite3 libcurl4-openssl-dev libssl-dev zlib1g-dev liburcu-dev libcmocka-dev help2man
-            libgnutls28-dev libpq-dev)
+            libgnutls28-dev libpq-dev libmariadb-dev)
 # make deb: the Debian tools that build and check the package
 deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
 test_pkgs=(systemd groff-base python3 clang libclang-rt-14-dev nodejs npm curl ca-certificates openssl prometheus chromium locales
-           postgresql-15 postgresql-client-15)
+           postgresql-15 postgresql-client-15 mariadb-server mariadb-client)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
 
 pkgs=("${build_pkgs[@]}")

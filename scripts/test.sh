@@ -90,6 +90,14 @@ grep -E '^# (tests|pass|fail)|^# .*(pick-up|kill -9|promotion)' "$root/build/pg-
   || { grep -E -A30 '^not ok' "$root/build/pg-compat-tests.log" | head -120; exit 1; }
 grep -E '^# (tests|pass|fail)|mismatches' "$root/build/pg-compat-tests.log"
 
+step "MariaDB: edgeflag on a throwaway MariaDB 10.11 (two nodes by polling, kill -9 under write load, export/import both ways; Flipt SDK and flipt-client-js suites)"
+(cd tests/mysql && EDGEFLAG_BIN="$root/build/edgeflag" ./with-mariadb.sh node --test cluster.test.mjs) >"$root/build/mysql-cluster-tests.log" 2>&1 \
+  || { grep -E -A30 '^not ok' "$root/build/mysql-cluster-tests.log" | head -120; exit 1; }
+grep -E '^# (tests|pass|fail)|^# .*kill -9' "$root/build/mysql-cluster-tests.log"
+(cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../mysql/with-mariadb.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/mysql-compat-tests.log" 2>&1 \
+  || { grep -E -A30 '^not ok' "$root/build/mysql-compat-tests.log" | head -120; exit 1; }
+grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
+
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
 scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs

@@ -35,9 +35,9 @@ typedef struct setting {
 static const setting settings[] = {
     S("name", T_STR, name, "this node's name: cluster picture, logs, metrics, X-Edgeflag-Node (default: the host name)"),
     S("listen", T_STR, listen, "HOST:PORT to serve on (default 127.0.0.1:8080)"),
-    S("db", T_STR, db, "SQLite path or file: URL (default ./data/edgeflag.db), libsql://HOST[?authToken=T] / http(s)://HOST:PORT, or postgres://USER@HOST:PORT/DB"),
+    S("db", T_STR, db, "SQLite path or file: URL (default ./data/edgeflag.db), libsql://HOST[?authToken=T] / http(s)://HOST:PORT, postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB"),
     S("db-token", T_STR, db_token, "token for a remote database (libSQL/Turso)"),
-    S("db-poll", T_UINT, db_poll_ms, "remote database (libSQL, PostgreSQL): ms between looks for other nodes' writes (default 1000)"),
+    S("db-poll", T_UINT, db_poll_ms, "remote database (libSQL, PostgreSQL, MySQL): ms between looks for other nodes' writes (default 1000)"),
     S("db-cache", T_STR, db_cache, "remote database: the local cache file (default ./data/KIND-SERVER.db)"),
     S("dir", T_STR, dir, "serve features.yml files under this directory, read-only"),
     S("snapshot", T_STR, snapshot, "serve one Flipt snapshot document file, read-only"),
@@ -606,7 +606,8 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
             const char *db = NULL;
             if (!strncmp(u, "file:", 5) || !strncmp(u, "libsql://", 9) || !strncmp(u, "http://", 7) ||
                 !strncmp(u, "https://", 8) || !strncmp(u, "postgres://", 11) ||
-                !strncmp(u, "postgresql://", 13) || !strncmp(u, "cockroach://", 12))
+                !strncmp(u, "postgresql://", 13) || !strncmp(u, "cockroach://", 12) ||
+                !strncmp(u, "mysql://", 8))
                 db = u;
             else if (!strncmp(u, "sqlite3:", 8) || !strncmp(u, "sqlite:", 7)) {
                 /* sqlite:PATH and sqlite:///PATH name a file, as dburl reads them */
@@ -616,8 +617,9 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
                 db = buf;
             } else {
                 fprintf(stderr,
-                        "edgeflag: %s: db.url '%.*s...': edgeflag stores flags in SQLite, libSQL or PostgreSQL "
-                        "only (file:, sqlite:, libsql://, http(s)://, postgres(ql)://, cockroach://); "
+                        "edgeflag: %s: db.url '%.*s...': edgeflag stores flags in SQLite, libSQL, PostgreSQL or "
+                        "MySQL only (file:, sqlite:, libsql://, http(s)://, postgres(ql)://, "
+                        "cockroach://, mysql://); "
                         "move the data with `flipt export` and "
                         "`edgeflag import`\n",
                         fv->origin[FK_DB_URL], (int)strcspn(u, ":"), u);

@@ -33,6 +33,7 @@ static const struct {
     {"postgres://", ef_pg_open},
     {"postgresql://", ef_pg_open},
     {"cockroach://", ef_pg_open},
+    {"mysql://", ef_mysql_open},
 };
 
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err)

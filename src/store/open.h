@@ -1,7 +1,7 @@
 /*
  * open.h - opening a store from what the user typed after --db: a path or a `file:` URL is the
  * embedded SQLite store; further schemes (libsql://, http(s):// for libSQL/Turso, postgres(ql)://
- * and cockroach:// for PostgreSQL) are dispatched
+ * and cockroach:// for PostgreSQL, mysql:// for MariaDB/MySQL) are dispatched
  * here to their backends, so commands never name a backend.
  */
 #ifndef EF_STORE_OPEN_H
@@ -14,7 +14,7 @@ typedef struct ef_store_open_opts {
     const char *token;        /* credentials for remote stores (--db-token), or NULL */
     uint64_t log_keep_entries; /* change-log retention (0: keep everything) */
     int64_t log_max_age_ns;
-    /* Remote databases (libSQL/Turso, PostgreSQL): the local SQLite cache file (NULL: a file under
+    /* Remote databases (libSQL/Turso, PostgreSQL, MariaDB): the local SQLite cache file (NULL: a file under
      * ./data/ named after the server), how often to look for other nodes' writes (0: 1000 ms),
      * and the timeout of every request to the server (0: 5000 ms). */
     const char *cache_path;
@@ -37,6 +37,10 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *opts, ef_sto
 /* The PostgreSQL backend (src/store/pg.c, docs/storage.md): the same local cache written through
  * to a PostgreSQL database with libpq; postgres://, postgresql:// and cockroach:// URLs. */
 ef_store *ef_pg_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
+
+/* The MySQL/MariaDB backend (src/store/mysql.c, docs/storage.md): the same local cache written
+ * through to a MariaDB or MySQL database with libmariadb; mysql://USER[:PASS]@HOST[:PORT]/DB. */
+ef_store *ef_mysql_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
 
 /* Returns NULL with *err filled when the URL names no known backend or the store cannot open. */
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);

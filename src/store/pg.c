@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "store/open.h"
 #include "store/pg_int.h"
+#include "store/rdb.h"
 #include "store/remote.h"
 
 #define PG_CHANNEL "edgeflag_changes"
@@ -293,42 +294,6 @@ static int pg_fetch(void *ad, uint64_t after, int64_t limit, ef_arena *a, ef_rem
     return oom ? ef_store_fail(err, EF_STORE_INTERNAL, "out of memory") : 0;
 }
 
-/* A cell as the change log's JSON: 0/1 booleans, integers, numbers, strings. */
-static int cell_json(ef_buf *b, const PGresult *r, int row, int col, pg_kind k)
-{
-    if (PQgetisnull(r, row, col)) {
-        ef_buf_puts(b, "null");
-        return 0;
-    }
-    const char *v = PQgetvalue(r, row, col);
-    size_t n = (size_t)PQgetlength(r, row, col);
-    switch (k) {
-    case PG_BOOL:
-        if (n != 1 || (v[0] != 't' && v[0] != 'f')) return -1;
-        ef_buf_putc(b, v[0] == 't' ? '1' : '0');
-        return 0;
-    case PG_INT: {
-        bool ok = true;
-        (void)cell_i64(r, row, col, &ok);
-        if (!ok) return -1;
-        ef_buf_append(b, v, n);
-        return 0;
-    }
-    case PG_REAL: {
-        char *end;
-        double d = strtod(v, &end);
-        if (*end || end == v || d != d || d > 1e308 || d < -1e308) return -1; /* NaN, Infinity */
-        ef_buf_append(b, v, n); /* PostgreSQL writes the shortest exact form, a JSON number */
-        return 0;
-    }
-    case PG_TEXT:
-    case PG_JSON:
-        ef_json_put_str(b, (ef_bytes){v, n});
-        return 0;
-    }
-    return -1;
-}
-
 static int pg_dump(void *ad, ef_buf *out, ef_store_err *err)
 {
     pgad *p = ad;
@@ -383,7 +348,9 @@ static int pg_dump(void *ad, ef_buf *out, ef_store_err *err)
             ef_buf_puts(out, i ? ",{" : "{");
             for (int c = 0; tb->cols[c]; c++) {
                 ef_buf_printf(out, "%s\"%s\":", c ? "," : "", tb->cols[c]);
-                if (cell_json(out, r, i, c, pg_col_kind(tb->name, tb->cols[c]))) {
+                const char *v = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+                if (rdb_cell_json(out, v, (size_t)PQgetlength(r, i, c),
+                                  rdb_col_kind(tb->name, tb->cols[c]))) {
                     ef_store_fail(err, EF_STORE_UNAVAILABLE,
                                   "postgres %s: %s.%s holds a value edgeflag cannot read",
                                   p->where, tb->name, tb->cols[c]);
@@ -429,33 +396,11 @@ typedef struct pg_stmt {
     const char *vals[16];
 } pg_stmt;
 
-/* A change-log value as a text parameter of a column of kind k (NULL: SQL NULL). */
-static int param_of(const ef_json *v, pg_kind k, ef_arena *a, const char **out)
+/* A change-log value as a text parameter (PostgreSQL text holds no NUL). */
+static int param_of(const ef_json *v, rdb_kind k, ef_arena *a, const char **out)
 {
-    *out = NULL;
-    if (!v || v->type == EF_JSON_NULL) return 0;
-    if (v->type == EF_JSON_TRUE || v->type == EF_JSON_FALSE) {
-        *out = v->type == EF_JSON_TRUE ? "1" : "0";
-        return 0;
-    }
-    if (v->type == EF_JSON_NUMBER) {
-        if (k == PG_BOOL) {
-            *out = v->num != 0 ? "1" : "0";
-            return 0;
-        }
-        *out = ef_arena_memdup(a, v->str.p, v->str.n + 1);
-        if (!*out) return -1;
-        ((char *)*out)[v->str.n] = '\0';
-        return 0;
-    }
-    if (v->type != EF_JSON_STRING) return -1;
-    if (memchr(v->str.p, '\0', v->str.n)) return -2; /* PostgreSQL text holds no NUL */
-    char *s = ef_arena_alloc(a, v->str.n + 1);
-    if (!s) return -1;
-    memcpy(s, v->str.p, v->str.n);
-    s[v->str.n] = '\0';
-    *out = s;
-    return 0;
+    size_t len;
+    return rdb_param(v, k, false, a, out, &len);
 }
 
 static char *upsert_sql(const sq_table *t, bool del, ef_arena *a)
@@ -518,7 +463,7 @@ static int write_stmts(pgad *p, const ef_remote_write *w, ef_arena *a, pg_stmt *
         if (!st->sql) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         const char *const *cols = del ? t->pk : t->cols;
         for (int i = 0; cols[i]; i++) {
-            int pr = param_of(ef_json_get(src, cols[i]), pg_col_kind(t->name, cols[i]), a,
+            int pr = param_of(ef_json_get(src, cols[i]), rdb_col_kind(t->name, cols[i]), a,
                               &st->vals[i]);
             if (pr == -2)
                 return ef_store_fail(err, EF_STORE_INVALID,
@@ -534,15 +479,15 @@ static int write_stmts(pgad *p, const ef_remote_write *w, ef_arena *a, pg_stmt *
         st->sql = "INSERT INTO ns_versions VALUES ($1, $2) ON CONFLICT (namespace_key)"
                   " DO UPDATE SET version = GREATEST(ns_versions.version, EXCLUDED.version)";
         st->n = 2;
-        if (param_of(ef_json_get(ns, "key"), PG_TEXT, a, &st->vals[0]) ||
-            param_of(ef_json_get(ns, "version"), PG_INT, a, &st->vals[1]) || !st->vals[0] ||
+        if (param_of(ef_json_get(ns, "key"), RDB_TEXT, a, &st->vals[0]) ||
+            param_of(ef_json_get(ns, "version"), RDB_INT, a, &st->vals[1]) || !st->vals[0] ||
             !st->vals[1])
             return ef_store_fail(err, EF_STORE_INTERNAL, "postgres: malformed namespace version");
     }
     pg_stmt *lg = &s[n++];
     *lg = (pg_stmt){"INSERT INTO changelog VALUES ($1, $2, $3)", 3, {cur}};
     char *entry = ef_arena_alloc(a, w->entry.n + 1);
-    if (!entry || param_of(w->time, PG_INT, a, &lg->vals[1]) || !lg->vals[1])
+    if (!entry || param_of(w->time, RDB_INT, a, &lg->vals[1]) || !lg->vals[1])
         return ef_store_fail(err, EF_STORE_INTERNAL, "postgres: malformed change-log entry");
     memcpy(entry, w->entry.p, w->entry.n);
     entry[w->entry.n] = '\0';

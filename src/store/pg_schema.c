@@ -1,8 +1,7 @@
 /*
  * pg_schema.c - the PostgreSQL schema of the remote store (docs/storage.md, "PostgreSQL and
  * MariaDB"): the SQLite store's tables (sq_tables) with PostgreSQL types, one step per SQLite
- * schema version so both histories stay in step, and the type of every column the change log
- * carries (what pg.c converts values with).
+ * schema version so both histories stay in step (rdb.c's column kinds follow these types).
  *
  * Types: keys and other text are TEXT COLLATE "C" (bytewise, as SQLite's BINARY: the same order
  * and the same uniqueness on every backend); booleans BOOLEAN; JSON attachments and metadata JSON
@@ -12,8 +11,6 @@
  * A released step must never be edited: later changes are new steps.
  */
 #include "store/pg_int.h"
-
-#include <string.h>
 
 #define CT "TEXT COLLATE \"C\""
 #define DEF " DEFERRABLE INITIALLY DEFERRED"
@@ -114,26 +111,4 @@ _Static_assert(sizeof(pg_steps) / sizeof(pg_steps[0]) == SQ_SCHEMA_VERSION,
 const char *pg_migration_sql(int v)
 {
     return v >= 1 && v <= SQ_SCHEMA_VERSION ? pg_steps[v - 1] : NULL;
-}
-
-pg_kind pg_col_kind(const char *table, const char *col)
-{
-    static const struct {
-        const char *table, *col;
-        pg_kind kind;
-    } special[] = {
-        {"namespaces", "protected", PG_BOOL}, {"flags", "enabled", PG_BOOL},
-        {"rollouts", "value", PG_BOOL},       {"flags", "metadata", PG_JSON},
-        {"variants", "attachment", PG_JSON},  {"tokens", "metadata", PG_JSON},
-        {"distributions", "rollout", PG_REAL}, {"rollouts", "percentage", PG_REAL},
-    };
-    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
-        if (!strcmp(special[i].table, table) && !strcmp(special[i].col, col))
-            return special[i].kind;
-    static const char *const ints[] = {"created_at", "updated_at", "expires_at", "type",
-                                       "match_type", "rank", "segment_operator", "position",
-                                       "version"};
-    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-        if (!strcmp(ints[i], col)) return PG_INT;
-    return PG_TEXT;
 }

@@ -271,7 +271,7 @@ test('Flipt configs edgeflag cannot serve, and malformed ones, are clear errors'
   fs.writeFileSync(cfg, 'version: "1.0"\ndb:\n  url: sqlserver://sa@localhost:1433/flipt\n');
   let r = run(['--config', cfg]);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /flipt-bad\.yml:3:8: db\.url 'sqlserver\.\.\.': edgeflag stores flags in SQLite, libSQL or PostgreSQL only/);
+  assert.match(r.stderr, /flipt-bad\.yml:3:8: db\.url 'sqlserver\.\.\.': edgeflag stores flags in SQLite, libSQL, PostgreSQL or MySQL only/);
   fs.writeFileSync(cfg, 'storage:\n  type: git\n  git:\n    repository: https://github.com/flipt-io/flipt.git\n');
   r = run(['--config', cfg]);
   assert.equal(r.status, 2);

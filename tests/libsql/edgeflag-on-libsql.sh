@@ -3,13 +3,14 @@
 # SQLite store (tests/compat), so they run unchanged against a remote backend. `--db PATH` of
 # serve/import/export becomes a database of its own named after PATH: on the libSQL test peer
 # (`$EF_TEST_LIBSQL_URL/dev/<name>`, as sqld's dev routing does) or, with EF_TEST_PG_URL set
-# (tests/pg/with-postgres.sh), a PostgreSQL database created on first use. The local cache is at
+# (tests/pg/with-postgres.sh), a PostgreSQL database created on first use, or with EF_TEST_MYSQL_URL
+# (tests/mysql/with-mariadb.sh) a MariaDB database the same way. The local cache is at
 # PATH.libsql-cache for serve and the default cache (under ./data of a scratch working directory)
 # for import/export. Needs EF_TEST_LIBSQL_URL (tests/libsql/with-peer.sh) or EF_TEST_PG_URL, and
 # EF_REAL_BIN (the edgeflag binary).
 set -euo pipefail
 : "${EF_REAL_BIN:?}"
-[ -n "${EF_TEST_LIBSQL_URL:-}${EF_TEST_PG_URL:-}" ] || { echo "run under tests/libsql/with-peer.sh or tests/pg/with-postgres.sh" >&2; exit 2; }
+[ -n "${EF_TEST_LIBSQL_URL:-}${EF_TEST_PG_URL:-}${EF_TEST_MYSQL_URL:-}" ] || { echo "run under tests/libsql/with-peer.sh, tests/pg/with-postgres.sh or tests/mysql/with-mariadb.sh" >&2; exit 2; }
 remote_url() { # name
   if [ -n "${EF_TEST_PG_URL:-}" ]; then
     local db
@@ -20,6 +21,12 @@ remote_url() { # name
       exit 1
     fi
     printf '%s/%s' "$EF_TEST_PG_URL" "$db"
+  elif [ -n "${EF_TEST_MYSQL_URL:-}" ]; then
+    local db port=${EF_TEST_MYSQL_URL##*:}
+    db=$(printf '%s' "$1" | tail -c 60)
+    mariadb --no-defaults -uroot -h127.0.0.1 -P"$port" -e "CREATE DATABASE IF NOT EXISTS \`$db\`" \
+      || { echo "edgeflag-on-libsql: cannot create database $db" >&2; exit 1; }
+    printf '%s/%s' "$EF_TEST_MYSQL_URL" "$db"
   else
     printf '%s/dev/%s' "$EF_TEST_LIBSQL_URL" "$1"
   fi

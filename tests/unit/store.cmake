@@ -2,7 +2,8 @@
 # under SIGKILL. The operation and change-log suites run once per backend from the same sources:
 # on SQLite, on libSQL through the Hrana test peer (tests/libsql/with-peer.sh starts it and
 # sets EF_TEST_LIBSQL_URL, which test_store_helper.h reads), and on a throwaway PostgreSQL 15
-# (tests/pg/with-postgres.sh, EF_TEST_PG_URL).
+# (tests/pg/with-postgres.sh, EF_TEST_PG_URL) and MariaDB 10.11 (tests/mysql/with-mariadb.sh,
+# EF_TEST_MYSQL_URL).
 ef_unit_test(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c)
 target_link_libraries(test_store PRIVATE ef_store)
 ef_unit_test(test_store_log ${CMAKE_CURRENT_LIST_DIR}/test_store_log.c)
@@ -20,6 +21,10 @@ foreach(t test_store test_store_log)
   add_test(NAME ${t}_pg COMMAND ${CMAKE_SOURCE_DIR}/tests/pg/with-postgres.sh $<TARGET_FILE:${t}>)
   ef_test_env(${t}_pg)
   set_tests_properties(${t}_pg PROPERTIES TIMEOUT 180)
+  add_test(NAME ${t}_mysql
+           COMMAND ${CMAKE_SOURCE_DIR}/tests/mysql/with-mariadb.sh $<TARGET_FILE:${t}>)
+  ef_test_env(${t}_mysql)
+  set_tests_properties(${t}_mysql PROPERTIES TIMEOUT 180)
 endforeach()
 # The Hrana client on its own (value encoding, batches, errors, stream reopening, keep-alive):
 # needs a Hrana server, so it only runs under with-peer.sh (above).

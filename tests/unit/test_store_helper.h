@@ -9,7 +9,8 @@
  * with the local cache at the path a SQLite test would use; EF_TEST_LIBSQL_DIR is where the peer
  * keeps its files, so a test can reach the database of record directly. With EF_TEST_PG_URL set (a
  * throwaway PostgreSQL started by tests/pg/with-postgres.sh), each store gets a PostgreSQL database
- * of its own, created here, with the local cache at the same path.
+ * of its own, created here, with the local cache at the same path; with EF_TEST_MYSQL_URL (a
+ * throwaway MariaDB started by tests/mysql/with-mariadb.sh), a MariaDB database the same way.
  */
 #ifndef EF_TEST_STORE_HELPER_H
 #define EF_TEST_STORE_HELPER_H
@@ -70,6 +71,24 @@ static inline int tstore_pg_exec(const char *db, const char *sql)
     return rc;
 }
 
+/* The throwaway MariaDB server's URL (no database), or NULL. */
+static inline const char *tstore_mysql(void)
+{
+    const char *u = getenv("EF_TEST_MYSQL_URL");
+    return u && *u ? u : NULL;
+}
+
+/* Runs sql on MariaDB database db ("" for none) of the test server with the mariadb client;
+ * returns 0 when it succeeded. db and sql come from the tests (no quote characters in db). */
+static inline int tstore_mysql_exec(const char *db, const char *sql)
+{
+    const char *port = strrchr(tstore_mysql(), ':');
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "mariadb --no-defaults -uroot -h127.0.0.1 -P%s %s -e \"%s\"",
+             port ? port + 1 : "3306", db, sql);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* The peer's database name for a store at dir/name (its files are DIR/<that>.db). */
 static inline void tstore_remote_name(const tstore *t, const char *name, char *out, size_t n)
 {
@@ -103,6 +122,16 @@ static inline ef_store *tstore_try_open(tstore *t, const char *name, bool regist
         snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", rname);
         if (!exists && tstore_pg_exec("postgres", sql)) fail_msg("cannot create database %s", rname);
         snprintf(url, sizeof(url), "%s/%s", tstore_pg(), rname);
+        ef_store_open_opts o = {.registry = registry ? t->reg : NULL, .cache_path = t->path,
+                                .log_keep_entries = log_keep, .poll_ms = 200};
+        return ef_store_open(url, &o, err);
+    }
+    if (!local && tstore_mysql()) {
+        char rname[160], url[512], sql[256];
+        tstore_remote_name(t, name, rname, sizeof(rname));
+        snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", rname);
+        if (tstore_mysql_exec("", sql)) fail_msg("cannot create database %s", rname);
+        snprintf(url, sizeof(url), "%s/%s", tstore_mysql(), rname);
         ef_store_open_opts o = {.registry = registry ? t->reg : NULL, .cache_path = t->path,
                                 .log_keep_entries = log_keep, .poll_ms = 200};
         return ef_store_open(url, &o, err);
@@ -142,6 +171,11 @@ static inline int tstore_record_exec(const tstore *t, const char *name, const ch
         for (char *p = rname; *p; p++)
             if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
         return tstore_pg_exec(rname, sql);
+    }
+    if (tstore_mysql()) {
+        char rname[160];
+        tstore_remote_name(t, name, rname, sizeof(rname));
+        return tstore_mysql_exec(rname, sql);
     }
     char record[256];
     tstore_record_path(t, name, record, sizeof(record));

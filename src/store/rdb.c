@@ -1,0 +1,111 @@
+/*
+ * rdb.c - value conversions shared by the SQL-database adapters of the remote store (rdb.h).
+ * Must never guess: a cell that is not a value of its column's kind is refused, not coerced.
+ */
+#include "store/rdb.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+rdb_kind rdb_col_kind(const char *table, const char *col)
+{
+    static const struct {
+        const char *table, *col;
+        rdb_kind kind;
+    } special[] = {
+        {"namespaces", "protected", RDB_BOOL}, {"flags", "enabled", RDB_BOOL},
+        {"rollouts", "value", RDB_BOOL},       {"flags", "metadata", RDB_JSON},
+        {"variants", "attachment", RDB_JSON},  {"tokens", "metadata", RDB_JSON},
+        {"distributions", "rollout", RDB_REAL}, {"rollouts", "percentage", RDB_REAL},
+    };
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+        if (!strcmp(special[i].table, table) && !strcmp(special[i].col, col))
+            return special[i].kind;
+    static const char *const ints[] = {"created_at", "updated_at", "expires_at", "type",
+                                       "match_type", "rank", "segment_operator", "position",
+                                       "version"};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (!strcmp(ints[i], col)) return RDB_INT;
+    return RDB_TEXT;
+}
+
+int rdb_param(const ef_json *v, rdb_kind k, bool nul_ok, ef_arena *a, const char **out,
+              size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!v || v->type == EF_JSON_NULL) return 0;
+    if (v->type == EF_JSON_TRUE || v->type == EF_JSON_FALSE) {
+        *out = v->type == EF_JSON_TRUE ? "1" : "0";
+        *len = 1;
+        return 0;
+    }
+    ef_bytes s;
+    if (v->type == EF_JSON_NUMBER && k == RDB_BOOL)
+        s = v->num != 0 ? (ef_bytes){"1", 1} : (ef_bytes){"0", 1};
+    else if (v->type == EF_JSON_NUMBER || v->type == EF_JSON_STRING)
+        s = v->str; /* a number's literal text, or the decoded string */
+    else
+        return -1;
+    if (v->type == EF_JSON_STRING && !nul_ok && memchr(s.p, '\0', s.n)) return -2;
+    char *c = ef_arena_alloc(a, s.n + 1);
+    if (!c) return -1;
+    memcpy(c, s.p, s.n);
+    c[s.n] = '\0';
+    *out = c;
+    *len = s.n;
+    return 0;
+}
+
+static bool int_text(const char *v, size_t n)
+{
+    if (n == 0 || n > 20) return false;
+    char buf[24];
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    (void)strtoll(buf, &end, 10);
+    return !errno && *end == '\0';
+}
+
+int rdb_cell_json(ef_buf *b, const char *v, size_t n, rdb_kind k)
+{
+    if (!v) {
+        ef_buf_puts(b, "null");
+        return 0;
+    }
+    switch (k) {
+    case RDB_BOOL:
+        if (n != 1) return -1;
+        if (v[0] == 't' || v[0] == '1')
+            ef_buf_putc(b, '1');
+        else if (v[0] == 'f' || v[0] == '0')
+            ef_buf_putc(b, '0');
+        else
+            return -1;
+        return 0;
+    case RDB_INT:
+        if (!int_text(v, n)) return -1;
+        ef_buf_append(b, v, n);
+        return 0;
+    case RDB_REAL: {
+        char buf[64];
+        if (n == 0 || n >= sizeof(buf)) return -1;
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+        char *end;
+        double d = strtod(buf, &end);
+        /* NaN and infinities are no JSON numbers; "inf"/"nan" spellings fail the same way */
+        if (*end || d != d || d > 1e308 || d < -1e308) return -1;
+        ef_buf_append(b, v, n); /* the servers write the shortest exact form, a JSON number */
+        return 0;
+    }
+    case RDB_TEXT:
+    case RDB_JSON:
+        ef_json_put_str(b, (ef_bytes){v, n});
+        return 0;
+    }
+    return -1;
+}
