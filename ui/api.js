@@ -1,6 +1,7 @@
 // api.js - every call the UI makes to its own server (same origin, relative URLs): JSON in and
-// out, the bearer token when authentication is on, and Flipt's error bodies turned into ApiError
-// with the field they concern. It must never talk to another origin.
+// out, the bearer token when authentication is on (or, for a signed-in browser session, whose
+// secret is an HttpOnly cookie the page cannot read, the session's CSRF token), and Flipt's error
+// bodies turned into ApiError with the field they concern. It must never talk to another origin.
 
 const TOKEN_KEY = 'edgeflag.token';
 
@@ -13,9 +14,16 @@ export function setToken(t) {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
+// The CSRF token of the cookie session (GET /auth/v1/self hands it out); writes must send it.
+let csrf = '';
+export function setCsrf(t) {
+  csrf = t || '';
+}
+
 export function authHeaders() {
   const t = token();
-  return t ? { Authorization: `Bearer ${t}` } : {};
+  if (t) return { Authorization: `Bearer ${t}` };
+  return csrf ? { 'X-CSRF-Token': csrf } : {};
 }
 
 // The form field a server message is about: "invalid field attachment: ..." -> "attachment".

@@ -160,6 +160,59 @@ function liveLabel(live) {
 
 // ---- authentication ----------------------------------------------------------------------------
 
+// What GET /auth/v1/method says: {token, jwt, providers: [name]} (providers: OIDC sign-in).
+let methods = { token: false, jwt: false, providers: [] };
+
+// Starts an OIDC sign-in: the server answers where to send the browser (and sets its state cookie).
+async function signInWith(provider, err) {
+  try {
+    const r = await fetch(`/auth/v1/method/oidc/${encodeURIComponent(provider)}/authorize`);
+    const j = await r.json();
+    if (!r.ok || !j.authorizeUrl) throw new Error(j.message || `HTTP ${r.status}`);
+    location.assign(j.authorizeUrl);
+  } catch (e) {
+    err.textContent = `cannot start the sign-in: ${e.message}`;
+  }
+}
+
+// The signed-in person of a cookie session, or null; keeps the session's CSRF token.
+async function session() {
+  if (!methods.providers.length) return null;
+  try {
+    const r = await fetch('/auth/v1/self', { headers: { Accept: 'application/json' } });
+    if (!r.ok) return null;
+    const j = await r.json();
+    if (j.method !== 'METHOD_OIDC') return null;
+    api.setCsrf(r.headers.get('X-CSRF-Token'));
+    const m = j.metadata || {};
+    return { name: m['io.flipt.auth.oidc.name'] || m['io.flipt.auth.oidc.email'] || m['io.flipt.auth.oidc.sub'] || 'signed in', email: m['io.flipt.auth.oidc.email'] || '' };
+  } catch {
+    return null;
+  }
+}
+
+function showUser(user) {
+  const el = document.getElementById('who');
+  if (!user) {
+    el.hidden = true;
+    el.replaceChildren();
+    return;
+  }
+  const out = h('button', { type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out');
+  el.replaceChildren(h('span', { class: 'who-name', title: user.email }, user.name), ' ', out);
+  el.hidden = false;
+}
+
+async function signOut() {
+  try {
+    await api.put('/auth/v1/self/expire', {});
+  } catch {
+    // expired already: the cookie is cleared either way below by the reload's sign-in prompt
+  }
+  api.setCsrf('');
+  location.assign('/');
+}
+
 let prompting = null;
 function askToken(message) {
   if (prompting) return prompting;
@@ -167,7 +220,12 @@ function askToken(message) {
   const form = document.getElementById('token-form');
   const input = document.getElementById('token-input');
   const err = document.getElementById('token-error');
+  const sso = document.getElementById('sso-buttons');
   err.textContent = message || '';
+  sso.replaceChildren(...methods.providers.map((p) =>
+    h('button', { type: 'button', class: 'primary', 'data-provider': p, onclick: () => signInWith(p, err) }, `Sign in with ${p}`)));
+  sso.hidden = !methods.providers.length;
+  document.getElementById('token-fields').hidden = !(methods.token || methods.jwt);
   input.value = '';
   prompting = new Promise((resolve) => {
     const submit = async (ev) => {
@@ -206,7 +264,10 @@ async function authRequired() {
   try {
     const r = await fetch('/auth/v1/method');
     const j = await r.json();
-    return (j.methods || []).some((m) => m.method === 'METHOD_TOKEN' && m.enabled);
+    const on = (name) => (j.methods || []).find((m) => m.method === name && m.enabled);
+    const oidc = on('METHOD_OIDC');
+    methods = { token: !!on('METHOD_TOKEN'), jwt: !!on('METHOD_JWT'), providers: Object.keys(oidc?.metadata?.providers || {}) };
+    return methods.token || methods.jwt || methods.providers.length > 0;
   } catch {
     return false;
   }
@@ -226,12 +287,18 @@ async function start() {
 
   api.onUnauthorized(async (e) => {
     api.setToken('');
+    api.setCsrf('');
+    showUser(null);
     await askToken(e.message);
     state.live.start();
     await reloadNamespaces();
     render(false);
   });
-  if ((await authRequired()) && !api.token()) await askToken('');
+  if ((await authRequired()) && !api.token()) {
+    const user = await session();
+    showUser(user);
+    if (!user) await askToken('');
+  }
 
   state.live.subscribe((live, changed) => {
     liveLabel(live);

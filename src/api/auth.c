@@ -15,6 +15,8 @@
 #include <urcu-bp.h>
 
 #include "api/json_in.h"
+#include "api/jwt.h"
+#include "api/oidc.h"
 #include "api/node.h"
 #include "base/clock.h"
 #include "base/cnum.h"
@@ -26,6 +28,8 @@ typedef struct token_entry {
     int64_t expires_ns;        /* 0 = never */
     ef_bytes ns;               /* scope; empty = all namespaces; in the table's arena */
     const ef_store_token *row; /* the whole row (for /auth/v1/self); in the table's arena */
+    bool session;              /* an OIDC sign-in's session, not a static token */
+    ef_bytes name, email, sub; /* sessions: the person's; in the table's arena */
 } token_entry;
 
 typedef struct token_table {
@@ -39,6 +43,7 @@ struct ef_auth {
     bool has_boot;    /* a bootstrap token is configured (not when JWT alone is required) */
     uint8_t boot[32];
     ef_auth_jwt *jwt; /* Flipt's jwt method, or NULL */
+    ef_oidc *oidc;    /* Flipt's oidc method, or NULL */
     unsigned exclude; /* bit per ef_route_class */
     ef_store *store;
     token_table *table; /* read with acquire inside an RCU read section */
@@ -74,49 +79,28 @@ static int cmp_entry(const void *a, const void *b)
     return memcmp(((const token_entry *)a)->hash, ((const token_entry *)b)->hash, 32);
 }
 
-/* base64url without padding, as Flipt stores token hashes */
-static void b64url(const uint8_t *in, size_t n, char *out)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = al[v >> 18 & 63];
-        out[o++] = al[v >> 12 & 63];
-        if (i + 1 < n) out[o++] = al[v >> 6 & 63];
-        if (i + 2 < n) out[o++] = al[v & 63];
-    }
-    out[o] = '\0';
-}
-
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Decodes a stored 43-character hash; false if it is not one. */
+/* Decodes a stored 43-character hash (base64url without padding, as Flipt stores them). */
 static bool hash_decode(ef_bytes s, uint8_t out[32])
 {
-    if (s.n != 43) return false;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        int v = b64url_val(s.p[i]);
-        if (v < 0) return false;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o < 32) out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return o == 32;
+    uint8_t tmp[33];
+    size_t n;
+    if (s.n != 43 || !ef_b64url_decode(s.p, s.n, tmp, &n) || n != 32) return false;
+    memcpy(out, tmp, 32);
+    return true;
+}
+
+/* An OIDC session row: its metadata names the provider (a key POST /auth/v1/method/token refuses,
+ * so only a sign-in makes one). name and email come from the metadata (table's arena). */
+static bool session_row(const ef_store_token *t, ef_arena *arena, ef_bytes *name, ef_bytes *email, ef_bytes *sub)
+{
+    if (!t->metadata.n) return false;
+    ef_json_error je;
+    const ef_json *m = ef_json_parse(t->metadata.p, t->metadata.n, arena, NULL, &je);
+    if (!m || m->type != EF_JSON_OBJECT || !ef_json_get(m, "io.flipt.auth.oidc.provider")) return false;
+    *name = ef_jwt_claim_str(m, "io.flipt.auth.oidc.name");
+    *email = ef_jwt_claim_str(m, "io.flipt.auth.oidc.email");
+    *sub = ef_jwt_claim_str(m, "io.flipt.auth.oidc.sub");
+    return true;
 }
 
 int ef_auth_reload(ef_auth *a)
@@ -140,6 +124,8 @@ int ef_auth_reload(ef_auth *a)
         e->expires_ns = toks[i].expires_ns;
         e->ns = toks[i].namespace_key;
         e->row = &toks[i];
+        e->session = session_row(&toks[i], &t->rows, &e->name, &e->email, &e->sub);
+        if (!e->session) e->name = toks[i].name;
         t->n++;
     }
     qsort(t->e, t->n, sizeof(token_entry), cmp_entry);
@@ -230,6 +216,7 @@ void ef_auth_free(ef_auth *a)
         pthread_join(a->thread, NULL);
     }
     ef_auth_jwt_free(a->jwt);
+    ef_oidc_free(a->oidc);
     rcu_barrier();
     table_free(a->table);
     pthread_mutex_destroy(&a->reload_mu);
@@ -250,6 +237,14 @@ static const token_entry *table_find(token_table *t, const uint8_t h[32])
     return e;
 }
 
+/* A copy in arena ({NULL, 0} when memory ran out; empty bytes stay empty without allocating). */
+static ef_bytes arena_copy(ef_arena *arena, ef_bytes b)
+{
+    if (!b.n) return (ef_bytes){"", 0};
+    char *c = ef_arena_memdup(arena, b.p, b.n);
+    return (ef_bytes){c, c ? b.n : 0};
+}
+
 /* Checks a token: true when it is valid now. With out, also records its identity there
  * (allocated in arena; the bootstrap token's is static); false if memory ran out. */
 static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity **out)
@@ -266,15 +261,15 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity
     if (e && !out) {
         ok = true;
     } else if (e) { /* copied: the table may be freed once the read section ends */
-        identity *id = ef_arena_alloc(arena, sizeof(*id));
-        char *idc = id ? ef_arena_memdup(arena, e->row->id.p, e->row->id.n) : NULL;
-        char *nsc = idc && e->ns.n ? ef_arena_memdup(arena, e->ns.p, e->ns.n) : NULL;
-        ef_bytes nm = e->row->name;
-        char *nmc = idc && nm.n ? ef_arena_memdup(arena, nm.p, nm.n) : NULL;
-        if (idc && (nsc || !e->ns.n) && (nmc || !nm.n)) {
-            *id = (identity){.id = {idc, e->row->id.n},
-                             .name = {nmc ? nmc : "", nm.n},
-                             .ns = {nsc ? nsc : "", e->ns.n}};
+        identity *id = ef_arena_calloc(arena, sizeof(*id));
+        ef_bytes row_id = arena_copy(arena, e->row->id), ns = arena_copy(arena, e->ns);
+        ef_bytes name = arena_copy(arena, e->name), email = arena_copy(arena, e->email);
+        ef_bytes sub = arena_copy(arena, e->sub);
+        if (id && row_id.p && ns.p && name.p && email.p && sub.p) {
+            /* a session's actor is the person (their subject), a token's is the token */
+            *id = (identity){.method = e->session ? EF_AUTH_OIDC : EF_AUTH_TOKEN,
+                             .id = e->session ? sub : row_id, .row_id = row_id,
+                             .name = name, .email = email, .ns = ns};
             memcpy(id->hash, h, 32);
             *out = id;
             ok = true;
@@ -297,6 +292,24 @@ bool ef_auth_token_valid(ef_auth *a, const char *token)
     return check(a, token, NULL, NULL);
 }
 
+ef_oidc *ef_auth_oidc(ef_auth *a)
+{
+    return a->oidc;
+}
+
+int ef_auth_enable_oidc(ef_auth *a, const ef_oidc_config *c, char *err, size_t errlen)
+{
+    if (a->oidc) {
+        snprintf(err, errlen, "oidc: already enabled");
+        return -1;
+    }
+    if (!a->store) {
+        snprintf(err, errlen, "oidc: sessions need a database (--db), not a read-only source");
+        return -1;
+    }
+    return (a->oidc = ef_oidc_new(c, err, errlen)) ? 0 : -1;
+}
+
 int ef_auth_enable_jwt(ef_auth *a, const ef_auth_jwt_config *c, char *err, size_t errlen)
 {
     if (a->jwt) {
@@ -309,6 +322,35 @@ int ef_auth_enable_jwt(ef_auth *a, const ef_auth_jwt_config *c, char *err, size_
 /* The credential of an Authorization header: `Bearer X` is a static token, or a JWT when X has a
  * JWT's shape and the jwt method is on; `JWT X` is a JWT (Flipt's scheme). Scheme names are
  * case-insensitive (RFC 9110). Returns false when the request carries none it may use. */
+/* A browser session: the flipt_client_token cookie (only when the oidc method is on, and only an
+ * OIDC session's token: a static token is never taken from a cookie). A write (any method but
+ * GET/HEAD/OPTIONS) must carry the session's CSRF token in X-CSRF-Token: a page of another site
+ * can make the browser send the cookie, it cannot read the token. Returns 1 accepted, 0 no
+ * session, -1 refused for CSRF (answered 403). */
+static int cookie_session(ef_auth *a, ef_http_req *req, const identity **out)
+{
+    char t[128];
+    if (!a->oidc || !ef_oidc_cookie(req, "flipt_client_token", t, sizeof(t)) || !*t) return 0;
+    const identity *id = NULL;
+    if (!check(a, t, ef_http_arena(req), &id) || id->method != EF_AUTH_OIDC) return 0;
+    ef_http_method m = ef_http_method_of(req);
+    if (m != EF_GET && m != EF_HEAD && m != EF_OPTIONS) {
+        char want[44];
+        ef_oidc_csrf_of(t, want);
+        const char *got = ef_http_header(req, "X-CSRF-Token");
+        if (!got || strlen(got) != 43 || !ef_ct_equal((const uint8_t *)got, (const uint8_t *)want, 43)) {
+            ef_http_error(req, 403, 7, "CSRF token missing or invalid: send X-CSRF-Token as GET /auth/v1/self gave it");
+            return -1;
+        }
+    }
+    identity *c = ef_arena_alloc(ef_http_arena(req), sizeof(*c));
+    if (!c) return 0;
+    *c = *id;
+    c->via_cookie = true;
+    *out = c;
+    return 1;
+}
+
 static bool authenticate(ef_auth *a, ef_http_req *req, const identity **id)
 {
     const char *h = ef_http_header(req, "Authorization");
@@ -362,7 +404,11 @@ bool ef_auth_allow(ef_auth *a, ef_http_req *req)
     if (!r || r->cls == EF_ROUTE_OPEN) return true;
     if (a->exclude & (1u << r->cls)) return true;
     const identity *id = NULL;
-    if (!authenticate(a, req, &id)) id = NULL;
+    if (!ef_http_header(req, "Authorization")) {
+        if (cookie_session(a, req, &id) < 0) return false; /* answered: CSRF */
+    } else if (!authenticate(a, req, &id)) {
+        id = NULL;
+    }
     if (!id) {
         refuse(req);
         return false;
@@ -393,9 +439,14 @@ bool ef_auth_allow(ef_auth *a, ef_http_req *req)
 static void put_authentication(ef_buf *out, const ef_store_token *t)
 {
     char ts[EF_RFC3339_MAX];
+    ef_arena scratch;
+    ef_arena_init(&scratch, 1024);
+    ef_bytes nm, em, sub;
+    bool session = session_row(t, &scratch, &nm, &em, &sub);
+    ef_arena_free(&scratch);
     ef_buf_puts(out, "{\"id\":");
     ef_json_put_str(out, t->id);
-    ef_buf_puts(out, ",\"method\":\"METHOD_TOKEN\",\"expiresAt\":");
+    ef_buf_puts(out, session ? ",\"method\":\"METHOD_OIDC\",\"expiresAt\":" : ",\"method\":\"METHOD_TOKEN\",\"expiresAt\":");
     if (t->expires_ns) {
         ef_rfc3339_format(t->expires_ns, ts);
         ef_buf_printf(out, "\"%s\"", ts);
@@ -405,6 +456,12 @@ static void put_authentication(ef_buf *out, const ef_store_token *t)
     ef_rfc3339_format(t->created_ns, ts);
     ef_buf_printf(out, ",\"createdAt\":\"%s\"", ts);
     ef_rfc3339_format(t->updated_ns, ts);
+    if (session) { /* Flipt's OIDC metadata, as the sign-in stored it */
+        ef_buf_printf(out, ",\"updatedAt\":\"%s\",\"metadata\":", ts);
+        ef_buf_append(out, t->metadata.p, t->metadata.n);
+        ef_buf_putc(out, '}');
+        return;
+    }
     ef_buf_printf(out, ",\"updatedAt\":\"%s\",\"metadata\":{\"io.flipt.auth.token.name\":", ts);
     ef_json_put_str(out, t->name);
     ef_buf_puts(out, ",\"io.flipt.auth.token.description\":");
@@ -468,6 +525,11 @@ static void on_create_token(ef_http_req *req, void *ctx)
             ef_http_bad_request(req, "invalid field metadata: must be an object");
             return;
         }
+        for (const ef_json *k = md->child; k; k = k->next)
+            if (ef_bytes_has_prefix(k->key, EF_BYTES_LIT("io.flipt.auth.oidc."))) {
+                ef_http_bad_request(req, "invalid field metadata: io.flipt.auth.oidc.* keys are set by OIDC sign-in only");
+                return;
+            }
         ef_jin_write_compact(&mdb, md);
         char *c = ef_arena_memdup(ef_http_arena(req), mdb.data ? mdb.data : "", mdb.len);
         in.metadata = (ef_bytes){c, mdb.len};
@@ -486,9 +548,9 @@ static void on_create_token(ef_http_req *req, void *ctx)
         return;
     }
     char token[48], hashed[48];
-    b64url(raw, sizeof(raw), token);
+    ef_b64url_encode(raw, sizeof(raw), token);
     ef_sha256(token, strlen(token), h);
-    b64url(h, sizeof(h), hashed);
+    ef_b64url_encode(h, sizeof(h), hashed);
     in.hashed = ef_bytes_of(hashed);
     ef_store_token out;
     ef_store_err err;
@@ -581,11 +643,19 @@ static void on_methods(ef_http_req *req, void *ctx)
 {
     ef_node *node = ctx;
     bool token = node->auth && node->auth->has_boot, jwt = node->auth && node->auth->jwt;
-    ef_buf_printf(ef_http_out(req),
+    ef_oidc *oidc = node->auth ? node->auth->oidc : NULL;
+    ef_buf *out = ef_http_out(req);
+    ef_buf_printf(out,
                   "{\"methods\":[{\"method\":\"METHOD_TOKEN\",\"enabled\":%s,\"sessionCompatible\":false,"
-                  "\"metadata\":null},{\"method\":\"METHOD_JWT\",\"enabled\":%s,\"sessionCompatible\":false,"
-                  "\"metadata\":null}]}",
-                  token ? "true" : "false", jwt ? "true" : "false");
+                  "\"metadata\":null},{\"method\":\"METHOD_OIDC\",\"enabled\":%s,\"sessionCompatible\":true,"
+                  "\"metadata\":",
+                  token ? "true" : "false", oidc ? "true" : "false");
+    if (oidc)
+        ef_oidc_put_method_metadata(oidc, out);
+    else
+        ef_buf_puts(out, "null");
+    ef_buf_printf(out, "},{\"method\":\"METHOD_JWT\",\"enabled\":%s,\"sessionCompatible\":false,\"metadata\":null}]}",
+                  jwt ? "true" : "false");
     ef_http_reply(req, 200);
 }
 
@@ -628,6 +698,14 @@ static void on_self(ef_http_req *req, void *ctx)
     if (!found) {
         refuse(req);
         return;
+    }
+    if (id->via_cookie) { /* the page learns its session's CSRF token here (it cannot read the cookie) */
+        char t[128], csrf[44];
+        if (ef_oidc_cookie(req, "flipt_client_token", t, sizeof(t))) {
+            ef_oidc_csrf_of(t, csrf);
+            ef_http_add_header(req, "X-CSRF-Token", csrf);
+        }
+        ef_http_add_header(req, "Cache-Control", "no-store");
     }
     ef_http_reply(req, 200);
 }
@@ -684,7 +762,9 @@ static void on_self_expire(ef_http_req *req, void *ctx)
                       "the bootstrap token is configured (--auth-token), not stored: it cannot be expired");
         return;
     }
-    expire_token(req, node, id->id, at);
+    /* a browser signing out: its cookie goes too (sent with the answer, whatever the store says) */
+    if (id->via_cookie && node->auth->oidc) ef_oidc_set_session_cookie(node->auth->oidc, req, NULL);
+    expire_token(req, node, id->row_id.n ? id->row_id : id->id, at);
 }
 
 /* PUT /auth/v1/tokens/{id}/expire {expiresAt?}: expires another token, now or at expiresAt (an
@@ -708,6 +788,11 @@ int ef_api_register_auth(ef_router *r, ef_node *node)
     rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/auth/v1/method",
                                              .fn = on_methods, .ctx = node, .cls = EF_ROUTE_OPEN});
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/self", on_self, 0));
+    /* OIDC sign-in: open (the caller has no credential yet); the callback writes the session */
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/auth/v1/method/oidc/{provider}/authorize",
+                                             .fn = ef_oidc_on_authorize, .ctx = node, .cls = EF_ROUTE_OPEN});
+    rc |= ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/auth/v1/method/oidc/{provider}/callback",
+                                             .fn = ef_oidc_on_callback, .ctx = node, .cls = EF_ROUTE_OPEN});
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_PUT, "/auth/v1/self/expire", on_self_expire, EF_RF_WRITE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_POST, "/auth/v1/method/token", on_create_token, EF_RF_WRITE));
     rc |= ef_router_add_route(r, AUTH_ROUTE(EF_GET, "/auth/v1/tokens", on_list_tokens, EF_RF_STATE));

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "api/jwks.h"
+#include "api/oidc.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -44,6 +45,10 @@ typedef struct ef_auth_jwt_config {
 } ef_auth_jwt_config;
 /* Accepts JWTs from now on. -1 with a message when the configuration is refused. */
 int ef_auth_enable_jwt(ef_auth *a, const ef_auth_jwt_config *c, char *err, size_t errlen);
+
+/* Flipt's `oidc` method (oidc.h, docs/auth.md): sign-in routes, sessions in the store, the session
+ * cookie accepted (writes with X-CSRF-Token). Needs the store. -1 with a message when refused. */
+int ef_auth_enable_oidc(ef_auth *a, const ef_oidc_config *c, char *err, size_t errlen);
 
 /* Answers 401 and returns false when the request may not proceed (no valid token, or a namespace
  * outside the token's scope). On success records which token matched, for the handler. */

@@ -24,6 +24,8 @@ typedef struct ef_auth_identity {
     bool bootstrap;
     uint8_t hash[32]; /* tokens: SHA-256 of the token, finds its row again for /auth/v1/self */
     ef_bytes id;      /* token id ("bootstrap" for the configured one); JWT/OIDC: the subject */
+    ef_bytes row_id;  /* stored token or session: its row's id (what sign-out expires) */
+    bool via_cookie;  /* the credential came in the session cookie (writes need the CSRF token) */
     ef_bytes name;    /* token name; JWT/OIDC: the person's name, if any */
     ef_bytes email;   /* JWT/OIDC: the person's email, if any */
     ef_bytes ns;      /* scope; empty = every namespace */
@@ -32,6 +34,9 @@ typedef struct ef_auth_identity {
 } ef_auth_identity;
 
 typedef struct ef_auth_jwt ef_auth_jwt;
+
+/* The oidc method's state when it is on, else NULL (oidc.c reaches it through the node). */
+struct ef_oidc *ef_auth_oidc(ef_auth *a);
 
 ef_auth_jwt *ef_auth_jwt_new(const ef_auth_jwt_config *c, char *err, size_t errlen);
 void ef_auth_jwt_free(ef_auth_jwt *j);

@@ -63,6 +63,20 @@ static int b64v(unsigned char c)
     return -1;
 }
 
+void ef_b64url_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        if (i + 1 < n) out[o++] = al[v >> 6 & 63];
+        if (i + 2 < n) out[o++] = al[v & 63];
+    }
+    out[o] = '\0';
+}
+
 bool ef_b64url_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 {
     if (n % 4 == 1) return false;

@@ -76,6 +76,9 @@ ef_jwt_status ef_jwt_check_claims(const ef_jwt *t, const ef_jwt_expect *x, int64
 /* A claim that is a string, or empty bytes. */
 ef_bytes ef_jwt_claim_str(const ef_json *obj, const char *name);
 
+/* base64url without padding; out holds at least (n * 4 + 2) / 3 + 1 bytes (NUL-terminated). */
+void ef_b64url_encode(const uint8_t *in, size_t n, char *out);
+
 /* Strict base64url without padding (RFC 7515 section 2); false on any other byte. out holds at
  * least n * 3 / 4 + 1 bytes. */
 bool ef_b64url_decode(const char *in, size_t n, uint8_t *out, size_t *outlen);

@@ -347,7 +347,8 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         if (ef_store_seq(node.store, &seq, &first, &se) == 0) ef_node_raise_version(&node, seq);
     }
     bool jwt = cfg.auth_jwt_jwks_url || cfg.auth_jwt_public_key_file;
-    if ((cfg.auth_token || jwt) &&
+    bool oidc = cfg.auth_oidc_provider != NULL;
+    if ((cfg.auth_token || jwt || oidc) &&
         !(node.auth = ef_auth_new(cfg.auth_token, cfg.auth_exclude, node.store, err, sizeof(err)))) {
         fprintf(stderr, "edgeflag: %s\n", err);
         status = 2;
@@ -362,6 +363,30 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             .audiences = cfg.auth_jwt_audiences,
         };
         if (ef_auth_enable_jwt(node.auth, &jc, err, sizeof(err)) != 0) {
+            fprintf(stderr, "edgeflag: %s\n", err);
+            status = 2;
+            goto out;
+        }
+    }
+    if (oidc) { /* Flipt's oidc method: people sign in to the UI; sessions live in the store */
+        ef_oidc_provider_config pc = {
+            .name = cfg.auth_oidc_provider,
+            .issuer_url = cfg.auth_oidc_issuer_url,
+            .client_id = cfg.auth_oidc_client_id,
+            .client_secret = cfg.auth_oidc_client_secret,
+            .redirect_address = cfg.auth_oidc_redirect_address,
+            .scopes = cfg.auth_oidc_scopes ? cfg.auth_oidc_scopes : "email profile",
+            .use_pkce = true,
+        };
+        ef_oidc_config oc = {
+            .providers = &pc,
+            .n_providers = 1,
+            .token_lifetime_s = cfg.auth_session_token_lifetime,
+            .state_lifetime_s = cfg.auth_session_state_lifetime,
+            .secure = cfg.auth_session_secure,
+            .domain = cfg.auth_session_domain,
+        };
+        if (ef_auth_enable_oidc(node.auth, &oc, err, sizeof(err)) != 0) {
             fprintf(stderr, "edgeflag: %s\n", err);
             status = 2;
             goto out;

@@ -27,6 +27,17 @@ typedef struct ef_serve_config {
     char *auth_jwt_audiences;     /* comma or space separated */
     unsigned auth_jwt_refresh;    /* seconds between JWKS refreshes (0: 300) */
     unsigned auth_jwt_min_refresh; /* seconds at least between two JWKS fetches (0: 10) */
+    /* Flipt's oidc method, one provider (docs/auth.md) */
+    char *auth_oidc_provider;
+    char *auth_oidc_issuer_url;
+    char *auth_oidc_client_id;
+    char *auth_oidc_client_secret;
+    char *auth_oidc_redirect_address;
+    char *auth_oidc_scopes;
+    unsigned auth_session_token_lifetime; /* seconds (0: 86400) */
+    unsigned auth_session_state_lifetime; /* seconds (0: 600) */
+    bool auth_session_secure;
+    char *auth_session_domain;
     char *upstream;      /* replica mode: the node to follow */
     char *upstream_token;
     char *upstream_ca;   /* replica: CA file for the upstream's certificate (NULL: the system's) */

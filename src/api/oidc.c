@@ -1,0 +1,620 @@
+/*
+ * oidc.c - OpenID Connect sign-in for people (see oidc.h). It must never create a session without
+ * a matching state cookie, a code the provider exchanged, and an ID token whose signature,
+ * issuer, audience, time and nonce were checked; never put a session token anywhere but an
+ * HttpOnly cookie; never let a request other than a callback wait on the provider.
+ */
+#include "api/oidc.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "api/auth_int.h"
+#include "api/fetch.h"
+#include "api/jwks.h"
+#include "api/jwt.h"
+#include "api/node.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/sha256.h"
+
+#define STATE_COOKIE "flipt_client_state"
+#define TOKEN_COOKIE "flipt_client_token"
+#define MAX_EXCHANGES 4 /* code exchanges at once: each holds a server thread up to the timeout */
+#define EXCHANGE_TIMEOUT_MS 5000
+
+typedef struct discovered {
+    char *issuer, *authorization_endpoint, *token_endpoint, *jwks_uri;
+} discovered;
+
+typedef struct provider {
+    char *name, *issuer_url, *client_id, *client_secret, *redirect, *scopes;
+    bool pkce;
+    discovered *disc; /* set once by the discovery thread (release), read with acquire */
+    ef_jwks *keys;    /* set once, with disc */
+} provider;
+
+struct ef_oidc {
+    provider *p;
+    size_t n;
+    unsigned token_lifetime_s, state_lifetime_s;
+    bool secure;
+    char *domain;
+    int exchanges; /* atomic: code exchanges under way */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping; /* written under mu, also read by fetches (atomic) */
+    bool thread_started;
+    pthread_t thread;
+};
+
+static void discovered_free(discovered *d)
+{
+    if (!d) return;
+    free(d->issuer);
+    free(d->authorization_endpoint);
+    free(d->token_endpoint);
+    free(d->jwks_uri);
+    free(d);
+}
+
+void ef_oidc_free(ef_oidc *o)
+{
+    if (!o) return;
+    if (o->thread_started) {
+        pthread_mutex_lock(&o->mu);
+        __atomic_store_n(&o->stopping, true, __ATOMIC_RELEASE);
+        pthread_cond_signal(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        pthread_join(o->thread, NULL);
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        provider *p = &o->p[i];
+        ef_jwks_free(p->keys);
+        discovered_free(p->disc);
+        free(p->name);
+        free(p->issuer_url);
+        free(p->client_id);
+        free(p->client_secret);
+        free(p->redirect);
+        free(p->scopes);
+    }
+    free(o->p);
+    free(o->domain);
+    pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->cv);
+    free(o);
+}
+
+/* A string member of the discovery document, copied; NULL when missing. */
+static char *disc_str(const ef_json *doc, const char *name)
+{
+    ef_bytes v = ef_jwt_claim_str(doc, name);
+    return v.n && v.n < 2048 && !memchr(v.p, '\0', v.n) ? strndup(v.p, v.n) : NULL;
+}
+
+static bool http_url(const char *u)
+{
+    return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7));
+}
+
+/* Fetches and checks one provider's discovery document; on success publishes it with its keys. */
+static int discover(ef_oidc *o, provider *p)
+{
+    char url[2200], err[256];
+    size_t il = strlen(p->issuer_url);
+    while (il && p->issuer_url[il - 1] == '/') il--;
+    snprintf(url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)il, p->issuer_url);
+    ef_buf body;
+    ef_buf_init(&body);
+    long status = 0;
+    ef_fetch_req r = {.url = url, .max_body = 1 << 20, .timeout_ms = 5000, .cancel = &o->stopping};
+    int rc = -1;
+    discovered *d = NULL;
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    if (ef_fetch(&r, &body, &status, err, sizeof(err)) != 0 || status != 200) {
+        if (status) snprintf(err, sizeof(err), "HTTP status %ld", status);
+        ef_log(EF_LOG_WARN, "oidc: cannot fetch the discovery document; retrying", "provider", p->name, "url", url,
+               "error", err, NULL);
+        goto out;
+    }
+    ef_json_error je;
+    const ef_json *doc = ef_json_parse(body.data ? body.data : "", body.len, &a, NULL, &je);
+    if (!doc || doc->type != EF_JSON_OBJECT || !(d = calloc(1, sizeof(*d)))) {
+        ef_log(EF_LOG_WARN, "oidc: discovery document is not a JSON object; retrying", "provider", p->name, NULL);
+        goto out;
+    }
+    d->issuer = disc_str(doc, "issuer");
+    d->authorization_endpoint = disc_str(doc, "authorization_endpoint");
+    d->token_endpoint = disc_str(doc, "token_endpoint");
+    d->jwks_uri = disc_str(doc, "jwks_uri");
+    if (!d->issuer || !http_url(d->authorization_endpoint) || !http_url(d->token_endpoint) || !http_url(d->jwks_uri)) {
+        ef_log(EF_LOG_WARN, "oidc: discovery document lacks issuer or an http(s) endpoint; retrying", "provider",
+               p->name, NULL);
+        goto out;
+    }
+    /* OpenID Connect Discovery 1.0 section 4.3: the issuer must be the one configured */
+    if (strlen(d->issuer) != il || strncmp(d->issuer, p->issuer_url, il) != 0) {
+        ef_log(EF_LOG_WARN, "oidc: discovery document names another issuer; retrying", "provider", p->name,
+               "configured", p->issuer_url, "issuer", d->issuer, NULL);
+        goto out;
+    }
+    ef_jwks_config kc = {.url = d->jwks_uri};
+    ef_jwks *keys = ef_jwks_new(&kc, err, sizeof(err));
+    if (!keys) {
+        ef_log(EF_LOG_WARN, "oidc: cannot use the provider's jwks_uri", "provider", p->name, "error", err, NULL);
+        goto out;
+    }
+    __atomic_store_n(&p->keys, keys, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->disc, d, __ATOMIC_RELEASE);
+    d = NULL;
+    ef_log(EF_LOG_INFO, "oidc: provider discovered", "provider", p->name, "issuer", p->issuer_url, NULL);
+    rc = 0;
+out:
+    discovered_free(d);
+    ef_arena_free(&a);
+    ef_buf_free(&body);
+    return rc;
+}
+
+/* Discovers every provider, retrying the ones that fail with backoff (1 s doubling to 60 s). */
+static void *discovery_loop(void *arg)
+{
+    ef_oidc *o = arg;
+    unsigned backoff = 1;
+    pthread_mutex_lock(&o->mu);
+    while (!o->stopping) {
+        pthread_mutex_unlock(&o->mu);
+        bool all = true;
+        for (size_t i = 0; i < o->n && !__atomic_load_n(&o->stopping, __ATOMIC_ACQUIRE); i++)
+            if (!__atomic_load_n(&o->p[i].disc, __ATOMIC_ACQUIRE) && discover(o, &o->p[i]) != 0) all = false;
+        pthread_mutex_lock(&o->mu);
+        if (all) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += backoff;
+        backoff = backoff >= 32 ? 60 : backoff * 2;
+        if (!o->stopping) pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
+static bool dup(char **dst, const char *src)
+{
+    return !src || (*dst = strdup(src)) != NULL;
+}
+
+/* Path segments and cookie values are plain: a provider name may not need escaping anywhere. */
+static bool plain_name(const char *s)
+{
+    if (!s || !*s || strlen(s) > 64) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
+{
+    ef_oidc *o = calloc(1, sizeof(*o));
+    if (!o || !(o->p = calloc(c->n_providers ? c->n_providers : 1, sizeof(provider)))) {
+        free(o);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->cv, NULL);
+    o->token_lifetime_s = c->token_lifetime_s ? c->token_lifetime_s : 86400;
+    o->state_lifetime_s = c->state_lifetime_s ? c->state_lifetime_s : 600;
+    o->secure = c->secure;
+    if (c->domain && *c->domain && !dup(&o->domain, c->domain)) goto oom;
+    for (size_t i = 0; i < c->n_providers; i++) {
+        const ef_oidc_provider_config *pc = &c->providers[i];
+        const char *missing = !plain_name(pc->name)                                  ? "a name of letters, digits, - and _"
+                              : !http_url(pc->issuer_url)                            ? "issuer_url (http:// or https://)"
+                              : !pc->client_id || !*pc->client_id                    ? "client_id"
+                              : !http_url(pc->redirect_address)                      ? "redirect_address (http:// or https://)"
+                              : (!pc->client_secret || !*pc->client_secret) && !pc->use_pkce ? "client_secret (or use_pkce)"
+                                                                                     : NULL;
+        if (missing) {
+            snprintf(err, errlen, "oidc provider \"%s\": needs %s", pc->name ? pc->name : "", missing);
+            ef_oidc_free(o);
+            return NULL;
+        }
+        provider *p = &o->p[o->n++];
+        p->pkce = pc->use_pkce;
+        if (!dup(&p->name, pc->name) || !dup(&p->issuer_url, pc->issuer_url) || !dup(&p->client_id, pc->client_id) ||
+            !dup(&p->client_secret, pc->client_secret && *pc->client_secret ? pc->client_secret : NULL) ||
+            !dup(&p->redirect, pc->redirect_address) || !dup(&p->scopes, pc->scopes ? pc->scopes : ""))
+            goto oom;
+        size_t rl = strlen(p->redirect);
+        while (rl && p->redirect[rl - 1] == '/') p->redirect[--rl] = '\0';
+    }
+    if (o->n && pthread_create(&o->thread, NULL, discovery_loop, o) != 0) {
+        snprintf(err, errlen, "oidc: cannot start the discovery thread");
+        ef_oidc_free(o);
+        return NULL;
+    }
+    o->thread_started = o->n > 0;
+    return o;
+oom:
+    snprintf(err, errlen, "out of memory");
+    ef_oidc_free(o);
+    return NULL;
+}
+
+static const provider *provider_find(const ef_oidc *o, ef_bytes name)
+{
+    for (size_t i = 0; o && i < o->n; i++)
+        if (ef_bytes_eq(name, ef_bytes_of(o->p[i].name))) return &o->p[i];
+    return NULL;
+}
+
+void ef_oidc_put_method_metadata(const ef_oidc *o, ef_buf *out)
+{
+    ef_buf_puts(out, "{\"providers\":{");
+    for (size_t i = 0; o && i < o->n; i++) {
+        ef_buf_printf(out,
+                      "%s\"%s\":{\"authorize_url\":\"/auth/v1/method/oidc/%s/authorize\","
+                      "\"callback_url\":\"/auth/v1/method/oidc/%s/callback\"}",
+                      i ? "," : "", o->p[i].name, o->p[i].name, o->p[i].name);
+    }
+    ef_buf_puts(out, "}}");
+}
+
+/* Cookies get Secure when configured, or when a TLS-terminating proxy says the browser used
+ * https (the header can only make a cookie stricter, so it need not be trusted). */
+static bool want_secure(const ef_oidc *o, ef_http_req *req)
+{
+    const char *proto = ef_http_header(req, "X-Forwarded-Proto");
+    return o->secure || (proto && !strcasecmp(proto, "https"));
+}
+
+static void set_cookie(const ef_oidc *o, ef_http_req *req, const char *name, const char *value, const char *path,
+                       long max_age, const char *same_site)
+{
+    char c[512];
+    int n = snprintf(c, sizeof(c), "%s=%s; Path=%s; Max-Age=%ld; HttpOnly; SameSite=%s%s", name, value, path,
+                     max_age, same_site, want_secure(o, req) ? "; Secure" : "");
+    if (o->domain && n > 0 && (size_t)n < sizeof(c)) snprintf(c + n, sizeof(c) - (size_t)n, "; Domain=%s", o->domain);
+    ef_http_add_header(req, "Set-Cookie", c);
+}
+
+void ef_oidc_set_session_cookie(const ef_oidc *o, ef_http_req *req, const char *token)
+{
+    set_cookie(o, req, TOKEN_COOKIE, token ? token : "", "/", token ? (long)o->token_lifetime_s : 0, "Strict");
+}
+
+void ef_oidc_csrf_of(const char *token, char out[44])
+{
+    /* over the token's hash, so the input has a fixed size whatever the cookie held */
+    uint8_t h[32];
+    char in[14 + 44] = "edgeflag-csrf:";
+    ef_sha256(token, strlen(token), h);
+    ef_b64url_encode(h, 32, in + 14);
+    ef_sha256(in, strlen(in), h);
+    ef_b64url_encode(h, 32, out);
+}
+
+/* application/x-www-form-urlencoded / query component encoding */
+static void put_enc(ef_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+            ch == '_' || ch == '.' || ch == '~')
+            ef_buf_putc(b, (char)ch);
+        else
+            ef_buf_printf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+    }
+}
+
+static bool random_b64(char out[44])
+{
+    uint8_t r[32];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) return false;
+    ef_b64url_encode(r, sizeof(r), out);
+    return true;
+}
+
+static void callback_url(const provider *p, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/auth/v1/method/oidc/%s/callback", p->redirect, p->name);
+}
+
+static const provider *provider_of(ef_http_req *req, ef_node *node, const discovered **d)
+{
+    ef_oidc *o = node->auth ? ef_auth_oidc(node->auth) : NULL;
+    ef_bytes name = ef_http_param(req, "provider");
+    const provider *p = provider_find(o, name);
+    if (!p) {
+        ef_http_not_found(req, "requested provider \"%.*s\": provider not found", (int)(name.n > 64 ? 64 : name.n), name.p);
+        return NULL;
+    }
+    if (!(*d = __atomic_load_n(&p->disc, __ATOMIC_ACQUIRE))) {
+        ef_http_error(req, 503, 14, "provider \"%s\": its discovery document has not been fetched yet", p->name);
+        return NULL;
+    }
+    return p;
+}
+
+/* GET /auth/v1/method/oidc/{provider}/authorize */
+void ef_oidc_on_authorize(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    const discovered *d;
+    const provider *p = provider_of(req, node, &d);
+    if (!p) return;
+    ef_oidc *o = ef_auth_oidc(node->auth);
+    char state[44], nonce[44], verifier[44], challenge[44], cb[2200];
+    if (!random_b64(state) || !random_b64(nonce) || !random_b64(verifier)) {
+        ef_http_error(req, 500, 13, "no randomness available");
+        return;
+    }
+    uint8_t h[32];
+    ef_sha256(verifier, strlen(verifier), h);
+    ef_b64url_encode(h, 32, challenge);
+    callback_url(p, cb, sizeof(cb));
+    ef_buf u;
+    ef_buf_init(&u);
+    ef_buf_puts(&u, d->authorization_endpoint);
+    ef_buf_puts(&u, strchr(d->authorization_endpoint, '?') ? "&" : "?");
+    ef_buf_puts(&u, "response_type=code&client_id=");
+    put_enc(&u, p->client_id);
+    ef_buf_puts(&u, "&redirect_uri=");
+    put_enc(&u, cb);
+    ef_buf_puts(&u, "&scope=openid");
+    for (const char *s = p->scopes; *s;) { /* extra scopes, space separated in the URL */
+        size_t skip = strspn(s, ", "), n;
+        s += skip;
+        if (!*s) break;
+        n = strcspn(s, ", ");
+        char one[128];
+        snprintf(one, sizeof(one), "%.*s", (int)(n < sizeof(one) ? n : sizeof(one) - 1), s);
+        if (strcmp(one, "openid") != 0) {
+            ef_buf_puts(&u, "+");
+            put_enc(&u, one);
+        }
+        s += n;
+    }
+    ef_buf_printf(&u, "&state=%s&nonce=%s", state, nonce);
+    if (p->pkce) ef_buf_printf(&u, "&code_challenge=%s&code_challenge_method=S256", challenge);
+    /* the browser keeps what the callback must check: state, nonce and the PKCE verifier */
+    char cookie[200], path[160];
+    snprintf(cookie, sizeof(cookie), "v1.%s.%s.%s", state, nonce, p->pkce ? verifier : "-");
+    snprintf(path, sizeof(path), "/auth/v1/method/oidc/%s/callback", p->name);
+    set_cookie(o, req, STATE_COOKIE, cookie, path, (long)o->state_lifetime_s, "Lax");
+    ef_buf *out = ef_http_out(req);
+    ef_buf_puts(out, "{\"authorizeUrl\":");
+    ef_json_put_str(out, (ef_bytes){u.data ? u.data : "", u.len});
+    ef_buf_putc(out, '}');
+    ef_buf_free(&u);
+    ef_http_reply(req, 200);
+}
+
+bool ef_oidc_cookie(ef_http_req *req, const char *name, char *out, size_t cap)
+{
+    const char *h = ef_http_header(req, "Cookie");
+    size_t nl = strlen(name);
+    for (const char *p = h; p && *p;) {
+        while (*p == ' ' || *p == ';') p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nl && p[nl] == '=' && !strncmp(p, name, nl)) {
+            size_t vl = len - nl - 1;
+            if (vl >= cap) return false;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+static void refuse_callback(ef_http_req *req, const char *why)
+{
+    ef_log(EF_LOG_INFO, "oidc: sign-in refused", "reason", why, NULL);
+    ef_http_error(req, 401, 16, "%s", why);
+}
+
+/* Flipt's metadata of an OIDC authentication, from the verified ID token's claims. */
+static void put_session_metadata(ef_buf *m, const provider *p, const ef_json *claims)
+{
+    ef_buf_puts(m, "{\"io.flipt.auth.oidc.provider\":");
+    ef_json_put_cstr(m, p->name);
+    static const char *const fields[][3] = {
+        {"email", "io.flipt.auth.oidc.email", "io.flipt.auth.email"},
+        {"name", "io.flipt.auth.oidc.name", "io.flipt.auth.name"},
+        {"picture", "io.flipt.auth.oidc.picture", "io.flipt.auth.picture"},
+        {"profile", "io.flipt.auth.oidc.profile", NULL},
+        {"sub", "io.flipt.auth.oidc.sub", NULL},
+        {"preferred_username", "io.flipt.auth.oidc.preferred_username", NULL},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        ef_bytes v = ef_jwt_claim_str(claims, fields[i][0]);
+        if (!v.n || v.n > 512) continue;
+        for (int k = 1; k < 3 && fields[i][k]; k++) {
+            ef_buf_printf(m, ",\"%s\":", fields[i][k]);
+            ef_json_put_str(m, v);
+        }
+    }
+    const ef_json *ev = ef_json_get(claims, "email_verified");
+    if (ev && (ev->type == EF_JSON_TRUE || ev->type == EF_JSON_FALSE))
+        ef_buf_printf(m, ",\"io.flipt.auth.oidc.email_verified\":\"%s\"", ev->type == EF_JSON_TRUE ? "true" : "false");
+    ef_buf_putc(m, '}');
+}
+
+/* Exchanges the code; on success *claims are the ID token's verified claims (in arena). */
+static const char *exchange(ef_oidc *o, const provider *p, const discovered *d, const char *code,
+                            const char *verifier, const char *nonce, ef_arena *arena, const ef_json **claims)
+{
+    char cb[2200];
+    callback_url(p, cb, sizeof(cb));
+    ef_buf form, body;
+    ef_buf_init(&form);
+    ef_buf_init(&body);
+    ef_buf_puts(&form, "grant_type=authorization_code&code=");
+    put_enc(&form, code);
+    ef_buf_puts(&form, "&redirect_uri=");
+    put_enc(&form, cb);
+    if (p->pkce) ef_buf_printf(&form, "&code_verifier=%s", verifier);
+    if (!p->client_secret) { /* a public client names itself in the body */
+        ef_buf_puts(&form, "&client_id=");
+        put_enc(&form, p->client_id);
+    }
+    ef_buf_putc(&form, '\0');
+    long status = 0;
+    char err[256];
+    ef_fetch_req r = {.url = d->token_endpoint, .form = form.data, .basic_user = p->client_secret ? p->client_id : NULL,
+                      .basic_pass = p->client_secret, .max_body = 1 << 20, .timeout_ms = EXCHANGE_TIMEOUT_MS,
+                      .cancel = &o->stopping};
+    const char *why = NULL;
+    int frc = ef_fetch(&r, &body, &status, err, sizeof(err));
+    ef_buf_free(&form);
+    if (frc != 0) {
+        ef_log(EF_LOG_WARN, "oidc: token endpoint unreachable", "provider", p->name, "error", err, NULL);
+        why = "the provider's token endpoint could not be reached";
+        goto out;
+    }
+    ef_json_error je;
+    const ef_json *tok = ef_json_parse(body.data ? body.data : "", body.len, arena, NULL, &je);
+    if (status != 200 || !tok || tok->type != EF_JSON_OBJECT) {
+        why = "the provider refused the authorization code (expired, used already, or not issued to this client)";
+        goto out;
+    }
+    ef_bytes idt = ef_jwt_claim_str(tok, "id_token");
+    if (!idt.n) {
+        why = "the provider's answer has no id_token";
+        goto out;
+    }
+    /* the token outlives body: copy it into the arena */
+    char *idc = ef_arena_memdup(arena, idt.p, idt.n);
+    ef_jwt t;
+    char verr[160];
+    ef_jwt_status st = idc ? ef_jwt_parse(idc, idt.n, arena, &t, verr, sizeof(verr)) : EF_JWT_MALFORMED;
+    if (st == EF_JWT_OK) st = ef_jwks_verify(__atomic_load_n(&p->keys, __ATOMIC_ACQUIRE), &t, verr, sizeof(verr));
+    char *aud[] = {p->client_id};
+    ef_jwt_expect x = {.issuer = d->issuer, .audiences = aud, .n_audiences = 1};
+    if (st == EF_JWT_OK) st = ef_jwt_check_claims(&t, &x, ef_clock_wall_ns() / 1000000000LL, verr, sizeof(verr));
+    if (st != EF_JWT_OK) {
+        ef_log(EF_LOG_WARN, "oidc: ID token refused", "provider", p->name, "reason", verr, NULL);
+        why = "the provider's ID token did not verify";
+        goto out;
+    }
+    ef_bytes tn = ef_jwt_claim_str(t.claims, "nonce"), sub = ef_jwt_claim_str(t.claims, "sub");
+    if (tn.n != strlen(nonce) || !ef_ct_equal((const uint8_t *)tn.p, (const uint8_t *)nonce, tn.n)) {
+        why = "the ID token's nonce does not match this sign-in";
+        goto out;
+    }
+    if (!sub.n) {
+        why = "the ID token has no subject";
+        goto out;
+    }
+    *claims = t.claims;
+out:
+    ef_buf_free(&body);
+    return why;
+}
+
+/* GET /auth/v1/method/oidc/{provider}/callback?code=...&state=... */
+void ef_oidc_on_callback(ef_http_req *req, void *ctx)
+{
+    ef_node *node = ctx;
+    const discovered *d;
+    const provider *p = provider_of(req, node, &d);
+    if (!p) return;
+    ef_oidc *o = ef_auth_oidc(node->auth);
+    const char *perr = ef_http_query(req, "error");
+    if (perr && *perr) {
+        refuse_callback(req, "the provider did not sign the user in");
+        return;
+    }
+    char cookie[256];
+    const char *qstate = ef_http_query(req, "state"), *code = ef_http_query(req, "code");
+    if (!ef_oidc_cookie(req, STATE_COOKIE, cookie, sizeof(cookie))) {
+        refuse_callback(req, "missing state parameter");
+        return;
+    }
+    /* v1.STATE.NONCE.VERIFIER, each 43 characters (VERIFIER "-" without PKCE) */
+    char *f[4] = {cookie, NULL, NULL, NULL};
+    for (int i = 1; i < 4; i++) {
+        char *dot = f[i - 1] ? strchr(f[i - 1], '.') : NULL;
+        if (dot) *dot = '\0';
+        f[i] = dot ? dot + 1 : NULL;
+    }
+    if (strcmp(f[0], "v1") != 0 || !f[3] || strlen(f[1]) != 43 || strlen(f[2]) != 43 || !qstate ||
+        strlen(qstate) != 43 || !ef_ct_equal((const uint8_t *)qstate, (const uint8_t *)f[1], 43)) {
+        refuse_callback(req, "unexpected state parameter");
+        return;
+    }
+    /* the state was this browser's: it is used up whatever happens next */
+    char path[160];
+    snprintf(path, sizeof(path), "/auth/v1/method/oidc/%s/callback", p->name);
+    set_cookie(o, req, STATE_COOKIE, "", path, 0, "Lax");
+    if (!code || !*code || strlen(code) > 2048) {
+        refuse_callback(req, "missing code parameter");
+        return;
+    }
+    if (!node->store) {
+        ef_http_error(req, 500, 12, "not implemented: sessions need a database");
+        return;
+    }
+    if (__atomic_add_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL) > MAX_EXCHANGES) {
+        __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
+        ef_http_add_header(req, "Retry-After", "1");
+        ef_http_error(req, 503, 14, "too many sign-ins at once; try again");
+        return;
+    }
+    const ef_json *claims = NULL;
+    const char *why = exchange(o, p, d, code, f[3], f[2], ef_http_arena(req), &claims);
+    __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
+    if (why) {
+        refuse_callback(req, why);
+        return;
+    }
+    /* the session: a stored token row, its secret only in the cookie */
+    char token[44], hashed[44];
+    uint8_t h[32];
+    if (!random_b64(token)) {
+        ef_http_error(req, 500, 13, "no randomness available");
+        return;
+    }
+    ef_sha256(token, strlen(token), h);
+    ef_b64url_encode(h, 32, hashed);
+    ef_buf md;
+    ef_buf_init(&md);
+    put_session_metadata(&md, p, claims);
+    ef_bytes email = ef_jwt_claim_str(claims, "email"), sub = ef_jwt_claim_str(claims, "sub");
+    char desc[128];
+    snprintf(desc, sizeof(desc), "OIDC session (provider %s)", p->name);
+    ef_store_token in = {
+        .name = email.n && email.n <= 256 ? email : (sub.n > 256 ? (ef_bytes){sub.p, 256} : sub),
+        .description = ef_bytes_of(desc),
+        .hashed = ef_bytes_of(hashed),
+        .metadata = {md.data ? md.data : "{}", md.len},
+        .expires_ns = ef_clock_wall_ns() + (int64_t)o->token_lifetime_s * 1000000000LL,
+    };
+    ef_store_token out;
+    ef_store_err serr;
+    int src = ef_store_token_create(node->store, &in, ef_http_arena(req), &out, &serr);
+    ef_buf_free(&md);
+    if (src != 0) {
+        ef_api_store_error(req, &serr);
+        return;
+    }
+    ef_auth_reload(node->auth);
+    char sid[96];
+    snprintf(sid, sizeof(sid), "%.*s", (int)(out.id.n > 80 ? 80 : out.id.n), out.id.p ? out.id.p : "");
+    ef_log(EF_LOG_INFO, "oidc: signed in", "provider", p->name, "session", sid, NULL);
+    ef_oidc_set_session_cookie(o, req, token);
+    ef_http_add_header(req, "Location", "/");
+    ef_http_reply(req, 302);
+}

@@ -1,0 +1,221 @@
+// OIDC sign-in end to end: a real OpenID provider (the npm `oidc-provider` package, a certified
+// implementation, with its development login and consent pages) runs in this process; edgeflag
+// uses it as Flipt's `oidc` method; Debian's Chromium signs in through the UI, edits a flag and
+// signs out. Refused and checked: a forged callback (state that is not the browser's), a replayed
+// callback (the same code and state again), a write without the CSRF token, an expired session,
+// and who the change log says made the change.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import Provider from 'oidc-provider';
+import { startServer, stopServer, launchBrowser, newPage, api } from './harness.mjs';
+
+const BOOT = 'oidc-e2e-boot';
+const boot = { Authorization: `Bearer ${BOOT}` };
+let op, opServer, ef, efShort, browser;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const callbackOf = (base) => `${base}/auth/v1/method/oidc/local/callback`;
+
+// edgeflag on localhost, the provider on 127.0.0.1: two sites, as in a real deployment.
+async function startEdgeflag(port, issuer, clientId, extra = []) {
+  return startServer(() => ['--listen', `127.0.0.1:${port}`, '--auth-token', BOOT, '--auth-oidc-provider', 'local',
+    '--auth-oidc-issuer-url', issuer, '--auth-oidc-client-id', clientId, '--auth-oidc-client-secret', `${clientId}-secret`,
+    '--auth-oidc-redirect-address', `http://localhost:${port}`, ...extra]);
+}
+
+before(async () => {
+  const [opPort, efPort, efShortPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const issuer = `http://127.0.0.1:${opPort}`;
+  const client = (id, port) => ({ client_id: id, client_secret: `${id}-secret`, redirect_uris: [callbackOf(`http://localhost:${port}`)],
+    grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' });
+  op = new Provider(issuer, {
+    clients: [client('edgeflag', efPort), client('edgeflag-short', efShortPort)],
+    findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: `${id}@example.com`, email_verified: true, name: `User ${id}` }) }),
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    pkce: { methods: ['S256'], required: () => true },
+    cookies: { keys: ['oidc-e2e-cookie-key'] },
+    features: { devInteractions: { enabled: true } },
+    // name and email in the ID token (as Google, Okta, Keycloak put them), which is what Flipt reads
+    conformIdTokenClaims: false,
+  });
+  opServer = op.listen(opPort, '127.0.0.1');
+  ef = await startEdgeflag(efPort, issuer, 'edgeflag');
+  efShort = await startEdgeflag(efShortPort, issuer, 'edgeflag-short', ['--auth-session-token-lifetime', '3']);
+  ef.base = `http://localhost:${efPort}`;
+  efShort.base = `http://localhost:${efShortPort}`;
+  for (const s of [ef, efShort]) {
+    const r = await api(s.base, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'BOOLEAN_FLAG_TYPE' }, boot);
+    assert.equal(r.status, 200, r.text);
+    // the provider is discovered in the background right after start
+    for (let i = 0; ; i++) {
+      const m = await api(s.base, 'GET', '/auth/v1/method/oidc/local/authorize', undefined);
+      if (m.status === 200) break;
+      assert.ok(i < 100, `discovery: ${m.text} ${s.stderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  stopServer(ef);
+  stopServer(efShort);
+  opServer?.close();
+});
+
+// Drives the provider's development pages (login, then consent) until the browser is back.
+async function signInAtProvider(page, base, login) {
+  // the provider's development pages import a web font: nothing may leave this machine
+  await page.route(/^https?:\/\/(?!localhost|127\.0\.0\.1)/, (route) => route.abort());
+  await page.getByRole('button', { name: 'Sign in with local' }).click();
+  await page.waitForURL((u) => !u.href.startsWith(base));
+  for (let i = 0; i < 6 && !page.url().startsWith(base); i++) {
+    await page.waitForLoadState();
+    if (page.url().startsWith(base)) break;
+    const user = page.locator('input[name="login"]');
+    if (await user.count()) {
+      await user.fill(login);
+      await page.locator('input[name="password"]').fill('any');
+    }
+    await Promise.all([page.waitForNavigation(), page.locator('button[type="submit"]').first().click()]);
+  }
+  await page.waitForURL(`${base}/**`);
+}
+
+const sessionCookie = async (context, base) =>
+  (await context.cookies(base)).find((c) => c.name === 'flipt_client_token');
+
+test('sign in through the provider, edit a flag, sign out', async () => {
+  const page = await newPage(browser.context);
+  let callback = null;
+  // the callback as the browser sends it (the end of the provider's redirects), to replay it below
+  page.on('request', (req) => {
+    if (!callback && /\/auth\/v1\/method\/oidc\/local\/callback\?/.test(req.url()))
+      callback = req.allHeaders().then((h) => ({ url: req.url(), cookie: h.cookie || '' }));
+  });
+  try {
+    await page.goto(`${ef.base}/`);
+    await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+    await signInAtProvider(page, ef.base, 'alice');
+    await page.locator('#who', { hasText: 'User alice' }).waitFor();
+    const cookie = await sessionCookie(browser.context, ef.base);
+    assert.ok(cookie, 'session cookie set');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    assert.equal(cookie.path, '/');
+
+    // edit a flag through the UI
+    await page.goto(`${ef.base}/namespaces/default/flags/checkout`);
+    await page.getByLabel('Name', { exact: true }).fill('Checkout v2');
+    await page.getByRole('button', { name: /^Save/ }).click();
+    for (let i = 0; ; i++) {
+      const got = await api(ef.base, 'GET', '/api/v1/namespaces/default/flags/checkout', undefined, boot);
+      if (got.json?.name === 'Checkout v2') break;
+      assert.ok(i < 50, `flag not saved: ${got.text}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // the change log knows who it was
+    const hist = await api(ef.base, 'GET', '/edgeflag/v1/namespaces/default/history?flag=checkout', undefined, boot);
+    assert.equal(hist.status, 200, hist.text);
+    assert.match(hist.text, /alice@example\.com/);
+    assert.match(hist.text, /"oidc"/);
+
+    // a write without the CSRF token, from the page itself: refused
+    const noCsrf = await page.evaluate(async () => {
+      const r = await fetch('/api/v1/namespaces/default/flags/checkout', { method: 'PUT', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ key: 'checkout', name: 'forged', type: 'BOOLEAN_FLAG_TYPE' }) });
+      return { status: r.status, body: await r.json() };
+    });
+    assert.equal(noCsrf.status, 403);
+    assert.match(noCsrf.body.message, /CSRF/);
+    // the same from outside with the stolen-looking cookie but a wrong token
+    const hdr = { Cookie: `flipt_client_token=${cookie.value}` };
+    assert.equal((await api(ef.base, 'PUT', '/api/v1/namespaces/default/flags/checkout', { key: 'checkout', name: 'forged', type: 'BOOLEAN_FLAG_TYPE' }, { ...hdr, 'X-CSRF-Token': 'x'.repeat(43) })).status, 403);
+    assert.equal((await api(ef.base, 'GET', '/api/v1/namespaces/default/flags/checkout', undefined, boot)).json.name, 'Checkout v2');
+    // reads need no CSRF token; /auth/v1/self is Flipt's METHOD_OIDC authentication
+    const self = await api(ef.base, 'GET', '/auth/v1/self', undefined, hdr);
+    assert.equal(self.status, 200);
+    assert.equal(self.json.method, 'METHOD_OIDC');
+    assert.equal(self.json.metadata['io.flipt.auth.oidc.email'], 'alice@example.com');
+    assert.equal(self.json.metadata['io.flipt.auth.oidc.provider'], 'local');
+    // a static token cannot be smuggled in the session cookie
+    assert.equal((await api(ef.base, 'GET', '/api/v1/namespaces', undefined, { Cookie: `flipt_client_token=${BOOT}` })).status, 401);
+
+    // replayed callback: in the browser (its state cookie is used up) and with the old state cookie
+    assert.ok(callback, 'callback seen');
+    callback = await callback;
+    assert.match(callback.cookie, /flipt_client_state=v1\./);
+    const again = await page.goto(callback.url);
+    assert.equal(again.status(), 401);
+    assert.match(await again.text(), /missing state parameter/);
+    const replay = await fetch(callback.url, { headers: { Cookie: callback.cookie }, redirect: 'manual' });
+    assert.equal(replay.status, 401, 'code reused');
+    assert.equal(replay.headers.get('set-cookie')?.includes('flipt_client_token=') && !/flipt_client_token=;/.test(replay.headers.get('set-cookie')), false);
+
+    // sign out: the session ends on the server, the cookie is cleared
+    await page.goto(`${ef.base}/`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+    assert.equal(await sessionCookie(browser.context, ef.base), undefined);
+    assert.equal((await api(ef.base, 'GET', '/auth/v1/self', undefined, hdr)).status, 401, 'the old cookie value is dead');
+    // expected: the refusals above, and the provider pages' web font this test blocks (net::ERR_FAILED)
+    assert.deepEqual(page.errors.filter((e) => !/status of (401|403)|net::ERR_FAILED/.test(e)), []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('forged callbacks are refused and create no session', async () => {
+  const cb = callbackOf(ef.base);
+  const state = 'A'.repeat(43);
+  let r = await fetch(`${cb}?code=abc&state=${state}`, { redirect: 'manual' });
+  assert.equal(r.status, 401);
+  assert.deepEqual(await r.json(), { code: 16, message: 'missing state parameter', details: [] });
+  const cookie = `flipt_client_state=v1.${'B'.repeat(43)}.${'C'.repeat(43)}.${'D'.repeat(43)}`;
+  r = await fetch(`${cb}?code=abc&state=${state}`, { headers: { Cookie: cookie }, redirect: 'manual' });
+  assert.equal(r.status, 401);
+  assert.equal((await r.json()).message, 'unexpected state parameter');
+  // state matches the cookie (an attacker's own), but the code is not one the provider issued
+  r = await fetch(`${cb}?code=made-up&state=${'B'.repeat(43)}`, { headers: { Cookie: cookie }, redirect: 'manual' });
+  assert.equal(r.status, 401);
+  assert.match((await r.json()).message, /refused the authorization code/);
+  assert.equal(r.headers.get('location'), null);
+  // unknown provider
+  r = await fetch(`${ef.base}/auth/v1/method/oidc/nope/authorize`);
+  assert.equal(r.status, 404);
+  const list = await api(ef.base, 'GET', '/auth/v1/authentications', undefined, boot);
+  assert.ok(list.json.authentications.every((a) => a.method !== 'METHOD_OIDC' || a.metadata['io.flipt.auth.oidc.sub'] === 'alice'), list.text);
+  // the reserved metadata of sessions cannot be forged through token creation
+  const forged = await api(ef.base, 'POST', '/auth/v1/method/token', { name: 'x', metadata: { 'io.flipt.auth.oidc.provider': 'local' } }, boot);
+  assert.equal(forged.status, 400);
+});
+
+test('an expired session is refused and the UI asks to sign in again', async () => {
+  const page = await newPage(browser.context);
+  try {
+    await page.goto(`${efShort.base}/`);
+    await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+    await signInAtProvider(page, efShort.base, 'bob'); // or still alice: the provider remembers her
+    await page.locator('#who', { hasText: /User (bob|alice)/ }).waitFor();
+    const cookie = await sessionCookie(browser.context, efShort.base);
+    const hdr = { Cookie: `flipt_client_token=${cookie.value}` };
+    assert.equal((await api(efShort.base, 'GET', '/api/v1/namespaces', undefined, hdr)).status, 200);
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.equal((await api(efShort.base, 'GET', '/api/v1/namespaces', undefined, hdr)).status, 401, 'expired on the server');
+    await page.reload();
+    await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+  } finally {
+    await page.close();
+  }
+});
