@@ -301,8 +301,11 @@ test('every route in the route table gets hostile input (generated: a route adde
       if (m === 'GET' && rt.state && !rt.stream) add({ m, p, h: { 'x-edgeflag-min-version': `v${rt.pattern.length}` }, want: 400, kind, note: 'table: bad min-version' });
       if ((m === 'GET' || m === 'HEAD') && rt.class !== 'open' && !rt.state)
         add({ m, p, auth: false, h: { authorization: `Bearer ${TOKEN}\t` }, want: 401, kind: 'flipt', note: 'table: token with trailing junk' });
-      if ((m === 'GET' || m === 'HEAD') && rt.class === 'open')
-        add({ m, p: `${p}?%zz=%00&a=${'x'.repeat(500)}&a=`, want: 200, kind: 'none', note: 'table: junk query on an open route' });
+      if ((m === 'GET' || m === 'HEAD') && rt.class === 'open') {
+        // OIDC sign-in routes name a provider; this server has none: Flipt's 404 (docs/auth.md)
+        const oidc = rt.pattern.startsWith('/auth/v1/method/oidc/');
+        add({ m, p: `${p}?%zz=%00&a=${'x'.repeat(500)}&a=`, want: oidc ? 404 : 200, kind: oidc ? 'flipt' : 'none', note: 'table: junk query on an open route' });
+      }
       if (m === 'GET' && rt.stream) add({ m, p: `${p}?since=${'9'.repeat(30)}`, want: rt.pattern.includes('replication') ? 400 : [200, 400], kind: 'flipt', note: 'table: stream with a huge position' });
     }
   }

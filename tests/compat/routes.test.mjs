@@ -112,6 +112,7 @@ function target(route, ns, fx, harmless) {
       rollouts: ids.rollout,
       tokens: fx.victimId,
       authentications: fx.victimId,
+      oidc: 'local', // an OIDC provider name (none is configured here: 404, never a 5xx)
     }[prev];
     assert.ok(real, `routes.test.mjs cannot fill {${m[1]}} of ${route.pattern}: teach target() about it`);
     if (!harmless) return encodeURIComponent(real);
