@@ -365,3 +365,44 @@ test('wrong keys, a missing bucket, corrupt objects and bad settings are clear e
     assert.match(s.stderr, re);
   }
 });
+
+test('backup settings from the config file, with no AWS_* variables', { timeout: 30000 }, async () => {
+  const s3 = await s3server().start();
+  const dir = tmpdir('ef-s3-yml-');
+  const yml = path.join(dir, 'edgeflag.yml');
+  fs.writeFileSync(yml, `db: ${path.join(dir, 'e.db')}\nbackup: s3://bk/from-config\nbackup-endpoint: ${s3.url}\nbackup-region: eu-west-1\nbackup-access-key: S3RVER\nbackup_secret_key: S3RVER\nbackup-batch-ms: 20\n`);
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+  const child = spawn(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--config', yml], { stdio: ['ignore', 'pipe', 'pipe'], env: clean });
+  const n = { child, stderr: '' };
+  child.stderr.on('data', (d) => (n.stderr += d));
+  n.exited = new Promise((r) => child.on('exit', r));
+  n.stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await n.exited;
+  };
+  nodes.push(n);
+  n.url = await new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(n.stderr)), 10000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+  });
+  await write(n, 'POST', '/api/v1/namespaces/default/flags', flag('cfg'));
+  await shipped(n, 1);
+  const rd = await ready(n);
+  assert.equal(rd.backup.target, 's3://bk/from-config');
+  assert.equal(rd.backup.state, 'ok');
+  // the signature used the configured region: the verifier checked it against the credential scope
+  const target = path.join(dir, 'r.db');
+  const r = ef(s3, ['restore', 's3://bk/from-config', '--db', target, '--region', 'eu-west-1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(exportDb(target).includes('- key: cfg\n'));
+  const cfgText = (await call(n.url, 'GET', '/meta/config')).text;
+  assert.ok(!cfgText.includes('S3RVER'), 'no key in /meta/config');
+});
