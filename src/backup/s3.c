@@ -10,6 +10,7 @@
 #include "backup/s3.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +85,22 @@ static bool prefix_ok(const char *p)
     return true;
 }
 
+/* libcurl's process-wide initialisation is not thread-safe: once, before the first handle. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 ef_s3 *ef_s3_new(const ef_s3_config *cfg, ef_s3_err *err)
 {
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) {
+        s3_fail(err, 0, "libcurl could not be initialised");
+        return NULL;
+    }
     const char *u = cfg->url;
     if (!u || strncmp(u, "s3://", 5) != 0) {
         s3_fail(err, 0, "backup target %s is not an s3://BUCKET[/PREFIX] URL", u ? u : "(none)");
