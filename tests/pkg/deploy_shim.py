@@ -58,16 +58,9 @@ if name == 'docker':
         if len(args) != 4 or args[1] != '-t':
             die('only "build -t NAME DIR" is stood in for')
         tag, src = args[2], os.path.abspath(args[3])
-        lines, cur = [], ''
-        for raw in open(os.path.join(src, 'Dockerfile')):
-            line = raw.rstrip('\n')
-            if not cur and (not line.strip() or line.lstrip().startswith('#')):
-                continue
-            if line.endswith('\\'):
-                cur += line[:-1] + ' '
-                continue
-            lines.append(cur + line)
-            cur = ''
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from dockerfile import instructions
+        lines = instructions(os.path.join(src, 'Dockerfile'))
         image = os.path.join(images, tag)
         meta = {'env': {}, 'workdir': '/', 'entrypoint': [], 'cmd': []}
         for l in lines:

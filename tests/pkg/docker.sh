@@ -17,19 +17,7 @@ tmp=$(mktemp -d /tmp/edgeflag-docker-test.XXXXXX)
 trap 'pkg_stop_all; rm -rf "$tmp"' EXIT
 
 # Dockerfile instructions with continuation lines joined: "INSTRUCTION rest" per line.
-python3 - Dockerfile >"$tmp/instructions" <<'PY'
-import sys
-lines, cur = [], ''
-for raw in open(sys.argv[1]):
-    line = raw.rstrip('\n')
-    if not cur and (not line.strip() or line.lstrip().startswith('#')):
-        continue
-    if line.endswith('\\'):
-        cur += line[:-1] + ' '
-        continue
-    lines.append(cur + line); cur = ''
-print('\n'.join(lines))
-PY
+python3 tests/pkg/dockerfile.py Dockerfile >"$tmp/instructions"
 instr() { grep -E "^$1 " "$tmp/instructions" | sed -E "s/^$1 +//"; }
 
 echo "== the Dockerfile's promises"
