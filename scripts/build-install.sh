@@ -37,11 +37,18 @@ if [ -n "${RUNTIME_PACKAGES:-}" ]; then
   # under /usr and without it: Debian 12's dpkg database still lists some libraries under /lib).
   libs=$(ldd "$destdir$prefix/bin/edgeflag" "$destdir$prefix/lib/libedgeflag.so" |
          awk '$2 == "=>" && $3 ~ /^\// {print $3}' | xargs -r realpath | sort -u)
-  owners=$(for l in $libs; do echo "$l"; echo "${l#/usr}"; done | xargs dpkg -S 2>/dev/null || true)
-  for l in $libs; do
-    echo "$owners" | grep -q ": \(/usr\)\?${l#/usr}\$" ||
-      { echo "build-install.sh: no Debian package holds $l" >&2; exit 1; }
+  # A package being installed meanwhile (apt on the same machine) can hide its files from dpkg -S
+  # for a moment: ask again before calling a library unowned.
+  for attempt in 1 2 3 4 5; do
+    owners=$(for l in $libs; do echo "$l"; echo "${l#/usr}"; done | xargs dpkg -S 2>/dev/null || true)
+    missing=""
+    for l in $libs; do
+      echo "$owners" | grep -q ": \(/usr\)\?${l#/usr}\$" || missing="$missing $l"
+    done
+    [ -z "$missing" ] && break
+    sleep 1
   done
+  [ -z "$missing" ] || { echo "build-install.sh: no Debian package holds:$missing" >&2; exit 1; }
   pkgs=$(echo "$owners" | cut -d: -f1 | sort -u)
   printf '%s\n' $pkgs > "$RUNTIME_PACKAGES"
 fi
