@@ -100,7 +100,7 @@ grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
 
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
 scripts/npm-ci.sh tests/e2e
-node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs oidc.test.mjs
+node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs oidc.test.mjs picture.test.mjs
 
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
 node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs audit_events.test.mjs picture.test.mjs

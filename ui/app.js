@@ -11,6 +11,8 @@ import { segmentsView, segmentView, newSegmentView } from './segments.js';
 import { consoleView } from './console.js';
 import { clusterView } from './cluster.js';
 import { namespacesView } from './namespaces.js';
+import { tokensView } from './tokens.js';
+import { historyView } from './history.js';
 
 const ROUTES = [
   [/^\/namespaces\/?$/, namespacesView, 'namespaces'],
@@ -21,7 +23,10 @@ const ROUTES = [
   [/^\/namespaces\/([^/]+)\/segments\/new$/, newSegmentView, 'segments'],
   [/^\/namespaces\/([^/]+)\/segments\/([^/]+)$/, segmentView, 'segments'],
   [/^\/namespaces\/([^/]+)\/console\/?$/, consoleView, 'console'],
+  [/^\/namespaces\/([^/]+)\/history\/?$/, historyView, 'history'],
+  [/^\/namespaces\/([^/]+)\/flags\/([^/]+)\/history$/, historyView, 'flags'],
   [/^\/cluster\/?$/, clusterView, 'cluster'],
+  [/^\/tokens\/?$/, tokensView, 'tokens'],
 ];
 
 const state = {
@@ -57,7 +62,7 @@ async function route(focusMain) {
     navigate(`/namespaces/${encodeURIComponent(state.ns)}/flags`, true);
     return;
   }
-  if (m.nav !== 'namespaces' && m.nav !== 'cluster' && m.params[0] && m.params[0] !== state.ns) {
+  if (!['namespaces', 'cluster', 'tokens'].includes(m.nav) && m.params[0] && m.params[0] !== state.ns) {
     state.ns = m.params[0];
     localStorage.setItem('edgeflag.ns', state.ns);
   }
@@ -118,7 +123,7 @@ function updateNav() {
   const ns = encodeURIComponent(state.ns);
   for (const a of document.querySelectorAll('[data-nav]')) {
     const nav = a.dataset.nav;
-    if (nav === 'flags' || nav === 'segments' || nav === 'console') a.setAttribute('href', `/namespaces/${ns}/${nav}`);
+    if (nav === 'flags' || nav === 'segments' || nav === 'console' || nav === 'history') a.setAttribute('href', `/namespaces/${ns}/${nav}`);
     if (state.current && state.current.nav === nav) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
@@ -142,7 +147,7 @@ function onNamespaceChange(ev) {
   const ns = ev.target.value;
   state.ns = ns;
   localStorage.setItem('edgeflag.ns', ns);
-  const nav = state.current && ['flags', 'segments', 'console'].includes(state.current.nav) ? state.current.nav : 'flags';
+  const nav = state.current && ['flags', 'segments', 'console', 'history'].includes(state.current.nav) ? state.current.nav : 'flags';
   navigate(`/namespaces/${encodeURIComponent(ns)}/${nav}`);
 }
 

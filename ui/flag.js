@@ -21,6 +21,7 @@ export async function flagView(ctx) {
   const page = { ctx, ns, key, base, flag, segments, items: rulesRes.rules || [] };
   return h('div', { class: 'flag-page' },
     header(page),
+    activitySection(page),
     detailsForm(page),
     boolean ? null : variantsSection(page),
     boolean ? rolloutsSection(page) : rulesSection(page));
@@ -36,6 +37,7 @@ function header(p) {
         h('span', { class: flag.enabled ? 'tag on' : 'tag off' }, flag.enabled ? 'enabled' : 'disabled'))),
     h('div', { class: 'actions' },
       h('a', { class: 'button', href: `/namespaces/${api.enc(p.ns)}/console?flag=${api.enc(flag.key)}` }, 'Evaluate'),
+      h('a', { class: 'button', id: 'flag-history-link', href: `/namespaces/${api.enc(p.ns)}/flags/${api.enc(flag.key)}/history` }, 'History'),
       h('button', {
         type: 'button', class: 'danger', id: 'delete-flag',
         onclick: async () => {
@@ -401,3 +403,55 @@ function rolloutCard(p, items, r, i) {
     h('details', {}, h('summary', {}, `Edit ${label}`), rolloutForm(p, r, items)));
 }
 
+
+// ---- evaluation activity (GET /edgeflag/v1/namespaces/{ns}/flags/{key}/activity) ----------------
+
+const ACTIVITY_EVERY_MS = 5000; // evaluations move no version: the chart reads again on a timer
+
+// The flag's evaluations on this node in the last hour, per minute, stacked by outcome. It reads
+// again every few seconds while it is on screen, and stops when the page is left.
+function activitySection(p) {
+  const body = h('div', { id: 'activity-body' }, h('p', { class: 'muted' }, 'Loading…'));
+  const sec = h('section', { class: 'panel', 'aria-labelledby': 'activity-title' },
+    h('h2', { id: 'activity-title' }, 'Evaluations, last hour'), body);
+  const url = `/edgeflag/v1/namespaces/${api.enc(p.ns)}/flags/${api.enc(p.key)}/activity?minutes=60`;
+  let timer = null;
+  const load = async () => {
+    if (timer !== null && !sec.isConnected) return; // the page was left
+    try {
+      body.replaceChildren(...chart(await api.get(url)));
+    } catch (e) {
+      body.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Activity: ${e.message}`));
+    }
+    timer = setTimeout(load, ACTIVITY_EVERY_MS);
+  };
+  load();
+  return sec;
+}
+
+function chart(doc) {
+  const a = doc.activity;
+  const series = a.series || [];
+  const total = a.total || 0;
+  const perMinute = Array.from({ length: a.minutes }, (_, i) => series.reduce((s, x) => s + x.counts[i], 0));
+  const max = Math.max(1, ...perMinute);
+  const start = new Date(a.start);
+  const cols = perMinute.map((n, i) => {
+    const col = h('div', { class: 'col', title: `${new Date(start.getTime() + i * 60000).toLocaleTimeString()}: ${n}` });
+    series.forEach((x, k) => {
+      if (!x.counts[i]) return;
+      const seg = h('span', { class: `c${k % 6}` });
+      seg.style.height = `${(x.counts[i] / max) * 100}%`; // CSSOM, allowed by the CSP
+      col.append(seg);
+    });
+    return col;
+  });
+  return [
+    h('p', {}, h('strong', { id: 'activity-total' }, String(total)), ` evaluations on node `, h('code', { id: 'activity-node' }, doc.node),
+      ` in the last ${a.minutes} minutes (this node's own count).`),
+    h('div', { class: 'chart', role: 'img', id: 'activity-chart',
+      'aria-label': `Evaluations per minute over the last ${a.minutes} minutes: ${total} in all, at most ${max === 1 && !total ? 0 : max} in one minute` }, cols),
+    series.length ? h('ul', { class: 'legend', id: 'activity-legend' }, series.map((x, k) =>
+      h('li', {}, h('span', { class: `dot c${k % 6}` }), `${x.outcome}: ${x.total}`))) : h('p', { class: 'empty' }, 'No evaluations in this window.'),
+  ];
+}
