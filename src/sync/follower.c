@@ -71,6 +71,7 @@ struct ef_follower {
     bool got_event;  /* this connection delivered at least one event */
     int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
     char why[600];   /* why the connection was abandoned */
+    char logged_why[600]; /* the last reason logged at warn level */
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's own account of a failed transfer */
     ef_buf errbody;  /* the start of a non-200 answer */
 };
@@ -419,6 +420,18 @@ static void follow_once(ef_follower *f)
     curl_slist_free_all(hdrs);
 }
 
+/* Whether two failure texts say the same thing, timings and counts aside ("after 3 ms"). */
+static bool same_reason(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a >= '0' && *a <= '9') a++;
+        while (*b >= '0' && *b <= '9') b++;
+        if (*a != *b) return false;
+        if (!*a) return true;
+        a++, b++;
+    }
+}
+
 static void *follower_main(void *arg)
 {
     ef_follower *f = arg;
@@ -469,8 +482,14 @@ static void *follower_main(void *arg)
                    s->upstream, "error", f->why, "failures", f->strikes == 1 ? "1" : "repeated",
                    "retry_in", d, NULL);
         else
-            ef_log(was || attempt == 1 ? EF_LOG_WARN : EF_LOG_DEBUG, "upstream stream lost; retrying",
+        {
+            /* the first failure of a run, and every change of reason (a timeout, then the
+             * certificate refused), at warn; the same failure again at debug */
+            bool news = was || attempt == 1 || !same_reason(f->why, f->logged_why);
+            snprintf(f->logged_why, sizeof(f->logged_why), "%s", f->why);
+            ef_log(news ? EF_LOG_WARN : EF_LOG_DEBUG, "upstream stream lost; retrying",
                    "upstream", s->upstream, "error", f->why, "retry_in", d, NULL);
+        }
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += delay / 1000;

@@ -116,12 +116,17 @@ for (const [what, cert, opts, re] of refusals) {
     assert.match(ready.json.reason, /no state yet.*TLS with/);
     assert.equal(await flagOn(replica, 'secret'), false);
     let fw;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       fw = await call(replica.url, 'POST', '/api/v1/flags', { key: 'y', name: 'y' });
       assert.equal(fw.status, 503);
       if (/TLS with/.test(fw.json.message)) break;
     }
-    assert.match(fw.json.message, /the primary is unreachable \(TLS with .* failed: .*\); the write was not applied anywhere/);
+    // With the system's CAs, loading their bundle (~140 certificates) can outlast the forwarder's
+    // 2 s connect timeout on a loaded machine (seen under ASan at load 25): then the write is
+    // refused as a TLS timeout, which names the primary too. Never applied, either way.
+    const reason = args.length ? /TLS with .* failed: .*/ : /TLS with .* failed: .*|SSL connection timeout/;
+    assert.match(fw.json.message, new RegExp(`the primary is unreachable \\((?:${reason.source})\\); the write was not applied anywhere`));
+    assert.ok(fw.json.message.includes(up), fw.json.message);
     assert.match(replica.stderr, /msg="upstream stream lost; retrying".*error="TLS with/);
     await replica.stop();
     await primary.stop();
