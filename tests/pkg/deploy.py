@@ -25,6 +25,7 @@ def free_port():
 
 
 ports = {h: free_port() for h in HOSTS}
+s3_port = free_port()
 roots = {h: os.path.join(work, 'hosts', h, 'root') for h in HOSTS}
 homes = {h: os.path.join(work, 'hosts', h, 'home') for h in HOSTS}
 ws = os.path.join(work, 'workstation')
@@ -58,6 +59,8 @@ def rewrite(body, host):
     def hostport(m):
         return 'localhost:%d' % ports[m.group(1)]
     body = re.sub(r'\b(iad|lhr|syd)\.flags\.example\.net:8443', hostport, body)
+    body = body.replace('https://s3.example.net', 'http://127.0.0.1:%d' % s3_port)
+    body = body.replace('AKIAIOSFODNN7EXAMPLE', 'S3RVER').replace('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'S3RVER')
     body = re.sub(r'(\$host|%s|\b(?:iad|lhr|syd))\.flags\.example\.net', 'localhost', body)
     if host:
         body = body.replace('0.0.0.0:8443', '127.0.0.1:%d' % ports[host])
@@ -98,6 +101,14 @@ def run(where, host, body):
     return r
 
 
+# The object store: tests/backup's S3-protocol server (s3rver behind a SigV4 check).
+s3 = subprocess.Popen(['node', os.path.join(repo, 'tests', 'backup', 's3server.mjs'), str(s3_port),
+                       os.path.join(work, 's3'), 'edgeflag-backups'],
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+line = s3.stdout.readline()
+if 's3 listening' not in line:
+    s3.kill()
+    sys.exit('deploy.py: the S3 server did not start: ' + line + s3.stdout.read()[-2000:])
 failed = 0
 count = 0
 try:
@@ -129,6 +140,7 @@ try:
         if failed:
             break
 finally:
+    s3.terminate()
     for h in HOSTS:
         for stop in (['systemctl', 'stop', 'edgeflag'], ['docker', 'stop', 'edgeflag']):
             subprocess.run([os.path.join(shims, stop[0])] + stop[1:],

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/pkg/lib.sh
-pkg_need python3 openssl curl dpkg-deb systemd-sysusers
+pkg_need python3 openssl curl dpkg-deb systemd-sysusers node
+scripts/npm-ci.sh tests/backup >/dev/null  # the S3-protocol server the page's bucket stands for
 if ! ls build/deb/edgeflag_*_amd64.deb >/dev/null 2>&1; then
   echo "no package in build/deb: building it (scripts/build-deb.sh)"
   LINTIAN=0 scripts/build-deb.sh build/deb >/dev/null
