@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE      ?= cmake
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql install deb
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql demo-postgres install deb
 
 all: build
 
@@ -53,6 +53,10 @@ demo: build
 # The libSQL test server and two nodes ("iad", "lhr") on that one database; a change on one shows on the other.
 demo-libsql: build
 	scripts/demo-libsql.sh $(BUILD)/edgeflag
+
+# A throwaway PostgreSQL and two nodes ("iad", "lhr") on that one database (LISTEN/NOTIFY pick-up).
+demo-postgres: build
+	scripts/demo-postgres.sh $(BUILD)/edgeflag
 
 # libFuzzer on every trust boundary (tests/fuzz, scripts/fuzz.sh): FUZZ_SECONDS per target, then
 # the executions and execs/s of each; FUZZ_TARGETS, FUZZ_JOBS and FUZZ_MERGE=1 as the script says.
