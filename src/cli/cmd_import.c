@@ -90,8 +90,9 @@ int ef_cmd_import(int argc, char **argv)
                     nflags += all.namespaces[i].nflags;
                     nsegs += all.namespaces[i].nsegments;
                 }
+                char shown[1024];
                 fprintf(stderr, "edgeflag import: %zu namespace(s), %zu flag(s), %zu segment(s) into %s\n",
-                        all.nnamespaces, nflags, nsegs, db);
+                        all.nnamespaces, nflags, nsegs, ef_store_url_redact(db, shown, sizeof(shown)));
             }
             ef_store_close(s);
         }

@@ -334,10 +334,12 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         if (cfg.upstream) so.sync_ms = cfg.replica_sync_ms ? cfg.replica_sync_ms : 50;
         ef_store_err se;
         if (!(node.store = ef_store_open(source, &so, &se))) {
+            char shown[1024];
             if (strstr(se.message, source)) /* the message names the database already */
                 fprintf(stderr, "edgeflag: %s\n", se.message);
             else
-                fprintf(stderr, "edgeflag: database %s: %s\n", source, se.message);
+                fprintf(stderr, "edgeflag: database %s: %s\n",
+                        ef_store_url_redact(source, shown, sizeof(shown)), se.message);
             goto out;
         }
     }
@@ -531,8 +533,10 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     char ui[340], metrics[340];
     snprintf(ui, sizeof(ui), "%s/", url);
     snprintf(metrics, sizeof(metrics), "%s/metrics", url);
+    char shown[1024]; /* a database URL's password never goes to the log */
     ef_log(EF_LOG_INFO, "serving", "name", name, "url", url, "ui", ui, "metrics", metrics, "role", node.role,
-           "source", source, "auth", node.auth ? "required" : "off", NULL);
+           "source", ef_store_url_redact(source, shown, sizeof(shown)), "auth",
+           node.auth ? "required" : "off", NULL);
     if (tls) {
         char cert[320];
         ef_http_tls_describe(tls, cert, sizeof(cert));

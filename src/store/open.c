@@ -3,6 +3,7 @@
  */
 #include "store/open.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,4 +50,39 @@ ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_stor
         return NULL;
     }
     return open_sqlite(url, opts, err);
+}
+
+const char *ef_store_url_redact(const char *url, char *out, size_t n)
+{
+    size_t o = 0;
+    const char *p = url, *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : NULL;
+    const char *at = host ? strchr(host, '@') : NULL;
+    const char *slash = host ? host + strcspn(host, "/?#") : NULL;
+    const char *colon = at && at < slash ? memchr(host, ':', (size_t)(at - host)) : NULL;
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (o + 1 < n) out[o++] = (c);                                                             \
+    } while (0)
+    while (*p) {
+        if (colon && p == colon + 1) { /* the password of the user information */
+            for (const char *m = "***"; *m; m++) PUT(*m);
+            p = at;
+            colon = NULL; /* once: an empty password ends where it starts */
+            continue;
+        }
+        bool param = (p > url && (p[-1] == '?' || p[-1] == '&'));
+        if (param && (!strncmp(p, "authToken=", 10) || !strncmp(p, "password=", 9))) {
+            size_t k = (size_t)(strchr(p, '=') - p) + 1;
+            for (size_t i = 0; i < k; i++) PUT(p[i]);
+            for (const char *m = "***"; *m; m++) PUT(*m);
+            p += k + strcspn(p + k, "&#");
+            continue;
+        }
+        PUT(*p);
+        p++;
+    }
+#undef PUT
+    if (n) out[o < n ? o : n - 1] = '\0';
+    return out;
 }

@@ -42,6 +42,10 @@ ef_store *ef_pg_open(const char *url, const ef_store_open_opts *opts, ef_store_e
  * through to a MariaDB or MySQL database with libmariadb; mysql://USER[:PASS]@HOST[:PORT]/DB. */
 ef_store *ef_mysql_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
 
+/* url with its secrets replaced by "***" (the password of scheme://user:password@host, the value
+ * of an authToken or password parameter), for logs and messages; into out (always terminated). */
+const char *ef_store_url_redact(const char *url, char *out, size_t n);
+
 /* Returns NULL with *err filled when the URL names no known backend or the store cannot open. */
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
 

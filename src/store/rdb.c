@@ -58,9 +58,37 @@ int rdb_param(const ef_json *v, rdb_kind k, bool nul_ok, ef_arena *a, const char
     return 0;
 }
 
+/* Exactly a JSON number (RFC 8259 grammar): what strtod/strtoll also accept (spaces, '+', hex,
+ * "1.", ".5", inf, nan) is refused, so an accepted cell is always a JSON number. */
+static bool json_number(const char *v, size_t n, bool integer)
+{
+    size_t i = 0;
+    if (i < n && v[i] == '-') i++;
+    if (i >= n || v[i] < '0' || v[i] > '9') return false;
+    if (v[i] == '0')
+        i++;
+    else
+        while (i < n && v[i] >= '0' && v[i] <= '9') i++;
+    if (integer) return i == n;
+    if (i < n && v[i] == '.') {
+        i++;
+        size_t d = i;
+        while (i < n && v[i] >= '0' && v[i] <= '9') i++;
+        if (i == d) return false;
+    }
+    if (i < n && (v[i] == 'e' || v[i] == 'E')) {
+        i++;
+        if (i < n && (v[i] == '+' || v[i] == '-')) i++;
+        size_t d = i;
+        while (i < n && v[i] >= '0' && v[i] <= '9') i++;
+        if (i == d) return false;
+    }
+    return i == n;
+}
+
 static bool int_text(const char *v, size_t n)
 {
-    if (n == 0 || n > 20) return false;
+    if (n == 0 || n > 20 || !json_number(v, n, true)) return false;
     char buf[24];
     memcpy(buf, v, n);
     buf[n] = '\0';
@@ -92,7 +120,7 @@ int rdb_cell_json(ef_buf *b, const char *v, size_t n, rdb_kind k)
         return 0;
     case RDB_REAL: {
         char buf[64];
-        if (n == 0 || n >= sizeof(buf)) return -1;
+        if (n == 0 || n >= sizeof(buf) || !json_number(v, n, false)) return -1;
         memcpy(buf, v, n);
         buf[n] = '\0';
         char *end;

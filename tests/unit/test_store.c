@@ -571,6 +571,23 @@ static void test_token_expire(void **state)
 }
 
 /* Flipt quotes values with Go's %q; so do the store's messages (page tokens). */
+/* Database URLs reach logs and messages only with their secrets replaced. */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_string_equal(ef_store_url_redact("postgres://u:pw@h:5432/db?sslmode=require", out, sizeof(out)),
+                        "postgres://u:***@h:5432/db?sslmode=require");
+    assert_string_equal(ef_store_url_redact("postgresql://h1,h2/db?user=u&password=pw&x=1", out, sizeof(out)),
+                        "postgresql://h1,h2/db?user=u&password=***&x=1");
+    assert_string_equal(ef_store_url_redact("libsql://db.turso.io?authToken=tok", out, sizeof(out)),
+                        "libsql://db.turso.io?authToken=***");
+    assert_string_equal(ef_store_url_redact("mysql://u:@h/db", out, sizeof(out)), "mysql://u:***@h/db");
+    assert_string_equal(ef_store_url_redact("mysql://u@h/d:b@x", out, sizeof(out)), "mysql://u@h/d:b@x");
+    assert_string_equal(ef_store_url_redact("./data/edgeflag.db", out, sizeof(out)), "./data/edgeflag.db");
+    assert_string_equal(ef_store_url_redact("mysql://u:secret@h/db", out, 12), "mysql://u:*");
+}
+
 static void test_go_quote(void **state)
 {
     (void)state;
@@ -608,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_rollouts),
         cmocka_unit_test(test_pagination),
         cmocka_unit_test(test_go_quote),
+        cmocka_unit_test(test_url_redact),
         cmocka_unit_test(test_token_expire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
