@@ -8,25 +8,8 @@ set -euo pipefail
 bin=${1:-build/edgeflag}
 cd "$(dirname "$0")/.."
 scripts/npm-ci.sh tests/libsql >/dev/null
-dir=$(mktemp -d /tmp/edgeflag-demo-libsql.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-wait_url() { # name, file
-  for _ in $(seq 200); do
-    url=$(sed -n 's/^listening on //p' "$2")
-    [ -n "$url" ] && { echo "$url"; return; }
-    sleep 0.05
-  done
-  echo "demo: $1 did not start:" >&2
-  cat "$dir/$1.log" >&2
-  exit 1
-}
+demo_name=edgeflag-demo-libsql
+. scripts/demo-common.sh
 
 node tests/libsql/peer.mjs --db "$dir/turso.db" >"$dir/peer.out" 2>"$dir/peer.log" &
 pids+=($!)

@@ -8,27 +8,11 @@ set -euo pipefail
 bin=$(realpath "${1:-build/edgeflag}")
 cd "$(dirname "$0")/.."
 if [ -z "${EF_TEST_PG_URL:-}" ]; then exec tests/pg/with-postgres.sh "$0" "$bin"; fi
-dir=$(mktemp -d /tmp/edgeflag-demo-postgres.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+demo_name=edgeflag-demo-postgres
+. scripts/demo-common.sh
 psql -X -q "$EF_TEST_PG_URL/postgres" -c 'CREATE DATABASE flags'
 db="$EF_TEST_PG_URL/flags"
 
-wait_url() { # name, file
-  for _ in $(seq 200); do
-    url=$(sed -n 's/^listening on //p' "$2")
-    [ -n "$url" ] && { echo "$url"; return; }
-    sleep 0.05
-  done
-  echo "demo: $1 did not start:" >&2
-  cat "$dir/$1.log" >&2
-  exit 1
-}
 start() { # name
   "$bin" serve --listen 127.0.0.1:0 --db "$db" --db-cache "$dir/$1-cache.db" \
     >"$dir/$1.out" 2>"$dir/$1.log" &

@@ -8,14 +8,8 @@
 # otherwise it stops at once. It never touches ./data.
 set -euo pipefail
 bin=${1:-build/edgeflag}
-dir=$(mktemp -d /tmp/edgeflag-demo.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+demo_name=edgeflag-demo
+. "$(dirname "$0")/demo-common.sh"
 
 start() { # name, extra args...
   local name=$1; shift
