@@ -1,6 +1,6 @@
 # demo-common.sh - sourced by the demo scripts (demo.sh, demo-libsql.sh, demo-postgres.sh): a
 # temporary directory removed on exit together with every process the demo recorded in pids, and
-# waiting for a server's "listening on URL" line. It never stops a process the demo did not start.
+# waiting for a server's "listening on URL" line, and printing how a node evaluates the demo flag. It never stops a process the demo did not start.
 dir=$(mktemp -d "/tmp/${demo_name:-edgeflag-demo}.XXXXXX")
 pids=()
 cleanup() {
@@ -19,4 +19,10 @@ wait_url() { # name, file: prints the URL the server announced in file, or fails
   echo "demo: $1 did not start:" >&2
   cat "$dir/$1.log" >&2
   exit 1
+}
+
+evaluate() { # node name, url: the two-node demos' flag "new-checkout" as that node evaluates it
+  printf '  %-4s %s\n' "$1" "$(curl -s -X POST "$2/evaluate/v1/boolean" \
+    -d '{"namespaceKey":"default","flagKey":"new-checkout","entityId":"u1"}' |
+    sed -E 's/.*"enabled":(true|false).*/enabled=\1/; s/.*"code":5.*/not found/')"
 }

@@ -25,11 +25,6 @@ lhr=$(start lhr)
 printf 'libSQL server  %s  (file %s)\niad            %s  (UI: %s/)\nlhr            %s  (UI: %s/)\n\n' \
   "$db" "$dir/turso.db" "$iad" "$iad" "$lhr" "$lhr"
 
-evaluate() { # node name, url
-  printf '  %-4s %s\n' "$1" "$(curl -s -X POST "$2/evaluate/v1/boolean" \
-    -d '{"namespaceKey":"default","flagKey":"new-checkout","entityId":"u1"}' |
-    sed -E 's/.*"enabled":(true|false).*/enabled=\1/; s/.*"code":5.*/not found/')"
-}
 watch_lhr() { # what, want
   local t0=$(date +%s%N)
   for _ in $(seq 100); do

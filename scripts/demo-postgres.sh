@@ -23,11 +23,6 @@ iad=$(start iad)
 lhr=$(start lhr)
 printf 'PostgreSQL  %s\niad         %s  (UI: %s/)\nlhr         %s  (UI: %s/)\n\n' "$db" "$iad" "$iad" "$lhr" "$lhr"
 
-evaluate() { # node name, url
-  printf '  %-4s %s\n' "$1" "$(curl -s -X POST "$2/evaluate/v1/boolean" \
-    -d '{"namespaceKey":"default","flagKey":"new-checkout","entityId":"u1"}' |
-    sed -E 's/.*"enabled":(true|false).*/enabled=\1/; s/.*"code":5.*/not found/')"
-}
 watch() { # node name, url, want
   local t0=$(date +%s%N)
   for _ in $(seq 500); do

@@ -15,14 +15,7 @@ start() { # name, extra args...
   local name=$1; shift
   "$bin" serve --listen 127.0.0.1:0 --db "$dir/$name.db" "$@" >"$dir/$name.out" 2>"$dir/$name.log" &
   pids+=($!)
-  for _ in $(seq 100); do
-    url=$(sed -n 's/^listening on //p' "$dir/$name.out")
-    [ -n "$url" ] && { echo "$url"; return; }
-    sleep 0.05
-  done
-  echo "demo: $name did not start:" >&2
-  cat "$dir/$name.log" >&2
-  exit 1
+  wait_url "$name" "$dir/$name.out"
 }
 
 primary=$(start primary --name primary)
