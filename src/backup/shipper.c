@@ -208,6 +208,7 @@ static int resync(ef_shipper *s, const char *history, uint64_t store_seq, char *
     }
     pthread_mutex_lock(&s->mu);
     s->shipped_seq = shipped;
+    s->oldest_unshipped_ns = 0;
     s->snap_seq = sc.snap_seq;
     s->need_snapshot = !sc.has_snap;
     s->snap_mono_ns = ef_clock_mono_ns();
@@ -284,7 +285,10 @@ static int take_snapshot(ef_shipper *s, const char *history, bool covers, char *
     s->snap_seq = info.seq;
     s->snap_mono_ns = ef_clock_mono_ns();
     s->need_snapshot = false;
-    if (covers && info.seq > s->shipped_seq) s->shipped_seq = info.seq;
+    if (covers && info.seq > s->shipped_seq) {
+        s->shipped_seq = info.seq;
+        s->oldest_unshipped_ns = 0;
+    }
     s->snapshots++;
     pthread_mutex_unlock(&s->mu);
     return 0;
@@ -308,6 +312,29 @@ static int on_change(void *ctx, const ef_store_change *c)
     return 0;
 }
 
+static int on_first(void *ctx, const ef_store_change *c)
+{
+    *(int64_t *)ctx = c->time_ns;
+    return 1;
+}
+
+/* The commit time of the first entry the bucket lacks, for edgeflag_backup_lag_seconds, also while
+ * nothing can be shipped (a bucket down since start-up). */
+static void note_oldest(ef_shipper *s, uint64_t seq)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t shipped = s->shipped_seq;
+    bool known = s->oldest_unshipped_ns != 0 || seq <= shipped;
+    pthread_mutex_unlock(&s->mu);
+    if (known) return;
+    int64_t t = 0;
+    ef_store_err e;
+    if (ef_store_changes(s->store, shipped, 1, on_first, &t, &e) < 0 || !t) return;
+    pthread_mutex_lock(&s->mu);
+    if (!s->oldest_unshipped_ns && s->shipped_seq == shipped) s->oldest_unshipped_ns = t;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* One round. Returns 1 when there was nothing to do, 0 after progress, -1 with err. */
 static int round_once(ef_shipper *s, char *err, size_t errlen)
 {
@@ -318,6 +345,7 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
         snprintf(err, errlen, "store: %s", e.message);
         return -1;
     }
+    note_oldest(s, seq);
     pthread_mutex_lock(&s->mu);
     s->store_seq = seq;
     if (strcmp(id.history, s->history) != 0) {

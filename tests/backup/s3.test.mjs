@@ -257,6 +257,7 @@ test('bucket down and back: writes never wait, /ready says degraded, everything 
   const m = (await call(p.url, 'GET', '/metrics')).text;
   assert.match(m, /^edgeflag_backup_up 0$/m);
   assert.match(m, /^edgeflag_backup_lag_seq 10$/m);
+  assert.ok(Number(m.match(/^edgeflag_backup_lag_seconds ([\d.]+)$/m)[1]) > 0, 'the age of what is owed');
   assert.ok(Number(m.match(/^edgeflag_backup_failures_total (\d+)$/m)[1]) >= 1);
   assert.match(p.stderr, /backup: cannot ship to the bucket; retrying with backoff/);
 
