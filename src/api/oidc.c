@@ -19,12 +19,16 @@
 #include "api/jwt.h"
 #include "api/node.h"
 #include "base/clock.h"
+#include "base/cookie.h"
 #include "base/log.h"
 #include "base/sha256.h"
 
 #define STATE_COOKIE "flipt_client_state"
 #define TOKEN_COOKIE "flipt_client_token"
-#define MAX_EXCHANGES 4 /* code exchanges at once: each holds a server thread up to the timeout */
+/* Code exchanges at once. Each holds a server thread (up to the timeout) while it waits on the
+ * provider, and anyone can start one with a state cookie of their own: one at a time, so sign-ins
+ * can never take more than one of the threads evaluations need (more get 503, Retry-After: 1). */
+#define MAX_EXCHANGES 1
 #define EXCHANGE_TIMEOUT_MS 5000
 
 typedef struct discovered {
@@ -401,22 +405,7 @@ void ef_oidc_on_authorize(ef_http_req *req, void *ctx)
 
 bool ef_oidc_cookie(ef_http_req *req, const char *name, char *out, size_t cap)
 {
-    const char *h = ef_http_header(req, "Cookie");
-    size_t nl = strlen(name);
-    for (const char *p = h; p && *p;) {
-        while (*p == ' ' || *p == ';') p++;
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > nl && p[nl] == '=' && !strncmp(p, name, nl)) {
-            size_t vl = len - nl - 1;
-            if (vl >= cap) return false;
-            memcpy(out, p + nl + 1, vl);
-            out[vl] = '\0';
-            return true;
-        }
-        p += len;
-    }
-    return false;
+    return ef_cookie_get(ef_http_header(req, "Cookie"), name, out, cap);
 }
 
 static void refuse_callback(ef_http_req *req, const char *why)
@@ -507,6 +496,13 @@ static const char *exchange(ef_oidc *o, const provider *p, const discovered *d, 
     if (st != EF_JWT_OK) {
         ef_log(EF_LOG_WARN, "oidc: ID token refused", "provider", p->name, "reason", verr, NULL);
         why = "the provider's ID token did not verify";
+        goto out;
+    }
+    /* OpenID Connect Core 3.1.3.7: with several audiences, azp names who the token is for */
+    ef_bytes azp = ef_jwt_claim_str(t.claims, "azp");
+    const ef_json *audv = ef_json_get(t.claims, "aud");
+    if ((azp.n || (audv && audv->type == EF_JSON_ARRAY && audv->len > 1)) && !ef_bytes_eq(azp, ef_bytes_of(p->client_id))) {
+        why = "the ID token was issued to another client (azp)";
         goto out;
     }
     ef_bytes tn = ef_jwt_claim_str(t.claims, "nonce"), sub = ef_jwt_claim_str(t.claims, "sub");

@@ -4,7 +4,8 @@
  * provider's published keys) and get a server-side session: a row in the store's token table
  * (so it survives a restart, replicates, lists under /auth/v1/authentications and can be
  * revoked) whose secret travels only in an HttpOnly cookie (flipt_client_token, SameSite=Strict,
- * Secure when configured or when the request arrived over TLS at a proxy).
+ * Secure when configured (cmd_serve sets it when serving HTTPS) or when the request arrived over
+ * TLS at a proxy).
  *
  * Routes, as Flipt has them: GET /auth/v1/method/oidc/{provider}/authorize answers
  * {"authorizeUrl": ...} and sets the state cookie (flipt_client_state); GET .../callback checks

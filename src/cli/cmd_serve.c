@@ -385,7 +385,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             .n_providers = 1,
             .token_lifetime_s = cfg.auth_session_token_lifetime,
             .state_lifetime_s = cfg.auth_session_state_lifetime,
-            .secure = cfg.auth_session_secure,
+            .secure = cfg.auth_session_secure || cfg.tls_cert, /* served over HTTPS: Secure cookies */
             .domain = cfg.auth_session_domain,
         };
         if (ef_auth_enable_oidc(node.auth, &oc, err, sizeof(err)) != 0) {

@@ -191,6 +191,15 @@ test('forged callbacks are refused and create no session', async () => {
   assert.equal(r.status, 401);
   assert.match((await r.json()).message, /refused the authorization code/);
   assert.equal(r.headers.get('location'), null);
+  // the state cookie: HttpOnly, Lax, limited to the callback; Secure behind a TLS proxy
+  r = await fetch(`${ef.base}/auth/v1/method/oidc/local/authorize`);
+  const sc = r.headers.get('set-cookie');
+  assert.match(sc, /^flipt_client_state=v1\.[\w-]{43}\.[\w-]{43}\.[\w-]{43}; Path=\/auth\/v1\/method\/oidc\/local\/callback; Max-Age=600; HttpOnly; SameSite=Lax$/);
+  const url = new URL((await r.json()).authorizeUrl);
+  assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
+  assert.equal(url.searchParams.get('state'), sc.split('.')[1]);
+  r = await fetch(`${ef.base}/auth/v1/method/oidc/local/authorize`, { headers: { 'X-Forwarded-Proto': 'https' } });
+  assert.match(r.headers.get('set-cookie'), /; Secure$/);
   // unknown provider
   r = await fetch(`${ef.base}/auth/v1/method/oidc/nope/authorize`);
   assert.equal(r.status, 404);

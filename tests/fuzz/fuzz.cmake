@@ -25,6 +25,7 @@ ef_fuzz_target(fuzz_rdb ef_store)
 ef_fuzz_target(fuzz_sse ef_base)
 ef_fuzz_target(fuzz_snapshot ef_api)
 ef_fuzz_target(fuzz_jwt ef_jwt)
+ef_fuzz_target(fuzz_cookie ef_base)
 ef_fuzz_target(fuzz_client edgeflag_static)
 ef_fuzz_target(fuzz_backup ef_backup)
 # a real SQLite store in /dev/shm
