@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const { evalWorkload } = await import(path.join(here, 'workload.mjs'));
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
@@ -20,20 +20,7 @@ const opt = (name, dflt) => {
 const build = path.resolve(root, opt('--build', 'build'));
 const rounds = Number(opt('--rounds', '3'));
 const threads = opt('--threads', '1');
-
-const c = generate({ seed: 42, flags: 200, requests: 50000, segments: 50, namespace: 'default' });
-const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
-const reqs = c.requests.filter((r) => {
-  const f = byKey.get(r.flagKey);
-  if (!f) return false;
-  const isBool = f.type === 'BOOLEAN_FLAG_TYPE';
-  return (r.type === 'boolean' && isBool) || (r.type === 'variant' && !isBool);
-});
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-activity-'));
-const snapFile = path.join(tmp, 'snapshot.json');
-const reqFile = path.join(tmp, 'requests.jsonl');
-fs.writeFileSync(snapFile, JSON.stringify(c.snapshot));
-fs.writeFileSync(reqFile, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+const { reqs, dir: tmp, snapFile, reqFile } = await evalWorkload('ef-activity-');
 
 const bench = path.join(build, 'bench_eval');
 const runs = { plain: [], counting: [] };

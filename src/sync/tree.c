@@ -139,6 +139,19 @@ static bool add_node(ef_cluster_view *v, const ef_cv_node *n)
     return true;
 }
 
+/* Adds the nodes of a view received age_ms ago: older by that much, and offline when the view is
+ * older than the heartbeat window (its sender went silent). Caller holds t->mu. */
+static void add_aged(ef_cluster_view *v, const ef_cluster_view *from, double age_ms)
+{
+    bool dead = age_ms > EF_SYNC_HEARTBEAT_DEAD_S * 1000.0;
+    for (unsigned i = 0; i < from->nnodes; i++) {
+        ef_cv_node n = from->nodes[i];
+        n.age_ms += age_ms;
+        if (dead) n.state = EF_CV_OFFLINE;
+        add_node(v, &n);
+    }
+}
+
 /* Caller holds t->mu. Self, then each child's subtree with its age and offline state applied. */
 static void build_below(ef_cluster_tree *t, const self_info *si, ef_cluster_view *v, int64_t now_mono)
 {
@@ -159,16 +172,8 @@ static void build_below(ef_cluster_tree *t, const self_info *si, ef_cluster_view
     }
     add_node(v, &self);
     for (unsigned c = 0; c < EF_CV_MAX_NODES; c++) {
-        child *ch = &t->children[c];
-        if (!ch->view) continue;
-        double age = (double)(now_mono - ch->received_mono) / 1e6;
-        bool dead = age > EF_SYNC_HEARTBEAT_DEAD_S * 1000.0;
-        for (unsigned i = 0; i < ch->view->nnodes; i++) {
-            ef_cv_node n = ch->view->nodes[i];
-            n.age_ms += age;
-            if (dead) n.state = EF_CV_OFFLINE;
-            add_node(v, &n);
-        }
+        const child *ch = &t->children[c];
+        if (ch->view) add_aged(v, ch->view, (double)(now_mono - ch->received_mono) / 1e6);
     }
 }
 
@@ -194,14 +199,7 @@ void ef_tree_build(ef_cluster_tree *t, ef_cluster_view *v, bool everything)
     if (t->s->replica && t->upstream) {
         /* above and beside this node: the upstream's answer, aged; where this node knows better
          * (itself and below) its own entries were added first and win */
-        double age = (double)(now - t->upstream_mono) / 1e6;
-        bool dead = age > EF_SYNC_HEARTBEAT_DEAD_S * 1000.0;
-        for (unsigned i = 0; i < t->upstream->nnodes; i++) {
-            ef_cv_node n = t->upstream->nodes[i];
-            n.age_ms += age;
-            if (dead) n.state = EF_CV_OFFLINE;
-            add_node(v, &n);
-        }
+        add_aged(v, t->upstream, (double)(now - t->upstream_mono) / 1e6);
         v->nwrites = t->upstream->nwrites;
         memcpy(v->writes, t->upstream->writes, sizeof(v->writes[0]) * v->nwrites);
     } else {

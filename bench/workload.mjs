@@ -1,0 +1,28 @@
+// The evaluation benches' workload, in one place: tests/compat/gen.mjs with seed 42, 200 flags,
+// 50 segments, and the well-formed requests out of 50,000 (about 14 context keys each), written
+// as a snapshot document and a JSON-lines request file in a fresh temporary directory for
+// build/bench_eval. The caller removes `dir` when done.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export async function evalWorkload(prefix = 'ef-bench-') {
+  const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+  const c = generate({ seed: 42, flags: 200, requests: 50000, segments: 50, namespace: 'default' });
+  const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
+  const reqs = c.requests.filter((r) => {
+    const f = byKey.get(r.flagKey);
+    if (!f) return false;
+    const isBool = f.type === 'BOOLEAN_FLAG_TYPE';
+    return (r.type === 'boolean' && isBool) || (r.type === 'variant' && !isBool);
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const snapFile = path.join(dir, 'snapshot.json');
+  const reqFile = path.join(dir, 'requests.jsonl');
+  fs.writeFileSync(snapFile, JSON.stringify(c.snapshot));
+  fs.writeFileSync(reqFile, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return { snapshot: c.snapshot, reqs, dir, snapFile, reqFile };
+}
