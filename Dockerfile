@@ -5,7 +5,9 @@
 # from what the tests check. Settings come from EDGEFLAG_* variables or a mounted config file
 # (docs/configuration.md); docs/deploy.md shows a primary and replicas.
 #   docker build -t edgeflag .
-#   docker run -d -p 8080:8080 -v edgeflag-data:/var/lib/edgeflag edgeflag
+#   docker run -d -p 8080:8080 -v edgeflag-data:/var/lib/edgeflag -e EDGEFLAG_AUTH_TOKEN=... edgeflag
+# It listens on every interface of the container: without EDGEFLAG_AUTH_TOKEN (or another
+# authentication method) anyone who reaches the port can change flags (docs/security.md).
 FROM debian:12-slim AS build
 ARG BUILD_DIR=/build
 ARG STAGE=/stage
