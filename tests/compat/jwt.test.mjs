@@ -170,6 +170,13 @@ test('scopes: io.flipt.auth.token.namespace limits a JWT as it limits a scoped t
   // unscoped JWTs may write; scoped ones within their namespace
   assert.equal((await call(srv.url, 'POST', '/api/v1/namespaces/team-a/flags', { key: 'jw', name: 'J', type: 'BOOLEAN_FLAG_TYPE' }, as(t))).status, 200);
   assert.equal((await call(srv.url, 'POST', '/api/v1/namespaces/team-b/flags', { key: 'jw', name: 'J', type: 'BOOLEAN_FLAG_TYPE' }, as(t))).status, 401);
+  // the change log records the JWT's identity: method jwt, its subject, the user claim's name and email
+  const who = sign('RS256', keys.rsa, good({ sub: 'carol', user: { name: 'Carol', email: 'carol@example.com' } }), { kid: 'rsa-1' });
+  assert.equal((await call(srv.url, 'POST', '/api/v1/namespaces/team-a/flags', { key: 'by-carol', name: 'C', type: 'BOOLEAN_FLAG_TYPE' }, as(who))).status, 200);
+  const hist = await call(srv.url, 'GET', '/edgeflag/v1/namespaces/team-a/history?flag=by-carol', undefined, as(BOOT, 'Bearer'));
+  assert.equal(hist.status, 200, hist.text);
+  const actor = JSON.stringify(hist.json);
+  for (const want of ['"jwt"', '"carol"', '"Carol"', '"carol@example.com"']) assert.ok(actor.includes(want), `${want} in ${actor}`);
 });
 
 test('key rotation: an unknown kid triggers a (rate-limited) refresh; removed keys stop working', async () => {
