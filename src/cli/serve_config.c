@@ -189,6 +189,19 @@ enum {
     FK_AUTH_JWT_ISSUER,
     FK_AUTH_JWT_SUBJECT,
     FK_AUTH_JWT_AUDIENCES,
+    FK_AUTH_OIDC_ENABLED,
+    FK_AUTH_OIDC_ISSUER_URL,
+    FK_AUTH_OIDC_CLIENT_ID,
+    FK_AUTH_OIDC_CLIENT_SECRET,
+    FK_AUTH_OIDC_REDIRECT_ADDRESS,
+    FK_AUTH_OIDC_SCOPES,
+    FK_AUTH_OIDC_USE_PKCE,
+    FK_AUTH_OIDC_NONCE,
+    FK_AUTH_SESSION_DOMAIN,
+    FK_AUTH_SESSION_SECURE,
+    FK_AUTH_SESSION_TOKEN_LIFETIME,
+    FK_AUTH_SESSION_STATE_LIFETIME,
+    FK_AUTH_SESSION_CSRF_KEY,
     FK_CORS_ENABLED,
     FK_CORS_ALLOWED_ORIGINS,
     FK_CORS_ALLOWED_HEADERS,
@@ -229,6 +242,20 @@ static const char *const flipt_keys[FK_N] = {
     "authentication.methods.jwt.validate_claims.issuer",
     "authentication.methods.jwt.validate_claims.subject",
     "authentication.methods.jwt.validate_claims.audiences",
+    "authentication.methods.oidc.enabled",
+    /* providers.NAME.*: one provider, its name kept in flipt_vals.oidc_name */
+    "authentication.methods.oidc.providers.*.issuer_url",
+    "authentication.methods.oidc.providers.*.client_id",
+    "authentication.methods.oidc.providers.*.client_secret",
+    "authentication.methods.oidc.providers.*.redirect_address",
+    "authentication.methods.oidc.providers.*.scopes",
+    "authentication.methods.oidc.providers.*.use_pkce",
+    "authentication.methods.oidc.providers.*.nonce",
+    "authentication.session.domain",
+    "authentication.session.secure",
+    "authentication.session.token_lifetime",
+    "authentication.session.state_lifetime",
+    "authentication.session.csrf.key",
     "cors.enabled",
     "cors.allowed_origins",
     "cors.allowed_headers",
@@ -252,8 +279,35 @@ static const char *const flipt_keys[FK_N] = {
 typedef struct flipt_vals {
     char *v[FK_N];
     char origin[FK_N][160];
+    char oidc_name[65]; /* the one OIDC provider named under authentication.methods.oidc.providers */
     bool any;
 } flipt_vals;
+
+static int flipt_key_index(const char *dotted);
+
+#define OIDC_PROVIDERS "authentication.methods.oidc.providers."
+
+/* authentication.methods.oidc.providers.NAME.FIELD -> the key index of providers.*.FIELD; NAME is
+ * kept (edgeflag serves one provider: a second name is an error). -1 when not such a key, -2 on
+ * error (printed). */
+static int flipt_oidc_key(flipt_vals *fv, const char *path, const char *origin)
+{
+    size_t pl = strlen(OIDC_PROVIDERS);
+    if (strncmp(path, OIDC_PROVIDERS, pl) != 0) return -1;
+    const char *name = path + pl, *dot = strchr(name, '.');
+    if (!dot || dot == name || (size_t)(dot - name) >= sizeof(fv->oidc_name)) return -1;
+    size_t nl = (size_t)(dot - name);
+    if (fv->oidc_name[0] && (strlen(fv->oidc_name) != nl || strncmp(fv->oidc_name, name, nl) != 0)) {
+        fprintf(stderr, "edgeflag: %s: edgeflag signs in through one OIDC provider; '%s' and '%.*s' are configured\n",
+                origin, fv->oidc_name, (int)nl, name);
+        return -2;
+    }
+    memcpy(fv->oidc_name, name, nl);
+    fv->oidc_name[nl] = '\0';
+    char key[256];
+    snprintf(key, sizeof(key), OIDC_PROVIDERS "*%s", dot);
+    return flipt_key_index(key);
+}
 
 static void flipt_vals_free(flipt_vals *fv)
 {
@@ -333,7 +387,9 @@ static int flipt_walk(flipt_vals *fv, yaml_document_t *doc, yaml_node_t *n, char
         }
         return 0;
     }
-    int k = flipt_key_index(path);
+    int k = flipt_oidc_key(fv, path, origin);
+    if (k == -2) return -1;
+    if (k < 0) k = flipt_key_index(path);
     if (n->type == YAML_SEQUENCE_NODE) {
         if (!strcmp(path, "audit.sinks.webhook.templates")) {
             /* refusing beats running without the audit trail the file asks for */
@@ -342,7 +398,7 @@ static int flipt_walk(flipt_vals *fv, yaml_document_t *doc, yaml_node_t *n, char
             return -1;
         }
         if (k != FK_CORS_ALLOWED_ORIGINS && k != FK_CORS_ALLOWED_HEADERS && k != FK_AUTH_JWT_AUDIENCES &&
-            k != FK_AUDIT_EVENTS) {
+            k != FK_AUDIT_EVENTS && k != FK_AUTH_OIDC_SCOPES) {
             flipt_ignored(path, origin);
             return 0;
         }
@@ -553,6 +609,65 @@ static int flipt_apply_audit(ef_serve_config *cfg, const flipt_vals *fv)
     return 0;
 }
 
+/* A session lifetime (Go duration) in whole seconds, 1 s to 1,000,000 s. */
+static int flipt_lifetime(const flipt_vals *fv, int k, unsigned *out)
+{
+    uint64_t ms;
+    if (!fv->v[k]) return 0;
+    if (!go_duration_ms(fv->v[k], &ms) || ms < 1000 || ms > 1000000000ull) {
+        fprintf(stderr, "edgeflag: %s: invalid value '%s' for %s (a duration from 1s to 277h)\n", fv->origin[k],
+                fv->v[k], flipt_keys[k]);
+        return -1;
+    }
+    if (!*out) *out = (unsigned)(ms / 1000);
+    return 0;
+}
+
+/* Flipt's oidc method and session settings (docs/auth.md): one provider. */
+static int flipt_apply_oidc(ef_serve_config *cfg, const flipt_vals *fv, bool required)
+{
+    const char *const *v = (const char *const *)fv->v;
+    bool enabled = false, secure = false;
+    if (flipt_bool(fv, FK_AUTH_OIDC_ENABLED, &enabled) || flipt_bool(fv, FK_AUTH_SESSION_SECURE, &secure)) return -1;
+    if (!enabled || !required) {
+        if (enabled) ef_log(EF_LOG_INFO, "authentication is not required: the oidc method is not used", NULL);
+        return 0;
+    }
+    if (!fv->oidc_name[0]) {
+        fprintf(stderr, "edgeflag: %s: authentication.methods.oidc: no provider under providers\n",
+                fv->origin[FK_AUTH_OIDC_ENABLED]);
+        return -1;
+    }
+    static const struct { int k; size_t off; } keys[] = {
+        {FK_AUTH_OIDC_ISSUER_URL, offsetof(ef_serve_config, auth_oidc_issuer_url)},
+        {FK_AUTH_OIDC_CLIENT_ID, offsetof(ef_serve_config, auth_oidc_client_id)},
+        {FK_AUTH_OIDC_CLIENT_SECRET, offsetof(ef_serve_config, auth_oidc_client_secret)},
+        {FK_AUTH_OIDC_REDIRECT_ADDRESS, offsetof(ef_serve_config, auth_oidc_redirect_address)},
+        {FK_AUTH_OIDC_SCOPES, offsetof(ef_serve_config, auth_oidc_scopes)},
+    };
+    if (set_str(&cfg->auth_oidc_provider, fv->oidc_name) != 0) return -1;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (v[keys[i].k] && v[keys[i].k][0] && set_str((char **)((char *)cfg + keys[i].off), v[keys[i].k]) != 0)
+            return -1;
+    if (v[FK_AUTH_OIDC_NONCE])
+        ef_log(EF_LOG_INFO, "oidc: nonce is ignored: edgeflag makes a random nonce per sign-in", NULL);
+    if (v[FK_AUTH_SESSION_CSRF_KEY])
+        ef_log(EF_LOG_INFO, "session.csrf.key is ignored: edgeflag derives each session's CSRF token from it", NULL);
+    if (v[FK_AUTH_SESSION_DOMAIN] && v[FK_AUTH_SESSION_DOMAIN][0]) {
+        /* as Flipt: scheme and port stripped; "localhost" means host-only cookies */
+        const char *d = v[FK_AUTH_SESSION_DOMAIN], *sep = strstr(d, "://");
+        if (sep) d = sep + 3;
+        char host[256];
+        snprintf(host, sizeof(host), "%.*s", (int)strcspn(d, ":/"), d);
+        if (host[0] && strcmp(host, "localhost") != 0 && set_str(&cfg->auth_session_domain, host) != 0) return -1;
+    }
+    if (secure) cfg->auth_session_secure = true;
+    if (flipt_lifetime(fv, FK_AUTH_SESSION_TOKEN_LIFETIME, &cfg->auth_session_token_lifetime) ||
+        flipt_lifetime(fv, FK_AUTH_SESSION_STATE_LIFETIME, &cfg->auth_session_state_lifetime))
+        return -1;
+    return 0;
+}
+
 /* Translates the gathered Flipt values into settings left unset by edgeflag's own keys. */
 static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
 {
@@ -668,8 +783,9 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
     } else if (jwt_enabled) {
         ef_log(EF_LOG_INFO, "authentication is not required: the jwt method is not used", NULL);
     }
-    /* JWT alone: Flipt makes no bootstrap token when its token method is off */
-    if (required && !cfg->auth_token && (token_enabled || !jwt_enabled)) {
+    if (flipt_apply_oidc(cfg, fv, required) != 0) return -1;
+    /* JWT or OIDC alone: Flipt makes no bootstrap token when its token method is off */
+    if (required && !cfg->auth_token && (token_enabled || (!jwt_enabled && !cfg->auth_oidc_provider))) {
         if (v[FK_AUTH_BOOTSTRAP_TOKEN] && v[FK_AUTH_BOOTSTRAP_TOKEN][0]) {
             if (set_str(&cfg->auth_token, v[FK_AUTH_BOOTSTRAP_TOKEN]) != 0) return -1;
         } else {

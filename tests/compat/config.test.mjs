@@ -192,9 +192,9 @@ test("Flipt's config.yml: address, db.url, token auth with exclusions, log level
     assert.equal(r.status, 404);
     const err = s.stderr();
     // one line per key that does not apply, none for those that do
-    for (const k of ['cache.ttl', 'tracing.otlp.endpoint', 'server.grpc_port', 'db.max_open_conn', 'log.encoding', 'authentication.session.domain', 'experimental.authorization.enabled'])
+    for (const k of ['cache.ttl', 'tracing.otlp.endpoint', 'server.grpc_port', 'db.max_open_conn', 'log.encoding', 'experimental.authorization.enabled'])
       assert.equal(err.split('\n').filter((l) => l.includes(`key=${k} `)).length, 1, `${k} not logged once:\n${err}`);
-    for (const k of ['server.host', 'server.http_port', 'db.url', 'authentication.required', 'cors.enabled', 'cors.allowed_origins', 'log.level', 'audit.sinks.log.enabled', 'audit.sinks.log.file', 'audit.buffer.capacity', 'audit.buffer.flush_period'])
+    for (const k of ['server.host', 'server.http_port', 'db.url', 'authentication.required', 'authentication.session.domain', 'cors.enabled', 'cors.allowed_origins', 'log.level', 'audit.sinks.log.enabled', 'audit.sinks.log.file', 'audit.buffer.capacity', 'audit.buffer.flush_period'])
       assert.ok(!err.includes(`key=${k} `), `${k} was reported as ignored`);
     // audit.sinks.log: a write's audit event lands in the file (docs/audit.md)
     r = await fetch(s.url + '/api/v1/namespaces/default/flags', { method: 'POST', headers: { authorization: 'Bearer s3cret' }, body: JSON.stringify({ key: 'audited', name: 'A', type: 'BOOLEAN_FLAG_TYPE' }) });

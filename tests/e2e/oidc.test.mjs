@@ -6,7 +6,10 @@
 // and who the change log says made the change.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import Provider from 'oidc-provider';
 import { startServer, stopServer, launchBrowser, newPage, api } from './harness.mjs';
 
@@ -227,4 +230,59 @@ test('an expired session is refused and the UI asks to sign in again', async () 
   } finally {
     await page.close();
   }
+});
+
+test("Flipt's config.yml: authentication.methods.oidc.providers.NAME and authentication.session", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-cfg-'));
+  const issuer = new URL(op.issuer).origin;
+  const write = (name, text) => { fs.writeFileSync(path.join(dir, name), text); return path.join(dir, name); };
+  const cfg = write('config.yml', `authentication:
+  required: true
+  session:
+    domain: http://localhost:8080
+    secure: true
+    token_lifetime: 2h
+    state_lifetime: 5m
+  methods:
+    oidc:
+      enabled: true
+      providers:
+        corp:
+          issuer_url: ${issuer}
+          client_id: edgeflag
+          client_secret: edgeflag-secret
+          redirect_address: http://localhost:1
+          scopes: [email, profile, groups]
+`);
+  const s = await startServer(() => ['--config', cfg]);
+  try {
+    const m = await api(s.base, 'GET', '/auth/v1/method');
+    const oidc = m.json.methods.find((x) => x.method === 'METHOD_OIDC');
+    assert.ok(oidc.enabled);
+    assert.deepEqual(Object.keys(oidc.metadata.providers), ['corp']);
+    assert.equal(m.json.methods.find((x) => x.method === 'METHOD_TOKEN').enabled, false, 'no bootstrap token: OIDC alone');
+    let r;
+    for (let i = 0; i < 100; i++) {
+      r = await fetch(`${s.base}/auth/v1/method/oidc/corp/authorize`);
+      if (r.status === 200) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(r.status, 200);
+    // state_lifetime 5m, secure, and "localhost" means host-only cookies (as Flipt)
+    assert.match(r.headers.get('set-cookie'), /; Max-Age=300; HttpOnly; SameSite=Lax; Secure$/);
+    assert.match((await r.json()).authorizeUrl, /scope=openid\+email\+profile\+groups&/);
+  } finally {
+    stopServer(s);
+  }
+  const bad = write('two.yml', `authentication:
+  required: true
+  methods:
+    oidc:
+      enabled: true
+      providers:
+        a: {issuer_url: ${issuer}, client_id: x, client_secret: y, redirect_address: http://localhost:1}
+        b: {issuer_url: ${issuer}, client_id: x, client_secret: y, redirect_address: http://localhost:1}
+`);
+  await assert.rejects(startServer(() => ['--config', bad]), /one OIDC provider; 'a' and 'b'/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
