@@ -25,7 +25,7 @@ void ef_buf_free(ef_buf *b)
     ef_buf_init(b);
 }
 
-bool ef_buf_reserve(ef_buf *b, size_t extra)
+bool ef_buf_reserve_slow(ef_buf *b, size_t extra)
 {
     if (b->failed) return false;
     if (b->cap - b->len > extra) return true; /* keep one byte for a NUL terminator */
@@ -46,20 +46,6 @@ bool ef_buf_reserve(ef_buf *b, size_t extra)
     return true;
 }
 
-void ef_buf_append(ef_buf *b, const void *p, size_t n)
-{
-    if (!ef_buf_reserve(b, n)) return;
-    if (n) memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void ef_buf_putc(ef_buf *b, char c)
-{
-    if (!ef_buf_reserve(b, 1)) return;
-    b->data[b->len++] = c;
-    b->data[b->len] = '\0';
-}
 
 void ef_buf_printf(ef_buf *b, const char *fmt, ...)
 {
@@ -117,12 +103,12 @@ void ef_json_put_str(ef_buf *b, ef_bytes s)
     /* an empty ef_bytes may carry a NULL pointer, and NULL + 0 is undefined behaviour */
     const unsigned char *p = s.n ? (const unsigned char *)s.p : (const unsigned char *)"", *end = p + s.n;
     while (p < end) {
+        size_t plain = ef_json_plain_run((const char *)p, (const char *)end);
+        memcpy(o, p, plain);
+        o += plain;
+        p += plain;
+        if (p >= end) break;
         unsigned char c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            p++;
-            continue;
-        }
         if (c >= 0x80) {
             size_t k = utf8_len(p, (size_t)(end - p));
             if (k) {
@@ -241,6 +227,18 @@ void ef_json_put_float(ef_buf *b, float v)
 {
     if (!isfinite(v) || v == 0) {
         ef_buf_append(b, "0", 1);
+        return;
+    }
+    /* A whole number below 2^23 (a rollout of 50, a percentage of 100) is its own shortest
+     * form: floats that close together are less than 1 apart, so no shorter decimal maps to it.
+     * Written directly, as the loop below would, without up to 9 printf/strtof rounds. */
+    if (fabsf(v) < 8388608.0f && v == truncf(v)) {
+        char d[16];
+        size_t n = sizeof(d);
+        unsigned long u = (unsigned long)fabsf(v);
+        do d[--n] = (char)('0' + u % 10); while ((u /= 10) != 0);
+        if (v < 0) d[--n] = '-';
+        ef_buf_append(b, d + n, sizeof(d) - n);
         return;
     }
     char tmp[40];

@@ -32,13 +32,30 @@ static inline bool ef_buf_ok(const ef_buf *b)
 {
     return !b->failed;
 }
-bool ef_buf_reserve(ef_buf *b, size_t extra);
-void ef_buf_append(ef_buf *b, const void *p, size_t n);
+bool ef_buf_reserve_slow(ef_buf *b, size_t extra);
+/* Inline: the writers of JSON and metrics call these for every few bytes they write. */
+static inline bool ef_buf_reserve(ef_buf *b, size_t extra)
+{
+    /* keep one byte for the NUL terminator */
+    return (!b->failed && b->cap - b->len > extra) || ef_buf_reserve_slow(b, extra);
+}
+static inline void ef_buf_append(ef_buf *b, const void *p, size_t n)
+{
+    if (!ef_buf_reserve(b, n)) return;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
 static inline void ef_buf_puts(ef_buf *b, const char *s)
 {
     ef_buf_append(b, s, strlen(s));
 }
-void ef_buf_putc(ef_buf *b, char c);
+static inline void ef_buf_putc(ef_buf *b, char c)
+{
+    if (!ef_buf_reserve(b, 1)) return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
 void ef_buf_printf(ef_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* JSON pieces. Strings are escaped as JSON requires; invalid UTF-8 becomes U+FFFD so the output

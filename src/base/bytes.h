@@ -19,6 +19,35 @@ typedef struct ef_bytes {
 
 #define EF_BYTES_LIT(s) ((ef_bytes){(s), sizeof(s) - 1})
 
+/* How many bytes from p on (at most end - p) are plain printable ASCII other than '"' and '\\':
+ * the bytes a JSON string holds and writes as they are. Eight bytes at a time, because the JSON
+ * reader and writer spend most of their time on runs of such bytes (keys, ids, names). */
+static inline size_t ef_json_plain_run(const char *p, const char *end)
+{
+    const char *s = p;
+    const unsigned long long ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - s >= 8) {
+        unsigned long long w;
+        memcpy(&w, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w); /* the lowest flag below must belong to the first byte */
+#endif
+        unsigned long long q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        /* a flag in a byte's high bit for: a byte >= 0x80, < 0x20, == '"', == '\\'. Each test
+         * may also flag bytes after a true hit (borrows run upward), never before one. */
+        unsigned long long hit = (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) |
+                                  ((b - ones) & ~b)) & highs;
+        if (hit) return (size_t)(s - p) + (size_t)(__builtin_ctzll(hit) >> 3);
+        s += 8;
+    }
+    while (s < end) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+        s++;
+    }
+    return (size_t)(s - p);
+}
+
 static inline ef_bytes ef_bytes_of(const char *cstr)
 {
     return (ef_bytes){cstr, cstr ? strlen(cstr) : 0};

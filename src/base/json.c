@@ -159,6 +159,8 @@ static bool parse_string(parser *ps, ef_bytes *out)
     bool escaped = false;
     /* First pass: validate and find the end. */
     while (q < ps->end) {
+        q += ef_json_plain_run(q, ps->end);
+        if (q >= ps->end) break;
         unsigned char c = (unsigned char)*q;
         if (c == '"') break;
         if (c < 0x20) {

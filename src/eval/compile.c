@@ -21,7 +21,29 @@ typedef struct cctx {
     ef_arena *a; /* where everything compiled goes: the snapshot's or a flag part's arena */
     ef_compile_error *err;
     bool failed;
+    char pathbuf[160];
 } cctx;
+
+/* Where in the document a value is ("flags[3].rules[0].segments[1]"), kept as a chain of frames
+ * on the stack and written out only for an error message: formatting it for every element cost a
+ * tenth of a full load. */
+typedef struct cpath {
+    const struct cpath *up;
+    const char *field;
+    int index; /* -1: none */
+} cpath;
+
+static size_t path_put(const cpath *p, char *out, size_t cap)
+{
+    size_t n = p->up ? path_put(p->up, out, cap) : 0;
+    int w = snprintf(out + n, cap - n, p->index >= 0 ? "%s%s[%d]" : "%s%s", p->up ? "." : "", p->field,
+                     p->index);
+    if (w > 0) n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+    return n;
+}
+
+/* The path as text, in c's buffer (only ever called on the way to fail). */
+static const char *P(struct cctx *c, const cpath *p);
 
 static bool fail(cctx *c, const ef_json *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool fail(cctx *c, const ef_json *at, const char *fmt, ...)
@@ -36,6 +58,13 @@ static bool fail(cctx *c, const ef_json *at, const char *fmt, ...)
         va_end(ap);
     }
     return false;
+}
+
+static const char *P(cctx *c, const cpath *p)
+{
+    c->pathbuf[0] = '\0';
+    path_put(p, c->pathbuf, sizeof(c->pathbuf));
+    return c->pathbuf;
 }
 
 static const char *type_name(const ef_json *v)
@@ -60,62 +89,62 @@ static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
 }
 
 /* A string field. required: missing or null is an error; otherwise *present tells. */
-static bool get_str(cctx *c, const ef_json *obj, const char *path, const char *name, bool required,
+static bool get_str(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
                     ef_bytes *out, bool *present)
 {
     const ef_json *v = ef_json_get(obj, name);
     if (present) *present = false;
     if (ef_json_is_null(v)) {
-        if (required) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+        if (required) return fail(c, v ? v : obj, "%s: missing field `%s`", P(c, path), name);
         *out = (ef_bytes){"", 0};
         return true;
     }
     if (v->type != EF_JSON_STRING)
-        return fail(c, v, "%s.%s: expected a string, found %s", path, name, type_name(v));
+        return fail(c, v, "%s.%s: expected a string, found %s", P(c, path), name, type_name(v));
     if (present) *present = true;
     return copy(c, v->str, out) || fail(c, v, "out of memory");
 }
 
-static bool get_bool(cctx *c, const ef_json *obj, const char *path, const char *name, bool *out)
+static bool get_bool(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool *out)
 {
     const ef_json *v = ef_json_get(obj, name);
-    if (ef_json_is_null(v)) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+    if (ef_json_is_null(v)) return fail(c, v ? v : obj, "%s: missing field `%s`", P(c, path), name);
     if (v->type != EF_JSON_TRUE && v->type != EF_JSON_FALSE)
-        return fail(c, v, "%s.%s: expected a boolean, found %s", path, name, type_name(v));
+        return fail(c, v, "%s.%s: expected a boolean, found %s", P(c, path), name, type_name(v));
     *out = v->type == EF_JSON_TRUE;
     return true;
 }
 
-static bool get_f32(cctx *c, const ef_json *obj, const char *path, const char *name, float *out)
+static bool get_f32(cctx *c, const ef_json *obj, const cpath *path, const char *name, float *out)
 {
     const ef_json *v = ef_json_get(obj, name);
-    if (ef_json_is_null(v)) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+    if (ef_json_is_null(v)) return fail(c, v ? v : obj, "%s: missing field `%s`", P(c, path), name);
     if (v->type != EF_JSON_NUMBER)
-        return fail(c, v, "%s.%s: expected a number, found %s", path, name, type_name(v));
+        return fail(c, v, "%s.%s: expected a number, found %s", P(c, path), name, type_name(v));
     *out = (float)v->num;
     return true;
 }
 
 /* An array field; *out is NULL when missing or null (allowed unless required). */
-static bool get_arr(cctx *c, const ef_json *obj, const char *path, const char *name, bool required,
+static bool get_arr(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
                     const ef_json **out)
 {
     const ef_json *v = ef_json_get(obj, name);
     *out = NULL;
     if (ef_json_is_null(v)) {
-        if (required) return fail(c, v ? v : obj, "%s: missing field `%s`", path, name);
+        if (required) return fail(c, v ? v : obj, "%s: missing field `%s`", P(c, path), name);
         return true;
     }
     if (v->type != EF_JSON_ARRAY)
-        return fail(c, v, "%s.%s: expected an array, found %s", path, name, type_name(v));
+        return fail(c, v, "%s.%s: expected an array, found %s", P(c, path), name, type_name(v));
     *out = v;
     return true;
 }
 
-static bool want_obj(cctx *c, const ef_json *v, const char *path)
+static bool want_obj(cctx *c, const ef_json *v, const cpath *path)
 {
     if (!v || v->type != EF_JSON_OBJECT)
-        return fail(c, v, "%s: expected an object, found %s", path, v ? type_name(v) : "nothing");
+        return fail(c, v, "%s: expected an object, found %s", P(c, path), v ? type_name(v) : "nothing");
     return true;
 }
 
@@ -129,9 +158,8 @@ static uint8_t constraint_type(ef_bytes t)
     return EF_CT_UNKNOWN;
 }
 
-static bool compile_segment(cctx *c, const ef_json *js, const char *path, ef_segment *seg)
+static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_segment *seg)
 {
-    char p2[160];
     if (!want_obj(c, js, path)) return false;
     ef_bytes match_type;
     const ef_json *cons;
@@ -145,12 +173,12 @@ static bool compile_segment(cctx *c, const ef_json *js, const char *path, ef_seg
     if (!out) return fail(c, js, "out of memory");
     uint32_t i = 0;
     for (const ef_json *k = cons->child; k; k = k->next, i++) {
-        snprintf(p2, sizeof(p2), "%s.constraints[%u]", path, i);
+        cpath p2 = {path, "constraints", (int)i};
         ef_bytes type, op;
-        if (!want_obj(c, k, p2) || !get_str(c, k, p2, "type", true, &type, NULL) ||
-            !get_str(c, k, p2, "property", true, &out[i].property, NULL) ||
-            !get_str(c, k, p2, "operator", true, &op, NULL) ||
-            !get_str(c, k, p2, "value", true, &out[i].value, NULL))
+        if (!want_obj(c, k, &p2) || !get_str(c, k, &p2, "type", true, &type, NULL) ||
+            !get_str(c, k, &p2, "property", true, &out[i].property, NULL) ||
+            !get_str(c, k, &p2, "operator", true, &op, NULL) ||
+            !get_str(c, k, &p2, "value", true, &out[i].value, NULL))
             return false;
         out[i].type = constraint_type(type);
         out[i].op = ef_op_parse(op);
@@ -162,9 +190,8 @@ static bool compile_segment(cctx *c, const ef_json *js, const char *path, ef_seg
 
 /* Segments of a rule or rollout, unique by key: a repeated key keeps its first position and takes
  * the last definition, as the engine's map does. */
-static bool compile_segments(cctx *c, const ef_json *arr, const char *path, ef_segment_set *set)
+static bool compile_segments(cctx *c, const ef_json *arr, const cpath *path, ef_segment_set *set)
 {
-    char p2[160];
     set->n = 0;
     set->segs = NULL;
     if (!arr || arr->len == 0) return true;
@@ -172,22 +199,22 @@ static bool compile_segments(cctx *c, const ef_json *arr, const char *path, ef_s
     if (!segs) return fail(c, arr, "out of memory");
     uint32_t n = 0, i = 0;
     for (const ef_json *js = arr->child; js; js = js->next, i++) {
-        snprintf(p2, sizeof(p2), "%s.segments[%u]", path, i);
+        cpath p2 = {path, "segments", (int)i};
         ef_segment seg;
-        if (!compile_segment(c, js, p2, &seg)) return false;
+        if (!compile_segment(c, js, &p2, &seg)) return false;
         uint32_t j = 0;
         while (j < n && !ef_bytes_eq(segs[j].key, seg.key)) j++;
         segs[j] = seg;
         if (j == n) n++;
     }
     if (n > EF_MAX_RULE_SEGMENTS)
-        return fail(c, arr, "%s.segments: more than %d distinct segments", path, EF_MAX_RULE_SEGMENTS);
+        return fail(c, arr, "%s.segments: more than %d distinct segments", P(c, path), EF_MAX_RULE_SEGMENTS);
     set->n = n;
     set->segs = segs;
     return true;
 }
 
-static bool segment_operator_is_and(cctx *c, const ef_json *obj, const char *path, bool required,
+static bool segment_operator_is_and(cctx *c, const ef_json *obj, const cpath *path, bool required,
                                     bool *is_and)
 {
     ef_bytes op;
@@ -196,7 +223,7 @@ static bool segment_operator_is_and(cctx *c, const ef_json *obj, const char *pat
     return true;
 }
 
-static bool compile_rule(cctx *c, const ef_json *js, const char *path, ef_rule *r)
+static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule *r)
 {
     const ef_json *segs, *dists;
     if (!want_obj(c, js, path) || !segment_operator_is_and(c, js, path, true, &r->segs.op_and) ||
@@ -215,14 +242,13 @@ static bool compile_rule(cctx *c, const ef_json *js, const char *path, ef_rule *
     int32_t *bounds = ef_arena_calloc(c->a, (nd + 1) * sizeof(*bounds));
     if (!d || !roll || !bounds) return fail(c, js, "out of memory");
     uint32_t i = 0;
-    char p2[160];
     for (const ef_json *dj = dists->child; dj; dj = dj->next, i++) {
-        snprintf(p2, sizeof(p2), "%s.distributions[%u]", path, i);
+        cpath p2 = {path, "distributions", (int)i};
         ef_distribution x;
         float rollout;
-        if (!want_obj(c, dj, p2) || !get_str(c, dj, p2, "variantKey", true, &x.variant_key, NULL) ||
-            !get_f32(c, dj, p2, "rollout", &rollout) ||
-            !get_str(c, dj, p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
+        if (!want_obj(c, dj, &p2) || !get_str(c, dj, &p2, "variantKey", true, &x.variant_key, NULL) ||
+            !get_f32(c, dj, &p2, "rollout", &rollout) ||
+            !get_str(c, dj, &p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
             return false;
         if (rollout > 0.0f) {
             d[nvalid] = x;
@@ -264,30 +290,29 @@ static bool compile_rule(cctx *c, const ef_json *js, const char *path, ef_rule *
     return true;
 }
 
-static bool compile_rollout(cctx *c, const ef_json *js, const char *path, ef_rollout *r)
+static bool compile_rollout(cctx *c, const ef_json *js, const cpath *path, ef_rollout *r)
 {
-    char p2[160];
     if (!want_obj(c, js, path)) return false;
     memset(r, 0, sizeof(*r));
     const ef_json *th = ef_json_get(js, "threshold");
     const ef_json *sg = ef_json_get(js, "segment");
     if (!ef_json_is_null(th)) {
-        snprintf(p2, sizeof(p2), "%s.threshold", path);
-        if (!want_obj(c, th, p2) || !get_f32(c, th, p2, "percentage", &r->percentage) ||
-            !get_bool(c, th, p2, "value", &r->value))
+        cpath p2 = {path, "threshold", -1};
+        if (!want_obj(c, th, &p2) || !get_f32(c, th, &p2, "percentage", &r->percentage) ||
+            !get_bool(c, th, &p2, "value", &r->value))
             return false;
         r->kind = EF_ROLLOUT_THRESHOLD;
     }
     if (!ef_json_is_null(sg)) {
-        snprintf(p2, sizeof(p2), "%s.segment", path);
+        cpath p2 = {path, "segment", -1};
         const ef_json *segs;
         bool value, op_and;
-        if (!want_obj(c, sg, p2) || !get_bool(c, sg, p2, "value", &value) ||
-            !segment_operator_is_and(c, sg, p2, false, &op_and) ||
-            !get_arr(c, sg, p2, "segments", true, &segs))
+        if (!want_obj(c, sg, &p2) || !get_bool(c, sg, &p2, "value", &value) ||
+            !segment_operator_is_and(c, sg, &p2, false, &op_and) ||
+            !get_arr(c, sg, &p2, "segments", true, &segs))
             return false;
         if (r->kind == EF_ROLLOUT_NONE) { /* a threshold wins when both are given */
-            if (!compile_segments(c, segs, p2, &r->segs)) return false;
+            if (!compile_segments(c, segs, &p2, &r->segs)) return false;
             r->segs.op_and = op_and;
             r->value = value;
             r->kind = EF_ROLLOUT_SEGMENT;
@@ -296,9 +321,8 @@ static bool compile_rollout(cctx *c, const ef_json *js, const char *path, ef_rol
     return true;
 }
 
-static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *f)
+static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag *f)
 {
-    char p2[160];
     memset(f, 0, sizeof(*f));
     ef_bytes type;
     const ef_json *rules, *rollouts;
@@ -314,11 +338,11 @@ static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *
 
     const ef_json *dv = ef_json_get(js, "defaultVariant");
     if (!ef_json_is_null(dv)) {
-        snprintf(p2, sizeof(p2), "%s.defaultVariant", path);
+        cpath p2 = {path, "defaultVariant", -1};
         ef_bytes id;
-        if (!want_obj(c, dv, p2) || !get_str(c, dv, p2, "id", true, &id, NULL) ||
-            !get_str(c, dv, p2, "key", true, &f->default_key, NULL) ||
-            !get_str(c, dv, p2, "attachment", false, &f->default_attachment,
+        if (!want_obj(c, dv, &p2) || !get_str(c, dv, &p2, "id", true, &id, NULL) ||
+            !get_str(c, dv, &p2, "key", true, &f->default_key, NULL) ||
+            !get_str(c, dv, &p2, "attachment", false, &f->default_attachment,
                      &f->default_has_attachment))
             return false;
         f->has_default = true;
@@ -328,8 +352,8 @@ static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *
         if (!rs) return fail(c, rules, "out of memory");
         uint32_t i = 0;
         for (const ef_json *r = rules->child; r; r = r->next, i++) {
-            snprintf(p2, sizeof(p2), "%s.rules[%u]", path, i);
-            if (!compile_rule(c, r, p2, &rs[i])) return false;
+            cpath p2 = {path, "rules", (int)i};
+            if (!compile_rule(c, r, &p2, &rs[i])) return false;
         }
         f->rules = rs;
         f->nrules = rules->len;
@@ -339,8 +363,8 @@ static bool compile_flag(cctx *c, const ef_json *js, const char *path, ef_flag *
         if (!rs) return fail(c, rollouts, "out of memory");
         uint32_t i = 0;
         for (const ef_json *r = rollouts->child; r; r = r->next, i++) {
-            snprintf(p2, sizeof(p2), "%s.rollouts[%u]", path, i);
-            if (!compile_rollout(c, r, p2, &rs[i])) return false;
+            cpath p2 = {path, "rollouts", (int)i};
+            if (!compile_rollout(c, r, &p2, &rs[i])) return false;
         }
         f->rollouts = rs;
         f->nrollouts = rollouts->len;
@@ -386,15 +410,16 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
     cctx c = {.a = &s->arena, .err = err};
     const ef_json *ns, *flags;
     ef_flag *store = NULL;
-    if (!want_obj(&c, doc, "document")) goto failed;
+    const cpath doc_path = {NULL, "document", -1}, ns_path = {NULL, "namespace", -1};
+    if (!want_obj(&c, doc, &doc_path)) goto failed;
     ns = ef_json_get(doc, "namespace");
     if (ef_json_is_null(ns)) {
         fail(&c, doc, "document: missing field `namespace`");
         goto failed;
     }
-    if (!want_obj(&c, ns, "namespace") ||
-        !get_str(&c, ns, "namespace", "key", true, &s->namespace_key, NULL) ||
-        !get_arr(&c, doc, "document", "flags", true, &flags))
+    if (!want_obj(&c, ns, &ns_path) ||
+        !get_str(&c, ns, &ns_path, "key", true, &s->namespace_key, NULL) ||
+        !get_arr(&c, doc, &doc_path, "flags", true, &flags))
         goto failed;
 
     store = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*store));
@@ -404,10 +429,9 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
     }
     uint32_t i = 0;
     for (const ef_json *fj = flags->child; fj; fj = fj->next, i++) {
-        char path[48];
-        snprintf(path, sizeof(path), "flags[%u]", i);
+        cpath path = {NULL, "flags", (int)i};
         ef_flag *f = &store[i]; /* its own storage: a duplicate's slot must not be reused */
-        if (!compile_flag(&c, fj, path, f)) goto failed;
+        if (!compile_flag(&c, fj, &path, f)) goto failed;
         s->flags[s->nflags] = f;
         uint32_t at = table_put(s, s->nflags);
         if (at == s->nflags)
@@ -431,8 +455,11 @@ static uint64_t bytes_hash(const char *json, size_t len)
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
-        uint64_t w = 0;
-        for (int k = 7; k >= 0; k--) w = (w << 8) | b[i + (size_t)k];
+        uint64_t w; /* the 8 bytes as a little-endian word, on any host */
+        memcpy(&w, b + i, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+#endif
         h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
@@ -453,6 +480,7 @@ ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *s
     ef_arena_reset(scratch);
     ef_json_error je;
     char *copy = NULL;
+    const cpath root_path = {NULL, "flag", -1};
     const ef_json *root = ef_json_parse(piece, len, scratch, NULL, &je);
     if (!root) {
         cctx c = {.a = &p->arena, .err = err};
@@ -465,12 +493,12 @@ ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *s
         size_t before = ef_arena_used(scratch);
         ef_flag tmp;
         cctx c = {.a = scratch, .err = err};
-        bool ok = compile_flag(&c, root, "flag", &tmp);
+        bool ok = compile_flag(&c, root, &root_path, &tmp);
         size_t need = ef_arena_used(scratch) - before;
         ef_arena_init(&p->arena, need + ((len + 1 + 7) & ~(size_t)7));
         if (ok) {
             c = (cctx){.a = &p->arena, .err = err};
-            if (compile_flag(&c, root, "flag", &p->flag)) {
+            if (compile_flag(&c, root, &root_path, &p->flag)) {
                 copy = ef_arena_memdup(&p->arena, piece, len);
                 if (!copy) fail(&c, NULL, "out of memory");
             }

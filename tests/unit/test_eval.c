@@ -388,7 +388,7 @@ static void test_compile_errors(void **state)
     m = snap_compile_error("{\"namespace\":{\"key\":\"d\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\","
                            "\"enabled\":true,\"rules\":[{\"segmentOperator\":\"OR_SEGMENT_OPERATOR\","
                            "\"distributions\":[{\"variantKey\":\"v\",\"rollout\":\"50\"}]}]}]}", &e);
-    assert_non_null(strstr(m, "rules[0].distributions[0].rollout"));
+    assert_non_null(strstr(m, "flags[0].rules[0].distributions[0].rollout: expected a number"));
 }
 
 int main(void)

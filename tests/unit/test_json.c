@@ -165,13 +165,44 @@ static void test_exact_integers(void **state)
     ef_arena_free(&a);
 }
 
+/* The eight-bytes-at-a-time scan agrees with the byte-by-byte definition for every byte value at
+ * every position of a word, after runs of every length, and writes floats as before. */
+static void test_plain_run_and_floats(void **state)
+{
+    (void)state;
+    char buf[40];
+    for (int c = 0; c < 256; c++)
+        for (size_t at = 0; at < 24; at++) {
+            memset(buf, 'a', sizeof(buf));
+            buf[at] = (char)c;
+            bool plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+            size_t want = plain ? 30 : at;
+            assert_int_equal(ef_json_plain_run(buf, buf + 30), want);
+            if (!plain) /* a later bad byte never hides this one */
+                buf[at + 1] = 0x01, assert_int_equal(ef_json_plain_run(buf, buf + 30), at);
+        }
+    assert_int_equal(ef_json_plain_run(buf, buf), 0);
+    static const struct { float v; const char *want; } fl[] = {
+        {50, "50"}, {100, "100"}, {-3, "-3"}, {8388607, "8388607"}, {8388608, "8388608"},
+        {33.33f, "33.33"}, {0.5f, "0.5"}, {1e10f, "10000000000"}, {0, "0"}, {-0.25f, "-0.25"},
+    };
+    for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
+        ef_buf b;
+        ef_buf_init(&b);
+        ef_json_put_float(&b, fl[i].v);
+        assert_int_equal(b.len, strlen(fl[i].want));
+        assert_memory_equal(b.data, fl[i].want, b.len);
+        ef_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),        cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
         cmocka_unit_test(test_writer),          cmocka_unit_test(test_writer_null_empty),
-        cmocka_unit_test(test_exact_integers),
+        cmocka_unit_test(test_exact_integers), cmocka_unit_test(test_plain_run_and_floats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
