@@ -30,7 +30,7 @@ await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'hot', name
 
 let running = true;
 let disturbed = false; // a restart or partition is under way: failures are expected, counted apart
-const stats = { eval: [], evalErr: 0, evalErrDisturbed: 0, writes: 0, writeErr: 0, writeErrDisturbed: 0, ryw: 0, subs: 0, subErr: 0, subErrDisturbed: 0, snaps: 0, restarts: 0, partitions: 0 };
+const stats = { eval: [], evalErr: 0, evalErrDisturbed: 0, writes: 0, writeErr: 0, writeErrDisturbed: 0, ryw: 0, rywLate: 0, rywWait: 0, subs: 0, subErr: 0, subErrDisturbed: 0, snaps: 0, restarts: 0, partitions: 0 };
 const acked = [];
 
 async function timed(fn) {
@@ -79,10 +79,16 @@ function writeLoop(n, viaReplica) {
         laterTries.set(key, new Set());
         acked.push(key);
         stats.writes++;
-        const v = res.headers.get('x-edgeflag-version');
+        // A replica that could not apply the write within write-wait still answers the primary's
+        // 200, with X-Edgeflag-Write-Applied: false and the write's version in
+        // X-Edgeflag-Write-Version (X-Edgeflag-Version is then its own, older one): read at that.
+        const late = res.headers.get('x-edgeflag-write-applied') === 'false';
+        const v = late ? res.headers.get('x-edgeflag-write-version') : res.headers.get('x-edgeflag-version');
+        if (late) stats.rywLate++;
         if (viaReplica && v) {
           const g = await call(n.url, 'GET', `/api/v1/namespaces/default/flags/${key}`, undefined, { 'x-edgeflag-min-version': v });
           if (g.status === 200 && g.json.name === name) stats.ryw++;
+          else if (g.status === 503 && g.json?.code === 14) stats.rywWait++; // honest: not there yet, and said so
           else if (!disturbed) violate(`read-your-writes: ${key} at min-version ${v}: ${g.status} ${g.text.slice(0, 120)}`);
         }
       } catch {
@@ -225,7 +231,7 @@ if (missing.p || missing.r) violate(`acknowledged writes not visible after conve
 const sl = (s, i) => slope(s.map((q) => [q[0], q[i]]).filter((q) => !Number.isNaN(q[1])));
 console.log(`# soak: primary RSS slope ${sl(samples.p, 1).toFixed(1)} KB/min, fds slope ${sl(samples.p, 2).toFixed(2)}/min; replica (since its last restart ${((Date.now() - rLife) / 1000).toFixed(0)} s ago) RSS slope ${sl(samples.r, 1).toFixed(1)} KB/min, fds slope ${sl(samples.r, 2).toFixed(2)}/min`);
 console.log(`# soak: eval p99 max over samples ${Math.max(...allP99.filter((x) => !Number.isNaN(x))).toFixed(2)} ms; errors: eval ${stats.evalErr} (+${stats.evalErrDisturbed} during restarts/partitions), write ${stats.writeErr} (+${stats.writeErrDisturbed}), subscriber ${stats.subErr} (+${stats.subErrDisturbed})`);
-console.log(`# soak: ${acked.length} acknowledged writes on ${lastAcked.size} flags, the last of each visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw}; ${stats.subs} stream subscriptions, ${stats.snaps} snapshots; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
+console.log(`# soak: ${acked.length} acknowledged writes on ${lastAcked.size} flags, the last of each visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw} (writes not applied within write-wait, and said so: ${stats.rywLate}; reads then answered 503 not reached: ${stats.rywWait}); ${stats.subs} stream subscriptions, ${stats.snaps} snapshots; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
 await stopAll([r, p]);
 await proxy.close();
 process.exit(violations.length ? 1 : 0);
