@@ -2,6 +2,7 @@
  * attribution.h - who asked for a write, as the change log records it (ef_store_attribution):
  * the caller from authentication (ef_auth_actor), the replicas that forwarded the request, and
  * what the write is (Flipt's audit type and action), derived from the route's own declaration.
+ * It must never turn a header into an identity: the actor comes from authentication alone.
  */
 #ifndef EF_API_ATTRIBUTION_H
 #define EF_API_ATTRIBUTION_H

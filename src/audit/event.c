@@ -102,14 +102,6 @@ static void put_payload(ef_buf *out, const ef_json *row)
     ef_buf_putc(out, '}');
 }
 
-static void put_member(ef_buf *out, const char *name, ef_bytes v, bool *first)
-{
-    if (!v.n) return;
-    ef_buf_printf(out, "%s\"%s\":", *first ? "" : ",", name);
-    ef_json_put_str(out, v);
-    *first = false;
-}
-
 int ef_audit_event_json(const char *entry, size_t len, const ef_audit_filter *f, const char *history,
                         ef_arena *a, ef_buf *out, char key[EF_AUDIT_KEY_MAX], char *err, size_t errlen)
 {
@@ -129,16 +121,16 @@ int ef_audit_event_json(const char *entry, size_t len, const ef_audit_filter *f,
     ef_buf_puts(out, ",\"metadata\":{\"actor\":{");
     bool first = true;
     ef_bytes method = ef_entry_str(e.actor, "method");
-    put_member(out, "authentication", method.n ? method : EF_BYTES_LIT("none"), &first);
-    put_member(out, "ip", ef_entry_str(e.actor, "ip"), &first);
-    put_member(out, "email", ef_entry_str(e.actor, "email"), &first);
-    put_member(out, "name", ef_entry_str(e.actor, "name"), &first);
+    ef_json_put_member_opt(out, "authentication", method.n ? method : EF_BYTES_LIT("none"), &first);
+    ef_json_put_member_opt(out, "ip", ef_entry_str(e.actor, "ip"), &first);
+    ef_json_put_member_opt(out, "email", ef_entry_str(e.actor, "email"), &first);
+    ef_json_put_member_opt(out, "name", ef_entry_str(e.actor, "name"), &first);
     ef_buf_puts(out, "},\"edgeflag\":{");
     first = true;
-    put_member(out, "key", ef_bytes_of(key), &first);
+    ef_json_put_member_opt(out, "key", ef_bytes_of(key), &first);
     ef_buf_printf(out, ",\"seq\":%llu", (unsigned long long)e.seq);
-    put_member(out, "actor_id", ef_entry_str(e.actor, "id"), &first);
-    put_member(out, "via", e.via, &first);
+    ef_json_put_member_opt(out, "actor_id", ef_entry_str(e.actor, "id"), &first);
+    ef_json_put_member_opt(out, "via", e.via, &first);
     ef_buf_puts(out, "}},\"payload\":");
     put_payload(out, p->del ? (p->old ? p->old : p->pk) : p->row);
     ef_buf_printf(out, ",\"timestamp\":\"%s\",\"status\":\"success\"}", ts);

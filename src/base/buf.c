@@ -249,3 +249,11 @@ void ef_json_put_float(ef_buf *b, float v)
     }
     put_shortest(b, (double)v, prec);
 }
+
+void ef_json_put_member_opt(ef_buf *b, const char *name, ef_bytes v, bool *first)
+{
+    if (!v.n) return;
+    ef_buf_printf(b, "%s\"%s\":", *first ? "" : ",", name);
+    ef_json_put_str(b, v);
+    *first = false;
+}

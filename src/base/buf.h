@@ -66,6 +66,9 @@ static inline void ef_json_put_cstr(ef_buf *b, const char *s)
     ef_json_put_str(b, ef_bytes_of(s));
 }
 void ef_json_put_bool(ef_buf *b, bool v);
+/* An optional string member of an object being written: `"name":"v"`, after a comma unless *first
+ * (then cleared); nothing at all when v is empty. */
+void ef_json_put_member_opt(ef_buf *b, const char *name, ef_bytes v, bool *first);
 void ef_json_put_int(ef_buf *b, int64_t v);
 void ef_json_put_uint(ef_buf *b, uint64_t v);
 /* Shortest text that reads back as the same double (like Go's strconv 'g' -1 and JavaScript). */

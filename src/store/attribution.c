@@ -20,31 +20,23 @@ const ef_store_attribution *ef_store_attribution_current(void)
     return current;
 }
 
-static void put_field(ef_buf *out, const char *name, ef_bytes v, bool *first)
-{
-    if (!v.n) return;
-    ef_buf_printf(out, "%s\"%s\":", *first ? "" : ",", name);
-    ef_json_put_str(out, v);
-    *first = false;
-}
-
 void ef_store_attribution_json(ef_buf *out)
 {
     const ef_store_attribution *a = current;
     if (!a) return;
     bool first = true;
     ef_buf_puts(out, ",\"audit\":{\"actor\":{");
-    put_field(out, "method", a->method, &first);
-    put_field(out, "id", a->id, &first);
-    put_field(out, "name", a->name, &first);
-    put_field(out, "email", a->email, &first);
-    put_field(out, "ip", a->ip, &first);
+    ef_json_put_member_opt(out, "method", a->method, &first);
+    ef_json_put_member_opt(out, "id", a->id, &first);
+    ef_json_put_member_opt(out, "name", a->name, &first);
+    ef_json_put_member_opt(out, "email", a->email, &first);
+    ef_json_put_member_opt(out, "ip", a->ip, &first);
     ef_buf_putc(out, '}');
     first = false;
-    put_field(out, "via", a->via, &first);
-    put_field(out, "type", a->type, &first);
-    put_field(out, "action", a->action, &first);
-    put_field(out, "namespace", a->ns, &first);
-    put_field(out, "flag", a->flag, &first);
+    ef_json_put_member_opt(out, "via", a->via, &first);
+    ef_json_put_member_opt(out, "type", a->type, &first);
+    ef_json_put_member_opt(out, "action", a->action, &first);
+    ef_json_put_member_opt(out, "namespace", a->ns, &first);
+    ef_json_put_member_opt(out, "flag", a->flag, &first);
     ef_buf_putc(out, '}');
 }
