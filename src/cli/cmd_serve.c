@@ -343,6 +343,19 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             goto out;
         }
     }
+    if (node.store && !cfg.name) {
+        /* Nodes on one host (a primary and its replica on two ports, a test) must not share the
+         * default name: the cluster picture refuses a report naming its receiver. The database's
+         * id tells them apart and stays the same across restarts. */
+        ef_store_identity id;
+        ef_store_err se;
+        size_t n = strlen(name);
+        if (ef_store_get_identity(node.store, &id, &se) == 0 && id.db_id[0]) {
+            if (n > EF_NODE_NAME_MAX - 7) n = EF_NODE_NAME_MAX - 7;
+            snprintf(name + n, EF_NODE_NAME_MAX + 1 - n, "-%.6s", id.db_id);
+            ef_log_set_node(name);
+        }
+    }
     if (node.store) { /* namespaces were published before the listener could see a seq */
         uint64_t seq, first;
         ef_store_err se;
