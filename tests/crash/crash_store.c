@@ -68,14 +68,25 @@ static int log_fn(void *ctx, const ef_store_change *c)
     return 0;
 }
 
+/* Read-write, as the store's own reopen is: a writer killed in the middle of a transaction leaves
+ * a WAL that the next connection must recover, and a read-only one cannot (it fails with
+ * SQLITE_READONLY_RECOVERY or CANTOPEN, which is not corruption). Says what failed. */
 static int integrity_ok(const char *path)
 {
     sqlite3 *db;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) return 0;
-    sqlite3_stmt *st;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        fprintf(stderr, "integrity check: cannot open %s: %s\n", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return 0;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st = NULL;
     int ok = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
              sqlite3_step(st) == SQLITE_ROW &&
              strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+    if (!ok)
+        fprintf(stderr, "integrity check: %s\n",
+                st && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : sqlite3_errmsg(db));
     sqlite3_finalize(st);
     sqlite3_close(db);
     return ok;
