@@ -46,6 +46,13 @@ ef_store *ef_mysql_open(const char *url, const ef_store_open_opts *opts, ef_stor
  * of an authToken or password parameter), for logs and messages; into out (always terminated). */
 const char *ef_store_url_redact(const char *url, char *out, size_t n);
 
+/* PostgreSQL: the TLS settings edgeflag adds when neither the URL nor PGSSLMODE names any, so that
+ * a database on another host is verified like every other outbound connection: sslmode=verify-full
+ * (certificate chain and host name) with the system's CA bundle as sslrootcert (unless the URL or
+ * PGSSLROOTCERT gives one). Nothing for unix sockets and loopback hosts. Fills keys/vals and
+ * returns how many pairs (0 to 2); the URL still wins over them. */
+int ef_pg_tls_defaults(const char *url, const char *keys[2], const char *vals[2]);
+
 /* Returns NULL with *err filled when the URL names no known backend or the store cannot open. */
 ef_store *ef_store_open(const char *url, const ef_store_open_opts *opts, ef_store_err *err);
 

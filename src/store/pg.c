@@ -30,6 +30,8 @@
 #include "store/remote.h"
 
 #define PG_CHANNEL "edgeflag_changes"
+/* Debian's bundle of the system's trusted CAs (package ca-certificates): what libcurl trusts too */
+#define EF_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define PG_CHUNK 200           /* statements per pipeline sync: bounds what is in flight */
 #define PG_MAX_COUNTER ((int64_t)1 << 53)
 #define PG_MIGRATION_LOCK "6504761257" /* pg_advisory_xact_lock key of migrations */
@@ -46,13 +48,57 @@ typedef struct pgad {
 
 /* ---- connections and deadlines ---- */
 
+static bool host_is_local(const char *h, size_t n)
+{
+    return n == 0 || h[0] == '/' || (n == 9 && !strncmp(h, "localhost", 9)) ||
+           (n >= 4 && !strncmp(h, "127.", 4)) || (n == 3 && !strncmp(h, "::1", 3));
+}
+
+int ef_pg_tls_defaults(const char *url, const char *keys[2], const char *vals[2])
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &msg);
+    PQfreemem(msg);
+    if (!opts) return 0; /* libpq will say what is wrong with it */
+    const char *mode = NULL, *root = NULL, *hosts = NULL, *addrs = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val) continue;
+        if (!strcmp(o->keyword, "sslmode")) mode = o->val;
+        if (!strcmp(o->keyword, "sslrootcert")) root = o->val;
+        if (!strcmp(o->keyword, "host")) hosts = o->val;
+        if (!strcmp(o->keyword, "hostaddr")) addrs = o->val;
+    }
+    bool remote = false; /* any host of a multi-host URL that is not this machine */
+    for (const char *list = hosts ? hosts : addrs; list && *list && !remote;) {
+        size_t n = strcspn(list, ",");
+        remote = !host_is_local(list, n);
+        list += n + (list[n] == ',');
+    }
+    if (!hosts && addrs) /* hostaddr without host: every address counts */
+        for (const char *list = addrs; *list && !remote;) {
+            size_t n = strcspn(list, ",");
+            remote = !host_is_local(list, n);
+            list += n + (list[n] == ',');
+        }
+    int k = 0;
+    if (remote && !mode && !getenv("PGSSLMODE")) {
+        keys[k] = "sslmode", vals[k++] = "verify-full";
+        if (!root && !getenv("PGSSLROOTCERT")) keys[k] = "sslrootcert", vals[k++] = EF_SYSTEM_CA_BUNDLE;
+    }
+    PQconninfoFree(opts);
+    return k;
+}
+
 static PGconn *pg_connect(pgad *p, ef_store_err *err)
 {
     char tmo[16];
     snprintf(tmo, sizeof(tmo), "%d", p->timeout_ms < 2000 ? 2 : (p->timeout_ms + 999) / 1000);
     /* the URL comes last so that what it says wins over these defaults */
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *vals[] = {tmo, "edgeflag", p->url, NULL};
+    const char *keys[6] = {"connect_timeout", "fallback_application_name"};
+    const char *vals[6] = {tmo, "edgeflag"};
+    int n = 2 + ef_pg_tls_defaults(p->url, keys + 2, vals + 2);
+    keys[n] = "dbname", vals[n++] = p->url;
+    keys[n] = NULL, vals[n] = NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         const char *m = c ? PQerrorMessage(c) : "out of memory";

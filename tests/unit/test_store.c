@@ -583,6 +583,23 @@ static void test_url_redact(void **state)
     assert_string_equal(ef_store_url_redact("libsql://db.turso.io?authToken=tok", out, sizeof(out)),
                         "libsql://db.turso.io?authToken=***");
     assert_string_equal(ef_store_url_redact("mysql://u:@h/db", out, sizeof(out)), "mysql://u:***@h/db");
+    /* PostgreSQL on another host is verified unless the URL says otherwise; local ones are left be */
+    const char *k[2], *v[2];
+    unsetenv("PGSSLMODE");
+    unsetenv("PGSSLROOTCERT");
+    assert_int_equal(ef_pg_tls_defaults("postgres://u@db1.example:5432/f", k, v), 2);
+    assert_string_equal(k[0], "sslmode");
+    assert_string_equal(v[0], "verify-full");
+    assert_string_equal(k[1], "sslrootcert");
+    assert_int_equal(ef_pg_tls_defaults("postgres://u@db1.example/f?sslrootcert=/ca.pem", k, v), 1);
+    assert_int_equal(ef_pg_tls_defaults("postgres://u@db1.example/f?sslmode=disable", k, v), 0);
+    assert_int_equal(ef_pg_tls_defaults("postgresql://u@127.0.0.1:5,127.0.0.1:6/f", k, v), 0);
+    assert_int_equal(ef_pg_tls_defaults("postgresql://u@localhost/f", k, v), 0);
+    assert_int_equal(ef_pg_tls_defaults("postgresql:///f?host=/run/postgresql", k, v), 0);
+    assert_int_equal(ef_pg_tls_defaults("postgresql://u@127.0.0.1,db2.example/f", k, v), 2);
+    setenv("PGSSLMODE", "require", 1);
+    assert_int_equal(ef_pg_tls_defaults("postgres://u@db1.example/f", k, v), 0);
+    unsetenv("PGSSLMODE");
     assert_string_equal(ef_store_url_redact("mysql://u@h/d:b@x", out, sizeof(out)), "mysql://u@h/d:b@x");
     assert_string_equal(ef_store_url_redact("./data/edgeflag.db", out, sizeof(out)), "./data/edgeflag.db");
     assert_string_equal(ef_store_url_redact("mysql://u:secret@h/db", out, 12), "mysql://u:*");
