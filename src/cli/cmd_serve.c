@@ -27,6 +27,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/tls_client.h"
 #include "cli/cli.h"
 #include "cli/serve_config.h"
 #include "http/tls.h"
@@ -326,8 +327,15 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     } else {
         node.role = "primary";
         source = cfg.db ? cfg.db : EF_SQLITE_DEFAULT_PATH;
+        ef_tls_client dbtls = {.ca_file = cfg.db_ca};
+        if (cfg.db_ca && ef_tls_client_check(&dbtls, "--db-ca", err, sizeof(err)) != 0) {
+            fprintf(stderr, "edgeflag: %s\n", err);
+            status = 2;
+            goto out;
+        }
         ef_store_open_opts so = {.registry = node.registry, .token = cfg.db_token,
                                  .poll_ms = cfg.db_poll_ms, .cache_path = cfg.db_cache,
+                                 .ca_file = cfg.db_ca,
                                  .boot_id = boot_id(boot, sizeof(boot)),
                                  .may_have_lost = &may_have_lost};
         /* a replica's entries are durable on its primary: its own file is synced in batches */

@@ -38,6 +38,7 @@ static const setting settings[] = {
     S("db", T_STR, db, "SQLite path or file: URL (default ./data/edgeflag.db), libsql://HOST[?authToken=T] / http(s)://HOST:PORT, postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB"),
     S("db-token", T_STR, db_token, "token for a remote database (libSQL/Turso)"),
     S("db-poll", T_UINT, db_poll_ms, "remote database (libSQL, PostgreSQL, MySQL): ms between looks for other nodes' writes (default 1000)"),
+    S("db-ca", T_STR, db_ca, "libSQL over https: PEM CA certificates to verify the server by (default: the system's)"),
     S("db-cache", T_STR, db_cache, "remote database: the local cache file (default ./data/KIND-SERVER.db)"),
     S("dir", T_STR, dir, "serve features.yml files under this directory, read-only"),
     S("snapshot", T_STR, snapshot, "serve one Flipt snapshot document file, read-only"),

@@ -15,6 +15,7 @@ typedef struct ef_serve_config {
     char *db_token;      /* credentials for a remote database */
     unsigned db_poll_ms; /* libSQL: interval of the look for other nodes' writes (0: 1000) */
     char *db_cache;      /* libSQL: local cache file (NULL: under ./data/) */
+    char *db_ca;         /* libSQL over https: CA file (NULL: the system's CAs) */
     char *dir;           /* read-only directory mode */
     char *snapshot;      /* read-only single snapshot document */
     char *auth_token;    /* makes authentication required */

@@ -309,6 +309,12 @@ static void probe(ef_hrana *h)
 ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
                         ef_store_err *err)
 {
+    return ef_hrana_open_ca(base_url, token, timeout_ms, NULL, err);
+}
+
+ef_hrana *ef_hrana_open_ca(const char *base_url, const char *token, int timeout_ms,
+                           const char *ca_file, ef_store_err *err)
+{
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ef_store_fail(err, EF_STORE_INTERNAL, "libcurl cannot initialise");
         return NULL;
@@ -350,7 +356,9 @@ ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
     curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    ef_tls_client_apply(h->curl, NULL, h->curl_err); /* https: the system's CAs, host name checked */
+    /* https: the system's CAs or ca_file, host name checked */
+    ef_tls_client tls = {.ca_file = ca_file};
+    ef_tls_client_apply(h->curl, &tls, h->curl_err);
     /* a redirect is not followed (libcurl's default, said out loud): the token stays on the
      * configured origin, like base_url below */
     curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);

@@ -28,6 +28,10 @@ typedef struct ef_hrana ef_hrana;
  * error here (the probe is repeated on the first successful request). */
 ef_hrana *ef_hrana_open(const char *base_url, const char *token, int timeout_ms,
                         ef_store_err *err);
+/* The same, verifying an https server against the PEM CA certificates in ca_file (NULL: the
+ * system's CAs). */
+ef_hrana *ef_hrana_open_ca(const char *base_url, const char *token, int timeout_ms,
+                           const char *ca_file, ef_store_err *err);
 void ef_hrana_close(ef_hrana *h);
 /* 2 or 3 once known, 0 while the server has not answered yet. */
 int ef_hrana_version(ef_hrana *h);

@@ -626,7 +626,8 @@ ef_store *ef_libsql_open(const char *url, const ef_store_open_opts *o, ef_store_
     q->dump_page_rows = o && o->dump_page_rows ? o->dump_page_rows : LQ_DUMP_PAGE_ROWS;
     /* an explicit --db-token wins over one in the URL */
     const char *tok = o && o->token && *o->token ? o->token : token;
-    q->h = ef_hrana_open(base, tok, o && o->timeout_ms ? (int)o->timeout_ms : 5000, err);
+    q->h = ef_hrana_open_ca(base, tok, o && o->timeout_ms ? (int)o->timeout_ms : 5000,
+                            o ? o->ca_file : NULL, err);
     const char *host = strstr(base, "://");
     cache = ef_remote_default_cache("libsql", host ? host + 3 : base);
     if (!q->where || !q->h || !cache) {

@@ -28,6 +28,7 @@ typedef struct ef_store_open_opts {
     unsigned sync_ms;
     const char *boot_id;
     bool *may_have_lost;
+    const char *ca_file; /* libSQL over https: PEM CA certificates to verify it by (NULL: the system's) */
 } ef_store_open_opts;
 
 /* The libSQL/Turso backend (src/store/libsql.c, docs/libsql.md): a local SQLite cache written

@@ -228,5 +228,14 @@ test('the libSQL client verifies the server: an HTTPS database with an unknown C
     const r = spawnSync(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--db', url, '--db-cache', path.join(dir, 'c.db')], { encoding: 'utf8', timeout: 20000 });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, new RegExp(`libsql TLS with ${url.replace(/[.]/g, '\\.')} failed: SSL certificate problem: unable to get local issuer certificate`));
+    // --db-ca: the same server is now trusted; what fails is that it is no libSQL server (HTTP, not TLS)
+    const t = spawnSync(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--db', url, '--db-ca', pki.file('ca.pem'), '--db-cache', path.join(dir, 'd.db')], { encoding: 'utf8', timeout: 20000 });
+    assert.notEqual(t.status, 0);
+    assert.doesNotMatch(t.stderr, /TLS with|certificate/, t.stderr);
+    assert.match(t.stderr, /libsql/);
+    // a --db-ca that cannot be read is refused at start, named
+    const m = spawnSync(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--db', url, '--db-ca', path.join(dir, 'missing.pem'), '--db-cache', path.join(dir, 'e.db')], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(m.status, 2);
+    assert.match(m.stderr, /--db-ca/);
   });
 });
