@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 jobs=$(nproc)
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  [%s, %ss in]\n' "$*" "$(date +%T)" "$SECONDS"; }
 
 configure() { # dir, extra cmake args...
   local dir=$1; shift
@@ -70,8 +70,8 @@ tests/pkg/deb.sh
 tests/pkg/docker.sh
 tests/pkg/deploy.sh
 
-step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-5} s each from their committed corpora; make fuzz runs them long"
-FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-5} FUZZ_MERGE=0 scripts/fuzz.sh
+step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-3} s each from their committed corpora, two at a time; make fuzz runs them long"
+FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-3} FUZZ_JOBS=${FUZZ_TEST_JOBS:-2} FUZZ_MERGE=0 scripts/fuzz.sh
 
 step "libSQL: the Hrana test peer against @libsql/client, then edgeflag on it (two nodes, restarts, files; Flipt-client suite)"
 scripts/npm-ci.sh tests/libsql
@@ -102,8 +102,16 @@ step "web UI in headless Chromium (playwright-core): flags, rules, console, auth
 scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs oidc.test.mjs picture.test.mjs
 
-step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth"
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs audit_events.test.mjs picture.test.mjs
+step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth; audit events"
+# The audit test spends most of its minute waiting for a webhook receiver that is down on purpose:
+# it runs beside the other cluster files instead of after them.
+node_tests audit-tests tests/cluster audit_events.test.mjs >"$root/build/audit-tests.summary" 2>&1 &
+audit_pid=$!
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs
+audit_rc=0
+wait "$audit_pid" || audit_rc=$?
+cat "$root/build/audit-tests.summary"
+[ "$audit_rc" -eq 0 ]
 
 step "TLS: HTTPS serving, certificate rotation, client certificates; replicas, flipt-client-js and OFREP over HTTPS; bad certificates refused"
 node_tests tls-tests tests/compat tls.test.mjs

@@ -61,6 +61,11 @@ async function captureUpstream({ delayMs = 0 } = {}) {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
+      if (req.url.startsWith('/edgeflag/v1/cluster/report')) { // the replica's picture reports: not writes
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"code":5,"message":"test upstream","details":[]}');
+        return;
+      }
       if (req.url.startsWith('/edgeflag/v1/replication/stream')) {
         res.writeHead(503, { 'content-type': 'application/json' }); // no history to follow
         res.end('{"code":14,"message":"test upstream","details":[]}');
