@@ -61,7 +61,7 @@ const started = [];
 try {
   const local = await startServer(['--db', path.join(tmp, 'local.db')], { dir: tmp });
   started.push(local);
-  console.log(`flag create, ${WRITES} sequential writes over HTTP (figures taken on a shared, loaded machine):`);
+  console.log(`flag create, ${WRITES} sequential writes over HTTP (load average ${os.loadavg()[0].toFixed(1)}):`);
   console.log(`  ${'local SQLite store'.padEnd(30)} ${fmt(await writes(local, 'l'))}`);
   for (const [i, [name, url, gap]] of backends.entries()) {
     const a = await startServer(['--db', url, '--db-cache', path.join(tmp, `${i}-a.db`), '--db-poll', String(POLL)], { dir: tmp });
