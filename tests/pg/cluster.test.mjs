@@ -147,13 +147,17 @@ test('PostgreSQL killed with SIGKILL under write load: no acknowledged write los
   };
   const workers = [worker(), worker(), worker(), worker()];
   await waitFor(async () => acked.size >= 40, 20000);
+  // keys both nodes hold before the kill (b picks writes up by NOTIFY)
+  const [probe, probe2] = [...acked];
+  assert.notEqual(await waitFor(async () => (await evalBool(b, probe)).json?.enabled === true &&
+    (await call(b.url, 'GET', `/api/v1/namespaces/default/flags/${probe2}`)).status === 200, 10000), null, `${probe} never reached b`);
   killServer(path.join(PGDIR, 'data'), pgPort);
   const ackedAtKill = acked.size;
   // down: evaluation and reads go on from memory on both nodes
   await new Promise((res) => setTimeout(res, 500));
-  assert.equal((await evalBool(a, 'w-1')).json.enabled, true);
-  assert.equal((await evalBool(b, 'w-1')).json.enabled, true);
-  assert.equal((await call(b.url, 'GET', '/api/v1/namespaces/default/flags/w-2')).status, 200);
+  assert.equal((await evalBool(a, probe)).json.enabled, true);
+  assert.equal((await evalBool(b, probe)).json.enabled, true);
+  assert.equal((await call(b.url, 'GET', `/api/v1/namespaces/default/flags/${probe2}`)).status, 200);
   const t0 = performance.now();
   const down = await call(b.url, 'POST', '/api/v1/namespaces/default/flags', flag('while-down'));
   assert.equal(down.status, 503, JSON.stringify(down.json));
