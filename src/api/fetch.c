@@ -9,24 +9,6 @@
 #include <pthread.h>
 #include <stdio.h>
 
-typedef struct sink {
-    ef_buf *out;
-    size_t max;
-    bool too_big;
-} sink;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    sink *s = ud;
-    size_t len = sz * n;
-    if (s->out->len + len > s->max) {
-        s->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    ef_buf_append(s->out, p, len);
-    return ef_buf_ok(s->out) ? len : 0;
-}
-
 /* libcurl's process-wide initialisation is the one piece of shared state (as in client/replica.c):
  * curl_global_init is not thread-safe, so it runs once. */
 /* libcurl calls this several times a second during a transfer: a shutdown need not wait for a
@@ -59,14 +41,14 @@ int ef_fetch(const ef_fetch_req *r, ef_buf *out, long *status, char *err, size_t
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    sink s = {.out = out, .max = r->max_body};
+    ef_buf_sink s = {.out = out, .max = r->max_body};
     curl_easy_setopt(c, CURLOPT_URL, r->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)r->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ef_buf_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag");
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
@@ -87,7 +69,7 @@ int ef_fetch(const ef_fetch_req *r, ef_buf *out, long *status, char *err, size_t
     }
     CURLcode rc = curl_easy_perform(c);
     int ret = 0;
-    if (s.too_big) {
+    if (s.over) {
         snprintf(err, errlen, "answer larger than %zu bytes", r->max_body);
         ret = -1;
     } else if (rc != CURLE_OK) {

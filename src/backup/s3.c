@@ -205,24 +205,6 @@ static void uri_encode(ef_buf *b, const char *s, bool keep_slash)
     }
 }
 
-typedef struct sink {
-    ef_buf *out;
-    size_t max;
-    bool over;
-} sink;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    sink *k = ud;
-    size_t len = sz * n;
-    if (k->out->len + len > k->max) {
-        k->over = true;
-        return 0;
-    }
-    ef_buf_append(k->out, p, len);
-    return ef_buf_ok(k->out) ? len : 0;
-}
-
 /* One signed request. method "PUT" sends body; answer (up to max) goes to out. Returns the HTTP
  * status, or -1 with err when there was no usable answer. */
 static long request(ef_s3 *s, const char *method, const char *url, const void *body, size_t blen,
@@ -249,7 +231,7 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
         }
     }
     if (!hdrs) return s3_fail(err, 0, "out of memory");
-    sink k = {out, max, false};
+    ef_buf_sink k = {out, max, false};
     ef_buf_clear(out);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -258,7 +240,7 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->timeout_ms < 5000 ? s->timeout_ms : 5000));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ef_buf_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
     if (s->access_key[0]) {
         curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);

@@ -47,6 +47,18 @@ bool ef_buf_reserve_slow(ef_buf *b, size_t extra)
 }
 
 
+size_t ef_buf_sink_write(char *p, size_t size, size_t n, void *sink)
+{
+    ef_buf_sink *k = sink;
+    size_t len = size * n;
+    if (k->out->len > k->max || len > k->max - k->out->len) {
+        k->over = true;
+        return 0;
+    }
+    ef_buf_append(k->out, p, len);
+    return ef_buf_ok(k->out) ? len : 0;
+}
+
 void ef_buf_printf(ef_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -58,6 +58,15 @@ static inline void ef_buf_putc(ef_buf *b, char c)
 }
 void ef_buf_printf(ef_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A body received in pieces (a libcurl write callback) into out, at most max bytes: past that the
+ * callback returns 0, which aborts the transfer, and over says why. */
+typedef struct ef_buf_sink {
+    ef_buf *out;
+    size_t max;
+    bool over;
+} ef_buf_sink;
+size_t ef_buf_sink_write(char *p, size_t size, size_t n, void *sink);
+
 /* JSON pieces. Strings are escaped as JSON requires; invalid UTF-8 becomes U+FFFD so the output
  * is always valid JSON. */
 void ef_json_put_str(ef_buf *b, ef_bytes s);
