@@ -4,8 +4,8 @@
  * stop accepting, let in-flight requests finish, close the database.
  *
  * Signals are blocked in every thread and taken synchronously here with sigwait, so no handler
- * runs in the middle of a request. SIGHUP reloads the HTTPS certificate (http/tls.h): new
- * connections get the new one, open ones carry on.
+ * runs in the middle of a request. SIGHUP reloads the HTTPS certificate, key and client CA
+ * together (http/tls.h): new connections get the new ones, open ones carry on.
  *
  * `edgeflag routes [--json] [serve options]` runs the same composition up to the route table and
  * prints it instead of listening, so what it shows is the table `serve` would route by (the
@@ -559,10 +559,11 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
            "source", ef_store_url_redact(source, shown, sizeof(shown)), "auth",
            node.auth ? "required" : "off", NULL);
     if (tls) {
-        char cert[320];
+        char cert[320], cas[320];
         ef_http_tls_describe(tls, cert, sizeof(cert));
+        ef_http_tls_describe_client_ca(tls, cas, sizeof(cas));
         ef_log(EF_LOG_INFO, "HTTPS certificate", "file", cfg.tls_cert, "certificate", cert, "client_certificates",
-               cfg.tls_client_ca ? "required" : "not asked", NULL);
+               cfg.tls_client_ca ? "required" : "not asked", cfg.tls_client_ca ? "client_ca" : NULL, cas, NULL);
     }
 
     int sig = 0;
@@ -573,12 +574,15 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             ef_log(EF_LOG_INFO, "SIGHUP: nothing to reload (no HTTPS certificate)", NULL);
             continue;
         }
-        char cert[320];
+        char cert[320], cas[320];
         if (ef_http_tls_reload(tls, err, sizeof(err)) != 0) {
             ef_log(EF_LOG_ERROR, "certificate reload failed; serving the previous one", "error", err, NULL);
         } else {
             ef_http_tls_describe(tls, cert, sizeof(cert));
-            ef_log(EF_LOG_INFO, "certificate reloaded", "file", cfg.tls_cert, "certificate", cert, NULL);
+            ef_http_tls_describe_client_ca(tls, cas, sizeof(cas));
+            /* without a client CA the NULL key ends the fields before client_ca */
+            ef_log(EF_LOG_INFO, "certificate reloaded", "file", cfg.tls_cert, "certificate", cert,
+                   cfg.tls_client_ca ? "client_ca" : NULL, cas, NULL);
         }
     }
     ef_log(EF_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);

@@ -10,6 +10,10 @@
  * callback finds the same record through the session's transport pointer, so nothing here relies
  * on libmicrohttpd's private fields.
  *
+ * The client CA is part of the generation, not of libmicrohttpd's credentials (which cannot be
+ * changed once the daemon runs): a client's certificate is checked against the trust list of the
+ * generation its handshake took, so a reload swaps certificate, key and client CA together.
+ *
  * Must never: block in a callback (they run on server threads, the socket is non-blocking), free
  * a generation a connection still references, or keep key bytes in freed memory.
  */
@@ -40,13 +44,15 @@ struct tls_gen {
     gnutls_pcert_st certs[MAX_CHAIN];
     unsigned ncerts;
     gnutls_privkey_t key;
+    gnutls_x509_trust_list_t client_ca; /* NULL: client certificates are not asked for */
+    char ca_desc[320];
     unsigned refs; /* the tls object's current pointer, plus one per connection that used it */
     char desc[320];
 };
 
 struct ef_http_tls {
     char *cert_file, *key_file;
-    char *client_ca_pem; /* handed to libmicrohttpd, which keeps the pointer: lives as long as t */
+    char *client_ca_file; /* NULL: no client certificates, for the life of t */
     pthread_mutex_t mu;
     struct tls_gen *cur;
 };
@@ -56,6 +62,7 @@ static void gen_free(struct tls_gen *g)
     if (!g) return;
     for (unsigned i = 0; i < g->ncerts; i++) gnutls_pcert_deinit(&g->certs[i]);
     if (g->key) gnutls_privkey_deinit(g->key);
+    if (g->client_ca) gnutls_x509_trust_list_deinit(g->client_ca, 1);
     free(g);
 }
 
@@ -101,7 +108,53 @@ static void describe_cert(struct tls_gen *g)
     gnutls_x509_crt_deinit(crt);
 }
 
-static struct tls_gen *gen_load(const char *cert_file, const char *key_file, char *err, size_t errlen)
+/* The client CA bundle as the generation's trust list, and its subjects for the log. */
+static int client_ca_load(struct tls_gen *g, const char *file, char *err, size_t errlen)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = ef_file_read(file, &pem, &len);
+    if (rc != 0) {
+        snprintf(err, errlen, "tls-client-ca %s: %s", file, strerror(-rc));
+        return -1;
+    }
+    gnutls_x509_crt_t *list = NULL;
+    unsigned n = 0;
+    gnutls_datum_t d = {(unsigned char *)pem, (unsigned)len};
+    rc = gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0);
+    free(pem);
+    if (rc < 0 || n == 0) {
+        snprintf(err, errlen, "tls-client-ca %s: not PEM CA certificates: %s", file,
+                 rc < 0 ? gnutls_strerror(rc) : "no certificate");
+        if (rc >= 0) gnutls_free(list);
+        return -1;
+    }
+    size_t used = (size_t)snprintf(g->ca_desc, sizeof(g->ca_desc), "%u certificate%s:", n, n == 1 ? "" : "s");
+    for (unsigned i = 0; i < n && used < sizeof(g->ca_desc); i++) {
+        gnutls_datum_t dn = {0};
+        if (gnutls_x509_crt_get_dn3(list[i], &dn, 0) >= 0)
+            used += (size_t)snprintf(g->ca_desc + used, sizeof(g->ca_desc) - used, "%s %.*s", i ? ";" : "",
+                                     (int)(dn.size > 200 ? 200 : dn.size), (const char *)dn.data);
+        gnutls_free(dn.data);
+    }
+    /* the trust list takes the certificates (freed with it), the array stays ours */
+    if ((rc = gnutls_x509_trust_list_init(&g->client_ca, 0)) < 0 ||
+        (rc = gnutls_x509_trust_list_add_cas(g->client_ca, list, n, 0)) < 0) {
+        if (g->client_ca) gnutls_x509_trust_list_deinit(g->client_ca, 0);
+        g->client_ca = NULL;
+        for (unsigned i = 0; i < n; i++) gnutls_x509_crt_deinit(list[i]);
+        gnutls_free(list);
+        snprintf(err, errlen, "tls-client-ca %s: %s", file, gnutls_strerror(rc));
+        return -1;
+    }
+    gnutls_free(list);
+    return 0;
+}
+
+/* One generation: the certificate chain, its key and (with client_ca_file) the client CA, all
+ * read now; NULL with a message naming the file when any of them is wrong. */
+static struct tls_gen *gen_load(const char *cert_file, const char *key_file, const char *client_ca_file,
+                                char *err, size_t errlen)
 {
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
@@ -143,6 +196,7 @@ static struct tls_gen *gen_load(const char *cert_file, const char *key_file, cha
         snprintf(err, errlen, "tls-key %s is not the key of the certificate in tls-cert %s", key_file, cert_file);
         goto fail;
     }
+    if (client_ca_file && client_ca_load(g, client_ca_file, err, errlen) != 0) goto fail;
     describe_cert(g);
     free(cert);
     secret_free(key, key_len);
@@ -154,28 +208,6 @@ fail:
     return NULL;
 }
 
-static int client_ca_load(ef_http_tls *t, const char *file, char *err, size_t errlen)
-{
-    size_t len = 0;
-    int rc = ef_file_read(file, &t->client_ca_pem, &len);
-    if (rc != 0) {
-        snprintf(err, errlen, "tls-client-ca %s: %s", file, strerror(-rc));
-        return -1;
-    }
-    gnutls_x509_crt_t *list = NULL;
-    unsigned n = 0;
-    gnutls_datum_t d = {(unsigned char *)t->client_ca_pem, (unsigned)len};
-    rc = gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0);
-    for (unsigned i = 0; rc >= 0 && i < n; i++) gnutls_x509_crt_deinit(list[i]);
-    gnutls_free(list);
-    if (rc < 0 || n == 0) {
-        snprintf(err, errlen, "tls-client-ca %s: not PEM CA certificates: %s", file,
-                 rc < 0 ? gnutls_strerror(rc) : "no certificate");
-        return -1;
-    }
-    return 0;
-}
-
 ef_http_tls *ef_http_tls_new(const char *cert_file, const char *key_file, const char *client_ca_file,
                              char *err, size_t errlen)
 {
@@ -184,14 +216,14 @@ ef_http_tls *ef_http_tls_new(const char *cert_file, const char *key_file, const 
         return NULL;
     }
     ef_http_tls *t = calloc(1, sizeof(*t));
-    if (!t || !(t->cert_file = strdup(cert_file)) || !(t->key_file = strdup(key_file))) {
+    if (!t || !(t->cert_file = strdup(cert_file)) || !(t->key_file = strdup(key_file)) ||
+        (client_ca_file && !(t->client_ca_file = strdup(client_ca_file)))) {
         snprintf(err, errlen, "out of memory");
         ef_http_tls_free(t);
         return NULL;
     }
     pthread_mutex_init(&t->mu, NULL);
-    if (!(t->cur = gen_load(cert_file, key_file, err, errlen)) ||
-        (client_ca_file && client_ca_load(t, client_ca_file, err, errlen) != 0)) {
+    if (!(t->cur = gen_load(cert_file, key_file, client_ca_file, err, errlen))) {
         ef_http_tls_free(t);
         return NULL;
     }
@@ -201,7 +233,7 @@ ef_http_tls *ef_http_tls_new(const char *cert_file, const char *key_file, const 
 
 int ef_http_tls_reload(ef_http_tls *t, char *err, size_t errlen)
 {
-    struct tls_gen *g = gen_load(t->cert_file, t->key_file, err, errlen);
+    struct tls_gen *g = gen_load(t->cert_file, t->key_file, t->client_ca_file, err, errlen);
     if (!g) return -1;
     g->refs = 1;
     pthread_mutex_lock(&t->mu);
@@ -220,6 +252,13 @@ void ef_http_tls_describe(ef_http_tls *t, char *out, size_t cap)
     pthread_mutex_unlock(&t->mu);
 }
 
+void ef_http_tls_describe_client_ca(ef_http_tls *t, char *out, size_t cap)
+{
+    pthread_mutex_lock(&t->mu);
+    snprintf(out, cap, "%s", t->cur && t->cur->client_ca ? t->cur->ca_desc : "");
+    pthread_mutex_unlock(&t->mu);
+}
+
 void ef_http_tls_free(ef_http_tls *t)
 {
     if (!t) return;
@@ -227,11 +266,21 @@ void ef_http_tls_free(ef_http_tls *t)
     if (t->cert_file) pthread_mutex_destroy(&t->mu);
     free(t->cert_file);
     free(t->key_file);
-    free(t->client_ca_pem);
+    free(t->client_ca_file);
     free(t);
 }
 
 /* ---- per connection -------------------------------------------------------------------------- */
+
+/* The current generation, with one reference for the caller. */
+static struct tls_gen *gen_acquire(ef_http_tls *t)
+{
+    pthread_mutex_lock(&t->mu);
+    struct tls_gen *g = t->cur;
+    g->refs++;
+    pthread_mutex_unlock(&t->mu);
+    return g;
+}
 
 static void gen_release(ef_http_tls *t, struct tls_gen *g)
 {
@@ -253,10 +302,7 @@ static int tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_d
     if (!recv_ptr || recv_ptr == send_ptr) return -1;
     ef_http_tls_conn *c = recv_ptr;
     ef_http_tls *t = c->t;
-    pthread_mutex_lock(&t->mu);
-    struct tls_gen *g = t->cur;
-    g->refs++;
-    pthread_mutex_unlock(&t->mu);
+    struct tls_gen *g = gen_acquire(t);
     if (c->gen) gen_release(t, c->gen); /* a second handshake on the connection */
     c->gen = g;
     *pcert = g->certs;
@@ -314,13 +360,40 @@ static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
     return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
-/* During the handshake, when the client sent a certificate: it must lead to the client CA (no
- * host name: any certificate that CA signed is a client). */
+/* The verification status of the client's chain (DER, client first) against the client CA of
+ * generation g; GNUTLS_CERT_INVALID when it cannot be read. */
+static unsigned chain_status(const struct tls_gen *g, const gnutls_datum_t *peers, unsigned n)
+{
+    if (!g || !g->client_ca || n > MAX_CHAIN) return GNUTLS_CERT_INVALID;
+    gnutls_x509_crt_t chain[MAX_CHAIN];
+    unsigned ok = 0, status = GNUTLS_CERT_INVALID;
+    for (; ok < n; ok++) {
+        if (gnutls_x509_crt_init(&chain[ok]) < 0) break;
+        if (gnutls_x509_crt_import(chain[ok], &peers[ok], GNUTLS_X509_FMT_DER) < 0) {
+            gnutls_x509_crt_deinit(chain[ok]);
+            break;
+        }
+    }
+    if (ok == n && gnutls_x509_trust_list_verify_crt2(g->client_ca, chain, n, NULL, 0, 0, &status, NULL) < 0)
+        status = GNUTLS_CERT_INVALID;
+    for (unsigned i = 0; i < ok; i++) gnutls_x509_crt_deinit(chain[i]);
+    return status;
+}
+
+/* During the handshake, when the client sent a certificate: it must lead to the client CA of
+ * the generation this connection's handshake took (no host name: any certificate that CA signed
+ * is a client). */
 static int verify_client(gnutls_session_t s)
 {
-    unsigned status = 0, n = 0;
-    if (!gnutls_certificate_get_peers(s, &n) || n == 0) return 0; /* none: refused in HTTP */
-    if (gnutls_certificate_verify_peers2(s, &status) < 0) status = GNUTLS_CERT_INVALID;
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &n);
+    if (!peers || n == 0) return 0; /* none: refused in HTTP */
+    void *recv_ptr = NULL, *send_ptr = NULL;
+    gnutls_transport_get_ptr2(s, &recv_ptr, &send_ptr);
+    ef_http_tls_conn *c = recv_ptr != send_ptr ? recv_ptr : NULL;
+    /* the server's certificate was sent first, so its generation is known; if not, the current */
+    if (c && !c->gen) c->gen = gen_acquire(c->t);
+    unsigned status = chain_status(c ? c->gen : NULL, peers, n);
     if (status == 0) return 0;
     gnutls_alert_description_t why = GNUTLS_A_BAD_CERTIFICATE;
     if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) why = GNUTLS_A_UNKNOWN_CA;
@@ -328,9 +401,6 @@ static int verify_client(gnutls_session_t s)
     else if (status & GNUTLS_CERT_REVOKED) why = GNUTLS_A_CERTIFICATE_REVOKED;
     /* The client sent its request with its certificate (TLS 1.3): read what has arrived, so the
      * close that follows does not reset the connection before the client reads the alert. */
-    void *recv_ptr = NULL, *send_ptr = NULL;
-    gnutls_transport_get_ptr2(s, &recv_ptr, &send_ptr);
-    ef_http_tls_conn *c = recv_ptr != send_ptr ? recv_ptr : NULL;
     char scratch[4096];
     for (int i = 0; c && i < 16 && recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++) {
     }
@@ -341,9 +411,13 @@ static int verify_client(gnutls_session_t s)
 
 bool ef_http_tls_client_ok(const ef_http_tls_conn *c, struct MHD_Connection *conn)
 {
-    if (!c || !c->t || !c->t->client_ca_pem) return true;
+    if (!c || !c->t || !c->t->client_ca_file) return true;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (!ci || !ci->tls_session) return false;
+    /* A resumed session would skip verify_client, and its certificate may come from a CA a
+     * reload has since removed. libmicrohttpd enables no session cache nor tickets, so this does
+     * not happen; if a version did, such a connection is refused rather than trusted. */
+    if (gnutls_session_is_resumed((gnutls_session_t)ci->tls_session)) return false;
     unsigned n = 0;
     /* verified during the handshake when present (verify_client) */
     return gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n) != NULL && n > 0;
@@ -354,7 +428,8 @@ size_t ef_http_tls_mhd_options(ef_http_tls *t, struct MHD_OptionItem *items)
     size_t n = 0;
     items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_retrieve};
     items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities};
-    if (t->client_ca_pem) items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, t->client_ca_pem};
+    /* no MHD_OPTION_HTTPS_MEM_TRUST: the client CA lives in the generation (verify_client), so
+     * the CertificateRequest names no CA and a client sends the certificate it has */
     return n;
 }
 
@@ -368,7 +443,7 @@ void ef_http_tls_attach(ef_http_tls *t, struct MHD_Connection *conn, int fd, ef_
     gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
     gnutls_transport_set_pull_function(s, tls_pull);
     gnutls_transport_set_pull_timeout_function(s, tls_pull_timeout);
-    if (t->client_ca_pem) {
+    if (t->client_ca_file) {
         /* a certificate the client CA did not sign fails the handshake with an alert that says
          * so; none at all is refused by ef_http_tls_client_ok with an HTTP answer, which the
          * client can read (libmicrohttpd sends no alert when a handshake fails) */

@@ -3,13 +3,15 @@
  * replaced while the server runs, optional client certificates, and a clear answer to plain
  * HTTP sent to the HTTPS port.
  *
- * The certificate chain and key are read from files into a "generation". Every TLS handshake
- * takes the current generation (a GnuTLS certificate callback), so after ef_http_tls_reload a new
- * connection is served with the new certificate while an open one carries on with the one it
- * started with; a generation is freed when the last connection that used it closes.
+ * The certificate chain, its key and the client CA bundle are read from files into a
+ * "generation". Every TLS handshake takes the current generation (a GnuTLS certificate callback),
+ * so after ef_http_tls_reload a new connection is served with the new certificate and its client
+ * checked against the new CA, while an open one carries on with what it started with; a
+ * generation is freed when the last connection that used it closes.
  *
- * Must never: serve a key that does not match its certificate, drop the previous certificate
- * when a reload fails, or let a connection outlive the generation it handshook with.
+ * Must never: serve a key that does not match its certificate, drop the previous certificate or
+ * client CA when a reload fails, admit a client on a CA its generation does not hold, or let a
+ * connection outlive the generation it handshook with.
  */
 #ifndef EF_HTTP_TLS_H
 #define EF_HTTP_TLS_H
@@ -25,12 +27,16 @@ typedef struct ef_http_tls ef_http_tls;
  * handshake fails. Returns NULL with a message naming the file and the reason. */
 ef_http_tls *ef_http_tls_new(const char *cert_file, const char *key_file, const char *client_ca_file,
                              char *err, size_t errlen);
-/* Reads the same two files again and makes them the certificate of new handshakes. On failure
- * (the message says why) the current certificate stays. Thread-safe. The client CA is read once,
- * at start. */
+/* Reads the same files again (certificate, key and, when t has one, client CA bundle) and makes
+ * them, together, what new handshakes use: a client certificate is then checked against the new
+ * client CA. On failure of any file (the message names it and why) all three stay as they were.
+ * Open connections keep what their handshake took. Thread-safe. Whether client certificates are
+ * asked for at all is fixed at ef_http_tls_new. */
 int ef_http_tls_reload(ef_http_tls *t, char *err, size_t errlen);
 /* The certificate's subject and expiry, for the log: "CN=..., expires 2027-01-01T00:00:00Z". */
 void ef_http_tls_describe(ef_http_tls *t, char *out, size_t cap);
+/* The client CA bundle in use, for the log: "2 certificates: CN=a; CN=b"; "" without one. */
+void ef_http_tls_describe_client_ca(ef_http_tls *t, char *out, size_t cap);
 /* Frees t; only after the server that used it has stopped. */
 void ef_http_tls_free(ef_http_tls *t);
 

@@ -1,7 +1,8 @@
 // HTTPS on the server (docs/configuration.md "TLS"), with a throwaway PKI made by openssl at test
 // time: serving, plain HTTP to the HTTPS port, certificate rotation on SIGHUP (a new connection
 // sees the new certificate, an open one carries on), a failed reload keeping the previous
-// certificate, client certificates (signed by the client CA / none / another CA), bad settings,
+// certificate, client certificates (signed by the client CA / none / another CA), the client CA
+// reloaded on SIGHUP (a new CA admitted, the old refused, a bad bundle keeping the old), bad settings,
 // Flipt's server.protocol https keys, and real clients over HTTPS: flipt-client-js and the
 // OpenFeature OFREP provider in a Node process that trusts the CA through NODE_EXTRA_CA_CERTS
 // (and refuses the server without it).
@@ -127,6 +128,58 @@ test('--tls-client-ca: a certificate from that CA is admitted, none gets 401, an
       ca, cert: fs.readFileSync(pki.file('client-other.pem')), key: fs.readFileSync(pki.file('client-other.key')),
     });
     await assert.rejects(other, (e) => /unknown ca/i.test(`${e.code} ${e.message}`));
+  });
+});
+
+test('SIGHUP reloads the client CA with the certificate: a new CA admitted, the old one refused, a bad bundle keeps the old', async () => {
+  const live = fs.mkdtempSync(path.join(pki.dir, 'live-ca-'));
+  const bundle = path.join(live, 'client-ca.pem');
+  fs.copyFileSync(pki.file('ca.pem'), bundle);
+  const pair = (name) => ({ cert: fs.readFileSync(pki.file(`${name}.pem`)), key: fs.readFileSync(pki.file(`${name}.key`)) });
+  const oldClient = pair('client'); // signed by ca
+  const newClient = pair('client-other'); // signed by other-ca
+  const refused = (p) => assert.rejects(p, (e) => /unknown ca/i.test(`${e.code} ${e.message}`));
+  await withServer([...tlsArgs(), '--tls-client-ca', bundle], async (srv) => {
+    // a new connection each time unless an agent is given (the global agent keeps sockets alive)
+    const call = (who, agent = false) => httpsCall(srv.url, 'GET', '/api/v1/namespaces', undefined, { ca, ...who, agent });
+    await waitForLog(srv, /msg="HTTPS certificate".*client_ca="1 certificate: CN=edgeflag test CA"/);
+    const openAgent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const before = await call(oldClient, openAgent);
+    assert.equal(before.status, 200, before.text);
+    await refused(call(newClient));
+
+    // a bundle that is not PEM certificates: logged, and the old CA still decides
+    fs.writeFileSync(bundle, 'not a certificate\n');
+    srv.child.kill('SIGHUP');
+    await waitForLog(srv, /level=error msg="certificate reload failed; serving the previous one".* error="tls-client-ca .*client-ca\.pem: not PEM CA certificates/);
+    assert.equal((await call(oldClient)).status, 200);
+    await refused(call(newClient));
+    fs.rmSync(bundle);
+    srv.child.kill('SIGHUP');
+    await waitForLog(srv, /certificate reload failed.*tls-client-ca .*client-ca\.pem: No such file/);
+    assert.equal((await call(oldClient)).status, 200);
+
+    // the new CA replaces the old one
+    fs.copyFileSync(pki.file('other-ca.pem'), bundle);
+    srv.child.kill('SIGHUP');
+    await waitForLog(srv, /msg="certificate reloaded".*client_ca="1 certificate: CN=another CA"/);
+    const admitted = await call(newClient);
+    assert.equal(admitted.status, 200, admitted.text);
+    await refused(call(oldClient));
+    // a connection that finished its handshake before the reload carries on (docs/security.md)
+    const again = await call(oldClient, openAgent);
+    assert.equal(again.status, 200);
+    assert.equal(again.socket, before.socket, 'the keep-alive connection was reused');
+    openAgent.destroy();
+
+    // both CAs in one bundle (the way to change CAs without refusing anyone): both admitted
+    fs.writeFileSync(bundle, Buffer.concat([fs.readFileSync(pki.file('other-ca.pem')), ca]));
+    srv.child.kill('SIGHUP');
+    await waitForLog(srv, /client_ca="2 certificates: CN=another CA; CN=edgeflag test CA"/);
+    assert.equal((await call(oldClient)).status, 200);
+    assert.equal((await call(newClient)).status, 200);
+    // and a client without a certificate is still answered 401
+    assert.equal((await call({})).status, 401);
   });
 });
 
