@@ -35,7 +35,8 @@ static void on_activity(ef_http_req *req, void *ctx)
     ef_buf_puts(out, ",\"flag\":");
     ef_json_put_str(out, flag);
     ef_buf_puts(out, ",\"activity\":");
-    ef_activity_flag_json(node->activity, ns, flag, minutes, ef_activity_minute(), out);
+    ef_activity_tick(node->activity, ef_activity_minute()); /* the clock thread's tick may be due */
+    ef_activity_flag_json(node->activity, ns, flag, minutes, out);
     ef_buf_putc(out, '}');
     ef_http_reply(req, 200);
 }
@@ -43,6 +44,7 @@ static void on_activity(ef_http_req *req, void *ctx)
 static void collect(ef_buf *out, void *ctx)
 {
     ef_node *node = ctx;
+    ef_activity_tick(node->activity, ef_activity_minute());
     ef_activity_metrics(node->activity, node->name ? node->name : "edgeflag", out);
 }
 

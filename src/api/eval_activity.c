@@ -4,16 +4,20 @@
  *
  * The table is open addressing over fixed slots. A slot is claimed once with a compare-and-swap
  * (EMPTY -> WRITING), filled, then published (READY, release); it is never freed, so a reader that
- * saw READY may use its key forever. Two threads inserting the same new key at once may claim two
- * slots: readers add up every slot with the key, so no evaluation is lost or counted twice.
- * A bucket is one 64-bit word, minute << 32 | count: the first count of a new minute replaces the
- * word with a compare-and-swap (and moves the old minute's count to `retired`, so the metric's
- * total never needs a second atomic per evaluation); later ones add 1 to it. The WRITING window
- * of a rotation is a few instructions: a scrape inside it may read one minute's count low.
+ * saw READY may use its key forever, and a slot number kept in a flag's tally stays valid for the
+ * table's life. Two threads inserting the same new key at once may claim two slots: readers add up
+ * every slot with the key, so no evaluation is lost or counted twice.
+ *
+ * The fast path: a result's tally (eval.h) names the slot of its outcome once bound to this table
+ * (by the first evaluation that took the slow path, a key lookup), and the evaluation adds 1 to
+ * that slot's bucket of the table's current minute. Buckets are plain counts; the bucket of a
+ * minute is emptied by the tick that enters it (its old count, from 64 minutes before, joins
+ * `retired`, so the metric's total needs no second atomic per evaluation).
  */
 #include "api/eval_activity.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +44,20 @@ typedef struct slot {
     uint64_t hash;
     struct probe p; /* the key's probe (see make_probe) */
     uint64_t retired; /* atomic: counts of minutes that left the buckets (the total is this + them) */
-    uint64_t buckets[EF_ACT_MINUTES]; /* atomic: minute << 32 | count */
+    uint64_t buckets[EF_ACT_MINUTES]; /* atomic: the count of minute m is in buckets[m % EF_ACT_MINUTES] */
     char key[KEY_MAX];
 } slot;
 
 struct ef_activity {
     unsigned mask;
+    uint32_t minute;     /* atomic: the current minute; moved only by tick, under tick_mu */
     uint64_t overflowed; /* atomic */
     slot *slots;
+    pthread_mutex_t tick_mu;
+    pthread_mutex_t clock_mu; /* the clock thread's stop flag */
+    pthread_cond_t clock_cv;
+    bool clock_running, clock_stop;
+    pthread_t clock;
 };
 
 ef_activity *ef_activity_new(unsigned slots)
@@ -62,14 +72,87 @@ ef_activity *ef_activity_new(unsigned slots)
         return NULL;
     }
     a->mask = n - 1;
+    a->minute = ef_activity_minute();
+    pthread_mutex_init(&a->tick_mu, NULL);
+    pthread_mutex_init(&a->clock_mu, NULL);
+    ef_cond_init_monotonic(&a->clock_cv);
     return a;
 }
 
 void ef_activity_free(ef_activity *a)
 {
     if (!a) return;
+    if (a->clock_running) {
+        pthread_mutex_lock(&a->clock_mu);
+        a->clock_stop = true;
+        pthread_cond_signal(&a->clock_cv);
+        pthread_mutex_unlock(&a->clock_mu);
+        pthread_join(a->clock, NULL);
+    }
+    pthread_cond_destroy(&a->clock_cv);
+    pthread_mutex_destroy(&a->clock_mu);
+    pthread_mutex_destroy(&a->tick_mu);
     free(a->slots);
     free(a);
+}
+
+void ef_activity_tick(ef_activity *a, uint32_t minute)
+{
+    if (!a) return;
+    pthread_mutex_lock(&a->tick_mu);
+    uint32_t cur = __atomic_load_n(&a->minute, __ATOMIC_RELAXED);
+    if (minute > cur) {
+        /* empty the bucket of every minute entered (at most all of them), then enter the last */
+        uint32_t from = minute - cur > EF_ACT_MINUTES ? minute - (EF_ACT_MINUTES - 1) : cur + 1;
+        for (uint32_t m = from; m <= minute && m >= from; m++) {
+            unsigned b = m % EF_ACT_MINUTES;
+            for (unsigned i = 0; i <= a->mask; i++) {
+                uint64_t old = __atomic_exchange_n(&a->slots[i].buckets[b], 0, __ATOMIC_RELAXED);
+                if (old) __atomic_add_fetch(&a->slots[i].retired, old, __ATOMIC_RELAXED);
+            }
+        }
+        __atomic_store_n(&a->minute, minute, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&a->tick_mu);
+}
+
+uint32_t ef_activity_now(const ef_activity *a)
+{
+    return __atomic_load_n(&a->minute, __ATOMIC_ACQUIRE);
+}
+
+/* Ticks at each minute boundary of the wall clock: it sleeps on a monotonic clock (at most 60 s,
+ * so a wall clock that jumps is caught up within a minute) until a little past the boundary. */
+static void *clock_main(void *arg)
+{
+    ef_activity *a = arg;
+    pthread_mutex_lock(&a->clock_mu);
+    while (!a->clock_stop) {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        int64_t into = (int64_t)(wall.tv_sec % 60) * 1000000000LL + wall.tv_nsec;
+        int64_t wait = 60 * 1000000000LL - into + 5000000LL; /* 5 ms past the boundary */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)(wait / 1000000000LL);
+        until.tv_nsec += (long)(wait % 1000000000LL);
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&a->clock_cv, &a->clock_mu, &until);
+        if (a->clock_stop) break;
+        pthread_mutex_unlock(&a->clock_mu);
+        ef_activity_tick(a, ef_activity_minute());
+        pthread_mutex_lock(&a->clock_mu);
+    }
+    pthread_mutex_unlock(&a->clock_mu);
+    return NULL;
+}
+
+int ef_activity_start_clock(ef_activity *a)
+{
+    if (a->clock_running) return 0;
+    if (pthread_create(&a->clock, NULL, clock_main, a) != 0) return -1;
+    a->clock_running = true;
+    return 0;
 }
 
 uint32_t ef_activity_minute(void)
@@ -137,46 +220,26 @@ static inline bool key_is(const slot *s, const probe *k, ef_bytes ns, ef_bytes f
            (variant.n <= 16 || !memcmp(s->key + ns.n + flag.n + 2, variant.p, variant.n));
 }
 
-static void bump(slot *s, uint32_t minute)
+static inline void bump(ef_activity *a, slot *s)
 {
-    uint64_t *b = &s->buckets[minute % EF_ACT_MINUTES];
-    uint64_t w = __atomic_load_n(b, __ATOMIC_RELAXED);
-    for (;;) {
-        if ((uint32_t)(w >> 32) == minute) {
-            __atomic_add_fetch(b, 1, __ATOMIC_RELAXED);
-            return;
-        }
-        if ((uint32_t)(w >> 32) > minute) return; /* a count from a clock that went back: dropped */
-        uint64_t nw = (uint64_t)minute << 32 | 1;
-        if (__atomic_compare_exchange_n(b, &w, nw, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            /* the minute this bucket held leaves the window: its count joins the total */
-            __atomic_add_fetch(&s->retired, (uint32_t)w, __ATOMIC_RELAXED);
-            return;
-        }
-    }
+    uint32_t m = __atomic_load_n(&a->minute, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->buckets[m % EF_ACT_MINUTES], 1, __ATOMIC_RELAXED);
 }
 
-void ef_activity_count_at(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kind kind, ef_bytes variant,
-                          uint32_t minute)
+/* The number (index + 1) of the slot holding the key, claimed if new; 0 when the table is full. */
+static uint32_t find_slot(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kind kind, ef_bytes variant)
 {
-    if (!a) return;
-    if (kind != EF_ACT_VARIANT) variant = (ef_bytes){"", 0};
     size_t n = ns.n + 1 + flag.n + 1 + variant.n;
-    if (n > KEY_MAX) {
-        __atomic_add_fetch(&a->overflowed, 1, __ATOMIC_RELAXED);
-        return;
-    }
+    if (n > KEY_MAX) return 0;
     probe k;
     make_probe(&k, ns, flag, kind, variant);
     uint64_t h = hash_probe(&k);
     for (unsigned p = 0; p < PROBES; p++) {
-        slot *s = &a->slots[(h + p) & a->mask];
+        unsigned i = (unsigned)((h + p) & a->mask);
+        slot *s = &a->slots[i];
         uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
         if (st == READY) {
-            if (s->hash == h && key_is(s, &k, ns, flag, variant)) {
-                bump(s, minute);
-                return;
-            }
+            if (s->hash == h && key_is(s, &k, ns, flag, variant)) return i + 1;
             continue;
         }
         if (st == EMPTY) {
@@ -193,32 +256,81 @@ void ef_activity_count_at(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kin
                 s->key[ns.n + 1 + flag.n] = '\0';
                 if (variant.n) memcpy(s->key + ns.n + 2 + flag.n, variant.p, variant.n);
                 __atomic_store_n(&s->state, READY, __ATOMIC_RELEASE);
-                bump(s, minute);
-                return;
+                return i + 1;
             }
         }
         /* WRITING (another thread is filling it, maybe with this key): look further */
     }
-    __atomic_add_fetch(&a->overflowed, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* The slow path: looks the key up and, when the result came with its flag's tally (t, outcome
+ * index i), keeps the slot there so the flag's next evaluations with this outcome take the fast
+ * path. A tally already bound to another table stays with it (this table counts it slowly). */
+static void count_slow(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kind kind, ef_bytes variant,
+                       const ef_tally *t, unsigned i)
+{
+    uint32_t n = find_slot(a, ns, flag, kind, variant);
+    if (!n) {
+        __atomic_add_fetch(&a->overflowed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    bump(a, &a->slots[n - 1]);
+    if (!t || i >= EF_TALLY_FIXED + t->nvariants) return;
+    ef_tally *w = (ef_tally *)t; /* only owner and slot[] change, atomically (eval.h) */
+    void *none = NULL;
+    if (__atomic_compare_exchange_n(&w->owner, &none, a, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+        none == a)
+        __atomic_store_n(&w->slot[i], n, __ATOMIC_RELAXED);
+}
+
+/* The fast path: one atomic add when t is bound to this table for outcome i; false otherwise.
+ * Kept apart from the slow path so that the common case sets up nothing for it. */
+static inline bool count_fast(ef_activity *a, const ef_tally *t, unsigned i)
+{
+    if (!t || __atomic_load_n(&t->owner, __ATOMIC_ACQUIRE) != a || i >= EF_TALLY_FIXED + t->nvariants)
+        return false;
+    uint32_t n = __atomic_load_n(&t->slot[i], __ATOMIC_RELAXED);
+    if (!n) return false;
+    bump(a, &a->slots[n - 1]);
+    return true;
 }
 
 void ef_activity_count(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kind kind, ef_bytes variant)
 {
-    if (a) ef_activity_count_at(a, ns, flag, kind, variant, ef_activity_minute());
+    if (!a) return;
+    if (kind != EF_ACT_VARIANT) variant = (ef_bytes){"", 0};
+    count_slow(a, ns, flag, kind, variant, NULL, 0);
+}
+
+/* The tally index of a variant result's outcome: a default variant counts as that variant; a
+ * disabled flag or no match as such. */
+static inline unsigned variant_outcome(const ef_variant_result *r)
+{
+    return r->variant_key.n ? EF_TALLY_FIXED + r->variant_index : r->reason == EF_REASON_FLAG_DISABLED ? 1 : 2;
+}
+
+__attribute__((noinline)) static void variant_slow(ef_activity *a, ef_bytes ns, const ef_variant_result *r)
+{
+    unsigned i = variant_outcome(r);
+    ef_act_kind k = i >= EF_TALLY_FIXED ? EF_ACT_VARIANT : i == 1 ? EF_ACT_DISABLED : EF_ACT_NO_MATCH;
+    count_slow(a, ns, r->flag_key, k, k == EF_ACT_VARIANT ? r->variant_key : (ef_bytes){"", 0}, r->tally, i);
+}
+
+__attribute__((noinline)) static void boolean_slow(ef_activity *a, ef_bytes ns, const ef_boolean_result *r)
+{
+    count_slow(a, ns, r->flag_key, r->enabled ? EF_ACT_ENABLED : EF_ACT_DISABLED, (ef_bytes){"", 0}, r->tally,
+               r->enabled ? 0 : 1);
 }
 
 void ef_activity_count_variant(ef_activity *a, ef_bytes ns, const ef_variant_result *r)
 {
-    /* a default variant counts as that variant; a disabled flag or no match as such */
-    ef_act_kind k = r->variant_key.n ? EF_ACT_VARIANT
-                    : r->reason == EF_REASON_FLAG_DISABLED ? EF_ACT_DISABLED
-                                                           : EF_ACT_NO_MATCH;
-    ef_activity_count(a, ns, r->flag_key, k, r->variant_key);
+    if (a && !count_fast(a, r->tally, variant_outcome(r))) variant_slow(a, ns, r);
 }
 
 void ef_activity_count_boolean(ef_activity *a, ef_bytes ns, const ef_boolean_result *r)
 {
-    ef_activity_count(a, ns, r->flag_key, r->enabled ? EF_ACT_ENABLED : EF_ACT_DISABLED, (ef_bytes){"", 0});
+    if (a && !count_fast(a, r->tally, r->enabled ? 0 : 1)) boolean_slow(a, ns, r);
 }
 
 /* ---- reading (not on the evaluation path) ---- */
@@ -264,16 +376,16 @@ static bool each_copy(const ef_activity *a, unsigned i, void (*fn)(const slot *,
     return true;
 }
 
-/* Adds s's counts for the minutes ending with now (oldest first) into counts. */
+/* Adds s's counts for the minutes ending with now (oldest first, minutes <= EF_ACT_MINUTES, so
+ * every one is still in its bucket) into counts. */
 static uint64_t read_counts(const slot *s, unsigned minutes, uint32_t now, uint64_t *counts)
 {
     uint64_t sum = 0;
     for (unsigned i = 0; i < minutes; i++) {
         uint32_t m = now - (minutes - 1 - i);
-        uint64_t w = __atomic_load_n(&s->buckets[m % EF_ACT_MINUTES], __ATOMIC_RELAXED);
-        if ((uint32_t)(w >> 32) != m) continue;
-        counts[i] += (uint32_t)w;
-        sum += (uint32_t)w;
+        uint64_t c = __atomic_load_n(&s->buckets[m % EF_ACT_MINUTES], __ATOMIC_RELAXED);
+        counts[i] += c;
+        sum += c;
     }
     return sum;
 }
@@ -294,25 +406,13 @@ static void add_counts(const slot *s, void *ctx)
 static void add_total(const slot *s, void *ctx)
 {
     uint64_t t = __atomic_load_n(&s->retired, __ATOMIC_RELAXED);
-    for (unsigned i = 0; i < EF_ACT_MINUTES; i++) t += (uint32_t)__atomic_load_n(&s->buckets[i], __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < EF_ACT_MINUTES; i++) t += __atomic_load_n(&s->buckets[i], __ATOMIC_RELAXED);
     *(uint64_t *)ctx += t;
 }
 
-void ef_activity_flag_sum(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, uint32_t now_minute,
-                          uint64_t *counts)
+void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, ef_buf *out)
 {
-    memset(counts, 0, sizeof(*counts) * minutes);
-    if (!a) return;
-    for (unsigned i = 0; i <= a->mask; i++) {
-        const slot *s = &a->slots[i];
-        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == READY && slot_is(s, ns, flag))
-            read_counts(s, minutes, now_minute, counts);
-    }
-}
-
-void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, uint32_t now_minute,
-                           ef_buf *out)
-{
+    uint32_t now_minute = a ? ef_activity_now(a) : ef_activity_minute();
     if (minutes < 1) minutes = 1;
     if (minutes > EF_ACT_MINUTES) minutes = EF_ACT_MINUTES;
     char start[EF_RFC3339_MAX];

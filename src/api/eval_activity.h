@@ -5,9 +5,14 @@
  * (GET /edgeflag/v1/namespaces/{ns}/flags/{key}/activity) and the
  * edgeflag_flag_evaluations_total metric read it.
  *
- * Counting (ef_activity_count) is called on every evaluation: it takes no lock, never allocates
- * and never blocks (a hash probe into a fixed table, atomics on a packed minute+count word). When
- * the table is full or a key is too long, the evaluation is counted under "overflowed" instead.
+ * Counting costs the evaluation path one relaxed atomic add into a fixed slot: no lock, no
+ * allocation, no hashing, no clock read. The slot of each (flag, outcome) is resolved once, on the
+ * first evaluation of that outcome after the flag was compiled, and kept in the flag's tally
+ * (eval.h); a flag recompiled by a write resolves to the same series, so counts carry across
+ * snapshot swaps exactly. The minute is the table's own (ef_activity_tick, driven by
+ * ef_activity_start_clock's thread at each minute boundary), not read from a clock per
+ * evaluation. When the table is full or a key is too long, the evaluation is counted under
+ * "overflowed" instead.
  */
 #ifndef EF_API_EVAL_ACTIVITY_H
 #define EF_API_EVAL_ACTIVITY_H
@@ -34,28 +39,32 @@ typedef struct ef_activity ef_activity;
 ef_activity *ef_activity_new(unsigned slots);
 void ef_activity_free(ef_activity *a);
 
-/* One evaluation. variant: the variant key for EF_ACT_VARIANT (ignored otherwise). a may be NULL. */
+/* One evaluation. variant: the variant key for EF_ACT_VARIANT (ignored otherwise). a may be NULL.
+ * The slow path (a key lookup): for errors, whose flag may not exist. */
 void ef_activity_count(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kind kind, ef_bytes variant);
-/* One evaluation's result, as the server counts it (the hook in eval_metrics.c; the bench). */
+/* One evaluation's result, as the server counts it (the hook in eval_metrics.c; the bench): one
+ * atomic add once the result's tally is bound to this table. */
 void ef_activity_count_variant(ef_activity *a, ef_bytes ns, const ef_variant_result *r);
 void ef_activity_count_boolean(ef_activity *a, ef_bytes ns, const ef_boolean_result *r);
-/* Same, at a given minute (Unix time / 60): for tests and benches. */
-void ef_activity_count_at(ef_activity *a, ef_bytes ns, ef_bytes flag, ef_act_kind kind, ef_bytes variant,
-                          uint32_t minute);
+
+/* Moves the table's current minute forward to minute (Unix time / 60; never back), emptying the
+ * buckets it passes. Thread-safe; evaluations counted meanwhile land in the old or the new minute. */
+void ef_activity_tick(ef_activity *a, uint32_t minute);
+/* The table's current minute. */
+uint32_t ef_activity_now(const ef_activity *a);
+/* Starts a thread that ticks the table at every minute boundary of the wall clock (stopped by
+ * ef_activity_free). Returns 0 or -1. Without it the minute moves only when someone ticks. */
+int ef_activity_start_clock(ef_activity *a);
 
 /* {"minutes":N,"start":"RFC3339 of the oldest minute","series":[{"outcome":..,"kind":..,
  *  "counts":[N per minute, oldest first],"total":T}],"total":T} for the last `minutes` minutes
- * (1..EF_ACT_MINUTES) ending with now_minute. */
-void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, uint32_t now_minute,
-                           ef_buf *out);
-/* The per-minute sum over the outcomes of one flag, oldest first, into counts[minutes]. */
-void ef_activity_flag_sum(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, uint32_t now_minute,
-                          uint64_t *counts);
+ * (1..EF_ACT_MINUTES) ending with the table's current minute. */
+void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, ef_buf *out);
 /* Prometheus: edgeflag_flag_evaluations_total{node,namespace,flag,outcome} (since start) and
  * edgeflag_flag_evaluations_overflowed_total. */
 void ef_activity_metrics(ef_activity *a, const char *node, ef_buf *out);
 
-/* The current minute (Unix time / 60), from a coarse clock. */
+/* The wall clock's minute (Unix time / 60), from a coarse clock: for ticking, never per evaluation. */
 uint32_t ef_activity_minute(void);
 
 #endif

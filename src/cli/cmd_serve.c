@@ -292,7 +292,8 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     ef_shipper *shipper = NULL;
     int status = 1;
     char err[512];
-    if (!node.registry || !node.metrics || !node.activity || !router || ef_node_metrics_init(&node) != 0) {
+    if (!node.registry || !node.metrics || !node.activity || !router || ef_node_metrics_init(&node) != 0 ||
+        ef_activity_start_clock(node.activity) != 0) {
         fputs("edgeflag: out of memory\n", stderr);
         goto out;
     }

@@ -369,6 +369,7 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
         f->rollouts = rs;
         f->nrollouts = rollouts->len;
     }
+    if (!ef_flag_tally_prepare(c->a, f)) return fail(c, js, "out of memory"); /* counting: tally.c */
     return true;
 }
 

@@ -70,8 +70,23 @@ typedef struct ef_matched_segments {
     uint64_t bits[EF_MAX_RULE_SEGMENTS / 64];
 } ef_matched_segments;
 
+/* Where a flag's evaluations are counted (api/eval_activity.h binds it when the flag is
+ * published). The engine only points each result at its flag's tally and says which of the
+ * flag's distinct variant keys it answered; it never reads or writes the counters, so counting
+ * costs the engine nothing it does not ask for. One per compiled flag, in the flag's memory. */
+typedef struct ef_tally {
+    void *owner;              /* atomic: the counter table that bound it; NULL until bound */
+    uint32_t nvariants;       /* distinct variant keys of the flag (default and distributions) */
+    const ef_bytes *variants; /* those keys; result.variant_index indexes them */
+    uint32_t slot[];          /* atomic: EF_TALLY_FIXED + nvariants counter numbers, 0 = unbound */
+} ef_tally;
+#define EF_TALLY_FIXED 3 /* slot[0..2]: enabled, disabled, no match; then one per variant key */
+#define EF_TALLY_NO_VARIANT 0xffff /* variant_index of a key past the flag's tally (never counted fast) */
+
 typedef struct ef_variant_result {
     ef_bytes flag_key;
+    const ef_tally *tally;  /* the flag's (NULL for a flag compiled without one) */
+    uint16_t variant_index; /* of variant_key in tally->variants, when variant_key is not empty */
     bool match;
     ef_reason reason;
     ef_bytes variant_key;
@@ -82,6 +97,7 @@ typedef struct ef_variant_result {
 
 typedef struct ef_boolean_result {
     ef_bytes flag_key;
+    const ef_tally *tally; /* the flag's */
     bool enabled;
     ef_reason reason;
     ef_matched_segments segments;

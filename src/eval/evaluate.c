@@ -68,6 +68,7 @@ static void no_segments(ef_matched_segments *m)
 void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_variant_result *out)
 {
     out->flag_key = f->key;
+    out->tally = f->tally;
     out->match = false;
     out->reason = EF_REASON_UNKNOWN;
     out->variant_key = (ef_bytes){"", 0};
@@ -77,6 +78,7 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
     if (f->has_default) {
         out->reason = EF_REASON_DEFAULT;
         out->variant_key = f->default_key;
+        out->variant_index = f->default_vidx;
         out->attachment = f->default_attachment;
         out->has_attachment = f->default_has_attachment;
     }
@@ -116,6 +118,7 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
         out->match = true;
         out->reason = EF_REASON_MATCH;
         out->variant_key = d->variant_key;
+        out->variant_index = d->vidx;
         out->attachment = d->attachment;
         out->has_attachment = d->has_attachment;
         return;
@@ -125,6 +128,7 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
 void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boolean_result *out)
 {
     out->flag_key = f->key;
+    out->tally = f->tally;
     no_segments(&out->segments);
     ef_matched_segments m;
     for (uint32_t r = 0; r < f->nrollouts; r++) {

@@ -74,6 +74,7 @@ typedef struct ef_segment_set {
 
 typedef struct ef_distribution {
     ef_bytes variant_key;
+    uint16_t vidx; /* of variant_key in the flag's tally (tally.c) */
     ef_bytes attachment;
     bool has_attachment;
 } ef_distribution;
@@ -106,6 +107,8 @@ struct ef_flag {
     bool has_default;
     bool default_has_attachment;
     ef_bytes default_key;
+    uint16_t default_vidx; /* of default_key in the tally (tally.c) */
+    ef_tally *tally;       /* where its evaluations are counted (eval.h): only slot[] and owner change */
     ef_bytes default_attachment;
     uint32_t key_crc; /* crc32 of the key; variant bucketing continues it with the entity id */
     uint32_t nrules;
@@ -179,6 +182,10 @@ static inline uint64_t ef_hash_bytes(const char *p, size_t n)
     h ^= h >> 29;
     return h;
 }
+
+/* tally.c: gives f its tally (distinct variant keys, unbound slots) and each variant key its
+ * index; called last by compile_flag. False on out-of-memory. */
+bool ef_flag_tally_prepare(ef_arena *a, ef_flag *f);
 
 /* constraint.c */
 uint8_t ef_op_parse(ef_bytes name); /* exact, case-sensitive operator name, else EF_OP_OTHER */
