@@ -316,91 +316,56 @@ out:
     return rc;
 }
 
+/* rdb_dump_write's reader on a MariaDB connection: the current result. */
+typedef struct my_cursor {
+    myad *p;
+    MYSQL_RES *r;
+} my_cursor;
+
+static int my_cursor_query(void *db, const char *sql, ef_store_err *err)
+{
+    my_cursor *c = db;
+    return my_rows(c->p, sql, &c->r, err);
+}
+
+static bool my_cursor_row(void *db, int n, const char **cells, size_t *lens)
+{
+    my_cursor *c = db;
+    MYSQL_ROW row = c->r && mysql_num_fields(c->r) >= (unsigned)n ? mysql_fetch_row(c->r) : NULL;
+    if (!row) return false;
+    unsigned long *len = mysql_fetch_lengths(c->r);
+    for (int i = 0; i < n; i++) {
+        cells[i] = row[i];
+        lens[i] = len[i];
+    }
+    return true;
+}
+
+static void my_cursor_done(void *db)
+{
+    my_cursor *c = db;
+    if (c->r) mysql_free_result(c->r);
+    c->r = NULL;
+}
+
 static int my_dump(void *ad, ef_buf *out, ef_store_err *err)
 {
     myad *p = ad;
     pthread_mutex_lock(&p->mu);
     int rc = -1;
-    MYSQL_RES *r = NULL;
-    ef_buf sql, counts;
-    ef_buf_init(&sql);
-    ef_buf_init(&counts);
+    my_cursor cur = {.p = p};
+    rdb_reader rd = {.engine = "mysql", .where = p->where, .quote = '`', .max_counter = MY_MAX_COUNTER,
+                     .db = &cur, .query = my_cursor_query, .row = my_cursor_row, .done = my_cursor_done};
     if (my_simple(p, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", err)) goto out;
-    if (my_rows(p, "SELECT seq FROM ef_state WHERE id = 1", &r, err)) goto abort;
-    MYSQL_ROW row = mysql_fetch_row(r);
-    int64_t seq = 0;
-    if (!row || !cell_i64(row[0], &seq) || seq < 0 || seq > MY_MAX_COUNTER) {
-        ef_store_fail(err, EF_STORE_UNAVAILABLE, "mysql %s: no readable seq", p->where);
-        goto abort;
+    if (rdb_dump_write(&rd, out, err) || my_simple(p, "COMMIT", err)) {
+        my_cursor_done(&cur);
+        ef_store_err keep = *err;
+        my_abort(p);
+        *err = keep;
+        goto out;
     }
-    mysql_free_result(r);
-    r = NULL;
-    ef_buf_printf(out, "{\"seq\":%lld,\"versions\":{", (long long)seq);
-    if (my_rows(p, "SELECT namespace_key, version FROM ns_versions ORDER BY namespace_key", &r, err))
-        goto abort;
-    for (size_t i = 0; (row = mysql_fetch_row(r)); i++) {
-        unsigned long *len = mysql_fetch_lengths(r);
-        int64_t v;
-        if (!row[0] || !cell_i64(row[1], &v) || v < 0 || v > MY_MAX_COUNTER) {
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "mysql %s: unreadable ns_versions row",
-                          p->where);
-            goto abort;
-        }
-        if (i) ef_buf_putc(out, ',');
-        ef_json_put_str(out, (ef_bytes){row[0], len[0]});
-        ef_buf_printf(out, ":%lld", (long long)v);
-    }
-    mysql_free_result(r);
-    r = NULL;
-    ef_buf_puts(out, "},\"tables\":{");
-    for (size_t t = 0; t < sq_ntables; t++) {
-        const sq_table *tb = &sq_tables[t];
-        ef_buf_clear(&sql);
-        ef_buf_puts(&sql, "SELECT ");
-        for (int c = 0; tb->cols[c]; c++) ef_buf_printf(&sql, "%s`%s`", c ? ", " : "", tb->cols[c]);
-        ef_buf_printf(&sql, " FROM `%s` ORDER BY ", tb->name);
-        for (int c = 0; tb->pk[c]; c++) ef_buf_printf(&sql, "%s`%s`", c ? ", " : "", tb->pk[c]);
-        ef_buf_putc(&sql, '\0');
-        if (!ef_buf_ok(&sql) || my_rows(p, sql.data, &r, err)) goto abort;
-        ef_buf_printf(out, "%s\"%s\":[", t ? "," : "", tb->name);
-        size_t n = 0;
-        for (; (row = mysql_fetch_row(r)); n++) {
-            unsigned long *len = mysql_fetch_lengths(r);
-            ef_buf_puts(out, n ? ",{" : "{");
-            for (int c = 0; tb->cols[c]; c++) {
-                ef_buf_printf(out, "%s\"%s\":", c ? "," : "", tb->cols[c]);
-                if (rdb_cell_json(out, row[c], len[c], rdb_col_kind(tb->name, tb->cols[c]))) {
-                    ef_store_fail(err, EF_STORE_UNAVAILABLE,
-                                  "mysql %s: %s.%s holds a value edgeflag cannot read", p->where,
-                                  tb->name, tb->cols[c]);
-                    goto abort;
-                }
-            }
-            ef_buf_putc(out, '}');
-        }
-        ef_buf_putc(out, ']');
-        ef_buf_printf(&counts, "%s\"%s\":%zu", t ? "," : "", tb->name, n);
-        mysql_free_result(r);
-        r = NULL;
-    }
-    ef_buf_puts(out, "},\"counts\":{");
-    ef_buf_append(out, counts.data, counts.len);
-    ef_buf_puts(out, "}}");
-    if (my_simple(p, "COMMIT", err)) goto abort;
-    rc = ef_buf_ok(out) && ef_buf_ok(&counts) ? 0
-                                              : ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-    goto out;
-abort : {
-    ef_store_err keep = *err;
-    if (r) mysql_free_result(r);
-    r = NULL;
-    my_abort(p);
-    *err = keep;
-}
+    rc = 0;
 out:
-    if (r) mysql_free_result(r);
-    ef_buf_free(&sql);
-    ef_buf_free(&counts);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }

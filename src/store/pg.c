@@ -340,95 +340,57 @@ static int pg_fetch(void *ad, uint64_t after, int64_t limit, ef_arena *a, ef_rem
     return oom ? ef_store_fail(err, EF_STORE_INTERNAL, "out of memory") : 0;
 }
 
+/* rdb_dump_write's reader on a PostgreSQL connection: the current result and its next row. */
+typedef struct pg_cursor {
+    pgad *p;
+    PGresult *r;
+    int row;
+} pg_cursor;
+
+static int pg_cursor_query(void *db, const char *sql, ef_store_err *err)
+{
+    pg_cursor *c = db;
+    c->row = 0;
+    return pg_exec(c->p, sql, 0, NULL, &c->r, err);
+}
+
+static bool pg_cursor_row(void *db, int n, const char **cells, size_t *lens)
+{
+    pg_cursor *c = db;
+    if (!c->r || c->row >= PQntuples(c->r) || PQnfields(c->r) < n) return false;
+    for (int i = 0; i < n; i++) {
+        cells[i] = PQgetisnull(c->r, c->row, i) ? NULL : PQgetvalue(c->r, c->row, i);
+        lens[i] = (size_t)PQgetlength(c->r, c->row, i);
+    }
+    c->row++;
+    return true;
+}
+
+static void pg_cursor_done(void *db)
+{
+    pg_cursor *c = db;
+    PQclear(c->r);
+    c->r = NULL;
+}
+
 static int pg_dump(void *ad, ef_buf *out, ef_store_err *err)
 {
     pgad *p = ad;
     pthread_mutex_lock(&p->mu);
     int rc = -1;
-    PGresult *r = NULL;
-    ef_buf sql, counts;
-    ef_buf_init(&sql);
-    ef_buf_init(&counts);
+    pg_cursor cur = {.p = p};
+    rdb_reader rd = {.engine = "postgres", .where = p->where, .quote = '"', .max_counter = PG_MAX_COUNTER,
+                     .db = &cur, .query = pg_cursor_query, .row = pg_cursor_row, .done = pg_cursor_done};
     if (pg_simple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err)) goto out;
-    bool ok = pg_exec(p, "SELECT seq FROM ef_state WHERE id = 1", 0, NULL, &r, err) == 0 &&
-              PQntuples(r) == 1;
-    int64_t seq = ok ? cell_i64(r, 0, 0, &ok) : 0;
-    PQclear(r);
-    r = NULL;
-    if (!ok || seq < 0 || seq > PG_MAX_COUNTER) {
-        if (!err->message[0] || ok)
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "postgres %s: no readable seq", p->where);
-        goto abort;
-    }
-    ef_buf_printf(out, "{\"seq\":%lld,\"versions\":{", (long long)seq);
-    if (pg_exec(p, "SELECT namespace_key, version FROM ns_versions ORDER BY namespace_key", 0,
-                NULL, &r, err))
-        goto abort;
-    for (int i = 0; i < PQntuples(r); i++) {
-        bool vok = true;
-        int64_t v = cell_i64(r, i, 1, &vok);
-        if (!vok || v < 0 || v > PG_MAX_COUNTER) {
-            ef_store_fail(err, EF_STORE_UNAVAILABLE, "postgres %s: unreadable ns_versions row",
-                          p->where);
-            goto abort;
-        }
-        if (i) ef_buf_putc(out, ',');
-        ef_json_put_str(out, (ef_bytes){PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0)});
-        ef_buf_printf(out, ":%lld", (long long)v);
-    }
-    PQclear(r);
-    r = NULL;
-    ef_buf_puts(out, "},\"tables\":{");
-    for (size_t t = 0; t < sq_ntables; t++) {
-        const sq_table *tb = &sq_tables[t];
-        ef_buf_clear(&sql);
-        ef_buf_puts(&sql, "SELECT ");
-        for (int c = 0; tb->cols[c]; c++) ef_buf_printf(&sql, "%s\"%s\"", c ? ", " : "", tb->cols[c]);
-        ef_buf_printf(&sql, " FROM \"%s\" ORDER BY ", tb->name);
-        for (int c = 0; tb->pk[c]; c++) ef_buf_printf(&sql, "%s\"%s\"", c ? ", " : "", tb->pk[c]);
-        ef_buf_putc(&sql, '\0');
-        if (!ef_buf_ok(&sql) || pg_exec(p, sql.data, 0, NULL, &r, err)) goto abort;
-        int n = PQntuples(r);
-        ef_buf_printf(out, "%s\"%s\":[", t ? "," : "", tb->name);
-        for (int i = 0; i < n; i++) {
-            ef_buf_puts(out, i ? ",{" : "{");
-            for (int c = 0; tb->cols[c]; c++) {
-                ef_buf_printf(out, "%s\"%s\":", c ? "," : "", tb->cols[c]);
-                const char *v = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
-                if (rdb_cell_json(out, v, (size_t)PQgetlength(r, i, c),
-                                  rdb_col_kind(tb->name, tb->cols[c]))) {
-                    ef_store_fail(err, EF_STORE_UNAVAILABLE,
-                                  "postgres %s: %s.%s holds a value edgeflag cannot read",
-                                  p->where, tb->name, tb->cols[c]);
-                    goto abort;
-                }
-            }
-            ef_buf_putc(out, '}');
-        }
-        ef_buf_putc(out, ']');
-        ef_buf_printf(&counts, "%s\"%s\":%d", t ? "," : "", tb->name, n);
-        PQclear(r);
-        r = NULL;
-    }
-    ef_buf_puts(out, "},\"counts\":{");
-    ef_buf_append(out, counts.data, counts.len);
-    ef_buf_puts(out, "}}");
-    if (pg_simple(p, "COMMIT", err)) goto abort;
-    rc = ef_buf_ok(out) && ef_buf_ok(&counts) ? 0
-                                              : ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
-    goto out;
-abort:
-    PQclear(r);
-    r = NULL;
-    {
+    if (rdb_dump_write(&rd, out, err) || pg_simple(p, "COMMIT", err)) {
+        pg_cursor_done(&cur);
         ef_store_err keep = *err;
         pg_abort(p);
         *err = keep;
+        goto out;
     }
+    rc = 0;
 out:
-    PQclear(r);
-    ef_buf_free(&sql);
-    ef_buf_free(&counts);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }

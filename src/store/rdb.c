@@ -4,6 +4,8 @@
  */
 #include "store/rdb.h"
 
+#include "store/sqlite_int.h" /* sq_tables: the tables and columns a dump holds */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,4 +138,104 @@ int rdb_cell_json(ef_buf *b, const char *v, size_t n, rdb_kind k)
         return 0;
     }
     return -1;
+}
+
+/* ---- the dump ---- */
+
+/* A non-negative counter cell no larger than max (seq, a namespace version). */
+static bool counter_cell(const char *v, size_t n, int64_t max, int64_t *out)
+{
+    if (!v || !int_text(v, n)) return false; /* n <= 20 */
+    char buf[24];
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    errno = 0;
+    long long x = strtoll(buf, NULL, 10);
+    if (errno || x < 0 || x > max) return false;
+    *out = x;
+    return true;
+}
+
+/* One table's rows as a JSON array, their number in *count. */
+static int dump_table(const rdb_reader *rd, const sq_table *tb, ef_buf *sql, ef_buf *out,
+                      size_t *count, ef_store_err *err)
+{
+    const char q = rd->quote;
+    int ncols = 0;
+    ef_buf_clear(sql);
+    ef_buf_puts(sql, "SELECT ");
+    for (; tb->cols[ncols]; ncols++)
+        ef_buf_printf(sql, "%s%c%s%c", ncols ? ", " : "", q, tb->cols[ncols], q);
+    ef_buf_printf(sql, " FROM %c%s%c ORDER BY ", q, tb->name, q);
+    for (int c = 0; tb->pk[c]; c++) ef_buf_printf(sql, "%s%c%s%c", c ? ", " : "", q, tb->pk[c], q);
+    ef_buf_putc(sql, '\0');
+    if (!ef_buf_ok(sql)) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    if (rd->query(rd->db, sql->data, err)) return -1;
+    const char *cells[12];
+    size_t lens[12];
+    size_t n = 0;
+    int rc = 0;
+    ef_buf_putc(out, '[');
+    for (; rc == 0 && rd->row(rd->db, ncols, cells, lens); n++) {
+        ef_buf_puts(out, n ? ",{" : "{");
+        for (int c = 0; c < ncols; c++) {
+            ef_buf_printf(out, "%s\"%s\":", c ? "," : "", tb->cols[c]);
+            if (rdb_cell_json(out, cells[c], lens[c], rdb_col_kind(tb->name, tb->cols[c]))) {
+                rc = ef_store_fail(err, EF_STORE_UNAVAILABLE, "%s %s: %s.%s holds a value edgeflag cannot read",
+                                   rd->engine, rd->where, tb->name, tb->cols[c]);
+                break;
+            }
+        }
+        ef_buf_putc(out, '}');
+    }
+    ef_buf_putc(out, ']');
+    rd->done(rd->db);
+    *count = n;
+    return rc;
+}
+
+int rdb_dump_write(const rdb_reader *rd, ef_buf *out, ef_store_err *err)
+{
+    const char *cells[2];
+    size_t lens[2];
+    int64_t seq = 0;
+    if (rd->query(rd->db, "SELECT seq FROM ef_state WHERE id = 1", err)) return -1;
+    bool ok = rd->row(rd->db, 1, cells, lens) && counter_cell(cells[0], lens[0], rd->max_counter, &seq);
+    rd->done(rd->db);
+    if (!ok) return ef_store_fail(err, EF_STORE_UNAVAILABLE, "%s %s: no readable seq", rd->engine, rd->where);
+    ef_buf_printf(out, "{\"seq\":%lld,\"versions\":{", (long long)seq);
+    if (rd->query(rd->db, "SELECT namespace_key, version FROM ns_versions ORDER BY namespace_key", err))
+        return -1;
+    for (size_t i = 0; rd->row(rd->db, 2, cells, lens); i++) {
+        int64_t v;
+        if (!cells[0] || !counter_cell(cells[1], lens[1], rd->max_counter, &v)) {
+            rd->done(rd->db);
+            return ef_store_fail(err, EF_STORE_UNAVAILABLE, "%s %s: unreadable ns_versions row",
+                                 rd->engine, rd->where);
+        }
+        if (i) ef_buf_putc(out, ',');
+        ef_json_put_str(out, (ef_bytes){cells[0], lens[0]});
+        ef_buf_printf(out, ":%lld", (long long)v);
+    }
+    rd->done(rd->db);
+    ef_buf sql, counts;
+    ef_buf_init(&sql);
+    ef_buf_init(&counts);
+    int rc = 0;
+    ef_buf_puts(out, "},\"tables\":{");
+    for (size_t t = 0; rc == 0 && t < sq_ntables; t++) {
+        size_t n = 0;
+        ef_buf_printf(out, "%s\"%s\":", t ? "," : "", sq_tables[t].name);
+        rc = dump_table(rd, &sq_tables[t], &sql, out, &n, err);
+        ef_buf_printf(&counts, "%s\"%s\":%zu", t ? "," : "", sq_tables[t].name, n);
+    }
+    if (rc == 0) {
+        ef_buf_puts(out, "},\"counts\":{");
+        ef_buf_append(out, counts.data, counts.len);
+        ef_buf_puts(out, "}}");
+        if (!ef_buf_ok(out) || !ef_buf_ok(&counts)) rc = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    }
+    ef_buf_free(&sql);
+    ef_buf_free(&counts);
+    return rc;
 }
