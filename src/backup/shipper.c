@@ -63,7 +63,7 @@ struct ef_shipper {
 
 ef_shipper *ef_shipper_new(ef_store *store, const ef_shipper_config *cfg, char *err, size_t errlen)
 {
-    if (!store || !cfg->db_path || strstr(cfg->db_path, "://")) {
+    if (!store || !cfg->db_path) {
         snprintf(err, errlen, "--backup needs the embedded SQLite store (--db PATH)");
         return NULL;
     }

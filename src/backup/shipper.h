@@ -23,7 +23,7 @@
 
 typedef struct ef_shipper_config {
     ef_s3_config s3;
-    const char *db_path;          /* the SQLite store's path, for snapshots */
+    const char *db_path;          /* the SQLite store's file (ef_store_file_path), for snapshots */
     unsigned batch_ms;            /* wait for more entries this long before shipping (0: 200) */
     size_t batch_max_entries;     /* 0: 1000 */
     uint64_t snapshot_every;      /* a snapshot after this many entries (0: 10000) */

@@ -453,10 +453,10 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             if (ef_store_get_identity(node.store, &id, &se) != 0) id.history[0] = '\0';
             /* next to a local database file: where delivery resumes after a restart */
             char cursor[4096];
-            bool local = !strstr(source, "://") && strncmp(source, "file:", 5) != 0;
-            snprintf(cursor, sizeof(cursor), "%s.audit", source);
+            const char *file = ef_store_file_path(node.store);
+            if (file) snprintf(cursor, sizeof(cursor), "%s.audit", file);
             ef_audit_config ac = {.events = cfg.audit_events,
-                                  .cursor_path = local ? cursor : NULL,
+                                  .cursor_path = file ? cursor : NULL,
                                   .log_file = cfg.audit_log,
                                   .webhook_url = cfg.audit_webhook_url,
                                   .webhook_secret = cfg.audit_webhook_secret,
@@ -483,7 +483,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                                        .region = cfg.backup_region,
                                        .access_key = cfg.backup_access_key,
                                        .secret_key = cfg.backup_secret_key},
-                                .db_path = node.store ? source : NULL,
+                                .db_path = node.store ? ef_store_file_path(node.store) : NULL,
                                 .batch_ms = cfg.backup_batch_ms,
                                 .snapshot_every = cfg.backup_snapshot_every,
                                 .snapshot_interval_s = cfg.backup_snapshot_interval};

@@ -493,6 +493,13 @@ out:
     return rc;
 }
 
+static const char *sq_file_path(void *h)
+{
+    sq *s = h;
+    const char *f = sqlite3_db_filename(s->db, "main"); /* absolute; "" in memory */
+    return f && f[0] ? f : NULL;
+}
+
 static void sq_close(void *h)
 {
     sq *s = h;
@@ -571,6 +578,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     sq_fill_ops_tokens(&s->ops);
     sq_fill_ops_doc(&s->ops);
     s->ops.close = sq_close;
+    s->ops.file_path = sq_file_path;
     s->store.ops = &s->ops;
     s->store.h = s;
     if (s->opts.registry) {

@@ -318,6 +318,8 @@ typedef struct ef_store_ops {
     int (*identity)(void *h, ef_store_identity *out, ef_store_err *err); /* NULL: none */
     /* Sets (fn NULL: clears) the one commit listener; NULL op: the backend has no change log. */
     void (*on_commit)(void *h, ef_store_change_fn fn, void *ctx);
+    /* The database file's absolute path; NULL op or NULL: not a file on this machine. */
+    const char *(*file_path)(void *h);
 } ef_store_ops;
 
 struct ef_store {
@@ -586,6 +588,15 @@ static inline int ef_store_get_identity(ef_store *s, ef_store_identity *out, ef_
         return 0;
     }
     return s->ops->identity(s->h, out, err);
+}
+
+/* The absolute path of the store's database file when it is an embedded file on this machine
+ * (however --db named it: a path or a `file:` URI), NULL for a remote or in-memory store. Files
+ * that belong beside the store (an audit cursor, a backup's source) are placed from this, never
+ * by guessing from the text of the URL. */
+static inline const char *ef_store_file_path(ef_store *s)
+{
+    return s->ops->file_path ? s->ops->file_path(s->h) : NULL;
 }
 
 #undef EF_STORE_CALL

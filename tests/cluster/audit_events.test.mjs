@@ -246,6 +246,18 @@ test('audit events', { concurrency: true }, async (t) => {
       assert.match(p.stderr, /resending the events of writes not yet delivered.*writes=3/);
     }),
 
+    t.test('--db as a file: URI keeps its cursor beside the database file too', async () => {
+      const dir = tmpdir('ef-audit-uri-');
+      const db = path.join(dir, 'flags.db');
+      const p = node('audit-uri', { args: ['--db', `file:${db}?mode=rwc`, '--audit-log', path.join(dir, 'audit.log')] });
+      await p.start();
+      nodes.push(p);
+      await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'u1', name: 'u1', type: 'BOOLEAN_FLAG_TYPE' }), 'u1');
+      await waitFor('the cursor file beside flags.db', () => fs.existsSync(`${db}.audit`), 5000, 20);
+      await p.stop();
+      assert.ok(!fs.readdirSync(dir).some((f) => f.startsWith('file:')), 'no file named after the URI');
+    }),
+
     t.test('a hanging receiver does not slow a write; its events arrive once it answers', async () => {
       const r = await receiver();
       r.mode = 'hang';
