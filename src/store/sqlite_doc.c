@@ -349,6 +349,8 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
     ef_arena a;
     ef_arena_init(&a, 65536);
     int rc = o->drop ? drop_all(s, err) : 0;
+    /* from here the import only inserts: its rows go into the entry straight from their tables */
+    if (rc == 0) rc = sq_capture_pause(s, err);
     for (size_t i = 0; rc == 0 && i < doc->nnamespaces; i++) {
         rc = import_ns(s, &doc->namespaces[i], o, &a, err);
         ef_arena_reset(&a);

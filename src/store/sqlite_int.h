@@ -52,6 +52,8 @@ typedef struct sq {
     size_t ntouched;
     char *touched[SQ_MAX_TOUCHED]; /* namespaces written in the open transaction (malloc'd) */
     bool touched_all;              /* too many to list, or a dump load: recompile everything */
+    bool capture_paused;           /* sqlite_capture.c: the triggers are dropped in this tx */
+    int64_t capture_marks[SQ_NTABLES]; /* per table: the highest rowid before the pause */
     ef_store_change_fn commit_fn; /* under mu: ef_store_on_commit's listener, or NULL */
     void *commit_fn_ctx;
     sq_incr *incr;     /* per namespace: the flag parts of its published snapshot (sqlite_incr.c) */
@@ -103,6 +105,8 @@ void sq_apply_sql(ef_buf *b, const sq_table *t, bool del);
  * statements separated by ";\n" at top level. Migration 1 seeds the default namespace (SQ_SEED_SQL,
  * parameter ?1 = now) between the two parts. Used locally and, through Hrana, on a remote. */
 void sq_migration_sql(int v, int part, ef_buf *b);
+/* The change-capture triggers of the current schema: CREATE statements (create) or DROPs. */
+void sq_capture_triggers_sql(ef_buf *b, bool create);
 #define SQ_SEED_SQL \
     "INSERT INTO namespaces VALUES ('default', 'Default', 'Default namespace', 1, ?1, ?1)"
 #define SQ_SCHEMA_VERSION 4
@@ -257,6 +261,16 @@ int sq_incr_publish(sq *s, ef_store_err *err);
 /* After a rollback: drops the prepared states. */
 void sq_incr_discard(sq *s);
 void sq_incr_free(sq *s); /* on close */
+
+/* ---- change capture paused for a bulk write (sqlite_capture.c) ---- */
+/* Inside the open write transaction: drops the capture triggers (the rollback of the transaction
+ * restores them) and records where each table's rows end. Only for writes that insert rows and
+ * update nothing older than the pause (an import after its deletes). */
+int sq_capture_pause(sq *s, ef_store_err *err);
+/* Before COMMIT of a paused transaction: appends every row inserted since the pause to the
+ * entry's changes as an upsert (parents' tables first) and recreates the triggers. *n counts the
+ * changes written so far (for the separators). No-op when capture is not paused. */
+int sq_capture_resume(sq *s, ef_buf *entry, size_t *n, ef_store_err *err);
 
 /* ---- the ops table: each file fills in the entries it implements ---- */
 void sq_fill_ops_ns(ef_store_ops *o);

@@ -59,6 +59,7 @@ static void touched_clear(sq *s)
     for (size_t i = 0; i < s->ntouched; i++) free(s->touched[i]);
     s->ntouched = 0;
     s->touched_all = false;
+    s->capture_paused = false; /* a rollback restored the triggers; a commit recreated them */
 }
 
 int sq_wtx_begin(sq *s, ef_store_err *err)
@@ -304,6 +305,8 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
         sq_db_err(s, err, "change log");
         goto fail;
     }
+    /* a bulk write's inserted rows, read from their tables, and the triggers back */
+    if (sq_capture_resume(s, &e, &nchanges, err)) goto fail;
     ef_buf_putc(&e, ']');
     ef_store_attribution_json(&e); /* who asked for this write (api/attribution.c) */
     ef_buf_putc(&e, '}');

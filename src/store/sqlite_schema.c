@@ -179,13 +179,28 @@ static void triggers_sql(ef_buf *b, size_t from, size_t to, bool with_old)
     }
 }
 
+static void triggers_drop_sql(ef_buf *b)
+{
+    for (size_t i = 0; i < sq_ntables; i++)
+        for (int k = 0; k < 3; k++)
+            ef_buf_printf(b, "DROP TRIGGER IF EXISTS ef_cap_%s_%d;", sq_tables[i].name, k);
+}
+
 /* Migration 4's DDL: the column for the old rows, and the triggers it replaces. */
 static void migration_4_sql(ef_buf *b)
 {
     ef_buf_puts(b, "ALTER TABLE ef_pending ADD COLUMN old TEXT;");
-    for (size_t i = 0; i < sq_ntables; i++)
-        for (int k = 0; k < 3; k++)
-            ef_buf_printf(b, "DROP TRIGGER IF EXISTS ef_cap_%s_%d;", sq_tables[i].name, k);
+    triggers_drop_sql(b);
+}
+
+/* The current schema's triggers are migration 4's: a migration that changes them must change
+ * this too (sqlite_capture.c drops and recreates them around a bulk write). */
+void sq_capture_triggers_sql(ef_buf *b, bool create)
+{
+    if (create)
+        triggers_sql(b, 0, sq_ntables, true);
+    else
+        triggers_drop_sql(b);
 }
 
 int ef_sqlite_schema_version(void)

@@ -339,6 +339,85 @@ static void test_attribution_and_old_rows(void **state)
     tstore_free(t);
 }
 
+/* An import writes its rows without the capture triggers and reads them into its entry before
+ * COMMIT (sqlite_capture.c): the entry carries the deletes of a replacing import and every row
+ * inserted, formatted as the triggers format them (a REAL's digits, escaped text), and a replica
+ * applying it ends with the same state. */
+static void test_import_entry_replicates(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(false);
+    tstore *q = tstore_new(false);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    populate(p->s, &p->a);
+    ef_buf y1, y2;
+    ef_buf_init(&y1);
+    ef_buf_init(&y2);
+    export_yaml(p->s, &y1);
+    ef_arena a;
+    ef_arena_init(&a, 65536);
+    ef_doc doc;
+    ef_decl_error derr;
+    if (ef_decl_parse("export.yml", y1.data, y1.len, &a, &doc, &derr))
+        fail_msg("%s:%u:%u %s", derr.file, derr.line, derr.column, derr.message);
+    /* text that must be escaped in the entry */
+    ef_doc_namespace *prod = NULL;
+    for (size_t i = 0; i < doc.nnamespaces; i++)
+        if (ef_bytes_eq(doc.namespaces[i].key, B("prod"))) prod = &doc.namespaces[i];
+    assert_non_null(prod);
+    assert_true(prod->nflags > 0);
+    prod->flags[0].description = B("line\n\"q\" \xc3\xa9\t\\ \x01");
+    ef_store_import_opts o = {0};
+    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    o.drop = true; /* deletes (captured by the triggers) and inserts (read from the tables) */
+    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    collect k = {0}, kp = {0};
+    assert_ok(ef_store_changes(q->s, 0, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 2);
+    assert_non_null(strstr(k.entries[1], "\"op\":\"delete\""));
+    /* the threshold rollout's percentage as the trigger of the rollout write on p wrote it */
+    assert_ok(ef_store_changes(p->s, 0, 0, collect_fn, &kp, &err), err);
+    const char *pct = strstr(kp.entries[kp.n - 1], "\"percentage\":");
+    assert_non_null(pct);
+    char want[64];
+    snprintf(want, sizeof(want), "%.*s", (int)strcspn(pct, ","), pct);
+    if (!strstr(k.entries[1], want)) fail_msg("%s not in %s", want, k.entries[1]);
+    for (size_t i = 0; i < k.n; i++)
+        assert_ok(ef_store_apply_changes(r->s, k.entries[i], strlen(k.entries[i]), &err), err);
+    export_yaml(q->s, &y1);
+    export_yaml(r->s, &y2);
+    assert_int_equal(y1.len, y2.len);
+    assert_memory_equal(y1.data, y2.data, y1.len);
+    ef_buf d1, d2;
+    ef_buf_init(&d1);
+    ef_buf_init(&d2);
+    uint64_t v1, v2;
+    assert_ok(ef_store_snapshot_doc(q->s, B("prod"), NULL, &d1, &v1, &err), err);
+    assert_ok(ef_store_snapshot_doc(r->s, B("prod"), NULL, &d2, &v2, &err), err);
+    assert_int_equal(v1, v2);
+    assert_int_equal(d1.len, d2.len);
+    assert_memory_equal(d1.data, d2.data, d1.len);
+    /* the triggers are back: a later write is captured as before */
+    ef_doc_flag f;
+    ef_store_flag_in fin = {.key = B("after"), .name = B("After")};
+    assert_ok(ef_store_flag_create(q->s, B("prod"), &fin, &q->a, &f, &err), err);
+    collect_free(&k);
+    assert_ok(ef_store_changes(q->s, 2, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 1);
+    assert_non_null(strstr(k.entries[0], "\"key\":\"after\""));
+    collect_free(&k);
+    collect_free(&kp);
+    ef_buf_free(&d1);
+    ef_buf_free(&d2);
+    ef_arena_free(&a);
+    ef_buf_free(&y1);
+    ef_buf_free(&y2);
+    tstore_free(p);
+    tstore_free(q);
+    tstore_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_trim),
         cmocka_unit_test(test_dump_load_apply),
         cmocka_unit_test(test_import_export_roundtrip),
+        cmocka_unit_test(test_import_entry_replicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
