@@ -5,8 +5,10 @@
  * same update without a registry (the durable write alone), and the RSS after W writes (default
  * 1,000; --writes W) next to the compiled snapshot's size (ef_snapshot_memory). Each count runs in
  * a fresh database; --namespaces N imports N namespaces of that many flags (writes go to
- * "default"). Prints numbers; asserts nothing about time.
+ * "default"). --apply instead measures a replica's cost per entry (apply + publish of one-flag
+ * updates, run_apply). Prints numbers; asserts nothing about time.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,15 +223,103 @@ static int run(size_t n, size_t nns, int writes, double *upd_p50)
     return system(cmd) == 0 ? 0 : 1;
 }
 
+/* The entry of the write just made (ef_store_changes callback): copied into ctx's buffer. */
+static int last_entry(void *ctx, const ef_store_change *c)
+{
+    ef_buf *b = ctx;
+    ef_buf_clear(b);
+    ef_buf_append(b, c->entry.p, c->entry.n);
+    return 0;
+}
+
+/* A replica's cost per entry: a store opened as a follower (registry, batched durability) loads a
+ * dump of the primary's n flags, then applies the entries of W one-flag updates one at a time, as
+ * the follower thread does: parse, rows, log, recompile the touched flag, commit, publish. */
+static int run_apply(size_t n, int writes)
+{
+    char dir[] = "/tmp/ef_bench_XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    char pp[128], rp[128];
+    snprintf(pp, sizeof(pp), "%s/p.db", dir);
+    snprintf(rp, sizeof(rp), "%s/r.db", dir);
+    ef_store_err err;
+    ef_sqlite_opts po = {0};
+    ef_store *p = ef_sqlite_open(pp, &po, &err);
+    if (!p) {
+        fprintf(stderr, "open: %s\n", err.message);
+        return 1;
+    }
+    ef_arena a;
+    ef_arena_init(&a, 1 << 20);
+    ef_doc doc;
+    build_doc(&a, &doc, n, 1);
+    ef_store_import_opts io = {0};
+    ef_buf dump, entry;
+    ef_buf_init(&dump);
+    ef_buf_init(&entry);
+    uint64_t at;
+    if (ef_store_import(p, &doc, &io, &err) || ef_store_dump(p, &dump, &at, &err)) {
+        fprintf(stderr, "import/dump: %s\n", err.message);
+        return 1;
+    }
+    ef_registry *reg = ef_registry_new();
+    ef_sqlite_opts ro = {.registry = reg, .sync_ms = 100};
+    ef_store *r = ef_sqlite_open(rp, &ro, &err);
+    if (!r || ef_store_load_dump(r, dump.data, dump.len, &err)) {
+        fprintf(stderr, "replica: %s\n", err.message);
+        return 1;
+    }
+    int64_t *lat = calloc((size_t)writes, sizeof(*lat));
+    if (!lat) return 1;
+    int64_t cpu = 0;
+    for (int i = 0; i < writes; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
+        ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
+        ef_doc_flag f;
+        ef_arena_reset(&a);
+        if (ef_store_flag_update(p, EF_BYTES_LIT("default"), &in, &a, &f, &err) ||
+            ef_store_changes(p, at + (uint64_t)i, 1, last_entry, &entry, &err)) {
+            fprintf(stderr, "update: %s\n", err.message);
+            return 1;
+        }
+        int64_t s0 = ef_clock_mono_ns(), c0 = cpu_ns();
+        if (ef_store_apply_changes(r, entry.data, entry.len, &err)) {
+            fprintf(stderr, "apply: %s\n", err.message);
+            return 1;
+        }
+        lat[i] = ef_clock_mono_ns() - s0;
+        cpu += cpu_ns() - c0;
+    }
+    qsort(lat, (size_t)writes, sizeof(lat[0]), cmp_i64);
+    printf("[%zu flags] replica apply + publish of a one-flag update (%d entries): p50 %.3f ms, "
+           "p99 %.3f ms (CPU %.3f ms per entry)\n",
+           n, writes, ms(lat[writes / 2]), ms(lat[(size_t)writes * 99 / 100]),
+           ms(cpu) / writes);
+    free(lat);
+    ef_store_close(r);
+    ef_store_close(p);
+    ef_registry_free(reg);
+    ef_buf_free(&dump);
+    ef_buf_free(&entry);
+    ef_arena_free(&a);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     int writes = 1000;
     size_t nns = 1;
+    bool apply = false;
     size_t counts[8];
     int nc = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--writes") == 0 && i + 1 < argc)
             writes = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--apply") == 0)
+            apply = true;
         else if (strcmp(argv[i], "--namespaces") == 0 && i + 1 < argc)
             nns = (size_t)atol(argv[++i]);
         else if (nc < 8)
@@ -239,6 +329,11 @@ int main(int argc, char **argv)
     if (nc == 0) {
         counts[nc++] = 10;
         counts[nc++] = 10000;
+    }
+    if (apply) {
+        for (int i = 0; i < nc; i++)
+            if (counts[i] == 0 || run_apply(counts[i], writes)) return 1;
+        return 0;
     }
     double first = 0, p50;
     for (int i = 0; i < nc; i++) {
