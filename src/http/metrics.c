@@ -5,6 +5,7 @@
 #include "http/metrics.h"
 
 #include <pthread.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct ef_metric_family {
     double bounds[MAX_BOUNDS];
     unsigned mask;
     unsigned used; /* approximate, for the overflow decision */
+    uint64_t seed; /* keys the label hash: label values come from requests */
     series **slots;
     series *other; /* label set "_other" when the table is full */
     ef_metric_family *next;
@@ -112,6 +114,8 @@ static ef_metric_family *family_new(ef_metrics *m, const char *name, const char 
         return NULL;
     }
     f->mask = cap - 1;
+    if (getrandom(&f->seed, sizeof(f->seed), GRND_NONBLOCK) != (ssize_t)sizeof(f->seed))
+        f->seed = (uint64_t)(uintptr_t)f ^ 0x9e3779b97f4a7c15ull; /* no entropy yet: still per process */
     f->histogram = histogram;
     f->nlabels = nlabels;
     for (unsigned i = 0; i < nlabels; i++) f->labels[i] = strdup(label_names[i]);
@@ -138,12 +142,32 @@ ef_metric_family *ef_metrics_histogram(ef_metrics *m, const char *name, const ch
     return family_new(m, name, help, nlabels, label_names, capacity, true, bounds, nbounds);
 }
 
-static uint64_t hash_values(const ef_bytes *values, unsigned n)
+static inline uint64_t mix(uint64_t h, uint64_t w)
 {
-    uint64_t h = 1469598103934665603ull;
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+}
+
+/* Eight bytes at a time (updates hash every evaluation's labels several times); each value's
+ * length goes in first, so ("ab","c") and ("a","bc") differ. Keyed by the family's seed, so
+ * request-chosen label values cannot be picked to collide. */
+static uint64_t hash_values(uint64_t seed, const ef_bytes *values, unsigned n)
+{
+    uint64_t h = seed;
     for (unsigned i = 0; i < n; i++) {
-        for (size_t j = 0; j < values[i].n; j++) h = (h ^ (unsigned char)values[i].p[j]) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull; /* separator */
+        const char *p = values[i].p;
+        size_t len = values[i].n;
+        h = mix(h, len);
+        for (; len >= 8; p += 8, len -= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            h = mix(h, w);
+        }
+        if (len) {
+            uint64_t w = 0;
+            memcpy(&w, p, len);
+            h = mix(h, w);
+        }
     }
     return h;
 }
@@ -210,7 +234,7 @@ static series *other_series(ef_metric_family *f)
 
 static series *find_or_add(ef_metric_family *f, const ef_bytes *values)
 {
-    uint64_t h = hash_values(values, f->nlabels);
+    uint64_t h = hash_values(f->seed, values, f->nlabels);
     unsigned i = (unsigned)h & f->mask;
     for (unsigned probes = 0; probes <= f->mask; probes++, i = (i + 1) & f->mask) {
         series *s = __atomic_load_n(&f->slots[i], __ATOMIC_ACQUIRE);

@@ -21,6 +21,7 @@ void ef_router_free(ef_router *r)
 {
     if (!r) return;
     for (unsigned i = 0; i < r->n; i++) free(r->entries[i].text);
+    for (unsigned k = 0; k <= EF_ROUTE_MAX_SEGMENTS; k++) free(r->by_len[k]);
     free(r->entries);
     free(r);
 }
@@ -89,6 +90,13 @@ int ef_router_add_route(ef_router *r, const ef_route *route)
             return -1;
         }
     }
+    unsigned *ids = realloc(r->by_len[e->nseg], (r->nby_len[e->nseg] + 1) * sizeof(*ids));
+    if (!ids) {
+        free(e->text);
+        return -1;
+    }
+    r->by_len[e->nseg] = ids;
+    ids[r->nby_len[e->nseg]++] = r->n;
     e->route = *route;
     e->route.id = r->n;
     r->n++;
@@ -220,8 +228,8 @@ router_match ef_router_match(const ef_router *r, unsigned method, const char *pa
     int n = split_path(path, segs);
     if (n < 0) return m;
     const route_entry *best = NULL, *best_any = NULL;
-    for (unsigned i = 0; i < r->n; i++) {
-        const route_entry *e = &r->entries[i];
+    for (unsigned i = 0; i < r->nby_len[n]; i++) {
+        const route_entry *e = &r->entries[r->by_len[n][i]];
         if (!entry_matches(e, segs, n)) continue;
         if (!best_any || more_specific(e, best_any)) best_any = e;
         if (!(e->route.methods & method)) continue;

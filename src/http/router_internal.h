@@ -25,6 +25,10 @@ typedef struct route_entry {
 struct ef_router {
     route_entry *entries;
     unsigned n, cap;
+    /* the ids of the routes with k segments: a path is only compared with those (every request
+     * is matched, and most routes differ in length) */
+    unsigned *by_len[EF_ROUTE_MAX_SEGMENTS + 1];
+    unsigned nby_len[EF_ROUTE_MAX_SEGMENTS + 1];
     ef_http_handler fallback;
     void *fallback_ctx;
 };

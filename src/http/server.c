@@ -914,7 +914,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->url = url;
         req->method_name = method;
         req->method = parse_method(method);
-        set_peer(req, conn);
         header_scan hs = {0, 0, NULL};
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &hs);
         MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, scan_argument, &hs);
@@ -979,6 +978,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         ef_buf_init(&req->out);
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         req->fd = ci ? ci->connect_fd : -1;
+        set_peer(req, conn); /* a connection's peer never changes: formatted once, not per request */
         set_deadline(req, request_timeout_ns(srv)); /* the first request's headers */
         pthread_mutex_lock(&srv->conns_mu);
         req->cnext = srv->conns;
