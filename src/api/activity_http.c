@@ -1,16 +1,44 @@
 /*
  * activity_http.c - GET /edgeflag/v1/namespaces/{ns}/flags/{key}/activity[?minutes=N]: the flag's
- * evaluations on this node per outcome and minute (eval_activity.h), for the flag page's chart;
- * and the same counts as Prometheus metrics. Reads only: never touches the evaluation path's
- * table other than through its read functions.
+ * evaluations on this node per outcome and minute (eval_activity.h), and per node and summed over
+ * the nodes this node can see (this one and those whose counts its replicas reported up,
+ * activity_peers.h), for the flag page's chart; and this node's counts as Prometheus metrics.
+ * Reads only: never touches the evaluation path's table other than through its read functions.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/activity_peers.h"
 #include "api/eval_activity.h"
 #include "api/node.h"
 #include "base/cnum.h"
 #include "base/json.h"
+
+struct per_node {
+    ef_buf *out;
+    unsigned minutes;
+    uint64_t sum[EF_ACT_MINUTES];
+    unsigned n;
+};
+
+/* {"node":..,"self":bool,"counts":[..],"total":n}, and its counts into the sum. The first node
+ * written is this one. */
+static void put_node(const char *name, const uint64_t *counts, void *ctx)
+{
+    struct per_node *pn = ctx;
+    uint64_t total = 0;
+    ef_buf_puts(pn->out, pn->n ? ",{\"node\":" : "{\"node\":");
+    ef_json_put_cstr(pn->out, name);
+    ef_buf_printf(pn->out, ",\"self\":%s,\"counts\":[", pn->n ? "false" : "true");
+    for (unsigned i = 0; i < pn->minutes; i++) {
+        ef_buf_printf(pn->out, "%s%" PRIu64, i ? "," : "", counts[i]);
+        pn->sum[i] += counts[i];
+        total += counts[i];
+    }
+    ef_buf_printf(pn->out, "],\"total\":%" PRIu64 "}", total);
+    pn->n++;
+}
 
 static void on_activity(ef_http_req *req, void *ctx)
 {
@@ -37,7 +65,20 @@ static void on_activity(ef_http_req *req, void *ctx)
     ef_buf_puts(out, ",\"activity\":");
     ef_activity_tick(node->activity, ef_activity_minute()); /* the clock thread's tick may be due */
     ef_activity_flag_json(node->activity, ns, flag, minutes, out);
-    ef_buf_putc(out, '}');
+    /* per node (this one first), then the sum; all on this node's minutes */
+    struct per_node pn = {out, minutes, {0}, 0};
+    uint64_t own[EF_ACT_MINUTES];
+    ef_activity_flag_counts(node->activity, ns, flag, minutes, own);
+    ef_buf_puts(out, ",\"nodes\":[");
+    put_node(node->name ? node->name : "edgeflag", own, &pn);
+    ef_activity_peers_flag(node->activity_peers, ns, flag, minutes, ef_activity_now(node->activity), put_node, &pn);
+    ef_buf_puts(out, "],\"sum\":{\"counts\":[");
+    uint64_t total = 0;
+    for (unsigned i = 0; i < minutes; i++) {
+        ef_buf_printf(out, "%s%" PRIu64, i ? "," : "", pn.sum[i]);
+        total += pn.sum[i];
+    }
+    ef_buf_printf(out, "],\"total\":%" PRIu64 ",\"nodes\":%u}}", total, pn.n);
     ef_http_reply(req, 200);
 }
 

@@ -118,6 +118,7 @@ void ef_activity_tick(ef_activity *a, uint32_t minute)
 
 uint32_t ef_activity_now(const ef_activity *a)
 {
+    if (!a) return ef_activity_minute();
     return __atomic_load_n(&a->minute, __ATOMIC_ACQUIRE);
 }
 
@@ -408,6 +409,73 @@ static void add_total(const slot *s, void *ctx)
     uint64_t t = __atomic_load_n(&s->retired, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < EF_ACT_MINUTES; i++) t += __atomic_load_n(&s->buckets[i], __ATOMIC_RELAXED);
     *(uint64_t *)ctx += t;
+}
+
+uint64_t ef_activity_flag_counts(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, uint64_t *counts)
+{
+    memset(counts, 0, sizeof(*counts) * minutes);
+    if (!a) return 0;
+    uint32_t now = ef_activity_now(a);
+    uint64_t total = 0;
+    for (unsigned i = 0; i <= a->mask; i++) {
+        const slot *s = &a->slots[i];
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == READY && slot_is(s, ns, flag))
+            total += read_counts(s, minutes, now, counts);
+    }
+    return total;
+}
+
+/* A slot's namespace and flag. */
+static void slot_names(const slot *s, ef_bytes *ns, ef_bytes *flag)
+{
+    size_t nsl = strnlen(s->key, s->keylen);
+    *ns = (ef_bytes){s->key, nsl};
+    *flag = (ef_bytes){s->key + nsl + 1, strnlen(s->key + nsl + 1, s->keylen - nsl - 1)};
+}
+
+static int bytes_cmp(ef_bytes a, ef_bytes b)
+{
+    int c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+    return c ? c : (a.n > b.n) - (a.n < b.n);
+}
+
+static int by_flag(const void *x, const void *y)
+{
+    const slot *a = *(const slot *const *)x, *b = *(const slot *const *)y;
+    ef_bytes an, af, bn, bf;
+    slot_names(a, &an, &af);
+    slot_names(b, &bn, &bf);
+    int c = bytes_cmp(an, bn);
+    return c ? c : bytes_cmp(af, bf);
+}
+
+int ef_activity_each_flag(ef_activity *a, unsigned minutes,
+                          void (*fn)(ef_bytes ns, ef_bytes flag, const uint64_t *counts, void *ctx), void *ctx)
+{
+    if (!a) return 0;
+    if (minutes < 1) minutes = 1;
+    if (minutes > EF_ACT_MINUTES) minutes = EF_ACT_MINUTES;
+    const slot **list = malloc(sizeof(*list) * (a->mask + 1));
+    if (!list) return -1;
+    size_t n = 0;
+    for (unsigned i = 0; i <= a->mask; i++)
+        if (__atomic_load_n(&a->slots[i].state, __ATOMIC_ACQUIRE) == READY) list[n++] = &a->slots[i];
+    qsort(list, n, sizeof(*list), by_flag);
+    uint32_t now = ef_activity_now(a);
+    for (size_t i = 0; i < n;) {
+        ef_bytes ns, flag;
+        slot_names(list[i], &ns, &flag);
+        uint64_t counts[EF_ACT_MINUTES] = {0}, total = 0;
+        for (; i < n; i++) {
+            ef_bytes ns2, flag2;
+            slot_names(list[i], &ns2, &flag2);
+            if (!ef_bytes_eq(ns, ns2) || !ef_bytes_eq(flag, flag2)) break;
+            total += read_counts(list[i], minutes, now, counts);
+        }
+        if (total) fn(ns, flag, counts, ctx);
+    }
+    free(list);
+    return 0;
 }
 
 void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, ef_buf *out)

@@ -50,7 +50,7 @@ void ef_activity_count_boolean(ef_activity *a, ef_bytes ns, const ef_boolean_res
 /* Moves the table's current minute forward to minute (Unix time / 60; never back), emptying the
  * buckets it passes. Thread-safe; evaluations counted meanwhile land in the old or the new minute. */
 void ef_activity_tick(ef_activity *a, uint32_t minute);
-/* The table's current minute. */
+/* The table's current minute (without a table, the wall clock's). */
 uint32_t ef_activity_now(const ef_activity *a);
 /* Starts a thread that ticks the table at every minute boundary of the wall clock (stopped by
  * ef_activity_free). Returns 0 or -1. Without it the minute moves only when someone ticks. */
@@ -60,6 +60,14 @@ int ef_activity_start_clock(ef_activity *a);
  *  "counts":[N per minute, oldest first],"total":T}],"total":T} for the last `minutes` minutes
  * (1..EF_ACT_MINUTES) ending with the table's current minute. */
 void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, ef_buf *out);
+/* The per-minute sum over the outcomes of one flag, oldest first, into counts[minutes] (minutes
+ * 1..EF_ACT_MINUTES, ending with the table's current minute); returns their total. */
+uint64_t ef_activity_flag_counts(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned minutes, uint64_t *counts);
+/* Calls fn once per flag with evaluations in the last `minutes` minutes, with that sum per minute
+ * (as ef_activity_flag_counts), in key order. Allocates a list of the table's slots (not for the
+ * evaluation path); returns -1 when it cannot. */
+int ef_activity_each_flag(ef_activity *a, unsigned minutes,
+                          void (*fn)(ef_bytes ns, ef_bytes flag, const uint64_t *counts, void *ctx), void *ctx);
 /* Prometheus: edgeflag_flag_evaluations_total{node,namespace,flag,outcome} (since start) and
  * edgeflag_flag_evaluations_overflowed_total. */
 void ef_activity_metrics(ef_activity *a, const char *node, ef_buf *out);

@@ -62,6 +62,7 @@ typedef struct ef_node {
     struct ef_sync *sync;  /* replication: feed, follower, forwarding, cluster status (src/sync) */
     const char *role;      /* "primary", "replica", "directory", "snapshot" */
     struct ef_activity *activity; /* evaluations per flag and outcome by minute (eval_activity.h) */
+    struct ef_activity_peers *activity_peers; /* other nodes' per-flag counts (activity_peers.h) */
     const char *name;      /* `serve --name` (default: the host name); ef_node_name_valid */
     /* A node service's part of GET /ready (continuous backup): appends `"name":{...}` to out and
      * sets *degraded when the service fails without making the node unready. NULL: none. */

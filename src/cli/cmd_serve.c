@@ -20,6 +20,7 @@
 #include "api/attribution.h"
 #include "audit/audit.h"
 #include "api/auth.h"
+#include "api/activity_peers.h"
 #include "api/eval_activity.h"
 #include "api/node.h"
 #include "api/snapshot_file.h"
@@ -289,6 +290,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     node.registry = ef_registry_new();
     node.metrics = ef_metrics_new();
     node.activity = ef_activity_new(4096); /* ~2.4 MiB: 4096 flag x outcome series of 64 minutes */
+    node.activity_peers = ef_activity_peers_new(); /* at most 2048 series of ~600 bytes */
     ef_router *router = ef_router_new();
     ef_http_server *srv = NULL;
     commit_fanout fanout = {0};
@@ -296,7 +298,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     ef_shipper *shipper = NULL;
     int status = 1;
     char err[512];
-    if (!node.registry || !node.metrics || !node.activity || !router || ef_node_metrics_init(&node) != 0 ||
+    if (!node.registry || !node.metrics || !node.activity || !node.activity_peers || !router || ef_node_metrics_init(&node) != 0 ||
         ef_activity_start_clock(node.activity) != 0) {
         fputs("edgeflag: out of memory\n", stderr);
         goto out;
@@ -614,6 +616,7 @@ out:
     ef_registry_free(node.registry);
     ef_metrics_free(node.metrics);
     ef_activity_free(node.activity);
+    ef_activity_peers_free(node.activity_peers);
     ef_serve_config_free(&cfg);
     if (status == 0 && !routes_only) ef_log(EF_LOG_INFO, "stopped", NULL);
     return status;

@@ -4,7 +4,10 @@
  * A replica POSTs {upstream}/edgeflag/v1/cluster/report every REPORT_EVERY_MS, and soon after it
  * applied a write or heard from a replica below it (REPORT_SOON_MS later at most, so a write's
  * timeline fills within milliseconds per hop): the body is the view of itself and its subtree
- * (cluster_view.h); the answer is the upstream's whole view, which this node then shows too. One
+ * (cluster_view.h), and the evaluation activity of itself and its subtree per flag and minute
+ * (member "activity", api/activity_peers.h: the last ACT_RECENT minutes, the whole window on the
+ * first report, after a failed one and every ACT_FULL_EVERY reports); the answer is the upstream's
+ * whole view, which this node then shows too. One
  * thread, one kept-alive connection, bounded by timeouts; a failure is logged once per outage and
  * never holds up replication (the follower does not wait for it).
  *
@@ -21,12 +24,15 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/tls_client.h"
+#include "api/activity_peers.h"
 #include "sync/sync_int.h"
 
 #define REPORT_EVERY_MS 1000
 #define REPORT_SOON_MS 20
 #define REPORT_TIMEOUT_MS 2000
 #define ANSWER_MAX (1u << 20)
+#define ACT_RECENT 2      /* minutes of activity in a report: the current one and the one before */
+#define ACT_FULL_EVERY 30 /* reports between two with the whole window (heals what a receiver missed) */
 
 struct ef_reporter {
     ef_sync *s;
@@ -38,6 +44,9 @@ struct ef_reporter {
     ef_buf answer;     /* reporter thread only */
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's account of a failed report */
     bool failing;      /* reporter thread only: the last report failed (log once) */
+    bool sent_full;    /* reporter thread only: a report with the whole activity window went through */
+    bool full_pending; /* reporter thread only: the report in flight has the whole window */
+    unsigned reports;  /* reporter thread only: reports sent */
 };
 
 void ef_reporter_kick(ef_reporter *r)
@@ -66,6 +75,19 @@ static int report_once(ef_reporter *r, CURL *c, struct curl_slist *hdrs, ef_clus
     ef_tree_build(s->tree, v, false);
     ef_buf_clear(body);
     ef_cv_write_json(v, body);
+    /* the activity rides in the same object: its closing brace makes room for one more member */
+    if (body->len && body->data[body->len - 1] == '}') {
+        body->len--;
+        ef_buf_puts(body, ",\"activity\":");
+        ef_node *node = s->node;
+        ef_activity_tick(node->activity, ef_activity_minute());
+        bool full = !r->sent_full || r->failing || r->reports % ACT_FULL_EVERY == 0;
+        ef_activity_peers_write(node->activity_peers, node->activity, node->name ? node->name : "edgeflag",
+                                full ? EF_ACT_MINUTES : ACT_RECENT, ef_activity_now(node->activity), body);
+        ef_buf_putc(body, '}');
+        r->full_pending = full;
+    }
+    r->reports++;
     if (!ef_buf_ok(body)) {
         snprintf(why, whylen, "out of memory");
         return -1;
@@ -86,6 +108,7 @@ static int report_once(ef_reporter *r, CURL *c, struct curl_slist *hdrs, ef_clus
                  (int)(r->answer.len < 300 ? r->answer.len : 300), r->answer.data ? r->answer.data : "");
         return -1;
     }
+    if (r->full_pending) r->sent_full = true;
     if (ef_cv_parse(r->answer.data ? r->answer.data : "", r->answer.len, v, why, whylen) != 0) return -1;
     ef_tree_upstream_view(s->tree, v);
     pthread_mutex_lock(&s->mu);
@@ -202,6 +225,11 @@ void ef_reporter_free(ef_reporter *r)
     free(r);
 }
 
+static bool in_view(const char *node, void *ctx)
+{
+    return ef_cv_find(ctx, node) != NULL;
+}
+
 /* POST /edgeflag/v1/cluster/report: a replica's view of itself and below; the answer is this
  * node's whole view. */
 static void on_report(ef_http_req *req, void *ctx)
@@ -214,8 +242,21 @@ static void on_report(ef_http_req *req, void *ctx)
         return;
     }
     char err[300];
+    ef_apw_report act;
     int rc = ef_cv_parse(body.p ? body.p : "", body.n, v, err, sizeof(err));
+    /* the activity is checked whole before anything of the report is kept */
+    if (rc == 0) rc = ef_apw_report_parse(&act, body.p ? body.p : "", body.n, err, sizeof(err));
+    else memset(&act, 0, sizeof(act));
     if (rc == 0) rc = ef_tree_report(s->tree, v, err, sizeof(err));
+    if (rc == 0) {
+        /* only for nodes the report draws (the sender and its subtree), never for this node */
+        ef_node *node = s->node;
+        ef_activity_tick(node->activity, ef_activity_minute());
+        /* rows past the store's bound are dropped (counted in the store, not logged per report) */
+        ef_activity_peers_apply(node->activity_peers, &act, node->name ? node->name : "edgeflag", in_view, v,
+                                ef_activity_now(node->activity));
+    }
+    ef_apw_report_free(&act);
     if (rc != 0) {
         free(v);
         if (rc == -2)

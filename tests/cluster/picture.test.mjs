@@ -138,6 +138,61 @@ test('evaluation activity per flag and outcome, on the node that evaluated', { t
   }
 });
 
+test('activity summed over the nodes a node can see: replicas report it up, chains included', { timeout: 30000 }, async () => {
+  const [primary, iad, dfw, lhr] = nodes; // lhr evaluated color 1,000 times in the test above
+  const requests = Array.from({ length: 250 }, (_, i) => ({ namespaceKey: 'default', flagKey: 'color', entityId: `v${i}`, context: {} }));
+  for (let i = 0; i < 2; i++) assert.equal((await call(iad.url, 'POST', '/evaluate/v1/batch', { requests })).status, 200);
+  const perNode = (doc) => Object.fromEntries(doc.nodes.map((n) => [n.node, n.total]));
+  const url = '/edgeflag/v1/namespaces/default/flags/color/activity?minutes=5';
+  let doc;
+  await waitFor('the primary to hold iad\'s and lhr\'s counts (lhr through dfw)', async () => {
+    doc = (await call(primary.url, 'GET', url)).json;
+    const m = perNode(doc);
+    return m.iad === 500 && m.lhr === 1000;
+  }, 10000, 200);
+  assert.equal(doc.nodes[0].node, 'primary');
+  assert.equal(doc.nodes[0].self, true);
+  assert.equal(doc.nodes[0].total, 0);
+  assert.equal(doc.activity.total, 0, 'activity stays the node\'s own');
+  assert.equal(doc.sum.total, 1500);
+  assert.equal(doc.sum.counts.length, 5);
+  assert.equal(doc.sum.counts.reduce((a, b) => a + b, 0), 1500);
+  // dfw sees itself and its subtree (lhr), not its sibling iad
+  await waitFor('dfw to hold lhr\'s counts', async () => perNode((await call(dfw.url, 'GET', url)).json).lhr === 1000, 10000, 200);
+  const d = (await call(dfw.url, 'GET', url)).json;
+  assert.deepEqual(Object.keys(perNode(d)).sort(), ['dfw', 'lhr']);
+  assert.equal(d.sum.total, 1000);
+
+  // a report whose activity is malformed is refused whole: the picture and the counts stay
+  const report = (activity) => ({ nodes: [{ name: 'ghost', parent: 'primary', role: 'replica', build: 'x', version: 1, lagMs: 0, state: 'live', ageMs: 0, applied: [] }], writes: [], activity });
+  const minute = Math.floor(Date.now() / 60000);
+  const bad = [
+    ['not an array', { x: 1 }, /activity: want an array/],
+    ['bad node name', [{ node: 'no spaces', ns: 'default', flag: 'color', counts: [] }], /activity\[0\]: node/],
+    ['count too big', [{ node: 'ghost', ns: 'default', flag: 'color', counts: [[minute, 2 ** 32]]}], /activity\[0\]: counts/],
+    ['too many minutes', [{ node: 'ghost', ns: 'default', flag: 'color', counts: Array.from({ length: 65 }, (_, i) => [minute - i, 1]) }], /at most 64/],
+    ['too many rows', Array.from({ length: 1025 }, () => ({ node: 'ghost', ns: 'default', flag: 'color', counts: [] })), /more than 1024 rows/],
+    ['key too long', [{ node: 'ghost', ns: 'default', flag: 'f'.repeat(200), counts: [] }], /too long/],
+  ];
+  for (const [what, activity, re] of bad) {
+    const r = await call(primary.url, 'POST', '/edgeflag/v1/cluster/report', report(activity));
+    assert.equal(r.status, 400, what);
+    assert.match(r.json.message, re, what);
+  }
+  assert.equal(byName(await cluster(primary)).ghost, undefined, 'a refused report draws nothing');
+  // a node not in the report, the receiver itself, and minutes outside the window are ignored
+  const ok = await call(primary.url, 'POST', '/edgeflag/v1/cluster/report', report([
+    { node: 'ghost', ns: 'default', flag: 'color', counts: [[minute, 7], [minute - 500, 9], [minute + 50, 9]] },
+    { node: 'primary', ns: 'default', flag: 'color', counts: [[minute, 100]] },
+    { node: 'elsewhere', ns: 'default', flag: 'color', counts: [[minute, 100]] },
+  ]));
+  assert.equal(ok.status, 200, ok.text);
+  const after = perNode((await call(primary.url, 'GET', url)).json);
+  assert.equal(after.ghost, 7);
+  assert.equal(after.primary, 0);
+  assert.equal(after.elsewhere, undefined);
+});
+
 test('an invalid --name is refused at start', () => {
   const r = spawnSync(edgeflagBin, ['serve', '--name', 'no spaces', '--db', ':memory:'], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 2);
