@@ -30,8 +30,8 @@ command -v clang >/dev/null || { echo "fuzz: clang is missing (make test-deps in
 # target -> its corpus directory under tests/fuzz/corpus/
 declare -A corpus=([fuzz_json]=json [fuzz_eval_request]=request [fuzz_decl]=decl [fuzz_hrana]=hrana [fuzz_rdb]=rdb
   [fuzz_sse]=sse [fuzz_snapshot]=snapshot [fuzz_client]=client [fuzz_replication]=replication
-  [fuzz_http]=http [fuzz_mgmt]=mgmt [fuzz_jwt]=jwt [fuzz_audit]=audit [fuzz_cluster_view]=cluster_view [fuzz_backup]=backup [fuzz_cookie]=cookie)
-all="fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana fuzz_rdb fuzz_sse fuzz_snapshot fuzz_client fuzz_replication fuzz_http fuzz_mgmt fuzz_jwt fuzz_audit fuzz_cluster_view fuzz_backup fuzz_cookie"
+  [fuzz_http]=http [fuzz_mgmt]=mgmt [fuzz_jwt]=jwt [fuzz_audit]=audit [fuzz_cluster_view]=cluster_view [fuzz_activity_report]=activity [fuzz_backup]=backup [fuzz_cookie]=cookie)
+all="fuzz_json fuzz_eval_request fuzz_decl fuzz_hrana fuzz_rdb fuzz_sse fuzz_snapshot fuzz_client fuzz_replication fuzz_http fuzz_mgmt fuzz_jwt fuzz_audit fuzz_cluster_view fuzz_activity_report fuzz_backup fuzz_cookie"
 targets=${FUZZ_TARGETS:-$all}
 deferred=" fuzz_http fuzz_mgmt fuzz_replication fuzz_client fuzz_snapshot "
 

@@ -408,8 +408,9 @@ function rolloutCard(p, items, r, i) {
 
 const ACTIVITY_EVERY_MS = 5000; // evaluations move no version: the chart reads again on a timer
 
-// The flag's evaluations on this node in the last hour, per minute, stacked by outcome. It reads
-// again every few seconds while it is on screen, and stops when the page is left.
+// The flag's evaluations in the last hour, per minute: on this node stacked by outcome, and on
+// every node it can see stacked by node, with their sum. It reads again every few seconds while
+// it is on screen, and stops when the page is left.
 function activitySection(p) {
   const body = h('div', { id: 'activity-body' }, h('p', { class: 'muted' }, 'Loading…'));
   const sec = h('section', { class: 'panel', 'aria-labelledby': 'activity-title' },
@@ -429,14 +430,10 @@ function activitySection(p) {
   return sec;
 }
 
-function chart(doc) {
-  const a = doc.activity;
-  const series = a.series || [];
-  const total = a.total || 0;
-  const perMinute = Array.from({ length: a.minutes }, (_, i) => series.reduce((s, x) => s + x.counts[i], 0));
-  const max = Math.max(1, ...perMinute);
-  const start = new Date(a.start);
-  const cols = perMinute.map((n, i) => {
+// Columns of a stacked chart: one per minute, a coloured segment per series (counts[i] each).
+function stacked(series, minutes, start, max) {
+  return Array.from({ length: minutes }, (_, i) => {
+    const n = series.reduce((s, x) => s + x.counts[i], 0);
     const col = h('div', { class: 'col', title: `${new Date(start.getTime() + i * 60000).toLocaleTimeString()}: ${n}` });
     series.forEach((x, k) => {
       if (!x.counts[i]) return;
@@ -446,12 +443,41 @@ function chart(doc) {
     });
     return col;
   });
-  return [
+}
+
+function chartOf(id, label, series, minutes, start, total) {
+  const perMinute = Array.from({ length: minutes }, (_, i) => series.reduce((s, x) => s + x.counts[i], 0));
+  const max = Math.max(1, ...perMinute);
+  return h('div', { class: 'chart', role: 'img', id,
+    'aria-label': `${label} per minute over the last ${minutes} minutes: ${total} in all, at most ${total ? max : 0} in one minute` },
+    stacked(series, minutes, start, max));
+}
+
+function chart(doc) {
+  const a = doc.activity;
+  const series = a.series || [];
+  const total = a.total || 0;
+  const start = new Date(a.start);
+  const out = [
+    h('h3', {}, 'This node, by outcome'),
     h('p', {}, h('strong', { id: 'activity-total' }, String(total)), ` evaluations on node `, h('code', { id: 'activity-node' }, doc.node),
-      ` in the last ${a.minutes} minutes (this node's own count).`),
-    h('div', { class: 'chart', role: 'img', id: 'activity-chart',
-      'aria-label': `Evaluations per minute over the last ${a.minutes} minutes: ${total} in all, at most ${max === 1 && !total ? 0 : max} in one minute` }, cols),
+      ` in the last ${a.minutes} minutes.`),
+    chartOf('activity-chart', 'Evaluations on this node', series, a.minutes, start, total),
     series.length ? h('ul', { class: 'legend', id: 'activity-legend' }, series.map((x, k) =>
       h('li', {}, h('span', { class: `dot c${k % 6}` }), `${x.outcome}: ${x.total}`))) : h('p', { class: 'empty' }, 'No evaluations in this window.'),
   ];
+  // every node this one can see (itself and the replicas below it, whose counts come up in their
+  // cluster reports), stacked by node, and their sum
+  const nodes = doc.nodes || [];
+  if (doc.sum) {
+    out.push(
+      h('h3', {}, 'All nodes this node can see, by node'),
+      h('p', {}, h('strong', { id: 'activity-sum-total' }, String(doc.sum.total)), ` evaluations summed over `,
+        h('span', { id: 'activity-sum-nodes' }, String(doc.sum.nodes)), doc.sum.nodes === 1 ? ' node' : ' nodes',
+        nodes.length > 1 ? '' : ' (no replica has reported evaluations of this flag)', '.'),
+      chartOf('activity-sum-chart', 'Evaluations on all nodes', nodes, a.minutes, start, doc.sum.total),
+      h('ul', { class: 'legend', id: 'activity-nodes' }, nodes.map((x, k) =>
+        h('li', { 'data-node': x.node }, h('span', { class: `dot c${k % 6}` }), `${x.node}${x.self ? ' (this node)' : ''}: ${x.total}`))));
+  }
+  return out;
 }

@@ -33,7 +33,7 @@ static bool get_u32(const ef_json *v, uint32_t *out)
     return true;
 }
 
-static int parse_row(const ef_json *e, unsigned i, ef_apw_row *row, char *err, size_t errlen)
+static int parse_row(ef_arena *arena, const ef_json *e, unsigned i, ef_apw_row *row, char *err, size_t errlen)
 {
     if (e->type != EF_JSON_OBJECT) return bad(err, errlen, i, "want an object");
     const ef_json *node = ef_json_get(e, "node"), *ns = ef_json_get(e, "ns"), *flag = ef_json_get(e, "flag"),
@@ -48,8 +48,13 @@ static int parse_row(const ef_json *e, unsigned i, ef_apw_row *row, char *err, s
         return bad(err, errlen, i, "counts: want an array of at most 64 [minute, count] pairs");
     memcpy(row->node, node->str.p, node->str.n);
     row->node[node->str.n] = '\0';
-    row->ns = ns->str;
-    row->flag = flag->str;
+    /* copied: a decoded string may point into the body, which the caller may free first */
+    char *keys = ef_arena_alloc(arena, ns->str.n + flag->str.n);
+    if (!keys) return bad(err, errlen, i, "out of memory");
+    memcpy(keys, ns->str.p, ns->str.n);
+    memcpy(keys + ns->str.n, flag->str.p, flag->str.n);
+    row->ns = (ef_bytes){keys, ns->str.n};
+    row->flag = (ef_bytes){keys + ns->str.n, flag->str.n};
     row->n = 0;
     for (const ef_json *c = counts->child; c; c = c->next) {
         if (c->type != EF_JSON_ARRAY || c->len != 2 || !get_u32(c->child, &row->minute[row->n]) ||
@@ -87,7 +92,7 @@ int ef_apw_report_parse(ef_apw_report *r, const char *p, size_t n, char *err, si
     }
     unsigned i = 0;
     for (const ef_json *e = act->child; e; e = e->next, i++)
-        if (parse_row(e, i, &r->rows[i], err, errlen) != 0) return -1;
+        if (parse_row(&r->arena, e, i, &r->rows[i], err, errlen) != 0) return -1;
     r->nrows = i;
     return 0;
 }
@@ -170,8 +175,11 @@ static void unlink_series(ef_activity_peers *p, int32_t idx)
         }
 }
 
-/* The series of (node, ns, flag), made when new; NULL when the store is full of live series. */
-static series *find_or_make(ef_activity_peers *p, const char *node, ef_bytes ns, ef_bytes flag, uint32_t now)
+/* The series of (node, ns, flag), made when new; NULL when the store is full of live series.
+ * *full: set once a search for a stale series found none, so the rest of a report does not
+ * search again (one report costs at most one scan of the store). */
+static series *find_or_make(ef_activity_peers *p, const char *node, ef_bytes ns, ef_bytes flag, uint32_t now,
+                            bool *full)
 {
     unsigned h = hash_key(node, ns, flag);
     for (int32_t i = p->heads[h]; i >= 0; i = p->all[i]->next)
@@ -183,9 +191,12 @@ static series *find_or_make(ef_activity_peers *p, const char *node, ef_bytes ns,
         idx = (int32_t)p->n++;
         p->all[idx] = s;
     } else {
-        for (unsigned i = 0; i < p->n && idx < 0; i++)
+        for (unsigned i = *full ? p->n : 0; i < p->n && idx < 0; i++)
             if (stale(p->all[i], now)) idx = (int32_t)i;
-        if (idx < 0) return NULL;
+        if (idx < 0) {
+            *full = true;
+            return NULL;
+        }
         unlink_series(p, idx);
     }
     series *s = p->all[idx];
@@ -204,6 +215,7 @@ unsigned ef_activity_peers_apply(ef_activity_peers *p, const ef_apw_report *r, c
                                  bool (*allowed)(const char *node, void *ctx), void *ctx, uint32_t now_minute)
 {
     unsigned dropped = 0;
+    bool full = false;
     if (!p) return 0;
     pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < r->nrows; i++) {
@@ -214,7 +226,7 @@ unsigned ef_activity_peers_apply(ef_activity_peers *p, const ef_apw_report *r, c
             uint32_t m = row->minute[k];
             /* the window, and a minute ahead for a peer whose clock is a little fast */
             if (m + EF_ACT_MINUTES <= now_minute || m > now_minute + 1) continue;
-            if (!s && !(s = find_or_make(p, row->node, row->ns, row->flag, now_minute))) {
+            if (!s && !(s = find_or_make(p, row->node, row->ns, row->flag, now_minute, &full))) {
                 dropped++;
                 break;
             }
@@ -250,11 +262,16 @@ typedef struct writer {
     const char *node;
     unsigned minutes, rows;
     uint32_t now;
+    size_t start; /* out->len before the array */
 } writer;
+
+/* The most one row can take: its keys escaped (6 bytes a byte at worst) and 64 pairs. */
+#define ROW_MAX (96 + EF_NODE_NAME_MAX + 6 * EF_APW_KEY_MAX + EF_ACT_MINUTES * 24)
 
 static void put_row(writer *w, const char *node, ef_bytes ns, ef_bytes flag, const uint64_t *counts)
 {
-    if (w->rows >= EF_APW_MAX_ROWS) return;
+    /* bounded in rows and in bytes, so the report stays well inside the receiver's --max-body */
+    if (w->rows >= EF_APW_MAX_ROWS || w->out->len - w->start + ROW_MAX > EF_APW_MAX_BYTES) return;
     ef_buf_puts(w->out, w->rows++ ? ",{\"node\":" : "{\"node\":");
     ef_json_put_cstr(w->out, node);
     ef_buf_puts(w->out, ",\"ns\":");
@@ -283,7 +300,7 @@ void ef_activity_peers_write(ef_activity_peers *p, ef_activity *a, const char *s
 {
     if (minutes < 1) minutes = 1;
     if (minutes > EF_ACT_MINUTES) minutes = EF_ACT_MINUTES;
-    writer w = {out, self, minutes, 0, now_minute};
+    writer w = {out, self, minutes, 0, now_minute, out->len};
     ef_buf_putc(out, '[');
     ef_activity_each_flag(a, minutes, put_own, &w); /* out of memory: this node's rows are left out */
     if (p) {

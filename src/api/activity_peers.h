@@ -29,6 +29,7 @@
 #define EF_APW_MAX_ROWS 1024    /* rows in one report */
 #define EF_APW_MAX_SERIES 2048  /* (node, namespace, flag) series a node keeps */
 #define EF_APW_KEY_MAX 181      /* namespace + flag bytes (as the activity table's keys) */
+#define EF_APW_MAX_BYTES (256 * 1024) /* of the array a node writes (the receiver's body limit is 1 MiB) */
 
 typedef struct ef_apw_row {
     char node[EF_NODE_NAME_MAX + 1];
@@ -62,7 +63,7 @@ unsigned ef_activity_peers_apply(ef_activity_peers *p, const ef_apw_report *r, c
 
 /* Writes the wire array: this node's own per-flag counts (from a, as node self) and the stored
  * series of other nodes, for the last `minutes` minutes ending with now_minute, at most
- * EF_APW_MAX_ROWS rows. */
+ * EF_APW_MAX_ROWS rows and EF_APW_MAX_BYTES bytes (rows past them are left out, own ones first). */
 void ef_activity_peers_write(ef_activity_peers *p, ef_activity *a, const char *self, unsigned minutes,
                              uint32_t now_minute, ef_buf *out);
 

@@ -4,7 +4,8 @@
 // in the propagation timeline with a time for each node; a replica killed shows offline within the
 // heartbeat window and live again after its restart; the history of a flag lists its last three
 // changes with their authors and diffs; the activity chart of a flag rises after 1,000 evaluations
-// on a replica; the tokens page creates (shown once), lists, expires and scopes tokens. Writes
+// on a replica, and the primary's shows 1,000 on dfw and 500 on lhr (chained) per node and summed;
+// the tokens page creates (shown once), lists, expires and scopes tokens. Writes
 // screenshots (desktop and phone) of each new page into docs/screenshots.
 //
 // Run: EDGEFLAG_BIN=build/edgeflag node --test tests/e2e/picture.test.mjs  (after npm ci)
@@ -159,7 +160,7 @@ test('the history of a flag lists its last three changes with authors and diffs'
   assert.deepEqual(p.errors, []);
 });
 
-test('the activity chart of a flag rises after 1,000 evaluations on a replica', { timeout: 30000 }, async () => {
+test('the activity chart of a flag rises after 1,000 evaluations on a replica; the primary shows each node and the sum', { timeout: 40000 }, async () => {
   const p = pages.dfw;
   await p.goto(`${dfw.url}/namespaces/default/flags/checkout`);
   await p.locator('#activity-total').waitFor();
@@ -169,17 +170,37 @@ test('the activity chart of a flag rises after 1,000 evaluations on a replica', 
     const r = await api(dfw.url, 'POST', '/evaluate/v1/batch', { requests }, AUTH);
     assert.equal(r.status, 200, r.text);
   }
+  // 500 on lhr, the replica chained behind dfw: its counts reach the primary through dfw's reports
+  for (let i = 0; i < 2; i++) {
+    const r = await api(lhr.url, 'POST', '/evaluate/v1/batch', { requests }, AUTH);
+    assert.equal(r.status, 200, r.text);
+  }
   await p.waitForFunction((b) => Number(document.getElementById('activity-total')?.textContent) >= b + 1000, before, { timeout: 8000 });
   assert.equal(await p.locator('#activity-node').textContent(), 'dfw');
   assert.match(await p.locator('#activity-legend').textContent(), /(enabled|disabled): 1000/);
   const bars = await p.locator('#activity-chart .col span').count();
   assert.ok(bars >= 1, 'a bar for the current minute');
-  await shot(p, 'flag-activity-desktop');
-  const phone = await phoneAt(dfw, '/namespaces/default/flags/checkout');
-  await phone.locator('#activity-total').waitFor();
+
+  // the primary's page: its own count (none), each node's series and the sum over the tree
+  const q = pages.primary;
+  await q.goto(`${primary.url}/namespaces/default/flags/checkout`);
+  await q.locator('#activity-sum-total').waitFor();
+  await q.waitForFunction(() => Number(document.getElementById('activity-sum-total')?.textContent) === 1500, null, { timeout: 15000 });
+  assert.equal(await q.locator('#activity-total').textContent(), '0');
+  assert.equal(await q.locator('#activity-sum-nodes').textContent(), '3');
+  const legend = async (name) => q.locator(`#activity-nodes li[data-node="${name}"]`).textContent();
+  assert.equal(await legend('primary'), 'primary (this node): 0');
+  assert.equal(await legend('dfw'), 'dfw: 1000');
+  assert.equal(await legend('lhr'), 'lhr: 500');
+  const segs = await q.locator('#activity-sum-chart .col span').count();
+  assert.ok(segs >= 2, 'a segment per node with evaluations');
+  await shot(q, 'flag-activity-desktop');
+  const phone = await phoneAt(primary, '/namespaces/default/flags/checkout');
+  await phone.waitForFunction(() => Number(document.getElementById('activity-sum-total')?.textContent) === 1500, null, { timeout: 8000 });
   await shot(phone, 'flag-activity-phone');
   await phone.close();
   assert.deepEqual(p.errors, []);
+  assert.deepEqual(q.errors, []);
 });
 
 test('tokens: create (shown once), list, scope, expire, delete', { timeout: 30000 }, async () => {

@@ -36,5 +36,6 @@ ef_fuzz_target(fuzz_mgmt ef_server)
 # change-log entries read into history matches and audit events (pure, in memory)
 ef_fuzz_target(fuzz_audit ef_server)
 ef_fuzz_target(fuzz_cluster_view ef_server)
+ef_fuzz_target(fuzz_activity_report ef_server)
 
 add_custom_target(fuzz_all DEPENDS ${EF_FUZZ_TARGETS})

@@ -2,7 +2,8 @@
  * test_activity.c - evaluation activity counting (src/api/eval_activity.c): counts stay exact while
  * snapshots are republished under evaluating threads (the fast path's slot binding is per compiled
  * flag, so every publish brings unbound flags), minutes rotate at ticks, a full table counts
- * overflow, a tally bound to one table is counted correctly (slowly) by another. It must never
+ * overflow, a tally bound to one table is counted correctly (slowly) by another; the store of other
+ * nodes' counts (activity_peers.c) holds at most its bound and reuses stale series. It must never
  * sleep to make a race happen: the threads run a fixed number of evaluations each.
  */
 #include <pthread.h>
@@ -11,6 +12,7 @@
 
 #include "snap_helper.h"
 
+#include "api/activity_peers.h"
 #include "api/eval_activity.h"
 #include "eval/registry.h"
 
@@ -263,12 +265,74 @@ static void test_table_full_and_two_tables(void **state)
     ef_activity_free(c);
 }
 
+/* A report of `rows` rows for node, flags f0.. (prefix), one count of 2 in minute m. */
+static void report_rows(ef_apw_report *r, const char *node, const char *prefix, unsigned rows, uint32_t m)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_puts(&b, "{\"activity\":[");
+    for (unsigned i = 0; i < rows; i++)
+        ef_buf_printf(&b, "%s{\"node\":\"%s\",\"ns\":\"default\",\"flag\":\"%s%u\",\"counts\":[[%u,2]]}",
+                      i ? "," : "", node, prefix, i, m);
+    ef_buf_puts(&b, "]}");
+    char err[300];
+    assert_int_equal(ef_apw_report_parse(r, b.data, b.len, err, sizeof(err)), 0);
+    ef_buf_free(&b);
+}
+
+static void add_node(const char *node, const uint64_t *counts, void *ctx)
+{
+    (void)node;
+    for (unsigned i = 0; i < 5; i++) *(uint64_t *)ctx += counts[i];
+}
+
+static void test_peers_bounded(void **state)
+{
+    (void)state;
+    ef_activity_peers *p = ef_activity_peers_new();
+    uint32_t now = 29000000;
+    ef_apw_report r;
+    report_rows(&r, "a", "f", EF_APW_MAX_ROWS, now);
+    assert_int_equal(ef_activity_peers_apply(p, &r, "self", NULL, NULL, now), 0);
+    ef_apw_report_free(&r);
+    report_rows(&r, "b", "f", EF_APW_MAX_ROWS, now);
+    assert_int_equal(ef_activity_peers_apply(p, &r, "self", NULL, NULL, now), 0);
+    ef_apw_report_free(&r);
+    /* 2,048 series held: a third node's row is dropped, an existing series still updates */
+    report_rows(&r, "c", "f", 1, now);
+    assert_int_equal(ef_activity_peers_apply(p, &r, "self", NULL, NULL, now), 1);
+    ef_apw_report_free(&r);
+    uint64_t sum = 0;
+    ef_activity_peers_flag(p, EF_BYTES_LIT("default"), EF_BYTES_LIT("f0"), 5, now, add_node, &sum);
+    assert_int_equal(sum, 4); /* a and b, 2 each; not c */
+    /* a whole window later every series is stale and reused */
+    report_rows(&r, "c", "f", 1, now + EF_ACT_MINUTES);
+    assert_int_equal(ef_activity_peers_apply(p, &r, "self", NULL, NULL, now + EF_ACT_MINUTES), 0);
+    ef_apw_report_free(&r);
+    sum = 0;
+    ef_activity_peers_flag(p, EF_BYTES_LIT("default"), EF_BYTES_LIT("f0"), 5, now + EF_ACT_MINUTES, add_node, &sum);
+    assert_int_equal(sum, 2);
+    /* more rows than a report may hold: refused whole */
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_puts(&b, "{\"activity\":[");
+    for (unsigned i = 0; i <= EF_APW_MAX_ROWS; i++) ef_buf_puts(&b, i ? ",{}" : "{}");
+    ef_buf_puts(&b, "]}");
+    char err[300];
+    assert_int_equal(ef_apw_report_parse(&r, b.data, b.len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "more than 1024 rows"));
+    ef_apw_report_free(&r);
+    ef_buf_free(&b);
+    ef_activity_peers_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_across_publishes),
         cmocka_unit_test(test_minutes_rotate),
         cmocka_unit_test(test_table_full_and_two_tables),
+        cmocka_unit_test(test_peers_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
