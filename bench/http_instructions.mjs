@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// Instructions per HTTP request, counted by callgrind: the same /evaluate/v1/variant request as
+// bench/http_bench.mjs (a 317-byte body with 12+ context keys on a 200-flag namespace), sent by wrk
+// over keep-alive connections to a node running under valgrind --tool=callgrind. Instruction
+// counts do not depend on what else the machine is doing, so this figure can be compared across
+// runs and commits where req/s cannot. Each deployment is measured twice, once with no requests
+// (start-up and shutdown) and once with a few thousand, and the difference is divided by the
+// requests wrk completed. Prints the total per request, the part inside edgeflag's request
+// handling (on_access, inclusive) and the largest functions. A benchmark prints figures; it
+// asserts nothing.
+//
+// memset is listed apart: libmicrohttpd zeroes each connection's memory pool between requests
+// with `rep stosb`, which callgrind counts once per byte (~18,000 "instructions" a request) while
+// the CPU clears it in a few hundred cycles.
+//
+// usage: node bench/http_instructions.mjs [--build build] [--seconds 8]
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
+const args = process.argv.slice(2);
+const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
+const build = path.resolve(root, opt('--build', 'build'));
+const seconds = Number(opt('--seconds', '8'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-httpinstr-'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+for (const tool of ['valgrind', 'callgrind_annotate', 'wrk']) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+    console.error(`http_instructions: ${tool} is missing (scripts/install-deps.sh installs it)`);
+    process.exit(1);
+  }
+}
+
+const c = generate({ seed: 42, flags: 200, requests: 2000, segments: 50, namespace: 'default' });
+fs.writeFileSync(path.join(tmp, 'snapshot.json'), JSON.stringify(c.snapshot));
+const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
+const variantReqs = c.requests.filter((r) => r.type === 'variant' && byKey.get(r.flagKey)?.type !== 'BOOLEAN_FLAG_TYPE' && byKey.has(r.flagKey));
+const one = variantReqs.find((r) => Object.keys(r.context).length >= 12) ?? variantReqs[0];
+const body = JSON.stringify({ namespaceKey: 'default', flagKey: one.flagKey, entityId: one.entityId, context: one.context });
+const script = path.join(tmp, 'variant.lua');
+fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(url, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch(url + '/ready')).status === 200) return;
+    } catch {}
+    await sleep(200);
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+// A plain node (not under valgrind) that the primary --db database is written through, once.
+async function preparePrimaryDb(file) {
+  const port = await freePort();
+  const child = spawn(path.join(build, 'edgeflag'), ['serve', '--listen', `127.0.0.1:${port}`, '--db', file, '--log-level', 'warn'], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url, 10000);
+  await createThroughApi(url, c.snapshot);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+}
+
+// One run under callgrind: start, (maybe) load, stop; returns { requests, ir, out }.
+async function measure(name, serveArgs, load) {
+  const port = await freePort();
+  const out = path.join(tmp, `cg.${name.replace(/\W+/g, '_')}.${load ? 'load' : 'idle'}`);
+  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, path.join(build, 'edgeflag'), 'serve',
+    '--listen', `127.0.0.1:${port}`, '--threads', '1', '--log-level', 'warn', ...serveArgs], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url, 60000);
+  let requests = 0;
+  if (load) {
+    const r = spawnSync('wrk', ['-t1', '-c4', `-d${seconds}s`, '-s', script, url + '/evaluate/v1/variant'], { encoding: 'utf8' });
+    requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? 0);
+    if (/Non-2xx/.test(r.stdout)) throw new Error(`${name}: non-2xx answers:\n${r.stdout}`);
+  }
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  const text = fs.readFileSync(out, 'utf8');
+  const ir = Number(/^(?:summary|totals):\s+(\d+)/m.exec(text)[1]);
+  return { requests, ir, out };
+}
+
+function inclusive(file) {
+  const r = spawnSync('callgrind_annotate', ['--inclusive=yes', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const rows = new Map();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\s*([\d,]+)\s+\([^)]*\)\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const fn = m[2].replace(/^.*:/, '');
+    if (!rows.has(fn)) rows.set(fn, Number(m[1].replace(/,/g, '')));
+  }
+  return rows;
+}
+
+const deployments = [
+  { name: 'primary --db (default)', args: () => ['--db', path.join(tmp, 'primary.db')] },
+  { name: '--snapshot (reference)', args: () => ['--snapshot', path.join(tmp, 'snapshot.json')] },
+];
+await preparePrimaryDb(path.join(tmp, 'primary.db'));
+console.log(`instructions per /evaluate/v1/variant request (callgrind; ${body.length}-byte body, keep-alive, 1 server thread)`);
+for (const d of deployments) {
+  const idle = await measure(d.name, d.args(), false);
+  const busy = await measure(d.name, d.args(), true);
+  if (!busy.requests) throw new Error(`${d.name}: wrk completed no requests`);
+  const per = (busy.ir - idle.ir) / busy.requests;
+  const fns = inclusive(busy.out);
+  const idleFns = inclusive(idle.out);
+  const f = (name) => ((fns.get(name) ?? 0) - (idleFns.get(name) ?? 0)) / busy.requests;
+  const memset = f('__memset_avx2_unaligned_erms');
+  console.log(`\n${d.name}: ${busy.requests} requests`);
+  console.log(`  total              ${Math.round(per).toLocaleString('en-US').padStart(8)} per request`);
+  console.log(`  without memset     ${Math.round(per - memset).toLocaleString('en-US').padStart(8)}   (memset: ${Math.round(memset).toLocaleString('en-US')}, counted per byte; see the header)`);
+  for (const name of ['on_access', 'dispatch', 'on_variant', 'ef_json_parse', 'ef_write_variant_response', 'ef_eval_metrics_variant', 'MHD_add_response_header', 'ef_router_match', 'after_request', 'finish_request', 'before_request']) {
+    const v = f(name);
+    if (v > 0) console.log(`  ${name.padEnd(26)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
+  }
+}
+fs.rmSync(tmp, { recursive: true, force: true });
