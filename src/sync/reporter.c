@@ -6,10 +6,10 @@
  * timeline fills within milliseconds per hop): the body is the view of itself and its subtree
  * (cluster_view.h), and the evaluation activity of itself and its subtree per flag and minute
  * (member "activity", api/activity_peers.h: the last ACT_RECENT minutes, the whole window on the
- * first report, after a failed one and every ACT_FULL_EVERY reports); the answer is the upstream's
- * whole view, which this node then shows too. One
- * thread, one kept-alive connection, bounded by timeouts; a failure is logged once per outage and
- * never holds up replication (the follower does not wait for it).
+ * first report, after a failed one and every ACT_FULL_EVERY of them; about once a second, so the
+ * reports kicked by writes stay small); the answer is the upstream's whole view, which this node
+ * then shows too. One thread, one kept-alive connection, bounded by timeouts; a failure is logged
+ * once per outage and never holds up replication (the follower does not wait for it).
  *
  * The route (EF_ROUTE_INTERNAL, like the replication stream) answers the reporter. It never
  * writes to the store, so a replica does not forward it.
@@ -32,7 +32,9 @@
 #define REPORT_TIMEOUT_MS 2000
 #define ANSWER_MAX (1u << 20)
 #define ACT_RECENT 2      /* minutes of activity in a report: the current one and the one before */
-#define ACT_FULL_EVERY 30 /* reports between two with the whole window (heals what a receiver missed) */
+#define ACT_FULL_EVERY 30 /* activity reports between two with the whole window (heals what a receiver missed) */
+#define ACT_EVERY_MS 900 /* activity goes in one report a second: a little under the period, so
+                           * every periodic report carries it and those kicked between them do not */
 
 struct ef_reporter {
     ef_sync *s;
@@ -46,7 +48,8 @@ struct ef_reporter {
     bool failing;      /* reporter thread only: the last report failed (log once) */
     bool sent_full;    /* reporter thread only: a report with the whole activity window went through */
     bool full_pending; /* reporter thread only: the report in flight has the whole window */
-    unsigned reports;  /* reporter thread only: reports sent */
+    unsigned act_reports; /* reporter thread only: reports sent with activity */
+    int64_t act_last_ns;  /* reporter thread only: when the last one was (monotonic) */
 };
 
 void ef_reporter_kick(ef_reporter *r)
@@ -75,19 +78,23 @@ static int report_once(ef_reporter *r, CURL *c, struct curl_slist *hdrs, ef_clus
     ef_tree_build(s->tree, v, false);
     ef_buf_clear(body);
     ef_cv_write_json(v, body);
-    /* the activity rides in the same object: its closing brace makes room for one more member */
-    if (body->len && body->data[body->len - 1] == '}') {
+    /* the activity rides in the same object (its closing brace makes room for one more member),
+     * at most once every ACT_EVERY_MS: a report kicked by each applied write leaves it out */
+    int64_t now = ef_clock_mono_ns();
+    bool full = !r->sent_full || r->failing || r->act_reports % ACT_FULL_EVERY == 0;
+    r->full_pending = false;
+    if ((full || now - r->act_last_ns >= ACT_EVERY_MS * 1000000LL) && body->len && body->data[body->len - 1] == '}') {
         body->len--;
         ef_buf_puts(body, ",\"activity\":");
         ef_node *node = s->node;
         ef_activity_tick(node->activity, ef_activity_minute());
-        bool full = !r->sent_full || r->failing || r->reports % ACT_FULL_EVERY == 0;
         ef_activity_peers_write(node->activity_peers, node->activity, node->name ? node->name : "edgeflag",
                                 full ? EF_ACT_MINUTES : ACT_RECENT, ef_activity_now(node->activity), body);
         ef_buf_putc(body, '}');
         r->full_pending = full;
+        r->act_last_ns = now;
+        r->act_reports++;
     }
-    r->reports++;
     if (!ef_buf_ok(body)) {
         snprintf(why, whylen, "out of memory");
         return -1;
