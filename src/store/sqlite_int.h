@@ -49,6 +49,7 @@ typedef struct sq {
     int64_t last_ts;                   /* timestamps are strictly increasing within a store */
     bool in_tx;
     bool applying; /* inside apply_changes/load_dump: the entry is logged verbatim */
+    bool apply_fk_failed; /* apply_changes: a foreign key refused a row (retried deferred) */
     size_t ntouched;
     char *touched[SQ_MAX_TOUCHED]; /* namespaces written in the open transaction (malloc'd) */
     bool touched_all;              /* too many to list, or a dump load: recompile everything */

@@ -687,6 +687,7 @@ static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
     for (int i = 0; cols[i]; i++) bind_json(st, i + 1, ef_json_get(src, cols[i]));
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) s->apply_fk_failed = true;
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "apply");
     return del ? 0 : touch_row_ns(s, t, src, err); /* and as it is now */
 }
@@ -696,9 +697,9 @@ static int exec_step(sq *s, const char *sql, ef_store_err *err)
     return sq_exec(s, sql, err);
 }
 
-static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *err)
+/* One entry in one transaction. defer: foreign keys are checked at COMMIT (see apply_changes). */
+static int apply_entry(sq *s, const char *entry, size_t len, bool defer, ef_store_err *err)
 {
-    sq *s = h;
     ef_arena a;
     ef_arena_init(&a, 16384);
     ef_json_error jerr;
@@ -729,9 +730,7 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
                    (unsigned long long)seq, (unsigned long long)have);
         goto fail;
     }
-    /* Rows arrive in the primary's order; deferring FK checks to COMMIT lets a row refer to one
-     * written later in the same entry (a flag's default variant). */
-    if (exec_step(s, "PRAGMA defer_foreign_keys = ON", err)) goto fail;
+    if (defer && exec_step(s, "PRAGMA defer_foreign_keys = ON", err)) goto fail;
     for (const ef_json *c = jch->child; c; c = c->next)
         if (c->type != EF_JSON_OBJECT || apply_one(s, c, err)) {
             if (c->type != EF_JSON_OBJECT) ef_store_fail(err, EF_STORE_INVALID, "change is not an object");
@@ -777,6 +776,22 @@ fail:
     ef_arena_free(&a);
     sq_wtx_rollback(s);
     return -1;
+}
+
+/* Rows arrive in the primary's order, which its own immediate foreign keys accepted statement by
+ * statement; an entry whose rows refer to ones written later in it (an import's flags name their
+ * default variants, sqlite_capture.c) needs the checks deferred to COMMIT. PRAGMA
+ * defer_foreign_keys expires every prepared statement of the connection (SQLite re-prepares each
+ * on its next step: 75% of a one-flag entry's apply), so an entry is applied with immediate
+ * checks first and again, deferred, only when a foreign key refused a row. Both accept the same
+ * entries: deferring changes when constraints are checked, never what the actions do. */
+static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *err)
+{
+    sq *s = h;
+    s->apply_fk_failed = false;
+    int rc = apply_entry(s, entry, len, false, err);
+    if (rc && s->apply_fk_failed) rc = apply_entry(s, entry, len, true, err);
+    return rc;
 }
 
 static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)

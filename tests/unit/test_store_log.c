@@ -342,7 +342,9 @@ static void test_attribution_and_old_rows(void **state)
 /* An import writes its rows without the capture triggers and reads them into its entry before
  * COMMIT (sqlite_capture.c): the entry carries the deletes of a replacing import and every row
  * inserted, formatted as the triggers format them (a REAL's digits, escaped text), and a replica
- * applying it ends with the same state. */
+ * applying it ends with the same state. Its flags name default variants listed after them, so the
+ * replica's first, immediate-checked attempt is refused and the deferred retry applies it
+ * (sqlite_log.c apply_changes). */
 static void test_import_entry_replicates(void **state)
 {
     (void)state;
