@@ -90,8 +90,10 @@ sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
 int sq_db_err(sq *s, ef_store_err *err, const char *what);
 /* Steps a statement that returns no rows: 0 when it ran to completion, else -1 with *err. */
 int sq_step_done(sq *s, sqlite3_stmt *st, const char *what, ef_store_err *err);
+/* Binds b without copying it: b must stay valid until the statement has been stepped for the
+ * last time (bind and step in one scope). */
 void sq_bind_bytes(sqlite3_stmt *st, int i, ef_bytes b);
-void sq_bind_opt(sqlite3_stmt *st, int i, ef_bytes b); /* NULL when empty */
+void sq_bind_opt(sqlite3_stmt *st, int i, ef_bytes b); /* NULL when empty; not copied either */
 ef_bytes sq_col_bytes(sqlite3_stmt *st, int i, ef_arena *a);
 int sq_exec(sq *s, const char *sql, ef_store_err *err);
 int sq_migrate(sq *s, ef_store_err *err);

@@ -240,15 +240,18 @@ sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err)
     return st;
 }
 
+/* SQLITE_STATIC: SQLite reads the caller's bytes instead of copying them (a malloc, a copy and a
+ * free per parameter were 8 % of an import). Every call site binds and steps in one scope, and a
+ * cached statement is rebound (sq_stmt clears its bindings) before it is stepped again. */
 void sq_bind_bytes(sqlite3_stmt *st, int i, ef_bytes b)
 {
-    sqlite3_bind_text(st, i, b.n ? b.p : "", (int)b.n, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, i, b.n ? b.p : "", (int)b.n, SQLITE_STATIC);
 }
 
 void sq_bind_opt(sqlite3_stmt *st, int i, ef_bytes b)
 {
     if (b.n)
-        sqlite3_bind_text(st, i, b.p, (int)b.n, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, b.p, (int)b.n, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
