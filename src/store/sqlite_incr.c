@@ -346,6 +346,46 @@ typedef struct child_ref { /* a rule or rollout: its id, flag and index there */
 #define GROW(arr, n, cap)                                                                          \
     ((arr) = sq_grow(a, (arr), (n), &(cap), sizeof(*(arr))))
 
+/* The SQL order of a child row within its parent (rank or 0, created_at, rowid), its position as
+ * read (i) and, for rules and rollouts, its entry in the child_ref list (ref). A whole table is
+ * read at once without ORDER BY (SQLite sorted every row of the namespace: 16 % of a full load)
+ * and each parent's few children are put in order here. */
+typedef struct okey {
+    int64_t k[3];
+    uint32_t i, ref;
+} okey;
+
+static int okey_cmp(const void *x, const void *y)
+{
+    const okey *a = x, *b = y;
+    for (int j = 0; j < 3; j++)
+        if (a->k[j] != b->k[j]) return a->k[j] < b->k[j] ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Puts n elements of elsz bytes in key order (keys[j].i == j on entry; on return keys[m] is the
+ * key of the element now at m). */
+static int order_children(void *el, size_t elsz, okey *keys, size_t n, ef_arena *a)
+{
+    size_t j = 1;
+    while (j < n && okey_cmp(&keys[j - 1], &keys[j]) <= 0) j++;
+    if (j >= n) return 0; /* already in order: the common case */
+    qsort(keys, n, sizeof(*keys), okey_cmp);
+    char *copy = ef_arena_memdup(a, el, n * elsz);
+    if (!copy) return -1;
+    for (size_t m = 0; m < n; m++) memcpy((char *)el + m * elsz, copy + (size_t)keys[m].i * elsz, elsz);
+    return 0;
+}
+
+/* Room for key n of a parent's key list, set to (k0, k1, k2) at position n. */
+static bool okey_put(ef_arena *a, okey **keys, size_t n, size_t *cap, int64_t k0, int64_t k1,
+                     int64_t k2, uint32_t ref)
+{
+    if (!(*keys = sq_grow(a, *keys, n, cap, sizeof(**keys)))) return false;
+    (*keys)[n] = (okey){{k0, k1, k2}, (uint32_t)n, ref};
+    return true;
+}
+
 /* The namespace as sq_ns_load reads it (same rows, same order), with each flag's position
  * (created_at, rowid pairs in *pos), in one query per table instead of several per flag. */
 static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, int64_t **pos,
@@ -394,9 +434,13 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     size_t *caps = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*caps));
     if (!caps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
 
+    /* per flag: the order keys of its variants, rules and rollouts (okey) */
+    okey **fkeys = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*fkeys));
+    size_t *kcaps = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*kcaps));
+    if (!fkeys || !kcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     st = sq_stmt(s, SL_INCR_VARS,
-                 "SELECT flag_key, id, key, name, description, attachment, created_at, updated_at"
-                 " FROM variants WHERE namespace_key = ? ORDER BY created_at, rowid",
+                 "SELECT flag_key, id, key, name, description, attachment, created_at, updated_at,"
+                 " rowid FROM variants WHERE namespace_key = ?",
                  err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
@@ -405,7 +449,9 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         ssize_t fi = d->nflags ? smap_get(&fm, &d->flags[0].key, sizeof(ef_doc_flag), fk) : -1;
         if (fi < 0) continue;
         ef_doc_flag *f = &d->flags[fi];
-        if (!GROW(f->variants, f->nvariants, caps[fi * 3]))
+        if (!GROW(f->variants, f->nvariants, caps[fi * 3]) ||
+            !okey_put(a, &fkeys[fi * 3], f->nvariants, &kcaps[fi * 3], sqlite3_column_int64(st, 6),
+                      sqlite3_column_int64(st, 8), 0, 0))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_variant *v = &f->variants[f->nvariants++];
         memset(v, 0, sizeof(*v));
@@ -420,13 +466,17 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "variants");
+    for (size_t i = 0; i < d->nflags; i++) /* ORDER BY created_at, rowid */
+        if (order_children(d->flags[i].variants, sizeof(ef_doc_variant), fkeys[i * 3],
+                           d->flags[i].nvariants, a))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
 
     /* rules, then their segments and distributions */
     child_ref *rules = NULL;
     size_t nrules = 0, caprules = 0;
     st = sq_stmt(s, SL_INCR_RULES,
-                 "SELECT flag_key, id, segment_operator, created_at, updated_at FROM rules"
-                 " WHERE namespace_key = ? ORDER BY rank, created_at, rowid",
+                 "SELECT flag_key, id, segment_operator, created_at, updated_at, rank, rowid"
+                 " FROM rules WHERE namespace_key = ?",
                  err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
@@ -435,7 +485,10 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         ssize_t fi = d->nflags ? smap_get(&fm, &d->flags[0].key, sizeof(ef_doc_flag), fk) : -1;
         if (fi < 0) continue;
         ef_doc_flag *f = &d->flags[fi];
-        if (!GROW(f->rules, f->nrules, caps[fi * 3 + 1]) || !GROW(rules, nrules, caprules))
+        if (!GROW(f->rules, f->nrules, caps[fi * 3 + 1]) || !GROW(rules, nrules, caprules) ||
+            !okey_put(a, &fkeys[fi * 3 + 1], f->nrules, &kcaps[fi * 3 + 1],
+                      sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 3),
+                      sqlite3_column_int64(st, 6), (uint32_t)nrules))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_rule *r = &f->rules[f->nrules];
         memset(r, 0, sizeof(*r));
@@ -448,11 +501,19 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rules");
+    for (size_t i = 0; i < d->nflags; i++) { /* ORDER BY rank, created_at, rowid */
+        okey *k = fkeys[i * 3 + 1];
+        if (order_children(d->flags[i].rules, sizeof(ef_doc_rule), k, d->flags[i].nrules, a))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        for (size_t m = 0; m < d->flags[i].nrules; m++) rules[k[m].ref].at = (uint32_t)m;
+    }
     smap rm;
     if (smap_build(&rm, a, nrules ? &rules[0].id : NULL, sizeof(child_ref), nrules))
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     size_t *rcaps = ef_arena_calloc(a, (nrules + 1) * 2 * sizeof(*rcaps));
-    if (!rcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    okey **dkeys = ef_arena_calloc(a, (nrules + 1) * sizeof(*dkeys));
+    size_t *dcaps = ef_arena_calloc(a, (nrules + 1) * sizeof(*dcaps));
+    if (!rcaps || !dkeys || !dcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     st = sq_stmt(s, SL_INCR_RSEGS,
                  "SELECT rule_id, segment_key FROM rule_segments WHERE namespace_key = ?"
                  " ORDER BY position",
@@ -471,9 +532,9 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rule segments");
     st = sq_stmt(s, SL_INCR_DISTS,
-                 "SELECT d.rule_id, d.id, d.variant_id, d.rollout, d.created_at, d.updated_at"
-                 " FROM distributions d JOIN rules r ON r.id = d.rule_id WHERE r.namespace_key = ?"
-                 " ORDER BY d.created_at, d.rowid",
+                 "SELECT d.rule_id, d.id, d.variant_id, d.rollout, d.created_at, d.updated_at,"
+                 " d.rowid FROM distributions d JOIN rules r ON r.id = d.rule_id"
+                 " WHERE r.namespace_key = ?",
                  err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
@@ -499,7 +560,9 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
             if (vr < 0) return -1;
             if (vr == 0) continue;
         }
-        if (!GROW(r->distributions, r->ndistributions, rcaps[ri * 2 + 1]))
+        if (!GROW(r->distributions, r->ndistributions, rcaps[ri * 2 + 1]) ||
+            !okey_put(a, &dkeys[ri], r->ndistributions, &dcaps[ri], sqlite3_column_int64(st, 4),
+                      sqlite3_column_int64(st, 6), 0, 0))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_distribution *x = &r->distributions[r->ndistributions++];
         memset(x, 0, sizeof(*x));
@@ -512,14 +575,19 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "distributions");
+    for (size_t i = 0; i < nrules; i++) { /* ORDER BY created_at, rowid */
+        ef_doc_rule *r = &d->flags[rules[i].flag].rules[rules[i].at];
+        if (order_children(r->distributions, sizeof(ef_doc_distribution), dkeys[i],
+                           r->ndistributions, a))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    }
 
     /* rollouts and their segments */
     child_ref *ros = NULL;
     size_t nros = 0, capros = 0;
     st = sq_stmt(s, SL_INCR_ROS,
                  "SELECT flag_key, id, type, description, percentage, value, segment_operator,"
-                 " created_at, updated_at FROM rollouts WHERE namespace_key = ?"
-                 " ORDER BY rank, created_at, rowid",
+                 " created_at, updated_at, rank, rowid FROM rollouts WHERE namespace_key = ?",
                  err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
@@ -528,7 +596,10 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         ssize_t fi = d->nflags ? smap_get(&fm, &d->flags[0].key, sizeof(ef_doc_flag), fk) : -1;
         if (fi < 0) continue;
         ef_doc_flag *f = &d->flags[fi];
-        if (!GROW(f->rollouts, f->nrollouts, caps[fi * 3 + 2]) || !GROW(ros, nros, capros))
+        if (!GROW(f->rollouts, f->nrollouts, caps[fi * 3 + 2]) || !GROW(ros, nros, capros) ||
+            !okey_put(a, &fkeys[fi * 3 + 2], f->nrollouts, &kcaps[fi * 3 + 2],
+                      sqlite3_column_int64(st, 9), sqlite3_column_int64(st, 7),
+                      sqlite3_column_int64(st, 10), (uint32_t)nros))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_rollout *r = &f->rollouts[f->nrollouts];
         memset(r, 0, sizeof(*r));
@@ -547,6 +618,13 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollouts");
+    for (size_t i = 0; i < d->nflags; i++) { /* ORDER BY rank, created_at, rowid */
+        okey *k = fkeys[i * 3 + 2];
+        if (order_children(d->flags[i].rollouts, sizeof(ef_doc_rollout), k, d->flags[i].nrollouts,
+                           a))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        for (size_t m = 0; m < d->flags[i].nrollouts; m++) ros[k[m].ref].at = (uint32_t)m;
+    }
     smap om;
     if (smap_build(&om, a, nros ? &ros[0].id : NULL, sizeof(child_ref), nros))
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
@@ -597,10 +675,12 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
                    d->nsegments))
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     size_t *gcaps = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gcaps));
-    if (!gcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    okey **gkeys = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gkeys));
+    size_t *gkcaps = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gkcaps));
+    if (!gcaps || !gkeys || !gkcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     st = sq_stmt(s, SL_INCR_CONS,
                  "SELECT segment_key, id, type, property, operator, value, description, created_at,"
-                 " updated_at FROM constraints WHERE namespace_key = ? ORDER BY created_at, rowid",
+                 " updated_at, rowid FROM constraints WHERE namespace_key = ?",
                  err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
@@ -609,7 +689,9 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         ssize_t gi = d->nsegments ? smap_get(&gm, &d->segments[0].key, sizeof(ef_doc_segment), gk) : -1;
         if (gi < 0) continue;
         ef_doc_segment *g = &d->segments[gi];
-        if (!GROW(g->constraints, g->nconstraints, gcaps[gi]))
+        if (!GROW(g->constraints, g->nconstraints, gcaps[gi]) ||
+            !okey_put(a, &gkeys[gi], g->nconstraints, &gkcaps[gi], sqlite3_column_int64(st, 7),
+                      sqlite3_column_int64(st, 9), 0, 0))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_constraint *c = &g->constraints[g->nconstraints++];
         memset(c, 0, sizeof(*c));
@@ -624,6 +706,10 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "constraints");
+    for (size_t i = 0; i < d->nsegments; i++) /* ORDER BY created_at, rowid */
+        if (order_children(d->segments[i].constraints, sizeof(ef_doc_constraint), gkeys[i],
+                           d->segments[i].nconstraints, a))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     return 0;
 }
 
