@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE      ?= cmake
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql demo-postgres install deb
+.PHONY: all build deps test-deps bench-deps run test unit asan tsan compat bench fuzz crash soak clean format demo demo-libsql demo-postgres install deb deploy-real
 
 all: build
 
@@ -35,6 +35,12 @@ install:
 # tree under build-deb/; lintian checks them). scripts/build-deb.sh.
 deb:
 	scripts/build-deb.sh build/deb
+
+# The Dockerfile built and run by a real (private) dockerd, and the .deb's systemd unit under a real
+# systemd in a systemd-nspawn container: root, the Debian mirror, minutes; not in `make test`.
+# scripts/deploy-real.sh, docs/deploy.md "How this page is tested".
+deploy-real:
+	scripts/deploy-real.sh
 
 run: build
 	$(BUILD)/edgeflag serve

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages edgeflag needs to build, test and benchmark, but only the ones that are
 # missing: a machine that already has them pays one dpkg query, not an apt-get update.
-# Usage: scripts/install-deps.sh [build|deb|test|bench]   (each level includes the ones before it)
+# Usage: scripts/install-deps.sh [build|deb|test|bench|deploy-real]   (each of the first four includes the
+# ones before it; deploy-real is deb plus what `make deploy-real` runs)
 set -euo pipefail
 
 level=${1:-build}
@@ -14,6 +15,8 @@ deb_pkgs=(debhelper dpkg-dev fakeroot lintian)
 test_pkgs=(systemd groff-base python3 clang libclang-rt-14-dev nodejs npm curl ca-certificates openssl prometheus chromium locales
            postgresql-15 postgresql-client-15 mariadb-server mariadb-client)
 bench_pkgs=(valgrind wrk nginx-light procps util-linux)
+# make deploy-real: a Docker daemon, a Debian root made from the mirror, systemd in a container
+real_pkgs=(docker.io debootstrap systemd-container curl openssl python3)
 
 pkgs=("${build_pkgs[@]}")
 case "$level" in
@@ -21,7 +24,8 @@ case "$level" in
   deb) pkgs+=("${deb_pkgs[@]}") ;;
   test) pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}") ;;
   bench) pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|deb|test|bench]" >&2; exit 2 ;;
+  deploy-real) pkgs+=("${deb_pkgs[@]}" "${real_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|deb|test|bench|deploy-real]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -47,7 +51,7 @@ fi
 
 # test_client_locale runs libedgeflag under a decimal-comma locale; Debian's `locales` package
 # ships only the sources, so generate that one locale if it is not there yet.
-if [ "$level" != build ] && [ "$level" != deb ] && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+if [ "$level" != build ] && [ "$level" != deb ] && [ "$level" != deploy-real ] && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
   echo "generating the locale de_DE.UTF-8 (for test_client_locale)"
   if [ "$(id -u)" -ne 0 ]; then
     echo "error: not root; generate it yourself: localedef -i de_DE -f UTF-8 de_DE.UTF-8" >&2

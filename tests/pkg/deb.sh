@@ -99,7 +99,7 @@ vroot=$tmp/vroot
 mkdir -p "$vroot/lib/systemd" "$vroot/usr"
 cp -a "$root/usr/bin" "$vroot/usr/"
 cp -a /lib/systemd/system "$vroot/lib/systemd/"
-mkdir -p "$vroot/bin" && cp /bin/kill "$vroot/bin/"  # ExecReload
+mkdir -p "$vroot/bin" && cp /bin/sh "$vroot/bin/"  # ExecReload
 cp "$root/lib/systemd/system/edgeflag.service" "$vroot/lib/systemd/system/"
 verify=$(systemd-analyze verify --man=no --root="$vroot" edgeflag.service 2>&1) && vrc=0 || vrc=$?
 pkg_check "systemd-analyze verify of the packaged unit${verify:+: $verify}" test "$vrc" = 0 -a -z "$verify"

@@ -252,7 +252,8 @@ elif verb == 'reload':
     pid = running()
     if not pid:
         die('edgeflag is not running')
-    cmd = unit['ExecReload'][-1].replace('$MAINPID', str(pid))
+    # systemd's substitution: ${MAINPID} inside a word, $MAINPID as a word of its own
+    cmd = unit['ExecReload'][-1].replace('${MAINPID}', str(pid)).replace('$MAINPID', str(pid))
     subprocess.run(shlex.split(cmd), check=True)
     time.sleep(0.3)  # systemd does not wait for the reload either; let the server read the files
 else:

@@ -83,7 +83,7 @@ vroot=$tmp/vroot
 mkdir -p "$vroot/usr" "$vroot/lib/systemd"
 cp -a "$pre" "$vroot/usr/"
 cp -a /lib/systemd/system "$vroot/lib/systemd/"
-mkdir -p "$vroot/bin" && cp /bin/kill "$vroot/bin/"  # ExecReload
+mkdir -p "$vroot/bin" && cp /bin/sh "$vroot/bin/"  # ExecReload
 verify=$(systemd-analyze verify --man=no --root="$vroot" edgeflag.service 2>&1) && vrc=0 || vrc=$?
 pkg_check "systemd-analyze verify: no error or warning${verify:+: $verify}" test "$vrc" = 0 -a -z "$verify"
 exposure=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1 | sed -n 's/.*Overall exposure level for edgeflag.service: \([0-9.]*\).*/\1/p')
