@@ -231,7 +231,8 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
         const ef_doc_variant *v = &f->variants[i];
         ef_store_variant_in vin = {.key = v->key, .name = v->name, .description = v->description,
                                    .attachment = v->attachment};
-        if (sq_variant_create_tx(s, ns, f->key, &vin, a, &vids[i], err)) return at(&v->pos, err);
+        /* the flag was created just above: no need to look it up */
+        if (sq_variant_insert_tx(s, ns, f->key, &vin, a, &vids[i], err)) return at(&v->pos, err);
         if (v->is_default && sq_flag_set_default_tx(s, ns, f->key, vids[i], err))
             return at(&v->pos, err);
     }
@@ -256,7 +257,8 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
             }
             ef_store_distribution_in din = {.variant_id = vid, .rollout = d->rollout};
             ef_bytes did;
-            if (sq_distribution_create_tx(s, ns, f->key, rid, &din, a, &did, err))
+            /* the rule was created above and the variant is one of this flag's */
+            if (sq_distribution_insert_tx(s, ns, f->key, rid, &din, a, &did, err))
                 return at(&d->pos, err);
         }
     }

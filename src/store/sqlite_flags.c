@@ -361,11 +361,21 @@ static int variant_read(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena
 int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
                          ef_arena *a, ef_bytes *id, ef_store_err *err)
 {
-    ef_bytes att;
     bool exists;
-    if (variant_validate(flag, in, a, &att, err)) return -1;
     if (sq_flag_exists(s, ns, flag, &exists, err)) return -1;
-    if (!exists) return not_found_flag(err, ns, flag);
+    if (!exists) {
+        ef_bytes att; /* Flipt validates the request before it looks the flag up */
+        if (variant_validate(flag, in, a, &att, err)) return -1;
+        return not_found_flag(err, ns, flag);
+    }
+    return sq_variant_insert_tx(s, ns, flag, in, a, id, err);
+}
+
+int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+{
+    ef_bytes att;
+    if (variant_validate(flag, in, a, &att, err)) return -1;
     if (variant_key_taken(s, ns, flag, in->key, (ef_bytes){"", 0}, err)) return -1;
     sq_new_id(a, id);
     sqlite3_stmt *st =

@@ -214,12 +214,21 @@ int sq_flag_set_default_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes variant_i
                            ef_store_err *err);
 int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
                          ef_arena *a, ef_bytes *id, ef_store_err *err);
+/* The same without looking the flag up: for a caller that created it in this transaction (an
+ * import; the foreign key still refuses a variant of a flag that is not there). */
+int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err);
 int sq_segment_create_tx(sq *s, ef_bytes ns, const ef_store_segment_in *in, ef_store_err *err);
 int sq_constraint_create_tx(sq *s, ef_bytes ns, ef_bytes seg, const ef_store_constraint_in *in,
                             bool normalise, ef_arena *a, ef_bytes *id, ef_store_err *err);
 int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
                       ef_bytes *id, ef_store_err *err);
 int sq_distribution_create_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
+                              const ef_store_distribution_in *in, ef_arena *a, ef_bytes *id,
+                              ef_store_err *err);
+/* The same without checking that the rule is the flag's and the variant too: for a caller that
+ * created both in this transaction (an import). */
+int sq_distribution_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
                               const ef_store_distribution_in *in, ef_arena *a, ef_bytes *id,
                               ef_store_err *err);
 int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,

@@ -473,6 +473,14 @@ int sq_distribution_create_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
     if (dist_validate(flag, rule, in, err) ||
         dist_refs(s, ns, flag, rule, in->variant_id, a, err))
         return -1;
+    return sq_distribution_insert_tx(s, ns, flag, rule, in, a, id, err);
+}
+
+int sq_distribution_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
+                              const ef_store_distribution_in *in, ef_arena *a, ef_bytes *id,
+                              ef_store_err *err)
+{
+    if (dist_validate(flag, rule, in, err)) return -1; /* a few comparisons: again is cheap */
     sq_new_id(a, id);
     sqlite3_stmt *st =
         sq_stmt(s, SL_DIST_INSERT, "INSERT INTO distributions VALUES (?, ?, ?, ?, ?, ?)", err);

@@ -400,6 +400,22 @@ static void test_import_entry_replicates(void **state)
     assert_int_equal(v1, v2);
     assert_int_equal(d1.len, d2.len);
     assert_memory_equal(d1.data, d2.data, d1.len);
+    /* an import checks what it inserts without looking up the flag and rule it just created: a
+     * rollout out of range is refused, and nothing changes */
+    ef_doc_rule *rr = NULL;
+    for (size_t i = 0; i < prod->nflags && !rr; i++)
+        if (prod->flags[i].nrules && prod->flags[i].rules[0].ndistributions)
+            rr = &prod->flags[i].rules[0];
+    assert_non_null(rr);
+    rr->distributions[0].rollout = 150;
+    uint64_t before, after;
+    assert_ok(ef_store_seq(q->s, &before, NULL, &err), err);
+    assert_int_equal(ef_store_import(q->s, &doc, &o, &err), -1);
+    assert_int_equal(err.code, EF_STORE_INVALID);
+    if (!strstr(err.message, ": invalid field rollout: must be less than or equal to '100'"))
+        fail_msg("%s", err.message); /* prefixed with the distribution's place in the file */
+    assert_ok(ef_store_seq(q->s, &after, NULL, &err), err);
+    assert_int_equal(before, after);
     /* the triggers are back: a later write is captured as before */
     ef_doc_flag f;
     ef_store_flag_in fin = {.key = B("after"), .name = B("After")};
