@@ -36,6 +36,7 @@ typedef struct job {
     const char *flag, *entity;
     ef_pair *ctx;
     size_t n;
+    ef_eval_request req; /* the same request as an engine block, for the bare engine path */
     bool boolean;
     const char *body; /* the /evaluate/v1 request body */
     size_t body_len;
@@ -89,6 +90,11 @@ static int load_requests(workload *w, const char *path, ef_arena *keep)
             for (const ef_json *m = ctx->child; m; m = m->next)
                 if (m->type == EF_JSON_STRING)
                     j->ctx[j->n++] = (ef_pair){m->key.p, m->key.n, m->str.p, m->str.n};
+            if (ef_request_build(keep, ef_bytes_of(j->flag), ef_bytes_of(j->entity),
+                                 (const ef_kv *)(const void *)j->ctx, j->n, &j->req) != 0) {
+                free(data);
+                return -1;
+            }
             ef_buf b;
             ef_buf_init(&b);
             ef_buf_puts(&b, "{\"namespaceKey\":\"default\",\"flagKey\":");
@@ -137,16 +143,15 @@ static int load_snapshot(workload *w, const char *path)
 static inline uint64_t bare_one(const workload *w, const job *j)
 {
     uint64_t h = 0;
-    ef_eval_request req = {ef_bytes_of(j->flag), ef_bytes_of(j->entity),
-                           (const ef_kv *)(const void *)j->ctx, j->n};
+    const ef_eval_request *req = &j->req;
     ef_registry_read_lock(w->reg);
     const ef_snapshot *s = ef_registry_get(w->reg, w->ns);
     if (j->boolean) {
         ef_boolean_result r;
-        if (ef_eval_boolean(s, &req, &r) == EF_EVAL_OK) h = r.enabled + (unsigned)r.reason;
+        if (ef_eval_boolean(s, req, &r) == EF_EVAL_OK) h = r.enabled + (unsigned)r.reason;
     } else {
         ef_variant_result r;
-        if (ef_eval_variant(s, &req, &r) == EF_EVAL_OK) h = r.variant_key.n + (unsigned)r.reason;
+        if (ef_eval_variant(s, req, &r) == EF_EVAL_OK) h = r.variant_key.n + (unsigned)r.reason;
     }
     ef_registry_read_unlock(w->reg);
     return h;

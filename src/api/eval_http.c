@@ -13,6 +13,7 @@
 #include "api/eval_metrics.h"
 #include "api/node.h"
 #include "base/clock.h"
+#include "eval/registry_read.h"
 
 static ef_bytes request_id_or_new(ef_http_req *req, ef_bytes given)
 {
@@ -70,7 +71,7 @@ static void handle_single(ef_http_req *req, ef_node *node, eval_kind kind)
     ef_buf *out = ef_http_out(req);
     int status = 200;
     int64_t t0 = ef_clock_mono_ns();
-    ef_registry_read_lock(node->registry);
+    ef_registry_enter(node->registry);
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
     ef_eval_status st = EF_EVAL_NOT_FOUND;
     if (kind == KIND_VARIANT) {
@@ -96,7 +97,7 @@ static void handle_single(ef_http_req *req, ef_node *node, eval_kind kind)
         ef_eval_metrics_error(node, ns, in.req.flag_key);
     }
     set_version_header(req, snap);
-    ef_registry_read_unlock(node->registry);
+    ef_registry_leave(node->registry);
     ef_http_reply(req, status);
 }
 
@@ -152,13 +153,19 @@ static void on_batch(ef_http_req *req, void *ctx)
     ef_json_put_str(out, batch_id);
     ef_buf_puts(out, ",\"responses\":[");
     int64_t t0 = ef_clock_mono_ns();
-    ef_registry_read_lock(node->registry);
+    ef_registry_enter(node->registry);
     const ef_snapshot *last = NULL;
     ef_eval_timing t = timing_of(req);
+    /* the namespace is looked up once for a run of requests naming the same one */
+    ef_bytes prev_ns = {NULL, 0};
+    const ef_snapshot *snap = NULL;
     for (i = 0; i < n; i++) {
         ef_bytes ns = ef_api_namespace(ins[i].namespace_key);
-        const ef_snapshot *snap = ef_registry_get(node->registry, ns);
-        const ef_flag *f = snap ? ef_snapshot_find_flag(snap, ins[i].req.flag_key) : NULL;
+        if (!prev_ns.p || !ef_bytes_eq(ns, prev_ns)) {
+            snap = ef_registry_get(node->registry, ns);
+            prev_ns = ns;
+        }
+        const ef_flag *f = snap ? ef_snapshot_request_flag(snap, &ins[i].req) : NULL;
         if (i) ef_buf_putc(out, ',');
         if (!f) {
             ef_write_batch_not_found(out, ins[i].req.flag_key, ns);
@@ -177,7 +184,7 @@ static void on_batch(ef_http_req *req, void *ctx)
         if (snap) last = snap;
     }
     set_version_header(req, last);
-    ef_registry_read_unlock(node->registry);
+    ef_registry_leave(node->registry);
     ef_histogram_observe(node->m.evaluation_seconds, &EF_BYTES_LIT("batch"),
                          (double)(ef_clock_mono_ns() - t0) / 1e9);
     put_request_millis(req, out);
@@ -190,11 +197,11 @@ static void on_batch(ef_http_req *req, void *ctx)
 static void put_context(ef_buf *out, const ef_eval_request *r)
 {
     ef_buf_putc(out, '{');
-    for (size_t i = 0; i < r->context_len; i++) {
+    for (size_t i = 0; i < ef_context_count(r->context); i++) {
         if (i) ef_buf_putc(out, ',');
-        ef_json_put_str(out, r->context[i].key);
+        ef_json_put_str(out, ef_context_key(r->context, i));
         ef_buf_putc(out, ':');
-        ef_json_put_str(out, r->context[i].value);
+        ef_json_put_str(out, ef_context_value(r->context, i));
     }
     ef_buf_putc(out, '}');
 }
@@ -267,12 +274,12 @@ static void on_legacy_evaluate(ef_http_req *req, void *ctx)
     if (!ef_auth_namespace_allowed(req, ns) || !legacy_validate(req, &in)) return;
     ef_bytes rid = request_id_or_new(req, in.request_id);
     ef_buf *out = ef_http_out(req);
-    ef_registry_read_lock(node->registry);
+    ef_registry_enter(node->registry);
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
     ef_eval_status st = legacy_one(node, out, &in, ns, rid, snap, ef_clock_wall_ns());
     if (st != EF_EVAL_OK) ef_write_eval_error(out, st, ns, in.req.flag_key, snap);
     set_version_header(req, snap);
-    ef_registry_read_unlock(node->registry);
+    ef_registry_leave(node->registry);
     ef_http_reply(req, st == EF_EVAL_OK ? 200 : st == EF_EVAL_NOT_FOUND ? 404 : 400);
 }
 
@@ -337,7 +344,7 @@ static void on_legacy_batch(ef_http_req *req, void *ctx)
     ef_json_put_str(out, batch_id);
     ef_buf_puts(out, ",\"responses\":[");
     int64_t ts = ef_clock_wall_ns();
-    ef_registry_read_lock(node->registry);
+    ef_registry_enter(node->registry);
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
     size_t written = 0;
     for (i = 0; i < n; i++) {
@@ -352,12 +359,12 @@ static void on_legacy_batch(ef_http_req *req, void *ctx)
         if (st == EF_EVAL_NOT_FOUND && exclude) continue;
         ef_buf_clear(out);
         ef_write_eval_error(out, st, ns, ins[i].req.flag_key, snap);
-        ef_registry_read_unlock(node->registry);
+        ef_registry_leave(node->registry);
         ef_http_reply(req, st == EF_EVAL_NOT_FOUND ? 404 : 400);
         return;
     }
     set_version_header(req, snap);
-    ef_registry_read_unlock(node->registry);
+    ef_registry_leave(node->registry);
     put_request_millis(req, out);
     ef_buf_putc(out, '}');
     ef_http_reply(req, 200);

@@ -34,35 +34,37 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
         snprintf(err, errlen, "request body must be a JSON object");
         return -1;
     }
+    ef_bytes flag_key, entity_id;
     if (get_string_field(obj, "requestId", "request_id", &in->request_id, err, errlen) ||
         get_string_field(obj, "namespaceKey", "namespace_key", &in->namespace_key, err, errlen) ||
-        get_string_field(obj, "flagKey", "flag_key", &in->req.flag_key, err, errlen) ||
-        get_string_field(obj, "entityId", "entity_id", &in->req.entity_id, err, errlen) ||
+        get_string_field(obj, "flagKey", "flag_key", &flag_key, err, errlen) ||
+        get_string_field(obj, "entityId", "entity_id", &entity_id, err, errlen) ||
         get_string_field(obj, "reference", "reference", &in->reference, err, errlen))
         return -1;
     const ef_json *ctx = ef_json_get(obj, "context");
-    if (ef_json_is_null(ctx)) return 0;
-    if (ctx->type != EF_JSON_OBJECT) {
+    if (!ef_json_is_null(ctx) && ctx->type != EF_JSON_OBJECT) {
         snprintf(err, errlen, "invalid value for map field context: expected an object of strings");
         return -1;
     }
-    ef_kv *kv = ef_arena_alloc(a, (ctx->len ? ctx->len : 1) * sizeof(*kv));
-    if (!kv) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    size_t n = 0;
-    for (const ef_json *c = ctx->child; c; c = c->next) {
+    /* first pass: check every value and size the block; second: copy into it */
+    size_t n = 0, text = flag_key.n + entity_id.n;
+    for (const ef_json *c = ef_json_is_null(ctx) ? NULL : ctx->child; c; c = c->next) {
         if (c->type == EF_JSON_NULL) continue;
         if (c->type != EF_JSON_STRING)
             return bad(err, errlen, "invalid value for map field context: value of key %.*s is not a string",
                        c->key);
-        kv[n].key = c->key;
-        kv[n].value = c->str;
         n++;
+        text += c->key.n + c->str.n;
     }
-    in->req.context = kv;
-    in->req.context_len = n;
+    size_t size = ef_request_size(n, text);
+    void *mem = size ? ef_arena_alloc(a, size) : NULL;
+    if (!mem) {
+        snprintf(err, errlen, size ? "out of memory" : "request too large");
+        return -1;
+    }
+    ef_context *block = ef_request_init(&in->req, mem, n, text, flag_key, entity_id);
+    for (const ef_json *c = n ? ctx->child : NULL; c; c = c->next)
+        if (c->type == EF_JSON_STRING) ef_request_add_context(block, c->key, c->str);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "api/eval_metrics.h"
 #include "api/node.h"
 #include "base/clock.h"
+#include "eval/registry_read.h"
 
 static void ofrep_error(ef_http_req *req, int status, ef_bytes key, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -52,6 +53,20 @@ typedef struct ofrep_ctx {
     bool has_flags;
 } ofrep_ctx;
 
+/* A context member's value as the engine sees it: 1 and *v for a string, a number (its literal
+ * text) or a boolean, 0 for null (skipped), -1 for anything else. */
+static int context_value_of(const ef_json *c, ef_bytes *v)
+{
+    switch (c->type) {
+    case EF_JSON_STRING:
+    case EF_JSON_NUMBER: *v = c->str; return 1;
+    case EF_JSON_TRUE: *v = EF_BYTES_LIT("true"); return 1;
+    case EF_JSON_FALSE: *v = EF_BYTES_LIT("false"); return 1;
+    case EF_JSON_NULL: return 0;
+    default: return -1;
+    }
+}
+
 /* Reads {"context":{...}} into a request. Returns false after answering 400. */
 static bool read_context(ef_http_req *req, ef_bytes key, ofrep_ctx *oc)
 {
@@ -71,47 +86,42 @@ static bool read_context(ef_http_req *req, ef_bytes key, ofrep_ctx *oc)
         ofrep_error(req, 400, key, "INVALID_CONTEXT", "context must be an object");
         return false;
     }
-    size_t n = ef_json_is_null(ctx) ? 0 : ctx->len;
-    ef_kv *kv = ef_arena_alloc(ef_http_arena(req), (n ? n : 1) * sizeof(*kv));
-    if (!kv) {
-        ofrep_error(req, 500, key, "GENERAL", "out of memory");
-        return false;
-    }
-    size_t k = 0;
-    for (const ef_json *c = n ? ctx->child : NULL; c; c = c->next) {
+    /* first pass: check every value, find the entity and size the request block */
+    size_t n = 0, text = 0;
+    ef_bytes entity = {"", 0};
+    for (const ef_json *c = ef_json_is_null(ctx) ? NULL : ctx->child; c; c = c->next) {
         ef_bytes v;
-        if (c->type == EF_JSON_STRING)
-            v = c->str;
-        else if (c->type == EF_JSON_NUMBER)
-            v = c->str; /* the literal text */
-        else if (c->type == EF_JSON_TRUE)
-            v = EF_BYTES_LIT("true");
-        else if (c->type == EF_JSON_FALSE)
-            v = EF_BYTES_LIT("false");
-        else if (c->type == EF_JSON_NULL)
-            continue;
-        else {
+        int kind = context_value_of(c, &v);
+        if (kind == 0) continue;
+        if (kind < 0) {
             ofrep_error(req, 400, key, "INVALID_CONTEXT", "context value of %.*s must be a string, number or boolean",
                         (int)c->key.n, c->key.p);
             return false;
         }
-        if (ef_bytes_eq(c->key, EF_BYTES_LIT("targetingKey"))) oc->req.entity_id = v;
+        if (ef_bytes_eq(c->key, EF_BYTES_LIT("targetingKey"))) entity = v;
         if (ef_bytes_eq(c->key, EF_BYTES_LIT("flags"))) {
             oc->flags = v;
             oc->has_flags = true;
         }
-        kv[k].key = c->key;
-        kv[k].value = v;
-        k++;
+        n++;
+        text += c->key.n + v.n;
     }
-    oc->req.context = kv;
-    oc->req.context_len = k;
-    if (oc->req.entity_id.n == 0) { /* Flipt evaluates an anonymous entity with a random id */
-        char *id = ef_arena_alloc(ef_http_arena(req), EF_UUID_LEN + 1);
-        if (id) {
-            ef_uuid_v4(id);
-            oc->req.entity_id = (ef_bytes){id, EF_UUID_LEN};
-        }
+    char uuid[EF_UUID_LEN + 1];
+    if (entity.n == 0) { /* Flipt evaluates an anonymous entity with a random id */
+        ef_uuid_v4(uuid);
+        entity = (ef_bytes){uuid, EF_UUID_LEN};
+    }
+    text += entity.n;
+    size_t size = ef_request_size(n, text);
+    void *mem = size ? ef_arena_alloc(ef_http_arena(req), size) : NULL;
+    if (!mem) {
+        ofrep_error(req, 500, key, "GENERAL", "out of memory");
+        return false;
+    }
+    ef_context *block = ef_request_init(&oc->req, mem, n, text, (ef_bytes){"", 0}, entity);
+    for (const ef_json *c = n ? ctx->child : NULL; c; c = c->next) {
+        ef_bytes v;
+        if (context_value_of(c, &v) > 0) ef_request_add_context(block, c->key, v);
     }
     return true;
 }
@@ -177,11 +187,11 @@ static void on_evaluate_flag(ef_http_req *req, void *ctx)
     ofrep_ctx oc;
     if (!read_context(req, key, &oc)) return;
     ef_bytes ns = namespace_of(req);
-    ef_registry_read_lock(node->registry);
+    ef_registry_enter(node->registry);
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
     const ef_flag *f = snap ? ef_snapshot_find_flag(snap, key) : NULL;
     if (f) put_flag(node, ns, ef_http_out(req), f, &oc.req);
-    ef_registry_read_unlock(node->registry);
+    ef_registry_leave(node->registry);
     if (!f) {
         ef_eval_metrics_error(node, ns, key);
         ofrep_error(req, 404, key, "FLAG_NOT_FOUND", "flag was not found %.*s", (int)key.n, key.p);
@@ -200,7 +210,7 @@ static void on_evaluate_bulk(ef_http_req *req, void *ctx)
     ef_bytes ns = namespace_of(req);
     ef_buf *out = ef_http_out(req);
     ef_buf_puts(out, "{\"flags\":[");
-    ef_registry_read_lock(node->registry);
+    ef_registry_enter(node->registry);
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
     size_t written = 0;
     ef_bytes missing = {NULL, 0};
@@ -232,7 +242,7 @@ static void on_evaluate_bulk(ef_http_req *req, void *ctx)
             put_flag(node, ns, out, f, &oc.req);
         }
     }
-    ef_registry_read_unlock(node->registry);
+    ef_registry_leave(node->registry);
     if (missing.p) {
         char *copy = ef_arena_memdup(ef_http_arena(req), missing.p, missing.n);
         ofrep_error(req, 404, (ef_bytes){copy, missing.n}, "FLAG_NOT_FOUND", "flag was not found %s", copy);

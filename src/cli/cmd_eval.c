@@ -61,7 +61,7 @@ static void eval_line(ef_registry *reg, ef_bytes default_ns, const char *line, s
     int64_t t0 = ef_clock_mono_ns();
     ef_registry_read_lock(reg);
     const ef_snapshot *snap = ef_registry_get(reg, ns);
-    const ef_flag *flag = snap ? ef_snapshot_find_flag(snap, in.req.flag_key) : NULL;
+    const ef_flag *flag = snap ? ef_snapshot_request_flag(snap, &in.req) : NULL;
     ef_variant_result vr;
     ef_boolean_result br;
     ef_eval_status st = EF_EVAL_OK;

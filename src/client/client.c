@@ -18,9 +18,10 @@
 #include "base/json.h"
 #include "client/client_int.h"
 #include "eval/eval.h"
+#include "eval/registry_read.h"
 
-/* ef_pair is the engine's ef_kv, spelled for the public header: evaluation hands the caller's
- * array to the engine as it is, without copying. */
+/* ef_pair is the engine's ef_kv, spelled for the public header: evaluation reads the caller's
+ * array as the engine's pairs and lays it out in one request block (eval/request.h). */
 _Static_assert(sizeof(ef_pair) == sizeof(ef_kv), "ef_pair layout");
 _Static_assert(offsetof(ef_pair, key) == offsetof(ef_kv, key) + offsetof(ef_bytes, p), "key");
 _Static_assert(offsetof(ef_pair, key_len) == offsetof(ef_kv, key) + offsetof(ef_bytes, n), "klen");
@@ -271,20 +272,50 @@ static inline void keep_segments(ef_result *out, const ef_matched_segments *m)
     memcpy(out->priv_bits_, m->bits, sizeof(out->priv_bits_));
 }
 
-/* Enters the read section and finds the flag; on success the section stays open. */
+/* A request of up to this many bytes (block header, entries, flag key, entity id, keys and values)
+ * is laid out on the evaluating thread's stack; only a larger one costs an allocation. */
+#define STACK_REQUEST 4096
+
+typedef struct lib_request {
+    ef_eval_request req;
+    void *heap; /* the block when it did not fit the stack buffer */
+    uint64_t stack[STACK_REQUEST / sizeof(uint64_t)];
+} lib_request;
+
+/* Copies the request into one block; EF_OK, or EF_ENOMEM (over 4 GiB or no memory). */
+static inline int request_of(lib_request *lr, const char *flag_key, const char *entity_id,
+                             const ef_pair *ctx, size_t ctx_len)
+{
+    const ef_kv *kv = (const ef_kv *)(const void *)ctx;
+    ef_bytes flag = ef_bytes_of(flag_key), entity = ef_bytes_of(entity_id ? entity_id : "");
+    size_t text = flag.n + entity.n;
+    for (size_t i = 0; i < ctx_len; i++) text += kv[i].key.n + kv[i].value.n;
+    size_t size = ef_request_size(ctx_len, text);
+    lr->heap = NULL;
+    void *mem = lr->stack;
+    if (size == 0) return EF_ENOMEM;
+    if (size > sizeof(lr->stack) && !(mem = lr->heap = malloc(size))) return EF_ENOMEM;
+    ef_context *block = ef_request_init(&lr->req, mem, ctx_len, text, flag, entity);
+    for (size_t i = 0; i < ctx_len; i++) ef_request_add_context(block, kv[i].key, kv[i].value);
+    return EF_OK;
+}
+
+/* Enters the read section and finds the snapshot; on success the section stays open. */
 static inline int begin(ef_client *c, const char *flag_key, const char *entity_id,
-                        const ef_pair *ctx, size_t ctx_len, ef_eval_request *req,
+                        const ef_pair *ctx, size_t ctx_len, lib_request *lr,
                         const ef_snapshot **snap)
 {
     if (!c || !flag_key || (ctx_len && !ctx)) return EF_EINVAL;
-    req->flag_key = ef_bytes_of(flag_key);
-    req->entity_id = ef_bytes_of(entity_id ? entity_id : "");
-    req->context = (const ef_kv *)(const void *)ctx;
-    req->context_len = ctx_len;
-    ef_registry_read_lock(c->reg);
-    *snap = ef_registry_get(c->reg, c->ns);
+    int rc = request_of(lr, flag_key, entity_id, ctx, ctx_len);
+    if (rc != EF_OK) return rc;
+    /* the namespace is looked up until it has a handle, then never again */
+    const ef_ns_handle *h = __atomic_load_n(&c->nsh, __ATOMIC_ACQUIRE);
+    if (!h && (h = ef_registry_handle(c->reg, c->ns))) __atomic_store_n(&c->nsh, h, __ATOMIC_RELEASE);
+    ef_registry_enter(c->reg);
+    *snap = h ? ef_ns_snapshot(h) : NULL;
     if (!*snap) {
-        ef_registry_read_unlock(c->reg);
+        ef_registry_leave(c->reg);
+        free(lr->heap);
         return EF_ENOSTATE;
     }
     return EF_OK;
@@ -293,7 +324,7 @@ static inline int begin(ef_client *c, const char *flag_key, const char *entity_i
 static inline int eval_status(ef_client *c, ef_eval_status st)
 {
     if (st == EF_EVAL_OK) return EF_OK;
-    ef_registry_read_unlock(c->reg);
+    ef_registry_leave(c->reg);
     return st == EF_EVAL_NOT_FOUND ? EF_ENOTFOUND : EF_EWRONGTYPE;
 }
 
@@ -302,12 +333,14 @@ int ef_client_variant(ef_client *c, const char *flag_key, const char *entity_id,
 {
     if (!out) return EF_EINVAL;
     out->priv_[0] = NULL;
-    ef_eval_request req;
+    lib_request lr;
     const ef_snapshot *s;
-    int rc = begin(c, flag_key, entity_id, ctx, ctx_len, &req, &s);
+    int rc = begin(c, flag_key, entity_id, ctx, ctx_len, &lr, &s);
     if (rc != EF_OK) return rc;
     ef_variant_result r;
-    if ((rc = eval_status(c, ef_eval_variant(s, &req, &r))) != EF_OK) return rc;
+    ef_eval_status st = ef_eval_variant(s, &lr.req, &r);
+    free(lr.heap); /* results point into the snapshot, not the request */
+    if ((rc = eval_status(c, st)) != EF_OK) return rc;
     out->match = r.match;
     out->enabled = false;
     out->reason = (ef_result_reason)r.reason;
@@ -325,12 +358,14 @@ int ef_client_boolean(ef_client *c, const char *flag_key, const char *entity_id,
 {
     if (!out) return EF_EINVAL;
     out->priv_[0] = NULL;
-    ef_eval_request req;
+    lib_request lr;
     const ef_snapshot *s;
-    int rc = begin(c, flag_key, entity_id, ctx, ctx_len, &req, &s);
+    int rc = begin(c, flag_key, entity_id, ctx, ctx_len, &lr, &s);
     if (rc != EF_OK) return rc;
     ef_boolean_result r;
-    if ((rc = eval_status(c, ef_eval_boolean(s, &req, &r))) != EF_OK) return rc;
+    ef_eval_status st = ef_eval_boolean(s, &lr.req, &r);
+    free(lr.heap); /* results point into the snapshot, not the request */
+    if ((rc = eval_status(c, st)) != EF_OK) return rc;
     out->match = false;
     out->enabled = r.enabled;
     out->reason = (ef_result_reason)r.reason;
@@ -365,5 +400,5 @@ void ef_result_release(ef_result *r)
     if (!r || !r->priv_[0]) return;
     ef_registry *reg = r->priv_[0];
     r->priv_[0] = NULL;
-    ef_registry_read_unlock(reg);
+    ef_registry_leave(reg);
 }

@@ -26,6 +26,8 @@ struct ef_client {
     /* immutable after open */
     ef_registry *reg;  /* holds the one namespace's current snapshot; evaluation reads it */
     ef_bytes ns;       /* points into ns_buf */
+    const ef_ns_handle *nsh; /* ns's handle in reg once it has one (atomic: any evaluating thread
+                              * may set it, always to the same value) */
     char *ns_buf;
     char *url;         /* without a trailing slash */
     char *token;

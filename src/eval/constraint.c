@@ -1,5 +1,5 @@
 /*
- * constraint.c - one constraint against one request, exactly as Flipt's engine decides it.
+ * constraint.c - constraints and segments against one request, exactly as Flipt's engine decides.
  *
  * Compile time (ef_constraint_prepare) parses what can be parsed once: the operator, a NUMBER value
  * as i32, a DATETIME value, isoneof lists. Request time parses only the context value. Anything that
@@ -125,6 +125,7 @@ uint8_t ef_op_parse(ef_bytes name)
 bool ef_constraint_prepare(ef_arena *a, ef_constraint *c)
 {
     c->value_ok = false;
+    c->prop_hash = ef_context_hash(c->property.p, c->property.n);
     bool list = c->op == EF_OP_ISONEOF || c->op == EF_OP_ISNOTONEOF;
     switch (c->type) {
     case EF_CT_STRING:
@@ -166,13 +167,9 @@ bool ef_constraint_prepare(ef_arena *a, ef_constraint *c)
 }
 
 /* The context value for a property: a missing key reads as "". Later duplicates win. */
-static ef_bytes context_value(const ef_eval_request *req, ef_bytes property)
+static inline ef_bytes context_value(const ef_eval_request *req, const ef_constraint *c)
 {
-    for (size_t i = req->context_len; i-- > 0;) {
-        const ef_kv *kv = &req->context[i];
-        if (ef_bytes_eq(kv->key, property)) return kv->value;
-    }
-    return (ef_bytes){"", 0};
+    return ef_context_find(req->context, c->property, c->prop_hash);
 }
 
 static bool in_str_list(const ef_constraint *c, ef_bytes v)
@@ -272,26 +269,26 @@ static bool match_datetime(const ef_constraint *c, ef_bytes v)
     }
 }
 
-bool ef_constraint_matches(const ef_constraint *c, const ef_eval_request *req)
+static bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
 {
     switch (c->type) {
-    case EF_CT_STRING: return match_string(c, context_value(req, c->property));
+    case EF_CT_STRING: return match_string(c, context_value(req, c));
     case EF_CT_ENTITY_ID: return match_string(c, req->entity_id);
-    case EF_CT_NUMBER: return match_number(c, context_value(req, c->property));
-    case EF_CT_BOOLEAN: return match_boolean(c, context_value(req, c->property));
-    case EF_CT_DATETIME: return match_datetime(c, context_value(req, c->property));
+    case EF_CT_NUMBER: return match_number(c, context_value(req, c));
+    case EF_CT_BOOLEAN: return match_boolean(c, context_value(req, c));
+    case EF_CT_DATETIME: return match_datetime(c, context_value(req, c));
     default: return false;
     }
 }
 
-bool ef_segment_matches(const ef_segment *s, const ef_eval_request *req)
+static bool segment_matches(const ef_segment *s, const ef_eval_request *req)
 {
     uint32_t matched = 0;
     for (uint32_t i = 0; i < s->ncons; i++) {
         const ef_constraint *c = &s->cons[i];
         /* An unknown constraint type fails the whole segment when reached. */
         if (c->type == EF_CT_UNKNOWN) return false;
-        if (ef_constraint_matches(c, req)) {
+        if (constraint_matches(c, req)) {
             matched++;
             if (!s->match_all) break;
         } else if (s->match_all) {
@@ -299,4 +296,22 @@ bool ef_segment_matches(const ef_segment *s, const ef_eval_request *req)
         }
     }
     return s->match_all ? matched == s->ncons : (s->ncons == 0 || matched > 0);
+}
+
+/* Here, next to the segment and constraint matchers, so they inline: one call per rule. */
+bool ef_segments_pass(const ef_segment_set *set, const ef_eval_request *req,
+                      ef_matched_segments *m)
+{
+    uint32_t matched = 0;
+    m->segs = set->segs;
+    m->n = set->n;
+    m->bits[0] = 0; /* most rules have a few segments: one word */
+    for (uint32_t w = 1; w < (set->n + 63) / 64; w++) m->bits[w] = 0;
+    for (uint32_t i = 0; i < set->n; i++) {
+        if (segment_matches(&set->segs[i], req)) {
+            m->bits[i / 64] |= 1ull << (i % 64);
+            matched++;
+        }
+    }
+    return set->op_and ? matched == set->n : matched > 0;
 }

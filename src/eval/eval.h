@@ -23,6 +23,7 @@
 #include "base/buf.h"
 #include "base/bytes.h"
 #include "base/json.h"
+#include "eval/request.h"
 
 typedef struct ef_snapshot ef_snapshot;
 typedef struct ef_flag ef_flag;
@@ -47,18 +48,6 @@ typedef enum ef_eval_status {
     EF_EVAL_NOT_FOUND,  /* no flag with that key in the snapshot */
     EF_EVAL_WRONG_TYPE, /* variant evaluation of a boolean flag, or the other way round */
 } ef_eval_status;
-
-typedef struct ef_kv {
-    ef_bytes key;
-    ef_bytes value;
-} ef_kv;
-
-typedef struct ef_eval_request {
-    ef_bytes flag_key;
-    ef_bytes entity_id;
-    const ef_kv *context; /* a later duplicate key wins, as in a JSON object */
-    size_t context_len;
-} ef_eval_request;
 
 /* A rule or rollout may reference at most this many distinct segments; compile rejects more. */
 #define EF_MAX_RULE_SEGMENTS 256
@@ -162,6 +151,8 @@ uint64_t ef_snapshot_version(const ef_snapshot *s);
 void ef_snapshot_set_version(ef_snapshot *s, uint64_t version);
 
 const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key);
+/* The request's flag, found with the hash its block carries (the batch path). */
+const ef_flag *ef_snapshot_request_flag(const ef_snapshot *s, const ef_eval_request *req);
 /* Flags in document order (duplicates removed), for listing: 0 <= i < ef_snapshot_flag_count. */
 const ef_flag *ef_snapshot_flag_at(const ef_snapshot *s, size_t i);
 ef_flag_type ef_flag_get_type(const ef_flag *f);

@@ -7,19 +7,34 @@
  * crc32(flagKey ‖ entityId) % 1000 against normalised boundaries, boolean thresholds are
  * crc32(entityId ‖ flagKey) % 100 < percentage.
  */
-#include <zlib.h>
-
+#include "eval/crc32.h"
 #include "eval/model.h"
 
-const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key)
+/* The flag with key (h = ef_hash_bytes(key)). */
+static inline const ef_flag *find_flag(const ef_snapshot *s, ef_bytes key, uint64_t h)
 {
-    uint64_t h = ef_hash_bytes(key.p, key.n);
     for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
         uint32_t slot = s->slots[i];
         if (slot == 0) return NULL;
         const ef_flag *f = s->flags[slot - 1];
-        if (ef_bytes_eq(f->key, key)) return f;
+        if (f->key.n == key.n && ef_mem_eq(f->key.p, key.p, key.n)) return f;
     }
+}
+
+/* A request built by hand (tests, one-off callers) may leave the hash to the engine. */
+static inline uint64_t request_flag_hash(const ef_eval_request *req)
+{
+    return req->flag_hash ? req->flag_hash : ef_hash_bytes(req->flag_key.p, req->flag_key.n);
+}
+
+const ef_flag *ef_snapshot_find_flag(const ef_snapshot *s, ef_bytes key)
+{
+    return find_flag(s, key, ef_hash_bytes(key.p, key.n));
+}
+
+const ef_flag *ef_snapshot_request_flag(const ef_snapshot *s, const ef_eval_request *req)
+{
+    return find_flag(s, req->flag_key, request_flag_hash(req));
 }
 
 const ef_flag *ef_snapshot_flag_at(const ef_snapshot *s, size_t i)
@@ -40,23 +55,6 @@ ef_flag_type ef_flag_get_type(const ef_flag *f)
 ef_bytes ef_flag_key(const ef_flag *f)
 {
     return f->key;
-}
-
-/* Evaluates the segments of a rule or rollout; true if the operator is satisfied. */
-static bool segments_pass(const ef_segment_set *set, const ef_eval_request *req,
-                          ef_matched_segments *m)
-{
-    uint32_t matched = 0;
-    m->segs = set->segs;
-    m->n = set->n;
-    for (uint32_t w = 0; w < (set->n + 63) / 64; w++) m->bits[w] = 0;
-    for (uint32_t i = 0; i < set->n; i++) {
-        if (ef_segment_matches(&set->segs[i], req)) {
-            m->bits[i / 64] |= 1ull << (i % 64);
-            matched++;
-        }
-    }
-    return set->op_and ? matched == set->n : matched > 0;
 }
 
 static void no_segments(ef_matched_segments *m)
@@ -89,15 +87,14 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
     ef_matched_segments m;
     for (uint32_t r = 0; r < f->nrules; r++) {
         const ef_rule *rule = &f->rules[r];
-        if (!segments_pass(&rule->segs, req, &m)) continue;
+        if (!ef_segments_pass(&rule->segs, req, &m)) continue;
         out->segments = m;
         if (rule->ndist == 0) {
             out->match = true;
             out->reason = EF_REASON_MATCH;
             return;
         }
-        uint32_t crc = (uint32_t)crc32(f->key_crc, (const Bytef *)req->entity_id.p,
-                                       (uInt)req->entity_id.n);
+        uint32_t crc = ef_crc32_update(f->key_crc, req->entity_id.p, req->entity_id.n);
         int32_t target = (int32_t)(crc % 1000) + 1;
         /* Rust's slice::binary_search: the last of equal boundaries on an exact hit, else the
          * first boundary above the target. */
@@ -134,16 +131,15 @@ void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boole
     for (uint32_t r = 0; r < f->nrollouts; r++) {
         const ef_rollout *ro = &f->rollouts[r];
         if (ro->kind == EF_ROLLOUT_THRESHOLD) {
-            uint32_t crc = (uint32_t)crc32(0, (const Bytef *)req->entity_id.p,
-                                           (uInt)req->entity_id.n);
-            crc = (uint32_t)crc32(crc, (const Bytef *)f->key.p, (uInt)f->key.n);
+            uint32_t crc = ef_crc32_update(0, req->entity_id.p, req->entity_id.n);
+            crc = ef_crc32_update(crc, f->key.p, f->key.n);
             if ((float)(crc % 100) < ro->percentage) {
                 out->enabled = ro->value;
                 out->reason = EF_REASON_MATCH;
                 return;
             }
         } else if (ro->kind == EF_ROLLOUT_SEGMENT) {
-            if (segments_pass(&ro->segs, req, &m)) {
+            if (ef_segments_pass(&ro->segs, req, &m)) {
                 out->enabled = ro->value;
                 out->reason = EF_REASON_MATCH;
                 out->segments = m;
@@ -158,7 +154,7 @@ void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boole
 ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
                                ef_variant_result *out)
 {
-    const ef_flag *f = ef_snapshot_find_flag(s, req->flag_key);
+    const ef_flag *f = find_flag(s, req->flag_key, request_flag_hash(req));
     if (!f) return EF_EVAL_NOT_FOUND;
     if (f->type != EF_FLAG_VARIANT) return EF_EVAL_WRONG_TYPE;
     ef_eval_variant_flag(f, req, out);
@@ -168,7 +164,7 @@ ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
 ef_eval_status ef_eval_boolean(const ef_snapshot *s, const ef_eval_request *req,
                                ef_boolean_result *out)
 {
-    const ef_flag *f = ef_snapshot_find_flag(s, req->flag_key);
+    const ef_flag *f = find_flag(s, req->flag_key, request_flag_hash(req));
     if (!f) return EF_EVAL_NOT_FOUND;
     if (f->type != EF_FLAG_BOOLEAN) return EF_EVAL_WRONG_TYPE;
     ef_eval_boolean_flag(f, req, out);

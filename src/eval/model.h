@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/hash.h"
 #include "eval/eval.h"
 
 typedef enum ef_ctype {
@@ -52,6 +53,7 @@ typedef struct ef_constraint {
     bool value_ok;  /* the value parsed for this type (number, date or list) */
     int32_t num;    /* NUMBER value */
     int64_t secs;   /* DATETIME value, seconds since the epoch */
+    uint32_t prop_hash; /* ef_context_hash(property): a lookup compares hashes before bytes */
     ef_bytes property;
     ef_bytes value;
     const ef_bytes *strs; /* STRING/ENTITY_ID isoneof list */
@@ -164,25 +166,6 @@ struct ef_snapshot {
     uint32_t mask;     /* slots has mask + 1 entries, a power of two */
 };
 
-/* Hash used by the flag table (not the bucketing hash). */
-static inline uint64_t ef_hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return h;
-}
-
 /* tally.c: gives f its tally (distinct variant keys, unbound slots) and each variant key its
  * index; called last by compile_flag. False on out-of-memory. */
 bool ef_flag_tally_prepare(ef_arena *a, ef_flag *f);
@@ -190,8 +173,10 @@ bool ef_flag_tally_prepare(ef_arena *a, ef_flag *f);
 /* constraint.c */
 uint8_t ef_op_parse(ef_bytes name); /* exact, case-sensitive operator name, else EF_OP_OTHER */
 bool ef_constraint_prepare(ef_arena *a, ef_constraint *c);
-bool ef_constraint_matches(const ef_constraint *c, const ef_eval_request *req);
-bool ef_segment_matches(const ef_segment *s, const ef_eval_request *req);
+/* The segments of a rule or rollout against a request: true if the set's operator is satisfied;
+ * m receives which segments matched. */
+bool ef_segments_pass(const ef_segment_set *set, const ef_eval_request *req,
+                      ef_matched_segments *m);
 bool ef_parse_i32(ef_bytes s, int32_t *out);
 
 /* rfc3339.c: chrono's DateTime::parse_from_rfc3339, reduced to whole seconds since the epoch. */

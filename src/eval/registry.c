@@ -1,10 +1,12 @@
 /*
  * registry.c - RCU publication of snapshots (see registry.h).
  *
- * The registry's state is one immutable table {namespace -> snapshot}. A publish copies the table
- * with one entry changed, swaps the pointer with release semantics, and hands the old table and the
- * snapshot it replaced to call_rcu, which frees them after a grace period. A plain atomic refcount
- * would race with that free; the grace period is what makes it safe.
+ * The registry's state is an immutable table {namespace -> handle}, each handle holding its
+ * namespace's current snapshot. A publish to a known namespace swaps the handle's pointer (release)
+ * and hands the snapshot it replaced to call_rcu, which frees it after a grace period; a new
+ * namespace gets a handle and a grown copy of the table, the old table going the same way. A
+ * plain atomic refcount would race with that free; the grace period is what makes it safe.
+ * Handles are freed only with the registry (one per namespace ever published, made by writes).
  *
  * ThreadSanitizer cannot see the ordering liburcu gets from membarrier, so under EF_TSAN the read
  * section and the reclaim callback carry explicit release/acquire annotations that describe it.
@@ -30,17 +32,23 @@ void __tsan_release(void *addr);
 typedef struct table {
     struct rcu_head rcu;
     ef_registry *owner;
-    ef_snapshot *retired; /* the snapshot this table's successor replaced, freed with it */
     uint32_t n;
     uint32_t mask;
-    uint32_t *slots; /* index + 1 into snaps */
-    ef_snapshot **snaps;
+    uint32_t *slots; /* index + 1 into handles */
+    ef_ns_handle **handles;
 } table;
+
+/* A replaced or removed snapshot on its way to call_rcu. */
+typedef struct retired {
+    struct rcu_head rcu;
+    ef_registry *owner;
+    ef_snapshot *snap;
+} retired;
 
 #define MAX_LISTENERS 8
 
 struct ef_registry {
-    table *current;          /* read with acquire inside a read section */
+    table *current;          /* read with acquire inside a read section; grows by copy */
     pthread_mutex_t writer;  /* serialises publishers and guards the listener list */
     int grace;               /* TSan sync address for the grace period */
     struct {
@@ -53,40 +61,48 @@ static table *table_new(uint32_t n)
 {
     uint32_t cap = 4;
     while (cap < n * 2) cap *= 2;
-    table *t = calloc(1, sizeof(*t) + cap * sizeof(uint32_t) + (n ? n : 1) * sizeof(ef_snapshot *));
+    table *t = calloc(1, sizeof(*t) + cap * sizeof(uint32_t) + (n ? n : 1) * sizeof(ef_ns_handle *));
     if (!t) return NULL;
     t->mask = cap - 1;
     t->slots = (uint32_t *)(t + 1);
-    t->snaps = (ef_snapshot **)(t->slots + cap);
+    t->handles = (ef_ns_handle **)(t->slots + cap);
     return t;
 }
 
-static void table_add(table *t, ef_snapshot *s)
+static void table_add(table *t, ef_ns_handle *h)
 {
-    ef_bytes ns = s->namespace_key;
-    uint32_t i = (uint32_t)ef_hash_bytes(ns.p, ns.n) & t->mask;
+    uint32_t i = (uint32_t)ef_hash_bytes(h->key, h->key_len) & t->mask;
     while (t->slots[i]) i = (i + 1) & t->mask;
-    t->snaps[t->n] = s;
+    t->handles[t->n] = h;
     t->slots[i] = ++t->n;
 }
 
-static ef_snapshot *table_find(const table *t, ef_bytes ns)
+static ef_ns_handle *table_find(const table *t, ef_bytes ns)
 {
     uint32_t i = (uint32_t)ef_hash_bytes(ns.p, ns.n) & t->mask;
     for (;; i = (i + 1) & t->mask) {
         uint32_t s = t->slots[i];
         if (!s) return NULL;
-        if (ef_bytes_eq(t->snaps[s - 1]->namespace_key, ns)) return t->snaps[s - 1];
+        ef_ns_handle *h = t->handles[s - 1];
+        if (h->key_len == ns.n && ef_mem_eq(h->key, ns.p, ns.n)) return h;
     }
 }
 
-static void reclaim(struct rcu_head *head)
+static void reclaim_table(struct rcu_head *head)
 {
     table *t = caa_container_of(head, table, rcu);
     TSAN_ACQUIRE(t);                /* the publisher's hand-off through call_rcu's queue */
     TSAN_ACQUIRE(&t->owner->grace); /* every reader that could see t has left */
-    ef_snapshot_free(t->retired);
     free(t);
+}
+
+static void reclaim_snapshot(struct rcu_head *head)
+{
+    retired *r = caa_container_of(head, retired, rcu);
+    TSAN_ACQUIRE(r);
+    TSAN_ACQUIRE(&r->owner->grace);
+    ef_snapshot_free(r->snap);
+    free(r);
 }
 
 ef_registry *ef_registry_new(void)
@@ -108,29 +124,53 @@ void ef_registry_free(ef_registry *r)
     if (!r) return;
     rcu_barrier(); /* every pending reclaim has run */
     table *t = r->current;
-    for (uint32_t i = 0; i < t->n; i++) ef_snapshot_free(t->snaps[i]);
+    for (uint32_t i = 0; i < t->n; i++) {
+        ef_snapshot_free(t->handles[i]->snap);
+        free(t->handles[i]);
+    }
     free(t);
     pthread_mutex_destroy(&r->writer);
     free(r);
 }
 
-/* Builds the successor of the current table with ns replaced by snap (or removed if snap is NULL)
- * and publishes it. Called with the writer lock held. */
+/* Makes snap (NULL: none) the namespace's snapshot; the one it replaces is freed after a grace
+ * period. A new namespace gets a handle and a grown copy of the table. Called with the writer
+ * lock held. Returns 0, -1 (removing a namespace that has no snapshot) or -2 (out of memory,
+ * nothing changed). */
 static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
 {
     table *old = r->current;
-    ef_snapshot *prev = table_find(old, ns);
+    ef_ns_handle *h = table_find(old, ns);
+    ef_snapshot *prev = h ? h->snap : NULL;
     if (!snap && !prev) return -1;
-    table *t = table_new(old->n + 1);
-    if (!t) return -2;
-    t->owner = r;
-    for (uint32_t i = 0; i < old->n; i++)
-        if (old->snaps[i] != prev) table_add(t, old->snaps[i]);
-    if (snap) table_add(t, snap);
-    old->retired = prev;
-    __atomic_store_n(&r->current, t, __ATOMIC_RELEASE);
-    TSAN_RELEASE(old);
-    call_rcu(&old->rcu, reclaim);
+    retired *ret = NULL;
+    if (prev && !(ret = malloc(sizeof(*ret)))) return -2;
+    if (!h) {
+        table *t = table_new(old->n + 1);
+        h = t ? malloc(sizeof(*h) + ns.n + 1) : NULL;
+        if (!h) {
+            free(t);
+            return -2;
+        }
+        h->snap = snap;
+        h->key_len = ns.n;
+        memcpy(h->key, ns.p, ns.n);
+        h->key[ns.n] = 0;
+        t->owner = r;
+        for (uint32_t i = 0; i < old->n; i++) table_add(t, old->handles[i]);
+        table_add(t, h);
+        __atomic_store_n(&r->current, t, __ATOMIC_RELEASE);
+        TSAN_RELEASE(old);
+        call_rcu(&old->rcu, reclaim_table);
+        return 0;
+    }
+    __atomic_store_n(&h->snap, snap, __ATOMIC_RELEASE);
+    if (ret) {
+        ret->owner = r;
+        ret->snap = prev;
+        TSAN_RELEASE(ret);
+        call_rcu(&ret->rcu, reclaim_snapshot);
+    }
     return 0;
 }
 
@@ -199,17 +239,23 @@ void ef_registry_read_unlock(ef_registry *r)
     rcu_read_unlock();
 }
 
+const ef_ns_handle *ef_registry_handle(ef_registry *r, ef_bytes ns)
+{
+    return table_find(__atomic_load_n(&r->current, __ATOMIC_ACQUIRE), ns);
+}
+
 const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns)
 {
-    table *t = __atomic_load_n(&r->current, __ATOMIC_ACQUIRE);
-    return table_find(t, ns);
+    const ef_ns_handle *h = ef_registry_handle(r, ns);
+    return h ? ef_ns_snapshot(h) : NULL;
 }
 
 unsigned ef_registry_count(ef_registry *r)
 {
     ef_registry_read_lock(r);
     table *t = __atomic_load_n(&r->current, __ATOMIC_ACQUIRE);
-    unsigned n = t->n;
+    unsigned n = 0;
+    for (uint32_t i = 0; i < t->n; i++) n += ef_ns_snapshot(t->handles[i]) != NULL;
     ef_registry_read_unlock(r);
     return n;
 }
@@ -218,6 +264,9 @@ void ef_registry_foreach(ef_registry *r, void (*fn)(const ef_snapshot *s, void *
 {
     ef_registry_read_lock(r);
     table *t = __atomic_load_n(&r->current, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < t->n; i++) fn(t->snaps[i], ctx);
+    for (uint32_t i = 0; i < t->n; i++) {
+        const ef_snapshot *s = ef_ns_snapshot(t->handles[i]);
+        if (s) fn(s, ctx);
+    }
     ef_registry_read_unlock(r);
 }

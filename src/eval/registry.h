@@ -9,6 +9,11 @@
  *
  * Publishing is serialised internally, so any thread may publish. A pointer obtained inside a read
  * section must not be used after ef_registry_read_unlock.
+ *
+ * A namespace handle (ef_ns_handle) is the namespace's place in the registry: found once (a batch,
+ * a client library bound to one namespace), it gives the current snapshot with one load. Handles
+ * are made only by publishing (never by a lookup, so requests for made-up namespaces allocate
+ * nothing) and live as long as the registry.
  */
 #ifndef EF_EVAL_REGISTRY_H
 #define EF_EVAL_REGISTRY_H
@@ -19,6 +24,14 @@
 #include "eval/eval.h"
 
 typedef struct ef_registry ef_registry;
+
+/* A namespace's slot. Its fields belong to registry.c; they are shown only so the read path
+ * inlines. */
+typedef struct ef_ns_handle {
+    ef_snapshot *snap; /* current snapshot (atomic; NULL after a removal) */
+    size_t key_len;
+    char key[];
+} ef_ns_handle;
 
 ef_registry *ef_registry_new(void);
 /* Waits for pending frees, then frees every snapshot. No reader may still be inside. */
@@ -37,10 +50,21 @@ typedef void (*ef_registry_listener)(ef_bytes ns, void *ctx);
 int ef_registry_listen(ef_registry *r, ef_registry_listener fn, void *ctx);
 void ef_registry_unlisten(ef_registry *r, ef_registry_listener fn, void *ctx);
 
+/* The read section. Evaluation paths use the inlined ef_registry_enter/leave (registry_read.h),
+ * which are the same thing without a call. */
 void ef_registry_read_lock(ef_registry *r);
 void ef_registry_read_unlock(ef_registry *r);
 /* Only between read_lock and read_unlock. NULL if the namespace has no snapshot. */
 const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns);
+
+/* The namespace's handle, or NULL if no snapshot of it was ever published (then look again
+ * later). Valid until ef_registry_free; may be called and kept outside a read section. */
+const ef_ns_handle *ef_registry_handle(ef_registry *r, ef_bytes ns);
+/* Only between read_lock and read_unlock. NULL if the namespace has no snapshot now. */
+static inline const ef_snapshot *ef_ns_snapshot(const ef_ns_handle *h)
+{
+    return __atomic_load_n(&h->snap, __ATOMIC_ACQUIRE);
+}
 
 /* Calls fn for every namespace's current snapshot inside one read section (fn must not block). */
 void ef_registry_foreach(ef_registry *r, void (*fn)(const ef_snapshot *s, void *ctx), void *ctx);

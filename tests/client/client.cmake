@@ -68,3 +68,12 @@ add_executable(test_client_stream_bounds ${CMAKE_CURRENT_LIST_DIR}/test_client_s
 target_link_libraries(test_client_stream_bounds PRIVATE edgeflag_static Threads::Threads)
 add_test(NAME test_client_stream_bounds COMMAND test_client_stream_bounds)
 ef_client_test_env(test_client_stream_bounds)
+
+# libedgeflag.so loaded with dlopen() (the inlined RCU read section must not need static TLS),
+# evaluating on new threads with small, repeated-key and over-4-KiB contexts.
+add_executable(test_client_dlopen ${CMAKE_CURRENT_LIST_DIR}/test_client_dlopen.c)
+target_include_directories(test_client_dlopen PRIVATE ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(test_client_dlopen PRIVATE ef_base PkgConfig::CURL Threads::Threads ${CMAKE_DL_LIBS})
+add_test(NAME test_client_dlopen COMMAND test_client_dlopen $<TARGET_FILE:edgeflag>
+         $<TARGET_FILE:edgeflag_shared>)
+ef_client_test_env(test_client_dlopen)

@@ -1,12 +1,32 @@
 /*
  * fuzz_eval_request.c - libFuzzer target: an evaluation request body as the HTTP API and
  * `edgeflag eval` decode it, evaluated against a fixed snapshot and written back as a response.
+ * The decoded request block must answer every context key as the JSON object does (the last
+ * string value of that key; nulls skipped), or the target aborts.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "api/eval_json.h"
+
+/* Every key of the context object, looked up in the block, against a scan of the object. */
+static void check_block(const ef_json *body, const ef_eval_request *req)
+{
+    const ef_json *ctx = ef_json_get(body, "context");
+    if (!ctx || ctx->type != EF_JSON_OBJECT) {
+        if (ef_context_count(req->context) != 0) abort();
+        return;
+    }
+    for (const ef_json *c = ctx->child; c; c = c->next) {
+        ef_bytes want = {"", 0};
+        for (const ef_json *d = ctx->child; d; d = d->next)
+            if (d->type == EF_JSON_STRING && ef_bytes_eq(d->key, c->key)) want = d->str;
+        ef_bytes got = ef_context_find(req->context, c->key, ef_context_hash(c->key.p, c->key.n));
+        if (!ef_bytes_eq(got, want)) abort();
+    }
+}
 
 static const char snapshot_doc[] =
     "{\"namespace\":{\"key\":\"default\"},\"flags\":[{\"key\":\"f\",\"name\":\"f\",\"enabled\":true,"
@@ -38,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ef_eval_input in;
     char err[256];
     if (v && ef_eval_input_decode(v, &a, &in, err, sizeof(err)) == 0) {
+        check_block(v, &in.req);
         ef_buf out;
         ef_buf_init(&out);
         ef_eval_timing t = {1000, 0};

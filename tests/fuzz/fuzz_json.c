@@ -3,6 +3,7 @@
  * evaluation on whatever parsed. Must never crash, leak or read out of bounds on any input.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 
 #include "base/json.h"
@@ -23,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ef_kv ctx[2] = {{EF_BYTES_LIT("country"), EF_BYTES_LIT("de")}, {EF_BYTES_LIT("age"), EF_BYTES_LIT("42")}};
             for (size_t i = 0; i < ef_snapshot_flag_count(s); i++) {
                 const ef_flag *f = ef_snapshot_flag_at(s, i);
-                ef_eval_request r = {ef_flag_key(f), EF_BYTES_LIT("user-1"), ctx, 2};
+                ef_eval_request r;
+                if (ef_request_build(&a, ef_flag_key(f), EF_BYTES_LIT("user-1"), ctx, 2, &r) != 0) abort();
                 ef_variant_result vr;
                 ef_boolean_result br;
                 if (ef_flag_get_type(f) == EF_FLAG_VARIANT)

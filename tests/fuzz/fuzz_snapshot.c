@@ -30,11 +30,14 @@ static void eval_all(const ef_snapshot *s)
     static const ef_bytes entities[] = {EF_BYTES_LIT("user-1"), EF_BYTES_LIT(""), EF_BYTES_LIT("\xff\x00z")};
     ef_buf out;
     ef_buf_init(&out);
+    ef_arena reqs;
+    ef_arena_init(&reqs, 4096);
     size_t n = ef_snapshot_flag_count(s);
     for (size_t i = 0; i < n && i < 64; i++) {
         const ef_flag *f = ef_snapshot_flag_at(s, i);
         for (size_t c = 0; c < 3; c++) {
-            ef_eval_request r = {ef_flag_key(f), entities[c], ctxs[c], 3};
+            ef_eval_request r;
+            if (ef_request_build(&reqs, ef_flag_key(f), entities[c], ctxs[c], 3, &r) != 0) abort();
             ef_eval_timing t = {1000, 0};
             if (ef_flag_get_type(f) == EF_FLAG_VARIANT) {
                 ef_variant_result a, b;
@@ -55,6 +58,7 @@ static void eval_all(const ef_snapshot *s)
         }
     }
     ef_buf_free(&out);
+    ef_arena_free(&reqs);
 }
 
 static char path[256];

@@ -48,10 +48,24 @@ static inline const char *snap_compile_error(const char *text, ef_compile_error 
 
 #define KV(k, v) ((ef_kv){{(k), sizeof(k) - 1}, {(v), sizeof(v) - 1}})
 
+/* A request block in one of a few rotating buffers: a test holds at most a handful at once. */
+static inline ef_eval_request req_of_bytes(ef_bytes flag, ef_bytes entity, const ef_kv *ctx, size_t n)
+{
+    static _Alignas(8) char bufs[8][4096];
+    static unsigned next;
+    char *mem = bufs[next++ % 8];
+    size_t text = flag.n + entity.n;
+    for (size_t i = 0; i < n; i++) text += ctx[i].key.n + ctx[i].value.n;
+    if (ef_request_size(n, text) > sizeof(bufs[0])) fail_msg("test request too large");
+    ef_eval_request r;
+    ef_context *c = ef_request_init(&r, mem, n, text, flag, entity);
+    for (size_t i = 0; i < n; i++) ef_request_add_context(c, ctx[i].key, ctx[i].value);
+    return r;
+}
+
 static inline ef_eval_request req_of(const char *flag, const char *entity, const ef_kv *ctx, size_t n)
 {
-    ef_eval_request r = {ef_bytes_of(flag), ef_bytes_of(entity), ctx, n};
-    return r;
+    return req_of_bytes(ef_bytes_of(flag), ef_bytes_of(entity), ctx, n);
 }
 
 static inline void assert_bytes(ef_bytes got, const char *want)

@@ -20,7 +20,7 @@ static bool probe_entity(const char *type, const char *op, const char *json_valu
              type, op, json_value);
     ef_snapshot *s = snap_from_json(doc);
     ef_kv kv = {EF_BYTES_LIT("p"), ctx};
-    ef_eval_request r = {EF_BYTES_LIT("f"), entity, &kv, have_ctx ? 1 : 0};
+    ef_eval_request r = req_of_bytes(EF_BYTES_LIT("f"), entity, &kv, have_ctx ? 1 : 0);
     ef_boolean_result res;
     assert_int_equal(ef_eval_boolean(s, &r, &res), EF_EVAL_OK);
     bool m = res.reason == EF_REASON_MATCH;
@@ -324,15 +324,14 @@ static void test_bucketing_vectors(void **state)
     assert_true(v.match);
 
     ef_boolean_result b;
-    ef_kv none[1];
-    ef_eval_request bq = {EF_BYTES_LIT("test-flag"), EF_BYTES_LIT("test-entity"), none, 0};
+    ef_eval_request bq = {.flag_key = EF_BYTES_LIT("test-flag"), .entity_id = EF_BYTES_LIT("test-entity")};
     ef_eval_boolean(s, &bq, &b); /* crc32("test-entitytest-flag") % 100 = 65 < 70 */
     assert_int_equal(b.reason, EF_REASON_MATCH);
     bq.flag_key = EF_BYTES_LIT("test-flag5");
     ef_eval_boolean(s, &bq, &b); /* 65 >= 5: falls through to the flag's value */
     assert_int_equal(b.reason, EF_REASON_DEFAULT);
     assert_false(b.enabled);
-    bq = (ef_eval_request){EF_BYTES_LIT("flag_boolean"), EF_BYTES_LIT("fixed"), none, 0};
+    bq = (ef_eval_request){.flag_key = EF_BYTES_LIT("flag_boolean"), .entity_id = EF_BYTES_LIT("fixed")};
     ef_eval_boolean(s, &bq, &b); /* crc32("fixedflag_boolean") % 100 = 9 < 50 */
     assert_true(b.enabled);
     bq.entity_id = EF_BYTES_LIT("hello"); /* 96 */

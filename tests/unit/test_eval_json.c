@@ -26,7 +26,7 @@ static void test_decode(void **state)
     assert_bytes(in.req.entity_id, "e");
     assert_bytes(in.namespace_key, "ns");
     assert_bytes(in.request_id, "r");
-    assert_int_equal(in.req.context_len, 1);
+    assert_int_equal(ef_context_count(in.req.context), 1);
     assert_int_equal(decode(&a, "{\"flagKey\":null,\"context\":null}", &in, err), 0);
     assert_int_equal(in.req.flag_key.n, 0);
     assert_int_equal(decode(&a, "{\"flagKey\":1}", &in, err), -1);

@@ -45,7 +45,7 @@ static void *reader(void *arg)
     while (!atomic_load(&sh->stop)) {
         for (int k = 0; k < 2; k++) {
             snprintf(entity, sizeof(entity), "e%ld", n);
-            ef_eval_request q = {EF_BYTES_LIT("f"), ef_bytes_of(entity), NULL, 0};
+            ef_eval_request q = {.flag_key = EF_BYTES_LIT("f"), .entity_id = ef_bytes_of(entity)};
             ef_registry_read_lock(sh->reg);
             const ef_snapshot *s = ef_registry_get(sh->reg, ef_bytes_of(nss[k]));
             if (s) {

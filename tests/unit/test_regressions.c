@@ -46,7 +46,7 @@ static void test_rollout_past_float(void **state)
     assert_non_null(s);
     static const char *const ids[] = {"u1", "u2", "u3", "anyone"};
     for (size_t i = 0; i < 4; i++) {
-        ef_eval_request q = {EF_BYTES_LIT("f"), ef_bytes_of(ids[i]), NULL, 0};
+        ef_eval_request q = {.flag_key = EF_BYTES_LIT("f"), .entity_id = ef_bytes_of(ids[i])};
         ef_variant_result r;
         assert_int_equal(ef_eval_variant(s, &q, &r), EF_EVAL_OK);
         assert_true(r.match);

@@ -96,7 +96,7 @@ static void test_shape(void **state)
 
     /* What it wrote evaluates: f's rule needs s1 (entity u1) and s2 (always). */
     ef_snapshot *snap = compile(&b);
-    ef_eval_request req = {EF_BYTES_LIT("f"), EF_BYTES_LIT("u1"), NULL, 0};
+    ef_eval_request req = {.flag_key = EF_BYTES_LIT("f"), .entity_id = EF_BYTES_LIT("u1")};
     ef_variant_result vr;
     assert_int_equal(ef_eval_variant(snap, &req, &vr), EF_EVAL_OK);
     assert_true(vr.match);
@@ -222,7 +222,8 @@ static void test_sdk_fixture_evaluates(void **state)
     assert_int_equal(ef_doc_write_snapshot(&doc.namespaces[0], NULL, &b), 0);
     ef_snapshot *s = compile(&b);
     ef_kv ctx[] = {{EF_BYTES_LIT("fizz"), EF_BYTES_LIT("buzz")}};
-    ef_eval_request req = {EF_BYTES_LIT("flag1"), EF_BYTES_LIT("someentity"), ctx, 1};
+    ef_eval_request req;
+    assert_int_equal(ef_request_build(&a, EF_BYTES_LIT("flag1"), EF_BYTES_LIT("someentity"), ctx, 1, &req), 0);
     ef_variant_result vr;
     assert_int_equal(ef_eval_variant(s, &req, &vr), EF_EVAL_OK);
     assert_true(vr.match);

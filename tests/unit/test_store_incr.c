@@ -363,8 +363,9 @@ static void answers(const ef_snapshot *s, ef_arena *a, ef_buf *out)
     for (uint32_t f = 0; f <= NFLAGS; f++)
         for (uint32_t e = 0; e < 12; e++) {
             ef_kv kv = {EF_BYTES_LIT("plan"), ef_bytes_of(plans[e % 5])};
-            ef_eval_request req = {.flag_key = name_of(a, "flag", f), .entity_id = name_of(a, "e", e),
-                                   .context = &kv, .context_len = e % 6 ? 1 : 0};
+            ef_eval_request req;
+            assert_int_equal(ef_request_build(a, name_of(a, "flag", f), name_of(a, "e", e), &kv,
+                                              e % 6 ? 1 : 0, &req), 0);
             ef_variant_result vr;
             put_variant(out, ef_eval_variant(s, &req, &vr), &vr);
             ef_boolean_result br;

@@ -1,0 +1,89 @@
+/*
+ * request.c - laying out an evaluation request as one block (see request.h).
+ *
+ * Copies bytes and computes hashes; never allocates except from the arena it is given, never
+ * writes past the size the caller reserved (ef_request_size is the only sizing rule).
+ */
+#include "eval/request.h"
+
+/* Index slots for n entries: a power of two at least 2n (at least 4), so probes stay short. */
+static size_t index_slots(size_t n)
+{
+    size_t slots = 4;
+    while (slots < 2 * n) slots *= 2;
+    return slots;
+}
+
+size_t ef_request_size(size_t n, size_t text)
+{
+    if (n > UINT32_MAX / 4 || text > UINT32_MAX) return 0;
+    return sizeof(ef_context) + n * sizeof(ef_ctx_entry) + index_slots(n) * sizeof(uint32_t) + text;
+}
+
+/* Copies b into the block's text; the caller sized the block for it. */
+static ef_bytes put_text(ef_context *c, ef_bytes b)
+{
+    char *dst = (char *)ef_context_text(c) + c->used;
+    if (b.n) memcpy(dst, b.p, b.n);
+    c->used += (uint32_t)b.n;
+    return (ef_bytes){dst, b.n};
+}
+
+ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t text,
+                            ef_bytes flag_key, ef_bytes entity_id)
+{
+    (void)text; /* the caller sized the block; put_text never checks again */
+    ef_context *c = mem;
+    c->n = 0;
+    c->cap = (uint32_t)n;
+    c->mask = (uint32_t)index_slots(n) - 1;
+    c->used = 0;
+    c->linear = 0;
+    c->pad = 0;
+    memset((void *)ef_context_index(c), 0, (c->mask + 1) * sizeof(uint32_t));
+    req->flag_key = put_text(c, flag_key);
+    req->entity_id = put_text(c, entity_id);
+    req->flag_hash = ef_hash_bytes(flag_key.p, flag_key.n);
+    req->context = c;
+    return c;
+}
+
+void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value)
+{
+    uint32_t hash = ef_context_hash(key.p, key.n);
+    ef_ctx_entry *e = &c->e[c->n++];
+    e->hash = hash;
+    e->key_len = (uint32_t)key.n;
+    e->value_len = (uint32_t)value.n;
+    e->off = c->used;
+    put_text(c, key);
+    put_text(c, value);
+    /* index it, replacing an earlier entry with the same key: the later one wins */
+    if (c->linear) return;
+    uint32_t *index = (uint32_t *)ef_context_index(c);
+    uint32_t i = hash & c->mask;
+    for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & c->mask) {
+        uint32_t slot = index[i];
+        if (!slot || ef_context_entry_is(c, &c->e[slot - 1], key, hash)) {
+            index[i] = c->n;
+            return;
+        }
+    }
+    c->linear = 1; /* keys collide on purpose: give the index up (see request.h) */
+}
+
+int ef_request_build(ef_arena *a, ef_bytes flag_key, ef_bytes entity_id, const ef_kv *kv,
+                     size_t n, ef_eval_request *req)
+{
+    size_t text = flag_key.n + entity_id.n;
+    for (size_t i = 0; i < n; i++) {
+        text += kv[i].key.n + kv[i].value.n;
+        if (text > UINT32_MAX) return -1;
+    }
+    size_t size = ef_request_size(n, text);
+    void *mem = size ? ef_arena_alloc(a, size) : NULL;
+    if (!mem) return -1;
+    ef_context *c = ef_request_init(req, mem, n, text, flag_key, entity_id);
+    for (size_t i = 0; i < n; i++) ef_request_add_context(c, kv[i].key, kv[i].value);
+    return 0;
+}

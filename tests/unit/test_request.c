@@ -1,0 +1,188 @@
+/*
+ * test_request.c - the request block (eval/request.h) and the inline CRC-32 (eval/crc32.h).
+ *
+ * ef_mem_eq (base/hash.h) must agree with memcmp for every length and every differing byte.
+ * The block must answer every lookup as the JSON object it came from would (a later duplicate
+ * wins, a missing key reads as ""), for keys with any bytes; the inline CRC must equal zlib's.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "eval/crc32.h"
+#include "eval/request.h"
+
+static ef_bytes find(const ef_eval_request *r, ef_bytes key)
+{
+    return ef_context_find(r->context, key, ef_context_hash(key.p, key.n));
+}
+
+static void assert_value(ef_bytes got, ef_bytes want)
+{
+    if (!ef_bytes_eq(got, want)) fail_msg("got \"%.*s\", want \"%.*s\"", (int)got.n, got.p, (int)want.n, want.p);
+}
+
+static void test_block_lookup(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_kv kv[] = {
+        {EF_BYTES_LIT("country"), EF_BYTES_LIT("de")},
+        {EF_BYTES_LIT("plan"), EF_BYTES_LIT("pro")},
+        {EF_BYTES_LIT("country"), EF_BYTES_LIT("fr")}, /* a later duplicate wins */
+        {{"a\0b", 3}, EF_BYTES_LIT("nul")},
+        {EF_BYTES_LIT(""), EF_BYTES_LIT("empty key")},
+        {EF_BYTES_LIT("long-property-name-over-eight"), {"v\0", 2}},
+    };
+    ef_eval_request r;
+    assert_int_equal(ef_request_build(&a, EF_BYTES_LIT("flag"), EF_BYTES_LIT("user-1"), kv, 6, &r), 0);
+    assert_value(r.flag_key, EF_BYTES_LIT("flag"));
+    assert_value(r.entity_id, EF_BYTES_LIT("user-1"));
+    assert_true(r.flag_hash == ef_hash_bytes("flag", 4));
+    assert_int_equal(ef_context_count(r.context), 6);
+    assert_value(find(&r, EF_BYTES_LIT("country")), EF_BYTES_LIT("fr"));
+    assert_value(find(&r, EF_BYTES_LIT("plan")), EF_BYTES_LIT("pro"));
+    assert_value(find(&r, (ef_bytes){"a\0b", 3}), EF_BYTES_LIT("nul"));
+    assert_value(find(&r, (ef_bytes){"a\0c", 3}), EF_BYTES_LIT(""));
+    assert_value(find(&r, EF_BYTES_LIT("a")), EF_BYTES_LIT(""));
+    assert_value(find(&r, EF_BYTES_LIT("")), EF_BYTES_LIT("empty key"));
+    assert_value(find(&r, EF_BYTES_LIT("long-property-name-over-eight")), (ef_bytes){"v\0", 2});
+    assert_value(find(&r, EF_BYTES_LIT("long-property-name-over-eighT")), EF_BYTES_LIT(""));
+    assert_value(find(&r, EF_BYTES_LIT("missing")), EF_BYTES_LIT(""));
+    /* iteration keeps every entry in order, duplicates included (the legacy API echoes them) */
+    assert_value(ef_context_key(r.context, 2), EF_BYTES_LIT("country"));
+    assert_value(ef_context_value(r.context, 0), EF_BYTES_LIT("de"));
+
+    /* no context at all */
+    ef_eval_request e;
+    assert_int_equal(ef_request_build(&a, EF_BYTES_LIT(""), EF_BYTES_LIT(""), NULL, 0, &e), 0);
+    assert_int_equal(ef_context_count(e.context), 0);
+    assert_value(find(&e, EF_BYTES_LIT("country")), EF_BYTES_LIT(""));
+    ef_eval_request none = {.flag_key = EF_BYTES_LIT("f")};
+    assert_value(find(&none, EF_BYTES_LIT("country")), EF_BYTES_LIT(""));
+    ef_arena_free(&a);
+}
+
+/* Many keys, a quarter of them repeated: every lookup agrees with a linear last-wins scan. */
+static void test_block_many(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 1 << 16);
+    enum { N = 2000 };
+    static ef_kv kv[N];
+    static char keys[N][16], vals[N][16];
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%d", rand() % (N * 3 / 4));
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        kv[i] = (ef_kv){ef_bytes_of(keys[i]), ef_bytes_of(vals[i])};
+    }
+    ef_eval_request r;
+    assert_int_equal(ef_request_build(&a, EF_BYTES_LIT("f"), EF_BYTES_LIT("e"), kv, N, &r), 0);
+    for (int k = 0; k < N; k++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", k);
+        ef_bytes want = {"", 0};
+        for (int i = N; i-- > 0;)
+            if (!strcmp(keys[i], key)) {
+                want = kv[i].value;
+                break;
+            }
+        assert_value(find(&r, ef_bytes_of(key)), want);
+    }
+    ef_arena_free(&a);
+}
+
+/* Keys chosen to collide in the index (a hostile client can compute them: the hash is fixed):
+ * the block gives its index up instead of probing quadratically, and still answers right. */
+static void test_block_collisions(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    ef_arena a;
+    ef_arena_init(&a, 1 << 16);
+    static char keys[N][16];
+    static ef_kv kv[N + 1];
+    uint32_t mask = 4; /* the index of a block of N + 1 entries: a power of two >= 2 (N + 1) */
+    while (mask < 2 * (N + 1)) mask *= 2;
+    mask -= 1;
+    int found = 0;
+    for (unsigned i = 0; found < N; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "c%u", i);
+        if ((ef_context_hash(k, strlen(k)) & mask) != 0) continue;
+        memcpy(keys[found], k, sizeof(k));
+        kv[found] = (ef_kv){ef_bytes_of(keys[found]), ef_bytes_of(keys[found])};
+        found++;
+    }
+    kv[N] = (ef_kv){ef_bytes_of(keys[0]), EF_BYTES_LIT("last")}; /* a repeat: the later wins */
+    ef_eval_request r;
+    assert_int_equal(ef_request_build(&a, EF_BYTES_LIT("f"), EF_BYTES_LIT("e"), kv, N + 1, &r), 0);
+    assert_int_equal(r.context->mask, mask);
+    assert_int_equal(r.context->linear, 1);
+    assert_value(find(&r, ef_bytes_of(keys[0])), EF_BYTES_LIT("last"));
+    for (int i = 1; i < N; i++) assert_value(find(&r, ef_bytes_of(keys[i])), ef_bytes_of(keys[i]));
+    assert_value(find(&r, EF_BYTES_LIT("absent")), EF_BYTES_LIT(""));
+    ef_arena_free(&a);
+}
+
+static void test_block_limits(void **state)
+{
+    (void)state;
+    assert_int_equal(ef_request_size((size_t)UINT32_MAX, 0), 0);
+    assert_int_equal(ef_request_size(0, (size_t)UINT32_MAX + 1), 0);
+    assert_true(ef_request_size(0, 0) > 0);
+}
+
+static void test_crc32_matches_zlib(void **state)
+{
+    (void)state;
+    unsigned char buf[200];
+    srand(11);
+    for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (unsigned char)rand();
+    for (size_t n = 0; n <= sizeof(buf); n++)
+        for (uint32_t start = 0; start < 3; start++) {
+            uint32_t seed = start == 0 ? 0 : start == 1 ? 0xdeadbeefu : (uint32_t)crc32(0, buf, 7);
+            uint32_t want = (uint32_t)crc32(seed, buf, (uInt)n);
+            assert_int_equal(ef_crc32_update(seed, (const char *)buf, n), want);
+        }
+}
+
+/* ef_mem_eq against memcmp for every length to 40 and a difference at every position. */
+static void test_mem_eq(void **state)
+{
+    (void)state;
+    char a[48], b[48];
+    for (size_t i = 0; i < sizeof(a); i++) a[i] = b[i] = (char)('a' + i % 26);
+    for (size_t n = 0; n <= 40; n++) {
+        assert_true(ef_mem_eq(a, b, n));
+        for (size_t d = 0; d < n; d++) {
+            b[d] ^= 0x10;
+            assert_false(ef_mem_eq(a, b, n));
+            assert_false(ef_mem_eq(b, a, n));
+            b[d] ^= 0x10;
+        }
+        b[n] ^= 0x10; /* a byte past the length never counts */
+        assert_true(ef_mem_eq(a, b, n));
+        b[n] ^= 0x10;
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_lookup),
+        cmocka_unit_test(test_block_many),
+        cmocka_unit_test(test_block_collisions),
+        cmocka_unit_test(test_block_limits),
+        cmocka_unit_test(test_crc32_matches_zlib),
+        cmocka_unit_test(test_mem_eq),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
