@@ -6,6 +6,7 @@
  * freed under a reader (ASan and TSan builds run this same test).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "eval/registry.h"
@@ -19,6 +20,8 @@ typedef struct shared {
     atomic_bool stop;
     atomic_long evaluations;
     atomic_int failures;
+    atomic_int started; /* readers past their first round: publishing waits for all, or on a
+                         * loaded machine it could finish before any reader ran */
 } shared;
 
 static ef_snapshot *make_generation(const char *ns, unsigned gen)
@@ -42,7 +45,7 @@ static void *reader(void *arg)
     unsigned long last[2] = {0, 0};
     char entity[32];
     long n = 0;
-    while (!atomic_load(&sh->stop)) {
+    while (!atomic_load(&sh->stop) || n == 0) {
         for (int k = 0; k < 2; k++) {
             snprintf(entity, sizeof(entity), "e%ld", n);
             ef_eval_request q = {.flag_key = EF_BYTES_LIT("f"), .entity_id = ef_bytes_of(entity)};
@@ -63,6 +66,7 @@ static void *reader(void *arg)
             ef_registry_read_unlock(sh->reg);
             n++;
         }
+        if (n == 2) atomic_fetch_add(&sh->started, 1);
     }
     atomic_fetch_add(&sh->evaluations, n);
     return NULL;
@@ -74,6 +78,7 @@ static void test_publish_while_reading(void **state)
     assert_non_null(sh.reg);
     pthread_t th[READERS];
     for (int i = 0; i < READERS; i++) pthread_create(&th[i], NULL, reader, &sh);
+    while (atomic_load(&sh.started) < READERS) sched_yield();
     for (unsigned g = 1; g <= GENERATIONS; g++) {
         assert_int_equal(ef_registry_publish(sh.reg, make_generation("a", g)), 0);
         assert_int_equal(ef_registry_publish(sh.reg, make_generation("b", g)), 0);
