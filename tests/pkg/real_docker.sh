@@ -30,6 +30,8 @@ cleanup() {
     $docker network rm efreal-net >/dev/null 2>&1 || true
     kill "$dockerd_pid" 2>/dev/null || true
     wait "$dockerd_pid" 2>/dev/null || true
+    # what dockerd leaves mounted when it exits (its default network namespace)
+    findmnt -rno TARGET | grep "^$d/" | sort -r | while read -r t; do umount "$t" || true; done
   fi
   rm -rf "$d/pki"
 }
