@@ -87,19 +87,17 @@ static int put_value(sq *s, sqlite3_stmt *st, int i, sqlite3_stmt *fq, ef_buf *e
     }
 }
 
-/* {"c1":v1,...} of the columns cols (a subset of the statement's, by name). */
-static int put_object(sq *s, sqlite3_stmt *st, const sq_table *tb, const char *const *cols,
+/* {"c1":v1,...}: the names cols, the values in the statement's columns from `from` on. */
+static int put_object(sq *s, sqlite3_stmt *st, const char *const *cols, int from,
                       sqlite3_stmt *fq, ef_buf *e, ef_store_err *err)
 {
     ef_buf_putc(e, '{');
     for (int k = 0; cols[k]; k++) {
-        int i = 0;
-        while (tb->cols[i] && strcmp(tb->cols[i], cols[k]) != 0) i++;
         if (k) ef_buf_putc(e, ',');
         ef_buf_putc(e, '"');
         ef_buf_puts(e, cols[k]);
         ef_buf_puts(e, "\":");
-        if (put_value(s, st, i, fq, e, err)) return -1;
+        if (put_value(s, st, from + k, fq, e, err)) return -1;
     }
     ef_buf_putc(e, '}');
     return 0;
@@ -112,7 +110,10 @@ static int collect_table(sq *s, size_t t, sqlite3_stmt *fq, ef_buf *e, size_t *n
     const sq_table *tb = &sq_tables[t];
     ef_buf q;
     ef_buf_init(&q);
+    /* the primary key's columns, then every column: each object reads a run of columns */
     ef_buf_puts(&q, "SELECT ");
+    int npk = 0;
+    for (; tb->pk[npk]; npk++) ef_buf_printf(&q, "\"%s\", ", tb->pk[npk]);
     for (int i = 0; tb->cols[i]; i++) ef_buf_printf(&q, "%s\"%s\"", i ? ", " : "", tb->cols[i]);
     ef_buf_printf(&q, " FROM \"%s\" WHERE rowid > ? ORDER BY rowid", tb->name);
     ef_buf_putc(&q, '\0');
@@ -127,9 +128,9 @@ static int collect_table(sq *s, size_t t, sqlite3_stmt *fq, ef_buf *e, size_t *n
         ef_buf_puts(e, (*n)++ ? ",{\"table\":\"" : "{\"table\":\"");
         ef_buf_puts(e, tb->name);
         ef_buf_puts(e, "\",\"op\":\"upsert\",\"pk\":");
-        out = put_object(s, st, tb, tb->pk, fq, e, err);
+        out = put_object(s, st, tb->pk, 0, fq, e, err);
         ef_buf_puts(e, ",\"row\":");
-        if (out == 0) out = put_object(s, st, tb, tb->cols, fq, e, err);
+        if (out == 0) out = put_object(s, st, tb->cols, npk, fq, e, err);
         ef_buf_putc(e, '}');
     }
     if (out == 0 && rc != SQLITE_DONE) out = sq_db_err(s, err, "capture");
