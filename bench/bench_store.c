@@ -104,20 +104,56 @@ static double ms(int64_t ns)
     return (double)ns / 1e6;
 }
 
+/* Opens the store at path, or says why not. */
+static ef_store *open_db(const char *path, const ef_sqlite_opts *o)
+{
+    ef_store_err err;
+    ef_store *s = ef_sqlite_open(path, o, &err);
+    if (!s) fprintf(stderr, "open %s: %s\n", path, err.message);
+    return s;
+}
+
+/* A fresh directory dir (a mkdtemp template) and, without a registry, the store dir/file there
+ * (its path in path). */
+static ef_store *fresh_db(char *dir, const char *file, char *path, size_t cap)
+{
+    if (!mkdtemp(dir)) return NULL;
+    snprintf(path, cap, "%s/%s", dir, file);
+    ef_sqlite_opts o = {0};
+    return open_db(path, &o);
+}
+
+static int remove_dir(const char *dir)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+/* Write i of a run: flag (i * 7919 mod n) renamed to itself and enabled or disabled; *ns is the
+ * time the store call took. */
+static int update_one(ef_store *s, size_t n, int i, ef_arena *a, int64_t *ns, ef_store_err *err)
+{
+    char k[32];
+    snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
+    ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
+    ef_doc_flag f;
+    ef_arena_reset(a);
+    int64_t t0 = ef_clock_mono_ns();
+    int rc = ef_store_flag_update(s, EF_BYTES_LIT("default"), &in, a, &f, err);
+    *ns = ef_clock_mono_ns() - t0;
+    if (rc) fprintf(stderr, "update: %s\n", err->message);
+    return rc;
+}
+
 /* One flag count: a fresh database, import, reopen (full load), writes. Returns 0 or 1. */
 static int run(size_t n, size_t nns, int writes, double *upd_p50)
 {
-    char dir[] = "/tmp/ef_bench_XXXXXX";
-    if (!mkdtemp(dir)) return 1;
-    char path[128];
-    snprintf(path, sizeof(path), "%s/bench.db", dir);
+    char dir[] = "/tmp/ef_bench_XXXXXX", path[128];
     ef_store_err err;
     ef_sqlite_opts o = {0};
-    ef_store *s = ef_sqlite_open(path, &o, &err);
-    if (!s) {
-        fprintf(stderr, "open: %s\n", err.message);
-        return 1;
-    }
+    ef_store *s = fresh_db(dir, "bench.db", path, sizeof(path));
+    if (!s) return 1;
     ef_arena a;
     ef_arena_init(&a, 1 << 20);
     ef_doc doc;
@@ -168,19 +204,8 @@ static int run(size_t n, size_t nns, int writes, double *upd_p50)
     /* one-flag updates, acknowledged (durable commit) and published */
     int64_t *lat = calloc((size_t)writes, sizeof(*lat));
     if (!lat) return 1;
-    for (int i = 0; i < writes; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
-        ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
-        ef_doc_flag f;
-        ef_arena_reset(&a);
-        int64_t s0 = ef_clock_mono_ns();
-        if (ef_store_flag_update(s, EF_BYTES_LIT("default"), &in, &a, &f, &err)) {
-            fprintf(stderr, "update: %s\n", err.message);
-            return 1;
-        }
-        lat[i] = ef_clock_mono_ns() - s0;
-    }
+    for (int i = 0; i < writes; i++)
+        if (update_one(s, n, i, &a, &lat[i], &err)) return 1;
     long rss2 = rss_kb();
     ef_registry_read_lock(reg);
     snap = ef_registry_get(reg, EF_BYTES_LIT("default"));
@@ -201,16 +226,8 @@ static int run(size_t n, size_t nns, int writes, double *upd_p50)
     o.registry = NULL;
     s = ef_sqlite_open(path, &o, &err);
     int wo = writes < 200 ? writes : 200;
-    for (int i = 0; s && i < wo; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
-        ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
-        ef_doc_flag f;
-        ef_arena_reset(&a);
-        int64_t s0 = ef_clock_mono_ns();
-        if (ef_store_flag_update(s, EF_BYTES_LIT("default"), &in, &a, &f, &err)) return 1;
-        lat[i] = ef_clock_mono_ns() - s0;
-    }
+    for (int i = 0; s && i < wo; i++)
+        if (update_one(s, n, i, &a, &lat[i], &err)) return 1;
     qsort(lat, (size_t)wo, sizeof(lat[0]), cmp_i64);
     printf("[%zu flags] one-flag update, write only (synchronous=FULL): p50 %.3f ms, p99 %.3f ms\n",
            n, ms(lat[wo / 2]), ms(lat[(size_t)wo * 99 / 100]));
@@ -218,9 +235,7 @@ static int run(size_t n, size_t nns, int writes, double *upd_p50)
     free(lat);
     ef_registry_free(reg);
     ef_arena_free(&a);
-    char cmd[96];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return remove_dir(dir);
 }
 
 /* The entry of the write just made (ef_store_changes callback): copied into ctx's buffer. */
@@ -237,18 +252,11 @@ static int last_entry(void *ctx, const ef_store_change *c)
  * the follower thread does: parse, rows, log, recompile the touched flag, commit, publish. */
 static int run_apply(size_t n, int writes)
 {
-    char dir[] = "/tmp/ef_bench_XXXXXX";
-    if (!mkdtemp(dir)) return 1;
-    char pp[128], rp[128];
-    snprintf(pp, sizeof(pp), "%s/p.db", dir);
-    snprintf(rp, sizeof(rp), "%s/r.db", dir);
+    char dir[] = "/tmp/ef_bench_XXXXXX", pp[128], rp[128];
     ef_store_err err;
-    ef_sqlite_opts po = {0};
-    ef_store *p = ef_sqlite_open(pp, &po, &err);
-    if (!p) {
-        fprintf(stderr, "open: %s\n", err.message);
-        return 1;
-    }
+    ef_store *p = fresh_db(dir, "p.db", pp, sizeof(pp));
+    if (!p) return 1;
+    snprintf(rp, sizeof(rp), "%s/r.db", dir);
     ef_arena a;
     ef_arena_init(&a, 1 << 20);
     ef_doc doc;
@@ -273,14 +281,10 @@ static int run_apply(size_t n, int writes)
     if (!lat) return 1;
     int64_t cpu = 0;
     for (int i = 0; i < writes; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "flag-%zu", (size_t)i * 7919 % n);
-        ef_store_flag_in in = {.key = ef_bytes_of(k), .name = ef_bytes_of(k), .enabled = i % 2};
-        ef_doc_flag f;
-        ef_arena_reset(&a);
-        if (ef_store_flag_update(p, EF_BYTES_LIT("default"), &in, &a, &f, &err) ||
-            ef_store_changes(p, at + (uint64_t)i, 1, last_entry, &entry, &err)) {
-            fprintf(stderr, "update: %s\n", err.message);
+        int64_t took;
+        if (update_one(p, n, i, &a, &took, &err)) return 1;
+        if (ef_store_changes(p, at + (uint64_t)i, 1, last_entry, &entry, &err)) {
+            fprintf(stderr, "changes: %s\n", err.message);
             return 1;
         }
         int64_t s0 = ef_clock_mono_ns(), c0 = cpu_ns();
@@ -303,9 +307,7 @@ static int run_apply(size_t n, int writes)
     ef_buf_free(&dump);
     ef_buf_free(&entry);
     ef_arena_free(&a);
-    char cmd[96];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return remove_dir(dir);
 }
 
 int main(int argc, char **argv)

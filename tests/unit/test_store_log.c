@@ -239,50 +239,66 @@ static void test_dump_load_apply(void **state)
     tstore_free(r);
 }
 
+/* A populated store's export: the YAML (y1; y2 for a second export) and the document parsed
+ * from it (in a). */
+typedef struct exported {
+    ef_buf y1, y2;
+    ef_arena a;
+    ef_doc doc;
+} exported;
+
+static void exported_init(exported *x, tstore *p)
+{
+    ef_buf_init(&x->y1);
+    ef_buf_init(&x->y2);
+    ef_arena_init(&x->a, 65536);
+    populate(p->s, &p->a);
+    export_yaml(p->s, &x->y1);
+    ef_decl_error derr;
+    if (ef_decl_parse("export.yml", x->y1.data, x->y1.len, &x->a, &x->doc, &derr))
+        fail_msg("%s:%u:%u %s\n%.*s", derr.file, derr.line, derr.column, derr.message,
+                 (int)x->y1.len, x->y1.data);
+}
+
+static void exported_free(exported *x)
+{
+    ef_arena_free(&x->a);
+    ef_buf_free(&x->y1);
+    ef_buf_free(&x->y2);
+}
+
 static void test_import_export_roundtrip(void **state)
 {
     (void)state;
     tstore *p = tstore_new(false);
     tstore *q = tstore_new(true);
     ef_store_err err;
-    populate(p->s, &p->a);
-    ef_buf y1, y2;
-    ef_buf_init(&y1);
-    ef_buf_init(&y2);
-    export_yaml(p->s, &y1);
-    ef_arena a;
-    ef_arena_init(&a, 65536);
-    ef_doc doc;
-    ef_decl_error derr;
-    if (ef_decl_parse("export.yml", y1.data, y1.len, &a, &doc, &derr))
-        fail_msg("%s:%u:%u %s\n%.*s", derr.file, derr.line, derr.column, derr.message,
-                 (int)y1.len, y1.data);
+    exported x;
+    exported_init(&x, p);
     ef_store_import_opts o = {0};
-    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
-    export_yaml(q->s, &y2);
-    assert_int_equal(y1.len, y2.len);
-    assert_memory_equal(y1.data, y2.data, y1.len);
+    assert_ok(ef_store_import(q->s, &x.doc, &o, &err), err);
+    export_yaml(q->s, &x.y2);
+    assert_int_equal(x.y1.len, x.y2.len);
+    assert_memory_equal(x.y1.data, x.y2.data, x.y1.len);
     uint64_t seq;
     assert_ok(ef_store_seq(q->s, &seq, NULL, &err), err);
     assert_int_equal(seq, 1); /* one import, one transaction */
     /* importing again: not unique, and nothing changes */
-    assert_int_equal(ef_store_import(q->s, &doc, &o, &err), -1);
+    assert_int_equal(ef_store_import(q->s, &x.doc, &o, &err), -1);
     assert_int_equal(err.code, EF_STORE_NOT_UNIQUE);
     assert_ok(ef_store_seq(q->s, &seq, NULL, &err), err);
     assert_int_equal(seq, 1);
     o.skip_existing = true;
-    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    assert_ok(ef_store_import(q->s, &x.doc, &o, &err), err);
     o = (ef_store_import_opts){.drop = true};
-    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
-    export_yaml(q->s, &y2);
-    assert_int_equal(y1.len, y2.len);
-    assert_memory_equal(y1.data, y2.data, y1.len);
+    assert_ok(ef_store_import(q->s, &x.doc, &o, &err), err);
+    export_yaml(q->s, &x.y2);
+    assert_int_equal(x.y1.len, x.y2.len);
+    assert_memory_equal(x.y1.data, x.y2.data, x.y1.len);
     ef_registry_read_lock(q->reg);
     assert_non_null(ef_registry_get(q->reg, B("prod")));
     ef_registry_read_unlock(q->reg);
-    ef_arena_free(&a);
-    ef_buf_free(&y1);
-    ef_buf_free(&y2);
+    exported_free(&x);
     tstore_free(p);
     tstore_free(q);
 }
@@ -352,28 +368,19 @@ static void test_import_entry_replicates(void **state)
     tstore *q = tstore_new(false);
     tstore *r = tstore_new_local(true);
     ef_store_err err;
-    populate(p->s, &p->a);
-    ef_buf y1, y2;
-    ef_buf_init(&y1);
-    ef_buf_init(&y2);
-    export_yaml(p->s, &y1);
-    ef_arena a;
-    ef_arena_init(&a, 65536);
-    ef_doc doc;
-    ef_decl_error derr;
-    if (ef_decl_parse("export.yml", y1.data, y1.len, &a, &doc, &derr))
-        fail_msg("%s:%u:%u %s", derr.file, derr.line, derr.column, derr.message);
+    exported x;
+    exported_init(&x, p);
     /* text that must be escaped in the entry */
     ef_doc_namespace *prod = NULL;
-    for (size_t i = 0; i < doc.nnamespaces; i++)
-        if (ef_bytes_eq(doc.namespaces[i].key, B("prod"))) prod = &doc.namespaces[i];
+    for (size_t i = 0; i < x.doc.nnamespaces; i++)
+        if (ef_bytes_eq(x.doc.namespaces[i].key, B("prod"))) prod = &x.doc.namespaces[i];
     assert_non_null(prod);
     assert_true(prod->nflags > 0);
     prod->flags[0].description = B("line\n\"q\" \xc3\xa9\t\\ \x01");
     ef_store_import_opts o = {0};
-    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    assert_ok(ef_store_import(q->s, &x.doc, &o, &err), err);
     o.drop = true; /* deletes (captured by the triggers) and inserts (read from the tables) */
-    assert_ok(ef_store_import(q->s, &doc, &o, &err), err);
+    assert_ok(ef_store_import(q->s, &x.doc, &o, &err), err);
     collect k = {0}, kp = {0};
     assert_ok(ef_store_changes(q->s, 0, 0, collect_fn, &k, &err), err);
     assert_int_equal(k.n, 2);
@@ -387,10 +394,10 @@ static void test_import_entry_replicates(void **state)
     if (!strstr(k.entries[1], want)) fail_msg("%s not in %s", want, k.entries[1]);
     for (size_t i = 0; i < k.n; i++)
         assert_ok(ef_store_apply_changes(r->s, k.entries[i], strlen(k.entries[i]), &err), err);
-    export_yaml(q->s, &y1);
-    export_yaml(r->s, &y2);
-    assert_int_equal(y1.len, y2.len);
-    assert_memory_equal(y1.data, y2.data, y1.len);
+    export_yaml(q->s, &x.y1);
+    export_yaml(r->s, &x.y2);
+    assert_int_equal(x.y1.len, x.y2.len);
+    assert_memory_equal(x.y1.data, x.y2.data, x.y1.len);
     ef_buf d1, d2;
     ef_buf_init(&d1);
     ef_buf_init(&d2);
@@ -410,7 +417,7 @@ static void test_import_entry_replicates(void **state)
     rr->distributions[0].rollout = 150;
     uint64_t before, after;
     assert_ok(ef_store_seq(q->s, &before, NULL, &err), err);
-    assert_int_equal(ef_store_import(q->s, &doc, &o, &err), -1);
+    assert_int_equal(ef_store_import(q->s, &x.doc, &o, &err), -1);
     assert_int_equal(err.code, EF_STORE_INVALID);
     if (!strstr(err.message, ": invalid field rollout: must be less than or equal to '100'"))
         fail_msg("%s", err.message); /* prefixed with the distribution's place in the file */
@@ -428,9 +435,7 @@ static void test_import_entry_replicates(void **state)
     collect_free(&kp);
     ef_buf_free(&d1);
     ef_buf_free(&d2);
-    ef_arena_free(&a);
-    ef_buf_free(&y1);
-    ef_buf_free(&y2);
+    exported_free(&x);
     tstore_free(p);
     tstore_free(q);
     tstore_free(r);
