@@ -271,12 +271,13 @@ static bool match_datetime(const ef_constraint *c, ef_bytes v)
 
 static bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
 {
+    if (c->type == EF_CT_ENTITY_ID) return match_string(c, req->entity_id);
+    ef_bytes v = context_value(req, c); /* one lookup site, inlined */
     switch (c->type) {
-    case EF_CT_STRING: return match_string(c, context_value(req, c));
-    case EF_CT_ENTITY_ID: return match_string(c, req->entity_id);
-    case EF_CT_NUMBER: return match_number(c, context_value(req, c));
-    case EF_CT_BOOLEAN: return match_boolean(c, context_value(req, c));
-    case EF_CT_DATETIME: return match_datetime(c, context_value(req, c));
+    case EF_CT_STRING: return match_string(c, v);
+    case EF_CT_NUMBER: return match_number(c, v);
+    case EF_CT_BOOLEAN: return match_boolean(c, v);
+    case EF_CT_DATETIME: return match_datetime(c, v);
     default: return false;
     }
 }

@@ -16,8 +16,11 @@ static size_t index_slots(size_t n)
 
 size_t ef_request_size(size_t n, size_t text)
 {
-    if (n > UINT32_MAX / 4 || text > UINT32_MAX) return 0;
-    return sizeof(ef_context) + n * sizeof(ef_ctx_entry) + index_slots(n) * sizeof(uint32_t) + text;
+    /* every offset in the block is 32-bit: the whole block must stay under 4 GiB */
+    if (n > UINT32_MAX / 64 || text > UINT32_MAX) return 0;
+    uint64_t size = sizeof(ef_context) + (uint64_t)n * sizeof(ef_ctx_entry) +
+                    (uint64_t)index_slots(n) * sizeof(uint32_t) + text;
+    return size > UINT32_MAX ? 0 : (size_t)size;
 }
 
 /* Copies b into the block's text; the caller sized the block for it. */
@@ -39,7 +42,7 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
     c->mask = (uint32_t)index_slots(n) - 1;
     c->used = 0;
     c->linear = 0;
-    c->pad = 0;
+    c->text_off = (uint32_t)((const char *)(ef_context_index(c) + c->mask + 1) - (const char *)c);
     memset((void *)ef_context_index(c), 0, (c->mask + 1) * sizeof(uint32_t));
     req->flag_key = put_text(c, flag_key);
     req->entity_id = put_text(c, entity_id);
@@ -70,6 +73,14 @@ void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value)
         }
     }
     c->linear = 1; /* keys collide on purpose: give the index up (see request.h) */
+}
+
+ef_bytes ef_context_find_linear(const ef_context *c, ef_bytes key, uint32_t hash)
+{
+    for (uint32_t i = c->n; i-- > 0;)
+        if (ef_context_entry_is(c, &c->e[i], key, hash))
+            return (ef_bytes){ef_context_text(c) + c->e[i].off + key.n, c->e[i].value_len};
+    return (ef_bytes){"", 0};
 }
 
 int ef_request_build(ef_arena *a, ef_bytes flag_key, ef_bytes entity_id, const ef_kv *kv,

@@ -38,7 +38,7 @@ typedef struct ef_context {
     uint32_t mask; /* the index has mask + 1 slots, a power of two at least twice cap */
     uint32_t used; /* text bytes written */
     uint32_t linear; /* 1: the index was abandoned (see EF_CONTEXT_MAX_PROBE); lookups scan */
-    uint32_t pad;
+    uint32_t text_off; /* where the text starts, in bytes from the block's start */
     /* cap entries; the index (uint32_t slots: entry number + 1 of the last entry with a key, 0 =
      * empty, open addressing on the key's hash); the text: flag key, entity id, keys and values */
     ef_ctx_entry e[];
@@ -64,7 +64,7 @@ static inline const uint32_t *ef_context_index(const ef_context *c)
 
 static inline const char *ef_context_text(const ef_context *c)
 {
-    return (const char *)(ef_context_index(c) + c->mask + 1);
+    return (const char *)c + c->text_off;
 }
 
 /* An insert that would probe more index slots than this abandons the index: the hash is fixed,
@@ -79,14 +79,16 @@ static inline bool ef_context_entry_is(const ef_context *c, const ef_ctx_entry *
            ef_mem_eq(ef_context_text(c) + e->off, key.p, key.n);
 }
 
+/* ef_context_find for a block whose index was given up: a scan from the last entry. */
+ef_bytes ef_context_find_linear(const ef_context *c, ef_bytes key, uint32_t hash);
+
 /* The value of key (hash = ef_context_hash(key)), or "" when absent; the last duplicate wins
  * (the index holds only the last entry of each key). */
-static inline ef_bytes ef_context_find(const ef_context *c, ef_bytes key, uint32_t hash)
+static inline __attribute__((always_inline)) ef_bytes ef_context_find(const ef_context *c,
+                                                                     ef_bytes key, uint32_t hash)
 {
-    if (c && c->linear) {
-        for (uint32_t i = c->n; i-- > 0;)
-            if (ef_context_entry_is(c, &c->e[i], key, hash))
-                return (ef_bytes){ef_context_text(c) + c->e[i].off + key.n, c->e[i].value_len};
+    if (__builtin_expect(c && c->linear, 0)) {
+        return ef_context_find_linear(c, key, hash);
     } else if (c) {
         const uint32_t *index = ef_context_index(c);
         for (uint32_t i = hash & c->mask;; i = (i + 1) & c->mask) {

@@ -137,6 +137,8 @@ static void test_block_limits(void **state)
     (void)state;
     assert_int_equal(ef_request_size((size_t)UINT32_MAX, 0), 0);
     assert_int_equal(ef_request_size(0, (size_t)UINT32_MAX + 1), 0);
+    assert_int_equal(ef_request_size(0, (size_t)UINT32_MAX), 0); /* the header makes it too big */
+    assert_true(ef_request_size(1000, 100000) > 100000);
     assert_true(ef_request_size(0, 0) > 0);
 }
 
