@@ -26,8 +26,18 @@ static inline uint64_t ef_hash_bytes(const char *p, size_t n)
         p += 8;
         n -= 8;
     }
+    /* the last 0-7 bytes without a variable-length copy (a call): two overlapping loads, or three
+     * bytes; the length is already in h, so the overlap cannot make two strings collide */
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        w = lo | (uint64_t)hi << 32;
+    } else if (n > 0) {
+        w = (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n / 2] << 8 |
+            (uint64_t)(unsigned char)p[n - 1] << 16;
+    }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
     return h;

@@ -296,7 +296,7 @@ static inline int request_of(lib_request *lr, const char *flag_key, const char *
     if (size == 0) return EF_ENOMEM;
     if (size > sizeof(lr->stack) && !(mem = lr->heap = malloc(size))) return EF_ENOMEM;
     ef_context *block = ef_request_init(&lr->req, mem, ctx_len, text, flag, entity);
-    for (size_t i = 0; i < ctx_len; i++) ef_request_add_context(block, kv[i].key, kv[i].value);
+    ef_request_add_pairs(block, kv, ctx_len);
     return EF_OK;
 }
 

@@ -23,11 +23,37 @@ size_t ef_request_size(size_t n, size_t text)
     return size > UINT32_MAX ? 0 : (size_t)size;
 }
 
+/* memcpy for the short strings requests are made of, inline: overlapping word moves that stay
+ * inside [dst, dst + n), and the library call only past 16 bytes. */
+static inline void copy_short(char *dst, const char *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n > 0) { /* 1-3 bytes: first, middle, last */
+        char a = src[0], b = src[n / 2], c = src[n - 1];
+        dst[0] = a;
+        dst[n / 2] = b;
+        dst[n - 1] = c;
+    }
+}
+
 /* Copies b into the block's text; the caller sized the block for it. */
-static ef_bytes put_text(ef_context *c, ef_bytes b)
+static inline ef_bytes put_text(ef_context *c, ef_bytes b)
 {
     char *dst = (char *)ef_context_text(c) + c->used;
-    if (b.n) memcpy(dst, b.p, b.n);
+    copy_short(dst, b.p, b.n);
     c->used += (uint32_t)b.n;
     return (ef_bytes){dst, b.n};
 }
@@ -51,28 +77,45 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
     return c;
 }
 
-void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value)
+/* One entry. The header's fields are read into locals first and written back once: the text
+ * copies are char stores, which the compiler must otherwise assume may change them. */
+static inline __attribute__((always_inline)) void add_entry(ef_context *c, ef_bytes key,
+                                                          ef_bytes value)
 {
     uint32_t hash = ef_context_hash(key.p, key.n);
-    ef_ctx_entry *e = &c->e[c->n++];
+    uint32_t n = c->n, used = c->used, mask = c->mask;
+    char *text = (char *)c + c->text_off;
+    ef_ctx_entry *e = &c->e[n];
     e->hash = hash;
     e->key_len = (uint32_t)key.n;
     e->value_len = (uint32_t)value.n;
-    e->off = c->used;
-    put_text(c, key);
-    put_text(c, value);
+    e->off = used;
+    copy_short(text + used, key.p, key.n);
+    copy_short(text + used + key.n, value.p, value.n);
+    c->used = used + (uint32_t)(key.n + value.n);
+    c->n = ++n;
     /* index it, replacing an earlier entry with the same key: the later one wins */
     if (c->linear) return;
     uint32_t *index = (uint32_t *)ef_context_index(c);
-    uint32_t i = hash & c->mask;
-    for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & c->mask) {
+    uint32_t i = hash & mask;
+    for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & mask) {
         uint32_t slot = index[i];
         if (!slot || ef_context_entry_is(c, &c->e[slot - 1], key, hash)) {
-            index[i] = c->n;
+            index[i] = n;
             return;
         }
     }
     c->linear = 1; /* keys collide on purpose: give the index up (see request.h) */
+}
+
+void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value)
+{
+    add_entry(c, key, value);
+}
+
+void ef_request_add_pairs(ef_context *c, const ef_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) add_entry(c, kv[i].key, kv[i].value);
 }
 
 ef_bytes ef_context_find_linear(const ef_context *c, ef_bytes key, uint32_t hash)
@@ -95,6 +138,6 @@ int ef_request_build(ef_arena *a, ef_bytes flag_key, ef_bytes entity_id, const e
     void *mem = size ? ef_arena_alloc(a, size) : NULL;
     if (!mem) return -1;
     ef_context *c = ef_request_init(req, mem, n, text, flag_key, entity_id);
-    for (size_t i = 0; i < n; i++) ef_request_add_context(c, kv[i].key, kv[i].value);
+    ef_request_add_pairs(c, kv, n);
     return 0;
 }

@@ -127,6 +127,8 @@ size_t ef_request_size(size_t n, size_t text);
 ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t text,
                             ef_bytes flag_key, ef_bytes entity_id);
 void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value);
+/* The same for n pairs in order (one call: the library's path). */
+void ef_request_add_pairs(ef_context *c, const ef_kv *kv, size_t n);
 
 /* The whole request from an array of pairs, in one allocation from the arena. Returns 0, or -1 on
  * out-of-memory or a request over 4 GiB. */
