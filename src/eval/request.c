@@ -29,18 +29,14 @@ static inline void copy_short(char *dst, const char *src, size_t n)
 {
     if (n > 16) {
         memcpy(dst, src, n);
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, src, 8);
-        memcpy(&b, src + n - 8, 8);
-        memcpy(dst, &a, 8);
-        memcpy(dst + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, src, 4);
-        memcpy(&b, src + n - 4, 4);
-        memcpy(dst, &a, 4);
-        memcpy(dst + n - 4, &b, 4);
+    } else if (n >= 4) { /* 4-byte words from the front, the last one ending at n */
+        uint32_t w;
+        for (size_t i = 0; i + 4 < n; i += 4) {
+            memcpy(&w, src + i, 4);
+            memcpy(dst + i, &w, 4);
+        }
+        memcpy(&w, src + n - 4, 4);
+        memcpy(dst + n - 4, &w, 4);
     } else if (n > 0) { /* 1-3 bytes: first, middle, last */
         char a = src[0], b = src[n / 2], c = src[n - 1];
         dst[0] = a;
