@@ -18,7 +18,10 @@ set(EF_CLIENT_MAP ${CMAKE_CURRENT_LIST_DIR}/edgeflag.map)
 
 add_library(edgeflag_shared SHARED ${EF_CLIENT_SOURCES})
 target_link_libraries(edgeflag_shared PRIVATE ef_eval ef_tls_client PkgConfig::CURL)
-target_link_options(edgeflag_shared PRIVATE -Wl,--version-script=${EF_CLIENT_MAP} -Wl,--no-undefined)
+# -z nodelete: dlclose() never unmaps the library. liburcu's reclaim (call_rcu) thread, started by
+# the first snapshot the client publishes, cannot be stopped and runs liburcu's and our code; were
+# the library (and liburcu-bp with it) unmapped under it, that thread would jump into freed memory.
+target_link_options(edgeflag_shared PRIVATE -Wl,--version-script=${EF_CLIENT_MAP} -Wl,--no-undefined -Wl,-z,nodelete)
 set_target_properties(edgeflag_shared PROPERTIES
   OUTPUT_NAME edgeflag
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}
