@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const { httpWorkload } = await import(path.join(here, 'workload.mjs'));
 const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
 const { makePki } = await import(path.join(root, 'tests/compat/pki.mjs'));
 const args = process.argv.slice(2);
@@ -29,13 +29,9 @@ const ROUNDS = Number(opt('--rounds', '5'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-httpbench-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const c = generate({ seed: 42, flags: 200, requests: 2000, segments: 50, namespace: 'default' });
+const c = await httpWorkload();
 fs.writeFileSync(path.join(tmp, 'snapshot.json'), JSON.stringify(c.snapshot));
-const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
-const variantReqs = c.requests.filter((r) => r.type === 'variant' && byKey.get(r.flagKey)?.type !== 'BOOLEAN_FLAG_TYPE' && byKey.has(r.flagKey));
-const one = variantReqs.find((r) => Object.keys(r.context).length >= 12) ?? variantReqs[0];
-const body = JSON.stringify({ namespaceKey: 'default', flagKey: one.flagKey, entityId: one.entityId, context: one.context });
-const batchBody = JSON.stringify({ requests: variantReqs.slice(0, 100).map((r) => ({ flagKey: r.flagKey, entityId: r.entityId, context: r.context })) });
+const { body, batchBody } = c;
 
 function procStats(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const { httpWorkload } = await import(path.join(here, 'workload.mjs'));
 const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -39,12 +39,9 @@ for (const tool of ['valgrind', 'callgrind_annotate', 'wrk']) {
   }
 }
 
-const c = generate({ seed: 42, flags: 200, requests: 2000, segments: 50, namespace: 'default' });
+const c = await httpWorkload();
 fs.writeFileSync(path.join(tmp, 'snapshot.json'), JSON.stringify(c.snapshot));
-const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
-const variantReqs = c.requests.filter((r) => r.type === 'variant' && byKey.get(r.flagKey)?.type !== 'BOOLEAN_FLAG_TYPE' && byKey.has(r.flagKey));
-const one = variantReqs.find((r) => Object.keys(r.context).length >= 12) ?? variantReqs[0];
-const body = JSON.stringify({ namespaceKey: 'default', flagKey: one.flagKey, entityId: one.entityId, context: one.context });
+const { body } = c;
 const script = path.join(tmp, 'variant.lua');
 fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
 

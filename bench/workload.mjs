@@ -26,3 +26,17 @@ export async function evalWorkload(prefix = 'ef-bench-') {
   fs.writeFileSync(reqFile, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return { snapshot: c.snapshot, reqs, dir, snapFile, reqFile };
 }
+
+// The HTTP benches' workload: the same generator with 2,000 requests; `body` is one
+// /evaluate/v1/variant request with 12 or more context keys (the one http_bench.mjs and
+// http_instructions.mjs send), `batchBody` 100 variant requests for /evaluate/v1/batch.
+export async function httpWorkload() {
+  const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+  const c = generate({ seed: 42, flags: 200, requests: 2000, segments: 50, namespace: 'default' });
+  const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
+  const variantReqs = c.requests.filter((r) => r.type === 'variant' && byKey.get(r.flagKey)?.type !== 'BOOLEAN_FLAG_TYPE' && byKey.has(r.flagKey));
+  const one = variantReqs.find((r) => Object.keys(r.context).length >= 12) ?? variantReqs[0];
+  const body = JSON.stringify({ namespaceKey: 'default', flagKey: one.flagKey, entityId: one.entityId, context: one.context });
+  const batchBody = JSON.stringify({ requests: variantReqs.slice(0, 100).map((r) => ({ flagKey: r.flagKey, entityId: r.entityId, context: r.context })) });
+  return { snapshot: c.snapshot, body, batchBody };
+}
