@@ -18,23 +18,14 @@ const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const build = path.resolve(root, opt('--build', 'build'));
 process.env.EDGEFLAG_BIN = path.join(build, 'edgeflag');
-const { generate } = await import(path.join(root, 'tests/compat/gen.mjs'));
+const { evalWorkload } = await import(path.join(here, 'workload.mjs'));
 const { createFliptEngine } = await import(path.join(root, 'tests/compat/engine.mjs'));
 const { startServer } = await import(path.join(root, 'tests/compat/server.mjs'));
 
-const c = generate({ seed: 42, flags: 200, requests: 50000, segments: 50, namespace: 'default' });
-const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
-const reqs = c.requests.filter((r) => {
-  const f = byKey.get(r.flagKey);
-  if (!f) return false;
-  const isBool = f.type === 'BOOLEAN_FLAG_TYPE';
-  return (r.type === 'boolean' && isBool) || (r.type === 'variant' && !isBool);
-});
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-clientbench-'));
-const snapFile = path.join(tmp, 'snapshot.json');
-const reqFile = path.join(tmp, 'requests.jsonl');
-fs.writeFileSync(snapFile, JSON.stringify(c.snapshot));
-fs.writeFileSync(reqFile, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+const w = await evalWorkload('ef-clientbench-'); // the workload of bench/workload.mjs
+const c = { snapshot: w.snapshot };
+const { reqs, snapFile, reqFile } = w;
+const tmp = w.dir;
 
 // Flipt's engine (Rust in WASM via flipt-client-js), same requests, median of 3 runs
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];

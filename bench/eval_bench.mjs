@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const compat = path.join(root, 'tests/compat');
-const { generate } = await import(path.join(compat, 'gen.mjs'));
+const { evalWorkload } = await import(path.join(here, 'workload.mjs'));
 const { createFliptEngine } = await import(path.join(compat, 'engine.mjs'));
 
 const args = process.argv.slice(2);
@@ -27,20 +27,11 @@ const build = path.resolve(root, opt('--build', 'build'));
 const threads = opt('--threads', '1').split(',').map(Number);
 const callgrind = !args.includes('--no-callgrind');
 
-const c = generate({ seed: 42, flags: 200, requests: 50000, segments: 50, namespace: 'default' });
-const byKey = new Map(c.snapshot.flags.map((f) => [f.key, f]));
-const reqs = c.requests.filter((r) => {
-  const f = byKey.get(r.flagKey);
-  if (!f) return false;
-  const isBool = f.type === 'BOOLEAN_FLAG_TYPE';
-  return (r.type === 'boolean' && isBool) || (r.type === 'variant' && !isBool);
-});
+const w = await evalWorkload('ef-bench-'); // the workload of bench/workload.mjs
+const c = { snapshot: w.snapshot };
+const { reqs, snapFile, reqFile } = w;
+const tmp = w.dir;
 const ctxKeys = reqs.reduce((s, r) => s + Object.keys(r.context).length, 0) / reqs.length;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-bench-'));
-const snapFile = path.join(tmp, 'snapshot.json');
-const reqFile = path.join(tmp, 'requests.jsonl');
-fs.writeFileSync(snapFile, JSON.stringify(c.snapshot));
-fs.writeFileSync(reqFile, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
 // ---- Flipt's engine, same requests, same process run ----
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
