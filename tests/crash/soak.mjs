@@ -3,14 +3,15 @@
 //
 // Load: evaluation loops at saturation on both nodes; writes on the primary and through the
 // replica (read-your-writes checked at once with X-Edgeflag-Min-Version); namespace-stream
-// subscribers and snapshot clients (what libedgeflag does) connecting and disconnecting; the
-// replica SIGKILLed and restarted every SOAK_RESTART_SECONDS; the upstream link blackholed or
+// subscribers, snapshot clients and real libedgeflag clients (client_eval) connecting and
+// disconnecting; the replica SIGKILLed and restarted every SOAK_RESTART_SECONDS; the upstream link blackholed or
 // dropped for a few seconds now and then. Every SOAK_SAMPLE_SECONDS it prints each node's RSS and
 // open descriptors, the errors and the evaluation p99; at the end the slopes and the invariants:
 // every acknowledged write visible on both nodes after convergence, versions monotonic per client
 // session, read-your-writes through the replica. Exit 1 on any violation. It must never hide an
 // error: errors expected during a partition or restart are counted apart, never dropped.
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import { node, call, sleep, waitFor, version, rng, stopAll } from '../cluster/cluster.mjs';
 import { startProxy } from '../cluster/proxy.mjs';
 
@@ -30,13 +31,41 @@ await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'hot', name
 
 let running = true;
 let disturbed = false; // a restart or partition is under way: failures are expected, counted apart
-const stats = { eval: [], evalErr: 0, evalErrDisturbed: 0, writes: 0, writeErr: 0, writeErrDisturbed: 0, ryw: 0, rywLate: 0, rywWait: 0, subs: 0, subErr: 0, subErrDisturbed: 0, snaps: 0, restarts: 0, partitions: 0 };
+const stats = { eval: [], evalMax: 0, evalErr: 0, evalErrDisturbed: 0, writes: 0, writeErr: 0, writeErrDisturbed: 0, ryw: 0, rywLate: 0, rywWait: 0, subs: 0, subErr: 0, subErrDisturbed: 0, snaps: 0, libClients: 0, libErr: 0, libErrDisturbed: 0, restarts: 0, partitions: 0 };
 const acked = [];
 
 async function timed(fn) {
   const t = performance.now();
   const res = await fn();
   return [res, performance.now() - t];
+}
+
+// The real libedgeflag: client_eval (tests/client) bootstraps a client from a node, waits for its
+// first state, evaluates and destroys the client; one process at a time, over and over.
+const clientEval = process.env.EDGEFLAG_CLIENT_EVAL;
+if (!clientEval || !fs.existsSync(clientEval)) throw new Error(`EDGEFLAG_CLIENT_EVAL must name the client_eval program (got ${clientEval})`);
+function libClientLoop() {
+  return (async () => {
+    while (running) {
+      const n = R.next() < 0.5 ? p : r;
+      const ok = await new Promise((resolve) => {
+        const c = spawn(clientEval, ['--url', n.url, '--namespace', 'default'], { stdio: ['pipe', 'pipe', 'ignore'] });
+        let out = '';
+        const kill = setTimeout(() => c.kill('SIGKILL'), 15000);
+        c.stdout.on('data', (d) => { out += d; });
+        c.on('close', (code) => {
+          clearTimeout(kill);
+          const lines = out.trim().split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return {}; } });
+          resolve(code === 0 && lines.length === 3 && lines.every((a) => a.enabled === true));
+        });
+        c.stdin.end(Array.from({ length: 3 }, (_, i) => JSON.stringify({ type: 'boolean', flagKey: 'hot', entityId: `lib${i}`, context: {} })).join('\n') + '\n');
+      });
+      if (ok) stats.libClients++;
+      else if (disturbed) stats.libErrDisturbed++;
+      else stats.libErr++;
+      await sleep(200 + R.int(800));
+    }
+  })();
 }
 
 // evaluation at saturation; each loop is a client session whose versions must never go back
@@ -48,6 +77,7 @@ function evalLoop(n, id) {
         const [res, ms] = await timed(() => call(n.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'hot', entityId: `e${id}`, context: {} }));
         if (res.status !== 200) throw new Error(`status ${res.status}`);
         stats.eval.push(ms);
+        if (ms > stats.evalMax) stats.evalMax = ms;
         const v = Number(res.headers.get('x-edgeflag-version'));
         if (v && v < last) violate(`session ${n.name}/${id}: version ${v} after ${last}`);
         if (v) last = v;
@@ -168,6 +198,7 @@ const loops = [];
 for (let i = 0; i < 4; i++) loops.push(evalLoop(p, i), evalLoop(r, i));
 loops.push(writeLoop(p, false), writeLoop(r, true));
 for (let i = 0; i < 4; i++) loops.push(subscriberLoop());
+loops.push(libClientLoop());
 
 const t0 = Date.now();
 const samples = { p: [], r: [] };
@@ -177,7 +208,7 @@ let nextPartition = t0 + (restartEvery / 2) * 1000;
 let nextSample = t0 + sampleEvery * 1000;
 const allP99 = [];
 console.log(`# soak: ${seconds} s, sample every ${sampleEvery} s, replica restart every ${restartEvery} s`);
-console.log('#   t(s)  P rss(KB) fds | R rss(KB) fds | evals  p99(ms) errs | writes errs | subs');
+console.log('#   t(s)  P rss(KB) fds | R rss(KB) fds | evals  p99(ms) errs | writes errs | subs lib');
 while (Date.now() - t0 < seconds * 1000) {
   await sleep(250);
   const now = Date.now();
@@ -210,7 +241,7 @@ while (Date.now() - t0 < seconds * 1000) {
     samples.r.push([t, b.rss, b.fds]);
     const q = p99(stats.eval);
     allP99.push(q);
-    console.log(`  ${t.toFixed(0).padStart(6)} ${String(a.rss).padStart(10)} ${String(a.fds).padStart(4)} | ${String(b.rss).padStart(9)} ${String(b.fds).padStart(4)} | ${String(stats.eval.length).padStart(6)} ${q.toFixed(2).padStart(7)} ${stats.evalErr} | ${stats.writes} ${stats.writeErr} | ${stats.subs}`);
+    console.log(`  ${t.toFixed(0).padStart(6)} ${String(a.rss).padStart(10)} ${String(a.fds).padStart(4)} | ${String(b.rss).padStart(9)} ${String(b.fds).padStart(4)} | ${String(stats.eval.length).padStart(6)} ${q.toFixed(2).padStart(7)} ${stats.evalErr} | ${stats.writes} ${stats.writeErr} | ${stats.subs} ${stats.libClients}`);
     stats.eval = [];
     nextSample = now + sampleEvery * 1000;
   }
@@ -229,9 +260,11 @@ for (const [key, name] of lastAcked)
   }
 if (missing.p || missing.r) violate(`acknowledged writes not visible after convergence: primary ${missing.p}, replica ${missing.r}`);
 const sl = (s, i) => slope(s.map((q) => [q[0], q[i]]).filter((q) => !Number.isNaN(q[1])));
+const half = (s) => s.filter((q) => q[0] >= seconds / 2);
+console.log(`# soak: second half (warm caches): primary RSS slope ${sl(half(samples.p), 1).toFixed(1)} KB/min, fds slope ${sl(half(samples.p), 2).toFixed(2)}/min; primary RSS min/max ${Math.min(...samples.p.map((q) => q[1]))}/${Math.max(...samples.p.map((q) => q[1]))} KB, fds min/max ${Math.min(...samples.p.map((q) => q[2]))}/${Math.max(...samples.p.map((q) => q[2]))}`);
 console.log(`# soak: primary RSS slope ${sl(samples.p, 1).toFixed(1)} KB/min, fds slope ${sl(samples.p, 2).toFixed(2)}/min; replica (since its last restart ${((Date.now() - rLife) / 1000).toFixed(0)} s ago) RSS slope ${sl(samples.r, 1).toFixed(1)} KB/min, fds slope ${sl(samples.r, 2).toFixed(2)}/min`);
-console.log(`# soak: eval p99 max over samples ${Math.max(...allP99.filter((x) => !Number.isNaN(x))).toFixed(2)} ms; errors: eval ${stats.evalErr} (+${stats.evalErrDisturbed} during restarts/partitions), write ${stats.writeErr} (+${stats.writeErrDisturbed}), subscriber ${stats.subErr} (+${stats.subErrDisturbed})`);
-console.log(`# soak: ${acked.length} acknowledged writes on ${lastAcked.size} flags, the last of each visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw} (writes not applied within write-wait, and said so: ${stats.rywLate}; reads then answered 503 not reached: ${stats.rywWait}); ${stats.subs} stream subscriptions, ${stats.snaps} snapshots; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
+console.log(`# soak: eval p99 max over samples ${Math.max(...allP99.filter((x) => !Number.isNaN(x))).toFixed(2)} ms, slowest evaluation ${stats.evalMax.toFixed(1)} ms; errors: eval ${stats.evalErr} (+${stats.evalErrDisturbed} during restarts/partitions), write ${stats.writeErr} (+${stats.writeErrDisturbed}), subscriber ${stats.subErr} (+${stats.subErrDisturbed}), libedgeflag client ${stats.libErr} (+${stats.libErrDisturbed})`);
+console.log(`# soak: ${acked.length} acknowledged writes on ${lastAcked.size} flags, the last of each visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw} (writes not applied within write-wait, and said so: ${stats.rywLate}; reads then answered 503 not reached: ${stats.rywWait}); ${stats.subs} stream subscriptions, ${stats.snaps} snapshots, ${stats.libClients} libedgeflag clients; ${stats.restarts} replica restarts, ${stats.partitions} partitions; ${violations.length} violations`);
 await stopAll([r, p]);
 await proxy.close();
 process.exit(violations.length ? 1 : 0);
