@@ -16,6 +16,7 @@ import { startServer, stopServer, launchBrowser, newPage, api } from './harness.
 const BOOT = 'oidc-e2e-boot';
 const boot = { Authorization: `Bearer ${BOOT}` };
 let op, opServer, ef, efShort, browser;
+const auditLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-audit-')), 'audit.log');
 
 function freePort() {
   return new Promise((resolve) => {
@@ -52,7 +53,7 @@ before(async () => {
     conformIdTokenClaims: false,
   });
   opServer = op.listen(opPort, '127.0.0.1');
-  ef = await startEdgeflag(efPort, issuer, 'edgeflag');
+  ef = await startEdgeflag(efPort, issuer, 'edgeflag', ['--audit-log', auditLog]);
   efShort = await startEdgeflag(efShortPort, issuer, 'edgeflag-short', ['--auth-session-token-lifetime', '3']);
   ef.base = `http://localhost:${efPort}`;
   efShort.base = `http://localhost:${efShortPort}`;
@@ -133,6 +134,15 @@ test('sign in through the provider, edit a flag, sign out', async () => {
     assert.equal(hist.status, 200, hist.text);
     assert.match(hist.text, /alice@example\.com/);
     assert.match(hist.text, /"oidc"/);
+    // and so does its audit event (Flipt's format: the actor's authentication, email and name)
+    let event;
+    for (let i = 0; !event; i++) {
+      event = (fs.existsSync(auditLog) ? fs.readFileSync(auditLog, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+        .find((e) => e.type === 'flag' && e.action === 'updated' && e.payload?.key === 'checkout');
+      assert.ok(event || i < 50, 'no audit event for the update');
+      if (!event) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual({ ...event.metadata.actor, ip: undefined }, { authentication: 'oidc', ip: undefined, email: 'alice@example.com', name: 'User alice' });
 
     // a write without the CSRF token, from the page itself: refused
     const noCsrf = await page.evaluate(async () => {
