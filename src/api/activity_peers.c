@@ -65,18 +65,10 @@ static int parse_row(ef_arena *arena, const ef_json *e, unsigned i, ef_apw_row *
     return 0;
 }
 
-int ef_apw_report_parse(ef_apw_report *r, const char *p, size_t n, char *err, size_t errlen)
+int ef_apw_report_from_json(ef_apw_report *r, const ef_json *act, char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
     ef_arena_init(&r->arena, 4096);
-    ef_json_error je;
-    ef_json_opts jo = {.max_depth = 8};
-    const ef_json *root = ef_json_parse(p, n, &r->arena, &jo, &je);
-    if (!root) {
-        snprintf(err, errlen, "invalid report: %s at byte %zu", je.message, je.offset);
-        return -1;
-    }
-    const ef_json *act = root->type == EF_JSON_OBJECT ? ef_json_get(root, "activity") : NULL;
     if (!act || act->type == EF_JSON_NULL) return 0;
     if (act->type != EF_JSON_ARRAY) {
         snprintf(err, errlen, "invalid activity: want an array");
@@ -95,6 +87,26 @@ int ef_apw_report_parse(ef_apw_report *r, const char *p, size_t n, char *err, si
         if (parse_row(&r->arena, e, i, &r->rows[i], err, errlen) != 0) return -1;
     r->nrows = i;
     return 0;
+}
+
+int ef_apw_report_parse(ef_apw_report *r, const char *p, size_t n, char *err, size_t errlen)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    ef_json_error je;
+    ef_json_opts jo = {.max_depth = 8};
+    const ef_json *root = ef_json_parse(p, n, &a, &jo, &je);
+    int rc;
+    if (!root) {
+        memset(r, 0, sizeof(*r));
+        ef_arena_init(&r->arena, 4096);
+        snprintf(err, errlen, "invalid report: %s at byte %zu", je.message, je.offset);
+        rc = -1;
+    } else {
+        rc = ef_apw_report_from_json(r, root->type == EF_JSON_OBJECT ? ef_json_get(root, "activity") : NULL, err, errlen);
+    }
+    ef_arena_free(&a);
+    return rc;
 }
 
 void ef_apw_report_free(ef_apw_report *r)
@@ -347,4 +359,55 @@ void ef_activity_peers_flag(ef_activity_peers *p, ef_bytes ns, ef_bytes flag, un
     }
     pthread_mutex_unlock(&p->mu);
     free(found);
+}
+
+/* ---- the "activity" member of cluster reports (ef_report_member in sync/sync.h) ---- */
+
+#define RECENT_MINUTES 2 /* in a report that is not full: the current minute and the one before */
+
+static const char *self_name(const ef_node *node)
+{
+    return node->name ? node->name : "edgeflag";
+}
+
+void ef_activity_report_write(void *ctx, bool full, ef_buf *body)
+{
+    ef_node *node = ctx;
+    ef_activity_tick(node->activity, ef_activity_minute());
+    ef_activity_peers_write(node->activity_peers, node->activity, self_name(node),
+                            full ? EF_ACT_MINUTES : RECENT_MINUTES, ef_activity_now(node->activity), body);
+}
+
+int ef_activity_report_check(void *ctx, const ef_json *member, void **checked, char *err, size_t errlen)
+{
+    (void)ctx;
+    ef_apw_report *r = malloc(sizeof(*r));
+    *checked = NULL;
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (ef_apw_report_from_json(r, member, err, errlen) != 0) {
+        ef_apw_report_free(r);
+        free(r);
+        return -1;
+    }
+    *checked = r;
+    return 0;
+}
+
+void ef_activity_report_apply(void *ctx, void *checked, bool (*in_view)(const char *node, void *view), void *view)
+{
+    ef_node *node = ctx;
+    ef_activity_tick(node->activity, ef_activity_minute());
+    /* rows past the store's bound are dropped (counted in the store, not logged per report) */
+    ef_activity_peers_apply(node->activity_peers, checked, self_name(node), in_view, view,
+                            ef_activity_now(node->activity));
+}
+
+void ef_activity_report_discard(void *checked)
+{
+    if (!checked) return;
+    ef_apw_report_free(checked);
+    free(checked);
 }

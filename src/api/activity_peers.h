@@ -25,6 +25,7 @@
 #include "api/node.h"
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/json.h"
 
 #define EF_APW_MAX_ROWS 1024    /* rows in one report */
 #define EF_APW_MAX_SERIES 2048  /* (node, namespace, flag) series a node keeps */
@@ -48,6 +49,8 @@ typedef struct ef_apw_report {
 /* Decodes the "activity" member of the JSON document p[0..n) (absent: no rows). Returns 0, or -1
  * with a message naming the fault. Free with ef_apw_report_free either way. */
 int ef_apw_report_parse(ef_apw_report *r, const char *p, size_t n, char *err, size_t errlen);
+/* The same from the member itself (NULL: absent), in a tree the caller parsed and keeps. */
+int ef_apw_report_from_json(ef_apw_report *r, const ef_json *act, char *err, size_t errlen);
 void ef_apw_report_free(ef_apw_report *r);
 
 typedef struct ef_activity_peers ef_activity_peers;
@@ -71,5 +74,16 @@ void ef_activity_peers_write(ef_activity_peers *p, ef_activity *a, const char *s
  * now_minute (oldest first; zero where the node sent nothing), nodes in name order. */
 void ef_activity_peers_flag(ef_activity_peers *p, ef_bytes ns, ef_bytes flag, unsigned minutes, uint32_t now_minute,
                             void (*fn)(const char *node, const uint64_t *counts, void *ctx), void *ctx);
+
+/* The "activity" member of cluster reports, in the shape of sync's ef_report_member: the
+ * composition root (cli/cmd_serve.c) hands these to the reporter with the node as ctx, so sync
+ * never calls up into api. write appends this node's and its subtree's counts (the whole window
+ * when full, else the last two minutes); check decodes a received member whole (NULL: absent)
+ * into *checked, or returns -1 with a message; apply keeps its rows for the nodes in_view(name,
+ * view) accepts other than this one; discard frees what check made (NULL is fine). */
+void ef_activity_report_write(void *ctx, bool full, ef_buf *body);
+int ef_activity_report_check(void *ctx, const ef_json *member, void **checked, char *err, size_t errlen);
+void ef_activity_report_apply(void *ctx, void *checked, bool (*in_view)(const char *node, void *view), void *view);
+void ef_activity_report_discard(void *checked);
 
 #endif

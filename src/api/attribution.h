@@ -10,12 +10,6 @@
 #include "http/http.h"
 #include "store/store.h"
 
-/* The header a replica adds to a write it forwards: the names of the forwarding nodes, nearest the
- * caller first, comma-separated. The primary records it as "via" and never as identity. */
-#define EF_FORWARDED_BY_HEADER "X-Edgeflag-Forwarded-By"
-/* The longest X-Edgeflag-Forwarded-By kept; a longer or non-printable one is recorded as "?". */
-#define EF_FORWARDED_BY_MAX 256
-
 /* Fills *out for a request on a write route (strings in the request's arena or static). */
 void ef_api_attribution(ef_http_req *req, ef_store_attribution *out);
 

@@ -436,7 +436,13 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                              .log_keep_entries = cfg.log_keep_entries,
                              .log_max_age_s = cfg.log_max_age,
                              .max_event_bytes = cfg.sync_max_event,
-                             .recovering = may_have_lost};
+                             .recovering = may_have_lost,
+                             /* cluster reports carry the evaluation activity up the tree */
+                             .activity = {.ctx = &node,
+                                          .write = ef_activity_report_write,
+                                          .check = ef_activity_report_check,
+                                          .apply = ef_activity_report_apply,
+                                          .discard = ef_activity_report_discard}};
         if (may_have_lost && cfg.upstream)
             ef_log(EF_LOG_WARN, "the machine restarted while this replica had entries not yet synced: "
                    "reporting itself recovering until it has caught up with its upstream", NULL);

@@ -171,6 +171,12 @@ static inline uint64_t ef_store_entry_hash(ef_bytes entry)
  * docs/storage.md) so it replicates with the entry, feeds the history API and audit events. Strings
  * are borrowed for the write only. The API layer derives it from the request (src/api/attribution.c);
  * the store copies it into the entry and never interprets it. */
+/* The header a replica adds to a write it forwards (src/sync/forwarder.c): the names of the
+ * forwarding nodes, nearest the caller first, comma-separated. The primary records it as "via"
+ * below and never as identity; a longer or non-printable one than EF_FORWARDED_BY_MAX is "?". */
+#define EF_FORWARDED_BY_HEADER "X-Edgeflag-Forwarded-By"
+#define EF_FORWARDED_BY_MAX 256
+
 typedef struct ef_store_attribution {
     ef_bytes method; /* "token", "jwt", "oidc", "none" */
     ef_bytes id;     /* token id, JWT/OIDC subject; "" */

@@ -156,21 +156,11 @@ static int parse_write(rd *r, const ef_json *o, ef_cv_write *w, unsigned i)
     return 0;
 }
 
-int ef_cv_parse(const char *p, size_t n, ef_cluster_view *v, char *err, size_t errlen)
+int ef_cv_from_json(const ef_json *root, ef_cluster_view *v, char *err, size_t errlen)
 {
     rd r = {err, errlen};
     memset(v, 0, sizeof(*v));
-    ef_arena a;
-    ef_arena_init(&a, 4096);
-    ef_json_error je;
-    ef_json_opts jo = {.max_depth = 8};
-    const ef_json *root = ef_json_parse(p, n, &a, &jo, &je);
     int rc = 0;
-    if (!root) {
-        snprintf(err, errlen, "invalid cluster view: %s at byte %zu", je.message, je.offset);
-        rc = -1;
-        goto out;
-    }
     if (root->type != EF_JSON_OBJECT) {
         rc = bad(&r, "want a JSON object", 0);
         goto out;
@@ -201,7 +191,26 @@ int ef_cv_parse(const char *p, size_t n, ef_cluster_view *v, char *err, size_t e
         }
     }
 out:
-    ef_arena_free(&a);
     if (rc != 0) memset(v, 0, sizeof(*v));
+    return rc;
+}
+
+const ef_json *ef_cv_json_parse(const char *p, size_t n, ef_arena *a, char *err, size_t errlen)
+{
+    ef_json_error je;
+    ef_json_opts jo = {.max_depth = 8};
+    const ef_json *root = ef_json_parse(p, n, a, &jo, &je);
+    if (!root) snprintf(err, errlen, "invalid cluster view: %s at byte %zu", je.message, je.offset);
+    return root;
+}
+
+int ef_cv_parse(const char *p, size_t n, ef_cluster_view *v, char *err, size_t errlen)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    const ef_json *root = ef_cv_json_parse(p, n, &a, err, errlen);
+    int rc = root ? ef_cv_from_json(root, v, err, errlen) : -1;
+    if (!root) memset(v, 0, sizeof(*v));
+    ef_arena_free(&a);
     return rc;
 }

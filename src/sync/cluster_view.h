@@ -18,7 +18,9 @@
 #include <stdint.h>
 
 #include "api/node.h"
+#include "base/arena.h"
 #include "base/buf.h"
+#include "base/json.h"
 
 #define EF_CV_MAX_NODES 64   /* nodes in one view (a report or an answer) */
 #define EF_CV_MAX_APPLIED 32 /* per node: the last writes it applied */
@@ -76,6 +78,11 @@ void ef_cv_write_json(const ef_cluster_view *v, ef_buf *out);
 /* Decodes p[0..n) into *v. Returns 0, or -1 with a message naming the member at fault (and *v
  * must not be used). */
 int ef_cv_parse(const char *p, size_t n, ef_cluster_view *v, char *err, size_t errlen);
+/* The two halves of ef_cv_parse, for a caller that reads other members of the same document (a
+ * report's "activity"): the JSON tree in a (bounded as ef_cv_parse bounds it; NULL with a message
+ * in err), and the view from that tree. */
+const ef_json *ef_cv_json_parse(const char *p, size_t n, ef_arena *a, char *err, size_t errlen);
+int ef_cv_from_json(const ef_json *root, ef_cluster_view *v, char *err, size_t errlen);
 
 /* The node named name, or NULL. */
 ef_cv_node *ef_cv_find(ef_cluster_view *v, const char *name);

@@ -27,7 +27,6 @@
 #include <strings.h>
 #include <curl/curl.h>
 
-#include "api/attribution.h"
 #include "base/clock.h"
 #include "base/cnum.h"
 #include "base/log.h"

@@ -5,9 +5,10 @@
  * applied a write or heard from a replica below it (REPORT_SOON_MS later at most, so a write's
  * timeline fills within milliseconds per hop): the body is the view of itself and its subtree
  * (cluster_view.h), and the evaluation activity of itself and its subtree per flag and minute
- * (member "activity", api/activity_peers.h: the last ACT_RECENT minutes, the whole window on the
- * first report, after a failed one and every ACT_FULL_EVERY of them; about once a second, so the
- * reports kicked by writes stay small); the answer is the upstream's whole view, which this node
+ * (member "activity", written and read by the ef_report_member the composition root gives, which is
+ * api/activity_peers.h: the last minutes, the whole window on the first report, after a failed one
+ * and every ACT_FULL_EVERY of them; about once a second, so the reports kicked by writes stay
+ * small); the answer is the upstream's whole view, which this node
  * then shows too. One thread, one kept-alive connection, bounded by timeouts; a failure is logged
  * once per outage and never holds up replication (the follower does not wait for it).
  *
@@ -21,17 +22,17 @@
 #include <time.h>
 #include <curl/curl.h>
 
+#include "base/arena.h"
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/tls_client.h"
-#include "api/activity_peers.h"
 #include "sync/sync_int.h"
 
 #define REPORT_EVERY_MS 1000
 #define REPORT_SOON_MS 20
 #define REPORT_TIMEOUT_MS 2000
 #define ANSWER_MAX (1u << 20)
-#define ACT_RECENT 2      /* minutes of activity in a report: the current one and the one before */
 #define ACT_FULL_EVERY 30 /* activity reports between two with the whole window (heals what a receiver missed) */
 #define ACT_EVERY_MS 900 /* activity goes in one report a second: a little under the period, so
                            * every periodic report carries it and those kicked between them do not */
@@ -83,13 +84,12 @@ static int report_once(ef_reporter *r, CURL *c, struct curl_slist *hdrs, ef_clus
     int64_t now = ef_clock_mono_ns();
     bool full = !r->sent_full || r->failing || r->act_reports % ACT_FULL_EVERY == 0;
     r->full_pending = false;
-    if ((full || now - r->act_last_ns >= ACT_EVERY_MS * 1000000LL) && body->len && body->data[body->len - 1] == '}') {
+    const ef_report_member *act = &s->cfg.activity;
+    if (act->write && (full || now - r->act_last_ns >= ACT_EVERY_MS * 1000000LL) && body->len &&
+        body->data[body->len - 1] == '}') {
         body->len--;
         ef_buf_puts(body, ",\"activity\":");
-        ef_node *node = s->node;
-        ef_activity_tick(node->activity, ef_activity_minute());
-        ef_activity_peers_write(node->activity_peers, node->activity, node->name ? node->name : "edgeflag",
-                                full ? EF_ACT_MINUTES : ACT_RECENT, ef_activity_now(node->activity), body);
+        act->write(act->ctx, full, body);
         ef_buf_putc(body, '}');
         r->full_pending = full;
         r->act_last_ns = now;
@@ -249,21 +249,20 @@ static void on_report(ef_http_req *req, void *ctx)
         return;
     }
     char err[300];
-    ef_apw_report act;
-    int rc = ef_cv_parse(body.p ? body.p : "", body.n, v, err, sizeof(err));
+    /* one parse: the view and the activity are both members of the same document */
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    const ef_json *root = ef_cv_json_parse(body.p ? body.p : "", body.n, &a, err, sizeof(err));
+    int rc = root ? ef_cv_from_json(root, v, err, sizeof(err)) : -1;
     /* the activity is checked whole before anything of the report is kept */
-    if (rc == 0) rc = ef_apw_report_parse(&act, body.p ? body.p : "", body.n, err, sizeof(err));
-    else memset(&act, 0, sizeof(act));
+    const ef_report_member *am = &s->cfg.activity;
+    void *act = NULL;
+    if (rc == 0 && am->check) rc = am->check(am->ctx, ef_json_get(root, "activity"), &act, err, sizeof(err));
     if (rc == 0) rc = ef_tree_report(s->tree, v, err, sizeof(err));
-    if (rc == 0) {
-        /* only for nodes the report draws (the sender and its subtree), never for this node */
-        ef_node *node = s->node;
-        ef_activity_tick(node->activity, ef_activity_minute());
-        /* rows past the store's bound are dropped (counted in the store, not logged per report) */
-        ef_activity_peers_apply(node->activity_peers, &act, node->name ? node->name : "edgeflag", in_view, v,
-                                ef_activity_now(node->activity));
-    }
-    ef_apw_report_free(&act);
+    /* only for nodes the report draws (the sender and its subtree), never for this node */
+    if (rc == 0 && am->apply) am->apply(am->ctx, act, in_view, v);
+    if (am->discard) am->discard(act);
+    ef_arena_free(&a);
     if (rc != 0) {
         free(v);
         if (rc == -2)

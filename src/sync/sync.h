@@ -22,6 +22,20 @@
 
 typedef struct ef_sync ef_sync;
 
+/* A member a cluster report carries besides the view (the evaluation activity: api/activity_peers.h),
+ * given by the composition root so sync never calls up into api. write appends the member's JSON
+ * value to body (full: everything, not only what changed lately); check decodes a received member
+ * (NULL: absent) whole into *checked before anything of the report is kept, or returns -1 with a
+ * message (the report is refused with it); apply keeps it for the nodes in_view(name, view)
+ * accepts; discard frees what check made. All NULL: reports carry no such member. */
+typedef struct ef_report_member {
+    void *ctx;
+    void (*write)(void *ctx, bool full, ef_buf *body);
+    int (*check)(void *ctx, const ef_json *member, void **checked, char *err, size_t errlen);
+    void (*apply)(void *ctx, void *checked, bool (*in_view)(const char *node, void *view), void *view);
+    void (*discard)(void *checked);
+} ef_report_member;
+
 typedef struct ef_sync_config {
     const char *upstream;         /* replica mode: base URL of the node to follow; NULL otherwise */
     const char *upstream_token;   /* bearer token for the upstream's feed (or NULL) */
@@ -38,6 +52,7 @@ typedef struct ef_sync_config {
      * with batched durability: ef_sqlite_opts.may_have_lost). Until it has caught up with its
      * upstream it says so: /ready answers 503 and ef_sync_recovering is true. */
     bool recovering;
+    ef_report_member activity; /* member "activity" of cluster reports (see above) */
 } ef_sync_config;
 
 #define EF_SYNC_MAX_ENTRY_DEFAULT ((size_t)256 << 20)
