@@ -272,31 +272,21 @@ static inline void keep_segments(ef_result *out, const ef_matched_segments *m)
     memcpy(out->priv_bits_, m->bits, sizeof(out->priv_bits_));
 }
 
-/* A request of up to this many bytes (block header, entries, flag key, entity id, keys and values)
- * is laid out on the evaluating thread's stack; only a larger one costs an allocation. */
-#define STACK_REQUEST 4096
-
+/* The request borrows the application's strings and pairs for the call (ef_request_borrow):
+ * nothing is copied or hashed but the flag key, and a property lookup scans the pairs. An
+ * application is the only one who can see them, so there are no hostile colliding keys to guard
+ * against, and they stay put until the call returns. */
 typedef struct lib_request {
     ef_eval_request req;
-    void *heap; /* the block when it did not fit the stack buffer */
-    uint64_t stack[STACK_REQUEST / sizeof(uint64_t)];
+    ef_context head;
 } lib_request;
 
-/* Copies the request into one block; EF_OK, or EF_ENOMEM (over 4 GiB or no memory). */
 static inline int request_of(lib_request *lr, const char *flag_key, const char *entity_id,
                              const ef_pair *ctx, size_t ctx_len)
 {
-    const ef_kv *kv = (const ef_kv *)(const void *)ctx;
-    ef_bytes flag = ef_bytes_of(flag_key), entity = ef_bytes_of(entity_id ? entity_id : "");
-    size_t text = flag.n + entity.n;
-    for (size_t i = 0; i < ctx_len; i++) text += kv[i].key.n + kv[i].value.n;
-    size_t size = ef_request_size(ctx_len, text);
-    lr->heap = NULL;
-    void *mem = lr->stack;
-    if (size == 0) return EF_ENOMEM;
-    if (size > sizeof(lr->stack) && !(mem = lr->heap = malloc(size))) return EF_ENOMEM;
-    ef_context *block = ef_request_init(&lr->req, mem, ctx_len, text, flag, entity);
-    ef_request_add_pairs(block, kv, ctx_len);
+    if (ctx_len > UINT32_MAX) return EF_ENOMEM;
+    ef_request_borrow(&lr->req, &lr->head, ef_bytes_of(flag_key), ef_bytes_of(entity_id ? entity_id : ""),
+                      (const ef_kv *)(const void *)ctx, ctx_len);
     return EF_OK;
 }
 
@@ -315,7 +305,6 @@ static inline int begin(ef_client *c, const char *flag_key, const char *entity_i
     *snap = h ? ef_ns_snapshot(h) : NULL;
     if (!*snap) {
         ef_registry_leave(c->reg);
-        free(lr->heap);
         return EF_ENOSTATE;
     }
     return EF_OK;
@@ -338,8 +327,7 @@ int ef_client_variant(ef_client *c, const char *flag_key, const char *entity_id,
     int rc = begin(c, flag_key, entity_id, ctx, ctx_len, &lr, &s);
     if (rc != EF_OK) return rc;
     ef_variant_result r;
-    ef_eval_status st = ef_eval_variant(s, &lr.req, &r);
-    free(lr.heap); /* results point into the snapshot, not the request */
+    ef_eval_status st = ef_eval_variant(s, &lr.req, &r); /* results point into the snapshot */
     if ((rc = eval_status(c, st)) != EF_OK) return rc;
     out->match = r.match;
     out->enabled = false;
@@ -363,8 +351,7 @@ int ef_client_boolean(ef_client *c, const char *flag_key, const char *entity_id,
     int rc = begin(c, flag_key, entity_id, ctx, ctx_len, &lr, &s);
     if (rc != EF_OK) return rc;
     ef_boolean_result r;
-    ef_eval_status st = ef_eval_boolean(s, &lr.req, &r);
-    free(lr.heap); /* results point into the snapshot, not the request */
+    ef_eval_status st = ef_eval_boolean(s, &lr.req, &r); /* results point into the snapshot */
     if ((rc = eval_status(c, st)) != EF_OK) return rc;
     out->match = false;
     out->enabled = r.enabled;

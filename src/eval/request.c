@@ -64,6 +64,7 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
     c->mask = (uint32_t)index_slots(n) - 1;
     c->used = 0;
     c->linear = 0;
+    c->borrowed = NULL;
     c->text_off = (uint32_t)((const char *)(ef_context_index(c) + c->mask + 1) - (const char *)c);
     memset((void *)ef_context_index(c), 0, (c->mask + 1) * sizeof(uint32_t));
     req->flag_key = put_text(c, flag_key);
@@ -116,10 +117,28 @@ void ef_request_add_pairs(ef_context *c, const ef_kv *kv, size_t n)
 
 ef_bytes ef_context_find_linear(const ef_context *c, ef_bytes key, uint32_t hash)
 {
+    if (c->borrowed) { /* nothing hashed: lengths first, then bytes */
+        for (uint32_t i = c->n; i-- > 0;) {
+            const ef_kv *p = &c->borrowed[i];
+            if (p->key.n == key.n && ef_mem_eq(p->key.p, key.p, key.n))
+                return p->value.p ? p->value : (ef_bytes){"", 0};
+        }
+        return (ef_bytes){"", 0};
+    }
     for (uint32_t i = c->n; i-- > 0;)
         if (ef_context_entry_is(c, &c->e[i], key, hash))
             return (ef_bytes){ef_context_text(c) + c->e[i].off + key.n, c->e[i].value_len};
     return (ef_bytes){"", 0};
+}
+
+void ef_request_borrow(ef_eval_request *req, ef_context *c, ef_bytes flag_key, ef_bytes entity_id,
+                       const ef_kv *kv, size_t n)
+{
+    *c = (ef_context){.n = (uint32_t)n, .cap = (uint32_t)n, .linear = 1, .borrowed = kv};
+    req->flag_key = flag_key;
+    req->entity_id = entity_id;
+    req->flag_hash = ef_hash_bytes(flag_key.p, flag_key.n);
+    req->context = n ? c : NULL;
 }
 
 int ef_request_build(ef_arena *a, ef_bytes flag_key, ef_bytes entity_id, const ef_kv *kv,

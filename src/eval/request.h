@@ -9,7 +9,10 @@
  * libedgeflag), so the engine has one request shape.
  *
  * Building copies: a block never points at its inputs. It never allocates on its own either: the
- * caller hands the memory (an arena, a stack buffer), sized with ef_request_size.
+ * caller hands the memory (an arena, a stack buffer), sized with ef_request_size. The one
+ * exception is ef_request_borrow, for a caller whose own pairs outlive the evaluation and that
+ * nobody else can see (libedgeflag: the application's arguments): it copies, hashes and indexes
+ * nothing, and a lookup scans the pairs.
  */
 #ifndef EF_EVAL_REQUEST_H
 #define EF_EVAL_REQUEST_H
@@ -37,8 +40,9 @@ typedef struct ef_context {
     uint32_t cap;  /* entries the block has room for */
     uint32_t mask; /* the index has mask + 1 slots, a power of two at least twice cap */
     uint32_t used; /* text bytes written */
-    uint32_t linear; /* 1: the index was abandoned (see EF_CONTEXT_MAX_PROBE); lookups scan */
+    uint32_t linear; /* 1: no index (abandoned, see EF_CONTEXT_MAX_PROBE, or borrowed); lookups scan */
     uint32_t text_off; /* where the text starts, in bytes from the block's start */
+    const ef_kv *borrowed; /* non-NULL: the n entries are these pairs of the caller's (ef_request_borrow) */
     /* cap entries; the index (uint32_t slots: entry number + 1 of the last entry with a key, 0 =
      * empty, open addressing on the key's hash); the text: flag key, entity id, keys and values */
     ef_ctx_entry e[];
@@ -79,7 +83,7 @@ static inline bool ef_context_entry_is(const ef_context *c, const ef_ctx_entry *
            ef_mem_eq(ef_context_text(c) + e->off, key.p, key.n);
 }
 
-/* ef_context_find for a block whose index was given up: a scan from the last entry. */
+/* ef_context_find for a block without an index (given up, or borrowed): a scan from the last entry. */
 ef_bytes ef_context_find_linear(const ef_context *c, ef_bytes key, uint32_t hash);
 
 /* The value of key (hash = ef_context_hash(key)), or "" when absent; the last duplicate wins
@@ -109,11 +113,13 @@ static inline size_t ef_context_count(const ef_context *c)
 
 static inline ef_bytes ef_context_key(const ef_context *c, size_t i)
 {
+    if (c->borrowed) return c->borrowed[i].key.p ? c->borrowed[i].key : (ef_bytes){"", 0};
     return (ef_bytes){ef_context_text(c) + c->e[i].off, c->e[i].key_len};
 }
 
 static inline ef_bytes ef_context_value(const ef_context *c, size_t i)
 {
+    if (c->borrowed) return c->borrowed[i].value.p ? c->borrowed[i].value : (ef_bytes){"", 0};
     return (ef_bytes){ef_context_text(c) + c->e[i].off + c->e[i].key_len, c->e[i].value_len};
 }
 
@@ -129,6 +135,15 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
 void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value);
 /* The same for n pairs in order (one call: the library's path). */
 void ef_request_add_pairs(ef_context *c, const ef_kv *kv, size_t n);
+
+/* A request that points at the caller's flag key, entity id and pairs instead of copying them into
+ * a block: only the flag key is hashed; c is the header alone (no entries, index or text). A
+ * property lookup scans the pairs from the last one (the last duplicate wins, as in a block),
+ * comparing lengths before bytes: for the few keys an application passes that costs less than
+ * hashing and indexing every key, and it is never worse than linear. kv (n pairs), flag_key and
+ * entity_id must stay unchanged until the evaluation is over. */
+void ef_request_borrow(ef_eval_request *req, ef_context *c, ef_bytes flag_key, ef_bytes entity_id,
+                       const ef_kv *kv, size_t n);
 
 /* The whole request from an array of pairs, in one allocation from the arena. Returns 0, or -1 on
  * out-of-memory or a request over 4 GiB. */

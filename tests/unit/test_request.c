@@ -3,7 +3,8 @@
  *
  * ef_mem_eq (base/hash.h) must agree with memcmp for every length and every differing byte.
  * The block must answer every lookup as the JSON object it came from would (a later duplicate
- * wins, a missing key reads as ""), for keys with any bytes; the inline CRC must equal zlib's.
+ * wins, a missing key reads as ""), for keys with any bytes, and so must a request that borrows
+ * the caller's pairs; the inline CRC must equal zlib's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +100,47 @@ static void test_block_many(void **state)
     ef_arena_free(&a);
 }
 
+/* A borrowed request (libedgeflag's) answers every lookup as a block built from the same pairs
+ * does, points at the caller's strings, and reads a pair with no value bytes as "". */
+static void test_borrowed(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 1 << 16);
+    enum { N = 300 };
+    static ef_kv kv[N];
+    static char keys[N][16], vals[N][16];
+    srand(11);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), i % 7 ? "k%d" : "long-key-%d", rand() % (N / 2));
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        kv[i] = (ef_kv){ef_bytes_of(keys[i]), ef_bytes_of(vals[i])};
+    }
+    kv[5].value = (ef_bytes){NULL, 0};
+    for (size_t n = 0; n <= N; n += n < 20 ? 1 : 40) {
+        ef_eval_request built, borrowed;
+        ef_context head;
+        assert_int_equal(ef_request_build(&a, EF_BYTES_LIT("flag"), EF_BYTES_LIT("user"), kv, n, &built), 0);
+        ef_bytes flag = EF_BYTES_LIT("flag"), entity = EF_BYTES_LIT("user");
+        ef_request_borrow(&borrowed, &head, flag, entity, kv, n);
+        assert_ptr_equal(borrowed.flag_key.p, flag.p);
+        assert_true(borrowed.flag_hash == built.flag_hash);
+        assert_value(borrowed.entity_id, EF_BYTES_LIT("user"));
+        assert_int_equal(ef_context_count(borrowed.context), n);
+        for (int k = 0; k < N / 2 + 2; k++) {
+            char key[16];
+            snprintf(key, sizeof(key), k % 2 ? "k%d" : "long-key-%d", k);
+            assert_value(find(&borrowed, ef_bytes_of(key)), find(&built, ef_bytes_of(key)));
+        }
+        assert_value(find(&borrowed, EF_BYTES_LIT("")), EF_BYTES_LIT(""));
+        for (size_t i = 0; i < n; i++) {
+            assert_value(ef_context_key(borrowed.context, i), ef_context_key(built.context, i));
+            assert_value(ef_context_value(borrowed.context, i), ef_context_value(built.context, i));
+        }
+    }
+    ef_arena_free(&a);
+}
+
 /* Keys chosen to collide in the index (a hostile client can compute them: the hash is fixed):
  * the block gives its index up instead of probing quadratically, and still answers right. */
 static void test_block_collisions(void **state)
@@ -181,6 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_lookup),
         cmocka_unit_test(test_block_many),
+        cmocka_unit_test(test_borrowed),
         cmocka_unit_test(test_block_collisions),
         cmocka_unit_test(test_block_limits),
         cmocka_unit_test(test_crc32_matches_zlib),
