@@ -103,6 +103,16 @@ static bool session_row(const ef_store_token *t, ef_arena *arena, ef_bytes *name
     return true;
 }
 
+bool ef_auth_row_is_session(const ef_store_token *t)
+{
+    ef_arena scratch;
+    ef_arena_init(&scratch, 1024);
+    ef_bytes nm, em, sub;
+    bool session = session_row(t, &scratch, &nm, &em, &sub);
+    ef_arena_free(&scratch);
+    return session;
+}
+
 int ef_auth_reload(ef_auth *a)
 {
     if (!a->store) return 0;

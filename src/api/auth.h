@@ -80,4 +80,22 @@ bool ef_auth_token_valid(ef_auth *a, const char *token);
 /* Reloads the created tokens from the store now. */
 int ef_auth_reload(ef_auth *a);
 
+/* Flipt's cleanup of expired authentications (auth_cleanup.c): per method, every interval, the
+ * rows whose expiry is more than the grace period past are deleted. An interval of 0 leaves that
+ * method alone. */
+typedef struct ef_auth_cleanup_config {
+    unsigned token_interval_s, token_grace_s; /* static tokens created with an expiry */
+    unsigned oidc_interval_s, oidc_grace_s;   /* OIDC sign-in sessions */
+} ef_auth_cleanup_config;
+
+typedef struct ef_auth_cleanup ef_auth_cleanup;
+
+/* Starts the cleanup thread (a first pass right away). Only for a store that takes writes. */
+ef_auth_cleanup *ef_auth_cleanup_start(ef_store *store, const ef_auth_cleanup_config *cfg, char *err, size_t errlen);
+void ef_auth_cleanup_stop(ef_auth_cleanup *c); /* NULL is fine */
+/* One pass for one method (sessions: OIDC sessions, else static tokens): deletes the rows that
+ * expired before expired_before_ns, counting them in *deleted. Returns 0 or -1 with err. */
+int ef_auth_cleanup_run(ef_store *store, bool sessions, int64_t expired_before_ns, unsigned *deleted,
+                        ef_store_err *err);
+
 #endif

@@ -14,6 +14,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/json.h"
+#include "store/store.h"
 
 typedef enum ef_auth_method { EF_AUTH_TOKEN, EF_AUTH_JWT, EF_AUTH_OIDC } ef_auth_method;
 
@@ -34,6 +35,9 @@ typedef struct ef_auth_identity {
 } ef_auth_identity;
 
 typedef struct ef_auth_jwt ef_auth_jwt;
+
+/* Whether a stored token row is an OIDC sign-in's session (else a static token). */
+bool ef_auth_row_is_session(const ef_store_token *t);
 
 /* The oidc method's state when it is on, else NULL (oidc.c reaches it through the node). */
 struct ef_oidc *ef_auth_oidc(ef_auth *a);

@@ -296,6 +296,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
     commit_fanout fanout = {0};
     ef_http_tls *tls = NULL;
     ef_shipper *shipper = NULL;
+    ef_auth_cleanup *cleanup = NULL;
     int status = 1;
     char err[512];
     if (!node.registry || !node.metrics || !node.activity || !node.activity_peers || !router || ef_node_metrics_init(&node) != 0 ||
@@ -513,6 +514,21 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             goto out;
         }
     }
+    if (node.auth && node.store && !cfg.upstream && !routes_only) {
+        /* Flipt's cleanup of expired authentications, where the store takes writes (a replica
+         * gets the deletions through replication); on by default for the methods in use */
+        ef_auth_cleanup_config cc = {
+            .token_interval_s = cfg.auth_token_cleanup_interval ? cfg.auth_token_cleanup_interval : 3600,
+            .token_grace_s = cfg.auth_token_cleanup_grace ? cfg.auth_token_cleanup_grace : 1800,
+            .oidc_interval_s = !oidc ? 0 : cfg.auth_oidc_cleanup_interval ? cfg.auth_oidc_cleanup_interval : 3600,
+            .oidc_grace_s = cfg.auth_oidc_cleanup_grace ? cfg.auth_oidc_cleanup_grace : 1800,
+        };
+        if (!(cleanup = ef_auth_cleanup_start(node.store, &cc, err, sizeof(err)))) {
+            fprintf(stderr, "edgeflag: %s\n", err);
+            status = 2;
+            goto out;
+        }
+    }
     if (ef_api_register(router, &node) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
         goto out;
@@ -609,6 +625,7 @@ out:
     ef_http_tls_free(tls); /* after the server: its connections held its certificates */
     ef_node_close(&node); /* route families' threads and memory: no request can reach them now */
     /* further node services stop here (one block each) */
+    ef_auth_cleanup_stop(cleanup); /* its deletions are writes: before the commit listeners go */
     if (node.store) ef_store_on_commit(node.store, NULL, NULL); /* it points at the sync and audit */
     ef_audit_stop(fanout.audit, 3000); /* what is queued gets 3 s more to reach the sinks */
     ef_audit_free(fanout.audit);

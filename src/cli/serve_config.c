@@ -59,6 +59,10 @@ static const setting settings[] = {
     S("auth-oidc-scopes", T_STR, auth_oidc_scopes, "scopes asked besides openid (default: email profile)"),
     S("auth-session-token-lifetime", T_UINT, auth_session_token_lifetime, "seconds a signed-in session lasts (default 86400)"),
     S("auth-session-state-lifetime", T_UINT, auth_session_state_lifetime, "seconds between sign-in start and callback (default 600)"),
+    S("auth-token-cleanup-interval", T_UINT, auth_token_cleanup_interval, "seconds between deletions of expired static tokens (default 3600)"),
+    S("auth-token-cleanup-grace-period", T_UINT, auth_token_cleanup_grace, "seconds past its expiry a static token is deleted (default 1800)"),
+    S("auth-oidc-cleanup-interval", T_UINT, auth_oidc_cleanup_interval, "seconds between deletions of expired sign-in sessions (default 3600)"),
+    S("auth-oidc-cleanup-grace-period", T_UINT, auth_oidc_cleanup_grace, "seconds past its expiry a sign-in session is deleted (default 1800)"),
     S("auth-session-secure", T_BOOL, auth_session_secure, "Secure session cookies (also set when X-Forwarded-Proto is https)"),
     S("auth-session-domain", T_STR, auth_session_domain, "Domain of the session cookies (default: host-only)"),
     S("upstream", T_STR, upstream, "replica mode: follow this node (URL)"),
@@ -203,6 +207,10 @@ enum {
     FK_AUTH_SESSION_TOKEN_LIFETIME,
     FK_AUTH_SESSION_STATE_LIFETIME,
     FK_AUTH_SESSION_CSRF_KEY,
+    FK_AUTH_TOKEN_CLEANUP_INTERVAL,
+    FK_AUTH_TOKEN_CLEANUP_GRACE,
+    FK_AUTH_OIDC_CLEANUP_INTERVAL,
+    FK_AUTH_OIDC_CLEANUP_GRACE,
     FK_CORS_ENABLED,
     FK_CORS_ALLOWED_ORIGINS,
     FK_CORS_ALLOWED_HEADERS,
@@ -257,6 +265,10 @@ static const char *const flipt_keys[FK_N] = {
     "authentication.session.token_lifetime",
     "authentication.session.state_lifetime",
     "authentication.session.csrf.key",
+    "authentication.methods.token.cleanup.interval",
+    "authentication.methods.token.cleanup.grace_period",
+    "authentication.methods.oidc.cleanup.interval",
+    "authentication.methods.oidc.cleanup.grace_period",
     "cors.enabled",
     "cors.allowed_origins",
     "cors.allowed_headers",
@@ -624,6 +636,20 @@ static int flipt_lifetime(const flipt_vals *fv, int k, unsigned *out)
     return 0;
 }
 
+/* A cleanup schedule's duration (Go duration) in whole seconds: positive, as Flipt requires. */
+static int flipt_cleanup(const flipt_vals *fv, int k, unsigned *out)
+{
+    uint64_t ms;
+    if (!fv->v[k]) return 0;
+    if (!go_duration_ms(fv->v[k], &ms) || ms < 1000 || ms > 1000000000ull) {
+        fprintf(stderr, "edgeflag: %s: field \"%s\": positive non-zero duration required (1s to 277h, got '%s')\n",
+                fv->origin[k], flipt_keys[k], fv->v[k]);
+        return -1;
+    }
+    if (!*out) *out = (unsigned)(ms / 1000);
+    return 0;
+}
+
 /* Flipt's oidc method and session settings (docs/auth.md): one provider. */
 static int flipt_apply_oidc(ef_serve_config *cfg, const flipt_vals *fv, bool required)
 {
@@ -785,6 +811,11 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
         ef_log(EF_LOG_INFO, "authentication is not required: the jwt method is not used", NULL);
     }
     if (flipt_apply_oidc(cfg, fv, required) != 0) return -1;
+    if (flipt_cleanup(fv, FK_AUTH_TOKEN_CLEANUP_INTERVAL, &cfg->auth_token_cleanup_interval) ||
+        flipt_cleanup(fv, FK_AUTH_TOKEN_CLEANUP_GRACE, &cfg->auth_token_cleanup_grace) ||
+        flipt_cleanup(fv, FK_AUTH_OIDC_CLEANUP_INTERVAL, &cfg->auth_oidc_cleanup_interval) ||
+        flipt_cleanup(fv, FK_AUTH_OIDC_CLEANUP_GRACE, &cfg->auth_oidc_cleanup_grace))
+        return -1;
     /* JWT or OIDC alone: Flipt makes no bootstrap token when its token method is off */
     if (required && !cfg->auth_token && (token_enabled || (!jwt_enabled && !cfg->auth_oidc_provider))) {
         if (v[FK_AUTH_BOOTSTRAP_TOKEN] && v[FK_AUTH_BOOTSTRAP_TOKEN][0]) {

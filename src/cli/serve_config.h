@@ -37,6 +37,8 @@ typedef struct ef_serve_config {
     char *auth_oidc_scopes;
     unsigned auth_session_token_lifetime; /* seconds (0: 86400) */
     unsigned auth_session_state_lifetime; /* seconds (0: 600) */
+    unsigned auth_token_cleanup_interval, auth_token_cleanup_grace; /* seconds (0: 3600, 1800) */
+    unsigned auth_oidc_cleanup_interval, auth_oidc_cleanup_grace;   /* seconds (0: 3600, 1800) */
     bool auth_session_secure;
     char *auth_session_domain;
     char *upstream;      /* replica mode: the node to follow */

@@ -5,7 +5,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { startServer, call } from './server.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import { startServer, call, edgeflagBin } from './server.mjs';
 
 const BOOT = 'bootstrap-token';
 let srv;
@@ -162,4 +164,51 @@ test('token lists page (regression: the next page used to be lost)', async () =>
   }
   assert.deepEqual(seen, all.map((a) => a.id));
   assert.ok(seen.length >= 2);
+});
+
+test("expired tokens are deleted after the grace period, as Flipt's cleanup does (auth-token-cleanup-*)", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-cleanup-'));
+  const auditLog = path.join(dir, 'audit.log');
+  const s = await startServer(['--auth-token', BOOT, '--auth-token-cleanup-interval', '1', '--auth-token-cleanup-grace-period', '2', '--audit-log', auditLog]);
+  try {
+    const make = async (name, expiresAt) => {
+      const r = await call(s.url, 'POST', '/auth/v1/method/token', expiresAt ? { name, expiresAt } : { name }, as(BOOT));
+      assert.equal(r.status, 200, r.text);
+      return r.json.authentication.id;
+    };
+    const t0 = Date.now();
+    const short = await make('short', new Date(t0 + 1000).toISOString());
+    const hour = await make('hour', new Date(t0 + 3600e3).toISOString());
+    const never = await make('never');
+    const ids = async () => (await call(s.url, 'GET', '/auth/v1/tokens', undefined, as(BOOT))).json.authentications.map((a) => a.id);
+    // expired after 1 s, but within the 2 s grace period it stays (and is refused as expired)
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok((await ids()).includes(short), 'deleted before its grace period ended');
+    let left;
+    for (let i = 0; i < 80; i++) {
+      left = await ids();
+      if (!left.includes(short)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(!left.includes(short), 'the expired token was not deleted');
+    assert.ok(Date.now() - t0 >= 3000, 'deleted before expiry + grace');
+    assert.ok(left.includes(hour) && left.includes(never), 'a token that has not expired was deleted');
+    // the deletion is a write like any other: its audit event says this node's cleanup made it
+    let ev;
+    for (let i = 0; i < 50 && !ev; i++) {
+      ev = fs.readFileSync(auditLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+        .find((e) => e.type === 'token' && e.action === 'deleted');
+      if (!ev) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(ev, 'no audit event for the deletion');
+    assert.equal(ev.metadata.actor.name, 'edgeflag cleanup');
+  } finally {
+    await s.stop();
+  }
+  // a schedule must be a positive duration (Flipt's validation), in Flipt's config file too
+  const cfg = path.join(dir, 'config.yml');
+  fs.writeFileSync(cfg, 'authentication:\n  required: true\n  methods:\n    token:\n      enabled: true\n      cleanup:\n        interval: 0s\n');
+  const bad = spawnSync(edgeflagBin, ['serve', '--config', cfg], { cwd: dir, encoding: 'utf8', timeout: 10000 });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /authentication\.methods\.token\.cleanup\.interval.*positive non-zero duration required/);
 });

@@ -54,7 +54,8 @@ before(async () => {
   });
   opServer = op.listen(opPort, '127.0.0.1');
   ef = await startEdgeflag(efPort, issuer, 'edgeflag', ['--audit-log', auditLog]);
-  efShort = await startEdgeflag(efShortPort, issuer, 'edgeflag-short', ['--auth-session-token-lifetime', '3']);
+  efShort = await startEdgeflag(efShortPort, issuer, 'edgeflag-short', ['--auth-session-token-lifetime', '3',
+    '--auth-oidc-cleanup-interval', '1', '--auth-oidc-cleanup-grace-period', '1']);
   ef.base = `http://localhost:${efPort}`;
   efShort.base = `http://localhost:${efShortPort}`;
   for (const s of [ef, efShort]) {
@@ -235,6 +236,15 @@ test('an expired session is refused and the UI asks to sign in again', async () 
     assert.equal((await api(efShort.base, 'GET', '/api/v1/namespaces', undefined, hdr)).status, 200);
     await new Promise((r) => setTimeout(r, 3500));
     assert.equal((await api(efShort.base, 'GET', '/api/v1/namespaces', undefined, hdr)).status, 401, 'expired on the server');
+    // Flipt's cleanup deletes the expired session's row once its grace period is over
+    const sessions = async () => (await api(efShort.base, 'GET', '/auth/v1/authentications', undefined, boot)).json.authentications
+      .filter((a) => a.method === 'METHOD_OIDC');
+    let left = await sessions();
+    for (let i = 0; i < 50 && left.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await sessions();
+    }
+    assert.deepEqual(left, [], 'the expired session was not cleaned up');
     await page.reload();
     await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
   } finally {

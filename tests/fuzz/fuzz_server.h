@@ -21,7 +21,7 @@
  * its distribution), @ROLL@ (rollout of flag b1), @TOK@ / @TOKID@ (a token scoped to namespace
  * ns1 and its id). The bootstrap token is "fuzz-bootstrap".
  *
- * FUZZ_SLOW=1 prints every input that took over 100 ms (what keeps exec/s down).
+ * FUZZ_SLOW=1 prints every input that took over 100 ms (what keeps exec/s down); FUZZ_SLOW=N over N ms.
  *
  * It must never write outside its temporary database in /dev/shm (or $TMPDIR), and never leave
  * a server thread running past the process.
@@ -383,7 +383,9 @@ static int fz_send_checked(fz_server *z, const char *data, size_t size)
     bool complete = req.len && fz_complete(req.data, req.len);
     int64_t t0 = ef_clock_mono_ns();
     size_t got = fz_exchange(z->port, req.data ? req.data : "", req.len, ans, sizeof(ans), complete ? 5000 : 5, 10);
-    if (getenv("FUZZ_SLOW") && ef_clock_mono_ns() - t0 > 100000000) {
+    static long slow_ms = -1;
+    if (slow_ms < 0) slow_ms = getenv("FUZZ_SLOW") ? (atol(getenv("FUZZ_SLOW")) > 1 ? atol(getenv("FUZZ_SLOW")) : 100) : 0;
+    if (slow_ms && ef_clock_mono_ns() - t0 > slow_ms * 1000000) {
         fprintf(stderr, "SLOW %lldms: ", (long long)((ef_clock_mono_ns() - t0) / 1000000));
         for (size_t i = 0; i < req.len; i++) fprintf(stderr, (unsigned char)req.data[i] >= 32 && (unsigned char)req.data[i] < 127 ? "%c" : "\\x%02x", (unsigned char)req.data[i]);
         fprintf(stderr, "\n");
