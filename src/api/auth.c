@@ -268,6 +268,8 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity
     bool ok = false;
     rcu_read_lock();
     const token_entry *e = table_find(__atomic_load_n(&a->table, __ATOMIC_ACQUIRE), h);
+    /* a session whose email email_matches no longer admits acts no more (as Flipt) */
+    if (e && e->session && !ef_oidc_email_allowed(ef_auth_oidc(a), e->email)) e = NULL;
     if (e && !out) {
         ok = true;
     } else if (e) { /* copied: the table may be freed once the read section ends */

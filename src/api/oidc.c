@@ -7,6 +7,7 @@
 #include "api/oidc.h"
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,8 @@ struct ef_oidc {
     bool stopping; /* written under mu, also read by fetches (atomic) */
     bool thread_started;
     pthread_t thread;
+    regex_t *email_re; /* Flipt's email_matches: a session's email must match one (none: any) */
+    size_t n_email_re;
 };
 
 static void discovered_free(discovered *d)
@@ -89,6 +92,8 @@ void ef_oidc_free(ef_oidc *o)
     }
     free(o->p);
     free(o->domain);
+    for (size_t i = 0; i < o->n_email_re; i++) regfree(&o->email_re[i]);
+    free(o->email_re);
     pthread_mutex_destroy(&o->mu);
     pthread_cond_destroy(&o->cv);
     free(o);
@@ -204,6 +209,54 @@ static bool plain_name(const char *s)
     return true;
 }
 
+/* email_matches: patterns separated by white space (as Flipt splits a list given as one string),
+ * each a POSIX extended regular expression. */
+static int compile_email_matches(ef_oidc *o, const char *list, char *err, size_t errlen)
+{
+    size_t most = 0;
+    for (const char *q = list; *q; q++) most += !strchr(" \t\n", *q) && (q == list || strchr(" \t\n", q[-1]));
+    if (!most) return 0;
+    if (!(o->email_re = calloc(most, sizeof(regex_t)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (const char *q = list; *q;) {
+        q += strspn(q, " \t\n");
+        size_t n = strcspn(q, " \t\n");
+        if (!n) break;
+        char pat[1024];
+        if (n >= sizeof(pat)) {
+            snprintf(err, errlen, "failed compiling string for pattern: %.60s...: longer than %zu bytes", q, sizeof(pat) - 1);
+            return -1;
+        }
+        memcpy(pat, q, n);
+        pat[n] = '\0';
+        int rc = regcomp(&o->email_re[o->n_email_re], pat, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char why[160];
+            regerror(rc, &o->email_re[o->n_email_re], why, sizeof(why));
+            regfree(&o->email_re[o->n_email_re]);
+            snprintf(err, errlen, "failed compiling string for pattern: %s: %s", pat, why);
+            return -1;
+        }
+        o->n_email_re++;
+        q += n;
+    }
+    return 0;
+}
+
+bool ef_oidc_email_allowed(const ef_oidc *o, ef_bytes email)
+{
+    if (!o || !o->n_email_re) return true;
+    char e[512];
+    if (!email.n || email.n >= sizeof(e) || memchr(email.p, '\0', email.n)) return false;
+    memcpy(e, email.p, email.n);
+    e[email.n] = '\0';
+    for (size_t i = 0; i < o->n_email_re; i++)
+        if (regexec(&o->email_re[i], e, 0, NULL, 0) == 0) return true;
+    return false;
+}
+
 ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
 {
     ef_oidc *o = calloc(1, sizeof(*o));
@@ -218,6 +271,10 @@ ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
     o->state_lifetime_s = c->state_lifetime_s ? c->state_lifetime_s : 600;
     o->secure = c->secure;
     if (c->domain && *c->domain && !dup(&o->domain, c->domain)) goto oom;
+    if (c->email_matches && compile_email_matches(o, c->email_matches, err, errlen) != 0) {
+        ef_oidc_free(o);
+        return NULL;
+    }
     for (size_t i = 0; i < c->n_providers; i++) {
         const ef_oidc_provider_config *pc = &c->providers[i];
         const char *missing = !plain_name(pc->name)                                  ? "a name of letters, digits, - and _"
@@ -574,6 +631,12 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
     __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
     if (why) {
         refuse_callback(req, why);
+        return;
+    }
+    /* Flipt's email_matches: Flipt refuses such a session's every request; edgeflag does too
+     * (auth.c) and makes none in the first place */
+    if (!ef_oidc_email_allowed(o, ef_jwt_claim_str(claims, "email"))) {
+        refuse_callback(req, "email is not allowed");
         return;
     }
     /* the session: a stored token row, its secret only in the cookie */

@@ -43,6 +43,9 @@ typedef struct ef_oidc_config {
     unsigned state_lifetime_s; /* between authorize and callback (0: 600) */
     bool secure;               /* Secure cookies even without X-Forwarded-Proto: https */
     const char *domain;        /* cookie Domain, or NULL (host-only) */
+    const char *email_matches; /* Flipt's email_matches: POSIX extended regular expressions
+                                * separated by white space; a session's email must match one
+                                * (NULL or none: any email) */
 } ef_oidc_config;
 
 typedef struct ef_oidc ef_oidc;
@@ -55,6 +58,9 @@ void ef_oidc_put_method_metadata(const ef_oidc *o, ef_buf *out);
 
 /* A session cookie (Set-Cookie) for token, or one that clears it when token is NULL. */
 void ef_oidc_set_session_cookie(const ef_oidc *o, ef_http_req *req, const char *token);
+
+/* Whether a session with this email may act (email_matches; true when none are configured). */
+bool ef_oidc_email_allowed(const ef_oidc *o, ef_bytes email);
 
 /* The route handlers (ctx: the ef_node); registered by ef_api_register_auth. */
 void ef_oidc_on_authorize(ef_http_req *req, void *ctx);

@@ -416,6 +416,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             .state_lifetime_s = cfg.auth_session_state_lifetime,
             .secure = cfg.auth_session_secure || cfg.tls_cert, /* served over HTTPS: Secure cookies */
             .domain = cfg.auth_session_domain,
+            .email_matches = cfg.auth_oidc_email_matches,
         };
         if (ef_auth_enable_oidc(node.auth, &oc, err, sizeof(err)) != 0) {
             fprintf(stderr, "edgeflag: %s\n", err);

@@ -57,6 +57,7 @@ static const setting settings[] = {
     S("auth-oidc-client-secret", T_STR, auth_oidc_client_secret, "its client secret (none: a public client, PKCE alone)"),
     S("auth-oidc-redirect-address", T_STR, auth_oidc_redirect_address, "this server as browsers reach it (http(s)://host[:port]); the callback is below it"),
     S("auth-oidc-scopes", T_STR, auth_oidc_scopes, "scopes asked besides openid (default: email profile)"),
+    S("auth-oidc-email-matches", T_STR, auth_oidc_email_matches, "only people whose email matches one of these POSIX extended regexes (space-separated) may sign in and act"),
     S("auth-session-token-lifetime", T_UINT, auth_session_token_lifetime, "seconds a signed-in session lasts (default 86400)"),
     S("auth-session-state-lifetime", T_UINT, auth_session_state_lifetime, "seconds between sign-in start and callback (default 600)"),
     S("auth-token-cleanup-interval", T_UINT, auth_token_cleanup_interval, "seconds between deletions of expired static tokens (default 3600)"),
@@ -207,6 +208,7 @@ enum {
     FK_AUTH_SESSION_TOKEN_LIFETIME,
     FK_AUTH_SESSION_STATE_LIFETIME,
     FK_AUTH_SESSION_CSRF_KEY,
+    FK_AUTH_OIDC_EMAIL_MATCHES,
     FK_AUTH_TOKEN_CLEANUP_INTERVAL,
     FK_AUTH_TOKEN_CLEANUP_GRACE,
     FK_AUTH_OIDC_CLEANUP_INTERVAL,
@@ -265,6 +267,7 @@ static const char *const flipt_keys[FK_N] = {
     "authentication.session.token_lifetime",
     "authentication.session.state_lifetime",
     "authentication.session.csrf.key",
+    "authentication.methods.oidc.email_matches",
     "authentication.methods.token.cleanup.interval",
     "authentication.methods.token.cleanup.grace_period",
     "authentication.methods.oidc.cleanup.interval",
@@ -671,6 +674,7 @@ static int flipt_apply_oidc(ef_serve_config *cfg, const flipt_vals *fv, bool req
         {FK_AUTH_OIDC_CLIENT_SECRET, offsetof(ef_serve_config, auth_oidc_client_secret)},
         {FK_AUTH_OIDC_REDIRECT_ADDRESS, offsetof(ef_serve_config, auth_oidc_redirect_address)},
         {FK_AUTH_OIDC_SCOPES, offsetof(ef_serve_config, auth_oidc_scopes)},
+        {FK_AUTH_OIDC_EMAIL_MATCHES, offsetof(ef_serve_config, auth_oidc_email_matches)},
     };
     if (set_str(&cfg->auth_oidc_provider, fv->oidc_name) != 0) return -1;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -35,6 +35,7 @@ typedef struct ef_serve_config {
     char *auth_oidc_client_secret;
     char *auth_oidc_redirect_address;
     char *auth_oidc_scopes;
+    char *auth_oidc_email_matches; /* space-separated POSIX extended regexes */
     unsigned auth_session_token_lifetime; /* seconds (0: 86400) */
     unsigned auth_session_state_lifetime; /* seconds (0: 600) */
     unsigned auth_token_cleanup_interval, auth_token_cleanup_grace; /* seconds (0: 3600, 1800) */

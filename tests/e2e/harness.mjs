@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = path.resolve(repoRoot, process.env.EDGEFLAG_BIN || 'build/edgeflag');
+export const bin = path.resolve(repoRoot, process.env.EDGEFLAG_BIN || 'build/edgeflag');
 export const shotsDir = path.join(repoRoot, 'docs', 'screenshots');
 
 export const DESKTOP = { width: 1280, height: 800 };

@@ -11,11 +11,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Provider from 'oidc-provider';
-import { startServer, stopServer, launchBrowser, newPage, api } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, stopServer, launchBrowser, newPage, api, bin as edgeflagBin } from './harness.mjs';
 
 const BOOT = 'oidc-e2e-boot';
 const boot = { Authorization: `Bearer ${BOOT}` };
-let op, opServer, ef, efShort, browser;
+let op, opServer, ef, efShort, efMatch, matchEnv, browser;
 const auditLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-audit-')), 'audit.log');
 
 function freePort() {
@@ -38,12 +39,12 @@ async function startEdgeflag(port, issuer, clientId, extra = []) {
 }
 
 before(async () => {
-  const [opPort, efPort, efShortPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [opPort, efPort, efShortPort, efMatchPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const issuer = `http://127.0.0.1:${opPort}`;
   const client = (id, port) => ({ client_id: id, client_secret: `${id}-secret`, redirect_uris: [callbackOf(`http://localhost:${port}`)],
     grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' });
   op = new Provider(issuer, {
-    clients: [client('edgeflag', efPort), client('edgeflag-short', efShortPort)],
+    clients: [client('edgeflag', efPort), client('edgeflag-short', efShortPort), client('edgeflag-match', efMatchPort)],
     findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id, email: `${id}@example.com`, email_verified: true, name: `User ${id}` }) }),
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     pkce: { methods: ['S256'], required: () => true },
@@ -58,6 +59,7 @@ before(async () => {
     '--auth-oidc-cleanup-interval', '1', '--auth-oidc-cleanup-grace-period', '1']);
   ef.base = `http://localhost:${efPort}`;
   efShort.base = `http://localhost:${efShortPort}`;
+  matchEnv = { port: efMatchPort, issuer, db: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-match-')), 'm.db') };
   for (const s of [ef, efShort]) {
     const r = await api(s.base, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'BOOLEAN_FLAG_TYPE' }, boot);
     assert.equal(r.status, 200, r.text);
@@ -76,6 +78,7 @@ after(async () => {
   await browser?.close();
   stopServer(ef);
   stopServer(efShort);
+  stopServer(efMatch);
   opServer?.close();
 });
 
@@ -305,4 +308,52 @@ test("Flipt's config.yml: authentication.methods.oidc.providers.NAME and authent
 `);
   await assert.rejects(startServer(() => ['--config', bad]), /one OIDC provider; 'a' and 'b'/);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("email_matches: a session whose email matches none of the patterns stops working, and no new one is made", async () => {
+  const { port, issuer, db } = matchEnv;
+  const base = `http://localhost:${port}`;
+  // alice signs in while any email may (the same database is used by both servers below)
+  efMatch = await startEdgeflag(port, issuer, 'edgeflag-match', ['--db', db]);
+  let page = await newPage(browser.context);
+  try {
+    await page.goto(`${base}/`);
+    await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+    await signInAtProvider(page, base, 'alice');
+    await page.locator('#who', { hasText: 'User alice' }).waitFor();
+  } finally {
+    await page.close();
+  }
+  const cookie = await sessionCookie(browser.context, base);
+  assert.ok(cookie, 'signed in');
+  const hdr = { Cookie: `flipt_client_token=${cookie.value}` };
+  assert.equal((await api(base, 'GET', '/auth/v1/self', undefined, hdr)).status, 200);
+  stopServer(efMatch);
+  // Flipt's email_matches: only example.org people now (the provider's users are @example.com)
+  efMatch = await startEdgeflag(port, issuer, 'edgeflag-match', ['--db', db, '--auth-oidc-email-matches', '^nobody@example\\.com$ ^.*@example\\.org$']);
+  assert.equal((await api(base, 'GET', '/auth/v1/self', undefined, hdr)).status, 401, 'her session still acts');
+  assert.equal((await api(base, 'GET', '/api/v1/namespaces', undefined, { Authorization: `Bearer ${cookie.value}` })).status, 401);
+  await browser.context.clearCookies();
+  page = await newPage(browser.context);
+  try {
+    await page.goto(`${base}/`);
+    await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+    let refused;
+    page.on('response', (r) => { if (/\/callback\?/.test(r.url())) refused = r; });
+    await signInAtProvider(page, base, 'alice');
+    assert.ok(refused, 'no callback seen');
+    assert.equal(refused.status(), 401);
+    assert.match(await refused.text(), /email is not allowed/);
+    assert.equal(await sessionCookie(browser.context, base), undefined);
+    const list = await api(base, 'GET', '/auth/v1/authentications', undefined, boot);
+    assert.equal(list.json.authentications.filter((a) => a.method === 'METHOD_OIDC').length, 1, 'only the session made before');
+  } finally {
+    await page.close();
+  }
+  // a pattern that does not compile stops the server at start, naming it
+  const bad = spawnSync(edgeflagBin, ['serve', '--listen', '127.0.0.1:0', '--db', ':memory:', '--auth-token', BOOT,
+    '--auth-oidc-provider', 'local', '--auth-oidc-issuer-url', 'http://127.0.0.1:9', '--auth-oidc-client-id', 'x',
+    '--auth-oidc-redirect-address', 'http://localhost:9', '--auth-oidc-email-matches', '^(a'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /failed compiling string for pattern: \^\(a/);
 });
