@@ -283,6 +283,8 @@ ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
                               : !http_url(pc->redirect_address)                      ? "redirect_address (http:// or https://)"
                               : (!pc->client_secret || !*pc->client_secret) && !pc->use_pkce ? "client_secret (or use_pkce)"
                                                                                      : NULL;
+        for (size_t j = 0; !missing && j < i; j++)
+            if (!strcmp(c->providers[j].name, pc->name)) missing = "a name no other provider has";
         if (missing) {
             snprintf(err, errlen, "oidc provider \"%s\": needs %s", pc->name ? pc->name : "", missing);
             ef_oidc_free(o);

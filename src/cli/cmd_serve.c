@@ -400,7 +400,8 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         }
     }
     if (oidc) { /* Flipt's oidc method: people sign in to the UI; sessions live in the store */
-        ef_oidc_provider_config pc = {
+        ef_oidc_provider_config pc[1 + EF_SERVE_OIDC_MORE];
+        pc[0] = (ef_oidc_provider_config){
             .name = cfg.auth_oidc_provider,
             .issuer_url = cfg.auth_oidc_issuer_url,
             .client_id = cfg.auth_oidc_client_id,
@@ -409,9 +410,19 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             .scopes = cfg.auth_oidc_scopes ? cfg.auth_oidc_scopes : "email profile",
             .use_pkce = true,
         };
+        for (unsigned i = 0; i < cfg.n_auth_oidc_more; i++) /* further providers from Flipt's config */
+            pc[1 + i] = (ef_oidc_provider_config){
+                .name = cfg.auth_oidc_more[i].name,
+                .issuer_url = cfg.auth_oidc_more[i].issuer_url,
+                .client_id = cfg.auth_oidc_more[i].client_id,
+                .client_secret = cfg.auth_oidc_more[i].client_secret,
+                .redirect_address = cfg.auth_oidc_more[i].redirect_address,
+                .scopes = cfg.auth_oidc_more[i].scopes ? cfg.auth_oidc_more[i].scopes : "email profile",
+                .use_pkce = true,
+            };
         ef_oidc_config oc = {
-            .providers = &pc,
-            .n_providers = 1,
+            .providers = pc,
+            .n_providers = 1 + cfg.n_auth_oidc_more,
             .token_lifetime_s = cfg.auth_session_token_lifetime,
             .state_lifetime_s = cfg.auth_session_state_lifetime,
             .secure = cfg.auth_session_secure || cfg.tls_cert, /* served over HTTPS: Secure cookies */

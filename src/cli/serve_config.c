@@ -295,7 +295,15 @@ static const char *const flipt_keys[FK_N] = {
 typedef struct flipt_vals {
     char *v[FK_N];
     char origin[FK_N][160];
-    char oidc_name[65]; /* the one OIDC provider named under authentication.methods.oidc.providers */
+    char oidc_name[65]; /* the first OIDC provider named under authentication.methods.oidc.providers */
+    /* the others: their names and fields (issuer_url .. scopes, as FK_AUTH_OIDC_ISSUER_URL + i) */
+    struct {
+        char name[65];
+        char *v[5];
+        char origin[160];
+    } oidc_more[EF_SERVE_OIDC_MORE];
+    unsigned n_oidc_more;
+    int oidc_slot; /* set by flipt_oidc_key for the next flipt_set: 0 the first provider, i + 1 oidc_more[i] */
     bool any;
 } flipt_vals;
 
@@ -303,23 +311,35 @@ static int flipt_key_index(const char *dotted);
 
 #define OIDC_PROVIDERS "authentication.methods.oidc.providers."
 
-/* authentication.methods.oidc.providers.NAME.FIELD -> the key index of providers.*.FIELD; NAME is
- * kept (edgeflag serves one provider: a second name is an error). -1 when not such a key, -2 on
- * error (printed). */
+/* authentication.methods.oidc.providers.NAME.FIELD -> the key index of providers.*.FIELD, with
+ * fv->oidc_slot saying which provider NAME is (the first named is slot 0, the rest get their own
+ * slots, at most EF_SERVE_OIDC_MORE of them). -1 when not such a key, -2 on error (printed). */
 static int flipt_oidc_key(flipt_vals *fv, const char *path, const char *origin)
 {
     size_t pl = strlen(OIDC_PROVIDERS);
+    fv->oidc_slot = 0;
     if (strncmp(path, OIDC_PROVIDERS, pl) != 0) return -1;
     const char *name = path + pl, *dot = strchr(name, '.');
     if (!dot || dot == name || (size_t)(dot - name) >= sizeof(fv->oidc_name)) return -1;
     size_t nl = (size_t)(dot - name);
-    if (fv->oidc_name[0] && (strlen(fv->oidc_name) != nl || strncmp(fv->oidc_name, name, nl) != 0)) {
-        fprintf(stderr, "edgeflag: %s: edgeflag signs in through one OIDC provider; '%s' and '%.*s' are configured\n",
-                origin, fv->oidc_name, (int)nl, name);
-        return -2;
+    if (!fv->oidc_name[0] || (strlen(fv->oidc_name) == nl && !strncmp(fv->oidc_name, name, nl))) {
+        memcpy(fv->oidc_name, name, nl);
+        fv->oidc_name[nl] = '\0';
+    } else {
+        unsigned i = 0;
+        while (i < fv->n_oidc_more && !(strlen(fv->oidc_more[i].name) == nl && !strncmp(fv->oidc_more[i].name, name, nl))) i++;
+        if (i == fv->n_oidc_more) {
+            if (i == EF_SERVE_OIDC_MORE) {
+                fprintf(stderr, "edgeflag: %s: more than %d OIDC providers are configured\n", origin, EF_SERVE_OIDC_MORE + 1);
+                return -2;
+            }
+            memcpy(fv->oidc_more[i].name, name, nl);
+            fv->oidc_more[i].name[nl] = '\0';
+            snprintf(fv->oidc_more[i].origin, sizeof(fv->oidc_more[i].origin), "%s", origin);
+            fv->n_oidc_more++;
+        }
+        fv->oidc_slot = (int)i + 1;
     }
-    memcpy(fv->oidc_name, name, nl);
-    fv->oidc_name[nl] = '\0';
     char key[256];
     snprintf(key, sizeof(key), OIDC_PROVIDERS "*%s", dot);
     return flipt_key_index(key);
@@ -328,6 +348,8 @@ static int flipt_oidc_key(flipt_vals *fv, const char *path, const char *origin)
 static void flipt_vals_free(flipt_vals *fv)
 {
     for (int i = 0; i < FK_N; i++) free(fv->v[i]);
+    for (unsigned i = 0; i < fv->n_oidc_more; i++)
+        for (int j = 0; j < 5; j++) free(fv->oidc_more[i].v[j]);
 }
 
 static int flipt_key_index(const char *dotted)
@@ -359,6 +381,19 @@ static int flipt_set(flipt_vals *fv, int k, const char *value, const char *origi
     value = flipt_envsubst(value, name, sizeof(name));
     char *c = strdup(value);
     if (!c) return -1;
+    int slot = fv->oidc_slot;
+    fv->oidc_slot = 0;
+    if (slot > 0) { /* a field of a further OIDC provider (flipt_oidc_key) */
+        if (k >= FK_AUTH_OIDC_ISSUER_URL && k <= FK_AUTH_OIDC_SCOPES) {
+            char **f = &fv->oidc_more[slot - 1].v[k - FK_AUTH_OIDC_ISSUER_URL];
+            free(*f);
+            *f = c;
+        } else {
+            free(c); /* use_pkce, nonce: as for the first provider, read and not needed */
+        }
+        fv->any = true;
+        return 0;
+    }
     free(fv->v[k]);
     fv->v[k] = c;
     snprintf(fv->origin[k], sizeof(fv->origin[k]), "%s", origin);
@@ -677,6 +712,14 @@ static int flipt_apply_oidc(ef_serve_config *cfg, const flipt_vals *fv, bool req
         {FK_AUTH_OIDC_EMAIL_MATCHES, offsetof(ef_serve_config, auth_oidc_email_matches)},
     };
     if (set_str(&cfg->auth_oidc_provider, fv->oidc_name) != 0) return -1;
+    for (unsigned i = 0; i < fv->n_oidc_more; i++) { /* the config file's further providers */
+        __typeof__(cfg->auth_oidc_more[0]) *m = &cfg->auth_oidc_more[cfg->n_auth_oidc_more];
+        char **dst[5] = {&m->issuer_url, &m->client_id, &m->client_secret, &m->redirect_address, &m->scopes};
+        for (int j = 0; j < 5; j++)
+            if (fv->oidc_more[i].v[j] && fv->oidc_more[i].v[j][0] && !(*dst[j] = strdup(fv->oidc_more[i].v[j]))) return -1;
+        if (!(m->name = strdup(fv->oidc_more[i].name))) return -1;
+        cfg->n_auth_oidc_more++;
+    }
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (v[keys[i].k] && v[keys[i].k][0] && set_str((char **)((char *)cfg + keys[i].off), v[keys[i].k]) != 0)
             return -1;
@@ -1070,6 +1113,15 @@ static void strv_free(char ***v)
 
 void ef_serve_config_free(ef_serve_config *cfg)
 {
+    for (unsigned i = 0; i < cfg->n_auth_oidc_more; i++) {
+        free(cfg->auth_oidc_more[i].name);
+        free(cfg->auth_oidc_more[i].issuer_url);
+        free(cfg->auth_oidc_more[i].client_id);
+        free(cfg->auth_oidc_more[i].client_secret);
+        free(cfg->auth_oidc_more[i].redirect_address);
+        free(cfg->auth_oidc_more[i].scopes);
+    }
+    cfg->n_auth_oidc_more = 0;
     strv_free(&cfg->cors_allowed_origins);
     strv_free(&cfg->cors_allowed_headers);
     for (size_t i = 0; i < NSETTINGS; i++)

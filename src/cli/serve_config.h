@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define EF_SERVE_OIDC_MORE 7 /* providers beyond the first, from Flipt's config file */
+
 typedef struct ef_serve_config {
     char *name;          /* the node's name (NULL: the host name); ef_node_name_valid */
     char *listen;        /* HOST:PORT */
@@ -28,7 +30,8 @@ typedef struct ef_serve_config {
     char *auth_jwt_audiences;     /* comma or space separated */
     unsigned auth_jwt_refresh;    /* seconds between JWKS refreshes (0: 300) */
     unsigned auth_jwt_min_refresh; /* seconds at least between two JWKS fetches (0: 10) */
-    /* Flipt's oidc method, one provider (docs/auth.md) */
+    /* Flipt's oidc method (docs/auth.md): the provider of the auth-oidc-* settings, and further
+     * ones from Flipt's config file (authentication.methods.oidc.providers.NAME) */
     char *auth_oidc_provider;
     char *auth_oidc_issuer_url;
     char *auth_oidc_client_id;
@@ -36,6 +39,10 @@ typedef struct ef_serve_config {
     char *auth_oidc_redirect_address;
     char *auth_oidc_scopes;
     char *auth_oidc_email_matches; /* space-separated POSIX extended regexes */
+    struct {
+        char *name, *issuer_url, *client_id, *client_secret, *redirect_address, *scopes;
+    } auth_oidc_more[EF_SERVE_OIDC_MORE];
+    unsigned n_auth_oidc_more;
     unsigned auth_session_token_lifetime; /* seconds (0: 86400) */
     unsigned auth_session_state_lifetime; /* seconds (0: 600) */
     unsigned auth_token_cleanup_interval, auth_token_cleanup_grace; /* seconds (0: 3600, 1800) */

@@ -276,13 +276,18 @@ test("Flipt's config.yml: authentication.methods.oidc.providers.NAME and authent
           client_secret: edgeflag-secret
           redirect_address: http://localhost:1
           scopes: [email, profile, groups]
+        partner:
+          issuer_url: ${issuer}
+          client_id: edgeflag-short
+          client_secret: edgeflag-short-secret
+          redirect_address: http://localhost:2
 `);
   const s = await startServer(() => ['--config', cfg]);
   try {
     const m = await api(s.base, 'GET', '/auth/v1/method');
     const oidc = m.json.methods.find((x) => x.method === 'METHOD_OIDC');
     assert.ok(oidc.enabled);
-    assert.deepEqual(Object.keys(oidc.metadata.providers), ['corp']);
+    assert.deepEqual(Object.keys(oidc.metadata.providers).sort(), ['corp', 'partner']);
     assert.equal(m.json.methods.find((x) => x.method === 'METHOD_TOKEN').enabled, false, 'no bootstrap token: OIDC alone');
     let r;
     for (let i = 0; i < 100; i++) {
@@ -294,19 +299,36 @@ test("Flipt's config.yml: authentication.methods.oidc.providers.NAME and authent
     // state_lifetime 5m, secure, and "localhost" means host-only cookies (as Flipt)
     assert.match(r.headers.get('set-cookie'), /; Max-Age=300; HttpOnly; SameSite=Lax; Secure$/);
     assert.match((await r.json()).authorizeUrl, /scope=openid\+email\+profile\+groups&/);
+    // the second provider of the file has its own routes, client and callback
+    for (let i = 0; i < 100; i++) { // its discovery runs after corp's
+      r = await fetch(`${s.base}/auth/v1/method/oidc/partner/authorize`);
+      if (r.status === 200) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(r.status, 200);
+    const u = new URL((await r.json()).authorizeUrl);
+    assert.equal(u.searchParams.get('client_id'), 'edgeflag-short');
+    assert.equal(u.searchParams.get('redirect_uri'), 'http://localhost:2/auth/v1/method/oidc/partner/callback');
+    const page = await newPage(browser.context);
+    try {
+      await page.goto(`${s.base}/`);
+      await page.getByRole('button', { name: 'Sign in with corp' }).waitFor();
+      await page.getByRole('button', { name: 'Sign in with partner' }).waitFor();
+    } finally {
+      await page.close();
+    }
   } finally {
     stopServer(s);
   }
-  const bad = write('two.yml', `authentication:
+  const many = 'abcdefghi'.split('').map((n) => `        ${n}: {issuer_url: ${issuer}, client_id: x, client_secret: y, redirect_address: http://localhost:1}\n`).join('');
+  const bad = write('nine.yml', `authentication:
   required: true
   methods:
     oidc:
       enabled: true
       providers:
-        a: {issuer_url: ${issuer}, client_id: x, client_secret: y, redirect_address: http://localhost:1}
-        b: {issuer_url: ${issuer}, client_id: x, client_secret: y, redirect_address: http://localhost:1}
-`);
-  await assert.rejects(startServer(() => ['--config', bad]), /one OIDC provider; 'a' and 'b'/);
+${many}`);
+  await assert.rejects(startServer(() => ['--config', bad]), /more than 8 OIDC providers are configured/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -328,7 +350,8 @@ test("email_matches: a session whose email matches none of the patterns stops wo
   assert.ok(cookie, 'signed in');
   const hdr = { Cookie: `flipt_client_token=${cookie.value}` };
   assert.equal((await api(base, 'GET', '/auth/v1/self', undefined, hdr)).status, 200);
-  stopServer(efMatch);
+  stopServer(efMatch); // it drops the exit listeners: listen after
+  if (efMatch.proc.exitCode === null) await new Promise((r) => efMatch.proc.once('exit', r)); // the next server opens the same file
   // Flipt's email_matches: only example.org people now (the provider's users are @example.com)
   efMatch = await startEdgeflag(port, issuer, 'edgeflag-match', ['--db', db, '--auth-oidc-email-matches', '^nobody@example\\.com$ ^.*@example\\.org$']);
   assert.equal((await api(base, 'GET', '/auth/v1/self', undefined, hdr)).status, 401, 'her session still acts');
