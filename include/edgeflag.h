@@ -10,9 +10,8 @@
  * every fallible call returns an error code (0 = EF_OK, negative = error) that ef_strerror turns
  * into text. There is no global state: any number of clients may live in one process. The library
  * must never block an evaluating thread on the network: evaluation takes no lock and allocates
- * nothing (the first evaluation on a new thread registers that thread with the RCU runtime once;
- * a request whose flag key, entity id and context together exceed about 4 KiB is copied into one
- * heap block for the evaluation, EF_ENOMEM if that fails).
+ * nothing (the first evaluation on a new thread registers that thread with the RCU runtime once);
+ * it reads the caller's strings and pairs in place, so they must stay unchanged until it returns.
  *
  * Threading: every function may be called from any thread, except that a result must be released
  * on the thread that produced it, and ef_client_close must not race with other calls on the same
@@ -150,8 +149,8 @@ typedef struct ef_result {
 
 /* Evaluates a variant flag for an entity and a context (ctx may be NULL when ctx_len is 0).
  * EF_OK fills *out; then ef_result_release(out) is due. Any other code leaves nothing to release
- * (EF_ENOTFOUND, EF_EWRONGTYPE, EF_ENOSTATE, EF_EINVAL, EF_ENOMEM). Takes no lock; allocates
- * nothing unless the request exceeds about 4 KiB (see above). */
+ * (EF_ENOTFOUND, EF_EWRONGTYPE, EF_ENOSTATE, EF_EINVAL; EF_ENOMEM for over 2^32 pairs). Takes no
+ * lock and allocates nothing (see above). */
 EF_EXTERN int ef_client_variant(ef_client *c, const char *flag_key, const char *entity_id,
                                 const ef_pair *ctx, size_t ctx_len, ef_result *out);
 /* The same for a boolean flag: out->enabled is the answer. */
