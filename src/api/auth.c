@@ -21,6 +21,7 @@
 #include "base/clock.h"
 #include "base/cnum.h"
 #include "base/sha256.h"
+#include "base/tsan.h"
 #include "eval/model.h"
 
 typedef struct token_entry {
@@ -34,12 +35,14 @@ typedef struct token_entry {
 
 typedef struct token_table {
     struct rcu_head rcu;
+    int *grace; /* the owner's read-section marker (base/tsan.h) */
     size_t n;
     token_entry *e; /* sorted by hash */
     ef_arena rows;  /* the rows as the store listed them: owns every byte the entries point to */
 } token_table;
 
 struct ef_auth {
+    int grace;        /* TSan only: read sections release it, table reclaims acquire it */
     bool has_boot;    /* a bootstrap token is configured (not when JWT alone is required) */
     uint8_t boot[32];
     ef_auth_jwt *jwt; /* Flipt's jwt method, or NULL */
@@ -71,7 +74,10 @@ static void table_free(token_table *t)
 
 static void table_reclaim(struct rcu_head *h)
 {
-    table_free(caa_container_of(h, token_table, rcu));
+    token_table *t = caa_container_of(h, token_table, rcu);
+    TSAN_ACQUIRE(t);        /* the reload that retired it (call_rcu's queue) */
+    TSAN_ACQUIRE(t->grace); /* every reader that could see it has left */
+    table_free(t);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -126,6 +132,7 @@ int ef_auth_reload(ef_auth *a)
     token_table *t = calloc(1, sizeof(*t));
     if (!t) goto out;
     ef_arena_init(&t->rows, 4096);
+    t->grace = &a->grace;
     if (ef_store_token_list(a->store, &page, &t->rows, &toks, &n, &po, &err) != 0) goto out;
     if (!(t->e = calloc(n ? n : 1, sizeof(token_entry)))) goto out;
     for (size_t i = 0; i < n; i++) {
@@ -141,7 +148,10 @@ int ef_auth_reload(ef_auth *a)
     qsort(t->e, t->n, sizeof(token_entry), cmp_entry);
     token_table *old = __atomic_exchange_n(&a->table, t, __ATOMIC_ACQ_REL);
     t = NULL;
-    if (old) call_rcu(&old->rcu, table_reclaim);
+    if (old) {
+        TSAN_RELEASE(old);
+        call_rcu(&old->rcu, table_reclaim);
+    }
     rc = 0;
 out:
     table_free(t);
@@ -287,6 +297,7 @@ static bool check(ef_auth *a, const char *token, ef_arena *arena, const identity
             ok = true;
         }
     }
+    TSAN_RELEASE(&a->grace);
     rcu_read_unlock();
     return ok;
 }
@@ -706,6 +717,7 @@ static void on_self(ef_http_req *req, void *ctx)
         put_authentication(ef_http_out(req), e->row);
         found = true;
     }
+    TSAN_RELEASE(&node->auth->grace);
     rcu_read_unlock();
     if (!found) {
         refuse(req);

@@ -17,17 +17,8 @@
 #include <stdlib.h>
 #include <urcu-bp.h>
 
+#include "base/tsan.h"
 #include "eval/model.h"
-
-#ifdef EF_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define TSAN_ACQUIRE(a) __tsan_acquire(a)
-#define TSAN_RELEASE(a) __tsan_release(a)
-#else
-#define TSAN_ACQUIRE(a) ((void)(a))
-#define TSAN_RELEASE(a) ((void)(a))
-#endif
 
 typedef struct table {
     struct rcu_head rcu;

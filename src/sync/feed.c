@@ -160,13 +160,15 @@ static void sub_done(void *state)
 {
     feed_sub *sub = state;
     ef_feed *f = sub->f;
+    /* Logged before it is marked closed: from then on the feed thread may free it at any moment
+     * (a use-after-free fuzz_http found when the log came after the unlock). */
+    ef_log(EF_LOG_INFO, "downstream disconnected", "peer", sub->peer, "downstream",
+           sub->name[0] ? sub->name : "-", NULL);
     pthread_mutex_lock(&f->mu);
     sub->closed = true;
     sub->stream = NULL;
     pthread_mutex_unlock(&f->mu);
-    ef_log(EF_LOG_INFO, "downstream disconnected", "peer", sub->peer, "downstream",
-           sub->name[0] ? sub->name : "-", NULL);
-    ef_feed_kick(f); /* let the feed thread reap it */
+    ef_feed_kick(f); /* let the feed thread reap it (f outlives every subscriber) */
 }
 
 void ef_feed_kick(ef_feed *f)
