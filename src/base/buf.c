@@ -6,7 +6,9 @@
 
 #include "base/cnum.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +218,42 @@ static void put_shortest(ef_buf *b, double v, int sig)
     ef_buf_append(b, out, n);
 }
 
+/* Writes v as a plain decimal with k <= 9 decimals when one reads back as v, without printf: most
+ * doubles edgeflag writes are such (a percentage, milliseconds from a nanosecond clock). m / 10^k
+ * with m < 2^53 and 10^k exact is one correctly rounded division, so it is the double strtod would
+ * read from "m e-k" (needs no excess precision: FLT_EVAL_METHOD 0). While |v| * 10^k < 2^52 a
+ * double's spacing near v is below 10^-k, so at most one k-decimal reads back as v, which is
+ * therefore the shortest form put_shortest would write: the first k that works is the answer. */
+static bool put_few_decimals(ef_buf *b, double v)
+{
+#ifndef FLT_EVAL_METHOD
+#error "float.h must be included: the fast path depends on FLT_EVAL_METHOD"
+#endif
+#if FLT_EVAL_METHOD == 0
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(v);
+    if (a < 1e-9) return false;
+    for (unsigned k = 0; k < sizeof(pow10) / sizeof(pow10[0]); k++) {
+        double scaled = a * pow10[k];
+        if (scaled >= 4503599627370496.0) return false; /* 2^52 */
+        uint64_t m = (uint64_t)(scaled + 0.5);
+        if ((double)m / pow10[k] != a) continue;
+        char d[40];
+        size_t n = sizeof(d);
+        for (unsigned i = 0; i < k; i++, m /= 10) d[--n] = (char)('0' + m % 10);
+        if (k) d[--n] = '.';
+        do d[--n] = (char)('0' + m % 10); while ((m /= 10) != 0);
+        if (v < 0) d[--n] = '-';
+        ef_buf_append(b, d + n, sizeof(d) - n);
+        return true;
+    }
+#else
+    (void)b;
+    (void)v;
+#endif
+    return false;
+}
+
 void ef_json_put_double(ef_buf *b, double v)
 {
     if (!isfinite(v)) {
@@ -226,8 +264,13 @@ void ef_json_put_double(ef_buf *b, double v)
         ef_buf_append(b, "0", 1);
         return;
     }
+    if (put_few_decimals(b, v)) return;
+    /* The shortest decimal that reads back as v has at most 17 significant digits. When one of 15
+     * or fewer does, the correctly rounded 15-digit form is that decimal padded with zeros (15
+     * digits are spaced wider than doubles, so nothing else rounds to v that closely), and
+     * put_shortest drops the zeros: so 15, 16, 17 are the only precisions worth trying. */
     char tmp[40];
-    int prec = 1;
+    int prec = 15;
     for (; prec < 17; prec++) {
         ef_snprintf_c(tmp, sizeof(tmp), "%.*e", prec - 1, v);
         if (ef_strtod_c(tmp, NULL) == v) break;

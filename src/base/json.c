@@ -7,6 +7,8 @@
 #include "base/buf.h"
 #include "base/cnum.h"
 
+#include <float.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +263,61 @@ static bool parse_string(parser *ps, ef_bytes *out)
     return true;
 }
 
+/* Reads an already validated JSON number of at most 15 significant digits and a decimal exponent
+ * within 10^±22 without strtod: both the digits and the power of ten are exact doubles, so one
+ * multiplication or division rounds correctly and gives what strtod gives (Clinger's fast path;
+ * needs no excess precision, FLT_EVAL_METHOD 0). Anything else returns false for strtod. */
+static bool fast_number(const char *s, const char *end, double *out)
+{
+#ifndef FLT_EVAL_METHOD
+#error "float.h must be included: the fast path depends on FLT_EVAL_METHOD"
+#endif
+#if FLT_EVAL_METHOD == 0
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *p = s;
+    bool neg = *p == '-';
+    if (neg) p++;
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (m || *p != '0') digits++; /* leading zeros are not significant */
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (digits > 15) return false;
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (m || *p != '0') digits++;
+            m = m * 10 + (uint64_t)(*p - '0');
+            exp10--;
+            if (digits > 15) return false;
+        }
+    }
+    if (p < end) { /* an exponent: short ones only */
+        p++;
+        bool eneg = p < end && *p == '-';
+        if (p < end && (*p == '-' || *p == '+')) p++;
+        int e = 0;
+        for (; p < end; p++) {
+            e = e * 10 + (*p - '0');
+            if (e > 400) return false;
+        }
+        exp10 += eneg ? -e : e;
+    }
+    double d = (double)m;
+    if (exp10 < -22 || exp10 > 22) return false;
+    d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
+    *out = neg ? -d : d;
+    return true;
+#else
+    (void)s;
+    (void)end;
+    (void)out;
+    return false;
+#endif
+}
+
 static bool parse_number(parser *ps, ef_json *v)
 {
     const char *s = ps->p, *q = s;
@@ -283,6 +340,12 @@ static bool parse_number(parser *ps, ef_json *v)
         if (q < ps->end && (*q == '+' || *q == '-')) q++;
         if (q >= ps->end || *q < '0' || *q > '9') goto bad;
         while (q < ps->end && *q >= '0' && *q <= '9') q++;
+    }
+    if (fast_number(s, q, &v->num)) {
+        v->str = (ef_bytes){s, (size_t)(q - s)};
+        v->type = EF_JSON_NUMBER;
+        ps->p = q;
+        return true;
     }
     {
         size_t n = (size_t)(q - s);

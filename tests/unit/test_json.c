@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -84,6 +87,114 @@ static void test_depth_and_position(void **state)
     assert_int_equal(e.line, 3);
     assert_int_equal(e.column, 5);
     ef_arena_free(&a);
+}
+
+/* The writer's and reader's number fast paths against the slow forms they replace: the writer must
+ * give the digits of the shortest precision that reads back (tried from 1 to 17 through printf),
+ * the reader exactly what strtod reads. Random bit patterns, short decimals, nanosecond clock
+ * readings in milliseconds, integers around 2^52 and 2^53, values near 10^±22. */
+static void write_double(char *out, size_t n, double v)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_json_put_double(&b, v);
+    assert_false(b.failed);
+    snprintf(out, n, "%s", b.data);
+    ef_buf_free(&b);
+}
+
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void check_number(double v)
+{
+    char fast[64], ref[64];
+    write_double(fast, sizeof(fast), v);
+    /* the reference: the shortest precision that reads back, found the slow way (every precision) */
+    char tmp[40];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v); /* 17 when no shorter one reads back */
+    /* digits of the shortest form, without sign, point or exponent */
+    char want[24], got[24];
+    size_t nw = 0, ng = 0;
+    for (const char *p = tmp; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9') want[nw++] = *p;
+    while (nw > 1 && want[nw - 1] == '0') nw--;
+    const char *p = fast;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9' && (ng || *p != '0')) got[ng++] = *p;
+    while (ng > 1 && got[ng - 1] == '0' && strchr(fast, '.')) ng--;
+    while (ng > nw && got[ng - 1] == '0') ng--; /* an integer's zeros before the point */
+    want[nw] = got[ng] = '\0';
+    snprintf(ref, sizeof(ref), "%s", want);
+    if (strcmp(got, ref) != 0) fail_msg("%.17g: wrote %s, shortest digits %s", v, fast, ref);
+    /* and the reader reads the text as strtod does */
+    ef_arena a;
+    ef_arena_init(&a, 256);
+    ef_json_error e;
+    ef_json *j = ef_json_parse(fast, strlen(fast), &a, NULL, &e);
+    assert_non_null(j);
+    if (!(j->num == v)) fail_msg("read %s as %.17g", fast, j->num);
+    ef_arena_free(&a);
+}
+
+static void check_read(const char *text)
+{
+    ef_arena a;
+    ef_arena_init(&a, 256);
+    ef_json_error e;
+    ef_json *j = ef_json_parse(text, strlen(text), &a, NULL, &e);
+    assert_non_null(j);
+    double want = strtod(text, NULL);
+    if (memcmp(&j->num, &want, sizeof(want)) != 0) fail_msg("read %s as %.17g, strtod %.17g", text, j->num, want);
+    ef_arena_free(&a);
+}
+
+static void test_number_fast_paths(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 40000; i++) {
+        uint64_t r = rng_next(&x);
+        double v;
+        switch (i % 5) {
+        case 0: memcpy(&v, &r, sizeof(v)); break;                  /* any double */
+        case 1: v = (double)(r % 100000000000ull) / 1e6; break;    /* ms from a ns clock */
+        case 2: v = (double)(r % 1000000) / (double)(1u << (r >> 60)); break;
+        case 3: v = (double)((r % 2000) + 4503599627369000ull) + ((r >> 40) & 1 ? 0.5 : 0); break;
+        default: v = (double)(int64_t)(r % 2000000000) * 1e-9 * ((r >> 62) ? 1e3 : 1); break;
+        }
+        if (!isfinite(v) || v == 0) continue;
+        check_number(v);
+        check_number(-v);
+    }
+    static const char *texts[] = {"0", "-0", "1", "123456789012345", "1234567890123456", "0.1",
+                                  "-0.000001", "1e22", "1e23", "1.5e-22", "1e-23", "9007199254740993",
+                                  "0.30000000000000004", "123.456e-7", "1E+5", "4.9e-324", "1e308",
+                                  "0.000000000000000000000000000001", "100000000000000000000000"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) check_read(texts[i]);
+    for (int i = 0; i < 20000; i++) { /* short decimals with exponents, read as strtod reads them */
+        uint64_t r = rng_next(&x);
+        char t[64];
+        if (i & 1) /* 12 digits at most: the fast path's */
+            snprintf(t, sizeof(t), "%s%llu.%llue%d", (r & 1) ? "-" : "", (unsigned long long)(r >> 44),
+                     (unsigned long long)((r >> 8) % 100000), (int)((r >> 30) % 61) - 30);
+        else /* 16 digits past 2^53, where the digits are no longer an exact double */
+            snprintf(t, sizeof(t), "%llue-%d", 9007199254740993ull + 2 * (r % 400000000000000ull),
+                     (int)((r >> 59) % 23));
+        check_read(t);
+        snprintf(t, sizeof(t), "%llu", (unsigned long long)(r % 100000000000000000ull));
+        check_read(t);
+    }
 }
 
 static void test_writer(void **state)
@@ -202,7 +313,7 @@ int main(void)
         cmocka_unit_test(test_accepts),        cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
         cmocka_unit_test(test_writer),          cmocka_unit_test(test_writer_null_empty),
-        cmocka_unit_test(test_exact_integers), cmocka_unit_test(test_plain_run_and_floats),
+        cmocka_unit_test(test_exact_integers), cmocka_unit_test(test_number_fast_paths), cmocka_unit_test(test_plain_run_and_floats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
