@@ -23,6 +23,7 @@
 #include "base/sha256.h"
 #include "base/tsan.h"
 #include "eval/model.h"
+#include "base/thread.h"
 
 typedef struct token_entry {
     uint8_t hash[32];
@@ -162,6 +163,7 @@ out:
 /* Picks up tokens created or revoked on other nodes (they arrive through replication). */
 static void *reload_loop(void *p)
 {
+    ef_thread_name("ef-auth-reload");
     ef_auth *a = p;
     pthread_mutex_lock(&a->stop_mu);
     while (!a->stopping) {

@@ -18,6 +18,7 @@
 #include "api/auth_int.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 
 struct ef_auth_cleanup {
     ef_store *store;
@@ -76,6 +77,7 @@ static void run_method(ef_auth_cleanup *c, bool sessions, unsigned grace_s)
 
 static void *cleanup_main(void *arg)
 {
+    ef_thread_name("ef-auth-clean");
     ef_auth_cleanup *c = arg;
     /* as Flipt: a first pass at start, then one per interval */
     int64_t next_token = ef_clock_mono_ns(), next_oidc = next_token;

@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "http/metrics.h"
+#include "base/thread.h"
 
 #define KEY_MAX 184 /* namespace \0 flag \0 variant */
 #define PROBES 32
@@ -126,6 +127,7 @@ uint32_t ef_activity_now(const ef_activity *a)
  * so a wall clock that jumps is caught up within a minute) until a little past the boundary. */
 static void *clock_main(void *arg)
 {
+    ef_thread_name("ef-activity");
     ef_activity *a = arg;
     pthread_mutex_lock(&a->clock_mu);
     while (!a->clock_stop) {

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/thread.h"
 
 typedef struct published {
     struct rcu_head rcu;
@@ -112,6 +113,7 @@ static void deadline_after(struct timespec *ts, int64_t ms)
  * previous fetch) and, after a failure, again with backoff (1 s doubling up to refresh_s). */
 static void *refresh_loop(void *arg)
 {
+    ef_thread_name("ef-jwks");
     ef_jwks *j = arg;
     int64_t last = 0; /* mono ns of the last attempt; 0: none yet */
     int64_t backoff_ms = 0;

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "api/node.h"
+#include "base/thread.h"
 
 /* Seconds between heartbeat comments; subscribers give up on a silent stream after 3 of them. */
 #define HEARTBEAT_S 5
@@ -119,6 +120,7 @@ static void on_publish(ef_bytes ns, void *ctx)
  * until hub_close stops it. */
 static void *heartbeat_main(void *arg)
 {
+    ef_thread_name("ef-ns-stream");
     hub *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {

@@ -23,6 +23,7 @@
 #include "base/cookie.h"
 #include "base/log.h"
 #include "base/sha256.h"
+#include "base/thread.h"
 
 #define STATE_COOKIE "flipt_client_state"
 #define TOKEN_COOKIE "flipt_client_token"
@@ -174,6 +175,7 @@ out:
 /* Discovers every provider, retrying the ones that fail with backoff (1 s doubling to 60 s). */
 static void *discovery_loop(void *arg)
 {
+    ef_thread_name("ef-oidc");
     ef_oidc *o = arg;
     unsigned backoff = 1;
     pthread_mutex_lock(&o->mu);

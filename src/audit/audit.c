@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sha256.h"
+#include "base/thread.h"
 
 #define AUDIT_BACKOFF_FIRST_MS 100
 #define AUDIT_QUEUE_DEFAULT 10000
@@ -310,6 +311,7 @@ static bool deliver(ef_audit *a, const item *it, ef_arena *scratch, ef_buf *body
 
 static void *audit_main(void *p)
 {
+    ef_thread_name("ef-audit");
     ef_audit *a = p;
     ef_arena scratch;
     ef_arena_init(&scratch, 16384);

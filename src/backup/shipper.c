@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "store/backup.h"
+#include "base/thread.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -454,6 +455,7 @@ static bool wait_ms(ef_shipper *s, unsigned ms)
 
 static void *run(void *arg)
 {
+    ef_thread_name("ef-backup");
     ef_shipper *s = arg;
     unsigned backoff = 0;
     char err[700];

@@ -34,6 +34,7 @@
 #include "base/json.h"
 #include "base/sse.h"
 #include "client/client_int.h"
+#include "base/thread.h"
 
 #define MAX_BODY ((size_t)256 << 20)
 #define STREAM_MAX_LINE 4096            /* comments (heartbeats), ids, event names */
@@ -447,6 +448,7 @@ static int64_t earliest(int64_t a, int64_t b)
 
 void *ef_replica_main(void *arg)
 {
+    ef_thread_name("ef-client");
     ef_client *c = arg;
     ef_replica *r = c->replica;
     r->next_poll = now_ns() + (int64_t)c->poll_ms * MS;

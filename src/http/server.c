@@ -36,6 +36,7 @@
 #include "base/clock.h"
 #include "http/router_internal.h"
 #include "http/tls.h"
+#include "base/thread.h"
 
 #define MAX_PARAMS 8
 #define MAX_RESP_HEADERS 16
@@ -596,6 +597,7 @@ static int64_t request_timeout_ns(const ef_http_server *srv)
  * cannot belong to another connection yet. */
 static void *reaper_main(void *arg)
 {
+    ef_thread_name("ef-reaper");
     ef_http_server *srv = arg;
     pthread_mutex_lock(&srv->conns_mu);
     while (!srv->reaper_stop) {

@@ -28,6 +28,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "eval/eval.h"
+#include "base/thread.h"
 
 #define MAX_WALK_DEPTH 32
 #define MAX_GLOBS 64
@@ -669,6 +670,7 @@ static bool drain_events(ef_dir *d, bool *new_dir)
 
 static void *watch_main(void *arg)
 {
+    ef_thread_name("ef-dir-watch");
     ef_dir *d = arg;
     int64_t first = 0, last = 0;
     for (;;) {

@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "store/sqlite_int.h"
+#include "base/thread.h"
 
 /* A write that keeps losing the race gives up after this many retries. A node whose peer has a
  * queue of writes can lose several times in a row (the peer commits again while this node pulls),
@@ -222,6 +223,7 @@ static bool woken(int fd)
 
 static void *poll_main(void *arg)
 {
+    ef_thread_name("ef-db-poll");
     rq *q = arg;
     while (!woken(q->wake[0])) {
         if (q->ad_ops->wait)

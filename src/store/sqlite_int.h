@@ -60,6 +60,7 @@ typedef struct sq {
     sq_incr *incr;     /* per namespace: the flag parts of its published snapshot (sqlite_incr.c) */
     /* batched durability (sqlite_persist.c): seqs applied and known durable, under persist_mu */
     bool persist_started, persist_stop, may_have_lost;
+    bool persist_idle; /* under persist_mu: the thread waits for entries (not gathering a batch) */
     pthread_t persist_thread;
     pthread_mutex_t persist_mu;
     pthread_cond_t persist_cv;

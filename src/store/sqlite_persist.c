@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "store/sqlite_int.h"
+#include "base/thread.h"
 
 /* ---- the lock file's record ---- */
 
@@ -106,11 +107,14 @@ static int wal_sync(sq *s)
 
 static void *persist_main(void *arg)
 {
+    ef_thread_name("ef-persist");
     sq *s = arg;
     pthread_mutex_lock(&s->persist_mu);
     for (;;) {
+        s->persist_idle = true;
         while (!s->persist_stop && s->persist_applied <= s->persist_durable)
             pthread_cond_wait(&s->persist_cv, &s->persist_mu);
+        s->persist_idle = false;
         if (s->persist_stop) break;
         /* Let a batch gather: everything applied in the next sync_ms rides on one fdatasync. */
         struct timespec until;
@@ -167,7 +171,9 @@ void sq_persist_applied(sq *s, uint64_t seq)
     if (!s->persist_started) return;
     pthread_mutex_lock(&s->persist_mu);
     if (seq > s->persist_applied) s->persist_applied = seq;
-    pthread_cond_signal(&s->persist_cv);
+    /* Only an idle thread needs waking: one gathering a batch syncs up to persist_applied when its
+     * interval ends, and a signal per entry would cost a context switch per entry. */
+    if (s->persist_idle) pthread_cond_signal(&s->persist_cv);
     pthread_mutex_unlock(&s->persist_mu);
 }
 

@@ -43,6 +43,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
+#include "base/thread.h"
 
 #define PENDING_MAX (8u << 20)
 #define BATCH_MAX 512
@@ -481,6 +482,7 @@ static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint
 
 static void *feed_main(void *arg)
 {
+    ef_thread_name("ef-feed");
     ef_feed *f = arg;
     batch *b = malloc(sizeof(*b));
     ef_buf ev;

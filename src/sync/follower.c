@@ -33,6 +33,7 @@
 #include "base/log.h"
 #include "base/sse.h"
 #include "sync/sync_int.h"
+#include "base/thread.h"
 
 #define CONNECT_TIMEOUT_MS 2000
 #define BACKOFF_BASE_MS 100
@@ -434,6 +435,7 @@ static bool same_reason(const char *a, const char *b)
 
 static void *follower_main(void *arg)
 {
+    ef_thread_name("ef-follower");
     ef_follower *f = arg;
     ef_sync *s = f->s;
     unsigned attempt = 0;

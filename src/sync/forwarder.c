@@ -31,6 +31,7 @@
 #include "base/cnum.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
+#include "base/thread.h"
 
 #define FORWARD_CONNECT_TIMEOUT_MS 2000
 #define FORWARD_TIMEOUT_MS 10000
@@ -278,6 +279,7 @@ static void unlink_active(ef_forwarder *f, fwd *w)
 
 static void *forwarder_main(void *arg)
 {
+    ef_thread_name("ef-forwarder");
     ef_forwarder *f = arg;
     for (;;) {
         pthread_mutex_lock(&f->mu);

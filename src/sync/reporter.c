@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/tls_client.h"
 #include "sync/sync_int.h"
+#include "base/thread.h"
 
 #define REPORT_EVERY_MS 1000
 #define REPORT_SOON_MS 20
@@ -57,8 +58,12 @@ void ef_reporter_kick(ef_reporter *r)
 {
     if (!r) return;
     pthread_mutex_lock(&r->mu);
-    r->kicked = true;
-    pthread_cond_signal(&r->cv);
+    /* Already kicked: the thread's wait is already aimed at REPORT_SOON_MS, and waking it for
+     * every write of a burst costs a context switch each (it recomputes the same deadline). */
+    if (!r->kicked) {
+        r->kicked = true;
+        pthread_cond_signal(&r->cv);
+    }
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -126,6 +131,7 @@ static int report_once(ef_reporter *r, CURL *c, struct curl_slist *hdrs, ef_clus
 
 static void *reporter_main(void *arg)
 {
+    ef_thread_name("ef-reporter");
     ef_reporter *r = arg;
     ef_sync *s = r->s;
     char url[2100], auth[1100];

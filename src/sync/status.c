@@ -20,6 +20,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
+#include "base/thread.h"
 
 /* ---- versions and status ---- */
 
@@ -340,6 +341,7 @@ static void cl_publish(ef_cluster_hub *h)
 /* Publishes the status on every change, at most every 50 ms, and at least every second. */
 static void *cl_main(void *arg)
 {
+    ef_thread_name("ef-status");
     ef_cluster_hub *h = arg;
     ef_sync *s = h->s;
     pthread_mutex_lock(&s->mu);

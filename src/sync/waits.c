@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "sync/sync_int.h"
+#include "base/thread.h"
 
 struct ef_waits {
     ef_node *node;
@@ -76,6 +77,7 @@ static void complete(ef_wait *due)
 
 static void *waits_main(void *arg)
 {
+    ef_thread_name("ef-waits");
     ef_waits *w = arg;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
