@@ -132,4 +132,4 @@ for (const d of deployments) {
     if (v > 0) console.log(`  ${name.padEnd(26)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
   }
 }
-fs.rmSync(tmp, { recursive: true, force: true });
+if (!process.env.EF_KEEP) fs.rmSync(tmp, { recursive: true, force: true });

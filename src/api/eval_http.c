@@ -33,7 +33,7 @@ static ef_eval_timing timing_of(ef_http_req *req)
 static void set_version_header(ef_http_req *req, const ef_snapshot *snap)
 {
     char v[32];
-    snprintf(v, sizeof(v), "%llu", snap ? (unsigned long long)ef_snapshot_version(snap) : 0ULL);
+    ef_u64_dec(snap ? ef_snapshot_version(snap) : 0, v);
     ef_http_add_header(req, "X-Edgeflag-Version", v);
 }
 
@@ -49,6 +49,11 @@ static void put_request_millis(ef_http_req *req, ef_buf *out)
 /* The body as one evaluation request; false after answering 400. */
 static bool read_input(ef_http_req *req, ef_eval_input *in)
 {
+    /* the common shape in one pass (a context object is depth 2); anything else the slow way */
+    unsigned depth = ef_http_max_json_depth(req); /* 0: the parser's default, far above 2 */
+    if ((depth == 0 || depth >= 2) &&
+        ef_eval_input_fast(ef_http_body(req), ef_http_arena(req), in))
+        return true;
     const ef_json *body = ef_api_body_json(req);
     if (!body) return false;
     char err[256];

@@ -5,6 +5,7 @@
 #include "api/eval_json.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "base/clock.h"
 
@@ -66,6 +67,118 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
     for (const ef_json *c = n ? ctx->child : NULL; c; c = c->next)
         if (c->type == EF_JSON_STRING) ef_request_add_context(block, c->key, c->str);
     return 0;
+}
+
+/* ---- the fast path: one pass over the bytes, for the shape clients send ---- */
+
+#define FAST_MAX_PAIRS 64
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+enum { F_REQUEST_ID, F_NAMESPACE, F_FLAG, F_ENTITY, F_REFERENCE, F_CONTEXT, F_COUNT };
+
+static int field_of(ef_bytes k)
+{
+#define IS(lit) (memcmp(k.p, lit, sizeof(lit) - 1) == 0)
+    switch (k.n) {
+    case 7: return IS("flagKey") ? F_FLAG : IS("context") ? F_CONTEXT : -1;
+    case 8: return IS("flag_key") ? F_FLAG : IS("entityId") ? F_ENTITY : -1;
+    case 9: return IS("requestId") ? F_REQUEST_ID : IS("entity_id") ? F_ENTITY : IS("reference") ? F_REFERENCE : -1;
+    case 10: return IS("request_id") ? F_REQUEST_ID : -1;
+    case 12: return IS("namespaceKey") ? F_NAMESPACE : -1;
+    case 13: return IS("namespace_key") ? F_NAMESPACE : -1;
+    default: return -1;
+    }
+#undef IS
+}
+
+/* A string literal: the common case (printable ASCII, no escape) scanned here, whose bytes are
+ * its value as the JSON reader would give it; anything else read by the JSON reader's own code. */
+static inline bool read_str(const char **pp, const char *end, ef_arena *a, ef_bytes *out)
+{
+    const char *p = *pp;
+    if (p < end && *p == '"') {
+        const char *q = p + 1;
+        while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '"' && *q != '\\') q++;
+        if (q < end && *q == '"') {
+            *out = (ef_bytes){p + 1, (size_t)(q - p - 1)};
+            *pp = q + 1;
+            return true;
+        }
+    }
+    return ef_json_read_string(pp, end, a, out);
+}
+
+int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
+{
+    const char *p = body.p, *end = body.p + body.n;
+    ef_bytes str[F_COUNT] = {{"", 0}, {"", 0}, {"", 0}, {"", 0}, {"", 0}, {"", 0}};
+    ef_bytes keys[FAST_MAX_PAIRS], vals[FAST_MAX_PAIRS];
+    size_t n = 0;
+    bool seen[F_COUNT] = {false};
+    p = skip_ws(p, end);
+    if (p >= end || *p++ != '{') return 0;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') return 0; /* {}: rare, and the slow path's */
+    for (;;) {
+        ef_bytes k;
+        if (!read_str(&p, end, a, &k)) return 0;
+        int f = field_of(k);
+        if (f < 0 || seen[f]) return 0; /* unknown or repeated: the slow path's rules apply */
+        seen[f] = true;
+        p = skip_ws(p, end);
+        if (p >= end || *p++ != ':') return 0;
+        p = skip_ws(p, end);
+        if (f != F_CONTEXT) {
+            if (!read_str(&p, end, a, &str[f])) return 0;
+        } else {
+            if (p >= end || *p++ != '{') return 0;
+            p = skip_ws(p, end);
+            if (p < end && *p == '}') {
+                p++;
+            } else {
+                for (;;) {
+                    if (n == FAST_MAX_PAIRS || !read_str(&p, end, a, &keys[n])) return 0;
+                    p = skip_ws(p, end);
+                    if (p >= end || *p++ != ':') return 0;
+                    p = skip_ws(p, end);
+                    if (!read_str(&p, end, a, &vals[n])) return 0;
+                    n++;
+                    p = skip_ws(p, end);
+                    if (p < end && *p == ',') {
+                        p = skip_ws(p + 1, end);
+                        continue;
+                    }
+                    if (p >= end || *p++ != '}') return 0;
+                    break;
+                }
+            }
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p >= end || *p++ != '}') return 0;
+        break;
+    }
+    if (skip_ws(p, end) != end) return 0;
+    size_t text = str[F_FLAG].n + str[F_ENTITY].n;
+    for (size_t i = 0; i < n; i++) text += keys[i].n + vals[i].n;
+    size_t size = ef_request_size(n, text);
+    void *mem = size ? ef_arena_alloc(a, size) : NULL;
+    if (!mem) return 0;
+    memset(in, 0, sizeof(*in));
+    in->request_id = str[F_REQUEST_ID];
+    in->namespace_key = str[F_NAMESPACE];
+    in->reference = str[F_REFERENCE];
+    ef_context *block = ef_request_init(&in->req, mem, n, text, str[F_FLAG], str[F_ENTITY]);
+    for (size_t i = 0; i < n; i++) ef_request_add_context(block, keys[i], vals[i]);
+    return 1;
 }
 
 static void put_segment_keys(ef_buf *b, const ef_matched_segments *m)

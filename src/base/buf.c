@@ -254,6 +254,16 @@ static bool put_few_decimals(ef_buf *b, double v)
     return false;
 }
 
+size_t ef_u64_dec(uint64_t v, char *out)
+{
+    char d[20];
+    size_t n = 0;
+    do d[n++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++) out[i] = d[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
 void ef_json_put_double(ef_buf *b, double v)
 {
     if (!isfinite(v)) {

@@ -81,6 +81,9 @@ void ef_json_put_member_opt(ef_buf *b, const char *name, ef_bytes v, bool *first
 void ef_json_put_int(ef_buf *b, int64_t v);
 void ef_json_put_uint(ef_buf *b, uint64_t v);
 /* Shortest text that reads back as the same double (like Go's strconv 'g' -1 and JavaScript). */
+/* Writes v in decimal into out (at least 21 bytes, NUL-terminated) without printf; returns the
+ * length. */
+size_t ef_u64_dec(uint64_t v, char *out);
 void ef_json_put_double(ef_buf *b, double v);
 /* Shortest text that reads back as the same float32 (how Flipt prints rollout percentages). */
 void ef_json_put_float(ef_buf *b, float v);

@@ -263,6 +263,15 @@ static bool parse_string(parser *ps, ef_bytes *out)
     return true;
 }
 
+bool ef_json_read_string(const char **p, const char *end, ef_arena *a, ef_bytes *out)
+{
+    if (*p >= end || **p != '"') return false;
+    parser ps = {.src = *p, .p = *p, .end = end, .arena = a};
+    if (!parse_string(&ps, out)) return false;
+    *p = ps.p;
+    return true;
+}
+
 /* Reads an already validated JSON number of at most 15 significant digits and a decimal exponent
  * within 10^±22 without strtod: both the digits and the power of ten are exact doubles, so one
  * multiplication or division rounds correctly and gives what strtod gives (Clinger's fast path;

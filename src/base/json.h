@@ -51,6 +51,11 @@ typedef struct ef_json_opts {
     unsigned max_depth; /* 0 means 512 */
 } ef_json_opts;
 
+/* Reads the string literal at *p ('"' expected) exactly as ef_json_parse reads strings: escapes
+ * decoded (into the arena when there are any; else *out points into the source), UTF-8 checked.
+ * Advances *p past the closing quote; false, *p unchanged, for what ef_json_parse would refuse. */
+bool ef_json_read_string(const char **p, const char *end, ef_arena *arena, ef_bytes *out);
+
 /* Parses src[0..len). Returns the root, or NULL with *err filled (also on out-of-memory). */
 ef_json *ef_json_parse(const char *src, size_t len, ef_arena *arena, const ef_json_opts *opts,
                        ef_json_error *err);

@@ -2,7 +2,9 @@
  * fuzz_eval_request.c - libFuzzer target: an evaluation request body as the HTTP API and
  * `edgeflag eval` decode it, evaluated against a fixed snapshot and written back as a response.
  * The decoded request block must answer every context key as the JSON object does (the last
- * string value of that key; nulls skipped), or the target aborts.
+ * string value of that key; nulls skipped), or the target aborts. The one-pass decoder
+ * (ef_eval_input_fast) must decline every body the tree decoder refuses and, for a body it takes,
+ * give the same input field for field, or the target aborts.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -38,6 +40,20 @@ static const char snapshot_doc[] =
     "{\"key\":\"b\",\"name\":\"b\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":"
     "[{\"threshold\":{\"percentage\":50,\"value\":true}}]}]}";
 
+static void same_input(const ef_eval_input *x, const ef_eval_input *y)
+{
+    if (!ef_bytes_eq(x->request_id, y->request_id) || !ef_bytes_eq(x->namespace_key, y->namespace_key) ||
+        !ef_bytes_eq(x->reference, y->reference) || !ef_bytes_eq(x->req.flag_key, y->req.flag_key) ||
+        !ef_bytes_eq(x->req.entity_id, y->req.entity_id) || x->req.flag_hash != y->req.flag_hash)
+        abort();
+    size_t n = ef_context_count(x->req.context);
+    if (n != ef_context_count(y->req.context)) abort();
+    for (size_t i = 0; i < n; i++)
+        if (!ef_bytes_eq(ef_context_key(x->req.context, i), ef_context_key(y->req.context, i)) ||
+            !ef_bytes_eq(ef_context_value(x->req.context, i), ef_context_value(y->req.context, i)))
+            abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,7 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ef_json *v = ef_json_parse((const char *)data, size, &a, NULL, &e);
     ef_eval_input in;
     char err[256];
-    if (v && ef_eval_input_decode(v, &a, &in, err, sizeof(err)) == 0) {
+    ef_eval_input fast;
+    int took = ef_eval_input_fast((ef_bytes){(const char *)data, size}, &a, &fast);
+    int slow_ok = v && ef_eval_input_decode(v, &a, &in, err, sizeof(err)) == 0;
+    if (took && !slow_ok) abort();
+    if (took) same_input(&fast, &in);
+    if (slow_ok) {
         check_block(v, &in.req);
         ef_buf out;
         ef_buf_init(&out);

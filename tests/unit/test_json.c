@@ -177,6 +177,13 @@ static void test_number_fast_paths(void **state)
         check_number(v);
         check_number(-v);
     }
+    char dec[21];
+    assert_int_equal(ef_u64_dec(0, dec), 1);
+    assert_string_equal(dec, "0");
+    assert_int_equal(ef_u64_dec(UINT64_MAX, dec), 20);
+    assert_string_equal(dec, "18446744073709551615");
+    ef_u64_dec(1000000, dec);
+    assert_string_equal(dec, "1000000");
     static const char *texts[] = {"0", "-0", "1", "123456789012345", "1234567890123456", "0.1",
                                   "-0.000001", "1e22", "1e23", "1.5e-22", "1e-23", "9007199254740993",
                                   "0.30000000000000004", "123.456e-7", "1E+5", "4.9e-324", "1e308",
