@@ -7,24 +7,54 @@
 
 #include "api/eval_activity.h"
 
-static void count(ef_node *node, ef_bytes ns, ef_bytes flag, const char *reason, bool result)
+/* A flag's series are kept in its tally (eval.h), found by label lookup the first time and then
+ * counted with an atomic add: an evaluation hashes no labels for them. A tally belongs to one
+ * compiled flag of one namespace, so its slots stand for that (namespace, flag); series live as
+ * long as the metrics. A tally bound to another node's metrics counts the slow way. */
+enum { S_REQUESTS, S_LATENCY, S_EVALS }; /* S_EVALS + reason * 2 + result */
+
+static ef_metric_series *flag_series(ef_node *node, const ef_tally *t, unsigned i, ef_metric_family *f,
+                                     const ef_bytes *labels)
 {
-    ef_bytes labels[4] = {ns, flag, ef_bytes_of(reason), result ? EF_BYTES_LIT("true") : EF_BYTES_LIT("false")};
-    ef_counter_add(node->m.evaluations, labels, 1);
-    ef_counter_add(node->m.flipt_requests, labels, 1); /* its labels: the first two */
+    if (!t || i >= EF_TALLY_SERIES) return ef_metric_series_of(f, labels);
+    ef_tally *w = (ef_tally *)t; /* only owners and slots change, atomically (eval.h) */
+    void *owner = __atomic_load_n(&w->series_owner, __ATOMIC_ACQUIRE);
+    if (owner != node->metrics) {
+        void *none = NULL;
+        if (owner || (!__atomic_compare_exchange_n(&w->series_owner, &none, node->metrics, false,
+                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+                      none != node->metrics))
+            return ef_metric_series_of(f, labels);
+    }
+    ef_metric_series *s = __atomic_load_n(&w->series[i], __ATOMIC_ACQUIRE);
+    if (s) return s;
+    s = ef_metric_series_of(f, labels);
+    if (s) __atomic_store_n(&w->series[i], s, __ATOMIC_RELEASE);
+    return s;
+}
+
+static void count(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t, ef_reason reason, bool result)
+{
+    ef_bytes labels[4] = {ns, flag, ef_bytes_of(ef_reason_name(reason)),
+                          result ? EF_BYTES_LIT("true") : EF_BYTES_LIT("false")};
+    ef_metric_series *e = flag_series(node, t, S_EVALS + (unsigned)reason * 2 + result, node->m.evaluations, labels);
+    if (e) ef_series_add(e, 1);
+    ef_metric_series *q = flag_series(node, t, S_REQUESTS, node->m.flipt_requests, labels); /* its labels: the first two */
+    if (q) ef_series_add(q, 1);
 }
 
 /* Flipt's latency histogram is in milliseconds, per namespace and flag. */
-static void flipt_latency(ef_node *node, ef_bytes ns, ef_bytes flag, int64_t elapsed_ns)
+static void flipt_latency(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t, int64_t elapsed_ns)
 {
     ef_bytes labels[2] = {ns, flag};
-    ef_histogram_observe(node->m.flipt_latency_ms, labels, (double)elapsed_ns / 1e6);
+    ef_metric_series *s = flag_series(node, t, S_LATENCY, node->m.flipt_latency_ms, labels);
+    if (s) ef_series_observe(node->m.flipt_latency_ms, s, (double)elapsed_ns / 1e6);
 }
 
 void ef_eval_metrics_variant(ef_node *node, ef_bytes ns, const ef_variant_result *r, int64_t elapsed_ns)
 {
     const char *reason = ef_reason_name(r->reason);
-    count(node, ns, r->flag_key, reason, r->match);
+    count(node, ns, r->flag_key, r->tally, r->reason, r->match);
     ef_activity_count_variant(node->activity, ns, r); /* the flag page's chart (eval_activity.h) */
     /* Flipt's variant results: match, the first matched segment, reason, the variant key */
     int first = ef_matched_next(&r->segments, 0);
@@ -33,15 +63,16 @@ void ef_eval_metrics_variant(ef_node *node, ef_bytes ns, const ef_variant_result
                       first >= 0 ? ef_matched_key(&r->segments, first) : (ef_bytes){"", 0}};
     ef_counter_add(node->m.flipt_results, fl, 1);
     if (elapsed_ns >= 0) {
-        ef_histogram_observe(node->m.evaluation_seconds, &EF_BYTES_LIT("variant"), (double)elapsed_ns / 1e9);
-        flipt_latency(node, ns, r->flag_key, elapsed_ns);
+        if (node->m.evaluation_seconds_variant)
+            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_variant, (double)elapsed_ns / 1e9);
+        flipt_latency(node, ns, r->flag_key, r->tally, elapsed_ns);
     }
 }
 
 void ef_eval_metrics_boolean(ef_node *node, ef_bytes ns, const ef_boolean_result *r, int64_t elapsed_ns)
 {
     const char *reason = ef_reason_name(r->reason);
-    count(node, ns, r->flag_key, reason, r->enabled);
+    count(node, ns, r->flag_key, r->tally, r->reason, r->enabled);
     ef_activity_count_boolean(node->activity, ns, r);
     /* Flipt's boolean results carry no match or segment: empty labels, which Prometheus treats
      * as absent */
@@ -49,8 +80,9 @@ void ef_eval_metrics_boolean(ef_node *node, ef_bytes ns, const ef_boolean_result
                       r->enabled ? EF_BYTES_LIT("true") : EF_BYTES_LIT("false"), {"", 0}, {"", 0}};
     ef_counter_add(node->m.flipt_results, fl, 1);
     if (elapsed_ns >= 0) {
-        ef_histogram_observe(node->m.evaluation_seconds, &EF_BYTES_LIT("boolean"), (double)elapsed_ns / 1e9);
-        flipt_latency(node, ns, r->flag_key, elapsed_ns);
+        if (node->m.evaluation_seconds_boolean)
+            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_boolean, (double)elapsed_ns / 1e9);
+        flipt_latency(node, ns, r->flag_key, r->tally, elapsed_ns);
     }
 }
 

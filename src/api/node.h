@@ -20,6 +20,7 @@ typedef struct ef_auth ef_auth;
 typedef struct ef_node_metrics {
     ef_metric_family *evaluations;        /* namespace, flag, reason, result */
     ef_metric_family *evaluation_seconds; /* type */
+    ef_metric_series *evaluation_seconds_variant, *evaluation_seconds_boolean; /* its two series */
     ef_metric_family *http_responses;     /* route, method, status */
     ef_metric_family *http_seconds;       /* route */
     ef_metric_family *store_writes;       /* operation, result */

@@ -13,14 +13,15 @@
 #define MAX_LABELS 8
 #define MAX_BOUNDS 24
 
-typedef struct series {
+typedef struct ef_metric_series series;
+struct ef_metric_series {
     uint64_t hash;
     char *key;   /* label values, each as len(4 bytes) + bytes */
     size_t keylen;
     uint64_t count;      /* counter value, or histogram observation count */
     uint64_t sum_ns;     /* histogram sum in nanoseconds */
     uint64_t buckets[];  /* histogram buckets (cumulative at write time) */
-} series;
+};
 
 struct ef_metric_family {
     char *name, *help;
@@ -264,11 +265,25 @@ void ef_counter_add(ef_metric_family *f, const ef_bytes *values, uint64_t n)
     if (s) __atomic_add_fetch(&s->count, n, __ATOMIC_RELAXED);
 }
 
+ef_metric_series *ef_metric_series_of(ef_metric_family *f, const ef_bytes *values)
+{
+    return f ? find_or_add(f, values) : NULL;
+}
+
+void ef_series_add(ef_metric_series *s, uint64_t n)
+{
+    __atomic_add_fetch(&s->count, n, __ATOMIC_RELAXED);
+}
+
 void ef_histogram_observe(ef_metric_family *f, const ef_bytes *values, double seconds)
 {
     if (!f) return;
     series *s = find_or_add(f, values);
-    if (!s) return;
+    if (s) ef_series_observe(f, s, seconds);
+}
+
+void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double seconds)
+{
     unsigned b = 0;
     while (b < f->nbounds && seconds > f->bounds[b]) b++;
     __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);

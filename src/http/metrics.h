@@ -35,6 +35,15 @@ ef_metric_family *ef_metrics_histogram(ef_metrics *m, const char *name, const ch
 void ef_counter_add(ef_metric_family *f, const ef_bytes *values, uint64_t n);
 void ef_histogram_observe(ef_metric_family *f, const ef_bytes *values, double seconds);
 
+/* A label set's series, looked up once and kept by the caller, so that later updates hash no
+ * labels: a series lives as long as its metrics (never freed while they run). NULL when f is
+ * NULL or out of memory; a full family gives its "_other" series, as ef_counter_add counts. */
+typedef struct ef_metric_series ef_metric_series;
+ef_metric_series *ef_metric_series_of(ef_metric_family *f, const ef_bytes *values);
+void ef_series_add(ef_metric_series *s, uint64_t n);
+/* f: the histogram family s belongs to (its bucket bounds). */
+void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double seconds);
+
 /* Scrape-time writers for gauges and counters kept elsewhere. */
 typedef void (*ef_metrics_collector)(ef_buf *out, void *ctx);
 int ef_metrics_add_collector(ef_metrics *m, ef_metrics_collector fn, void *ctx);

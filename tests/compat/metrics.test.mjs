@@ -12,7 +12,11 @@ test('metrics follow the traffic and pass promtool', async () => {
   try {
     await call(srv.url, 'POST', '/api/v1/flags', { key: 'm', name: 'M', type: 'BOOLEAN_FLAG_TYPE', enabled: true });
     await call(srv.url, 'POST', '/api/v1/flags', { key: 'm', name: 'dup' }); // refused: not unique
-    for (let i = 0; i < 7; i++) await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'm', entityId: `e${i}` });
+    for (let i = 0; i < 4; i++) await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'm', entityId: `e${i}` });
+    // a write recompiles the flag: its evaluations must go on counting into the same series
+    const up = await call(srv.url, 'PUT', '/api/v1/flags/m', { key: 'm', name: 'M2', enabled: true });
+    assert.equal(up.status, 200);
+    for (let i = 4; i < 7; i++) await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'm', entityId: `e${i}` });
     await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'missing', entityId: 'e' });
     await call(srv.url, 'GET', '/api/nope');
     const r = await fetch(srv.url + '/metrics');
@@ -28,6 +32,9 @@ test('metrics follow the traffic and pass promtool', async () => {
     assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="m",reason="DEFAULT_EVALUATION_REASON",result="true"\} (\d+)$/m), 7);
     assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="missing",reason="ERROR",result="false"\} (\d+)$/m), 1);
     assert.equal(value(/^edgeflag_evaluation_duration_seconds_count\{type="boolean"\} (\d+)$/m), 7);
+    assert.equal(value(/^edgeflag_evaluation_duration_seconds_count\{type="variant"\} (\d+)$/m), 0);
+    assert.equal(value(/^flipt_evaluations_requests_total\{namespace="default",flag="m"\} (\d+)$/m), 7);
+    assert.equal(value(/^flipt_evaluations_latency_milliseconds_count\{namespace="default",flag="m"\} (\d+)$/m), 7);
     assert.equal(value(/^edgeflag_http_responses_total\{route="\/evaluate\/v1\/boolean",method="POST",status="200"\} (\d+)$/m), 7);
     assert.equal(value(/^edgeflag_http_responses_total\{route="\/evaluate\/v1\/boolean",method="POST",status="404"\} (\d+)$/m), 1);
     assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="GET",status="404"\} (\d+)$/m), 1);
