@@ -76,7 +76,7 @@ if (callgrind) {
     if (m) irPerEval = Number(m[1]) / reqs.length;
   }
 }
-fs.rmSync(tmp, { recursive: true, force: true });
+if (!process.env.EF_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
 
 const one = ours[threads[0]];
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
