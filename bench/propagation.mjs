@@ -101,8 +101,15 @@ async function run(label, upstreamOf, count) {
     const f = (x) => x.toFixed(2).padStart(8);
     console.log(`${label.padEnd(34)} writes ${String(count).padStart(5)}  samples ${String(samples.length).padStart(6)}  p50 ${f(pct(samples, 50))} ms  p99 ${f(pct(samples, 99))} ms  max ${f(samples[samples.length - 1])} ms`);
   } finally {
+    const during = nodes.map((n) => n.stderr); // before the stop, whose own warnings say nothing
     await stopAll(nodes);
     if (proxy) await proxy.close();
+    // what went wrong during the run, if anything: a figure is read next to it
+    for (const [i, n] of nodes.entries()) {
+      const bad = during[i].split('\n').filter((l) => /level=(warn|error)/.test(l));
+      for (const l of bad.slice(0, 5)) console.log(`  ${n.name}: ${l}`);
+      if (bad.length > 5) console.log(`  ${n.name}: ... ${bad.length - 5} more warnings`);
+    }
   }
 }
 
