@@ -137,6 +137,26 @@ void ef_uuid_v4(char out[EF_UUID_LEN + 1])
     *o = '\0';
 }
 
+void ef_uuid_v7(char out[EF_UUID_LEN + 1], int64_t wall_ns)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[16];
+    uint64_t ms = (uint64_t)wall_ns / 1000000, sub = ((uint64_t)wall_ns % 1000000) * 4096 / 1000000;
+    uint64_t b = rng_next();
+    for (int i = 0; i < 6; i++) r[i] = (unsigned char)(ms >> (40 - 8 * i));
+    r[6] = (unsigned char)(0x70 | (sub >> 8));
+    r[7] = (unsigned char)sub;
+    memcpy(r + 8, &b, 8);
+    r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[r[i] >> 4];
+        *o++ = hex[r[i] & 15];
+    }
+    *o = '\0';
+}
+
 size_t ef_millis_format(int64_t ns, char *out)
 {
     char *o = out;

@@ -29,5 +29,8 @@ size_t ef_millis_format(int64_t ns, char *out); /* out holds 32 bytes */
 #define EF_UUID_LEN 36
 /* A random (version 4) UUID in its 36-character text form plus NUL. */
 void ef_uuid_v4(char out[EF_UUID_LEN + 1]);
+/* A version 7 UUID for wall_ns: 48 bits of Unix milliseconds, 12 bits of the millisecond's
+ * fraction (RFC 9562 method 3), 62 random bits; ids made one after another sort in that order. */
+void ef_uuid_v7(char out[EF_UUID_LEN + 1], int64_t wall_ns);
 
 #endif

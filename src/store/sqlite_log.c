@@ -27,10 +27,14 @@ int64_t sq_now(sq *s)
     return t;
 }
 
+/* Row ids are UUIDv7 (RFC 9562: the time first, then random bits): consecutive rows land next to
+ * each other in every id-keyed table and index, where random v4 ids scattered an import's inserts
+ * over the whole b-tree (10,000 flags: about a quarter of the import's CPU). Clients see an opaque
+ * UUID string either way; the time it carries is the row's createdAt, which the API shows too. */
 void sq_new_id(ef_arena *a, ef_bytes *out)
 {
     char id[EF_UUID_LEN + 1];
-    ef_uuid_v4(id);
+    ef_uuid_v7(id, ef_clock_wall_ns());
     char *c = ef_arena_memdup(a, id, EF_UUID_LEN);
     *out = c ? (ef_bytes){c, EF_UUID_LEN} : (ef_bytes){"", 0};
 }

@@ -167,7 +167,7 @@ static void test_flags_and_variants(void **state)
     assert_ok(ef_store_variant_create(t->s, NONE, B("new-ui,x_1"), &vin, &t->a, &v, &err), err);
     assert_bytes(v.attachment, "{\"color\":\"#00f\",\"n\":[1,2]}");
     assert_int_equal(v.meta.id.n, 36);
-    assert_int_equal(v.meta.id.p[14], '4');
+    assert_int_equal(v.meta.id.p[14], '7'); /* time-ordered (sq_new_id) */
     assert_store_err(ef_store_variant_create(t->s, NONE, B("new-ui,x_1"), &vin, &t->a, &v, &err),
                      err, EF_STORE_NOT_UNIQUE,
                      "variant \"blue\" is not unique for flag \"default/new-ui,x_1\"");
