@@ -79,6 +79,31 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
+/* Past a ':' and the whitespace around it; false when there is none. */
+static bool colon(const char **pp, const char *end)
+{
+    const char *p = skip_ws(*pp, end);
+    if (p >= end || *p != ':') return false;
+    *pp = skip_ws(p + 1, end);
+    return true;
+}
+
+/* After an object's member: 1 past a ',' (another member follows), 0 past the closing '}', -1 for
+ * anything else. */
+static int member_end(const char **pp, const char *end)
+{
+    const char *p = skip_ws(*pp, end);
+    if (p < end && *p == ',') {
+        *pp = skip_ws(p + 1, end);
+        return 1;
+    }
+    if (p < end && *p == '}') {
+        *pp = p + 1;
+        return 0;
+    }
+    return -1;
+}
+
 enum { F_REQUEST_ID, F_NAMESPACE, F_FLAG, F_ENTITY, F_REFERENCE, F_CONTEXT, F_COUNT };
 
 static int field_of(ef_bytes k)
@@ -124,15 +149,13 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     if (p >= end || *p++ != '{') return 0;
     p = skip_ws(p, end);
     if (p < end && *p == '}') return 0; /* {}: rare, and the slow path's */
-    for (;;) {
+    int more;
+    do {
         ef_bytes k;
-        if (!read_str(&p, end, a, &k)) return 0;
+        if (!read_str(&p, end, a, &k) || !colon(&p, end)) return 0;
         int f = field_of(k);
         if (f < 0 || seen[f]) return 0; /* unknown or repeated: the slow path's rules apply */
         seen[f] = true;
-        p = skip_ws(p, end);
-        if (p >= end || *p++ != ':') return 0;
-        p = skip_ws(p, end);
         if (f != F_CONTEXT) {
             if (!read_str(&p, end, a, &str[f])) return 0;
         } else {
@@ -141,31 +164,18 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
             if (p < end && *p == '}') {
                 p++;
             } else {
-                for (;;) {
-                    if (n == FAST_MAX_PAIRS || !read_str(&p, end, a, &keys[n])) return 0;
-                    p = skip_ws(p, end);
-                    if (p >= end || *p++ != ':') return 0;
-                    p = skip_ws(p, end);
-                    if (!read_str(&p, end, a, &vals[n])) return 0;
+                int pairs;
+                do {
+                    if (n == FAST_MAX_PAIRS || !read_str(&p, end, a, &keys[n]) || !colon(&p, end) ||
+                        !read_str(&p, end, a, &vals[n]))
+                        return 0;
                     n++;
-                    p = skip_ws(p, end);
-                    if (p < end && *p == ',') {
-                        p = skip_ws(p + 1, end);
-                        continue;
-                    }
-                    if (p >= end || *p++ != '}') return 0;
-                    break;
-                }
+                } while ((pairs = member_end(&p, end)) == 1);
+                if (pairs < 0) return 0;
             }
         }
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (p >= end || *p++ != '}') return 0;
-        break;
-    }
+    } while ((more = member_end(&p, end)) == 1);
+    if (more < 0) return 0;
     if (skip_ws(p, end) != end) return 0;
     size_t text = str[F_FLAG].n + str[F_ENTITY].n;
     for (size_t i = 0; i < n; i++) text += keys[i].n + vals[i].n;
