@@ -128,7 +128,7 @@ static inline bool read_str(const char **pp, const char *end, ef_arena *a, ef_by
     const char *p = *pp;
     if (p < end && *p == '"') {
         const char *q = p + 1;
-        while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '"' && *q != '\\') q++;
+        q += ef_json_plain_run(q, end);
         if (q < end && *q == '"') {
             *out = (ef_bytes){p + 1, (size_t)(q - p - 1)};
             *pp = q + 1;
