@@ -229,7 +229,10 @@ void ef_write_variant_response(ef_buf *b, const ef_variant_result *r, ef_bytes r
     ef_buf_puts(b, "\",\"variantKey\":");
     ef_json_put_str(b, r->variant_key);
     ef_buf_puts(b, ",\"variantAttachment\":");
-    ef_json_put_str(b, r->has_attachment ? r->attachment : (ef_bytes){"", 0});
+    if (r->attachment_json.n) /* escaped at compile time (eval.h) */
+        ef_buf_append(b, r->attachment_json.p, r->attachment_json.n);
+    else
+        ef_json_put_str(b, r->has_attachment ? r->attachment : (ef_bytes){"", 0});
     put_timing(b, request_id, t);
     ef_buf_puts(b, ",\"flagKey\":");
     ef_json_put_str(b, r->flag_key);

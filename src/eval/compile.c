@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "base/buf.h"
 #include "eval/model.h"
 
 typedef struct cctx {
@@ -86,6 +87,18 @@ static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
     if (!p) return false;
     *out = (ef_bytes){p, in.n};
     return true;
+}
+
+/* in as the JSON string literal the server's responses write (ef_json_put_str), in the arena:
+ * escaped once here instead of in every response. */
+static bool json_literal(cctx *c, ef_bytes in, ef_bytes *out)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_json_put_str(&b, in);
+    bool ok = ef_buf_ok(&b) && copy(c, (ef_bytes){b.data, b.len}, out);
+    ef_buf_free(&b);
+    return ok;
 }
 
 /* A string field. required: missing or null is an error; otherwise *present tells. */
@@ -250,6 +263,7 @@ static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule 
             !get_f32(c, dj, &p2, "rollout", &rollout) ||
             !get_str(c, dj, &p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
             return false;
+        if (!json_literal(c, x.attachment, &x.attachment_json)) return fail(c, dj, "out of memory");
         if (rollout > 0.0f) {
             d[nvalid] = x;
             roll[nvalid] = rollout;
@@ -345,6 +359,8 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
             !get_str(c, dv, &p2, "attachment", false, &f->default_attachment,
                      &f->default_has_attachment))
             return false;
+        if (!json_literal(c, f->default_attachment, &f->default_attachment_json))
+            return fail(c, dv, "out of memory");
         f->has_default = true;
     }
     if (rules && rules->len) {

@@ -83,6 +83,8 @@ typedef struct ef_variant_result {
     ef_reason reason;
     ef_bytes variant_key;
     ef_bytes attachment;
+    ef_bytes attachment_json; /* the attachment ("" when none) as a JSON string literal, escaped once
+                               * at compile time; empty for a flag compiled without it */
     bool has_attachment; /* Flipt's engine leaves the field out when false; the server sends "" */
     ef_matched_segments segments;
 } ef_variant_result;

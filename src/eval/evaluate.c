@@ -71,6 +71,7 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
     out->reason = EF_REASON_UNKNOWN;
     out->variant_key = (ef_bytes){"", 0};
     out->attachment = (ef_bytes){"", 0};
+    out->attachment_json = EF_BYTES_LIT("\"\"");
     out->has_attachment = false;
     no_segments(&out->segments);
     if (f->has_default) {
@@ -78,6 +79,7 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
         out->variant_key = f->default_key;
         out->variant_index = f->default_vidx;
         out->attachment = f->default_attachment;
+        out->attachment_json = f->default_attachment_json;
         out->has_attachment = f->default_has_attachment;
     }
     if (!f->enabled) {
@@ -117,6 +119,7 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
         out->variant_key = d->variant_key;
         out->variant_index = d->vidx;
         out->attachment = d->attachment;
+        out->attachment_json = d->attachment_json;
         out->has_attachment = d->has_attachment;
         return;
     }

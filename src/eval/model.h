@@ -78,6 +78,7 @@ typedef struct ef_distribution {
     ef_bytes variant_key;
     uint16_t vidx; /* of variant_key in the flag's tally (tally.c) */
     ef_bytes attachment;
+    ef_bytes attachment_json; /* attachment as the JSON string literal responses write (compile time) */
     bool has_attachment;
 } ef_distribution;
 
@@ -112,6 +113,7 @@ struct ef_flag {
     uint16_t default_vidx; /* of default_key in the tally (tally.c) */
     ef_tally *tally;       /* where its evaluations are counted (eval.h): only slot[] and owner change */
     ef_bytes default_attachment;
+    ef_bytes default_attachment_json; /* as a JSON string literal, as for a distribution */
     uint32_t key_crc; /* crc32 of the key; variant bucketing continues it with the entity id */
     uint32_t nrules;
     const ef_rule *rules;
