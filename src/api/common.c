@@ -113,8 +113,10 @@ int ef_node_metrics_init(ef_node *node)
     node->m.flipt_latency_ms = ef_metrics_histogram(m, "flipt_evaluations_latency_milliseconds",
                                                     "The latency of inidividual evaluations in milliseconds", 2,
                                                     nf_labels, 4096, ms, sizeof(ms) / sizeof(ms[0]));
-    node->m.evaluation_seconds_variant = ef_metric_series_of(node->m.evaluation_seconds, &EF_BYTES_LIT("variant"));
-    node->m.evaluation_seconds_boolean = ef_metric_series_of(node->m.evaluation_seconds, &EF_BYTES_LIT("boolean"));
+    node->m.evaluation_seconds_variant =
+        ef_metric_series_of(node->m.evaluation_seconds, &EF_BYTES_LIT("variant"));
+    node->m.evaluation_seconds_boolean =
+        ef_metric_series_of(node->m.evaluation_seconds, &EF_BYTES_LIT("boolean"));
     node->m.flipt_server_errors = ef_metrics_counter(m, "flipt_server_errors_total", "The total number of server errors",
                                                      0, NULL, 1);
     if (!node->m.flipt_server_errors || !node->m.flipt_requests || !node->m.flipt_errors || !node->m.flipt_results || !node->m.flipt_latency_ms)

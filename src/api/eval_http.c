@@ -51,8 +51,7 @@ static bool read_input(ef_http_req *req, ef_eval_input *in)
 {
     /* the common shape in one pass (a context object is depth 2); anything else the slow way */
     unsigned depth = ef_http_max_json_depth(req); /* 0: the parser's default, far above 2 */
-    if ((depth == 0 || depth >= 2) &&
-        ef_eval_input_fast(ef_http_body(req), ef_http_arena(req), in))
+    if ((depth == 0 || depth >= 2) && ef_eval_input_fast(ef_http_body(req), ef_http_arena(req), in))
         return true;
     const ef_json *body = ef_api_body_json(req);
     if (!body) return false;

@@ -75,7 +75,8 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
 
 static const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
     return p;
 }
 
@@ -110,13 +111,23 @@ static int field_of(ef_bytes k)
 {
 #define IS(lit) (memcmp(k.p, lit, sizeof(lit) - 1) == 0)
     switch (k.n) {
-    case 7: return IS("flagKey") ? F_FLAG : IS("context") ? F_CONTEXT : -1;
-    case 8: return IS("flag_key") ? F_FLAG : IS("entityId") ? F_ENTITY : -1;
-    case 9: return IS("requestId") ? F_REQUEST_ID : IS("entity_id") ? F_ENTITY : IS("reference") ? F_REFERENCE : -1;
-    case 10: return IS("request_id") ? F_REQUEST_ID : -1;
-    case 12: return IS("namespaceKey") ? F_NAMESPACE : -1;
-    case 13: return IS("namespace_key") ? F_NAMESPACE : -1;
-    default: return -1;
+    case 7:
+        return IS("flagKey") ? F_FLAG : IS("context") ? F_CONTEXT : -1;
+    case 8:
+        return IS("flag_key") ? F_FLAG : IS("entityId") ? F_ENTITY : -1;
+    case 9:
+        return IS("requestId")   ? F_REQUEST_ID
+               : IS("entity_id") ? F_ENTITY
+               : IS("reference") ? F_REFERENCE
+                                 : -1;
+    case 10:
+        return IS("request_id") ? F_REQUEST_ID : -1;
+    case 12:
+        return IS("namespaceKey") ? F_NAMESPACE : -1;
+    case 13:
+        return IS("namespace_key") ? F_NAMESPACE : -1;
+    default:
+        return -1;
     }
 #undef IS
 }
@@ -178,7 +189,8 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     if (more < 0) return 0;
     if (skip_ws(p, end) != end) return 0;
     size_t text = str[F_FLAG].n + str[F_ENTITY].n;
-    for (size_t i = 0; i < n; i++) text += keys[i].n + vals[i].n;
+    for (size_t i = 0; i < n; i++)
+        text += keys[i].n + vals[i].n;
     size_t size = ef_request_size(n, text);
     void *mem = size ? ef_arena_alloc(a, size) : NULL;
     if (!mem) return 0;
@@ -187,7 +199,8 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     in->namespace_key = str[F_NAMESPACE];
     in->reference = str[F_REFERENCE];
     ef_context *block = ef_request_init(&in->req, mem, n, text, str[F_FLAG], str[F_ENTITY]);
-    for (size_t i = 0; i < n; i++) ef_request_add_context(block, keys[i], vals[i]);
+    for (size_t i = 0; i < n; i++)
+        ef_request_add_context(block, keys[i], vals[i]);
     return 1;
 }
 

@@ -13,8 +13,8 @@
  * long as the metrics. A tally bound to another node's metrics counts the slow way. */
 enum { S_REQUESTS, S_LATENCY, S_EVALS }; /* S_EVALS + reason * 2 + result */
 
-static ef_metric_series *flag_series(ef_node *node, const ef_tally *t, unsigned i, ef_metric_family *f,
-                                     const ef_bytes *labels)
+static ef_metric_series *flag_series(ef_node *node, const ef_tally *t, unsigned i,
+                                     ef_metric_family *f, const ef_bytes *labels)
 {
     if (!t || i >= EF_TALLY_SERIES) return ef_metric_series_of(f, labels);
     ef_tally *w = (ef_tally *)t; /* only owners and slots change, atomically (eval.h) */
@@ -33,18 +33,22 @@ static ef_metric_series *flag_series(ef_node *node, const ef_tally *t, unsigned 
     return s;
 }
 
-static void count(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t, ef_reason reason, bool result)
+static void count(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t, ef_reason reason,
+                  bool result)
 {
     ef_bytes labels[4] = {ns, flag, ef_bytes_of(ef_reason_name(reason)),
                           result ? EF_BYTES_LIT("true") : EF_BYTES_LIT("false")};
-    ef_metric_series *e = flag_series(node, t, S_EVALS + (unsigned)reason * 2 + result, node->m.evaluations, labels);
+    ef_metric_series *e =
+        flag_series(node, t, S_EVALS + (unsigned)reason * 2 + result, node->m.evaluations, labels);
     if (e) ef_series_add(e, 1);
-    ef_metric_series *q = flag_series(node, t, S_REQUESTS, node->m.flipt_requests, labels); /* its labels: the first two */
+    ef_metric_series *q = flag_series(node, t, S_REQUESTS, node->m.flipt_requests,
+                                      labels); /* its labels: the first two */
     if (q) ef_series_add(q, 1);
 }
 
 /* Flipt's latency histogram is in milliseconds, per namespace and flag. */
-static void flipt_latency(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t, int64_t elapsed_ns)
+static void flipt_latency(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t,
+                          int64_t elapsed_ns)
 {
     ef_bytes labels[2] = {ns, flag};
     ef_metric_series *s = flag_series(node, t, S_LATENCY, node->m.flipt_latency_ms, labels);
@@ -64,7 +68,8 @@ void ef_eval_metrics_variant(ef_node *node, ef_bytes ns, const ef_variant_result
     ef_counter_add(node->m.flipt_results, fl, 1);
     if (elapsed_ns >= 0) {
         if (node->m.evaluation_seconds_variant)
-            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_variant, (double)elapsed_ns / 1e9);
+            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_variant,
+                              (double)elapsed_ns / 1e9);
         flipt_latency(node, ns, r->flag_key, r->tally, elapsed_ns);
     }
 }
@@ -81,7 +86,8 @@ void ef_eval_metrics_boolean(ef_node *node, ef_bytes ns, const ef_boolean_result
     ef_counter_add(node->m.flipt_results, fl, 1);
     if (elapsed_ns >= 0) {
         if (node->m.evaluation_seconds_boolean)
-            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_boolean, (double)elapsed_ns / 1e9);
+            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_boolean,
+                              (double)elapsed_ns / 1e9);
         flipt_latency(node, ns, r->flag_key, r->tally, elapsed_ns);
     }
 }

@@ -240,9 +240,12 @@ static bool put_few_decimals(ef_buf *b, double v)
         if ((double)m / pow10[k] != a) continue;
         char d[40];
         size_t n = sizeof(d);
-        for (unsigned i = 0; i < k; i++, m /= 10) d[--n] = (char)('0' + m % 10);
+        for (unsigned i = 0; i < k; i++, m /= 10)
+            d[--n] = (char)('0' + m % 10);
         if (k) d[--n] = '.';
-        do d[--n] = (char)('0' + m % 10); while ((m /= 10) != 0);
+        do
+            d[--n] = (char)('0' + m % 10);
+        while ((m /= 10) != 0);
         if (v < 0) d[--n] = '-';
         ef_buf_append(b, d + n, sizeof(d) - n);
         return true;
@@ -258,8 +261,11 @@ size_t ef_u64_dec(uint64_t v, char *out)
 {
     char d[20];
     size_t n = 0;
-    do d[n++] = (char)('0' + v % 10); while ((v /= 10) != 0);
-    for (size_t i = 0; i < n; i++) out[i] = d[n - 1 - i];
+    do
+        d[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = d[n - 1 - i];
     out[n] = '\0';
     return n;
 }

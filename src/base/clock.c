@@ -143,7 +143,8 @@ void ef_uuid_v7(char out[EF_UUID_LEN + 1], int64_t wall_ns)
     unsigned char r[16];
     uint64_t ms = (uint64_t)wall_ns / 1000000, sub = ((uint64_t)wall_ns % 1000000) * 4096 / 1000000;
     uint64_t b = rng_next();
-    for (int i = 0; i < 6; i++) r[i] = (unsigned char)(ms >> (40 - 8 * i));
+    for (int i = 0; i < 6; i++)
+        r[i] = (unsigned char)(ms >> (40 - 8 * i));
     r[6] = (unsigned char)(0x70 | (sub >> 8));
     r[7] = (unsigned char)sub;
     memcpy(r + 8, &b, 8);

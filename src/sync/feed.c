@@ -78,7 +78,7 @@ struct ef_feed {
     ef_sync *s;
     pthread_mutex_t mu; /* the subscriber list */
     feed_sub *subs;
-    unsigned nsubs;     /* changed under mu, read atomically by the kick functions */
+    unsigned nsubs; /* changed under mu, read atomically by the kick functions */
     pthread_mutex_t kick_mu;
     pthread_cond_t kick_cv;
     bool kicked, stop; /* under kick_mu */
@@ -179,7 +179,8 @@ static void sub_done(void *state)
 static void kick_locked(ef_feed *f)
 {
     f->kicked = true;
-    if (!f->s->upstream || __atomic_load_n(&f->nsubs, __ATOMIC_RELAXED) > 0) pthread_cond_signal(&f->kick_cv);
+    if (!f->s->upstream || __atomic_load_n(&f->nsubs, __ATOMIC_RELAXED) > 0)
+        pthread_cond_signal(&f->kick_cv);
 }
 
 void ef_feed_kick(ef_feed *f)

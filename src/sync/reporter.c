@@ -4,13 +4,14 @@
  * A replica POSTs {upstream}/edgeflag/v1/cluster/report every REPORT_EVERY_MS, and soon after it
  * applied a write or heard from a replica below it (REPORT_SOON_MS later at most, so a write's
  * timeline fills within milliseconds per hop; REPORT_BUSY_MS apart while writes keep coming): the
- * body is the view of itself and its subtree (cluster_view.h), and the evaluation activity of itself and its subtree per flag and minute
- * (member "activity", written and read by the ef_report_member the composition root gives, which is
- * api/activity_peers.h: the last minutes, the whole window on the first report, after a failed one
- * and every ACT_FULL_EVERY of them; about once a second, so the reports kicked by writes stay
- * small); the answer is the upstream's whole view, which this node
- * then shows too. One thread, one kept-alive connection, bounded by timeouts; a failure is logged
- * once per outage and never holds up replication (the follower does not wait for it).
+ * body is the view of itself and its subtree (cluster_view.h), and the evaluation activity of
+ * itself and its subtree per flag and minute (member "activity", written and read by the
+ * ef_report_member the composition root gives, which is api/activity_peers.h: the last minutes, the
+ * whole window on the first report, after a failed one and every ACT_FULL_EVERY of them; about once
+ * a second, so the reports kicked by writes stay small); the answer is the upstream's whole view,
+ * which this node then shows too. One thread, one kept-alive connection, bounded by timeouts; a
+ * failure is logged once per outage and never holds up replication (the follower does not wait for
+ * it).
  *
  * The route (EF_ROUTE_INTERNAL, like the replication stream) answers the reporter. It never
  * writes to the store, so a replica does not forward it.
@@ -32,9 +33,10 @@
 
 #define REPORT_EVERY_MS 1000
 #define REPORT_SOON_MS 20
-#define REPORT_BUSY_MS 100 /* between reports kicked back to back: under a stream of writes every
-                            * replica reporting each 20 ms made the primary answer 50 whole views
-                            * a second per replica (a fifth of a 10-replica cluster's CPU) */
+#define REPORT_BUSY_MS                                                                             \
+    100 /* between reports kicked back to back: under a stream of writes every                     \
+         * replica reporting each 20 ms made the primary answer 50 whole views                     \
+         * a second per replica (a fifth of a 10-replica cluster's CPU) */
 #define REPORT_TIMEOUT_MS 2000
 #define ANSWER_MAX (1u << 20)
 #define ACT_FULL_EVERY 30 /* activity reports between two with the whole window (heals what a receiver missed) */
