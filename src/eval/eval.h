@@ -63,13 +63,13 @@ typedef struct ef_matched_segments {
  * published). The engine only points each result at its flag's tally and says which of the
  * flag's distinct variant keys it answered; it never reads or writes the counters, so counting
  * costs the engine nothing it does not ask for. One per compiled flag, in the flag's memory. */
-#define EF_TALLY_SERIES                                                                            \
-    10 /* series[]: the server's metric series of the flag (api/eval_metrics.c) */
+/* series[]: the server's metric series of the flag (api/eval_metrics.c) */
+#define EF_TALLY_SERIES 10
 typedef struct ef_tally {
-    void *owner;              /* atomic: the counter table that bound it; NULL until bound */
-    void *series_owner;       /* atomic: the metrics whose series fill series[]; NULL until bound */
-    void *
-        series[EF_TALLY_SERIES]; /* atomic: opaque here; found once, then counted without hashing */
+    void *owner;        /* atomic: the counter table that bound it; NULL until bound */
+    void *series_owner; /* atomic: the metrics whose series fill series[]; NULL until bound */
+    /* atomic: opaque here; found once, then counted without hashing */
+    void *series[EF_TALLY_SERIES];
     uint32_t nvariants;       /* distinct variant keys of the flag (default and distributions) */
     const ef_bytes *variants; /* those keys; result.variant_index indexes them */
     uint32_t slot[];          /* atomic: EF_TALLY_FIXED + nvariants counter numbers, 0 = unbound */

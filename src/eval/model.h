@@ -78,8 +78,7 @@ typedef struct ef_distribution {
     ef_bytes variant_key;
     uint16_t vidx; /* of variant_key in the flag's tally (tally.c) */
     ef_bytes attachment;
-    ef_bytes
-        attachment_json; /* attachment as the JSON string literal responses write (compile time) */
+    ef_bytes attachment_json; /* as the JSON string literal responses write (compile time) */
     bool has_attachment;
 } ef_distribution;
 
