@@ -381,6 +381,12 @@ static int fz_send_checked(fz_server *z, const char *data, size_t size)
     if (!ef_buf_ok(&req)) fz_die("expand", "out of memory");
     static char ans[FZ_MAX_ANSWER];
     bool complete = req.len && fz_complete(req.data, req.len);
+    /* Pipelined requests: the exchange stops reading 10 ms after the last byte it got, so the answer
+     * of a later write (a commit's fsync on a loaded machine) can be missed while the write happened.
+     * Whether a refusal changed the store is only judged for a lone request. */
+    size_t nreq = 0;
+    for (const char *p = req.data; req.len && (p = memmem(p, req.len - (size_t)(p - req.data), " HTTP/", 6)); p += 6)
+        nreq++;
     int64_t t0 = ef_clock_mono_ns();
     size_t got = fz_exchange(z->port, req.data ? req.data : "", req.len, ans, sizeof(ans), complete ? 5000 : 5, 10);
     static long slow_ms = -1;
@@ -408,8 +414,8 @@ static int fz_send_checked(fz_server *z, const char *data, size_t size)
     uint64_t seq = fz_seq(z);
     bool changed = seq != z->base_seq;
     /* A write that was refused must change nothing. Pipelined requests may mix a success and a
-     * refusal, so only a lone answer is held to it. */
-    if (changed && st >= 400 && !memmem(ans + 1, got - 1, "HTTP/1.", 7)) { /* st: got >= 12 */
+     * refusal, so only a lone request with a lone answer is held to it. */
+    if (changed && st >= 400 && nreq <= 1 && !memmem(ans + 1, got - 1, "HTTP/1.", 7)) { /* st: got >= 12 */
         fprintf(stderr, "fuzz_server: a refused request changed the store (seq %llu -> %llu):\n%.2000s\n",
                 (unsigned long long)z->base_seq, (unsigned long long)seq, ans);
         abort();
