@@ -148,7 +148,8 @@ test('audit events', { concurrency: true }, async (t) => {
       // the replica is given the same sinks: it commits nothing, so it must send nothing
       const rep = await node('audit-r', { upstream: p.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot', '--name', 'dfw', ...auditArgs(r)] }).start();
       nodes.push(rep);
-      assert.match(rep.stderr, /audit sinks ignored/);
+      // logged before "listening on" goes to stdout, but the two pipes are read apart: wait for it
+      await waitFor('the replica says its audit sinks are ignored', async () => /audit sinks ignored/.test(rep.stderr), 5000);
 
       const tok = await ok(await call(p.url, 'POST', '/auth/v1/method/token', { name: 'ci-bot' }, BOOT), 'token');
       await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'VARIANT_FLAG_TYPE' }, bearer(tok.clientToken)), 'create');
