@@ -5,7 +5,8 @@ list(APPEND EF_STORE_SOURCES
   src/store/sqlite_schema.c src/store/sqlite_validate.c src/store/sqlite_log.c
   src/store/sqlite_ns.c src/store/sqlite_flags.c src/store/sqlite_segments.c
   src/store/sqlite_rules.c src/store/sqlite_doc.c src/store/sqlite_incr.c src/store/sqlite_tokens.c
-  src/store/sqlite_backup.c src/store/sqlite_persist.c src/store/sqlite_capture.c
+  src/store/sqlite_backup.c src/store/sqlite_persist.c src/store/sqlite_checkpoint.c
+  src/store/sqlite_capture.c
   src/store/open.c
   src/store/store_err.c src/store/attribution.c src/store/entry.c)
 list(APPEND EF_STORE_LIBS PkgConfig::SQLITE)

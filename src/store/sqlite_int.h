@@ -66,6 +66,13 @@ typedef struct sq {
     pthread_cond_t persist_cv;
     uint64_t persist_applied, persist_durable, persist_failures;
     int wal_fd; /* the WAL, opened for fdatasync, or -1 */
+    /* WAL checkpoints (sqlite_checkpoint.c); all but ckpt_started under ckpt_mu */
+    bool ckpt_started, ckpt_idle, ckpt_stop;
+    enum { SQ_CKPT_NONE, SQ_CKPT_COPY, SQ_CKPT_RESTART } ckpt_want;
+    int ckpt_copied; /* frames of the current WAL the last pass copied */
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
     sqlite3_stmt **touch_ns;           /* per sq_tables entry: the namespace of a row by its key */
     ef_store_ops ops;
     ef_store store; /* what ef_sqlite_open returns: {&ops, this} */
@@ -85,7 +92,15 @@ void sq_persist_durable(sq *s, uint64_t *applied, uint64_t *durable);
 /* Stops the thread and syncs what is left; -1 when that last sync failed. */
 int sq_persist_stop(sq *s);
 
+/* ---- WAL checkpoints off the writer's path (sqlite_checkpoint.c) ---- */
+/* Starts the thread and hooks the writer connection; nothing for an in-memory database. */
+int sq_checkpoint_start(sq *s, ef_store_err *err);
+/* Unhooks and joins the thread (before the writer connection closes, which checkpoints last). */
+void sq_checkpoint_stop(sq *s);
+
 /* ---- statements (sqlite_schema.c) ---- */
+/* Whether target (a path or a `file:` URI) names a file rather than an in-memory database. */
+bool sq_is_file(const char *target);
 /* The cached statement for a slot, prepared from sql on first use, reset and unbound. */
 sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
 int sq_db_err(sq *s, ef_store_err *err, const char *what);

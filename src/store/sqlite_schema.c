@@ -432,6 +432,14 @@ static char *uri_path(const char *u)
     return r;
 }
 
+bool sq_is_file(const char *target)
+{
+    char *path = uri_path(target);
+    bool file = path != NULL;
+    free(path);
+    return file;
+}
+
 /* mkdir -p of the directory holding the database file. */
 static int make_parent_dirs(const char *target, ef_store_err *err)
 {
@@ -522,6 +530,7 @@ static void sq_close(void *h)
 {
     sq *s = h;
     if (!s) return;
+    sq_checkpoint_stop(s); /* first: its thread may hold the store's mutex for a last pass */
     for (int i = 0; i < SQ_MAX_STMTS; i++) sqlite3_finalize(s->stmts[i]);
     for (size_t i = 0; s->apply_upsert && i < sq_ntables; i++) {
         sqlite3_finalize(s->apply_upsert[i]);
@@ -587,7 +596,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
      * them safe from a process crash, and sqlite_persist.c syncs them in batches. */
     if (s->opts.sync_ms && sq_exec(s, "PRAGMA synchronous=NORMAL", err)) goto fail;
     if (sq_migrate(s, err)) goto fail;
-    if (sq_persist_start(s, err)) goto fail;
+    if (sq_persist_start(s, err) || sq_checkpoint_start(s, err)) goto fail;
     sq_fill_ops_ns(&s->ops);
     sq_fill_ops_flags(&s->ops);
     sq_fill_ops_segments(&s->ops);

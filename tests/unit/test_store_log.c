@@ -3,6 +3,8 @@
  * versions, cascaded deletes logged row by row, trimming, dump + load + apply reproducing the same
  * export, and the declarative import/export round trip. Runs on every backend (store.cmake).
  */
+#include <sys/stat.h>
+
 #include "test_store_helper.h"
 
 typedef struct collect {
@@ -441,6 +443,64 @@ static void test_import_entry_replicates(void **state)
     tstore_free(r);
 }
 
+/* The WAL header's checkpoint sequence number (bytes 12-15, big-endian): SQLite adds one each
+ * time it starts the WAL over, which needs every frame in it copied into the database first. */
+static unsigned wal_restarts(const char *db)
+{
+    char wal[200];
+    snprintf(wal, sizeof(wal), "%s-wal", db);
+    FILE *f = fopen(wal, "rb");
+    unsigned char h[16] = {0};
+    size_t got = f ? fread(h, 1, sizeof(h), f) : 0;
+    if (f) fclose(f);
+    if (got != sizeof(h)) fail_msg("cannot read the header of %s", wal);
+    return (unsigned)h[12] << 24 | (unsigned)h[13] << 16 | (unsigned)h[14] << 8 | h[15];
+}
+
+/* A follower's WAL checkpoints run on the store's checkpoint thread (sqlite_checkpoint.c), which
+ * replaces SQLite's automatic checkpoint on the writer: the WAL must still be copied and started
+ * over once it passes 4,000 pages, under a steady stream of writes (where a copy beside the writer
+ * never catches up and the thread must hold the writer off for the last frames). Writes of about
+ * 30 pages each, back to back, until the restart shows: it must come well before 10,000 pages,
+ * where the writer would checkpoint by itself, and the file then stays that size. (A copy that
+ * catches up between two slow writes, on a loaded machine, may start it over sooner: as good.) */
+static void test_wal_checkpointed_in_background(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    ef_store_close(t->s);
+    snprintf(t->path, sizeof(t->path), "%s/wal.db", t->dir);
+    ef_sqlite_opts o = {.sync_ms = 20}; /* a follower's store, where the thread runs */
+    t->s = ef_sqlite_open(t->path, &o, &err);
+    if (!t->s) fail_msg("open: %s", err.message);
+    size_t dlen = 20000;
+    char *desc = malloc(dlen);
+    assert_non_null(desc);
+    ef_store_flag_in in = {.key = B("big"), .name = B("big"), .type = EF_DOC_VARIANT_FLAG};
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_create(t->s, NONE, &in, &t->a, &f, &err), err);
+    unsigned before = wal_restarts(t->path);
+    int i = 0;
+    for (; i < 400 && wal_restarts(t->path) == before; i++) {
+        memset(desc, 'a' + i % 26, dlen); /* a new value each time: every page is rewritten */
+        in.description = (ef_bytes){desc, dlen};
+        assert_ok(ef_store_flag_update(t->s, NONE, &in, &t->a, &f, &err), err);
+        ef_arena_reset(&t->a);
+    }
+    free(desc);
+    if (i == 400) fail_msg("the WAL was not started over in 400 writes: no checkpoint ran");
+    char wal[200];
+    snprintf(wal, sizeof(wal), "%s-wal", t->path);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    /* frames of 4 KiB pages, each with a 24-byte header */
+    if (st.st_size > 9000 * (4096 + 24))
+        fail_msg("the WAL grew to %lld bytes before it was started over (%d writes)",
+                 (long long)st.st_size, i);
+    tstore_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_dump_load_apply),
         cmocka_unit_test(test_import_export_roundtrip),
         cmocka_unit_test(test_import_entry_replicates),
+        cmocka_unit_test(test_wal_checkpointed_in_background),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
