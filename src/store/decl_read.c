@@ -762,7 +762,7 @@ static int parse_seg_op(rctx *c, const dnode *n, ef_doc_seg_op *op)
 {
     *op = EF_DOC_OP_OR;
     if (!n || is_null(n)) return 0;
-    ef_bytes s;
+    ef_bytes s = {0};
     if (get_str(c, n, "operator", &s)) return -1;
     if (ef_bytes_eq(s, EF_BYTES_LIT("AND_SEGMENT_OPERATOR")))
         *op = EF_DOC_OP_AND;

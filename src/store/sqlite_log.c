@@ -396,7 +396,7 @@ static int log_changes(void *h, uint64_t after, size_t max, ef_store_change_fn f
     sq *s = h;
     pthread_mutex_lock(&s->mu);
     int rc = 0;
-    uint64_t trimmed;
+    uint64_t trimmed = 0;
     if (state_trimmed(s, &trimmed, err)) {
         rc = -1;
         goto out;
