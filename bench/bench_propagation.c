@@ -112,9 +112,22 @@ static void print_mean(const char *label, const char *node, const char *text_, c
     snprintf(k, sizeof(k), "%.*s_count%s ", (int)nl, series, brace ? brace : "");
     at = strstr(text_, k);
     if (at) count = strtod(at + strlen(k), NULL);
-    if (count > 0)
-        printf("%-34s %-22s %-8s mean %8.3f ms over %.0f\n", label, what, node, sum / count * 1e3,
-               count);
+    if (count <= 0) return;
+    /* p99 from the histogram: the first bucket bound holding 99 % of the observations (the
+     * buckets are cumulative, in order). "> last bound" when even the last one does not. */
+    double p99 = -1;
+    snprintf(k, sizeof(k), "%.*s_bucket%.*s%sle=\"", (int)nl, series,
+             brace ? (int)(strlen(brace) - 1) : 1, brace ? brace : "{", brace ? "," : "");
+    for (at = strstr(text_, k); at && p99 < 0; at = strstr(at + 1, k)) {
+        const char *le = at + strlen(k);
+        const char *close = strstr(le, "} ");
+        if (!close || strncmp(le, "+Inf", 4) == 0) break;
+        if (strtod(close + 2, NULL) >= 0.99 * count) p99 = strtod(le, NULL);
+    }
+    char tail[48] = "p99 > last bucket";
+    if (p99 >= 0) snprintf(tail, sizeof(tail), "p99 <= %.2f ms", p99 * 1e3);
+    printf("%-34s %-22s %-8s mean %8.3f ms over %.0f, %s\n", label, what, node, sum / count * 1e3,
+           count, tail);
 }
 
 static void scrape(const char *base, text *out)

@@ -15,6 +15,19 @@ static int bad(char *err, size_t errlen, const char *msg, ef_bytes field)
     return -1;
 }
 
+/* A request's fields, as both decoders know them. The string ones come in either spelling:
+ * Flipt's JSON (camelCase) and its protobuf field names (snake_case), which it also accepts. */
+enum { F_REQUEST_ID, F_NAMESPACE, F_FLAG, F_ENTITY, F_REFERENCE, F_CONTEXT, F_COUNT };
+static const struct {
+    ef_bytes camel, snake; /* NUL-terminated too */
+} field_names[F_CONTEXT] = {
+    [F_REQUEST_ID] = {{"requestId", 9}, {"request_id", 10}},
+    [F_NAMESPACE] = {{"namespaceKey", 12}, {"namespace_key", 13}},
+    [F_FLAG] = {{"flagKey", 7}, {"flag_key", 8}},
+    [F_ENTITY] = {{"entityId", 8}, {"entity_id", 9}},
+    [F_REFERENCE] = {{"reference", 9}, {"reference", 9}},
+};
+
 static int get_string_field(const ef_json *obj, const char *camel, const char *snake, ef_bytes *out,
                             char *err, size_t errlen)
 {
@@ -35,13 +48,15 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
         snprintf(err, errlen, "request body must be a JSON object");
         return -1;
     }
-    ef_bytes flag_key, entity_id;
-    if (get_string_field(obj, "requestId", "request_id", &in->request_id, err, errlen) ||
-        get_string_field(obj, "namespaceKey", "namespace_key", &in->namespace_key, err, errlen) ||
-        get_string_field(obj, "flagKey", "flag_key", &flag_key, err, errlen) ||
-        get_string_field(obj, "entityId", "entity_id", &entity_id, err, errlen) ||
-        get_string_field(obj, "reference", "reference", &in->reference, err, errlen))
-        return -1;
+    ef_bytes str[F_CONTEXT];
+    for (int f = 0; f < F_CONTEXT; f++)
+        if (get_string_field(obj, field_names[f].camel.p, field_names[f].snake.p, &str[f], err,
+                             errlen))
+            return -1;
+    ef_bytes flag_key = str[F_FLAG], entity_id = str[F_ENTITY];
+    in->request_id = str[F_REQUEST_ID];
+    in->namespace_key = str[F_NAMESPACE];
+    in->reference = str[F_REFERENCE];
     const ef_json *ctx = ef_json_get(obj, "context");
     if (!ef_json_is_null(ctx) && ctx->type != EF_JSON_OBJECT) {
         snprintf(err, errlen, "invalid value for map field context: expected an object of strings");
@@ -105,48 +120,13 @@ static int member_end(const char **pp, const char *end)
     return -1;
 }
 
-enum { F_REQUEST_ID, F_NAMESPACE, F_FLAG, F_ENTITY, F_REFERENCE, F_CONTEXT, F_COUNT };
-
+/* Which field a member's name is, or -1 (a name the fast path does not take). */
 static int field_of(ef_bytes k)
 {
-#define IS(lit) (memcmp(k.p, lit, sizeof(lit) - 1) == 0)
-    switch (k.n) {
-    case 7:
-        return IS("flagKey") ? F_FLAG : IS("context") ? F_CONTEXT : -1;
-    case 8:
-        return IS("flag_key") ? F_FLAG : IS("entityId") ? F_ENTITY : -1;
-    case 9:
-        return IS("requestId")   ? F_REQUEST_ID
-               : IS("entity_id") ? F_ENTITY
-               : IS("reference") ? F_REFERENCE
-                                 : -1;
-    case 10:
-        return IS("request_id") ? F_REQUEST_ID : -1;
-    case 12:
-        return IS("namespaceKey") ? F_NAMESPACE : -1;
-    case 13:
-        return IS("namespace_key") ? F_NAMESPACE : -1;
-    default:
-        return -1;
-    }
-#undef IS
-}
-
-/* A string literal: the common case (printable ASCII, no escape) scanned here, whose bytes are
- * its value as the JSON reader would give it; anything else read by the JSON reader's own code. */
-static inline bool read_str(const char **pp, const char *end, ef_arena *a, ef_bytes *out)
-{
-    const char *p = *pp;
-    if (p < end && *p == '"') {
-        const char *q = p + 1;
-        q += ef_json_plain_run(q, end);
-        if (q < end && *q == '"') {
-            *out = (ef_bytes){p + 1, (size_t)(q - p - 1)};
-            *pp = q + 1;
-            return true;
-        }
-    }
-    return ef_json_read_string(pp, end, a, out);
+    if (k.n == 7 && memcmp(k.p, "context", 7) == 0) return F_CONTEXT;
+    for (int f = 0; f < F_CONTEXT; f++)
+        if (ef_bytes_eq(k, field_names[f].camel) || ef_bytes_eq(k, field_names[f].snake)) return f;
+    return -1;
 }
 
 int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
@@ -163,12 +143,12 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     int more;
     do {
         ef_bytes k;
-        if (!read_str(&p, end, a, &k) || !colon(&p, end)) return 0;
+        if (!ef_json_read_string(&p, end, a, &k) || !colon(&p, end)) return 0;
         int f = field_of(k);
         if (f < 0 || seen[f]) return 0; /* unknown or repeated: the slow path's rules apply */
         seen[f] = true;
         if (f != F_CONTEXT) {
-            if (!read_str(&p, end, a, &str[f])) return 0;
+            if (!ef_json_read_string(&p, end, a, &str[f])) return 0;
         } else {
             if (p >= end || *p++ != '{') return 0;
             p = skip_ws(p, end);
@@ -177,8 +157,8 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
             } else {
                 int pairs;
                 do {
-                    if (n == FAST_MAX_PAIRS || !read_str(&p, end, a, &keys[n]) || !colon(&p, end) ||
-                        !read_str(&p, end, a, &vals[n]))
+                    if (n == FAST_MAX_PAIRS || !ef_json_read_string(&p, end, a, &keys[n]) ||
+                        !colon(&p, end) || !ef_json_read_string(&p, end, a, &vals[n]))
                         return 0;
                     n++;
                 } while ((pairs = member_end(&p, end)) == 1);

@@ -238,16 +238,16 @@ static bool put_few_decimals(ef_buf *b, double v)
         if (scaled >= 4503599627370496.0) return false; /* 2^52 */
         uint64_t m = (uint64_t)(scaled + 0.5);
         if ((double)m / pow10[k] != a) continue;
-        char d[40];
-        size_t n = sizeof(d);
-        for (unsigned i = 0; i < k; i++, m /= 10)
-            d[--n] = (char)('0' + m % 10);
-        if (k) d[--n] = '.';
-        do
-            d[--n] = (char)('0' + m % 10);
-        while ((m /= 10) != 0);
-        if (v < 0) d[--n] = '-';
-        ef_buf_append(b, d + n, sizeof(d) - n);
+        uint64_t unit = (uint64_t)pow10[k];
+        char d[48];
+        size_t n = 0;
+        if (v < 0) d[n++] = '-';
+        n += ef_u64_dec(m / unit, d + n);
+        if (k) {
+            d[n++] = '.';
+            n += ef_u64_dec_pad(m % unit, k, d + n);
+        }
+        ef_buf_append(b, d, n);
         return true;
     }
 #else
@@ -259,15 +259,14 @@ static bool put_few_decimals(ef_buf *b, double v)
 
 size_t ef_u64_dec(uint64_t v, char *out)
 {
-    char d[20];
-    size_t n = 0;
-    do
-        d[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = d[n - 1 - i];
-    out[n] = '\0';
-    return n;
+    return ef_u64_dec_pad(v, 1, out);
+}
+
+size_t ef_i64_dec(int64_t v, char *out)
+{
+    if (v >= 0) return ef_u64_dec((uint64_t)v, out);
+    out[0] = '-';
+    return 1 + ef_u64_dec((uint64_t)0 - (uint64_t)v, out + 1);
 }
 
 void ef_json_put_double(ef_buf *b, double v)
@@ -304,12 +303,8 @@ void ef_json_put_float(ef_buf *b, float v)
      * form: floats that close together are less than 1 apart, so no shorter decimal maps to it.
      * Written directly, as the loop below would, without up to 9 printf/strtof rounds. */
     if (fabsf(v) < 8388608.0f && v == truncf(v)) {
-        char d[16];
-        size_t n = sizeof(d);
-        unsigned long u = (unsigned long)fabsf(v);
-        do d[--n] = (char)('0' + u % 10); while ((u /= 10) != 0);
-        if (v < 0) d[--n] = '-';
-        ef_buf_append(b, d + n, sizeof(d) - n);
+        char d[24];
+        ef_buf_append(b, d, ef_i64_dec((int64_t)v, d));
         return;
     }
     char tmp[40];

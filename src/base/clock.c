@@ -3,6 +3,7 @@
  * falls back to time and address entropy rather than failing a request.
  */
 #include "base/clock.h"
+#include "base/buf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,12 +38,12 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-static char *put_digits(char *o, unsigned v, int n)
+/* Exactly n digits of v (a fixed-width field of a timestamp: not ef_u64_dec_pad, which counts
+ * digits first; this runs for every evaluation response). */
+static char *put_digits(char *o, unsigned v, unsigned n)
 {
-    for (int i = n - 1; i >= 0; i--) {
+    for (unsigned i = n; i-- > 0; v /= 10)
         o[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
     return o + n;
 }
 
@@ -119,15 +120,10 @@ static uint64_t rng_next(void)
     return result;
 }
 
-void ef_uuid_v4(char out[EF_UUID_LEN + 1])
+/* 16 bytes in the 8-4-4-4-12 hex form, NUL-terminated. */
+static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char r[16];
-    uint64_t a = rng_next(), b = rng_next();
-    memcpy(r, &a, 8);
-    memcpy(r + 8, &b, 8);
-    r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
     char *o = out;
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
@@ -137,9 +133,19 @@ void ef_uuid_v4(char out[EF_UUID_LEN + 1])
     *o = '\0';
 }
 
+void ef_uuid_v4(char out[EF_UUID_LEN + 1])
+{
+    unsigned char r[16];
+    uint64_t a = rng_next(), b = rng_next();
+    memcpy(r, &a, 8);
+    memcpy(r + 8, &b, 8);
+    r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
+    uuid_format(r, out);
+}
+
 void ef_uuid_v7(char out[EF_UUID_LEN + 1], int64_t wall_ns)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char r[16];
     uint64_t ms = (uint64_t)wall_ns / 1000000, sub = ((uint64_t)wall_ns % 1000000) * 4096 / 1000000;
     uint64_t b = rng_next();
@@ -149,13 +155,7 @@ void ef_uuid_v7(char out[EF_UUID_LEN + 1], int64_t wall_ns)
     r[7] = (unsigned char)sub;
     memcpy(r + 8, &b, 8);
     r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
-        *o++ = hex[r[i] >> 4];
-        *o++ = hex[r[i] & 15];
-    }
-    *o = '\0';
+    uuid_format(r, out);
 }
 
 size_t ef_millis_format(int64_t ns, char *out)
@@ -166,13 +166,7 @@ size_t ef_millis_format(int64_t ns, char *out)
         ns = -ns;
     }
     uint64_t whole = (uint64_t)ns / 1000000, frac = (uint64_t)ns % 1000000;
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
-    while (n) *o++ = tmp[--n];
+    o += ef_u64_dec(whole, o);
     if (frac) {
         *o++ = '.';
         int digits = 6;
@@ -180,7 +174,7 @@ size_t ef_millis_format(int64_t ns, char *out)
             frac /= 10;
             digits--;
         }
-        o = put_digits(o, (unsigned)frac, digits);
+        o = put_digits(o, (unsigned)frac, (unsigned)digits);
     }
     *o = '\0';
     return (size_t)(o - out);

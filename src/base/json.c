@@ -263,7 +263,7 @@ static bool parse_string(parser *ps, ef_bytes *out)
     return true;
 }
 
-bool ef_json_read_string(const char **p, const char *end, ef_arena *a, ef_bytes *out)
+bool ef_json_read_string_any(const char **p, const char *end, ef_arena *a, ef_bytes *out)
 {
     if (*p >= end || **p != '"') return false;
     parser ps = {.src = *p, .p = *p, .end = end, .arena = a};

@@ -53,8 +53,25 @@ typedef struct ef_json_opts {
 
 /* Reads the string literal at *p ('"' expected) exactly as ef_json_parse reads strings: escapes
  * decoded (into the arena when there are any; else *out points into the source), UTF-8 checked.
- * Advances *p past the closing quote; false, *p unchanged, for what ef_json_parse would refuse. */
-bool ef_json_read_string(const char **p, const char *end, ef_arena *arena, ef_bytes *out);
+ * Advances *p past the closing quote; false, *p unchanged, for what ef_json_parse would refuse.
+ * Inline for the common literal (printable ASCII, no escape: its bytes are its value), which a
+ * request decoder meets several times per request; anything else goes to the reader's own code. */
+bool ef_json_read_string_any(const char **p, const char *end, ef_arena *arena, ef_bytes *out);
+static inline bool ef_json_read_string(const char **pp, const char *end, ef_arena *arena,
+                                       ef_bytes *out)
+{
+    const char *p = *pp;
+    if (p < end && *p == '"') {
+        const char *q = p + 1;
+        q += ef_json_plain_run(q, end);
+        if (q < end && *q == '"') {
+            *out = (ef_bytes){p + 1, (size_t)(q - p - 1)};
+            *pp = q + 1;
+            return true;
+        }
+    }
+    return ef_json_read_string_any(pp, end, arena, out);
+}
 
 /* Parses src[0..len). Returns the root, or NULL with *err filled (also on out-of-memory). */
 ef_json *ef_json_parse(const char *src, size_t len, ef_arena *arena, const ef_json_opts *opts,

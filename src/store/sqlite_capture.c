@@ -62,12 +62,8 @@ static int put_value(sq *s, sqlite3_stmt *st, int i, sqlite3_stmt *fq, ef_buf *e
         ef_buf_puts(e, "null");
         return 0;
     case SQLITE_INTEGER: { /* by hand: ef_buf_printf costs ~1,000 instructions a call */
-        char d[24], *p = d + sizeof(d);
-        int64_t v = sqlite3_column_int64(st, i);
-        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
-        if (v < 0) *--p = '-';
-        ef_buf_append(e, p, (size_t)(d + sizeof(d) - p));
+        char d[24];
+        ef_buf_append(e, d, ef_i64_dec(sqlite3_column_int64(st, i), d));
         return 0;
     }
     case SQLITE_TEXT:

@@ -184,6 +184,17 @@ static void test_number_fast_paths(void **state)
     assert_string_equal(dec, "18446744073709551615");
     ef_u64_dec(1000000, dec);
     assert_string_equal(dec, "1000000");
+    char sdec[22];
+    assert_int_equal(ef_i64_dec(INT64_MIN, sdec), 20);
+    assert_string_equal(sdec, "-9223372036854775808");
+    assert_int_equal(ef_i64_dec(-7, sdec), 2);
+    assert_string_equal(sdec, "-7");
+    assert_int_equal(ef_u64_dec_pad(42, 6, dec), 6);
+    assert_string_equal(dec, "000042");
+    assert_int_equal(ef_u64_dec_pad(123456, 3, dec), 6); /* never cut: at least width digits */
+    assert_string_equal(dec, "123456");
+    assert_int_equal(ef_u64_dec_pad(0, 0, dec), 1);
+    assert_string_equal(dec, "0");
     static const char *texts[] = {"0", "-0", "1", "123456789012345", "1234567890123456", "0.1",
                                   "-0.000001", "1e22", "1e23", "1.5e-22", "1e-23", "9007199254740993",
                                   "0.30000000000000004", "123.456e-7", "1E+5", "4.9e-324", "1e308",
