@@ -4,7 +4,9 @@
  * The decoded request block must answer every context key as the JSON object does (the last
  * string value of that key; nulls skipped), or the target aborts. The one-pass decoder
  * (ef_eval_input_fast) must decline every body the tree decoder refuses and, for a body it takes,
- * give the same input field for field, or the target aborts.
+ * give the same input field for field, or the target aborts. The RFC 3339 reader DATETIME
+ * constraints use (it reads words) must agree with its byte-by-byte form on the whole input and on
+ * every context value, or the target aborts.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -12,6 +14,14 @@
 #include <string.h>
 
 #include "api/eval_json.h"
+#include "eval/model.h"
+
+static void same_time(ef_bytes s)
+{
+    int64_t a = 0, b = 0;
+    bool fa = ef_rfc3339_parse(s, &a), fb = ef_rfc3339_parse_scalar(s, &b);
+    if (fa != fb || (fa && a != b)) abort();
+}
 
 /* Every key of the context object, looked up in the block, against a scan of the object. */
 static void check_block(const ef_json *body, const ef_eval_request *req)
@@ -27,6 +37,7 @@ static void check_block(const ef_json *body, const ef_eval_request *req)
             if (d->type == EF_JSON_STRING && ef_bytes_eq(d->key, c->key)) want = d->str;
         ef_bytes got = ef_context_find(req->context, c->key, ef_context_hash(c->key.p, c->key.n));
         if (!ef_bytes_eq(got, want)) abort();
+        if (c->type == EF_JSON_STRING) same_time(c->str);
     }
 }
 
@@ -67,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snap = ef_snapshot_compile(doc, &ce);
         ef_arena_free(&a);
     }
+    same_time((ef_bytes){(const char *)data, size});
     ef_arena a;
     ef_arena_init(&a, 4096);
     ef_json_error e;

@@ -4,6 +4,8 @@
  * non-ASCII, empty strings, i32 bounds, dates with offsets and fractions).
  */
 #include "snap_helper.h"
+#include "base/clock.h"
+#include "eval/model.h"
 
 /* Does a single constraint match? Built as a boolean flag whose one segment rollout holds it.
  * json_value is the constraint's value as JSON string content (already escaped). ctx may be NULL
@@ -390,14 +392,69 @@ static void test_compile_errors(void **state)
     assert_non_null(strstr(m, "flags[0].rules[0].distributions[0].rollout: expected a number"));
 }
 
+/* The word-at-a-time RFC 3339 reader must agree with the byte-by-byte one on everything: every
+ * byte of several timestamps (valid, leap, offset, fraction, invalid day) replaced by each of the
+ * 256 values, random strings of timestamp characters, and timestamps the formatter wrote. */
+static void rfc3339_agree(ef_bytes s)
+{
+    int64_t a = 0, b = 0;
+    bool fa = ef_rfc3339_parse(s, &a), fb = ef_rfc3339_parse_scalar(s, &b);
+    if (fa != fb || (fa && a != b))
+        fail_msg("\"%.*s\": words %d (%lld), bytes %d (%lld)", (int)s.n, s.p, fa, (long long)a, fb,
+                 (long long)b);
+}
+
+static void test_rfc3339_words_match_bytes(void **state)
+{
+    (void)state;
+    static const char *base[] = {
+        "2006-01-02T15:04:05Z", "2024-02-29t23:59:60+05:30", "1970-01-01 00:00:00.123456789-12:00",
+        "9999-12-31T23:59:59z", "0000-01-01T00:00:00Z",      "2023-02-29T00:00:00Z"};
+    char buf[64];
+    for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++) {
+        size_t n = strlen(base[k]);
+        int64_t v;
+        if (k < 5) assert_true(ef_rfc3339_parse(ef_bytes_of(base[k]), &v));
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < 256; c++) {
+                memcpy(buf, base[k], n);
+                buf[i] = (char)c;
+                rfc3339_agree((ef_bytes){buf, n});
+            }
+    }
+    static const char alpha[] = "0123456789-:T tZz+.\xca\xff\x1d";
+    srand(11);
+    for (int r = 0; r < 200000; r++) {
+        size_t n = 19 + (size_t)(rand() % 20);
+        memcpy(buf, base[0], 19); /* mostly the right shape, some bytes off */
+        for (size_t i = 0; i < n; i++)
+            if (i >= 19 || rand() % 8 == 0) buf[i] = alpha[rand() % (int)(sizeof(alpha) - 1)];
+        rfc3339_agree((ef_bytes){buf, n});
+    }
+    for (int r = 0; r < 20000; r++) {
+        int64_t ns = (int64_t)rand() << 31 | rand(); /* 1970 to 2116, any nanosecond */
+        size_t n = ef_rfc3339_format(ns, buf);
+        int64_t v;
+        assert_true(ef_rfc3339_parse((ef_bytes){buf, n}, &v));
+        assert_int_equal(v, ns / 1000000000);
+        rfc3339_agree((ef_bytes){buf, n});
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_string_operators),   cmocka_unit_test(test_number_operators),
-        cmocka_unit_test(test_boolean_operators),  cmocka_unit_test(test_datetime_operators),
-        cmocka_unit_test(test_entity_id_constraints), cmocka_unit_test(test_odd_bytes),
-        cmocka_unit_test(test_rules_and_or_default), cmocka_unit_test(test_segment_match_types),
-        cmocka_unit_test(test_bucketing_vectors),  cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_string_operators),
+        cmocka_unit_test(test_number_operators),
+        cmocka_unit_test(test_boolean_operators),
+        cmocka_unit_test(test_datetime_operators),
+        cmocka_unit_test(test_rfc3339_words_match_bytes),
+        cmocka_unit_test(test_entity_id_constraints),
+        cmocka_unit_test(test_odd_bytes),
+        cmocka_unit_test(test_rules_and_or_default),
+        cmocka_unit_test(test_segment_match_types),
+        cmocka_unit_test(test_bucketing_vectors),
+        cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_compile_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
