@@ -312,6 +312,7 @@ static int run_apply(size_t n, int writes)
 
 int main(int argc, char **argv)
 {
+    ef_store_process_init(); /* as the edgeflag command does */
     int writes = 1000;
     size_t nns = 1;
     bool apply = false;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "store/store.h"
 
 static void usage(FILE *out)
 {
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    ef_store_process_init();
     if (argc < 2) {
         usage(stdout);
         return 0;

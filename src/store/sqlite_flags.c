@@ -23,9 +23,9 @@ static int not_found_flag(ef_store_err *err, ef_bytes ns, ef_bytes key)
 
 int sq_flag_exists(sq *s, ef_bytes ns, ef_bytes key, bool *exists, ef_store_err *err)
 {
-    sqlite3_stmt *st = sq_stmt(s, SL_FLAG_GET,
-                               "SELECT " FLAG_COLS " FROM flags WHERE namespace_key = ? AND key = ?",
-                               err);
+    /* the key index alone answers it: no table row read (imports ask this for every rule) */
+    sqlite3_stmt *st =
+        sq_stmt(s, SL_FLAG_EXISTS, "SELECT 1 FROM flags WHERE namespace_key = ? AND key = ?", err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
     sq_bind_bytes(st, 2, key);

@@ -526,6 +526,12 @@ static const char *sq_file_path(void *h)
     return f && f[0] ? f : NULL;
 }
 
+void ef_store_process_init(void)
+{
+    /* SQLITE_MISUSE if SQLite was already initialized: the default then stays, harmlessly */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static void sq_close(void *h)
 {
     sq *s = h;

@@ -22,8 +22,8 @@ static int not_found_segment(ef_store_err *err, ef_bytes ns, ef_bytes key)
 
 int sq_segment_exists(sq *s, ef_bytes ns, ef_bytes key, bool *exists, ef_store_err *err)
 {
-    sqlite3_stmt *st = sq_stmt(
-        s, SL_SEG_GET, "SELECT " SEG_COLS " FROM segments WHERE namespace_key = ? AND key = ?", err);
+    sqlite3_stmt *st = sq_stmt(s, SL_SEG_EXISTS,
+                               "SELECT 1 FROM segments WHERE namespace_key = ? AND key = ?", err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, ns);
     sq_bind_bytes(st, 2, key);
