@@ -82,7 +82,10 @@ static const char *const step3[] = {
 /* SQLite's step 4 changes only the cache's ef_pending and triggers: the version is recorded */
 static const char *const step4[] = {NULL};
 
-static const char *const *const steps[] = {step1, step2, step3, step4};
+/* SQLite's step 5 adds indexes for the cache's per-flag reads: the version is recorded */
+static const char *const step5[] = {NULL};
+
+static const char *const *const steps[] = {step1, step2, step3, step4, step5};
 _Static_assert(sizeof(steps) / sizeof(steps[0]) == SQ_SCHEMA_VERSION,
                "a SQLite schema step without its MySQL step");
 

@@ -102,8 +102,12 @@ static const char PG_MIGRATION_3[] =
  * the version. */
 static const char PG_MIGRATION_4[] = "SELECT 1";
 
+/* SQLite's step 5 adds indexes for the cache's per-flag reads; PostgreSQL's database of record is
+ * read by sequence (the cache compiles), so it only records the version. */
+static const char PG_MIGRATION_5[] = "SELECT 1";
+
 static const char *const pg_steps[] = {PG_MIGRATION_1, PG_MIGRATION_2, PG_MIGRATION_3,
-                                       PG_MIGRATION_4};
+                                       PG_MIGRATION_4, PG_MIGRATION_5};
 /* every SQLite schema version has its PostgreSQL step */
 _Static_assert(sizeof(pg_steps) / sizeof(pg_steps[0]) == SQ_SCHEMA_VERSION,
                "a SQLite schema step without its PostgreSQL step");

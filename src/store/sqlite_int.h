@@ -128,7 +128,7 @@ void sq_migration_sql(int v, int part, ef_buf *b);
 void sq_capture_triggers_sql(ef_buf *b, bool create);
 #define SQ_SEED_SQL \
     "INSERT INTO namespaces VALUES ('default', 'Default', 'Default namespace', 1, ?1, ?1)"
-#define SQ_SCHEMA_VERSION 4
+#define SQ_SCHEMA_VERSION 5
 
 /* Statement slots: one per distinct SQL text, so the cache never mixes them up. */
 enum {

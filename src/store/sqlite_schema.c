@@ -348,13 +348,31 @@ static const char MIGRATION_3[] =
 /* Version 4: the change log records the row before every update and delete ("old"), for the
  * history API's before/after (issue 17) and audit events; every trigger is recreated with it. */
 
+/* Version 5: indexes in the order a flag's rows are read (variants by creation, rules and rollouts
+ * by rank then creation, a rule's or rollout's segments by position), so those reads, which every
+ * write and every replica's apply makes to recompile the flag, need no temporary sort b-tree
+ * (three per one-flag write: about 7 % of a replica's apply). The rowid that ends each ORDER BY
+ * is in every index already. */
+static const char MIGRATION_5[] =
+    "DROP INDEX IF EXISTS rules_flag;"
+    "CREATE INDEX rules_flag ON rules(namespace_key, flag_key, rank, created_at);"
+    "DROP INDEX IF EXISTS rollouts_flag;"
+    "CREATE INDEX rollouts_flag ON rollouts(namespace_key, flag_key, rank, created_at);"
+    "CREATE INDEX IF NOT EXISTS variants_flag ON variants(namespace_key, flag_key, created_at);"
+    "CREATE INDEX IF NOT EXISTS rule_segments_rule ON rule_segments(rule_id, position);"
+    "CREATE INDEX IF NOT EXISTS rollout_segments_rollout ON rollout_segments(rollout_id, "
+    "position);";
+
 void sq_migration_sql(int v, int part, ef_buf *b)
 {
     if (part == 0) {
         if (v == 4)
             migration_4_sql(b);
         else
-            ef_buf_puts(b, v == 1 ? MIGRATION_1 : v == 2 ? MIGRATION_2 : MIGRATION_3);
+            ef_buf_puts(b, v == 1   ? MIGRATION_1
+                           : v == 2 ? MIGRATION_2
+                           : v == 3 ? MIGRATION_3
+                                    : MIGRATION_5);
         return;
     }
     if (v == 1)
