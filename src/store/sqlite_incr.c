@@ -29,10 +29,6 @@
 #include "eval/registry.h"
 #include "store/sqlite_int.h"
 
-/* Entries above this size (an import, a bulk apply) are not parsed for row keys: their namespaces
- * are recompiled in full, which is cheaper than resolving thousands of rows one by one. */
-#define INCR_MAX_ENTRY (1u << 20)
-
 typedef struct fmeta {
     int64_t created, rowid; /* the flag's position: ORDER BY created_at, rowid */
     uint64_t khash;         /* key_hash of the flag key: a lookup scans these, not the parts */
@@ -930,14 +926,8 @@ static void classify(scan *c, const ef_json *ch)
 }
 
 /* Fills c->d from the entry's changes. */
-static void scan_entry(scan *c, const char *entry, size_t len)
+static void scan_entry(scan *c, const ef_json *root)
 {
-    if (!entry || len > INCR_MAX_ENTRY) {
-        all_full(c);
-        return;
-    }
-    ef_json_error je;
-    const ef_json *root = ef_json_parse(entry, len, c->a, NULL, &je);
     const ef_json *ch = root ? ef_json_get(root, "changes") : NULL;
     if (!ch || ch->type != EF_JSON_ARRAY) {
         all_full(c);
@@ -1215,7 +1205,7 @@ static int expand_segments(scan *c)
     return 0;
 }
 
-int sq_incr_prepare(sq *s, const char *entry, size_t len, ef_store_err *err)
+int sq_incr_prepare(sq *s, const ef_json *entry, ef_store_err *err)
 {
     sq_incr_discard(s);
     if (!s->opts.registry || s->ntouched == 0) return 0;
@@ -1239,7 +1229,7 @@ int sq_incr_prepare(sq *s, const char *entry, size_t len, ef_store_err *err)
         in->pre = NULL;
         return -1;
     }
-    scan_entry(&c, entry, len);
+    scan_entry(&c, entry);
     if (expand_segments(&c)) all_full(&c);
     int rc = 0;
     size_t ntouched = s->ntouched; /* touched never grows past this point */

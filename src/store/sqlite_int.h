@@ -17,6 +17,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/bytes.h"
+#include "base/json.h"
 #include "store/store.h"
 
 /* A table as the change log sees it: name, primary-key columns and all columns (schema order).
@@ -364,10 +365,13 @@ int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err);
 int sq_publish_all(sq *s, ef_store_err *err);
 
 /* ---- incremental snapshots (sqlite_incr.c) ---- */
+/* Entries above this size (an import, a bulk apply) are not parsed for row keys: their namespaces
+ * are recompiled in full, which is cheaper than resolving thousands of rows one by one. */
+#define SQ_INCR_MAX_ENTRY (1u << 20)
 /* Inside the open transaction, before COMMIT: compiles what the transaction's change-log entry
- * (NULL: unknown, everything touched is recompiled) changed in each touched namespace. A result
- * the compiler refuses is EF_STORE_INVALID ("write refused, ..."); the caller rolls back. */
-int sq_incr_prepare(sq *s, const char *entry, size_t len, ef_store_err *err);
+ * (parsed; NULL: unknown, everything touched is recompiled) changed in each touched namespace. A
+ * result the compiler refuses is EF_STORE_INVALID ("write refused, ..."); the caller rolls back. */
+int sq_incr_prepare(sq *s, const ef_json *entry, ef_store_err *err);
 bool sq_incr_is_prepared(sq *s);
 /* After COMMIT: installs the prepared states and publishes their snapshots. */
 int sq_incr_publish(sq *s, ef_store_err *err);

@@ -196,8 +196,8 @@ static int touch_current(sq *s, ef_store_err *err)
  * whose result the compiler refuses is rolled back with a 400 instead of being committed and then
  * never reaching evaluation; an entry or dump a replica receives is refused whole, so the replica
  * keeps a state it can evaluate). Only what the entry changed is recompiled (sqlite_incr.c);
- * entry NULL recompiles every touched namespace. On failure the caller rolls back. */
-static int precompile(sq *s, const char *entry, size_t len, ef_store_err *err)
+ * entry (parsed) NULL recompiles every touched namespace. On failure the caller rolls back. */
+static int precompile(sq *s, const ef_json *entry, ef_store_err *err)
 {
     if (!s->opts.registry) return 0;
     if (s->touched_all) {
@@ -208,8 +208,22 @@ static int precompile(sq *s, const char *entry, size_t len, ef_store_err *err)
         s->touched_all = false;
         entry = NULL;
     }
-    int rc = sq_incr_prepare(s, entry, len, err);
+    int rc = sq_incr_prepare(s, entry, err);
     reset_all(s);
+    return rc;
+}
+
+/* precompile for an entry known as text (a write of this store's): parsed here, only when used. */
+static int precompile_text(sq *s, const char *entry, size_t len, ef_store_err *err)
+{
+    if (!s->opts.registry) return 0;
+    ef_arena a;
+    ef_arena_init(&a, 16384);
+    ef_json_error je;
+    const ef_json *root =
+        len <= SQ_INCR_MAX_ENTRY ? ef_json_parse(entry, len, &a, NULL, &je) : NULL;
+    int rc = precompile(s, root, err);
+    ef_arena_free(&a);
     return rc;
 }
 
@@ -342,7 +356,7 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
     /* Before anything leaves this process: a write the compiler would refuse is refused here. */
-    if (precompile(s, e.data, e.len, err)) goto fail;
+    if (precompile_text(s, e.data, e.len, err)) goto fail;
     /* Last step before COMMIT: a remote database (libSQL) must accept the entry first, so the
      * local cache never holds a write the database of record refused. */
     if (s->opts.commit_hook && s->opts.commit_hook(s->opts.commit_ctx, seq, e.data, e.len, err))
@@ -775,7 +789,8 @@ static int apply_entry(sq *s, const char *entry, size_t len, bool defer, ef_stor
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
-    if (precompile(s, entry, len, err)) goto fail;
+    /* the entry parsed above: recompiling needs its rows too */
+    if (precompile(s, len <= SQ_INCR_MAX_ENTRY ? root : NULL, err)) goto fail;
     ef_arena_free(&a);
     return finish_commit(s, seq, NULL, err);
 fail:
@@ -923,7 +938,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         if (sq_step_done(s, st, "history", err)) goto fail;
     }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
-    if (precompile(s, NULL, 0, err)) goto fail;
+    if (precompile(s, NULL, err)) goto fail;
     ef_arena_free(&a);
     return finish_commit(s, dump_seq, NULL, err);
 fail:
