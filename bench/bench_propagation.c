@@ -259,6 +259,14 @@ int main(int argc, char **argv)
         }
         all[i] = slowest;
     }
+    /* where the slowest write was (before the sort): a first write waiting on replicas still
+     * loading is not the same finding as one in the middle of the run */
+    size_t slowest = 0;
+    for (size_t i = 1; i < (size_t)writes; i++)
+        if (all[i] > all[slowest]) slowest = i;
+    if (writes > 0)
+        printf("%-34s %-22s write %zu of %ld\n", label, "slowest to every replica", slowest + 1,
+               writes);
     print_line(label, "primary write (ack)", ack, (size_t)writes);
     print_line(label, "ack -> each replica", serve, ns_serve);
     print_line(label, "ack -> every replica", all, (size_t)writes);
