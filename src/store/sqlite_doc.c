@@ -231,7 +231,7 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
         const ef_doc_variant *v = &f->variants[i];
         ef_store_variant_in vin = {.key = v->key, .name = v->name, .description = v->description,
                                    .attachment = v->attachment};
-        /* the flag was created just above: no need to look it up */
+        /* the flag was created just above, from a checked document: no lookups (sqlite_int.h) */
         if (sq_variant_insert_tx(s, ns, f->key, &vin, a, &vids[i], err)) return at(&v->pos, err);
         if (v->is_default && sq_flag_set_default_tx(s, ns, f->key, vids[i], err))
             return at(&v->pos, err);
@@ -243,7 +243,7 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
                                 .op = r->op,
                                 .rank = (int32_t)(i + 1)};
         ef_bytes rid;
-        if (sq_rule_create_tx(s, ns, f->key, &rin, a, &rid, err)) return at(&r->pos, err);
+        if (sq_rule_insert_tx(s, ns, f->key, &rin, a, &rid, err)) return at(&r->pos, err);
         for (size_t j = 0; j < r->ndistributions; j++) {
             const ef_doc_distribution *d = &r->distributions[j];
             ef_bytes vid = {"", 0};
@@ -273,7 +273,7 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
                                    .nsegment_keys = r->nsegments,
                                    .op = r->op};
         ef_bytes id;
-        if (sq_rollout_create_tx(s, ns, f->key, &rin, a, &id, err)) return at(&r->pos, err);
+        if (sq_rollout_insert_tx(s, ns, f->key, &rin, a, &id, err)) return at(&r->pos, err);
     }
     return 0;
 }

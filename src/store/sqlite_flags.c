@@ -368,6 +368,10 @@ int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_varia
         if (variant_validate(flag, in, a, &att, err)) return -1;
         return not_found_flag(err, ns, flag);
     }
+    ef_bytes att; /* the request is checked before its key is looked up, as Flipt does */
+    if (variant_validate(flag, in, a, &att, err) ||
+        variant_key_taken(s, ns, flag, in->key, (ef_bytes){"", 0}, err))
+        return -1;
     return sq_variant_insert_tx(s, ns, flag, in, a, id, err);
 }
 
@@ -376,7 +380,6 @@ int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_varia
 {
     ef_bytes att;
     if (variant_validate(flag, in, a, &att, err)) return -1;
-    if (variant_key_taken(s, ns, flag, in->key, (ef_bytes){"", 0}, err)) return -1;
     sq_new_id(a, id);
     sqlite3_stmt *st =
         sq_stmt(s, SL_VAR_INSERT, "INSERT INTO variants VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", err);

@@ -234,14 +234,19 @@ int sq_flag_set_default_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes variant_i
                            ef_store_err *err);
 int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
                          ef_arena *a, ef_bytes *id, ef_store_err *err);
-/* The same without looking the flag up: for a caller that created it in this transaction (an
- * import; the foreign key still refuses a variant of a flag that is not there). */
+/* The _insert_tx forms skip the lookups the _create_tx forms make before inserting (the flag, the
+ * segments named, a variant key or rollout rank already taken): for an import, which created the
+ * flag in this transaction, from a document ef_decl_read checked (variant keys distinct, every
+ * segment named defined in it, ranks 1, 2, ...). The schema's keys still refuse what slips past:
+ * with SQLite's less helpful message instead of Flipt's. */
 int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
                          ef_arena *a, ef_bytes *id, ef_store_err *err);
 int sq_segment_create_tx(sq *s, ef_bytes ns, const ef_store_segment_in *in, ef_store_err *err);
 int sq_constraint_create_tx(sq *s, ef_bytes ns, ef_bytes seg, const ef_store_constraint_in *in,
                             bool normalise, ef_arena *a, ef_bytes *id, ef_store_err *err);
 int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
+                      ef_bytes *id, ef_store_err *err);
+int sq_rule_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
                       ef_bytes *id, ef_store_err *err);
 int sq_distribution_create_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
                               const ef_store_distribution_in *in, ef_arena *a, ef_bytes *id,
@@ -252,6 +257,8 @@ int sq_distribution_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes rule,
                               const ef_store_distribution_in *in, ef_arena *a, ef_bytes *id,
                               ef_store_err *err);
 int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err);
+int sq_rollout_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
                          ef_arena *a, ef_bytes *id, ef_store_err *err);
 int sq_flag_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err);
 int sq_segment_delete_tx(sq *s, ef_bytes ns, ef_bytes key, ef_store_err *err);

@@ -158,8 +158,10 @@ static int rule_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_bytes *
     return 0;
 }
 
-int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
-                      ef_bytes *id, ef_store_err *err)
+/* lookups: the flag and the segments are looked up first (an API write); an import that created
+ * them itself, from a document that names only segments it holds, skips that (sqlite_int.h). */
+static int rule_insert(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
+                       ef_bytes *id, bool lookups, ef_store_err *err)
 {
     ef_bytes *keys;
     size_t n;
@@ -168,8 +170,8 @@ int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in 
         return -1;
     if (in->rank <= 0)
         return ef_store_fail(err, EF_STORE_INVALID, "invalid field rank: must be greater than 0");
-    bool missing;
-    if (refs_must_exist(s, ns, flag, keys, n, &missing, err)) return -1;
+    bool missing = false;
+    if (lookups && refs_must_exist(s, ns, flag, keys, n, &missing, err)) return -1;
     if (missing)
         return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s\" or segment \"%.*s/%.*s\" not found",
                              (int)ns.n, ns.p, (int)flag.n, flag.p, (int)ns.n, ns.p,
@@ -189,6 +191,18 @@ int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in 
     if (sq_step_done(s, st, "create rule", err)) return -1;
     if (rule_segments_write(s, ns, *id, keys, n, err)) return -1;
     return sq_wtx_touch(s, ns, err);
+}
+
+int sq_rule_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
+                      ef_bytes *id, ef_store_err *err)
+{
+    return rule_insert(s, ns, flag, in, a, id, true, err);
+}
+
+int sq_rule_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in, ef_arena *a,
+                      ef_bytes *id, ef_store_err *err)
+{
+    return rule_insert(s, ns, flag, in, a, id, false, err);
 }
 
 static int rule_create(void *h, ef_bytes ns, ef_bytes flag, const ef_store_rule_in *in,
@@ -654,31 +668,35 @@ static int rollout_segments_write(sq *s, ef_bytes ns, ef_bytes id, const ef_byte
     return 0;
 }
 
-int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
-                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+/* lookups: as rule_insert's; an import's ranks are 1, 2, ... of a flag it just created */
+static int rollout_insert(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
+                          ef_arena *a, ef_bytes *id, bool lookups, ef_store_err *err)
 {
     ef_bytes *keys;
     size_t n;
     if (rollout_validate(flag, in, a, &keys, &n, err)) return -1;
     /* Flipt's order (internal/storage/sql/common/rollout.go CreateRollout): the rank, then the rule,
      * then the insert whose foreign keys find an unknown flag or segment */
-    sqlite3_stmt *st = sq_stmt(s, SL_RO_RANK_EXISTS,
-                               "SELECT 1 FROM rollouts WHERE namespace_key = ? AND flag_key = ?"
-                               " AND rank = ?",
-                               err);
-    if (!st) return -1;
-    sq_bind_bytes(st, 1, ns);
-    sq_bind_bytes(st, 2, flag);
-    sqlite3_bind_int(st, 3, in->rank);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return ef_store_fail(err, EF_STORE_INVALID, "rank number: %d already exists", (int)in->rank);
-    if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollout");
+    sqlite3_stmt *st;
+    if (lookups) {
+        st = sq_stmt(s, SL_RO_RANK_EXISTS,
+                     "SELECT 1 FROM rollouts WHERE namespace_key = ? AND flag_key = ? AND rank = ?",
+                     err);
+        if (!st) return -1;
+        sq_bind_bytes(st, 1, ns);
+        sq_bind_bytes(st, 2, flag);
+        sqlite3_bind_int(st, 3, in->rank);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW)
+            return ef_store_fail(err, EF_STORE_INVALID, "rank number: %d already exists",
+                                 (int)in->rank);
+        if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollout");
+    }
     if (in->type != EF_DOC_ROLLOUT_THRESHOLD && in->type != EF_DOC_ROLLOUT_SEGMENT)
         return ef_store_fail(err, EF_STORE_INVALID, "rollout rule is missing");
-    bool missing;
-    if (refs_must_exist(s, ns, flag, keys, n, &missing, err)) return -1;
+    bool missing = false;
+    if (lookups && refs_must_exist(s, ns, flag, keys, n, &missing, err)) return -1;
     if (missing && in->type == EF_DOC_ROLLOUT_SEGMENT) /* sic: Flipt's quoting */
         return ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s/%.*s or segment %.*s\" not found", (int)ns.n,
                              ns.p, (int)flag.n, flag.p, (int)in->segment_key.n, in->segment_key.p);
@@ -704,6 +722,18 @@ int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollo
     if (sq_step_done(s, st, "create rollout", err)) return -1;
     if (rollout_segments_write(s, ns, *id, keys, n, err)) return -1;
     return sq_wtx_touch(s, ns, err);
+}
+
+int sq_rollout_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+{
+    return rollout_insert(s, ns, flag, in, a, id, true, err);
+}
+
+int sq_rollout_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+{
+    return rollout_insert(s, ns, flag, in, a, id, false, err);
 }
 
 static int rollout_create(void *h, ef_bytes ns, ef_bytes flag, const ef_store_rollout_in *in,
