@@ -82,8 +82,9 @@ void ef_json_put_int(ef_buf *b, int64_t v);
 void ef_json_put_uint(ef_buf *b, uint64_t v);
 /* Shortest text that reads back as the same double (like Go's strconv 'g' -1 and JavaScript). */
 /* Writes v in decimal into out (at least 21 bytes, NUL-terminated) without printf; returns the
- * length. The _pad form writes at least width digits, zeros first (width at most 20); the i64
- * form a '-' first when v < 0. The project's one loop that writes decimal digits. */
+ * length. The _pad form writes at least width digits, zeros first (a width above 20 counts as
+ * 20, so the 21 bytes always suffice); the i64 form a '-' first when v < 0 (22 bytes). The
+ * project's one loop that writes decimal digits. */
 size_t ef_u64_dec(uint64_t v, char *out);
 size_t ef_i64_dec(int64_t v, char *out);
 static inline size_t ef_u64_dec_pad(uint64_t v, unsigned width, char *out)
@@ -91,7 +92,7 @@ static inline size_t ef_u64_dec_pad(uint64_t v, unsigned width, char *out)
     size_t n = 1;
     for (uint64_t t = v; t >= 10; t /= 10)
         n++;
-    if (n < width) n = width;
+    if (n < width) n = width < 20 ? width : 20;
     out[n] = '\0';
     for (size_t i = n; i-- > 0; v /= 10)
         out[i] = (char)('0' + v % 10);

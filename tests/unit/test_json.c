@@ -195,6 +195,8 @@ static void test_number_fast_paths(void **state)
     assert_string_equal(dec, "123456");
     assert_int_equal(ef_u64_dec_pad(0, 0, dec), 1);
     assert_string_equal(dec, "0");
+    assert_int_equal(ef_u64_dec_pad(7, 99, dec), 20); /* never past the 21 bytes */
+    assert_string_equal(dec, "00000000000000000007");
     static const char *texts[] = {"0", "-0", "1", "123456789012345", "1234567890123456", "0.1",
                                   "-0.000001", "1e22", "1e23", "1.5e-22", "1e-23", "9007199254740993",
                                   "0.30000000000000004", "123.456e-7", "1E+5", "4.9e-324", "1e308",
