@@ -358,28 +358,10 @@ static int variant_read(sq *s, ef_bytes ns, ef_bytes flag, ef_bytes id, ef_arena
     return 0;
 }
 
-int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
-                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+/* Inserts a variant variant_validate accepted (att: the attachment as it compacted it). */
+static int variant_insert(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
+                          ef_bytes att, ef_arena *a, ef_bytes *id, ef_store_err *err)
 {
-    bool exists;
-    if (sq_flag_exists(s, ns, flag, &exists, err)) return -1;
-    if (!exists) {
-        ef_bytes att; /* Flipt validates the request before it looks the flag up */
-        if (variant_validate(flag, in, a, &att, err)) return -1;
-        return not_found_flag(err, ns, flag);
-    }
-    ef_bytes att; /* the request is checked before its key is looked up, as Flipt does */
-    if (variant_validate(flag, in, a, &att, err) ||
-        variant_key_taken(s, ns, flag, in->key, (ef_bytes){"", 0}, err))
-        return -1;
-    return sq_variant_insert_tx(s, ns, flag, in, a, id, err);
-}
-
-int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
-                         ef_arena *a, ef_bytes *id, ef_store_err *err)
-{
-    ef_bytes att;
-    if (variant_validate(flag, in, a, &att, err)) return -1;
     sq_new_id(a, id);
     sqlite3_stmt *st =
         sq_stmt(s, SL_VAR_INSERT, "INSERT INTO variants VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
@@ -396,6 +378,26 @@ int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_varia
     sqlite3_bind_int64(st, 9, now);
     if (sq_step_done(s, st, "create variant", err)) return -1;
     return sq_wtx_touch(s, ns, err);
+}
+
+int sq_variant_create_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+{
+    ef_bytes att; /* Flipt checks the request before it looks the flag or the key up */
+    if (variant_validate(flag, in, a, &att, err)) return -1;
+    bool exists;
+    if (sq_flag_exists(s, ns, flag, &exists, err)) return -1;
+    if (!exists) return not_found_flag(err, ns, flag);
+    if (variant_key_taken(s, ns, flag, in->key, (ef_bytes){"", 0}, err)) return -1;
+    return variant_insert(s, ns, flag, in, att, a, id, err);
+}
+
+int sq_variant_insert_tx(sq *s, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
+                         ef_arena *a, ef_bytes *id, ef_store_err *err)
+{
+    ef_bytes att;
+    if (variant_validate(flag, in, a, &att, err)) return -1;
+    return variant_insert(s, ns, flag, in, att, a, id, err);
 }
 
 static int variant_create(void *h, ef_bytes ns, ef_bytes flag, const ef_store_variant_in *in,
