@@ -155,7 +155,8 @@ enum {
     SL_ID_GET, SL_ID_SET,
     SL_INCR_POS_ALL, SL_INCR_POS_ONE, SL_INCR_HISTORY, SL_INCR_FLAGS, SL_INCR_VARS, SL_INCR_RULES,
     SL_INCR_RSEGS, SL_INCR_DISTS, SL_INCR_ROS, SL_INCR_ROSEGS, SL_INCR_SEGS, SL_INCR_CONS,
-    SL_INCR_VARKEY, SL_RULE_EXISTS,
+    SL_INCR_VARKEY, SL_INCR_MAXFLAG, SL_INCR_VARS_SCAN, SL_INCR_RULES_SCAN, SL_INCR_RSEGS_SCAN,
+    SL_INCR_DISTS_SCAN, SL_INCR_ROS_SCAN, SL_INCR_ROSEGS_SCAN, SL_INCR_CONS_SCAN, SL_RULE_EXISTS,
     SL_COUNT_
 };
 /* clang-format on */
@@ -204,8 +205,11 @@ typedef struct sq_list {
 int sq_list_page(sq *s, const sq_list *l, const ef_store_page *p, ef_arena *a, void **out,
                  size_t *n, ef_store_page_out *po, ef_store_err *err);
 ef_bytes sq_ns(ef_bytes ns); /* "" -> "default" */
-/* Room for element n of an arena array (doubling; the old copy stays in the arena). */
+/* Room for element n of an arena array (doubling; the old copy stays in the arena). sq_grow
+ * starts at 16 elements (a list); sq_grow_from at first, for the children of one parent, which are
+ * few: a full load grows some 100,000 of those arrays, and 16 each took 80 MB at 10,000 flags. */
 void *sq_grow(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz);
+void *sq_grow_from(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz, size_t first);
 char *sq_cstr(ef_arena *a, ef_bytes b);
 
 /* ---- transactions and the change log (sqlite_log.c) ---- */

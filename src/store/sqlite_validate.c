@@ -435,8 +435,13 @@ void sq_page_end(const ef_store_page *p, int64_t offset, size_t *n, ef_bytes las
 
 void *sq_grow(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz)
 {
+    return sq_grow_from(a, arr, n, cap, elsz, 16);
+}
+
+void *sq_grow_from(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz, size_t first)
+{
     if (n < *cap) return arr;
-    size_t nc = *cap ? *cap * 2 : 16;
+    size_t nc = *cap ? *cap * 2 : first;
     void *g = ef_arena_alloc(a, nc * elsz);
     if (!g) return NULL;
     if (n) memcpy(g, arr, n * elsz);

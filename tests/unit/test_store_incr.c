@@ -748,6 +748,126 @@ static void test_commit_listener_before_publish(void **state)
     tstore_free(p);
 }
 
+/* A namespace large enough to be compiled on two threads at load (BUILD_SPLIT_MIN in
+ * sqlite_incr.c), holding most flags, so its child tables are scanned, next to a small one read
+ * through the namespace index. Rules name several segments out of key order and segment rollouts
+ * two, so the order of a parent's children (put in order in C, not by SQL) shows. Each loaded
+ * snapshot must equal the one-piece document of the per-flag queries, and answer the same. */
+#define BIG_FLAGS 2600
+
+static void build_load_ns(ef_arena *a, ef_doc_namespace *ns, const char *key, uint32_t n)
+{
+    memset(ns, 0, sizeof(*ns));
+    ns->key = ef_bytes_of(key);
+    ns->nsegments = NSEGS;
+    ns->segments = ef_arena_calloc(a, NSEGS * sizeof(ef_doc_segment));
+    for (uint32_t i = 0; i < NSEGS; i++) {
+        ef_doc_segment *g = &ns->segments[i];
+        g->key = g->name = name_of(a, "seg", i);
+        g->match_type = i % 2 ? EF_DOC_MATCH_ANY : EF_DOC_MATCH_ALL;
+        g->nconstraints = 2;
+        g->constraints = ef_arena_calloc(a, 2 * sizeof(ef_doc_constraint));
+        for (uint32_t c = 0; c < 2; c++)
+            g->constraints[c] = (ef_doc_constraint){.type = EF_DOC_CT_STRING,
+                                                    .property = EF_BYTES_LIT("plan"),
+                                                    .op = EF_BYTES_LIT("eq"),
+                                                    .value = c ? EF_BYTES_LIT("a") : EF_BYTES_LIT("b")};
+    }
+    ns->nflags = n;
+    ns->flags = ef_arena_calloc(a, n * sizeof(ef_doc_flag));
+    for (uint32_t i = 0; i < n; i++) {
+        ef_doc_flag *f = &ns->flags[i];
+        f->key = f->name = name_of(a, "flag", i);
+        f->enabled = i % 5 != 0;
+        ef_bytes *segs = ef_arena_calloc(a, 3 * sizeof(ef_bytes));
+        for (uint32_t k = 0; k < 3; k++) segs[k] = name_of(a, "seg", (i + 5 - 2 * k) % NSEGS);
+        if (i % 3 == 1) { /* boolean: a segment rollout on two segments, then a threshold */
+            f->type = EF_DOC_BOOLEAN_FLAG;
+            f->nrollouts = 2;
+            f->rollouts = ef_arena_calloc(a, 2 * sizeof(ef_doc_rollout));
+            f->rollouts[0] = (ef_doc_rollout){.type = EF_DOC_ROLLOUT_SEGMENT, .value = true,
+                                              .nsegments = 2, .segment_keys = segs,
+                                              .op = i % 2 ? EF_DOC_OP_AND : EF_DOC_OP_OR};
+            f->rollouts[1] = (ef_doc_rollout){.type = EF_DOC_ROLLOUT_THRESHOLD, .percentage = 30};
+            continue;
+        }
+        f->type = EF_DOC_VARIANT_FLAG;
+        f->nvariants = 3;
+        f->variants = ef_arena_calloc(a, 3 * sizeof(ef_doc_variant));
+        for (uint32_t v = 0; v < 3; v++) f->variants[v].key = name_of(a, "v", v);
+        f->nrules = 2;
+        f->rules = ef_arena_calloc(a, 2 * sizeof(ef_doc_rule));
+        for (uint32_t r = 0; r < 2; r++) {
+            ef_doc_rule *rule = &f->rules[r];
+            rule->nsegments = r ? 1 : 3;
+            rule->segment_keys = r ? &segs[2] : segs;
+            rule->op = EF_DOC_OP_OR;
+            rule->ndistributions = 2;
+            rule->distributions = ef_arena_calloc(a, 2 * sizeof(ef_doc_distribution));
+            rule->distributions[0] = (ef_doc_distribution){.variant_key = f->variants[2 - r].key,
+                                                           .rollout = 40};
+            rule->distributions[1] = (ef_doc_distribution){.variant_key = f->variants[r].key,
+                                                           .rollout = 60};
+        }
+    }
+}
+
+static void test_large_namespace_load_matches_per_flag_queries(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new_local(false);
+    ef_doc doc = {.nnamespaces = 2};
+    doc.namespaces = ef_arena_calloc(&t->a, 2 * sizeof(ef_doc_namespace));
+    build_load_ns(&t->a, &doc.namespaces[0], "default", BIG_FLAGS);
+    build_load_ns(&t->a, &doc.namespaces[1], "other", 12);
+    ef_store_err err;
+    ef_store_import_opts io = {0};
+    assert_ok(ef_store_import(t->s, &doc, &io, &err), err);
+    ef_store_close(t->s);
+    tstore_open_at(t, "sub/dir/edgeflag.db", true); /* a full load of both namespaces */
+    ef_buf dr, dl, ar, al;
+    ef_buf_init(&dr);
+    ef_buf_init(&dl);
+    ef_buf_init(&ar);
+    ef_buf_init(&al);
+    for (size_t i = 0; i < 2; i++) {
+        ef_bytes ns = ef_bytes_of(NS[i]);
+        uint64_t hash, ver;
+        assert_true(snap_doc(t->reg, ns, &dr, &hash));
+        ef_buf_clear(&dl);
+        assert_ok(ef_store_snapshot_doc(t->s, ns, NULL, &dl, &ver, &err), err);
+        if (dr.len != dl.len || memcmp(dr.data, dl.data, dl.len) != 0)
+            fail_msg("ns %s: the loaded snapshot's document differs from the per-flag queries'",
+                     NS[i]);
+        ef_arena_reset(&t->a);
+        registry_answers(t->reg, ns, &t->a, &ar);
+        ef_json_error je;
+        ef_json *tree = ef_json_parse(dl.data, dl.len, &t->a, NULL, &je);
+        assert_non_null(tree);
+        ef_compile_error ce;
+        ef_snapshot *ls = ef_snapshot_compile(tree, &ce);
+        assert_non_null(ls);
+        ef_buf_clear(&al);
+        answers(ls, &t->a, &al);
+        ef_snapshot_free(ls);
+        assert_true(ar.len > 0);
+        assert_true(ar.len == al.len && memcmp(ar.data, al.data, al.len) == 0);
+        /* the order of a parent's children is the SQL order: seg5, seg3, seg1 in flag0's rule */
+        if (i == 0) {
+            const char *r = strstr(dl.data, "\"segments\":[{\"key\":\"seg5\"");
+            const char *d = r ? strstr(r, "\"distributions\"") : NULL;
+            const char *k3 = r ? strstr(r, "{\"key\":\"seg3\"") : NULL;
+            const char *k1 = k3 ? strstr(k3, "{\"key\":\"seg1\"") : NULL;
+            assert_true(d && k1 && k1 < d);
+        }
+    }
+    ef_buf_free(&dr);
+    ef_buf_free(&dl);
+    ef_buf_free(&ar);
+    ef_buf_free(&al);
+    tstore_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_failed_commit_leaves_state),
         cmocka_unit_test(test_readers_during_incremental_writes),
         cmocka_unit_test(test_random_writes_match_full_recompile),
+        cmocka_unit_test(test_large_namespace_load_matches_per_flag_queries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
