@@ -75,6 +75,20 @@ size_t ef_arena_used(const ef_arena *a)
     return n;
 }
 
+bool ef_arena_trim(ef_arena *a)
+{
+    ef_arena_chunk *c = a->head;
+    if (c && c->next) return false;
+    if (!c || c->used == c->cap) return true;
+    size_t want = sizeof(*c) + c->used;
+    ef_arena_chunk *n = realloc(c, want);
+    if (!n) return true; /* a smaller block could not be had: the old one is still whole */
+    a->head = n;
+    a->total = want;
+    n->cap = n->used;
+    return n == c;
+}
+
 void ef_arena_reset(ef_arena *a)
 {
     /* Keep the newest chunk: growth is geometric, so it is the largest, and after a few resets it

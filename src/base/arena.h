@@ -9,6 +9,7 @@
 #ifndef EF_BASE_ARENA_H
 #define EF_BASE_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct ef_arena_chunk ef_arena_chunk;
@@ -28,6 +29,11 @@ char *ef_arena_memdup(ef_arena *a, const void *p, size_t n);
 /* Bytes handed out (alignment included) since init or the last reset: what an exactly sized
  * arena would need for the same allocations. */
 size_t ef_arena_used(const ef_arena *a);
+/* Gives the unused tail of a one-chunk arena back to malloc (realloc), so it holds what it handed
+ * out and no more. True when done in place (or nothing to do). False when the arena has several
+ * chunks (left as it is) or when realloc moved the chunk: then every pointer the arena handed out
+ * is stale, and the caller may only free the arena. */
+bool ef_arena_trim(ef_arena *a);
 /* Frees all chunks but the newest (largest), which is kept for reuse. */
 void ef_arena_reset(ef_arena *a);
 void ef_arena_free(ef_arena *a);

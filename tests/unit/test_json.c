@@ -1,6 +1,7 @@
 /*
  * test_json.c - the strict JSON reader and the JSON writer: RFC 8259 edge cases, NUL bytes,
- * UTF-8 validation, depth limits, error positions, and round trips through the writer.
+ * UTF-8 validation, depth limits, error positions, and round trips through the writer; and the
+ * arena they allocate from, trimmed (what a compiled flag part is kept in).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -327,6 +328,34 @@ static void test_plain_run_and_floats(void **state)
     }
 }
 
+/* ef_arena_trim: a one-chunk arena shrinks to what it handed out, in place or (when realloc moves
+ * the chunk, as ASan's does) says so; an arena of several chunks is left alone. */
+static void test_arena_trim(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    assert_true(ef_arena_trim(&a)); /* nothing allocated yet */
+    char *p = ef_arena_alloc(&a, 100);
+    memset(p, 'x', 100);
+    size_t before = a.total;
+    if (ef_arena_trim(&a)) {
+        assert_true(a.total < before && a.total <= 100 + 64);
+        for (int i = 0; i < 100; i++) assert_int_equal(p[i], 'x');
+        assert_true(ef_arena_trim(&a)); /* full now: nothing to do */
+    } else {
+        assert_true(a.total < before); /* moved: smaller all the same, p is stale */
+    }
+    ef_arena_free(&a);
+    ef_arena_init(&a, 64);
+    assert_non_null(ef_arena_alloc(&a, 40));
+    assert_non_null(ef_arena_alloc(&a, 4000)); /* a second chunk */
+    before = a.total;
+    assert_false(ef_arena_trim(&a));
+    assert_int_equal(a.total, before);
+    ef_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
         cmocka_unit_test(test_writer),          cmocka_unit_test(test_writer_null_empty),
         cmocka_unit_test(test_exact_integers), cmocka_unit_test(test_number_fast_paths), cmocka_unit_test(test_plain_run_and_floats),
+        cmocka_unit_test(test_arena_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
