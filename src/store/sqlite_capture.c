@@ -53,6 +53,17 @@ int sq_capture_pause(sq *s, ef_store_err *err)
     return rc;
 }
 
+size_t sq_real_whole_json(double x, char out[24])
+{
+    if (!(x > -1e15 && x < 1e15)) return 0; /* NaN too; %.15g writes an exponent from 1e15 on */
+    long long i = (long long)x;
+    if ((double)i != x) return 0;
+    size_t n = ef_i64_dec(i, out); /* -0.0 gives "0.0", as SQLite writes it */
+    out[n++] = '.';
+    out[n++] = '0';
+    return n;
+}
+
 /* One column value as JSON, as json_object() in the triggers writes it. A REAL is formatted by
  * SQLite itself (fq: "SELECT json_quote(?1)"), so the digits are the triggers' digits. */
 static int put_value(sq *s, sqlite3_stmt *st, int i, sqlite3_stmt *fq, ef_buf *e, ef_store_err *err)
@@ -71,6 +82,12 @@ static int put_value(sq *s, sqlite3_stmt *st, int i, sqlite3_stmt *fq, ef_buf *e
                                       (size_t)sqlite3_column_bytes(st, i)});
         return 0;
     case SQLITE_FLOAT: {
+        char d[24];
+        size_t n = sq_real_whole_json(sqlite3_column_double(st, i), d);
+        if (n) { /* a rollout's percentage, as a rule: no statement to run */
+            ef_buf_append(e, d, n);
+            return 0;
+        }
         sqlite3_reset(fq);
         sqlite3_bind_double(fq, 1, sqlite3_column_double(st, i));
         if (sqlite3_step(fq) != SQLITE_ROW) return sq_db_err(s, err, "capture");

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "test_store_helper.h"
+#include "store/sqlite_int.h"
 
 typedef struct collect {
     uint64_t seqs[256];
@@ -511,6 +512,40 @@ static void test_wal_checkpointed_in_background(void **state)
     tstore_free(t);
 }
 
+/* The import's entry writes a whole REAL itself (sqlite_capture.c): the same text as SQLite's
+ * json_quote(), which the capture triggers use, for every value it takes; other values it leaves
+ * to SQLite. */
+static void test_real_json_as_sqlite_writes_it(void **state)
+{
+    (void)state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT json_quote(?1)", -1, &q, NULL), SQLITE_OK);
+    double vals[4200];
+    size_t n = 0;
+    for (int i = -2000; i <= 2000; i++) vals[n++] = i;
+    const double edge[] = {-0.0, 0.5, -0.5, 33.3, 99.99, 1e15 - 1, -(1e15 - 1), 1e15, -1e15, 4e18,
+                           1e300, 1e-300, 123456789012345.0, 12345678901234.5, 9007199254740993.0};
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) vals[n++] = edge[i];
+    size_t fast = 0;
+    for (size_t i = 0; i < n; i++) {
+        char d[24];
+        size_t len = sq_real_whole_json(vals[i], d);
+        if (!len) continue;
+        fast++;
+        sqlite3_reset(q);
+        sqlite3_bind_double(q, 1, vals[i]);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        const char *want = (const char *)sqlite3_column_text(q, 0);
+        if (strlen(want) != len || memcmp(want, d, len) != 0)
+            fail_msg("%.17g: \"%.*s\", SQLite writes \"%s\"", vals[i], (int)len, d, want);
+    }
+    assert_int_equal(fast, 4001 + 4); /* the integers, -0.0 and +-(1e15 - 1), 123456789012345 */
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_dump_load_apply),
         cmocka_unit_test(test_import_export_roundtrip),
         cmocka_unit_test(test_import_entry_replicates),
+        cmocka_unit_test(test_real_json_as_sqlite_writes_it),
         cmocka_unit_test(test_wal_checkpointed_in_background),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
