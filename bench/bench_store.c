@@ -271,7 +271,7 @@ static int run_apply(size_t n, int writes)
         return 1;
     }
     ef_registry *reg = ef_registry_new();
-    ef_sqlite_opts ro = {.registry = reg, .sync_ms = 100};
+    ef_sqlite_opts ro = {.registry = reg, .sync_ms = 100, .follower = true}; /* as serve --upstream */
     ef_store *r = ef_sqlite_open(rp, &ro, &err);
     if (!r || ef_store_load_dump(r, dump.data, dump.len, &err)) {
         fprintf(stderr, "replica: %s\n", err.message);

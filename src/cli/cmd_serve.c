@@ -348,6 +348,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                                  .may_have_lost = &may_have_lost};
         /* a replica's entries are durable on its primary: its own file is synced in batches */
         if (cfg.upstream) so.sync_ms = cfg.replica_sync_ms ? cfg.replica_sync_ms : 50;
+        so.follower = cfg.upstream != NULL; /* takes its upstream's entries, no writes of its own */
         ef_store_err se;
         if (!(node.store = ef_store_open(source, &so, &se))) {
             char shown[1024];

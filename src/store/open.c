@@ -16,6 +16,7 @@ static ef_store *open_sqlite(const char *url, const ef_store_open_opts *o, ef_st
                          .log_max_age_ns = o ? o->log_max_age_ns : 0,
                          .no_lock = o ? o->reader : false,
                          .sync_ms = o ? o->sync_ms : 0,
+                         .follower = o ? o->follower : false,
                          .boot_id = o ? o->boot_id : NULL,
                          .may_have_lost = o ? o->may_have_lost : NULL};
     return ef_sqlite_open(url, &so, err);

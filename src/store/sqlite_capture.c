@@ -1,5 +1,6 @@
 /*
- * sqlite_capture.c - change capture paused for a bulk write (an import of thousands of flags).
+ * sqlite_capture.c - change capture paused for a bulk write (an import of thousands of flags),
+ * and left out of a follower's store.
  *
  * Every row change normally passes through a trigger that builds the row's JSON and inserts it
  * into ef_pending, which the commit reads back into the change-log entry and then empties: for an
@@ -13,8 +14,14 @@
  * The entry lists each inserted row once, in its final state, tables in sq_tables order (parents
  * first); every applier defers foreign keys (replicas, libSQL, PostgreSQL) or has none (MySQL).
  *
+ * A follower (a replica's store) logs each entry its upstream wrote, verbatim: the triggers would
+ * build every applied row's JSON into ef_pending only for it to be emptied (a tenth of a one-flag
+ * entry's apply, and one more page written). Its store is opened without them and takes no write
+ * of its own; opened as anything else, the same file gets them back first (sq_capture_setup).
+ *
  * Never: pause capture for a write that updates or deletes rows older than the pause (those
- * changes would be missing from the entry), or COMMIT with the triggers dropped.
+ * changes would be missing from the entry), COMMIT a write of the store's own with the triggers
+ * dropped, or let a store without triggers log a write of its own (sq_wtx_commit refuses it).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +34,32 @@ static int exec_buf(sq *s, ef_buf *b, ef_store_err *err)
     ef_buf_putc(b, '\0');
     if (!ef_buf_ok(b)) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     return sq_exec(s, b->data, err);
+}
+
+int sq_capture_setup(sq *s, ef_store_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND"
+                           " name LIKE 'ef\\_cap\\_%' ESCAPE '\\'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sq_db_err(s, err, "capture");
+    int rc = sqlite3_step(st);
+    int64_t have = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return sq_db_err(s, err, "capture");
+    int64_t want = s->opts.follower ? 0 : 3 * (int64_t)sq_ntables; /* insert, update, delete */
+    if (have == want) return 0;
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_puts(&b, "BEGIN IMMEDIATE;");
+    sq_capture_triggers_sql(&b, false);
+    if (!s->opts.follower) sq_capture_triggers_sql(&b, true);
+    ef_buf_puts(&b, "COMMIT;");
+    rc = exec_buf(s, &b, err);
+    ef_buf_free(&b);
+    if (rc) sq_exec(s, "ROLLBACK", NULL);
+    return rc;
 }
 
 int sq_capture_pause(sq *s, ef_store_err *err)

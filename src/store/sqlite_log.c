@@ -280,6 +280,11 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     ef_buf e;
     ef_buf_init(&e);
     uint64_t seq = 0;
+    if (s->opts.follower) { /* no triggers captured the write (sqlite_capture.c): never log it */
+        ef_store_fail(err, EF_STORE_INTERNAL,
+                      "this store follows an upstream and takes no writes of its own");
+        goto fail;
+    }
     if (sq_state_seq_get(s, &seq, err)) goto fail;
     seq++;
     int64_t now = ef_clock_wall_ns();

@@ -619,7 +619,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     /* A follower's applied entries are durable on its primary already: synchronous=NORMAL keeps
      * them safe from a process crash, and sqlite_persist.c syncs them in batches. */
     if (s->opts.sync_ms && sq_exec(s, "PRAGMA synchronous=NORMAL", err)) goto fail;
-    if (sq_migrate(s, err)) goto fail;
+    if (sq_migrate(s, err) || sq_capture_setup(s, err)) goto fail;
     if (sq_persist_start(s, err) || sq_checkpoint_start(s, err)) goto fail;
     sq_fill_ops_ns(&s->ops);
     sq_fill_ops_flags(&s->ops);

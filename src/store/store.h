@@ -354,6 +354,11 @@ typedef struct ef_sqlite_opts {
      * sync_ms by one fdatasync; writes of the store's own stay durable before they return. 0: every
      * commit is durable before it returns (a primary). */
     unsigned sync_ms;
+    /* The store of a replica (src/store/sqlite_capture.c): it takes the entries its upstream logged
+     * (apply_changes, load_dump) and no writes of its own, so it keeps no change-capture triggers
+     * (they built each applied row's JSON only to throw it away) and refuses an own write. Opened
+     * without it, the store has its triggers back before it takes any write. */
+    bool follower;
     /* This boot of the machine (Linux: /proc/sys/kernel/random/boot_id), recorded in the lock
      * file; NULL: unknown, never "may have lost". */
     const char *boot_id;

@@ -546,6 +546,96 @@ static void test_real_json_as_sqlite_writes_it(void **state)
     sqlite3_close(db);
 }
 
+static int64_t capture_triggers(const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type ="
+                                            " 'trigger' AND name LIKE 'ef_cap_%'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static ef_store *open_follower(const char *path, bool follower)
+{
+    ef_sqlite_opts o = {.sync_ms = 20, .follower = follower};
+    ef_store_err err;
+    ef_store *s = ef_sqlite_open(path, &o, &err);
+    if (!s) fail_msg("open %s: %s", path, err.message);
+    return s;
+}
+
+/* A follower's store (serve --upstream) has no capture triggers (sqlite_capture.c): it applies
+ * what its upstream logged and ends with the same state, and refuses a write of its own, which
+ * nothing would capture. The same file opened as a primary's has them back and logs its writes;
+ * opened as a follower's again, it has none. */
+static void test_follower_store_without_capture(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(false);
+    ef_store_err err;
+    char path[200];
+    snprintf(path, sizeof(path), "%s/follower.db", p->dir);
+    ef_store *f = open_follower(path, true);
+    assert_int_equal(capture_triggers(path), 0);
+    /* the follower starts from the primary's dump, then applies its entries */
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t dseq;
+    assert_ok(ef_store_dump(p->s, &dump, &dseq, &err), err);
+    assert_ok(ef_store_load_dump(f, dump.data, dump.len, &err), err);
+    ef_buf_free(&dump);
+    populate(p->s, &p->a);
+    collect k = {0};
+    assert_ok(ef_store_changes(p->s, dseq, 0, collect_fn, &k, &err), err);
+    assert_true(k.n > 5);
+    for (size_t i = 0; i < k.n; i++)
+        assert_ok(ef_store_apply_changes(f, k.entries[i], strlen(k.entries[i]), &err), err);
+    ef_buf y1, y2;
+    ef_buf_init(&y1);
+    ef_buf_init(&y2);
+    export_yaml(p->s, &y1);
+    export_yaml(f, &y2);
+    assert_int_equal(y1.len, y2.len);
+    assert_memory_equal(y1.data, y2.data, y1.len);
+    uint64_t before, after;
+    assert_ok(ef_store_seq(f, &before, NULL, &err), err);
+    ef_doc_flag fl;
+    ef_store_flag_in in = {.key = B("own"), .name = B("Own")};
+    assert_store_err(ef_store_flag_create(f, B("prod"), &in, &p->a, &fl, &err), err,
+                     EF_STORE_INTERNAL, "this store follows an upstream and takes no writes of its own");
+    assert_ok(ef_store_seq(f, &after, NULL, &err), err);
+    assert_int_equal(before, after);
+    ef_buf_clear(&y2);
+    export_yaml(f, &y2);
+    assert_memory_equal(y1.data, y2.data, y1.len); /* the refused write left nothing */
+    ef_store_close(f);
+    /* the same file as a primary's: triggers first, then its writes are logged with their rows */
+    f = open_follower(path, false);
+    assert_true(capture_triggers(path) > 0);
+    assert_ok(ef_store_flag_create(f, B("prod"), &in, &p->a, &fl, &err), err);
+    collect kf = {0};
+    assert_ok(ef_store_changes(f, after, 0, collect_fn, &kf, &err), err);
+    assert_int_equal(kf.n, 1);
+    assert_non_null(strstr(kf.entries[0], "\"table\":\"flags\""));
+    assert_non_null(strstr(kf.entries[0], "\"key\":\"own\""));
+    ef_store_close(f);
+    f = open_follower(path, true);
+    assert_int_equal(capture_triggers(path), 0);
+    ef_store_close(f);
+    collect_free(&kf);
+    collect_free(&k);
+    ef_buf_free(&y1);
+    ef_buf_free(&y2);
+    tstore_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_import_export_roundtrip),
         cmocka_unit_test(test_import_entry_replicates),
         cmocka_unit_test(test_real_json_as_sqlite_writes_it),
+        cmocka_unit_test(test_follower_store_without_capture),
         cmocka_unit_test(test_wal_checkpointed_in_background),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
