@@ -38,6 +38,8 @@ static int exec_buf(sq *s, ef_buf *b, ef_store_err *err)
 
 int sq_capture_setup(sq *s, ef_store_err *err)
 {
+    /* a reader (`edgeflag export` beside a running replica) changes nothing, triggers included */
+    if (s->opts.no_lock) return 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND"

@@ -314,7 +314,7 @@ void sq_incr_free(sq *s); /* on close */
  * update nothing older than the pause (an import after its deletes). */
 int sq_capture_pause(sq *s, ef_store_err *err);
 /* At open: the triggers a follower's store goes without (ef_sqlite_opts.follower), and every other
- * store has, dropped or created in one transaction. */
+ * store has, dropped or created in one transaction. A reader's open (no_lock) leaves them. */
 int sq_capture_setup(sq *s, ef_store_err *err);
 /* A REAL as SQLite's json_quote() writes it ("%!.15g": 50.0 -> "50.0") when it is a whole number
  * below 10^15 in magnitude: its length, else 0 (SQLite must format it). out holds 24 bytes. */

@@ -616,6 +616,12 @@ static void test_follower_store_without_capture(void **state)
     export_yaml(f, &y2);
     assert_memory_equal(y1.data, y2.data, y1.len); /* the refused write left nothing */
     ef_store_close(f);
+    /* a reader beside it (edgeflag export) leaves the file as it is */
+    ef_sqlite_opts ro = {.no_lock = true};
+    ef_store *reader = ef_sqlite_open(path, &ro, &err);
+    if (!reader) fail_msg("open as a reader: %s", err.message);
+    assert_int_equal(capture_triggers(path), 0);
+    ef_store_close(reader);
     /* the same file as a primary's: triggers first, then its writes are logged with their rows */
     f = open_follower(path, false);
     assert_true(capture_triggers(path) > 0);
