@@ -373,6 +373,19 @@ static void answers(const ef_snapshot *s, ef_arena *a, ef_buf *out)
         }
 }
 
+/* The answers of the engine's own compile of a snapshot document. */
+static void doc_answers(const ef_buf *doc, ef_arena *a, ef_buf *out)
+{
+    ef_json_error je;
+    ef_json *tree = ef_json_parse(doc->data, doc->len, a, NULL, &je);
+    assert_non_null(tree);
+    ef_compile_error ce;
+    ef_snapshot *s = ef_snapshot_compile(tree, &ce);
+    assert_non_null(s);
+    answers(s, a, out);
+    ef_snapshot_free(s);
+}
+
 static void registry_answers(ef_registry *reg, ef_bytes ns, ef_arena *a, ef_buf *out)
 {
     ef_buf_clear(out);
@@ -412,15 +425,7 @@ static void check_ns(tstore *p, tstore *r, tstore *full, ef_bytes ns, int step)
         registry_answers(p->reg, ns, &p->a, &ai);
         registry_answers(r->reg, ns, &p->a, &ar);
         registry_answers(full->reg, ns, &p->a, &af);
-        /* and the engine's own compile of the one-piece document */
-        ef_json_error je;
-        ef_json *tree = ef_json_parse(dl.data, dl.len, &p->a, NULL, &je);
-        assert_non_null(tree);
-        ef_compile_error ce;
-        ef_snapshot *ls = ef_snapshot_compile(tree, &ce);
-        assert_non_null(ls);
-        answers(ls, &p->a, &al);
-        ef_snapshot_free(ls);
+        doc_answers(&dl, &p->a, &al); /* and the engine's own compile of the one-piece document */
         if (ai.len != af.len || memcmp(ai.data, af.data, ai.len) != 0 || ar.len != af.len ||
             memcmp(ar.data, af.data, ar.len) != 0 || al.len != af.len ||
             memcmp(al.data, af.data, al.len) != 0)
@@ -841,15 +846,8 @@ static void test_large_namespace_load_matches_per_flag_queries(void **state)
                      NS[i]);
         ef_arena_reset(&t->a);
         registry_answers(t->reg, ns, &t->a, &ar);
-        ef_json_error je;
-        ef_json *tree = ef_json_parse(dl.data, dl.len, &t->a, NULL, &je);
-        assert_non_null(tree);
-        ef_compile_error ce;
-        ef_snapshot *ls = ef_snapshot_compile(tree, &ce);
-        assert_non_null(ls);
         ef_buf_clear(&al);
-        answers(ls, &t->a, &al);
-        ef_snapshot_free(ls);
+        doc_answers(&dl, &t->a, &al);
         assert_true(ar.len > 0);
         assert_true(ar.len == al.len && memcmp(ar.data, al.data, al.len) == 0);
         /* the order of a parent's children is the SQL order: seg5, seg3, seg1 in flag0's rule */
