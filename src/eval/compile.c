@@ -639,14 +639,24 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     while (cap < n * 2u) cap *= 2;
     uint32_t npages = (uint32_t)((n + EF_PART_PAGE - 1) / EF_PART_PAGE);
     ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * (sizeof(*s->flags) + sizeof(*s->parts)) +
-                                 (npages + 1) * sizeof(*s->pages) + cap * sizeof(*s->slots));
+                                 (npages + 1) * sizeof(*s->pages));
     char *key = ef_arena_memdup(&s->arena, ns.p, ns.n);
     s->parts = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->parts));
     s->flags = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->flags));
     s->pages = ef_arena_calloc(&s->arena, (npages + 1) * sizeof(*s->pages));
     bool copy = same_layout(prev, parts, n) && prev->mask == cap - 1;
-    s->slots = copy ? ef_arena_alloc(&s->arena, cap * sizeof(*s->slots))
-                    : ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
+    if (copy && prev->slot_block && prev->nflags == n) { /* the same keys at the same places */
+        s->slot_block = prev->slot_block;
+        __atomic_add_fetch(&s->slot_block->refs, 1, __ATOMIC_RELAXED);
+    } else if ((s->slot_block = malloc(sizeof(*s->slot_block) + cap * sizeof(uint32_t)))) {
+        s->slot_block->refs = 1;
+        s->slot_block->cap = cap;
+        if (copy)
+            memcpy(s->slot_block->slots, prev->slots, cap * sizeof(uint32_t));
+        else
+            memset(s->slot_block->slots, 0, cap * sizeof(uint32_t));
+    }
+    s->slots = s->slot_block ? s->slot_block->slots : NULL;
     s->mask = cap - 1;
     if (!key || !s->parts || !s->flags || !s->pages || !s->slots) {
         ef_snapshot_free(s);
@@ -669,12 +679,9 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     memcpy(s->parts, parts, n * sizeof(*parts));
     for (size_t i = 0; i < n; i++) s->flags[i] = &parts[i]->flag;
     size_t from = 0;
-    if (copy) {
-        /* the same key at every index prev has: its table is right for those, and only the
-         * appended flags are inserted (reading every part's key hash would touch each part) */
-        memcpy(s->slots, prev->slots, cap * sizeof(*s->slots));
+    if (copy) /* the same key at every index prev has: its table is right for those, and only the
+               * appended flags are inserted (reading every part's key hash would touch each part) */
         from = prev->nflags;
-    }
     {
         for (size_t i = from; i < n; i++) {
             ef_flag_part *p = parts[i];
@@ -700,6 +707,8 @@ void ef_snapshot_free(ef_snapshot *s)
 {
     if (!s) return;
     for (uint32_t k = 0; k < s->npages; k++) page_unref(s->pages[k]);
+    if (s->slot_block && __atomic_sub_fetch(&s->slot_block->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(s->slot_block);
     free(__atomic_load_n(&s->assembled, __ATOMIC_ACQUIRE));
     ef_arena_free(&s->arena);
     free(s);
@@ -718,6 +727,7 @@ size_t ef_snapshot_flag_count(const ef_snapshot *s)
 size_t ef_snapshot_memory(const ef_snapshot *s)
 {
     size_t m = sizeof(*s) + s->arena.total;
+    if (s->slot_block) m += sizeof(*s->slot_block) + s->slot_block->cap * sizeof(uint32_t);
     if (s->parts)
         for (uint32_t i = 0; i < s->nflags; i++) m += ef_flag_part_memory(s->parts[i]);
     return m;

@@ -140,6 +140,15 @@ struct ef_flag_part {
  * increments were most of a write's cost). A page also carries the combined hash of its pieces. */
 #define EF_PART_PAGE 64
 
+/* An assembled snapshot's key table, immutable once published, reference-counted: a write that
+ * changes no flag's place (most do not) shares it instead of copying it (256 KiB at 100,000
+ * flags). */
+typedef struct ef_slot_block {
+    uint32_t refs; /* atomic */
+    uint32_t cap;
+    uint32_t slots[];
+} ef_slot_block;
+
 typedef struct ef_part_page {
     int refs; /* atomic, as a part's */
     uint32_t n;
@@ -166,6 +175,9 @@ struct ef_snapshot {
     ef_snapshot_doc_cache *assembled; /* the document assembled from parts on first use (atomic) */
     uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty */
     uint32_t mask;     /* slots has mask + 1 entries, a power of two */
+    /* assembled snapshots: slots lives in this block, shared (one reference each) by the
+     * snapshots that followed with the same keys at the same places; NULL: in the arena */
+    ef_slot_block *slot_block;
 };
 
 /* tally.c: gives f its tally (distinct variant keys, unbound slots) and each variant key its
