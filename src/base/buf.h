@@ -84,7 +84,7 @@ void ef_json_put_uint(ef_buf *b, uint64_t v);
 /* Writes v in decimal into out (at least 21 bytes, NUL-terminated) without printf; returns the
  * length. The _pad form writes at least width digits, zeros first (a width above 20 counts as
  * 20, so the 21 bytes always suffice); the i64 form a '-' first when v < 0 (22 bytes). The
- * project's one loop that writes decimal digits. */
+ * project's decimal writer (clock.c keeps its own for a timestamp's fixed-width fields). */
 size_t ef_u64_dec(uint64_t v, char *out);
 size_t ef_i64_dec(int64_t v, char *out);
 static inline size_t ef_u64_dec_pad(uint64_t v, unsigned width, char *out)

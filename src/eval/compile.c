@@ -485,6 +485,24 @@ static uint64_t bytes_hash(const char *json, size_t len)
     return h;
 }
 
+/* Compiles root into p->arena sized exactly: once into the scratch arena to measure, once into
+ * an arena of that size plus the piece's copy. Returns the copy, NULL on error (err filled). */
+static char *compile_exact(ef_flag_part *p, const ef_json *root, const cpath *path,
+                           const char *piece, size_t len, ef_arena *scratch, ef_compile_error *err)
+{
+    size_t before = ef_arena_used(scratch);
+    ef_flag tmp;
+    cctx c = {.a = scratch, .err = err};
+    bool ok = compile_flag(&c, root, path, &tmp);
+    ef_arena_init(&p->arena, ef_arena_used(scratch) - before + ((len + 1 + 7) & ~(size_t)7));
+    if (!ok) return NULL;
+    c = (cctx){.a = &p->arena, .err = err};
+    if (!compile_flag(&c, root, path, &p->flag)) return NULL;
+    char *copy = ef_arena_memdup(&p->arena, piece, len);
+    if (!copy) fail(&c, NULL, "out of memory");
+    return copy;
+}
+
 ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *scratch,
                                       ef_compile_error *err)
 {
@@ -517,19 +535,7 @@ ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *s
         if (copy && !ef_arena_trim(&p->arena)) copy = NULL;
         if (compiled && !copy) {
             ef_arena_free(&p->arena);
-            size_t before = ef_arena_used(scratch);
-            ef_flag tmp;
-            c = (cctx){.a = scratch, .err = err};
-            bool ok = compile_flag(&c, root, &root_path, &tmp);
-            size_t need = ef_arena_used(scratch) - before;
-            ef_arena_init(&p->arena, need + ((len + 1 + 7) & ~(size_t)7));
-            if (ok) {
-                c = (cctx){.a = &p->arena, .err = err};
-                if (compile_flag(&c, root, &root_path, &p->flag)) {
-                    copy = ef_arena_memdup(&p->arena, piece, len);
-                    if (!copy) fail(&c, NULL, "out of memory");
-                }
-            }
+            copy = compile_exact(p, root, &root_path, piece, len, scratch, err);
         }
     }
     if (!copy) {
@@ -682,23 +688,21 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     if (copy) /* the same key at every index prev has: its table is right for those, and only the
                * appended flags are inserted (reading every part's key hash would touch each part) */
         from = prev->nflags;
-    {
-        for (size_t i = from; i < n; i++) {
-            ef_flag_part *p = parts[i];
-            for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
-                uint32_t slot = s->slots[j];
-                if (slot == 0) {
-                    s->slots[j] = (uint32_t)i + 1;
-                    break;
-                }
-                if (ef_bytes_eq(s->flags[slot - 1]->key, p->flag.key)) {
-                    s->slots[j] = (uint32_t)i + 1; /* never from the store: keys are unique */
-                    break;
-                }
+    for (size_t i = from; i < n; i++) {
+        ef_flag_part *p = parts[i];
+        for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
+            uint32_t slot = s->slots[j];
+            if (slot == 0) {
+                s->slots[j] = (uint32_t)i + 1;
+                break;
+            }
+            if (ef_bytes_eq(s->flags[slot - 1]->key, p->flag.key)) {
+                s->slots[j] = (uint32_t)i + 1; /* never from the store: keys are unique */
+                break;
             }
         }
-        s->nflags = (uint32_t)n;
     }
+    s->nflags = (uint32_t)n;
     s->document_hash = h ? h : 1; /* 0 means "no document" */
     return s;
 }

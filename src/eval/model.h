@@ -141,8 +141,8 @@ struct ef_flag_part {
 #define EF_PART_PAGE 64
 
 /* An assembled snapshot's key table, immutable once published, reference-counted: a write that
- * changes no flag's place (most do not) shares it instead of copying it (256 KiB at 100,000
- * flags). */
+ * changes no flag's place (most do not) shares it instead of copying it (128 KiB at 10,000 flags,
+ * 1 MiB at 100,000). */
 typedef struct ef_slot_block {
     uint32_t refs; /* atomic */
     uint32_t cap;

@@ -23,8 +23,8 @@ typedef struct ef_store_open_opts {
     unsigned dump_page_rows; /* libSQL: rows per table per dump request (0: 500; tests lower it) */
     size_t max_answer;       /* libSQL: the largest answer read (0: 64 MiB; tests lower it) */
     bool reader; /* only reads (export): a SQLite file served by another process may be opened */
-    /* SQLite: batched durability for a replica's store, that it follows an upstream, the boot id and the "may have lost"
-     * answer (ef_sqlite_opts says what they mean). */
+    /* SQLite: batched durability for a replica's store, that it follows an upstream, the boot id
+     * and the "may have lost" answer (ef_sqlite_opts says what they mean). */
     unsigned sync_ms;
     bool follower;
     const char *boot_id;

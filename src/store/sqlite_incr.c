@@ -410,6 +410,18 @@ static bool okey_put(ef_arena *a, okey **keys, size_t n, size_t *cap, int64_t k0
     return true;
 }
 
+/* The segment list of the rule (rule) or rollout ref names: its keys, *n of them. */
+static ef_bytes **segment_list(ef_doc_namespace *d, const child_ref *ref, bool rule, size_t **n)
+{
+    ef_doc_flag *f = &d->flags[ref->flag];
+    if (rule) {
+        *n = &f->rules[ref->at].nsegments;
+        return &f->rules[ref->at].segment_keys;
+    }
+    *n = &f->rollouts[ref->at].nsegments;
+    return &f->rollouts[ref->at].segment_keys;
+}
+
 /* The segment keys of rules (rule) or rollouts, in position order, from st's rows (parent id,
  * segment key, position): a parent unknown to m (another namespace's) is skipped. st is reset. */
 static int read_segment_refs(sq *s, sqlite3_stmt *st, ef_doc_namespace *d, const smap *m,
@@ -428,10 +440,8 @@ static int read_segment_refs(sq *s, sqlite3_stmt *st, ef_doc_namespace *d, const
         ef_bytes id = {(const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
         ssize_t i = nrefs && id.n ? smap_get(m, &refs[0].id, sizeof(child_ref), id) : -1;
         if (i < 0) continue;
-        ef_doc_flag *f = &d->flags[refs[i].flag];
-        ef_bytes **list = rule ? &f->rules[refs[i].at].segment_keys
-                               : &f->rollouts[refs[i].at].segment_keys;
-        size_t *n = rule ? &f->rules[refs[i].at].nsegments : &f->rollouts[refs[i].at].nsegments;
+        size_t *n;
+        ef_bytes **list = segment_list(d, &refs[i], rule, &n);
         if (!(*list = sq_grow_from(a, *list, *n, &caps[i], sizeof(**list), 2)) ||
             !okey_put(a, &keys[i], *n, &kcaps[i], sqlite3_column_int64(st, 2), 0, 0, 0)) {
             sqlite3_reset(st);
@@ -442,13 +452,11 @@ static int read_segment_refs(sq *s, sqlite3_stmt *st, ef_doc_namespace *d, const
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, rule ? "rule segments" : "rollout segments");
     for (size_t i = 0; i < nrefs; i++) { /* ORDER BY position */
-        ef_doc_flag *f = &d->flags[refs[i].flag];
         if (!refs[i].id.n) continue; /* a rollout that is not a segment rollout */
-        int orc = rule ? order_children(f->rules[refs[i].at].segment_keys, sizeof(ef_bytes),
-                                        keys[i], f->rules[refs[i].at].nsegments, a)
-                       : order_children(f->rollouts[refs[i].at].segment_keys, sizeof(ef_bytes),
-                                        keys[i], f->rollouts[refs[i].at].nsegments, a);
-        if (orc) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        size_t *n;
+        ef_bytes **list = segment_list(d, &refs[i], rule, &n);
+        if (order_children(*list, sizeof(ef_bytes), keys[i], *n, a))
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     }
     return 0;
 }
