@@ -458,8 +458,9 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                                           .apply = ef_activity_report_apply,
                                           .discard = ef_activity_report_discard}};
         if (may_have_lost && cfg.upstream)
-            ef_log(EF_LOG_WARN, "the machine restarted while this replica had entries not yet synced: "
-                   "reporting itself recovering until it has caught up with its upstream", NULL);
+            ef_log(EF_LOG_WARN, "the previous run stopped while this replica had entries not yet "
+                   "written or synced: reporting itself recovering until it has caught up with its "
+                   "upstream", NULL);
         if (!(node.sync = ef_sync_new(&node, &sc, err, sizeof(err))) ||
             (!routes_only && ef_sync_start(node.sync, err, sizeof(err)) != 0)) {
             fprintf(stderr, "edgeflag: %s\n", err);

@@ -75,7 +75,7 @@ static const setting settings[] = {
     S("tls-key", T_STR, tls_key, "PEM private key of tls-cert (unencrypted)"),
     S("tls-client-ca", T_STR, tls_client_ca, "HTTPS: require client certificates signed by a CA in this PEM file (reloaded on SIGHUP)"),
     S("write-wait", T_UINT, write_wait_ms, "replica: ms a forwarded write waits to be applied here (default 2000)"),
-    S("replica-sync", T_UINT, replica_sync_ms, "replica: ms within which applied entries are synced to disk, in one batch (default 50)"),
+    S("replica-sync", T_UINT, replica_sync_ms, "replica: ms within which applied entries are written and synced to disk, in one batch (default 50)"),
     S("min-version-wait", T_UINT, min_version_wait_ms, "ms a request with X-Edgeflag-Min-Version may wait (default 2000)"),
     S("max-staleness", T_UINT, max_staleness, "seconds of lag after which /ready answers 503 (default: no limit)"),
     S("log-keep-entries", T_SIZE, log_keep_entries, "change-log entries kept for followers (default: all)"),

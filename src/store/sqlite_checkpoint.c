@@ -99,6 +99,8 @@ static void *ckpt_main(void *arg)
          * the WAL over. That short pass can delay the next write, never a commit already made. */
         if (rc == SQLITE_OK && want == SQ_CKPT_RESTART) {
             pthread_mutex_lock(&s->mu);
+            /* nothing may stay open: the next BEGIN starts the WAL over only after a COMMIT */
+            (void)sq_batch_commit(s, NULL);
             rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
             pthread_mutex_unlock(&s->mu);
         }

@@ -66,6 +66,14 @@ typedef struct sq {
     pthread_mutex_t persist_mu;
     pthread_cond_t persist_cv;
     uint64_t persist_applied, persist_durable, persist_failures;
+    /* A follower's open batch (sqlite_persist.c), under mu: one write transaction holds every
+     * entry applied since the last batch commit, each entry a savepoint inside it. */
+    bool batch_open;
+    bool lock_open;          /* the lock file's record says "open" (sqlite_persist.c) */
+    bool in_entry;           /* inside the savepoint of the entry being applied */
+    uint64_t batch_last;     /* the highest seq applied into the open batch */
+    uint64_t batch_commits, batch_lost;
+    uint64_t republish_hold; /* after a lost batch: entries up to this seq were published already */
     int wal_fd; /* the WAL, opened for fdatasync, or -1 */
     /* WAL checkpoints (sqlite_checkpoint.c); all but ckpt_started under ckpt_mu */
     bool ckpt_started, ckpt_idle, ckpt_stop;
@@ -85,11 +93,21 @@ int sq_lock_record_open(sq *s);
 /* Records a clean close (after sq_persist_stop synced everything). */
 void sq_lock_record_clean(sq *s);
 int sq_persist_start(sq *s, ef_store_err *err);
-/* An applied entry (seq) was committed without fsync: the batch thread will sync it. */
+/* An applied entry (seq) went into the open batch: the batch thread will commit and sync it. */
 void sq_persist_applied(sq *s, uint64_t seq);
 /* A write of the store's own was committed: fsync now, before it is acknowledged. */
 int sq_persist_local(sq *s, uint64_t seq, ef_store_err *err);
 void sq_persist_durable(sq *s, uint64_t *applied, uint64_t *durable);
+/* The open batch (caller holds mu). entry_begin starts the batch's transaction if none is open,
+ * then a savepoint for one entry; entry_end releases it into the batch; entry_undo rolls back that
+ * entry alone (the batch's earlier entries stay). batch_commit commits the batch, if one is open:
+ * every way into a transaction of another kind commits it first. When a batch cannot be committed,
+ * or an error rolled back the whole transaction, every entry in it is gone from the file although
+ * it was published: see sqlite_persist.c for how the store recovers. */
+int sq_batch_entry_begin(sq *s, ef_store_err *err);
+int sq_batch_entry_end(sq *s, uint64_t seq, ef_store_err *err);
+void sq_batch_entry_undo(sq *s);
+int sq_batch_commit(sq *s, ef_store_err *err);
 /* Stops the thread and syncs what is left; -1 when that last sync failed. */
 int sq_persist_stop(sq *s);
 
@@ -157,6 +175,7 @@ enum {
     SL_INCR_RSEGS, SL_INCR_DISTS, SL_INCR_ROS, SL_INCR_ROSEGS, SL_INCR_SEGS, SL_INCR_CONS,
     SL_INCR_VARKEY, SL_INCR_MAXFLAG, SL_INCR_VARS_SCAN, SL_INCR_RULES_SCAN, SL_INCR_RSEGS_SCAN,
     SL_INCR_DISTS_SCAN, SL_INCR_ROS_SCAN, SL_INCR_ROSEGS_SCAN, SL_INCR_CONS_SCAN, SL_RULE_EXISTS,
+    SL_BATCH_SAVE, SL_BATCH_RELEASE,
     SL_COUNT_
 };
 /* clang-format on */
@@ -215,6 +234,8 @@ char *sq_cstr(ef_arena *a, ef_bytes b);
 /* ---- transactions and the change log (sqlite_log.c) ---- */
 /* Takes the writer and opens an IMMEDIATE transaction. */
 int sq_wtx_begin(sq *s, ef_store_err *err);
+/* Resets every cached statement (a stepped one holds a read transaction open). */
+void sq_reset_stmts(sq *s);
 /* The writer mutex for reads; sq_unlock also resets every cached statement. */
 void sq_lock(sq *s);
 void sq_unlock(sq *s);

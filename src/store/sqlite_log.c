@@ -44,6 +44,11 @@ void sq_lock(sq *s)
     pthread_mutex_lock(&s->mu);
 }
 
+void sq_reset_stmts(sq *s)
+{
+    reset_all(s);
+}
+
 void sq_unlock(sq *s)
 {
     reset_all(s);
@@ -70,6 +75,10 @@ int sq_wtx_begin(sq *s, ef_store_err *err)
 {
     pthread_mutex_lock(&s->mu);
     touched_clear(s);
+    if (sq_batch_commit(s, err)) { /* a transaction of its own: the open batch goes first */
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
     sqlite3_stmt *st = sq_stmt(s, SL_TX_BEGIN, "BEGIN IMMEDIATE", err);
     if (!st || sqlite3_step(st) != SQLITE_DONE) {
         if (st) sq_db_err(s, err, "begin");
@@ -101,7 +110,9 @@ void sq_wtx_rollback(sq *s)
 {
     sq_incr_discard(s);
     reset_all(s);
-    if (s->in_tx) {
+    if (s->in_entry) {
+        sq_batch_entry_undo(s); /* the entry alone: the batch keeps what it held before */
+    } else if (s->in_tx) {
         sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
         if (st) sqlite3_step(st);
         reset_all(s);
@@ -234,24 +245,36 @@ static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_s
 {
     reset_all(s);
     bool applied = s->applying;
-    sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
-    if (!st || sqlite3_step(st) != SQLITE_DONE) {
-        if (st) sq_db_err(s, err, "commit");
-        sq_wtx_rollback(s);
-        return -1;
+    if (s->in_entry) {
+        /* into the open batch, which sqlite_persist.c commits within sync_ms */
+        if (sq_batch_entry_end(s, seq, err)) {
+            sq_wtx_rollback(s);
+            return -1;
+        }
+    } else {
+        sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
+        if (!st || sqlite3_step(st) != SQLITE_DONE) {
+            if (st) sq_db_err(s, err, "commit");
+            sq_wtx_rollback(s);
+            return -1;
+        }
     }
     s->in_tx = false;
     s->applying = false;
     int rc = 0;
-    /* With batched durability an applied entry is synced later by sqlite_persist.c; a write of
-     * our own is synced here, before anyone is told it happened. */
+    /* With batched durability an applied entry is committed and synced later by
+     * sqlite_persist.c; a write of our own is synced here, before anyone is told it happened. */
     if (applied)
         sq_persist_applied(s, seq);
     else if (sq_persist_local(s, seq, err))
         rc = -1;
     /* Durable now: the feed may send it while this thread still republishes (issue 11). */
     if (entry && s->commit_fn && rc == 0) s->commit_fn(s->commit_fn_ctx, entry);
-    int prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);
+    int prc = 0;
+    if (applied && seq <= s->republish_hold)
+        sq_incr_discard(s); /* applied again after a lost batch: published already (persist.c) */
+    else
+        prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);
     if (prc && rc == 0) {
         /* The write is durable; only the in-memory snapshot is stale. Say both. */
         char m[sizeof(err->message)];
@@ -720,6 +743,24 @@ static int exec_step(sq *s, const char *sql, ef_store_err *err)
     return sq_exec(s, sql, err);
 }
 
+/* Begins what one applied entry is written in. With batched durability (sync_ms: a replica's
+ * store) that is a savepoint of the open batch, so the entry costs no commit of its own and is
+ * served before it is written out (sqlite_persist.c); an entry whose foreign keys wait for its
+ * COMMIT (batched false) gets a transaction of its own, after the batch is committed. */
+static int entry_begin(sq *s, bool batched, ef_store_err *err)
+{
+    if (!batched) return sq_wtx_begin(s, err);
+    pthread_mutex_lock(&s->mu);
+    touched_clear(s);
+    if (sq_batch_entry_begin(s, err)) {
+        reset_all(s);
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    s->in_tx = true;
+    return 0;
+}
+
 /* One entry in one transaction. defer: foreign keys are checked at COMMIT (see apply_changes). */
 static int apply_entry(sq *s, const char *entry, size_t len, bool defer, ef_store_err *err)
 {
@@ -741,7 +782,7 @@ static int apply_entry(sq *s, const char *entry, size_t len, bool defer, ef_stor
         return ef_store_fail(err, EF_STORE_INVALID,
                              "change-log entry lacks seq, namespaces or changes (or one is not an integer)");
     }
-    if (sq_wtx_begin(s, err)) {
+    if (entry_begin(s, !defer && s->opts.sync_ms > 0, err)) {
         ef_arena_free(&a);
         return -1;
     }
@@ -945,6 +986,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
     if (precompile(s, NULL, err)) goto fail;
     ef_arena_free(&a);
+    s->republish_hold = 0; /* the dump replaces everything, and is published whole */
     return finish_commit(s, dump_seq, NULL, err);
 fail:
     ef_arena_free(&a);

@@ -1,24 +1,38 @@
 /*
- * sqlite_persist.c - a follower's durability in batches, and knowing after a restart whether it
- * can have lost any of it.
+ * sqlite_persist.c - a follower's writes in batches, their durability, and knowing after a restart
+ * whether it can have lost any of them.
  *
  * A replica's entries are already durable on its primary; what the replica's own file buys is a
- * fast restart. So a store opened with ef_sqlite_opts.sync_ms commits the entries it applies with
- * synchronous=NORMAL (in WAL mode: written to the WAL, not fsync'd, never corrupt) and publishes
- * them at once, and one thread here makes them durable every sync_ms with a single fdatasync of
- * the WAL, however many entries arrived meanwhile. A process crash loses nothing (the kernel holds
- * what was written); only a machine crash or power loss can take back what the last sync_ms applied.
+ * fast restart. So a store opened with ef_sqlite_opts.sync_ms applies each entry as a savepoint of
+ * one open write transaction (the batch) and publishes it at once: the entry costs no COMMIT of its
+ * own, and is served before it is written out. One thread here commits the batch every sync_ms
+ * (synchronous=NORMAL in WAL mode: written, never corrupt) and makes it durable with a single
+ * fdatasync of the WAL, however many entries arrived meanwhile. Everything else on the writer
+ * connection sees the batch (management reads, the change log a chained replica reads); a
+ * transaction of another kind (a dump load, an entry whose foreign keys wait for COMMIT) commits
+ * the batch first. Readers on connections of their own (dumps, backups, `edgeflag export`) see
+ * what was committed.
  *
- * That last case must not go unnoticed: a replica that answered version 900 before the power went
- * and restarts at 880 must say so. The lock file ("<db>.lock", held for the store's life) records
- * the machine's boot id, whether batched durability was on, and "open" until a clean close sets
- * "clean". Opening a file left "open" by a batched run under another boot id therefore means
- * "may have lost entries", which the caller turns into a replica that reports itself recovering
- * until it has caught up (docs/replication.md). Same boot id: the process died but the machine did
- * not, and the page cache still held everything.
+ * So a replica can lose what the last sync_ms applied: all of it on a process crash (the batch was
+ * never committed), and what was committed but not synced on a machine crash or power loss. That
+ * must not go unnoticed: a replica that answered version 900 before the crash and restarts at 880
+ * must say so. The lock file ("<db>.lock", held for the store's life) records the machine's boot
+ * id, whether entries were held in batches ("unwritten=1") and "open" until a clean close sets
+ * "clean". Opening a file left "open" by such a run therefore means "may have lost entries", which
+ * the caller turns into a replica that reports itself recovering until it has caught up
+ * (docs/replication.md). A file left by a run that committed every entry (older edgeflag:
+ * "batched=1" without "unwritten") lost something only if the machine restarted (another boot id).
+ *
+ * A batch that cannot be committed (disk full, I/O error) is rolled back: its entries were
+ * published, but are gone from the file. batch_lost() drops the incremental states (rebuilt from
+ * the file when next used) and holds publishing back until entries applied again pass the highest
+ * one published, so versions never go back; the follower's next entry no longer follows the file's
+ * seq and it resumes from there. The entries are the upstream's, verbatim, so applying them again
+ * ends at the state that was published.
  *
  * Never: acknowledge a write of this store's own (not an applied entry) before it is on disk
- * (sq_persist_local does the fsync in the writer's path), or block the writer on the batch thread.
+ * (sq_persist_local does the fsync in the writer's path), or block the writer on the batch thread
+ * for more than one COMMIT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +44,7 @@
 #include <unistd.h>
 
 #include "store/sqlite_int.h"
+#include "base/log.h"
 #include "base/thread.h"
 
 /* ---- the lock file's record ---- */
@@ -50,14 +65,18 @@ static void lock_field(const char *text, const char *key, char *out, size_t outl
     }
 }
 
-static int lock_write(sq *s, const char *state)
+/* Rewrites the record with state. sync: fsync'd too (a record that must survive the machine); the
+ * marks a batch sets and clears need only survive the process, which the page cache does. */
+static int lock_write(sq *s, const char *state, bool sync)
 {
     char text[256];
-    int len = snprintf(text, sizeof(text), "%ld\nboot=%s\nbatched=%d\nstate=%s\n", (long)getpid(),
-                       s->opts.boot_id ? s->opts.boot_id : "", s->opts.sync_ms > 0, state);
+    int len = snprintf(text, sizeof(text), "%ld\nboot=%s\nbatched=%d\nunwritten=%d\nstate=%s\n",
+                       (long)getpid(), s->opts.boot_id ? s->opts.boot_id : "", s->opts.sync_ms > 0,
+                       s->opts.sync_ms > 0, state);
     if (len < 0 || (size_t)len >= sizeof(text)) return -1;
     if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, text, (size_t)len, 0) != len) return -1;
-    return fsync(s->lock_fd);
+    s->lock_open = strcmp(state, "open") == 0;
+    return sync ? fsync(s->lock_fd) : 0;
 }
 
 int sq_lock_record_open(sq *s)
@@ -66,22 +85,121 @@ int sq_lock_record_open(sq *s)
     char text[512];
     ssize_t got = pread(s->lock_fd, text, sizeof(text) - 1, 0);
     text[got > 0 ? got : 0] = '\0';
-    char boot[128], batched[8], state[16];
+    char boot[128], batched[8], unwritten[8], state[16];
     lock_field(text, "boot", boot, sizeof(boot));
     lock_field(text, "batched", batched, sizeof(batched));
+    lock_field(text, "unwritten", unwritten, sizeof(unwritten));
     lock_field(text, "state", state, sizeof(state));
-    /* A file from an older edgeflag (no record) was written with every commit durable. */
-    s->may_have_lost = strcmp(state, "open") == 0 && strcmp(batched, "1") == 0 &&
-                       s->opts.boot_id && strcmp(boot, s->opts.boot_id) != 0;
+    /* States: "open" (a run with batches: one may hold entries not written to the file; an older
+     * edgeflag's run: entries written, maybe not synced), "written" (every applied entry is in the
+     * file, maybe not synced), "clean" (closed, everything synced). A file from an older edgeflag
+     * without a record was written with every commit durable. After a restart of the machine
+     * anything not clean may have lost what was not synced; after the process alone, only an open
+     * batch is lost (the page cache keeps what was written). */
+    bool rebooted = s->opts.boot_id && strcmp(boot, s->opts.boot_id) != 0;
+    bool batches = strcmp(batched, "1") == 0;
+    s->may_have_lost = batches && strcmp(state, "clean") != 0 && *state &&
+                       (rebooted || (strcmp(unwritten, "1") == 0 && strcmp(state, "open") == 0));
     if (s->opts.may_have_lost) *s->opts.may_have_lost = s->may_have_lost;
     /* The record must be on disk before anything is applied, or a crash right after could leave a
-     * "clean" record over unsynced entries. Failing to write it is failing to open. */
-    return lock_write(s, "open");
+     * "clean" record over unsynced entries. Failing to write it is failing to open. Nothing is
+     * applied yet: a batch marks it open when it begins. */
+    return lock_write(s, s->opts.sync_ms > 0 ? "written" : "open", true);
 }
 
 void sq_lock_record_clean(sq *s)
 {
-    if (s->lock_fd >= 0) (void)lock_write(s, "clean");
+    if (s->lock_fd >= 0) (void)lock_write(s, "clean", true);
+}
+
+/* ---- the open batch (every function here: the caller holds mu) ---- */
+
+/* What the batch held is gone from the file (see the top of this file). */
+static void batch_lost(sq *s, const char *why)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        sq_reset_stmts(s);
+        sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
+        if (st) sqlite3_step(st);
+    }
+    sq_reset_stmts(s);
+    s->batch_open = s->in_entry = false;
+    s->batch_lost++;
+    if (s->batch_last > s->republish_hold) s->republish_hold = s->batch_last;
+    sq_incr_free(s); /* they describe what was published, not what the file holds */
+    uint64_t file_seq = sq_state_seq(s);
+    if (s->persist_started) {
+        pthread_mutex_lock(&s->persist_mu);
+        if (s->persist_applied > file_seq) s->persist_applied = file_seq;
+        pthread_mutex_unlock(&s->persist_mu);
+    }
+    char from[24], to[24];
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)file_seq + 1);
+    snprintf(to, sizeof(to), "%llu", (unsigned long long)s->republish_hold);
+    ef_log(EF_LOG_ERROR, "sqlite: applied entries could not be written to the file; they are applied again",
+           "database", s->path, "error", why, "from_seq", from, "published_to_seq", to, NULL);
+}
+
+int sq_batch_entry_begin(sq *s, ef_store_err *err)
+{
+    if (!s->batch_open) {
+        /* before anything the batch holds can be served: a kill from here on loses it */
+        if (s->lock_fd >= 0 && !s->lock_open && lock_write(s, "open", false) != 0)
+            return ef_store_fail(err, EF_STORE_UNAVAILABLE, "cannot mark the lock file: %s",
+                                 strerror(errno));
+        sqlite3_stmt *st = sq_stmt(s, SL_TX_BEGIN, "BEGIN IMMEDIATE", err);
+        if (!st) return -1;
+        if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "begin");
+        s->batch_open = true;
+    }
+    sqlite3_stmt *st = sq_stmt(s, SL_BATCH_SAVE, "SAVEPOINT ef_entry", err);
+    if (!st) return -1;
+    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "savepoint");
+    s->in_entry = true;
+    return 0;
+}
+
+int sq_batch_entry_end(sq *s, uint64_t seq, ef_store_err *err)
+{
+    sqlite3_stmt *st = sq_stmt(s, SL_BATCH_RELEASE, "RELEASE ef_entry", err);
+    if (!st) return -1;
+    if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "release");
+    s->in_entry = false;
+    s->batch_last = seq;
+    return 0;
+}
+
+void sq_batch_entry_undo(sq *s)
+{
+    s->in_entry = false;
+    /* Some errors (SQLITE_FULL, IOERR, NOMEM) roll the whole transaction back by themselves. */
+    if (sqlite3_get_autocommit(s->db)) {
+        batch_lost(s, sqlite3_errmsg(s->db));
+        return;
+    }
+    if (sq_exec(s, "ROLLBACK TO ef_entry; RELEASE ef_entry", NULL) != 0)
+        batch_lost(s, sqlite3_errmsg(s->db));
+}
+
+int sq_batch_commit(sq *s, ef_store_err *err)
+{
+    if (!s->batch_open) return 0;
+    sq_reset_stmts(s);
+    sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
+    if (st && sqlite3_step(st) == SQLITE_DONE) {
+        sqlite3_reset(st);
+        s->batch_open = false;
+        s->batch_commits++;
+        /* A failed mark leaves "open": a kill then reads as a loss, which is only cautious. */
+        if (s->lock_fd >= 0 && s->lock_open) (void)lock_write(s, "written", false);
+        return 0;
+    }
+    char why[200];
+    snprintf(why, sizeof(why), "%s", st ? sqlite3_errmsg(s->db) : "cannot prepare COMMIT");
+    batch_lost(s, why);
+    return ef_store_fail(err, EF_STORE_UNAVAILABLE,
+                         "the entries applied since the last batch could not be written to the"
+                         " database file (%s); they are applied again from the upstream", why);
 }
 
 /* ---- the batch thread ---- */
@@ -125,8 +243,15 @@ static void *persist_main(void *arg)
         while (!s->persist_stop &&
                pthread_cond_timedwait(&s->persist_cv, &s->persist_mu, &until) != ETIMEDOUT) {
         }
-        uint64_t upto = s->persist_applied;
         pthread_mutex_unlock(&s->persist_mu);
+        /* The batch's COMMIT holds off the next entry for as long as it takes, once per sync_ms. A
+         * batch lost here is logged and applied again (batch_lost). */
+        pthread_mutex_lock(&s->mu);
+        (void)sq_batch_commit(s, NULL);
+        pthread_mutex_lock(&s->persist_mu);
+        uint64_t upto = s->persist_applied; /* all committed: the writer is held off */
+        pthread_mutex_unlock(&s->persist_mu);
+        pthread_mutex_unlock(&s->mu);
         int rc = wal_sync(s);
         pthread_mutex_lock(&s->persist_mu);
         if (rc == 0) {

@@ -555,6 +555,9 @@ static void sq_close(void *h)
     sq *s = h;
     if (!s) return;
     sq_checkpoint_stop(s); /* first: its thread may hold the store's mutex for a last pass */
+    pthread_mutex_lock(&s->mu);
+    int written = sq_batch_commit(s, NULL); /* what the last interval applied (sqlite_persist.c) */
+    pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < SQ_MAX_STMTS; i++) sqlite3_finalize(s->stmts[i]);
     for (size_t i = 0; s->apply_upsert && i < sq_ntables; i++) {
         sqlite3_finalize(s->apply_upsert[i]);
@@ -567,7 +570,7 @@ static void sq_close(void *h)
     for (size_t i = 0; s->touch_ns && i < sq_ntables; i++) sqlite3_finalize(s->touch_ns[i]);
     free(s->touch_ns);
     int synced = sq_persist_stop(s);
-    if (sqlite3_close_v2(s->db) == SQLITE_OK && synced == 0) sq_lock_record_clean(s);
+    if (sqlite3_close_v2(s->db) == SQLITE_OK && synced == 0 && written == 0) sq_lock_record_clean(s);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->mu);
     free(s->path);

@@ -349,9 +349,10 @@ typedef struct ef_sqlite_opts {
      * The libSQL backend sends the entry to the remote database here. */
     int (*commit_hook)(void *ctx, uint64_t seq, const char *entry, size_t len, ef_store_err *err);
     void *commit_ctx;
-    /* Batched durability for a follower (a replica's store; src/store/sqlite_persist.c): entries
-     * applied with apply_changes/load_dump are published at once and made durable together every
-     * sync_ms by one fdatasync; writes of the store's own stay durable before they return. 0: every
+    /* Batched writes for a follower (a replica's store; src/store/sqlite_persist.c): entries
+     * applied with apply_changes are published at once, held in one open transaction and committed
+     * and made durable together every sync_ms (one COMMIT, one fdatasync); writes of the store's
+     * own and dump loads commit that batch first and stay durable before they return. 0: every
      * commit is durable before it returns (a primary). */
     unsigned sync_ms;
     /* The store of a replica (src/store/sqlite_capture.c): it takes the entries its upstream logged
@@ -362,9 +363,9 @@ typedef struct ef_sqlite_opts {
     /* This boot of the machine (Linux: /proc/sys/kernel/random/boot_id), recorded in the lock
      * file; NULL: unknown, never "may have lost". */
     const char *boot_id;
-    /* Set by ef_sqlite_open: the previous process using the file ran with sync_ms, did not close
-     * it, and the machine has restarted since, so entries it had applied may be gone (a version
-     * it answered may be newer than the file's). */
+    /* Set by ef_sqlite_open: the previous process using the file ran with sync_ms and did not
+     * close it (or an older edgeflag did, and the machine has restarted since), so entries it had
+     * applied may be gone (a version it answered may be newer than the file's). */
     bool *may_have_lost;
 } ef_sqlite_opts;
 

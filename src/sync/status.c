@@ -152,9 +152,10 @@ static void on_ready(ef_http_req *req, void *ctx)
     const char *reason = NULL;
     char why[sizeof(stuck) + sizeof(link) + 40];
     if (recovering) {
-        reason = "recovering: the machine restarted while this replica had applied entries not yet "
-                 "synced to disk, so it may be behind a version it served before; it serves its "
-                 "durable state until it has caught up with its upstream";
+        reason = "recovering: the previous run of this replica stopped without a clean close (a "
+                 "crash of the process or the machine) while entries it had applied were not yet "
+                 "written or synced to disk, so it may be behind a version it served before; it "
+                 "serves its durable state until it has caught up with its upstream";
     } else if (stuck[0]) {
         /* it cannot bring its state forward: say why rather than look healthy (or merely empty) */
         snprintf(why, sizeof(why), "replication is stuck: %s", stuck);

@@ -6,6 +6,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { node, stopAll, call, waitFor, version, exportState, cluster, sleep } from './cluster.mjs';
 import { startProxy } from './proxy.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
 
 const nodes = [];
 const proxies = [];
@@ -95,6 +97,9 @@ test('a replica restarted while the primary is down serves its persisted state a
   await waitFor('replica to converge', () => converged(primary, r));
   const before = await exportState(r);
   const v = await version(r);
+  // applied entries are written to the file in batches (--replica-sync, 50 ms): a kill before that
+  // is a recovery (tests/cluster/recovery.test.mjs); here the state is on file
+  await waitFor('the batch written', () => /state=written/.test(fs.readFileSync(path.join(r.dir, 'edgeflag.db.lock'), 'utf8')));
   await r.kill9();
   await primary.kill9();
   await r.start();

@@ -7,6 +7,8 @@
 
 #include "test_store_helper.h"
 #include "store/sqlite_int.h"
+#include "eval/registry.h"
+#include "eval/model.h"
 
 typedef struct collect {
     uint64_t seqs[256];
@@ -642,6 +644,134 @@ static void test_follower_store_without_capture(void **state)
     tstore_free(p);
 }
 
+/* The version of ns its registry serves (0: none). */
+static uint64_t served_version(ef_registry *reg, const char *ns)
+{
+    ef_registry_read_lock(reg);
+    const ef_snapshot *snap = ef_registry_get(reg, B(ns));
+    uint64_t v = snap ? snap->version : 0;
+    ef_registry_read_unlock(reg);
+    return v;
+}
+
+static int refuse_commit(void *ctx)
+{
+    return *(int *)ctx; /* non-zero turns the COMMIT into a ROLLBACK */
+}
+
+/* A replica's store holds applied entries in one open transaction, each entry a savepoint, and
+ * commits them in batches (sqlite_persist.c). An entry that fails part-way is undone alone: the
+ * batch keeps the entries before it. A batch whose COMMIT fails is gone from the file although it
+ * was published: the store goes back to the file's seq, the registry keeps serving the versions it
+ * served (never lower) while the same entries are applied again, and the state after them equals
+ * the upstream's, published again from there. */
+static void test_follower_batch_undo_and_lost_batch(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(false);
+    ef_store_err err;
+    char path[200];
+    snprintf(path, sizeof(path), "%s/batched.db", p->dir);
+    ef_registry *reg = ef_registry_new();
+    /* a batch that stays open until something commits it: the thread waits ten minutes */
+    ef_sqlite_opts o = {.sync_ms = 600000, .follower = true, .registry = reg};
+    ef_store *f = ef_sqlite_open(path, &o, &err);
+    if (!f) fail_msg("open: %s", err.message);
+    sq *fs = f->h;
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t dseq, seq;
+    assert_ok(ef_store_dump(p->s, &dump, &dseq, &err), err);
+    assert_ok(ef_store_load_dump(f, dump.data, dump.len, &err), err);
+    ef_buf_free(&dump);
+    populate(p->s, &p->a);
+    collect k = {0};
+    assert_ok(ef_store_changes(p->s, dseq, 0, collect_fn, &k, &err), err);
+    assert_true(k.n > 6);
+    size_t half = k.n / 2;
+    for (size_t i = 0; i < half; i++)
+        assert_ok(ef_store_apply_changes(f, k.entries[i], strlen(k.entries[i]), &err), err);
+    assert_true(fs->batch_open);
+
+    /* the next entry with a valid first change and a broken second one: undone alone */
+    const char *e = k.entries[half];
+    char *bad = malloc(strlen(e) + 64);
+    assert_non_null(bad);
+    const char *end = strrchr(e, ']'); /* the end of "changes" */
+    assert_non_null(end);
+    sprintf(bad, "%.*s,{\"op\":\"upsert\",\"table\":\"no_such_table\",\"row\":{}}%s",
+            (int)(end - e), e, end);
+    assert_int_not_equal(ef_store_apply_changes(f, bad, strlen(bad), &err), 0);
+    free(bad);
+    assert_ok(ef_store_seq(f, &seq, NULL, &err), err);
+    assert_int_equal(seq, k.seqs[half - 1]);
+    assert_true(fs->batch_open); /* the entries before it are still held */
+    assert_ok(ef_store_apply_changes(f, e, strlen(e), &err), err);
+    uint64_t served = served_version(reg, "prod");
+    assert_true(served > 0);
+
+    /* the batch's COMMIT refused: everything since the dump is gone from the file */
+    int refuse = 1;
+    sqlite3_commit_hook(fs->db, refuse_commit, &refuse);
+    pthread_mutex_lock(&fs->mu);
+    int rc = sq_batch_commit(fs, &err);
+    pthread_mutex_unlock(&fs->mu);
+    assert_store_err(rc, err, EF_STORE_UNAVAILABLE,
+                     "the entries applied since the last batch could not be written to the database"
+                     " file (constraint failed); they are applied again from the upstream");
+    refuse = 0;
+    assert_ok(ef_store_seq(f, &seq, NULL, &err), err);
+    assert_int_equal(seq, dseq);
+    assert_int_equal(served_version(reg, "prod"), served); /* never lower */
+    /* the follower's next entry does not follow the file: it resumes from the file's seq */
+    assert_int_not_equal(ef_store_apply_changes(f, k.entries[half + 1], strlen(k.entries[half + 1]), &err), 0);
+    for (size_t i = 0; i < k.n; i++) {
+        assert_ok(ef_store_apply_changes(f, k.entries[i], strlen(k.entries[i]), &err), err);
+        uint64_t v = served_version(reg, "prod");
+        if (v < served) fail_msg("entry %zu applied again: version %llu served after %llu", i,
+                                 (unsigned long long)v, (unsigned long long)served);
+        served = v;
+    }
+    uint64_t want;
+    assert_ok(ef_store_ns_version(p->s, B("prod"), &want, &err), err);
+    assert_int_equal(served, want);
+    ef_buf y1, y2;
+    ef_buf_init(&y1);
+    ef_buf_init(&y2);
+    export_yaml(p->s, &y1);
+    export_yaml(f, &y2);
+    assert_int_equal(y1.len, y2.len);
+    assert_memory_equal(y1.data, y2.data, y1.len);
+    /* and what is published is what the file holds: a fresh load compiles the same snapshot */
+    ef_buf d1, d2;
+    ef_buf_init(&d1);
+    ef_buf_init(&d2);
+    uint64_t v1, v2;
+    ef_snapdoc_opts so = {0};
+    assert_ok(ef_store_snapshot_doc(f, B("prod"), &so, &d1, &v1, &err), err);
+    ef_store_close(f);
+    ef_registry *reg2 = ef_registry_new();
+    o.registry = reg2;
+    f = ef_sqlite_open(path, &o, &err); /* closed cleanly: the batch was written */
+    if (!f) fail_msg("reopen: %s", err.message);
+    assert_ok(ef_store_seq(f, &seq, NULL, &err), err);
+    assert_int_equal(seq, k.seqs[k.n - 1]);
+    assert_ok(ef_store_snapshot_doc(f, B("prod"), &so, &d2, &v2, &err), err);
+    assert_int_equal(v1, v2);
+    assert_int_equal(d1.len, d2.len);
+    assert_memory_equal(d1.data, d2.data, d1.len);
+    assert_int_equal(served_version(reg2, "prod"), want);
+    ef_store_close(f);
+    ef_registry_free(reg2);
+    ef_registry_free(reg);
+    ef_buf_free(&d1);
+    ef_buf_free(&d2);
+    ef_buf_free(&y1);
+    ef_buf_free(&y2);
+    collect_free(&k);
+    tstore_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_import_entry_replicates),
         cmocka_unit_test(test_real_json_as_sqlite_writes_it),
         cmocka_unit_test(test_follower_store_without_capture),
+        cmocka_unit_test(test_follower_batch_undo_and_lost_batch),
         cmocka_unit_test(test_wal_checkpointed_in_background),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
