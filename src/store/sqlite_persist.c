@@ -67,14 +67,20 @@ static void lock_field(const char *text, const char *key, char *out, size_t outl
 
 /* Rewrites the record with state. sync: fsync'd too (a record that must survive the machine); the
  * marks a batch sets and clears need only survive the process, which the page cache does. */
+#define LOCK_RECORD 256
+
 static int lock_write(sq *s, const char *state, bool sync)
 {
-    char text[256];
-    int len = snprintf(text, sizeof(text), "%ld\nboot=%s\nbatched=%d\nunwritten=%d\nstate=%s\n",
+    char text[LOCK_RECORD];
+    int len = snprintf(text, sizeof(text), "%ld\nboot=%.100s\nbatched=%d\nunwritten=%d\nstate=%s\n",
                        (long)getpid(), s->opts.boot_id ? s->opts.boot_id : "", s->opts.sync_ms > 0,
                        s->opts.sync_ms > 0, state);
-    if (len < 0 || (size_t)len >= sizeof(text)) return -1;
-    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, text, (size_t)len, 0) != len) return -1;
+    if (len < 0 || (size_t)len >= LOCK_RECORD) return -1;
+    /* One size for every record (padded with empty lines), so a mark is one pwrite over the last
+     * record and never a truncation: ext4 journals a truncation, and a batch makes two marks. */
+    memset(text + len, '\n', LOCK_RECORD - (size_t)len);
+    if (sync && ftruncate(s->lock_fd, LOCK_RECORD) != 0) return -1; /* an older, longer record */
+    if (pwrite(s->lock_fd, text, LOCK_RECORD, 0) != LOCK_RECORD) return -1;
     s->lock_open = strcmp(state, "open") == 0;
     return sync ? fsync(s->lock_fd) : 0;
 }
@@ -96,7 +102,7 @@ int sq_lock_record_open(sq *s)
      * without a record was written with every commit durable. After a restart of the machine
      * anything not clean may have lost what was not synced; after the process alone, only an open
      * batch is lost (the page cache keeps what was written). */
-    bool rebooted = s->opts.boot_id && strcmp(boot, s->opts.boot_id) != 0;
+    bool rebooted = s->opts.boot_id && strncmp(boot, s->opts.boot_id, 100) != 0; /* as recorded */
     bool batches = strcmp(batched, "1") == 0;
     s->may_have_lost = batches && strcmp(state, "clean") != 0 && *state &&
                        (rebooted || (strcmp(unwritten, "1") == 0 && strcmp(state, "open") == 0));
