@@ -26,9 +26,21 @@ const preload = arg('flags', 0);
 // which costs far less CPU per write than this process; node only starts the nodes and waits
 const clientIdx = process.argv.indexOf('--client');
 const client = clientIdx > 0 ? process.argv[clientIdx + 1] : null;
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+// CPU time (user + system) of a running process in ms, from /proc/PID/stat; 0 when it is gone.
+function cpuMs(n) {
+  try {
+    const f = fs.readFileSync(`/proc/${n.child.pid}/stat`, 'utf8');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(v[11]) + Number(v[12])) * 1000) / TICKS;
+  } catch {
+    return 0;
+  }
 }
 
 async function run(label, upstreamOf, count) {
@@ -75,14 +87,28 @@ async function run(label, upstreamOf, count) {
       const args = ['--primary', primary.url, '--writes', String(count), '--label', label];
       for (const r of rs) args.push('--replica', r.url);
       let stdout;
+      const cpu0 = nodes.map(cpuMs);
+      const w0 = performance.now();
       try {
-        ({ stdout } = await promisify(execFile)(client, args, { maxBuffer: 1 << 20 }));
+        const run = promisify(execFile)(client, args, { maxBuffer: 1 << 20 });
+        const pid = run.child.pid;
+        let clientCpu = 0; // the client's own, read while it runs (it is gone once it returns)
+        const poll = setInterval(() => { const c = cpuMs({ child: { pid } }); if (c > 0) clientCpu = c; }, 20);
+        ({ stdout } = await run);
+        clearInterval(poll);
+        // CPU per write, from /proc (user + system, every thread): what the two cores spent, by whom
+        const wall = performance.now() - w0;
+        const d = nodes.map((n, i) => cpuMs(n) - cpu0[i]);
+        const rep = d.slice(1);
+        const per = (x) => (x / count).toFixed(3).padStart(7);
+        process.stdout.write(stdout);
+        console.log(`${label.padEnd(34)} CPU per write           primary ${per(d[0])} ms  replicas ${per(rep.reduce((a, b) => a + b, 0))} ms` +
+          ` (each ${per(rep.reduce((a, b) => a + b, 0) / rep.length)})  client ${per(clientCpu)} ms  wall ${per(wall)} ms`);
+        return;
       } catch (e) { // say what the nodes said
         for (const n of nodes) console.error(`--- ${n.name}\n${n.stderr.slice(-1500)}`);
         throw e;
       }
-      process.stdout.write(stdout);
-      return;
     }
     const samples = [];
     for (let i = 0; i < count; i++) {
