@@ -72,6 +72,7 @@ typedef struct sq {
     bool lock_open;          /* the lock file's record says "open" (sqlite_persist.c) */
     bool in_entry;           /* inside the savepoint of the entry being applied */
     uint64_t batch_last;     /* the highest seq applied into the open batch */
+    uint64_t batch_entries;  /* entries released into the open batch (0: nothing to write) */
     uint64_t batch_commits, batch_lost;
     uint64_t republish_hold; /* after a lost batch: entries up to this seq were published already */
     int wal_fd; /* the WAL, opened for fdatasync, or -1 */

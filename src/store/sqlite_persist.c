@@ -157,6 +157,7 @@ int sq_batch_entry_begin(sq *s, ef_store_err *err)
         if (!st) return -1;
         if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "begin");
         s->batch_open = true;
+        s->batch_entries = 0;
     }
     sqlite3_stmt *st = sq_stmt(s, SL_BATCH_SAVE, "SAVEPOINT ef_entry", err);
     if (!st) return -1;
@@ -172,6 +173,7 @@ int sq_batch_entry_end(sq *s, uint64_t seq, ef_store_err *err)
     if (sqlite3_step(st) != SQLITE_DONE) return sq_db_err(s, err, "release");
     s->in_entry = false;
     s->batch_last = seq;
+    s->batch_entries++;
     return 0;
 }
 
@@ -191,6 +193,18 @@ int sq_batch_commit(sq *s, ef_store_err *err)
 {
     if (!s->batch_open) return 0;
     sq_reset_stmts(s);
+    if (s->batch_entries == 0) {
+        /* only refused entries, each rolled back to its savepoint: nothing to write (a COMMIT
+         * would write their pages back as they were) */
+        sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
+        if (st) sqlite3_step(st);
+        sq_reset_stmts(s);
+        if (sqlite3_get_autocommit(s->db)) {
+            s->batch_open = false;
+            if (s->lock_fd >= 0 && s->lock_open) (void)lock_write(s, "written", false);
+            return 0;
+        }
+    }
     sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
     if (st && sqlite3_step(st) == SQLITE_DONE) {
         sqlite3_reset(st);

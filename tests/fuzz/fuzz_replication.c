@@ -2,7 +2,9 @@
  * fuzz_replication.c - libFuzzer target: what a follower applies from its upstream, which it does
  * not trust: change-log entries (the `txn` events) and full dumps (the `reset` events), applied to
  * a real SQLite store exactly as src/sync/follower.c applies them (ef_store_apply_changes,
- * ef_store_load_dump).
+ * ef_store_load_dump) to a replica's store: a follower's, with batches (each entry a savepoint of
+ * one open transaction, src/store/sqlite_persist.c). The batch is committed after every operation
+ * here, as the durability thread would within replica-sync ms, so the checks read the file.
  *
  * Input: up to 8 operations separated by "\n~~\n", each a letter then its payload: 'T' an entry
  * to apply, 'D' a dump to load. Every input starts from the same base state, the dump in
@@ -28,6 +30,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "store/sqlite_int.h"
 #include "eval/registry.h"
 #include "store/doc.h"
 #include "store/open.h"
@@ -61,14 +64,15 @@ static void unlink_dbs(void)
         }
 }
 
-static ef_store *open_store(char *path, size_t cap, const char *tag, ef_registry *reg)
+static ef_store *open_store(char *path, size_t cap, const char *tag, ef_registry *reg, bool follower)
 {
     const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     snprintf(path, cap, "%s/edgeflag-fuzz-repl-%s-%d.db", tmp, tag, (int)getpid());
     unlink(path);
     if (!db_paths[0][0]) atexit(unlink_dbs);
     snprintf(db_paths[db_paths[0][0] ? 1 : 0], sizeof(db_paths[0]), "%s", path);
-    ef_store_open_opts so = {.registry = reg};
+    /* the follower's batches stay open until flush() commits them: the thread waits an hour */
+    ef_store_open_opts so = {.registry = reg, .follower = follower, .sync_ms = follower ? 3600000 : 0};
     ef_store_err err;
     ef_store *s = ef_store_open(path, &so, &err);
     if (!s) die("open", err.message);
@@ -169,12 +173,12 @@ static fz_repl *setup(void)
     z.src_reg = ef_registry_new();
     z.dst_reg = ef_registry_new();
     if (!z.src_reg || !z.dst_reg) die("registry", "out of memory");
-    z.dst = open_store(z.dst_path, sizeof(z.dst_path), "dst", z.dst_reg);
+    z.dst = open_store(z.dst_path, sizeof(z.dst_path), "dst", z.dst_reg, true);
     ef_buf_init(&z.base);
     ef_store_err err;
     const char *seeds = getenv("FUZZ_WRITE_SEEDS");
     if (seeds) { /* a base state and the upstream's next transactions: every kind of row change */
-        z.src = open_store(z.src_path, sizeof(z.src_path), "src", z.src_reg);
+        z.src = open_store(z.src_path, sizeof(z.src_path), "src", z.src_reg, false);
         import_file(z.src, "v1_4_full.yml", false);
         dump(z.src, &z.base);
         uint64_t base_seq, first;
@@ -220,6 +224,17 @@ static fz_repl *setup(void)
     return &z;
 }
 
+/* Commits the follower's open batch, as its durability thread does every replica-sync ms. */
+static void flush(fz_repl *z)
+{
+    sq *s = z->dst->h;
+    ef_store_err err;
+    pthread_mutex_lock(&s->mu);
+    int rc = sq_batch_commit(s, &err);
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) die("batch commit", err.message);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -244,6 +259,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int64_t v0 = data_version(z);
         int rc = kind == 'T' ? ef_store_apply_changes(z->dst, payload, n, &err)
                              : ef_store_load_dump(z->dst, payload, n, &err);
+        flush(z);
         if (rc != 0) {
             /* nothing committed: SQLite's data_version, seen from another connection, moves on
              * every commit of the store's (a full dump here would cost most of the input) */
