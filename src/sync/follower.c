@@ -118,7 +118,7 @@ static void caught_up_locked(ef_sync *s, uint64_t seq)
     s->st.recovering = false;
     char v[24];
     snprintf(v, sizeof(v), "%" PRIu64, seq);
-    ef_log(EF_LOG_INFO, "recovered: caught up with the upstream after a machine restart", "version", v, NULL);
+    ef_log(EF_LOG_INFO, "recovered: caught up with the upstream after an unclean stop", "version", v, NULL);
 }
 
 static void applied_now(ef_follower *f, uint64_t seq, bool dump)

@@ -121,6 +121,46 @@ test('kill -9 with entries in the open batch: recovering until caught up', async
   assert.equal(lockState(r), 'clean', 'a clean stop writes the batch and syncs it');
 });
 
+test('a chained replica ahead of its killed upstream keeps its state and follows on', async () => {
+  const p = node('primary4');
+  nodes.push(p);
+  await p.start();
+  // before the middle starts: its first dump is then at a seq other than 0, from which it can ask
+  // for entries after a restart (a replica at seq 0 always asks for a dump)
+  await createFlag(p, 'first');
+  // r1's batch stays open: a kill takes back what r2 already got from it
+  const r1 = node('mid', { upstream: () => p.url, args: ['--replica-sync', '600000'], env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
+  nodes.push(r1);
+  await r1.start();
+  const r2 = node('edge', { upstream: () => r1.url, env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
+  nodes.push(r2);
+  await r2.start();
+  const v0 = await createFlag(p, 'c0');
+  await waitFor('edge at v0', async () => (await version(r2)) >= v0, 10000);
+  let v = v0;
+  for (let i = 1; i < 4; i++) v = await createFlag(p, `c${i}`);
+  await waitFor('edge at v', async () => (await version(r2)) >= v, 10000);
+  const logBefore = r2.stderr.length;
+  await r1.kill9();
+  let lowest = Infinity;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      lowest = Math.min(lowest, await version(r2));
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  })();
+  await r1.start(); // behind the edge now, recovering, and catching up from the primary
+  const w = await createFlag(p, 'after');
+  await waitFor('edge at the new write, through the restarted middle', async () => (await version(r2)) >= w, 15000);
+  watching = false;
+  await watcher;
+  assert.ok(lowest >= v, `the edge never went back (lowest ${lowest}, had ${v})`);
+  const edgeLog = r2.stderr.slice(logBefore);
+  assert.doesNotMatch(edgeLog, /another history|behind this replica|loaded a full dump/, edgeLog + "\n--- mid\n" + r1.stderr);
+  assert.equal((await ready(r1)).status, 200, 'the middle caught up');
+});
+
 test('kill -9 on the same boot once every entry is written, or a clean stop, is not a recovery', async () => {
   const p = node('primary2');
   nodes.push(p);
