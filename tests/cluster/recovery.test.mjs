@@ -29,6 +29,15 @@ async function createFlag(n, key) {
   return Number(r.headers.get('x-edgeflag-version'));
 }
 
+// A node started and tracked for cleanup; a replica's upstream is a function (ports are kept
+// across restarts), and every node runs under boot id "boot-a" unless told otherwise.
+async function started(name, { upstream, args = [] } = {}) {
+  const n = node(name, { upstream, args, env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
+  nodes.push(n);
+  await n.start();
+  return n;
+}
+
 const dbFiles = (dir) => fs.readdirSync(dir).filter((f) => f.startsWith('edgeflag.db'));
 
 async function ready(n) {
@@ -37,12 +46,8 @@ async function ready(n) {
 }
 
 test('a replica after a simulated power loss says it is recovering until it has caught up', async () => {
-  const p = node('primary');
-  nodes.push(p);
-  await p.start();
-  const r = node('replica', { upstream: () => p.url, args: ['--replica-sync', '20'], env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
-  nodes.push(r);
-  await r.start();
+  const p = await started('primary');
+  const r = await started('replica', { upstream: () => p.url, args: ['--replica-sync', '20'] });
   const v1 = await createFlag(p, 'one');
   await waitFor('replica at v1', async () => (await version(r)) >= v1);
   await r.stop(); // clean: everything synced, the lock file says "clean"
@@ -88,13 +93,9 @@ test('a replica after a simulated power loss says it is recovering until it has 
 const lockState = (n) => /state=(\w+)/.exec(fs.readFileSync(path.join(n.dir, 'edgeflag.db.lock'), 'utf8'))[1];
 
 test('kill -9 with entries in the open batch: recovering until caught up', async () => {
-  const p = node('primary3');
-  nodes.push(p);
-  await p.start();
+  const p = await started('primary3');
   // a batch that stays open for the whole test: nothing after the first dump is written
-  const r = node('replica3', { upstream: () => p.url, args: ['--replica-sync', '600000'], env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
-  nodes.push(r);
-  await r.start();
+  const r = await started('replica3', { upstream: () => p.url, args: ['--replica-sync', '600000'] });
   const v0 = await createFlag(p, 'base');
   await waitFor('replica at v0', async () => (await version(r)) >= v0);
   let v = v0;
@@ -122,19 +123,13 @@ test('kill -9 with entries in the open batch: recovering until caught up', async
 });
 
 test('a chained replica ahead of its killed upstream keeps its state and follows on', async () => {
-  const p = node('primary4');
-  nodes.push(p);
-  await p.start();
+  const p = await started('primary4');
   // before the middle starts: its first dump is then at a seq other than 0, from which it can ask
   // for entries after a restart (a replica at seq 0 always asks for a dump)
   await createFlag(p, 'first');
   // r1's batch stays open: a kill takes back what r2 already got from it
-  const r1 = node('mid', { upstream: () => p.url, args: ['--replica-sync', '600000'], env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
-  nodes.push(r1);
-  await r1.start();
-  const r2 = node('edge', { upstream: () => r1.url, env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
-  nodes.push(r2);
-  await r2.start();
+  const r1 = await started('mid', { upstream: () => p.url, args: ['--replica-sync', '600000'] });
+  const r2 = await started('edge', { upstream: () => r1.url });
   const v0 = await createFlag(p, 'c0');
   await waitFor('edge at v0', async () => (await version(r2)) >= v0, 10000);
   let v = v0;
@@ -157,17 +152,13 @@ test('a chained replica ahead of its killed upstream keeps its state and follows
   await watcher;
   assert.ok(lowest >= v, `the edge never went back (lowest ${lowest}, had ${v})`);
   const edgeLog = r2.stderr.slice(logBefore);
-  assert.doesNotMatch(edgeLog, /another history|behind this replica|loaded a full dump/, edgeLog + "\n--- mid\n" + r1.stderr);
+  assert.doesNotMatch(edgeLog, /another history|behind this replica|loaded a full dump/, `${edgeLog}\n--- mid\n${r1.stderr}`);
   assert.equal((await ready(r1)).status, 200, 'the middle caught up');
 });
 
 test('kill -9 on the same boot once every entry is written, or a clean stop, is not a recovery', async () => {
-  const p = node('primary2');
-  nodes.push(p);
-  await p.start();
-  const r = node('replica2', { upstream: () => p.url, env: { EDGEFLAG_BOOT_ID: 'boot-a' } });
-  nodes.push(r);
-  await r.start();
+  const p = await started('primary2');
+  const r = await started('replica2', { upstream: () => p.url });
   const v = await createFlag(p, 'x');
   await waitFor('replica at v', async () => (await version(r)) >= v);
   // the batch is committed within --replica-sync (50 ms): the record then says so

@@ -85,6 +85,20 @@ static void export_yaml(ef_store *s, ef_buf *out)
     ef_arena_free(&a);
 }
 
+/* Both stores export the same YAML, byte for byte. */
+static void assert_same_export(ef_store *a, ef_store *b)
+{
+    ef_buf ya, yb;
+    ef_buf_init(&ya);
+    ef_buf_init(&yb);
+    export_yaml(a, &ya);
+    export_yaml(b, &yb);
+    assert_int_equal(ya.len, yb.len);
+    assert_memory_equal(ya.data, yb.data, ya.len);
+    ef_buf_free(&ya);
+    ef_buf_free(&yb);
+}
+
 static void test_seq_versions_and_cascade(void **state)
 {
     (void)state;
@@ -207,13 +221,7 @@ static void test_dump_load_apply(void **state)
     for (size_t i = 0; i < k.n; i++)
         assert_ok(ef_store_apply_changes(r->s, k.entries[i], strlen(k.entries[i]), &err), err);
     collect_free(&k);
-    ef_buf a, b;
-    ef_buf_init(&a);
-    ef_buf_init(&b);
-    export_yaml(p->s, &a);
-    export_yaml(r->s, &b);
-    assert_int_equal(a.len, b.len);
-    assert_memory_equal(a.data, b.data, a.len);
+    assert_same_export(p->s, r->s);
     uint64_t vp, vr;
     assert_ok(ef_store_ns_version(p->s, B("prod"), &vp, &err), err);
     assert_ok(ef_store_ns_version(r->s, B("prod"), &vr, &err), err);
@@ -237,8 +245,6 @@ static void test_dump_load_apply(void **state)
     assert_int_equal(ver, vp);
     assert_non_null(memmem(sd.data, sd.len, "\"dark\"", 6));
     ef_buf_free(&sd);
-    ef_buf_free(&a);
-    ef_buf_free(&b);
     ef_buf_free(&dump);
     tstore_free(p);
     tstore_free(r);
@@ -573,6 +579,22 @@ static ef_store *open_follower(const char *path, bool follower)
     return s;
 }
 
+/* f starts from p's dump; then p is populated, and its entries since the dump are collected into
+ * k for f to apply. Returns the dump's seq. */
+static uint64_t follow_populate(tstore *p, ef_store *f, collect *k)
+{
+    ef_store_err err;
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t dseq;
+    assert_ok(ef_store_dump(p->s, &dump, &dseq, &err), err);
+    assert_ok(ef_store_load_dump(f, dump.data, dump.len, &err), err);
+    ef_buf_free(&dump);
+    populate(p->s, &p->a);
+    assert_ok(ef_store_changes(p->s, dseq, 0, collect_fn, k, &err), err);
+    return dseq;
+}
+
 /* A follower's store (serve --upstream) has no capture triggers (sqlite_capture.c): it applies
  * what its upstream logged and ends with the same state, and refuses a write of its own, which
  * nothing would capture. The same file opened as a primary's has them back and logs its writes;
@@ -587,15 +609,8 @@ static void test_follower_store_without_capture(void **state)
     ef_store *f = open_follower(path, true);
     assert_int_equal(capture_triggers(path), 0);
     /* the follower starts from the primary's dump, then applies its entries */
-    ef_buf dump;
-    ef_buf_init(&dump);
-    uint64_t dseq;
-    assert_ok(ef_store_dump(p->s, &dump, &dseq, &err), err);
-    assert_ok(ef_store_load_dump(f, dump.data, dump.len, &err), err);
-    ef_buf_free(&dump);
-    populate(p->s, &p->a);
     collect k = {0};
-    assert_ok(ef_store_changes(p->s, dseq, 0, collect_fn, &k, &err), err);
+    (void)follow_populate(p, f, &k);
     assert_true(k.n > 5);
     for (size_t i = 0; i < k.n; i++)
         assert_ok(ef_store_apply_changes(f, k.entries[i], strlen(k.entries[i]), &err), err);
@@ -678,15 +693,8 @@ static void test_follower_batch_undo_and_lost_batch(void **state)
     ef_store *f = ef_sqlite_open(path, &o, &err);
     if (!f) fail_msg("open: %s", err.message);
     sq *fs = f->h;
-    ef_buf dump;
-    ef_buf_init(&dump);
-    uint64_t dseq, seq;
-    assert_ok(ef_store_dump(p->s, &dump, &dseq, &err), err);
-    assert_ok(ef_store_load_dump(f, dump.data, dump.len, &err), err);
-    ef_buf_free(&dump);
-    populate(p->s, &p->a);
     collect k = {0};
-    assert_ok(ef_store_changes(p->s, dseq, 0, collect_fn, &k, &err), err);
+    uint64_t seq, dseq = follow_populate(p, f, &k);
     assert_true(k.n > 6);
     size_t half = k.n / 2;
     for (size_t i = 0; i < half; i++)
@@ -735,13 +743,7 @@ static void test_follower_batch_undo_and_lost_batch(void **state)
     uint64_t want;
     assert_ok(ef_store_ns_version(p->s, B("prod"), &want, &err), err);
     assert_int_equal(served, want);
-    ef_buf y1, y2;
-    ef_buf_init(&y1);
-    ef_buf_init(&y2);
-    export_yaml(p->s, &y1);
-    export_yaml(f, &y2);
-    assert_int_equal(y1.len, y2.len);
-    assert_memory_equal(y1.data, y2.data, y1.len);
+    assert_same_export(p->s, f);
     /* and what is published is what the file holds: a fresh load compiles the same snapshot */
     ef_buf d1, d2;
     ef_buf_init(&d1);
@@ -766,8 +768,6 @@ static void test_follower_batch_undo_and_lost_batch(void **state)
     ef_registry_free(reg);
     ef_buf_free(&d1);
     ef_buf_free(&d2);
-    ef_buf_free(&y1);
-    ef_buf_free(&y2);
     collect_free(&k);
     tstore_free(p);
 }
