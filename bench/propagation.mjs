@@ -32,6 +32,22 @@ function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+// CPU time in ms of each thread of a running node, by thread name (ef-follower, MHD-worker...).
+function threadCpu(n) {
+  const out = {};
+  try {
+    for (const t of fs.readdirSync(`/proc/${n.child.pid}/task`)) {
+      const f = fs.readFileSync(`/proc/${n.child.pid}/task/${t}/stat`, 'utf8');
+      const name = f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'));
+      const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] || 0) + ((Number(v[11]) + Number(v[12])) * 1000) / TICKS;
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
 // CPU time (user + system) of a running process in ms, from /proc/PID/stat; 0 when it is gone.
 function cpuMs(n) {
   try {
@@ -88,6 +104,7 @@ async function run(label, upstreamOf, count) {
       for (const r of rs) args.push('--replica', r.url);
       let stdout;
       const cpu0 = nodes.map(cpuMs);
+      const th0 = [threadCpu(nodes[0]), threadCpu(nodes[1])];
       const w0 = performance.now();
       try {
         const run = promisify(execFile)(client, args, { maxBuffer: 1 << 20 });
@@ -98,12 +115,22 @@ async function run(label, upstreamOf, count) {
         clearInterval(poll);
         // CPU per write, from /proc (user + system, every thread): what the two cores spent, by whom
         const wall = performance.now() - w0;
+        const th1 = [threadCpu(nodes[0]), threadCpu(nodes[1])];
         const d = nodes.map((n, i) => cpuMs(n) - cpu0[i]);
         const rep = d.slice(1);
         const per = (x) => (x / count).toFixed(3).padStart(7);
         process.stdout.write(stdout);
         console.log(`${label.padEnd(34)} CPU per write           primary ${per(d[0])} ms  replicas ${per(rep.reduce((a, b) => a + b, 0))} ms` +
           ` (each ${per(rep.reduce((a, b) => a + b, 0) / rep.length)})  client ${per(clientCpu)} ms  wall ${per(wall)} ms`);
+        // where a node's share goes, by thread (threads of one name summed)
+        for (const [i, who] of [[0, 'primary'], [1, 'replica r0']]) {
+          const parts = Object.entries(th1[i])
+            .map(([k, v]) => [k, v - (th0[i][k] || 0)])
+            .filter(([, v]) => v > 0)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${(v / count).toFixed(3)}`);
+          console.log(`${label.padEnd(34)} CPU per write, ${who.padEnd(10)} ${parts.join(', ')} ms`);
+        }
         return;
       } catch (e) { // say what the nodes said
         for (const n of nodes) console.error(`--- ${n.name}\n${n.stderr.slice(-1500)}`);
