@@ -98,7 +98,8 @@ int sq_persist_start(sq *s, ef_store_err *err);
 void sq_persist_applied(sq *s, uint64_t seq);
 /* A write of the store's own was committed: fsync now, before it is acknowledged. */
 int sq_persist_local(sq *s, uint64_t seq, ef_store_err *err);
-void sq_persist_durable(sq *s, uint64_t *applied, uint64_t *durable);
+/* ef_store_ops.batches: the counters of the batches above. */
+void sq_persist_batches(void *h, ef_store_batches *out);
 /* The open batch (caller holds mu). entry_begin starts the batch's transaction if none is open,
  * then a savepoint for one entry; entry_end releases it into the batch; entry_undo rolls back that
  * entry alone (the batch's earlier entries stay). batch_commit commits the batch, if one is open:

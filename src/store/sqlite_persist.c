@@ -295,6 +295,8 @@ int sq_persist_start(sq *s, ef_store_err *err)
 {
     s->wal_fd = -1;
     if (s->opts.sync_ms == 0) return 0;
+    /* what the file holds at open is what survived: the counters start there */
+    s->persist_applied = s->persist_durable = sq_state_seq(s);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -336,13 +338,19 @@ int sq_persist_local(sq *s, uint64_t seq, ef_store_err *err)
     return 0;
 }
 
-void sq_persist_durable(sq *s, uint64_t *applied, uint64_t *durable)
+void sq_persist_batches(void *h, ef_store_batches *out)
 {
-    *applied = *durable = 0;
+    sq *s = h;
+    *out = (ef_store_batches){0};
     if (!s->persist_started) return;
+    pthread_mutex_lock(&s->mu);
+    out->commits = s->batch_commits;
+    out->lost = s->batch_lost;
+    pthread_mutex_unlock(&s->mu);
     pthread_mutex_lock(&s->persist_mu);
-    *applied = s->persist_applied;
-    *durable = s->persist_durable;
+    out->applied_seq = s->persist_applied;
+    out->durable_seq = s->persist_durable;
+    out->sync_failures = s->persist_failures;
     pthread_mutex_unlock(&s->persist_mu);
 }
 

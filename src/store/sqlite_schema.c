@@ -633,6 +633,7 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     sq_fill_ops_doc(&s->ops);
     s->ops.close = sq_close;
     s->ops.file_path = sq_file_path;
+    s->ops.batches = sq_persist_batches;
     s->store.ops = &s->ops;
     s->store.h = s;
     if (s->opts.registry) {

@@ -207,6 +207,16 @@ typedef struct ef_store_import_opts {
 
 typedef struct ef_store ef_store;
 
+/* A follower store's batches (src/store/sqlite_persist.c): what it has applied, written to its
+ * file and made durable, and how its batches went. All zero for a store that keeps none. */
+typedef struct ef_store_batches {
+    uint64_t applied_seq;  /* the last entry applied (and published) */
+    uint64_t durable_seq;  /* the last entry synced to disk */
+    uint64_t commits;      /* batches committed */
+    uint64_t lost;         /* batches whose COMMIT failed (their entries were applied again) */
+    uint64_t sync_failures; /* fdatasync calls that failed (retried) */
+} ef_store_batches;
+
 /* The backend's operations. `h` is the backend's opaque handle. ns is a namespace key; an empty
  * one means "default". Every function returns 0, or -1 with *err filled. */
 typedef struct ef_store_ops {
@@ -326,6 +336,8 @@ typedef struct ef_store_ops {
     void (*on_commit)(void *h, ef_store_change_fn fn, void *ctx);
     /* The database file's absolute path; NULL op or NULL: not a file on this machine. */
     const char *(*file_path)(void *h);
+    /* A follower's batches (ef_sqlite_opts.sync_ms); NULL op: the store keeps none. */
+    void (*batches)(void *h, ef_store_batches *out);
 } ef_store_ops;
 
 struct ef_store {
@@ -615,6 +627,12 @@ static inline int ef_store_get_identity(ef_store *s, ef_store_identity *out, ef_
 static inline const char *ef_store_file_path(ef_store *s)
 {
     return s->ops->file_path ? s->ops->file_path(s->h) : NULL;
+}
+
+static inline void ef_store_get_batches(ef_store *s, ef_store_batches *out)
+{
+    *out = (ef_store_batches){0};
+    if (s->ops->batches) s->ops->batches(s->h, out);
 }
 
 #undef EF_STORE_CALL

@@ -250,6 +250,28 @@ static void collect_metrics(ef_buf *out, void *ctx)
                   st.reconnects, st.applied, st.dumps_loaded, st.forwarded, st.forward_failed,
                   ef_feed_subscribers(s->feed), st.apply_failures, st.protocol_errors,
                   st.apply_backoff_ms / 1000.0);
+    if (s->replica) {
+        ef_store_batches b;
+        ef_store_get_batches(s->node->store, &b);
+        ef_buf_printf(out,
+                      "# HELP edgeflag_replica_durable_seq Change-log position this replica has synced to its disk (its batches: docs/replication.md, \"After a crash\").\n"
+                      "# TYPE edgeflag_replica_durable_seq gauge\n"
+                      "edgeflag_replica_durable_seq %" PRIu64 "\n"
+                      "# HELP edgeflag_replica_unsynced_entries Entries applied and served but not yet synced to this replica's disk.\n"
+                      "# TYPE edgeflag_replica_unsynced_entries gauge\n"
+                      "edgeflag_replica_unsynced_entries %" PRIu64 "\n"
+                      "# HELP edgeflag_replica_batches_total Batches of applied entries committed to this replica's file.\n"
+                      "# TYPE edgeflag_replica_batches_total counter\n"
+                      "edgeflag_replica_batches_total %" PRIu64 "\n"
+                      "# HELP edgeflag_replica_batches_lost_total Batches whose commit failed (disk full, I/O error): their entries were applied again from upstream.\n"
+                      "# TYPE edgeflag_replica_batches_lost_total counter\n"
+                      "edgeflag_replica_batches_lost_total %" PRIu64 "\n"
+                      "# HELP edgeflag_replica_sync_failures_total fdatasync calls on this replica's WAL that failed (retried a second later).\n"
+                      "# TYPE edgeflag_replica_sync_failures_total counter\n"
+                      "edgeflag_replica_sync_failures_total %" PRIu64 "\n",
+                      b.durable_seq, b.applied_seq > b.durable_seq ? b.applied_seq - b.durable_seq : 0,
+                      b.commits, b.lost, b.sync_failures);
+    }
     ef_buf_puts(out, "# HELP edgeflag_node_info This node's name (serve --name), role and build.\n"
                      "# TYPE edgeflag_node_info gauge\nedgeflag_node_info{node=\"");
     ef_metrics_put_label_value(out, ef_bytes_of(s->node->name ? s->node->name : "edgeflag"));

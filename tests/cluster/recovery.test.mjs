@@ -102,6 +102,10 @@ test('kill -9 with entries in the open batch: recovering until caught up', async
   for (let i = 0; i < 3; i++) v = await createFlag(p, `held${i}`);
   await waitFor('replica serving v', async () => (await version(r)) >= v);
   assert.equal(lockState(r), 'open', 'the batch holds entries not written to the file');
+  const m = (await call(r.url, 'GET', '/metrics')).text;
+  const unsynced = Number(/^edgeflag_replica_unsynced_entries (\d+)$/m.exec(m)[1]);
+  assert.ok(unsynced >= 3, `the metrics show the entries not on disk yet: ${unsynced}`);
+  assert.match(m, /^edgeflag_replica_batches_total 0$/m);
   await r.kill9();
   await p.stop();
   await r.start(); // same boot, but the open batch died with the process
@@ -163,6 +167,7 @@ test('kill -9 on the same boot once every entry is written, or a clean stop, is 
   await waitFor('replica at v', async () => (await version(r)) >= v);
   // the batch is committed within --replica-sync (50 ms): the record then says so
   await waitFor('the batch written', async () => lockState(r) === 'written');
+  await waitFor('the batch synced', async () => /^edgeflag_replica_unsynced_entries 0$/m.test((await call(r.url, 'GET', '/metrics')).text));
   await r.kill9();
   await p.stop();
   await r.start(); // same boot: the page cache kept every write

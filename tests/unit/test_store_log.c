@@ -730,6 +730,11 @@ static void test_follower_batch_undo_and_lost_batch(void **state)
     refuse = 0;
     assert_ok(ef_store_seq(f, &seq, NULL, &err), err);
     assert_int_equal(seq, dseq);
+    ef_store_batches b;
+    ef_store_get_batches(f, &b); /* what /metrics shows */
+    assert_int_equal(b.lost, 1);
+    assert_int_equal(b.commits, 0);
+    assert_int_equal(b.applied_seq, dseq); /* back to what the file holds */
     assert_int_equal(served_version(reg, "prod"), served); /* never lower */
     /* the follower's next entry does not follow the file: it resumes from the file's seq */
     assert_int_not_equal(ef_store_apply_changes(f, k.entries[half + 1], strlen(k.entries[half + 1]), &err), 0);
