@@ -171,10 +171,21 @@ static void on_txn(ef_follower *f)
         /* "committed, but not republished" still moved the seq: re-read it either way */
         uint64_t cur, first;
         ef_store_err e2;
-        if (ef_store_seq(f->s->node->store, &cur, &first, &e2) == 0 && cur >= seq) {
+        int src = ef_store_seq(f->s->node->store, &cur, &first, &e2);
+        if (src == 0 && cur >= seq) {
             applied_now(f, cur, false);
             ef_log(EF_LOG_ERROR, "applied a transaction but could not republish", "error",
                    err.message, NULL);
+            return;
+        }
+        if (src == 0 && cur < f->local) {
+            /* The store went back: a batch it could not write was rolled back
+             * (src/store/sqlite_persist.c). Not the upstream's fault: resume from the file's seq
+             * at once; what was published stays served until the same entries pass it again. */
+            snprintf(f->why, sizeof(f->why),
+                     "the local store went back to seq %" PRIu64 " (entries it could not write to disk); "
+                     "resuming from there", cur);
+            f->failed = true;
             return;
         }
         { fail(f, "apply failed: %s", err.message); return; }
