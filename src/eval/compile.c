@@ -584,16 +584,29 @@ size_t ef_flag_part_memory(const ef_flag_part *p)
 
 /* Does prev hold the same keys at the same positions (so its table can be copied)? Parts a write
  * did not touch are the same pointers, so this is mostly pointer comparisons. */
-static bool same_layout(const ef_snapshot *prev, ef_flag_part *const *parts, size_t n)
+/* Whether page k of s is prev's very page: then s holds prev's parts, and flags, at its indices. */
+static bool page_shared(const ef_snapshot *s, const ef_snapshot *prev, uint32_t k)
+{
+    return prev && prev->pages && k < prev->npages && s->pages[k] == prev->pages[k];
+}
+
+static bool same_layout(const ef_snapshot *prev, const ef_snapshot *s, ef_flag_part *const *parts,
+                        size_t n)
 {
     /* prev's flags are a prefix of parts (the same n, or flags appended: a new flag is created
-     * last in document order), so prev's table holds right entries for all of them */
+     * last in document order), so prev's table holds right entries for all of them. A shared
+     * page holds the same parts: only the others are compared, flag by flag. */
     if (!prev || !prev->parts || prev->nflags > n) return false;
-    for (size_t i = 0; i < prev->nflags; i++)
+    for (size_t i = 0; i < prev->nflags; i++) {
+        if (i % EF_PART_PAGE == 0 && page_shared(s, prev, (uint32_t)(i / EF_PART_PAGE))) {
+            i += EF_PART_PAGE - 1;
+            continue;
+        }
         if (prev->parts[i] != parts[i] &&
             (prev->parts[i]->key_hash != parts[i]->key_hash ||
              !ef_bytes_eq(prev->parts[i]->flag.key, parts[i]->flag.key)))
             return false;
+    }
     return true;
 }
 
@@ -650,7 +663,21 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     s->parts = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->parts));
     s->flags = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->flags));
     s->pages = ef_arena_calloc(&s->arena, (npages + 1) * sizeof(*s->pages));
-    bool copy = same_layout(prev, parts, n) && prev->mask == cap - 1;
+    if (!key || !s->parts || !s->flags || !s->pages) {
+        ef_snapshot_free(s);
+        return NULL;
+    }
+    /* Pages first: one prev holds with the same parts is shared, which also tells the steps
+     * below that prev's flags there are right (after a one-flag write, all pages but one). */
+    for (uint32_t k = 0; k < npages; k++) {
+        s->pages[k] = page_for(prev, parts, n, k);
+        if (!s->pages[k]) {
+            ef_snapshot_free(s);
+            return NULL;
+        }
+        s->npages = k + 1;
+    }
+    bool copy = same_layout(prev, s, parts, n) && prev->mask == cap - 1;
     if (copy && prev->slot_block && prev->nflags == n) { /* the same keys at the same places */
         s->slot_block = prev->slot_block;
         __atomic_add_fetch(&s->slot_block->refs, 1, __ATOMIC_RELAXED);
@@ -664,7 +691,7 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     }
     s->slots = s->slot_block ? s->slot_block->slots : NULL;
     s->mask = cap - 1;
-    if (!key || !s->parts || !s->flags || !s->pages || !s->slots) {
+    if (!s->slots) {
         ef_snapshot_free(s);
         return NULL;
     }
@@ -673,17 +700,15 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
      * unchanged page's hash is reused), and the history the state belongs to, so a client on
      * another history never keeps a document from it */
     uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
-    for (uint32_t k = 0; k < npages; k++) {
-        s->pages[k] = page_for(prev, parts, n, k);
-        if (!s->pages[k]) {
-            ef_snapshot_free(s);
-            return NULL;
-        }
-        s->npages = k + 1;
-        h = mix(h, s->pages[k]->hash);
-    }
+    for (uint32_t k = 0; k < npages; k++) h = mix(h, s->pages[k]->hash);
     memcpy(s->parts, parts, n * sizeof(*parts));
-    for (size_t i = 0; i < n; i++) s->flags[i] = &parts[i]->flag;
+    for (uint32_t k = 0; k < npages; k++) { /* a shared page's flags are prev's: copied in a run */
+        size_t from = (size_t)k * EF_PART_PAGE, to = from + s->pages[k]->n;
+        if (page_shared(s, prev, k))
+            memcpy(&s->flags[from], &prev->flags[from], (to - from) * sizeof(*s->flags));
+        else
+            for (size_t i = from; i < to; i++) s->flags[i] = &parts[i]->flag;
+    }
     size_t from = 0;
     if (copy) /* the same key at every index prev has: its table is right for those, and only the
                * appended flags are inserted (reading every part's key hash would touch each part) */
