@@ -1,6 +1,6 @@
 /*
  * bench_propagation.c - the light measuring side of the propagation benchmark (issue 11): one
- * keep-alive connection writing to the primary, one keep-alive connection per replica, and for each
+ * kept-alive socket writing to the primary, one kept-alive socket per replica, and for each
  * write the time from the primary's acknowledgement until every replica serves it. Nodes are
  * started by bench/propagation.mjs (--client), which then only waits.
  *
@@ -8,9 +8,9 @@
  * "warm", which propagation.mjs creates while warming up) carrying X-Edgeflag-Min-Version: v (a
  * route that honours it: the replica holds the request until it has applied v) with an
  * X-Edgeflag-Version of at least v: what a feature-flag client sees, answered from memory. The
- * probes are plain HTTP/1.1 on one kept-alive socket per replica, written and read here (curl's
- * multi interface cost about a tenth of the machine's CPU in a 10-replica run, beside the nodes it
- * measures). Prints p50/p99/max of those times, and of
+ * writes and probes are plain HTTP/1.1, written and read here (curl's multi interface cost about a
+ * tenth of the machine's CPU in a 10-replica run, beside the nodes it measures; curl stays for the
+ * /metrics scrapes at the end). Prints p50/p99/max of those times, and of
  * the primary's own round trip (commit + publish + HTTP), then the means of the stages the nodes
  * measure themselves (/metrics: edgeflag_store_write_duration_seconds and
  * edgeflag_replication_stage_seconds) for the primary and the first replica. It asserts nothing and must never
@@ -37,58 +37,12 @@
 
 #define MAX_REPLICAS 64
 
-typedef struct conn {
-    CURL *h;
-    struct curl_slist *hdrs;
-    uint64_t version; /* X-Edgeflag-Version of the last answer */
-    char body[256];   /* the start of the last answer, for error messages */
-    size_t nbody;
-    long status;
-    double done_ms;   /* when the last answer completed */
-} conn;
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ctx)
-{
-    conn *c = ctx;
-    size_t len = size * n;
-    static const char name[] = "x-edgeflag-version:";
-    if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0)
-        c->version = strtoull(p + sizeof(name) - 1, NULL, 10);
-    return len;
-}
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    conn *c = ctx;
-    size_t len = size * n, room = sizeof(c->body) - 1 - c->nbody;
-    size_t k = len < room ? len : room; /* only its start is kept: the headers are what matter */
-    memcpy(c->body + c->nbody, p, k);
-    c->nbody += k;
-    c->body[c->nbody] = '\0';
-    return len;
-}
-
-static void conn_init(conn *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->h = curl_easy_init();
-    if (!c->h) {
-        fputs("bench_propagation: curl_easy_init failed\n", stderr);
-        exit(2);
-    }
-    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, 30000L);
 }
 
 /* A probe connection: one kept-alive socket to a replica, one request in flight at a time. */
@@ -259,12 +213,9 @@ int main(int argc, char **argv)
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    char url[1024], body[256];
-    conn w;
-    conn_init(&w);
-    struct curl_slist *jh = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(w.h, CURLOPT_HTTPHEADER, jh);
-    static probe r[MAX_REPLICAS];
+    char body[256], wreq[1024];
+    static probe w, r[MAX_REPLICAS];
+    probe_connect(&w, primary);
     for (size_t i = 0; i < nrep; i++) probe_connect(&r[i], replicas[i]);
     char ev[256];
     int nev = snprintf(ev, sizeof(ev),
@@ -277,19 +228,26 @@ int main(int argc, char **argv)
     /* a prefix per run, so a second run against the same primary creates new keys */
     unsigned tag = (unsigned)(time(NULL) % 100000);
     for (long i = 0; i < writes; i++) {
-        snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/flags", primary, ns);
-        snprintf(body, sizeof(body), "{\"key\":\"cp%u_%ld\",\"name\":\"p\",\"enabled\":true}", tag, i);
-        curl_easy_setopt(w.h, CURLOPT_URL, url);
-        curl_easy_setopt(w.h, CURLOPT_POSTFIELDS, body);
-        w.version = 0;
-        w.nbody = 0;
+        int nbody = snprintf(body, sizeof(body), "{\"key\":\"cp%u_%ld\",\"name\":\"p\",\"enabled\":true}", tag, i);
+        int nw = snprintf(wreq, sizeof(wreq),
+                          "POST /api/v1/namespaces/%s/flags HTTP/1.1\r\nHost: primary\r\n"
+                          "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                          ns, nbody, body);
         double t_send = now_ms();
-        CURLcode cc = curl_easy_perform(w.h);
+        probe_send(&w, wreq, (size_t)nw);
+        long wstatus = 0;
+        uint64_t wversion = 0;
+        while (!probe_answer(&w, &wstatus, &wversion)) {
+            ssize_t got = recv(w.fd, w.in + w.nin, sizeof(w.in) - 1 - w.nin, 0);
+            if (got <= 0) {
+                fprintf(stderr, "bench_propagation: write %ld: the primary closed the connection\n", i);
+                return 1;
+            }
+            w.nin += (size_t)got;
+        }
         double t0 = now_ms();
-        curl_easy_getinfo(w.h, CURLINFO_RESPONSE_CODE, &w.status);
-        if (cc != CURLE_OK || w.status != 200 || !w.version) {
-            fprintf(stderr, "bench_propagation: write %ld: %s, status %ld: %s\n", i,
-                    curl_easy_strerror(cc), w.status, w.body);
+        if (wstatus != 200 || !wversion) {
+            fprintf(stderr, "bench_propagation: write %ld: status %ld: %.300s\n", i, wstatus, w.in);
             return 1;
         }
         ack[i] = t0 - t_send;
@@ -298,7 +256,7 @@ int main(int argc, char **argv)
                             "POST /evaluate/v1/variant HTTP/1.1\r\nHost: replica\r\n"
                             "Content-Type: application/json\r\nX-Edgeflag-Min-Version: %" PRIu64
                             "\r\nContent-Length: %d\r\n\r\n%s",
-                            w.version, nev, ev);
+                            wversion, nev, ev);
         for (size_t k = 0; k < nrep; k++) probe_send(&r[k], req, (size_t)nreq);
         size_t running = nrep;
         double slowest = 0;
@@ -313,7 +271,7 @@ int main(int argc, char **argv)
                 }
             if (poll(pf, np, 30000) <= 0) {
                 fprintf(stderr, "bench_propagation: replicas silent for 30 s at version %" PRIu64 "\n",
-                        w.version);
+                        wversion);
                 return 1;
             }
             for (size_t j = 0; j < np; j++) {
@@ -330,10 +288,10 @@ int main(int argc, char **argv)
                 uint64_t version;
                 if (!probe_answer(c, &status, &version)) continue;
                 double t = now_ms() - t0;
-                if (status != 200 || version < w.version) {
+                if (status != 200 || version < wversion) {
                     fprintf(stderr, "bench_propagation: a replica did not serve %" PRIu64
                                     " (status %ld, version %" PRIu64 "): %.300s\n",
-                            w.version, status, version, c->in);
+                            wversion, status, version, c->in);
                     return 1;
                 }
                 serve[ns_serve++] = t;
@@ -375,8 +333,7 @@ int main(int argc, char **argv)
     free(pm.p);
     free(rm.p);
     for (size_t k = 0; k < nrep; k++) close(r[k].fd);
-    curl_slist_free_all(jh);
-    curl_easy_cleanup(w.h);
+    close(w.fd);
     free(ack);
     free(serve);
     free(all);
