@@ -73,7 +73,7 @@ typedef struct sq {
     bool in_entry;           /* inside the savepoint of the entry being applied */
     uint64_t batch_last;     /* the highest seq applied into the open batch */
     uint64_t batch_entries;  /* entries released into the open batch (0: nothing to write) */
-    uint64_t batch_commits, batch_lost;
+    uint64_t batch_commits, batch_lost; /* atomic: written under mu, read without it */
     uint64_t republish_hold; /* after a lost batch: entries up to this seq were published already */
     int wal_fd; /* the WAL, opened for fdatasync, or -1 */
     /* WAL checkpoints (sqlite_checkpoint.c); all but ckpt_started under ckpt_mu */

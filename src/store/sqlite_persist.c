@@ -17,9 +17,11 @@
  * never committed), and what was committed but not synced on a machine crash or power loss. That
  * must not go unnoticed: a replica that answered version 900 before the crash and restarts at 880
  * must say so. The lock file ("<db>.lock", held for the store's life) records the machine's boot
- * id, whether entries were held in batches ("unwritten=1") and "open" until a clean close sets
- * "clean". Opening a file left "open" by such a run therefore means "may have lost entries", which
- * the caller turns into a replica that reports itself recovering until it has caught up
+ * id, whether entries were held in batches ("unwritten=1") and a state: "open" while a batch may
+ * hold entries not yet written (set before its first entry is served), "written" after its COMMIT,
+ * "clean" after a clean close synced everything. Opening a file left "open" on the same boot, or
+ * not "clean" under another boot id, therefore means "may have lost entries", which the caller
+ * turns into a replica that reports itself recovering until it has caught up
  * (docs/replication.md). A file left by a run that committed every entry (older edgeflag:
  * "batched=1" without "unwritten") lost something only if the machine restarted (another boot id).
  *
@@ -130,7 +132,7 @@ static void batch_lost(sq *s, const char *why)
     }
     sq_reset_stmts(s);
     s->batch_open = s->in_entry = false;
-    s->batch_lost++;
+    __atomic_add_fetch(&s->batch_lost, 1, __ATOMIC_RELAXED); /* read without mu: /metrics */
     if (s->batch_last > s->republish_hold) s->republish_hold = s->batch_last;
     sq_incr_free(s); /* they describe what was published, not what the file holds */
     uint64_t file_seq = sq_state_seq(s);
@@ -209,7 +211,7 @@ int sq_batch_commit(sq *s, ef_store_err *err)
     if (st && sqlite3_step(st) == SQLITE_DONE) {
         sqlite3_reset(st);
         s->batch_open = false;
-        s->batch_commits++;
+        __atomic_add_fetch(&s->batch_commits, 1, __ATOMIC_RELAXED);
         /* A failed mark leaves "open": a kill then reads as a loss, which is only cautious. */
         if (s->lock_fd >= 0 && s->lock_open) (void)lock_write(s, "written", false);
         return 0;
@@ -343,10 +345,9 @@ void sq_persist_batches(void *h, ef_store_batches *out)
     sq *s = h;
     *out = (ef_store_batches){0};
     if (!s->persist_started) return;
-    pthread_mutex_lock(&s->mu);
-    out->commits = s->batch_commits;
-    out->lost = s->batch_lost;
-    pthread_mutex_unlock(&s->mu);
+    /* not under mu, which a long dump load can hold for seconds: a scrape never waits for it */
+    out->commits = __atomic_load_n(&s->batch_commits, __ATOMIC_RELAXED);
+    out->lost = __atomic_load_n(&s->batch_lost, __ATOMIC_RELAXED);
     pthread_mutex_lock(&s->persist_mu);
     out->applied_seq = s->persist_applied;
     out->durable_seq = s->persist_durable;
