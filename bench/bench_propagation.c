@@ -31,6 +31,7 @@
 #include <string.h>
 #include <stdbool.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -312,6 +313,12 @@ int main(int argc, char **argv)
     print_line(label, "primary write (ack)", ack, (size_t)writes);
     print_line(label, "ack -> each replica", serve, ns_serve);
     print_line(label, "ack -> every replica", all, (size_t)writes);
+    /* this process's own CPU over the writes, for propagation.mjs's "CPU per write" line */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    printf("%-34s %-22s %.3f ms\n", label, "client CPU per write", cpu_ms / (double)writes);
     /* the breakdown, from the nodes' own histograms (means over the run and the warm-up) */
     text pm = {0}, rm = {0};
     scrape(primary, &pm);

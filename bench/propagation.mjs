@@ -32,32 +32,35 @@ function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+// CPU time (user + system) in ms from a /proc stat file, with the thread's name; null when gone.
+function statCpu(file) {
+  try {
+    const f = fs.readFileSync(file, 'utf8');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return { name: f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')), ms: ((Number(v[11]) + Number(v[12])) * 1000) / TICKS };
+  } catch {
+    return null;
+  }
+}
+
 // CPU time in ms of each thread of a running node, by thread name (ef-follower, MHD-worker...).
 function threadCpu(n) {
   const out = {};
+  let tasks = [];
   try {
-    for (const t of fs.readdirSync(`/proc/${n.child.pid}/task`)) {
-      const f = fs.readFileSync(`/proc/${n.child.pid}/task/${t}/stat`, 'utf8');
-      const name = f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'));
-      const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      out[name] = (out[name] || 0) + ((Number(v[11]) + Number(v[12])) * 1000) / TICKS;
-    }
+    tasks = fs.readdirSync(`/proc/${n.child.pid}/task`);
   } catch {
     // gone
+  }
+  for (const t of tasks) {
+    const c = statCpu(`/proc/${n.child.pid}/task/${t}/stat`);
+    if (c) out[c.name] = (out[c.name] || 0) + c.ms;
   }
   return out;
 }
 
-// CPU time (user + system) of a running process in ms, from /proc/PID/stat; 0 when it is gone.
-function cpuMs(n) {
-  try {
-    const f = fs.readFileSync(`/proc/${n.child.pid}/stat`, 'utf8');
-    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return ((Number(v[11]) + Number(v[12])) * 1000) / TICKS;
-  } catch {
-    return 0;
-  }
-}
+// CPU time of a running node in ms; 0 when it is gone.
+const cpuMs = (n) => statCpu(`/proc/${n.child.pid}/stat`)?.ms ?? 0;
 
 async function run(label, upstreamOf, count) {
   const primary = node('primary', { args: ['--threads', '2'] });
@@ -107,12 +110,11 @@ async function run(label, upstreamOf, count) {
       const th0 = [threadCpu(nodes[0]), threadCpu(nodes[1])];
       const w0 = performance.now();
       try {
-        const run = promisify(execFile)(client, args, { maxBuffer: 1 << 20 });
-        const pid = run.child.pid;
-        let clientCpu = 0; // the client's own, read while it runs (it is gone once it returns)
-        const poll = setInterval(() => { const c = cpuMs({ child: { pid } }); if (c > 0) clientCpu = c; }, 20);
-        ({ stdout } = await run);
-        clearInterval(poll);
+        ({ stdout } = await promisify(execFile)(client, args, { maxBuffer: 1 << 20 }));
+        // the client's own, which it measures itself (getrusage) and prints on a line of its own
+        const clientLine = /client CPU per write\s+([\d.]+) ms\n/.exec(stdout);
+        stdout = stdout.replace(/.*client CPU per write.*\n/, '');
+        const clientCpu = clientLine ? Number(clientLine[1]) * count : 0;
         // CPU per write, from /proc (user + system, every thread): what the two cores spent, by whom
         const wall = performance.now() - w0;
         const th1 = [threadCpu(nodes[0]), threadCpu(nodes[1])];

@@ -582,14 +582,14 @@ size_t ef_flag_part_memory(const ef_flag_part *p)
     return sizeof(*p) + p->arena.total;
 }
 
-/* Does prev hold the same keys at the same positions (so its table can be copied)? Parts a write
- * did not touch are the same pointers, so this is mostly pointer comparisons. */
 /* Whether page k of s is prev's very page: then s holds prev's parts, and flags, at its indices. */
 static bool page_shared(const ef_snapshot *s, const ef_snapshot *prev, uint32_t k)
 {
     return prev && prev->pages && k < prev->npages && s->pages[k] == prev->pages[k];
 }
 
+/* Does prev hold the same keys at the same positions (so its table can be copied)? Parts a write
+ * did not touch are the same pointers, so this is mostly pointer comparisons. */
 static bool same_layout(const ef_snapshot *prev, const ef_snapshot *s, ef_flag_part *const *parts,
                         size_t n)
 {

@@ -238,6 +238,8 @@ char *sq_cstr(ef_arena *a, ef_bytes b);
 int sq_wtx_begin(sq *s, ef_store_err *err);
 /* Resets every cached statement (a stepped one holds a read transaction open). */
 void sq_reset_stmts(sq *s);
+/* ROLLBACK of the open transaction, whatever it holds (caller holds mu); statements reset. */
+void sq_tx_rollback(sq *s);
 /* The writer mutex for reads; sq_unlock also resets every cached statement. */
 void sq_lock(sq *s);
 void sq_unlock(sq *s);

@@ -49,6 +49,14 @@ void sq_reset_stmts(sq *s)
     reset_all(s);
 }
 
+void sq_tx_rollback(sq *s)
+{
+    reset_all(s);
+    sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
+    if (st) sqlite3_step(st);
+    reset_all(s);
+}
+
 void sq_unlock(sq *s)
 {
     reset_all(s);
@@ -113,9 +121,7 @@ void sq_wtx_rollback(sq *s)
     if (s->in_entry) {
         sq_batch_entry_undo(s); /* the entry alone: the batch keeps what it held before */
     } else if (s->in_tx) {
-        sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
-        if (st) sqlite3_step(st);
-        reset_all(s);
+        sq_tx_rollback(s);
     }
     s->in_tx = false;
     s->applying = false;

@@ -125,11 +125,7 @@ void sq_lock_record_clean(sq *s)
 /* What the batch held is gone from the file (see the top of this file). */
 static void batch_lost(sq *s, const char *why)
 {
-    if (!sqlite3_get_autocommit(s->db)) {
-        sq_reset_stmts(s);
-        sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
-        if (st) sqlite3_step(st);
-    }
+    if (!sqlite3_get_autocommit(s->db)) sq_tx_rollback(s);
     sq_reset_stmts(s);
     s->batch_open = s->in_entry = false;
     __atomic_add_fetch(&s->batch_lost, 1, __ATOMIC_RELAXED); /* read without mu: /metrics */
@@ -191,6 +187,14 @@ void sq_batch_entry_undo(sq *s)
         batch_lost(s, sqlite3_errmsg(s->db));
 }
 
+/* The batch ended with everything it applied in the file: the record says so. A failed mark
+ * leaves "open": a kill then reads as a loss, which is only cautious. */
+static void batch_closed(sq *s)
+{
+    s->batch_open = false;
+    if (s->lock_fd >= 0 && s->lock_open) (void)lock_write(s, "written", false);
+}
+
 int sq_batch_commit(sq *s, ef_store_err *err)
 {
     if (!s->batch_open) return 0;
@@ -198,22 +202,17 @@ int sq_batch_commit(sq *s, ef_store_err *err)
     if (s->batch_entries == 0) {
         /* only refused entries, each rolled back to its savepoint: nothing to write (a COMMIT
          * would write their pages back as they were) */
-        sqlite3_stmt *st = sq_stmt(s, SL_TX_ROLLBACK, "ROLLBACK", NULL);
-        if (st) sqlite3_step(st);
-        sq_reset_stmts(s);
+        sq_tx_rollback(s);
         if (sqlite3_get_autocommit(s->db)) {
-            s->batch_open = false;
-            if (s->lock_fd >= 0 && s->lock_open) (void)lock_write(s, "written", false);
+            batch_closed(s);
             return 0;
         }
     }
     sqlite3_stmt *st = sq_stmt(s, SL_TX_COMMIT, "COMMIT", err);
     if (st && sqlite3_step(st) == SQLITE_DONE) {
         sqlite3_reset(st);
-        s->batch_open = false;
         __atomic_add_fetch(&s->batch_commits, 1, __ATOMIC_RELAXED);
-        /* A failed mark leaves "open": a kill then reads as a loss, which is only cautious. */
-        if (s->lock_fd >= 0 && s->lock_open) (void)lock_write(s, "written", false);
+        batch_closed(s);
         return 0;
     }
     char why[200];

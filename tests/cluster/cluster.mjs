@@ -89,10 +89,21 @@ export async function waitFor(what, fn, timeoutMs = 5000, everyMs = 20) {
   }
 }
 
-export async function version(n) {
+// One /health answer: the node's version and whether it says it is recovering (it may then be
+// behind a version it served before a crash: docs/replication.md, "After a crash").
+export async function health(n) {
   const r = await fetch(n.url + '/health');
   await r.arrayBuffer();
-  return Number(r.headers.get('x-edgeflag-version'));
+  return { version: Number(r.headers.get('x-edgeflag-version')), recovering: r.headers.get('x-edgeflag-recovering') === 'true' };
+}
+
+export async function version(n) {
+  return (await health(n)).version;
+}
+
+// The state in a node's lock file record ("open", "written", "clean": src/store/sqlite_persist.c).
+export function lockState(n) {
+  return /state=(\w+)/.exec(fs.readFileSync(path.join(n.dir, 'edgeflag.db.lock'), 'utf8'))[1];
 }
 
 export async function cluster(n) {

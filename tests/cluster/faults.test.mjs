@@ -4,10 +4,8 @@
 // feed's authentication. Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { node, stopAll, call, waitFor, version, exportState, cluster, sleep } from './cluster.mjs';
+import { node, stopAll, call, waitFor, version, exportState, cluster, sleep, lockState } from './cluster.mjs';
 import { startProxy } from './proxy.mjs';
-import fs from 'node:fs';
-import path from 'node:path';
 
 const nodes = [];
 const proxies = [];
@@ -99,7 +97,7 @@ test('a replica restarted while the primary is down serves its persisted state a
   const v = await version(r);
   // applied entries are written to the file in batches (--replica-sync, 50 ms): a kill before that
   // is a recovery (tests/cluster/recovery.test.mjs); here the state is on file
-  await waitFor('the batch written', () => /state=written/.test(fs.readFileSync(path.join(r.dir, 'edgeflag.db.lock'), 'utf8')));
+  await waitFor('the batch written', () => lockState(r) === 'written');
   await r.kill9();
   await primary.kill9();
   await r.start();

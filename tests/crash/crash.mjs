@@ -19,7 +19,7 @@
 // Usage: EDGEFLAG_BIN=build/edgeflag node tests/crash/crash.mjs [CYCLES]   (or CRASH_CYCLES=N)
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { node, call, sleep, waitFor, version, rng, stopAll } from '../cluster/cluster.mjs';
+import { node, call, sleep, waitFor, version, health, rng, stopAll } from '../cluster/cluster.mjs';
 
 const cycles = Number(process.argv[2] || process.env.CRASH_CYCLES || 1000);
 const seed = Number(process.env.CRASH_SEED || Date.now() % 100000);
@@ -113,12 +113,6 @@ async function primaryPhase() {
   console.log(`# crash primary: ${kills} SIGKILLs, ${acked.length} acknowledged writes, ${lost} lost, ${errors} unacknowledged attempts`);
 }
 
-async function healthOf(n) {
-  const r = await fetch(n.url + '/health');
-  await r.arrayBuffer();
-  return { version: Number(r.headers.get('x-edgeflag-version')), recovering: r.headers.get('x-edgeflag-recovering') === 'true' };
-}
-
 async function replicaPhase() {
   const p = node('crash-upstream');
   await p.start();
@@ -154,7 +148,7 @@ async function replicaPhase() {
     await r.start();
     // The replica holds what it applied in a batch that a kill takes back (src/store/sqlite_persist.c):
     // a lower version after the restart is allowed only on an answer that says it is recovering.
-    const first = await bounded(healthOf(r), 10000, 'replica version after restart');
+    const first = await bounded(health(r), 10000, 'replica version after restart');
     const after = first.version;
     if (after < maxServed) {
       lowered++;
