@@ -25,6 +25,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/sqlite_int.h"
@@ -135,17 +136,53 @@ static int put_value(sq *s, sqlite3_stmt *st, int i, sqlite3_stmt *fq, ef_buf *e
     }
 }
 
-/* {"c1":v1,...}: the names cols, the values in the statement's columns from `from` on. */
-static int put_object(sq *s, sqlite3_stmt *st, const char *const *cols, int from,
+/* The fixed text of one table's captured rows, written once per table rather than per column:
+ * the change's head ({"table":"t","op":"upsert","pk":) and before each value its member's name,
+ * the primary key's columns first ({"id": ...), then every column ({"namespace_key": ,"key": ...),
+ * as offsets into text. */
+typedef struct row_text {
+    ef_buf text;
+    size_t head_len;
+    size_t ncols; /* primary key's, then the row's */
+    size_t *off, *len;
+} row_text;
+
+static int row_text_init(row_text *r, const sq_table *tb, size_t npk, size_t ncols)
+{
+    ef_buf_init(&r->text);
+    r->ncols = npk + ncols;
+    r->off = malloc(2 * r->ncols * sizeof(size_t));
+    if (!r->off) return -1;
+    r->len = r->off + r->ncols;
+    ef_buf_puts(&r->text, "{\"table\":\"");
+    ef_buf_puts(&r->text, tb->name);
+    ef_buf_puts(&r->text, "\",\"op\":\"upsert\",\"pk\":");
+    r->head_len = r->text.len;
+    for (size_t k = 0; k < r->ncols; k++) {
+        bool first = k == 0 || k == npk;
+        const char *name = k < npk ? tb->pk[k] : tb->cols[k - npk];
+        r->off[k] = r->text.len;
+        ef_buf_puts(&r->text, first ? "{\"" : ",\"");
+        ef_buf_puts(&r->text, name);
+        ef_buf_puts(&r->text, "\":");
+        r->len[k] = r->text.len - r->off[k];
+    }
+    return ef_buf_ok(&r->text) ? 0 : -1;
+}
+
+static void row_text_free(row_text *r)
+{
+    ef_buf_free(&r->text);
+    free(r->off);
+}
+
+/* {"c1":v1,...}: the members from..to-1 of r, their values in the statement's columns. */
+static int put_object(sq *s, sqlite3_stmt *st, const row_text *r, size_t from, size_t to,
                       sqlite3_stmt *fq, ef_buf *e, ef_store_err *err)
 {
-    ef_buf_putc(e, '{');
-    for (int k = 0; cols[k]; k++) {
-        if (k) ef_buf_putc(e, ',');
-        ef_buf_putc(e, '"');
-        ef_buf_puts(e, cols[k]);
-        ef_buf_puts(e, "\":");
-        if (put_value(s, st, from + k, fq, e, err)) return -1;
+    for (size_t k = from; k < to; k++) {
+        ef_buf_append(e, r->text.data + r->off[k], r->len[k]);
+        if (put_value(s, st, (int)k, fq, e, err)) return -1;
     }
     ef_buf_putc(e, '}');
     return 0;
@@ -160,29 +197,35 @@ static int collect_table(sq *s, size_t t, sqlite3_stmt *fq, ef_buf *e, size_t *n
     ef_buf_init(&q);
     /* the primary key's columns, then every column: each object reads a run of columns */
     ef_buf_puts(&q, "SELECT ");
-    int npk = 0;
+    size_t npk = 0, ncols = 0;
     for (; tb->pk[npk]; npk++) ef_buf_printf(&q, "\"%s\", ", tb->pk[npk]);
-    for (int i = 0; tb->cols[i]; i++) ef_buf_printf(&q, "%s\"%s\"", i ? ", " : "", tb->cols[i]);
+    for (; tb->cols[ncols]; ncols++) ef_buf_printf(&q, "%s\"%s\"", ncols ? ", " : "", tb->cols[ncols]);
     ef_buf_printf(&q, " FROM \"%s\" WHERE rowid > ? ORDER BY rowid", tb->name);
     ef_buf_putc(&q, '\0');
     sqlite3_stmt *st = NULL;
     int rc = ef_buf_ok(&q) ? sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) : SQLITE_NOMEM;
     ef_buf_free(&q);
     if (rc != SQLITE_OK) return sq_db_err(s, err, "capture");
+    row_text r;
+    if (row_text_init(&r, tb, npk, ncols)) {
+        row_text_free(&r);
+        sqlite3_finalize(st);
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    }
     sqlite3_bind_int64(st, 1, s->capture_marks[t]);
     int out = 0;
     while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         /* the format of the trigger-captured changes (sq_wtx_commit): an insert has no "old" */
-        ef_buf_puts(e, (*n)++ ? ",{\"table\":\"" : "{\"table\":\"");
-        ef_buf_puts(e, tb->name);
-        ef_buf_puts(e, "\",\"op\":\"upsert\",\"pk\":");
-        out = put_object(s, st, tb->pk, 0, fq, e, err);
+        if ((*n)++) ef_buf_putc(e, ',');
+        ef_buf_append(e, r.text.data, r.head_len);
+        out = put_object(s, st, &r, 0, npk, fq, e, err);
         ef_buf_puts(e, ",\"row\":");
-        if (out == 0) out = put_object(s, st, tb->cols, npk, fq, e, err);
+        if (out == 0) out = put_object(s, st, &r, npk, npk + ncols, fq, e, err);
         ef_buf_putc(e, '}');
     }
     if (out == 0 && rc != SQLITE_DONE) out = sq_db_err(s, err, "capture");
     sqlite3_finalize(st);
+    row_text_free(&r);
     if (out == 0 && !ef_buf_ok(e)) out = ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     return out;
 }

@@ -185,6 +185,15 @@ static void test_number_fast_paths(void **state)
     assert_string_equal(dec, "18446744073709551615");
     ef_u64_dec(1000000, dec);
     assert_string_equal(dec, "1000000");
+    for (uint64_t v = 1, k = 0; k < 64; k++, v = v * 3 + k) { /* every length, both parities */
+        char want[24];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+        assert_int_equal(ef_u64_dec(v, dec), strlen(want));
+        assert_string_equal(dec, want);
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)(v - 1));
+        assert_int_equal(ef_u64_dec(v - 1, dec), strlen(want));
+        assert_string_equal(dec, want);
+    }
     char sdec[22];
     assert_int_equal(ef_i64_dec(INT64_MIN, sdec), 20);
     assert_string_equal(sdec, "-9223372036854775808");
