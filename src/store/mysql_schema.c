@@ -85,7 +85,10 @@ static const char *const step4[] = {NULL};
 /* SQLite's step 5 adds indexes for the cache's per-flag reads: the version is recorded */
 static const char *const step5[] = {NULL};
 
-static const char *const *const steps[] = {step1, step2, step3, step4, step5};
+/* SQLite's step 6 drops three of step 5's cache indexes: the version is recorded */
+static const char *const step6[] = {NULL};
+
+static const char *const *const steps[] = {step1, step2, step3, step4, step5, step6};
 _Static_assert(sizeof(steps) / sizeof(steps[0]) == SQ_SCHEMA_VERSION,
                "a SQLite schema step without its MySQL step");
 

@@ -106,8 +106,11 @@ static const char PG_MIGRATION_4[] = "SELECT 1";
  * read by sequence (the cache compiles), so it only records the version. */
 static const char PG_MIGRATION_5[] = "SELECT 1";
 
+/* SQLite's step 6 drops three of step 5's cache indexes: the version is recorded */
+static const char PG_MIGRATION_6[] = "SELECT 1";
+
 static const char *const pg_steps[] = {PG_MIGRATION_1, PG_MIGRATION_2, PG_MIGRATION_3,
-                                       PG_MIGRATION_4, PG_MIGRATION_5};
+                                       PG_MIGRATION_4, PG_MIGRATION_5, PG_MIGRATION_6};
 /* every SQLite schema version has its PostgreSQL step */
 _Static_assert(sizeof(pg_steps) / sizeof(pg_steps[0]) == SQ_SCHEMA_VERSION,
                "a SQLite schema step without its PostgreSQL step");

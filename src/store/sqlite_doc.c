@@ -8,6 +8,7 @@
  * transaction: any error, anywhere in any file, imports nothing.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -224,7 +225,8 @@ static int import_flag(sq *s, ef_bytes ns, const ef_doc_flag *f, ef_arena *a, ef
 {
     ef_store_flag_in fin = {.key = f->key, .name = f->name, .description = f->description,
                             .enabled = f->enabled, .type = f->type, .metadata = f->metadata};
-    if (sq_flag_create_tx(s, ns, &fin, err)) return at(&f->pos, err);
+    /* the namespace was created or found above (import_ns) */
+    if (sq_flag_insert_tx(s, ns, &fin, err)) return at(&f->pos, err);
     ef_bytes *vids = ef_arena_alloc(a, (f->nvariants + 1) * sizeof(*vids));
     if (!vids) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     for (size_t i = 0; i < f->nvariants; i++) {
@@ -320,6 +322,51 @@ static int import_ns(sq *s, const ef_doc_namespace *d, const ef_store_import_opt
     return 0;
 }
 
+static int bytes_cmp(const void *x, const void *y)
+{
+    const ef_bytes *a = x, *b = y;
+    int c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+    return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+static bool has_key(const ef_bytes *sorted, size_t n, ef_bytes k)
+{
+    return bsearch(&k, sorted, n, sizeof(*sorted), bytes_cmp) != NULL;
+}
+
+/* Every segment a rule or rollout names is one of its namespace's segments in the document (the
+ * declarative reader's rule too): what the foreign keys would otherwise check row by row, here
+ * once per reference, so the import may insert with them off (sq_wtx_begin_bulk). */
+static int refs_in_doc(const ef_doc *doc, ef_store_err *err)
+{
+    for (size_t i = 0; i < doc->nnamespaces; i++) {
+        const ef_doc_namespace *d = &doc->namespaces[i];
+        ef_bytes *keys = malloc((d->nsegments + 1) * sizeof(*keys));
+        if (!keys) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        for (size_t j = 0; j < d->nsegments; j++) keys[j] = d->segments[j].key;
+        qsort(keys, d->nsegments, sizeof(*keys), bytes_cmp);
+        const ef_doc_flag *bad = NULL;
+        ef_bytes missing = {"", 0};
+        for (size_t j = 0; !bad && j < d->nflags; j++) {
+            const ef_doc_flag *f = &d->flags[j];
+            for (size_t r = 0; !bad && r < f->nrules; r++)
+                for (size_t k = 0; !bad && k < f->rules[r].nsegments; k++)
+                    if (!has_key(keys, d->nsegments, missing = f->rules[r].segment_keys[k])) bad = f;
+            for (size_t r = 0; !bad && r < f->nrollouts; r++)
+                for (size_t k = 0; !bad && k < f->rollouts[r].nsegments; k++)
+                    if (!has_key(keys, d->nsegments, missing = f->rollouts[r].segment_keys[k]))
+                        bad = f;
+        }
+        free(keys);
+        if (bad) {
+            ef_store_fail(err, EF_STORE_NOT_FOUND, "flag \"%.*s\": unknown segment \"%.*s\"",
+                          (int)bad->key.n, bad->key.p, (int)missing.n, missing.p);
+            return at(&bad->pos, err);
+        }
+    }
+    return 0;
+}
+
 static int drop_all(sq *s, ef_store_err *err)
 {
     ef_arena a;
@@ -343,7 +390,10 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
     sq *s = h;
     static const ef_store_import_opts none = {false, false};
     if (!o) o = &none;
-    if (sq_wtx_begin(s, err)) return -1;
+    /* An import that drops nothing only inserts, every reference checked above: its rows need no
+     * foreign-key probes. A dropping one deletes first, which needs their ON DELETE actions. */
+    if (o->drop ? sq_wtx_begin(s, err) : refs_in_doc(doc, err) || sq_wtx_begin_bulk(s, err))
+        return -1;
     /* An import writes many pages in one transaction: with SQLite's default 2 MiB page cache they
      * spill to the WAL mid-transaction and are read back (most of an import's time). The cache
      * may grow for the import and is given back afterwards. */

@@ -60,24 +60,35 @@ int sq_flag_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_doc_flag *f, ef_st
     f->metadata = sq_col_bytes(st, 7, a);
     f->meta.created_ns = sqlite3_column_int64(st, 8);
     f->meta.updated_ns = sqlite3_column_int64(st, 9);
+    /* in (created_at, rowid) order, put here (sq_okey): read in the order of the flag's unique
+     * key index, which every variant insert maintains anyway */
     sqlite3_stmt *vs = sq_stmt(s, SL_VAR_BY_FLAG,
-                               "SELECT " VAR_COLS " FROM variants WHERE namespace_key = ? AND"
-                               " flag_key = ? ORDER BY created_at, rowid",
+                               "SELECT " VAR_COLS ", rowid FROM variants WHERE namespace_key = ? AND"
+                               " flag_key = ?",
                                err);
     if (!vs) return -1;
     sq_bind_bytes(vs, 1, ns);
     sq_bind_bytes(vs, 2, f->key);
-    size_t cap = 0;
+    size_t cap = 0, kcap = 0;
+    sq_okey *keys = NULL;
     int rc;
     while ((rc = sqlite3_step(vs)) == SQLITE_ROW) {
-        f->variants = sq_grow(a, f->variants, f->nvariants, &cap, sizeof(*f->variants));
-        if (!f->variants) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        f->variants = sq_grow_from(a, f->variants, f->nvariants, &cap, sizeof(*f->variants), 2);
+        if (!f->variants ||
+            !sq_okey_put(a, &keys, f->nvariants, &kcap, sqlite3_column_int64(vs, 5),
+                         sqlite3_column_int64(vs, 7), 0, 0)) {
+            sqlite3_reset(vs);
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        }
         ef_doc_variant *v = &f->variants[f->nvariants++];
         variant_row(vs, a, v);
         v->is_default = def.n && ef_bytes_eq(def, v->meta.id);
     }
     sqlite3_reset(vs);
-    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "variants");
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "variants");
+    if (sq_order_children(f->variants, sizeof(*f->variants), keys, f->nvariants, a))
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    return 0;
 }
 
 int sq_flag_read(sq *s, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_flag *out,
@@ -110,7 +121,10 @@ static int flag_validate(const ef_store_flag_in *in, bool create, ef_store_err *
     return 0;
 }
 
-int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_err *err)
+/* lookups: the namespace and the key are looked up first (an API write); an import, which
+ * created or found the namespace itself, lets the primary key find a taken key (sqlite_int.h) */
+static int flag_insert(sq *s, ef_bytes ns, const ef_store_flag_in *in, bool lookups,
+                       ef_store_err *err)
 {
     ns = sq_ns(ns);
     if (flag_validate(in, true, err)) return -1;
@@ -120,16 +134,14 @@ int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_e
     ef_bytes meta;
     bool exists;
     if (sq_json_compact(in->metadata, "metadata", 0, true, &a, &meta, err)) goto out;
-    if (sq_ns_exists(s, ns, &exists, err)) goto out;
-    if (!exists) {
-        ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)ns.n, ns.p);
-        goto out;
-    }
-    if (sq_flag_exists(s, ns, in->key, &exists, err)) goto out;
-    if (exists) {
-        ef_store_fail(err, EF_STORE_NOT_UNIQUE, "flag \"%.*s/%.*s\" is not unique", (int)ns.n, ns.p,
-                   (int)in->key.n, in->key.p);
-        goto out;
+    if (lookups) {
+        if (sq_ns_exists(s, ns, &exists, err)) goto out;
+        if (!exists) {
+            ef_store_fail(err, EF_STORE_NOT_FOUND, "namespace \"%.*s\" not found", (int)ns.n, ns.p);
+            goto out;
+        }
+        if (sq_flag_exists(s, ns, in->key, &exists, err)) goto out;
+        if (exists) goto taken;
     }
     sqlite3_stmt *st = sq_stmt(s, SL_FLAG_INSERT,
                                "INSERT INTO flags VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)", err);
@@ -144,11 +156,29 @@ int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_e
     sq_bind_opt(st, 7, meta);
     sqlite3_bind_int64(st, 8, now);
     sqlite3_bind_int64(st, 9, now);
-    if (sq_step_done(s, st, "create flag", err)) goto out;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY) goto taken;
+        sq_db_err(s, err, "create flag");
+        goto out;
+    }
     rc = sq_wtx_touch(s, ns, err);
+    goto out;
+taken:
+    ef_store_fail(err, EF_STORE_NOT_UNIQUE, "flag \"%.*s/%.*s\" is not unique", (int)ns.n, ns.p,
+                  (int)in->key.n, in->key.p);
 out:
     ef_arena_free(&a);
     return rc;
+}
+
+int sq_flag_create_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_err *err)
+{
+    return flag_insert(s, ns, in, true, err);
+}
+
+int sq_flag_insert_tx(sq *s, ef_bytes ns, const ef_store_flag_in *in, ef_store_err *err)
+{
+    return flag_insert(s, ns, in, false, err);
 }
 
 static int flag_create(void *h, ef_bytes ns, const ef_store_flag_in *in, ef_arena *a,

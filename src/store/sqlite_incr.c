@@ -370,46 +370,6 @@ typedef struct child_ref { /* a rule or rollout: its id, flag and index there */
 #define KIDS(arr, n, cap)                                                                          \
     ((arr) = sq_grow_from(a, (arr), (n), &(cap), sizeof(*(arr)), 2))
 
-/* The SQL order of a child row within its parent (rank or 0, created_at, rowid), its position as
- * read (i) and, for rules and rollouts, its entry in the child_ref list (ref). A whole table is
- * read at once without ORDER BY (SQLite sorted every row of the namespace: 16 % of a full load)
- * and each parent's few children are put in order here. */
-typedef struct okey {
-    int64_t k[3];
-    uint32_t i, ref;
-} okey;
-
-static int okey_cmp(const void *x, const void *y)
-{
-    const okey *a = x, *b = y;
-    for (int j = 0; j < 3; j++)
-        if (a->k[j] != b->k[j]) return a->k[j] < b->k[j] ? -1 : 1;
-    return (a->i > b->i) - (a->i < b->i);
-}
-
-/* Puts n elements of elsz bytes in key order (keys[j].i == j on entry; on return keys[m] is the
- * key of the element now at m). */
-static int order_children(void *el, size_t elsz, okey *keys, size_t n, ef_arena *a)
-{
-    size_t j = 1;
-    while (j < n && okey_cmp(&keys[j - 1], &keys[j]) <= 0) j++;
-    if (j >= n) return 0; /* already in order: the common case */
-    qsort(keys, n, sizeof(*keys), okey_cmp);
-    char *copy = ef_arena_memdup(a, el, n * elsz);
-    if (!copy) return -1;
-    for (size_t m = 0; m < n; m++) memcpy((char *)el + m * elsz, copy + (size_t)keys[m].i * elsz, elsz);
-    return 0;
-}
-
-/* Room for key n of a parent's key list, set to (k0, k1, k2) at position n. */
-static bool okey_put(ef_arena *a, okey **keys, size_t n, size_t *cap, int64_t k0, int64_t k1,
-                     int64_t k2, uint32_t ref)
-{
-    if (!(*keys = sq_grow_from(a, *keys, n, cap, sizeof(**keys), 2))) return false;
-    (*keys)[n] = (okey){{k0, k1, k2}, (uint32_t)n, ref};
-    return true;
-}
-
 /* The segment list of the rule (rule) or rollout ref names: its keys, *n of them. */
 static ef_bytes **segment_list(ef_doc_namespace *d, const child_ref *ref, bool rule, size_t **n)
 {
@@ -429,7 +389,7 @@ static int read_segment_refs(sq *s, sqlite3_stmt *st, ef_doc_namespace *d, const
                              ef_store_err *err)
 {
     size_t *caps = ef_arena_calloc(a, (nrefs + 1) * sizeof(*caps));
-    okey **keys = ef_arena_calloc(a, (nrefs + 1) * sizeof(*keys));
+    sq_okey **keys = ef_arena_calloc(a, (nrefs + 1) * sizeof(*keys));
     size_t *kcaps = ef_arena_calloc(a, (nrefs + 1) * sizeof(*kcaps));
     if (!caps || !keys || !kcaps) {
         sqlite3_reset(st);
@@ -443,7 +403,7 @@ static int read_segment_refs(sq *s, sqlite3_stmt *st, ef_doc_namespace *d, const
         size_t *n;
         ef_bytes **list = segment_list(d, &refs[i], rule, &n);
         if (!(*list = sq_grow_from(a, *list, *n, &caps[i], sizeof(**list), 2)) ||
-            !okey_put(a, &keys[i], *n, &kcaps[i], sqlite3_column_int64(st, 2), 0, 0, 0)) {
+            !sq_okey_put(a, &keys[i], *n, &kcaps[i], sqlite3_column_int64(st, 2), 0, 0, 0)) {
             sqlite3_reset(st);
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         }
@@ -455,7 +415,7 @@ static int read_segment_refs(sq *s, sqlite3_stmt *st, ef_doc_namespace *d, const
         if (!refs[i].id.n) continue; /* a rollout that is not a segment rollout */
         size_t *n;
         ef_bytes **list = segment_list(d, &refs[i], rule, &n);
-        if (order_children(*list, sizeof(ef_bytes), keys[i], *n, a))
+        if (sq_order_children(*list, sizeof(ef_bytes), keys[i], *n, a))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     }
     return 0;
@@ -538,8 +498,8 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     size_t *caps = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*caps));
     if (!caps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
 
-    /* per flag: the order keys of its variants, rules and rollouts (okey) */
-    okey **fkeys = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*fkeys));
+    /* per flag: the order keys of its variants, rules and rollouts (sq_okey) */
+    sq_okey **fkeys = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*fkeys));
     size_t *kcaps = ef_arena_calloc(a, (d->nflags + 1) * 3 * sizeof(*kcaps));
     if (!fkeys || !kcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     st = CHILD(SL_INCR_VARS, "flag_key, id, key, name, description, attachment, created_at,"
@@ -551,7 +511,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         if (fi < 0) continue;
         ef_doc_flag *f = &d->flags[fi];
         if (!KIDS(f->variants, f->nvariants, caps[fi * 3]) ||
-            !okey_put(a, &fkeys[fi * 3], f->nvariants, &kcaps[fi * 3], sqlite3_column_int64(st, 6),
+            !sq_okey_put(a, &fkeys[fi * 3], f->nvariants, &kcaps[fi * 3], sqlite3_column_int64(st, 6),
                       sqlite3_column_int64(st, 8), 0, 0))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_variant *v = &f->variants[f->nvariants++];
@@ -568,7 +528,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "variants");
     for (size_t i = 0; i < d->nflags; i++) /* ORDER BY created_at, rowid */
-        if (order_children(d->flags[i].variants, sizeof(ef_doc_variant), fkeys[i * 3],
+        if (sq_order_children(d->flags[i].variants, sizeof(ef_doc_variant), fkeys[i * 3],
                            d->flags[i].nvariants, a))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
 
@@ -584,7 +544,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         if (fi < 0) continue;
         ef_doc_flag *f = &d->flags[fi];
         if (!KIDS(f->rules, f->nrules, caps[fi * 3 + 1]) || !GROW(rules, nrules, caprules) ||
-            !okey_put(a, &fkeys[fi * 3 + 1], f->nrules, &kcaps[fi * 3 + 1],
+            !sq_okey_put(a, &fkeys[fi * 3 + 1], f->nrules, &kcaps[fi * 3 + 1],
                       sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 3),
                       sqlite3_column_int64(st, 6), (uint32_t)nrules))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
@@ -600,8 +560,8 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rules");
     for (size_t i = 0; i < d->nflags; i++) { /* ORDER BY rank, created_at, rowid */
-        okey *k = fkeys[i * 3 + 1];
-        if (order_children(d->flags[i].rules, sizeof(ef_doc_rule), k, d->flags[i].nrules, a))
+        sq_okey *k = fkeys[i * 3 + 1];
+        if (sq_order_children(d->flags[i].rules, sizeof(ef_doc_rule), k, d->flags[i].nrules, a))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         for (size_t m = 0; m < d->flags[i].nrules; m++) rules[k[m].ref].at = (uint32_t)m;
     }
@@ -609,7 +569,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     if (smap_build(&rm, a, nrules ? &rules[0].id : NULL, sizeof(child_ref), nrules))
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     size_t *rcaps = ef_arena_calloc(a, (nrules + 1) * sizeof(*rcaps));
-    okey **dkeys = ef_arena_calloc(a, (nrules + 1) * sizeof(*dkeys));
+    sq_okey **dkeys = ef_arena_calloc(a, (nrules + 1) * sizeof(*dkeys));
     size_t *dcaps = ef_arena_calloc(a, (nrules + 1) * sizeof(*dcaps));
     if (!rcaps || !dkeys || !dcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     st = CHILD(SL_INCR_RSEGS, "rule_id, segment_key, position FROM rule_segments");
@@ -648,7 +608,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
             if (vr == 0) continue;
         }
         if (!KIDS(r->distributions, r->ndistributions, rcaps[ri]) ||
-            !okey_put(a, &dkeys[ri], r->ndistributions, &dcaps[ri], sqlite3_column_int64(st, 4),
+            !sq_okey_put(a, &dkeys[ri], r->ndistributions, &dcaps[ri], sqlite3_column_int64(st, 4),
                       sqlite3_column_int64(st, 6), 0, 0))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_distribution *x = &r->distributions[r->ndistributions++];
@@ -664,7 +624,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "distributions");
     for (size_t i = 0; i < nrules; i++) { /* ORDER BY created_at, rowid */
         ef_doc_rule *r = &d->flags[rules[i].flag].rules[rules[i].at];
-        if (order_children(r->distributions, sizeof(ef_doc_distribution), dkeys[i],
+        if (sq_order_children(r->distributions, sizeof(ef_doc_distribution), dkeys[i],
                            r->ndistributions, a))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     }
@@ -681,7 +641,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         if (fi < 0) continue;
         ef_doc_flag *f = &d->flags[fi];
         if (!KIDS(f->rollouts, f->nrollouts, caps[fi * 3 + 2]) || !GROW(ros, nros, capros) ||
-            !okey_put(a, &fkeys[fi * 3 + 2], f->nrollouts, &kcaps[fi * 3 + 2],
+            !sq_okey_put(a, &fkeys[fi * 3 + 2], f->nrollouts, &kcaps[fi * 3 + 2],
                       sqlite3_column_int64(st, 9), sqlite3_column_int64(st, 7),
                       sqlite3_column_int64(st, 10), (uint32_t)nros))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
@@ -703,8 +663,8 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "rollouts");
     for (size_t i = 0; i < d->nflags; i++) { /* ORDER BY rank, created_at, rowid */
-        okey *k = fkeys[i * 3 + 2];
-        if (order_children(d->flags[i].rollouts, sizeof(ef_doc_rollout), k, d->flags[i].nrollouts,
+        sq_okey *k = fkeys[i * 3 + 2];
+        if (sq_order_children(d->flags[i].rollouts, sizeof(ef_doc_rollout), k, d->flags[i].nrollouts,
                            a))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         for (size_t m = 0; m < d->flags[i].nrollouts; m++) ros[k[m].ref].at = (uint32_t)m;
@@ -742,7 +702,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
                    d->nsegments))
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     size_t *gcaps = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gcaps));
-    okey **gkeys = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gkeys));
+    sq_okey **gkeys = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gkeys));
     size_t *gkcaps = ef_arena_calloc(a, (d->nsegments + 1) * sizeof(*gkcaps));
     if (!gcaps || !gkeys || !gkcaps) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     st = CHILD(SL_INCR_CONS, "segment_key, id, type, property, operator, value, description,"
@@ -754,7 +714,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
         if (gi < 0) continue;
         ef_doc_segment *g = &d->segments[gi];
         if (!KIDS(g->constraints, g->nconstraints, gcaps[gi]) ||
-            !okey_put(a, &gkeys[gi], g->nconstraints, &gkcaps[gi], sqlite3_column_int64(st, 7),
+            !sq_okey_put(a, &gkeys[gi], g->nconstraints, &gkcaps[gi], sqlite3_column_int64(st, 7),
                       sqlite3_column_int64(st, 9), 0, 0))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
         ef_doc_constraint *c = &g->constraints[g->nconstraints++];
@@ -771,7 +731,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "constraints");
     for (size_t i = 0; i < d->nsegments; i++) /* ORDER BY created_at, rowid */
-        if (order_children(d->segments[i].constraints, sizeof(ef_doc_constraint), gkeys[i],
+        if (sq_order_children(d->segments[i].constraints, sizeof(ef_doc_constraint), gkeys[i],
                            d->segments[i].nconstraints, a))
             return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     return 0;

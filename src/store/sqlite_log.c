@@ -79,7 +79,20 @@ static void touched_clear(sq *s)
     s->capture_paused = false; /* a rollback restored the triggers; a commit recreated them */
 }
 
-int sq_wtx_begin(sq *s, ef_store_err *err)
+/* Foreign keys back on after a bulk transaction ended (caller holds mu, no transaction open:
+ * SQLite ignores the pragma inside one). It expires the cached statements, which SQLite prepares
+ * again at their next step. Should it fail (out of memory), fk_off stays set and the next write
+ * tries again in wtx_begin before it may begin. */
+static int fk_restore(sq *s, ef_store_err *err)
+{
+    if (!s->fk_off) return 0;
+    if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
+        return sq_db_err(s, err, "foreign keys");
+    s->fk_off = false;
+    return 0;
+}
+
+static int wtx_begin(sq *s, bool bulk, ef_store_err *err)
 {
     pthread_mutex_lock(&s->mu);
     touched_clear(s);
@@ -87,15 +100,39 @@ int sq_wtx_begin(sq *s, ef_store_err *err)
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
+    if (fk_restore(s, err)) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    if (bulk) {
+        s->fk_off = true; /* before the pragma: a failed one is retried ON, not left unknown */
+        if (sqlite3_exec(s->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK) {
+            sq_db_err(s, err, "foreign keys");
+            fk_restore(s, NULL);
+            pthread_mutex_unlock(&s->mu);
+            return -1;
+        }
+    }
     sqlite3_stmt *st = sq_stmt(s, SL_TX_BEGIN, "BEGIN IMMEDIATE", err);
     if (!st || sqlite3_step(st) != SQLITE_DONE) {
         if (st) sq_db_err(s, err, "begin");
         reset_all(s);
+        fk_restore(s, NULL);
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
     s->in_tx = true;
     return 0;
+}
+
+int sq_wtx_begin(sq *s, ef_store_err *err)
+{
+    return wtx_begin(s, false, err);
+}
+
+int sq_wtx_begin_bulk(sq *s, ef_store_err *err)
+{
+    return wtx_begin(s, true, err);
 }
 
 int sq_wtx_touch(sq *s, ef_bytes ns, ef_store_err *err)
@@ -126,6 +163,7 @@ void sq_wtx_rollback(sq *s)
     s->in_tx = false;
     s->applying = false;
     touched_clear(s);
+    fk_restore(s, NULL);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -291,6 +329,7 @@ static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_s
     }
     reset_all(s);
     touched_clear(s);
+    fk_restore(s, NULL);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -758,7 +797,7 @@ static int entry_begin(sq *s, bool batched, ef_store_err *err)
     if (!batched) return sq_wtx_begin(s, err);
     pthread_mutex_lock(&s->mu);
     touched_clear(s);
-    if (sq_batch_entry_begin(s, err)) {
+    if (fk_restore(s, err) || sq_batch_entry_begin(s, err)) {
         reset_all(s);
         pthread_mutex_unlock(&s->mu);
         return -1;

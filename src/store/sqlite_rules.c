@@ -59,23 +59,32 @@ static int refs_must_exist(sq *s, ef_bytes ns, ef_bytes flag, const ef_bytes *ke
     return 0;
 }
 
+/* A rule's or rollout's segment keys in position order; sql selects (segment_key, position) of
+ * the parent whose id it binds. */
 static int read_segment_keys(sq *s, int slot, const char *sql, ef_bytes id, ef_arena *a,
                              ef_bytes **keys, size_t *n, ef_store_err *err)
 {
     sqlite3_stmt *st = sq_stmt(s, slot, sql, err);
     if (!st) return -1;
     sq_bind_bytes(st, 1, id);
-    size_t cap = 0;
+    size_t cap = 0, kcap = 0;
+    sq_okey *order = NULL;
     int rc;
     *keys = NULL;
     *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *keys = sq_grow(a, *keys, *n, &cap, sizeof(**keys));
-        if (!*keys) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        *keys = sq_grow_from(a, *keys, *n, &cap, sizeof(**keys), 2);
+        if (!*keys || !sq_okey_put(a, &order, *n, &kcap, sqlite3_column_int64(st, 1), 0, 0, 0)) {
+            sqlite3_reset(st);
+            return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+        }
         (*keys)[(*n)++] = sq_col_bytes(st, 0, a);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : sq_db_err(s, err, "segment references");
+    if (rc != SQLITE_DONE) return sq_db_err(s, err, "segment references");
+    if (sq_order_children(*keys, sizeof(**keys), order, *n, a)) /* by position */
+        return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
+    return 0;
 }
 
 static void dist_row(sqlite3_stmt *st, ef_arena *a, ef_doc_distribution *d)
@@ -99,7 +108,7 @@ int sq_rule_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rule *out, e
     r->meta.created_ns = sqlite3_column_int64(st, 4);
     r->meta.updated_ns = sqlite3_column_int64(st, 5);
     if (read_segment_keys(s, SL_RULESEG_BY_RULE,
-                          "SELECT segment_key FROM rule_segments WHERE rule_id = ? ORDER BY position",
+                          "SELECT segment_key, position FROM rule_segments WHERE rule_id = ?",
                           r->meta.id, a, &r->segment_keys, &r->nsegments, err))
         return -1;
     sqlite3_stmt *ds = sq_stmt(s, SL_DIST_BY_RULE,
@@ -602,8 +611,8 @@ int sq_rollout_read_row(sq *s, sqlite3_stmt *st, ef_arena *a, ef_store_rollout *
     r->meta.updated_ns = sqlite3_column_int64(st, 9);
     if (r->type != EF_DOC_ROLLOUT_SEGMENT) return 0;
     return read_segment_keys(s, SL_ROSEG_BY_RO,
-                             "SELECT segment_key FROM rollout_segments WHERE rollout_id = ?"
-                             " ORDER BY position",
+                             "SELECT segment_key, position FROM rollout_segments WHERE"
+                             " rollout_id = ?",
                              r->meta.id, a, &r->segment_keys, &r->nsegments, err);
 }
 

@@ -363,6 +363,16 @@ static const char MIGRATION_5[] =
     "CREATE INDEX IF NOT EXISTS rollout_segments_rollout ON rollout_segments(rollout_id, "
     "position);";
 
+/* Version 6: step 5's three indexes that only gave a flag's variants and a rule's or rollout's
+ * segments their order go again. Their rows are read through the keys every insert maintains
+ * anyway (the variant's unique key, the reference's primary key) and put in order in C
+ * (sq_order_children), so the per-flag reads stay free of sorts, and an import no longer writes
+ * three b-trees more than it needs (8 % of its instructions). */
+static const char MIGRATION_6[] =
+    "DROP INDEX IF EXISTS variants_flag;"
+    "DROP INDEX IF EXISTS rule_segments_rule;"
+    "DROP INDEX IF EXISTS rollout_segments_rollout;";
+
 void sq_migration_sql(int v, int part, ef_buf *b)
 {
     if (part == 0) {
@@ -372,7 +382,8 @@ void sq_migration_sql(int v, int part, ef_buf *b)
             ef_buf_puts(b, v == 1   ? MIGRATION_1
                            : v == 2 ? MIGRATION_2
                            : v == 3 ? MIGRATION_3
-                                    : MIGRATION_5);
+                           : v == 5 ? MIGRATION_5
+                                    : MIGRATION_6);
         return;
     }
     if (v == 1)

@@ -449,6 +449,34 @@ void *sq_grow_from(ef_arena *a, void *arr, size_t n, size_t *cap, size_t elsz, s
     return g;
 }
 
+static int okey_cmp(const void *x, const void *y)
+{
+    const sq_okey *a = x, *b = y;
+    for (int j = 0; j < 3; j++)
+        if (a->k[j] != b->k[j]) return a->k[j] < b->k[j] ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+int sq_order_children(void *el, size_t elsz, sq_okey *keys, size_t n, ef_arena *a)
+{
+    size_t j = 1;
+    while (j < n && okey_cmp(&keys[j - 1], &keys[j]) <= 0) j++;
+    if (j >= n) return 0; /* already in order: the common case */
+    qsort(keys, n, sizeof(*keys), okey_cmp);
+    char *copy = ef_arena_memdup(a, el, n * elsz);
+    if (!copy) return -1;
+    for (size_t m = 0; m < n; m++) memcpy((char *)el + m * elsz, copy + (size_t)keys[m].i * elsz, elsz);
+    return 0;
+}
+
+bool sq_okey_put(ef_arena *a, sq_okey **keys, size_t n, size_t *cap, int64_t k0, int64_t k1,
+                 int64_t k2, uint32_t ref)
+{
+    if (!(*keys = sq_grow_from(a, *keys, n, cap, sizeof(**keys), 2))) return false;
+    (*keys)[n] = (sq_okey){{k0, k1, k2}, (uint32_t)n, ref};
+    return true;
+}
+
 static int bind_params(sqlite3_stmt *st, const sq_list *l)
 {
     for (int i = 0; i < l->nparams; i++) sq_bind_bytes(st, i + 1, l->params[i]);
