@@ -127,6 +127,74 @@ int ef_node_metrics_init(ef_node *node)
                : -1;
 }
 
+/* The statuses the node answers with, each a slot per route and method; another status is
+ * counted the slow way. */
+static const int http_statuses[] = {200, 201, 204, 206, 301, 302, 304, 307, 400, 401, 403,
+                                    404, 405, 406, 409, 410, 412, 413, 415, 422, 429, 431,
+                                    500, 501, 502, 503, 504};
+#define NSTATUS (sizeof(http_statuses) / sizeof(http_statuses[0]))
+#define NMETHOD 8 /* ef_http_method's bits */
+
+static int status_slot(int status)
+{
+    for (unsigned i = 0; i < NSTATUS; i++)
+        if (http_statuses[i] == status) return (int)i;
+    return -1;
+}
+
+static int method_slot(ef_http_method m)
+{
+    return m ? __builtin_ctz((unsigned)m) : -1;
+}
+
+static void http_slots_free(void *ctx)
+{
+    ef_node *node = ctx;
+    free(node->m.http_slots);
+    free(node->m.http_route_slots);
+    node->m.http_slots = node->m.http_route_slots = NULL;
+}
+
+int ef_node_http_metrics_init(ef_node *node, unsigned nroutes)
+{
+    size_t nr = (size_t)nroutes + 1;
+    node->m.http_slots = calloc(nr * NMETHOD * NSTATUS, sizeof(*node->m.http_slots));
+    node->m.http_route_slots = calloc(nr, sizeof(*node->m.http_route_slots));
+    if (!node->m.http_slots || !node->m.http_route_slots || ef_node_on_close(node, http_slots_free, node)) {
+        http_slots_free(node);
+        return -1;
+    }
+    node->m.http_routes = nroutes;
+    return 0;
+}
+
+void ef_node_count_response(ef_node *node, const ef_route *r, ef_http_method method,
+                            const char *method_name, int status, double seconds)
+{
+    char st[4] = "000"; /* every request passes here: three digits by hand, not snprintf */
+    if (status >= 100 && status <= 999) {
+        st[0] = (char)('0' + status / 100);
+        st[1] = (char)('0' + status / 10 % 10);
+        st[2] = (char)('0' + status % 10);
+    }
+    ef_bytes labels[3] = {ef_bytes_of(r ? r->pattern : "unmatched"), ef_bytes_of(method_name), {st, 3}};
+    ef_node_metrics *m = &node->m;
+    unsigned route = r ? r->id : m->http_routes;
+    int ss = status_slot(status), ms = method_slot(method);
+    bool slots = m->http_slots && (!r || r->id < m->http_routes); /* a route added later: slow */
+    ef_metric_series *resp = NULL, *secs = NULL;
+    if (slots && ss >= 0 && ms >= 0 && ms < NMETHOD)
+        resp = ef_metric_series_slot(m->http_responses,
+                                     &m->http_slots[((size_t)route * NMETHOD + (size_t)ms) * NSTATUS + (size_t)ss],
+                                     labels);
+    else
+        resp = ef_metric_series_of(m->http_responses, labels);
+    if (resp) ef_series_add(resp, 1);
+    secs = slots ? ef_metric_series_slot(m->http_seconds, &m->http_route_slots[route], labels)
+                 : ef_metric_series_of(m->http_seconds, labels);
+    if (secs) ef_series_observe(m->http_seconds, secs, seconds);
+}
+
 int ef_api_register(ef_router *r, ef_node *node)
 {
     if (ef_api_register_meta(r, node) || ef_api_register_eval(r, node) ||

@@ -11,26 +11,45 @@
  * counted with an atomic add: an evaluation hashes no labels for them. A tally belongs to one
  * compiled flag of one namespace, so its slots stand for that (namespace, flag); series live as
  * long as the metrics. A tally bound to another node's metrics counts the slow way. */
-enum { S_REQUESTS, S_LATENCY, S_EVALS }; /* S_EVALS + reason * 2 + result */
+/* S_RESULTS keeps the flag's last flipt_evaluations_results_total series, checked before use
+ * (its labels vary with the result); the others are fixed per slot. */
+enum { S_REQUESTS, S_LATENCY, S_RESULTS, S_EVALS }; /* S_EVALS + reason * 2 + result */
+
+/* Whether t's slots hold this node's series (binding them to it when unbound). */
+static bool tally_ours(ef_node *node, const ef_tally *t)
+{
+    ef_tally *w = (ef_tally *)t; /* only owners and slots change, atomically (eval.h) */
+    void *owner = __atomic_load_n(&w->series_owner, __ATOMIC_ACQUIRE);
+    if (owner == node->metrics) return true;
+    void *none = NULL;
+    return !owner && (__atomic_compare_exchange_n(&w->series_owner, &none, node->metrics, false,
+                                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+                      none == node->metrics);
+}
 
 static ef_metric_series *flag_series(ef_node *node, const ef_tally *t, unsigned i,
                                      ef_metric_family *f, const ef_bytes *labels)
 {
-    if (!t || i >= EF_TALLY_SERIES) return ef_metric_series_of(f, labels);
-    ef_tally *w = (ef_tally *)t; /* only owners and slots change, atomically (eval.h) */
-    void *owner = __atomic_load_n(&w->series_owner, __ATOMIC_ACQUIRE);
-    if (owner != node->metrics) {
-        void *none = NULL;
-        if (owner || (!__atomic_compare_exchange_n(&w->series_owner, &none, node->metrics, false,
-                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
-                      none != node->metrics))
-            return ef_metric_series_of(f, labels);
+    if (!t || i >= EF_TALLY_SERIES || !tally_ours(node, t)) return ef_metric_series_of(f, labels);
+    return ef_metric_series_slot(f, (ef_metric_series **)&((ef_tally *)t)->series[i], labels);
+}
+
+/* Flipt's result counter: a flag mostly answers the same way, so its last series is kept and
+ * its labels compared (no hashing) before it is counted again. */
+static void count_result(ef_node *node, const ef_tally *t, const ef_bytes *labels)
+{
+    ef_metric_family *f = node->m.flipt_results;
+    if (!t || !tally_ours(node, t)) {
+        ef_counter_add(f, labels, 1);
+        return;
     }
-    ef_metric_series *s = __atomic_load_n(&w->series[i], __ATOMIC_ACQUIRE);
-    if (s) return s;
-    s = ef_metric_series_of(f, labels);
-    if (s) __atomic_store_n(&w->series[i], s, __ATOMIC_RELEASE);
-    return s;
+    ef_metric_series **slot = (ef_metric_series **)&((ef_tally *)t)->series[S_RESULTS];
+    ef_metric_series *s = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!ef_metric_series_is(f, s, labels)) {
+        s = ef_metric_series_of(f, labels);
+        if (s) __atomic_store_n(slot, s, __ATOMIC_RELEASE);
+    }
+    if (s) ef_series_add(s, 1);
 }
 
 static void count(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_tally *t, ef_reason reason,
@@ -65,7 +84,7 @@ void ef_eval_metrics_variant(ef_node *node, ef_bytes ns, const ef_variant_result
     ef_bytes fl[7] = {ns, r->flag_key, EF_BYTES_LIT("variant"), ef_bytes_of(reason), r->variant_key,
                       r->match ? EF_BYTES_LIT("true") : EF_BYTES_LIT("false"),
                       first >= 0 ? ef_matched_key(&r->segments, first) : (ef_bytes){"", 0}};
-    ef_counter_add(node->m.flipt_results, fl, 1);
+    count_result(node, r->tally, fl);
     if (elapsed_ns >= 0) {
         if (node->m.evaluation_seconds_variant)
             ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_variant,
@@ -83,7 +102,7 @@ void ef_eval_metrics_boolean(ef_node *node, ef_bytes ns, const ef_boolean_result
      * as absent */
     ef_bytes fl[7] = {ns, r->flag_key, EF_BYTES_LIT("boolean"), ef_bytes_of(reason),
                       r->enabled ? EF_BYTES_LIT("true") : EF_BYTES_LIT("false"), {"", 0}, {"", 0}};
-    ef_counter_add(node->m.flipt_results, fl, 1);
+    count_result(node, r->tally, fl);
     if (elapsed_ns >= 0) {
         if (node->m.evaluation_seconds_boolean)
             ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_boolean,

@@ -33,6 +33,10 @@ typedef struct ef_node_metrics {
     ef_metric_family *flipt_results;      /* namespace, flag, type, reason, value, match, segment */
     ef_metric_family *flipt_latency_ms;   /* namespace, flag */
     ef_metric_family *flipt_server_errors; /* no labels: every error answer of a route */
+    /* http_responses' and http_seconds' series per route (routes + 1: "unmatched"), method and
+     * common status, found once (ef_node_http_metrics_init; NULL: looked up per response) */
+    ef_metric_series **http_slots, **http_route_slots;
+    unsigned http_routes;
 } ef_node_metrics;
 
 /* The settings GET /meta/config and /meta/info report (cmd_serve fills them; nothing secret: no
@@ -76,6 +80,13 @@ typedef struct ef_node {
 
 /* Creates the metric families above in node->metrics. Returns 0 or -1. */
 int ef_node_metrics_init(ef_node *node);
+/* Room for the per-route series of the router's routes (ids below nroutes), freed at
+ * ef_node_close. Returns 0 or -1 (out of memory). */
+int ef_node_http_metrics_init(ef_node *node, unsigned nroutes);
+/* One answered request in edgeflag_http_responses_total and its latency histogram, labelled by
+ * route (NULL: "unmatched"), method and status; with the slots above, no label is hashed. */
+void ef_node_count_response(ef_node *node, const ef_route *r, ef_http_method method,
+                            const char *method_name, int status, double seconds);
 
 /* Registers every API route (management, evaluation, OFREP, snapshot, auth, health, meta, metrics). */
 int ef_api_register(ef_router *r, ef_node *node);

@@ -186,20 +186,12 @@ static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
 {
     ef_node *node = app;
     const ef_route *r = ef_http_route(req);
-    const char *route = r ? r->pattern : "unmatched";
-    char st[4] = "000"; /* every request passes here: three digits by hand, not snprintf */
-    if (status >= 100 && status <= 999) {
-        st[0] = (char)('0' + status / 100);
-        st[1] = (char)('0' + status / 10 % 10);
-        st[2] = (char)('0' + status % 10);
-    }
-    ef_bytes labels[3] = {ef_bytes_of(route), ef_bytes_of(ef_http_method_name(req)), {st, 3}};
-    ef_counter_add(node->m.http_responses, labels, 1);
-    if (r && status >= 400) ef_counter_add(node->m.flipt_server_errors, NULL, 1); /* Flipt's name */
     double secs = (double)(ef_clock_mono_ns() - ef_http_started_ns(req)) / 1e9;
-    ef_histogram_observe(node->m.http_seconds, labels, secs);
+    ef_node_count_response(node, r, ef_http_method_of(req), ef_http_method_name(req), status, secs);
+    if (r && status >= 400) ef_counter_add(node->m.flipt_server_errors, NULL, 1); /* Flipt's name */
     if (node->access_log) {
-        char dur[32], sz[32];
+        char st[16], dur[32], sz[32];
+        snprintf(st, sizeof(st), "%d", status);
         snprintf(dur, sizeof(dur), "%.3fms", secs * 1e3);
         snprintf(sz, sizeof(sz), "%zu", bytes);
         ef_bytes tok = ef_auth_token_id(req); /* which token acted ("" when none did); a NUL-ended copy */
@@ -543,7 +535,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
             goto out;
         }
     }
-    if (ef_api_register(router, &node) != 0) {
+    if (ef_api_register(router, &node) != 0 || ef_node_http_metrics_init(&node, ef_router_count(router)) != 0) {
         fputs("edgeflag: cannot register routes\n", stderr);
         goto out;
     }

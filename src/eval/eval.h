@@ -64,7 +64,7 @@ typedef struct ef_matched_segments {
  * flag's distinct variant keys it answered; it never reads or writes the counters, so counting
  * costs the engine nothing it does not ask for. One per compiled flag, in the flag's memory. */
 /* series[]: the server's metric series of the flag (api/eval_metrics.c) */
-#define EF_TALLY_SERIES 10
+#define EF_TALLY_SERIES 11
 typedef struct ef_tally {
     void *owner;        /* atomic: the counter table that bound it; NULL until bound */
     void *series_owner; /* atomic: the metrics whose series fill series[]; NULL until bound */

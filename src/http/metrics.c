@@ -270,6 +270,22 @@ ef_metric_series *ef_metric_series_of(ef_metric_family *f, const ef_bytes *value
     return f ? find_or_add(f, values) : NULL;
 }
 
+ef_metric_series *ef_metric_series_slot(ef_metric_family *f, ef_metric_series **slot,
+                                        const ef_bytes *values)
+{
+    ef_metric_series *s = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (s || !f) return s;
+    s = find_or_add(f, values);
+    if (s) __atomic_store_n(slot, s, __ATOMIC_RELEASE);
+    return s;
+}
+
+bool ef_metric_series_is(const ef_metric_family *f, const ef_metric_series *s,
+                         const ef_bytes *values)
+{
+    return f && s && s != __atomic_load_n(&f->other, __ATOMIC_ACQUIRE) && key_eq(s, values, f->nlabels);
+}
+
 void ef_series_add(ef_metric_series *s, uint64_t n)
 {
     __atomic_add_fetch(&s->count, n, __ATOMIC_RELAXED);

@@ -41,6 +41,15 @@ void ef_histogram_observe(ef_metric_family *f, const ef_bytes *values, double se
 typedef struct ef_metric_series ef_metric_series;
 ef_metric_series *ef_metric_series_of(ef_metric_family *f, const ef_bytes *values);
 void ef_series_add(ef_metric_series *s, uint64_t n);
+/* The same, kept in *slot (atomic): the first call looks values up and stores the series, later
+ * ones load it. Every thread stores the same pointer for the same values, so a slot needs no
+ * lock; a caller keeps one slot per label set (a route's method and status). */
+ef_metric_series *ef_metric_series_slot(ef_metric_family *f, ef_metric_series **slot,
+                                        const ef_bytes *values);
+/* Whether s is the series of values: its labels compared, nothing hashed. For a cache that keeps
+ * the last series used and checks it before counting on it (false for NULL and "_other"). */
+bool ef_metric_series_is(const ef_metric_family *f, const ef_metric_series *s,
+                         const ef_bytes *values);
 /* f: the histogram family s belongs to (its bucket bounds). */
 void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double seconds);
 

@@ -134,13 +134,30 @@ static void test_metrics(void **state)
     ef_metric_family *h = ef_metrics_histogram(m, "t_seconds", "test histogram", 0, NULL, 1, bounds, 2);
     ef_bytes a[2] = {EF_BYTES_LIT("a\"b"), EF_BYTES_LIT("MATCH")};
     ef_counter_add(c, a, 2);
-    ef_counter_add(c, a, 3);
+    /* a slot keeps the series found first; _is compares labels, and never takes "_other" */
+    ef_metric_series *slot = NULL;
+    ef_metric_series *s = ef_metric_series_slot(c, &slot, a);
+    assert_non_null(s);
+    assert_ptr_equal(slot, s);
+    assert_ptr_equal(ef_metric_series_slot(c, &slot, a), s);
+    assert_ptr_equal(ef_metric_series_of(c, a), s);
+    assert_true(ef_metric_series_is(c, s, a));
+    ef_bytes a2[2] = {EF_BYTES_LIT("a\"b"), EF_BYTES_LIT("MATC")}, a3[2] = {EF_BYTES_LIT("a\"bM"), EF_BYTES_LIT("ATCH")};
+    assert_false(ef_metric_series_is(c, s, a2));
+    assert_false(ef_metric_series_is(c, s, a3));
+    assert_false(ef_metric_series_is(c, NULL, a));
+    ef_series_add(s, 3);
     for (int i = 0; i < 100; i++) { /* far more label sets than the capacity of 4 */
         char k[16];
         snprintf(k, sizeof(k), "f%d", i);
         ef_bytes b[2] = {ef_bytes_of(k), EF_BYTES_LIT("DEFAULT")};
         ef_counter_add(c, b, 1);
     }
+    ef_bytes full[2] = {EF_BYTES_LIT("late"), EF_BYTES_LIT("DEFAULT")};
+    ef_metric_series *other = ef_metric_series_of(c, full); /* the table is full: "_other" */
+    ef_bytes others[2] = {EF_BYTES_LIT("_other"), EF_BYTES_LIT("_other")};
+    assert_false(ef_metric_series_is(c, other, full));
+    assert_false(ef_metric_series_is(c, other, others));
     ef_histogram_observe(h, NULL, 0.0005);
     ef_histogram_observe(h, NULL, 0.005);
     ef_histogram_observe(h, NULL, 5);
