@@ -661,6 +661,13 @@ static int identity(void *h, ef_store_identity *out, ef_store_err *err)
 
 /* ---- applying rows (replica side) ---- */
 
+static bool is_pk(const sq_table *t, const char *col)
+{
+    for (int i = 0; t->pk[i]; i++)
+        if (strcmp(t->pk[i], col) == 0) return true;
+    return false;
+}
+
 void sq_apply_sql(ef_buf *b, const sq_table *t, bool del)
 {
     if (del) {
@@ -671,9 +678,16 @@ void sq_apply_sql(ef_buf *b, const sq_table *t, bool del)
         for (int i = 0; t->cols[i]; i++) ef_buf_puts(b, i ? ", ?" : "?");
         ef_buf_puts(b, ") ON CONFLICT(");
         for (int i = 0; t->pk[i]; i++) ef_buf_printf(b, "%s\"%s\"", i ? ", " : "", t->pk[i]);
-        ef_buf_puts(b, ") DO UPDATE SET ");
+        /* The primary key's columns are left out of the SET list: equal by the conflict itself,
+         * and named there they would make SQLite treat every update of a parent row (a flag, a
+         * variant, a rule) as a change of the key its children reference, and look each child
+         * table up (a third of a replica's one-flag apply), and rewrite the key's index. */
+        int n = 0;
         for (int i = 0; t->cols[i]; i++)
-            ef_buf_printf(b, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", t->cols[i], t->cols[i]);
+            if (!is_pk(t, t->cols[i]))
+                ef_buf_printf(b, "%s\"%s\" = excluded.\"%s\"", n++ ? ", " : ") DO UPDATE SET ",
+                              t->cols[i], t->cols[i]);
+        if (n == 0) ef_buf_puts(b, ") DO NOTHING");
     }
 }
 
