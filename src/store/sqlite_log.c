@@ -766,6 +766,23 @@ static int touch_row_ns(sq *s, const sq_table *t, const ef_json *src, ef_store_e
     return out;
 }
 
+/* The namespace column of t ("key" for namespaces; NULL for distributions, which have none). */
+static const char *ns_column(const sq_table *t)
+{
+    if (strcmp(t->name, "namespaces") == 0) return "key";
+    for (int i = 0; t->cols[i]; i++)
+        if (strcmp(t->cols[i], "namespace_key") == 0) return "namespace_key";
+    return NULL;
+}
+
+/* The namespace src names in t's namespace column, when it holds one as a string. */
+static const ef_json *src_ns(const sq_table *t, const ef_json *src)
+{
+    const char *col = ns_column(t);
+    const ef_json *v = col ? ef_json_get(src, col) : NULL;
+    return v && v->type == EF_JSON_STRING ? v : NULL;
+}
+
 static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
 {
     const ef_json *tbl = ef_json_get(c, "table"), *op = ef_json_get(c, "op");
@@ -788,13 +805,19 @@ static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
     sqlite3_stmt *st = apply_stmt(s, ti, del, err);
     if (!st) return -1;
     const char *const *cols = del ? t->pk : t->cols;
-    if (touch_row_ns(s, t, src, err)) return -1; /* the row as it was */
+    /* The namespaces the row was and is in. Where the namespace is part of the primary key (a
+     * flag, a segment, a namespace), src names both; elsewhere the row as it was is looked up,
+     * and the row as it is now names it (except a distribution's: looked up through its rule). */
+    const ef_json *ns = src_ns(t, src);
+    bool keyed = ns && is_pk(t, ns_column(t));
+    if (keyed ? sq_wtx_touch(s, ns->str, err) : touch_row_ns(s, t, src, err)) return -1;
     for (int i = 0; cols[i]; i++) bind_json(st, i + 1, ef_json_get(src, cols[i]));
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) s->apply_fk_failed = true;
     if (rc != SQLITE_DONE) return sq_db_err(s, err, "apply");
-    return del ? 0 : touch_row_ns(s, t, src, err); /* and as it is now */
+    if (del || keyed) return 0;
+    return ns ? sq_wtx_touch(s, ns->str, err) : touch_row_ns(s, t, src, err);
 }
 
 static int exec_step(sq *s, const char *sql, ef_store_err *err)
