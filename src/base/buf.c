@@ -174,7 +174,8 @@ void ef_json_put_int(ef_buf *b, int64_t v)
 
 void ef_json_put_uint(ef_buf *b, uint64_t v)
 {
-    ef_buf_printf(b, "%llu", (unsigned long long)v);
+    char d[24]; /* not printf: every flag of a snapshot document writes one */
+    ef_buf_append(b, d, ef_u64_dec(v, d));
 }
 
 /* Writes the shortest decimal that reads back as v, in the style of JavaScript's Number#toString
