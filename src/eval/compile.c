@@ -171,6 +171,35 @@ static uint8_t constraint_type(ef_bytes t)
     return EF_CT_UNKNOWN;
 }
 
+/* What a constraint costs to test: no context lookup, a string compare, then values parsed on
+ * every evaluation (a number, a date). */
+static int constraint_cost(const ef_constraint *k)
+{
+    switch (k->type) {
+    case EF_CT_ENTITY_ID: return 0;
+    case EF_CT_STRING: return 1;
+    case EF_CT_BOOLEAN: return 2;
+    case EF_CT_NUMBER: return 3;
+    default: return 4;
+    }
+}
+
+/* A segment's constraints, cheapest first (stable): every one is a pure test, and a segment is the
+ * AND (ALL) or the OR (ANY) of them, so the order changes no answer, only how soon the loop stops.
+ * Except past a constraint of an unknown type, which fails the segment when it is reached (the
+ * engine's order): a segment holding one keeps its order. */
+static void order_constraints(ef_constraint *k, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (k[i].type == EF_CT_UNKNOWN) return;
+    for (uint32_t i = 1; i < n; i++) { /* insertion sort: a segment has a few */
+        ef_constraint x = k[i];
+        uint32_t j = i;
+        for (; j > 0 && constraint_cost(&k[j - 1]) > constraint_cost(&x); j--) k[j] = k[j - 1];
+        k[j] = x;
+    }
+}
+
 static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_segment *seg)
 {
     if (!want_obj(c, js, path)) return false;
@@ -197,6 +226,9 @@ static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_se
         out[i].op = ef_op_parse(op);
         if (!ef_constraint_prepare(c->a, &out[i])) return fail(c, k, "out of memory");
     }
+    order_constraints(out, seg->ncons);
+    for (seg->nknown = 0; seg->nknown < seg->ncons && out[seg->nknown].type != EF_CT_UNKNOWN;)
+        seg->nknown++;
     seg->cons = out;
     return true;
 }

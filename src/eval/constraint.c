@@ -282,21 +282,15 @@ static bool constraint_matches(const ef_constraint *c, const ef_eval_request *re
     }
 }
 
+/* ALL: every constraint matches; ANY: one does, or there are none. The loop stops at the first
+ * answer, and a constraint of an unknown type fails the whole segment when it is reached (the
+ * constraints before it are nknown). */
 static bool segment_matches(const ef_segment *s, const ef_eval_request *req)
 {
-    uint32_t matched = 0;
-    for (uint32_t i = 0; i < s->ncons; i++) {
-        const ef_constraint *c = &s->cons[i];
-        /* An unknown constraint type fails the whole segment when reached. */
-        if (c->type == EF_CT_UNKNOWN) return false;
-        if (constraint_matches(c, req)) {
-            matched++;
-            if (!s->match_all) break;
-        } else if (s->match_all) {
-            break;
-        }
-    }
-    return s->match_all ? matched == s->ncons : (s->ncons == 0 || matched > 0);
+    bool all = s->match_all;
+    for (uint32_t i = 0; i < s->nknown; i++)
+        if (constraint_matches(&s->cons[i], req) != all) return !all;
+    return s->nknown == s->ncons && (all || s->ncons == 0);
 }
 
 /* Here, next to the segment and constraint matchers, so they inline: one call per rule. */
@@ -312,6 +306,10 @@ bool ef_segments_pass(const ef_segment_set *set, const ef_eval_request *req,
         if (segment_matches(&set->segs[i], req)) {
             m->bits[i / 64] |= 1ull << (i % 64);
             matched++;
+        } else if (set->op_and) {
+            /* the rule fails: its matched list is never read, so the rest need not be tried
+             * (an OR rule tries them all: every segment that matched is reported) */
+            return false;
         }
     }
     return set->op_and ? matched == set->n : matched > 0;

@@ -131,11 +131,16 @@ void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boole
     out->tally = f->tally;
     no_segments(&out->segments);
     ef_matched_segments m;
+    uint32_t crc = 0;
+    bool hashed = false; /* the entity's bucket, the same for every threshold rollout */
     for (uint32_t r = 0; r < f->nrollouts; r++) {
         const ef_rollout *ro = &f->rollouts[r];
         if (ro->kind == EF_ROLLOUT_THRESHOLD) {
-            uint32_t crc = ef_crc32_update(0, req->entity_id.p, req->entity_id.n);
-            crc = ef_crc32_update(crc, f->key.p, f->key.n);
+            if (!hashed) {
+                crc = ef_crc32_update(0, req->entity_id.p, req->entity_id.n);
+                crc = ef_crc32_update(crc, f->key.p, f->key.n);
+                hashed = true;
+            }
             if ((float)(crc % 100) < ro->percentage) {
                 out->enabled = ro->value;
                 out->reason = EF_REASON_MATCH;

@@ -65,6 +65,7 @@ struct ef_segment {
     ef_bytes key;
     bool match_all;
     uint32_t ncons;
+    uint32_t nknown; /* constraints before the first of an unknown type (ncons: none) */
     const ef_constraint *cons;
 };
 

@@ -276,6 +276,18 @@ static void test_segment_match_types(void **state)
         "{\"key\":\"weird\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":["
         " {\"key\":\"s\",\"matchType\":\"NOPE\",\"constraints\":["
         "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"xx\"},"
+        "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}]}]}}]},"
+        /* an unknown type first: reached before the match, so the segment fails */
+        "{\"key\":\"unknownfirst\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":["
+        " {\"key\":\"s\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":["
+        "  {\"type\":\"WEIRD\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"},"
+        "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}]}]}}]},"
+        /* constraints tested cheapest first (compile.c): the answers are the written order's */
+        "{\"key\":\"mixed\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":["
+        " {\"key\":\"s\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":["
+        "  {\"type\":\"DATETIME_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"t\",\"operator\":\"gt\",\"value\":\"2020-01-01T00:00:00Z\"},"
+        "  {\"type\":\"NUMBER_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"n\",\"operator\":\"gt\",\"value\":\"5\"},"
+        "  {\"type\":\"ENTITY_ID_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"\",\"operator\":\"prefix\",\"value\":\"u\"},"
         "  {\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}]}]}}]}"
         "]}";
     ef_snapshot *s = snap_from_json(doc);
@@ -295,6 +307,25 @@ static void test_segment_match_types(void **state)
     q = req_of("weird", "e", de, 1);
     ef_eval_boolean(s, &q, &r);
     assert_int_equal(r.reason, EF_REASON_MATCH);
+    q = req_of("unknownfirst", "e", de, 1);
+    ef_eval_boolean(s, &q, &r);
+    assert_int_equal(r.reason, EF_REASON_DEFAULT);
+    ef_kv all[] = {KV("t", "2024-05-01T00:00:00Z"), KV("n", "7"), KV("c", "de")};
+    static const struct {
+        const char *entity;
+        int drop; /* the context key left out (-1: none) or made not to match */
+        bool match;
+    } mixed[] = {{"u1", -1, true}, {"x1", -1, false}, {"u1", 0, false}, {"u1", 1, false}, {"u1", 2, false}};
+    for (size_t i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++) {
+        ef_kv ctx[3];
+        memcpy(ctx, all, sizeof(all));
+        if (mixed[i].drop == 0) ctx[0] = KV("t", "2019-05-01T00:00:00Z");
+        if (mixed[i].drop == 1) ctx[1] = KV("n", "5");
+        if (mixed[i].drop == 2) ctx[2] = KV("c", "en");
+        q = req_of("mixed", mixed[i].entity, ctx, 3);
+        ef_eval_boolean(s, &q, &r);
+        assert_int_equal(r.reason, mixed[i].match ? EF_REASON_MATCH : EF_REASON_DEFAULT);
+    }
     ef_snapshot_free(s);
 }
 
