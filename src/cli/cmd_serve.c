@@ -177,8 +177,8 @@ static void finish_request(ef_http_req *req, void *app)
     if (ef_sync_recovering(node->sync)) ef_http_add_header(req, "X-Edgeflag-Recovering", "true");
     if (node->name) ef_http_add_header(req, "X-Edgeflag-Node", node->name);
     if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
-    char v[32];
-    snprintf(v, sizeof(v), "%llu", (unsigned long long)ef_node_version(node));
+    char v[24];
+    ef_u64_dec(ef_node_version(node), v); /* every answer: not snprintf */
     ef_http_add_header(req, "X-Edgeflag-Version", v);
 }
 

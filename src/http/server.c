@@ -641,6 +641,7 @@ typedef struct header_scan {
     size_t bytes;
     unsigned authorizations;
     const char *malformed;
+    const char *content_length; /* the first Content-Length, found on the way */
 } header_scan;
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
@@ -651,8 +652,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     h->bytes += key_size + value_size + 4;
     if (strlen(key) != key_size || (value && strlen(value) != value_size))
         h->malformed = "a NUL byte in a request header";
-    if (strcasecmp(key, "Authorization") == 0 && ++h->authorizations > 1)
+    if (key_size == 13 && strcasecmp(key, "Authorization") == 0 && ++h->authorizations > 1)
         h->malformed = "more than one Authorization header";
+    if (key_size == 14 && !h->content_length && strcasecmp(key, "Content-Length") == 0)
+        h->content_length = value;
     return MHD_YES;
 }
 
@@ -916,12 +919,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->url = url;
         req->method_name = method;
         req->method = parse_method(method);
-        header_scan hs = {0, 0, NULL};
+        header_scan hs = {0, 0, NULL, NULL};
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &hs);
         MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, scan_argument, &hs);
         req->header_bytes = hs.bytes;
         req->malformed = hs.malformed;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = hs.content_length;
         if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) req->too_large = true;
         /* Refused before the body is read (no "100 Continue", no waiting for bytes a client
          * declared but may never send); libmicrohttpd then closes the connection, which is right
