@@ -387,7 +387,7 @@ int sq_wtx_commit(sq *s, ef_store_err *err)
     if (!st) goto fail;
     size_t nchanges = 0;
     int rc;
-    /* appended, not printf'd: a row's JSON is copied once (vfprintf was a tenth of a write) */
+    /* appended, not printf'd: each row's JSON is copied once, not run through vfprintf */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ef_buf_puts(&e, nchanges++ ? ",{\"table\":\"" : "{\"table\":\"");
         put_col(&e, st, 0);
