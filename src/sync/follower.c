@@ -150,7 +150,7 @@ static void fail(ef_follower *f, const char *fmt, const char *detail)
     f->content_failure = true;
 }
 
-static void on_txn(ef_follower *f)
+static void apply_txn(ef_follower *f)
 {
     uint64_t seq = parse_seq_field(f->data.data, f->data.len);
     if (!seq) { fail(f, "%s", "a txn event without a seq"); return; }
@@ -193,6 +193,15 @@ static void on_txn(ef_follower *f)
     applied_now(f, seq, false);
     ef_tree_applied(f->s->tree, seq, t_time); /* the write's timeline: here, this long after its commit */
     ef_reporter_kick(f->s->reporter);
+}
+
+/* A transaction, with the requests waiting for its version completed on this thread once it is
+ * published (waits.c: no hop through the waits thread). */
+static void on_txn(ef_follower *f)
+{
+    ef_waits_hold(f->s->waits);
+    apply_txn(f);
+    ef_waits_release(f->s->waits);
 }
 
 /* The "history" of a dump: it follows "seq" at the start (docs/storage.md), so a prefix scan does,

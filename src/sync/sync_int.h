@@ -29,8 +29,9 @@ typedef struct ef_cluster_tree ef_cluster_tree;
 typedef struct ef_reporter ef_reporter;
 
 /* A suspended request waiting for the node to reach `version` (waits.c). Owned by its creator
- * (usually in the request's arena); done() runs once, on the waits thread or the draining one,
- * without locks held, and must complete the request (answer it and/or ef_http_resume). */
+ * (usually in the request's arena); done() runs once, on the waits thread, the draining one or
+ * the one releasing a hold (ef_waits_release), without locks held, and must complete the request
+ * (answer it and/or ef_http_resume). */
 typedef struct ef_wait {
     uint64_t version;
     int64_t deadline_ns; /* monotonic */
@@ -130,7 +131,16 @@ int ef_waits_start(ef_waits *w);
 bool ef_waits_add(ef_waits *w, ef_wait *x);
 /* The version may have risen: look at the parked waits. Any thread; never blocks for long. */
 void ef_waits_kick(ef_waits *w);
+/* Around a step that raises the version on the caller's own thread (the follower's apply): kicks
+ * in between wake nobody, and ef_waits_release completes the waits they reached right there, on
+ * the caller's thread with no lock held, one thread hop fewer for every waiting request. The
+ * caller must hold no lock a done() takes. Deadlines stay the waits thread's. */
+void ef_waits_hold(ef_waits *w);
+void ef_waits_release(ef_waits *w);
 unsigned ef_waits_count(ef_waits *w);
+/* Whether a kick (or an added wait) is still to be looked at by the waits thread: false once the
+ * thread has checked every parked wait against the version since (the tests wait for that). */
+bool ef_waits_kick_pending(ef_waits *w);
 /* Completes every parked wait now (reached or not) and refuses new ones. */
 void ef_waits_drain(ef_waits *w);
 void ef_waits_free(ef_waits *w);

@@ -26,6 +26,8 @@ struct ef_waits {
     ef_wait *head;   /* parked waits, unordered: completing walks them all, and there are few */
     unsigned n;
     bool kicked;     /* the version may have risen since the thread last looked */
+    unsigned holds;  /* ef_waits_hold: kicks are left to ef_waits_release's caller */
+    bool held_kick;  /* a kick came while held */
     bool draining;   /* complete everything now, take nothing new */
     bool stop;
     bool started;
@@ -133,11 +135,43 @@ void ef_waits_kick(ef_waits *w)
 {
     if (!w) return;
     pthread_mutex_lock(&w->mu);
-    if (w->n) {
+    if (w->holds) {
+        w->held_kick = true; /* ef_waits_release completes them on its own thread */
+    } else if (w->n) {
         w->kicked = true;
         pthread_cond_signal(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
+}
+
+void ef_waits_hold(ef_waits *w)
+{
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->holds++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ef_waits_release(ef_waits *w)
+{
+    if (!w) return;
+    ef_wait *due = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->holds) w->holds--;
+    if (!w->holds && w->held_kick) {
+        w->held_kick = false;
+        (void)take_due_locked(w, &due, ef_clock_mono_ns()); /* the thread keeps the deadlines */
+    }
+    pthread_mutex_unlock(&w->mu);
+    complete(due);
+}
+
+bool ef_waits_kick_pending(ef_waits *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool k = w->kicked;
+    pthread_mutex_unlock(&w->mu);
+    return k;
 }
 
 unsigned ef_waits_count(ef_waits *w)

@@ -1,0 +1,145 @@
+/*
+ * test_waits.c - requests parked until the node reaches a version (src/sync/waits.c): the waits
+ * thread completes them when kicked, and a hold (the follower's apply) moves that completion to
+ * the thread releasing it, so a waiting request is answered without a hop through another
+ * thread. Deadlines stay the waits thread's, hold or not. Also run under ASan and TSan.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <pthread.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "base/clock.h"
+#include "sync/sync_int.h"
+
+typedef struct probe {
+    ef_wait w;
+    int calls;      /* atomic */
+    bool reached;   /* written before calls is raised */
+    pthread_t by;
+} probe;
+
+static void on_done(ef_wait *x, bool reached)
+{
+    probe *p = x->ctx;
+    p->reached = reached;
+    p->by = pthread_self();
+    __atomic_add_fetch(&p->calls, 1, __ATOMIC_RELEASE);
+}
+
+static void probe_init(probe *p, uint64_t version, int64_t timeout_ms)
+{
+    *p = (probe){.w = {.version = version,
+                       .deadline_ns = ef_clock_mono_ns() + timeout_ms * 1000000LL,
+                       .done = on_done}};
+    p->w.ctx = p;
+}
+
+static int calls(probe *p)
+{
+    return __atomic_load_n(&p->calls, __ATOMIC_ACQUIRE);
+}
+
+/* Until the waits thread has looked at everything added so far (at most 5 s). */
+static void settle(ef_waits *w)
+{
+    for (int i = 0; i < 5000 && ef_waits_kick_pending(w); i++) {
+        struct timespec t = {0, 1000000};
+        nanosleep(&t, NULL);
+    }
+    assert_false(ef_waits_kick_pending(w));
+}
+
+/* Polls for up to ms for p to be completed. */
+static bool completed_within(probe *p, int ms)
+{
+    for (int i = 0; i < ms && calls(p) == 0; i++) {
+        struct timespec t = {0, 1000000};
+        nanosleep(&t, NULL);
+    }
+    return calls(p) > 0;
+}
+
+static void test_hold_completes_on_the_releasing_thread(void **state)
+{
+    (void)state;
+    ef_node node = {0};
+    ef_waits *w = ef_waits_new(&node);
+    assert_non_null(w);
+    assert_int_equal(ef_waits_start(w), 0);
+
+    /* held: the version rises and is kicked, nobody completes the wait until the release */
+    probe a;
+    probe_init(&a, 5, 60000);
+    assert_true(ef_waits_add(w, &a.w));
+    settle(w); /* the thread saw it unreached, and sleeps */
+    ef_waits_hold(w);
+    ef_node_raise_version(&node, 5);
+    ef_waits_kick(w);
+    assert_int_equal(calls(&a), 0);
+    ef_waits_release(w);
+    assert_int_equal(calls(&a), 1);
+    assert_true(a.reached);
+    assert_true(pthread_equal(a.by, pthread_self()));
+    assert_int_equal(ef_waits_count(w), 0);
+
+    /* nested holds: the outer release completes */
+    probe b;
+    probe_init(&b, 6, 60000);
+    assert_true(ef_waits_add(w, &b.w));
+    settle(w);
+    ef_waits_hold(w);
+    ef_waits_hold(w);
+    ef_node_raise_version(&node, 6);
+    ef_waits_kick(w);
+    ef_waits_release(w);
+    assert_int_equal(calls(&b), 0);
+    ef_waits_release(w);
+    assert_int_equal(calls(&b), 1);
+    assert_true(pthread_equal(b.by, pthread_self()));
+
+    /* a release with nothing kicked completes nothing (the wait's version is not reached) */
+    probe c;
+    probe_init(&c, 9, 60000);
+    assert_true(ef_waits_add(w, &c.w));
+    settle(w);
+    ef_waits_hold(w);
+    ef_waits_release(w);
+    assert_int_equal(calls(&c), 0);
+
+    /* not held: the waits thread completes it */
+    ef_node_raise_version(&node, 9);
+    ef_waits_kick(w);
+    assert_true(completed_within(&c, 5000));
+    assert_true(c.reached);
+    assert_false(pthread_equal(c.by, pthread_self()));
+
+    /* a deadline passes during a hold: the waits thread still answers it, not reached */
+    probe d;
+    probe_init(&d, 100, 50);
+    assert_true(ef_waits_add(w, &d.w));
+    ef_waits_hold(w);
+    assert_true(completed_within(&d, 5000));
+    assert_false(d.reached);
+    assert_false(pthread_equal(d.by, pthread_self()));
+    ef_waits_release(w);
+    assert_int_equal(calls(&d), 1); /* once */
+
+    /* what is left at the end is completed by the drain, not reached */
+    probe e;
+    probe_init(&e, 200, 60000);
+    assert_true(ef_waits_add(w, &e.w));
+    ef_waits_free(w);
+    assert_int_equal(calls(&e), 1);
+    assert_false(e.reached);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hold_completes_on_the_releasing_thread),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
