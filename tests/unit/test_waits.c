@@ -52,6 +52,14 @@ static void settle(ef_waits *w)
     assert_false(ef_waits_kick_pending(w));
 }
 
+/* p parked for version with a timeout, once the waits thread has seen it unreached. */
+static void park(ef_waits *w, probe *p, uint64_t version, int64_t timeout_ms)
+{
+    probe_init(p, version, timeout_ms);
+    assert_true(ef_waits_add(w, &p->w));
+    settle(w);
+}
+
 /* Polls for up to ms for p to be completed. */
 static bool completed_within(probe *p, int ms)
 {
@@ -72,9 +80,7 @@ static void test_hold_completes_on_the_releasing_thread(void **state)
 
     /* held: the version rises and is kicked, nobody completes the wait until the release */
     probe a;
-    probe_init(&a, 5, 60000);
-    assert_true(ef_waits_add(w, &a.w));
-    settle(w); /* the thread saw it unreached, and sleeps */
+    park(w, &a, 5, 60000);
     ef_waits_hold(w);
     ef_node_raise_version(&node, 5);
     ef_waits_kick(w);
@@ -87,9 +93,7 @@ static void test_hold_completes_on_the_releasing_thread(void **state)
 
     /* nested holds: the outer release completes */
     probe b;
-    probe_init(&b, 6, 60000);
-    assert_true(ef_waits_add(w, &b.w));
-    settle(w);
+    park(w, &b, 6, 60000);
     ef_waits_hold(w);
     ef_waits_hold(w);
     ef_node_raise_version(&node, 6);
@@ -102,9 +106,7 @@ static void test_hold_completes_on_the_releasing_thread(void **state)
 
     /* a release with nothing kicked completes nothing (the wait's version is not reached) */
     probe c;
-    probe_init(&c, 9, 60000);
-    assert_true(ef_waits_add(w, &c.w));
-    settle(w);
+    park(w, &c, 9, 60000);
     ef_waits_hold(w);
     ef_waits_release(w);
     assert_int_equal(calls(&c), 0);
