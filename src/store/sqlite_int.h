@@ -45,6 +45,7 @@ typedef struct sq {
     pthread_mutex_t mu;
     ef_sqlite_opts opts;
     sqlite3_stmt *stmts[SQ_MAX_STMTS]; /* cache, indexed by the call site's slot */
+    uint64_t stmts_used[(SQ_MAX_STMTS + 63) / 64]; /* slots handed out since the last reset_all */
     sqlite3_stmt **apply_upsert;       /* per sq_tables entry, prepared on first apply */
     sqlite3_stmt **apply_delete;
     int64_t last_ts;                   /* timestamps are strictly increasing within a store */

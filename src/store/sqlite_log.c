@@ -66,9 +66,15 @@ void sq_unlock(sq *s)
 static void reset_all(sq *s)
 {
     /* A stepped but unreset statement keeps a read transaction open, which would pin the WAL;
-     * every operation ends by resetting the whole cache. */
-    for (int i = 0; i < SQ_MAX_STMTS; i++)
-        if (s->stmts[i]) sqlite3_reset(s->stmts[i]);
+     * every operation ends by resetting every statement handed out since the last time (sq_stmt
+     * marks them): a replica's entry used to reset all of the cache, a hundred statements, twice. */
+    for (int w = 0; w < (SQ_MAX_STMTS + 63) / 64; w++) {
+        for (uint64_t m = s->stmts_used[w]; m; m &= m - 1) {
+            sqlite3_stmt *st = s->stmts[w * 64 + __builtin_ctzll(m)];
+            if (st) sqlite3_reset(st);
+        }
+        s->stmts_used[w] = 0;
+    }
 }
 
 static void touched_clear(sq *s)

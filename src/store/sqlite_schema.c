@@ -227,6 +227,7 @@ int sq_step_done(sq *s, sqlite3_stmt *st, const char *what, ef_store_err *err)
 sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err)
 {
     sqlite3_stmt *st = s->stmts[slot];
+    s->stmts_used[slot / 64] |= 1ull << (slot % 64); /* reset_all resets what was handed out */
     if (st) {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
