@@ -620,6 +620,12 @@ static bool page_shared(const ef_snapshot *s, const ef_snapshot *prev, uint32_t 
     return prev && prev->pages && k < prev->npages && s->pages[k] == prev->pages[k];
 }
 
+/* Part i of an assembled snapshot. */
+static inline const ef_flag_part *part_at(const ef_snapshot *s, size_t i)
+{
+    return s->pages[i / EF_PART_PAGE]->parts[i % EF_PART_PAGE];
+}
+
 /* Does prev hold the same keys at the same positions (so its table can be copied)? Parts a write
  * did not touch are the same pointers, so this is mostly pointer comparisons. */
 static bool same_layout(const ef_snapshot *prev, const ef_snapshot *s, ef_flag_part *const *parts,
@@ -628,15 +634,15 @@ static bool same_layout(const ef_snapshot *prev, const ef_snapshot *s, ef_flag_p
     /* prev's flags are a prefix of parts (the same n, or flags appended: a new flag is created
      * last in document order), so prev's table holds right entries for all of them. A shared
      * page holds the same parts: only the others are compared, flag by flag. */
-    if (!prev || !prev->parts || prev->nflags > n) return false;
+    if (!prev || !prev->pages || prev->nflags > n) return false;
     for (size_t i = 0; i < prev->nflags; i++) {
         if (i % EF_PART_PAGE == 0 && page_shared(s, prev, (uint32_t)(i / EF_PART_PAGE))) {
             i += EF_PART_PAGE - 1;
             continue;
         }
-        if (prev->parts[i] != parts[i] &&
-            (prev->parts[i]->key_hash != parts[i]->key_hash ||
-             !ef_bytes_eq(prev->parts[i]->flag.key, parts[i]->flag.key)))
+        const ef_flag_part *was = part_at(prev, i);
+        if (was != parts[i] &&
+            (was->key_hash != parts[i]->key_hash || !ef_bytes_eq(was->flag.key, parts[i]->flag.key)))
             return false;
     }
     return true;
@@ -689,13 +695,11 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     uint32_t cap = 8;
     while (cap < n * 2u) cap *= 2;
     uint32_t npages = (uint32_t)((n + EF_PART_PAGE - 1) / EF_PART_PAGE);
-    ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * (sizeof(*s->flags) + sizeof(*s->parts)) +
-                                 (npages + 1) * sizeof(*s->pages));
+    ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * sizeof(*s->flags) + (npages + 1) * sizeof(*s->pages));
     char *key = ef_arena_memdup(&s->arena, ns.p, ns.n);
-    s->parts = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->parts));
     s->flags = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->flags));
     s->pages = ef_arena_calloc(&s->arena, (npages + 1) * sizeof(*s->pages));
-    if (!key || !s->parts || !s->flags || !s->pages) {
+    if (!key || !s->flags || !s->pages) {
         ef_snapshot_free(s);
         return NULL;
     }
@@ -733,7 +737,6 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
      * another history never keeps a document from it */
     uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
     for (uint32_t k = 0; k < npages; k++) h = mix(h, s->pages[k]->hash);
-    memcpy(s->parts, parts, n * sizeof(*parts));
     for (uint32_t k = 0; k < npages; k++) { /* a shared page's flags are prev's: copied in a run */
         size_t from = (size_t)k * EF_PART_PAGE, to = from + s->pages[k]->n;
         if (page_shared(s, prev, k))
@@ -789,8 +792,8 @@ size_t ef_snapshot_memory(const ef_snapshot *s)
 {
     size_t m = sizeof(*s) + s->arena.total;
     if (s->slot_block) m += sizeof(*s->slot_block) + s->slot_block->cap * sizeof(uint32_t);
-    if (s->parts)
-        for (uint32_t i = 0; i < s->nflags; i++) m += ef_flag_part_memory(s->parts[i]);
+    if (s->pages)
+        for (uint32_t i = 0; i < s->nflags; i++) m += ef_flag_part_memory(part_at(s, i));
     return m;
 }
 
@@ -820,14 +823,14 @@ uint64_t ef_snapshot_document_hash(const ef_snapshot *s)
 
 bool ef_snapshot_has_document(const ef_snapshot *s)
 {
-    return s->document.n || s->parts;
+    return s->document.n || s->pages;
 }
 
 int ef_snapshot_write_document(const ef_snapshot *s, ef_buf *out)
 {
     if (s->document.n) {
         ef_buf_append(out, s->document.p, s->document.n);
-    } else if (s->parts) {
+    } else if (s->pages) {
         /* exactly what ef_doc_write_snapshot writes for the same state: the store's pieces are
          * its flag objects */
         ef_buf_puts(out, "{\"namespace\":{\"key\":");
@@ -835,7 +838,7 @@ int ef_snapshot_write_document(const ef_snapshot *s, ef_buf *out)
         ef_buf_puts(out, "},\"flags\":[");
         for (uint32_t i = 0; i < s->nflags; i++) {
             if (i) ef_buf_putc(out, ',');
-            ef_buf_append(out, s->parts[i]->piece.p, s->parts[i]->piece.n);
+            ef_buf_append(out, part_at(s, i)->piece.p, part_at(s, i)->piece.n);
         }
         ef_buf_puts(out, "]}");
     }
@@ -844,7 +847,7 @@ int ef_snapshot_write_document(const ef_snapshot *s, ef_buf *out)
 
 ef_bytes ef_snapshot_document(const ef_snapshot *s)
 {
-    if (s->document.n || !s->parts) return s->document;
+    if (s->document.n || !s->pages) return s->document;
     /* assembled once per snapshot, by whoever asks first; a racing builder frees its copy */
     ef_snapshot_doc_cache *d = __atomic_load_n(&s->assembled, __ATOMIC_ACQUIRE);
     if (!d) {

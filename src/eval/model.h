@@ -170,8 +170,9 @@ struct ef_snapshot {
     uint64_t version;
     uint32_t nflags;
     const ef_flag **flags; /* unique by key (a later duplicate replaces an earlier one) */
-    ef_flag_part **parts;  /* assembled snapshots: parts[i] holds flags[i] (owned by pages) */
-    ef_part_page **pages;  /* ceil(nflags / EF_PART_PAGE), one reference each */
+    /* assembled snapshots (NULL otherwise): ceil(nflags / EF_PART_PAGE) pages, one reference
+     * each; part i, which holds flags[i], is pages[i / EF_PART_PAGE]->parts[i % EF_PART_PAGE] */
+    ef_part_page **pages;
     uint32_t npages;
     ef_snapshot_doc_cache *assembled; /* the document assembled from parts on first use (atomic) */
     uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty */
