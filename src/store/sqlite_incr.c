@@ -42,6 +42,12 @@ typedef struct nsstate {
     size_t n, cap;
     ef_flag_part **parts; /* document order; one reference each */
     fmeta *meta;
+    /* by key hash: index + 1 (0 empty), open addressing over kmask + 1 slots. Kept up to date by
+     * appends (a new flag comes last in document order); anything that shifts indices marks it
+     * stale and the next lookup rebuilds it (those changes move the arrays' tails anyway). */
+    uint32_t *kidx;
+    uint32_t kmask;
+    bool kidx_stale;
 } nsstate;
 
 /* A change made in place to a namespace's state before COMMIT, undone by a rollback. */
@@ -97,6 +103,7 @@ static void state_free(nsstate *st, bool entries)
         }
     free(st->parts);
     free(st->meta);
+    free(st->kidx);
     free(st->key);
     free(st);
 }
@@ -149,20 +156,56 @@ static nsstate *state_find(sq_incr *in, ef_bytes key, size_t *at)
 
 static uint64_t key_hash(ef_bytes k);
 
-/* The index of flag key in st, by a scan of the key hashes (a deleted, new or moved flag). */
-static ssize_t flag_index(const nsstate *st, ef_bytes key)
+static void kidx_put(nsstate *st, size_t i)
+{
+    for (uint32_t j = (uint32_t)st->meta[i].khash & st->kmask;; j = (j + 1) & st->kmask)
+        if (!st->kidx[j]) {
+            st->kidx[j] = (uint32_t)i + 1;
+            return;
+        }
+}
+
+/* The key index for st's n flags, at twice their count at least; -1: out of memory. */
+static int kidx_build(nsstate *st)
+{
+    uint32_t cap = 16;
+    while (cap < st->n * 2 + 2) cap *= 2;
+    if (!st->kidx || st->kmask + 1 != cap) {
+        uint32_t *k = realloc(st->kidx, cap * sizeof(*k));
+        if (!k) return -1;
+        st->kidx = k;
+        st->kmask = cap - 1;
+    }
+    memset(st->kidx, 0, cap * sizeof(*st->kidx));
+    for (size_t i = 0; i < st->n; i++) kidx_put(st, i);
+    st->kidx_stale = false;
+    return 0;
+}
+
+/* The index of flag key in st (a deleted, new or moved flag), or -1. */
+static ssize_t flag_index(nsstate *st, ef_bytes key)
 {
     uint64_t h = key_hash(key);
-    for (size_t i = 0; i < st->n; i++)
+    if (st->kidx_stale || !st->kidx || st->n * 2 + 2 > (size_t)st->kmask + 1) {
+        if (kidx_build(st) != 0) { /* out of memory: the scan needs none */
+            for (size_t i = 0; i < st->n; i++)
+                if (st->meta[i].khash == h && ef_bytes_eq(ef_flag_part_key(st->parts[i]), key))
+                    return (ssize_t)i;
+            return -1;
+        }
+    }
+    for (uint32_t j = (uint32_t)h & st->kmask; st->kidx[j]; j = (j + 1) & st->kmask) {
+        size_t i = st->kidx[j] - 1;
         if (st->meta[i].khash == h && ef_bytes_eq(ef_flag_part_key(st->parts[i]), key))
             return (ssize_t)i;
+    }
     return -1;
 }
 
 /* The same, for a flag whose position in the document (created, rowid) is known: st is in that
  * order, so a flag still at its place is found by binary search (10,000 flags: the scan was a
  * twentieth of a replica's apply); anything else falls back to the scan. */
-static ssize_t flag_index_at(const nsstate *st, ef_bytes key, int64_t created, int64_t rowid)
+static ssize_t flag_index_at(nsstate *st, ef_bytes key, int64_t created, int64_t rowid)
 {
     size_t lo = 0, hi = st->n;
     while (lo < hi) {
@@ -1056,6 +1099,7 @@ static void prep_free(prep *p, bool committed)
             nsstate *st = p->next;
             for (size_t i = p->nundo; i-- > 0;) {
                 undo *u = &p->undo[i];
+                st->kidx_stale = true;
                 if (u->op == UNDO_INSERT) {
                     state_remove_at(st, u->at);
                 } else if (u->op == UNDO_REPLACE) {
@@ -1101,6 +1145,7 @@ static int prep_record(ef_flag_part ***parts, fmeta **meta, size_t *n, ef_flag_p
 
 static void state_remove_at(nsstate *st, size_t i)
 {
+    st->kidx_stale = true;
     memmove(&st->parts[i], &st->parts[i + 1], (st->n - i - 1) * sizeof(*st->parts));
     memmove(&st->meta[i], &st->meta[i + 1], (st->n - i - 1) * sizeof(*st->meta));
     st->n--;
@@ -1117,11 +1162,17 @@ static size_t state_insert_sorted(nsstate *st, ef_flag_part *p, fmeta m)
         else
             hi = mid;
     }
+    bool append = lo == st->n;
     memmove(&st->parts[lo + 1], &st->parts[lo], (st->n - lo) * sizeof(*st->parts));
     memmove(&st->meta[lo + 1], &st->meta[lo], (st->n - lo) * sizeof(*st->meta));
     st->parts[lo] = p;
     st->meta[lo] = m;
     st->n++;
+    /* a new flag (the last in document order) joins the key index; anything else shifted it */
+    if (append && st->kidx && !st->kidx_stale && st->n * 2 + 2 <= (size_t)st->kmask + 1)
+        kidx_put(st, lo);
+    else
+        st->kidx_stale = true;
     return lo;
 }
 
