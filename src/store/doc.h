@@ -168,9 +168,21 @@ int ef_decl_write_yaml(const ef_doc *doc, ef_buf *out);
 
 /* Options for the snapshot document, following Flipt's X-Flipt-Accept-Server-Version handling:
  * below 1.38.0 ENTITY_ID constraints are sent as UNKNOWN, below 1.47.0 defaultVariant is left out. */
+typedef struct ef_snapdoc_segs ef_snapdoc_segs;
 typedef struct ef_snapdoc_opts {
     unsigned accept_version; /* major * 10000 + minor * 100 + patch; 0 means the newest */
+    /* optional, for writing many flags of one namespace: its segments written once and found by
+     * key (ef_snapdoc_segs_new, from the same namespace and accept_version) */
+    const ef_snapdoc_segs *segs;
 } ef_snapdoc_opts;
+
+/* ns's segments, each written once as the document writes it inline, and an index by key (the
+ * first of a repeated key, as the writer finds it). Immutable once built: threads may share it.
+ * NULL: out of memory. ns must outlive it. */
+ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts);
+/* The index in ns->segments of the segment with key, or -1. */
+long ef_snapdoc_segs_find(const ef_snapdoc_segs *g, ef_bytes key);
+void ef_snapdoc_segs_free(ef_snapdoc_segs *g);
 
 /* Writes one namespace as Flipt's client snapshot document
  * (GET /internal/v1/evaluation/snapshot/namespace/{ns}; shape in reference/flipt-v1.md 4.4 and

@@ -267,12 +267,13 @@ static const ef_doc_segment *seg_find(const ef_doc_namespace *d, ef_bytes key)
     return NULL;
 }
 
-static void meta_segments(ef_buf *ids, ef_buf *segs, const ef_doc_namespace *d, const ef_bytes *keys,
-                          size_t n)
+static void meta_segments(ef_buf *ids, ef_buf *segs, const ef_doc_namespace *d,
+                          const ef_snapdoc_segs *index, const ef_bytes *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         blob_add(segs, keys[i]);
-        const ef_doc_segment *g = seg_find(d, keys[i]);
+        long at = index ? ef_snapdoc_segs_find(index, keys[i]) : -1;
+        const ef_doc_segment *g = index ? (at >= 0 ? &d->segments[at] : NULL) : seg_find(d, keys[i]);
         for (size_t j = 0; g && j < g->nconstraints; j++) blob_add(ids, g->constraints[j].meta.id);
     }
 }
@@ -300,15 +301,18 @@ static void scratch_free(scratch *x)
 }
 
 /* The piece, the compiled part and the row ids of flag f, whose segments d holds. */
-static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, scratch *x,
-                      ef_flag_part **out, fmeta *m, ef_store_err *err)
+/* segs: d's segments written once (a full load), or NULL (a flag's refresh, whose d holds only
+ * the segments it uses). */
+static int build_part(const ef_doc_namespace *d, const ef_snapdoc_segs *segs, const ef_doc_flag *f,
+                      scratch *x, ef_flag_part **out, fmeta *m, ef_store_err *err)
 {
     ef_buf *piece = &x->piece;
     *out = NULL;
     m->ids = m->segs = NULL;
     m->khash = key_hash(f->key);
     ef_buf_clear(piece);
-    int wrc = ef_doc_write_snapshot_flag(d, f, NULL, piece);
+    ef_snapdoc_opts o = {.segs = segs};
+    int wrc = ef_doc_write_snapshot_flag(d, f, &o, piece);
     if (wrc != 0)
         return ef_store_fail(err, EF_STORE_INTERNAL,
                              "namespace \"%.*s\": cannot write the snapshot document of flag \"%.*s\"",
@@ -318,23 +322,23 @@ static int build_part(const ef_doc_namespace *d, const ef_doc_flag *f, scratch *
     if (!p) /* the rows are what the compiler refuses: invalid input, not a fault */
         return ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\": compile: %s", (int)d->key.n,
                              d->key.p, cerr.message);
-    ef_buf *ids = &x->ids, *segs = &x->segs;
+    ef_buf *ids = &x->ids, *segs_blob = &x->segs;
     ef_buf_clear(ids);
-    ef_buf_clear(segs);
+    ef_buf_clear(segs_blob);
     for (size_t i = 0; i < f->nvariants; i++) blob_add(ids, f->variants[i].meta.id);
     for (size_t i = 0; i < f->nrules; i++) {
         const ef_doc_rule *r = &f->rules[i];
         blob_add(ids, r->meta.id);
         for (size_t j = 0; j < r->ndistributions; j++) blob_add(ids, r->distributions[j].meta.id);
-        meta_segments(ids, segs, d, r->segment_keys, r->nsegments);
+        meta_segments(ids, segs_blob, d, segs, r->segment_keys, r->nsegments);
     }
     for (size_t i = 0; i < f->nrollouts; i++) {
         blob_add(ids, f->rollouts[i].meta.id);
-        meta_segments(ids, segs, d, f->rollouts[i].segment_keys, f->rollouts[i].nsegments);
+        meta_segments(ids, segs_blob, d, segs, f->rollouts[i].segment_keys, f->rollouts[i].nsegments);
     }
     int rc = 0;
     m->ids = blob_take(ids, err, &rc);
-    if (rc == 0) m->segs = blob_take(segs, err, &rc);
+    if (rc == 0) m->segs = blob_take(segs_blob, err, &rc);
     if (rc) {
         meta_free(m);
         ef_flag_part_unref(p);
@@ -787,6 +791,7 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
  * its own. Stops at the first error: [from, done) are built. */
 typedef struct build_job {
     const ef_doc_namespace *d;
+    const ef_snapdoc_segs *segs;
     const int64_t *pos;
     nsstate *st;
     size_t from, to, done;
@@ -800,7 +805,8 @@ static void *build_range(void *arg)
     scratch x;
     scratch_init(&x);
     for (size_t i = j->from; j->rc == 0 && i < j->to; i++) {
-        j->rc = build_part(j->d, &j->d->flags[i], &x, &j->st->parts[i], &j->st->meta[i], &j->err);
+        j->rc = build_part(j->d, j->segs, &j->d->flags[i], &x, &j->st->parts[i], &j->st->meta[i],
+                           &j->err);
         if (j->rc == 0) {
             j->st->meta[i].created = j->pos[i * 2];
             j->st->meta[i].rowid = j->pos[i * 2 + 1];
@@ -832,12 +838,16 @@ static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
         return -1;
     }
     nsstate *st = state_new(d.key, d.nflags);
-    if (!st) {
+    /* each segment written once, not once per flag whose rules use it, and found by key */
+    ef_snapdoc_segs *segs = st ? ef_snapdoc_segs_new(&d, NULL) : NULL;
+    if (!st || !segs) {
+        state_free(st, false);
         ef_arena_free(&a);
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     }
     size_t half = d.nflags >= BUILD_SPLIT_MIN ? d.nflags / 2 : d.nflags;
-    build_job jobs[2] = {{&d, pos, st, 0, half, 0, 0, {0}}, {&d, pos, st, half, d.nflags, half, 0, {0}}};
+    build_job jobs[2] = {{&d, segs, pos, st, 0, half, 0, 0, {0}},
+                         {&d, segs, pos, st, half, d.nflags, half, 0, {0}}};
     pthread_t helper;
     bool two = half < d.nflags && pthread_create(&helper, NULL, build_range, &jobs[1]) == 0;
     build_range(&jobs[0]);
@@ -845,6 +855,7 @@ static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
         pthread_join(helper, NULL);
     else if (jobs[0].rc == 0)
         build_range(&jobs[1]);
+    ef_snapdoc_segs_free(segs);
     ef_arena_free(&a);
     int rc = jobs[0].rc ? jobs[0].rc : jobs[1].rc;
     if (rc) {
@@ -1251,7 +1262,7 @@ static int refresh_flag(sq *s, prep *p, ef_bytes ns, ef_bytes key, scratch *x, e
     }
     ef_flag_part *part = NULL;
     fmeta m = {0};
-    if (rc == 0) rc = build_part(&d, &f, x, &part, &m, err);
+    if (rc == 0) rc = build_part(&d, NULL, &f, x, &part, &m, err);
     ef_arena_free(&a);
     if (rc) return -1;
     m.created = created;
