@@ -179,20 +179,29 @@ static void test_meta_and_errors(void **state)
     ef_arena_free(&a);
 }
 
+static const char *const VALID_FIXTURES[] = {"v1_0.yml",      "v1_1.yml",   "v1_2.yml", "v1_3.yml",
+                                              "v1_4_full.yml", "stream.yml", "doc.json"};
+#define NVALID (sizeof(VALID_FIXTURES) / sizeof(VALID_FIXTURES[0]))
+
+/* tests/fixtures/decl/valid/<name>, parsed into a. */
+static ef_doc valid_fixture(ef_arena *a, const char *name)
+{
+    const char *root = getenv("EF_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/decl/valid/%s", root ? root : ".", name);
+    ef_doc doc;
+    ef_decl_error err;
+    if (ef_decl_parse_file(path, a, &doc, &err) != 0) fail_msg("%s: %s", path, err.message);
+    return doc;
+}
+
 /* Every valid fixture's namespaces compile, and flag counts survive. */
 static void test_fixtures_compile(void **state)
 {
-    static const char *const files[] = {"v1_0.yml", "v1_1.yml", "v1_2.yml", "v1_3.yml",
-                                        "v1_4_full.yml", "stream.yml", "doc.json"};
-    const char *root = getenv("EF_SOURCE_DIR");
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/tests/fixtures/decl/valid/%s", root ? root : ".", files[i]);
+    for (size_t i = 0; i < NVALID; i++) {
         ef_arena a;
         ef_arena_init(&a, 4096);
-        ef_doc doc;
-        ef_decl_error err;
-        if (ef_decl_parse_file(path, &a, &doc, &err) != 0) fail_msg("%s: %s", path, err.message);
+        ef_doc doc = valid_fixture(&a, VALID_FIXTURES[i]);
         for (size_t n = 0; n < doc.nnamespaces; n++) {
             ef_buf b;
             ef_buf_init(&b);
@@ -213,17 +222,11 @@ static void test_fixtures_compile(void **state)
  * segment fails either way. */
 static void test_segment_index_same_bytes(void **state)
 {
-    static const char *const files[] = {"v1_0.yml", "v1_2.yml", "v1_4_full.yml", "stream.yml", "doc.json"};
-    const char *root = getenv("EF_SOURCE_DIR");
     size_t compared = 0;
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/tests/fixtures/decl/valid/%s", root ? root : ".", files[i]);
+    for (size_t i = 0; i < NVALID; i++) {
         ef_arena a;
         ef_arena_init(&a, 4096);
-        ef_doc doc;
-        ef_decl_error err;
-        if (ef_decl_parse_file(path, &a, &doc, &err) != 0) fail_msg("%s: %s", path, err.message);
+        ef_doc doc = valid_fixture(&a, VALID_FIXTURES[i]);
         for (size_t n = 0; n < doc.nnamespaces; n++) {
             const ef_doc_namespace *ns = &doc.namespaces[n];
             for (unsigned v = 0; v < 2; v++) {
