@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/hash.h"
 #include "store/doc.h"
 
 #define VERSION_ENTITY_ID 13800u       /* 1.38.0 */
@@ -142,13 +143,6 @@ struct ef_snapdoc_segs {
     ef_buf text;
 };
 
-static uint32_t seg_hash(ef_bytes k)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < k.n; i++) h = (h ^ (unsigned char)k.p[i]) * 16777619u;
-    return h;
-}
-
 ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts)
 {
     ef_snapdoc_segs *g = calloc(1, sizeof(*g));
@@ -169,7 +163,7 @@ ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdo
     for (size_t i = 0; i < ns->nsegments; i++) {
         g->off[i] = g->text.len;
         put_segment(&g->text, &ns->segments[i], &o);
-        for (uint32_t j = seg_hash(ns->segments[i].key) & g->mask;; j = (j + 1) & g->mask) {
+        for (uint32_t j = (uint32_t)ef_hash_bytes(ns->segments[i].key.p, ns->segments[i].key.n) & g->mask;; j = (j + 1) & g->mask) {
             if (!g->slots[j]) {
                 g->slots[j] = (uint32_t)i + 1;
                 break;
@@ -187,7 +181,7 @@ ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdo
 
 long ef_snapdoc_segs_find(const ef_snapdoc_segs *g, ef_bytes key)
 {
-    for (uint32_t j = seg_hash(key) & g->mask; g->slots[j]; j = (j + 1) & g->mask)
+    for (uint32_t j = (uint32_t)ef_hash_bytes(key.p, key.n) & g->mask; g->slots[j]; j = (j + 1) & g->mask)
         if (ef_bytes_eq(g->ns->segments[g->slots[j] - 1].key, key)) return (long)g->slots[j] - 1;
     return -1;
 }

@@ -137,36 +137,29 @@ static int put_value(sq *s, sqlite3_stmt *st, int i, sqlite3_stmt *fq, ef_buf *e
 }
 
 /* The fixed text of one table's captured rows, written once per table rather than per column:
- * the change's head ({"table":"t","op":"upsert","pk":) and before each value its member's name,
- * the primary key's columns first ({"id": ...), then every column ({"namespace_key": ,"key": ...),
- * as offsets into text. */
+ * the change's head ({"table":"t","op":"upsert","pk":, text[0, off[0])) and before value k its
+ * member's name (text[off[k], off[k + 1])), the primary key's columns first ({"id": ...), then
+ * every column ({"namespace_key": ,"key": ...). */
 typedef struct row_text {
     ef_buf text;
-    size_t head_len;
-    size_t ncols; /* primary key's, then the row's */
-    size_t *off, *len;
+    size_t *off; /* ncols + 1 offsets: primary key's columns, then the row's, then the end */
 } row_text;
 
 static int row_text_init(row_text *r, const sq_table *tb, size_t npk, size_t ncols)
 {
     ef_buf_init(&r->text);
-    r->ncols = npk + ncols;
-    r->off = malloc(2 * r->ncols * sizeof(size_t));
+    r->off = malloc((npk + ncols + 1) * sizeof(*r->off));
     if (!r->off) return -1;
-    r->len = r->off + r->ncols;
     ef_buf_puts(&r->text, "{\"table\":\"");
     ef_buf_puts(&r->text, tb->name);
     ef_buf_puts(&r->text, "\",\"op\":\"upsert\",\"pk\":");
-    r->head_len = r->text.len;
-    for (size_t k = 0; k < r->ncols; k++) {
-        bool first = k == 0 || k == npk;
-        const char *name = k < npk ? tb->pk[k] : tb->cols[k - npk];
+    for (size_t k = 0; k < npk + ncols; k++) {
         r->off[k] = r->text.len;
-        ef_buf_puts(&r->text, first ? "{\"" : ",\"");
-        ef_buf_puts(&r->text, name);
+        ef_buf_puts(&r->text, k == 0 || k == npk ? "{\"" : ",\"");
+        ef_buf_puts(&r->text, k < npk ? tb->pk[k] : tb->cols[k - npk]);
         ef_buf_puts(&r->text, "\":");
-        r->len[k] = r->text.len - r->off[k];
     }
+    r->off[npk + ncols] = r->text.len;
     return ef_buf_ok(&r->text) ? 0 : -1;
 }
 
@@ -181,7 +174,7 @@ static int put_object(sq *s, sqlite3_stmt *st, const row_text *r, size_t from, s
                       sqlite3_stmt *fq, ef_buf *e, ef_store_err *err)
 {
     for (size_t k = from; k < to; k++) {
-        ef_buf_append(e, r->text.data + r->off[k], r->len[k]);
+        ef_buf_append(e, r->text.data + r->off[k], r->off[k + 1] - r->off[k]);
         if (put_value(s, st, (int)k, fq, e, err)) return -1;
     }
     ef_buf_putc(e, '}');
@@ -217,7 +210,7 @@ static int collect_table(sq *s, size_t t, sqlite3_stmt *fq, ef_buf *e, size_t *n
     while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         /* the format of the trigger-captured changes (sq_wtx_commit): an insert has no "old" */
         if ((*n)++) ef_buf_putc(e, ',');
-        ef_buf_append(e, r.text.data, r.head_len);
+        ef_buf_append(e, r.text.data, r.off[0]);
         out = put_object(s, st, &r, 0, npk, fq, e, err);
         ef_buf_puts(e, ",\"row\":");
         if (out == 0) out = put_object(s, st, &r, npk, npk + ncols, fq, e, err);

@@ -203,8 +203,8 @@ static ssize_t flag_index(nsstate *st, ef_bytes key)
 }
 
 /* The same, for a flag whose position in the document (created, rowid) is known: st is in that
- * order, so a flag still at its place is found by binary search (10,000 flags: the scan was a
- * twentieth of a replica's apply); anything else falls back to the scan. */
+ * order, so a flag still at its place is found by binary search without the key index (which a
+ * removal makes stale); anything else goes to the key index. */
 static ssize_t flag_index_at(nsstate *st, ef_bytes key, int64_t created, int64_t rowid)
 {
     size_t lo = 0, hi = st->n;
@@ -1108,9 +1108,9 @@ static void prep_free(prep *p, bool committed)
     } else {
         if (p->inplace) { /* put the old state back as it was */
             nsstate *st = p->next;
+            if (p->nundo) st->kidx_stale = true;
             for (size_t i = p->nundo; i-- > 0;) {
                 undo *u = &p->undo[i];
-                st->kidx_stale = true;
                 if (u->op == UNDO_INSERT) {
                     state_remove_at(st, u->at);
                 } else if (u->op == UNDO_REPLACE) {

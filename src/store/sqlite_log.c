@@ -754,6 +754,15 @@ static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
     }
 }
 
+/* The namespace column of t ("key" for namespaces; NULL for distributions, which have none). */
+static const char *ns_column(const sq_table *t)
+{
+    if (strcmp(t->name, "namespaces") == 0) return "key";
+    for (int i = 0; t->cols[i]; i++)
+        if (strcmp(t->cols[i], "namespace_key") == 0) return "namespace_key";
+    return NULL;
+}
+
 /* One {table, op, pk, row} change. */
 /* Marks the namespace of the row with src's primary key as touched (if the row exists), so a
  * change is republished whatever the entry's own namespace list says: an entry that left one out
@@ -765,9 +774,9 @@ static int touch_row_ns(sq *s, const sq_table *t, const ef_json *src, ef_store_e
     if (!st) {
         ef_buf q;
         ef_buf_init(&q);
-        ef_buf_printf(&q, "SELECT %s FROM \"%s\" WHERE ", strcmp(t->name, "namespaces") == 0 ? "key"
-                      : strcmp(t->name, "distributions") == 0 ? "(SELECT namespace_key FROM rules r WHERE r.id = rule_id)"
-                      : "namespace_key", t->name);
+        const char *col = ns_column(t); /* none: a distribution's, through its rule */
+        ef_buf_printf(&q, "SELECT %s FROM \"%s\" WHERE ",
+                      col ? col : "(SELECT namespace_key FROM rules r WHERE r.id = rule_id)", t->name);
         for (int i = 0; t->pk[i]; i++) ef_buf_printf(&q, "%s\"%s\" = ?", i ? " AND " : "", t->pk[i]);
         int rc = ef_buf_ok(&q) ? sqlite3_prepare_v2(s->db, q.data, (int)q.len, &st, NULL) : SQLITE_NOMEM;
         ef_buf_free(&q);
@@ -784,15 +793,6 @@ static int touch_row_ns(sq *s, const sq_table *t, const ef_json *src, ef_store_e
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return out;
-}
-
-/* The namespace column of t ("key" for namespaces; NULL for distributions, which have none). */
-static const char *ns_column(const sq_table *t)
-{
-    if (strcmp(t->name, "namespaces") == 0) return "key";
-    for (int i = 0; t->cols[i]; i++)
-        if (strcmp(t->cols[i], "namespace_key") == 0) return "namespace_key";
-    return NULL;
 }
 
 /* The namespace src names in t's namespace column, when it holds one as a string. */
