@@ -133,7 +133,7 @@ static const int http_statuses[] = {200, 201, 204, 206, 301, 302, 304, 307, 400,
                                     404, 405, 406, 409, 410, 412, 413, 415, 422, 429, 431,
                                     500, 501, 502, 503, 504};
 #define NSTATUS (sizeof(http_statuses) / sizeof(http_statuses[0]))
-#define NMETHOD 8 /* ef_http_method's bits */
+#define NMETHOD 7 /* ef_http_method's bits below EF_METHOD_OTHER */
 
 static int status_slot(int status)
 {
@@ -142,9 +142,11 @@ static int status_slot(int status)
     return -1;
 }
 
+/* A known method's slot; any other method is labelled by the name the client sent, which no slot
+ * can stand for. */
 static int method_slot(ef_http_method m)
 {
-    return m ? __builtin_ctz((unsigned)m) : -1;
+    return m && m != EF_METHOD_OTHER ? __builtin_ctz((unsigned)m) : -1;
 }
 
 static void http_slots_free(void *ctx)

@@ -12,12 +12,16 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "base/clock.h"
 #include "sync/sync_int.h"
 #include "base/thread.h"
+
+/* Waits ef_waits_release completes on its caller's thread; more are handed to the waits thread. */
+#define RELEASE_INLINE_MAX 64
 
 struct ef_waits {
     ef_node *node;
@@ -44,17 +48,25 @@ ef_waits *ef_waits_new(ef_node *node)
     return w;
 }
 
-/* Unlinks the waits that are due (version reached, deadline passed, or draining) into *due and
- * returns the earliest deadline of the rest (0: none). Caller holds mu. */
-static int64_t take_due_locked(ef_waits *w, ef_wait **due, int64_t now)
+/* Unlinks the waits that are due (version reached, deadline passed, or draining) into *due, at
+ * most max of them, and returns the earliest deadline of the rest (0: none); *more says whether
+ * due ones were left for lack of room. Caller holds mu. */
+static int64_t take_due_locked(ef_waits *w, ef_wait **due, int64_t now, size_t max, bool *more)
 {
     uint64_t v = ef_node_version(w->node);
     int64_t next = 0;
+    size_t taken = 0;
+    *more = false;
     ef_wait **pp = &w->head;
     while (*pp) {
         ef_wait *x = *pp;
         bool reached = v >= x->version;
         if (reached || w->draining || x->deadline_ns <= now) {
+            if (taken == max) {
+                *more = true;
+                break;
+            }
+            taken++;
             *pp = x->next;
             x->reached = reached;
             x->next = *due;
@@ -85,7 +97,8 @@ static void *waits_main(void *arg)
     while (!w->stop) {
         ef_wait *due = NULL;
         w->kicked = false;
-        int64_t next = take_due_locked(w, &due, ef_clock_mono_ns());
+        bool more;
+        int64_t next = take_due_locked(w, &due, ef_clock_mono_ns(), SIZE_MAX, &more);
         if (due) {
             pthread_mutex_unlock(&w->mu);
             complete(due);
@@ -160,7 +173,15 @@ void ef_waits_release(ef_waits *w)
     if (w->holds) w->holds--;
     if (!w->holds && w->held_kick) {
         w->held_kick = false;
-        (void)take_due_locked(w, &due, ef_clock_mono_ns()); /* the thread keeps the deadlines */
+        /* A bounded share, so a crowd of waits (max-waiting, 2,048 by default) parked for the next
+         * version cannot hold the caller (the follower) up: the rest go to the waits thread, which
+         * also keeps the deadlines. */
+        bool more;
+        (void)take_due_locked(w, &due, ef_clock_mono_ns(), RELEASE_INLINE_MAX, &more);
+        if (more) {
+            w->kicked = true;
+            pthread_cond_signal(&w->cv);
+        }
     }
     pthread_mutex_unlock(&w->mu);
     complete(due);
@@ -188,7 +209,8 @@ void ef_waits_drain(ef_waits *w)
     pthread_mutex_lock(&w->mu);
     w->draining = true;
     ef_wait *due = NULL;
-    take_due_locked(w, &due, ef_clock_mono_ns());
+    bool more;
+    take_due_locked(w, &due, ef_clock_mono_ns(), SIZE_MAX, &more);
     pthread_mutex_unlock(&w->mu);
     complete(due);
 }

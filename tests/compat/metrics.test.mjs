@@ -33,6 +33,7 @@ test('metrics follow the traffic and pass promtool', async () => {
     }
     for (let i = 0; i < 3; i++) await call(srv.url, 'PATCH', '/evaluate/v1/variant');
     await call(srv.url, 'PROPFIND', '/api/nope');
+    await call(srv.url, 'MKCOL', '/api/nope'); // another unknown method: a series of its own
     const r = await fetch(srv.url + '/metrics');
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
@@ -59,6 +60,7 @@ test('metrics follow the traffic and pass promtool', async () => {
     assert.equal(value(/^edgeflag_http_responses_total\{route="\/evaluate\/v1\/variant",method="POST",status="200"\} (\d+)$/m), 10);
     assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="PATCH",status="405"\} (\d+)$/m), 3);
     assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="PROPFIND",status="404"\} (\d+)$/m), 1);
+    assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="MKCOL",status="404"\} (\d+)$/m), 1);
     assert.equal(value(/^edgeflag_http_request_duration_seconds_count\{route="\/evaluate\/v1\/variant"\} (\d+)$/m), 10);
     assert.equal(value(/^edgeflag_store_writes_total\{operation="flag_create",result="ok"\} (\d+)$/m), 2);
     assert.equal(value(/^edgeflag_store_writes_total\{operation="flag_create",result="error"\} (\d+)$/m), 1);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -128,6 +129,30 @@ static void test_hold_completes_on_the_releasing_thread(void **state)
     assert_false(pthread_equal(d.by, pthread_self()));
     ef_waits_release(w);
     assert_int_equal(calls(&d), 1); /* once */
+
+    /* a crowd reached at once: the releasing thread completes a bounded share (64), the waits
+     * thread the rest, each exactly once */
+    enum { CROWD = 150 };
+    probe *crowd = calloc(CROWD, sizeof(*crowd));
+    assert_non_null(crowd);
+    for (int i = 0; i < CROWD; i++) {
+        probe_init(&crowd[i], 150, 60000);
+        assert_true(ef_waits_add(w, &crowd[i].w));
+    }
+    settle(w);
+    ef_waits_hold(w);
+    ef_node_raise_version(&node, 150);
+    ef_waits_kick(w);
+    ef_waits_release(w);
+    int here = 0;
+    for (int i = 0; i < CROWD; i++) {
+        assert_true(completed_within(&crowd[i], 5000));
+        assert_int_equal(calls(&crowd[i]), 1);
+        assert_true(crowd[i].reached);
+        if (pthread_equal(crowd[i].by, pthread_self())) here++;
+    }
+    assert_int_equal(here, 64);
+    free(crowd);
 
     /* what is left at the end is completed by the drain, not reached */
     probe e;
