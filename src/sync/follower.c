@@ -166,6 +166,7 @@ static void apply_txn(ef_follower *f)
     int64_t t_apply = ef_clock_mono_ns();
     ef_store_err err;
     int arc = ef_store_apply_changes(f->s->node->store, f->data.data, f->data.len, &err);
+    int64_t t_applied = ef_clock_wall_ns(); /* before anything that could let a chained replica see it */
     ef_sync_observe_stage(f->s, "replica_apply", (double)(ef_clock_mono_ns() - t_apply) / 1e9);
     if (arc != 0) {
         /* "committed, but not republished" still moved the seq: re-read it either way */
@@ -190,8 +191,11 @@ static void apply_txn(ef_follower *f)
         }
         { fail(f, "apply failed: %s", err.message); return; }
     }
+    /* The write's timeline: here, this long after its commit. Recorded before applied_now kicks
+     * the feed, and timed as the apply returned, so a replica chained to this one can never be
+     * shown applying it first. */
+    ef_tree_applied(f->s->tree, seq, t_time, t_applied);
     applied_now(f, seq, false);
-    ef_tree_applied(f->s->tree, seq, t_time); /* the write's timeline: here, this long after its commit */
     ef_reporter_kick(f->s->reporter);
 }
 

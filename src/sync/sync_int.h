@@ -162,8 +162,8 @@ ef_cluster_tree *ef_tree_new(ef_sync *s);
 void ef_tree_free(ef_cluster_tree *t);
 /* A primary's commit (the commit listener): a write for the timelines, applied here at once. */
 void ef_tree_committed(ef_cluster_tree *t, const ef_store_change *c);
-/* A replica applied seq, which the primary committed at committed_ns (wall clock). */
-void ef_tree_applied(ef_cluster_tree *t, uint64_t seq, int64_t committed_ns);
+/* A replica applied seq at applied_ns, which the primary committed at committed_ns (wall clock). */
+void ef_tree_applied(ef_cluster_tree *t, uint64_t seq, int64_t committed_ns, int64_t applied_ns);
 /* This node and below (everything: false, a report), or everything it can see (true). */
 void ef_tree_build(ef_cluster_tree *t, ef_cluster_view *v, bool everything);
 /* A report from a replica below (its first node is the reporter; in is modified). 0, -1 for a

@@ -107,9 +107,9 @@ void ef_tree_committed(ef_cluster_tree *t, const ef_store_change *c)
     pthread_mutex_unlock(&t->mu);
 }
 
-void ef_tree_applied(ef_cluster_tree *t, uint64_t seq, int64_t committed_ns)
+void ef_tree_applied(ef_cluster_tree *t, uint64_t seq, int64_t committed_ns, int64_t applied_ns)
 {
-    double ms = committed_ns > 0 ? (double)(ef_clock_wall_ns() - committed_ns) / 1e6 : -1;
+    double ms = committed_ns > 0 ? (double)(applied_ns - committed_ns) / 1e6 : -1;
     if (ms < 0) return; /* an entry without its commit time (older primary): nothing to draw */
     pthread_mutex_lock(&t->mu);
     push_apply(t, seq, ms);
