@@ -340,6 +340,20 @@ void ef_json_put_float(ef_buf *b, float v)
     put_shortest(b, (double)v, prec);
 }
 
+float ef_json_float_read(float v)
+{
+    if (!isfinite(v) || v == 0) return 0.0f;          /* written as 0 */
+    if (fabsf(v) < 8388608.0f && v == truncf(v)) return v; /* written as its digits: exact */
+    /* parsed as a double (correctly rounded, as the JSON reader's) then narrowed: a second
+     * rounding that can differ from v only in theory, so it is done, not assumed */
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_json_put_float(&b, v);
+    float r = ef_buf_ok(&b) ? (float)ef_strtod_c(b.data, NULL) : v;
+    ef_buf_free(&b);
+    return r;
+}
+
 void ef_json_put_member_opt(ef_buf *b, const char *name, ef_bytes v, bool *first)
 {
     if (!v.n) return;

@@ -101,5 +101,8 @@ static inline size_t ef_u64_dec_pad(uint64_t v, unsigned width, char *out)
 void ef_json_put_double(ef_buf *b, double v);
 /* Shortest text that reads back as the same float32 (how Flipt prints rollout percentages). */
 void ef_json_put_float(ef_buf *b, float v);
+/* The float a reader of ef_json_put_float(v)'s text gets when it parses a double and narrows it,
+ * as the engine's compile does: a value compiled without the text is the value compiled from it. */
+float ef_json_float_read(float v);
 
 #endif

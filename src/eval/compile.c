@@ -200,6 +200,33 @@ static void order_constraints(ef_constraint *k, uint32_t n)
     }
 }
 
+/* A constraint's type and operator, and the values its type needs parsed once. */
+static bool constraint_parse(cctx *c, ef_constraint *k, ef_bytes type, ef_bytes op)
+{
+    k->type = constraint_type(type);
+    k->op = ef_op_parse(op);
+    return ef_constraint_prepare(c->a, k);
+}
+
+/* seg->ncons constraints in cons, put in the order they are tested. */
+static void segment_finish(ef_segment *seg, ef_constraint *cons)
+{
+    order_constraints(cons, seg->ncons);
+    for (seg->nknown = 0; seg->nknown < seg->ncons && cons[seg->nknown].type != EF_CT_UNKNOWN;)
+        seg->nknown++;
+    seg->cons = cons;
+}
+
+/* Adds seg to segs[0..*n): a repeated key keeps its first position and takes the last
+ * definition, as the engine's map does. */
+static void segment_set_add(ef_segment *segs, uint32_t *n, const ef_segment *seg)
+{
+    uint32_t j = 0;
+    while (j < *n && !ef_bytes_eq(segs[j].key, seg->key)) j++;
+    segs[j] = *seg;
+    if (j == *n) (*n)++;
+}
+
 static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_segment *seg)
 {
     if (!want_obj(c, js, path)) return false;
@@ -222,14 +249,9 @@ static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_se
             !get_str(c, k, &p2, "operator", true, &op, NULL) ||
             !get_str(c, k, &p2, "value", true, &out[i].value, NULL))
             return false;
-        out[i].type = constraint_type(type);
-        out[i].op = ef_op_parse(op);
-        if (!ef_constraint_prepare(c->a, &out[i])) return fail(c, k, "out of memory");
+        if (!constraint_parse(c, &out[i], type, op)) return fail(c, k, "out of memory");
     }
-    order_constraints(out, seg->ncons);
-    for (seg->nknown = 0; seg->nknown < seg->ncons && out[seg->nknown].type != EF_CT_UNKNOWN;)
-        seg->nknown++;
-    seg->cons = out;
+    segment_finish(seg, out);
     return true;
 }
 
@@ -247,10 +269,7 @@ static bool compile_segments(cctx *c, const ef_json *arr, const cpath *path, ef_
         cpath p2 = {path, "segments", (int)i};
         ef_segment seg;
         if (!compile_segment(c, js, &p2, &seg)) return false;
-        uint32_t j = 0;
-        while (j < n && !ef_bytes_eq(segs[j].key, seg.key)) j++;
-        segs[j] = seg;
-        if (j == n) n++;
+        segment_set_add(segs, &n, &seg);
     }
     if (n > EF_MAX_RULE_SEGMENTS)
         return fail(c, arr, "%s.segments: more than %d distinct segments", P(c, path), EF_MAX_RULE_SEGMENTS);
@@ -268,40 +287,13 @@ static bool segment_operator_is_and(cctx *c, const ef_json *obj, const cpath *pa
     return true;
 }
 
-static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule *r)
+/* A rule's distributions with rollout > 0 (d[0..nvalid), their rollouts in roll), normalised to
+ * 100 % in float32 exactly as the engine does: cum += rollout / total * 100; boundary =
+ * round(cum * 10); the last boundary is 1000. bounds has room for nvalid. */
+static void rule_bounds(ef_rule *r, ef_distribution *d, const float *roll, int32_t *bounds,
+                        uint32_t nvalid)
 {
-    const ef_json *segs, *dists;
-    if (!want_obj(c, js, path) || !segment_operator_is_and(c, js, path, true, &r->segs.op_and) ||
-        !get_arr(c, js, path, "segments", false, &segs) ||
-        !get_arr(c, js, path, "distributions", true, &dists))
-        return false;
-    bool op_and = r->segs.op_and;
-    if (!compile_segments(c, segs, path, &r->segs)) return false;
-    r->segs.op_and = op_and;
-
-    /* Distributions with rollout > 0, normalised to 100 % in float32 exactly as the engine does:
-     * cum += rollout / total * 100; boundary = round(cum * 10); the last boundary is 1000. */
-    uint32_t nd = dists->len, nvalid = 0;
-    ef_distribution *d = ef_arena_calloc(c->a, (nd + 1) * sizeof(*d));
-    float *roll = ef_arena_calloc(c->a, (nd + 1) * sizeof(*roll));
-    int32_t *bounds = ef_arena_calloc(c->a, (nd + 1) * sizeof(*bounds));
-    if (!d || !roll || !bounds) return fail(c, js, "out of memory");
-    uint32_t i = 0;
-    for (const ef_json *dj = dists->child; dj; dj = dj->next, i++) {
-        cpath p2 = {path, "distributions", (int)i};
-        ef_distribution x;
-        float rollout;
-        if (!want_obj(c, dj, &p2) || !get_str(c, dj, &p2, "variantKey", true, &x.variant_key, NULL) ||
-            !get_f32(c, dj, &p2, "rollout", &rollout) ||
-            !get_str(c, dj, &p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
-            return false;
-        if (!json_literal(c, x.attachment, &x.attachment_json)) return fail(c, dj, "out of memory");
-        if (rollout > 0.0f) {
-            d[nvalid] = x;
-            roll[nvalid] = rollout;
-            nvalid++;
-        }
-    }
+    uint32_t i;
     float total = 0.0f;
     for (i = 0; i < nvalid; i++) total = total + roll[i];
     float cum = 0.0f;
@@ -333,6 +325,41 @@ static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule 
     r->ndist = nvalid;
     r->dist = d;
     r->bounds = bounds;
+}
+
+static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule *r)
+{
+    const ef_json *segs, *dists;
+    if (!want_obj(c, js, path) || !segment_operator_is_and(c, js, path, true, &r->segs.op_and) ||
+        !get_arr(c, js, path, "segments", false, &segs) ||
+        !get_arr(c, js, path, "distributions", true, &dists))
+        return false;
+    bool op_and = r->segs.op_and;
+    if (!compile_segments(c, segs, path, &r->segs)) return false;
+    r->segs.op_and = op_and;
+
+    uint32_t nd = dists->len, nvalid = 0;
+    ef_distribution *d = ef_arena_calloc(c->a, (nd + 1) * sizeof(*d));
+    float *roll = ef_arena_calloc(c->a, (nd + 1) * sizeof(*roll));
+    int32_t *bounds = ef_arena_calloc(c->a, (nd + 1) * sizeof(*bounds));
+    if (!d || !roll || !bounds) return fail(c, js, "out of memory");
+    uint32_t i = 0;
+    for (const ef_json *dj = dists->child; dj; dj = dj->next, i++) {
+        cpath p2 = {path, "distributions", (int)i};
+        ef_distribution x;
+        float rollout;
+        if (!want_obj(c, dj, &p2) || !get_str(c, dj, &p2, "variantKey", true, &x.variant_key, NULL) ||
+            !get_f32(c, dj, &p2, "rollout", &rollout) ||
+            !get_str(c, dj, &p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
+            return false;
+        if (!json_literal(c, x.attachment, &x.attachment_json)) return fail(c, dj, "out of memory");
+        if (rollout > 0.0f) {
+            d[nvalid] = x;
+            roll[nvalid] = rollout;
+            nvalid++;
+        }
+    }
+    rule_bounds(r, d, roll, bounds, nvalid);
     return true;
 }
 
@@ -418,6 +445,120 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
         f->nrollouts = rollouts->len;
     }
     if (!ef_flag_tally_prepare(c->a, f)) return fail(c, js, "out of memory"); /* counting: tally.c */
+    return true;
+}
+
+/* ---- the same flag from values (ef_flag_src): a store's rows, no JSON tree ----
+ * Each function below does what its compile_* counterpart above does with the value the JSON
+ * would hold; nothing can be missing or of the wrong type, so only the limits and out-of-memory
+ * fail. */
+
+static bool src_segment(cctx *c, const ef_src_segment *in, ef_segment *seg)
+{
+    if (!copy(c, in->key, &seg->key)) return fail(c, NULL, "out of memory");
+    seg->match_all = ef_bytes_eq(in->match_type, EF_BYTES_LIT("ALL_SEGMENT_MATCH_TYPE"));
+    seg->ncons = (uint32_t)in->ncons;
+    ef_constraint *out = ef_arena_calloc(c->a, (in->ncons + 1) * sizeof(*out));
+    if (!out) return fail(c, NULL, "out of memory");
+    for (size_t i = 0; i < in->ncons; i++) {
+        const ef_src_constraint *k = &in->cons[i];
+        if (!copy(c, k->property, &out[i].property) || !copy(c, k->value, &out[i].value) ||
+            !constraint_parse(c, &out[i], k->type, k->op))
+            return fail(c, NULL, "out of memory");
+    }
+    segment_finish(seg, out);
+    return true;
+}
+
+static bool src_segments(cctx *c, const ef_src_segments *in, const char *what, ef_segment_set *set)
+{
+    set->n = 0;
+    set->segs = NULL;
+    set->op_and = ef_bytes_eq(in->op, EF_BYTES_LIT("AND_SEGMENT_OPERATOR"));
+    if (in->n == 0) return true;
+    ef_segment *segs = ef_arena_calloc(c->a, in->n * sizeof(*segs));
+    if (!segs) return fail(c, NULL, "out of memory");
+    uint32_t n = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        ef_segment seg;
+        if (!src_segment(c, in->segs[i], &seg)) return false;
+        segment_set_add(segs, &n, &seg);
+    }
+    if (n > EF_MAX_RULE_SEGMENTS)
+        return fail(c, NULL, "flag.%s.segments: more than %d distinct segments", what,
+                    EF_MAX_RULE_SEGMENTS);
+    set->n = n;
+    set->segs = segs;
+    return true;
+}
+
+static bool src_rule(cctx *c, const ef_src_rule *in, ef_rule *r)
+{
+    if (!src_segments(c, &in->segs, "rules[]", &r->segs)) return false;
+    uint32_t nvalid = 0;
+    ef_distribution *d = ef_arena_calloc(c->a, (in->ndist + 1) * sizeof(*d));
+    float *roll = ef_arena_calloc(c->a, (in->ndist + 1) * sizeof(*roll));
+    int32_t *bounds = ef_arena_calloc(c->a, (in->ndist + 1) * sizeof(*bounds));
+    if (!d || !roll || !bounds) return fail(c, NULL, "out of memory");
+    for (size_t i = 0; i < in->ndist; i++) {
+        const ef_src_distribution *x = &in->dist[i];
+        ef_distribution *o = &d[nvalid];
+        if (!copy(c, x->variant_key, &o->variant_key) || !copy(c, x->attachment, &o->attachment) ||
+            !json_literal(c, o->attachment, &o->attachment_json))
+            return fail(c, NULL, "out of memory");
+        o->has_attachment = true;
+        if (x->rollout > 0.0f) roll[nvalid++] = x->rollout;
+    }
+    rule_bounds(r, d, roll, bounds, nvalid);
+    return true;
+}
+
+static bool src_rollout(cctx *c, const ef_src_rollout *in, ef_rollout *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->value = in->value;
+    if (in->threshold) {
+        r->kind = EF_ROLLOUT_THRESHOLD;
+        r->percentage = in->percentage;
+        return true;
+    }
+    r->kind = EF_ROLLOUT_SEGMENT;
+    return src_segments(c, &in->segs, "rollouts[].segment", &r->segs);
+}
+
+static bool src_flag(cctx *c, const ef_flag_src *in, ef_flag *f)
+{
+    memset(f, 0, sizeof(*f));
+    if (!copy(c, in->key, &f->key) || !copy(c, in->name, &f->name))
+        return fail(c, NULL, "out of memory");
+    f->enabled = in->enabled;
+    f->type = ef_bytes_eq(in->type, EF_BYTES_LIT("BOOLEAN_FLAG_TYPE")) ? EF_FLAG_BOOLEAN : EF_FLAG_VARIANT;
+    f->key_crc = (uint32_t)crc32(0, (const Bytef *)f->key.p, (uInt)f->key.n);
+    if (in->has_default) {
+        if (!copy(c, in->default_key, &f->default_key) ||
+            !copy(c, in->default_attachment, &f->default_attachment) ||
+            !json_literal(c, f->default_attachment, &f->default_attachment_json))
+            return fail(c, NULL, "out of memory");
+        f->default_has_attachment = true;
+        f->has_default = true;
+    }
+    if (in->nrules) {
+        ef_rule *rs = ef_arena_calloc(c->a, in->nrules * sizeof(*rs));
+        if (!rs) return fail(c, NULL, "out of memory");
+        for (size_t i = 0; i < in->nrules; i++)
+            if (!src_rule(c, &in->rules[i], &rs[i])) return false;
+        f->rules = rs;
+        f->nrules = (uint32_t)in->nrules;
+    }
+    if (in->nrollouts) {
+        ef_rollout *rs = ef_arena_calloc(c->a, in->nrollouts * sizeof(*rs));
+        if (!rs) return fail(c, NULL, "out of memory");
+        for (size_t i = 0; i < in->nrollouts; i++)
+            if (!src_rollout(c, &in->rollouts[i], &rs[i])) return false;
+        f->rollouts = rs;
+        f->nrollouts = (uint32_t)in->nrollouts;
+    }
+    if (!ef_flag_tally_prepare(c->a, f)) return fail(c, NULL, "out of memory");
     return true;
 }
 
@@ -517,26 +658,44 @@ static uint64_t bytes_hash(const char *json, size_t len)
     return h;
 }
 
-/* Compiles root into p->arena sized exactly: once into the scratch arena to measure, once into
- * an arena of that size plus the piece's copy. Returns the copy, NULL on error (err filled). */
-static char *compile_exact(ef_flag_part *p, const ef_json *root, const cpath *path,
-                           const char *piece, size_t len, ef_arena *scratch, ef_compile_error *err)
+/* What a part is compiled from: a JSON tree, or values. */
+typedef struct part_source {
+    const ef_json *root;
+    const ef_flag_src *src;
+} part_source;
+
+static bool compile_source(cctx *c, const part_source *from, ef_flag *f)
+{
+    static const cpath root_path = {NULL, "flag", -1};
+    return from->src ? src_flag(c, from->src, f) : compile_flag(c, from->root, &root_path, f);
+}
+
+/* Compiles into p->arena sized exactly: once into the scratch arena to measure, once into an
+ * arena of that size plus the piece's copy. Returns the copy, NULL on error (err filled). */
+static char *compile_exact(ef_flag_part *p, const part_source *from, const char *piece, size_t len,
+                           ef_arena *scratch, ef_compile_error *err)
 {
     size_t before = ef_arena_used(scratch);
     ef_flag tmp;
     cctx c = {.a = scratch, .err = err};
-    bool ok = compile_flag(&c, root, path, &tmp);
+    bool ok = compile_source(&c, from, &tmp);
     ef_arena_init(&p->arena, ef_arena_used(scratch) - before + ((len + 1 + 7) & ~(size_t)7));
     if (!ok) return NULL;
     c = (cctx){.a = &p->arena, .err = err};
-    if (!compile_flag(&c, root, path, &p->flag)) return NULL;
+    if (!compile_source(&c, from, &p->flag)) return NULL;
     char *copy = ef_arena_memdup(&p->arena, piece, len);
     if (!copy) fail(&c, NULL, "out of memory");
     return copy;
 }
 
-ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *scratch,
-                                      ef_compile_error *err)
+/* A part with its piece copied in, compiled from `from`. A part costs its data and no slack
+ * (thousands live at once): compiled into one chunk of twice the piece plus 1 KiB (a part with
+ * its piece takes about 1.8x the piece), then trimmed in place. Where that cannot be done (the
+ * chunk was too small, or realloc moved it: ASan's always does) the flag is compiled twice, once
+ * into the scratch arena to measure, once into an exact arena: what every part cost before (a
+ * full load of 2,000 flags: 134.3 -> 121.0 M instructions). */
+static ef_flag_part *part_build(const part_source *from, const char *piece, size_t len,
+                                ef_arena *scratch, ef_compile_error *err)
 {
     ef_flag_part *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -544,31 +703,14 @@ ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *s
         return NULL;
     }
     p->refs = 1;
-    ef_arena_reset(scratch);
-    ef_json_error je;
-    char *copy = NULL;
-    const cpath root_path = {NULL, "flag", -1};
-    const ef_json *root = ef_json_parse(piece, len, scratch, NULL, &je);
-    if (!root) {
-        cctx c = {.a = &p->arena, .err = err};
-        fail(&c, NULL, "flag document invalid: %s", je.message);
-        ef_arena_init(&p->arena, 64);
-    } else {
-        /* A part costs its data and no slack (thousands live at once): compiled into one chunk
-         * of twice the piece plus 1 KiB (a part with its piece takes about 1.8x the piece), then
-         * trimmed in place. Where that cannot be done (the chunk was too small, or realloc moved
-         * it: ASan's always does) the flag is compiled twice, once into the scratch arena to
-         * measure, once into an exact arena: what every part cost before (a full load of 2,000
-         * flags: 134.3 -> 121.0 M instructions). */
-        ef_arena_init(&p->arena, 2 * len + 1024);
-        cctx c = {.a = &p->arena, .err = err};
-        bool compiled = compile_flag(&c, root, &root_path, &p->flag);
-        if (compiled) copy = ef_arena_memdup(&p->arena, piece, len);
-        if (copy && !ef_arena_trim(&p->arena)) copy = NULL;
-        if (compiled && !copy) {
-            ef_arena_free(&p->arena);
-            copy = compile_exact(p, root, &root_path, piece, len, scratch, err);
-        }
+    ef_arena_init(&p->arena, 2 * len + 1024);
+    cctx c = {.a = &p->arena, .err = err};
+    bool compiled = compile_source(&c, from, &p->flag);
+    char *copy = compiled ? ef_arena_memdup(&p->arena, piece, len) : NULL;
+    if (copy && !ef_arena_trim(&p->arena)) copy = NULL;
+    if (compiled && !copy) {
+        ef_arena_free(&p->arena);
+        copy = compile_exact(p, from, piece, len, scratch, err);
     }
     if (!copy) {
         ef_arena_free(&p->arena);
@@ -579,6 +721,28 @@ ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *s
     p->piece_hash = bytes_hash(piece, len);
     p->key_hash = ef_hash_bytes(p->flag.key.p, p->flag.key.n);
     return p;
+}
+
+ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *scratch,
+                                      ef_compile_error *err)
+{
+    ef_arena_reset(scratch);
+    ef_json_error je;
+    part_source from = {ef_json_parse(piece, len, scratch, NULL, &je), NULL};
+    if (!from.root) {
+        cctx c = {.a = scratch, .err = err};
+        fail(&c, NULL, "flag document invalid: %s", je.message);
+        return NULL;
+    }
+    return part_build(&from, piece, len, scratch, err);
+}
+
+ef_flag_part *ef_flag_part_compile_src(const ef_flag_src *src, const char *piece, size_t len,
+                                       ef_arena *scratch, ef_compile_error *err)
+{
+    ef_arena_reset(scratch);
+    part_source from = {NULL, src};
+    return part_build(&from, piece, len, scratch, err);
 }
 
 ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_error *err)

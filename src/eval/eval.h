@@ -138,6 +138,61 @@ ef_flag_part *ef_flag_part_compile(const char *piece, size_t len, ef_compile_err
  * does not allocate a parse tree's memory per flag). */
 ef_flag_part *ef_flag_part_compile_in(const char *piece, size_t len, ef_arena *scratch,
                                       ef_compile_error *err);
+/* ---- a flag part from values: a store's rows, compiled without a JSON round trip ----
+ * The flag its piece describes, given as the values the piece holds: strings spelled as the
+ * snapshot document spells them ("ALL_SEGMENT_MATCH_TYPE", a lower-cased operator...), floats as
+ * a JSON reader gets them back (ef_json_float_read), attachments always present (the store's
+ * pieces always write them). Arrays are the caller's and only read. */
+typedef struct ef_src_constraint {
+    ef_bytes type, property, op, value;
+} ef_src_constraint;
+
+typedef struct ef_src_segment {
+    ef_bytes key, match_type;
+    const ef_src_constraint *cons;
+    size_t ncons;
+} ef_src_segment;
+
+typedef struct ef_src_segments { /* of a rule or a segment rollout */
+    ef_bytes op;                   /* segmentOperator */
+    const ef_src_segment *const *segs;
+    size_t n;
+} ef_src_segments;
+
+typedef struct ef_src_distribution {
+    ef_bytes variant_key, attachment;
+    float rollout;
+} ef_src_distribution;
+
+typedef struct ef_src_rule {
+    ef_src_segments segs;
+    const ef_src_distribution *dist;
+    size_t ndist;
+} ef_src_rule;
+
+typedef struct ef_src_rollout {
+    bool threshold; /* else a segment rollout */
+    bool value;
+    float percentage;     /* a threshold's */
+    ef_src_segments segs; /* a segment rollout's */
+} ef_src_rollout;
+
+typedef struct ef_flag_src {
+    ef_bytes key, name, type;
+    bool enabled, has_default;
+    ef_bytes default_key, default_attachment;
+    const ef_src_rule *rules;
+    size_t nrules;
+    const ef_src_rollout *rollouts;
+    size_t nrollouts;
+} ef_flag_src;
+
+/* The part ef_flag_part_compile_in(piece, len, ...) returns, compiled from src instead of from
+ * the piece's text, which it keeps as its document text: the caller guarantees that src says
+ * what the piece says (tests compile both ways and compare). scratch as there (used only when
+ * the part's arena must be sized in a second pass). */
+ef_flag_part *ef_flag_part_compile_src(const ef_flag_src *src, const char *piece, size_t len,
+                                       ef_arena *scratch, ef_compile_error *err);
 void ef_flag_part_ref(ef_flag_part *p);
 void ef_flag_part_unref(ef_flag_part *p); /* NULL is a no-op */
 ef_bytes ef_flag_part_key(const ef_flag_part *p);

@@ -25,6 +25,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/bytes.h"
+#include "eval/eval.h"
 
 typedef struct ef_doc_pos {
     const char *file; /* NUL-terminated, owned by the arena; NULL when unknown */
@@ -196,5 +197,12 @@ int ef_doc_write_snapshot(const ef_doc_namespace *ns, const ef_snapdoc_opts *opt
  * these pieces. Returns 0, -EINVAL (a missing segment or variant; nothing appended) or -ENOMEM. */
 int ef_doc_write_snapshot_flag(const ef_doc_namespace *ns, const ef_doc_flag *f,
                                const ef_snapdoc_opts *opts, ef_buf *out);
+/* The values that flag object holds, as the engine reads them (ef_flag_part_compile_src compiles
+ * them into the part the piece would give, without parsing it). Arrays and lowered operators are
+ * allocated in a; strings otherwise point into ns and f. Returns 0, -EINVAL (where the writer
+ * does), -ENOMEM, or -EILSEQ: a string is not valid UTF-8, which the writer replaces with U+FFFD,
+ * so only the piece's text says what the engine reads (compile that instead). */
+int ef_doc_snapshot_flag_src(const ef_doc_namespace *ns, const ef_doc_flag *f,
+                             const ef_snapdoc_opts *opts, ef_arena *a, ef_flag_src *out);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/json.h"
 #include "store/doc.h"
 
 #define VERSION_ENTITY_ID 13800u       /* 1.38.0 */
@@ -73,19 +74,25 @@ static const char *seg_op_name(ef_doc_seg_op op)
 }
 
 /* The engine compares operators case-sensitively against lower-case names; the SQL store already
- * lower-cases them, and a file may not, so both paths come out the same. */
-static void put_operator(ef_buf *b, ef_bytes op)
+ * lower-cases them, and a file may not, so both paths come out the same. op itself when it has
+ * no upper-case letter or is longer than small (no operator is: it stays unknown either way). */
+#define OP_SMALL 32
+static ef_bytes lower_op(ef_bytes op, char *small)
 {
-    char small[32];
-    if (op.n > sizeof(small)) {
-        ef_json_put_str(b, op);
-        return;
-    }
+    if (op.n > OP_SMALL) return op;
+    bool upper = false;
     for (size_t i = 0; i < op.n; i++) {
         char ch = op.p[i];
+        upper |= ch >= 'A' && ch <= 'Z';
         small[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
     }
-    ef_json_put_str(b, (ef_bytes){small, op.n});
+    return upper ? (ef_bytes){small, op.n} : op;
+}
+
+static void put_operator(ef_buf *b, ef_bytes op)
+{
+    char small[OP_SMALL];
+    ef_json_put_str(b, lower_op(op, small));
 }
 
 static void put_constraint(ef_buf *b, const ef_doc_constraint *c, const ef_snapdoc_opts *o)
@@ -135,12 +142,51 @@ static const ef_doc_variant *find_variant(const ef_doc_flag *f, ef_bytes key)
     return NULL;
 }
 
+/* ---- the same values for the engine (ef_flag_src), without the text ----
+ * Each function mirrors the writer above it field for field; the text's own transformations are
+ * applied to the values too (operators lowered, floats as read back, U+FFFD: see valid()). */
+
+/* What the writer copies unchanged: valid UTF-8 (the rest becomes U+FFFD in the text). */
+static bool valid(ef_bytes s)
+{
+    size_t plain = ef_json_plain_run(s.p ? s.p : "", s.p ? s.p + s.n : "");
+    return plain == s.n || ef_utf8_valid(s.p + plain, s.n - plain);
+}
+
+/* *out NULL (and 0) when a string of s is not valid UTF-8. */
+static int segment_src(const ef_doc_segment *s, const ef_snapdoc_opts *o, ef_arena *a,
+                       const ef_src_segment **out)
+{
+    *out = NULL;
+    ef_src_segment *g = ef_arena_calloc(a, sizeof(*g));
+    ef_src_constraint *cons = ef_arena_calloc(a, (s->nconstraints + 1) * sizeof(*cons));
+    if (!g || !cons) return -ENOMEM;
+    if (!valid(s->key)) return 0;
+    g->key = s->key;
+    g->match_type = s->match_type == EF_DOC_MATCH_ANY ? EF_BYTES_LIT("ANY_SEGMENT_MATCH_TYPE")
+                                                      : EF_BYTES_LIT("ALL_SEGMENT_MATCH_TYPE");
+    for (size_t i = 0; i < s->nconstraints; i++) {
+        const ef_doc_constraint *c = &s->constraints[i];
+        char small[OP_SMALL];
+        ef_bytes op = lower_op(c->op, small);
+        if (op.p == small && !(op.p = ef_arena_memdup(a, small, op.n))) return -ENOMEM;
+        if (!valid(c->property) || !valid(op) || !valid(c->value)) return 0;
+        cons[i] = (ef_src_constraint){ef_bytes_of(ctype_name(c->type, o)), c->property, op, c->value};
+    }
+    g->cons = cons;
+    g->ncons = s->nconstraints;
+    *out = g;
+    return 0;
+}
+
 struct ef_snapdoc_segs {
     const ef_doc_namespace *ns;
     uint32_t mask;
     uint32_t *slots; /* index in ns->segments + 1, 0 = empty */
     size_t *off;     /* segment i's text: text.data[off[i] .. off[i + 1]) */
     ef_buf text;
+    const ef_src_segment **src; /* segment i as the engine reads it; NULL: not valid UTF-8 */
+    ef_arena arena;             /* the src segments' arrays and lowered operators */
 };
 
 ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts)
@@ -149,12 +195,14 @@ ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdo
     if (!g) return NULL;
     g->ns = ns;
     ef_buf_init(&g->text);
+    ef_arena_init(&g->arena, 4096);
     uint32_t cap = 16;
     while (cap < ns->nsegments * 2 + 2) cap *= 2;
     g->mask = cap - 1;
     g->slots = calloc(cap, sizeof(*g->slots));
     g->off = malloc((ns->nsegments + 1) * sizeof(*g->off));
-    if (!g->slots || !g->off) {
+    g->src = calloc(ns->nsegments + 1, sizeof(*g->src));
+    if (!g->slots || !g->off || !g->src) {
         ef_snapdoc_segs_free(g);
         return NULL;
     }
@@ -163,6 +211,11 @@ ef_snapdoc_segs *ef_snapdoc_segs_new(const ef_doc_namespace *ns, const ef_snapdo
     for (size_t i = 0; i < ns->nsegments; i++) {
         g->off[i] = g->text.len;
         put_segment(&g->text, &ns->segments[i], &o);
+        int rc = segment_src(&ns->segments[i], &o, &g->arena, &g->src[i]);
+        if (rc == -ENOMEM) {
+            ef_snapdoc_segs_free(g);
+            return NULL;
+        }
         for (uint32_t j = (uint32_t)ef_hash_bytes(ns->segments[i].key.p, ns->segments[i].key.n) & g->mask;; j = (j + 1) & g->mask) {
             if (!g->slots[j]) {
                 g->slots[j] = (uint32_t)i + 1;
@@ -191,6 +244,8 @@ void ef_snapdoc_segs_free(ef_snapdoc_segs *g)
     if (!g) return;
     free(g->slots);
     free(g->off);
+    free(g->src);
+    ef_arena_free(&g->arena);
     ef_buf_free(&g->text);
     free(g);
 }
@@ -343,6 +398,88 @@ int ef_doc_write_snapshot_flag(const ef_doc_namespace *ns, const ef_doc_flag *f,
         return rc;
     }
     return ef_buf_ok(out) ? 0 : -ENOMEM;
+}
+
+/* A rule's or rollout's segments, as put_segments finds them. */
+static int segments_src(const ef_doc_namespace *ns, const ef_bytes *keys, size_t n, ef_doc_seg_op op,
+                        const ef_snapdoc_opts *o, ef_arena *a, ef_src_segments *out)
+{
+    const ef_snapdoc_segs *g = o && o->segs && o->segs->ns == ns ? o->segs : NULL;
+    const ef_src_segment **segs = ef_arena_calloc(a, (n + 1) * sizeof(*segs));
+    if (!segs) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (g) {
+            long at = ef_snapdoc_segs_find(g, keys[i]);
+            if (at < 0) return -EINVAL;
+            segs[i] = g->src[at];
+        } else {
+            const ef_doc_segment *s = find_segment(ns, keys[i]);
+            if (!s) return -EINVAL;
+            if (segment_src(s, o, a, &segs[i])) return -ENOMEM;
+        }
+        if (!segs[i]) return -EILSEQ;
+    }
+    *out = (ef_src_segments){ef_bytes_of(seg_op_name(op)), segs, n};
+    return 0;
+}
+
+int ef_doc_snapshot_flag_src(const ef_doc_namespace *ns, const ef_doc_flag *f,
+                             const ef_snapdoc_opts *o, ef_arena *a, ef_flag_src *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!valid(f->key) || !valid(f->name)) return -EILSEQ;
+    out->key = f->key;
+    out->name = f->name;
+    out->enabled = f->enabled;
+    out->type = f->type == EF_DOC_BOOLEAN_FLAG ? EF_BYTES_LIT("BOOLEAN_FLAG_TYPE")
+                                               : EF_BYTES_LIT("VARIANT_FLAG_TYPE");
+    for (size_t i = 0; f->type == EF_DOC_VARIANT_FLAG && accepts(o, VERSION_DEFAULT_VARIANT) &&
+                       i < f->nvariants; i++) { /* as put_default_variant */
+        const ef_doc_variant *v = &f->variants[i];
+        if (!v->is_default) continue;
+        if (!valid(v->key) || !valid(v->attachment)) return -EILSEQ;
+        out->has_default = true;
+        out->default_key = v->key;
+        out->default_attachment = v->attachment;
+        break;
+    }
+    ef_src_rule *rules = ef_arena_calloc(a, (f->nrules + 1) * sizeof(*rules));
+    ef_src_rollout *rollouts = ef_arena_calloc(a, (f->nrollouts + 1) * sizeof(*rollouts));
+    if (!rules || !rollouts) return -ENOMEM;
+    for (size_t i = 0; i < f->nrules; i++) { /* as put_rule */
+        const ef_doc_rule *r = &f->rules[i];
+        int rc = segments_src(ns, r->segment_keys, r->nsegments, r->op, o, a, &rules[i].segs);
+        if (rc) return rc;
+        ef_src_distribution *d = ef_arena_calloc(a, (r->ndistributions + 1) * sizeof(*d));
+        if (!d) return -ENOMEM;
+        for (size_t j = 0; j < r->ndistributions; j++) {
+            const ef_doc_variant *v = find_variant(f, r->distributions[j].variant_key);
+            if (!v) return -EINVAL;
+            if (!valid(v->key) || !valid(v->attachment)) return -EILSEQ;
+            d[j] = (ef_src_distribution){v->key, v->attachment,
+                                         ef_json_float_read(r->distributions[j].rollout)};
+        }
+        rules[i].dist = d;
+        rules[i].ndist = r->ndistributions;
+    }
+    for (size_t i = 0; i < f->nrollouts; i++) { /* as put_rollout */
+        const ef_doc_rollout *r = &f->rollouts[i];
+        ef_src_rollout *x = &rollouts[i];
+        x->value = r->value;
+        if (r->type == EF_DOC_ROLLOUT_THRESHOLD) {
+            x->threshold = true;
+            x->percentage = ef_json_float_read(r->percentage);
+            continue;
+        }
+        if (r->type != EF_DOC_ROLLOUT_SEGMENT) return -EINVAL;
+        int rc = segments_src(ns, r->segment_keys, r->nsegments, r->op, o, a, &x->segs);
+        if (rc) return rc;
+    }
+    out->rules = rules;
+    out->nrules = f->nrules;
+    out->rollouts = rollouts;
+    out->nrollouts = f->nrollouts;
+    return 0;
 }
 
 int ef_doc_write_snapshot(const ef_doc_namespace *ns, const ef_snapdoc_opts *opts, ef_buf *out)

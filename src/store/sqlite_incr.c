@@ -281,7 +281,8 @@ static void meta_segments(ef_buf *ids, ef_buf *segs, const ef_doc_namespace *d,
 /* Reused buffers of a run of build_part calls (a full load builds thousands). */
 typedef struct scratch {
     ef_buf piece, ids, segs;
-    ef_arena arena;
+    ef_arena arena; /* the compiler's */
+    ef_arena src;   /* the flag's values (ef_flag_src) */
 } scratch;
 
 static void scratch_init(scratch *x)
@@ -290,6 +291,7 @@ static void scratch_init(scratch *x)
     ef_buf_init(&x->ids);
     ef_buf_init(&x->segs);
     ef_arena_init(&x->arena, 16384);
+    ef_arena_init(&x->src, 4096);
 }
 
 static void scratch_free(scratch *x)
@@ -298,6 +300,7 @@ static void scratch_free(scratch *x)
     ef_buf_free(&x->ids);
     ef_buf_free(&x->segs);
     ef_arena_free(&x->arena);
+    ef_arena_free(&x->src);
 }
 
 /* The piece, the compiled part and the row ids of flag f, whose segments d holds. */
@@ -317,8 +320,16 @@ static int build_part(const ef_doc_namespace *d, const ef_snapdoc_segs *segs, co
         return ef_store_fail(err, EF_STORE_INTERNAL,
                              "namespace \"%.*s\": cannot write the snapshot document of flag \"%.*s\"",
                              (int)d->key.n, d->key.p, (int)f->key.n, f->key.p);
+    /* compiled from the values the piece was written from, not by parsing it back (a third of a
+     * full load's instructions); from the text where only the text says what the engine reads */
+    ef_flag_src src;
+    ef_arena_reset(&x->src);
+    int src_rc = ef_doc_snapshot_flag_src(d, f, &o, &x->src, &src);
+    if (src_rc == -ENOMEM) return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     ef_compile_error cerr;
-    ef_flag_part *p = ef_flag_part_compile_in(piece->data, piece->len, &x->arena, &cerr);
+    ef_flag_part *p = src_rc == 0
+                          ? ef_flag_part_compile_src(&src, piece->data, piece->len, &x->arena, &cerr)
+                          : ef_flag_part_compile_in(piece->data, piece->len, &x->arena, &cerr);
     if (!p) /* the rows are what the compiler refuses: invalid input, not a fault */
         return ef_store_fail(err, EF_STORE_INVALID, "namespace \"%.*s\": compile: %s", (int)d->key.n,
                              d->key.p, cerr.message);

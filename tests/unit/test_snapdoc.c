@@ -14,6 +14,8 @@
 
 #include "base/json.h"
 #include "eval/eval.h"
+#include "eval/model.h"
+#include "flag_same.h"
 #include "store/doc.h"
 
 static ef_doc parse_text(ef_arena *a, const char *text)
@@ -276,6 +278,148 @@ static void test_segment_index_same_bytes(void **state)
     ef_arena_free(&a);
 }
 
+/* ---- a flag compiled from its values equals the flag compiled from its piece ---- */
+
+/* Compiles ns's flag f from its piece and from its values (opts as given) and compares; returns
+ * the values' code (-EILSEQ: compiled from the piece only). */
+static int compare_both_ways(const ef_doc_namespace *ns, const ef_doc_flag *f, const ef_snapdoc_opts *o)
+{
+    ef_buf piece;
+    ef_buf_init(&piece);
+    assert_int_equal(ef_doc_write_snapshot_flag(ns, f, o, &piece), 0);
+    ef_arena scratch, vals;
+    ef_arena_init(&scratch, 4096);
+    ef_arena_init(&vals, 4096);
+    ef_compile_error e1, e2;
+    ef_flag_part *from_text = ef_flag_part_compile(piece.data, piece.len, &e1);
+    if (!from_text) fail_msg("piece: %s", e1.message);
+    ef_flag_src src;
+    int rc = ef_doc_snapshot_flag_src(ns, f, o, &vals, &src);
+    if (rc == 0) {
+        ef_flag_part *from_values = ef_flag_part_compile_src(&src, piece.data, piece.len, &scratch, &e2);
+        if (!from_values) fail_msg("values: %s", e2.message);
+        const char *why = ef_test_part_differs(from_text, from_values);
+        if (why) fail_msg("flag \"%.*s\": %s", (int)f->key.n, f->key.p, why);
+        ef_flag_part_unref(from_values);
+    }
+    ef_flag_part_unref(from_text);
+    ef_arena_free(&scratch);
+    ef_arena_free(&vals);
+    ef_buf_free(&piece);
+    return rc;
+}
+
+static const char ODD[] =
+    "version: \"1.4\"\n"
+    "flags:\n"
+    "  - key: odd\n"
+    "    name: \"quote \\\" tab \\t snow \\u2603\"\n"
+    "    enabled: true\n"
+    "    variants:\n"
+    "      - {key: a, default: true, attachment: {s: \"\\u00e9\\\"\", n: [1, 2.5]}}\n"
+    "      - {key: b}\n"
+    "      - {key: c}\n"
+    "    rules:\n"
+    "      - segment: {keys: [s1, s2, s1], operator: AND_SEGMENT_OPERATOR}\n"
+    "        distributions: [{variant: a, rollout: 33.33}, {variant: b, rollout: 0.1},"
+    " {variant: c, rollout: 66.57}]\n"
+    "      - segment: s3\n"
+    "        distributions: [{variant: a, rollout: 0}, {variant: b, rollout: 1e-7}]\n"
+    "  - key: bool\n"
+    "    name: B\n"
+    "    type: BOOLEAN_FLAG_TYPE\n"
+    "    rollouts:\n"
+    "      - threshold: {percentage: 12.345678, value: true}\n"
+    "      - segment: {keys: [s3, s1], operator: AND_SEGMENT_OPERATOR, value: true}\n"
+    "      - threshold: {percentage: 100, value: false}\n"
+    "segments:\n"
+    "  - key: s1\n"
+    "    name: S1\n"
+    "    constraints:\n"
+    "      - {type: ENTITY_ID_COMPARISON_TYPE, property: entityId, operator: isoneof, value: '[\"u1\",\"u2\"]'}\n"
+    "      - {type: NUMBER_COMPARISON_TYPE, property: n, operator: gte, value: '7'}\n"
+    "  - key: s2\n"
+    "    name: S2\n"
+    "    match_type: ANY_MATCH_TYPE\n"
+    "    constraints:\n"
+    "      - {type: DATETIME_COMPARISON_TYPE, property: d, operator: lt, value: '2025-01-01T00:00:00Z'}\n"
+    "      - {type: BOOLEAN_COMPARISON_TYPE, property: b, operator: 'true', value: ''}\n"
+    "      - {type: STRING_COMPARISON_TYPE, property: p, operator: prefix, value: x}\n"
+    "  - key: s3\n"
+    "    name: S3\n"
+    "    constraints: [{type: NUMBER_COMPARISON_TYPE, property: n, operator: isoneof, value: '[1, 2]'}]\n";
+
+static void test_values_compile_as_the_piece(void **state)
+{
+    (void)state;
+    size_t compared = 0;
+    for (size_t i = 0; i <= NVALID; i++) {
+        ef_arena a;
+        ef_arena_init(&a, 4096);
+        ef_doc doc = i < NVALID ? valid_fixture(&a, VALID_FIXTURES[i]) : parse_text(&a, ODD);
+        for (size_t n = 0; n < doc.nnamespaces; n++) {
+            ef_doc_namespace *ns = &doc.namespaces[n];
+            if (i == NVALID) { /* what only a database can hold: an operator in capitals */
+                ns->segments[1].constraints[2].op = EF_BYTES_LIT("PREFIX");
+                ns->segments[0].constraints[1].op = EF_BYTES_LIT("Gte");
+            }
+            for (unsigned v = 0; v < 2; v++) {
+                ef_snapdoc_opts plain = {.accept_version = v ? 13700u : 0};
+                ef_snapdoc_segs *g = ef_snapdoc_segs_new(ns, &plain);
+                assert_non_null(g);
+                ef_snapdoc_opts indexed = {.accept_version = plain.accept_version, .segs = g};
+                for (size_t f = 0; f < ns->nflags; f++) {
+                    assert_int_equal(compare_both_ways(ns, &ns->flags[f], &plain), 0);
+                    assert_int_equal(compare_both_ways(ns, &ns->flags[f], &indexed), 0);
+                    compared++;
+                }
+                ef_snapdoc_segs_free(g);
+            }
+        }
+        if (i == NVALID) {
+            /* not valid UTF-8: the text says U+FFFD, so the values refuse and the piece decides */
+            ef_doc_namespace *ns = &doc.namespaces[0];
+            ns->flags[0].name = EF_BYTES_LIT("bad \xff name");
+            assert_int_equal(compare_both_ways(ns, &ns->flags[0], NULL), -EILSEQ);
+            ns->flags[0].name = EF_BYTES_LIT("fine");
+            ns->segments[2].constraints[0].property = EF_BYTES_LIT("n\xc3");
+            assert_int_equal(compare_both_ways(ns, &ns->flags[0], NULL), -EILSEQ);
+            ef_snapdoc_segs *g = ef_snapdoc_segs_new(ns, NULL);
+            ef_snapdoc_opts indexed = {.segs = g};
+            assert_int_equal(compare_both_ways(ns, &ns->flags[1], &indexed), -EILSEQ);
+            ef_snapdoc_segs_free(g);
+            /* a rule naming a segment the namespace lacks: refused as the writer refuses it */
+            ns->flags[0].rules[1].segment_keys[0] = EF_BYTES_LIT("gone");
+            ef_flag_src src;
+            assert_int_equal(ef_doc_snapshot_flag_src(ns, &ns->flags[0], NULL, &a, &src), -EINVAL);
+        }
+        ef_arena_free(&a);
+    }
+    assert_true(compared > 20);
+}
+
+/* ef_json_float_read is what a JSON reader gets back from ef_json_put_float's text. */
+static void test_float_read(void **state)
+{
+    (void)state;
+    const float vals[] = {0.0f, -0.0f, 50.0f, 33.33f, 0.1f, 1e-7f, 12.345678f, 99.99999f, 8388609.0f,
+                          3.4e38f, 1.17549435e-38f, 1e-45f, -2.5f};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        ef_buf b;
+        ef_buf_init(&b);
+        ef_json_put_float(&b, vals[i]);
+        ef_arena a;
+        ef_arena_init(&a, 256);
+        ef_json_error je;
+        ef_json *j = ef_json_parse(b.data, b.len, &a, NULL, &je);
+        assert_non_null(j);
+        float want = (float)j->num, got = ef_json_float_read(vals[i]);
+        assert_memory_equal(&want, &got, sizeof(float));
+        ef_arena_free(&a);
+        ef_buf_free(&b);
+    }
+}
+
 /* The SDK fixture from flipt-client-sdks (flag1 -> variant1 for fizz=buzz; flag_boolean). */
 static void test_sdk_fixture_evaluates(void **state)
 {
@@ -311,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_shape),           cmocka_unit_test(test_accept_version),
         cmocka_unit_test(test_meta_and_errors), cmocka_unit_test(test_fixtures_compile),
         cmocka_unit_test(test_sdk_fixture_evaluates), cmocka_unit_test(test_segment_index_same_bytes),
+        cmocka_unit_test(test_values_compile_as_the_piece), cmocka_unit_test(test_float_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
