@@ -829,6 +829,17 @@ static void test_large_namespace_load_matches_per_flag_queries(void **state)
     ef_store_import_opts io = {0};
     assert_ok(ef_store_import(t->s, &doc, &io, &err), err);
     ef_store_close(t->s);
+    /* creation times out of rowid order, with ties: the full load scans "default" (it holds most
+     * flags) in rowid order and sorts in C, and reads "other" through the index; both must give
+     * SQL's ORDER BY created_at, rowid */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN; UPDATE flags SET created_at = 1000 + (rowid * 7919) % 50;"
+                                  " DELETE FROM ef_pending; COMMIT;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
     tstore_open_at(t, "sub/dir/edgeflag.db", true); /* a full load of both namespaces */
     ef_buf dr, dl, ar, al;
     ef_buf_init(&dr);
