@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/hugepages.h"
 #include "eval/registry.h"
 #include "store/store.h"
 
@@ -325,7 +326,10 @@ static int run_apply(size_t n, int writes)
 
 int main(int argc, char **argv)
 {
-    ef_store_process_init(); /* as the edgeflag command does */
+    ef_hugepages_reexec(argv); /* as `edgeflag serve` and `edgeflag import` do */
+    ef_store_process_init();   /* as the edgeflag command does */
+    printf("malloc: transparent huge pages %s (EDGEFLAG_MALLOC_HUGEPAGES=0 runs without)\n",
+           ef_hugepages_on() ? "asked for" : "not asked for");
     int writes = 1000;
     size_t nns = 1;
     bool apply = false;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/hugepages.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
@@ -40,6 +41,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* the two commands that hold or build a whole state in memory: before anything else exists */
+    if (argc >= 2 && (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "import") == 0))
+        ef_hugepages_reexec(argv);
     ef_store_process_init();
     if (argc < 2) {
         usage(stdout);
