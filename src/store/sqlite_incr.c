@@ -19,7 +19,6 @@
  * holds (parts are reference-counted; the registry frees snapshots after an RCU grace period).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -815,42 +814,11 @@ static int load_ns_rows(sq *s, ef_bytes key, ef_arena *a, ef_doc_namespace *d, i
 #undef GROW
 #undef KIDS
 
-/* Flags [from, to) of a loaded namespace compiled into st->parts and st->meta, with a scratch of
- * its own. Stops at the first error: [from, done) are built. */
-typedef struct build_job {
-    const ef_doc_namespace *d;
-    const ef_snapdoc_segs *segs;
-    const int64_t *pos;
-    nsstate *st;
-    size_t from, to, done;
-    int rc;
-    ef_store_err err;
-} build_job;
-
-static void *build_range(void *arg)
-{
-    build_job *j = arg;
-    scratch x;
-    scratch_init(&x);
-    for (size_t i = j->from; j->rc == 0 && i < j->to; i++) {
-        j->rc = build_part(j->d, j->segs, &j->d->flags[i], &x, &j->st->parts[i], &j->st->meta[i],
-                           &j->err);
-        if (j->rc == 0) {
-            j->st->meta[i].created = j->pos[i * 2];
-            j->st->meta[i].rowid = j->pos[i * 2 + 1];
-            j->done = i + 1;
-        }
-    }
-    scratch_free(&x);
-    return NULL;
-}
-
-/* Below this many flags a second thread costs more than it saves. */
-#define BUILD_SPLIT_MIN 2048
-
-/* The whole namespace, compiled flag by flag. *out NULL when the namespace is gone. A large
- * namespace is compiled on two threads (a start-up's full load: each flag's part depends on the
- * rows read and nothing else), each half in place, so the order is the same either way. */
+/* The whole namespace, compiled flag by flag. *out NULL when the namespace is gone. On one
+ * thread: a second one compiling half the flags was slower on the benchmark VM once malloc uses
+ * huge pages (hugepages.h), because glibc 2.36 advises them for the main arena only and the
+ * helper's parts faulted in 4 KiB pages at ~11 us each (10,000 flags: 102-133 ms on two threads,
+ * 93-100 ms on one; 100,000: 1,263 ms, 988 ms). */
 static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
 {
     *out = NULL;
@@ -873,26 +841,23 @@ static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
         ef_arena_free(&a);
         return ef_store_fail(err, EF_STORE_INTERNAL, "out of memory");
     }
-    size_t half = d.nflags >= BUILD_SPLIT_MIN ? d.nflags / 2 : d.nflags;
-    build_job jobs[2] = {{&d, segs, pos, st, 0, half, 0, 0, {0}},
-                         {&d, segs, pos, st, half, d.nflags, half, 0, {0}}};
-    pthread_t helper;
-    bool two = half < d.nflags && pthread_create(&helper, NULL, build_range, &jobs[1]) == 0;
-    build_range(&jobs[0]);
-    if (two)
-        pthread_join(helper, NULL);
-    else if (jobs[0].rc == 0)
-        build_range(&jobs[1]);
+    scratch x;
+    scratch_init(&x);
+    size_t done = 0;
+    int rc = 0;
+    for (; rc == 0 && done < d.nflags; done++) {
+        rc = build_part(&d, segs, &d.flags[done], &x, &st->parts[done], &st->meta[done], err);
+        st->meta[done].created = pos[done * 2];
+        st->meta[done].rowid = pos[done * 2 + 1];
+    }
+    scratch_free(&x);
     ef_snapdoc_segs_free(segs);
     ef_arena_free(&a);
-    int rc = jobs[0].rc ? jobs[0].rc : jobs[1].rc;
     if (rc) {
-        if (err) *err = jobs[0].rc ? jobs[0].err : jobs[1].err;
-        for (int h = 0; h < 2; h++)
-            for (size_t i = jobs[h].from; i < jobs[h].done; i++) {
-                ef_flag_part_unref(st->parts[i]);
-                meta_free(&st->meta[i]);
-            }
+        for (size_t i = 0; i + 1 < done; i++) { /* the last one failed: built is [0, done - 1) */
+            ef_flag_part_unref(st->parts[i]);
+            meta_free(&st->meta[i]);
+        }
         state_free(st, false);
         return -1;
     }
