@@ -46,7 +46,16 @@ void ef_hugepages_reexec(char **argv)
     char *v = malloc((t ? strlen(t) + 1 : 0) + sizeof(TUNABLE "=1"));
     if (!v) return;
     sprintf(v, "%s%s" TUNABLE "=1", t ? t : "", t ? ":" : "");
-    if (setenv("GLIBC_TUNABLES", v, 1) == 0 && setenv(MARK, "1", 1) == 0) execv("/proc/self/exe", argv);
+    /* the binary's own path, not /proc/self/exe: the kernel names a process after the file it
+     * executes, and pgrep, ps and the thread names would say "exe" */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0 && (size_t)n < sizeof(self) - 1) {
+        self[n] = '\0';
+        if (!strstr(self, " (deleted)") && setenv("GLIBC_TUNABLES", v, 1) == 0 &&
+            setenv(MARK, "1", 1) == 0)
+            execv(self, argv);
+    }
     /* the exec failed (no /proc, a removed binary): run on, and say nothing was asked for */
     if (t)
         setenv("GLIBC_TUNABLES", t, 1);

@@ -34,6 +34,7 @@ serve_tunables() {
     sleep 0.05
   done
   if ! kill -0 "$pid" 2>/dev/null; then echo "server exited: $(cat "$tmp/out$port")"; echo "?"; return; fi
+  cat "/proc/$pid/comm" >"$tmp/comm"
   local t
   t=$(tr '\0' '\n' <"/proc/$pid/environ" |
     awk '/^GLIBC_TUNABLES=/ { v = substr($0, 16); on = 1; next }
@@ -47,6 +48,8 @@ serve_tunables() {
 
 want=$([ $thp_on = 1 ] && echo "glibc.malloc.hugetlb=1" || echo "-")
 check "default: asked for (kernel allows: $thp_on)" test "$(serve_tunables -u GLIBC_TUNABLES)" = "$want"
+name=$(basename "$bin")
+check "the process keeps its name (not \"exe\")" test "$(cat "$tmp/comm")" = "${name:0:15}"
 check "EDGEFLAG_MALLOC_HUGEPAGES=0: not asked for" \
   test "$(serve_tunables -u GLIBC_TUNABLES EDGEFLAG_MALLOC_HUGEPAGES=0)" = "-"
 check "the caller's choice wins" \
