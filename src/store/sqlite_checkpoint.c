@@ -10,8 +10,8 @@
  * interleaved runs each). Here the writer connection's WAL hook, which replaces the automatic
  * checkpoint, only signals this thread, which runs PASSIVE checkpoints on a connection of its own:
  * they copy what no reader still needs and never block the writer. Starting the WAL over needs
- * one short pass with the writer held off (ckpt_main says why). A primary keeps SQLite's own
- * checkpoint (sq_checkpoint_start says why).
+ * one short pass by the writer itself, after a commit (ckpt_main says why). A primary keeps
+ * SQLite's own checkpoint (sq_checkpoint_start says why).
  *
  * Durability is unchanged: a checkpoint moves committed pages from the WAL into the database
  * file, syncing the WAL before and the file after, exactly as the automatic one did
@@ -42,8 +42,14 @@
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     sq *s = arg;
-    if (frames >= SQ_CKPT_INLINE_FRAMES) {
-        /* The same call SQLite's own hook makes; a busy checkpointer (ours) is not an error. */
+    pthread_mutex_lock(&s->ckpt_mu);
+    bool finish = s->ckpt_finish || frames >= SQ_CKPT_INLINE_FRAMES;
+    s->ckpt_finish = false;
+    pthread_mutex_unlock(&s->ckpt_mu);
+    if (finish) {
+        /* The same call SQLite's own hook makes; a busy checkpointer (ours) is not an error.
+         * After the thread's bulk pass only the frames written since are left to copy; then
+         * the next transaction starts the WAL over. */
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
@@ -95,14 +101,15 @@ static void *ckpt_main(void *arg)
         /* SQLite starts the WAL over at a writer's next transaction once every frame in it was
          * copied, which a pass beside a steady stream of writes never achieves (a transaction
          * that began before the pass ended keeps it from restarting). So the few frames left are
-         * copied with the writer held off by the store's mutex: its next transaction then starts
-         * the WAL over. That short pass can delay the next write, never a commit already made. */
+         * copied by the writer itself, in its WAL hook right after its next commit: its next
+         * transaction then starts the WAL over. That short pass can delay the next write, never
+         * a commit already made. (This thread once took the store's mutex for it instead, and
+         * a writer committing back to back could keep it from ever getting the mutex: the WAL
+         * then grew to the inline limit, test_wal_checkpointed_in_background 1 run in 8.) */
         if (rc == SQLITE_OK && want == SQ_CKPT_RESTART) {
-            pthread_mutex_lock(&s->mu);
-            /* nothing may stay open: the next BEGIN starts the WAL over only after a COMMIT */
-            (void)sq_batch_commit(s, NULL);
-            rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_lock(&s->ckpt_mu);
+            s->ckpt_finish = true;
+            pthread_mutex_unlock(&s->ckpt_mu);
         }
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
             /* Once: the writer's inline checkpoint keeps the WAL bounded meanwhile. */

@@ -80,6 +80,7 @@ typedef struct sq {
     int wal_fd; /* the WAL, opened for fdatasync, or -1 */
     /* WAL checkpoints (sqlite_checkpoint.c); all but ckpt_started under ckpt_mu */
     bool ckpt_started, ckpt_idle, ckpt_stop;
+    bool ckpt_finish; /* the bulk is copied: the writer's next commit copies the rest itself */
     enum { SQ_CKPT_NONE, SQ_CKPT_COPY, SQ_CKPT_RESTART } ckpt_want;
     int ckpt_copied; /* frames of the current WAL the last pass copied */
     pthread_t ckpt_thread;
