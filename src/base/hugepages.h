@@ -12,6 +12,7 @@
 #define EF_BASE_HUGEPAGES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Re-executes the program (/proc/self/exe with argv and the environment plus the tunable) unless
  * that cannot help or someone decided already: EDGEFLAG_MALLOC_HUGEPAGES=0, a GLIBC_TUNABLES
@@ -23,5 +24,16 @@ void ef_hugepages_reexec(char **argv);
 
 /* Whether this process's malloc was asked for huge pages (the tunable is in its environment). */
 bool ef_hugepages_on(void);
+
+/* With huge pages on, serves allocations below bytes from the heap, which malloc advises, rather
+ * than with mappings of their own, which it advises only from 2 MiB and which are rarely aligned:
+ * glibc's threshold starts at 128 KiB and rises only once such a mapping is freed, so a start-up
+ * load's 1 MiB arena chunks all came in 4 KiB pages. A long-running server wants a few MiB (a
+ * whole snapshot document still gets, and gives back, a mapping of its own); a one-shot import,
+ * whose memory goes back at exit, more. Nothing when huge pages are off or GLIBC_TUNABLES sets
+ * glibc.malloc.mmap_threshold (the caller's own wins). Call it before the work it is for. */
+void ef_hugepages_threshold(size_t bytes);
+#define EF_HUGEPAGES_SERVE_THRESHOLD ((size_t)4 << 20)
+#define EF_HUGEPAGES_IMPORT_THRESHOLD ((size_t)64 << 20)
 
 #endif
