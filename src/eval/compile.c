@@ -8,6 +8,11 @@
  * ignored, as the engine ignores it.
  *
  * Everything is copied into the snapshot's arena; nothing here is shared with the JSON tree.
+ *
+ * A flag part can also be compiled from values (ef_flag_src: a store's rows, without writing and
+ * parsing JSON): the src_* functions do what their compile_* counterparts do with the values the
+ * JSON would hold, through the same helpers, and must never decide anything differently (test_snapdoc
+ * and fuzz_decl compile both ways and compare).
  */
 #include <math.h>
 #include <stdarg.h>
