@@ -84,29 +84,6 @@ void ef_buf_printf(ef_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned cp, min;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (left < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
 void ef_json_put_str(ef_buf *b, ef_bytes s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -124,7 +101,7 @@ void ef_json_put_str(ef_buf *b, ef_bytes s)
         if (p >= end) break;
         unsigned char c = *p;
         if (c >= 0x80) {
-            size_t k = utf8_len(p, (size_t)(end - p));
+            size_t k = ef_utf8_seq(p, (size_t)(end - p));
             if (k) {
                 memcpy(o, p, k);
                 o += k;
@@ -317,6 +294,19 @@ void ef_json_put_double(ef_buf *b, double v)
     put_shortest(b, v, prec);
 }
 
+/* The significant digits ef_json_put_float writes v with (finite, not a small whole number): the
+ * fewest whose "%.*e" text reads back as v, 9 at most. */
+static int float_sig(float v)
+{
+    char tmp[40];
+    int prec = 1;
+    for (; prec < 9; prec++) {
+        ef_snprintf_c(tmp, sizeof(tmp), "%.*e", prec - 1, (double)v);
+        if (ef_strtof_c(tmp, NULL) == v) break;
+    }
+    return prec;
+}
+
 void ef_json_put_float(ef_buf *b, float v)
 {
     if (!isfinite(v) || v == 0) {
@@ -331,27 +321,19 @@ void ef_json_put_float(ef_buf *b, float v)
         ef_buf_append(b, d, ef_i64_dec((int64_t)v, d));
         return;
     }
-    char tmp[40];
-    int prec = 1;
-    for (; prec < 9; prec++) {
-        ef_snprintf_c(tmp, sizeof(tmp), "%.*e", prec - 1, (double)v);
-        if (ef_strtof_c(tmp, NULL) == v) break;
-    }
-    put_shortest(b, (double)v, prec);
+    put_shortest(b, (double)v, float_sig(v));
 }
 
 float ef_json_float_read(float v)
 {
     if (!isfinite(v) || v == 0) return 0.0f;          /* written as 0 */
     if (fabsf(v) < 8388608.0f && v == truncf(v)) return v; /* written as its digits: exact */
-    /* parsed as a double (correctly rounded, as the JSON reader's) then narrowed: a second
-     * rounding that can differ from v only in theory, so it is done, not assumed */
-    ef_buf b;
-    ef_buf_init(&b);
-    ef_json_put_float(&b, v);
-    float r = ef_buf_ok(&b) ? (float)ef_strtod_c(b.data, NULL) : v;
-    ef_buf_free(&b);
-    return r;
+    /* the decimal ef_json_put_float writes (put_shortest only moves its point), parsed as a
+     * double (correctly rounded, as the JSON reader's) then narrowed: a second rounding that can
+     * differ from v only in theory, so it is done, not assumed */
+    char e[40];
+    ef_snprintf_c(e, sizeof(e), "%.*e", float_sig(v) - 1, (double)v);
+    return (float)ef_strtod_c(e, NULL);
 }
 
 void ef_json_put_member_opt(ef_buf *b, const char *name, ef_bytes v, bool *first)

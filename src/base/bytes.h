@@ -48,6 +48,33 @@ static inline size_t ef_json_plain_run(const char *p, const char *end)
     return (size_t)(s - p);
 }
 
+/* Length of the UTF-8 sequence at s (1..4, 1 for ASCII), or 0 if it is not valid (overlong,
+ * surrogate, past U+10FFFF, or cut short by left): the one rule the JSON reader checks and the
+ * writer replaces by U+FFFD. */
+static inline size_t ef_utf8_seq(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    unsigned cp, min;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (left < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
 static inline ef_bytes ef_bytes_of(const char *cstr)
 {
     return (ef_bytes){cstr, cstr ? strlen(cstr) : 0};

@@ -14,8 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Re-executes the program (/proc/self/exe with argv and the environment plus the tunable) unless
- * that cannot help or someone decided already: EDGEFLAG_MALLOC_HUGEPAGES=0, a GLIBC_TUNABLES
+/* Re-executes the program (its binary's path, as /proc/self/exe names it, with argv and the
+ * environment plus the tunable; same pid) unless that cannot help or someone decided already:
+ * EDGEFLAG_MALLOC_HUGEPAGES=0, a GLIBC_TUNABLES
  * naming glibc.malloc.hugetlb, a kernel with transparent huge pages off, not glibc or older than
  * 2.35, or a run under valgrind (whose tools would lose the process at an exec). Call it first in
  * main, before any thread, file or lock exists. Returns only when nothing was executed (also when

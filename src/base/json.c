@@ -62,47 +62,19 @@ static void skip_ws(parser *ps)
     }
 }
 
-/* Length of the UTF-8 sequence at s (1..4), or 0 if it is not valid. */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
-{
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        cp = c & 0x1F;
-        min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        cp = c & 0x0F;
-        min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
 bool ef_utf8_valid(const char *s, size_t n)
 {
+    if (n == 0) return true; /* s may be NULL then, and NULL + 0 is undefined */
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
-        if (*p < 0x80) {
-            p++;
-            continue;
+        while (end - p >= 8) { /* ASCII eight bytes at a time: most strings are nothing else */
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (w & 0x8080808080808080ull) break;
+            p += 8;
         }
-        size_t k = utf8_seq(p, end);
+        if (p >= end) break;
+        size_t k = ef_utf8_seq(p, (size_t)(end - p));
         if (!k) return false;
         p += k;
     }
@@ -208,7 +180,7 @@ static bool parse_string(parser *ps, ef_bytes *out)
             q++;
             continue;
         }
-        size_t k = utf8_seq((const unsigned char *)q, (const unsigned char *)ps->end);
+        size_t k = ef_utf8_seq((const unsigned char *)q, (size_t)(ps->end - q));
         if (!k) {
             fail(ps, q, "invalid UTF-8 in string");
             return false;

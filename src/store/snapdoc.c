@@ -146,11 +146,11 @@ static const ef_doc_variant *find_variant(const ef_doc_flag *f, ef_bytes key)
  * Each function mirrors the writer above it field for field; the text's own transformations are
  * applied to the values too (operators lowered, floats as read back, U+FFFD: see valid()). */
 
-/* What the writer copies unchanged: valid UTF-8 (the rest becomes U+FFFD in the text). */
+/* What the writer copies unchanged: valid UTF-8 by the writer's own rule (ef_utf8_seq); the rest
+ * becomes U+FFFD in the text. */
 static bool valid(ef_bytes s)
 {
-    size_t plain = ef_json_plain_run(s.p ? s.p : "", s.p ? s.p + s.n : "");
-    return plain == s.n || ef_utf8_valid(s.p + plain, s.n - plain);
+    return ef_utf8_valid(s.p, s.n);
 }
 
 /* *out NULL (and 0) when a string of s is not valid UTF-8. */

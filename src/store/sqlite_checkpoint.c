@@ -45,15 +45,14 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     pthread_mutex_lock(&s->ckpt_mu);
     bool finish = s->ckpt_finish || frames >= SQ_CKPT_INLINE_FRAMES;
     s->ckpt_finish = false;
-    pthread_mutex_unlock(&s->ckpt_mu);
     if (finish) {
+        pthread_mutex_unlock(&s->ckpt_mu);
         /* The same call SQLite's own hook makes; a busy checkpointer (ours) is not an error.
          * After the thread's bulk pass only the frames written since are left to copy; then
          * the next transaction starts the WAL over. */
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
-    pthread_mutex_lock(&s->ckpt_mu);
     if (frames < s->ckpt_copied) s->ckpt_copied = 0; /* the WAL was started over */
     if (frames >= SQ_CKPT_RESTART_FRAMES)
         s->ckpt_want = SQ_CKPT_RESTART;

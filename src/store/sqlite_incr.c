@@ -843,18 +843,19 @@ static int full_state(sq *s, ef_bytes key, nsstate **out, ef_store_err *err)
     }
     scratch x;
     scratch_init(&x);
-    size_t done = 0;
+    size_t done = 0; /* flags [0, done) are built */
     int rc = 0;
-    for (; rc == 0 && done < d.nflags; done++) {
-        rc = build_part(&d, segs, &d.flags[done], &x, &st->parts[done], &st->meta[done], err);
+    while (done < d.nflags &&
+           (rc = build_part(&d, segs, &d.flags[done], &x, &st->parts[done], &st->meta[done], err)) == 0) {
         st->meta[done].created = pos[done * 2];
         st->meta[done].rowid = pos[done * 2 + 1];
+        done++;
     }
     scratch_free(&x);
     ef_snapdoc_segs_free(segs);
     ef_arena_free(&a);
     if (rc) {
-        for (size_t i = 0; i + 1 < done; i++) { /* the last one failed: built is [0, done - 1) */
+        for (size_t i = 0; i < done; i++) {
             ef_flag_part_unref(st->parts[i]);
             meta_free(&st->meta[i]);
         }

@@ -49,21 +49,21 @@ ef_waits *ef_waits_new(ef_node *node)
 }
 
 /* Unlinks the waits that are due (version reached, deadline passed, or draining) into *due, at
- * most max of them, and returns the earliest deadline of the rest (0: none); *more says whether
- * due ones were left for lack of room. Caller holds mu. */
+ * most max of them, and returns the earliest deadline of the rest (0: none); *more (if given)
+ * says whether due ones were left for lack of room. Caller holds mu. */
 static int64_t take_due_locked(ef_waits *w, ef_wait **due, int64_t now, size_t max, bool *more)
 {
     uint64_t v = ef_node_version(w->node);
     int64_t next = 0;
     size_t taken = 0;
-    *more = false;
+    if (more) *more = false;
     ef_wait **pp = &w->head;
     while (*pp) {
         ef_wait *x = *pp;
         bool reached = v >= x->version;
         if (reached || w->draining || x->deadline_ns <= now) {
             if (taken == max) {
-                *more = true;
+                if (more) *more = true;
                 break;
             }
             taken++;
@@ -97,8 +97,7 @@ static void *waits_main(void *arg)
     while (!w->stop) {
         ef_wait *due = NULL;
         w->kicked = false;
-        bool more;
-        int64_t next = take_due_locked(w, &due, ef_clock_mono_ns(), SIZE_MAX, &more);
+        int64_t next = take_due_locked(w, &due, ef_clock_mono_ns(), SIZE_MAX, NULL);
         if (due) {
             pthread_mutex_unlock(&w->mu);
             complete(due);
@@ -209,8 +208,7 @@ void ef_waits_drain(ef_waits *w)
     pthread_mutex_lock(&w->mu);
     w->draining = true;
     ef_wait *due = NULL;
-    bool more;
-    take_due_locked(w, &due, ef_clock_mono_ns(), SIZE_MAX, &more);
+    take_due_locked(w, &due, ef_clock_mono_ns(), SIZE_MAX, NULL);
     pthread_mutex_unlock(&w->mu);
     complete(due);
 }
