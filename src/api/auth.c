@@ -510,17 +510,20 @@ static bool need_store(ef_http_req *req, ef_node *node)
 static bool expires_parse(ef_http_req *req, ef_bytes expires, int64_t *out)
 {
     int64_t secs;
+    int32_t nanos;
     /* RFC 3339 with its offset applied (strptime and timegm once ignored "+02:00"); a 'T' between
-     * date and time, as protobuf's JSON (Go's time.RFC3339) requires, not chrono's ' ' or 't' */
-    if (expires.n <= 10 || expires.p[10] != 'T' || !ef_rfc3339_parse(expires, &secs)) {
+     * date and time, as protobuf's JSON (Go's time.RFC3339) requires, not chrono's ' ' or 't'.
+     * The fraction is kept, as Flipt's Timestamp keeps it: dropped, a token asked to expire in
+     * one second could be refused as already expired. */
+    if (expires.n <= 10 || expires.p[10] != 'T' || !ef_rfc3339_parse_ns(expires, &secs, &nanos)) {
         ef_http_bad_request(req, "invalid field expiresAt: not an RFC 3339 time");
         return false;
     }
-    if (secs > INT64_MAX / 1000000000LL || secs < INT64_MIN / 1000000000LL) { /* UB past it */
+    if (secs >= INT64_MAX / 1000000000LL || secs < INT64_MIN / 1000000000LL) { /* UB past it */
         ef_http_bad_request(req, "invalid field expiresAt: outside 1678-2262, the times this server can hold");
         return false;
     }
-    *out = secs * 1000000000LL;
+    *out = secs * 1000000000LL + nanos;
     return true;
 }
 

@@ -197,6 +197,9 @@ bool ef_parse_i32(ef_bytes s, int32_t *out);
 
 /* rfc3339.c: chrono's DateTime::parse_from_rfc3339, reduced to whole seconds since the epoch. */
 bool ef_rfc3339_parse(ef_bytes s, int64_t *secs);
+/* The same, also giving the fraction's first nine digits as nanoseconds (0-999,999,999): what a
+ * token's expiresAt keeps, since dropping it moved an expiry up to a second into the past. */
+bool ef_rfc3339_parse_ns(ef_bytes s, int64_t *secs, int32_t *nanos);
 /* The same reader, byte by byte: what tests compare ef_rfc3339_parse with (it reads words). */
 bool ef_rfc3339_parse_scalar(ef_bytes s, int64_t *secs);
 

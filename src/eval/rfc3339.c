@@ -4,7 +4,7 @@
  * compares timestamps to the second.
  *
  * Accepted: YYYY-MM-DD, then 'T', 't' or a space, then HH:MM:SS, an optional '.' with one or more
- * digits (dropped), then 'Z', 'z' or +HH:MM / -HH:MM. Anything else, a date-only string or a missing
+ * digits (dropped by the engine; ef_rfc3339_parse_ns keeps the first nine), then 'Z', 'z' or +HH:MM / -HH:MM. Anything else, a date-only string or a missing
  * offset is rejected. A leap second (:60) reads as :59, as chrono's timestamp does.
  */
 #include <string.h>
@@ -88,7 +88,7 @@ static bool fixed_words(const char *p, int *Y, int *M, int *D, int *h, int *mi, 
 #define fixed_words fixed_scalar
 #endif
 
-static bool parse(ef_bytes s, int64_t *secs, bool words)
+static bool parse(ef_bytes s, int64_t *secs, int32_t *nanos, bool words)
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const char *p = s.p, *end = s.p + s.n;
@@ -99,10 +99,12 @@ static bool parse(ef_bytes s, int64_t *secs, bool words)
         return false;
     if (p[10] != 'T' && p[10] != 't' && p[10] != ' ') return false;
     p += 19;
+    int32_t ns = 0;
     if (p < end && *p == '.') {
         p++;
         const char *f = p;
-        while (p < end && *p >= '0' && *p <= '9') p++;
+        int32_t scale = 100000000;
+        for (; p < end && *p >= '0' && *p <= '9'; p++, scale /= 10) ns += (*p - '0') * scale;
         if (p == f) return false;
     }
     if (p >= end) return false;
@@ -128,15 +130,21 @@ static bool parse(ef_bytes s, int64_t *secs, bool words)
     if (h > 23 || mi > 59 || sec > 60) return false;
     if (sec == 60) sec = 59;
     *secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off;
+    if (nanos) *nanos = ns;
     return true;
 }
 
 bool ef_rfc3339_parse(ef_bytes s, int64_t *secs)
 {
-    return parse(s, secs, true);
+    return parse(s, secs, NULL, true);
+}
+
+bool ef_rfc3339_parse_ns(ef_bytes s, int64_t *secs, int32_t *nanos)
+{
+    return parse(s, secs, nanos, true);
 }
 
 bool ef_rfc3339_parse_scalar(ef_bytes s, int64_t *secs)
 {
-    return parse(s, secs, false);
+    return parse(s, secs, NULL, false);
 }

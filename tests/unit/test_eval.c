@@ -469,7 +469,43 @@ static void test_rfc3339_words_match_bytes(void **state)
         assert_true(ef_rfc3339_parse((ef_bytes){buf, n}, &v));
         assert_int_equal(v, ns / 1000000000);
         rfc3339_agree((ef_bytes){buf, n});
+        int64_t secs;
+        int32_t nanos = -1;
+        assert_true(ef_rfc3339_parse_ns((ef_bytes){buf, n}, &secs, &nanos));
+        assert_int_equal(secs * 1000000000 + nanos, ns);
     }
+}
+
+/* The fraction a token's expiry keeps (regression: expiresAt was cut to the second, so a token
+ * asked to expire in under a second could be refused as already expired): the first nine digits,
+ * however many are written. */
+static void test_rfc3339_fraction(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t secs;
+        int32_t nanos;
+    } cases[] = {
+        {"2026-11-29T12:17:26Z", 1795954646, 0},
+        {"2026-11-29T12:17:26.9Z", 1795954646, 900000000},
+        {"2026-11-29T12:17:26.999Z", 1795954646, 999000000},
+        {"2026-11-29T12:17:26.000000001+00:00", 1795954646, 1},
+        {"2026-11-29T14:17:26.1234567891234+02:00", 1795954646, 123456789},
+        {"2026-11-29T12:17:60.5Z", 1795954679, 500000000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t secs = 0, plain = 0;
+        int32_t nanos = -1;
+        assert_true(ef_rfc3339_parse_ns(ef_bytes_of(cases[i].s), &secs, &nanos));
+        assert_int_equal(secs, cases[i].secs);
+        assert_int_equal(nanos, cases[i].nanos);
+        assert_true(ef_rfc3339_parse(ef_bytes_of(cases[i].s), &plain));
+        assert_int_equal(plain, secs);
+    }
+    int64_t secs;
+    int32_t nanos;
+    assert_false(ef_rfc3339_parse_ns(ef_bytes_of("2026-11-29T12:17:26.Z"), &secs, &nanos));
 }
 
 int main(void)
@@ -480,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_boolean_operators),
         cmocka_unit_test(test_datetime_operators),
         cmocka_unit_test(test_rfc3339_words_match_bytes),
+        cmocka_unit_test(test_rfc3339_fraction),
         cmocka_unit_test(test_entity_id_constraints),
         cmocka_unit_test(test_odd_bytes),
         cmocka_unit_test(test_rules_and_or_default),
