@@ -168,7 +168,7 @@ static int import_child(const char *path, size_t n, size_t nns)
     pid_t pid = fork();
     if (pid < 0) return 1;
     if (pid == 0) {
-        ef_hugepages_threshold(EF_HUGEPAGES_IMPORT_THRESHOLD); /* as `edgeflag import` */
+        ef_malloc_thresholds(EF_MALLOC_IMPORT_THRESHOLD); /* as `edgeflag import` */
         ef_sqlite_opts o = {0};
         ef_store *s = open_db(path, &o);
         ef_arena a;
@@ -374,7 +374,7 @@ static void print_fault_cost(void)
 int main(int argc, char **argv)
 {
     ef_hugepages_reexec(argv); /* as `edgeflag serve` and `edgeflag import` do */
-    ef_hugepages_threshold(EF_HUGEPAGES_SERVE_THRESHOLD); /* the loading process: as serve */
+    ef_malloc_thresholds(EF_MALLOC_SERVE_THRESHOLD); /* the loading process: as serve */
     ef_store_process_init();   /* as the edgeflag command does */
     printf("malloc: transparent huge pages %s (EDGEFLAG_MALLOC_HUGEPAGES=0 runs without); imports"
            " in a process of their own, as `edgeflag import`\n",

@@ -70,13 +70,22 @@ void ef_hugepages_reexec(char **argv)
 #endif
 }
 
-void ef_hugepages_threshold(size_t bytes)
+/* A threshold the caller set, in the tunables or glibc's older variables. */
+static bool set_by_caller(const char *tunable, const char *var)
+{
+    const char *t = getenv("GLIBC_TUNABLES");
+    return (t && strstr(t, tunable)) || getenv(var);
+}
+
+void ef_malloc_thresholds(size_t mmap_bytes)
 {
 #if defined(__GLIBC__)
-    const char *t = getenv("GLIBC_TUNABLES");
-    if (!ef_hugepages_on() || (t && strstr(t, "glibc.malloc.mmap_threshold"))) return;
-    mallopt(M_MMAP_THRESHOLD, (int)bytes);
+    /* Either setting also ends glibc's own adjustment of the other, hence both. */
+    if (!set_by_caller("glibc.malloc.mmap_threshold", "MALLOC_MMAP_THRESHOLD_"))
+        mallopt(M_MMAP_THRESHOLD, (int)mmap_bytes);
+    if (!set_by_caller("glibc.malloc.trim_threshold", "MALLOC_TRIM_THRESHOLD_"))
+        mallopt(M_TRIM_THRESHOLD, (int)(2 * mmap_bytes));
 #else
-    (void)bytes;
+    (void)mmap_bytes;
 #endif
 }

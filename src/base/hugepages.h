@@ -1,5 +1,6 @@
 /*
- * hugepages.h - asks glibc's malloc for transparent huge pages, once, at start-up.
+ * hugepages.h - where malloc's memory comes from: transparent huge pages, asked for once at
+ * start-up, and how much freed memory it keeps instead of giving it back.
  *
  * A server's memory is mostly touched once and kept: the compiled flags, SQLite's page cache, an
  * import's change-log entry. With 4 KiB pages every page is a fault of its own; with 2 MiB pages
@@ -26,15 +27,18 @@ void ef_hugepages_reexec(char **argv);
 /* Whether this process's malloc was asked for huge pages (the tunable is in its environment). */
 bool ef_hugepages_on(void);
 
-/* With huge pages on, serves allocations below bytes from the heap, which malloc advises, rather
- * than with mappings of their own, which it advises only from 2 MiB and which are rarely aligned:
- * glibc's threshold starts at 128 KiB and rises only once such a mapping is freed, so a start-up
- * load's 1 MiB arena chunks all came in 4 KiB pages. A long-running server wants a few MiB (a
- * whole snapshot document still gets, and gives back, a mapping of its own); a one-shot import,
- * whose memory goes back at exit, more. Nothing when huge pages are off or GLIBC_TUNABLES sets
- * glibc.malloc.mmap_threshold (the caller's own wins). Call it before the work it is for. */
-void ef_hugepages_threshold(size_t bytes);
-#define EF_HUGEPAGES_SERVE_THRESHOLD ((size_t)4 << 20)
-#define EF_HUGEPAGES_IMPORT_THRESHOLD ((size_t)64 << 20)
+/* How much memory malloc keeps for reuse rather than giving back to the kernel (and faulting in
+ * again, 4 KiB at a time outside the advised heap): allocations below mmap_bytes come from the
+ * heap rather than mappings of their own, and a heap keeps up to twice that free at its top
+ * (glibc's own ratio). glibc's defaults, 128 KiB for both, are made for short programs: a
+ * long-running server's threads each allocate from an arena of their own, and a write's publish
+ * freed more than 128 KiB at a time, so the arena was trimmed and faulted in again on every write
+ * (on the benchmark VM about 7 faults a write on the primary and 3 on a replica's follower, at
+ * about 11 us each). A server wants a few MiB (a whole snapshot document still gets, and gives
+ * back, a mapping of its own); a one-shot import, whose memory goes back at exit, more. A
+ * threshold GLIBC_TUNABLES or MALLOC_*_THRESHOLD_ sets wins. Call it before the work it is for. */
+void ef_malloc_thresholds(size_t mmap_bytes);
+#define EF_MALLOC_SERVE_THRESHOLD ((size_t)4 << 20)
+#define EF_MALLOC_IMPORT_THRESHOLD ((size_t)64 << 20)
 
 #endif

@@ -44,9 +44,9 @@ int main(int argc, char **argv)
     /* the two commands that hold or build a whole state in memory: before anything else exists */
     if (argc >= 2 && (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "import") == 0)) {
         ef_hugepages_reexec(argv);
-        /* a server gives big buffers back; an import's memory all goes at exit */
-        ef_hugepages_threshold(strcmp(argv[1], "serve") == 0 ? EF_HUGEPAGES_SERVE_THRESHOLD
-                                                             : EF_HUGEPAGES_IMPORT_THRESHOLD);
+        /* a server keeps what it frees for reuse, up to a few MiB; an import's memory goes at exit */
+        ef_malloc_thresholds(strcmp(argv[1], "serve") == 0 ? EF_MALLOC_SERVE_THRESHOLD
+                                                             : EF_MALLOC_IMPORT_THRESHOLD);
     }
     ef_store_process_init();
     if (argc < 2) {

@@ -1142,8 +1142,13 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         return NULL;
     }
     srv->d = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        flags, cfg->port, NULL, NULL, on_access, srv,
+        /* the logger first: libmicrohttpd reads options in order and writes its complaints about
+         * later ones to stderr itself otherwise */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        /* one worker is the daemon's own thread, not a pool of one (which it warns about) */
+        MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads > 1 ? srv->cfg.threads : 0u,
+        MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_ip, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         /* Room for headers up to about 1.3x max_header, so moderately oversized ones reach
@@ -1152,7 +1157,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
          * (hence the modest default max_header of 4 KiB). */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->cfg.max_header),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)cfg->port,
