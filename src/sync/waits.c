@@ -35,6 +35,7 @@ struct ef_waits {
     bool draining;   /* complete everything now, take nothing new */
     bool stop;
     bool started;
+    int64_t sleeps_until; /* when the sleeping thread looks again by itself; 0 while it is awake */
     pthread_t thread;
 };
 
@@ -109,7 +110,9 @@ static void *waits_main(void *arg)
         int64_t until = ef_clock_mono_ns() + 1000000000LL;
         if (next && next < until) until = next;
         struct timespec t = {(time_t)(until / 1000000000LL), (long)(until % 1000000000LL)};
+        w->sleeps_until = until;
         pthread_cond_timedwait(&w->cv, &w->mu, &t);
+        w->sleeps_until = 0;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -137,8 +140,14 @@ bool ef_waits_add(ef_waits *w, ef_wait *x)
     x->next = w->head;
     w->head = x;
     w->n++;
-    w->kicked = true; /* the version may have been reached before the wait was parked */
-    pthread_cond_signal(&w->cv);
+    /* Woken only when the thread would otherwise be late: the version was reached before the
+     * wait was parked, or the deadline comes before the sleeping thread looks again (an awake
+     * thread looks again before it sleeps). Waking it for every parked request cost a replica a
+     * context switch per probe of each write. */
+    if (ef_node_version(w->node) >= x->version || (w->sleeps_until && x->deadline_ns < w->sleeps_until)) {
+        w->kicked = true;
+        pthread_cond_signal(&w->cv);
+    }
     pthread_mutex_unlock(&w->mu);
     return true;
 }

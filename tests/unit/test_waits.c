@@ -130,6 +130,21 @@ static void test_hold_completes_on_the_releasing_thread(void **state)
     ef_waits_release(w);
     assert_int_equal(calls(&d), 1); /* once */
 
+    /* parked without waking the sleeping thread (its deadline is after the thread's next look,
+     * a second at most): still answered, at its deadline, not reached */
+    probe f;
+    probe_init(&f, 1000, 1300);
+    assert_true(ef_waits_add(w, &f.w));
+    assert_true(completed_within(&f, 5000));
+    assert_false(f.reached);
+
+    /* parked after its version was reached (no kick will come): answered at once, reached */
+    probe g;
+    probe_init(&g, 9, 60000);
+    assert_true(ef_waits_add(w, &g.w));
+    assert_true(completed_within(&g, 5000));
+    assert_true(g.reached);
+
     /* a crowd reached at once: the releasing thread completes a bounded share (64), the waits
      * thread the rest, each exactly once */
     enum { CROWD = 150 };
