@@ -6,20 +6,29 @@
  */
 #include "eval/request.h"
 
-/* Index slots for n entries: a power of two at least 2n (at least 4), so probes stay short. */
+/* Index slots for n entries: a power of two at least 2n (at least 4), so probes stay short; none
+ * past EF_CONTEXT_INDEXED (the block is scanned). */
 static size_t index_slots(size_t n)
 {
+    if (n > EF_CONTEXT_INDEXED) return 0;
     size_t slots = 4;
     while (slots < 2 * n) slots *= 2;
     return slots;
 }
 
+/* Where the entries start: after the header and the index, 4-byte aligned. */
+static size_t entries_off(size_t n)
+{
+    return (sizeof(ef_context) + index_slots(n) + 3) & ~(size_t)3;
+}
+
+_Static_assert(sizeof(ef_context) == 32, "the header and a 32-slot index share one cache line");
+
 size_t ef_request_size(size_t n, size_t text)
 {
     /* every offset in the block is 32-bit: the whole block must stay under 4 GiB */
     if (n > UINT32_MAX / 64 || text > UINT32_MAX) return 0;
-    uint64_t size = sizeof(ef_context) + (uint64_t)n * sizeof(ef_ctx_entry) +
-                    (uint64_t)index_slots(n) * sizeof(uint32_t) + text;
+    uint64_t size = entries_off(n) + (uint64_t)n * sizeof(ef_ctx_entry) + text;
     return size > UINT32_MAX ? 0 : (size_t)size;
 }
 
@@ -59,14 +68,16 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
 {
     (void)text; /* the caller sized the block; put_text never checks again */
     ef_context *c = mem;
+    size_t slots = index_slots(n);
     c->n = 0;
     c->cap = (uint32_t)n;
-    c->mask = (uint32_t)index_slots(n) - 1;
+    c->mask = (uint16_t)(slots ? slots - 1 : 0);
     c->used = 0;
-    c->linear = 0;
+    c->linear = slots == 0;
     c->borrowed = NULL;
-    c->text_off = (uint32_t)((const char *)(ef_context_index(c) + c->mask + 1) - (const char *)c);
-    memset((void *)ef_context_index(c), 0, (c->mask + 1) * sizeof(uint32_t));
+    c->e_off = (uint16_t)entries_off(n);
+    c->text_off = (uint32_t)(c->e_off + n * sizeof(ef_ctx_entry));
+    memset(c->index, 0, slots);
     req->flag_key = put_text(c, flag_key);
     req->entity_id = put_text(c, entity_id);
     req->flag_hash = ef_hash_bytes(flag_key.p, flag_key.n);
@@ -82,7 +93,8 @@ static inline __attribute__((always_inline)) void add_entry(ef_context *c, ef_by
     uint32_t hash = ef_context_hash(key.p, key.n);
     uint32_t n = c->n, used = c->used, mask = c->mask;
     char *text = (char *)c + c->text_off;
-    ef_ctx_entry *e = &c->e[n];
+    ef_ctx_entry *entries = (ef_ctx_entry *)(void *)((char *)c + c->e_off);
+    ef_ctx_entry *e = &entries[n];
     e->hash = hash;
     e->key_len = (uint32_t)key.n;
     e->value_len = (uint32_t)value.n;
@@ -93,12 +105,11 @@ static inline __attribute__((always_inline)) void add_entry(ef_context *c, ef_by
     c->n = ++n;
     /* index it, replacing an earlier entry with the same key: the later one wins */
     if (c->linear) return;
-    uint32_t *index = (uint32_t *)ef_context_index(c);
     uint32_t i = hash & mask;
     for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & mask) {
-        uint32_t slot = index[i];
-        if (!slot || ef_context_entry_is(c, &c->e[slot - 1], key, hash)) {
-            index[i] = n;
+        uint32_t slot = c->index[i];
+        if (!slot || ef_context_entry_is(c, &entries[slot - 1], key, hash)) {
+            c->index[i] = (uint8_t)n; /* n <= EF_CONTEXT_INDEXED: the block has no index otherwise */
             return;
         }
     }
@@ -125,9 +136,10 @@ ef_bytes ef_context_find_linear(const ef_context *c, ef_bytes key, uint32_t hash
         }
         return (ef_bytes){"", 0};
     }
+    const ef_ctx_entry *e = ef_context_entries(c);
     for (uint32_t i = c->n; i-- > 0;)
-        if (ef_context_entry_is(c, &c->e[i], key, hash))
-            return (ef_bytes){ef_context_text(c) + c->e[i].off + key.n, c->e[i].value_len};
+        if (ef_context_entry_is(c, &e[i], key, hash))
+            return (ef_bytes){ef_context_text(c) + e[i].off + key.n, e[i].value_len};
     return (ef_bytes){"", 0};
 }
 

@@ -174,6 +174,39 @@ static void test_block_collisions(void **state)
     ef_arena_free(&a);
 }
 
+/* A slot is one byte: up to EF_CONTEXT_INDEXED entries are indexed, one more and the block is
+ * scanned; both answer every lookup, the last duplicate winning. */
+static void test_block_index_limit(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 1 << 16);
+    static ef_kv kv[EF_CONTEXT_INDEXED + 1];
+    static char keys[EF_CONTEXT_INDEXED + 1][16], vals[EF_CONTEXT_INDEXED + 1][16];
+    for (int i = 0; i <= EF_CONTEXT_INDEXED; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%d", i % 200); /* repeats from 200 on: they win */
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        kv[i] = (ef_kv){ef_bytes_of(keys[i]), ef_bytes_of(vals[i])};
+    }
+    for (size_t n = EF_CONTEXT_INDEXED - 1; n <= EF_CONTEXT_INDEXED + 1; n++) {
+        ef_eval_request r;
+        assert_int_equal(ef_request_build(&a, EF_BYTES_LIT("f"), EF_BYTES_LIT("e"), kv, n, &r), 0);
+        assert_int_equal(r.context->linear, n > EF_CONTEXT_INDEXED);
+        assert_true((uintptr_t)ef_context_entries(r.context) % 4 == 0);
+        for (int k = 0; k < 200; k++) {
+            char key[16], want[16];
+            snprintf(key, sizeof(key), "k%d", k);
+            snprintf(want, sizeof(want), "v%d", k + 200 < (int)n ? k + 200 : k);
+            assert_value(find(&r, ef_bytes_of(key)), ef_bytes_of(want));
+            assert_value(ef_context_key(r.context, (size_t)k), ef_bytes_of(key));
+        }
+        assert_value(find(&r, EF_BYTES_LIT("k200")), EF_BYTES_LIT(""));
+        assert_value(r.flag_key, EF_BYTES_LIT("f"));
+        assert_value(r.entity_id, EF_BYTES_LIT("e"));
+    }
+    ef_arena_free(&a);
+}
+
 static void test_block_limits(void **state)
 {
     (void)state;
@@ -225,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_block_many),
         cmocka_unit_test(test_borrowed),
         cmocka_unit_test(test_block_collisions),
+        cmocka_unit_test(test_block_index_limit),
         cmocka_unit_test(test_block_limits),
         cmocka_unit_test(test_crc32_matches_zlib),
         cmocka_unit_test(test_mem_eq),
