@@ -46,6 +46,9 @@ if(EF_NODE)
   add_test(NAME test_client_tls COMMAND test_client_tls $<TARGET_FILE:edgeflag> ${EF_NODE}
            ${CMAKE_SOURCE_DIR}/tests/compat/pki.mjs)
   ef_client_test_env(test_client_tls)
+  # started first by ctest -j (seconds under TSan; see tests/unit/store.cmake)
+  set_tests_properties(client_parity PROPERTIES COST 15)
+  set_tests_properties(test_client_tls PROPERTIES COST 10)
 else()
   message(WARNING "node not found: the client_parity and test_client_tls tests cannot run (scripts/install-deps.sh test)")
 endif()
@@ -68,6 +71,7 @@ add_executable(test_client_stream_bounds ${CMAKE_CURRENT_LIST_DIR}/test_client_s
 target_link_libraries(test_client_stream_bounds PRIVATE edgeflag_static Threads::Threads)
 add_test(NAME test_client_stream_bounds COMMAND test_client_stream_bounds)
 ef_client_test_env(test_client_stream_bounds)
+set_tests_properties(test_client_stream_bounds PROPERTIES COST 10)
 
 # libedgeflag.so loaded with dlopen() (the inlined RCU read section must not need static TLS),
 # evaluating on new threads with small, repeated-key and over-4-KiB contexts.
