@@ -12,6 +12,12 @@ add_test(NAME cli_eval COMMAND ${CMAKE_SOURCE_DIR}/tests/cli/eval_cli.sh $<TARGE
 ef_test_env(cli_eval)
 add_test(NAME cli_hugepages COMMAND ${CMAKE_SOURCE_DIR}/tests/cli/hugepages_cli.sh $<TARGET_FILE:edgeflag>)
 ef_test_env(cli_hugepages)
+# A worker thread's freed memory kept for reuse (the malloc thresholds): plain build only, since
+# the sanitizers replace malloc and mallopt does not reach theirs.
+if(NOT EF_SANITIZE AND NOT EF_TSAN)
+  ef_unit_test(test_malloc_keep ${CMAKE_CURRENT_LIST_DIR}/test_malloc_keep.c)
+  target_link_libraries(test_malloc_keep PRIVATE ef_base Threads::Threads)
+endif()
 ef_unit_test(test_http ${CMAKE_CURRENT_LIST_DIR}/test_http.c)
 target_link_libraries(test_http PRIVATE ef_http)
 ef_unit_test(test_sse ${CMAKE_CURRENT_LIST_DIR}/test_sse.c)
