@@ -42,6 +42,20 @@ test('bad settings exit 2 with a clear message', () => {
   assert.match(r.stderr, /missing\.yml: No such file/);
 });
 
+test('one worker thread or several: serving, and nothing from libmicrohttpd on stderr', async () => {
+  // regression: --threads 1 made libmicrohttpd print its own warning about a pool of one
+  for (const threads of ['1', '3']) {
+    const s = await startServer(['--threads', threads, '--log-level', 'warn']);
+    try {
+      const r = await fetch(s.url + '/evaluate/v1/variant', { method: 'POST', body: JSON.stringify({ flagKey: 'x', entityId: 'y' }) });
+      assert.equal(r.status, 404);
+    } finally {
+      await s.stop();
+    }
+    assert.equal(s.stderr(), '', `--threads ${threads}`);
+  }
+});
+
 test('flags win over the environment, which wins over the file', async () => {
   const cfg = path.join(tmp, 'good.yml');
   fs.writeFileSync(cfg, `listen: 127.0.0.1:1\ndb: ${tmp}/file.db\nmax_body: 100\n`);
