@@ -9,6 +9,7 @@
  */
 #include "base/hugepages.h"
 
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ static bool set_by_caller(const char *tunable, const char *var)
 void ef_malloc_thresholds(size_t mmap_bytes)
 {
 #if defined(__GLIBC__)
+    if (mmap_bytes > INT_MAX / 2) mmap_bytes = INT_MAX / 2; /* mallopt takes an int */
     /* Either setting also ends glibc's own adjustment of the other, hence both. */
     if (!set_by_caller("glibc.malloc.mmap_threshold", "MALLOC_MMAP_THRESHOLD_"))
         mallopt(M_MMAP_THRESHOLD, (int)mmap_bytes);

@@ -43,7 +43,8 @@ static int calls(probe *p)
     return __atomic_load_n(&p->calls, __ATOMIC_ACQUIRE);
 }
 
-/* Until the waits thread has looked at everything added so far (at most 5 s). */
+/* Until the waits thread has taken every kick so far (at most 5 s). A parked wait is no kick: the
+ * thread is woken for one only when it would otherwise be late (ef_waits_add). */
 static void settle(ef_waits *w)
 {
     for (int i = 0; i < 5000 && ef_waits_kick_pending(w); i++) {
@@ -53,7 +54,7 @@ static void settle(ef_waits *w)
     assert_false(ef_waits_kick_pending(w));
 }
 
-/* p parked for version with a timeout, once the waits thread has seen it unreached. */
+/* p parked for version with a timeout, with no kick left for the waits thread to take. */
 static void park(ef_waits *w, probe *p, uint64_t version, int64_t timeout_ms)
 {
     probe_init(p, version, timeout_ms);
