@@ -4,7 +4,7 @@
 // feed's authentication. Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { node, stopAll, call, waitFor, version, exportState, cluster, sleep, lockState } from './cluster.mjs';
+import { node, stopAll, call, waitFor, version, exportState, cluster, sleep, lockState, waitForLog } from './cluster.mjs';
 import { startProxy } from './proxy.mjs';
 
 const nodes = [];
@@ -177,7 +177,7 @@ test('a replica whose position was trimmed upstream recovers through a dump', { 
   assert.match(changes, /edgeflag_replication_applied_seq 11/);
   await r.start();
   await waitFor('replica to recover', () => converged(primary, r), 5000);
-  assert.match(r.stderr, /loaded a full dump from upstream"( node=\S+)? seq=11/);
+  await waitForLog(r, /loaded a full dump from upstream"( node=\S+)? seq=11/);
   assert.deepEqual(await exportState(r), await exportState(primary));
   const m = await fetch(r.url + '/metrics').then((x) => x.text());
   assert.match(m, /edgeflag_replication_dumps_loaded_total 1/);

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { node, stopAll, call, waitFor, cluster } from './cluster.mjs';
+import { node, stopAll, call, waitFor, cluster, waitForLog } from './cluster.mjs';
 import { edgeflagBin } from '../compat/server.mjs';
 
 const nodes = [];
@@ -34,8 +34,8 @@ test('named nodes, the tree from any node, write timelines, offline and back', {
     assert.equal(r.headers.get('x-edgeflag-node'), n.name);
     assert.equal((await cluster(n)).name, n.name);
   }
-  assert.match(lhr.stderr, /msg="following upstream" node=lhr .*upstream_name=dfw/);
-  assert.match(dfw.stderr, /msg="downstream connected" node=dfw .*downstream=lhr/);
+  await waitForLog(lhr, /msg="following upstream" node=lhr .*upstream_name=dfw/);
+  await waitForLog(dfw, /msg="downstream connected" node=dfw .*downstream=lhr/);
   const metrics = await (await fetch(lhr.url + '/metrics')).text();
   assert.match(metrics, /edgeflag_node_info\{node="lhr",role="replica",build="[^"]+"\} 1/);
 

@@ -16,7 +16,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { node, stopAll, call, waitFor, version, health, lockState } from './cluster.mjs';
+import { node, stopAll, call, waitFor, version, health, lockState, waitForLog } from './cluster.mjs';
 
 const nodes = [];
 after(async () => {
@@ -80,7 +80,7 @@ test('a replica after a simulated power loss says it is recovering until it has 
   const ev = await call(r.url, 'POST', '/evaluate/v1/boolean', { namespaceKey: 'default', flagKey: 'one', entityId: 'e', context: {} });
   assert.equal(ev.status, 200, 'it keeps serving what it has');
   assert.equal(ev.headers.get('x-edgeflag-recovering'), 'true', 'and says that it may be behind');
-  assert.match(r.stderr, /reporting itself recovering/);
+  await waitForLog(r, /reporting itself recovering/);
 
   await p.start(); // same port: the replica reconnects and catches up
   await waitFor('replica caught up and ready', async () => (await ready(r)).status === 200, 15000);
@@ -114,7 +114,7 @@ test('kill -9 with entries in the open batch: recovering until caught up', async
   const rd = await ready(r);
   assert.equal(rd.status, 503, JSON.stringify(rd.body));
   assert.equal(rd.body.recovering, true);
-  assert.match(r.stderr, /reporting itself recovering/);
+  await waitForLog(r, /reporting itself recovering/);
   await p.start();
   await waitFor('replica caught up and ready', async () => (await ready(r)).status === 200, 15000);
   assert.ok((await version(r)) >= v);

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { node, stopAll, call, waitFor } from './cluster.mjs';
+import { node, stopAll, call, waitFor, waitForLog } from './cluster.mjs';
 import { makePki, httpsCall } from '../compat/pki.mjs';
 
 let pki, ca;
@@ -127,7 +127,7 @@ for (const [what, cert, opts, re] of refusals) {
     const reason = args.length ? /TLS with .* failed: .*/ : /TLS with .* failed: .*|SSL connection timeout/;
     assert.match(fw.json.message, new RegExp(`the primary is unreachable \\((?:${reason.source})\\); the write was not applied anywhere`));
     assert.ok(fw.json.message.includes(up), fw.json.message);
-    assert.match(replica.stderr, /msg="upstream stream lost; retrying".*error="TLS with/);
+    await waitForLog(replica, /msg="upstream stream lost; retrying".*error="TLS with/);
     await replica.stop();
     await primary.stop();
   });
