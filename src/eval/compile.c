@@ -567,11 +567,11 @@ static bool src_flag(cctx *c, const ef_flag_src *in, ef_flag *f)
     return true;
 }
 
-/* Inserts flag index idx, or replaces an earlier flag with the same key (the last one wins).
- * Returns the index the key now has. */
-static uint32_t table_put(ef_snapshot *s, uint32_t idx)
+/* Inserts flag index idx of flags, or replaces an earlier flag with the same key (the last one
+ * wins). Returns the index the key now has. */
+static uint32_t table_put(ef_snapshot *s, const ef_flag **flags, uint32_t idx)
 {
-    ef_bytes key = s->flags[idx]->key;
+    ef_bytes key = flags[idx]->key;
     uint64_t h = ef_hash_bytes(key.p, key.n);
     for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
         uint32_t slot = s->slots[i];
@@ -579,19 +579,29 @@ static uint32_t table_put(ef_snapshot *s, uint32_t idx)
             s->slots[i] = idx + 1;
             return idx;
         }
-        if (ef_bytes_eq(s->flags[slot - 1]->key, key)) return slot - 1;
+        if (ef_bytes_eq(flags[slot - 1]->key, key)) return slot - 1;
     }
 }
 
-/* The snapshot shell for up to n flags: flag pointers and the open-addressing table. */
-static bool tables_alloc(ef_snapshot *s, uint32_t n)
+/* The open-addressing table for up to n flags. */
+static bool table_alloc(ef_snapshot *s, uint32_t n)
 {
     uint32_t cap = 8;
     while (cap < n * 2u) cap *= 2;
-    s->flags = ef_arena_calloc(&s->arena, (n + 1) * sizeof(*s->flags));
     s->slots = ef_arena_calloc(&s->arena, cap * sizeof(*s->slots));
     s->mask = cap - 1;
-    return s->flags && s->slots;
+    return s->slots != NULL;
+}
+
+/* s's flag pages over flags[0, s->nflags), one flat array cut into pages. */
+static bool fpages_cut(ef_snapshot *s, const ef_flag **flags)
+{
+    uint32_t np = (s->nflags + EF_PART_PAGE - 1) / EF_PART_PAGE;
+    const ef_flag *const **fp = ef_arena_alloc(&s->arena, (np + 1) * sizeof(*fp));
+    if (!fp) return false;
+    for (uint32_t k = 0; k < np; k++) fp[k] = flags + (size_t)k * EF_PART_PAGE;
+    s->fpages = fp;
+    return true;
 }
 
 ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
@@ -605,6 +615,7 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
     cctx c = {.a = &s->arena, .err = err};
     const ef_json *ns, *flags;
     ef_flag *store = NULL;
+    const ef_flag **list = NULL;
     const cpath doc_path = {NULL, "document", -1}, ns_path = {NULL, "namespace", -1};
     if (!want_obj(&c, doc, &doc_path)) goto failed;
     ns = ef_json_get(doc, "namespace");
@@ -618,7 +629,8 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         goto failed;
 
     store = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*store));
-    if (!store || !tables_alloc(s, flags->len)) {
+    list = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*list));
+    if (!store || !list || !table_alloc(s, flags->len)) {
         fail(&c, doc, "out of memory");
         goto failed;
     }
@@ -627,12 +639,16 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         cpath path = {NULL, "flags", (int)i};
         ef_flag *f = &store[i]; /* its own storage: a duplicate's slot must not be reused */
         if (!compile_flag(&c, fj, &path, f)) goto failed;
-        s->flags[s->nflags] = f;
-        uint32_t at = table_put(s, s->nflags);
+        list[s->nflags] = f;
+        uint32_t at = table_put(s, list, s->nflags);
         if (at == s->nflags)
             s->nflags++;
         else
-            s->flags[at] = f; /* same key again: the later definition, at the earlier position */
+            list[at] = f; /* same key again: the later definition, at the earlier position */
+    }
+    if (!fpages_cut(s, list)) {
+        fail(&c, doc, "out of memory");
+        goto failed;
     }
     return s;
 failed:
@@ -830,15 +846,16 @@ static void page_unref(ef_part_page *pg)
     free(pg);
 }
 
-/* Page k of parts: prev's when it holds the same parts there, else a new one. */
+/* Page k of parts: prev's when it holds the same parts there (clean: known so, no comparing),
+ * else a new one. */
 static ef_part_page *page_for(const ef_snapshot *prev, ef_flag_part *const *parts, size_t n,
-                              uint32_t k)
+                              uint32_t k, bool clean)
 {
     size_t from = (size_t)k * EF_PART_PAGE;
     uint32_t cnt = (uint32_t)(n - from < EF_PART_PAGE ? n - from : EF_PART_PAGE);
     if (prev && prev->pages && k < prev->npages) {
         ef_part_page *pp = prev->pages[k];
-        if (pp->n == cnt && memcmp(pp->parts, parts + from, cnt * sizeof(*parts)) == 0) {
+        if (clean || (pp->n == cnt && memcmp(pp->parts, parts + from, cnt * sizeof(*parts)) == 0)) {
             __atomic_add_fetch(&pp->refs, 1, __ATOMIC_RELAXED);
             return pp;
         }
@@ -850,88 +867,130 @@ static ef_part_page *page_for(const ef_snapshot *prev, ef_flag_part *const *part
     pg->hash = 0x9E3779B97F4A7C15ull ^ cnt;
     for (uint32_t i = 0; i < cnt; i++) {
         pg->parts[i] = parts[from + i];
+        pg->flags[i] = &pg->parts[i]->flag;
         ef_flag_part_ref(pg->parts[i]);
         pg->hash = mix(pg->hash, pg->parts[i]->piece_hash);
     }
     return pg;
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Marks in clean[0, npages) the pages of prev that `changes` says hold the same parts; false
+ * (nothing marked) when it does not describe changes since prev or on out-of-memory. */
+static bool pages_clean(const ef_snapshot *prev, const ef_parts_changes *changes, uint32_t npages,
+                        bool *clean)
+{
+    if (!changes || !prev || !prev->pages || prev->version != changes->since) return false;
+    size_t *rep = NULL;
+    if (changes->nreplaced) {
+        if (!(rep = malloc(changes->nreplaced * sizeof(*rep)))) return false;
+        memcpy(rep, changes->replaced, changes->nreplaced * sizeof(*rep));
+        qsort(rep, changes->nreplaced, sizeof(*rep), cmp_size);
+    }
+    size_t r = 0;
+    for (uint32_t k = 0; k < npages && k < prev->npages; k++) {
+        size_t from = (size_t)k * EF_PART_PAGE, to = from + EF_PART_PAGE;
+        while (r < changes->nreplaced && rep[r] < from) r++;
+        /* a page wholly before the shift keeps its parts and its count (prev's is full there) */
+        clean[k] = to <= changes->shift_from && (r == changes->nreplaced || rep[r] >= to) &&
+                   to <= prev->nflags;
+        if (changes->shift_from == SIZE_MAX && !clean[k] && k == prev->npages - 1 &&
+            (r == changes->nreplaced || rep[r] >= to))
+            clean[k] = true; /* the last page, not full, with nothing shifted or replaced */
+    }
+    free(rep);
+    return true;
+}
+
+/* Adds flags [from, n) of s to its table, whose slots hold flags [0, from) (atomic stores: the
+ * table may be shared with snapshots being read). */
+static void table_add(ef_snapshot *s, ef_flag_part *const *parts, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        ef_flag_part *p = parts[i];
+        for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
+            uint32_t slot = __atomic_load_n(&s->slots[j], __ATOMIC_RELAXED);
+            if (slot == 0 || (slot <= i && ef_bytes_eq(ef_snapshot_flag(s, slot - 1)->key, p->flag.key))) {
+                /* the same key again is never from the store (keys are unique): the later wins */
+                __atomic_store_n(&s->slots[j], (uint32_t)i + 1, __ATOMIC_RELAXED);
+                break;
+            }
+            /* else another key's, or left from an attempt that failed later: probe on */
+        }
+    }
+}
+
 ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
-                                  uint64_t history, const ef_snapshot *prev)
+                                  uint64_t history, const ef_snapshot *prev,
+                                  const ef_parts_changes *changes)
 {
     ef_snapshot *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     uint32_t cap = 8;
     while (cap < n * 2u) cap *= 2;
     uint32_t npages = (uint32_t)((n + EF_PART_PAGE - 1) / EF_PART_PAGE);
-    ef_arena_init(&s->arena, ns.n + 64 + (n + 1) * sizeof(*s->flags) + (npages + 1) * sizeof(*s->pages));
+    ef_arena_init(&s->arena, ns.n + 64 + 2 * (npages + 1) * sizeof(void *) + npages);
     char *key = ef_arena_memdup(&s->arena, ns.p, ns.n);
-    s->flags = ef_arena_alloc(&s->arena, (n + 1) * sizeof(*s->flags));
     s->pages = ef_arena_calloc(&s->arena, (npages + 1) * sizeof(*s->pages));
-    if (!key || !s->flags || !s->pages) {
+    const ef_flag *const **fp = ef_arena_alloc(&s->arena, (npages + 1) * sizeof(*fp));
+    bool *clean = ef_arena_calloc(&s->arena, npages + 1);
+    if (!key || !s->pages || !fp || !clean) {
         ef_snapshot_free(s);
         return NULL;
     }
     /* Pages first: one prev holds with the same parts is shared, which also tells the steps
      * below that prev's flags there are right (after a one-flag write, all pages but one). */
+    pages_clean(prev, changes, npages, clean);
     for (uint32_t k = 0; k < npages; k++) {
-        s->pages[k] = page_for(prev, parts, n, k);
+        s->pages[k] = page_for(prev, parts, n, k, clean[k]);
         if (!s->pages[k]) {
             ef_snapshot_free(s);
             return NULL;
         }
         s->npages = k + 1;
+        fp[k] = s->pages[k]->flags;
     }
-    bool copy = same_layout(prev, s, parts, n) && prev->mask == cap - 1;
-    if (copy && prev->slot_block && prev->nflags == n) { /* the same keys at the same places */
+    s->fpages = fp;
+    s->nflags = (uint32_t)n;
+    bool same = same_layout(prev, s, parts, n) && prev->mask == cap - 1 && prev->slot_block;
+    size_t from = 0; /* the flags the table must be given */
+    bool shared = false;
+    if (same && (prev->nflags == n || prev->slot_block->filled == prev->nflags)) {
+        /* the same keys at the same places, maybe more appended: shared, the new ones added in
+         * place (prev's readers skip their indices, beyond prev's flags) */
         s->slot_block = prev->slot_block;
         __atomic_add_fetch(&s->slot_block->refs, 1, __ATOMIC_RELAXED);
+        from = prev->nflags;
+        shared = true;
     } else if ((s->slot_block = malloc(sizeof(*s->slot_block) + cap * sizeof(uint32_t)))) {
         s->slot_block->refs = 1;
         s->slot_block->cap = cap;
-        if (copy)
+        if (same) { /* prev's table holds more than prev: a copy of it, with prev's flags right */
             memcpy(s->slot_block->slots, prev->slots, cap * sizeof(uint32_t));
-        else
+            from = prev->nflags;
+        } else {
             memset(s->slot_block->slots, 0, cap * sizeof(uint32_t));
+        }
     }
-    s->slots = s->slot_block ? s->slot_block->slots : NULL;
-    s->mask = cap - 1;
-    if (!s->slots) {
+    if (!s->slot_block) {
         ef_snapshot_free(s);
         return NULL;
     }
+    s->slots = s->slot_block->slots;
+    s->mask = cap - 1;
     s->namespace_key = (ef_bytes){key, ns.n};
     /* the ETag's basis: the namespace, every piece's hash in document order (by pages, so an
      * unchanged page's hash is reused), and the history the state belongs to, so a client on
      * another history never keeps a document from it */
     uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
     for (uint32_t k = 0; k < npages; k++) h = mix(h, s->pages[k]->hash);
-    for (uint32_t k = 0; k < npages; k++) { /* a shared page's flags are prev's: copied in a run */
-        size_t from = (size_t)k * EF_PART_PAGE, to = from + s->pages[k]->n;
-        if (page_shared(s, prev, k))
-            memcpy(&s->flags[from], &prev->flags[from], (to - from) * sizeof(*s->flags));
-        else
-            for (size_t i = from; i < to; i++) s->flags[i] = &parts[i]->flag;
-    }
-    size_t from = 0;
-    if (copy) /* the same key at every index prev has: its table is right for those, and only the
-               * appended flags are inserted (reading every part's key hash would touch each part) */
-        from = prev->nflags;
-    for (size_t i = from; i < n; i++) {
-        ef_flag_part *p = parts[i];
-        for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
-            uint32_t slot = s->slots[j];
-            if (slot == 0) {
-                s->slots[j] = (uint32_t)i + 1;
-                break;
-            }
-            if (ef_bytes_eq(s->flags[slot - 1]->key, p->flag.key)) {
-                s->slots[j] = (uint32_t)i + 1; /* never from the store: keys are unique */
-                break;
-            }
-        }
-    }
-    s->nflags = (uint32_t)n;
+    table_add(s, parts, from, n); /* nothing fails after it: the table holds flags [0, n) */
+    if (!shared || s->slot_block->filled < n) s->slot_block->filled = (uint32_t)n;
     s->document_hash = h ? h : 1; /* 0 means "no document" */
     return s;
 }

@@ -197,14 +197,30 @@ void ef_flag_part_ref(ef_flag_part *p);
 void ef_flag_part_unref(ef_flag_part *p); /* NULL is a no-op */
 ef_bytes ef_flag_part_key(const ef_flag_part *p);
 size_t ef_flag_part_memory(const ef_flag_part *p);
+/* What changed in a list of parts since the one a snapshot was assembled from: the snapshot of
+ * version `since`. Parts at `replaced` indices (any order) may differ, and every part from
+ * `shift_from` on (SIZE_MAX: none; a flag appended at the end shifts from the old count). Parts
+ * elsewhere are the very same, at the same indices. */
+typedef struct ef_parts_changes {
+    uint64_t since;
+    size_t shift_from;
+    const size_t *replaced;
+    size_t nreplaced;
+} ef_parts_changes;
+
 /* A snapshot of namespace ns whose flags are parts[0..n) in document order (each gets a reference;
  * the caller keeps its own). Its document is {"namespace":{"key":ns},"flags":[pieces]}, and its
  * document hash combines ns, the pieces' hashes and `history` (the store's history identity, so
  * an ETag never matches across histories). prev (NULL, or a snapshot that stays alive during the
- * call, e.g. inside a read section) is the one being replaced: when it has the same keys at the
- * same positions its flag table is copied instead of rebuilt. NULL on out-of-memory. */
+ * call, e.g. inside a read section) is the one being replaced: pages of parts it holds unchanged
+ * are shared, and when it has the same keys at the same positions its flag table is shared (and
+ * flags appended are added to it in place). changes (NULL: unknown), when prev's version is its
+ * `since`, spares comparing the pages it does not name: the cost then follows the change, not n.
+ * A wrong `changes` publishes a wrong snapshot; the caller derives it from its own edits. NULL on
+ * out-of-memory. */
 ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_t n,
-                                  uint64_t history, const ef_snapshot *prev);
+                                  uint64_t history, const ef_snapshot *prev,
+                                  const ef_parts_changes *changes);
 /* A 64-bit hash of the attached document (0 if none), computed once when attached: the basis of
  * the snapshot endpoint's ETag, equal on every node that holds the same state. */
 uint64_t ef_snapshot_document_hash(const ef_snapshot *s);

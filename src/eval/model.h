@@ -139,14 +139,18 @@ struct ef_flag_part {
  * one reference per page, and a page one per part, so publishing after a one-flag write costs a
  * reference per page plus one new page, not a reference per flag (10,000 scattered atomic
  * increments were most of a write's cost). A page also carries the combined hash of its pieces. */
-#define EF_PART_PAGE 64
+#define EF_PART_PAGE_SHIFT 6
+#define EF_PART_PAGE (1u << EF_PART_PAGE_SHIFT)
 
-/* An assembled snapshot's key table, immutable once published, reference-counted: a write that
- * changes no flag's place (most do not) shares it instead of copying it (128 KiB at 10,000 flags,
- * 1 MiB at 100,000). */
+/* An assembled snapshot's key table, immutable once published except that appending flags may
+ * fill empty slots in place (below), reference-counted: a write that changes no flag's place
+ * (most do not) shares it instead of copying it (128 KiB at 10,000 flags, 1 MiB at 100,000).
+ * Slots are read and written with relaxed atomics: a reader of an older snapshot may see a slot
+ * filled for a later one, whose index is beyond its flag count, and probes on past it. */
 typedef struct ef_slot_block {
-    uint32_t refs; /* atomic */
+    uint32_t refs;   /* atomic */
     uint32_t cap;
+    uint32_t filled; /* the table holds flags [0, filled) exactly; only the publisher reads it */
     uint32_t slots[];
 } ef_slot_block;
 
@@ -155,6 +159,7 @@ typedef struct ef_part_page {
     uint32_t n;
     uint64_t hash; /* of its parts' piece hashes, in order */
     ef_flag_part *parts[EF_PART_PAGE];
+    const ef_flag *flags[EF_PART_PAGE]; /* &parts[i]->flag: a snapshot's flag page */
 } ef_part_page;
 
 typedef struct ef_snapshot_doc_cache {
@@ -169,18 +174,29 @@ struct ef_snapshot {
     uint64_t document_hash;
     uint64_t version;
     uint32_t nflags;
-    const ef_flag **flags; /* unique by key (a later duplicate replaces an earlier one) */
+    /* Flag i (unique by key: a later duplicate replaces an earlier one) is
+     * fpages[i / EF_PART_PAGE][i % EF_PART_PAGE] (ef_snapshot_flag): pages of flag pointers, so
+     * that a snapshot assembled after a one-flag write shares all but one with the one before
+     * (a flat array was a copy of every pointer per write: 800 KB at 100,000 flags). */
+    const ef_flag *const *const *fpages;
     /* assembled snapshots (NULL otherwise): ceil(nflags / EF_PART_PAGE) pages, one reference
-     * each; part i, which holds flags[i], is pages[i / EF_PART_PAGE]->parts[i % EF_PART_PAGE] */
+     * each; part i, which holds flag i, is pages[i / EF_PART_PAGE]->parts[i % EF_PART_PAGE], and
+     * fpages[k] is pages[k]->flags */
     ef_part_page **pages;
     uint32_t npages;
     ef_snapshot_doc_cache *assembled; /* the document assembled from parts on first use (atomic) */
-    uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty */
+    uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty (an index >= nflags: a later
+                        * snapshot's flag, see ef_slot_block) */
     uint32_t mask;     /* slots has mask + 1 entries, a power of two */
     /* assembled snapshots: slots lives in this block, shared (one reference each) by the
      * snapshots that followed with the same keys at the same places; NULL: in the arena */
     ef_slot_block *slot_block;
 };
+
+static inline const ef_flag *ef_snapshot_flag(const ef_snapshot *s, uint32_t i)
+{
+    return s->fpages[i >> EF_PART_PAGE_SHIFT][i & (EF_PART_PAGE - 1)];
+}
 
 /* tally.c: gives f its tally (distinct variant keys, unbound slots) and each variant key its
  * index; called last by compile_flag. False on out-of-memory. */

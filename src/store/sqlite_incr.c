@@ -47,6 +47,11 @@ typedef struct nsstate {
     uint32_t *kidx;
     uint32_t kmask;
     bool kidx_stale;
+    /* the registry's snapshot of version published_seq was assembled from this state as it is
+     * (but for the in-place changes of a prep not yet published, which its undo list names): so
+     * the next publish can say which pages changed instead of having them compared */
+    bool published;
+    uint64_t published_seq;
 } nsstate;
 
 /* A change made in place to a namespace's state before COMMIT, undone by a rollback. */
@@ -1416,10 +1421,11 @@ static int ns_reserve(sq_incr *in, size_t n, ef_store_err *err)
     return 0;
 }
 
-/* Makes st the namespace's state (taking it; NULL removes it) and publishes its snapshot. The
- * caller frees the old state (found before) as the new one's sharing requires. */
+/* Makes st the namespace's state (taking it; NULL removes it) and publishes its snapshot.
+ * changes (NULL: unknown) are st's in-place changes since it was last published. The caller
+ * frees the old state (found before) as the new one's sharing requires. */
 static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t seq,
-                   ef_store_err *err)
+                   ef_parts_changes *changes, ef_store_err *err)
 {
     sq_incr *in = s->incr;
     size_t at;
@@ -1429,16 +1435,41 @@ static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t 
         return 0;
     }
     in->ns[in->nns++] = st; /* room reserved by ns_reserve */
+    if (changes) changes->since = st->published_seq;
+    bool known = st->published;
+    st->published = false; /* until this publish succeeds */
     /* the snapshot being replaced stays alive inside the read section: its table may be reused */
     ef_registry_read_lock(s->opts.registry);
     ef_snapshot *snap = ef_snapshot_assemble(key, st->parts, st->n, history,
-                                             ef_registry_get(s->opts.registry, key));
+                                             ef_registry_get(s->opts.registry, key),
+                                             known ? changes : NULL);
     ef_registry_read_unlock(s->opts.registry);
     if (!snap) return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
     ef_snapshot_set_version(snap, seq);
     if (ef_registry_publish(s->opts.registry, snap) != 0)
         return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
+    st->published = true;
+    st->published_seq = seq;
     return 0;
+}
+
+/* What prep p changed in place in its namespace's state, for install; false when it cannot say
+ * (a new state, out of memory). *replaced is the caller's to free. */
+static bool prep_changes(const prep *p, ef_parts_changes *ch, size_t **replaced)
+{
+    *ch = (ef_parts_changes){.shift_from = SIZE_MAX};
+    *replaced = NULL;
+    if (!p->inplace || p->full) return false;
+    if (p->nundo && !(*replaced = malloc(p->nundo * sizeof(**replaced)))) return false;
+    for (size_t i = 0; i < p->nundo; i++) {
+        const undo *u = &p->undo[i];
+        if (u->op == UNDO_REPLACE)
+            (*replaced)[ch->nreplaced++] = u->at;
+        else if (u->at < ch->shift_from) /* an insert or a removal moves every part after it */
+            ch->shift_from = u->at;
+    }
+    ch->replaced = *replaced;
+    return true;
 }
 
 int sq_incr_publish(sq *s, ef_store_err *err)
@@ -1454,8 +1485,12 @@ int sq_incr_publish(sq *s, ef_store_err *err)
         nsstate *next = p->next;
         p->next = NULL; /* install owns it now */
         bool full = p->full || !next;
+        ef_parts_changes ch;
+        size_t *replaced;
+        bool known = prep_changes(p, &ch, &replaced);
         /* the old state's arrays go; its entries go too when next shares none of them */
-        int r = install(s, key, next, history, seq, rc ? NULL : err);
+        int r = install(s, key, next, history, seq, known ? &ch : NULL, rc ? NULL : err);
+        free(replaced);
         if (r < 0) rc = -1;
         if (old && old != next) state_free(old, full);
         prep_free(p, true);
@@ -1476,7 +1511,7 @@ int sq_ns_publish(sq *s, ef_bytes key, ef_store_err *err)
     nsstate *st;
     if (ns_reserve(s->incr, 1, err) || full_state(s, key, &st, err)) return -1;
     nsstate *old = state_find(s->incr, key, NULL);
-    int r = install(s, key, st, history_hash(s), sq_state_seq(s), err);
+    int r = install(s, key, st, history_hash(s), sq_state_seq(s), NULL, err);
     if (old) state_free(old, true);
     return r < 0 ? -1 : 0;
 }

@@ -27,8 +27,12 @@ static uint32_t rnd(uint32_t n)
 }
 
 static const char *const NS[] = {"default", "other"};
-#define NFLAGS 10
+#define NFLAGS 10 /* flags a seed starts with, unless it asks for more */
 #define NSEGS 6
+
+/* The flags random writes pick from (and a seed starts with): over EF_PART_PAGE (64), a snapshot
+ * has several pages of parts, which an incremental publish shares or replaces one by one. */
+static uint32_t nflags = NFLAGS;
 
 static ef_bytes pick_ns(void)
 {
@@ -106,7 +110,7 @@ static void random_write(tstore *t)
     ef_arena *a = &t->a;
     ef_store_err err;
     ef_bytes ns = pick_ns();
-    ef_bytes flag = name_of(a, "flag", rnd(NFLAGS));
+    ef_bytes flag = name_of(a, "flag", rnd(nflags));
     ef_bytes seg = name_of(a, "seg", rnd(NSEGS));
     static const char *const values[] = {"a", "b", "c", "[\"a\",\"b\"]", "[\"c\"]"};
     static const char *const ops[] = {"eq", "neq", "isoneof", "prefix", "notempty"};
@@ -360,7 +364,7 @@ static void put_boolean(ef_buf *b, ef_eval_status st, const ef_boolean_result *r
 static void answers(const ef_snapshot *s, ef_arena *a, ef_buf *out)
 {
     static const char *const plans[] = {"a", "b", "c", "", "ab"};
-    for (uint32_t f = 0; f <= NFLAGS; f++)
+    for (uint32_t f = 0; f <= nflags; f++)
         for (uint32_t e = 0; e < 12; e++) {
             ef_kv kv = {EF_BYTES_LIT("plan"), ef_bytes_of(plans[e % 5])};
             ef_eval_request req;
@@ -448,9 +452,10 @@ static void check_all(tstore *p, tstore *r, int step)
     tstore_free(full);
 }
 
-static void run_seed(uint64_t seed, int steps)
+static void run_seed(uint64_t seed, int steps, uint32_t flags)
 {
     rng_state = seed;
+    nflags = flags;
     tstore *p = tstore_new_local(true);
     tstore *r = tstore_new_local(true);
     /* the replica starts from a dump, so it shares the primary's history (and ETags) */
@@ -471,7 +476,7 @@ static void run_seed(uint64_t seed, int steps)
         ef_doc_constraint dc;
         assert_ok(ef_store_constraint_create(p->s, EF_BYTES_LIT("default"), in.key, &c, &p->a, &dc, &err), err);
     }
-    for (uint32_t i = 0; i < NFLAGS; i++) {
+    for (uint32_t i = 0; i < nflags; i++) {
         ef_bytes k = name_of(&p->a, "flag", i);
         ef_store_flag_in in = {.key = k, .name = k, .enabled = true,
                                .type = i % 4 == 3 ? EF_DOC_BOOLEAN_FLAG : EF_DOC_VARIANT_FLAG};
@@ -517,7 +522,11 @@ static void test_random_writes_match_full_recompile(void **state)
     (void)state;
     const char *env = getenv("EF_INCR_STEPS");
     int steps = env ? atoi(env) : 150;
-    for (uint64_t seed = 1; seed <= 4; seed++) run_seed(seed, steps);
+    for (uint64_t seed = 1; seed <= 4; seed++) run_seed(seed, steps, NFLAGS);
+    /* three pages of parts: writes replace flags on any page (a segment's, on every one),
+     * delete some in the middle (every page after shifts) and create them again at the end */
+    run_seed(5, steps, 150);
+    nflags = NFLAGS;
 }
 
 /* Readers evaluate and read documents while a writer publishes incremental snapshots: parts and
