@@ -88,6 +88,7 @@ for (const t of threads) {
   console.log(`  edgeflag engine, ${t} thread${t > 1 ? 's' : ' '}                          ${fmt(o.evals_per_sec).padStart(12)} evals/s   ${o.ns_per_eval_mean.toFixed(0).padStart(7)} ns/eval (median ${o.ns_per_eval_median} ns, p99 ${o.ns_per_eval_p99} ns per evaluation)`);
 }
 console.log(`  edgeflag engine, 1 thread, cold (every request distinct): median ${one.ns_per_eval_median} ns, mean ${one.ns_per_eval_mean.toFixed(0)} ns (timed one by one: ${one.cold_timed_mean.toFixed(0)} ns);  warm (a request evaluated again right away): median ${one.warm_median} ns, mean ${one.warm_mean.toFixed(0)} ns`);
+console.log(`  edgeflag engine, 1 thread, served order (each request decoded from its body right before it is evaluated, as the HTTP path does): decoding ${one.served_decode_ns.toFixed(0)} ns, evaluation ${one.served_eval_ns.toFixed(0)} ns`);
 console.log(`  ratio edgeflag / Flipt public API: ${(one.evals_per_sec / fliptPublic).toFixed(1)}x;  / raw WASM: ${(one.evals_per_sec / fliptRaw).toFixed(1)}x`);
 if (irPerEval !== null) console.log(`  callgrind: ${fmt(irPerEval)} instructions per evaluation (edgeflag, registry read section included)`);
 console.log(`  compiled snapshot: ${(one.snapshot_bytes / 1024).toFixed(0)} KiB`);

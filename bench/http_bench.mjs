@@ -58,15 +58,24 @@ function lua(name, method, payload) {
 async function wrk(url, script, pid) {
   const before = procStats(pid);
   let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, procStats(pid).rssKiB)), 200);
   const run = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${duration}s`, '--latency', '-s', script, url]);
+  // wrk's own CPU (taskset execs it, so run.pid is wrk): sampled until it exits, the last sample
+  // misses at most the last interval's
+  let loadCpu = 0;
+  const sample = () => {
+    peak = Math.max(peak, procStats(pid).rssKiB);
+    try { loadCpu = procStats(run.pid).cpu; } catch { /* exited */ }
+  };
+  const sampler = setInterval(sample, 100);
   let out = '';
   run.stdout.on('data', (d) => (out += d));
   await new Promise((r) => run.on('exit', r));
   clearInterval(sampler);
   const after = procStats(pid);
   const w = parseWrk(out);
-  return { ...w, cpuPerReqUs: w.total ? ((after.cpu - before.cpu) / w.total) * 1e6 : null, peakRssKiB: peak };
+  return { ...w, cpuPerReqUs: w.total ? ((after.cpu - before.cpu) / w.total) * 1e6 : null, peakRssKiB: peak,
+           loadCpuPerReqUs: w.total ? (loadCpu / w.total) * 1e6 : null, loadBusy: loadCpu / duration,
+           serverBusy: (after.cpu - before.cpu) / duration };
 }
 async function waitPort(port) {
   for (let i = 0; i < 100; i++) {
@@ -155,11 +164,16 @@ fs.rmSync(pki.dir, { recursive: true, force: true });
 
 const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLocaleString('en-US', { maximumFractionDigits: d }));
 console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);
+// how busy each side was: a core near 100 % is the bound; with every connection waiting for its
+// answer (wrk keeps one request in flight per connection), the mean latency is connections / req/s
+const busy = (x) => `server ${f(x.serverBusy * 100)} % of CPU 0, wrk ${f(x.loadBusy * 100)} % of CPU 1 (${f(x.loadCpuPerReqUs, 1)} us/req), ${conns} conns / req/s = ${f((conns / x.rps) * 1000, 3)} ms mean`;
 console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
+console.log(`    ${busy(nginx)}`);
 for (const d of deployments) {
   const m = d.rounds[Math.floor(d.rounds.length / 2)], e = m.e;
   console.log(`  edgeflag ${d.name.padEnd(24)} ${f(e.rps).padStart(9)} req/s  p50 ${f(e.p50, 3)} ms  p99 ${f(e.p99, 3)} ms  CPU ${f(e.cpuPerReqUs, 1)} us/req  non-2xx ${e.errors}  ` +
     `= ${(m.ratio * 100).toFixed(0)} % of nginx (median of ${ROUNDS} interleaved rounds; range ${(d.rounds[0].ratio * 100).toFixed(0)}-${(d.rounds[d.rounds.length - 1].ratio * 100).toFixed(0)} %)`);
+  console.log(`    ${busy(e)}`);
 }
 {
   const median = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e.rps;
