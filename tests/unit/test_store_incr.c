@@ -531,11 +531,15 @@ static void test_random_writes_match_full_recompile(void **state)
 
 /* Readers evaluate and read documents while a writer publishes incremental snapshots: parts and
  * pages shared between snapshots are released on liburcu's reclaim thread (run under TSan and
- * ASan: a race or a use after free on a shared part shows there). */
+ * ASan: a race or a use after free on a shared part shows there). Each reader also finds every
+ * flag of the snapshot it holds by its key: flags appended to a shared key table are written into
+ * it while older snapshots are read, and must neither hide an older snapshot's flag nor show it
+ * one it does not have. */
 typedef struct reader_ctx {
     ef_registry *reg;
     int stop; /* atomic */
     unsigned long evals;
+    unsigned long lost; /* flags a snapshot's own table did not find */
 } reader_ctx;
 
 static void *reader(void *arg)
@@ -555,6 +559,10 @@ static void *reader(void *arg)
                 ef_variant_result vr;
                 (void)ef_eval_variant(s, &req, &vr);
                 __atomic_add_fetch(&x->evals, 1, __ATOMIC_RELAXED);
+            }
+            for (size_t i = 0; i < ef_snapshot_flag_count(s); i++) {
+                const ef_flag *f = ef_snapshot_flag_at(s, i);
+                if (ef_snapshot_find_flag(s, ef_flag_key(f)) != f) __atomic_add_fetch(&x->lost, 1, __ATOMIC_RELAXED);
             }
             ef_buf_clear(&doc);
             (void)ef_snapshot_write_document(s, &doc);
@@ -594,6 +602,7 @@ static void test_readers_during_incremental_writes(void **state)
     __atomic_store_n(&x.stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     assert_true(x.evals > 0);
+    assert_int_equal(x.lost, 0);
     tstore_free(p);
 }
 
