@@ -931,9 +931,12 @@ static int apply_entry(sq *s, const char *entry, size_t len, bool defer, ef_stor
     if (!st) goto fail;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     if (sq_step_done(s, st, "seq", err)) goto fail;
-    /* prepared once, as writes do */
-    st = sq_stmt(s, SL_PENDING_CLEAR, "DELETE FROM ef_pending", err);
-    if (!st || sq_step_done(s, st, "pending", err)) goto fail;
+    /* What the capture triggers captured of the applied rows (prepared once, as writes do); a
+     * follower's store has no triggers (sqlite_capture.c), so nothing to empty there */
+    if (!s->opts.follower) {
+        st = sq_stmt(s, SL_PENDING_CLEAR, "DELETE FROM ef_pending", err);
+        if (!st || sq_step_done(s, st, "pending", err)) goto fail;
+    }
     if ((s->opts.log_keep_entries || s->opts.log_max_age_ns) &&
         trim_tx(s, s->opts.log_keep_entries, s->opts.log_max_age_ns, err))
         goto fail;
