@@ -907,20 +907,19 @@ static bool pages_clean(const ef_snapshot *prev, const ef_parts_changes *changes
     return true;
 }
 
-/* Adds flags [from, n) of s to its table, whose slots hold flags [0, from) (atomic stores: the
- * table may be shared with snapshots being read). */
+/* Adds flags [from, n) of s to its table, whose slots hold flags [0, from) exactly (atomic
+ * stores: the table may be shared with snapshots being read). */
 static void table_add(ef_snapshot *s, ef_flag_part *const *parts, size_t from, size_t n)
 {
     for (size_t i = from; i < n; i++) {
         ef_flag_part *p = parts[i];
         for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
             uint32_t slot = __atomic_load_n(&s->slots[j], __ATOMIC_RELAXED);
-            if (slot == 0 || (slot <= i && ef_bytes_eq(ef_snapshot_flag(s, slot - 1)->key, p->flag.key))) {
+            if (slot == 0 || ef_bytes_eq(ef_snapshot_flag(s, slot - 1)->key, p->flag.key)) {
                 /* the same key again is never from the store (keys are unique): the later wins */
                 __atomic_store_n(&s->slots[j], (uint32_t)i + 1, __ATOMIC_RELAXED);
                 break;
             }
-            /* else another key's, or left from an attempt that failed later: probe on */
         }
     }
 }
@@ -959,23 +958,18 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     s->nflags = (uint32_t)n;
     bool same = same_layout(prev, s, parts, n) && prev->mask == cap - 1 && prev->slot_block;
     size_t from = 0; /* the flags the table must be given */
-    bool shared = false;
-    if (same && (prev->nflags == n || prev->slot_block->filled == prev->nflags)) {
+    if (same && prev->slot_block->filled == prev->nflags) {
         /* the same keys at the same places, maybe more appended: shared, the new ones added in
-         * place (prev's readers skip their indices, beyond prev's flags) */
+         * place (prev's readers skip their indices, beyond prev's flags). A table that holds more
+         * than prev (a snapshot built on it was never published) is not shared: rebuilt, so
+         * such leftovers never accumulate and at least half the slots stay empty. */
         s->slot_block = prev->slot_block;
         __atomic_add_fetch(&s->slot_block->refs, 1, __ATOMIC_RELAXED);
         from = prev->nflags;
-        shared = true;
     } else if ((s->slot_block = malloc(sizeof(*s->slot_block) + cap * sizeof(uint32_t)))) {
         s->slot_block->refs = 1;
         s->slot_block->cap = cap;
-        if (same) { /* prev's table holds more than prev: a copy of it, with prev's flags right */
-            memcpy(s->slot_block->slots, prev->slots, cap * sizeof(uint32_t));
-            from = prev->nflags;
-        } else {
-            memset(s->slot_block->slots, 0, cap * sizeof(uint32_t));
-        }
+        memset(s->slot_block->slots, 0, cap * sizeof(uint32_t));
     }
     if (!s->slot_block) {
         ef_snapshot_free(s);
@@ -990,7 +984,7 @@ ef_snapshot *ef_snapshot_assemble(ef_bytes ns, ef_flag_part *const *parts, size_
     uint64_t h = bytes_hash(ns.p, ns.n) ^ history;
     for (uint32_t k = 0; k < npages; k++) h = mix(h, s->pages[k]->hash);
     table_add(s, parts, from, n); /* nothing fails after it: the table holds flags [0, n) */
-    if (!shared || s->slot_block->filled < n) s->slot_block->filled = (uint32_t)n;
+    s->slot_block->filled = (uint32_t)n;
     s->document_hash = h ? h : 1; /* 0 means "no document" */
     return s;
 }
