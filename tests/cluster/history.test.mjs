@@ -142,7 +142,12 @@ test('a restored primary that took other writes past the replica\'s position: th
   await primary.start();
   for (const k of ['p', 'q', 'r']) await createFlag(primary, k); // seq 6: past the replica's 5
   await replica.start();
-  await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r', 10000);
+  await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r', 10000)
+    .catch((e) => { /* what each node did, for a failure seen once in CI and not since */
+      e.message += `\nreplica: ${replica.stderr.slice(-3000)}\nprimary: ${primary.stderr.slice(-3000)}`;
+      throw e;
+    });
+  if (process.env.EF_SHOW_LOGS) console.log(`replica: ${replica.stderr}\nprimary: ${primary.stderr}`);
   await waitForLog(primary, /downstream holds another entry at its position/);
   assert.deepEqual(await exportState(replica), await exportState(primary));
 });
