@@ -321,7 +321,8 @@ static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_s
     /* Durable now: the feed may send it while this thread still republishes (issue 11). */
     if (entry && s->commit_fn && rc == 0) s->commit_fn(s->commit_fn_ctx, entry);
     int prc = 0;
-    if (applied && seq <= s->republish_hold)
+    /* hold 0: nothing to hold back (a dump sets it so, and an empty store's dump is seq 0) */
+    if (applied && s->republish_hold && seq <= s->republish_hold)
         sq_incr_discard(s); /* applied again after a lost batch: published already (persist.c) */
     else
         prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);

@@ -99,6 +99,29 @@ test('a primary restarted on a fresh database: its replica reloads from a dump a
   await waitFor('edge to follow the chain', async () => (await flagKeys(edge)) === 'w,x,y,z', 5000);
 });
 
+test('a replica reset to an empty dump (a fresh primary before its first write) serves the new state, not the old one', { timeout: 30000 }, async () => {
+  const [primary] = track(node('primary0'));
+  await primary.start();
+  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
+  const [replica] = track(node('replica0', { upstream: () => primary.url }));
+  await replica.start();
+  await waitFor('replica to follow a-c', async () => (await flagKeys(replica)) === 'a,b,c', 5000);
+
+  // same address, a new database, and no write on it until the replica has taken its dump (seq 0)
+  await primary.stop();
+  const fresh = node('primary0b', { dir: tmpdir('ef-primary0b-') });
+  fresh.port = primary.port;
+  track(fresh);
+  await fresh.start();
+  await waitForLog(replica, /upstream is on another history/);
+  await waitFor('replica to take the empty state', async () => (await flagKeys(replica)) === '', 5000);
+  assert.deepEqual(await exportState(replica), await exportState(fresh));
+  for (const k of ['x', 'y']) await createFlag(fresh, k);
+  await waitFor('replica to follow x,y', async () => (await flagKeys(replica)) === 'x,y', 5000);
+  await waitFor('replica version 2', async () => (await version(replica)) === 2, 5000);
+  assert.deepEqual(await exportState(replica), await exportState(fresh));
+});
+
 test('a primary restored from a backup (same history, behind): its replica takes the restored state', { timeout: 30000 }, async () => {
   const [primary] = track(node('restored'));
   await primary.start();
