@@ -110,8 +110,9 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Keeps line's body as a client sends it: the workload's {"type":...,  prefix dropped. */
-static int keep_body(workload *w, ef_arena *keep, const char *line, size_t ll, size_t cap)
+/* Keeps line's body as a client sends it (the workload's {"type":...,  prefix dropped) as body
+ * w->n, checking that the one-pass decoder takes it; scratch is reset for that. */
+static int keep_body(workload *w, ef_arena *keep, ef_arena *scratch, const char *line, size_t ll)
 {
     static const char pre[] = "{\"type\":\"";
     const char *p = line, *end = line + ll;
@@ -122,13 +123,10 @@ static int keep_body(workload *w, ef_arena *keep, const char *line, size_t ll, s
     char *text = ef_arena_memdup(keep, p, (size_t)(end - p));
     if (!text) return -1;
     text[0] = '{';
-    w->bodies = realloc(w->bodies, cap * sizeof(body));
     w->bodies[w->n] = (body){{text, (size_t)(end - p)}, w->jobs[w->n].boolean};
-    ef_arena a;
-    ef_arena_init(&a, 4096);
+    ef_arena_reset(scratch);
     ef_eval_input in;
-    int ok = ef_eval_input_fast(w->bodies[w->n].text, &a, &in);
-    ef_arena_free(&a);
+    int ok = ef_eval_input_fast(w->bodies[w->n].text, scratch, &in);
     if (!ok) fprintf(stderr, "bench_eval: request %zu is not in the shape clients send\n", w->n);
     return ok ? 0 : -1;
 }
@@ -165,13 +163,15 @@ static int load(workload *w, const char *snap_path, const char *req_path, ef_are
     }
     size_t cap = 1024;
     w->jobs = malloc(cap * sizeof(job));
-    w->bodies = NULL;
+    w->bodies = malloc(cap * sizeof(body));
+    if (!w->jobs || !w->bodies) return -1;
     ef_arena_init(&w->body_text, 1 << 20);
     w->n = 0;
     /* Each line is parsed in a scratch arena, as a server request is in its own; only the request
      * blocks the decoder builds stay (in keep), one after another: what the engine reads. */
-    ef_arena scratch;
+    ef_arena scratch, shape; /* shape: keep_body's check of each body */
     ef_arena_init(&scratch, 1 << 16);
+    ef_arena_init(&shape, 4096);
     char *line = data, *end = data + len;
     while (line < end) {
         char *nl = memchr(line, '\n', (size_t)(end - line));
@@ -183,16 +183,24 @@ static int load(workload *w, const char *snap_path, const char *req_path, ef_are
             char derr[200];
             if (v && ef_eval_input_decode(v, keep, &in, derr, sizeof(derr)) == 0) {
                 const ef_json *t = ef_json_get(v, "type");
-                if (w->n == cap) w->jobs = realloc(w->jobs, (cap *= 2) * sizeof(job));
+                if (w->n == cap) {
+                    cap *= 2;
+                    job *jb = realloc(w->jobs, cap * sizeof(job));
+                    body *bd = jb ? realloc(w->bodies, cap * sizeof(body)) : NULL;
+                    if (jb) w->jobs = jb;
+                    if (!jb || !bd) return -1;
+                    w->bodies = bd;
+                }
                 w->jobs[w->n].req = in.req;
                 w->jobs[w->n].boolean = t && ef_bytes_eq(t->str, EF_BYTES_LIT("boolean"));
-                if (keep_body(w, &w->body_text, line, ll, cap) != 0) return -1;
+                if (keep_body(w, &w->body_text, &shape, line, ll) != 0) return -1;
                 w->n++;
             }
         }
         line += ll + 1;
     }
     ef_arena_free(&scratch);
+    ef_arena_free(&shape);
     free(data);
     return 0;
 }

@@ -874,37 +874,23 @@ static ef_part_page *page_for(const ef_snapshot *prev, ef_flag_part *const *part
     return pg;
 }
 
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Marks in clean[0, npages) the pages of prev that `changes` says hold the same parts; false
- * (nothing marked) when it does not describe changes since prev or on out-of-memory. */
-static bool pages_clean(const ef_snapshot *prev, const ef_parts_changes *changes, uint32_t npages,
+/* Marks in clean[0, npages) the pages of prev that `changes` says hold the same parts (nothing
+ * when it does not describe changes since prev). */
+static void pages_clean(const ef_snapshot *prev, const ef_parts_changes *changes, uint32_t npages,
                         bool *clean)
 {
-    if (!changes || !prev || !prev->pages || prev->version != changes->since) return false;
-    size_t *rep = NULL;
-    if (changes->nreplaced) {
-        if (!(rep = malloc(changes->nreplaced * sizeof(*rep)))) return false;
-        memcpy(rep, changes->replaced, changes->nreplaced * sizeof(*rep));
-        qsort(rep, changes->nreplaced, sizeof(*rep), cmp_size);
-    }
-    size_t r = 0;
+    if (!changes || !prev || !prev->pages || prev->version != changes->since) return;
     for (uint32_t k = 0; k < npages && k < prev->npages; k++) {
-        size_t from = (size_t)k * EF_PART_PAGE, to = from + EF_PART_PAGE;
-        while (r < changes->nreplaced && rep[r] < from) r++;
-        /* a page wholly before the shift keeps its parts and its count (prev's is full there) */
-        clean[k] = to <= changes->shift_from && (r == changes->nreplaced || rep[r] >= to) &&
-                   to <= prev->nflags;
-        if (changes->shift_from == SIZE_MAX && !clean[k] && k == prev->npages - 1 &&
-            (r == changes->nreplaced || rep[r] >= to))
-            clean[k] = true; /* the last page, not full, with nothing shifted or replaced */
+        size_t to = ((size_t)k + 1) * EF_PART_PAGE;
+        /* wholly before the shift, prev's page keeps its parts and its count (full there, or
+         * its last page when nothing shifted at all) */
+        clean[k] = to <= changes->shift_from &&
+                   (to <= prev->nflags || changes->shift_from == SIZE_MAX);
     }
-    free(rep);
-    return true;
+    for (size_t r = 0; r < changes->nreplaced; r++) {
+        size_t k = changes->replaced[r] / EF_PART_PAGE;
+        if (k < npages) clean[k] = false;
+    }
 }
 
 /* Adds flags [from, n) of s to its table, whose slots hold flags [0, from) exactly (atomic

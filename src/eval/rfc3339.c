@@ -5,7 +5,8 @@
  *
  * Accepted: YYYY-MM-DD, then 'T', 't' or a space, then HH:MM:SS, an optional '.' with one or more
  * digits (dropped by the engine; ef_rfc3339_parse_ns keeps the first nine), then 'Z', 'z' or
- * +HH:MM / -HH:MM. Anything else, a date-only string or a missing offset is rejected. A leap second (:60) reads as :59, as chrono's timestamp does.
+ * +HH:MM / -HH:MM. Anything else, a date-only string or a missing offset is rejected. A leap
+ * second (:60) reads as :59, as chrono's timestamp does.
  */
 #include <string.h>
 

@@ -1425,7 +1425,7 @@ static int ns_reserve(sq_incr *in, size_t n, ef_store_err *err)
  * changes (NULL: unknown) are st's in-place changes since it was last published. The caller
  * frees the old state (found before) as the new one's sharing requires. */
 static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t seq,
-                   ef_parts_changes *changes, ef_store_err *err)
+                   const ef_parts_changes *changes, ef_store_err *err)
 {
     sq_incr *in = s->incr;
     size_t at;
@@ -1435,14 +1435,11 @@ static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t 
         return 0;
     }
     in->ns[in->nns++] = st; /* room reserved by ns_reserve */
-    if (changes) changes->since = st->published_seq;
-    bool known = st->published;
     st->published = false; /* until this publish succeeds */
     /* the snapshot being replaced stays alive inside the read section: its table may be reused */
     ef_registry_read_lock(s->opts.registry);
     ef_snapshot *snap = ef_snapshot_assemble(key, st->parts, st->n, history,
-                                             ef_registry_get(s->opts.registry, key),
-                                             known ? changes : NULL);
+                                             ef_registry_get(s->opts.registry, key), changes);
     ef_registry_read_unlock(s->opts.registry);
     if (!snap) return ef_store_fail(err, EF_STORE_INTERNAL, "publish: out of memory");
     ef_snapshot_set_version(snap, seq);
@@ -1453,13 +1450,15 @@ static int install(sq *s, ef_bytes key, nsstate *st, uint64_t history, uint64_t 
     return 0;
 }
 
-/* What prep p changed in place in its namespace's state, for install; false when it cannot say
- * (a new state, out of memory). *replaced is the caller's to free. */
+/* What prep p changed in place in its namespace's state since that state was last published, for
+ * install; false when it cannot say (a new state, one never published, out of memory).
+ * *replaced is the caller's to free. */
 static bool prep_changes(const prep *p, ef_parts_changes *ch, size_t **replaced)
 {
     *ch = (ef_parts_changes){.shift_from = SIZE_MAX};
     *replaced = NULL;
-    if (!p->inplace || p->full) return false;
+    if (!p->inplace || p->full || !p->next->published) return false;
+    ch->since = p->next->published_seq;
     if (p->nundo && !(*replaced = malloc(p->nundo * sizeof(**replaced)))) return false;
     for (size_t i = 0; i < p->nundo; i++) {
         const undo *u = &p->undo[i];
@@ -1482,12 +1481,12 @@ int sq_incr_publish(sq *s, ef_store_err *err)
         prep *p = &in->pre[i];
         ef_bytes key = ef_bytes_of(p->key);
         nsstate *old = state_find(in, key, NULL);
+        ef_parts_changes ch;
+        size_t *replaced;
+        bool known = prep_changes(p, &ch, &replaced); /* before p lets go of its state */
         nsstate *next = p->next;
         p->next = NULL; /* install owns it now */
         bool full = p->full || !next;
-        ef_parts_changes ch;
-        size_t *replaced;
-        bool known = prep_changes(p, &ch, &replaced);
         /* the old state's arrays go; its entries go too when next shares none of them */
         int r = install(s, key, next, history, seq, known ? &ch : NULL, rc ? NULL : err);
         free(replaced);

@@ -73,7 +73,6 @@ export async function stopAll(nodes) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Polls fn until it returns a truthy value; throws with `what` after timeoutMs.
 // A log line of node n, waited for: a node logs what it did after it publishes it (so a test that
 // saw the state over HTTP can be ahead of the line), and its stderr reaches this process through
 // a pipe, read when the event loop gets to it. Fails, naming the line, after timeoutMs.
@@ -81,6 +80,7 @@ export async function waitForLog(n, re, timeoutMs = 5000) {
   await waitFor(`${n.name} to log ${re}`, () => re.test(n.stderr), timeoutMs);
 }
 
+// Polls fn until it returns a truthy value; throws with `what` after timeoutMs.
 export async function waitFor(what, fn, timeoutMs = 5000, everyMs = 20) {
   const end = Date.now() + timeoutMs;
   let last;

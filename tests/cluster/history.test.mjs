@@ -170,7 +170,6 @@ test('a restored primary that took other writes past the replica\'s position: th
       e.message += `\nreplica: ${replica.stderr.slice(-3000)}\nprimary: ${primary.stderr.slice(-3000)}`;
       throw e;
     });
-  if (process.env.EF_SHOW_LOGS) console.log(`replica: ${replica.stderr}\nprimary: ${primary.stderr}`);
   await waitForLog(primary, /downstream holds another entry at its position/);
   assert.deepEqual(await exportState(replica), await exportState(primary));
 });

@@ -563,7 +563,8 @@ static void *reader(void *arg)
             }
             for (size_t i = 0; i < ef_snapshot_flag_count(s); i++) {
                 const ef_flag *f = ef_snapshot_flag_at(s, i);
-                if (ef_snapshot_find_flag(s, ef_flag_key(f)) != f) __atomic_add_fetch(&x->lost, 1, __ATOMIC_RELAXED);
+                if (ef_snapshot_find_flag(s, ef_flag_key(f)) != f)
+                    __atomic_add_fetch(&x->lost, 1, __ATOMIC_RELAXED);
             }
             ef_buf_clear(&doc);
             (void)ef_snapshot_write_document(s, &doc);
