@@ -55,6 +55,11 @@ if(EF_TSAN)
 elseif(EF_SANITIZE)
   set_property(TEST test_store_incr APPEND PROPERTY ENVIRONMENT "EF_INCR_STEPS=50")
 endif()
+# It compares states after thousands of commits and never tests durability (tests/crash does):
+# on tmpfs those commits' fdatasync calls cost nothing (33 s -> 22 s in the plain build).
+if(IS_DIRECTORY /dev/shm)
+  set_property(TEST test_store_incr APPEND PROPERTY ENVIRONMENT "TMPDIR=/dev/shm")
+endif()
 
 # ctest -j starts the tests with the highest COST first. A fresh tree has no timings of its own,
 # so it ran them in declaration order and the longest, declared last, made the tail of each run
