@@ -10,10 +10,10 @@
  * X-Edgeflag-Version of at least v: what a feature-flag client sees, answered from memory. The
  * writes and probes are plain HTTP/1.1, written and read here (curl's multi interface cost about a
  * tenth of the machine's CPU in a 10-replica run, beside the nodes it measures; curl stays for the
- * /metrics scrapes at the end). Prints p50/p99/max of those times, and of
- * the primary's own round trip (commit + publish + HTTP), then the means of the stages the nodes
- * measure themselves (/metrics: edgeflag_store_write_duration_seconds and
- * edgeflag_replication_stage_seconds) for the primary and the first replica. It asserts nothing and must never
+ * /metrics scrapes before and after). Prints p50/p99/max of those times, and of the primary's own
+ * round trip (commit + publish + HTTP), then the means of the stages the nodes measure themselves
+ * (/metrics: edgeflag_store_write_duration_seconds and edgeflag_replication_stage_seconds) for the
+ * primary and the first replica, over the measured writes only. It asserts nothing and must never
  * write anywhere but the primary's namespace it is given.
  *
  * Usage: bench_propagation --primary URL --replica URL [--replica URL ...] [--writes N] [--ns NS]
@@ -125,32 +125,42 @@ static size_t on_text(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-/* Means of one histogram series (name + label text) from a /metrics scrape, in ms. */
-static void print_mean(const char *label, const char *node, const char *text_, const char *series,
-                       const char *what)
+/* The number after "key" (a series name with its labels and a space) in a /metrics scrape; 0
+ * when the scrape lacks it. */
+static double series_value(const char *text_, const char *key)
+{
+    const char *at = text_ ? strstr(text_, key) : NULL;
+    return at ? strtod(at + strlen(key), NULL) : 0;
+}
+
+/* Mean and p99 bucket of one histogram series (name + label text), in ms, over the observations
+ * between two /metrics scrapes (before: taken right before the measured writes, so a replica's
+ * first catch-up during the warm-up, seconds at 10,000 flags, is not in its mean). */
+static void print_mean(const char *label, const char *node, const char *before, const char *after,
+                       const char *series, const char *what)
 {
     char k[256];
-    double sum = 0, count = 0;
     /* series is "name{labels}": the text format writes name_sum{labels} */
     const char *brace = strchr(series, '{');
     size_t nl = brace ? (size_t)(brace - series) : strlen(series);
     snprintf(k, sizeof(k), "%.*s_sum%s ", (int)nl, series, brace ? brace : "");
-    const char *at = strstr(text_, k);
-    if (at) sum = strtod(at + strlen(k), NULL);
+    double sum = series_value(after, k) - series_value(before, k);
     snprintf(k, sizeof(k), "%.*s_count%s ", (int)nl, series, brace ? brace : "");
-    at = strstr(text_, k);
-    if (at) count = strtod(at + strlen(k), NULL);
+    double count = series_value(after, k) - series_value(before, k);
     if (count <= 0) return;
     /* p99 from the histogram: the first bucket bound holding 99 % of the observations (the
      * buckets are cumulative, in order). "> last bound" when even the last one does not. */
     double p99 = -1;
     snprintf(k, sizeof(k), "%.*s_bucket%.*s%sle=\"", (int)nl, series,
              brace ? (int)(strlen(brace) - 1) : 1, brace ? brace : "{", brace ? "," : "");
-    for (at = strstr(text_, k); at && p99 < 0; at = strstr(at + 1, k)) {
+    for (const char *at = strstr(after, k); at && p99 < 0; at = strstr(at + 1, k)) {
         const char *le = at + strlen(k);
         const char *close = strstr(le, "} ");
         if (!close || strncmp(le, "+Inf", 4) == 0) break;
-        if (strtod(close + 2, NULL) >= 0.99 * count) p99 = strtod(le, NULL);
+        char bucket[320]; /* this bucket's whole key, to find it in the earlier scrape */
+        snprintf(bucket, sizeof(bucket), "%.*s", (int)(close + 2 - at), at);
+        if (strtod(close + 2, NULL) - series_value(before, bucket) >= 0.99 * count)
+            p99 = strtod(le, NULL);
     }
     char tail[48] = "p99 > last bucket";
     if (p99 >= 0) snprintf(tail, sizeof(tail), "p99 <= %.2f ms", p99 * 1e3);
@@ -228,6 +238,10 @@ int main(int argc, char **argv)
     size_t ns_serve = 0;
     /* a prefix per run, so a second run against the same primary creates new keys */
     unsigned tag = (unsigned)(time(NULL) % 100000);
+    /* the nodes' histograms before the measured writes (print_mean subtracts them) */
+    text pm0 = {0}, rm0 = {0};
+    scrape(primary, &pm0);
+    scrape(replicas[0], &rm0);
     for (long i = 0; i < writes; i++) {
         int nbody = snprintf(body, sizeof(body), "{\"key\":\"cp%u_%ld\",\"name\":\"p\",\"enabled\":true}", tag, i);
         int nw = snprintf(wreq, sizeof(wreq),
@@ -319,26 +333,28 @@ int main(int argc, char **argv)
     double cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
                     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
     printf("%-34s %-22s %.3f ms\n", label, "client CPU per write", cpu_ms / (double)writes);
-    /* the breakdown, from the nodes' own histograms (means over the run and the warm-up) */
+    /* the breakdown, from the nodes' own histograms over the measured writes */
     text pm = {0}, rm = {0};
     scrape(primary, &pm);
     scrape(replicas[0], &rm);
     if (pm.p) {
-        print_mean(label, "primary", pm.p, "edgeflag_store_write_duration_seconds",
+        print_mean(label, "primary", pm0.p, pm.p, "edgeflag_store_write_duration_seconds",
                    "commit+publish");
-        print_mean(label, "primary", pm.p, "edgeflag_replication_stage_seconds{stage=\"feed_wake\"}",
-                   "feed wake-up");
+        print_mean(label, "primary", pm0.p, pm.p,
+                   "edgeflag_replication_stage_seconds{stage=\"feed_wake\"}", "feed wake-up");
     }
     if (rm.p) {
-        print_mean(label, "replica", rm.p,
+        print_mean(label, "replica", rm0.p, rm.p,
                    "edgeflag_replication_stage_seconds{stage=\"commit_to_receive\"}",
                    "commit -> received");
-        print_mean(label, "replica", rm.p,
+        print_mean(label, "replica", rm0.p, rm.p,
                    "edgeflag_replication_stage_seconds{stage=\"replica_apply\"}",
                    "apply+publish");
     }
     free(pm.p);
     free(rm.p);
+    free(pm0.p);
+    free(rm0.p);
     for (size_t k = 0; k < nrep; k++) close(r[k].fd);
     close(w.fd);
     free(ack);
