@@ -19,21 +19,27 @@ grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && t
 glibc_minor=$(getconf GNU_LIBC_VERSION | sed -n 's/^glibc 2\.\([0-9]*\).*/\1/p')
 [ "${glibc_minor:-0}" -ge 35 ] || thp_on=0
 
-port=$((20000 + RANDOM % 20000))
+n=0
 # Starts a server with the given environment (env VAR=VALUE...), waits until it serves, and
 # prints its GLIBC_TUNABLES as the serving process was started with ("-" when unset). glibc parses
 # the variable in place, turning each ':' into a NUL, so /proc/PID/environ shows the first
 # tunable as the variable and the others as entries of their own: they are joined again here.
+# The server takes a port of the kernel's choosing: a random fixed one could be taken by another
+# test running beside this one under ctest -j.
 serve_tunables() {
-  port=$((port + 1))
-  env "$@" "$bin" serve --db "$tmp/s$port.db" --listen "127.0.0.1:$port" >"$tmp/out$port" 2>&1 &
+  n=$((n + 1))
+  env "$@" "$bin" serve --db "$tmp/s$n.db" --listen "127.0.0.1:0" >"$tmp/out$n" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  for _ in $(seq 100); do
-    grep -q 'listening on' "$tmp/out$port" 2>/dev/null && break
+  for _ in $(seq 400); do
+    grep -q 'listening on' "$tmp/out$n" 2>/dev/null && break
     sleep 0.05
   done
-  if ! kill -0 "$pid" 2>/dev/null; then echo "server exited: $(cat "$tmp/out$port")"; echo "?"; return; fi
+  if ! grep -q 'listening on' "$tmp/out$n" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; then
+    echo "server did not start: $(cat "$tmp/out$n")" >&2
+    echo "?"
+    return
+  fi
   cat "/proc/$pid/comm" >"$tmp/comm"
   local t
   t=$(tr '\0' '\n' <"/proc/$pid/environ" |
