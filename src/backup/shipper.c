@@ -542,15 +542,22 @@ typedef struct snap_status {
     int64_t last_success, oldest;
 } snap_status;
 
+/* The store's seq is read here, not only taken from the shipper's last round: the thread looks
+ * every batch_ms, so for that long after a commit its own figure said the bucket held everything
+ * (lag 0) while the entry was not in it yet, and a check of "lag 0" right after a write passed
+ * too early (docs/deploy.md's did, once). */
 static void status_read(ef_shipper *s, snap_status *st)
 {
+    uint64_t now_seq = 0, first;
+    ef_store_err e;
+    bool fresh = ef_store_seq(s->store, &now_seq, &first, &e) == 0;
     pthread_mutex_lock(&s->mu);
     memcpy(st->history, s->history, sizeof(st->history));
     memcpy(st->error, s->last_error, sizeof(st->error));
     st->synced = s->synced;
     st->failing = s->failing;
     st->shipped = s->shipped_seq;
-    st->store = s->store_seq;
+    st->store = fresh && now_seq > s->store_seq ? now_seq : s->store_seq;
     st->snap = s->snap_seq;
     st->failures = s->failures;
     st->consecutive = s->consecutive;

@@ -175,6 +175,27 @@ test('point-in-time restore (--at SEQ, --at TIME, latest) equals the primary at 
   assert.ok(!fs.existsSync(path.join(out, 'x.db')));
 });
 
+test('right after a write the backup lag counts it, before the shipper has looked (regression: it read 0 for up to --backup-batch-ms)', { timeout: 60000 }, async () => {
+  const s3 = await s3server().start();
+  // the shipper looks every 3 s: a write lands between two looks
+  const p = primary('lagnow', s3, 'lagnow', ['--backup-batch-ms', '3000']);
+  await p.start();
+  await waitFor('the shipper to read the bucket', async () => (await ready(p)).backup.state === 'ok', 10000);
+  for (let i = 0; i < 3; i++) {
+    const v = await write(p, 'POST', '/api/v1/namespaces/default/flags', flag(`lag${i}`));
+    const rd = await ready(p);
+    const m = (await call(p.url, 'GET', '/metrics')).text;
+    const shippedNow = Number(/^edgeflag_backup_shipped_seq (\d+)$/m.exec(m)[1]);
+    const lagNow = Number(/^edgeflag_backup_lag_seq (\d+)$/m.exec(m)[1]);
+    assert.ok(rd.backup.storeSeq >= v, `/ready storeSeq ${rd.backup.storeSeq} after write ${v}`);
+    assert.equal(rd.backup.lagSeq, rd.backup.storeSeq - rd.backup.shippedSeq);
+    assert.ok(shippedNow >= v || lagNow >= v - shippedNow, `metrics: shipped ${shippedNow}, lag ${lagNow} after write ${v}`);
+    await shipped(p, v);
+    const after = await ready(p);
+    assert.equal(after.backup.lagSeq, 0);
+  }
+});
+
 test('kill -9 while shipping: every write acknowledged up to the last shipped batch is restored', { timeout: 60000 }, async () => {
   const s3 = await s3server().start();
   const p = primary('crash', s3, 'crash');
