@@ -336,6 +336,19 @@ static void note_oldest(ef_shipper *s, uint64_t seq)
     pthread_mutex_unlock(&s->mu);
 }
 
+void ef_shipper_committed(ef_shipper *s, uint64_t seq, int64_t time_ns)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    if (seq > s->store_seq) {
+        /* the first entry the bucket lacks is this one when everything before it was shipped */
+        if (!s->oldest_unshipped_ns && s->store_seq <= s->shipped_seq && seq == s->shipped_seq + 1)
+            s->oldest_unshipped_ns = time_ns;
+        s->store_seq = seq;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* One round. Returns 1 when there was nothing to do, 0 after progress, -1 with err. */
 static int round_once(ef_shipper *s, char *err, size_t errlen)
 {
@@ -348,8 +361,10 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
     }
     note_oldest(s, seq);
     pthread_mutex_lock(&s->mu);
-    s->store_seq = seq;
-    if (strcmp(id.history, s->history) != 0) {
+    bool new_history = strcmp(id.history, s->history) != 0;
+    /* a commit heard since the read above (ef_shipper_committed) may be ahead of it */
+    if (new_history || seq > s->store_seq) s->store_seq = seq;
+    if (new_history) {
         memcpy(s->history, id.history, sizeof(s->history));
         s->synced = false;
     }
@@ -542,22 +557,15 @@ typedef struct snap_status {
     int64_t last_success, oldest;
 } snap_status;
 
-/* The store's seq is read here, not only taken from the shipper's last round: the thread looks
- * every batch_ms, so for that long after a commit its own figure said the bucket held everything
- * (lag 0) while the entry was not in it yet, and a check of "lag 0" right after a write passed
- * too early (docs/deploy.md's did, once). */
 static void status_read(ef_shipper *s, snap_status *st)
 {
-    uint64_t now_seq = 0, first;
-    ef_store_err e;
-    bool fresh = ef_store_seq(s->store, &now_seq, &first, &e) == 0;
     pthread_mutex_lock(&s->mu);
     memcpy(st->history, s->history, sizeof(st->history));
     memcpy(st->error, s->last_error, sizeof(st->error));
     st->synced = s->synced;
     st->failing = s->failing;
     st->shipped = s->shipped_seq;
-    st->store = fresh && now_seq > s->store_seq ? now_seq : s->store_seq;
+    st->store = s->store_seq;
     st->snap = s->snap_seq;
     st->failures = s->failures;
     st->consecutive = s->consecutive;

@@ -39,6 +39,12 @@ int ef_shipper_start(ef_shipper *s, char *err, size_t errlen);
 void ef_shipper_stop(ef_shipper *s, unsigned grace_ms);
 void ef_shipper_free(ef_shipper *s);
 
+/* Tells the shipper that the store committed seq at time_ns (wall), from the store's commit
+ * listener: the lag it reports (/ready, metrics) counts the entry at once rather than when its
+ * thread next looks (every batch_ms). Never blocks on the bucket or the store; NULL s: nothing. A
+ * store whose writes arrive otherwise (a replica's applied entries) is seen when the thread looks. */
+void ef_shipper_committed(ef_shipper *s, uint64_t seq, int64_t time_ns);
+
 /* Appends `"backup":{…}` (target, state, shipped and store seq, lag, last success, failures, last
  * error) for /ready; *degraded is set when the bucket is failing. Never blocks on the bucket. */
 void ef_shipper_ready_json(ef_shipper *s, ef_buf *out, bool *degraded);

@@ -106,10 +106,11 @@ static const char *boot_id(char *buf, size_t len)
 }
 
 /* Everything that hears of this node's own commits (ef_store_on_commit has one listener): the
- * replication feed, and audit events when a sink is configured. */
+ * replication feed, audit events when a sink is configured, and the backup's lag. */
 typedef struct commit_fanout {
     void *sync;
     ef_audit *audit;
+    ef_shipper *backup;
 } commit_fanout;
 
 static int on_commit(void *ctx, const ef_store_change *c)
@@ -117,6 +118,7 @@ static int on_commit(void *ctx, const ef_store_change *c)
     commit_fanout *f = ctx;
     ef_sync_committed(f->sync, c);
     if (f->audit) ef_audit_committed(f->audit, c);
+    ef_shipper_committed(f->backup, c->seq, c->time_ns);
     return 0;
 }
 
@@ -515,6 +517,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
         }
         node.ready_extra = backup_ready;
         node.ready_extra_ctx = shipper;
+        fanout.backup = shipper; /* before any write: the HTTP server and the cleanup start below */
         if (!routes_only && ef_shipper_start(shipper, err, sizeof(err)) != 0) {
             fprintf(stderr, "edgeflag: --backup: %s\n", err);
             goto out;
