@@ -208,8 +208,8 @@ static int load(workload *w, const char *snap_path, const char *req_path, ef_are
 /* A throughput thread lives for all the rounds, as a server's or an application's thread does: a
  * thread made for each round started on whichever core was free, often the one whose caches had
  * not held the snapshot, and paid its creation and liburcu registration inside the timed pass
- * (its mean read 124-150 ns where the same evaluations timed one by one on the main thread read
- * 90-96 ns). Rounds start together at a barrier; each thread times its own passes. */
+ * (2 threads read 167 ns per evaluation that way, 102 ns now; 1 thread moved less than this
+ * host's noise). Rounds start together at a barrier; each thread times its own passes. */
 typedef struct thread_arg {
     const workload *w;
     int rounds;

@@ -5,9 +5,9 @@
 // reach and --writes forwarded writes wait for the slow upstream; the other is idle. wrk measures
 // POST /evaluate/v1/boolean on each in turn, --rounds interleaved rounds (this VM's speed drifts
 // from minute to minute, and one run of each gave ratios from 0.9x to 3x for the same binary),
-// the replica measured on CPU 0 with one server thread and wrk on CPU 1. Before the fix each waiter held a server
-// thread; now they are suspended connections. Prints p50/p99 per round, the median p99 of each
-// replica and their ratio. A benchmark: it asserts nothing.
+// the replica measured on CPU 0 with one server thread and wrk on CPU 1. Before the fix each
+// waiter held a server thread; now they are suspended connections. Prints p50/p99 per round, the
+// median p99 of each replica and their ratio. A benchmark: it asserts nothing.
 // usage: node bench/waiting_bench.mjs [--build build] [--waiters 1000] [--writes 100] [--duration 5] [--rounds 5]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,17 +24,20 @@ const build = path.resolve(root, opt('--build', 'build'));
 const WAITERS = Number(opt('--waiters', '1000'));
 const WRITES = Number(opt('--writes', '100'));
 const DURATION = Number(opt('--duration', '5'));
+const ROUNDS = Number(opt('--rounds', '5'));
 // writes wait upstream, and waiters stay parked, for the whole run (rounds of two wrk runs, their
 // warm-ups, and room to spare): a wait that ended mid-run would measure an idle replica twice
-const DELAY = Number(opt('--delay', String(((2 * Number(opt('--rounds', '5')) + 2) * (DURATION + 3) + 20) * 1000)));
-const ROUNDS = Number(opt('--rounds', '5'));
+const DELAY = Number(opt('--delay', String(((2 * ROUNDS + 2) * (DURATION + 3) + 20) * 1000)));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-waitbench-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// cpu: the CPU list the node is pinned to (taskset), none when not given
 function serve(name, extra, cpu) {
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir);
-  const child = spawn('taskset', ['-c', cpu ?? '0,1', path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'edgeflag.db'), '--log-level', 'error', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const cmd = [path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'edgeflag.db'), '--log-level', 'error', ...extra];
+  const child = cpu ? spawn('taskset', ['-c', cpu, ...cmd], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let s = '';
     child.stdout.on('data', (d) => {

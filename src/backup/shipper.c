@@ -342,8 +342,7 @@ void ef_shipper_committed(ef_shipper *s, uint64_t seq, int64_t time_ns)
     pthread_mutex_lock(&s->mu);
     if (seq > s->store_seq) {
         /* the first entry the bucket lacks is this one when everything before it was shipped */
-        if (!s->oldest_unshipped_ns && s->store_seq <= s->shipped_seq && seq == s->shipped_seq + 1)
-            s->oldest_unshipped_ns = time_ns;
+        if (!s->oldest_unshipped_ns && seq == s->shipped_seq + 1) s->oldest_unshipped_ns = time_ns;
         s->store_seq = seq;
     }
     pthread_mutex_unlock(&s->mu);
