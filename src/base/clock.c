@@ -24,6 +24,13 @@ int64_t ef_clock_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t ef_clock_mono_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Civil date from days since 1970-01-01 (proleptic Gregorian). */
 static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
