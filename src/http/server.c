@@ -403,7 +403,10 @@ void ef_http_reply(ef_http_req *req, int status)
     const void *data = req->out.data ? req->out.data : (void *)"";
     struct MHD_Response *resp =
         gzip_response(req, status, response_type(req, "application/json"), data, req->out.len);
-    if (!resp) resp = MHD_create_response_from_buffer(req->out.len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    /* Not copied: req->out is left alone until the next request on this connection starts
+     * (request_reset), which libmicrohttpd begins only after this response is sent, and it is
+     * freed only with the connection. A copy was a malloc, a memcpy and a free per request. */
+    if (!resp) resp = MHD_create_response_from_buffer(req->out.len, (void *)data, MHD_RESPMEM_PERSISTENT);
     finish_response(req, resp, status, "application/json");
 }
 

@@ -416,6 +416,49 @@ test('raw protocol: Content-Length lies, chunked bodies, bad request lines and h
   assert.deepEqual(await state(), beforeState, 'state changed under raw hostile input');
 });
 
+// Pipelined requests: the server answers a request's body from its own per-connection buffer
+// without copying it, which holds only if the next request on the connection is not started
+// before the answer is sent. Large answers (a batch of 300 evaluations, ~60 KB, more than a
+// socket takes at once) alternate with small ones, all written at once; each answer must be
+// its own request's, in order.
+test('pipelined requests on one connection: each answered in order with its own body', async () => {
+  const reqs = [];
+  for (let i = 0; i < 12; i++) {
+    const big = i % 2 === 0;
+    const body = big
+      ? JSON.stringify({ requestId: `batch-${i}`, requests: Array.from({ length: 300 }, (_, k) => ({ flagKey: 'f', entityId: `e${i}-${k}`, requestId: `r${i}-${k}`, context: { p: k % 3 ? 'x' : 'y' } })) })
+      : JSON.stringify({ flagKey: 'f', entityId: `single-${i}`, requestId: `single-${i}`, context: {} });
+    const path = big ? '/evaluate/v1/batch' : '/evaluate/v1/variant';
+    reqs.push({ big, i, data: `POST ${path} HTTP/1.1\r\nHost: x\r\n${A}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` });
+  }
+  const { out } = await raw(reqs.map((r) => r.data).join(''), { wait: 5000 });
+  // split the answers by their Content-Length
+  const answers = [];
+  let at = 0;
+  while (at < out.length) {
+    const head = out.indexOf('\r\n\r\n', at);
+    if (head < 0) break;
+    const len = Number(/content-length: (\d+)/i.exec(out.slice(at, head))?.[1]);
+    answers.push({ status: Number(out.slice(at + 9, at + 12)), body: out.slice(head + 4, head + 4 + len) });
+    at = head + 4 + len;
+  }
+  assert.equal(answers.length, reqs.length, `answers: ${answers.length}`);
+  reqs.forEach((r, n) => {
+    const a = answers[n];
+    assert.equal(a.status, 200, a.body.slice(0, 200));
+    const j = JSON.parse(a.body);
+    if (r.big) {
+      assert.equal(j.requestId, `batch-${r.i}`);
+      assert.equal(j.responses.length, 300);
+      j.responses.forEach((x, k) => assert.equal(x.variantResponse.requestId, `r${r.i}-${k}`));
+    } else {
+      assert.equal(j.requestId, `single-${r.i}`);
+      assert.equal(j.flagKey, 'f');
+    }
+  });
+  await alive();
+});
+
 test('oversized headers: 431', async () => {
   // Up to about 1.3x --max-header (default 4 KiB) the request reaches edgeflag and gets its JSON
   // 431. Beyond libmicrohttpd's per-connection buffer it answers 431 itself (its own short body)
