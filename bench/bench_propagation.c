@@ -140,9 +140,14 @@ static void print_mean(const char *label, const char *node, const char *before, 
                        const char *series, const char *what)
 {
     char k[256];
-    /* series is "name{labels}": the text format writes name_sum{labels} */
+    /* series is "name{labels}": the text format writes name_sum{labels}. A key cut to fit k
+     * would match nothing (its before-value read as 0): refused aloud instead. */
     const char *brace = strchr(series, '{');
     size_t nl = brace ? (size_t)(brace - series) : strlen(series);
+    if (nl + strlen(brace ? brace : "") + 16 >= sizeof(k)) {
+        printf("%-34s %-22s %-8s series name too long to read: %s\n", label, what, node, series);
+        return;
+    }
     snprintf(k, sizeof(k), "%.*s_sum%s ", (int)nl, series, brace ? brace : "");
     double sum = series_value(after, k) - series_value(before, k);
     snprintf(k, sizeof(k), "%.*s_count%s ", (int)nl, series, brace ? brace : "");
@@ -158,6 +163,7 @@ static void print_mean(const char *label, const char *node, const char *before, 
         const char *close = strstr(le, "} ");
         if (!close || strncmp(le, "+Inf", 4) == 0) break;
         char bucket[320]; /* this bucket's whole key, to find it in the earlier scrape */
+        if ((size_t)(close + 2 - at) >= sizeof(bucket)) break; /* cannot be: k fit in 256 */
         snprintf(bucket, sizeof(bucket), "%.*s", (int)(close + 2 - at), at);
         if (strtod(close + 2, NULL) - series_value(before, bucket) >= 0.99 * count)
             p99 = strtod(le, NULL);
