@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../tests/compat/tmp.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -47,7 +48,7 @@ const pct = (a, p) => (a.length ? a[Math.min(a.length - 1, Math.floor((p / 100) 
 const sorted = (a) => [...a].sort((x, y) => x - y);
 
 async function run(batchMs) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-bk-bench-'));
+  const dir = tempDir('ef-bk-bench-');
   const s3 = await start(process.execPath, [path.join(root, 'tests/backup/s3server.mjs'), '0', path.join(dir, 's3'), 'bk'], /s3 listening on (http:\/\/\S+)/, 's3 server');
   const env = { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_ENDPOINT_URL: s3.url };
   const p = await start(bin, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'p.db'), '--backup', 's3://bk/bench', '--backup-batch-ms', String(batchMs)], /listening on (http:\/\/\S+)/, 'edgeflag', env);

@@ -11,9 +11,9 @@
 // usage: node bench/http_bench.mjs [--build build] [--duration 5] [--connections 64]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../tests/compat/tmp.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -26,7 +26,7 @@ const build = path.resolve(root, opt('--build', 'build'));
 const duration = Number(opt('--duration', '5'));
 const conns = Number(opt('--connections', '64'));
 const ROUNDS = Number(opt('--rounds', '5'));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-httpbench-'));
+const tmp = tempDir('ef-httpbench-');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const c = await httpWorkload();

@@ -12,9 +12,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../tests/compat/tmp.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -28,7 +28,7 @@ const ROUNDS = Number(opt('--rounds', '5'));
 // writes wait upstream, and waiters stay parked, for the whole run (rounds of two wrk runs, their
 // warm-ups, and room to spare): a wait that ended mid-run would measure an idle replica twice
 const DELAY = Number(opt('--delay', String(((2 * ROUNDS + 2) * (DURATION + 3) + 20) * 1000)));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-waitbench-'));
+const tmp = tempDir('ef-waitbench-');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // cpu: the CPU list the node is pinned to (taskset), none when not given

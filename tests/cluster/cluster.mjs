@@ -3,14 +3,14 @@
 // read a node's whole state in a comparable form, and build a flag corpus.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { edgeflagBin, call } from '../compat/server.mjs';
+import { tempDir } from '../compat/tmp.mjs';
 
 export { call };
 
 export function tmpdir(prefix = 'ef-cluster-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix); // removed when this process exits (tests/compat/tmp.mjs)
 }
 
 // A node: `start()` spawns it (port 0 the first time, then the same port), `kill9()`, `stop()`.

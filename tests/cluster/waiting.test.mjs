@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { node, stopAll, call, sleep, waitFor, version } from './cluster.mjs';
+import { node, stopAll, call, sleep, waitFor, version, tmpdir } from './cluster.mjs';
 
 const nodes = [];
 const servers = [];
@@ -159,7 +159,7 @@ const encoded = ['%3F', '%23', '%25', '%26', '%3D', '%2B', '%20', '%3B', '%2C', 
 
 test('a replica forwards the exact request target of every write route', { timeout: 60000 }, async () => {
   const up = await captureUpstream();
-  const dir = path.join((await import('node:os')).tmpdir(), `ef-fwd-${process.pid}`);
+  const dir = tmpdir('ef-fwd-');
   const [r] = track(node('fwd-r', { upstream: up.url, dir }));
   await r.start();
   const writes = [

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
-import os from 'node:os';
 import { startServer, call, edgeflagBin } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
 const BOOT = 'bootstrap-token';
 let srv;
@@ -176,7 +176,7 @@ test('token lists page (regression: the next page used to be lost)', async () =>
 });
 
 test("expired tokens are deleted after the grace period, as Flipt's cleanup does (auth-token-cleanup-*)", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-cleanup-'));
+  const dir = tempDir('ef-cleanup-');
   const auditLog = path.join(dir, 'audit.log');
   const s = await startServer(['--auth-token', BOOT, '--auth-token-cleanup-interval', '1', '--auth-token-cleanup-grace-period', '2', '--audit-log', auditLog]);
   try {

@@ -12,6 +12,7 @@ import { FliptClient } from '@flipt-io/flipt-client-js';
 import { generate } from './gen.mjs';
 import { startServer, call, edgeflagBin } from './server.mjs';
 import { createThroughApi } from './populate.mjs';
+import { tempDir } from './tmp.mjs';
 
 const REQUESTS = Number(process.env.EF_CLIENT_REQUESTS ?? 52000);
 
@@ -83,7 +84,7 @@ async function compare(url, namespace, requests) {
 
 test('flipt-client-js on a generated snapshot served by edgeflag: 0 mismatches', async () => {
   const c = generate({ seed: 7, flags: 200, requests: REQUESTS, segments: 50, namespace: 'default' });
-  const dir = fs.mkdtempSync('/tmp/ef-client-');
+  const dir = tempDir('ef-client-');
   const file = path.join(dir, 'snapshot.json');
   fs.writeFileSync(file, JSON.stringify(c.snapshot));
   const srv = await startServer(['--snapshot', file], { dir });

@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, edgeflagBin } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
-const tmp = fs.mkdtempSync('/tmp/ef-config-');
+const tmp = tempDir('ef-config-');
 // every server runs in the temporary directory, so a default ./data/ never lands in the source tree
 const run = (args, env = {}) => spawnSync(edgeflagBin, ['serve', ...args], { cwd: tmp, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 5000 });
 

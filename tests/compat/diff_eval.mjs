@@ -10,11 +10,11 @@
 //                           [--flags 200] [--segments 50] [--no-extra] [--show 5]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { generate } from './gen.mjs';
 import { createFliptEngine } from './engine.mjs';
 import { extraCases } from './extra_cases.mjs';
+import { tempDir } from './tmp.mjs';
 
 function parseArgs(argv) {
   const o = { edgeflag: '../../build/edgeflag', seeds: [1, 2, 3, 4, 5], requests: 20000, flags: 200, segments: 50, extra: true, show: 5 };
@@ -119,7 +119,7 @@ async function runCase(o, name, c, tmp) {
 }
 
 const o = parseArgs(process.argv.slice(2));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-diff-'));
+const tmp = tempDir('ef-diff-');
 const sets = o.seeds.map((seed) => [`seed${seed}`, () => generate({ seed, flags: o.flags, requests: o.requests, segments: o.segments, namespace: 'default' })]);
 if (o.extra) for (const [name, c] of Object.entries(extraCases())) sets.push([name, () => c]);
 let total = 0, failed = 0, skippedAll = 0;

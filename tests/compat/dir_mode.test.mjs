@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, call } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
 const features = (variant) => `version: "1.4"
 namespace: default
@@ -39,11 +40,11 @@ async function waitFor(fn, want, ms) {
 }
 
 test('directory mode: serve, reload, keep the last good state, refuse writes', async () => {
-  const dir = fs.mkdtempSync('/tmp/ef-dirmode-');
+  const dir = tempDir('ef-dirmode-');
   const file = path.join(dir, 'team', 'features.yml');
   fs.mkdirSync(path.dirname(file));
   fs.writeFileSync(file, features('blue'));
-  const srv = await startServer(['--dir', dir], { dir: fs.mkdtempSync('/tmp/ef-dirmode-run-') });
+  const srv = await startServer(['--dir', dir], { dir: tempDir('ef-dirmode-run-') });
   try {
     assert.equal(await variantOf(srv.url), 'blue');
     const snap = await call(srv.url, 'GET', '/internal/v1/evaluation/snapshot/namespace/default', undefined, { 'x-flipt-accept-server-version': '1.47.0' });
@@ -134,9 +135,9 @@ segments:
 `;
 
 test('directory mode: management reads (namespaces, flags, segments, rules, rollouts) with pagination', async () => {
-  const dir = fs.mkdtempSync('/tmp/ef-dirmode-');
+  const dir = tempDir('ef-dirmode-');
   fs.writeFileSync(path.join(dir, 'features.yml'), team);
-  const srv = await startServer(['--dir', dir], { dir: fs.mkdtempSync('/tmp/ef-dirmode-run-') });
+  const srv = await startServer(['--dir', dir], { dir: tempDir('ef-dirmode-run-') });
   const get = async (p) => call(srv.url, 'GET', p);
   const okGet = async (p) => {
     const r = await get(p);

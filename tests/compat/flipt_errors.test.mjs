@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FliptClient } from '@flipt-io/flipt';
 import { startServer, call } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
 let srv;
 const NS = '/api/v1/namespaces';
@@ -213,9 +214,9 @@ test('uniqueness and missing resources, as the SQLite store words them', async (
 });
 
 test('directory mode: every write answers the read-only error (internal/storage/unmodifiable)', async () => {
-  const dir = fs.mkdtempSync('/tmp/ef-flipt-errors-');
+  const dir = tempDir('ef-flipt-errors-');
   fs.writeFileSync(path.join(dir, 'features.yml'), 'namespace: default\nflags:\n  - key: f\n    name: F\n    type: VARIANT_FLAG_TYPE\n');
-  const ro = await startServer(['--dir', dir], { dir: fs.mkdtempSync('/tmp/ef-flipt-errors-run-') });
+  const ro = await startServer(['--dir', dir], { dir: tempDir('ef-flipt-errors-run-') });
   try {
     for (const [method, p, req] of [
       ['POST', NS, { key: 'n', name: 'n' }],

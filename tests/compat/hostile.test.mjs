@@ -18,6 +18,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { edgeflagBin, startServer, call } from './server.mjs';
 import * as T from './hostile_cases.mjs';
+import { tempDir } from './tmp.mjs';
 
 const TOKEN = 'hostile-suite-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -522,7 +523,7 @@ test('a slow-loris client cannot hold the server', async () => {
 // --- the same inputs through a replica: forwarded exactly, refused by the primary, nothing changes ---------
 
 test('through a replica: forwarded writes are refused as on the primary, both states unchanged', async () => {
-  const rdir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-hostile-replica-'));
+  const rdir = tempDir('ef-hostile-replica-');
   const rep = await startServer(['--upstream', srv.url, '--upstream-token', TOKEN, '--auth-token', TOKEN, '--db', path.join(rdir, 'edgeflag.db'), '--max-body', String(MAX_BODY)], { dir: rdir });
   try {
     // wait until the replica holds the primary's state

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startServer, call, edgeflagBin } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -231,7 +231,7 @@ test('a JWKS that goes down: cached keys keep working; a server whose JWKS never
 });
 
 test('public_key_file, Flipt config keys, and configuration errors', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-jwt-'));
+  const tmp = tempDir('ef-jwt-');
   const pemFile = path.join(tmp, 'key.pem');
   fs.writeFileSync(pemFile, keys.p256.publicKey.export({ type: 'spki', format: 'pem' }));
   const cfg = path.join(tmp, 'config.yml');

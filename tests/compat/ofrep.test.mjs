@@ -7,6 +7,7 @@ import path from 'node:path';
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { startServer } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
 const snapshot = {
   namespace: { key: 'default' },
@@ -26,7 +27,7 @@ const snapshot = {
 
 let srv, client;
 before(async () => {
-  const dir = fs.mkdtempSync('/tmp/ef-ofrep-');
+  const dir = tempDir('ef-ofrep-');
   const file = path.join(dir, 'snapshot.json');
   fs.writeFileSync(file, JSON.stringify(snapshot));
   srv = await startServer(['--snapshot', file], { dir });

@@ -4,8 +4,8 @@
 // certificates signed by each CA. Keys are P-256. Never used outside tests.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { tempDir } from './tmp.mjs';
 
 function openssl(args, cwd) {
   try {
@@ -53,7 +53,7 @@ const clientExt = 'extendedKeyUsage=clientAuth\n';
 // Returns { dir, file(name) } with: ca, other-ca, server, rotated, wronghost, expired, client,
 // client-other (each NAME.pem and NAME.key).
 export function makePki() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-pki-'));
+  const dir = tempDir('ef-pki-');
   ca(dir, 'ca', 'edgeflag test CA');
   ca(dir, 'other-ca', 'another CA');
   const local = 'DNS:localhost,IP:127.0.0.1';

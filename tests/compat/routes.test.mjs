@@ -17,9 +17,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startServer, call, edgeflagBin } from './server.mjs';
+import { tempDir } from './tmp.mjs';
 
 const BOOT = 'bootstrap-token';
 const IN = 'team-a'; // the scoped token's namespace
@@ -30,7 +30,7 @@ const as = (t) => ({ authorization: `Bearer ${t}` });
 
 // `edgeflag routes --json` with the server's own options (on a scratch database of its own).
 function routeTable(args) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-routes-'));
+  const dir = tempDir('ef-routes-');
   const r = spawnSync(edgeflagBin, ['routes', '--json', '--db', path.join(dir, 'routes.db'), ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -290,7 +290,7 @@ test('every route x method, every auth class: 401 where needed, scoped tokens st
 });
 
 test('the same through a replica (with its own authentication; writes are forwarded): nothing refused reaches the primary', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-routes-replica-'));
+  const dir = tempDir('ef-routes-replica-');
   const replica = await startServer(['--db', path.join(dir, 'edgeflag.db'), '--upstream', srv.url, '--upstream-token', BOOT, '--auth-token', BOOT], { dir });
   try {
     const pool = await tokenPool(srv.url, table);

@@ -2,16 +2,15 @@
 // temporary directory, waits for its "listening on URL" line, and stops it with SIGTERM.
 // The binary is $EDGEFLAG_BIN, else build/edgeflag at the repository root.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './tmp.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const edgeflagBin = process.env.EDGEFLAG_BIN ? path.resolve(process.env.EDGEFLAG_BIN) : path.join(root, 'build/edgeflag');
 
 export async function startServer(args = [], { env = {}, dir, db = true } = {}) {
-  const tmp = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ef-srv-'));
+  const tmp = dir ?? tempDir('ef-srv-'); // removed when this process exits; a `dir` passed in is the caller's
   const hasSource = args.some((a) => /^--(db|dir|snapshot|upstream)\b/.test(a));
   const full = ['serve', '--listen', '127.0.0.1:0', ...(hasSource || !db ? [] : ['--db', path.join(tmp, 'edgeflag.db')]), ...args];
   const child = spawn(edgeflagBin, full, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,11 +4,11 @@
 // docs/screenshots. It must never reach the internet: Chromium runs with background networking,
 // component updates and sync off, and the pages only load from the local server.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { tempDir } from '../compat/tmp.mjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const bin = path.resolve(repoRoot, process.env.EDGEFLAG_BIN || 'build/edgeflag');
@@ -20,7 +20,7 @@ export const PHONE = { width: 390, height: 844 };
 // Starts a server; extra(dir) gives more arguments. Resolves {proc, base, dir} once it listens.
 export function startServer(extra = () => []) {
   return new Promise((resolve, reject) => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'edgeflag-e2e-'));
+    const dir = tempDir('edgeflag-e2e-');
     const proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'e2e.db'), ...extra(dir)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -51,7 +51,7 @@ export function stopServer(s) {
 }
 
 export async function launchBrowser() {
-  const profile = mkdtempSync(path.join(tmpdir(), 'edgeflag-chromium-'));
+  const profile = tempDir('edgeflag-chromium-');
   // a persistent context on a fresh directory: Playwright passes it as --user-data-dir
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',

@@ -8,16 +8,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import Provider from 'oidc-provider';
 import { spawnSync } from 'node:child_process';
 import { startServer, stopServer, launchBrowser, newPage, api, bin as edgeflagBin } from './harness.mjs';
+import { tempDir } from '../compat/tmp.mjs';
 
 const BOOT = 'oidc-e2e-boot';
 const boot = { Authorization: `Bearer ${BOOT}` };
 let op, opServer, ef, efShort, efMatch, matchEnv, browser;
-const auditLog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-audit-')), 'audit.log');
+const auditLog = path.join(tempDir('ef-oidc-audit-'), 'audit.log');
 
 function freePort() {
   return new Promise((resolve) => {
@@ -59,7 +59,7 @@ before(async () => {
     '--auth-oidc-cleanup-interval', '1', '--auth-oidc-cleanup-grace-period', '1']);
   ef.base = `http://localhost:${efPort}`;
   efShort.base = `http://localhost:${efShortPort}`;
-  matchEnv = { port: efMatchPort, issuer, db: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-match-')), 'm.db') };
+  matchEnv = { port: efMatchPort, issuer, db: path.join(tempDir('ef-oidc-match-'), 'm.db') };
   for (const s of [ef, efShort]) {
     const r = await api(s.base, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'BOOLEAN_FLAG_TYPE' }, boot);
     assert.equal(r.status, 200, r.text);
@@ -256,7 +256,7 @@ test('an expired session is refused and the UI asks to sign in again', async () 
 });
 
 test("Flipt's config.yml: authentication.methods.oidc.providers.NAME and authentication.session", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-oidc-cfg-'));
+  const dir = tempDir('ef-oidc-cfg-');
   const issuer = new URL(op.issuer).origin;
   const write = (name, text) => { fs.writeFileSync(path.join(dir, name), text); return path.join(dir, name); };
   const cfg = write('config.yml', `authentication:
