@@ -10,12 +10,14 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,10 +111,34 @@ static inline void server_stop(test_server *s)
 }
 
 /* A fresh temporary directory for this test's files. */
+/* The test's temporary directory, removed with everything in it when the process exits (a
+ * failed CHECK included) unless EF_KEEP_TMP=1; only the one made here, never a path given. */
+static char temp_dir_made[64];
+
+static int temp_dir_remove_one(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st, (void)type, (void)f;
+    remove(path);
+    return 0;
+}
+
+static void temp_dir_remove(void)
+{
+    const char *keep = getenv("EF_KEEP_TMP");
+    if (keep && strcmp(keep, "1") == 0) {
+        fprintf(stderr, "kept %s\n", temp_dir_made);
+        return;
+    }
+    nftw(temp_dir_made, temp_dir_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static inline void temp_dir(char *out, size_t n)
 {
     snprintf(out, n, "/tmp/ef-client-test-XXXXXX");
     CHECK(mkdtemp(out) != NULL);
+    CHECK(!temp_dir_made[0] && strlen(out) < sizeof(temp_dir_made)); /* one per test process */
+    strcpy(temp_dir_made, out);
+    atexit(temp_dir_remove);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)

@@ -95,8 +95,10 @@ int main(int argc, char **argv)
     bin = argv[1];
     temp_dir(dir, sizeof(dir));
     snprintf(db, sizeof(db), "%s/edgeflag.db", dir);
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "'%s' '%s'", argv[2], argv[3]);
+    char cmd[1024], pki_dir[96];
+    snprintf(pki_dir, sizeof(pki_dir), "%s/pki", dir); /* inside dir: removed with it */
+    CHECK(mkdir(pki_dir, 0700) == 0);
+    snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s'", argv[2], argv[3], pki_dir);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL);
     CHECK(fgets(pki, sizeof(pki), p) != NULL);

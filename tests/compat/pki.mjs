@@ -51,9 +51,10 @@ const serverExt = (names) => `subjectAltName=${names}\nextendedKeyUsage=serverAu
 const clientExt = 'extendedKeyUsage=clientAuth\n';
 
 // Returns { dir, file(name) } with: ca, other-ca, server, rotated, wronghost, expired, client,
-// client-other (each NAME.pem and NAME.key).
-export function makePki() {
-  const dir = tempDir('ef-pki-');
+// client-other (each NAME.pem and NAME.key). In a directory of its own, removed when the process
+// exits (tmp.mjs), unless into names a directory the caller made and removes.
+export function makePki(into) {
+  const dir = into ?? tempDir('ef-pki-');
   ca(dir, 'ca', 'edgeflag test CA');
   ca(dir, 'other-ca', 'another CA');
   const local = 'DNS:localhost,IP:127.0.0.1';
@@ -123,7 +124,13 @@ export async function httpsCall(url, method, pathname, body, opts = {}) {
   });
 }
 
-// `node pki.mjs`: makes the PKI and prints its directory (for tests written in C).
+// `node pki.mjs DIR`: makes the PKI in DIR, an existing directory the caller owns and removes (a
+// test written in C: its own temporary directory outlives this process), and prints DIR.
 if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) {
-  console.log(makePki().dir);
+  const into = process.argv[2];
+  if (!into || !fs.statSync(into, { throwIfNoEntry: false })?.isDirectory()) {
+    console.error('usage: node pki.mjs DIR (an existing directory, removed by the caller)');
+    process.exit(2);
+  }
+  console.log(makePki(path.resolve(into)).dir);
 }
