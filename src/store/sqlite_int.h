@@ -153,6 +153,9 @@ void sq_capture_triggers_sql(ef_buf *b, bool create);
 #define SQ_SEED_SQL \
     "INSERT INTO namespaces VALUES ('default', 'Default', 'Default namespace', 1, ?1, ?1)"
 #define SQ_SCHEMA_VERSION 6
+/* The largest entry a dump carries as its "last" (sqlite_log.c): every write but a bulk import. A
+ * replica loading a dump without one cannot show which entry its position is until it applies one. */
+#define SQ_DUMP_LAST_MAX (1u << 20)
 
 /* Statement slots: one per distinct SQL text, so the cache never mixes them up. Grouped by table,
  * a line or two each (by hand: clang-format would put one per line). */
@@ -173,7 +176,7 @@ enum {
     SL_RO_RANK, SL_RO_RANK_EXISTS, SL_ROSEG_INSERT, SL_ROSEG_DELETE, SL_ROSEG_BY_RO,
     SL_TX_BEGIN, SL_TX_COMMIT, SL_TX_ROLLBACK, SL_PENDING_READ, SL_PENDING_CLEAR, SL_VER_BUMP,
     SL_VER_GET, SL_VER_SET, SL_STATE_GET, SL_STATE_SEQ, SL_LOG_INSERT, SL_LOG_READ, SL_LOG_TRIM,
-    SL_LOG_TRIM_AGE, SL_STATE_TRIMMED, SL_LOG_MAXTRIM, SL_VER_ALL,
+    SL_LOG_TRIM_AGE, SL_STATE_TRIMMED, SL_LOG_MAXTRIM, SL_LOG_DUMP_LAST, SL_VER_ALL,
     SL_TOK_INSERT, SL_TOK_LIST, SL_TOK_COUNT, SL_TOK_DELETE, SL_TOK_ALL, SL_TOK_EXPIRE,
     SL_ID_GET, SL_ID_SET,
     SL_INCR_POS_ALL, SL_INCR_POS_ONE, SL_INCR_HISTORY, SL_INCR_FLAGS, SL_INCR_FLAGS_SCAN, SL_INCR_VARS, SL_INCR_RULES,

@@ -576,6 +576,7 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
     sqlite3_finalize(st);
     st = NULL;
     ef_buf_printf(out, "{\"seq\":%llu,\"history\":", (unsigned long long)seq);
+    int r;
     if (sqlite3_prepare_v2(db, "SELECT history FROM ef_identity WHERE id = 1", -1, &st, NULL) !=
             SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
@@ -584,11 +585,28 @@ static int dump(void *h, ef_buf *out, uint64_t *seq_out, ef_store_err *err)
                                     (size_t)sqlite3_column_bytes(st, 0)});
     sqlite3_finalize(st);
     st = NULL;
+    /* The entry at seq, verbatim, when the log holds it and it is not a bulk one: the loading
+     * replica keeps it as its log's only entry, so it can show which entry its position is (the
+     * stream's at=, docs/replication.md "Histories") before it has applied one of its own. */
+    if (sqlite3_prepare_v2(db, "SELECT time_ns, entry FROM changelog WHERE seq = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto dberr;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 1) <= SQ_DUMP_LAST_MAX) {
+        ef_buf_printf(out, ",\"last\":{\"time\":%lld,\"entry\":", (long long)sqlite3_column_int64(st, 0));
+        ef_json_put_str(out, (ef_bytes){(const char *)sqlite3_column_text(st, 1),
+                                        (size_t)sqlite3_column_bytes(st, 1)});
+        ef_buf_putc(out, '}');
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        goto dberr;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     ef_buf_puts(out, ",\"versions\":{");
     if (sqlite3_prepare_v2(db, "SELECT namespace_key, version FROM ns_versions ORDER BY 1", -1, &st,
                            NULL) != SQLITE_OK)
         goto dberr;
-    int r;
     for (int i = 0; (r = sqlite3_step(st)) == SQLITE_ROW; i++) {
         if (i) ef_buf_putc(out, ',');
         ef_json_put_str(out, (ef_bytes){(const char *)sqlite3_column_text(st, 0),
@@ -967,6 +985,30 @@ static int apply_changes(void *h, const char *entry, size_t len, ef_store_err *e
     return rc;
 }
 
+/* A dump's "last": {"time": ns, "entry": the upstream's entry at the dump's seq, as text}. The
+ * entry is stored, never applied (the dump's tables already hold its rows), and it travels on to
+ * this node's own followers verbatim: it must be a JSON object whose seq is the dump's. */
+static int dump_last(const ef_json *jlast, uint64_t dump_seq, ef_arena *a, ef_bytes *entry,
+                     int64_t *time_ns, ef_store_err *err)
+{
+    const ef_json *jt = ef_json_get(jlast, "time"), *je = ef_json_get(jlast, "entry");
+    if (dump_seq == 0 || jlast->type != EF_JSON_OBJECT || !ef_json_i64(jt, time_ns) || *time_ns < 0 || !je ||
+        je->type != EF_JSON_STRING || je->str.n == 0 || je->str.n > SQ_DUMP_LAST_MAX)
+        return ef_store_fail(err, EF_STORE_INVALID,
+                             "dump's last is not {\"time\": ns, \"entry\": text of at most %u bytes}",
+                             SQ_DUMP_LAST_MAX);
+    ef_json_error jerr;
+    ef_json_opts jo = {.max_depth = 64};
+    const ef_json *e = ef_json_parse(je->str.p, je->str.n, a, &jo, &jerr);
+    uint64_t seq;
+    if (!e || e->type != EF_JSON_OBJECT || !ef_json_u64(ef_json_get(e, "seq"), &seq) || seq != dump_seq)
+        return ef_store_fail(err, EF_STORE_INVALID,
+                             "dump's last entry is not a change-log entry at the dump's seq %llu",
+                             (unsigned long long)dump_seq);
+    *entry = je->str;
+    return 0;
+}
+
 static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
 {
     sq *s = h;
@@ -992,6 +1034,14 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         !jtab || jtab->type != EF_JSON_OBJECT) {
         ef_arena_free(&a);
         return ef_store_fail(err, EF_STORE_INVALID, "dump lacks seq (an integer), versions or tables");
+    }
+    /* the upstream's entry at seq (optional): kept as the log's only entry */
+    ef_bytes last = {NULL, 0};
+    int64_t last_time = 0;
+    const ef_json *jlast = root ? ef_json_get(root, "last") : NULL;
+    if (jlast && dump_last(jlast, dump_seq, &a, &last, &last_time, err)) {
+        ef_arena_free(&a);
+        return -1;
     }
     if (sq_wtx_begin(s, err)) {
         ef_arena_free(&a);
@@ -1023,6 +1073,15 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         if (exec_step(s, sql, err)) goto fail;
     }
     if (exec_step(s, "DELETE FROM ns_versions; DELETE FROM changelog;", err)) goto fail;
+    if (last.p) {
+        sqlite3_stmt *st = sq_stmt(s, SL_LOG_DUMP_LAST,
+                                   "INSERT INTO changelog(seq, time_ns, entry) VALUES (?1, ?2, ?3)", err);
+        if (!st) goto fail;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)dump_seq);
+        sqlite3_bind_int64(st, 2, last_time);
+        sq_bind_bytes(st, 3, last);
+        if (sq_step_done(s, st, "load dump", err)) goto fail;
+    }
     for (size_t t = 0; t < sq_ntables; t++) {
         const ef_json *rows = ef_json_get(jtab, sq_tables[t].name);
         const ef_json *count = jcounts ? ef_json_get(jcounts, sq_tables[t].name) : NULL;
@@ -1072,10 +1131,12 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         if (sq_step_done(s, st, "version", err)) goto fail;
     }
     {
+        /* the log starts after the dump's seq, or at it when it holds the dump's last entry */
         sqlite3_stmt *st = sq_stmt(s, SL_LOG_MAXTRIM,
-                                   "UPDATE ef_state SET seq = ?1, trimmed = ?1 WHERE id = 1", err);
+                                   "UPDATE ef_state SET seq = ?1, trimmed = ?2 WHERE id = 1", err);
         if (!st) goto fail;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)dump_seq);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)(last.p ? dump_seq - 1 : dump_seq));
         if (sq_step_done(s, st, "seq", err)) goto fail;
     }
     if (jhist) {

@@ -7,7 +7,9 @@
 //    dump and converges on the restored state;
 //  - the same, but the restored primary took more writes than the replica was ahead before the
 //    replica came back: the entry at the replica's position differs (fingerprint), so it still
-//    gets a dump.
+//    gets a dump; also when the replica's position came from a dump and it applied nothing since
+//    (a dump carries its last entry, which the replica keeps to show its position), while a
+//    replica that reconnects to the same unchanged primary after a dump is not sent another.
 // And item 8 through the API: a rule or rollout over more than 256 segments is a 400 before the
 // commit, changes nothing, and later writes to the namespace still reach evaluation.
 // Every wait has a deadline.
@@ -168,6 +170,50 @@ test('a restored primary that took other writes past the replica\'s position: th
   await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r', 10000)
     .catch((e) => { /* what each node did, for a failure seen once in CI and not since */
       e.message += `\nreplica: ${replica.stderr.slice(-3000)}\nprimary: ${primary.stderr.slice(-3000)}`;
+      throw e;
+    });
+  await waitForLog(primary, /downstream holds another entry at its position/);
+  assert.deepEqual(await exportState(replica), await exportState(primary));
+});
+
+test('a replica whose position came from a dump: a restored primary past it still makes it reload; an unchanged one sends no second dump', { timeout: 40000 }, async () => {
+  const [primary] = track(node('restored3'));
+  await primary.start();
+  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
+  await primary.stop();
+  const backup = tmpdir('ef-backup3-');
+  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
+  await primary.start();
+  for (const k of ['d', 'e']) await createFlag(primary, k); // seq 5, before the replica exists
+  const [replica] = track(node('replica-dump', { upstream: () => primary.url }));
+  await replica.start();
+  await waitFor('replica to load a-e', async () => (await flagKeys(replica)) === 'a,b,c,d,e', 10000);
+  await waitForLog(replica, /loaded a full dump from upstream.*seq=5/);
+  // the same primary, unchanged: the replica reconnects at its position without another dump
+  await replica.stop();
+  await replica.start();
+  await createFlag(primary, 'f');
+  await waitFor('replica to follow f', async () => (await flagKeys(replica)) === 'a,b,c,d,e,f', 10000);
+  const dumps = primary.stderr.match(/sent a full dump downstream/g) ?? [];
+  assert.equal(dumps.length, 1, `one dump (the bootstrap), got ${dumps.length}:\n${primary.stderr.slice(-3000)}`);
+  // f again, as a dump: the replica's position (6) comes from a dump once more
+  await replica.stop();
+  fs.rmSync(replica.dir, { recursive: true, force: true });
+  fs.mkdirSync(replica.dir);
+  await replica.start();
+  await waitFor('replica to load a-f', async () => (await flagKeys(replica)) === 'a,b,c,d,e,f', 10000);
+  await replica.stop();
+
+  // the primary restored to seq 3, then four other writes: seq 7, past the replica's 6
+  await primary.stop();
+  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
+  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
+  await primary.start();
+  for (const k of ['p', 'q', 'r', 's']) await createFlag(primary, k);
+  await replica.start();
+  await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r,s', 10000)
+    .catch(async (e) => {
+      e.message += `\nreplica has ${await flagKeys(replica)}\nreplica: ${replica.stderr.slice(-3000)}\nprimary: ${primary.stderr.slice(-3000)}`;
       throw e;
     });
   await waitForLog(primary, /downstream holds another entry at its position/);

@@ -101,6 +101,84 @@ static void test_partial_dump_refused(void **state)
     tstore_free(r);
 }
 
+static int last_entry_fn(void *ctx, const ef_store_change *c)
+{
+    ef_buf *b = ctx;
+    ef_buf_append(b, c->entry.p, c->entry.n);
+    return 0;
+}
+
+/* A dump carries the entry at its seq ("last"): the loading store keeps it verbatim as its log's
+ * only entry, so a replica whose position came from a dump can show which entry it holds there
+ * (the stream's at=). A "last" that is not an entry at the dump's seq is refused and the replica
+ * keeps its whole state. */
+static void test_dump_last_entry(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new_local(true);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    flag_create(p->s, &p->a, "default", "a");
+    flag_create(p->s, &p->a, "default", "b");
+    flag_create(r->s, &r->a, "default", "mine");
+    uint64_t seq, first;
+    assert_ok(ef_store_seq(p->s, &seq, NULL, &err), err);
+    ef_buf want, got, dump;
+    ef_buf_init(&want);
+    ef_buf_init(&got);
+    ef_buf_init(&dump);
+    assert_ok(ef_store_changes(p->s, seq - 1, 1, last_entry_fn, &want, &err), err);
+    assert_ok(ef_store_dump(p->s, &dump, NULL, &err), err);
+    ef_buf_putc(&dump, '\0');
+    assert_non_null(strstr(dump.data, "\"last\":{\"time\":"));
+
+    /* refused, state kept: its seq is another, it is no object, it is not text */
+    static const struct { const char *from, *to, *msg; } bad[] = {
+        {"\"entry\":\"{\\\"seq\\\":", "\"entry\":\"{\\\"seq\\\":9", "not a change-log entry at the dump's seq"},
+        {"\"entry\":\"{", "\"entry\":\"[{", "not a change-log entry at the dump's seq"},
+        {"\"entry\":\"", "\"entry\":7,\"x\":\"", "dump's last is not"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ef_buf b;
+        ef_buf_init(&b);
+        char *at = strstr(dump.data, bad[i].from);
+        assert_non_null(at);
+        ef_buf_append(&b, dump.data, (size_t)(at - dump.data));
+        ef_buf_puts(&b, bad[i].to);
+        ef_buf_puts(&b, at + strlen(bad[i].from));
+        assert_int_equal(ef_store_load_dump(r->s, b.data, b.len, &err), -1);
+        assert_int_equal(err.code, EF_STORE_INVALID);
+        if (!strstr(err.message, bad[i].msg)) fail_msg("case %zu: %s", i, err.message);
+        ef_doc_flag f;
+        assert_ok(ef_store_flag_get(r->s, NONE, B("mine"), &r->a, &f, &err), err);
+        ef_buf_free(&b);
+    }
+
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len - 1, &err), err);
+    uint64_t rseq;
+    assert_ok(ef_store_seq(r->s, &rseq, &first, &err), err);
+    assert_int_equal(rseq, seq);
+    assert_int_equal(first, seq); /* the log holds the dump's entry, and only it */
+    assert_ok(ef_store_changes(r->s, seq - 1, 1, last_entry_fn, &got, &err), err);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len); /* verbatim: the same fingerprint */
+    /* and the replica's own dump passes it on */
+    ef_buf again;
+    ef_buf_init(&again);
+    assert_ok(ef_store_dump(r->s, &again, NULL, &err), err);
+    ef_buf_putc(&again, '\0');
+    char *l1 = strstr(dump.data, "\"last\":"), *l2 = strstr(again.data, "\"last\":");
+    assert_non_null(l2);
+    assert_int_equal(strstr(l1, ",\"versions\"") - l1, strstr(l2, ",\"versions\"") - l2);
+    assert_memory_equal(l1, l2, (size_t)(strstr(l1, ",\"versions\"") - l1));
+    ef_buf_free(&again);
+    ef_buf_free(&want);
+    ef_buf_free(&got);
+    ef_buf_free(&dump);
+    tstore_free(p);
+    tstore_free(r);
+}
+
 /* 257 segments and a flag in one import (one transaction), then the flag's rules. */
 static void import_segments(ef_store *s, ef_arena *a, int n)
 {
@@ -321,6 +399,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dump_fails_on_step_error),
         cmocka_unit_test(test_partial_dump_refused),
+        cmocka_unit_test(test_dump_last_entry),
         cmocka_unit_test(test_too_many_segments_refused_before_commit),
         cmocka_unit_test(test_replica_refuses_entry_that_cannot_compile),
         cmocka_unit_test(test_second_writer_refused),
