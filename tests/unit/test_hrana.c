@@ -678,6 +678,19 @@ static void strip_history(ef_buf *b)
     b->len -= (size_t)(e - p);
 }
 
+/* A dump's "last" is the entry at its seq when the dumping log holds it: a cache that loaded a
+ * dump holds none, one that fetched the entry does. Log, not state: left out of the comparison. */
+static void strip_last(ef_buf *b)
+{
+    char *p = strstr(b->data, "\"last\":{\"time\":");
+    if (!p) return;
+    char *v = strstr(p, ",\"versions\":"); /* the entry inside is a string: its quotes are escaped */
+    assert_non_null(v);
+    v++;
+    memmove(p, v, (size_t)(b->data + b->len - v) + 1);
+    b->len -= (size_t)(v - p);
+}
+
 /* Waits until b's seq is a's, then both caches must dump identically. */
 static void assert_same_state(ef_store *a, ef_store *b)
 {
@@ -699,6 +712,8 @@ static void assert_same_state(ef_store *a, ef_store *b)
     /* each cache names its own history (issue 19, item 5): compare everything else */
     strip_history(&da);
     strip_history(&db);
+    strip_last(&da);
+    strip_last(&db);
     if (da.len != db.len || memcmp(da.data, db.data, da.len) != 0)
         fail_msg("caches differ:\n%.400s\n%.400s", da.data, db.data);
     ef_buf_free(&da);
