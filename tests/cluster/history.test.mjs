@@ -42,6 +42,26 @@ async function flagKeys(n) {
   return r.json.flags.map((f) => f.key).sort().join(',');
 }
 
+// A primary with a, b, c (seq 3), its files copied aside as a backup while it was stopped, running
+// again; restoreBackup puts those files back under it (a restore by copy: same history).
+async function primaryWithBackup(name) {
+  const [primary] = track(node(name));
+  await primary.start();
+  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
+  await primary.stop();
+  const backup = tmpdir(`ef-backup-${name}-`);
+  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
+  await primary.start();
+  return { primary, backup };
+}
+
+async function restoreBackup(primary, backup) {
+  await primary.stop();
+  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
+  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
+  await primary.start();
+}
+
 test('a second serve or an import on a database a server holds is refused, naming the pid', { timeout: 20000 }, async () => {
   const [a] = track(node('holder'));
   await a.start();
@@ -125,22 +145,13 @@ test('a replica reset to an empty dump (a fresh primary before its first write) 
 });
 
 test('a primary restored from a backup (same history, behind): its replica takes the restored state', { timeout: 30000 }, async () => {
-  const [primary] = track(node('restored'));
-  await primary.start();
-  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
-  await primary.stop();
-  const backup = tmpdir('ef-backup-');
-  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
-  await primary.start();
+  const { primary, backup } = await primaryWithBackup('restored');
   for (const k of ['d', 'e']) await createFlag(primary, k);
   const [replica] = track(node('replica-r', { upstream: () => primary.url }));
   await replica.start();
   await waitFor('replica to follow a-e', async () => (await flagKeys(replica)) === 'a,b,c,d,e', 5000);
 
-  await primary.stop();
-  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
-  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
-  await primary.start();
+  await restoreBackup(primary, backup);
   await waitFor('replica to take the restored state', async () => (await flagKeys(replica)) === 'a,b,c', 10000);
   assert.equal(await version(replica), 3);
   await waitForLog(replica, /upstream is behind this replica on the same history/);
@@ -148,23 +159,14 @@ test('a primary restored from a backup (same history, behind): its replica takes
 });
 
 test('a restored primary that took other writes past the replica\'s position: the diverged replica reloads', { timeout: 30000 }, async () => {
-  const [primary] = track(node('restored2'));
-  await primary.start();
-  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
-  await primary.stop();
-  const backup = tmpdir('ef-backup2-');
-  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
-  await primary.start();
+  const { primary, backup } = await primaryWithBackup('restored2');
   const [replica] = track(node('replica-d', { upstream: () => primary.url }));
   await replica.start();
   for (const k of ['d', 'e']) await createFlag(primary, k);
   await waitFor('replica to follow a-e', async () => (await flagKeys(replica)) === 'a,b,c,d,e', 5000);
   await replica.stop();
 
-  await primary.stop();
-  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
-  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
-  await primary.start();
+  await restoreBackup(primary, backup);
   for (const k of ['p', 'q', 'r']) await createFlag(primary, k); // seq 6: past the replica's 5
   await replica.start();
   await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r', 10000)
@@ -177,13 +179,7 @@ test('a restored primary that took other writes past the replica\'s position: th
 });
 
 test('a replica whose position came from a dump: a restored primary past it still makes it reload; an unchanged one sends no second dump', { timeout: 40000 }, async () => {
-  const [primary] = track(node('restored3'));
-  await primary.start();
-  for (const k of ['a', 'b', 'c']) await createFlag(primary, k);
-  await primary.stop();
-  const backup = tmpdir('ef-backup3-');
-  for (const f of fs.readdirSync(primary.dir)) if (!f.endsWith('.lock')) fs.copyFileSync(path.join(primary.dir, f), path.join(backup, f));
-  await primary.start();
+  const { primary, backup } = await primaryWithBackup('restored3');
   for (const k of ['d', 'e']) await createFlag(primary, k); // seq 5, before the replica exists
   const [replica] = track(node('replica-dump', { upstream: () => primary.url }));
   await replica.start();
@@ -205,10 +201,7 @@ test('a replica whose position came from a dump: a restored primary past it stil
   await replica.stop();
 
   // the primary restored to seq 3, then four other writes: seq 7, past the replica's 6
-  await primary.stop();
-  for (const f of fs.readdirSync(primary.dir)) fs.rmSync(path.join(primary.dir, f));
-  for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(primary.dir, f));
-  await primary.start();
+  await restoreBackup(primary, backup);
   for (const k of ['p', 'q', 'r', 's']) await createFlag(primary, k);
   await replica.start();
   await waitFor('the diverged replica to take the primary\'s state', async () => (await flagKeys(replica)) === 'a,b,c,p,q,r,s', 10000)

@@ -68,17 +68,24 @@ static void test_dump_fails_on_step_error(void **state)
     tstore_free(t);
 }
 
+/* A primary's store with flags a and b, and a replica's holding only its own flag "mine". */
+static void two_stores(tstore **p, tstore **r)
+{
+    *p = tstore_new_local(true);
+    *r = tstore_new_local(true);
+    flag_create((*p)->s, &(*p)->a, "default", "a");
+    flag_create((*p)->s, &(*p)->a, "default", "b");
+    flag_create((*r)->s, &(*r)->a, "default", "mine");
+}
+
 /* Item 6, the loading side: a dump whose tables hold fewer rows than it announces is refused and
  * the replica keeps its whole state. */
 static void test_partial_dump_refused(void **state)
 {
     (void)state;
-    tstore *p = tstore_new_local(true);
-    tstore *r = tstore_new_local(true);
+    tstore *p, *r;
+    two_stores(&p, &r);
     ef_store_err err;
-    flag_create(p->s, &p->a, "default", "a");
-    flag_create(p->s, &p->a, "default", "b");
-    flag_create(r->s, &r->a, "default", "mine");
     ef_buf dump;
     ef_buf_init(&dump);
     assert_ok(ef_store_dump(p->s, &dump, NULL, &err), err);
@@ -115,12 +122,9 @@ static int last_entry_fn(void *ctx, const ef_store_change *c)
 static void test_dump_last_entry(void **state)
 {
     (void)state;
-    tstore *p = tstore_new_local(true);
-    tstore *r = tstore_new_local(true);
+    tstore *p, *r;
+    two_stores(&p, &r);
     ef_store_err err;
-    flag_create(p->s, &p->a, "default", "a");
-    flag_create(p->s, &p->a, "default", "b");
-    flag_create(r->s, &r->a, "default", "mine");
     uint64_t seq, first;
     assert_ok(ef_store_seq(p->s, &seq, NULL, &err), err);
     ef_buf want, got, dump;
