@@ -159,8 +159,6 @@ replica.child.kill('SIGTERM');
 primary.child.kill('SIGTERM');
 ng.kill('SIGQUIT');
 await sleep(200);
-fs.rmSync(tmp, { recursive: true, force: true });
-fs.rmSync(pki.dir, { recursive: true, force: true });
 
 const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLocaleString('en-US', { maximumFractionDigits: d }));
 console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);

@@ -156,7 +156,6 @@ for (const t of proxy.held) clearTimeout(t);
 proxy.srv.close();
 proxy.srv.closeAllConnections?.();
 await sleep(200);
-fs.rmSync(tmp, { recursive: true, force: true });
 
 const f = (x) => (x === null ? 'n/a' : x.toFixed(3));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -10,26 +10,16 @@
 #include <sys/random.h>
 #include <time.h>
 
-int64_t ef_clock_wall_ns(void)
+static int64_t clock_ns(clockid_t which)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(which, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t ef_clock_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t ef_clock_mono_coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+int64_t ef_clock_wall_ns(void) { return clock_ns(CLOCK_REALTIME); }
+int64_t ef_clock_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t ef_clock_mono_coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 /* Civil date from days since 1970-01-01 (proleptic Gregorian). */
 static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)

@@ -110,19 +110,19 @@ static inline void server_stop(test_server *s)
     s->pid = 0;
 }
 
-/* A fresh temporary directory for this test's files. */
-/* The test's temporary directory, removed with everything in it when the process exits (a
- * failed CHECK included) unless EF_KEEP_TMP=1; only the one made here, never a path given. */
+/* A fresh temporary directory for this test's files, removed with everything in it when the
+ * process exits (a failed CHECK included) unless EF_KEEP_TMP=1; only the one made here, never a
+ * path given. */
 static char temp_dir_made[64];
 
-static int temp_dir_remove_one(const char *path, const struct stat *st, int type, struct FTW *f)
+static inline int temp_dir_remove_one(const char *path, const struct stat *st, int type, struct FTW *f)
 {
     (void)st, (void)type, (void)f;
     remove(path);
     return 0;
 }
 
-static void temp_dir_remove(void)
+static inline void temp_dir_remove(void)
 {
     const char *keep = getenv("EF_KEEP_TMP");
     if (keep && strcmp(keep, "1") == 0) {

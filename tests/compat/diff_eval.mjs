@@ -132,7 +132,6 @@ for (const [name, make] of sets) {
   console.log(`${name}: ${res.compared} requests compared, ${res.bad} mismatches${res.skipped ? `, ${res.skipped} skipped (rejected by the JS wrapper)` : ''}`);
   for (const ex of res.examples) console.log('  MISMATCH ' + JSON.stringify(ex));
 }
-fs.rmSync(tmp, { recursive: true, force: true });
 console.log(`differential: ${total} requests against Flipt's engine, ${failed} mismatches`);
 console.log(`${total - failed} passed, ${failed} failed`);
 process.exitCode = failed ? 1 : 0;
