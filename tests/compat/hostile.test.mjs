@@ -424,13 +424,15 @@ test('raw protocol: Content-Length lies, chunked bodies, bad request lines and h
 // its own request's, in order.
 test('pipelined requests on one connection: each answered in order with its own body', async () => {
   const reqs = [];
-  for (let i = 0; i < 12; i++) {
+  const N = 12;
+  for (let i = 0; i < N; i++) {
     const big = i % 2 === 0;
     const body = big
       ? JSON.stringify({ requestId: `batch-${i}`, requests: Array.from({ length: 300 }, (_, k) => ({ flagKey: 'f', entityId: `e${i}-${k}`, requestId: `r${i}-${k}`, context: { p: k % 3 ? 'x' : 'y' } })) })
       : JSON.stringify({ flagKey: 'f', entityId: `single-${i}`, requestId: `single-${i}`, context: {} });
     const path = big ? '/evaluate/v1/batch' : '/evaluate/v1/variant';
-    reqs.push({ big, i, data: `POST ${path} HTTP/1.1\r\nHost: x\r\n${A}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` });
+    const close = i === N - 1 ? 'Connection: close\r\n' : ''; // the last one ends the exchange: no idle wait
+    reqs.push({ big, i, data: `POST ${path} HTTP/1.1\r\nHost: x\r\n${A}${close}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` });
   }
   const { out } = await raw(reqs.map((r) => r.data).join(''), { wait: 5000 });
   // split the answers by their Content-Length
