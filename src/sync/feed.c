@@ -364,6 +364,12 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
         else if (sub->at && sub->since <= seq && sub->since >= first &&
                  entry_at(store, sub->since) != sub->at)
             why = "downstream holds another entry at its position (diverged): sending a full dump";
+        /* One before the first entry held, its entry cannot be compared, though the entries it
+         * lacks are all here: a node whose log starts with a dump's last entry (a replica that
+         * reloaded after its upstream was restored) would otherwise stream that entry onto a
+         * downstream still on the old branch. One that could show its entry gets a dump. */
+        else if (sub->at && sub->since + 1 == first && sub->since < seq)
+            why = "downstream's position is just before this log's first entry and cannot be checked: sending a full dump";
         if (!why) continue;
         sub->bootstrap = true;
         char sq[24], ss[24];

@@ -213,6 +213,31 @@ test('a replica whose position came from a dump: a restored primary past it stil
   assert.deepEqual(await exportState(replica), await exportState(primary));
 });
 
+test('a chained replica one entry behind a replica that reloaded after a restore: it reloads too', { timeout: 60000 }, async () => {
+  const { primary, backup } = await primaryWithBackup('restored4');
+  const [mid] = track(node('mid', { upstream: () => primary.url }));
+  await mid.start();
+  const [leaf] = track(node('leaf', { upstream: () => mid.url }));
+  await leaf.start();
+  for (const k of ['d', 'e', 'f']) await createFlag(primary, k); // seq 6
+  await waitFor('the chain to follow a-f', async () => (await flagKeys(leaf)) === 'a,b,c,d,e,f', 10000);
+  await leaf.stop();
+  await mid.stop();
+  await restoreBackup(primary, backup); // seq 3, then four other writes: seq 7
+  for (const k of ['p', 'q', 'r', 's']) await createFlag(primary, k);
+  // mid holds another entry at 6: it reloads, its log starting with the dump's entry 7
+  await mid.start();
+  await waitFor('mid to take the primary\'s state', async () => (await flagKeys(mid)) === 'a,b,c,p,q,r,s', 10000);
+  // leaf, at 6 on the old branch, is one before mid's first entry: it must not get 7 on top
+  await leaf.start();
+  await waitFor('leaf to take the primary\'s state', async () => (await flagKeys(leaf)) === 'a,b,c,p,q,r,s', 10000)
+    .catch(async (e) => {
+      e.message += `\nleaf has ${await flagKeys(leaf)}\nmid: ${mid.stderr.slice(-3000)}`;
+      throw e;
+    });
+  assert.deepEqual(await exportState(leaf), await exportState(primary));
+});
+
 test('a rule or rollout with more than 256 segments is refused before the commit; the namespace keeps working', { timeout: 30000 }, async () => {
   const dir = tmpdir('ef-segs-');
   const yml = path.join(dir, 'segs.yml');
