@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -54,10 +55,41 @@ function killServer(dataDir, port) {
 }
 // asynchronous: a synchronous wait would stall this process's clock and HTTP calls meanwhile
 async function startPg(dataDir, port) {
-  const cmd = [`${PGBIN}/pg_ctl`, ['-D', dataDir, '-l', path.join(path.dirname(dataDir), `server-${port}.log`), '-w', '-t', '60', '-o',
+  const log = path.join(path.dirname(dataDir), `server-${port}.log`);
+  const cmd = [`${PGBIN}/pg_ctl`, ['-D', dataDir, '-l', log, '-w', '-t', '60', '-o',
     `-p ${port} -k ${PGDIR} -c listen_addresses=127.0.0.1 -c max_connections=200 -c wal_level=replica -c max_wal_senders=4`, 'start']];
-  if (AS.length) await execFileP(AS[0], [...AS.slice(1), cmd[0], ...cmd[1]]);
-  else await execFileP(...cmd);
+  try {
+    if (AS.length) await execFileP(AS[0], [...AS.slice(1), cmd[0], ...cmd[1]]);
+    else await execFileP(...cmd);
+  } catch (e) { // the reason is in the server's log, which the directory's removal takes along
+    e.message += `\nserver log:\n${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '(none)'}`;
+    throw e;
+  }
+}
+// A port the kernel had free a moment ago (another process may take it before PostgreSQL binds
+// it: startPgFree tries again). Not the primary's port + 1, which lies in the ephemeral range.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+async function startPgFree(dataDir) {
+  let last;
+  for (let i = 0; i < 5; i++) {
+    const port = await freePort();
+    try {
+      await startPg(dataDir, port);
+      return port;
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
 }
 const pgPort = Number(new URL(PG).port);
 
@@ -267,9 +299,8 @@ segments:
 test('a promoted standby is found by the nodes themselves (multi-host, target_session_attrs=read-write)', async () => {
   createDb('promo');
   const standby = path.join(PGDIR, 'standby');
-  const port2 = pgPort + 1;
   asUser(`${PGBIN}/pg_basebackup`, ['-D', standby, '-R', '-X', 'stream', '-c', 'fast', '-d', `${PG}/promo`], { stdio: 'ignore' });
-  await startPg(standby, port2);
+  const port2 = await startPgFree(standby);
   const multi = `postgresql://edgeflag@127.0.0.1:${pgPort},127.0.0.1:${port2}/promo?target_session_attrs=read-write`;
   const a = await node('pa', multi);
   const b = await node('pb', multi);
