@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 #include "base/json.h"
+#include "base/log.h"
 #include "eval/eval.h"
 #include "store/sqlite_int.h"
 
@@ -385,15 +387,71 @@ static int drop_all(sq *s, ef_store_err *err)
     return rc;
 }
 
+/* Sets the file's journal mode (outside a transaction, under the store's mutex); true when the
+ * mode is now `mode`. SQLite leaves WAL mode only when no other connection has the file open, and
+ * says which mode it kept. */
+static bool journal_mode_set(sq *s, const char *mode)
+{
+    char q[48];
+    snprintf(q, sizeof(q), "PRAGMA journal_mode=%s", mode);
+    sqlite3_stmt *st = NULL;
+    bool now = sqlite3_prepare_v2(s->db, q, -1, &st, NULL) == SQLITE_OK &&
+               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+               strcasecmp((const char *)sqlite3_column_text(st, 0), mode) == 0;
+    sqlite3_finalize(st);
+    return now;
+}
+
+/* An import writes thousands of pages in one transaction, and in WAL mode each is written twice:
+ * into the WAL at COMMIT, then into the database file by the checkpoint that the same COMMIT runs
+ * (SQLite's automatic one, past 1,000 pages), each pass ending in an fsync. For 10,000 flags that
+ * was half of the import (strace: 8,474 pages, 34.7 MB, read back and written again). Under a
+ * rollback journal a page that held nothing before (most of an import) is written once, into the
+ * file; only pages that held data (a replacing import's) are copied into the journal first. So the
+ * import's transaction runs with a rollback journal and the file goes back to WAL mode right after.
+ *
+ * TRUNCATE, not DELETE: with synchronous=FULL its commit truncates the journal and syncs it,
+ * where DELETE's unlink is durable only once the directory is synced (synchronous=EXTRA). Killed
+ * before COMMIT, the file keeps a hot journal that the next open rolls back, then sets WAL mode
+ * again as every open does (tests/crash/crash_store.c kills imports). Another connection to the
+ * file (an `edgeflag export` beside) keeps the file in WAL mode and the import runs there, as
+ * before; one that opens during the import waits for it (busy timeout), since setting WAL mode,
+ * which every open does, needs the file to itself. A follower's store never imports, and its
+ * checkpoint connection would keep WAL mode anyway. */
+static bool import_journal_begin(sq *s)
+{
+    if (!sq_is_file(s->path) || s->opts.no_lock || s->opts.follower) return false;
+    pthread_mutex_lock(&s->mu);
+    bool changed = journal_mode_set(s, "TRUNCATE");
+    pthread_mutex_unlock(&s->mu);
+    return changed;
+}
+
+/* Back to WAL mode, which every open of the file sets anyway should this fail (another
+ * connection opened the file in between and already did). Under the store's mutex. */
+static void import_journal_end(sq *s)
+{
+    if (!journal_mode_set(s, "WAL"))
+        ef_log(EF_LOG_WARN, "sqlite: cannot return to WAL mode after an import; the next open will",
+               "database", s->path, "error", sqlite3_errmsg(s->db), NULL);
+}
+
 static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o, ef_store_err *err)
 {
     sq *s = h;
     static const ef_store_import_opts none = {false, false};
     if (!o) o = &none;
+    bool rollback_journal = import_journal_begin(s);
     /* An import that drops nothing only inserts, every reference checked above: its rows need no
      * foreign-key probes. A dropping one deletes first, which needs their ON DELETE actions. */
-    if (o->drop ? sq_wtx_begin(s, err) : refs_in_doc(doc, err) || sq_wtx_begin_bulk(s, err))
+    if (o->drop ? sq_wtx_begin(s, err) : refs_in_doc(doc, err) || sq_wtx_begin_bulk(s, err)) {
+        if (rollback_journal) {
+            pthread_mutex_lock(&s->mu);
+            import_journal_end(s);
+            pthread_mutex_unlock(&s->mu);
+        }
         return -1;
+    }
     /* An import writes many pages in one transaction: with SQLite's default 2 MiB page cache they
      * spill to the WAL mid-transaction and are read back (most of an import's time). The cache
      * may grow for the import and is given back afterwards. */
@@ -413,6 +471,7 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
     pthread_mutex_lock(&s->mu);
     sqlite3_exec(db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
     sqlite3_db_release_memory(db);
+    if (rollback_journal) import_journal_end(s);
     pthread_mutex_unlock(&s->mu);
 #ifdef __GLIBC__
     malloc_trim(0);

@@ -586,6 +586,97 @@ static void test_wal_checkpointed_in_background(void **state)
     tstore_free(t);
 }
 
+/* A declarative document of n flags with a variant and a rule each, parsed into doc (nodes in a,
+ * text in *yml, which the caller frees). */
+static void many_flags_doc(size_t n, ef_arena *a, ef_doc *doc, char **yml)
+{
+    ef_buf b;
+    ef_buf_init(&b);
+    ef_buf_puts(&b, "namespace: default\nsegments:\n- key: beta\n  name: Beta\n  match_type: ANY_MATCH_TYPE\n"
+                    "flags:\n");
+    for (size_t i = 0; i < n; i++)
+        ef_buf_printf(&b,
+                      "- key: flag-%zu\n  name: Flag %zu\n  type: VARIANT_FLAG_TYPE\n  enabled: true\n"
+                      "  variants:\n  - key: on\n  rules:\n  - segment: beta\n"
+                      "    distributions:\n    - variant: on\n      rollout: 100\n",
+                      i, i);
+    assert_true(ef_buf_ok(&b));
+    ef_decl_error derr;
+    if (ef_decl_parse("many.yml", b.data, b.len, a, doc, &derr) != 0)
+        fail_msg("many.yml:%u: %s", derr.line, derr.message);
+    *yml = b.data;
+}
+
+/* The file's journal mode as another connection reads it. */
+static void journal_mode_is(const char *path, const char *want)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static long long file_size(const char *path, const char *suffix)
+{
+    char p[200];
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    struct stat st;
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* A bulk import writes its pages once, into the database file, under a rollback journal
+ * (sqlite_doc.c import_journal_begin), instead of into the WAL and again into the file: after
+ * importing 2,000 flags (~2,000 pages) the WAL holds none of them (in WAL mode it held them all,
+ * some 8 MB), the file is in WAL mode again, and writes after it are logged and readable. With
+ * another connection on the file SQLite keeps WAL mode, and the import runs there, as before. */
+static void test_import_bypasses_the_wal(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    ef_store_close(t->s);
+    snprintf(t->path, sizeof(t->path), "%s/import.db", t->dir);
+    ef_sqlite_opts o = {0};
+    t->s = ef_sqlite_open(t->path, &o, &err);
+    if (!t->s) fail_msg("open: %s", err.message);
+    ef_doc doc;
+    char *yml;
+    many_flags_doc(2000, &t->a, &doc, &yml);
+    assert_ok(ef_store_import(t->s, &doc, &(ef_store_import_opts){0}, &err), err);
+    journal_mode_is(t->path, "wal");
+    long long wal = file_size(t->path, "-wal"), file = file_size(t->path, "");
+    if (wal > 256 * 1024 || file < 4 * 1024 * 1024)
+        fail_msg("after the import the WAL has %lld bytes and the file %lld: the pages went "
+                 "through the WAL", wal, file);
+    ef_store_flag_in in = {.key = B("after"), .name = B("after"), .type = EF_DOC_BOOLEAN_FLAG};
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_create(t->s, NONE, &in, &t->a, &f, &err), err);
+    uint64_t seq;
+    assert_ok(ef_store_seq(t->s, &seq, NULL, &err), err);
+    assert_int_equal(seq, 2);
+    assert_ok(ef_store_flag_get(t->s, NONE, B("flag-1999"), &t->a, &f, &err), err);
+    assert_true(file_size(t->path, "-wal") > 0); /* the write after it went to the WAL */
+
+    /* A replacing import beside a reader: WAL mode is kept, and the import is whole. */
+    sqlite3 *reader = NULL;
+    assert_int_equal(sqlite3_open_v2(t->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "SELECT count(*) FROM flags", NULL, NULL, NULL), SQLITE_OK);
+    assert_ok(ef_store_import(t->s, &doc, &(ef_store_import_opts){.drop = true}, &err), err);
+    journal_mode_is(t->path, "wal");
+    if (file_size(t->path, "-wal") < 4 * 1024 * 1024)
+        fail_msg("beside a reader the import must run in WAL mode (WAL %lld bytes)",
+                 file_size(t->path, "-wal"));
+    sqlite3_close(reader);
+    assert_int_equal(ef_store_flag_get(t->s, NONE, B("after"), &t->a, &f, &err), -1);
+    assert_ok(ef_store_flag_get(t->s, NONE, B("flag-0"), &t->a, &f, &err), err);
+    free(yml);
+    tstore_free(t);
+}
+
 /* The import's entry writes a whole REAL itself (sqlite_capture.c): the same text as SQLite's
  * json_quote(), which the capture triggers use, for every value it takes; other values it leaves
  * to SQLite. */
@@ -871,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_follower_store_without_capture),
         cmocka_unit_test(test_follower_batch_undo_and_lost_batch),
         cmocka_unit_test(test_wal_checkpointed_in_background),
+        cmocka_unit_test(test_import_bypasses_the_wal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
