@@ -421,8 +421,24 @@ out:
 }
 
 
+/* Whether the file's schema is this edgeflag's, read without a write lock (false when it cannot
+ * tell: no such table yet). */
+static bool schema_current(sq *s)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+                           &st, NULL) != SQLITE_OK)
+        return false;
+    bool current = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == SQ_SCHEMA_VERSION;
+    sqlite3_finalize(st);
+    return current;
+}
+
 int sq_migrate(sq *s, ef_store_err *err)
 {
+    /* Most opens find the schema current: they need no write lock, which a reader (`edgeflag
+     * export`) beside an import in rollback-journal mode could only wait for (sqlite_doc.c). */
+    if (schema_current(s)) return 0;
     if (sq_exec(s, "BEGIN IMMEDIATE", err)) return -1;
     int v = 0;
     if (schema_version(s, &v, err)) goto fail;
@@ -627,9 +643,12 @@ ef_store *ef_sqlite_open(const char *target, const ef_sqlite_opts *opts, ef_stor
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, s->opts.busy_timeout_ms);
     /* WAL: readers never block the writer. synchronous=FULL: a COMMIT that returned is on disk, so
-     * an acknowledged write survives power loss, not only a process crash. */
-    if (sq_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                err))
+     * an acknowledged write survives power loss, not only a process crash. A reader leaves the
+     * mode as it finds it: setting it needs the file to itself, which an import holds in
+     * rollback-journal mode (sqlite_doc.c), and SQLite would refuse the reader at once rather
+     * than wait (a reader that wants to write while a writer waits for it could deadlock). */
+    if ((!s->opts.no_lock && sq_exec(s, "PRAGMA journal_mode=WAL", err)) ||
+        sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err))
         goto fail;
     /* A follower's applied entries are durable on its primary already: synchronous=NORMAL keeps
      * them safe from a process crash, and sqlite_persist.c syncs them in batches. */

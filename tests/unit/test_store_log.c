@@ -677,6 +677,43 @@ static void test_import_bypasses_the_wal(void **state)
     tstore_free(t);
 }
 
+/* A reader (`edgeflag export`) that opens while an import holds the file in rollback-journal
+ * mode must read, not fail: it leaves the journal mode alone, since setting WAL mode needs the
+ * file to itself and SQLite refuses that at once, with "database is locked", while a writer holds
+ * its reserved lock. A raw connection stands in for the import (the store's writer is a mutex
+ * away from this thread). */
+static void test_reader_opens_beside_an_import(void **state)
+{
+    (void)state;
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    ef_store_close(t->s);
+    snprintf(t->path, sizeof(t->path), "%s/reader.db", t->dir);
+    ef_sqlite_opts o = {0};
+    t->s = ef_sqlite_open(t->path, &o, &err);
+    if (!t->s) fail_msg("open: %s", err.message);
+    ef_store_flag_in in = {.key = B("before"), .name = B("before"), .type = EF_DOC_BOOLEAN_FLAG};
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_create(t->s, NONE, &in, &t->a, &f, &err), err);
+    ef_store_close(t->s);
+    t->s = NULL;
+    sqlite3 *w = NULL;
+    assert_int_equal(sqlite3_open_v2(t->path, &w, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(w, "PRAGMA journal_mode=TRUNCATE; BEGIN IMMEDIATE;"
+                                     " DELETE FROM flags;", NULL, NULL, NULL), SQLITE_OK);
+    ef_sqlite_opts ro = {.no_lock = true, .busy_timeout_ms = 200};
+    ef_store *r = ef_sqlite_open(t->path, &ro, &err);
+    if (!r) fail_msg("a reader beside a rollback-journal writer: %s", err.message);
+    assert_ok(ef_store_flag_get(r, NONE, B("before"), &t->a, &f, &err), err);
+    ef_store_close(r);
+    assert_int_equal(sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(w);
+    t->s = ef_sqlite_open(t->path, &o, &err); /* a writer's open: WAL mode again */
+    if (!t->s) fail_msg("reopen: %s", err.message);
+    journal_mode_is(t->path, "wal");
+    tstore_free(t);
+}
+
 /* The import's entry writes a whole REAL itself (sqlite_capture.c): the same text as SQLite's
  * json_quote(), which the capture triggers use, for every value it takes; other values it leaves
  * to SQLite. */
@@ -963,6 +1000,7 @@ int main(void)
         cmocka_unit_test(test_follower_batch_undo_and_lost_batch),
         cmocka_unit_test(test_wal_checkpointed_in_background),
         cmocka_unit_test(test_import_bypasses_the_wal),
+        cmocka_unit_test(test_reader_opens_beside_an_import),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
