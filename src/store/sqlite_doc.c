@@ -455,7 +455,7 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
     /* An import writes many pages in one transaction: with SQLite's default 2 MiB page cache they
      * spill to the WAL mid-transaction and are read back (most of an import's time). The cache
      * may grow for the import and is given back afterwards. */
-    sqlite3_exec(s->db, "PRAGMA cache_size = -131072", NULL, NULL, NULL);
+    sq_cache_bulk(s);
     ef_arena a;
     ef_arena_init(&a, 65536);
     int rc = o->drop ? drop_all(s, err) : 0;
@@ -466,11 +466,9 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
         ef_arena_reset(&a);
     }
     ef_arena_free(&a);
-    sqlite3 *db = s->db; /* sq_wtx_end releases the writer; the connection stays ours to tune */
-    rc = sq_wtx_end(s, rc, err);
+    rc = sq_wtx_end(s, rc, err); /* releases the writer: the connection is tuned back below */
     pthread_mutex_lock(&s->mu);
-    sqlite3_exec(db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
-    sqlite3_db_release_memory(db);
+    sq_cache_default(s);
     if (rollback_journal) import_journal_end(s);
     pthread_mutex_unlock(&s->mu);
 #ifdef __GLIBC__

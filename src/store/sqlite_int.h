@@ -125,6 +125,13 @@ void sq_checkpoint_stop(sq *s);
 /* ---- statements (sqlite_schema.c) ---- */
 /* Whether target (a path or a `file:` URI) names a file rather than an in-memory database. */
 bool sq_is_file(const char *target);
+/* The writer connection's page cache for a transaction that writes a whole state (an import, a
+ * dump's load), and back to SQLite's default after it, its memory given back. Under the store's
+ * mutex. With the default 2 MiB the pages of such a transaction spill into the WAL while it runs,
+ * and a page written again is spilled again: a replica's load of a 100,000-flag dump spent half of
+ * its 24 s in pwrite. */
+void sq_cache_bulk(sq *s);
+void sq_cache_default(sq *s);
 /* The cached statement for a slot, prepared from sql on first use, reset and unbound. */
 sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
 int sq_db_err(sq *s, ef_store_err *err, const char *what);
@@ -257,10 +264,12 @@ int sq_order_children(void *el, size_t elsz, sq_okey *keys, size_t n, ef_arena *
 /* ---- transactions and the change log (sqlite_log.c) ---- */
 /* Takes the writer and opens an IMMEDIATE transaction. */
 int sq_wtx_begin(sq *s, ef_store_err *err);
-/* The same for a bulk insert whose references the caller has checked itself (an import that
- * deletes nothing): SQLite's foreign-key probes are off until the transaction ends, so each
- * inserted row costs no lookup of its parents (a tenth of an import). Never for a write that
- * deletes or updates rows (their ON DELETE actions need the foreign keys on). */
+/* The same for a bulk insert whose references the caller checks itself (an import that deletes
+ * nothing, before it begins; a dump's load, which empties every table itself, with PRAGMA
+ * foreign_key_check before COMMIT): SQLite's foreign-key probes are off until the transaction
+ * ends, so each inserted row costs no lookup of its parents (a tenth of an import) and is no
+ * statement that may abort (a dump's load journalled every page it touched). Never for a write
+ * that deletes or updates rows through their ON DELETE actions. */
 int sq_wtx_begin_bulk(sq *s, ef_store_err *err);
 /* Resets every cached statement (a stepped one holds a read transaction open). */
 void sq_reset_stmts(sq *s);

@@ -1009,6 +1009,26 @@ static int dump_last(const ef_json *jlast, uint64_t dump_seq, ef_arena *a, ef_by
     return 0;
 }
 
+/* Every reference the loaded rows make holds (PRAGMA foreign_key_check finds no row), or the
+ * first that does not, as an error: a dump from a peer that lies must not leave a state the
+ * schema forbids. */
+static int dump_refs_hold(sq *s, ef_store_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+        return sq_db_err(s, err, "load dump");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) /* table, rowid, parent table, index of the key */
+        ef_store_fail(err, EF_STORE_INVALID,
+                      "dump breaks a reference: a row of table %s refers to a missing row of %s",
+                      (const char *)sqlite3_column_text(st, 0),
+                      (const char *)sqlite3_column_text(st, 2));
+    else if (rc != SQLITE_DONE)
+        sq_db_err(s, err, "load dump");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
 {
     sq *s = h;
@@ -1043,13 +1063,17 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         ef_arena_free(&a);
         return -1;
     }
-    if (sq_wtx_begin(s, err)) {
+    /* The foreign keys are off while the rows go in, and checked once before COMMIT: enforced row
+     * by row, each insert is a statement that may abort, so SQLite copied every page it touched
+     * into a statement journal first, a temporary file (a 100,000-flag dump: 9.4 s of rows, 3.8 s
+     * without). */
+    if (sq_wtx_begin_bulk(s, err)) {
         ef_arena_free(&a);
         return -1;
     }
+    sq_cache_bulk(s); /* the whole state in one transaction */
     s->applying = true;
     s->touched_all = true;
-    if (exec_step(s, "PRAGMA defer_foreign_keys = ON", err)) goto fail;
     /* Old namespaces must leave the registry too: remember them before deleting. */
     {
         sqlite3_stmt *st = sq_stmt(s, SL_NS_ALL, "SELECT key FROM namespaces", err);
@@ -1151,13 +1175,20 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
         if (sq_step_done(s, st, "history", err)) goto fail;
     }
     if (exec_step(s, "DELETE FROM ef_pending", err)) goto fail;
-    if (precompile(s, NULL, err)) goto fail;
+    if (dump_refs_hold(s, err) || precompile(s, NULL, err)) goto fail;
     ef_arena_free(&a);
     s->republish_hold = 0; /* the dump replaces everything, and is published whole */
-    return finish_commit(s, dump_seq, NULL, err);
+    int rc = finish_commit(s, dump_seq, NULL, err); /* releases the writer */
+    pthread_mutex_lock(&s->mu);
+    sq_cache_default(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 fail:
     ef_arena_free(&a);
     sq_wtx_rollback(s);
+    pthread_mutex_lock(&s->mu);
+    sq_cache_default(s);
+    pthread_mutex_unlock(&s->mu);
     return -1;
 }
 

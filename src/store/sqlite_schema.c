@@ -486,6 +486,17 @@ bool sq_is_file(const char *target)
     return file;
 }
 
+void sq_cache_bulk(sq *s)
+{
+    sqlite3_exec(s->db, "PRAGMA cache_size = -131072", NULL, NULL, NULL); /* 128 MiB at most */
+}
+
+void sq_cache_default(sq *s)
+{
+    sqlite3_exec(s->db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
+    sqlite3_db_release_memory(s->db);
+}
+
 /* mkdir -p of the directory holding the database file. */
 static int make_parent_dirs(const char *target, ef_store_err *err)
 {

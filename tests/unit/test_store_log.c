@@ -250,6 +250,46 @@ static void test_dump_load_apply(void **state)
     tstore_free(r);
 }
 
+/* A dump whose rows break a reference (a variant of a flag the dump does not hold) is refused
+ * whole, and the replica keeps the state it had: the rows go in with the foreign keys off, and
+ * load_dump checks them all once before COMMIT (sqlite_log.c dump_refs_hold). */
+static void test_dump_with_a_broken_reference_is_refused(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(false);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    populate(p->s, &p->a);
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t at;
+    assert_ok(ef_store_dump(p->s, &dump, &at, &err), err);
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
+    ef_buf_putc(&dump, '\0');
+    char *variants = strstr(dump.data, "\"variants\":[");
+    assert_non_null(variants);
+    char *ref = strstr(variants, "\"flag_key\":\"color\"");
+    assert_non_null(ref);
+    memcpy(ref + strlen("\"flag_key\":\""), "COLOR", 5); /* same length: the dump stays valid JSON */
+    assert_store_err(ef_store_load_dump(r->s, dump.data, dump.len - 1, &err), err, EF_STORE_INVALID,
+                     "dump breaks a reference: a row of table variants refers to a missing row of flags");
+    assert_same_export(p->s, r->s);
+    ef_registry_read_lock(r->reg);
+    const ef_snapshot *snap = ef_registry_get(r->reg, B("prod"));
+    assert_non_null(snap);
+    assert_int_equal(ef_snapshot_flag_count(snap), 2);
+    ef_registry_read_unlock(r->reg);
+    /* the foreign keys are on again for the writes after it: a variant of no flag is refused */
+    sqlite3 *db = ((sq *)r->s->h)->db;
+    const char *orphan = "INSERT INTO variants(id, namespace_key, flag_key, key, created_at, updated_at)"
+                         " VALUES ('x', 'prod', 'nosuch', 'k', 1, 1)";
+    assert_int_not_equal(sqlite3_exec(db, orphan, NULL, NULL, NULL), SQLITE_OK);
+    if (!strstr(sqlite3_errmsg(db), "FOREIGN KEY")) fail_msg("refused for: %s", sqlite3_errmsg(db));
+    ef_buf_free(&dump);
+    tstore_free(p);
+    tstore_free(r);
+}
+
 /* A populated store's export: the YAML (y1; y2 for a second export) and the document parsed
  * from it (in a). */
 typedef struct exported {
@@ -993,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_attribution_and_old_rows),
         cmocka_unit_test(test_trim),
         cmocka_unit_test(test_dump_load_apply),
+        cmocka_unit_test(test_dump_with_a_broken_reference_is_refused),
         cmocka_unit_test(test_import_export_roundtrip),
         cmocka_unit_test(test_import_entry_replicates),
         cmocka_unit_test(test_real_json_as_sqlite_writes_it),
