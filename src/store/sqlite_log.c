@@ -7,6 +7,7 @@
  * in the same transaction as the rows, so a crash either keeps all of them or none. This file must
  * never acknowledge before the commit, and never let a seq be skipped or reused.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -753,8 +754,13 @@ static sqlite3_stmt *apply_stmt(sq *s, size_t ti, bool del, ef_store_err *err)
     return *slot;
 }
 
-static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
+/* Binds a value of a change or a dump row. Returns false, binding nothing, for a number out of
+ * a double's range (1e999 parses as infinity): SQLite would store it as a REAL and write it into
+ * the next dump as Inf, which is not JSON, so the store's own dump would be refused (found by
+ * fuzz_replication). No node writes such a value; only a peer that lies sends one. */
+static bool bind_json(sqlite3_stmt *st, int i, const ef_json *v)
 {
+    if (v && v->type == EF_JSON_NUMBER && !isfinite(v->num)) return false;
     if (!v || v->type == EF_JSON_NULL) {
         sqlite3_bind_null(st, i);
     } else if (v->type == EF_JSON_TRUE || v->type == EF_JSON_FALSE) {
@@ -771,6 +777,20 @@ static void bind_json(sqlite3_stmt *st, int i, const ef_json *v)
     } else {
         sqlite3_bind_null(st, i);
     }
+    return true;
+}
+
+/* Binds src's members cols (in order) to st's parameters 1..; refuses a value bind_json does not
+ * take, naming the table and column. */
+static int bind_cols(sqlite3_stmt *st, const char *const *cols, const ef_json *src, const char *table,
+                     ef_store_err *err)
+{
+    for (int i = 0; cols[i]; i++)
+        if (!bind_json(st, i + 1, ef_json_get(src, cols[i]))) {
+            sqlite3_clear_bindings(st);
+            return ef_store_fail(err, EF_STORE_INVALID, "%s.%s is not a finite number", table, cols[i]);
+        }
+    return 0;
 }
 
 /* The namespace column of t ("key" for namespaces; NULL for distributions, which have none). */
@@ -802,7 +822,7 @@ static int touch_row_ns(sq *s, const sq_table *t, const ef_json *src, ef_store_e
         if (rc != SQLITE_OK) return sq_db_err(s, err, "apply");
         s->touch_ns[ti] = st;
     }
-    for (int i = 0; t->pk[i]; i++) bind_json(st, i + 1, ef_json_get(src, t->pk[i]));
+    if (bind_cols(st, t->pk, src, t->name, err)) return -1;
     int rc = sqlite3_step(st);
     int out = 0;
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
@@ -850,7 +870,7 @@ static int apply_one(sq *s, const ef_json *c, ef_store_err *err)
     const ef_json *ns = src_ns(t, src);
     bool keyed = ns && is_pk(t, ns_column(t));
     if (keyed ? sq_wtx_touch(s, ns->str, err) : touch_row_ns(s, t, src, err)) return -1;
-    for (int i = 0; cols[i]; i++) bind_json(st, i + 1, ef_json_get(src, cols[i]));
+    if (bind_cols(st, cols, src, t->name, err)) return -1;
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) s->apply_fk_failed = true;
@@ -1130,8 +1150,7 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
                 ef_store_fail(err, EF_STORE_INVALID, "dump row is not an object");
                 goto fail;
             }
-            for (int i = 0; sq_tables[t].cols[i]; i++)
-                bind_json(st, i + 1, ef_json_get(r, sq_tables[t].cols[i]));
+            if (bind_cols(st, sq_tables[t].cols, r, sq_tables[t].name, err)) goto fail;
             int rc = sqlite3_step(st);
             sqlite3_reset(st);
             if (rc != SQLITE_DONE) {

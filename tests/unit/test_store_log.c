@@ -290,6 +290,62 @@ static void test_dump_with_a_broken_reference_is_refused(void **state)
     tstore_free(r);
 }
 
+/* Text with the first "updated_at":DIGITS after `after` given the value 1e999 (malloc'd). */
+static char *with_infinity(const char *text, const char *after)
+{
+    const char *from = strstr(text, after);
+    assert_non_null(from);
+    const char *at = strstr(from, "\"updated_at\":");
+    assert_non_null(at);
+    at += strlen("\"updated_at\":");
+    size_t digits = strspn(at, "0123456789");
+    size_t head = (size_t)(at - text), n = strlen(text);
+    char *out = malloc(n + 8);
+    assert_non_null(out);
+    memcpy(out, text, head);
+    memcpy(out + head, "1e999", 5);
+    memcpy(out + head + 5, at + digits, n - head - digits + 1);
+    return out;
+}
+
+/* A number past a double's range (1e999, parsed as infinity) in a change or a dump row is refused:
+ * stored, it came back in the next dump as Inf, which is not JSON, and the store refused its own
+ * dump (fuzz_replication, corpus regress-dump-infinity). */
+static void test_nonfinite_number_refused(void **state)
+{
+    (void)state;
+    tstore *p = tstore_new(false);
+    tstore *r = tstore_new_local(true);
+    ef_store_err err;
+    populate(p->s, &p->a);
+    ef_buf dump;
+    ef_buf_init(&dump);
+    uint64_t at;
+    assert_ok(ef_store_dump(p->s, &dump, &at, &err), err);
+    ef_buf_putc(&dump, '\0');
+    char *bad = with_infinity(dump.data, "\"segments\":[");
+    assert_store_err(ef_store_load_dump(r->s, bad, strlen(bad), &err), err, EF_STORE_INVALID,
+                     "segments.updated_at is not a finite number");
+    free(bad);
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len - 1, &err), err);
+    ef_store_flag_in fin = {.key = B("later"), .name = B("Later")};
+    ef_doc_flag f;
+    assert_ok(ef_store_flag_create(p->s, B("prod"), &fin, &p->a, &f, &err), err);
+    collect k = {0};
+    assert_ok(ef_store_changes(p->s, at, 0, collect_fn, &k, &err), err);
+    assert_int_equal(k.n, 1);
+    bad = with_infinity(k.entries[0], "\"row\":");
+    assert_store_err(ef_store_apply_changes(r->s, bad, strlen(bad), &err), err, EF_STORE_INVALID,
+                     "flags.updated_at is not a finite number");
+    free(bad);
+    assert_ok(ef_store_apply_changes(r->s, k.entries[0], strlen(k.entries[0]), &err), err);
+    collect_free(&k);
+    assert_same_export(p->s, r->s);
+    ef_buf_free(&dump);
+    tstore_free(p);
+    tstore_free(r);
+}
+
 /* A populated store's export: the YAML (y1; y2 for a second export) and the document parsed
  * from it (in a). */
 typedef struct exported {
@@ -1034,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_trim),
         cmocka_unit_test(test_dump_load_apply),
         cmocka_unit_test(test_dump_with_a_broken_reference_is_refused),
+        cmocka_unit_test(test_nonfinite_number_refused),
         cmocka_unit_test(test_import_export_roundtrip),
         cmocka_unit_test(test_import_entry_replicates),
         cmocka_unit_test(test_real_json_as_sqlite_writes_it),
