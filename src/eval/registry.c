@@ -40,12 +40,15 @@ typedef struct retired {
 
 struct ef_registry {
     table *current;          /* read with acquire inside a read section; grows by copy */
-    pthread_mutex_t writer;  /* serialises publishers and guards the listener list */
+    pthread_mutex_t writer;  /* serialises publishers; guards the listener list and the hold */
     int grace;               /* TSan sync address for the grace period */
     struct {
         ef_registry_listener fn;
         void *ctx;
     } listeners[MAX_LISTENERS];
+    unsigned hold;             /* ef_registry_hold depth: notifications wait while above 0 */
+    ef_ns_handle **held;       /* the namespaces published or removed meanwhile, in order */
+    size_t nheld, capheld;
 };
 
 static table *table_new(uint32_t n)
@@ -120,6 +123,7 @@ void ef_registry_free(ef_registry *r)
         free(t->handles[i]);
     }
     free(t);
+    free(r->held);
     pthread_mutex_destroy(&r->writer);
     free(r);
 }
@@ -128,10 +132,11 @@ void ef_registry_free(ef_registry *r)
  * period. A new namespace gets a handle and a grown copy of the table. Called with the writer
  * lock held. Returns 0, -1 (removing a namespace that has no snapshot) or -2 (out of memory,
  * nothing changed). */
-static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
+static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap, ef_ns_handle **out)
 {
     table *old = r->current;
     ef_ns_handle *h = table_find(old, ns);
+    *out = h;
     ef_snapshot *prev = h ? h->snap : NULL;
     if (!snap && !prev) return -1;
     retired *ret = NULL;
@@ -147,6 +152,7 @@ static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
         h->key_len = ns.n;
         memcpy(h->key, ns.p, ns.n);
         h->key[ns.n] = 0;
+        *out = h;
         t->owner = r;
         for (uint32_t i = 0; i < old->n; i++) table_add(t, old->handles[i]);
         table_add(t, h);
@@ -167,18 +173,58 @@ static int swap_in(ef_registry *r, ef_bytes ns, ef_snapshot *snap)
 
 /* Runs the listeners with the writer lock held, so a listener is never called after
  * ef_registry_unlisten returned; listeners are documented as quick and non-publishing. */
-static void notify(ef_registry *r, ef_bytes ns)
+static void notify(ef_registry *r, const ef_ns_handle *h)
 {
+    ef_bytes ns = {h->key, h->key_len};
     for (int i = 0; i < MAX_LISTENERS; i++)
         if (r->listeners[i].fn) r->listeners[i].fn(ns, r->listeners[i].ctx);
+}
+
+/* Notifies now, or at the hold's end. Without memory to remember it, now: a listener told early
+ * is better than one never told. */
+static void changed(ef_registry *r, ef_ns_handle *h)
+{
+    if (r->hold) {
+        if (r->nheld == r->capheld) {
+            size_t cap = r->capheld ? r->capheld * 2 : 16;
+            ef_ns_handle **g = realloc(r->held, cap * sizeof(*g));
+            if (g) {
+                r->held = g;
+                r->capheld = cap;
+            }
+        }
+        if (r->nheld < r->capheld) {
+            r->held[r->nheld++] = h;
+            return;
+        }
+    }
+    notify(r, h);
+}
+
+void ef_registry_hold(ef_registry *r)
+{
+    pthread_mutex_lock(&r->writer);
+    r->hold++;
+    pthread_mutex_unlock(&r->writer);
+}
+
+void ef_registry_release(ef_registry *r)
+{
+    pthread_mutex_lock(&r->writer);
+    if (r->hold && --r->hold == 0) {
+        for (size_t i = 0; i < r->nheld; i++) notify(r, r->held[i]);
+        r->nheld = 0;
+    }
+    pthread_mutex_unlock(&r->writer);
 }
 
 int ef_registry_publish(ef_registry *r, ef_snapshot *snap)
 {
     pthread_mutex_lock(&r->writer);
     ef_bytes ns = snap->namespace_key; /* snap stays alive while the lock is held */
-    int rc = swap_in(r, ns, snap);
-    if (rc == 0) notify(r, ns);
+    ef_ns_handle *h;
+    int rc = swap_in(r, ns, snap, &h);
+    if (rc == 0) changed(r, h);
     pthread_mutex_unlock(&r->writer);
     if (rc != 0) {
         ef_snapshot_free(snap);
@@ -190,8 +236,9 @@ int ef_registry_publish(ef_registry *r, ef_snapshot *snap)
 int ef_registry_remove(ef_registry *r, ef_bytes ns)
 {
     pthread_mutex_lock(&r->writer);
-    int rc = swap_in(r, ns, NULL);
-    if (rc == 0) notify(r, ns);
+    ef_ns_handle *h;
+    int rc = swap_in(r, ns, NULL, &h);
+    if (rc == 0) changed(r, h);
     pthread_mutex_unlock(&r->writer);
     return rc == 0 ? 0 : -1;
 }

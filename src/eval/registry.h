@@ -49,6 +49,13 @@ int ef_registry_remove(ef_registry *r, ef_bytes ns);
 typedef void (*ef_registry_listener)(ef_bytes ns, void *ctx);
 int ef_registry_listen(ef_registry *r, ef_registry_listener fn, void *ctx);
 void ef_registry_unlisten(ef_registry *r, ef_registry_listener fn, void *ctx);
+/* Between hold and release (which nest) publishes and removals are visible at once, as always,
+ * but their listeners are called at the outermost release, in order, once every namespace a
+ * transaction wrote is visible. Listeners raise the version a node says it serves (and wake the
+ * requests waiting for it): told of a transaction's first namespace, a replica loading a dump of
+ * 1,000 namespaces said it served the dump's version while most of them were not there yet. */
+void ef_registry_hold(ef_registry *r);
+void ef_registry_release(ef_registry *r);
 
 /* The read section. Evaluation paths use the inlined ef_registry_enter/leave (registry_read.h),
  * which are the same thing without a call. */

@@ -510,6 +510,7 @@ static int state_publish(ef_dir *d, ef_dir_state *s, const ef_dir_state *old, ef
         else ef_snapshot_set_version(snaps[i], s->generation);
     }
     ef_buf_free(&buf);
+    ef_registry_hold(d->reg); /* the generation is announced once all its namespaces are visible */
     for (size_t i = 0; i < n; i++) {
         if (rc) {
             ef_snapshot_free(snaps[i]);
@@ -518,12 +519,12 @@ static int state_publish(ef_dir *d, ef_dir_state *s, const ef_dir_state *old, ef
         }
     }
     free(snaps);
-    if (rc || !old) return rc;
-    for (size_t i = 0; i < old->doc.nnamespaces; i++) {
+    for (size_t i = 0; rc == 0 && old && i < old->doc.nnamespaces; i++) {
         ef_bytes key = old->doc.namespaces[i].key;
         if (!ef_dir_state_namespace(s, key)) ef_registry_remove(d->reg, key);
     }
-    return 0;
+    ef_registry_release(d->reg);
+    return rc;
 }
 
 int ef_dir_reload(ef_dir *d)

@@ -323,10 +323,14 @@ static int finish_commit(sq *s, uint64_t seq, const ef_store_change *entry, ef_s
     if (entry && s->commit_fn && rc == 0) s->commit_fn(s->commit_fn_ctx, entry);
     int prc = 0;
     /* hold 0: nothing to hold back (a dump sets it so, and an empty store's dump is seq 0) */
-    if (applied && s->republish_hold && seq <= s->republish_hold)
+    if (applied && s->republish_hold && seq <= s->republish_hold) {
         sq_incr_discard(s); /* applied again after a lost batch: published already (persist.c) */
-    else
+    } else {
+        /* the transaction's namespaces are announced together, once all are visible */
+        if (s->opts.registry) ef_registry_hold(s->opts.registry);
         prc = sq_incr_is_prepared(s) ? sq_incr_publish(s, err) : publish_touched(s, err);
+        if (s->opts.registry) ef_registry_release(s->opts.registry);
+    }
     if (prc && rc == 0) {
         /* The write is durable; only the in-memory snapshot is stale. Say both. */
         char m[sizeof(err->message)];

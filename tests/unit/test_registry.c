@@ -137,11 +137,71 @@ static void test_listeners(void **state)
     ef_registry_free(r);
 }
 
+/* What a listener saw when told: the namespace, and whether all of "a", "b" and "c" had their
+ * generation-2 snapshot by then. */
+typedef struct seen {
+    ef_registry *r;
+    char ns[8][8];
+    bool all_there[8];
+    int n;
+} seen;
+
+static void record_change(ef_bytes ns, void *ctx)
+{
+    seen *k = ctx;
+    if (k->n == 8) return;
+    snprintf(k->ns[k->n], sizeof(k->ns[0]), "%.*s", (int)ns.n, ns.p);
+    bool all = true;
+    ef_registry_read_lock(k->r);
+    for (const char *const *x = (const char *const[]){"a", "b", "c", NULL}; *x; x++) {
+        const ef_snapshot *s = ef_registry_get(k->r, ef_bytes_of(*x));
+        all = all && s && ef_snapshot_version(s) == 2;
+    }
+    ef_registry_read_unlock(k->r);
+    k->all_there[k->n++] = all;
+}
+
+/* Held, a transaction's publishes are visible at once but announced at the (outermost) release,
+ * in order, when every namespace is there: the listener that raises a node's version must not
+ * hear of a dump's first namespace while the others are missing. */
+static void test_hold_announces_together(void **state)
+{
+    (void)state;
+    ef_registry *r = ef_registry_new();
+    seen k = {.r = r};
+    assert_int_equal(ef_registry_listen(r, record_change, &k), 0);
+    ef_registry_hold(r);
+    ef_registry_hold(r); /* nested */
+    ef_registry_publish(r, make_generation("a", 2));
+    ef_registry_read_lock(r);
+    assert_non_null(ef_registry_get(r, EF_BYTES_LIT("a"))); /* visible before the release */
+    ef_registry_read_unlock(r);
+    ef_registry_publish(r, make_generation("b", 2));
+    ef_registry_publish(r, make_generation("x", 2));
+    ef_registry_remove(r, EF_BYTES_LIT("x"));
+    ef_registry_release(r);
+    ef_registry_publish(r, make_generation("c", 2));
+    assert_int_equal(k.n, 0);
+    ef_registry_release(r);
+    assert_int_equal(k.n, 5);
+    const char *order[] = {"a", "b", "x", "x", "c"};
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(k.ns[i], order[i]);
+        assert_true(k.all_there[i]);
+    }
+    ef_registry_release(r); /* an extra release is harmless */
+    ef_registry_publish(r, make_generation("d", 2));
+    assert_int_equal(k.n, 6); /* not held: at once */
+    ef_registry_unlisten(r, record_change, &k);
+    ef_registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_listeners),
+        cmocka_unit_test(test_hold_announces_together),
         cmocka_unit_test(test_publish_while_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
