@@ -28,6 +28,19 @@ static inline void ef_buf_clear(ef_buf *b)
     b->len = 0;
     b->failed = false;
 }
+/* Empties b, and gives its memory back when it holds more than keep bytes: a long-lived buffer
+ * that once carried a dump (140 MB for 100,000 flags) should not keep that much for good. */
+static inline void ef_buf_clear_shrink(ef_buf *b, size_t keep)
+{
+    if (b->cap > keep) {
+        ef_buf_free(b);
+        ef_buf_init(b);
+    } else {
+        ef_buf_clear(b);
+    }
+}
+/* What a buffer reused between requests or events keeps (ef_buf_clear_shrink). */
+#define EF_BUF_KEEP ((size_t)1 << 20)
 static inline bool ef_buf_ok(const ef_buf *b)
 {
     return !b->failed;

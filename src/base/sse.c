@@ -15,9 +15,6 @@
 enum { ST_FIELD, ST_VALUE_START, ST_VALUE };
 enum { K_NONE, K_DATA, K_EVENT, K_OTHER };
 
-/* Past this, an idle reader gives the memory of a large event (a dump) back. */
-#define KEEP_CAP ((size_t)1 << 20)
-
 size_t ef_sse_limit_of(const ef_sse *p, const char *event)
 {
     for (size_t i = 0; i < p->cfg.nlimits; i++)
@@ -32,11 +29,7 @@ static void event_clear(ef_sse *p)
     p->event[0] = '\0';
     p->event_len = 0;
     p->max_data = p->cfg.default_max_data;
-    ef_buf_clear(p->data);
-    if (p->data->cap > KEEP_CAP) {
-        ef_buf_free(p->data);
-        ef_buf_init(p->data);
-    }
+    ef_buf_clear_shrink(p->data, EF_BUF_KEEP); /* an idle reader gives a large event's memory back */
 }
 
 static void line_clear(ef_sse *p)

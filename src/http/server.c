@@ -454,7 +454,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             memcpy(buf, s->pending.data + s->sent, n);
             s->sent += n;
             if (s->sent == s->pending.len) {
-                ef_buf_clear(&s->pending);
+                ef_buf_clear_shrink(&s->pending, EF_BUF_KEEP); /* a dump sent: its memory back */
                 s->sent = 0;
             }
             pthread_mutex_unlock(&s->mu);

@@ -150,7 +150,7 @@ static int sub_fill(void *state, ef_buf *out)
     bool was_full = sub->pending.len >= PENDING_MAX;
     if (had) {
         ef_buf_append(out, sub->pending.data, sub->pending.len);
-        ef_buf_clear(&sub->pending);
+        ef_buf_clear_shrink(&sub->pending, EF_BUF_KEEP); /* after a dump: its memory back */
     }
     pthread_mutex_unlock(&sub->mu);
     if (was_full) ef_feed_kick(sub->f); /* the feed skipped this subscriber while it was full */
@@ -431,6 +431,7 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
             ef_log(EF_LOG_WARN, "feed: dump failed", "error", err.message, NULL);
         }
         ef_buf_free(&dump);
+        ef_buf_clear_shrink(ev, EF_BUF_KEEP); /* the event buffer lives as long as the feed */
     }
 
     uint64_t minpos = UINT64_MAX;
