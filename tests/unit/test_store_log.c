@@ -250,28 +250,38 @@ static void test_dump_load_apply(void **state)
     tstore_free(r);
 }
 
+/* A populated store p, an empty replica store r (SQLite whatever p's backend), and p's dump,
+ * NUL-terminated after its dump->len bytes. */
+static void dump_pair(tstore **p, tstore **r, ef_buf *dump)
+{
+    ef_store_err err;
+    *p = tstore_new(false);
+    *r = tstore_new_local(true);
+    populate((*p)->s, &(*p)->a);
+    ef_buf_init(dump);
+    uint64_t at;
+    assert_ok(ef_store_dump((*p)->s, dump, &at, &err), err);
+    ef_buf_putc(dump, '\0');
+    dump->len--;
+}
+
 /* A dump whose rows break a reference (a variant of a flag the dump does not hold) is refused
  * whole, and the replica keeps the state it had: the rows go in with the foreign keys off, and
  * load_dump checks them all once before COMMIT (sqlite_log.c dump_refs_hold). */
 static void test_dump_with_a_broken_reference_is_refused(void **state)
 {
     (void)state;
-    tstore *p = tstore_new(false);
-    tstore *r = tstore_new_local(true);
-    ef_store_err err;
-    populate(p->s, &p->a);
+    tstore *p, *r;
     ef_buf dump;
-    ef_buf_init(&dump);
-    uint64_t at;
-    assert_ok(ef_store_dump(p->s, &dump, &at, &err), err);
+    dump_pair(&p, &r, &dump);
+    ef_store_err err;
     assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
-    ef_buf_putc(&dump, '\0');
     char *variants = strstr(dump.data, "\"variants\":[");
     assert_non_null(variants);
     char *ref = strstr(variants, "\"flag_key\":\"color\"");
     assert_non_null(ref);
     memcpy(ref + strlen("\"flag_key\":\""), "COLOR", 5); /* same length: the dump stays valid JSON */
-    assert_store_err(ef_store_load_dump(r->s, dump.data, dump.len - 1, &err), err, EF_STORE_INVALID,
+    assert_store_err(ef_store_load_dump(r->s, dump.data, dump.len, &err), err, EF_STORE_INVALID,
                      "dump breaks a reference: a row of table variants refers to a missing row of flags");
     assert_same_export(p->s, r->s);
     ef_registry_read_lock(r->reg);
@@ -369,20 +379,17 @@ static char *with_infinity(const char *text, const char *after)
 static void test_nonfinite_number_refused(void **state)
 {
     (void)state;
-    tstore *p = tstore_new(false);
-    tstore *r = tstore_new_local(true);
-    ef_store_err err;
-    populate(p->s, &p->a);
+    tstore *p, *r;
     ef_buf dump;
-    ef_buf_init(&dump);
+    dump_pair(&p, &r, &dump);
+    ef_store_err err;
     uint64_t at;
-    assert_ok(ef_store_dump(p->s, &dump, &at, &err), err);
-    ef_buf_putc(&dump, '\0');
+    assert_ok(ef_store_seq(p->s, &at, NULL, &err), err);
     char *bad = with_infinity(dump.data, "\"segments\":[");
     assert_store_err(ef_store_load_dump(r->s, bad, strlen(bad), &err), err, EF_STORE_INVALID,
                      "segments.updated_at is not a finite number");
     free(bad);
-    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len - 1, &err), err);
+    assert_ok(ef_store_load_dump(r->s, dump.data, dump.len, &err), err);
     ef_store_flag_in fin = {.key = B("later"), .name = B("Later")};
     ef_doc_flag f;
     assert_ok(ef_store_flag_create(p->s, B("prod"), &fin, &p->a, &f, &err), err);
@@ -679,6 +686,19 @@ static void test_import_entry_replicates(void **state)
     tstore_free(r);
 }
 
+/* A store on a file of its own in a fresh directory, opened with o (the backend's own store
+ * closed): for what only a SQLite file shows (its WAL, its journal mode). */
+static tstore *tstore_file(const char *name, const ef_sqlite_opts *o)
+{
+    tstore *t = tstore_new(false);
+    ef_store_err err;
+    ef_store_close(t->s);
+    snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
+    t->s = ef_sqlite_open(t->path, o, &err);
+    if (!t->s) fail_msg("open %s: %s", t->path, err.message);
+    return t;
+}
+
 /* The WAL header's checkpoint sequence number (bytes 12-15, big-endian): SQLite adds one each
  * time it starts the WAL over, which needs every frame in it copied into the database first. */
 static unsigned wal_restarts(const char *db)
@@ -703,13 +723,9 @@ static unsigned wal_restarts(const char *db)
 static void test_wal_checkpointed_in_background(void **state)
 {
     (void)state;
-    tstore *t = tstore_new(false);
-    ef_store_err err;
-    ef_store_close(t->s);
-    snprintf(t->path, sizeof(t->path), "%s/wal.db", t->dir);
     ef_sqlite_opts o = {.sync_ms = 20}; /* a follower's store, where the thread runs */
-    t->s = ef_sqlite_open(t->path, &o, &err);
-    if (!t->s) fail_msg("open: %s", err.message);
+    tstore *t = tstore_file("wal.db", &o);
+    ef_store_err err;
     size_t dlen = 20000;
     char *desc = malloc(dlen);
     assert_non_null(desc);
@@ -787,13 +803,9 @@ static long long file_size(const char *path, const char *suffix)
 static void test_import_bypasses_the_wal(void **state)
 {
     (void)state;
-    tstore *t = tstore_new(false);
-    ef_store_err err;
-    ef_store_close(t->s);
-    snprintf(t->path, sizeof(t->path), "%s/import.db", t->dir);
     ef_sqlite_opts o = {0};
-    t->s = ef_sqlite_open(t->path, &o, &err);
-    if (!t->s) fail_msg("open: %s", err.message);
+    tstore *t = tstore_file("import.db", &o);
+    ef_store_err err;
     ef_doc doc;
     char *yml;
     many_flags_doc(2000, &t->a, &doc, &yml);
@@ -836,13 +848,9 @@ static void test_import_bypasses_the_wal(void **state)
 static void test_reader_opens_beside_an_import(void **state)
 {
     (void)state;
-    tstore *t = tstore_new(false);
-    ef_store_err err;
-    ef_store_close(t->s);
-    snprintf(t->path, sizeof(t->path), "%s/reader.db", t->dir);
     ef_sqlite_opts o = {0};
-    t->s = ef_sqlite_open(t->path, &o, &err);
-    if (!t->s) fail_msg("open: %s", err.message);
+    tstore *t = tstore_file("reader.db", &o);
+    ef_store_err err;
     ef_store_flag_in in = {.key = B("before"), .name = B("before"), .type = EF_DOC_BOOLEAN_FLAG};
     ef_doc_flag f;
     assert_ok(ef_store_flag_create(t->s, NONE, &in, &t->a, &f, &err), err);
