@@ -103,7 +103,16 @@ async function run(label, upstreamOf, count) {
     for (const key of ['warm', 'warm2']) {
       const w0 = await call(primary.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key });
       const v0 = w0.headers.get('x-edgeflag-version');
-      await Promise.all(rs.map((r) => call(r.url, 'GET', served, undefined, { 'x-edgeflag-min-version': v0 })));
+      // a replica still loading a large dump answers 503 when its wait ends: ask again (100,000
+      // flags take seconds; the first measured write once waited for the rest of a bootstrap)
+      await Promise.all(rs.map(async (r) => {
+        const end = Date.now() + 300000;
+        for (;;) {
+          const a = await call(r.url, 'GET', served, undefined, { 'x-edgeflag-min-version': v0 });
+          if (a.status === 200) return;
+          if (Date.now() > end) throw new Error(`${r.name} did not reach version ${v0}: ${a.status} ${a.text}`);
+        }
+      }));
     }
     if (client) {
       const args = ['--primary', primary.url, '--writes', String(count), '--label', label];
