@@ -113,7 +113,7 @@ step "replication cluster on loopback: convergence, kill -9, restart, partition,
 # it runs beside the other cluster files instead of after them.
 node_tests audit-tests tests/cluster audit_events.test.mjs >"$root/build/audit-tests.summary" 2>&1 &
 audit_pid=$!
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs
+node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs namespaces.test.mjs
 audit_rc=0
 wait "$audit_pid" || audit_rc=$?
 cat "$root/build/audit-tests.summary"
