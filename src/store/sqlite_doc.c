@@ -413,11 +413,11 @@ static bool journal_mode_set(sq *s, const char *mode)
  * TRUNCATE, not DELETE: with synchronous=FULL its commit truncates the journal and syncs it,
  * where DELETE's unlink is durable only once the directory is synced (synchronous=EXTRA). Killed
  * before COMMIT, the file keeps a hot journal that the next open rolls back, then sets WAL mode
- * again as every open does (tests/crash/crash_store.c kills imports). Another connection to the
- * file (an `edgeflag export` beside) keeps the file in WAL mode and the import runs there, as
- * before; one that opens during the import waits for it (busy timeout), since setting WAL mode,
- * which every open does, needs the file to itself. A follower's store never imports, and its
- * checkpoint connection would keep WAL mode anyway. */
+ * again as every writer's open does (tests/crash/crash_store.c kills imports). Another
+ * connection to the file (an `edgeflag export` beside) keeps the file in WAL mode and the import
+ * runs there, as before; a reader that opens during the import leaves the journal mode alone
+ * and reads the state before it (sq_migrate, ef_sqlite_open). A follower's store never imports,
+ * and its checkpoint connection would keep WAL mode anyway. */
 static bool import_journal_begin(sq *s)
 {
     if (!sq_is_file(s->path) || s->opts.no_lock || s->opts.follower) return false;
@@ -427,8 +427,8 @@ static bool import_journal_begin(sq *s)
     return changed;
 }
 
-/* Back to WAL mode, which every open of the file sets anyway should this fail (another
- * connection opened the file in between and already did). Under the store's mutex. */
+/* Back to WAL mode. It fails while a reader that opened during the import still has the file;
+ * the next writer's open sets it then. Under the store's mutex. */
 static void import_journal_end(sq *s)
 {
     if (!journal_mode_set(s, "WAL"))
