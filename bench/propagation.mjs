@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { node, stopAll, call } from '../tests/cluster/cluster.mjs';
 import { startProxy } from '../tests/cluster/proxy.mjs';
+import { namespaceYaml } from './workload.mjs';
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,16 +69,8 @@ const faults = (n) => statCpu(`/proc/${n.child.pid}/stat`)?.faults ?? 0;
 async function run(label, upstreamOf, count) {
   const primary = node('primary', { args: ['--threads', '2'] });
   if (preload > 0) {
-    const lines = ['version: "1.4"', 'namespace: default', 'segments:', '  - key: seg', '    name: seg',
-      '    match_type: ALL_MATCH_TYPE', '    constraints:', '      - type: STRING_COMPARISON_TYPE',
-      '        property: plan', '        operator: eq', '        value: pro', 'flags:'];
-    for (let i = 0; i < preload; i++)
-      lines.push(`  - key: pre${i}`, `    name: pre${i}`, '    type: VARIANT_FLAG_TYPE', '    enabled: true',
-        '    variants:', '      - key: "on"', '      - key: "off"', '    rules:', '      - segment: seg',
-        '        distributions:', '          - variant: "on"', '            rollout: 50',
-        '          - variant: "off"', '            rollout: 50');
     const file = path.join(primary.dir, 'preload.yml');
-    fs.writeFileSync(file, lines.join('\n') + '\n');
+    fs.writeFileSync(file, namespaceYaml('default', preload));
     execFileSync(process.env.EDGEFLAG_BIN || 'build/edgeflag',
       ['import', '--db', path.join(primary.dir, 'edgeflag.db'), file], { stdio: 'inherit' });
   }

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { node, stopAll, call, rng, evaluateCorpus } from '../tests/cluster/cluster.mjs';
 import { tempDir } from '../tests/compat/tmp.mjs';
-import { evalWorkload } from './workload.mjs';
+import { evalWorkload, namespaceYaml } from './workload.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -30,22 +30,6 @@ const tmp = tempDir('ef-scale-');
 const ms = (t) => `${t.toFixed(0)} ms`;
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const rssMiB = (n) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
-
-// One namespace of `flags` flags as a declarative document: each a variant flag with two variants
-// and a rule on one of ten segments (a constraint each), split 50/50, as bench_store's.
-function nsYaml(ns, flags) {
-  const out = ['version: "1.4"', `namespace: ${ns}`, 'segments:'];
-  for (let s = 0; s < 10; s++)
-    out.push(`  - key: seg${s}`, `    name: seg${s}`, '    match_type: ALL_MATCH_TYPE', '    constraints:',
-      '      - type: STRING_COMPARISON_TYPE', '        property: plan', '        operator: eq', `        value: p${s}`);
-  out.push('flags:');
-  for (let i = 0; i < flags; i++)
-    out.push(`  - key: f${i}`, `    name: f${i}`, '    type: VARIANT_FLAG_TYPE', '    enabled: true',
-      '    variants:', '      - key: "on"', '      - key: "off"', '    rules:', `      - segment: seg${i % 10}`,
-      '        distributions:', '          - variant: "on"', '            rollout: 50',
-      '          - variant: "off"', '            rollout: 50');
-  return out.join('\n') + '\n';
-}
 
 async function waitVersion(n, v, deadlineMs) {
   const end = performance.now() + deadlineMs;
@@ -66,7 +50,7 @@ async function cluster(label, namespaces, flags) {
   const dir = fs.mkdtempSync(path.join(tmp, 'c-'));
   const file = path.join(dir, 'flags.yml');
   const nsKeys = namespaces === 1 ? ['default'] : Array.from({ length: namespaces }, (_, i) => `ns${i}`);
-  fs.writeFileSync(file, nsKeys.map((k) => nsYaml(k, flags)).join('---\n'));
+  fs.writeFileSync(file, nsKeys.map((k) => namespaceYaml(k, flags, 10)).join('---\n'));
   const primary = node('primary', { dir: path.join(dir, 'p'), args: ['--threads', '2'] });
   fs.mkdirSync(primary.dir);
   let t0 = performance.now();

@@ -40,3 +40,20 @@ export async function httpWorkload() {
   const batchBody = JSON.stringify({ requests: variantReqs.slice(0, 100).map((r) => ({ flagKey: r.flagKey, entityId: r.entityId, context: r.context })) });
   return { snapshot: c.snapshot, body, batchBody };
 }
+
+// One namespace of `flags` variant flags (f0, f1, ...) as a declarative document: two variants
+// each, and a rule on one of `segments` segments (seg0, seg1, ...: plan eq p0, p1, ...) that splits
+// 50/50. The store benches' namespace (bench_store's has the same shape).
+export function namespaceYaml(ns, flags, segments = 1) {
+  const out = ['version: "1.4"', `namespace: ${ns}`, 'segments:'];
+  for (let s = 0; s < segments; s++)
+    out.push(`  - key: seg${s}`, `    name: seg${s}`, '    match_type: ALL_MATCH_TYPE', '    constraints:',
+      '      - type: STRING_COMPARISON_TYPE', '        property: plan', '        operator: eq', `        value: p${s}`);
+  out.push('flags:');
+  for (let i = 0; i < flags; i++)
+    out.push(`  - key: f${i}`, `    name: f${i}`, '    type: VARIANT_FLAG_TYPE', '    enabled: true',
+      '    variants:', '      - key: "on"', '      - key: "off"', '    rules:', `      - segment: seg${i % segments}`,
+      '        distributions:', '          - variant: "on"', '            rollout: 50',
+      '          - variant: "off"', '            rollout: 50');
+  return out.join('\n') + '\n';
+}

@@ -428,12 +428,14 @@ static bool import_journal_begin(sq *s)
 }
 
 /* Back to WAL mode. It fails while a reader that opened during the import still has the file;
- * the next writer's open sets it then. Under the store's mutex. */
+ * the next writer's open sets it then. Takes the store's mutex. */
 static void import_journal_end(sq *s)
 {
+    pthread_mutex_lock(&s->mu);
     if (!journal_mode_set(s, "WAL"))
         ef_log(EF_LOG_WARN, "sqlite: cannot return to WAL mode after an import; the next open will",
                "database", s->path, "error", sqlite3_errmsg(s->db), NULL);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o, ef_store_err *err)
@@ -444,37 +446,24 @@ static int import_doc(void *h, const ef_doc *doc, const ef_store_import_opts *o,
     bool rollback_journal = import_journal_begin(s);
     /* An import that drops nothing only inserts, every reference checked above: its rows need no
      * foreign-key probes. A dropping one deletes first, which needs their ON DELETE actions. */
-    if (o->drop ? sq_wtx_begin(s, err) : refs_in_doc(doc, err) || sq_wtx_begin_bulk(s, err)) {
-        if (rollback_journal) {
-            pthread_mutex_lock(&s->mu);
-            import_journal_end(s);
-            pthread_mutex_unlock(&s->mu);
+    int rc = o->drop ? sq_wtx_begin(s, err) : refs_in_doc(doc, err) || sq_wtx_begin_bulk(s, err);
+    if (rc == 0) {
+        sq_cache_bulk(s);
+        ef_arena a;
+        ef_arena_init(&a, 65536);
+        rc = o->drop ? drop_all(s, err) : 0;
+        /* from here the import only inserts: its rows go into the entry straight from their tables */
+        if (rc == 0) rc = sq_capture_pause(s, err);
+        for (size_t i = 0; rc == 0 && i < doc->nnamespaces; i++) {
+            rc = import_ns(s, &doc->namespaces[i], o, &a, err);
+            ef_arena_reset(&a);
         }
-        return -1;
+        ef_arena_free(&a);
+        rc = sq_wtx_end(s, rc, err); /* releases the writer */
+        sq_bulk_done(s);
     }
-    /* An import writes many pages in one transaction: with SQLite's default 2 MiB page cache they
-     * spill to the WAL mid-transaction and are read back (most of an import's time). The cache
-     * may grow for the import and is given back afterwards. */
-    sq_cache_bulk(s);
-    ef_arena a;
-    ef_arena_init(&a, 65536);
-    int rc = o->drop ? drop_all(s, err) : 0;
-    /* from here the import only inserts: its rows go into the entry straight from their tables */
-    if (rc == 0) rc = sq_capture_pause(s, err);
-    for (size_t i = 0; rc == 0 && i < doc->nnamespaces; i++) {
-        rc = import_ns(s, &doc->namespaces[i], o, &a, err);
-        ef_arena_reset(&a);
-    }
-    ef_arena_free(&a);
-    rc = sq_wtx_end(s, rc, err); /* releases the writer: the connection is tuned back below */
-    pthread_mutex_lock(&s->mu);
-    sq_cache_default(s);
     if (rollback_journal) import_journal_end(s);
-    pthread_mutex_unlock(&s->mu);
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    return rc;
+    return rc ? -1 : 0;
 }
 
 void sq_fill_ops_doc(ef_store_ops *o)

@@ -125,13 +125,14 @@ void sq_checkpoint_stop(sq *s);
 /* ---- statements (sqlite_schema.c) ---- */
 /* Whether target (a path or a `file:` URI) names a file rather than an in-memory database. */
 bool sq_is_file(const char *target);
-/* The writer connection's page cache for a transaction that writes a whole state (an import, a
- * dump's load), and back to SQLite's default after it, its memory given back. Under the store's
- * mutex. With the default 2 MiB the pages of such a transaction spill into the WAL while it runs,
- * and a page written again is spilled again: a replica's load of a 100,000-flag dump spent half of
- * its 24 s in pwrite. */
+/* For a transaction that writes a whole state (an import, a dump's load): sq_cache_bulk, inside
+ * it under the store's mutex, lets the writer connection's page cache grow to 128 MiB. With the
+ * default 2 MiB an import's pages spilled into the WAL while it ran and were read back (most of
+ * its time, when this was measured). sq_bulk_done, after the transaction, takes the mutex, sets the
+ * cache back to SQLite's default and gives the process's freed pages back to the system (the
+ * parse of a 140 MB dump, an import's document). */
 void sq_cache_bulk(sq *s);
-void sq_cache_default(sq *s);
+void sq_bulk_done(sq *s);
 /* The cached statement for a slot, prepared from sql on first use, reset and unbound. */
 sqlite3_stmt *sq_stmt(sq *s, int slot, const char *sql, ef_store_err *err);
 int sq_db_err(sq *s, ef_store_err *err, const char *what);

@@ -11,9 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "base/clock.h"
 #include "base/json.h"
@@ -1205,21 +1202,12 @@ static int load_dump(void *h, const char *data, size_t len, ef_store_err *err)
     ef_arena_free(&a);
     s->republish_hold = 0; /* the dump replaces everything, and is published whole */
     int rc = finish_commit(s, dump_seq, NULL, err); /* releases the writer */
-    pthread_mutex_lock(&s->mu);
-    sq_cache_default(s);
-    pthread_mutex_unlock(&s->mu);
-#ifdef __GLIBC__
-    /* the dump's tree and the load's temporaries are gone: give their pages back, as a full load
-     * does (a replica of 100,000 flags otherwise kept the parse of its 140 MB dump) */
-    malloc_trim(0);
-#endif
+    sq_bulk_done(s); /* a replica of 100,000 flags otherwise kept the parse of its 140 MB dump */
     return rc;
 fail:
     ef_arena_free(&a);
     sq_wtx_rollback(s);
-    pthread_mutex_lock(&s->mu);
-    sq_cache_default(s);
-    pthread_mutex_unlock(&s->mu);
+    sq_bulk_done(s);
     return -1;
 }
 

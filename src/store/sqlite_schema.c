@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -286,21 +289,28 @@ const sq_table *sq_table_find(ef_bytes name)
     return NULL;
 }
 
+/* The file's schema version into *v; false when it cannot be read (no schema_migrations table
+ * yet, or an error: sqlite3_errmsg says which). */
+static bool schema_version_read(sq *s, int *v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+                           &st, NULL) != SQLITE_OK)
+        return false;
+    int r = sqlite3_step(st);
+    *v = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW;
+}
+
 static int schema_version(sq *s, int *v, ef_store_err *err)
 {
     if (sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY,"
                    " applied_at INTEGER NOT NULL)",
                 err))
         return -1;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
-                           &st, NULL) != SQLITE_OK)
-        return sq_db_err(s, err, "schema version");
-    int r = sqlite3_step(st);
-    *v = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
     /* an unreadable version must not pass for 0 (that would re-run every migration) */
-    return r == SQLITE_ROW ? 0 : sq_db_err(s, err, "schema version");
+    return schema_version_read(s, v) ? 0 : sq_db_err(s, err, "schema version");
 }
 
 static int record_version(sq *s, int v, ef_store_err *err)
@@ -421,24 +431,12 @@ out:
 }
 
 
-/* Whether the file's schema is this edgeflag's, read without a write lock (false when it cannot
- * tell: no such table yet). */
-static bool schema_current(sq *s)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
-                           &st, NULL) != SQLITE_OK)
-        return false;
-    bool current = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == SQ_SCHEMA_VERSION;
-    sqlite3_finalize(st);
-    return current;
-}
-
 int sq_migrate(sq *s, ef_store_err *err)
 {
     /* Most opens find the schema current: they need no write lock, which a reader (`edgeflag
      * export`) beside an import in rollback-journal mode could only wait for (sqlite_doc.c). */
-    if (schema_current(s)) return 0;
+    int now;
+    if (schema_version_read(s, &now) && now == SQ_SCHEMA_VERSION) return 0;
     if (sq_exec(s, "BEGIN IMMEDIATE", err)) return -1;
     int v = 0;
     if (schema_version(s, &v, err)) goto fail;
@@ -491,10 +489,15 @@ void sq_cache_bulk(sq *s)
     sqlite3_exec(s->db, "PRAGMA cache_size = -131072", NULL, NULL, NULL); /* 128 MiB at most */
 }
 
-void sq_cache_default(sq *s)
+void sq_bulk_done(sq *s)
 {
+    pthread_mutex_lock(&s->mu);
     sqlite3_exec(s->db, "PRAGMA cache_size = -2000", NULL, NULL, NULL);
     sqlite3_db_release_memory(s->db);
+    pthread_mutex_unlock(&s->mu);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 /* mkdir -p of the directory holding the database file. */
