@@ -42,6 +42,10 @@ scripts/npm-ci.sh tests/compat
 step "differential test against Flipt's evaluation engine"
 (cd tests/compat && node diff_eval.mjs --edgeflag "$root/build/edgeflag" --seeds 1,2,3,4,5 --requests 20000)
 
+# The failing tests of a node --test log, subtests too (indented): a parent's "1 subtest failed"
+# alone does not say which.
+failures() { grep -E -A40 '^ *not ok' "$1" | head -200; }
+
 # node --test with its full report kept in a log; the summary is printed, and on failure the
 # failing tests with their details.
 node_tests() { # name, directory, files...
@@ -50,7 +54,7 @@ node_tests() { # name, directory, files...
   if (cd "$dir" && EDGEFLAG_BIN="$root/build/edgeflag" node --test "$@") >"$log" 2>&1; then
     grep -E '^# (tests|pass|fail)|^# [a-z].*(mismatches|hostile)' "$log" || true
   else
-    grep -E -A30 '^not ok' "$log" | head -120
+    failures "$log"
     grep -E '^# (tests|pass|fail)' "$log"
     return 1
   fi
@@ -84,24 +88,24 @@ scripts/npm-ci.sh tests/libsql
 node_tests libsql-peer-tests tests/libsql peer.test.mjs
 node_tests libsql-cluster-tests tests/libsql cluster.test.mjs
 (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../libsql/with-peer.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs) >"$root/build/libsql-compat-tests.log" 2>&1 \
-  || { grep -E -A30 '^not ok' "$root/build/libsql-compat-tests.log" | head -120; exit 1; }
+  || { failures "$root/build/libsql-compat-tests.log"; exit 1; }
 grep -E '^# (tests|pass|fail)' "$root/build/libsql-compat-tests.log"
 tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
 
 step "PostgreSQL: edgeflag on a throwaway PostgreSQL 15 (two nodes and NOTIFY pick-up, kill -9 under write load, export/import both ways, standby promotion; Flipt SDK and flipt-client-js suites)"
 (cd tests/pg && EDGEFLAG_BIN="$root/build/edgeflag" ./with-postgres.sh node --test cluster.test.mjs) >"$root/build/pg-cluster-tests.log" 2>&1 \
-  || { grep -E -A30 '^not ok' "$root/build/pg-cluster-tests.log" | head -120; exit 1; }
+  || { failures "$root/build/pg-cluster-tests.log"; exit 1; }
 grep -E '^# (tests|pass|fail)|^# .*(pick-up|kill -9|promotion)' "$root/build/pg-cluster-tests.log"
 (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../pg/with-postgres.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/pg-compat-tests.log" 2>&1 \
-  || { grep -E -A30 '^not ok' "$root/build/pg-compat-tests.log" | head -120; exit 1; }
+  || { failures "$root/build/pg-compat-tests.log"; exit 1; }
 grep -E '^# (tests|pass|fail)|mismatches' "$root/build/pg-compat-tests.log"
 
 step "MariaDB: edgeflag on a throwaway MariaDB 10.11 (two nodes by polling, kill -9 under write load, export/import both ways; Flipt SDK and flipt-client-js suites)"
 (cd tests/mysql && EDGEFLAG_BIN="$root/build/edgeflag" ./with-mariadb.sh node --test cluster.test.mjs) >"$root/build/mysql-cluster-tests.log" 2>&1 \
-  || { grep -E -A30 '^not ok' "$root/build/mysql-cluster-tests.log" | head -120; exit 1; }
+  || { failures "$root/build/mysql-cluster-tests.log"; exit 1; }
 grep -E '^# (tests|pass|fail)|^# .*kill -9' "$root/build/mysql-cluster-tests.log"
 (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../mysql/with-mariadb.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/mysql-compat-tests.log" 2>&1 \
-  || { grep -E -A30 '^not ok' "$root/build/mysql-compat-tests.log" | head -120; exit 1; }
+  || { failures "$root/build/mysql-compat-tests.log"; exit 1; }
 grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
 
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { node, stopAll, call, waitFor, sleep, tmpdir } from './cluster.mjs';
 import { edgeflagBin } from '../compat/server.mjs';
+import { stablePort } from '../compat/ports.mjs';
 
 const DOWN_MS = Number(process.env.AUDIT_DOWN_MS || 60000);
 const SECRET = 's3cret-signing-key';
@@ -70,14 +71,24 @@ async function receiver() {
       res.end('{}');
     });
   };
-  r.up = () =>
-    new Promise((resolve) => {
+  // Listens on a port below the ephemeral range (../compat/ports.mjs), the same one after down():
+  // with port 0 another node could take it during the minute down and answer the webhook itself.
+  r.up = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const first = r.port === 0;
+      const port = first ? await stablePort() : r.port;
       r.server = http.createServer(handler);
-      r.server.listen(r.port, '127.0.0.1', () => {
-        r.port = r.server.address().port;
-        resolve();
+      const err = await new Promise((resolve) => {
+        r.server.once('error', resolve);
+        r.server.listen(port, '127.0.0.1', () => resolve(null));
       });
-    });
+      if (!err) {
+        r.port = port;
+        return;
+      }
+      if (!first || attempt === 5 || err.code !== 'EADDRINUSE') throw new Error(`receiver on port ${port}: ${err.message}`);
+    }
+  };
   r.down = () =>
     new Promise((resolve) => {
       for (const res of r.hung.splice(0)) res.destroy();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { edgeflagBin, call } from '../compat/server.mjs';
 import { tempDir } from '../compat/tmp.mjs';
+import { stablePort, isAddressInUse } from '../compat/ports.mjs';
 
 export { call };
 
@@ -13,7 +14,7 @@ export function tmpdir(prefix = 'ef-cluster-') {
   return tempDir(prefix); // removed when this process exits (tests/compat/tmp.mjs)
 }
 
-// A node: `start()` spawns it (port 0 the first time, then the same port), `kill9()`, `stop()`.
+// A node: `start()` spawns it (a free port the first time, then the same port), `kill9()`, `stop()`.
 // `env` (changeable between restarts) is added to the process environment.
 export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [], env = {} } = {}) {
   const n = {
@@ -25,7 +26,20 @@ export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [], e
     child: null,
     stderr: '',
     upstream,
+    // The first start takes a port below the ephemeral range (../compat/ports.mjs): a node that is
+    // down for a while must find its port free when it starts again.
     async start() {
+      const first = n.port === 0;
+      for (let attempt = 1; ; attempt++) {
+        if (first) n.port = await stablePort();
+        try {
+          return await n.spawnOnce();
+        } catch (e) {
+          if (!first || attempt === 5 || !isAddressInUse(e.message)) throw e;
+        }
+      }
+    },
+    async spawnOnce() {
       const full = ['serve', '--listen', `127.0.0.1:${n.port}`, '--db', path.join(dir, 'edgeflag.db'), '--threads', '4'];
       if (n.upstream) full.push('--upstream', typeof n.upstream === 'function' ? n.upstream() : n.upstream);
       full.push(...args);
