@@ -83,30 +83,48 @@ tests/pkg/deploy.sh
 step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-3} s each from their committed corpora, two at a time; make fuzz runs them long"
 FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-3} FUZZ_JOBS=${FUZZ_TEST_JOBS:-2} FUZZ_MERGE=0 scripts/fuzz.sh
 
-step "libSQL: the Hrana test peer against @libsql/client, then edgeflag on it (two nodes, restarts, files; Flipt-client suite)"
-scripts/npm-ci.sh tests/libsql
-node_tests libsql-peer-tests tests/libsql peer.test.mjs
-node_tests libsql-cluster-tests tests/libsql cluster.test.mjs
-(cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../libsql/with-peer.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs) >"$root/build/libsql-compat-tests.log" 2>&1 \
-  || { failures "$root/build/libsql-compat-tests.log"; exit 1; }
-grep -E '^# (tests|pass|fail)' "$root/build/libsql-compat-tests.log"
-tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
+# The three remote-store steps. PostgreSQL's runs beside libSQL's and then MariaDB's: they wait
+# much of their time on servers starting and on pick-up windows (PostgreSQL's cluster file: 20 s,
+# 10 of them on a core), and one after another they took 96 s of the suite.
+libsql_steps() {
+  step "libSQL: the Hrana test peer against @libsql/client, then edgeflag on it (two nodes, restarts, files; Flipt-client suite)"
+  scripts/npm-ci.sh tests/libsql
+  node_tests libsql-peer-tests tests/libsql peer.test.mjs
+  node_tests libsql-cluster-tests tests/libsql cluster.test.mjs
+  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../libsql/with-peer.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs) >"$root/build/libsql-compat-tests.log" 2>&1 \
+    || { failures "$root/build/libsql-compat-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)' "$root/build/libsql-compat-tests.log"
+  tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
+}
 
-step "PostgreSQL: edgeflag on a throwaway PostgreSQL 15 (two nodes and NOTIFY pick-up, kill -9 under write load, export/import both ways, standby promotion; Flipt SDK and flipt-client-js suites)"
-(cd tests/pg && EDGEFLAG_BIN="$root/build/edgeflag" ./with-postgres.sh node --test cluster.test.mjs) >"$root/build/pg-cluster-tests.log" 2>&1 \
-  || { failures "$root/build/pg-cluster-tests.log"; exit 1; }
-grep -E '^# (tests|pass|fail)|^# .*(pick-up|kill -9|promotion)' "$root/build/pg-cluster-tests.log"
-(cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../pg/with-postgres.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/pg-compat-tests.log" 2>&1 \
-  || { failures "$root/build/pg-compat-tests.log"; exit 1; }
-grep -E '^# (tests|pass|fail)|mismatches' "$root/build/pg-compat-tests.log"
+pg_steps() {
+  step "PostgreSQL: edgeflag on a throwaway PostgreSQL 15 (two nodes and NOTIFY pick-up, kill -9 under write load, export/import both ways, standby promotion; Flipt SDK and flipt-client-js suites)"
+  (cd tests/pg && EDGEFLAG_BIN="$root/build/edgeflag" ./with-postgres.sh node --test cluster.test.mjs) >"$root/build/pg-cluster-tests.log" 2>&1 \
+    || { failures "$root/build/pg-cluster-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)|^# .*(pick-up|kill -9|promotion)' "$root/build/pg-cluster-tests.log"
+  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../pg/with-postgres.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/pg-compat-tests.log" 2>&1 \
+    || { failures "$root/build/pg-compat-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/pg-compat-tests.log"
+}
 
-step "MariaDB: edgeflag on a throwaway MariaDB 10.11 (two nodes by polling, kill -9 under write load, export/import both ways; Flipt SDK and flipt-client-js suites)"
-(cd tests/mysql && EDGEFLAG_BIN="$root/build/edgeflag" ./with-mariadb.sh node --test cluster.test.mjs) >"$root/build/mysql-cluster-tests.log" 2>&1 \
-  || { failures "$root/build/mysql-cluster-tests.log"; exit 1; }
-grep -E '^# (tests|pass|fail)|^# .*kill -9' "$root/build/mysql-cluster-tests.log"
-(cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../mysql/with-mariadb.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/mysql-compat-tests.log" 2>&1 \
-  || { failures "$root/build/mysql-compat-tests.log"; exit 1; }
-grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
+mariadb_steps() {
+  step "MariaDB: edgeflag on a throwaway MariaDB 10.11 (two nodes by polling, kill -9 under write load, export/import both ways; Flipt SDK and flipt-client-js suites)"
+  (cd tests/mysql && EDGEFLAG_BIN="$root/build/edgeflag" ./with-mariadb.sh node --test cluster.test.mjs) >"$root/build/mysql-cluster-tests.log" 2>&1 \
+    || { failures "$root/build/mysql-cluster-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)|^# .*kill -9' "$root/build/mysql-cluster-tests.log"
+  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../mysql/with-mariadb.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/mysql-compat-tests.log" 2>&1 \
+    || { failures "$root/build/mysql-compat-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
+}
+
+(set -e; libsql_steps; mariadb_steps) >"$root/build/db-lane.summary" 2>&1 &
+db_lane=$!
+pg_rc=0
+(set -e; pg_steps) || pg_rc=$? # a failure waits for the other lane, whose servers stop themselves
+db_lane_rc=0
+wait "$db_lane" || db_lane_rc=$?
+cat "$root/build/db-lane.summary"
+[ "$pg_rc" -eq 0 ] && [ "$db_lane_rc" -eq 0 ]
 
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
 scripts/npm-ci.sh tests/e2e

@@ -30,7 +30,7 @@ trap cleanup EXIT
 # pick a free port; a race with another process is retried with another one
 started=
 for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 30000))
+  port=$((20000 + RANDOM % 12768)) # below the ephemeral range (tests/compat/ports.mjs)
   if "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 -c wal_level=replica -c max_wal_senders=4" \
        start >/dev/null 2>&1; then
