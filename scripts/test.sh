@@ -46,6 +46,23 @@ step "differential test against Flipt's evaluation engine"
 # alone does not say which.
 failures() { grep -E -A40 '^ *not ok' "$1" | head -200; }
 
+# Two lanes at once: `beside LOG BG CMD...` runs the function BG in the background, its output
+# kept in LOG, and CMD here; waits for both, prints LOG and fails if either failed. Each lane runs
+# as a background job under set -e: a subshell on the left of `||` would run with errexit ignored
+# (bash), and a lane whose first command failed would pass on its last.
+beside() {
+  local log=$1 bg=$2
+  shift 2
+  (set -e; "$bg") >"$log" 2>&1 &
+  local bg_pid=$!
+  (set -e; "$@") &
+  local fg_pid=$! rc=0 bg_rc=0
+  wait "$fg_pid" || rc=$?
+  wait "$bg_pid" || bg_rc=$?
+  cat "$log"
+  [ "$rc" -eq 0 ] && [ "$bg_rc" -eq 0 ]
+}
+
 # node --test with its full report kept in a log; the summary is printed, and on failure the
 # failing tests with their details.
 node_tests() { # name, directory, files...
@@ -75,28 +92,18 @@ scripts/npm-ci.sh tests/backup
 node_tests backup-tests tests/backup file.test.mjs s3.test.mjs
 
 step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run); the Dockerfile's build step; docs/deploy.md's commands"
-# two lanes: make install and the Dockerfile's build step (both in build/) beside the package
-# build (build-deb/, 1.5 cores for 49 s) and docs/deploy.md, which installs that package
-(set -e; tests/pkg/install.sh; tests/pkg/docker.sh) >"$root/build/pkg-lane.log" 2>&1 &
-pkg_lane=$!
-pkg_rc=0
-(set -e; tests/pkg/deb.sh; tests/pkg/deploy.sh) || pkg_rc=$?
-pkg_lane_rc=0
-wait "$pkg_lane" || pkg_lane_rc=$?
-cat "$root/build/pkg-lane.log"
-[ "$pkg_rc" -eq 0 ] && [ "$pkg_lane_rc" -eq 0 ]
+# make install and the Dockerfile's build step (both in build/) beside the package build
+# (build-deb/, 1.5 cores for 49 s) and docs/deploy.md, which installs that package
+install_checks() { tests/pkg/install.sh; tests/pkg/docker.sh; }
+package_checks() { tests/pkg/deb.sh; tests/pkg/deploy.sh; }
+beside "$root/build/pkg-lane.log" install_checks package_checks
 
 step "libFuzzer targets (tests/fuzz), ${FUZZ_TEST_SECONDS:-2} s each from their committed corpora, two at a time; make fuzz runs them long; beside them, SIGKILL cycles: a primary under write load, a replica under replication load (make crash runs 1,000)"
 # The kill cycles wait on fsync and restarts (a core 80% idle through their 49 s), the fuzzers
 # keep both cores busy and assert nothing about time: together they took the time of the fuzzers.
-EDGEFLAG_BIN="$root/build/edgeflag" node tests/crash/crash.mjs "${CRASH_TEST_CYCLES:-20}" >"$root/build/crash-tests.log" 2>&1 &
-crash_pid=$!
-fuzz_rc=0
-FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-2} FUZZ_JOBS=${FUZZ_TEST_JOBS:-2} FUZZ_MERGE=0 scripts/fuzz.sh || fuzz_rc=$?
-crash_rc=0
-wait "$crash_pid" || crash_rc=$?
-cat "$root/build/crash-tests.log"
-[ "$fuzz_rc" -eq 0 ] && [ "$crash_rc" -eq 0 ]
+crash_cycles() { EDGEFLAG_BIN="$root/build/edgeflag" node tests/crash/crash.mjs "${CRASH_TEST_CYCLES:-20}"; }
+fuzz_targets() { FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-2} FUZZ_JOBS=${FUZZ_TEST_JOBS:-2} FUZZ_MERGE=0 scripts/fuzz.sh; }
+beside "$root/build/crash-tests.log" crash_cycles fuzz_targets
 
 # The three remote-store steps. PostgreSQL's runs beside libSQL's and then MariaDB's: they wait
 # much of their time on servers starting and on pick-up windows (PostgreSQL's cluster file: 20 s,
@@ -132,14 +139,8 @@ mariadb_steps() {
   grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
 }
 
-(set -e; libsql_steps; mariadb_steps) >"$root/build/db-lane.summary" 2>&1 &
-db_lane=$!
-pg_rc=0
-(set -e; pg_steps) || pg_rc=$? # a failure waits for the other lane, whose servers stop themselves
-db_lane_rc=0
-wait "$db_lane" || db_lane_rc=$?
-cat "$root/build/db-lane.summary"
-[ "$pg_rc" -eq 0 ] && [ "$db_lane_rc" -eq 0 ]
+libsql_then_mariadb() { libsql_steps; mariadb_steps; }
+beside "$root/build/db-lane.summary" libsql_then_mariadb pg_steps
 
 step "web UI in headless Chromium (playwright-core): flags, rules, console, auth, primary+replica"
 scripts/npm-ci.sh tests/e2e
@@ -148,13 +149,11 @@ node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs brows
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth; audit events"
 # The audit test spends most of its minute waiting for a webhook receiver that is down on purpose:
 # it runs beside the other cluster files instead of after them.
-node_tests audit-tests tests/cluster audit_events.test.mjs >"$root/build/audit-tests.summary" 2>&1 &
-audit_pid=$!
-node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs namespaces.test.mjs
-audit_rc=0
-wait "$audit_pid" || audit_rc=$?
-cat "$root/build/audit-tests.summary"
-[ "$audit_rc" -eq 0 ]
+audit_tests() { node_tests audit-tests tests/cluster audit_events.test.mjs; }
+cluster_tests() {
+  node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs namespaces.test.mjs
+}
+beside "$root/build/audit-tests.summary" audit_tests cluster_tests
 
 step "TLS: HTTPS serving, certificate rotation, client certificates; replicas, flipt-client-js and OFREP over HTTPS; bad certificates refused"
 node_tests tls-tests tests/compat tls.test.mjs
