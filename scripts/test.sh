@@ -119,24 +119,27 @@ libsql_steps() {
   tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
 }
 
+# PostgreSQL's and MariaDB's steps: edgeflag's cluster file on a throwaway server (tests/DIR, WITH
+# starts it), then the Flipt-client suites on another; the cluster log's summary lines matching
+# PATTERN are printed.
+remote_db_steps() { # dir, with-script, pattern
+  local dir=$1 with=$2 pattern=$3
+  (cd "tests/$dir" && EDGEFLAG_BIN="$root/build/edgeflag" "./$with" node --test cluster.test.mjs) >"$root/build/$dir-cluster-tests.log" 2>&1 \
+    || { failures "$root/build/$dir-cluster-tests.log"; exit 1; }
+  grep -E "^# (tests|pass|fail)|^# .*($pattern)" "$root/build/$dir-cluster-tests.log"
+  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" "../$dir/$with" env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/$dir-compat-tests.log" 2>&1 \
+    || { failures "$root/build/$dir-compat-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/$dir-compat-tests.log"
+}
+
 pg_steps() {
   step "PostgreSQL: edgeflag on a throwaway PostgreSQL 15 (two nodes and NOTIFY pick-up, kill -9 under write load, export/import both ways, standby promotion; Flipt SDK and flipt-client-js suites)"
-  (cd tests/pg && EDGEFLAG_BIN="$root/build/edgeflag" ./with-postgres.sh node --test cluster.test.mjs) >"$root/build/pg-cluster-tests.log" 2>&1 \
-    || { failures "$root/build/pg-cluster-tests.log"; exit 1; }
-  grep -E '^# (tests|pass|fail)|^# .*(pick-up|kill -9|promotion)' "$root/build/pg-cluster-tests.log"
-  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../pg/with-postgres.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/pg-compat-tests.log" 2>&1 \
-    || { failures "$root/build/pg-compat-tests.log"; exit 1; }
-  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/pg-compat-tests.log"
+  remote_db_steps pg with-postgres.sh 'pick-up|kill -9|promotion'
 }
 
 mariadb_steps() {
   step "MariaDB: edgeflag on a throwaway MariaDB 10.11 (two nodes by polling, kill -9 under write load, export/import both ways; Flipt SDK and flipt-client-js suites)"
-  (cd tests/mysql && EDGEFLAG_BIN="$root/build/edgeflag" ./with-mariadb.sh node --test cluster.test.mjs) >"$root/build/mysql-cluster-tests.log" 2>&1 \
-    || { failures "$root/build/mysql-cluster-tests.log"; exit 1; }
-  grep -E '^# (tests|pass|fail)|^# .*kill -9' "$root/build/mysql-cluster-tests.log"
-  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../mysql/with-mariadb.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/mysql-compat-tests.log" 2>&1 \
-    || { failures "$root/build/mysql-compat-tests.log"; exit 1; }
-  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/mysql-compat-tests.log"
+  remote_db_steps mysql with-mariadb.sh 'kill -9'
 }
 
 libsql_then_mariadb() { libsql_steps; mariadb_steps; }
