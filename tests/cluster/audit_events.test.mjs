@@ -8,6 +8,7 @@
 //    and sees each idempotency key once with one body;
 //  - a receiver that is down for a minute (AUDIT_DOWN_MS, default 60000) gets every event afterwards,
 //    in order; a receiver that hangs does not slow a write;
+//  - a 4xx other than 408/429 is a refusal: sent once, logged and counted, and the next event goes on;
 //  - a full queue drops (counted in edgeflag_audit_events_total, logged) and never blocks a write;
 //  - the event filter (audit.events) and bad configuration (refused with Flipt's messages).
 // Every wait has a deadline.
@@ -34,7 +35,7 @@ after(async () => {
   for (const r of receivers) await r.close();
 });
 
-// A webhook receiver. mode: 'ok' (200), 'hang' (never answers). down(): stops listening (connection
+// A webhook receiver. mode: 'ok' (200), 'hang' (never answers), 'refuse' (400). down(): stops listening (connection
 // refused); up(): listens again on the same port. Every request's signature is checked.
 async function receiver() {
   const r = {
@@ -44,6 +45,7 @@ async function receiver() {
     badSignatures: 0,
     requests: 0,
     hung: [],
+    refused: [], // payload keys answered 400 in mode 'refuse'
     port: 0,
     server: null,
   };
@@ -57,6 +59,12 @@ async function receiver() {
       if (req.headers['x-flipt-webhook-signature'] !== want) r.badSignatures++;
       if (r.mode === 'hang') {
         r.hung.push(res);
+        return;
+      }
+      if (r.mode === 'refuse') {
+        r.refused.push(JSON.parse(body.toString()).payload?.key);
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end('{"error":"no"}');
         return;
       }
       const key = req.headers['idempotency-key'];
@@ -296,6 +304,24 @@ test('audit events', { concurrency: true }, async (t) => {
       await waitFor('six events', () => r.events.length >= 6, 20000, 50);
       assert.deepEqual(r.events.map((x) => x.event.payload.key), ['h0', 'h1', 'h2', 'h3', 'h4', 'h5']);
       assert.equal(r.badSignatures, 0);
+    }),
+
+    t.test('a 4xx other than 408/429 is a refusal: logged, counted, not retried; the next event goes on', async () => {
+      const r = await receiver();
+      r.mode = 'refuse';
+      const p = await node('audit-refuse', { args: auditArgs(r) }).start();
+      nodes.push(p);
+      await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'x1', name: 'x1', type: 'BOOLEAN_FLAG_TYPE' }), 'x1');
+      await waitFor('the refusal logged', () => /audit webhook refused an event for good/.test(p.stderr), 10000);
+      r.mode = 'ok';
+      await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'x2', name: 'x2', type: 'BOOLEAN_FLAG_TYPE' }), 'x2');
+      await waitFor('the next event', () => r.events.length >= 1, 10000, 20);
+      await sleep(1500); // past the 1 s backoff: a retry of x1 would have come by now
+      assert.deepEqual(r.refused, ['x1'], 'the refused event was sent once');
+      assert.deepEqual(r.events.map((x) => x.event.payload.key), ['x2']);
+      assert.match(p.stderr, /audit webhook refused an event for good.*status=400/);
+      assert.equal(await metric(p, 'edgeflag_audit_events_total{sink="webhook",result="failed"}'), 1);
+      assert.equal(await metric(p, 'edgeflag_audit_events_total{sink="webhook",result="delivered"}'), 1);
     }),
 
     t.test('a full queue drops, counts and logs, and never blocks a write', async () => {
