@@ -594,5 +594,5 @@ void ef_sync_finish(ef_sync *s, ef_http_req *req)
         }
         pthread_mutex_unlock(&s->mu);
     }
-    ef_feed_kick(s->feed);
+    ef_feed_kick_written(s->feed);
 }

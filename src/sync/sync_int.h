@@ -110,8 +110,13 @@ void ef_feed_free(ef_feed *f);
 /* Makes the feed look at the store now (after a write or an apply). Any thread, never blocks
  * on the store. */
 void ef_feed_kick(ef_feed *f);
+/* ef_feed_kick after a write of this node's own has been published: no kick when the writer's
+ * thread already sent every entry committed so far (ef_feed_committed); the feed's timed round
+ * does the rest of its work (trimming, heartbeats) anyway. */
+void ef_feed_kick_written(ef_feed *f);
 /* A write this node committed (its change-log entry), before its publish: kept for the feed to
- * send without reading the store, and the feed woken. Copies; never blocks on the store. */
+ * send without reading the store, and queued to every subscriber at once unless the feed thread
+ * is in a round (then woken for it). Copies; never blocks on the store or the feed thread. */
 void ef_feed_committed(ef_feed *f, const ef_store_change *c);
 int ef_feed_register(ef_router *r, ef_feed *f);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */

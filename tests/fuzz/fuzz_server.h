@@ -260,6 +260,8 @@ static fz_server *fz_start(void)
     ef_sync_config sc = {.write_wait_ms = 5, .min_version_wait_ms = 5};
     if (!(z.node.sync = ef_sync_new(&z.node, &sc, err, sizeof(err))) || ef_sync_start(z.node.sync, err, sizeof(err)))
         fz_die("sync", err);
+    /* as serve does on a primary: the feed hears of each commit from the writer's thread */
+    if (ef_store_on_commit(z.node.store, ef_sync_committed, z.node.sync) != 0) fz_die("commit listener", NULL);
     if (ef_api_register(z.router, &z.node) != 0) fz_die("routes", NULL);
     ef_http_config hc = {.host = "127.0.0.1", .threads = 2, .max_body = 1 << 20, .max_header = 4096,
                          .idle_timeout_s = 1, .request_timeout_s = 1, .max_connections = 4000,

@@ -20,8 +20,9 @@ enum { CYCLES = 600 };
 
 static volatile int stop_writer;
 
-/* Writes as fast as the node takes them: each commit wakes the feed thread, which reaps closed
- * subscribers on its next round. */
+/* Writes as fast as the node takes them: each commit queues its entry to the subscribers on the
+ * writer's thread (or wakes the feed thread for it), racing with subscribers closing; the feed
+ * thread reaps closed ones on its next round. */
 static void *writer(void *arg)
 {
     fz_server *z = arg;
