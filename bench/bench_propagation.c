@@ -10,7 +10,11 @@
  * X-Edgeflag-Version of at least v: what a feature-flag client sees, answered from memory. The
  * writes and probes are plain HTTP/1.1, written and read here (curl's multi interface cost about a
  * tenth of the machine's CPU in a 10-replica run, beside the nodes it measures; curl stays for the
- * /metrics scrapes before and after). Prints p50/p99/max of those times, and of the primary's own
+ * /metrics scrapes before and after). Every time is taken twice: when the answer's last bytes
+ * reached this client's socket (the kernel's receive timestamp, SO_TIMESTAMPNS), and when this
+ * client read them. Ten replicas and this client share two cores, and the client waits its turn for
+ * a core like every node; the first figure leaves that wait of the measuring instrument out, the
+ * second keeps it. Prints p50/p99/max of those times, and of the primary's own
  * round trip (commit + publish + HTTP), then the means of the stages the nodes measure themselves
  * (/metrics: edgeflag_store_write_duration_seconds and edgeflag_replication_stage_seconds) for the
  * primary and the first replica, over the measured writes only. It asserts nothing and must never
@@ -39,11 +43,33 @@
 #define MAX_REPLICAS 64
 
 
+/* CLOCK_REALTIME: the clock of the kernel's receive timestamps */
 static double now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* recv() that also gives the kernel's receive time of the bytes read (ms, CLOCK_REALTIME), or
+ * now when the kernel gave none. */
+static ssize_t recv_at(int fd, char *buf, size_t len, double *at)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
+    ssize_t got = recvmsg(fd, &m, 0);
+    *at = now_ms();
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); got > 0 && c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            *at = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+        }
+    return got;
 }
 
 /* A probe connection: one kept-alive socket to a replica, one request in flight at a time. */
@@ -67,6 +93,7 @@ static void probe_connect(probe *p, const char *base)
     p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (p->fd < 0 || setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        setsockopt(p->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0 ||
         connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         fprintf(stderr, "bench_propagation: connect %s: %s\n", base, strerror(errno));
         exit(2);
@@ -237,10 +264,14 @@ int main(int argc, char **argv)
     char ev[256];
     int nev = snprintf(ev, sizeof(ev),
                        "{\"namespaceKey\":\"%s\",\"flagKey\":\"warm\",\"entityId\":\"e\",\"context\":{}}", ns);
+    /* as the kernel received the answers, and (_read) as this client read them */
     double *ack = calloc((size_t)writes, sizeof(double));
     double *serve = calloc((size_t)writes * nrep, sizeof(double));
     double *all = calloc((size_t)writes, sizeof(double));
-    if (!ack || !serve || !all) return 2;
+    double *ack_read = calloc((size_t)writes, sizeof(double));
+    double *whole = calloc((size_t)writes, sizeof(double)); /* sent -> every replica serving */
+    double *all_read = calloc((size_t)writes, sizeof(double));
+    if (!ack || !serve || !all || !ack_read || !all_read || !whole) return 2;
     size_t ns_serve = 0;
     /* a prefix per run, so a second run against the same primary creates new keys */
     unsigned tag = (unsigned)(time(NULL) % 100000);
@@ -258,20 +289,22 @@ int main(int argc, char **argv)
         probe_send(&w, wreq, (size_t)nw);
         long wstatus = 0;
         uint64_t wversion = 0;
+        double t0 = 0; /* when the acknowledgement's last bytes arrived */
         while (!probe_answer(&w, &wstatus, &wversion)) {
-            ssize_t got = recv(w.fd, w.in + w.nin, sizeof(w.in) - 1 - w.nin, 0);
+            ssize_t got = recv_at(w.fd, w.in + w.nin, sizeof(w.in) - 1 - w.nin, &t0);
             if (got <= 0) {
                 fprintf(stderr, "bench_propagation: write %ld: the primary closed the connection\n", i);
                 return 1;
             }
             w.nin += (size_t)got;
         }
-        double t0 = now_ms();
+        double t0_read = now_ms();
         if (wstatus != 200 || !wversion) {
             fprintf(stderr, "bench_propagation: write %ld: status %ld: %.300s\n", i, wstatus, w.in);
             return 1;
         }
         ack[i] = t0 - t_send;
+        ack_read[i] = t0_read - t_send;
         char req[1024];
         int nreq = snprintf(req, sizeof(req),
                             "POST /evaluate/v1/variant HTTP/1.1\r\nHost: replica\r\n"
@@ -280,7 +313,7 @@ int main(int argc, char **argv)
                             wversion, nev, ev);
         for (size_t k = 0; k < nrep; k++) probe_send(&r[k], req, (size_t)nreq);
         size_t running = nrep;
-        double slowest = 0;
+        double slowest = 0, slowest_read = 0;
         struct pollfd pf[MAX_REPLICAS];
         while (running) {
             size_t np = 0;
@@ -298,7 +331,8 @@ int main(int argc, char **argv)
             for (size_t j = 0; j < np; j++) {
                 if (!(pf[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
                 probe *c = &r[which[j]];
-                ssize_t got = recv(c->fd, c->in + c->nin, sizeof(c->in) - 1 - c->nin, 0);
+                double at;
+                ssize_t got = recv_at(c->fd, c->in + c->nin, sizeof(c->in) - 1 - c->nin, &at);
                 if (got <= 0) {
                     fprintf(stderr, "bench_propagation: replica %s closed the connection\n",
                             replicas[which[j]]);
@@ -308,7 +342,7 @@ int main(int argc, char **argv)
                 long status;
                 uint64_t version;
                 if (!probe_answer(c, &status, &version)) continue;
-                double t = now_ms() - t0;
+                double t = at - t0, t_read = now_ms() - t0_read;
                 if (status != 200 || version < wversion) {
                     fprintf(stderr, "bench_propagation: a replica did not serve %" PRIu64
                                     " (status %ld, version %" PRIu64 "): %.300s\n",
@@ -317,10 +351,13 @@ int main(int argc, char **argv)
                 }
                 serve[ns_serve++] = t;
                 if (t > slowest) slowest = t;
+                if (t_read > slowest_read) slowest_read = t_read;
                 running--;
             }
         }
         all[i] = slowest;
+        all_read[i] = slowest_read;
+        whole[i] = ack[i] + slowest;
     }
     /* where the slowest write was (before the sort): a first write waiting on replicas still
      * loading is not the same finding as one in the middle of the run */
@@ -333,6 +370,11 @@ int main(int argc, char **argv)
     print_line(label, "primary write (ack)", ack, (size_t)writes);
     print_line(label, "ack -> each replica", serve, ns_serve);
     print_line(label, "ack -> every replica", all, (size_t)writes);
+    /* the same two, with this client's own wait for a core in them */
+    print_line(label, "primary write, as read", ack_read, (size_t)writes);
+    print_line(label, "ack -> every, as read", all_read, (size_t)writes);
+    /* the whole way: a primary that acknowledged later would shorten ack -> every replica alone */
+    print_line(label, "sent -> every replica", whole, (size_t)writes);
     /* this process's own CPU over the writes, for propagation.mjs's "CPU per write" line */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -366,6 +408,9 @@ int main(int argc, char **argv)
     free(ack);
     free(serve);
     free(all);
+    free(ack_read);
+    free(whole);
+    free(all_read);
     curl_global_cleanup();
     return 0;
 }

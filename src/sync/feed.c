@@ -58,6 +58,10 @@
 /* Entries the primary's commit listener hands over (issue 11): the last RECENT_MAX, each at most
  * RECENT_ENTRY_MAX bytes (a larger one empties the ring, and the store is read as before). */
 #define RECENT_MAX 64
+/* Subscribers the writer's thread queues an entry to itself, at most: it holds the store's writer
+ * lock meanwhile, and a primary followed by hundreds of embedded replicas (libedgeflag) would make
+ * every write wait for all of them. Above this the feed thread does it, as for a big entry. */
+#define INLINE_SUBS_MAX 16
 #define RECENT_ENTRY_MAX (256u << 10)
 
 typedef struct feed_sub feed_sub;
@@ -335,7 +339,8 @@ void ef_feed_committed(ef_feed *f, const ef_store_change *c)
     }
     pthread_mutex_unlock(&f->recent_mu);
     bool sent = false;
-    if (pthread_mutex_trylock(&f->round_mu) == 0) {
+    if (__atomic_load_n(&f->nsubs, __ATOMIC_RELAXED) <= INLINE_SUBS_MAX &&
+        pthread_mutex_trylock(&f->round_mu) == 0) {
         bool behind = false;
         sent = fast_round(f, f->b, &f->ev, false, &behind) && !behind;
         pthread_mutex_unlock(&f->round_mu);

@@ -8,6 +8,9 @@
  * feed still wakes for its timed round (every 250 ms) and for heartbeats, so the bound is a
  * fraction of the writes, far above those and far below one per write.
  *
+ * Past INLINE_SUBS_MAX (16) subscribers the writer leaves the queueing to the feed thread: with
+ * twenty, every one of them still gets every entry.
+ *
  * The node is the fuzz targets' in-process node (tests/fuzz/fuzz_server.h): composed as `serve`
  * composes it, on loopback, with a real SQLite store in /dev/shm.
  */
@@ -20,7 +23,7 @@
 
 #include "../fuzz/fuzz_server.h"
 
-enum { WRITES = 200 };
+enum { WRITES = 200, MANY = 20, MANY_WRITES = 20 };
 
 /* The voluntary context switches of this process's thread named name (-1: no such thread). */
 static long thread_switches(const char *name)
@@ -61,10 +64,10 @@ static void read_until(int fd, char *buf, size_t cap, size_t *len, const char *n
     }
 }
 
-static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
+/* A replication stream from the node's current position, past its handshake (the first
+ * heartbeat comes from the feed thread's first full round). buf holds what was read. */
+static int subscribe(fz_server *z, char *buf, size_t cap, size_t *len)
 {
-    (void)state;
-    fz_server *z = fz_start();
     char req[256];
     int nreq = snprintf(req, sizeof(req),
                         "GET /edgeflag/v1/replication/stream?since=%" PRIu64 " HTTP/1.1\r\nHost: x\r\n"
@@ -76,23 +79,37 @@ static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(send(fd, req, (size_t)nreq, MSG_NOSIGNAL), nreq);
-    static char buf[1 << 20];
-    size_t len = 0;
+    *len = 0;
     buf[0] = '\0';
-    /* the first heartbeat comes from the feed thread's first full round: the handshake is done */
-    read_until(fd, buf, sizeof(buf), &len, "event: heartbeat");
+    read_until(fd, buf, cap, len, "event: heartbeat");
+    return fd;
+}
+
+static void write_flag(fz_server *z, const char *key)
+{
+    char ans[8192], json[160];
+    const char *body;
+    snprintf(json, sizeof(json), "{\"key\":\"%s\",\"name\":\"n\",\"type\":\"BOOLEAN_FLAG_TYPE\",\"enabled\":true}", key);
+    assert_int_equal(fz_setup_call(z, "POST", "/api/v1/namespaces/default/flags", json, ans, sizeof(ans), &body), 200);
+}
+
+static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
+{
+    (void)state;
+    fz_server *z = fz_start();
+    static char buf[1 << 20];
+    size_t len;
+    int fd = subscribe(z, buf, sizeof(buf), &len);
 
     long before = thread_switches("ef-feed");
     assert_true(before >= 0);
-    char ans[8192], json[160], want[64];
-    const char *body;
+    char want[64], key[32];
     for (int i = 0; i < WRITES; i++) {
-        snprintf(json, sizeof(json), "{\"key\":\"inline%d\",\"name\":\"n\",\"type\":\"BOOLEAN_FLAG_TYPE\",\"enabled\":true}", i);
-        assert_int_equal(fz_setup_call(z, "POST", "/api/v1/namespaces/default/flags", json, ans, sizeof(ans), &body), 200);
+        snprintf(key, sizeof(key), "inline%d", i);
+        write_flag(z, key);
         /* the entry of this write, under its own id: nothing skipped, nothing out of order */
         snprintf(want, sizeof(want), "id: %" PRIu64 "\nevent: txn\n", fz_seq(z));
         read_until(fd, buf, sizeof(buf), &len, want);
-        char key[32];
         snprintf(key, sizeof(key), "\"inline%d\"", i);
         read_until(fd, buf, sizeof(buf), &len, key);
         char *at = strstr(buf, want);
@@ -105,6 +122,29 @@ static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
     long wakes = thread_switches("ef-feed") - before;
     print_message("feed thread woke %ld times for %d writes\n", wakes, WRITES);
     assert_true(wakes < WRITES / 4);
+
+    /* Twenty subscribers: the feed thread queues, and every stream gets every entry in order. */
+    static char bufs[MANY][1 << 16];
+    size_t lens[MANY];
+    int fds[MANY];
+    for (int k = 0; k < MANY; k++) fds[k] = subscribe(z, bufs[k], sizeof(bufs[k]), &lens[k]);
+    uint64_t first = fz_seq(z) + 1;
+    for (int i = 0; i < MANY_WRITES; i++) {
+        snprintf(key, sizeof(key), "many%d", i);
+        write_flag(z, key);
+    }
+    for (int k = 0; k < MANY; k++) {
+        char *at = bufs[k];
+        for (int i = 0; i < MANY_WRITES; i++) {
+            snprintf(want, sizeof(want), "id: %" PRIu64 "\nevent: txn\n", first + (uint64_t)i);
+            snprintf(key, sizeof(key), "\"many%d\"", i);
+            read_until(fds[k], bufs[k], sizeof(bufs[k]), &lens[k], key);
+            at = strstr(at, want);
+            assert_non_null(at); /* after the previous entry: in order */
+            assert_non_null(strstr(at, key));
+        }
+        close(fds[k]);
+    }
     close(fd);
 }
 
