@@ -11,20 +11,31 @@ BIN=${EDGEFLAG_BIN:-build/edgeflag}
 CLIENT=${BENCH_PROPAGATION:-$(dirname "$BIN")/bench/bench_propagation}
 ROUNDS=${ROUNDS:-3}
 summary=""
+# p99_line REPLICAS FLAGS WHAT "P99 P99 ...": the runs' p99s in order, and their median
+p99_line() {
+  echo "$4" | tr ' ' '\n' | grep . | sort -g | awk -v r="$1" -v f="$2" -v w="$3" \
+    '{v[NR] = $1; s = s (NR > 1 ? " / " : "") $1} END {printf "loopback, %s replicas, %s flags: %s p99 over %d runs: %s ms, median %s ms\n", r, f, w, NR, s, v[int((NR + 1) / 2)]}'
+}
+# p99_of OUTPUT WHAT: the p99 on propagation.mjs's line for WHAT
+p99_of() {
+  echo "$1" | awk -v w="$2" 'index($0, w) {for (i = 1; i <= NF; i++) if ($i == "p99") print $(i + 1)}'
+}
 for flags in 200 10000; do
   for replicas in 1 10; do
     rounds=1
     [ "$replicas" -gt 1 ] && rounds=$ROUNDS
     p99s=""
+    whole=""
     for ((r = 0; r < rounds; r++)); do
       out=$(EDGEFLAG_BIN=$BIN node bench/propagation.mjs --replicas "$replicas" --writes 1000 --flags "$flags" \
         --delayed-writes 0 --client "$CLIENT")
       echo "$out"
-      p99s="$p99s $(echo "$out" | awk '/ack -> every replica/ {for (i = 1; i <= NF; i++) if ($i == "p99") print $(i + 1)}')"
+      p99s="$p99s $(p99_of "$out" "ack -> every replica")"
+      whole="$whole $(p99_of "$out" "sent -> every replica")"
     done
     if [ "$rounds" -gt 1 ]; then
-      summary="$summary$(echo "$p99s" | tr ' ' '\n' | grep . | sort -g | awk -v f="$flags" -v r="$replicas" \
-        '{v[NR] = $1; s = s (NR > 1 ? " / " : "") $1} END {printf "loopback, %s replicas, %s flags: ack -> every replica p99 over %d runs: %s ms, median %s ms\n", r, f, NR, s, v[int((NR + 1) / 2)]}')"$'\n'
+      summary="$summary$(p99_line "$replicas" "$flags" "ack -> every replica" "$p99s")"$'\n'
+      summary="$summary$(p99_line "$replicas" "$flags" "sent -> every replica" "$whole")"$'\n'
     fi
   done
 done
