@@ -58,11 +58,11 @@
 /* Entries the primary's commit listener hands over (issue 11): the last RECENT_MAX, each at most
  * RECENT_ENTRY_MAX bytes (a larger one empties the ring, and the store is read as before). */
 #define RECENT_MAX 64
+#define RECENT_ENTRY_MAX (256u << 10)
 /* Subscribers the writer's thread queues an entry to itself, at most: it holds the store's writer
  * lock meanwhile, and a primary followed by hundreds of embedded replicas (libedgeflag) would make
  * every write wait for all of them. Above this the feed thread does it, as for a big entry. */
 #define INLINE_SUBS_MAX 16
-#define RECENT_ENTRY_MAX (256u << 10)
 
 typedef struct feed_sub feed_sub;
 struct feed_sub {
@@ -559,8 +559,9 @@ static void *feed_main(void *arg)
         f->offered = false;
         pthread_mutex_unlock(&f->kick_mu);
         if (stop) break;
-        /* A commit's entry goes out at once; the publish that follows it kicks a full round
-         * (handshakes, dumps, trimming, the version), so fast rounds never replace full ones. */
+        /* A commit's entry the writer could not queue goes out at once; the publish that follows
+         * kicks a full round (handshakes, dumps, the version). When the writer did queue it, no
+         * round is kicked: new subscribers kick their own, and the timed round trims and beats. */
         pthread_mutex_lock(&f->round_mu);
         if (!offered || !fast_round(f, f->b, &f->ev, true, &behind)) feed_round(f, f->b, &f->ev, &behind);
         pthread_mutex_unlock(&f->round_mu);
