@@ -199,6 +199,9 @@ static int import_child(const char *path, size_t n, size_t nns)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+/* Flag counts one run takes (more on the command line are ignored). */
+#define MAX_COUNTS 8
+
 /* One flag count's database, open with its registry from setup to finish. */
 typedef struct bench_db {
     size_t n, nns;
@@ -418,7 +421,7 @@ int main(int argc, char **argv)
     int writes = 1000;
     size_t nns = 1;
     bool apply = false;
-    size_t counts[8];
+    size_t counts[MAX_COUNTS];
     int nc = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--writes") == 0 && i + 1 < argc)
@@ -427,7 +430,7 @@ int main(int argc, char **argv)
             apply = true;
         else if (strcmp(argv[i], "--namespaces") == 0 && i + 1 < argc)
             nns = (size_t)atol(argv[++i]);
-        else if (nc < 8)
+        else if (nc < MAX_COUNTS)
             counts[nc++] = (size_t)atol(argv[i]);
     }
     if (writes < 1) writes = 1;
@@ -445,7 +448,7 @@ int main(int argc, char **argv)
      * 2-3x from one minute to the next) falls on all of them alike, and the ratio compares like
      * with like. In one run after another, the 10-flag and 10,000-flag figures of one make bench
      * differed 2.59x where reruns gave 1.02-1.12x. */
-    bench_db dbs[8];
+    bench_db dbs[MAX_COUNTS];
     for (int i = 0; i < nc; i++)
         if (counts[i] == 0 || nns == 0 || db_setup(&dbs[i], counts[i], nns, writes)) return 1;
     enum { ROUND_WRITES = 50 };

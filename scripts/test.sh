@@ -113,10 +113,18 @@ libsql_steps() {
   scripts/npm-ci.sh tests/libsql
   node_tests libsql-peer-tests tests/libsql peer.test.mjs
   node_tests libsql-cluster-tests tests/libsql cluster.test.mjs
-  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" ../libsql/with-peer.sh env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs) >"$root/build/libsql-compat-tests.log" 2>&1 \
-    || { failures "$root/build/libsql-compat-tests.log"; exit 1; }
-  grep -E '^# (tests|pass|fail)' "$root/build/libsql-compat-tests.log"
+  compat_on_store libsql with-peer.sh client_engine.test.mjs
   tests/libsql/with-tursodb.sh "$root/build/tests/unit/test_hrana"
+}
+
+# The Flipt-client suites FILES... (tests/compat) against edgeflag on a remote store that
+# tests/DIR/WITH starts; log in build/DIR-compat-tests.log.
+compat_on_store() { # dir, with-script, files...
+  local dir=$1 with=$2
+  shift 2
+  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" "../$dir/$with" env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test "$@") >"$root/build/$dir-compat-tests.log" 2>&1 \
+    || { failures "$root/build/$dir-compat-tests.log"; exit 1; }
+  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/$dir-compat-tests.log"
 }
 
 # PostgreSQL's and MariaDB's steps: edgeflag's cluster file on a throwaway server (tests/DIR, WITH
@@ -127,9 +135,7 @@ remote_db_steps() { # dir, with-script, pattern
   (cd "tests/$dir" && EDGEFLAG_BIN="$root/build/edgeflag" "./$with" node --test cluster.test.mjs) >"$root/build/$dir-cluster-tests.log" 2>&1 \
     || { failures "$root/build/$dir-cluster-tests.log"; exit 1; }
   grep -E "^# (tests|pass|fail)|^# .*($pattern)" "$root/build/$dir-cluster-tests.log"
-  (cd tests/compat && EF_REAL_BIN="$root/build/edgeflag" "../$dir/$with" env EDGEFLAG_BIN="$root/tests/libsql/edgeflag-on-libsql.sh" node --test client_engine.test.mjs flipt_sdk.test.mjs) >"$root/build/$dir-compat-tests.log" 2>&1 \
-    || { failures "$root/build/$dir-compat-tests.log"; exit 1; }
-  grep -E '^# (tests|pass|fail)|mismatches' "$root/build/$dir-compat-tests.log"
+  compat_on_store "$dir" "$with" client_engine.test.mjs flipt_sdk.test.mjs
 }
 
 pg_steps() {

@@ -115,8 +115,9 @@ void ef_feed_kick(ef_feed *f);
  * does the rest of its work (trimming, heartbeats) anyway. */
 void ef_feed_kick_written(ef_feed *f);
 /* A write this node committed (its change-log entry), before its publish: kept for the feed to
- * send without reading the store, and queued to every subscriber at once unless the feed thread
- * is in a round (then woken for it). Copies; never blocks on the store or the feed thread. */
+ * send without reading the store, and queued to every subscriber at once when 16 or fewer follow
+ * and the feed thread is not in a round (else the feed thread is woken for it). Copies; never
+ * waits for the store or for the feed thread's round (only for a subscriber's buffer lock). */
 void ef_feed_committed(ef_feed *f, const ef_store_change *c);
 int ef_feed_register(ef_router *r, ef_feed *f);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { node, stopAll, call, waitFor, sleep, tmpdir } from './cluster.mjs';
 import { edgeflagBin } from '../compat/server.mjs';
-import { stablePort } from '../compat/ports.mjs';
+import { onStablePort } from '../compat/ports.mjs';
 
 const DOWN_MS = Number(process.env.AUDIT_DOWN_MS || 60000);
 const SECRET = 's3cret-signing-key';
@@ -81,22 +81,16 @@ async function receiver() {
   };
   // Listens on a port below the ephemeral range (../compat/ports.mjs), the same one after down():
   // with port 0 another node could take it during the minute down and answer the webhook itself.
-  r.up = async () => {
-    for (let attempt = 1; ; attempt++) {
-      const first = r.port === 0;
-      const port = first ? await stablePort() : r.port;
+  const listenAt = (port) =>
+    new Promise((resolve, reject) => {
       r.server = http.createServer(handler);
-      const err = await new Promise((resolve) => {
-        r.server.once('error', resolve);
-        r.server.listen(port, '127.0.0.1', () => resolve(null));
-      });
-      if (!err) {
+      r.server.once('error', reject);
+      r.server.listen(port, '127.0.0.1', () => {
         r.port = port;
-        return;
-      }
-      if (!first || attempt === 5 || err.code !== 'EADDRINUSE') throw new Error(`receiver on port ${port}: ${err.message}`);
-    }
-  };
+        resolve();
+      });
+    });
+  r.up = () => (r.port === 0 ? onStablePort(listenAt) : listenAt(r.port));
   r.down = () =>
     new Promise((resolve) => {
       for (const res of r.hung.splice(0)) res.destroy();

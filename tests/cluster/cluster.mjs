@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { edgeflagBin, call } from '../compat/server.mjs';
 import { tempDir } from '../compat/tmp.mjs';
-import { stablePort, isAddressInUse } from '../compat/ports.mjs';
+import { onStablePort } from '../compat/ports.mjs';
 
 export { call };
 
@@ -29,15 +29,11 @@ export function node(name, { dir = tmpdir(`ef-${name}-`), upstream, args = [], e
     // The first start takes a port below the ephemeral range (../compat/ports.mjs): a node that is
     // down for a while must find its port free when it starts again.
     async start() {
-      const first = n.port === 0;
-      for (let attempt = 1; ; attempt++) {
-        if (first) n.port = await stablePort();
-        try {
-          return await n.spawnOnce();
-        } catch (e) {
-          if (!first || attempt === 5 || !isAddressInUse(e.message)) throw e;
-        }
-      }
+      if (n.port !== 0) return n.spawnOnce();
+      return onStablePort((port) => {
+        n.port = port;
+        return n.spawnOnce();
+      });
     },
     async spawnOnce() {
       const full = ['serve', '--listen', `127.0.0.1:${n.port}`, '--db', path.join(dir, 'edgeflag.db'), '--threads', '4'];

@@ -30,3 +30,16 @@ export async function stablePort() {
 }
 
 export const isAddressInUse = (text) => /address already in use|EADDRINUSE/i.test(String(text));
+
+// listenAt(port) on a stablePort(), with another port when that one was taken meanwhile (up to 5
+// tries); any other failure is thrown at once. Returns what listenAt returned.
+export async function onStablePort(listenAt) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await stablePort();
+    try {
+      return await listenAt(port);
+    } catch (e) {
+      if (attempt === 5 || !isAddressInUse(e.code || e.message)) throw e;
+    }
+  }
+}
