@@ -27,6 +27,20 @@ void ef_buf_free(ef_buf *b)
     ef_buf_init(b);
 }
 
+void ef_buf_take(ef_buf *b, ef_buf *from)
+{
+    if (from->failed) {
+        b->failed = true;
+    } else if (b->len == 0 && !b->failed) {
+        ef_buf t = *b;
+        *b = *from;
+        *from = t;
+    } else {
+        ef_buf_append(b, from->data, from->len);
+    }
+    ef_buf_clear(from);
+}
+
 bool ef_buf_reserve_slow(ef_buf *b, size_t extra)
 {
     if (b->failed) return false;

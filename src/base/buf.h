@@ -70,6 +70,11 @@ static inline void ef_buf_putc(ef_buf *b, char c)
     b->data[b->len] = '\0';
 }
 void ef_buf_printf(ef_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Moves from's bytes to the end of b and empties from. An empty b trades memory with from
+ * instead, so the move costs the same for 8 MiB as for 8 bytes: a stream's fill() takes a
+ * subscriber's queue this way, under a lock that the primary's writer may be waiting for. A
+ * failed from fails b, since what it holds has a hole. */
+void ef_buf_take(ef_buf *b, ef_buf *from);
 
 /* A body received in pieces (a libcurl write callback) into out, at most max bytes: past that the
  * callback returns 0, which aborts the transfer, and over says why. */

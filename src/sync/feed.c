@@ -165,7 +165,7 @@ static int sub_fill(void *state, ef_buf *out)
     bool had = sub->pending.len > 0;
     bool was_full = sub->pending.len >= PENDING_MAX;
     if (had) {
-        ef_buf_append(out, sub->pending.data, sub->pending.len);
+        ef_buf_take(out, &sub->pending); /* no copy: the writer may be waiting for mu */
         ef_buf_clear_shrink(&sub->pending, EF_BUF_KEEP); /* after a dump: its memory back */
     }
     pthread_mutex_unlock(&sub->mu);

@@ -254,6 +254,39 @@ static void test_writer(void **state)
     ef_buf_free(&b);
 }
 
+/* ef_buf_take: an empty destination trades memory with the source (a subscriber's 8 MiB queue
+ * once was copied under the lock the primary's writer waits for); a non-empty one appends; a
+ * failed source fails the destination. */
+static void test_buf_take(void **state)
+{
+    (void)state;
+    ef_buf q, out;
+    ef_buf_init(&q);
+    ef_buf_init(&out);
+    for (int i = 0; i < 100000; i++) ef_buf_puts(&q, "event ");
+    const char *queued = q.data;
+    size_t len = q.len;
+    ef_buf_take(&out, &q);
+    assert_ptr_equal(out.data, queued); /* moved, not copied */
+    assert_int_equal(out.len, len);
+    assert_int_equal(q.len, 0);
+    assert_true(ef_buf_ok(&out) && ef_buf_ok(&q));
+    ef_buf_puts(&q, "next");
+    ef_buf_take(&out, &q); /* out holds bytes: appended after them */
+    assert_int_equal(out.len, len + 4);
+    assert_memory_equal(out.data + len, "next", 4);
+    assert_int_equal(q.len, 0);
+    ef_buf_clear(&out);
+    ef_buf_take(&out, &q); /* nothing to take */
+    assert_int_equal(out.len, 0);
+    q.failed = true; /* an append that ran out of memory: the queue has a hole */
+    ef_buf_take(&out, &q);
+    assert_false(ef_buf_ok(&out));
+    assert_true(ef_buf_ok(&q));
+    ef_buf_free(&q);
+    ef_buf_free(&out);
+}
+
 /* fuzz_mgmt found it: POST /auth/v1/method/token without a description wrote the token's empty
  * (NULL, 0) field with ef_json_put_str, whose NULL + 0 is undefined behaviour (UBSan aborts). */
 static void test_writer_null_empty(void **state)
@@ -370,7 +403,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),        cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nul_and_lengths), cmocka_unit_test(test_depth_and_position),
-        cmocka_unit_test(test_writer),          cmocka_unit_test(test_writer_null_empty),
+        cmocka_unit_test(test_writer),          cmocka_unit_test(test_buf_take),
+        cmocka_unit_test(test_writer_null_empty),
         cmocka_unit_test(test_exact_integers), cmocka_unit_test(test_number_fast_paths), cmocka_unit_test(test_plain_run_and_floats),
         cmocka_unit_test(test_arena_trim),
     };
