@@ -54,7 +54,6 @@
 
 #define PENDING_MAX (8u << 20)
 #define BATCH_MAX 512
-#define ROUND_WAIT_MS 250
 /* Entries the primary's commit listener hands over (issue 11): the last RECENT_MAX, each at most
  * RECENT_ENTRY_MAX bytes (a larger one empties the ring, and the store is read as before). */
 #define RECENT_MAX 64
@@ -190,7 +189,7 @@ static void sub_done(void *state)
 
 /* Marks a round due and wakes the thread, except on a replica's feed with no subscriber: nothing
  * waits for its round (its follower raises the version itself), so the flag waits for the thread's
- * next timed round (ROUND_WAIT_MS) instead of costing a context switch per applied entry. A new
+ * next timed round (EF_FEED_ROUND_MS) instead of costing a context switch per applied entry. A new
  * subscriber kicks after it is counted, so it is never left waiting. Caller holds kick_mu. */
 static void kick_locked(ef_feed *f)
 {
@@ -548,7 +547,7 @@ static void *feed_main(void *arg)
         if (!behind && !f->kicked && !f->stop) {
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += ROUND_WAIT_MS * 1000000L;
+            until.tv_nsec += EF_FEED_ROUND_MS * 1000000L;
             if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
             while (!f->kicked && !f->stop &&
                    pthread_cond_timedwait(&f->kick_cv, &f->kick_mu, &until) != ETIMEDOUT) {

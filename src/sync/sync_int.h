@@ -19,6 +19,8 @@
 /* Seconds between heartbeats on the feed; a follower drops a link silent for HEARTBEAT_DEAD_S. */
 #define EF_SYNC_HEARTBEAT_MS 1000
 #define EF_SYNC_HEARTBEAT_DEAD_S 3
+/* The feed thread's timed round, when nothing kicks it: trims the log, sends heartbeats. */
+#define EF_FEED_ROUND_MS 250
 
 typedef struct ef_feed ef_feed;
 typedef struct ef_follower ef_follower;
