@@ -30,6 +30,8 @@ const tmp = tempDir('ef-scale-');
 const ms = (t) => `${t.toFixed(0)} ms`;
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const rssMiB = (n) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
+// the most the process has held since it started (VmHWM): a dump sent downstream is its peak
+const peakMiB = (n) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
 
 async function waitVersion(n, v, deadlineMs) {
   const end = performance.now() + deadlineMs;
@@ -64,10 +66,12 @@ async function cluster(label, namespaces, flags) {
     await primary.start();
     const startMs = performance.now() - t0;
     const v0 = Number((await fetch(primary.url + '/health')).headers.get('x-edgeflag-version'));
+    const peakBefore = peakMiB(primary);
     t0 = performance.now();
     await replica.start();
     await waitVersion(replica, v0, 300000);
     const bootMs = performance.now() - t0;
+    const peakAfter = peakMiB(primary);
 
     // the same 2,000 evaluations on both nodes, answers compared
     const r = rng(7);
@@ -101,7 +105,8 @@ async function cluster(label, namespaces, flags) {
     console.log(`${label.padEnd(34)} import ${ms(importMs)}, primary start ${ms(startMs)}, replica bootstrap ${ms(bootMs)};` +
       ` 2,000 evaluations in batches of 100 ${ms(evalMs)} (replica), ${differ} answers differ from the primary's;` +
       ` write -> replica serving p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms (node client);` +
-      ` RSS primary ${rssMiB(primary).toFixed(0)} MiB, replica ${rssMiB(replica).toFixed(0)} MiB`);
+      ` RSS primary ${rssMiB(primary).toFixed(0)} MiB, replica ${rssMiB(replica).toFixed(0)} MiB;` +
+      ` primary's peak ${peakBefore.toFixed(0)} MiB after its start, ${peakAfter.toFixed(0)} MiB after sending the dump`);
   } finally {
     await stopAll(nodes);
     fs.rmSync(dir, { recursive: true, force: true });

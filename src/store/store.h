@@ -585,8 +585,9 @@ static inline int ef_store_changes(ef_store *s, uint64_t after, size_t max, ef_s
 static inline int ef_store_trim(ef_store *s, uint64_t keep_entries, int64_t max_age_ns,
                                 ef_store_err *err)
 { EF_STORE_CALL(trim, keep_entries, max_age_ns, err); }
-/* A consistent full dump (one read transaction) as JSON, and the seq it reflects. It starts
- * {"seq":N,"history":"H", and carries per-table row counts; loading it adopts its history. */
+/* A consistent full dump (one read transaction) as JSON, appended to out (the feed writes its
+ * event's prefix first), and the seq it reflects. It starts {"seq":N,"history":"H", and
+ * carries per-table row counts; loading it adopts its history. */
 static inline int ef_store_dump(ef_store *s, ef_buf *out, uint64_t *seq, ef_store_err *err)
 { EF_STORE_CALL(dump, out, seq, err); }
 /* Replaces all state with a dump (one transaction); the store's seq becomes the dump's. */

@@ -28,6 +28,8 @@
 
 enum { WRITES = 200, MANY = 20, MANY_WRITES = 20 };
 
+static fz_server *node;
+
 /* The voluntary context switches of this process's thread named name (-1: no such thread). */
 static long thread_switches(const char *name)
 {
@@ -67,21 +69,28 @@ static void read_until(int fd, char *buf, size_t cap, size_t *len, const char *n
     }
 }
 
-/* A replication stream from the node's current position, past its handshake (the first
- * heartbeat comes from the feed thread's first full round). buf holds what was read. */
-static int subscribe(fz_server *z, char *buf, size_t cap, size_t *len)
+/* Opens a replication stream from position since and sends its request. */
+static int stream_open(fz_server *z, uint64_t since)
 {
     char req[256];
     int nreq = snprintf(req, sizeof(req),
                         "GET /edgeflag/v1/replication/stream?since=%" PRIu64 " HTTP/1.1\r\nHost: x\r\n"
                         "Authorization: Bearer " FZ_BOOTSTRAP "\r\n\r\n",
-                        fz_seq(z));
+                        since);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(z->port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(send(fd, req, (size_t)nreq, MSG_NOSIGNAL), nreq);
+    return fd;
+}
+
+/* A replication stream from the node's current position, past its handshake (the first
+ * heartbeat comes from the feed thread's first full round). buf holds what was read. */
+static int subscribe(fz_server *z, char *buf, size_t cap, size_t *len)
+{
+    int fd = stream_open(z, fz_seq(z));
     *len = 0;
     buf[0] = '\0';
     read_until(fd, buf, cap, len, "event: heartbeat");
@@ -99,7 +108,7 @@ static void write_flag(fz_server *z, const char *key)
 static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
 {
     (void)state;
-    fz_server *z = fz_start();
+    fz_server *z = node;
     static char buf[1 << 20];
     size_t len;
     int fd = subscribe(z, buf, sizeof(buf), &len);
@@ -154,11 +163,59 @@ static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
     close(fd);
 }
 
+/* Followers starting empty (since=0) get the full dump as one reset event. The feed writes the
+ * dump straight into that event and hands the buffer itself to the last of them (the others get
+ * copies): every one must read the same complete dump, then the entries after it. */
+static void test_bootstrapping_followers_get_the_same_dump(void **state)
+{
+    (void)state;
+    fz_server *z = node;
+    write_flag(z, "before_dump");
+    enum { N = 3 };
+    static char bufs[N][1 << 18];
+    size_t lens[N] = {0};
+    int fds[N];
+    for (int k = 0; k < N; k++) { /* all at once: some share a round, some may not */
+        fds[k] = stream_open(z, 0);
+        bufs[k][0] = '\0';
+    }
+    const char *dumps[N];
+    size_t dlen[N];
+    for (int k = 0; k < N; k++) {
+        read_until(fds[k], bufs[k], sizeof(bufs[k]), &lens[k], "event: heartbeat");
+        char *d = strstr(bufs[k], "event: reset\ndata: {\"seq\":");
+        assert_non_null(d);
+        char *end = strstr(d, "\n\n");
+        assert_non_null(end);
+        dumps[k] = d;
+        dlen[k] = (size_t)(end - d);
+        assert_non_null(memmem(d, dlen[k], "before_dump", 11));
+        if (k) {
+            assert_int_equal(dlen[k], dlen[0]);
+            assert_memory_equal(dumps[k], dumps[0], dlen[0]);
+        }
+    }
+    /* and the stream goes on past the dump */
+    write_flag(z, "after_dump");
+    for (int k = 0; k < N; k++) {
+        read_until(fds[k], bufs[k], sizeof(bufs[k]), &lens[k], "\"after_dump\"");
+        close(fds[k]);
+    }
+}
+
+static int node_start(void **state)
+{
+    (void)state;
+    node = fz_start(); /* one per process (the fuzz targets' node): shared by the tests */
+    return 0;
+}
+
 int main(void)
 {
     (void)fz_send_checked; /* the fuzz targets' input path, not used here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_reach_the_stream_without_waking_the_feed),
+        cmocka_unit_test(test_bootstrapping_followers_get_the_same_dump),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, node_start, NULL);
 }
