@@ -72,6 +72,7 @@ async function cluster(label, namespaces, flags) {
     await waitVersion(replica, v0, 300000);
     const bootMs = performance.now() - t0;
     const peakAfter = peakMiB(primary);
+    const replicaPeak = peakMiB(replica);
 
     // the same 2,000 evaluations on both nodes, answers compared
     const r = rng(7);
@@ -106,7 +107,8 @@ async function cluster(label, namespaces, flags) {
       ` 2,000 evaluations in batches of 100 ${ms(evalMs)} (replica), ${differ} answers differ from the primary's;` +
       ` write -> replica serving p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms (node client);` +
       ` RSS primary ${rssMiB(primary).toFixed(0)} MiB, replica ${rssMiB(replica).toFixed(0)} MiB;` +
-      ` primary's peak ${peakBefore.toFixed(0)} MiB after its start, ${peakAfter.toFixed(0)} MiB after sending the dump`);
+      ` primary's peak ${peakBefore.toFixed(0)} MiB after its start, ${peakAfter.toFixed(0)} MiB after sending the dump;` +
+      ` replica's peak ${replicaPeak.toFixed(0)} MiB after loading it`);
   } finally {
     await stopAll(nodes);
     fs.rmSync(dir, { recursive: true, force: true });
