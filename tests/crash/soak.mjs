@@ -34,6 +34,11 @@ let running = true;
 let disturbed = false; // a restart or partition is under way: failures are expected, counted apart
 const stats = { eval: [], evalMax: 0, evalErr: 0, evalErrDisturbed: 0, writes: 0, writeErr: 0, writeErrDisturbed: 0, ryw: 0, rywLate: 0, rywWait: 0, subs: 0, subErr: 0, subErrDisturbed: 0, snaps: 0, libClients: 0, libErr: 0, libErrDisturbed: 0, restarts: 0, partitions: 0, lowerSaid: 0 };
 const acked = [];
+// What the first errors outside a restart or partition were, printed at the end: a count alone
+// does not say whether the server or the client's own connection failed.
+const errorNotes = [];
+const noteStart = Date.now();
+const noteError = (what, e) => errorNotes.length < 10 && errorNotes.push(`${((Date.now() - noteStart) / 1000).toFixed(1)} s ${what}: ${e?.cause?.code ?? ''} ${e?.message ?? e}`);
 
 async function timed(fn) {
   const t = performance.now();
@@ -87,9 +92,12 @@ function evalLoop(n, id) {
           else violate(`session ${n.name}/${id}: version ${v} after ${last}, not marked recovering`);
         }
         if (v) last = v;
-      } catch {
+      } catch (e) {
         if (disturbed) stats.evalErrDisturbed++;
-        else stats.evalErr++;
+        else {
+          stats.evalErr++;
+          noteError(`evaluation on ${n.name}`, e);
+        }
         await sleep(20);
       }
     }
@@ -127,10 +135,13 @@ function writeLoop(n, viaReplica) {
           else if (g.status === 503 && g.json?.code === 14) stats.rywWait++; // honest: not there yet, and said so
           else if (!disturbed) violate(`read-your-writes: ${key} at min-version ${v}: ${g.status} ${g.text.slice(0, 120)}`);
         }
-      } catch {
+      } catch (e) {
         laterTries.get(key).add(name);
         if (disturbed) stats.writeErrDisturbed++;
-        else stats.writeErr++;
+        else {
+          stats.writeErr++;
+          noteError(`write on ${n.name}`, e);
+        }
         await sleep(50);
       }
       await sleep(20);
@@ -162,7 +173,10 @@ function subscriberLoop() {
       } catch (e) {
         if (e.name !== 'AbortError') {
           if (disturbed) stats.subErrDisturbed++;
-          else stats.subErr++;
+          else {
+            stats.subErr++;
+            noteError(`stream subscriber on ${n.name}`, e);
+          }
         }
         await sleep(50);
       }
@@ -270,6 +284,7 @@ const half = (s) => s.filter((q) => q[0] >= seconds / 2);
 console.log(`# soak: second half (warm caches): primary RSS slope ${sl(half(samples.p), 1).toFixed(1)} KB/min, fds slope ${sl(half(samples.p), 2).toFixed(2)}/min; primary RSS min/max ${Math.min(...samples.p.map((q) => q[1]))}/${Math.max(...samples.p.map((q) => q[1]))} KB, fds min/max ${Math.min(...samples.p.map((q) => q[2]))}/${Math.max(...samples.p.map((q) => q[2]))}`);
 console.log(`# soak: primary RSS slope ${sl(samples.p, 1).toFixed(1)} KB/min, fds slope ${sl(samples.p, 2).toFixed(2)}/min; replica (since its last restart ${((Date.now() - rLife) / 1000).toFixed(0)} s ago) RSS slope ${sl(samples.r, 1).toFixed(1)} KB/min, fds slope ${sl(samples.r, 2).toFixed(2)}/min`);
 console.log(`# soak: eval p99 max over samples ${Math.max(...allP99.filter((x) => !Number.isNaN(x))).toFixed(2)} ms, slowest evaluation ${stats.evalMax.toFixed(1)} ms; errors: eval ${stats.evalErr} (+${stats.evalErrDisturbed} during restarts/partitions), write ${stats.writeErr} (+${stats.writeErrDisturbed}), subscriber ${stats.subErr} (+${stats.subErrDisturbed}), libedgeflag client ${stats.libErr} (+${stats.libErrDisturbed})`);
+for (const m of errorNotes) console.log(`# soak: error outside a restart or partition: ${m}`);
 console.log(`# soak: ${acked.length} acknowledged writes on ${lastAcked.size} flags, the last of each visible on both nodes: ${!missing.p && !missing.r}; read-your-writes checked ${stats.ryw} (writes not applied within write-wait, and said so: ${stats.rywLate}; reads then answered 503 not reached: ${stats.rywWait}); ${stats.subs} stream subscriptions, ${stats.snaps} snapshots, ${stats.libClients} libedgeflag clients; ${stats.restarts} replica restarts (answers below a version served before, marked recovering: ${stats.lowerSaid}), ${stats.partitions} partitions; ${violations.length} violations`);
 await stopAll([r, p]);
 await proxy.close();
