@@ -29,9 +29,12 @@ process.env.EDGEFLAG_BIN = bin; // tests/cluster/cluster.mjs starts this binary
 const tmp = tempDir('ef-scale-');
 const ms = (t) => `${t.toFixed(0)} ms`;
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const rssMiB = (n) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
-// the most the process has held since it started (VmHWM): a dump sent downstream is its peak
-const peakMiB = (n) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
+// a node's line of /proc/PID/status in MiB: VmRSS now, VmHWM the most it has held since it started
+// (a dump sent or loaded is that peak)
+const statusMiB = (n, field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
+const rssMiB = (n) => statusMiB(n, 'VmRSS');
+const peakMiB = (n) => statusMiB(n, 'VmHWM');
 
 async function waitVersion(n, v, deadlineMs) {
   const end = performance.now() + deadlineMs;

@@ -355,6 +355,15 @@ void ef_feed_committed(ef_feed *f, const ef_store_change *c)
 }
 
 /* One pass over every subscriber; *behind is set when someone still lacks entries. */
+/* Whether sub gets a full dump this round: it needs one from its handshake (since=0, another
+ * history, a diverged position), or it is behind the head (seq) by more than the log still holds
+ * (first is the log's first entry). */
+static bool needs_dump(const feed_sub *sub, uint64_t seq, uint64_t first)
+{
+    uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
+    return sub->bootstrap || (pos < seq && pos + 1 < first);
+}
+
 static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 {
     ef_store *store = f->s->node->store;
@@ -422,18 +431,15 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 
     /* Subscribers whose position the log no longer holds get one shared dump. */
     bool need_dump = false;
-    for (feed_sub *sub = head; sub; sub = sub->next) {
-        uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
-        if (sub->bootstrap || (pos < seq && pos + 1 < first)) need_dump = true;
-    }
+    for (feed_sub *sub = head; sub; sub = sub->next)
+        if (needs_dump(sub, seq, first)) need_dump = true;
     if (need_dump) {
         /* A dump of a large store can take seconds to build under load, and a follower drops a
          * link silent for EF_SYNC_HEARTBEAT_DEAD_S: an SSE comment first shows the link alive
          * (else every follower bootstrapping at once times out, reconnects and asks again). */
         bool told = false;
         for (feed_sub *sub = head; sub; sub = sub->next) {
-            uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
-            if (!sub->bootstrap && !(pos < seq && pos + 1 < first)) continue;
+            if (!needs_dump(sub, seq, first)) continue;
             pthread_mutex_lock(&sub->mu);
             ef_buf_puts(&sub->pending, ": building a full dump\n\n");
             pthread_mutex_unlock(&sub->mu);
@@ -467,13 +473,10 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
                 ef_buf_puts(&dump, "\n\n");
             }
             feed_sub *last = NULL;
+            for (feed_sub *sub = head; sub; sub = sub->next)
+                if (needs_dump(sub, seq, first)) last = sub;
             for (feed_sub *sub = head; sub; sub = sub->next) {
-                uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
-                if (sub->bootstrap || (pos < seq && pos + 1 < first)) last = sub;
-            }
-            for (feed_sub *sub = head; sub; sub = sub->next) {
-                uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
-                if (!sub->bootstrap && !(pos < seq && pos + 1 < first)) continue;
+                if (!needs_dump(sub, seq, first)) continue;
                 sub->bootstrap = false;
                 pthread_mutex_lock(&sub->mu);
                 if (sub == last)

@@ -4,7 +4,6 @@
  * on a bad edit, new subdirectories, and namespaces dropped when their file goes. Works only in
  * its own mkdtemp directory, which it removes.
  */
-#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +18,7 @@
 
 #include "base/clock.h"
 #include "store/dir.h"
+#include "rm_tree.h"
 
 static char tmpdir[256];
 
@@ -35,19 +35,6 @@ static void put_file(const char *rel, const char *text)
     assert_int_equal(rename(tmp, path), 0);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-/* nftw, not system("rm -rf"): no shell, and a path with a quote in it cannot become a command */
-static void rm_rf(const char *path)
-{
-    assert_int_equal(nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/ef_test_dir_XXXXXX");
@@ -56,7 +43,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    rm_rf(tmpdir);
+    assert_int_equal(rm_tree(tmpdir), 0);
     return 0;
 }
 

@@ -55,20 +55,6 @@ static long thread_switches(const char *name)
     return found;
 }
 
-/* Reads the stream into buf until it holds needle (5 s at most, then the test fails). */
-static void read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle)
-{
-    while (!strstr(buf, needle)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        assert_int_equal(poll(&p, 1, 5000), 1);
-        assert_true(*len + 1 < cap);
-        ssize_t n = recv(fd, buf + *len, cap - 1 - *len, 0);
-        assert_true(n > 0);
-        *len += (size_t)n;
-        buf[*len] = '\0';
-    }
-}
-
 /* Opens a replication stream from position since and sends its request. */
 static int stream_open(fz_server *z, uint64_t since)
 {
@@ -84,83 +70,6 @@ static int stream_open(fz_server *z, uint64_t since)
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(send(fd, req, (size_t)nreq, MSG_NOSIGNAL), nreq);
     return fd;
-}
-
-/* A replication stream from the node's current position, past its handshake (the first
- * heartbeat comes from the feed thread's first full round). buf holds what was read. */
-static int subscribe(fz_server *z, char *buf, size_t cap, size_t *len)
-{
-    int fd = stream_open(z, fz_seq(z));
-    *len = 0;
-    buf[0] = '\0';
-    read_until(fd, buf, cap, len, "event: heartbeat");
-    return fd;
-}
-
-static void write_flag(fz_server *z, const char *key)
-{
-    char ans[8192], json[160];
-    const char *body;
-    snprintf(json, sizeof(json), "{\"key\":\"%s\",\"name\":\"n\",\"type\":\"BOOLEAN_FLAG_TYPE\",\"enabled\":true}", key);
-    assert_int_equal(fz_setup_call(z, "POST", "/api/v1/namespaces/default/flags", json, ans, sizeof(ans), &body), 200);
-}
-
-static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
-{
-    (void)state;
-    fz_server *z = node;
-    static char buf[1 << 20];
-    size_t len;
-    int fd = subscribe(z, buf, sizeof(buf), &len);
-
-    long before = thread_switches("ef-feed");
-    assert_true(before >= 0);
-    int64_t t0 = ef_clock_mono_ns();
-    char want[64], key[32];
-    for (int i = 0; i < WRITES; i++) {
-        snprintf(key, sizeof(key), "inline%d", i);
-        write_flag(z, key);
-        /* the entry of this write, under its own id: nothing skipped, nothing out of order */
-        snprintf(want, sizeof(want), "id: %" PRIu64 "\nevent: txn\n", fz_seq(z));
-        read_until(fd, buf, sizeof(buf), &len, want);
-        snprintf(key, sizeof(key), "\"inline%d\"", i);
-        read_until(fd, buf, sizeof(buf), &len, key);
-        char *at = strstr(buf, want);
-        assert_non_null(strstr(at, key)); /* its data follows its id */
-        /* keep this entry on: the next one must come after it */
-        size_t keep = len - (size_t)(at - buf);
-        memmove(buf, at, keep + 1);
-        len = keep;
-    }
-    long wakes = thread_switches("ef-feed") - before;
-    long timed = 2 * (long)((ef_clock_mono_ns() - t0) / (EF_FEED_ROUND_MS * 1000000LL) + 1);
-    print_message("feed thread woke %ld times for %d writes (timed rounds allowed: %ld)\n", wakes,
-                  WRITES, timed);
-    assert_true(wakes - timed < WRITES / 4);
-
-    /* Twenty subscribers: the feed thread queues, and every stream gets every entry in order. */
-    static char bufs[MANY][1 << 16];
-    size_t lens[MANY];
-    int fds[MANY];
-    for (int k = 0; k < MANY; k++) fds[k] = subscribe(z, bufs[k], sizeof(bufs[k]), &lens[k]);
-    uint64_t first = fz_seq(z) + 1;
-    for (int i = 0; i < MANY_WRITES; i++) {
-        snprintf(key, sizeof(key), "many%d", i);
-        write_flag(z, key);
-    }
-    for (int k = 0; k < MANY; k++) {
-        char *at = bufs[k];
-        for (int i = 0; i < MANY_WRITES; i++) {
-            snprintf(want, sizeof(want), "id: %" PRIu64 "\nevent: txn\n", first + (uint64_t)i);
-            snprintf(key, sizeof(key), "\"many%d\"", i);
-            read_until(fds[k], bufs[k], sizeof(bufs[k]), &lens[k], key);
-            at = strstr(at, want);
-            assert_non_null(at); /* after the previous entry: in order */
-            assert_non_null(strstr(at, key));
-        }
-        close(fds[k]);
-    }
-    close(fd);
 }
 
 /* A stream's body as the client sees it: the raw bytes read (HTTP/1.1, chunked) and the body
@@ -205,6 +114,76 @@ static void body_until(body_reader *r, const char *needle)
         assert_true(n > 0);
         r->rawlen += (size_t)n;
     }
+}
+
+/* A replication stream from the node's current position, past its handshake (the first
+ * heartbeat comes from the feed thread's first full round). */
+static void subscribe(fz_server *z, body_reader *r)
+{
+    *r = (body_reader){.fd = stream_open(z, fz_seq(z))};
+    body_until(r, "event: heartbeat");
+}
+
+static void write_flag(fz_server *z, const char *key)
+{
+    char ans[8192], json[160];
+    const char *body;
+    snprintf(json, sizeof(json), "{\"key\":\"%s\",\"name\":\"n\",\"type\":\"BOOLEAN_FLAG_TYPE\",\"enabled\":true}", key);
+    assert_int_equal(fz_setup_call(z, "POST", "/api/v1/namespaces/default/flags", json, ans, sizeof(ans), &body), 200);
+}
+
+static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
+{
+    (void)state;
+    fz_server *z = node;
+    static body_reader rd;
+    subscribe(z, &rd);
+    size_t from = 0; /* where the last entry read starts in rd.body: the next one comes after */
+
+    long before = thread_switches("ef-feed");
+    assert_true(before >= 0);
+    int64_t t0 = ef_clock_mono_ns();
+    char want[64], key[32];
+    for (int i = 0; i < WRITES; i++) {
+        snprintf(key, sizeof(key), "inline%d", i);
+        write_flag(z, key);
+        /* the entry of this write, under its own id: nothing skipped, nothing out of order */
+        snprintf(want, sizeof(want), "id: %" PRIu64 "\nevent: txn\n", fz_seq(z));
+        body_until(&rd, want);
+        snprintf(key, sizeof(key), "\"inline%d\"", i);
+        body_until(&rd, key);
+        char *at = strstr(rd.body + from, want);
+        assert_non_null(at); /* after the previous entry */
+        assert_non_null(strstr(at, key)); /* its data follows its id */
+        from = (size_t)(at - rd.body);
+    }
+    long wakes = thread_switches("ef-feed") - before;
+    long timed = 2 * (long)((ef_clock_mono_ns() - t0) / (EF_FEED_ROUND_MS * 1000000LL) + 1);
+    print_message("feed thread woke %ld times for %d writes (timed rounds allowed: %ld)\n", wakes,
+                  WRITES, timed);
+    assert_true(wakes - timed < WRITES / 4);
+
+    /* Twenty subscribers: the feed thread queues, and every stream gets every entry in order. */
+    static body_reader many[MANY];
+    for (int k = 0; k < MANY; k++) subscribe(z, &many[k]);
+    uint64_t first = fz_seq(z) + 1;
+    for (int i = 0; i < MANY_WRITES; i++) {
+        snprintf(key, sizeof(key), "many%d", i);
+        write_flag(z, key);
+    }
+    for (int k = 0; k < MANY; k++) {
+        char *at = many[k].body;
+        for (int i = 0; i < MANY_WRITES; i++) {
+            snprintf(want, sizeof(want), "id: %" PRIu64 "\nevent: txn\n", first + (uint64_t)i);
+            snprintf(key, sizeof(key), "\"many%d\"", i);
+            body_until(&many[k], key);
+            at = strstr(at, want);
+            assert_non_null(at); /* after the previous entry: in order */
+            assert_non_null(strstr(at, key));
+        }
+        close(many[k].fd);
+    }
+    close(rd.fd);
 }
 
 /* Followers starting empty (since=0) get the full dump as one reset event. The feed writes the

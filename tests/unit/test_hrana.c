@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "store/hrana.h"
 #include "store/open.h"
+#include "rm_tree.h"
 
 static const char *url(void)
 {
@@ -761,9 +762,7 @@ static void test_dump_in_pages(void **state)
     ef_store_close(r1);
     ef_store_close(w);
     ef_arena_free(&a);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rm_tree(dir), 0);
 }
 
 int main(void)

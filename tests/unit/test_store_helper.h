@@ -16,7 +16,6 @@
 #define EF_TEST_STORE_HELPER_H
 
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +31,8 @@
 
 #include "store/open.h"
 #include "store/store.h"
+
+#include "rm_tree.h"
 
 #define B(s) ef_bytes_of(s)
 #define NONE ((ef_bytes){"", 0})
@@ -227,20 +228,12 @@ static inline tstore *tstore_new_local(bool registry)
     return tstore_new_at(registry, true);
 }
 
-static inline int tstore_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static inline void tstore_free(tstore *t)
 {
     ef_store_close(t->s);
     if (t->reg) ef_registry_free(t->reg);
     ef_arena_free(&t->a);
-    /* nftw, not system("rm -rf"): a shell and rm per store cost test_store_incr a tenth of its time */
-    if (nftw(t->dir, tstore_rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    if (rm_tree(t->dir) != 0)
         fail_msg("cleanup of %s failed: %s", t->dir, strerror(errno));
     free(t);
 }
