@@ -115,6 +115,8 @@ done:
     return true;
 }
 
+static uint8_t constraint_kind(const ef_constraint *c);
+
 uint8_t ef_op_parse(ef_bytes name)
 {
     for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
@@ -125,7 +127,7 @@ uint8_t ef_op_parse(ef_bytes name)
 bool ef_constraint_prepare(ef_arena *a, ef_constraint *c)
 {
     c->value_ok = false;
-    c->prop_hash = ef_context_hash(c->property.p, c->property.n);
+    c->prop_tag = ef_context_hash(c->property.p, c->property.n) | (uint64_t)c->property.n << 32;
     bool list = c->op == EF_OP_ISONEOF || c->op == EF_OP_ISNOTONEOF;
     switch (c->type) {
     case EF_CT_STRING:
@@ -163,13 +165,27 @@ bool ef_constraint_prepare(ef_arena *a, ef_constraint *c)
     default:
         break;
     }
+    c->kind = constraint_kind(c);
     return true;
 }
 
-/* The context value for a property: a missing key reads as "". Later duplicates win. */
+/* The value of the constraint's property in the request's context, "" when absent (the last
+ * duplicate wins, as ef_context_find): the same probe, with the entry's hash and key length
+ * compared as one word against the tag the constraint carries. */
 static inline ef_bytes context_value(const ef_eval_request *req, const ef_constraint *c)
 {
-    return ef_context_find(req->context, c->property, c->prop_hash);
+    const ef_context *x = req->context;
+    if (!x) return (ef_bytes){"", 0};
+    if (__builtin_expect(x->linear, 0)) return ef_context_find_linear(x, c->property, (uint32_t)c->prop_tag);
+    const ef_ctx_entry *entries = ef_context_entries(x);
+    for (uint32_t i = (uint32_t)c->prop_tag & x->mask;; i = (i + 1) & x->mask) {
+        uint32_t slot = x->index[i];
+        if (!slot) return (ef_bytes){"", 0};
+        const ef_ctx_entry *e = &entries[slot - 1];
+        uint64_t tag = e->hash | (uint64_t)e->key_len << 32;
+        if (tag == c->prop_tag && ef_mem_eq(ef_context_text(x) + e->off, c->property.p, c->property.n))
+            return (ef_bytes){ef_context_text(x) + e->off + e->key_len, e->value_len};
+    }
 }
 
 static bool in_str_list(const ef_constraint *c, ef_bytes v)
@@ -179,107 +195,128 @@ static bool in_str_list(const ef_constraint *c, ef_bytes v)
     return false;
 }
 
-static bool match_string(const ef_constraint *c, ef_bytes v)
+static bool in_num_list(const ef_constraint *c, int32_t x)
 {
-    switch (c->op) {
-    case EF_OP_EMPTY: return v.n == 0;
-    case EF_OP_NOTEMPTY: return v.n != 0;
-    default: break;
-    }
-    if (v.n == 0) return false;
-    switch (c->op) {
-    case EF_OP_EQ: return ef_bytes_eq(v, c->value);
-    case EF_OP_NEQ: return !ef_bytes_eq(v, c->value);
-    case EF_OP_PREFIX: return ef_bytes_has_prefix(v, c->value);
-    case EF_OP_SUFFIX: return ef_bytes_has_suffix(v, c->value);
-    case EF_OP_CONTAINS: return ef_bytes_contains(v, c->value);
-    case EF_OP_NOTCONTAINS: return !ef_bytes_contains(v, c->value);
-    case EF_OP_ISONEOF: return c->value_ok && in_str_list(c, v);
-    case EF_OP_ISNOTONEOF: return !(c->value_ok && in_str_list(c, v));
-    default: return false;
-    }
+    for (uint32_t i = 0; i < c->list_n; i++)
+        if (c->nums[i] == x) return true;
+    return false;
 }
 
-static bool match_number(const ef_constraint *c, ef_bytes v)
+/* Flipt's engine, operator by operator and type by type (docs/evaluation.md), reduced to what a
+ * request can still change: an operator the type does not have, or a value (number, date, list)
+ * that did not parse, decides the answer before any request is seen. */
+static uint8_t constraint_kind(const ef_constraint *c)
 {
-    switch (c->op) {
-    case EF_OP_PRESENT: return v.n != 0;
-    case EF_OP_NOTPRESENT: return v.n == 0;
-    default: break;
-    }
-    if (v.n == 0) return false;
-    int32_t x;
-    if (!ef_parse_i32(v, &x)) return false;
-    if (c->op == EF_OP_ISONEOF || c->op == EF_OP_ISNOTONEOF) {
-        if (!c->value_ok) return false;
-        bool found = false;
-        for (uint32_t i = 0; i < c->list_n && !found; i++) found = c->nums[i] == x;
-        return c->op == EF_OP_ISONEOF ? found : !found;
-    }
-    if (!c->value_ok) return false;
-    switch (c->op) {
-    case EF_OP_EQ: return x == c->num;
-    case EF_OP_NEQ: return x != c->num;
-    case EF_OP_LT: return x < c->num;
-    case EF_OP_LTE: return x <= c->num;
-    case EF_OP_GT: return x > c->num;
-    case EF_OP_GTE: return x >= c->num;
-    default: return false;
-    }
-}
-
-static bool match_boolean(const ef_constraint *c, ef_bytes v)
-{
-    switch (c->op) {
-    case EF_OP_PRESENT: return v.n != 0;
-    case EF_OP_NOTPRESENT: return v.n == 0;
-    default: break;
-    }
-    bool b;
-    if (ef_bytes_eq_lit(v, "true", 4))
-        b = true;
-    else if (ef_bytes_eq_lit(v, "false", 5))
-        b = false;
-    else
-        return false;
-    switch (c->op) {
-    case EF_OP_TRUE: return b;
-    case EF_OP_FALSE: return !b;
-    default: return false;
-    }
-}
-
-static bool match_datetime(const ef_constraint *c, ef_bytes v)
-{
-    switch (c->op) {
-    case EF_OP_PRESENT: return v.n != 0;
-    case EF_OP_NOTPRESENT: return v.n == 0;
-    default: break;
-    }
-    int64_t t;
-    if (v.n == 0 || !ef_rfc3339_parse(v, &t) || !c->value_ok) return false;
-    switch (c->op) {
-    case EF_OP_EQ: return t == c->secs;
-    case EF_OP_NEQ: return t != c->secs;
-    case EF_OP_LT: return t < c->secs;
-    case EF_OP_LTE: return t <= c->secs;
-    case EF_OP_GT: return t > c->secs;
-    case EF_OP_GTE: return t >= c->secs;
-    default: return false;
-    }
-}
-
-static bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
-{
-    if (c->type == EF_CT_ENTITY_ID) return match_string(c, req->entity_id);
-    ef_bytes v = context_value(req, c); /* one lookup site, inlined */
     switch (c->type) {
-    case EF_CT_STRING: return match_string(c, v);
-    case EF_CT_NUMBER: return match_number(c, v);
-    case EF_CT_BOOLEAN: return match_boolean(c, v);
-    case EF_CT_DATETIME: return match_datetime(c, v);
-    default: return false;
+    case EF_CT_STRING:
+    case EF_CT_ENTITY_ID:
+        switch (c->op) {
+        case EF_OP_EMPTY: return EF_K_EMPTY;
+        case EF_OP_NOTEMPTY: return EF_K_NOTEMPTY;
+        case EF_OP_EQ: return EF_K_STR_EQ;
+        case EF_OP_NEQ: return EF_K_STR_NEQ;
+        case EF_OP_PREFIX: return EF_K_STR_PREFIX;
+        case EF_OP_SUFFIX: return EF_K_STR_SUFFIX;
+        case EF_OP_CONTAINS: return EF_K_STR_CONTAINS;
+        case EF_OP_NOTCONTAINS: return EF_K_STR_NOTCONTAINS;
+        /* an invalid list: isoneof is never true, isnotoneof true for any non-empty value */
+        case EF_OP_ISONEOF: return c->value_ok ? EF_K_STR_IN : EF_K_NEVER;
+        case EF_OP_ISNOTONEOF: return c->value_ok ? EF_K_STR_NOTIN : EF_K_NOTEMPTY;
+        default: return EF_K_NEVER;
+        }
+    case EF_CT_NUMBER:
+        switch (c->op) {
+        case EF_OP_PRESENT: return EF_K_NOTEMPTY;
+        case EF_OP_NOTPRESENT: return EF_K_EMPTY;
+        default: break;
+        }
+        if (!c->value_ok) return EF_K_NEVER;
+        switch (c->op) {
+        case EF_OP_ISONEOF: return EF_K_NUM_IN;
+        case EF_OP_ISNOTONEOF: return EF_K_NUM_NOTIN;
+        case EF_OP_EQ: return EF_K_NUM_EQ;
+        case EF_OP_NEQ: return EF_K_NUM_NEQ;
+        case EF_OP_LT: return EF_K_NUM_LT;
+        case EF_OP_LTE: return EF_K_NUM_LTE;
+        case EF_OP_GT: return EF_K_NUM_GT;
+        case EF_OP_GTE: return EF_K_NUM_GTE;
+        default: return EF_K_NEVER;
+        }
+    case EF_CT_BOOLEAN:
+        switch (c->op) {
+        case EF_OP_PRESENT: return EF_K_NOTEMPTY;
+        case EF_OP_NOTPRESENT: return EF_K_EMPTY;
+        case EF_OP_TRUE: return EF_K_BOOL_TRUE;
+        case EF_OP_FALSE: return EF_K_BOOL_FALSE;
+        default: return EF_K_NEVER;
+        }
+    case EF_CT_DATETIME:
+        switch (c->op) {
+        case EF_OP_PRESENT: return EF_K_NOTEMPTY;
+        case EF_OP_NOTPRESENT: return EF_K_EMPTY;
+        default: break;
+        }
+        if (!c->value_ok) return EF_K_NEVER;
+        switch (c->op) {
+        case EF_OP_EQ: return EF_K_TIME_EQ;
+        case EF_OP_NEQ: return EF_K_TIME_NEQ;
+        case EF_OP_LT: return EF_K_TIME_LT;
+        case EF_OP_LTE: return EF_K_TIME_LTE;
+        case EF_OP_GT: return EF_K_TIME_GT;
+        case EF_OP_GTE: return EF_K_TIME_GTE;
+        default: return EF_K_NEVER;
+        }
+    default: return EF_K_NEVER; /* an unknown type fails its segment before it is dispatched */
     }
+}
+
+/* v as Rust's i32 parse reads it; an empty value is no number. */
+static inline bool num_of(ef_bytes v, int32_t *x)
+{
+    return v.n != 0 && ef_parse_i32(v, x);
+}
+
+static inline bool time_of(ef_bytes v, int64_t *t)
+{
+    return v.n != 0 && ef_rfc3339_parse(v, t);
+}
+
+/* The one dispatch per constraint (ef_ckind). */
+static inline bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
+{
+    ef_bytes v = c->type == EF_CT_ENTITY_ID ? req->entity_id : context_value(req, c);
+    int32_t x;
+    int64_t t;
+    switch ((ef_ckind)c->kind) {
+    case EF_K_NEVER: return false;
+    case EF_K_EMPTY: return v.n == 0;
+    case EF_K_NOTEMPTY: return v.n != 0;
+    case EF_K_STR_EQ: return v.n != 0 && ef_bytes_eq(v, c->value);
+    case EF_K_STR_NEQ: return v.n != 0 && !ef_bytes_eq(v, c->value);
+    case EF_K_STR_PREFIX: return v.n != 0 && ef_bytes_has_prefix(v, c->value);
+    case EF_K_STR_SUFFIX: return v.n != 0 && ef_bytes_has_suffix(v, c->value);
+    case EF_K_STR_CONTAINS: return v.n != 0 && ef_bytes_contains(v, c->value);
+    case EF_K_STR_NOTCONTAINS: return v.n != 0 && !ef_bytes_contains(v, c->value);
+    case EF_K_STR_IN: return v.n != 0 && in_str_list(c, v);
+    case EF_K_STR_NOTIN: return v.n != 0 && !in_str_list(c, v);
+    case EF_K_NUM_EQ: return num_of(v, &x) && x == c->num;
+    case EF_K_NUM_NEQ: return num_of(v, &x) && x != c->num;
+    case EF_K_NUM_LT: return num_of(v, &x) && x < c->num;
+    case EF_K_NUM_LTE: return num_of(v, &x) && x <= c->num;
+    case EF_K_NUM_GT: return num_of(v, &x) && x > c->num;
+    case EF_K_NUM_GTE: return num_of(v, &x) && x >= c->num;
+    case EF_K_NUM_IN: return num_of(v, &x) && in_num_list(c, x);
+    case EF_K_NUM_NOTIN: return num_of(v, &x) && !in_num_list(c, x);
+    case EF_K_BOOL_TRUE: return ef_bytes_eq_lit(v, "true", 4);
+    case EF_K_BOOL_FALSE: return ef_bytes_eq_lit(v, "false", 5);
+    case EF_K_TIME_EQ: return time_of(v, &t) && t == c->secs;
+    case EF_K_TIME_NEQ: return time_of(v, &t) && t != c->secs;
+    case EF_K_TIME_LT: return time_of(v, &t) && t < c->secs;
+    case EF_K_TIME_LTE: return time_of(v, &t) && t <= c->secs;
+    case EF_K_TIME_GT: return time_of(v, &t) && t > c->secs;
+    case EF_K_TIME_GTE: return time_of(v, &t) && t >= c->secs;
+    }
+    return false;
 }
 
 /* ALL: every constraint matches; ANY: one does, or there are none. The loop stops at the first

@@ -25,14 +25,14 @@ static inline const char *ef_test_segments_differ(const ef_segment_set *a, const
                 "segment");
         for (uint32_t k = 0; k < x->ncons; k++) {
             const ef_constraint *c = &x->cons[k], *d = &y->cons[k];
-            EF_SAME(c->type == d->type && c->op == d->op && c->value_ok == d->value_ok &&
-                        c->num == d->num && c->secs == d->secs && c->prop_hash == d->prop_hash &&
+            EF_SAME(c->kind == d->kind && c->type == d->type && c->op == d->op &&
+                        c->value_ok == d->value_ok && c->secs == d->secs && c->prop_tag == d->prop_tag &&
                         ef_bytes_eq(c->property, d->property) && ef_bytes_eq(c->value, d->value) &&
-                        c->list_n == d->list_n && !c->strs == !d->strs && !c->nums == !d->nums,
+                        c->list_n == d->list_n && !c->strs == !d->strs,
                     "constraint");
+            bool nums = c->type == EF_CT_NUMBER; /* strs and nums share their place */
             for (uint32_t l = 0; l < c->list_n; l++)
-                EF_SAME((!c->strs || ef_bytes_eq(c->strs[l], d->strs[l])) &&
-                            (!c->nums || c->nums[l] == d->nums[l]),
+                EF_SAME(nums ? c->nums[l] == d->nums[l] : ef_bytes_eq(c->strs[l], d->strs[l]),
                         "constraint list");
         }
     }
