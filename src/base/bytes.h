@@ -102,11 +102,19 @@ static inline bool ef_bytes_has_suffix(ef_bytes s, ef_bytes suf)
     return s.n >= suf.n && (suf.n == 0 || memcmp(s.p + s.n - suf.n, suf.p, suf.n) == 0);
 }
 
-/* True if needle occurs in hay (an empty needle occurs everywhere). */
+/* True if needle occurs in hay (an empty needle occurs everywhere). A context value is short: up
+ * to 64 bytes a scan for the first byte beats memmem's setup (120 instructions a call on the
+ * benchmark's workload); longer ones keep memmem's linear worst case. */
 static inline bool ef_bytes_contains(ef_bytes hay, ef_bytes needle)
 {
     if (needle.n == 0) return true;
     if (needle.n > hay.n) return false;
+    if (hay.n <= 64) {
+        for (size_t i = 0, last = hay.n - needle.n; i <= last; i++)
+            if (hay.p[i] == needle.p[0] && memcmp(hay.p + i + 1, needle.p + 1, needle.n - 1) == 0)
+                return true;
+        return false;
+    }
     return memmem(hay.p, hay.n, needle.p, needle.n) != NULL;
 }
 

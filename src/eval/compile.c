@@ -399,6 +399,20 @@ static bool compile_rollout(cctx *c, const ef_json *js, const cpath *path, ef_ro
     return true;
 }
 
+/* The last step of both ways of compiling a flag. A flag without a default variant gets the
+ * empty one (key, attachment, its JSON literal), so that an evaluation copies the default without
+ * asking whether there is one; then the tally (counting: tally.c). False on out-of-memory. */
+static bool flag_finish(ef_arena *a, ef_flag *f)
+{
+    if (!f->has_default) {
+        f->default_key = (ef_bytes){"", 0};
+        f->default_attachment = (ef_bytes){"", 0};
+        f->default_attachment_json = EF_BYTES_LIT("\"\"");
+        f->default_has_attachment = false;
+    }
+    return ef_flag_tally_prepare(a, f);
+}
+
 static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag *f)
 {
     memset(f, 0, sizeof(*f));
@@ -449,7 +463,7 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
         f->rollouts = rs;
         f->nrollouts = rollouts->len;
     }
-    if (!ef_flag_tally_prepare(c->a, f)) return fail(c, js, "out of memory"); /* counting: tally.c */
+    if (!flag_finish(c->a, f)) return fail(c, js, "out of memory");
     return true;
 }
 
@@ -563,7 +577,7 @@ static bool src_flag(cctx *c, const ef_flag_src *in, ef_flag *f)
         f->rollouts = rs;
         f->nrollouts = (uint32_t)in->nrollouts;
     }
-    if (!ef_flag_tally_prepare(c->a, f)) return fail(c, NULL, "out of memory");
+    if (!flag_finish(c->a, f)) return fail(c, NULL, "out of memory");
     return true;
 }
 

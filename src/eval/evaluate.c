@@ -68,32 +68,26 @@ static void no_segments(ef_matched_segments *m)
 
 void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_variant_result *out)
 {
+    /* the default variant, or the empty one a flag without a default holds (compile.c's
+     * flag_finish): copied as they are, no question asked */
     out->flag_key = f->key;
     out->tally = f->tally;
     out->match = false;
-    out->reason = EF_REASON_UNKNOWN;
-    out->variant_key = (ef_bytes){"", 0};
-    out->attachment = (ef_bytes){"", 0};
-    out->attachment_json = EF_BYTES_LIT("\"\"");
-    out->has_attachment = false;
-    no_segments(&out->segments);
-    if (f->has_default) {
-        out->reason = EF_REASON_DEFAULT;
-        out->variant_key = f->default_key;
-        out->variant_index = f->default_vidx;
-        out->attachment = f->default_attachment;
-        out->attachment_json = f->default_attachment_json;
-        out->has_attachment = f->default_has_attachment;
-    }
+    out->reason = f->has_default ? EF_REASON_DEFAULT : EF_REASON_UNKNOWN;
+    out->variant_key = f->default_key;
+    out->variant_index = f->default_vidx;
+    out->attachment = f->default_attachment;
+    out->attachment_json = f->default_attachment_json;
+    out->has_attachment = f->default_has_attachment;
     if (!f->enabled) {
         out->reason = EF_REASON_FLAG_DISABLED;
+        no_segments(&out->segments);
         return;
     }
-    ef_matched_segments m;
     for (uint32_t r = 0; r < f->nrules; r++) {
         const ef_rule *rule = &f->rules[r];
-        if (!ef_segments_pass(&rule->segs, req, &m)) continue;
-        out->segments = m;
+        /* straight into the result: a rule that fails leaves its bits, cleared below */
+        if (!ef_segments_pass(&rule->segs, req, &out->segments)) continue;
         if (rule->ndist == 0) {
             out->match = true;
             out->reason = EF_REASON_MATCH;
@@ -126,14 +120,13 @@ void ef_eval_variant_flag(const ef_flag *f, const ef_eval_request *req, ef_varia
         out->has_attachment = d->has_attachment;
         return;
     }
+    no_segments(&out->segments);
 }
 
 void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boolean_result *out)
 {
     out->flag_key = f->key;
     out->tally = f->tally;
-    no_segments(&out->segments);
-    ef_matched_segments m;
     uint32_t crc = 0;
     bool hashed = false; /* the entity's bucket, the same for every threshold rollout */
     for (uint32_t r = 0; r < f->nrollouts; r++) {
@@ -147,19 +140,21 @@ void ef_eval_boolean_flag(const ef_flag *f, const ef_eval_request *req, ef_boole
             if ((float)(crc % 100) < ro->percentage) {
                 out->enabled = ro->value;
                 out->reason = EF_REASON_MATCH;
+                no_segments(&out->segments);
                 return;
             }
         } else if (ro->kind == EF_ROLLOUT_SEGMENT) {
-            if (ef_segments_pass(&ro->segs, req, &m)) {
+            /* straight into the result: a rollout that fails leaves its bits, cleared below */
+            if (ef_segments_pass(&ro->segs, req, &out->segments)) {
                 out->enabled = ro->value;
                 out->reason = EF_REASON_MATCH;
-                out->segments = m;
                 return;
             }
         }
     }
     out->enabled = f->enabled;
     out->reason = EF_REASON_DEFAULT;
+    no_segments(&out->segments);
 }
 
 /* Lines of a request block asked for ahead: four covered its header, index, entries and the text's

@@ -174,6 +174,30 @@ static void test_odd_bytes(void **state)
     assert_true(probe("STRING", "empty", "", ""));
 }
 
+/* contains scans inline up to 64 bytes of value and calls memmem past that: both sides of the
+ * line, the needle at either end, the needle as long as the value, and a first byte that repeats. */
+static void test_contains_bounds(void **state)
+{
+    (void)state;
+    char v[66];
+    for (size_t n = 63; n <= 65; n++) {
+        memset(v, 'a', n);
+        v[n] = 0;
+        v[n - 1] = 'z';
+        ef_bytes value = {v, n};
+        assert_true(probe_entity("STRING", "contains", "az", value, true, EF_BYTES_LIT("e")));
+        assert_false(probe_entity("STRING", "contains", "za", value, true, EF_BYTES_LIT("e")));
+        assert_true(probe_entity("STRING", "notcontains", "zz", value, true, EF_BYTES_LIT("e")));
+        v[0] = 'y';
+        assert_true(probe_entity("STRING", "contains", "ya", value, true, EF_BYTES_LIT("e")));
+        assert_false(probe_entity("STRING", "contains", "ay", value, true, EF_BYTES_LIT("e")));
+    }
+    assert_true(probe_entity("STRING", "contains", "abc", EF_BYTES_LIT("abc"), true, EF_BYTES_LIT("e")));
+    assert_false(probe_entity("STRING", "contains", "abcd", EF_BYTES_LIT("abc"), true, EF_BYTES_LIT("e")));
+    assert_true(probe_entity("STRING", "contains", "aab", EF_BYTES_LIT("aaab"), true, EF_BYTES_LIT("e")));
+    assert_true(probe_entity("ENTITY_ID", "contains", "r-4", EF_BYTES_LIT(""), false, EF_BYTES_LIT("user-42")));
+}
+
 static const char *const segments_doc =
     "{\"namespace\":{\"key\":\"default\"},\"flags\":["
     "{\"key\":\"v\",\"name\":\"v\",\"enabled\":true,\"type\":\"VARIANT_FLAG_TYPE\",\"rules\":["
@@ -519,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_rfc3339_fraction),
         cmocka_unit_test(test_entity_id_constraints),
         cmocka_unit_test(test_odd_bytes),
+        cmocka_unit_test(test_contains_bounds),
         cmocka_unit_test(test_rules_and_or_default),
         cmocka_unit_test(test_segment_match_types),
         cmocka_unit_test(test_bucketing_vectors),
