@@ -67,8 +67,9 @@ static void put_change(sub *s, ef_buf *out)
     ef_buf_printf(out, "event: change\ndata: {\"version\":%llu,\"etag\":\"%s\"}\n\n", version, etag);
 }
 
-static int sub_fill(void *state, ef_buf *out)
+static int sub_fill(void *state, ef_buf *out, ef_shared **block)
 {
+    (void)block; /* bytes only */
     sub *s = state;
     if (__atomic_exchange_n(&s->change, 0, __ATOMIC_ACQ_REL)) {
         __atomic_store_n(&s->beat, 0, __ATOMIC_RELEASE); /* the event itself shows liveness */

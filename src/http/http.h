@@ -18,6 +18,7 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/shared.h"
 #include "base/bytes.h"
 
 typedef struct ef_http_req ef_http_req;
@@ -177,9 +178,12 @@ unsigned ef_http_resumes(const ef_http_req *req);
 
 /* A stream produces body bytes on demand. fill() appends what is ready to out and returns
  * 1 (more may come: keep the connection), 0 (nothing now: the connection is suspended until
- * ef_http_stream_wake), or -1 (end of stream). done() runs once when the connection ends. */
+ * ef_http_stream_wake), or -1 (end of stream). Instead of bytes in out (left empty), it may hand
+ * over one shared block in *block, with its reference: the stream sends the block's bytes next,
+ * copied out of it as the socket takes them, and drops the reference when done (a dump many
+ * followers read at once is held once). done() runs once when the connection ends. */
 typedef struct ef_http_stream_ops {
-    int (*fill)(void *state, ef_buf *out);
+    int (*fill)(void *state, ef_buf *out, ef_shared **block);
     void (*done)(void *state);
 } ef_http_stream_ops;
 typedef struct ef_http_stream ef_http_stream;

@@ -48,6 +48,8 @@ struct ef_http_stream {
     void *state;
     ef_buf pending; /* bytes produced but not yet handed to MHD */
     size_t sent;
+    ef_shared *block; /* a shared block fill() handed over, sent before fill() is called again */
+    size_t block_sent;
     pthread_mutex_t mu;
     bool suspended, woken, finished;
     ef_http_stream *prev, *next; /* the server's list, for shutdown */
@@ -448,6 +450,24 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     pthread_mutex_lock(&s->mu);
     for (;;) {
+        if (s->block && __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
+            ef_shared_unref(s->block); /* shutting down: a dump is not worth finishing */
+            s->block = NULL;
+        }
+        if (s->block) {
+            size_t n = s->block->len - s->block_sent;
+            if (n > max) n = max;
+            if (n) memcpy(buf, s->block->data + s->block_sent, n);
+            s->block_sent += n;
+            if (s->block_sent == s->block->len) {
+                ef_shared_unref(s->block); /* the last stream to send a dump frees it */
+                s->block = NULL;
+                s->block_sent = 0;
+            }
+            if (n == 0) continue; /* an empty block */
+            pthread_mutex_unlock(&s->mu);
+            return (ssize_t)n;
+        }
         if (s->sent < s->pending.len) {
             size_t n = s->pending.len - s->sent;
             if (n > max) n = max;
@@ -464,14 +484,24 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        int r = s->ops.fill(s->state, &s->pending);
+        ef_shared *block = NULL;
+        int r = s->ops.fill(s->state, &s->pending, &block);
+        if (block) {
+            if (s->pending.len) { /* the contract: bytes or a block, not both */
+                ef_shared_unref(block);
+                s->pending.failed = true;
+            } else {
+                s->block = block;
+                s->block_sent = 0;
+            }
+        }
         if (r < 0 || !ef_buf_ok(&s->pending)) {
             s->finished = true;
             if (s->pending.len && ef_buf_ok(&s->pending)) continue; /* flush what was produced */
             pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        if (s->pending.len) continue;
+        if (s->pending.len || s->block) continue;
         if (r == 0) {
             if (s->woken) { /* a wake raced with fill(): try again instead of sleeping */
                 s->woken = false;
@@ -498,6 +528,7 @@ static void stream_free(void *cls)
     if (s->next) s->next->prev = s->prev;
     pthread_mutex_unlock(&srv->streams_mu);
     ef_buf_free(&s->pending);
+    ef_shared_unref(s->block);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -62,17 +62,30 @@
  * lock meanwhile, and a primary followed by hundreds of embedded replicas (libedgeflag) would make
  * every write wait for all of them. Above this the feed thread does it, as for a big entry. */
 #define INLINE_SUBS_MAX 16
+/* A dump is built once for every subscriber that needs one in a round, and given to those of the
+ * next rounds too while it is at most DUMP_REUSE_MS old and the log holds every entry after it (a
+ * fleet restarting bootstraps from one dump). Streams still sending older dumps keep them alive:
+ * while DUMPS_LIVE_MAX distinct dumps are alive, a subscriber that needs another waits (with
+ * heartbeats) for one to be sent, instead of each reconnecting follower pinning its own 140 MB
+ * (100,000 flags). */
+#define DUMP_REUSE_MS 2000
+#define DUMPS_LIVE_MAX 2
 
 typedef struct feed_sub feed_sub;
 struct feed_sub {
     ef_feed *f;
     ef_http_stream *stream; /* under f->mu; NULL until queued and after done() */
-    pthread_mutex_t mu;     /* guards pending */
+    pthread_mutex_t mu;     /* guards pending, dump and after */
     ef_buf pending;         /* SSE bytes queued by the feed thread, drained by fill() */
+    ef_shared *dump;        /* a full dump queued after pending (a reference to the round's, which
+                             * every follower bootstrapping meanwhile shares); NULL: none */
+    ef_buf after;           /* bytes queued after the dump, while there is one */
     bool closed;            /* under f->mu: done() ran; the feed thread frees it */
     uint64_t pos;           /* atomic: last seq queued to this subscriber */
     uint64_t since;
     bool bootstrap;         /* a round's (under round_mu): since=0, start with a dump */
+    bool dump_wait;         /* a round's (under round_mu): needs a dump none could give it yet
+                             * (DUMPS_LIVE_MAX, or the dump failed): heartbeats only */
     bool checked;           /* a round's (under round_mu): its history and position were checked */
     char history[EF_STORE_ID_MAX + 1]; /* the history it is on ("" when it did not say) */
     uint64_t at;            /* fingerprint of its entry at since (ef_store_entry_hash); 0: none */
@@ -109,6 +122,14 @@ struct ef_feed {
     uint64_t recent_first, recent_last;
     ef_buf recent[RECENT_MAX];
     int64_t recent_mono[RECENT_MAX]; /* when each was committed (for feed_wake) */
+    /* The last dump built (under round_mu), its seq, history and when it was built; its
+     * reference is dropped once it is too old to give out (DUMP_REUSE_MS). */
+    ef_shared *dump;
+    uint64_t dump_seq;
+    int64_t dump_ns;
+    char dump_history[EF_STORE_ID_MAX + 1];
+    int dumps_live; /* atomic: dumps built and not yet freed (ef_shared_take_counted) */
+    uint64_t dumps_built, dumps_reused; /* atomic */
 };
 
 /* Entries read once per round and shared by every subscriber. */
@@ -153,19 +174,39 @@ static void put_data(ef_buf *out, const char *p, size_t n)
 static void free_sub(feed_sub *sub)
 {
     ef_buf_free(&sub->pending);
+    ef_shared_unref(sub->dump);
+    ef_buf_free(&sub->after);
     pthread_mutex_destroy(&sub->mu);
     free(sub);
 }
 
-static int sub_fill(void *state, ef_buf *out)
+/* Where bytes queued to sub go now: after its dump when one is queued. Caller holds sub->mu. */
+static ef_buf *sub_queue(feed_sub *sub)
+{
+    return sub->dump ? &sub->after : &sub->pending;
+}
+
+/* Bytes queued to sub and not yet taken by its stream. Caller holds sub->mu. */
+static size_t sub_queued(const feed_sub *sub)
+{
+    return sub->pending.len + (sub->dump ? sub->dump->len + sub->after.len : 0);
+}
+
+static int sub_fill(void *state, ef_buf *out, ef_shared **block)
 {
     feed_sub *sub = state;
     pthread_mutex_lock(&sub->mu);
-    bool had = sub->pending.len > 0;
-    bool was_full = sub->pending.len >= PENDING_MAX;
-    if (had) {
+    bool was_full = sub_queued(sub) >= PENDING_MAX;
+    bool had = true;
+    if (sub->pending.len) {
         ef_buf_take(out, &sub->pending); /* no copy: the writer may be waiting for mu */
-        ef_buf_clear_shrink(&sub->pending, EF_BUF_KEEP); /* after a dump: its memory back */
+        ef_buf_clear_shrink(&sub->pending, EF_BUF_KEEP);
+    } else if (sub->dump) {
+        *block = sub->dump; /* the reference goes to the stream, which sends it next */
+        sub->dump = NULL;
+        ef_buf_take(&sub->pending, &sub->after); /* pending is empty: they trade */
+    } else {
+        had = false;
     }
     pthread_mutex_unlock(&sub->mu);
     if (was_full) ef_feed_kick(sub->f); /* the feed skipped this subscriber while it was full */
@@ -364,6 +405,137 @@ static bool needs_dump(const feed_sub *sub, uint64_t seq, uint64_t first)
     return sub->bootstrap || (pos < seq && pos + 1 < first);
 }
 
+/* The last dump built, with a new reference, when a subscriber may start from it: on this
+ * history, at most DUMP_REUSE_MS old, followed in the log by every entry since (first is the
+ * log's first entry), and at most one batch of them (BATCH_MAX) behind. NULL otherwise. Caller
+ * holds round_mu. */
+static ef_shared *reusable_dump(ef_feed *f, uint64_t seq, uint64_t first, const char *history, uint64_t *dseq)
+{
+    if (!f->dump || strcmp(f->dump_history, history) != 0 || f->dump_seq > seq || f->dump_seq + 1 < first ||
+        seq - f->dump_seq > BATCH_MAX || ef_clock_mono_ns() - f->dump_ns > DUMP_REUSE_MS * 1000000LL)
+        return NULL;
+    *dseq = f->dump_seq;
+    __atomic_add_fetch(&f->dumps_reused, 1, __ATOMIC_RELAXED);
+    return ef_shared_ref(f->dump);
+}
+
+/* Drops the feed's own reference to its last dump once it is too old to give out: a dump of
+ * 100,000 flags is 140 MB, not to be kept for a follower that may never come. */
+static void drop_old_dump(ef_feed *f)
+{
+    if (f->dump && ef_clock_mono_ns() - f->dump_ns > DUMP_REUSE_MS * 1000000LL) {
+        ef_shared_unref(f->dump);
+        f->dump = NULL;
+    }
+}
+
+/* Builds a dump of the store as its SSE event ("event: reset", the dump as one data line), into
+ * a block counted in dumps_live. NULL when the dump fails or memory runs out. */
+static ef_shared *build_dump(ef_feed *f, ef_buf *ev, uint64_t *dseq)
+{
+    ef_store_err err;
+    /* The dump is written straight into its event (it is one line of JSON) and that buffer
+     * becomes the block: for 100,000 flags 140 MB, held once however many followers read it
+     * (it was held four times over for one follower once: the dump, its event, the queue, the
+     * stream's buffer, then once more for each other follower). */
+    ef_buf dump;
+    ef_buf_init(&dump);
+    ef_buf_puts(&dump, "event: reset\ndata: ");
+    size_t at = dump.len;
+    *dseq = 0;
+    if (ef_store_dump(f->s->node->store, &dump, dseq, &err) != 0) {
+        ef_log(EF_LOG_WARN, "feed: dump failed", "error", err.message, NULL);
+        ef_buf_free(&dump);
+        return NULL;
+    }
+    if (memchr(dump.data + at, '\n', dump.len - at)) { /* not one line: one field each */
+        ef_buf_clear(ev);
+        ef_buf_puts(ev, "event: reset\n");
+        put_data(ev, dump.data + at, dump.len - at);
+        ef_buf_clear(&dump);
+        ef_buf_take(&dump, ev); /* trades: ev keeps the other buffer */
+    } else {
+        ef_buf_puts(&dump, "\n\n");
+    }
+    ef_shared *sh = ef_shared_take_counted(&dump, &f->dumps_live);
+    if (!sh) ef_log(EF_LOG_WARN, "feed: dump failed", "error", "out of memory", NULL);
+    ef_buf_free(&dump);
+    ef_buf_clear_shrink(ev, EF_BUF_KEEP); /* the event buffer lives as long as the feed */
+    return sh;
+}
+
+/* Marks the subscribers that need a dump as waiting for one: nothing but heartbeats for them, and
+ * the others' entries are not held back (nor the feed spun) on their account. */
+static void dump_wait(feed_sub *head, uint64_t seq, uint64_t first)
+{
+    for (feed_sub *sub = head; sub; sub = sub->next)
+        if (needs_dump(sub, seq, first)) sub->dump_wait = true;
+}
+
+/* Queues a full dump to every subscriber that needs one (needs_dump): the last one built when it
+ * still serves (reusable_dump), else a new one, unless DUMPS_LIVE_MAX dumps are still being
+ * sent, in which case they wait for a later round (*behind). Caller holds round_mu. */
+static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, const char *history, ef_buf *ev,
+                      bool *behind)
+{
+    uint64_t dseq = 0;
+    ef_shared *sh = reusable_dump(f, seq, first, history, &dseq);
+    if (!sh) {
+        ef_shared_unref(f->dump); /* it no longer serves: streams sending it keep it alive */
+        f->dump = NULL;
+        if (__atomic_load_n(&f->dumps_live, __ATOMIC_ACQUIRE) >= DUMPS_LIVE_MAX) {
+            dump_wait(head, seq, first); /* a stream will finish one; a timed round tries again */
+            return;
+        }
+        /* A dump of a large store can take seconds to build under load, and a follower drops a
+         * link silent for EF_SYNC_HEARTBEAT_DEAD_S: an SSE comment first shows the link alive
+         * (else every follower bootstrapping at once times out, reconnects and asks again). */
+        bool told = false;
+        for (feed_sub *sub = head; sub; sub = sub->next) {
+            if (!needs_dump(sub, seq, first)) continue;
+            pthread_mutex_lock(&sub->mu);
+            ef_buf_puts(sub_queue(sub), ": building a full dump\n\n");
+            pthread_mutex_unlock(&sub->mu);
+            sub->wake = told = true;
+        }
+        if (told) {
+            pthread_mutex_lock(&f->mu);
+            for (feed_sub *sub = f->subs; sub; sub = sub->next) {
+                if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
+                sub->wake = false;
+            }
+            pthread_mutex_unlock(&f->mu);
+        }
+        sh = build_dump(f, ev, &dseq);
+        if (!sh) { /* logged; they wait for a timed round */
+            dump_wait(head, seq, first);
+            return;
+        }
+        f->dump = ef_shared_ref(sh);
+        __atomic_add_fetch(&f->dumps_built, 1, __ATOMIC_RELAXED);
+        f->dump_seq = dseq;
+        f->dump_ns = ef_clock_mono_ns();
+        memcpy(f->dump_history, history, sizeof(f->dump_history));
+    }
+    char sq[24];
+    snprintf(sq, sizeof(sq), "%" PRIu64, dseq);
+    for (feed_sub *sub = head; sub; sub = sub->next) {
+        if (!needs_dump(sub, seq, first)) continue;
+        sub->bootstrap = sub->dump_wait = false;
+        pthread_mutex_lock(&sub->mu);
+        if (!sub->dump)
+            sub->dump = ef_shared_ref(sh);
+        else /* another dump while one is still queued (its position trimmed again): a copy */
+            ef_buf_append(&sub->after, sh->data, sh->len);
+        pthread_mutex_unlock(&sub->mu);
+        __atomic_store_n(&sub->pos, dseq, __ATOMIC_RELEASE);
+        sub->wake = true;
+        ef_log(EF_LOG_INFO, "sent a full dump downstream (bootstrap or trimmed position)", "peer", sub->peer,
+               "seq", sq, NULL);
+    }
+    ef_shared_unref(sh);
+}
+
 static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 {
     ef_store *store = f->s->node->store;
@@ -433,76 +605,13 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     bool need_dump = false;
     for (feed_sub *sub = head; sub; sub = sub->next)
         if (needs_dump(sub, seq, first)) need_dump = true;
-    if (need_dump) {
-        /* A dump of a large store can take seconds to build under load, and a follower drops a
-         * link silent for EF_SYNC_HEARTBEAT_DEAD_S: an SSE comment first shows the link alive
-         * (else every follower bootstrapping at once times out, reconnects and asks again). */
-        bool told = false;
-        for (feed_sub *sub = head; sub; sub = sub->next) {
-            if (!needs_dump(sub, seq, first)) continue;
-            pthread_mutex_lock(&sub->mu);
-            ef_buf_puts(&sub->pending, ": building a full dump\n\n");
-            pthread_mutex_unlock(&sub->mu);
-            sub->wake = told = true;
-        }
-        if (told) {
-            pthread_mutex_lock(&f->mu);
-            for (feed_sub *sub = f->subs; sub; sub = sub->next) {
-                if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
-                sub->wake = false;
-            }
-            pthread_mutex_unlock(&f->mu);
-        }
-        /* The dump is written straight into its event (it is one line of JSON), and the last
-         * subscriber to get it takes that buffer whole (ef_buf_take): for the usual single
-         * bootstrapping replica the dump, 140 MB at 100,000 flags, is never copied, where it
-         * was held four times over (the dump, its event, the queue, the stream's buffer). */
-        ef_buf dump;
-        ef_buf_init(&dump);
-        ef_buf_puts(&dump, "event: reset\ndata: ");
-        size_t at = dump.len;
-        uint64_t dseq = 0;
-        if (ef_store_dump(store, &dump, &dseq, &err) == 0) {
-            if (memchr(dump.data + at, '\n', dump.len - at)) { /* not one line: one field each */
-                ef_buf_clear(ev);
-                ef_buf_puts(ev, "event: reset\n");
-                put_data(ev, dump.data + at, dump.len - at);
-                ef_buf_clear(&dump);
-                ef_buf_take(&dump, ev); /* trades: ev keeps the other buffer */
-            } else {
-                ef_buf_puts(&dump, "\n\n");
-            }
-            feed_sub *last = NULL;
-            for (feed_sub *sub = head; sub; sub = sub->next)
-                if (needs_dump(sub, seq, first)) last = sub;
-            for (feed_sub *sub = head; sub; sub = sub->next) {
-                if (!needs_dump(sub, seq, first)) continue;
-                sub->bootstrap = false;
-                pthread_mutex_lock(&sub->mu);
-                if (sub == last)
-                    ef_buf_take(&sub->pending, &dump);
-                else
-                    ef_buf_append(&sub->pending, dump.data, dump.len);
-                if (!ef_buf_ok(&dump)) sub->pending.failed = true; /* the event has a hole */
-                pthread_mutex_unlock(&sub->mu);
-                __atomic_store_n(&sub->pos, dseq, __ATOMIC_RELEASE);
-                sub->wake = true;
-                char sq[24];
-                snprintf(sq, sizeof(sq), "%" PRIu64, dseq);
-                ef_log(EF_LOG_INFO, "sent a full dump downstream (bootstrap or trimmed position)", "peer", sub->peer,
-                       "seq", sq, NULL);
-            }
-        } else {
-            ef_log(EF_LOG_WARN, "feed: dump failed", "error", err.message, NULL);
-        }
-        ef_buf_free(&dump);
-        ef_buf_clear_shrink(ev, EF_BUF_KEEP); /* the event buffer lives as long as the feed */
-    }
+    drop_old_dump(f);
+    if (need_dump) give_dump(f, head, seq, first, id.history, ev, behind);
 
     uint64_t minpos = UINT64_MAX;
     for (feed_sub *sub = head; sub; sub = sub->next) {
         uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
-        if (pos < seq && pos < minpos) minpos = pos;
+        if (pos < seq && pos < minpos && !sub->dump_wait) minpos = pos;
     }
     b->n = 0;
     ef_buf_clear(&b->text);
@@ -527,10 +636,10 @@ static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint
     for (feed_sub *sub = head; sub; sub = sub->next) {
         uint64_t pos = __atomic_load_n(&sub->pos, __ATOMIC_ACQUIRE);
         pthread_mutex_lock(&sub->mu);
-        bool full = sub->pending.len >= PENDING_MAX;
+        bool full = sub_queued(sub) >= PENDING_MAX;
         pthread_mutex_unlock(&sub->mu);
         ef_buf_clear(ev);
-        if (!full) {
+        if (!full && !sub->dump_wait) { /* one waiting for its dump gets heartbeats only */
             for (size_t i = 0; i < b->n; i++) {
                 if (b->e[i].seq <= pos) continue;
                 if (b->e[i].seq != pos + 1) break; /* never skip: a gap waits for the next read */
@@ -545,12 +654,12 @@ static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint
         }
         if (ev->len) {
             pthread_mutex_lock(&sub->mu);
-            ef_buf_append(&sub->pending, ev->data, ev->len);
+            ef_buf_append(sub_queue(sub), ev->data, ev->len);
             pthread_mutex_unlock(&sub->mu);
             __atomic_store_n(&sub->pos, pos, __ATOMIC_RELEASE);
             sub->wake = true;
         }
-        if (pos < seq) *behind = true;
+        if (pos < seq && !sub->dump_wait) *behind = true;
     }
 
     pthread_mutex_lock(&f->mu);
@@ -643,6 +752,7 @@ static void on_stream(ef_http_req *req, void *ctx)
     sub->connected_ns = ef_clock_wall_ns();
     snprintf(sub->peer, sizeof(sub->peer), "%s", ef_http_peer(req));
     ef_buf_init(&sub->pending);
+    ef_buf_init(&sub->after);
     /* bytes at once: the follower's liveness watchdog runs from the answer on, and the feed's
      * first round may be busy building a dump for others */
     ef_buf_puts(&sub->pending, ": connected\n\n");
@@ -722,6 +832,7 @@ void ef_feed_free(ef_feed *f)
         next = sub->next;
         free_sub(sub);
     }
+    ef_shared_unref(f->dump);
     for (size_t i = 0; i < RECENT_MAX; i++) ef_buf_free(&f->recent[i]);
     ef_buf_free(&f->b->text);
     free(f->b);
@@ -739,6 +850,15 @@ int ef_feed_register(ef_router *r, ef_feed *f)
     return ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/edgeflag/v1/replication/stream",
                                               .fn = on_stream, .ctx = f, .cls = EF_ROUTE_INTERNAL,
                                               .flags = EF_RF_STREAM});
+}
+
+void ef_feed_get_dumps(ef_feed *f, ef_feed_dumps *out)
+{
+    *out = (ef_feed_dumps){0};
+    if (!f) return;
+    out->built = __atomic_load_n(&f->dumps_built, __ATOMIC_RELAXED);
+    out->reused = __atomic_load_n(&f->dumps_reused, __ATOMIC_RELAXED);
+    out->live = __atomic_load_n(&f->dumps_live, __ATOMIC_RELAXED);
 }
 
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out)

@@ -250,6 +250,19 @@ static void collect_metrics(ef_buf *out, void *ctx)
                   st.reconnects, st.applied, st.dumps_loaded, st.forwarded, st.forward_failed,
                   ef_feed_subscribers(s->feed), st.apply_failures, st.protocol_errors,
                   st.apply_backoff_ms / 1000.0);
+    ef_feed_dumps fd;
+    ef_feed_get_dumps(s->feed, &fd);
+    ef_buf_printf(out,
+                  "# HELP edgeflag_replication_dumps_built_total Full dumps built for downstream nodes (one is shared by every node needing one in that round).\n"
+                  "# TYPE edgeflag_replication_dumps_built_total counter\n"
+                  "edgeflag_replication_dumps_built_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_dumps_reused_total Rounds that gave downstream nodes a full dump built earlier (at most 2 s and 512 entries old) instead of building one.\n"
+                  "# TYPE edgeflag_replication_dumps_reused_total counter\n"
+                  "edgeflag_replication_dumps_reused_total %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_dumps_live Full dumps held in memory for downstream nodes (one is shared by every stream sending it).\n"
+                  "# TYPE edgeflag_replication_dumps_live gauge\n"
+                  "edgeflag_replication_dumps_live %d\n",
+                  fd.built, fd.reused, fd.live);
     if (s->replica) {
         ef_store_batches b;
         ef_store_get_batches(s->node->store, &b);
@@ -311,8 +324,9 @@ struct ef_cluster_hub {
     bool stop; /* under s->mu */
 };
 
-static int cl_fill(void *state, ef_buf *out)
+static int cl_fill(void *state, ef_buf *out, ef_shared **block)
 {
+    (void)block; /* bytes only */
     cl_sub *c = state;
     int r = 0;
     pthread_mutex_lock(&c->h->doc_mu);

@@ -122,6 +122,13 @@ void ef_feed_kick_written(ef_feed *f);
  * waits for the store or for the feed thread's round (only for a subscriber's buffer lock). */
 void ef_feed_committed(ef_feed *f, const ef_store_change *c);
 int ef_feed_register(ef_router *r, ef_feed *f);
+/* Full dumps this feed built and gave out again (a later follower starting from one still
+ * fresh), and how many are alive (queued or being sent); all 0 for NULL. */
+typedef struct ef_feed_dumps {
+    uint64_t built, reused;
+    int live;
+} ef_feed_dumps;
+void ef_feed_get_dumps(ef_feed *f, ef_feed_dumps *out);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out);
 unsigned ef_feed_subscribers(ef_feed *f);

@@ -224,6 +224,10 @@ static uint64_t fz_ns_version(fz_server *z, const char *ns)
 
 /* The database files go when the process ends (libFuzzer exits through exit()). */
 static char fz_db_path[256];
+/* libmicrohttpd's inactivity timeout for the node's connections: 1 s, so that a fuzz input
+ * leaving a connection open costs little; a test whose followers must stay connected while they
+ * read nothing sets more before fz_start. */
+static int fz_idle_timeout_s = 1;
 static void fz_unlink_db(void)
 {
     static const char *const sfx[] = {"", "-wal", "-shm", ".lock"};
@@ -264,7 +268,7 @@ static fz_server *fz_start(void)
     if (ef_store_on_commit(z.node.store, ef_sync_committed, z.node.sync) != 0) fz_die("commit listener", NULL);
     if (ef_api_register(z.router, &z.node) != 0) fz_die("routes", NULL);
     ef_http_config hc = {.host = "127.0.0.1", .threads = 2, .max_body = 1 << 20, .max_header = 4096,
-                         .idle_timeout_s = 1, .request_timeout_s = 1, .max_connections = 4000,
+                         .idle_timeout_s = fz_idle_timeout_s, .request_timeout_s = 1, .max_connections = 4000,
                          .max_per_ip = 4000, .max_waiting = 64, .max_json_depth = 64, .app = &z.node,
                          .before = fz_before, .finish = fz_finish};
     if (!(z.srv = ef_http_server_start(&hc, z.router, err, sizeof(err)))) fz_die("server", err);

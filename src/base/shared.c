@@ -1,0 +1,47 @@
+/*
+ * shared.c - reference-counted immutable byte blocks (see shared.h).
+ *
+ * Must never write to a block's bytes after ef_shared_take: readers on other threads copy from
+ * them without a lock.
+ */
+#include "base/shared.h"
+
+#include <stdlib.h>
+
+ef_shared *ef_shared_take(ef_buf *b)
+{
+    return ef_shared_take_counted(b, NULL);
+}
+
+ef_shared *ef_shared_take_counted(ef_buf *b, int *live)
+{
+    ef_shared *s = b->failed ? NULL : malloc(sizeof(*s));
+    if (!s) {
+        ef_buf_clear(b);
+        return NULL;
+    }
+    s->refs = 1;
+    s->live = live;
+    if (live) __atomic_add_fetch(live, 1, __ATOMIC_RELAXED);
+    ef_buf_init(&s->buf);
+    ef_buf_take(&s->buf, b); /* s->buf is empty: the two trade memory */
+    s->data = s->buf.data;
+    s->len = s->buf.len;
+    return s;
+}
+
+ef_shared *ef_shared_ref(ef_shared *s)
+{
+    __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+    return s;
+}
+
+void ef_shared_unref(ef_shared *s)
+{
+    /* acq_rel: the last holder's reads of the bytes happen before the free */
+    if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        ef_buf_free(&s->buf);
+        if (s->live) __atomic_sub_fetch(s->live, 1, __ATOMIC_RELEASE);
+        free(s);
+    }
+}
