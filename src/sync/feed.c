@@ -23,7 +23,9 @@
  * One feed thread per node (never one per subscriber) reads the store and queues events into each
  * subscriber's buffer; the HTTP server pulls them through fill() while the connection is suspended
  * in between. Subscribers at the same position share one read of the log. A slow subscriber holds
- * at most PENDING_MAX queued bytes; the feed waits for it instead of buffering without bound.
+ * at most PENDING_MAX queued bytes; the feed waits for it instead of buffering without bound. A
+ * full dump is one shared block (base/shared.h) for every subscriber that needs one at about the
+ * same time, and no more than DUMPS_LIVE_MAX of them are held at once.
  *
  * A round (queueing to subscribers) runs under f->round_mu: on the feed thread, or on a primary's
  * writer thread right after its commit (ef_feed_committed), which takes round_mu only with a
@@ -474,9 +476,8 @@ static void dump_wait(feed_sub *head, uint64_t seq, uint64_t first)
 
 /* Queues a full dump to every subscriber that needs one (needs_dump): the last one built when it
  * still serves (reusable_dump), else a new one, unless DUMPS_LIVE_MAX dumps are still being
- * sent, in which case they wait for a later round (*behind). Caller holds round_mu. */
-static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, const char *history, ef_buf *ev,
-                      bool *behind)
+ * sent, in which case they wait for a later round (dump_wait). Caller holds round_mu. */
+static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, const char *history, ef_buf *ev)
 {
     uint64_t dseq = 0;
     ef_shared *sh = reusable_dump(f, seq, first, history, &dseq);
@@ -521,13 +522,15 @@ static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, 
     snprintf(sq, sizeof(sq), "%" PRIu64, dseq);
     for (feed_sub *sub = head; sub; sub = sub->next) {
         if (!needs_dump(sub, seq, first)) continue;
-        sub->bootstrap = sub->dump_wait = false;
         pthread_mutex_lock(&sub->mu);
-        if (!sub->dump)
-            sub->dump = ef_shared_ref(sh);
-        else /* another dump while one is still queued (its position trimmed again): a copy */
-            ef_buf_append(&sub->after, sh->data, sh->len);
+        bool queued = sub->dump != NULL;
+        if (!queued) sub->dump = ef_shared_ref(sh);
         pthread_mutex_unlock(&sub->mu);
+        if (queued) { /* its last dump is still queued (and trimmed past already): its stream takes */
+            sub->dump_wait = true; /* that one first, never a copy queued behind it */
+            continue;
+        }
+        sub->bootstrap = sub->dump_wait = false;
         __atomic_store_n(&sub->pos, dseq, __ATOMIC_RELEASE);
         sub->wake = true;
         ef_log(EF_LOG_INFO, "sent a full dump downstream (bootstrap or trimmed position)", "peer", sub->peer,
@@ -606,7 +609,7 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     for (feed_sub *sub = head; sub; sub = sub->next)
         if (needs_dump(sub, seq, first)) need_dump = true;
     drop_old_dump(f);
-    if (need_dump) give_dump(f, head, seq, first, id.history, ev, behind);
+    if (need_dump) give_dump(f, head, seq, first, id.history, ev);
 
     uint64_t minpos = UINT64_MAX;
     for (feed_sub *sub = head; sub; sub = sub->next) {
