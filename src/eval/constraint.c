@@ -205,6 +205,13 @@ static bool in_num_list(const ef_constraint *c, int32_t x)
 /* Flipt's engine, operator by operator and type by type (docs/evaluation.md), reduced to what a
  * request can still change: an operator the type does not have, or a value (number, date, list)
  * that did not parse, decides the answer before any request is seen. */
+_Static_assert(EF_OP_GTE - EF_OP_EQ == 5 && EF_OP_NEQ == EF_OP_EQ + 1 && EF_OP_LT == EF_OP_EQ + 2 &&
+                   EF_OP_LTE == EF_OP_EQ + 3 && EF_OP_GT == EF_OP_EQ + 4,
+               "the comparisons are eq, neq, lt, lte, gt, gte in a row");
+_Static_assert(EF_K_NUM_GTE - EF_K_NUM_EQ == 5 && EF_K_TIME_GTE - EF_K_TIME_EQ == 5 &&
+                   EF_K_NUM_LT == EF_K_NUM_EQ + 2 && EF_K_TIME_LT == EF_K_TIME_EQ + 2,
+               "each type's comparison kinds in ef_op's order");
+
 static uint8_t constraint_kind(const ef_constraint *c)
 {
     switch (c->type) {
@@ -224,24 +231,6 @@ static uint8_t constraint_kind(const ef_constraint *c)
         case EF_OP_ISNOTONEOF: return c->value_ok ? EF_K_STR_NOTIN : EF_K_NOTEMPTY;
         default: return EF_K_NEVER;
         }
-    case EF_CT_NUMBER:
-        switch (c->op) {
-        case EF_OP_PRESENT: return EF_K_NOTEMPTY;
-        case EF_OP_NOTPRESENT: return EF_K_EMPTY;
-        default: break;
-        }
-        if (!c->value_ok) return EF_K_NEVER;
-        switch (c->op) {
-        case EF_OP_ISONEOF: return EF_K_NUM_IN;
-        case EF_OP_ISNOTONEOF: return EF_K_NUM_NOTIN;
-        case EF_OP_EQ: return EF_K_NUM_EQ;
-        case EF_OP_NEQ: return EF_K_NUM_NEQ;
-        case EF_OP_LT: return EF_K_NUM_LT;
-        case EF_OP_LTE: return EF_K_NUM_LTE;
-        case EF_OP_GT: return EF_K_NUM_GT;
-        case EF_OP_GTE: return EF_K_NUM_GTE;
-        default: return EF_K_NEVER;
-        }
     case EF_CT_BOOLEAN:
         switch (c->op) {
         case EF_OP_PRESENT: return EF_K_NOTEMPTY;
@@ -250,22 +239,18 @@ static uint8_t constraint_kind(const ef_constraint *c)
         case EF_OP_FALSE: return EF_K_BOOL_FALSE;
         default: return EF_K_NEVER;
         }
-    case EF_CT_DATETIME:
-        switch (c->op) {
-        case EF_OP_PRESENT: return EF_K_NOTEMPTY;
-        case EF_OP_NOTPRESENT: return EF_K_EMPTY;
-        default: break;
-        }
+    case EF_CT_NUMBER:
+    case EF_CT_DATETIME: {
+        bool num = c->type == EF_CT_NUMBER;
+        if (c->op == EF_OP_PRESENT) return EF_K_NOTEMPTY;
+        if (c->op == EF_OP_NOTPRESENT) return EF_K_EMPTY;
         if (!c->value_ok) return EF_K_NEVER;
-        switch (c->op) {
-        case EF_OP_EQ: return EF_K_TIME_EQ;
-        case EF_OP_NEQ: return EF_K_TIME_NEQ;
-        case EF_OP_LT: return EF_K_TIME_LT;
-        case EF_OP_LTE: return EF_K_TIME_LTE;
-        case EF_OP_GT: return EF_K_TIME_GT;
-        case EF_OP_GTE: return EF_K_TIME_GTE;
-        default: return EF_K_NEVER;
-        }
+        if (num && c->op == EF_OP_ISONEOF) return EF_K_NUM_IN;
+        if (num && c->op == EF_OP_ISNOTONEOF) return EF_K_NUM_NOTIN;
+        /* eq..gte, in the same order in ef_op and in both runs of kinds */
+        if (c->op < EF_OP_EQ || c->op > EF_OP_GTE) return EF_K_NEVER;
+        return (uint8_t)((num ? EF_K_NUM_EQ : EF_K_TIME_EQ) + (c->op - EF_OP_EQ));
+    }
     default: return EF_K_NEVER; /* an unknown type fails its segment before it is dispatched */
     }
 }
