@@ -65,13 +65,13 @@
  * every write wait for all of them. Above this the feed thread does it, as for a big entry. */
 #define INLINE_SUBS_MAX 16
 /* A dump is built once for every subscriber that needs one in a round, and given to those of the
- * next rounds too while it is at most DUMP_REUSE_MS old and the log holds every entry after it (a
- * fleet restarting bootstraps from one dump). Streams still sending older dumps keep them alive:
- * while DUMPS_LIVE_MAX distinct dumps are alive, a subscriber that needs another waits (with
- * heartbeats) for one to be sent, instead of each reconnecting follower pinning its own 140 MB
- * (100,000 flags). */
-#define DUMP_REUSE_MS 2000
+ * next rounds too while it is at most dump_reuse_ms old (ef_sync_config, 2 s by default) and the
+ * log holds every entry after it (a fleet restarting bootstraps from one dump). Streams still
+ * sending older dumps keep them alive: while DUMPS_LIVE_MAX distinct dumps are alive, a
+ * subscriber that needs another waits (with heartbeats) for one to be sent, instead of each
+ * reconnecting follower pinning its own 140 MB (100,000 flags). */
 #define DUMPS_LIVE_MAX 2
+
 
 typedef struct feed_sub feed_sub;
 struct feed_sub {
@@ -133,6 +133,13 @@ struct ef_feed {
     int dumps_live; /* atomic: dumps built and not yet freed (ef_shared_take_counted) */
     uint64_t dumps_built, dumps_reused; /* atomic */
 };
+
+/* How long the feed's last dump is given out again. */
+static int64_t dump_reuse_ns(const ef_feed *f)
+{
+    unsigned ms = f->s->cfg.dump_reuse_ms ? f->s->cfg.dump_reuse_ms : EF_SYNC_DUMP_REUSE_MS_DEFAULT;
+    return (int64_t)ms * 1000000LL;
+}
 
 /* Entries read once per round and shared by every subscriber. */
 typedef struct batch {
@@ -408,13 +415,13 @@ static bool needs_dump(const feed_sub *sub, uint64_t seq, uint64_t first)
 }
 
 /* The last dump built, with a new reference, when a subscriber may start from it: on this
- * history, at most DUMP_REUSE_MS old, followed in the log by every entry since (first is the
+ * history, at most dump_reuse_ns old, followed in the log by every entry since (first is the
  * log's first entry), and at most one batch of them (BATCH_MAX) behind. NULL otherwise. Caller
  * holds round_mu. */
 static ef_shared *reusable_dump(ef_feed *f, uint64_t seq, uint64_t first, const char *history, uint64_t *dseq)
 {
     if (!f->dump || strcmp(f->dump_history, history) != 0 || f->dump_seq > seq || f->dump_seq + 1 < first ||
-        seq - f->dump_seq > BATCH_MAX || ef_clock_mono_ns() - f->dump_ns > DUMP_REUSE_MS * 1000000LL)
+        seq - f->dump_seq > BATCH_MAX || ef_clock_mono_ns() - f->dump_ns > dump_reuse_ns(f))
         return NULL;
     *dseq = f->dump_seq;
     __atomic_add_fetch(&f->dumps_reused, 1, __ATOMIC_RELAXED);
@@ -425,7 +432,7 @@ static ef_shared *reusable_dump(ef_feed *f, uint64_t seq, uint64_t first, const 
  * 100,000 flags is 140 MB, not to be kept for a follower that may never come. */
 static void drop_old_dump(ef_feed *f)
 {
-    if (f->dump && ef_clock_mono_ns() - f->dump_ns > DUMP_REUSE_MS * 1000000LL) {
+    if (f->dump && ef_clock_mono_ns() - f->dump_ns > dump_reuse_ns(f)) {
         ef_shared_unref(f->dump);
         f->dump = NULL;
     }

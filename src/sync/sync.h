@@ -48,6 +48,9 @@ typedef struct ef_sync_config {
     unsigned log_max_age_s;       /* change-log retention by age (0: keep everything) */
     size_t max_event_bytes;       /* largest change-log entry or dump a follower accepts from its
                                    * upstream (0: EF_SYNC_MAX_ENTRY_DEFAULT / _DUMP_DEFAULT) */
+    unsigned dump_reuse_ms;       /* how long a dump built for downstream nodes is given to the
+                                   * next ones asking (0: EF_SYNC_DUMP_REUSE_MS_DEFAULT); not a
+                                   * setting of `serve`: tests shorten it */
     /* The replica's store may have lost entries it had applied and served (a machine restart
      * with batched durability: ef_sqlite_opts.may_have_lost). Until it has caught up with its
      * upstream it says so: /ready answers 503 and ef_sync_recovering is true. */
@@ -57,6 +60,7 @@ typedef struct ef_sync_config {
 
 #define EF_SYNC_MAX_ENTRY_DEFAULT ((size_t)256 << 20)
 #define EF_SYNC_MAX_DUMP_DEFAULT ((size_t)1 << 30)
+#define EF_SYNC_DUMP_REUSE_MS_DEFAULT 2000
 
 /* Copies cfg. Returns NULL with a message in err. The node's store may be NULL (directory or
  * snapshot mode): then only the status routes exist. */

@@ -228,6 +228,8 @@ static char fz_db_path[256];
  * leaving a connection open costs little; a test whose followers must stay connected while they
  * read nothing sets more before fz_start. */
 static int fz_idle_timeout_s = 1;
+/* How long the node's feed gives a dump it built to the next followers (0: the default, 2 s). */
+static unsigned fz_dump_reuse_ms = 0;
 static void fz_unlink_db(void)
 {
     static const char *const sfx[] = {"", "-wal", "-shm", ".lock"};
@@ -261,7 +263,7 @@ static fz_server *fz_start(void)
     char err[512];
     if (!(z.node.auth = ef_auth_new(FZ_BOOTSTRAP, NULL, z.node.store, err, sizeof(err)))) fz_die("auth", err);
     /* waits end quickly: an input asking for a future version costs 5 ms, not 2 s */
-    ef_sync_config sc = {.write_wait_ms = 5, .min_version_wait_ms = 5};
+    ef_sync_config sc = {.write_wait_ms = 5, .min_version_wait_ms = 5, .dump_reuse_ms = fz_dump_reuse_ms};
     if (!(z.node.sync = ef_sync_new(&z.node, &sc, err, sizeof(err))) || ef_sync_start(z.node.sync, err, sizeof(err)))
         fz_die("sync", err);
     /* as serve does on a primary: the feed hears of each commit from the writer's thread */

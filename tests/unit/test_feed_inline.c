@@ -27,6 +27,11 @@
 #include "sync/sync_int.h"
 
 enum { WRITES = 200, MANY = 20, MANY_WRITES = 20 };
+/* The feed's dump reuse window in this node (ef_sync_config.dump_reuse_ms), and a wait past it. */
+enum { REUSE_MS = 1000, REUSE_PAST_US = (REUSE_MS + 200) * 1000 };
+#ifndef BIG_FLAGS
+#define BIG_FLAGS 4
+#endif
 
 static fz_server *node;
 
@@ -197,7 +202,7 @@ static void test_writes_reach_the_stream_without_waking_the_feed(void **state)
 /* Followers starting empty (since=0) get the full dump as one reset event. The feed writes the
  * dump straight into that event, which becomes a shared block every follower needing a dump
  * then reads (src/base/shared.h); a follower of a later round gets the same block while it is
- * fresh (DUMP_REUSE_MS, BATCH_MAX entries), and the entries after it. Every one must read the
+ * fresh (the feed's dump_reuse_ms, 1 s here; BATCH_MAX entries), and the entries after it. Every one must read the
  * same complete dump, then the entries after it. In each of ROUNDS bursts, the first follower
  * connects, and the others right after: they share its round's dump, or get it again in a later
  * round. The write before each burst reaches every follower, in the dump or as an entry after it. */
@@ -262,14 +267,14 @@ static double metric(fz_server *z, const char *name)
 }
 
 /* One dump for followers that come one after another: the second and third, connecting within
- * DUMP_REUSE_MS with no write in between, read the first one's block (the same bytes, no dump
+ * the reuse window (1 s here) with no write in between, read the first one's block (the same bytes, no dump
  * built), and one connecting after that gets a new one. Once every stream has sent it and the
  * feed's own reference has aged out, no dump is held in memory. */
 static void test_a_dump_is_built_once_and_shared(void **state)
 {
     (void)state;
     fz_server *z = node;
-    usleep(2300 * 1000); /* the last test's dump ages out (DUMP_REUSE_MS, 2 s) */
+    usleep(REUSE_PAST_US); /* the last test's dump ages out */
     write_flag(z, "shared_dump");
     double built = metric(z, "edgeflag_replication_dumps_built_total");
     double reused = metric(z, "edgeflag_replication_dumps_reused_total");
@@ -277,7 +282,7 @@ static void test_a_dump_is_built_once_and_shared(void **state)
     const char *dump[4];
     size_t dlen[4];
     for (int k = 0; k < 4; k++) {
-        if (k == 3) usleep(2300 * 1000); /* past DUMP_REUSE_MS (2 s) */
+        if (k == 3) usleep(REUSE_PAST_US); /* past the reuse window */
         rd[k] = (body_reader){.fd = stream_open(z, 0)};
         body_until(&rd[k], "event: heartbeat");
         dump[k] = strstr(rd[k].body, "event: reset\ndata: {\"seq\":");
@@ -297,7 +302,7 @@ static void test_a_dump_is_built_once_and_shared(void **state)
     }
     assert_true(metric(z, "edgeflag_replication_dumps_built_total") == built + 2);
     for (int k = 0; k < 4; k++) close(rd[k].fd);
-    /* the feed drops its reference in a timed round once the dump is 2 s old */
+    /* the feed drops its reference in a timed round once the dump is past the window */
     int64_t until = ef_clock_mono_ns() + 10 * 1000000000LL;
     while (metric(z, "edgeflag_replication_dumps_live") != 0 && ef_clock_mono_ns() < until) usleep(100 * 1000);
     assert_true(metric(z, "edgeflag_replication_dumps_live") == 0);
@@ -325,7 +330,7 @@ static void write_big_flag(fz_server *z, const char *key, size_t n)
 
 /* Followers that stop reading keep the dump they were sent alive (for as long as the server
  * keeps their connection: its idle timeout, 30 s here), and each one coming more than
- * DUMP_REUSE_MS after the last dump was built would pin a new one: past DUMPS_LIVE_MAX (2) alive,
+ * the reuse window after the last dump was built would pin a new one: past DUMPS_LIVE_MAX (2) alive,
  * a follower that needs a dump waits for one to be sent (heartbeats meanwhile), and gets its dump
  * as soon as a stream lets one go. The dumps here (11 MB) are larger than the server's socket
  * buffer (4 MB at most) and the readers' (fixed at 64 KiB) hold. */
@@ -334,11 +339,11 @@ static void test_dumps_in_memory_are_bounded(void **state)
     (void)state;
     fz_server *z = node;
     char key[32];
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < BIG_FLAGS; i++) {
         snprintf(key, sizeof(key), "big%d", i);
         write_big_flag(z, key, 900 * 1000);
     }
-    usleep(2300 * 1000); /* the last test's dump ages out */
+    usleep(REUSE_PAST_US); /* the last test's dump ages out */
     double built = metric(z, "edgeflag_replication_dumps_built_total");
     int fd[2];
     for (int k = 0; k < 2; k++) { /* two followers that read nothing: two dumps alive */
@@ -347,13 +352,13 @@ static void test_dumps_in_memory_are_bounded(void **state)
         while (metric(z, "edgeflag_replication_dumps_built_total") < built + k + 1 && ef_clock_mono_ns() < until)
             usleep(50 * 1000);
         assert_true(metric(z, "edgeflag_replication_dumps_built_total") == built + k + 1);
-        usleep(2300 * 1000); /* no reuse for the next one */
+        usleep(REUSE_PAST_US); /* no reuse for the next one */
     }
     assert_true(metric(z, "edgeflag_replication_dumps_live") == 2);
     static body_reader c;
     c = (body_reader){.fd = stream_open(z, 0)};
-    body_until(&c, "event: heartbeat");
-    usleep(1000 * 1000); /* four timed rounds: none builds a third */
+    body_until(&c, "event: heartbeat"); /* a dump sent now would overflow the reader's 256 KiB */
+    usleep(600 * 1000); /* two timed rounds (EF_FEED_ROUND_MS): none builds a third */
     assert_true(metric(z, "edgeflag_replication_dumps_built_total") == built + 2);
     assert_true(metric(z, "edgeflag_replication_dumps_live") == 2);
     dechunk(&c);
@@ -369,6 +374,7 @@ static int node_start(void **state)
 {
     (void)state;
     fz_idle_timeout_s = 30; /* test_dumps_in_memory_are_bounded: followers that read nothing stay */
+    fz_dump_reuse_ms = REUSE_MS; /* the tests wait past it: 1 s, not the default 2 s */
     node = fz_start(); /* one per process (the fuzz targets' node): shared by the tests */
     return 0;
 }
