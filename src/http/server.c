@@ -464,7 +464,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 s->block = NULL;
                 s->block_sent = 0;
             }
-            if (n == 0) continue; /* an empty block */
+            if (n == 0 && s->block) { /* no room offered: never spin here holding the lock */
+                pthread_mutex_unlock(&s->mu);
+                return 0;
+            }
+            if (n == 0) continue; /* an empty block, gone */
             pthread_mutex_unlock(&s->mu);
             return (ssize_t)n;
         }
@@ -497,7 +501,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (r < 0 || !ef_buf_ok(&s->pending)) {
             s->finished = true;
-            if (s->pending.len && ef_buf_ok(&s->pending)) continue; /* flush what was produced */
+            if ((s->pending.len || s->block) && ef_buf_ok(&s->pending)) continue; /* flush what was produced */
             pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
