@@ -61,6 +61,7 @@ function runOurs(t) {
   return JSON.parse(run.stdout);
 }
 const rounds = Number(opt('--rounds', '7'));
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a whole number of at least 1, not ${opt('--rounds')}`);
 const pubRates = [], rawRates = [], ourRuns = [], ratiosPub = [], ratiosRaw = [];
 for (let r = 0; r < rounds; r++) {
   pubRates.push(timeOnce(reqs.length, passPublic));

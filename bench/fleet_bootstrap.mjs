@@ -22,31 +22,10 @@ const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] 
 const build = path.resolve(root, opt('--build', 'build'));
 const bin = process.env.EDGEFLAG_BIN || path.join(build, 'edgeflag');
 process.env.EDGEFLAG_BIN = bin; // before tests/compat/server.mjs loads: the nodes run this binary
-const { node, stopAll, evaluateCorpus, rng } = await import('../tests/cluster/cluster.mjs');
+const { node, stopAll, evaluateCorpus, rng, version, waitVersion, statusMiB } = await import('../tests/cluster/cluster.mjs');
 const flags = Number(opt('--flags', '100000'));
 const replicas = Number(opt('--replicas', '4'));
 const tmp = tempDir('ef-fleet-');
-const statusMiB = (n, field) =>
-  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
-
-async function version(n) {
-  const r = await fetch(n.url + '/health');
-  await r.arrayBuffer();
-  return Number(r.headers.get('x-edgeflag-version'));
-}
-
-async function waitVersion(n, v, deadlineMs) {
-  const end = performance.now() + deadlineMs;
-  for (;;) {
-    try {
-      if ((await version(n)) >= v) return;
-    } catch {
-      // starting
-    }
-    if (performance.now() > end) throw new Error(`${n.name} did not reach version ${v} in ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function metric(n, name) {
   const text = await (await fetch(n.url + '/metrics')).text();

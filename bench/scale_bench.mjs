@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { node, stopAll, call, rng, evaluateCorpus } from '../tests/cluster/cluster.mjs';
+import { node, stopAll, call, rng, evaluateCorpus, waitVersion, statusMiB } from '../tests/cluster/cluster.mjs';
 import { tempDir } from '../tests/compat/tmp.mjs';
 import { evalWorkload, namespaceYaml } from './workload.mjs';
 
@@ -29,27 +29,8 @@ process.env.EDGEFLAG_BIN = bin; // tests/cluster/cluster.mjs starts this binary
 const tmp = tempDir('ef-scale-');
 const ms = (t) => `${t.toFixed(0)} ms`;
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-// a node's line of /proc/PID/status in MiB: VmRSS now, VmHWM the most it has held since it started
-// (a dump sent or loaded is that peak)
-const statusMiB = (n, field) =>
-  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
 const rssMiB = (n) => statusMiB(n, 'VmRSS');
 const peakMiB = (n) => statusMiB(n, 'VmHWM');
-
-async function waitVersion(n, v, deadlineMs) {
-  const end = performance.now() + deadlineMs;
-  for (;;) {
-    try {
-      const r = await fetch(n.url + '/health');
-      await r.arrayBuffer();
-      if (Number(r.headers.get('x-edgeflag-version')) >= v) return;
-    } catch {
-      // starting
-    }
-    if (performance.now() > end) throw new Error(`${n.name} did not reach version ${v} in ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function cluster(label, namespaces, flags) {
   const dir = fs.mkdtempSync(path.join(tmp, 'c-'));

@@ -125,7 +125,7 @@ struct ef_feed {
     ef_buf recent[RECENT_MAX];
     int64_t recent_mono[RECENT_MAX]; /* when each was committed (for feed_wake) */
     /* The last dump built (under round_mu), its seq, history and when it was built; its
-     * reference is dropped once it is too old to give out (DUMP_REUSE_MS). */
+     * reference is dropped once it is too old to give out (dump_reuse_ns). */
     ef_shared *dump;
     uint64_t dump_seq;
     int64_t dump_ns;
@@ -405,6 +405,18 @@ void ef_feed_committed(ef_feed *f, const ef_store_change *c)
 }
 
 /* One pass over every subscriber; *behind is set when someone still lacks entries. */
+/* Wakes the stream of every subscriber a round queued something to (sub->wake) and clears the
+ * marks. Caller holds round_mu; f->mu is taken here (a stream that ended has no stream). */
+static void wake_marked(ef_feed *f)
+{
+    pthread_mutex_lock(&f->mu);
+    for (feed_sub *sub = f->subs; sub; sub = sub->next) {
+        if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
+        sub->wake = false;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
 /* Whether sub gets a full dump this round: it needs one from its handshake (since=0, another
  * history, a diverged position), or it is behind the head (seq) by more than the log still holds
  * (first is the log's first entry). */
@@ -506,14 +518,7 @@ static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, 
             pthread_mutex_unlock(&sub->mu);
             sub->wake = told = true;
         }
-        if (told) {
-            pthread_mutex_lock(&f->mu);
-            for (feed_sub *sub = f->subs; sub; sub = sub->next) {
-                if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
-                sub->wake = false;
-            }
-            pthread_mutex_unlock(&f->mu);
-        }
+        if (told) wake_marked(f);
         sh = build_dump(f, ev, &dseq);
         if (!sh) { /* logged; they wait for a timed round */
             dump_wait(head, seq, first);
@@ -672,12 +677,7 @@ static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint
         if (pos < seq && !sub->dump_wait) *behind = true;
     }
 
-    pthread_mutex_lock(&f->mu);
-    for (feed_sub *sub = f->subs; sub; sub = sub->next) {
-        if (sub->wake && !sub->closed && sub->stream) ef_http_stream_wake(sub->stream);
-        sub->wake = false;
-    }
-    pthread_mutex_unlock(&f->mu);
+    wake_marked(f);
 }
 
 static void *feed_main(void *arg)

@@ -118,6 +118,17 @@ export async function version(n) {
   return (await health(n)).version;
 }
 
+// Waits until node n serves version v (or a later one); throws after timeoutMs.
+export async function waitVersion(n, v, timeoutMs = 5000) {
+  await waitFor(`${n.name} to reach version ${v}`, async () => (await version(n)) >= v, timeoutMs);
+}
+
+// A field of node n's /proc/PID/status in MiB: VmRSS, what it holds now, or VmHWM, the most it
+// has held since it started (a dump sent or loaded is that peak).
+export function statusMiB(n, field) {
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${n.child.pid}/status`, 'utf8'))[1]) / 1024;
+}
+
 // The state in a node's lock file record ("open", "written", "clean": src/store/sqlite_persist.c).
 export function lockState(n) {
   return /state=(\w+)/.exec(fs.readFileSync(path.join(n.dir, 'edgeflag.db.lock'), 'utf8'))[1];

@@ -39,6 +39,15 @@ const acked = [];
 const errorNotes = [];
 const noteStart = Date.now();
 const noteError = (what, e) => errorNotes.length < 10 && errorNotes.push(`${((Date.now() - noteStart) / 1000).toFixed(1)} s ${what}: ${e?.cause?.code ?? ''} ${e?.message ?? e}`);
+// An error of kind (stats[kind], stats[kind + 'Disturbed']): counted apart during a restart or
+// partition, else counted and noted.
+function failed(kind, what, e) {
+  if (disturbed) stats[kind + 'Disturbed']++;
+  else {
+    stats[kind]++;
+    noteError(what, e);
+  }
+}
 
 async function timed(fn) {
   const t = performance.now();
@@ -93,11 +102,7 @@ function evalLoop(n, id) {
         }
         if (v) last = v;
       } catch (e) {
-        if (disturbed) stats.evalErrDisturbed++;
-        else {
-          stats.evalErr++;
-          noteError(`evaluation on ${n.name}`, e);
-        }
+        failed('evalErr', `evaluation on ${n.name}`, e);
         await sleep(20);
       }
     }
@@ -137,11 +142,7 @@ function writeLoop(n, viaReplica) {
         }
       } catch (e) {
         laterTries.get(key).add(name);
-        if (disturbed) stats.writeErrDisturbed++;
-        else {
-          stats.writeErr++;
-          noteError(`write on ${n.name}`, e);
-        }
+        failed('writeErr', `write on ${n.name}`, e);
         await sleep(50);
       }
       await sleep(20);
@@ -172,11 +173,7 @@ function subscriberLoop() {
         ac.abort();
       } catch (e) {
         if (e.name !== 'AbortError') {
-          if (disturbed) stats.subErrDisturbed++;
-          else {
-            stats.subErr++;
-            noteError(`stream subscriber on ${n.name}`, e);
-          }
+          failed('subErr', `stream subscriber on ${n.name}`, e);
         }
         await sleep(50);
       }
