@@ -103,9 +103,12 @@ bool ef_bk_name_parse(ef_bytes rel, ef_bk_name *out)
     if (lit(&p, end, "/snap/")) {
         if (!num20(&p, end, &a) || !lit(&p, end, "-") || !num20(&p, end, &t) || t > INT64_MAX)
             return false;
-        if (lit(&p, end, ".db") && p == end)
+        /* the whole rest, not a prefix: "….db.json" is neither name (a lit() that matched
+         * ".db" had moved p on, and ".json" then matched what followed) */
+        ef_bytes rest = {p, (size_t)(end - p)};
+        if (ef_bytes_eq(rest, EF_BYTES_LIT(".db")))
             n.kind = EF_BK_SNAP_DB;
-        else if (lit(&p, end, ".json") && p == end)
+        else if (ef_bytes_eq(rest, EF_BYTES_LIT(".json")))
             n.kind = EF_BK_SNAP_MANIFEST;
         else
             return false;
