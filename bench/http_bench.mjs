@@ -7,7 +7,9 @@
 // server CPU time per request, a batch of 100 evaluations per request, and resident memory idle
 // and under load. The same --snapshot node served over HTTPS (--tls-cert, a certificate made by
 // tests/compat/pki.mjs; wrk keeps its connections, so this is TLS record cost, not handshakes) is
-// measured in the same rounds, next to plain HTTP. A benchmark prints figures; it asserts nothing.
+// measured in the same rounds, next to plain HTTP, and so is libmicrohttpd alone with edgeflag's
+// options and an evaluation answer's headers (bench/bench_mhd_floor.c, a fixed body): the floor
+// under edgeflag's figures. A benchmark prints figures; it asserts nothing.
 // usage: node bench/http_bench.mjs [--build build] [--duration 5] [--connections 64]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -122,6 +124,23 @@ await waitPort(port);
 const workers = spawnSync('pgrep', ['-P', String(ng.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
 const ngPid = workers[0] ?? ng.pid;
 
+// libmicrohttpd alone with edgeflag's server options and an evaluation answer's headers, a fixed
+// body of the same length (bench/bench_mhd_floor.c): the floor under edgeflag's figures; the
+// distance from it to edgeflag is edgeflag's own work per request.
+function serveFloor() {
+  const child = spawn('taskset', ['-c', '0', path.join(build, 'bench', 'bench_mhd_floor'), '--body-bytes', String(sampleText.length)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let s = '';
+    child.on('exit', (code) => reject(new Error(`bench_mhd_floor exited with ${code}`)));
+    child.stdout.on('data', (d) => {
+      s += d;
+      const m = /listening on (\S+)/.exec(s);
+      if (m) resolve({ child, url: m[1] });
+    });
+  });
+}
+const floor = await serveFloor();
+
 // Interleaved rounds (the VM's speed drifts; each round measures both servers back to back),
 // after one warm-up of each. The median round is reported, with the range.
 const variantScript = lua('variant.lua', 'POST', body);
@@ -132,6 +151,7 @@ const deployments = [
   { name: 'primary --db (default)', url: primary.url, pid: primary.child.pid, rounds: [] },
   { name: 'replica --db --upstream', url: replica.url, pid: replica.child.pid, rounds: [] },
   { name: '--snapshot over HTTPS', url: https.url, pid: https.child.pid, rounds: [] },
+  { name: 'libmicrohttpd alone', label: 'libmicrohttpd alone, same options and headers, fixed body', url: floor.url, pid: floor.child.pid, rounds: [] },
   { name: '--snapshot (reference)', url: efUrl, pid: ef.pid, rounds: [] },
 ];
 const ref = deployments.length - 1;
@@ -154,6 +174,8 @@ for (const d of deployments) d.rounds.sort((a, b) => a.ratio - b.ratio);
 const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
 const loadedKiB = procStats(ef.pid).rssKiB;
 ef.kill('SIGTERM');
+floor.child.removeAllListeners('exit');
+floor.child.kill('SIGTERM');
 https.child.kill('SIGTERM');
 replica.child.kill('SIGTERM');
 primary.child.kill('SIGTERM');
@@ -169,13 +191,13 @@ console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} re
 console.log(`    ${busy(nginx)}`);
 for (const d of deployments) {
   const m = d.rounds[Math.floor(d.rounds.length / 2)], e = m.e;
-  console.log(`  edgeflag ${d.name.padEnd(24)} ${f(e.rps).padStart(9)} req/s  p50 ${f(e.p50, 3)} ms  p99 ${f(e.p99, 3)} ms  CPU ${f(e.cpuPerReqUs, 1)} us/req  non-2xx ${e.errors}  ` +
+  console.log(`  ${d.label ?? `edgeflag ${d.name.padEnd(24)}`} ${f(e.rps).padStart(9)} req/s  p50 ${f(e.p50, 3)} ms  p99 ${f(e.p99, 3)} ms  CPU ${f(e.cpuPerReqUs, 1)} us/req  non-2xx ${e.errors}  ` +
     `= ${(m.ratio * 100).toFixed(0)} % of nginx (median of ${ROUNDS} interleaved rounds; range ${(d.rounds[0].ratio * 100).toFixed(0)}-${(d.rounds[d.rounds.length - 1].ratio * 100).toFixed(0)} %)`);
   console.log(`    ${busy(e)}`);
 }
 {
   const median = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e.rps;
-  const h = deployments[ref - 1], plain = deployments[ref];
+  const h = deployments.find((d) => d.name.includes('HTTPS')), plain = deployments[ref];
   console.log(`  HTTPS (TLS 1.3, kept-alive connections) / plain HTTP, same --snapshot node: ${f(median(h))} / ${f(median(plain))} req/s = ${((median(h) / median(plain)) * 100).toFixed(0)} %`);
 }
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);

@@ -1,0 +1,116 @@
+/*
+ * bench_mhd_floor.c - libmicrohttpd alone, doing what edgeflag's server asks of it for one
+ * evaluation and nothing else: the floor under edgeflag's HTTP figures (issue 18).
+ *
+ * It starts a daemon with the flags and options src/http/server.c gives its own (one polling
+ * thread, epoll, TURBO, suspend/resume, the connection memory pool sized for the default
+ * --max-header), takes a request's body as edgeflag does (every chunk accepted), and answers
+ * every request with a fixed body of the given length, not copied, carrying the four headers an
+ * evaluation answer carries (Content-Type, X-Edgeflag-Version, X-Edgeflag-Node, Vary) unless
+ * --bare, which adds only Content-Type. bench/http_bench.mjs runs it in its interleaved rounds
+ * next to nginx and edgeflag: what this reaches is what libmicrohttpd leaves for edgeflag's own
+ * work, whatever that work costs.
+ *
+ * A benchmark: it must never be used to serve anything, prints its URL and asserts nothing.
+ *
+ * Usage: bench_mhd_floor --body-bytes N [--bare] [--max-header BYTES]
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct floor_cfg {
+    const char *body;
+    size_t body_len;
+    bool bare;
+} floor_cfg;
+
+static int marker; /* a request in progress: its first call has been seen */
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    (void)url, (void)method, (void)version, (void)upload;
+    const floor_cfg *cfg = cls;
+    if (*con_cls == NULL) {
+        *con_cls = &marker;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    *con_cls = NULL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(cfg->body_len, (void *)cfg->body, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (!cfg->bare) {
+        MHD_add_response_header(r, "X-Edgeflag-Version", "0");
+        MHD_add_response_header(r, "X-Edgeflag-Node", "vm");
+        MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+    floor_cfg cfg = {0};
+    size_t max_header = 4096; /* serve's default (src/cli/serve_config.c) */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--body-bytes") && i + 1 < argc) cfg.body_len = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--max-header") && i + 1 < argc) max_header = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--bare")) cfg.bare = true;
+        else {
+            fprintf(stderr, "usage: bench_mhd_floor --body-bytes N [--bare] [--max-header BYTES]\n");
+            return 2;
+        }
+    }
+    if (cfg.body_len == 0 || cfg.body_len > (1u << 20)) {
+        fprintf(stderr, "bench_mhd_floor: --body-bytes between 1 and 1048576\n");
+        return 2;
+    }
+    char *body = malloc(cfg.body_len);
+    if (!body) return 1;
+    memset(body, 'x', cfg.body_len);
+    cfg.body = body;
+    /* src/http/server.c's pool_size() for this header limit */
+    size_t pool = max_header * 2 + 4096;
+    if (pool < 8192) pool = 8192;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, &cfg, MHD_OPTION_SOCK_ADDR,
+                                            (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+                                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "bench_mhd_floor: libmicrohttpd did not start\n");
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("listening on http://127.0.0.1:%u\n", info ? (unsigned)info->port : 0u);
+    fflush(stdout);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    while (!stop) pause();
+    MHD_stop_daemon(d);
+    free(body);
+    return 0;
+}
