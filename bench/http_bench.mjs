@@ -88,17 +88,25 @@ async function waitPort(port) {
   throw new Error('nothing listening on ' + port);
 }
 
-// ---- edgeflag, pinned to CPU 0, one worker thread ----
-function serveEf(args) {
-  const child = spawn('taskset', ['-c', '0', path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve) => {
+// ---- servers pinned to CPU 0 (edgeflag with one worker thread) ----
+// { child, url } once the server started by `taskset -c 0 ...argv` prints "listening on URL"
+function pinned(argv) {
+  const child = spawn('taskset', ['-c', '0', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
     let s = '';
+    child.on('exit', (code) => reject(new Error(`${path.basename(argv[0])} exited with ${code} before listening`)));
     child.stdout.on('data', (d) => {
       s += d;
       const m = /listening on (\S+)/.exec(s);
-      if (m) resolve({ child, url: m[1] });
+      if (m) {
+        child.removeAllListeners('exit');
+        resolve({ child, url: m[1] });
+      }
     });
   });
+}
+function serveEf(args) {
+  return pinned([path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn', ...args]);
 }
 const snap = await serveEf(['--snapshot', path.join(tmp, 'snapshot.json')]);
 const ef = snap.child, efUrl = snap.url;
@@ -128,16 +136,7 @@ const ngPid = workers[0] ?? ng.pid;
 // body of the same length (bench/bench_mhd_floor.c): the floor under edgeflag's figures; the
 // distance from it to edgeflag is edgeflag's own work per request.
 function serveFloor() {
-  const child = spawn('taskset', ['-c', '0', path.join(build, 'bench', 'bench_mhd_floor'), '--body-bytes', String(sampleText.length)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let s = '';
-    child.on('exit', (code) => reject(new Error(`bench_mhd_floor exited with ${code}`)));
-    child.stdout.on('data', (d) => {
-      s += d;
-      const m = /listening on (\S+)/.exec(s);
-      if (m) resolve({ child, url: m[1] });
-    });
-  });
+  return pinned([path.join(build, 'bench', 'bench_mhd_floor'), '--body-bytes', String(sampleText.length)]);
 }
 const floor = await serveFloor();
 
@@ -174,7 +173,6 @@ for (const d of deployments) d.rounds.sort((a, b) => a.ratio - b.ratio);
 const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
 const loadedKiB = procStats(ef.pid).rssKiB;
 ef.kill('SIGTERM');
-floor.child.removeAllListeners('exit');
 floor.child.kill('SIGTERM');
 https.child.kill('SIGTERM');
 replica.child.kill('SIGTERM');
