@@ -192,6 +192,12 @@ ef_http_stream *ef_http_reply_stream(ef_http_req *req, int status, const char *c
                                      const ef_http_stream_ops *ops, void *state);
 /* Resumes a suspended stream so fill() is called again. Thread-safe. */
 void ef_http_stream_wake(ef_http_stream *s);
+/* A pace for the shared blocks this stream is handed: each one must be taken by the client within
+ * grace_s seconds plus its length at min_bytes_per_s, or the connection is shut down (the
+ * server's deadline reaper, twice a second). Without it, a client reading a few bytes now and
+ * then holds a block, and the memory under it, for as long as it likes. 0 for either: no pace.
+ * Call right after ef_http_reply_stream, from the handler. */
+void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned grace_s);
 
 /* --- the server ---------------------------------------------------------------------------------- */
 

@@ -44,6 +44,9 @@
 struct ef_http_stream {
     ef_http_server *srv;
     struct MHD_Connection *conn;
+    ef_http_req *req;     /* its connection's, for the block deadline (alive while the stream is) */
+    uint64_t pace_rate;   /* ef_http_stream_pace: bytes per second a block must go at (0: none) */
+    int64_t pace_grace_ns;
     ef_http_stream_ops ops;
     void *state;
     ef_buf pending; /* bytes produced but not yet handed to MHD */
@@ -444,6 +447,16 @@ void ef_http_error(ef_http_req *req, int status, int grpc_code, const char *fmt,
 
 /* ---- streams ----------------------------------------------------------------------------------- */
 
+static void set_deadline(ef_http_req *req, int64_t after_ns);
+
+/* The time a client is given to take a block of len bytes at the stream's pace (0: no pace). */
+static int64_t block_allowance_ns(const ef_http_stream *s, size_t len)
+{
+    if (!s->pace_rate) return 0;
+    double ns = (double)s->pace_grace_ns + (double)len / (double)s->pace_rate * 1e9;
+    return ns < 9e18 ? (int64_t)ns : INT64_MAX / 2;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     ef_http_stream *s = cls;
@@ -463,6 +476,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 ef_shared_unref(s->block); /* the last stream to send a dump frees it */
                 s->block = NULL;
                 s->block_sent = 0;
+                if (s->pace_rate) set_deadline(s->req, 0); /* taken in time */
             }
             if (n == 0 && s->block) { /* no room offered: never spin here holding the lock */
                 pthread_mutex_unlock(&s->mu);
@@ -497,6 +511,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             } else {
                 s->block = block;
                 s->block_sent = 0;
+                /* a streaming connection has no deadline of its own: this one is the block's */
+                if (s->pace_rate) set_deadline(s->req, block_allowance_ns(s, block->len));
             }
         }
         if (r < 0 || !ef_buf_ok(&s->pending)) {
@@ -548,6 +564,7 @@ ef_http_stream *ef_http_reply_stream(ef_http_req *req, int status, const char *c
     }
     s->srv = req->srv;
     s->conn = req->conn;
+    s->req = req;
     s->ops = *ops;
     s->state = state;
     ef_buf_init(&s->pending);
@@ -570,6 +587,14 @@ ef_http_stream *ef_http_reply_stream(ef_http_req *req, int status, const char *c
     req->stream = true;
     finish_response(req, resp, status, content_type);
     return s;
+}
+
+void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned grace_s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->pace_rate = grace_s ? min_bytes_per_s : 0;
+    s->pace_grace_ns = (int64_t)grace_s * 1000000000LL;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ef_http_stream_wake(ef_http_stream *s)

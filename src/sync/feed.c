@@ -71,6 +71,9 @@
  * subscriber that needs another waits (with heartbeats) for one to be sent, instead of each
  * reconnecting follower pinning its own 140 MB (100,000 flags). */
 #define DUMPS_LIVE_MAX 2
+/* A follower that takes its dump slower than ef_sync_config.dump_min_rate (after a grace) has its
+ * connection closed (ef_http_stream_pace): else two followers trickling their dumps would hold
+ * both places above, and every bootstrap would wait behind them. */
 
 
 typedef struct feed_sub feed_sub;
@@ -773,6 +776,10 @@ static void on_stream(ef_http_req *req, void *ctx)
         free_sub(sub);
         return;
     }
+    /* atomic: tests change them on a running node */
+    uint64_t rate = __atomic_load_n(&f->s->cfg.dump_min_rate, __ATOMIC_RELAXED);
+    unsigned grace = __atomic_load_n(&f->s->cfg.dump_grace_s, __ATOMIC_RELAXED);
+    ef_http_stream_pace(st, rate ? rate : EF_SYNC_DUMP_MIN_RATE_DEFAULT, grace ? grace : EF_SYNC_DUMP_GRACE_S_DEFAULT);
     pthread_mutex_lock(&f->mu);
     sub->stream = st;
     sub->next = f->subs;

@@ -51,6 +51,11 @@ typedef struct ef_sync_config {
     unsigned dump_reuse_ms;       /* how long a dump built for downstream nodes is given to the
                                    * next ones asking (0: EF_SYNC_DUMP_REUSE_MS_DEFAULT); not a
                                    * setting of `serve`: tests shorten it */
+    uint64_t dump_min_rate;       /* bytes per second a downstream node must take a dump at, after
+                                   * dump_grace_s, or its connection is closed (0:
+                                   * EF_SYNC_DUMP_MIN_RATE_DEFAULT): a reader trickling a dump
+                                   * would hold it, and one of the two dumps kept at once */
+    unsigned dump_grace_s;        /* (0: EF_SYNC_DUMP_GRACE_S_DEFAULT); not a setting of `serve` */
     /* The replica's store may have lost entries it had applied and served (a machine restart
      * with batched durability: ef_sqlite_opts.may_have_lost). Until it has caught up with its
      * upstream it says so: /ready answers 503 and ef_sync_recovering is true. */
@@ -61,6 +66,8 @@ typedef struct ef_sync_config {
 #define EF_SYNC_MAX_ENTRY_DEFAULT ((size_t)256 << 20)
 #define EF_SYNC_MAX_DUMP_DEFAULT ((size_t)1 << 30)
 #define EF_SYNC_DUMP_REUSE_MS_DEFAULT 2000
+#define EF_SYNC_DUMP_MIN_RATE_DEFAULT ((uint64_t)1 << 20)
+#define EF_SYNC_DUMP_GRACE_S_DEFAULT 30
 
 /* Copies cfg. Returns NULL with a message in err. The node's store may be NULL (directory or
  * snapshot mode): then only the status routes exist. */

@@ -13,6 +13,10 @@
  * Past INLINE_SUBS_MAX (16) subscribers the writer leaves the queueing to the feed thread: with
  * twenty, every one of them still gets every entry.
  *
+ * A follower must take a dump at a minimum rate after a grace (ef_sync_config.dump_min_rate,
+ * ef_http_stream_pace): two trickling their dumps would otherwise hold both dumps the feed keeps
+ * in memory at once, and every bootstrap would wait behind them for as long as they liked.
+ *
  * The node is the fuzz targets' in-process node (tests/fuzz/fuzz_server.h): composed as `serve`
  * composes it, on loopback, with a real SQLite store in /dev/shm.
  */
@@ -370,6 +374,85 @@ static void test_dumps_in_memory_are_bounded(void **state)
     close(c.fd);
 }
 
+/* Reads what is there on each of fds, at most 1 KiB each: a trickle. */
+static void trickle(const int *fds, int n)
+{
+    char buf[1024];
+    for (int k = 0; k < n; k++) (void)!recv(fds[k], buf, sizeof(buf), MSG_DONTWAIT);
+}
+
+/* Trickles on fds for ms milliseconds, 20 KiB/s each. */
+static void trickle_for(const int *fds, int n, int64_t ms)
+{
+    for (int64_t t = ef_clock_mono_ns() + ms * 1000000; ef_clock_mono_ns() < t;) {
+        trickle(fds, n);
+        usleep(50 * 1000);
+    }
+}
+
+/* Followers that take their dump a trickle at a time (20 KiB/s, so the server's idle timeout
+ * never sees them silent) are cut once the dump's allowance is spent: the grace plus its length at
+ * the minimum rate (ef_http_stream_pace; 1 s and 16 MiB/s here, the defaults are 30 s and 1 MiB/s),
+ * and not before the grace. Their dumps are then let go. The cut is seen on the node (its
+ * downstream streams and dumps in memory): the kernel still holds bytes the node had sent, which
+ * a trickle takes minutes to read before it sees the end. A follower reading at loopback speed
+ * gets its dump and keeps its stream past the allowance. */
+static void test_a_trickled_dump_is_cut(void **state)
+{
+    (void)state;
+    fz_server *z = node;
+    ef_sync_config *cfg = &z->node.sync->cfg;
+    enum { GRACE_S = 1 };
+    __atomic_store_n(&cfg->dump_min_rate, (uint64_t)16 << 20, __ATOMIC_RELAXED);
+    __atomic_store_n(&cfg->dump_grace_s, (unsigned)GRACE_S, __ATOMIC_RELAXED);
+    char key[32];
+    for (int i = 0; i < BIG_FLAGS; i++) { /* the dumps outgrow every socket buffer on the way */
+        snprintf(key, sizeof(key), "trickled%d", i);
+        write_big_flag(z, key, 900 * 1000);
+    }
+    usleep(REUSE_PAST_US); /* the last test's dump ages out */
+    double built = metric(z, "edgeflag_replication_dumps_built_total");
+    double streams = metric(z, "edgeflag_replication_downstream_streams");
+    int fd[2];
+    int64_t opened = ef_clock_mono_ns();
+    for (int k = 0; k < 2; k++) {
+        fd[k] = stream_open_buf(z, 0, 64 << 10);
+        int64_t until = ef_clock_mono_ns() + 10 * 1000000000LL;
+        while (metric(z, "edgeflag_replication_dumps_built_total") < built + k + 1 && ef_clock_mono_ns() < until)
+            trickle_for(fd, k + 1, 50);
+        assert_true(metric(z, "edgeflag_replication_dumps_built_total") == built + k + 1);
+        if (!k) trickle_for(fd, 1, REUSE_PAST_US / 1000); /* past the reuse window: a dump of its own */
+    }
+    assert_true(metric(z, "edgeflag_replication_dumps_live") == 2);
+    assert_true(metric(z, "edgeflag_replication_downstream_streams") == streams + 2); /* not before the grace */
+    int64_t until = ef_clock_mono_ns() + 20 * 1000000000LL;
+    while (metric(z, "edgeflag_replication_downstream_streams") > streams && ef_clock_mono_ns() < until)
+        trickle_for(fd, 2, 100);
+    assert_true(metric(z, "edgeflag_replication_downstream_streams") == streams); /* cut, where the idle timeout (30 s) would not */
+    assert_true(ef_clock_mono_ns() - opened >= (int64_t)GRACE_S * 1000000000LL);
+    until = ef_clock_mono_ns() + 10 * 1000000000LL; /* the feed lets its own reference go too */
+    while (metric(z, "edgeflag_replication_dumps_live") != 0 && ef_clock_mono_ns() < until) usleep(100 * 1000);
+    assert_true(metric(z, "edgeflag_replication_dumps_live") == 0);
+    for (int k = 0; k < 2; k++) close(fd[k]);
+    /* a reader at full speed: its dump, and its stream still open well past the allowance */
+    int c = stream_open(z, 0);
+    int64_t end = ef_clock_mono_ns() + (GRACE_S + 2) * 1000000000LL;
+    size_t total = 0;
+    static char buf[1 << 16];
+    while (ef_clock_mono_ns() < end) {
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        if (poll(&p, 1, 200) != 1) continue;
+        ssize_t got = recv(c, buf, sizeof(buf), 0);
+        assert_true(got > 0);
+        total += (size_t)got;
+    }
+    assert_true(total > (size_t)BIG_FLAGS * 900 * 1000); /* the dump came whole */
+    assert_true(metric(z, "edgeflag_replication_downstream_streams") == streams + 1);
+    close(c);
+    __atomic_store_n(&cfg->dump_min_rate, (uint64_t)0, __ATOMIC_RELAXED);
+    __atomic_store_n(&cfg->dump_grace_s, 0u, __ATOMIC_RELAXED);
+}
+
 static int node_start(void **state)
 {
     (void)state;
@@ -387,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_bootstrapping_followers_get_the_same_dump),
         cmocka_unit_test(test_a_dump_is_built_once_and_shared),
         cmocka_unit_test(test_dumps_in_memory_are_bounded),
+        cmocka_unit_test(test_a_trickled_dump_is_cut),
     };
     return cmocka_run_group_tests(tests, node_start, NULL);
 }
