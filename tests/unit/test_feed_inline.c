@@ -392,7 +392,7 @@ static void trickle_for(const int *fds, int n, int64_t ms)
 
 /* Followers that take their dump a trickle at a time (20 KiB/s, so the server's idle timeout
  * never sees them silent) are cut once the dump's allowance is spent: the grace plus its length at
- * the minimum rate (ef_http_stream_pace; 1 s and 16 MiB/s here, the defaults are 30 s and 1 MiB/s),
+ * the minimum rate (ef_http_stream_pace; 3 s and 16 MiB/s here, the defaults are 30 s and 1 MiB/s),
  * and not before the grace. Their dumps are then let go. The cut is seen on the node (its
  * downstream streams and dumps in memory): the kernel still holds bytes the node had sent, which
  * a trickle takes minutes to read before it sees the end. A follower reading at loopback speed
@@ -402,7 +402,7 @@ static void test_a_trickled_dump_is_cut(void **state)
     (void)state;
     fz_server *z = node;
     ef_sync_config *cfg = &z->node.sync->cfg;
-    enum { GRACE_S = 1 };
+    enum { GRACE_S = 3 }; /* past the second dump's build, however slow the machine */
     __atomic_store_n(&cfg->dump_min_rate, (uint64_t)16 << 20, __ATOMIC_RELAXED);
     __atomic_store_n(&cfg->dump_grace_s, (unsigned)GRACE_S, __ATOMIC_RELAXED);
     char key[32];
