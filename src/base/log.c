@@ -1,6 +1,7 @@
 /*
  * log.c - logfmt lines (see log.h). The level threshold and the node name are the process-wide
- * state: logging is a process concern, both are set once before threads start.
+ * state: logging is a process concern, both are set before threads start (a test may move the
+ * threshold later to see a warning: it is read atomically).
  */
 #include "base/log.h"
 
@@ -22,7 +23,7 @@ void ef_log_set_node(const char *name)
 
 void ef_log_set_level(ef_log_level level)
 {
-    threshold = level;
+    __atomic_store_n(&threshold, level, __ATOMIC_RELAXED);
 }
 
 int ef_log_parse_level(const char *name, ef_log_level *out)
@@ -49,7 +50,7 @@ static void put_value(ef_buf *b, const char *v)
 void ef_log(ef_log_level level, const char *msg, ...)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
-    if (level < threshold) return;
+    if (level < __atomic_load_n(&threshold, __ATOMIC_RELAXED)) return;
     char ts[EF_RFC3339_MAX];
     ef_rfc3339_format(ef_clock_wall_ns() / 1000000 * 1000000, ts);
     ef_buf b;

@@ -7,7 +7,8 @@
 
 typedef enum ef_log_level { EF_LOG_DEBUG, EF_LOG_INFO, EF_LOG_WARN, EF_LOG_ERROR } ef_log_level;
 
-/* Events below this level are dropped (process-wide setting, made once at start-up). */
+/* Events below this level are dropped (process-wide setting, made at start-up; any thread may
+ * change it later, as a test does to see a warning). */
 void ef_log_set_level(ef_log_level level);
 int ef_log_parse_level(const char *name, ef_log_level *out); /* 0 or -1 */
 /* Every line says node=NAME after its message (`serve --name`; copied, at most 63 bytes; NULL or

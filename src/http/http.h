@@ -198,6 +198,9 @@ void ef_http_stream_wake(ef_http_stream *s);
  * then holds a block, and the memory under it, for as long as it likes. 0 for either: no pace.
  * Call right after ef_http_reply_stream, from the handler. */
 void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned grace_s);
+/* Inside done(): whether the stream ended holding a block past that allowance (its connection was
+ * closed for being too slow, or the client left as it ran out). */
+bool ef_http_stream_too_slow(const ef_http_stream *s);
 
 /* --- the server ---------------------------------------------------------------------------------- */
 

@@ -47,6 +47,8 @@ struct ef_http_stream {
     ef_http_req *req;     /* its connection's, for the block deadline (alive while the stream is) */
     uint64_t pace_rate;   /* ef_http_stream_pace: bytes per second a block must go at (0: none) */
     int64_t pace_grace_ns;
+    int64_t block_since_ns; /* when the block was handed over (the deadlines' coarse clock) */
+    bool too_slow;          /* set as it is freed: it ended with a block past its allowance */
     ef_http_stream_ops ops;
     void *state;
     ef_buf pending; /* bytes produced but not yet handed to MHD */
@@ -512,7 +514,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 s->block = block;
                 s->block_sent = 0;
                 /* a streaming connection has no deadline of its own: this one is the block's */
-                if (s->pace_rate) set_deadline(s->req, block_allowance_ns(s, block->len));
+                if (s->pace_rate) {
+                    s->block_since_ns = ef_clock_mono_coarse_ns();
+                    set_deadline(s->req, block_allowance_ns(s, block->len));
+                }
             }
         }
         if (r < 0 || !ef_buf_ok(&s->pending)) {
@@ -538,6 +543,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
     ef_http_stream *s = cls;
+    s->too_slow = s->block && s->pace_rate &&
+                  ef_clock_mono_coarse_ns() - s->block_since_ns >= block_allowance_ns(s, s->block->len);
     if (s->ops.done) s->ops.done(s->state);
     ef_http_server *srv = s->srv;
     pthread_mutex_lock(&srv->streams_mu);
@@ -595,6 +602,11 @@ void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned g
     s->pace_rate = grace_s ? min_bytes_per_s : 0;
     s->pace_grace_ns = (int64_t)grace_s * 1000000000LL;
     pthread_mutex_unlock(&s->mu);
+}
+
+bool ef_http_stream_too_slow(const ef_http_stream *s)
+{
+    return s->too_slow;
 }
 
 void ef_http_stream_wake(ef_http_stream *s)

@@ -413,6 +413,14 @@ static void test_a_trickled_dump_is_cut(void **state)
     usleep(REUSE_PAST_US); /* the last test's dump ages out */
     double built = metric(z, "edgeflag_replication_dumps_built_total");
     double streams = metric(z, "edgeflag_replication_downstream_streams");
+    /* the node's warnings, into a file for the while: each cut says why */
+    char logpath[] = "/tmp/test_feed_inline.log.XXXXXX";
+    int logfd = mkstemp(logpath);
+    assert_true(logfd >= 0);
+    fflush(stderr);
+    int saved_stderr = dup(2);
+    assert_true(saved_stderr >= 0 && dup2(logfd, 2) == 2);
+    ef_log_set_level(EF_LOG_WARN);
     int fd[2];
     int64_t opened = ef_clock_mono_ns();
     for (int k = 0; k < 2; k++) {
@@ -430,6 +438,19 @@ static void test_a_trickled_dump_is_cut(void **state)
         trickle_for(fd, 2, 100);
     assert_true(metric(z, "edgeflag_replication_downstream_streams") == streams); /* cut, where the idle timeout (30 s) would not */
     assert_true(ef_clock_mono_ns() - opened >= (int64_t)GRACE_S * 1000000000LL);
+    ef_log_set_level(EF_LOG_ERROR);
+    fflush(stderr);
+    assert_true(dup2(saved_stderr, 2) == 2);
+    close(saved_stderr);
+    static char logs[1 << 16];
+    ssize_t nlog = pread(logfd, logs, sizeof(logs) - 1, 0);
+    assert_true(nlog > 0);
+    logs[nlog] = '\0';
+    close(logfd);
+    unlink(logpath);
+    int said = 0;
+    for (const char *l = logs; (l = strstr(l, "did not take its dump at sync-dump-min-rate")); l++) said++;
+    assert_int_equal(said, 2);
     until = ef_clock_mono_ns() + 10 * 1000000000LL; /* the feed lets its own reference go too */
     while (metric(z, "edgeflag_replication_dumps_live") != 0 && ef_clock_mono_ns() < until) usleep(100 * 1000);
     assert_true(metric(z, "edgeflag_replication_dumps_live") == 0);
