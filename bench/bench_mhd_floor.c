@@ -2,9 +2,9 @@
  * bench_mhd_floor.c - libmicrohttpd alone, doing what edgeflag's server asks of it for one
  * evaluation and nothing else: the floor under edgeflag's HTTP figures (issue 18).
  *
- * It starts a daemon with the flags and options src/http/server.c gives its own (one polling
- * thread, epoll, TURBO, suspend/resume, the connection memory pool sized for the default
- * --max-header), takes a request's body as edgeflag does (every chunk accepted), and answers
+ * It starts a daemon with the flags and the connection memory pool src/http/server.c gives its
+ * own (ef_http_mhd_flags, ef_http_mhd_pool_size for the default --max-header; one polling
+ * thread), takes a request's body as edgeflag does (every chunk accepted), and answers
  * every request with a fixed body of the given length, not copied, carrying the four headers an
  * evaluation answer carries (Content-Type, X-Edgeflag-Version, X-Edgeflag-Node, Vary) unless
  * --bare, which adds only Content-Type. bench/http_bench.mjs runs it in its interleaved rounds
@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "http/http.h"
 
 typedef struct floor_cfg {
     const char *body;
@@ -73,7 +75,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     floor_cfg cfg = {0};
-    size_t max_header = 4096; /* serve's default (src/cli/serve_config.c) */
+    size_t max_header = EF_HTTP_MAX_HEADER_DEFAULT;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--body-bytes") && i + 1 < argc) cfg.body_len = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--max-header") && i + 1 < argc) max_header = strtoul(argv[++i], NULL, 10);
@@ -91,11 +93,8 @@ int main(int argc, char **argv)
     if (!body) return 1;
     memset(body, 'x', cfg.body_len);
     cfg.body = body;
-    /* src/http/server.c's pool_size() for this header limit */
-    size_t pool = max_header * 2 + 4096;
-    if (pool < 8192) pool = 8192;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    size_t pool = ef_http_mhd_pool_size(max_header);
+    unsigned flags = ef_http_mhd_flags();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, &cfg, MHD_OPTION_SOCK_ADDR,
                                             (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, 60u,

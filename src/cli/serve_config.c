@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "base/log.h"
+#include "http/http.h"
 
 typedef enum { T_STR, T_SIZE, T_UINT, T_BOOL } kind;
 
@@ -1069,7 +1070,7 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     }
     if (!cfg->listen) cfg->listen = strdup("127.0.0.1:8080");
     if (!cfg->max_body) cfg->max_body = 1 << 20;
-    if (!cfg->max_header) cfg->max_header = 4096;
+    if (!cfg->max_header) cfg->max_header = EF_HTTP_MAX_HEADER_DEFAULT;
     if (!cfg->idle_timeout) cfg->idle_timeout = 30;
     if (!cfg->request_timeout) cfg->request_timeout = 10;
     if (!cfg->max_connections) cfg->max_connections = 4096;

@@ -202,6 +202,13 @@ void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned g
  * closed for being too slow, or the client left as it ran out). */
 bool ef_http_stream_too_slow(const ef_http_stream *s);
 
+/* What the server asks of libmicrohttpd: its daemon flags (before TLS and IPv6 are added) and
+ * each connection's memory pool for a header limit. bench/bench_mhd_floor.c measures
+ * libmicrohttpd alone with them. */
+#define EF_HTTP_MAX_HEADER_DEFAULT 4096
+unsigned ef_http_mhd_flags(void);
+size_t ef_http_mhd_pool_size(size_t max_header);
+
 /* --- the server ---------------------------------------------------------------------------------- */
 
 typedef struct ef_http_config {
@@ -209,7 +216,8 @@ typedef struct ef_http_config {
     uint16_t port;               /* 0 picks a free port */
     unsigned threads;            /* 0 = number of cores */
     size_t max_body;             /* bytes; larger bodies get 413 */
-    size_t max_header;           /* bytes of all request headers; larger get 431 */
+    size_t max_header;           /* bytes of all request headers; larger get 431
+                                  * (EF_HTTP_MAX_HEADER_DEFAULT is serve's default) */
     unsigned idle_timeout_s;     /* idle connections are closed after this */
     unsigned request_timeout_s;  /* a request's header and body must arrive within this (0: 10) */
     unsigned max_connections;    /* 0: 4096 */

@@ -47,8 +47,8 @@ struct ef_http_stream {
     ef_http_req *req;     /* its connection's, for the block deadline (alive while the stream is) */
     uint64_t pace_rate;   /* ef_http_stream_pace: bytes per second a block must go at (0: none) */
     int64_t pace_grace_ns;
-    int64_t block_since_ns; /* when the block was handed over (the deadlines' coarse clock) */
-    bool too_slow;          /* set as it is freed: it ended with a block past its allowance */
+    int64_t block_due_ns; /* when the block must have been taken (the deadlines' coarse clock) */
+    bool too_slow;        /* set as it is freed: it ended with a block past its due time */
     ef_http_stream_ops ops;
     void *state;
     ef_buf pending; /* bytes produced but not yet handed to MHD */
@@ -515,8 +515,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 s->block_sent = 0;
                 /* a streaming connection has no deadline of its own: this one is the block's */
                 if (s->pace_rate) {
-                    s->block_since_ns = ef_clock_mono_coarse_ns();
-                    set_deadline(s->req, block_allowance_ns(s, block->len));
+                    int64_t allowance = block_allowance_ns(s, block->len);
+                    s->block_due_ns = ef_clock_mono_coarse_ns() + allowance;
+                    set_deadline(s->req, allowance);
                 }
             }
         }
@@ -543,8 +544,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
     ef_http_stream *s = cls;
-    s->too_slow = s->block && s->pace_rate &&
-                  ef_clock_mono_coarse_ns() - s->block_since_ns >= block_allowance_ns(s, s->block->len);
+    s->too_slow = s->block && s->pace_rate && ef_clock_mono_coarse_ns() >= s->block_due_ns;
     if (s->ops.done) s->ops.done(s->state);
     ef_http_server *srv = s->srv;
     pthread_mutex_lock(&srv->streams_mu);
@@ -1141,11 +1141,19 @@ static void server_free(ef_http_server *srv)
     free(srv);
 }
 
-static size_t pool_size(size_t max_header)
+size_t ef_http_mhd_pool_size(size_t max_header)
 {
     /* libmicrohttpd needs about 1.5x a header block to hold it with its read buffer */
     size_t p = max_header * 2 + 4096;
     return p < 8192 ? 8192 : p;
+}
+
+unsigned ef_http_mhd_flags(void)
+{
+    /* TURBO: optimistic reads and no shutdown() before close; with epoll it saves system calls
+     * on every request, and nothing here relies on what it skips */
+    return MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+           MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 }
 
 ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *router, char *err,
@@ -1189,10 +1197,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     const char *host = cfg->host && *cfg->host ? cfg->host : "127.0.0.1";
-    /* TURBO: optimistic reads and no shutdown() before close; with epoll it saves system calls
-     * on every request, and nothing here relies on what it skips */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    unsigned flags = ef_http_mhd_flags();
     /* HTTPS (tls.h): the certificate comes from a callback, so a reload needs no restart */
     struct MHD_OptionItem tls_opts[8];
     size_t ntls = 0;
@@ -1233,7 +1238,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
          * dispatch() and get our JSON 431. Not more: libmicrohttpd zeroes the pool (and half of
          * it again) between requests, so every extra kilobyte costs on every keep-alive request
          * (hence the modest default max_header of 4 KiB). */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->cfg.max_header),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, ef_http_mhd_pool_size(srv->cfg.max_header),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);

@@ -69,12 +69,11 @@
  * log holds every entry after it (a fleet restarting bootstraps from one dump). Streams still
  * sending older dumps keep them alive: while DUMPS_LIVE_MAX distinct dumps are alive, a
  * subscriber that needs another waits (with heartbeats) for one to be sent, instead of each
- * reconnecting follower pinning its own 140 MB (100,000 flags). */
+ * reconnecting follower pinning its own 140 MB (100,000 flags). A follower that takes its dump
+ * slower than ef_sync_config.dump_min_rate (after a grace) has its connection closed
+ * (ef_http_stream_pace): else two followers trickling their dumps would hold both places, and
+ * every bootstrap would wait behind them. */
 #define DUMPS_LIVE_MAX 2
-/* A follower that takes its dump slower than ef_sync_config.dump_min_rate (after a grace) has its
- * connection closed (ef_http_stream_pace): else two followers trickling their dumps would hold
- * both places above, and every bootstrap would wait behind them. */
-
 
 typedef struct feed_sub feed_sub;
 struct feed_sub {
@@ -414,7 +413,6 @@ void ef_feed_committed(ef_feed *f, const ef_store_change *c)
     pthread_mutex_unlock(&f->kick_mu);
 }
 
-/* One pass over every subscriber; *behind is set when someone still lacks entries. */
 /* Wakes the stream of every subscriber a round queued something to (sub->wake) and clears the
  * marks. Caller holds round_mu; f->mu is taken here (a stream that ended has no stream). */
 static void wake_marked(ef_feed *f)
@@ -561,6 +559,7 @@ static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, 
     ef_shared_unref(sh);
 }
 
+/* One pass over every subscriber; *behind is set when someone still lacks entries. */
 static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 {
     ef_store *store = f->s->node->store;
