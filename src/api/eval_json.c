@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/hash.h"
 
 static int bad(char *err, size_t errlen, const char *msg, ef_bytes field)
 {
@@ -88,15 +89,16 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
 
 #define FAST_MAX_PAIRS 64
 
-static const char *skip_ws(const char *p, const char *end)
+/* JSON whitespace is four bytes, all below '!': one compare settles the usual case (none). */
+static inline const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    while (p < end && (unsigned char)*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
 }
 
 /* Past a ':' and the whitespace around it; false when there is none. */
-static bool colon(const char **pp, const char *end)
+static inline bool colon(const char **pp, const char *end)
 {
     const char *p = skip_ws(*pp, end);
     if (p >= end || *p != ':') return false;
@@ -106,7 +108,7 @@ static bool colon(const char **pp, const char *end)
 
 /* After an object's member: 1 past a ',' (another member follows), 0 past the closing '}', -1 for
  * anything else. */
-static int member_end(const char **pp, const char *end)
+static inline int member_end(const char **pp, const char *end)
 {
     const char *p = skip_ws(*pp, end);
     if (p < end && *p == ',') {
@@ -120,12 +122,16 @@ static int member_end(const char **pp, const char *end)
     return -1;
 }
 
-/* Which field a member's name is, or -1 (a name the fast path does not take). */
-static int field_of(ef_bytes k)
+/* Which field a member's name is, or -1 (a name the fast path does not take). Lengths first, and
+ * the inline compare: a member name is short, and a call into memcmp cost more than the test. */
+static inline int field_of(ef_bytes k)
 {
-    if (k.n == 7 && memcmp(k.p, "context", 7) == 0) return F_CONTEXT;
-    for (int f = 0; f < F_CONTEXT; f++)
-        if (ef_bytes_eq(k, field_names[f].camel) || ef_bytes_eq(k, field_names[f].snake)) return f;
+    if (k.n == 7 && ef_mem_eq(k.p, "context", 7)) return F_CONTEXT;
+    for (int f = 0; f < F_CONTEXT; f++) {
+        ef_bytes c = field_names[f].camel, s = field_names[f].snake;
+        if ((k.n == c.n && ef_mem_eq(k.p, c.p, c.n)) || (k.n == s.n && ef_mem_eq(k.p, s.p, s.n)))
+            return f;
+    }
     return -1;
 }
 
@@ -133,9 +139,9 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
 {
     const char *p = body.p, *end = body.p + body.n;
     ef_bytes str[F_COUNT] = {{"", 0}, {"", 0}, {"", 0}, {"", 0}, {"", 0}, {"", 0}};
-    ef_bytes keys[FAST_MAX_PAIRS], vals[FAST_MAX_PAIRS];
-    size_t n = 0;
-    bool seen[F_COUNT] = {false};
+    ef_kv kv[FAST_MAX_PAIRS];
+    size_t n = 0, text = 0;
+    unsigned seen = 0;
     p = skip_ws(p, end);
     if (p >= end || *p++ != '{') return 0;
     p = skip_ws(p, end);
@@ -145,8 +151,8 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
         ef_bytes k;
         if (!ef_json_read_string(&p, end, a, &k) || !colon(&p, end)) return 0;
         int f = field_of(k);
-        if (f < 0 || seen[f]) return 0; /* unknown or repeated: the slow path's rules apply */
-        seen[f] = true;
+        if (f < 0 || (seen & 1u << f)) return 0; /* unknown or repeated: the slow path's rules apply */
+        seen |= 1u << f;
         if (f != F_CONTEXT) {
             if (!ef_json_read_string(&p, end, a, &str[f])) return 0;
         } else {
@@ -157,9 +163,10 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
             } else {
                 int pairs;
                 do {
-                    if (n == FAST_MAX_PAIRS || !ef_json_read_string(&p, end, a, &keys[n]) ||
-                        !colon(&p, end) || !ef_json_read_string(&p, end, a, &vals[n]))
+                    if (n == FAST_MAX_PAIRS || !ef_json_read_string(&p, end, a, &kv[n].key) ||
+                        !colon(&p, end) || !ef_json_read_string(&p, end, a, &kv[n].value))
                         return 0;
+                    text += kv[n].key.n + kv[n].value.n;
                     n++;
                 } while ((pairs = member_end(&p, end)) == 1);
                 if (pairs < 0) return 0;
@@ -168,9 +175,7 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     } while ((more = member_end(&p, end)) == 1);
     if (more < 0) return 0;
     if (skip_ws(p, end) != end) return 0;
-    size_t text = str[F_FLAG].n + str[F_ENTITY].n;
-    for (size_t i = 0; i < n; i++)
-        text += keys[i].n + vals[i].n;
+    text += str[F_FLAG].n + str[F_ENTITY].n;
     size_t size = ef_request_size(n, text);
     void *mem = size ? ef_arena_alloc(a, size) : NULL;
     if (!mem) return 0;
@@ -179,8 +184,7 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     in->namespace_key = str[F_NAMESPACE];
     in->reference = str[F_REFERENCE];
     ef_context *block = ef_request_init(&in->req, mem, n, text, str[F_FLAG], str[F_ENTITY]);
-    for (size_t i = 0; i < n; i++)
-        ef_request_add_context(block, keys[i], vals[i]);
+    ef_request_add_pairs(block, kv, n);
     return 1;
 }
 

@@ -109,7 +109,7 @@ void ef_json_put_str(ef_buf *b, ef_bytes s)
     const unsigned char *p = s.n ? (const unsigned char *)s.p : (const unsigned char *)"", *end = p + s.n;
     while (p < end) {
         size_t plain = ef_json_plain_run((const char *)p, (const char *)end);
-        memcpy(o, p, plain);
+        ef_copy_short(o, (const char *)p, plain);
         o += plain;
         p += plain;
         if (p >= end) break;

@@ -5,10 +5,14 @@
 #include "base/clock.h"
 #include "base/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static int64_t clock_ns(clockid_t which)
 {
@@ -44,15 +48,14 @@ static char *put_digits(char *o, unsigned v, unsigned n)
     return o + n;
 }
 
-size_t ef_rfc3339_format(int64_t unix_ns, char *out)
+/* The date and time of day change once a second, and responses carry them thousands of times a
+ * second: each thread keeps the text of the last second it formatted (a cache of a pure function,
+ * so never stale: the key is the second itself). */
+static _Thread_local int64_t rfc3339_secs = INT64_MIN;
+static _Thread_local char rfc3339_text[20]; /* "YYYY-MM-DDTHH:MM:SS" */
+
+static void rfc3339_second(int64_t secs, char *o)
 {
-    /* by hand, not strftime: this runs for every evaluation response */
-    int64_t secs = unix_ns / 1000000000;
-    int64_t nanos = unix_ns % 1000000000;
-    if (nanos < 0) {
-        nanos += 1000000000;
-        secs -= 1;
-    }
     int64_t days = secs / 86400, rem = secs % 86400;
     if (rem < 0) {
         rem += 86400;
@@ -61,7 +64,6 @@ size_t ef_rfc3339_format(int64_t unix_ns, char *out)
     int y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    char *o = out;
     if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;
     o = put_digits(o, (unsigned)y, 4);
     *o++ = '-';
@@ -73,7 +75,24 @@ size_t ef_rfc3339_format(int64_t unix_ns, char *out)
     *o++ = ':';
     o = put_digits(o, (unsigned)(rem / 60 % 60), 2);
     *o++ = ':';
-    o = put_digits(o, (unsigned)(rem % 60), 2);
+    put_digits(o, (unsigned)(rem % 60), 2);
+}
+
+size_t ef_rfc3339_format(int64_t unix_ns, char *out)
+{
+    /* by hand, not strftime: this runs for every evaluation response */
+    int64_t secs = unix_ns / 1000000000;
+    int64_t nanos = unix_ns % 1000000000;
+    if (nanos < 0) {
+        nanos += 1000000000;
+        secs -= 1;
+    }
+    if (secs != rfc3339_secs) {
+        rfc3339_second(secs, rfc3339_text);
+        rfc3339_secs = secs;
+    }
+    memcpy(out, rfc3339_text, 19);
+    char *o = out + 19;
     if (nanos) {
         *o++ = '.';
         if (nanos % 1000000 == 0)
@@ -117,17 +136,38 @@ static uint64_t rng_next(void)
     return result;
 }
 
-/* 16 bytes in the 8-4-4-4-12 hex form, NUL-terminated. */
+/* 16 bytes in the 8-4-4-4-12 hex form, NUL-terminated: one per evaluation response. The 32 digits
+ * are made all at once where SSE2 is (every x86-64), then cut into the groups. */
 static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
 {
+    char d[32];
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)r), low = _mm_set1_epi8(0x0F);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low), lo = _mm_and_si128(v, low);
+    __m128i n0 = _mm_unpacklo_epi8(hi, lo), n1 = _mm_unpackhi_epi8(hi, lo); /* nibbles in order */
+    /* '0' + n, and 'a' - '0' - 10 more for the nibbles above 9 */
+    const __m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+    n0 = _mm_add_epi8(_mm_add_epi8(n0, zero), _mm_and_si128(_mm_cmpgt_epi8(n0, nine), gap));
+    n1 = _mm_add_epi8(_mm_add_epi8(n1, zero), _mm_and_si128(_mm_cmpgt_epi8(n1, nine), gap));
+    _mm_storeu_si128((__m128i *)(void *)d, n0);
+    _mm_storeu_si128((__m128i *)(void *)(d + 16), n1);
+#else
     static const char hex[] = "0123456789abcdef";
-    char *o = out;
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
-        *o++ = hex[r[i] >> 4];
-        *o++ = hex[r[i] & 15];
+        d[2 * i] = hex[r[i] >> 4];
+        d[2 * i + 1] = hex[r[i] & 15];
     }
-    *o = '\0';
+#endif
+    memcpy(out, d, 8);
+    out[8] = '-';
+    memcpy(out + 9, d + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, d + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, d + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, d + 20, 12);
+    out[36] = '\0';
 }
 
 void ef_uuid_v4(char out[EF_UUID_LEN + 1])

@@ -57,8 +57,8 @@ typedef struct ef_json_opts {
  * Inline for the common literal (printable ASCII, no escape: its bytes are its value), which a
  * request decoder meets several times per request; anything else goes to the reader's own code. */
 bool ef_json_read_string_any(const char **p, const char *end, ef_arena *arena, ef_bytes *out);
-static inline bool ef_json_read_string(const char **pp, const char *end, ef_arena *arena,
-                                       ef_bytes *out)
+static inline __attribute__((always_inline)) bool
+ef_json_read_string(const char **pp, const char *end, ef_arena *arena, ef_bytes *out)
 {
     const char *p = *pp;
     if (p < end && *p == '"') {

@@ -32,33 +32,11 @@ size_t ef_request_size(size_t n, size_t text)
     return size > UINT32_MAX ? 0 : (size_t)size;
 }
 
-/* memcpy for the short strings requests are made of, inline: overlapping word moves that stay
- * inside [dst, dst + n), and the library call only past 16 bytes. */
-static inline void copy_short(char *dst, const char *src, size_t n)
-{
-    if (n > 16) {
-        memcpy(dst, src, n);
-    } else if (n >= 4) { /* 4-byte words from the front, the last one ending at n */
-        uint32_t w;
-        for (size_t i = 0; i + 4 < n; i += 4) {
-            memcpy(&w, src + i, 4);
-            memcpy(dst + i, &w, 4);
-        }
-        memcpy(&w, src + n - 4, 4);
-        memcpy(dst + n - 4, &w, 4);
-    } else if (n > 0) { /* 1-3 bytes: first, middle, last */
-        char a = src[0], b = src[n / 2], c = src[n - 1];
-        dst[0] = a;
-        dst[n / 2] = b;
-        dst[n - 1] = c;
-    }
-}
-
 /* Copies b into the block's text; the caller sized the block for it. */
 static inline ef_bytes put_text(ef_context *c, ef_bytes b)
 {
     char *dst = (char *)ef_context_text(c) + c->used;
-    copy_short(dst, b.p, b.n);
+    ef_copy_short(dst, b.p, b.n);
     c->used += (uint32_t)b.n;
     return (ef_bytes){dst, b.n};
 }
@@ -99,8 +77,8 @@ static inline __attribute__((always_inline)) void add_entry(ef_context *c, ef_by
     e->key_len = (uint32_t)key.n;
     e->value_len = (uint32_t)value.n;
     e->off = used;
-    copy_short(text + used, key.p, key.n);
-    copy_short(text + used + key.n, value.p, value.n);
+    ef_copy_short(text + used, key.p, key.n);
+    ef_copy_short(text + used + key.n, value.p, value.n);
     c->used = used + (uint32_t)(key.n + value.n);
     c->n = ++n;
     /* index it, replacing an earlier entry with the same key: the later one wins */

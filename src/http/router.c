@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "http/router_internal.h"
 
 ef_router *ef_router_new(void)
@@ -20,7 +21,11 @@ ef_router *ef_router_new(void)
 void ef_router_free(ef_router *r)
 {
     if (!r) return;
-    for (unsigned i = 0; i < r->n; i++) free(r->entries[i].text);
+    for (unsigned i = 0; i < r->n; i++) {
+        free(r->entries[i].text);
+        free(r->entries[i].literal);
+    }
+    free(r->literal_slots);
     for (unsigned k = 0; k <= EF_ROUTE_MAX_SEGMENTS; k++) free(r->by_len[k]);
     free(r->entries);
     free(r);
@@ -37,6 +42,66 @@ static bool route_consistent(const ef_route *route)
     if ((route->flags & EF_RF_WRITE) && (route->flags & EF_RF_STREAM)) return false;
     if ((route->flags & EF_RF_NS_EMPTY) && route->ns != EF_NS_PATH) return false;
     return true;
+}
+
+/* A route without parameters keeps its path written plainly ("/a/b/c"), for literal_find. */
+static int literal_init(route_entry *e)
+{
+    e->literal = NULL;
+    e->literal_len = 0;
+    e->same_next = 0;
+    if (e->nseg == 0) return 0; /* "/": the general match handles it */
+    size_t len = 0;
+    for (unsigned i = 0; i < e->nseg; i++) {
+        if (e->seg[i].param) return 0;
+        len += 1 + e->seg[i].len;
+    }
+    char *t = malloc(len + 1), *o = t;
+    if (!t) return -1;
+    for (unsigned i = 0; i < e->nseg; i++) {
+        *o++ = '/';
+        memcpy(o, e->seg[i].text, e->seg[i].len);
+        o += e->seg[i].len;
+    }
+    *o = '\0';
+    e->literal = t;
+    e->literal_len = len;
+    return 0;
+}
+
+/* Builds the table of literal paths again with routes 0..last (routes are added at start-up only,
+ * so rebuilding on each is simpler than growing and cheaper than anything per request). Routes
+ * with the same path are chained in the order they were added, the order the scan prefers. */
+static int literal_rebuild(ef_router *r, unsigned last)
+{
+    unsigned count = 0;
+    for (unsigned i = 0; i <= last; i++) count += r->entries[i].literal != NULL;
+    unsigned slots = 64;
+    while (slots < 2 * count) slots *= 2;
+    unsigned *t = calloc(slots, sizeof(*t));
+    if (!t) return -1;
+    for (unsigned i = 0; i <= last; i++) {
+        route_entry *x = &r->entries[i];
+        x->same_next = 0;
+        if (!x->literal) continue;
+        for (unsigned k = (unsigned)ef_hash_bytes(x->literal, x->literal_len) & (slots - 1);;
+             k = (k + 1) & (slots - 1)) {
+            if (!t[k]) {
+                t[k] = i + 1;
+                break;
+            }
+            route_entry *y = &r->entries[t[k] - 1];
+            if (y->literal_len == x->literal_len && memcmp(y->literal, x->literal, x->literal_len) == 0) {
+                while (y->same_next) y = &r->entries[y->same_next - 1];
+                y->same_next = i + 1;
+                break;
+            }
+        }
+    }
+    free(r->literal_slots);
+    r->literal_slots = t;
+    r->literal_mask = slots - 1;
+    return 0;
 }
 
 int ef_router_add_route(ef_router *r, const ef_route *route)
@@ -95,7 +160,13 @@ int ef_router_add_route(ef_router *r, const ef_route *route)
         free(e->text);
         return -1;
     }
-    r->by_len[e->nseg] = ids;
+    r->by_len[e->nseg] = ids; /* room for one more; the id goes in once nothing can fail */
+    /* a failed rebuild leaves the old table, which names only routes already added */
+    if (literal_init(e) != 0 || (e->literal && literal_rebuild(r, r->n) != 0)) {
+        free(e->text);
+        free(e->literal);
+        return -1;
+    }
     ids[r->nby_len[e->nseg]++] = r->n;
     e->route = *route;
     e->route.id = r->n;
@@ -219,12 +290,40 @@ static bool more_specific(const route_entry *a, const route_entry *b)
     return false;
 }
 
+/* The first route of literals named by path, written plainly (one '/' before each segment, none
+ * at the end), that takes method; NULL when there is none or path is written otherwise. */
+static const route_entry *literal_find(const ef_router *r, unsigned method, const char *path)
+{
+    if (!r->literal_slots || path[0] != '/') return NULL;
+    size_t n = 1;
+    for (char prev = '/', c; (c = path[n]) != '\0'; prev = c, n++)
+        if (c == '/' && prev == '/') return NULL;
+    if (path[n - 1] == '/') return NULL; /* "/" or a trailing slash */
+    unsigned k = (unsigned)ef_hash_bytes(path, n) & r->literal_mask;
+    for (;; k = (k + 1) & r->literal_mask) {
+        unsigned s = r->literal_slots[k];
+        if (!s) return NULL;
+        const route_entry *e = &r->entries[s - 1];
+        if (e->literal_len != n || !ef_mem_eq(e->literal, path, n)) continue;
+        for (;;) {
+            if (e->route.methods & method) return e;
+            if (!e->same_next) return NULL; /* the path exists, not with this method: the scan says */
+            e = &r->entries[e->same_next - 1];
+        }
+    }
+}
+
 router_match ef_router_match(const ef_router *r, unsigned method, const char *path,
                              route_param *params, unsigned *nparams)
 {
     ef_bytes segs[EF_ROUTE_MAX_SEGMENTS];
     router_match m = {NULL, false};
     *nparams = 0;
+    const route_entry *lit = literal_find(r, method, path);
+    if (lit) {
+        m.route = &lit->route;
+        return m;
+    }
     int n = split_path(path, segs);
     if (n < 0) return m;
     const route_entry *best = NULL, *best_any = NULL;

@@ -20,6 +20,9 @@ typedef struct route_entry {
     unsigned nseg;
     int empty_ok;   /* index of the segment that may be empty (EF_RF_NS_EMPTY), or -1 */
     segment seg[EF_ROUTE_MAX_SEGMENTS];
+    char *literal;       /* a pattern without parameters, as "/a/b/c" (owned); NULL otherwise */
+    size_t literal_len;
+    unsigned same_next;  /* the next route (id + 1) with the same literal path, 0 for none */
 } route_entry;
 
 struct ef_router {
@@ -29,6 +32,11 @@ struct ef_router {
      * is matched, and most routes differ in length) */
     unsigned *by_len[EF_ROUTE_MAX_SEGMENTS + 1];
     unsigned nby_len[EF_ROUTE_MAX_SEGMENTS + 1];
+    /* the routes without parameters by their path (open addressing, ids + 1, 0 = empty): a path
+     * written plainly that names one of them is answered without comparing segments, since a
+     * route of literals is more specific than any route with a parameter */
+    unsigned *literal_slots;
+    unsigned literal_mask; /* slots - 1; no table when literal_slots is NULL */
     ef_http_handler fallback;
     void *fallback_ctx;
 };

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -737,6 +738,20 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* A Content-Length value as strtoull reads it (libmicrohttpd has refused anything but digits):
+ * inline for the digits, saturating rather than wrapping; the library for anything else. */
+static unsigned long long content_length(const char *s)
+{
+    if (*s < '0' || *s > '9') return strtoull(s, NULL, 10);
+    unsigned long long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (ULLONG_MAX - d) / 10) return ULLONG_MAX;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
 static enum MHD_Result scan_argument(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
                                      const char *value, size_t value_size)
 {
@@ -1003,7 +1018,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->header_bytes = hs.bytes;
         req->malformed = hs.malformed;
         const char *cl = hs.content_length;
-        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) req->too_large = true;
+        if (cl && content_length(cl) > srv->cfg.max_body) req->too_large = true;
         /* Refused before the body is read (no "100 Continue", no waiting for bytes a client
          * declared but may never send); libmicrohttpd then closes the connection, which is right
          * for a body left unread. */

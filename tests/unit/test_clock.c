@@ -2,13 +2,16 @@
  * test_clock.c - ids and clock formats of base/clock.h: UUID versions and variant bits, and that
  * version 7 ids made one after another sort in the order they were made (what the store's row
  * ids rely on for insert locality), and that the coarse monotonic clock the HTTP deadlines count
- * on is the precise one's clock, behind it by no more than a tick.
+ * on is the precise one's clock, behind it by no more than a tick; and that RFC 3339 timestamps
+ * (each thread keeps the last second's text) are gmtime's, whichever second came before.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "base/clock.h"
@@ -64,8 +67,49 @@ static void test_coarse_clock(void **state)
     }
 }
 
+/* The timestamp as the C library would write it, trailing zeros of the fraction cut in threes. */
+static void rfc3339_reference(int64_t ns, char *out, size_t cap)
+{
+    int64_t secs = ns / 1000000000, nanos = ns % 1000000000;
+    if (nanos < 0) {
+        nanos += 1000000000;
+        secs--;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (nanos % 1000000 == 0 && nanos)
+        n += (size_t)snprintf(out + n, cap - n, ".%03lld", (long long)(nanos / 1000000));
+    else if (nanos % 1000 == 0 && nanos)
+        n += (size_t)snprintf(out + n, cap - n, ".%06lld", (long long)(nanos / 1000));
+    else if (nanos)
+        n += (size_t)snprintf(out + n, cap - n, ".%09lld", (long long)nanos);
+    snprintf(out + n, cap - n, "Z");
+}
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    /* the same second again (the kept text), the next, one long before, a moment before 1970,
+     * back to the first: every one must be written for its own second */
+    const int64_t base = 1764300000123456789LL;
+    const int64_t at[] = {base, base + 1, base + 999, base + 876543211LL, base + 876543211LL + 1,
+                          0, 1, -1, -1000000000LL, -86400LL * 1000000000 - 5000000,
+                          base - 3600LL * 1000000000, base, 951782399999999999LL, 951782400000000000LL,
+                          4102444799000000000LL, base + 120000LL * 1000000000};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        char got[EF_RFC3339_MAX], want[64];
+        size_t n = ef_rfc3339_format(at[i], got);
+        rfc3339_reference(at[i], want, sizeof(want));
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock),
+                                       cmocka_unit_test(test_rfc3339)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,62 @@ static void test_router(void **state)
     ef_router_free(r);
 }
 
+/* Routes without parameters are found by their path in a table: it must answer what the
+ * comparison of segments answers, for paths written plainly and otherwise, and give way to a
+ * route with parameters when the literal one does not take the method. */
+static void test_router_literals(void **state)
+{
+    (void)state;
+    ef_router *r = ef_router_new();
+    char pat[64];
+    for (int i = 0; i < 100; i++) { /* enough to grow the table several times */
+        snprintf(pat, sizeof(pat), "/api/v1/thing%d/list", i);
+        assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = pat, .fn = h1, .cls = EF_ROUTE_OPEN}), 0);
+    }
+    /* the same path twice, each with its own method; a parameter route beside it with a third */
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_GET, .pattern = "/evaluate/v1/variant", .fn = h1, .cls = EF_ROUTE_OPEN}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_POST, .pattern = "/evaluate/v1/variant/", .fn = h2, .cls = EF_ROUTE_OPEN}), 0);
+    assert_int_equal(ef_router_add_route(r, &(ef_route){.methods = EF_PUT | EF_POST, .pattern = "/evaluate/v1/{kind}", .fn = h1, .cls = EF_ROUTE_OPEN}), 0);
+    route_param p[8];
+    unsigned np;
+    router_match m;
+    for (int i = 0; i < 100; i++) {
+        snprintf(pat, sizeof(pat), "/api/v1/thing%d/list", i);
+        m = ef_router_match(r, EF_GET, pat, p, &np);
+        assert_non_null(m.route);
+        assert_int_equal(m.route->id, (unsigned)i);
+        assert_int_equal(np, 0);
+    }
+    const struct {
+        unsigned method;
+        const char *path;
+        void (*fn)(ef_http_req *, void *);
+        unsigned params;
+    } cases[] = {
+        {EF_GET, "/evaluate/v1/variant", h1, 0},    {EF_POST, "/evaluate/v1/variant", h2, 0},
+        {EF_PUT, "/evaluate/v1/variant", h1, 1},    /* the literal routes do not take PUT */
+        {EF_POST, "//evaluate/v1/variant", h2, 0},  {EF_POST, "/evaluate/v1/variant/", h2, 0},
+        {EF_POST, "/evaluate//v1/variant", NULL, 0}, {EF_POST, "/evaluate/v1/boolean", h1, 1},
+        {EF_GET, "/evaluate/v1/boolean", NULL, 0},  {EF_GET, "/api/v1/thing7/list/", h1, 0},
+        {EF_GET, "/api/v1/thing7/lis", NULL, 0},    {EF_GET, "/", NULL, 0},
+        {EF_GET, "/api/v1/thing100/list", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        m = ef_router_match(r, cases[i].method, cases[i].path, p, &np);
+        if (!cases[i].fn) {
+            assert_null(m.route);
+            continue;
+        }
+        assert_non_null(m.route);
+        assert_ptr_equal(m.route->fn, cases[i].fn);
+        assert_int_equal(np, cases[i].params);
+    }
+    m = ef_router_match(r, EF_DELETE, "/evaluate/v1/variant", p, &np);
+    assert_null(m.route);
+    assert_true(m.method_not_allowed);
+    ef_router_free(r);
+}
+
 /* EF_RF_NS_EMPTY: the namespace parameter (only it) may be an empty segment, as Flipt's Go SDK
  * sends /api/v1/namespaces//flags for an empty namespace. */
 static void test_router_empty_namespace(void **state)
@@ -182,7 +238,7 @@ static void test_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_router),
+        cmocka_unit_test(test_router), cmocka_unit_test(test_router_literals),
         cmocka_unit_test(test_router_empty_namespace),
         cmocka_unit_test(test_router_declarations),
         cmocka_unit_test(test_metrics),
