@@ -37,9 +37,9 @@ const { body, batchBody } = c;
 
 function procStats(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(stat[11]) + Number(stat[12]);
+  const user = Number(stat[11]) / 100, sys = Number(stat[12]) / 100;
   const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-  return { cpu: ticks / 100, rssKiB: rss };
+  return { cpu: user + sys, user, sys, rssKiB: rss };
 }
 function parseWrk(out) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
@@ -75,7 +75,9 @@ async function wrk(url, script, pid) {
   clearInterval(sampler);
   const after = procStats(pid);
   const w = parseWrk(out);
-  return { ...w, cpuPerReqUs: w.total ? ((after.cpu - before.cpu) / w.total) * 1e6 : null, peakRssKiB: peak,
+  const perReq = (x) => (w.total ? (x / w.total) * 1e6 : null);
+  return { ...w, cpuPerReqUs: perReq(after.cpu - before.cpu), userPerReqUs: perReq(after.user - before.user),
+           sysPerReqUs: perReq(after.sys - before.sys), peakRssKiB: peak,
            loadCpuPerReqUs: w.total ? (loadCpu / w.total) * 1e6 : null, loadBusy: loadCpu / duration,
            serverBusy: (after.cpu - before.cpu) / duration };
 }
@@ -184,7 +186,9 @@ const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLoc
 console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);
 // how busy each side was: a core near 100 % is the bound; with every connection waiting for its
 // answer (wrk keeps one request in flight per connection), the mean latency is connections / req/s
-const busy = (x) => `server ${f(x.serverBusy * 100)} % of CPU 0, wrk ${f(x.loadBusy * 100)} % of CPU 1 (${f(x.loadCpuPerReqUs, 1)} us/req), ${conns} conns / req/s = ${f((conns / x.rps) * 1000, 3)} ms mean`;
+// the server's CPU split: the kernel's part (sockets, loopback, wake-ups) is nearly the same for every
+// server answering the same bytes; what differs between them is the user-space part
+const busy = (x) => `server ${f(x.serverBusy * 100)} % of CPU 0 (user ${f(x.userPerReqUs, 2)} + kernel ${f(x.sysPerReqUs, 2)} us/req), wrk ${f(x.loadBusy * 100)} % of CPU 1 (${f(x.loadCpuPerReqUs, 1)} us/req), ${conns} conns / req/s = ${f((conns / x.rps) * 1000, 3)} ms mean`;
 console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
 console.log(`    ${busy(nginx)}`);
 for (const d of deployments) {
@@ -197,6 +201,13 @@ for (const d of deployments) {
   const median = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e.rps;
   const h = deployments.find((d) => d.name.includes('HTTPS')), plain = deployments[ref];
   console.log(`  HTTPS (TLS 1.3, kept-alive connections) / plain HTTP, same --snapshot node: ${f(median(h))} / ${f(median(plain))} req/s = ${((median(h) / median(plain)) * 100).toFixed(0)} %`);
+  // edgeflag's own work per request: its user-space CPU above libmicrohttpd's alone (the floor
+  // answers the same request with the same options and headers), from each one's median round
+  const mid = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e;
+  const fl = mid(deployments.find((d) => d.name === 'libmicrohttpd alone'));
+  const own = deployments.filter((d) => /primary|replica/.test(d.name))
+    .map((d) => `${d.name.split(' ')[0]} ${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} us user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} us kernel`);
+  console.log(`  edgeflag's own work per request (its CPU above libmicrohttpd's alone): ${own.join(';  ')}`);
 }
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);
