@@ -87,6 +87,7 @@ struct ef_http_req {
     ef_buf out;
     struct {
         char *name, *value;
+        size_t name_len; /* compared before the name: most lookups miss on the length */
     } headers[MAX_RESP_HEADERS];
     unsigned nheaders;
     int status;
@@ -203,19 +204,28 @@ const char *ef_http_header(const ef_http_req *req, const char *name)
 void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
 {
     if (req->nheaders == MAX_RESP_HEADERS) return;
-    char *n = ef_arena_memdup(&req->arena, name, strlen(name));
+    size_t name_len = strlen(name);
+    char *n = ef_arena_memdup(&req->arena, name, name_len);
     char *v = ef_arena_memdup(&req->arena, value, strlen(value));
     if (!n || !v) return;
     req->headers[req->nheaders].name = n;
     req->headers[req->nheaders].value = v;
+    req->headers[req->nheaders].name_len = name_len;
     req->nheaders++;
+}
+
+/* The value of the response header a handler added with this name (any case), or NULL. */
+static const char *added_header(const ef_http_req *req, const char *name, size_t name_len)
+{
+    for (unsigned i = 0; i < req->nheaders; i++)
+        if (req->headers[i].name_len == name_len && strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
 }
 
 bool ef_http_has_header(const ef_http_req *req, const char *name)
 {
-    for (unsigned i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0) return true;
-    return false;
+    return added_header(req, name, strlen(name)) != NULL;
 }
 
 /* Records the response; its headers are attached in attach_headers() just before it is queued,
@@ -262,7 +272,7 @@ static void cors_actual(ef_http_req *req, struct MHD_Response *resp)
 static void attach_headers(ef_http_req *req)
 {
     struct MHD_Response *resp = req->response;
-    if (req->content_type && !ef_http_has_header(req, "Content-Type"))
+    if (req->content_type && !added_header(req, "Content-Type", 12))
         MHD_add_response_header(resp, "Content-Type", req->content_type);
     for (unsigned i = 0; i < req->nheaders; i++)
         MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
@@ -282,9 +292,8 @@ const char *const ef_http_cors_default_headers[] = {
 /* The type a response will be sent with: a handler's Content-Type header wins. */
 static const char *response_type(const ef_http_req *req, const char *dflt)
 {
-    for (unsigned i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, "Content-Type") == 0) return req->headers[i].value;
-    return dflt;
+    const char *t = added_header(req, "Content-Type", 12);
+    return t ? t : dflt;
 }
 
 /* Types worth compressing (what chi's Compress middleware in Flipt compresses by default). */
