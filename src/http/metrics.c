@@ -18,7 +18,7 @@ struct ef_metric_series {
     uint64_t hash;
     char *key;   /* label values, each as len(4 bytes) + bytes */
     size_t keylen;
-    uint64_t count;      /* counter value, or histogram observation count */
+    uint64_t count;      /* counter value (a histogram's count is the sum of its buckets) */
     uint64_t sum_ns;     /* histogram sum in nanoseconds */
     uint64_t buckets[];  /* histogram buckets (cumulative at write time) */
 };
@@ -302,8 +302,9 @@ void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double se
 {
     unsigned b = 0;
     while (b < f->nbounds && seconds > f->bounds[b]) b++;
+    /* no count of its own: the scrape sums the buckets (one atomic add fewer per observation,
+     * three per evaluation request, and _count can never disagree with +Inf) */
     __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->sum_ns, (uint64_t)(seconds > 0 ? seconds * 1e9 : 0), __ATOMIC_RELAXED);
 }
 
