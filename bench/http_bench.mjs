@@ -186,24 +186,27 @@ const f = (x, d = 0) => (x === null || x === undefined ? 'n/a' : Number(x).toLoc
 console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server on CPU 0 (1 worker), response ${sampleText.length} bytes; the median round:`);
 // how busy each side was: a core near 100 % is the bound; with every connection waiting for its
 // answer (wrk keeps one request in flight per connection), the mean latency is connections / req/s
-// the server's CPU split: the kernel's part (sockets, loopback, wake-ups) is nearly the same for every
-// server answering the same bytes; what differs between them is the user-space part
+// the server's CPU split into user and kernel time: the system calls are the same for every server
+// answering the same bytes, but the kernel's part grows with the user-space work beside it (the
+// closed loop's client idles more, and waking it costs more; docs/performance-history.md)
 const busy = (x) => `server ${f(x.serverBusy * 100)} % of CPU 0 (user ${f(x.userPerReqUs, 2)} + kernel ${f(x.sysPerReqUs, 2)} us/req), wrk ${f(x.loadBusy * 100)} % of CPU 1 (${f(x.loadCpuPerReqUs, 1)} us/req), ${conns} conns / req/s = ${f((conns / x.rps) * 1000, 3)} ms mean`;
 console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
 console.log(`    ${busy(nginx)}`);
+// a deployment's median round (its rounds are sorted by ratio)
+const midRound = (d) => d.rounds[Math.floor(d.rounds.length / 2)];
 for (const d of deployments) {
-  const m = d.rounds[Math.floor(d.rounds.length / 2)], e = m.e;
+  const m = midRound(d), e = m.e;
   console.log(`  ${d.label ?? `edgeflag ${d.name.padEnd(24)}`} ${f(e.rps).padStart(9)} req/s  p50 ${f(e.p50, 3)} ms  p99 ${f(e.p99, 3)} ms  CPU ${f(e.cpuPerReqUs, 1)} us/req  non-2xx ${e.errors}  ` +
     `= ${(m.ratio * 100).toFixed(0)} % of nginx (median of ${ROUNDS} interleaved rounds; range ${(d.rounds[0].ratio * 100).toFixed(0)}-${(d.rounds[d.rounds.length - 1].ratio * 100).toFixed(0)} %)`);
   console.log(`    ${busy(e)}`);
 }
 {
-  const median = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e.rps;
+  const median = (d) => midRound(d).e.rps;
   const h = deployments.find((d) => d.name.includes('HTTPS')), plain = deployments[ref];
   console.log(`  HTTPS (TLS 1.3, kept-alive connections) / plain HTTP, same --snapshot node: ${f(median(h))} / ${f(median(plain))} req/s = ${((median(h) / median(plain)) * 100).toFixed(0)} %`);
   // edgeflag's own work per request: its user-space CPU above libmicrohttpd's alone (the floor
   // answers the same request with the same options and headers), from each one's median round
-  const mid = (d) => d.rounds[Math.floor(d.rounds.length / 2)].e;
+  const mid = (d) => midRound(d).e;
   const fl = mid(deployments.find((d) => d.name === 'libmicrohttpd alone'));
   const own = deployments.filter((d) => /primary|replica/.test(d.name))
     .map((d) => `${d.name.split(' ')[0]} ${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} us user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} us kernel`);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -30,13 +31,13 @@ static inline void ef_copy_short(char *dst, const char *src, size_t n)
     if (n > 16) {
         memcpy(dst, src, n);
     } else if (n >= 8) {
-        unsigned long long a, b;
+        uint64_t a, b;
         memcpy(&a, src, 8);
         memcpy(&b, src + n - 8, 8);
         memcpy(dst, &a, 8);
         memcpy(dst + n - 8, &b, 8);
     } else if (n >= 4) {
-        unsigned a, b;
+        uint32_t a, b;
         memcpy(&a, src, 4);
         memcpy(&b, src + n - 4, 4);
         memcpy(dst, &a, 4);

@@ -25,7 +25,6 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +34,7 @@
 #include <zlib.h>
 
 #include "base/clock.h"
+#include "base/cnum.h"
 #include "http/router_internal.h"
 #include "http/tls.h"
 #include "base/thread.h"
@@ -215,17 +215,17 @@ void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
 }
 
 /* The value of the response header a handler added with this name (any case), or NULL. */
-static const char *added_header(const ef_http_req *req, const char *name, size_t name_len)
+static const char *added_header(const ef_http_req *req, ef_bytes name)
 {
     for (unsigned i = 0; i < req->nheaders; i++)
-        if (req->headers[i].name_len == name_len && strcasecmp(req->headers[i].name, name) == 0)
+        if (req->headers[i].name_len == name.n && ef_ascii_ncasecmp(req->headers[i].name, name.p, name.n) == 0)
             return req->headers[i].value;
     return NULL;
 }
 
 bool ef_http_has_header(const ef_http_req *req, const char *name)
 {
-    return added_header(req, name, strlen(name)) != NULL;
+    return added_header(req, ef_bytes_of(name)) != NULL;
 }
 
 /* Records the response; its headers are attached in attach_headers() just before it is queued,
@@ -272,7 +272,7 @@ static void cors_actual(ef_http_req *req, struct MHD_Response *resp)
 static void attach_headers(ef_http_req *req)
 {
     struct MHD_Response *resp = req->response;
-    if (req->content_type && !added_header(req, "Content-Type", 12))
+    if (req->content_type && !added_header(req, EF_BYTES_LIT("Content-Type")))
         MHD_add_response_header(resp, "Content-Type", req->content_type);
     for (unsigned i = 0; i < req->nheaders; i++)
         MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
@@ -292,7 +292,7 @@ const char *const ef_http_cors_default_headers[] = {
 /* The type a response will be sent with: a handler's Content-Type header wins. */
 static const char *response_type(const ef_http_req *req, const char *dflt)
 {
-    const char *t = added_header(req, "Content-Type", 12);
+    const char *t = added_header(req, EF_BYTES_LIT("Content-Type"));
     return t ? t : dflt;
 }
 
@@ -747,18 +747,13 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* A Content-Length value as strtoull reads it (libmicrohttpd has refused anything but digits):
- * inline for the digits, saturating rather than wrapping; the library for anything else. */
+/* A Content-Length value as strtoull reads it: digits alone (what libmicrohttpd lets through) by
+ * ef_parse_u64, without the library's locale and sign handling; anything else, or a value past
+ * 64 bits (strtoull's ULLONG_MAX), by strtoull as before. */
 static unsigned long long content_length(const char *s)
 {
-    if (*s < '0' || *s > '9') return strtoull(s, NULL, 10);
-    unsigned long long v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (ULLONG_MAX - d) / 10) return ULLONG_MAX;
-        v = v * 10 + d;
-    }
-    return v;
+    uint64_t v;
+    return ef_parse_u64(s, &v) ? v : strtoull(s, NULL, 10);
 }
 
 static enum MHD_Result scan_argument(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,

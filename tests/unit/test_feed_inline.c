@@ -33,9 +33,8 @@
 enum { WRITES = 200, MANY = 20, MANY_WRITES = 20 };
 /* The feed's dump reuse window in this node (ef_sync_config.dump_reuse_ms), and a wait past it. */
 enum { REUSE_MS = 1000, REUSE_PAST_US = (REUSE_MS + 200) * 1000 };
-#ifndef BIG_FLAGS
-#define BIG_FLAGS 4
-#endif
+/* Flags of 900 KB each the dump tests write: dumps of 3.6 MB, more than the socket buffers hold. */
+enum { BIG_FLAGS = 4 };
 
 static fz_server *node;
 
@@ -374,6 +373,27 @@ static void test_dumps_in_memory_are_bounded(void **state)
     close(c.fd);
 }
 
+/* test_a_trickled_dump_is_cut reads the node's warnings from a file standing in for stderr; this
+ * puts stderr back (and the log level), also from the test's teardown when an assertion ended it
+ * early, so a failure is reported where it can be read. 0, or -1 if dup2 failed. */
+static int saved_stderr = -1;
+static int stderr_restore(void)
+{
+    if (saved_stderr < 0) return 0;
+    ef_log_set_level(EF_LOG_ERROR);
+    fflush(stderr);
+    int rc = dup2(saved_stderr, 2) == 2 ? 0 : -1;
+    close(saved_stderr);
+    saved_stderr = -1;
+    return rc;
+}
+
+static int restore_stderr(void **state)
+{
+    (void)state;
+    return stderr_restore();
+}
+
 /* Reads what is there on each of fds, at most 1 KiB each: a trickle. */
 static void trickle(const int *fds, int n)
 {
@@ -418,7 +438,7 @@ static void test_a_trickled_dump_is_cut(void **state)
     int logfd = mkstemp(logpath);
     assert_true(logfd >= 0);
     fflush(stderr);
-    int saved_stderr = dup(2);
+    saved_stderr = dup(2);
     assert_true(saved_stderr >= 0 && dup2(logfd, 2) == 2);
     ef_log_set_level(EF_LOG_WARN);
     int fd[2];
@@ -438,10 +458,7 @@ static void test_a_trickled_dump_is_cut(void **state)
         trickle_for(fd, 2, 100);
     assert_true(metric(z, "edgeflag_replication_downstream_streams") == streams); /* cut, where the idle timeout (30 s) would not */
     assert_true(ef_clock_mono_ns() - opened >= (int64_t)GRACE_S * 1000000000LL);
-    ef_log_set_level(EF_LOG_ERROR);
-    fflush(stderr);
-    assert_true(dup2(saved_stderr, 2) == 2);
-    close(saved_stderr);
+    assert_int_equal(stderr_restore(), 0);
     static char logs[1 << 16];
     ssize_t nlog = pread(logfd, logs, sizeof(logs) - 1, 0);
     assert_true(nlog > 0);
@@ -491,7 +508,7 @@ int main(void)
         cmocka_unit_test(test_bootstrapping_followers_get_the_same_dump),
         cmocka_unit_test(test_a_dump_is_built_once_and_shared),
         cmocka_unit_test(test_dumps_in_memory_are_bounded),
-        cmocka_unit_test(test_a_trickled_dump_is_cut),
+        cmocka_unit_test_teardown(test_a_trickled_dump_is_cut, restore_stderr),
     };
     return cmocka_run_group_tests(tests, node_start, NULL);
 }
