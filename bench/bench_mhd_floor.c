@@ -11,18 +11,25 @@
  * next to nginx and edgeflag: what this reaches is what libmicrohttpd leaves for edgeflag's own
  * work, whatever that work costs.
  *
+ * --spin-ns N adds N nanoseconds of pure computation to every request (a multiply chain,
+ * calibrated at start, touching no memory): a stand-in for a server's own work, to measure how
+ * the ratio to nginx falls as that work grows (http_bench.mjs --floor-spin). It is a lower bound
+ * for real work of the same length, which also misses caches.
+ *
  * A benchmark: it must never be used to serve anything, prints its URL and asserts nothing.
  *
- * Usage: bench_mhd_floor --body-bytes N [--bare] [--max-header BYTES]
+ * Usage: bench_mhd_floor --body-bytes N [--bare] [--max-header BYTES] [--spin-ns N]
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/http.h"
@@ -31,7 +38,40 @@ typedef struct floor_cfg {
     const char *body;
     size_t body_len;
     bool bare;
+    uint64_t spin_iters; /* --spin-ns, in iterations of spin() */
 } floor_cfg;
+
+/* n dependent multiply-adds: a fixed length of computation the compiler cannot drop */
+static uint64_t spin(uint64_t n)
+{
+    uint64_t x = 1;
+    for (uint64_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        __asm__ volatile("" : "+r"(x));
+    }
+    return x;
+}
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+/* iterations of spin() in ns nanoseconds on this core: the fastest of a few timed runs */
+static uint64_t spin_calibrate(uint64_t ns)
+{
+    const uint64_t n = 20000000;
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_ns();
+        spin(n);
+        double dt = now_ns() - t0;
+        if (best == 0 || dt < best) best = dt;
+    }
+    return (uint64_t)((double)ns * (double)n / best + 0.5);
+}
 
 static int marker; /* a request in progress: its first call has been seen */
 
@@ -50,6 +90,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     *con_cls = NULL;
+    if (cfg->spin_iters) spin(cfg->spin_iters);
     struct MHD_Response *r =
         MHD_create_response_from_buffer(cfg->body_len, (void *)cfg->body, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
@@ -76,12 +117,14 @@ int main(int argc, char **argv)
 {
     floor_cfg cfg = {0};
     size_t max_header = EF_HTTP_MAX_HEADER_DEFAULT;
+    unsigned long spin_ns = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--body-bytes") && i + 1 < argc) cfg.body_len = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--max-header") && i + 1 < argc) max_header = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--spin-ns") && i + 1 < argc) spin_ns = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--bare")) cfg.bare = true;
         else {
-            fprintf(stderr, "usage: bench_mhd_floor --body-bytes N [--bare] [--max-header BYTES]\n");
+            fprintf(stderr, "usage: bench_mhd_floor --body-bytes N [--bare] [--max-header BYTES] [--spin-ns N]\n");
             return 2;
         }
     }
@@ -89,6 +132,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_mhd_floor: --body-bytes between 1 and 1048576\n");
         return 2;
     }
+    if (spin_ns > 1000000) {
+        fprintf(stderr, "bench_mhd_floor: --spin-ns at most 1000000\n");
+        return 2;
+    }
+    if (spin_ns) cfg.spin_iters = spin_calibrate(spin_ns);
     char *body = malloc(cfg.body_len);
     if (!body) return 1;
     memset(body, 'x', cfg.body_len);

@@ -9,8 +9,14 @@
 // tests/compat/pki.mjs; wrk keeps its connections, so this is TLS record cost, not handshakes) is
 // measured in the same rounds, next to plain HTTP, and so is libmicrohttpd alone with edgeflag's
 // options and an evaluation answer's headers (bench/bench_mhd_floor.c, a fixed body): the floor
-// under edgeflag's figures. A benchmark prints figures; it asserts nothing.
+// under edgeflag's figures. With --floor-spin 250,500,... that floor is also measured with that
+// many nanoseconds of pure computation added to each request (bench_mhd_floor --spin-ns): how
+// the ratio to nginx falls with a server's own work on this host. Each line also gives how often
+// wrk's thread went to sleep waiting for answers (its voluntary context switches per request):
+// the slower the server, the more wrk sleeps, and waking it is part of the server's kernel time.
+// A benchmark prints figures; it asserts nothing.
 // usage: node bench/http_bench.mjs [--build build] [--duration 5] [--connections 64]
+//                                  [--rounds 5] [--floor-spin NS,NS,...]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +34,11 @@ const build = path.resolve(root, opt('--build', 'build'));
 const duration = Number(opt('--duration', '5'));
 const conns = Number(opt('--connections', '64'));
 const ROUNDS = Number(opt('--rounds', '5'));
+const floorSpins = opt('--floor-spin', '').split(',').filter(Boolean).map(Number);
+if (floorSpins.some((n) => !Number.isInteger(n) || n <= 0 || n > 1000000)) {
+  console.error('http_bench: --floor-spin takes nanoseconds between 1 and 1000000, comma-separated');
+  process.exit(2);
+}
 const tmp = tempDir('ef-httpbench-');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,6 +51,15 @@ function procStats(pid) {
   const user = Number(stat[11]) / 100, sys = Number(stat[12]) / 100;
   const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
   return { cpu: user + sys, user, sys, rssKiB: rss };
+}
+// voluntary context switches of every thread of pid: how many times it slept
+function sleeps(pid) {
+  let n = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'));
+    if (m) n += Number(m[1]);
+  }
+  return n;
 }
 function parseWrk(out) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
@@ -63,10 +83,13 @@ async function wrk(url, script, pid) {
   const run = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${conns}`, `-d${duration}s`, '--latency', '-s', script, url]);
   // wrk's own CPU (taskset execs it, so run.pid is wrk): sampled until it exits, the last sample
   // misses at most the last interval's
-  let loadCpu = 0;
+  let loadCpu = 0, loadSleeps = 0;
   const sample = () => {
     peak = Math.max(peak, procStats(pid).rssKiB);
-    try { loadCpu = procStats(run.pid).cpu; } catch { /* exited */ }
+    try {
+      loadCpu = procStats(run.pid).cpu;
+      loadSleeps = sleeps(run.pid);
+    } catch { /* exited */ }
   };
   const sampler = setInterval(sample, 100);
   let out = '';
@@ -79,6 +102,7 @@ async function wrk(url, script, pid) {
   return { ...w, cpuPerReqUs: perReq(after.cpu - before.cpu), userPerReqUs: perReq(after.user - before.user),
            sysPerReqUs: perReq(after.sys - before.sys), peakRssKiB: peak,
            loadCpuPerReqUs: w.total ? (loadCpu / w.total) * 1e6 : null, loadBusy: loadCpu / duration,
+           loadSleepsPerReq: w.total ? loadSleeps / w.total : null,
            serverBusy: (after.cpu - before.cpu) / duration };
 }
 async function waitPort(port) {
@@ -137,10 +161,13 @@ const ngPid = workers[0] ?? ng.pid;
 // libmicrohttpd alone with edgeflag's server options and an evaluation answer's headers, a fixed
 // body of the same length (bench/bench_mhd_floor.c): the floor under edgeflag's figures; the
 // distance from it to edgeflag is edgeflag's own work per request.
-function serveFloor() {
-  return pinned([path.join(build, 'bench', 'bench_mhd_floor'), '--body-bytes', String(sampleText.length)]);
+function serveFloor(spinNs = 0) {
+  const spin = spinNs ? ['--spin-ns', String(spinNs)] : [];
+  return pinned([path.join(build, 'bench', 'bench_mhd_floor'), '--body-bytes', String(sampleText.length), ...spin]);
 }
 const floor = await serveFloor();
+const spinFloors = [];
+for (const ns of floorSpins) spinFloors.push({ ns, ...(await serveFloor(ns)) });
 
 // Interleaved rounds (the VM's speed drifts; each round measures both servers back to back),
 // after one warm-up of each. The median round is reported, with the range.
@@ -153,6 +180,7 @@ const deployments = [
   { name: 'replica --db --upstream', url: replica.url, pid: replica.child.pid, rounds: [] },
   { name: '--snapshot over HTTPS', url: https.url, pid: https.child.pid, rounds: [] },
   { name: 'libmicrohttpd alone', label: 'libmicrohttpd alone, same options and headers, fixed body', url: floor.url, pid: floor.child.pid, rounds: [] },
+  ...spinFloors.map((x) => ({ name: `libmicrohttpd alone + ${x.ns} ns`, label: `libmicrohttpd alone + ${x.ns} ns of computation a request`, url: x.url, pid: x.child.pid, rounds: [] })),
   { name: '--snapshot (reference)', url: efUrl, pid: ef.pid, rounds: [] },
 ];
 const ref = deployments.length - 1;
@@ -176,6 +204,7 @@ const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST',
 const loadedKiB = procStats(ef.pid).rssKiB;
 ef.kill('SIGTERM');
 floor.child.kill('SIGTERM');
+for (const x of spinFloors) x.child.kill('SIGTERM');
 https.child.kill('SIGTERM');
 replica.child.kill('SIGTERM');
 primary.child.kill('SIGTERM');
@@ -189,7 +218,7 @@ console.log(`HTTP benchmark: wrk -t1 -c${conns} -d${duration}s on CPU 1, server 
 // the server's CPU split into user and kernel time: the system calls are the same for every server
 // answering the same bytes, but the kernel's part grows with the user-space work beside it (the
 // closed loop's client idles more, and waking it costs more; docs/performance-history.md)
-const busy = (x) => `server ${f(x.serverBusy * 100)} % of CPU 0 (user ${f(x.userPerReqUs, 2)} + kernel ${f(x.sysPerReqUs, 2)} us/req), wrk ${f(x.loadBusy * 100)} % of CPU 1 (${f(x.loadCpuPerReqUs, 1)} us/req), ${conns} conns / req/s = ${f((conns / x.rps) * 1000, 3)} ms mean`;
+const busy = (x) => `server ${f(x.serverBusy * 100)} % of CPU 0 (user ${f(x.userPerReqUs, 2)} + kernel ${f(x.sysPerReqUs, 2)} us/req), wrk ${f(x.loadBusy * 100)} % of CPU 1 (${f(x.loadCpuPerReqUs, 1)} us/req, asleep ${f(x.loadSleepsPerReq, 3)} times/req), ${conns} conns / req/s = ${f((conns / x.rps) * 1000, 3)} ms mean`;
 console.log(`  nginx return 200 (fixed body)      ${f(nginx.rps).padStart(9)} req/s  p50 ${f(nginx.p50, 3)} ms  p99 ${f(nginx.p99, 3)} ms  CPU ${f(nginx.cpuPerReqUs, 1)} us/req`);
 console.log(`    ${busy(nginx)}`);
 // a deployment's median round (its rounds are sorted by ratio)
@@ -211,6 +240,10 @@ for (const d of deployments) {
   const own = deployments.filter((d) => /primary|replica/.test(d.name))
     .map((d) => `${d.name.split(' ')[0]} ${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} us user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} us kernel`);
   console.log(`  edgeflag's own work per request (its CPU above libmicrohttpd's alone): ${own.join(';  ')}`);
+  // the floor with computation added: what a given amount of a server's own work costs here
+  const spun = deployments.filter((d) => d.name.startsWith('libmicrohttpd alone + '))
+    .map((d) => `+${d.name.split('+ ')[1]}: ${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} kernel = ${(midRound(d).ratio * 100).toFixed(0)} %`);
+  if (spun.length) console.log(`  libmicrohttpd alone with computation added (us/req above it, share of nginx): ${spun.join(';  ')}`);
 }
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);
