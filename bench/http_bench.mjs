@@ -101,7 +101,7 @@ async function wrk(url, script, pid) {
   const perReq = (x) => (w.total ? (x / w.total) * 1e6 : null);
   return { ...w, cpuPerReqUs: perReq(after.cpu - before.cpu), userPerReqUs: perReq(after.user - before.user),
            sysPerReqUs: perReq(after.sys - before.sys), peakRssKiB: peak,
-           loadCpuPerReqUs: w.total ? (loadCpu / w.total) * 1e6 : null, loadBusy: loadCpu / duration,
+           loadCpuPerReqUs: perReq(loadCpu), loadBusy: loadCpu / duration,
            loadSleepsPerReq: w.total ? loadSleeps / w.total : null,
            serverBusy: (after.cpu - before.cpu) / duration };
 }
@@ -180,7 +180,7 @@ const deployments = [
   { name: 'replica --db --upstream', url: replica.url, pid: replica.child.pid, rounds: [] },
   { name: '--snapshot over HTTPS', url: https.url, pid: https.child.pid, rounds: [] },
   { name: 'libmicrohttpd alone', label: 'libmicrohttpd alone, same options and headers, fixed body', url: floor.url, pid: floor.child.pid, rounds: [] },
-  ...spinFloors.map((x) => ({ name: `libmicrohttpd alone + ${x.ns} ns`, label: `libmicrohttpd alone + ${x.ns} ns of computation a request`, url: x.url, pid: x.child.pid, rounds: [] })),
+  ...spinFloors.map((x) => ({ name: `libmicrohttpd alone + ${x.ns} ns`, label: `libmicrohttpd alone + ${x.ns} ns of computation a request`, spinNs: x.ns, url: x.url, pid: x.child.pid, rounds: [] })),
   { name: '--snapshot (reference)', url: efUrl, pid: ef.pid, rounds: [] },
 ];
 const ref = deployments.length - 1;
@@ -237,13 +237,13 @@ for (const d of deployments) {
   // answers the same request with the same options and headers), from each one's median round
   const mid = (d) => midRound(d).e;
   const fl = mid(deployments.find((d) => d.name === 'libmicrohttpd alone'));
-  const own = deployments.filter((d) => /primary|replica/.test(d.name))
-    .map((d) => `${d.name.split(' ')[0]} ${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} us user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} us kernel`);
+  // a deployment's user and kernel time per request above the floor's
+  const above = (d) => `${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} us user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} us kernel`;
+  const own = deployments.filter((d) => /primary|replica/.test(d.name)).map((d) => `${d.name.split(' ')[0]} ${above(d)}`);
   console.log(`  edgeflag's own work per request (its CPU above libmicrohttpd's alone): ${own.join(';  ')}`);
   // the floor with computation added: what a given amount of a server's own work costs here
-  const spun = deployments.filter((d) => d.name.startsWith('libmicrohttpd alone + '))
-    .map((d) => `+${d.name.split('+ ')[1]}: ${f(mid(d).userPerReqUs - fl.userPerReqUs, 2)} user + ${f(mid(d).sysPerReqUs - fl.sysPerReqUs, 2)} kernel = ${(midRound(d).ratio * 100).toFixed(0)} %`);
-  if (spun.length) console.log(`  libmicrohttpd alone with computation added (us/req above it, share of nginx): ${spun.join(';  ')}`);
+  const spun = deployments.filter((d) => d.spinNs).map((d) => `+${d.spinNs} ns: ${above(d)} = ${(midRound(d).ratio * 100).toFixed(0)} %`);
+  if (spun.length) console.log(`  libmicrohttpd alone with computation added (its CPU above libmicrohttpd's alone, share of nginx): ${spun.join(';  ')}`);
 }
 console.log(`  edgeflag /evaluate/v1/batch x100   ${f(efBatch.rps).padStart(9)} req/s  = ${f(efBatch.rps * 100)} evaluations/s  p50 ${f(efBatch.p50, 3)} ms  p99 ${f(efBatch.p99, 3)} ms  CPU ${f(efBatch.cpuPerReqUs, 1)} us/req`);
 console.log(`  edgeflag resident memory: idle ${f(idleKiB / 1024, 1)} MiB, under load ${f(Math.max(loadedKiB, efVariant.peakRssKiB, efBatch.peakRssKiB) / 1024, 1)} MiB`);

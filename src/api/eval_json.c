@@ -137,12 +137,9 @@ static inline int member_end(const char **pp, const char *end)
  * the inline compare: a member name is short, and a call into memcmp cost more than the test. */
 static inline int field_of(ef_bytes k)
 {
-    if (k.n == 7 && ef_mem_eq(k.p, "context", 7)) return F_CONTEXT;
-    for (int f = 0; f < F_CONTEXT; f++) {
-        ef_bytes c = field_names[f].camel, s = field_names[f].snake;
-        if ((k.n == c.n && ef_mem_eq(k.p, c.p, c.n)) || (k.n == s.n && ef_mem_eq(k.p, s.p, s.n)))
-            return f;
-    }
+    if (ef_bytes_same(k, EF_BYTES_LIT("context"))) return F_CONTEXT;
+    for (int f = 0; f < F_CONTEXT; f++)
+        if (ef_bytes_same(k, field_names[f].camel) || ef_bytes_same(k, field_names[f].snake)) return f;
     return -1;
 }
 

@@ -23,6 +23,17 @@ typedef struct ef_bytes {
 
 #define EF_BYTES_LIT(s) ((ef_bytes){(s), sizeof(s) - 1})
 
+/* n bytes, w <= n <= 2w, as two moves of w bytes that overlap in the middle (w a constant once
+ * inlined: 4 or 8, so each move is one load and one store). */
+static inline void ef_copy_ends(char *dst, const char *src, size_t n, size_t w)
+{
+    uint64_t a = 0, b = 0;
+    memcpy(&a, src, w);
+    memcpy(&b, src + n - w, w);
+    memcpy(dst, &a, w);
+    memcpy(dst + n - w, &b, w);
+}
+
 /* memcpy for the short strings requests and responses are made of, inline: two overlapping moves
  * of the widest word that fits (both stay inside [dst, dst + n)), and the library call only past
  * 16 bytes. A call into memcpy costs more than the copy of a key or an id. */
@@ -31,17 +42,9 @@ static inline void ef_copy_short(char *dst, const char *src, size_t n)
     if (n > 16) {
         memcpy(dst, src, n);
     } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, src, 8);
-        memcpy(&b, src + n - 8, 8);
-        memcpy(dst, &a, 8);
-        memcpy(dst + n - 8, &b, 8);
+        ef_copy_ends(dst, src, n, 8);
     } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, src, 4);
-        memcpy(&b, src + n - 4, 4);
-        memcpy(dst, &a, 4);
-        memcpy(dst + n - 4, &b, 4);
+        ef_copy_ends(dst, src, n, 4);
     } else if (n > 0) { /* 1-3 bytes: first, middle, last */
         char a = src[0], b = src[n / 2], c = src[n - 1];
         dst[0] = a;

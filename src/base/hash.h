@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/bytes.h"
+
 static inline uint64_t ef_hash_bytes(const char *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
@@ -69,6 +71,12 @@ static inline bool ef_mem_eq(const char *a, const char *b, size_t n)
     }
     /* 0-3 bytes: first, middle and last cover them all */
     return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
+
+/* ef_bytes_eq with the inline compare, for hot paths (short names and keys). */
+static inline bool ef_bytes_same(ef_bytes a, ef_bytes b)
+{
+    return a.n == b.n && ef_mem_eq(a.p, b.p, a.n);
 }
 
 #endif

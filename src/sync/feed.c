@@ -233,12 +233,10 @@ static void sub_done(void *state)
     pthread_mutex_unlock(&f->mu);
     /* Logged before it is marked closed: from then on the feed thread may free it at any moment
      * (a use-after-free fuzz_http found when the log came after the unlock). */
-    if (slow)
-        ef_log(EF_LOG_WARN, "downstream disconnected: it did not take its dump at sync-dump-min-rate",
-               "peer", sub->peer, "downstream", sub->name[0] ? sub->name : "-", NULL);
-    else
-        ef_log(EF_LOG_INFO, "downstream disconnected", "peer", sub->peer, "downstream",
-               sub->name[0] ? sub->name : "-", NULL);
+    ef_log(slow ? EF_LOG_WARN : EF_LOG_INFO,
+           slow ? "downstream disconnected: it did not take its dump at sync-dump-min-rate"
+                : "downstream disconnected",
+           "peer", sub->peer, "downstream", sub->name[0] ? sub->name : "-", NULL);
     pthread_mutex_lock(&f->mu);
     sub->closed = true;
     sub->stream = NULL;
