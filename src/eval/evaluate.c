@@ -172,6 +172,24 @@ static inline void prefetch_context(const ef_eval_request *req)
     for (int i = 0; i < PREFETCH_LINES; i++) __builtin_prefetch(c + 64 * i);
 }
 
+/* Lines of a flag's rules (or rollouts) asked for ahead; four, six and eight measured alike. */
+#define PREFETCH_RULE_LINES 4
+
+/* Asks for the first lines from a flag's rules (or rollouts) array on: compile.c allocates each
+ * array and then, after it, what its entries point to (segments, constraints, distributions), so
+ * these lines hold the data the first rules read. Walked cold, that data was a chain of misses,
+ * each address read from the line before (rule, segment, constraint); asked for together, they
+ * arrive together. A line past the flag's data, or from a flag without rules (NULL), costs only
+ * bandwidth: a prefetch never faults. Not behind a test of the count: waiting for it cost more
+ * than the empty case saves. bench_eval's cold evaluation (medians of 6 and 8 interleaved runs): mean
+ * 99.8 -> 94.0 ns, median 86 -> 76 ns, p99 382 -> 308 ns. */
+static inline void prefetch_rules(const void *rules)
+{
+    /* addresses as integers: an offset added to a NULL pointer is undefined behaviour in C */
+    uintptr_t at = (uintptr_t)rules;
+    for (int i = 0; i < PREFETCH_RULE_LINES; i++) __builtin_prefetch((const void *)(at + 64 * (uintptr_t)i));
+}
+
 ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
                                ef_variant_result *out)
 {
@@ -179,6 +197,7 @@ ef_eval_status ef_eval_variant(const ef_snapshot *s, const ef_eval_request *req,
     const ef_flag *f = find_flag(s, req->flag_key, request_flag_hash(req));
     if (!f) return EF_EVAL_NOT_FOUND;
     if (f->type != EF_FLAG_VARIANT) return EF_EVAL_WRONG_TYPE;
+    prefetch_rules(f->rules);
     ef_eval_variant_flag(f, req, out);
     return EF_EVAL_OK;
 }
@@ -190,6 +209,7 @@ ef_eval_status ef_eval_boolean(const ef_snapshot *s, const ef_eval_request *req,
     const ef_flag *f = find_flag(s, req->flag_key, request_flag_hash(req));
     if (!f) return EF_EVAL_NOT_FOUND;
     if (f->type != EF_FLAG_BOOLEAN) return EF_EVAL_WRONG_TYPE;
+    prefetch_rules(f->rollouts);
     ef_eval_boolean_flag(f, req, out);
     return EF_EVAL_OK;
 }
