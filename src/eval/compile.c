@@ -587,13 +587,14 @@ static uint32_t table_put(ef_snapshot *s, const ef_flag **flags, uint32_t idx)
 {
     ef_bytes key = flags[idx]->key;
     uint64_t h = ef_hash_bytes(key.p, key.n);
+    uint32_t tm = ef_slot_tag_mask(s->mask), tag = ef_slot_tag(h, tm);
     for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
         uint32_t slot = s->slots[i];
         if (slot == 0) {
-            s->slots[i] = idx + 1;
+            s->slots[i] = (idx + 1) | tag;
             return idx;
         }
-        if (ef_bytes_eq(flags[slot - 1]->key, key)) return slot - 1;
+        if ((slot & tm) == tag && ef_bytes_eq(flags[(slot & ~tm) - 1]->key, key)) return (slot & ~tm) - 1;
     }
 }
 
@@ -913,11 +914,13 @@ static void table_add(ef_snapshot *s, ef_flag_part *const *parts, size_t from, s
 {
     for (size_t i = from; i < n; i++) {
         ef_flag_part *p = parts[i];
+        uint32_t tm = ef_slot_tag_mask(s->mask), tag = ef_slot_tag(p->key_hash, tm);
         for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
             uint32_t slot = __atomic_load_n(&s->slots[j], __ATOMIC_RELAXED);
-            if (slot == 0 || ef_bytes_eq(ef_snapshot_flag(s, slot - 1)->key, p->flag.key)) {
+            if (slot == 0 ||
+                ((slot & tm) == tag && ef_bytes_eq(ef_snapshot_flag(s, (slot & ~tm) - 1)->key, p->flag.key))) {
                 /* the same key again is never from the store (keys are unique): the later wins */
-                __atomic_store_n(&s->slots[j], (uint32_t)i + 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&s->slots[j], ((uint32_t)i + 1) | tag, __ATOMIC_RELAXED);
                 break;
             }
         }

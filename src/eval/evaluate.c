@@ -10,14 +10,18 @@
 #include "eval/crc32.h"
 #include "eval/model.h"
 
-/* The flag with key (h = ef_hash_bytes(key)). Always inlined: every evaluation starts here, and
+/* The flag with key (h = ef_hash_bytes(key)): slots of another tag are passed over unread
+ * (model.h). Always inlined: every evaluation starts here, and
  * a call costs about as much as the common case. */
 static inline __attribute__((always_inline)) const ef_flag *find_flag(const ef_snapshot *s, ef_bytes key,
                                                                       uint64_t h)
 {
+    uint32_t tm = ef_slot_tag_mask(s->mask), tag = ef_slot_tag(h, tm);
     for (uint32_t i = (uint32_t)h & s->mask;; i = (i + 1) & s->mask) {
         uint32_t slot = __atomic_load_n(&s->slots[i], __ATOMIC_RELAXED);
         if (slot == 0) return NULL;
+        if ((slot & tm) != tag) continue; /* another key's */
+        slot &= ~tm;
         if (__builtin_expect(slot > s->nflags, 0)) continue; /* a later snapshot's flag */
         const ef_flag *f = ef_snapshot_flag(s, slot - 1);
         if (f->key.n == key.n && ef_mem_eq(f->key.p, key.p, key.n)) return f;

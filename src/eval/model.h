@@ -228,12 +228,28 @@ struct ef_snapshot {
     uint32_t npages;
     ef_snapshot_doc_cache *assembled; /* the document assembled from parts on first use (atomic) */
     uint32_t *slots;   /* open addressing: flag index + 1, 0 = empty (an index >= nflags: a later
-                        * snapshot's flag, see ef_slot_block) */
+                        * snapshot's flag, see ef_slot_block), with the key's tag (ef_slot_tag) */
     uint32_t mask;     /* slots has mask + 1 entries, a power of two */
     /* assembled snapshots: slots lives in this block, shared (one reference each) by the
      * snapshots that followed with the same keys at the same places; NULL: in the arena */
     ef_slot_block *slot_block;
 };
+
+/* A key table slot holds a flag's index + 1 in its low bits and, in a table of at most 2^24
+ * slots (8 million flags), the top byte of the key's hash in its top byte: a probe that meets
+ * another key turns away on the slot alone, without reading that flag and its key (cold lines,
+ * at a table's load of up to a half about one probe in three meets one). A larger table needs
+ * every bit for the index and has no tag. */
+static inline uint32_t ef_slot_tag_mask(uint32_t table_mask)
+{
+    return table_mask < (1u << 24) ? 0xFF000000u : 0;
+}
+
+/* The tag of a key with hash h (ef_hash_bytes) in a table whose tag mask is tm. */
+static inline uint32_t ef_slot_tag(uint64_t h, uint32_t tm)
+{
+    return (uint32_t)(h >> 32) & tm;
+}
 
 static inline const ef_flag *ef_snapshot_flag(const ef_snapshot *s, uint32_t i)
 {

@@ -424,6 +424,44 @@ static void test_duplicate_keys(void **state)
     ef_snapshot_free(s);
 }
 
+/* The key table's slots carry a tag of the key's hash (model.h): every flag of a table with many
+ * collisions is found by its own key, a key that is not there is not found (also a key of the
+ * same length as every flag's, whose probes meet tags and keys alike), and a table too large for
+ * a tag keeps every bit for the index. */
+static void test_key_table_tags(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    ef_buf doc;
+    ef_buf_init(&doc);
+    ef_buf_puts(&doc, "{\"namespace\":{\"key\":\"default\"},\"flags\":[");
+    for (int i = 0; i < N; i++)
+        ef_buf_printf(&doc, "%s{\"key\":\"flag-%05d\",\"name\":\"n\",\"enabled\":true}", i ? "," : "", i);
+    ef_buf_puts(&doc, "]}");
+    ef_buf_putc(&doc, '\0');
+    assert_true(ef_buf_ok(&doc));
+    ef_snapshot *s = snap_from_json(doc.data);
+    assert_int_equal(ef_snapshot_flag_count(s), N);
+    char key[32];
+    for (int i = 0; i < 2 * N; i++) {
+        snprintf(key, sizeof(key), "flag-%05d", i);
+        const ef_flag *f = ef_snapshot_find_flag(s, ef_bytes_of(key));
+        if (i < N) {
+            assert_non_null(f);
+            assert_bytes(ef_flag_key(f), key);
+        } else {
+            assert_null(f);
+        }
+    }
+    ef_snapshot_free(s);
+    ef_buf_free(&doc);
+    /* a table of 2^24 slots holds at most 2^23 flags: index + 1 fits under the tag's byte */
+    assert_int_equal(ef_slot_tag_mask((1u << 24) - 1), 0xFF000000u);
+    assert_int_equal(ef_slot_tag_mask((1u << 25) - 1), 0);
+    assert_int_equal(ef_slot_tag(0xABCDEF0123456789ull, 0xFF000000u), 0xAB000000u);
+    assert_int_equal(ef_slot_tag(0xABCDEF0123456789ull, 0), 0);
+}
+
 static void test_compile_errors(void **state)
 {
     ef_compile_error e;
@@ -548,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_segment_match_types),
         cmocka_unit_test(test_bucketing_vectors),
         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_key_table_tags),
         cmocka_unit_test(test_compile_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
