@@ -40,8 +40,15 @@ static inline uint64_t ef_hash_bytes(const char *p, size_t n)
         w = (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n / 2] << 8 |
             (uint64_t)(unsigned char)p[n - 1] << 16;
     }
+    /* The finish mixes the high half back into the low bits twice (murmur3's finaliser): tables
+     * index by the low bits, and after one multiply those depend only on the low bits of the
+     * last word, so keys that differ only in their last bytes (flag-1, flag-2, ...) fell on a
+     * few slots: with the finish of one shift before, 100,000 such flags took 11 probes per
+     * lookup at a load of 0.38, now 1.3 (ideal: about 1.3). */
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
