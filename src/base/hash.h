@@ -4,8 +4,10 @@
  *
  * One function so that a request decoder can hash a key once and every table it is looked up in
  * (a snapshot's flags, a request's context) can use that hash. Not a bucketing hash (that is
- * CRC-32, fixed by Flipt) and not for anything an attacker could exploit by choosing colliding
- * keys beyond a longer probe: tables are built from the operator's data, not from requests.
+ * CRC-32, fixed by Flipt). It has no secret seed, so a client can compute keys that collide:
+ * every table it indexes is either built from the operator's data (flags, namespaces, routes),
+ * where a client's key only chooses where a lookup starts, or a request's own context, which
+ * gives its index up past EF_CONTEXT_MAX_PROBE probes and is scanned (eval/request.h).
  */
 #ifndef EF_BASE_HASH_H
 #define EF_BASE_HASH_H

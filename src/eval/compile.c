@@ -594,7 +594,8 @@ static uint32_t table_put(ef_snapshot *s, const ef_flag **flags, uint32_t idx)
             s->slots[i] = (idx + 1) | tag;
             return idx;
         }
-        if ((slot & tm) == tag && ef_bytes_eq(flags[(slot & ~tm) - 1]->key, key)) return (slot & ~tm) - 1;
+        uint32_t at = ef_slot_match(slot, tag, tm);
+        if (at && ef_bytes_eq(flags[at - 1]->key, key)) return at - 1;
     }
 }
 
@@ -916,9 +917,8 @@ static void table_add(ef_snapshot *s, ef_flag_part *const *parts, size_t from, s
         ef_flag_part *p = parts[i];
         uint32_t tm = ef_slot_tag_mask(s->mask), tag = ef_slot_tag(p->key_hash, tm);
         for (uint32_t j = (uint32_t)p->key_hash & s->mask;; j = (j + 1) & s->mask) {
-            uint32_t slot = __atomic_load_n(&s->slots[j], __ATOMIC_RELAXED);
-            if (slot == 0 ||
-                ((slot & tm) == tag && ef_bytes_eq(ef_snapshot_flag(s, (slot & ~tm) - 1)->key, p->flag.key))) {
+            uint32_t slot = __atomic_load_n(&s->slots[j], __ATOMIC_RELAXED), at = ef_slot_match(slot, tag, tm);
+            if (slot == 0 || (at && ef_bytes_eq(ef_snapshot_flag(s, at - 1)->key, p->flag.key))) {
                 /* the same key again is never from the store (keys are unique): the later wins */
                 __atomic_store_n(&s->slots[j], ((uint32_t)i + 1) | tag, __ATOMIC_RELAXED);
                 break;

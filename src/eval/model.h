@@ -237,9 +237,9 @@ struct ef_snapshot {
 
 /* A key table slot holds a flag's index + 1 in its low bits and, in a table of at most 2^24
  * slots (8 million flags), the top byte of the key's hash in its top byte: a probe that meets
- * another key turns away on the slot alone, without reading that flag and its key (cold lines,
- * at a table's load of up to a half about one probe in three meets one). A larger table needs
- * every bit for the index and has no tag. */
+ * another key turns away on the slot alone, without reading that flag and its key (cold lines).
+ * A larger table needs every bit for the index and has no tag (mask 0). The mask follows from
+ * the table's size, so it is derived where it is needed, not stored. */
 static inline uint32_t ef_slot_tag_mask(uint32_t table_mask)
 {
     return table_mask < (1u << 24) ? 0xFF000000u : 0;
@@ -249,6 +249,13 @@ static inline uint32_t ef_slot_tag_mask(uint32_t table_mask)
 static inline uint32_t ef_slot_tag(uint64_t h, uint32_t tm)
 {
     return (uint32_t)(h >> 32) & tm;
+}
+
+/* The flag index + 1 a non-empty slot holds if its tag is `tag`, else 0 (another key's): what
+ * every probe of the table (lookup, build, append) asks of a slot before it reads a flag. */
+static inline uint32_t ef_slot_match(uint32_t slot, uint32_t tag, uint32_t tm)
+{
+    return (slot & tm) == tag ? slot & ~tm : 0;
 }
 
 static inline const ef_flag *ef_snapshot_flag(const ef_snapshot *s, uint32_t i)
