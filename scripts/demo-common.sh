@@ -12,7 +12,7 @@ trap cleanup EXIT
 
 wait_url() { # name, file: prints the URL the server announced in file, or fails with its log
   for _ in $(seq 200); do
-    url=$(sed -n 's/^listening on //p' "$2")
+    url=$(sed -n 's/^listening on //p' "$2" 2>/dev/null) || true  # the server may not have opened it yet
     [ -n "$url" ] && { echo "$url"; return; }
     sleep 0.05
   done

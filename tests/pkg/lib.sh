@@ -25,6 +25,9 @@ pkg_need() { # tool... : fails (does not skip) when one is missing
 # listens. Not to be called in $(...): the pid must be recorded in this shell for pkg_stop_all.
 pkg_serve() {
   local dir=$1 out=$2 log=$3; shift 3
+  # The files exist before the fork: the child opens them only once it runs, and a first read
+  # that finds no file would end the test under set -e (CI saw this race once).
+  : >"$out"; : >"$log"
   (cd "$dir" && exec "$@") >"$out" 2>"$log" &
   pkg_pids+=($!)
   PKG_URL=
