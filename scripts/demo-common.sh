@@ -21,6 +21,16 @@ wait_url() { # name, file: prints the URL the server announced in file, or fails
   exit 1
 }
 
+# serve_node NAME COMMAND...: starts a server in the background, its pid recorded in pids, and
+# sets url once it listens. Called as a plain command, never in $(...): a pid recorded in a
+# subshell is lost to cleanup, and the demo would leave its servers running.
+serve_node() {
+  local name=$1; shift
+  "$@" >"$dir/$name.out" 2>"$dir/$name.log" &
+  pids+=($!)
+  url=$(wait_url "$name" "$dir/$name.out")
+}
+
 evaluate() { # node name, url: the two-node demos' flag "new-checkout" as that node evaluates it
   printf '  %-4s %s\n' "$1" "$(curl -s -X POST "$2/evaluate/v1/boolean" \
     -d '{"namespaceKey":"default","flagKey":"new-checkout","entityId":"u1"}' |

@@ -11,17 +11,12 @@ scripts/npm-ci.sh tests/libsql >/dev/null
 demo_name=edgeflag-demo-libsql
 . scripts/demo-common.sh
 
-node tests/libsql/peer.mjs --db "$dir/turso.db" >"$dir/peer.out" 2>"$dir/peer.log" &
-pids+=($!)
-db=$(wait_url peer "$dir/peer.out")
-start() { # name
-  "$bin" serve --listen 127.0.0.1:0 --db "$db" --db-cache "$dir/$1-cache.db" --db-poll 500 \
-    >"$dir/$1.out" 2>"$dir/$1.log" &
-  pids+=($!)
-  wait_url "$1" "$dir/$1.out"
+serve_node peer node tests/libsql/peer.mjs --db "$dir/turso.db"; db=$url
+start() { # name: sets url
+  serve_node "$1" "$bin" serve --listen 127.0.0.1:0 --db "$db" --db-cache "$dir/$1-cache.db" --db-poll 500
 }
-iad=$(start iad)
-lhr=$(start lhr)
+start iad; iad=$url
+start lhr; lhr=$url
 printf 'libSQL server  %s  (file %s)\niad            %s  (UI: %s/)\nlhr            %s  (UI: %s/)\n\n' \
   "$db" "$dir/turso.db" "$iad" "$iad" "$lhr" "$lhr"
 

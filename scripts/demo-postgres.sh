@@ -13,14 +13,11 @@ demo_name=edgeflag-demo-postgres
 psql -X -q "$EF_TEST_PG_URL/postgres" -c 'CREATE DATABASE flags'
 db="$EF_TEST_PG_URL/flags"
 
-start() { # name
-  "$bin" serve --listen 127.0.0.1:0 --db "$db" --db-cache "$dir/$1-cache.db" \
-    >"$dir/$1.out" 2>"$dir/$1.log" &
-  pids+=($!)
-  wait_url "$1" "$dir/$1.out"
+start() { # name: sets url
+  serve_node "$1" "$bin" serve --listen 127.0.0.1:0 --db "$db" --db-cache "$dir/$1-cache.db"
 }
-iad=$(start iad)
-lhr=$(start lhr)
+start iad; iad=$url
+start lhr; lhr=$url
 printf 'PostgreSQL  %s\niad         %s  (UI: %s/)\nlhr         %s  (UI: %s/)\n\n' "$db" "$iad" "$iad" "$lhr" "$lhr"
 
 watch() { # node name, url, want

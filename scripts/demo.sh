@@ -11,17 +11,15 @@ bin=${1:-build/edgeflag}
 demo_name=edgeflag-demo
 . "$(dirname "$0")/demo-common.sh"
 
-start() { # name, extra args...
+start() { # name, extra args...: sets url
   local name=$1; shift
-  "$bin" serve --listen 127.0.0.1:0 --db "$dir/$name.db" "$@" >"$dir/$name.out" 2>"$dir/$name.log" &
-  pids+=($!)
-  wait_url "$name" "$dir/$name.out"
+  serve_node "$name" "$bin" serve --listen 127.0.0.1:0 --db "$dir/$name.db" "$@"
 }
 
-primary=$(start primary --name primary)
-iad=$(start iad --name iad --upstream "$primary")
-dfw=$(start dfw --name dfw --upstream "$primary")
-lhr=$(start lhr --name lhr --upstream "$iad")
+start primary --name primary; primary=$url
+start iad --name iad --upstream "$primary"; iad=$url
+start dfw --name dfw --upstream "$primary"; dfw=$url
+start lhr --name lhr --upstream "$iad"; lhr=$url
 printf 'primary          %s/   cluster picture: %s/cluster\n' "$primary" "$primary"
 printf 'iad (replica)    %s/   cluster picture: %s/cluster\n' "$iad" "$iad"
 printf 'dfw (replica)    %s/   cluster picture: %s/cluster\n' "$dfw" "$dfw"

@@ -24,3 +24,6 @@ ef_unit_test(test_sse ${CMAKE_CURRENT_LIST_DIR}/test_sse.c)
 target_link_libraries(test_sse PRIVATE ef_base)
 ef_unit_test(test_request ${CMAKE_CURRENT_LIST_DIR}/test_request.c)
 target_link_libraries(test_request PRIVATE ef_eval)
+# `make demo` runs to the end and stops every server it started.
+add_test(NAME cli_demo COMMAND ${CMAKE_SOURCE_DIR}/tests/cli/demo_cli.sh $<TARGET_FILE:edgeflag>)
+ef_test_env(cli_demo)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make demo` end to end, run the way CI and a non-interactive shell run it: it exits 0, every node
+# evaluated the flag the demo wrote, and no server it started is left running afterwards (the demo
+# once recorded its servers' pids in subshells, so its cleanup stopped none of them).
+set -u
+bin=${1:?usage: demo_cli.sh path/to/edgeflag}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() { # name, condition...
+  local name=$1; shift
+  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
+}
+# Servers of this binary serving a demo's store (the demo's directory is /tmp/edgeflag-demo.*).
+demo_servers() { pgrep -f -- "^$bin serve .*--db /tmp/edgeflag-demo\." | sort; }
+
+demo_servers >"$tmp/before"
+(cd "$src" && scripts/demo.sh "$bin") </dev/null >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "the demo exits 0 (got $rc)" test "$rc" -eq 0
+check "all four nodes see the flag after the update" \
+  test "$(sed -n '/after the update/,/^$/p' "$tmp/out" | grep -c 'enabled=true')" -eq 4
+demo_servers >"$tmp/after"
+left=$(comm -13 "$tmp/before" "$tmp/after" | tr "\n" " ")
+check "no demo server left running (left: ${left:-none})" test -z "$left"
+[ -n "$left" ] && kill $left 2>/dev/null
+
+echo "demo_cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] || { cat "$tmp/out" "$tmp/err"; exit 1; }
