@@ -199,3 +199,80 @@ test('an invalid --name is refused at start', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /invalid name 'no spaces'/);
 });
+
+// Server-sent events from GET /edgeflag/v1/cluster/stream: each `event: status` block's document.
+async function* statusEvents(url, signal) {
+  const r = await fetch(url + '/edgeflag/v1/cluster/stream', { headers: { Accept: 'text/event-stream' }, signal });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /text\/event-stream/);
+  const dec = new TextDecoder();
+  let buf = '';
+  for await (const chunk of r.body) {
+    buf += dec.decode(chunk, { stream: true });
+    let end;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const data = block.split('\n').find((l) => l.startsWith('data: '));
+      if (/^event: status$/m.test(block) && data) yield JSON.parse(data.slice(6));
+    }
+  }
+}
+
+// The node builds the status document only while someone subscribes (src/sync/status.c): what a
+// new subscriber gets first must still be the state as of its arrival, not one from before, and
+// every change after it follows.
+test('the status stream starts from the current state and follows changes', { timeout: 30000 }, async () => {
+  const solo = named('solo');
+  nodes.push(solo);
+  await solo.start();
+  const flag = (key) => call(solo.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+  let w = await flag('first');
+  assert.equal(w.status, 200, w.text);
+  await new Promise((r) => setTimeout(r, 1200)); // a second with nobody listening: no document made
+  w = await flag('second');
+  const v1 = Number(w.headers.get('x-edgeflag-version'));
+  const ctrl = new AbortController();
+  try {
+    const events = statusEvents(solo.url, ctrl.signal);
+    const first = (await events.next()).value;
+    assert.equal(first.name, 'solo');
+    assert.equal(first.version, v1, 'the first document is as of the subscription');
+    assert.equal(first.writes[0].seq, v1);
+    // a second subscriber meanwhile starts from the current state too
+    const ctrl2 = new AbortController();
+    try {
+      const other = (await statusEvents(solo.url, ctrl2.signal).next()).value;
+      assert.equal(other.version, v1);
+    } finally {
+      ctrl2.abort();
+    }
+    w = await flag('third');
+    const v2 = Number(w.headers.get('x-edgeflag-version'));
+    for (;;) {
+      const doc = (await events.next()).value;
+      assert.ok(doc.version >= v1 && doc.version <= v2, `version ${doc.version}`);
+      if (doc.version === v2) {
+        assert.equal(doc.writes[0].what, 'flags/third');
+        break;
+      }
+    }
+  } finally {
+    ctrl.abort();
+  }
+  // everyone gone, then a change: the document the next subscriber gets first is not the last one
+  // made while the others listened. The node sees a stream is gone when a write to it fails: the
+  // once-a-second document, a write or two after the abort.
+  await new Promise((r) => setTimeout(r, 3000));
+  w = await flag('fourth');
+  const v3 = Number(w.headers.get('x-edgeflag-version'));
+  await new Promise((r) => setTimeout(r, 1200));
+  const ctrl3 = new AbortController();
+  try {
+    const again = (await statusEvents(solo.url, ctrl3.signal).next()).value;
+    assert.equal(again.version, v3);
+    assert.equal(again.writes[0].what, 'flags/fourth');
+  } finally {
+    ctrl3.abort();
+  }
+});
