@@ -236,6 +236,12 @@ static void test_minutes_rotate(void **state)
     ef_activity_free(c);
 }
 
+static void count_flag(ef_bytes ns, ef_bytes flag, const uint64_t *counts, void *ctx)
+{
+    (void)ns, (void)flag, (void)counts;
+    (*(unsigned *)ctx)++;
+}
+
 static void test_table_full_and_two_tables(void **state)
 {
     (void)state;
@@ -257,6 +263,13 @@ static void test_table_full_and_two_tables(void **state)
     const char *o = strstr(out.data, "edgeflag_flag_evaluations_overflowed_total{node=\"n1\"} ");
     assert_non_null(o);
     assert_true(strtoull(o + strlen("edgeflag_flag_evaluations_overflowed_total{node=\"n1\"} "), NULL, 10) >= 200 - 64);
+    /* the readers walk the claimed slots only: with every slot taken, each one is seen once */
+    unsigned lines = 0;
+    for (const char *l = out.data; (l = strstr(l, "edgeflag_flag_evaluations_total{")); l++) lines++;
+    assert_int_equal(lines, 64);
+    unsigned flags = 0;
+    assert_int_equal(ef_activity_each_flag(a, 1, count_flag, &flags), 0);
+    assert_int_equal(flags, 64); /* color (one outcome: one entity) and 63 of the f keys */
     /* a key too long for a slot is counted as overflowed, not truncated */
     char longkey[300];
     memset(longkey, 'k', sizeof(longkey));
