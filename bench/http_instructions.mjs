@@ -6,8 +6,10 @@
 // runs and commits where req/s cannot. Each deployment is measured twice, once with no requests
 // (start-up and shutdown) and once with a few thousand, and the difference is divided by the
 // requests wrk completed. Prints the total per request, the part inside edgeflag's request
-// handling (on_access, inclusive) and the largest functions. A benchmark prints figures; it
-// asserts nothing.
+// handling (on_access, inclusive) and the largest functions. The reference, in the same run:
+// libmicrohttpd alone with edgeflag's options and headers answering a fixed body of the same length
+// (bench/bench_mhd_floor.c, the floor of http_bench.mjs); what edgeflag counts above it is its own
+// work per request. A benchmark prints figures; it asserts nothing.
 //
 // memset is listed apart: libmicrohttpd zeroes each connection's memory pool between requests
 // with `rep stosb`, which callgrind counts once per byte (~18,000 "instructions" a request) while
@@ -65,24 +67,44 @@ async function waitReady(url, ms) {
   throw new Error(`${url} did not become ready`);
 }
 
-// A plain node (not under valgrind) that the primary --db database is written through, once.
+// A plain node (not under valgrind) that the primary --db database is written through, once;
+// returns the length of its answer to the measured request (the floor answers as many bytes).
 async function preparePrimaryDb(file) {
   const port = await freePort();
   const child = spawn(path.join(build, 'edgeflag'), ['serve', '--listen', `127.0.0.1:${port}`, '--db', file, '--log-level', 'warn'], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   await waitReady(url, 10000);
   await createThroughApi(url, c.snapshot);
+  const r = await fetch(url + '/evaluate/v1/variant', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+  if (r.status !== 200) throw new Error(`the measured request answers ${r.status}`);
+  const answer = Buffer.byteLength(await r.text());
   child.kill('SIGTERM');
   await new Promise((r) => child.on('exit', r));
+  return answer;
 }
 
-// One run under callgrind: start, (maybe) load, stop; returns { requests, ir, out }.
-async function measure(name, serveArgs, load) {
-  const port = await freePort();
+// The URL a process prints on its standard output ("listening on URL").
+function listeningUrl(child, ms) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${ms} ms`)), ms);
+    child.stdout.on('data', (d) => {
+      text += d;
+      const m = /listening on (\S+)/.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+}
+
+// One run under callgrind: start, (maybe) load, stop; returns { requests, ir, out }. command:
+// the program and its arguments; its URL is the one it prints.
+async function measure(name, command, load) {
   const out = path.join(tmp, `cg.${name.replace(/\W+/g, '_')}.${load ? 'load' : 'idle'}`);
-  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, path.join(build, 'edgeflag'), 'serve',
-    '--listen', `127.0.0.1:${port}`, '--threads', '1', '--log-level', 'warn', ...serveArgs], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
+  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, ...command], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await listeningUrl(child, 60000);
   await waitReady(url, 60000);
   let requests = 0;
   if (load) {
@@ -109,15 +131,19 @@ function inclusive(file) {
   return rows;
 }
 
+const serve = (...args) => [path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn', ...args];
+const answerBytes = await preparePrimaryDb(path.join(tmp, 'primary.db'));
 const deployments = [
-  { name: 'primary --db (default)', args: () => ['--db', path.join(tmp, 'primary.db')] },
-  { name: '--snapshot (reference)', args: () => ['--snapshot', path.join(tmp, 'snapshot.json')] },
+  { name: 'primary --db (default)', command: serve('--db', path.join(tmp, 'primary.db')) },
+  { name: '--snapshot (reference)', command: serve('--snapshot', path.join(tmp, 'snapshot.json')) },
+  { name: `libmicrohttpd alone (same options and headers, a fixed ${answerBytes}-byte body)`, floor: true,
+    command: [path.join(build, 'bench', 'bench_mhd_floor'), '--body-bytes', String(answerBytes)] },
 ];
-await preparePrimaryDb(path.join(tmp, 'primary.db'));
 console.log(`instructions per /evaluate/v1/variant request (callgrind; ${body.length}-byte body, keep-alive, 1 server thread)`);
+const withoutMemset = new Map();
 for (const d of deployments) {
-  const idle = await measure(d.name, d.args(), false);
-  const busy = await measure(d.name, d.args(), true);
+  const idle = await measure(d.name, d.command, false);
+  const busy = await measure(d.name, d.command, true);
   if (!busy.requests) throw new Error(`${d.name}: wrk completed no requests`);
   const per = (busy.ir - idle.ir) / busy.requests;
   const fns = inclusive(busy.out);
@@ -127,9 +153,16 @@ for (const d of deployments) {
   console.log(`\n${d.name}: ${busy.requests} requests`);
   console.log(`  total              ${Math.round(per).toLocaleString('en-US').padStart(8)} per request`);
   console.log(`  without memset     ${Math.round(per - memset).toLocaleString('en-US').padStart(8)}   (memset: ${Math.round(memset).toLocaleString('en-US')}, counted per byte; see the header)`);
+  withoutMemset.set(d, per - memset);
   for (const name of ['on_access', 'dispatch', 'on_variant', 'ef_json_parse', 'ef_write_variant_response', 'ef_eval_metrics_variant', 'MHD_add_response_header', 'ef_router_match', 'after_request', 'finish_request', 'before_request']) {
     const v = f(name);
     if (v > 0) console.log(`  ${name.padEnd(26)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
   }
+}
+const floorIr = withoutMemset.get(deployments.find((d) => d.floor));
+console.log('\nedgeflag\'s own work (without memset, above libmicrohttpd alone):');
+for (const d of deployments.filter((x) => !x.floor)) {
+  const own = withoutMemset.get(d) - floorIr;
+  console.log(`  ${d.name.padEnd(24)} ${Math.round(own).toLocaleString('en-US').padStart(8)} per request (${(withoutMemset.get(d) / floorIr).toFixed(2)}x the floor's)`);
 }
 if (!process.env.EF_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
