@@ -7,11 +7,7 @@ bin=${1:?usage: demo_cli.sh path/to/edgeflag}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # name, condition...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
-}
+. "$(dirname "$0")/lib.sh"
 # Servers of this binary serving a demo's store (the demo's directory is /tmp/edgeflag-demo.*).
 demo_servers() { pgrep -f -- "^$bin serve .*--db /tmp/edgeflag-demo\." | sort; }
 
@@ -26,5 +22,4 @@ left=$(comm -13 "$tmp/before" "$tmp/after" | tr "\n" " ")
 check "no demo server left running (left: ${left:-none})" test -z "$left"
 [ -n "$left" ] && kill $left 2>/dev/null
 
-echo "demo_cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] || { cat "$tmp/out" "$tmp/err"; exit 1; }
+cli_done demo_cli || { cat "$tmp/out" "$tmp/err"; exit 1; }

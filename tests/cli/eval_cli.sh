@@ -8,11 +8,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 snap="$src/tests/compat/examples/snapshot.json"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # name, condition...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 printf '%s\n' \
   '{"type":"variant","flagKey":"checkout","entityId":"vip-1","context":{}}' \
@@ -50,5 +46,4 @@ check "missing file: named" grep -q "missing.json: No such file" "$tmp/err"
 "$bin" eval </dev/null >/dev/null 2>&1
 check "usage error: exit 2" test $? -eq 2
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_done eval_cli

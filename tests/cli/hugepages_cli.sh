@@ -8,11 +8,7 @@ bin=${1:?usage: hugepages_cli.sh path/to/edgeflag}
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { # name, condition...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
-}
+. "$(dirname "$0")/lib.sh"
 thp_on=1
 grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && thp_on=0
 [ -r /sys/kernel/mm/transparent_hugepage/enabled ] || thp_on=0
@@ -68,5 +64,4 @@ env -u GLIBC_TUNABLES "$bin" import --db "$tmp/i.db" "$tmp/f.yml" >"$tmp/iout" 2
 check "import runs as before" test $? -eq 0
 check "import says what it did" grep -q '1 flag(s)' "$tmp/iout"
 
-echo "hugepages_cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_done hugepages_cli
