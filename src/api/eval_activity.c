@@ -132,7 +132,9 @@ void ef_activity_tick(ef_activity *a, uint32_t minute)
         uint32_t from = minute - cur > EF_ACT_MINUTES ? minute - (EF_ACT_MINUTES - 1) : cur + 1;
         for (uint32_t m = from; m <= minute && m >= from; m++) {
             unsigned b = m % EF_ACT_MINUTES, i;
-            /* a slot claimed meanwhile has counted nothing yet: its buckets are all empty */
+            /* a slot claimed after n was read needs nothing from this tick: its buckets were
+             * empty when it was claimed, and what it counts meanwhile races the tick like any
+             * evaluation made during it */
             for (unsigned k = 0, n = claimed_count(a); k < n; k++) {
                 slot *s = claimed_slot(a, k, &i);
                 if (!s) continue;
