@@ -35,6 +35,7 @@
 
 #include "base/clock.h"
 #include "base/cnum.h"
+#include "base/hash.h"
 #include "http/router_internal.h"
 #include "http/tls.h"
 #include "base/thread.h"
@@ -214,11 +215,14 @@ void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
     req->nheaders++;
 }
 
-/* The value of the response header a handler added with this name (any case), or NULL. */
+/* The value of the response header a handler added with this name (any case), or NULL. The
+ * same spelling is tried first: edgeflag's handlers and hooks spell a name alike, and the byte-wise
+ * case-insensitive compare of "X-Edgeflag-Version" was ~270 instructions of every evaluation. */
 static const char *added_header(const ef_http_req *req, ef_bytes name)
 {
     for (unsigned i = 0; i < req->nheaders; i++)
-        if (req->headers[i].name_len == name.n && ef_ascii_ncasecmp(req->headers[i].name, name.p, name.n) == 0)
+        if (req->headers[i].name_len == name.n && (ef_mem_eq(req->headers[i].name, name.p, name.n) ||
+                                                   ef_ascii_ncasecmp(req->headers[i].name, name.p, name.n) == 0))
             return req->headers[i].value;
     return NULL;
 }
