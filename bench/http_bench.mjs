@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../tests/compat/tmp.mjs';
+import { listeningUrl } from './listen.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -116,20 +117,9 @@ async function waitPort(port) {
 
 // ---- servers pinned to CPU 0 (edgeflag with one worker thread) ----
 // { child, url } once the server started by `taskset -c 0 ...argv` prints "listening on URL"
-function pinned(argv) {
+async function pinned(argv) {
   const child = spawn('taskset', ['-c', '0', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let s = '';
-    child.on('exit', (code) => reject(new Error(`${path.basename(argv[0])} exited with ${code} before listening`)));
-    child.stdout.on('data', (d) => {
-      s += d;
-      const m = /listening on (\S+)/.exec(s);
-      if (m) {
-        child.removeAllListeners('exit');
-        resolve({ child, url: m[1] });
-      }
-    });
-  });
+  return { child, url: await listeningUrl(child, path.basename(argv[0])) };
 }
 function serveEf(args) {
   return pinned([path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'warn', ...args]);

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const { httpWorkload } = await import(path.join(here, 'workload.mjs'));
+const { listeningUrl } = await import(path.join(here, 'listen.mjs'));
 const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -83,28 +84,12 @@ async function preparePrimaryDb(file) {
   return answer;
 }
 
-// The URL a process prints on its standard output ("listening on URL").
-function listeningUrl(child, ms) {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${ms} ms`)), ms);
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = /listening on (\S+)/.exec(text);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
-}
-
 // One run under callgrind: start, (maybe) load, stop; returns { requests, ir, out }. command:
 // the program and its arguments; its URL is the one it prints.
 async function measure(name, command, load) {
   const out = path.join(tmp, `cg.${name.replace(/\W+/g, '_')}.${load ? 'load' : 'idle'}`);
   const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, ...command], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const url = await listeningUrl(child, 60000);
+  const url = await listeningUrl(child, name, 60000);
   await waitReady(url, 60000);
   let requests = 0;
   if (load) {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call, startServer } from '../tests/compat/server.mjs';
+import { listeningUrl } from './listen.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (n, d) => (process.argv.includes(n) ? Number(process.argv[process.argv.indexOf(n) + 1]) : d);
@@ -16,14 +17,7 @@ const POLL = arg('--poll', 1000);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-libsql-bench-'));
 
 const peer = spawn(process.execPath, [path.join(root, 'tests/libsql/peer.mjs'), '--db', path.join(tmp, 'remote.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const peerUrl = await new Promise((resolve) => {
-  let out = '';
-  peer.stdout.on('data', (d) => {
-    out += d;
-    const m = out.match(/listening on (http:\/\/\S+)/);
-    if (m) resolve(m[1]);
-  });
-});
+const peerUrl = await listeningUrl(peer, 'the libSQL test peer');
 
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const fmt = (xs) => `p50 ${pct(xs, 0.5).toFixed(2)} ms  p99 ${pct(xs, 0.99).toFixed(2)} ms`;

@@ -15,6 +15,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../tests/compat/tmp.mjs';
+import { listeningUrl } from './listen.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -38,15 +39,7 @@ function serve(name, extra, cpu) {
   const cmd = [path.join(build, 'edgeflag'), 'serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'edgeflag.db'), '--log-level', 'error', ...extra];
   const child = cpu ? spawn('taskset', ['-c', cpu, ...cmd], { stdio: ['ignore', 'pipe', 'inherit'] })
     : spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let s = '';
-    child.stdout.on('data', (d) => {
-      s += d;
-      const m = /listening on (\S+)/.exec(s);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on('exit', (c) => reject(new Error(`${name} exited ${c}`)));
-  });
+  return listeningUrl(child, name).then((url) => ({ child, url }));
 }
 
 // The slow upstream: the replication stream and reads pass through; writes wait DELAY ms first.

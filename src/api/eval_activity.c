@@ -74,12 +74,10 @@ static unsigned claimed_count(const ef_activity *a)
     return __atomic_load_n(&a->nclaimed, __ATOMIC_ACQUIRE);
 }
 
-static slot *claimed_slot(const ef_activity *a, unsigned k, unsigned *index)
+static slot *claimed_slot(const ef_activity *a, unsigned k)
 {
     uint32_t n = __atomic_load_n(&a->claimed[k], __ATOMIC_ACQUIRE);
-    if (!n) return NULL;
-    *index = n - 1;
-    return &a->slots[n - 1];
+    return n ? &a->slots[n - 1] : NULL;
 }
 
 ef_activity *ef_activity_new(unsigned slots)
@@ -131,12 +129,12 @@ void ef_activity_tick(ef_activity *a, uint32_t minute)
         /* empty the bucket of every minute entered (at most all of them), then enter the last */
         uint32_t from = minute - cur > EF_ACT_MINUTES ? minute - (EF_ACT_MINUTES - 1) : cur + 1;
         for (uint32_t m = from; m <= minute && m >= from; m++) {
-            unsigned b = m % EF_ACT_MINUTES, i;
+            unsigned b = m % EF_ACT_MINUTES;
             /* a slot claimed after n was read needs nothing from this tick: its buckets were
              * empty when it was claimed, and what it counts meanwhile races the tick like any
              * evaluation made during it */
             for (unsigned k = 0, n = claimed_count(a); k < n; k++) {
-                slot *s = claimed_slot(a, k, &i);
+                slot *s = claimed_slot(a, k);
                 if (!s) continue;
                 uint64_t old = __atomic_exchange_n(&s->buckets[b], 0, __ATOMIC_RELAXED);
                 if (old) __atomic_add_fetch(&s->retired, old, __ATOMIC_RELAXED);
@@ -452,9 +450,8 @@ uint64_t ef_activity_flag_counts(ef_activity *a, ef_bytes ns, ef_bytes flag, uns
     if (!a) return 0;
     uint32_t now = ef_activity_now(a);
     uint64_t total = 0;
-    unsigned i;
     for (unsigned k = 0, n = claimed_count(a); k < n; k++) {
-        const slot *s = claimed_slot(a, k, &i);
+        const slot *s = claimed_slot(a, k);
         if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == READY && slot_is(s, ns, flag))
             total += read_counts(s, minutes, now, counts);
     }
@@ -491,13 +488,13 @@ int ef_activity_each_flag(ef_activity *a, unsigned minutes,
     if (!a) return 0;
     if (minutes < 1) minutes = 1;
     if (minutes > EF_ACT_MINUTES) minutes = EF_ACT_MINUTES;
-    unsigned nclaimed = claimed_count(a), index;
+    unsigned nclaimed = claimed_count(a);
     if (!nclaimed) return 0;
     const slot **list = malloc(sizeof(*list) * nclaimed);
     if (!list) return -1;
     size_t n = 0;
     for (unsigned k = 0; k < nclaimed; k++) {
-        const slot *s = claimed_slot(a, k, &index);
+        const slot *s = claimed_slot(a, k);
         if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == READY) list[n++] = s;
     }
     qsort(list, n, sizeof(*list), by_flag);
@@ -530,12 +527,11 @@ void ef_activity_flag_json(ef_activity *a, ef_bytes ns, ef_bytes flag, unsigned 
     bool first = true;
     /* one series per outcome, in the order they first occurred; duplicate slots of one key (see
      * the top) are merged */
-    unsigned i;
     for (unsigned k = 0, n = a ? claimed_count(a) : 0; k < n; k++) {
-        const slot *s = claimed_slot(a, k, &i);
+        const slot *s = claimed_slot(a, k);
         if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != READY || !slot_is(s, ns, flag)) continue;
         struct acc c = {minutes, now_minute, {0}, 0};
-        if (!each_copy(a, i, add_counts, &c) || !c.sum) continue;
+        if (!each_copy(a, (unsigned)(s - a->slots), add_counts, &c) || !c.sum) continue;
         total += c.sum;
         ef_bytes variant = slot_variant(s, ns, flag);
         ef_buf_puts(out, first ? "{\"outcome\":" : ",{\"outcome\":");
@@ -557,11 +553,11 @@ void ef_activity_metrics(ef_activity *a, const char *node, ef_buf *out)
     ef_buf_puts(out, "# HELP edgeflag_flag_evaluations_total Evaluations per flag and outcome (variant key, "
                      "enabled, disabled, no match, error) on this node.\n"
                      "# TYPE edgeflag_flag_evaluations_total counter\n");
-    unsigned i;
     for (unsigned k = 0, n = claimed_count(a); k < n; k++) {
-        const slot *s = claimed_slot(a, k, &i);
+        const slot *s = claimed_slot(a, k);
         uint64_t total = 0;
-        if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != READY || !each_copy(a, i, add_total, &total))
+        if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != READY ||
+            !each_copy(a, (unsigned)(s - a->slots), add_total, &total))
             continue;
         size_t nsl = strlen(s->key);
         size_t fl = strnlen(s->key + nsl + 1, s->keylen - nsl - 1);

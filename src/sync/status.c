@@ -376,6 +376,16 @@ static void cl_publish(ef_cluster_hub *h)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* Whether any stream is subscribed. Taken under s->mu by cl_main: the lock order is s->mu, then
+ * h->mu (nothing takes s->mu while holding h->mu). */
+static bool has_subscribers(ef_cluster_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    bool any = h->subs != NULL;
+    pthread_mutex_unlock(&h->mu);
+    return any;
+}
+
 /* Publishes the status on every change, at most every 50 ms, and at least every second, while
  * someone subscribes. With nobody subscribed it builds nothing and sets no timer: the document is
  * a few hundred bytes, but building it after a second asleep took 0.7-2 ms of a core here
@@ -391,10 +401,7 @@ static void *cl_main(void *arg)
      * the loop), so a change landing while we publish or pause is sent at once, not a second later */
     uint64_t gen = s->status_gen;
     while (!h->stop) {
-        /* lock order: s->mu, then h->mu (nothing takes s->mu while holding h->mu) */
-        pthread_mutex_lock(&h->mu);
-        bool wanted = h->subs != NULL;
-        pthread_mutex_unlock(&h->mu);
+        bool wanted = has_subscribers(h);
         struct timespec until;
         deadline_after(&until, 1000);
         while (!h->stop && !h->kicked && gen == s->status_gen) {
@@ -406,14 +413,8 @@ static void *cl_main(void *arg)
         if (h->stop) break;
         gen = s->status_gen;
         h->kicked = false;
+        if (!has_subscribers(h)) continue; /* a change with nobody subscribed */
         pthread_mutex_unlock(&s->mu);
-        pthread_mutex_lock(&h->mu);
-        wanted = h->subs != NULL;
-        pthread_mutex_unlock(&h->mu);
-        if (!wanted) { /* a change with nobody subscribed */
-            pthread_mutex_lock(&s->mu);
-            continue;
-        }
         cl_publish(h);
         struct timespec pause = {0, 50000000L};
         nanosleep(&pause, NULL);
