@@ -233,12 +233,20 @@ static inline void make_probe(probe *k, ef_bytes ns, ef_bytes flag, ef_act_kind 
     k->v2 = variant.n > 8 ? load8(variant.p, variant.n, variant.n - 8) : 0;
 }
 
+/* The slot index takes the low bits, and a multiply carries a word's high bytes (a little-endian
+ * load of a key's last characters) only upward: the finish folds every bit into them
+ * (MurmurHash3's 64-bit finalizer), or keys that differ at their end ("checkout-v1", "-v2") share
+ * a run of slots and overflow it. Only first evaluations and errors hash here. */
 static inline uint64_t hash_probe(const probe *k)
 {
     uint64_t h = mix(k->lens ^ k->ns, k->f1);
     h = mix(h, k->f2);
     if (k->v1) h = mix(h, k->v1 ^ k->v2 * 31);
-    return h;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static inline bool key_is(const slot *s, const probe *k, ef_bytes ns, ef_bytes flag, ef_bytes variant)

@@ -286,6 +286,33 @@ static void test_table_full_and_two_tables(void **state)
     ef_activity_free(c);
 }
 
+/* Flag keys in families that differ only in their last characters ("checkout-v1", "-v2", ...) are
+ * how people name flags. The table's hash once left the high bytes of the last 8 (where a little-
+ * endian load puts the final characters) out of the slot index, so such keys piled into one run
+ * and 39 of 256 overflowed in a table of 4,096. Each family here fills an eighth of the table. */
+static void test_key_families_spread(void **state)
+{
+    (void)state;
+    static const char *const formats[] = {"f%u", "flag-%04u", "checkout-v%u", "a-long-feature-flag-%05u",
+                                          "%u-experiment", "ab%uz"};
+    for (size_t f = 0; f < sizeof(formats) / sizeof(formats[0]); f++) {
+        ef_activity *a = ef_activity_new(4096);
+        for (unsigned i = 0; i < 512; i++) {
+            char k[64], ns[16];
+            int n = snprintf(k, sizeof(k), formats[f], i);
+            int m = snprintf(ns, sizeof(ns), "ns-%u", i % 3 ? 0 : i); /* long and short namespaces */
+            ef_activity_count(a, (ef_bytes){ns, (size_t)m}, (ef_bytes){k, (size_t)n}, EF_ACT_ERROR, EF_BYTES_LIT(""));
+        }
+        ef_buf out;
+        ef_buf_init(&out);
+        ef_activity_metrics(a, "n1", &out);
+        if (!strstr(out.data, "edgeflag_flag_evaluations_overflowed_total{node=\"n1\"} 0\n"))
+            fail_msg("%s: keys overflowed a table an eighth full", formats[f]);
+        ef_buf_free(&out);
+        ef_activity_free(a);
+    }
+}
+
 /* A report of `rows` rows for node, flags f0.. (prefix), one count of 2 in minute m. */
 static void report_rows(ef_apw_report *r, const char *node, const char *prefix, unsigned rows, uint32_t m)
 {
@@ -353,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_exact_across_publishes),
         cmocka_unit_test(test_minutes_rotate),
         cmocka_unit_test(test_table_full_and_two_tables),
+        cmocka_unit_test(test_key_families_spread),
         cmocka_unit_test(test_peers_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
