@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/eval_metrics.h"
 #include "api/node.h"
 
 struct ef_node_closer {
@@ -119,7 +120,12 @@ int ef_node_metrics_init(ef_node *node)
         ef_metric_series_of(node->m.evaluation_seconds, &EF_BYTES_LIT("boolean"));
     node->m.flipt_server_errors = ef_metrics_counter(m, "flipt_server_errors_total", "The total number of server errors",
                                                      0, NULL, 1);
-    if (!node->m.flipt_server_errors || !node->m.flipt_requests || !node->m.flipt_errors || !node->m.flipt_results || !node->m.flipt_latency_ms)
+    node->m.unknown_flags = ef_metrics_counter(
+        m, "edgeflag_unknown_flag_evaluations_total",
+        "Evaluations of flags that do not exist, by the namespace and flag asked for (the first 256 "
+        "such keys; later ones under _other).",
+        2, nf_labels, EF_UNKNOWN_FLAG_KEYS);
+    if (!node->m.unknown_flags || !node->m.flipt_server_errors || !node->m.flipt_requests || !node->m.flipt_errors || !node->m.flipt_results || !node->m.flipt_latency_ms)
         return -1;
     return node->m.evaluations && node->m.evaluation_seconds && node->m.http_responses &&
                    node->m.http_seconds && node->m.store_writes && node->m.store_write_seconds
@@ -142,8 +148,9 @@ static int status_slot(int status)
     return -1;
 }
 
-/* A known method's slot; any other method is labelled by the name the client sent, which no slot
- * can stand for. */
+/* A known method's slot; -1 for any other, which is labelled "OTHER": a method is any token the
+ * client sends, and a series per made-up name would let anyone fill the family (metrics.h) so
+ * that real routes' new series land in "_other". */
 static int method_slot(ef_http_method m)
 {
     return m && m != EF_METHOD_OTHER ? __builtin_ctz((unsigned)m) : -1;
@@ -179,10 +186,11 @@ void ef_node_count_response(ef_node *node, const ef_route *r, ef_http_method met
         st[1] = (char)('0' + status / 10 % 10);
         st[2] = (char)('0' + status % 10);
     }
-    ef_bytes labels[3] = {ef_bytes_of(r ? r->pattern : "unmatched"), ef_bytes_of(method_name), {st, 3}};
+    int ss = status_slot(status), ms = method_slot(method);
+    ef_bytes labels[3] = {ef_bytes_of(r ? r->pattern : "unmatched"), ef_bytes_of(ms >= 0 ? method_name : "OTHER"),
+                          {st, 3}};
     ef_node_metrics *m = &node->m;
     unsigned route = r ? r->id : m->http_routes;
-    int ss = status_slot(status), ms = method_slot(method);
     bool slots = m->http_slots && (!r || r->id < m->http_routes); /* a route added later: slow */
     ef_metric_series *resp = NULL, *secs = NULL;
     if (slots && ss >= 0 && ms >= 0 && ms < NMETHOD)

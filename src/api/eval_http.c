@@ -102,7 +102,10 @@ static void handle_single(ef_http_req *req, ef_node *node, eval_kind kind)
     if (st != EF_EVAL_OK) {
         ef_write_eval_error(out, st, ns, in.req.flag_key, snap);
         status = st == EF_EVAL_NOT_FOUND ? 404 : 400;
-        ef_eval_metrics_error(node, ns, in.req.flag_key);
+        if (st == EF_EVAL_NOT_FOUND)
+            ef_eval_metrics_unknown(node, ns, in.req.flag_key, snap != NULL);
+        else
+            ef_eval_metrics_error(node, ns, in.req.flag_key);
     }
     set_version_header(req, snap);
     ef_registry_leave(node->registry);
@@ -177,7 +180,7 @@ static void on_batch(ef_http_req *req, void *ctx)
         if (i) ef_buf_putc(out, ',');
         if (!f) {
             ef_write_batch_not_found(out, ins[i].req.flag_key, ns);
-            ef_eval_metrics_error(node, ns, ins[i].req.flag_key);
+            ef_eval_metrics_unknown(node, ns, ins[i].req.flag_key, snap != NULL);
         } else if (ef_flag_get_type(f) == EF_FLAG_VARIANT) {
             ef_variant_result r;
             ef_eval_variant_flag(f, &ins[i].req, &r);

@@ -119,3 +119,18 @@ void ef_eval_metrics_error(ef_node *node, ef_bytes ns, ef_bytes flag)
     ef_counter_add(node->m.flipt_requests, labels, 1);
     ef_counter_add(node->m.flipt_errors, labels, 1);
 }
+
+void ef_eval_metrics_unknown(ef_node *node, ef_bytes ns, ef_bytes flag, bool ns_exists)
+{
+    /* the budget is the unknown_flags family's bound: a key it keeps a series for is within it;
+     * past it, the family answers with its "_other" series. Parentheses are outside Flipt's key
+     * alphabet ([-_,A-Za-z0-9]+), so "(unknown)" cannot be a real flag's or namespace's label. */
+    ef_bytes key[2] = {ns, flag};
+    ef_metric_series *s = ef_metric_series_of(node->m.unknown_flags, key);
+    if (s) ef_series_add(s, 1);
+    if (!ef_metric_series_is(node->m.unknown_flags, s, key)) {
+        if (!ns_exists) ns = EF_BYTES_LIT("(unknown)");
+        flag = EF_BYTES_LIT("(unknown)");
+    }
+    ef_eval_metrics_error(node, ns, flag);
+}

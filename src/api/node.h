@@ -33,6 +33,9 @@ typedef struct ef_node_metrics {
     ef_metric_family *flipt_results;      /* namespace, flag, type, reason, value, match, segment */
     ef_metric_family *flipt_latency_ms;   /* namespace, flag */
     ef_metric_family *flipt_server_errors; /* no labels: every error answer of a route */
+    /* namespace, flag: evaluations of flags that do not exist, by the key asked for. Its bound is
+     * also the budget of such keys in every family above (eval_metrics.c) */
+    ef_metric_family *unknown_flags;
     /* http_responses' and http_seconds' series per route (routes + 1: "unmatched"), method and
      * common status, found once (ef_node_http_metrics_init; NULL: looked up per response) */
     ef_metric_series **http_slots, **http_route_slots;

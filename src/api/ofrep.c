@@ -191,9 +191,10 @@ static void on_evaluate_flag(ef_http_req *req, void *ctx)
     const ef_snapshot *snap = ef_registry_get(node->registry, ns);
     const ef_flag *f = snap ? ef_snapshot_find_flag(snap, key) : NULL;
     if (f) put_flag(node, ns, ef_http_out(req), f, &oc.req);
+    bool ns_exists = snap != NULL;
     ef_registry_leave(node->registry);
     if (!f) {
-        ef_eval_metrics_error(node, ns, key);
+        ef_eval_metrics_unknown(node, ns, key, ns_exists);
         ofrep_error(req, 404, key, "FLAG_NOT_FOUND", "flag was not found %.*s", (int)key.n, key.p);
         return;
     }

@@ -33,7 +33,7 @@ test('metrics follow the traffic and pass promtool', async () => {
     }
     for (let i = 0; i < 3; i++) await call(srv.url, 'PATCH', '/evaluate/v1/variant');
     await call(srv.url, 'PROPFIND', '/api/nope');
-    await call(srv.url, 'MKCOL', '/api/nope'); // another unknown method: a series of its own
+    await call(srv.url, 'MKCOL', '/api/nope'); // another method outside the seven: the same "OTHER" series
     const r = await fetch(srv.url + '/metrics');
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
@@ -46,6 +46,7 @@ test('metrics follow the traffic and pass promtool', async () => {
     const value = (re) => Number((text.match(re) ?? [])[1]);
     assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="m",reason="DEFAULT_EVALUATION_REASON",result="true"\} (\d+)$/m), 7);
     assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="missing",reason="ERROR",result="false"\} (\d+)$/m), 1);
+    assert.equal(value(/^edgeflag_unknown_flag_evaluations_total\{namespace="default",flag="missing"\} (\d+)$/m), 1);
     assert.equal(value(/^edgeflag_evaluation_duration_seconds_count\{type="boolean"\} (\d+)$/m), 7);
     assert.equal(value(/^edgeflag_evaluation_duration_seconds_count\{type="variant"\} (\d+)$/m), 10);
     assert.equal(value(/^flipt_evaluations_requests_total\{namespace="default",flag="m"\} (\d+)$/m), 7);
@@ -59,13 +60,74 @@ test('metrics follow the traffic and pass promtool', async () => {
     assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="v",reason="MATCH_EVALUATION_REASON",result="true"\} (\d+)$/m), 5);
     assert.equal(value(/^edgeflag_http_responses_total\{route="\/evaluate\/v1\/variant",method="POST",status="200"\} (\d+)$/m), 10);
     assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="PATCH",status="405"\} (\d+)$/m), 3);
-    assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="PROPFIND",status="404"\} (\d+)$/m), 1);
-    assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="MKCOL",status="404"\} (\d+)$/m), 1);
+    assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="OTHER",status="404"\} (\d+)$/m), 2);
+    assert.doesNotMatch(text, /method="(PROPFIND|MKCOL)"/);
     assert.equal(value(/^edgeflag_http_request_duration_seconds_count\{route="\/evaluate\/v1\/variant"\} (\d+)$/m), 10);
     assert.equal(value(/^edgeflag_store_writes_total\{operation="flag_create",result="ok"\} (\d+)$/m), 2);
     assert.equal(value(/^edgeflag_store_writes_total\{operation="flag_create",result="error"\} (\d+)$/m), 1);
     assert.ok(value(/^edgeflag_store_write_duration_seconds_count (\d+)$/m) >= 1);
     assert.ok(value(/^edgeflag_snapshot_version\{namespace="default"\} (\d+)$/m) >= 1);
+  } finally {
+    await srv.stop();
+  }
+});
+
+// Keys and methods are the client's to choose. Counted each under its own labels, 8,192 made-up
+// flag keys would fill the evaluation families and 4,096 the activity table, and a flag created
+// after that would be counted under "_other" / overflowed for good (its series are looked up once).
+test('made-up flag keys, namespaces and methods cannot crowd real flags out of the metrics', async () => {
+  const srv = await startServer([]);
+  try {
+    const N = 9000;
+    const request = (i) => {
+      switch (i % 4) {
+        case 0: return ['POST', '/evaluate/v1/variant', { flagKey: `made-up-${i}`, entityId: 'e' }];
+        case 1: return ['POST', '/evaluate/v1/boolean', { namespaceKey: `ns-${i}`, flagKey: `made-up-${i}`, entityId: 'e' }];
+        case 2: return ['POST', '/evaluate/v1/batch', { requests: [{ flagKey: `made-up-${i}`, entityId: 'e' }] }];
+        default: return ['POST', `/ofrep/v1/evaluate/flags/made-up-${i}`, { context: { targetingKey: 'e' } }];
+      }
+    };
+    const run = async (n, width, fn) => {
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < n; i = next++) await fn(i);
+      };
+      await Promise.all(Array.from({ length: width }, worker));
+    };
+    await run(N, 32, async (i) => {
+      const [method, p, body] = request(i);
+      const r = await call(srv.url, method, p, body);
+      assert.ok(r.status === 404 || r.status === 200, `${p}: ${r.status} ${r.text}`);
+    });
+    // more made-up methods than edgeflag_http_responses_total keeps (1,024)
+    await run(1100, 16, (i) => call(srv.url, `X${i}`, '/api/nope'));
+
+    await call(srv.url, 'POST', '/api/v1/flags', { key: 'late', name: 'Late', type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+    for (let i = 0; i < 3; i++) assert.equal((await call(srv.url, 'POST', '/evaluate/v1/boolean', { flagKey: 'late', entityId: `e${i}` })).status, 200);
+    const del = await call(srv.url, 'DELETE', '/api/v1/flags/late/variants/none'); // a route and method not seen before
+
+    const text = await (await fetch(srv.url + '/metrics')).text();
+    const value = (re) => Number((text.match(re) ?? [])[1]);
+    assert.equal(value(/^edgeflag_evaluations_total\{namespace="default",flag="late",reason="DEFAULT_EVALUATION_REASON",result="true"\} (\d+)$/m), 3);
+    assert.equal(value(/^flipt_evaluations_requests_total\{namespace="default",flag="late"\} (\d+)$/m), 3);
+    assert.equal(value(/^edgeflag_flag_evaluations_total\{node="[^"]*",namespace="default",flag="late",outcome="enabled"\} (\d+)$/m), 3);
+    assert.equal(value(new RegExp(`^edgeflag_http_responses_total\\{route="/api/v1/flags/\\{flagKey\\}/variants/\\{id\\}",method="DELETE",status="${del.status}"\\} (\\d+)$`, 'm')), 1);
+    assert.equal(value(/^edgeflag_http_responses_total\{route="unmatched",method="OTHER",status="404"\} (\d+)$/m), 1100);
+    assert.equal(value(/^edgeflag_flag_evaluations_overflowed_total\{node="[^"]*"\} (\d+)$/m), 0);
+    assert.doesNotMatch(text, /method="X\d/);
+    // the made-up keys: a budget of 256 counted under their own keys (in every family alike),
+    // the rest under "(unknown)"; every evaluation counted once
+    const errors = [...text.matchAll(/^flipt_evaluations_errors_total\{namespace="([^"]*)",flag="([^"]*)"\} (\d+)$/gm)];
+    const own = errors.filter((m) => m[2] !== '(unknown)');
+    assert.ok(own.length >= 200 && own.length <= 256, `${own.length} made-up keys kept`);
+    assert.equal(errors.reduce((a, m) => a + Number(m[3]), 0), N);
+    assert.ok(errors.every((m) => m[2] !== '(unknown)' || m[1] === 'default' || m[1] === '(unknown)'), 'a made-up namespace past the budget is "(unknown)"');
+    assert.equal([...text.matchAll(/^edgeflag_flag_evaluations_total\{[^}]*outcome="error"\} \d+$/gm)].length, errors.length);
+    assert.equal([...text.matchAll(/^edgeflag_unknown_flag_evaluations_total\{namespace="(?!_other)/gm)].length, own.length);
+    assert.doesNotMatch(text, /^edgeflag_evaluations_total\{[^}]*"_other"/m);
+    const act = await call(srv.url, 'GET', '/edgeflag/v1/namespaces/default/flags/late/activity');
+    assert.equal(act.status, 200);
+    assert.equal(act.json.activity.total, 3);
   } finally {
     await srv.stop();
   }
