@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo` end to end, run the way CI and a non-interactive shell run it: it exits 0, every node
-# evaluated the flag the demo wrote, and no server it started is left running afterwards (the demo
-# once recorded its servers' pids in subshells, so its cleanup stopped none of them).
+# evaluated the flag the demo wrote, and no server it started is left running afterwards, checked
+# by the addresses it printed and by process (the demo once recorded its servers' pids in
+# subshells, so its cleanup stopped none of them).
 set -u
 bin=${1:?usage: demo_cli.sh path/to/edgeflag}
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +18,12 @@ rc=$?
 check "the demo exits 0 (got $rc)" test "$rc" -eq 0
 check "all four nodes see the flag after the update" \
   test "$(sed -n '/after the update/,/^$/p' "$tmp/out" | grep -c 'enabled=true')" -eq 4
+# The nodes it printed, by address: a check that does not depend on how the demo names its files.
+urls=$(sed -nE 's#^(primary|iad|dfw|lhr) .* (http://127\.0\.0\.1:[0-9]+)/ .*#\2#p' "$tmp/out")
+check "the demo printed its four nodes' addresses" test "$(echo "$urls" | grep -c .)" -eq 4
+for u in $urls; do
+  check "nothing answers at $u after the demo" sh -c "! curl -s -m 2 -o /dev/null '$u/meta/info'"
+done
 demo_servers >"$tmp/after"
 left=$(comm -13 "$tmp/before" "$tmp/after" | tr "\n" " ")
 check "no demo server left running (left: ${left:-none})" test -z "$left"
