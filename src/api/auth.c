@@ -423,6 +423,20 @@ void ef_auth_actor(const ef_http_req *req, ef_actor *out)
     *out = (ef_actor){.method = methods[id->method], .id = id->id, .name = id->name, .email = id->email};
 }
 
+bool ef_auth_still_valid(ef_auth *a, const ef_http_req *req)
+{
+    const identity *id = ef_http_user(req);
+    if (!id || id->bootstrap) return true; /* an open route, or the configured token */
+    if (id->method == EF_AUTH_JWT) return !id->expires_s || ef_clock_wall_ns() / 1000000000 < id->expires_s;
+    rcu_read_lock();
+    const token_entry *e = table_find(__atomic_load_n(&a->table, __ATOMIC_ACQUIRE), id->hash);
+    if (e && e->session && !ef_oidc_email_allowed(ef_auth_oidc(a), e->email)) e = NULL;
+    bool ok = e != NULL;
+    TSAN_RELEASE(&a->grace);
+    rcu_read_unlock();
+    return ok;
+}
+
 bool ef_auth_allow(ef_auth *a, ef_http_req *req)
 {
     const ef_route *r = ef_http_route(req);

@@ -53,6 +53,11 @@ int ef_auth_enable_oidc(ef_auth *a, const ef_oidc_config *c, char *err, size_t e
 /* Answers 401 and returns false when the request may not proceed (no valid token, or a namespace
  * outside the token's scope). On success records which token matched, for the handler. */
 bool ef_auth_allow(ef_auth *a, ef_http_req *req);
+/* Whether the credential ef_auth_allow accepted for req is still good now: a stored token or
+ * session not revoked, expired or (sessions) refused by email_matches since; a JWT not past its
+ * exp. True for the bootstrap token and for requests that needed none. Answers nothing, blocks on
+ * nothing: asked about open streams, from another thread than req's. */
+bool ef_auth_still_valid(ef_auth *a, const ef_http_req *req);
 /* For EF_NS_BODY routes, whose namespace only the handler can read: false (after answering 401)
  * when the request's token is scoped to another namespace ("" means "default"). Always true when
  * authentication is off or the route's class is excluded. */

@@ -148,11 +148,25 @@ static void backup_ready(void *ctx, ef_buf *out, bool *degraded)
     ef_shipper_ready_json(ctx, out, degraded);
 }
 
+/* Authentication, from the header block alone: a request with a body is admitted before any of
+ * it is read (http.h), so no one without a credential makes the node hold a body. */
+static bool admit_request(ef_http_req *req, void *app)
+{
+    ef_node *node = app;
+    return node->auth && !ef_auth_allow(node->auth, req);
+}
+
+/* A stream lives as long as the credential it was admitted with: revoked or expired, it ends. */
+static bool stream_still_allowed(const ef_http_req *req, void *app)
+{
+    ef_node *node = app;
+    return !node->auth || ef_auth_still_valid(node->auth, req);
+}
+
 static bool before_request(ef_http_req *req, void *app)
 {
     ef_node *node = app;
     ef_store_attribute(NULL); /* nothing from an earlier request on this thread (one suspended) */
-    if (node->auth && !ef_auth_allow(node->auth, req)) return true;
     if (ef_sync_before(node->sync, req)) return true; /* min-version waits; replica write forwarding */
     /* A write this node makes itself records who asked for it (its change-log entry's "audit"):
      * the store reads it on this thread until finish_request clears it. */
@@ -558,6 +572,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                          .port = port,
                          .threads = cfg.threads,
                          .max_body = cfg.max_body,
+                         .max_body_total = cfg.max_body_total,
                          .max_header = cfg.max_header,
                          .idle_timeout_s = cfg.idle_timeout,
                          .request_timeout_s = cfg.request_timeout,
@@ -569,7 +584,9 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                          .cors_origins = (const char *const *)cfg.cors_allowed_origins,
                          .cors_headers = (const char *const *)cfg.cors_allowed_headers,
                          .app = &node,
+                         .admit = admit_request,
                          .before = before_request,
+                         .still_allowed = stream_still_allowed,
                          .finish = finish_request,
                          .after = after_request};
     /* what /meta/config and /meta/info report (nothing secret); set before any request */

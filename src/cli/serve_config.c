@@ -93,6 +93,7 @@ static const setting settings[] = {
     S("backup-snapshot-interval", T_UINT, backup_snapshot_interval, "and at least every this many seconds while there are writes (default 3600)"),
     S("log-level", T_STR, log_level, "debug, info, warn or error (default info)"),
     S("max-body", T_SIZE, max_body, "largest request body in bytes (default 1048576)"),
+    S("max-body-total", T_SIZE, max_body_total, "request body bytes held at once over all connections; past it 503 (default 67108864, at least max-body)"),
     S("max-header", T_SIZE, max_header, "largest request header block in bytes (default 4096)"),
     S("idle-timeout", T_UINT, idle_timeout, "seconds before an idle connection is closed (default 30)"),
     S("request-timeout", T_UINT, request_timeout, "seconds for a request's header and body to arrive (default 10)"),
@@ -1070,6 +1071,11 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     }
     if (!cfg->listen) cfg->listen = strdup("127.0.0.1:8080");
     if (!cfg->max_body) cfg->max_body = 1 << 20;
+    if (!cfg->max_body_total) cfg->max_body_total = (size_t)64 << 20;
+    if (cfg->max_body_total < cfg->max_body) {
+        fputs("edgeflag: serve: --max-body-total must be at least --max-body\n", stderr);
+        return -1;
+    }
     if (!cfg->max_header) cfg->max_header = EF_HTTP_MAX_HEADER_DEFAULT;
     if (!cfg->idle_timeout) cfg->idle_timeout = 30;
     if (!cfg->request_timeout) cfg->request_timeout = 10;

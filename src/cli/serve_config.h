@@ -76,6 +76,7 @@ typedef struct ef_serve_config {
     unsigned backup_snapshot_interval;
     char *log_level;
     size_t max_body;
+    size_t max_body_total;
     size_t max_header;
     unsigned idle_timeout;
     unsigned request_timeout;     /* seconds for a request's header and body to arrive */

@@ -216,6 +216,10 @@ typedef struct ef_http_config {
     uint16_t port;               /* 0 picks a free port */
     unsigned threads;            /* 0 = number of cores */
     size_t max_body;             /* bytes; larger bodies get 413 */
+    /* bytes of request bodies held at once, over all connections (0: 64 MiB, and never below
+     * max_body): a body that would go past it gets 503 with Retry-After. Without it, connections
+     * that each declare max_body and stall hold max_body each (4 GiB at 4,096 connections). */
+    size_t max_body_total;
     size_t max_header;           /* bytes of all request headers; larger get 431
                                   * (EF_HTTP_MAX_HEADER_DEFAULT is serve's default) */
     unsigned idle_timeout_s;     /* idle connections are closed after this */
@@ -238,8 +242,19 @@ typedef struct ef_http_config {
     /* HTTPS with this certificate (http/tls.h; borrowed, must outlive the server); NULL: plain HTTP */
     struct ef_http_tls *tls;
     void *app;                   /* handed to handlers via ef_http_app */
-    /* Called before routing; returns true if it answered (e.g. 401). */
+    /* Called once the headers are in and the request is routed, before its body is read;
+     * returns true if it answered (e.g. 401), and the body is then never read. For checks that
+     * need no body (authentication), so that a client without a credential cannot make the
+     * server hold a body. Not called for CORS preflights. */
+    bool (*admit)(ef_http_req *req, void *app);
+    /* Called with the body in, before the handler (again after a resume); returns true if it
+     * answered. */
     bool (*before)(ef_http_req *req, void *app);
+    /* Asked about every open stream about twice a second, on the server's reaper thread: false
+     * ends the stream (as if its producer finished), e.g. once the credential it was admitted
+     * with is revoked or expires. req is the stream's request as admit and the handler left it
+     * (ef_http_route, ef_http_user); must not block. */
+    bool (*still_allowed)(const ef_http_req *req, void *app);
     /* Called after the handler, before the response is sent: may add headers. */
     void (*finish)(ef_http_req *req, void *app);
     /* Called after every response (metrics, access log). */

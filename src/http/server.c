@@ -5,7 +5,8 @@
  * connection allocates nothing for its arena and buffers. Responses are queued on the second call
  * of the access handler (queueing on the first call makes libmicrohttpd 0.9.75 close keep-alive
  * connections). Bodies are accumulated up to max_body; a larger declared Content-Length is refused
- * at once with 413. Streams suspend their connection while they have nothing to send, so an idle
+ * at once with 413, and one that would take the bodies held at once past max_body_total with 503.
+ * A request with a body is admitted (the admit hook: authentication) before any of it is read. Streams suspend their connection while they have nothing to send, so an idle
  * subscriber costs a file descriptor, not a thread; so do requests that wait for something else
  * (ef_http_suspend), up to max_waiting of them.
  *
@@ -51,6 +52,7 @@ struct ef_http_stream {
     int64_t pace_grace_ns;
     int64_t block_due_ns; /* when the block must have been taken (the deadlines' coarse clock) */
     bool too_slow;        /* set as it is freed: it ended with a block past its due time */
+    bool revoked;         /* under mu: still_allowed said no; the stream ends at the next read */
     ef_http_stream_ops ops;
     void *state;
     ef_buf pending; /* bytes produced but not yet handed to MHD */
@@ -76,10 +78,14 @@ struct ef_http_req {
     const char *method_name;
     const char *url;
     const ef_route *route;
+    bool method_not_allowed;    /* no route: the path is known, the method is not */
+    bool admitted;              /* the admit hook has run (it may have answered) */
     route_param params[MAX_PARAMS];
     unsigned nparams;
     ef_buf body;
     bool too_large;
+    bool busy;                  /* its body would pass max_body_total: answered 503 */
+    size_t reserved;            /* bytes of max_body_total this request holds (server thread) */
     bool no_client_cert;        /* HTTPS with a client CA, and the client presented no certificate */
     const char *malformed;      /* why the header block cannot be trusted, or NULL */
     bool started;
@@ -138,6 +144,7 @@ struct ef_http_server {
     uint16_t port;
     int stopping;  /* read and written with __atomic builtins */
     long inflight; /* requests started and not completed */
+    size_t body_bytes; /* atomic: request body bytes reserved now (max_body_total) */
     pthread_mutex_t streams_mu;
     ef_http_stream *streams;
     unsigned waiting;            /* suspended requests (atomic) */
@@ -514,7 +521,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_mutex_unlock(&s->mu);
             return (ssize_t)n;
         }
-        if (s->finished || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
+        if (s->finished || s->revoked || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
             pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
@@ -683,6 +690,25 @@ static int64_t request_timeout_ns(const ef_http_server *srv)
     return (int64_t)srv->cfg.request_timeout_s * 1000000000LL;
 }
 
+/* Ends the streams whose request is no longer allowed (ef_http_config.still_allowed). A stream's
+ * request and what admit recorded on it stay as they are while the stream is listed: its
+ * connection's next request starts only after stream_free unlisted it. */
+static void recheck_streams(ef_http_server *srv)
+{
+    pthread_mutex_lock(&srv->streams_mu);
+    for (ef_http_stream *st = srv->streams; st; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        bool revoked = st->revoked;
+        pthread_mutex_unlock(&st->mu);
+        if (revoked || srv->cfg.still_allowed(st->req, srv->cfg.app)) continue;
+        pthread_mutex_lock(&st->mu);
+        st->revoked = true;
+        pthread_mutex_unlock(&st->mu);
+        ef_http_stream_wake(st);
+    }
+    pthread_mutex_unlock(&srv->streams_mu);
+}
+
 /* Shuts down the sockets of connections past their deadline, twice a second. shutdown() (not
  * close) lets libmicrohttpd see the end of the connection and clean up as usual; the list lock is
  * held meanwhile, and a connection leaves the list before its descriptor is closed, so the fd
@@ -705,6 +731,11 @@ static void *reaper_main(void *arg)
                 shutdown(c->fd, SHUT_RDWR);
                 __atomic_store_n(&c->deadline_ns, 0, __ATOMIC_RELAXED);
             }
+        }
+        if (srv->cfg.still_allowed && !srv->reaper_stop) {
+            pthread_mutex_unlock(&srv->conns_mu); /* the streams' locks are never taken under it */
+            recheck_streams(srv);
+            pthread_mutex_lock(&srv->conns_mu);
         }
     }
     pthread_mutex_unlock(&srv->conns_mu);
@@ -734,6 +765,7 @@ typedef struct header_scan {
     unsigned authorizations;
     const char *malformed;
     const char *content_length; /* the first Content-Length, found on the way */
+    bool transfer_encoding;     /* a body of a length not declared (chunked) */
 } header_scan;
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
@@ -748,6 +780,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         h->malformed = "more than one Authorization header";
     if (key_size == 14 && !h->content_length && strcasecmp(key, "Content-Length") == 0)
         h->content_length = value;
+    if (key_size == 17 && strcasecmp(key, "Transfer-Encoding") == 0) h->transfer_encoding = true;
     return MHD_YES;
 }
 
@@ -776,6 +809,7 @@ static void request_reset(ef_http_req *req)
     ef_buf_clear(&req->body);
     ef_buf_clear(&req->out);
     req->too_large = false;
+    req->busy = false;
     req->no_client_cert = false;
     req->malformed = NULL;
     req->started = false;
@@ -786,6 +820,7 @@ static void request_reset(ef_http_req *req)
     req->preflight = req->stream = false;
     req->response = NULL;
     req->route = NULL;
+    req->method_not_allowed = req->admitted = false;
     req->user = NULL;
     req->target = NULL;
     req->suspend_asked = req->suspended = false;
@@ -921,6 +956,57 @@ static char **strv_copy(const char *const *v, const char *const *dflt, const cha
     return out;
 }
 
+static bool is_preflight(const ef_http_server *srv, const ef_http_req *req)
+{
+    if (!srv->cfg.cors_enabled || req->method != EF_OPTIONS) return false;
+    const char *rm = ef_http_header(req, "Access-Control-Request-Method");
+    return rm && *rm;
+}
+
+/* The answers the server gives before routing, from what it knows of the request's header
+ * block; false when it is to be routed. */
+static bool refused_unrouted(const ef_http_server *srv, const ef_http_req *req)
+{
+    return req->no_client_cert || req->too_large || req->malformed ||
+           (srv->cfg.max_header && req->header_bytes > srv->cfg.max_header);
+}
+
+/* The first BODY_SMALL bytes of every body are not counted against max_body_total, so that the
+ * requests clients make all day (an evaluation is a few hundred bytes) are served while large
+ * bodies wait their turn; those bytes are bounded by max_connections instead. A connection kept
+ * alive keeps a buffer of at most that size, or 4,096 idle connections could keep a megabyte each. */
+#define BODY_SMALL ((size_t)16 << 10)
+
+/* Holds what a body of len bytes needs of max_body_total (its bytes past BODY_SMALL) for req;
+ * false, holding nothing more, when that does not fit. */
+static bool body_hold(ef_http_server *srv, ef_http_req *req, size_t len)
+{
+    size_t need = len > BODY_SMALL ? len - BODY_SMALL : 0;
+    if (need <= req->reserved) return true;
+    size_t more = need - req->reserved;
+    if (__atomic_add_fetch(&srv->body_bytes, more, __ATOMIC_RELAXED) > srv->cfg.max_body_total) {
+        __atomic_sub_fetch(&srv->body_bytes, more, __ATOMIC_RELAXED);
+        return false;
+    }
+    req->reserved = need;
+    return true;
+}
+
+/* Gives back what req held of max_body_total, and the memory of a large body. */
+static void body_release(ef_http_server *srv, ef_http_req *req)
+{
+    if (req->reserved) __atomic_sub_fetch(&srv->body_bytes, req->reserved, __ATOMIC_RELAXED);
+    req->reserved = 0;
+    ef_buf_clear_shrink(&req->body, BODY_SMALL);
+}
+
+/* The admit hook, once per request; true when it answered. */
+static bool admit(ef_http_server *srv, ef_http_req *req)
+{
+    req->admitted = true;
+    return srv->cfg.admit && srv->cfg.admit(req, srv->cfg.app);
+}
+
 static void dispatch(ef_http_server *srv, ef_http_req *req)
 {
     req->replied = false;
@@ -941,20 +1027,22 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
         ef_http_error(req, 431, 3, "request headers too large (limit %zu bytes)", srv->cfg.max_header);
         return;
     }
-    if (srv->cfg.cors_enabled && req->method == EF_OPTIONS) {
-        const char *rm = ef_http_header(req, "Access-Control-Request-Method");
-        if (rm && *rm) { /* a preflight: answered here, before routing and authentication */
-            cors_preflight(req, rm);
-            return;
-        }
+    if (is_preflight(srv, req)) { /* answered here, before routing and authentication */
+        cors_preflight(req, ef_http_header(req, "Access-Control-Request-Method"));
+        return;
     }
-    router_match m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
-    req->route = m.route;
+    if (!req->admitted && admit(srv, req)) return;
+    if (req->busy) {
+        ef_http_add_header(req, "Retry-After", "1");
+        ef_http_error(req, 503, 14, "server busy: request bodies in flight take all of max-body-total "
+                      "(%zu bytes); retry", srv->cfg.max_body_total);
+        return;
+    }
     if (srv->cfg.before && srv->cfg.before(req, srv->cfg.app)) return;
     if (req->suspend_asked) return;
-    if (m.route) {
-        m.route->fn(req, m.route->ctx);
-    } else if (m.method_not_allowed) {
+    if (req->route) {
+        req->route->fn(req, req->route->ctx);
+    } else if (req->method_not_allowed) {
         ef_http_add_header(req, "Allow", "GET, POST, PUT, DELETE");
         ef_http_error(req, 405, 12, "Method Not Allowed");
     } else if (srv->router->fallback) {
@@ -986,7 +1074,7 @@ static enum MHD_Result answer(ef_http_server *srv, ef_http_req *req, struct MHD_
         req->suspended = false;
         req->resumes++;
         if (!req->replied) dispatch(srv, req);
-    } else {
+    } else if (!req->replied) { /* else refused as it was admitted: the answer is made */
         dispatch(srv, req);
     }
     if (req->suspend_asked) { /* someone else has req now: touch nothing but our own flags */
@@ -1020,24 +1108,41 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->url = url;
         req->method_name = method;
         req->method = parse_method(method);
-        header_scan hs = {0, 0, NULL, NULL};
+        header_scan hs = {0, 0, NULL, NULL, false};
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &hs);
         MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, scan_argument, &hs);
         req->header_bytes = hs.bytes;
         req->malformed = hs.malformed;
-        const char *cl = hs.content_length;
-        if (cl && content_length(cl) > srv->cfg.max_body) req->too_large = true;
+        unsigned long long declared = hs.content_length ? content_length(hs.content_length) : 0;
+        if (declared > srv->cfg.max_body) req->too_large = true;
         /* Refused before the body is read (no "100 Continue", no waiting for bytes a client
          * declared but may never send); libmicrohttpd then closes the connection, which is right
          * for a body left unread. */
         req->no_client_cert = srv->cfg.tls && !ef_http_tls_client_ok(&req->tls, conn);
-        if (req->too_large || req->malformed || req->no_client_cert) return answer(srv, req, conn);
+        if (refused_unrouted(srv, req)) return answer(srv, req, conn);
+        router_match m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
+        req->route = m.route;
+        req->method_not_allowed = m.method_not_allowed;
+        if (is_preflight(srv, req)) return MHD_YES;
+        /* A request with a body is admitted now, and refused before anything of it is read; one
+         * without is admitted as it is dispatched, because an answer queued this early closes a
+         * keep-alive connection (above), which only a body left unread calls for. */
+        if ((declared || hs.transfer_encoding) && admit(srv, req)) return answer(srv, req, conn);
+        /* a declared body is held for at once: the connections that would pass the budget are
+         * refused before any of them sends a byte */
+        if (declared && !body_hold(srv, req, (size_t)declared)) {
+            req->busy = true;
+            return answer(srv, req, conn);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!req->too_large) {
-            if (req->body.len + *upload_data_size > srv->cfg.max_body)
+        if (!req->too_large && !req->busy && !req->replied) {
+            size_t len = req->body.len + *upload_data_size;
+            if (len > srv->cfg.max_body)
                 req->too_large = true;
+            else if (!body_hold(srv, req, len))
+                req->busy = true; /* a chunked body, or more than was declared */
             else
                 ef_buf_append(&req->body, upload_data, *upload_data_size);
         }
@@ -1057,6 +1162,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->started && req->replied && srv->cfg.after)
         srv->cfg.after(req, req->status, req->out.len, srv->cfg.app);
     if (req->started) __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
+    body_release(srv, req);
     /* the next request on this connection: the keep-alive idle time, then its own deadline */
     set_deadline(req, (int64_t)srv->cfg.idle_timeout_s * 1000000000LL + request_timeout_ns(srv));
     if (req->response) {
@@ -1194,6 +1300,8 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         srv->cfg.threads = n > 0 ? (unsigned)n : 1;
     }
     if (!srv->cfg.max_body) srv->cfg.max_body = 1 << 20;
+    if (!srv->cfg.max_body_total) srv->cfg.max_body_total = (size_t)64 << 20;
+    if (srv->cfg.max_body_total < srv->cfg.max_body) srv->cfg.max_body_total = srv->cfg.max_body;
     if (!srv->cfg.max_connections) srv->cfg.max_connections = 4096;
     if (!srv->cfg.idle_timeout_s) srv->cfg.idle_timeout_s = 30;
     if (!srv->cfg.request_timeout_s) srv->cfg.request_timeout_s = 10;
