@@ -600,7 +600,6 @@ static void on_create_token(ef_http_req *req, void *ctx)
         ef_api_store_error(req, &err);
         return;
     }
-    if (node->auth) ef_auth_reload(node->auth);
     ef_buf *o = ef_http_out(req);
     ef_buf_puts(o, "{\"clientToken\":");
     ef_json_put_cstr(o, token);
@@ -676,7 +675,6 @@ static void on_delete_token(ef_http_req *req, void *ctx)
         ef_api_store_error(req, &err);
         return;
     }
-    if (node->auth) ef_auth_reload(node->auth);
     ef_buf_puts(ef_http_out(req), "{}");
     ef_http_reply(req, 200);
 }
@@ -778,7 +776,6 @@ static void expire_token(ef_http_req *req, ef_node *node, ef_bytes id, int64_t a
         ef_api_store_error(req, &err);
         return;
     }
-    if (node->auth) ef_auth_reload(node->auth);
     ef_buf_puts(ef_http_out(req), "{}");
     ef_http_reply(req, 200);
 }

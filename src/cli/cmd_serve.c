@@ -189,6 +189,11 @@ static void finish_request(ef_http_req *req, void *app)
     ef_node *node = app;
     ef_store_attribute(NULL); /* the request's attribution ends with its handler */
     ef_sync_finish(node->sync, req); /* a primary's write: the version includes it; wake the feed */
+    /* A token or session written here, or through here (a replica answers a forwarded write once
+     * it applied it), acts on this node from the answer on, not from its next poll of the store:
+     * a revoked token must not go on working where its revocation was acknowledged. */
+    const ef_route *r = ef_http_route(req);
+    if (node->auth && r && r->cls == EF_ROUTE_AUTH && (r->flags & EF_RF_WRITE)) ef_auth_reload(node->auth);
     /* a replica that may be behind what it served before a machine restart says so on every answer */
     if (ef_sync_recovering(node->sync)) ef_http_add_header(req, "X-Edgeflag-Recovering", "true");
     if (node->name) ef_http_add_header(req, "X-Edgeflag-Node", node->name);

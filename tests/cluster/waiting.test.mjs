@@ -265,3 +265,24 @@ test('one address holds at most --max-conns-per-ip; a request header has a deadl
   assert.ok(i < line.length, 'the trickling client was cut before it finished its header');
   for (const s of socks) s.destroy();
 });
+
+// A replica answers a forwarded write once it applied it; for tokens that answer must also mean
+// the replica's own authentication knows: it polled its token table once a second, so a token
+// revoked through it went on working there for up to a second (8 of 8 right after the DELETE).
+test('a token created or revoked through a replica acts on that replica from its answer on', { timeout: 60000 }, async () => {
+  const A = { authorization: 'Bearer boot' };
+  const [p] = track(node('tok-p', { args: ['--auth-token', 'boot'] }));
+  await p.start();
+  const [r] = track(node('tok-r', { upstream: p.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot'] }));
+  await r.start();
+  await waitFor('replica ready', async () => (await call(r.url, 'GET', '/ready')).status === 200);
+  const read = (t) => call(r.url, 'GET', '/api/v1/namespaces/default/flags', undefined, { authorization: `Bearer ${t}` });
+  for (let i = 0; i < 5; i++) {
+    const c = await call(r.url, 'POST', '/auth/v1/method/token', { name: `t${i}`, description: 'd' }, A);
+    assert.equal(c.status, 200, c.text);
+    assert.equal((await read(c.json.clientToken)).status, 200, 'a token created through the replica works there at once');
+    const d = await call(r.url, 'DELETE', `/auth/v1/tokens/${c.json.authentication.id}`, undefined, A);
+    assert.equal(d.status, 200, d.text);
+    assert.equal((await read(c.json.clientToken)).status, 401, 'a token revoked through the replica is refused there at once');
+  }
+});
