@@ -1000,10 +1000,43 @@ static void body_release(ef_http_server *srv, ef_http_req *req)
     ef_buf_clear_shrink(&req->body, BODY_SMALL);
 }
 
-/* The admit hook, once per request; true when it answered. */
+/* The authority of an origin ("http://host:port" -> "host:port"), or NULL. */
+static const char *origin_authority(const char *origin)
+{
+    const char *p = strstr(origin, "://");
+    return p && p[3] ? p + 3 : NULL;
+}
+
+/* Whether a write comes from a page of another site that the browser sent on its own. A browser
+ * attaches no bearer token by itself, and a session cookie needs X-CSRF-Token (api/auth.c); but
+ * with authentication off (the default), any page a person opens could otherwise POST
+ * text/plain JSON to a node their browser reaches (no preflight: a "simple" request). Browsers
+ * say where a request comes from: Sec-Fetch-Site, else Origin (compared with Host, or the
+ * X-Forwarded-Host a proxy that rewrites Host sets). SDKs and curl send neither, and a request
+ * with an Authorization header is the caller's own. Origins allowed by the CORS settings pass. */
+static bool cross_site_write(const ef_http_server *srv, const ef_http_req *req)
+{
+    if (!req->route || !(req->route->flags & EF_RF_WRITE) || ef_http_header(req, "Authorization")) return false;
+    const char *origin = ef_http_header(req, "Origin");
+    if (origin && *origin && srv->cfg.cors_enabled && cors_origin_allowed(&srv->cors, origin)) return false;
+    const char *site = ef_http_header(req, "Sec-Fetch-Site");
+    if (site && *site) return strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0;
+    if (!origin || !*origin) return false;
+    const char *auth = origin_authority(origin);
+    if (!auth) return true; /* "null": a sandboxed frame, a file */
+    const char *host = ef_http_header(req, "Host"), *fwd = ef_http_header(req, "X-Forwarded-Host");
+    return !(host && strcasecmp(auth, host) == 0) && !(fwd && strcasecmp(auth, fwd) == 0);
+}
+
+/* The admit hook, once per request, after the cross-site write check; true when either answered. */
 static bool admit(ef_http_server *srv, ef_http_req *req)
 {
     req->admitted = true;
+    if (cross_site_write(srv, req)) {
+        ef_http_error(req, 403, 7, "a write from another site's page is refused (Origin/Sec-Fetch-Site); "
+                      "send it with an Authorization header, or allow the origin with cors.allowed_origins");
+        return true;
+    }
     return srv->cfg.admit && srv->cfg.admit(req, srv->cfg.app);
 }
 

@@ -151,3 +151,48 @@ test('a stream ends when the token it was opened with is revoked or expires', as
     await srv.stop();
   }
 });
+
+// With authentication off (the default) a browser would otherwise carry a cross-site page's
+// "simple" POST (text/plain, no preflight) to the node. Browsers say where a request comes from;
+// SDKs, curl and requests with an Authorization header are not affected.
+test('a write a browser sends for another site is refused; same-origin, tool and CORS-allowed writes pass', async () => {
+  const srv = await startServer([]);
+  const cors = await startServer([], { env: { FLIPT_CORS_ENABLED: 'true', FLIPT_CORS_ALLOWED_ORIGINS: 'http://ui.example' } });
+  try {
+    const host = new URL(srv.url).host;
+    let n = 0;
+    const write = (s, headers) =>
+      call(s.url, 'POST', '/api/v1/namespaces/default/flags', JSON.stringify({ key: `f${n++}`, name: 'x' }), { 'content-type': 'text/plain', ...headers });
+    const refused = [
+      { origin: 'http://evil.example' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site', origin: 'http://sub.example' },
+      { origin: `http://${host}`, 'sec-fetch-site': 'cross-site' }, // the browser's word wins
+    ];
+    for (const h of refused) {
+      const r = await write(srv, h);
+      assert.equal(r.status, 403, JSON.stringify(h));
+      assert.equal(r.json.code, 7);
+      assert.match(r.json.message, /another site/);
+    }
+    const flags = (await call(srv.url, 'GET', '/api/v1/namespaces/default/flags')).json.flags;
+    assert.deepEqual(flags, [], 'a refused write changed nothing');
+    const allowed = [
+      {}, // curl, an SDK
+      { origin: `http://${host}` },
+      { 'sec-fetch-site': 'same-origin', origin: `http://${host}` },
+      { origin: 'https://flags.example', 'x-forwarded-host': 'flags.example' }, // behind a proxy that rewrites Host
+      { origin: 'http://evil.example', authorization: 'Bearer anything' }, // the caller's own (authentication is off)
+    ];
+    for (const h of allowed) assert.equal((await write(srv, h)).status, 200, JSON.stringify(h));
+    // reads and evaluations are not writes
+    assert.equal((await call(srv.url, 'GET', '/api/v1/namespaces/default/flags', undefined, { origin: 'http://evil.example' })).status, 200);
+    // an origin the CORS settings allow may write; another still may not
+    assert.equal((await write(cors, { origin: 'http://ui.example', 'sec-fetch-site': 'cross-site' })).status, 200);
+    assert.equal((await write(cors, { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' })).status, 403);
+  } finally {
+    await srv.stop();
+    await cors.stop();
+  }
+});

@@ -9,6 +9,7 @@
 // The tests in this file share one server and run in order; none depends on another file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { startServer, stopServer, launchBrowser, newPage, shot, api, DESKTOP, PHONE } from './harness.mjs';
 
 let server;
@@ -321,6 +322,36 @@ test('screenshots: flag page, cluster view; phone width has no horizontal scroll
     await shot(phone, name);
   }
   await phone.close();
+});
+
+// Authentication is off here, as by default: a page of another site that the person opens must
+// not be able to make their browser write (an attacker review created flags this way, with a
+// no-cors fetch and a text/plain form, both "simple" requests without a preflight).
+test('a page of another site cannot write through the browser (cross-site request forgery)', async () => {
+  const target = server.base + NS + '/flags';
+  const evil = `<!doctype html><html><body>
+<form id=f method=POST action="${target}" enctype="text/plain">
+<input name='{"key":"csrf_form","name":"x","enabled":true,"pad":"' value='"}'></form>
+<script>
+fetch(${JSON.stringify(target)}, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+  body: JSON.stringify({key: "csrf_fetch", name: "pwned", enabled: true})})
+  .finally(() => { document.title = "sent"; document.getElementById("f").submit(); });
+</script></body></html>`;
+  const site = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(evil));
+  await new Promise((r) => site.listen(0, '127.0.0.2', r)); // another origin: another address
+  const p = await browser.context.newPage();
+  try {
+    const sent = p.waitForRequest((r) => r.method() === 'POST' && r.url() === target && r.postData()?.includes('csrf_form'));
+    await p.goto(`http://127.0.0.2:${site.address().port}/`);
+    await sent; // both requests were made: the fetch before the form
+    await p.waitForLoadState('load').catch(() => {});
+    for (const key of ['csrf_fetch', 'csrf_form'])
+      assert.equal((await api(server.base, 'GET', `${NS}/flags/${key}`)).status, 404, `${key} was created`);
+  } finally {
+    await p.close();
+    site.close();
+  }
+  // the UI's own writes (same origin) are the tests above and below, through the browser
 });
 
 test('with authentication on, the UI asks for a token and uses it', async () => {
