@@ -39,6 +39,14 @@
  * lock, never waits for round_mu; registry listeners run under that writer lock and take kick_mu.
  * Only a round frees a subscriber (after done() marked it closed), so a round may walk the list
  * without f->mu: other threads only push at the head.
+ *
+ * A replica's follower loads its upstream's dumps between ef_feed_reset_begin and _end, which hold
+ * round_mu: no round reads the store half before and half after the load. A subscriber's history
+ * and position were checked against the state this node held then (sub->checked); after a load
+ * that check means nothing (a new history, a state behind the old one, another branch), so _end
+ * ends every checked stream and each follower reconnects and is checked against the new state.
+ * Before, a chained replica whose stream stayed up was sent the new history's entries on top of
+ * its old state, and served that mix as in sync for ever (review of the sync code, bug 1).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -91,6 +99,8 @@ struct feed_sub {
     bool dump_wait;         /* a round's (under round_mu): needs a dump none could give it yet
                              * (DUMPS_LIVE_MAX, or the dump failed): heartbeats only */
     bool checked;           /* a round's (under round_mu): its history and position were checked */
+    bool ending;            /* under mu: this node's state was replaced (ef_feed_reset_end): the
+                             * stream ends at its next fill, with nothing more queued */
     char history[EF_STORE_ID_MAX + 1]; /* the history it is on ("" when it did not say) */
     uint64_t at;            /* fingerprint of its entry at since (ef_store_entry_hash); 0: none */
     int64_t connected_ns;   /* wall clock */
@@ -133,6 +143,11 @@ struct ef_feed {
     int64_t dump_ns;
     char dump_history[EF_STORE_ID_MAX + 1];
     int dumps_live; /* atomic: dumps built and not yet freed (ef_shared_take_counted) */
+    /* Under round_mu: the highest position this replica held before a dump took it back on the
+     * same history (its upstream was restored from a backup), and that history. A subscriber
+     * ahead of this node on that history, at or below it, is on the branch that was undone. */
+    uint64_t rewound_from;
+    char rewound_history[EF_STORE_ID_MAX + 1];
     uint64_t dumps_built, dumps_reused; /* atomic */
 };
 
@@ -207,6 +222,10 @@ static int sub_fill(void *state, ef_buf *out, ef_shared **block)
 {
     feed_sub *sub = state;
     pthread_mutex_lock(&sub->mu);
+    if (sub->ending) { /* what is queued follows from a state this node no longer holds */
+        pthread_mutex_unlock(&sub->mu);
+        return -1;
+    }
     bool was_full = sub_queued(sub) >= PENDING_MAX;
     bool had = true;
     if (sub->pending.len) {
@@ -557,6 +576,16 @@ static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, 
     ef_shared_unref(sh);
 }
 
+/* Whether sub, ahead of this replica on history, is on the branch a dump took this replica back
+ * from (rewound_from): this node held those positions, and its upstream has undone them. A
+ * subscriber merely ahead of a lagging replica (one that lost its last unsynced batch in a crash)
+ * is not: it waits, and its entry at since is compared once this node has one there. Caller holds
+ * round_mu. */
+static bool rewound_past(const ef_feed *f, const feed_sub *sub, const char *history)
+{
+    return f->rewound_from && sub->since <= f->rewound_from && strcmp(f->rewound_history, history) == 0;
+}
+
 /* One pass over every subscriber; *behind is set when someone still lacks entries. */
 static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
 {
@@ -605,6 +634,11 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
             why = "downstream is on another history: sending a full dump";
         else if (sub->since > seq && !f->s->upstream)
             why = "downstream is ahead of this primary on its history: sending a full dump";
+        else if (sub->since > seq && rewound_past(f, sub, id.history))
+            why = "downstream is ahead of this replica on a branch its upstream undid (restored from a "
+                  "backup?): sending a full dump";
+        else if (sub->since > seq)
+            sub->checked = false; /* a lagging replica: check its entry at since once it is here */
         else if (sub->at && sub->since <= seq && sub->since >= first &&
                  entry_at(store, sub->since) != sub->at)
             why = "downstream holds another entry at its position (diverged): sending a full dump";
@@ -648,6 +682,66 @@ static void feed_round(ef_feed *f, batch *b, ef_buf *ev, bool *behind)
     }
 
     deliver(f, head, b, ev, seq, true, behind);
+}
+
+void ef_feed_reset_begin(ef_feed *f)
+{
+    if (f) pthread_mutex_lock(&f->round_mu);
+}
+
+/* Remembers a dump that took this node back on its history (rewound_past) and forgets one on a
+ * history it left. Caller holds round_mu. */
+static void note_rewind(ef_feed *f, const ef_feed_reset *r)
+{
+    if (strcmp(r->history, f->rewound_history) != 0) f->rewound_from = 0;
+    if (r->seq < r->was_seq && strcmp(r->history, r->was_history) == 0) {
+        if (r->was_seq > f->rewound_from) f->rewound_from = r->was_seq;
+        snprintf(f->rewound_history, sizeof(f->rewound_history), "%s", r->history);
+    }
+}
+
+/* Ends the stream of every subscriber checked against the state a dump replaced, and forgets what
+ * this feed kept of that state (the commit ring, the last dump). Caller holds round_mu. */
+static unsigned end_checked_streams(ef_feed *f)
+{
+    pthread_mutex_lock(&f->recent_mu);
+    f->recent_first = f->recent_last = 0;
+    pthread_mutex_unlock(&f->recent_mu);
+    ef_shared_unref(f->dump); /* streams sending it keep it alive */
+    f->dump = NULL;
+    unsigned n = 0;
+    pthread_mutex_lock(&f->mu);
+    for (feed_sub *sub = f->subs; sub; sub = sub->next) {
+        /* one not checked yet has been sent nothing but heartbeats: its check is still to come,
+         * against the new state */
+        if (sub->closed || !sub->stream || !sub->checked) continue;
+        pthread_mutex_lock(&sub->mu);
+        sub->ending = true;
+        pthread_mutex_unlock(&sub->mu);
+        ef_http_stream_wake(sub->stream);
+        n++;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+void ef_feed_reset_end(ef_feed *f, const ef_feed_reset *r)
+{
+    if (!f) return;
+    if (r->replaced) {
+        note_rewind(f, r);
+        unsigned n = end_checked_streams(f);
+        if (n) {
+            char sn[16], sq[24], was[24];
+            snprintf(sn, sizeof(sn), "%u", n);
+            snprintf(sq, sizeof(sq), "%" PRIu64, r->seq);
+            snprintf(was, sizeof(was), "%" PRIu64, r->was_seq);
+            ef_log(EF_LOG_INFO, "loaded a dump: ended every downstream stream, to check each one against the new state",
+                   "streams", sn, "seq", sq, "was_seq", was, "history", r->history[0] ? r->history : "-", NULL);
+        }
+    }
+    pthread_mutex_unlock(&f->round_mu);
+    ef_feed_kick(f);
 }
 
 /* Queues the batch's entries (and heartbeats) to every subscriber and wakes those that got some. */

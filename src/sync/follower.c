@@ -72,6 +72,7 @@ struct ef_follower {
     bool got_event;  /* this connection delivered at least one event */
     int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
     char why[600];   /* why the connection was abandoned */
+    char history[EF_STORE_ID_MAX + 1]; /* the local store's history ("" when it has none) */
     char logged_why[600]; /* the last reason logged at warn level */
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's own account of a failed transfer */
     ef_buf errbody;  /* the start of a non-200 answer */
@@ -225,6 +226,30 @@ static void parse_history_field(const char *p, size_t n, char *out, size_t cap)
     out[i] = '\0';
 }
 
+/* Loads the dump in f->data with the feed's rounds held off (ef_feed_reset_begin), then has the
+ * feed end the streams of the replicas chained to this one: they were checked against the state
+ * the dump replaces (was: this node's identity before). */
+static int load_dump(ef_follower *f, const ef_store_identity *was, ef_store_err *err)
+{
+    ef_store *store = f->s->node->store;
+    ef_feed_reset_begin(f->s->feed);
+    int rc = ef_store_load_dump(store, f->data.data, f->data.len, err);
+    ef_feed_reset r = {.replaced = rc == 0, .was_seq = f->local, .was_history = was->history};
+    uint64_t first;
+    ef_store_identity now;
+    ef_store_err e2;
+    if (ef_store_seq(store, &r.seq, &first, &e2) != 0 || ef_store_get_identity(store, &now, &e2) != 0) {
+        r.replaced = true; /* cannot tell: the streams reconnect, which is always safe */
+        r.seq = f->local;
+        now = *was;
+    }
+    r.history = now.history;
+    if (r.seq != f->local || strcmp(now.history, was->history) != 0) r.replaced = true;
+    snprintf(f->history, sizeof(f->history), "%s", now.history);
+    ef_feed_reset_end(f->s->feed, &r);
+    return rc;
+}
+
 /* A reset replaces the whole local state with the upstream's dump. A feed sends one when the
  * position is trimmed (the dump is ahead), when this replica is on another history (a primary
  * started on a fresh or restored database, another primary), or when a primary finds this
@@ -241,7 +266,7 @@ static void on_reset(ef_follower *f)
         { fail(f, "cannot read the local history: %s", err.message); return; }
     /* a replica that holds nothing yet (seq 0) has nothing to lose: a plain bootstrap */
     bool other_history = f->local > 0 && hist[0] && id.history[0] && strcmp(hist, id.history) != 0;
-    if (ef_store_load_dump(f->s->node->store, f->data.data, f->data.len, &err) != 0)
+    if (load_dump(f, &id, &err) != 0)
         { fail(f, "loading the upstream's dump failed: %s", err.message); return; }
     char sq[24], was[24];
     snprintf(sq, sizeof(sq), "%" PRIu64, seq);
@@ -408,6 +433,7 @@ static void follow_once(ef_follower *f)
     f->fail_seq = 0;
     f->got_event = false;
     f->why[0] = '\0';
+    snprintf(f->history, sizeof(f->history), "%s", id.history);
     f->last_byte_ns = ef_clock_mono_ns();
     ef_sse_reset(&f->sse);
     ef_buf_clear(&f->errbody);

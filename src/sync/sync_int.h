@@ -122,6 +122,20 @@ void ef_feed_kick_written(ef_feed *f);
  * waits for the store or for the feed thread's round (only for a subscriber's buffer lock). */
 void ef_feed_committed(ef_feed *f, const ef_store_change *c);
 int ef_feed_register(ef_router *r, ef_feed *f);
+/* Around a dump load on this node (the follower's reset): begin waits for the feed's round in
+ * progress and holds off the next, so no round reads the store partly before and partly after the
+ * load; end lets rounds run again. When the load replaced the state (or may have: it failed after
+ * its commit), end also ends every downstream stream checked against the old state, so each
+ * follower reconnects and its history and position are checked against the new one, and it
+ * remembers a dump that took this node back on its history: a follower ahead of it on the branch
+ * that was undone gets a dump instead of waiting. The caller holds no other lock; NULL: nothing. */
+typedef struct ef_feed_reset {
+    bool replaced;           /* the load changed the state (it succeeded, or the position moved) */
+    uint64_t was_seq, seq;   /* this node's position before and after the load */
+    const char *was_history, *history; /* and its history ("" when it has none) */
+} ef_feed_reset;
+void ef_feed_reset_begin(ef_feed *f);
+void ef_feed_reset_end(ef_feed *f, const ef_feed_reset *r);
 /* Full dumps this feed built and gave out again (a later follower starting from one still
  * fresh), and how many are alive (queued or being sent); all 0 for NULL. */
 typedef struct ef_feed_dumps {

@@ -238,6 +238,67 @@ test('a chained replica one entry behind a replica that reloaded after a restore
   assert.deepEqual(await exportState(leaf), await exportState(primary));
 });
 
+// Review of the sync code (bug 1): in both tests below the chain's streams stay up while the
+// middle node reloads, so the leaf never reconnects on its own. Before the fix the middle node's
+// feed checked a stream's history and position once, when it connected: after the middle node
+// loaded the new primary's dump, the leaf was sent the new history's entries on top of its old
+// flags (new5..new7 with old0..old4 in a review run), reported the same version and /ready 200,
+// for ever. Now a node that loads a dump ends every stream it had checked against its old state,
+// and each follower reconnects and is checked against the new one.
+test('a chained replica stays connected while its upstream reloads onto a new history: it reloads too', { timeout: 30000 }, async () => {
+  const [primary] = track(node('chain-p'));
+  await primary.start();
+  const [mid] = track(node('chain-mid', { upstream: () => primary.url }));
+  await mid.start();
+  const [leaf] = track(node('chain-leaf', { upstream: () => mid.url }));
+  await leaf.start();
+  for (let i = 0; i < 5; i++) await createFlag(primary, `old${i}`);
+  await waitFor('leaf to follow old0-old4', async () => (await version(leaf)) === 5, 5000);
+
+  // same address, a new database: mid reloads (another history); its stream to leaf is still up
+  await primary.kill9();
+  const fresh = node('chain-p2', { dir: tmpdir('ef-chain-p2-') });
+  fresh.port = primary.port;
+  track(fresh);
+  await fresh.start();
+  await waitFor('mid to take the empty state', async () => (await flagKeys(mid)) === '', 10000);
+  const want = [];
+  for (let i = 0; i < 8; i++) {
+    await createFlag(fresh, `new${i}`);
+    want.push(`new${i}`);
+  }
+  await waitFor('leaf to hold exactly new0-new7', async () => (await flagKeys(leaf)) === want.join(','), 10000)
+    .catch(async (e) => {
+      e.message += `\nleaf has ${await flagKeys(leaf)}\nmid: ${mid.stderr.slice(-3000)}\nleaf: ${leaf.stderr.slice(-3000)}`;
+      throw e;
+    });
+  assert.deepEqual(await exportState(leaf), await exportState(fresh));
+  await waitForLog(mid, /ended every downstream stream/);
+});
+
+test('a chained replica stays connected while its upstream reloads from a restored primary (same history, behind): it reloads too', { timeout: 30000 }, async () => {
+  const { primary, backup } = await primaryWithBackup('restored5');
+  const [mid] = track(node('mid5', { upstream: () => primary.url }));
+  await mid.start();
+  const [leaf] = track(node('leaf5', { upstream: () => mid.url }));
+  await leaf.start();
+  for (const k of ['d', 'e']) await createFlag(primary, k); // seq 5
+  await waitFor('leaf to follow a-e', async () => (await flagKeys(leaf)) === 'a,b,c,d,e', 10000);
+
+  await restoreBackup(primary, backup); // seq 3 on the same history: mid reloads, leaf stays connected
+  await waitFor('mid to take the restored state', async () => (await flagKeys(mid)) === 'a,b,c', 10000);
+  // no write follows: leaf is ahead of mid on its history, and only mid knows that its 4 and 5 are gone
+  await waitFor('leaf to take the restored state', async () => (await flagKeys(leaf)) === 'a,b,c', 10000)
+    .catch(async (e) => {
+      e.message += `\nleaf has ${await flagKeys(leaf)}\nmid: ${mid.stderr.slice(-3000)}`;
+      throw e;
+    });
+  assert.equal(await version(leaf), 3);
+  for (const k of ['x', 'y', 'z']) await createFlag(primary, k);
+  await waitFor('leaf to follow x,y,z', async () => (await flagKeys(leaf)) === 'a,b,c,x,y,z', 10000);
+  assert.deepEqual(await exportState(leaf), await exportState(primary));
+});
+
 test('a rule or rollout with more than 256 segments is refused before the commit; the namespace keeps working', { timeout: 30000 }, async () => {
   const dir = tmpdir('ef-segs-');
   const yml = path.join(dir, 'segs.yml');
