@@ -29,7 +29,6 @@
 #include <curl/curl.h>
 
 #include "base/clock.h"
-#include "base/json.h"
 #include "base/log.h"
 #include "base/sse.h"
 #include "sync/sync_int.h"
@@ -287,26 +286,23 @@ static void on_reset(ef_follower *f)
 
 static void on_heartbeat(ef_follower *f)
 {
-    ef_arena a;
-    ef_arena_init(&a, 1024);
-    ef_json_error je;
-    const ef_json *v = ef_json_parse(f->data.data, f->data.len, &a, NULL, &je);
-    const ef_json *head = v ? ef_json_get(v, "head") : NULL;
-    const ef_json *lag = v ? ef_json_get(v, "lagSeconds") : NULL;
-    const ef_json *name = v ? ef_json_get(v, "node") : NULL;
+    ef_heartbeat hb;
+    char why[160];
+    if (ef_heartbeat_parse(f->data.data, f->data.len, &hb, why, sizeof(why)) != 0) {
+        fail(f, "protocol error from upstream: %s", why); /* nothing of it is used */
+        f->protocol_error = true;
+        return;
+    }
     ef_sync *s = f->s;
     int64_t now = ef_clock_wall_ns();
     pthread_mutex_lock(&s->mu);
     bool was = s->st.connected;
     s->st.connected = true;
     s->st.link_error[0] = '\0';
-    if (head && head->type == EF_JSON_NUMBER) s->st.upstream_head = (uint64_t)head->num;
-    if (lag && lag->type == EF_JSON_NUMBER) s->st.upstream_lag_s = lag->num;
+    s->st.upstream_head = hb.head;
+    s->st.upstream_lag_s = hb.lag_s;
     s->st.heard_upstream = true;
-    if (name && name->type == EF_JSON_STRING && ef_node_name_valid(name->str.p, name->str.n)) {
-        memcpy(s->st.upstream_name, name->str.p, name->str.n);
-        s->st.upstream_name[name->str.n] = '\0';
-    }
+    if (hb.node[0]) memcpy(s->st.upstream_name, hb.node, sizeof(hb.node));
     if (f->local >= s->st.upstream_head) {
         caught_up_locked(s, f->local);
         s->st.synced_at_ns = now;
@@ -316,7 +312,6 @@ static void on_heartbeat(ef_follower *f)
     }
     ef_sync_status_changed_locked(s);
     pthread_mutex_unlock(&s->mu);
-    ef_arena_free(&a);
     if (!was) {
         char sq[24];
         snprintf(sq, sizeof(sq), "%" PRIu64, f->local);

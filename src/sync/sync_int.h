@@ -19,6 +19,9 @@
 /* Seconds between heartbeats on the feed; a follower drops a link silent for HEARTBEAT_DEAD_S. */
 #define EF_SYNC_HEARTBEAT_MS 1000
 #define EF_SYNC_HEARTBEAT_DEAD_S 3
+/* The most lag a follower takes from its upstream's heartbeats (about 31 years): more than any
+ * real one, and few enough digits for /ready and /metrics. */
+#define EF_SYNC_LAG_MAX_S 1e9
 /* The feed thread's timed round, when nothing kicks it: trims the log, sends heartbeats. */
 #define EF_FEED_ROUND_MS 250
 
@@ -146,6 +149,18 @@ void ef_feed_get_dumps(ef_feed *f, ef_feed_dumps *out);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out);
 unsigned ef_feed_subscribers(ef_feed *f);
+
+/* heartbeat.c: the data of a heartbeat event, checked (a follower believes it: its upstream's
+ * head decides whether it says it is in sync). */
+typedef struct ef_heartbeat {
+    uint64_t head;  /* the upstream's position: an exact integer, at most INT64_MAX */
+    double lag_s;   /* the upstream's lag: 0 when absent or negative, at most EF_SYNC_LAG_MAX_S */
+    char history[EF_STORE_ID_MAX + 1]; /* "" when absent */
+    char node[EF_NODE_NAME_MAX + 1];   /* "" when absent or not a valid name */
+} ef_heartbeat;
+/* 0, or -1 with why filled for data that is not a heartbeat: not a JSON object, a head that is
+ * not an exact position, a lagSeconds that is not a number, a history that is not one. */
+int ef_heartbeat_parse(const char *p, size_t n, ef_heartbeat *out, char *why, size_t cap);
 
 /* follower.c */
 ef_follower *ef_follower_new(ef_sync *s);

@@ -208,3 +208,46 @@ test('the stuck state ends when the upstream shows the replica in sync', async (
   assert.equal(await metric(r, 'edgeflag_replication_apply_failures_total'), 2);
   await stopClean(r);
 });
+
+// Review of the sync code, bug 2: heartbeats from a lying upstream. A head of 1e30 was cast from a
+// double to 0 and the replica said it was in sync (ready, hasState), -1 wrapped, and a heartbeat
+// that was not JSON counted as one in sync. Now each is a protocol error: refused, counted, and
+// retried with the backoff; /ready says so. A lag below 0 or past EF_SYNC_LAG_MAX_S (1e9 s) is
+// brought into range (it was shown as -5, and as 300 digits for 1e308).
+test('heartbeats with a head that is not an exact position, or that are not JSON, are protocol errors', async () => {
+  const bad = { 'head-1e30': '{"seq":0,"head":1e30,"lagSeconds":0}', 'head-minus-1': '{"seq":0,"head":-1,"lagSeconds":0}',
+    'head-2p64': '{"seq":0,"head":18446744073709551616,"lagSeconds":0}', 'head-fraction': '{"seq":0,"head":0.5}',
+    'not-json': '{"seq":0,"head":' };
+  for (const [label, data] of Object.entries(bad)) {
+    const up = await fakeUpstream((res) => res.write(`event: heartbeat\ndata: ${data}\n\n`));
+    const r = node(`hb-${label}`, { upstream: up.url });
+    nodes.push(r);
+    await r.start();
+    await waitFor(`${label}: refused`, async () => (await readyReason(r)).reason?.includes('protocol error from upstream: a heartbeat'), 5000, 20);
+    const rd = await call(r.url, 'GET', '/ready');
+    assert.equal(rd.status, 503, `${label}: ${rd.text}`);
+    assert.equal(rd.json.hasState, false, `${label}: a refused heartbeat does not make the replica in sync`);
+    assert.ok((await metric(r, 'edgeflag_replication_protocol_errors_total')) >= 1, label);
+    await stopClean(r);
+  }
+});
+
+test('the lag an upstream claims is clamped to [0, 1e9] s', async () => {
+  for (const [claimed, shown] of [[-5, 0], ['1e308', 1e9]]) {
+    const up = await fakeUpstream((res) => {
+      const beat = () => res.write(`event: heartbeat\ndata: {"seq":0,"head":0,"lagSeconds":${claimed}}\n\n`);
+      beat();
+      const t = setInterval(beat, 300);
+      res.on('close', () => clearInterval(t));
+    });
+    const r = node(`hb-lag${shown}`, { upstream: up.url });
+    nodes.push(r);
+    await r.start();
+    await waitFor('in sync', async () => (await call(r.url, 'GET', '/ready')).json?.hasState === true, 5000, 20);
+    const rd = await call(r.url, 'GET', '/ready');
+    assert.equal(rd.json.lagSeconds, shown, rd.text);
+    const m = (await call(r.url, 'GET', '/metrics')).text.match(/^edgeflag_replication_lag_seconds (\S+)$/m);
+    assert.ok(m && m[1].length < 20 && Number(m[1]) === shown, `metric: ${m && m[1]}`);
+    await stopClean(r);
+  }
+});
