@@ -72,6 +72,7 @@ struct ef_follower {
     int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
     char why[600];   /* why the connection was abandoned */
     char history[EF_STORE_ID_MAX + 1]; /* the local store's history ("" when it has none) */
+    bool history_agreed; /* this connection's upstream has shown itself on that history */
     char logged_why[600]; /* the last reason logged at warn level */
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's own account of a failed transfer */
     ef_buf errbody;  /* the start of a non-200 answer */
@@ -267,6 +268,7 @@ static void on_reset(ef_follower *f)
     bool other_history = f->local > 0 && hist[0] && id.history[0] && strcmp(hist, id.history) != 0;
     if (load_dump(f, &id, &err) != 0)
         { fail(f, "loading the upstream's dump failed: %s", err.message); return; }
+    f->history_agreed = true; /* the dump's history is ours now (load_dump read it back) */
     char sq[24], was[24];
     snprintf(sq, sizeof(sq), "%" PRIu64, seq);
     snprintf(was, sizeof(was), "%" PRIu64, f->local);
@@ -284,6 +286,28 @@ static void on_reset(ef_follower *f)
     applied_now(f, seq, true);
 }
 
+/* Whether the upstream's history changed under this connection: a heartbeat on another history
+ * after one on ours (or after its dump made its history ours). Another history before that is
+ * expected: the handshake found this replica on another history and a dump is on its way. A feed
+ * ends its streams when it loads a dump (ef_feed_reset_end); one that does not (an older version)
+ * would send its new history's entries on top of this replica's state, so the connection is
+ * dropped here and resumed at once, and the handshake sorts it out. */
+static bool history_moved(ef_follower *f, const char *hist)
+{
+    if (!hist[0] || !f->history[0]) return false; /* an upstream or a store without histories */
+    if (strcmp(hist, f->history) == 0) {
+        f->history_agreed = true;
+        return false;
+    }
+    if (!f->history_agreed) return false;
+    snprintf(f->why, sizeof(f->why), "upstream moved to another history (%s; this replica is on %s)",
+             hist, f->history);
+    f->failed = true; /* not a content failure: reconnect after the usual short backoff */
+    ef_log(EF_LOG_WARN, "upstream moved to another history under the stream: reconnecting", "upstream",
+           f->s->upstream, "history", hist, "our_history", f->history, NULL);
+    return true;
+}
+
 static void on_heartbeat(ef_follower *f)
 {
     ef_heartbeat hb;
@@ -293,6 +317,7 @@ static void on_heartbeat(ef_follower *f)
         f->protocol_error = true;
         return;
     }
+    if (history_moved(f, hb.history)) return;
     ef_sync *s = f->s;
     int64_t now = ef_clock_wall_ns();
     pthread_mutex_lock(&s->mu);
@@ -429,6 +454,7 @@ static void follow_once(ef_follower *f)
     f->got_event = false;
     f->why[0] = '\0';
     snprintf(f->history, sizeof(f->history), "%s", id.history);
+    f->history_agreed = false;
     f->last_byte_ns = ef_clock_mono_ns();
     ef_sse_reset(&f->sse);
     ef_buf_clear(&f->errbody);

@@ -31,7 +31,7 @@ async function fakeUpstream(behave) {
       res.end('{"code":5,"message":"not found","details":[]}');
       return;
     }
-    const c = { at: Date.now(), since: Number(u.searchParams.get('since')), sent: 0, closed: false };
+    const c = { at: Date.now(), since: Number(u.searchParams.get('since')), history: u.searchParams.get('history'), sent: 0, closed: false };
     conns.push(c);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const timer = setInterval(() => {
@@ -250,4 +250,54 @@ test('the lag an upstream claims is clamped to [0, 1e9] s', async () => {
     assert.ok(m && m[1].length < 20 && Number(m[1]) === shown, `metric: ${m && m[1]}`);
     await stopClean(r);
   }
+});
+
+// A dump and a change-log entry in the wire format (docs/storage.md), for the fake upstream below.
+function fakeDump(seq, history, flags) {
+  const now = Date.now() * 1e6;
+  return JSON.stringify({ seq, history, versions: { default: seq }, tables: {
+    namespaces: [{ key: 'default', name: 'Default', description: 'Default namespace', protected: 1, created_at: now, updated_at: now }],
+    flags: flags.map((k) => ({ namespace_key: 'default', key: k, name: k, description: '', enabled: 1, type: 1, default_variant_id: null, metadata: null, created_at: now, updated_at: now })),
+    variants: [], segments: [], constraints: [], rules: [], rule_segments: [], distributions: [], rollouts: [], rollout_segments: [], tokens: [] } });
+}
+function fakeEntry(seq, key) {
+  const now = Date.now() * 1e6;
+  return JSON.stringify({ seq, time: now, namespaces: [{ key: 'default', version: seq }], changes: [{ table: 'flags', op: 'upsert',
+    pk: { namespace_key: 'default', key }, row: { namespace_key: 'default', key, name: key, description: '', enabled: 1, type: 1, default_variant_id: null, metadata: null, created_at: now, updated_at: now } }] });
+}
+
+// Review of the sync code, bug 1 (the follower's half): an upstream whose history changes under
+// an open stream (one that does not end its streams when it loads a dump, as an older edgeflag)
+// went on sending the new history's entries, and the follower, which ignored the history in every
+// heartbeat, applied them on top of its state. Now a heartbeat on another history, after one on
+// the replica's own, drops the connection; the replica reconnects with its history and position
+// and the handshake gives it the new history's dump.
+test('a heartbeat on another history under an open stream: the replica reconnects and reloads', async () => {
+  const H1 = 'a'.repeat(32), H2 = 'b'.repeat(32);
+  const up = await fakeUpstream(async (res, c) => {
+    const hb = (head, h) => res.write(`event: heartbeat\ndata: {"seq":${head},"head":${head},"lagSeconds":0,"history":"${h}"}\n\n`);
+    if (c.since === 0) {
+      res.write(`event: reset\ndata: ${fakeDump(3, H1, ['f1'])}\n\n`);
+      hb(3, H1);
+      await sleep(400);
+      hb(4, H2); // the upstream moved to H2 (it loaded a dump) and keeps the stream open
+      await sleep(300);
+      if (!c.closed) res.write(`id: 4\nevent: txn\ndata: ${fakeEntry(4, 'stale')}\n\n`);
+    } else {
+      res.write(`event: reset\ndata: ${fakeDump(5, H2, ['g1', 'g2'])}\n\n`);
+      hb(5, H2);
+    }
+  });
+  const r = node('hb-history', { upstream: up.url });
+  nodes.push(r);
+  await r.start();
+  const keys = async () => ((await call(r.url, 'GET', '/api/v1/namespaces/default/flags')).json?.flags ?? []).map((f) => f.key).sort().join(',');
+  await waitFor('the replica to take the new history\'s dump', async () => (await keys()) === 'g1,g2', 5000, 20)
+    .catch(async (e) => {
+      e.message += `\nreplica has ${await keys()}; connections ${JSON.stringify(up.conns.map((c) => [c.since, c.history]))}`;
+      throw e;
+    });
+  assert.deepEqual([up.conns[1].since, up.conns[1].history], [3, H1], 'it reconnected with its own position and history');
+  await waitForLog(r, /upstream moved to another history under the stream/);
+  await stopClean(r);
 });
