@@ -22,6 +22,7 @@
 #include "base/clock.h"
 #include "base/cookie.h"
 #include "base/log.h"
+#include "base/hash.h"
 #include "base/sha256.h"
 #include "base/thread.h"
 
@@ -29,9 +30,17 @@
 #define TOKEN_COOKIE "flipt_client_token"
 /* Code exchanges at once. Each holds a server thread (up to the timeout) while it waits on the
  * provider, and anyone can start one with a state cookie of their own: one at a time, so sign-ins
- * can never take more than one of the threads evaluations need (more get 503, Retry-After: 1). */
+ * can never take more than one of the threads evaluations need (more get 503, Retry-After: 1).
+ * One client address starts at most one a second after a burst of PACE_BURST (by a hash of the
+ * address into PACE_SLOTS: two addresses may share a pace; people behind one proxy share its
+ * address): a single attacker looping on made-up codes held the slot all the time, and every real
+ * sign-in got 503. A browser's state cookie is used up only once its
+ * exchange starts, so a sign-in turned away with 503 succeeds when it retries. */
 #define MAX_EXCHANGES 1
 #define EXCHANGE_TIMEOUT_MS 5000
+#define PACE_SLOTS 1024
+#define PACE_NS 1000000000LL
+#define PACE_BURST 3
 
 typedef struct discovered {
     char *issuer, *authorization_endpoint, *token_endpoint, *jwks_uri;
@@ -51,6 +60,7 @@ struct ef_oidc {
     bool secure;
     char *domain;
     int exchanges; /* atomic: code exchanges under way */
+    int64_t paced[PACE_SLOTS]; /* under mu: per address hash, when its pace is next at rest (GCRA) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping; /* written under mu, also read by fetches (atomic) */
@@ -581,6 +591,29 @@ out:
     return why;
 }
 
+/* Whether the client address may start an exchange now, noting it: the generic cell rate
+ * algorithm, one a second with bursts of PACE_BURST. */
+static bool pace_allows(ef_oidc *o, const char *peer)
+{
+    const char *port = strrchr(peer, ':'); /* "ip:port" or "[v6]:port": the port changes per connection */
+    size_t n = port ? (size_t)(port - peer) : strlen(peer);
+    uint64_t h = ef_hash_bytes(peer, n);
+    int64_t now = ef_clock_mono_ns();
+    pthread_mutex_lock(&o->mu);
+    int64_t *rest = &o->paced[h % PACE_SLOTS];
+    int64_t from = *rest > now ? *rest : now;
+    bool ok = from - now <= (PACE_BURST - 1) * PACE_NS;
+    if (ok) *rest = from + PACE_NS;
+    pthread_mutex_unlock(&o->mu);
+    return ok;
+}
+
+static void busy(ef_http_req *req)
+{
+    ef_http_add_header(req, "Retry-After", "1");
+    ef_http_error(req, 503, 14, "too many sign-ins at once; try again");
+}
+
 /* GET /auth/v1/method/oidc/{provider}/callback?code=...&state=... */
 void ef_oidc_on_callback(ef_http_req *req, void *ctx)
 {
@@ -612,11 +645,10 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
         refuse_callback(req, "unexpected state parameter");
         return;
     }
-    /* the state was this browser's: it is used up whatever happens next */
     char path[160];
     snprintf(path, sizeof(path), "/auth/v1/method/oidc/%s/callback", p->name);
-    set_cookie(o, req, STATE_COOKIE, "", path, 0, "Lax");
     if (!code || !*code || strlen(code) > 2048) {
+        set_cookie(o, req, STATE_COOKIE, "", path, 0, "Lax");
         refuse_callback(req, "missing code parameter");
         return;
     }
@@ -624,12 +656,17 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
         ef_http_error(req, 500, 12, "not implemented: sessions need a database");
         return;
     }
-    if (__atomic_add_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL) > MAX_EXCHANGES) {
-        __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
-        ef_http_add_header(req, "Retry-After", "1");
-        ef_http_error(req, 503, 14, "too many sign-ins at once; try again");
+    if (!pace_allows(o, ef_http_peer(req))) {
+        busy(req);
         return;
     }
+    if (__atomic_add_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL) > MAX_EXCHANGES) {
+        __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
+        busy(req);
+        return;
+    }
+    /* the state was this browser's: used up by the exchange, whatever it answers */
+    set_cookie(o, req, STATE_COOKIE, "", path, 0, "Lax");
     const ef_json *claims = NULL;
     const char *why = exchange(o, p, d, code, f[3], f[2], ef_http_arena(req), &claims);
     __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import Provider from 'oidc-provider';
@@ -225,6 +226,42 @@ test('forged callbacks are refused and create no session', async () => {
   // the reserved metadata of sessions cannot be forged through token creation
   const forged = await api(ef.base, 'POST', '/auth/v1/method/token', { name: 'x', metadata: { 'io.flipt.auth.oidc.provider': 'local' } }, boot);
   assert.equal(forged.status, 400);
+});
+
+// A callback with a state cookie of one's own and a made-up code makes a real code exchange with
+// the provider, and one exchange runs at a time: an attacker review kept every real sign-in out
+// (503) from one loop, and the 503 had used up the real browser's state cookie, so its retry could
+// not work either. One address now starts one exchange a second after a burst of 3, and a 503
+// keeps the state.
+test('one client address cannot hold the code exchange; a sign-in turned away keeps its state', async () => {
+  const u = new URL(callbackOf(ef.base));
+  const s = 'E'.repeat(43);
+  const get = (localAddress) => new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port: u.port, path: `${u.pathname}?code=made-up&state=${s}`, localAddress,
+      headers: { Cookie: `flipt_client_state=v1.${s}.${'F'.repeat(43)}.${'G'.repeat(43)}` } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  const seen = [];
+  for (let i = 0; i < 6; i++) seen.push(await get('127.0.0.3'));
+  assert.deepEqual(seen.map((r) => r.status), [401, 401, 401, 503, 503, 503], seen.map((r) => r.body).join('\n'));
+  for (const r of seen.slice(0, 3)) {
+    assert.match(JSON.parse(r.body).message, /refused the authorization code/);
+    assert.match(String(r.headers['set-cookie']), /^flipt_client_state=;/, 'an exchange uses the state up');
+  }
+  for (const r of seen.slice(3)) {
+    assert.equal(r.headers['retry-after'], '1');
+    assert.equal(r.headers['set-cookie'], undefined, 'a sign-in turned away keeps its state cookie');
+  }
+  // another address is not paced by that one
+  assert.equal((await get('127.0.0.4')).status, 401);
+  // and after a second the first may go again
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal((await get('127.0.0.3')).status, 401);
 });
 
 test('an expired session is refused and the UI asks to sign in again', async () => {
