@@ -47,10 +47,18 @@ export function navigate(path, replace = false) {
   route(true);
 }
 
+// The view of a path, or null (then the flags list is shown). A segment that is not valid
+// percent-encoding (a typed or truncated link: /namespaces/%E0) matches nothing, rather than
+// throwing out of routing and leaving the page blank.
 function match(path) {
   for (const [re, view, nav] of ROUTES) {
     const m = re.exec(path);
-    if (m) return { view, nav, params: m.slice(1).map(decodeURIComponent) };
+    if (!m) continue;
+    try {
+      return { view, nav, params: m.slice(1).map(decodeURIComponent) };
+    } catch {
+      return null;
+    }
   }
   return null;
 }

@@ -324,6 +324,22 @@ test('screenshots: flag page, cluster view; phone width has no horizontal scroll
   await phone.close();
 });
 
+// A link with a segment that is not valid percent-encoding threw out of the router and left the
+// page blank (an attacker review); it now shows the flags list.
+test('a malformed link shows the flags list, not a blank page', async () => {
+  for (const bad of ['/namespaces/%E0/flags', '/namespaces/default/flags/%E0%A4']) {
+    const p = await newPage(browser.context, DESKTOP);
+    try {
+      await p.goto(url(bad));
+      await p.waitForURL(/\/namespaces\/default\/flags$/);
+      await p.locator('main h1').first().waitFor();
+      assert.deepEqual(p.errors, [], bad);
+    } finally {
+      await p.close();
+    }
+  }
+});
+
 // Authentication is off here, as by default: a page of another site that the person opens must
 // not be able to make their browser write (an attacker review created flags this way, with a
 // no-cors fetch and a text/plain form, both "simple" requests without a preflight).
