@@ -1028,6 +1028,17 @@ static bool cross_site_write(const ef_http_server *srv, const ef_http_req *req)
     return !(host && strcasecmp(auth, host) == 0) && !(fwd && strcasecmp(auth, fwd) == 0);
 }
 
+/* Whether the path of a raw request target has an encoded '/' (%2F). libmicrohttpd decodes the
+ * path before routing, so /api/v1/namespaces/secret%2Fflags would reach secret's flags: a proxy
+ * that allows or refuses by path prefix would be bypassed. No key may hold a '/', and Flipt keeps
+ * %2F inside the segment (a key that does not exist), so such a path routes nowhere. */
+static bool encoded_slash(const char *target)
+{
+    for (const char *p = target; p && *p && *p != '?'; p++)
+        if (p[0] == '%' && p[1] == '2' && (p[2] == 'F' || p[2] == 'f')) return true;
+    return false;
+}
+
 /* The admit hook, once per request, after the cross-site write check; true when either answered. */
 static bool admit(ef_http_server *srv, ef_http_req *req)
 {
@@ -1153,7 +1164,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * for a body left unread. */
         req->no_client_cert = srv->cfg.tls && !ef_http_tls_client_ok(&req->tls, conn);
         if (refused_unrouted(srv, req)) return answer(srv, req, conn);
-        router_match m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
+        router_match m = {0};
+        if (!encoded_slash(req->target))
+            m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
         req->route = m.route;
         req->method_not_allowed = m.method_not_allowed;
         if (is_preflight(srv, req)) return MHD_YES;

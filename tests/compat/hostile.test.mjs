@@ -498,6 +498,15 @@ test('path tricks', async () => {
       assert.match(res, /\{"code":/);
     }
   }
+  // an encoded '/' is not a path separator: it must not reach another route than its raw path
+  // names (a proxy allowing or refusing by path prefix would be bypassed), nor another namespace
+  const f = 'f'; // a flag of the fixture (hostile_cases.mjs)
+  for (const p of [`/api/v1/namespaces/default%2Fflags%2F${f}`, `/api/v1/namespaces/default%2fflags`, `/api/v1/flags%2F${f}`]) {
+    const { out: res } = await raw(`GET ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+    counts.raw++;
+    assert.equal(Number(res.slice(9, 12)), 404, `${p}: ${res.slice(0, 80)}`);
+    assert.match(res, /"code":5/);
+  }
   await alive();
 });
 
