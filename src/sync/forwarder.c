@@ -6,7 +6,10 @@
  * A forwarded write carries the caller's own credentials, body and exact request target (the raw
  * bytes it sent, so a percent-encoded key reaches the primary as the same key); the caller gets
  * the upstream's status and body. Before answering, the replica waits (at most write-wait) until it
- * has applied the version the upstream reported, so the caller reads its own write here.
+ * has applied the write's version, so the caller reads its own write here. Along a chain the upstream is a replica whose own wait may have run out: its
+ * X-Edgeflag-Version is then its own older state, and the write's version is in
+ * X-Edgeflag-Write-Version, which is what this replica waits for (and passes on, with
+ * X-Edgeflag-Write-Applied: false, when its own wait runs out too).
  *
  * Nothing here holds a server thread: a request that waits (for a version, or for the upstream) is
  * suspended, its transfer runs on the forwarder's one thread (libcurl's multi interface, with
@@ -50,11 +53,12 @@ typedef struct fwd {
     ef_buf url;
     bool too_large;
     uint64_t version;     /* the upstream's X-Edgeflag-Version */
+    uint64_t write_version; /* its X-Edgeflag-Write-Version (0: none; it applied the write) */
     long status;
     char content_type[128];
     char www_auth[256];
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's account of a failed transfer */
-    ef_wait wait;         /* read-your-write: until this node has applied `version` */
+    ef_wait wait;         /* read-your-write: until this node has applied the write (want()) */
     struct fwd *next;     /* the queue of new transfers, then the list of active ones */
     struct fwd *prev;
 } fwd;
@@ -99,16 +103,25 @@ static bool header_value(const char *line, size_t n, const char *name, char *dst
     return true;
 }
 
+/* A version header's value: 0 when it is not a version number. */
+static uint64_t version_value(const char *v)
+{
+    uint64_t x;
+    return ef_parse_u64(v, &x) ? x : 0;
+}
+
 static size_t on_fwd_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     fwd *w = ud;
     size_t n = size * nmemb;
     char v[32];
     if (!strncmp(p, "HTTP/", 5)) { /* a new response (after 100 Continue): forget the last */
-        w->version = 0;
+        w->version = w->write_version = 0;
         w->content_type[0] = w->www_auth[0] = '\0';
     } else if (header_value(p, n, "X-Edgeflag-Version", v, sizeof(v))) {
-        w->version = strtoull(v, NULL, 10);
+        w->version = version_value(v);
+    } else if (header_value(p, n, "X-Edgeflag-Write-Version", v, sizeof(v))) {
+        w->write_version = version_value(v);
     } else {
         (void)(header_value(p, n, "Content-Type", w->content_type, sizeof(w->content_type)) ||
                header_value(p, n, "WWW-Authenticate", w->www_auth, sizeof(w->www_auth)));
@@ -186,13 +199,21 @@ static void fwd_finish(ef_forwarder *f, fwd *w)
     pthread_mutex_unlock(&f->mu);
 }
 
+/* The version this node must reach for the write to be read here: the write's own when the
+ * upstream says it did not apply it (its X-Edgeflag-Version is then its older state), else the
+ * upstream's version, which includes the write. */
+static uint64_t want(const fwd *w)
+{
+    return w->write_version ? w->write_version : w->version;
+}
+
 /* The upstream's answer, relayed (after the read-your-write wait, reached or not). */
 static void reply_upstream(fwd *w, bool applied)
 {
     ef_http_req *req = w->req;
     if (!applied) {
         char v[24];
-        snprintf(v, sizeof(v), "%" PRIu64, w->version);
+        snprintf(v, sizeof(v), "%" PRIu64, want(w));
         /* the write is on the primary; only this node lags: say so instead of failing it */
         ef_http_add_header(req, "X-Edgeflag-Write-Version", v);
         ef_http_add_header(req, "X-Edgeflag-Write-Applied", "false");
@@ -242,8 +263,8 @@ static void transfer_done(ef_forwarder *f, fwd *w, CURLcode rc)
         return;
     }
     count(s, true);
-    if (w->status >= 200 && w->status < 300 && w->version && ef_node_version(s->node) < w->version) {
-        w->wait = (ef_wait){.version = w->version,
+    if (w->status >= 200 && w->status < 300 && want(w) && ef_node_version(s->node) < want(w)) {
+        w->wait = (ef_wait){.version = want(w),
                             .deadline_ns = ef_clock_mono_ns() + (int64_t)s->cfg.write_wait_ms * 1000000LL,
                             .done = on_write_applied,
                             .ctx = w};

@@ -5,9 +5,14 @@
 //   blackhole  accept and hold everything, forward nothing (a silent network); `heal` releases
 //              what was held, as a real network delivers retransmitted segments when it recovers,
 //   drop       reset every connection and refuse new ones.
+// `only(firstChunk)`, when given, limits delay and blackhole to the connections whose first bytes
+// from the node it accepts (e.g. only the replication stream, so a replica's forwarded writes still
+// pass at once); the others always pass. `streamOnly` is that test for the replication stream.
 import net from 'node:net';
 
-export async function startProxy(targetPort, { host = '127.0.0.1' } = {}) {
+export const streamOnly = (chunk) => chunk.toString('latin1').startsWith('GET /edgeflag/v1/replication/stream');
+
+export async function startProxy(targetPort, { host = '127.0.0.1', only } = {}) {
   let mode = 'pass';
   let delayMs = 0;
   const conns = new Set();
@@ -20,6 +25,11 @@ export async function startProxy(targetPort, { host = '127.0.0.1' } = {}) {
 
   function send(c, dir, data) {
     const sock = dir === 'up' ? c.upstream : c.client;
+    if (c.applies === undefined && dir === 'up') c.applies = only ? only(data) : true;
+    if (!c.applies) {
+      sock.write(data);
+      return;
+    }
     if (mode === 'blackhole') {
       c.held.push([dir, data]);
       return;

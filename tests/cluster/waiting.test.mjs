@@ -5,6 +5,8 @@
 //   503 comes at once; the header means nothing (and is ignored) on routes that do not answer
 //   from the node's state.
 // - A replica forwards the exact request target it got: the upstream sees the same bytes.
+// - Read-your-writes along a chain: a replica behind one whose write-wait ran out waits for the
+//   write's own version (X-Edgeflag-Write-Version), not the middle replica's older state.
 // - One client address cannot hold more than --max-conns-per-ip connections, and a request's
 //   header must arrive within --request-timeout even when the client trickles bytes.
 // Nothing here asserts a duration: every check is an order of events or an eventual state.
@@ -14,6 +16,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { node, stopAll, call, sleep, waitFor, version, tmpdir } from './cluster.mjs';
+import { startProxy, streamOnly } from './proxy.mjs';
 
 const nodes = [];
 const servers = [];
@@ -151,6 +154,54 @@ test('a version reached releases the waiting readers on a replica', { timeout: 3
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.key, 'b');
   }
+});
+
+async function waitingRequests(n) {
+  const m = await (await fetch(n.url + '/metrics')).text();
+  return Number(/edgeflag_waiting_requests\s+(\d+)/.exec(m)[1]);
+}
+
+// R2 -> R1 -> P, R1's stream from P held (its forwarded writes pass) and R1's write-wait short:
+// R1 answers "not applied here" with its own older X-Edgeflag-Version and the write's version in
+// X-Edgeflag-Write-Version. A replica behind it used to wait for R1's older version, i.e. not at
+// all, and answered 200 with a version before the write and no Write-Applied: its caller then read
+// 404 for the flag it had just created (attacker review, chained read-your-writes).
+test('chained read-your-writes: a replica behind one whose write-wait ran out waits for the write itself', { timeout: 40000 }, async () => {
+  const [p] = track(node('ryw-p'));
+  await p.start();
+  const proxy = await startProxy(p.port, { only: streamOnly });
+  after(() => proxy.close());
+  const [r1] = track(node('ryw-r1', { upstream: proxy.url, args: ['--write-wait', '300'] }));
+  await r1.start();
+  const [r2] = track(node('ryw-r2', { upstream: () => r1.url, args: ['--write-wait', '20000'] }));
+  const [r3] = track(node('ryw-r3', { upstream: () => r1.url, args: ['--write-wait', '300', '--min-version-wait', '20000'] }));
+  await r2.start();
+  await r3.start();
+  await createFlag(p, 'a');
+  for (const n of [r1, r2, r3]) await waitFor(`${n.name} at version 1`, async () => (await version(n)) >= 1);
+  proxy.blackhole(); // R1 hears nothing more from P; writes still reach P at once
+
+  // R3's own wait runs out too: it passes on that the write is not applied here, and its version
+  const w3 = await createFlag(r3, 'b');
+  assert.equal(w3.headers.get('x-edgeflag-write-applied'), 'false');
+  assert.equal(w3.headers.get('x-edgeflag-write-version'), '2');
+  assert.equal(w3.headers.get('x-edgeflag-version'), '1', 'R3 says which state it serves');
+
+  // R2 waits for the write (seq 3), which its upstream R1 has not applied either
+  let answered = false;
+  const pending = createFlag(r2, 'c').then((r) => ((answered = true), r));
+  await waitFor('R2 to hold its answer until it has applied the write', async () => (await waitingRequests(r2)) === 1, 10000);
+  assert.equal(answered, false);
+  proxy.heal();
+  const w2 = await pending;
+  assert.equal(w2.headers.get('x-edgeflag-write-applied'), null, 'R2 applied the write before answering');
+  assert.ok(Number(w2.headers.get('x-edgeflag-version')) >= 3, `version ${w2.headers.get('x-edgeflag-version')}`);
+  const g2 = await call(r2.url, 'GET', '/api/v1/namespaces/default/flags/c');
+  assert.equal(g2.status, 200, 'R2 serves the flag its caller just created');
+
+  // R3's caller reads its write at the version R3 named
+  const g3 = await call(r3.url, 'GET', '/api/v1/namespaces/default/flags/b', undefined, { 'X-Edgeflag-Min-Version': w3.headers.get('x-edgeflag-write-version') });
+  assert.equal(g3.status, 200, g3.text);
 });
 
 // Every character that means something in a path segment or a query, raw and percent-encoded.
