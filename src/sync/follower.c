@@ -233,6 +233,9 @@ static int load_dump(ef_follower *f, const ef_store_identity *was, ef_store_err 
 {
     ef_store *store = f->s->node->store;
     ef_feed_reset_begin(f->s->feed);
+    /* until on_reset has set the version the dump gives, no history is this node's: a forwarded
+     * write waiting on the dump's history must not be taken as reached at the old one's numbers */
+    ef_waits_set_history(f->s->waits, NULL);
     int rc = ef_store_load_dump(store, f->data.data, f->data.len, err);
     ef_feed_reset r = {.replaced = rc == 0, .was_seq = f->local, .was_history = was->history};
     uint64_t first;
@@ -266,8 +269,11 @@ static void on_reset(ef_follower *f)
         { fail(f, "cannot read the local history: %s", err.message); return; }
     /* a replica that holds nothing yet (seq 0) has nothing to lose: a plain bootstrap */
     bool other_history = f->local > 0 && hist[0] && id.history[0] && strcmp(hist, id.history) != 0;
-    if (load_dump(f, &id, &err) != 0)
-        { fail(f, "loading the upstream's dump failed: %s", err.message); return; }
+    if (load_dump(f, &id, &err) != 0) {
+        ef_waits_set_history(f->s->waits, f->history); /* what the store holds after the failure */
+        fail(f, "loading the upstream's dump failed: %s", err.message);
+        return;
+    }
     f->history_agreed = true; /* the dump's history is ours now (load_dump read it back) */
     char sq[24], was[24];
     snprintf(sq, sizeof(sq), "%" PRIu64, seq);
@@ -283,6 +289,7 @@ static void on_reset(ef_follower *f)
     else
         ef_log(EF_LOG_INFO, "loaded a full dump from upstream", "seq", sq, NULL);
     if (other_history || seq < f->local) ef_node_set_version(f->s->node, seq);
+    ef_waits_set_history(f->s->waits, f->history); /* after the version: see load_dump */
     applied_now(f, seq, true);
 }
 
@@ -454,6 +461,7 @@ static void follow_once(ef_follower *f)
     f->got_event = false;
     f->why[0] = '\0';
     snprintf(f->history, sizeof(f->history), "%s", id.history);
+    ef_waits_set_history(f->s->waits, f->history);
     f->history_agreed = false;
     f->last_byte_ns = ef_clock_mono_ns();
     ef_sse_reset(&f->sse);

@@ -6,7 +6,8 @@
  * A forwarded write carries the caller's own credentials, body and exact request target (the raw
  * bytes it sent, so a percent-encoded key reaches the primary as the same key); the caller gets
  * the upstream's status and body. Before answering, the replica waits (at most write-wait) until it
- * has applied the write's version, so the caller reads its own write here. Along a chain the upstream is a replica whose own wait may have run out: its
+ * has applied the write's version, on the history the upstream named, so the caller reads its own
+ * write here. Along a chain the upstream is a replica whose own wait may have run out: its
  * X-Edgeflag-Version is then its own older state, and the write's version is in
  * X-Edgeflag-Write-Version, which is what this replica waits for (and passes on, with
  * X-Edgeflag-Write-Applied: false, when its own wait runs out too).
@@ -42,6 +43,9 @@
 
 #define FORWARD_MAX_CONNECTIONS 64
 
+/* On the answer to a write: the history its version is on (a primary's, relayed down a chain). */
+#define EF_HISTORY_HEADER "X-Edgeflag-History"
+
 /* One write in flight: owned by the forwarder from ef_forward_write until its request is
  * completed (then freed). */
 typedef struct fwd {
@@ -54,6 +58,7 @@ typedef struct fwd {
     bool too_large;
     uint64_t version;     /* the upstream's X-Edgeflag-Version */
     uint64_t write_version; /* its X-Edgeflag-Write-Version (0: none; it applied the write) */
+    char history[EF_STORE_ID_MAX + 1]; /* its X-Edgeflag-History ("" when it did not say) */
     long status;
     char content_type[128];
     char www_auth[256];
@@ -110,18 +115,28 @@ static uint64_t version_value(const char *v)
     return ef_parse_u64(v, &x) ? x : 0;
 }
 
+/* The upstream's X-Edgeflag-History, kept only when it is one (a longer value would be cut). */
+static void take_history(fwd *w, const char *v)
+{
+    size_t n = strlen(v);
+    if (!ef_sync_history_valid((ef_bytes){v, n})) return;
+    memcpy(w->history, v, n + 1);
+}
+
 static size_t on_fwd_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     fwd *w = ud;
     size_t n = size * nmemb;
-    char v[32];
+    char v[EF_STORE_ID_MAX + 8];
     if (!strncmp(p, "HTTP/", 5)) { /* a new response (after 100 Continue): forget the last */
         w->version = w->write_version = 0;
-        w->content_type[0] = w->www_auth[0] = '\0';
+        w->content_type[0] = w->www_auth[0] = w->history[0] = '\0';
     } else if (header_value(p, n, "X-Edgeflag-Version", v, sizeof(v))) {
         w->version = version_value(v);
     } else if (header_value(p, n, "X-Edgeflag-Write-Version", v, sizeof(v))) {
         w->write_version = version_value(v);
+    } else if (header_value(p, n, EF_HISTORY_HEADER, v, sizeof(v))) {
+        take_history(w, v);
     } else {
         (void)(header_value(p, n, "Content-Type", w->content_type, sizeof(w->content_type)) ||
                header_value(p, n, "WWW-Authenticate", w->www_auth, sizeof(w->www_auth)));
@@ -211,6 +226,7 @@ static uint64_t want(const fwd *w)
 static void reply_upstream(fwd *w, bool applied)
 {
     ef_http_req *req = w->req;
+    if (w->history[0]) ef_http_add_header(req, EF_HISTORY_HEADER, w->history);
     if (!applied) {
         char v[24];
         snprintf(v, sizeof(v), "%" PRIu64, want(w));
@@ -263,11 +279,13 @@ static void transfer_done(ef_forwarder *f, fwd *w, CURLcode rc)
         return;
     }
     count(s, true);
-    if (w->status >= 200 && w->status < 300 && want(w) && ef_node_version(s->node) < want(w)) {
+    if (w->status >= 200 && w->status < 300 && want(w) &&
+        !ef_waits_reached(s->waits, want(w), w->history)) {
         w->wait = (ef_wait){.version = want(w),
                             .deadline_ns = ef_clock_mono_ns() + (int64_t)s->cfg.write_wait_ms * 1000000LL,
                             .done = on_write_applied,
                             .ctx = w};
+        memcpy(w->wait.history, w->history, sizeof(w->history));
         if (ef_waits_add(s->waits, &w->wait)) return;
         reply_upstream(w, false); /* shutting down: answer without waiting */
         fwd_finish(f, w);
@@ -615,5 +633,11 @@ void ef_sync_finish(ef_sync *s, ef_http_req *req)
         }
         pthread_mutex_unlock(&s->mu);
     }
+    /* which history that version is on, for a replica that forwarded the write: it counts the
+     * write as applied only on this history (after a primary restarted on a fresh database, the
+     * replica's old numbers are higher and mean nothing) */
+    ef_store_identity id;
+    if (ef_store_get_identity(s->node->store, &id, &err) == 0 && id.history[0])
+        ef_http_add_header(req, EF_HISTORY_HEADER, id.history);
     ef_feed_kick_written(s->feed);
 }

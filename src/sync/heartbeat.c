@@ -15,8 +15,7 @@
 #include "base/json.h"
 #include "sync/sync_int.h"
 
-/* Whether s is a history id as a store makes it: 1 to EF_STORE_ID_MAX lower-case hex digits. */
-static bool history_valid(ef_bytes s)
+bool ef_sync_history_valid(ef_bytes s)
 {
     if (s.n == 0 || s.n > EF_STORE_ID_MAX) return false;
     for (size_t i = 0; i < s.n; i++)
@@ -64,7 +63,7 @@ int ef_heartbeat_parse(const char *p, size_t n, ef_heartbeat *out, char *why, si
         rc = refuse(why, cap, "whose head is not a change-log position (an integer from 0 to 2^63-1)");
     else if (!read_lag(ef_json_get(v, "lagSeconds"), &out->lag_s))
         rc = refuse(why, cap, "whose lagSeconds is not a number");
-    else if (hist && (hist->type != EF_JSON_STRING || !history_valid(hist->str)))
+    else if (hist && (hist->type != EF_JSON_STRING || !ef_sync_history_valid(hist->str)))
         rc = refuse(why, cap, "whose history is not 1 to " STR(EF_STORE_ID_MAX) " lower-case hex digits");
     if (rc == 0 && hist) {
         memcpy(out->history, hist->str.p, hist->str.n);

@@ -39,6 +39,10 @@ typedef struct ef_reporter ef_reporter;
  * (answer it and/or ef_http_resume). */
 typedef struct ef_wait {
     uint64_t version;
+    /* and the history that version is on ("" for any: a min-version read, or an upstream that does
+     * not say): a version of another history is no version of this one (a primary restarted on a
+     * fresh database numbers its writes from 1 again) */
+    char history[EF_STORE_ID_MAX + 1];
     int64_t deadline_ns; /* monotonic */
     void (*done)(struct ef_wait *w, bool reached);
     void *ctx;
@@ -161,6 +165,8 @@ typedef struct ef_heartbeat {
 /* 0, or -1 with why filled for data that is not a heartbeat: not a JSON object, a head that is
  * not an exact position, a lagSeconds that is not a number, a history that is not one. */
 int ef_heartbeat_parse(const char *p, size_t n, ef_heartbeat *out, char *why, size_t cap);
+/* Whether s is a history id as a store makes it: 1 to EF_STORE_ID_MAX lower-case hex digits. */
+bool ef_sync_history_valid(ef_bytes s);
 
 /* follower.c */
 ef_follower *ef_follower_new(ef_sync *s);
@@ -173,6 +179,12 @@ ef_waits *ef_waits_new(ef_node *node);
 int ef_waits_start(ef_waits *w);
 /* Parks w; false (nothing parked) when draining or not started. */
 bool ef_waits_add(ef_waits *w, ef_wait *x);
+/* The history this node's version is on, for waits that name one (the follower sets it when it
+ * connects, and around a dump: NULL or "" while a load may be changing it, and for a replica that
+ * holds no history yet; then no wait naming a history is reached). Kicks the waits. */
+void ef_waits_set_history(ef_waits *w, const char *history);
+/* Whether this node has reached version on history ("" or NULL: any history). */
+bool ef_waits_reached(ef_waits *w, uint64_t version, const char *history);
 /* The version may have risen: look at the parked waits. Any thread; never blocks for long. */
 void ef_waits_kick(ef_waits *w);
 /* Around a step that raises the version on the caller's own thread (the follower's apply): kicks

@@ -7,13 +7,19 @@
  * node's status changes) or when their deadline passes. Completing means calling the wait's done()
  * outside the lock, which answers or resumes the request.
  *
+ * A forwarded write's wait also names the history its version is on (the primary says it): a
+ * version only counts on that history, so a replica still on its old one after its primary was
+ * restarted on a fresh database does not take its old, higher numbers for the write's.
+ *
  * Must never: block a server thread, call done() twice or with the lock held, or leave a request
  * suspended at shutdown (ef_waits_drain completes every one of them).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "base/clock.h"
@@ -36,6 +42,7 @@ struct ef_waits {
     bool stop;
     bool started;
     int64_t sleeps_until; /* when the sleeping thread looks again by itself; 0 while it is awake */
+    char history[EF_STORE_ID_MAX + 1]; /* the node's history ("" unknown: ef_waits_set_history) */
     pthread_t thread;
 };
 
@@ -47,6 +54,13 @@ ef_waits *ef_waits_new(ef_node *node)
     pthread_mutex_init(&w->mu, NULL);
     ef_cond_init_monotonic(&w->cv);
     return w;
+}
+
+/* Whether x is reached at version v on the node's history. Caller holds mu. */
+static bool reached_locked(const ef_waits *w, const ef_wait *x, uint64_t v)
+{
+    if (v < x->version) return false;
+    return !x->history[0] || (w->history[0] && strcmp(x->history, w->history) == 0);
 }
 
 /* Unlinks the waits that are due (version reached, deadline passed, or draining) into *due, at
@@ -61,7 +75,7 @@ static int64_t take_due_locked(ef_waits *w, ef_wait **due, int64_t now, size_t m
     ef_wait **pp = &w->head;
     while (*pp) {
         ef_wait *x = *pp;
-        bool reached = v >= x->version;
+        bool reached = reached_locked(w, x, v);
         if (reached || w->draining || x->deadline_ns <= now) {
             if (taken == max) {
                 if (more) *more = true;
@@ -144,12 +158,32 @@ bool ef_waits_add(ef_waits *w, ef_wait *x)
      * wait was parked, or the deadline comes before the sleeping thread looks again (an awake
      * thread looks again before it sleeps). Waking it for every parked request cost a replica a
      * context switch per probe of each write. */
-    if (ef_node_version(w->node) >= x->version || (w->sleeps_until && x->deadline_ns < w->sleeps_until)) {
+    if (reached_locked(w, x, ef_node_version(w->node)) || (w->sleeps_until && x->deadline_ns < w->sleeps_until)) {
         w->kicked = true;
         pthread_cond_signal(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
     return true;
+}
+
+void ef_waits_set_history(ef_waits *w, const char *history)
+{
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    snprintf(w->history, sizeof(w->history), "%s", history ? history : "");
+    pthread_mutex_unlock(&w->mu);
+    ef_waits_kick(w);
+}
+
+bool ef_waits_reached(ef_waits *w, uint64_t version, const char *history)
+{
+    ef_wait x = {.version = version};
+    if (history) snprintf(x.history, sizeof(x.history), "%s", history);
+    pthread_mutex_lock(&w->mu);
+    /* the version is read under the lock: the follower lowers it before it names a new history */
+    bool r = reached_locked(w, &x, ef_node_version(w->node));
+    pthread_mutex_unlock(&w->mu);
+    return r;
 }
 
 void ef_waits_kick(ef_waits *w)

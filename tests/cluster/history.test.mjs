@@ -10,6 +10,10 @@
 //    gets a dump; also when the replica's position came from a dump and it applied nothing since
 //    (a dump carries its last entry, which the replica keeps to show its position), while a
 //    replica that reconnects to the same unchanged primary after a dump is not sent another.
+// Read-your-writes across a change of history: a replica that forwards a write to a primary
+// restarted on a fresh database counts the write as applied only once it is on the primary's new
+// history (the answer's X-Edgeflag-History) at or past its version, not at its old history's
+// higher numbers.
 // And item 8 through the API: a rule or rollout over more than 256 segments is a 400 before the
 // commit, changes nothing, and later writes to the namespace still reach evaluation.
 // Every wait has a deadline.
@@ -19,6 +23,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { node, stopAll, call, waitFor, version, exportState, tmpdir, waitForLog } from './cluster.mjs';
+import { startProxy, streamOnly } from './proxy.mjs';
 import { edgeflagBin } from '../compat/server.mjs';
 
 const nodes = [];
@@ -142,6 +147,61 @@ test('a replica reset to an empty dump (a fresh primary before its first write) 
   await waitFor('replica to follow x,y', async () => (await flagKeys(replica)) === 'x,y', 5000);
   await waitFor('replica version 2', async () => (await version(replica)) === 2, 5000);
   assert.deepEqual(await exportState(replica), await exportState(fresh));
+});
+
+async function waitingRequests(n) {
+  const m = await (await fetch(n.url + '/metrics')).text();
+  return Number(/edgeflag_waiting_requests\s+(\d+)/.exec(m)[1]);
+}
+
+// P with 5 writes and two replicas; P killed and started on a fresh database at the same address;
+// a write through a replica before it has reconnected (its stream is held by a proxy, its
+// forwarded writes pass). The new primary answers version 1 of the new history; the replica, at
+// version 5 of the old one, took the write as applied and answered 200 while it served the old
+// flags and 404 for the new one (attacker review). Now it waits until it is on the new history.
+test('a write through a replica whose primary moved to a fresh history counts only once the replica is on it', { timeout: 40000 }, async () => {
+  const [primary] = track(node('ryw-primary'));
+  await primary.start();
+  for (let i = 0; i < 5; i++) await createFlag(primary, `old${i}`);
+  const proxy = await startProxy(primary.port, { only: streamOnly });
+  after(() => proxy.close());
+  const [patient] = track(node('ryw-patient', { upstream: proxy.url, args: ['--write-wait', '20000'] }));
+  const [hasty] = track(node('ryw-hasty', { upstream: proxy.url, args: ['--write-wait', '300'] }));
+  await patient.start();
+  await hasty.start();
+  for (const n of [patient, hasty]) await waitFor(`${n.name} at version 5`, async () => (await version(n)) === 5);
+
+  await primary.kill9();
+  proxy.blackhole(); // the replicas cannot reconnect (and take the new history's dump) until healed
+  const fresh = node('ryw-primary2', { dir: tmpdir('ef-ryw-primary2-') });
+  fresh.port = primary.port;
+  track(fresh);
+  await fresh.start();
+
+  // a short write-wait runs out: the answer says so, with the write's version and its history
+  const wh = await call(hasty.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'new1', name: 'new1', type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+  assert.equal(wh.status, 200, wh.text);
+  assert.equal(wh.headers.get('x-edgeflag-write-applied'), 'false');
+  assert.equal(wh.headers.get('x-edgeflag-write-version'), '1');
+  const history = wh.headers.get('x-edgeflag-history');
+  assert.match(history ?? '', /^[0-9a-f]+$/);
+
+  // a long one waits until the replica is on the new history
+  let answered = false;
+  const pending = call(patient.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'new2', name: 'new2', type: 'BOOLEAN_FLAG_TYPE', enabled: true }).then((r) => ((answered = true), r));
+  await waitFor('the replica to hold its answer', async () => (await waitingRequests(patient)) === 1, 10000);
+  assert.equal(answered, false);
+  proxy.heal();
+  const wp = await pending;
+  assert.equal(wp.status, 200, wp.text);
+  assert.equal(wp.headers.get('x-edgeflag-write-applied'), null);
+  assert.equal(wp.headers.get('x-edgeflag-history'), history);
+  assert.equal((await call(patient.url, 'GET', '/api/v1/namespaces/default/flags/new2')).status, 200, 'the new flag is served');
+  assert.equal((await call(patient.url, 'GET', '/api/v1/namespaces/default/flags/old4')).status, 404, 'the old history is gone');
+  // the fresh primary names the same history on its own write answers
+  const direct = await call(fresh.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'new3', name: 'new3', type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+  assert.equal(direct.headers.get('x-edgeflag-history'), history);
+  await waitFor('the hasty replica to reach the new history too', async () => (await flagKeys(hasty)) === 'new1,new2,new3', 10000);
 });
 
 test('a primary restored from a backup (same history, behind): its replica takes the restored state', { timeout: 30000 }, async () => {

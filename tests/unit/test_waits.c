@@ -2,13 +2,16 @@
  * test_waits.c - requests parked until the node reaches a version (src/sync/waits.c): the waits
  * thread completes them when kicked, and a hold (the follower's apply) moves that completion to
  * the thread releasing it, so a waiting request is answered without a hop through another
- * thread. Deadlines stay the waits thread's, hold or not. Also run under ASan and TSan.
+ * thread. Deadlines stay the waits thread's, hold or not. A wait that names a history is reached
+ * only on that history (a forwarded write after the primary moved to another one). Also run under
+ * ASan and TSan.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -179,10 +182,50 @@ static void test_hold_completes_on_the_releasing_thread(void **state)
     assert_false(e.reached);
 }
 
+/* A forwarded write's wait names the history of its version: higher numbers of another history, or
+ * of none known (a dump loading), do not reach it; the version on its history does. */
+static void test_a_wait_on_a_history_counts_only_there(void **state)
+{
+    (void)state;
+    ef_node node = {0};
+    ef_waits *w = ef_waits_new(&node);
+    assert_non_null(w);
+    assert_int_equal(ef_waits_start(w), 0);
+    ef_waits_set_history(w, "aaaa");
+    ef_node_raise_version(&node, 5);
+    assert_true(ef_waits_reached(w, 5, "aaaa"));
+    assert_true(ef_waits_reached(w, 5, NULL));
+    assert_false(ef_waits_reached(w, 1, "bbbb")); /* the old history's 5 is not the new one's 1 */
+
+    probe p;
+    probe_init(&p, 1, 60000);
+    strcpy(p.w.history, "bbbb");
+    assert_true(ef_waits_add(w, &p.w));
+    settle(w);
+    ef_waits_set_history(w, NULL); /* a dump loading: no history yet */
+    ef_node_set_version(&node, 1);
+    ef_waits_kick(w);
+    settle(w);
+    assert_int_equal(calls(&p), 0);
+    ef_waits_set_history(w, "bbbb"); /* its dump loaded: reached */
+    assert_true(completed_within(&p, 5000));
+    assert_true(p.reached);
+    assert_false(ef_waits_reached(w, 1, "aaaa"));
+
+    /* one that names no history is compared by version alone, as before */
+    probe q;
+    probe_init(&q, 1, 60000);
+    assert_true(ef_waits_add(w, &q.w));
+    assert_true(completed_within(&q, 5000));
+    assert_true(q.reached);
+    ef_waits_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hold_completes_on_the_releasing_thread),
+        cmocka_unit_test(test_a_wait_on_a_history_counts_only_there),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
