@@ -19,6 +19,9 @@
  *   data: {"seq":sent up to,"head":node seq,"time":unix ns,"history":H,"lagSeconds":lag,"node":NAME}
  *
  * A follower names itself with node=NAME (`serve --name`); the feed names itself in heartbeats.
+ * The stream's answer carries X-Edgeflag-Forward-Key, a random key of this stream only: the
+ * follower sends it back on the writes it forwards here, which tells them from a client's
+ * (ef_feed_is_downstream; docs/audit.md, "Writes through a replica").
  *
  * One feed thread per node (never one per subscriber) reads the store and queues events into each
  * subscriber's buffer; the HTTP server pulls them through fill() while the connection is suspended
@@ -108,6 +111,7 @@ struct feed_sub {
     bool wake;              /* a round's (under round_mu): queued something this round */
     char peer[64];
     char name[EF_NODE_NAME_MAX + 1]; /* node=NAME of the handshake ("" when it did not say) */
+    char key[EF_UUID_LEN + 1]; /* X-Edgeflag-Forward-Key of its answer (random, this stream's) */
     feed_sub *next;
 };
 
@@ -862,6 +866,8 @@ static void on_stream(ef_http_req *req, void *ctx)
     sub->bootstrap = since == 0;
     sub->connected_ns = ef_clock_wall_ns();
     snprintf(sub->peer, sizeof(sub->peer), "%s", ef_http_peer(req));
+    ef_uuid_v4(sub->key);
+    ef_http_add_header(req, EF_FORWARD_KEY_HEADER, sub->key);
     ef_buf_init(&sub->pending);
     ef_buf_init(&sub->after);
     /* bytes at once: the follower's liveness watchdog runs from the answer on, and the feed's
@@ -1000,6 +1006,36 @@ void ef_feed_downstream_json(ef_feed *f, ef_buf *out)
         pthread_mutex_unlock(&f->mu);
     }
     ef_buf_putc(out, ']');
+}
+
+/* The address of a peer "host:port" or "[v6]:port": everything before the last ':'. */
+static size_t peer_host_len(const char *peer)
+{
+    const char *colon = strrchr(peer, ':');
+    return colon ? (size_t)(colon - peer) : strlen(peer);
+}
+
+/* Equal keys, in a time that does not depend on where they differ. */
+static bool same_key(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (n != strlen(b)) return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+bool ef_feed_is_downstream(ef_feed *f, const char *key, const char *peer)
+{
+    if (!f || !key || !*key || !peer) return false;
+    size_t hn = peer_host_len(peer);
+    bool found = false;
+    pthread_mutex_lock(&f->mu);
+    for (feed_sub *sub = f->subs; sub && !found; sub = sub->next)
+        found = !sub->closed && same_key(sub->key, key) && peer_host_len(sub->peer) == hn &&
+                strncmp(sub->peer, peer, hn) == 0;
+    pthread_mutex_unlock(&f->mu);
+    return found;
 }
 
 unsigned ef_feed_subscribers(ef_feed *f)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <curl/curl.h>
 
@@ -411,6 +412,31 @@ static int entry_fingerprint(void *ctx, const ef_store_change *c)
     return 0;
 }
 
+/* Keeps this replica's stream key (EF_FORWARD_KEY_HEADER of the stream's answer) for the
+ * forwarder, which sends it with the writes it forwards upstream; "" for none. */
+static void set_forward_key(ef_sync *s, const char *key, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    if (n > EF_FORWARD_KEY_MAX) n = 0; /* not a key this version makes: send none */
+    memcpy(s->forward_key, key, n);
+    s->forward_key[n] = '\0';
+    pthread_mutex_unlock(&s->mu);
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    ef_follower *f = ud;
+    size_t n = size * nmemb, hn = sizeof(EF_FORWARD_KEY_HEADER) - 1;
+    if (n <= hn || p[hn] != ':' || strncasecmp(p, EF_FORWARD_KEY_HEADER, hn) != 0) return n;
+    const char *v = p + hn + 1, *end = p + n;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    for (const char *c = v; c < end; c++)
+        if (*c <= 0x20 || *c > 0x7e) return n; /* printable, one token, as the feed makes it */
+    set_forward_key(f->s, v, (size_t)(end - v));
+    return n;
+}
+
 /* One connection, from connect to its end. */
 static void follow_once(ef_follower *f)
 {
@@ -477,10 +503,13 @@ static void follow_once(ef_follower *f)
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, f);
     CURLcode rc = curl_easy_perform(c);
+    set_forward_key(f->s, "", 0); /* the stream ended: its key means nothing upstream any more */
     if (!f->why[0]) {
         if (f->status && f->status != 200) {
             ef_buf_putc(&f->errbody, '\0');

@@ -455,6 +455,30 @@ static void refuse_busy(ef_http_req *req, const char *what)
                   what);
 }
 
+/* Whether v is an address as the primary records it: short, printable ASCII (attribution.c). */
+static bool address_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0 || n > EF_FORWARDED_BY_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0x20 || v[i] > 0x7e) return false;
+    return true;
+}
+
+/* The caller's address for X-Edgeflag-Forwarded-For: the peer, unless the peer is a replica that
+ * follows this node (it sent back its live stream's key, from that stream's address), which
+ * reports the address of its own caller. A client's Forwarded-For is never taken: it would need
+ * the key of a stream from its own address, i.e. to follow this node itself (with auth on, with a
+ * token of the internal class). */
+static const char *caller_address(ef_sync *s, ef_http_req *req)
+{
+    const char *reported = ef_http_header(req, "X-Edgeflag-Forwarded-For");
+    const char *key = ef_http_header(req, EF_FORWARD_KEY_HEADER);
+    if (key && address_ok(reported) && ef_feed_is_downstream(s->feed, key, ef_http_peer(req)))
+        return reported;
+    return ef_http_peer(req);
+}
+
 void ef_forward_write(ef_sync *s, ef_http_req *req)
 {
     ef_forwarder *f = s->forwarder;
@@ -482,8 +506,13 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
         snprintf(h, sizeof(h), "%s: %s", pass[i], v);
         w->hdrs = curl_slist_append(w->hdrs, h);
     }
-    snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", ef_http_peer(req));
+    snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", caller_address(s, req));
     w->hdrs = curl_slist_append(w->hdrs, h);
+    pthread_mutex_lock(&s->mu); /* this replica's own stream key, for its upstream: never the caller's */
+    snprintf(h, sizeof(h), "%s: %s", EF_FORWARD_KEY_HEADER, s->forward_key);
+    bool has_key = s->forward_key[0] != '\0';
+    pthread_mutex_unlock(&s->mu);
+    if (has_key) w->hdrs = curl_slist_append(w->hdrs, h);
     /* who forwarded it, nearest the caller first (a chain of replicas adds itself at the end);
      * an incoming value is kept only when short and printable, as the primary keeps it */
     const char *by = ef_http_header(req, EF_FORWARDED_BY_HEADER);

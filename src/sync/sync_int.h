@@ -50,6 +50,13 @@ typedef struct ef_wait {
     struct ef_wait *next;
 } ef_wait;
 
+/* The header that names a replica's stream to its upstream on the writes it forwards there: the
+ * feed gives every stream a random key in its answer's headers (feed.c), and a forwarded write that
+ * carries the key of a stream that is live, from that stream's address, comes from a replica that
+ * follows this node, whose X-Edgeflag-Forwarded-For (the caller's address it saw) is kept. */
+#define EF_FORWARD_KEY_HEADER "X-Edgeflag-Forward-Key"
+#define EF_FORWARD_KEY_MAX 64
+
 /* Replication status, under ef_sync.mu. Times are wall-clock ns (0: never). */
 typedef struct ef_sync_status {
     bool connected;          /* the follower has a live stream from its upstream */
@@ -85,6 +92,8 @@ struct ef_sync {
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* broadcast whenever the version rises or the status changes */
     ef_sync_status st;
+    /* under mu: the key of this replica's live stream from its upstream ("" without one) */
+    char forward_key[EF_FORWARD_KEY_MAX + 1];
     uint64_t status_gen; /* +1 on every status change (cluster stream), under mu */
     ef_feed *feed;
     ef_follower *follower;
@@ -153,6 +162,9 @@ void ef_feed_get_dumps(ef_feed *f, ef_feed_dumps *out);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out);
 unsigned ef_feed_subscribers(ef_feed *f);
+/* Whether key is the key of a live downstream stream whose peer has the same address (the port
+ * aside) as peer: the request comes from a replica that follows this node. */
+bool ef_feed_is_downstream(ef_feed *f, const char *key, const char *peer);
 
 /* heartbeat.c: the data of a heartbeat event, checked (a follower believes it: its upstream's
  * head decides whether it says it is in sync). */

@@ -8,6 +8,8 @@
 //  - paging walks every record once; a flag's history leaves out other flags and segments, the
 //    namespace's activity includes them;
 //  - an import that wrote several namespaces shows each namespace only its own rows;
+//  - through a chain of replicas the recorded address is the client's, not the nearer replica's;
+//    a client cannot set it by sending the replicas' headers itself;
 //  - bad input (limit, pageToken) is a 400 and a token scoped to another namespace a 401; no
 //    record ever carries a token hash.
 // Every wait has a deadline.
@@ -16,6 +18,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { node, stopAll, call, waitFor, version, tmpdir } from './cluster.mjs';
 import { edgeflagBin } from '../compat/server.mjs';
 
@@ -162,6 +165,69 @@ test('history: without authentication the actor is anonymous', async () => {
   assert.equal(rec.actor.name, 'anonymous');
   assert.equal(rec.actor.id, undefined);
   assert.match(rec.actor.ip, /^127\.0\.0\.1:\d+$/);
+});
+
+// A request from another loopback address (the hops of a chain must be told apart), with headers.
+function from(localAddress, url, method, target, { body, headers = {} } = {}) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path: target, localAddress, agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      if (res.headers['content-type']?.startsWith('text/event-stream')) return resolve({ status: res.statusCode, headers: res.headers, res, req });
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(JSON.stringify(body));
+    req.end();
+  });
+}
+
+// The attacker review's chain: a client at 127.0.0.2 writing to R2 -> R1 -> P was recorded with
+// R2's address, because R1 replaced X-Edgeflag-Forwarded-For with its own peer. A replica now keeps
+// the address its downstream replica reported only when that replica sent back the key of its live
+// stream from this replica, from the stream's address; a client sending the headers is not taken.
+test('history: through a chain of replicas the client\'s address is recorded, and a client cannot set it', async () => {
+  const p = await node('hist-chain-p').start();
+  const r1 = await node('hist-chain-r1', { upstream: p.url }).start();
+  const r2 = await node('hist-chain-r2', { upstream: r1.url }).start();
+  nodes.push(p, r1, r2);
+  await waitFor('the chain to follow', async () => (await call(r2.url, 'GET', '/ready')).status === 200, 10000);
+  await waitFor('R2 to stream from R1', async () => (await call(r1.url, 'GET', '/edgeflag/v1/cluster')).json.downstream.length === 1, 10000);
+  const create = (at, url, key, headers) => from(at, url, 'POST', '/api/v1/namespaces/default/flags', { body: { key, name: key, type: 'BOOLEAN_FLAG_TYPE' }, headers });
+  const recorded = async (key) => {
+    await waitFor(`${key} in the primary's history`, async () => (await history(p, `?flag=${key}`, {})).records.length === 1, 5000);
+    return (await history(p, `?flag=${key}`, {})).records[0];
+  };
+
+  assert.equal((await create('127.0.0.2', r2.url, 'chained')).status, 200);
+  const rec = await recorded('chained');
+  assert.match(rec.actor.ip, /^127\.0\.0\.2:\d+$/, 'the client, not R2');
+  assert.equal(rec.via.split(',').length, 2, rec.via);
+
+  // a client sending a replica's headers with a key it made up, from anywhere: its own address
+  const lie = { 'X-Edgeflag-Forwarded-By': 'r2', 'X-Edgeflag-Forwarded-For': '6.6.6.6:1', 'X-Edgeflag-Forward-Key': 'f00d' };
+  assert.equal((await create('127.0.0.3', r1.url, 'lie3', lie)).status, 200);
+  assert.match((await recorded('lie3')).actor.ip, /^127\.0\.0\.3:\d+$/);
+  assert.equal((await create('127.0.0.1', r1.url, 'lie1', lie)).status, 200); // R2's address
+  assert.match((await recorded('lie1')).actor.ip, /^127\.0\.0\.1:\d+$/);
+
+  // the key of a stream only counts from that stream's address: a client that opens a stream from
+  // 127.0.0.4 (as a replica would) cannot lend its key to 127.0.0.5
+  const stream = await from('127.0.0.4', r1.url, 'GET', '/edgeflag/v1/replication/stream?since=0');
+  assert.equal(stream.status, 200);
+  const key = stream.headers['x-edgeflag-forward-key'];
+  assert.match(key ?? '', /^[0-9a-f-]{36}$/);
+  assert.equal((await create('127.0.0.5', r1.url, 'lent', { ...lie, 'X-Edgeflag-Forward-Key': key })).status, 200);
+  assert.match((await recorded('lent')).actor.ip, /^127\.0\.0\.5:\d+$/);
+  // from its own address it follows R1 like any replica, and is taken at its word (documented)
+  assert.equal((await create('127.0.0.4', r1.url, 'follower', { ...lie, 'X-Edgeflag-Forward-Key': key })).status, 200);
+  assert.equal((await recorded('follower')).actor.ip, '6.6.6.6:1');
+  stream.req.destroy();
+  // once its stream is gone, its key is nothing
+  await waitFor('the stream to end', async () => (await call(r1.url, 'GET', '/edgeflag/v1/cluster')).json.downstream.length === 1, 5000);
+  assert.equal((await create('127.0.0.4', r1.url, 'gone', { ...lie, 'X-Edgeflag-Forward-Key': key })).status, 200);
+  assert.match((await recorded('gone')).actor.ip, /^127\.0\.0\.4:\d+$/);
 });
 
 test('history: an entry that wrote several namespaces (an import) shows each only its own rows', async () => {
