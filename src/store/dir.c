@@ -29,9 +29,11 @@
 #include "base/json.h"
 #include "eval/eval.h"
 #include "base/thread.h"
+#include "store/yaml_load.h"
 
 #define MAX_WALK_DEPTH 32
 #define MAX_GLOBS 64
+#define INDEX_MAX_DEPTH 8 /* .flipt.yml is a map of lists of strings */
 #define QUIET_NS 100000000LL   /* reload once changes pause this long... */
 #define MAX_WAIT_NS 500000000LL /* ...or at the latest this long after the first change */
 
@@ -205,14 +207,18 @@ static int parse_index(const char *file, const char *data, size_t len, globs *g,
     /* libyaml asserts on a NULL input even when the length is 0 (found by fuzzing) */
     yaml_parser_set_input_string(&p, (const unsigned char *)(data ? data : ""), data ? len : 0);
     int rc = 0;
-    if (!yaml_parser_load(&p, &doc)) {
+    ef_yaml_cut cut; /* a bounded load: libyaml is quadratic in nesting (yaml_load.h) */
+    if (!ef_yaml_load(&p, &doc, INDEX_MAX_DEPTH, &cut)) {
         rc = set_err(err, file, (unsigned)p.problem_mark.line + 1, (unsigned)p.problem_mark.column + 1,
                      "invalid YAML: %s", p.problem ? p.problem : "syntax error");
         yaml_parser_delete(&p);
         return rc;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type != YAML_MAPPING_NODE) rc = node_err(err, file, root, "index must be a map");
+    if (cut.cut)
+        rc = set_err(err, file, (unsigned)cut.mark.line + 1, (unsigned)cut.mark.column + 1,
+                     "nesting deeper than %d levels", INDEX_MAX_DEPTH);
+    if (root && !rc && root->type != YAML_MAPPING_NODE) rc = node_err(err, file, root, "index must be a map");
     for (yaml_node_pair_t *pr = root && !rc ? root->data.mapping.pairs.start : NULL;
          pr && pr < root->data.mapping.pairs.top && !rc; pr++) {
         yaml_node_t *k = yaml_document_get_node(&doc, pr->key);

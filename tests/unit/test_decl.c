@@ -326,6 +326,52 @@ static void test_bad_input_bytes(void **state)
     ef_arena_free(&a);
 }
 
+/* prefix + n opens + n closes + suffix, in a fresh buffer. */
+static char *nest(const char *prefix, const char *open, const char *close, size_t n,
+                  const char *suffix)
+{
+    size_t lp = strlen(prefix), lo = strlen(open), lc = strlen(close), ls = strlen(suffix);
+    char *s = malloc(lp + n * (lo + lc) + ls + 1), *w = s;
+    assert_non_null(s);
+    memcpy(w, prefix, lp), w += lp;
+    for (size_t i = 0; i < n; i++) memcpy(w, open, lo), w += lo;
+    for (size_t i = 0; i < n; i++) memcpy(w, close, lc), w += lc;
+    memcpy(w, suffix, ls + 1);
+    return s;
+}
+
+static void expect_deep(const char *text, unsigned line, unsigned column)
+{
+    ef_decl_error err;
+    const char *msg = parse_err(text, &err);
+    if (!msg || !strstr(msg, "nesting deeper than 64 levels") || err.line != line || err.column != column)
+        fail_msg("got %u:%u: %s; want %u:%u: nesting deeper than 64 levels", err.line, err.column,
+                 msg ? msg : "(parsed)", line, column);
+}
+
+/* Deep nesting is refused where it passes 64 levels without the rest of the document being
+ * parsed: libyaml's scanner is quadratic in flow nesting, and these 1 MB documents took minutes
+ * to load whole. (test_yaml_load bounds the events and bytes read; this checks what the reader
+ * reports.) A depth reached through an alias earlier in the document is still reported first. */
+static void test_deep_nesting(void **state)
+{
+    const char *head = "version: \"1.4\"\nflags:\n- key: x\n  name: x\n  metadata: ";
+    char *seqs = nest(head, "[", "]", 500000, "\n");
+    expect_deep(seqs, 5, 13 + 62); /* metadata is depth 3: its 63rd [ is depth 65 */
+    free(seqs);
+    char *maps = nest(head, "{a: ", "}", 250000, "\n");
+    expect_deep(maps, 5, 13 + 4 * 61 + 1); /* the key of the depth-64 map */
+    free(maps);
+    char *top = nest("", "[", "]", 500000, "\n---\nflags: [\n"); /* cut before the bad YAML */
+    expect_deep(top, 1, 66);
+    free(top);
+    char *x = nest("a: &x ", "[", "]", 60, "\nb: [[[[[*x]]]]]\nc: ");
+    char *both = nest(x, "[", "]", 100000, "\n");
+    expect_deep(both, 1, 6 + 60); /* through b's alias: x's 60th [ is depth 65 */
+    free(both);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,7 +379,7 @@ int main(void)
         cmocka_unit_test(test_stream),         cmocka_unit_test(test_json),
         cmocka_unit_test(test_invalid_fixtures), cmocka_unit_test(test_scalar_resolution),
         cmocka_unit_test(test_constraint_rules), cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_bad_input_bytes),
+        cmocka_unit_test(test_bad_input_bytes), cmocka_unit_test(test_deep_nesting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,6 +167,21 @@ static void test_index_and_default_namespace(void **state)
     assert_non_null(strstr(err.file, ".flipt.yml"));
     assert_int_equal(err.line, 2);
     assert_non_null(strstr(err.message, "list of globs"));
+
+    /* deep nesting is refused where it passes the limit, before libyaml scans the rest (quadratic) */
+    size_t n = 500000, lp = strlen("include: ");
+    char *deep = malloc(lp + 2 * n + 2);
+    assert_non_null(deep);
+    memcpy(deep, "include: ", lp);
+    memset(deep + lp, '[', n);
+    memset(deep + lp + n, ']', n);
+    memcpy(deep + lp + 2 * n, "\n", 2);
+    put_file(".flipt.yml", deep);
+    free(deep);
+    assert_int_equal(ef_dir_open(tmpdir, reg, &d, &err), -1);
+    assert_non_null(strstr(err.message, "nesting deeper than 8 levels"));
+    assert_int_equal(err.line, 1);
+    assert_int_equal(err.column, (unsigned)lp + 9); /* the 9th [ is depth 9 */
     ef_registry_free(reg);
 }
 
