@@ -7,6 +7,7 @@
  * and imports can never disagree about what is valid. Nothing here may keep state between requests.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -203,6 +204,37 @@ bool ef_mgmt_enum(ef_mgmt *m, const char *camel, ef_obj_enum en, int *out)
     return true;
 }
 
+/* What Flipt's gateway refuses when it reads a google.protobuf.Struct (protojson): a key twice in
+ * one object, and a number a double cannot hold. Either would also make the value one that
+ * export cannot write and import read back. Sends the 400 and returns false. */
+static bool struct_ok(ef_mgmt *m, const char *camel, const ef_json *v)
+{
+    if (v->type == EF_JSON_NUMBER && !isfinite(v->num)) {
+        ef_http_bad_request(m->req, "invalid value for field %s: invalid google.protobuf.Value: %.*s",
+                            camel, (int)(v->str.n > 64 ? 64 : v->str.n), v->str.p);
+        return false;
+    }
+    if (v->type == EF_JSON_OBJECT) {
+        bool *shadowed;
+        long n = ef_json_shadowed(v, m->a, &shadowed);
+        if (n < 0) {
+            ef_http_error(m->req, 500, 13, "out of memory");
+            return false;
+        }
+        size_t i = 0;
+        for (const ef_json *k = v->child; n > 0 && k; k = k->next, i++)
+            if (shadowed[i]) {
+                ef_http_bad_request(m->req, "invalid value for field %s: duplicate map key \"%.*s\"", camel,
+                                    (int)(k->key.n > 64 ? 64 : k->key.n), k->key.p);
+                return false;
+            }
+    }
+    if (v->type == EF_JSON_OBJECT || v->type == EF_JSON_ARRAY)
+        for (const ef_json *k = v->child; k; k = k->next)
+            if (!struct_ok(m, camel, k)) return false;
+    return true;
+}
+
 bool ef_mgmt_object_text(ef_mgmt *m, const char *camel, ef_bytes *out)
 {
     const ef_json *v = ef_jin_field(m->body, camel);
@@ -211,6 +243,7 @@ bool ef_mgmt_object_text(ef_mgmt *m, const char *camel, ef_bytes *out)
         ef_http_bad_request(m->req, "invalid value for field %s: expected an object", camel);
         return false;
     }
+    if (!struct_ok(m, camel, v)) return false;
     ef_buf b;
     ef_buf_init(&b);
     ef_jin_write_compact(&b, v);

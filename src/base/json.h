@@ -81,6 +81,11 @@ ef_json *ef_json_parse(const char *src, size_t len, ef_arena *arena, const ef_js
 const ef_json *ef_json_get(const ef_json *obj, const char *name);
 /* Like ef_json_get, trying a camelCase then a snake_case spelling (Flipt accepts both). */
 const ef_json *ef_json_get2(const ef_json *obj, const char *camel, const char *snake);
+/* The members of object obj that a later member with the same key overrides: a reader that
+ * keeps the last of a repeated key (Go's encoding/json, so Flipt's exporter) never sees them.
+ * Sets (*shadowed)[i] for the i-th member, in an array from tmp (NULL when obj has no members).
+ * Returns how many, or -1 when out of memory. Linear in the members' number and key lengths. */
+long ef_json_shadowed(const ef_json *obj, ef_arena *tmp, bool **shadowed);
 
 /* A NUMBER written as an integer (no fraction, no exponent) that fits the type: the exact value
  * of a position, a version or a time in ns, which a double cannot hold past 2^53 and a cast from an

@@ -269,6 +269,29 @@ for (const form of FORMS) {
       assertError(await api('PUT', `${P}/flags/vval/variants/00000000-0000-4000-8000-000000000000`, { key: 'x' }), 404,
         /not found/);
     });
+
+    // Flipt checks an attachment with json.Valid only, so a repeated key and a number past a
+    // double's range are stored as sent (export writes the key once, with its last value, and the
+    // number as written; tests/unit/test_decl_roundtrip.c). Metadata is a google.protobuf.Struct,
+    // which Flipt's gateway refuses with either.
+    test('attachments take any valid JSON; metadata refuses repeated keys and numbers past a double', async () => {
+      await ok('POST', `${P}/flags`, { key: 'vjson', name: 'v' });
+      const a = await ok('POST', `${P}/flags/vjson/variants`, { key: 'big', attachment: '{"x": 1e400, "y": [-1e999]}' });
+      assert.equal(a.attachment, '{"x":1e400,"y":[-1e999]}');
+      const d = await ok('POST', `${P}/flags/vjson/variants`, { key: 'dup', attachment: '{"x":1,"x":2}' });
+      assert.equal(d.attachment, '{"x":1,"x":2}');
+      assertError(await api('POST', `${P}/flags`, '{"key":"m1","name":"m","metadata":{"a":1,"a":2}}'), 400,
+        'invalid value for field metadata: duplicate map key "a"');
+      assertError(await api('POST', `${P}/flags`, '{"key":"m2","name":"m","metadata":{"a":{"b":[{"c":1,"c":2}]}}}'), 400,
+        'invalid value for field metadata: duplicate map key "c"');
+      assertError(await api('POST', `${P}/flags`, '{"key":"m3","name":"m","metadata":{"a":{"b":[1e400]}}}'), 400,
+        'invalid value for field metadata: invalid google.protobuf.Value: 1e400');
+      assertError(await api('PUT', `${P}/flags/vjson`, '{"name":"v","metadata":{"a":-1e999}}'), 400,
+        'invalid value for field metadata: invalid google.protobuf.Value: -1e999');
+      // what a double holds (1e-400 reads as 0) and the same key in different maps are fine
+      const m = await ok('POST', `${P}/flags`, '{"key":"m4","name":"m","metadata":{"a":{"k":1e-400},"b":{"k":1}}}');
+      assert.deepEqual(m.metadata, { a: { k: 0 }, b: { k: 1 } });
+    });
   });
 
   describe(`segments and constraints via ${form.name}`, () => {
