@@ -25,7 +25,11 @@
 #include "store/doc.h"
 #include "store/yaml_load.h"
 
-#define MAX_DEPTH 64
+/* The store keeps attachments and metadata nested up to 64 deep (sqlite_validate.c), and a
+ * variant's attachment starts 5 levels down (document, flags, flag, variants, variant): so
+ * whatever export writes, import reads. */
+#define MAX_JSON_DEPTH 64
+#define MAX_DEPTH (MAX_JSON_DEPTH + 5)
 #define MAX_ATTACHMENT 10000
 #define MAX_ONEOF_ITEMS 100
 #define LATEST_MINOR 4
@@ -519,6 +523,59 @@ static ef_doc_pos pos_of(rctx *c, const dnode *n)
 
 /* ---- YAML values to compact JSON (attachments, metadata) ---- */
 
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][-+]?[0-9]+)?: a number JSON can hold as written. */
+static bool json_number_text(ef_bytes s)
+{
+    size_t i = 0;
+    if (i < s.n && s.p[i] == '-') i++;
+    if (i < s.n && s.p[i] == '0') {
+        i++;
+    } else {
+        if (i >= s.n || s.p[i] < '1' || s.p[i] > '9') return false;
+        while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9') i++;
+    }
+    if (i < s.n && s.p[i] == '.') {
+        size_t start = ++i;
+        while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9') i++;
+        if (i == start) return false;
+    }
+    if (i < s.n && (s.p[i] == 'e' || s.p[i] == 'E')) {
+        i++;
+        if (i < s.n && (s.p[i] == '-' || s.p[i] == '+')) i++;
+        size_t start = i;
+        while (i < s.n && s.p[i] >= '0' && s.p[i] <= '9') i++;
+        if (i == start) return false;
+    }
+    return i == s.n;
+}
+
+void ef_decl_put_json_number(ef_buf *b, ef_bytes text)
+{
+    /* Integers keep every digit (a double would round above 2^53). */
+    bool integer = text.n < 19 && !memchr(text.p, '.', text.n) && !memchr(text.p, 'e', text.n) &&
+                   !memchr(text.p, 'E', text.n);
+    char tmp[24];
+    if (integer) {
+        memcpy(tmp, text.p, text.n);
+        tmp[text.n] = '\0';
+        ef_json_put_int(b, strtoll(tmp, NULL, 10));
+        return;
+    }
+    char *z = malloc(text.n + 1);
+    if (!z) {
+        b->failed = true;
+        return;
+    }
+    memcpy(z, text.p, text.n);
+    z[text.n] = '\0';
+    double v = ef_strtod_c(z, NULL);
+    free(z);
+    if (isfinite(v))
+        ef_json_put_double(b, v);
+    else /* past a double's range: valid JSON all the same, and the API stores it (Flipt too) */
+        ef_buf_append(b, text.p, text.n);
+}
+
 static int put_json_scalar(rctx *c, const dnode *n, ef_buf *b)
 {
     switch (scalar_kind(n)) {
@@ -527,7 +584,11 @@ static int put_json_scalar(rctx *c, const dnode *n, ef_buf *b)
     case SV_STRING: ef_json_put_str(b, n->text); return 0;
     default: break;
     }
-    double v;
+    if (json_number_text(n->text)) {
+        ef_decl_put_json_number(b, n->text);
+        return 0;
+    }
+    double v; /* YAML-only spellings: 0x1F, 0o17, +1, .5, .inf */
     if (get_number(c, n, "value", &v)) return -1;
     if (!isfinite(v)) return FAIL_AT(c, n, "%.*s cannot be written as JSON", (int)n->text.n, n->text.p);
     /* Integers keep every digit (a double would round above 2^53). */
@@ -542,20 +603,55 @@ static int put_json_scalar(rctx *c, const dnode *n, ef_buf *b)
     return 0;
 }
 
-static int put_json(rctx *c, const dnode *n, ef_buf *b)
+/* The first key of map m that repeats an earlier one, or NULL (-1 in *rc when out of memory).
+ * YAML forbids it and Flipt's reader refuses it; JSON would keep only one of the values. A hash
+ * set, so a metadata map of 100,000 keys costs 100,000 steps. */
+static const dnode *repeated_key(rctx *c, const dnode *m, int *rc)
+{
+    *rc = 0;
+    if (m->n < 2) return NULL;
+    size_t cap = 16;
+    while (cap < m->n * 2) cap *= 2;
+    const dnode **slots = ef_arena_calloc(&c->tmp, cap * sizeof(*slots));
+    if (!slots) {
+        *rc = oom(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        const dnode *k = &m->items[2 * i];
+        uint32_t h = 2166136261u;
+        for (size_t j = 0; j < k->text.n; j++) h = (h ^ (unsigned char)k->text.p[j]) * 16777619u;
+        for (size_t s = h & (cap - 1);; s = (s + 1) & (cap - 1)) {
+            if (!slots[s]) {
+                slots[s] = k;
+                break;
+            }
+            if (ef_bytes_eq(slots[s]->text, k->text)) return k;
+        }
+    }
+    return NULL;
+}
+
+static int put_json(rctx *c, const dnode *n, const char *what, ef_buf *b)
 {
     if (n->kind == DN_SCALAR) return put_json_scalar(c, n, b);
     bool map = n->kind == DN_MAP;
+    if (map) {
+        for (size_t i = 0; i < n->n; i++)
+            if (n->items[2 * i].kind != DN_SCALAR) return FAIL_AT(c, &n->items[2 * i], "map keys must be scalars");
+        int rc;
+        const dnode *k = repeated_key(c, n, &rc);
+        if (rc) return -1;
+        if (k) return FAIL_AT(c, k, "%s: key \"%.*s\" given twice", what, (int)k->text.n, k->text.p);
+    }
     ef_buf_putc(b, map ? '{' : '[');
     for (size_t i = 0; i < n->n; i++) {
         if (i) ef_buf_putc(b, ',');
         if (map) {
-            const dnode *k = &n->items[2 * i];
-            if (k->kind != DN_SCALAR) return FAIL_AT(c, k, "map keys must be scalars");
-            ef_json_put_str(b, k->text);
+            ef_json_put_str(b, n->items[2 * i].text);
             ef_buf_putc(b, ':');
-            if (put_json(c, &n->items[2 * i + 1], b)) return -1;
-        } else if (put_json(c, &n->items[i], b)) {
+            if (put_json(c, &n->items[2 * i + 1], what, b)) return -1;
+        } else if (put_json(c, &n->items[i], what, b)) {
             return -1;
         }
     }
@@ -567,7 +663,7 @@ static int to_json(rctx *c, const dnode *n, const char *what, size_t max, ef_byt
 {
     ef_buf b;
     ef_buf_init(&b);
-    int rc = put_json(c, n, &b);
+    int rc = put_json(c, n, what, &b);
     if (!rc && !ef_buf_ok(&b)) rc = oom(c);
     if (!rc && max && b.len > max)
         rc = FAIL_AT(c, n, "%s is %zu bytes as JSON, more than %zu", what, b.len, max);

@@ -166,21 +166,42 @@ static void json_value(wctx *w, const ef_json *j)
     case EF_JSON_NULL: plain(w, "null"); return;
     case EF_JSON_TRUE: plain(w, "true"); return;
     case EF_JSON_FALSE: plain(w, "false"); return;
-    case EF_JSON_NUMBER: scalar_styled(w, j->str, YAML_PLAIN_SCALAR_STYLE); return;
+    case EF_JSON_NUMBER: { /* as the reader will store it: 1.50 is written 1.5 (doc.h) */
+        ef_buf num;
+        ef_buf_init(&num);
+        ef_decl_put_json_number(&num, j->str);
+        if (ef_buf_ok(&num))
+            scalar_styled(w, (ef_bytes){num.data, num.len}, YAML_PLAIN_SCALAR_STYLE);
+        else
+            w->failed = true;
+        ef_buf_free(&num);
+        return;
+    }
     case EF_JSON_STRING: str(w, j->str); return;
     case EF_JSON_ARRAY:
         seq_start(w, false);
         for (const ef_json *k = j->child; k; k = k->next) json_value(w, k);
         seq_end(w);
         return;
-    case EF_JSON_OBJECT:
+    case EF_JSON_OBJECT: {
+        /* A YAML map cannot repeat a key (the reader refuses it, as Flipt's does), so a repeated
+         * one is written once, with its last value: what Flipt's exporter writes, and what every
+         * client that parses the attachment sees. */
+        bool *shadowed;
+        if (ef_json_shadowed(j, &w->tmp, &shadowed) < 0) {
+            w->failed = true;
+            return;
+        }
         map_start(w);
-        for (const ef_json *k = j->child; k; k = k->next) {
+        size_t i = 0;
+        for (const ef_json *k = j->child; k; k = k->next, i++) {
+            if (shadowed && shadowed[i]) continue;
             str(w, k->key);
             json_value(w, k);
         }
         map_end(w);
         return;
+    }
     }
 }
 

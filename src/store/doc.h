@@ -163,6 +163,11 @@ int ef_decl_parse_file(const char *path, ef_arena *a, ef_doc *out, ef_decl_error
 /* Appends the namespaces of `more` to `into` (several files of one import). Same namespace key
  * twice is an error. */
 int ef_decl_merge(ef_doc *into, const ef_doc *more, ef_arena *a, ef_decl_error *err);
+/* Writes a JSON number (text in JSON's number syntax) as the reader stores numbers of attachments
+ * and metadata, as Flipt's importer does: integers below 19 characters exactly, others as the
+ * shortest text of their double, and one past a double's range as written. The writer writes
+ * numbers this way too, so export -> import -> export gives the same file. Idempotent. */
+void ef_decl_put_json_number(ef_buf *b, ef_bytes text);
 /* Writes a document as YAML (version "1.4" unless doc->version says otherwise; one YAML document
  * per namespace, `---` separated), in a stable order so export is reproducible. */
 int ef_decl_write_yaml(const ef_doc *doc, ef_buf *out);

@@ -374,12 +374,76 @@ static void test_quoting(void **state)
     ef_arena_free(&a);
 }
 
+/* Attachments and metadata as the store may hold them: the API takes any valid JSON in an
+ * attachment (as Flipt does), so a key twice and numbers past a double's range; the store keeps
+ * JSON nested 64 deep. Export writes a repeated key once, with its last value (what Flipt's
+ * exporter writes; YAML cannot repeat a key), numbers as import stores them (1.50 as 1.5) and
+ * ones past a double as written; import reads that back, and writing it again gives the same
+ * bytes. A YAML map that repeats a key is refused, as Flipt's reader refuses it. */
+static void test_json_values_roundtrip(void **state)
+{
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    const char *src = "version: \"1.4\"\nflags:\n  - key: f\n    name: F\n    metadata: {m: 1}\n"
+                      "    variants:\n      - key: a\n      - key: b\n      - key: c\n";
+    ef_doc doc;
+    ef_decl_error err;
+    assert_int_equal(ef_decl_parse("j.yml", src, strlen(src), &a, &doc, &err), 0);
+    ef_doc_flag *f = &doc.namespaces[0].flags[0];
+    f->variants[0].attachment = ef_bytes_of("{\"x\":1e400,\"y\":[-1e999,1.50,1E2,-0.0,12345678901234567890,1e-400],"
+                                            "\"z\":{\"q\":1,\"q\":{\"x\":3,\"x\":4}},\"x\":[5]}");
+    char deep[200];
+    memset(deep, '[', 64);
+    memset(deep + 64, ']', 64);
+    f->variants[1].attachment = (ef_bytes){deep, 128};
+    f->variants[2].attachment = ef_bytes_of("{\"\":1,\"\":2}");
+    f->metadata = ef_bytes_of("{\"a\":{\"b\":[1e400]},\"k\":1,\"k\":2}");
+    ef_buf first;
+    ef_buf_init(&first);
+    assert_int_equal(ef_decl_write_yaml(&doc, &first), 0);
+    assert_non_null(strstr(first.data, "    attachment:\n      \"y\":\n      - -1e999\n      - 1.5\n      - 100\n"
+                                       "      - 0\n      - 12345678901234567000\n      - 0\n"
+                                       "      z:\n        q:\n          x: 4\n      x:\n      - 5\n"));
+    assert_null(strstr(first.data, "1e400\n      \"y\"")); /* the first x is overridden by the last */
+    assert_non_null(strstr(first.data, "  metadata:\n    a:\n      b:\n      - 1e400\n    k: 2\n"));
+    assert_non_null(strstr(first.data, "    attachment:\n      \"\": 2\n"));
+    ef_arena b;
+    ef_arena_init(&b, 4096);
+    ef_doc again;
+    if (ef_decl_parse("written.yml", first.data, first.len, &b, &again, &err) != 0)
+        fail_msg("written YAML does not parse: %u:%u: %s\n%s", err.line, err.column, err.message, first.data);
+    const ef_doc_flag *g = &again.namespaces[0].flags[0];
+    EQ_BYTES(g->variants[0].attachment,
+             ef_bytes_of("{\"y\":[-1e999,1.5,100,0,12345678901234567000,0],\"z\":{\"q\":{\"x\":4}},\"x\":[5]}"),
+             "attachment");
+    EQ_BYTES(g->variants[1].attachment, ((ef_bytes){deep, 128}), "deep attachment");
+    EQ_BYTES(g->metadata, ef_bytes_of("{\"a\":{\"b\":[1e400]},\"k\":2}"), "metadata");
+    ef_buf_free(&first);
+    roundtrip(&again, &first); /* and from there on, byte for byte */
+    ef_buf_free(&first);
+
+    const char *dup = "flags:\n  - key: f\n    name: F\n    variants:\n      - key: v\n"
+                      "        attachment: {a: 1, b: {c: 1, c: 2}}\n";
+    assert_int_equal(ef_decl_parse("d.yml", dup, strlen(dup), &b, &again, &err), -1);
+    assert_string_equal(err.message, "attachment: key \"c\" given twice");
+    assert_int_equal(err.line, 6);
+    assert_int_equal(err.column, 38);
+    dup = "flags:\n  - key: f\n    name: F\n    metadata:\n      k: 1\n      k: 2\n";
+    assert_int_equal(ef_decl_parse("d.yml", dup, strlen(dup), &b, &again, &err), -1);
+    assert_string_equal(err.message, "metadata: key \"k\" given twice");
+    assert_int_equal(err.line, 6);
+    assert_int_equal(err.column, 7);
+    ef_arena_free(&b);
+    ef_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_roundtrip),
         cmocka_unit_test(test_generated_roundtrip),
         cmocka_unit_test(test_quoting),
+        cmocka_unit_test(test_json_values_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
