@@ -9,8 +9,12 @@
  * twice, never go back in version within a history (only a reset from another history, or from a
  * primary behind it, replaces the state with an older one, loudly: on_reset), and never wait
  * on the network without a bound: connecting is limited to CONNECT_TIMEOUT_MS and a stream silent
- * for EF_SYNC_HEARTBEAT_DEAD_S is dropped (the upstream sends a heartbeat every second). Retries
- * use exponential backoff with jitter, capped low so a healed link is used again within a second.
+ * for EF_SYNC_HEARTBEAT_DEAD_S is dropped (the upstream sends a heartbeat every second). Bytes are
+ * not enough to count as alive: from its last complete event on, a stream must deliver
+ * EF_SYNC_EVENT_MIN_RATE bytes a second on average once EF_SYNC_HEARTBEAT_DEAD_S have passed
+ * (link_dead), so a link trickling an entry a few bytes at a time, with the heartbeats queued
+ * behind it, is dropped too instead of passing for live with a lag of 0. Retries use exponential
+ * backoff with jitter, capped low so a healed link is used again within a second.
  *
  * What the upstream sends is bounded (base/sse.c): a line or an event past its limit (per event
  * type: a dump may be large, a heartbeat never is) is a protocol error. A connection that ends
@@ -71,6 +75,8 @@ struct ef_follower {
     uint64_t strike_local; /* that position */
     bool got_event;  /* this connection delivered at least one event */
     int64_t last_byte_ns; /* monotonic: when the stream last delivered anything */
+    int64_t last_event_ns; /* monotonic: when the last complete event was handled (or connect) */
+    uint64_t event_bytes; /* bytes delivered since then */
     char why[600];   /* why the connection was abandoned */
     char history[EF_STORE_ID_MAX + 1]; /* the local store's history ("" when it has none) */
     bool history_agreed; /* this connection's upstream has shown itself on that history */
@@ -368,6 +374,9 @@ static int on_event(void *ud, const char *event, ef_sse *p)
     else if (!strcmp(event, "heartbeat"))
         on_heartbeat(f);
     /* unknown events are skipped: a newer upstream may send more kinds */
+    /* after the work: applying a large entry or dump takes time the link is not to blame for */
+    f->last_event_ns = ef_clock_mono_ns();
+    f->event_bytes = 0;
     return f->failed;
 }
 
@@ -387,7 +396,33 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
         fail(f, "protocol error from upstream: %s", f->sse.why);
         f->protocol_error = true;
     }
+    /* counted after the events this chunk completed (which reset it): at most one chunk too
+     * many, in the link's favour */
+    f->event_bytes += n;
+    f->last_byte_ns = ef_clock_mono_ns(); /* an apply in there took time, not the link */
     return f->failed ? 0 : n;
+}
+
+/* Whether the live stream is to be dropped as dead (why filled): silent for
+ * EF_SYNC_HEARTBEAT_DEAD_S, or slower than EF_SYNC_EVENT_MIN_RATE since its last complete event
+ * once that allowance has passed. A healthy link completes a heartbeat every second; a large
+ * entry or dump in transit keeps it alive only while it comes at that rate. */
+static bool link_dead(ef_follower *f, int64_t now)
+{
+    const int64_t dead_ns = EF_SYNC_HEARTBEAT_DEAD_S * 1000000000LL;
+    if (now - f->last_byte_ns > dead_ns) {
+        snprintf(f->why, sizeof(f->why), "no heartbeat from upstream for %d s", EF_SYNC_HEARTBEAT_DEAD_S);
+        return true;
+    }
+    int64_t quiet = now - f->last_event_ns;
+    if (quiet <= dead_ns) return false;
+    double owed = (double)(quiet - dead_ns) / 1e9 * EF_SYNC_EVENT_MIN_RATE;
+    if ((double)f->event_bytes >= owed) return false;
+    snprintf(f->why, sizeof(f->why),
+             "no complete event from upstream for %.1f s (%" PRIu64 " bytes since the last one: slower than "
+             "%d bytes/s after %d s)", (double)quiet / 1e9, f->event_bytes, EF_SYNC_EVENT_MIN_RATE,
+             EF_SYNC_HEARTBEAT_DEAD_S);
+    return true;
 }
 
 /* libcurl calls this about once a second even on an idle stream. Its own low-speed limit averages
@@ -398,12 +433,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     (void)dt, (void)dn, (void)ut, (void)un;
     ef_follower *f = ud;
     if (stopping(f)) return 1;
-    if (f->status == 200 &&
-        ef_clock_mono_ns() - f->last_byte_ns > EF_SYNC_HEARTBEAT_DEAD_S * 1000000000LL) {
-        snprintf(f->why, sizeof(f->why), "no heartbeat from upstream for %d s", EF_SYNC_HEARTBEAT_DEAD_S);
-        return 1;
-    }
-    return 0;
+    return f->status == 200 && link_dead(f, ef_clock_mono_ns());
 }
 
 static int entry_fingerprint(void *ctx, const ef_store_change *c)
@@ -489,7 +519,8 @@ static void follow_once(ef_follower *f)
     snprintf(f->history, sizeof(f->history), "%s", id.history);
     ef_waits_set_history(f->s->waits, f->history);
     f->history_agreed = false;
-    f->last_byte_ns = ef_clock_mono_ns();
+    f->last_byte_ns = f->last_event_ns = ef_clock_mono_ns();
+    f->event_bytes = 0;
     ef_sse_reset(&f->sse);
     ef_buf_clear(&f->errbody);
     curl_easy_setopt(c, CURLOPT_URL, url);

@@ -62,8 +62,13 @@ double ef_sync_lag_locked(const ef_sync *s, int64_t now)
 {
     if (!s->replica) return 0;
     const ef_sync_status *st = &s->st;
-    if (st->connected && st->synced_at_ns && ef_node_version(s->node) >= st->upstream_head)
-        return st->upstream_lag_s;
+    /* In sync as of the last heartbeat or entry (synced_at_ns): the upstream's lag, for one
+     * heartbeat period; after that the quiet time counts, so a link whose heartbeats stopped
+     * arriving (stuck behind an entry trickling in) shows its staleness before it is dropped. */
+    if (st->connected && st->synced_at_ns && ef_node_version(s->node) >= st->upstream_head) {
+        double quiet = (double)(now - st->synced_at_ns) / 1e9 - EF_SYNC_LAG_SLACK_MS / 1000.0;
+        return st->upstream_lag_s + (quiet > 0 ? quiet : 0);
+    }
     int64_t since = st->synced_at_ns ? st->synced_at_ns
                     : st->last_applied_ns ? st->last_applied_ns
                                           : s->node->started_ns;

@@ -19,6 +19,17 @@
 /* Seconds between heartbeats on the feed; a follower drops a link silent for HEARTBEAT_DEAD_S. */
 #define EF_SYNC_HEARTBEAT_MS 1000
 #define EF_SYNC_HEARTBEAT_DEAD_S 3
+/* A link must also complete events: from the last complete event (a heartbeat, an entry, a dump)
+ * on, it has to deliver at least EF_SYNC_EVENT_MIN_RATE bytes per second on average once
+ * EF_SYNC_HEARTBEAT_DEAD_S have passed, or the follower drops it as dead. Bytes alone are no sign
+ * of life: a link trickling 30 bytes a second kept a replica "connected, lag 0" for as long as one
+ * entry took to crawl through, with the heartbeats queued behind it. 16 KiB/s lets a 256 MiB
+ * entry (the largest a follower takes by default) through in under 5 hours. */
+#define EF_SYNC_EVENT_MIN_RATE 16384
+/* How long after the last heartbeat that showed a connected replica in sync its lag is still the
+ * upstream's own: one heartbeat period and some slack for scheduling. Past it, the time since that
+ * heartbeat is added (a heartbeat stuck behind a slow entry does not keep the lag at 0). */
+#define EF_SYNC_LAG_SLACK_MS 1500
 /* The most lag a follower takes from its upstream's heartbeats (about 31 years): more than any
  * real one, and few enough digits for /ready and /metrics. */
 #define EF_SYNC_LAG_MAX_S 1e9

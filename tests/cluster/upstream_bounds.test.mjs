@@ -301,3 +301,54 @@ test('a heartbeat on another history under an open stream: the replica reconnect
   await waitForLog(r, /upstream moved to another history under the stream/);
   await stopClean(r);
 });
+
+// Review of the sync code (a near-dead link): an upstream link that trickles an entry a few bytes
+// a second (with its heartbeats queued behind the entry) kept the replica "connected, lag 0,
+// ready" for as long as the entry took, because any byte counted as life and the lag stayed that
+// of the last heartbeat. Now the lag counts from the last heartbeat that showed the replica in
+// sync, so /ready turns 503 past --max-staleness, and a link that completes no event at
+// EF_SYNC_EVENT_MIN_RATE is dropped as dead and reconnected (docs/replication.md).
+test('a link trickling an entry: the replica becomes stale and drops the link as dead', { timeout: 30000 }, async () => {
+  const H = 'c'.repeat(32);
+  let healed = false;
+  const up = await fakeUpstream(async (res, c) => {
+    const hb = (head) => res.write(`event: heartbeat\ndata: {"seq":${c.since},"head":${head},"lagSeconds":0,"history":"${H}"}\n\n`);
+    const entry = `id: 2\nevent: txn\ndata: ${fakeEntry(2, 'late')}\n\n`;
+    if (c.since === 0) {
+      res.write(`event: reset\ndata: ${fakeDump(1, H, ['f1'])}\n\n`);
+      for (let i = 0; i < 4 && !c.closed; i++) {
+        hb(1);
+        await sleep(300);
+      }
+    } else {
+      hb(2);
+    }
+    if (healed) {
+      res.write(entry);
+      const t = setInterval(() => hb(2), 300);
+      res.on('close', () => clearInterval(t));
+      return;
+    }
+    // 30 bytes a second (the fake's own ": keep" comments every 500 ms come on top)
+    for (let i = 0; i < entry.length && !c.closed; i += 3) {
+      res.write(entry.slice(i, i + 3));
+      await sleep(100);
+    }
+  });
+  const r = node('trickle', { upstream: up.url, args: ['--max-staleness', '2'] });
+  nodes.push(r);
+  await r.start();
+  await waitFor('ready on the dump', async () => (await readyReason(r)).status === 200, 5000, 20);
+  await waitFor('not ready: its state is older than --max-staleness', async () => {
+    const rd = await call(r.url, 'GET', '/ready');
+    return rd.status === 503 && rd.json.lagSeconds > 2 && /old, more than the allowed/.test(rd.json.reason) && rd;
+  }, 12000, 50);
+  await waitForLog(r, /no complete event from upstream/, 12000);
+  await waitFor('the replica to reconnect', () => up.conns.length >= 2, 5000, 20);
+  const lost = up.conns.length;
+  healed = true;
+  await waitFor('the entry over a healthy link', async () => (await call(r.url, 'GET', '/api/v1/namespaces/default/flags/late')).status === 200, 8000, 50);
+  await waitFor('ready again', async () => (await readyReason(r)).status === 200, 5000, 50);
+  assert.ok(up.conns.length > lost);
+  await stopClean(r);
+});
