@@ -11,6 +11,7 @@
 #define EF_BASE_SHARED_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 
@@ -20,6 +21,7 @@ typedef struct ef_shared {
     size_t len;
     ef_buf buf;     /* owns data */
     int *live;      /* optional: decremented (atomically) when the block is freed */
+    uint64_t *live_bytes; /* optional: len subtracted (atomically) when the block is freed */
 } ef_shared;
 
 /* A block holding b's bytes, with one reference: b's memory moves in (no copy) and b is left
@@ -29,6 +31,9 @@ ef_shared *ef_shared_take(ef_buf *b);
 /* The same, counting the block in *live (atomically) until it is freed: how an owner bounds the
  * blocks its readers may still hold. *live must outlive the block. */
 ef_shared *ef_shared_take_counted(ef_buf *b, int *live);
+/* The same, also adding the block's length to *live_bytes until it is freed (either may be NULL):
+ * the bytes an owner's readers hold, each block counted once however many share it. */
+ef_shared *ef_shared_take_tracked(ef_buf *b, int *live, uint64_t *live_bytes);
 /* Another reference to s; returns s. */
 ef_shared *ef_shared_ref(ef_shared *s);
 /* Drops a reference (NULL: nothing); the last one frees the block. */

@@ -198,6 +198,10 @@ void ef_http_stream_wake(ef_http_stream *s);
  * then holds a block, and the memory under it, for as long as it likes. 0 for either: no pace.
  * Call right after ef_http_reply_stream, from the handler. */
 void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned grace_s);
+/* Ends the stream now, whether or not its client reads: nothing more is sent, and the connection
+ * is shut down by the deadline reaper within about half a second (a client that never reads would
+ * otherwise hold what was queued to it). Thread-safe; done() runs as usual. */
+void ef_http_stream_abort(ef_http_stream *s);
 /* Inside done(): whether the stream ended holding a block past that allowance (its connection was
  * closed for being too slow, or the client left as it ran out). */
 bool ef_http_stream_too_slow(const ef_http_stream *s);

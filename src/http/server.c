@@ -53,6 +53,8 @@ struct ef_http_stream {
     int64_t block_due_ns; /* when the block must have been taken (the deadlines' coarse clock) */
     bool too_slow;        /* set as it is freed: it ended with a block past its due time */
     bool revoked;         /* under mu: still_allowed said no; the stream ends at the next read */
+    bool aborted;         /* under mu: ef_http_stream_abort: nothing more is sent, the reaper
+                           * shuts the connection down */
     ef_http_stream_ops ops;
     void *state;
     ef_buf pending; /* bytes produced but not yet handed to MHD */
@@ -486,6 +488,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     pthread_mutex_lock(&s->mu);
     for (;;) {
+        if (s->aborted) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
         if (s->block && __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
             ef_shared_unref(s->block); /* shutting down: a dump is not worth finishing */
             s->block = NULL;
@@ -623,6 +629,15 @@ void ef_http_stream_pace(ef_http_stream *s, uint64_t min_bytes_per_s, unsigned g
     s->pace_rate = grace_s ? min_bytes_per_s : 0;
     s->pace_grace_ns = (int64_t)grace_s * 1000000000LL;
     pthread_mutex_unlock(&s->mu);
+}
+
+void ef_http_stream_abort(ef_http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->aborted = true;
+    set_deadline(s->req, 1); /* past at the reaper's next look */
+    pthread_mutex_unlock(&s->mu);
+    ef_http_stream_wake(s);
 }
 
 bool ef_http_stream_too_slow(const ef_http_stream *s)
