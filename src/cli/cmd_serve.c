@@ -464,6 +464,7 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
                              .log_max_age_s = cfg.log_max_age,
                              .max_event_bytes = cfg.sync_max_event,
                              .dump_min_rate = cfg.sync_dump_min_rate,
+                             .feed_budget = cfg.sync_feed_budget,
                              .recovering = may_have_lost,
                              /* cluster reports carry the evaluation activity up the tree */
                              .activity = {.ctx = &node,

@@ -83,6 +83,7 @@ static const setting settings[] = {
     S("log-max-age", T_UINT, log_max_age, "seconds change-log entries are kept for followers (default: forever)"),
     S("sync-max-event", T_SIZE, sync_max_event, "replica: largest change-log entry or dump accepted from the upstream, in bytes (default 268435456 per entry, 1073741824 per dump)"),
     S("sync-dump-min-rate", T_SIZE, sync_dump_min_rate, "bytes per second a downstream node must take a full dump at, after 30 s, or its connection is closed (default 1048576)"),
+    S("sync-feed-budget", T_SIZE, sync_feed_budget, "bytes queued for all downstream streams together, past which the stream holding the most is ended (default 67108864)"),
     S("backup", T_STR, backup, "continuous backup to s3://BUCKET[/PREFIX] (docs/backup.md)"),
     S("backup-endpoint", T_STR, backup_endpoint, "S3 endpoint URL (default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS for the region)"),
     S("backup-region", T_STR, backup_region, "S3 region (default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)"),

@@ -65,6 +65,7 @@ typedef struct ef_serve_config {
     unsigned log_max_age;         /* change-log retention by age in seconds (0: keep all) */
     size_t sync_max_event;        /* replica: largest entry or dump from the upstream (0: defaults) */
     size_t sync_dump_min_rate;    /* bytes/s a downstream node takes a dump at, at least (0: default) */
+    size_t sync_feed_budget;      /* bytes queued for all downstream streams (0: default) */
     /* continuous backup (docs/backup.md); keys fall back to AWS_* in src/backup/s3.c */
     char *backup;                 /* s3://BUCKET[/PREFIX], or NULL: off */
     char *backup_endpoint;

@@ -30,6 +30,25 @@
  * full dump is one shared block (base/shared.h) for every subscriber that needs one at about the
  * same time, and no more than DUMPS_LIVE_MAX of them are held at once.
  *
+ * Memory. What the feed holds for its streams must be bounded across all of them, whatever their
+ * number: the stream route needs no token without authentication, and a stream that never reads
+ * keeps what was queued to it. An attacker review opened 100 such streams on a primary whose log
+ * held a 5.7 MB entry: each got its own copy, and the primary went from 26 to 660 MiB (1650 MiB at
+ * 250). So:
+ *   - an entry of SHARE_MIN (64 KiB) or more is queued as one shared block, built once, to every
+ *     stream that needs it (f->big keeps it by seq while a stream holds it, so one asking in a
+ *     later round gets the same block); its stream must take it at the dumps' pace;
+ *   - the bytes held for all streams together (each one's own queued bytes, including those
+ *     handed to its stream and not yet sent, plus the entry blocks alive, each counted once) are
+ *     checked against ef_sync_config.feed_budget on every round of the feed thread; past it (plus
+ *     the largest entry block alive, so an entry larger than the budget still goes out), the
+ *     stream holding the most is ended (enforce_budget), and the next, until the rest fits.
+ * A follower that is ended reconnects and resumes from its position: only memory is reclaimed,
+ * never an entry. Healthy followers take what is queued as fast as it comes and hold next to
+ * nothing, so they are not the ones ended, and sharing keeps a large entry sent to many of them
+ * at one copy (a fleet taking a 100 MB import costs 100 MB, not 100 MB each); dumps keep their own
+ * bound (DUMPS_LIVE_MAX, the pace).
+ *
  * A round (queueing to subscribers) runs under f->round_mu: on the feed thread, or on a primary's
  * writer thread right after its commit (ef_feed_committed), which takes round_mu only with a
  * trylock and otherwise leaves the round to the feed thread. That inline round saves the entry a
@@ -67,6 +86,15 @@
 
 #define PENDING_MAX (8u << 20)
 #define BATCH_MAX 512
+/* A round reads at most BATCH_MAX entries, and stops past BATCH_BYTES of them (a log of large
+ * imports would otherwise be read 512 at a time). */
+#define BATCH_BYTES PENDING_MAX
+/* An entry this large or larger is queued as one shared block (its event, built once) to every
+ * subscriber that needs it, not copied into each one's queue. */
+#define SHARE_MIN (64u << 10)
+/* Entry blocks the feed remembers by seq while a stream still holds them, so a subscriber asking
+ * for the same entry in a later round gets the same block, not another copy. */
+#define BIG_CACHE 16
 /* Entries the primary's commit listener hands over (issue 11): the last RECENT_MAX, each at most
  * RECENT_ENTRY_MAX bytes (a larger one empties the ring, and the store is read as before). */
 #define RECENT_MAX 64
@@ -86,15 +114,27 @@
  * every bootstrap would wait behind them. */
 #define DUMPS_LIVE_MAX 2
 
+/* A shared block queued to a subscriber (a dump, or a large entry's event) and the bytes queued
+ * after it. */
+typedef struct feed_seg {
+    ef_shared *block; /* a reference */
+    bool dump;        /* a full dump (else an entry: counted in the budget) */
+    ef_buf after;
+    struct feed_seg *next;
+} feed_seg;
+
 typedef struct feed_sub feed_sub;
 struct feed_sub {
     ef_feed *f;
     ef_http_stream *stream; /* under f->mu; NULL until queued and after done() */
-    pthread_mutex_t mu;     /* guards pending, dump and after */
+    pthread_mutex_t mu;     /* guards pending, segs and the handed_* fields */
     ef_buf pending;         /* SSE bytes queued by the feed thread, drained by fill() */
-    ef_shared *dump;        /* a full dump queued after pending (a reference to the round's, which
-                             * every follower bootstrapping meanwhile shares); NULL: none */
-    ef_buf after;           /* bytes queued after the dump, while there is one */
+    feed_seg *segs, *tail;  /* shared blocks queued after pending, each with the bytes after it */
+    /* What the last fill() handed to the stream, which holds it until the next fill() (a stream
+     * asks again only once it has sent everything it was given): its own bytes, or a block. */
+    size_t handed_own;
+    size_t handed_block_len;
+    bool handed_entry, handed_dump; /* what kind of block it was */
     bool closed;            /* under f->mu: done() ran; the feed thread frees it */
     uint64_t pos;           /* atomic: last seq queued to this subscriber */
     uint64_t since;
@@ -104,6 +144,7 @@ struct feed_sub {
     bool checked;           /* a round's (under round_mu): its history and position were checked */
     bool ending;            /* under mu: this node's state was replaced (ef_feed_reset_end): the
                              * stream ends at its next fill, with nothing more queued */
+    bool evicted;           /* a round's (under round_mu): ended for the budget (enforce_budget) */
     char history[EF_STORE_ID_MAX + 1]; /* the history it is on ("" when it did not say) */
     uint64_t at;            /* fingerprint of its entry at since (ef_store_entry_hash); 0: none */
     int64_t connected_ns;   /* wall clock */
@@ -153,6 +194,13 @@ struct ef_feed {
     uint64_t rewound_from;
     char rewound_history[EF_STORE_ID_MAX + 1];
     uint64_t dumps_built, dumps_reused; /* atomic */
+    /* The budget (enforce_budget): bytes of the entry blocks alive (ef_shared_take_tracked), the
+     * last total counted, and the streams ended for it (atomic). */
+    uint64_t entry_bytes, held_bytes, evicted;
+    struct {
+        uint64_t seq;
+        ef_shared *block; /* a reference, dropped once no stream holds the block (prune_big) */
+    } big[BIG_CACHE];     /* under round_mu */
 };
 
 /* How long the feed's last dump is given out again. */
@@ -170,12 +218,13 @@ typedef struct batch {
         uint64_t seq;
         size_t off, len;
     } e[BATCH_MAX];
+    ef_shared *blk[BATCH_MAX]; /* entries of SHARE_MIN or more: their block, once one needed it */
 } batch;
 
 static int batch_add(void *ctx, const ef_store_change *c)
 {
     batch *b = ctx;
-    if (b->n == BATCH_MAX) return 1;
+    if (b->n == BATCH_MAX || (b->n && b->text.len >= BATCH_BYTES)) return 1;
     b->e[b->n].seq = c->seq;
     b->e[b->n].off = b->text.len;
     b->e[b->n].len = c->entry.n;
@@ -201,25 +250,179 @@ static void put_data(ef_buf *out, const char *p, size_t n)
     ef_buf_putc(out, '\n');
 }
 
+/* Unlinks sub's first queued block and returns it, its reference with it. Caller holds sub->mu. */
+static feed_seg *pop_seg(feed_sub *sub)
+{
+    feed_seg *g = sub->segs;
+    if (g) {
+        sub->segs = g->next;
+        if (!sub->segs) sub->tail = NULL;
+    }
+    return g;
+}
+
+static void free_seg(feed_seg *g)
+{
+    ef_shared_unref(g->block);
+    ef_buf_free(&g->after);
+    free(g);
+}
+
 static void free_sub(feed_sub *sub)
 {
     ef_buf_free(&sub->pending);
-    ef_shared_unref(sub->dump);
-    ef_buf_free(&sub->after);
+    for (feed_seg *g; (g = pop_seg(sub));) free_seg(g);
     pthread_mutex_destroy(&sub->mu);
     free(sub);
 }
 
-/* Where bytes queued to sub go now: after its dump when one is queued. Caller holds sub->mu. */
+/* Where bytes queued to sub go now: after its last block when one is queued. Caller holds
+ * sub->mu. */
 static ef_buf *sub_queue(feed_sub *sub)
 {
-    return sub->dump ? &sub->after : &sub->pending;
+    return sub->tail ? &sub->tail->after : &sub->pending;
+}
+
+/* Queues a reference to block after everything queued to sub. false when memory runs out (the
+ * caller ends the stream: what follows cannot be sent without it). Caller holds sub->mu. */
+static bool queue_block(feed_sub *sub, ef_shared *block, bool dump)
+{
+    feed_seg *g = calloc(1, sizeof(*g));
+    if (!g) return false;
+    g->block = ef_shared_ref(block);
+    g->dump = dump;
+    ef_buf_init(&g->after);
+    if (sub->tail)
+        sub->tail->next = g;
+    else
+        sub->segs = g;
+    sub->tail = g;
+    return true;
+}
+
+/* Whether a full dump is queued to sub. Caller holds sub->mu. */
+static bool dump_queued(const feed_sub *sub)
+{
+    for (const feed_seg *g = sub->segs; g; g = g->next)
+        if (g->dump) return true;
+    return false;
 }
 
 /* Bytes queued to sub and not yet taken by its stream. Caller holds sub->mu. */
 static size_t sub_queued(const feed_sub *sub)
 {
-    return sub->pending.len + (sub->dump ? sub->dump->len + sub->after.len : 0);
+    size_t n = sub->pending.len;
+    for (const feed_seg *g = sub->segs; g; g = g->next) n += g->block->len + g->after.len;
+    return n;
+}
+
+/* What sub holds for the budget (enforce_budget), under sub->mu: *own, the bytes queued to it
+ * alone (queued, or handed to its stream and not yet sent); *entries, the entry blocks it refers
+ * to (each block shared with others counted in full); *largest, its largest entry block. */
+static void sub_holding(const feed_sub *sub, size_t *own, size_t *entries, size_t *largest)
+{
+    *own = sub->pending.len + sub->handed_own;
+    *entries = *largest = 0;
+    if (sub->handed_entry) *entries = *largest = sub->handed_block_len;
+    for (const feed_seg *g = sub->segs; g; g = g->next) {
+        *own += g->after.len;
+        if (g->dump) continue; /* dumps have their own bound (DUMPS_LIVE_MAX, the pace) */
+        *entries += g->block->len;
+        if (g->block->len > *largest) *largest = g->block->len;
+    }
+}
+
+/* The event of an entry: its id, its type, its text as data lines. */
+static void put_entry(ef_buf *out, uint64_t seq, const char *p, size_t n)
+{
+    ef_buf_printf(out, "id: %" PRIu64 "\nevent: txn\n", seq);
+    put_data(out, p, n);
+}
+
+/* The shared block of the batch's entry i (one of SHARE_MIN or more), built once for every
+ * subscriber: the one a stream still holds from an earlier round (f->big), else a new one, counted
+ * in f->entry_bytes until its last reference goes. NULL when memory runs out. Caller holds
+ * round_mu. */
+static ef_shared *entry_block(ef_feed *f, batch *b, size_t i)
+{
+    if (b->blk[i]) return b->blk[i];
+    uint64_t seq = b->e[i].seq;
+    size_t slot = seq % BIG_CACHE;
+    if (f->big[slot].block && f->big[slot].seq == seq) return b->blk[i] = ef_shared_ref(f->big[slot].block);
+    ef_buf t;
+    ef_buf_init(&t);
+    put_entry(&t, seq, b->text.data + b->e[i].off, b->e[i].len);
+    ef_shared *sh = ef_shared_take_tracked(&t, NULL, &f->entry_bytes);
+    ef_buf_free(&t);
+    if (!sh) return NULL;
+    ef_shared_unref(f->big[slot].block);
+    f->big[slot].block = ef_shared_ref(sh);
+    f->big[slot].seq = seq;
+    return b->blk[i] = sh;
+}
+
+/* Drops the batch's references to its entry blocks, and the feed's to those no stream holds any
+ * more: a block is kept for the streams that need it, never for one that may come. Caller holds
+ * round_mu. */
+static void release_blocks(ef_feed *f, batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        ef_shared_unref(b->blk[i]);
+        b->blk[i] = NULL;
+    }
+    for (size_t i = 0; i < BIG_CACHE; i++) {
+        ef_shared *sh = f->big[i].block;
+        if (sh && __atomic_load_n(&sh->refs, __ATOMIC_ACQUIRE) == 1) {
+            ef_shared_unref(sh);
+            f->big[i].block = NULL;
+        }
+    }
+}
+
+/* Forgets every entry block the feed remembers (this node's state was replaced: the same seq may
+ * be another entry now). Caller holds round_mu. */
+static void forget_blocks(ef_feed *f)
+{
+    for (size_t i = 0; i < BIG_CACHE; i++) {
+        ef_shared_unref(f->big[i].block);
+        f->big[i].block = NULL;
+    }
+}
+
+/* Appends ev to sub's queue and then, when sh is given, a reference to that entry block; ev is
+ * cleared. false when the block could not be queued (no memory): the entry waits for a later
+ * round. */
+static bool queue_to(feed_sub *sub, ef_buf *ev, ef_shared *sh)
+{
+    pthread_mutex_lock(&sub->mu);
+    if (ev->len) ef_buf_append(sub_queue(sub), ev->data, ev->len);
+    bool ok = !sh || queue_block(sub, sh, false);
+    pthread_mutex_unlock(&sub->mu);
+    ef_buf_clear(ev);
+    return ok;
+}
+
+/* Queues to sub the batch's entries after *pos, in order (large ones as shared blocks), moving
+ * *pos; returns whether anything was queued. ev is left with what is still to be appended. */
+static bool queue_entries(ef_feed *f, feed_sub *sub, batch *b, ef_buf *ev, uint64_t *pos)
+{
+    bool queued = false;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->e[i].seq <= *pos) continue;
+        if (b->e[i].seq != *pos + 1) break; /* never skip: a gap waits for the next read */
+        if (b->e[i].len >= SHARE_MIN) {
+            ef_shared *sh = entry_block(f, b, i);
+            if (!sh) break; /* no memory: a later round retries from here */
+            bool had = ev->len > 0; /* the entries before it go into the queue either way */
+            bool ok = queue_to(sub, ev, sh);
+            queued = queued || had || ok;
+            if (!ok) break;
+        } else {
+            put_entry(ev, b->e[i].seq, b->text.data + b->e[i].off, b->e[i].len);
+        }
+        *pos = b->e[i].seq;
+    }
+    return queued;
 }
 
 static int sub_fill(void *state, ef_buf *out, ef_shared **block)
@@ -232,17 +435,26 @@ static int sub_fill(void *state, ef_buf *out, ef_shared **block)
     }
     bool was_full = sub_queued(sub) >= PENDING_MAX;
     bool had = true;
+    /* the stream asks only once it has sent all it was given: none of that is held any more */
+    sub->handed_own = sub->handed_block_len = 0;
+    sub->handed_entry = sub->handed_dump = false;
+    feed_seg *g = NULL;
     if (sub->pending.len) {
+        sub->handed_own = sub->pending.len;
         ef_buf_take(out, &sub->pending); /* no copy: the writer may be waiting for mu */
         ef_buf_clear_shrink(&sub->pending, EF_BUF_KEEP);
-    } else if (sub->dump) {
-        *block = sub->dump; /* the reference goes to the stream, which sends it next */
-        sub->dump = NULL;
-        ef_buf_take(&sub->pending, &sub->after); /* pending is empty: they trade */
+    } else if ((g = pop_seg(sub))) {
+        *block = g->block; /* the reference goes to the stream, which sends it next */
+        sub->handed_block_len = g->block->len;
+        sub->handed_entry = !g->dump;
+        sub->handed_dump = g->dump;
+        g->block = NULL;
+        ef_buf_take(&sub->pending, &g->after); /* pending is empty: they trade */
     } else {
         had = false;
     }
     pthread_mutex_unlock(&sub->mu);
+    if (g) free_seg(g);
     if (was_full) ef_feed_kick(sub->f); /* the feed skipped this subscriber while it was full */
     return had ? 1 : 0;
 }
@@ -254,11 +466,15 @@ static void sub_done(void *state)
     pthread_mutex_lock(&f->mu);
     bool slow = sub->stream && ef_http_stream_too_slow(sub->stream);
     pthread_mutex_unlock(&f->mu);
+    pthread_mutex_lock(&sub->mu);
+    bool dump = sub->handed_dump;
+    pthread_mutex_unlock(&sub->mu);
     /* Logged before it is marked closed: from then on the feed thread may free it at any moment
      * (a use-after-free fuzz_http found when the log came after the unlock). */
     ef_log(slow ? EF_LOG_WARN : EF_LOG_INFO,
-           slow ? "downstream disconnected: it did not take its dump at sync-dump-min-rate"
-                : "downstream disconnected",
+           !slow ? "downstream disconnected"
+           : dump ? "downstream disconnected: it did not take its dump at sync-dump-min-rate"
+                  : "downstream disconnected: it did not take a large entry at sync-dump-min-rate",
            "peer", sub->peer, "downstream", sub->name[0] ? sub->name : "-", NULL);
     pthread_mutex_lock(&f->mu);
     sub->closed = true;
@@ -348,7 +564,7 @@ static uint64_t entry_at(ef_store *store, uint64_t seq)
     return fp;
 }
 
-static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint64_t seq,
+static void deliver(ef_feed *f, feed_sub *head, batch *b, ef_buf *ev, uint64_t seq,
                     bool beats, bool *behind);
 
 /* A round from the entries the commit listener handed over, without calling the store: only when
@@ -377,7 +593,7 @@ static bool fast_round(ef_feed *f, batch *b, ef_buf *ev, bool beats, bool *behin
         committed = f->recent_mono[last % RECENT_MAX];
         for (uint64_t q = minpos + 1; q <= last && b->n < BATCH_MAX; q++) {
             const ef_buf *e = &f->recent[q % RECENT_MAX];
-            batch_add(b, &(ef_store_change){.seq = q, .entry = {e->data, e->len}});
+            if (batch_add(b, &(ef_store_change){.seq = q, .entry = {e->data, e->len}})) break;
         }
         ok = ef_buf_ok(&b->text);
     }
@@ -564,11 +780,11 @@ static void give_dump(ef_feed *f, feed_sub *head, uint64_t seq, uint64_t first, 
     for (feed_sub *sub = head; sub; sub = sub->next) {
         if (!needs_dump(sub, seq, first)) continue;
         pthread_mutex_lock(&sub->mu);
-        bool queued = sub->dump != NULL;
-        if (!queued) sub->dump = ef_shared_ref(sh);
+        bool queued = dump_queued(sub);
+        bool ok = !queued && queue_block(sub, sh, true);
         pthread_mutex_unlock(&sub->mu);
-        if (queued) { /* its last dump is still queued (and trimmed past already): its stream takes */
-            sub->dump_wait = true; /* that one first, never a copy queued behind it */
+        if (!ok) { /* its last dump is still queued (and trimmed past already): its stream takes */
+            sub->dump_wait = true; /* that one first, never a copy queued behind it; or no memory */
             continue;
         }
         sub->bootstrap = sub->dump_wait = false;
@@ -713,6 +929,7 @@ static unsigned end_checked_streams(ef_feed *f)
     pthread_mutex_unlock(&f->recent_mu);
     ef_shared_unref(f->dump); /* streams sending it keep it alive */
     f->dump = NULL;
+    forget_blocks(f);
     unsigned n = 0;
     pthread_mutex_lock(&f->mu);
     for (feed_sub *sub = f->subs; sub; sub = sub->next) {
@@ -748,8 +965,11 @@ void ef_feed_reset_end(ef_feed *f, const ef_feed_reset *r)
     ef_feed_kick(f);
 }
 
-/* Queues the batch's entries (and heartbeats) to every subscriber and wakes those that got some. */
-static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint64_t seq,
+static void enforce_budget(ef_feed *f, feed_sub *head);
+
+/* Queues the batch's entries (and heartbeats) to every subscriber and wakes those that got some.
+ * On the feed thread (beats), the budget is checked afterwards. */
+static void deliver(ef_feed *f, feed_sub *head, batch *b, ef_buf *ev, uint64_t seq,
                     bool beats, bool *behind)
 {
     int64_t now = ef_clock_mono_ns();
@@ -759,30 +979,82 @@ static void deliver(ef_feed *f, feed_sub *head, const batch *b, ef_buf *ev, uint
         bool full = sub_queued(sub) >= PENDING_MAX;
         pthread_mutex_unlock(&sub->mu);
         ef_buf_clear(ev);
-        if (!full && !sub->dump_wait) { /* one waiting for its dump gets heartbeats only */
-            for (size_t i = 0; i < b->n; i++) {
-                if (b->e[i].seq <= pos) continue;
-                if (b->e[i].seq != pos + 1) break; /* never skip: a gap waits for the next read */
-                ef_buf_printf(ev, "id: %" PRIu64 "\nevent: txn\n", b->e[i].seq);
-                put_data(ev, b->text.data + b->e[i].off, b->e[i].len);
-                pos = b->e[i].seq;
-            }
-        }
+        bool queued = false;
+        if (!full && !sub->dump_wait) /* one waiting for its dump gets heartbeats only */
+            queued = queue_entries(f, sub, b, ev, &pos);
         if (beats && (!sub->last_beat_ns || now - sub->last_beat_ns >= EF_SYNC_HEARTBEAT_MS * 1000000LL)) {
             put_heartbeat(f, ev, pos, seq);
             sub->last_beat_ns = now;
         }
         if (ev->len) {
-            pthread_mutex_lock(&sub->mu);
-            ef_buf_append(sub_queue(sub), ev->data, ev->len);
-            pthread_mutex_unlock(&sub->mu);
+            queue_to(sub, ev, NULL);
+            queued = true;
+        }
+        if (queued) {
             __atomic_store_n(&sub->pos, pos, __ATOMIC_RELEASE);
             sub->wake = true;
         }
         if (pos < seq && !sub->dump_wait) *behind = true;
     }
-
+    release_blocks(f, b);
     wake_marked(f);
+    if (beats) enforce_budget(f, head);
+}
+
+/* The budget of the bytes queued for downstream streams (ef_sync_config.feed_budget): each
+ * stream's own bytes (queued or handed to its stream and not yet sent), plus the entry blocks
+ * alive, each counted once however many streams share it. Past the budget, plus the largest entry
+ * block alive (an entry larger than the budget is still sent), the stream holding the most (its
+ * own bytes and the entry blocks it refers to) is ended, and the next, until the rest fits: a
+ * follower reconnects and resumes from its position, so only memory is lost, never an entry.
+ * Healthy followers take what is queued as fast as it comes and hold next to nothing; followers
+ * that never read hold what they were given, and without this each could hold PENDING_MAX and
+ * more. Streams already ended are left out (their memory goes once the server shuts their
+ * connection down). Caller holds round_mu; takes each sub->mu, then f->mu to end a stream. */
+static void enforce_budget(ef_feed *f, feed_sub *head)
+{
+    uint64_t budget = __atomic_load_n(&f->s->cfg.feed_budget, __ATOMIC_RELAXED);
+    if (!budget) budget = EF_SYNC_FEED_BUDGET_DEFAULT;
+    uint64_t own_total = 0, gone_entries = 0;
+    size_t largest = 0;
+    for (feed_sub *sub = head; sub; sub = sub->next) {
+        size_t own, entries, big;
+        pthread_mutex_lock(&sub->mu);
+        sub_holding(sub, &own, &entries, &big);
+        pthread_mutex_unlock(&sub->mu);
+        if (sub->evicted) gone_entries += entries;
+        else own_total += own;
+        if (big > largest) largest = big;
+    }
+    uint64_t live = __atomic_load_n(&f->entry_bytes, __ATOMIC_ACQUIRE);
+    uint64_t total = own_total + (live > gone_entries ? live - gone_entries : 0);
+    __atomic_store_n(&f->held_bytes, total, __ATOMIC_RELAXED);
+    while (total > budget + largest) {
+        feed_sub *top = NULL;
+        size_t top_held = 0;
+        for (feed_sub *sub = head; sub; sub = sub->next) {
+            if (sub->evicted) continue;
+            size_t own, entries, big;
+            pthread_mutex_lock(&sub->mu);
+            sub_holding(sub, &own, &entries, &big);
+            pthread_mutex_unlock(&sub->mu);
+            if (!top || own + entries > top_held) top = sub, top_held = own + entries;
+        }
+        if (!top || !top_held) return;
+        top->evicted = true;
+        total = total > top_held ? total - top_held : 0;
+        pthread_mutex_lock(&f->mu);
+        if (!top->closed && top->stream) ef_http_stream_abort(top->stream);
+        pthread_mutex_unlock(&f->mu);
+        __atomic_add_fetch(&f->evicted, 1, __ATOMIC_RELAXED);
+        char held[24], lim[24];
+        snprintf(held, sizeof(held), "%zu", top_held);
+        snprintf(lim, sizeof(lim), "%" PRIu64, budget);
+        ef_log(EF_LOG_WARN, "downstream ended: the feed holds more than sync-feed-budget for its streams, "
+               "and this one held the most (it reconnects and resumes from its position)",
+               "peer", top->peer, "downstream", top->name[0] ? top->name : "-", "held_bytes", held,
+               "budget", lim, NULL);
+    }
 }
 
 static void *feed_main(void *arg)
@@ -869,7 +1141,6 @@ static void on_stream(ef_http_req *req, void *ctx)
     ef_uuid_v4(sub->key);
     ef_http_add_header(req, EF_FORWARD_KEY_HEADER, sub->key);
     ef_buf_init(&sub->pending);
-    ef_buf_init(&sub->after);
     /* bytes at once: the follower's liveness watchdog runs from the answer on, and the feed's
      * first round may be busy building a dump for others */
     ef_buf_puts(&sub->pending, ": connected\n\n");
@@ -905,7 +1176,7 @@ ef_feed *ef_feed_new(ef_sync *s)
     ef_feed *f = calloc(1, sizeof(*f));
     if (!f) return NULL;
     f->s = s;
-    f->b = malloc(sizeof(*f->b));
+    f->b = calloc(1, sizeof(*f->b)); /* blk[] starts empty */
     if (!f->b) {
         free(f);
         return NULL;
@@ -954,6 +1225,7 @@ void ef_feed_free(ef_feed *f)
         free_sub(sub);
     }
     ef_shared_unref(f->dump);
+    forget_blocks(f);
     for (size_t i = 0; i < RECENT_MAX; i++) ef_buf_free(&f->recent[i]);
     ef_buf_free(&f->b->text);
     free(f->b);
@@ -980,6 +1252,15 @@ void ef_feed_get_dumps(ef_feed *f, ef_feed_dumps *out)
     out->built = __atomic_load_n(&f->dumps_built, __ATOMIC_RELAXED);
     out->reused = __atomic_load_n(&f->dumps_reused, __ATOMIC_RELAXED);
     out->live = __atomic_load_n(&f->dumps_live, __ATOMIC_RELAXED);
+}
+
+void ef_feed_get_memory(ef_feed *f, ef_feed_memory *out)
+{
+    *out = (ef_feed_memory){0};
+    if (!f) return;
+    out->held_bytes = __atomic_load_n(&f->held_bytes, __ATOMIC_RELAXED);
+    out->entry_bytes = __atomic_load_n(&f->entry_bytes, __ATOMIC_RELAXED);
+    out->evicted = __atomic_load_n(&f->evicted, __ATOMIC_RELAXED);
 }
 
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out)

@@ -268,6 +268,19 @@ static void collect_metrics(ef_buf *out, void *ctx)
                   "# TYPE edgeflag_replication_dumps_live gauge\n"
                   "edgeflag_replication_dumps_live %d\n",
                   fd.built, fd.reused, fd.live);
+    ef_feed_memory fm;
+    ef_feed_get_memory(s->feed, &fm);
+    ef_buf_printf(out,
+                  "# HELP edgeflag_replication_feed_held_bytes Bytes queued for downstream streams besides dumps (an entry shared by several counted once), at the feed's last check against sync-feed-budget.\n"
+                  "# TYPE edgeflag_replication_feed_held_bytes gauge\n"
+                  "edgeflag_replication_feed_held_bytes %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_feed_entry_block_bytes Bytes of large entries held once for every downstream stream sending them.\n"
+                  "# TYPE edgeflag_replication_feed_entry_block_bytes gauge\n"
+                  "edgeflag_replication_feed_entry_block_bytes %" PRIu64 "\n"
+                  "# HELP edgeflag_replication_feed_evicted_total Downstream streams ended because the feed held more than sync-feed-budget for its streams (each held the most).\n"
+                  "# TYPE edgeflag_replication_feed_evicted_total counter\n"
+                  "edgeflag_replication_feed_evicted_total %" PRIu64 "\n",
+                  fm.held_bytes, fm.entry_bytes, fm.evicted);
     if (s->replica) {
         ef_store_batches b;
         ef_store_get_batches(s->node->store, &b);

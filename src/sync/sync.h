@@ -56,6 +56,10 @@ typedef struct ef_sync_config {
                                    * EF_SYNC_DUMP_MIN_RATE_DEFAULT): a reader trickling a dump
                                    * would hold it, and one of the two dumps kept at once */
     unsigned dump_grace_s;        /* (0: EF_SYNC_DUMP_GRACE_S_DEFAULT); not a setting of `serve` */
+    uint64_t feed_budget;         /* bytes the feed queues for all downstream streams together
+                                   * (entry blocks shared by several counted once, dumps apart);
+                                   * past it the stream holding the most is ended (0:
+                                   * EF_SYNC_FEED_BUDGET_DEFAULT) */
     /* The replica's store may have lost entries it had applied and served (a machine restart
      * with batched durability: ef_sqlite_opts.may_have_lost). Until it has caught up with its
      * upstream it says so: /ready answers 503 and ef_sync_recovering is true. */
@@ -68,6 +72,7 @@ typedef struct ef_sync_config {
 #define EF_SYNC_DUMP_REUSE_MS_DEFAULT 2000
 #define EF_SYNC_DUMP_MIN_RATE_DEFAULT ((uint64_t)1 << 20)
 #define EF_SYNC_DUMP_GRACE_S_DEFAULT 30
+#define EF_SYNC_FEED_BUDGET_DEFAULT ((uint64_t)64 << 20)
 
 /* Copies cfg. Returns NULL with a message in err. The node's store may be NULL (directory or
  * snapshot mode): then only the status routes exist. */

@@ -170,6 +170,12 @@ typedef struct ef_feed_dumps {
     int live;
 } ef_feed_dumps;
 void ef_feed_get_dumps(ef_feed *f, ef_feed_dumps *out);
+/* What the feed holds for its streams besides dumps (its budget, ef_sync_config.feed_budget): the
+ * total at its last check, the entry blocks alive, and the streams it ended for it; 0 for NULL. */
+typedef struct ef_feed_memory {
+    uint64_t held_bytes, entry_bytes, evicted;
+} ef_feed_memory;
+void ef_feed_get_memory(ef_feed *f, ef_feed_memory *out);
 /* Appends [{"peer":..,"since":N,"connectedAt":..},..] of the current subscribers. */
 void ef_feed_downstream_json(ef_feed *f, ef_buf *out);
 unsigned ef_feed_subscribers(ef_feed *f);
