@@ -52,7 +52,6 @@ struct ef_http_stream {
     int64_t pace_grace_ns;
     int64_t block_due_ns; /* when the block must have been taken (the deadlines' coarse clock) */
     bool too_slow;        /* set as it is freed: it ended with a block past its due time */
-    bool revoked;         /* under mu: still_allowed said no; the stream ends at the next read */
     bool aborted;         /* under mu: ef_http_stream_abort: nothing more is sent, the reaper
                            * shuts the connection down */
     ef_http_stream_ops ops;
@@ -527,7 +526,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_mutex_unlock(&s->mu);
             return (ssize_t)n;
         }
-        if (s->finished || s->revoked || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
+        if (s->finished || __atomic_load_n(&s->srv->stopping, __ATOMIC_ACQUIRE)) {
             pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
@@ -705,21 +704,18 @@ static int64_t request_timeout_ns(const ef_http_server *srv)
     return (int64_t)srv->cfg.request_timeout_s * 1000000000LL;
 }
 
-/* Ends the streams whose request is no longer allowed (ef_http_config.still_allowed). A stream's
- * request and what admit recorded on it stay as they are while the stream is listed: its
- * connection's next request starts only after stream_free unlisted it. */
+/* Ends the streams whose request is no longer allowed (ef_http_config.still_allowed), as
+ * ef_http_stream_abort does: at once, whether or not the client reads. A stream's request and
+ * what admit recorded on it stay as they are while the stream is listed: its connection's next
+ * request starts only after stream_free unlisted it. */
 static void recheck_streams(ef_http_server *srv)
 {
     pthread_mutex_lock(&srv->streams_mu);
     for (ef_http_stream *st = srv->streams; st; st = st->next) {
         pthread_mutex_lock(&st->mu);
-        bool revoked = st->revoked;
+        bool aborted = st->aborted;
         pthread_mutex_unlock(&st->mu);
-        if (revoked || srv->cfg.still_allowed(st->req, srv->cfg.app)) continue;
-        pthread_mutex_lock(&st->mu);
-        st->revoked = true;
-        pthread_mutex_unlock(&st->mu);
-        ef_http_stream_wake(st);
+        if (!aborted && !srv->cfg.still_allowed(st->req, srv->cfg.app)) ef_http_stream_abort(st);
     }
     pthread_mutex_unlock(&srv->streams_mu);
 }
@@ -1224,8 +1220,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         srv->cfg.after(req, req->status, req->out.len, srv->cfg.app);
     if (req->started) __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
     body_release(srv, req);
-    /* the next request on this connection: the keep-alive idle time, then its own deadline */
-    set_deadline(req, (int64_t)srv->cfg.idle_timeout_s * 1000000000LL + request_timeout_ns(srv));
+    /* the next request on this connection: the keep-alive idle time, then its own deadline. A
+     * request that ended in error (a stream ended by ef_http_stream_abort) closes its connection,
+     * but libmicrohttpd does so at its thread's next wake, seconds away on a quiet thread: the
+     * client would go on waiting; the reaper shuts the socket down at its next look instead. */
+    set_deadline(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
+                          ? (int64_t)srv->cfg.idle_timeout_s * 1000000000LL + request_timeout_ns(srv)
+                          : 1);
     if (req->response) {
         MHD_destroy_response(req->response);
         req->response = NULL;
