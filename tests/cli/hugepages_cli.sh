@@ -6,8 +6,7 @@
 set -u
 bin=${1:?usage: hugepages_cli.sh path/to/edgeflag}
 tmp=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/lib.sh"
 thp_on=1
 grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && thp_on=0
@@ -15,7 +14,6 @@ grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && t
 glibc_minor=$(getconf GNU_LIBC_VERSION | sed -n 's/^glibc 2\.\([0-9]*\).*/\1/p')
 [ "${glibc_minor:-0}" -ge 35 ] || thp_on=0
 
-n=0
 # Starts a server with the given environment (env VAR=VALUE...), waits until it serves, and
 # prints its GLIBC_TUNABLES as the serving process was started with ("-" when unset). glibc parses
 # the variable in place, turning each ':' into a NUL, so /proc/PID/environ shows the first
@@ -23,16 +21,20 @@ n=0
 # The server takes a port of the kernel's choosing: a random fixed one could be taken by another
 # test running beside this one under ctest -j.
 serve_tunables() {
-  n=$((n + 1))
-  env "$@" "$bin" serve --db "$tmp/s$n.db" --listen "127.0.0.1:0" >"$tmp/out$n" 2>&1 &
+  # called in $(...): a subshell, so neither a counter nor pids+=() outlives the call; each server
+  # gets a directory of its own and is stopped here whatever happens
+  local n
+  n=$(mktemp -d "$tmp/s.XXXXXX")
+  env "$@" "$bin" serve --db "$n/s.db" --listen "127.0.0.1:0" >"$n/out" 2>&1 &
   local pid=$!
-  pids+=("$pid")
   for _ in $(seq 400); do
-    grep -q 'listening on' "$tmp/out$n" 2>/dev/null && break
+    grep -q 'listening on' "$n/out" 2>/dev/null && break
     sleep 0.05
   done
-  if ! grep -q 'listening on' "$tmp/out$n" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; then
-    echo "server did not start: $(cat "$tmp/out$n")" >&2
+  if ! grep -q 'listening on' "$n/out" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; then
+    echo "server did not start: $(cat "$n/out")" >&2
+    kill "$pid" 2>/dev/null # a server slow to start would otherwise outlive the test
+    wait "$pid" 2>/dev/null
     echo "?"
     return
   fi
