@@ -118,6 +118,12 @@ export async function version(n) {
   return (await health(n)).version;
 }
 
+// Requests suspended on node n now (waits for a version, forwarded writes), from its metrics.
+export async function waitingRequests(n) {
+  const m = await (await fetch(n.url + '/metrics')).text();
+  return Number(/edgeflag_waiting_requests\s+(\d+)/.exec(m)[1]);
+}
+
 // Waits until node n serves version v (or a later one); throws after timeoutMs.
 export async function waitVersion(n, v, timeoutMs = 5000) {
   await waitFor(`${n.name} to reach version ${v}`, async () => (await version(n)) >= v, timeoutMs);

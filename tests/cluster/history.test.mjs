@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { node, stopAll, call, waitFor, version, exportState, tmpdir, waitForLog } from './cluster.mjs';
+import { node, stopAll, call, waitFor, version, exportState, tmpdir, waitForLog, waitingRequests } from './cluster.mjs';
 import { startProxy, streamOnly } from './proxy.mjs';
 import { edgeflagBin } from '../compat/server.mjs';
 
@@ -148,11 +148,6 @@ test('a replica reset to an empty dump (a fresh primary before its first write) 
   await waitFor('replica version 2', async () => (await version(replica)) === 2, 5000);
   assert.deepEqual(await exportState(replica), await exportState(fresh));
 });
-
-async function waitingRequests(n) {
-  const m = await (await fetch(n.url + '/metrics')).text();
-  return Number(/edgeflag_waiting_requests\s+(\d+)/.exec(m)[1]);
-}
 
 // P with 5 writes and two replicas; P killed and started on a fresh database at the same address;
 // a write through a replica before it has reconnected (its stream is held by a proxy, its

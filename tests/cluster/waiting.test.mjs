@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { node, stopAll, call, sleep, waitFor, version, tmpdir } from './cluster.mjs';
+import { node, stopAll, call, sleep, waitFor, version, tmpdir, waitingRequests } from './cluster.mjs';
 import { startProxy, streamOnly } from './proxy.mjs';
 
 const nodes = [];
@@ -155,11 +155,6 @@ test('a version reached releases the waiting readers on a replica', { timeout: 3
     assert.equal(res.json.key, 'b');
   }
 });
-
-async function waitingRequests(n) {
-  const m = await (await fetch(n.url + '/metrics')).text();
-  return Number(/edgeflag_waiting_requests\s+(\d+)/.exec(m)[1]);
-}
 
 // R2 -> R1 -> P, R1's stream from P held (its forwarded writes pass) and R1's write-wait short:
 // R1 answers "not applied here" with its own older X-Edgeflag-Version and the write's version in
