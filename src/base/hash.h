@@ -54,6 +54,30 @@ static inline uint64_t ef_hash_bytes(const char *p, size_t n)
     return h;
 }
 
+/* A set of byte strings, for finding a repeated key in one pass: slots is a zeroed array of cap
+ * entries (a power of two, more than twice the keys to be added), owned by the caller. Adds key
+ * and returns false, or returns true when it was added before. A key's bytes must stay put while
+ * the set is in use. */
+static inline bool ef_bytes_set_add(ef_bytes *slots, size_t cap, ef_bytes key)
+{
+    if (!key.p) key.p = ""; /* an empty slot is one with no pointer */
+    for (size_t s = (size_t)ef_hash_bytes(key.p, key.n) & (cap - 1);; s = (s + 1) & (cap - 1)) {
+        if (!slots[s].p) {
+            slots[s] = key;
+            return false;
+        }
+        if (slots[s].n == key.n && memcmp(slots[s].p, key.p, key.n) == 0) return true;
+    }
+}
+
+/* The capacity ef_bytes_set_add needs for n keys. */
+static inline size_t ef_bytes_set_cap(size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2 + 1) cap *= 2;
+    return cap;
+}
+
 /* a[0..n) == b[0..n), inline: keys are short, and after a hash hit a call into memcmp costs more
  * than the comparison itself. Words at a time; the last word overlaps the one before it rather
  * than reading a byte past either string. */

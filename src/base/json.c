@@ -6,6 +6,7 @@
 
 #include "base/buf.h"
 #include "base/cnum.h"
+#include "base/hash.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -562,30 +563,18 @@ long ef_json_shadowed(const ef_json *obj, ef_arena *tmp, bool **shadowed)
     *shadowed = NULL;
     if (n == 0) return 0;
     const ef_json **members = ef_arena_alloc(tmp, n * sizeof(*members));
-    size_t cap = 16;
-    while (cap < n * 2) cap *= 2;
-    const ef_json **slots = ef_arena_calloc(tmp, cap * sizeof(*slots));
+    size_t cap = ef_bytes_set_cap(n);
+    ef_bytes *seen = ef_arena_calloc(tmp, cap * sizeof(*seen));
     bool *out = ef_arena_calloc(tmp, n * sizeof(*out));
-    if (!members || !slots || !out) return -1;
+    if (!members || !seen || !out) return -1;
     size_t i = 0;
     for (const ef_json *k = obj->child; k && i < n; k = k->next) members[i++] = k;
     long count = 0;
-    while (i-- > 0) { /* from the last: a key met before is overridden here */
-        ef_bytes key = members[i]->key;
-        uint32_t h = 2166136261u;
-        for (size_t b = 0; b < key.n; b++) h = (h ^ (unsigned char)key.p[b]) * 16777619u;
-        for (size_t s = h & (cap - 1);; s = (s + 1) & (cap - 1)) {
-            if (!slots[s]) {
-                slots[s] = members[i];
-                break;
-            }
-            if (ef_bytes_eq(slots[s]->key, key)) {
-                out[i] = true;
-                count++;
-                break;
-            }
+    while (i-- > 0) /* from the last: a key met before is overridden here */
+        if (ef_bytes_set_add(seen, cap, members[i]->key)) {
+            out[i] = true;
+            count++;
         }
-    }
     *shadowed = out;
     return count;
 }

@@ -1045,8 +1045,11 @@ static bool cross_site_write(const ef_http_server *srv, const ef_http_req *req)
  * %2F inside the segment (a key that does not exist), so such a path routes nowhere. */
 static bool encoded_slash(const char *target)
 {
-    for (const char *p = target; p && *p && *p != '?'; p++)
-        if (p[0] == '%' && p[1] == '2' && (p[2] == 'F' || p[2] == 'f')) return true;
+    if (!target) return false;
+    /* every request passes here: the C library's scans, not a loop a byte at a time */
+    const char *query = strchr(target, '?');
+    for (const char *p = strchr(target, '%'); p && (!query || p < query); p = strchr(p + 1, '%'))
+        if (p[1] == '2' && (p[2] == 'F' || p[2] == 'f')) return true;
     return false;
 }
 

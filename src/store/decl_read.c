@@ -21,6 +21,7 @@
 
 #include "base/file.h"
 #include "base/cnum.h"
+#include "base/hash.h"
 #include "base/json.h"
 #include "store/doc.h"
 #include "store/yaml_load.h"
@@ -610,25 +611,14 @@ static const dnode *repeated_key(rctx *c, const dnode *m, int *rc)
 {
     *rc = 0;
     if (m->n < 2) return NULL;
-    size_t cap = 16;
-    while (cap < m->n * 2) cap *= 2;
-    const dnode **slots = ef_arena_calloc(&c->tmp, cap * sizeof(*slots));
-    if (!slots) {
+    size_t cap = ef_bytes_set_cap(m->n);
+    ef_bytes *seen = ef_arena_calloc(&c->tmp, cap * sizeof(*seen));
+    if (!seen) {
         *rc = oom(c);
         return NULL;
     }
-    for (size_t i = 0; i < m->n; i++) {
-        const dnode *k = &m->items[2 * i];
-        uint32_t h = 2166136261u;
-        for (size_t j = 0; j < k->text.n; j++) h = (h ^ (unsigned char)k->text.p[j]) * 16777619u;
-        for (size_t s = h & (cap - 1);; s = (s + 1) & (cap - 1)) {
-            if (!slots[s]) {
-                slots[s] = k;
-                break;
-            }
-            if (ef_bytes_eq(slots[s]->text, k->text)) return k;
-        }
-    }
+    for (size_t i = 0; i < m->n; i++)
+        if (ef_bytes_set_add(seen, cap, m->items[2 * i].text)) return &m->items[2 * i];
     return NULL;
 }
 

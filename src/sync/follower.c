@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <curl/curl.h>
 
@@ -456,14 +455,12 @@ static void set_forward_key(ef_sync *s, const char *key, size_t n)
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     ef_follower *f = ud;
-    size_t n = size * nmemb, hn = sizeof(EF_FORWARD_KEY_HEADER) - 1;
-    if (n <= hn || p[hn] != ':' || strncasecmp(p, EF_FORWARD_KEY_HEADER, hn) != 0) return n;
-    const char *v = p + hn + 1, *end = p + n;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
-    for (const char *c = v; c < end; c++)
+    size_t n = size * nmemb;
+    char v[EF_FORWARD_KEY_MAX + 2]; /* one byte more than a key: a longer value is no key */
+    if (!ef_sync_header_value(p, n, EF_FORWARD_KEY_HEADER, v, sizeof(v))) return n;
+    for (const char *c = v; *c; c++)
         if (*c <= 0x20 || *c > 0x7e) return n; /* printable, one token, as the feed makes it */
-    set_forward_key(f->s, v, (size_t)(end - v));
+    set_forward_key(f->s, v, strlen(v));
     return n;
 }
 

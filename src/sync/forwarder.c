@@ -93,8 +93,7 @@ static size_t on_fwd_body(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* Copies the value of "Name: value\r\n" when the header is `name`. */
-static bool header_value(const char *line, size_t n, const char *name, char *dst, size_t cap)
+bool ef_sync_header_value(const char *line, size_t n, const char *name, char *dst, size_t cap)
 {
     size_t nl = strlen(name);
     if (n <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0) return false;
@@ -131,15 +130,15 @@ static size_t on_fwd_header(char *p, size_t size, size_t nmemb, void *ud)
     if (!strncmp(p, "HTTP/", 5)) { /* a new response (after 100 Continue): forget the last */
         w->version = w->write_version = 0;
         w->content_type[0] = w->www_auth[0] = w->history[0] = '\0';
-    } else if (header_value(p, n, "X-Edgeflag-Version", v, sizeof(v))) {
+    } else if (ef_sync_header_value(p, n, "X-Edgeflag-Version", v, sizeof(v))) {
         w->version = version_value(v);
-    } else if (header_value(p, n, "X-Edgeflag-Write-Version", v, sizeof(v))) {
+    } else if (ef_sync_header_value(p, n, "X-Edgeflag-Write-Version", v, sizeof(v))) {
         w->write_version = version_value(v);
-    } else if (header_value(p, n, EF_HISTORY_HEADER, v, sizeof(v))) {
+    } else if (ef_sync_header_value(p, n, EF_HISTORY_HEADER, v, sizeof(v))) {
         take_history(w, v);
     } else {
-        (void)(header_value(p, n, "Content-Type", w->content_type, sizeof(w->content_type)) ||
-               header_value(p, n, "WWW-Authenticate", w->www_auth, sizeof(w->www_auth)));
+        (void)(ef_sync_header_value(p, n, "Content-Type", w->content_type, sizeof(w->content_type)) ||
+               ef_sync_header_value(p, n, "WWW-Authenticate", w->www_auth, sizeof(w->www_auth)));
     }
     return n;
 }
@@ -665,8 +664,6 @@ void ef_sync_finish(ef_sync *s, ef_http_req *req)
     /* which history that version is on, for a replica that forwarded the write: it counts the
      * write as applied only on this history (after a primary restarted on a fresh database, the
      * replica's old numbers are higher and mean nothing) */
-    ef_store_identity id;
-    if (ef_store_get_identity(s->node->store, &id, &err) == 0 && id.history[0])
-        ef_http_add_header(req, EF_HISTORY_HEADER, id.history);
+    if (s->primary_history[0]) ef_http_add_header(req, EF_HISTORY_HEADER, s->primary_history);
     ef_feed_kick_written(s->feed);
 }

@@ -623,6 +623,10 @@ int ef_sync_start(ef_sync *s, char *err, size_t errlen)
         return -1;
     }
     s->started = true;
+    ef_store_identity id;
+    ef_store_err se;
+    if (!s->replica && s->node->store && ef_store_get_identity(s->node->store, &id, &se) == 0)
+        snprintf(s->primary_history, sizeof(s->primary_history), "%s", id.history);
     if (ef_metrics_add_collector(s->node->metrics, collect_metrics, s) != 0) {
         snprintf(err, errlen, "cannot add replication metrics");
         return -1;

@@ -68,6 +68,11 @@ typedef struct ef_wait {
 #define EF_FORWARD_KEY_HEADER "X-Edgeflag-Forward-Key"
 #define EF_FORWARD_KEY_MAX 64
 
+/* A libcurl header callback's line "Name: value\r\n": when the header is `name` (any case),
+ * copies its value without the surrounding blanks into dst (cut to cap - 1 bytes) and returns
+ * true. */
+bool ef_sync_header_value(const char *line, size_t n, const char *name, char *dst, size_t cap);
+
 /* Replication status, under ef_sync.mu. Times are wall-clock ns (0: never). */
 typedef struct ef_sync_status {
     bool connected;          /* the follower has a live stream from its upstream */
@@ -105,6 +110,9 @@ struct ef_sync {
     ef_sync_status st;
     /* under mu: the key of this replica's live stream from its upstream ("" without one) */
     char forward_key[EF_FORWARD_KEY_MAX + 1];
+    /* a primary's history, read once at start: only a replica's changes while it runs (it loads
+     * dumps), so a primary's write answers name it without a store read each ("" unknown) */
+    char primary_history[EF_STORE_ID_MAX + 1];
     uint64_t status_gen; /* +1 on every status change (cluster stream), under mu */
     ef_feed *feed;
     ef_follower *follower;
