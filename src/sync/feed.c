@@ -1001,6 +1001,35 @@ static void deliver(ef_feed *f, feed_sub *head, batch *b, ef_buf *ev, uint64_t s
     if (beats) enforce_budget(f, head);
 }
 
+/* A stream's holding, for ranking the streams the budget ends. */
+typedef struct holding {
+    feed_sub *sub;
+    size_t held; /* its own bytes and the entry blocks it refers to */
+} holding;
+
+static int by_held_desc(const void *a, const void *b)
+{
+    size_t x = ((const holding *)a)->held, y = ((const holding *)b)->held;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Ends sub's stream for the budget and says so. Caller holds round_mu. */
+static void evict(ef_feed *f, feed_sub *sub, size_t held, uint64_t budget)
+{
+    sub->evicted = true;
+    pthread_mutex_lock(&f->mu);
+    if (!sub->closed && sub->stream) ef_http_stream_abort(sub->stream);
+    pthread_mutex_unlock(&f->mu);
+    __atomic_add_fetch(&f->evicted, 1, __ATOMIC_RELAXED);
+    char h[24], lim[24];
+    snprintf(h, sizeof(h), "%zu", held);
+    snprintf(lim, sizeof(lim), "%" PRIu64, budget);
+    ef_log(EF_LOG_WARN, "downstream ended: the feed holds more than sync-feed-budget for its streams, "
+           "and this one held the most (it reconnects and resumes from its position)",
+           "peer", sub->peer, "downstream", sub->name[0] ? sub->name : "-", "held_bytes", h,
+           "budget", lim, NULL);
+}
+
 /* The budget of the bytes queued for downstream streams (ef_sync_config.feed_budget): each
  * stream's own bytes (queued or handed to its stream and not yet sent), plus the entry blocks
  * alive, each counted once however many streams share it. Past the budget, plus the largest entry
@@ -1016,45 +1045,37 @@ static void enforce_budget(ef_feed *f, feed_sub *head)
     uint64_t budget = __atomic_load_n(&f->s->cfg.feed_budget, __ATOMIC_RELAXED);
     if (!budget) budget = EF_SYNC_FEED_BUDGET_DEFAULT;
     uint64_t own_total = 0, gone_entries = 0;
-    size_t largest = 0;
+    size_t largest = 0, n = 0;
+    for (feed_sub *sub = head; sub; sub = sub->next) n++;
+    /* one pass reads every holding; the streams to end are then taken in order of holding, not by
+     * a fresh scan per stream ended (thousands of streams that never read, from anyone when
+     * authentication is off, would make that quadratic on the feed thread) */
+    holding *rank = n ? malloc(n * sizeof(*rank)) : NULL;
+    size_t nrank = 0;
     for (feed_sub *sub = head; sub; sub = sub->next) {
         size_t own, entries, big;
         pthread_mutex_lock(&sub->mu);
         sub_holding(sub, &own, &entries, &big);
         pthread_mutex_unlock(&sub->mu);
-        if (sub->evicted) gone_entries += entries;
-        else own_total += own;
+        if (sub->evicted) {
+            gone_entries += entries;
+        } else {
+            own_total += own;
+            if (rank && own + entries) rank[nrank++] = (holding){sub, own + entries};
+        }
         if (big > largest) largest = big;
     }
     uint64_t live = __atomic_load_n(&f->entry_bytes, __ATOMIC_ACQUIRE);
     uint64_t total = own_total + (live > gone_entries ? live - gone_entries : 0);
     __atomic_store_n(&f->held_bytes, total, __ATOMIC_RELAXED);
-    while (total > budget + largest) {
-        feed_sub *top = NULL;
-        size_t top_held = 0;
-        for (feed_sub *sub = head; sub; sub = sub->next) {
-            if (sub->evicted) continue;
-            size_t own, entries, big;
-            pthread_mutex_lock(&sub->mu);
-            sub_holding(sub, &own, &entries, &big);
-            pthread_mutex_unlock(&sub->mu);
-            if (!top || own + entries > top_held) top = sub, top_held = own + entries;
+    if (total > budget + largest && nrank) {
+        qsort(rank, nrank, sizeof(*rank), by_held_desc);
+        for (size_t i = 0; i < nrank && total > budget + largest; i++) {
+            evict(f, rank[i].sub, rank[i].held, budget);
+            total = total > rank[i].held ? total - rank[i].held : 0;
         }
-        if (!top || !top_held) return;
-        top->evicted = true;
-        total = total > top_held ? total - top_held : 0;
-        pthread_mutex_lock(&f->mu);
-        if (!top->closed && top->stream) ef_http_stream_abort(top->stream);
-        pthread_mutex_unlock(&f->mu);
-        __atomic_add_fetch(&f->evicted, 1, __ATOMIC_RELAXED);
-        char held[24], lim[24];
-        snprintf(held, sizeof(held), "%zu", top_held);
-        snprintf(lim, sizeof(lim), "%" PRIu64, budget);
-        ef_log(EF_LOG_WARN, "downstream ended: the feed holds more than sync-feed-budget for its streams, "
-               "and this one held the most (it reconnects and resumes from its position)",
-               "peer", top->peer, "downstream", top->name[0] ? top->name : "-", "held_bytes", held,
-               "budget", lim, NULL);
     }
+    free(rank); /* out of memory: nothing is ended this round; the next one tries again */
 }
 
 static void *feed_main(void *arg)
