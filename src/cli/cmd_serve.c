@@ -195,8 +195,8 @@ static void finish_request(ef_http_req *req, void *app)
     const ef_route *r = ef_http_route(req);
     if (node->auth && r && r->cls == EF_ROUTE_AUTH && (r->flags & EF_RF_WRITE)) ef_auth_reload(node->auth);
     /* a replica that may be behind what it served before a machine restart says so on every answer */
-    if (ef_sync_recovering(node->sync)) ef_http_add_header(req, "X-Edgeflag-Recovering", "true");
-    if (node->name) ef_http_add_header(req, "X-Edgeflag-Node", node->name);
+    if (ef_sync_recovering(node->sync)) ef_http_add_header_static(req, "X-Edgeflag-Recovering", "true");
+    if (node->name) ef_http_add_header_static(req, "X-Edgeflag-Node", node->name); /* lives as long as the server */
     if (ef_http_has_header(req, "X-Edgeflag-Version")) return;
     char v[24];
     ef_u64_dec(ef_node_version(node), v); /* every answer: not snprintf */

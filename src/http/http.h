@@ -143,8 +143,11 @@ unsigned ef_http_max_json_depth(const ef_http_req *req);
 
 /* Whether a response header was added already (case-insensitive). */
 bool ef_http_has_header(const ef_http_req *req, const char *name);
-/* Adds a response header (copied). */
+/* Adds a response header. The value is copied; the name is not, and must outlive the request
+ * (every caller passes a literal): copying it was a strlen and an arena copy per header. */
 void ef_http_add_header(ef_http_req *req, const char *name, const char *value);
+/* The same with neither copied: both must outlive the request (literals, the node's name). */
+void ef_http_add_header_static(ef_http_req *req, const char *name, const char *value);
 /* Sends the buffer as the response with this status and Content-Type application/json
  * (unless a Content-Type header was added). */
 void ef_http_reply(ef_http_req *req, int status);

@@ -94,7 +94,7 @@ struct ef_http_req {
     ef_arena arena;
     ef_buf out;
     struct {
-        char *name, *value;
+        const char *name, *value;
         size_t name_len; /* compared before the name: most lookups miss on the length */
     } headers[MAX_RESP_HEADERS];
     unsigned nheaders;
@@ -210,17 +210,18 @@ const char *ef_http_header(const ef_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+void ef_http_add_header_static(ef_http_req *req, const char *name, const char *value)
+{
+    if (req->nheaders == MAX_RESP_HEADERS || !value) return;
+    req->headers[req->nheaders].name = name;
+    req->headers[req->nheaders].value = value;
+    req->headers[req->nheaders].name_len = strlen(name);
+    req->nheaders++;
+}
+
 void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
 {
-    if (req->nheaders == MAX_RESP_HEADERS) return;
-    size_t name_len = strlen(name);
-    char *n = ef_arena_memdup(&req->arena, name, name_len);
-    char *v = ef_arena_memdup(&req->arena, value, strlen(value));
-    if (!n || !v) return;
-    req->headers[req->nheaders].name = n;
-    req->headers[req->nheaders].value = v;
-    req->headers[req->nheaders].name_len = name_len;
-    req->nheaders++;
+    ef_http_add_header_static(req, name, ef_arena_memdup(&req->arena, value, strlen(value)));
 }
 
 /* The value of the response header a handler added with this name (any case), or NULL. The
