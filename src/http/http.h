@@ -176,6 +176,10 @@ bool ef_http_suspend(ef_http_req *req);
 void ef_http_resume(ef_http_req *req);
 /* How many times this request was resumed (0 on its first dispatch). */
 unsigned ef_http_resumes(const ef_http_req *req);
+/* Whether the server of a request is stopping (ef_http_server_quiesce was called). Whoever holds
+ * a suspended request and cannot count on a drain call before ef_http_server_stop looks at this
+ * and completes it: the server stops after its grace whether or not it was. */
+bool ef_http_stopping(const ef_http_req *req);
 
 /* --- streaming (server-sent events) ------------------------------------------------------------ */
 

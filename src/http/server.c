@@ -685,6 +685,11 @@ void ef_http_resume(ef_http_req *req)
 
 unsigned ef_http_resumes(const ef_http_req *req) { return req->resumes; }
 
+bool ef_http_stopping(const ef_http_req *req)
+{
+    return __atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE) != 0;
+}
+
 unsigned ef_http_server_waiting(const ef_http_server *s)
 {
     return __atomic_load_n(&s->waiting, __ATOMIC_ACQUIRE);
