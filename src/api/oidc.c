@@ -2,7 +2,22 @@
  * oidc.c - OpenID Connect sign-in for people (see oidc.h). It must never create a session without
  * a matching state cookie, a code the provider exchanged, and an ID token whose signature,
  * issuer, audience, time and nonce were checked; never put a session token anywhere but an
- * HttpOnly cookie; never let a request other than a callback wait on the provider.
+ * HttpOnly cookie; never let a request other than a callback wait on the provider, nor a callback
+ * hold a server thread while it does.
+ *
+ * The code exchange: the callback checks what it can alone (provider, state cookie, code, the
+ * address's pace), takes one of MAX_EXCHANGES slots, suspends its request (ef_http_suspend) and
+ * hands the slot to the exchange thread. That thread runs every exchange at once on one libcurl
+ * multi handle and checks the answer (ID token: signature, claims, nonce; email_matches). A
+ * refusal is answered from there and the request resumed with it; a success leaves the session's
+ * fields in the slot and resumes the request unanswered, so it is dispatched again and the
+ * callback, on a server thread, collects them and writes the session as before. One thread on a
+ * multi handle rather than a pool of blocking fetches: waiting is all an exchange does, so one
+ * thread waits on all of them, a stop ends a transfer by removing it from the handle (a blocking
+ * fetch ends only at its next progress callback), and the store write, the one step that may
+ * block, stays on the server thread where the server's stop waits for it. The server stops after its grace whether or not suspended requests
+ * were answered, and cmd_serve drains nothing of ours first: while exchanges run, the thread looks
+ * at ef_http_stopping every STOP_LOOK_MS and answers them 503 as soon as the server stops.
  */
 #include "api/oidc.h"
 
@@ -28,16 +43,24 @@
 
 #define STATE_COOKIE "flipt_client_state"
 #define TOKEN_COOKIE "flipt_client_token"
-/* Code exchanges at once. Each holds a server thread (up to the timeout) while it waits on the
- * provider, and anyone can start one with a state cookie of their own: one at a time, so sign-ins
- * can never take more than one of the threads evaluations need (more get 503, Retry-After: 1).
+/* Code exchanges at once (more get 503, Retry-After: 1). An exchange holds no server thread (see
+ * above), so this no longer guards evaluations; it bounds what anyone can make the node ask of
+ * the provider at once (a state cookie of one's own and a made-up code start an exchange) and
+ * the memory that takes (an answer of up to 1 MiB each). 16: people sign in a few a second at
+ * most and an exchange is a round trip, while an attacker needs 16 exchanges in flight, each
+ * from an address of its own past the burst, to turn sign-ins away.
  * One client address starts at most one a second after a burst of PACE_BURST (by a hash of the
  * address into PACE_SLOTS: two addresses may share a pace; people behind one proxy share its
- * address): a single attacker looping on made-up codes held the slot all the time, and every real
- * sign-in got 503. A browser's state cookie is used up only once its
- * exchange starts, so a sign-in turned away with 503 succeeds when it retries. */
-#define MAX_EXCHANGES 1
+ * address): a single attacker looping on made-up codes held the one slot there was all the time,
+ * and every real sign-in got 503. A browser's state cookie is used up only once its exchange
+ * starts, so a sign-in turned away with 503 succeeds when it retries. */
+#define MAX_EXCHANGES 16
 #define EXCHANGE_TIMEOUT_MS 5000
+/* While exchanges run, how often the exchange thread looks whether the server is stopping. */
+#define STOP_LOOK_MS 100
+/* How long a successful exchange waits for its request to come back for the session: a client
+ * that left as its request was resumed never does, and its slot is taken back after this. */
+#define COLLECT_MS 10000
 #define PACE_SLOTS 1024
 #define PACE_NS 1000000000LL
 #define PACE_BURST 3
@@ -53,13 +76,34 @@ typedef struct provider {
     ef_jwks *keys;    /* set once, with disc */
 } provider;
 
+/* One code exchange. Its state goes FREE -> RESERVED (a callback fills it) -> QUEUED (the callback
+ * is suspended and handed over) -> RUNNING (the exchange thread's) -> FREE (answered there and
+ * resumed) or DONE (resumed unanswered; the request's next dispatch collects the session's
+ * fields and frees it). state is under ef_oidc.xmu; the other fields belong to whoever holds the
+ * slot in that state: the callback while RESERVED, the exchange thread while RUNNING, the
+ * collecting callback under xmu while DONE. */
+typedef enum { X_FREE, X_RESERVED, X_QUEUED, X_RUNNING, X_DONE } exchange_state;
+
+typedef struct exchange {
+    exchange_state state;
+    ef_http_req *req;   /* the suspended callback (QUEUED, RUNNING, DONE) */
+    int64_t started_ns; /* ef_http_started_ns(req): with req, which request collects a DONE slot */
+    int64_t done_ns;    /* when it turned DONE */
+    const provider *p;
+    const discovered *d;
+    char nonce[44];
+    ef_buf form;           /* the token request's body (libcurl reads it during the transfer) */
+    ef_buf body;           /* the provider's answer */
+    ef_fetch_transfer t;   /* RUNNING: on ef_oidc.multi */
+    ef_buf name, metadata; /* DONE: the session's name and metadata (JSON) */
+} exchange;
+
 struct ef_oidc {
     provider *p;
     size_t n;
     unsigned token_lifetime_s, state_lifetime_s;
     bool secure;
     char *domain;
-    int exchanges; /* atomic: code exchanges under way */
     int64_t paced[PACE_SLOTS]; /* under mu: per address hash, when its pace is next at rest (GCRA) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -68,7 +112,15 @@ struct ef_oidc {
     pthread_t thread;
     regex_t *email_re; /* Flipt's email_matches: a session's email must match one (none: any) */
     size_t n_email_re;
+    pthread_mutex_t xmu;        /* the exchanges' states, xstop */
+    exchange x[MAX_EXCHANGES];
+    CURLM *multi;               /* the exchange thread's; curl_multi_wakeup from anywhere */
+    bool xstop;                 /* under xmu: ef_oidc_free */
+    bool xthread_started;
+    pthread_t xthread;
 };
+
+static void *exchange_loop(void *arg);
 
 static void discovered_free(discovered *d)
 {
@@ -90,6 +142,21 @@ void ef_oidc_free(ef_oidc *o)
         pthread_mutex_unlock(&o->mu);
         pthread_join(o->thread, NULL);
     }
+    if (o->xthread_started) {
+        pthread_mutex_lock(&o->xmu);
+        o->xstop = true;
+        pthread_mutex_unlock(&o->xmu);
+        curl_multi_wakeup(o->multi);
+        pthread_join(o->xthread, NULL);
+    }
+    for (size_t i = 0; i < MAX_EXCHANGES; i++) {
+        ef_buf_free(&o->x[i].form);
+        ef_buf_free(&o->x[i].body);
+        ef_buf_free(&o->x[i].name);
+        ef_buf_free(&o->x[i].metadata);
+    }
+    if (o->multi) curl_multi_cleanup(o->multi);
+    pthread_mutex_destroy(&o->xmu);
     for (size_t i = 0; i < o->n; i++) {
         provider *p = &o->p[i];
         ef_jwks_free(p->keys);
@@ -279,6 +346,13 @@ ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
     }
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
+    pthread_mutex_init(&o->xmu, NULL);
+    for (size_t i = 0; i < MAX_EXCHANGES; i++) {
+        ef_buf_init(&o->x[i].form);
+        ef_buf_init(&o->x[i].body);
+        ef_buf_init(&o->x[i].name);
+        ef_buf_init(&o->x[i].metadata);
+    }
     o->token_lifetime_s = c->token_lifetime_s ? c->token_lifetime_s : 86400;
     o->state_lifetime_s = c->state_lifetime_s ? c->state_lifetime_s : 600;
     o->secure = c->secure;
@@ -311,13 +385,24 @@ ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
         size_t rl = strlen(p->redirect);
         while (rl && p->redirect[rl - 1] == '/') p->redirect[--rl] = '\0';
     }
-    if (o->n && pthread_create(&o->thread, NULL, discovery_loop, o) != 0) {
-        snprintf(err, errlen, "oidc: cannot start the discovery thread");
+    if (!o->n) return o;
+    if (ef_fetch_init(err, errlen) != 0) {
         ef_oidc_free(o);
         return NULL;
     }
-    o->thread_started = o->n > 0;
+    const char *cannot = "make the code exchanges' libcurl handle";
+    if (!(o->multi = curl_multi_init())) goto fail;
+    cannot = "start the code exchange thread";
+    if (pthread_create(&o->xthread, NULL, exchange_loop, o) != 0) goto fail;
+    o->xthread_started = true;
+    cannot = "start the discovery thread";
+    if (pthread_create(&o->thread, NULL, discovery_loop, o) != 0) goto fail;
+    o->thread_started = true;
     return o;
+fail:
+    snprintf(err, errlen, "oidc: cannot %s", cannot);
+    ef_oidc_free(o);
+    return NULL;
 oom:
     snprintf(err, errlen, "out of memory");
     ef_oidc_free(o);
@@ -512,49 +597,44 @@ static void put_session_metadata(ef_buf *m, const provider *p, const ef_json *cl
     ef_buf_putc(m, '}');
 }
 
-/* Exchanges the code; on success *claims are the ID token's verified claims (in arena). */
-static const char *exchange(ef_oidc *o, const provider *p, const discovered *d, const char *code,
-                            const char *verifier, const char *nonce, ef_arena *arena, const ef_json **claims)
+/* The token request's body, into x->form (from the callback, while x is RESERVED). */
+static void put_form(exchange *x, const char *code, const char *verifier)
 {
+    const provider *p = x->p;
     char cb[2200];
     callback_url(p, cb, sizeof(cb));
-    ef_buf form, body;
-    ef_buf_init(&form);
-    ef_buf_init(&body);
-    ef_buf_puts(&form, "grant_type=authorization_code&code=");
-    put_enc(&form, code);
-    ef_buf_puts(&form, "&redirect_uri=");
-    put_enc(&form, cb);
-    if (p->pkce) ef_buf_printf(&form, "&code_verifier=%s", verifier);
+    ef_buf *form = &x->form;
+    ef_buf_clear(form);
+    ef_buf_puts(form, "grant_type=authorization_code&code=");
+    put_enc(form, code);
+    ef_buf_puts(form, "&redirect_uri=");
+    put_enc(form, cb);
+    if (p->pkce) ef_buf_printf(form, "&code_verifier=%s", verifier);
     if (!p->client_secret) { /* a public client names itself in the body */
-        ef_buf_puts(&form, "&client_id=");
-        put_enc(&form, p->client_id);
+        ef_buf_puts(form, "&client_id=");
+        put_enc(form, p->client_id);
     }
-    ef_buf_putc(&form, '\0');
-    long status = 0;
-    char err[256];
-    ef_fetch_req r = {.url = d->token_endpoint, .form = form.data, .basic_user = p->client_secret ? p->client_id : NULL,
-                      .basic_pass = p->client_secret, .max_body = 1 << 20, .timeout_ms = EXCHANGE_TIMEOUT_MS,
-                      .cancel = &o->stopping};
-    const char *why = NULL;
-    int frc = ef_fetch(&r, &body, &status, err, sizeof(err));
-    ef_buf_free(&form);
+    ef_buf_putc(form, '\0');
+}
+
+/* The provider's answer to x's token request (frc, status, err: as ef_fetch_end gave them, the
+ * body in x->body), checked; on success *claims are the ID token's verified claims (in arena).
+ * Returns why the sign-in is refused, or NULL. */
+static const char *check_answer(const exchange *x, int frc, long status, const char *err, ef_arena *arena,
+                                const ef_json **claims)
+{
+    const provider *p = x->p;
+    const discovered *d = x->d;
     if (frc != 0) {
         ef_log(EF_LOG_WARN, "oidc: token endpoint unreachable", "provider", p->name, "error", err, NULL);
-        why = "the provider's token endpoint could not be reached";
-        goto out;
+        return "the provider's token endpoint could not be reached";
     }
     ef_json_error je;
-    const ef_json *tok = ef_json_parse(body.data ? body.data : "", body.len, arena, NULL, &je);
-    if (status != 200 || !tok || tok->type != EF_JSON_OBJECT) {
-        why = "the provider refused the authorization code (expired, used already, or not issued to this client)";
-        goto out;
-    }
+    const ef_json *tok = ef_json_parse(x->body.data ? x->body.data : "", x->body.len, arena, NULL, &je);
+    if (status != 200 || !tok || tok->type != EF_JSON_OBJECT)
+        return "the provider refused the authorization code (expired, used already, or not issued to this client)";
     ef_bytes idt = ef_jwt_claim_str(tok, "id_token");
-    if (!idt.n) {
-        why = "the provider's answer has no id_token";
-        goto out;
-    }
+    if (!idt.n) return "the provider's answer has no id_token";
     /* the token outlives body: copy it into the arena */
     char *idc = ef_arena_memdup(arena, idt.p, idt.n);
     ef_jwt t;
@@ -562,33 +642,23 @@ static const char *exchange(ef_oidc *o, const provider *p, const discovered *d, 
     ef_jwt_status st = idc ? ef_jwt_parse(idc, idt.n, arena, &t, verr, sizeof(verr)) : EF_JWT_MALFORMED;
     if (st == EF_JWT_OK) st = ef_jwks_verify(__atomic_load_n(&p->keys, __ATOMIC_ACQUIRE), &t, verr, sizeof(verr));
     char *aud[] = {p->client_id};
-    ef_jwt_expect x = {.issuer = d->issuer, .audiences = aud, .n_audiences = 1};
-    if (st == EF_JWT_OK) st = ef_jwt_check_claims(&t, &x, ef_clock_wall_ns() / 1000000000LL, verr, sizeof(verr));
+    ef_jwt_expect ex = {.issuer = d->issuer, .audiences = aud, .n_audiences = 1};
+    if (st == EF_JWT_OK) st = ef_jwt_check_claims(&t, &ex, ef_clock_wall_ns() / 1000000000LL, verr, sizeof(verr));
     if (st != EF_JWT_OK) {
         ef_log(EF_LOG_WARN, "oidc: ID token refused", "provider", p->name, "reason", verr, NULL);
-        why = "the provider's ID token did not verify";
-        goto out;
+        return "the provider's ID token did not verify";
     }
     /* OpenID Connect Core 3.1.3.7: with several audiences, azp names who the token is for */
     ef_bytes azp = ef_jwt_claim_str(t.claims, "azp");
     const ef_json *audv = ef_json_get(t.claims, "aud");
-    if ((azp.n || (audv && audv->type == EF_JSON_ARRAY && audv->len > 1)) && !ef_bytes_eq(azp, ef_bytes_of(p->client_id))) {
-        why = "the ID token was issued to another client (azp)";
-        goto out;
-    }
+    if ((azp.n || (audv && audv->type == EF_JSON_ARRAY && audv->len > 1)) && !ef_bytes_eq(azp, ef_bytes_of(p->client_id)))
+        return "the ID token was issued to another client (azp)";
     ef_bytes tn = ef_jwt_claim_str(t.claims, "nonce"), sub = ef_jwt_claim_str(t.claims, "sub");
-    if (tn.n != strlen(nonce) || !ef_ct_equal((const uint8_t *)tn.p, (const uint8_t *)nonce, tn.n)) {
-        why = "the ID token's nonce does not match this sign-in";
-        goto out;
-    }
-    if (!sub.n) {
-        why = "the ID token has no subject";
-        goto out;
-    }
+    if (tn.n != strlen(x->nonce) || !ef_ct_equal((const uint8_t *)tn.p, (const uint8_t *)x->nonce, tn.n))
+        return "the ID token's nonce does not match this sign-in";
+    if (!sub.n) return "the ID token has no subject";
     *claims = t.claims;
-out:
-    ef_buf_free(&body);
-    return why;
+    return NULL;
 }
 
 /* Whether the client address may start an exchange now, noting it: the generic cell rate
@@ -614,6 +684,255 @@ static void busy(ef_http_req *req)
     ef_http_error(req, 503, 14, "too many sign-ins at once; try again");
 }
 
+static void refuse_stopping(ef_http_req *req)
+{
+    ef_log(EF_LOG_INFO, "oidc: sign-in ended: the server is stopping", NULL);
+    ef_http_add_header(req, "Retry-After", "1");
+    ef_http_error(req, 503, 14, "the server is stopping; sign in again");
+}
+
+/* ---- the code exchanges ----------------------------------------------------------------------- */
+
+/* A free exchange, RESERVED for the caller, or NULL when MAX_EXCHANGES are under way. */
+static exchange *exchange_reserve(ef_oidc *o)
+{
+    int64_t now = ef_clock_mono_ns();
+    exchange *got = NULL;
+    pthread_mutex_lock(&o->xmu);
+    for (size_t i = 0; !got && !o->xstop && i < MAX_EXCHANGES; i++) {
+        exchange *x = &o->x[i];
+        if (x->state == X_DONE && now - x->done_ns > (int64_t)COLLECT_MS * 1000000LL) {
+            x->state = X_FREE; /* never collected: its client left as it was resumed */
+            ef_buf_free(&x->name);
+            ef_buf_free(&x->metadata);
+        }
+        if (x->state == X_FREE) {
+            x->state = X_RESERVED;
+            got = x;
+        }
+    }
+    pthread_mutex_unlock(&o->xmu);
+    return got;
+}
+
+/* Frees an exchange its holder (RESERVED or RUNNING) is done with; its request is not touched. */
+static void exchange_release(ef_oidc *o, exchange *x)
+{
+    ef_buf_free(&x->form);
+    ef_buf_free(&x->body); /* up to 1 MiB: not kept between exchanges */
+    x->req = NULL;
+    pthread_mutex_lock(&o->xmu);
+    x->state = X_FREE;
+    pthread_mutex_unlock(&o->xmu);
+}
+
+/* Starts x's token request on the multi handle; false with err (nothing started) when it cannot. */
+static bool exchange_start(ef_oidc *o, exchange *x, char *err, size_t errlen)
+{
+    const provider *p = x->p;
+    ef_fetch_req r = {.url = x->d->token_endpoint, .form = x->form.data, .basic_user = p->client_secret ? p->client_id : NULL,
+                      .basic_pass = p->client_secret, .max_body = 1 << 20, .timeout_ms = EXCHANGE_TIMEOUT_MS};
+    if (!ef_buf_ok(&x->form)) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    if (ef_fetch_begin(&x->t, &r, &x->body, err, errlen) != 0) return false;
+    curl_easy_setopt(x->t.easy, CURLOPT_PRIVATE, (char *)x);
+    if (curl_multi_add_handle(o->multi, x->t.easy) == CURLM_OK) return true;
+    long status;
+    ef_fetch_end(&x->t, CURLE_FAILED_INIT, &status, err, errlen);
+    snprintf(err, errlen, "cannot add the transfer to libcurl's multi handle");
+    return false;
+}
+
+/* A RUNNING exchange whose transfer ended (started: with rc) or could not start (why in err): the
+ * answer is checked, and the request answered and resumed (a refusal), or resumed to collect the
+ * session (DONE). */
+static void exchange_done(ef_oidc *o, exchange *x, bool started, CURLcode rc, char *err, size_t errlen)
+{
+    long status = 0;
+    int frc = started ? ef_fetch_end(&x->t, rc, &status, err, errlen) : -1;
+    ef_arena a;
+    ef_arena_init(&a, 4096);
+    const ef_json *claims = NULL;
+    const char *why = check_answer(x, frc, status, err, &a, &claims);
+    /* Flipt's email_matches: Flipt refuses such a session's every request; edgeflag does too
+     * (auth.c) and makes none in the first place */
+    if (!why && !ef_oidc_email_allowed(o, ef_jwt_claim_str(claims, "email"))) why = "email is not allowed";
+    ef_http_req *req = x->req;
+    if (why) {
+        ef_arena_free(&a);
+        refuse_callback(req, why);
+        ef_http_resume(req);
+        exchange_release(o, x);
+        return;
+    }
+    ef_bytes email = ef_jwt_claim_str(claims, "email"), sub = ef_jwt_claim_str(claims, "sub");
+    ef_bytes name = email.n && email.n <= 256 ? email : (sub.n > 256 ? (ef_bytes){sub.p, 256} : sub);
+    ef_buf_clear(&x->name);
+    ef_buf_clear(&x->metadata);
+    ef_buf_append(&x->name, name.p, name.n);
+    put_session_metadata(&x->metadata, x->p, claims);
+    ef_arena_free(&a);
+    if (!ef_buf_ok(&x->name) || !ef_buf_ok(&x->metadata)) {
+        ef_http_error(req, 500, 13, "out of memory");
+        ef_http_resume(req);
+        exchange_release(o, x);
+        return;
+    }
+    ef_buf_free(&x->form);
+    ef_buf_free(&x->body);
+    pthread_mutex_lock(&o->xmu);
+    x->state = X_DONE;
+    x->done_ns = ef_clock_mono_ns();
+    pthread_mutex_unlock(&o->xmu);
+    ef_http_resume(req); /* unanswered: dispatched again, and the callback collects x */
+}
+
+/* A RUNNING exchange ended by the server's stop: the code may have been redeemed or not, and the
+ * state is used up either way (the answer clears it), so the browser signs in again. */
+static void exchange_cancel(ef_oidc *o, exchange *x, bool started)
+{
+    if (started) {
+        long status;
+        char err[256];
+        curl_multi_remove_handle(o->multi, x->t.easy);
+        ef_fetch_end(&x->t, CURLE_ABORTED_BY_CALLBACK, &status, err, sizeof(err));
+    }
+    ef_http_req *req = x->req;
+    refuse_stopping(req);
+    ef_http_resume(req);
+    exchange_release(o, x);
+}
+
+static void *exchange_loop(void *arg)
+{
+    ef_thread_name("ef-oidc-code");
+    ef_oidc *o = arg;
+    exchange *running[MAX_EXCHANGES]; /* this thread's: the exchanges on the multi handle */
+    size_t n = 0;
+    for (;;) {
+        exchange *queued[MAX_EXCHANGES];
+        size_t nq = 0;
+        pthread_mutex_lock(&o->xmu);
+        bool stop = o->xstop;
+        for (size_t i = 0; !stop && i < MAX_EXCHANGES; i++) {
+            if (o->x[i].state != X_QUEUED) continue;
+            o->x[i].state = X_RUNNING;
+            queued[nq++] = &o->x[i];
+        }
+        pthread_mutex_unlock(&o->xmu);
+        if (stop) break;
+        for (size_t i = 0; i < nq; i++) {
+            char err[256];
+            if (ef_http_stopping(queued[i]->req))
+                exchange_cancel(o, queued[i], false);
+            else if (exchange_start(o, queued[i], err, sizeof(err)))
+                running[n++] = queued[i];
+            else
+                exchange_done(o, queued[i], false, CURLE_FAILED_INIT, err, sizeof(err));
+        }
+        int still = 0;
+        curl_multi_perform(o->multi, &still);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(o->multi, &left))) {
+            if (m->msg != CURLMSG_DONE) continue;
+            CURL *e = m->easy_handle;
+            CURLcode rc = m->data.result;
+            exchange *x = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+            curl_multi_remove_handle(o->multi, e);
+            for (size_t i = 0; i < n; i++)
+                if (running[i] == x) running[i] = running[--n];
+            char err[256];
+            exchange_done(o, x, true, rc, err, sizeof(err));
+        }
+        /* the server stops after its grace whether or not these were answered: answer them now */
+        for (size_t i = 0; i < n;) {
+            if (ef_http_stopping(running[i]->req)) {
+                exchange_cancel(o, running[i], true);
+                running[i] = running[--n];
+            } else {
+                i++;
+            }
+        }
+        curl_multi_poll(o->multi, NULL, 0, n ? STOP_LOOK_MS : 1000, NULL);
+    }
+    /* ef_oidc_free runs after the server stopped, so every exchange was answered above; one left
+     * would hold a request the server freed: end its transfer, touch nothing of it */
+    for (size_t i = 0; i < n; i++) {
+        long status;
+        char err[256];
+        curl_multi_remove_handle(o->multi, running[i]->t.easy);
+        ef_fetch_end(&running[i]->t, CURLE_ABORTED_BY_CALLBACK, &status, err, sizeof(err));
+        exchange_release(o, running[i]);
+    }
+    return NULL;
+}
+
+/* The session's fields a DONE exchange holds for req, copied into req's arena and the exchange
+ * freed; false when none does (the exchange was taken back after COLLECT_MS) or out of memory. */
+static bool exchange_collect(ef_oidc *o, ef_http_req *req, ef_bytes *name, ef_bytes *metadata)
+{
+    bool got = false;
+    int64_t t0 = ef_http_started_ns(req);
+    ef_arena *a = ef_http_arena(req);
+    pthread_mutex_lock(&o->xmu);
+    for (size_t i = 0; i < MAX_EXCHANGES; i++) {
+        exchange *x = &o->x[i];
+        if (x->state != X_DONE || x->req != req || x->started_ns != t0) continue;
+        /* exchange_done filled both (a subject at least, and a JSON object) */
+        *name = (ef_bytes){ef_arena_memdup(a, x->name.data, x->name.len), x->name.len};
+        *metadata = (ef_bytes){ef_arena_memdup(a, x->metadata.data, x->metadata.len), x->metadata.len};
+        got = name->p && metadata->p;
+        ef_buf_free(&x->name);
+        ef_buf_free(&x->metadata);
+        x->req = NULL;
+        x->state = X_FREE;
+        break;
+    }
+    pthread_mutex_unlock(&o->xmu);
+    return got;
+}
+
+/* The session of a sign-in whose exchange succeeded: a stored token row, its secret only in the
+ * cookie. */
+static void create_session(ef_http_req *req, ef_node *node, ef_oidc *o, const provider *p, ef_bytes name,
+                           ef_bytes metadata)
+{
+    char token[44], hashed[44];
+    uint8_t h[32];
+    if (!random_b64(token)) {
+        ef_http_error(req, 500, 13, "no randomness available");
+        return;
+    }
+    ef_sha256(token, strlen(token), h);
+    ef_b64url_encode(h, 32, hashed);
+    char desc[128];
+    snprintf(desc, sizeof(desc), "OIDC session (provider %s)", p->name);
+    ef_store_token in = {
+        .name = name,
+        .description = ef_bytes_of(desc),
+        .hashed = ef_bytes_of(hashed),
+        .metadata = metadata,
+        .expires_ns = ef_clock_wall_ns() + (int64_t)o->token_lifetime_s * 1000000000LL,
+    };
+    ef_store_token out;
+    ef_store_err serr;
+    if (ef_store_token_create(node->store, &in, ef_http_arena(req), &out, &serr) != 0) {
+        ef_api_store_error(req, &serr);
+        return;
+    }
+    ef_auth_reload(node->auth);
+    char sid[96];
+    snprintf(sid, sizeof(sid), "%.*s", (int)(out.id.n > 80 ? 80 : out.id.n), out.id.p ? out.id.p : "");
+    ef_log(EF_LOG_INFO, "oidc: signed in", "provider", p->name, "session", sid, NULL);
+    ef_oidc_set_session_cookie(o, req, token);
+    ef_http_add_header(req, "Location", "/");
+    ef_http_reply(req, 302);
+}
+
 /* GET /auth/v1/method/oidc/{provider}/callback?code=...&state=... */
 void ef_oidc_on_callback(ef_http_req *req, void *ctx)
 {
@@ -622,6 +941,15 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
     const provider *p = provider_of(req, node, &d);
     if (!p) return;
     ef_oidc *o = ef_auth_oidc(node->auth);
+    if (ef_http_resumes(req) > 0) { /* back from a successful exchange (nothing else suspends it) */
+        ef_bytes name, metadata;
+        if (!exchange_collect(o, req, &name, &metadata)) {
+            ef_http_error(req, 503, 14, "the sign-in was not completed in time; sign in again");
+            return;
+        }
+        create_session(req, node, o, p, name, metadata);
+        return;
+    }
     const char *perr = ef_http_query(req, "error");
     if (perr && *perr) {
         refuse_callback(req, "the provider did not sign the user in");
@@ -660,61 +988,30 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
         busy(req);
         return;
     }
-    if (__atomic_add_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL) > MAX_EXCHANGES) {
-        __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
+    exchange *x = exchange_reserve(o);
+    if (!x) {
         busy(req);
         return;
     }
-    /* the state was this browser's: used up by the exchange, whatever it answers */
+    x->p = p;
+    x->d = d;
+    memcpy(x->nonce, f[2], sizeof(x->nonce)); /* 43 characters and the NUL */
+    put_form(x, code, f[3]);
+    if (!ef_http_suspend(req)) { /* max-waiting requests are suspended, or the server is stopping */
+        exchange_release(o, x);
+        if (ef_http_stopping(req))
+            refuse_stopping(req);
+        else
+            busy(req);
+        return;
+    }
+    /* the state was this browser's: used up by the exchange, whatever it answers (req is still
+     * this thread's until x is queued) */
     set_cookie(o, req, STATE_COOKIE, "", path, 0, "Lax");
-    const ef_json *claims = NULL;
-    const char *why = exchange(o, p, d, code, f[3], f[2], ef_http_arena(req), &claims);
-    __atomic_sub_fetch(&o->exchanges, 1, __ATOMIC_ACQ_REL);
-    if (why) {
-        refuse_callback(req, why);
-        return;
-    }
-    /* Flipt's email_matches: Flipt refuses such a session's every request; edgeflag does too
-     * (auth.c) and makes none in the first place */
-    if (!ef_oidc_email_allowed(o, ef_jwt_claim_str(claims, "email"))) {
-        refuse_callback(req, "email is not allowed");
-        return;
-    }
-    /* the session: a stored token row, its secret only in the cookie */
-    char token[44], hashed[44];
-    uint8_t h[32];
-    if (!random_b64(token)) {
-        ef_http_error(req, 500, 13, "no randomness available");
-        return;
-    }
-    ef_sha256(token, strlen(token), h);
-    ef_b64url_encode(h, 32, hashed);
-    ef_buf md;
-    ef_buf_init(&md);
-    put_session_metadata(&md, p, claims);
-    ef_bytes email = ef_jwt_claim_str(claims, "email"), sub = ef_jwt_claim_str(claims, "sub");
-    char desc[128];
-    snprintf(desc, sizeof(desc), "OIDC session (provider %s)", p->name);
-    ef_store_token in = {
-        .name = email.n && email.n <= 256 ? email : (sub.n > 256 ? (ef_bytes){sub.p, 256} : sub),
-        .description = ef_bytes_of(desc),
-        .hashed = ef_bytes_of(hashed),
-        .metadata = {md.data ? md.data : "{}", md.len},
-        .expires_ns = ef_clock_wall_ns() + (int64_t)o->token_lifetime_s * 1000000000LL,
-    };
-    ef_store_token out;
-    ef_store_err serr;
-    int src = ef_store_token_create(node->store, &in, ef_http_arena(req), &out, &serr);
-    ef_buf_free(&md);
-    if (src != 0) {
-        ef_api_store_error(req, &serr);
-        return;
-    }
-    ef_auth_reload(node->auth);
-    char sid[96];
-    snprintf(sid, sizeof(sid), "%.*s", (int)(out.id.n > 80 ? 80 : out.id.n), out.id.p ? out.id.p : "");
-    ef_log(EF_LOG_INFO, "oidc: signed in", "provider", p->name, "session", sid, NULL);
-    ef_oidc_set_session_cookie(o, req, token);
-    ef_http_add_header(req, "Location", "/");
-    ef_http_reply(req, 302);
+    x->req = req;
+    x->started_ns = ef_http_started_ns(req);
+    pthread_mutex_lock(&o->xmu);
+    x->state = X_QUEUED;
+    pthread_mutex_unlock(&o->xmu);
+    curl_multi_wakeup(o->multi);
 }

@@ -13,8 +13,9 @@
  * Sign-out is PUT /auth/v1/self/expire (auth.c), which also clears the cookie.
  *
  * The provider's discovery document and keys are fetched in the background; an authorize before
- * they arrived answers 503. Only the callback waits on the network (the code exchange), bounded
- * by a timeout and by a small number of exchanges at once.
+ * they arrived answers 503. Only the callback waits on the network (the code exchange), and it
+ * holds no server thread meanwhile: its request is suspended while the module's own thread runs
+ * the exchange, bounded by a timeout and by a number of exchanges at once (oidc.c).
  */
 #ifndef EF_API_OIDC_H
 #define EF_API_OIDC_H
@@ -51,6 +52,7 @@ typedef struct ef_oidc_config {
 typedef struct ef_oidc ef_oidc;
 
 ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen);
+/* After the HTTP server stopped: exchanges under way were answered as it began to stop. */
 void ef_oidc_free(ef_oidc *o);
 
 /* The "metadata" of METHOD_OIDC in GET /auth/v1/method: {"providers":{NAME:{authorize_url,callback_url}}}. */

@@ -3,15 +3,17 @@
 // uses it as Flipt's `oidc` method; Debian's Chromium signs in through the UI, edits a flag and
 // signs out. Refused and checked: a forged callback (state that is not the browser's), a replayed
 // callback (the same code and state again), a write without the CSRF token, an expired session,
-// and who the change log says made the change.
+// and who the change log says made the change. A provider of the test's own whose token endpoint
+// stalls checks that a code exchange holds no server thread, and a stop in the middle of one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import Provider from 'oidc-provider';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { startServer, stopServer, launchBrowser, newPage, api, bin as edgeflagBin } from './harness.mjs';
 import { tempDir } from '../compat/tmp.mjs';
 
@@ -31,6 +33,16 @@ function freePort() {
 }
 
 const callbackOf = (base) => `${base}/auth/v1/method/oidc/local/callback`;
+
+// The provider is discovered in the background right after start: until then authorize is 503.
+async function discovered(s) {
+  for (let i = 0; ; i++) {
+    const m = await api(s.base, 'GET', '/auth/v1/method/oidc/local/authorize', undefined);
+    if (m.status === 200) return;
+    assert.ok(i < 100, `discovery: ${m.text} ${s.stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 // edgeflag on localhost, the provider on 127.0.0.1: two sites, as in a real deployment.
 async function startEdgeflag(port, issuer, clientId, extra = []) {
@@ -64,13 +76,7 @@ before(async () => {
   for (const s of [ef, efShort]) {
     const r = await api(s.base, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'BOOLEAN_FLAG_TYPE' }, boot);
     assert.equal(r.status, 200, r.text);
-    // the provider is discovered in the background right after start
-    for (let i = 0; ; i++) {
-      const m = await api(s.base, 'GET', '/auth/v1/method/oidc/local/authorize', undefined);
-      if (m.status === 200) break;
-      assert.ok(i < 100, `discovery: ${m.text} ${s.stderr()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await discovered(s);
   }
   browser = await launchBrowser();
 });
@@ -272,6 +278,187 @@ test('one client address cannot hold the code exchange; a sign-in turned away ke
   // and after a second the first may go again
   await new Promise((r) => setTimeout(r, 1100));
   assert.equal((await get('127.0.0.3')).status, 401);
+});
+
+// An OpenID provider of the test's own: discovery, its key set, and a token endpoint that holds
+// every request until release() (then answers at once), so the test decides how long a code
+// exchange takes. Its ID tokens are signed with its RSA key and carry the code as the nonce: the
+// test makes the state cookie, and so the nonce, itself. seen counts the token requests received.
+async function stallingProvider() {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'stall-1', alg: 'RS256', use: 'sig' };
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const held = [];
+  let released = false;
+  let waiters = [];
+  const answer = ({ res, code, clientId }) => {
+    const now = Math.floor(Date.now() / 1000);
+    const sub = `user-${code.slice(0, 8)}`;
+    const signed = `${b64({ alg: 'RS256', kid: jwk.kid, typ: 'JWT' })}.${b64({ iss: issuer, aud: clientId, sub,
+      email: `${sub}@example.com`, name: `User ${sub}`, nonce: code, iat: now, exp: now + 300 })}`;
+    const sig = crypto.sign('sha256', Buffer.from(signed), privateKey).toString('base64url');
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ access_token: 'at', token_type: 'Bearer', id_token: `${signed}.${sig}` }));
+  };
+  const server = http.createServer((req, res) => {
+    const json = (v) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(v));
+    };
+    if (req.url === '/.well-known/openid-configuration')
+      return json({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
+    if (req.url === '/jwks') return json({ keys: [jwk] });
+    if (req.url !== '/token' || req.method !== 'POST') {
+      res.writeHead(404);
+      return res.end();
+    }
+    let form = '';
+    req.on('data', (d) => (form += d));
+    req.on('end', () => {
+      const code = new URLSearchParams(form).get('code') || '';
+      const clientId = Buffer.from((req.headers.authorization || '').replace(/^Basic /, ''), 'base64').toString().split(':')[0];
+      p.seen++;
+      waiters = waiters.filter((w) => !w());
+      if (released) answer({ res, code, clientId });
+      else held.push({ res, code, clientId });
+    });
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  const p = {
+    issuer,
+    seen: 0,
+    // resolves once n token requests arrived; false if they did not within ms
+    waitFor: (n, ms) => new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      const check = () => p.seen >= n && (clearTimeout(timer), resolve(true), true);
+      if (!check()) waiters.push(check);
+    }),
+    release() {
+      released = true;
+      held.splice(0).forEach(answer);
+    },
+    close: () => new Promise((r) => {
+      held.splice(0).forEach(({ res }) => res.destroy());
+      server.closeAllConnections();
+      server.close(r);
+    }),
+  };
+  return p;
+}
+
+// The callback as a browser would send it once the provider signed its user in, from
+// localAddress, with a state cookie made here: the code is the nonce (see stallingProvider). A
+// connection that ends without an answer gives the error's code as the status.
+function signInCallback(base, localAddress) {
+  const u = new URL(callbackOf(base));
+  const state = crypto.randomBytes(32).toString('base64url'), nonce = crypto.randomBytes(32).toString('base64url');
+  return new Promise((resolve) => {
+    const r = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}?code=${nonce}&state=${state}`, localAddress,
+      headers: { Cookie: `flipt_client_state=v1.${state}.${nonce}.${'V'.repeat(43)}` } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    r.on('error', (e) => resolve({ status: e.code, headers: {}, body: e.message }));
+    r.end();
+  });
+}
+
+// One request's status and time (ms); a request that takes 3 s is given up ("TimeoutError").
+async function timed(url, init = {}) {
+  const t0 = performance.now();
+  try {
+    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(3000) });
+    await r.text();
+    return { status: r.status, ms: Math.round(performance.now() - t0) };
+  } catch (e) {
+    return { status: e.name, ms: Math.round(performance.now() - t0) };
+  }
+}
+
+// The code exchange waited on the provider on a server thread, for up to 5 s, one exchange at a
+// time: with --threads 1 every evaluation on the node stalled behind a callback whose provider
+// was slow (or behind anyone's made-up code), and a second sign-in got 503. Now the callback is
+// suspended while its exchange runs on the oidc module's own thread.
+test('a slow token endpoint holds no server thread: evaluations answer meanwhile, and sign-ins exchange side by side', async (t) => {
+  const prov = await stallingProvider();
+  const port = await freePort();
+  const s = await startEdgeflag(port, prov.issuer, 'stall', ['--threads', '1']);
+  s.base = `http://127.0.0.1:${port}`;
+  try {
+    await discovered(s);
+    const flag = await api(s.base, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'BOOLEAN_FLAG_TYPE', enabled: true }, boot);
+    assert.equal(flag.status, 200, flag.text);
+    // four sign-ins from four addresses (the pace is per address)
+    const signIns = ['127.0.0.21', '127.0.0.22', '127.0.0.23', '127.0.0.24'].map((a) => signInCallback(s.base, a));
+    assert.ok(await prov.waitFor(1, 5000), 'no code exchange reached the provider');
+    // while the exchange waits on the provider, the node's one thread serves everything else
+    const evaluate = () => timed(`${s.base}/evaluate/v1/boolean`, { method: 'POST', headers: { ...boot, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ namespaceKey: 'default', flagKey: 'checkout', entityId: 'e1', context: {} }) });
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push({ health: await timed(`${s.base}/health`) }, { evaluate: await evaluate() });
+    const detail = JSON.stringify(answers);
+    t.diagnostic(`while an exchange waits: ${detail}`);
+    for (const a of answers.flatMap(Object.values)) {
+      assert.equal(a.status, 200, detail);
+      assert.ok(a.ms < 500, detail);
+    }
+    // and every sign-in is in exchange at once
+    await prov.waitFor(4, 3000);
+    assert.equal(prov.seen, 4, 'token requests at the provider at once');
+    prov.release();
+    for (const r of await Promise.all(signIns)) {
+      assert.equal(r.status, 302, r.body);
+      assert.equal(r.headers.location, '/');
+      const cookies = [].concat(r.headers['set-cookie'] || []);
+      assert.ok(cookies.some((c) => /^flipt_client_state=;/.test(c)), `the exchange uses the state up: ${cookies}`);
+      const token = cookies.map((c) => /^flipt_client_token=([\w-]{43});/.exec(c)).find(Boolean)?.[1];
+      assert.ok(token, `a session cookie: ${cookies}`);
+      const self = await api(s.base, 'GET', '/auth/v1/self', undefined, { Cookie: `flipt_client_token=${token}` });
+      assert.equal(self.status, 200, self.text);
+      assert.match(self.json.metadata['io.flipt.auth.oidc.email'], /^user-.{8}@example\.com$/);
+    }
+  } finally {
+    stopServer(s);
+    await prov.close();
+  }
+});
+
+// A node told to stop while exchanges wait on the provider: they are cancelled and answered, and
+// the process exits cleanly well within its grace (the ASan build reports nothing: run this file
+// with EDGEFLAG_BIN=build-asan/edgeflag).
+test('a node stopped with sign-ins in exchange answers them 503 and exits at once', async (t) => {
+  const prov = await stallingProvider(); // never released
+  const port = await freePort();
+  const s = await startEdgeflag(port, prov.issuer, 'stall');
+  s.base = `http://127.0.0.1:${port}`;
+  try {
+    await discovered(s);
+    const signIns = ['127.0.0.31', '127.0.0.32'].map((a) => signInCallback(s.base, a));
+    assert.ok(await prov.waitFor(2, 5000), `token requests at the provider: ${prov.seen}`);
+    s.proc.removeAllListeners('exit');
+    const exited = new Promise((r) => s.proc.once('exit', (code, signal) => r({ code, signal })));
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    const answers = await Promise.all(signIns);
+    const status = await exited;
+    const took = Date.now() - t0;
+    t.diagnostic(`stopped in ${took} ms: ${JSON.stringify(status)}; answers ${answers.map((r) => r.status)}`);
+    for (const r of answers) {
+      assert.equal(r.status, 503, r.body);
+      assert.equal(r.headers['retry-after'], '1');
+      assert.match(JSON.parse(r.body).message, /stopping/);
+      assert.match(String(r.headers['set-cookie']), /^flipt_client_state=;/, 'the exchange had started: the state is used up');
+    }
+    assert.deepEqual(status, { code: 0, signal: null }, s.stderr());
+    assert.ok(took < 3000, `stopped in ${took} ms`);
+    assert.doesNotMatch(s.stderr(), /suspended requests|Sanitizer|runtime error/);
+  } finally {
+    stopServer(s);
+    await prov.close();
+  }
 });
 
 test('an expired session is refused and the UI asks to sign in again', async () => {
