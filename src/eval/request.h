@@ -64,10 +64,77 @@ typedef struct ef_eval_request {
     const ef_context *context; /* a later duplicate key wins, as in a JSON object; NULL = empty */
 } ef_eval_request;
 
-/* The hash a context key is looked up by (a constraint's property is hashed once, at compile). */
+/* The hash of a context key of n <= 16 bytes, given as two little-endian words with zeros after
+ * its last byte. One 64x64->128-bit multiply whose halves are folded (wyhash's "mum"): every bit
+ * of either word reaches the low bits an index uses, so keys that differ in one byte (tier1,
+ * tier2) spread over the slots. Where there is no 128-bit product, two multiplies and two folds
+ * do the same. */
+static inline uint32_t ef_context_hash_words(uint64_t lo, uint64_t hi, size_t n)
+{
+    lo ^= 0x243f6a8885a308d3ull;
+    hi ^= 0x13198a2e03707344ull ^ n;
+#if defined(__SIZEOF_INT128__)
+    unsigned __int128 r = (unsigned __int128)lo * hi;
+    return (uint32_t)((uint64_t)r ^ (uint64_t)(r >> 64));
+#else
+    uint64_t h = lo * 0xff51afd7ed558ccdull ^ hi * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h ^ h >> 32);
+#endif
+}
+
+/* w <= 8 bytes at p as a number whose lowest byte is p[0], whatever the machine's byte order. */
+static inline uint64_t ef_le_word(const char *p, size_t w)
+{
+    uint64_t x = 0;
+    memcpy(&x, p, w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x) >> (64 - 8 * w);
+#endif
+    return x;
+}
+
+/* The hash a context key is looked up by (a constraint's property is hashed once, at compile).
+ * Keys of up to 16 bytes (nearly all) are hashed as two words (ef_context_hash_words), which a
+ * decoder that has just copied a key takes from the 16 bytes it stored (ef_context_hash_padded)
+ * instead of reading the key again byte-length case by case; longer keys with ef_hash_bytes. The
+ * values live in memory only (a request block, a compiled constraint), never on disk or the
+ * wire, so they may change between versions. */
 static inline uint32_t ef_context_hash(const char *p, size_t n)
 {
-    return (uint32_t)ef_hash_bytes(p, n);
+    if (n > 16) return (uint32_t)ef_hash_bytes(p, n);
+    uint64_t lo = 0, hi = 0;
+    if (n > 8) {
+        lo = ef_le_word(p, 8);
+        hi = ef_le_word(p + n - 8, 8) >> (8 * (16 - n)); /* bytes 8..n-1 */
+    } else if (n == 8) {
+        lo = ef_le_word(p, 8);
+    } else if (n >= 4) {
+        lo = ef_le_word(p, 4) | ef_le_word(p + n - 4, 4) >> (8 * (8 - n)) << 32; /* and 4..n-1 */
+    } else if (n > 0) {
+        lo = (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n / 2] << (8 * (n / 2)) |
+             (uint64_t)(unsigned char)p[n - 1] << (8 * (n - 1));
+    }
+    return ef_context_hash_words(lo, hi, n);
+}
+
+/* ef_context_hash(p, n) where 16 bytes can be read at p (the bytes past n do not count): two
+ * loads and a mask where SSE2 is, instead of the byte-length cases. */
+static inline uint32_t ef_context_hash_padded(const char *p, size_t n)
+{
+#if defined(__SSE2__)
+    if (n <= 16) {
+        /* 16 bytes of 0xff then 16 of zeros: the mask that keeps the first n bytes starts at 16 - n */
+        static const unsigned char keep[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                  _mm_loadu_si128((const __m128i *)(const void *)(keep + 16 - n)));
+        return ef_context_hash_words((uint64_t)_mm_cvtsi128_si64(v),
+                                     (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v)), n);
+    }
+#endif
+    return ef_context_hash(p, n);
 }
 
 static inline const ef_ctx_entry *ef_context_entries(const ef_context *c)

@@ -207,6 +207,61 @@ static void test_block_index_limit(void **state)
     ef_arena_free(&a);
 }
 
+/* The context hash has three forms that must agree: ef_context_hash on the bytes, and for keys of
+ * up to 16 bytes ef_context_hash_padded on 16 readable bytes (the bytes past the key never count)
+ * and ef_context_hash_words on the key as two little-endian words padded with zeros. */
+static void test_context_hash_forms(void **state)
+{
+    (void)state;
+    char buf[64], other[64];
+    srand(5);
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (char)rand();
+        for (size_t n = 0; n <= 40; n++) {
+            uint32_t h = ef_context_hash(buf, n);
+            assert_int_equal(ef_context_hash_padded(buf, n), h);
+            for (size_t i = 0; i < sizeof(other); i++) other[i] = i < n ? buf[i] : (char)~buf[i];
+            assert_int_equal(ef_context_hash(other, n), h);
+            assert_int_equal(ef_context_hash_padded(other, n), h);
+            if (n <= 16) {
+                uint64_t lo = 0, hi = 0;
+                for (size_t i = 0; i < n; i++) {
+                    uint64_t byte = (unsigned char)buf[i];
+                    if (i < 8) lo |= byte << (8 * i);
+                    else hi |= byte << (8 * (i - 8));
+                }
+                assert_int_equal(ef_context_hash_words(lo, hi, n), h);
+            }
+        }
+    }
+    /* the length counts: "", "\0" and "\0\0" differ */
+    assert_true(ef_context_hash("\0\0", 0) != ef_context_hash("\0\0", 1));
+    assert_true(ef_context_hash("\0\0", 1) != ef_context_hash("\0\0", 2));
+}
+
+/* Keys that differ in one byte anywhere (tier1, tier2, ...; user_attr_001, ...) spread over the low
+ * bits an index uses: 512 such keys fall on nearly as many of 1,024 slots as random values would
+ * (about 400). A hash whose low bits came from one part of the key put them on a few. */
+static void test_context_hash_spread(void **state)
+{
+    (void)state;
+    static const char *formats[] = {"%d", "tier%d", "flag-%03d", "%03d-flag", "user_attribute_%d",
+                                    "x%dx", "some_long_property_name_%d"};
+    for (size_t f = 0; f < sizeof(formats) / sizeof(formats[0]); f++) {
+        static bool used[1024];
+        memset(used, 0, sizeof(used));
+        int distinct = 0;
+        for (int i = 0; i < 512; i++) {
+            char k[64];
+            int n = snprintf(k, sizeof(k), formats[f], i);
+            uint32_t s = ef_context_hash(k, (size_t)n) & 1023;
+            if (!used[s]) distinct++;
+            used[s] = true;
+        }
+        if (distinct < 350) fail_msg("%s: 512 keys on %d of 1024 slots", formats[f], distinct);
+    }
+}
+
 static void test_block_limits(void **state)
 {
     (void)state;
@@ -260,6 +315,8 @@ int main(void)
         cmocka_unit_test(test_block_collisions),
         cmocka_unit_test(test_block_index_limit),
         cmocka_unit_test(test_block_limits),
+        cmocka_unit_test(test_context_hash_forms),
+        cmocka_unit_test(test_context_hash_spread),
         cmocka_unit_test(test_crc32_matches_zlib),
         cmocka_unit_test(test_mem_eq),
     };
