@@ -9,10 +9,10 @@
  * libedgeflag), so the engine has one request shape.
  *
  * Building copies: a block never points at its inputs. It never allocates on its own either: the
- * caller hands the memory (an arena, a stack buffer), sized with ef_request_size. The one
- * exception is ef_request_borrow, for a caller whose own pairs outlive the evaluation and that
- * nobody else can see (libedgeflag: the application's arguments): it copies, hashes and indexes
- * nothing, and a lookup scans the pairs.
+ * caller hands the memory (an arena, a stack buffer), sized with ef_request_size, or the arena
+ * ef_request_open takes it from. The one exception is ef_request_borrow, for a caller whose own
+ * pairs outlive the evaluation and that nobody else can see (libedgeflag: the application's
+ * arguments): it copies, hashes and indexes nothing, and a lookup scans the pairs.
  */
 #ifndef EF_EVAL_REQUEST_H
 #define EF_EVAL_REQUEST_H
@@ -212,6 +212,57 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
 void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value);
 /* The same for n pairs in order (one call: the library's path). */
 void ef_request_add_pairs(ef_context *c, const ef_kv *kv, size_t n);
+
+/* A block built in place, for a producer that writes the entries and their text straight into
+ * it as it reads them and learns how many there are only at the end (the one-pass JSON decoder,
+ * which so copies each string once and stages nothing).
+ *
+ * ef_request_open takes a block from the arena with room for at most n_max <= EF_CONTEXT_INDEXED
+ * entries and `text` bytes of text (NULL when out of memory, over 4 GiB, or n_max is larger).
+ * For each entry i, from 0 on, the caller writes its bytes anywhere in the text, the entry at
+ * ef_request_entries(c)[i] (hash, lengths and the offset of its key in the text; the value right
+ * after the key), and then calls ef_request_put(c, i, key, hash). ef_request_close(n) ends the
+ * block and fills req: flag_key and entity_id must be in the block's text already (or empty),
+ * used is the number of text bytes written.
+ *
+ * The first EF_REQUEST_PUT_MAX entries are indexed as they come, in an index sized for that many
+ * (or n_max if fewer), so that closing a usual request indexes nothing; with more entries
+ * ef_request_close sizes the index and builds it again. The entries and the text keep the places
+ * reserved for n_max: such a block may hold unused bytes after its index and after its entries,
+ * which no reader looks at (all go by e_off and text_off). */
+#define EF_REQUEST_PUT_MAX 16
+ef_context *ef_request_open(ef_arena *a, size_t n_max, size_t text);
+
+static inline ef_ctx_entry *ef_request_entries(ef_context *c)
+{
+    return (ef_ctx_entry *)(void *)((char *)c + c->e_off);
+}
+
+static inline char *ef_request_text(ef_context *c)
+{
+    return (char *)c + c->text_off;
+}
+
+/* key and hash are entry i's, which the caller has at hand. The probe has no EF_CONTEXT_MAX_PROBE
+ * count (3 instructions a key on the decoder's path): the open index has more than twice as many
+ * slots as the entries put in it, so an empty slot ends every probe well before that limit. */
+static inline __attribute__((always_inline)) void ef_request_put(ef_context *c, uint32_t i, ef_bytes key,
+                                                               uint32_t hash)
+{
+    if (i >= EF_REQUEST_PUT_MAX) return;
+    uint8_t *index = c->index;
+    uint32_t mask = c->mask;
+    for (uint32_t s = hash & mask;; s = (s + 1) & mask) {
+        uint32_t slot = index[s];
+        if (!slot || ef_context_entry_is(c, &ef_context_entries(c)[slot - 1], key, hash)) {
+            index[s] = (uint8_t)(i + 1); /* the later of two equal keys wins */
+            return;
+        }
+    }
+}
+
+void ef_request_close(ef_eval_request *req, ef_context *c, size_t n, size_t used, ef_bytes flag_key,
+                      ef_bytes entity_id);
 
 /* A request that points at the caller's flag key, entity id and pairs instead of copying them into
  * a block: only the flag key is hashed; c is the header alone (no entries, index or text). A

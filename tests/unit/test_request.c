@@ -262,6 +262,66 @@ static void test_context_hash_spread(void **state)
     }
 }
 
+/* A block built in place (ef_request_open, ef_request_put, ef_request_close), as the one-pass JSON
+ * decoder builds it: up to EF_REQUEST_PUT_MAX entries indexed as they come, more indexed again at
+ * the close, repeats won by the later entry, keys chosen to collide given up on; every lookup
+ * answers as the pairs would. */
+static void test_block_in_place(void **state)
+{
+    (void)state;
+    ef_arena a;
+    ef_arena_init(&a, 1 << 16);
+    for (size_t n = 0; n <= 64; n++)
+        for (int collide = 0; collide < 2; collide++) {
+            char keys[64][16];
+            ef_kv kv[64];
+            size_t made = 0;
+            for (unsigned i = 0; made < n; i++) { /* every 7th entry repeats the key 5 before it */
+                if (made >= 7 && made % 7 == 0) {
+                    kv[made] = (ef_kv){kv[made - 5].key, EF_BYTES_LIT("again")};
+                    made++;
+                    continue;
+                }
+                snprintf(keys[made], sizeof(keys[made]), "c%u", i);
+                if (collide && (ef_context_hash(keys[made], strlen(keys[made])) & 127) != 0) continue;
+                kv[made] = (ef_kv){ef_bytes_of(keys[made]), ef_bytes_of(keys[made])};
+                made++;
+            }
+            ef_context *c = ef_request_open(&a, 64, 64 * 32 + 8);
+            assert_non_null(c);
+            ef_ctx_entry *e = ef_request_entries(c);
+            char *text = ef_request_text(c), *o = text;
+            memcpy(o, "fe", 2);
+            o += 2;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t hash = ef_context_hash(kv[i].key.p, kv[i].key.n);
+                e[i] = (ef_ctx_entry){hash, (uint32_t)kv[i].key.n, (uint32_t)kv[i].value.n, (uint32_t)(o - text)};
+                memcpy(o, kv[i].key.p, kv[i].key.n);
+                memcpy(o + kv[i].key.n, kv[i].value.p, kv[i].value.n);
+                ef_request_put(c, (uint32_t)i, (ef_bytes){o, kv[i].key.n}, hash);
+                o += kv[i].key.n + kv[i].value.n;
+            }
+            ef_eval_request r;
+            ef_request_close(&r, c, n, (size_t)(o - text), (ef_bytes){text, 1}, (ef_bytes){text + 1, 1});
+            assert_value(r.flag_key, EF_BYTES_LIT("f"));
+            assert_value(r.entity_id, EF_BYTES_LIT("e"));
+            assert_true(r.flag_hash == ef_hash_bytes("f", 1));
+            assert_int_equal(ef_context_count(r.context), n);
+            for (size_t i = 0; i < n; i++) {
+                ef_bytes want = {"", 0};
+                for (size_t j = 0; j < n; j++)
+                    if (ef_bytes_eq(kv[j].key, kv[i].key)) want = kv[j].value;
+                assert_value(find(&r, kv[i].key), want);
+                assert_value(ef_context_key(r.context, i), kv[i].key);
+            }
+            assert_value(find(&r, EF_BYTES_LIT("absent")), EF_BYTES_LIT(""));
+            /* 64 keys on one slot of 128: more probes than an index allows */
+            if (collide && n == 64) assert_int_equal(r.context->linear, 1);
+            if (!collide) assert_int_equal(r.context->linear, 0);
+        }
+    ef_arena_free(&a);
+}
+
 static void test_block_limits(void **state)
 {
     (void)state;
@@ -317,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_block_limits),
         cmocka_unit_test(test_context_hash_forms),
         cmocka_unit_test(test_context_hash_spread),
+        cmocka_unit_test(test_block_in_place),
         cmocka_unit_test(test_crc32_matches_zlib),
         cmocka_unit_test(test_mem_eq),
     };
