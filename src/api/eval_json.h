@@ -38,10 +38,13 @@ int ef_eval_input_decode(const ef_json *obj, ef_arena *a, ef_eval_input *in, cha
 
 /* The same from the body's bytes in one pass, without a JSON tree, for the shape clients send: one
  * object of the fields above (each once, either spelling) with string values, a context object
- * of strings, JSON whitespace anywhere; strings are read by the JSON reader's own string code.
- * Returns 1 with *in filled exactly as parsing the body and ef_eval_input_decode would fill it, or
- * 0 for any other body, valid or not, which the caller then decodes the slow way (and so gets the
- * same errors). */
+ * of strings, JSON whitespace anywhere. Plain strings and one-letter escapes are decoded in the
+ * pass, anything else (\u escapes, UTF-8) by the JSON reader's own string code; every string goes
+ * straight into the request block, and the string fields of *in point into it too. Returns 1 with
+ * *in filled exactly as parsing the body and ef_eval_input_decode would fill it, or 0 for any
+ * other body, valid or not, which the caller then decodes the slow way (and so gets the same
+ * errors). The block takes about the body's length from the arena, whether or not the body is
+ * taken. */
 int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in);
 
 /* Timing of one evaluation, as Flipt reports it. */

@@ -57,19 +57,56 @@ static void same_input(const ef_eval_input *x, const ef_eval_input *y)
     }
 }
 
-static int fast_vs_slow(const char *text)
+/* Every key of the body's context, looked up in the request's block, answers the last string
+ * value of that key in the JSON object: the block's index and the hash a lookup uses agree. */
+static void lookups_match(const char *text, size_t len, const ef_eval_request *req)
+{
+    ef_arena a;
+    ef_arena_init(&a, 1024);
+    ef_json_error e;
+    const ef_json *ctx = ef_json_get(ef_json_parse(text, len, &a, NULL, &e), "context");
+    for (const ef_json *c = ctx && ctx->type == EF_JSON_OBJECT ? ctx->child : NULL; c; c = c->next) {
+        ef_bytes want = {"", 0};
+        for (const ef_json *d = ctx->child; d; d = d->next)
+            if (d->type == EF_JSON_STRING && ef_bytes_eq(d->key, c->key)) want = d->str;
+        ef_bytes got = ef_context_find(req->context, c->key, ef_context_hash(c->key.p, c->key.n));
+        if (!ef_bytes_eq(got, want))
+            fail_msg("key \"%.*s\": got \"%.*s\", want \"%.*s\" in %.*s", (int)c->key.n, c->key.p,
+                     (int)got.n, got.p, (int)want.n, want.p, (int)len, text);
+    }
+    assert_false(ef_context_find(req->context, EF_BYTES_LIT("no such key"),
+                                 ef_context_hash("no such key", 11)).n);
+    ef_arena_free(&a);
+}
+
+/* fast_vs_slow on len bytes (a body need not end in a NUL: the copy in the heap has nothing after
+ * it, so that ASan sees any read past its end). */
+static int fast_vs_slow_n(const char *text, size_t len)
 {
     ef_arena a;
     ef_arena_init(&a, 1024);
     ef_eval_input fast, slow;
     char err[200];
-    int took = ef_eval_input_fast((ef_bytes){text, strlen(text)}, &a, &fast);
+    char *body = malloc(len ? len : 1);
+    assert_non_null(body);
+    memcpy(body, text, len);
+    int took = ef_eval_input_fast((ef_bytes){body, len}, &a, &fast);
     if (took) {
-        assert_int_equal(decode(&a, text, &slow, err), 0);
+        ef_json_error e;
+        ef_json *v = ef_json_parse(body, len, &a, NULL, &e);
+        assert_non_null(v);
+        assert_int_equal(ef_eval_input_decode(v, &a, &slow, err, sizeof(err)), 0);
         same_input(&fast, &slow);
+        lookups_match(body, len, &fast.req);
     }
+    free(body);
     ef_arena_free(&a);
     return took;
+}
+
+static int fast_vs_slow(const char *text)
+{
+    return fast_vs_slow_n(text, strlen(text));
 }
 
 static void test_fast_decode(void **state)
@@ -85,6 +122,16 @@ static void test_fast_decode(void **state)
         "{\"flag\\u004bey\":\"f\"}", /* an escaped name is the name */
     };
     for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) assert_int_equal(fast_vs_slow(taken[i]), 1);
+    /* every spelling of every field (the fast path finds a name by its length first) */
+    static const char *names[] = {"requestId", "request_id", "namespaceKey", "namespace_key", "flagKey",
+                                  "flag_key", "entityId", "entity_id", "reference"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"%s\":\"x\",\"context\":{\"k\":\"v\"}}", names[i]);
+        assert_int_equal(fast_vs_slow(body), 1);
+        snprintf(body, sizeof(body), "{\"%s\":\"x\"}", names[i]);
+        assert_int_equal(fast_vs_slow(body), 1);
+    }
     static const char *declined[] = {
         "", "{}", "[]", "{\"flagKey\":\"\xc3\"}", "{\"flagKey\":\"\\ud800\"}", "{\"flagKey\":null}",
         "{\"flagKey\":1}", "{\"flagKey\":\"f\",\"flag_key\":\"g\"}", "{\"flagKey\":\"f\",\"flagKey\":\"g\"}",
@@ -122,6 +169,108 @@ static void test_fast_decode(void **state)
                 fast_vs_slow(buf);
             }
         }
+}
+
+/* The one-pass decoder reads strings 16 bytes at a time, members whose key and value end within
+ * 32 bytes without a loop, and the body's last bytes from a copy: keys and values of every length
+ * around those sizes, at every distance from the body's end, plain and with an escape at every
+ * place, are all taken, and decode as the tree does. A body cut anywhere is never taken. */
+static void test_fast_decode_lengths(void **state)
+{
+    (void)state;
+    char key[64], value[64], body[512];
+    for (size_t kn = 0; kn <= 40; kn++)
+        for (size_t vn = 0; vn <= 40; vn++) {
+            for (size_t i = 0; i < kn; i++) key[i] = (char)('a' + (i * 7 + kn) % 26);
+            for (size_t i = 0; i < vn; i++) value[i] = (char)('A' + (i * 5 + vn) % 26);
+            key[kn] = value[vn] = '\0';
+            /* the member first, in the middle (long bodies), last (read near the end), alone */
+            const char *shapes[] = {
+                "{\"context\":{\"%s\":\"%s\",\"k\":\"v\"},\"flagKey\":\"flag\"}",
+                "{\"flagKey\":\"a-flag-key-of-some-length\",\"context\":{\"country\":\"de\",\"%s\":\"%s\","
+                "\"plan\":\"gold\"},\"entityId\":\"user-1\"}",
+                "{\"entityId\":\"e\",\"context\":{\"%s\":\"%s\"}}",
+                "{\"context\":{\"%s\":\"%s\"}}",
+            };
+            for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++) {
+                int len = snprintf(body, sizeof(body), shapes[sh], key, value);
+                if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
+            }
+            /* a top-level value of that length, and a name of that length (not a field: declined) */
+            int len = snprintf(body, sizeof(body), "{\"flagKey\":\"%s\",\"entityId\":\"%s\"}", value, key);
+            if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
+            len = snprintf(body, sizeof(body), "{\"%s\":\"%s\"}", key, value);
+            assert_int_equal(fast_vs_slow_n(body, (size_t)len), 0);
+        }
+    /* every prefix of bodies whose strings end around a block's end: never taken */
+    const char *whole[] = {
+        "{\"context\":{\"0123456789abcde\":\"0123456789abcdef\",\"0123456789abcdef\":\"0123456789abcdefg\"}}",
+        "{\"flagKey\":\"0123456789abcdefghijklmnopqrstu\",\"context\":{\"k\":\"a\\\"b\\\\c\"}}",
+    };
+    for (size_t w = 0; w < sizeof(whole) / sizeof(whole[0]); w++) {
+        size_t n = strlen(whole[w]);
+        assert_int_equal(fast_vs_slow_n(whole[w], n), 1);
+        for (size_t cut = 0; cut < n; cut++) assert_int_equal(fast_vs_slow_n(whole[w], cut), 0);
+    }
+}
+
+/* Escapes decoded in the one pass (\" \\ \/ \b \f \n \r \t) and those left to the JSON reader (\u,
+ * and UTF-8 bytes), at every place in strings of 1 to 40 bytes: in a key, in a value and in a
+ * top-level value; so an escape falls on every byte of a block, and on a block's last byte with
+ * its letter in the next one. */
+static void test_fast_decode_escapes(void **state)
+{
+    (void)state;
+    static const char *escapes[] = {"\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9",
+                                    "\\ud83d\\ude00", "\\u0000", "\xc3\xa9", "\xf0\x9f\x98\x80"};
+    char s[80], body[512];
+    for (size_t e = 0; e < sizeof(escapes) / sizeof(escapes[0]); e++)
+        for (size_t n = 1; n <= 40; n++)
+            for (size_t at = 0; at <= n; at++) {
+                size_t el = strlen(escapes[e]);
+                for (size_t i = 0; i < at; i++) s[i] = (char)('a' + i % 26);
+                memcpy(s + at, escapes[e], el);
+                for (size_t i = at; i < n; i++) s[el + i] = (char)('A' + i % 26);
+                s[n + el] = '\0';
+                const char *shapes[] = {
+                    "{\"context\":{\"%s\":\"v\",\"x\":\"%s\"},\"flagKey\":\"f\"}",
+                    "{\"flagKey\":\"%s\",\"context\":{\"plan\":\"%s\"}}",
+                    "{\"context\":{\"k\":\"%s\",\"%s\":\"y\"}}",
+                };
+                for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++) {
+                    int len = snprintf(body, sizeof(body), shapes[sh], s, s);
+                    if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
+                }
+            }
+    /* what no JSON string holds: an unknown escape, a control byte, a lone surrogate, bad UTF-8,
+     * a backslash as the body's last byte */
+    static const char *bad[] = {"{\"flagKey\":\"a\\x\"}", "{\"flagKey\":\"a\tb\"}", "{\"context\":{\"k\":\"\\udc00\"}}",
+                                "{\"context\":{\"k\":\"\xc3(\"}}", "{\"context\":{\"0123456789abcdef\":\"\\"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) assert_int_equal(fast_vs_slow(bad[i]), 0);
+}
+
+/* A context of more keys than the block indexes as it reads (ef_request_put), with repeats: the
+ * index is built again at the end, and lookups find the last value of each key. */
+static void test_fast_decode_many(void **state)
+{
+    (void)state;
+    char body[8192];
+    for (int keys = 0; keys <= 70; keys++) {
+        int len = snprintf(body, sizeof(body), "{\"flagKey\":\"f\",\"context\":{");
+        for (int i = 0; i < keys; i++)
+            len += snprintf(body + len, sizeof(body) - (size_t)len, "%s\"key%d\":\"value%d\"", i ? "," : "",
+                            i % 23, i);
+        len += snprintf(body + len, sizeof(body) - (size_t)len, "}}");
+        if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
+    }
+    /* the shortest pairs ("":"", 6 bytes with a ','): the block, sized by the body's length, has
+     * room for all of them up to the most a block indexes; one more is the slow path's */
+    for (int pairs = 1; pairs <= EF_CONTEXT_INDEXED + 1; pairs++) {
+        int len = snprintf(body, sizeof(body), "{\"context\":{");
+        for (int i = 0; i < pairs; i++) len += snprintf(body + len, sizeof(body) - (size_t)len, "%s\"\":\"\"", i ? "," : "");
+        len += snprintf(body + len, sizeof(body) - (size_t)len, "}}");
+        assert_int_equal(fast_vs_slow_n(body, (size_t)len), pairs <= EF_CONTEXT_INDEXED);
+    }
 }
 
 static void test_bodies(void **state)
@@ -173,6 +322,9 @@ int main(void)
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_fast_decode),
+        cmocka_unit_test(test_fast_decode_lengths),
+        cmocka_unit_test(test_fast_decode_escapes),
+        cmocka_unit_test(test_fast_decode_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
