@@ -188,12 +188,15 @@ typedef struct reader {
 /* A plain string byte is printable ASCII other than '"' and '\\' (ef_json_plain_run's rule). */
 #if defined(__SSE2__)
 /* The bytes of v that are not plain, bit i for byte i. Two compares: flipping bit 1 turns '"'
- * into ' ' and keeps the control bytes below it, so one signed compare with '!' flags '"', the
- * control bytes and those >= 0x80 at once; '\\' has its own. */
+ * into ' ' and keeps the control bytes below it, so one signed compare above ' ' leaves out '"',
+ * the control bytes and those >= 0x80 at once; '\\' has its own. */
 static inline __attribute__((always_inline)) unsigned not_plain(__m128i v)
 {
-    __m128i low = _mm_cmplt_epi8(_mm_xor_si128(v, _mm_set1_epi8(0x02)), _mm_set1_epi8(0x21));
-    return (unsigned)_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    /* the plain bytes' mask, inverted after pmovmskb: a "less than" would cost the compiler an
+     * inverting compare more */
+    __m128i above = _mm_cmpgt_epi8(_mm_xor_si128(v, _mm_set1_epi8(0x02)), _mm_set1_epi8(0x20));
+    __m128i plain = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')), above);
+    return (unsigned)_mm_movemask_epi8(plain) ^ 0xffffu;
 }
 #endif
 
@@ -266,7 +269,8 @@ static inline __attribute__((always_inline)) str_read read_string(const char *s,
 
 /* A member whose value is a string, read: where the body goes on (past the value's closing quote,
  * or past the ',"' that follows it when next is set; NULL when not read) and the lengths of the
- * key and the value, which are in dst one after the other. */
+ * key and the value, which are in dst one after the other. With p NULL, kn > 0 says that the key
+ * alone was read, and ends kn bytes on (the value is no string, or there is whitespace). */
 typedef struct member_read {
     const char *p;
     size_t kn, vn;
@@ -295,8 +299,10 @@ static inline __attribute__((always_inline)) member_read member_fast(const char 
         q1 = (unsigned)__builtin_ctz(m | 1u << 31);
         rest = m >> (q1 + 3 < 32 ? q1 + 3 : 31);
     }
-    if (q1 > 16 || memcmp(p + q1, "\":\"", 3) != 0) return no;
+    if (q1 > 16 || p[q1] != '"') return no;
     _mm_storeu_si128((__m128i *)(void *)dst, k0);
+    if (memcmp(p + q1 + 1, ":\"", 2) != 0) /* a value that is no string: the key alone is read */
+        return (member_read){NULL, q1, 0, false};
     const char *v = p + q1 + 3;
     unsigned q3 = rest ? (unsigned)__builtin_ctz(rest) : 32;
     if (q3 < 32 && v[q3] == '"') { /* then q3 < 29: v + q3 is in the blocks */
@@ -319,7 +325,7 @@ static inline __attribute__((always_inline)) member_read read_member(const char 
 {
     member_read m = member_fast(p, r, dst);
     if (m.p) return m;
-    str_read k = read_string(p, r, dst), v;
+    str_read k = m.kn ? (str_read){p + m.kn + 1, m.kn} : read_string(p, r, dst), v;
     if (!(p = k.p) || !colon_quote(&p, r->end) || !(v = read_string(p, r, dst + k.n)).p)
         return (member_read){NULL, 0, 0, false};
     return (member_read){v.p, k.n, v.n, false};
@@ -373,7 +379,7 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
             value_n = m.vn;
             p = m.p;
         } else {
-            str_read k = read_string(p, &r, o);
+            str_read k = m.kn ? (str_read){p + m.kn + 1, m.kn} : read_string(p, &r, o);
             if (!(p = k.p)) return 0;
             name_n = k.n;
         }
