@@ -1,6 +1,7 @@
 /*
  * attribution.c - builds the attribution of a write request (see attribution.h). It must never
- * trust X-Edgeflag-Forwarded-By as an identity (it is recorded as "via", bounded and printable),
+ * trust X-Edgeflag-Forwarded-By as an identity (it is recorded as "via", bounded and printable,
+ * and only from a replica that follows this node, as the caller's reported address is),
  * and never guess a write's type from anything but its route pattern and method.
  */
 #include "api/attribution.h"
@@ -50,7 +51,7 @@ static ef_bytes bounded_header(ef_http_req *req, const char *name)
     return (ef_bytes){v, n};
 }
 
-void ef_api_attribution(ef_http_req *req, ef_store_attribution *out)
+void ef_api_attribution(ef_http_req *req, bool from_replica, ef_store_attribution *out)
 {
     ef_actor who;
     ef_auth_actor(req, &who);
@@ -62,7 +63,9 @@ void ef_api_attribution(ef_http_req *req, ef_store_attribution *out)
         .id = who.id,
         .name = who.name,
         .email = who.email,
-        .via = bounded_header(req, EF_FORWARDED_BY_HEADER),
+        /* what a replica reports, taken from nobody else: a client that reached this node
+         * directly could otherwise record any address and any chain of replicas */
+        .via = from_replica ? bounded_header(req, EF_FORWARDED_BY_HEADER) : (ef_bytes){"", 0},
         .type = type ? ef_bytes_of(type) : (ef_bytes){"", 0},
         .action = action ? ef_bytes_of(action) : (ef_bytes){"", 0},
     };

@@ -10,8 +10,12 @@
 #include "http/http.h"
 #include "store/store.h"
 
-/* Fills *out for a request on a write route (strings in the request's arena or static). */
-void ef_api_attribution(ef_http_req *req, ef_store_attribution *out);
+/* Fills *out for a request on a write route (strings in the request's arena or static).
+ * from_replica: the request comes from a replica that follows this node (the composition root
+ * asks the sync layer, ef_sync_from_downstream); only then are X-Edgeflag-Forwarded-By ("via")
+ * and X-Edgeflag-Forwarded-For (the caller's address) taken, else "via" is empty and the address
+ * is the peer's. */
+void ef_api_attribution(ef_http_req *req, bool from_replica, ef_store_attribution *out);
 
 /* Flipt's audit type and action of a write route: "flag" and "created" for POST .../flags. The
  * type is the last collection the pattern names (namespaces, flags, variants, segments,

@@ -177,7 +177,7 @@ static bool before_request(ef_http_req *req, void *app)
             ef_http_error(req, 500, 13, "out of memory");
             return true;
         }
-        ef_api_attribution(req, a);
+        ef_api_attribution(req, ef_sync_from_downstream(node->sync, req), a);
         ef_store_attribute(a);
     }
     return false;

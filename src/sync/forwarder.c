@@ -469,13 +469,16 @@ static bool address_ok(const char *v)
  * reports the address of its own caller. A client's Forwarded-For is never taken: it would need
  * the key of a stream from its own address, i.e. to follow this node itself (with auth on, with a
  * token of the internal class). */
-static const char *caller_address(ef_sync *s, ef_http_req *req)
+static const char *caller_address(ef_http_req *req, bool from_downstream)
 {
     const char *reported = ef_http_header(req, "X-Edgeflag-Forwarded-For");
+    return from_downstream && address_ok(reported) ? reported : ef_http_peer(req);
+}
+
+bool ef_sync_from_downstream(ef_sync *s, ef_http_req *req)
+{
     const char *key = ef_http_header(req, EF_FORWARD_KEY_HEADER);
-    if (key && address_ok(reported) && ef_feed_is_downstream(s->feed, key, ef_http_peer(req)))
-        return reported;
-    return ef_http_peer(req);
+    return s && key && ef_feed_is_downstream(s->feed, key, ef_http_peer(req));
 }
 
 void ef_forward_write(ef_sync *s, ef_http_req *req)
@@ -505,7 +508,8 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
         snprintf(h, sizeof(h), "%s: %s", pass[i], v);
         w->hdrs = curl_slist_append(w->hdrs, h);
     }
-    snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", caller_address(s, req));
+    bool from_downstream = ef_sync_from_downstream(s, req);
+    snprintf(h, sizeof(h), "X-Edgeflag-Forwarded-For: %s", caller_address(req, from_downstream));
     w->hdrs = curl_slist_append(w->hdrs, h);
     pthread_mutex_lock(&s->mu); /* this replica's own stream key, for its upstream: never the caller's */
     snprintf(h, sizeof(h), "%s: %s", EF_FORWARD_KEY_HEADER, s->forward_key);
@@ -513,8 +517,9 @@ void ef_forward_write(ef_sync *s, ef_http_req *req)
     pthread_mutex_unlock(&s->mu);
     if (has_key) w->hdrs = curl_slist_append(w->hdrs, h);
     /* who forwarded it, nearest the caller first (a chain of replicas adds itself at the end);
-     * an incoming value is kept only when short and printable, as the primary keeps it */
-    const char *by = ef_http_header(req, EF_FORWARDED_BY_HEADER);
+     * an incoming value is kept only from a replica that follows this node, and only when short
+     * and printable, as the primary keeps it: a client's own is dropped */
+    const char *by = from_downstream ? ef_http_header(req, EF_FORWARDED_BY_HEADER) : NULL;
     bool keep = by && *by && strlen(by) + strlen(f->self) + 1 <= EF_FORWARDED_BY_MAX;
     for (const char *p = by; keep && *p; p++) keep = *p >= 0x20 && *p <= 0x7e;
     snprintf(h, sizeof(h), "%s: %s%s%s", EF_FORWARDED_BY_HEADER, keep ? by : "", keep ? "," : "",

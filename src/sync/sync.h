@@ -101,6 +101,11 @@ bool ef_sync_before(ef_sync *s, ef_http_req *req);
  * store's seq after it (also for writes that publish no snapshot, like token changes), and the
  * feed is woken. Other routes cost nothing here. */
 void ef_sync_finish(ef_sync *s, ef_http_req *req);
+/* Whether req comes from a replica that follows this node: it carries X-Edgeflag-Forward-Key, the
+ * key of one of this node's live downstream streams, from that stream's host. Only such a
+ * request's X-Edgeflag-Forwarded-For and X-Edgeflag-Forwarded-By (what a replica reports about
+ * its own caller) are believed; a client that sends them is recorded as itself. */
+bool ef_sync_from_downstream(ef_sync *s, ef_http_req *req);
 
 /* An ef_store_change_fn for ef_store_on_commit (ctx: the ef_sync): a primary's replication feed
  * sends each committed entry at once instead of after the store's republish. Ignored on a

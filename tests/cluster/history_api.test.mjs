@@ -126,10 +126,14 @@ test('history: actor per authentication method, via a replica, before/after, pag
   const ch = (await history(p, '?flag=chained')).records[0];
   assert.equal(ch.via, 'lhr-edge,lhr', 'nearest the caller first');
   assert.equal(ch.actor.id, 'bootstrap');
-  // a client cannot pass itself off as anyone through the header: it is recorded as via only
-  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'spoof', name: 'S', type: 'BOOLEAN_FLAG_TYPE' }, { ...BOOT, 'x-edgeflag-forwarded-by': 'x'.repeat(300) }), 'spoof');
+  // a client cannot pass itself off as anyone through the headers: at the primary, only a replica
+  // that follows it (its live stream's key, from the stream's host) is taken at its word; before,
+  // any client reaching the primary set "via" and the recorded address
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'spoof', name: 'S', type: 'BOOLEAN_FLAG_TYPE' },
+    { ...BOOT, 'x-edgeflag-forwarded-by': 'lhr', 'x-edgeflag-forwarded-for': '6.6.6.6:1', 'x-edgeflag-forward-key': 'f00d' }), 'spoof');
   const sp = (await history(p, '?flag=spoof')).records[0];
-  assert.equal(sp.via, '?', 'an oversized value is not kept');
+  assert.equal(sp.via, '', 'a client\'s Forwarded-By is not kept');
+  assert.match(sp.actor.ip, /^127\.0\.0\.1:\d+$/, 'nor its Forwarded-For');
   assert.equal(sp.actor.id, 'bootstrap');
 
   // a write whose namespace comes from the body (/api/v1/flags/... as Flipt's gateway binds it):
@@ -208,7 +212,14 @@ test('history: through a chain of replicas the client\'s address is recorded, an
   // a client sending a replica's headers with a key it made up, from anywhere: its own address
   const lie = { 'X-Edgeflag-Forwarded-By': 'r2', 'X-Edgeflag-Forwarded-For': '6.6.6.6:1', 'X-Edgeflag-Forward-Key': 'f00d' };
   assert.equal((await create('127.0.0.3', r1.url, 'lie3', lie)).status, 200);
-  assert.match((await recorded('lie3')).actor.ip, /^127\.0\.0\.3:\d+$/);
+  const lie3 = await recorded('lie3');
+  assert.match(lie3.actor.ip, /^127\.0\.0\.3:\d+$/);
+  assert.equal(lie3.via.split(',').length, 1, `R1 alone, not the client's "r2": ${lie3.via}`);
+  // the same headers sent to the primary directly: its own address, no replica
+  assert.equal((await create('127.0.0.6', p.url, 'lieP', lie)).status, 200);
+  const lieP = await recorded('lieP');
+  assert.match(lieP.actor.ip, /^127\.0\.0\.6:\d+$/);
+  assert.equal(lieP.via, '');
   assert.equal((await create('127.0.0.1', r1.url, 'lie1', lie)).status, 200); // R2's address
   assert.match((await recorded('lie1')).actor.ip, /^127\.0\.0\.1:\d+$/);
 
