@@ -401,9 +401,12 @@ test('a slow token endpoint holds no server thread: evaluations answer meanwhile
     for (let i = 0; i < 5; i++) answers.push({ health: await timed(`${s.base}/health`) }, { evaluate: await evaluate() });
     const detail = JSON.stringify(answers);
     t.diagnostic(`while an exchange waits: ${detail}`);
+    // Stalled, a request would wait out the exchange's 5 s timeout (before this change: the
+    // client's 3 s timeout, three times each); the bound is half of that, not a speed figure, so
+    // a loaded machine does not fail it
     for (const a of answers.flatMap(Object.values)) {
       assert.equal(a.status, 200, detail);
-      assert.ok(a.ms < 500, detail);
+      assert.ok(a.ms < 2500, detail);
     }
     // and every sign-in is in exchange at once
     await prov.waitFor(4, 3000);
