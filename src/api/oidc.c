@@ -58,6 +58,9 @@
 #define EXCHANGE_TIMEOUT_MS 5000
 /* While exchanges run, how often the exchange thread looks whether the server is stopping. */
 #define STOP_LOOK_MS 100
+/* With none running it has nothing to look at: a queued exchange and ef_oidc_free wake it
+ * (curl_multi_wakeup), so it sleeps until then, not waking the node every second for nothing. */
+#define IDLE_WAIT_MS (3600 * 1000)
 /* How long a successful exchange waits for its request to come back for the session: a client
  * that left as its request was resumed never does, and its slot is taken back after this. */
 #define COLLECT_MS 10000
@@ -857,7 +860,7 @@ static void *exchange_loop(void *arg)
                 i++;
             }
         }
-        curl_multi_poll(o->multi, NULL, 0, n ? STOP_LOOK_MS : 1000, NULL);
+        curl_multi_poll(o->multi, NULL, 0, n ? STOP_LOOK_MS : IDLE_WAIT_MS, NULL);
     }
     /* ef_oidc_free runs after the server stopped, so every exchange was answered above; one left
      * would hold a request the server freed: end its transfer, touch nothing of it */
