@@ -225,6 +225,8 @@ test('audit events', { concurrency: true }, async (t) => {
       nodes.push(p);
       const rep = await node('audit-jwt-r', { upstream: p.url, args: [...jwtArgs, '--upstream-token', 'boot', '--name', 'iad'] }).start();
       nodes.push(rep);
+      // "via" is believed only from a replica's live stream (docs/audit.md): write once it follows
+      await waitFor('the replica to follow', async () => (await call(rep.url, 'GET', '/ready')).status === 200, 10000);
       await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'j1', name: 'J1', type: 'BOOLEAN_FLAG_TYPE' }, { authorization: `JWT ${jwt}` }), 'primary');
       await ok(await call(rep.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'j2', name: 'J2', type: 'BOOLEAN_FLAG_TYPE' }, { authorization: `Bearer ${jwt}` }), 'replica');
       await waitFor('two events', () => r.events.length >= 2, 10000, 20);

@@ -44,6 +44,9 @@ test('history: actor per authentication method, via a replica, before/after, pag
   nodes.push(p);
   const r = await node('hist-r', { upstream: p.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot', '--name', 'lhr'] }).start();
   nodes.push(r);
+  // a node believes a replica's Forwarded-By/-For only from its live stream (docs/audit.md): the
+  // writes below go through replicas once they follow (ready), not in the window before
+  await waitFor('the replica to follow', async () => (await call(r.url, 'GET', '/ready')).status === 200, 10000);
 
   const tok = await ok(await call(p.url, 'POST', '/auth/v1/method/token', { name: 'ci-bot' }, BOOT), 'token');
   await ok(await call(p.url, 'POST', '/api/v1/namespaces', { key: 'other', name: 'Other' }, BOOT), 'namespace');
@@ -122,6 +125,7 @@ test('history: actor per authentication method, via a replica, before/after, pag
   // a chain: a replica of the replica forwards to it, which forwards to the primary; both are named
   const r2 = await node('hist-r2', { upstream: r.url, args: ['--auth-token', 'boot', '--upstream-token', 'boot', '--name', 'lhr-edge'] }).start();
   nodes.push(r2);
+  await waitFor('the chained replica to follow', async () => (await call(r2.url, 'GET', '/ready')).status === 200, 10000);
   await ok(await call(r2.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'chained', name: 'C', type: 'BOOLEAN_FLAG_TYPE' }, BOOT), 'chained');
   const ch = (await history(p, '?flag=chained')).records[0];
   assert.equal(ch.via, 'lhr-edge,lhr', 'nearest the caller first');
