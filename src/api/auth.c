@@ -227,6 +227,11 @@ ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, ch
     return a;
 }
 
+void ef_auth_drain(ef_auth *a, unsigned wait_ms)
+{
+    if (a) ef_oidc_drain(a->oidc, wait_ms); /* the only method that suspends requests */
+}
+
 void ef_auth_free(ef_auth *a)
 {
     if (!a) return;

@@ -32,6 +32,10 @@ typedef struct ef_auth ef_auth;
  * required. exclude: comma-separated classes or NULL. store: where created tokens live (NULL: the
  * bootstrap token only). Returns NULL with a message in err. */
 ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, char *err, size_t errlen);
+/* Answers the requests the authentication methods hold suspended (OIDC sign-ins waiting on their
+ * code exchange: ef_oidc_drain) and refuses new ones, waiting up to wait_ms for that. Call after
+ * ef_http_server_quiesce and before ef_http_server_stop. NULL: nothing. */
+void ef_auth_drain(ef_auth *a, unsigned wait_ms);
 void ef_auth_free(ef_auth *a);
 
 /* Flipt's `jwt` method (docs/auth.md): `Authorization: JWT <token>`, or `Bearer <token>` when the

@@ -15,9 +15,16 @@
  * multi handle rather than a pool of blocking fetches: waiting is all an exchange does, so one
  * thread waits on all of them, a stop ends a transfer by removing it from the handle (a blocking
  * fetch ends only at its next progress callback), and the store write, the one step that may
- * block, stays on the server thread where the server's stop waits for it. The server stops after its grace whether or not suspended requests
- * were answered, and cmd_serve drains nothing of ours first: while exchanges run, the thread looks
- * at ef_http_stopping every STOP_LOOK_MS and answers them 503 as soon as the server stops.
+ * block, stays on the server thread where the server's stop waits for it.
+ *
+ * Stopping. The server stops after its grace whether or not suspended requests were answered, and
+ * a request it freed must not be answered later: so the composition root drains us between
+ * ef_http_server_quiesce and ef_http_server_stop (ef_oidc_drain, through ef_auth_drain), as it
+ * drains sync's waits. The drain marks us draining and wakes the thread, which ends every transfer
+ * and answers its request 503 (the code may or may not have been redeemed; the state is used up,
+ * so the browser signs in again); the drain returns once no request is held. Nothing polls: the
+ * thread sleeps in curl_multi_poll until a transfer has something to do (libcurl shortens the
+ * wait to its own timers), or a queued exchange, a drain or ef_oidc_free wakes it.
  */
 #include "api/oidc.h"
 
@@ -56,11 +63,11 @@
  * starts, so a sign-in turned away with 503 succeeds when it retries. */
 #define MAX_EXCHANGES 16
 #define EXCHANGE_TIMEOUT_MS 5000
-/* While exchanges run, how often the exchange thread looks whether the server is stopping. */
-#define STOP_LOOK_MS 100
-/* With none running it has nothing to look at: a queued exchange and ef_oidc_free wake it
- * (curl_multi_wakeup), so it sleeps until then, not waking the node every second for nothing. */
-#define IDLE_WAIT_MS (3600 * 1000)
+/* The longest the exchange thread sleeps. It has no reason of its own to wake: libcurl shortens
+ * the wait to its transfers' next timer, and a queued exchange, ef_oidc_drain and ef_oidc_free
+ * wake it (curl_multi_wakeup). So an idle node, or one whose exchanges wait on a slow provider,
+ * is not woken for nothing; the figure only has to be finite. */
+#define WAIT_MS (3600 * 1000)
 /* How long a successful exchange waits for its request to come back for the session: a client
  * that left as its request was resumed never does, and its slot is taken back after this. */
 #define COLLECT_MS 10000
@@ -115,9 +122,11 @@ struct ef_oidc {
     pthread_t thread;
     regex_t *email_re; /* Flipt's email_matches: a session's email must match one (none: any) */
     size_t n_email_re;
-    pthread_mutex_t xmu;        /* the exchanges' states, xstop */
+    pthread_mutex_t xmu;        /* the exchanges' states, draining, xstop */
+    pthread_cond_t xcv;         /* under xmu: an exchange left RESERVED, QUEUED or RUNNING */
     exchange x[MAX_EXCHANGES];
     CURLM *multi;               /* the exchange thread's; curl_multi_wakeup from anywhere */
+    bool draining;              /* under xmu: ef_oidc_drain began; no exchange starts after */
     bool xstop;                 /* under xmu: ef_oidc_free */
     bool xthread_started;
     pthread_t xthread;
@@ -160,6 +169,7 @@ void ef_oidc_free(ef_oidc *o)
     }
     if (o->multi) curl_multi_cleanup(o->multi);
     pthread_mutex_destroy(&o->xmu);
+    pthread_cond_destroy(&o->xcv);
     for (size_t i = 0; i < o->n; i++) {
         provider *p = &o->p[i];
         ef_jwks_free(p->keys);
@@ -350,6 +360,7 @@ ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
     pthread_mutex_init(&o->xmu, NULL);
+    ef_cond_init_monotonic(&o->xcv); /* ef_oidc_drain's wait is bounded on the monotonic clock */
     for (size_t i = 0; i < MAX_EXCHANGES; i++) {
         ef_buf_init(&o->x[i].form);
         ef_buf_init(&o->x[i].body);
@@ -696,13 +707,15 @@ static void refuse_stopping(ef_http_req *req)
 
 /* ---- the code exchanges ----------------------------------------------------------------------- */
 
-/* A free exchange, RESERVED for the caller, or NULL when MAX_EXCHANGES are under way. */
-static exchange *exchange_reserve(ef_oidc *o)
+/* A free exchange, RESERVED for the caller, or NULL when MAX_EXCHANGES are under way or (*draining
+ * set) the node is stopping. */
+static exchange *exchange_reserve(ef_oidc *o, bool *draining)
 {
     int64_t now = ef_clock_mono_ns();
     exchange *got = NULL;
     pthread_mutex_lock(&o->xmu);
-    for (size_t i = 0; !got && !o->xstop && i < MAX_EXCHANGES; i++) {
+    *draining = o->draining || o->xstop;
+    for (size_t i = 0; !got && !*draining && i < MAX_EXCHANGES; i++) {
         exchange *x = &o->x[i];
         if (x->state == X_DONE && now - x->done_ns > (int64_t)COLLECT_MS * 1000000LL) {
             x->state = X_FREE; /* never collected: its client left as it was resumed */
@@ -726,6 +739,7 @@ static void exchange_release(ef_oidc *o, exchange *x)
     x->req = NULL;
     pthread_mutex_lock(&o->xmu);
     x->state = X_FREE;
+    pthread_cond_broadcast(&o->xcv);
     pthread_mutex_unlock(&o->xmu);
 }
 
@@ -788,11 +802,12 @@ static void exchange_done(ef_oidc *o, exchange *x, bool started, CURLcode rc, ch
     pthread_mutex_lock(&o->xmu);
     x->state = X_DONE;
     x->done_ns = ef_clock_mono_ns();
+    pthread_cond_broadcast(&o->xcv);
     pthread_mutex_unlock(&o->xmu);
     ef_http_resume(req); /* unanswered: dispatched again, and the callback collects x */
 }
 
-/* A RUNNING exchange ended by the server's stop: the code may have been redeemed or not, and the
+/* A RUNNING exchange ended by ef_oidc_drain: the code may have been redeemed or not, and the
  * state is used up either way (the answer clears it), so the browser signs in again. */
 static void exchange_cancel(ef_oidc *o, exchange *x, bool started)
 {
@@ -818,7 +833,7 @@ static void *exchange_loop(void *arg)
         exchange *queued[MAX_EXCHANGES];
         size_t nq = 0;
         pthread_mutex_lock(&o->xmu);
-        bool stop = o->xstop;
+        bool stop = o->xstop, draining = o->draining;
         for (size_t i = 0; !stop && i < MAX_EXCHANGES; i++) {
             if (o->x[i].state != X_QUEUED) continue;
             o->x[i].state = X_RUNNING;
@@ -828,7 +843,8 @@ static void *exchange_loop(void *arg)
         if (stop) break;
         for (size_t i = 0; i < nq; i++) {
             char err[256];
-            if (ef_http_stopping(queued[i]->req))
+            /* queued after the drain began: a callback suspended before the server quiesced */
+            if (draining)
                 exchange_cancel(o, queued[i], false);
             else if (exchange_start(o, queued[i], err, sizeof(err)))
                 running[n++] = queued[i];
@@ -851,19 +867,15 @@ static void *exchange_loop(void *arg)
             char err[256];
             exchange_done(o, x, true, rc, err, sizeof(err));
         }
-        /* the server stops after its grace whether or not these were answered: answer them now */
-        for (size_t i = 0; i < n;) {
-            if (ef_http_stopping(running[i]->req)) {
-                exchange_cancel(o, running[i], true);
-                running[i] = running[--n];
-            } else {
-                i++;
-            }
-        }
-        curl_multi_poll(o->multi, NULL, 0, n ? STOP_LOOK_MS : IDLE_WAIT_MS, NULL);
+        /* the ones that finished above were answered by their outcome; the rest end here. A drain
+         * sets draining and then wakes us, so this pass sees it at the latest */
+        if (draining)
+            while (n) exchange_cancel(o, running[--n], true);
+        curl_multi_poll(o->multi, NULL, 0, WAIT_MS, NULL);
     }
-    /* ef_oidc_free runs after the server stopped, so every exchange was answered above; one left
-     * would hold a request the server freed: end its transfer, touch nothing of it */
+    /* ef_oidc_free runs after the server stopped and ef_oidc_drain before that, so no exchange is
+     * left unless the drain gave up waiting; one left would hold a request the server freed: end
+     * its transfer, touch nothing of it */
     for (size_t i = 0; i < n; i++) {
         long status;
         char err[256];
@@ -872,6 +884,33 @@ static void *exchange_loop(void *arg)
         exchange_release(o, running[i]);
     }
     return NULL;
+}
+
+void ef_oidc_drain(ef_oidc *o, unsigned wait_ms)
+{
+    if (!o || !o->xthread_started) return;
+    int64_t deadline = ef_clock_mono_ns() + (int64_t)wait_ms * 1000000LL;
+    struct timespec ts = {.tv_sec = deadline / 1000000000LL, .tv_nsec = deadline % 1000000000LL};
+    pthread_mutex_lock(&o->xmu);
+    o->draining = true;
+    pthread_mutex_unlock(&o->xmu);
+    curl_multi_wakeup(o->multi);
+    /* RESERVED counts too: a callback holding a slot either releases it (its request could not be
+     * suspended: the server is quiescing) or queues it, and the thread answers that one next */
+    size_t held = 0;
+    pthread_mutex_lock(&o->xmu);
+    for (;;) {
+        held = 0;
+        for (size_t i = 0; i < MAX_EXCHANGES; i++)
+            held += o->x[i].state == X_RESERVED || o->x[i].state == X_QUEUED || o->x[i].state == X_RUNNING;
+        if (!held || pthread_cond_timedwait(&o->xcv, &o->xmu, &ts) != 0) break; /* ETIMEDOUT */
+    }
+    pthread_mutex_unlock(&o->xmu);
+    if (held) {
+        char nb[16];
+        snprintf(nb, sizeof(nb), "%zu", held);
+        ef_log(EF_LOG_WARN, "oidc: sign-ins still in exchange as the server stops", "exchanges", nb, NULL);
+    }
 }
 
 /* The session's fields a DONE exchange holds for req, copied into req's arena and the exchange
@@ -991,9 +1030,14 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
         busy(req);
         return;
     }
-    exchange *x = exchange_reserve(o);
+    bool draining;
+    exchange *x = exchange_reserve(o, &draining);
     if (!x) {
-        busy(req);
+        /* not queued once the drain began: it has answered what it found and may have returned */
+        if (draining)
+            refuse_stopping(req);
+        else
+            busy(req);
         return;
     }
     x->p = p;
@@ -1002,6 +1046,7 @@ void ef_oidc_on_callback(ef_http_req *req, void *ctx)
     put_form(x, code, f[3]);
     if (!ef_http_suspend(req)) { /* max-waiting requests are suspended, or the server is stopping */
         exchange_release(o, x);
+        /* why the server would not suspend it: asked once here, never polled */
         if (ef_http_stopping(req))
             refuse_stopping(req);
         else

@@ -52,7 +52,14 @@ typedef struct ef_oidc_config {
 typedef struct ef_oidc ef_oidc;
 
 ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen);
-/* After the HTTP server stopped: exchanges under way were answered as it began to stop. */
+/* Answers every callback waiting on a code exchange 503 "the server is stopping; sign in again"
+ * (its transfer ended; the state is used up) and refuses new exchanges the same way, then returns
+ * once none is held, or after wait_ms (logged: the exchange thread is stuck in libcurl). An
+ * exchange that already succeeded has its request back with the server, which writes the session
+ * within its grace. Call after ef_http_server_quiesce and before ef_http_server_stop: the server
+ * frees the requests it stops with, and the exchanges must not hold one then. NULL: nothing. */
+void ef_oidc_drain(ef_oidc *o, unsigned wait_ms);
+/* After the HTTP server stopped (and ef_oidc_drain before it). */
 void ef_oidc_free(ef_oidc *o);
 
 /* The "metadata" of METHOD_OIDC in GET /auth/v1/method: {"providers":{NAME:{authorize_url,callback_url}}}. */

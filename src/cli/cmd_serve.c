@@ -652,6 +652,9 @@ static int run(int argc, char **argv, bool routes_only, bool routes_json)
 out:
     if (srv) { /* stop accepting; answer the suspended requests; let the rest finish */
         ef_http_server_quiesce(srv);
+        /* sign-ins first: their answer is immediate (503, sign in again), while sync's drain may
+         * give forwarded writes their grace, which the sign-ins need not wait out */
+        ef_auth_drain(node.auth, 3000);
         ef_sync_drain(node.sync, 3000);
         ef_http_server_stop(srv, 5000);
     }

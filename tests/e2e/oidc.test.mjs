@@ -464,6 +464,68 @@ test('a node stopped with sign-ins in exchange answers them 503 and exits at onc
   }
 });
 
+// How many times a thread of the process, found by name, went to sleep and was woken (Linux's
+// voluntary context switches), or null when no thread has that name.
+function wakeups(pid, name) {
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let comm;
+    try {
+      comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    if (comm !== name) continue;
+    const m = /voluntary_ctxt_switches:\s*(\d+)/.exec(fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+    return Number(m[1]);
+  }
+  return null;
+}
+
+// The stop is a drain the composition root calls (ef_oidc_drain), not something the exchange
+// thread looks for: before, it woke every 100 ms while any exchange ran to look whether the server
+// was stopping (about 15 times in the 1.5 s here; a slow provider kept every node with sign-ins
+// under way waking so). Now it sleeps until a transfer or a wake-up needs it, idle or not, and a
+// stop still ends the stalled exchange at once.
+test('the exchange thread sleeps while exchanges wait on the provider, and a stop still ends them at once', async (t) => {
+  const prov = await stallingProvider(); // never released
+  const port = await freePort();
+  const s = await startEdgeflag(port, prov.issuer, 'stall');
+  s.base = `http://127.0.0.1:${port}`;
+  try {
+    await discovered(s);
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    const idle0 = wakeups(s.proc.pid, 'ef-oidc-code');
+    assert.notEqual(idle0, null, 'no ef-oidc-code thread');
+    await sleep(1000);
+    const idle = wakeups(s.proc.pid, 'ef-oidc-code') - idle0;
+    const signIn = signInCallback(s.base, '127.0.0.41');
+    assert.ok(await prov.waitFor(1, 5000), 'no code exchange reached the provider');
+    await sleep(200); // the request is sent: from here the thread only waits for the answer
+    const busy0 = wakeups(s.proc.pid, 'ef-oidc-code');
+    await sleep(1500);
+    const busy = wakeups(s.proc.pid, 'ef-oidc-code') - busy0;
+    t.diagnostic(`exchange thread wake-ups: ${idle} in 1 s idle, ${busy} in 1.5 s with an exchange waiting`);
+    // a few for a loaded machine (a wake-up the scheduler splits); not one per 100 ms
+    assert.ok(idle <= 3, `idle: ${idle} wake-ups in 1 s`);
+    assert.ok(busy <= 4, `with an exchange waiting: ${busy} wake-ups in 1.5 s`);
+    s.proc.removeAllListeners('exit');
+    const exited = new Promise((r) => s.proc.once('exit', (code, signal) => r({ code, signal })));
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    const r = await signIn;
+    const took = Date.now() - t0;
+    assert.equal(r.status, 503, r.body);
+    assert.match(JSON.parse(r.body).message, /stopping/);
+    assert.deepEqual(await exited, { code: 0, signal: null }, s.stderr());
+    // the exchange's own timeout (5 s) would end it by then; the drain answers it long before
+    assert.ok(took < 2500, `answered in ${took} ms`);
+    assert.doesNotMatch(s.stderr(), /suspended requests|still in exchange|Sanitizer|runtime error/);
+  } finally {
+    stopServer(s);
+    await prov.close();
+  }
+});
+
 test('an expired session is refused and the UI asks to sign in again', async () => {
   const page = await newPage(browser.context);
   try {
