@@ -160,7 +160,7 @@ step "replication cluster on loopback: convergence, kill -9, restart, partition,
 # it runs beside the other cluster files instead of after them.
 audit_tests() { node_tests audit-tests tests/cluster audit_events.test.mjs; }
 cluster_tests() {
-  node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs namespaces.test.mjs feed_memory.test.mjs
+  node_tests cluster-tests tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs picture.test.mjs namespaces.test.mjs feed_memory.test.mjs shutdown.test.mjs
 }
 beside "$root/build/audit-tests.summary" audit_tests cluster_tests
 

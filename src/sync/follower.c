@@ -23,6 +23,12 @@
  * position (up to FAILURE_BACKOFF_CAP_MS), so a poisoned entry never turns into a reconnect every
  * 100 ms (nor, for a reset, into a full dump built upstream every 100 ms); /ready and the metrics
  * say why the replica is stuck.
+ *
+ * Once the node is stopping (ef_follower_wind_down, first thing in ef_sync_drain), the live stream
+ * is still followed until ef_follower_stop, but one that ends is not resumed and is logged at info:
+ * a replica stopped together with its upstream (as the benchmarks and tests stop them) used to log
+ * "upstream stream lost; retrying ... upstream closed the stream" at warn, announcing a retry it
+ * never made, and that read as a link dropped under load.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,9 +59,10 @@ struct ef_follower {
     ef_sync *s;
     pthread_t thread;
     bool running;
-    pthread_mutex_t mu; /* stop + the backoff sleep */
+    pthread_mutex_t mu; /* stop, winding_down + the backoff sleep */
     pthread_cond_t cv;
     bool stop;
+    bool winding_down; /* ef_follower_wind_down: a stream that ends is not resumed */
     unsigned rng; /* jitter; this thread only */
 
     /* the current connection (follower thread only) */
@@ -90,6 +97,14 @@ static bool stopping(ef_follower *f)
     bool s = f->stop;
     pthread_mutex_unlock(&f->mu);
     return s;
+}
+
+static bool winding_down(ef_follower *f)
+{
+    pthread_mutex_lock(&f->mu);
+    bool w = f->winding_down;
+    pthread_mutex_unlock(&f->mu);
+    return w;
 }
 
 static uint64_t parse_seq_field(const char *p, size_t n)
@@ -575,9 +590,21 @@ static void *follower_main(void *arg)
     ef_follower *f = arg;
     ef_sync *s = f->s;
     unsigned attempt = 0;
-    while (!stopping(f)) {
+    while (!stopping(f) && !winding_down(f)) {
         follow_once(f);
         if (stopping(f)) break;
+        if (winding_down(f)) {
+            /* the node is stopping: this end is expected (its upstream is often stopping too)
+             * and there is no one left to reconnect for; ef_follower_stop joins the thread */
+            pthread_mutex_lock(&s->mu);
+            s->st.connected = false;
+            snprintf(s->st.link_error, sizeof(s->st.link_error), "%s", f->why);
+            ef_sync_status_changed_locked(s);
+            pthread_mutex_unlock(&s->mu);
+            ef_log(EF_LOG_INFO, "upstream stream ended while this node is stopping; not reconnecting",
+                   "upstream", s->upstream, "error", f->why, NULL);
+            break;
+        }
         unsigned delay;
         if (f->content_failure) {
             /* the upstream sent something this node cannot use: retrying at once would fail the
@@ -634,7 +661,7 @@ static void *follower_main(void *arg)
         until.tv_nsec += (long)(delay % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
         pthread_mutex_lock(&f->mu);
-        while (!f->stop && pthread_cond_timedwait(&f->cv, &f->mu, &until) != ETIMEDOUT) {
+        while (!f->stop && !f->winding_down && pthread_cond_timedwait(&f->cv, &f->mu, &until) != ETIMEDOUT) {
         }
         pthread_mutex_unlock(&f->mu);
     }
@@ -684,6 +711,15 @@ int ef_follower_start(ef_follower *f)
     if (pthread_create(&f->thread, NULL, follower_main, f) != 0) return -1;
     f->running = true;
     return 0;
+}
+
+void ef_follower_wind_down(ef_follower *f)
+{
+    if (!f) return;
+    pthread_mutex_lock(&f->mu);
+    f->winding_down = true;
+    pthread_cond_broadcast(&f->cv); /* out of a backoff sleep: no attempt is made after it */
+    pthread_mutex_unlock(&f->mu);
 }
 
 void ef_follower_stop(ef_follower *f)

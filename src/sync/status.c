@@ -657,6 +657,11 @@ int ef_sync_start(ef_sync *s, char *err, size_t errlen)
 void ef_sync_drain(ef_sync *s, unsigned grace_ms)
 {
     if (!s) return;
+    /* First: the node is stopping, so a stream from the upstream that ends from now on is not
+     * resumed, nor reported as a lost link with a retry that never comes (a replica stopped with
+     * its upstream, as tests and benchmarks stop them, saw the upstream's streams end while it
+     * drained). The live stream is kept: the writes forwarded below may wait for their apply. */
+    ef_follower_wind_down(s->follower);
     ef_forwarder_drain(s->forwarder, grace_ms); /* may park write-waits: drain those after */
     ef_waits_drain(s->waits);
 }

@@ -80,7 +80,8 @@ ef_sync *ef_sync_new(ef_node *node, const ef_sync_config *cfg, char *err, size_t
 /* Starts the feed thread and, in replica mode, the follower. Returns 0 or -1 with err. */
 int ef_sync_start(ef_sync *s, char *err, size_t errlen);
 /* Answers every suspended request (forwarded writes get up to grace_ms to finish; version waits
- * end at once) and refuses new waits. Call after ef_http_server_quiesce and before
+ * end at once) and refuses new waits. From its start on, the node is stopping for the follower: a
+ * stream from the upstream that ends is not resumed. Call after ef_http_server_quiesce and before
  * ef_http_server_stop: a server must not stop with suspended requests. */
 void ef_sync_drain(ef_sync *s, unsigned grace_ms);
 /* Stops every thread and closes every outbound connection; call after the HTTP server stopped. */

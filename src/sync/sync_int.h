@@ -208,6 +208,9 @@ bool ef_sync_history_valid(ef_bytes s);
 /* follower.c */
 ef_follower *ef_follower_new(ef_sync *s);
 int ef_follower_start(ef_follower *f);
+/* The node is stopping (ef_sync_drain): the stream being followed is kept until ef_follower_stop
+ * (writes still draining may wait for their apply), but one that ends is not resumed. */
+void ef_follower_wind_down(ef_follower *f);
 void ef_follower_stop(ef_follower *f);
 void ef_follower_free(ef_follower *f);
 
