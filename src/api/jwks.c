@@ -2,6 +2,10 @@
  * jwks.c - JWT key sources (see jwks.h). A request must never wait here for the network and never
  * cause more than one fetch per min_refresh_s; a bad or unreachable key set must never replace a
  * good one.
+ *
+ * A replaced key set is freed by call_rcu after every read section that could see it ended; that
+ * ordering is liburcu's, which ThreadSanitizer cannot see, so under EF_TSAN the read section and
+ * the reclaim carry the release/acquire annotations of base/tsan.h (as the registry's and auth's).
  */
 #include "api/jwks.h"
 
@@ -16,17 +20,20 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/tsan.h"
 #include "base/thread.h"
 
 typedef struct published {
     struct rcu_head rcu;
     ef_jwt_keys *keys;
+    int *grace; /* the owner's read-section marker (base/tsan.h) */
 } published;
 
 struct ef_jwks {
     ef_jwks_config cfg;
     char *url;
     published *cur; /* read with acquire inside an RCU read section; NULL until the first fetch */
+    int grace;      /* TSan only: read sections release it, reclaims acquire it */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
@@ -46,7 +53,10 @@ static void published_free(published *p)
 
 static void published_reclaim(struct rcu_head *h)
 {
-    published_free(caa_container_of(h, published, rcu));
+    published *p = caa_container_of(h, published, rcu);
+    TSAN_ACQUIRE(p);        /* the publish that retired it (call_rcu's queue) */
+    TSAN_ACQUIRE(p->grace); /* every reader that could see it has left */
+    published_free(p);
 }
 
 static void publish(ef_jwks *j, ef_jwt_keys *keys)
@@ -57,8 +67,12 @@ static void publish(ef_jwks *j, ef_jwt_keys *keys)
         return;
     }
     p->keys = keys;
+    p->grace = &j->grace;
     published *old = __atomic_exchange_n(&j->cur, p, __ATOMIC_ACQ_REL);
-    if (old) call_rcu(&old->rcu, published_reclaim);
+    if (old) {
+        TSAN_RELEASE(old);
+        call_rcu(&old->rcu, published_reclaim);
+    }
 }
 
 /* One fetch; publishes on success. */
@@ -245,6 +259,7 @@ ef_jwt_status ef_jwks_verify(ef_jwks *j, const ef_jwt *t, char *err, size_t errl
     rcu_read_lock();
     published *p = __atomic_load_n(&j->cur, __ATOMIC_ACQUIRE);
     ef_jwt_status st = ef_jwt_verify(t, p ? p->keys : NULL, err, errlen);
+    TSAN_RELEASE(&j->grace);
     rcu_read_unlock();
     if (st == EF_JWT_UNKNOWN_KEY) kick(j);
     return st;
