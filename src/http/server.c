@@ -1114,7 +1114,10 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
     } else {
         ef_http_error(req, 404, 5, "Not Found");
     }
-    if (!req->replied && !req->suspend_asked) ef_http_error(req, 500, 13, "handler produced no response");
+    /* suspend_asked first: once a handler suspended req, whoever took it may be answering it on
+     * another thread right now (ef_http_reply writes replied), so this thread reads nothing of
+     * req that party writes; suspend_asked is this thread's own */
+    if (!req->suspend_asked && !req->replied) ef_http_error(req, 500, 13, "handler produced no response");
 }
 
 /* The request target as sent, before libmicrohttpd decodes it in place: libmicrohttpd calls this
