@@ -49,6 +49,11 @@ run: build
 test: test-deps build
 	scripts/test.sh
 
+# The integration suites (Flipt clients, cluster, JWT, OIDC) against the ThreadSanitizer build,
+# failing on any report (scripts/tsan.sh; `make test` runs its quick part). About 7 minutes.
+tsan: test-deps
+	scripts/tsan.sh all
+
 bench: bench-deps build
 	scripts/bench.sh
 
