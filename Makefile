@@ -49,10 +49,14 @@ run: build
 test: test-deps build
 	scripts/test.sh
 
-# The integration suites (Flipt clients, cluster, JWT, OIDC) against the ThreadSanitizer build,
-# failing on any report (scripts/tsan.sh; `make test` runs its quick part). About 7 minutes.
+# The integration suites (Flipt clients, hostile input, cluster, JWT, OIDC) against the
+# ThreadSanitizer / ASan+UBSan builds, failing on any report (scripts/sanitizer-suites.sh; `make
+# test` runs its quick part under TSan). About 5.5 and 3 minutes.
 tsan: test-deps
-	scripts/tsan.sh all
+	scripts/sanitizer-suites.sh tsan all
+
+asan: test-deps
+	scripts/sanitizer-suites.sh asan all
 
 bench: bench-deps build
 	scripts/bench.sh

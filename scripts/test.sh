@@ -156,7 +156,7 @@ scripts/npm-ci.sh tests/e2e
 node_tests e2e-tests tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs oidc.test.mjs picture.test.mjs
 
 step "integration tests under TSan: JWT key sets replaced under verification, authentication, OIDC sign-ins answered from the exchange thread (make tsan adds the Flipt-client and cluster suites)"
-scripts/tsan.sh quick
+scripts/sanitizer-suites.sh tsan quick
 
 step "replication cluster on loopback: convergence, kill -9, restart, partition, trim, auth; audit events"
 # The audit test spends most of its minute waiting for a webhook receiver that is down on purpose:
