@@ -378,15 +378,29 @@ async function timed(url, init = {}) {
   }
 }
 
+// A node whose OpenID provider is stallingProvider(): its code exchanges wait until released.
+async function nodeWithStalledProvider(extra = []) {
+  const prov = await stallingProvider();
+  const port = await freePort();
+  const s = await startEdgeflag(port, prov.issuer, 'stall', extra);
+  s.base = `http://127.0.0.1:${port}`;
+  return { prov, s };
+}
+
+// Sends SIGTERM to a node started by startEdgeflag: resolves with how it exited.
+function terminate(s) {
+  s.proc.removeAllListeners('exit');
+  const exited = new Promise((r) => s.proc.once('exit', (code, signal) => r({ code, signal })));
+  s.proc.kill('SIGTERM');
+  return exited;
+}
+
 // The code exchange waited on the provider on a server thread, for up to 5 s, one exchange at a
 // time: with --threads 1 every evaluation on the node stalled behind a callback whose provider
 // was slow (or behind anyone's made-up code), and a second sign-in got 503. Now the callback is
 // suspended while its exchange runs on the oidc module's own thread.
 test('a slow token endpoint holds no server thread: evaluations answer meanwhile, and sign-ins exchange side by side', async (t) => {
-  const prov = await stallingProvider();
-  const port = await freePort();
-  const s = await startEdgeflag(port, prov.issuer, 'stall', ['--threads', '1']);
-  s.base = `http://127.0.0.1:${port}`;
+  const { prov, s } = await nodeWithStalledProvider(['--threads', '1']);
   try {
     await discovered(s);
     const flag = await api(s.base, 'POST', '/api/v1/namespaces/default/flags', { key: 'checkout', name: 'Checkout', type: 'BOOLEAN_FLAG_TYPE', enabled: true }, boot);
@@ -433,18 +447,13 @@ test('a slow token endpoint holds no server thread: evaluations answer meanwhile
 // the process exits cleanly well within its grace (the ASan build reports nothing: run this file
 // with EDGEFLAG_BIN=build-asan/edgeflag).
 test('a node stopped with sign-ins in exchange answers them 503 and exits at once', async (t) => {
-  const prov = await stallingProvider(); // never released
-  const port = await freePort();
-  const s = await startEdgeflag(port, prov.issuer, 'stall');
-  s.base = `http://127.0.0.1:${port}`;
+  const { prov, s } = await nodeWithStalledProvider(); // never released
   try {
     await discovered(s);
     const signIns = ['127.0.0.31', '127.0.0.32'].map((a) => signInCallback(s.base, a));
     assert.ok(await prov.waitFor(2, 5000), `token requests at the provider: ${prov.seen}`);
-    s.proc.removeAllListeners('exit');
-    const exited = new Promise((r) => s.proc.once('exit', (code, signal) => r({ code, signal })));
     const t0 = Date.now();
-    s.proc.kill('SIGTERM');
+    const exited = terminate(s);
     const answers = await Promise.all(signIns);
     const status = await exited;
     const took = Date.now() - t0;
@@ -487,10 +496,7 @@ function wakeups(pid, name) {
 // under way waking so). Now it sleeps until a transfer or a wake-up needs it, idle or not, and a
 // stop still ends the stalled exchange at once.
 test('the exchange thread sleeps while exchanges wait on the provider, and a stop still ends them at once', async (t) => {
-  const prov = await stallingProvider(); // never released
-  const port = await freePort();
-  const s = await startEdgeflag(port, prov.issuer, 'stall');
-  s.base = `http://127.0.0.1:${port}`;
+  const { prov, s } = await nodeWithStalledProvider(); // never released
   try {
     await discovered(s);
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -508,10 +514,8 @@ test('the exchange thread sleeps while exchanges wait on the provider, and a sto
     // a few for a loaded machine (a wake-up the scheduler splits); not one per 100 ms
     assert.ok(idle <= 3, `idle: ${idle} wake-ups in 1 s`);
     assert.ok(busy <= 4, `with an exchange waiting: ${busy} wake-ups in 1.5 s`);
-    s.proc.removeAllListeners('exit');
-    const exited = new Promise((r) => s.proc.once('exit', (code, signal) => r({ code, signal })));
     const t0 = Date.now();
-    s.proc.kill('SIGTERM');
+    const exited = terminate(s);
     const r = await signIn;
     const took = Date.now() - t0;
     assert.equal(r.status, 503, r.body);
