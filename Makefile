@@ -49,10 +49,10 @@ run: build
 test: test-deps build
 	scripts/test.sh
 
-# The integration suites (Flipt clients, hostile input, cluster, JWT, OIDC) against the
-# ThreadSanitizer / ASan+UBSan builds, edgeflag on libSQL, PostgreSQL and MariaDB included, failing
-# on any report (scripts/sanitizer-suites.sh; `make test` runs its quick part under TSan). About
-# 7.5 and 4.5 minutes.
+# The integration suites (Flipt clients, hostile input, cluster, JWT, OIDC, UI) against the
+# ThreadSanitizer / ASan+UBSan builds, the web UI and edgeflag on libSQL, PostgreSQL and MariaDB
+# included, failing on any report (scripts/sanitizer-suites.sh; `make test` runs its quick part
+# under TSan). About 8 and 5 minutes.
 tsan: test-deps
 	scripts/sanitizer-suites.sh tsan all
 

@@ -10,8 +10,9 @@
 #   asan   AddressSanitizer + UndefinedBehaviorSanitizer, leaks checked at exit (build-asan/)
 #   quick  the JWT, authentication and OIDC sign-in suites (make test runs these under TSan:
 #          under a minute)
-#   all    also every Flipt-client and hostile-input file of tests/compat, the cluster files, and
-#          edgeflag on libSQL, PostgreSQL and MariaDB (make tsan: about 7 minutes; make asan: 4.5)
+#   all    also every Flipt-client and hostile-input file of tests/compat, the cluster files, the
+#          web UI in Chromium, and edgeflag on libSQL, PostgreSQL and MariaDB (make tsan: about 8
+#          minutes; make asan: 5)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -75,6 +76,7 @@ if [ "$mode" = all ]; then
   suite tests/cluster cluster.test.mjs faults.test.mjs waiting.test.mjs history.test.mjs \
     upstream_bounds.test.mjs history_api.test.mjs recovery.test.mjs namespaces.test.mjs audit_events.test.mjs \
     shutdown.test.mjs
+  suite tests/e2e serve.test.mjs ui.test.mjs cluster.test.mjs browser_sdk.test.mjs
   # the remote stores: edgeflag's cluster file on each, then Flipt's SDK and flipt-client-js on it
   scripts/npm-ci.sh tests/libsql
   suite tests/libsql cluster.test.mjs
