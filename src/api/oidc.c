@@ -807,16 +807,20 @@ static void exchange_done(ef_oidc *o, exchange *x, bool started, CURLcode rc, ch
     ef_http_resume(req); /* unanswered: dispatched again, and the callback collects x */
 }
 
+/* Ends x's transfer before its answer came: off the multi handle, its handle freed. */
+static void transfer_abort(ef_oidc *o, exchange *x)
+{
+    long status;
+    char err[256];
+    curl_multi_remove_handle(o->multi, x->t.easy);
+    ef_fetch_end(&x->t, CURLE_ABORTED_BY_CALLBACK, &status, err, sizeof(err));
+}
+
 /* A RUNNING exchange ended by ef_oidc_drain: the code may have been redeemed or not, and the
  * state is used up either way (the answer clears it), so the browser signs in again. */
 static void exchange_cancel(ef_oidc *o, exchange *x, bool started)
 {
-    if (started) {
-        long status;
-        char err[256];
-        curl_multi_remove_handle(o->multi, x->t.easy);
-        ef_fetch_end(&x->t, CURLE_ABORTED_BY_CALLBACK, &status, err, sizeof(err));
-    }
+    if (started) transfer_abort(o, x);
     ef_http_req *req = x->req;
     refuse_stopping(req);
     ef_http_resume(req);
@@ -877,10 +881,7 @@ static void *exchange_loop(void *arg)
      * left unless the drain gave up waiting; one left would hold a request the server freed: end
      * its transfer, touch nothing of it */
     for (size_t i = 0; i < n; i++) {
-        long status;
-        char err[256];
-        curl_multi_remove_handle(o->multi, running[i]->t.easy);
-        ef_fetch_end(&running[i]->t, CURLE_ABORTED_BY_CALLBACK, &status, err, sizeof(err));
+        transfer_abort(o, running[i]);
         exchange_release(o, running[i]);
     }
     return NULL;

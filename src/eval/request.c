@@ -63,6 +63,24 @@ ef_context *ef_request_init(ef_eval_request *req, void *mem, size_t n, size_t te
     return c;
 }
 
+/* Puts entry k (key and hash are its own) in the index (index and mask: the block's, in the
+ * caller's locals: the index stores are byte stores, which the compiler must otherwise assume may
+ * change the header), replacing an earlier entry with the same key: the later one wins. False
+ * when that would take more than EF_CONTEXT_MAX_PROBE probes: the caller gives the index up. */
+static inline bool index_put(const ef_context *c, uint8_t *index, uint32_t mask, uint32_t k, ef_bytes key,
+                             uint32_t hash)
+{
+    uint32_t i = hash & mask;
+    for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & mask) {
+        uint32_t slot = index[i];
+        if (!slot || ef_context_entry_is(c, &ef_context_entries(c)[slot - 1], key, hash)) {
+            index[i] = (uint8_t)(k + 1); /* k < EF_CONTEXT_INDEXED: the block has no index otherwise */
+            return true;
+        }
+    }
+    return false;
+}
+
 /* One entry. The header's fields are read into locals first and written back once: the text
  * copies are char stores, which the compiler must otherwise assume may change them. */
 static inline __attribute__((always_inline)) void add_entry(ef_context *c, ef_bytes key,
@@ -81,17 +99,9 @@ static inline __attribute__((always_inline)) void add_entry(ef_context *c, ef_by
     ef_copy_short(text + used + key.n, value.p, value.n);
     c->used = used + (uint32_t)(key.n + value.n);
     c->n = ++n;
-    /* index it, replacing an earlier entry with the same key: the later one wins */
-    if (c->linear) return;
-    uint32_t i = hash & mask;
-    for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & mask) {
-        uint32_t slot = c->index[i];
-        if (!slot || ef_context_entry_is(c, &entries[slot - 1], key, hash)) {
-            c->index[i] = (uint8_t)n; /* n <= EF_CONTEXT_INDEXED: the block has no index otherwise */
-            return;
-        }
-    }
-    c->linear = 1; /* keys collide on purpose: give the index up (see request.h) */
+    /* index it, replacing an earlier entry with the same key: the later one wins; keys that
+     * collide on purpose give the index up (see request.h) */
+    if (!c->linear && !index_put(c, c->index, mask, n - 1, key, hash)) c->linear = 1;
 }
 
 void ef_request_add_context(ef_context *c, ef_bytes key, ef_bytes value)
@@ -125,24 +135,6 @@ ef_context *ef_request_open(ef_arena *a, size_t n_max, size_t text)
     c->text_off = (uint32_t)(e_off + n_max * sizeof(ef_ctx_entry));
     memset(c->index, 0, OPEN_INDEX); /* the slots in use are within the first mask + 1 */
     return c;
-}
-
-/* Puts entry k (key and hash are its own) in the index (index and mask: the block's, in the
- * caller's locals: the index stores are byte stores, which the compiler must otherwise assume may
- * change the header), replacing an earlier entry with the same key: the later one wins. False
- * when that would take more than EF_CONTEXT_MAX_PROBE probes: the caller gives the index up. */
-static inline bool index_put(const ef_context *c, uint8_t *index, uint32_t mask, uint32_t k, ef_bytes key,
-                             uint32_t hash)
-{
-    uint32_t i = hash & mask;
-    for (uint32_t probes = 0; probes < EF_CONTEXT_MAX_PROBE; probes++, i = (i + 1) & mask) {
-        uint32_t slot = index[i];
-        if (!slot || ef_context_entry_is(c, &ef_context_entries(c)[slot - 1], key, hash)) {
-            index[i] = (uint8_t)(k + 1); /* k < EF_CONTEXT_INDEXED: the block has no index otherwise */
-            return true;
-        }
-    }
-    return false;
 }
 
 /* The index of a block built in place, sized for its n entries and built again from them: for

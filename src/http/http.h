@@ -176,9 +176,10 @@ bool ef_http_suspend(ef_http_req *req);
 void ef_http_resume(ef_http_req *req);
 /* How many times this request was resumed (0 on its first dispatch). */
 unsigned ef_http_resumes(const ef_http_req *req);
-/* Whether the server of a request is stopping (ef_http_server_quiesce was called). Whoever holds
- * a suspended request and cannot count on a drain call before ef_http_server_stop looks at this
- * and completes it: the server stops after its grace whether or not it was. */
+/* Whether the server of a request is stopping (ef_http_server_quiesce was called): for a caller
+ * that ef_http_suspend turned away and that answers a stop differently from max_waiting. It is
+ * no way to learn of a stop while holding a suspended request: the composition root drains the
+ * modules that hold them (ef_sync_drain, ef_auth_drain) before ef_http_server_stop. */
 bool ef_http_stopping(const ef_http_req *req);
 
 /* --- streaming (server-sent events) ------------------------------------------------------------ */

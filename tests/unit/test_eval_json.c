@@ -171,6 +171,17 @@ static void test_fast_decode(void **state)
         }
 }
 
+/* Each shape, a body format with two %s, filled with a and b, must be taken by the fast decoder
+ * and decoded as the tree decoder decodes it. */
+static void expect_taken(const char *const *shapes, size_t n, const char *a, const char *b)
+{
+    char body[512];
+    for (size_t sh = 0; sh < n; sh++) {
+        int len = snprintf(body, sizeof(body), shapes[sh], a, b);
+        if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
+    }
+}
+
 /* The one-pass decoder reads strings 16 bytes at a time, members whose key and value end within
  * 32 bytes without a loop, and the body's last bytes from a copy: keys and values of every length
  * around those sizes, at every distance from the body's end, plain and with an escape at every
@@ -192,10 +203,7 @@ static void test_fast_decode_lengths(void **state)
                 "{\"entityId\":\"e\",\"context\":{\"%s\":\"%s\"}}",
                 "{\"context\":{\"%s\":\"%s\"}}",
             };
-            for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++) {
-                int len = snprintf(body, sizeof(body), shapes[sh], key, value);
-                if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
-            }
+            expect_taken(shapes, sizeof(shapes) / sizeof(shapes[0]), key, value);
             /* a top-level value of that length, and a name of that length (not a field: declined) */
             int len = snprintf(body, sizeof(body), "{\"flagKey\":\"%s\",\"entityId\":\"%s\"}", value, key);
             if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
@@ -223,7 +231,7 @@ static void test_fast_decode_escapes(void **state)
     (void)state;
     static const char *escapes[] = {"\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9",
                                     "\\ud83d\\ude00", "\\u0000", "\xc3\xa9", "\xf0\x9f\x98\x80"};
-    char s[80], body[512];
+    char s[80];
     for (size_t e = 0; e < sizeof(escapes) / sizeof(escapes[0]); e++)
         for (size_t n = 1; n <= 40; n++)
             for (size_t at = 0; at <= n; at++) {
@@ -237,10 +245,7 @@ static void test_fast_decode_escapes(void **state)
                     "{\"flagKey\":\"%s\",\"context\":{\"plan\":\"%s\"}}",
                     "{\"context\":{\"k\":\"%s\",\"%s\":\"y\"}}",
                 };
-                for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++) {
-                    int len = snprintf(body, sizeof(body), shapes[sh], s, s);
-                    if (fast_vs_slow_n(body, (size_t)len) != 1) fail_msg("not taken: %s", body);
-                }
+                expect_taken(shapes, sizeof(shapes) / sizeof(shapes[0]), s, s);
             }
     /* what no JSON string holds: an unknown escape, a control byte, a lone surrogate, bad UTF-8,
      * a backslash as the body's last byte */
