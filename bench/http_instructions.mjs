@@ -6,7 +6,8 @@
 // runs and commits where req/s cannot. Each deployment is measured twice, once with no requests
 // (start-up and shutdown) and once with a few thousand, and the difference is divided by the
 // requests wrk completed. Prints the total per request, the part inside edgeflag's request
-// handling (on_access, inclusive) and the largest functions. The reference, in the same run:
+// handling (on_access, inclusive), the largest functions, and edgeflag's own work split into
+// decode, evaluation, answer, metrics and the glue between them. The reference, in the same run:
 // libmicrohttpd alone with edgeflag's options and headers answering a fixed body of the same length
 // (bench/bench_mhd_floor.c, the floor of http_bench.mjs); what edgeflag counts above it is its own
 // work per request. A benchmark prints figures; it asserts nothing.
@@ -105,7 +106,7 @@ async function measure(name, command, load) {
 }
 
 function inclusive(file) {
-  const r = spawnSync('callgrind_annotate', ['--inclusive=yes', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const rows = new Map();
   for (const line of r.stdout.split('\n')) {
     const m = /^\s*([\d,]+)\s+\([^)]*\)\s+(\S+)/.exec(line);
@@ -126,6 +127,19 @@ const deployments = [
 ];
 console.log(`instructions per /evaluate/v1/variant request (callgrind; ${body.length}-byte body, keep-alive, 1 server thread)`);
 const withoutMemset = new Map();
+const parts = new Map();
+// edgeflag's own work by part, from inclusive counts of the functions that do it (per request):
+// what is left once the parts are taken from the total above the floor is the glue (headers
+// walked, routing, admission, hooks before and after, the response object's fill).
+const PARTS = [
+  ['decode the body', ['read_input']],
+  ['evaluate', ['ef_eval_variant', 'ef_registry_get']],
+  ['write the answer', ['ef_write_variant_response']],
+  ['metrics (evaluation and HTTP)', ['ef_eval_metrics_variant', 'ef_node_count_response']],
+];
+function partsOf(f) {
+  return PARTS.map(([label, fns]) => [label, fns.reduce((sum, fn) => sum + f(fn), 0)]);
+}
 for (const d of deployments) {
   const idle = await measure(d.name, d.command, false);
   const busy = await measure(d.name, d.command, true);
@@ -139,6 +153,7 @@ for (const d of deployments) {
   console.log(`  total              ${Math.round(per).toLocaleString('en-US').padStart(8)} per request`);
   console.log(`  without memset     ${Math.round(per - memset).toLocaleString('en-US').padStart(8)}   (memset: ${Math.round(memset).toLocaleString('en-US')}, counted per byte; see the header)`);
   withoutMemset.set(d, per - memset);
+  if (!d.floor) parts.set(d, partsOf(f));
   for (const name of ['on_access', 'dispatch', 'on_variant', 'ef_json_parse', 'ef_write_variant_response', 'ef_eval_metrics_variant', 'MHD_add_response_header', 'ef_router_match', 'after_request', 'finish_request', 'before_request']) {
     const v = f(name);
     if (v > 0) console.log(`  ${name.padEnd(26)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
@@ -149,5 +164,11 @@ console.log('\nedgeflag\'s own work (without memset, above libmicrohttpd alone):
 for (const d of deployments.filter((x) => !x.floor)) {
   const own = withoutMemset.get(d) - floorIr;
   console.log(`  ${d.name.padEnd(24)} ${Math.round(own).toLocaleString('en-US').padStart(8)} per request (${(withoutMemset.get(d) / floorIr).toFixed(2)}x the floor's)`);
+  let rest = own;
+  for (const [label, v] of parts.get(d)) {
+    console.log(`    ${label.padEnd(30)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
+    rest -= v;
+  }
+  console.log(`    ${'the rest (glue)'.padEnd(30)} ${Math.round(rest).toLocaleString('en-US').padStart(8)}`);
 }
 if (!process.env.EF_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
