@@ -129,6 +129,16 @@ int ef_s3_xml_list(const char *xml, size_t len, ef_s3_key_fn fn, void *ctx, ef_s
         return -1;
     }
     p = root;
+    /* The document must end: an answer delimited by the connection closing (no Content-Length,
+     * no chunking) reaches us without a transfer error when the connection is cut, and a listing
+     * cut short would read as a complete one without its last names (the newest history, the
+     * newest batches: restore would silently pick an older state). Nothing past the end is read. */
+    const char *close = find(p, end, "</ListBucketResult>");
+    if (!close) {
+        snprintf(err, errlen, "the listing is cut short (no </ListBucketResult>)");
+        return -1;
+    }
+    end = close;
     ef_bytes v;
     const char *q = p;
     if (elem(&q, end, "IsTruncated", &v)) page->truncated = ef_bytes_eq(v, EF_BYTES_LIT("true"));

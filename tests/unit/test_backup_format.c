@@ -188,6 +188,8 @@ static void test_xml(void **state)
         "<ListBucketResult><Contents><Key>a&#xD800;</Key></Contents></ListBucketResult>",
         "<ListBucketResult><Contents><Key></Key></Contents></ListBucketResult>",
         "<ListBucketResult><Contents><Key>a</Key><Size>1x</Size></Contents></ListBucketResult>",
+        /* cut short: a connection-delimited answer whose connection closed early */
+        "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key></Contents>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(ef_s3_xml_list(bad[i], strlen(bad[i]), on_key, &ks, &pg, err, sizeof(err)), -1);

@@ -1,0 +1,160 @@
+// Continuous backup and `edgeflag restore s3://…` against an S3 endpoint that misbehaves on
+// purpose: an in-process object store (a Map, plain node:http, signatures not checked) whose
+// answers a test can cut short, slow down, refuse or make endless. Each test says which lie it
+// tells and what edgeflag must do about it:
+//  - a listing cut short (no Content-Length, the connection closed mid-document) is an error,
+//    never a complete listing that silently lacks its last names (the newest history).
+// Every wait has a deadline.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { node, stopAll, call, waitFor, tmpdir } from '../cluster/cluster.mjs';
+import { edgeflagBin } from '../compat/server.mjs';
+
+const nodes = [];
+const servers = [];
+after(async () => {
+  await stopAll(nodes);
+  for (const s of servers) {
+    s.closeAllConnections?.();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+const xmlEsc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+// An S3-compatible bucket "bk" in memory. `hooks` may replace an answer:
+//   hooks.list(req, res, {prefix, token, xml, keys}) -> true when it answered itself
+//   hooks.put(req, res, key, body) -> true when it answered itself
+async function hostileS3(hooks = {}) {
+  const objects = new Map();
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const u = new URL(req.url, 'http://x');
+      const [, bucket, ...rest] = u.pathname.split('/');
+      const key = decodeURIComponent(rest.join('/'));
+      const err = (status, code) => {
+        res.writeHead(status, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+      };
+      if (bucket !== 'bk') return err(404, 'NoSuchBucket');
+      const body = Buffer.concat(chunks);
+      if (req.method === 'PUT') {
+        if (hooks.put && hooks.put(req, res, key, body)) return;
+        objects.set(key, body);
+        res.writeHead(200, { etag: '"x"' });
+        return res.end();
+      }
+      if (req.method === 'GET' && !key && u.searchParams.get('list-type') === '2') {
+        const prefix = u.searchParams.get('prefix') || '';
+        const token = u.searchParams.get('continuation-token') || '';
+        const keys = [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+        const contents = keys.map((k) => `<Contents><Key>${xmlEsc(k)}</Key><Size>${objects.get(k).length}</Size></Contents>`).join('');
+        const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>bk</Name><Prefix>${xmlEsc(prefix)}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`;
+        if (hooks.list && hooks.list(req, res, { prefix, token, xml, keys })) return;
+        res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+        return res.end(xml);
+      }
+      if (req.method === 'GET') {
+        const o = objects.get(key);
+        if (!o) return err(404, 'NoSuchKey');
+        res.writeHead(200, { 'content-length': o.length });
+        return res.end(o);
+      }
+      err(405, 'MethodNotAllowed');
+    });
+  });
+  servers.push(srv);
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { srv, objects, hooks, url: `http://127.0.0.1:${srv.address().port}` };
+}
+
+const keyEnv = { AWS_ACCESS_KEY_ID: 'K', AWS_SECRET_ACCESS_KEY: 'S', AWS_REGION: 'us-east-1' };
+
+function primary(name, s3, prefix, args = []) {
+  const n = node(name, { env: keyEnv, args: ['--backup', `s3://bk/${prefix}`, '--backup-endpoint', s3.url, '--backup-batch-ms', '50', ...args] });
+  nodes.push(n);
+  return n;
+}
+
+// not spawnSync: the bucket is served by this very process's event loop
+function restore(s3, args, timeoutMs = 30000) {
+  return new Promise((resolve) => {
+    const child = spawn(edgeflagBin, ['restore', ...args], { env: { ...process.env, ...keyEnv, AWS_ENDPOINT_URL: s3.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr });
+    });
+  });
+}
+
+async function write(n, key) {
+  const r = await call(n.url, 'POST', '/api/v1/namespaces/default/flags', { key, name: key, type: 'BOOLEAN_FLAG_TYPE', enabled: true });
+  assert.equal(r.status, 200, r.text);
+  return Number(r.headers.get('x-edgeflag-version'));
+}
+
+async function ready(n) {
+  return (await call(n.url, 'GET', '/ready')).json;
+}
+
+// Two histories under one prefix: the one a primary shipped first (A), then the one of a primary
+// started on a store restored from it (B, written to last, so the one a restore reads). B's id is
+// random; the listing is in name order, so a cut drops B only when B sorts after A: try prefixes
+// until it does (one chance in two each time).
+async function twoHistories(s3) {
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const prefix = `cut${attempt}`;
+    const a = primary(`cut-a${attempt}`, s3, prefix);
+    await a.start();
+    let last = 0;
+    for (let i = 0; i < 3; i++) last = await write(a, `a${i}`);
+    await waitFor(`seq ${last} shipped`, async () => (await ready(a)).backup.shippedSeq >= last, 10000);
+    const histA = (await ready(a)).backup.history;
+    await a.stop();
+    const dir = tmpdir('ef-hostile-b-');
+    const r = await restore(s3, [`s3://bk/${prefix}`, '--db', path.join(dir, 'edgeflag.db')]);
+    assert.equal(r.status, 0, r.stderr);
+    const b = node(`cut-b${attempt}`, { dir, env: keyEnv, args: ['--backup', `s3://bk/${prefix}`, '--backup-endpoint', s3.url, '--backup-batch-ms', '50'] });
+    nodes.push(b);
+    await b.start();
+    for (let i = 0; i < 3; i++) last = await write(b, `b${i}`);
+    await waitFor(`seq ${last} shipped`, async () => (await ready(b)).backup.shippedSeq >= last, 10000);
+    const histB = (await ready(b)).backup.history;
+    await b.stop();
+    if (histB > histA) return { prefix, histA, histB, last };
+  }
+  throw new Error('no history sorted after its predecessor in 12 tries');
+}
+
+test('a listing cut short (connection closed mid-document, no length) is an error, not a restore of an older history', { timeout: 120000 }, async () => {
+  const s3 = await hostileS3();
+  const { prefix, histA, histB, last } = await twoHistories(s3);
+  const whole = path.join(tmpdir('ef-hostile-'), 'whole.db');
+  let r = await restore(s3, [`s3://bk/${prefix}`, '--db', whole]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).fromHistory, histB);
+  assert.equal(JSON.parse(r.stdout).seq, last);
+
+  // The same bucket, but its listing is cut before B's first <Contents> and ended by closing the
+  // connection: an answer without Content-Length or chunking ends where the connection does, so
+  // the client sees no transfer error, only a document without its end.
+  s3.hooks.list = (req, res, { xml }) => {
+    const cut = xml.indexOf(`<Contents><Key>${prefix}/${histB}/`);
+    assert.ok(cut > 0);
+    req.socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n${xml.slice(0, cut)}`);
+    return true;
+  };
+  const target = path.join(tmpdir('ef-hostile-'), 'r.db');
+  r = await restore(s3, [`s3://bk/${prefix}`, '--db', target]);
+  assert.notEqual(r.status, 0, `restored history ${histA} instead of ${histB} from a cut listing: ${r.stdout}`);
+  assert.match(r.stderr, /cut short/);
+});
