@@ -29,6 +29,8 @@ struct ef_s3 {
     char *access_key, *secret_key, *session_token;
     char sigv4[160];
     unsigned timeout_ms;
+    bool (*cancelled)(void *ctx); /* ef_s3_set_cancel; NULL: never */
+    void *cancel_ctx;
 };
 
 void ef_s3_config_env(ef_s3_config *c)
@@ -181,6 +183,26 @@ void ef_s3_free(ef_s3 *s)
     free(s);
 }
 
+void ef_s3_set_cancel(ef_s3 *s, bool (*cancelled)(void *ctx), void *ctx)
+{
+    s->cancelled = cancelled;
+    s->cancel_ctx = ctx;
+}
+
+static bool is_cancelled(ef_s3 *s)
+{
+    return s->cancelled && s->cancelled(s->cancel_ctx);
+}
+
+/* libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). Without
+ * it a request only ends at its timeout, however long its owner has been waiting to stop. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return is_cancelled(ud) ? 1 : 0;
+}
+
 const char *ef_s3_url(const ef_s3 *s)
 {
     return s->url;
@@ -231,6 +253,11 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
         }
     }
     if (!hdrs) return s3_fail(err, 0, "out of memory");
+    if (is_cancelled(s)) {
+        curl_slist_free_all(hdrs);
+        free(tok);
+        return s3_fail(err, 0, "%s %s: cancelled (stopping)", method, url);
+    }
     ef_buf_sink k = {out, max, false};
     ef_buf_clear(out);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -242,6 +269,11 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->timeout_ms < 5000 ? s->timeout_ms : 5000));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ef_buf_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    if (s->cancelled) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+    }
     if (s->access_key[0]) {
         curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
         curl_easy_setopt(c, CURLOPT_USERNAME, s->access_key);
@@ -259,6 +291,8 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
     free(tok);
     if (k.over)
         return s3_fail(err, status, "%s %s: the answer is larger than %zu bytes", method, url, max);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return s3_fail(err, 0, "%s %s: cancelled (stopping)", method, url);
     if (rc != CURLE_OK)
         return s3_fail(err, 0, "%s %s: %s", method, url, curl_easy_strerror(rc));
     return status;
@@ -344,6 +378,13 @@ int ef_s3_list(ef_s3 *s, const char *under, ef_s3_key_fn fn, void *ctx, ef_s3_er
     int rc = 0;
     list_ctx l = {s, fn, ctx};
     for (int page = 0;; page++) {
+        /* each page is quick, but 100000 of them are not: a listing that never ends would
+         * otherwise run its whole course after its owner asked to stop */
+        if (is_cancelled(s)) {
+            rc = s3_fail(err, 0, "listing s3://%s/%s%s: cancelled (stopping)", s->bucket,
+                         s->prefix, under);
+            break;
+        }
         if (page > 100000) {
             rc = s3_fail(err, 0, "listing s3://%s/%s%s: more than 100000 pages", s->bucket, s->prefix, under);
             break;

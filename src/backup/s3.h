@@ -42,6 +42,11 @@ typedef struct ef_s3 ef_s3;
 /* Checks the URL and settings (no request is made). NULL with err filled when they are bad. */
 ef_s3 *ef_s3_new(const ef_s3_config *c, ef_s3_err *err);
 void ef_s3_free(ef_s3 *s);
+/* Makes the requests of s give up, as an error, once cancelled(ctx) returns true: one in flight
+ * too (libcurl's progress callback asks, about once a second while it waits, more often while
+ * bytes move) and a listing between its pages. A bucket that answers slowly, never, or with pages
+ * that never end must not hold up its owner's shutdown. cancelled runs on the thread using s. */
+void ef_s3_set_cancel(ef_s3 *s, bool (*cancelled)(void *ctx), void *ctx);
 /* "s3://bucket/prefix" as configured, for messages; the prefix ("" or ending in '/'). */
 const char *ef_s3_url(const ef_s3 *s);
 const char *ef_s3_prefix(const ef_s3 *s);

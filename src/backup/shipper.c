@@ -62,6 +62,18 @@ struct ef_shipper {
     int64_t last_warn_mono_ns;
 };
 
+/* The bucket's requests give up once the stop's grace period is over (ef_shipper_stop): a
+ * bucket that is slow, silent or lists without end must not hold the server's shutdown for a
+ * request timeout, or for 100000 listing pages. */
+static bool past_stop_deadline(void *ctx)
+{
+    ef_shipper *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    bool past = s->stopping && ef_clock_mono_ns() >= s->stop_deadline_ns;
+    pthread_mutex_unlock(&s->mu);
+    return past;
+}
+
 ef_shipper *ef_shipper_new(ef_store *store, const ef_shipper_config *cfg, char *err, size_t errlen)
 {
     if (!store || !cfg->db_path) {
@@ -96,6 +108,7 @@ ef_shipper *ef_shipper_new(ef_store *store, const ef_shipper_config *cfg, char *
     s->seed = (unsigned)ef_clock_mono_ns();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    ef_s3_set_cancel(s->s3, past_stop_deadline, s);
     return s;
 }
 
@@ -481,6 +494,7 @@ static void *run(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (past || (stopping && backoff)) break; /* stopping: no more retries */
         int r = round_once(s, err, sizeof(err));
+        if (past_stop_deadline(s)) break; /* cut short by the deadline: not a failure */
         if (r < 0) {
             note_failure(s, err);
             backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)

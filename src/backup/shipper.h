@@ -35,7 +35,8 @@ typedef struct ef_shipper ef_shipper;
 /* Checks the configuration (no request yet). NULL with a message in err. */
 ef_shipper *ef_shipper_new(ef_store *store, const ef_shipper_config *cfg, char *err, size_t errlen);
 int ef_shipper_start(ef_shipper *s, char *err, size_t errlen);
-/* Ships what is committed (for at most grace_ms more), then stops the thread. */
+/* Ships what is committed (for at most grace_ms more), then stops the thread; a request to the
+ * bucket still in flight at the deadline is abandoned (ef_s3_set_cancel). */
 void ef_shipper_stop(ef_shipper *s, unsigned grace_ms);
 void ef_shipper_free(ef_shipper *s);
 

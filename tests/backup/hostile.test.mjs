@@ -3,7 +3,9 @@
 // answers a test can cut short, slow down, refuse or make endless. Each test says which lie it
 // tells and what edgeflag must do about it:
 //  - a listing cut short (no Content-Length, the connection closed mid-document) is an error,
-//    never a complete listing that silently lacks its last names (the newest history).
+//    never a complete listing that silently lacks its last names (the newest history);
+//  - a listing that never ends, or an upload never answered, does not hold up shutdown past the
+//    shipper's grace period.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -157,4 +159,51 @@ test('a listing cut short (connection closed mid-document, no length) is an erro
   r = await restore(s3, [`s3://bk/${prefix}`, '--db', target]);
   assert.notEqual(r.status, 0, `restored history ${histA} instead of ${histB} from a cut listing: ${r.stdout}`);
   assert.match(r.stderr, /cut short/);
+});
+
+// SIGTERM to node n; resolves with the ms it took to exit, or kills it and fails past limitMs.
+async function stopWithin(n, limitMs) {
+  const t0 = Date.now();
+  n.child.kill('SIGTERM');
+  let timer;
+  const done = await Promise.race([n.exited.then(() => true), new Promise((r) => (timer = setTimeout(() => r(false), limitMs)))]);
+  clearTimeout(timer);
+  if (!done) {
+    await n.kill9();
+    assert.fail(`${n.name} did not exit within ${limitMs} ms of SIGTERM (the backup thread held shutdown)`);
+  }
+  return Date.now() - t0;
+}
+
+test('a listing that never ends, or a request never answered, does not hold up shutdown past its grace', { timeout: 120000 }, async () => {
+  // every page says "truncated" and hands out a fresh token, a little slowly
+  let pages = 0;
+  const endless = await hostileS3({
+    list(req, res, { token }) {
+      pages++;
+      const next = `t${Number(token.slice(1) || 0) + 1}`;
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(`<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>${next}</NextContinuationToken></ListBucketResult>`);
+      }, 20);
+      return true;
+    },
+  });
+  const p = primary('endless', endless, 'endless');
+  await p.start();
+  await write(p, 'x');
+  await waitFor('the shipper to be paging', () => pages > 10, 10000);
+  // serve gives the shipper 3 s to ship what is committed (cmd_serve.c), then it must stop
+  const ms = await stopWithin(p, 10000);
+  assert.ok(ms < 8000, `took ${ms} ms`);
+
+  // an upload the bucket never answers (the request stays open; the client's timeout is 30 s)
+  let puts = 0;
+  const silent = await hostileS3({ put: () => (puts++, true) });
+  const q = primary('silent', silent, 'silent');
+  await q.start();
+  await write(q, 'x');
+  await waitFor('an upload in flight', () => puts > 0, 10000);
+  const ms2 = await stopWithin(q, 25000);
+  assert.ok(ms2 < 8000, `took ${ms2} ms`);
 });
