@@ -3,8 +3,10 @@
  *
  * One round: look at the store's history (a new one starts a new series of objects, with a
  * snapshot first), take a snapshot when one is due, then read the committed change log after the
- * last shipped seq and PUT it as one batch. A failed PUT is retried with backoff (100 ms doubling
- * to 30 s, each delay between half and all of the step) and nothing is marked shipped until the
+ * last shipped seq and PUT it as one batch (also when a periodic snapshot was refused: that one
+ * is retried on its own backoff, never ahead of the log). A failed PUT is retried with backoff
+ * (100 ms doubling to 30 s, each delay between half and all of the step) and nothing is marked
+ * shipped until the
  * bucket answered 2xx, so after an outage everything owed is sent, in order. The store is only
  * ever read (a read of the change log holds its mutex for one SELECT; a snapshot is a separate
  * read-only connection), so a slow or dead bucket never delays a write.
@@ -31,6 +33,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define SNAPSHOT_MAX ((size_t)1 << 30)
+/* A periodic snapshot that fails is retried on its own backoff, up to this: each attempt may
+ * take a whole request timeout, during which no batch is shipped. */
+#define SNAP_BACKOFF_MAX_MS 300000
 
 struct ef_shipper {
     ef_store *store;
@@ -59,6 +64,9 @@ struct ef_shipper {
     bool failing;
     char last_error[700];
     uint64_t repair_last; /* ship exactly up to here next (rewrites a torn batch), 0: none */
+    bool snap_failing; /* the last periodic snapshot was refused: reported while batches go on */
+    unsigned snap_backoff_ms;
+    int64_t snap_retry_mono_ns; /* no periodic snapshot attempt before this */
     int64_t last_warn_mono_ns;
 };
 
@@ -118,9 +126,13 @@ static void note_success(ef_shipper *s)
 {
     pthread_mutex_lock(&s->mu);
     bool was = s->failing;
+    s->last_success_ns = ef_clock_wall_ns();
+    if (s->snap_failing) { /* batches are accepted, snapshots still refused: still failing */
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     s->failing = false;
     s->consecutive = 0;
-    s->last_success_ns = ef_clock_wall_ns();
     pthread_mutex_unlock(&s->mu);
     if (was) ef_log(EF_LOG_INFO, "backup: the bucket answers again", "target", ef_s3_url(s->s3), NULL);
 }
@@ -386,12 +398,42 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
 
     pthread_mutex_lock(&s->mu);
     bool covers = s->need_snapshot;
+    int64_t now = ef_clock_mono_ns();
     bool due = s->need_snapshot || seq - s->snap_seq >= s->cfg.snapshot_every ||
                (seq > s->snap_seq &&
-                ef_clock_mono_ns() - s->snap_mono_ns >= (int64_t)s->cfg.snapshot_interval_s * 1000000000);
+                now - s->snap_mono_ns >= (int64_t)s->cfg.snapshot_interval_s * 1000000000);
+    if (!covers && now < s->snap_retry_mono_ns) due = false; /* a refused one waits its backoff */
+    pthread_mutex_unlock(&s->mu);
+    if (due) {
+        int sr = take_snapshot(s, id.history, covers, err, errlen);
+        pthread_mutex_lock(&s->mu);
+        if (sr == 0) {
+            s->snap_failing = false;
+            s->snap_backoff_ms = 0;
+            s->snap_retry_mono_ns = 0;
+        }
+        pthread_mutex_unlock(&s->mu);
+        /* A covering snapshot stands in for entries the bucket cannot get otherwise: nothing is
+         * shipped before it. */
+        if (sr == 0 || covers) return sr ? -1 : 0;
+        /* A periodic one only shortens a future restore; the batches are what keeps every
+         * write restorable, so they must not wait behind it. Had they (as they did), a snapshot
+         * the bucket refuses, or one grown too big to upload within a request's timeout,
+         * stopped all shipping: every write after it was missing from the bucket. Report it,
+         * retry it on its own backoff, and ship the log meanwhile. */
+        note_failure(s, err);
+        pthread_mutex_lock(&s->mu);
+        unsigned b = s->snap_backoff_ms;
+        b = b ? (b * 2 > SNAP_BACKOFF_MAX_MS ? SNAP_BACKOFF_MAX_MS : b * 2) : BACKOFF_MIN_MS;
+        s->snap_backoff_ms = b;
+        unsigned d = b / 2 + (unsigned)(rand_r(&s->seed) % (b / 2 + 1));
+        s->snap_retry_mono_ns = ef_clock_mono_ns() + (int64_t)d * 1000000;
+        s->snap_failing = true;
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_lock(&s->mu);
     uint64_t shipped = s->shipped_seq;
     pthread_mutex_unlock(&s->mu);
-    if (due) return take_snapshot(s, id.history, covers, err, errlen) ? -1 : 0;
     if (seq <= shipped) {
         pthread_mutex_lock(&s->mu);
         s->oldest_unshipped_ns = 0;
@@ -449,6 +491,13 @@ static int round_once(ef_shipper *s, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
     } else if (ef_s3_put(s->s3, key, b.data, b.len, &se)) {
         snprintf(err, errlen, "%s", se.message);
+        /* the bucket refuses batches too (down, bad keys): a refused snapshot said nothing about
+         * snapshots, so it is tried first again as soon as the bucket is back, rather than
+         * leaving the state failing until its own backoff is over */
+        pthread_mutex_lock(&s->mu);
+        s->snap_backoff_ms = 0;
+        s->snap_retry_mono_ns = 0;
+        pthread_mutex_unlock(&s->mu);
     } else {
         pthread_mutex_lock(&s->mu);
         s->shipped_seq = n.last;

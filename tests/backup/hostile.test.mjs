@@ -5,7 +5,8 @@
 //  - a listing cut short (no Content-Length, the connection closed mid-document) is an error,
 //    never a complete listing that silently lacks its last names (the newest history);
 //  - a listing that never ends, or an upload never answered, does not hold up shutdown past the
-//    shipper's grace period.
+//    shipper's grace period;
+//  - a bucket that refuses periodic snapshots still gets every write in log batches.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -206,4 +207,32 @@ test('a listing that never ends, or a request never answered, does not hold up s
   await waitFor('an upload in flight', () => puts > 0, 10000);
   const ms2 = await stopWithin(q, 25000);
   assert.ok(ms2 < 8000, `took ${ms2} ms`);
+});
+
+test('a bucket that refuses periodic snapshots still gets every write, in log batches', { timeout: 60000 }, async () => {
+  // the first snapshot (the one a new history needs) is taken; every later one is refused, as a
+  // snapshot grown past what the bucket or the link takes within a request's timeout would be
+  let dbPuts = 0;
+  const s3 = await hostileS3({
+    put(req, res, key) {
+      if (!key.endsWith('.db') || dbPuts++ === 0) return false;
+      res.writeHead(500, { 'content-type': 'application/xml' });
+      res.end('<Error><Code>InternalError</Code><Message>snapshots are refused here</Message></Error>');
+      return true;
+    },
+  });
+  const p = primary('nosnap', s3, 'nosnap', ['--backup-snapshot-every', '3']);
+  await p.start();
+  let last = 0;
+  for (let i = 0; i < 10; i++) last = await write(p, `n${i}`);
+  await waitFor(`every write (seq ${last}) shipped while snapshots fail`, async () => (await ready(p)).backup.shippedSeq >= last, 15000);
+  assert.ok(dbPuts > 1, 'a periodic snapshot was attempted');
+  // the failing snapshots are still reported
+  await waitFor('the refused snapshot reported', async () => /snapshots are refused here/.test(p.stderr), 10000);
+  await waitFor('/ready says failing', async () => (await ready(p)).backup.state === 'failing', 10000);
+  await p.stop();
+  const target = path.join(tmpdir('ef-hostile-'), 'r.db');
+  const r = await restore(s3, ['s3://bk/nosnap', '--db', target]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).seq, last);
 });
