@@ -358,11 +358,30 @@ typedef struct list_ctx {
     ef_s3 *s;
     ef_s3_key_fn fn;
     void *ctx;
+    char last[1025]; /* the last name listed, across pages ("" before the first) */
+    size_t last_n;
+    bool disorder;
+    char bad[201]; /* the first name out of order, cut for the message */
 } list_ctx;
+
+#define LIST_DISORDER (-2)
 
 static int on_key(void *ud, ef_bytes key, uint64_t size)
 {
     list_ctx *l = ud;
+    /* S3 lists in UTF-8 binary order and each name once. A listing that goes back (a page
+     * handed out again, continuation tokens that loop A, B, A, ...) is a server that would
+     * otherwise have us read the same names until a page or name limit (100000 pages, or 10
+     * million names in memory in restore); refused at the first name out of order. */
+    size_t m = key.n < l->last_n ? key.n : l->last_n;
+    int c = memcmp(key.p, l->last, m);
+    if (l->last_n && (c < 0 || (c == 0 && key.n <= l->last_n))) {
+        l->disorder = true;
+        snprintf(l->bad, sizeof(l->bad), "%.*s", (int)(key.n < 200 ? key.n : 200), key.p);
+        return LIST_DISORDER;
+    }
+    memcpy(l->last, key.p, key.n); /* key.n <= 1024: ef_s3_xml_list refuses longer names */
+    l->last_n = key.n;
     size_t pn = strlen(l->s->prefix);
     /* a server that lists names outside what was asked for is not believed */
     if (key.n < pn || memcmp(key.p, l->s->prefix, pn) != 0) return 0;
@@ -376,7 +395,7 @@ int ef_s3_list(ef_s3 *s, const char *under, ef_s3_key_fn fn, void *ctx, ef_s3_er
     ef_buf_init(&body);
     char token[1025] = "";
     int rc = 0;
-    list_ctx l = {s, fn, ctx};
+    list_ctx l = {.s = s, .fn = fn, .ctx = ctx};
     for (int page = 0;; page++) {
         /* each page is quick, but 100000 of them are not: a listing that never ends would
          * otherwise run its whole course after its owner asked to stop */
@@ -421,6 +440,12 @@ int ef_s3_list(ef_s3 *s, const char *under, ef_s3_key_fn fn, void *ctx, ef_s3_er
         ef_s3_list_page pg;
         char perr[200];
         rc = ef_s3_xml_list(body.data ? body.data : "", body.len, on_key, &l, &pg, perr, sizeof(perr));
+        if (l.disorder) {
+            rc = s3_fail(err, st, "listing s3://%s/%s%s: the server lists %s again or out of order "
+                         "(not in name order: a repeated or looping listing)", s->bucket, s->prefix,
+                         under, l.bad);
+            break;
+        }
         if (rc < 0) {
             s3_fail(err, st, "listing s3://%s/%s%s: %s", s->bucket, s->prefix, under, perr);
             break;

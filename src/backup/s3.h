@@ -57,7 +57,8 @@ int ef_s3_put(ef_s3 *s, const char *key, const void *data, size_t len, ef_s3_err
 int ef_s3_get(ef_s3 *s, const char *key, size_t max, ef_buf *out, ef_s3_err *err);
 /* Calls fn for every object whose name starts with prefix + under, in name order, with its name
  * relative to the prefix (valid during the call). A non-zero return from fn stops the listing and
- * is returned. */
+ * is returned. A server that lists a name again or out of name order (a looping listing) is an
+ * error. */
 typedef int (*ef_s3_key_fn)(void *ctx, ef_bytes rel, uint64_t size);
 int ef_s3_list(ef_s3 *s, const char *under, ef_s3_key_fn fn, void *ctx, ef_s3_err *err);
 

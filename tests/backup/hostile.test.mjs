@@ -6,7 +6,8 @@
 //    never a complete listing that silently lacks its last names (the newest history);
 //  - a listing that never ends, or an upload never answered, does not hold up shutdown past the
 //    shipper's grace period;
-//  - a bucket that refuses periodic snapshots still gets every write in log batches.
+//  - a bucket that refuses periodic snapshots still gets every write in log batches;
+//  - a listing whose continuation tokens loop is refused at the first name listed again.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -235,4 +236,31 @@ test('a bucket that refuses periodic snapshots still gets every write, in log ba
   const r = await restore(s3, ['s3://bk/nosnap', '--db', target]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).seq, last);
+});
+
+test('a listing whose continuation tokens loop (A, B, A, …) is refused at once, not read 10 million names deep', { timeout: 60000 }, async () => {
+  // two pages of 2000 well-formed batch names each, handing the listing back and forth: every
+  // page is a valid answer, only the sequence never ends and repeats itself
+  const hist = 'ab'.repeat(16);
+  const pad = (n) => String(n).padStart(20, '0');
+  const page = (from) => Array.from({ length: 2000 }, (_, i) => `loop/${hist}/log/${pad(from + i)}-${pad(from + i)}-${pad(1)}.batch`);
+  let requests = 0;
+  const s3 = await hostileS3({
+    list(req, res, { token }) {
+      requests++;
+      const second = token === 'B';
+      const keys = page(second ? 2001 : 1);
+      const xml = `<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>${second ? 'A' : 'B'}</NextContinuationToken>${keys.map((k) => `<Contents><Key>${k}</Key><Size>10</Size></Contents>`).join('')}</ListBucketResult>`;
+      res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+      res.end(xml);
+      return true;
+    },
+  });
+  const t0 = Date.now();
+  const r = await restore(s3, ['s3://bk/loop', '--db', path.join(tmpdir('ef-hostile-'), 'r.db')], 15000);
+  const ms = Date.now() - t0;
+  assert.equal(r.signal, null, `still reading the listing after ${ms} ms and ${requests} pages (killed)`);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /not in name order/);
+  assert.ok(requests <= 3, `${requests} pages read`);
 });
