@@ -200,7 +200,8 @@ static int resync(ef_shipper *s, const char *history, uint64_t store_seq, char *
     /* Batches are shipped one after the other, each only once the one before was accepted, so
      * only the newest can be incomplete: a server that keeps a partial object when the uploader
      * dies during its PUT (s3rver does; S3 does not) leaves it torn. It is read back, and when
-     * it does not check out, the same range is shipped again under the same name. */
+     * it does not check out (or is not the range its name says), the same range is shipped
+     * again under the same name. */
     s->repair_last = 0;
     if (sc.batch_last > sc.snap_seq) {
         char key[256], berr[200];
@@ -211,6 +212,15 @@ static int resync(ef_shipper *s, const char *history, uint64_t store_seq, char *
         int g = ef_s3_get(s->s3, key, (size_t)1 << 30, &b, &se);
         bool torn = g == 0 && ef_bk_batch_read(b.data ? b.data : "", b.len, &bh, NULL, NULL, berr,
                                                sizeof(berr)) != 0;
+        /* A body that checks out on its own but is another batch (another range or history,
+         * as a bucket that mixed up two objects hands out) is no more the batch than a torn one:
+         * restore refuses it ("its header does not match its name"), so it is shipped again. */
+        if (g == 0 && !torn && (bh.first != sc.newest.seq || bh.last != sc.newest.last ||
+                                strcmp(bh.history, sc.newest.history) != 0)) {
+            torn = true;
+            snprintf(berr, sizeof(berr), "it holds seq %" PRIu64 "-%" PRIu64 " of history %s",
+                     bh.first, bh.last, bh.history);
+        }
         ef_buf_free(&b);
         if (g != 0) {
             snprintf(err, errlen, "%s", se.message);

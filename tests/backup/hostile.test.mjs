@@ -7,7 +7,8 @@
 //  - a listing that never ends, or an upload never answered, does not hold up shutdown past the
 //    shipper's grace period;
 //  - a bucket that refuses periodic snapshots still gets every write in log batches;
-//  - a listing whose continuation tokens loop is refused at the first name listed again.
+//  - a listing whose continuation tokens loop is refused at the first name listed again;
+//  - a newest batch whose body is another (valid) batch is shipped again by its server.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -263,4 +264,35 @@ test('a listing whose continuation tokens loop (A, B, A, …) is refused at once
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /not in name order/);
   assert.ok(requests <= 3, `${requests} pages read`);
+});
+
+test('a newest batch whose body is another batch (valid, but not the range its name says) is shipped again', { timeout: 60000 }, async () => {
+  const s3 = await hostileS3();
+  const p = primary('swapped', s3, 'swapped');
+  await p.start();
+  let last = 0;
+  for (let i = 0; i < 4; i++) {
+    last = await write(p, `s${i}`);
+    await waitFor(`seq ${last} shipped`, async () => (await ready(p)).backup.shippedSeq >= last, 10000);
+  }
+  await p.stop();
+  // the bucket hands out the batch before it under the newest batch's name: each checks out on
+  // its own (header, SHA-256, framing); only the name says which range it should hold
+  const batches = [...s3.objects.keys()].filter((k) => k.startsWith('swapped/') && k.endsWith('.batch')).sort();
+  assert.ok(batches.length >= 2, batches.join(' '));
+  const newest = batches.at(-1);
+  const good = s3.objects.get(newest);
+  s3.objects.set(newest, s3.objects.get(batches.at(-2)));
+  const target = path.join(tmpdir('ef-hostile-'), 'r.db');
+  let r = await restore(s3, ['s3://bk/swapped', '--db', target]);
+  assert.notEqual(r.status, 0, r.stdout);
+  assert.match(r.stderr, /its header does not match its name/);
+  // the server that shipped it reads its newest batch back when it starts: this one is not the
+  // batch it shipped, so it ships that range again
+  await p.start();
+  await waitFor('the newest batch shipped again', async () => s3.objects.get(newest).equals(good), 10000);
+  await p.stop();
+  r = await restore(s3, ['s3://bk/swapped', '--db', target]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).seq, last);
 });
