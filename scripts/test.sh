@@ -87,9 +87,9 @@ node_tests compat-tests tests/compat --test-concurrency=2 ofrep.test.mjs flipt_s
 
 # further test steps (one block each)
 
-step "backup and restore: one-file backups; continuous backup to a real S3 server (s3rver): point-in-time restore, kill -9, bucket outage, bad input"
+step "backup and restore: one-file backups; continuous backup to a real S3 server (s3rver): point-in-time restore, kill -9, bucket outage, bad input; a misbehaving S3 endpoint (cut, endless and looping listings, refused snapshots, swapped objects)"
 scripts/npm-ci.sh tests/backup
-node_tests backup-tests tests/backup file.test.mjs s3.test.mjs
+node_tests backup-tests tests/backup file.test.mjs s3.test.mjs hostile.test.mjs
 
 step "install and packages: make install into a temporary root (pkg-config, man pages, systemd unit, config); make deb (dpkg-deb, lintian, the extracted packages run); the Dockerfile's build step; docs/deploy.md's commands"
 # make install and the Dockerfile's build step (both in build/) beside the package build
