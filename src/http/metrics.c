@@ -325,11 +325,23 @@ int ef_metrics_add_collector(ef_metrics *m, ef_metrics_collector fn, void *ctx)
     return 0;
 }
 
+/* Label values can be request bytes (an unknown flag key decoded from %FF, a raw header), and
+ * Prometheus refuses the whole scrape when one value is not UTF-8: each byte that does not start a
+ * valid sequence is written as U+FFFD, the JSON writer's rule (ef_utf8_seq), so one request cannot
+ * take monitoring down for the life of the process. */
 void ef_metrics_put_label_value(ef_buf *out, ef_bytes v)
 {
     for (size_t i = 0; i < v.n; i++) {
         char c = v.p[i];
-        if (c == '\\')
+        if ((unsigned char)c >= 0x80) {
+            size_t k = ef_utf8_seq((const unsigned char *)v.p + i, v.n - i);
+            if (k) {
+                ef_buf_append(out, v.p + i, k);
+                i += k - 1;
+            } else {
+                ef_buf_puts(out, "\xEF\xBF\xBD");
+            }
+        } else if (c == '\\')
             ef_buf_puts(out, "\\\\");
         else if (c == '"')
             ef_buf_puts(out, "\\\"");

@@ -132,3 +132,29 @@ test('made-up flag keys, namespaces and methods cannot crowd real flags out of t
     await srv.stop();
   }
 });
+
+// Label values can come from the request (an unknown flag key, an OFREP namespace header), and
+// percent-decoding or a raw header can make them any bytes. Prometheus refuses a whole scrape
+// when one label value is not UTF-8 ("invalid UTF-8 label value"), so one such request used to
+// break monitoring for the life of the process (the series is never dropped).
+test('label values from requests that are not UTF-8 cannot break the scrape', async () => {
+  const srv = await startServer([]);
+  try {
+    const ctx = { context: { targetingKey: 'e' } };
+    assert.equal((await call(srv.url, 'POST', '/ofrep/v1/evaluate/flags/bad-%FF%FE', ctx)).status, 404);
+    assert.equal((await call(srv.url, 'POST', '/ofrep/v1/evaluate/flags/bad-%C3', ctx)).status, 404);
+    assert.equal((await call(srv.url, 'POST', '/ofrep/v1/evaluate/flags/bad-%ED%A0%80', ctx)).status, 404);
+    const hdr = await call(srv.url, 'POST', '/ofrep/v1/evaluate/flags/g', ctx, { 'x-flipt-namespace': 'n\xff' });
+    assert.ok([400, 404].includes(hdr.status), `${hdr.status} ${hdr.text}`);
+    const bytes = Buffer.from(await (await fetch(srv.url + '/metrics')).arrayBuffer());
+    assert.doesNotThrow(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes), 'the exposition is UTF-8');
+    const text = bytes.toString('utf8');
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.doesNotMatch(`${lint.stdout}${lint.stderr}`, /parsing error|invalid/i, 'promtool parses it');
+    // the series are still there, under a readable spelling (U+FFFD, as the JSON writer does)
+    assert.match(text, /^edgeflag_unknown_flag_evaluations_total\{namespace="default",flag="bad-\uFFFD\uFFFD"\} 1$/m);
+    assert.match(text, /^edgeflag_unknown_flag_evaluations_total\{namespace="default",flag="bad-\uFFFD"\} 1$/m);
+  } finally {
+    await srv.stop();
+  }
+});
