@@ -8,6 +8,8 @@
  * X-Flipt-Accept-Server-Version header selects older shapes: absent means 1.37.1; below 1.38.0
  * ENTITY_ID constraints are sent as UNKNOWN, below 1.47.0 defaultVariant is left out.
  */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,26 +17,46 @@
 #include "api/json_in.h"
 #include "api/node.h"
 
-/* "1.47.0", "v1.47", "1.38.0-rc1" -> 14700 / 14700 / 13800; unparsable -> the default. */
+/* One version number: digits only (no sign, no space), *out clamped to cap so that bigger numbers
+ * still compare as bigger; false when there are no digits or the number passes 64 bits, which
+ * Flipt's semver cannot parse either. */
+static bool version_part(const char **h, unsigned cap, unsigned *out)
+{
+    const char *p = *h;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*p)) return false;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = v > cap ? cap : (unsigned)v;
+    *h = p;
+    return true;
+}
+
+/* "1.47.0", "v1.47", "1.38.0-rc1" -> 14700 / 14700 / 13800; unparsable -> the default. Only the
+ * order matters (below 1.38.0, below 1.47.0): each part is clamped before it is packed, so a
+ * large major is still newer. Packing them unclamped wrapped: "429497.0.0" came out as 2704 and
+ * got the 1.37 shape. */
 static unsigned parse_version(const char *h, unsigned dflt)
 {
     if (!h) return dflt;
     if (*h == 'v' || *h == 'V') h++;
-    char *end;
-    long maj = strtol(h, &end, 10);
-    if (end == h || maj < 0) return dflt;
-    long min = 0, pat = 0;
-    if (*end == '.') {
-        h = end + 1;
-        min = strtol(h, &end, 10);
-        if (end == h || min < 0 || min > 99) return dflt;
-        if (*end == '.') {
-            h = end + 1;
-            pat = strtol(h, &end, 10);
-            if (end == h || pat < 0 || pat > 99) pat = 0;
+    unsigned maj, min = 0, pat = 0;
+    if (!version_part(&h, 9999, &maj)) return dflt;
+    if (*h == '.') {
+        h++;
+        if (!version_part(&h, 99, &min)) return dflt;
+        if (*h == '.') {
+            h++;
+            if (!version_part(&h, 99, &pat)) {
+                if (isdigit((unsigned char)*h)) return dflt; /* past 64 bits */
+                pat = 0;
+            }
         }
     }
-    return (unsigned)(maj * 10000 + min * 100 + pat);
+    return maj * 10000 + min * 100 + pat;
 }
 
 /* Writes the document with the older shape's changes applied. */

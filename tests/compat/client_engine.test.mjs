@@ -147,3 +147,26 @@ test('flipt-client-js on generated state created through the management API: 0 m
     await srv.stop();
   }
 });
+
+// X-Flipt-Accept-Server-Version is compared as a version, as Flipt's semver does: a newer client
+// gets the current shape however its numbers are spelled, and a number that is not a version
+// (past 64 bits) gets the default, as any unparsable value does. The numbers used to be packed
+// into an unsigned int (major * 10000), so "429497.0.0" wrapped to 2704 and got the 1.37 shape
+// (ENTITY_ID constraints as UNKNOWN, no defaultVariant), and a 20-digit major overflowed a long.
+test('the accepted server version is compared, never wrapped', async () => {
+  const srv = await startServer([]);
+  try {
+    const snap = '/internal/v1/evaluation/snapshot/namespace/default';
+    assert.equal((await call(srv.url, 'POST', '/api/v1/flags', { key: 'f', name: 'F', type: 'VARIANT_FLAG_TYPE', enabled: true })).status, 200);
+    const etag = async (v) => (await fetch(srv.url + snap, { headers: { 'x-flipt-accept-server-version': v } })).headers.get('etag');
+    const current = await etag('1.47.0');
+    assert.match(current, /^[0-9a-f]{16}$/);
+    for (const v of ['2.0.0', '1.100.0', 'v1.47', '429497.0.0', '4294967296.0.0', '18446744073709551615.0.0'])
+      assert.equal(await etag(v), current, v);
+    assert.equal(await etag('1.38.0'), `${current}-146`);
+    for (const v of ['1.37.1', '18446744073709551616.0.0', '99999999999999999999', '-2.0.0', 'garbage'])
+      assert.equal(await etag(v), `${current}-137`, v);
+  } finally {
+    await srv.stop();
+  }
+});
