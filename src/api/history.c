@@ -6,9 +6,11 @@
  * every row the write touched.
  *
  * It must never scan without bound (a request reads at most HISTORY_SCAN_MAX entries and hands
- * back a page token to go on), never show a token hash, and never write.
+ * back a page token to go on), never hold more entries than the page it writes, never show a
+ * token hash, and never write.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/node.h"
@@ -23,18 +25,29 @@
 
 typedef struct hit {
     uint64_t seq;
-    char *text;
+    char *text; /* malloc'd: a copy outlives the store's callback */
     size_t len;
 } hit;
 
+/* A window is read in the log's order (oldest first) and written newest first, and only the
+ * newest `keep` matches of a window can be written (the page's room left): the scan keeps those in
+ * a ring, freeing the older copy it overwrites. It used to copy every match of the window into the
+ * request's arena (up to HISTORY_WINDOW entries: half a gigabyte with 1 MiB writes, for a page of
+ * one record). */
 typedef struct scan {
-    ef_arena *a;       /* the request's: the matching entries' copies */
-    ef_arena scratch;  /* one entry's parse at a time, reset after each */
+    ef_arena scratch; /* one entry's parse at a time, reset after each */
     ef_bytes ns, flag;
-    hit *hits;
-    size_t n, cap;
+    hit *ring;        /* keep slots; the oldest kept is ring[head] */
+    size_t keep, head, kept;
+    size_t matched;   /* matches in the window, kept or not */
     bool oom;
 } scan;
+
+static void ring_clear(scan *s)
+{
+    for (size_t j = 0; j < s->kept; j++) free(s->ring[(s->head + j) % s->keep].text);
+    s->head = s->kept = s->matched = 0;
+}
 
 static int on_change(void *ctx, const ef_store_change *c)
 {
@@ -46,23 +59,21 @@ static int on_change(void *ctx, const ef_store_change *c)
     if (ef_entry_parse(c->entry.p, c->entry.n, &s->scratch, &e, err, sizeof(err)) != 0) return 0;
     if (!ef_entry_in_namespace(&e, s->ns, NULL)) return 0;
     if (s->flag.n && !ef_entry_about_flag(&e, s->ns, s->flag)) return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        hit *h = ef_arena_alloc(s->a, cap * sizeof(hit));
-        if (!h) {
-            s->oom = true;
-            return 1;
-        }
-        if (s->n) memcpy(h, s->hits, s->n * sizeof(hit));
-        s->hits = h;
-        s->cap = cap;
-    }
-    char *t = ef_arena_memdup(s->a, c->entry.p, c->entry.n); /* valid during the call only */
+    s->matched++;
+    char *t = malloc(c->entry.n ? c->entry.n : 1); /* the entry is valid during the call only */
     if (!t) {
         s->oom = true;
         return 1;
     }
-    s->hits[s->n++] = (hit){c->seq, t, c->entry.n};
+    memcpy(t, c->entry.p, c->entry.n);
+    hit h = {c->seq, t, c->entry.n};
+    if (s->kept < s->keep) {
+        s->ring[(s->head + s->kept++) % s->keep] = h;
+    } else { /* the oldest kept can no longer be written: a newer one takes its place */
+        free(s->ring[s->head].text);
+        s->ring[s->head] = h;
+        s->head = (s->head + 1) % s->keep;
+    }
     return 0;
 }
 
@@ -171,7 +182,12 @@ static void on_history(ef_http_req *req, void *ctx)
         return;
     }
     if (!below || below > seq + 1) below = seq + 1; /* exclusive upper bound */
-    scan s = {.a = ef_http_arena(req), .ns = ns, .flag = flag ? ef_bytes_of(flag) : (ef_bytes){"", 0}};
+    scan s = {.ns = ns, .flag = flag ? ef_bytes_of(flag) : (ef_bytes){"", 0}};
+    s.ring = ef_arena_alloc(ef_http_arena(req), (size_t)limit * sizeof(hit));
+    if (!s.ring) {
+        ef_http_error(req, 500, 13, "out of memory");
+        return;
+    }
     ef_arena_init(&s.scratch, 16384);
     ef_buf *o = ef_http_out(req);
     ef_buf_puts(o, "{\"records\":[");
@@ -183,23 +199,24 @@ static void on_history(ef_http_req *req, void *ctx)
             break;
         }
         uint64_t lo = hi - first > HISTORY_WINDOW ? hi - HISTORY_WINDOW : first; /* read [lo, hi) */
-        s.n = 0;
+        s.keep = (size_t)(limit - written);
         int rc = ef_store_changes(node->store, lo - 1, (size_t)(hi - lo), on_change, &s, &err);
-        if (s.oom) {
+        if (s.oom || (rc != 0 && !(rc == -1 && err.code == EF_STORE_TRIMMED))) {
+            ring_clear(&s);
             ef_arena_free(&s.scratch);
-            ef_http_error(req, 500, 13, "out of memory");
+            if (s.oom)
+                ef_http_error(req, 500, 13, "out of memory");
+            else
+                ef_api_store_error(req, &err);
             return;
         }
-        if (rc == -1 && err.code == EF_STORE_TRIMMED) break; /* trimmed meanwhile: history ends */
-        if (rc != 0) {
-            ef_arena_free(&s.scratch);
-            ef_api_store_error(req, &err);
-            return;
+        if (rc == -1) { /* trimmed meanwhile: history ends */
+            ring_clear(&s);
+            break;
         }
         scanned += hi - lo;
-        size_t i = s.n;
-        while (i > 0 && written < limit) {
-            const hit *h = &s.hits[--i];
+        for (size_t j = s.kept; j > 0; j--) { /* newest first */
+            const hit *h = &s.ring[(s.head + j - 1) % s.keep];
             ef_entry e;
             char perr[128];
             ef_arena_reset(&s.scratch);
@@ -208,8 +225,10 @@ static void on_history(ef_http_req *req, void *ctx)
             put_record(o, &e, ns);
             next = h->seq;
         }
+        bool all = s.matched == s.kept; /* every match of the window was written */
+        ring_clear(&s);
         if (written == limit) {
-            if (i == 0 && lo == first) next = 0; /* nothing older is left */
+            if (all && lo == first) next = 0; /* nothing older is left */
             break;
         }
         hi = lo;

@@ -269,3 +269,39 @@ test('history: an entry that wrote several namespaces (an import) shows each onl
     assert.equal(f.length, 1);
   }
 });
+
+// A page holds `limit` records, and reading it must cost about that much: the handler used to
+// copy every matching entry of a 256-entry window into the request's memory before writing the
+// newest `limit` of them, so GET ...?limit=1 over a flag's large updates held ~256 entries at once
+// (here ~100 MB for a 1 KB answer; with 1 MiB bodies, half a gigabyte per request).
+test('history: a page costs its records, not the window it was read from', async () => {
+  const p = await node('hist-cost').start();
+  nodes.push(p);
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'big', name: 'B', type: 'BOOLEAN_FLAG_TYPE' }), 'create');
+  const desc = 'd'.repeat(256 * 1024);
+  for (let i = 0; i < 200; i++) await ok(await call(p.url, 'PUT', '/api/v1/namespaces/default/flags/big', { key: 'big', name: 'B', description: desc + i }), `update ${i}`);
+  await ok(await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: 'small', name: 'S', type: 'BOOLEAN_FLAG_TYPE' }), 'create');
+  const hwm = () => Number(fs.readFileSync(`/proc/${p.child.pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB$/m)[1]) * 1024;
+  const before = hwm();
+  const one = await history(p, '?limit=1', {});
+  assert.equal(one.records.length, 1);
+  assert.equal(one.records[0].key, 'small');
+  const page = await history(p, '?flag=big&limit=2', {});
+  assert.deepEqual(page.records.map((r) => r.after.description.slice(-3)), ['199', '198'].map((s) => `d${s}`.slice(-3)));
+  assert.ok(page.nextPageToken);
+  const grew = hwm() - before;
+  assert.ok(grew < 32 * 1024 * 1024, `one small page raised the peak memory by ${(grew / 1048576).toFixed(1)} MiB`);
+  // paging still walks every record once, newest first, and ends
+  let token = '', seen = 0, last = Infinity;
+  for (;;) {
+    const r = await history(p, `?flag=big&limit=100${token ? `&pageToken=${token}` : ''}`, {});
+    for (const rec of r.records) {
+      assert.ok(rec.seq < last);
+      last = rec.seq;
+      seen++;
+    }
+    if (!r.nextPageToken) break;
+    token = r.nextPageToken;
+  }
+  assert.equal(seen, 201);
+});
