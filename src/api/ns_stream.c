@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "api/node.h"
+#include "base/clock.h"
 #include "base/thread.h"
 
 /* Seconds between heartbeat comments; subscribers give up on a silent stream after 3 of them. */
@@ -125,8 +126,11 @@ static void *heartbeat_main(void *arg)
     hub *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
+        /* on the monotonic clock (cv is made for it): a deadline on the wall clock, computed
+         * just before the clock stepped back, stopped every subscriber's heartbeats for as long
+         * as the step, and the subscribers gave up on their streams after 3 periods */
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += HEARTBEAT_S;
         while (!h->stop && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0) {
             /* only hub_close signals cv; a spurious wake-up waits out the rest of the period */
@@ -195,7 +199,7 @@ int ef_api_register_ns_stream(ef_router *r, ef_node *node)
     if (!h) return -1;
     h->node = node;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
+    ef_cond_init_monotonic(&h->cv); /* heartbeat_main's deadlines */
     if (pthread_create(&h->thread, NULL, heartbeat_main, h) != 0) {
         pthread_cond_destroy(&h->cv);
         pthread_mutex_destroy(&h->mu);

@@ -1,0 +1,42 @@
+// A wall clock that steps (NTP, a resumed VM, an operator's `date -s`) must not stop what edgeflag
+// does periodically. Waits for "N seconds from now" are taken on the monotonic clock: a deadline
+// on the wall clock, computed just before the clock stepped back by an hour, is an hour late.
+// The step is simulated with an LD_PRELOAD library (tests/unit/realtime_shift.c) under which the
+// process reads the wall clock an hour ahead of the kernel's: the state a step back leaves.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { startServer, edgeflagBin } from './server.mjs';
+
+const shim = path.join(path.dirname(edgeflagBin), 'tests/unit/libef_realtime_shift.so');
+
+// The events of an SSE response for up to ms milliseconds: its text.
+function readStream(url, ms) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const req = http.get(url, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+    });
+    req.on('error', (e) => (e.code === 'ECONNRESET' ? resolve(text) : reject(e)));
+    setTimeout(() => {
+      req.destroy();
+      resolve(text);
+    }, ms);
+  });
+}
+
+test('namespace stream heartbeats go on after the wall clock stepped back', { skip: !fs.existsSync(shim) && `no ${shim}` }, async () => {
+  const srv = await startServer([], { env: { LD_PRELOAD: shim, EF_REALTIME_SHIFT_S: '3600' } });
+  try {
+    // a heartbeat every 5 s (ns_stream.c); subscribers give up after 3 silent periods
+    const text = await readStream(srv.url + '/edgeflag/v1/namespaces/default/stream', 12000);
+    assert.match(text, /^event: change\n/m, 'the first event comes at once');
+    assert.match(text, /^: heartbeat$/m, `no heartbeat in 12 s: ${JSON.stringify(text)}`);
+  } finally {
+    await srv.stop();
+  }
+});
