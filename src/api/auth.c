@@ -167,8 +167,11 @@ static void *reload_loop(void *p)
     ef_auth *a = p;
     pthread_mutex_lock(&a->stop_mu);
     while (!a->stopping) {
+        /* on the monotonic clock (stop_cv is made for it): a wall-clock deadline, computed just
+         * before the clock stepped back, held the reload for the length of the step, and a token
+         * revoked on another node kept working here meanwhile */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += 1;
         pthread_cond_timedwait(&a->stop_cv, &a->stop_mu, &ts);
         if (a->stopping) break;
@@ -198,7 +201,7 @@ ef_auth *ef_auth_new(const char *token, const char *exclude, ef_store *store, ch
     a->store = store;
     pthread_mutex_init(&a->reload_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
-    pthread_cond_init(&a->stop_cv, NULL);
+    ef_cond_init_monotonic(&a->stop_cv); /* reload_loop's deadlines */
     const char *p = exclude ? exclude : "";
     while (*p) {
         const char *comma = strchr(p, ',');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, edgeflagBin } from './server.mjs';
+import { startServer, call, edgeflagBin } from './server.mjs';
 
 const shim = path.join(path.dirname(edgeflagBin), 'tests/unit/libef_realtime_shift.so');
 
@@ -38,5 +38,36 @@ test('namespace stream heartbeats go on after the wall clock stepped back', { sk
     assert.match(text, /^: heartbeat$/m, `no heartbeat in 12 s: ${JSON.stringify(text)}`);
   } finally {
     await srv.stop();
+  }
+});
+
+// A replica learns the tokens created and revoked on other nodes by reloading its copy of them
+// every second (auth.c). On a wall-clock deadline, a step back held that reload for the length
+// of the step: a token revoked on the primary kept working on the replica meanwhile.
+test('a replica picks up tokens created and revoked upstream after the wall clock stepped back', { skip: !fs.existsSync(shim) && `no ${shim}` }, async () => {
+  const BOOT = { authorization: 'Bearer boot' };
+  const p = await startServer(['--auth-token', 'boot']);
+  let r;
+  try {
+    r = await startServer(['--db', path.join(p.dir, 'replica.db'), '--upstream', p.url, '--auth-token', 'boot', '--upstream-token', 'boot'],
+      { env: { LD_PRELOAD: shim, EF_REALTIME_SHIFT_S: '3600' } });
+    const until = async (what, fn, ms = 8000) => {
+      const end = Date.now() + ms;
+      for (;;) {
+        if (await fn()) return;
+        if (Date.now() > end) assert.fail(`${what} within ${ms} ms`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    };
+    await until('the replica ready', async () => (await call(r.url, 'GET', '/ready')).status === 200);
+    const tok = await call(p.url, 'POST', '/auth/v1/method/token', { name: 'late' }, BOOT);
+    assert.equal(tok.status, 200);
+    const auth = { authorization: `Bearer ${tok.json.clientToken}` };
+    await until('the token created on the primary accepted by the replica', async () => (await call(r.url, 'GET', '/api/v1/flags', undefined, auth)).status === 200);
+    assert.equal((await call(p.url, 'DELETE', `/auth/v1/authentications/${tok.json.authentication.id}`, undefined, BOOT)).status, 200);
+    await until('the token revoked on the primary refused by the replica', async () => (await call(r.url, 'GET', '/api/v1/flags', undefined, auth)).status === 401);
+  } finally {
+    await r?.stop();
+    await p.stop();
   }
 });
