@@ -80,10 +80,10 @@ node_tests() { # name, directory, files...
 step "management API against a real server"
 node_tests api-tests tests/api mgmt_api.test.mjs
 
-step "real clients against a real server: OpenFeature OFREP, Flipt's engine, hostile input"
+step "real clients against a real server: OpenFeature OFREP, Flipt's engine, hostile input, a wall clock that steps back"
 # two files at a time (node's default on 2 cores is one): most of these wait on timers, slow
 # clients and token expiry, and the step took 37-44 s instead of 63 s, all passing
-node_tests compat-tests tests/compat --test-concurrency=2 ofrep.test.mjs flipt_sdk.test.mjs flipt_errors.test.mjs flipt_dropin.test.mjs client_engine.test.mjs metrics.test.mjs config.test.mjs auth.test.mjs admission.test.mjs jwt.test.mjs routes.test.mjs dir_mode.test.mjs hostile.test.mjs
+node_tests compat-tests tests/compat --test-concurrency=2 ofrep.test.mjs flipt_sdk.test.mjs flipt_errors.test.mjs flipt_dropin.test.mjs client_engine.test.mjs metrics.test.mjs config.test.mjs auth.test.mjs admission.test.mjs jwt.test.mjs routes.test.mjs dir_mode.test.mjs hostile.test.mjs clock_step.test.mjs
 
 # further test steps (one block each)
 
