@@ -115,7 +115,7 @@ ef_shipper *ef_shipper_new(ef_store *store, const ef_shipper_config *cfg, char *
     s->cfg.db_path = NULL;
     s->seed = (unsigned)ef_clock_mono_ns();
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    ef_cond_init_monotonic(&s->cv); /* wait_ms's deadlines */
     ef_s3_set_cancel(s->s3, past_stop_deadline, s);
     return s;
 }
@@ -524,11 +524,13 @@ out:
     return rc;
 }
 
-/* Waits ms or until stop is asked; returns true when stopping. */
+/* Waits ms or until stop is asked; returns true when stopping. On the monotonic clock (cv is
+ * made for it): a deadline on the wall clock, taken just before the clock stepped back, held the
+ * next batch for as long as the step, and every write meanwhile stayed out of the bucket. */
 static bool wait_ms(ef_shipper *s, unsigned ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;

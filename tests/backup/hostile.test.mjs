@@ -8,11 +8,14 @@
 //    shipper's grace period;
 //  - a bucket that refuses periodic snapshots still gets every write in log batches;
 //  - a listing whose continuation tokens loop is refused at the first name listed again;
-//  - a newest batch whose body is another (valid) batch is shipped again by its server.
+//  - a newest batch whose body is another (valid) batch is shipped again by its server;
+//  - (not the bucket's lie: the host's) a wall clock that stepped back does not hold up the
+//    batches.
 // Every wait has a deadline.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { node, stopAll, call, waitFor, tmpdir } from '../cluster/cluster.mjs';
@@ -295,4 +298,28 @@ test('a newest batch whose body is another batch (valid, but not the range its n
   r = await restore(s3, ['s3://bk/swapped', '--db', target]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).seq, last);
+});
+
+// A wall clock that steps back (NTP, a resumed VM, `date -s`) must not stop the shipper: its waits
+// between batches are on the monotonic clock. The step is simulated by an LD_PRELOAD library built
+// with edgeflag (tests/unit/realtime_shift.c), under which the process reads the wall clock an hour
+// ahead of the kernel's: a wait for a wall-clock deadline then lasts an hour longer. Before the
+// fix the first batch went out and the next one an hour later.
+test('a wall clock that stepped back does not hold up the batches', { timeout: 60000 }, async () => {
+  const shim = path.join(path.dirname(edgeflagBin), 'tests/unit/libef_realtime_shift.so');
+  assert.ok(fs.existsSync(shim), `${shim} is missing: build the tree edgeflag comes from (ninja -C <build>), which builds it`);
+  const s3 = await hostileS3();
+  const p = node('clockstep', {
+    env: { ...keyEnv, LD_PRELOAD: shim, EF_REALTIME_SHIFT_S: '3600' },
+    args: ['--backup', 's3://bk/clockstep', '--backup-endpoint', s3.url, '--backup-batch-ms', '50'],
+  });
+  nodes.push(p);
+  await p.start();
+  let last = await write(p, 'c0');
+  await waitFor(`seq ${last} shipped`, async () => (await ready(p)).backup.shippedSeq >= last, 10000);
+  for (let i = 1; i <= 3; i++) {
+    last = await write(p, `c${i}`);
+    await waitFor(`seq ${last} shipped (the next batches, after a wait)`, async () => (await ready(p)).backup.shippedSeq >= last, 10000);
+  }
+  await p.stop();
 });
