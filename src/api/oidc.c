@@ -276,8 +276,11 @@ static void *discovery_loop(void *arg)
             if (!__atomic_load_n(&o->p[i].disc, __ATOMIC_ACQUIRE) && discover(o, &o->p[i]) != 0) all = false;
         pthread_mutex_lock(&o->mu);
         if (all) break;
+        /* on the monotonic clock (cv is made for it): a wall-clock deadline, taken just before
+         * the clock stepped back, held the next attempt for as long as the step, and sign-in
+         * stayed unavailable meanwhile */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += backoff;
         backoff = backoff >= 32 ? 60 : backoff * 2;
         if (!o->stopping) pthread_cond_timedwait(&o->cv, &o->mu, &ts);
@@ -358,7 +361,7 @@ ef_oidc *ef_oidc_new(const ef_oidc_config *c, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
+    ef_cond_init_monotonic(&o->cv); /* the discovery retries' deadlines */
     pthread_mutex_init(&o->xmu, NULL);
     ef_cond_init_monotonic(&o->xcv); /* ef_oidc_drain's wait is bounded on the monotonic clock */
     for (size_t i = 0; i < MAX_EXCHANGES; i++) {

@@ -18,11 +18,12 @@ export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
 // Starts a server; extra(dir) gives more arguments. Resolves {proc, base, dir} once it listens.
-export function startServer(extra = () => []) {
+export function startServer(extra = () => [], env = {}) {
   return new Promise((resolve, reject) => {
     const dir = tempDir('edgeflag-e2e-');
     const proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'e2e.db'), ...extra(dir)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let out = '';
     let errText = '';

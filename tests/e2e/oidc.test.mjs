@@ -45,10 +45,10 @@ async function discovered(s) {
 }
 
 // edgeflag on localhost, the provider on 127.0.0.1: two sites, as in a real deployment.
-async function startEdgeflag(port, issuer, clientId, extra = []) {
+async function startEdgeflag(port, issuer, clientId, extra = [], env = {}) {
   return startServer(() => ['--listen', `127.0.0.1:${port}`, '--auth-token', BOOT, '--auth-oidc-provider', 'local',
     '--auth-oidc-issuer-url', issuer, '--auth-oidc-client-id', clientId, '--auth-oidc-client-secret', `${clientId}-secret`,
-    '--auth-oidc-redirect-address', `http://localhost:${port}`, ...extra]);
+    '--auth-oidc-redirect-address', `http://localhost:${port}`, ...extra], env);
 }
 
 before(async () => {
@@ -284,8 +284,8 @@ test('one client address cannot hold the code exchange; a sign-in turned away ke
 // every request until release() (then answers at once), so the test decides how long a code
 // exchange takes. Its ID tokens are signed with its RSA key and carry the code as the nonce: the
 // test makes the state cookie, and so the nonce, itself. seen counts the token requests received.
-async function stallingProvider() {
-  const port = await freePort();
+async function stallingProvider(port) {
+  port ??= await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'stall-1', alg: 'RS256', use: 'sig' };
@@ -386,6 +386,29 @@ async function nodeWithStalledProvider(extra = []) {
   s.base = `http://127.0.0.1:${port}`;
   return { prov, s };
 }
+
+// A provider that is down when edgeflag starts is discovered by retries (1 s, then doubling),
+// which wait on the monotonic clock: on the wall clock, a clock that stepped back held the next
+// try for as long as the step, and sign-in stayed unavailable meanwhile. The step is simulated by
+// an LD_PRELOAD library built with edgeflag (tests/unit/realtime_shift.c): the process reads the
+// wall clock an hour ahead of the kernel's, so a wall-clock wait lasts an hour longer.
+test('a provider down at start is discovered by a retry, also after the wall clock stepped back', async () => {
+  const shim = path.join(path.dirname(edgeflagBin), 'tests/unit/libef_realtime_shift.so');
+  assert.ok(fs.existsSync(shim), `${shim} is missing: build the tree edgeflag comes from (ninja -C <build>), which builds it`);
+  const [opPort, efPort] = await Promise.all([freePort(), freePort()]);
+  const s = await startEdgeflag(efPort, `http://127.0.0.1:${opPort}`, 'late', [], { LD_PRELOAD: shim, EF_REALTIME_SHIFT_S: '3600' });
+  s.base = `http://127.0.0.1:${efPort}`;
+  let prov;
+  try {
+    const before = await api(s.base, 'GET', '/auth/v1/method/oidc/local/authorize', undefined);
+    assert.equal(before.status, 503, 'not discovered while the provider is down');
+    prov = await stallingProvider(opPort);
+    await discovered(s); // within about 10 s; the first retry comes 1 s after start
+  } finally {
+    stopServer(s);
+    await prov?.close();
+  }
+});
 
 // Sends SIGTERM to a node started by startEdgeflag: resolves with how it exited.
 function terminate(s) {
