@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backup/format.h"
 #include "base/sha256.h"
@@ -29,6 +30,8 @@ struct ef_s3 {
     char *access_key, *secret_key, *session_token;
     char sigv4[160];
     unsigned timeout_ms;
+    unsigned get_retries;
+    bool transport_failed; /* the last request() got no answer at all (a connection or timeout error) */
     bool (*cancelled)(void *ctx); /* ef_s3_set_cancel; NULL: never */
     void *cancel_ctx;
 };
@@ -153,6 +156,7 @@ ef_s3 *ef_s3_new(const ef_s3_config *cfg, ef_s3_err *err)
     s->session_token = cfg->session_token && *cfg->session_token ? strdup(cfg->session_token) : NULL;
     s->c = curl_easy_init();
     s->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 30000;
+    s->get_retries = cfg->get_retries;
     if (!s->endpoint || !s->region || !s->bucket || !s->prefix || !s->url || !s->access_key ||
         !s->secret_key || (cfg->session_token && *cfg->session_token && !s->session_token) || !s->c) {
         ef_s3_free(s);
@@ -233,6 +237,7 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
                     ef_buf *out, size_t max, ef_s3_err *err)
 {
     CURL *c = s->c;
+    s->transport_failed = false;
     curl_easy_reset(c); /* keeps the connection cache: one keep-alive connection per ef_s3 */
     uint8_t h[32];
     char hex[65], hdr[160];
@@ -293,9 +298,27 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
         return s3_fail(err, status, "%s %s: the answer is larger than %zu bytes", method, url, max);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
         return s3_fail(err, 0, "%s %s: cancelled (stopping)", method, url);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+        s->transport_failed = true;
         return s3_fail(err, 0, "%s %s: %s", method, url, curl_easy_strerror(rc));
+    }
     return status;
+}
+
+/* A GET, tried again (get_retries times at most) while it fails in passing: S3 asks clients to
+ * retry 500 and 503 (SlowDown), and a connection cut or a timeout says nothing about the object.
+ * Anything else (an answer too large, a cancel, 403, 404) is final at once. */
+static long request_get(ef_s3 *s, const char *url, ef_buf *out, size_t max, ef_s3_err *err)
+{
+    unsigned delay_ms = 250;
+    for (unsigned tries = 0;; tries++) {
+        long st = request(s, "GET", url, NULL, 0, out, max, err);
+        bool passing = (st < 0 && s->transport_failed) || st == 500 || st == 502 || st == 503 || st == 504;
+        if (!passing || tries >= s->get_retries || is_cancelled(s)) return st;
+        struct timespec d = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+        nanosleep(&d, NULL);
+        delay_ms = delay_ms >= 2000 ? 4000 : delay_ms * 2;
+    }
 }
 
 /* An error answer as "STATUS Code: Message". */
@@ -342,7 +365,7 @@ int ef_s3_get(ef_s3 *s, const char *key, size_t max, ef_buf *out, ef_s3_err *err
     ef_buf_init(&u);
     object_url(s, &u, key);
     int rc = -1;
-    long st = ef_buf_ok(&u) ? request(s, "GET", u.data, NULL, 0, out, max, err)
+    long st = ef_buf_ok(&u) ? request_get(s, u.data, out, max, err)
                             : s3_fail(err, 0, "out of memory");
     if (st == 200) {
         rc = 0;
@@ -426,7 +449,7 @@ int ef_s3_list(ef_s3 *s, const char *under, ef_s3_key_fn fn, void *ctx, ef_s3_er
             rc = s3_fail(err, 0, "out of memory");
             break;
         }
-        long st = request(s, "GET", u.data, NULL, 0, &body, (size_t)16 << 20, err);
+        long st = request_get(s, u.data, &body, (size_t)16 << 20, err);
         if (st < 0) {
             rc = -1;
             break;

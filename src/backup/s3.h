@@ -25,6 +25,11 @@ typedef struct ef_s3_config {
     const char *secret_key;
     const char *session_token; /* NULL: none (sent as x-amz-security-token) */
     unsigned timeout_ms;    /* per request; 0: 30000 */
+    /* How many more times a GET (an object, a listing page) is tried when it failed in passing:
+     * no answer (a connection refused or cut, a timeout) or HTTP 500, 502, 503 (S3's SlowDown),
+     * 504. 250 ms apart, doubling up to 4 s. 0: never; the shipper retries whole rounds instead,
+     * a restore (one pass, run by hand) its requests. */
+    unsigned get_retries;
 } ef_s3_config;
 
 /* Fills what the caller left NULL from the environment, under AWS's names: AWS_ACCESS_KEY_ID,

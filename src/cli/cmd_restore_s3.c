@@ -105,6 +105,9 @@ int ef_cmd_restore_s3(int argc, char **argv)
         }
     }
     ef_s3_config_env(&sc);
+    /* one pass run by hand: a 503 (SlowDown) or a dropped connection halfway through a
+     * restore's hundreds of GETs is tried again rather than failing the whole restore */
+    sc.get_retries = 4;
     ef_s3_err se;
     ef_s3 *s3 = ef_s3_new(&sc, &se);
     if (!s3) {

@@ -9,6 +9,8 @@
 //  - a bucket that refuses periodic snapshots still gets every write in log batches;
 //  - a listing whose continuation tokens loop is refused at the first name listed again;
 //  - a newest batch whose body is another (valid) batch is shipped again by its server;
+//  - a bucket that answers 503 SlowDown (or drops the connection) now and then does not fail a
+//    restore: its GETs are tried again; one that always does fails it, naming the answer;
 //  - (not the bucket's lie: the host's) a wall clock that stepped back does not hold up the
 //    batches.
 // Every wait has a deadline.
@@ -36,6 +38,7 @@ const xmlEsc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/
 // An S3-compatible bucket "bk" in memory. `hooks` may replace an answer:
 //   hooks.list(req, res, {prefix, token, xml, keys}) -> true when it answered itself
 //   hooks.put(req, res, key, body) -> true when it answered itself
+//   hooks.get(req, res, key) -> true when it answered itself (an object's GET)
 async function hostileS3(hooks = {}) {
   const objects = new Map();
   const srv = http.createServer((req, res) => {
@@ -68,6 +71,7 @@ async function hostileS3(hooks = {}) {
         return res.end(xml);
       }
       if (req.method === 'GET') {
+        if (hooks.get && hooks.get(req, res, key)) return;
         const o = objects.get(key);
         if (!o) return err(404, 'NoSuchKey');
         res.writeHead(200, { 'content-length': o.length });
@@ -322,4 +326,56 @@ test('a wall clock that stepped back does not hold up the batches', { timeout: 6
     await waitFor(`seq ${last} shipped (the next batches, after a wait)`, async () => (await ready(p)).backup.shippedSeq >= last, 10000);
   }
   await p.stop();
+});
+
+// S3 answers 503 SlowDown (and 500 InternalError) now and then and asks clients to try again; a
+// restore makes one GET per object, hundreds for a long log. Each object's first GET and the first
+// listing page are refused here (one of them by a dropped connection): the restore goes through.
+// A bucket that always refuses fails it, with the last answer.
+test('a restore tries a refused GET again; a bucket that always refuses fails it', { timeout: 60000 }, async () => {
+  const s3 = await hostileS3();
+  const p = primary('flaky', s3, 'flaky', ['--backup-snapshot-every', '4']);
+  await p.start();
+  let last = 0;
+  for (let i = 0; i < 10; i++) last = await write(p, `f${i}`);
+  await waitFor(`seq ${last} shipped`, async () => (await ready(p)).backup.shippedSeq >= last, 10000);
+  await p.stop();
+  const seen = new Set();
+  let refused = 0;
+  s3.hooks.list = (req, res) => {
+    if (seen.has('(list)')) return false;
+    seen.add('(list)');
+    refused++;
+    res.writeHead(503, { 'content-type': 'application/xml' });
+    res.end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+    return true;
+  };
+  s3.hooks.get = (req, res, key) => {
+    if (seen.has(key)) return false;
+    seen.add(key);
+    refused++;
+    if (refused % 3 === 0) { // a connection dropped without an answer
+      res.socket.destroy();
+      return true;
+    }
+    res.writeHead(503, { 'content-type': 'application/xml' });
+    res.end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+    return true;
+  };
+  const target = path.join(tmpdir('ef-hostile-'), 'r.db');
+  const r = await restore(s3, ['s3://bk/flaky', '--db', target]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).seq, last);
+  assert.ok(refused >= 3, `the listing and at least two objects were refused once (${refused})`);
+
+  s3.hooks.list = (req, res) => {
+    res.writeHead(503, { 'content-type': 'application/xml' });
+    res.end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+    return true;
+  };
+  const t0 = Date.now();
+  const f = await restore(s3, ['s3://bk/flaky', '--db', path.join(tmpdir('ef-hostile-'), 'f.db')]);
+  assert.equal(f.status, 1, f.stderr);
+  assert.match(f.stderr, /HTTP 503 SlowDown/);
+  assert.ok(Date.now() - t0 < 15000, 'four more tries, 250 ms apart doubling: a few seconds');
 });
