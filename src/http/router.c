@@ -198,14 +198,31 @@ const char *ef_route_ns_name(ef_route_ns ns)
     return "unknown";
 }
 
+static const struct {
+    unsigned bit;
+    const char *name;
+} methods[] = {{EF_GET, "GET"},       {EF_POST, "POST"},   {EF_PUT, "PUT"},        {EF_DELETE, "DELETE"},
+               {EF_PATCH, "PATCH"},   {EF_HEAD, "HEAD"},   {EF_OPTIONS, "OPTIONS"}};
+
+void ef_router_allow_text(unsigned bits, char *out)
+{
+    /* the seven names with their separators take 46 bytes: within EF_ROUTER_ALLOW_MAX */
+    size_t n = 0;
+    for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+        if (!(bits & methods[m].bit)) continue;
+        if (n) {
+            memcpy(out + n, ", ", 2);
+            n += 2;
+        }
+        size_t k = strlen(methods[m].name);
+        memcpy(out + n, methods[m].name, k);
+        n += k;
+    }
+    out[n] = '\0';
+}
+
 void ef_router_write_json(const ef_router *r, ef_buf *out)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } methods[] = {{EF_GET, "GET"},       {EF_POST, "POST"}, {EF_PUT, "PUT"},
-                   {EF_DELETE, "DELETE"}, {EF_PATCH, "PATCH"}, {EF_HEAD, "HEAD"},
-                   {EF_OPTIONS, "OPTIONS"}};
     ef_buf_putc(out, '[');
     for (unsigned i = 0; i < r->n; i++) {
         const ef_route *rt = &r->entries[i].route;
@@ -317,7 +334,7 @@ router_match ef_router_match(const ef_router *r, unsigned method, const char *pa
                              route_param *params, unsigned *nparams)
 {
     ef_bytes segs[EF_ROUTE_MAX_SEGMENTS];
-    router_match m = {NULL, false};
+    router_match m = {NULL, false, 0};
     *nparams = 0;
     const route_entry *lit = literal_find(r, method, path);
     if (lit) {
@@ -330,6 +347,7 @@ router_match ef_router_match(const ef_router *r, unsigned method, const char *pa
     for (unsigned i = 0; i < r->nby_len[n]; i++) {
         const route_entry *e = &r->entries[r->by_len[n][i]];
         if (!entry_matches(e, segs, n)) continue;
+        m.allowed |= e->route.methods; /* a method any matching route takes is not refused */
         if (!best_any || more_specific(e, best_any)) best_any = e;
         if (!(e->route.methods & method)) continue;
         if (!best || more_specific(e, best)) best = e;

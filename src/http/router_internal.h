@@ -49,7 +49,13 @@ typedef struct route_param {
 typedef struct router_match {
     const ef_route *route;   /* NULL if nothing matched */
     bool method_not_allowed; /* the path exists with other methods */
+    unsigned allowed;        /* with method_not_allowed: every method the path takes (EF_GET...) */
 } router_match;
+
+/* The value of a 405's Allow header for methods (EF_GET | ...), "GET, POST" in the order of
+ * ef_http_method; out holds EF_ROUTER_ALLOW_MAX bytes. */
+#define EF_ROUTER_ALLOW_MAX 64
+void ef_router_allow_text(unsigned methods, char *out);
 
 router_match ef_router_match(const ef_router *r, unsigned method, const char *path,
                              route_param *params, unsigned *nparams);

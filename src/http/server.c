@@ -80,6 +80,7 @@ struct ef_http_req {
     const char *url;
     const ef_route *route;
     bool method_not_allowed;    /* no route: the path is known, the method is not */
+    unsigned allowed;           /* then: the methods the path takes (the 405's Allow header) */
     bool admitted;              /* the admit hook has run (it may have answered) */
     route_param params[MAX_PARAMS];
     unsigned nparams;
@@ -1107,7 +1108,9 @@ static void dispatch(ef_http_server *srv, ef_http_req *req)
     if (req->route) {
         req->route->fn(req, req->route->ctx);
     } else if (req->method_not_allowed) {
-        ef_http_add_header(req, "Allow", "GET, POST, PUT, DELETE");
+        char allow[EF_ROUTER_ALLOW_MAX];
+        ef_router_allow_text(req->allowed, allow);
+        ef_http_add_header(req, "Allow", allow);
         ef_http_error(req, 405, 12, "Method Not Allowed");
     } else if (srv->router->fallback) {
         srv->router->fallback(req, srv->router->fallback_ctx);
@@ -1192,6 +1195,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             m = ef_router_match(srv->router, req->method, req->url, req->params, &req->nparams);
         req->route = m.route;
         req->method_not_allowed = m.method_not_allowed;
+        req->allowed = m.allowed;
         if (is_preflight(srv, req)) return MHD_YES;
         /* A request with a body is admitted now, and refused before anything of it is read; one
          * without is admitted as it is dispatched, because an answer queued this early closes a

@@ -649,6 +649,11 @@ describe('request decoding', () => {
   test('wrong method on a known path is answered as Flipt does', async () => {
     const r = await api('PATCH', `${P}/flags/pathwins`, { name: 'x' });
     assert.ok(r.status === 501 || r.status === 405, `status ${r.status}`);
+    // RFC 9110: a 405 lists the methods the resource takes (it said GET, POST, PUT, DELETE for any path)
+    if (r.status === 405) assert.equal(r.headers.get('allow'), 'GET, PUT, DELETE');
+    const e = await api('DELETE', '/evaluate/v1/variant');
+    assert.equal(e.status, 405);
+    assert.equal(e.headers.get('allow'), 'POST');
   });
 });
 

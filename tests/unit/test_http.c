@@ -40,6 +40,16 @@ static void test_router(void **state)
     m = ef_router_match(r, EF_POST, "/health", p, &np);
     assert_null(m.route);
     assert_true(m.method_not_allowed);
+    char allow[EF_ROUTER_ALLOW_MAX];
+    ef_router_allow_text(m.allowed, allow);
+    assert_string_equal(allow, "GET"); /* a 405's Allow: what the path takes, nothing else */
+    /* two patterns match this path (a literal segment and a parameter): their methods together */
+    m = ef_router_match(r, EF_POST, "/api/v1/namespaces/prod/flags/f1/rules/order", p, &np);
+    assert_true(m.method_not_allowed);
+    ef_router_allow_text(m.allowed, allow);
+    assert_string_equal(allow, "GET, PUT, DELETE");
+    ef_router_allow_text(EF_GET | EF_POST | EF_PUT | EF_DELETE | EF_PATCH | EF_HEAD | EF_OPTIONS, allow);
+    assert_string_equal(allow, "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
     m = ef_router_match(r, EF_GET, "/healthz", p, &np);
     assert_null(m.route);
     assert_false(m.method_not_allowed);
