@@ -270,7 +270,16 @@ static long request(ef_s3 *s, const char *method, const char *url, const void *b
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "edgeflag-backup/" EF_VERSION);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
+    /* timeout_ms bounds a request that moves no data (under 1 KiB/s that long: a silent or
+     * dripping bucket); a transfer that moves gets timeout_ms plus 4 s a MiB it may carry (256
+     * KiB/s). With timeout_ms alone for the whole transfer, a snapshot that took longer to upload
+     * failed at every try, and a store past a few hundred MB could never be snapshotted. */
+    size_t carry = strcmp(method, "PUT") == 0 ? blen : max;
+    uint64_t total_ms = (uint64_t)s->timeout_ms + (uint64_t)(carry >> 20) * 4000u;
+    if (total_ms > (uint64_t)24 * 3600 * 1000) total_ms = (uint64_t)24 * 3600 * 1000;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)total_ms);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(s->timeout_ms < 2000 ? 1 : s->timeout_ms / 1000));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->timeout_ms < 5000 ? s->timeout_ms : 5000));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ef_buf_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);

@@ -24,7 +24,9 @@ typedef struct ef_s3_config {
     const char *access_key; /* NULL or "": unsigned requests */
     const char *secret_key;
     const char *session_token; /* NULL: none (sent as x-amz-security-token) */
-    unsigned timeout_ms;    /* per request; 0: 30000 */
+    /* A request that moves no data (under 1 KiB/s) this long fails; one that moves may take this
+     * long plus 4 s per MiB it may carry (a PUT's body, a GET's bound). 0: 30000 */
+    unsigned timeout_ms;
     /* How many more times a GET (an object, a listing page) is tried when it failed in passing:
      * no answer (a connection refused or cut, a timeout) or HTTP 500, 502, 503 (S3's SlowDown),
      * 504. 250 ms apart, doubling up to 4 s. 0: never; the shipper retries whole rounds instead,

@@ -92,6 +92,7 @@ static const setting settings[] = {
     S("backup-batch-ms", T_UINT, backup_batch_ms, "ms between log batches shipped to the bucket (default 200)"),
     S("backup-snapshot-every", T_SIZE, backup_snapshot_every, "a full snapshot after this many entries (default 10000)"),
     S("backup-snapshot-interval", T_UINT, backup_snapshot_interval, "and at least every this many seconds while there are writes (default 3600)"),
+    S("backup-timeout", T_UINT, backup_timeout, "seconds a request to the bucket may go without moving data before it fails and is retried; a transfer also gets 4 s per MiB it carries (default 30)"),
     S("log-level", T_STR, log_level, "debug, info, warn or error (default info)"),
     S("max-body", T_SIZE, max_body, "largest request body in bytes (default 1048576)"),
     S("max-body-total", T_SIZE, max_body_total, "request body bytes held at once over all connections; past it 503 (default 67108864, at least max-body)"),
@@ -1079,6 +1080,7 @@ int ef_serve_config_load(ef_serve_config *cfg, int argc, char **argv)
     }
     if (!cfg->max_header) cfg->max_header = EF_HTTP_MAX_HEADER_DEFAULT;
     if (!cfg->idle_timeout) cfg->idle_timeout = 30;
+    if (!cfg->backup_timeout) cfg->backup_timeout = 30;
     if (!cfg->request_timeout) cfg->request_timeout = 10;
     if (!cfg->max_connections) cfg->max_connections = 4096;
     if (!cfg->max_conns_per_ip) cfg->max_conns_per_ip = 256;

@@ -75,6 +75,7 @@ typedef struct ef_serve_config {
     unsigned backup_batch_ms;
     size_t backup_snapshot_every;
     unsigned backup_snapshot_interval;
+    unsigned backup_timeout; /* seconds */
     char *log_level;
     size_t max_body;
     size_t max_body_total;

@@ -11,6 +11,8 @@
 //  - a newest batch whose body is another (valid) batch is shipped again by its server;
 //  - a bucket that answers 503 SlowDown (or drops the connection) now and then does not fail a
 //    restore: its GETs are tried again; one that always does fails it, naming the answer;
+//  - a snapshot that takes longer to upload than --backup-timeout, data moving all along, gets
+//    there (a transfer is bounded by the time it goes without moving data, and 4 s per MiB);
 //  - (not the bucket's lie: the host's) a wall clock that stepped back does not hold up the
 //    batches.
 // Every wait has a deadline.
@@ -39,11 +41,18 @@ const xmlEsc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/
 //   hooks.list(req, res, {prefix, token, xml, keys}) -> true when it answered itself
 //   hooks.put(req, res, key, body) -> true when it answered itself
 //   hooks.get(req, res, key) -> true when it answered itself (an object's GET)
+//   hooks.rate(req) -> bytes per second the request's body is read at (0: as fast as it comes)
 async function hostileS3(hooks = {}) {
   const objects = new Map();
   const srv = http.createServer((req, res) => {
     const chunks = [];
-    req.on('data', (c) => chunks.push(c));
+    const rate = hooks.rate ? hooks.rate(req) : 0; // bytes/s this request's body is read at; 0: at once
+    req.on('data', (c) => {
+      chunks.push(c);
+      if (!rate) return;
+      req.pause();
+      setTimeout(() => req.resume(), (c.length / rate) * 1000);
+    });
     req.on('end', () => {
       const u = new URL(req.url, 'http://x');
       const [, bucket, ...rest] = u.pathname.split('/');
@@ -378,4 +387,27 @@ test('a restore tries a refused GET again; a bucket that always refuses fails it
   assert.equal(f.status, 1, f.stderr);
   assert.match(f.stderr, /HTTP 503 SlowDown/);
   assert.ok(Date.now() - t0 < 15000, 'four more tries, 250 ms apart doubling: a few seconds');
+});
+
+// A store of a few hundred MB over an ordinary uplink takes minutes to snapshot; the request
+// timeout used to bound the whole transfer, so such a snapshot failed at every try and the bucket
+// never held one past the first. Scaled down: --backup-timeout 1 and a 3 MB snapshot the bucket
+// reads at 1 MiB/s (about 3 s, data moving all along).
+test('a snapshot that takes longer than --backup-timeout to upload, moving all along, gets there', { timeout: 60000 }, async () => {
+  const s3 = await hostileS3({ rate: (req) => (req.method === 'PUT' && req.url.endsWith('.db') ? 1 << 20 : 0) });
+  const p = primary('slowup', s3, 'slowup', ['--backup-timeout', '1', '--backup-snapshot-every', '30']);
+  await p.start();
+  const description = 'x'.repeat(100 * 1024);
+  let last = 0;
+  for (let i = 0; i < 30; i++) {
+    const r = await call(p.url, 'POST', '/api/v1/namespaces/default/flags', { key: `big${i}`, name: `big${i}`, type: 'BOOLEAN_FLAG_TYPE', description });
+    assert.equal(r.status, 200, r.text);
+    last = Number(r.headers.get('x-edgeflag-version'));
+  }
+  const snapshots = () => [...s3.objects.keys()].filter((k) => k.endsWith('.db'));
+  await waitFor('the periodic snapshot (about 3 MB) in the bucket', () => snapshots().length >= 2, 30000);
+  const big = Math.max(...snapshots().map((k) => s3.objects.get(k).length));
+  assert.ok(big > 3000000, `the snapshot is ${big} bytes: it must take longer than 1 s at 1 MiB/s`);
+  await waitFor(`seq ${last} shipped`, async () => (await ready(p)).backup.shippedSeq >= last, 10000);
+  await p.stop();
 });
