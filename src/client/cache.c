@@ -46,6 +46,16 @@ static uint64_t get_u64(const unsigned char *p)
     return v;
 }
 
+bool ef_cache_etag_ok(const char *p, size_t n)
+{
+    if (n > EF_CACHE_MAX_ETAG) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == 0x7f) return false;
+    }
+    return true;
+}
+
 void ef_cache_entry_free(ef_cache_entry *e)
 {
     free(e->buf);
@@ -75,6 +85,7 @@ int ef_cache_read(const char *path, ef_cache_entry *e)
     /* the lengths must account for the file exactly; compare without overflow */
     if (etag_len > EF_CACHE_MAX_ETAG || doc_len > len || len - HEADER - SUM - etag_len != doc_len)
         goto bad;
+    if (!ef_cache_etag_ok(data + HEADER, etag_len)) goto bad; /* see cache.h: never sent back */
     uint8_t sum[SUM];
     ef_sha256(data, len - SUM, sum);
     if (!ef_ct_equal(sum, u + len - SUM, SUM)) goto bad;
@@ -120,7 +131,7 @@ int ef_cache_write(const char *path, uint64_t version, const char *etag, const c
                    size_t doc_len, int64_t saved_ns)
 {
     size_t etag_len = etag ? strlen(etag) : 0;
-    if (etag_len > EF_CACHE_MAX_ETAG) return EF_EINVAL;
+    if (!ef_cache_etag_ok(etag, etag_len)) return EF_EINVAL; /* the reader would refuse it */
     size_t total = HEADER + etag_len + doc_len + SUM;
     unsigned char *buf = malloc(total);
     size_t plen = strlen(path);

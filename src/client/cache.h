@@ -8,13 +8,15 @@
  *   i64 wall time it was saved (ns since the epoch)                          -- 40-byte header
  *   etag bytes, document bytes (the node's snapshot JSON)
  *   SHA-256 over everything before it (32 bytes)
- * The file must be exactly that long. Anything else is rejected: the reader must never hand a
- * truncated, corrupt or foreign file to the caller. Writes are atomic (temp file in the same
+ * The file must be exactly that long, and the ETag must be a value a header can carry
+ * (ef_cache_etag_ok). Anything else is rejected: the reader must never hand a truncated, corrupt
+ * or foreign file to the caller. Writes are atomic (temp file in the same
  * directory, fsync, rename, fsync of the directory), so a crash leaves the old file or the new one.
  */
 #ifndef EF_CLIENT_CACHE_H
 #define EF_CLIENT_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,12 +32,20 @@ typedef struct ef_cache_entry {
     char *buf;       /* the whole file (malloc'd), owned by the entry */
 } ef_cache_entry;
 
+/* Whether n bytes can be an ETag: at most EF_CACHE_MAX_ETAG bytes, none of them a control
+ * character (CR, LF, NUL, ...). The ETag goes back to the node as If-None-Match, so one holding
+ * CR or LF would put headers, or a whole request, of whoever wrote it on the client's connection;
+ * a node never sends one (a header line ends at LF) and the checksum proves nothing (anyone can
+ * recompute it), so both the reader and the header parser refuse such a value. */
+bool ef_cache_etag_ok(const char *p, size_t n);
+
 /* Reads and verifies the file. Returns EF_OK (fill *e; free with ef_cache_entry_free),
  * EF_ECACHE_MISSING, EF_ECACHE_CORRUPT, EF_ECACHE_VERSION, EF_EIO or EF_ENOMEM. */
 int ef_cache_read(const char *path, ef_cache_entry *e);
 void ef_cache_entry_free(ef_cache_entry *e);
 
-/* Atomically replaces the file. Returns EF_OK, EF_EINVAL (etag too long), EF_EIO or EF_ENOMEM. */
+/* Atomically replaces the file. Returns EF_OK, EF_EINVAL (etag not ef_cache_etag_ok), EF_EIO or
+ * EF_ENOMEM. */
 int ef_cache_write(const char *path, uint64_t version, const char *etag, const char *doc,
                    size_t doc_len, int64_t saved_ns);
 

@@ -154,7 +154,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     if (line.n > 5 && ef_ascii_ncasecmp(line.p, "ETag:", 5) == 0) {
         ef_bytes v = {line.p + 5, line.n - 5};
         while (v.n && *v.p == ' ') v.p++, v.n--;
-        if (v.n <= EF_CACHE_MAX_ETAG) {
+        /* libcurl ends a header line at LF only: a bare CR (or any control byte) stays in the
+         * value and would go back to the node, and to any proxy before it, in If-None-Match. Such
+         * an ETag is not kept: the next fetch simply asks without one. */
+        if (ef_cache_etag_ok(v.p, v.n)) {
             memcpy(x->etag, v.p, v.n);
             x->etag[v.n] = '\0';
         }

@@ -8,6 +8,8 @@
 #   test_client_locale  the same answers under de_DE.UTF-8 as under C (fails if it is missing)
 #   test_client_tls     over HTTPS: CA file, client certificates, insecure; unknown CA, wrong host,
 #                       expired, refused client certificate: EF_ETLS naming the node and the reason
+#   test_client_hostile  a tampered cache file and a node whose header values must not be echoed
+#                       back (CR, LF): nothing of theirs reaches the next request
 #   test_client_stream_bounds  a stream that never ends a line or an event, a snapshot that does
 #                       not compile: bounded, EF_EPROTOCOL, exponential backoff
 enable_testing()
@@ -72,6 +74,13 @@ target_link_libraries(test_client_stream_bounds PRIVATE edgeflag_static Threads:
 add_test(NAME test_client_stream_bounds COMMAND test_client_stream_bounds)
 ef_client_test_env(test_client_stream_bounds)
 set_tests_properties(test_client_stream_bounds PROPERTIES COST 10)
+
+# Input the client must not trust: a tampered cache file (checksum made right again) and a node's
+# ETag holding CR or LF must never end up in a request header (a fake node on a thread of the test).
+add_executable(test_client_hostile ${CMAKE_CURRENT_LIST_DIR}/test_client_hostile.c)
+target_link_libraries(test_client_hostile PRIVATE edgeflag_static Threads::Threads)
+add_test(NAME test_client_hostile COMMAND test_client_hostile)
+ef_client_test_env(test_client_hostile)
 
 # libedgeflag.so loaded with dlopen() (the inlined RCU read section must not need static TLS),
 # evaluating on new threads with small, repeated-key and over-4-KiB contexts.
