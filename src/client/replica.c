@@ -128,8 +128,13 @@ static int transfer_error(ef_replica *r, xfer *x, CURLcode res, char *text, size
     return ef_tls_client_is_tls((int)res, x->errbuf) ? EF_ETLS : EF_ECONNECT;
 }
 
-/* The node confirmed our state is current (a 304, or a live stream with no change pending). */
-static void confirm(ef_replica *r)
+/* The node confirmed our state is current (a 304, or a live stream with no change pending).
+ * version: the version the node says that state has now (a 304's X-Edgeflag-Version; 0 when it
+ * did not say). A write that leaves the document as it was (a segment no rule uses) moves the
+ * version on with the same ETag, so the node answers 304 with a newer version: the state we hold
+ * is that version's, and ef_client_wait for it must return (it timed out, the state current). Only
+ * ever forwards: a node behind the one we heard from last does not take our version back. */
+static void confirm(ef_replica *r, uint64_t version)
 {
     ef_client *c = r->c;
     pthread_mutex_lock(&c->mu);
@@ -138,6 +143,10 @@ static void confirm(ef_replica *r)
     if (c->source != EF_SOURCE_NONE) {
         c->source = EF_SOURCE_NODE;
         c->confirmed_mono_ns = now_ns();
+        if (version > c->version) {
+            c->version = version;
+            pthread_cond_broadcast(&c->cv);
+        }
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -211,7 +220,7 @@ static size_t on_stream_body(char *p, size_t size, size_t n, void *ud)
     }
     r->stream_up = true;
     /* live stream: nothing changed that we have not been told about */
-    if (!r->need_fetch && !r->fetch.active) confirm(r);
+    if (!r->need_fetch && !r->fetch.active) confirm(r, 0);
     else set_status(r, true, EF_OK);
     return len;
 }
@@ -315,7 +324,7 @@ static void fetch_done(ef_replica *r, CURLcode res)
             if (c->on_change) c->on_change(c, x->version, c->userdata);
         }
     } else if (code == 304) {
-        confirm(r);
+        confirm(r, x->version);
     } else {
         err = (code == 401 || code == 403) ? EF_EAUTH : EF_EHTTP;
         snprintf(text, sizeof(text), "%s answered %ld to the snapshot request", c->url, code);

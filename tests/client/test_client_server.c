@@ -3,6 +3,8 @@
  *   - bootstrap from the snapshot endpoint: variant answer with attachment and segment keys;
  *   - an update on the primary reaches a streaming client (and its change callback) quickly, and
  *     a polling-only client too (ETags: unchanged polls are 304s and publish nothing);
+ *   - a write that leaves the document as it was still moves the version on: both clients reach it
+ *     (ef_client_wait) without publishing anything;
  *   - tokens: a refused token shows as EF_EAUTH, the right one works;
  *   - several threads evaluate without pause while the flag is toggled many times: every answer
  *     is one of the two valid ones, and both are seen (run under TSan in the TSan build);
@@ -178,6 +180,73 @@ static void test_threads_through_updates(const char *url, ef_client *c)
            TOGGLES, total);
 }
 
+/* ---- a version with the same document ---------------------------------------------------------- */
+
+static size_t version_header(char *p, size_t size, size_t n, void *ud)
+{
+    size_t len = size * n;
+    if (len > 19 && strncasecmp(p, "X-Edgeflag-Version:", 19) == 0)
+        *(uint64_t *)ud = strtoull(p + 19, NULL, 10);
+    return len;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)ud;
+    return size * n;
+}
+
+/* The version the node's snapshot endpoint answers now. */
+static uint64_t node_version(const char *url)
+{
+    char u[256];
+    snprintf(u, sizeof(u), "%s/internal/v1/evaluation/snapshot/namespace/default", url);
+    uint64_t v = 0;
+    CURL *e = curl_easy_init();
+    CHECK(e != NULL);
+    curl_easy_setopt(e, CURLOPT_URL, u);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, version_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &v);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    CHECK(curl_easy_perform(e) == CURLE_OK);
+    curl_easy_cleanup(e);
+    CHECK(v > 0);
+    return v;
+}
+
+/* A write that leaves the namespace's snapshot document as it was (a segment no rule uses) still
+ * moves its version on: the stream announces the new version with the same ETag and the snapshot
+ * endpoint answers 304 with it. The client holds that version's state, so ef_client_wait for it
+ * (read-your-writes after a write answered with that X-Edgeflag-Version) must return at once; the
+ * old client ignored a 304's version and timed out with its state current. Nothing new is
+ * published: the document did not change. */
+static void test_version_without_document_change(const char *url, ef_client *c, ef_client *pc)
+{
+    ef_status before, pbefore, st;
+    ef_client_status(c, &before);
+    ef_client_status(pc, &pbefore);
+    api(url, "POST", NS "/segments",
+        "{\"key\":\"unused\",\"name\":\"unused\",\"matchType\":\"ALL_MATCH_TYPE\"}", 200, NULL,
+        NULL, 0);
+    uint64_t v = node_version(url);
+    CHECK(v > before.version);
+    printf("version without a document change: node at %llu, client at %llu\n",
+           (unsigned long long)v, (unsigned long long)before.version);
+    CHECK_EQ_INT(ef_client_wait(c, v, 5000), EF_OK);  /* streaming: the change event, then 304 */
+    CHECK_EQ_INT(ef_client_wait(pc, v, 5000), EF_OK); /* polling: the next 304 */
+    ef_client_status(c, &st);
+    CHECK_EQ_INT(st.version, v);
+    CHECK_EQ_INT(st.updates, before.updates);
+    CHECK_EQ_INT(st.source, EF_SOURCE_NODE);
+    ef_client_status(pc, &st);
+    CHECK_EQ_INT(st.version, v);
+    CHECK_EQ_INT(st.updates, pbefore.updates);
+    check_color(c);
+    check_color(pc);
+}
+
 /* ---- the scenarios ------------------------------------------------------------------------------ */
 
 static void test_auth(void)
@@ -274,6 +343,11 @@ int main(int argc, char **argv)
         sleep_ms(1);
     }
     CHECK_EQ_INT(ef_client_wait(c, current_version(c), 0), EF_OK);
+
+    /* the polling client at the same version (its status, updates included, is set just after
+     * its new state became visible to evaluation) */
+    CHECK_EQ_INT(ef_client_wait(pc, current_version(c), 5000), EF_OK);
+    test_version_without_document_change(s.url, c, pc);
 
     /* two clients in one process, independent; threads evaluate through a series of updates */
     test_threads_through_updates(s.url, c);
