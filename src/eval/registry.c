@@ -277,14 +277,22 @@ void ef_registry_read_unlock(ef_registry *r)
     rcu_read_unlock();
 }
 
+/* May be called outside a read section (registry.h), yet the table it searches is replaced, and
+ * the old one freed after a grace period, when a namespace is first published: the search itself
+ * must be a read section, or the free does not wait for it (test_handle_outside_read_section).
+ * The handle found outlives it: handles are freed only with the registry. */
 const ef_ns_handle *ef_registry_handle(ef_registry *r, ef_bytes ns)
 {
-    return table_find(__atomic_load_n(&r->current, __ATOMIC_ACQUIRE), ns);
+    ef_registry_read_lock(r);
+    const ef_ns_handle *h = table_find(__atomic_load_n(&r->current, __ATOMIC_ACQUIRE), ns);
+    ef_registry_read_unlock(r);
+    return h;
 }
 
 const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns)
 {
-    const ef_ns_handle *h = ef_registry_handle(r, ns);
+    /* the caller's read section already covers the table */
+    const ef_ns_handle *h = table_find(__atomic_load_n(&r->current, __ATOMIC_ACQUIRE), ns);
     return h ? ef_ns_snapshot(h) : NULL;
 }
 

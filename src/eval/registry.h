@@ -65,7 +65,8 @@ void ef_registry_read_unlock(ef_registry *r);
 const ef_snapshot *ef_registry_get(ef_registry *r, ef_bytes ns);
 
 /* The namespace's handle, or NULL if no snapshot of it was ever published (then look again
- * later). Valid until ef_registry_free; may be called and kept outside a read section. */
+ * later). Valid until ef_registry_free; may be called and kept outside a read section (the
+ * lookup enters one of its own: a first publish frees the table it searches). */
 const ef_ns_handle *ef_registry_handle(ef_registry *r, ef_bytes ns);
 /* Only between read_lock and read_unlock. NULL if the namespace has no snapshot now. */
 static inline const ef_snapshot *ef_ns_snapshot(const ef_ns_handle *h)

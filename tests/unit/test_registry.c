@@ -3,11 +3,15 @@
  * registry while a writer publishes a new generation of two namespaces over and over; every answer
  * must be internally consistent with exactly one generation (the variant key, attachment and
  * snapshot version agree), generations seen by a reader never go backwards, and no snapshot is
- * freed under a reader (ASan and TSan builds run this same test).
+ * freed under a reader (ASan and TSan builds run this same test). Nor is a table freed under a
+ * handle lookup made outside a read section (test_handle_outside_read_section).
  */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <urcu-bp.h>
 
 #include "eval/registry.h"
 #include "snap_helper.h"
@@ -116,6 +120,70 @@ static void test_lookup(void **state)
     ef_registry_free(r);
 }
 
+/* ---- ef_registry_handle outside a read section -------------------------------------------------- */
+
+/* registry.h lets ef_registry_handle be called outside a read section, and libedgeflag's
+ * evaluation does so (src/client/client.c) until its namespace has a handle: an application's
+ * threads evaluating while the client's first state arrives. The first publish of a namespace
+ * replaces the registry's table and frees the old one after a grace period; a lookup that had
+ * loaded the old table without being in a read section was not waited for, and read the freed
+ * table. The window is the lookup's hash of the key, so the key here is 256 MiB of never-written
+ * anonymous memory (the zero page: no memory used) to hold the lookup open for a long while. */
+#define LONG_KEY ((size_t)256 << 20)
+
+typedef struct long_lookup {
+    ef_registry *reg;
+    const char *key;
+    atomic_int started;
+    int64_t done_ns; /* read after the join */
+} long_lookup;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *long_lookup_main(void *arg)
+{
+    long_lookup *l = arg;
+    atomic_store(&l->started, 1);
+    const ef_ns_handle *h = ef_registry_handle(l->reg, (ef_bytes){l->key, LONG_KEY});
+    l->done_ns = mono_ns();
+    assert_null(h); /* no such namespace, before or after */
+    return NULL;
+}
+
+static void test_handle_outside_read_section(void **state)
+{
+    (void)state;
+    char *key = mmap(NULL, LONG_KEY, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    assert_true(key != MAP_FAILED);
+    long_lookup l = {.reg = ef_registry_new(), .key = key};
+    int64_t t0 = mono_ns();
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, long_lookup_main, &l), 0);
+    while (!atomic_load(&l.started)) sched_yield();
+    struct timespec pause = {0, 5000000};
+    nanosleep(&pause, NULL); /* the lookup has loaded the table and is hashing the key */
+    /* a first namespace: a new table; the old one is freed once no reader can see it */
+    ef_registry_publish(l.reg, make_generation("a", 1));
+    rcu_barrier();
+    int64_t freed_ns = mono_ns();
+    pthread_join(t, NULL);
+    /* The old table may be freed only after the lookup that read it has returned, so rcu_barrier
+     * (every pending free done) returns after the lookup, give or take the moment between its
+     * read section's end and its return. The old code's barrier returned while the lookup still
+     * had most of its hash to go (and ASan reported the freed table read). */
+    int64_t lookup_ns = l.done_ns - t0, late_ns = l.done_ns - freed_ns;
+    printf("lookup %.0f ms; its old table freed %.1f ms after it returned\n", lookup_ns / 1e6,
+           -late_ns / 1e6);
+    assert_true(late_ns < lookup_ns / 4);
+    ef_registry_free(l.reg);
+    munmap(key, LONG_KEY);
+}
+
 static void count_change(ef_bytes ns, void *ctx)
 {
     int *n = ctx;
@@ -203,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_hold_announces_together),
         cmocka_unit_test(test_publish_while_reading),
+        cmocka_unit_test(test_handle_outside_read_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
