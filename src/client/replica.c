@@ -40,6 +40,7 @@
 #define STREAM_MAX_LINE 4096            /* comments (heartbeats), ids, event names */
 #define STREAM_MAX_EVENT (64u << 10)    /* a `change` event is a version and an ETag */
 #define HEARTBEAT_LIMIT_S 15      /* the node sends a heartbeat every 5 s */
+#define STREAM_WORKED_S 5         /* a stream that ends sooner has not shown it works */
 #define STREAM_MISSING_RETRY_MS 60000
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -67,6 +68,7 @@ struct ef_replica {
     bool stream_up;      /* the current stream delivered data */
     bool stream_bad;     /* the current stream broke the protocol (a bound) */
     bool stream_missing; /* the node has no stream route: poll */
+    int64_t stream_started; /* when the current stream was started */
     int64_t next_poll;
     uint64_t rng;
     ef_sse sse;          /* the stream reader (bounded) */
@@ -292,6 +294,7 @@ static void start_stream(ef_replica *r)
     ef_buf_clear(&x->body);
     ef_sse_reset(&r->sse);
     r->stream_bad = false;
+    r->stream_started = now_ns();
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
     if (!x->hdrs || curl_multi_add_handle(r->multi, x->easy) != CURLM_OK) {
         x->failures++;
@@ -344,8 +347,11 @@ static void stream_done(ef_replica *r, CURLcode res)
     xfer *x = &r->stream;
     long code = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    /* a stream that worked (read at least one whole line, broke no bound) starts the backoff
-     * over; one that broke a bound keeps counting, however much it delivered before */
+    /* a stream that worked (read at least one whole line, broke no bound, and stayed up at
+     * least STREAM_WORKED_S) starts the backoff over; one that broke a bound keeps counting,
+     * however much it delivered before. Lines alone are not enough: a node or proxy that sends the
+     * connect-time change event and ends the response had the client reconnecting every
+     * 50-100 ms for ever (test_client_stream_bounds, ends-at-once). */
     if (r->stream_bad) {
         x->failures++;
         x->retry_at = now_ns() + backoff(r, x->failures);
@@ -353,7 +359,8 @@ static void stream_done(ef_replica *r, CURLcode res)
         set_status(r, false, EF_EPROTOCOL);
         return;
     }
-    if (r->sse.lines > 0) x->failures = 0;
+    if (r->sse.lines > 0 && now_ns() - r->stream_started >= STREAM_WORKED_S * 1000 * MS)
+        x->failures = 0;
     r->stream_up = false;
     if (code == 404 || code == 405 || code == 501) {
         /* an older node or a Flipt server: poll, and look again now and then (it may upgrade) */

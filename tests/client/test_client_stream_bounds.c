@@ -4,11 +4,16 @@
  * snapshot and, on the stream route, one of:
  *   endless-line   a heartbeat comment, then a comment line that never ends;
  *   endless-event  a `change` event whose data lines never end;
- *   bad-doc        (stream: change events every 20 ms) a snapshot that does not compile.
+ *   bad-doc        (stream: change events every 20 ms) a snapshot that does not compile;
+ *   ends-at-once   a heartbeat and the change event for the state the client has, then the end
+ *                  of the response, every time (a node or a proxy that closes streams at once).
  * The client must drop such a stream at its bound (EF_EPROTOCOL), keep evaluating the state it
  * has, and back off exponentially: a stream that delivered a heartbeat before breaking the
  * protocol does not count as working. The old client took any bytes as "working" and reconnected
- * every 50-100 ms, and held an endless event in memory without limit.
+ * every 50-100 ms, and held an endless event in memory without limit. Nor does a stream that ended
+ * cleanly but at once count as working: the old client started its backoff over after any stream
+ * that read a line, so ends-at-once had it reconnecting every 50-100 ms for ever (about 40 stream
+ * requests in 3 s where the backoff allows 7).
  *
  * Every check needs the client to have evaluated the fake node's state first, so the test never
  * passes by doing nothing.
@@ -28,7 +33,7 @@ static const char BAD_DOC[] = "{\"namespace\":{\"key\":\"default\"},\"flags\":[{
 
 #define CONN_CAP ((size_t)64 << 20) /* the fake stops pouring into one connection past this */
 
-typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE } mode;
+typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE, ENDS_AT_ONCE } mode;
 
 typedef struct fake {
     int fd;
@@ -63,6 +68,12 @@ static void serve_stream(fake *f, int c)
     const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                         "Connection: close\r\n\r\n: heartbeat\n\n";
     if (!send_all(c, head, sizeof(head) - 1)) return;
+    if (f->m == ENDS_AT_ONCE) {
+        /* nothing changed: the version and ETag of the snapshot the client fetched */
+        const char ev[] = "event: change\ndata: {\"version\":5,\"etag\":\"\\\"e5\\\"\"}\n\n";
+        (void)!send_all(c, ev, sizeof(ev) - 1);
+        return;
+    }
     static char chunk[16384];
     size_t sent = 0;
     if (f->m == ENDLESS_LINE) {
@@ -190,7 +201,11 @@ static void run(mode m, const char *name)
     printf("%s: %d stream requests, %d snapshot requests in 3 s, at most %zu KiB into one stream, "
            "last error %s\n", name, streams, snaps, most >> 10, ef_strerror(st.last_error));
     CHECK_EQ_INT(st.version, 5); /* the good state is kept */
-    if (m == BAD_DOC_MODE) {
+    if (m == ENDS_AT_ONCE) {
+        /* with the stream down the client polls (once a second here), and keeps its state */
+        CHECK(streams >= 2 && streams <= 7);
+        CHECK_EQ_INT(st.last_error, EF_ECONNECT);
+    } else if (m == BAD_DOC_MODE) {
         /* 100 ms doubling up to 30 s: at most 7 tries in 3 s; every 20 ms change would be ~150 */
         CHECK(snaps >= 3 && snaps <= 8);
         CHECK_EQ_INT(st.last_error, EF_EDOCUMENT);
@@ -207,6 +222,7 @@ int main(void)
     run(ENDLESS_LINE, "endless line");
     run(ENDLESS_EVENT, "endless event");
     run(BAD_DOC_MODE, "bad document");
+    run(ENDS_AT_ONCE, "ends at once");
     printf("test_client_stream_bounds: ok\n");
     return 0;
 }
