@@ -22,6 +22,9 @@
 
 #define EF_CACHE_FORMAT 1
 #define EF_CACHE_MAX_ETAG 128
+/* The largest snapshot document the client takes from a node (replica.c), so the largest a cache
+ * file can hold: a longer file is rejected unread. */
+#define EF_CACHE_MAX_DOC ((size_t)256 << 20)
 
 typedef struct ef_cache_entry {
     uint64_t version;
@@ -40,7 +43,9 @@ typedef struct ef_cache_entry {
 bool ef_cache_etag_ok(const char *p, size_t n);
 
 /* Reads and verifies the file. Returns EF_OK (fill *e; free with ef_cache_entry_free),
- * EF_ECACHE_MISSING, EF_ECACHE_CORRUPT, EF_ECACHE_VERSION, EF_EIO or EF_ENOMEM. */
+ * EF_ECACHE_MISSING, EF_ECACHE_CORRUPT, EF_ECACHE_VERSION, EF_EIO or EF_ENOMEM. Anything at the
+ * path that is not a regular file (a FIFO, a device), or is longer than a cache file can be, is
+ * EF_ECACHE_CORRUPT at once: it is neither waited for nor read. */
 int ef_cache_read(const char *path, ef_cache_entry *e);
 void ef_cache_entry_free(ef_cache_entry *e);
 

@@ -36,7 +36,7 @@
 #include "client/client_int.h"
 #include "base/thread.h"
 
-#define MAX_BODY ((size_t)256 << 20)
+#define MAX_BODY EF_CACHE_MAX_DOC /* a cache file must be able to hold any snapshot taken */
 #define STREAM_MAX_LINE 4096            /* comments (heartbeats), ids, event names */
 #define STREAM_MAX_EVENT (64u << 10)    /* a `change` event is a version and an ETag */
 #define HEARTBEAT_LIMIT_S 15      /* the node sends a heartbeat every 5 s */

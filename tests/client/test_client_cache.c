@@ -1,11 +1,14 @@
 /*
  * test_client_cache.c - the cache file and offline start, without a node: a valid file makes a
  * client ready at once (the node's URL refuses connections); a truncated, bit-flipped, foreign or
- * unknown-format file is rejected with its own status and never evaluated. Also: the cache file's
+ * unknown-format file is rejected with its own status and never evaluated, and so, at once and
+ * without reading it, is a FIFO or an oversized file at the cache path. Also: the cache file's
  * round trip, atomic replacement (no temp file left), argument errors, prompt close.
  */
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "client/cache.h"
 #include "edgeflag.h"
@@ -229,6 +232,67 @@ static void test_bad_cache_files_are_never_trusted(void)
     ef_client_close(c);
 }
 
+/* Runs fn(path) in a child process that gets 5 s (SIGALRM ends it) and returns its exit status
+ * and its peak resident memory in KiB. In a child so that a reader that never returns, or that
+ * takes a file's every byte, fails this test instead of hanging or swelling it. */
+static int in_child(void (*fn)(const char *), const char *path, long *maxrss_kib)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        alarm(5);
+        fn(path);
+        _exit(0);
+    }
+    int st;
+    struct rusage ru;
+    CHECK(wait4(pid, &st, 0, &ru) == pid);
+    *maxrss_kib = ru.ru_maxrss;
+    if (WIFSIGNALED(st)) {
+        fprintf(stderr, "reading %s: the child died of signal %d (%s)\n", path, WTERMSIG(st),
+                WTERMSIG(st) == SIGALRM ? "did not return in 5 s" : "crashed");
+        return -1;
+    }
+    return WEXITSTATUS(st);
+}
+
+static void open_expect_corrupt(const char *path)
+{
+    ef_client_options o = {.url = DEAD_URL, .cache_path = path, .timeout_ms = 200};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    ef_status st;
+    ef_client_status(c, &st);
+    CHECK_EQ_INT(st.cache_status, EF_ECACHE_CORRUPT);
+    CHECK_EQ_INT(st.source, EF_SOURCE_NONE);
+    ef_client_close(c);
+}
+
+/* A cache path that was replaced by something other than a file the client could have written:
+ *   a FIFO: the old reader's fopen blocked until a writer came, so ef_client_open never returned
+ *           (a character device such as /dev/zero was read without end, into memory);
+ *   a file longer than any cache file can be (a document over the 256 MiB a node may send), here
+ *           a sparse one: the old reader read every byte into memory before looking at the header
+ *           (peak memory of the child ~ 2x the file).
+ * Each must be EF_ECACHE_CORRUPT at once, with nothing read. */
+static void test_not_a_cache_file(void)
+{
+    char fifo[128], big[128];
+    path_of(fifo, sizeof(fifo), "fifo.cache");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    long rss;
+    CHECK_EQ_INT(in_child(open_expect_corrupt, fifo, &rss), 0);
+    path_of(big, sizeof(big), "big.cache");
+    FILE *f = fopen(big, "wb");
+    CHECK(f != NULL);
+    CHECK(ftruncate(fileno(f), (off_t)((size_t)256 << 20) + 40 + 128 + 32 + 1) == 0);
+    fclose(f);
+    CHECK_EQ_INT(in_child(open_expect_corrupt, big, &rss), 0);
+    printf("oversized cache file: peak memory of the reading process %ld MiB\n", rss >> 10);
+    CHECK(rss < (64L << 10)); /* the file is 256 MiB: none of it was read */
+}
+
 static void test_arguments(void)
 {
     ef_client *c = NULL;
@@ -251,6 +315,7 @@ static void test_arguments(void)
 int main(void)
 {
     temp_dir(dir, sizeof(dir));
+    test_not_a_cache_file(); /* first: it forks, best before any client's threads ran */
     test_round_trip();
     test_reader_rejects_damage();
     test_offline_start();
