@@ -56,7 +56,8 @@ typedef enum ef_error {
     EF_EIO = -14,           /* a file could not be read or written */
     EF_ETIMEDOUT = -15,     /* ef_client_wait gave up */
     EF_ETHREAD = -16,       /* the background thread could not be started */
-    EF_EPROTOCOL = -17,     /* the node's change stream broke the protocol (an event past its limit) */
+    EF_EPROTOCOL = -17,     /* the node's change stream broke the protocol (an event past its limit,
+                               or bytes that end no line for 15 s) */
     EF_ETLS = -18,          /* TLS with the node failed: its certificate was refused (unknown CA, wrong
                                host name, expired) or it refused ours; ef_client_error_text says which */
 } ef_error;

@@ -11,7 +11,8 @@
  *
  * It must never touch the evaluation path except through ef_client_apply (registry publication),
  * never block close for longer than one wake-up (curl_multi_wakeup), and never let a transfer run
- * without a timeout: fetches have a total timeout, the stream a low-speed limit of three heartbeats.
+ * without a timeout: fetches have a total timeout, the stream a low-speed limit of three heartbeats
+ * and, for bytes that trickle in without ever ending a line, the same limit on whole lines.
  * Nothing the node sends is held without a bound: a snapshot is at most MAX_BODY, a stream line or
  * event at most STREAM_MAX_LINE / STREAM_MAX_EVENT (base/sse.c); past them the transfer is a
  * failure (EF_EPROTOCOL for the stream). A stream that fails that way, or a snapshot that does not
@@ -69,6 +70,8 @@ struct ef_replica {
     bool stream_bad;     /* the current stream broke the protocol (a bound) */
     bool stream_missing; /* the node has no stream route: poll */
     int64_t stream_started; /* when the current stream was started */
+    uint64_t stream_lines;  /* sse.lines when the stream last showed life */
+    int64_t stream_line_ns; /* when that was (or when the stream started) */
     int64_t next_poll;
     uint64_t rng;
     ef_sse sse;          /* the stream reader (bounded) */
@@ -220,6 +223,21 @@ static size_t on_stream_body(char *p, size_t size, size_t n, void *ud)
         r->stream_bad = true; /* a line or event past its bound: abort, back off */
         return 0;
     }
+    /* Only a whole line is a sign of life (the node ends one every 5 s: a heartbeat): bytes that
+     * never end a line satisfy libcurl's low-speed limit, and the old client, taking them as life,
+     * kept "streaming", confirmed its state and stopped polling while the node's changes went
+     * unseen until the line bound (~7 minutes at ten bytes a second). Past the heartbeat limit
+     * without one, the stream is dropped like a silent one (test_client_stream_bounds, drip). */
+    int64_t now = now_ns();
+    if (r->sse.lines == r->stream_lines) {
+        if (now - r->stream_line_ns > HEARTBEAT_LIMIT_S * 1000 * MS) {
+            r->stream_bad = true;
+            return 0;
+        }
+        return len;
+    }
+    r->stream_lines = r->sse.lines;
+    r->stream_line_ns = now;
     r->stream_up = true;
     /* live stream: nothing changed that we have not been told about */
     if (!r->need_fetch && !r->fetch.active) confirm(r, 0);
@@ -295,6 +313,8 @@ static void start_stream(ef_replica *r)
     ef_sse_reset(&r->sse);
     r->stream_bad = false;
     r->stream_started = now_ns();
+    r->stream_lines = 0; /* ef_sse_reset above counts lines from 0 again */
+    r->stream_line_ns = r->stream_started;
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
     if (!x->hdrs || curl_multi_add_handle(r->multi, x->easy) != CURLM_OK) {
         x->failures++;

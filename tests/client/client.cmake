@@ -11,8 +11,8 @@
 #   test_client_hostile  a tampered cache file and a node whose header values must not be echoed
 #                       back (CR, LF): nothing of theirs reaches the next request
 #   test_client_stream_bounds  a stream that never ends a line or an event, a snapshot that does
-#                       not compile, a stream that ends at once: bounded, EF_EPROTOCOL, exponential
-#                       backoff
+#                       not compile, a stream that ends at once, one that drips bytes and never a
+#                       line: bounded, EF_EPROTOCOL, exponential backoff
 enable_testing()
 
 function(ef_client_test_env name)

@@ -6,7 +6,9 @@
  *   endless-event  a `change` event whose data lines never end;
  *   bad-doc        (stream: change events every 20 ms) a snapshot that does not compile;
  *   ends-at-once   a heartbeat and the change event for the state the client has, then the end
- *                  of the response, every time (a node or a proxy that closes streams at once).
+ *                  of the response, every time (a node or a proxy that closes streams at once);
+ *   drip           the change event for the state the client has, then one byte every 100 ms
+ *                  and never a line end, while the node's state changes (test_drip).
  * The client must drop such a stream at its bound (EF_EPROTOCOL), keep evaluating the state it
  * has, and back off exponentially: a stream that delivered a heartbeat before breaking the
  * protocol does not count as working. The old client took any bytes as "working" and reconnected
@@ -29,11 +31,14 @@
 static const char DOC[] =
     "{\"namespace\":{\"key\":\"default\"},\"flags\":["
     "{\"key\":\"b\",\"name\":\"b\",\"enabled\":true,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[]}]}";
+static const char DOC_OFF[] =
+    "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+    "{\"key\":\"b\",\"name\":\"b\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[]}]}";
 static const char BAD_DOC[] = "{\"namespace\":{\"key\":\"default\"},\"flags\":[{\"key\":7}]}";
 
 #define CONN_CAP ((size_t)64 << 20) /* the fake stops pouring into one connection past this */
 
-typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE, ENDS_AT_ONCE } mode;
+typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE, ENDS_AT_ONCE, DRIP } mode;
 
 typedef struct fake {
     int fd;
@@ -44,6 +49,7 @@ typedef struct fake {
     int snapshots;        /* atomic: snapshot requests */
     size_t max_sent;      /* atomic: most bytes sent into one stream */
     int threads;          /* atomic: connection threads running */
+    int changed;          /* atomic: drip: the node now serves the second state */
 } fake;
 
 typedef struct conn {
@@ -72,6 +78,15 @@ static void serve_stream(fake *f, int c)
         /* nothing changed: the version and ETag of the snapshot the client fetched */
         const char ev[] = "event: change\ndata: {\"version\":5,\"etag\":\"\\\"e5\\\"\"}\n\n";
         (void)!send_all(c, ev, sizeof(ev) - 1);
+        return;
+    }
+    if (f->m == DRIP) {
+        const char ev[] = "event: change\ndata: {\"version\":5,\"etag\":\"\\\"e5\\\"\"}\n\n";
+        if (!send_all(c, ev, sizeof(ev) - 1)) return;
+        /* ten bytes a second, well above the low-speed limit, and never a line: a heartbeat
+         * comment that never ends */
+        if (!send_all(c, ":", 1)) return;
+        while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) && send_all(c, "x", 1)) sleep_ms(100);
         return;
     }
     static char chunk[16384];
@@ -126,11 +141,17 @@ static void *conn_main(void *arg)
         int k2 = __atomic_fetch_add(&f->snapshots, 1, __ATOMIC_RELAXED);
         /* bad-doc: the first answer is good (the client gets a state), every later one is not */
         const char *doc = f->m == BAD_DOC_MODE && k2 > 0 ? BAD_DOC : DOC;
+        if (f->m == DRIP && __atomic_load_n(&f->changed, __ATOMIC_ACQUIRE)) doc = DOC_OFF;
         char resp[1024];
         int len = snprintf(resp, sizeof(resp),
                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"e%d\"\r\n"
                            "X-Edgeflag-Version: %d\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
                            doc == DOC ? 5 : 6 + k2, doc == DOC ? 5 : 6 + k2, strlen(doc), doc);
+        if (doc == DOC_OFF)
+            len = snprintf(resp, sizeof(resp),
+                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"e6\"\r\n"
+                           "X-Edgeflag-Version: 6\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                           strlen(doc), doc);
         (void)!send_all(c, resp, (size_t)len);
     }
     close(c);
@@ -217,12 +238,56 @@ static void run(mode m, const char *name)
     }
 }
 
+/* A stream that delivered its first event, then drips bytes that never end a line: the node's
+ * heartbeats (a line every 5 s) have stopped, so the client must give the stream up after its
+ * heartbeat limit (15 s) as it would a silent one, and poll. The old client took every byte as a
+ * sign of life: it kept "streaming", confirmed its state (age ~0) and stopped polling, so a change
+ * on the node went unseen until the 4 KiB line bound, about 7 minutes at this rate. */
+static void test_drip(void)
+{
+    fake f = {.m = DRIP};
+    f.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(f.fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(f.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    socklen_t al = sizeof(a);
+    CHECK(getsockname(f.fd, (struct sockaddr *)&a, &al) == 0);
+    CHECK(listen(f.fd, 64) == 0);
+    struct timeval tv = {0, 100000};
+    setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, accept_main, &f) == 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    ef_client_options o = {.url = url, .poll_interval_ms = 1000, .timeout_ms = 2000};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    CHECK_EQ_INT(ef_client_wait(c, 5, 5000), EF_OK);
+    sleep_ms(1000); /* the stream is dripping by now */
+    __atomic_store_n(&f.changed, 1, __ATOMIC_RELEASE);
+    int64_t t0 = ef_clock_mono_ns();
+    int rc = ef_client_wait(c, 6, 25000);
+    double took = (ef_clock_mono_ns() - t0) / 1e9;
+    ef_status st;
+    ef_client_status(c, &st);
+    ef_client_close(c);
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    close(f.fd);
+    while (__atomic_load_n(&f.threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+    printf("drip: the change on the node seen after %.1f s (%s), last error %s\n", took,
+           rc == EF_OK ? "ok" : "never", ef_strerror(st.last_error));
+    CHECK_EQ_INT(rc, EF_OK);
+    CHECK(took < 20);
+}
+
 int main(void)
 {
     run(ENDLESS_LINE, "endless line");
     run(ENDLESS_EVENT, "endless event");
     run(BAD_DOC_MODE, "bad document");
     run(ENDS_AT_ONCE, "ends at once");
+    test_drip();
     printf("test_client_stream_bounds: ok\n");
     return 0;
 }
