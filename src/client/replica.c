@@ -460,6 +460,13 @@ void ef_replica_stop(ef_replica *r)
 static void xfer_free(ef_replica *r, xfer *x)
 {
     if (x->easy) {
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0 */
+        /* Removing a transfer that is still resolving the node's name joins libcurl's resolver
+         * thread, i.e. waits out getaddrinfo: a silent name server held ef_client_close for its
+         * timeouts (test_client_close_resolving: 10 s). Told to exit quickly, libcurl leaves the
+         * thread to finish alone; it frees its own data when getaddrinfo returns. */
+        curl_easy_setopt(x->easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
         if (x->active) curl_multi_remove_handle(r->multi, x->easy);
         curl_easy_cleanup(x->easy);
     }

@@ -10,6 +10,7 @@
 #                       expired, refused client certificate: EF_ETLS naming the node and the reason
 #   test_client_hostile  a tampered cache file and a node whose header values must not be echoed
 #                       back (CR, LF): nothing of theirs reaches the next request
+#   test_client_close_resolving  close while the node's host name is being resolved: prompt
 #   test_client_stream_bounds  a stream that never ends a line or an event, a snapshot that does
 #                       not compile, a stream that ends at once, one that drips bytes and never a
 #                       line: bounded, EF_EPROTOCOL, exponential backoff
@@ -82,6 +83,13 @@ add_executable(test_client_hostile ${CMAKE_CURRENT_LIST_DIR}/test_client_hostile
 target_link_libraries(test_client_hostile PRIVATE edgeflag_static Threads::Threads)
 add_test(NAME test_client_hostile COMMAND test_client_hostile)
 ef_client_test_env(test_client_hostile)
+
+# ef_client_close while the node's name is being resolved by a silent name server (the test
+# defines getaddrinfo, stalling one host name): close must not wait for the lookup.
+add_executable(test_client_close_resolving ${CMAKE_CURRENT_LIST_DIR}/test_client_close_resolving.c)
+target_link_libraries(test_client_close_resolving PRIVATE edgeflag_static Threads::Threads ${CMAKE_DL_LIBS})
+add_test(NAME test_client_close_resolving COMMAND test_client_close_resolving)
+ef_client_test_env(test_client_close_resolving)
 
 # libedgeflag.so loaded with dlopen() (the inlined RCU read section must not need static TLS),
 # evaluating on new threads with small, repeated-key and over-4-KiB contexts.
