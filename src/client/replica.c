@@ -176,10 +176,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
             x->etag[v.n] = '\0';
         }
     } else if (line.n > 19 && ef_ascii_ncasecmp(line.p, "X-Edgeflag-Version:", 19) == 0) {
+        /* exactly one u64 in decimal, or no version (0): the old parser took every digit in the
+         * value and let the number wrap, so "9, 9" (two copies joined by a proxy) read as 99 and
+         * 2^64 + 9 as 9, versions the node never had (test_client_hostile, node_bad_version) */
+        size_t i = 19;
+        while (i < line.n && (line.p[i] == ' ' || line.p[i] == '\t')) i++;
         uint64_t v = 0;
-        for (size_t i = 19; i < line.n; i++)
-            if (line.p[i] >= '0' && line.p[i] <= '9') v = v * 10 + (uint64_t)(line.p[i] - '0');
-        x->version = v;
+        bool ok = i < line.n;
+        for (; i < line.n && ok; i++) {
+            unsigned d = (unsigned)(unsigned char)line.p[i] - '0';
+            ok = d <= 9 && v <= (UINT64_MAX - d) / 10;
+            v = v * 10 + d;
+        }
+        x->version = ok ? v : 0;
     }
     return len;
 }

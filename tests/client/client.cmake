@@ -9,7 +9,8 @@
 #   test_client_tls     over HTTPS: CA file, client certificates, insecure; unknown CA, wrong host,
 #                       expired, refused client certificate: EF_ETLS naming the node and the reason
 #   test_client_hostile  a tampered cache file and a node whose header values must not be echoed
-#                       back (CR, LF): nothing of theirs reaches the next request
+#                       back (CR, LF): nothing of theirs reaches the next request; an
+#                       X-Edgeflag-Version that is not a u64 is no version
 #   test_client_close_resolving  close while the node's host name is being resolved: prompt
 #   test_client_stream_bounds  a stream that never ends a line or an event, a snapshot that does
 #                       not compile, a stream that ends at once, one that drips bytes and never a

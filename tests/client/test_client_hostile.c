@@ -12,6 +12,8 @@
  *                         EF_ECACHE_CORRUPT and never sent.
  *   node_etag_bare_cr     a node whose ETag holds a bare CR (libcurl splits header lines at LF
  *                         only): the client must not echo it into If-None-Match.
+ *   node_bad_version      an X-Edgeflag-Version that is not a u64 ("9, 9", 2^64 + 9) is no
+ *                         version, not 99 or a wrapped 9.
  *
  * Every scenario needs the client to have evaluated the fake node's state first, so the test never
  * passes by doing nothing.
@@ -32,7 +34,7 @@ static const char CACHED_DOC[] =
     "{\"namespace\":{\"key\":\"default\"},\"flags\":["
     "{\"key\":\"b\",\"name\":\"b\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[]}]}";
 
-typedef enum { PLAIN, BARE_CR_ETAG } mode;
+typedef enum { PLAIN, BARE_CR_ETAG, BAD_VERSION } mode;
 
 typedef struct fake {
     int fd;
@@ -80,11 +82,14 @@ static void *fake_main(void *arg)
             f->snapshots++;
             pthread_mutex_unlock(&f->mu);
             const char *etag = f->m == BARE_CR_ETAG ? "\"n1\"\rX-Injected: yes" : "\"n1\"";
+            /* BAD_VERSION: two copies of the header joined by a proxy, then a number past 2^64 */
+            const char *version = f->m != BAD_VERSION ? "9"
+                                  : f->snapshots == 1 ? "9, 9" : "18446744073709551625";
             len = snprintf(resp, sizeof(resp),
                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: %s\r\n"
-                           "X-Edgeflag-Version: 9\r\nContent-Length: %zu\r\nConnection: close"
+                           "X-Edgeflag-Version: %s\r\nContent-Length: %zu\r\nConnection: close"
                            "\r\n\r\n%s",
-                           etag, sizeof(DOC) - 1, DOC);
+                           f->m == BAD_VERSION ? "" : etag, version, sizeof(DOC) - 1, DOC);
         } else {
             len = snprintf(resp, sizeof(resp), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
                                                "Connection: close\r\n\r\n");
@@ -222,12 +227,42 @@ static void test_node_etag_bare_cr(void)
     fake_stop(&f, t);
 }
 
+/* X-Edgeflag-Version values that are not a u64: "9, 9" (a proxy joining two copies of the header,
+ * as HTTP allows for lists) and 2^64 + 9. The old parser took every digit it saw and let the
+ * number wrap: versions 99 and 9, each a state the node never had (ef_client_wait(c, 99) would
+ * have returned with the state at 9). Such a value must count as no version (0). */
+static void test_node_bad_version(void)
+{
+    fake f;
+    pthread_t t;
+    char url[64];
+    fake_start(&f, BAD_VERSION, &t, url, sizeof(url));
+    ef_client_options o = {.url = url, .disable_stream = true, .poll_interval_ms = 100,
+                           .timeout_ms = 2000};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    CHECK_EQ_INT(ef_client_wait(c, 0, 5000), EF_OK);
+    CHECK(boolean_of(c));
+    ef_status st;
+    ef_client_status(c, &st);
+    printf("bad_version: \"9, 9\" read as %llu\n", (unsigned long long)st.version);
+    CHECK_EQ_INT(st.version, 0);
+    wait_snapshots(&f, 3); /* no ETag: every poll is a 200, the later ones with 2^64 + 9 */
+    sleep_ms(50);
+    ef_client_status(c, &st);
+    printf("bad_version: 2^64 + 9 read as %llu\n", (unsigned long long)st.version);
+    CHECK_EQ_INT(st.version, 0);
+    ef_client_close(c);
+    fake_stop(&f, t);
+}
+
 int main(void)
 {
     char dir[64];
     temp_dir(dir, sizeof(dir));
     test_cache_etag_injection(dir);
     test_node_etag_bare_cr();
+    test_node_bad_version();
     printf("test_client_hostile: ok\n");
     return 0;
 }
