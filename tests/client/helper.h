@@ -62,6 +62,32 @@ typedef struct test_server {
     char dir[64];
 } test_server;
 
+/* The servers started and not stopped yet: a failing CHECK exits the test at once, and a server
+ * left running held ctest until its timeout (300 s), so they are killed at exit. */
+static pid_t helper_children[16];
+
+static inline void helper_kill_children(void)
+{
+    for (size_t i = 0; i < sizeof(helper_children) / sizeof(helper_children[0]); i++) {
+        if (helper_children[i] <= 0) continue;
+        kill(helper_children[i], SIGKILL);
+        waitpid(helper_children[i], NULL, 0);
+        helper_children[i] = 0;
+    }
+}
+
+static inline void helper_track_child(pid_t pid, pid_t gone)
+{
+    static int registered;
+    if (!registered && atexit(helper_kill_children) == 0) registered = 1;
+    for (size_t i = 0; i < sizeof(helper_children) / sizeof(helper_children[0]); i++) {
+        if (helper_children[i] == gone) {
+            helper_children[i] = pid;
+            return;
+        }
+    }
+}
+
 /* Starts `BIN serve --listen 127.0.0.1:0 ARGS...` and waits for its "listening on URL" line. */
 static inline void server_start(test_server *s, const char *bin, const char *const *args)
 {
@@ -76,6 +102,7 @@ static inline void server_start(test_server *s, const char *bin, const char *con
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     CHECK(posix_spawn(&s->pid, bin, &fa, NULL, (char *const *)argv, environ) == 0);
+    helper_track_child(s->pid, 0);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     char out[512];
@@ -107,6 +134,7 @@ static inline void server_stop(test_server *s)
     kill(s->pid, SIGTERM);
     int st;
     waitpid(s->pid, &st, 0);
+    helper_track_child(0, s->pid);
     s->pid = 0;
 }
 
