@@ -10,14 +10,18 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +65,23 @@ typedef struct test_server {
     char url[128];
     char dir[64];
 } test_server;
+
+/* A listening socket on a free loopback port for a test's fake node, its URL written to url;
+ * accept() on it wakes up every 100 ms, so the fake's thread can see its stop flag. */
+static inline int fake_listen(int backlog, char *url, size_t url_n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    socklen_t al = sizeof(a);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+    CHECK(listen(fd, backlog) == 0);
+    struct timeval tv = {0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    snprintf(url, url_n, "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    return fd;
+}
 
 /* The servers started and not stopped yet: a failing CHECK exits the test at once, and a server
  * left running held ctest until its timeout (300 s), so they are killed at exit. */

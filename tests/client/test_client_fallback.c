@@ -84,20 +84,10 @@ static void *fake_main(void *arg)
 int main(void)
 {
     fake f = {0};
-    f.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(f.fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK(bind(f.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-    socklen_t al = sizeof(a);
-    CHECK(getsockname(f.fd, (struct sockaddr *)&a, &al) == 0);
-    CHECK(listen(f.fd, 16) == 0);
-    /* accept() wakes up now and then to see the stop flag */
-    struct timeval tv = {0, 100000};
-    setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char url[64];
+    f.fd = fake_listen(16, url, sizeof(url));
     pthread_t t;
     CHECK(pthread_create(&t, NULL, fake_main, &f) == 0);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
 
     ef_client_options o = {.url = url, .poll_interval_ms = 100, .timeout_ms = 2000};
     ef_client *c;

@@ -106,17 +106,8 @@ static void fake_start(fake *f, mode m, pthread_t *t, char *url, size_t url_n)
     f->m = m;
     pthread_mutex_init(&f->mu, NULL);
     ef_buf_init(&f->seen);
-    f->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(f->fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK(bind(f->fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-    socklen_t al = sizeof(a);
-    CHECK(getsockname(f->fd, (struct sockaddr *)&a, &al) == 0);
-    CHECK(listen(f->fd, 16) == 0);
-    struct timeval tv = {0, 100000}; /* accept() wakes up now and then to see the stop flag */
-    setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    f->fd = fake_listen(16, url, url_n);
     CHECK(pthread_create(t, NULL, fake_main, f) == 0);
-    snprintf(url, url_n, "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
 }
 
 static void fake_stop(fake *f, pthread_t t)
