@@ -290,7 +290,13 @@ test('history: a page costs its records, not the window it was read from', async
   assert.deepEqual(page.records.map((r) => r.after.description.slice(-3)), ['199', '198'].map((s) => `d${s}`.slice(-3)));
   assert.ok(page.nextPageToken);
   const grew = hwm() - before;
-  assert.ok(grew < 32 * 1024 * 1024, `one small page raised the peak memory by ${(grew / 1048576).toFixed(1)} MiB`);
+  // Under AddressSanitizer (scripts/sanitizer-suites.sh asan) freed blocks sit in its quarantine
+  // (256 MB) instead of being reused, so the peak measures the quarantine, not the handler: the
+  // bound is checked in the plain build (make test), and said to be unchecked here.
+  if (process.env.EF_SANITIZER === 'asan')
+    console.log(`# peak memory bound not checked under ASan (its quarantine holds freed blocks): grew ${(grew / 1048576).toFixed(1)} MiB`);
+  else
+    assert.ok(grew < 32 * 1024 * 1024, `one small page raised the peak memory by ${(grew / 1048576).toFixed(1)} MiB`);
   // paging still walks every record once, newest first, and ends
   let token = '', seen = 0, last = Infinity;
   for (;;) {
