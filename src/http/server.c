@@ -145,6 +145,7 @@ struct ef_http_server {
     ef_http_config cfg;
     uint16_t port;
     int stopping;  /* read and written with __atomic builtins */
+    int quiesced_fd; /* the listening socket libmicrohttpd gave back at quiesce; -1: none */
     long inflight; /* requests started and not completed */
     size_t body_bytes; /* atomic: request body bytes reserved now (max_body_total) */
     pthread_mutex_t streams_mu;
@@ -1371,6 +1372,7 @@ ef_http_server *ef_http_server_start(const ef_http_config *cfg, ef_router *route
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    srv->quiesced_fd = -1;
     srv->cfg = *cfg;
     srv->router = router;
     if (!srv->cfg.threads) {
@@ -1480,7 +1482,14 @@ void ef_http_server_quiesce(ef_http_server *s)
 {
     if (__atomic_exchange_n(&s->stopping, 1, __ATOMIC_ACQ_REL)) return;
     MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    if (fd == MHD_INVALID_SOCKET) return;
+    /* Not closed yet: libmicrohttpd's worker threads take the socket out of their epoll sets on
+     * their own time after quiesce, and a close here raced with that (ThreadSanitizer, make tsan:
+     * close against a worker's epoll_ctl on the same descriptor, whose number another socket could
+     * have taken by then). shutdown() ends the listening at once (new connections are refused
+     * while the server drains); the descriptor is closed once the workers are joined. */
+    shutdown(fd, SHUT_RDWR);
+    s->quiesced_fd = fd;
 }
 
 void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
@@ -1510,5 +1519,6 @@ void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
     pthread_mutex_unlock(&s->conns_mu);
     if (reaper) pthread_join(s->reaper, NULL);
     MHD_stop_daemon(s->d);
+    if (s->quiesced_fd >= 0) close(s->quiesced_fd); /* the workers are gone: see quiesce */
     server_free(s);
 }
