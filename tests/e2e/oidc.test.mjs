@@ -193,8 +193,12 @@ test('sign in through the provider, edit a flag, sign out', async () => {
     await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
     assert.equal(await sessionCookie(browser.context, ef.base), undefined);
     assert.equal((await api(ef.base, 'GET', '/auth/v1/self', undefined, hdr)).status, 401, 'the old cookie value is dead');
-    // expected: the refusals above, and the provider pages' web font this test blocks (net::ERR_FAILED)
-    assert.deepEqual(page.errors.filter((e) => !/status of (401|403)|net::ERR_FAILED/.test(e)), []);
+    // expected: the refusals above, the provider pages' web font this test blocks (net::ERR_FAILED),
+    // and the page's live-update stream cut by the sign-out: the server ends a stream whose session
+    // is gone at once (http/server.c, recheck_streams: aborted, whether or not the client reads),
+    // which Chrome reports as an incomplete chunked body when the page had not closed it yet (a
+    // matter of timing: seen once, under ThreadSanitizer)
+    assert.deepEqual(page.errors.filter((e) => !/status of (401|403)|net::ERR_FAILED|net::ERR_INCOMPLETE_CHUNKED_ENCODING/.test(e)), []);
   } finally {
     await page.close();
   }
