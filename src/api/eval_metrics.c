@@ -120,19 +120,6 @@ void ef_eval_metrics_error(ef_node *node, ef_bytes ns, ef_bytes flag)
     ef_counter_add(node->m.flipt_errors, labels, 1);
 }
 
-/* Whether k is in Flipt's key alphabet ([-_,A-Za-z0-9]+), which every created key is. */
-static bool plain_key(ef_bytes k)
-{
-    if (!k.n) return false;
-    for (size_t i = 0; i < k.n; i++) {
-        unsigned char c = (unsigned char)k.p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == ','))
-            return false;
-    }
-    return true;
-}
-
 void ef_eval_metrics_unknown(ef_node *node, ef_bytes ns, ef_bytes flag, bool ns_exists)
 {
     /* the budget is the unknown_flags family's bound: a key it keeps a series for is within it;
@@ -142,7 +129,7 @@ void ef_eval_metrics_unknown(ef_node *node, ef_bytes ns, ef_bytes flag, bool ns_
      * and is "(unknown)" at once: kept, keys that differ only in bytes that are not UTF-8 would
      * print as one label twice (the exposition writes such bytes as U+FFFD), which Prometheus
      * drops as duplicate samples. */
-    if (!plain_key(flag) || (!ns_exists && !plain_key(ns))) {
+    if (!ef_key_valid(flag) || (!ns_exists && !ef_key_valid(ns))) {
         if (!ns_exists) ns = EF_BYTES_LIT("(unknown)");
         flag = EF_BYTES_LIT("(unknown)");
     }

@@ -165,4 +165,18 @@ static inline bool ef_bytes_contains(ef_bytes hay, ef_bytes needle)
     return memmem(hay.p, hay.n, needle.p, needle.n) != NULL;
 }
 
+/* Whether k is a key in Flipt's key alphabet ([-_,A-Za-z0-9]+): every namespace, flag, segment
+ * and variant key a store accepts is. */
+static inline bool ef_key_valid(ef_bytes k)
+{
+    if (k.n == 0) return false;
+    for (size_t i = 0; i < k.n; i++) {
+        unsigned char c = (unsigned char)k.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == ','))
+            return false;
+    }
+    return true;
+}
+
 #endif

@@ -197,7 +197,6 @@ enum {
 /* clang-format on */
 
 /* ---- validation (sqlite_validate.c) ---- */
-bool sq_key_valid(ef_bytes key);
 /* Validates JSON text and writes its compact form into out (arena). field names the error. */
 int sq_json_compact(ef_bytes in, const char *field, size_t max, bool object_only, ef_arena *a,
                     ef_bytes *out, ef_store_err *err);

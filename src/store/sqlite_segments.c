@@ -94,7 +94,7 @@ int sq_segment_read(sq *s, ef_bytes ns, ef_bytes key, ef_arena *a, ef_doc_segmen
 static int segment_validate(const ef_store_segment_in *in, bool create, ef_store_err *err)
 {
     if (in->key.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: must not be empty");
-    if (create && !sq_key_valid(in->key))
+    if (create && !ef_key_valid(in->key))
         return ef_store_fail(err, EF_STORE_INVALID, "invalid field key: contains invalid characters");
     if (in->name.n == 0)
         return ef_store_fail(err, EF_STORE_INVALID, "invalid field name: must not be empty");

@@ -28,7 +28,7 @@ static int token_create(void *h, const ef_store_token *in, ef_arena *a, ef_store
     sq *s = h;
     if (in->hashed.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field token: must not be empty");
     if (in->name.n == 0) return ef_store_fail(err, EF_STORE_INVALID, "invalid field name: must not be empty");
-    if (in->namespace_key.n && !sq_key_valid(in->namespace_key))
+    if (in->namespace_key.n && !ef_key_valid(in->namespace_key))
         return ef_store_fail(err, EF_STORE_INVALID, "invalid field namespaceKey: contains invalid characters");
     ef_bytes metadata = {"", 0};
     if (in->metadata.n && sq_json_compact(in->metadata, "metadata", 10000, true, a, &metadata, err))

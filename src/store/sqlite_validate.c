@@ -26,16 +26,6 @@ char *sq_cstr(ef_arena *a, ef_bytes b)
 }
 
 /* ^[-_,A-Za-z0-9]+$ */
-bool sq_key_valid(ef_bytes key)
-{
-    if (key.n == 0) return false;
-    for (size_t i = 0; i < key.n; i++) {
-        unsigned char c = (unsigned char)key.p[i];
-        if (!(isalnum(c) && c < 128) && c != '-' && c != '_' && c != ',') return false;
-    }
-    return true;
-}
-
 /* Drops insignificant whitespace, keeping every string byte and escape as written (what Go's
  * json.Compact does, so stored attachments equal Flipt's). in must already be valid JSON. */
 static ef_bytes json_compact_text(ef_bytes in, ef_arena *a)
