@@ -7,10 +7,12 @@
 // (start-up and shutdown) and once with a few thousand, and the difference is divided by the
 // requests wrk completed. Prints the total per request, the part inside edgeflag's request
 // handling (on_access, inclusive), the largest functions, and edgeflag's own work split into
-// decode, evaluation, answer, metrics and the glue between them. The reference, in the same run:
-// libmicrohttpd alone with edgeflag's options and headers answering a fixed body of the same length
-// (bench/bench_mhd_floor.c, the floor of http_bench.mjs); what edgeflag counts above it is its own
-// work per request. A benchmark prints figures; it asserts nothing.
+// decode, evaluation, answer, metrics, libmicrohttpd's response objects (what edgeflag pays for
+// them above or below the floor, which makes one per request) and the glue between them. The
+// reference, in the same run: libmicrohttpd alone with edgeflag's options and headers answering a
+// fixed body of the same length (bench/bench_mhd_floor.c, the floor of http_bench.mjs); what
+// edgeflag counts above it is its own work per request. A benchmark prints figures; it asserts
+// nothing.
 //
 // memset is listed apart: libmicrohttpd zeroes each connection's memory pool between requests
 // with `rep stosb`, which callgrind counts once per byte (~18,000 "instructions" a request) while
@@ -137,6 +139,11 @@ const PARTS = [
   ['write the answer', ['ef_write_variant_response']],
   ['metrics (evaluation and HTTP)', ['ef_eval_metrics_variant', 'ef_node_count_response']],
 ];
+// libmicrohttpd's response objects (made, given their headers and freed): the floor makes one per
+// request; edgeflag queues a connection's kept one again when it can (src/http/server.c, reuse),
+// so this part is what it pays above (or, negative, below) the floor's cost for them.
+const RESPONSE_FNS = ['MHD_create_response_from_buffer', 'MHD_add_response_header', 'MHD_destroy_response'];
+const responseCost = new Map();
 function partsOf(f) {
   return PARTS.map(([label, fns]) => [label, fns.reduce((sum, fn) => sum + f(fn), 0)]);
 }
@@ -153,19 +160,22 @@ for (const d of deployments) {
   console.log(`  total              ${Math.round(per).toLocaleString('en-US').padStart(8)} per request`);
   console.log(`  without memset     ${Math.round(per - memset).toLocaleString('en-US').padStart(8)}   (memset: ${Math.round(memset).toLocaleString('en-US')}, counted per byte; see the header)`);
   withoutMemset.set(d, per - memset);
+  responseCost.set(d, RESPONSE_FNS.reduce((sum, fn) => sum + f(fn), 0));
   if (!d.floor) parts.set(d, partsOf(f));
-  for (const name of ['on_access', 'dispatch', 'on_variant', 'ef_json_parse', 'ef_write_variant_response', 'ef_eval_metrics_variant', 'MHD_add_response_header', 'ef_router_match', 'after_request', 'finish_request', 'before_request']) {
+  for (const name of ['on_access', 'dispatch', 'on_variant', 'ef_json_parse', 'ef_write_variant_response', 'ef_eval_metrics_variant', ...RESPONSE_FNS, 'ef_router_match', 'after_request', 'finish_request', 'before_request']) {
     const v = f(name);
     if (v > 0) console.log(`  ${name.padEnd(26)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
   }
 }
-const floorIr = withoutMemset.get(deployments.find((d) => d.floor));
+const floor = deployments.find((d) => d.floor);
+const floorIr = withoutMemset.get(floor);
 console.log('\nedgeflag\'s own work (without memset, above libmicrohttpd alone):');
 for (const d of deployments.filter((x) => !x.floor)) {
   const own = withoutMemset.get(d) - floorIr;
   console.log(`  ${d.name.padEnd(24)} ${Math.round(own).toLocaleString('en-US').padStart(8)} per request (${(withoutMemset.get(d) / floorIr).toFixed(2)}x the floor's)`);
   let rest = own;
-  for (const [label, v] of parts.get(d)) {
+  const responses = ['response objects (vs the floor)', responseCost.get(d) - responseCost.get(floor)];
+  for (const [label, v] of [...parts.get(d), responses]) {
     console.log(`    ${label.padEnd(30)} ${Math.round(v).toLocaleString('en-US').padStart(8)}`);
     rest -= v;
   }

@@ -43,6 +43,36 @@
 
 #define MAX_PARAMS 8
 #define MAX_RESP_HEADERS 16
+/* what collect_headers() may add to a handler's: Content-Type, four for CORS, Vary, Connection */
+#define MAX_SENT_HEADERS (MAX_RESP_HEADERS + 7)
+#define REUSE_TEXT 512
+#define REUSE_SLOTS 2
+
+/* The headers a response goes out with, in order, before they are attached. */
+typedef struct sent_headers {
+    unsigned n;
+    struct {
+        const char *name, *value;
+    } h[MAX_SENT_HEADERS];
+} sent_headers;
+
+/* A connection's last plain answers, kept for the next ones (see answer()). libmicrohttpd makes a
+ * response an object with its headers copied into allocations of their own: creating one, adding
+ * the four headers an evaluation carries and freeing it all again was ~5,100 instructions of every
+ * request, more than parsing, evaluating and writing the answer together. The next answer on the
+ * connection usually has the same headers and length, from the same buffer (req->out): the kept
+ * object is queued again, as it is. Two are kept: an evaluation's answer is one byte shorter
+ * whenever its timestamp's nanoseconds end in a zero (Go's RFC 3339 drops trailing zeros), and
+ * with one kept, one answer in five made two new objects. */
+typedef struct reuse {
+    struct MHD_Response *resp; /* our reference, released with the connection; NULL: none */
+    const void *data;          /* the body it sends (not owned) and its length */
+    size_t len;
+    unsigned nheaders;
+    size_t text_len;
+    char text[REUSE_TEXT];     /* its headers, "name\0value\0" each, in order */
+    uint64_t used;             /* when it was last queued, in the connection's answers */
+} reuse;
 
 struct ef_http_stream {
     ef_http_server *srv;
@@ -104,6 +134,11 @@ struct ef_http_req {
     bool preflight;             /* answered as a CORS preflight */
     bool stream;                /* a streaming response (never compressed) */
     struct MHD_Response *response;
+    const void *plain;          /* else the answer is this body, not copied: see reuse */
+    size_t plain_len;
+    bool plain_set;
+    reuse reuse[REUSE_SLOTS];
+    uint64_t answers;           /* plain answers made on this connection (reuse.used's clock) */
     const char *content_type;
     int64_t t0;
     char peer[64];
@@ -243,7 +278,7 @@ bool ef_http_has_header(const ef_http_req *req, const char *name)
     return added_header(req, ef_bytes_of(name)) != NULL;
 }
 
-/* Records the response; its headers are attached in attach_headers() just before it is queued,
+/* Records the response; its headers are collected in collect_headers() just before it is queued,
  * so the server's finish hook can still add some (the node's version header). */
 static void finish_response(ef_http_req *req, struct MHD_Response *resp, int status,
                             const char *content_type)
@@ -255,6 +290,18 @@ static void finish_response(ef_http_req *req, struct MHD_Response *resp, int sta
     }
     req->content_type = content_type;
     req->response = resp;
+    req->status = status;
+    req->replied = true;
+}
+
+/* Records a plain answer: the body as it is, which must stay as it is until the response is sent
+ * (req->out, or data that outlives the request); answer() makes or reuses its response. */
+static void finish_plain(ef_http_req *req, const void *data, size_t len, int status, const char *content_type)
+{
+    req->plain = data;
+    req->plain_len = len;
+    req->plain_set = true;
+    req->content_type = content_type;
     req->status = status;
     req->replied = true;
 }
@@ -272,30 +319,108 @@ static bool cors_method_allowed(const char *m)
     return false;
 }
 
-/* CORS headers on an actual (not preflight) response. */
-static void cors_actual(ef_http_req *req, struct MHD_Response *resp)
+static void sent_add(sent_headers *sh, const char *name, const char *value)
 {
-    const cors_rules *c = &req->srv->cors;
-    MHD_add_response_header(resp, "Vary", "Origin");
-    const char *origin = ef_http_header(req, "Origin");
-    if (!origin || !*origin || !cors_origin_allowed(c, origin) || !cors_method_allowed(req->method_name)) return;
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", c->all_origins ? "*" : origin);
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Link");
-    MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+    sh->h[sh->n].name = name; /* room for every header it is given: see MAX_SENT_HEADERS */
+    sh->h[sh->n].value = value;
+    sh->n++;
 }
 
-static void attach_headers(ef_http_req *req)
+/* CORS headers on an actual (not preflight) response. */
+static void cors_actual(ef_http_req *req, sent_headers *sh)
 {
-    struct MHD_Response *resp = req->response;
+    const cors_rules *c = &req->srv->cors;
+    sent_add(sh, "Vary", "Origin");
+    const char *origin = ef_http_header(req, "Origin");
+    if (!origin || !*origin || !cors_origin_allowed(c, origin) || !cors_method_allowed(req->method_name)) return;
+    sent_add(sh, "Access-Control-Allow-Origin", c->all_origins ? "*" : origin);
+    sent_add(sh, "Access-Control-Expose-Headers", "Link");
+    sent_add(sh, "Access-Control-Allow-Credentials", "true");
+}
+
+/* The headers the response goes out with: the handler's and the server's own. */
+static void collect_headers(ef_http_req *req, sent_headers *sh)
+{
+    sh->n = 0;
     if (req->content_type && !added_header(req, EF_BYTES_LIT("Content-Type")))
-        MHD_add_response_header(resp, "Content-Type", req->content_type);
-    for (unsigned i = 0; i < req->nheaders; i++)
-        MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
-    if (req->srv->cfg.cors_enabled && !req->preflight) cors_actual(req, resp);
+        sent_add(sh, "Content-Type", req->content_type);
+    for (unsigned i = 0; i < req->nheaders; i++) sent_add(sh, req->headers[i].name, req->headers[i].value);
+    if (req->srv->cfg.cors_enabled && !req->preflight) cors_actual(req, sh);
     if (req->srv->cfg.gzip_min_bytes != SIZE_MAX && !req->stream && compressible(response_type(req, req->content_type)))
-        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
-    if (__atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE))
-        MHD_add_response_header(resp, "Connection", "close");
+        sent_add(sh, "Vary", "Accept-Encoding");
+    if (__atomic_load_n(&req->srv->stopping, __ATOMIC_ACQUIRE)) sent_add(sh, "Connection", "close");
+}
+
+static void attach_headers(struct MHD_Response *resp, const sent_headers *sh)
+{
+    for (unsigned i = 0; i < sh->n; i++) MHD_add_response_header(resp, sh->h[i].name, sh->h[i].value);
+}
+
+/* Whether the kept response has exactly these headers, in this order. */
+static bool reuse_same_headers(const reuse *ru, const sent_headers *sh)
+{
+    if (ru->nheaders != sh->n) return false;
+    const char *t = ru->text, *end = ru->text + ru->text_len;
+    for (unsigned i = 0; i < sh->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *v = k ? sh->h[i].value : sh->h[i].name;
+            while (t < end && *t && *t == *v) t++, v++;
+            if (t == end || *t || *v) return false;
+            t++;
+        }
+    return true;
+}
+
+/* Keeps resp, with these headers, for the next answers on the connection; false when they do
+ * not fit the record (the response is then used once, as any other). */
+static bool reuse_keep(reuse *ru, struct MHD_Response *resp, const void *data, size_t len, const sent_headers *sh)
+{
+    size_t at = 0;
+    for (unsigned i = 0; i < sh->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *v = k ? sh->h[i].value : sh->h[i].name;
+            size_t n = strlen(v) + 1;
+            if (n > sizeof(ru->text) - at) return false;
+            memcpy(ru->text + at, v, n);
+            at += n;
+        }
+    ru->resp = resp;
+    ru->data = data;
+    ru->len = len;
+    ru->nheaders = sh->n;
+    ru->text_len = at;
+    return true;
+}
+
+static void reuse_release(reuse *ru)
+{
+    if (ru->resp) MHD_destroy_response(ru->resp);
+    ru->resp = NULL;
+}
+
+/* The response for a plain answer: the connection's kept one when it sends the same bytes with
+ * the same headers, else a new one, kept in its place if it can be. *kept: the connection holds
+ * it (the caller must not release it). NULL when out of memory. */
+static struct MHD_Response *plain_response(ef_http_req *req, const sent_headers *sh, bool *kept)
+{
+    reuse *ru = &req->reuse[0];
+    *kept = true;
+    req->answers++;
+    for (unsigned i = 0; i < REUSE_SLOTS; i++) {
+        reuse *r = &req->reuse[i];
+        if (r->resp && r->data == req->plain && r->len == req->plain_len && reuse_same_headers(r, sh)) {
+            r->used = req->answers;
+            return r->resp;
+        }
+        if (r->used < ru->used) ru = r; /* the least recently used (or an empty one) goes */
+    }
+    reuse_release(ru);
+    ru->used = req->answers;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(req->plain_len, (void *)req->plain, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return NULL;
+    attach_headers(resp, sh);
+    *kept = reuse_keep(ru, resp, req->plain, req->plain_len, sh);
+    return resp;
 }
 
 /* ---- gzip ------------------------------------------------------------------------------------- */
@@ -349,7 +474,7 @@ static bool accepts_gzip(const char *ae)
 /* A gzip response for a body the client accepts compressed, or NULL to send it as it is. Bodies
  * below gzip_min_bytes are not worth the CPU (most evaluation answers); HEAD, 204 and 304 carry
  * none. Adds Content-Encoding; Vary: Accept-Encoding is added to every compressible response in
- * attach_headers, whatever was chosen, so a cache never serves one client's choice to another. */
+ * collect_headers, whatever was chosen, so a cache never serves one client's choice to another. */
 static struct MHD_Response *gzip_response(ef_http_req *req, int status, const char *type, const void *data,
                                           size_t len)
 {
@@ -438,8 +563,10 @@ void ef_http_reply(ef_http_req *req, int status)
     /* Not copied: req->out is left alone until the next request on this connection starts
      * (request_reset), which libmicrohttpd begins only after this response is sent, and it is
      * freed only with the connection. A copy was a malloc, a memcpy and a free per request. */
-    if (!resp) resp = MHD_create_response_from_buffer(req->out.len, (void *)data, MHD_RESPMEM_PERSISTENT);
-    finish_response(req, resp, status, "application/json");
+    if (resp)
+        finish_response(req, resp, status, "application/json");
+    else
+        finish_plain(req, data, req->out.len, status, "application/json");
 }
 
 void ef_http_reply_static(ef_http_req *req, int status, const char *content_type, const void *data,
@@ -447,10 +574,12 @@ void ef_http_reply_static(ef_http_req *req, int status, const char *content_type
 {
     if (req->replied) return;
     struct MHD_Response *resp = gzip_response(req, status, response_type(req, content_type), data, len);
-    if (!resp) resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
     ef_buf_clear(&req->out);
     req->out.len = 0;
-    finish_response(req, resp, status, content_type);
+    if (resp)
+        finish_response(req, resp, status, content_type);
+    else
+        finish_plain(req, data, len, status, content_type);
     /* remember the size for the access log */
     req->out.len = len;
 }
@@ -838,6 +967,7 @@ static void request_reset(ef_http_req *req)
     req->replied = false;
     req->preflight = req->stream = false;
     req->response = NULL;
+    req->plain_set = false;
     req->route = NULL;
     req->method_not_allowed = req->admitted = false;
     req->user = NULL;
@@ -1153,9 +1283,19 @@ static enum MHD_Result answer(ef_http_server *srv, ef_http_req *req, struct MHD_
         req->suspended = true;
         return MHD_YES;
     }
-    if (!req->response) return MHD_NO;
+    if (!req->response && !req->plain_set) return MHD_NO;
     if (srv->cfg.finish) srv->cfg.finish(req, srv->cfg.app);
-    attach_headers(req);
+    sent_headers sh;
+    collect_headers(req, &sh);
+    if (req->plain_set) {
+        bool kept;
+        struct MHD_Response *resp = plain_response(req, &sh, &kept);
+        if (!resp) return MHD_NO;
+        enum MHD_Result r = MHD_queue_response(conn, (unsigned)req->status, resp);
+        if (!kept) MHD_destroy_response(resp);
+        return r;
+    }
+    attach_headers(req->response, &sh);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)req->status, req->response);
     MHD_destroy_response(req->response);
     req->response = NULL;
@@ -1288,6 +1428,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (req->cnext) req->cnext->cprev = req->cprev;
         pthread_mutex_unlock(&srv->conns_mu);
         ef_http_tls_detach(&req->tls);
+        for (unsigned i = 0; i < REUSE_SLOTS; i++) reuse_release(&req->reuse[i]);
         ef_arena_free(&req->arena);
         ef_buf_free(&req->body);
         ef_buf_free(&req->out);
