@@ -117,8 +117,13 @@ async function waitPort(port) {
 
 // ---- servers pinned to CPU 0 (edgeflag with one worker thread) ----
 // { child, url } once the server started by `taskset -c 0 ...argv` prints "listening on URL"
+// Every server this bench starts is stopped when it exits, on an error too (a server left behind
+// would hold its port and take a core from the next run).
+const children = [];
+process.on('exit', () => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
 async function pinned(argv) {
   const child = spawn('taskset', ['-c', '0', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
   return { child, url: await listeningUrl(child, path.basename(argv[0])) };
 }
 function serveEf(args) {
@@ -139,11 +144,13 @@ const idleKiB = procStats(ef.pid).rssKiB;
 const sample = await fetch(efUrl + '/evaluate/v1/variant', { method: 'POST', body });
 const sampleText = await sample.text();
 // ---- nginx: a fixed body of the same size, same pinning ----
-const port = 20000 + Math.floor(Math.random() * 20000);
+// below the kernel's ephemeral ports (32768 and up): a client socket of this run could hold one
+const port = 20000 + Math.floor(Math.random() * 12000);
 const fixed = 'x'.repeat(sampleText.length);
 fs.mkdirSync(path.join(tmp, 'nginx'), { recursive: true });
 fs.writeFileSync(path.join(tmp, 'nginx.conf'), `worker_processes 1;\ndaemon off;\npid ${tmp}/nginx.pid;\nerror_log ${tmp}/nginx.err;\nevents { worker_connections 1024; }\nhttp {\n access_log off;\n client_body_temp_path ${tmp}/nginx;\n server { listen 127.0.0.1:${port}; keepalive_requests 1000000; location / { default_type application/json; return 200 '${fixed}'; } }\n}\n`);
 const ng = spawn('taskset', ['-c', '0', 'nginx', '-c', path.join(tmp, 'nginx.conf'), '-p', tmp], { stdio: 'inherit' });
+children.push(ng);
 await waitPort(port);
 const workers = spawnSync('pgrep', ['-P', String(ng.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
 const ngPid = workers[0] ?? ng.pid;
