@@ -274,7 +274,8 @@ static inline __attribute__((always_inline)) str_read read_string(const char *s,
 typedef struct member_read {
     const char *p;
     size_t kn, vn;
-    bool next; /* a ',' and the next member's opening quote followed, and p is past them */
+    bool next;     /* a ',' and the next member's opening quote followed, and p is past them */
+    uint32_t hash; /* the key's ef_context_hash, when p is set */
 } member_read;
 
 /* The usual member, "key":"value" in compact JSON with a plain key of at most 16 bytes, read
@@ -287,7 +288,7 @@ typedef struct member_read {
 static inline __attribute__((always_inline)) member_read member_fast(const char *p, const reader *r,
                                                                      char *dst)
 {
-    member_read no = {NULL, 0, 0, false};
+    member_read no = {NULL, 0, 0, false, 0};
 #if defined(__SSE2__)
     if ((uintptr_t)p > r->last64) return no; /* every load below stays within p + 64 */
     __m128i k0 = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -302,17 +303,18 @@ static inline __attribute__((always_inline)) member_read member_fast(const char 
     if (q1 > 16 || p[q1] != '"') return no;
     _mm_storeu_si128((__m128i *)(void *)dst, k0);
     if (memcmp(p + q1 + 1, ":\"", 2) != 0) /* a value that is no string: the key alone is read */
-        return (member_read){NULL, q1, 0, false};
+        return (member_read){NULL, q1, 0, false, 0};
+    uint32_t hash = ef_context_hash_vec(k0, q1); /* from the register: see ef_context_hash_vec */
     const char *v = p + q1 + 3;
     unsigned q3 = rest ? (unsigned)__builtin_ctz(rest) : 32;
     if (q3 < 32 && v[q3] == '"') { /* then q3 < 29: v + q3 is in the blocks */
         _mm_storeu_si128((__m128i *)(void *)(dst + q1), _mm_loadu_si128((const __m128i *)(const void *)v));
         _mm_storeu_si128((__m128i *)(void *)(dst + q1 + 16), _mm_loadu_si128((const __m128i *)(const void *)(v + 16)));
-        if (memcmp(v + q3 + 1, ",\"", 2) == 0) return (member_read){v + q3 + 3, q1, q3, true};
-        return (member_read){v + q3 + 1, q1, q3, false};
+        if (memcmp(v + q3 + 1, ",\"", 2) == 0) return (member_read){v + q3 + 3, q1, q3, true, hash};
+        return (member_read){v + q3 + 1, q1, q3, false, hash};
     }
     str_read s = read_string(v, r, dst + q1); /* escapes, UTF-8, or longer */
-    return s.p ? (member_read){s.p, q1, s.n, false} : no;
+    return s.p ? (member_read){s.p, q1, s.n, false, hash} : no;
 #else
     (void)p, (void)r, (void)dst;
     return no;
@@ -327,8 +329,8 @@ static inline __attribute__((always_inline)) member_read read_member(const char 
     if (m.p) return m;
     str_read k = m.kn ? (str_read){p + m.kn + 1, m.kn} : read_string(p, r, dst), v;
     if (!(p = k.p) || !colon_quote(&p, r->end) || !(v = read_string(p, r, dst + k.n)).p)
-        return (member_read){NULL, 0, 0, false};
-    return (member_read){v.p, k.n, v.n, false};
+        return (member_read){NULL, 0, 0, false, 0};
+    return (member_read){v.p, k.n, v.n, false, ef_context_hash_padded(dst, k.n)};
 }
 
 /* An entry as two 64-bit stores where the byte order allows: written field by field, the
@@ -407,9 +409,8 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
                     if (n == n_max) return 0;
                     m = read_member(p, &r, o);
                     if (!(p = m.p)) return 0;
-                    uint32_t hash = ef_context_hash_padded(o, m.kn);
-                    put_entry(&e[n], hash, m.kn, m.vn, (size_t)(o - text));
-                    ef_request_put(block, (uint32_t)n, (ef_bytes){o, m.kn}, hash);
+                    put_entry(&e[n], m.hash, m.kn, m.vn, (size_t)(o - text));
+                    ef_request_put(block, (uint32_t)n, (ef_bytes){o, m.kn}, m.hash);
                     o += m.kn + m.vn;
                     n++;
                 } while (m.next || (pairs = member_end(&p, end)) == 1);
