@@ -372,7 +372,11 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
     size_t n = 0;
     unsigned seen = 0;
     for (;;) { /* p is past the opening quote of a member's name */
-        char *name = o, *value = NULL;
+        /* The name is compared where the body has it when it is plain (member_fast read it, or
+         * its key alone): reading it back from o, just stored over by the value's blocks, stalls
+         * on a store the CPU cannot forward (as in ef_context_hash_vec). */
+        const char *name = p;
+        char *value = NULL;
         size_t name_n, value_n = 0;
         member_read m = member_fast(p, &r, o);
         if (m.p) {
@@ -383,6 +387,7 @@ int ef_eval_input_fast(ef_bytes body, ef_arena *a, ef_eval_input *in)
         } else {
             str_read k = m.kn ? (str_read){p + m.kn + 1, m.kn} : read_string(p, &r, o);
             if (!(p = k.p)) return 0;
+            if (!m.kn) name = o; /* decoded: escapes, UTF-8 */
             name_n = k.n;
         }
         int f = field_of((ef_bytes){name, name_n});

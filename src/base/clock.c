@@ -25,6 +25,19 @@ int64_t ef_clock_wall_ns(void) { return clock_ns(CLOCK_REALTIME); }
 int64_t ef_clock_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 int64_t ef_clock_mono_coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
+/* Per thread, so readers share nothing; sampled_at 0: never read (the monotonic clock does not
+ * read 0 after boot's first instants, and a spurious read is harmless). */
+static _Thread_local int64_t wall_offset, wall_sampled_at;
+
+int64_t ef_clock_wall_at(int64_t mono_ns)
+{
+    if (!wall_sampled_at || mono_ns - wall_sampled_at >= 10000000 || mono_ns < wall_sampled_at) {
+        wall_offset = ef_clock_wall_ns() - ef_clock_mono_ns();
+        wall_sampled_at = mono_ns;
+    }
+    return mono_ns + wall_offset;
+}
+
 /* Civil date from days since 1970-01-01 (proleptic Gregorian). */
 static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
@@ -138,11 +151,15 @@ static uint64_t rng_next(void)
 
 /* 16 bytes in the 8-4-4-4-12 hex form, NUL-terminated: one per evaluation response. The 32 digits
  * are made all at once where SSE2 is (every x86-64), then cut into the groups. */
+#if defined(__SSE2__)
+static void uuid_format_vec(__m128i v, char out[EF_UUID_LEN + 1])
+#else
 static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
+#endif
 {
     char d[32];
 #if defined(__SSE2__)
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)r), low = _mm_set1_epi8(0x0F);
+    const __m128i low = _mm_set1_epi8(0x0F);
     __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low), lo = _mm_and_si128(v, low);
     __m128i n0 = _mm_unpacklo_epi8(hi, lo), n1 = _mm_unpackhi_epi8(hi, lo); /* nibbles in order */
     /* '0' + n, and 'a' - '0' - 10 more for the nibbles above 9 */
@@ -170,8 +187,24 @@ static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
     out[36] = '\0';
 }
 
+#if defined(__SSE2__)
+static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
+{
+    uuid_format_vec(_mm_loadu_si128((const __m128i *)(const void *)r), out);
+}
+#endif
+
 void ef_uuid_v4(char out[EF_UUID_LEN + 1])
 {
+#if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* in registers: the bytes stored as two words, set bit by bit and read back as one vector
+     * would wait on stores the CPU cannot forward into one load. Byte 6 is a's seventh, byte 8
+     * b's first. */
+    uint64_t a = rng_next(), b = rng_next();
+    a = (a & ~(0xF0ull << 48)) | 0x40ull << 48; /* version 4 */
+    b = (b & ~0xC0ull) | 0x80ull;               /* variant 10 */
+    uuid_format_vec(_mm_set_epi64x((long long)b, (long long)a), out);
+#else
     unsigned char r[16];
     uint64_t a = rng_next(), b = rng_next();
     memcpy(r, &a, 8);
@@ -179,6 +212,7 @@ void ef_uuid_v4(char out[EF_UUID_LEN + 1])
     r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
     uuid_format(r, out);
+#endif
 }
 
 void ef_uuid_v7(char out[EF_UUID_LEN + 1], int64_t wall_ns)

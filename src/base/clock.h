@@ -17,6 +17,12 @@ int64_t ef_clock_mono_ns(void);
  * costs ~30 on a virtual machine's clock. For deadlines counted in seconds, never durations. */
 int64_t ef_clock_mono_coarse_ns(void);
 
+/* The wall clock at mono_ns, a reading of ef_clock_mono_ns just taken: mono_ns plus the two
+ * clocks' offset, which each thread reads again every 10 ms of monotonic time. Saves a precise
+ * read (~16 ns here) on paths that read the monotonic clock anyway (an evaluation's answer); a
+ * step of the wall clock shows in it within 10 ms. */
+int64_t ef_clock_wall_at(int64_t mono_ns);
+
 /* Initialises a condition variable whose timed waits count on CLOCK_MONOTONIC, so setting the
  * wall clock neither cuts a wait short nor stretches it. Returns pthread_cond_init's result. */
 int ef_cond_init_monotonic(pthread_cond_t *cv);

@@ -207,7 +207,7 @@ static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
 {
     ef_node *node = app;
     const ef_route *r = ef_http_route(req);
-    double secs = (double)(ef_clock_mono_ns() - ef_http_started_ns(req)) / 1e9;
+    double secs = (double)(ef_http_finished_ns(req) - ef_http_started_ns(req)) / 1e9;
     ef_node_count_response(node, r, ef_http_method_of(req), ef_http_method_name(req), status, secs);
     if (r && status >= 400) ef_counter_add(node->m.flipt_server_errors, NULL, 1); /* Flipt's name */
     if (node->access_log) {

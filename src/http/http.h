@@ -138,6 +138,10 @@ void ef_http_set_user(ef_http_req *req, const void *user);
 const void *ef_http_user(const ef_http_req *req);
 /* Monotonic start time of the request in ns. */
 int64_t ef_http_started_ns(const ef_http_req *req);
+/* When the handler finished, for the after hook's duration: what a handler that read the
+ * monotonic clock as it finished handed over with ef_http_set_finished_ns, else the clock now. */
+int64_t ef_http_finished_ns(const ef_http_req *req);
+void ef_http_set_finished_ns(ef_http_req *req, int64_t mono_ns);
 /* The JSON depth limit the server was configured with. */
 unsigned ef_http_max_json_depth(const ef_http_req *req);
 

@@ -144,6 +144,7 @@ struct ef_http_req {
     uint64_t answers;           /* plain answers made on this connection (reuse.used's clock) */
     const char *content_type;
     int64_t t0;
+    int64_t finished_ns;        /* ef_http_set_finished_ns; 0: not handed over */
     char peer[64];
     const void *user; /* per-request data of the application's hooks */
     ef_http_tls_conn tls;       /* HTTPS: the certificate generation this connection uses */
@@ -211,6 +212,8 @@ void *ef_http_app(const ef_http_req *req) { return req->srv->cfg.app; }
 void ef_http_set_user(ef_http_req *req, const void *user) { req->user = user; }
 const void *ef_http_user(const ef_http_req *req) { return req->user; }
 int64_t ef_http_started_ns(const ef_http_req *req) { return req->t0; }
+int64_t ef_http_finished_ns(const ef_http_req *req) { return req->finished_ns ? req->finished_ns : ef_clock_mono_ns(); }
+void ef_http_set_finished_ns(ef_http_req *req, int64_t mono_ns) { req->finished_ns = mono_ns; }
 unsigned ef_http_max_json_depth(const ef_http_req *req) { return req->srv->cfg.max_json_depth; }
 
 ef_bytes ef_http_param(const ef_http_req *req, const char *name)
@@ -981,6 +984,7 @@ static void request_reset(ef_http_req *req)
     req->preflight = req->stream = false;
     req->response = NULL;
     req->plain_set = false;
+    req->finished_ns = 0;
     req->route = NULL;
     req->method_not_allowed = req->admitted = false;
     req->user = NULL;

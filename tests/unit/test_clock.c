@@ -35,6 +35,11 @@ static void test_uuid(void **state)
     char a[EF_UUID_LEN + 1], b[EF_UUID_LEN + 1];
     ef_uuid_v4(a);
     check_form(a, '4');
+    for (int i = 0; i < 1000; i++) { /* the version and variant bits on every one, not by luck */
+        ef_uuid_v4(b);
+        check_form(b, '4');
+        assert_string_not_equal(a, b);
+    }
     int64_t t = 1764300000123456789LL; /* 2025-11-28T03:20:00.123456789Z */
     ef_uuid_v7(a, t);
     check_form(a, '7');
@@ -88,6 +93,22 @@ static void rfc3339_reference(int64_t ns, char *out, size_t cap)
     snprintf(out + n, cap - n, "Z");
 }
 
+/* The wall clock taken from a monotonic reading agrees with a direct read, now and over 30 ms,
+ * through the offset's 10 ms refresh. */
+static void test_wall_at(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 30; i++) {
+        int64_t before = ef_clock_wall_ns();
+        int64_t at = ef_clock_wall_at(ef_clock_mono_ns());
+        int64_t after = ef_clock_wall_ns();
+        /* within the two direct reads, give or take what an NTP slew moves in 10 ms */
+        assert_true(at >= before - 100000 && at <= after + 100000);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
 static void test_rfc3339(void **state)
 {
     (void)state;
@@ -109,7 +130,7 @@ static void test_rfc3339(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock), cmocka_unit_test(test_wall_at),
                                        cmocka_unit_test(test_rfc3339)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
