@@ -24,6 +24,7 @@ static int64_t clock_ns(clockid_t which)
 int64_t ef_clock_wall_ns(void) { return clock_ns(CLOCK_REALTIME); }
 int64_t ef_clock_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 int64_t ef_clock_mono_coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
+int64_t ef_clock_wall_coarse_ns(void) { return clock_ns(CLOCK_REALTIME_COARSE); }
 
 /* Per thread, so readers share nothing; sampled_at 0: never read (the monotonic clock does not
  * read 0 after boot's first instants, and a spurious read is harmless). */
@@ -66,6 +67,38 @@ static char *put_digits(char *o, unsigned v, unsigned n)
  * so never stale: the key is the second itself). */
 static _Thread_local int64_t rfc3339_secs = INT64_MIN;
 static _Thread_local char rfc3339_text[20]; /* "YYYY-MM-DDTHH:MM:SS" */
+
+size_t ef_http_date(int64_t unix_s, char out[EF_HTTP_DATE_LEN + 1])
+{
+    static const char wday[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"}; /* from 1970-01-01 */
+    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int64_t days = unix_s / 86400, rem = unix_s % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;
+    char *o = out;
+    memcpy(o, wday[((days % 7) + 7) % 7], 3);
+    o[3] = ',';
+    o[4] = ' ';
+    o = put_digits(o + 5, d, 2);
+    *o++ = ' ';
+    memcpy(o, mon[m - 1], 3);
+    o[3] = ' ';
+    o = put_digits(o + 4, (unsigned)y, 4);
+    *o++ = ' ';
+    o = put_digits(o, (unsigned)(rem / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(rem / 60 % 60), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(rem % 60), 2);
+    memcpy(o, " GMT", 5);
+    return EF_HTTP_DATE_LEN;
+}
 
 static void rfc3339_second(int64_t secs, char *o)
 {

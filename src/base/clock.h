@@ -17,6 +17,10 @@ int64_t ef_clock_mono_ns(void);
  * costs ~30 on a virtual machine's clock. For deadlines counted in seconds, never durations. */
 int64_t ef_clock_mono_coarse_ns(void);
 
+/* The wall clock as of the last timer tick (CLOCK_REALTIME_COARSE): behind it by at most a tick,
+ * a few nanoseconds to read. For what is shown to the second (an HTTP Date header). */
+int64_t ef_clock_wall_coarse_ns(void);
+
 /* The wall clock at mono_ns, a reading of ef_clock_mono_ns just taken: mono_ns plus the two
  * clocks' offset, which each thread reads again every 10 ms of monotonic time. Saves a precise
  * read (~16 ns here) on paths that read the monotonic clock anyway (an evaluation's answer); a
@@ -35,6 +39,11 @@ size_t ef_rfc3339_format(int64_t unix_ns, char *out);
 /* A duration in nanoseconds as milliseconds in the shortest exact decimal ("0.035788"): the same
  * double a shortest-repr printer would give, without trial formatting. */
 size_t ef_millis_format(int64_t ns, char *out); /* out holds 32 bytes */
+
+#define EF_HTTP_DATE_LEN 29
+/* An HTTP date (RFC 9110's IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT") for seconds since the
+ * Unix epoch, NUL-terminated; returns EF_HTTP_DATE_LEN. Years outside 0-9999 are clamped. */
+size_t ef_http_date(int64_t unix_s, char out[EF_HTTP_DATE_LEN + 1]);
 
 #define EF_UUID_LEN 36
 /* A random (version 4) UUID in its 36-character text form plus NUL. */

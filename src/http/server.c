@@ -43,8 +43,8 @@
 
 #define MAX_PARAMS 8
 #define MAX_RESP_HEADERS 16
-/* what collect_headers() may add to a handler's: Content-Type, four for CORS, Vary, Connection */
-#define MAX_SENT_HEADERS (MAX_RESP_HEADERS + 7)
+/* what collect_headers() may add to a handler's: Date, Content-Type, four for CORS, Vary, Connection */
+#define MAX_SENT_HEADERS (MAX_RESP_HEADERS + 8)
 #define REUSE_TEXT 512
 #define REUSE_SLOTS 2
 
@@ -356,10 +356,28 @@ static void cors_actual(ef_http_req *req, sent_headers *sh)
     SENT_LIT(sh, "Access-Control-Allow-Credentials", "true");
 }
 
+/* The Date header's value for now, made once a second per thread. libmicrohttpd adds one to every
+ * response that has none, from gmtime_r, whose time zone lock and conversion were 2 % of an
+ * evaluation's time; a response with one of its own is left alone (its Date replaces any other
+ * by that name). The coarse clock may show the previous second for a tick (a few ms) after it
+ * turns. */
+static const char *http_date_now(void)
+{
+    static _Thread_local int64_t at = -1;
+    static _Thread_local char text[EF_HTTP_DATE_LEN + 1];
+    int64_t now = ef_clock_wall_coarse_ns() / 1000000000;
+    if (now != at) {
+        ef_http_date(now, text);
+        at = now;
+    }
+    return text;
+}
+
 /* The headers the response goes out with: the handler's and the server's own. */
 static void collect_headers(ef_http_req *req, sent_headers *sh)
 {
     sh->n = 0;
+    sent_add_n(sh, "Date", 4, http_date_now(), EF_HTTP_DATE_LEN);
     if (req->content_type && !added_header(req, EF_BYTES_LIT("Content-Type")))
         sent_add_n(sh, "Content-Type", 12, req->content_type, strlen(req->content_type));
     for (unsigned i = 0; i < req->nheaders; i++)

@@ -109,6 +109,25 @@ static void test_wall_at(void **state)
     }
 }
 
+/* The HTTP date against strftime's, across leap days, centuries and the epoch's neighbours. */
+static void test_http_date(void **state)
+{
+    (void)state;
+    int64_t t = -86400 * 400;
+    for (int i = 0; i < 20000; i++, t += 86400 * 37 + 3671) { /* days and times that wander */
+        char want[64], got[EF_HTTP_DATE_LEN + 1];
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        assert_int_equal(ef_http_date(t, got), EF_HTTP_DATE_LEN);
+        assert_string_equal(got, want);
+    }
+    char got[EF_HTTP_DATE_LEN + 1];
+    ef_http_date(784111777, got); /* RFC 9110's example */
+    assert_string_equal(got, "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
 static void test_rfc3339(void **state)
 {
     (void)state;
@@ -130,7 +149,7 @@ static void test_rfc3339(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock), cmocka_unit_test(test_wall_at),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock), cmocka_unit_test(test_wall_at), cmocka_unit_test(test_http_date),
                                        cmocka_unit_test(test_rfc3339)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

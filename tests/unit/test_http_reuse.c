@@ -116,6 +116,12 @@ static void ask(fixture *f, answer *out, const char *fmt, ...)
         memcpy(out->head, buf, head < sizeof(out->head) - 1 ? head : sizeof(out->head) - 1);
         memcpy(out->body, end + 4, len);
         out->body_len = len;
+        /* one Date header (the server's own, not libmicrohttpd's as well), in HTTP's form */
+        const char *date = strcasestr(out->head, "\r\nDate: ");
+        assert_non_null(date);
+        assert_null(strcasestr(date + 2, "\r\nDate:"));
+        assert_int_equal(strcspn(date + 8, "\r"), 29);
+        assert_memory_equal(date + 8 + 25, " GMT", 4);
         return;
     }
 }
