@@ -189,7 +189,6 @@ struct ef_http_server {
     uint16_t port;
     int stopping;  /* read and written with __atomic builtins */
     int quiesced_fd; /* the listening socket libmicrohttpd gave back at quiesce; -1: none */
-    long inflight; /* requests started and not completed */
     size_t body_bytes; /* atomic: request body bytes reserved now (max_body_total) */
     pthread_mutex_t streams_mu;
     ef_http_stream *streams;
@@ -999,7 +998,7 @@ static void request_reset(ef_http_req *req)
     req->busy = false;
     req->no_client_cert = false;
     req->malformed = NULL;
-    req->started = false;
+    __atomic_store_n(&req->started, false, __ATOMIC_RELEASE);
     req->nparams = 0;
     req->nheaders = 0;
     req->status = 0;
@@ -1352,8 +1351,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req) return MHD_NO;
     if (!req->started) { /* the headers are in */
         req->conn = conn;
-        req->started = true;
-        __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
+        __atomic_store_n(&req->started, true, __ATOMIC_RELEASE); /* in flight (inflight()) */
         req->t0 = ef_clock_mono_ns();
         set_deadline(req, request_timeout_ns(srv)); /* now the body */
         req->url = url;
@@ -1415,7 +1413,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req) return;
     if (req->started && req->replied && srv->cfg.after)
         srv->cfg.after(req, req->status, req->out.len, srv->cfg.app);
-    if (req->started) __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_ACQ_REL);
     body_release(srv, req);
     /* the next request on this connection: the keep-alive idle time, then its own deadline. A
      * request that ended in error (a stream ended by ef_http_stream_abort) closes its connection,
@@ -1428,7 +1425,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         MHD_destroy_response(req->response);
         req->response = NULL;
     }
-    req->started = false;
+    __atomic_store_n(&req->started, false, __ATOMIC_RELEASE);
     *con_cls = NULL;
 }
 
@@ -1677,6 +1674,17 @@ void ef_http_server_quiesce(ef_http_server *s)
     s->quiesced_fd = fd;
 }
 
+/* Requests started and not completed: the connections' own flags, looked at only while stopping
+ * (a shared counter was two locked read-modify-writes on every request). */
+static unsigned inflight(ef_http_server *s)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&s->conns_mu);
+    for (ef_http_req *r = s->conns; r; r = r->cnext) n += __atomic_load_n(&r->started, __ATOMIC_ACQUIRE);
+    pthread_mutex_unlock(&s->conns_mu);
+    return n;
+}
+
 void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
 {
     if (!s) return;
@@ -1692,7 +1700,7 @@ void ef_http_server_stop(ef_http_server *s, unsigned grace_ms)
         pthread_mutex_lock(&s->streams_mu);
         streams_left = s->streams != NULL;
         pthread_mutex_unlock(&s->streams_mu);
-        if (__atomic_load_n(&s->inflight, __ATOMIC_ACQUIRE) == 0 && !streams_left) break;
+        if (!streams_left && inflight(s) == 0) break;
         usleep(5000);
     }
     if (__atomic_load_n(&s->waiting, __ATOMIC_ACQUIRE))

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +39,15 @@ static void h_same(ef_http_req *req, void *ctx)
 
 static const char static_body[] = "static-body";
 
+/* GET /slow: answers after 300 ms (an in-flight request for the stop test) */
+static void h_slow(ef_http_req *req, void *ctx)
+{
+    (void)ctx;
+    usleep(300000);
+    ef_buf_puts(ef_http_out(req), "slow");
+    ef_http_reply(req, 200);
+}
+
 static void h_static(ef_http_req *req, void *ctx)
 {
     (void)ctx;
@@ -56,6 +66,7 @@ static int setup(void **state)
     f->router = ef_router_new();
     assert_int_equal(ef_router_add_route(f->router, &(ef_route){.methods = EF_GET, .pattern = "/same", .fn = h_same}), 0);
     assert_int_equal(ef_router_add_route(f->router, &(ef_route){.methods = EF_GET, .pattern = "/static", .fn = h_static}), 0);
+    assert_int_equal(ef_router_add_route(f->router, &(ef_route){.methods = EF_GET, .pattern = "/slow", .fn = h_slow}), 0);
     ef_http_config cfg = {.host = "127.0.0.1", .threads = 1, .max_body = 1 << 16, .max_header = EF_HTTP_MAX_HEADER_DEFAULT,
                           .idle_timeout_s = 30, .max_json_depth = 32, .gzip_min_bytes = 64};
     char err[256] = "";
@@ -73,7 +84,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     close(f->fd);
-    ef_http_server_stop(f->srv, 1000);
+    if (f->srv) ef_http_server_stop(f->srv, 1000);
     ef_router_free(f->router);
     free(f);
     return 0;
@@ -229,6 +240,36 @@ static void test_headers_past_the_record(void **state)
     }
 }
 
+static void *stop_server(void *arg)
+{
+    fixture *f = arg;
+    ef_http_server_stop(f->srv, 5000);
+    f->srv = NULL;
+    return NULL;
+}
+
+/* A stop waits for a request in flight (the connections' own flags, not a shared counter) and
+ * lets its answer out whole. */
+static void test_stop_waits_for_inflight(void **state)
+{
+    fixture *f = *state;
+    answer a;
+    ask(f, &a, "/same?v=warm"); /* a kept-alive connection with an answer behind it */
+    const char *req = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(f->fd, req, strlen(req)), (ssize_t)strlen(req));
+    usleep(100000); /* the handler is asleep in it */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stop_server, f), 0);
+    char buf[4096];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(f->fd, buf + got, sizeof(buf) - 1 - got)) > 0) got += (size_t)r;
+    buf[got] = '\0';
+    pthread_join(t, NULL);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "\r\n\r\nslow"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_headers_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_static_and_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headers_past_the_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_waits_for_inflight, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
