@@ -68,60 +68,67 @@ static char *put_digits(char *o, unsigned v, unsigned n)
 static _Thread_local int64_t rfc3339_secs = INT64_MIN;
 static _Thread_local char rfc3339_text[20]; /* "YYYY-MM-DDTHH:MM:SS" */
 
-size_t ef_http_date(int64_t unix_s, char out[EF_HTTP_DATE_LEN + 1])
-{
-    static const char wday[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"}; /* from 1970-01-01 */
-    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    int64_t days = unix_s / 86400, rem = unix_s % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days -= 1;
-    }
+/* A second since the epoch as a UTC calendar date and time of day (years clamped to 0-9999, the
+ * four digits both formats have room for). */
+typedef struct civil {
+    int64_t days; /* since 1970-01-01 */
     int y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;
-    char *o = out;
-    memcpy(o, wday[((days % 7) + 7) % 7], 3);
-    o[3] = ',';
-    o[4] = ' ';
-    o = put_digits(o + 5, d, 2);
-    *o++ = ' ';
-    memcpy(o, mon[m - 1], 3);
-    o[3] = ' ';
-    o = put_digits(o + 4, (unsigned)y, 4);
-    *o++ = ' ';
+    int64_t rem; /* seconds into the day */
+} civil;
+
+static civil civil_of(int64_t secs)
+{
+    civil c = {secs / 86400, 0, 0, 0, secs % 86400};
+    if (c.rem < 0) {
+        c.rem += 86400;
+        c.days -= 1;
+    }
+    civil_from_days(c.days, &c.y, &c.m, &c.d);
+    if (c.y < 0 || c.y > 9999) c.y = c.y < 0 ? 0 : 9999;
+    return c;
+}
+
+/* "HH:MM:SS" */
+static char *put_clock(char *o, int64_t rem)
+{
     o = put_digits(o, (unsigned)(rem / 3600), 2);
     *o++ = ':';
     o = put_digits(o, (unsigned)(rem / 60 % 60), 2);
     *o++ = ':';
-    o = put_digits(o, (unsigned)(rem % 60), 2);
+    return put_digits(o, (unsigned)(rem % 60), 2);
+}
+
+size_t ef_http_date(int64_t unix_s, char out[EF_HTTP_DATE_LEN + 1])
+{
+    static const char wday[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"}; /* from 1970-01-01 */
+    static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    civil c = civil_of(unix_s);
+    char *o = out;
+    memcpy(o, wday[((c.days % 7) + 7) % 7], 3);
+    o[3] = ',';
+    o[4] = ' ';
+    o = put_digits(o + 5, c.d, 2);
+    *o++ = ' ';
+    memcpy(o, mon[c.m - 1], 3);
+    o[3] = ' ';
+    o = put_digits(o + 4, (unsigned)c.y, 4);
+    *o++ = ' ';
+    o = put_clock(o, c.rem);
     memcpy(o, " GMT", 5);
     return EF_HTTP_DATE_LEN;
 }
 
 static void rfc3339_second(int64_t secs, char *o)
 {
-    int64_t days = secs / 86400, rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days -= 1;
-    }
-    int y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;
-    o = put_digits(o, (unsigned)y, 4);
+    civil c = civil_of(secs);
+    o = put_digits(o, (unsigned)c.y, 4);
     *o++ = '-';
-    o = put_digits(o, m, 2);
+    o = put_digits(o, c.m, 2);
     *o++ = '-';
-    o = put_digits(o, d, 2);
+    o = put_digits(o, c.d, 2);
     *o++ = 'T';
-    o = put_digits(o, (unsigned)(rem / 3600), 2);
-    *o++ = ':';
-    o = put_digits(o, (unsigned)(rem / 60 % 60), 2);
-    *o++ = ':';
-    put_digits(o, (unsigned)(rem % 60), 2);
+    put_clock(o, c.rem);
 }
 
 size_t ef_rfc3339_format(int64_t unix_ns, char *out)
