@@ -67,7 +67,7 @@ static int load_requests(workload *w, const char *path, ef_arena *keep)
 {
     char *data;
     size_t len;
-    if (ef_file_read(path, &data, &len) != 0) return -1;
+    if (ef_file_read(path, EF_FILE_MAX_ANY, &data, &len) != 0) return -1;
     size_t cap = 1024;
     w->jobs = malloc(cap * sizeof(job));
     w->n = 0;
@@ -123,7 +123,7 @@ static int load_snapshot(workload *w, const char *path)
 {
     char *data;
     size_t len;
-    if (ef_file_read(path, &data, &len) != 0) return -1;
+    if (ef_file_read(path, EF_FILE_MAX_ANY, &data, &len) != 0) return -1;
     ef_arena a;
     ef_arena_init(&a, 1 << 20);
     ef_json_error je;

@@ -157,7 +157,7 @@ static int load(workload *w, const char *snap_path, const char *req_path, ef_are
     char *data;
     size_t len;
     ef_json_error je;
-    if (ef_file_read(req_path, &data, &len) != 0) {
+    if (ef_file_read(req_path, EF_FILE_MAX_ANY, &data, &len) != 0) {
         fprintf(stderr, "bench_eval: cannot read %s\n", req_path);
         return -1;
     }

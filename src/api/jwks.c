@@ -201,9 +201,9 @@ ef_jwks *ef_jwks_new(const ef_jwks_config *c, char *err, size_t errlen)
     if (has_file) {
         char *pem = NULL, ferr[256];
         size_t pl = 0;
-        int frc = ef_file_read(c->pem_file, &pem, &pl);
+        int frc = ef_file_read(c->pem_file, EF_FILE_MAX_SMALL, &pem, &pl);
         if (frc != 0) {
-            snprintf(err, errlen, "jwt: public_key_file %s: %s", c->pem_file, strerror(-frc));
+            snprintf(err, errlen, "jwt: public_key_file %s: %s", c->pem_file, ef_file_strerror(frc));
             ef_jwks_free(j);
             return NULL;
         }

@@ -15,9 +15,9 @@ ef_snapshot *ef_snapshot_read_file(const char *path, char *err, size_t errlen)
 {
     char *data;
     size_t len;
-    int rc = ef_file_read(path, &data, &len);
+    int rc = ef_file_read(path, EF_FILE_MAX_ANY, &data, &len);
     if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        snprintf(err, errlen, "%s: %s", path, ef_file_strerror(rc));
         return NULL;
     }
     ef_arena a;

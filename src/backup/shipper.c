@@ -284,7 +284,7 @@ static int take_snapshot(ef_shipper *s, const char *history, bool covers, char *
     }
     char *data = NULL;
     size_t len = 0;
-    int r = ef_file_read(s->snap_tmp, &data, &len);
+    int r = ef_file_read(s->snap_tmp, SNAPSHOT_MAX, &data, &len);
     unlink(s->snap_tmp);
     if (r != 0 || len > SNAPSHOT_MAX) {
         free(data);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "http/http.h"
 
@@ -924,15 +925,17 @@ static int flipt_apply(ef_serve_config *cfg, const flipt_vals *fv)
 
 static int load_file(ef_serve_config *cfg, flipt_vals *fv, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "edgeflag: config %s: %s\n", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    int frc = ef_file_read(path, EF_FILE_MAX_SMALL, &text, &len);
+    if (frc != 0) {
+        fprintf(stderr, "edgeflag: config %s: %s\n", path, ef_file_strerror(frc));
         return -1;
     }
     yaml_parser_t p;
     yaml_document_t doc;
     yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     int rc = -1;
     if (!yaml_parser_load(&p, &doc)) {
         fprintf(stderr, "edgeflag: config %s:%zu:%zu: %s\n", path, p.problem_mark.line + 1,
@@ -988,7 +991,7 @@ out_doc:
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&p);
-    fclose(f);
+    free(text);
     return rc;
 }
 

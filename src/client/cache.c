@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/sha256.h"
 #include "edgeflag.h"
 
@@ -66,45 +67,15 @@ void ef_cache_entry_free(ef_cache_entry *e)
 }
 
 /* Reads the whole file at path if it can be a cache file: a regular file no longer than the
- * format allows. O_NONBLOCK so that opening a FIFO does not wait for a writer (it fails the type
- * check instead); the length comes from fstat, so a device or a huge file is never read into
- * memory. Returns EF_OK, EF_ECACHE_MISSING, EF_ECACHE_CORRUPT, EF_EIO or EF_ENOMEM. */
+ * format allows (ef_file_read: a FIFO is not waited on, a device or a huge file never read into
+ * memory). Returns EF_OK, EF_ECACHE_MISSING, EF_ECACHE_CORRUPT, EF_EIO or EF_ENOMEM. */
 static int read_bounded(const char *path, char **out, size_t *out_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) return errno == ENOENT ? EF_ECACHE_MISSING : EF_EIO;
-    struct stat st;
-    int rc = EF_ECACHE_CORRUPT;
-    if (fstat(fd, &st) != 0) {
-        rc = EF_EIO;
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
-        (uint64_t)st.st_size > (uint64_t)HEADER + EF_CACHE_MAX_ETAG + EF_CACHE_MAX_DOC + SUM)
-        goto out;
-    size_t want = (size_t)st.st_size, n = 0;
-    char *data = malloc(want ? want : 1);
-    if (!data) {
-        rc = EF_ENOMEM;
-        goto out;
-    }
-    while (n < want) {
-        ssize_t r = read(fd, data + n, want - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            free(data);
-            rc = EF_EIO;
-            goto out;
-        }
-        if (r == 0) break; /* shorter than fstat said (replaced meanwhile): the checks reject it */
-        n += (size_t)r;
-    }
-    *out = data;
-    *out_len = n;
-    rc = EF_OK;
-out:
-    close(fd);
-    return rc;
+    int rc = ef_file_read(path, (size_t)HEADER + EF_CACHE_MAX_ETAG + EF_CACHE_MAX_DOC + SUM, out, out_len);
+    if (rc == 0) return EF_OK;
+    if (rc == -ENOENT) return EF_ECACHE_MISSING;
+    if (rc == -EINVAL || rc == -EFBIG) return EF_ECACHE_CORRUPT;
+    return rc == -ENOMEM ? EF_ENOMEM : EF_EIO;
 }
 
 int ef_cache_read(const char *path, ef_cache_entry *e)

@@ -113,9 +113,9 @@ static int client_ca_load(struct tls_gen *g, const char *file, char *err, size_t
 {
     char *pem = NULL;
     size_t len = 0;
-    int rc = ef_file_read(file, &pem, &len);
+    int rc = ef_file_read(file, EF_FILE_MAX_SMALL, &pem, &len);
     if (rc != 0) {
-        snprintf(err, errlen, "tls-client-ca %s: %s", file, strerror(-rc));
+        snprintf(err, errlen, "tls-client-ca %s: %s", file, ef_file_strerror(rc));
         return -1;
     }
     gnutls_x509_crt_t *list = NULL;
@@ -159,12 +159,12 @@ static struct tls_gen *gen_load(const char *cert_file, const char *key_file, con
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
     int rc;
-    if ((rc = ef_file_read(cert_file, &cert, &cert_len)) != 0) {
-        snprintf(err, errlen, "tls-cert %s: %s", cert_file, strerror(-rc));
+    if ((rc = ef_file_read(cert_file, EF_FILE_MAX_SMALL, &cert, &cert_len)) != 0) {
+        snprintf(err, errlen, "tls-cert %s: %s", cert_file, ef_file_strerror(rc));
         return NULL;
     }
-    if ((rc = ef_file_read(key_file, &key, &key_len)) != 0) {
-        snprintf(err, errlen, "tls-key %s: %s", key_file, strerror(-rc));
+    if ((rc = ef_file_read(key_file, EF_FILE_MAX_SMALL, &key, &key_len)) != 0) {
+        snprintf(err, errlen, "tls-key %s: %s", key_file, ef_file_strerror(rc));
         free(cert);
         return NULL;
     }

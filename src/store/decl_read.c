@@ -1323,13 +1323,13 @@ int ef_decl_parse_file(const char *path, ef_arena *a, ef_doc *out, ef_decl_error
 {
     char *data;
     size_t len;
-    int rc = ef_file_read(path, &data, &len);
+    int rc = ef_file_read(path, EF_FILE_MAX_ANY, &data, &len);
     if (rc != 0) {
         memset(out, 0, sizeof(*out));
         if (err) {
             memset(err, 0, sizeof(*err));
             snprintf(err->file, sizeof(err->file), "%s", path);
-            snprintf(err->message, sizeof(err->message), "cannot read: %s", strerror(-rc));
+            snprintf(err->message, sizeof(err->message), "cannot read: %s", ef_file_strerror(rc));
         }
         return -1;
     }

@@ -248,14 +248,14 @@ static int load_globs(const char *root, globs *g, ef_decl_error *err)
     snprintf(path, sizeof(path), "%s/.flipt.yml", root);
     char *data;
     size_t len;
-    int rc = ef_file_read(path, &data, &len);
+    int rc = ef_file_read(path, EF_FILE_MAX_ANY, &data, &len);
     if (rc == 0) {
         rc = parse_index(path, data, len, g, err);
         free(data);
         if (rc) globs_free(g);
         if (rc || g->ninc) return rc;
     } else if (rc != -ENOENT) {
-        return set_err(err, path, 0, 0, "cannot read: %s", strerror(-rc));
+        return set_err(err, path, 0, 0, "cannot read: %s", ef_file_strerror(rc));
     }
     for (unsigned i = 0; i < 4; i++) {
         g->inc[g->ninc] = strdup(defaults[i]);

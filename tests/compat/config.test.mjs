@@ -343,3 +343,23 @@ authentication:
     await s.stop();
   }
 });
+
+// A path the user names that is not a regular file: a FIFO nobody writes to (opening it for
+// reading used to wait for a writer for ever), /dev/zero (read until memory ran out), a directory.
+// Each is refused at once with a message that says so.
+test('a FIFO, a device or a directory named as a file: refused at once, with a clear message', () => {
+  const fifo = path.join(tmp, 'named.fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  for (const bad of [fifo, '/dev/zero', tmp]) {
+    for (const args of [['--config', bad], ['--snapshot', bad], ['--tls-cert', bad, '--tls-key', bad, '--db', path.join(tmp, 'tls.db')]]) {
+      const r = run(args);
+      assert.equal(r.error, undefined, `${args.join(' ')}: ${r.error}`); // not killed by the 5 s timeout
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, /not a regular file/, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const imp = spawnSync(edgeflagBin, ['import', '--db', path.join(tmp, 'imp.db'), bad], { cwd: tmp, encoding: 'utf8', timeout: 5000 });
+    assert.equal(imp.error, undefined, `import ${bad}: ${imp.error}`);
+    assert.notEqual(imp.status, 0);
+    assert.match(imp.stderr, /not a regular file/, `import ${bad}: ${imp.stderr}`);
+  }
+});

@@ -215,7 +215,7 @@ static fz_repl *setup(void)
     char path[512], *data;
     size_t len;
     snprintf(path, sizeof(path), "%s/tests/fuzz/replication_base.json", EF_FUZZ_SOURCE_DIR);
-    if (ef_file_read(path, &data, &len) != 0) die("base", path);
+    if (ef_file_read(path, EF_FILE_MAX_ANY, &data, &len) != 0) die("base", path);
     if (ef_store_load_dump(z.dst, data, len, &err) != 0) die("base", err.message);
     free(data);
     dump(z.dst, &z.base);
