@@ -202,7 +202,20 @@ static size_t on_fetch_body(char *p, size_t size, size_t n, void *ud)
     return ef_buf_ok(&x->body) ? len : 0;
 }
 
-/* A complete SSE event: a change whose version or ETag differs from ours asks for a fetch. */
+/* A JSON number that is a version: a u64 written as digits alone. Converting the double instead
+ * was undefined past 2^64 (a node's 1e300) and lost the low digits past 2^53, where another
+ * version could read as ours and its change go unfetched. */
+static bool json_version(const ef_json *v, uint64_t *out)
+{
+    char d[24];
+    if (!v || v->type != EF_JSON_NUMBER || v->str.n == 0 || v->str.n >= sizeof(d)) return false;
+    memcpy(d, v->str.p, v->str.n);
+    d[v->str.n] = '\0';
+    return ef_parse_u64(d, out);
+}
+
+/* A complete SSE event: a change whose version or ETag differs from ours asks for a fetch, and so
+ * does one whose version is not a version at all (the fetch checks what the node serves). */
 static int on_event(void *ud, const char *event, ef_sse *p)
 {
     ef_replica *r = ud;
@@ -216,8 +229,9 @@ static int on_event(void *ud, const char *event, ef_sse *p)
     ef_client *c = r->c;
     /* this thread is the only writer of c->version and c->etag after open, so reading them
      * without the status lock is safe here */
-    bool same = ver && ver->type == EF_JSON_NUMBER && etag && etag->type == EF_JSON_STRING &&
-                c->source != EF_SOURCE_NONE && (uint64_t)ver->num == c->version &&
+    uint64_t version;
+    bool same = json_version(ver, &version) && etag && etag->type == EF_JSON_STRING &&
+                c->source != EF_SOURCE_NONE && version == c->version &&
                 ef_bytes_eq(etag->str, ef_bytes_of(c->etag));
     ef_arena_free(&a);
     if (!same) r->need_fetch = true;

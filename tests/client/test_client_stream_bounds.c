@@ -8,7 +8,11 @@
  *   ends-at-once   a heartbeat and the change event for the state the client has, then the end
  *                  of the response, every time (a node or a proxy that closes streams at once);
  *   drip           the change event for the state the client has, then one byte every 100 ms
- *                  and never a line end, while the node's state changes (test_drip).
+ *                  and never a line end, while the node's state changes (test_drip);
+ *   odd-version    change events with the client's ETag and versions that are no u64 versions
+ *                  (test_odd_version): each asks for a fetch. The old client compared the JSON
+ *                  number as a double cast to 64 bits: 5.0000000000000001 read as 5 (no fetch),
+ *                  and 1e300 was undefined behaviour.
  * The client must drop such a stream at its bound (EF_EPROTOCOL), keep evaluating the state it
  * has, and back off exponentially: a stream that delivered a heartbeat before breaking the
  * protocol does not count as working. The old client took any bytes as "working" and reconnected
@@ -38,7 +42,7 @@ static const char BAD_DOC[] = "{\"namespace\":{\"key\":\"default\"},\"flags\":[{
 
 #define CONN_CAP ((size_t)64 << 20) /* the fake stops pouring into one connection past this */
 
-typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE, ENDS_AT_ONCE, DRIP } mode;
+typedef enum { ENDLESS_LINE, ENDLESS_EVENT, BAD_DOC_MODE, ENDS_AT_ONCE, DRIP, ODD_VERSION } mode;
 
 typedef struct fake {
     int fd;
@@ -78,6 +82,19 @@ static void serve_stream(fake *f, int c)
         /* nothing changed: the version and ETag of the snapshot the client fetched */
         const char ev[] = "event: change\ndata: {\"version\":5,\"etag\":\"\\\"e5\\\"\"}\n\n";
         (void)!send_all(c, ev, sizeof(ev) - 1);
+        return;
+    }
+    if (f->m == ODD_VERSION) {
+        /* versions that are not versions, with the ETag the client has, then a heartbeat now
+         * and then (a live stream) */
+        static const char *const odd[] = {"5.0000000000000001", "5e0", "1e300", "-5", "18446744073709551621"};
+        for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+            char ev[128];
+            int n = snprintf(ev, sizeof(ev), "event: change\ndata: {\"version\":%s,\"etag\":\"\\\"e5\\\"\"}\n\n", odd[i]);
+            if (!send_all(c, ev, (size_t)n)) return;
+            sleep_ms(500);
+        }
+        while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) && send_all(c, ": heartbeat\n\n", 13)) sleep_ms(300);
         return;
     }
     if (f->m == DRIP) {
@@ -263,6 +280,33 @@ static void test_drip(void)
     CHECK(took < 20);
 }
 
+/* Change events whose versions are no versions: each asks for a fetch (the node's snapshot then
+ * says what it has: version 5 again), and the client keeps its state. */
+static void test_odd_version(void)
+{
+    fake f = {.m = ODD_VERSION};
+    char url[64];
+    f.fd = fake_listen(64, url, sizeof(url));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, accept_main, &f) == 0);
+    ef_client_options o = {.url = url, .poll_interval_ms = 60000, .timeout_ms = 2000};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    CHECK_EQ_INT(ef_client_wait(c, 5, 5000), EF_OK);
+    sleep_ms(3500); /* the five events, 500 ms apart */
+    ef_status st;
+    ef_client_status(c, &st);
+    ef_client_close(c);
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    close(f.fd);
+    while (__atomic_load_n(&f.threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+    int snaps = __atomic_load_n(&f.snapshots, __ATOMIC_RELAXED);
+    printf("odd versions: %d snapshot requests (the first, and one per odd event)\n", snaps);
+    CHECK(snaps >= 6); /* the first fetch, and one for each of the five events */
+    CHECK_EQ_INT(st.version, 5);
+}
+
 int main(void)
 {
     run(ENDLESS_LINE, "endless line");
@@ -270,6 +314,7 @@ int main(void)
     run(BAD_DOC_MODE, "bad document");
     run(ENDS_AT_ONCE, "ends at once");
     test_drip();
+    test_odd_version();
     printf("test_client_stream_bounds: ok\n");
     return 0;
 }
