@@ -194,19 +194,38 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-static void run(mode m, const char *name)
+/* Starts the fake node in mode m and a client of it with this poll interval, which has the
+ * node's first state (version 5) when this returns. */
+static ef_client *fake_start(fake *f, mode m, pthread_t *t, int poll_ms)
 {
-    fake f = {.m = m};
+    *f = (fake){.m = m};
     char url[64];
-    f.fd = fake_listen(64, url, sizeof(url));
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, accept_main, &f) == 0);
-
-    /* while the stream is down the client polls the snapshot: once a second here */
-    ef_client_options o = {.url = url, .poll_interval_ms = 1000, .timeout_ms = 2000};
+    f->fd = fake_listen(64, url, sizeof(url));
+    CHECK(pthread_create(t, NULL, accept_main, f) == 0);
+    ef_client_options o = {.url = url, .poll_interval_ms = poll_ms, .timeout_ms = 2000};
     ef_client *c;
     CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
     CHECK_EQ_INT(ef_client_wait(c, 5, 5000), EF_OK);
+    return c;
+}
+
+/* Closes the client (its status is taken first into st) and stops the fake node. */
+static void fake_stop(fake *f, pthread_t t, ef_client *c, ef_status *st)
+{
+    ef_client_status(c, st);
+    ef_client_close(c);
+    __atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    close(f->fd);
+    while (__atomic_load_n(&f->threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+}
+
+static void run(mode m, const char *name)
+{
+    fake f;
+    pthread_t t;
+    /* while the stream is down the client polls the snapshot: once a second here */
+    ef_client *c = fake_start(&f, m, &t, 1000);
     int64_t start = ef_clock_mono_ns();
     /* about 3 s in which the client keeps evaluating its state */
     while (ef_clock_mono_ns() - start < 3000000000LL) {
@@ -217,12 +236,7 @@ static void run(mode m, const char *name)
         sleep_ms(50);
     }
     ef_status st;
-    ef_client_status(c, &st);
-    ef_client_close(c);
-    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
-    pthread_join(t, NULL);
-    close(f.fd);
-    while (__atomic_load_n(&f.threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+    fake_stop(&f, t, c, &st);
 
     int streams = __atomic_load_n(&f.streams, __ATOMIC_RELAXED);
     int snaps = __atomic_load_n(&f.snapshots, __ATOMIC_RELAXED);
@@ -253,27 +267,16 @@ static void run(mode m, const char *name)
  * on the node went unseen until the 4 KiB line bound, about 7 minutes at this rate. */
 static void test_drip(void)
 {
-    fake f = {.m = DRIP};
-    char url[64];
-    f.fd = fake_listen(64, url, sizeof(url));
+    fake f;
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, accept_main, &f) == 0);
-    ef_client_options o = {.url = url, .poll_interval_ms = 1000, .timeout_ms = 2000};
-    ef_client *c;
-    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
-    CHECK_EQ_INT(ef_client_wait(c, 5, 5000), EF_OK);
+    ef_client *c = fake_start(&f, DRIP, &t, 1000);
     sleep_ms(1000); /* the stream is dripping by now */
     __atomic_store_n(&f.changed, 1, __ATOMIC_RELEASE);
     int64_t t0 = ef_clock_mono_ns();
     int rc = ef_client_wait(c, 6, 25000);
     double took = (ef_clock_mono_ns() - t0) / 1e9;
     ef_status st;
-    ef_client_status(c, &st);
-    ef_client_close(c);
-    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
-    pthread_join(t, NULL);
-    close(f.fd);
-    while (__atomic_load_n(&f.threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+    fake_stop(&f, t, c, &st);
     printf("drip: the change on the node seen after %.1f s (%s), last error %s\n", took,
            rc == EF_OK ? "ok" : "never", ef_strerror(st.last_error));
     CHECK_EQ_INT(rc, EF_OK);
@@ -284,23 +287,12 @@ static void test_drip(void)
  * says what it has: version 5 again), and the client keeps its state. */
 static void test_odd_version(void)
 {
-    fake f = {.m = ODD_VERSION};
-    char url[64];
-    f.fd = fake_listen(64, url, sizeof(url));
+    fake f;
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, accept_main, &f) == 0);
-    ef_client_options o = {.url = url, .poll_interval_ms = 60000, .timeout_ms = 2000};
-    ef_client *c;
-    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
-    CHECK_EQ_INT(ef_client_wait(c, 5, 5000), EF_OK);
+    ef_client *c = fake_start(&f, ODD_VERSION, &t, 60000);
     sleep_ms(3500); /* the five events, 500 ms apart */
     ef_status st;
-    ef_client_status(c, &st);
-    ef_client_close(c);
-    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
-    pthread_join(t, NULL);
-    close(f.fd);
-    while (__atomic_load_n(&f.threads, __ATOMIC_ACQUIRE) > 0) sleep_ms(10);
+    fake_stop(&f, t, c, &st);
     int snaps = __atomic_load_n(&f.snapshots, __ATOMIC_RELAXED);
     printf("odd versions: %d snapshot requests (the first, and one per odd event)\n", snaps);
     CHECK(snaps >= 6); /* the first fetch, and one for each of the five events */
