@@ -189,32 +189,9 @@ static uint64_t rng_next(void)
     return result;
 }
 
-/* 16 bytes in the 8-4-4-4-12 hex form, NUL-terminated: one per evaluation response. The 32 digits
- * are made all at once where SSE2 is (every x86-64), then cut into the groups. */
-#if defined(__SSE2__)
-static void uuid_format_vec(__m128i v, char out[EF_UUID_LEN + 1])
-#else
-static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
-#endif
+/* 32 hex digits cut into the 8-4-4-4-12 groups of a UUID's text, NUL-terminated. */
+static void uuid_groups(const char d[32], char out[EF_UUID_LEN + 1])
 {
-    char d[32];
-#if defined(__SSE2__)
-    const __m128i low = _mm_set1_epi8(0x0F);
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low), lo = _mm_and_si128(v, low);
-    __m128i n0 = _mm_unpacklo_epi8(hi, lo), n1 = _mm_unpackhi_epi8(hi, lo); /* nibbles in order */
-    /* '0' + n, and 'a' - '0' - 10 more for the nibbles above 9 */
-    const __m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
-    n0 = _mm_add_epi8(_mm_add_epi8(n0, zero), _mm_and_si128(_mm_cmpgt_epi8(n0, nine), gap));
-    n1 = _mm_add_epi8(_mm_add_epi8(n1, zero), _mm_and_si128(_mm_cmpgt_epi8(n1, nine), gap));
-    _mm_storeu_si128((__m128i *)(void *)d, n0);
-    _mm_storeu_si128((__m128i *)(void *)(d + 16), n1);
-#else
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        d[2 * i] = hex[r[i] >> 4];
-        d[2 * i + 1] = hex[r[i] & 15];
-    }
-#endif
     memcpy(out, d, 8);
     out[8] = '-';
     memcpy(out + 9, d + 8, 4);
@@ -227,10 +204,38 @@ static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
     out[36] = '\0';
 }
 
+/* 16 bytes as a UUID's text: one per evaluation response. The 32 digits are made all at once
+ * where SSE2 is (every x86-64), from a register (see ef_uuid_v4). */
 #if defined(__SSE2__)
+static void uuid_format_vec(__m128i v, char out[EF_UUID_LEN + 1])
+{
+    char d[32];
+    const __m128i low = _mm_set1_epi8(0x0F);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low), lo = _mm_and_si128(v, low);
+    __m128i n0 = _mm_unpacklo_epi8(hi, lo), n1 = _mm_unpackhi_epi8(hi, lo); /* nibbles in order */
+    /* '0' + n, and 'a' - '0' - 10 more for the nibbles above 9 */
+    const __m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+    n0 = _mm_add_epi8(_mm_add_epi8(n0, zero), _mm_and_si128(_mm_cmpgt_epi8(n0, nine), gap));
+    n1 = _mm_add_epi8(_mm_add_epi8(n1, zero), _mm_and_si128(_mm_cmpgt_epi8(n1, nine), gap));
+    _mm_storeu_si128((__m128i *)(void *)d, n0);
+    _mm_storeu_si128((__m128i *)(void *)(d + 16), n1);
+    uuid_groups(d, out);
+}
+
 static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
 {
     uuid_format_vec(_mm_loadu_si128((const __m128i *)(const void *)r), out);
+}
+#else
+static void uuid_format(const unsigned char r[16], char out[EF_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    char d[32];
+    for (int i = 0; i < 16; i++) {
+        d[2 * i] = hex[r[i] >> 4];
+        d[2 * i + 1] = hex[r[i] & 15];
+    }
+    uuid_groups(d, out);
 }
 #endif
 

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static pthread_once_t c_once = PTHREAD_ONCE_INIT;
 static locale_t c_locale = (locale_t)0;
@@ -69,16 +70,21 @@ int ef_ascii_ncasecmp(const char *a, const char *b, size_t n)
     return 0;
 }
 
-bool ef_parse_u64(const char *s, uint64_t *out)
+bool ef_parse_u64_n(const char *s, size_t n, uint64_t *out)
 {
-    if (!s || !*s) return false;
+    if (!s || !n) return false;
     uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') return false;
-        unsigned d = (unsigned)(*s - '0');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        unsigned d = (unsigned)(s[i] - '0');
         if (v > (UINT64_MAX - d) / 10) return false;
         v = v * 10 + d;
     }
     *out = v;
     return true;
+}
+
+bool ef_parse_u64(const char *s, uint64_t *out)
+{
+    return s && ef_parse_u64_n(s, strlen(s), out);
 }

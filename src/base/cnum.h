@@ -29,5 +29,7 @@ int ef_ascii_ncasecmp(const char *a, const char *b, size_t n);
  * 64 bits: what a version or a position in a header or a query parameter must be. strtoull skips
  * white space and takes a sign ("-1" is 2^64-1), which a request must not be able to use. */
 bool ef_parse_u64(const char *s, uint64_t *out);
+/* The same for the n bytes at s (a header value, a JSON number's text), which need no NUL. */
+bool ef_parse_u64_n(const char *s, size_t n, uint64_t *out);
 
 #endif

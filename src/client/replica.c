@@ -181,14 +181,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
          * 2^64 + 9 as 9, versions the node never had (test_client_hostile, node_bad_version) */
         size_t i = 19;
         while (i < line.n && (line.p[i] == ' ' || line.p[i] == '\t')) i++;
-        uint64_t v = 0;
-        bool ok = i < line.n;
-        for (; i < line.n && ok; i++) {
-            unsigned d = (unsigned)(unsigned char)line.p[i] - '0';
-            ok = d <= 9 && v <= (UINT64_MAX - d) / 10;
-            v = v * 10 + d;
-        }
-        x->version = ok ? v : 0;
+        uint64_t v;
+        x->version = ef_parse_u64_n(line.p + i, line.n - i, &v) ? v : 0;
     }
     return len;
 }
@@ -202,16 +196,12 @@ static size_t on_fetch_body(char *p, size_t size, size_t n, void *ud)
     return ef_buf_ok(&x->body) ? len : 0;
 }
 
-/* A JSON number that is a version: a u64 written as digits alone. Converting the double instead
- * was undefined past 2^64 (a node's 1e300) and lost the low digits past 2^53, where another
- * version could read as ours and its change go unfetched. */
+/* A JSON number that is a version: a u64 written as digits alone, read from its text. Converting
+ * the double instead was undefined past 2^64 (a node's 1e300) and lost the low digits past 2^53,
+ * where another version could read as ours and its change go unfetched. */
 static bool json_version(const ef_json *v, uint64_t *out)
 {
-    char d[24];
-    if (!v || v->type != EF_JSON_NUMBER || v->str.n == 0 || v->str.n >= sizeof(d)) return false;
-    memcpy(d, v->str.p, v->str.n);
-    d[v->str.n] = '\0';
-    return ef_parse_u64(d, out);
+    return v && v->type == EF_JSON_NUMBER && ef_parse_u64_n(v->str.p, v->str.n, out);
 }
 
 /* A complete SSE event: a change whose version or ETag differs from ours asks for a fetch, and so

@@ -119,8 +119,6 @@ static inline uint32_t ef_context_hash(const char *p, size_t n)
     return ef_context_hash_words(lo, hi, n);
 }
 
-/* ef_context_hash(p, n) where 16 bytes can be read at p (the bytes past n do not count): two
- * loads and a mask where SSE2 is, instead of the byte-length cases. */
 #if defined(__SSE2__)
 /* ef_context_hash of the first n <= 16 bytes of v (the bytes past n do not count): for a decoder
  * that holds the key in a register. Hashing it from where it was just stored instead stalled the
@@ -137,6 +135,8 @@ static inline uint32_t ef_context_hash_vec(__m128i v, size_t n)
 }
 #endif
 
+/* ef_context_hash(p, n) where 16 bytes can be read at p (the bytes past n do not count): a load
+ * and a mask where SSE2 is, instead of the byte-length cases. */
 static inline uint32_t ef_context_hash_padded(const char *p, size_t n)
 {
 #if defined(__SSE2__)

@@ -256,19 +256,25 @@ const char *ef_http_header(const ef_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-void ef_http_add_header_static(ef_http_req *req, const char *name, const char *value)
+static void add_header_n(ef_http_req *req, const char *name, const char *value, size_t value_len)
 {
     if (req->nheaders == MAX_RESP_HEADERS || !value) return;
     req->headers[req->nheaders].name = name;
     req->headers[req->nheaders].value = value;
     req->headers[req->nheaders].name_len = strlen(name);
-    req->headers[req->nheaders].value_len = strlen(value);
+    req->headers[req->nheaders].value_len = value_len;
     req->nheaders++;
+}
+
+void ef_http_add_header_static(ef_http_req *req, const char *name, const char *value)
+{
+    add_header_n(req, name, value, value ? strlen(value) : 0);
 }
 
 void ef_http_add_header(ef_http_req *req, const char *name, const char *value)
 {
-    ef_http_add_header_static(req, name, ef_arena_memdup(&req->arena, value, strlen(value)));
+    size_t n = strlen(value); /* measured once: the copy and the record both need it */
+    add_header_n(req, name, ef_arena_memdup(&req->arena, value, n), n);
 }
 
 /* The value of the response header a handler added with this name (any case), or NULL. The

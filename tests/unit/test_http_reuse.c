@@ -39,10 +39,13 @@ static void h_same(ef_http_req *req, void *ctx)
 
 static const char static_body[] = "static-body";
 
-/* GET /slow: answers after 300 ms (an in-flight request for the stop test) */
+/* GET /slow: answers after 300 ms (an in-flight request for the stop test), having said it began */
+static int slow_entered; /* atomic */
+
 static void h_slow(ef_http_req *req, void *ctx)
 {
     (void)ctx;
+    __atomic_store_n(&slow_entered, 1, __ATOMIC_RELEASE);
     usleep(300000);
     ef_buf_puts(ef_http_out(req), "slow");
     ef_http_reply(req, 200);
@@ -256,8 +259,11 @@ static void test_stop_waits_for_inflight(void **state)
     answer a;
     ask(f, &a, "/same?v=warm"); /* a kept-alive connection with an answer behind it */
     const char *req = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+    __atomic_store_n(&slow_entered, 0, __ATOMIC_RELEASE);
     assert_int_equal(write(f->fd, req, strlen(req)), (ssize_t)strlen(req));
-    usleep(100000); /* the handler is asleep in it */
+    /* the handler is running (a sleep here would pass as "in flight" on a slow machine too soon) */
+    for (int i = 0; i < 500 && !__atomic_load_n(&slow_entered, __ATOMIC_ACQUIRE); i++) usleep(10000);
+    assert_true(__atomic_load_n(&slow_entered, __ATOMIC_ACQUIRE));
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, stop_server, f), 0);
     char buf[4096];
