@@ -8,7 +8,7 @@
  * throughput rounds (their mean is the cold mean: every request distinct, back to back), a
  * per-evaluation latency pass (cold: median, p99, mean) and a warm pass (each request timed when
  * evaluated a second time right after itself), with the timer's own cost subtracted. --once runs one pass inside bench_pass() only, for callgrind's instruction counts
- * (valgrind --toggle-collect=bench_pass).
+ * (valgrind --toggle-collect=bench_pass); --profile N runs N of them and nothing else, for perf.
  *
  * --count also counts each evaluation as the server does (ef_activity_count_*, the flag page's
  * activity, issue 17), to show what that costs the engine: after the first evaluation of each
@@ -235,15 +235,17 @@ int main(int argc, char **argv)
     const char *snap = NULL, *reqs = NULL;
     int rounds = 15, threads = 1;
     bool once = false, count = false;
+    int profile = 0; /* --profile N: N passes of bench_pass alone, for a sampling profiler */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) snap = argv[++i];
         else if (!strcmp(argv[i], "--requests") && i + 1 < argc) reqs = argv[++i];
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--once")) once = true;
+        else if (!strcmp(argv[i], "--profile") && i + 1 < argc) profile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--count")) count = true;
         else {
-            fprintf(stderr, "usage: bench_eval --snapshot F --requests F [--rounds N] [--threads T] [--once] [--count]\n");
+            fprintf(stderr, "usage: bench_eval --snapshot F --requests F [--rounds N] [--threads T] [--once] [--count] [--profile N]\n");
             return 2;
         }
     }
@@ -253,8 +255,8 @@ int main(int argc, char **argv)
     workload w;
     if (load(&w, snap, reqs, &keep) != 0) return 1;
     w.activity = count ? ef_activity_new(4096) : NULL;
-    if (once) {
-        bench_pass(&w);
+    if (once || profile > 0) {
+        for (int i = 0; i < (once ? 1 : profile); i++) bench_pass(&w);
         printf("{\"requests\":%zu}\n", w.n);
         return 0;
     }
