@@ -1,12 +1,15 @@
 /*
  * test_http.c - the router (literal segments beat parameters, trailing slashes, 405 vs 404) and
- * the metrics tables (label sets, overflow into "_other", histogram buckets, text format).
+ * the metrics tables (label sets, overflow into "_other", histogram buckets, text format, and
+ * counts from more threads than there are lanes, threads that exit and threads that follow them).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -245,6 +248,104 @@ static void test_metrics(void **state)
     ef_metrics_free(m);
 }
 
+/* ---- many threads: lanes (metrics.c) ---- */
+
+enum { ADDS = 20000, WAVE = 24 }; /* a wave of threads: more than the 16 lanes */
+
+typedef struct counting {
+    ef_metric_family *c, *h;
+    ef_metric_series *cs, *hs;
+} counting;
+
+static void *count_thread(void *p)
+{
+    counting *k = p;
+    ef_bytes label = EF_BYTES_LIT("x");
+    for (int i = 0; i < ADDS; i++) {
+        ef_series_add(k->cs, 1);
+        ef_counter_add(k->c, &label, 2);
+        /* 0.0005 s into the first bucket, 0.5 s into +Inf, alternately */
+        ef_series_observe(k->h, k->hs, (i & 1) ? 0.5 : 0.0005);
+    }
+    return NULL;
+}
+
+typedef struct scraping {
+    ef_metrics *m;
+    int stop;
+    unsigned long last, went_back;
+} scraping;
+
+static unsigned long scraped(const char *text, const char *series)
+{
+    const char *p = strstr(text, series);
+    return p ? strtoul(p + strlen(series), NULL, 10) : 0;
+}
+
+/* Scrapes while the counting runs: a series never reads lower than it did. */
+static void *scrape_thread(void *p)
+{
+    scraping *sc = p;
+    ef_buf out;
+    ef_buf_init(&out);
+    while (!__atomic_load_n(&sc->stop, __ATOMIC_ACQUIRE)) {
+        ef_buf_clear(&out);
+        ef_metrics_write(sc->m, &out);
+        unsigned long v = scraped(out.data, "t_total{k=\"y\"} ");
+        if (v < sc->last) sc->went_back++;
+        sc->last = v;
+    }
+    ef_buf_free(&out);
+    return NULL;
+}
+
+static void run_wave(counting *k)
+{
+    pthread_t th[WAVE];
+    for (int i = 0; i < WAVE; i++) assert_int_equal(pthread_create(&th[i], NULL, count_thread, k), 0);
+    for (int i = 0; i < WAVE; i++) pthread_join(th[i], NULL);
+}
+
+static void test_metrics_threads(void **state)
+{
+    ef_metrics *m = ef_metrics_new();
+    static const char *const labels[] = {"k"};
+    static const double bounds[] = {0.001};
+    counting k = {ef_metrics_counter(m, "t_total", "test counter", 1, labels, 4),
+                  ef_metrics_histogram(m, "t_seconds", "test histogram", 0, NULL, 1, bounds, 1), NULL, NULL};
+    k.cs = ef_metric_series_of(k.c, &EF_BYTES_LIT("y"));
+    k.hs = ef_metric_series_of(k.h, NULL);
+    assert_non_null(k.cs);
+    assert_non_null(k.hs);
+    scraping sc = {m, 0, 0, 0};
+    pthread_t scraper;
+    assert_int_equal(pthread_create(&scraper, NULL, scrape_thread, &sc), 0);
+    /* two waves: the second's threads take up the lanes the first's let go of, with their counts */
+    run_wave(&k);
+    run_wave(&k);
+    __atomic_store_n(&sc.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(scraper, NULL);
+    assert_int_equal(sc.went_back, 0);
+    ef_series_add(k.cs, 1); /* and the test's own thread */
+
+    ef_buf out;
+    ef_buf_init(&out);
+    ef_metrics_write(m, &out);
+    unsigned long n = 2UL * WAVE * ADDS;
+    assert_int_equal(scraped(out.data, "t_total{k=\"y\"} "), n + 1);
+    assert_int_equal(scraped(out.data, "t_total{k=\"x\"} "), 2 * n);
+    assert_int_equal(scraped(out.data, "t_seconds_bucket{le=\"0.001\"} "), n / 2);
+    assert_int_equal(scraped(out.data, "t_seconds_bucket{le=\"+Inf\"} "), n);
+    assert_int_equal(scraped(out.data, "t_seconds_count "), n);
+    /* the sum: n/2 of 0.5 s and n/2 of 0.5 ms, in nanoseconds, printed in seconds */
+    const char *sum = strstr(out.data, "t_seconds_sum ");
+    assert_non_null(sum);
+    double want = (double)(n / 2) * 0.5005;
+    assert_true(fabs(strtod(sum + 14, NULL) - want) < 1e-6 * want);
+    ef_buf_free(&out);
+    ef_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_router_empty_namespace),
         cmocka_unit_test(test_router_declarations),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_metrics_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
