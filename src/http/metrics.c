@@ -118,24 +118,37 @@ static int lane_take(void)
     return got;
 }
 
-/* The cells of s in the calling thread's lane, made if need be; NULL: count in the shared fields. */
-static uint64_t *lane_cells(series *s)
+/* lane_cells when the thread has no lane yet, or its lane no table or page for s yet. */
+static __attribute__((noinline)) uint64_t *lane_cells_slow(series *s)
 {
     int l = thread_lane;
-    if (__builtin_expect(l < 0, 0)) l = lane_take();
+    if (l < 0) l = lane_take();
     if (l >= LANES || s->cell == NO_CELLS) return NULL;
     ef_metrics *m = s->m;
     lane *ln = __atomic_load_n(&m->lanes[l], __ATOMIC_RELAXED); /* only this thread stores it */
-    if (__builtin_expect(!ln, 0)) {
+    if (!ln) {
         if (!(ln = calloc(1, sizeof(*ln)))) return NULL;
         __atomic_store_n(&m->lanes[l], ln, __ATOMIC_RELEASE);
     }
     uint64_t *pg = __atomic_load_n(&ln->pages[s->cell >> PAGE_SHIFT], __ATOMIC_RELAXED);
-    if (__builtin_expect(!pg, 0)) {
+    if (!pg) {
         if (!(pg = calloc(PAGE_CELLS, sizeof(uint64_t)))) return NULL;
         __atomic_store_n(&ln->pages[s->cell >> PAGE_SHIFT], pg, __ATOMIC_RELEASE);
     }
     return pg + (s->cell & (PAGE_CELLS - 1));
+}
+
+/* The cells of s in the calling thread's lane, made if need be; NULL: count in the shared fields.
+ * Inline up to the first thing missing: every update starts here. */
+static inline uint64_t *lane_cells(series *s)
+{
+    int l = thread_lane;
+    if (__builtin_expect((unsigned)l < LANES && s->cell != NO_CELLS, 1)) {
+        const lane *ln = __atomic_load_n(&s->m->lanes[l], __ATOMIC_RELAXED);
+        uint64_t *pg = ln ? __atomic_load_n(&ln->pages[s->cell >> PAGE_SHIFT], __ATOMIC_RELAXED) : NULL;
+        if (__builtin_expect(pg != NULL, 1)) return pg + (s->cell & (PAGE_CELLS - 1));
+    }
+    return lane_cells_slow(s);
 }
 
 /* One thread writes a lane cell: no locked add, and relaxed atomics so that a scrape's read is
