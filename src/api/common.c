@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/eval_metrics.h"
 #include "api/node.h"
@@ -114,6 +115,7 @@ int ef_node_metrics_init(ef_node *node)
     node->m.flipt_latency_ms = ef_metrics_histogram(m, "flipt_evaluations_latency_milliseconds",
                                                     "The latency of inidividual evaluations in milliseconds", 2,
                                                     nf_labels, 4096, ms, sizeof(ms) / sizeof(ms[0]));
+    ef_metrics_histogram_unit_ns(node->m.flipt_latency_ms, 1000000);
     node->m.evaluation_seconds_variant =
         ef_metric_series_of(node->m.evaluation_seconds, &EF_BYTES_LIT("variant"));
     node->m.evaluation_seconds_boolean =
@@ -177,32 +179,47 @@ int ef_node_http_metrics_init(ef_node *node, unsigned nroutes)
     return 0;
 }
 
-void ef_node_count_response(ef_node *node, const ef_route *r, ef_http_method method,
-                            const char *method_name, int status, double seconds)
+/* The labels of a response's series (st: room for the status's three digits). */
+static void response_labels(ef_bytes labels[3], char st[4], const ef_route *r, int ms,
+                            const char *method_name, int status)
 {
-    char st[4] = "000"; /* every request passes here: three digits by hand, not snprintf */
+    memcpy(st, "000", 4);
     if (status >= 100 && status <= 999) {
         st[0] = (char)('0' + status / 100);
         st[1] = (char)('0' + status / 10 % 10);
         st[2] = (char)('0' + status % 10);
     }
+    labels[0] = ef_bytes_of(r ? r->pattern : "unmatched");
+    labels[1] = ef_bytes_of(ms >= 0 ? method_name : "OTHER");
+    labels[2] = (ef_bytes){st, 3};
+}
+
+void ef_node_count_response(ef_node *node, const ef_route *r, ef_http_method method,
+                            const char *method_name, int status, int64_t ns)
+{
     int ss = status_slot(status), ms = method_slot(method);
-    ef_bytes labels[3] = {ef_bytes_of(r ? r->pattern : "unmatched"), ef_bytes_of(ms >= 0 ? method_name : "OTHER"),
-                          {st, 3}};
     ef_node_metrics *m = &node->m;
     unsigned route = r ? r->id : m->http_routes;
     bool slots = m->http_slots && (!r || r->id < m->http_routes); /* a route added later: slow */
-    ef_metric_series *resp = NULL, *secs = NULL;
-    if (slots && ss >= 0 && ms >= 0 && ms < NMETHOD)
-        resp = ef_metric_series_slot(m->http_responses,
-                                     &m->http_slots[((size_t)route * NMETHOD + (size_t)ms) * NSTATUS + (size_t)ss],
-                                     labels);
-    else
-        resp = ef_metric_series_of(m->http_responses, labels);
+    ef_metric_series **resp_slot = slots && ss >= 0 && ms >= 0 && ms < NMETHOD
+                                       ? &m->http_slots[((size_t)route * NMETHOD + (size_t)ms) * NSTATUS + (size_t)ss]
+                                       : NULL;
+    ef_metric_series **secs_slot = slots ? &m->http_route_slots[route] : NULL;
+    ef_metric_series *resp = resp_slot ? __atomic_load_n(resp_slot, __ATOMIC_ACQUIRE) : NULL;
+    ef_metric_series *secs = secs_slot ? __atomic_load_n(secs_slot, __ATOMIC_ACQUIRE) : NULL;
+    if (!resp || !secs) { /* labels only when a series is still to be found (every request did) */
+        char st[4];
+        ef_bytes labels[3];
+        response_labels(labels, st, r, ms, method_name, status);
+        if (!resp)
+            resp = resp_slot ? ef_metric_series_slot(m->http_responses, resp_slot, labels)
+                             : ef_metric_series_of(m->http_responses, labels);
+        if (!secs)
+            secs = secs_slot ? ef_metric_series_slot(m->http_seconds, secs_slot, labels)
+                             : ef_metric_series_of(m->http_seconds, labels);
+    }
     if (resp) ef_series_add(resp, 1);
-    secs = slots ? ef_metric_series_slot(m->http_seconds, &m->http_route_slots[route], labels)
-                 : ef_metric_series_of(m->http_seconds, labels);
-    if (secs) ef_series_observe(m->http_seconds, secs, seconds);
+    if (secs) ef_series_observe_ns(m->http_seconds, secs, ns);
 }
 
 int ef_api_register(ef_router *r, ef_node *node)

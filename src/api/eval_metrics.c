@@ -45,7 +45,9 @@ static void count_result(ef_node *node, const ef_tally *t, const ef_bytes *label
     }
     ef_metric_series **slot = (ef_metric_series **)&((ef_tally *)t)->series[S_RESULTS];
     ef_metric_series *s = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!ef_metric_series_is(f, s, labels)) {
+    /* the slot is this tally's, and a tally is one flag of one namespace: a series it holds was
+     * found with these first two labels, so only the result's are compared */
+    if (!ef_metric_series_is_from(f, s, labels, 2)) {
         s = ef_metric_series_of(f, labels);
         if (s) __atomic_store_n(slot, s, __ATOMIC_RELEASE);
     }
@@ -71,7 +73,7 @@ static void flipt_latency(ef_node *node, ef_bytes ns, ef_bytes flag, const ef_ta
 {
     ef_bytes labels[2] = {ns, flag};
     ef_metric_series *s = flag_series(node, t, S_LATENCY, node->m.flipt_latency_ms, labels);
-    if (s) ef_series_observe(node->m.flipt_latency_ms, s, (double)elapsed_ns / 1e6);
+    if (s) ef_series_observe_ns(node->m.flipt_latency_ms, s, elapsed_ns); /* its unit: ms */
 }
 
 void ef_eval_metrics_variant(ef_node *node, ef_bytes ns, const ef_variant_result *r, int64_t elapsed_ns)
@@ -87,8 +89,7 @@ void ef_eval_metrics_variant(ef_node *node, ef_bytes ns, const ef_variant_result
     count_result(node, r->tally, fl);
     if (elapsed_ns >= 0) {
         if (node->m.evaluation_seconds_variant)
-            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_variant,
-                              (double)elapsed_ns / 1e9);
+            ef_series_observe_ns(node->m.evaluation_seconds, node->m.evaluation_seconds_variant, elapsed_ns);
         flipt_latency(node, ns, r->flag_key, r->tally, elapsed_ns);
     }
 }
@@ -105,8 +106,7 @@ void ef_eval_metrics_boolean(ef_node *node, ef_bytes ns, const ef_boolean_result
     count_result(node, r->tally, fl);
     if (elapsed_ns >= 0) {
         if (node->m.evaluation_seconds_boolean)
-            ef_series_observe(node->m.evaluation_seconds, node->m.evaluation_seconds_boolean,
-                              (double)elapsed_ns / 1e9);
+            ef_series_observe_ns(node->m.evaluation_seconds, node->m.evaluation_seconds_boolean, elapsed_ns);
         flipt_latency(node, ns, r->flag_key, r->tally, elapsed_ns);
     }
 }

@@ -86,10 +86,11 @@ int ef_node_metrics_init(ef_node *node);
 /* Room for the per-route series of the router's routes (ids below nroutes), freed at
  * ef_node_close. Returns 0 or -1 (out of memory). */
 int ef_node_http_metrics_init(ef_node *node, unsigned nroutes);
-/* One answered request in edgeflag_http_responses_total and its latency histogram, labelled by
- * route (NULL: "unmatched"), method and status; with the slots above, no label is hashed. */
+/* One answered request in edgeflag_http_responses_total and its latency histogram (ns: how long
+ * it took), labelled by route (NULL: "unmatched"), method and status; with the slots above, no
+ * label is made or hashed once a slot holds its series. */
 void ef_node_count_response(ef_node *node, const ef_route *r, ef_http_method method,
-                            const char *method_name, int status, double seconds);
+                            const char *method_name, int status, int64_t ns);
 
 /* Registers every API route (management, evaluation, OFREP, snapshot, auth, health, meta, metrics). */
 int ef_api_register(ef_router *r, ef_node *node);

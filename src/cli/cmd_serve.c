@@ -207,13 +207,13 @@ static void after_request(ef_http_req *req, int status, size_t bytes, void *app)
 {
     ef_node *node = app;
     const ef_route *r = ef_http_route(req);
-    double secs = (double)(ef_http_finished_ns(req) - ef_http_started_ns(req)) / 1e9;
-    ef_node_count_response(node, r, ef_http_method_of(req), ef_http_method_name(req), status, secs);
+    int64_t ns = ef_http_finished_ns(req) - ef_http_started_ns(req);
+    ef_node_count_response(node, r, ef_http_method_of(req), ef_http_method_name(req), status, ns);
     if (r && status >= 400) ef_counter_add(node->m.flipt_server_errors, NULL, 1); /* Flipt's name */
     if (node->access_log) {
         char st[16], dur[32], sz[32];
         snprintf(st, sizeof(st), "%d", status);
-        snprintf(dur, sizeof(dur), "%.3fms", secs * 1e3);
+        snprintf(dur, sizeof(dur), "%.3fms", (double)ns / 1e6);
         snprintf(sz, sizeof(sz), "%zu", bytes);
         ef_bytes tok = ef_auth_token_id(req); /* which token acted ("" when none did); a NUL-ended copy */
         ef_log(EF_LOG_INFO, "request", "method", ef_http_method_name(req), "path", ef_http_path(req),

@@ -59,6 +59,10 @@ struct ef_metric_family {
     char *labels[MAX_LABELS];
     unsigned nbounds;
     double bounds[MAX_BOUNDS];
+    /* the bounds in nanoseconds, and the sum's nanounits a nanosecond makes, for
+     * ef_series_observe_ns: integer compares, no division per observation */
+    uint64_t bounds_ns[MAX_BOUNDS];
+    uint64_t sum_per_ns;
     unsigned mask;
     unsigned used; /* approximate, for the overflow decision */
     uint64_t seed; /* keys the label hash: label values come from requests */
@@ -240,6 +244,8 @@ static ef_metric_family *family_new(ef_metrics *m, const char *name, const char 
                                     unsigned nbounds)
 {
     if (nlabels > MAX_LABELS || nbounds > MAX_BOUNDS) return NULL;
+    for (unsigned i = 0; i < nbounds; i++)
+        if (!(bounds[i] >= 0)) return NULL; /* durations: a negative (or NaN) bound is a mistake */
     ef_metric_family *f = calloc(1, sizeof(*f));
     if (!f) return NULL;
     unsigned cap = 16;
@@ -263,11 +269,22 @@ static ef_metric_family *family_new(ef_metrics *m, const char *name, const char 
     for (unsigned i = 0; i < nlabels; i++) f->labels[i] = strdup(label_names[i]);
     f->nbounds = nbounds;
     for (unsigned i = 0; i < nbounds; i++) f->bounds[i] = bounds[i];
+    ef_metrics_histogram_unit_ns(f, 1000000000);
     pthread_mutex_lock(&m->mu);
     *m->tail = f;
     m->tail = &f->next;
     pthread_mutex_unlock(&m->mu);
     return f;
+}
+
+void ef_metrics_histogram_unit_ns(ef_metric_family *f, uint64_t ns_per_unit)
+{
+    if (!f || !ns_per_unit || ns_per_unit > 1000000000) return;
+    f->sum_per_ns = 1000000000 / ns_per_unit;
+    for (unsigned i = 0; i < f->nbounds; i++) {
+        double b = f->bounds[i] * (double)ns_per_unit;
+        f->bounds_ns[i] = b >= 1.8e19 ? UINT64_MAX : (uint64_t)(b + 0.5); /* b >= 0 */
+    }
 }
 
 ef_metric_family *ef_metrics_counter(ef_metrics *m, const char *name, const char *help,
@@ -321,7 +338,9 @@ static size_t key_len(const ef_bytes *values, unsigned n)
     return len;
 }
 
-static bool key_eq(const series *s, const ef_bytes *values, unsigned n)
+/* Whether s's label values are values[0..n), the first `from` of them taken as equal (only
+ * stepped over). */
+static bool key_eq_from(const series *s, const ef_bytes *values, unsigned n, unsigned from)
 {
     const char *p = s->key, *end = s->key + s->keylen;
     for (unsigned i = 0; i < n; i++) {
@@ -331,10 +350,17 @@ static bool key_eq(const series *s, const ef_bytes *values, unsigned n)
         p += 4;
         /* the inline compare: labels are a few bytes, and an evaluation compares seven of them
          * (its result series' labels); seven calls into memcmp were ~300 instructions */
-        if (len != values[i].n || (size_t)(end - p) < len || !ef_mem_eq(p, values[i].p, len)) return false;
+        if ((size_t)(end - p) < len ||
+            (i >= from && (len != values[i].n || !ef_mem_eq(p, values[i].p, len))))
+            return false;
         p += len;
     }
     return p == end;
+}
+
+static bool key_eq(const series *s, const ef_bytes *values, unsigned n)
+{
+    return key_eq_from(s, values, n, 0);
 }
 
 static series *series_new(const ef_metric_family *f, const ef_bytes *values, uint64_t h)
@@ -428,7 +454,14 @@ ef_metric_series *ef_metric_series_slot(ef_metric_family *f, ef_metric_series **
 bool ef_metric_series_is(const ef_metric_family *f, const ef_metric_series *s,
                          const ef_bytes *values)
 {
-    return f && s && s != __atomic_load_n(&f->other, __ATOMIC_ACQUIRE) && key_eq(s, values, f->nlabels);
+    return ef_metric_series_is_from(f, s, values, 0);
+}
+
+bool ef_metric_series_is_from(const ef_metric_family *f, const ef_metric_series *s,
+                              const ef_bytes *values, unsigned from)
+{
+    return f && s && s != __atomic_load_n(&f->other, __ATOMIC_ACQUIRE) &&
+           key_eq_from(s, values, f->nlabels, from);
 }
 
 void ef_series_add(ef_metric_series *s, uint64_t n)
@@ -460,6 +493,23 @@ void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double se
     }
     __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->sum_ns, ns, __ATOMIC_RELAXED);
+}
+
+void ef_series_observe_ns(const ef_metric_family *f, ef_metric_series *s, int64_t ns)
+{
+    uint64_t v = ns > 0 ? (uint64_t)ns : 0;
+    unsigned b = 0;
+    while (b < f->nbounds && v > f->bounds_ns[b]) b++;
+    /* the sum in billionths of the family's unit (sum_ns), as ef_series_observe keeps it */
+    uint64_t sum = v <= UINT64_MAX / f->sum_per_ns ? v * f->sum_per_ns : UINT64_MAX;
+    uint64_t *c = lane_cells(s);
+    if (c) {
+        cell_add(&c[b], 1);
+        cell_add(&c[f->nbounds + 1], sum);
+        return;
+    }
+    __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->sum_ns, sum, __ATOMIC_RELAXED);
 }
 
 int ef_metrics_add_collector(ef_metrics *m, ef_metrics_collector fn, void *ctx)

@@ -31,7 +31,8 @@ void ef_metrics_free(ef_metrics *m);
 ef_metric_family *ef_metrics_counter(ef_metrics *m, const char *name, const char *help,
                                      unsigned nlabels, const char *const *label_names,
                                      unsigned capacity);
-/* bounds: upper bounds in seconds, ascending (the +Inf bucket is added). */
+/* bounds: upper bounds in seconds (or the unit set below), ascending, none negative (the +Inf
+ * bucket is added); NULL for a negative bound. */
 ef_metric_family *ef_metrics_histogram(ef_metrics *m, const char *name, const char *help,
                                        unsigned nlabels, const char *const *label_names,
                                        unsigned capacity, const double *bounds, unsigned nbounds);
@@ -55,8 +56,19 @@ ef_metric_series *ef_metric_series_slot(ef_metric_family *f, ef_metric_series **
  * the last series used and checks it before counting on it (false for NULL and "_other"). */
 bool ef_metric_series_is(const ef_metric_family *f, const ef_metric_series *s,
                          const ef_bytes *values);
-/* f: the histogram family s belongs to (its bucket bounds). */
+/* The same with the first `from` labels not compared: for a cache whose series can only have
+ * been found with those values (a flag's own namespace and key). */
+bool ef_metric_series_is_from(const ef_metric_family *f, const ef_metric_series *s,
+                              const ef_bytes *values, unsigned from);
+/* f: the histogram family s belongs to (its bucket bounds). seconds: in the family's unit. */
 void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double seconds);
+/* The same for a duration in nanoseconds, compared as integers with the bounds (no division on
+ * the request path); a negative duration counts as 0. */
+void ef_series_observe_ns(const ef_metric_family *f, ef_metric_series *s, int64_t ns);
+/* A histogram whose bounds and observations are in another unit than the second (Flipt's latency
+ * histogram is in milliseconds: 1000000), for ef_series_observe_ns; set before the first
+ * observation. At most 1e9 (a second). */
+void ef_metrics_histogram_unit_ns(ef_metric_family *f, uint64_t ns_per_unit);
 
 /* Scrape-time writers for gauges and counters kept elsewhere. */
 typedef void (*ef_metrics_collector)(ef_buf *out, void *ctx);

@@ -346,6 +346,73 @@ static void test_metrics_threads(void **state)
     ef_metrics_free(m);
 }
 
+/* Durations in nanoseconds: the same buckets and sums as the seconds they make, in a family of
+ * seconds and in one of milliseconds (Flipt's latency histogram); a negative bound is refused. */
+static void test_metrics_observe_ns(void **state)
+{
+    (void)state;
+    ef_metrics *m = ef_metrics_new();
+    static const double secs[] = {0.0025, 0.005, 1};
+    static const double ms[] = {0, 5, 10};
+    static const double bad[] = {-1, 5};
+    ef_metric_family *hs = ef_metrics_histogram(m, "t_seconds", "s", 0, NULL, 1, secs, 3);
+    ef_metric_family *hm = ef_metrics_histogram(m, "t_ms", "ms", 0, NULL, 1, ms, 3);
+    assert_null(ef_metrics_histogram(m, "t_bad", "bad", 0, NULL, 1, bad, 2));
+    ef_metrics_histogram_unit_ns(hm, 1000000);
+    ef_metric_series *s = ef_metric_series_of(hs, NULL), *t = ef_metric_series_of(hm, NULL);
+    /* on a bound counts in its bucket (le), a nanosecond above in the next */
+    const int64_t d[] = {-7, 0, 2500000, 2500001, 5000000, 999999999, 1000000000, 1000000001, 10000000, 10000001};
+    for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+        ef_series_observe_ns(hs, s, d[i]);
+        ef_series_observe_ns(hm, t, d[i]);
+    }
+    ef_buf out;
+    ef_buf_init(&out);
+    ef_metrics_write(m, &out);
+    /* seconds, cumulative: -7 (as 0), 0 and 2,500,000 ns are within 0.0025 s; 2,500,001 and
+     * 5,000,000 within 0.005; four more within 1 s; 1,000,000,001 only within +Inf */
+    assert_int_equal(scraped(out.data, "t_seconds_bucket{le=\"0.0025\"} "), 3);
+    assert_int_equal(scraped(out.data, "t_seconds_bucket{le=\"0.005\"} "), 5);
+    assert_int_equal(scraped(out.data, "t_seconds_bucket{le=\"1\"} "), 9);
+    assert_int_equal(scraped(out.data, "t_seconds_bucket{le=\"+Inf\"} "), 10);
+    /* milliseconds: -7 and 0 within 0 ms; three more within 5 ms; 10,000,000 ns within 10 ms */
+    assert_int_equal(scraped(out.data, "t_ms_bucket{le=\"0\"} "), 2);
+    assert_int_equal(scraped(out.data, "t_ms_bucket{le=\"5\"} "), 5);
+    assert_int_equal(scraped(out.data, "t_ms_bucket{le=\"10\"} "), 6);
+    assert_int_equal(scraped(out.data, "t_ms_count "), 10);
+    /* the sums: every duration (the negative one as 0), in seconds and in milliseconds */
+    double total = 0;
+    for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) total += d[i] > 0 ? (double)d[i] : 0;
+    const char *ss = strstr(out.data, "t_seconds_sum "), *sm = strstr(out.data, "t_ms_sum ");
+    assert_non_null(ss);
+    assert_non_null(sm);
+    assert_true(fabs(strtod(ss + 14, NULL) - total / 1e9) < 1e-9);
+    assert_true(fabs(strtod(sm + 9, NULL) - total / 1e6) < 1e-6);
+    ef_buf_free(&out);
+    ef_metrics_free(m);
+}
+
+/* A series compared from its third label on: the first two are not looked at. */
+static void test_metrics_is_from(void **state)
+{
+    (void)state;
+    ef_metrics *m = ef_metrics_new();
+    static const char *const labels[] = {"ns", "flag", "value"};
+    ef_metric_family *c = ef_metrics_counter(m, "t_total", "t", 3, labels, 8);
+    ef_bytes a[3] = {EF_BYTES_LIT("default"), EF_BYTES_LIT("f1"), EF_BYTES_LIT("on")};
+    ef_metric_series *s = ef_metric_series_of(c, a);
+    ef_bytes other_ns[3] = {EF_BYTES_LIT("prod-longer"), EF_BYTES_LIT("f"), EF_BYTES_LIT("on")};
+    ef_bytes other_value[3] = {EF_BYTES_LIT("default"), EF_BYTES_LIT("f1"), EF_BYTES_LIT("off")};
+    ef_bytes longer_value[3] = {EF_BYTES_LIT("default"), EF_BYTES_LIT("f1"), EF_BYTES_LIT("on!")};
+    assert_true(ef_metric_series_is_from(c, s, a, 2));
+    assert_true(ef_metric_series_is_from(c, s, other_ns, 2));
+    assert_false(ef_metric_series_is(c, s, other_ns));
+    assert_false(ef_metric_series_is_from(c, s, other_value, 2));
+    assert_false(ef_metric_series_is_from(c, s, longer_value, 2));
+    assert_false(ef_metric_series_is_from(c, NULL, a, 2));
+    ef_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +421,8 @@ int main(void)
         cmocka_unit_test(test_router_declarations),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_metrics_threads),
+        cmocka_unit_test(test_metrics_observe_ns),
+        cmocka_unit_test(test_metrics_is_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
