@@ -147,9 +147,30 @@ static void test_rfc3339(void **state)
     }
 }
 
+/* Milliseconds as the exact decimal of ns / 10^6, without trailing zeros: against a reference
+ * made with integer arithmetic and snprintf, for durations of every digit count and fraction. */
+static void test_millis(void **state)
+{
+    (void)state;
+    const int64_t at[] = {0, 1, 9, 10, 100, 999, 1000, 1001, 35788, 120000, 999999, 1000000, 1000001,
+                          1500000, 1234567890, 10000000000LL, 9223372036854775807LL, -1, -250000, -1000000,
+                          -9223372036854775807LL};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        char got[32], want[48];
+        uint64_t mag = at[i] < 0 ? (uint64_t)0 - (uint64_t)at[i] : (uint64_t)at[i];
+        int n = snprintf(want, sizeof(want), "%s%llu.%06llu", at[i] < 0 ? "-" : "",
+                         (unsigned long long)(mag / 1000000), (unsigned long long)(mag % 1000000));
+        while (want[n - 1] == '0') want[--n] = '\0';
+        if (want[n - 1] == '.') want[--n] = '\0';
+        size_t len = ef_millis_format(at[i], got);
+        assert_string_equal(got, want);
+        assert_int_equal(len, strlen(want));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_uuid), cmocka_unit_test(test_coarse_clock), cmocka_unit_test(test_wall_at), cmocka_unit_test(test_http_date),
-                                       cmocka_unit_test(test_rfc3339)};
+                                       cmocka_unit_test(test_rfc3339), cmocka_unit_test(test_millis)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
