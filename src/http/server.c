@@ -37,6 +37,7 @@
 #include "base/clock.h"
 #include "base/cnum.h"
 #include "base/hash.h"
+#include "http/epoll_guard.h"
 #include "http/router_internal.h"
 #include "http/tls.h"
 #include "base/thread.h"
@@ -1547,8 +1548,11 @@ size_t ef_http_mhd_pool_size(size_t max_header)
 unsigned ef_http_mhd_flags(void)
 {
     /* TURBO: optimistic reads and no shutdown() before close; with epoll it saves system calls
-     * on every request, and nothing here relies on what it skips */
-    return MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+     * on every request, and nothing here relies on what it skips. epoll only with epoll_guard.c's
+     * epoll_wait in place: without it, libmicrohttpd's loop sleeps on 128 ready connections at
+     * a time (see there), and poll(), slower with many connections, is the safe choice. */
+    unsigned loop = ef_epoll_guard_active() ? MHD_USE_EPOLL : MHD_USE_POLL;
+    return MHD_USE_INTERNAL_POLLING_THREAD | loop | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
            MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 }
 
