@@ -478,21 +478,28 @@ void ef_histogram_observe(ef_metric_family *f, const ef_bytes *values, double se
     if (s) ef_series_observe(f, s, seconds);
 }
 
+/* One observation in bucket b, sum_ns added to the sum: in the thread's lane, else shared. */
+static inline void add_observation(const ef_metric_family *f, series *s, unsigned b, uint64_t sum_ns)
+{
+    uint64_t *c = lane_cells(s);
+    if (c) {
+        cell_add(&c[b], 1);
+        cell_add(&c[f->nbounds + 1], sum_ns);
+        return;
+    }
+    __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->sum_ns, sum_ns, __ATOMIC_RELAXED);
+}
+
 void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double seconds)
 {
     unsigned b = 0;
     while (b < f->nbounds && seconds > f->bounds[b]) b++;
     /* no count of its own: the scrape sums the buckets (one add fewer per observation, three
      * per evaluation request, and _count can never disagree with +Inf) */
-    uint64_t ns = (uint64_t)(seconds > 0 ? seconds * 1e9 : 0);
-    uint64_t *c = lane_cells(s);
-    if (c) {
-        cell_add(&c[b], 1);
-        cell_add(&c[f->nbounds + 1], ns);
-        return;
-    }
-    __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->sum_ns, ns, __ATOMIC_RELAXED);
+    /* past 2^64 nanounits (584 years) the sum saturates: a double that large has no uint64_t */
+    double nano = seconds > 0 ? seconds * 1e9 : 0;
+    add_observation(f, s, b, nano < 1.8e19 ? (uint64_t)nano : UINT64_MAX);
 }
 
 void ef_series_observe_ns(const ef_metric_family *f, ef_metric_series *s, int64_t ns)
@@ -501,15 +508,7 @@ void ef_series_observe_ns(const ef_metric_family *f, ef_metric_series *s, int64_
     unsigned b = 0;
     while (b < f->nbounds && v > f->bounds_ns[b]) b++;
     /* the sum in billionths of the family's unit (sum_ns), as ef_series_observe keeps it */
-    uint64_t sum = v <= UINT64_MAX / f->sum_per_ns ? v * f->sum_per_ns : UINT64_MAX;
-    uint64_t *c = lane_cells(s);
-    if (c) {
-        cell_add(&c[b], 1);
-        cell_add(&c[f->nbounds + 1], sum);
-        return;
-    }
-    __atomic_add_fetch(&s->buckets[b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->sum_ns, sum, __ATOMIC_RELAXED);
+    add_observation(f, s, b, v <= UINT64_MAX / f->sum_per_ns ? v * f->sum_per_ns : UINT64_MAX);
 }
 
 int ef_metrics_add_collector(ef_metrics *m, ef_metrics_collector fn, void *ctx)
