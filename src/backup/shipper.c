@@ -286,9 +286,8 @@ static int take_snapshot(ef_shipper *s, const char *history, bool covers, char *
     size_t len = 0;
     int r = ef_file_read(s->snap_tmp, SNAPSHOT_MAX, &data, &len);
     unlink(s->snap_tmp);
-    if (r != 0 || len > SNAPSHOT_MAX) {
-        free(data);
-        snprintf(err, errlen, "snapshot: cannot read the copy %s", s->snap_tmp);
+    if (r != 0) { /* ef_file_read holds it to SNAPSHOT_MAX */
+        snprintf(err, errlen, "snapshot: cannot read the copy %s: %s", s->snap_tmp, ef_file_strerror(r));
         return -1;
     }
     ef_bk_manifest m = {.seq = info.seq, .time_ns = info.time_ns, .bytes = len,

@@ -27,10 +27,10 @@ static void path_of(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
-static void write_file(const char *name, const char *data, size_t len)
+/* Writes the file name in the test's directory; its path in p (256 bytes). */
+static void write_file(char *p, const char *name, const char *data, size_t len)
 {
-    char p[256];
-    path_of(p, sizeof(p), name);
+    path_of(p, 256, name);
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
@@ -42,15 +42,13 @@ static void test_regular(void **state)
     (void)state;
     char p[256], *data = NULL;
     size_t len = 99;
-    write_file("a.txt", "hello\0world", 11);
-    path_of(p, sizeof(p), "a.txt");
+    write_file(p, "a.txt", "hello\0world", 11);
     assert_int_equal(ef_file_read(p, 11, &data, &len), 0);
     assert_int_equal(len, 11);
     assert_memory_equal(data, "hello\0world", 11);
     assert_int_equal(data[11], '\0'); /* NUL-terminated */
     free(data);
-    write_file("empty", "", 0);
-    path_of(p, sizeof(p), "empty");
+    write_file(p, "empty", "", 0);
     assert_int_equal(ef_file_read(p, EF_FILE_MAX_ANY, &data, &len), 0);
     assert_int_equal(len, 0);
     free(data);
@@ -63,8 +61,7 @@ static void test_past_the_bound(void **state)
     (void)state;
     char p[256], *data = NULL;
     size_t len = 0;
-    write_file("b.txt", "0123456789", 10);
-    path_of(p, sizeof(p), "b.txt");
+    write_file(p, "b.txt", "0123456789", 10);
     assert_int_equal(ef_file_read(p, 9, &data, &len), -EFBIG);
     assert_string_equal(ef_file_strerror(-EFBIG), "larger than the limit");
     assert_int_equal(ef_file_read(p, 10, &data, &len), 0);

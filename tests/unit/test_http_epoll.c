@@ -3,9 +3,10 @@
  *
  * libmicrohttpd's epoll loop, given a full array of 128 events, asks epoll_wait again with its
  * full timeout before it handles them, and with nothing else to report it sleeps: the 128 requests
- * wait for the idle timeout (30 s here). This makes that moment happen on purpose: one request
- * holds the server's only thread for 300 ms while 128 other connections each send a request, so
- * that its next epoll_wait finds exactly 128 ready; every one must be answered within 5 s.
+ * wait for the idle timeout (30 s here). This makes that moment happen on purpose: 128
+ * connections, each answered once and idle, each send a request while another request holds the
+ * server's only thread (300 ms, from when its handler says it began), so that its next epoll_wait
+ * finds exactly 128 ready; every one must be answered within 5 s.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,9 +28,12 @@
 
 #define READY 128 /* libmicrohttpd's MAX_EVENTS */
 
+static int hold_entered; /* atomic: h_hold has begun, and holds the server's thread */
+
 static void h_hold(ef_http_req *req, void *ctx)
 {
     (void)ctx;
+    __atomic_store_n(&hold_entered, 1, __ATOMIC_RELEASE);
     usleep(300000);
     ef_buf_puts(ef_http_out(req), "held");
     ef_http_reply(req, 200);
@@ -91,14 +95,19 @@ static void test_128_ready_at_once(void **state)
     if (!srv) fail_msg("server: %s", err);
     unsigned port = ef_http_server_port(srv);
 
+    /* every connection accepted, answered once and idle in the server's epoll set */
     int holder = dial(port), fds[READY];
-    for (int i = 0; i < READY; i++) fds[i] = dial(port);
-    usleep(200000); /* every connection accepted and idle in the server's epoll set */
+    int64_t deadline = ef_clock_mono_ns() + 5000000000LL;
+    for (int i = 0; i < READY; i++) {
+        fds[i] = dial(port);
+        send_get(fds[i], "/fast");
+        assert_true(answered_by(fds[i], deadline));
+    }
     send_get(holder, "/hold");
-    usleep(50000); /* the server's thread is in the handler */
+    while (!__atomic_load_n(&hold_entered, __ATOMIC_ACQUIRE)) usleep(1000); /* the thread is held */
     for (int i = 0; i < READY; i++) send_get(fds[i], "/fast");
 
-    int64_t deadline = ef_clock_mono_ns() + 5000000000LL;
+    deadline = ef_clock_mono_ns() + 5000000000LL;
     assert_true(answered_by(holder, deadline));
     int late = 0;
     for (int i = 0; i < READY; i++) late += !answered_by(fds[i], deadline);
