@@ -60,6 +60,8 @@ typedef enum ef_error {
                                or bytes that end no line for 15 s) */
     EF_ETLS = -18,          /* TLS with the node failed: its certificate was refused (unknown CA, wrong
                                host name, expired) or it refused ours; ef_client_error_text says which */
+    EF_EBEHIND = -19,       /* the node answered a state older than the one held, which is kept (a
+                               node catching up); taken after three poll intervals of such answers */
 } ef_error;
 
 /* A static, human-readable description of an error code (never NULL). */

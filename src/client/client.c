@@ -62,6 +62,7 @@ const char *ef_strerror(int err)
     case EF_ETIMEDOUT: return "timed out";
     case EF_ETHREAD: return "cannot start the background thread";
     case EF_ETLS: return "TLS with the node failed (its certificate was refused, or it refused ours)";
+    case EF_EBEHIND: return "the node answered a state older than the one held (kept while the node catches up)";
     case EF_EPROTOCOL:
         return "the node's change stream broke the protocol (a line or event past its limit, or no "
                "line ended for 15 s)";

@@ -41,6 +41,7 @@
 #define STREAM_MAX_LINE 4096            /* comments (heartbeats), ids, event names */
 #define STREAM_MAX_EVENT (64u << 10)    /* a `change` event is a version and an ETag */
 #define HEARTBEAT_LIMIT_S 15      /* the node sends a heartbeat every 5 s */
+#define BEHIND_POLLS 3            /* poll intervals a node may answer an older state before it is taken */
 #define STREAM_WORKED_S 5         /* a stream that ends sooner has not shown it works */
 #define STREAM_MISSING_RETRY_MS 60000
 #define BACKOFF_BASE_MS 100
@@ -73,6 +74,7 @@ struct ef_replica {
     uint64_t stream_lines;  /* sse.lines when the stream last showed life */
     int64_t stream_line_ns; /* when that was (or when the stream started) */
     int64_t next_poll;
+    int64_t behind_since; /* the first of the node's answers older than our state (0: none since) */
     uint64_t rng;
     ef_sse sse;          /* the stream reader (bounded) */
     ef_buf data;         /* SSE: the current event's data (filled by sse) */
@@ -337,6 +339,26 @@ static void start_stream(ef_replica *r)
     x->active = true;
 }
 
+/* True when a 200 of the given version must not replace our state yet. A node behind the one we
+ * heard from last (a replica still catching up, another node behind the same load balancer)
+ * would take the application's flags back and then forward again: its answer is kept away, and
+ * asked again with the backoff. Only for so long: a node that still answers an older state
+ * BEHIND_POLLS poll intervals (30 s by default) after its first such answer went back for good
+ * (a primary restored from a backup) and is followed. A version of 0 (none said: a Flipt server) and a state from the cache
+ * file (the node is its authority) never hold anything back. This thread is the only writer of
+ * c->version and c->source after open. */
+static bool hold_back(ef_replica *r, uint64_t version)
+{
+    ef_client *c = r->c;
+    if (version == 0 || c->source != EF_SOURCE_NODE || version >= c->version) {
+        r->behind_since = 0;
+        return false;
+    }
+    int64_t now = now_ns();
+    if (!r->behind_since) r->behind_since = now;
+    return now - r->behind_since < BEHIND_POLLS * (int64_t)c->poll_ms * MS;
+}
+
 static void fetch_done(ef_replica *r, CURLcode res)
 {
     xfer *x = &r->fetch;
@@ -347,6 +369,10 @@ static void fetch_done(ef_replica *r, CURLcode res)
     char text[600] = "";
     if (res != CURLE_OK) {
         err = transfer_error(r, x, res, text, sizeof(text));
+    } else if (code == 200 && hold_back(r, x->version)) {
+        err = EF_EBEHIND;
+        snprintf(text, sizeof(text), "%s answered version %llu, older than the state held (%llu): kept",
+                 c->url, (unsigned long long)x->version, (unsigned long long)c->version);
     } else if (code == 200) {
         err = ef_client_apply(c, x->body.data ? x->body.data : "", x->body.len, x->version,
                               x->etag, EF_SOURCE_NODE, 0);
@@ -369,7 +395,7 @@ static void fetch_done(ef_replica *r, CURLcode res)
         x->failures = 0;
         return;
     }
-    set_status_text(r, false, err, text[0] ? text : NULL);
+    set_status_text(r, err == EF_EBEHIND, err, text[0] ? text : NULL); /* that node did answer */
     x->failures++;
     x->retry_at = now_ns() + backoff(r, x->failures);
     r->need_fetch = true;

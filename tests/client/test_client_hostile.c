@@ -14,6 +14,11 @@
  *                         only): the client must not echo it into If-None-Match.
  *   node_bad_version      an X-Edgeflag-Version that is not a u64 ("9, 9", 2^64 + 9) is no
  *                         version, not 99 or a wrapped 9.
+ *   node_goes_back        a node that answers version 9, then an older state (5) every time
+ *                         (a replica behind a load balancer, catching up): the client keeps 9
+ *                         and says EF_EBEHIND; only when the node still answers 5 three poll
+ *                         intervals later (restored from a backup) does it follow. It used to
+ *                         apply 5 at once, taking the application's flags back.
  *
  * Every scenario needs the client to have evaluated the fake node's state first, so the test never
  * passes by doing nothing.
@@ -34,7 +39,7 @@ static const char CACHED_DOC[] =
     "{\"namespace\":{\"key\":\"default\"},\"flags\":["
     "{\"key\":\"b\",\"name\":\"b\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[]}]}";
 
-typedef enum { PLAIN, BARE_CR_ETAG, BAD_VERSION } mode;
+typedef enum { PLAIN, BARE_CR_ETAG, BAD_VERSION, GOES_BACK } mode;
 
 typedef struct fake {
     int fd;
@@ -83,13 +88,19 @@ static void *fake_main(void *arg)
             pthread_mutex_unlock(&f->mu);
             const char *etag = f->m == BARE_CR_ETAG ? "\"n1\"\rX-Injected: yes" : "\"n1\"";
             /* BAD_VERSION: two copies of the header joined by a proxy, then a number past 2^64 */
-            const char *version = f->m != BAD_VERSION ? "9"
-                                  : f->snapshots == 1 ? "9, 9" : "18446744073709551625";
+            const char *version = f->m == BAD_VERSION ? (f->snapshots == 1 ? "9, 9" : "18446744073709551625")
+                                                      : "9";
+            const char *doc = DOC;
+            if (f->m == GOES_BACK && f->snapshots > 1) { /* an older state: version 5, another document */
+                version = "5";
+                etag = "\"n5\"";
+                doc = CACHED_DOC;
+            }
             len = snprintf(resp, sizeof(resp),
                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: %s\r\n"
                            "X-Edgeflag-Version: %s\r\nContent-Length: %zu\r\nConnection: close"
                            "\r\n\r\n%s",
-                           f->m == BAD_VERSION ? "" : etag, version, sizeof(DOC) - 1, DOC);
+                           f->m == BAD_VERSION ? "" : etag, version, strlen(doc), doc);
         } else {
             len = snprintf(resp, sizeof(resp), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
                                                "Connection: close\r\n\r\n");
@@ -247,6 +258,44 @@ static void test_node_bad_version(void)
     fake_stop(&f, t);
 }
 
+static void test_node_goes_back(void)
+{
+    fake f;
+    pthread_t t;
+    char url[64];
+    fake_start(&f, GOES_BACK, &t, url, sizeof(url));
+    /* three poll intervals of 1 s: the retries of a held-back answer come within a second */
+    ef_client_options o = {.url = url, .disable_stream = true, .poll_interval_ms = 1000,
+                           .timeout_ms = 2000};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    CHECK_EQ_INT(ef_client_wait(c, 9, 5000), EF_OK);
+    CHECK(boolean_of(c));
+    /* the third request follows the second answer (version 5), so that one has been handled */
+    wait_snapshots(&f, 3);
+    ef_status st;
+    ef_client_status(c, &st);
+    char text[512];
+    ef_client_error_text(c, text, sizeof(text));
+    printf("goes_back: after an older answer, version %llu, last error %d (%s)\n",
+           (unsigned long long)st.version, st.last_error, text);
+    CHECK_EQ_INT(st.version, 9);
+    CHECK_EQ_INT(st.last_error, EF_EBEHIND);
+    CHECK(st.connected);
+    CHECK(boolean_of(c)); /* still version 9's document */
+    /* the node keeps answering 5: three intervals after its first such answer, it is followed */
+    int64_t until = ef_clock_mono_ns() + 10000 * (int64_t)1000000;
+    do {
+        sleep_ms(50);
+        ef_client_status(c, &st);
+    } while (st.version != 5 && ef_clock_mono_ns() < until);
+    printf("goes_back: the node still older, version %llu\n", (unsigned long long)st.version);
+    CHECK_EQ_INT(st.version, 5);
+    CHECK(!boolean_of(c));
+    ef_client_close(c);
+    fake_stop(&f, t);
+}
+
 int main(void)
 {
     char dir[64];
@@ -254,6 +303,7 @@ int main(void)
     test_cache_etag_injection(dir);
     test_node_etag_bare_cr();
     test_node_bad_version();
+    test_node_goes_back();
     printf("test_client_hostile: ok\n");
     return 0;
 }
