@@ -644,7 +644,9 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         !get_arr(&c, doc, &doc_path, "flags", true, &flags))
         goto failed;
 
-    store = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*store));
+    /* line-aligned: a flag's first line is what an evaluation reads of it (model.h) */
+    store = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*store) + 63);
+    if (store) store = (ef_flag *)(((uintptr_t)store + 63) & ~(uintptr_t)63);
     list = ef_arena_calloc(&s->arena, (flags->len + 1) * sizeof(*list));
     if (!store || !list || !table_alloc(s, flags->len)) {
         fail(&c, doc, "out of memory");
@@ -734,11 +736,13 @@ static char *compile_exact(ef_flag_part *p, const part_source *from, const char 
 static ef_flag_part *part_build(const part_source *from, const char *piece, size_t len,
                                 ef_arena *scratch, ef_compile_error *err)
 {
-    ef_flag_part *p = calloc(1, sizeof(*p));
+    /* line-aligned, so that its flag's first line is what an evaluation reads (model.h) */
+    ef_flag_part *p = aligned_alloc(64, (sizeof(*p) + 63) & ~(size_t)63);
     if (!p) {
         if (err) snprintf(err->message, sizeof(err->message), "out of memory");
         return NULL;
     }
+    memset(p, 0, sizeof(*p));
     p->refs = 1;
     ef_arena_init(&p->arena, 2 * len + 1024);
     cctx c = {.a = &p->arena, .err = err};

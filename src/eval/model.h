@@ -10,6 +10,7 @@
 #ifndef EF_EVAL_MODEL_H
 #define EF_EVAL_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/arena.h"
@@ -145,35 +146,42 @@ typedef struct ef_rollout {
     ef_segment_set segs;
 } ef_rollout;
 
+/* The first 64 bytes hold what every evaluation reads, in the order it reads them (the key that
+ * confirms the lookup, then type and state, then the rules or rollouts to walk): where a flag
+ * starts a cache line, as both places that keep flags make it (compile.c), finding and starting
+ * one costs one line. The defaults, read when no rule matches, and the name follow. */
 struct ef_flag {
     ef_bytes key;
-    ef_bytes name;
     uint8_t type; /* ef_flag_type */
     bool enabled;
     bool has_default;
     bool default_has_attachment;
-    ef_bytes default_key;
-    uint16_t default_vidx; /* of default_key in the tally (tally.c) */
-    ef_tally *tally;       /* where its evaluations are counted (eval.h): only slot[] and owner change */
-    ef_bytes default_attachment;
-    ef_bytes default_attachment_json; /* as a JSON string literal, as for a distribution */
     uint32_t key_crc; /* crc32 of the key; variant bucketing continues it with the entity id */
     uint32_t nrules;
-    const ef_rule *rules;
     uint32_t nrollouts;
+    const ef_rule *rules;
     const ef_rollout *rollouts;
+    ef_tally *tally;       /* where its evaluations are counted (eval.h): only slot[] and owner change */
+    uint16_t default_vidx; /* of default_key in the tally (tally.c) */
+    ef_bytes default_key;
+    ef_bytes default_attachment;
+    ef_bytes default_attachment_json; /* as a JSON string literal, as for a distribution */
+    ef_bytes name;
 };
+
+/* What an evaluation reads of a flag fits the line it starts on. */
+_Static_assert(offsetof(ef_flag, default_vidx) + sizeof(uint16_t) <= 64, "a flag's hot fields fit one line");
 
 /* One flag compiled on its own, shared by every snapshot that contains it unchanged (DESIGN.md
  * principle 8): a write recompiles only the parts it touched. Immutable once compiled except for
  * refs, which is atomic because the last snapshot holding a part may be freed by an RCU callback
  * on another thread. */
 struct ef_flag_part {
+    ef_flag flag;        /* first: a part is allocated line-aligned (compile.c), and so is its flag */
     int refs;
     uint64_t piece_hash; /* of piece: combined into the snapshot's document hash */
     uint64_t key_hash;   /* ef_hash_bytes of the flag key, for the snapshot's table */
     ef_bytes piece;      /* the flag's object in the snapshot document, compiled into flag */
-    ef_flag flag;
     ef_arena arena;      /* owns the piece and everything flag points to */
 };
 
