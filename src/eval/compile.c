@@ -25,6 +25,9 @@
 
 typedef struct cctx {
     ef_arena *a; /* where everything compiled goes: the snapshot's or a flag part's arena */
+    /* where strings an evaluation never reads go (names, the keys and attachments a result only
+     * points to), so that they do not lie between the lines it does read; NULL: in a */
+    ef_arena *cold;
     ef_compile_error *err;
     bool failed;
     char pathbuf[160];
@@ -86,12 +89,36 @@ static const char *type_name(const ef_json *v)
     }
 }
 
-static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
+static bool copy_to(ef_arena *a, ef_bytes in, ef_bytes *out)
 {
-    char *p = ef_arena_memdup(c->a, in.p, in.n);
+    char *p = ef_arena_memdup(a, in.p, in.n);
     if (!p) return false;
     *out = (ef_bytes){p, in.n};
     return true;
+}
+
+static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
+{
+    return copy_to(c->a, in, out);
+}
+
+/* A string an evaluation only hands on (cctx.cold). */
+static bool copy_cold(cctx *c, ef_bytes in, ef_bytes *out)
+{
+    return copy_to(c->cold ? c->cold : c->a, in, out);
+}
+
+/* Room for n elements in the arena evaluations read, never a NULL for none (an empty array is
+ * still an array). Exactly n: a spare element was a line of nothing between the lines read. */
+static void *array_calloc(cctx *c, size_t n, size_t size)
+{
+    return ef_arena_calloc(c->a, (n ? n : 1) * size);
+}
+
+/* Scratch room for n values compiling needs and evaluation never reads (cctx.cold). */
+static void *cold_calloc(cctx *c, size_t n, size_t size)
+{
+    return ef_arena_calloc(c->cold ? c->cold : c->a, (n ? n : 1) * size);
 }
 
 /* in as the JSON string literal the server's responses write (ef_json_put_str), in the arena:
@@ -101,14 +128,20 @@ static bool json_literal(cctx *c, ef_bytes in, ef_bytes *out)
     ef_buf b;
     ef_buf_init(&b);
     ef_json_put_str(&b, in);
-    bool ok = ef_buf_ok(&b) && copy(c, (ef_bytes){b.data, b.len}, out);
+    bool ok = ef_buf_ok(&b) && copy_cold(c, (ef_bytes){b.data, b.len}, out); /* attachments only */
     ef_buf_free(&b);
     return ok;
 }
 
 /* A string field. required: missing or null is an error; otherwise *present tells. */
-static bool get_str(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
-                    ef_bytes *out, bool *present)
+/* A string field, copied where its use says (the lines an evaluation reads, or cctx.cold), or, for
+ * a string only compared while compiling (a type, an operator), the tree's own bytes: a copy of
+ * "STRING_CONSTRAINT_COMPARISON_TYPE" used to lie after every constraint, between the lines an
+ * evaluation reads. */
+typedef enum str_use { STR_PEEK, STR_HOT, STR_COLD } str_use;
+
+static bool str_field(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
+                      ef_bytes *out, bool *present, str_use use)
 {
     const ef_json *v = ef_json_get(obj, name);
     if (present) *present = false;
@@ -120,7 +153,33 @@ static bool get_str(cctx *c, const ef_json *obj, const cpath *path, const char *
     if (v->type != EF_JSON_STRING)
         return fail(c, v, "%s.%s: expected a string, found %s", P(c, path), name, type_name(v));
     if (present) *present = true;
-    return copy(c, v->str, out) || fail(c, v, "out of memory");
+    if (use == STR_PEEK) {
+        *out = v->str;
+        return true;
+    }
+    return (use == STR_COLD ? copy_cold(c, v->str, out) : copy(c, v->str, out)) ||
+           fail(c, v, "out of memory");
+}
+
+/* A string an evaluation reads (a key it compares, a constraint's property and value). */
+static bool get_str(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
+                    ef_bytes *out, bool *present)
+{
+    return str_field(c, obj, path, name, required, out, present, STR_HOT);
+}
+
+/* A string an evaluation only hands on (cctx.cold). */
+static bool get_cold_str(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
+                         ef_bytes *out, bool *present)
+{
+    return str_field(c, obj, path, name, required, out, present, STR_COLD);
+}
+
+/* A string compared while compiling and then dropped: not copied. */
+static bool peek_str(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool required,
+                     ef_bytes *out)
+{
+    return str_field(c, obj, path, name, required, out, NULL, STR_PEEK);
 }
 
 static bool get_bool(cctx *c, const ef_json *obj, const cpath *path, const char *name, bool *out)
@@ -237,21 +296,21 @@ static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_se
     if (!want_obj(c, js, path)) return false;
     ef_bytes match_type;
     const ef_json *cons;
-    if (!get_str(c, js, path, "key", true, &seg->key, NULL) ||
-        !get_str(c, js, path, "matchType", true, &match_type, NULL) ||
+    if (!get_cold_str(c, js, path, "key", true, &seg->key, NULL) ||
+        !peek_str(c, js, path, "matchType", true, &match_type) ||
         !get_arr(c, js, path, "constraints", true, &cons))
         return false;
     seg->match_all = ef_bytes_eq(match_type, EF_BYTES_LIT("ALL_SEGMENT_MATCH_TYPE"));
     seg->ncons = cons->len;
-    ef_constraint *out = ef_arena_calloc(c->a, (cons->len + 1) * sizeof(*out));
+    ef_constraint *out = array_calloc(c, cons->len, sizeof(*out));
     if (!out) return fail(c, js, "out of memory");
     uint32_t i = 0;
     for (const ef_json *k = cons->child; k; k = k->next, i++) {
         cpath p2 = {path, "constraints", (int)i};
         ef_bytes type, op;
-        if (!want_obj(c, k, &p2) || !get_str(c, k, &p2, "type", true, &type, NULL) ||
+        if (!want_obj(c, k, &p2) || !peek_str(c, k, &p2, "type", true, &type) ||
             !get_str(c, k, &p2, "property", true, &out[i].property, NULL) ||
-            !get_str(c, k, &p2, "operator", true, &op, NULL) ||
+            !peek_str(c, k, &p2, "operator", true, &op) ||
             !get_str(c, k, &p2, "value", true, &out[i].value, NULL))
             return false;
         if (!constraint_parse(c, &out[i], type, op)) return fail(c, k, "out of memory");
@@ -287,7 +346,7 @@ static bool segment_operator_is_and(cctx *c, const ef_json *obj, const cpath *pa
                                     bool *is_and)
 {
     ef_bytes op;
-    if (!get_str(c, obj, path, "segmentOperator", required, &op, NULL)) return false;
+    if (!peek_str(c, obj, path, "segmentOperator", required, &op)) return false;
     *is_and = ef_bytes_eq(op, EF_BYTES_LIT("AND_SEGMENT_OPERATOR"));
     return true;
 }
@@ -344,18 +403,19 @@ static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule 
     r->segs.op_and = op_and;
 
     uint32_t nd = dists->len, nvalid = 0;
-    ef_distribution *d = ef_arena_calloc(c->a, (nd + 1) * sizeof(*d));
-    float *roll = ef_arena_calloc(c->a, (nd + 1) * sizeof(*roll));
-    int32_t *bounds = ef_arena_calloc(c->a, (nd + 1) * sizeof(*bounds));
+    /* the boundaries first: a matched rule reads them, then one distribution */
+    int32_t *bounds = array_calloc(c, nd, sizeof(*bounds));
+    ef_distribution *d = array_calloc(c, nd, sizeof(*d));
+    float *roll = cold_calloc(c, nd, sizeof(*roll));
     if (!d || !roll || !bounds) return fail(c, js, "out of memory");
     uint32_t i = 0;
     for (const ef_json *dj = dists->child; dj; dj = dj->next, i++) {
         cpath p2 = {path, "distributions", (int)i};
         ef_distribution x;
         float rollout;
-        if (!want_obj(c, dj, &p2) || !get_str(c, dj, &p2, "variantKey", true, &x.variant_key, NULL) ||
+        if (!want_obj(c, dj, &p2) || !get_cold_str(c, dj, &p2, "variantKey", true, &x.variant_key, NULL) ||
             !get_f32(c, dj, &p2, "rollout", &rollout) ||
-            !get_str(c, dj, &p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
+            !get_cold_str(c, dj, &p2, "variantAttachment", false, &x.attachment, &x.has_attachment))
             return false;
         if (!json_literal(c, x.attachment, &x.attachment_json)) return fail(c, dj, "out of memory");
         if (rollout > 0.0f) {
@@ -419,9 +479,9 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
     ef_bytes type;
     const ef_json *rules, *rollouts;
     if (!want_obj(c, js, path) || !get_str(c, js, path, "key", true, &f->key, NULL) ||
-        !get_str(c, js, path, "name", true, &f->name, NULL) ||
+        !get_cold_str(c, js, path, "name", true, &f->name, NULL) ||
         !get_bool(c, js, path, "enabled", &f->enabled) ||
-        !get_str(c, js, path, "type", false, &type, NULL) ||
+        !peek_str(c, js, path, "type", false, &type) ||
         !get_arr(c, js, path, "rules", false, &rules) ||
         !get_arr(c, js, path, "rollouts", false, &rollouts))
         return false;
@@ -432,9 +492,9 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
     if (!ef_json_is_null(dv)) {
         cpath p2 = {path, "defaultVariant", -1};
         ef_bytes id;
-        if (!want_obj(c, dv, &p2) || !get_str(c, dv, &p2, "id", true, &id, NULL) ||
-            !get_str(c, dv, &p2, "key", true, &f->default_key, NULL) ||
-            !get_str(c, dv, &p2, "attachment", false, &f->default_attachment,
+        if (!want_obj(c, dv, &p2) || !peek_str(c, dv, &p2, "id", true, &id) ||
+            !get_cold_str(c, dv, &p2, "key", true, &f->default_key, NULL) ||
+            !get_cold_str(c, dv, &p2, "attachment", false, &f->default_attachment,
                      &f->default_has_attachment))
             return false;
         if (!json_literal(c, f->default_attachment, &f->default_attachment_json))
@@ -474,10 +534,10 @@ static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag 
 
 static bool src_segment(cctx *c, const ef_src_segment *in, ef_segment *seg)
 {
-    if (!copy(c, in->key, &seg->key)) return fail(c, NULL, "out of memory");
+    if (!copy_cold(c, in->key, &seg->key)) return fail(c, NULL, "out of memory");
     seg->match_all = ef_bytes_eq(in->match_type, EF_BYTES_LIT("ALL_SEGMENT_MATCH_TYPE"));
     seg->ncons = (uint32_t)in->ncons;
-    ef_constraint *out = ef_arena_calloc(c->a, (in->ncons + 1) * sizeof(*out));
+    ef_constraint *out = array_calloc(c, in->ncons, sizeof(*out));
     if (!out) return fail(c, NULL, "out of memory");
     for (size_t i = 0; i < in->ncons; i++) {
         const ef_src_constraint *k = &in->cons[i];
@@ -515,14 +575,14 @@ static bool src_rule(cctx *c, const ef_src_rule *in, ef_rule *r)
 {
     if (!src_segments(c, &in->segs, "rules[]", &r->segs)) return false;
     uint32_t nvalid = 0;
-    ef_distribution *d = ef_arena_calloc(c->a, (in->ndist + 1) * sizeof(*d));
-    float *roll = ef_arena_calloc(c->a, (in->ndist + 1) * sizeof(*roll));
-    int32_t *bounds = ef_arena_calloc(c->a, (in->ndist + 1) * sizeof(*bounds));
+    int32_t *bounds = array_calloc(c, in->ndist, sizeof(*bounds));
+    ef_distribution *d = array_calloc(c, in->ndist, sizeof(*d));
+    float *roll = cold_calloc(c, in->ndist, sizeof(*roll));
     if (!d || !roll || !bounds) return fail(c, NULL, "out of memory");
     for (size_t i = 0; i < in->ndist; i++) {
         const ef_src_distribution *x = &in->dist[i];
         ef_distribution *o = &d[nvalid];
-        if (!copy(c, x->variant_key, &o->variant_key) || !copy(c, x->attachment, &o->attachment) ||
+        if (!copy_cold(c, x->variant_key, &o->variant_key) || !copy_cold(c, x->attachment, &o->attachment) ||
             !json_literal(c, o->attachment, &o->attachment_json))
             return fail(c, NULL, "out of memory");
         o->has_attachment = true;
@@ -548,14 +608,14 @@ static bool src_rollout(cctx *c, const ef_src_rollout *in, ef_rollout *r)
 static bool src_flag(cctx *c, const ef_flag_src *in, ef_flag *f)
 {
     memset(f, 0, sizeof(*f));
-    if (!copy(c, in->key, &f->key) || !copy(c, in->name, &f->name))
+    if (!copy(c, in->key, &f->key) || !copy_cold(c, in->name, &f->name))
         return fail(c, NULL, "out of memory");
     f->enabled = in->enabled;
     f->type = ef_bytes_eq(in->type, EF_BYTES_LIT("BOOLEAN_FLAG_TYPE")) ? EF_FLAG_BOOLEAN : EF_FLAG_VARIANT;
     f->key_crc = (uint32_t)crc32(0, (const Bytef *)f->key.p, (uInt)f->key.n);
     if (in->has_default) {
-        if (!copy(c, in->default_key, &f->default_key) ||
-            !copy(c, in->default_attachment, &f->default_attachment) ||
+        if (!copy_cold(c, in->default_key, &f->default_key) ||
+            !copy_cold(c, in->default_attachment, &f->default_attachment) ||
             !json_literal(c, f->default_attachment, &f->default_attachment_json))
             return fail(c, NULL, "out of memory");
         f->default_has_attachment = true;
@@ -628,7 +688,8 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         return NULL;
     }
     ef_arena_init(&s->arena, 16384);
-    cctx c = {.a = &s->arena, .err = err};
+    ef_arena_init(&s->cold, 16384);
+    cctx c = {.a = &s->arena, .cold = &s->cold, .err = err};
     const ef_json *ns, *flags;
     ef_flag *store = NULL;
     const ef_flag **list = NULL;
@@ -1004,6 +1065,7 @@ void ef_snapshot_free(ef_snapshot *s)
         free(s->slot_block);
     free(__atomic_load_n(&s->assembled, __ATOMIC_ACQUIRE));
     ef_arena_free(&s->arena);
+    ef_arena_free(&s->cold);
     free(s);
 }
 
@@ -1019,7 +1081,7 @@ size_t ef_snapshot_flag_count(const ef_snapshot *s)
 
 size_t ef_snapshot_memory(const ef_snapshot *s)
 {
-    size_t m = sizeof(*s) + s->arena.total;
+    size_t m = sizeof(*s) + s->arena.total + s->cold.total;
     if (s->slot_block) m += sizeof(*s->slot_block) + s->slot_block->cap * sizeof(uint32_t);
     if (s->pages)
         for (uint32_t i = 0; i < s->nflags; i++) m += ef_flag_part_memory(part_at(s, i));
@@ -1038,7 +1100,7 @@ void ef_snapshot_set_version(ef_snapshot *s, uint64_t version)
 
 int ef_snapshot_attach_document(ef_snapshot *s, const char *json, size_t len)
 {
-    char *p = ef_arena_memdup(&s->arena, json, len);
+    char *p = ef_arena_memdup(&s->cold, json, len); /* served, never evaluated */
     if (!p) return -1;
     s->document = (ef_bytes){p, len};
     s->document_hash = bytes_hash(json, len);

@@ -3,9 +3,10 @@
  *
  * Everything a request needs is pre-parsed at compile time: numbers, dates and isoneof lists in
  * constraints, distribution boundaries, the CRC-32 of each flag key. A snapshot compiled from a
- * document lives in one arena; one assembled from flag parts (the store's incremental path) owns a
- * reference to each part instead. Neither is modified after it is built (but for the lazily
- * assembled document, set once atomically).
+ * document lives in two arenas, what evaluations read kept apart from what they only hand on
+ * (names, result keys, attachments, the document); one assembled from flag parts (the store's
+ * incremental path) owns a reference to each part instead. Neither is modified after it is built
+ * (but for the lazily assembled document, set once atomically).
  */
 #ifndef EF_EVAL_MODEL_H
 #define EF_EVAL_MODEL_H
@@ -219,6 +220,9 @@ typedef struct ef_snapshot_doc_cache {
 
 struct ef_snapshot {
     ef_arena arena;
+    /* a compiled document's strings that evaluations only hand on (names, the keys and
+     * attachments results point to), apart from arena's lines that they read (compile.c) */
+    ef_arena cold;
     ef_bytes namespace_key;
     ef_bytes document; /* the source snapshot document, when attached */
     uint64_t document_hash;
