@@ -265,11 +265,15 @@ static void order_constraints(ef_constraint *k, uint32_t n)
 }
 
 /* A constraint's type and operator, and the values its type needs parsed once. */
-static bool constraint_parse(cctx *c, ef_constraint *k, ef_bytes type, ef_bytes op)
+static bool constraint_parse(cctx *c, ef_constraint *k, ef_bytes type, ef_bytes op, ef_bytes property,
+                             ef_bytes value)
 {
     k->type = constraint_type(type);
     k->op = ef_op_parse(op);
-    return ef_constraint_prepare(c->a, k);
+    /* the property is compared on every evaluation; the value's bytes only where they are kept */
+    if (!copy(c, property, &property)) return false;
+    if (ef_constraint_keeps_value(k->type) && !copy(c, value, &value)) return false;
+    return ef_constraint_prepare(c->a, k, property, value);
 }
 
 /* seg->ncons constraints in cons, put in the order they are tested. */
@@ -307,13 +311,12 @@ static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_se
     uint32_t i = 0;
     for (const ef_json *k = cons->child; k; k = k->next, i++) {
         cpath p2 = {path, "constraints", (int)i};
-        ef_bytes type, op;
+        ef_bytes type, op, property, value;
         if (!want_obj(c, k, &p2) || !peek_str(c, k, &p2, "type", true, &type) ||
-            !get_str(c, k, &p2, "property", true, &out[i].property, NULL) ||
-            !peek_str(c, k, &p2, "operator", true, &op) ||
-            !get_str(c, k, &p2, "value", true, &out[i].value, NULL))
+            !peek_str(c, k, &p2, "property", true, &property) ||
+            !peek_str(c, k, &p2, "operator", true, &op) || !peek_str(c, k, &p2, "value", true, &value))
             return false;
-        if (!constraint_parse(c, &out[i], type, op)) return fail(c, k, "out of memory");
+        if (!constraint_parse(c, &out[i], type, op, property, value)) return fail(c, k, "out of memory");
     }
     segment_finish(seg, out);
     return true;
@@ -541,8 +544,7 @@ static bool src_segment(cctx *c, const ef_src_segment *in, ef_segment *seg)
     if (!out) return fail(c, NULL, "out of memory");
     for (size_t i = 0; i < in->ncons; i++) {
         const ef_src_constraint *k = &in->cons[i];
-        if (!copy(c, k->property, &out[i].property) || !copy(c, k->value, &out[i].value) ||
-            !constraint_parse(c, &out[i], k->type, k->op))
+        if (!constraint_parse(c, &out[i], k->type, k->op, k->property, k->value))
             return fail(c, NULL, "out of memory");
     }
     segment_finish(seg, out);

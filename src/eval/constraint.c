@@ -124,22 +124,30 @@ uint8_t ef_op_parse(ef_bytes name)
     return EF_OP_OTHER;
 }
 
-bool ef_constraint_prepare(ef_arena *a, ef_constraint *c)
+bool ef_constraint_keeps_value(uint8_t type)
+{
+    return type == EF_CT_STRING || type == EF_CT_ENTITY_ID;
+}
+
+bool ef_constraint_prepare(ef_arena *a, ef_constraint *c, ef_bytes property, ef_bytes value)
 {
     c->value_ok = false;
-    c->prop_tag = ef_context_hash(c->property.p, c->property.n) | (uint64_t)c->property.n << 32;
+    c->prop = property.p;
+    c->prop_tag = ef_context_hash(property.p, property.n) | (uint64_t)property.n << 32;
+    c->n = 0;
+    c->secs = 0; /* the whole union: kinds that keep nothing compare equal (tests/unit/flag_same.h) */
     bool list = c->op == EF_OP_ISONEOF || c->op == EF_OP_ISNOTONEOF;
     switch (c->type) {
     case EF_CT_STRING:
     case EF_CT_ENTITY_ID:
         if (list) {
             uint32_t n;
-            if (parse_list(c->value, false, NULL, NULL, &n)) {
+            if (parse_list(value, false, NULL, NULL, &n)) {
                 ef_bytes *strs = ef_arena_alloc(a, (n ? n : 1) * sizeof(*strs));
                 if (!strs) return false;
-                parse_list(c->value, false, strs, NULL, &n);
+                parse_list(value, false, strs, NULL, &n);
                 c->strs = strs;
-                c->list_n = n;
+                c->n = n;
                 c->value_ok = true;
             }
         }
@@ -147,25 +155,32 @@ bool ef_constraint_prepare(ef_arena *a, ef_constraint *c)
     case EF_CT_NUMBER:
         if (list) {
             uint32_t n;
-            if (parse_list(c->value, true, NULL, NULL, &n)) {
+            if (parse_list(value, true, NULL, NULL, &n)) {
                 int32_t *nums = ef_arena_alloc(a, (n ? n : 1) * sizeof(*nums));
                 if (!nums) return false;
-                parse_list(c->value, true, NULL, nums, &n);
+                parse_list(value, true, NULL, nums, &n);
                 c->nums = nums;
-                c->list_n = n;
+                c->n = n;
                 c->value_ok = true;
             }
         } else {
-            c->value_ok = ef_parse_i32(c->value, &c->num);
+            c->value_ok = ef_parse_i32(value, &c->num);
         }
         break;
     case EF_CT_DATETIME:
-        c->value_ok = ef_rfc3339_parse(c->value, &c->secs);
+        c->value_ok = ef_rfc3339_parse(value, &c->secs);
         break;
     default:
         break;
     }
     c->kind = constraint_kind(c);
+    if (c->kind >= EF_K_STR_EQ && c->kind <= EF_K_STR_NOTCONTAINS) {
+        c->str = value.p;
+        c->n = (uint32_t)value.n;
+    } else if (c->kind == EF_K_NEVER || c->kind == EF_K_EMPTY || c->kind == EF_K_NOTEMPTY) {
+        c->n = 0; /* a list that parsed but is not used (isnotoneof on a type without lists) */
+        c->secs = 0;
+    }
     return true;
 }
 
@@ -176,28 +191,29 @@ static inline ef_bytes context_value(const ef_eval_request *req, const ef_constr
 {
     const ef_context *x = req->context;
     if (!x) return (ef_bytes){"", 0};
-    if (__builtin_expect(x->linear, 0)) return ef_context_find_linear(x, c->property, (uint32_t)c->prop_tag);
+    if (__builtin_expect(x->linear, 0))
+        return ef_context_find_linear(x, ef_constraint_property(c), (uint32_t)c->prop_tag);
     const ef_ctx_entry *entries = ef_context_entries(x);
     for (uint32_t i = (uint32_t)c->prop_tag & x->mask;; i = (i + 1) & x->mask) {
         uint32_t slot = x->index[i];
         if (!slot) return (ef_bytes){"", 0};
         const ef_ctx_entry *e = &entries[slot - 1];
         uint64_t tag = e->hash | (uint64_t)e->key_len << 32;
-        if (tag == c->prop_tag && ef_mem_eq(ef_context_text(x) + e->off, c->property.p, c->property.n))
+        if (tag == c->prop_tag && ef_mem_eq(ef_context_text(x) + e->off, c->prop, e->key_len))
             return (ef_bytes){ef_context_text(x) + e->off + e->key_len, e->value_len};
     }
 }
 
 static bool in_str_list(const ef_constraint *c, ef_bytes v)
 {
-    for (uint32_t i = 0; i < c->list_n; i++)
+    for (uint32_t i = 0; i < c->n; i++)
         if (ef_bytes_eq(c->strs[i], v)) return true;
     return false;
 }
 
 static bool in_num_list(const ef_constraint *c, int32_t x)
 {
-    for (uint32_t i = 0; i < c->list_n; i++)
+    for (uint32_t i = 0; i < c->n; i++)
         if (c->nums[i] == x) return true;
     return false;
 }
@@ -270,18 +286,19 @@ static inline bool time_of(ef_bytes v, int64_t *t)
 static inline bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
 {
     ef_bytes v = c->type == EF_CT_ENTITY_ID ? req->entity_id : context_value(req, c);
+    const ef_bytes cv = {c->str, c->n}; /* the string kinds' value (meaningless for the others) */
     int32_t x;
     int64_t t;
     switch ((ef_ckind)c->kind) {
     case EF_K_NEVER: return false;
     case EF_K_EMPTY: return v.n == 0;
     case EF_K_NOTEMPTY: return v.n != 0;
-    case EF_K_STR_EQ: return v.n != 0 && ef_bytes_eq(v, c->value);
-    case EF_K_STR_NEQ: return v.n != 0 && !ef_bytes_eq(v, c->value);
-    case EF_K_STR_PREFIX: return v.n != 0 && ef_bytes_has_prefix(v, c->value);
-    case EF_K_STR_SUFFIX: return v.n != 0 && ef_bytes_has_suffix(v, c->value);
-    case EF_K_STR_CONTAINS: return v.n != 0 && ef_bytes_contains(v, c->value);
-    case EF_K_STR_NOTCONTAINS: return v.n != 0 && !ef_bytes_contains(v, c->value);
+    case EF_K_STR_EQ: return v.n != 0 && ef_bytes_eq(v, cv);
+    case EF_K_STR_NEQ: return v.n != 0 && !ef_bytes_eq(v, cv);
+    case EF_K_STR_PREFIX: return v.n != 0 && ef_bytes_has_prefix(v, cv);
+    case EF_K_STR_SUFFIX: return v.n != 0 && ef_bytes_has_suffix(v, cv);
+    case EF_K_STR_CONTAINS: return v.n != 0 && ef_bytes_contains(v, cv);
+    case EF_K_STR_NOTCONTAINS: return v.n != 0 && !ef_bytes_contains(v, cv);
     case EF_K_STR_IN: return v.n != 0 && in_str_list(c, v);
     case EF_K_STR_NOTIN: return v.n != 0 && !in_str_list(c, v);
     case EF_K_NUM_EQ: return num_of(v, &x) && x == c->num;

@@ -83,27 +83,35 @@ typedef enum ef_ckind {
     EF_K_TIME_GTE,
 } ef_ckind;
 
-/* 64 bytes, what a request reads first at the front: kind, then the property's hash and length. */
+/* 32 bytes, two to a cache line: a segment's constraints are read one after another. What a
+ * request reads first is at the front: kind, then the property's hash and length. Only what the
+ * kind needs of the value is kept (ef_constraint_prepare): a string kind's bytes, a list, a
+ * number or a time, in one place. */
 typedef struct ef_constraint {
     uint8_t kind;   /* ef_ckind: all the request path switches on */
     uint8_t type;   /* ef_ctype */
     uint8_t op;     /* ef_op */
     bool value_ok;  /* the value parsed for this type (number, date or list) */
-    uint32_t list_n;
+    uint32_t n;     /* EF_K_STR_EQ..EF_K_STR_NOTCONTAINS: the value's length; *_IN, *_NOTIN: the list's */
     /* ef_context_hash(property) | property.n << 32: a context entry's hash and key length, which
      * lie side by side (ef_ctx_entry), compared in one go before any byte */
     uint64_t prop_tag;
-    ef_bytes property;
-    ef_bytes value;
+    const char *prop; /* the property's bytes (prop_tag >> 32 of them) */
     union {
-        int32_t num;  /* NUMBER value */
-        int64_t secs; /* DATETIME value, seconds since the epoch */
-    };
-    union {
-        const ef_bytes *strs; /* STRING/ENTITY_ID isoneof list */
-        const int32_t *nums;  /* NUMBER isoneof list */
+        const char *str;      /* the string kinds: the value's bytes */
+        int32_t num;          /* the NUMBER comparisons */
+        int64_t secs;         /* the DATETIME comparisons, seconds since the epoch */
+        const ef_bytes *strs; /* EF_K_STR_IN, EF_K_STR_NOTIN */
+        const int32_t *nums;  /* EF_K_NUM_IN, EF_K_NUM_NOTIN */
     };
 } ef_constraint;
+
+_Static_assert(sizeof(ef_constraint) == 32, "two constraints to a cache line");
+
+static inline ef_bytes ef_constraint_property(const ef_constraint *c)
+{
+    return (ef_bytes){c->prop, (size_t)(c->prop_tag >> 32)};
+}
 
 struct ef_segment {
     ef_bytes key;
@@ -281,7 +289,13 @@ bool ef_flag_tally_prepare(ef_arena *a, ef_flag *f);
 
 /* constraint.c */
 uint8_t ef_op_parse(ef_bytes name); /* exact, case-sensitive operator name, else EF_OP_OTHER */
-bool ef_constraint_prepare(ef_arena *a, ef_constraint *c);
+/* Fills c, whose type and op are set, from its property and value, both already where they stay
+ * (a list's strings point into value): the property's tag, what can be parsed once, the kind,
+ * and what the kind needs of the value. False on out-of-memory. */
+bool ef_constraint_prepare(ef_arena *a, ef_constraint *c, ef_bytes property, ef_bytes value);
+/* Whether a constraint of this type keeps its value's bytes (or points into them) after
+ * ef_constraint_prepare: a compiler need not copy any other's. */
+bool ef_constraint_keeps_value(uint8_t type);
 /* The segments of a rule or rollout against a request: true if the set's operator is satisfied;
  * m receives which segments matched. */
 bool ef_segments_pass(const ef_segment_set *set, const ef_eval_request *req,

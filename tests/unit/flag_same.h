@@ -26,12 +26,18 @@ static inline const char *ef_test_segments_differ(const ef_segment_set *a, const
         for (uint32_t k = 0; k < x->ncons; k++) {
             const ef_constraint *c = &x->cons[k], *d = &y->cons[k];
             EF_SAME(c->kind == d->kind && c->type == d->type && c->op == d->op &&
-                        c->value_ok == d->value_ok && c->secs == d->secs && c->prop_tag == d->prop_tag &&
-                        ef_bytes_eq(c->property, d->property) && ef_bytes_eq(c->value, d->value) &&
-                        c->list_n == d->list_n && !c->strs == !d->strs,
+                        c->value_ok == d->value_ok && c->prop_tag == d->prop_tag && c->n == d->n &&
+                        ef_bytes_eq(ef_constraint_property(c), ef_constraint_property(d)),
                     "constraint");
-            bool nums = c->type == EF_CT_NUMBER; /* strs and nums share their place */
-            for (uint32_t l = 0; l < c->list_n; l++)
+            /* what the kind keeps of the value, in the one place they share */
+            bool str = c->kind >= EF_K_STR_EQ && c->kind <= EF_K_STR_NOTCONTAINS;
+            bool strs = c->kind == EF_K_STR_IN || c->kind == EF_K_STR_NOTIN;
+            bool nums = c->kind == EF_K_NUM_IN || c->kind == EF_K_NUM_NOTIN;
+            if (str)
+                EF_SAME(ef_bytes_eq((ef_bytes){c->str, c->n}, (ef_bytes){d->str, d->n}), "constraint value");
+            else if (!strs && !nums)
+                EF_SAME(c->secs == d->secs, "constraint value"); /* a number, a time, or nothing (0) */
+            for (uint32_t l = 0; (strs || nums) && l < c->n; l++)
                 EF_SAME(nums ? c->nums[l] == d->nums[l] : ef_bytes_eq(c->strs[l], d->strs[l]),
                         "constraint list");
         }
