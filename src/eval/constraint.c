@@ -207,7 +207,7 @@ static inline ef_bytes context_value(const ef_eval_request *req, const ef_constr
 static bool in_str_list(const ef_constraint *c, ef_bytes v)
 {
     for (uint32_t i = 0; i < c->n; i++)
-        if (ef_bytes_eq(c->strs[i], v)) return true;
+        if (ef_bytes_same(c->strs[i], v)) return true;
     return false;
 }
 
@@ -282,7 +282,8 @@ static inline bool time_of(ef_bytes v, int64_t *t)
     return v.n != 0 && ef_rfc3339_parse(v, t);
 }
 
-/* The one dispatch per constraint (ef_ckind). */
+/* The one dispatch per constraint (ef_ckind). Values are short: compared inline (ef_mem_eq), a
+ * call into memcmp cost more than the bytes. */
 static inline bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
 {
     ef_bytes v = c->type == EF_CT_ENTITY_ID ? req->entity_id : context_value(req, c);
@@ -293,10 +294,10 @@ static inline bool constraint_matches(const ef_constraint *c, const ef_eval_requ
     case EF_K_NEVER: return false;
     case EF_K_EMPTY: return v.n == 0;
     case EF_K_NOTEMPTY: return v.n != 0;
-    case EF_K_STR_EQ: return v.n != 0 && ef_bytes_eq(v, cv);
-    case EF_K_STR_NEQ: return v.n != 0 && !ef_bytes_eq(v, cv);
-    case EF_K_STR_PREFIX: return v.n != 0 && ef_bytes_has_prefix(v, cv);
-    case EF_K_STR_SUFFIX: return v.n != 0 && ef_bytes_has_suffix(v, cv);
+    case EF_K_STR_EQ: return v.n != 0 && ef_bytes_same(v, cv);
+    case EF_K_STR_NEQ: return v.n != 0 && !ef_bytes_same(v, cv);
+    case EF_K_STR_PREFIX: return v.n != 0 && v.n >= cv.n && ef_mem_eq(v.p, cv.p, cv.n);
+    case EF_K_STR_SUFFIX: return v.n != 0 && v.n >= cv.n && ef_mem_eq(v.p + v.n - cv.n, cv.p, cv.n);
     case EF_K_STR_CONTAINS: return v.n != 0 && ef_bytes_contains(v, cv);
     case EF_K_STR_NOTCONTAINS: return v.n != 0 && !ef_bytes_contains(v, cv);
     case EF_K_STR_IN: return v.n != 0 && in_str_list(c, v);
