@@ -28,8 +28,9 @@ static bool leap(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). Inlined, as fixed_words below: called,
+ * their out-arguments went through memory (a DATETIME constraint reads a date per evaluation). */
+static inline __attribute__((always_inline)) int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -56,7 +57,8 @@ static bool fixed_scalar(const char *p, int *Y, int *M, int *D, int *h, int *mi,
  * when x = b ^ '0' is below 10: its high nibble is 0 and x + 6 stays below 16. The + 6 cannot
  * carry into the next byte unless x >= 0xFA, which no digit and no expected separator gives (a
  * byte that does fails the separator check, or the nibble check itself). */
-static bool fixed_words(const char *p, int *Y, int *M, int *D, int *h, int *mi, int *sec)
+static inline __attribute__((always_inline)) bool fixed_words(const char *p, int *Y, int *M, int *D,
+                                                              int *h, int *mi, int *sec)
 {
     uint64_t w0, w1, w2;
     memcpy(&w0, p, 8);      /* "YYYY-MM-" */
