@@ -211,16 +211,23 @@ static void test_cache_etag_injection(const char *dir)
     fake_stop(&f, t);
 }
 
+/* A fake node of mode m, and a client polling it every poll_ms (no stream). */
+static ef_client *polling_client(fake *f, mode m, pthread_t *t, unsigned poll_ms)
+{
+    char url[64];
+    fake_start(f, m, t, url, sizeof(url));
+    ef_client_options o = {.url = url, .disable_stream = true, .poll_interval_ms = poll_ms,
+                           .timeout_ms = 2000};
+    ef_client *c;
+    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    return c;
+}
+
 static void test_node_etag_bare_cr(void)
 {
     fake f;
     pthread_t t;
-    char url[64];
-    fake_start(&f, BARE_CR_ETAG, &t, url, sizeof(url));
-    ef_client_options o = {.url = url, .disable_stream = true, .poll_interval_ms = 100,
-                           .timeout_ms = 2000};
-    ef_client *c;
-    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    ef_client *c = polling_client(&f, BARE_CR_ETAG, &t, 100);
     CHECK_EQ_INT(ef_client_wait(c, 9, 5000), EF_OK);
     CHECK(boolean_of(c));
     wait_snapshots(&f, 3); /* polls after the first answer: each would carry the ETag back */
@@ -237,12 +244,7 @@ static void test_node_bad_version(void)
 {
     fake f;
     pthread_t t;
-    char url[64];
-    fake_start(&f, BAD_VERSION, &t, url, sizeof(url));
-    ef_client_options o = {.url = url, .disable_stream = true, .poll_interval_ms = 100,
-                           .timeout_ms = 2000};
-    ef_client *c;
-    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    ef_client *c = polling_client(&f, BAD_VERSION, &t, 100);
     CHECK_EQ_INT(ef_client_wait(c, 0, 5000), EF_OK);
     CHECK(boolean_of(c));
     ef_status st;
@@ -262,13 +264,8 @@ static void test_node_goes_back(void)
 {
     fake f;
     pthread_t t;
-    char url[64];
-    fake_start(&f, GOES_BACK, &t, url, sizeof(url));
     /* three poll intervals of 1 s: the retries of a held-back answer come within a second */
-    ef_client_options o = {.url = url, .disable_stream = true, .poll_interval_ms = 1000,
-                           .timeout_ms = 2000};
-    ef_client *c;
-    CHECK_EQ_INT(ef_client_open(&o, &c), EF_OK);
+    ef_client *c = polling_client(&f, GOES_BACK, &t, 1000);
     CHECK_EQ_INT(ef_client_wait(c, 9, 5000), EF_OK);
     CHECK(boolean_of(c));
     /* the third request follows the second answer (version 5), so that one has been handled */
