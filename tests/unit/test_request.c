@@ -344,6 +344,15 @@ static void test_crc32_matches_zlib(void **state)
             uint32_t want = (uint32_t)crc32(seed, buf, (uInt)n);
             assert_int_equal(ef_crc32_update(seed, (const char *)buf, n), want);
         }
+    /* the inline lengths (up to 32) and past them, from every offset (the word loads), continuing
+     * registers with every byte set (a short input leaves some bytes of it unmet) */
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 40; n++)
+            for (int k = 0; k < 16; k++) {
+                uint32_t seed = (uint32_t)rand() * 2654435761u ^ (uint32_t)rand();
+                uint32_t want = (uint32_t)crc32(seed, buf + off, (uInt)n);
+                assert_int_equal(ef_crc32_update(seed, (const char *)buf + off, n), want);
+            }
 }
 
 /* ef_mem_eq against memcmp for every length to 40 and a difference at every position. */
