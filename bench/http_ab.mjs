@@ -8,17 +8,15 @@
 // slept on 128 ready connections, docs/security.md). A benchmark: it prints, asserts nothing.
 // usage: node bench/http_ab.mjs --a build/edgeflag [--b OTHER/edgeflag] [--runs 6]
 //        [--connections 64] [--duration 4]
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, requireWrk, startPrimary, wrkRps, wrkScript } from './wrk.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const { httpWorkload } = await import(path.join(here, 'workload.mjs'));
-const { listeningUrl } = await import(path.join(here, 'listen.mjs'));
-const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -29,11 +27,11 @@ const conns = opt('--connections', '64').split(',').map(Number);
 if (!Number.isInteger(runs) || runs < 1 || conns.some((c) => !Number.isInteger(c) || c < 1))
   throw new Error('--runs and --connections: whole numbers of at least 1');
 for (const b of bins) if (!fs.existsSync(b)) throw new Error(`no such build: ${b}`);
+requireWrk('http_ab');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ef-ab-'));
 const c = await httpWorkload();
-const script = path.join(tmp, 'variant.lua');
-fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(c.body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
+const script = wrkScript(tmp, 'variant.lua', 'POST', c.body);
 const children = [];
 process.on('exit', () => {
   children.forEach((ch) => ch.exitCode === null && ch.kill('SIGKILL'));
@@ -42,23 +40,16 @@ process.on('exit', () => {
 
 const servers = [];
 for (const [i, bin] of bins.entries()) {
-  const child = spawn('taskset', ['-c', '0', bin, 'serve', '--listen', '127.0.0.1:0', '--threads', '1', '--log-level', 'error', '--db', path.join(tmp, `${i}.db`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, url } = await startPrimary(bin, path.join(tmp, `${i}.db`), c);
   children.push(child);
-  const url = await listeningUrl(child, path.basename(bin));
-  await createThroughApi(url, c.snapshot);
   servers.push({ name: bins.length > 1 ? `${'ab'[i]}: ${bin}` : bin, url, rps: conns.map(() => []) });
 }
-const wrk = (url, n) => {
-  const out = spawnSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${n}`, `-d${duration}s`, '-s', script, url + '/evaluate/v1/variant'], { encoding: 'utf8' });
-  if (out.status !== 0) throw new Error('wrk failed: ' + out.stderr);
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out.stdout)?.[1] ?? 0);
-};
+const wrk = (url, n) => wrkRps(url + '/evaluate/v1/variant', script, { conns: n, seconds: duration });
 for (const s of servers) wrk(s.url, conns[0]); // warm-up, at the first count
 for (let r = 0; r < runs; r++)
   for (const s of r % 2 ? [...servers].reverse() : servers)
     conns.forEach((n, k) => s.rps[k].push(Math.round(wrk(s.url, n))));
 
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 console.log(`A/B: primary --db, 1 worker on CPU 0, wrk -t1 -d${duration}s on CPU 1, ${runs} runs in alternating order`);
 for (const s of servers)
   conns.forEach((n, k) => console.log(`  ${s.name}  -c${n}: median ${median(s.rps[k])} req/s  (${s.rps[k].join(' ')})`));

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../tests/compat/tmp.mjs';
 import { listeningUrl } from './listen.mjs';
+import { wrkScript } from './wrk.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -72,11 +73,6 @@ function parseWrk(out) {
   };
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
   return { rps, total, p50: pct(50), p99: pct(99), errors: Number(errors) };
-}
-function lua(name, method, payload) {
-  const f = path.join(tmp, name);
-  fs.writeFileSync(f, `wrk.method = "${method}"\nwrk.body = ${JSON.stringify(payload)}\nwrk.headers["Content-Type"] = "application/json"\n`);
-  return f;
 }
 async function wrk(url, script, pid) {
   const before = procStats(pid);
@@ -168,8 +164,8 @@ for (const ns of floorSpins) spinFloors.push({ ns, ...(await serveFloor(ns)) });
 
 // Interleaved rounds (the VM's speed drifts; each round measures both servers back to back),
 // after one warm-up of each. The median round is reported, with the range.
-const variantScript = lua('variant.lua', 'POST', body);
-const nginxScript = lua('nginx.lua', 'POST', body);
+const variantScript = wrkScript(tmp, 'variant.lua', 'POST', body);
+const nginxScript = wrkScript(tmp, 'nginx.lua', 'POST', body);
 await wrk(efUrl + '/evaluate/v1/variant', variantScript, ef.pid);
 await wrk(`http://127.0.0.1:${port}/`, nginxScript, ngPid);
 const deployments = [
@@ -203,7 +199,7 @@ const mid = rounds[Math.floor(rounds.length / 2)];
 const efVariant = mid.e, nginx = mid.n;
 deployments[ref].rounds = rounds;
 for (const d of deployments) d.rounds.sort((a, b) => a.ratio - b.ratio);
-const efBatch = await wrk(efUrl + '/evaluate/v1/batch', lua('batch.lua', 'POST', batchBody), ef.pid);
+const efBatch = await wrk(efUrl + '/evaluate/v1/batch', wrkScript(tmp, 'batch.lua', 'POST', batchBody), ef.pid);
 const loadedKiB = procStats(ef.pid).rssKiB;
 ef.kill('SIGTERM');
 floor.child.kill('SIGTERM');

@@ -30,6 +30,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const { httpWorkload } = await import(path.join(here, 'workload.mjs'));
 const { listeningUrl } = await import(path.join(here, 'listen.mjs'));
+const { wrkScript } = await import(path.join(here, 'wrk.mjs'));
 const { createThroughApi } = await import(path.join(root, 'tests/compat/populate.mjs'));
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -48,8 +49,7 @@ for (const tool of ['valgrind', 'callgrind_annotate', 'wrk']) {
 const c = await httpWorkload();
 fs.writeFileSync(path.join(tmp, 'snapshot.json'), JSON.stringify(c.snapshot));
 const { body } = c;
-const script = path.join(tmp, 'variant.lua');
-fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`);
+const script = wrkScript(tmp, 'variant.lua', 'POST', body);
 
 function freePort() {
   return new Promise((resolve) => {

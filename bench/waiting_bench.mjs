@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../tests/compat/tmp.mjs';
 import { listeningUrl } from './listen.mjs';
+import { wrkScript } from './wrk.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -106,8 +107,7 @@ for (const r of [quiet, busy]) {
     await sleep(50);
   }
 }
-const script = path.join(tmp, 'eval.lua');
-fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(JSON.stringify({ namespaceKey: 'default', flagKey: 'f7', entityId: 'user-1', context: { plan: 'pro' } }))}\nwrk.headers["Content-Type"] = "application/json"\n`);
+const script = wrkScript(tmp, 'eval.lua', 'POST', JSON.stringify({ namespaceKey: 'default', flagKey: 'f7', entityId: 'user-1', context: { plan: 'pro' } }));
 const evalPath = '/evaluate/v1/boolean';
 
 const metric = async (r, name) => Number(new RegExp(`${name} (\\d+)`).exec(await (await fetch(r.url + '/metrics')).text())?.[1] ?? 0);
