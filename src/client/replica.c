@@ -344,9 +344,9 @@ static void start_stream(ef_replica *r)
  * would take the application's flags back and then forward again: its answer is kept away, and
  * asked again with the backoff. Only for so long: a node that still answers an older state
  * BEHIND_POLLS poll intervals (30 s by default) after its first such answer went back for good
- * (a primary restored from a backup) and is followed. A version of 0 (none said: a Flipt server) and a state from the cache
- * file (the node is its authority) never hold anything back. This thread is the only writer of
- * c->version and c->source after open. */
+ * (a primary restored from a backup) and is followed. A version of 0 (none said: a Flipt
+ * server) and a state from the cache file (the node is its authority) never hold anything back.
+ * This thread is the only writer of c->version and c->source after open. */
 static bool hold_back(ef_replica *r, uint64_t version)
 {
     ef_client *c = r->c;

@@ -102,10 +102,16 @@ static bool copy(cctx *c, ef_bytes in, ef_bytes *out)
     return copy_to(c->a, in, out);
 }
 
-/* A string an evaluation only hands on (cctx.cold). */
+/* Where what an evaluation never reads goes (cctx.cold). */
+static ef_arena *cold_arena(const cctx *c)
+{
+    return c->cold ? c->cold : c->a;
+}
+
+/* A string an evaluation only hands on. */
 static bool copy_cold(cctx *c, ef_bytes in, ef_bytes *out)
 {
-    return copy_to(c->cold ? c->cold : c->a, in, out);
+    return copy_to(cold_arena(c), in, out);
 }
 
 /* Room for n elements in the arena evaluations read, never a NULL for none (an empty array is
@@ -115,10 +121,10 @@ static void *array_calloc(cctx *c, size_t n, size_t size)
     return ef_arena_calloc(c->a, (n ? n : 1) * size);
 }
 
-/* Scratch room for n values compiling needs and evaluation never reads (cctx.cold). */
+/* Scratch room for n values compiling needs and evaluation never reads. */
 static void *cold_calloc(cctx *c, size_t n, size_t size)
 {
-    return ef_arena_calloc(c->cold ? c->cold : c->a, (n ? n : 1) * size);
+    return ef_arena_calloc(cold_arena(c), (n ? n : 1) * size);
 }
 
 /* in as the JSON string literal the server's responses write (ef_json_put_str), in the arena:
@@ -133,8 +139,8 @@ static bool json_literal(cctx *c, ef_bytes in, ef_bytes *out)
     return ok;
 }
 
-/* A string field. required: missing or null is an error; otherwise *present tells. */
-/* A string field, copied where its use says (the lines an evaluation reads, or cctx.cold), or, for
+/* A string field (required: missing or null is an error; otherwise *present tells), copied where
+ * its use says (the lines an evaluation reads, or cctx.cold), or, for
  * a string only compared while compiling (a type, an operator), the tree's own bytes: a copy of
  * "STRING_CONSTRAINT_COMPARISON_TYPE" used to lie after every constraint, between the lines an
  * evaluation reads. */
@@ -690,7 +696,9 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         return NULL;
     }
     ef_arena_init(&s->arena, 16384);
-    ef_arena_init(&s->cold, 16384);
+    /* small to start, growing as the arena does: a namespace of a few flags (one of a thousand,
+     * or an application's) gets no second 16 KiB chunk */
+    ef_arena_init(&s->cold, 1024);
     cctx c = {.a = &s->arena, .cold = &s->cold, .err = err};
     const ef_json *ns, *flags;
     ef_flag *store = NULL;

@@ -178,7 +178,9 @@ bool ef_constraint_prepare(ef_arena *a, ef_constraint *c, ef_bytes property, ef_
         c->str = value.p;
         c->n = (uint32_t)value.n;
     } else if (c->kind == EF_K_NEVER || c->kind == EF_K_EMPTY || c->kind == EF_K_NOTEMPTY) {
-        c->n = 0; /* a list that parsed but is not used (isnotoneof on a type without lists) */
+        /* kinds that keep nothing: what a parse left behind (a list or number the operator does
+         * not use, a date that did not parse) is cleared */
+        c->n = 0;
         c->secs = 0;
     }
     return true;

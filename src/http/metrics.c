@@ -279,7 +279,8 @@ static ef_metric_family *family_new(ef_metrics *m, const char *name, const char 
 
 void ef_metrics_histogram_unit_ns(ef_metric_family *f, uint64_t ns_per_unit)
 {
-    if (!f || !ns_per_unit || ns_per_unit > 1000000000) return;
+    /* the sum is kept in billionths of the unit: exact only for a unit that divides a second */
+    if (!f || !ns_per_unit || 1000000000 % ns_per_unit != 0) return;
     f->sum_per_ns = 1000000000 / ns_per_unit;
     for (unsigned i = 0; i < f->nbounds; i++) {
         double b = f->bounds[i] * (double)ns_per_unit;

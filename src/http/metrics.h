@@ -67,7 +67,7 @@ void ef_series_observe(const ef_metric_family *f, ef_metric_series *s, double se
 void ef_series_observe_ns(const ef_metric_family *f, ef_metric_series *s, int64_t ns);
 /* A histogram whose bounds and observations are in another unit than the second (Flipt's latency
  * histogram is in milliseconds: 1000000), for ef_series_observe_ns; set before the first
- * observation. At most 1e9 (a second). */
+ * observation. A divisor of 1e9 (a second at most); any other value is ignored. */
 void ef_metrics_histogram_unit_ns(ef_metric_family *f, uint64_t ns_per_unit);
 
 /* Scrape-time writers for gauges and counters kept elsewhere. */
