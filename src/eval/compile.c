@@ -242,9 +242,11 @@ static uint8_t constraint_type(ef_bytes t)
 }
 
 /* What a constraint costs to test: no context lookup, a string compare, then values parsed on
- * every evaluation (a number, a date). */
+ * every evaluation (a number, a date). One that can never match (EF_K_NEVER: an operator its type
+ * lacks, a value that did not parse) goes last: segment_finish leaves it untested. */
 static int constraint_cost(const ef_constraint *k)
 {
+    if (k->kind == EF_K_NEVER) return 5;
     switch (k->type) {
     case EF_CT_ENTITY_ID: return 0;
     case EF_CT_STRING: return 1;
@@ -282,12 +284,23 @@ static bool constraint_parse(cctx *c, ef_constraint *k, ef_bytes type, ef_bytes 
     return ef_constraint_prepare(c->a, k, property, value);
 }
 
-/* seg->ncons constraints in cons, put in the order they are tested. */
+/* seg->ncons constraints in cons, put in the order they are tested, and how many of them a request
+ * needs to test (ntest, model.h): what a request cannot change is decided here. An ALL segment
+ * with a constraint that never matches, or of an unknown type (whatever comes before it, the
+ * segment fails), tests none; an ANY segment does not test those that never match (last, after
+ * ordering): if no other matched, it fails as it would have after them. A segment holding a
+ * constraint of an unknown type keeps its order: an ANY one tests up to it. */
 static void segment_finish(ef_segment *seg, ef_constraint *cons)
 {
     order_constraints(cons, seg->ncons);
-    for (seg->nknown = 0; seg->nknown < seg->ncons && cons[seg->nknown].type != EF_CT_UNKNOWN;)
-        seg->nknown++;
+    uint32_t known = 0, live = 0;
+    while (known < seg->ncons && cons[known].type != EF_CT_UNKNOWN) known++;
+    if (known == seg->ncons) /* ordered: those that never match are last */
+        while (live < known && cons[live].kind != EF_K_NEVER) live++;
+    if (seg->match_all)
+        seg->ntest = live == seg->ncons ? seg->ncons : 0;
+    else
+        seg->ntest = known == seg->ncons ? live : known;
     seg->cons = cons;
 }
 

@@ -325,14 +325,14 @@ static inline bool constraint_matches(const ef_constraint *c, const ef_eval_requ
 }
 
 /* ALL: every constraint matches; ANY: one does, or there are none. The loop stops at the first
- * answer, and a constraint of an unknown type fails the whole segment when it is reached (the
- * constraints before it are nknown). */
+ * answer; past the ntest constraints worth testing, the segment fails (compile.c's
+ * segment_finish decided that for the rest: one that never matches, or of an unknown type). */
 static bool segment_matches(const ef_segment *s, const ef_eval_request *req)
 {
     bool all = s->match_all;
-    for (uint32_t i = 0; i < s->nknown; i++)
+    for (uint32_t i = 0; i < s->ntest; i++)
         if (constraint_matches(&s->cons[i], req) != all) return !all;
-    return s->nknown == s->ncons && (all || s->ncons == 0);
+    return s->ntest == s->ncons && (all || s->ncons == 0);
 }
 
 /* Here, next to the segment and constraint matchers, so they inline: one call per rule. */

@@ -117,7 +117,10 @@ struct ef_segment {
     ef_bytes key;
     bool match_all;
     uint32_t ncons;
-    uint32_t nknown; /* constraints before the first of an unknown type (ncons: none) */
+    /* constraints a request tests, from the first (compile.c's segment_finish): fewer than ncons
+     * when the others cannot match or one is of an unknown type; then the segment fails unless
+     * one tested decides it (ANY: one matched) */
+    uint32_t ntest;
     const ef_constraint *cons;
 };
 

@@ -21,7 +21,7 @@ static inline const char *ef_test_segments_differ(const ef_segment_set *a, const
     for (uint32_t i = 0; i < a->n; i++) {
         const ef_segment *x = &a->segs[i], *y = &b->segs[i];
         EF_SAME(ef_bytes_eq(x->key, y->key) && x->match_all == y->match_all &&
-                    x->ncons == y->ncons && x->nknown == y->nknown,
+                    x->ncons == y->ncons && x->ntest == y->ntest,
                 "segment");
         for (uint32_t k = 0; k < x->ncons; k++) {
             const ef_constraint *c = &x->cons[k], *d = &y->cons[k];

@@ -3,6 +3,8 @@
  * AND/OR rules, default variants, disabled flags, bucketing vectors, and odd inputs (NUL bytes,
  * non-ASCII, empty strings, i32 bounds, dates with offsets and fractions).
  */
+#include <zlib.h>
+
 #include "snap_helper.h"
 #include "base/clock.h"
 #include "eval/model.h"
@@ -353,6 +355,74 @@ static void test_segment_match_types(void **state)
     ef_snapshot_free(s);
 }
 
+/* Constraints that can never match (an operator the type lacks, a number that does not parse) are
+ * decided at compile time (compile.c's segment_finish: an ALL segment holding one tests nothing, an
+ * ANY segment skips them): the answers stay those of testing each in the written order. */
+static void test_never_constraints(void **state)
+{
+#define NEVER_NUM "{\"type\":\"NUMBER_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"n\",\"operator\":\"eq\",\"value\":\"abc\"}"
+#define NEVER_OP "{\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"lt\",\"value\":\"de\"}"
+#define C_DE "{\"type\":\"STRING_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}"
+#define WEIRD "{\"type\":\"WEIRD\",\"property\":\"c\",\"operator\":\"eq\",\"value\":\"de\"}"
+#define ONE(key, match, cons) \
+    "{\"key\":\"" key "\",\"name\":\"x\",\"enabled\":false,\"type\":\"BOOLEAN_FLAG_TYPE\",\"rollouts\":[{\"segment\":{\"value\":true,\"segments\":[" \
+    " {\"key\":\"s\",\"matchType\":\"" match "_SEGMENT_MATCH_TYPE\",\"constraints\":[" cons "]}]}}]}"
+    const char *doc = "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+        ONE("all_never_first", "ALL", NEVER_NUM "," C_DE) ","
+        ONE("all_never_last", "ALL", C_DE "," NEVER_OP) ","
+        ONE("all_live", "ALL", C_DE) ","
+        ONE("any_never_only", "ANY", NEVER_NUM "," NEVER_OP) ","
+        ONE("any_never_first", "ANY", NEVER_NUM "," C_DE) ","
+        ONE("any_never_weird", "ANY", NEVER_NUM "," WEIRD "," C_DE) ","
+        ONE("any_de_weird_never", "ANY", C_DE "," WEIRD "," NEVER_NUM) ","
+        "{\"key\":\"v\",\"name\":\"x\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"OR_SEGMENT_OPERATOR\",\"segments\":["
+        " {\"key\":\"a\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[" NEVER_OP "]},"
+        " {\"key\":\"b\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[" NEVER_OP "," C_DE "]},"
+        " {\"key\":\"c\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[" NEVER_NUM "]}],"
+        " \"distributions\":[]}]}"
+        "]}";
+#undef ONE
+    ef_snapshot *s = snap_from_json(doc);
+    static const struct {
+        const char *flag;
+        bool de, en; /* matches with c=de, with c=en */
+    } want[] = {
+        {"all_never_first", false, false}, {"all_never_last", false, false}, {"all_live", true, false},
+        {"any_never_only", false, false},  {"any_never_first", true, false},
+        {"any_never_weird", false, false}, /* the unknown type is reached before the match */
+        {"any_de_weird_never", true, false},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        for (int en = 0; en < 2; en++) {
+            ef_kv ctx[] = {en ? KV("c", "en") : KV("c", "de"), KV("n", "1")};
+            ef_eval_request q = req_of(want[i].flag, "e", ctx, 2);
+            ef_boolean_result r;
+            assert_int_equal(ef_eval_boolean(s, &q, &r), EF_EVAL_OK);
+            if (r.reason != ((en ? want[i].en : want[i].de) ? EF_REASON_MATCH : EF_REASON_DEFAULT))
+                fail_msg("%s with c=%s: reason %d", want[i].flag, en ? "en" : "de", (int)r.reason);
+        }
+    }
+    /* an OR rule reports the segments that matched: only b, whose never-matching constraint was skipped */
+    ef_kv de[] = {KV("c", "de")};
+    ef_eval_request q = req_of("v", "e", de, 1);
+    ef_variant_result vr;
+    assert_int_equal(ef_eval_variant(s, &q, &vr), EF_EVAL_OK);
+    assert_true(vr.match);
+    int m = ef_matched_next(&vr.segments, 0);
+    assert_true(m >= 0);
+    assert_true(ef_bytes_eq(ef_matched_key(&vr.segments, m), EF_BYTES_LIT("b")));
+    assert_int_equal(ef_matched_next(&vr.segments, m + 1), -1);
+    ef_kv en[] = {KV("c", "en")};
+    q = req_of("v", "e", en, 1);
+    assert_int_equal(ef_eval_variant(s, &q, &vr), EF_EVAL_OK);
+    assert_false(vr.match);
+    ef_snapshot_free(s);
+#undef NEVER_NUM
+#undef NEVER_OP
+#undef C_DE
+#undef WEIRD
+}
+
 /* flipt-v1.md 3.6, recomputed for the engine's normalised boundaries (a 50/50 split gives the
  * same 500/1000 boundaries either way). */
 static void test_bucketing_vectors(void **state)
@@ -395,6 +465,50 @@ static void test_bucketing_vectors(void **state)
     ef_eval_boolean(s, &bq, &b);
     assert_false(b.enabled);
     assert_int_equal(b.reason, EF_REASON_DEFAULT);
+    ef_snapshot_free(s);
+}
+
+/* Buckets across many distributions: a rule of five (counted) and one of ten (halved, evaluate.c's
+ * bucket_index) against crc32(flagKey || entityId) % 1000 + 1 worked out here with zlib: equal
+ * shares put boundaries at every 1000 / n, an exact hit takes the variant below it. */
+static void test_bucketing_many(void **state)
+{
+#define D(k, r) "{\"variantKey\":\"" k "\",\"rollout\":" r "}"
+    const char *doc =
+        "{\"namespace\":{\"key\":\"default\"},\"flags\":["
+        "{\"key\":\"five\",\"name\":\"x\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"distributions\":["
+        D("v0", "20") "," D("v1", "20") "," D("v2", "20") "," D("v3", "20") "," D("v4", "20") "]}]},"
+        "{\"key\":\"ten\",\"name\":\"x\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"distributions\":["
+        D("v0", "10") "," D("v1", "10") "," D("v2", "10") "," D("v3", "10") "," D("v4", "10") ","
+        D("v5", "10") "," D("v6", "10") "," D("v7", "10") "," D("v8", "10") "," D("v9", "10") "]}]}"
+        "]}";
+#undef D
+    ef_snapshot *s = snap_from_json(doc);
+    static const struct {
+        const char *flag;
+        unsigned n;
+    } rules[] = {{"five", 5}, {"ten", 10}};
+    unsigned hits = 0;
+    for (size_t r = 0; r < 2; r++) {
+        for (int e = 0; e < 3000; e++) {
+            char id[16], key[32];
+            snprintf(id, sizeof(id), "e%d", e);
+            int kn = snprintf(key, sizeof(key), "%s%s", rules[r].flag, id);
+            unsigned target = (unsigned)(crc32(0, (const Bytef *)key, (uInt)kn) % 1000) + 1;
+            unsigned width = 1000 / rules[r].n;
+            char want[8];
+            snprintf(want, sizeof(want), "v%u", (target - 1) / width);
+            hits += target % width == 0;
+            ef_eval_request q = req_of(rules[r].flag, id, NULL, 0);
+            ef_variant_result v;
+            assert_int_equal(ef_eval_variant(s, &q, &v), EF_EVAL_OK);
+            assert_true(v.match);
+            if (!ef_bytes_eq(v.variant_key, ef_bytes_of(want)))
+                fail_msg("%s/%s: target %u, got %.*s, want %s", rules[r].flag, id, target,
+                         (int)v.variant_key.n, v.variant_key.p, want);
+        }
+    }
+    assert_true(hits > 0); /* some targets fell on a boundary: the exact-hit case was taken */
     ef_snapshot_free(s);
 }
 
@@ -584,7 +698,9 @@ int main(void)
         cmocka_unit_test(test_contains_bounds),
         cmocka_unit_test(test_rules_and_or_default),
         cmocka_unit_test(test_segment_match_types),
+        cmocka_unit_test(test_never_constraints),
         cmocka_unit_test(test_bucketing_vectors),
+        cmocka_unit_test(test_bucketing_many),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_key_table_tags),
         cmocka_unit_test(test_compile_errors),
