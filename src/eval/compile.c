@@ -341,10 +341,38 @@ static bool compile_segment(cctx *c, const ef_json *js, const cpath *path, ef_se
     return true;
 }
 
+/* Whether a segment fails whatever the request (segment_finish left it nothing that can decide it:
+ * ntest == 0 with constraints to pass; none at all always matches). */
+static bool segment_never(const ef_segment *seg)
+{
+    return seg->ntest == 0 && seg->ncons > 0;
+}
+
+/* What a request cannot change in a rule's or rollout's segments, decided once: an AND set with a
+ * segment that never matches, or an OR set of only such segments, becomes the empty OR set (never
+ * satisfied: no segment is tested); an OR set drops the segments that never match, keeping the
+ * others' order, which is the order matched segments are reported in (a dropped one is never
+ * reported). */
+static void set_finish(ef_segment_set *set, ef_segment *segs, uint32_t n, bool op_and)
+{
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!segment_never(&segs[i])) segs[live++] = segs[i];
+    if (op_and && live < n) { /* one segment fails: so does the set */
+        op_and = false;
+        live = 0;
+    }
+    set->op_and = op_and;
+    set->n = live;
+    set->segs = segs;
+}
+
 /* Segments of a rule or rollout, unique by key: a repeated key keeps its first position and takes
  * the last definition, as the engine's map does. */
-static bool compile_segments(cctx *c, const ef_json *arr, const cpath *path, ef_segment_set *set)
+static bool compile_segments(cctx *c, const ef_json *arr, const cpath *path, bool op_and,
+                             ef_segment_set *set)
 {
+    set->op_and = op_and;
     set->n = 0;
     set->segs = NULL;
     if (!arr || arr->len == 0) return true;
@@ -359,8 +387,7 @@ static bool compile_segments(cctx *c, const ef_json *arr, const cpath *path, ef_
     }
     if (n > EF_MAX_RULE_SEGMENTS)
         return fail(c, arr, "%s.segments: more than %d distinct segments", P(c, path), EF_MAX_RULE_SEGMENTS);
-    set->n = n;
-    set->segs = segs;
+    set_finish(set, segs, n, op_and);
     return true;
 }
 
@@ -420,9 +447,7 @@ static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule 
         !get_arr(c, js, path, "segments", false, &segs) ||
         !get_arr(c, js, path, "distributions", true, &dists))
         return false;
-    bool op_and = r->segs.op_and;
-    if (!compile_segments(c, segs, path, &r->segs)) return false;
-    r->segs.op_and = op_and;
+    if (!compile_segments(c, segs, path, r->segs.op_and, &r->segs)) return false;
 
     uint32_t nd = dists->len, nvalid = 0;
     /* the boundaries first: a matched rule reads them, then one distribution */
@@ -472,8 +497,7 @@ static bool compile_rollout(cctx *c, const ef_json *js, const cpath *path, ef_ro
             !get_arr(c, sg, &p2, "segments", true, &segs))
             return false;
         if (r->kind == EF_ROLLOUT_NONE) { /* a threshold wins when both are given */
-            if (!compile_segments(c, segs, &p2, &r->segs)) return false;
-            r->segs.op_and = op_and;
+            if (!compile_segments(c, segs, &p2, op_and, &r->segs)) return false;
             r->value = value;
             r->kind = EF_ROLLOUT_SEGMENT;
         }
@@ -587,8 +611,7 @@ static bool src_segments(cctx *c, const ef_src_segments *in, const char *what, e
     if (n > EF_MAX_RULE_SEGMENTS)
         return fail(c, NULL, "flag.%s.segments: more than %d distinct segments", what,
                     EF_MAX_RULE_SEGMENTS);
-    set->n = n;
-    set->segs = segs;
+    set_finish(set, segs, n, set->op_and);
     return true;
 }
 

@@ -357,7 +357,8 @@ static void test_segment_match_types(void **state)
 
 /* Constraints that can never match (an operator the type lacks, a number that does not parse) are
  * decided at compile time (compile.c's segment_finish: an ALL segment holding one tests nothing, an
- * ANY segment skips them): the answers stay those of testing each in the written order. */
+ * ANY segment skips them; set_finish: an AND set with such a segment fails, an OR set drops it):
+ * the answers and reported segments stay those of testing each in the written order. */
 static void test_never_constraints(void **state)
 {
 #define NEVER_NUM "{\"type\":\"NUMBER_CONSTRAINT_COMPARISON_TYPE\",\"property\":\"n\",\"operator\":\"eq\",\"value\":\"abc\"}"
@@ -379,7 +380,16 @@ static void test_never_constraints(void **state)
         " {\"key\":\"a\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[" NEVER_OP "]},"
         " {\"key\":\"b\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[" NEVER_OP "," C_DE "]},"
         " {\"key\":\"c\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[" NEVER_NUM "]}],"
-        " \"distributions\":[]}]}"
+        " \"distributions\":[]}]},"
+        /* an AND rule with a segment that never matches never matches: the next rule answers */
+        "{\"key\":\"w\",\"name\":\"x\",\"enabled\":true,\"rules\":["
+        " {\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"segments\":["
+        "  {\"key\":\"b\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[" C_DE "]},"
+        "  {\"key\":\"a\",\"matchType\":\"ALL_SEGMENT_MATCH_TYPE\",\"constraints\":[" C_DE "," NEVER_NUM "]}],"
+        "  \"distributions\":[{\"variantKey\":\"first\",\"rollout\":100}]},"
+        " {\"segmentOperator\":\"AND_SEGMENT_OPERATOR\",\"segments\":["
+        "  {\"key\":\"b\",\"matchType\":\"ANY_SEGMENT_MATCH_TYPE\",\"constraints\":[" C_DE "]}],"
+        "  \"distributions\":[{\"variantKey\":\"second\",\"rollout\":100}]}]}"
         "]}";
 #undef ONE
     ef_snapshot *s = snap_from_json(doc);
@@ -416,6 +426,13 @@ static void test_never_constraints(void **state)
     q = req_of("v", "e", en, 1);
     assert_int_equal(ef_eval_variant(s, &q, &vr), EF_EVAL_OK);
     assert_false(vr.match);
+    q = req_of("w", "e", de, 1);
+    assert_int_equal(ef_eval_variant(s, &q, &vr), EF_EVAL_OK);
+    assert_true(vr.match);
+    assert_bytes(vr.variant_key, "second");
+    m = ef_matched_next(&vr.segments, 0);
+    assert_true(m >= 0 && ef_bytes_eq(ef_matched_key(&vr.segments, m), EF_BYTES_LIT("b")));
+    assert_int_equal(ef_matched_next(&vr.segments, m + 1), -1);
     ef_snapshot_free(s);
 #undef NEVER_NUM
 #undef NEVER_OP
