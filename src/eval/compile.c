@@ -508,6 +508,34 @@ static bool compile_rollout(cctx *c, const ef_json *js, const cpath *path, ef_ro
 /* The last step of both ways of compiling a flag. A flag without a default variant gets the
  * empty one (key, attachment, its JSON literal), so that an evaluation copies the default without
  * asking whether there is one; then the tally (counting: tally.c). False on out-of-memory. */
+/* Whether a set can never be satisfied: the empty OR set, which set_finish also makes of a set
+ * whose segments fail whatever the request. */
+static bool set_never(const ef_segment_set *set)
+{
+    return !set->op_and && set->n == 0;
+}
+
+/* Drops the rules and rollouts that can never match (a set that never is; a rollout neither
+ * threshold nor segment), keeping the others' order: an evaluation walks only those that can
+ * answer. After the tally, which still counts their variants: what it counts does not change with
+ * what can match. The arrays are this flag's own, not yet shared with any reader. */
+static void drop_never(ef_flag *f)
+{
+    ef_rule *rules = (ef_rule *)f->rules;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < f->nrules; i++)
+        if (!set_never(&rules[i].segs)) rules[n++] = rules[i];
+    f->nrules = n;
+    ef_rollout *rollouts = (ef_rollout *)f->rollouts;
+    n = 0;
+    for (uint32_t i = 0; i < f->nrollouts; i++) {
+        const ef_rollout *r = &rollouts[i];
+        if (r->kind == EF_ROLLOUT_THRESHOLD || (r->kind == EF_ROLLOUT_SEGMENT && !set_never(&r->segs)))
+            rollouts[n++] = *r;
+    }
+    f->nrollouts = n;
+}
+
 static bool flag_finish(ef_arena *a, ef_flag *f)
 {
     if (!f->has_default) {
@@ -516,7 +544,9 @@ static bool flag_finish(ef_arena *a, ef_flag *f)
         f->default_attachment_json = EF_BYTES_LIT("\"\"");
         f->default_has_attachment = false;
     }
-    return ef_flag_tally_prepare(a, f);
+    if (!ef_flag_tally_prepare(a, f)) return false;
+    drop_never(f);
+    return true;
 }
 
 static bool compile_flag(cctx *c, const ef_json *js, const cpath *path, ef_flag *f)
