@@ -121,6 +121,12 @@ static void *array_calloc(cctx *c, size_t n, size_t size)
     return ef_arena_calloc(c->a, (n ? n : 1) * size);
 }
 
+/* A rule's boundaries for n distributions: room for at least EF_RULE_BOUNDS_MIN (model.h). */
+static int32_t *bounds_calloc(cctx *c, size_t n)
+{
+    return array_calloc(c, n > EF_RULE_BOUNDS_MIN ? n : EF_RULE_BOUNDS_MIN, sizeof(int32_t));
+}
+
 /* Scratch room for n values compiling needs and evaluation never reads. */
 static void *cold_calloc(cctx *c, size_t n, size_t size)
 {
@@ -402,7 +408,8 @@ static bool segment_operator_is_and(cctx *c, const ef_json *obj, const cpath *pa
 
 /* A rule's distributions with rollout > 0 (d[0..nvalid), their rollouts in roll), normalised to
  * 100 % in float32 exactly as the engine does: cum += rollout / total * 100; boundary =
- * round(cum * 10); the last boundary is 1000. bounds has room for nvalid. */
+ * round(cum * 10); the last boundary is 1000. bounds has room for nvalid and at least
+ * EF_RULE_BOUNDS_MIN (bounds_calloc); those past nvalid are INT32_MAX, above any bucket. */
 static void rule_bounds(ef_rule *r, ef_distribution *d, const float *roll, int32_t *bounds,
                         uint32_t nvalid)
 {
@@ -435,6 +442,7 @@ static void rule_bounds(ef_rule *r, ef_distribution *d, const float *roll, int32
         }
         bounds[j] = b;
     }
+    for (i = nvalid; i < EF_RULE_BOUNDS_MIN; i++) bounds[i] = INT32_MAX;
     r->ndist = nvalid;
     r->dist = d;
     r->bounds = bounds;
@@ -451,7 +459,7 @@ static bool compile_rule(cctx *c, const ef_json *js, const cpath *path, ef_rule 
 
     uint32_t nd = dists->len, nvalid = 0;
     /* the boundaries first: a matched rule reads them, then one distribution */
-    int32_t *bounds = array_calloc(c, nd, sizeof(*bounds));
+    int32_t *bounds = bounds_calloc(c, nd);
     ef_distribution *d = array_calloc(c, nd, sizeof(*d));
     float *roll = cold_calloc(c, nd, sizeof(*roll));
     if (!d || !roll || !bounds) return fail(c, js, "out of memory");
@@ -649,7 +657,7 @@ static bool src_rule(cctx *c, const ef_src_rule *in, ef_rule *r)
 {
     if (!src_segments(c, &in->segs, "rules[]", &r->segs)) return false;
     uint32_t nvalid = 0;
-    int32_t *bounds = array_calloc(c, in->ndist, sizeof(*bounds));
+    int32_t *bounds = bounds_calloc(c, in->ndist);
     ef_distribution *d = array_calloc(c, in->ndist, sizeof(*d));
     float *roll = cold_calloc(c, in->ndist, sizeof(*roll));
     if (!d || !roll || !bounds) return fail(c, NULL, "out of memory");

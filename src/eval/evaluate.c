@@ -113,14 +113,15 @@ static void no_segments(ef_matched_segments *m)
 
 /* Where target falls among n sorted boundaries, as Rust's slice::binary_search answers: the last
  * of equal boundaries on an exact hit, else the first boundary above the target (n: none). Both
- * follow from how many boundaries are <= target. A rule has a few distributions: counted without
- * a branch, since a binary search's turns depend on the entity's bucket, a coin toss for the
- * branch predictor (1.4 % of a cold evaluation, bench/eval_ab.mjs); past eight, halved. */
+ * follow from how many boundaries are <= target. A rule has a few distributions: all
+ * EF_RULE_BOUNDS_MIN are counted (those past n are above any target), without a branch, since a
+ * binary search's turns depend on the entity's bucket and a loop's exit on the rule, coin tosses
+ * for the branch predictor (1.4 % of a cold evaluation, bench/eval_ab.mjs); past that, halved. */
 static inline uint32_t bucket_index(const int32_t *bounds, uint32_t n, int32_t target)
 {
     uint32_t lo = 0;
-    if (n <= 8) {
-        for (uint32_t i = 0; i < n; i++) lo += bounds[i] <= target;
+    if (n <= EF_RULE_BOUNDS_MIN) {
+        for (uint32_t i = 0; i < EF_RULE_BOUNDS_MIN; i++) lo += bounds[i] <= target;
     } else {
         uint32_t hi = n;
         while (lo < hi) {

@@ -142,8 +142,13 @@ typedef struct ef_rule {
     ef_segment_set segs;
     uint32_t ndist;               /* distributions with rollout > 0 */
     const ef_distribution *dist;
-    const int32_t *bounds;        /* normalised cumulative boundaries (per mille), sorted */
+    /* normalised cumulative boundaries (per mille), sorted; at least EF_RULE_BOUNDS_MIN of them,
+     * INT32_MAX past ndist, so that a rule of a few distributions is counted in one fixed-length
+     * pass (evaluate.c's bucket_index) */
+    const int32_t *bounds;
 } ef_rule;
+
+#define EF_RULE_BOUNDS_MIN 8
 
 typedef enum ef_rollout_kind {
     EF_ROLLOUT_NONE = 0, /* neither threshold nor segment: skipped */
