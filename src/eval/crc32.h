@@ -50,8 +50,10 @@ static inline uint32_t ef_crc32_short(uint32_t crc, const char *p, size_t n)
     return ~ef_crc32_step(c ^ (uint32_t)(x >> 32));
 }
 
-/* zlib's crc32(crc, p, n): continues crc (0 to start) over n bytes. */
-static inline uint32_t ef_crc32_update(uint32_t crc, const char *p, size_t n)
+/* zlib's crc32(crc, p, n): continues crc (0 to start) over n bytes. Always inlined, as it was
+ * before the short path made it too big for the compiler's taste: a call costs about what a few
+ * bytes do. */
+static inline __attribute__((always_inline)) uint32_t ef_crc32_update(uint32_t crc, const char *p, size_t n)
 {
     if (n - 4 <= 4) return ef_crc32_short(crc, p, n); /* 4 to 8 bytes (a smaller n wraps) */
     if (n > 32) return (uint32_t)crc32_z(crc, (const Bytef *)p, n);
