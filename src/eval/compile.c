@@ -809,6 +809,15 @@ ef_snapshot *ef_snapshot_compile(const ef_json *doc, ef_compile_error *err)
         else
             list[at] = f; /* same key again: the later definition, at the earlier position */
     }
+    /* Flag k's definition to store[k], so that the array is the snapshot's flags in order (its
+     * flat view): with no repeated key, list[k] is store[k] already. Otherwise it is the latest
+     * definition of the k-th distinct key, at store[j] with j >= k; going up, store[j] is read
+     * before its own turn, and no later list entry names a store[k] that was overwritten. */
+    for (uint32_t k = 0; k < s->nflags; k++) {
+        if (list[k] != &store[k]) store[k] = *list[k];
+        list[k] = &store[k];
+    }
+    s->flat = store;
     if (!fpages_cut(s, list)) {
         fail(&c, doc, "out of memory");
         goto failed;

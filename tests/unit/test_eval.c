@@ -553,6 +553,25 @@ static void test_duplicate_keys(void **state)
     q = req_of("g", "e", NULL, 0);
     assert_int_equal(ef_eval_variant(s, &q, &v), EF_EVAL_OK);
     ef_snapshot_free(s);
+
+    /* repeats interleaved: each key at its first position with its last definition, in the
+     * snapshot's flat view (compile.c moves definitions down into place) and by lookup */
+#define F(k, v) "{\"key\":\"" k "\",\"name\":\"x\",\"enabled\":true,\"rules\":[{\"segmentOperator\":\"AND_SEGMENT_OPERATOR\"," \
+                "\"distributions\":[{\"variantKey\":\"" v "\",\"rollout\":100}]}]}"
+    s = snap_from_json("{\"namespace\":{\"key\":\"default\"},\"flags\":[" F("a", "a1") "," F("b", "b1") "," F("a", "a2") ","
+                       F("c", "c1") "," F("b", "b2") "," F("d", "d1") "," F("a", "a3") "]}");
+#undef F
+    static const char *const keys[] = {"a", "b", "c", "d"}, *const want[] = {"a3", "b2", "c1", "d1"};
+    assert_int_equal(ef_snapshot_flag_count(s), 4);
+    for (int i = 0; i < 4; i++) {
+        const ef_flag *f = ef_snapshot_flag_at(s, (size_t)i);
+        assert_bytes(ef_flag_key(f), keys[i]);
+        assert_ptr_equal(ef_snapshot_find_flag(s, ef_bytes_of(keys[i])), f);
+        q = req_of(keys[i], "e", NULL, 0);
+        assert_int_equal(ef_eval_variant(s, &q, &v), EF_EVAL_OK);
+        assert_bytes(v.variant_key, want[i]);
+    }
+    ef_snapshot_free(s);
 }
 
 /* The key table's slots carry a tag of the key's hash (model.h): every flag of a table with many
