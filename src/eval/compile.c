@@ -513,9 +513,6 @@ static bool compile_rollout(cctx *c, const ef_json *js, const cpath *path, ef_ro
     return true;
 }
 
-/* The last step of both ways of compiling a flag. A flag without a default variant gets the
- * empty one (key, attachment, its JSON literal), so that an evaluation copies the default without
- * asking whether there is one; then the tally (counting: tally.c). False on out-of-memory. */
 /* Whether a set can never be satisfied: the empty OR set, which set_finish also makes of a set
  * whose segments fail whatever the request. */
 static bool set_never(const ef_segment_set *set)
@@ -544,6 +541,10 @@ static void drop_never(ef_flag *f)
     f->nrollouts = n;
 }
 
+/* The last step of both ways of compiling a flag. A flag without a default variant gets the
+ * empty one (key, attachment, its JSON literal), so that an evaluation copies the default without
+ * asking whether there is one; then the tally (counting: tally.c), and what can never match is
+ * dropped. False on out-of-memory. */
 static bool flag_finish(ef_arena *a, ef_flag *f)
 {
     if (!f->has_default) {

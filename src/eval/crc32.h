@@ -5,7 +5,7 @@
  * id of a few bytes. A call into zlib costs more than the bytes themselves there, so short inputs
  * run inline, four bytes a step with four tables (4 KiB), and four to eight bytes (an entity id) in
  * two steps without a branch; long ones go to zlib's wide implementation. All give zlib's result bit
- * for bit (tests/unit/test_crc32.c compares them). Never allocates, holds no state.
+ * for bit (tests/unit/test_request.c compares them). Never allocates, holds no state.
  */
 #ifndef EF_EVAL_CRC32_H
 #define EF_EVAL_CRC32_H
