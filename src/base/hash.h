@@ -112,4 +112,15 @@ static inline bool ef_bytes_same(ef_bytes a, ef_bytes b)
     return a.n == b.n && ef_mem_eq(a.p, b.p, a.n);
 }
 
+/* ef_bytes_has_prefix and ef_bytes_has_suffix with the inline compare, for the same paths. */
+static inline bool ef_bytes_prefix_same(ef_bytes s, ef_bytes pre)
+{
+    return s.n >= pre.n && ef_mem_eq(s.p, pre.p, pre.n);
+}
+
+static inline bool ef_bytes_suffix_same(ef_bytes s, ef_bytes suf)
+{
+    return s.n >= suf.n && ef_mem_eq(s.p + s.n - suf.n, suf.p, suf.n);
+}
+
 #endif

@@ -146,8 +146,8 @@ static bool json_literal(cctx *c, ef_bytes in, ef_bytes *out)
 }
 
 /* A string field (required: missing or null is an error; otherwise *present tells), copied where
- * its use says (the lines an evaluation reads, or cctx.cold), or, for
- * a string only compared while compiling (a type, an operator), the tree's own bytes: a copy of
+ * its use says (the lines an evaluation reads, or cctx.cold), or, for a string only compared while
+ * compiling (a type, an operator), the tree's own bytes: a copy of
  * "STRING_CONSTRAINT_COMPARISON_TYPE" used to lie after every constraint, between the lines an
  * evaluation reads. */
 typedef enum str_use { STR_PEEK, STR_HOT, STR_COLD } str_use;

@@ -284,8 +284,8 @@ static inline bool time_of(ef_bytes v, int64_t *t)
     return v.n != 0 && ef_rfc3339_parse(v, t);
 }
 
-/* The one dispatch per constraint (ef_ckind). Values are short: compared inline (ef_mem_eq), a
- * call into memcmp cost more than the bytes. */
+/* The one dispatch per constraint (ef_ckind). Values are short: compared inline (base/hash.h's
+ * *_same), a call into memcmp cost more than the bytes. */
 static inline bool constraint_matches(const ef_constraint *c, const ef_eval_request *req)
 {
     ef_bytes v = c->type == EF_CT_ENTITY_ID ? req->entity_id : context_value(req, c);
@@ -298,8 +298,8 @@ static inline bool constraint_matches(const ef_constraint *c, const ef_eval_requ
     case EF_K_NOTEMPTY: return v.n != 0;
     case EF_K_STR_EQ: return v.n != 0 && ef_bytes_same(v, cv);
     case EF_K_STR_NEQ: return v.n != 0 && !ef_bytes_same(v, cv);
-    case EF_K_STR_PREFIX: return v.n != 0 && v.n >= cv.n && ef_mem_eq(v.p, cv.p, cv.n);
-    case EF_K_STR_SUFFIX: return v.n != 0 && v.n >= cv.n && ef_mem_eq(v.p + v.n - cv.n, cv.p, cv.n);
+    case EF_K_STR_PREFIX: return v.n != 0 && ef_bytes_prefix_same(v, cv);
+    case EF_K_STR_SUFFIX: return v.n != 0 && ef_bytes_suffix_same(v, cv);
     case EF_K_STR_CONTAINS: return v.n != 0 && ef_bytes_contains(v, cv);
     case EF_K_STR_NOTCONTAINS: return v.n != 0 && !ef_bytes_contains(v, cv);
     case EF_K_STR_IN: return v.n != 0 && in_str_list(c, v);

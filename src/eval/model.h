@@ -245,7 +245,7 @@ struct ef_snapshot {
     uint64_t version;
     uint32_t nflags;
     /* a compiled document's flags, one line-aligned array: flag i is flat[i], found by the lookup
-     * without reading a page (two dependent loads fewer: 3.4 % of a cold evaluation,
+     * without reading a page (two dependent loads fewer: 2.6 % of a cold evaluation,
      * bench/eval_ab.mjs); NULL for an assembled snapshot, whose flags are its parts' */
     const ef_flag *flat;
     /* Flag i (unique by key: a later duplicate replaces an earlier one) is
